@@ -139,110 +139,110 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] \$218 ;
   wire [3:0] \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
-  wire [8:0] \$221 ;
+  wire \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [8:0] \$224 ;
+  wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [8:0] \$226 ;
+  wire [8:0] \$227 ;
   wire [8:0] \$228 ;
-  wire \$229 ;
+  wire [8:0] \$229 ;
   wire \$23 ;
-  wire [7:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [8:0] \$232 ;
   wire \$233 ;
-  wire [8:0] \$234 ;
-  wire [8:0] \$235 ;
-  wire \$236 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire [8:0] \$236 ;
   wire \$237 ;
-  wire [8:0] \$238 ;
-  wire [8:0] \$239 ;
+  wire [7:0] \$238 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire [8:0] \$244 ;
-  wire [9:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire [9:0] \$248 ;
-  wire [9:0] \$249 ;
+  wire [8:0] \$242 ;
+  wire [8:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire [8:0] \$246 ;
+  wire [8:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  wire [8:0] \$251 ;
+  wire \$251 ;
   wire [8:0] \$252 ;
-  wire [8:0] \$253 ;
+  wire [9:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
+  wire [9:0] \$256 ;
+  wire [9:0] \$257 ;
   wire \$258 ;
   wire [8:0] \$259 ;
   wire [8:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
+  wire [8:0] \$260 ;
+  wire [8:0] \$261 ;
   wire \$262 ;
-  wire [7:0] \$263 ;
+  wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [7:0] \$266 ;
-  wire [5:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [7:0] \$269 ;
+  wire \$266 ;
+  wire [8:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [8:0] \$27 ;
-  wire [5:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [6:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [9:0] \$277 ;
-  wire \$278 ;
-  wire [7:0] \$279 ;
+  wire \$270 ;
+  wire [7:0] \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire [7:0] \$274 ;
+  wire [5:0] \$275 ;
+  wire [8:0] \$276 ;
+  wire [7:0] \$277 ;
+  wire [5:0] \$278 ;
+  wire [8:0] \$279 ;
   wire [8:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire [7:0] \$285 ;
+  wire [8:0] \$280 ;
+  wire [7:0] \$281 ;
+  wire [6:0] \$282 ;
+  wire [8:0] \$283 ;
+  wire [5:0] \$284 ;
+  wire [9:0] \$285 ;
   wire \$286 ;
-  wire \$287 ;
+  wire [7:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire [8:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [7:0] \$292 ;
-  wire [8:0] \$293 ;
-  wire [8:0] \$294 ;
+  wire \$292 ;
+  wire [7:0] \$293 ;
+  wire \$294 ;
   wire \$295 ;
-  wire [7:0] \$296 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire [7:0] \$303 ;
-  wire [8:0] \$304 ;
-  wire [8:0] \$305 ;
+  wire [7:0] \$300 ;
+  wire [8:0] \$301 ;
+  wire [8:0] \$302 ;
+  wire \$303 ;
+  wire [7:0] \$304 ;
+  wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
+  wire [7:0] \$311 ;
+  wire [8:0] \$312 ;
+  wire [8:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
@@ -744,20 +744,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire [8:0] \$766 ;
-  wire [8:0] \$767 ;
+  wire \$766 ;
+  wire \$767 ;
   wire \$768 ;
-  wire [8:0] \$769 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [8:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
+  wire [8:0] \$774 ;
+  wire [8:0] \$775 ;
   wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
+  wire [8:0] \$777 ;
+  wire [8:0] \$778 ;
   wire \$779 ;
   wire \$78 ;
   wire \$780 ;
@@ -765,73 +765,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire [8:0] \$785 ;
-  wire [8:0] \$786 ;
+  wire \$785 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire [9:0] \$789 ;
+  wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
+  wire [8:0] \$793 ;
+  wire [8:0] \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
+  wire [9:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [8:0] \$800 ;
-  wire [8:0] \$801 ;
+  wire \$800 ;
+  wire \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
-  wire [8:0] \$806 ;
-  wire [8:0] \$807 ;
+  wire \$806 ;
+  wire \$807 ;
   wire [8:0] \$808 ;
-  wire \$809 ;
+  wire [8:0] \$809 ;
   wire \$81 ;
-  wire [8:0] \$810 ;
-  wire [8:0] \$811 ;
-  wire [8:0] \$812 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
   wire \$813 ;
   wire [8:0] \$814 ;
   wire [8:0] \$815 ;
-  wire \$816 ;
-  wire [8:0] \$817 ;
+  wire [8:0] \$816 ;
+  wire \$817 ;
   wire [8:0] \$818 ;
-  wire \$819 ;
+  wire [8:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [8:0] \$820 ;
   wire \$821 ;
-  wire \$822 ;
-  wire [9:0] \$823 ;
+  wire [8:0] \$822 ;
+  wire [8:0] \$823 ;
   wire \$824 ;
-  wire [9:0] \$825 ;
-  wire [9:0] \$826 ;
+  wire [8:0] \$825 ;
+  wire [8:0] \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire \$831 ;
+  wire [9:0] \$831 ;
   wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
+  wire [9:0] \$833 ;
+  wire [9:0] \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire [8:0] \$838 ;
+  wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [8:0] \$843 ;
-  wire [8:0] \$844 ;
+  wire \$843 ;
+  wire \$844 ;
   wire \$845 ;
   wire [8:0] \$846 ;
   wire \$847 ;
@@ -840,81 +840,81 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$85 ;
   wire \$850 ;
   wire [8:0] \$851 ;
-  wire \$852 ;
+  wire [8:0] \$852 ;
   wire \$853 ;
-  wire \$854 ;
-  wire [3:0] \$855 ;
-  wire [4:0] \$856 ;
-  wire [3:0] \$857 ;
-  wire [4:0] \$858 ;
-  wire \$859 ;
+  wire [8:0] \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire [8:0] \$859 ;
   wire \$86 ;
-  wire [31:0] \$860 ;
-  wire [32:0] \$861 ;
-  wire [31:0] \$862 ;
-  wire [32:0] \$863 ;
-  wire [31:0] \$864 ;
-  wire [32:0] \$865 ;
-  wire [3:0] \$866 ;
-  wire [31:0] \$867 ;
-  wire [32:0] \$868 ;
-  wire [1:0] \$869 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire [3:0] \$863 ;
+  wire [4:0] \$864 ;
+  wire [3:0] \$865 ;
+  wire [4:0] \$866 ;
+  wire \$867 ;
+  wire [31:0] \$868 ;
+  wire [32:0] \$869 ;
   wire \$87 ;
   wire [31:0] \$870 ;
   wire [32:0] \$871 ;
   wire [31:0] \$872 ;
   wire [32:0] \$873 ;
-  wire [1:0] \$874 ;
+  wire [3:0] \$874 ;
   wire [31:0] \$875 ;
   wire [32:0] \$876 ;
-  wire [31:0] \$877 ;
-  wire [32:0] \$878 ;
-  reg \$879 ;
+  wire [1:0] \$877 ;
+  wire [31:0] \$878 ;
+  wire [32:0] \$879 ;
   wire \$88 ;
-  reg [3:0] \$880 ;
-  reg [8:0] \$881 ;
-  reg [7:0] \$882 ;
-  reg \$883 ;
-  reg \$884 ;
-  reg [7:0] \$885 ;
-  reg \$886 ;
-  reg [7:0] \$887 ;
-  reg \$888 ;
-  reg \$889 ;
+  wire [31:0] \$880 ;
+  wire [32:0] \$881 ;
+  wire [1:0] \$882 ;
+  wire [31:0] \$883 ;
+  wire [32:0] \$884 ;
+  wire [31:0] \$885 ;
+  wire [32:0] \$886 ;
+  reg \$887 ;
+  reg [3:0] \$888 ;
+  reg [8:0] \$889 ;
   wire \$89 ;
   reg [7:0] \$890 ;
-  reg [7:0] \$891 ;
-  reg [8:0] \$892 ;
-  reg [8:0] \$893 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg [7:0] \$893 ;
   reg \$894 ;
-  reg \$895 ;
+  reg [7:0] \$895 ;
   reg \$896 ;
-  reg [8:0] \$897 ;
+  reg \$897 ;
   reg [7:0] \$898 ;
-  reg [2:0] \$899 ;
+  reg [7:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [7:0] \$900 ;
-  reg [7:0] \$901 ;
-  reg [8:0] \$902 ;
-  reg [8:0] \$903 ;
-  reg [7:0] \$904 ;
-  reg [7:0] \$905 ;
-  reg \$906 ;
-  reg [8:0] \$907 ;
+  reg [8:0] \$900 ;
+  reg [8:0] \$901 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg \$904 ;
+  reg [8:0] \$905 ;
+  reg [7:0] \$906 ;
+  reg [2:0] \$907 ;
   reg [7:0] \$908 ;
-  reg \$909 ;
+  reg [7:0] \$909 ;
   wire \$91 ;
-  reg \$910 ;
-  reg [7:0] \$911 ;
-  reg \$912 ;
-  reg \$913 ;
+  reg [8:0] \$910 ;
+  reg [8:0] \$911 ;
+  reg [7:0] \$912 ;
+  reg [7:0] \$913 ;
   reg \$914 ;
-  reg \$915 ;
-  reg \$916 ;
+  reg [8:0] \$915 ;
+  reg [7:0] \$916 ;
   reg \$917 ;
   reg \$918 ;
-  reg \$919 ;
+  reg [7:0] \$919 ;
   wire \$92 ;
   reg \$920 ;
   reg \$921 ;
@@ -931,23 +931,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$931 ;
   reg \$932 ;
   reg \$933 ;
-  reg [7:0] \$934 ;
+  reg \$934 ;
   reg \$935 ;
   reg \$936 ;
-  reg [7:0] \$937 ;
+  reg \$937 ;
   reg \$938 ;
   reg \$939 ;
   wire \$94 ;
   reg \$940 ;
   reg \$941 ;
-  reg \$942 ;
+  reg [7:0] \$942 ;
   reg \$943 ;
   reg \$944 ;
-  reg [8:0] \$945 ;
+  reg [7:0] \$945 ;
   reg \$946 ;
   reg \$947 ;
   reg \$948 ;
-  reg [8:0] \$949 ;
+  reg \$949 ;
   wire \$95 ;
   reg \$950 ;
   reg \$951 ;
@@ -955,30 +955,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] \$953 ;
   reg \$954 ;
   reg \$955 ;
-  reg [7:0] \$956 ;
-  reg \$957 ;
+  reg \$956 ;
+  reg [8:0] \$957 ;
   reg \$958 ;
-  reg [7:0] \$959 ;
+  reg \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg \$961 ;
+  reg [8:0] \$961 ;
   reg \$962 ;
   reg \$963 ;
   reg [7:0] \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg [2:0] \$967 ;
+  reg [7:0] \$967 ;
   reg \$968 ;
   reg \$969 ;
   wire \$97 ;
-  reg [3:0] \$970 ;
-  reg [31:0] \$971 ;
-  reg [3:0] \$972 ;
-  reg [31:0] \$973 ;
-  reg [3:0] \$974 ;
-  reg [31:0] \$975 ;
-  reg [3:0] \$976 ;
-  reg [31:0] \$977 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg [7:0] \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg [2:0] \$975 ;
+  reg \$976 ;
+  reg \$977 ;
   reg [3:0] \$978 ;
   reg [31:0] \$979 ;
   wire \$98 ;
@@ -988,11 +988,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$983 ;
   reg [3:0] \$984 ;
   reg [31:0] \$985 ;
-  wire [7:0] \$986 ;
-  wire [23:0] \$987 ;
-  wire [7:0] \$988 ;
-  wire [23:0] \$989 ;
+  reg [3:0] \$986 ;
+  reg [31:0] \$987 ;
+  reg [3:0] \$988 ;
+  reg [31:0] \$989 ;
   wire \$99 ;
+  reg [3:0] \$990 ;
+  reg [31:0] \$991 ;
+  reg [3:0] \$992 ;
+  reg [31:0] \$993 ;
+  wire [7:0] \$994 ;
+  wire [23:0] \$995 ;
+  wire [7:0] \$996 ;
+  wire [23:0] \$997 ;
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$135 ;
   wire [6:0] \$signature__addr$138 ;
@@ -1033,11 +1041,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$28 ;
+  wire [8:0] \bank_waddr$26 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$29 ;
+  wire [31:0] \bank_wdata$27 ;
   wire bank_we;
-  wire \bank_we$27 ;
+  wire \bank_we$25 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1188,11 +1196,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \result$133 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$31 ;
+  wire [7:0] \rq_waddr$29 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$32 ;
+  wire [53:0] \rq_wdata$30 ;
   wire rq_we;
-  wire \rq_we$30 ;
+  wire \rq_we$28 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1476,13 +1484,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$182 )
-      actbuf[\$180 [6:0]][7:0] <= \$986 ;
+      actbuf[\$180 [6:0]][7:0] <= \$994 ;
     if (\$184 )
-      actbuf[\$180 [6:0]][15:8] <= \$988 ;
+      actbuf[\$180 [6:0]][15:8] <= \$996 ;
     if (\$186 )
-      actbuf[\$180 [6:0]][23:16] <= \$986 ;
+      actbuf[\$180 [6:0]][23:16] <= \$994 ;
     if (\$188 )
-      actbuf[\$180 [6:0]][31:24] <= \$988 ;
+      actbuf[\$180 [6:0]][31:24] <= \$996 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1731,7 +1739,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$190 [6:0]] <= { \$987 , \$986  };
+      outbuf0[\$190 [6:0]] <= { \$995 , \$994  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -1872,13 +1880,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$192 [6:0]] <= { \$989 , \$988  };
+      outbuf1[\$192 [6:0]] <= { \$997 , \$996  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$208 [6:0]];
   end
   assign \$signature__data$299  = _3_;
+  assign \$4  = i_stream__valid & has_layers;
+  assign \$5  = ~ \$4 ;
+  assign load__ready = \$3  & \$5 ;
+  assign ld_fire = load__valid & load__ready;
+  assign \$6  = ! load__payload[27:20];
+  assign \$7  = ld_fire & \$6 ;
   assign \$8  = ! load__payload[31:28];
   assign bank_we = \$7  & \$8 ;
   assign \$9  = ! load__payload[27:20];
@@ -1888,11 +1902,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = ! load__payload[31:28];
-  assign \bank_we$27  = \$13  & \$14 ;
+  assign \bank_we$25  = \$13  & \$14 ;
   assign \$15  = load__payload[27:20] == 1'h1;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[31:28] == 1'h1;
-  assign \rq_we$30  = \$16  & \$17 ;
+  assign \rq_we$28  = \$16  & \$17 ;
   assign \$18  = load__payload[31:28] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = load__payload[19:0] < 3'h4;
@@ -1915,7 +1929,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$38  = load__payload[19:0] == 1'h1;
   assign \$39  = in_wslot ? in_full1 : in_full0;
   assign \$40  = ~ \$39 ;
-  assign i_stream__ready = \$40  & active;
+  assign i_stream__ready = \$40  & has_layers;
   assign in_fire = i_stream__valid & i_stream__ready;
   assign \$41  = in_wslot ? in_beats1 : in_beats0;
   assign \$43  = in_wslot ? 6'h20 : 6'h00;
@@ -1928,6 +1942,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$57  = layer + 1'h1;
   assign \$58  = cur_is_last ? { 3'h0, \$56  } : \$57 ;
   assign \$59  = loaded ? \$58  : 4'h0;
+  assign active = loaded & has_layers;
   assign \$60  = ~ layer_is_0;
   assign \$61  = active & \$60 ;
   assign \$62  = ~ b_done;
@@ -2094,724 +2109,731 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$217  = \$215  | \$216 ;
   assign \$218  = load__payload[34:32] - 1'h1;
   assign \$219  = \$217  ? 4'h3 : \$218 ;
-  assign \$220  = d0_rp__data[7:0] - 1'h1;
-  assign \$222  = ! in_wslot;
-  assign \$223  = in_fire & \$222 ;
-  assign \$224  = in_beats0 + 1'h1;
-  assign \$225  = in_beats0 == in_folds_m1;
-  assign \$227  = in_fire & \$226 ;
-  assign \$228  = in_beats1 + 1'h1;
-  assign \$229  = in_beats1 == in_folds_m1;
-  assign \$230  = in_wslot ? in_beats1 : in_beats0;
-  assign \$231  = \$230  == in_folds_m1;
-  assign \$232  = in_fire & \$231 ;
-  assign \$233  = ~ in_wslot;
-  assign \$234  = d0_rp__data[15:8] + 1'h1;
-  assign \$236  = ~ loaded;
-  assign \$237  = \$59 [2:0] == last_layer;
-  assign \$238  = group + 1'h1;
-  assign \$239  = rq_addr + 1'h1;
-  assign \$240  = \$59 [2:0] == last_layer;
-  assign \$241  = ~ wr_buf;
-  assign \$242  = ~ ctx;
-  assign \$243  = ~ b_group_is_0;
-  assign \$244  = fold + 1'h1;
-  assign \$245  = need_groups_next + 2'h2;
-  assign \$246  = last_fold & last_group;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = bank_addr + 1'h1;
-  assign \$249  = b_bank_addr + 1'h1;
-  assign \$250  = ~ b_last_fold;
-  assign \$251  = b_group + 1'h1;
-  assign \$252  = b_rq_addr + 1'h1;
-  assign \$253  = b_fold + 1'h1;
-  assign \$254  = ~ clear_counters;
-  assign \$255  = ld_fire & \$254 ;
-  assign \$256  = issue_a & cur_is_last;
-  assign \$257  = group_is_0 & fold_is_0;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = issue_b ? b_bank_addr : bank_addr;
-  assign \$260  = ! b_fold;
-  assign \$261  = issue_b ? \$260  : fold_is_0;
-  assign \$262  = issue_b ? b_last_fold : last_fold;
-  assign \$263  = issue_b ? b_rq_addr : rq_addr;
-  assign \$264  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$265  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$267  = ctx ? 6'h00 : 6'h20;
-  assign \$268  = \$266  + \$267 ;
-  assign \$270  = ctx ? 6'h20 : 6'h00;
-  assign \$271  = \$269  + \$270 ;
-  assign \$272  = issue_b ? \$268  : \$271 ;
-  assign \$274  = ctx ? 7'h40 : 7'h00;
-  assign \$275  = \$273  + \$274 ;
-  assign \$276  = wr_buf ? 6'h00 : 6'h20;
-  assign \$277  = \$275  + \$276 ;
-  assign \$278  = issue_b | layer_is_0;
-  assign \$279  = issue_b ? b_group : group;
-  assign \$280  = issue_b ? 1'h0 : wr_buf;
-  assign \$281  = ctx ^ issue_b;
-  assign \$282  = issue_a & cur_is_last;
-  assign \$283  = step_valid & step_last;
-  assign \$284  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$285  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$286  = ~ wb_out15;
-  assign \$287  = wb_valid15 & \$286 ;
-  assign \$288  = ! wb_ctx15;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$291  = \$290  == wb_par15;
-  assign \$292  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$293  = \$292  + 1'h1;
-  assign \$294  = \$291  ? \$293  : 9'h001;
-  assign \$295  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$296  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$297  = ~ wb_out15;
-  assign \$298  = wb_valid15 & \$297 ;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$302  = \$301  == wb_par15;
-  assign \$303  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$304  = \$303  + 1'h1;
-  assign \$305  = \$302  ? \$304  : 9'h001;
-  assign \$306  = ~ loaded;
-  assign \$307  = ctx ? in_release1 : in_release0;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = | in_beats1;
-  assign \$311  = in_fire & \$310 ;
-  assign \$312  = \$309  | \$311 ;
-  assign \$313  = | in_beats0;
-  assign \$314  = ! in_wslot;
-  assign \$315  = in_fire & \$314 ;
-  assign \$316  = \$313  | \$315 ;
-  assign \$317  = ctx ? \$312  : \$316 ;
-  assign \$318  = \$308  & \$317 ;
-  assign \$319  = ctx ? in_release0 : in_release1;
-  assign \$320  = ~ \$319 ;
+  assign \$220  = load__payload[31:28] == 2'h2;
+  assign \$221  = ld_fire & \$220 ;
+  assign \$222  = load__payload[19:0] < 3'h4;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = ! load__payload[19:0];
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = load__payload[39:32] - 1'h1;
+  assign \$228  = d0_rp__data[7:0] - 1'h1;
+  assign \$230  = ! in_wslot;
+  assign \$231  = in_fire & \$230 ;
+  assign \$232  = in_beats0 + 1'h1;
+  assign \$233  = in_beats0 == in_folds_m1;
+  assign \$235  = in_fire & \$234 ;
+  assign \$236  = in_beats1 + 1'h1;
+  assign \$237  = in_beats1 == in_folds_m1;
+  assign \$238  = in_wslot ? in_beats1 : in_beats0;
+  assign \$239  = \$238  == in_folds_m1;
+  assign \$240  = in_fire & \$239 ;
+  assign \$241  = ~ in_wslot;
+  assign \$242  = d0_rp__data[15:8] + 1'h1;
+  assign \$244  = ~ loaded;
+  assign \$245  = \$59 [2:0] == last_layer;
+  assign \$246  = group + 1'h1;
+  assign \$247  = rq_addr + 1'h1;
+  assign \$248  = \$59 [2:0] == last_layer;
+  assign \$249  = ~ wr_buf;
+  assign \$250  = ~ ctx;
+  assign \$251  = ~ b_group_is_0;
+  assign \$252  = fold + 1'h1;
+  assign \$253  = need_groups_next + 2'h2;
+  assign \$254  = last_fold & last_group;
+  assign \$255  = ~ \$254 ;
+  assign \$256  = bank_addr + 1'h1;
+  assign \$257  = b_bank_addr + 1'h1;
+  assign \$258  = ~ b_last_fold;
+  assign \$259  = b_group + 1'h1;
+  assign \$260  = b_rq_addr + 1'h1;
+  assign \$261  = b_fold + 1'h1;
+  assign \$262  = ~ clear_counters;
+  assign \$263  = ld_fire & \$262 ;
+  assign \$264  = issue_a & cur_is_last;
+  assign \$265  = group_is_0 & fold_is_0;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = issue_b ? b_bank_addr : bank_addr;
+  assign \$268  = ! b_fold;
+  assign \$269  = issue_b ? \$268  : fold_is_0;
+  assign \$270  = issue_b ? b_last_fold : last_fold;
+  assign \$271  = issue_b ? b_rq_addr : rq_addr;
+  assign \$272  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$273  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$275  = ctx ? 6'h00 : 6'h20;
+  assign \$276  = \$274  + \$275 ;
+  assign \$278  = ctx ? 6'h20 : 6'h00;
+  assign \$279  = \$277  + \$278 ;
+  assign \$280  = issue_b ? \$276  : \$279 ;
+  assign \$282  = ctx ? 7'h40 : 7'h00;
+  assign \$283  = \$281  + \$282 ;
+  assign \$284  = wr_buf ? 6'h00 : 6'h20;
+  assign \$285  = \$283  + \$284 ;
+  assign \$286  = issue_b | layer_is_0;
+  assign \$287  = issue_b ? b_group : group;
+  assign \$288  = issue_b ? 1'h0 : wr_buf;
+  assign \$289  = ctx ^ issue_b;
+  assign \$290  = issue_a & cur_is_last;
+  assign \$291  = step_valid & step_last;
+  assign \$292  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$293  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$294  = ~ wb_out15;
+  assign \$295  = wb_valid15 & \$294 ;
+  assign \$296  = ! wb_ctx15;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$299  = \$298  == wb_par15;
+  assign \$300  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
+  assign \$301  = \$300  + 1'h1;
+  assign \$302  = \$299  ? \$301  : 9'h001;
+  assign \$303  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$304  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$305  = ~ wb_out15;
+  assign \$306  = wb_valid15 & \$305 ;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$310  = \$309  == wb_par15;
+  assign \$311  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
+  assign \$312  = \$311  + 1'h1;
+  assign \$313  = \$310  ? \$312  : 9'h001;
+  assign \$314  = ~ loaded;
+  assign \$315  = ctx ? in_release1 : in_release0;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = | in_beats1;
+  assign \$319  = in_fire & \$318 ;
+  assign \$320  = \$317  | \$319 ;
   assign \$321  = | in_beats0;
   assign \$322  = ! in_wslot;
   assign \$323  = in_fire & \$322 ;
   assign \$324  = \$321  | \$323 ;
-  assign \$325  = | in_beats1;
-  assign \$327  = in_fire & \$326 ;
-  assign \$328  = \$325  | \$327 ;
-  assign \$329  = ctx ? \$324  : \$328 ;
-  assign \$330  = \$320  & \$329 ;
-  assign \$331  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$332  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$333  = ctx ? \$331  : \$332 ;
-  assign \$334  = ~ layer[0];
-  assign \$335  = \$333  == \$334 ;
-  assign \$336  = ctx ? track_reset1 : track_reset0;
-  assign \$337  = ~ \$336 ;
-  assign \$338  = \$335  & \$337 ;
-  assign \$339  = 1'h0 >= need_groups;
-  assign \$340  = ! prev_groups;
-  assign \$341  = \$339  | \$340 ;
-  assign \$342  = wb_groups_ahead1 >= need_groups;
-  assign \$343  = wb_groups_ahead1 == prev_groups;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = track_reset_r1 ? \$341  : \$344 ;
-  assign \$346  = 1'h0 >= need_groups;
-  assign \$347  = ! prev_groups;
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = wb_groups_ahead0 >= need_groups;
-  assign \$350  = wb_groups_ahead0 == prev_groups;
-  assign \$351  = \$349  | \$350 ;
-  assign \$352  = track_reset_r0 ? \$348  : \$351 ;
-  assign \$353  = ctx ? \$345  : \$352 ;
-  assign \$354  = \$338  & \$353 ;
-  assign \$355  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$356  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$357  = ctx ? \$355  : \$356 ;
-  assign \$358  = ~ layer[0];
-  assign \$359  = \$357  == \$358 ;
-  assign \$360  = ctx ? track_reset1 : track_reset0;
-  assign \$361  = ~ \$360 ;
-  assign \$362  = \$359  & \$361 ;
-  assign \$363  = ! prev_groups;
-  assign \$364  = wb_groups_ahead1 == prev_groups;
-  assign \$365  = track_reset_r1 ? \$363  : \$364 ;
-  assign \$366  = ! prev_groups;
-  assign \$367  = wb_groups_ahead0 == prev_groups;
-  assign \$368  = track_reset_r0 ? \$366  : \$367 ;
-  assign \$369  = ctx ? \$365  : \$368 ;
-  assign \$370  = \$362  & \$369 ;
-  assign \$371  = last_fold & last_group;
-  assign \$372  = \$371  & cur_is_last;
-  assign \$373  = | in_beats0;
-  assign \$374  = ! in_wslot;
-  assign \$375  = in_fire & \$374 ;
-  assign \$376  = \$373  | \$375 ;
-  assign \$377  = | in_beats1;
-  assign \$379  = in_fire & \$378 ;
-  assign \$380  = \$377  | \$379 ;
-  assign \$381  = ctx ? \$376  : \$380 ;
-  assign \$382  = ~ layer_is_0;
-  assign \$383  = | in_beats1;
-  assign \$385  = in_fire & \$384 ;
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = | in_beats0;
-  assign \$388  = ! in_wslot;
-  assign \$389  = in_fire & \$388 ;
-  assign \$390  = \$387  | \$389 ;
-  assign \$391  = ctx ? \$386  : \$390 ;
-  assign \$392  = \$382  & \$391 ;
-  assign \$393  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$394  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$395  = ctx ? \$393  : \$394 ;
-  assign \$397  = ~ \$395 ;
-  assign \$398  = ctx ? track_reset0 : track_reset1;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$397  & \$399 ;
-  assign \$402  = ! in_groups;
-  assign \$404  = wb_groups_ahead0 >= 2'h2;
-  assign \$405  = wb_groups_ahead0 == in_groups;
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = track_reset_r0 ? \$403  : \$406 ;
-  assign \$409  = ! in_groups;
-  assign \$411  = wb_groups_ahead1 >= 2'h2;
-  assign \$412  = wb_groups_ahead1 == in_groups;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = track_reset_r1 ? \$410  : \$413 ;
-  assign \$415  = ctx ? \$407  : \$414 ;
-  assign \$416  = \$400  & \$415 ;
-  assign \$417  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$418  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$419  = ctx ? \$417  : \$418 ;
-  assign \$421  = ~ \$419 ;
-  assign \$422  = ctx ? track_reset0 : track_reset1;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$421  & \$423 ;
-  assign \$425  = ! in_groups;
-  assign \$426  = wb_groups_ahead0 == in_groups;
-  assign \$427  = track_reset_r0 ? \$425  : \$426 ;
-  assign \$428  = ! in_groups;
-  assign \$429  = wb_groups_ahead1 == in_groups;
-  assign \$430  = track_reset_r1 ? \$428  : \$429 ;
-  assign \$431  = ctx ? \$427  : \$430 ;
-  assign \$432  = \$424  & \$431 ;
-  assign \$433  = layer_is_0 & last_group;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = | in_beats1;
-  assign \$437  = in_fire & \$436 ;
-  assign \$438  = \$435  | \$437 ;
-  assign \$439  = | in_beats0;
-  assign \$440  = ! in_wslot;
-  assign \$441  = in_fire & \$440 ;
-  assign \$442  = \$439  | \$441 ;
-  assign \$443  = ctx ? \$438  : \$442 ;
-  assign \$444  = \$434  & \$443 ;
-  assign \$445  = in_beats0 > b_fold;
-  assign \$446  = ! in_wslot;
-  assign \$447  = in_fire & \$446 ;
-  assign \$448  = in_beats0 == b_fold;
-  assign \$449  = \$447  & \$448 ;
-  assign \$450  = \$445  | \$449 ;
-  assign \$451  = in_beats1 > b_fold;
-  assign \$453  = in_fire & \$452 ;
-  assign \$454  = in_beats1 == b_fold;
-  assign \$455  = \$453  & \$454 ;
-  assign \$456  = \$451  | \$455 ;
-  assign \$457  = ctx ? \$450  : \$456 ;
-  assign \$458  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$459  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$460  = ctx ? \$458  : \$459 ;
-  assign \$461  = ~ layer[0];
-  assign \$463  = \$460  == \$462 ;
-  assign \$464  = ctx ? track_reset1 : track_reset0;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$463  & \$465 ;
-  assign \$468  = ! cur_groups;
-  assign \$470  = wb_groups_ahead1 >= 2'h2;
-  assign \$471  = wb_groups_ahead1 == cur_groups;
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = track_reset_r1 ? \$469  : \$472 ;
-  assign \$475  = ! cur_groups;
-  assign \$477  = wb_groups_ahead0 >= 2'h2;
-  assign \$478  = wb_groups_ahead0 == cur_groups;
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = track_reset_r0 ? \$476  : \$479 ;
-  assign \$481  = ctx ? \$473  : \$480 ;
-  assign \$482  = \$466  & \$481 ;
-  assign \$483  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$484  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$485  = ctx ? \$483  : \$484 ;
-  assign \$486  = ~ layer[0];
-  assign \$488  = \$485  == \$487 ;
-  assign \$489  = ctx ? track_reset1 : track_reset0;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = \$488  & \$490 ;
-  assign \$492  = ! cur_groups;
-  assign \$493  = wb_groups_ahead1 == cur_groups;
-  assign \$494  = track_reset_r1 ? \$492  : \$493 ;
-  assign \$495  = ! cur_groups;
-  assign \$496  = wb_groups_ahead0 == cur_groups;
-  assign \$497  = track_reset_r0 ? \$495  : \$496 ;
-  assign \$498  = ctx ? \$494  : \$497 ;
-  assign \$499  = \$491  & \$498 ;
-  assign \$500  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$501  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$502  = ctx ? \$500  : \$501 ;
-  assign \$503  = ~ layer[0];
-  assign \$504  = \$502  == \$503 ;
-  assign \$505  = ctx ? track_reset1 : track_reset0;
-  assign \$506  = ~ \$505 ;
-  assign \$507  = \$504  & \$506 ;
-  assign \$508  = 1'h0 >= need_groups;
-  assign \$509  = ! prev_groups;
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = wb_groups_ahead1 >= need_groups;
-  assign \$512  = wb_groups_ahead1 == prev_groups;
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = track_reset_r1 ? \$510  : \$513 ;
-  assign \$515  = 1'h0 >= need_groups;
-  assign \$516  = ! prev_groups;
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = wb_groups_ahead0 >= need_groups;
-  assign \$519  = wb_groups_ahead0 == prev_groups;
-  assign \$520  = \$518  | \$519 ;
-  assign \$521  = track_reset_r0 ? \$517  : \$520 ;
-  assign \$522  = ctx ? \$514  : \$521 ;
-  assign \$523  = \$507  & \$522 ;
-  assign \$524  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$525  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$526  = ctx ? \$524  : \$525 ;
-  assign \$527  = ~ layer[0];
-  assign \$528  = \$526  == \$527 ;
-  assign \$529  = ctx ? track_reset1 : track_reset0;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$528  & \$530 ;
-  assign \$532  = ! prev_groups;
-  assign \$533  = wb_groups_ahead1 == prev_groups;
-  assign \$534  = track_reset_r1 ? \$532  : \$533 ;
-  assign \$535  = ! prev_groups;
-  assign \$536  = wb_groups_ahead0 == prev_groups;
-  assign \$537  = track_reset_r0 ? \$535  : \$536 ;
-  assign \$538  = ctx ? \$534  : \$537 ;
-  assign \$539  = \$531  & \$538 ;
-  assign \$540  = in_beats1 > fold_plus1;
-  assign \$542  = in_fire & \$541 ;
-  assign \$543  = in_beats1 == fold_plus1;
-  assign \$544  = \$542  & \$543 ;
-  assign \$545  = \$540  | \$544 ;
-  assign \$546  = in_beats0 > fold_plus1;
-  assign \$547  = ! in_wslot;
-  assign \$548  = in_fire & \$547 ;
-  assign \$549  = in_beats0 == fold_plus1;
-  assign \$550  = \$548  & \$549 ;
-  assign \$551  = \$546  | \$550 ;
-  assign \$552  = ctx ? \$545  : \$551 ;
-  assign \$553  = in_beats0 > b_fold;
-  assign \$554  = ! in_wslot;
-  assign \$555  = in_fire & \$554 ;
-  assign \$556  = in_beats0 == b_fold;
-  assign \$557  = \$555  & \$556 ;
-  assign \$558  = \$553  | \$557 ;
-  assign \$559  = in_beats1 > b_fold;
-  assign \$561  = in_fire & \$560 ;
-  assign \$562  = in_beats1 == b_fold;
-  assign \$563  = \$561  & \$562 ;
-  assign \$564  = \$559  | \$563 ;
-  assign \$565  = ctx ? \$558  : \$564 ;
-  assign \$566  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$567  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$568  = ctx ? \$566  : \$567 ;
-  assign \$569  = ~ layer[0];
-  assign \$570  = \$568  == \$569 ;
-  assign \$571  = ctx ? track_reset1 : track_reset0;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = \$570  & \$572 ;
-  assign \$574  = 1'h0 >= need_groups_next;
-  assign \$575  = ! prev_groups;
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = wb_groups_ahead1 >= need_groups_next;
-  assign \$578  = wb_groups_ahead1 == prev_groups;
-  assign \$579  = \$577  | \$578 ;
-  assign \$580  = track_reset_r1 ? \$576  : \$579 ;
-  assign \$581  = 1'h0 >= need_groups_next;
-  assign \$582  = ! prev_groups;
-  assign \$583  = \$581  | \$582 ;
-  assign \$584  = wb_groups_ahead0 >= need_groups_next;
-  assign \$585  = wb_groups_ahead0 == prev_groups;
-  assign \$586  = \$584  | \$585 ;
-  assign \$587  = track_reset_r0 ? \$583  : \$586 ;
-  assign \$588  = ctx ? \$580  : \$587 ;
-  assign \$589  = \$573  & \$588 ;
-  assign \$590  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$591  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$592  = ctx ? \$590  : \$591 ;
-  assign \$593  = ~ layer[0];
-  assign \$594  = \$592  == \$593 ;
-  assign \$595  = ctx ? track_reset1 : track_reset0;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$594  & \$596 ;
-  assign \$598  = ! prev_groups;
-  assign \$599  = wb_groups_ahead1 == prev_groups;
-  assign \$600  = track_reset_r1 ? \$598  : \$599 ;
-  assign \$601  = ! prev_groups;
-  assign \$602  = wb_groups_ahead0 == prev_groups;
-  assign \$603  = track_reset_r0 ? \$601  : \$602 ;
-  assign \$604  = ctx ? \$600  : \$603 ;
-  assign \$605  = \$597  & \$604 ;
-  assign \$606  = in_beats1 > fold;
-  assign \$608  = in_fire & \$607 ;
-  assign \$609  = in_beats1 == fold;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = \$606  | \$610 ;
-  assign \$612  = in_beats0 > fold;
-  assign \$613  = ! in_wslot;
-  assign \$614  = in_fire & \$613 ;
-  assign \$615  = in_beats0 == fold;
-  assign \$616  = \$614  & \$615 ;
-  assign \$617  = \$612  | \$616 ;
-  assign \$618  = ctx ? \$611  : \$617 ;
-  assign \$619  = ~ b_last_group;
-  assign \$620  = | in_beats0;
+  assign \$325  = ctx ? \$320  : \$324 ;
+  assign \$326  = \$316  & \$325 ;
+  assign \$327  = ctx ? in_release0 : in_release1;
+  assign \$328  = ~ \$327 ;
+  assign \$329  = | in_beats0;
+  assign \$330  = ! in_wslot;
+  assign \$331  = in_fire & \$330 ;
+  assign \$332  = \$329  | \$331 ;
+  assign \$333  = | in_beats1;
+  assign \$335  = in_fire & \$334 ;
+  assign \$336  = \$333  | \$335 ;
+  assign \$337  = ctx ? \$332  : \$336 ;
+  assign \$338  = \$328  & \$337 ;
+  assign \$339  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$340  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$341  = ctx ? \$339  : \$340 ;
+  assign \$342  = ~ layer[0];
+  assign \$343  = \$341  == \$342 ;
+  assign \$344  = ctx ? track_reset1 : track_reset0;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$343  & \$345 ;
+  assign \$347  = 1'h0 >= need_groups;
+  assign \$348  = ! prev_groups;
+  assign \$349  = \$347  | \$348 ;
+  assign \$350  = wb_groups_ahead1 >= need_groups;
+  assign \$351  = wb_groups_ahead1 == prev_groups;
+  assign \$352  = \$350  | \$351 ;
+  assign \$353  = track_reset_r1 ? \$349  : \$352 ;
+  assign \$354  = 1'h0 >= need_groups;
+  assign \$355  = ! prev_groups;
+  assign \$356  = \$354  | \$355 ;
+  assign \$357  = wb_groups_ahead0 >= need_groups;
+  assign \$358  = wb_groups_ahead0 == prev_groups;
+  assign \$359  = \$357  | \$358 ;
+  assign \$360  = track_reset_r0 ? \$356  : \$359 ;
+  assign \$361  = ctx ? \$353  : \$360 ;
+  assign \$362  = \$346  & \$361 ;
+  assign \$363  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$364  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$365  = ctx ? \$363  : \$364 ;
+  assign \$366  = ~ layer[0];
+  assign \$367  = \$365  == \$366 ;
+  assign \$368  = ctx ? track_reset1 : track_reset0;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = \$367  & \$369 ;
+  assign \$371  = ! prev_groups;
+  assign \$372  = wb_groups_ahead1 == prev_groups;
+  assign \$373  = track_reset_r1 ? \$371  : \$372 ;
+  assign \$374  = ! prev_groups;
+  assign \$375  = wb_groups_ahead0 == prev_groups;
+  assign \$376  = track_reset_r0 ? \$374  : \$375 ;
+  assign \$377  = ctx ? \$373  : \$376 ;
+  assign \$378  = \$370  & \$377 ;
+  assign \$379  = last_fold & last_group;
+  assign \$380  = \$379  & cur_is_last;
+  assign \$381  = | in_beats0;
+  assign \$382  = ! in_wslot;
+  assign \$383  = in_fire & \$382 ;
+  assign \$384  = \$381  | \$383 ;
+  assign \$385  = | in_beats1;
+  assign \$387  = in_fire & \$386 ;
+  assign \$388  = \$385  | \$387 ;
+  assign \$389  = ctx ? \$384  : \$388 ;
+  assign \$390  = ~ layer_is_0;
+  assign \$391  = | in_beats1;
+  assign \$393  = in_fire & \$392 ;
+  assign \$394  = \$391  | \$393 ;
+  assign \$395  = | in_beats0;
+  assign \$396  = ! in_wslot;
+  assign \$397  = in_fire & \$396 ;
+  assign \$398  = \$395  | \$397 ;
+  assign \$399  = ctx ? \$394  : \$398 ;
+  assign \$400  = \$390  & \$399 ;
+  assign \$401  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$402  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$403  = ctx ? \$401  : \$402 ;
+  assign \$405  = ~ \$403 ;
+  assign \$406  = ctx ? track_reset0 : track_reset1;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$405  & \$407 ;
+  assign \$410  = ! in_groups;
+  assign \$412  = wb_groups_ahead0 >= 2'h2;
+  assign \$413  = wb_groups_ahead0 == in_groups;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = track_reset_r0 ? \$411  : \$414 ;
+  assign \$417  = ! in_groups;
+  assign \$419  = wb_groups_ahead1 >= 2'h2;
+  assign \$420  = wb_groups_ahead1 == in_groups;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = track_reset_r1 ? \$418  : \$421 ;
+  assign \$423  = ctx ? \$415  : \$422 ;
+  assign \$424  = \$408  & \$423 ;
+  assign \$425  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$426  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$427  = ctx ? \$425  : \$426 ;
+  assign \$429  = ~ \$427 ;
+  assign \$430  = ctx ? track_reset0 : track_reset1;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$429  & \$431 ;
+  assign \$433  = ! in_groups;
+  assign \$434  = wb_groups_ahead0 == in_groups;
+  assign \$435  = track_reset_r0 ? \$433  : \$434 ;
+  assign \$436  = ! in_groups;
+  assign \$437  = wb_groups_ahead1 == in_groups;
+  assign \$438  = track_reset_r1 ? \$436  : \$437 ;
+  assign \$439  = ctx ? \$435  : \$438 ;
+  assign \$440  = \$432  & \$439 ;
+  assign \$441  = layer_is_0 & last_group;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = | in_beats1;
+  assign \$445  = in_fire & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = | in_beats0;
+  assign \$448  = ! in_wslot;
+  assign \$449  = in_fire & \$448 ;
+  assign \$450  = \$447  | \$449 ;
+  assign \$451  = ctx ? \$446  : \$450 ;
+  assign \$452  = \$442  & \$451 ;
+  assign \$453  = in_beats0 > b_fold;
+  assign \$454  = ! in_wslot;
+  assign \$455  = in_fire & \$454 ;
+  assign \$456  = in_beats0 == b_fold;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$453  | \$457 ;
+  assign \$459  = in_beats1 > b_fold;
+  assign \$461  = in_fire & \$460 ;
+  assign \$462  = in_beats1 == b_fold;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = \$459  | \$463 ;
+  assign \$465  = ctx ? \$458  : \$464 ;
+  assign \$466  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$467  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$468  = ctx ? \$466  : \$467 ;
+  assign \$469  = ~ layer[0];
+  assign \$471  = \$468  == \$470 ;
+  assign \$472  = ctx ? track_reset1 : track_reset0;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = \$471  & \$473 ;
+  assign \$476  = ! cur_groups;
+  assign \$478  = wb_groups_ahead1 >= 2'h2;
+  assign \$479  = wb_groups_ahead1 == cur_groups;
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = track_reset_r1 ? \$477  : \$480 ;
+  assign \$483  = ! cur_groups;
+  assign \$485  = wb_groups_ahead0 >= 2'h2;
+  assign \$486  = wb_groups_ahead0 == cur_groups;
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = track_reset_r0 ? \$484  : \$487 ;
+  assign \$489  = ctx ? \$481  : \$488 ;
+  assign \$490  = \$474  & \$489 ;
+  assign \$491  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$493  = ctx ? \$491  : \$492 ;
+  assign \$494  = ~ layer[0];
+  assign \$496  = \$493  == \$495 ;
+  assign \$497  = ctx ? track_reset1 : track_reset0;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$496  & \$498 ;
+  assign \$500  = ! cur_groups;
+  assign \$501  = wb_groups_ahead1 == cur_groups;
+  assign \$502  = track_reset_r1 ? \$500  : \$501 ;
+  assign \$503  = ! cur_groups;
+  assign \$504  = wb_groups_ahead0 == cur_groups;
+  assign \$505  = track_reset_r0 ? \$503  : \$504 ;
+  assign \$506  = ctx ? \$502  : \$505 ;
+  assign \$507  = \$499  & \$506 ;
+  assign \$508  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$509  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$510  = ctx ? \$508  : \$509 ;
+  assign \$511  = ~ layer[0];
+  assign \$512  = \$510  == \$511 ;
+  assign \$513  = ctx ? track_reset1 : track_reset0;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = 1'h0 >= need_groups;
+  assign \$517  = ! prev_groups;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = wb_groups_ahead1 >= need_groups;
+  assign \$520  = wb_groups_ahead1 == prev_groups;
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = track_reset_r1 ? \$518  : \$521 ;
+  assign \$523  = 1'h0 >= need_groups;
+  assign \$524  = ! prev_groups;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = wb_groups_ahead0 >= need_groups;
+  assign \$527  = wb_groups_ahead0 == prev_groups;
+  assign \$528  = \$526  | \$527 ;
+  assign \$529  = track_reset_r0 ? \$525  : \$528 ;
+  assign \$530  = ctx ? \$522  : \$529 ;
+  assign \$531  = \$515  & \$530 ;
+  assign \$532  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$533  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$534  = ctx ? \$532  : \$533 ;
+  assign \$535  = ~ layer[0];
+  assign \$536  = \$534  == \$535 ;
+  assign \$537  = ctx ? track_reset1 : track_reset0;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$536  & \$538 ;
+  assign \$540  = ! prev_groups;
+  assign \$541  = wb_groups_ahead1 == prev_groups;
+  assign \$542  = track_reset_r1 ? \$540  : \$541 ;
+  assign \$543  = ! prev_groups;
+  assign \$544  = wb_groups_ahead0 == prev_groups;
+  assign \$545  = track_reset_r0 ? \$543  : \$544 ;
+  assign \$546  = ctx ? \$542  : \$545 ;
+  assign \$547  = \$539  & \$546 ;
+  assign \$548  = in_beats1 > fold_plus1;
+  assign \$550  = in_fire & \$549 ;
+  assign \$551  = in_beats1 == fold_plus1;
+  assign \$552  = \$550  & \$551 ;
+  assign \$553  = \$548  | \$552 ;
+  assign \$554  = in_beats0 > fold_plus1;
+  assign \$555  = ! in_wslot;
+  assign \$556  = in_fire & \$555 ;
+  assign \$557  = in_beats0 == fold_plus1;
+  assign \$558  = \$556  & \$557 ;
+  assign \$559  = \$554  | \$558 ;
+  assign \$560  = ctx ? \$553  : \$559 ;
+  assign \$561  = in_beats0 > b_fold;
+  assign \$562  = ! in_wslot;
+  assign \$563  = in_fire & \$562 ;
+  assign \$564  = in_beats0 == b_fold;
+  assign \$565  = \$563  & \$564 ;
+  assign \$566  = \$561  | \$565 ;
+  assign \$567  = in_beats1 > b_fold;
+  assign \$569  = in_fire & \$568 ;
+  assign \$570  = in_beats1 == b_fold;
+  assign \$571  = \$569  & \$570 ;
+  assign \$572  = \$567  | \$571 ;
+  assign \$573  = ctx ? \$566  : \$572 ;
+  assign \$574  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$575  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$576  = ctx ? \$574  : \$575 ;
+  assign \$577  = ~ layer[0];
+  assign \$578  = \$576  == \$577 ;
+  assign \$579  = ctx ? track_reset1 : track_reset0;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$578  & \$580 ;
+  assign \$582  = 1'h0 >= need_groups_next;
+  assign \$583  = ! prev_groups;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = wb_groups_ahead1 >= need_groups_next;
+  assign \$586  = wb_groups_ahead1 == prev_groups;
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = track_reset_r1 ? \$584  : \$587 ;
+  assign \$589  = 1'h0 >= need_groups_next;
+  assign \$590  = ! prev_groups;
+  assign \$591  = \$589  | \$590 ;
+  assign \$592  = wb_groups_ahead0 >= need_groups_next;
+  assign \$593  = wb_groups_ahead0 == prev_groups;
+  assign \$594  = \$592  | \$593 ;
+  assign \$595  = track_reset_r0 ? \$591  : \$594 ;
+  assign \$596  = ctx ? \$588  : \$595 ;
+  assign \$597  = \$581  & \$596 ;
+  assign \$598  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$599  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$600  = ctx ? \$598  : \$599 ;
+  assign \$601  = ~ layer[0];
+  assign \$602  = \$600  == \$601 ;
+  assign \$603  = ctx ? track_reset1 : track_reset0;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = ! prev_groups;
+  assign \$607  = wb_groups_ahead1 == prev_groups;
+  assign \$608  = track_reset_r1 ? \$606  : \$607 ;
+  assign \$609  = ! prev_groups;
+  assign \$610  = wb_groups_ahead0 == prev_groups;
+  assign \$611  = track_reset_r0 ? \$609  : \$610 ;
+  assign \$612  = ctx ? \$608  : \$611 ;
+  assign \$613  = \$605  & \$612 ;
+  assign \$614  = in_beats1 > fold;
+  assign \$616  = in_fire & \$615 ;
+  assign \$617  = in_beats1 == fold;
+  assign \$618  = \$616  & \$617 ;
+  assign \$619  = \$614  | \$618 ;
+  assign \$620  = in_beats0 > fold;
   assign \$621  = ! in_wslot;
   assign \$622  = in_fire & \$621 ;
-  assign \$623  = \$620  | \$622 ;
-  assign \$624  = | in_beats1;
-  assign \$626  = in_fire & \$625 ;
-  assign \$627  = \$624  | \$626 ;
-  assign \$628  = ctx ? \$623  : \$627 ;
-  assign \$629  = \$619  & \$628 ;
-  assign \$630  = in_beats0 > b_fold_plus1;
-  assign \$631  = ! in_wslot;
-  assign \$632  = in_fire & \$631 ;
-  assign \$633  = in_beats0 == b_fold_plus1;
-  assign \$634  = \$632  & \$633 ;
-  assign \$635  = \$630  | \$634 ;
-  assign \$636  = in_beats1 > b_fold_plus1;
-  assign \$638  = in_fire & \$637 ;
-  assign \$639  = in_beats1 == b_fold_plus1;
-  assign \$640  = \$638  & \$639 ;
-  assign \$641  = \$636  | \$640 ;
-  assign \$642  = ctx ? \$635  : \$641 ;
-  assign \$643  = b_last_fold ? \$629  : \$642 ;
-  assign \$644  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$645  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$646  = ctx ? \$644  : \$645 ;
-  assign \$647  = ~ layer[0];
-  assign \$648  = \$646  == \$647 ;
-  assign \$649  = ctx ? track_reset1 : track_reset0;
-  assign \$650  = ~ \$649 ;
-  assign \$651  = \$648  & \$650 ;
-  assign \$652  = 1'h0 >= need_groups;
-  assign \$653  = ! prev_groups;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = wb_groups_ahead1 >= need_groups;
-  assign \$656  = wb_groups_ahead1 == prev_groups;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = track_reset_r1 ? \$654  : \$657 ;
-  assign \$659  = 1'h0 >= need_groups;
-  assign \$660  = ! prev_groups;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = wb_groups_ahead0 >= need_groups;
-  assign \$663  = wb_groups_ahead0 == prev_groups;
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = track_reset_r0 ? \$661  : \$664 ;
-  assign \$666  = ctx ? \$658  : \$665 ;
-  assign \$667  = \$651  & \$666 ;
-  assign \$668  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$669  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$670  = ctx ? \$668  : \$669 ;
-  assign \$671  = ~ layer[0];
-  assign \$672  = \$670  == \$671 ;
-  assign \$673  = ctx ? track_reset1 : track_reset0;
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$672  & \$674 ;
-  assign \$676  = ! prev_groups;
-  assign \$677  = wb_groups_ahead1 == prev_groups;
-  assign \$678  = track_reset_r1 ? \$676  : \$677 ;
-  assign \$679  = ! prev_groups;
-  assign \$680  = wb_groups_ahead0 == prev_groups;
-  assign \$681  = track_reset_r0 ? \$679  : \$680 ;
-  assign \$682  = ctx ? \$678  : \$681 ;
-  assign \$683  = \$675  & \$682 ;
-  assign \$684  = in_beats1 > fold;
-  assign \$686  = in_fire & \$685 ;
-  assign \$687  = in_beats1 == fold;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = \$684  | \$688 ;
-  assign \$690  = in_beats0 > fold;
-  assign \$691  = ! in_wslot;
-  assign \$692  = in_fire & \$691 ;
-  assign \$693  = in_beats0 == fold;
-  assign \$694  = \$692  & \$693 ;
-  assign \$695  = \$690  | \$694 ;
-  assign \$696  = ctx ? \$689  : \$695 ;
-  assign \$697  = in_beats0 > b_fold;
-  assign \$698  = ! in_wslot;
-  assign \$699  = in_fire & \$698 ;
-  assign \$700  = in_beats0 == b_fold;
-  assign \$701  = \$699  & \$700 ;
-  assign \$702  = \$697  | \$701 ;
-  assign \$703  = in_beats1 > b_fold;
-  assign \$705  = in_fire & \$704 ;
-  assign \$706  = in_beats1 == b_fold;
-  assign \$707  = \$705  & \$706 ;
-  assign \$708  = \$703  | \$707 ;
-  assign \$709  = ctx ? \$702  : \$708 ;
-  assign \$710  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$711  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$712  = ctx ? \$710  : \$711 ;
-  assign \$713  = ~ layer[0];
-  assign \$714  = \$712  == \$713 ;
-  assign \$715  = ctx ? track_reset1 : track_reset0;
-  assign \$716  = ~ \$715 ;
-  assign \$717  = \$714  & \$716 ;
-  assign \$718  = 1'h0 >= need_groups;
-  assign \$719  = ! prev_groups;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = wb_groups_ahead1 >= need_groups;
-  assign \$722  = wb_groups_ahead1 == prev_groups;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = track_reset_r1 ? \$720  : \$723 ;
-  assign \$725  = 1'h0 >= need_groups;
-  assign \$726  = ! prev_groups;
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = wb_groups_ahead0 >= need_groups;
-  assign \$729  = wb_groups_ahead0 == prev_groups;
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = track_reset_r0 ? \$727  : \$730 ;
-  assign \$732  = ctx ? \$724  : \$731 ;
-  assign \$733  = \$717  & \$732 ;
-  assign \$734  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$735  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$736  = ctx ? \$734  : \$735 ;
-  assign \$737  = ~ layer[0];
-  assign \$738  = \$736  == \$737 ;
-  assign \$739  = ctx ? track_reset1 : track_reset0;
-  assign \$740  = ~ \$739 ;
-  assign \$741  = \$738  & \$740 ;
-  assign \$742  = ! prev_groups;
-  assign \$743  = wb_groups_ahead1 == prev_groups;
-  assign \$744  = track_reset_r1 ? \$742  : \$743 ;
-  assign \$745  = ! prev_groups;
-  assign \$746  = wb_groups_ahead0 == prev_groups;
-  assign \$747  = track_reset_r0 ? \$745  : \$746 ;
-  assign \$748  = ctx ? \$744  : \$747 ;
-  assign \$749  = \$741  & \$748 ;
-  assign \$750  = ~ loaded;
-  assign \$751  = last_fold & last_group;
-  assign \$752  = \$751  & cur_is_last;
-  assign \$753  = issue_a & \$752 ;
-  assign \$754  = \$750  | \$753 ;
-  assign \$755  = ~ issue_a;
-  assign \$756  = loaded & \$755 ;
-  assign \$757  = \$756  & issue_b;
-  assign \$758  = \$757  & b_last_fold;
-  assign \$759  = \$754  | \$758 ;
-  assign \$760  = ~ issue_a;
-  assign \$761  = loaded & \$760 ;
-  assign \$762  = \$761  & issue_b;
-  assign \$763  = | d0_rp__data[7:0];
-  assign \$764  = d0_rp__data[7:0] <= 3'h4;
-  assign \$765  = \$763  & \$764 ;
-  assign \$766  = d0_rp__data[7:0] - 1'h1;
-  assign \$768  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$767 );
-  assign \$769  = d0_rp__data[7:0] - 1'h1;
-  assign \$771  = b_fold == \$770 ;
-  assign \$772  = ~ loaded;
-  assign \$773  = issue_a & last_fold;
-  assign \$774  = \$773  & last_group;
-  assign \$775  = issue_a & last_fold;
-  assign \$776  = ~ b_done;
-  assign \$777  = cur_is_last & \$776 ;
-  assign \$778  = ~ b_group_is_0;
-  assign \$779  = \$777  & \$778 ;
-  assign \$780  = \$779  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$781  = ~ b_done;
-  assign \$782  = cur_is_last & \$781 ;
-  assign \$783  = ~ b_group_is_0;
-  assign \$784  = \$782  & \$783 ;
-  assign \$785  = b_group + 1'h1;
-  assign \$786  = \$784  ? \$785  : 9'h001;
-  assign \$787  = ! cur_folds_m1;
-  assign \$788  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$789  = group_plus1 + 1'h1;
-  assign \$790  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$791  = ~ loaded;
-  assign \$792  = last_fold & last_group;
-  assign \$793  = \$792  & cur_is_last;
-  assign \$794  = issue_a & \$793 ;
-  assign \$795  = \$791  | \$794 ;
-  assign \$796  = ~ issue_a;
-  assign \$797  = loaded & \$796 ;
-  assign \$798  = \$797  & issue_b;
-  assign \$799  = \$798  & b_last_fold;
-  assign \$800  = d0_rp__data[15:8] + 1'h1;
-  assign \$802  = ! \$801 ;
-  assign \$803  = | d0_rp__data[15:8];
-  assign \$804  = d0_rp__data[15:8] <= 2'h2;
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = b_group + 1'h1;
-  assign \$807  = d0_rp__data[15:8] + 1'h1;
-  assign \$809  = \$806  == \$808 ;
-  assign \$810  = b_group + 1'h1;
-  assign \$811  = d0_rp__data[15:8] - 1'h1;
-  assign \$813  = $signed({ 1'h0, \$810  }) == $signed(\$812 );
-  assign \$814  = d0_rp__data[15:8] + 1'h1;
-  assign \$816  = b_group == \$815 ;
-  assign \$817  = d0_rp__data[15:8] - 1'h1;
-  assign \$819  = b_group == \$818 ;
-  assign \$820  = ~ issue_a;
-  assign \$821  = loaded & \$820 ;
-  assign \$822  = \$821  & issue_b;
-  assign \$823  = b_fold_plus1 + 1'h1;
-  assign \$824  = ~ loaded;
-  assign \$825  = fold_plus1 + 1'h1;
-  assign \$826  = last_fold ? 10'h001 : \$825 ;
-  assign \$827  = last_fold & last_group;
-  assign \$828  = ~ b_done;
-  assign \$829  = cur_is_last & \$828 ;
-  assign \$830  = ~ b_done;
-  assign \$831  = cur_is_last & \$830 ;
-  assign \$832  = ~ b_group_is_0;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = ! claim_ctx;
-  assign \$835  = claim_out & \$834 ;
-  assign \$836  = ! wb_ctx16;
-  assign \$837  = out_write & \$836 ;
-  assign \$838  = out_groups0 + 1'h1;
-  assign \$840  = claim_out & \$839 ;
-  assign \$842  = out_write & \$841 ;
-  assign \$843  = out_groups1 + 1'h1;
-  assign \$844  = out_n - 1'h1;
-  assign \$845  = drain_elem == \$844 ;
-  assign \$846  = out_n - 1'h1;
-  assign \$847  = drain_elem == \$846 ;
-  assign \$848  = ~ drain_slot;
-  assign \$849  = ! drain_slot;
-  assign \$851  = drain_elem + 1'h1;
-  assign \$852  = ~ release_slot;
-  assign \$853  = ! release_slot;
-  assign \$855  = in_flight + vector_start;
-  assign \$856  = \$855  - done;
-  assign \$857  = in_flight + vector_start;
-  assign \$858  = \$857  - done;
-  assign \$859  = | \$858 ;
-  assign \$860  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$861  = \$860  + inc_busy;
-  assign \$862  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$863  = \$862  + inc_stall_input;
-  assign \$864  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$865  = \$864  + inc_stall_output;
-  assign \$866  = issue ? 4'h8 : 4'h0;
-  assign \$867  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$868  = \$867  + inc_mac_ops;
-  assign \$869  = issue ? 2'h2 : 2'h0;
-  assign \$870  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$871  = \$870  + inc_bank_reads;
-  assign \$872  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$873  = \$872  + inc_act_reads;
-  assign \$874  = in_fire + act_write;
-  assign \$875  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$876  = \$875  + inc_act_writes;
-  assign \$877  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$878  = \$877  + inc_inferences;
+  assign \$623  = in_beats0 == fold;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = \$620  | \$624 ;
+  assign \$626  = ctx ? \$619  : \$625 ;
+  assign \$627  = ~ b_last_group;
+  assign \$628  = | in_beats0;
+  assign \$629  = ! in_wslot;
+  assign \$630  = in_fire & \$629 ;
+  assign \$631  = \$628  | \$630 ;
+  assign \$632  = | in_beats1;
+  assign \$634  = in_fire & \$633 ;
+  assign \$635  = \$632  | \$634 ;
+  assign \$636  = ctx ? \$631  : \$635 ;
+  assign \$637  = \$627  & \$636 ;
+  assign \$638  = in_beats0 > b_fold_plus1;
+  assign \$639  = ! in_wslot;
+  assign \$640  = in_fire & \$639 ;
+  assign \$641  = in_beats0 == b_fold_plus1;
+  assign \$642  = \$640  & \$641 ;
+  assign \$643  = \$638  | \$642 ;
+  assign \$644  = in_beats1 > b_fold_plus1;
+  assign \$646  = in_fire & \$645 ;
+  assign \$647  = in_beats1 == b_fold_plus1;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = \$644  | \$648 ;
+  assign \$650  = ctx ? \$643  : \$649 ;
+  assign \$651  = b_last_fold ? \$637  : \$650 ;
+  assign \$652  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$653  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$654  = ctx ? \$652  : \$653 ;
+  assign \$655  = ~ layer[0];
+  assign \$656  = \$654  == \$655 ;
+  assign \$657  = ctx ? track_reset1 : track_reset0;
+  assign \$658  = ~ \$657 ;
+  assign \$659  = \$656  & \$658 ;
+  assign \$660  = 1'h0 >= need_groups;
+  assign \$661  = ! prev_groups;
+  assign \$662  = \$660  | \$661 ;
+  assign \$663  = wb_groups_ahead1 >= need_groups;
+  assign \$664  = wb_groups_ahead1 == prev_groups;
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = track_reset_r1 ? \$662  : \$665 ;
+  assign \$667  = 1'h0 >= need_groups;
+  assign \$668  = ! prev_groups;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = wb_groups_ahead0 >= need_groups;
+  assign \$671  = wb_groups_ahead0 == prev_groups;
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = track_reset_r0 ? \$669  : \$672 ;
+  assign \$674  = ctx ? \$666  : \$673 ;
+  assign \$675  = \$659  & \$674 ;
+  assign \$676  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$677  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$678  = ctx ? \$676  : \$677 ;
+  assign \$679  = ~ layer[0];
+  assign \$680  = \$678  == \$679 ;
+  assign \$681  = ctx ? track_reset1 : track_reset0;
+  assign \$682  = ~ \$681 ;
+  assign \$683  = \$680  & \$682 ;
+  assign \$684  = ! prev_groups;
+  assign \$685  = wb_groups_ahead1 == prev_groups;
+  assign \$686  = track_reset_r1 ? \$684  : \$685 ;
+  assign \$687  = ! prev_groups;
+  assign \$688  = wb_groups_ahead0 == prev_groups;
+  assign \$689  = track_reset_r0 ? \$687  : \$688 ;
+  assign \$690  = ctx ? \$686  : \$689 ;
+  assign \$691  = \$683  & \$690 ;
+  assign \$692  = in_beats1 > fold;
+  assign \$694  = in_fire & \$693 ;
+  assign \$695  = in_beats1 == fold;
+  assign \$696  = \$694  & \$695 ;
+  assign \$697  = \$692  | \$696 ;
+  assign \$698  = in_beats0 > fold;
+  assign \$699  = ! in_wslot;
+  assign \$700  = in_fire & \$699 ;
+  assign \$701  = in_beats0 == fold;
+  assign \$702  = \$700  & \$701 ;
+  assign \$703  = \$698  | \$702 ;
+  assign \$704  = ctx ? \$697  : \$703 ;
+  assign \$705  = in_beats0 > b_fold;
+  assign \$706  = ! in_wslot;
+  assign \$707  = in_fire & \$706 ;
+  assign \$708  = in_beats0 == b_fold;
+  assign \$709  = \$707  & \$708 ;
+  assign \$710  = \$705  | \$709 ;
+  assign \$711  = in_beats1 > b_fold;
+  assign \$713  = in_fire & \$712 ;
+  assign \$714  = in_beats1 == b_fold;
+  assign \$715  = \$713  & \$714 ;
+  assign \$716  = \$711  | \$715 ;
+  assign \$717  = ctx ? \$710  : \$716 ;
+  assign \$718  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$719  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$720  = ctx ? \$718  : \$719 ;
+  assign \$721  = ~ layer[0];
+  assign \$722  = \$720  == \$721 ;
+  assign \$723  = ctx ? track_reset1 : track_reset0;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = \$722  & \$724 ;
+  assign \$726  = 1'h0 >= need_groups;
+  assign \$727  = ! prev_groups;
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = wb_groups_ahead1 >= need_groups;
+  assign \$730  = wb_groups_ahead1 == prev_groups;
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = track_reset_r1 ? \$728  : \$731 ;
+  assign \$733  = 1'h0 >= need_groups;
+  assign \$734  = ! prev_groups;
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = wb_groups_ahead0 >= need_groups;
+  assign \$737  = wb_groups_ahead0 == prev_groups;
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = track_reset_r0 ? \$735  : \$738 ;
+  assign \$740  = ctx ? \$732  : \$739 ;
+  assign \$741  = \$725  & \$740 ;
+  assign \$742  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$743  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$744  = ctx ? \$742  : \$743 ;
+  assign \$745  = ~ layer[0];
+  assign \$746  = \$744  == \$745 ;
+  assign \$747  = ctx ? track_reset1 : track_reset0;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = \$746  & \$748 ;
+  assign \$750  = ! prev_groups;
+  assign \$751  = wb_groups_ahead1 == prev_groups;
+  assign \$752  = track_reset_r1 ? \$750  : \$751 ;
+  assign \$753  = ! prev_groups;
+  assign \$754  = wb_groups_ahead0 == prev_groups;
+  assign \$755  = track_reset_r0 ? \$753  : \$754 ;
+  assign \$756  = ctx ? \$752  : \$755 ;
+  assign \$757  = \$749  & \$756 ;
+  assign \$758  = ~ loaded;
+  assign \$759  = last_fold & last_group;
+  assign \$760  = \$759  & cur_is_last;
+  assign \$761  = issue_a & \$760 ;
+  assign \$762  = \$758  | \$761 ;
+  assign \$763  = ~ issue_a;
+  assign \$764  = loaded & \$763 ;
+  assign \$765  = \$764  & issue_b;
+  assign \$766  = \$765  & b_last_fold;
+  assign \$767  = \$762  | \$766 ;
+  assign \$768  = ~ issue_a;
+  assign \$769  = loaded & \$768 ;
+  assign \$770  = \$769  & issue_b;
+  assign \$771  = | d0_rp__data[7:0];
+  assign \$772  = d0_rp__data[7:0] <= 3'h4;
+  assign \$773  = \$771  & \$772 ;
+  assign \$774  = d0_rp__data[7:0] - 1'h1;
+  assign \$776  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$775 );
+  assign \$777  = d0_rp__data[7:0] - 1'h1;
+  assign \$779  = b_fold == \$778 ;
+  assign \$780  = ~ loaded;
+  assign \$781  = issue_a & last_fold;
+  assign \$782  = \$781  & last_group;
+  assign \$783  = issue_a & last_fold;
+  assign \$784  = ~ b_done;
+  assign \$785  = cur_is_last & \$784 ;
+  assign \$786  = ~ b_group_is_0;
+  assign \$787  = \$785  & \$786 ;
+  assign \$788  = \$787  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$789  = ~ b_done;
+  assign \$790  = cur_is_last & \$789 ;
+  assign \$791  = ~ b_group_is_0;
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = b_group + 1'h1;
+  assign \$794  = \$792  ? \$793  : 9'h001;
+  assign \$795  = ! cur_folds_m1;
+  assign \$796  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$797  = group_plus1 + 1'h1;
+  assign \$798  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$799  = ~ loaded;
+  assign \$800  = last_fold & last_group;
+  assign \$801  = \$800  & cur_is_last;
+  assign \$802  = issue_a & \$801 ;
+  assign \$803  = \$799  | \$802 ;
+  assign \$804  = ~ issue_a;
+  assign \$805  = loaded & \$804 ;
+  assign \$806  = \$805  & issue_b;
+  assign \$807  = \$806  & b_last_fold;
+  assign \$808  = d0_rp__data[15:8] + 1'h1;
+  assign \$810  = ! \$809 ;
+  assign \$811  = | d0_rp__data[15:8];
+  assign \$812  = d0_rp__data[15:8] <= 2'h2;
+  assign \$813  = \$811  & \$812 ;
+  assign \$814  = b_group + 1'h1;
+  assign \$815  = d0_rp__data[15:8] + 1'h1;
+  assign \$817  = \$814  == \$816 ;
+  assign \$818  = b_group + 1'h1;
+  assign \$819  = d0_rp__data[15:8] - 1'h1;
+  assign \$821  = $signed({ 1'h0, \$818  }) == $signed(\$820 );
+  assign \$822  = d0_rp__data[15:8] + 1'h1;
+  assign \$824  = b_group == \$823 ;
+  assign \$825  = d0_rp__data[15:8] - 1'h1;
+  assign \$827  = b_group == \$826 ;
+  assign \$828  = ~ issue_a;
+  assign \$829  = loaded & \$828 ;
+  assign \$830  = \$829  & issue_b;
+  assign \$831  = b_fold_plus1 + 1'h1;
+  assign \$832  = ~ loaded;
+  assign \$833  = fold_plus1 + 1'h1;
+  assign \$834  = last_fold ? 10'h001 : \$833 ;
+  assign \$835  = last_fold & last_group;
+  assign \$836  = ~ b_done;
+  assign \$837  = cur_is_last & \$836 ;
+  assign \$838  = ~ b_done;
+  assign \$839  = cur_is_last & \$838 ;
+  assign \$840  = ~ b_group_is_0;
+  assign \$841  = \$839  & \$840 ;
+  assign \$842  = ! claim_ctx;
+  assign \$843  = claim_out & \$842 ;
+  assign \$844  = ! wb_ctx16;
+  assign \$845  = out_write & \$844 ;
+  assign \$846  = out_groups0 + 1'h1;
+  assign \$848  = claim_out & \$847 ;
+  assign \$850  = out_write & \$849 ;
+  assign \$851  = out_groups1 + 1'h1;
+  assign \$852  = out_n - 1'h1;
+  assign \$853  = drain_elem == \$852 ;
+  assign \$854  = out_n - 1'h1;
+  assign \$855  = drain_elem == \$854 ;
+  assign \$856  = ~ drain_slot;
+  assign \$857  = ! drain_slot;
+  assign \$859  = drain_elem + 1'h1;
+  assign \$860  = ~ release_slot;
+  assign \$861  = ! release_slot;
+  assign \$863  = in_flight + vector_start;
+  assign \$864  = \$863  - done;
+  assign \$865  = in_flight + vector_start;
+  assign \$866  = \$865  - done;
+  assign \$867  = | \$866 ;
+  assign \$868  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$869  = \$868  + inc_busy;
+  assign \$870  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$871  = \$870  + inc_stall_input;
+  assign \$872  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$873  = \$872  + inc_stall_output;
+  assign \$874  = issue ? 4'h8 : 4'h0;
+  assign \$875  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$876  = \$875  + inc_mac_ops;
+  assign \$877  = issue ? 2'h2 : 2'h0;
+  assign \$878  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$879  = \$878  + inc_bank_reads;
+  assign \$880  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$881  = \$880  + inc_act_reads;
+  assign \$882  = in_fire + act_write;
+  assign \$883  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$884  = \$883  + inc_act_writes;
+  assign \$885  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$886  = \$885  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$879 ;
+    has_layers <= \$887 ;
   always @(posedge clk)
-    last_layer <= \$880 ;
+    last_layer <= \$888 ;
   always @(posedge clk)
-    in_folds_m1 <= \$881 ;
+    in_folds_m1 <= \$889 ;
   always @(posedge clk)
-    out_n <= \$882 ;
+    out_n <= \$890 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$883 ;
+    in_release_r1_0 <= \$891 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$884 ;
+    in_release_r1_1 <= \$892 ;
   always @(posedge clk)
-    in_beats0 <= \$885 ;
+    in_beats0 <= \$893 ;
   always @(posedge clk)
-    in_full0 <= \$886 ;
+    in_full0 <= \$894 ;
   always @(posedge clk)
-    in_beats1 <= \$887 ;
+    in_beats1 <= \$895 ;
   always @(posedge clk)
-    in_full1 <= \$888 ;
+    in_full1 <= \$896 ;
   always @(posedge clk)
-    in_wslot <= \$889 ;
+    in_wslot <= \$897 ;
   always @(posedge clk)
-    in_groups <= \$890 ;
+    in_groups <= \$898 ;
   always @(posedge clk)
-    cur_groups <= \$891 ;
+    cur_groups <= \$899 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$892 ;
+    cur_folds_m1 <= \$900 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$893 ;
+    cur_groups_m1 <= \$901 ;
   always @(posedge clk)
-    cur_is_last <= \$894 ;
+    cur_is_last <= \$902 ;
   always @(posedge clk)
-    cur_relu <= \$895 ;
+    cur_relu <= \$903 ;
   always @(posedge clk)
-    cur_requantize <= \$896 ;
+    cur_requantize <= \$904 ;
   always @(posedge clk)
-    bank_addr <= \$897 ;
+    bank_addr <= \$905 ;
   always @(posedge clk)
-    rq_addr <= \$898 ;
+    rq_addr <= \$906 ;
   always @(posedge clk)
-    layer <= \$899 ;
+    layer <= \$907 ;
   always @(posedge clk)
-    group <= \$900 ;
+    group <= \$908 ;
   always @(posedge clk)
-    fold <= \$901 ;
+    fold <= \$909 ;
   always @(posedge clk)
-    need_groups <= \$902 ;
+    need_groups <= \$910 ;
   always @(posedge clk)
-    need_groups_next <= \$903 ;
+    need_groups_next <= \$911 ;
   always @(posedge clk)
-    b_group <= \$904 ;
+    b_group <= \$912 ;
   always @(posedge clk)
-    b_fold <= \$905 ;
+    b_fold <= \$913 ;
   always @(posedge clk)
-    b_in_group <= \$906 ;
+    b_in_group <= \$914 ;
   always @(posedge clk)
-    b_bank_addr <= \$907 ;
+    b_bank_addr <= \$915 ;
   always @(posedge clk)
-    b_rq_addr <= \$908 ;
+    b_rq_addr <= \$916 ;
   always @(posedge clk)
-    loaded <= \$909 ;
+    loaded <= \$917 ;
   always @(posedge clk)
-    wr_buf <= \$910 ;
+    wr_buf <= \$918 ;
   always @(posedge clk)
-    prev_groups <= \$911 ;
+    prev_groups <= \$919 ;
   always @(posedge clk)
-    ctx <= \$912 ;
+    ctx <= \$920 ;
   always @(posedge clk)
-    claim_out <= \$913 ;
+    claim_out <= \$921 ;
   always @(posedge clk)
-    claim_ctx <= \$914 ;
+    claim_ctx <= \$922 ;
   always @(posedge clk)
-    step_addr <= \$259 ;
+    step_addr <= \$267 ;
   always @(posedge clk)
-    step_first <= \$261 ;
+    step_first <= \$269 ;
   always @(posedge clk)
-    step_last <= \$262 ;
+    step_last <= \$270 ;
   always @(posedge clk)
-    step_rq <= \$263 ;
+    step_rq <= \$271 ;
   always @(posedge clk)
-    step_relu <= \$264 ;
+    step_relu <= \$272 ;
   always @(posedge clk)
-    step_requantize <= \$265 ;
+    step_requantize <= \$273 ;
   always @(posedge clk)
-    step_in_addr <= \$272 ;
+    step_in_addr <= \$280 ;
   always @(posedge clk)
-    step_act_addr <= \$277 ;
+    step_act_addr <= \$285 ;
   always @(posedge clk)
-    step_from_input <= \$278 ;
+    step_from_input <= \$286 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$279 ;
+    step_group <= \$287 ;
   always @(posedge clk)
-    step_par <= \$280 ;
+    step_par <= \$288 ;
   always @(posedge clk)
-    step_ctx <= \$281 ;
+    step_ctx <= \$289 ;
   always @(posedge clk)
-    step_out <= \$282 ;
+    step_out <= \$290 ;
   always @(posedge clk)
-    step_valid <= \$915 ;
+    step_valid <= \$923 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2825,7 +2847,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$916 ;
+    wb_valid1 <= \$924 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2835,7 +2857,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$917 ;
+    wb_valid2 <= \$925 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2845,7 +2867,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$918 ;
+    wb_valid3 <= \$926 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2855,7 +2877,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$919 ;
+    wb_valid4 <= \$927 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2865,7 +2887,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$920 ;
+    wb_valid5 <= \$928 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2875,7 +2897,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$921 ;
+    wb_valid6 <= \$929 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2885,7 +2907,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$922 ;
+    wb_valid7 <= \$930 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2895,7 +2917,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$923 ;
+    wb_valid8 <= \$931 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2905,7 +2927,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$924 ;
+    wb_valid9 <= \$932 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2915,7 +2937,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$925 ;
+    wb_valid10 <= \$933 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2925,7 +2947,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$926 ;
+    wb_valid11 <= \$934 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2935,7 +2957,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$927 ;
+    wb_valid12 <= \$935 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2945,7 +2967,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$928 ;
+    wb_valid13 <= \$936 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2955,7 +2977,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$929 ;
+    wb_valid14 <= \$937 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2965,7 +2987,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$930 ;
+    wb_valid15 <= \$938 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2975,7 +2997,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$931 ;
+    wb_valid16 <= \$939 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2985,73 +3007,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$932 ;
+    track_reset_r0 <= \$940 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$933 ;
+    wb_parity_ahead0 <= \$941 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$934 ;
+    wb_groups_ahead0 <= \$942 ;
   always @(posedge clk)
-    track_reset_r1 <= \$935 ;
+    track_reset_r1 <= \$943 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$936 ;
+    wb_parity_ahead1 <= \$944 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$937 ;
+    wb_groups_ahead1 <= \$945 ;
   always @(posedge clk)
-    in_ok <= \$938 ;
+    in_ok <= \$946 ;
   always @(posedge clk)
-    b_ready <= \$939 ;
+    b_ready <= \$947 ;
   always @(posedge clk)
-    raw_ok <= \$940 ;
+    raw_ok <= \$948 ;
   always @(posedge clk)
-    raw_full <= \$941 ;
+    raw_full <= \$949 ;
   always @(posedge clk)
-    b_last_fold <= \$942 ;
+    b_last_fold <= \$950 ;
   always @(posedge clk)
-    last_fold <= \$943 ;
+    last_fold <= \$951 ;
   always @(posedge clk)
-    last_group <= \$944 ;
+    last_group <= \$952 ;
   always @(posedge clk)
-    group_plus1 <= \$945 ;
+    group_plus1 <= \$953 ;
   always @(posedge clk)
-    b_group_is_0 <= \$946 ;
+    b_group_is_0 <= \$954 ;
   always @(posedge clk)
-    b_done <= \$947 ;
+    b_done <= \$955 ;
   always @(posedge clk)
-    b_last_group <= \$948 ;
+    b_last_group <= \$956 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$949 ;
+    b_fold_plus1 <= \$957 ;
   always @(posedge clk)
-    layer_is_0 <= \$950 ;
+    layer_is_0 <= \$958 ;
   always @(posedge clk)
-    group_is_0 <= \$951 ;
+    group_is_0 <= \$959 ;
   always @(posedge clk)
-    fold_is_0 <= \$952 ;
+    fold_is_0 <= \$960 ;
   always @(posedge clk)
-    fold_plus1 <= \$953 ;
+    fold_plus1 <= \$961 ;
   always @(posedge clk)
-    out_full0 <= \$954 ;
+    out_full0 <= \$962 ;
   always @(posedge clk)
-    out_pending0 <= \$955 ;
+    out_pending0 <= \$963 ;
   always @(posedge clk)
-    out_groups0 <= \$956 ;
+    out_groups0 <= \$964 ;
   always @(posedge clk)
-    out_full1 <= \$957 ;
+    out_full1 <= \$965 ;
   always @(posedge clk)
-    out_pending1 <= \$958 ;
+    out_pending1 <= \$966 ;
   always @(posedge clk)
-    out_groups1 <= \$959 ;
+    out_groups1 <= \$967 ;
   always @(posedge clk)
-    drain_inflight <= \$960 ;
+    drain_inflight <= \$968 ;
   always @(posedge clk)
-    drain_inflight2 <= \$961 ;
+    drain_inflight2 <= \$969 ;
   always @(posedge clk)
-    drain_lane <= \$962 ;
+    drain_lane <= \$970 ;
   always @(posedge clk)
-    drain_last <= \$963 ;
+    drain_last <= \$971 ;
   always @(posedge clk)
-    drain_elem <= \$964 ;
+    drain_elem <= \$972 ;
   always @(posedge clk)
-    drain_slot <= \$965 ;
+    drain_slot <= \$973 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3061,57 +3083,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data1 <= \$signature__data$299 ;
   always @(posedge clk)
-    release_slot <= \$966 ;
+    release_slot <= \$974 ;
   always @(posedge clk)
-    in_flight <= \$967 ;
+    in_flight <= \$975 ;
   always @(posedge clk)
-    busy <= \$968 ;
+    busy <= \$976 ;
   always @(posedge clk)
-    clear_counters_r <= \$969 ;
+    clear_counters_r <= \$977 ;
   always @(posedge clk)
-    inc_busy <= \$970 ;
+    inc_busy <= \$978 ;
   always @(posedge clk)
-    count_busy <= \$971 ;
+    count_busy <= \$979 ;
   always @(posedge clk)
-    inc_stall_input <= \$972 ;
+    inc_stall_input <= \$980 ;
   always @(posedge clk)
-    count_stall_input <= \$973 ;
+    count_stall_input <= \$981 ;
   always @(posedge clk)
-    inc_stall_output <= \$974 ;
+    inc_stall_output <= \$982 ;
   always @(posedge clk)
-    count_stall_output <= \$975 ;
+    count_stall_output <= \$983 ;
   always @(posedge clk)
-    inc_mac_ops <= \$976 ;
+    inc_mac_ops <= \$984 ;
   always @(posedge clk)
-    count_mac_ops <= \$977 ;
+    count_mac_ops <= \$985 ;
   always @(posedge clk)
-    inc_bank_reads <= \$978 ;
+    inc_bank_reads <= \$986 ;
   always @(posedge clk)
-    count_bank_reads <= \$979 ;
+    count_bank_reads <= \$987 ;
   always @(posedge clk)
-    inc_act_reads <= \$980 ;
+    inc_act_reads <= \$988 ;
   always @(posedge clk)
-    count_act_reads <= \$981 ;
+    count_act_reads <= \$989 ;
   always @(posedge clk)
-    inc_act_writes <= \$982 ;
+    inc_act_writes <= \$990 ;
   always @(posedge clk)
-    count_act_writes <= \$983 ;
+    count_act_writes <= \$991 ;
   always @(posedge clk)
-    inc_inferences <= \$984 ;
+    inc_inferences <= \$992 ;
   always @(posedge clk)
-    count_inferences <= \$985 ;
-  assign active = loaded & has_layers;
+    count_inferences <= \$993 ;
   assign \$1  = ~ busy;
-  assign \$4  = i_stream__valid & active;
-  assign \$5  = ~ \$4 ;
-  assign load__ready = \$3  & \$5 ;
-  assign ld_fire = load__valid & load__ready;
-  assign \$6  = ! load__payload[27:20];
-  assign \$7  = ld_fire & \$6 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$1709$0 (drain_last2),
+    .\port$1719$0 (drain_last2),
     .\port$248$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3124,8 +3139,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load__payload[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1893$0 (\$986 ),
-    .\port$1894$0 (\$987 ),
+    .\port$1903$0 (\$994 ),
+    .\port$1904$0 (\$995 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
     .rq_we(rq_we),
@@ -3140,13 +3155,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
-    .bank_we(\bank_we$27 ),
+    .bank_we(\bank_we$25 ),
     .clk(clk),
-    .\port$2038$0 (\$988 ),
-    .\port$2039$0 (\$989 ),
+    .\port$2048$0 (\$996 ),
+    .\port$2049$0 (\$997 ),
     .rp__addr(step_addr),
     .rq_wdata(load__payload[85:32]),
-    .rq_we(\rq_we$30 ),
+    .rq_we(\rq_we$28 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3202,182 +3217,75 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = has_layers;
+    \$887  = has_layers;
     if (\$212 ) begin
       if (\$213 ) begin
-        \$879  = \$214 ;
+        \$887  = \$214 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = last_layer;
+    \$888  = last_layer;
     if (\$212 ) begin
       if (\$213 ) begin
-        \$880  = \$219 ;
+        \$888  = \$219 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \$221 ;
-    if (rst) begin
-      \$881  = 9'h1ff;
+    (* full_case = 32'd1 *)
+    if (\$225 ) begin
+      \$889  = \$227 ;
+    end else begin
+      \$889  = \$229 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = dl_rp__data[15:8];
-    if (rst) begin
-      \$882  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = in_release0;
-    if (rst) begin
-      \$883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = in_release1;
-    if (rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = in_beats0;
-    if (\$223 ) begin
-      \$885  = \$224 [7:0];
-    end
-    if (in_release0) begin
-      \$885  = 8'h00;
-    end
-    if (rst) begin
-      \$885  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = in_full0;
-    if (\$223 ) begin
-      if (\$225 ) begin
-        \$886  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$886  = 1'h0;
-    end
-    if (rst) begin
-      \$886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = in_beats1;
-    if (\$227 ) begin
-      \$887  = \$228 [7:0];
-    end
-    if (in_release1) begin
-      \$887  = 8'h00;
-    end
-    if (rst) begin
-      \$887  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = in_full1;
-    if (\$227 ) begin
-      if (\$229 ) begin
-        \$888  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$888  = 1'h0;
-    end
-    if (rst) begin
-      \$888  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = in_wslot;
-    if (\$232 ) begin
-      \$889  = \$233 ;
-    end
-    if (rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \$235 [7:0];
+    \$890  = dl_rp__data[15:8];
     if (rst) begin
       \$890  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = cur_groups;
-    if (\$236 ) begin
-      \$891  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$891  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
+    \$891  = in_release0;
     if (rst) begin
-      \$891  = 8'h00;
+      \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = cur_folds_m1;
-    if (\$236 ) begin
-      \$892  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$892  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
+    \$892  = in_release1;
     if (rst) begin
-      \$892  = 9'h1ff;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = cur_groups_m1;
-    if (\$236 ) begin
-      \$893  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$893  = nxt_steps_rp__data[25:17];
-        end
-      end
+    \$893  = in_beats0;
+    if (\$231 ) begin
+      \$893  = \$232 [7:0];
+    end
+    if (in_release0) begin
+      \$893  = 8'h00;
     end
     if (rst) begin
-      \$893  = 9'h1ff;
+      \$893  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = cur_is_last;
-    if (\$236 ) begin
-      \$894  = \$237 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$894  = \$240 ;
-        end
+    \$894  = in_full0;
+    if (\$231 ) begin
+      if (\$233 ) begin
+        \$894  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$894  = 1'h0;
     end
     if (rst) begin
       \$894  = 1'h0;
@@ -3385,31 +3293,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = cur_relu;
-    if (\$236 ) begin
-      \$895  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$895  = nxt_rp__data[33];
-        end
-      end
+    \$895  = in_beats1;
+    if (\$235 ) begin
+      \$895  = \$236 [7:0];
+    end
+    if (in_release1) begin
+      \$895  = 8'h00;
     end
     if (rst) begin
-      \$895  = 1'h0;
+      \$895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = cur_requantize;
-    if (\$236 ) begin
-      \$896  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$896  = nxt_rp__data[34];
-        end
+    \$896  = in_full1;
+    if (\$235 ) begin
+      if (\$237 ) begin
+        \$896  = 1'h1;
       end
+    end
+    if (in_release_r1_1) begin
+      \$896  = 1'h0;
     end
     if (rst) begin
       \$896  = 1'h0;
@@ -3417,254 +3321,198 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = bank_addr;
-    if (\$236 ) begin
-      \$897  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$897  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$243 ) begin
-              \$897  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$247 ) begin
-        \$897  = \$248 [8:0];
-      end
+    \$897  = in_wslot;
+    if (\$240 ) begin
+      \$897  = \$241 ;
     end
     if (rst) begin
-      \$897  = 9'h000;
+      \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = rq_addr;
-    if (\$236 ) begin
-      \$898  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$898  = \$239 [7:0];
-        if (last_group) begin
-          \$898  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$243 ) begin
-              \$898  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$898  = \$243 [7:0];
     if (rst) begin
       \$898  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = layer;
-    if (\$236 ) begin
-      \$899  = \$59 [2:0];
+    \$899  = cur_groups;
+    if (\$244 ) begin
+      \$899  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$899  = \$59 [2:0];
+          \$899  = nxt_steps_rp__data[7:0];
         end
       end
     end
     if (rst) begin
-      \$899  = 3'h0;
+      \$899  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = group;
-    if (\$236 ) begin
-      \$900  = 8'h00;
+    \$900  = cur_folds_m1;
+    if (\$244 ) begin
+      \$900  = nxt_steps_rp__data[16:8];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$900  = \$238 [7:0];
         if (last_group) begin
-          \$900  = 8'h00;
+          \$900  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$900  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = cur_groups_m1;
+    if (\$244 ) begin
+      \$901  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$901  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$901  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = cur_is_last;
+    if (\$244 ) begin
+      \$902  = \$245 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$902  = \$248 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = cur_relu;
+    if (\$244 ) begin
+      \$903  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$903  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = cur_requantize;
+    if (\$244 ) begin
+      \$904  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$904  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = bank_addr;
+    if (\$244 ) begin
+      \$905  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$905  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$243 ) begin
-              \$900  = b_group;
+            end else if (\$251 ) begin
+              \$905  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$255 ) begin
+        \$905  = \$256 [8:0];
+      end
+    end
+    if (rst) begin
+      \$905  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = rq_addr;
+    if (\$244 ) begin
+      \$906  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$906  = \$247 [7:0];
+        if (last_group) begin
+          \$906  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$251 ) begin
+              \$906  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$900  = 8'h00;
+      \$906  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = fold;
-    if (\$236 ) begin
-      \$901  = 8'h00;
+    \$907  = layer;
+    if (\$244 ) begin
+      \$907  = \$59 [2:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$901  = 8'h00;
         if (last_group) begin
-          \$901  = 8'h00;
+          \$907  = \$59 [2:0];
         end
-      end else begin
-        \$901  = \$244 [7:0];
       end
     end
     if (rst) begin
-      \$901  = 8'h00;
+      \$907  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = need_groups;
-    if (\$236 ) begin
-      \$902  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$902  = 9'h002;
-        if (last_group) begin
-          \$902  = 9'h002;
-        end
-      end else begin
-        \$902  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$902  = 9'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = need_groups_next;
-    if (\$236 ) begin
-      \$903  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$903  = 9'h004;
-        if (last_group) begin
-          \$903  = 9'h004;
-        end
-      end else begin
-        \$903  = \$245 [8:0];
-      end
-    end
-    if (rst) begin
-      \$903  = 9'h004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = b_group;
-    if (\$236 ) begin
-      \$904  = 8'h00;
+    \$908  = group;
+    if (\$244 ) begin
+      \$908  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
+        \$908  = \$246 [7:0];
         if (last_group) begin
+          \$908  = 8'h00;
           if (cur_is_last) begin
-            \$904  = 8'h00;
+            if (b_done) begin
+            end else if (\$251 ) begin
+              \$908  = b_group;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$904  = \$251 [7:0];
-      end
-    end
-    if (rst) begin
-      \$904  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = b_fold;
-    if (\$236 ) begin
-      \$905  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$905  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$905  = 8'h00;
-      end else begin
-        \$905  = \$253 [7:0];
-      end
-    end
-    if (rst) begin
-      \$905  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = b_in_group;
-    if (\$236 ) begin
-      \$906  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$906  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$906  = \$250 ;
-    end
-    if (rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = b_bank_addr;
-    if (\$236 ) begin
-      \$907  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$907  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$907  = \$249 [8:0];
-    end
-    if (rst) begin
-      \$907  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = b_rq_addr;
-    if (\$236 ) begin
-      \$908  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$908  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$908  = \$252 [7:0];
       end
     end
     if (rst) begin
@@ -3673,360 +3521,390 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = loaded;
-    if (\$236 ) begin
-      \$909  = 1'h1;
-    end
-    if (\$255 ) begin
-      \$909  = 1'h0;
-    end
-    if (rst) begin
-      \$909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = wr_buf;
-    if (\$236 ) begin
-      \$910  = 1'h0;
+    \$909  = fold;
+    if (\$244 ) begin
+      \$909  = 8'h00;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$909  = 8'h00;
         if (last_group) begin
-          \$910  = \$241 ;
-          if (cur_is_last) begin
-            \$910  = 1'h0;
-            if (b_done) begin
-              \$910  = 1'h1;
-            end
-          end
+          \$909  = 8'h00;
         end
+      end else begin
+        \$909  = \$252 [7:0];
       end
     end
     if (rst) begin
-      \$910  = 1'h0;
+      \$909  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = prev_groups;
-    if (\$236 ) begin
+    \$910  = need_groups;
+    if (\$244 ) begin
+      \$910  = 9'h002;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$910  = 9'h002;
         if (last_group) begin
-          \$911  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$911  = in_groups;
-            end
-          end
+          \$910  = 9'h002;
         end
+      end else begin
+        \$910  = need_groups_next;
       end
     end
     if (rst) begin
-      \$911  = 8'h00;
+      \$910  = 9'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = ctx;
-    if (\$236 ) begin
+    \$911  = need_groups_next;
+    if (\$244 ) begin
+      \$911  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$911  = 9'h004;
+        if (last_group) begin
+          \$911  = 9'h004;
+        end
+      end else begin
+        \$911  = \$253 [8:0];
+      end
+    end
+    if (rst) begin
+      \$911  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = b_group;
+    if (\$244 ) begin
+      \$912  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$912  = \$242 ;
+            \$912  = 8'h00;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$912  = \$259 [7:0];
+      end
     end
     if (rst) begin
-      \$912  = 1'h0;
+      \$912  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \$258 ;
+    \$913  = b_fold;
+    if (\$244 ) begin
+      \$913  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$913  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$913  = 8'h00;
+      end else begin
+        \$913  = \$261 [7:0];
+      end
+    end
     if (rst) begin
-      \$913  = 1'h0;
+      \$913  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = ctx;
+    \$914  = b_in_group;
+    if (\$244 ) begin
+      \$914  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$914  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$914  = \$258 ;
+    end
     if (rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = issue;
+    \$915  = b_bank_addr;
+    if (\$244 ) begin
+      \$915  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$915  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$915  = \$257 [8:0];
+    end
     if (rst) begin
-      \$915  = 1'h0;
+      \$915  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \$283 ;
+    \$916  = b_rq_addr;
+    if (\$244 ) begin
+      \$916  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$916  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$916  = \$260 [7:0];
+      end
+    end
     if (rst) begin
-      \$916  = 1'h0;
+      \$916  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = wb_valid1;
+    \$917  = loaded;
+    if (\$244 ) begin
+      \$917  = 1'h1;
+    end
+    if (\$263 ) begin
+      \$917  = 1'h0;
+    end
     if (rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = wb_valid2;
+    \$918  = wr_buf;
+    if (\$244 ) begin
+      \$918  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$918  = \$249 ;
+          if (cur_is_last) begin
+            \$918  = 1'h0;
+            if (b_done) begin
+              \$918  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = wb_valid3;
+    \$919  = prev_groups;
+    if (\$244 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$919  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$919  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$919  = 1'h0;
+      \$919  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = wb_valid4;
+    \$920  = ctx;
+    if (\$244 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$920  = \$250 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = wb_valid5;
+    \$921  = \$266 ;
     if (rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = wb_valid6;
+    \$922  = ctx;
     if (rst) begin
       \$922  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = wb_valid7;
+    \$923  = issue;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = wb_valid8;
+    \$924  = \$291 ;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = wb_valid9;
+    \$925  = wb_valid1;
     if (rst) begin
       \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = wb_valid10;
+    \$926  = wb_valid2;
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = wb_valid11;
+    \$927  = wb_valid3;
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = wb_valid12;
+    \$928  = wb_valid4;
     if (rst) begin
       \$928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = wb_valid13;
+    \$929  = wb_valid5;
     if (rst) begin
       \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = wb_valid14;
+    \$930  = wb_valid6;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = wb_valid15;
+    \$931  = wb_valid7;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = track_reset0;
+    \$932  = wb_valid8;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \$284 ;
-    if (\$289 ) begin
-      \$933  = wb_par15;
-    end
+    \$933  = wb_valid9;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \$285 ;
-    if (\$289 ) begin
-      \$934  = \$294 [7:0];
-    end
+    \$934  = wb_valid10;
     if (rst) begin
-      \$934  = 8'h00;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = track_reset1;
+    \$935  = wb_valid11;
     if (rst) begin
       \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \$295 ;
-    if (\$300 ) begin
-      \$936  = wb_par15;
-    end
+    \$936  = wb_valid12;
     if (rst) begin
       \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \$296 ;
-    if (\$300 ) begin
-      \$937  = \$305 [7:0];
-    end
+    \$937  = wb_valid13;
     if (rst) begin
-      \$937  = 8'h00;
+      \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$306 ) begin
-      \$938  = \$318 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$372 ) begin
-        \$938  = \$381 ;
-      end else if (last_fold) begin
-        \$938  = \$444 ;
-      end else begin
-        \$938  = \$552 ;
-      end
-    end else if (issue_b) begin
-      \$938  = \$618 ;
-    end else begin
-      \$938  = \$696 ;
-    end
+    \$938  = wb_valid14;
     if (rst) begin
       \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$306 ) begin
-      \$939  = \$330 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$372 ) begin
-        \$939  = \$392 ;
-      end else if (last_fold) begin
-        \$939  = \$457 ;
-      end else begin
-        \$939  = \$565 ;
-      end
-    end else if (issue_b) begin
-      \$939  = \$643 ;
-    end else begin
-      \$939  = \$709 ;
-    end
+    \$939  = wb_valid15;
     if (rst) begin
       \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$306 ) begin
-      \$940  = \$354 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$372 ) begin
-        \$940  = \$416 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$940  = \$482 ;
-        end else begin
-          \$940  = \$523 ;
-        end
-      end else begin
-        \$940  = \$589 ;
-      end
-    end else if (issue_b) begin
-      \$940  = \$667 ;
-    end else begin
-      \$940  = \$733 ;
-    end
+    \$940  = track_reset0;
     if (rst) begin
       \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$306 ) begin
-      \$941  = \$370 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$372 ) begin
-        \$941  = \$432 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$941  = \$499 ;
-        end else begin
-          \$941  = \$539 ;
-        end
-      end else begin
-        \$941  = \$605 ;
-      end
-    end else if (issue_b) begin
-      \$941  = \$683 ;
-    end else begin
-      \$941  = \$749 ;
+    \$941  = \$292 ;
+    if (\$297 ) begin
+      \$941  = wb_par15;
     end
     if (rst) begin
       \$941  = 1'h0;
@@ -4034,43 +3912,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$759 ) begin
-      \$942  = \$765 ;
-    end else if (\$762 ) begin
-      \$942  = \$768 ;
-    end else begin
-      \$942  = \$771 ;
+    \$942  = \$293 ;
+    if (\$297 ) begin
+      \$942  = \$302 [7:0];
     end
     if (rst) begin
-      \$942  = 1'h0;
+      \$942  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = last_fold;
-    if (\$772 ) begin
-      \$943  = nxt_steps_rp__data[26];
-    end else if (\$774 ) begin
-      \$943  = nxt_steps_rp__data[26];
-    end else if (\$775 ) begin
-      \$943  = \$787 ;
-    end else if (issue_a) begin
-      \$943  = \$790 ;
-    end
+    \$943  = track_reset1;
     if (rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = last_group;
-    if (\$772 ) begin
-      \$944  = nxt_steps_rp__data[27];
-    end else if (\$774 ) begin
-      \$944  = \$780 ;
-    end else if (\$775 ) begin
-      \$944  = \$788 ;
+    \$944  = \$303 ;
+    if (\$308 ) begin
+      \$944  = wb_par15;
     end
     if (rst) begin
       \$944  = 1'h0;
@@ -4078,53 +3939,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = group_plus1;
-    if (\$772 ) begin
-      \$945  = 9'h001;
-    end else if (\$774 ) begin
-      \$945  = \$786 ;
-    end else if (\$775 ) begin
-      \$945  = \$789 [8:0];
+    \$945  = \$304 ;
+    if (\$308 ) begin
+      \$945  = \$313 [7:0];
     end
     if (rst) begin
-      \$945  = 9'h001;
+      \$945  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = b_group_is_0;
-    if (\$795 ) begin
-      \$946  = 1'h1;
-    end else if (\$799 ) begin
+    (* full_case = 32'd1 *)
+    if (\$314 ) begin
+      \$946  = \$326 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$380 ) begin
+        \$946  = \$389 ;
+      end else if (last_fold) begin
+        \$946  = \$452 ;
+      end else begin
+        \$946  = \$560 ;
+      end
+    end else if (issue_b) begin
+      \$946  = \$626 ;
+    end else begin
+      \$946  = \$704 ;
+    end
+    if (rst) begin
       \$946  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$314 ) begin
+      \$947  = \$338 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$380 ) begin
+        \$947  = \$400 ;
+      end else if (last_fold) begin
+        \$947  = \$465 ;
+      end else begin
+        \$947  = \$573 ;
+      end
+    end else if (issue_b) begin
+      \$947  = \$651 ;
+    end else begin
+      \$947  = \$717 ;
+    end
     if (rst) begin
-      \$946  = 1'h1;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$795 ) begin
-      \$947  = \$802 ;
-    end else if (\$799 ) begin
-      \$947  = \$809 ;
+    if (\$314 ) begin
+      \$948  = \$362 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$380 ) begin
+        \$948  = \$424 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$948  = \$490 ;
+        end else begin
+          \$948  = \$531 ;
+        end
+      end else begin
+        \$948  = \$597 ;
+      end
+    end else if (issue_b) begin
+      \$948  = \$675 ;
     end else begin
-      \$947  = \$816 ;
-    end
-    if (rst) begin
-      \$947  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$795 ) begin
-      \$948  = \$805 ;
-    end else if (\$799 ) begin
-      \$948  = \$813 ;
-    end else begin
-      \$948  = \$819 ;
+      \$948  = \$741 ;
     end
     if (rst) begin
       \$948  = 1'h0;
@@ -4132,73 +4023,85 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$795 ) begin
-      \$949  = 9'h001;
-    end else if (\$799 ) begin
-      \$949  = 9'h001;
-    end else begin
-      if (\$822 ) begin
-        \$949  = \$823 [8:0];
-      end
-    end
-    if (rst) begin
-      \$949  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = layer_is_0;
-    if (\$824 ) begin
-      \$950  = 1'h1;
+    if (\$314 ) begin
+      \$949  = \$378 ;
     end else if (issue_a) begin
-      if (\$827 ) begin
-        \$950  = \$829 ;
-      end
-    end
-    if (rst) begin
-      \$950  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = group_is_0;
-    if (\$824 ) begin
-      \$951  = 1'h1;
-    end else if (issue_a) begin
-      if (\$827 ) begin
-        \$951  = 1'h1;
-        if (\$833 ) begin
-          \$951  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$380 ) begin
+        \$949  = \$440 ;
       end else if (last_fold) begin
-        \$951  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$949  = \$507 ;
+        end else begin
+          \$949  = \$547 ;
+        end
+      end else begin
+        \$949  = \$613 ;
       end
+    end else if (issue_b) begin
+      \$949  = \$691 ;
+    end else begin
+      \$949  = \$757 ;
     end
     if (rst) begin
-      \$951  = 1'h1;
+      \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = fold_is_0;
-    if (\$824 ) begin
-      \$952  = 1'h1;
+    (* full_case = 32'd1 *)
+    if (\$767 ) begin
+      \$950  = \$773 ;
+    end else if (\$770 ) begin
+      \$950  = \$776 ;
+    end else begin
+      \$950  = \$779 ;
+    end
+    if (rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = last_fold;
+    if (\$780 ) begin
+      \$951  = nxt_steps_rp__data[26];
+    end else if (\$782 ) begin
+      \$951  = nxt_steps_rp__data[26];
+    end else if (\$783 ) begin
+      \$951  = \$795 ;
     end else if (issue_a) begin
-      \$952  = last_fold;
+      \$951  = \$798 ;
     end
     if (rst) begin
-      \$952  = 1'h1;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = fold_plus1;
-    if (\$824 ) begin
+    \$952  = last_group;
+    if (\$780 ) begin
+      \$952  = nxt_steps_rp__data[27];
+    end else if (\$782 ) begin
+      \$952  = \$788 ;
+    end else if (\$783 ) begin
+      \$952  = \$796 ;
+    end
+    if (rst) begin
+      \$952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = group_plus1;
+    if (\$780 ) begin
       \$953  = 9'h001;
-    end else if (issue_a) begin
-      \$953  = \$826 [8:0];
+    end else if (\$782 ) begin
+      \$953  = \$794 ;
+    end else if (\$783 ) begin
+      \$953  = \$797 [8:0];
     end
     if (rst) begin
       \$953  = 9'h001;
@@ -4206,130 +4109,157 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = out_full0;
-    if (\$835 ) begin
+    \$954  = b_group_is_0;
+    if (\$803 ) begin
       \$954  = 1'h1;
-    end
-    if (done) begin
-      if (\$853 ) begin
-        \$954  = 1'h0;
-      end
-    end
-    if (rst) begin
+    end else if (\$807 ) begin
       \$954  = 1'h0;
     end
+    if (rst) begin
+      \$954  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = out_pending0;
-    if (\$835 ) begin
+    (* full_case = 32'd1 *)
+    if (\$803 ) begin
+      \$955  = \$810 ;
+    end else if (\$807 ) begin
+      \$955  = \$817 ;
+    end else begin
+      \$955  = \$824 ;
+    end
+    if (rst) begin
       \$955  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$847 ) begin
-        if (\$849 ) begin
-          \$955  = 1'h0;
-        end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$803 ) begin
+      \$956  = \$813 ;
+    end else if (\$807 ) begin
+      \$956  = \$821 ;
+    end else begin
+      \$956  = \$827 ;
+    end
+    if (rst) begin
+      \$956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$803 ) begin
+      \$957  = 9'h001;
+    end else if (\$807 ) begin
+      \$957  = 9'h001;
+    end else begin
+      if (\$830 ) begin
+        \$957  = \$831 [8:0];
       end
     end
     if (rst) begin
-      \$955  = 1'h0;
+      \$957  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = out_groups0;
-    if (\$835 ) begin
-      \$956  = 8'h00;
-    end else if (\$837 ) begin
-      \$956  = \$838 [7:0];
-    end
-    if (rst) begin
-      \$956  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = out_full1;
-    if (\$840 ) begin
-      \$957  = 1'h1;
-    end
-    if (done) begin
-      if (\$854 ) begin
-        \$957  = 1'h0;
+    \$958  = layer_is_0;
+    if (\$832 ) begin
+      \$958  = 1'h1;
+    end else if (issue_a) begin
+      if (\$835 ) begin
+        \$958  = \$837 ;
       end
     end
     if (rst) begin
-      \$957  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = out_pending1;
-    if (\$840 ) begin
       \$958  = 1'h1;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = group_is_0;
+    if (\$832 ) begin
+      \$959  = 1'h1;
+    end else if (issue_a) begin
+      if (\$835 ) begin
+        \$959  = 1'h1;
+        if (\$841 ) begin
+          \$959  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$959  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$959  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = fold_is_0;
+    if (\$832 ) begin
+      \$960  = 1'h1;
+    end else if (issue_a) begin
+      \$960  = last_fold;
+    end
+    if (rst) begin
+      \$960  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = fold_plus1;
+    if (\$832 ) begin
+      \$961  = 9'h001;
+    end else if (issue_a) begin
+      \$961  = \$834 [8:0];
+    end
+    if (rst) begin
+      \$961  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = out_full0;
+    if (\$843 ) begin
+      \$962  = 1'h1;
+    end
+    if (done) begin
+      if (\$861 ) begin
+        \$962  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = out_pending0;
+    if (\$843 ) begin
+      \$963  = 1'h1;
+    end
     if (drain_read) begin
-      if (\$847 ) begin
-        if (\$850 ) begin
-          \$958  = 1'h0;
+      if (\$855 ) begin
+        if (\$857 ) begin
+          \$963  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$958  = 1'h0;
+      \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = out_groups1;
-    if (\$840 ) begin
-      \$959  = 8'h00;
-    end else if (\$842 ) begin
-      \$959  = \$843 [7:0];
-    end
-    if (rst) begin
-      \$959  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = drain_read;
-    if (rst) begin
-      \$960  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = drain_inflight;
-    if (rst) begin
-      \$961  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = drain_lane;
-    if (drain_read) begin
-      \$962  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = drain_last;
-    if (drain_read) begin
-      \$963  = \$845 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$847 ) begin
-        \$964  = 8'h00;
-      end else begin
-        \$964  = \$851 [7:0];
-      end
+    \$964  = out_groups0;
+    if (\$843 ) begin
+      \$964  = 8'h00;
+    end else if (\$845 ) begin
+      \$964  = \$846 [7:0];
     end
     if (rst) begin
       \$964  = 8'h00;
@@ -4337,10 +4267,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = drain_slot;
-    if (drain_read) begin
-      if (\$847 ) begin
-        \$965  = \$848 ;
+    \$965  = out_full1;
+    if (\$848 ) begin
+      \$965  = 1'h1;
+    end
+    if (done) begin
+      if (\$862 ) begin
+        \$965  = 1'h0;
       end
     end
     if (rst) begin
@@ -4349,9 +4282,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = release_slot;
-    if (done) begin
-      \$966  = \$852 ;
+    \$966  = out_pending1;
+    if (\$848 ) begin
+      \$966  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$855 ) begin
+        if (\$858 ) begin
+          \$966  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$966  = 1'h0;
@@ -4359,135 +4299,212 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \$856 [2:0];
+    \$967  = out_groups1;
+    if (\$848 ) begin
+      \$967  = 8'h00;
+    end else if (\$850 ) begin
+      \$967  = \$851 [7:0];
+    end
     if (rst) begin
-      \$967  = 3'h0;
+      \$967  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \$859 ;
+    \$968  = drain_read;
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = clear_counters;
+    \$969  = drain_inflight;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = { 3'h0, busy };
-    if (rst) begin
-      \$970  = 4'h0;
+    \$970  = drain_lane;
+    if (drain_read) begin
+      \$970  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \$861 [31:0];
-    if (rst) begin
-      \$971  = 32'd0;
+    \$971  = drain_last;
+    if (drain_read) begin
+      \$971  = \$853 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = { 3'h0, stall_input };
+    \$972  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$855 ) begin
+        \$972  = 8'h00;
+      end else begin
+        \$972  = \$859 [7:0];
+      end
+    end
     if (rst) begin
-      \$972  = 4'h0;
+      \$972  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \$863 [31:0];
+    \$973  = drain_slot;
+    if (drain_read) begin
+      if (\$855 ) begin
+        \$973  = \$856 ;
+      end
+    end
     if (rst) begin
-      \$973  = 32'd0;
+      \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = { 3'h0, stall_output };
+    \$974  = release_slot;
+    if (done) begin
+      \$974  = \$860 ;
+    end
     if (rst) begin
-      \$974  = 4'h0;
+      \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \$865 [31:0];
+    \$975  = \$864 [2:0];
     if (rst) begin
-      \$975  = 32'd0;
+      \$975  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$866 ;
+    \$976  = \$867 ;
     if (rst) begin
-      \$976  = 4'h0;
+      \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$868 [31:0];
+    \$977  = clear_counters;
     if (rst) begin
-      \$977  = 32'd0;
+      \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = { 2'h0, \$869  };
+    \$978  = { 3'h0, busy };
     if (rst) begin
       \$978  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \$871 [31:0];
+    \$979  = \$869 [31:0];
     if (rst) begin
       \$979  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = { 3'h0, issue };
+    \$980  = { 3'h0, stall_input };
     if (rst) begin
       \$980  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$873 [31:0];
+    \$981  = \$871 [31:0];
     if (rst) begin
       \$981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = { 2'h0, \$874  };
+    \$982  = { 3'h0, stall_output };
     if (rst) begin
       \$982  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$876 [31:0];
+    \$983  = \$873 [31:0];
     if (rst) begin
       \$983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = { 3'h0, done };
+    \$984  = \$874 ;
     if (rst) begin
       \$984  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \$878 [31:0];
+    \$985  = \$876 [31:0];
     if (rst) begin
       \$985  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = { 2'h0, \$877  };
+    if (rst) begin
+      \$986  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = \$879 [31:0];
+    if (rst) begin
+      \$987  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = { 3'h0, issue };
+    if (rst) begin
+      \$988  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = \$881 [31:0];
+    if (rst) begin
+      \$989  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = { 2'h0, \$882  };
+    if (rst) begin
+      \$990  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = \$884 [31:0];
+    if (rst) begin
+      \$991  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = { 3'h0, done };
+    if (rst) begin
+      \$992  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = \$886 [31:0];
+    if (rst) begin
+      \$993  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4496,10 +4513,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_wdata = load__payload[63:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$28  = load__payload[8:0];
-  assign \bank_wdata$29  = load__payload[63:32];
-  assign \rq_waddr$31  = load__payload[7:0];
-  assign \rq_wdata$32  = load__payload[85:32];
+  assign \bank_waddr$26  = load__payload[8:0];
+  assign \bank_wdata$27  = load__payload[63:32];
+  assign \rq_waddr$29  = load__payload[7:0];
+  assign \rq_wdata$30  = load__payload[85:32];
   assign \$signature__addr  = load__payload[1:0];
   assign \$signature__data  = load__payload[66:32];
   assign swp__addr = load__payload[1:0];
@@ -4534,15 +4551,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$180 [6:0];
   assign act = act_word;
   assign \act$123  = act_word;
-  assign act_wp__data = { \$988 , \$986 , \$988 , \$986  };
-  assign result = { \$987 , \$986  };
-  assign \result$133  = { \$989 , \$988  };
+  assign act_wp__data = { \$996 , \$994 , \$996 , \$994  };
+  assign result = { \$995 , \$994  };
+  assign \result$133  = { \$997 , \$996  };
   assign \$signature__en$134  = out_write;
   assign \$signature__addr$135  = \$190 [6:0];
-  assign \$signature__data$136  = { \$987 , \$986  };
+  assign \$signature__data$136  = { \$995 , \$994  };
   assign \$signature__en$137  = out_write;
   assign \$signature__addr$138  = \$192 [6:0];
-  assign \$signature__data$139  = { \$989 , \$988  };
+  assign \$signature__data$139  = { \$997 , \$996  };
   assign \$signature__addr$150  = \$203 [6:0];
   assign \$signature__addr$152  = \$208 [6:0];
   assign w_en = drain_inflight2;
@@ -4582,55 +4599,56 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$195  = { 1'h0, drain_elem[7:1] };
   assign \$201  = { 1'h0, drain_elem[7:1] };
   assign \$206  = { 1'h0, drain_elem[7:1] };
-  assign \$221  = { \$220 [8], \$220 [8], \$220 [8:2] };
-  assign \$226  = in_wslot;
-  assign \$235  = { 1'h0, \$234 [8:1] };
-  assign \$266  = b_fold;
-  assign \$269  = fold;
-  assign \$273  = fold;
-  assign \$299  = wb_ctx15;
-  assign \$310  = in_wslot;
-  assign \$326  = in_wslot;
-  assign \$378  = in_wslot;
-  assign \$384  = in_wslot;
-  assign \$396  = 1'h0;
-  assign \$401  = 1'h0;
-  assign \$403  = \$402 ;
-  assign \$408  = 1'h0;
-  assign \$410  = \$409 ;
-  assign \$420  = 1'h0;
-  assign \$436  = in_wslot;
-  assign \$452  = in_wslot;
-  assign \$462  = layer[0];
-  assign \$467  = 1'h0;
-  assign \$469  = \$468 ;
-  assign \$474  = 1'h0;
-  assign \$476  = \$475 ;
-  assign \$487  = layer[0];
-  assign \$541  = in_wslot;
-  assign \$560  = in_wslot;
-  assign \$607  = in_wslot;
-  assign \$625  = in_wslot;
-  assign \$637  = in_wslot;
-  assign \$685  = in_wslot;
-  assign \$704  = in_wslot;
-  assign \$767  = { \$766 [8], \$766 [8], \$766 [8:2] };
-  assign \$770  = { \$769 [8], \$769 [8], \$769 [8:2] };
-  assign \$801  = { 1'h0, \$800 [8:1] };
-  assign \$808  = { 1'h0, \$807 [8:1] };
-  assign \$812  = { \$811 [8], \$811 [8:1] };
-  assign \$815  = { 1'h0, \$814 [8:1] };
-  assign \$818  = { \$817 [8], \$817 [8:1] };
-  assign \$839  = claim_ctx;
-  assign \$841  = wb_ctx16;
-  assign \$850  = drain_slot;
-  assign \$854  = release_slot;
+  assign \$227  = { \$226 [8], \$226 [8], \$226 [8:2] };
+  assign \$229  = { \$228 [8], \$228 [8], \$228 [8:2] };
+  assign \$234  = in_wslot;
+  assign \$243  = { 1'h0, \$242 [8:1] };
+  assign \$274  = b_fold;
+  assign \$277  = fold;
+  assign \$281  = fold;
+  assign \$307  = wb_ctx15;
+  assign \$318  = in_wslot;
+  assign \$334  = in_wslot;
+  assign \$386  = in_wslot;
+  assign \$392  = in_wslot;
+  assign \$404  = 1'h0;
+  assign \$409  = 1'h0;
+  assign \$411  = \$410 ;
+  assign \$416  = 1'h0;
+  assign \$418  = \$417 ;
+  assign \$428  = 1'h0;
+  assign \$444  = in_wslot;
+  assign \$460  = in_wslot;
+  assign \$470  = layer[0];
+  assign \$475  = 1'h0;
+  assign \$477  = \$476 ;
+  assign \$482  = 1'h0;
+  assign \$484  = \$483 ;
+  assign \$495  = layer[0];
+  assign \$549  = in_wslot;
+  assign \$568  = in_wslot;
+  assign \$615  = in_wslot;
+  assign \$633  = in_wslot;
+  assign \$645  = in_wslot;
+  assign \$693  = in_wslot;
+  assign \$712  = in_wslot;
+  assign \$775  = { \$774 [8], \$774 [8], \$774 [8:2] };
+  assign \$778  = { \$777 [8], \$777 [8], \$777 [8:2] };
+  assign \$809  = { 1'h0, \$808 [8:1] };
+  assign \$816  = { 1'h0, \$815 [8:1] };
+  assign \$820  = { \$819 [8], \$819 [8:1] };
+  assign \$823  = { 1'h0, \$822 [8:1] };
+  assign \$826  = { \$825 [8], \$825 [8:1] };
+  assign \$847  = claim_ctx;
+  assign \$849  = wb_ctx16;
+  assign \$858  = drain_slot;
+  assign \$862  = release_slot;
   assign \$133  = ctx;
   assign \$142  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \port$1709$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \port$1719$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4655,8 +4673,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1709$0 ;
-  wire \port$1709$0 ;
+  input \port$1719$0 ;
+  wire \port$1719$0 ;
   input [31:0] \port$248$0 ;
   wire [31:0] \port$248$0 ;
   (* init = 2'h0 *)
@@ -4691,7 +4709,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1709$0 , \port$248$0  };
+      storage[w_port__addr] <= { \port$1719$0 , \port$248$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4753,14 +4771,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1709$0 , \port$248$0  };
-  assign w_data = { \port$1709$0 , \port$248$0  };
+  assign w_port__data = { \port$1719$0 , \port$248$0  };
+  assign w_data = { \port$1719$0 , \port$248$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1893$0 , \port$1894$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1903$0 , \port$1904$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4895,10 +4913,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1893$0 ;
-  wire [7:0] \port$1893$0 ;
-  output [23:0] \port$1894$0 ;
-  wire [23:0] \port$1894$0 ;
+  output [7:0] \port$1903$0 ;
+  wire [7:0] \port$1903$0 ;
+  output [23:0] \port$1904$0 ;
+  wire [23:0] \port$1904$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5918,7 +5936,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1845$0 (pe0_flags_out),
+    .\port$1855$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6034,13 +6052,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1893$0  = \$30 ;
-  assign \port$1894$0  = \$31 ;
+  assign \port$1903$0  = \$30 ;
+  assign \port$1904$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1845$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1855$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6224,8 +6242,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1845$0 ;
-  wire [1:0] \port$1845$0 ;
+  input [1:0] \port$1855$0 ;
+  wire [1:0] \port$1855$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6432,9 +6450,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1845$0 [0];
+    rq_relu1 <= \port$1855$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1845$0 [1];
+    rq_req1 <= \port$1855$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6557,8 +6575,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1845$0 [0];
-  assign i_requantize = \port$1845$0 [1];
+  assign i_relu = \port$1855$0 [0];
+  assign i_requantize = \port$1855$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6567,7 +6585,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2038$0 , \port$2039$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2048$0 , \port$2049$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6702,10 +6720,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2038$0 ;
-  wire [7:0] \port$2038$0 ;
-  output [23:0] \port$2039$0 ;
-  wire [23:0] \port$2039$0 ;
+  output [7:0] \port$2048$0 ;
+  wire [7:0] \port$2048$0 ;
+  output [23:0] \port$2049$0 ;
+  wire [23:0] \port$2049$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7725,7 +7743,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1990$0 (pe1_flags_out),
+    .\port$2000$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7841,13 +7859,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2038$0  = \$30 ;
-  assign \port$2039$0  = \$31 ;
+  assign \port$2048$0  = \$30 ;
+  assign \port$2049$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1990$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2000$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8031,8 +8049,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1990$0 ;
-  wire [1:0] \port$1990$0 ;
+  input [1:0] \port$2000$0 ;
+  wire [1:0] \port$2000$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8239,9 +8257,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1990$0 [0];
+    rq_relu1 <= \port$2000$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1990$0 [1];
+    rq_req1 <= \port$2000$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8364,8 +8382,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1990$0 [0];
-  assign i_requantize = \port$1990$0 [1];
+  assign i_relu = \port$2000$0 [0];
+  assign i_requantize = \port$2000$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

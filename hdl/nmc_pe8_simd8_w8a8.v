@@ -7,21 +7,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg \$1000 ;
-  reg [8:0] \$1001 ;
-  reg [7:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [8:0] \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
+  reg [7:0] \$1000 ;
+  reg [3:0] \$1001 ;
+  reg [8:0] \$1002 ;
+  reg [8:0] \$1003 ;
+  reg [9:0] \$1004 ;
+  reg [9:0] \$1005 ;
+  reg [8:0] \$1006 ;
+  reg [8:0] \$1007 ;
   reg \$1008 ;
-  reg \$1009 ;
+  reg [8:0] \$1009 ;
   wire [4:0] \$101 ;
-  reg \$1010 ;
+  reg [7:0] \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
-  reg \$1013 ;
+  reg [8:0] \$1013 ;
   reg \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
@@ -38,24 +38,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1026 ;
   reg \$1027 ;
   reg \$1028 ;
-  reg [8:0] \$1029 ;
+  reg \$1029 ;
   wire [4:0] \$103 ;
   reg \$1030 ;
   reg \$1031 ;
-  reg [8:0] \$1032 ;
+  reg \$1032 ;
   reg \$1033 ;
   reg \$1034 ;
   reg \$1035 ;
   reg \$1036 ;
-  reg \$1037 ;
+  reg [8:0] \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
   wire \$104 ;
-  reg [9:0] \$1040 ;
+  reg [8:0] \$1040 ;
   reg \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
-  reg [9:0] \$1044 ;
+  reg \$1044 ;
   reg \$1045 ;
   reg \$1046 ;
   reg \$1047 ;
@@ -63,30 +63,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$1049 ;
   wire \$105 ;
   reg \$1050 ;
-  reg [8:0] \$1051 ;
-  reg \$1052 ;
+  reg \$1051 ;
+  reg [9:0] \$1052 ;
   reg \$1053 ;
-  reg [8:0] \$1054 ;
+  reg \$1054 ;
   reg \$1055 ;
-  reg \$1056 ;
-  reg [2:0] \$1057 ;
+  reg [9:0] \$1056 ;
+  reg \$1057 ;
   reg \$1058 ;
   reg [8:0] \$1059 ;
   wire \$106 ;
   reg \$1060 ;
   reg \$1061 ;
-  reg [2:0] \$1062 ;
+  reg [8:0] \$1062 ;
   reg \$1063 ;
   reg \$1064 ;
-  reg [6:0] \$1065 ;
-  reg [31:0] \$1066 ;
-  reg [6:0] \$1067 ;
-  reg [31:0] \$1068 ;
-  reg [6:0] \$1069 ;
+  reg [2:0] \$1065 ;
+  reg \$1066 ;
+  reg [8:0] \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire \$107 ;
-  reg [31:0] \$1070 ;
-  reg [6:0] \$1071 ;
-  reg [31:0] \$1072 ;
+  reg [2:0] \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
   reg [6:0] \$1073 ;
   reg [31:0] \$1074 ;
   reg [6:0] \$1075 ;
@@ -96,14 +96,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [6:0] \$1079 ;
   wire \$108 ;
   reg [31:0] \$1080 ;
-  wire [7:0] \$1081 ;
-  wire [23:0] \$1082 ;
-  wire [7:0] \$1083 ;
-  wire [23:0] \$1084 ;
-  wire [7:0] \$1085 ;
-  wire [23:0] \$1086 ;
-  wire [7:0] \$1087 ;
-  wire [23:0] \$1088 ;
+  reg [6:0] \$1081 ;
+  reg [31:0] \$1082 ;
+  reg [6:0] \$1083 ;
+  reg [31:0] \$1084 ;
+  reg [6:0] \$1085 ;
+  reg [31:0] \$1086 ;
+  reg [6:0] \$1087 ;
+  reg [31:0] \$1088 ;
   wire [7:0] \$1089 ;
   wire \$109 ;
   wire [23:0] \$1090 ;
@@ -113,8 +113,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [23:0] \$1094 ;
   wire [7:0] \$1095 ;
   wire [23:0] \$1096 ;
+  wire [7:0] \$1097 ;
+  wire [23:0] \$1098 ;
+  wire [7:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  wire [23:0] \$1100 ;
+  wire [7:0] \$1101 ;
+  wire [23:0] \$1102 ;
+  wire [7:0] \$1103 ;
+  wire [23:0] \$1104 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -340,100 +348,100 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$311 ;
   wire [4:0] \$312 ;
   wire [4:0] \$313 ;
-  wire [9:0] \$314 ;
-  wire [9:0] \$315 ;
+  wire \$314 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [9:0] \$318 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
+  wire [9:0] \$320 ;
+  wire [9:0] \$321 ;
   wire [9:0] \$322 ;
-  wire \$323 ;
-  wire [8:0] \$324 ;
+  wire [9:0] \$323 ;
+  wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  wire [9:0] \$326 ;
   wire \$327 ;
-  wire [9:0] \$328 ;
-  wire [9:0] \$329 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [9:0] \$330 ;
   wire \$331 ;
-  wire [9:0] \$332 ;
-  wire [8:0] \$333 ;
+  wire [8:0] \$332 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
-  wire [9:0] \$338 ;
-  wire [10:0] \$339 ;
+  wire [9:0] \$336 ;
+  wire [9:0] \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire [9:0] \$342 ;
-  wire [9:0] \$343 ;
+  wire [9:0] \$340 ;
+  wire [8:0] \$341 ;
+  wire \$342 ;
+  wire \$343 ;
   wire \$344 ;
-  wire [9:0] \$345 ;
-  wire [8:0] \$346 ;
-  wire [9:0] \$347 ;
+  wire \$345 ;
+  wire [9:0] \$346 ;
+  wire [10:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
+  wire [9:0] \$350 ;
+  wire [9:0] \$351 ;
   wire \$352 ;
-  wire [8:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
+  wire [9:0] \$353 ;
+  wire [8:0] \$354 ;
+  wire [9:0] \$355 ;
   wire \$356 ;
-  wire [7:0] \$357 ;
+  wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [8:0] \$360 ;
-  wire [5:0] \$361 ;
-  wire [9:0] \$362 ;
-  wire [8:0] \$363 ;
-  wire [5:0] \$364 ;
-  wire [9:0] \$365 ;
-  wire [9:0] \$366 ;
-  wire [8:0] \$367 ;
-  wire [6:0] \$368 ;
-  wire [9:0] \$369 ;
+  wire \$360 ;
+  wire [8:0] \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire [7:0] \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [8:0] \$368 ;
+  wire [5:0] \$369 ;
   wire \$37 ;
-  wire [5:0] \$370 ;
-  wire [10:0] \$371 ;
-  wire \$372 ;
-  wire [8:0] \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire [8:0] \$379 ;
+  wire [9:0] \$370 ;
+  wire [8:0] \$371 ;
+  wire [5:0] \$372 ;
+  wire [9:0] \$373 ;
+  wire [9:0] \$374 ;
+  wire [8:0] \$375 ;
+  wire [6:0] \$376 ;
+  wire [9:0] \$377 ;
+  wire [5:0] \$378 ;
+  wire [10:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$381 ;
+  wire [8:0] \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire [8:0] \$386 ;
-  wire [9:0] \$387 ;
-  wire [9:0] \$388 ;
+  wire \$386 ;
+  wire [8:0] \$387 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire [8:0] \$390 ;
+  wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire [8:0] \$397 ;
-  wire [9:0] \$398 ;
-  wire [9:0] \$399 ;
+  wire [8:0] \$394 ;
+  wire [9:0] \$395 ;
+  wire [9:0] \$396 ;
+  wire \$397 ;
+  wire [8:0] \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$400 ;
@@ -441,9 +449,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
+  wire [8:0] \$405 ;
+  wire [9:0] \$406 ;
+  wire [9:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
@@ -946,93 +954,93 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [9:0] \$860 ;
-  wire [9:0] \$861 ;
+  wire \$860 ;
+  wire \$861 ;
   wire \$862 ;
-  wire [9:0] \$863 ;
-  wire [9:0] \$864 ;
+  wire \$863 ;
+  wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [9:0] \$868 ;
+  wire [9:0] \$869 ;
   wire \$87 ;
   wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
+  wire [9:0] \$871 ;
+  wire [9:0] \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire [9:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
-  wire [9:0] \$880 ;
+  wire \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire [10:0] \$883 ;
+  wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
+  wire [9:0] \$887 ;
+  wire [9:0] \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
+  wire [10:0] \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire [9:0] \$894 ;
-  wire [9:0] \$895 ;
+  wire \$894 ;
+  wire \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [9:0] \$900 ;
-  wire [9:0] \$901 ;
+  wire \$900 ;
+  wire \$901 ;
   wire [9:0] \$902 ;
-  wire \$903 ;
-  wire [9:0] \$904 ;
-  wire [9:0] \$905 ;
-  wire [9:0] \$906 ;
+  wire [9:0] \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
   wire \$907 ;
   wire [9:0] \$908 ;
   wire [9:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [9:0] \$911 ;
+  wire [9:0] \$910 ;
+  wire \$911 ;
   wire [9:0] \$912 ;
-  wire \$913 ;
-  wire \$914 ;
+  wire [9:0] \$913 ;
+  wire [9:0] \$914 ;
   wire \$915 ;
-  wire \$916 ;
-  wire [10:0] \$917 ;
+  wire [9:0] \$916 ;
+  wire [9:0] \$917 ;
   wire \$918 ;
-  wire [10:0] \$919 ;
+  wire [9:0] \$919 ;
   wire \$92 ;
-  wire [10:0] \$920 ;
+  wire [9:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
-  wire \$925 ;
+  wire [10:0] \$925 ;
   wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
+  wire [10:0] \$927 ;
+  wire [10:0] \$928 ;
   wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire [9:0] \$932 ;
+  wire \$932 ;
   wire \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
-  wire [9:0] \$937 ;
-  wire [9:0] \$938 ;
+  wire \$937 ;
+  wire \$938 ;
   wire \$939 ;
   wire \$94 ;
   wire [9:0] \$940 ;
@@ -1041,64 +1049,64 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$943 ;
   wire \$944 ;
   wire [9:0] \$945 ;
-  wire \$946 ;
+  wire [9:0] \$946 ;
   wire \$947 ;
-  wire \$948 ;
-  wire [3:0] \$949 ;
+  wire [9:0] \$948 ;
+  wire \$949 ;
   wire \$95 ;
-  wire [4:0] \$950 ;
-  wire [3:0] \$951 ;
-  wire [4:0] \$952 ;
-  wire \$953 ;
-  wire [31:0] \$954 ;
-  wire [32:0] \$955 ;
-  wire [31:0] \$956 ;
-  wire [32:0] \$957 ;
-  wire [31:0] \$958 ;
-  wire [32:0] \$959 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire [9:0] \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire [3:0] \$957 ;
+  wire [4:0] \$958 ;
+  wire [3:0] \$959 ;
   wire \$96 ;
-  wire [6:0] \$960 ;
-  wire [31:0] \$961 ;
-  wire [32:0] \$962 ;
-  wire [3:0] \$963 ;
+  wire [4:0] \$960 ;
+  wire \$961 ;
+  wire [31:0] \$962 ;
+  wire [32:0] \$963 ;
   wire [31:0] \$964 ;
   wire [32:0] \$965 ;
   wire [31:0] \$966 ;
   wire [32:0] \$967 ;
-  wire [1:0] \$968 ;
+  wire [6:0] \$968 ;
   wire [31:0] \$969 ;
   wire [8:0] \$97 ;
   wire [32:0] \$970 ;
-  wire [31:0] \$971 ;
-  wire [32:0] \$972 ;
-  reg \$973 ;
-  reg [4:0] \$974 ;
-  reg [9:0] \$975 ;
-  reg [8:0] \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg [8:0] \$979 ;
+  wire [3:0] \$971 ;
+  wire [31:0] \$972 ;
+  wire [32:0] \$973 ;
+  wire [31:0] \$974 ;
+  wire [32:0] \$975 ;
+  wire [1:0] \$976 ;
+  wire [31:0] \$977 ;
+  wire [32:0] \$978 ;
+  wire [31:0] \$979 ;
   wire \$98 ;
-  reg \$980 ;
-  reg [8:0] \$981 ;
-  reg \$982 ;
-  reg \$983 ;
+  wire [32:0] \$980 ;
+  reg \$981 ;
+  reg [4:0] \$982 ;
+  reg [9:0] \$983 ;
   reg [8:0] \$984 ;
-  reg [8:0] \$985 ;
-  reg [9:0] \$986 ;
-  reg [9:0] \$987 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg [8:0] \$987 ;
   reg \$988 ;
-  reg \$989 ;
+  reg [8:0] \$989 ;
   wire \$99 ;
   reg \$990 ;
-  reg [8:0] \$991 ;
-  reg [7:0] \$992 ;
-  reg [3:0] \$993 ;
-  reg [8:0] \$994 ;
-  reg [8:0] \$995 ;
-  reg [9:0] \$996 ;
-  reg [9:0] \$997 ;
-  reg [8:0] \$998 ;
+  reg \$991 ;
+  reg [8:0] \$992 ;
+  reg [8:0] \$993 ;
+  reg [9:0] \$994 ;
+  reg [9:0] \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
   reg [8:0] \$999 ;
   wire [2:0] \$signature__addr ;
   wire [5:0] \$signature__addr$225 ;
@@ -1176,29 +1184,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$28 ;
-  wire [8:0] \bank_waddr$34 ;
-  wire [8:0] \bank_waddr$40 ;
-  wire [8:0] \bank_waddr$46 ;
-  wire [8:0] \bank_waddr$52 ;
-  wire [8:0] \bank_waddr$58 ;
-  wire [8:0] \bank_waddr$64 ;
+  wire [8:0] \bank_waddr$26 ;
+  wire [8:0] \bank_waddr$32 ;
+  wire [8:0] \bank_waddr$38 ;
+  wire [8:0] \bank_waddr$44 ;
+  wire [8:0] \bank_waddr$50 ;
+  wire [8:0] \bank_waddr$56 ;
+  wire [8:0] \bank_waddr$62 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$29 ;
-  wire [63:0] \bank_wdata$35 ;
-  wire [63:0] \bank_wdata$41 ;
-  wire [63:0] \bank_wdata$47 ;
-  wire [63:0] \bank_wdata$53 ;
-  wire [63:0] \bank_wdata$59 ;
-  wire [63:0] \bank_wdata$65 ;
+  wire [63:0] \bank_wdata$27 ;
+  wire [63:0] \bank_wdata$33 ;
+  wire [63:0] \bank_wdata$39 ;
+  wire [63:0] \bank_wdata$45 ;
+  wire [63:0] \bank_wdata$51 ;
+  wire [63:0] \bank_wdata$57 ;
+  wire [63:0] \bank_wdata$63 ;
   wire bank_we;
-  wire \bank_we$27 ;
-  wire \bank_we$33 ;
-  wire \bank_we$39 ;
-  wire \bank_we$45 ;
-  wire \bank_we$51 ;
-  wire \bank_we$57 ;
-  wire \bank_we$63 ;
+  wire \bank_we$25 ;
+  wire \bank_we$31 ;
+  wire \bank_we$37 ;
+  wire \bank_we$43 ;
+  wire \bank_we$49 ;
+  wire \bank_we$55 ;
+  wire \bank_we$61 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1367,29 +1375,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \result$223 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$31 ;
-  wire [7:0] \rq_waddr$37 ;
-  wire [7:0] \rq_waddr$43 ;
-  wire [7:0] \rq_waddr$49 ;
-  wire [7:0] \rq_waddr$55 ;
-  wire [7:0] \rq_waddr$61 ;
-  wire [7:0] \rq_waddr$67 ;
+  wire [7:0] \rq_waddr$29 ;
+  wire [7:0] \rq_waddr$35 ;
+  wire [7:0] \rq_waddr$41 ;
+  wire [7:0] \rq_waddr$47 ;
+  wire [7:0] \rq_waddr$53 ;
+  wire [7:0] \rq_waddr$59 ;
+  wire [7:0] \rq_waddr$65 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$32 ;
-  wire [53:0] \rq_wdata$38 ;
-  wire [53:0] \rq_wdata$44 ;
-  wire [53:0] \rq_wdata$50 ;
-  wire [53:0] \rq_wdata$56 ;
-  wire [53:0] \rq_wdata$62 ;
-  wire [53:0] \rq_wdata$68 ;
+  wire [53:0] \rq_wdata$30 ;
+  wire [53:0] \rq_wdata$36 ;
+  wire [53:0] \rq_wdata$42 ;
+  wire [53:0] \rq_wdata$48 ;
+  wire [53:0] \rq_wdata$54 ;
+  wire [53:0] \rq_wdata$60 ;
+  wire [53:0] \rq_wdata$66 ;
   wire rq_we;
-  wire \rq_we$30 ;
-  wire \rq_we$36 ;
-  wire \rq_we$42 ;
-  wire \rq_we$48 ;
-  wire \rq_we$54 ;
-  wire \rq_we$60 ;
-  wire \rq_we$66 ;
+  wire \rq_we$28 ;
+  wire \rq_we$34 ;
+  wire \rq_we$40 ;
+  wire \rq_we$46 ;
+  wire \rq_we$52 ;
+  wire \rq_we$58 ;
+  wire \rq_we$64 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1762,7 +1770,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$226 )
-      actbuf[\$224 [6:0]] <= { \$1095 , \$1093 , \$1091 , \$1089 , \$1087 , \$1085 , \$1083 , \$1081  };
+      actbuf[\$224 [6:0]] <= { \$1103 , \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1955,7 +1963,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$242 [5:0]] <= { \$1082 , \$1081  };
+      outbuf0[\$242 [5:0]] <= { \$1090 , \$1089  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -2032,7 +2040,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$244 [5:0]] <= { \$1084 , \$1083  };
+      outbuf1[\$244 [5:0]] <= { \$1092 , \$1091  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -2109,7 +2117,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$246 [5:0]] <= { \$1086 , \$1085  };
+      outbuf2[\$246 [5:0]] <= { \$1094 , \$1093  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
@@ -2186,7 +2194,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$248 [5:0]] <= { \$1088 , \$1087  };
+      outbuf3[\$248 [5:0]] <= { \$1096 , \$1095  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
@@ -2263,7 +2271,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$250 [5:0]] <= { \$1090 , \$1089  };
+      outbuf4[\$250 [5:0]] <= { \$1098 , \$1097  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
@@ -2340,7 +2348,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$252 [5:0]] <= { \$1092 , \$1091  };
+      outbuf5[\$252 [5:0]] <= { \$1100 , \$1099  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
@@ -2417,7 +2425,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$254 [5:0]] <= { \$1094 , \$1093  };
+      outbuf6[\$254 [5:0]] <= { \$1102 , \$1101  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
@@ -2494,16 +2502,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$256 [5:0]] <= { \$1096 , \$1095  };
+      outbuf7[\$256 [5:0]] <= { \$1104 , \$1103  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$302 [5:0]];
   end
   assign \$signature__data$436  = _9_;
-  assign active = loaded & has_layers;
   assign \$1  = ~ busy;
-  assign \$4  = i_stream__valid & active;
+  assign \$4  = i_stream__valid & has_layers;
   assign \$5  = ~ \$4 ;
   assign load__ready = \$3  & \$5 ;
   assign ld_fire = load__valid & load__ready;
@@ -2518,59 +2525,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$12  = load__payload[27:20] == 1'h1;
   assign \$13  = ld_fire & \$12 ;
   assign \$14  = ! load__payload[31:28];
-  assign \bank_we$27  = \$13  & \$14 ;
+  assign \bank_we$25  = \$13  & \$14 ;
   assign \$15  = load__payload[27:20] == 1'h1;
   assign \$16  = ld_fire & \$15 ;
   assign \$17  = load__payload[31:28] == 1'h1;
-  assign \rq_we$30  = \$16  & \$17 ;
+  assign \rq_we$28  = \$16  & \$17 ;
   assign \$18  = load__payload[27:20] == 2'h2;
   assign \$19  = ld_fire & \$18 ;
   assign \$20  = ! load__payload[31:28];
-  assign \bank_we$33  = \$19  & \$20 ;
+  assign \bank_we$31  = \$19  & \$20 ;
   assign \$21  = load__payload[27:20] == 2'h2;
   assign \$22  = ld_fire & \$21 ;
   assign \$23  = load__payload[31:28] == 1'h1;
-  assign \rq_we$36  = \$22  & \$23 ;
+  assign \rq_we$34  = \$22  & \$23 ;
   assign \$24  = load__payload[27:20] == 2'h3;
   assign \$25  = ld_fire & \$24 ;
   assign \$26  = ! load__payload[31:28];
-  assign \bank_we$39  = \$25  & \$26 ;
+  assign \bank_we$37  = \$25  & \$26 ;
   assign \$27  = load__payload[27:20] == 2'h3;
   assign \$28  = ld_fire & \$27 ;
   assign \$29  = load__payload[31:28] == 1'h1;
-  assign \rq_we$42  = \$28  & \$29 ;
+  assign \rq_we$40  = \$28  & \$29 ;
   assign \$30  = load__payload[27:20] == 3'h4;
   assign \$31  = ld_fire & \$30 ;
   assign \$32  = ! load__payload[31:28];
-  assign \bank_we$45  = \$31  & \$32 ;
+  assign \bank_we$43  = \$31  & \$32 ;
   assign \$33  = load__payload[27:20] == 3'h4;
   assign \$34  = ld_fire & \$33 ;
   assign \$35  = load__payload[31:28] == 1'h1;
-  assign \rq_we$48  = \$34  & \$35 ;
+  assign \rq_we$46  = \$34  & \$35 ;
   assign \$36  = load__payload[27:20] == 3'h5;
   assign \$37  = ld_fire & \$36 ;
   assign \$38  = ! load__payload[31:28];
-  assign \bank_we$51  = \$37  & \$38 ;
+  assign \bank_we$49  = \$37  & \$38 ;
   assign \$39  = load__payload[27:20] == 3'h5;
   assign \$40  = ld_fire & \$39 ;
   assign \$41  = load__payload[31:28] == 1'h1;
-  assign \rq_we$54  = \$40  & \$41 ;
+  assign \rq_we$52  = \$40  & \$41 ;
   assign \$42  = load__payload[27:20] == 3'h6;
   assign \$43  = ld_fire & \$42 ;
   assign \$44  = ! load__payload[31:28];
-  assign \bank_we$57  = \$43  & \$44 ;
+  assign \bank_we$55  = \$43  & \$44 ;
   assign \$45  = load__payload[27:20] == 3'h6;
   assign \$46  = ld_fire & \$45 ;
   assign \$47  = load__payload[31:28] == 1'h1;
-  assign \rq_we$60  = \$46  & \$47 ;
+  assign \rq_we$58  = \$46  & \$47 ;
   assign \$48  = load__payload[27:20] == 3'h7;
   assign \$49  = ld_fire & \$48 ;
   assign \$50  = ! load__payload[31:28];
-  assign \bank_we$63  = \$49  & \$50 ;
+  assign \bank_we$61  = \$49  & \$50 ;
   assign \$51  = load__payload[27:20] == 3'h7;
   assign \$52  = ld_fire & \$51 ;
   assign \$53  = load__payload[31:28] == 1'h1;
-  assign \rq_we$66  = \$52  & \$53 ;
+  assign \rq_we$64  = \$52  & \$53 ;
   assign \$54  = load__payload[31:28] == 2'h2;
   assign \$55  = ld_fire & \$54 ;
   assign \$56  = load__payload[19:0] < 4'h8;
@@ -2593,7 +2600,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$74  = load__payload[19:0] == 1'h1;
   assign \$75  = in_wslot ? in_full1 : in_full0;
   assign \$76  = ~ \$75 ;
-  assign i_stream__ready = \$76  & active;
+  assign i_stream__ready = \$76  & has_layers;
   assign in_fire = i_stream__valid & i_stream__ready;
   assign \$77  = in_wslot ? in_beats1 : in_beats0;
   assign \$79  = in_wslot ? 6'h20 : 6'h00;
@@ -2606,6 +2613,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$101  = layer + 1'h1;
   assign \$102  = cur_is_last ? { 4'h0, \$100  } : \$101 ;
   assign \$103  = loaded ? \$102  : 5'h00;
+  assign active = loaded & has_layers;
   assign \$104  = ~ layer_is_0;
   assign \$105  = active & \$104 ;
   assign \$106  = ~ b_done;
@@ -2807,724 +2815,731 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$311  = \$309  | \$310 ;
   assign \$312  = load__payload[35:32] - 1'h1;
   assign \$313  = \$311  ? 5'h07 : \$312 ;
-  assign \$314  = d0_rp__data[8:0] - 1'h1;
-  assign \$316  = ! in_wslot;
-  assign \$317  = in_fire & \$316 ;
-  assign \$318  = in_beats0 + 1'h1;
-  assign \$319  = in_beats0 == in_folds_m1;
-  assign \$321  = in_fire & \$320 ;
-  assign \$322  = in_beats1 + 1'h1;
-  assign \$323  = in_beats1 == in_folds_m1;
-  assign \$324  = in_wslot ? in_beats1 : in_beats0;
-  assign \$325  = \$324  == in_folds_m1;
-  assign \$326  = in_fire & \$325 ;
-  assign \$327  = ~ in_wslot;
-  assign \$328  = d0_rp__data[17:9] + 3'h7;
-  assign \$330  = ~ loaded;
-  assign \$331  = \$103 [3:0] == last_layer;
-  assign \$332  = group + 1'h1;
-  assign \$333  = rq_addr + 1'h1;
-  assign \$334  = \$103 [3:0] == last_layer;
-  assign \$335  = ~ wr_buf;
-  assign \$336  = ~ ctx;
-  assign \$337  = ~ b_group_is_0;
-  assign \$338  = fold + 1'h1;
-  assign \$339  = need_groups_next + 1'h1;
-  assign \$340  = last_fold & last_group;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = bank_addr + 1'h1;
-  assign \$343  = b_bank_addr + 1'h1;
-  assign \$344  = ~ b_last_fold;
-  assign \$345  = b_group + 1'h1;
-  assign \$346  = b_rq_addr + 1'h1;
-  assign \$347  = b_fold + 1'h1;
-  assign \$348  = ~ clear_counters;
-  assign \$349  = ld_fire & \$348 ;
-  assign \$350  = issue_a & cur_is_last;
-  assign \$351  = group_is_0 & fold_is_0;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = issue_b ? b_bank_addr : bank_addr;
-  assign \$354  = ! b_fold;
-  assign \$355  = issue_b ? \$354  : fold_is_0;
-  assign \$356  = issue_b ? b_last_fold : last_fold;
-  assign \$357  = issue_b ? b_rq_addr : rq_addr;
-  assign \$358  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$359  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$361  = ctx ? 6'h00 : 6'h20;
-  assign \$362  = \$360  + \$361 ;
-  assign \$364  = ctx ? 6'h20 : 6'h00;
-  assign \$365  = \$363  + \$364 ;
-  assign \$366  = issue_b ? \$362  : \$365 ;
-  assign \$368  = ctx ? 7'h40 : 7'h00;
-  assign \$369  = \$367  + \$368 ;
-  assign \$370  = wr_buf ? 6'h00 : 6'h20;
-  assign \$371  = \$369  + \$370 ;
-  assign \$372  = issue_b | layer_is_0;
-  assign \$373  = issue_b ? b_group : group;
-  assign \$374  = issue_b ? 1'h0 : wr_buf;
-  assign \$375  = ctx ^ issue_b;
-  assign \$376  = issue_a & cur_is_last;
-  assign \$377  = step_valid & step_last;
-  assign \$378  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$379  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$380  = ~ wb_out16;
-  assign \$381  = wb_valid16 & \$380 ;
-  assign \$382  = ! wb_ctx16;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$385  = \$384  == wb_par16;
-  assign \$386  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$387  = \$386  + 1'h1;
-  assign \$388  = \$385  ? \$387  : 10'h001;
-  assign \$389  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$390  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$391  = ~ wb_out16;
-  assign \$392  = wb_valid16 & \$391 ;
-  assign \$394  = \$392  & \$393 ;
-  assign \$395  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$396  = \$395  == wb_par16;
-  assign \$397  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$398  = \$397  + 1'h1;
-  assign \$399  = \$396  ? \$398  : 10'h001;
-  assign \$400  = ~ loaded;
-  assign \$401  = ctx ? in_release1 : in_release0;
-  assign \$402  = ~ \$401 ;
-  assign \$403  = | in_beats1;
-  assign \$405  = in_fire & \$404 ;
-  assign \$406  = \$403  | \$405 ;
-  assign \$407  = | in_beats0;
-  assign \$408  = ! in_wslot;
-  assign \$409  = in_fire & \$408 ;
-  assign \$410  = \$407  | \$409 ;
-  assign \$411  = ctx ? \$406  : \$410 ;
-  assign \$412  = \$402  & \$411 ;
-  assign \$413  = ctx ? in_release0 : in_release1;
-  assign \$414  = ~ \$413 ;
+  assign \$314  = load__payload[31:28] == 2'h2;
+  assign \$315  = ld_fire & \$314 ;
+  assign \$316  = load__payload[19:0] < 4'h8;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = ! load__payload[19:0];
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = load__payload[40:32] - 1'h1;
+  assign \$322  = d0_rp__data[8:0] - 1'h1;
+  assign \$324  = ! in_wslot;
+  assign \$325  = in_fire & \$324 ;
+  assign \$326  = in_beats0 + 1'h1;
+  assign \$327  = in_beats0 == in_folds_m1;
+  assign \$329  = in_fire & \$328 ;
+  assign \$330  = in_beats1 + 1'h1;
+  assign \$331  = in_beats1 == in_folds_m1;
+  assign \$332  = in_wslot ? in_beats1 : in_beats0;
+  assign \$333  = \$332  == in_folds_m1;
+  assign \$334  = in_fire & \$333 ;
+  assign \$335  = ~ in_wslot;
+  assign \$336  = d0_rp__data[17:9] + 3'h7;
+  assign \$338  = ~ loaded;
+  assign \$339  = \$103 [3:0] == last_layer;
+  assign \$340  = group + 1'h1;
+  assign \$341  = rq_addr + 1'h1;
+  assign \$342  = \$103 [3:0] == last_layer;
+  assign \$343  = ~ wr_buf;
+  assign \$344  = ~ ctx;
+  assign \$345  = ~ b_group_is_0;
+  assign \$346  = fold + 1'h1;
+  assign \$347  = need_groups_next + 1'h1;
+  assign \$348  = last_fold & last_group;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = bank_addr + 1'h1;
+  assign \$351  = b_bank_addr + 1'h1;
+  assign \$352  = ~ b_last_fold;
+  assign \$353  = b_group + 1'h1;
+  assign \$354  = b_rq_addr + 1'h1;
+  assign \$355  = b_fold + 1'h1;
+  assign \$356  = ~ clear_counters;
+  assign \$357  = ld_fire & \$356 ;
+  assign \$358  = issue_a & cur_is_last;
+  assign \$359  = group_is_0 & fold_is_0;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = issue_b ? b_bank_addr : bank_addr;
+  assign \$362  = ! b_fold;
+  assign \$363  = issue_b ? \$362  : fold_is_0;
+  assign \$364  = issue_b ? b_last_fold : last_fold;
+  assign \$365  = issue_b ? b_rq_addr : rq_addr;
+  assign \$366  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$367  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$369  = ctx ? 6'h00 : 6'h20;
+  assign \$370  = \$368  + \$369 ;
+  assign \$372  = ctx ? 6'h20 : 6'h00;
+  assign \$373  = \$371  + \$372 ;
+  assign \$374  = issue_b ? \$370  : \$373 ;
+  assign \$376  = ctx ? 7'h40 : 7'h00;
+  assign \$377  = \$375  + \$376 ;
+  assign \$378  = wr_buf ? 6'h00 : 6'h20;
+  assign \$379  = \$377  + \$378 ;
+  assign \$380  = issue_b | layer_is_0;
+  assign \$381  = issue_b ? b_group : group;
+  assign \$382  = issue_b ? 1'h0 : wr_buf;
+  assign \$383  = ctx ^ issue_b;
+  assign \$384  = issue_a & cur_is_last;
+  assign \$385  = step_valid & step_last;
+  assign \$386  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$387  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$388  = ~ wb_out16;
+  assign \$389  = wb_valid16 & \$388 ;
+  assign \$390  = ! wb_ctx16;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$393  = \$392  == wb_par16;
+  assign \$394  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
+  assign \$395  = \$394  + 1'h1;
+  assign \$396  = \$393  ? \$395  : 10'h001;
+  assign \$397  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$398  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$399  = ~ wb_out16;
+  assign \$400  = wb_valid16 & \$399 ;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$404  = \$403  == wb_par16;
+  assign \$405  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
+  assign \$406  = \$405  + 1'h1;
+  assign \$407  = \$404  ? \$406  : 10'h001;
+  assign \$408  = ~ loaded;
+  assign \$409  = ctx ? in_release1 : in_release0;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = | in_beats1;
+  assign \$413  = in_fire & \$412 ;
+  assign \$414  = \$411  | \$413 ;
   assign \$415  = | in_beats0;
   assign \$416  = ! in_wslot;
   assign \$417  = in_fire & \$416 ;
   assign \$418  = \$415  | \$417 ;
-  assign \$419  = | in_beats1;
-  assign \$421  = in_fire & \$420 ;
-  assign \$422  = \$419  | \$421 ;
-  assign \$423  = ctx ? \$418  : \$422 ;
-  assign \$424  = \$414  & \$423 ;
-  assign \$425  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$426  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$427  = ctx ? \$425  : \$426 ;
-  assign \$428  = ~ layer[0];
-  assign \$429  = \$427  == \$428 ;
-  assign \$430  = ctx ? track_reset1 : track_reset0;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$429  & \$431 ;
-  assign \$433  = 1'h0 >= need_groups;
-  assign \$434  = ! prev_groups;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = wb_groups_ahead1 >= need_groups;
-  assign \$437  = wb_groups_ahead1 == prev_groups;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = track_reset_r1 ? \$435  : \$438 ;
-  assign \$440  = 1'h0 >= need_groups;
-  assign \$441  = ! prev_groups;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = wb_groups_ahead0 >= need_groups;
-  assign \$444  = wb_groups_ahead0 == prev_groups;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = track_reset_r0 ? \$442  : \$445 ;
-  assign \$447  = ctx ? \$439  : \$446 ;
-  assign \$448  = \$432  & \$447 ;
-  assign \$449  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$450  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$451  = ctx ? \$449  : \$450 ;
-  assign \$452  = ~ layer[0];
-  assign \$453  = \$451  == \$452 ;
-  assign \$454  = ctx ? track_reset1 : track_reset0;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = \$453  & \$455 ;
-  assign \$457  = ! prev_groups;
-  assign \$458  = wb_groups_ahead1 == prev_groups;
-  assign \$459  = track_reset_r1 ? \$457  : \$458 ;
-  assign \$460  = ! prev_groups;
-  assign \$461  = wb_groups_ahead0 == prev_groups;
-  assign \$462  = track_reset_r0 ? \$460  : \$461 ;
-  assign \$463  = ctx ? \$459  : \$462 ;
-  assign \$464  = \$456  & \$463 ;
-  assign \$465  = last_fold & last_group;
-  assign \$466  = \$465  & cur_is_last;
-  assign \$467  = | in_beats0;
-  assign \$468  = ! in_wslot;
-  assign \$469  = in_fire & \$468 ;
-  assign \$470  = \$467  | \$469 ;
-  assign \$471  = | in_beats1;
-  assign \$473  = in_fire & \$472 ;
-  assign \$474  = \$471  | \$473 ;
-  assign \$475  = ctx ? \$470  : \$474 ;
-  assign \$476  = ~ layer_is_0;
-  assign \$477  = | in_beats1;
-  assign \$479  = in_fire & \$478 ;
-  assign \$480  = \$477  | \$479 ;
-  assign \$481  = | in_beats0;
-  assign \$482  = ! in_wslot;
-  assign \$483  = in_fire & \$482 ;
-  assign \$484  = \$481  | \$483 ;
-  assign \$485  = ctx ? \$480  : \$484 ;
-  assign \$486  = \$476  & \$485 ;
-  assign \$487  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$488  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$489  = ctx ? \$487  : \$488 ;
-  assign \$491  = ~ \$489 ;
-  assign \$492  = ctx ? track_reset0 : track_reset1;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$491  & \$493 ;
-  assign \$496  = ! in_groups;
-  assign \$498  = wb_groups_ahead0 >= 1'h1;
-  assign \$499  = wb_groups_ahead0 == in_groups;
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = track_reset_r0 ? \$497  : \$500 ;
-  assign \$503  = ! in_groups;
-  assign \$505  = wb_groups_ahead1 >= 1'h1;
-  assign \$506  = wb_groups_ahead1 == in_groups;
-  assign \$507  = \$505  | \$506 ;
-  assign \$508  = track_reset_r1 ? \$504  : \$507 ;
-  assign \$509  = ctx ? \$501  : \$508 ;
-  assign \$510  = \$494  & \$509 ;
-  assign \$511  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$512  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$513  = ctx ? \$511  : \$512 ;
-  assign \$515  = ~ \$513 ;
-  assign \$516  = ctx ? track_reset0 : track_reset1;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = \$515  & \$517 ;
-  assign \$519  = ! in_groups;
-  assign \$520  = wb_groups_ahead0 == in_groups;
-  assign \$521  = track_reset_r0 ? \$519  : \$520 ;
-  assign \$522  = ! in_groups;
-  assign \$523  = wb_groups_ahead1 == in_groups;
-  assign \$524  = track_reset_r1 ? \$522  : \$523 ;
-  assign \$525  = ctx ? \$521  : \$524 ;
-  assign \$526  = \$518  & \$525 ;
-  assign \$527  = layer_is_0 & last_group;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = | in_beats1;
-  assign \$531  = in_fire & \$530 ;
-  assign \$532  = \$529  | \$531 ;
-  assign \$533  = | in_beats0;
-  assign \$534  = ! in_wslot;
-  assign \$535  = in_fire & \$534 ;
-  assign \$536  = \$533  | \$535 ;
-  assign \$537  = ctx ? \$532  : \$536 ;
-  assign \$538  = \$528  & \$537 ;
-  assign \$539  = in_beats0 > b_fold;
-  assign \$540  = ! in_wslot;
-  assign \$541  = in_fire & \$540 ;
-  assign \$542  = in_beats0 == b_fold;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = \$539  | \$543 ;
-  assign \$545  = in_beats1 > b_fold;
-  assign \$547  = in_fire & \$546 ;
-  assign \$548  = in_beats1 == b_fold;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = \$545  | \$549 ;
-  assign \$551  = ctx ? \$544  : \$550 ;
-  assign \$552  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$553  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$554  = ctx ? \$552  : \$553 ;
-  assign \$555  = ~ layer[0];
-  assign \$557  = \$554  == \$556 ;
-  assign \$558  = ctx ? track_reset1 : track_reset0;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = \$557  & \$559 ;
-  assign \$562  = ! cur_groups;
-  assign \$564  = wb_groups_ahead1 >= 1'h1;
-  assign \$565  = wb_groups_ahead1 == cur_groups;
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = track_reset_r1 ? \$563  : \$566 ;
-  assign \$569  = ! cur_groups;
-  assign \$571  = wb_groups_ahead0 >= 1'h1;
-  assign \$572  = wb_groups_ahead0 == cur_groups;
-  assign \$573  = \$571  | \$572 ;
-  assign \$574  = track_reset_r0 ? \$570  : \$573 ;
-  assign \$575  = ctx ? \$567  : \$574 ;
-  assign \$576  = \$560  & \$575 ;
-  assign \$577  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$578  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$579  = ctx ? \$577  : \$578 ;
-  assign \$580  = ~ layer[0];
-  assign \$582  = \$579  == \$581 ;
-  assign \$583  = ctx ? track_reset1 : track_reset0;
-  assign \$584  = ~ \$583 ;
-  assign \$585  = \$582  & \$584 ;
-  assign \$586  = ! cur_groups;
-  assign \$587  = wb_groups_ahead1 == cur_groups;
-  assign \$588  = track_reset_r1 ? \$586  : \$587 ;
-  assign \$589  = ! cur_groups;
-  assign \$590  = wb_groups_ahead0 == cur_groups;
-  assign \$591  = track_reset_r0 ? \$589  : \$590 ;
-  assign \$592  = ctx ? \$588  : \$591 ;
-  assign \$593  = \$585  & \$592 ;
-  assign \$594  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$595  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$596  = ctx ? \$594  : \$595 ;
-  assign \$597  = ~ layer[0];
-  assign \$598  = \$596  == \$597 ;
-  assign \$599  = ctx ? track_reset1 : track_reset0;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$598  & \$600 ;
-  assign \$602  = 1'h0 >= need_groups;
-  assign \$603  = ! prev_groups;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = wb_groups_ahead1 >= need_groups;
-  assign \$606  = wb_groups_ahead1 == prev_groups;
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = track_reset_r1 ? \$604  : \$607 ;
-  assign \$609  = 1'h0 >= need_groups;
-  assign \$610  = ! prev_groups;
-  assign \$611  = \$609  | \$610 ;
-  assign \$612  = wb_groups_ahead0 >= need_groups;
-  assign \$613  = wb_groups_ahead0 == prev_groups;
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = track_reset_r0 ? \$611  : \$614 ;
-  assign \$616  = ctx ? \$608  : \$615 ;
-  assign \$617  = \$601  & \$616 ;
-  assign \$618  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$619  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$620  = ctx ? \$618  : \$619 ;
-  assign \$621  = ~ layer[0];
-  assign \$622  = \$620  == \$621 ;
-  assign \$623  = ctx ? track_reset1 : track_reset0;
-  assign \$624  = ~ \$623 ;
-  assign \$625  = \$622  & \$624 ;
-  assign \$626  = ! prev_groups;
-  assign \$627  = wb_groups_ahead1 == prev_groups;
-  assign \$628  = track_reset_r1 ? \$626  : \$627 ;
-  assign \$629  = ! prev_groups;
-  assign \$630  = wb_groups_ahead0 == prev_groups;
-  assign \$631  = track_reset_r0 ? \$629  : \$630 ;
-  assign \$632  = ctx ? \$628  : \$631 ;
-  assign \$633  = \$625  & \$632 ;
-  assign \$634  = in_beats1 > fold_plus1;
-  assign \$636  = in_fire & \$635 ;
-  assign \$637  = in_beats1 == fold_plus1;
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = \$634  | \$638 ;
-  assign \$640  = in_beats0 > fold_plus1;
-  assign \$641  = ! in_wslot;
-  assign \$642  = in_fire & \$641 ;
-  assign \$643  = in_beats0 == fold_plus1;
-  assign \$644  = \$642  & \$643 ;
-  assign \$645  = \$640  | \$644 ;
-  assign \$646  = ctx ? \$639  : \$645 ;
-  assign \$647  = in_beats0 > b_fold;
-  assign \$648  = ! in_wslot;
-  assign \$649  = in_fire & \$648 ;
-  assign \$650  = in_beats0 == b_fold;
-  assign \$651  = \$649  & \$650 ;
-  assign \$652  = \$647  | \$651 ;
-  assign \$653  = in_beats1 > b_fold;
-  assign \$655  = in_fire & \$654 ;
-  assign \$656  = in_beats1 == b_fold;
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = \$653  | \$657 ;
-  assign \$659  = ctx ? \$652  : \$658 ;
-  assign \$660  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$661  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$662  = ctx ? \$660  : \$661 ;
-  assign \$663  = ~ layer[0];
-  assign \$664  = \$662  == \$663 ;
-  assign \$665  = ctx ? track_reset1 : track_reset0;
-  assign \$666  = ~ \$665 ;
-  assign \$667  = \$664  & \$666 ;
-  assign \$668  = 1'h0 >= need_groups_next;
-  assign \$669  = ! prev_groups;
-  assign \$670  = \$668  | \$669 ;
-  assign \$671  = wb_groups_ahead1 >= need_groups_next;
-  assign \$672  = wb_groups_ahead1 == prev_groups;
-  assign \$673  = \$671  | \$672 ;
-  assign \$674  = track_reset_r1 ? \$670  : \$673 ;
-  assign \$675  = 1'h0 >= need_groups_next;
-  assign \$676  = ! prev_groups;
-  assign \$677  = \$675  | \$676 ;
-  assign \$678  = wb_groups_ahead0 >= need_groups_next;
-  assign \$679  = wb_groups_ahead0 == prev_groups;
-  assign \$680  = \$678  | \$679 ;
-  assign \$681  = track_reset_r0 ? \$677  : \$680 ;
-  assign \$682  = ctx ? \$674  : \$681 ;
-  assign \$683  = \$667  & \$682 ;
-  assign \$684  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$685  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$686  = ctx ? \$684  : \$685 ;
-  assign \$687  = ~ layer[0];
-  assign \$688  = \$686  == \$687 ;
-  assign \$689  = ctx ? track_reset1 : track_reset0;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = \$688  & \$690 ;
-  assign \$692  = ! prev_groups;
-  assign \$693  = wb_groups_ahead1 == prev_groups;
-  assign \$694  = track_reset_r1 ? \$692  : \$693 ;
-  assign \$695  = ! prev_groups;
-  assign \$696  = wb_groups_ahead0 == prev_groups;
-  assign \$697  = track_reset_r0 ? \$695  : \$696 ;
-  assign \$698  = ctx ? \$694  : \$697 ;
-  assign \$699  = \$691  & \$698 ;
-  assign \$700  = in_beats1 > fold;
-  assign \$702  = in_fire & \$701 ;
-  assign \$703  = in_beats1 == fold;
-  assign \$704  = \$702  & \$703 ;
-  assign \$705  = \$700  | \$704 ;
-  assign \$706  = in_beats0 > fold;
-  assign \$707  = ! in_wslot;
-  assign \$708  = in_fire & \$707 ;
-  assign \$709  = in_beats0 == fold;
-  assign \$710  = \$708  & \$709 ;
-  assign \$711  = \$706  | \$710 ;
-  assign \$712  = ctx ? \$705  : \$711 ;
-  assign \$713  = ~ b_last_group;
-  assign \$714  = | in_beats0;
+  assign \$419  = ctx ? \$414  : \$418 ;
+  assign \$420  = \$410  & \$419 ;
+  assign \$421  = ctx ? in_release0 : in_release1;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = | in_beats0;
+  assign \$424  = ! in_wslot;
+  assign \$425  = in_fire & \$424 ;
+  assign \$426  = \$423  | \$425 ;
+  assign \$427  = | in_beats1;
+  assign \$429  = in_fire & \$428 ;
+  assign \$430  = \$427  | \$429 ;
+  assign \$431  = ctx ? \$426  : \$430 ;
+  assign \$432  = \$422  & \$431 ;
+  assign \$433  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$434  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$435  = ctx ? \$433  : \$434 ;
+  assign \$436  = ~ layer[0];
+  assign \$437  = \$435  == \$436 ;
+  assign \$438  = ctx ? track_reset1 : track_reset0;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$437  & \$439 ;
+  assign \$441  = 1'h0 >= need_groups;
+  assign \$442  = ! prev_groups;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = wb_groups_ahead1 >= need_groups;
+  assign \$445  = wb_groups_ahead1 == prev_groups;
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = track_reset_r1 ? \$443  : \$446 ;
+  assign \$448  = 1'h0 >= need_groups;
+  assign \$449  = ! prev_groups;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = wb_groups_ahead0 >= need_groups;
+  assign \$452  = wb_groups_ahead0 == prev_groups;
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = track_reset_r0 ? \$450  : \$453 ;
+  assign \$455  = ctx ? \$447  : \$454 ;
+  assign \$456  = \$440  & \$455 ;
+  assign \$457  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$458  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$459  = ctx ? \$457  : \$458 ;
+  assign \$460  = ~ layer[0];
+  assign \$461  = \$459  == \$460 ;
+  assign \$462  = ctx ? track_reset1 : track_reset0;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$461  & \$463 ;
+  assign \$465  = ! prev_groups;
+  assign \$466  = wb_groups_ahead1 == prev_groups;
+  assign \$467  = track_reset_r1 ? \$465  : \$466 ;
+  assign \$468  = ! prev_groups;
+  assign \$469  = wb_groups_ahead0 == prev_groups;
+  assign \$470  = track_reset_r0 ? \$468  : \$469 ;
+  assign \$471  = ctx ? \$467  : \$470 ;
+  assign \$472  = \$464  & \$471 ;
+  assign \$473  = last_fold & last_group;
+  assign \$474  = \$473  & cur_is_last;
+  assign \$475  = | in_beats0;
+  assign \$476  = ! in_wslot;
+  assign \$477  = in_fire & \$476 ;
+  assign \$478  = \$475  | \$477 ;
+  assign \$479  = | in_beats1;
+  assign \$481  = in_fire & \$480 ;
+  assign \$482  = \$479  | \$481 ;
+  assign \$483  = ctx ? \$478  : \$482 ;
+  assign \$484  = ~ layer_is_0;
+  assign \$485  = | in_beats1;
+  assign \$487  = in_fire & \$486 ;
+  assign \$488  = \$485  | \$487 ;
+  assign \$489  = | in_beats0;
+  assign \$490  = ! in_wslot;
+  assign \$491  = in_fire & \$490 ;
+  assign \$492  = \$489  | \$491 ;
+  assign \$493  = ctx ? \$488  : \$492 ;
+  assign \$494  = \$484  & \$493 ;
+  assign \$495  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$496  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$497  = ctx ? \$495  : \$496 ;
+  assign \$499  = ~ \$497 ;
+  assign \$500  = ctx ? track_reset0 : track_reset1;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$499  & \$501 ;
+  assign \$504  = ! in_groups;
+  assign \$506  = wb_groups_ahead0 >= 1'h1;
+  assign \$507  = wb_groups_ahead0 == in_groups;
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = track_reset_r0 ? \$505  : \$508 ;
+  assign \$511  = ! in_groups;
+  assign \$513  = wb_groups_ahead1 >= 1'h1;
+  assign \$514  = wb_groups_ahead1 == in_groups;
+  assign \$515  = \$513  | \$514 ;
+  assign \$516  = track_reset_r1 ? \$512  : \$515 ;
+  assign \$517  = ctx ? \$509  : \$516 ;
+  assign \$518  = \$502  & \$517 ;
+  assign \$519  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$520  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$521  = ctx ? \$519  : \$520 ;
+  assign \$523  = ~ \$521 ;
+  assign \$524  = ctx ? track_reset0 : track_reset1;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = \$523  & \$525 ;
+  assign \$527  = ! in_groups;
+  assign \$528  = wb_groups_ahead0 == in_groups;
+  assign \$529  = track_reset_r0 ? \$527  : \$528 ;
+  assign \$530  = ! in_groups;
+  assign \$531  = wb_groups_ahead1 == in_groups;
+  assign \$532  = track_reset_r1 ? \$530  : \$531 ;
+  assign \$533  = ctx ? \$529  : \$532 ;
+  assign \$534  = \$526  & \$533 ;
+  assign \$535  = layer_is_0 & last_group;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = | in_beats1;
+  assign \$539  = in_fire & \$538 ;
+  assign \$540  = \$537  | \$539 ;
+  assign \$541  = | in_beats0;
+  assign \$542  = ! in_wslot;
+  assign \$543  = in_fire & \$542 ;
+  assign \$544  = \$541  | \$543 ;
+  assign \$545  = ctx ? \$540  : \$544 ;
+  assign \$546  = \$536  & \$545 ;
+  assign \$547  = in_beats0 > b_fold;
+  assign \$548  = ! in_wslot;
+  assign \$549  = in_fire & \$548 ;
+  assign \$550  = in_beats0 == b_fold;
+  assign \$551  = \$549  & \$550 ;
+  assign \$552  = \$547  | \$551 ;
+  assign \$553  = in_beats1 > b_fold;
+  assign \$555  = in_fire & \$554 ;
+  assign \$556  = in_beats1 == b_fold;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = \$553  | \$557 ;
+  assign \$559  = ctx ? \$552  : \$558 ;
+  assign \$560  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$561  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$562  = ctx ? \$560  : \$561 ;
+  assign \$563  = ~ layer[0];
+  assign \$565  = \$562  == \$564 ;
+  assign \$566  = ctx ? track_reset1 : track_reset0;
+  assign \$567  = ~ \$566 ;
+  assign \$568  = \$565  & \$567 ;
+  assign \$570  = ! cur_groups;
+  assign \$572  = wb_groups_ahead1 >= 1'h1;
+  assign \$573  = wb_groups_ahead1 == cur_groups;
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = track_reset_r1 ? \$571  : \$574 ;
+  assign \$577  = ! cur_groups;
+  assign \$579  = wb_groups_ahead0 >= 1'h1;
+  assign \$580  = wb_groups_ahead0 == cur_groups;
+  assign \$581  = \$579  | \$580 ;
+  assign \$582  = track_reset_r0 ? \$578  : \$581 ;
+  assign \$583  = ctx ? \$575  : \$582 ;
+  assign \$584  = \$568  & \$583 ;
+  assign \$585  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$586  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$587  = ctx ? \$585  : \$586 ;
+  assign \$588  = ~ layer[0];
+  assign \$590  = \$587  == \$589 ;
+  assign \$591  = ctx ? track_reset1 : track_reset0;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$590  & \$592 ;
+  assign \$594  = ! cur_groups;
+  assign \$595  = wb_groups_ahead1 == cur_groups;
+  assign \$596  = track_reset_r1 ? \$594  : \$595 ;
+  assign \$597  = ! cur_groups;
+  assign \$598  = wb_groups_ahead0 == cur_groups;
+  assign \$599  = track_reset_r0 ? \$597  : \$598 ;
+  assign \$600  = ctx ? \$596  : \$599 ;
+  assign \$601  = \$593  & \$600 ;
+  assign \$602  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$603  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$604  = ctx ? \$602  : \$603 ;
+  assign \$605  = ~ layer[0];
+  assign \$606  = \$604  == \$605 ;
+  assign \$607  = ctx ? track_reset1 : track_reset0;
+  assign \$608  = ~ \$607 ;
+  assign \$609  = \$606  & \$608 ;
+  assign \$610  = 1'h0 >= need_groups;
+  assign \$611  = ! prev_groups;
+  assign \$612  = \$610  | \$611 ;
+  assign \$613  = wb_groups_ahead1 >= need_groups;
+  assign \$614  = wb_groups_ahead1 == prev_groups;
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = track_reset_r1 ? \$612  : \$615 ;
+  assign \$617  = 1'h0 >= need_groups;
+  assign \$618  = ! prev_groups;
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = wb_groups_ahead0 >= need_groups;
+  assign \$621  = wb_groups_ahead0 == prev_groups;
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = track_reset_r0 ? \$619  : \$622 ;
+  assign \$624  = ctx ? \$616  : \$623 ;
+  assign \$625  = \$609  & \$624 ;
+  assign \$626  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$627  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$628  = ctx ? \$626  : \$627 ;
+  assign \$629  = ~ layer[0];
+  assign \$630  = \$628  == \$629 ;
+  assign \$631  = ctx ? track_reset1 : track_reset0;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$634  = ! prev_groups;
+  assign \$635  = wb_groups_ahead1 == prev_groups;
+  assign \$636  = track_reset_r1 ? \$634  : \$635 ;
+  assign \$637  = ! prev_groups;
+  assign \$638  = wb_groups_ahead0 == prev_groups;
+  assign \$639  = track_reset_r0 ? \$637  : \$638 ;
+  assign \$640  = ctx ? \$636  : \$639 ;
+  assign \$641  = \$633  & \$640 ;
+  assign \$642  = in_beats1 > fold_plus1;
+  assign \$644  = in_fire & \$643 ;
+  assign \$645  = in_beats1 == fold_plus1;
+  assign \$646  = \$644  & \$645 ;
+  assign \$647  = \$642  | \$646 ;
+  assign \$648  = in_beats0 > fold_plus1;
+  assign \$649  = ! in_wslot;
+  assign \$650  = in_fire & \$649 ;
+  assign \$651  = in_beats0 == fold_plus1;
+  assign \$652  = \$650  & \$651 ;
+  assign \$653  = \$648  | \$652 ;
+  assign \$654  = ctx ? \$647  : \$653 ;
+  assign \$655  = in_beats0 > b_fold;
+  assign \$656  = ! in_wslot;
+  assign \$657  = in_fire & \$656 ;
+  assign \$658  = in_beats0 == b_fold;
+  assign \$659  = \$657  & \$658 ;
+  assign \$660  = \$655  | \$659 ;
+  assign \$661  = in_beats1 > b_fold;
+  assign \$663  = in_fire & \$662 ;
+  assign \$664  = in_beats1 == b_fold;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = \$661  | \$665 ;
+  assign \$667  = ctx ? \$660  : \$666 ;
+  assign \$668  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$669  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$670  = ctx ? \$668  : \$669 ;
+  assign \$671  = ~ layer[0];
+  assign \$672  = \$670  == \$671 ;
+  assign \$673  = ctx ? track_reset1 : track_reset0;
+  assign \$674  = ~ \$673 ;
+  assign \$675  = \$672  & \$674 ;
+  assign \$676  = 1'h0 >= need_groups_next;
+  assign \$677  = ! prev_groups;
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = wb_groups_ahead1 >= need_groups_next;
+  assign \$680  = wb_groups_ahead1 == prev_groups;
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = track_reset_r1 ? \$678  : \$681 ;
+  assign \$683  = 1'h0 >= need_groups_next;
+  assign \$684  = ! prev_groups;
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = wb_groups_ahead0 >= need_groups_next;
+  assign \$687  = wb_groups_ahead0 == prev_groups;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = track_reset_r0 ? \$685  : \$688 ;
+  assign \$690  = ctx ? \$682  : \$689 ;
+  assign \$691  = \$675  & \$690 ;
+  assign \$692  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$693  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$694  = ctx ? \$692  : \$693 ;
+  assign \$695  = ~ layer[0];
+  assign \$696  = \$694  == \$695 ;
+  assign \$697  = ctx ? track_reset1 : track_reset0;
+  assign \$698  = ~ \$697 ;
+  assign \$699  = \$696  & \$698 ;
+  assign \$700  = ! prev_groups;
+  assign \$701  = wb_groups_ahead1 == prev_groups;
+  assign \$702  = track_reset_r1 ? \$700  : \$701 ;
+  assign \$703  = ! prev_groups;
+  assign \$704  = wb_groups_ahead0 == prev_groups;
+  assign \$705  = track_reset_r0 ? \$703  : \$704 ;
+  assign \$706  = ctx ? \$702  : \$705 ;
+  assign \$707  = \$699  & \$706 ;
+  assign \$708  = in_beats1 > fold;
+  assign \$710  = in_fire & \$709 ;
+  assign \$711  = in_beats1 == fold;
+  assign \$712  = \$710  & \$711 ;
+  assign \$713  = \$708  | \$712 ;
+  assign \$714  = in_beats0 > fold;
   assign \$715  = ! in_wslot;
   assign \$716  = in_fire & \$715 ;
-  assign \$717  = \$714  | \$716 ;
-  assign \$718  = | in_beats1;
-  assign \$720  = in_fire & \$719 ;
-  assign \$721  = \$718  | \$720 ;
-  assign \$722  = ctx ? \$717  : \$721 ;
-  assign \$723  = \$713  & \$722 ;
-  assign \$724  = in_beats0 > b_fold_plus1;
-  assign \$725  = ! in_wslot;
-  assign \$726  = in_fire & \$725 ;
-  assign \$727  = in_beats0 == b_fold_plus1;
-  assign \$728  = \$726  & \$727 ;
-  assign \$729  = \$724  | \$728 ;
-  assign \$730  = in_beats1 > b_fold_plus1;
-  assign \$732  = in_fire & \$731 ;
-  assign \$733  = in_beats1 == b_fold_plus1;
-  assign \$734  = \$732  & \$733 ;
-  assign \$735  = \$730  | \$734 ;
-  assign \$736  = ctx ? \$729  : \$735 ;
-  assign \$737  = b_last_fold ? \$723  : \$736 ;
-  assign \$738  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$739  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$740  = ctx ? \$738  : \$739 ;
-  assign \$741  = ~ layer[0];
-  assign \$742  = \$740  == \$741 ;
-  assign \$743  = ctx ? track_reset1 : track_reset0;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = \$742  & \$744 ;
-  assign \$746  = 1'h0 >= need_groups;
-  assign \$747  = ! prev_groups;
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = wb_groups_ahead1 >= need_groups;
-  assign \$750  = wb_groups_ahead1 == prev_groups;
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = track_reset_r1 ? \$748  : \$751 ;
-  assign \$753  = 1'h0 >= need_groups;
-  assign \$754  = ! prev_groups;
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = wb_groups_ahead0 >= need_groups;
-  assign \$757  = wb_groups_ahead0 == prev_groups;
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = track_reset_r0 ? \$755  : \$758 ;
-  assign \$760  = ctx ? \$752  : \$759 ;
-  assign \$761  = \$745  & \$760 ;
-  assign \$762  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$763  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$764  = ctx ? \$762  : \$763 ;
-  assign \$765  = ~ layer[0];
-  assign \$766  = \$764  == \$765 ;
-  assign \$767  = ctx ? track_reset1 : track_reset0;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = \$766  & \$768 ;
-  assign \$770  = ! prev_groups;
-  assign \$771  = wb_groups_ahead1 == prev_groups;
-  assign \$772  = track_reset_r1 ? \$770  : \$771 ;
-  assign \$773  = ! prev_groups;
-  assign \$774  = wb_groups_ahead0 == prev_groups;
-  assign \$775  = track_reset_r0 ? \$773  : \$774 ;
-  assign \$776  = ctx ? \$772  : \$775 ;
-  assign \$777  = \$769  & \$776 ;
-  assign \$778  = in_beats1 > fold;
-  assign \$780  = in_fire & \$779 ;
-  assign \$781  = in_beats1 == fold;
-  assign \$782  = \$780  & \$781 ;
-  assign \$783  = \$778  | \$782 ;
-  assign \$784  = in_beats0 > fold;
-  assign \$785  = ! in_wslot;
-  assign \$786  = in_fire & \$785 ;
-  assign \$787  = in_beats0 == fold;
-  assign \$788  = \$786  & \$787 ;
-  assign \$789  = \$784  | \$788 ;
-  assign \$790  = ctx ? \$783  : \$789 ;
-  assign \$791  = in_beats0 > b_fold;
-  assign \$792  = ! in_wslot;
-  assign \$793  = in_fire & \$792 ;
-  assign \$794  = in_beats0 == b_fold;
-  assign \$795  = \$793  & \$794 ;
-  assign \$796  = \$791  | \$795 ;
-  assign \$797  = in_beats1 > b_fold;
-  assign \$799  = in_fire & \$798 ;
-  assign \$800  = in_beats1 == b_fold;
-  assign \$801  = \$799  & \$800 ;
-  assign \$802  = \$797  | \$801 ;
-  assign \$803  = ctx ? \$796  : \$802 ;
-  assign \$804  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$805  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$806  = ctx ? \$804  : \$805 ;
-  assign \$807  = ~ layer[0];
-  assign \$808  = \$806  == \$807 ;
-  assign \$809  = ctx ? track_reset1 : track_reset0;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = \$808  & \$810 ;
-  assign \$812  = 1'h0 >= need_groups;
-  assign \$813  = ! prev_groups;
-  assign \$814  = \$812  | \$813 ;
-  assign \$815  = wb_groups_ahead1 >= need_groups;
-  assign \$816  = wb_groups_ahead1 == prev_groups;
-  assign \$817  = \$815  | \$816 ;
-  assign \$818  = track_reset_r1 ? \$814  : \$817 ;
-  assign \$819  = 1'h0 >= need_groups;
-  assign \$820  = ! prev_groups;
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = wb_groups_ahead0 >= need_groups;
-  assign \$823  = wb_groups_ahead0 == prev_groups;
-  assign \$824  = \$822  | \$823 ;
-  assign \$825  = track_reset_r0 ? \$821  : \$824 ;
-  assign \$826  = ctx ? \$818  : \$825 ;
-  assign \$827  = \$811  & \$826 ;
-  assign \$828  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$829  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$830  = ctx ? \$828  : \$829 ;
-  assign \$831  = ~ layer[0];
-  assign \$832  = \$830  == \$831 ;
-  assign \$833  = ctx ? track_reset1 : track_reset0;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = \$832  & \$834 ;
-  assign \$836  = ! prev_groups;
-  assign \$837  = wb_groups_ahead1 == prev_groups;
-  assign \$838  = track_reset_r1 ? \$836  : \$837 ;
-  assign \$839  = ! prev_groups;
-  assign \$840  = wb_groups_ahead0 == prev_groups;
-  assign \$841  = track_reset_r0 ? \$839  : \$840 ;
-  assign \$842  = ctx ? \$838  : \$841 ;
-  assign \$843  = \$835  & \$842 ;
-  assign \$844  = ~ loaded;
-  assign \$845  = last_fold & last_group;
-  assign \$846  = \$845  & cur_is_last;
-  assign \$847  = issue_a & \$846 ;
-  assign \$848  = \$844  | \$847 ;
-  assign \$849  = ~ issue_a;
-  assign \$850  = loaded & \$849 ;
-  assign \$851  = \$850  & issue_b;
-  assign \$852  = \$851  & b_last_fold;
-  assign \$853  = \$848  | \$852 ;
-  assign \$854  = ~ issue_a;
-  assign \$855  = loaded & \$854 ;
-  assign \$856  = \$855  & issue_b;
-  assign \$857  = | d0_rp__data[8:0];
-  assign \$858  = d0_rp__data[8:0] <= 4'h8;
-  assign \$859  = \$857  & \$858 ;
-  assign \$860  = d0_rp__data[8:0] - 1'h1;
-  assign \$862  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$861 );
-  assign \$863  = d0_rp__data[8:0] - 1'h1;
-  assign \$865  = b_fold == \$864 ;
-  assign \$866  = ~ loaded;
-  assign \$867  = issue_a & last_fold;
-  assign \$868  = \$867  & last_group;
-  assign \$869  = issue_a & last_fold;
-  assign \$870  = ~ b_done;
-  assign \$871  = cur_is_last & \$870 ;
-  assign \$872  = ~ b_group_is_0;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = \$873  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$875  = ~ b_done;
-  assign \$876  = cur_is_last & \$875 ;
-  assign \$877  = ~ b_group_is_0;
-  assign \$878  = \$876  & \$877 ;
-  assign \$879  = b_group + 1'h1;
-  assign \$880  = \$878  ? \$879  : 10'h001;
-  assign \$881  = ! cur_folds_m1;
-  assign \$882  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$883  = group_plus1 + 1'h1;
-  assign \$884  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$885  = ~ loaded;
-  assign \$886  = last_fold & last_group;
-  assign \$887  = \$886  & cur_is_last;
-  assign \$888  = issue_a & \$887 ;
-  assign \$889  = \$885  | \$888 ;
-  assign \$890  = ~ issue_a;
-  assign \$891  = loaded & \$890 ;
-  assign \$892  = \$891  & issue_b;
-  assign \$893  = \$892  & b_last_fold;
-  assign \$894  = d0_rp__data[17:9] + 3'h7;
-  assign \$896  = ! \$895 ;
-  assign \$897  = | d0_rp__data[17:9];
-  assign \$898  = d0_rp__data[17:9] <= 4'h8;
-  assign \$899  = \$897  & \$898 ;
-  assign \$900  = b_group + 1'h1;
-  assign \$901  = d0_rp__data[17:9] + 3'h7;
-  assign \$903  = \$900  == \$902 ;
-  assign \$904  = b_group + 1'h1;
-  assign \$905  = d0_rp__data[17:9] - 1'h1;
-  assign \$907  = $signed({ 1'h0, \$904  }) == $signed(\$906 );
-  assign \$908  = d0_rp__data[17:9] + 3'h7;
-  assign \$910  = b_group == \$909 ;
-  assign \$911  = d0_rp__data[17:9] - 1'h1;
-  assign \$913  = b_group == \$912 ;
-  assign \$914  = ~ issue_a;
-  assign \$915  = loaded & \$914 ;
-  assign \$916  = \$915  & issue_b;
-  assign \$917  = b_fold_plus1 + 1'h1;
-  assign \$918  = ~ loaded;
-  assign \$919  = fold_plus1 + 1'h1;
-  assign \$920  = last_fold ? 11'h001 : \$919 ;
-  assign \$921  = last_fold & last_group;
-  assign \$922  = ~ b_done;
-  assign \$923  = cur_is_last & \$922 ;
-  assign \$924  = ~ b_done;
-  assign \$925  = cur_is_last & \$924 ;
-  assign \$926  = ~ b_group_is_0;
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = ! claim_ctx;
-  assign \$929  = claim_out & \$928 ;
-  assign \$930  = ! wb_ctx17;
-  assign \$931  = out_write & \$930 ;
-  assign \$932  = out_groups0 + 1'h1;
-  assign \$934  = claim_out & \$933 ;
-  assign \$936  = out_write & \$935 ;
-  assign \$937  = out_groups1 + 1'h1;
-  assign \$938  = out_n - 1'h1;
-  assign \$939  = drain_elem == \$938 ;
-  assign \$940  = out_n - 1'h1;
-  assign \$941  = drain_elem == \$940 ;
-  assign \$942  = ~ drain_slot;
-  assign \$943  = ! drain_slot;
-  assign \$945  = drain_elem + 1'h1;
-  assign \$946  = ~ release_slot;
-  assign \$947  = ! release_slot;
-  assign \$949  = in_flight + vector_start;
-  assign \$950  = \$949  - done;
-  assign \$951  = in_flight + vector_start;
-  assign \$952  = \$951  - done;
-  assign \$953  = | \$952 ;
-  assign \$954  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$955  = \$954  + inc_busy;
-  assign \$956  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$957  = \$956  + inc_stall_input;
-  assign \$958  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$959  = \$958  + inc_stall_output;
-  assign \$960  = issue ? 7'h40 : 7'h00;
-  assign \$961  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$962  = \$961  + inc_mac_ops;
-  assign \$963  = issue ? 4'h8 : 4'h0;
-  assign \$964  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$965  = \$964  + inc_bank_reads;
-  assign \$966  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$967  = \$966  + inc_act_reads;
-  assign \$968  = in_fire + act_write;
-  assign \$969  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$970  = \$969  + inc_act_writes;
-  assign \$971  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$972  = \$971  + inc_inferences;
+  assign \$717  = in_beats0 == fold;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = \$714  | \$718 ;
+  assign \$720  = ctx ? \$713  : \$719 ;
+  assign \$721  = ~ b_last_group;
+  assign \$722  = | in_beats0;
+  assign \$723  = ! in_wslot;
+  assign \$724  = in_fire & \$723 ;
+  assign \$725  = \$722  | \$724 ;
+  assign \$726  = | in_beats1;
+  assign \$728  = in_fire & \$727 ;
+  assign \$729  = \$726  | \$728 ;
+  assign \$730  = ctx ? \$725  : \$729 ;
+  assign \$731  = \$721  & \$730 ;
+  assign \$732  = in_beats0 > b_fold_plus1;
+  assign \$733  = ! in_wslot;
+  assign \$734  = in_fire & \$733 ;
+  assign \$735  = in_beats0 == b_fold_plus1;
+  assign \$736  = \$734  & \$735 ;
+  assign \$737  = \$732  | \$736 ;
+  assign \$738  = in_beats1 > b_fold_plus1;
+  assign \$740  = in_fire & \$739 ;
+  assign \$741  = in_beats1 == b_fold_plus1;
+  assign \$742  = \$740  & \$741 ;
+  assign \$743  = \$738  | \$742 ;
+  assign \$744  = ctx ? \$737  : \$743 ;
+  assign \$745  = b_last_fold ? \$731  : \$744 ;
+  assign \$746  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$747  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$748  = ctx ? \$746  : \$747 ;
+  assign \$749  = ~ layer[0];
+  assign \$750  = \$748  == \$749 ;
+  assign \$751  = ctx ? track_reset1 : track_reset0;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = \$750  & \$752 ;
+  assign \$754  = 1'h0 >= need_groups;
+  assign \$755  = ! prev_groups;
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = wb_groups_ahead1 >= need_groups;
+  assign \$758  = wb_groups_ahead1 == prev_groups;
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = track_reset_r1 ? \$756  : \$759 ;
+  assign \$761  = 1'h0 >= need_groups;
+  assign \$762  = ! prev_groups;
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = wb_groups_ahead0 >= need_groups;
+  assign \$765  = wb_groups_ahead0 == prev_groups;
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = track_reset_r0 ? \$763  : \$766 ;
+  assign \$768  = ctx ? \$760  : \$767 ;
+  assign \$769  = \$753  & \$768 ;
+  assign \$770  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$771  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$772  = ctx ? \$770  : \$771 ;
+  assign \$773  = ~ layer[0];
+  assign \$774  = \$772  == \$773 ;
+  assign \$775  = ctx ? track_reset1 : track_reset0;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$778  = ! prev_groups;
+  assign \$779  = wb_groups_ahead1 == prev_groups;
+  assign \$780  = track_reset_r1 ? \$778  : \$779 ;
+  assign \$781  = ! prev_groups;
+  assign \$782  = wb_groups_ahead0 == prev_groups;
+  assign \$783  = track_reset_r0 ? \$781  : \$782 ;
+  assign \$784  = ctx ? \$780  : \$783 ;
+  assign \$785  = \$777  & \$784 ;
+  assign \$786  = in_beats1 > fold;
+  assign \$788  = in_fire & \$787 ;
+  assign \$789  = in_beats1 == fold;
+  assign \$790  = \$788  & \$789 ;
+  assign \$791  = \$786  | \$790 ;
+  assign \$792  = in_beats0 > fold;
+  assign \$793  = ! in_wslot;
+  assign \$794  = in_fire & \$793 ;
+  assign \$795  = in_beats0 == fold;
+  assign \$796  = \$794  & \$795 ;
+  assign \$797  = \$792  | \$796 ;
+  assign \$798  = ctx ? \$791  : \$797 ;
+  assign \$799  = in_beats0 > b_fold;
+  assign \$800  = ! in_wslot;
+  assign \$801  = in_fire & \$800 ;
+  assign \$802  = in_beats0 == b_fold;
+  assign \$803  = \$801  & \$802 ;
+  assign \$804  = \$799  | \$803 ;
+  assign \$805  = in_beats1 > b_fold;
+  assign \$807  = in_fire & \$806 ;
+  assign \$808  = in_beats1 == b_fold;
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$805  | \$809 ;
+  assign \$811  = ctx ? \$804  : \$810 ;
+  assign \$812  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$813  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$814  = ctx ? \$812  : \$813 ;
+  assign \$815  = ~ layer[0];
+  assign \$816  = \$814  == \$815 ;
+  assign \$817  = ctx ? track_reset1 : track_reset0;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$816  & \$818 ;
+  assign \$820  = 1'h0 >= need_groups;
+  assign \$821  = ! prev_groups;
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = wb_groups_ahead1 >= need_groups;
+  assign \$824  = wb_groups_ahead1 == prev_groups;
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = track_reset_r1 ? \$822  : \$825 ;
+  assign \$827  = 1'h0 >= need_groups;
+  assign \$828  = ! prev_groups;
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = wb_groups_ahead0 >= need_groups;
+  assign \$831  = wb_groups_ahead0 == prev_groups;
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = track_reset_r0 ? \$829  : \$832 ;
+  assign \$834  = ctx ? \$826  : \$833 ;
+  assign \$835  = \$819  & \$834 ;
+  assign \$836  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
+  assign \$837  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
+  assign \$838  = ctx ? \$836  : \$837 ;
+  assign \$839  = ~ layer[0];
+  assign \$840  = \$838  == \$839 ;
+  assign \$841  = ctx ? track_reset1 : track_reset0;
+  assign \$842  = ~ \$841 ;
+  assign \$843  = \$840  & \$842 ;
+  assign \$844  = ! prev_groups;
+  assign \$845  = wb_groups_ahead1 == prev_groups;
+  assign \$846  = track_reset_r1 ? \$844  : \$845 ;
+  assign \$847  = ! prev_groups;
+  assign \$848  = wb_groups_ahead0 == prev_groups;
+  assign \$849  = track_reset_r0 ? \$847  : \$848 ;
+  assign \$850  = ctx ? \$846  : \$849 ;
+  assign \$851  = \$843  & \$850 ;
+  assign \$852  = ~ loaded;
+  assign \$853  = last_fold & last_group;
+  assign \$854  = \$853  & cur_is_last;
+  assign \$855  = issue_a & \$854 ;
+  assign \$856  = \$852  | \$855 ;
+  assign \$857  = ~ issue_a;
+  assign \$858  = loaded & \$857 ;
+  assign \$859  = \$858  & issue_b;
+  assign \$860  = \$859  & b_last_fold;
+  assign \$861  = \$856  | \$860 ;
+  assign \$862  = ~ issue_a;
+  assign \$863  = loaded & \$862 ;
+  assign \$864  = \$863  & issue_b;
+  assign \$865  = | d0_rp__data[8:0];
+  assign \$866  = d0_rp__data[8:0] <= 4'h8;
+  assign \$867  = \$865  & \$866 ;
+  assign \$868  = d0_rp__data[8:0] - 1'h1;
+  assign \$870  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$869 );
+  assign \$871  = d0_rp__data[8:0] - 1'h1;
+  assign \$873  = b_fold == \$872 ;
+  assign \$874  = ~ loaded;
+  assign \$875  = issue_a & last_fold;
+  assign \$876  = \$875  & last_group;
+  assign \$877  = issue_a & last_fold;
+  assign \$878  = ~ b_done;
+  assign \$879  = cur_is_last & \$878 ;
+  assign \$880  = ~ b_group_is_0;
+  assign \$881  = \$879  & \$880 ;
+  assign \$882  = \$881  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$883  = ~ b_done;
+  assign \$884  = cur_is_last & \$883 ;
+  assign \$885  = ~ b_group_is_0;
+  assign \$886  = \$884  & \$885 ;
+  assign \$887  = b_group + 1'h1;
+  assign \$888  = \$886  ? \$887  : 10'h001;
+  assign \$889  = ! cur_folds_m1;
+  assign \$890  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$891  = group_plus1 + 1'h1;
+  assign \$892  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$893  = ~ loaded;
+  assign \$894  = last_fold & last_group;
+  assign \$895  = \$894  & cur_is_last;
+  assign \$896  = issue_a & \$895 ;
+  assign \$897  = \$893  | \$896 ;
+  assign \$898  = ~ issue_a;
+  assign \$899  = loaded & \$898 ;
+  assign \$900  = \$899  & issue_b;
+  assign \$901  = \$900  & b_last_fold;
+  assign \$902  = d0_rp__data[17:9] + 3'h7;
+  assign \$904  = ! \$903 ;
+  assign \$905  = | d0_rp__data[17:9];
+  assign \$906  = d0_rp__data[17:9] <= 4'h8;
+  assign \$907  = \$905  & \$906 ;
+  assign \$908  = b_group + 1'h1;
+  assign \$909  = d0_rp__data[17:9] + 3'h7;
+  assign \$911  = \$908  == \$910 ;
+  assign \$912  = b_group + 1'h1;
+  assign \$913  = d0_rp__data[17:9] - 1'h1;
+  assign \$915  = $signed({ 1'h0, \$912  }) == $signed(\$914 );
+  assign \$916  = d0_rp__data[17:9] + 3'h7;
+  assign \$918  = b_group == \$917 ;
+  assign \$919  = d0_rp__data[17:9] - 1'h1;
+  assign \$921  = b_group == \$920 ;
+  assign \$922  = ~ issue_a;
+  assign \$923  = loaded & \$922 ;
+  assign \$924  = \$923  & issue_b;
+  assign \$925  = b_fold_plus1 + 1'h1;
+  assign \$926  = ~ loaded;
+  assign \$927  = fold_plus1 + 1'h1;
+  assign \$928  = last_fold ? 11'h001 : \$927 ;
+  assign \$929  = last_fold & last_group;
+  assign \$930  = ~ b_done;
+  assign \$931  = cur_is_last & \$930 ;
+  assign \$932  = ~ b_done;
+  assign \$933  = cur_is_last & \$932 ;
+  assign \$934  = ~ b_group_is_0;
+  assign \$935  = \$933  & \$934 ;
+  assign \$936  = ! claim_ctx;
+  assign \$937  = claim_out & \$936 ;
+  assign \$938  = ! wb_ctx17;
+  assign \$939  = out_write & \$938 ;
+  assign \$940  = out_groups0 + 1'h1;
+  assign \$942  = claim_out & \$941 ;
+  assign \$944  = out_write & \$943 ;
+  assign \$945  = out_groups1 + 1'h1;
+  assign \$946  = out_n - 1'h1;
+  assign \$947  = drain_elem == \$946 ;
+  assign \$948  = out_n - 1'h1;
+  assign \$949  = drain_elem == \$948 ;
+  assign \$950  = ~ drain_slot;
+  assign \$951  = ! drain_slot;
+  assign \$953  = drain_elem + 1'h1;
+  assign \$954  = ~ release_slot;
+  assign \$955  = ! release_slot;
+  assign \$957  = in_flight + vector_start;
+  assign \$958  = \$957  - done;
+  assign \$959  = in_flight + vector_start;
+  assign \$960  = \$959  - done;
+  assign \$961  = | \$960 ;
+  assign \$962  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$963  = \$962  + inc_busy;
+  assign \$964  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$965  = \$964  + inc_stall_input;
+  assign \$966  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$967  = \$966  + inc_stall_output;
+  assign \$968  = issue ? 7'h40 : 7'h00;
+  assign \$969  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$970  = \$969  + inc_mac_ops;
+  assign \$971  = issue ? 4'h8 : 4'h0;
+  assign \$972  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$973  = \$972  + inc_bank_reads;
+  assign \$974  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$975  = \$974  + inc_act_reads;
+  assign \$976  = in_fire + act_write;
+  assign \$977  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$978  = \$977  + inc_act_writes;
+  assign \$979  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$980  = \$979  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$973 ;
+    has_layers <= \$981 ;
   always @(posedge clk)
-    last_layer <= \$974 ;
+    last_layer <= \$982 ;
   always @(posedge clk)
-    in_folds_m1 <= \$975 ;
+    in_folds_m1 <= \$983 ;
   always @(posedge clk)
-    out_n <= \$976 ;
+    out_n <= \$984 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$977 ;
+    in_release_r1_0 <= \$985 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$978 ;
+    in_release_r1_1 <= \$986 ;
   always @(posedge clk)
-    in_beats0 <= \$979 ;
+    in_beats0 <= \$987 ;
   always @(posedge clk)
-    in_full0 <= \$980 ;
+    in_full0 <= \$988 ;
   always @(posedge clk)
-    in_beats1 <= \$981 ;
+    in_beats1 <= \$989 ;
   always @(posedge clk)
-    in_full1 <= \$982 ;
+    in_full1 <= \$990 ;
   always @(posedge clk)
-    in_wslot <= \$983 ;
+    in_wslot <= \$991 ;
   always @(posedge clk)
-    in_groups <= \$984 ;
+    in_groups <= \$992 ;
   always @(posedge clk)
-    cur_groups <= \$985 ;
+    cur_groups <= \$993 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$986 ;
+    cur_folds_m1 <= \$994 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$987 ;
+    cur_groups_m1 <= \$995 ;
   always @(posedge clk)
-    cur_is_last <= \$988 ;
+    cur_is_last <= \$996 ;
   always @(posedge clk)
-    cur_relu <= \$989 ;
+    cur_relu <= \$997 ;
   always @(posedge clk)
-    cur_requantize <= \$990 ;
+    cur_requantize <= \$998 ;
   always @(posedge clk)
-    bank_addr <= \$991 ;
+    bank_addr <= \$999 ;
   always @(posedge clk)
-    rq_addr <= \$992 ;
+    rq_addr <= \$1000 ;
   always @(posedge clk)
-    layer <= \$993 ;
+    layer <= \$1001 ;
   always @(posedge clk)
-    group <= \$994 ;
+    group <= \$1002 ;
   always @(posedge clk)
-    fold <= \$995 ;
+    fold <= \$1003 ;
   always @(posedge clk)
-    need_groups <= \$996 ;
+    need_groups <= \$1004 ;
   always @(posedge clk)
-    need_groups_next <= \$997 ;
+    need_groups_next <= \$1005 ;
   always @(posedge clk)
-    b_group <= \$998 ;
+    b_group <= \$1006 ;
   always @(posedge clk)
-    b_fold <= \$999 ;
+    b_fold <= \$1007 ;
   always @(posedge clk)
-    b_in_group <= \$1000 ;
+    b_in_group <= \$1008 ;
   always @(posedge clk)
-    b_bank_addr <= \$1001 ;
+    b_bank_addr <= \$1009 ;
   always @(posedge clk)
-    b_rq_addr <= \$1002 ;
+    b_rq_addr <= \$1010 ;
   always @(posedge clk)
-    loaded <= \$1003 ;
+    loaded <= \$1011 ;
   always @(posedge clk)
-    wr_buf <= \$1004 ;
+    wr_buf <= \$1012 ;
   always @(posedge clk)
-    prev_groups <= \$1005 ;
+    prev_groups <= \$1013 ;
   always @(posedge clk)
-    ctx <= \$1006 ;
+    ctx <= \$1014 ;
   always @(posedge clk)
-    claim_out <= \$1007 ;
+    claim_out <= \$1015 ;
   always @(posedge clk)
-    claim_ctx <= \$1008 ;
+    claim_ctx <= \$1016 ;
   always @(posedge clk)
-    step_addr <= \$353 ;
+    step_addr <= \$361 ;
   always @(posedge clk)
-    step_first <= \$355 ;
+    step_first <= \$363 ;
   always @(posedge clk)
-    step_last <= \$356 ;
+    step_last <= \$364 ;
   always @(posedge clk)
-    step_rq <= \$357 ;
+    step_rq <= \$365 ;
   always @(posedge clk)
-    step_relu <= \$358 ;
+    step_relu <= \$366 ;
   always @(posedge clk)
-    step_requantize <= \$359 ;
+    step_requantize <= \$367 ;
   always @(posedge clk)
-    step_in_addr <= \$366 ;
+    step_in_addr <= \$374 ;
   always @(posedge clk)
-    step_act_addr <= \$371 ;
+    step_act_addr <= \$379 ;
   always @(posedge clk)
-    step_from_input <= \$372 ;
+    step_from_input <= \$380 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$373 ;
+    step_group <= \$381 ;
   always @(posedge clk)
-    step_par <= \$374 ;
+    step_par <= \$382 ;
   always @(posedge clk)
-    step_ctx <= \$375 ;
+    step_ctx <= \$383 ;
   always @(posedge clk)
-    step_out <= \$376 ;
+    step_out <= \$384 ;
   always @(posedge clk)
-    step_valid <= \$1009 ;
+    step_valid <= \$1017 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3538,7 +3553,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1010 ;
+    wb_valid1 <= \$1018 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3548,7 +3563,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1011 ;
+    wb_valid2 <= \$1019 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3558,7 +3573,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1012 ;
+    wb_valid3 <= \$1020 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3568,7 +3583,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1013 ;
+    wb_valid4 <= \$1021 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3578,7 +3593,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1014 ;
+    wb_valid5 <= \$1022 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3588,7 +3603,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1015 ;
+    wb_valid6 <= \$1023 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3598,7 +3613,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1016 ;
+    wb_valid7 <= \$1024 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3608,7 +3623,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1017 ;
+    wb_valid8 <= \$1025 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3618,7 +3633,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1018 ;
+    wb_valid9 <= \$1026 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3628,7 +3643,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1019 ;
+    wb_valid10 <= \$1027 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3638,7 +3653,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1020 ;
+    wb_valid11 <= \$1028 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3648,7 +3663,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1021 ;
+    wb_valid12 <= \$1029 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3658,7 +3673,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1022 ;
+    wb_valid13 <= \$1030 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3668,7 +3683,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1023 ;
+    wb_valid14 <= \$1031 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3678,7 +3693,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1024 ;
+    wb_valid15 <= \$1032 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3688,7 +3703,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1025 ;
+    wb_valid16 <= \$1033 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3698,7 +3713,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1026 ;
+    wb_valid17 <= \$1034 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3708,73 +3723,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1027 ;
+    track_reset_r0 <= \$1035 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1028 ;
+    wb_parity_ahead0 <= \$1036 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1029 ;
+    wb_groups_ahead0 <= \$1037 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1030 ;
+    track_reset_r1 <= \$1038 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1031 ;
+    wb_parity_ahead1 <= \$1039 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1032 ;
+    wb_groups_ahead1 <= \$1040 ;
   always @(posedge clk)
-    in_ok <= \$1033 ;
+    in_ok <= \$1041 ;
   always @(posedge clk)
-    b_ready <= \$1034 ;
+    b_ready <= \$1042 ;
   always @(posedge clk)
-    raw_ok <= \$1035 ;
+    raw_ok <= \$1043 ;
   always @(posedge clk)
-    raw_full <= \$1036 ;
+    raw_full <= \$1044 ;
   always @(posedge clk)
-    b_last_fold <= \$1037 ;
+    b_last_fold <= \$1045 ;
   always @(posedge clk)
-    last_fold <= \$1038 ;
+    last_fold <= \$1046 ;
   always @(posedge clk)
-    last_group <= \$1039 ;
+    last_group <= \$1047 ;
   always @(posedge clk)
-    group_plus1 <= \$1040 ;
+    group_plus1 <= \$1048 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1041 ;
+    b_group_is_0 <= \$1049 ;
   always @(posedge clk)
-    b_done <= \$1042 ;
+    b_done <= \$1050 ;
   always @(posedge clk)
-    b_last_group <= \$1043 ;
+    b_last_group <= \$1051 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1044 ;
+    b_fold_plus1 <= \$1052 ;
   always @(posedge clk)
-    layer_is_0 <= \$1045 ;
+    layer_is_0 <= \$1053 ;
   always @(posedge clk)
-    group_is_0 <= \$1046 ;
+    group_is_0 <= \$1054 ;
   always @(posedge clk)
-    fold_is_0 <= \$1047 ;
+    fold_is_0 <= \$1055 ;
   always @(posedge clk)
-    fold_plus1 <= \$1048 ;
+    fold_plus1 <= \$1056 ;
   always @(posedge clk)
-    out_full0 <= \$1049 ;
+    out_full0 <= \$1057 ;
   always @(posedge clk)
-    out_pending0 <= \$1050 ;
+    out_pending0 <= \$1058 ;
   always @(posedge clk)
-    out_groups0 <= \$1051 ;
+    out_groups0 <= \$1059 ;
   always @(posedge clk)
-    out_full1 <= \$1052 ;
+    out_full1 <= \$1060 ;
   always @(posedge clk)
-    out_pending1 <= \$1053 ;
+    out_pending1 <= \$1061 ;
   always @(posedge clk)
-    out_groups1 <= \$1054 ;
+    out_groups1 <= \$1062 ;
   always @(posedge clk)
-    drain_inflight <= \$1055 ;
+    drain_inflight <= \$1063 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1056 ;
+    drain_inflight2 <= \$1064 ;
   always @(posedge clk)
-    drain_lane <= \$1057 ;
+    drain_lane <= \$1065 ;
   always @(posedge clk)
-    drain_last <= \$1058 ;
+    drain_last <= \$1066 ;
   always @(posedge clk)
-    drain_elem <= \$1059 ;
+    drain_elem <= \$1067 ;
   always @(posedge clk)
-    drain_slot <= \$1060 ;
+    drain_slot <= \$1068 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3796,49 +3811,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$436 ;
   always @(posedge clk)
-    release_slot <= \$1061 ;
+    release_slot <= \$1069 ;
   always @(posedge clk)
-    in_flight <= \$1062 ;
+    in_flight <= \$1070 ;
   always @(posedge clk)
-    busy <= \$1063 ;
+    busy <= \$1071 ;
   always @(posedge clk)
-    clear_counters_r <= \$1064 ;
+    clear_counters_r <= \$1072 ;
   always @(posedge clk)
-    inc_busy <= \$1065 ;
+    inc_busy <= \$1073 ;
   always @(posedge clk)
-    count_busy <= \$1066 ;
+    count_busy <= \$1074 ;
   always @(posedge clk)
-    inc_stall_input <= \$1067 ;
+    inc_stall_input <= \$1075 ;
   always @(posedge clk)
-    count_stall_input <= \$1068 ;
+    count_stall_input <= \$1076 ;
   always @(posedge clk)
-    inc_stall_output <= \$1069 ;
+    inc_stall_output <= \$1077 ;
   always @(posedge clk)
-    count_stall_output <= \$1070 ;
+    count_stall_output <= \$1078 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1071 ;
+    inc_mac_ops <= \$1079 ;
   always @(posedge clk)
-    count_mac_ops <= \$1072 ;
+    count_mac_ops <= \$1080 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1073 ;
+    inc_bank_reads <= \$1081 ;
   always @(posedge clk)
-    count_bank_reads <= \$1074 ;
+    count_bank_reads <= \$1082 ;
   always @(posedge clk)
-    inc_act_reads <= \$1075 ;
+    inc_act_reads <= \$1083 ;
   always @(posedge clk)
-    count_act_reads <= \$1076 ;
+    count_act_reads <= \$1084 ;
   always @(posedge clk)
-    inc_act_writes <= \$1077 ;
+    inc_act_writes <= \$1085 ;
   always @(posedge clk)
-    count_act_writes <= \$1078 ;
+    count_act_writes <= \$1086 ;
   always @(posedge clk)
-    inc_inferences <= \$1079 ;
+    inc_inferences <= \$1087 ;
   always @(posedge clk)
-    count_inferences <= \$1080 ;
+    count_inferences <= \$1088 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .level(w_level),
-    .\port$3037$0 (drain_last2),
+    .\port$3047$0 (drain_last2),
     .\port$366$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3852,8 +3867,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load__payload[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3242$0 (\$1081 ),
-    .\port$3243$0 (\$1082 ),
+    .\port$3252$0 (\$1089 ),
+    .\port$3253$0 (\$1090 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3868,12 +3883,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$27 ),
+    .bank_we(\bank_we$25 ),
     .clk(clk),
-    .\port$3402$0 (\$1083 ),
-    .\port$3403$0 (\$1084 ),
+    .\port$3412$0 (\$1091 ),
+    .\port$3413$0 (\$1092 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$30 ),
+    .rq_we(\rq_we$28 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3886,12 +3901,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$33 ),
+    .bank_we(\bank_we$31 ),
     .clk(clk),
-    .\port$3562$0 (\$1085 ),
-    .\port$3563$0 (\$1086 ),
+    .\port$3572$0 (\$1093 ),
+    .\port$3573$0 (\$1094 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$36 ),
+    .rq_we(\rq_we$34 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3904,12 +3919,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$39 ),
+    .bank_we(\bank_we$37 ),
     .clk(clk),
-    .\port$3722$0 (\$1087 ),
-    .\port$3723$0 (\$1088 ),
+    .\port$3732$0 (\$1095 ),
+    .\port$3733$0 (\$1096 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$42 ),
+    .rq_we(\rq_we$40 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3922,12 +3937,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$45 ),
+    .bank_we(\bank_we$43 ),
     .clk(clk),
-    .\port$3882$0 (\$1089 ),
-    .\port$3883$0 (\$1090 ),
+    .\port$3892$0 (\$1097 ),
+    .\port$3893$0 (\$1098 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$48 ),
+    .rq_we(\rq_we$46 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3940,12 +3955,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$51 ),
+    .bank_we(\bank_we$49 ),
     .clk(clk),
-    .\port$4042$0 (\$1091 ),
-    .\port$4043$0 (\$1092 ),
+    .\port$4052$0 (\$1099 ),
+    .\port$4053$0 (\$1100 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$54 ),
+    .rq_we(\rq_we$52 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3958,12 +3973,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$57 ),
+    .bank_we(\bank_we$55 ),
     .clk(clk),
-    .\port$4202$0 (\$1093 ),
-    .\port$4203$0 (\$1094 ),
+    .\port$4212$0 (\$1101 ),
+    .\port$4213$0 (\$1102 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$60 ),
+    .rq_we(\rq_we$58 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3976,12 +3991,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .act(act_word),
     .bank_waddr(load__payload[8:0]),
     .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$63 ),
+    .bank_we(\bank_we$61 ),
     .clk(clk),
-    .\port$4362$0 (\$1095 ),
-    .\port$4363$0 (\$1096 ),
+    .\port$4372$0 (\$1103 ),
+    .\port$4373$0 (\$1104 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$66 ),
+    .rq_we(\rq_we$64 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -4049,182 +4064,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = has_layers;
+    \$981  = has_layers;
     if (\$306 ) begin
       if (\$307 ) begin
-        \$973  = \$308 ;
+        \$981  = \$308 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = last_layer;
+    \$982  = last_layer;
     if (\$306 ) begin
       if (\$307 ) begin
-        \$974  = \$313 ;
+        \$982  = \$313 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \$315 ;
-    if (rst) begin
-      \$975  = 10'h3ff;
+    (* full_case = 32'd1 *)
+    if (\$319 ) begin
+      \$983  = \$321 ;
+    end else begin
+      \$983  = \$323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = dl_rp__data[17:9];
-    if (rst) begin
-      \$976  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = in_release0;
-    if (rst) begin
-      \$977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = in_release1;
-    if (rst) begin
-      \$978  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = in_beats0;
-    if (\$317 ) begin
-      \$979  = \$318 [8:0];
-    end
-    if (in_release0) begin
-      \$979  = 9'h000;
-    end
-    if (rst) begin
-      \$979  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = in_full0;
-    if (\$317 ) begin
-      if (\$319 ) begin
-        \$980  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$980  = 1'h0;
-    end
-    if (rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = in_beats1;
-    if (\$321 ) begin
-      \$981  = \$322 [8:0];
-    end
-    if (in_release1) begin
-      \$981  = 9'h000;
-    end
-    if (rst) begin
-      \$981  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = in_full1;
-    if (\$321 ) begin
-      if (\$323 ) begin
-        \$982  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$982  = 1'h0;
-    end
-    if (rst) begin
-      \$982  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = in_wslot;
-    if (\$326 ) begin
-      \$983  = \$327 ;
-    end
-    if (rst) begin
-      \$983  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \$329 [8:0];
+    \$984  = dl_rp__data[17:9];
     if (rst) begin
       \$984  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = cur_groups;
-    if (\$330 ) begin
-      \$985  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$985  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
+    \$985  = in_release0;
     if (rst) begin
-      \$985  = 9'h000;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = cur_folds_m1;
-    if (\$330 ) begin
-      \$986  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$986  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
+    \$986  = in_release1;
     if (rst) begin
-      \$986  = 10'h3ff;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = cur_groups_m1;
-    if (\$330 ) begin
-      \$987  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$987  = nxt_steps_rp__data[28:19];
-        end
-      end
+    \$987  = in_beats0;
+    if (\$325 ) begin
+      \$987  = \$326 [8:0];
+    end
+    if (in_release0) begin
+      \$987  = 9'h000;
     end
     if (rst) begin
-      \$987  = 10'h3ff;
+      \$987  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = cur_is_last;
-    if (\$330 ) begin
-      \$988  = \$331 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$988  = \$334 ;
-        end
+    \$988  = in_full0;
+    if (\$325 ) begin
+      if (\$327 ) begin
+        \$988  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$988  = 1'h0;
     end
     if (rst) begin
       \$988  = 1'h0;
@@ -4232,31 +4140,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = cur_relu;
-    if (\$330 ) begin
-      \$989  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$989  = nxt_rp__data[35];
-        end
-      end
+    \$989  = in_beats1;
+    if (\$329 ) begin
+      \$989  = \$330 [8:0];
+    end
+    if (in_release1) begin
+      \$989  = 9'h000;
     end
     if (rst) begin
-      \$989  = 1'h0;
+      \$989  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = cur_requantize;
-    if (\$330 ) begin
-      \$990  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$990  = nxt_rp__data[36];
-        end
+    \$990  = in_full1;
+    if (\$329 ) begin
+      if (\$331 ) begin
+        \$990  = 1'h1;
       end
+    end
+    if (in_release_r1_1) begin
+      \$990  = 1'h0;
     end
     if (rst) begin
       \$990  = 1'h0;
@@ -4264,192 +4168,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = bank_addr;
-    if (\$330 ) begin
-      \$991  = nxt_rp__data[26:18];
+    \$991  = in_wslot;
+    if (\$334 ) begin
+      \$991  = \$335 ;
+    end
+    if (rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = \$337 [8:0];
+    if (rst) begin
+      \$992  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = cur_groups;
+    if (\$338 ) begin
+      \$993  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$991  = nxt_rp__data[26:18];
+          \$993  = nxt_steps_rp__data[8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$993  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = cur_folds_m1;
+    if (\$338 ) begin
+      \$994  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$994  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$994  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = cur_groups_m1;
+    if (\$338 ) begin
+      \$995  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$995  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$995  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = cur_is_last;
+    if (\$338 ) begin
+      \$996  = \$339 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$996  = \$342 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = cur_relu;
+    if (\$338 ) begin
+      \$997  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$997  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = cur_requantize;
+    if (\$338 ) begin
+      \$998  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$998  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = bank_addr;
+    if (\$338 ) begin
+      \$999  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$999  = nxt_rp__data[26:18];
           if (cur_is_last) begin
             if (b_done) begin
-            end else if (\$337 ) begin
-              \$991  = b_bank_addr;
+            end else if (\$345 ) begin
+              \$999  = b_bank_addr;
             end
           end
         end
       end
-      if (\$341 ) begin
-        \$991  = \$342 [8:0];
-      end
-    end
-    if (rst) begin
-      \$991  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = rq_addr;
-    if (\$330 ) begin
-      \$992  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$992  = \$333 [7:0];
-        if (last_group) begin
-          \$992  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$337 ) begin
-              \$992  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$992  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = layer;
-    if (\$330 ) begin
-      \$993  = \$103 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$993  = \$103 [3:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$993  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = group;
-    if (\$330 ) begin
-      \$994  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$994  = \$332 [8:0];
-        if (last_group) begin
-          \$994  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$337 ) begin
-              \$994  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$994  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = fold;
-    if (\$330 ) begin
-      \$995  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$995  = 9'h000;
-        if (last_group) begin
-          \$995  = 9'h000;
-        end
-      end else begin
-        \$995  = \$338 [8:0];
-      end
-    end
-    if (rst) begin
-      \$995  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = need_groups;
-    if (\$330 ) begin
-      \$996  = 10'h001;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$996  = 10'h001;
-        if (last_group) begin
-          \$996  = 10'h001;
-        end
-      end else begin
-        \$996  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$996  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = need_groups_next;
-    if (\$330 ) begin
-      \$997  = 10'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$997  = 10'h002;
-        if (last_group) begin
-          \$997  = 10'h002;
-        end
-      end else begin
-        \$997  = \$339 [9:0];
-      end
-    end
-    if (rst) begin
-      \$997  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = b_group;
-    if (\$330 ) begin
-      \$998  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$998  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$998  = \$345 [8:0];
-      end
-    end
-    if (rst) begin
-      \$998  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = b_fold;
-    if (\$330 ) begin
-      \$999  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$999  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$999  = 9'h000;
-      end else begin
-        \$999  = \$347 [8:0];
+      if (\$349 ) begin
+        \$999  = \$350 [8:0];
       end
     end
     if (rst) begin
@@ -4458,429 +4306,459 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = b_in_group;
-    if (\$330 ) begin
-      \$1000  = 1'h0;
+    \$1000  = rq_addr;
+    if (\$338 ) begin
+      \$1000  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$1000  = \$341 [7:0];
         if (last_group) begin
+          \$1000  = nxt_rp__data[34:27];
           if (cur_is_last) begin
-            \$1000  = 1'h0;
+            if (b_done) begin
+            end else if (\$345 ) begin
+              \$1000  = b_rq_addr;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$1000  = \$344 ;
     end
     if (rst) begin
-      \$1000  = 1'h0;
+      \$1000  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = b_bank_addr;
-    if (\$330 ) begin
-      \$1001  = d0_rp__data[26:18];
+    \$1001  = layer;
+    if (\$338 ) begin
+      \$1001  = \$103 [3:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$1001  = d0_rp__data[26:18];
-          end
+          \$1001  = \$103 [3:0];
         end
       end
-    end else if (issue_b) begin
-      \$1001  = \$343 [8:0];
     end
     if (rst) begin
-      \$1001  = 9'h000;
+      \$1001  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = b_rq_addr;
-    if (\$330 ) begin
-      \$1002  = d0_rp__data[34:27];
+    \$1002  = group;
+    if (\$338 ) begin
+      \$1002  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$1002  = \$340 [8:0];
+        if (last_group) begin
+          \$1002  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$345 ) begin
+              \$1002  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$1002  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = fold;
+    if (\$338 ) begin
+      \$1003  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1003  = 9'h000;
+        if (last_group) begin
+          \$1003  = 9'h000;
+        end
+      end else begin
+        \$1003  = \$346 [8:0];
+      end
+    end
+    if (rst) begin
+      \$1003  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = need_groups;
+    if (\$338 ) begin
+      \$1004  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1004  = 10'h001;
+        if (last_group) begin
+          \$1004  = 10'h001;
+        end
+      end else begin
+        \$1004  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$1004  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = need_groups_next;
+    if (\$338 ) begin
+      \$1005  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$1005  = 10'h002;
+        if (last_group) begin
+          \$1005  = 10'h002;
+        end
+      end else begin
+        \$1005  = \$347 [9:0];
+      end
+    end
+    if (rst) begin
+      \$1005  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = b_group;
+    if (\$338 ) begin
+      \$1006  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1002  = d0_rp__data[34:27];
+            \$1006  = 9'h000;
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$1002  = \$346 [7:0];
+        \$1006  = \$353 [8:0];
       end
     end
     if (rst) begin
-      \$1002  = 8'h00;
+      \$1006  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = loaded;
-    if (\$330 ) begin
-      \$1003  = 1'h1;
-    end
-    if (\$349 ) begin
-      \$1003  = 1'h0;
-    end
-    if (rst) begin
-      \$1003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = wr_buf;
-    if (\$330 ) begin
-      \$1004  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1004  = \$335 ;
-          if (cur_is_last) begin
-            \$1004  = 1'h0;
-            if (b_done) begin
-              \$1004  = 1'h1;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = prev_groups;
-    if (\$330 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1005  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1005  = in_groups;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$1005  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = ctx;
-    if (\$330 ) begin
+    \$1007  = b_fold;
+    if (\$338 ) begin
+      \$1007  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$1006  = \$336 ;
+            \$1007  = 9'h000;
           end
         end
       end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$1007  = 9'h000;
+      end else begin
+        \$1007  = \$355 [8:0];
+      end
     end
     if (rst) begin
-      \$1006  = 1'h0;
+      \$1007  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \$352 ;
-    if (rst) begin
-      \$1007  = 1'h0;
+    \$1008  = b_in_group;
+    if (\$338 ) begin
+      \$1008  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1008  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1008  = \$352 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = ctx;
     if (rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = issue;
+    \$1009  = b_bank_addr;
+    if (\$338 ) begin
+      \$1009  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1009  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$1009  = \$351 [8:0];
+    end
     if (rst) begin
-      \$1009  = 1'h0;
+      \$1009  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \$377 ;
+    \$1010  = b_rq_addr;
+    if (\$338 ) begin
+      \$1010  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1010  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$1010  = \$354 [7:0];
+      end
+    end
     if (rst) begin
-      \$1010  = 1'h0;
+      \$1010  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = wb_valid1;
+    \$1011  = loaded;
+    if (\$338 ) begin
+      \$1011  = 1'h1;
+    end
+    if (\$357 ) begin
+      \$1011  = 1'h0;
+    end
     if (rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = wb_valid2;
+    \$1012  = wr_buf;
+    if (\$338 ) begin
+      \$1012  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1012  = \$343 ;
+          if (cur_is_last) begin
+            \$1012  = 1'h0;
+            if (b_done) begin
+              \$1012  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = wb_valid3;
+    \$1013  = prev_groups;
+    if (\$338 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$1013  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$1013  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$1013  = 1'h0;
+      \$1013  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = wb_valid4;
+    \$1014  = ctx;
+    if (\$338 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$1014  = \$344 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$1014  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = wb_valid5;
+    \$1015  = \$360 ;
     if (rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = wb_valid6;
+    \$1016  = ctx;
     if (rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = wb_valid7;
+    \$1017  = issue;
     if (rst) begin
       \$1017  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = wb_valid8;
+    \$1018  = \$385 ;
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = wb_valid9;
+    \$1019  = wb_valid1;
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = wb_valid10;
+    \$1020  = wb_valid2;
     if (rst) begin
       \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = wb_valid11;
+    \$1021  = wb_valid3;
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = wb_valid12;
+    \$1022  = wb_valid4;
     if (rst) begin
       \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = wb_valid13;
+    \$1023  = wb_valid5;
     if (rst) begin
       \$1023  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = wb_valid14;
+    \$1024  = wb_valid6;
     if (rst) begin
       \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = wb_valid15;
+    \$1025  = wb_valid7;
     if (rst) begin
       \$1025  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = wb_valid16;
+    \$1026  = wb_valid8;
     if (rst) begin
       \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = track_reset0;
+    \$1027  = wb_valid9;
     if (rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \$378 ;
-    if (\$383 ) begin
-      \$1028  = wb_par16;
-    end
+    \$1028  = wb_valid10;
     if (rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$379 ;
-    if (\$383 ) begin
-      \$1029  = \$388 [8:0];
-    end
+    \$1029  = wb_valid11;
     if (rst) begin
-      \$1029  = 9'h000;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = track_reset1;
+    \$1030  = wb_valid12;
     if (rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \$389 ;
-    if (\$394 ) begin
-      \$1031  = wb_par16;
-    end
+    \$1031  = wb_valid13;
     if (rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$390 ;
-    if (\$394 ) begin
-      \$1032  = \$399 [8:0];
-    end
+    \$1032  = wb_valid14;
     if (rst) begin
-      \$1032  = 9'h000;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$400 ) begin
-      \$1033  = \$412 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$466 ) begin
-        \$1033  = \$475 ;
-      end else if (last_fold) begin
-        \$1033  = \$538 ;
-      end else begin
-        \$1033  = \$646 ;
-      end
-    end else if (issue_b) begin
-      \$1033  = \$712 ;
-    end else begin
-      \$1033  = \$790 ;
-    end
+    \$1033  = wb_valid15;
     if (rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$400 ) begin
-      \$1034  = \$424 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$466 ) begin
-        \$1034  = \$486 ;
-      end else if (last_fold) begin
-        \$1034  = \$551 ;
-      end else begin
-        \$1034  = \$659 ;
-      end
-    end else if (issue_b) begin
-      \$1034  = \$737 ;
-    end else begin
-      \$1034  = \$803 ;
-    end
+    \$1034  = wb_valid16;
     if (rst) begin
       \$1034  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$400 ) begin
-      \$1035  = \$448 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$466 ) begin
-        \$1035  = \$510 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1035  = \$576 ;
-        end else begin
-          \$1035  = \$617 ;
-        end
-      end else begin
-        \$1035  = \$683 ;
-      end
-    end else if (issue_b) begin
-      \$1035  = \$761 ;
-    end else begin
-      \$1035  = \$827 ;
-    end
+    \$1035  = track_reset0;
     if (rst) begin
       \$1035  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$400 ) begin
-      \$1036  = \$464 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$466 ) begin
-        \$1036  = \$526 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1036  = \$593 ;
-        end else begin
-          \$1036  = \$633 ;
-        end
-      end else begin
-        \$1036  = \$699 ;
-      end
-    end else if (issue_b) begin
-      \$1036  = \$777 ;
-    end else begin
-      \$1036  = \$843 ;
+    \$1036  = \$386 ;
+    if (\$391 ) begin
+      \$1036  = wb_par16;
     end
     if (rst) begin
       \$1036  = 1'h0;
@@ -4888,43 +4766,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$853 ) begin
-      \$1037  = \$859 ;
-    end else if (\$856 ) begin
-      \$1037  = \$862 ;
-    end else begin
-      \$1037  = \$865 ;
+    \$1037  = \$387 ;
+    if (\$391 ) begin
+      \$1037  = \$396 [8:0];
     end
     if (rst) begin
-      \$1037  = 1'h0;
+      \$1037  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = last_fold;
-    if (\$866 ) begin
-      \$1038  = nxt_steps_rp__data[29];
-    end else if (\$868 ) begin
-      \$1038  = nxt_steps_rp__data[29];
-    end else if (\$869 ) begin
-      \$1038  = \$881 ;
-    end else if (issue_a) begin
-      \$1038  = \$884 ;
-    end
+    \$1038  = track_reset1;
     if (rst) begin
       \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = last_group;
-    if (\$866 ) begin
-      \$1039  = nxt_steps_rp__data[30];
-    end else if (\$868 ) begin
-      \$1039  = \$874 ;
-    end else if (\$869 ) begin
-      \$1039  = \$882 ;
+    \$1039  = \$397 ;
+    if (\$402 ) begin
+      \$1039  = wb_par16;
     end
     if (rst) begin
       \$1039  = 1'h0;
@@ -4932,53 +4793,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = group_plus1;
-    if (\$866 ) begin
-      \$1040  = 10'h001;
-    end else if (\$868 ) begin
-      \$1040  = \$880 ;
-    end else if (\$869 ) begin
-      \$1040  = \$883 [9:0];
+    \$1040  = \$398 ;
+    if (\$402 ) begin
+      \$1040  = \$407 [8:0];
     end
     if (rst) begin
-      \$1040  = 10'h001;
+      \$1040  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = b_group_is_0;
-    if (\$889 ) begin
-      \$1041  = 1'h1;
-    end else if (\$893 ) begin
+    (* full_case = 32'd1 *)
+    if (\$408 ) begin
+      \$1041  = \$420 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1041  = \$483 ;
+      end else if (last_fold) begin
+        \$1041  = \$546 ;
+      end else begin
+        \$1041  = \$654 ;
+      end
+    end else if (issue_b) begin
+      \$1041  = \$720 ;
+    end else begin
+      \$1041  = \$798 ;
+    end
+    if (rst) begin
       \$1041  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$408 ) begin
+      \$1042  = \$432 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1042  = \$494 ;
+      end else if (last_fold) begin
+        \$1042  = \$559 ;
+      end else begin
+        \$1042  = \$667 ;
+      end
+    end else if (issue_b) begin
+      \$1042  = \$745 ;
+    end else begin
+      \$1042  = \$811 ;
+    end
     if (rst) begin
-      \$1041  = 1'h1;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$889 ) begin
-      \$1042  = \$896 ;
-    end else if (\$893 ) begin
-      \$1042  = \$903 ;
+    if (\$408 ) begin
+      \$1043  = \$456 ;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1043  = \$518 ;
+      end else if (last_fold) begin
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1043  = \$584 ;
+        end else begin
+          \$1043  = \$625 ;
+        end
+      end else begin
+        \$1043  = \$691 ;
+      end
+    end else if (issue_b) begin
+      \$1043  = \$769 ;
     end else begin
-      \$1042  = \$910 ;
-    end
-    if (rst) begin
-      \$1042  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$889 ) begin
-      \$1043  = \$899 ;
-    end else if (\$893 ) begin
-      \$1043  = \$907 ;
-    end else begin
-      \$1043  = \$913 ;
+      \$1043  = \$835 ;
     end
     if (rst) begin
       \$1043  = 1'h0;
@@ -4986,73 +4877,85 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = b_fold_plus1;
     (* full_case = 32'd1 *)
-    if (\$889 ) begin
-      \$1044  = 10'h001;
-    end else if (\$893 ) begin
-      \$1044  = 10'h001;
-    end else begin
-      if (\$916 ) begin
-        \$1044  = \$917 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1044  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = layer_is_0;
-    if (\$918 ) begin
-      \$1045  = 1'h1;
+    if (\$408 ) begin
+      \$1044  = \$472 ;
     end else if (issue_a) begin
-      if (\$921 ) begin
-        \$1045  = \$923 ;
-      end
-    end
-    if (rst) begin
-      \$1045  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = group_is_0;
-    if (\$918 ) begin
-      \$1046  = 1'h1;
-    end else if (issue_a) begin
-      if (\$921 ) begin
-        \$1046  = 1'h1;
-        if (\$927 ) begin
-          \$1046  = 1'h0;
-        end
+      (* full_case = 32'd1 *)
+      if (\$474 ) begin
+        \$1044  = \$534 ;
       end else if (last_fold) begin
-        \$1046  = 1'h0;
+        (* full_case = 32'd1 *)
+        if (last_group) begin
+          \$1044  = \$601 ;
+        end else begin
+          \$1044  = \$641 ;
+        end
+      end else begin
+        \$1044  = \$707 ;
       end
+    end else if (issue_b) begin
+      \$1044  = \$785 ;
+    end else begin
+      \$1044  = \$851 ;
     end
     if (rst) begin
-      \$1046  = 1'h1;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = fold_is_0;
-    if (\$918 ) begin
-      \$1047  = 1'h1;
+    (* full_case = 32'd1 *)
+    if (\$861 ) begin
+      \$1045  = \$867 ;
+    end else if (\$864 ) begin
+      \$1045  = \$870 ;
+    end else begin
+      \$1045  = \$873 ;
+    end
+    if (rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = last_fold;
+    if (\$874 ) begin
+      \$1046  = nxt_steps_rp__data[29];
+    end else if (\$876 ) begin
+      \$1046  = nxt_steps_rp__data[29];
+    end else if (\$877 ) begin
+      \$1046  = \$889 ;
     end else if (issue_a) begin
-      \$1047  = last_fold;
+      \$1046  = \$892 ;
     end
     if (rst) begin
-      \$1047  = 1'h1;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = fold_plus1;
-    if (\$918 ) begin
+    \$1047  = last_group;
+    if (\$874 ) begin
+      \$1047  = nxt_steps_rp__data[30];
+    end else if (\$876 ) begin
+      \$1047  = \$882 ;
+    end else if (\$877 ) begin
+      \$1047  = \$890 ;
+    end
+    if (rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = group_plus1;
+    if (\$874 ) begin
       \$1048  = 10'h001;
-    end else if (issue_a) begin
-      \$1048  = \$920 [9:0];
+    end else if (\$876 ) begin
+      \$1048  = \$888 ;
+    end else if (\$877 ) begin
+      \$1048  = \$891 [9:0];
     end
     if (rst) begin
       \$1048  = 10'h001;
@@ -5060,130 +4963,157 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = out_full0;
-    if (\$929 ) begin
+    \$1049  = b_group_is_0;
+    if (\$897 ) begin
       \$1049  = 1'h1;
-    end
-    if (done) begin
-      if (\$947 ) begin
-        \$1049  = 1'h0;
-      end
-    end
-    if (rst) begin
+    end else if (\$901 ) begin
       \$1049  = 1'h0;
     end
+    if (rst) begin
+      \$1049  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = out_pending0;
-    if (\$929 ) begin
+    (* full_case = 32'd1 *)
+    if (\$897 ) begin
+      \$1050  = \$904 ;
+    end else if (\$901 ) begin
+      \$1050  = \$911 ;
+    end else begin
+      \$1050  = \$918 ;
+    end
+    if (rst) begin
       \$1050  = 1'h1;
     end
-    if (drain_read) begin
-      if (\$941 ) begin
-        if (\$943 ) begin
-          \$1050  = 1'h0;
-        end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$897 ) begin
+      \$1051  = \$907 ;
+    end else if (\$901 ) begin
+      \$1051  = \$915 ;
+    end else begin
+      \$1051  = \$921 ;
+    end
+    if (rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$897 ) begin
+      \$1052  = 10'h001;
+    end else if (\$901 ) begin
+      \$1052  = 10'h001;
+    end else begin
+      if (\$924 ) begin
+        \$1052  = \$925 [9:0];
       end
     end
     if (rst) begin
-      \$1050  = 1'h0;
+      \$1052  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = out_groups0;
-    if (\$929 ) begin
-      \$1051  = 9'h000;
-    end else if (\$931 ) begin
-      \$1051  = \$932 [8:0];
-    end
-    if (rst) begin
-      \$1051  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = out_full1;
-    if (\$934 ) begin
-      \$1052  = 1'h1;
-    end
-    if (done) begin
-      if (\$948 ) begin
-        \$1052  = 1'h0;
+    \$1053  = layer_is_0;
+    if (\$926 ) begin
+      \$1053  = 1'h1;
+    end else if (issue_a) begin
+      if (\$929 ) begin
+        \$1053  = \$931 ;
       end
     end
     if (rst) begin
-      \$1052  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = out_pending1;
-    if (\$934 ) begin
       \$1053  = 1'h1;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = group_is_0;
+    if (\$926 ) begin
+      \$1054  = 1'h1;
+    end else if (issue_a) begin
+      if (\$929 ) begin
+        \$1054  = 1'h1;
+        if (\$935 ) begin
+          \$1054  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1054  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1054  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = fold_is_0;
+    if (\$926 ) begin
+      \$1055  = 1'h1;
+    end else if (issue_a) begin
+      \$1055  = last_fold;
+    end
+    if (rst) begin
+      \$1055  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = fold_plus1;
+    if (\$926 ) begin
+      \$1056  = 10'h001;
+    end else if (issue_a) begin
+      \$1056  = \$928 [9:0];
+    end
+    if (rst) begin
+      \$1056  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = out_full0;
+    if (\$937 ) begin
+      \$1057  = 1'h1;
+    end
+    if (done) begin
+      if (\$955 ) begin
+        \$1057  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = out_pending0;
+    if (\$937 ) begin
+      \$1058  = 1'h1;
+    end
     if (drain_read) begin
-      if (\$941 ) begin
-        if (\$944 ) begin
-          \$1053  = 1'h0;
+      if (\$949 ) begin
+        if (\$951 ) begin
+          \$1058  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$1053  = 1'h0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = out_groups1;
-    if (\$934 ) begin
-      \$1054  = 9'h000;
-    end else if (\$936 ) begin
-      \$1054  = \$937 [8:0];
-    end
-    if (rst) begin
-      \$1054  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = drain_read;
-    if (rst) begin
-      \$1055  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = drain_inflight;
-    if (rst) begin
-      \$1056  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = drain_lane;
-    if (drain_read) begin
-      \$1057  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = drain_last;
-    if (drain_read) begin
-      \$1058  = \$939 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$941 ) begin
-        \$1059  = 9'h000;
-      end else begin
-        \$1059  = \$945 [8:0];
-      end
+    \$1059  = out_groups0;
+    if (\$937 ) begin
+      \$1059  = 9'h000;
+    end else if (\$939 ) begin
+      \$1059  = \$940 [8:0];
     end
     if (rst) begin
       \$1059  = 9'h000;
@@ -5191,10 +5121,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = drain_slot;
-    if (drain_read) begin
-      if (\$941 ) begin
-        \$1060  = \$942 ;
+    \$1060  = out_full1;
+    if (\$942 ) begin
+      \$1060  = 1'h1;
+    end
+    if (done) begin
+      if (\$956 ) begin
+        \$1060  = 1'h0;
       end
     end
     if (rst) begin
@@ -5203,9 +5136,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = release_slot;
-    if (done) begin
-      \$1061  = \$946 ;
+    \$1061  = out_pending1;
+    if (\$942 ) begin
+      \$1061  = 1'h1;
+    end
+    if (drain_read) begin
+      if (\$949 ) begin
+        if (\$952 ) begin
+          \$1061  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$1061  = 1'h0;
@@ -5213,135 +5153,212 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \$950 [2:0];
+    \$1062  = out_groups1;
+    if (\$942 ) begin
+      \$1062  = 9'h000;
+    end else if (\$944 ) begin
+      \$1062  = \$945 [8:0];
+    end
     if (rst) begin
-      \$1062  = 3'h0;
+      \$1062  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \$953 ;
+    \$1063  = drain_read;
     if (rst) begin
       \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = clear_counters;
+    \$1064  = drain_inflight;
     if (rst) begin
       \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = { 6'h00, busy };
-    if (rst) begin
-      \$1065  = 7'h00;
+    \$1065  = drain_lane;
+    if (drain_read) begin
+      \$1065  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \$955 [31:0];
-    if (rst) begin
-      \$1066  = 32'd0;
+    \$1066  = drain_last;
+    if (drain_read) begin
+      \$1066  = \$947 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = { 6'h00, stall_input };
+    \$1067  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (\$949 ) begin
+        \$1067  = 9'h000;
+      end else begin
+        \$1067  = \$953 [8:0];
+      end
+    end
     if (rst) begin
-      \$1067  = 7'h00;
+      \$1067  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \$957 [31:0];
+    \$1068  = drain_slot;
+    if (drain_read) begin
+      if (\$949 ) begin
+        \$1068  = \$950 ;
+      end
+    end
     if (rst) begin
-      \$1068  = 32'd0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = { 6'h00, stall_output };
+    \$1069  = release_slot;
+    if (done) begin
+      \$1069  = \$954 ;
+    end
     if (rst) begin
-      \$1069  = 7'h00;
+      \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \$959 [31:0];
+    \$1070  = \$958 [2:0];
     if (rst) begin
-      \$1070  = 32'd0;
+      \$1070  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \$960 ;
+    \$1071  = \$961 ;
     if (rst) begin
-      \$1071  = 7'h00;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \$962 [31:0];
+    \$1072  = clear_counters;
     if (rst) begin
-      \$1072  = 32'd0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = { 3'h0, \$963  };
+    \$1073  = { 6'h00, busy };
     if (rst) begin
       \$1073  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$965 [31:0];
+    \$1074  = \$963 [31:0];
     if (rst) begin
       \$1074  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = { 6'h00, issue };
+    \$1075  = { 6'h00, stall_input };
     if (rst) begin
       \$1075  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \$967 [31:0];
+    \$1076  = \$965 [31:0];
     if (rst) begin
       \$1076  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = { 5'h00, \$968  };
+    \$1077  = { 6'h00, stall_output };
     if (rst) begin
       \$1077  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$970 [31:0];
+    \$1078  = \$967 [31:0];
     if (rst) begin
       \$1078  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = { 6'h00, done };
+    \$1079  = \$968 ;
     if (rst) begin
       \$1079  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \$972 [31:0];
+    \$1080  = \$970 [31:0];
     if (rst) begin
       \$1080  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = { 3'h0, \$971  };
+    if (rst) begin
+      \$1081  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = \$973 [31:0];
+    if (rst) begin
+      \$1082  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = { 6'h00, issue };
+    if (rst) begin
+      \$1083  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = \$975 [31:0];
+    if (rst) begin
+      \$1084  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = { 5'h00, \$976  };
+    if (rst) begin
+      \$1085  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = \$978 [31:0];
+    if (rst) begin
+      \$1086  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = { 6'h00, done };
+    if (rst) begin
+      \$1087  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = \$980 [31:0];
+    if (rst) begin
+      \$1088  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5350,34 +5367,34 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_wdata = load__payload[95:32];
   assign rq_waddr = load__payload[7:0];
   assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$28  = load__payload[8:0];
-  assign \bank_wdata$29  = load__payload[95:32];
-  assign \rq_waddr$31  = load__payload[7:0];
-  assign \rq_wdata$32  = load__payload[85:32];
-  assign \bank_waddr$34  = load__payload[8:0];
-  assign \bank_wdata$35  = load__payload[95:32];
-  assign \rq_waddr$37  = load__payload[7:0];
-  assign \rq_wdata$38  = load__payload[85:32];
-  assign \bank_waddr$40  = load__payload[8:0];
-  assign \bank_wdata$41  = load__payload[95:32];
-  assign \rq_waddr$43  = load__payload[7:0];
-  assign \rq_wdata$44  = load__payload[85:32];
-  assign \bank_waddr$46  = load__payload[8:0];
-  assign \bank_wdata$47  = load__payload[95:32];
-  assign \rq_waddr$49  = load__payload[7:0];
-  assign \rq_wdata$50  = load__payload[85:32];
-  assign \bank_waddr$52  = load__payload[8:0];
-  assign \bank_wdata$53  = load__payload[95:32];
-  assign \rq_waddr$55  = load__payload[7:0];
-  assign \rq_wdata$56  = load__payload[85:32];
-  assign \bank_waddr$58  = load__payload[8:0];
-  assign \bank_wdata$59  = load__payload[95:32];
-  assign \rq_waddr$61  = load__payload[7:0];
-  assign \rq_wdata$62  = load__payload[85:32];
-  assign \bank_waddr$64  = load__payload[8:0];
-  assign \bank_wdata$65  = load__payload[95:32];
-  assign \rq_waddr$67  = load__payload[7:0];
-  assign \rq_wdata$68  = load__payload[85:32];
+  assign \bank_waddr$26  = load__payload[8:0];
+  assign \bank_wdata$27  = load__payload[95:32];
+  assign \rq_waddr$29  = load__payload[7:0];
+  assign \rq_wdata$30  = load__payload[85:32];
+  assign \bank_waddr$32  = load__payload[8:0];
+  assign \bank_wdata$33  = load__payload[95:32];
+  assign \rq_waddr$35  = load__payload[7:0];
+  assign \rq_wdata$36  = load__payload[85:32];
+  assign \bank_waddr$38  = load__payload[8:0];
+  assign \bank_wdata$39  = load__payload[95:32];
+  assign \rq_waddr$41  = load__payload[7:0];
+  assign \rq_wdata$42  = load__payload[85:32];
+  assign \bank_waddr$44  = load__payload[8:0];
+  assign \bank_wdata$45  = load__payload[95:32];
+  assign \rq_waddr$47  = load__payload[7:0];
+  assign \rq_wdata$48  = load__payload[85:32];
+  assign \bank_waddr$50  = load__payload[8:0];
+  assign \bank_wdata$51  = load__payload[95:32];
+  assign \rq_waddr$53  = load__payload[7:0];
+  assign \rq_wdata$54  = load__payload[85:32];
+  assign \bank_waddr$56  = load__payload[8:0];
+  assign \bank_wdata$57  = load__payload[95:32];
+  assign \rq_waddr$59  = load__payload[7:0];
+  assign \rq_wdata$60  = load__payload[85:32];
+  assign \bank_waddr$62  = load__payload[8:0];
+  assign \bank_wdata$63  = load__payload[95:32];
+  assign \rq_waddr$65  = load__payload[7:0];
+  assign \rq_wdata$66  = load__payload[85:32];
   assign \$signature__addr  = load__payload[2:0];
   assign \$signature__data  = load__payload[68:32];
   assign swp__addr = load__payload[2:0];
@@ -5460,39 +5477,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$205  = act_word;
   assign \act$206  = act_word;
   assign \act$207  = act_word;
-  assign act_wp__data = { \$1095 , \$1093 , \$1091 , \$1089 , \$1087 , \$1085 , \$1083 , \$1081  };
-  assign result = { \$1082 , \$1081  };
-  assign \result$217  = { \$1084 , \$1083  };
-  assign \result$218  = { \$1086 , \$1085  };
-  assign \result$219  = { \$1088 , \$1087  };
-  assign \result$220  = { \$1090 , \$1089  };
-  assign \result$221  = { \$1092 , \$1091  };
-  assign \result$222  = { \$1094 , \$1093  };
-  assign \result$223  = { \$1096 , \$1095  };
+  assign act_wp__data = { \$1103 , \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089  };
+  assign result = { \$1090 , \$1089  };
+  assign \result$217  = { \$1092 , \$1091  };
+  assign \result$218  = { \$1094 , \$1093  };
+  assign \result$219  = { \$1096 , \$1095  };
+  assign \result$220  = { \$1098 , \$1097  };
+  assign \result$221  = { \$1100 , \$1099  };
+  assign \result$222  = { \$1102 , \$1101  };
+  assign \result$223  = { \$1104 , \$1103  };
   assign \$signature__en$224  = out_write;
   assign \$signature__addr$225  = \$242 [5:0];
-  assign \$signature__data$226  = { \$1082 , \$1081  };
+  assign \$signature__data$226  = { \$1090 , \$1089  };
   assign \$signature__en$227  = out_write;
   assign \$signature__addr$228  = \$244 [5:0];
-  assign \$signature__data$229  = { \$1084 , \$1083  };
+  assign \$signature__data$229  = { \$1092 , \$1091  };
   assign \$signature__en$230  = out_write;
   assign \$signature__addr$231  = \$246 [5:0];
-  assign \$signature__data$232  = { \$1086 , \$1085  };
+  assign \$signature__data$232  = { \$1094 , \$1093  };
   assign \$signature__en$233  = out_write;
   assign \$signature__addr$234  = \$248 [5:0];
-  assign \$signature__data$235  = { \$1088 , \$1087  };
+  assign \$signature__data$235  = { \$1096 , \$1095  };
   assign \$signature__en$236  = out_write;
   assign \$signature__addr$237  = \$250 [5:0];
-  assign \$signature__data$238  = { \$1090 , \$1089  };
+  assign \$signature__data$238  = { \$1098 , \$1097  };
   assign \$signature__en$239  = out_write;
   assign \$signature__addr$240  = \$252 [5:0];
-  assign \$signature__data$241  = { \$1092 , \$1091  };
+  assign \$signature__data$241  = { \$1100 , \$1099  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$254 [5:0];
-  assign \$signature__data$244  = { \$1094 , \$1093  };
+  assign \$signature__data$244  = { \$1102 , \$1101  };
   assign \$signature__en$245  = out_write;
   assign \$signature__addr$246  = \$256 [5:0];
-  assign \$signature__data$247  = { \$1096 , \$1095  };
+  assign \$signature__data$247  = { \$1104 , \$1103  };
   assign \$signature__addr$258  = \$267 [5:0];
   assign \$signature__addr$260  = \$272 [5:0];
   assign \$signature__addr$262  = \$277 [5:0];
@@ -5567,55 +5584,56 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$290  = { 3'h0, drain_elem[8:3] };
   assign \$295  = { 3'h0, drain_elem[8:3] };
   assign \$300  = { 3'h0, drain_elem[8:3] };
-  assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
-  assign \$320  = in_wslot;
-  assign \$329  = { 3'h0, \$328 [9:3] };
-  assign \$360  = b_fold;
-  assign \$363  = fold;
-  assign \$367  = fold;
-  assign \$393  = wb_ctx16;
-  assign \$404  = in_wslot;
-  assign \$420  = in_wslot;
-  assign \$472  = in_wslot;
-  assign \$478  = in_wslot;
-  assign \$490  = 1'h0;
-  assign \$495  = 1'h0;
-  assign \$497  = \$496 ;
-  assign \$502  = 1'h0;
-  assign \$504  = \$503 ;
-  assign \$514  = 1'h0;
-  assign \$530  = in_wslot;
-  assign \$546  = in_wslot;
-  assign \$556  = layer[0];
-  assign \$561  = 1'h0;
-  assign \$563  = \$562 ;
-  assign \$568  = 1'h0;
-  assign \$570  = \$569 ;
-  assign \$581  = layer[0];
-  assign \$635  = in_wslot;
-  assign \$654  = in_wslot;
-  assign \$701  = in_wslot;
-  assign \$719  = in_wslot;
-  assign \$731  = in_wslot;
-  assign \$779  = in_wslot;
-  assign \$798  = in_wslot;
-  assign \$861  = { \$860 [9], \$860 [9], \$860 [9], \$860 [9:3] };
-  assign \$864  = { \$863 [9], \$863 [9], \$863 [9], \$863 [9:3] };
-  assign \$895  = { 3'h0, \$894 [9:3] };
-  assign \$902  = { 3'h0, \$901 [9:3] };
-  assign \$906  = { \$905 [9], \$905 [9], \$905 [9], \$905 [9:3] };
-  assign \$909  = { 3'h0, \$908 [9:3] };
-  assign \$912  = { \$911 [9], \$911 [9], \$911 [9], \$911 [9:3] };
-  assign \$933  = claim_ctx;
-  assign \$935  = wb_ctx17;
-  assign \$944  = drain_slot;
-  assign \$948  = release_slot;
+  assign \$321  = { \$320 [9], \$320 [9], \$320 [9], \$320 [9:3] };
+  assign \$323  = { \$322 [9], \$322 [9], \$322 [9], \$322 [9:3] };
+  assign \$328  = in_wslot;
+  assign \$337  = { 3'h0, \$336 [9:3] };
+  assign \$368  = b_fold;
+  assign \$371  = fold;
+  assign \$375  = fold;
+  assign \$401  = wb_ctx16;
+  assign \$412  = in_wslot;
+  assign \$428  = in_wslot;
+  assign \$480  = in_wslot;
+  assign \$486  = in_wslot;
+  assign \$498  = 1'h0;
+  assign \$503  = 1'h0;
+  assign \$505  = \$504 ;
+  assign \$510  = 1'h0;
+  assign \$512  = \$511 ;
+  assign \$522  = 1'h0;
+  assign \$538  = in_wslot;
+  assign \$554  = in_wslot;
+  assign \$564  = layer[0];
+  assign \$569  = 1'h0;
+  assign \$571  = \$570 ;
+  assign \$576  = 1'h0;
+  assign \$578  = \$577 ;
+  assign \$589  = layer[0];
+  assign \$643  = in_wslot;
+  assign \$662  = in_wslot;
+  assign \$709  = in_wslot;
+  assign \$727  = in_wslot;
+  assign \$739  = in_wslot;
+  assign \$787  = in_wslot;
+  assign \$806  = in_wslot;
+  assign \$869  = { \$868 [9], \$868 [9], \$868 [9], \$868 [9:3] };
+  assign \$872  = { \$871 [9], \$871 [9], \$871 [9], \$871 [9:3] };
+  assign \$903  = { 3'h0, \$902 [9:3] };
+  assign \$910  = { 3'h0, \$909 [9:3] };
+  assign \$914  = { \$913 [9], \$913 [9], \$913 [9], \$913 [9:3] };
+  assign \$917  = { 3'h0, \$916 [9:3] };
+  assign \$920  = { \$919 [9], \$919 [9], \$919 [9], \$919 [9:3] };
+  assign \$941  = claim_ctx;
+  assign \$943  = wb_ctx17;
+  assign \$952  = drain_slot;
+  assign \$956  = release_slot;
   assign \$177  = ctx;
   assign \$186  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \port$3037$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \port$3047$0 , level, r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5640,8 +5658,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   wire [1:0] consume;
   output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3037$0 ;
-  wire \port$3037$0 ;
+  input \port$3047$0 ;
+  wire \port$3047$0 ;
   input [31:0] \port$366$0 ;
   wire [31:0] \port$366$0 ;
   (* init = 2'h0 *)
@@ -5676,7 +5694,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3037$0 , \port$366$0  };
+      storage[w_port__addr] <= { \port$3047$0 , \port$366$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5738,14 +5756,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3037$0 , \port$366$0  };
-  assign w_data = { \port$3037$0 , \port$366$0  };
+  assign w_port__data = { \port$3047$0 , \port$366$0  };
+  assign w_data = { \port$3047$0 , \port$366$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3242$0 , \port$3243$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3252$0 , \port$3253$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5904,10 +5922,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3242$0 ;
-  wire [7:0] \port$3242$0 ;
-  output [23:0] \port$3243$0 ;
-  wire [23:0] \port$3243$0 ;
+  output [7:0] \port$3252$0 ;
+  wire [7:0] \port$3252$0 ;
+  output [23:0] \port$3253$0 ;
+  wire [23:0] \port$3253$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6962,7 +6980,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3194$0 (pe0_flags_out),
+    .\port$3204$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7085,13 +7103,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3242$0  = \$39 ;
-  assign \port$3243$0  = \$40 ;
+  assign \port$3252$0  = \$39 ;
+  assign \port$3253$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3194$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3204$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7275,8 +7293,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3194$0 ;
-  wire [1:0] \port$3194$0 ;
+  input [1:0] \port$3204$0 ;
+  wire [1:0] \port$3204$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7483,9 +7501,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3194$0 [0];
+    rq_relu1 <= \port$3204$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3194$0 [1];
+    rq_req1 <= \port$3204$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7608,8 +7626,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3194$0 [0];
-  assign i_requantize = \port$3194$0 [1];
+  assign i_relu = \port$3204$0 [0];
+  assign i_requantize = \port$3204$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7618,7 +7636,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3402$0 , \port$3403$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3412$0 , \port$3413$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7777,10 +7795,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3402$0 ;
-  wire [7:0] \port$3402$0 ;
-  output [23:0] \port$3403$0 ;
-  wire [23:0] \port$3403$0 ;
+  output [7:0] \port$3412$0 ;
+  wire [7:0] \port$3412$0 ;
+  output [23:0] \port$3413$0 ;
+  wire [23:0] \port$3413$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8835,7 +8853,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3354$0 (pe1_flags_out),
+    .\port$3364$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8958,13 +8976,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3402$0  = \$39 ;
-  assign \port$3403$0  = \$40 ;
+  assign \port$3412$0  = \$39 ;
+  assign \port$3413$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3354$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3364$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9148,8 +9166,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3354$0 ;
-  wire [1:0] \port$3354$0 ;
+  input [1:0] \port$3364$0 ;
+  wire [1:0] \port$3364$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9356,9 +9374,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3354$0 [0];
+    rq_relu1 <= \port$3364$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3354$0 [1];
+    rq_req1 <= \port$3364$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9481,8 +9499,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3354$0 [0];
-  assign i_requantize = \port$3354$0 [1];
+  assign i_relu = \port$3364$0 [0];
+  assign i_requantize = \port$3364$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9491,7 +9509,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3562$0 , \port$3563$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3572$0 , \port$3573$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9650,10 +9668,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3562$0 ;
-  wire [7:0] \port$3562$0 ;
-  output [23:0] \port$3563$0 ;
-  wire [23:0] \port$3563$0 ;
+  output [7:0] \port$3572$0 ;
+  wire [7:0] \port$3572$0 ;
+  output [23:0] \port$3573$0 ;
+  wire [23:0] \port$3573$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10708,7 +10726,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3514$0 (pe2_flags_out),
+    .\port$3524$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10831,13 +10849,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3562$0  = \$39 ;
-  assign \port$3563$0  = \$40 ;
+  assign \port$3572$0  = \$39 ;
+  assign \port$3573$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3514$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3524$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11021,8 +11039,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3514$0 ;
-  wire [1:0] \port$3514$0 ;
+  input [1:0] \port$3524$0 ;
+  wire [1:0] \port$3524$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11229,9 +11247,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3514$0 [0];
+    rq_relu1 <= \port$3524$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3514$0 [1];
+    rq_req1 <= \port$3524$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11354,8 +11372,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3514$0 [0];
-  assign i_requantize = \port$3514$0 [1];
+  assign i_relu = \port$3524$0 [0];
+  assign i_requantize = \port$3524$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11364,7 +11382,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3722$0 , \port$3723$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3732$0 , \port$3733$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11523,10 +11541,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3722$0 ;
-  wire [7:0] \port$3722$0 ;
-  output [23:0] \port$3723$0 ;
-  wire [23:0] \port$3723$0 ;
+  output [7:0] \port$3732$0 ;
+  wire [7:0] \port$3732$0 ;
+  output [23:0] \port$3733$0 ;
+  wire [23:0] \port$3733$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12581,7 +12599,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3674$0 (pe3_flags_out),
+    .\port$3684$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12704,13 +12722,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3722$0  = \$39 ;
-  assign \port$3723$0  = \$40 ;
+  assign \port$3732$0  = \$39 ;
+  assign \port$3733$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3674$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3684$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12894,8 +12912,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3674$0 ;
-  wire [1:0] \port$3674$0 ;
+  input [1:0] \port$3684$0 ;
+  wire [1:0] \port$3684$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13102,9 +13120,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3674$0 [0];
+    rq_relu1 <= \port$3684$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3674$0 [1];
+    rq_req1 <= \port$3684$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13227,8 +13245,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3674$0 [0];
-  assign i_requantize = \port$3674$0 [1];
+  assign i_relu = \port$3684$0 [0];
+  assign i_requantize = \port$3684$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13237,7 +13255,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3882$0 , \port$3883$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3892$0 , \port$3893$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13396,10 +13414,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3882$0 ;
-  wire [7:0] \port$3882$0 ;
-  output [23:0] \port$3883$0 ;
-  wire [23:0] \port$3883$0 ;
+  output [7:0] \port$3892$0 ;
+  wire [7:0] \port$3892$0 ;
+  output [23:0] \port$3893$0 ;
+  wire [23:0] \port$3893$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14454,7 +14472,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3834$0 (pe4_flags_out),
+    .\port$3844$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14577,13 +14595,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3882$0  = \$39 ;
-  assign \port$3883$0  = \$40 ;
+  assign \port$3892$0  = \$39 ;
+  assign \port$3893$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3834$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3844$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14767,8 +14785,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3834$0 ;
-  wire [1:0] \port$3834$0 ;
+  input [1:0] \port$3844$0 ;
+  wire [1:0] \port$3844$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14975,9 +14993,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3834$0 [0];
+    rq_relu1 <= \port$3844$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3834$0 [1];
+    rq_req1 <= \port$3844$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15100,8 +15118,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3834$0 [0];
-  assign i_requantize = \port$3834$0 [1];
+  assign i_relu = \port$3844$0 [0];
+  assign i_requantize = \port$3844$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15110,7 +15128,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4042$0 , \port$4043$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4052$0 , \port$4053$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15269,10 +15287,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4042$0 ;
-  wire [7:0] \port$4042$0 ;
-  output [23:0] \port$4043$0 ;
-  wire [23:0] \port$4043$0 ;
+  output [7:0] \port$4052$0 ;
+  wire [7:0] \port$4052$0 ;
+  output [23:0] \port$4053$0 ;
+  wire [23:0] \port$4053$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16327,7 +16345,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3994$0 (pe5_flags_out),
+    .\port$4004$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16450,13 +16468,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4042$0  = \$39 ;
-  assign \port$4043$0  = \$40 ;
+  assign \port$4052$0  = \$39 ;
+  assign \port$4053$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3994$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4004$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16640,8 +16658,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3994$0 ;
-  wire [1:0] \port$3994$0 ;
+  input [1:0] \port$4004$0 ;
+  wire [1:0] \port$4004$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16848,9 +16866,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3994$0 [0];
+    rq_relu1 <= \port$4004$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3994$0 [1];
+    rq_req1 <= \port$4004$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16973,8 +16991,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3994$0 [0];
-  assign i_requantize = \port$3994$0 [1];
+  assign i_relu = \port$4004$0 [0];
+  assign i_requantize = \port$4004$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16983,7 +17001,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4202$0 , \port$4203$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4212$0 , \port$4213$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17142,10 +17160,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4202$0 ;
-  wire [7:0] \port$4202$0 ;
-  output [23:0] \port$4203$0 ;
-  wire [23:0] \port$4203$0 ;
+  output [7:0] \port$4212$0 ;
+  wire [7:0] \port$4212$0 ;
+  output [23:0] \port$4213$0 ;
+  wire [23:0] \port$4213$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18200,7 +18218,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4154$0 (pe6_flags_out),
+    .\port$4164$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18323,13 +18341,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4202$0  = \$39 ;
-  assign \port$4203$0  = \$40 ;
+  assign \port$4212$0  = \$39 ;
+  assign \port$4213$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4154$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4164$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18513,8 +18531,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4154$0 ;
-  wire [1:0] \port$4154$0 ;
+  input [1:0] \port$4164$0 ;
+  wire [1:0] \port$4164$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18721,9 +18739,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4154$0 [0];
+    rq_relu1 <= \port$4164$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4154$0 [1];
+    rq_req1 <= \port$4164$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18846,8 +18864,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4154$0 [0];
-  assign i_requantize = \port$4154$0 [1];
+  assign i_relu = \port$4164$0 [0];
+  assign i_requantize = \port$4164$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18856,7 +18874,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4362$0 , \port$4363$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4372$0 , \port$4373$0 , bank_waddr);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19015,10 +19033,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4362$0 ;
-  wire [7:0] \port$4362$0 ;
-  output [23:0] \port$4363$0 ;
-  wire [23:0] \port$4363$0 ;
+  output [7:0] \port$4372$0 ;
+  wire [7:0] \port$4372$0 ;
+  output [23:0] \port$4373$0 ;
+  wire [23:0] \port$4373$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20073,7 +20091,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4314$0 (pe7_flags_out),
+    .\port$4324$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20196,13 +20214,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4362$0  = \$39 ;
-  assign \port$4363$0  = \$40 ;
+  assign \port$4372$0  = \$39 ;
+  assign \port$4373$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4314$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4324$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20386,8 +20404,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4314$0 ;
-  wire [1:0] \port$4314$0 ;
+  input [1:0] \port$4324$0 ;
+  wire [1:0] \port$4324$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20594,9 +20612,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4314$0 [0];
+    rq_relu1 <= \port$4324$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4314$0 [1];
+    rq_req1 <= \port$4324$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20719,8 +20737,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4314$0 [0];
-  assign i_requantize = \port$4314$0 [1];
+  assign i_relu = \port$4324$0 [0];
+  assign i_requantize = \port$4324$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

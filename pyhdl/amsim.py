@@ -31,7 +31,7 @@ class RunResult:
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
               abort_beats: int | None = None, load: bool = True, timeout: int = 200_000,
-              dut=None, watch_collisions: bool = False, input_during_load: bool = False) -> RunResult:
+              dut=None, watch_collisions: bool = False, input_gap: int | None = None) -> RunResult:
     """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
 
     ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
@@ -40,12 +40,14 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     ``load=False`` skips the load stream (for a ``NmcArray(cfg, program=...)``).
     ``watch_collisions``: record in ``collisions`` every cycle where one of the
     array's ``collisions`` flags is high (a used read meeting a write, same address).
-    ``input_during_load``: offer the first input beat from cycle 0, while the program
-    is still loading, instead of a few cycles after its last write (no ``abort_beats``).
+    ``input_gap``: idle cycles between the last program write and the first offered
+    input beat (0: the very next cycle); by default ``bus_words_per_step + 1``, which
+    ``sizing.schedule`` assumes for ``vonneumann`` mode.
     """
-    if input_during_load and abort_beats is not None:
-        raise ValueError("input_during_load and abort_beats cannot be combined")
     cfg = program.cfg
+    if input_gap is not None and (isinstance(input_gap, bool) or not isinstance(input_gap, int) or input_gap < 0):
+        raise ValueError(f"input_gap must be a non-negative int, not {input_gap!r}")
+    gap = sizing.bus_words_per_step(cfg) + 1 if input_gap is None else input_gap
     dut = dut or NmcArray(cfg)
     wrapper = Module()
     wrapper.domains.sync = cd = ClockDomain("sync")
@@ -76,7 +78,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
 
     async def driver(ctx):
         await load_program(ctx)
-        for _ in range(sizing.bus_words_per_step(cfg) + 1):  # weights prefetched (sizing.schedule)
+        for _ in range(gap):  # by default: weights prefetched (sizing.schedule)
             await ctx.tick()
         if abort_beats is not None:
             for word in beats[0][:abort_beats]:
@@ -154,12 +156,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     sim.add_process(clock)
     if flags:
         sim.add_process(collisions)
-    if input_during_load:
-        state["loaded"] = True
-        sim.add_testbench(load_program, background=True)
-        sim.add_testbench(stream_vectors, background=True)
-    else:
-        sim.add_testbench(driver, background=True)
+    sim.add_testbench(driver, background=True)
     sim.add_testbench(monitor)
     sim.run()
     return res

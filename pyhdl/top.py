@@ -201,10 +201,7 @@ class NmcArray(wiring.Component):
         # an input beat and a program write never land in one cycle: the beat would be
         # counted against the program being replaced.  An offered beat goes first (a
         # held load cannot starve a vector that has started; busy then closes the port)
-        loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
-        active = Signal(name="active")       # a program is loaded and the sequencer has read it
-        m.d.comb += active.eq(loaded & has_layers)
-        m.d.comb += [self.load.ready.eq(~busy & ~load_hold & ~(self.i_stream.valid & active)),
+        m.d.comb += [self.load.ready.eq(~busy & ~load_hold & ~(self.i_stream.valid & has_layers)),
                      ld_fire.eq(self.load.valid & self.load.ready)]
         vn = cfg.mode == "vonneumann"
         K = sizing.bus_words_per_step(cfg)
@@ -248,8 +245,9 @@ class NmcArray(wiring.Component):
         dwp, swp = desc_mem.write_port(), steps_mem.write_port()
         ld_desc = fields(ld.data)
         ld_steps = sizing.descriptor_steps(cfg, ld_desc["in_features"], ld_desc["out_features"])
+        desc_we = ld_fire & (region == sizing.REGION_DESCRIPTOR) & (word < cfg.max_layers)
         for wp, data in ((dwp, ld.data), (swp, Cat(*[ld_steps[n][:w] for n, w in step_fields]))):
-            m.d.comb += [wp.en.eq(ld_fire & (region == sizing.REGION_DESCRIPTOR) & (word < cfg.max_layers)),
+            m.d.comb += [wp.en.eq(desc_we),
                          wp.addr.eq(word), wp.data.eq(data)]
         with m.If(ld_fire & (region == sizing.REGION_CONTROL)):
             with m.If(word == sizing.CONTROL_N_LAYERS):
@@ -273,8 +271,16 @@ class NmcArray(wiring.Component):
         g0_next, f0_next_m1, g0_next_m1 = d0_steps["groups"], d0_steps["folds_m1"], d0_steps["groups_m1"]
         # the input side only asks "is this the vector's last beat": beats == folds - 1,
         # an equality against a register rather than an increment before a compare
-        f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=-1)
-        m.d.sync += f0_m1.eq(f0_next_m1)
+        # it is taken from the load data when descriptor 0 is written, so that a beat
+        # accepted in the next cycle already sees the new layer 0, and it survives reset
+        # (like the program), so that a beat right after reset sees it too
+        f0_init = sizing.folds(sizing.unpack_descriptor(cfg, prog.descriptors[0])["in_features"], cfg) - 1 \
+            if prog and prog.descriptors else -1
+        f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=f0_init, reset_less=True)
+        with m.If(desc_we & (word == 0)):
+            m.d.sync += f0_m1.eq(ld_steps["folds_m1"])
+        with m.Else():
+            m.d.sync += f0_m1.eq(f0_next_m1)
         out_n = Signal(feat_bits, name="out_n")  # results per inference
         m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
 
@@ -293,11 +299,8 @@ class NmcArray(wiring.Component):
         in_rp = inbuf.read_port(transparent_for=())
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
-        # input is taken only once the sequencer has re-read the program after a write (or
-        # reset): `loaded` is low the cycle after a write, and from the cycle after that
-        # on f0_m1, which decides a vector's last beat, holds the new layer 0
         in_fire = Signal(name="in_fire")
-        m.d.comb += [self.i_stream.ready.eq(~wfull & active),
+        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
@@ -360,6 +363,7 @@ class NmcArray(wiring.Component):
         # while A would otherwise wait for its previous layer's write-back.  When A
         # finishes, B's progress becomes A's starting point.
         interleave = not vn  # the bus prefetch of vonneumann mode follows A only
+        loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
         layer = Signal(layer_bits, name="layer")
         g = Signal(group_bits, name="group")
         f = Signal(group_bits, name="fold")
@@ -458,6 +462,8 @@ class NmcArray(wiring.Component):
             # the next step's K bus words are fetched one per cycle; it issues with the last
             phase = Signal(range(max(2, K)), name="bus_phase")
             weights_ok = phase == K - 1
+        active = Signal(name="active")
+        m.d.comb += active.eq(loaded & has_layers)
         a_ok = active & data_ok & out_ok & weights_ok
         a_calm = Mux(~layer0 & g_zero, raw_full, 1)  # A's group would not wait
         b_avail = Signal(name="b_available")

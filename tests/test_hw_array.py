@@ -49,6 +49,8 @@ CORNERS = [
     (ArrayConfig(pe=4, simd=2, bank_depth=64, max_features=32, max_layers=4,
                  mode="vonneumann", bus_bits=8), [9, 6, 3], False),
 ]
+# a vector of one input beat (folds = 1) is where a stale layer-0 fold count shows
+ONE_BEAT = (CORNERS[3][0], [8, 5, 3], False)
 
 
 @pytest.mark.parametrize("cfg,sizes,raw", CORNERS, ids=[c[0].name for c in CORNERS])
@@ -109,9 +111,11 @@ def test_output_backpressure_is_counted():
     assert result.counters["stall_input"] == 0
 
 
+@pytest.mark.parametrize("model", [CORNERS[0], ONE_BEAT], ids=["folds3", "folds1"])
 @pytest.mark.parametrize("abort_beats", [1, 3])
-def test_reset_mid_inference_keeps_program(abort_beats):
-    cfg, sizes, _ = CORNERS[0]
+def test_reset_mid_inference_keeps_program(abort_beats, model):
+    # the vectors follow the reset at once: layer 0's fold count must survive it too
+    cfg, sizes, _ = model
     image, rng, draw = _model(cfg, sizes, seed=7)
     program = compile_model(image, cfg)
     vectors = draw(3)
@@ -120,13 +124,12 @@ def test_reset_mid_inference_keeps_program(abort_beats):
     assert result.counters["inferences"] == len(vectors)
 
 
-@pytest.mark.parametrize("corner", [0, 3])
+@pytest.mark.parametrize("model", [CORNERS[0], ONE_BEAT], ids=["folds3", "folds1"])
 @pytest.mark.parametrize("descriptor0_last", [False, True], ids=["compiler_order", "descriptor0_last"])
-def test_input_offered_while_the_program_loads(corner, descriptor0_last):
-    # the input stream is valid from cycle 0; beats must wait until the array has
-    # re-read the program, even when layer 0's descriptor is the last word written
-    # (2x8 [16, 3] hung when a beat was taken the cycle after that write)
-    cfg, sizes, raw = CORNERS[corner]
+def test_input_right_after_the_last_program_write(model, descriptor0_last):
+    # the first beat is offered in the cycle after the last write; with layer 0's
+    # descriptor written last, a beat taken then was counted against the old layer 0
+    cfg, sizes, raw = model
     image, rng, draw = _model(cfg, sizes, seed=7, raw_last=raw)
     program = compile_model(image, cfg)
     if descriptor0_last:
@@ -135,16 +138,17 @@ def test_input_offered_while_the_program_loads(corner, descriptor0_last):
         program = dataclasses.replace(program, load_words=[w for w in words if w[0] != d0]
                                       + [w for w in words if w[0] == d0])
     vectors = draw(3)
-    result = amsim.run_array(program, vectors, input_during_load=True, timeout=20_000)
+    result = amsim.run_array(program, vectors, input_gap=0, timeout=20_000)
     _check(image, vectors, result, cfg)
     assert result.counters["inferences"] == len(vectors)
 
 
-def test_input_during_load_excludes_abort():
+@pytest.mark.parametrize("gap", [-1, 1.5, True])
+def test_input_gap_is_checked(gap):
     cfg, sizes, _ = CORNERS[0]
     image, _, draw = _model(cfg, sizes, seed=1)
-    with pytest.raises(ValueError, match=r"^input_during_load and abort_beats cannot be combined$"):
-        amsim.run_array(compile_model(image, cfg), draw(1), input_during_load=True, abort_beats=1)
+    with pytest.raises(ValueError, match=rf"^input_gap must be a non-negative int, not {gap!r}$"):
+        amsim.run_array(compile_model(image, cfg), draw(1), input_gap=gap)
 
 
 @pytest.mark.parametrize("corner", [0, 4])
