@@ -68,16 +68,13 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
         async for _ in ctx.tick():
             state["cycle"] += 1
 
-    async def load_program(ctx):
+    async def driver(ctx):
         for addr, data in (program.load_words if load else ()):
             ctx.set(dut.load.valid, 1)
             ctx.set(dut.load.payload.addr, addr)
             ctx.set(dut.load.payload.data, data)
             await ctx.tick().until(dut.load.ready)
         ctx.set(dut.load.valid, 0)
-
-    async def driver(ctx):
-        await load_program(ctx)
         for _ in range(gap):  # by default: weights prefetched (sizing.schedule)
             await ctx.tick()
         if abort_beats is not None:
@@ -94,9 +91,6 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
         ctx.set(dut.stat_addr, 0)
         state["loaded"] = True
         state["start"] = state["cycle"]
-        await stream_vectors(ctx)
-
-    async def stream_vectors(ctx):
         for vec in beats:
             for word in vec:
                 while in_stall and rng.random() < in_stall:

@@ -274,8 +274,10 @@ class NmcArray(wiring.Component):
         # it is taken from the load data when descriptor 0 is written, so that a beat
         # accepted in the next cycle already sees the new layer 0, and it survives reset
         # (like the program), so that a beat right after reset sees it too
-        f0_init = sizing.folds(sizing.unpack_descriptor(cfg, prog.descriptors[0])["in_features"], cfg) - 1 \
-            if prog and prog.descriptors else -1
+        f0_init = -1  # descriptor 0 all zero: no input features
+        if prog and prog.descriptors:
+            first = sizing.unpack_descriptor(cfg, prog.descriptors[0])
+            f0_init = sizing.descriptor_steps(cfg, first["in_features"], first["out_features"])["folds_m1"]
         f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=f0_init, reset_less=True)
         with m.If(desc_we & (word == 0)):
             m.d.sync += f0_m1.eq(ld_steps["folds_m1"])

@@ -13,6 +13,7 @@ from pyhdl.config import SMALL
 from pyhdl.fpga import boards
 from pyhdl.fpga.uart import ResultLine, UartTx, result_text, uart_divisor
 
+
 def decode_8n1(trace: list[int], divisor: int) -> bytes:
     """Bytes on a line sampled once per cycle; every bit must last exactly ``divisor``
     cycles, start low, stop high."""
