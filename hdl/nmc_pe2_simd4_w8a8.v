@@ -7,7 +7,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
+  wire [7:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
@@ -15,9 +15,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  wire [7:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -55,11 +55,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [7:0] \$145 ;
+  wire [6:0] \$146 ;
+  wire [8:0] \$147 ;
+  wire [5:0] \$148 ;
+  wire [9:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
@@ -69,32 +69,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [6:0] \$158 ;
+  wire [8:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire [6:0] \$160 ;
+  wire [8:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
+  wire [7:0] \$164 ;
+  wire [6:0] \$165 ;
+  wire [8:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [7:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [6:0] \$170 ;
+  wire [8:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [7:0] \$176 ;
-  wire [6:0] \$177 ;
-  wire [8:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [9:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
@@ -102,124 +102,124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire [6:0] \$189 ;
+  wire [3:0] \$188 ;
+  wire [3:0] \$189 ;
   wire \$19 ;
-  wire [8:0] \$190 ;
-  wire [6:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire [8:0] \$192 ;
-  wire \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
+  wire [8:0] \$193 ;
+  wire [8:0] \$194 ;
+  wire [8:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
-  wire [3:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire [8:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [8:0] \$20 ;
   wire \$200 ;
-  wire [7:0] \$201 ;
-  wire [6:0] \$202 ;
-  wire [8:0] \$203 ;
-  wire \$204 ;
+  wire \$201 ;
+  wire [8:0] \$202 ;
+  wire \$203 ;
+  wire [7:0] \$204 ;
   wire \$205 ;
-  wire [7:0] \$206 ;
-  wire [6:0] \$207 ;
+  wire \$206 ;
+  wire \$207 ;
   wire [8:0] \$208 ;
-  wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [8:0] \$209 ;
+  wire [8:0] \$21 ;
+  wire [8:0] \$210 ;
+  wire [8:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
+  wire [8:0] \$214 ;
+  wire [8:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [3:0] \$218 ;
-  wire [3:0] \$219 ;
-  wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire [8:0] \$22 ;
+  wire [8:0] \$220 ;
+  wire [9:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [8:0] \$226 ;
-  wire [8:0] \$227 ;
+  wire [9:0] \$224 ;
+  wire [9:0] \$225 ;
+  wire \$226 ;
+  wire [9:0] \$227 ;
   wire [8:0] \$228 ;
   wire [8:0] \$229 ;
-  wire \$23 ;
+  wire [8:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire [8:0] \$232 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire [8:0] \$236 ;
   wire \$237 ;
-  wire [7:0] \$238 ;
+  wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
+  wire [7:0] \$240 ;
   wire \$241 ;
-  wire [8:0] \$242 ;
-  wire [8:0] \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [8:0] \$246 ;
-  wire [8:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire \$242 ;
+  wire [7:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [8:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [5:0] \$247 ;
+  wire [8:0] \$248 ;
+  wire [8:0] \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [7:0] \$250 ;
+  wire [6:0] \$251 ;
   wire [8:0] \$252 ;
-  wire [9:0] \$253 ;
-  wire \$254 ;
+  wire [5:0] \$253 ;
+  wire [9:0] \$254 ;
   wire \$255 ;
-  wire [9:0] \$256 ;
-  wire [9:0] \$257 ;
+  wire [7:0] \$256 ;
+  wire \$257 ;
   wire \$258 ;
-  wire [8:0] \$259 ;
-  wire [8:0] \$26 ;
-  wire [8:0] \$260 ;
-  wire [8:0] \$261 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [8:0] \$267 ;
+  wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
-  wire [8:0] \$27 ;
-  wire \$270 ;
-  wire [7:0] \$271 ;
+  wire [8:0] \$269 ;
+  wire \$27 ;
+  wire [8:0] \$270 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
-  wire [7:0] \$274 ;
-  wire [5:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [5:0] \$278 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
   wire [8:0] \$279 ;
-  wire [8:0] \$28 ;
+  wire \$28 ;
   wire [8:0] \$280 ;
-  wire [7:0] \$281 ;
-  wire [6:0] \$282 ;
-  wire [8:0] \$283 ;
-  wire [5:0] \$284 ;
-  wire [9:0] \$285 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
   wire \$286 ;
-  wire [7:0] \$287 ;
+  wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire [8:0] \$29 ;
+  wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [7:0] \$293 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
@@ -228,11 +228,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [7:0] \$300 ;
-  wire [8:0] \$301 ;
-  wire [8:0] \$302 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
-  wire [7:0] \$304 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
@@ -240,9 +240,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire [7:0] \$311 ;
-  wire [8:0] \$312 ;
-  wire [8:0] \$313 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
@@ -304,7 +304,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire \$37 ;
+  wire [7:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -315,7 +315,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire \$38 ;
+  wire [7:0] \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -326,7 +326,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
+  wire [5:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -338,7 +338,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [8:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -349,7 +349,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [7:0] \$41 ;
+  wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -360,7 +360,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire [7:0] \$42 ;
+  wire \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
@@ -371,7 +371,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire [5:0] \$43 ;
+  wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
@@ -382,7 +382,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire [8:0] \$44 ;
+  wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -437,7 +437,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire \$49 ;
+  wire [7:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
@@ -482,7 +482,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [7:0] \$53 ;
+  wire [3:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -493,7 +493,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire \$54 ;
+  wire [3:0] \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -504,7 +504,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire \$55 ;
+  wire [3:0] \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
@@ -526,7 +526,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [3:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -537,7 +537,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [3:0] \$58 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -548,7 +548,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -560,7 +560,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  reg \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -571,15 +571,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire \$61 ;
+  reg \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [1:0] \$614 ;
   wire \$615 ;
   wire \$616 ;
-  wire \$617 ;
+  wire [1:0] \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
@@ -604,7 +604,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  reg \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -614,11 +614,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [8:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [9:0] \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
@@ -630,8 +630,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
+  wire [8:0] \$663 ;
+  wire [8:0] \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
@@ -644,10 +644,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [9:0] \$676 ;
   wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [9:0] \$678 ;
+  wire [9:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
@@ -661,22 +661,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire \$691 ;
+  wire [8:0] \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
+  wire [8:0] \$696 ;
+  wire [3:0] \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [4:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
+  wire [3:0] \$701 ;
   wire \$702 ;
   wire \$703 ;
-  wire \$704 ;
+  wire [3:0] \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
@@ -704,7 +704,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire \$73 ;
+  reg \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -725,12 +725,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire \$749 ;
+  wire [7:0] \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire \$753 ;
+  wire [7:0] \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
@@ -739,11 +739,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [7:0] \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
-  wire \$765 ;
+  wire [7:0] \$765 ;
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
@@ -753,14 +753,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
-  wire [8:0] \$774 ;
-  wire [8:0] \$775 ;
-  wire \$776 ;
-  wire [8:0] \$777 ;
-  wire [8:0] \$778 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire [7:0] \$776 ;
+  wire \$777 ;
+  wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
+  wire [7:0] \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
@@ -768,254 +768,228 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
+  wire [7:0] \$788 ;
   wire \$789 ;
-  wire \$79 ;
+  reg \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
-  wire [8:0] \$793 ;
-  wire [8:0] \$794 ;
+  wire [7:0] \$792 ;
+  wire \$793 ;
+  wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire [9:0] \$797 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
+  wire [9:0] \$800 ;
+  wire [8:0] \$801 ;
+  wire [8:0] \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
-  wire [8:0] \$808 ;
-  wire [8:0] \$809 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
+  wire [8:0] \$810 ;
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
-  wire [8:0] \$814 ;
-  wire [8:0] \$815 ;
-  wire [8:0] \$816 ;
-  wire \$817 ;
-  wire [8:0] \$818 ;
-  wire [8:0] \$819 ;
+  wire [3:0] \$814 ;
+  wire [4:0] \$815 ;
+  wire [3:0] \$816 ;
+  wire [4:0] \$817 ;
+  wire \$818 ;
+  wire [31:0] \$819 ;
   wire \$82 ;
-  wire [8:0] \$820 ;
-  wire \$821 ;
-  wire [8:0] \$822 ;
-  wire [8:0] \$823 ;
-  wire \$824 ;
-  wire [8:0] \$825 ;
-  wire [8:0] \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
+  wire [32:0] \$820 ;
+  wire [31:0] \$821 ;
+  wire [32:0] \$822 ;
+  wire [31:0] \$823 ;
+  wire [32:0] \$824 ;
+  wire [3:0] \$825 ;
+  wire [31:0] \$826 ;
+  wire [32:0] \$827 ;
+  wire [1:0] \$828 ;
+  wire [31:0] \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire [9:0] \$831 ;
-  wire \$832 ;
-  wire [9:0] \$833 ;
-  wire [9:0] \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [32:0] \$830 ;
+  wire [31:0] \$831 ;
+  wire [32:0] \$832 ;
+  wire [1:0] \$833 ;
+  wire [31:0] \$834 ;
+  wire [32:0] \$835 ;
+  wire [31:0] \$836 ;
+  wire [32:0] \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire [8:0] \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  reg [3:0] \$840 ;
+  reg [8:0] \$841 ;
+  reg [7:0] \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg [7:0] \$845 ;
+  reg \$846 ;
+  reg [7:0] \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire [8:0] \$851 ;
-  wire [8:0] \$852 ;
-  wire \$853 ;
-  wire [8:0] \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire [8:0] \$859 ;
+  reg [7:0] \$850 ;
+  reg [8:0] \$851 ;
+  reg [7:0] \$852 ;
+  reg [8:0] \$853 ;
+  reg [8:0] \$854 ;
+  reg \$855 ;
+  reg \$856 ;
+  reg \$857 ;
+  reg [8:0] \$858 ;
+  reg [7:0] \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire [3:0] \$863 ;
-  wire [4:0] \$864 ;
-  wire [3:0] \$865 ;
-  wire [4:0] \$866 ;
-  wire \$867 ;
-  wire [31:0] \$868 ;
-  wire [32:0] \$869 ;
+  reg [2:0] \$860 ;
+  reg [7:0] \$861 ;
+  reg [7:0] \$862 ;
+  reg [8:0] \$863 ;
+  reg [8:0] \$864 ;
+  reg [7:0] \$865 ;
+  reg [8:0] \$866 ;
+  reg [7:0] \$867 ;
+  reg \$868 ;
+  reg [8:0] \$869 ;
   wire \$87 ;
-  wire [31:0] \$870 ;
-  wire [32:0] \$871 ;
-  wire [31:0] \$872 ;
-  wire [32:0] \$873 ;
-  wire [3:0] \$874 ;
-  wire [31:0] \$875 ;
-  wire [32:0] \$876 ;
-  wire [1:0] \$877 ;
-  wire [31:0] \$878 ;
-  wire [32:0] \$879 ;
+  reg [7:0] \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg [7:0] \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg \$879 ;
   wire \$88 ;
-  wire [31:0] \$880 ;
-  wire [32:0] \$881 ;
-  wire [1:0] \$882 ;
-  wire [31:0] \$883 ;
-  wire [32:0] \$884 ;
-  wire [31:0] \$885 ;
-  wire [32:0] \$886 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
   reg \$887 ;
-  reg [3:0] \$888 ;
-  reg [8:0] \$889 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
-  reg [7:0] \$890 ;
+  reg \$890 ;
   reg \$891 ;
   reg \$892 ;
-  reg [7:0] \$893 ;
+  reg \$893 ;
   reg \$894 ;
   reg [7:0] \$895 ;
   reg \$896 ;
-  reg \$897 ;
-  reg [7:0] \$898 ;
-  reg [7:0] \$899 ;
+  reg [7:0] \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [8:0] \$900 ;
-  reg [8:0] \$901 ;
+  reg \$900 ;
+  reg \$901 ;
   reg \$902 ;
   reg \$903 ;
   reg \$904 ;
-  reg [8:0] \$905 ;
-  reg [7:0] \$906 ;
-  reg [2:0] \$907 ;
-  reg [7:0] \$908 ;
-  reg [7:0] \$909 ;
-  wire \$91 ;
-  reg [8:0] \$910 ;
-  reg [8:0] \$911 ;
-  reg [7:0] \$912 ;
-  reg [7:0] \$913 ;
-  reg \$914 ;
-  reg [8:0] \$915 ;
-  reg [7:0] \$916 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
+  reg \$91 ;
+  reg [1:0] \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg [8:0] \$914 ;
+  reg \$915 ;
+  reg \$916 ;
   reg \$917 ;
-  reg \$918 ;
-  reg [7:0] \$919 ;
+  reg [8:0] \$918 ;
+  reg \$919 ;
   wire \$92 ;
   reg \$920 ;
   reg \$921 ;
-  reg \$922 ;
+  reg [8:0] \$922 ;
   reg \$923 ;
   reg \$924 ;
-  reg \$925 ;
+  reg [7:0] \$925 ;
   reg \$926 ;
   reg \$927 ;
-  reg \$928 ;
-  reg \$929 ;
+  reg [7:0] \$928 ;
+  reg [2:0] \$929 ;
   wire \$93 ;
   reg \$930 ;
   reg \$931 ;
-  reg \$932 ;
+  reg [8:0] \$932 ;
   reg \$933 ;
   reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
+  reg [8:0] \$935 ;
+  reg [8:0] \$936 ;
   reg \$937 ;
   reg \$938 ;
   reg \$939 ;
   wire \$94 ;
-  reg \$940 ;
+  reg [7:0] \$940 ;
   reg \$941 ;
-  reg [7:0] \$942 ;
+  reg \$942 ;
   reg \$943 ;
   reg \$944 ;
-  reg [7:0] \$945 ;
+  reg [2:0] \$945 ;
   reg \$946 ;
   reg \$947 ;
-  reg \$948 ;
-  reg \$949 ;
+  reg [3:0] \$948 ;
+  reg [31:0] \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
-  reg \$952 ;
-  reg [8:0] \$953 ;
-  reg \$954 ;
-  reg \$955 ;
-  reg \$956 ;
-  reg [8:0] \$957 ;
-  reg \$958 ;
-  reg \$959 ;
+  reg [3:0] \$950 ;
+  reg [31:0] \$951 ;
+  reg [3:0] \$952 ;
+  reg [31:0] \$953 ;
+  reg [3:0] \$954 ;
+  reg [31:0] \$955 ;
+  reg [3:0] \$956 ;
+  reg [31:0] \$957 ;
+  reg [3:0] \$958 ;
+  reg [31:0] \$959 ;
   wire \$96 ;
-  reg \$960 ;
-  reg [8:0] \$961 ;
-  reg \$962 ;
-  reg \$963 ;
-  reg [7:0] \$964 ;
-  reg \$965 ;
-  reg \$966 ;
-  reg [7:0] \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  reg [3:0] \$960 ;
+  reg [31:0] \$961 ;
+  reg [3:0] \$962 ;
+  reg [31:0] \$963 ;
+  wire [7:0] \$964 ;
+  wire [23:0] \$965 ;
+  wire [7:0] \$966 ;
+  wire [23:0] \$967 ;
   wire \$97 ;
-  reg \$970 ;
-  reg \$971 ;
-  reg [7:0] \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg [2:0] \$975 ;
-  reg \$976 ;
-  reg \$977 ;
-  reg [3:0] \$978 ;
-  reg [31:0] \$979 ;
-  wire \$98 ;
-  reg [3:0] \$980 ;
-  reg [31:0] \$981 ;
-  reg [3:0] \$982 ;
-  reg [31:0] \$983 ;
-  reg [3:0] \$984 ;
-  reg [31:0] \$985 ;
-  reg [3:0] \$986 ;
-  reg [31:0] \$987 ;
-  reg [3:0] \$988 ;
-  reg [31:0] \$989 ;
+  reg \$98 ;
   wire \$99 ;
-  reg [3:0] \$990 ;
-  reg [31:0] \$991 ;
-  reg [3:0] \$992 ;
-  reg [31:0] \$993 ;
-  wire [7:0] \$994 ;
-  wire [23:0] \$995 ;
-  wire [7:0] \$996 ;
-  wire [23:0] \$997 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$135 ;
-  wire [6:0] \$signature__addr$138 ;
-  wire [6:0] \$signature__addr$150 ;
-  wire [6:0] \$signature__addr$152 ;
+  wire [6:0] \$signature__addr$145 ;
+  wire [6:0] \$signature__addr$148 ;
+  wire [6:0] \$signature__addr$156 ;
+  wire [6:0] \$signature__addr$159 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$136 ;
-  wire [31:0] \$signature__data$139 ;
-  wire [31:0] \$signature__data$298 ;
-  wire [31:0] \$signature__data$299 ;
+  wire [31:0] \$signature__data$146 ;
+  wire [31:0] \$signature__data$149 ;
+  wire [31:0] \$signature__data$320 ;
+  wire [31:0] \$signature__data$321 ;
   wire \$signature__en ;
-  wire \$signature__en$134 ;
-  wire \$signature__en$137 ;
+  wire \$signature__en$144 ;
+  wire \$signature__en$147 ;
+  reg a_calm_if_a_fold = 1'h1;
+  reg a_calm_if_a_last_fold = 1'h1;
+  reg a_calm_if_b = 1'h1;
+  reg a_calm_if_stay = 1'h1;
   wire [31:0] act;
-  wire [31:0] \act$123 ;
+  wire [31:0] \act$133 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1034,18 +1008,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] b_fold_plus1 = 9'h001;
   reg [7:0] b_group = 8'h00;
   reg b_group_is_0 = 1'h1;
+  reg [8:0] b_group_plus1 = 9'h001;
   reg b_in_group = 1'h0;
   reg b_last_fold = 1'h0;
   reg b_last_group = 1'h0;
-  reg b_ready = 1'h0;
+  reg b_ready_if_a_fold = 1'h0;
+  reg b_ready_if_a_last_fold = 1'h0;
+  reg b_ready_if_b = 1'h0;
+  reg b_ready_if_stay = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$26 ;
+  wire [8:0] \bank_waddr$28 ;
   wire [31:0] bank_wdata;
-  wire [31:0] \bank_wdata$27 ;
+  wire [31:0] \bank_wdata$29 ;
   wire bank_we;
-  wire \bank_we$25 ;
+  wire \bank_we$27 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1074,23 +1052,34 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg cur_requantize = 1'h0;
   wire [1:0] d0_rp__addr;
   wire [34:0] d0_rp__data;
+  reg data_ok_if_a_fold = 1'h0;
+  reg data_ok_if_a_last_fold = 1'h0;
+  reg data_ok_if_b = 1'h0;
+  reg data_ok_if_stay = 1'h0;
   wire [1:0] dl_rp__addr;
   wire [34:0] dl_rp__data;
   output done;
   wire done;
+  reg drain_available = 1'h0;
   reg [31:0] drain_data;
   reg [7:0] drain_elem = 8'h00;
+  reg drain_elem_last = 1'h0;
+  reg [8:0] drain_group_plus1 = 9'h001;
   reg drain_inflight = 1'h0;
-  reg drain_inflight2 = 1'h0;
+  (* init = 1'h0 *)
+  wire drain_inflight2;
   reg drain_lane = 1'h0;
   reg drain_lane2 = 1'h0;
   reg [31:0] drain_lane_data0 = 32'd0;
   reg [31:0] drain_lane_data1 = 32'd0;
   reg drain_last = 1'h0;
   reg drain_last2 = 1'h0;
+  reg [2:0] drain_occupancy = 3'h0;
   wire drain_read;
+  reg drain_room = 1'h1;
   reg drain_slot = 1'h0;
   wire finished;
+  reg finished_r = 1'h0;
   reg [7:0] fold = 8'h00;
   reg fold_is_0 = 1'h1;
   reg [8:0] fold_plus1 = 9'h001;
@@ -1112,7 +1101,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [7:0] in_groups = 8'h00;
-  reg in_ok = 1'h0;
+  reg [8:0] in_groups_m1 = 9'h1ff;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1142,7 +1131,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [3:0] last_layer = 4'hf;
   reg [2:0] layer = 3'h0;
   reg layer_is_0 = 1'h1;
-  wire ld_fire;
   input [85:0] load__payload;
   wire [85:0] load__payload;
   wire [31:0] \load__payload.addr ;
@@ -1152,7 +1140,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input load__valid;
   wire load__valid;
   wire load_hold;
+  reg [85:0] load_r = 86'h0000000000000000000000;
+  wire [31:0] \load_r.addr ;
+  wire [53:0] \load_r.data ;
+  reg load_r_has_layers = 1'h0;
+  reg load_r_is_clear = 1'h0;
+  reg load_r_is_control = 1'h0;
+  reg load_r_is_descriptor = 1'h0;
+  reg load_r_is_descriptor0 = 1'h0;
+  reg load_r_is_n_layers = 1'h0;
+  reg [3:0] load_r_last_layer = 4'hf;
+  reg load_write = 1'h0;
   reg loaded = 1'h0;
+  reg [1:0] move_made = 2'h0;
   reg [8:0] need_groups = 9'h002;
   reg [8:0] need_groups_next = 9'h004;
   wire [2:0] next_layer;
@@ -1174,6 +1174,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] out_groups0 = 8'h00;
   reg [7:0] out_groups1 = 8'h00;
   reg [7:0] out_n = 8'h00;
+  reg [8:0] out_n_m1 = 9'h000;
+  reg [8:0] out_n_m2 = 9'h000;
   reg out_pending0 = 1'h0;
   reg out_pending1 = 1'h0;
   wire out_write;
@@ -1183,8 +1185,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg raw_full = 1'h0;
-  reg raw_ok = 1'h0;
   reg [31:0] rd_act_data = 32'd0;
   reg rd_block1 = 1'h0;
   reg rd_block2 = 1'h0;
@@ -1193,14 +1193,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$133 ;
+  wire [31:0] \result$143 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$29 ;
+  wire [7:0] \rq_waddr$31 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$30 ;
+  wire [53:0] \rq_wdata$32 ;
   wire rq_we;
-  wire \rq_we$28 ;
+  wire \rq_we$30 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1212,16 +1212,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$101 ;
+  wire [8:0] \step_addr$111 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$89 ;
+  wire [8:0] \step_addr$99 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$102 ;
+  wire \step_first$101 ;
   (* init = 1'h0 *)
-  wire \step_first$91 ;
+  wire \step_first$112 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
@@ -1229,41 +1229,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   (* init = 1'h0 *)
   wire \step_last$103 ;
   (* init = 1'h0 *)
-  wire \step_last$93 ;
+  wire \step_last$113 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$105 ;
+  wire \step_relu$107 ;
   (* init = 1'h0 *)
-  wire \step_relu$97 ;
+  wire \step_relu$115 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$106 ;
+  wire \step_requantize$109 ;
   (* init = 1'h0 *)
-  wire \step_requantize$99 ;
+  wire \step_requantize$116 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$104 ;
+  wire [7:0] \step_rq$105 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$95 ;
+  wire [7:0] \step_rq$114 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$100 ;
+  wire \step_valid$110 ;
   (* init = 1'h0 *)
-  wire \step_valid$87 ;
+  wire \step_valid$97 ;
   wire [1:0] swp__addr;
   wire [27:0] swp__data;
   wire swp__en;
-  wire track_reset0;
-  wire track_reset1;
-  reg track_reset_r0 = 1'h0;
-  reg track_reset_r1 = 1'h0;
   wire vector_start;
+  reg vector_start_r = 1'h0;
   wire [32:0] w_data;
-  (* init = 1'h0 *)
-  wire w_en;
-  wire [2:0] w_level;
+  reg w_en = 1'h0;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1330,8 +1325,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par7 = 1'h0;
   reg wb_par8 = 1'h0;
   reg wb_par9 = 1'h0;
-  reg wb_parity_ahead0 = 1'h0;
-  reg wb_parity_ahead1 = 1'h0;
+  reg wb_parity_ahead0 = 1'h1;
+  reg wb_parity_ahead1 = 1'h1;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -1483,14 +1478,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$182 )
-      actbuf[\$180 [6:0]][7:0] <= \$994 ;
-    if (\$184 )
-      actbuf[\$180 [6:0]][15:8] <= \$996 ;
-    if (\$186 )
-      actbuf[\$180 [6:0]][23:16] <= \$994 ;
-    if (\$188 )
-      actbuf[\$180 [6:0]][31:24] <= \$996 ;
+    if (\$151 )
+      actbuf[\$149 [6:0]][7:0] <= \$964 ;
+    if (\$153 )
+      actbuf[\$149 [6:0]][15:8] <= \$966 ;
+    if (\$155 )
+      actbuf[\$149 [6:0]][23:16] <= \$964 ;
+    if (\$157 )
+      actbuf[\$149 [6:0]][31:24] <= \$966 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1508,9 +1503,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load__payload[1:0]] <= { \$35 , \$32 , \$29 , \$27 , \$25 [7:0] };
+      descriptor_steps[load_r[1:0]] <= { \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$59 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$55 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1520,9 +1515,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      descriptors[load__payload[1:0]] <= load__payload[66:32];
+      descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign nxt_rp__data = descriptors[\$59 [1:0]];
+  assign nxt_rp__data = descriptors[\$55 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1595,8 +1590,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$46 )
-      inbuf[\$44 [5:0]] <= i_stream__payload;
+    if (\$42 )
+      inbuf[\$40 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1739,13 +1734,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$190 [6:0]] <= { \$995 , \$994  };
+      outbuf0[\$159 [6:0]] <= { \$965 , \$964  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$203 [6:0]];
+    _2_ <= outbuf0[\$166 [6:0]];
   end
-  assign \$signature__data$298  = _2_;
+  assign \$signature__data$320  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1880,960 +1875,881 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$192 [6:0]] <= { \$997 , \$996  };
+      outbuf1[\$161 [6:0]] <= { \$967 , \$966  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$208 [6:0]];
+    _3_ <= outbuf1[\$171 [6:0]];
   end
-  assign \$signature__data$299  = _3_;
-  assign \$4  = i_stream__valid & has_layers;
-  assign \$5  = ~ \$4 ;
-  assign load__ready = \$3  & \$5 ;
-  assign ld_fire = load__valid & load__ready;
-  assign \$6  = ! load__payload[27:20];
-  assign \$7  = ld_fire & \$6 ;
-  assign \$8  = ! load__payload[31:28];
-  assign bank_we = \$7  & \$8 ;
-  assign \$9  = ! load__payload[27:20];
-  assign \$10  = ld_fire & \$9 ;
-  assign \$11  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$10  & \$11 ;
-  assign \$12  = load__payload[27:20] == 1'h1;
-  assign \$13  = ld_fire & \$12 ;
-  assign \$14  = ! load__payload[31:28];
-  assign \bank_we$25  = \$13  & \$14 ;
-  assign \$15  = load__payload[27:20] == 1'h1;
-  assign \$16  = ld_fire & \$15 ;
-  assign \$17  = load__payload[31:28] == 1'h1;
-  assign \rq_we$28  = \$16  & \$17 ;
-  assign \$18  = load__payload[31:28] == 2'h2;
-  assign \$19  = ld_fire & \$18 ;
-  assign \$20  = load__payload[19:0] < 3'h4;
-  assign \$signature__en  = \$19  & \$20 ;
-  assign \$21  = load__payload[31:28] == 2'h2;
-  assign \$22  = ld_fire & \$21 ;
-  assign \$23  = load__payload[19:0] < 3'h4;
-  assign swp__en = \$22  & \$23 ;
-  assign \$24  = load__payload[47:40] + 1'h1;
-  assign \$26  = load__payload[39:32] - 1'h1;
-  assign \$28  = load__payload[47:40] - 1'h1;
-  assign \$30  = | load__payload[39:32];
-  assign \$31  = load__payload[39:32] <= 3'h4;
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = | load__payload[47:40];
-  assign \$34  = load__payload[47:40] <= 2'h2;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = load__payload[31:28] == 2'h3;
-  assign \$37  = ld_fire & \$36 ;
-  assign \$38  = load__payload[19:0] == 1'h1;
-  assign \$39  = in_wslot ? in_full1 : in_full0;
-  assign \$40  = ~ \$39 ;
-  assign i_stream__ready = \$40  & has_layers;
+  assign \$signature__data$321  = _3_;
+  assign \$26  = | load_r[39:32];
+  assign \$27  = load_r[39:32] <= 3'h4;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = | load_r[47:40];
+  assign \$30  = load_r[47:40] <= 2'h2;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = load_write & load_r_is_control;
+  assign \$33  = in_wslot ? in_full1 : in_full0;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$34  & has_layers;
+  assign \$36  = ~ load_write;
+  assign i_stream__ready = \$35  & \$36 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$41  = in_wslot ? in_beats1 : in_beats0;
-  assign \$43  = in_wslot ? 6'h20 : 6'h00;
-  assign \$44  = \$42  + \$43 ;
-  assign \$53  = in_wslot ? in_beats1 : in_beats0;
-  assign \$54  = ! \$53 ;
-  assign vector_start = in_fire & \$54 ;
-  assign \$55  = ~ loaded;
-  assign \$56  = b_done ? 1'h1 : 1'h0;
-  assign \$57  = layer + 1'h1;
-  assign \$58  = cur_is_last ? { 3'h0, \$56  } : \$57 ;
-  assign \$59  = loaded ? \$58  : 4'h0;
+  assign \$37  = in_wslot ? in_beats1 : in_beats0;
+  assign \$39  = in_wslot ? 6'h20 : 6'h00;
+  assign \$40  = \$38  + \$39 ;
+  assign \$49  = in_wslot ? in_beats1 : in_beats0;
+  assign \$50  = ! \$49 ;
+  assign vector_start = in_fire & \$50 ;
+  assign \$51  = ~ loaded;
+  assign \$52  = b_done ? 1'h1 : 1'h0;
+  assign \$53  = layer + 1'h1;
+  assign \$54  = cur_is_last ? { 3'h0, \$52  } : \$53 ;
+  assign \$55  = loaded ? \$54  : 4'h0;
   assign active = loaded & has_layers;
-  assign \$60  = ~ layer_is_0;
-  assign \$61  = active & \$60 ;
-  assign \$62  = ~ b_done;
-  assign \$63  = \$61  & \$62 ;
-  assign b_available = \$63  & b_ready;
-  assign \$64  = ~ b_in_group;
-  assign \$65  = \$64  & fold_is_0;
-  assign \$66  = ~ group_is_0;
-  assign \$67  = \$66  | raw_ok;
-  assign \$68  = layer_is_0 ? in_ok : \$67 ;
-  assign \$69  = active & \$68 ;
-  assign \$70  = group_is_0 & fold_is_0;
-  assign \$71  = cur_is_last & \$70 ;
-  assign \$72  = ctx ? out_full1 : out_full0;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$69  & \$74 ;
-  assign \$77  = ~ layer_is_0;
-  assign \$78  = \$77  & group_is_0;
-  assign \$79  = \$78  ? raw_full : 1'h1;
-  assign \$80  = \$76  & \$79 ;
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$65  & \$81 ;
-  assign \$83  = \$82  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$83 ;
-  assign \$84  = ~ b_in_group;
-  assign \$85  = ~ group_is_0;
-  assign \$86  = \$85  | raw_ok;
-  assign \$87  = layer_is_0 ? in_ok : \$86 ;
-  assign \$88  = active & \$87 ;
-  assign \$89  = group_is_0 & fold_is_0;
-  assign \$90  = cur_is_last & \$89 ;
-  assign \$91  = ctx ? out_full1 : out_full0;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$88  & \$93 ;
-  assign \$96  = \$84  & \$95 ;
-  assign \$97  = ~ b_in_group;
-  assign \$98  = \$97  & fold_is_0;
-  assign \$99  = ~ layer_is_0;
-  assign \$100  = \$99  & group_is_0;
-  assign \$101  = \$100  ? raw_full : 1'h1;
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$98  & \$102 ;
-  assign \$104  = \$103  & b_available;
-  assign \$105  = ~ \$104 ;
-  assign issue_a = \$96  & \$105 ;
+  assign \$56  = ~ layer_is_0;
+  assign \$57  = active & \$56 ;
+  assign \$58  = ~ b_done;
+  assign \$59  = \$57  & \$58 ;
+  assign b_available = \$59  & \$60 ;
+  assign \$62  = ~ b_in_group;
+  assign \$63  = \$62  & fold_is_0;
+  assign \$65  = active & \$64 ;
+  assign \$66  = group_is_0 & fold_is_0;
+  assign \$67  = cur_is_last & \$66 ;
+  assign \$68  = ctx ? out_full1 : out_full0;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$65  & \$70 ;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = ~ \$74 ;
+  assign \$76  = \$63  & \$75 ;
+  assign \$77  = \$76  & b_available;
+  assign issue_b = b_in_group ? \$61  : \$77 ;
+  assign \$78  = ~ b_in_group;
+  assign \$80  = active & \$79 ;
+  assign \$81  = group_is_0 & fold_is_0;
+  assign \$82  = cur_is_last & \$81 ;
+  assign \$83  = ctx ? out_full1 : out_full0;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = \$80  & \$85 ;
+  assign \$88  = \$78  & \$87 ;
+  assign \$89  = ~ b_in_group;
+  assign \$90  = \$89  & fold_is_0;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = \$90  & \$92 ;
+  assign \$94  = \$93  & b_available;
+  assign \$95  = ~ \$94 ;
+  assign issue_a = \$88  & \$95 ;
   assign issue = issue_a | issue_b;
-  assign \$106  = ~ issue;
-  assign \$107  = \$106  & active;
-  assign \$108  = ~ in_ok;
-  assign \$109  = layer_is_0 & \$108 ;
-  assign \$110  = ctx ? in_beats1 : in_beats0;
-  assign \$111  = | \$110 ;
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = b_in_group ? 1'h1 : \$112 ;
-  assign stall_input = \$107  & \$113 ;
-  assign \$114  = ~ issue;
-  assign \$115  = ~ b_in_group;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = \$116  & active;
-  assign \$118  = ~ group_is_0;
-  assign \$119  = \$118  | raw_ok;
-  assign \$120  = layer_is_0 ? in_ok : \$119 ;
-  assign \$121  = \$117  & \$120 ;
-  assign \$122  = group_is_0 & fold_is_0;
-  assign \$123  = cur_is_last & \$122 ;
-  assign \$124  = ctx ? out_full1 : out_full0;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign stall_output = \$121  & \$127 ;
-  assign \$128  = ! ctx;
-  assign \$129  = issue_a & \$128 ;
-  assign \$130  = \$129  & layer_is_0;
-  assign \$131  = \$130  & last_fold;
-  assign \$132  = \$131  & last_group;
-  assign \$134  = issue_b & \$133 ;
-  assign \$135  = \$134  & b_last_fold;
-  assign \$136  = \$135  & b_last_group;
-  assign in_release0 = \$132  | \$136 ;
-  assign \$137  = ! ctx;
-  assign \$138  = issue_a & \$137 ;
-  assign \$139  = \$138  & layer_is_0;
-  assign \$140  = group_is_0 & fold_is_0;
-  assign \$141  = \$139  & \$140 ;
-  assign \$143  = issue_b & \$142 ;
-  assign \$144  = \$143  & b_group_is_0;
-  assign \$145  = ! b_fold;
-  assign \$146  = \$144  & \$145 ;
-  assign track_reset0 = \$141  | \$146 ;
-  assign \$148  = issue_a & \$147 ;
-  assign \$149  = \$148  & layer_is_0;
-  assign \$150  = \$149  & last_fold;
-  assign \$151  = \$150  & last_group;
-  assign \$152  = ~ ctx;
-  assign \$153  = issue_b & \$152 ;
-  assign \$154  = \$153  & b_last_fold;
-  assign \$155  = \$154  & b_last_group;
-  assign in_release1 = \$151  | \$155 ;
-  assign \$157  = issue_a & \$156 ;
-  assign \$158  = \$157  & layer_is_0;
-  assign \$159  = group_is_0 & fold_is_0;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = ~ ctx;
-  assign \$162  = issue_b & \$161 ;
-  assign \$163  = \$162  & b_group_is_0;
-  assign \$164  = ! b_fold;
-  assign \$165  = \$163  & \$164 ;
-  assign track_reset1 = \$160  | \$165 ;
-  assign \$166  = step_valid & step_from_input;
-  assign \$168  = \$166  & \$167 ;
-  assign \$169  = step_in_addr[5:0] == \$44 [5:0];
-  assign inbuf_collision = \$168  & \$169 ;
-  assign \$170  = ~ step_from_input;
-  assign \$171  = step_valid & \$170 ;
-  assign \$172  = | { \$188 , \$186 , \$184 , \$182  };
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = step_act_addr[6:0] == \$180 [6:0];
-  assign actbuf_collision = \$173  & \$174 ;
+  assign \$96  = ~ issue;
+  assign \$97  = \$96  & active;
+  assign \$99  = ~ \$98 ;
+  assign \$100  = layer_is_0 & \$99 ;
+  assign \$101  = ctx ? in_beats1 : in_beats0;
+  assign \$102  = | \$101 ;
+  assign \$103  = \$100  & \$102 ;
+  assign \$104  = b_in_group ? 1'h1 : \$103 ;
+  assign stall_input = \$97  & \$104 ;
+  assign \$105  = ~ issue;
+  assign \$106  = ~ b_in_group;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$107  & active;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = group_is_0 & fold_is_0;
+  assign \$112  = cur_is_last & \$111 ;
+  assign \$113  = ctx ? out_full1 : out_full0;
+  assign \$114  = \$112  & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign stall_output = \$110  & \$116 ;
+  assign \$117  = ! ctx;
+  assign \$118  = issue_a & \$117 ;
+  assign \$119  = \$118  & layer_is_0;
+  assign \$120  = \$119  & last_fold;
+  assign \$121  = \$120  & last_group;
+  assign \$123  = issue_b & \$122 ;
+  assign \$124  = \$123  & b_last_fold;
+  assign \$125  = \$124  & b_last_group;
+  assign in_release0 = \$121  | \$125 ;
+  assign \$127  = issue_a & \$126 ;
+  assign \$128  = \$127  & layer_is_0;
+  assign \$129  = \$128  & last_fold;
+  assign \$130  = \$129  & last_group;
+  assign \$131  = ~ ctx;
+  assign \$132  = issue_b & \$131 ;
+  assign \$133  = \$132  & b_last_fold;
+  assign \$134  = \$133  & b_last_group;
+  assign in_release1 = \$130  | \$134 ;
+  assign \$135  = step_valid & step_from_input;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = step_in_addr[5:0] == \$40 [5:0];
+  assign inbuf_collision = \$137  & \$138 ;
+  assign \$139  = ~ step_from_input;
+  assign \$140  = step_valid & \$139 ;
+  assign \$141  = | { \$157 , \$155 , \$153 , \$151  };
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = step_act_addr[6:0] == \$149 [6:0];
+  assign actbuf_collision = \$142  & \$143 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$175  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$175 ;
+  assign \$144  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$144 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$177  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$178  = \$176  + \$177 ;
-  assign \$179  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$180  = \$178  + \$179 ;
-  assign \$181  = ! wb_group16[0];
-  assign \$182  = act_write & \$181 ;
-  assign \$183  = ! wb_group16[0];
-  assign \$184  = act_write & \$183 ;
-  assign \$186  = act_write & \$185 ;
-  assign \$188  = act_write & \$187 ;
-  assign \$189  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$190  = wb_group16 + \$189 ;
-  assign \$191  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$192  = wb_group16 + \$191 ;
-  assign \$193  = drain_slot ? out_pending1 : out_pending0;
-  assign \$194  = drain_slot ? out_groups1 : out_groups0;
-  assign \$196  = \$194  > \$195 ;
-  assign \$197  = \$193  & \$196 ;
-  assign \$198  = w_level + drain_inflight;
-  assign \$199  = \$198  + drain_inflight2;
-  assign \$200  = \$199  < 3'h4;
-  assign drain_read = \$197  & \$200 ;
-  assign \$202  = drain_slot ? 7'h40 : 7'h00;
-  assign \$203  = \$201  + \$202 ;
-  assign \$204  = drain_read & out_write;
-  assign \$205  = \$203 [6:0] == \$190 [6:0];
-  assign outbuf0_collision = \$204  & \$205 ;
-  assign \$207  = drain_slot ? 7'h40 : 7'h00;
-  assign \$208  = \$206  + \$207 ;
-  assign \$209  = drain_read & out_write;
-  assign \$210  = \$208 [6:0] == \$192 [6:0];
-  assign outbuf1_collision = \$209  & \$210 ;
+  assign \$146  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$147  = \$145  + \$146 ;
+  assign \$148  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$149  = \$147  + \$148 ;
+  assign \$150  = ! wb_group16[0];
+  assign \$151  = act_write & \$150 ;
+  assign \$152  = ! wb_group16[0];
+  assign \$153  = act_write & \$152 ;
+  assign \$155  = act_write & \$154 ;
+  assign \$157  = act_write & \$156 ;
+  assign \$158  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$159  = wb_group16 + \$158 ;
+  assign \$160  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$161  = wb_group16 + \$160 ;
+  assign \$162  = drain_slot ? out_pending1 : out_pending0;
+  assign \$163  = \$162  & drain_available;
+  assign drain_read = \$163  & drain_room;
+  assign \$165  = drain_slot ? 7'h40 : 7'h00;
+  assign \$166  = \$164  + \$165 ;
+  assign \$167  = drain_read & out_write;
+  assign \$168  = \$166 [6:0] == \$159 [6:0];
+  assign outbuf0_collision = \$167  & \$168 ;
+  assign \$170  = drain_slot ? 7'h40 : 7'h00;
+  assign \$171  = \$169  + \$170 ;
+  assign \$172  = drain_read & out_write;
+  assign \$173  = \$171 [6:0] == \$161 [6:0];
+  assign outbuf1_collision = \$172  & \$173 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$211  = load__payload[31:28] == 2'h3;
-  assign \$212  = ld_fire & \$211 ;
-  assign \$213  = ! load__payload[19:0];
-  assign \$214  = | load__payload[85:32];
-  assign \$215  = | load__payload[85:35];
-  assign \$216  = load__payload[34:32] > 3'h4;
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = load__payload[34:32] - 1'h1;
-  assign \$219  = \$217  ? 4'h3 : \$218 ;
-  assign \$220  = load__payload[31:28] == 2'h2;
-  assign \$221  = ld_fire & \$220 ;
-  assign \$222  = load__payload[19:0] < 3'h4;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = ! load__payload[19:0];
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = load__payload[39:32] - 1'h1;
-  assign \$228  = d0_rp__data[7:0] - 1'h1;
-  assign \$230  = ! in_wslot;
-  assign \$231  = in_fire & \$230 ;
-  assign \$232  = in_beats0 + 1'h1;
-  assign \$233  = in_beats0 == in_folds_m1;
-  assign \$235  = in_fire & \$234 ;
-  assign \$236  = in_beats1 + 1'h1;
-  assign \$237  = in_beats1 == in_folds_m1;
-  assign \$238  = in_wslot ? in_beats1 : in_beats0;
-  assign \$239  = \$238  == in_folds_m1;
-  assign \$240  = in_fire & \$239 ;
-  assign \$241  = ~ in_wslot;
-  assign \$242  = d0_rp__data[15:8] + 1'h1;
-  assign \$244  = ~ loaded;
-  assign \$245  = \$59 [2:0] == last_layer;
-  assign \$246  = group + 1'h1;
-  assign \$247  = rq_addr + 1'h1;
-  assign \$248  = \$59 [2:0] == last_layer;
-  assign \$249  = ~ wr_buf;
-  assign \$250  = ~ ctx;
-  assign \$251  = ~ b_group_is_0;
-  assign \$252  = fold + 1'h1;
-  assign \$253  = need_groups_next + 2'h2;
-  assign \$254  = last_fold & last_group;
-  assign \$255  = ~ \$254 ;
-  assign \$256  = bank_addr + 1'h1;
-  assign \$257  = b_bank_addr + 1'h1;
-  assign \$258  = ~ b_last_fold;
-  assign \$259  = b_group + 1'h1;
-  assign \$260  = b_rq_addr + 1'h1;
-  assign \$261  = b_fold + 1'h1;
-  assign \$262  = ~ clear_counters;
-  assign \$263  = ld_fire & \$262 ;
-  assign \$264  = issue_a & cur_is_last;
-  assign \$265  = group_is_0 & fold_is_0;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = issue_b ? b_bank_addr : bank_addr;
-  assign \$268  = ! b_fold;
-  assign \$269  = issue_b ? \$268  : fold_is_0;
-  assign \$270  = issue_b ? b_last_fold : last_fold;
-  assign \$271  = issue_b ? b_rq_addr : rq_addr;
-  assign \$272  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$273  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$275  = ctx ? 6'h00 : 6'h20;
-  assign \$276  = \$274  + \$275 ;
-  assign \$278  = ctx ? 6'h20 : 6'h00;
-  assign \$279  = \$277  + \$278 ;
-  assign \$280  = issue_b ? \$276  : \$279 ;
-  assign \$282  = ctx ? 7'h40 : 7'h00;
-  assign \$283  = \$281  + \$282 ;
-  assign \$284  = wr_buf ? 6'h00 : 6'h20;
-  assign \$285  = \$283  + \$284 ;
-  assign \$286  = issue_b | layer_is_0;
-  assign \$287  = issue_b ? b_group : group;
-  assign \$288  = issue_b ? 1'h0 : wr_buf;
-  assign \$289  = ctx ^ issue_b;
-  assign \$290  = issue_a & cur_is_last;
-  assign \$291  = step_valid & step_last;
-  assign \$292  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$293  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$294  = ~ wb_out15;
-  assign \$295  = wb_valid15 & \$294 ;
-  assign \$296  = ! wb_ctx15;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$299  = \$298  == wb_par15;
-  assign \$300  = track_reset_r0 ? 8'h00 : wb_groups_ahead0;
-  assign \$301  = \$300  + 1'h1;
-  assign \$302  = \$299  ? \$301  : 9'h001;
-  assign \$303  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$304  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$305  = ~ wb_out15;
-  assign \$306  = wb_valid15 & \$305 ;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$310  = \$309  == wb_par15;
-  assign \$311  = track_reset_r1 ? 8'h00 : wb_groups_ahead1;
-  assign \$312  = \$311  + 1'h1;
-  assign \$313  = \$310  ? \$312  : 9'h001;
-  assign \$314  = ~ loaded;
-  assign \$315  = ctx ? in_release1 : in_release0;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = | in_beats1;
-  assign \$319  = in_fire & \$318 ;
-  assign \$320  = \$317  | \$319 ;
-  assign \$321  = | in_beats0;
-  assign \$322  = ! in_wslot;
-  assign \$323  = in_fire & \$322 ;
-  assign \$324  = \$321  | \$323 ;
-  assign \$325  = ctx ? \$320  : \$324 ;
-  assign \$326  = \$316  & \$325 ;
-  assign \$327  = ctx ? in_release0 : in_release1;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = | in_beats0;
-  assign \$330  = ! in_wslot;
-  assign \$331  = in_fire & \$330 ;
-  assign \$332  = \$329  | \$331 ;
-  assign \$333  = | in_beats1;
-  assign \$335  = in_fire & \$334 ;
-  assign \$336  = \$333  | \$335 ;
-  assign \$337  = ctx ? \$332  : \$336 ;
-  assign \$338  = \$328  & \$337 ;
-  assign \$339  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$340  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$341  = ctx ? \$339  : \$340 ;
-  assign \$342  = ~ layer[0];
-  assign \$343  = \$341  == \$342 ;
-  assign \$344  = ctx ? track_reset1 : track_reset0;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$343  & \$345 ;
-  assign \$347  = 1'h0 >= need_groups;
-  assign \$348  = ! prev_groups;
-  assign \$349  = \$347  | \$348 ;
-  assign \$350  = wb_groups_ahead1 >= need_groups;
-  assign \$351  = wb_groups_ahead1 == prev_groups;
-  assign \$352  = \$350  | \$351 ;
-  assign \$353  = track_reset_r1 ? \$349  : \$352 ;
-  assign \$354  = 1'h0 >= need_groups;
-  assign \$355  = ! prev_groups;
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = wb_groups_ahead0 >= need_groups;
-  assign \$358  = wb_groups_ahead0 == prev_groups;
-  assign \$359  = \$357  | \$358 ;
-  assign \$360  = track_reset_r0 ? \$356  : \$359 ;
-  assign \$361  = ctx ? \$353  : \$360 ;
-  assign \$362  = \$346  & \$361 ;
-  assign \$363  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$364  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$365  = ctx ? \$363  : \$364 ;
-  assign \$366  = ~ layer[0];
-  assign \$367  = \$365  == \$366 ;
-  assign \$368  = ctx ? track_reset1 : track_reset0;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = \$367  & \$369 ;
-  assign \$371  = ! prev_groups;
-  assign \$372  = wb_groups_ahead1 == prev_groups;
-  assign \$373  = track_reset_r1 ? \$371  : \$372 ;
-  assign \$374  = ! prev_groups;
-  assign \$375  = wb_groups_ahead0 == prev_groups;
-  assign \$376  = track_reset_r0 ? \$374  : \$375 ;
-  assign \$377  = ctx ? \$373  : \$376 ;
-  assign \$378  = \$370  & \$377 ;
-  assign \$379  = last_fold & last_group;
-  assign \$380  = \$379  & cur_is_last;
-  assign \$381  = | in_beats0;
-  assign \$382  = ! in_wslot;
-  assign \$383  = in_fire & \$382 ;
-  assign \$384  = \$381  | \$383 ;
-  assign \$385  = | in_beats1;
-  assign \$387  = in_fire & \$386 ;
-  assign \$388  = \$385  | \$387 ;
-  assign \$389  = ctx ? \$384  : \$388 ;
-  assign \$390  = ~ layer_is_0;
-  assign \$391  = | in_beats1;
-  assign \$393  = in_fire & \$392 ;
-  assign \$394  = \$391  | \$393 ;
-  assign \$395  = | in_beats0;
-  assign \$396  = ! in_wslot;
-  assign \$397  = in_fire & \$396 ;
-  assign \$398  = \$395  | \$397 ;
-  assign \$399  = ctx ? \$394  : \$398 ;
-  assign \$400  = \$390  & \$399 ;
-  assign \$401  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$402  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$403  = ctx ? \$401  : \$402 ;
-  assign \$405  = ~ \$403 ;
-  assign \$406  = ctx ? track_reset0 : track_reset1;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = \$405  & \$407 ;
-  assign \$410  = ! in_groups;
-  assign \$412  = wb_groups_ahead0 >= 2'h2;
-  assign \$413  = wb_groups_ahead0 == in_groups;
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = track_reset_r0 ? \$411  : \$414 ;
-  assign \$417  = ! in_groups;
-  assign \$419  = wb_groups_ahead1 >= 2'h2;
-  assign \$420  = wb_groups_ahead1 == in_groups;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = track_reset_r1 ? \$418  : \$421 ;
-  assign \$423  = ctx ? \$415  : \$422 ;
-  assign \$424  = \$408  & \$423 ;
-  assign \$425  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$426  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$427  = ctx ? \$425  : \$426 ;
-  assign \$429  = ~ \$427 ;
-  assign \$430  = ctx ? track_reset0 : track_reset1;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$429  & \$431 ;
-  assign \$433  = ! in_groups;
-  assign \$434  = wb_groups_ahead0 == in_groups;
-  assign \$435  = track_reset_r0 ? \$433  : \$434 ;
-  assign \$436  = ! in_groups;
-  assign \$437  = wb_groups_ahead1 == in_groups;
-  assign \$438  = track_reset_r1 ? \$436  : \$437 ;
-  assign \$439  = ctx ? \$435  : \$438 ;
-  assign \$440  = \$432  & \$439 ;
-  assign \$441  = layer_is_0 & last_group;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = | in_beats1;
-  assign \$445  = in_fire & \$444 ;
-  assign \$446  = \$443  | \$445 ;
-  assign \$447  = | in_beats0;
-  assign \$448  = ! in_wslot;
-  assign \$449  = in_fire & \$448 ;
-  assign \$450  = \$447  | \$449 ;
-  assign \$451  = ctx ? \$446  : \$450 ;
-  assign \$452  = \$442  & \$451 ;
-  assign \$453  = in_beats0 > b_fold;
-  assign \$454  = ! in_wslot;
-  assign \$455  = in_fire & \$454 ;
-  assign \$456  = in_beats0 == b_fold;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$453  | \$457 ;
-  assign \$459  = in_beats1 > b_fold;
-  assign \$461  = in_fire & \$460 ;
-  assign \$462  = in_beats1 == b_fold;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = \$459  | \$463 ;
-  assign \$465  = ctx ? \$458  : \$464 ;
-  assign \$466  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$467  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$468  = ctx ? \$466  : \$467 ;
-  assign \$469  = ~ layer[0];
-  assign \$471  = \$468  == \$470 ;
-  assign \$472  = ctx ? track_reset1 : track_reset0;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = \$471  & \$473 ;
-  assign \$476  = ! cur_groups;
-  assign \$478  = wb_groups_ahead1 >= 2'h2;
-  assign \$479  = wb_groups_ahead1 == cur_groups;
-  assign \$480  = \$478  | \$479 ;
-  assign \$481  = track_reset_r1 ? \$477  : \$480 ;
-  assign \$483  = ! cur_groups;
-  assign \$485  = wb_groups_ahead0 >= 2'h2;
-  assign \$486  = wb_groups_ahead0 == cur_groups;
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = track_reset_r0 ? \$484  : \$487 ;
-  assign \$489  = ctx ? \$481  : \$488 ;
-  assign \$490  = \$474  & \$489 ;
-  assign \$491  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$492  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$493  = ctx ? \$491  : \$492 ;
-  assign \$494  = ~ layer[0];
-  assign \$496  = \$493  == \$495 ;
-  assign \$497  = ctx ? track_reset1 : track_reset0;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$496  & \$498 ;
-  assign \$500  = ! cur_groups;
-  assign \$501  = wb_groups_ahead1 == cur_groups;
-  assign \$502  = track_reset_r1 ? \$500  : \$501 ;
-  assign \$503  = ! cur_groups;
-  assign \$504  = wb_groups_ahead0 == cur_groups;
-  assign \$505  = track_reset_r0 ? \$503  : \$504 ;
-  assign \$506  = ctx ? \$502  : \$505 ;
-  assign \$507  = \$499  & \$506 ;
-  assign \$508  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$509  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$510  = ctx ? \$508  : \$509 ;
+  assign \$174  = load__valid & load__ready;
+  assign \$175  = load__payload[31:28] == 2'h2;
+  assign \$176  = load__payload[19:0] < 3'h4;
+  assign \$177  = \$175  & \$176 ;
+  assign \$178  = load__payload[31:28] == 2'h2;
+  assign \$179  = ! load__payload[19:0];
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = load__payload[31:28] == 2'h3;
+  assign \$182  = ! load__payload[19:0];
+  assign \$183  = load__payload[19:0] == 1'h1;
+  assign \$184  = | load__payload[85:32];
+  assign \$185  = | load__payload[85:35];
+  assign \$186  = load__payload[34:32] > 3'h4;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = load__payload[34:32] - 1'h1;
+  assign \$189  = \$187  ? 4'h3 : \$188 ;
+  assign \$190  = load_write & load_r_is_control;
+  assign \$191  = load_write & load_r_is_descriptor0;
+  assign \$192  = load_r[39:32] - 1'h1;
+  assign \$194  = d0_rp__data[7:0] - 1'h1;
+  assign \$196  = ! in_wslot;
+  assign \$197  = in_fire & \$196 ;
+  assign \$198  = in_beats0 + 1'h1;
+  assign \$199  = in_beats0 == in_folds_m1;
+  assign \$201  = in_fire & \$200 ;
+  assign \$202  = in_beats1 + 1'h1;
+  assign \$203  = in_beats1 == in_folds_m1;
+  assign \$204  = in_wslot ? in_beats1 : in_beats0;
+  assign \$205  = \$204  == in_folds_m1;
+  assign \$206  = in_fire & \$205 ;
+  assign \$207  = ~ in_wslot;
+  assign \$208  = d0_rp__data[15:8] + 1'h1;
+  assign \$210  = d0_rp__data[15:8] - 1'h1;
+  assign \$212  = ~ loaded;
+  assign \$213  = \$55 [2:0] == last_layer;
+  assign \$214  = group + 1'h1;
+  assign \$215  = rq_addr + 1'h1;
+  assign \$216  = \$55 [2:0] == last_layer;
+  assign \$217  = ~ wr_buf;
+  assign \$218  = ~ ctx;
+  assign \$219  = ~ b_group_is_0;
+  assign \$220  = fold + 1'h1;
+  assign \$221  = need_groups_next + 2'h2;
+  assign \$222  = last_fold & last_group;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = bank_addr + 1'h1;
+  assign \$225  = b_bank_addr + 1'h1;
+  assign \$226  = ~ b_last_fold;
+  assign \$227  = b_group_plus1 + 1'h1;
+  assign \$228  = b_rq_addr + 1'h1;
+  assign \$229  = b_fold + 1'h1;
+  assign \$230  = load_r_is_control & load_r_is_clear;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = load_write & \$231 ;
+  assign \$233  = issue_a & cur_is_last;
+  assign \$234  = group_is_0 & fold_is_0;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = issue_b ? b_bank_addr : bank_addr;
+  assign \$237  = ! b_fold;
+  assign \$238  = issue_b ? \$237  : fold_is_0;
+  assign \$239  = issue_b ? b_last_fold : last_fold;
+  assign \$240  = issue_b ? b_rq_addr : rq_addr;
+  assign \$241  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$242  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$244  = ctx ? 6'h00 : 6'h20;
+  assign \$245  = \$243  + \$244 ;
+  assign \$247  = ctx ? 6'h20 : 6'h00;
+  assign \$248  = \$246  + \$247 ;
+  assign \$249  = issue_b ? \$245  : \$248 ;
+  assign \$251  = ctx ? 7'h40 : 7'h00;
+  assign \$252  = \$250  + \$251 ;
+  assign \$253  = wr_buf ? 6'h00 : 6'h20;
+  assign \$254  = \$252  + \$253 ;
+  assign \$255  = issue_b | layer_is_0;
+  assign \$256  = issue_b ? b_group : group;
+  assign \$257  = issue_b ? 1'h0 : wr_buf;
+  assign \$258  = ctx ^ issue_b;
+  assign \$259  = issue_a & cur_is_last;
+  assign \$260  = step_valid & step_last;
+  assign \$261  = wb_valid15 & wb_out15;
+  assign \$262  = ! wb_ctx15;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = ~ wb_out15;
+  assign \$265  = wb_valid15 & \$264 ;
+  assign \$266  = ! wb_ctx15;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = wb_parity_ahead0 == wb_par15;
+  assign \$269  = wb_groups_ahead0 + 1'h1;
+  assign \$270  = \$268  ? \$269  : 9'h001;
+  assign \$271  = wb_valid15 & wb_out15;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ~ wb_out15;
+  assign \$275  = wb_valid15 & \$274 ;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = wb_parity_ahead1 == wb_par15;
+  assign \$279  = wb_groups_ahead1 + 1'h1;
+  assign \$280  = \$278  ? \$279  : 9'h001;
+  assign \$281  = ~ loaded;
+  assign \$282  = \$281  | layer_is_0;
+  assign \$283  = in_beats1 > fold;
+  assign \$285  = in_fire & \$284 ;
+  assign \$286  = in_beats1 == fold;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$283  | \$287 ;
+  assign \$289  = in_beats0 > fold;
+  assign \$290  = ! in_wslot;
+  assign \$291  = in_fire & \$290 ;
+  assign \$292  = in_beats0 == fold;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = \$289  | \$293 ;
+  assign \$295  = ctx ? \$288  : \$294 ;
+  assign \$296  = | in_beats1;
+  assign \$298  = in_fire & \$297 ;
+  assign \$299  = \$296  | \$298 ;
+  assign \$300  = | in_beats0;
+  assign \$301  = ! in_wslot;
+  assign \$302  = in_fire & \$301 ;
+  assign \$303  = \$300  | \$302 ;
+  assign \$304  = ctx ? \$299  : \$303 ;
+  assign \$305  = loaded ? \$295  : \$304 ;
+  assign \$306  = ~ loaded;
+  assign \$307  = \$306  | group_is_0;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$310  = ~ layer[0];
+  assign \$311  = \$309  == \$310 ;
+  assign \$312  = wb_groups_ahead1 >= need_groups;
+  assign \$313  = wb_groups_ahead1 == prev_groups;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = wb_groups_ahead0 >= need_groups;
+  assign \$316  = wb_groups_ahead0 == prev_groups;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = ctx ? \$314  : \$317 ;
+  assign \$319  = \$311  & \$318 ;
+  assign \$320  = \$308  | \$319 ;
+  assign \$321  = \$282  ? \$305  : \$320 ;
+  assign \$322  = ~ loaded;
+  assign \$323  = \$322  | layer_is_0;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = ~ loaded;
+  assign \$326  = \$325  | group_is_0;
+  assign \$327  = \$324  & \$326 ;
+  assign \$328  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$329  = ~ layer[0];
+  assign \$330  = \$328  == \$329 ;
+  assign \$331  = wb_groups_ahead1 == prev_groups;
+  assign \$332  = wb_groups_ahead0 == prev_groups;
+  assign \$333  = ctx ? \$331  : \$332 ;
+  assign \$334  = \$330  & \$333 ;
+  assign \$335  = \$327  ? \$334  : 1'h1;
+  assign \$336  = in_beats0 > b_fold;
+  assign \$337  = ! in_wslot;
+  assign \$338  = in_fire & \$337 ;
+  assign \$339  = in_beats0 == b_fold;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$336  | \$340 ;
+  assign \$342  = in_beats1 > b_fold;
+  assign \$344  = in_fire & \$343 ;
+  assign \$345  = in_beats1 == b_fold;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$342  | \$346 ;
+  assign \$348  = ctx ? \$341  : \$347 ;
+  assign \$349  = | in_beats0;
+  assign \$350  = ! in_wslot;
+  assign \$351  = in_fire & \$350 ;
+  assign \$352  = \$349  | \$351 ;
+  assign \$353  = | in_beats1;
+  assign \$355  = in_fire & \$354 ;
+  assign \$356  = \$353  | \$355 ;
+  assign \$357  = ctx ? \$352  : \$356 ;
+  assign \$358  = loaded ? \$348  : \$357 ;
+  assign \$359  = in_beats1 > fold;
+  assign \$361  = in_fire & \$360 ;
+  assign \$362  = in_beats1 == fold;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = \$359  | \$363 ;
+  assign \$365  = in_beats0 > fold;
+  assign \$366  = ! in_wslot;
+  assign \$367  = in_fire & \$366 ;
+  assign \$368  = in_beats0 == fold;
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = \$365  | \$369 ;
+  assign \$371  = ctx ? \$364  : \$370 ;
+  assign \$372  = ~ group_is_0;
+  assign \$373  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$374  = ~ layer[0];
+  assign \$375  = \$373  == \$374 ;
+  assign \$376  = wb_groups_ahead1 >= need_groups;
+  assign \$377  = wb_groups_ahead1 == prev_groups;
+  assign \$378  = \$376  | \$377 ;
+  assign \$379  = wb_groups_ahead0 >= need_groups;
+  assign \$380  = wb_groups_ahead0 == prev_groups;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = ctx ? \$378  : \$381 ;
+  assign \$383  = \$375  & \$382 ;
+  assign \$384  = \$372  | \$383 ;
+  assign \$385  = layer_is_0 ? \$371  : \$384 ;
+  assign \$386  = ~ layer_is_0;
+  assign \$387  = \$386  & group_is_0;
+  assign \$388  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$389  = ~ layer[0];
+  assign \$390  = \$388  == \$389 ;
+  assign \$391  = wb_groups_ahead1 == prev_groups;
+  assign \$392  = wb_groups_ahead0 == prev_groups;
+  assign \$393  = ctx ? \$391  : \$392 ;
+  assign \$394  = \$390  & \$393 ;
+  assign \$395  = \$387  ? \$394  : 1'h1;
+  assign \$396  = ~ b_last_group;
+  assign \$397  = | in_beats0;
+  assign \$398  = ! in_wslot;
+  assign \$399  = in_fire & \$398 ;
+  assign \$400  = \$397  | \$399 ;
+  assign \$401  = | in_beats1;
+  assign \$403  = in_fire & \$402 ;
+  assign \$404  = \$401  | \$403 ;
+  assign \$405  = ctx ? \$400  : \$404 ;
+  assign \$406  = \$396  & \$405 ;
+  assign \$407  = in_beats0 > b_fold_plus1;
+  assign \$408  = ! in_wslot;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = in_beats0 == b_fold_plus1;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = \$407  | \$411 ;
+  assign \$413  = in_beats1 > b_fold_plus1;
+  assign \$415  = in_fire & \$414 ;
+  assign \$416  = in_beats1 == b_fold_plus1;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = \$413  | \$417 ;
+  assign \$419  = ctx ? \$412  : \$418 ;
+  assign \$420  = b_last_fold ? \$406  : \$419 ;
+  assign \$421  = in_beats1 > fold_plus1;
+  assign \$423  = in_fire & \$422 ;
+  assign \$424  = in_beats1 == fold_plus1;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = \$421  | \$425 ;
+  assign \$427  = in_beats0 > fold_plus1;
+  assign \$428  = ! in_wslot;
+  assign \$429  = in_fire & \$428 ;
+  assign \$430  = in_beats0 == fold_plus1;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = \$427  | \$431 ;
+  assign \$433  = ctx ? \$426  : \$432 ;
+  assign \$434  = ~ group_is_0;
+  assign \$435  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$436  = ~ layer[0];
+  assign \$437  = \$435  == \$436 ;
+  assign \$438  = wb_groups_ahead1 >= need_groups_next;
+  assign \$439  = wb_groups_ahead1 == prev_groups;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = wb_groups_ahead0 >= need_groups_next;
+  assign \$442  = wb_groups_ahead0 == prev_groups;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = ctx ? \$440  : \$443 ;
+  assign \$445  = \$437  & \$444 ;
+  assign \$446  = \$434  | \$445 ;
+  assign \$447  = layer_is_0 ? \$433  : \$446 ;
+  assign \$448  = ~ layer_is_0;
+  assign \$449  = \$448  & group_is_0;
+  assign \$450  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$451  = ~ layer[0];
+  assign \$452  = \$450  == \$451 ;
+  assign \$453  = wb_groups_ahead1 == prev_groups;
+  assign \$454  = wb_groups_ahead0 == prev_groups;
+  assign \$455  = ctx ? \$453  : \$454 ;
+  assign \$456  = \$452  & \$455 ;
+  assign \$457  = \$449  ? \$456  : 1'h1;
+  assign \$458  = in_beats0 > b_fold;
+  assign \$459  = ! in_wslot;
+  assign \$460  = in_fire & \$459 ;
+  assign \$461  = in_beats0 == b_fold;
+  assign \$462  = \$460  & \$461 ;
+  assign \$463  = \$458  | \$462 ;
+  assign \$464  = in_beats1 > b_fold;
+  assign \$466  = in_fire & \$465 ;
+  assign \$467  = in_beats1 == b_fold;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = \$464  | \$468 ;
+  assign \$470  = ctx ? \$463  : \$469 ;
+  assign \$471  = last_fold & last_group;
+  assign \$472  = \$471  & cur_is_last;
+  assign \$473  = ~ b_done;
+  assign \$474  = | in_beats0;
+  assign \$475  = ! in_wslot;
+  assign \$476  = in_fire & \$475 ;
+  assign \$477  = \$474  | \$476 ;
+  assign \$478  = | in_beats1;
+  assign \$480  = in_fire & \$479 ;
+  assign \$481  = \$478  | \$480 ;
+  assign \$482  = ctx ? \$477  : \$481 ;
+  assign \$483  = b_done | b_group_is_0;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$487  = ~ \$485 ;
+  assign \$488  = wb_groups_ahead0 >= 2'h2;
+  assign \$489  = wb_groups_ahead0 == in_groups;
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = wb_groups_ahead1 >= 2'h2;
+  assign \$492  = wb_groups_ahead1 == in_groups;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = ctx ? \$490  : \$493 ;
+  assign \$495  = \$487  & \$494 ;
+  assign \$496  = \$484  | \$495 ;
+  assign \$497  = b_done ? \$496  : \$482 ;
+  assign \$498  = ~ layer_is_0;
+  assign \$499  = | in_beats1;
+  assign \$501  = in_fire & \$500 ;
+  assign \$502  = \$499  | \$501 ;
+  assign \$503  = | in_beats0;
+  assign \$504  = ! in_wslot;
+  assign \$505  = in_fire & \$504 ;
+  assign \$506  = \$503  | \$505 ;
+  assign \$507  = ctx ? \$502  : \$506 ;
+  assign \$508  = \$498  & \$507 ;
+  assign \$510  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$511  = ~ layer[0];
-  assign \$512  = \$510  == \$511 ;
-  assign \$513  = ctx ? track_reset1 : track_reset0;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$512  & \$514 ;
-  assign \$516  = 1'h0 >= need_groups;
-  assign \$517  = ! prev_groups;
-  assign \$518  = \$516  | \$517 ;
-  assign \$519  = wb_groups_ahead1 >= need_groups;
-  assign \$520  = wb_groups_ahead1 == prev_groups;
-  assign \$521  = \$519  | \$520 ;
-  assign \$522  = track_reset_r1 ? \$518  : \$521 ;
-  assign \$523  = 1'h0 >= need_groups;
-  assign \$524  = ! prev_groups;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = wb_groups_ahead0 >= need_groups;
-  assign \$527  = wb_groups_ahead0 == prev_groups;
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = track_reset_r0 ? \$525  : \$528 ;
-  assign \$530  = ctx ? \$522  : \$529 ;
-  assign \$531  = \$515  & \$530 ;
-  assign \$532  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$533  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$534  = ctx ? \$532  : \$533 ;
+  assign \$513  = \$510  == \$512 ;
+  assign \$514  = wb_groups_ahead1 >= 2'h2;
+  assign \$515  = wb_groups_ahead1 == cur_groups;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = wb_groups_ahead0 >= 2'h2;
+  assign \$518  = wb_groups_ahead0 == cur_groups;
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = ctx ? \$516  : \$519 ;
+  assign \$521  = \$513  & \$520 ;
+  assign \$524  = | in_beats1;
+  assign \$526  = in_fire & \$525 ;
+  assign \$527  = \$524  | \$526 ;
+  assign \$528  = | in_beats0;
+  assign \$529  = ! in_wslot;
+  assign \$530  = in_fire & \$529 ;
+  assign \$531  = \$528  | \$530 ;
+  assign \$532  = ctx ? \$527  : \$531 ;
+  assign \$534  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$535  = ~ layer[0];
   assign \$536  = \$534  == \$535 ;
-  assign \$537  = ctx ? track_reset1 : track_reset0;
-  assign \$538  = ~ \$537 ;
-  assign \$539  = \$536  & \$538 ;
-  assign \$540  = ! prev_groups;
-  assign \$541  = wb_groups_ahead1 == prev_groups;
-  assign \$542  = track_reset_r1 ? \$540  : \$541 ;
-  assign \$543  = ! prev_groups;
-  assign \$544  = wb_groups_ahead0 == prev_groups;
-  assign \$545  = track_reset_r0 ? \$543  : \$544 ;
-  assign \$546  = ctx ? \$542  : \$545 ;
-  assign \$547  = \$539  & \$546 ;
-  assign \$548  = in_beats1 > fold_plus1;
-  assign \$550  = in_fire & \$549 ;
-  assign \$551  = in_beats1 == fold_plus1;
-  assign \$552  = \$550  & \$551 ;
-  assign \$553  = \$548  | \$552 ;
-  assign \$554  = in_beats0 > fold_plus1;
-  assign \$555  = ! in_wslot;
-  assign \$556  = in_fire & \$555 ;
-  assign \$557  = in_beats0 == fold_plus1;
-  assign \$558  = \$556  & \$557 ;
-  assign \$559  = \$554  | \$558 ;
-  assign \$560  = ctx ? \$553  : \$559 ;
-  assign \$561  = in_beats0 > b_fold;
-  assign \$562  = ! in_wslot;
-  assign \$563  = in_fire & \$562 ;
-  assign \$564  = in_beats0 == b_fold;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = \$561  | \$565 ;
-  assign \$567  = in_beats1 > b_fold;
-  assign \$569  = in_fire & \$568 ;
-  assign \$570  = in_beats1 == b_fold;
-  assign \$571  = \$569  & \$570 ;
-  assign \$572  = \$567  | \$571 ;
-  assign \$573  = ctx ? \$566  : \$572 ;
-  assign \$574  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$575  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$576  = ctx ? \$574  : \$575 ;
+  assign \$537  = wb_groups_ahead1 >= need_groups;
+  assign \$538  = wb_groups_ahead1 == prev_groups;
+  assign \$539  = \$537  | \$538 ;
+  assign \$540  = wb_groups_ahead0 >= need_groups;
+  assign \$541  = wb_groups_ahead0 == prev_groups;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = ctx ? \$539  : \$542 ;
+  assign \$544  = \$536  & \$543 ;
+  assign \$546  = layer_is_0 ? \$532  : 1'h1;
+  assign \$547  = last_group ? \$523  : \$546 ;
+  assign \$548  = \$472  ? \$497  : \$547 ;
+  assign \$549  = last_fold & last_group;
+  assign \$550  = \$549  & cur_is_last;
+  assign \$551  = ~ b_done;
+  assign \$553  = b_done | b_group_is_0;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$557  = ~ \$555 ;
+  assign \$558  = wb_groups_ahead0 == in_groups;
+  assign \$559  = wb_groups_ahead1 == in_groups;
+  assign \$560  = ctx ? \$558  : \$559 ;
+  assign \$561  = \$557  & \$560 ;
+  assign \$562  = \$554  ? \$561  : 1'h1;
+  assign \$565  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$566  = ~ layer[0];
+  assign \$568  = \$565  == \$567 ;
+  assign \$569  = wb_groups_ahead1 == cur_groups;
+  assign \$570  = wb_groups_ahead0 == cur_groups;
+  assign \$571  = ctx ? \$569  : \$570 ;
+  assign \$572  = \$568  & \$571 ;
+  assign \$574  = ~ layer_is_0;
+  assign \$576  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$577  = ~ layer[0];
   assign \$578  = \$576  == \$577 ;
-  assign \$579  = ctx ? track_reset1 : track_reset0;
-  assign \$580  = ~ \$579 ;
-  assign \$581  = \$578  & \$580 ;
-  assign \$582  = 1'h0 >= need_groups_next;
-  assign \$583  = ! prev_groups;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = wb_groups_ahead1 >= need_groups_next;
-  assign \$586  = wb_groups_ahead1 == prev_groups;
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = track_reset_r1 ? \$584  : \$587 ;
-  assign \$589  = 1'h0 >= need_groups_next;
-  assign \$590  = ! prev_groups;
-  assign \$591  = \$589  | \$590 ;
-  assign \$592  = wb_groups_ahead0 >= need_groups_next;
-  assign \$593  = wb_groups_ahead0 == prev_groups;
-  assign \$594  = \$592  | \$593 ;
-  assign \$595  = track_reset_r0 ? \$591  : \$594 ;
-  assign \$596  = ctx ? \$588  : \$595 ;
-  assign \$597  = \$581  & \$596 ;
-  assign \$598  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$599  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$600  = ctx ? \$598  : \$599 ;
-  assign \$601  = ~ layer[0];
-  assign \$602  = \$600  == \$601 ;
-  assign \$603  = ctx ? track_reset1 : track_reset0;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$602  & \$604 ;
-  assign \$606  = ! prev_groups;
-  assign \$607  = wb_groups_ahead1 == prev_groups;
-  assign \$608  = track_reset_r1 ? \$606  : \$607 ;
-  assign \$609  = ! prev_groups;
-  assign \$610  = wb_groups_ahead0 == prev_groups;
-  assign \$611  = track_reset_r0 ? \$609  : \$610 ;
-  assign \$612  = ctx ? \$608  : \$611 ;
-  assign \$613  = \$605  & \$612 ;
-  assign \$614  = in_beats1 > fold;
-  assign \$616  = in_fire & \$615 ;
-  assign \$617  = in_beats1 == fold;
-  assign \$618  = \$616  & \$617 ;
-  assign \$619  = \$614  | \$618 ;
-  assign \$620  = in_beats0 > fold;
-  assign \$621  = ! in_wslot;
-  assign \$622  = in_fire & \$621 ;
-  assign \$623  = in_beats0 == fold;
-  assign \$624  = \$622  & \$623 ;
-  assign \$625  = \$620  | \$624 ;
-  assign \$626  = ctx ? \$619  : \$625 ;
-  assign \$627  = ~ b_last_group;
-  assign \$628  = | in_beats0;
-  assign \$629  = ! in_wslot;
-  assign \$630  = in_fire & \$629 ;
-  assign \$631  = \$628  | \$630 ;
-  assign \$632  = | in_beats1;
-  assign \$634  = in_fire & \$633 ;
-  assign \$635  = \$632  | \$634 ;
-  assign \$636  = ctx ? \$631  : \$635 ;
-  assign \$637  = \$627  & \$636 ;
-  assign \$638  = in_beats0 > b_fold_plus1;
-  assign \$639  = ! in_wslot;
-  assign \$640  = in_fire & \$639 ;
-  assign \$641  = in_beats0 == b_fold_plus1;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = \$638  | \$642 ;
-  assign \$644  = in_beats1 > b_fold_plus1;
-  assign \$646  = in_fire & \$645 ;
-  assign \$647  = in_beats1 == b_fold_plus1;
+  assign \$579  = wb_groups_ahead1 == prev_groups;
+  assign \$580  = wb_groups_ahead0 == prev_groups;
+  assign \$581  = ctx ? \$579  : \$580 ;
+  assign \$582  = \$578  & \$581 ;
+  assign \$584  = last_group ? \$573  : 1'h1;
+  assign \$585  = \$550  ? \$562  : \$584 ;
+  assign \$586  = last_fold & last_group;
+  assign \$587  = \$586  & cur_is_last;
+  assign \$588  = ~ layer_is_0;
+  assign \$589  = | in_beats1;
+  assign \$591  = in_fire & \$590 ;
+  assign \$592  = \$589  | \$591 ;
+  assign \$593  = | in_beats0;
+  assign \$594  = ! in_wslot;
+  assign \$595  = in_fire & \$594 ;
+  assign \$596  = \$593  | \$595 ;
+  assign \$597  = ctx ? \$592  : \$596 ;
+  assign \$598  = \$588  & \$597 ;
+  assign \$599  = in_beats0 > b_fold;
+  assign \$600  = ! in_wslot;
+  assign \$601  = in_fire & \$600 ;
+  assign \$602  = in_beats0 == b_fold;
+  assign \$603  = \$601  & \$602 ;
+  assign \$604  = \$599  | \$603 ;
+  assign \$605  = in_beats1 > b_fold;
+  assign \$607  = in_fire & \$606 ;
+  assign \$608  = in_beats1 == b_fold;
+  assign \$609  = \$607  & \$608 ;
+  assign \$610  = \$605  | \$609 ;
+  assign \$611  = ctx ? \$604  : \$610 ;
+  assign \$612  = \$587  ? \$598  : \$611 ;
+  assign \$613  = loaded & issue_a;
+  assign \$614  = last_fold ? 2'h3 : 2'h2;
+  assign \$615  = loaded & issue_b;
+  assign \$616  = \$615  ? 1'h1 : 1'h0;
+  assign \$617  = \$613  ? \$614  : { 1'h0, \$616  };
+  assign \$618  = ~ loaded;
+  assign \$619  = last_fold & last_group;
+  assign \$620  = \$619  & cur_is_last;
+  assign \$621  = issue_a & \$620 ;
+  assign \$622  = \$618  | \$621 ;
+  assign \$623  = ~ issue_a;
+  assign \$624  = loaded & \$623 ;
+  assign \$625  = \$624  & issue_b;
+  assign \$626  = \$625  & b_last_fold;
+  assign \$627  = \$622  | \$626 ;
+  assign \$628  = ~ issue_a;
+  assign \$629  = loaded & \$628 ;
+  assign \$630  = \$629  & issue_b;
+  assign \$631  = | d0_rp__data[7:0];
+  assign \$632  = d0_rp__data[7:0] <= 3'h4;
+  assign \$633  = \$631  & \$632 ;
+  assign \$634  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
+  assign \$635  = b_fold == in_folds_m1;
+  assign \$636  = ~ loaded;
+  assign \$637  = issue_a & last_fold;
+  assign \$638  = \$637  & last_group;
+  assign \$639  = issue_a & last_fold;
+  assign \$640  = ~ b_done;
+  assign \$641  = cur_is_last & \$640 ;
+  assign \$642  = ~ b_group_is_0;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$643  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$645  = ~ b_done;
+  assign \$646  = cur_is_last & \$645 ;
+  assign \$647  = ~ b_group_is_0;
   assign \$648  = \$646  & \$647 ;
-  assign \$649  = \$644  | \$648 ;
-  assign \$650  = ctx ? \$643  : \$649 ;
-  assign \$651  = b_last_fold ? \$637  : \$650 ;
-  assign \$652  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$653  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$654  = ctx ? \$652  : \$653 ;
-  assign \$655  = ~ layer[0];
-  assign \$656  = \$654  == \$655 ;
-  assign \$657  = ctx ? track_reset1 : track_reset0;
-  assign \$658  = ~ \$657 ;
-  assign \$659  = \$656  & \$658 ;
-  assign \$660  = 1'h0 >= need_groups;
-  assign \$661  = ! prev_groups;
-  assign \$662  = \$660  | \$661 ;
-  assign \$663  = wb_groups_ahead1 >= need_groups;
-  assign \$664  = wb_groups_ahead1 == prev_groups;
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = track_reset_r1 ? \$662  : \$665 ;
-  assign \$667  = 1'h0 >= need_groups;
-  assign \$668  = ! prev_groups;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = wb_groups_ahead0 >= need_groups;
-  assign \$671  = wb_groups_ahead0 == prev_groups;
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = track_reset_r0 ? \$669  : \$672 ;
-  assign \$674  = ctx ? \$666  : \$673 ;
-  assign \$675  = \$659  & \$674 ;
-  assign \$676  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$677  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$678  = ctx ? \$676  : \$677 ;
-  assign \$679  = ~ layer[0];
-  assign \$680  = \$678  == \$679 ;
-  assign \$681  = ctx ? track_reset1 : track_reset0;
-  assign \$682  = ~ \$681 ;
-  assign \$683  = \$680  & \$682 ;
-  assign \$684  = ! prev_groups;
-  assign \$685  = wb_groups_ahead1 == prev_groups;
-  assign \$686  = track_reset_r1 ? \$684  : \$685 ;
-  assign \$687  = ! prev_groups;
-  assign \$688  = wb_groups_ahead0 == prev_groups;
-  assign \$689  = track_reset_r0 ? \$687  : \$688 ;
-  assign \$690  = ctx ? \$686  : \$689 ;
-  assign \$691  = \$683  & \$690 ;
-  assign \$692  = in_beats1 > fold;
-  assign \$694  = in_fire & \$693 ;
-  assign \$695  = in_beats1 == fold;
-  assign \$696  = \$694  & \$695 ;
-  assign \$697  = \$692  | \$696 ;
-  assign \$698  = in_beats0 > fold;
-  assign \$699  = ! in_wslot;
-  assign \$700  = in_fire & \$699 ;
-  assign \$701  = in_beats0 == fold;
-  assign \$702  = \$700  & \$701 ;
-  assign \$703  = \$698  | \$702 ;
-  assign \$704  = ctx ? \$697  : \$703 ;
-  assign \$705  = in_beats0 > b_fold;
-  assign \$706  = ! in_wslot;
-  assign \$707  = in_fire & \$706 ;
-  assign \$708  = in_beats0 == b_fold;
-  assign \$709  = \$707  & \$708 ;
-  assign \$710  = \$705  | \$709 ;
-  assign \$711  = in_beats1 > b_fold;
-  assign \$713  = in_fire & \$712 ;
-  assign \$714  = in_beats1 == b_fold;
-  assign \$715  = \$713  & \$714 ;
-  assign \$716  = \$711  | \$715 ;
-  assign \$717  = ctx ? \$710  : \$716 ;
-  assign \$718  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$719  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$720  = ctx ? \$718  : \$719 ;
-  assign \$721  = ~ layer[0];
-  assign \$722  = \$720  == \$721 ;
-  assign \$723  = ctx ? track_reset1 : track_reset0;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = \$722  & \$724 ;
-  assign \$726  = 1'h0 >= need_groups;
-  assign \$727  = ! prev_groups;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = wb_groups_ahead1 >= need_groups;
-  assign \$730  = wb_groups_ahead1 == prev_groups;
-  assign \$731  = \$729  | \$730 ;
-  assign \$732  = track_reset_r1 ? \$728  : \$731 ;
-  assign \$733  = 1'h0 >= need_groups;
-  assign \$734  = ! prev_groups;
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = wb_groups_ahead0 >= need_groups;
-  assign \$737  = wb_groups_ahead0 == prev_groups;
-  assign \$738  = \$736  | \$737 ;
-  assign \$739  = track_reset_r0 ? \$735  : \$738 ;
-  assign \$740  = ctx ? \$732  : \$739 ;
-  assign \$741  = \$725  & \$740 ;
-  assign \$742  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$743  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$744  = ctx ? \$742  : \$743 ;
-  assign \$745  = ~ layer[0];
-  assign \$746  = \$744  == \$745 ;
-  assign \$747  = ctx ? track_reset1 : track_reset0;
+  assign \$649  = \$648  ? b_group_plus1 : 9'h001;
+  assign \$650  = ! cur_folds_m1;
+  assign \$651  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$652  = group_plus1 + 1'h1;
+  assign \$653  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$654  = ~ loaded;
+  assign \$655  = last_fold & last_group;
+  assign \$656  = \$655  & cur_is_last;
+  assign \$657  = issue_a & \$656 ;
+  assign \$658  = \$654  | \$657 ;
+  assign \$659  = ~ issue_a;
+  assign \$660  = loaded & \$659 ;
+  assign \$661  = \$660  & issue_b;
+  assign \$662  = \$661  & b_last_fold;
+  assign \$663  = d0_rp__data[15:8] + 1'h1;
+  assign \$665  = ! \$664 ;
+  assign \$666  = | d0_rp__data[15:8];
+  assign \$667  = d0_rp__data[15:8] <= 2'h2;
+  assign \$668  = \$666  & \$667 ;
+  assign \$669  = b_group_plus1 == in_groups;
+  assign \$670  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
+  assign \$671  = b_group == in_groups;
+  assign \$672  = b_group == in_groups_m1;
+  assign \$673  = ~ issue_a;
+  assign \$674  = loaded & \$673 ;
+  assign \$675  = \$674  & issue_b;
+  assign \$676  = b_fold_plus1 + 1'h1;
+  assign \$677  = ~ loaded;
+  assign \$678  = fold_plus1 + 1'h1;
+  assign \$679  = last_fold ? 10'h001 : \$678 ;
+  assign \$680  = last_fold & last_group;
+  assign \$681  = ~ b_done;
+  assign \$682  = cur_is_last & \$681 ;
+  assign \$683  = ~ b_done;
+  assign \$684  = cur_is_last & \$683 ;
+  assign \$685  = ~ b_group_is_0;
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ! claim_ctx;
+  assign \$688  = claim_out & \$687 ;
+  assign \$689  = ! wb_ctx16;
+  assign \$690  = out_write & \$689 ;
+  assign \$691  = out_groups0 + 1'h1;
+  assign \$693  = claim_out & \$692 ;
+  assign \$695  = out_write & \$694 ;
+  assign \$696  = out_groups1 + 1'h1;
+  assign \$697  = drain_occupancy + drain_read;
+  assign \$698  = o_stream__valid & o_stream__ready;
+  assign \$699  = \$697  - \$698 ;
+  assign \$700  = o_stream__valid & o_stream__ready;
+  assign \$701  = drain_occupancy - \$700 ;
+  assign \$702  = $signed(\$701 ) < $signed(3'h3);
+  assign \$703  = o_stream__valid & o_stream__ready;
+  assign \$704  = drain_occupancy - \$703 ;
+  assign \$705  = $signed(\$704 ) < $signed(4'h4);
+  assign \$706  = drain_read ? \$702  : \$705 ;
+  assign \$707  = ! claim_ctx;
+  assign \$708  = claim_out & \$707 ;
+  assign \$709  = ~ \$708 ;
+  assign \$710  = | out_groups0;
+  assign \$711  = ! wb_ctx16;
+  assign \$712  = out_write & \$711 ;
+  assign \$713  = \$710  | \$712 ;
+  assign \$714  = \$709  & \$713 ;
+  assign \$716  = claim_out & \$715 ;
+  assign \$717  = ~ \$716 ;
+  assign \$718  = | out_groups1;
+  assign \$720  = out_write & \$719 ;
+  assign \$721  = \$718  | \$720 ;
+  assign \$722  = \$717  & \$721 ;
+  assign \$723  = drain_slot ? \$714  : \$722 ;
+  assign \$726  = claim_out & \$725 ;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = out_groups1 > drain_group_plus1;
+  assign \$730  = out_write & \$729 ;
+  assign \$731  = out_groups1 == drain_group_plus1;
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = \$728  | \$732 ;
+  assign \$734  = \$727  & \$733 ;
+  assign \$735  = ! claim_ctx;
+  assign \$736  = claim_out & \$735 ;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = out_groups0 > drain_group_plus1;
+  assign \$739  = ! wb_ctx16;
+  assign \$740  = out_write & \$739 ;
+  assign \$741  = out_groups0 == drain_group_plus1;
+  assign \$742  = \$740  & \$741 ;
+  assign \$743  = \$738  | \$742 ;
+  assign \$744  = \$737  & \$743 ;
+  assign \$745  = drain_slot ? \$734  : \$744 ;
+  assign \$747  = claim_out & \$746 ;
   assign \$748  = ~ \$747 ;
-  assign \$749  = \$746  & \$748 ;
-  assign \$750  = ! prev_groups;
-  assign \$751  = wb_groups_ahead1 == prev_groups;
-  assign \$752  = track_reset_r1 ? \$750  : \$751 ;
-  assign \$753  = ! prev_groups;
-  assign \$754  = wb_groups_ahead0 == prev_groups;
-  assign \$755  = track_reset_r0 ? \$753  : \$754 ;
-  assign \$756  = ctx ? \$752  : \$755 ;
-  assign \$757  = \$749  & \$756 ;
-  assign \$758  = ~ loaded;
-  assign \$759  = last_fold & last_group;
-  assign \$760  = \$759  & cur_is_last;
-  assign \$761  = issue_a & \$760 ;
-  assign \$762  = \$758  | \$761 ;
-  assign \$763  = ~ issue_a;
-  assign \$764  = loaded & \$763 ;
-  assign \$765  = \$764  & issue_b;
-  assign \$766  = \$765  & b_last_fold;
-  assign \$767  = \$762  | \$766 ;
-  assign \$768  = ~ issue_a;
-  assign \$769  = loaded & \$768 ;
-  assign \$770  = \$769  & issue_b;
-  assign \$771  = | d0_rp__data[7:0];
-  assign \$772  = d0_rp__data[7:0] <= 3'h4;
-  assign \$773  = \$771  & \$772 ;
-  assign \$774  = d0_rp__data[7:0] - 1'h1;
-  assign \$776  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$775 );
-  assign \$777  = d0_rp__data[7:0] - 1'h1;
-  assign \$779  = b_fold == \$778 ;
-  assign \$780  = ~ loaded;
-  assign \$781  = issue_a & last_fold;
-  assign \$782  = \$781  & last_group;
-  assign \$783  = issue_a & last_fold;
-  assign \$784  = ~ b_done;
-  assign \$785  = cur_is_last & \$784 ;
-  assign \$786  = ~ b_group_is_0;
-  assign \$787  = \$785  & \$786 ;
-  assign \$788  = \$787  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$789  = ~ b_done;
-  assign \$790  = cur_is_last & \$789 ;
-  assign \$791  = ~ b_group_is_0;
-  assign \$792  = \$790  & \$791 ;
-  assign \$793  = b_group + 1'h1;
-  assign \$794  = \$792  ? \$793  : 9'h001;
-  assign \$795  = ! cur_folds_m1;
-  assign \$796  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$797  = group_plus1 + 1'h1;
-  assign \$798  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$799  = ~ loaded;
-  assign \$800  = last_fold & last_group;
-  assign \$801  = \$800  & cur_is_last;
-  assign \$802  = issue_a & \$801 ;
-  assign \$803  = \$799  | \$802 ;
-  assign \$804  = ~ issue_a;
-  assign \$805  = loaded & \$804 ;
-  assign \$806  = \$805  & issue_b;
-  assign \$807  = \$806  & b_last_fold;
-  assign \$808  = d0_rp__data[15:8] + 1'h1;
-  assign \$810  = ! \$809 ;
-  assign \$811  = | d0_rp__data[15:8];
-  assign \$812  = d0_rp__data[15:8] <= 2'h2;
-  assign \$813  = \$811  & \$812 ;
-  assign \$814  = b_group + 1'h1;
-  assign \$815  = d0_rp__data[15:8] + 1'h1;
-  assign \$817  = \$814  == \$816 ;
-  assign \$818  = b_group + 1'h1;
-  assign \$819  = d0_rp__data[15:8] - 1'h1;
-  assign \$821  = $signed({ 1'h0, \$818  }) == $signed(\$820 );
-  assign \$822  = d0_rp__data[15:8] + 1'h1;
-  assign \$824  = b_group == \$823 ;
-  assign \$825  = d0_rp__data[15:8] - 1'h1;
-  assign \$827  = b_group == \$826 ;
-  assign \$828  = ~ issue_a;
-  assign \$829  = loaded & \$828 ;
-  assign \$830  = \$829  & issue_b;
-  assign \$831  = b_fold_plus1 + 1'h1;
-  assign \$832  = ~ loaded;
-  assign \$833  = fold_plus1 + 1'h1;
-  assign \$834  = last_fold ? 10'h001 : \$833 ;
-  assign \$835  = last_fold & last_group;
-  assign \$836  = ~ b_done;
-  assign \$837  = cur_is_last & \$836 ;
-  assign \$838  = ~ b_done;
-  assign \$839  = cur_is_last & \$838 ;
-  assign \$840  = ~ b_group_is_0;
-  assign \$841  = \$839  & \$840 ;
-  assign \$842  = ! claim_ctx;
-  assign \$843  = claim_out & \$842 ;
-  assign \$844  = ! wb_ctx16;
-  assign \$845  = out_write & \$844 ;
-  assign \$846  = out_groups0 + 1'h1;
-  assign \$848  = claim_out & \$847 ;
-  assign \$850  = out_write & \$849 ;
-  assign \$851  = out_groups1 + 1'h1;
-  assign \$852  = out_n - 1'h1;
-  assign \$853  = drain_elem == \$852 ;
-  assign \$854  = out_n - 1'h1;
-  assign \$855  = drain_elem == \$854 ;
-  assign \$856  = ~ drain_slot;
-  assign \$857  = ! drain_slot;
-  assign \$859  = drain_elem + 1'h1;
-  assign \$860  = ~ release_slot;
-  assign \$861  = ! release_slot;
-  assign \$863  = in_flight + vector_start;
-  assign \$864  = \$863  - done;
-  assign \$865  = in_flight + vector_start;
-  assign \$866  = \$865  - done;
-  assign \$867  = | \$866 ;
-  assign \$868  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$869  = \$868  + inc_busy;
-  assign \$870  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$871  = \$870  + inc_stall_input;
-  assign \$872  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$873  = \$872  + inc_stall_output;
-  assign \$874  = issue ? 4'h8 : 4'h0;
-  assign \$875  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$876  = \$875  + inc_mac_ops;
-  assign \$877  = issue ? 2'h2 : 2'h0;
-  assign \$878  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$879  = \$878  + inc_bank_reads;
-  assign \$880  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$881  = \$880  + inc_act_reads;
-  assign \$882  = in_fire + act_write;
-  assign \$883  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$884  = \$883  + inc_act_writes;
-  assign \$885  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$886  = \$885  + inc_inferences;
+  assign \$750  = out_groups1 > \$749 ;
+  assign \$752  = out_write & \$751 ;
+  assign \$754  = out_groups1 == \$753 ;
+  assign \$755  = \$752  & \$754 ;
+  assign \$756  = \$750  | \$755 ;
+  assign \$757  = \$748  & \$756 ;
+  assign \$758  = ! claim_ctx;
+  assign \$759  = claim_out & \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$762  = out_groups0 > \$761 ;
+  assign \$763  = ! wb_ctx16;
+  assign \$764  = out_write & \$763 ;
+  assign \$766  = out_groups0 == \$765 ;
+  assign \$767  = \$764  & \$766 ;
+  assign \$768  = \$762  | \$767 ;
+  assign \$769  = \$760  & \$768 ;
+  assign \$770  = drain_slot ? \$757  : \$769 ;
+  assign \$771  = \$724  ? \$745  : \$770 ;
+  assign \$772  = drain_elem_last ? \$723  : \$771 ;
+  assign \$774  = claim_out & \$773 ;
+  assign \$775  = ~ \$774 ;
+  assign \$777  = out_groups1 > \$776 ;
+  assign \$779  = out_write & \$778 ;
+  assign \$781  = out_groups1 == \$780 ;
+  assign \$782  = \$779  & \$781 ;
+  assign \$783  = \$777  | \$782 ;
+  assign \$784  = \$775  & \$783 ;
+  assign \$785  = ! claim_ctx;
+  assign \$786  = claim_out & \$785 ;
+  assign \$787  = ~ \$786 ;
+  assign \$789  = out_groups0 > \$788 ;
+  assign \$790  = ! wb_ctx16;
+  assign \$791  = out_write & \$790 ;
+  assign \$793  = out_groups0 == \$792 ;
+  assign \$794  = \$791  & \$793 ;
+  assign \$795  = \$789  | \$794 ;
+  assign \$796  = \$787  & \$795 ;
+  assign \$797  = drain_slot ? \$784  : \$796 ;
+  assign \$798  = drain_read ? \$772  : \$797 ;
+  assign \$800  = drain_group_plus1 + 1'h1;
+  assign \$801  = out_n - 1'h1;
+  assign \$802  = out_n - 2'h2;
+  assign \$803  = ~ drain_read;
+  assign \$804  = drain_elem == out_n_m1;
+  assign \$805  = ! out_n_m1;
+  assign \$806  = drain_elem == out_n_m2;
+  assign \$807  = ~ drain_slot;
+  assign \$808  = ! drain_slot;
+  assign \$810  = drain_elem + 1'h1;
+  assign \$811  = ~ release_slot;
+  assign \$812  = ! release_slot;
+  assign \$814  = in_flight + vector_start_r;
+  assign \$815  = \$814  - finished_r;
+  assign \$816  = in_flight + vector_start_r;
+  assign \$817  = \$816  - finished_r;
+  assign \$818  = | \$817 ;
+  assign \$819  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$820  = \$819  + inc_busy;
+  assign \$821  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$822  = \$821  + inc_stall_input;
+  assign \$823  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$824  = \$823  + inc_stall_output;
+  assign \$825  = issue ? 4'h8 : 4'h0;
+  assign \$826  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$827  = \$826  + inc_mac_ops;
+  assign \$828  = issue ? 2'h2 : 2'h0;
+  assign \$829  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$830  = \$829  + inc_bank_reads;
+  assign \$831  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$832  = \$831  + inc_act_reads;
+  assign \$833  = in_fire + act_write;
+  assign \$834  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$835  = \$834  + inc_act_writes;
+  assign \$836  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$837  = \$836  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$887 ;
+    load_r <= load__payload;
   always @(posedge clk)
-    last_layer <= \$888 ;
+    load_write <= \$838 ;
   always @(posedge clk)
-    in_folds_m1 <= \$889 ;
+    load_r_is_descriptor <= \$177 ;
   always @(posedge clk)
-    out_n <= \$890 ;
+    load_r_is_descriptor0 <= \$180 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$891 ;
+    load_r_is_control <= \$181 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$892 ;
+    load_r_is_n_layers <= \$182 ;
   always @(posedge clk)
-    in_beats0 <= \$893 ;
+    load_r_is_clear <= \$183 ;
   always @(posedge clk)
-    in_full0 <= \$894 ;
+    load_r_has_layers <= \$184 ;
   always @(posedge clk)
-    in_beats1 <= \$895 ;
+    load_r_last_layer <= \$189 ;
   always @(posedge clk)
-    in_full1 <= \$896 ;
+    has_layers <= \$839 ;
   always @(posedge clk)
-    in_wslot <= \$897 ;
+    last_layer <= \$840 ;
   always @(posedge clk)
-    in_groups <= \$898 ;
+    in_folds_m1 <= \$841 ;
   always @(posedge clk)
-    cur_groups <= \$899 ;
+    out_n <= \$842 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$900 ;
+    in_release_r1_0 <= \$843 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$901 ;
+    in_release_r1_1 <= \$844 ;
   always @(posedge clk)
-    cur_is_last <= \$902 ;
+    in_beats0 <= \$845 ;
   always @(posedge clk)
-    cur_relu <= \$903 ;
+    in_full0 <= \$846 ;
   always @(posedge clk)
-    cur_requantize <= \$904 ;
+    in_beats1 <= \$847 ;
   always @(posedge clk)
-    bank_addr <= \$905 ;
+    in_full1 <= \$848 ;
   always @(posedge clk)
-    rq_addr <= \$906 ;
+    in_wslot <= \$849 ;
   always @(posedge clk)
-    layer <= \$907 ;
+    in_groups <= \$850 ;
   always @(posedge clk)
-    group <= \$908 ;
+    in_groups_m1 <= \$851 ;
   always @(posedge clk)
-    fold <= \$909 ;
+    cur_groups <= \$852 ;
   always @(posedge clk)
-    need_groups <= \$910 ;
+    cur_folds_m1 <= \$853 ;
   always @(posedge clk)
-    need_groups_next <= \$911 ;
+    cur_groups_m1 <= \$854 ;
   always @(posedge clk)
-    b_group <= \$912 ;
+    cur_is_last <= \$855 ;
   always @(posedge clk)
-    b_fold <= \$913 ;
+    cur_relu <= \$856 ;
   always @(posedge clk)
-    b_in_group <= \$914 ;
+    cur_requantize <= \$857 ;
   always @(posedge clk)
-    b_bank_addr <= \$915 ;
+    bank_addr <= \$858 ;
   always @(posedge clk)
-    b_rq_addr <= \$916 ;
+    rq_addr <= \$859 ;
   always @(posedge clk)
-    loaded <= \$917 ;
+    layer <= \$860 ;
   always @(posedge clk)
-    wr_buf <= \$918 ;
+    group <= \$861 ;
   always @(posedge clk)
-    prev_groups <= \$919 ;
+    fold <= \$862 ;
   always @(posedge clk)
-    ctx <= \$920 ;
+    need_groups <= \$863 ;
   always @(posedge clk)
-    claim_out <= \$921 ;
+    need_groups_next <= \$864 ;
   always @(posedge clk)
-    claim_ctx <= \$922 ;
+    b_group <= \$865 ;
   always @(posedge clk)
-    step_addr <= \$267 ;
+    b_group_plus1 <= \$866 ;
   always @(posedge clk)
-    step_first <= \$269 ;
+    b_fold <= \$867 ;
   always @(posedge clk)
-    step_last <= \$270 ;
+    b_in_group <= \$868 ;
   always @(posedge clk)
-    step_rq <= \$271 ;
+    b_bank_addr <= \$869 ;
   always @(posedge clk)
-    step_relu <= \$272 ;
+    b_rq_addr <= \$870 ;
   always @(posedge clk)
-    step_requantize <= \$273 ;
+    loaded <= \$871 ;
   always @(posedge clk)
-    step_in_addr <= \$280 ;
+    wr_buf <= \$872 ;
   always @(posedge clk)
-    step_act_addr <= \$285 ;
+    prev_groups <= \$873 ;
   always @(posedge clk)
-    step_from_input <= \$286 ;
+    ctx <= \$874 ;
+  always @(posedge clk)
+    claim_out <= \$875 ;
+  always @(posedge clk)
+    claim_ctx <= \$876 ;
+  always @(posedge clk)
+    step_addr <= \$236 ;
+  always @(posedge clk)
+    step_first <= \$238 ;
+  always @(posedge clk)
+    step_last <= \$239 ;
+  always @(posedge clk)
+    step_rq <= \$240 ;
+  always @(posedge clk)
+    step_relu <= \$241 ;
+  always @(posedge clk)
+    step_requantize <= \$242 ;
+  always @(posedge clk)
+    step_in_addr <= \$249 ;
+  always @(posedge clk)
+    step_act_addr <= \$254 ;
+  always @(posedge clk)
+    step_from_input <= \$255 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$287 ;
+    step_group <= \$256 ;
   always @(posedge clk)
-    step_par <= \$288 ;
+    step_par <= \$257 ;
   always @(posedge clk)
-    step_ctx <= \$289 ;
+    step_ctx <= \$258 ;
   always @(posedge clk)
-    step_out <= \$290 ;
+    step_out <= \$259 ;
   always @(posedge clk)
-    step_valid <= \$923 ;
+    step_valid <= \$877 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2847,7 +2763,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$924 ;
+    wb_valid1 <= \$878 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2857,7 +2773,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$925 ;
+    wb_valid2 <= \$879 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2867,7 +2783,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$926 ;
+    wb_valid3 <= \$880 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2877,7 +2793,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$927 ;
+    wb_valid4 <= \$881 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2887,7 +2803,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$928 ;
+    wb_valid5 <= \$882 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2897,7 +2813,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$929 ;
+    wb_valid6 <= \$883 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2907,7 +2823,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$930 ;
+    wb_valid7 <= \$884 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2917,7 +2833,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$931 ;
+    wb_valid8 <= \$885 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2927,7 +2843,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$932 ;
+    wb_valid9 <= \$886 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2937,7 +2853,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$933 ;
+    wb_valid10 <= \$887 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2947,7 +2863,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$934 ;
+    wb_valid11 <= \$888 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2957,7 +2873,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$935 ;
+    wb_valid12 <= \$889 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2967,7 +2883,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$936 ;
+    wb_valid13 <= \$890 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2977,7 +2893,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$937 ;
+    wb_valid14 <= \$891 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2987,7 +2903,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$938 ;
+    wb_valid15 <= \$892 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2997,7 +2913,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$939 ;
+    wb_valid16 <= \$893 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3007,142 +2923,199 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    track_reset_r0 <= \$940 ;
+    wb_parity_ahead0 <= \$894 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$941 ;
+    wb_groups_ahead0 <= \$895 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$942 ;
+    wb_parity_ahead1 <= \$896 ;
   always @(posedge clk)
-    track_reset_r1 <= \$943 ;
+    wb_groups_ahead1 <= \$897 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$944 ;
+    data_ok_if_stay <= \$898 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$945 ;
+    a_calm_if_stay <= \$899 ;
   always @(posedge clk)
-    in_ok <= \$946 ;
+    b_ready_if_stay <= \$900 ;
   always @(posedge clk)
-    b_ready <= \$947 ;
+    data_ok_if_b <= \$901 ;
   always @(posedge clk)
-    raw_ok <= \$948 ;
+    a_calm_if_b <= \$902 ;
   always @(posedge clk)
-    raw_full <= \$949 ;
+    b_ready_if_b <= \$903 ;
   always @(posedge clk)
-    b_last_fold <= \$950 ;
+    data_ok_if_a_fold <= \$904 ;
   always @(posedge clk)
-    last_fold <= \$951 ;
+    a_calm_if_a_fold <= \$905 ;
   always @(posedge clk)
-    last_group <= \$952 ;
+    b_ready_if_a_fold <= \$906 ;
   always @(posedge clk)
-    group_plus1 <= \$953 ;
+    data_ok_if_a_last_fold <= \$907 ;
   always @(posedge clk)
-    b_group_is_0 <= \$954 ;
+    a_calm_if_a_last_fold <= \$908 ;
   always @(posedge clk)
-    b_done <= \$955 ;
+    b_ready_if_a_last_fold <= \$909 ;
   always @(posedge clk)
-    b_last_group <= \$956 ;
+    move_made <= \$910 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$957 ;
+    b_last_fold <= \$911 ;
   always @(posedge clk)
-    layer_is_0 <= \$958 ;
+    last_fold <= \$912 ;
   always @(posedge clk)
-    group_is_0 <= \$959 ;
+    last_group <= \$913 ;
   always @(posedge clk)
-    fold_is_0 <= \$960 ;
+    group_plus1 <= \$914 ;
   always @(posedge clk)
-    fold_plus1 <= \$961 ;
+    b_group_is_0 <= \$915 ;
   always @(posedge clk)
-    out_full0 <= \$962 ;
+    b_done <= \$916 ;
   always @(posedge clk)
-    out_pending0 <= \$963 ;
+    b_last_group <= \$917 ;
   always @(posedge clk)
-    out_groups0 <= \$964 ;
+    b_fold_plus1 <= \$918 ;
   always @(posedge clk)
-    out_full1 <= \$965 ;
+    layer_is_0 <= \$919 ;
   always @(posedge clk)
-    out_pending1 <= \$966 ;
+    group_is_0 <= \$920 ;
   always @(posedge clk)
-    out_groups1 <= \$967 ;
+    fold_is_0 <= \$921 ;
   always @(posedge clk)
-    drain_inflight <= \$968 ;
+    fold_plus1 <= \$922 ;
   always @(posedge clk)
-    drain_inflight2 <= \$969 ;
+    out_full0 <= \$923 ;
   always @(posedge clk)
-    drain_lane <= \$970 ;
+    out_pending0 <= \$924 ;
   always @(posedge clk)
-    drain_last <= \$971 ;
+    out_groups0 <= \$925 ;
   always @(posedge clk)
-    drain_elem <= \$972 ;
+    out_full1 <= \$926 ;
   always @(posedge clk)
-    drain_slot <= \$973 ;
+    out_pending1 <= \$927 ;
+  always @(posedge clk)
+    out_groups1 <= \$928 ;
+  always @(posedge clk)
+    drain_occupancy <= \$929 ;
+  always @(posedge clk)
+    drain_room <= \$930 ;
+  always @(posedge clk)
+    drain_available <= \$931 ;
+  always @(posedge clk)
+    drain_group_plus1 <= \$932 ;
+  always @(posedge clk)
+    drain_inflight <= \$933 ;
+  always @(posedge clk)
+    w_en <= \$934 ;
+  always @(posedge clk)
+    out_n_m1 <= \$935 ;
+  always @(posedge clk)
+    out_n_m2 <= \$936 ;
+  always @(posedge clk)
+    drain_elem_last <= \$937 ;
+  always @(posedge clk)
+    drain_lane <= \$938 ;
+  always @(posedge clk)
+    drain_last <= \$939 ;
+  always @(posedge clk)
+    drain_elem <= \$940 ;
+  always @(posedge clk)
+    drain_slot <= \$941 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$298 ;
+    drain_lane_data0 <= \$signature__data$320 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$299 ;
+    drain_lane_data1 <= \$signature__data$321 ;
   always @(posedge clk)
-    release_slot <= \$974 ;
+    release_slot <= \$942 ;
   always @(posedge clk)
-    in_flight <= \$975 ;
+    vector_start_r <= \$943 ;
   always @(posedge clk)
-    busy <= \$976 ;
+    finished_r <= \$944 ;
   always @(posedge clk)
-    clear_counters_r <= \$977 ;
+    in_flight <= \$945 ;
   always @(posedge clk)
-    inc_busy <= \$978 ;
+    busy <= \$946 ;
   always @(posedge clk)
-    count_busy <= \$979 ;
+    clear_counters_r <= \$947 ;
   always @(posedge clk)
-    inc_stall_input <= \$980 ;
+    inc_busy <= \$948 ;
   always @(posedge clk)
-    count_stall_input <= \$981 ;
+    count_busy <= \$949 ;
   always @(posedge clk)
-    inc_stall_output <= \$982 ;
+    inc_stall_input <= \$950 ;
   always @(posedge clk)
-    count_stall_output <= \$983 ;
+    count_stall_input <= \$951 ;
   always @(posedge clk)
-    inc_mac_ops <= \$984 ;
+    inc_stall_output <= \$952 ;
   always @(posedge clk)
-    count_mac_ops <= \$985 ;
+    count_stall_output <= \$953 ;
   always @(posedge clk)
-    inc_bank_reads <= \$986 ;
+    inc_mac_ops <= \$954 ;
   always @(posedge clk)
-    count_bank_reads <= \$987 ;
+    count_mac_ops <= \$955 ;
   always @(posedge clk)
-    inc_act_reads <= \$988 ;
+    inc_bank_reads <= \$956 ;
   always @(posedge clk)
-    count_act_reads <= \$989 ;
+    count_bank_reads <= \$957 ;
   always @(posedge clk)
-    inc_act_writes <= \$990 ;
+    inc_act_reads <= \$958 ;
   always @(posedge clk)
-    count_act_writes <= \$991 ;
+    count_act_reads <= \$959 ;
   always @(posedge clk)
-    inc_inferences <= \$992 ;
+    inc_act_writes <= \$960 ;
   always @(posedge clk)
-    count_inferences <= \$993 ;
+    count_act_writes <= \$961 ;
+  always @(posedge clk)
+    inc_inferences <= \$962 ;
+  always @(posedge clk)
+    count_inferences <= \$963 ;
   assign \$1  = ~ busy;
+  assign \$2  = ~ vector_start_r;
+  assign \$3  = \$1  & \$2 ;
+  assign \$6  = i_stream__valid & has_layers;
+  assign \$7  = ~ \$6 ;
+  assign load__ready = \$5  & \$7 ;
+  assign \$8  = ! load_r[27:20];
+  assign \$9  = load_write & \$8 ;
+  assign \$10  = ! load_r[31:28];
+  assign bank_we = \$9  & \$10 ;
+  assign \$11  = ! load_r[27:20];
+  assign \$12  = load_write & \$11 ;
+  assign \$13  = load_r[31:28] == 1'h1;
+  assign rq_we = \$12  & \$13 ;
+  assign \$14  = load_r[27:20] == 1'h1;
+  assign \$15  = load_write & \$14 ;
+  assign \$16  = ! load_r[31:28];
+  assign \bank_we$27  = \$15  & \$16 ;
+  assign \$17  = load_r[27:20] == 1'h1;
+  assign \$18  = load_write & \$17 ;
+  assign \$19  = load_r[31:28] == 1'h1;
+  assign \rq_we$30  = \$18  & \$19 ;
+  assign \$signature__en  = load_write & load_r_is_descriptor;
+  assign swp__en = load_write & load_r_is_descriptor;
+  assign \$20  = load_r[47:40] + 1'h1;
+  assign \$22  = load_r[39:32] - 1'h1;
+  assign \$24  = load_r[47:40] - 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .level(w_level),
-    .\port$1719$0 (drain_last2),
-    .\port$248$0 (drain_data),
+    .\port$1717$0 (drain_last2),
+    .\port$213$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
     .rst(rst),
-    .w_en(drain_inflight2)
+    .w_en(w_en)
   );
   \nmc_pe2_simd4_w8a8.pe0  pe0 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
+    .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1903$0 (\$994 ),
-    .\port$1904$0 (\$995 ),
+    .\port$1906$0 (\$964 ),
+    .\port$1907$0 (\$965 ),
     .rp__addr(step_addr),
-    .rq_wdata(load__payload[85:32]),
+    .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
     .rst(rst),
     .step_first(step_first),
@@ -3154,14 +3127,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe2_simd4_w8a8.pe1  pe1 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_we(\bank_we$25 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2048$0 (\$996 ),
-    .\port$2049$0 (\$997 ),
+    .\port$2052$0 (\$966 ),
+    .\port$2053$0 (\$967 ),
     .rp__addr(step_addr),
-    .rq_wdata(load__payload[85:32]),
-    .rq_we(\rq_we$28 ),
+    .rq_wdata(load_r[85:32]),
+    .rq_we(\rq_we$30 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3170,6 +3143,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$60  = b_ready_if_stay;
+      2'h1:
+          \$60  = b_ready_if_b;
+      2'h2:
+          \$60  = b_ready_if_a_fold;
+      2'h3:
+          \$60  = b_ready_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$61  = b_ready_if_stay;
+      2'h1:
+          \$61  = b_ready_if_b;
+      2'h2:
+          \$61  = b_ready_if_a_fold;
+      2'h3:
+          \$61  = b_ready_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$64  = data_ok_if_stay;
+      2'h1:
+          \$64  = data_ok_if_b;
+      2'h2:
+          \$64  = data_ok_if_a_fold;
+      2'h3:
+          \$64  = data_ok_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$73  = a_calm_if_stay;
+      2'h1:
+          \$73  = a_calm_if_b;
+      2'h2:
+          \$73  = a_calm_if_a_fold;
+      2'h3:
+          \$73  = a_calm_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$79  = data_ok_if_stay;
+      2'h1:
+          \$79  = data_ok_if_b;
+      2'h2:
+          \$79  = data_ok_if_a_fold;
+      2'h3:
+          \$79  = data_ok_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$91  = a_calm_if_stay;
+      2'h1:
+          \$91  = a_calm_if_b;
+      2'h2:
+          \$91  = a_calm_if_a_fold;
+      2'h3:
+          \$91  = a_calm_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$98  = data_ok_if_stay;
+      2'h1:
+          \$98  = data_ok_if_b;
+      2'h2:
+          \$98  = data_ok_if_a_fold;
+      2'h3:
+          \$98  = data_ok_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$109  = data_ok_if_stay;
+      2'h1:
+          \$109  = data_ok_if_b;
+      2'h2:
+          \$109  = data_ok_if_a_fold;
+      2'h3:
+          \$109  = data_ok_if_a_last_fold;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -3183,8 +3268,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$37 ) begin
-      if (\$38 ) begin
+    if (\$32 ) begin
+      if (load_r_is_clear) begin
         clear_counters = 1'h1;
       end
     end
@@ -3217,88 +3302,739 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = has_layers;
-    if (\$212 ) begin
-      if (\$213 ) begin
-        \$887  = \$214 ;
+    \$838  = \$174 ;
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = has_layers;
+    if (\$190 ) begin
+      if (load_r_is_n_layers) begin
+        \$839  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = last_layer;
-    if (\$212 ) begin
-      if (\$213 ) begin
-        \$888  = \$219 ;
+    \$840  = last_layer;
+    if (\$190 ) begin
+      if (load_r_is_n_layers) begin
+        \$840  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$225 ) begin
-      \$889  = \$227 ;
+    if (\$191 ) begin
+      \$841  = \$193 ;
     end else begin
-      \$889  = \$229 ;
+      \$841  = \$195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = dl_rp__data[15:8];
+    \$842  = dl_rp__data[15:8];
     if (rst) begin
-      \$890  = 8'h00;
+      \$842  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = in_release0;
+    \$843  = in_release0;
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = in_release1;
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = in_beats0;
+    if (\$197 ) begin
+      \$845  = \$198 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$845  = 8'h00;
+    end
+    if (rst) begin
+      \$845  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = in_full0;
+    if (\$197 ) begin
+      if (\$199 ) begin
+        \$846  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$846  = 1'h0;
+    end
+    if (rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = in_beats1;
+    if (\$201 ) begin
+      \$847  = \$202 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$847  = 8'h00;
+    end
+    if (rst) begin
+      \$847  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = in_full1;
+    if (\$201 ) begin
+      if (\$203 ) begin
+        \$848  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$848  = 1'h0;
+    end
+    if (rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = in_wslot;
+    if (\$206 ) begin
+      \$849  = \$207 ;
+    end
+    if (rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = \$209 [7:0];
+    if (rst) begin
+      \$850  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = \$211 ;
+    if (rst) begin
+      \$851  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = cur_groups;
+    if (\$212 ) begin
+      \$852  = nxt_steps_rp__data[7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$852  = nxt_steps_rp__data[7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$852  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = cur_folds_m1;
+    if (\$212 ) begin
+      \$853  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$853  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$853  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = cur_groups_m1;
+    if (\$212 ) begin
+      \$854  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$854  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$854  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = cur_is_last;
+    if (\$212 ) begin
+      \$855  = \$213 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$855  = \$216 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$855  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = cur_relu;
+    if (\$212 ) begin
+      \$856  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$856  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = cur_requantize;
+    if (\$212 ) begin
+      \$857  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$857  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$857  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = bank_addr;
+    if (\$212 ) begin
+      \$858  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$858  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$219 ) begin
+              \$858  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$223 ) begin
+        \$858  = \$224 [8:0];
+      end
+    end
+    if (rst) begin
+      \$858  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = rq_addr;
+    if (\$212 ) begin
+      \$859  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$859  = \$215 [7:0];
+        if (last_group) begin
+          \$859  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$219 ) begin
+              \$859  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$859  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$860  = layer;
+    if (\$212 ) begin
+      \$860  = \$55 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$860  = \$55 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$860  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$861  = group;
+    if (\$212 ) begin
+      \$861  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$861  = \$214 [7:0];
+        if (last_group) begin
+          \$861  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$219 ) begin
+              \$861  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$861  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$862  = fold;
+    if (\$212 ) begin
+      \$862  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$862  = 8'h00;
+        if (last_group) begin
+          \$862  = 8'h00;
+        end
+      end else begin
+        \$862  = \$220 [7:0];
+      end
+    end
+    if (rst) begin
+      \$862  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$863  = need_groups;
+    if (\$212 ) begin
+      \$863  = 9'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$863  = 9'h002;
+        if (last_group) begin
+          \$863  = 9'h002;
+        end
+      end else begin
+        \$863  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$863  = 9'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$864  = need_groups_next;
+    if (\$212 ) begin
+      \$864  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$864  = 9'h004;
+        if (last_group) begin
+          \$864  = 9'h004;
+        end
+      end else begin
+        \$864  = \$221 [8:0];
+      end
+    end
+    if (rst) begin
+      \$864  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = b_group;
+    if (\$212 ) begin
+      \$865  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$865  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$865  = b_group_plus1[7:0];
+      end
+    end
+    if (rst) begin
+      \$865  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$866  = b_group_plus1;
+    if (\$212 ) begin
+      \$866  = 9'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$866  = 9'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$866  = \$227 [8:0];
+      end
+    end
+    if (rst) begin
+      \$866  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = b_fold;
+    if (\$212 ) begin
+      \$867  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$867  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$867  = 8'h00;
+      end else begin
+        \$867  = \$229 [7:0];
+      end
+    end
+    if (rst) begin
+      \$867  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = b_in_group;
+    if (\$212 ) begin
+      \$868  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$868  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$868  = \$226 ;
+    end
+    if (rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = b_bank_addr;
+    if (\$212 ) begin
+      \$869  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$869  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$869  = \$225 [8:0];
+    end
+    if (rst) begin
+      \$869  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = b_rq_addr;
+    if (\$212 ) begin
+      \$870  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$870  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$870  = \$228 [7:0];
+      end
+    end
+    if (rst) begin
+      \$870  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = loaded;
+    if (\$212 ) begin
+      \$871  = 1'h1;
+    end
+    if (\$232 ) begin
+      \$871  = 1'h0;
+    end
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = wr_buf;
+    if (\$212 ) begin
+      \$872  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$872  = \$217 ;
+          if (cur_is_last) begin
+            \$872  = 1'h0;
+            if (b_done) begin
+              \$872  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = prev_groups;
+    if (\$212 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$873  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$873  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$873  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = ctx;
+    if (\$212 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$874  = \$218 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = \$235 ;
+    if (rst) begin
+      \$875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = ctx;
+    if (rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = issue;
+    if (rst) begin
+      \$877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = \$260 ;
+    if (rst) begin
+      \$878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = wb_valid1;
+    if (rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = wb_valid2;
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = wb_valid3;
+    if (rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = wb_valid4;
+    if (rst) begin
+      \$882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = wb_valid5;
+    if (rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = wb_valid6;
+    if (rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = wb_valid7;
+    if (rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = wb_valid8;
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = wb_valid9;
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = wb_valid10;
+    if (rst) begin
+      \$888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = wb_valid11;
+    if (rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = wb_valid12;
+    if (rst) begin
+      \$890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = wb_valid13;
     if (rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = in_release1;
+    \$892  = wb_valid14;
     if (rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = in_beats0;
-    if (\$231 ) begin
-      \$893  = \$232 [7:0];
-    end
-    if (in_release0) begin
-      \$893  = 8'h00;
-    end
+    \$893  = wb_valid15;
     if (rst) begin
-      \$893  = 8'h00;
+      \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = in_full0;
-    if (\$231 ) begin
-      if (\$233 ) begin
-        \$894  = 1'h1;
-      end
+    \$894  = wb_parity_ahead0;
+    if (\$263 ) begin
+      \$894  = 1'h1;
     end
-    if (in_release_r1_0) begin
-      \$894  = 1'h0;
+    if (\$267 ) begin
+      \$894  = wb_par15;
     end
     if (rst) begin
-      \$894  = 1'h0;
+      \$894  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = in_beats1;
-    if (\$235 ) begin
-      \$895  = \$236 [7:0];
-    end
-    if (in_release1) begin
+    \$895  = wb_groups_ahead0;
+    if (\$263 ) begin
       \$895  = 8'h00;
+    end
+    if (\$267 ) begin
+      \$895  = \$270 [7:0];
     end
     if (rst) begin
       \$895  = 8'h00;
@@ -3306,396 +4042,214 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = in_full1;
-    if (\$235 ) begin
-      if (\$237 ) begin
-        \$896  = 1'h1;
-      end
+    \$896  = wb_parity_ahead1;
+    if (\$273 ) begin
+      \$896  = 1'h1;
     end
-    if (in_release_r1_1) begin
-      \$896  = 1'h0;
+    if (\$277 ) begin
+      \$896  = wb_par15;
     end
     if (rst) begin
-      \$896  = 1'h0;
+      \$896  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = in_wslot;
-    if (\$240 ) begin
-      \$897  = \$241 ;
+    \$897  = wb_groups_ahead1;
+    if (\$273 ) begin
+      \$897  = 8'h00;
+    end
+    if (\$277 ) begin
+      \$897  = \$280 [7:0];
     end
     if (rst) begin
-      \$897  = 1'h0;
+      \$897  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \$243 [7:0];
+    \$898  = \$321 ;
     if (rst) begin
-      \$898  = 8'h00;
+      \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = cur_groups;
-    if (\$244 ) begin
-      \$899  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$899  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
+    \$899  = \$335 ;
     if (rst) begin
-      \$899  = 8'h00;
+      \$899  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = cur_folds_m1;
-    if (\$244 ) begin
-      \$900  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$900  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
+    \$900  = \$358 ;
     if (rst) begin
-      \$900  = 9'h1ff;
+      \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = cur_groups_m1;
-    if (\$244 ) begin
-      \$901  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$901  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
+    \$901  = \$385 ;
     if (rst) begin
-      \$901  = 9'h1ff;
+      \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = cur_is_last;
-    if (\$244 ) begin
-      \$902  = \$245 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$902  = \$248 ;
-        end
-      end
-    end
+    \$902  = \$395 ;
     if (rst) begin
-      \$902  = 1'h0;
+      \$902  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = cur_relu;
-    if (\$244 ) begin
-      \$903  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$903  = nxt_rp__data[33];
-        end
-      end
-    end
+    \$903  = \$420 ;
     if (rst) begin
       \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = cur_requantize;
-    if (\$244 ) begin
-      \$904  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$904  = nxt_rp__data[34];
-        end
-      end
-    end
+    \$904  = \$447 ;
     if (rst) begin
       \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = bank_addr;
-    if (\$244 ) begin
-      \$905  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$905  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$251 ) begin
-              \$905  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$255 ) begin
-        \$905  = \$256 [8:0];
-      end
-    end
+    \$905  = \$457 ;
     if (rst) begin
-      \$905  = 9'h000;
+      \$905  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = rq_addr;
-    if (\$244 ) begin
-      \$906  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$906  = \$247 [7:0];
-        if (last_group) begin
-          \$906  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$251 ) begin
-              \$906  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$906  = \$470 ;
     if (rst) begin
-      \$906  = 8'h00;
+      \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = layer;
-    if (\$244 ) begin
-      \$907  = \$59 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$907  = \$59 [2:0];
-        end
-      end
-    end
+    \$907  = \$548 ;
     if (rst) begin
-      \$907  = 3'h0;
+      \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = group;
-    if (\$244 ) begin
-      \$908  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$908  = \$246 [7:0];
-        if (last_group) begin
-          \$908  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$251 ) begin
-              \$908  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$908  = \$585 ;
     if (rst) begin
-      \$908  = 8'h00;
+      \$908  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = fold;
-    if (\$244 ) begin
-      \$909  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$909  = 8'h00;
-        if (last_group) begin
-          \$909  = 8'h00;
-        end
-      end else begin
-        \$909  = \$252 [7:0];
-      end
-    end
+    \$909  = \$612 ;
     if (rst) begin
-      \$909  = 8'h00;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = need_groups;
-    if (\$244 ) begin
-      \$910  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$910  = 9'h002;
-        if (last_group) begin
-          \$910  = 9'h002;
-        end
-      end else begin
-        \$910  = need_groups_next;
-      end
-    end
+    \$910  = \$617 ;
     if (rst) begin
-      \$910  = 9'h002;
+      \$910  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = need_groups_next;
-    if (\$244 ) begin
-      \$911  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$911  = 9'h004;
-        if (last_group) begin
-          \$911  = 9'h004;
-        end
-      end else begin
-        \$911  = \$253 [8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (\$627 ) begin
+      \$911  = \$633 ;
+    end else if (\$630 ) begin
+      \$911  = \$634 ;
+    end else begin
+      \$911  = \$635 ;
     end
     if (rst) begin
-      \$911  = 9'h004;
+      \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = b_group;
-    if (\$244 ) begin
-      \$912  = 8'h00;
+    \$912  = last_fold;
+    if (\$636 ) begin
+      \$912  = nxt_steps_rp__data[26];
+    end else if (\$638 ) begin
+      \$912  = nxt_steps_rp__data[26];
+    end else if (\$639 ) begin
+      \$912  = \$650 ;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$912  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$912  = \$259 [7:0];
-      end
+      \$912  = \$653 ;
     end
     if (rst) begin
-      \$912  = 8'h00;
+      \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = b_fold;
-    if (\$244 ) begin
-      \$913  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$913  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$913  = 8'h00;
-      end else begin
-        \$913  = \$261 [7:0];
-      end
+    \$913  = last_group;
+    if (\$636 ) begin
+      \$913  = nxt_steps_rp__data[27];
+    end else if (\$638 ) begin
+      \$913  = \$644 ;
+    end else if (\$639 ) begin
+      \$913  = \$651 ;
     end
     if (rst) begin
-      \$913  = 8'h00;
+      \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = b_in_group;
-    if (\$244 ) begin
-      \$914  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$914  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$914  = \$258 ;
+    \$914  = group_plus1;
+    if (\$636 ) begin
+      \$914  = 9'h001;
+    end else if (\$638 ) begin
+      \$914  = \$649 ;
+    end else if (\$639 ) begin
+      \$914  = \$652 [8:0];
     end
     if (rst) begin
-      \$914  = 1'h0;
+      \$914  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = b_bank_addr;
-    if (\$244 ) begin
-      \$915  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$915  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$915  = \$257 [8:0];
+    \$915  = b_group_is_0;
+    if (\$658 ) begin
+      \$915  = 1'h1;
+    end else if (\$662 ) begin
+      \$915  = 1'h0;
     end
     if (rst) begin
-      \$915  = 9'h000;
+      \$915  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = b_rq_addr;
-    if (\$244 ) begin
-      \$916  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$916  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$916  = \$260 [7:0];
-      end
+    (* full_case = 32'd1 *)
+    if (\$658 ) begin
+      \$916  = \$665 ;
+    end else if (\$662 ) begin
+      \$916  = \$669 ;
+    end else begin
+      \$916  = \$671 ;
     end
     if (rst) begin
-      \$916  = 8'h00;
+      \$916  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = loaded;
-    if (\$244 ) begin
-      \$917  = 1'h1;
-    end
-    if (\$263 ) begin
-      \$917  = 1'h0;
+    (* full_case = 32'd1 *)
+    if (\$658 ) begin
+      \$917  = \$668 ;
+    end else if (\$662 ) begin
+      \$917  = \$670 ;
+    end else begin
+      \$917  = \$672 ;
     end
     if (rst) begin
       \$917  = 1'h0;
@@ -3703,208 +4257,279 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = wr_buf;
-    if (\$244 ) begin
-      \$918  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$918  = \$249 ;
-          if (cur_is_last) begin
-            \$918  = 1'h0;
-            if (b_done) begin
-              \$918  = 1'h1;
-            end
-          end
-        end
+    \$918  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$658 ) begin
+      \$918  = 9'h001;
+    end else if (\$662 ) begin
+      \$918  = 9'h001;
+    end else begin
+      if (\$675 ) begin
+        \$918  = \$676 [8:0];
       end
     end
     if (rst) begin
-      \$918  = 1'h0;
+      \$918  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = prev_groups;
-    if (\$244 ) begin
+    \$919  = layer_is_0;
+    if (\$677 ) begin
+      \$919  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$919  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$919  = in_groups;
-            end
-          end
-        end
+      if (\$680 ) begin
+        \$919  = \$682 ;
       end
     end
     if (rst) begin
-      \$919  = 8'h00;
+      \$919  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = ctx;
-    if (\$244 ) begin
+    \$920  = group_is_0;
+    if (\$677 ) begin
+      \$920  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$920  = \$250 ;
-          end
+      if (\$680 ) begin
+        \$920  = 1'h1;
+        if (\$686 ) begin
+          \$920  = 1'h0;
         end
+      end else if (last_fold) begin
+        \$920  = 1'h0;
       end
     end
     if (rst) begin
-      \$920  = 1'h0;
+      \$920  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \$266 ;
+    \$921  = fold_is_0;
+    if (\$677 ) begin
+      \$921  = 1'h1;
+    end else if (issue_a) begin
+      \$921  = last_fold;
+    end
     if (rst) begin
-      \$921  = 1'h0;
+      \$921  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = ctx;
+    \$922  = fold_plus1;
+    if (\$677 ) begin
+      \$922  = 9'h001;
+    end else if (issue_a) begin
+      \$922  = \$679 [8:0];
+    end
     if (rst) begin
-      \$922  = 1'h0;
+      \$922  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = issue;
+    \$923  = out_full0;
+    if (\$688 ) begin
+      \$923  = 1'h1;
+    end
+    if (done) begin
+      if (\$812 ) begin
+        \$923  = 1'h0;
+      end
+    end
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \$291 ;
+    \$924  = out_pending0;
+    if (\$688 ) begin
+      \$924  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$808 ) begin
+          \$924  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = wb_valid1;
+    \$925  = out_groups0;
+    if (\$688 ) begin
+      \$925  = 8'h00;
+    end else if (\$690 ) begin
+      \$925  = \$691 [7:0];
+    end
     if (rst) begin
-      \$925  = 1'h0;
+      \$925  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = wb_valid2;
+    \$926  = out_full1;
+    if (\$693 ) begin
+      \$926  = 1'h1;
+    end
+    if (done) begin
+      if (\$813 ) begin
+        \$926  = 1'h0;
+      end
+    end
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = wb_valid3;
+    \$927  = out_pending1;
+    if (\$693 ) begin
+      \$927  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$809 ) begin
+          \$927  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = wb_valid4;
+    \$928  = out_groups1;
+    if (\$693 ) begin
+      \$928  = 8'h00;
+    end else if (\$695 ) begin
+      \$928  = \$696 [7:0];
+    end
     if (rst) begin
-      \$928  = 1'h0;
+      \$928  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = wb_valid5;
+    \$929  = \$699 [2:0];
     if (rst) begin
-      \$929  = 1'h0;
+      \$929  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = wb_valid6;
+    \$930  = \$706 ;
     if (rst) begin
-      \$930  = 1'h0;
+      \$930  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = wb_valid7;
+    \$931  = \$798 ;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = wb_valid8;
+    \$932  = drain_group_plus1;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$932  = 9'h001;
+      end else if (\$799 ) begin
+        \$932  = \$800 [8:0];
+      end
+    end
     if (rst) begin
-      \$932  = 1'h0;
+      \$932  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = wb_valid9;
+    \$933  = drain_read;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = wb_valid10;
+    \$934  = drain_inflight;
     if (rst) begin
       \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = wb_valid11;
+    \$935  = \$801 ;
     if (rst) begin
-      \$935  = 1'h0;
+      \$935  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = wb_valid12;
+    \$936  = \$802 ;
     if (rst) begin
-      \$936  = 1'h0;
+      \$936  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = wb_valid13;
+    (* full_case = 32'd1 *)
+    if (\$803 ) begin
+      \$937  = \$804 ;
+    end else if (drain_elem_last) begin
+      \$937  = \$805 ;
+    end else begin
+      \$937  = \$806 ;
+    end
     if (rst) begin
       \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = wb_valid14;
-    if (rst) begin
-      \$938  = 1'h0;
+    \$938  = drain_lane;
+    if (drain_read) begin
+      \$938  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = wb_valid15;
-    if (rst) begin
-      \$939  = 1'h0;
+    \$939  = drain_last;
+    if (drain_read) begin
+      \$939  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = track_reset0;
+    \$940  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$940  = 8'h00;
+      end else begin
+        \$940  = \$810 [7:0];
+      end
+    end
     if (rst) begin
-      \$940  = 1'h0;
+      \$940  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$292 ;
-    if (\$297 ) begin
-      \$941  = wb_par15;
+    \$941  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$941  = \$807 ;
+      end
     end
     if (rst) begin
       \$941  = 1'h0;
@@ -3912,657 +4537,217 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \$293 ;
-    if (\$297 ) begin
-      \$942  = \$302 [7:0];
+    \$942  = release_slot;
+    if (done) begin
+      \$942  = \$811 ;
     end
     if (rst) begin
-      \$942  = 8'h00;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = track_reset1;
+    \$943  = vector_start;
     if (rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$303 ;
-    if (\$308 ) begin
-      \$944  = wb_par15;
-    end
+    \$944  = done;
     if (rst) begin
       \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$304 ;
-    if (\$308 ) begin
-      \$945  = \$313 [7:0];
-    end
+    \$945  = \$815 [2:0];
     if (rst) begin
-      \$945  = 8'h00;
+      \$945  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$314 ) begin
-      \$946  = \$326 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$380 ) begin
-        \$946  = \$389 ;
-      end else if (last_fold) begin
-        \$946  = \$452 ;
-      end else begin
-        \$946  = \$560 ;
-      end
-    end else if (issue_b) begin
-      \$946  = \$626 ;
-    end else begin
-      \$946  = \$704 ;
-    end
+    \$946  = \$818 ;
     if (rst) begin
       \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$314 ) begin
-      \$947  = \$338 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$380 ) begin
-        \$947  = \$400 ;
-      end else if (last_fold) begin
-        \$947  = \$465 ;
-      end else begin
-        \$947  = \$573 ;
-      end
-    end else if (issue_b) begin
-      \$947  = \$651 ;
-    end else begin
-      \$947  = \$717 ;
-    end
+    \$947  = clear_counters;
     if (rst) begin
       \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$314 ) begin
-      \$948  = \$362 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$380 ) begin
-        \$948  = \$424 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$948  = \$490 ;
-        end else begin
-          \$948  = \$531 ;
-        end
-      end else begin
-        \$948  = \$597 ;
-      end
-    end else if (issue_b) begin
-      \$948  = \$675 ;
-    end else begin
-      \$948  = \$741 ;
-    end
+    \$948  = { 3'h0, busy };
     if (rst) begin
-      \$948  = 1'h0;
+      \$948  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$314 ) begin
-      \$949  = \$378 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$380 ) begin
-        \$949  = \$440 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$949  = \$507 ;
-        end else begin
-          \$949  = \$547 ;
-        end
-      end else begin
-        \$949  = \$613 ;
-      end
-    end else if (issue_b) begin
-      \$949  = \$691 ;
-    end else begin
-      \$949  = \$757 ;
-    end
+    \$949  = \$820 [31:0];
     if (rst) begin
-      \$949  = 1'h0;
+      \$949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$767 ) begin
-      \$950  = \$773 ;
-    end else if (\$770 ) begin
-      \$950  = \$776 ;
-    end else begin
-      \$950  = \$779 ;
-    end
+    \$950  = { 3'h0, stall_input };
     if (rst) begin
-      \$950  = 1'h0;
+      \$950  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = last_fold;
-    if (\$780 ) begin
-      \$951  = nxt_steps_rp__data[26];
-    end else if (\$782 ) begin
-      \$951  = nxt_steps_rp__data[26];
-    end else if (\$783 ) begin
-      \$951  = \$795 ;
-    end else if (issue_a) begin
-      \$951  = \$798 ;
-    end
+    \$951  = \$822 [31:0];
     if (rst) begin
-      \$951  = 1'h0;
+      \$951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = last_group;
-    if (\$780 ) begin
-      \$952  = nxt_steps_rp__data[27];
-    end else if (\$782 ) begin
-      \$952  = \$788 ;
-    end else if (\$783 ) begin
-      \$952  = \$796 ;
-    end
+    \$952  = { 3'h0, stall_output };
     if (rst) begin
-      \$952  = 1'h0;
+      \$952  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = group_plus1;
-    if (\$780 ) begin
-      \$953  = 9'h001;
-    end else if (\$782 ) begin
-      \$953  = \$794 ;
-    end else if (\$783 ) begin
-      \$953  = \$797 [8:0];
-    end
+    \$953  = \$824 [31:0];
     if (rst) begin
-      \$953  = 9'h001;
+      \$953  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = b_group_is_0;
-    if (\$803 ) begin
-      \$954  = 1'h1;
-    end else if (\$807 ) begin
-      \$954  = 1'h0;
-    end
+    \$954  = \$825 ;
     if (rst) begin
-      \$954  = 1'h1;
+      \$954  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$803 ) begin
-      \$955  = \$810 ;
-    end else if (\$807 ) begin
-      \$955  = \$817 ;
-    end else begin
-      \$955  = \$824 ;
-    end
+    \$955  = \$827 [31:0];
     if (rst) begin
-      \$955  = 1'h1;
+      \$955  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$803 ) begin
-      \$956  = \$813 ;
-    end else if (\$807 ) begin
-      \$956  = \$821 ;
-    end else begin
-      \$956  = \$827 ;
-    end
+    \$956  = { 2'h0, \$828  };
     if (rst) begin
-      \$956  = 1'h0;
+      \$956  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$803 ) begin
-      \$957  = 9'h001;
-    end else if (\$807 ) begin
-      \$957  = 9'h001;
-    end else begin
-      if (\$830 ) begin
-        \$957  = \$831 [8:0];
-      end
-    end
+    \$957  = \$830 [31:0];
     if (rst) begin
-      \$957  = 9'h001;
+      \$957  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = layer_is_0;
-    if (\$832 ) begin
-      \$958  = 1'h1;
-    end else if (issue_a) begin
-      if (\$835 ) begin
-        \$958  = \$837 ;
-      end
-    end
+    \$958  = { 3'h0, issue };
     if (rst) begin
-      \$958  = 1'h1;
+      \$958  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = group_is_0;
-    if (\$832 ) begin
-      \$959  = 1'h1;
-    end else if (issue_a) begin
-      if (\$835 ) begin
-        \$959  = 1'h1;
-        if (\$841 ) begin
-          \$959  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$959  = 1'h0;
-      end
-    end
+    \$959  = \$832 [31:0];
     if (rst) begin
-      \$959  = 1'h1;
+      \$959  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = fold_is_0;
-    if (\$832 ) begin
-      \$960  = 1'h1;
-    end else if (issue_a) begin
-      \$960  = last_fold;
-    end
+    \$960  = { 2'h0, \$833  };
     if (rst) begin
-      \$960  = 1'h1;
+      \$960  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = fold_plus1;
-    if (\$832 ) begin
-      \$961  = 9'h001;
-    end else if (issue_a) begin
-      \$961  = \$834 [8:0];
-    end
+    \$961  = \$835 [31:0];
     if (rst) begin
-      \$961  = 9'h001;
+      \$961  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = out_full0;
-    if (\$843 ) begin
-      \$962  = 1'h1;
-    end
-    if (done) begin
-      if (\$861 ) begin
-        \$962  = 1'h0;
-      end
-    end
+    \$962  = { 3'h0, done };
     if (rst) begin
-      \$962  = 1'h0;
+      \$962  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = out_pending0;
-    if (\$843 ) begin
-      \$963  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$855 ) begin
-        if (\$857 ) begin
-          \$963  = 1'h0;
-        end
-      end
-    end
+    \$963  = \$837 [31:0];
     if (rst) begin
-      \$963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = out_groups0;
-    if (\$843 ) begin
-      \$964  = 8'h00;
-    end else if (\$845 ) begin
-      \$964  = \$846 [7:0];
-    end
-    if (rst) begin
-      \$964  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = out_full1;
-    if (\$848 ) begin
-      \$965  = 1'h1;
-    end
-    if (done) begin
-      if (\$862 ) begin
-        \$965  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = out_pending1;
-    if (\$848 ) begin
-      \$966  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$855 ) begin
-        if (\$858 ) begin
-          \$966  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = out_groups1;
-    if (\$848 ) begin
-      \$967  = 8'h00;
-    end else if (\$850 ) begin
-      \$967  = \$851 [7:0];
-    end
-    if (rst) begin
-      \$967  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = drain_read;
-    if (rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = drain_inflight;
-    if (rst) begin
-      \$969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = drain_lane;
-    if (drain_read) begin
-      \$970  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = drain_last;
-    if (drain_read) begin
-      \$971  = \$853 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$855 ) begin
-        \$972  = 8'h00;
-      end else begin
-        \$972  = \$859 [7:0];
-      end
-    end
-    if (rst) begin
-      \$972  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = drain_slot;
-    if (drain_read) begin
-      if (\$855 ) begin
-        \$973  = \$856 ;
-      end
-    end
-    if (rst) begin
-      \$973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = release_slot;
-    if (done) begin
-      \$974  = \$860 ;
-    end
-    if (rst) begin
-      \$974  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \$864 [2:0];
-    if (rst) begin
-      \$975  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \$867 ;
-    if (rst) begin
-      \$976  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = clear_counters;
-    if (rst) begin
-      \$977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = { 3'h0, busy };
-    if (rst) begin
-      \$978  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \$869 [31:0];
-    if (rst) begin
-      \$979  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = { 3'h0, stall_input };
-    if (rst) begin
-      \$980  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \$871 [31:0];
-    if (rst) begin
-      \$981  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = { 3'h0, stall_output };
-    if (rst) begin
-      \$982  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$873 [31:0];
-    if (rst) begin
-      \$983  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \$874 ;
-    if (rst) begin
-      \$984  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \$876 [31:0];
-    if (rst) begin
-      \$985  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = { 2'h0, \$877  };
-    if (rst) begin
-      \$986  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \$879 [31:0];
-    if (rst) begin
-      \$987  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = { 3'h0, issue };
-    if (rst) begin
-      \$988  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$881 [31:0];
-    if (rst) begin
-      \$989  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = { 2'h0, \$882  };
-    if (rst) begin
-      \$990  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \$884 [31:0];
-    if (rst) begin
-      \$991  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = { 3'h0, done };
-    if (rst) begin
-      \$992  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \$886 [31:0];
-    if (rst) begin
-      \$993  = 32'd0;
+      \$963  = 32'd0;
     end
   end
   assign busy_r = busy;
   assign load_hold = 1'h0;
-  assign bank_waddr = load__payload[8:0];
-  assign bank_wdata = load__payload[63:32];
-  assign rq_waddr = load__payload[7:0];
-  assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$26  = load__payload[8:0];
-  assign \bank_wdata$27  = load__payload[63:32];
-  assign \rq_waddr$29  = load__payload[7:0];
-  assign \rq_wdata$30  = load__payload[85:32];
-  assign \$signature__addr  = load__payload[1:0];
-  assign \$signature__data  = load__payload[66:32];
-  assign swp__addr = load__payload[1:0];
-  assign swp__data = { \$35 , \$32 , \$29 , \$27 , \$25 [7:0] };
+  assign bank_waddr = load_r[8:0];
+  assign bank_wdata = load_r[63:32];
+  assign rq_waddr = load_r[7:0];
+  assign rq_wdata = load_r[85:32];
+  assign \bank_waddr$28  = load_r[8:0];
+  assign \bank_wdata$29  = load_r[63:32];
+  assign \rq_waddr$31  = load_r[7:0];
+  assign \rq_wdata$32  = load_r[85:32];
+  assign \$signature__addr  = load_r[1:0];
+  assign \$signature__data  = load_r[66:32];
+  assign swp__addr = load_r[1:0];
+  assign swp__data = { \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$44 [5:0];
+  assign in_wp__addr = \$40 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$52 , \$50 , \$48 , \$46  };
-  assign next_layer = \$59 [2:0];
-  assign nxt_rp__addr = \$59 [1:0];
-  assign nxt_steps_rp__addr = \$59 [1:0];
-  assign \step_valid$87  = step_valid;
-  assign \step_addr$89  = step_addr;
-  assign \step_first$91  = step_first;
-  assign \step_last$93  = step_last;
-  assign \step_rq$95  = step_rq;
-  assign \step_relu$97  = step_relu;
-  assign \step_requantize$99  = step_requantize;
-  assign \step_valid$100  = step_valid;
-  assign \step_addr$101  = step_addr;
-  assign \step_first$102  = step_first;
+  assign in_wp__en = { \$48 , \$46 , \$44 , \$42  };
+  assign next_layer = \$55 [2:0];
+  assign nxt_rp__addr = \$55 [1:0];
+  assign nxt_steps_rp__addr = \$55 [1:0];
+  assign \step_valid$97  = step_valid;
+  assign \step_addr$99  = step_addr;
+  assign \step_first$101  = step_first;
   assign \step_last$103  = step_last;
-  assign \step_rq$104  = step_rq;
-  assign \step_relu$105  = step_relu;
-  assign \step_requantize$106  = step_requantize;
+  assign \step_rq$105  = step_rq;
+  assign \step_relu$107  = step_relu;
+  assign \step_requantize$109  = step_requantize;
+  assign \step_valid$110  = step_valid;
+  assign \step_addr$111  = step_addr;
+  assign \step_first$112  = step_first;
+  assign \step_last$113  = step_last;
+  assign \step_rq$114  = step_rq;
+  assign \step_relu$115  = step_relu;
+  assign \step_requantize$116  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$188 , \$186 , \$184 , \$182  };
-  assign act_wp__addr = \$180 [6:0];
+  assign act_wp__en = { \$157 , \$155 , \$153 , \$151  };
+  assign act_wp__addr = \$149 [6:0];
   assign act = act_word;
-  assign \act$123  = act_word;
-  assign act_wp__data = { \$996 , \$994 , \$996 , \$994  };
-  assign result = { \$995 , \$994  };
-  assign \result$133  = { \$997 , \$996  };
-  assign \$signature__en$134  = out_write;
-  assign \$signature__addr$135  = \$190 [6:0];
-  assign \$signature__data$136  = { \$995 , \$994  };
-  assign \$signature__en$137  = out_write;
-  assign \$signature__addr$138  = \$192 [6:0];
-  assign \$signature__data$139  = { \$997 , \$996  };
-  assign \$signature__addr$150  = \$203 [6:0];
-  assign \$signature__addr$152  = \$208 [6:0];
-  assign w_en = drain_inflight2;
+  assign \act$133  = act_word;
+  assign act_wp__data = { \$966 , \$964 , \$966 , \$964  };
+  assign result = { \$965 , \$964  };
+  assign \result$143  = { \$967 , \$966  };
+  assign \$signature__en$144  = out_write;
+  assign \$signature__addr$145  = \$159 [6:0];
+  assign \$signature__data$146  = { \$965 , \$964  };
+  assign \$signature__en$147  = out_write;
+  assign \$signature__addr$148  = \$161 [6:0];
+  assign \$signature__data$149  = { \$967 , \$966  };
+  assign \$signature__addr$156  = \$166 [6:0];
+  assign \$signature__addr$159  = \$171 [6:0];
+  assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
   assign r_data = o_stream__payload;
@@ -4573,82 +4758,99 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \load__payload.data  = load__payload[85:32];
   assign \o_stream__payload.data  = o_stream__payload[31:0];
   assign \o_stream__payload.last  = o_stream__payload[32];
-  assign \$2  = 1'h1;
-  assign \$3  = \$1 ;
-  assign \$25  = { 1'h0, \$24 [8:1] };
-  assign \$27  = { \$26 [8], \$26 [8], \$26 [8:2] };
-  assign \$29  = { \$28 [8], \$28 [8:1] };
-  assign \$42  = \$41 ;
+  assign \load_r.addr  = load_r[31:0];
+  assign \load_r.data  = load_r[85:32];
+  assign \$4  = 1'h1;
+  assign \$5  = \$3 ;
+  assign \$21  = { 1'h0, \$20 [8:1] };
+  assign \$23  = { \$22 [8], \$22 [8], \$22 [8:2] };
+  assign \$25  = { \$24 [8], \$24 [8:1] };
+  assign \$38  = \$37 ;
+  assign \$41  = 1'h1;
+  assign \$42  = in_fire;
+  assign \$43  = 1'h1;
+  assign \$44  = in_fire;
   assign \$45  = 1'h1;
   assign \$46  = in_fire;
   assign \$47  = 1'h1;
   assign \$48  = in_fire;
-  assign \$49  = 1'h1;
-  assign \$50  = in_fire;
-  assign \$51  = 1'h1;
-  assign \$52  = in_fire;
-  assign \$76  = \$75 ;
-  assign \$95  = \$94 ;
-  assign \$127  = \$125 ;
-  assign \$147  = ctx;
-  assign \$156  = ctx;
-  assign \$167  = in_fire;
-  assign \$185  = wb_group16[0];
-  assign \$187  = wb_group16[0];
-  assign \$176  = { 1'h0, wb_group16[7:1] };
-  assign \$195  = { 1'h0, drain_elem[7:1] };
-  assign \$201  = { 1'h0, drain_elem[7:1] };
-  assign \$206  = { 1'h0, drain_elem[7:1] };
-  assign \$227  = { \$226 [8], \$226 [8], \$226 [8:2] };
-  assign \$229  = { \$228 [8], \$228 [8], \$228 [8:2] };
-  assign \$234  = in_wslot;
-  assign \$243  = { 1'h0, \$242 [8:1] };
-  assign \$274  = b_fold;
-  assign \$277  = fold;
-  assign \$281  = fold;
-  assign \$307  = wb_ctx15;
-  assign \$318  = in_wslot;
-  assign \$334  = in_wslot;
-  assign \$386  = in_wslot;
-  assign \$392  = in_wslot;
-  assign \$404  = 1'h0;
-  assign \$409  = 1'h0;
-  assign \$411  = \$410 ;
-  assign \$416  = 1'h0;
-  assign \$418  = \$417 ;
-  assign \$428  = 1'h0;
-  assign \$444  = in_wslot;
-  assign \$460  = in_wslot;
-  assign \$470  = layer[0];
-  assign \$475  = 1'h0;
-  assign \$477  = \$476 ;
-  assign \$482  = 1'h0;
-  assign \$484  = \$483 ;
-  assign \$495  = layer[0];
-  assign \$549  = in_wslot;
-  assign \$568  = in_wslot;
-  assign \$615  = in_wslot;
-  assign \$633  = in_wslot;
-  assign \$645  = in_wslot;
-  assign \$693  = in_wslot;
-  assign \$712  = in_wslot;
-  assign \$775  = { \$774 [8], \$774 [8], \$774 [8:2] };
-  assign \$778  = { \$777 [8], \$777 [8], \$777 [8:2] };
-  assign \$809  = { 1'h0, \$808 [8:1] };
-  assign \$816  = { 1'h0, \$815 [8:1] };
-  assign \$820  = { \$819 [8], \$819 [8:1] };
-  assign \$823  = { 1'h0, \$822 [8:1] };
-  assign \$826  = { \$825 [8], \$825 [8:1] };
-  assign \$847  = claim_ctx;
-  assign \$849  = wb_ctx16;
-  assign \$858  = drain_slot;
-  assign \$862  = release_slot;
-  assign \$133  = ctx;
-  assign \$142  = ctx;
+  assign \$72  = \$71 ;
+  assign \$87  = \$86 ;
+  assign \$116  = \$114 ;
+  assign \$126  = ctx;
+  assign \$136  = in_fire;
+  assign \$154  = wb_group16[0];
+  assign \$156  = wb_group16[0];
+  assign \$145  = { 1'h0, wb_group16[7:1] };
+  assign \$164  = { 1'h0, drain_elem[7:1] };
+  assign \$169  = { 1'h0, drain_elem[7:1] };
+  assign \$193  = { \$192 [8], \$192 [8], \$192 [8:2] };
+  assign \$195  = { \$194 [8], \$194 [8], \$194 [8:2] };
+  assign \$200  = in_wslot;
+  assign \$209  = { 1'h0, \$208 [8:1] };
+  assign \$211  = { \$210 [8], \$210 [8:1] };
+  assign \$243  = b_fold;
+  assign \$246  = fold;
+  assign \$250  = fold;
+  assign \$272  = wb_ctx15;
+  assign \$276  = wb_ctx15;
+  assign \$284  = in_wslot;
+  assign \$297  = in_wslot;
+  assign \$343  = in_wslot;
+  assign \$354  = in_wslot;
+  assign \$360  = in_wslot;
+  assign \$402  = in_wslot;
+  assign \$414  = in_wslot;
+  assign \$422  = in_wslot;
+  assign \$465  = in_wslot;
+  assign \$479  = in_wslot;
+  assign \$486  = 1'h0;
+  assign \$500  = in_wslot;
+  assign \$509  = 1'h0;
+  assign \$512  = layer[0];
+  assign \$522  = \$521 ;
+  assign \$523  = \$522 ;
+  assign \$525  = in_wslot;
+  assign \$533  = 1'h1;
+  assign \$545  = 1'h1;
+  assign \$552  = b_done;
+  assign \$556  = 1'h0;
+  assign \$563  = 1'h1;
+  assign \$564  = 1'h1;
+  assign \$567  = layer[0];
+  assign \$573  = \$572 ;
+  assign \$575  = 1'h0;
+  assign \$583  = 1'h1;
+  assign \$590  = in_wslot;
+  assign \$606  = in_wslot;
+  assign \$664  = { 1'h0, \$663 [8:1] };
+  assign \$692  = claim_ctx;
+  assign \$694  = wb_ctx16;
+  assign \$715  = claim_ctx;
+  assign \$719  = wb_ctx16;
+  assign \$724  = drain_elem[0];
+  assign \$725  = claim_ctx;
+  assign \$729  = wb_ctx16;
+  assign \$746  = claim_ctx;
+  assign \$749  = { 1'h0, drain_elem[7:1] };
+  assign \$751  = wb_ctx16;
+  assign \$753  = { 1'h0, drain_elem[7:1] };
+  assign \$761  = { 1'h0, drain_elem[7:1] };
+  assign \$765  = { 1'h0, drain_elem[7:1] };
+  assign \$773  = claim_ctx;
+  assign \$776  = { 1'h0, drain_elem[7:1] };
+  assign \$778  = wb_ctx16;
+  assign \$780  = { 1'h0, drain_elem[7:1] };
+  assign \$788  = { 1'h0, drain_elem[7:1] };
+  assign \$792  = { 1'h0, drain_elem[7:1] };
+  assign \$799  = drain_elem[0];
+  assign \$809  = drain_slot;
+  assign \$813  = release_slot;
+  assign \$122  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \port$1719$0 , level, r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1717$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4671,12 +4873,11 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   wire clk;
   (* init = 2'h0 *)
   wire [1:0] consume;
-  output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$1719$0 ;
-  wire \port$1719$0 ;
-  input [31:0] \port$248$0 ;
-  wire [31:0] \port$248$0 ;
+  input \port$1717$0 ;
+  wire \port$1717$0 ;
+  input [31:0] \port$213$0 ;
+  wire [31:0] \port$213$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4709,7 +4910,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1719$0 , \port$248$0  };
+      storage[w_port__addr] <= { \port$1717$0 , \port$213$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4771,14 +4972,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$248$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1719$0 , \port$248$0  };
-  assign w_data = { \port$1719$0 , \port$248$0  };
+  assign w_port__data = { \port$1717$0 , \port$213$0  };
+  assign w_data = { \port$1717$0 , \port$213$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1903$0 , \port$1904$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1906$0 , \port$1907$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4894,6 +5095,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [7:0] pe0_rq8 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
+  reg [53:0] pe0_rq_read = 54'h00000000000000;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
@@ -4913,10 +5115,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1903$0 ;
-  wire [7:0] \port$1903$0 ;
-  output [23:0] \port$1904$0 ;
-  wire [23:0] \port$1904$0 ;
+  output [7:0] \port$1906$0 ;
+  wire [7:0] \port$1906$0 ;
+  output [23:0] \port$1907$0 ;
+  wire [23:0] \port$1907$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5751,7 +5953,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq6];
+    _1_ <= rq0[pe0_rq5];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -5817,7 +6019,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   always @(posedge clk)
     pe0_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe0_rq_entry <= rrp__data;
+    pe0_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe0_rq_entry <= pe0_rq_read;
   always @(posedge clk)
     pe0_acc <= \$27 ;
   always @(posedge clk)
@@ -5852,8 +6056,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign \$13  = step_valid & pe0_bank_we;
   assign \$14  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe0_valid6 & pe0_rq_we;
-  assign \$16  = pe0_rq6 == pe0_rq_waddr;
+  assign \$15  = pe0_valid5 & pe0_rq_we;
+  assign \$16  = pe0_rq5 == pe0_rq_waddr;
   assign pe0_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe0_valid1 <= \$17 ;
@@ -5936,7 +6140,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1855$0 (pe0_flags_out),
+    .\port$1858$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6042,7 +6246,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign rwp__en = pe0_rq_we;
   assign rwp__addr = pe0_rq_waddr;
   assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq6;
+  assign rrp__addr = pe0_rq5;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -6052,13 +6256,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1903$0  = \$30 ;
-  assign \port$1904$0  = \$31 ;
+  assign \port$1906$0  = \$30 ;
+  assign \port$1907$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1855$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1858$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6242,8 +6446,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1855$0 ;
-  wire [1:0] \port$1855$0 ;
+  input [1:0] \port$1858$0 ;
+  wire [1:0] \port$1858$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6450,9 +6654,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1855$0 [0];
+    rq_relu1 <= \port$1858$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1855$0 [1];
+    rq_req1 <= \port$1858$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6575,8 +6779,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1855$0 [0];
-  assign i_requantize = \port$1855$0 [1];
+  assign i_relu = \port$1858$0 [0];
+  assign i_requantize = \port$1858$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6585,7 +6789,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2048$0 , \port$2049$0 , bank_waddr);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2052$0 , \port$2053$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6701,6 +6905,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [7:0] pe1_rq8 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
+  reg [53:0] pe1_rq_read = 54'h00000000000000;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
@@ -6720,10 +6925,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2048$0 ;
-  wire [7:0] \port$2048$0 ;
-  output [23:0] \port$2049$0 ;
-  wire [23:0] \port$2049$0 ;
+  output [7:0] \port$2052$0 ;
+  wire [7:0] \port$2052$0 ;
+  output [23:0] \port$2053$0 ;
+  wire [23:0] \port$2053$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7558,7 +7763,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq6];
+    _1_ <= rq1[pe1_rq5];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -7624,7 +7829,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   always @(posedge clk)
     pe1_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe1_rq_entry <= rrp__data;
+    pe1_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe1_rq_entry <= pe1_rq_read;
   always @(posedge clk)
     pe1_acc <= \$27 ;
   always @(posedge clk)
@@ -7659,8 +7866,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign \$13  = step_valid & pe1_bank_we;
   assign \$14  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe1_valid6 & pe1_rq_we;
-  assign \$16  = pe1_rq6 == pe1_rq_waddr;
+  assign \$15  = pe1_valid5 & pe1_rq_we;
+  assign \$16  = pe1_rq5 == pe1_rq_waddr;
   assign pe1_rq_collision = \$15  & \$16 ;
   always @(posedge clk)
     pe1_valid1 <= \$17 ;
@@ -7743,7 +7950,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$2000$0 (pe1_flags_out),
+    .\port$2004$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -7849,7 +8056,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign rwp__en = pe1_rq_we;
   assign rwp__addr = pe1_rq_waddr;
   assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq6;
+  assign rrp__addr = pe1_rq5;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -7859,13 +8066,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rq_wdata, clk, rst, bank_we, rq_we, act, rp__add
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2048$0  = \$30 ;
-  assign \port$2049$0  = \$31 ;
+  assign \port$2052$0  = \$30 ;
+  assign \port$2053$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2000$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2004$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8049,8 +8256,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2000$0 ;
-  wire [1:0] \port$2000$0 ;
+  input [1:0] \port$2004$0 ;
+  wire [1:0] \port$2004$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8257,9 +8464,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2000$0 [0];
+    rq_relu1 <= \port$2004$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2000$0 [1];
+    rq_req1 <= \port$2004$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8382,8 +8589,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2000$0 [0];
-  assign i_requantize = \port$2000$0 [1];
+  assign i_relu = \port$2004$0 [0];
+  assign i_requantize = \port$2004$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

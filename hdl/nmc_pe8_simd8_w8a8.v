@@ -7,136 +7,106 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [7:0] \$1000 ;
-  reg [3:0] \$1001 ;
-  reg [8:0] \$1002 ;
-  reg [8:0] \$1003 ;
-  reg [9:0] \$1004 ;
-  reg [9:0] \$1005 ;
-  reg [8:0] \$1006 ;
-  reg [8:0] \$1007 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg [1:0] \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
   reg \$1008 ;
-  reg [8:0] \$1009 ;
-  wire [4:0] \$101 ;
-  reg [7:0] \$1010 ;
+  reg [9:0] \$1009 ;
+  wire \$101 ;
+  reg \$1010 ;
   reg \$1011 ;
   reg \$1012 ;
-  reg [8:0] \$1013 ;
+  reg [9:0] \$1013 ;
   reg \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
-  reg \$1017 ;
+  reg [9:0] \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
-  wire [4:0] \$102 ;
-  reg \$1020 ;
+  wire \$102 ;
+  reg [8:0] \$1020 ;
   reg \$1021 ;
   reg \$1022 ;
-  reg \$1023 ;
-  reg \$1024 ;
+  reg [8:0] \$1023 ;
+  reg [2:0] \$1024 ;
   reg \$1025 ;
   reg \$1026 ;
-  reg \$1027 ;
+  reg [9:0] \$1027 ;
   reg \$1028 ;
   reg \$1029 ;
-  wire [4:0] \$103 ;
-  reg \$1030 ;
-  reg \$1031 ;
+  wire \$103 ;
+  reg [9:0] \$1030 ;
+  reg [9:0] \$1031 ;
   reg \$1032 ;
-  reg \$1033 ;
+  reg [2:0] \$1033 ;
   reg \$1034 ;
-  reg \$1035 ;
+  reg [8:0] \$1035 ;
   reg \$1036 ;
-  reg [8:0] \$1037 ;
+  reg \$1037 ;
   reg \$1038 ;
   reg \$1039 ;
-  wire \$104 ;
-  reg [8:0] \$1040 ;
+  reg \$104 ;
+  reg [2:0] \$1040 ;
   reg \$1041 ;
   reg \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg [9:0] \$1048 ;
-  reg \$1049 ;
-  wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg [9:0] \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg [9:0] \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg [8:0] \$1059 ;
+  reg [6:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg [6:0] \$1045 ;
+  reg [31:0] \$1046 ;
+  reg [6:0] \$1047 ;
+  reg [31:0] \$1048 ;
+  reg [6:0] \$1049 ;
+  reg \$105 ;
+  reg [31:0] \$1050 ;
+  reg [6:0] \$1051 ;
+  reg [31:0] \$1052 ;
+  reg [6:0] \$1053 ;
+  reg [31:0] \$1054 ;
+  reg [6:0] \$1055 ;
+  reg [31:0] \$1056 ;
+  reg [6:0] \$1057 ;
+  reg [31:0] \$1058 ;
+  wire [7:0] \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg [8:0] \$1062 ;
-  reg \$1063 ;
-  reg \$1064 ;
-  reg [2:0] \$1065 ;
-  reg \$1066 ;
-  reg [8:0] \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
+  wire [23:0] \$1060 ;
+  wire [7:0] \$1061 ;
+  wire [23:0] \$1062 ;
+  wire [7:0] \$1063 ;
+  wire [23:0] \$1064 ;
+  wire [7:0] \$1065 ;
+  wire [23:0] \$1066 ;
+  wire [7:0] \$1067 ;
+  wire [23:0] \$1068 ;
+  wire [7:0] \$1069 ;
   wire \$107 ;
-  reg [2:0] \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg [6:0] \$1073 ;
-  reg [31:0] \$1074 ;
-  reg [6:0] \$1075 ;
-  reg [31:0] \$1076 ;
-  reg [6:0] \$1077 ;
-  reg [31:0] \$1078 ;
-  reg [6:0] \$1079 ;
-  wire \$108 ;
-  reg [31:0] \$1080 ;
-  reg [6:0] \$1081 ;
-  reg [31:0] \$1082 ;
-  reg [6:0] \$1083 ;
-  reg [31:0] \$1084 ;
-  reg [6:0] \$1085 ;
-  reg [31:0] \$1086 ;
-  reg [6:0] \$1087 ;
-  reg [31:0] \$1088 ;
-  wire [7:0] \$1089 ;
+  wire [23:0] \$1070 ;
+  wire [7:0] \$1071 ;
+  wire [23:0] \$1072 ;
+  wire [7:0] \$1073 ;
+  wire [23:0] \$1074 ;
+  reg \$108 ;
   wire \$109 ;
-  wire [23:0] \$1090 ;
-  wire [7:0] \$1091 ;
-  wire [23:0] \$1092 ;
-  wire [7:0] \$1093 ;
-  wire [23:0] \$1094 ;
-  wire [7:0] \$1095 ;
-  wire [23:0] \$1096 ;
-  wire [7:0] \$1097 ;
-  wire [23:0] \$1098 ;
-  wire [7:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [23:0] \$1100 ;
-  wire [7:0] \$1101 ;
-  wire [23:0] \$1102 ;
-  wire [7:0] \$1103 ;
-  wire [23:0] \$1104 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  reg \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
+  reg \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
@@ -149,7 +119,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
+  reg \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -157,10 +127,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  reg \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [8:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
@@ -169,8 +139,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire [8:0] \$154 ;
+  reg \$153 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
@@ -208,12 +178,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire \$189 ;
+  wire [8:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
+  wire [6:0] \$190 ;
+  wire [9:0] \$191 ;
+  wire [5:0] \$192 ;
+  wire [10:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -233,202 +203,202 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [5:0] \$210 ;
+  wire [9:0] \$211 ;
+  wire [5:0] \$212 ;
+  wire [9:0] \$213 ;
+  wire [5:0] \$214 ;
+  wire [9:0] \$215 ;
+  wire [5:0] \$216 ;
+  wire [9:0] \$217 ;
+  wire [5:0] \$218 ;
+  wire [9:0] \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
-  wire [6:0] \$221 ;
-  wire [9:0] \$222 ;
-  wire [5:0] \$223 ;
-  wire [10:0] \$224 ;
-  wire \$225 ;
+  wire [5:0] \$220 ;
+  wire [9:0] \$221 ;
+  wire [5:0] \$222 ;
+  wire [9:0] \$223 ;
+  wire [5:0] \$224 ;
+  wire [9:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [8:0] \$228 ;
+  wire [5:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [9:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
+  wire [8:0] \$233 ;
+  wire [5:0] \$234 ;
+  wire [9:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [8:0] \$238 ;
+  wire [5:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire [5:0] \$241 ;
-  wire [9:0] \$242 ;
-  wire [5:0] \$243 ;
-  wire [9:0] \$244 ;
-  wire [5:0] \$245 ;
-  wire [9:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [9:0] \$248 ;
+  wire [9:0] \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [8:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [9:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [8:0] \$248 ;
   wire [5:0] \$249 ;
   wire \$25 ;
   wire [9:0] \$250 ;
-  wire [5:0] \$251 ;
-  wire [9:0] \$252 ;
-  wire [5:0] \$253 ;
-  wire [9:0] \$254 ;
-  wire [5:0] \$255 ;
-  wire [9:0] \$256 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [8:0] \$253 ;
+  wire [5:0] \$254 ;
+  wire [9:0] \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire [8:0] \$258 ;
-  wire [8:0] \$259 ;
+  wire [5:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
+  wire [9:0] \$260 ;
   wire \$261 ;
-  wire [3:0] \$262 ;
-  wire [4:0] \$263 ;
-  wire \$264 ;
-  wire [8:0] \$265 ;
-  wire [5:0] \$266 ;
-  wire [9:0] \$267 ;
+  wire \$262 ;
+  wire [8:0] \$263 ;
+  wire [5:0] \$264 ;
+  wire [9:0] \$265 ;
+  wire \$266 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [8:0] \$275 ;
-  wire [5:0] \$276 ;
-  wire [9:0] \$277 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [8:0] \$280 ;
-  wire [5:0] \$281 ;
-  wire [9:0] \$282 ;
-  wire \$283 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire [4:0] \$282 ;
+  wire [4:0] \$283 ;
   wire \$284 ;
-  wire [8:0] \$285 ;
-  wire [5:0] \$286 ;
+  wire \$285 ;
+  wire [9:0] \$286 ;
   wire [9:0] \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [9:0] \$288 ;
+  wire [9:0] \$289 ;
   wire \$29 ;
-  wire [8:0] \$290 ;
-  wire [5:0] \$291 ;
+  wire \$290 ;
+  wire \$291 ;
   wire [9:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire [8:0] \$295 ;
-  wire [5:0] \$296 ;
-  wire [9:0] \$297 ;
-  wire \$298 ;
+  wire \$295 ;
+  wire [9:0] \$296 ;
+  wire \$297 ;
+  wire [8:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [8:0] \$300 ;
-  wire [5:0] \$301 ;
+  wire \$300 ;
+  wire \$301 ;
   wire [9:0] \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire [9:0] \$303 ;
+  wire [9:0] \$304 ;
+  wire [9:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [9:0] \$308 ;
+  wire [8:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [4:0] \$312 ;
-  wire [4:0] \$313 ;
-  wire \$314 ;
-  wire \$315 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire [9:0] \$314 ;
+  wire [10:0] \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [9:0] \$318 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
-  wire [9:0] \$320 ;
-  wire [9:0] \$321 ;
-  wire [9:0] \$322 ;
+  wire \$320 ;
+  wire [10:0] \$321 ;
+  wire [8:0] \$322 ;
   wire [9:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [9:0] \$326 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [9:0] \$330 ;
+  wire [8:0] \$330 ;
   wire \$331 ;
-  wire [8:0] \$332 ;
+  wire \$332 ;
   wire \$333 ;
-  wire \$334 ;
+  wire [7:0] \$334 ;
   wire \$335 ;
-  wire [9:0] \$336 ;
-  wire [9:0] \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire \$336 ;
+  wire [8:0] \$337 ;
+  wire [5:0] \$338 ;
+  wire [9:0] \$339 ;
   wire \$34 ;
-  wire [9:0] \$340 ;
-  wire [8:0] \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire [8:0] \$340 ;
+  wire [5:0] \$341 ;
+  wire [9:0] \$342 ;
+  wire [9:0] \$343 ;
+  wire [8:0] \$344 ;
+  wire [6:0] \$345 ;
   wire [9:0] \$346 ;
-  wire [10:0] \$347 ;
-  wire \$348 ;
+  wire [5:0] \$347 ;
+  wire [10:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [9:0] \$350 ;
-  wire [9:0] \$351 ;
+  wire [8:0] \$350 ;
+  wire \$351 ;
   wire \$352 ;
-  wire [9:0] \$353 ;
-  wire [8:0] \$354 ;
-  wire [9:0] \$355 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire [8:0] \$361 ;
+  wire \$361 ;
   wire \$362 ;
-  wire \$363 ;
-  wire \$364 ;
-  wire [7:0] \$365 ;
+  wire [9:0] \$363 ;
+  wire [9:0] \$364 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
-  wire [8:0] \$368 ;
-  wire [5:0] \$369 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [9:0] \$370 ;
-  wire [8:0] \$371 ;
-  wire [5:0] \$372 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
   wire [9:0] \$373 ;
   wire [9:0] \$374 ;
-  wire [8:0] \$375 ;
-  wire [6:0] \$376 ;
-  wire [9:0] \$377 ;
-  wire [5:0] \$378 ;
-  wire [10:0] \$379 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire [8:0] \$381 ;
+  wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire [8:0] \$387 ;
+  wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
@@ -436,11 +406,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire [8:0] \$394 ;
-  wire [9:0] \$395 ;
-  wire [9:0] \$396 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
   wire \$397 ;
-  wire [8:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -449,9 +419,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [8:0] \$405 ;
-  wire [9:0] \$406 ;
-  wire [9:0] \$407 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
@@ -620,7 +590,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire \$56 ;
+  wire [9:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -631,7 +601,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
+  wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -642,7 +612,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [9:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -653,7 +623,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [9:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -687,7 +657,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [9:0] \$62 ;
+  wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -698,7 +668,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [9:0] \$63 ;
+  wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -709,7 +679,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [9:0] \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -720,7 +690,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire [9:0] \$65 ;
+  wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -785,11 +755,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
+  wire [1:0] \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire \$711 ;
+  wire [1:0] \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
@@ -809,7 +779,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire \$73 ;
+  wire [8:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -820,18 +790,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire \$74 ;
+  wire [8:0] \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire \$743 ;
+  wire [9:0] \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire \$746 ;
+  wire [10:0] \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire \$75 ;
+  wire [5:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -839,10 +809,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
+  wire [9:0] \$757 ;
+  wire [9:0] \$758 ;
   wire \$759 ;
-  wire \$76 ;
+  wire [9:0] \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -853,41 +823,41 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire [8:0] \$77 ;
-  wire \$770 ;
+  wire \$77 ;
+  wire [10:0] \$770 ;
   wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
+  wire [10:0] \$772 ;
+  wire [10:0] \$773 ;
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire [8:0] \$78 ;
+  wire \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire \$785 ;
+  wire [9:0] \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire [5:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
+  wire \$79 ;
+  wire [9:0] \$790 ;
+  wire [3:0] \$791 ;
   wire \$792 ;
-  wire \$793 ;
+  wire [4:0] \$793 ;
   wire \$794 ;
-  wire \$795 ;
+  wire [3:0] \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire \$798 ;
+  wire [3:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire [9:0] \$80 ;
+  wire \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
@@ -935,11 +905,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [8:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
+  wire [8:0] \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
@@ -948,11 +918,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire \$855 ;
+  wire [8:0] \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [8:0] \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
@@ -962,14 +932,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [9:0] \$868 ;
-  wire [9:0] \$869 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire [9:0] \$871 ;
-  wire [9:0] \$872 ;
+  wire [8:0] \$870 ;
+  wire \$871 ;
+  wire \$872 ;
   wire \$873 ;
-  wire \$874 ;
+  wire [8:0] \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
@@ -978,22 +948,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire \$882 ;
+  wire [8:0] \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
-  wire \$886 ;
-  wire [9:0] \$887 ;
-  wire [9:0] \$888 ;
+  wire [8:0] \$886 ;
+  wire \$887 ;
+  wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [10:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
+  wire [10:0] \$894 ;
+  wire [9:0] \$895 ;
+  wire [9:0] \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
@@ -1001,164 +971,168 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [9:0] \$902 ;
-  wire [9:0] \$903 ;
-  wire \$904 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire [9:0] \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [9:0] \$908 ;
-  wire [9:0] \$909 ;
+  wire [3:0] \$908 ;
+  wire [4:0] \$909 ;
   wire \$91 ;
-  wire [9:0] \$910 ;
-  wire \$911 ;
-  wire [9:0] \$912 ;
-  wire [9:0] \$913 ;
-  wire [9:0] \$914 ;
-  wire \$915 ;
-  wire [9:0] \$916 ;
-  wire [9:0] \$917 ;
-  wire \$918 ;
-  wire [9:0] \$919 ;
+  wire [3:0] \$910 ;
+  wire [4:0] \$911 ;
+  wire \$912 ;
+  wire [31:0] \$913 ;
+  wire [32:0] \$914 ;
+  wire [31:0] \$915 ;
+  wire [32:0] \$916 ;
+  wire [31:0] \$917 ;
+  wire [32:0] \$918 ;
+  wire [6:0] \$919 ;
   wire \$92 ;
-  wire [9:0] \$920 ;
-  wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire [10:0] \$925 ;
-  wire \$926 ;
-  wire [10:0] \$927 ;
-  wire [10:0] \$928 ;
-  wire \$929 ;
-  wire \$93 ;
-  wire \$930 ;
-  wire \$931 ;
-  wire \$932 ;
-  wire \$933 ;
-  wire \$934 ;
-  wire \$935 ;
-  wire \$936 ;
-  wire \$937 ;
-  wire \$938 ;
-  wire \$939 ;
+  wire [31:0] \$920 ;
+  wire [32:0] \$921 ;
+  wire [3:0] \$922 ;
+  wire [31:0] \$923 ;
+  wire [32:0] \$924 ;
+  wire [31:0] \$925 ;
+  wire [32:0] \$926 ;
+  wire [1:0] \$927 ;
+  wire [31:0] \$928 ;
+  wire [32:0] \$929 ;
+  wire [8:0] \$93 ;
+  wire [31:0] \$930 ;
+  wire [32:0] \$931 ;
+  reg \$932 ;
+  reg \$933 ;
+  reg [4:0] \$934 ;
+  reg [9:0] \$935 ;
+  reg [8:0] \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg [8:0] \$939 ;
   wire \$94 ;
-  wire [9:0] \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire [9:0] \$945 ;
-  wire [9:0] \$946 ;
-  wire \$947 ;
-  wire [9:0] \$948 ;
-  wire \$949 ;
+  reg \$940 ;
+  reg [8:0] \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg [8:0] \$944 ;
+  reg [9:0] \$945 ;
+  reg [8:0] \$946 ;
+  reg [9:0] \$947 ;
+  reg [9:0] \$948 ;
+  reg \$949 ;
   wire \$95 ;
-  wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire [9:0] \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire [3:0] \$957 ;
-  wire [4:0] \$958 ;
-  wire [3:0] \$959 ;
+  reg \$950 ;
+  reg \$951 ;
+  reg [8:0] \$952 ;
+  reg [7:0] \$953 ;
+  reg [3:0] \$954 ;
+  reg [8:0] \$955 ;
+  reg [8:0] \$956 ;
+  reg [9:0] \$957 ;
+  reg [9:0] \$958 ;
+  reg [8:0] \$959 ;
   wire \$96 ;
-  wire [4:0] \$960 ;
-  wire \$961 ;
-  wire [31:0] \$962 ;
-  wire [32:0] \$963 ;
-  wire [31:0] \$964 ;
-  wire [32:0] \$965 ;
-  wire [31:0] \$966 ;
-  wire [32:0] \$967 ;
-  wire [6:0] \$968 ;
-  wire [31:0] \$969 ;
-  wire [8:0] \$97 ;
-  wire [32:0] \$970 ;
-  wire [3:0] \$971 ;
-  wire [31:0] \$972 ;
-  wire [32:0] \$973 ;
-  wire [31:0] \$974 ;
-  wire [32:0] \$975 ;
-  wire [1:0] \$976 ;
-  wire [31:0] \$977 ;
-  wire [32:0] \$978 ;
-  wire [31:0] \$979 ;
-  wire \$98 ;
-  wire [32:0] \$980 ;
+  reg [9:0] \$960 ;
+  reg [8:0] \$961 ;
+  reg \$962 ;
+  reg [8:0] \$963 ;
+  reg [7:0] \$964 ;
+  reg \$965 ;
+  reg \$966 ;
+  reg [8:0] \$967 ;
+  reg \$968 ;
+  reg \$969 ;
+  wire [4:0] \$97 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg \$979 ;
+  wire [4:0] \$98 ;
+  reg \$980 ;
   reg \$981 ;
-  reg [4:0] \$982 ;
-  reg [9:0] \$983 ;
-  reg [8:0] \$984 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg \$984 ;
   reg \$985 ;
   reg \$986 ;
-  reg [8:0] \$987 ;
+  reg \$987 ;
   reg \$988 ;
-  reg [8:0] \$989 ;
-  wire \$99 ;
-  reg \$990 ;
+  reg \$989 ;
+  wire [4:0] \$99 ;
+  reg [8:0] \$990 ;
   reg \$991 ;
   reg [8:0] \$992 ;
-  reg [8:0] \$993 ;
-  reg [9:0] \$994 ;
-  reg [9:0] \$995 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
   reg \$996 ;
   reg \$997 ;
   reg \$998 ;
-  reg [8:0] \$999 ;
+  reg \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$225 ;
-  wire [5:0] \$signature__addr$228 ;
-  wire [5:0] \$signature__addr$231 ;
-  wire [5:0] \$signature__addr$234 ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$246 ;
-  wire [5:0] \$signature__addr$258 ;
-  wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$235 ;
+  wire [5:0] \$signature__addr$238 ;
+  wire [5:0] \$signature__addr$241 ;
+  wire [5:0] \$signature__addr$244 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$250 ;
+  wire [5:0] \$signature__addr$253 ;
+  wire [5:0] \$signature__addr$256 ;
   wire [5:0] \$signature__addr$264 ;
-  wire [5:0] \$signature__addr$266 ;
-  wire [5:0] \$signature__addr$268 ;
-  wire [5:0] \$signature__addr$270 ;
-  wire [5:0] \$signature__addr$272 ;
+  wire [5:0] \$signature__addr$267 ;
+  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$271 ;
+  wire [5:0] \$signature__addr$273 ;
+  wire [5:0] \$signature__addr$275 ;
+  wire [5:0] \$signature__addr$277 ;
+  wire [5:0] \$signature__addr$279 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$226 ;
-  wire [31:0] \$signature__data$229 ;
-  wire [31:0] \$signature__data$232 ;
-  wire [31:0] \$signature__data$235 ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$247 ;
-  wire [31:0] \$signature__data$429 ;
-  wire [31:0] \$signature__data$430 ;
-  wire [31:0] \$signature__data$431 ;
-  wire [31:0] \$signature__data$432 ;
-  wire [31:0] \$signature__data$433 ;
-  wire [31:0] \$signature__data$434 ;
-  wire [31:0] \$signature__data$435 ;
-  wire [31:0] \$signature__data$436 ;
+  wire [31:0] \$signature__data$236 ;
+  wire [31:0] \$signature__data$239 ;
+  wire [31:0] \$signature__data$242 ;
+  wire [31:0] \$signature__data$245 ;
+  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$251 ;
+  wire [31:0] \$signature__data$254 ;
+  wire [31:0] \$signature__data$257 ;
+  wire [31:0] \$signature__data$451 ;
+  wire [31:0] \$signature__data$452 ;
+  wire [31:0] \$signature__data$453 ;
+  wire [31:0] \$signature__data$454 ;
+  wire [31:0] \$signature__data$455 ;
+  wire [31:0] \$signature__data$456 ;
+  wire [31:0] \$signature__data$457 ;
+  wire [31:0] \$signature__data$458 ;
   wire \$signature__en ;
-  wire \$signature__en$224 ;
-  wire \$signature__en$227 ;
-  wire \$signature__en$230 ;
-  wire \$signature__en$233 ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$245 ;
+  wire \$signature__en$234 ;
+  wire \$signature__en$237 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$252 ;
+  wire \$signature__en$255 ;
+  reg a_calm_if_a_fold = 1'h1;
+  reg a_calm_if_a_last_fold = 1'h1;
+  reg a_calm_if_b = 1'h1;
+  reg a_calm_if_stay = 1'h1;
   wire [63:0] act;
-  wire [63:0] \act$201 ;
-  wire [63:0] \act$202 ;
-  wire [63:0] \act$203 ;
-  wire [63:0] \act$204 ;
-  wire [63:0] \act$205 ;
-  wire [63:0] \act$206 ;
-  wire [63:0] \act$207 ;
+  wire [63:0] \act$211 ;
+  wire [63:0] \act$212 ;
+  wire [63:0] \act$213 ;
+  wire [63:0] \act$214 ;
+  wire [63:0] \act$215 ;
+  wire [63:0] \act$216 ;
+  wire [63:0] \act$217 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1177,36 +1151,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] b_fold_plus1 = 10'h001;
   reg [8:0] b_group = 9'h000;
   reg b_group_is_0 = 1'h1;
+  reg [9:0] b_group_plus1 = 10'h001;
   reg b_in_group = 1'h0;
   reg b_last_fold = 1'h0;
   reg b_last_group = 1'h0;
-  reg b_ready = 1'h0;
+  reg b_ready_if_a_fold = 1'h0;
+  reg b_ready_if_a_last_fold = 1'h0;
+  reg b_ready_if_b = 1'h0;
+  reg b_ready_if_stay = 1'h0;
   reg [7:0] b_rq_addr = 8'h00;
   reg [8:0] bank_addr = 9'h000;
   wire [8:0] bank_waddr;
-  wire [8:0] \bank_waddr$26 ;
-  wire [8:0] \bank_waddr$32 ;
-  wire [8:0] \bank_waddr$38 ;
-  wire [8:0] \bank_waddr$44 ;
-  wire [8:0] \bank_waddr$50 ;
-  wire [8:0] \bank_waddr$56 ;
-  wire [8:0] \bank_waddr$62 ;
+  wire [8:0] \bank_waddr$28 ;
+  wire [8:0] \bank_waddr$34 ;
+  wire [8:0] \bank_waddr$40 ;
+  wire [8:0] \bank_waddr$46 ;
+  wire [8:0] \bank_waddr$52 ;
+  wire [8:0] \bank_waddr$58 ;
+  wire [8:0] \bank_waddr$64 ;
   wire [63:0] bank_wdata;
-  wire [63:0] \bank_wdata$27 ;
-  wire [63:0] \bank_wdata$33 ;
-  wire [63:0] \bank_wdata$39 ;
-  wire [63:0] \bank_wdata$45 ;
-  wire [63:0] \bank_wdata$51 ;
-  wire [63:0] \bank_wdata$57 ;
-  wire [63:0] \bank_wdata$63 ;
+  wire [63:0] \bank_wdata$29 ;
+  wire [63:0] \bank_wdata$35 ;
+  wire [63:0] \bank_wdata$41 ;
+  wire [63:0] \bank_wdata$47 ;
+  wire [63:0] \bank_wdata$53 ;
+  wire [63:0] \bank_wdata$59 ;
+  wire [63:0] \bank_wdata$65 ;
   wire bank_we;
-  wire \bank_we$25 ;
-  wire \bank_we$31 ;
-  wire \bank_we$37 ;
-  wire \bank_we$43 ;
-  wire \bank_we$49 ;
-  wire \bank_we$55 ;
-  wire \bank_we$61 ;
+  wire \bank_we$27 ;
+  wire \bank_we$33 ;
+  wire \bank_we$39 ;
+  wire \bank_we$45 ;
+  wire \bank_we$51 ;
+  wire \bank_we$57 ;
+  wire \bank_we$63 ;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1235,14 +1213,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg cur_requantize = 1'h0;
   wire [2:0] d0_rp__addr;
   wire [36:0] d0_rp__data;
+  reg data_ok_if_a_fold = 1'h0;
+  reg data_ok_if_a_last_fold = 1'h0;
+  reg data_ok_if_b = 1'h0;
+  reg data_ok_if_stay = 1'h0;
   wire [2:0] dl_rp__addr;
   wire [36:0] dl_rp__data;
   output done;
   wire done;
+  reg drain_available = 1'h0;
   reg [31:0] drain_data;
   reg [8:0] drain_elem = 9'h000;
+  reg drain_elem_last = 1'h0;
+  reg [9:0] drain_group_plus1 = 10'h001;
   reg drain_inflight = 1'h0;
-  reg drain_inflight2 = 1'h0;
+  (* init = 1'h0 *)
+  wire drain_inflight2;
   reg [2:0] drain_lane = 3'h0;
   reg [2:0] drain_lane2 = 3'h0;
   reg [31:0] drain_lane_data0 = 32'd0;
@@ -1255,9 +1241,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] drain_lane_data7 = 32'd0;
   reg drain_last = 1'h0;
   reg drain_last2 = 1'h0;
+  reg [2:0] drain_occupancy = 3'h0;
   wire drain_read;
+  reg drain_room = 1'h1;
   reg drain_slot = 1'h0;
   wire finished;
+  reg finished_r = 1'h0;
   reg [8:0] fold = 9'h000;
   reg fold_is_0 = 1'h1;
   reg [9:0] fold_plus1 = 10'h001;
@@ -1279,7 +1268,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   reg [8:0] in_groups = 9'h000;
-  reg in_ok = 1'h0;
+  reg [9:0] in_groups_m1 = 10'h3ff;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1309,7 +1298,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [4:0] last_layer = 5'h1f;
   reg [3:0] layer = 4'h0;
   reg layer_is_0 = 1'h1;
-  wire ld_fire;
   input [95:0] load__payload;
   wire [95:0] load__payload;
   wire [31:0] \load__payload.addr ;
@@ -1319,7 +1307,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input load__valid;
   wire load__valid;
   wire load_hold;
+  reg [95:0] load_r = 96'h000000000000000000000000;
+  wire [31:0] \load_r.addr ;
+  wire [63:0] \load_r.data ;
+  reg load_r_has_layers = 1'h0;
+  reg load_r_is_clear = 1'h0;
+  reg load_r_is_control = 1'h0;
+  reg load_r_is_descriptor = 1'h0;
+  reg load_r_is_descriptor0 = 1'h0;
+  reg load_r_is_n_layers = 1'h0;
+  reg [4:0] load_r_last_layer = 5'h1f;
+  reg load_write = 1'h0;
   reg loaded = 1'h0;
+  reg [1:0] move_made = 2'h0;
   reg [9:0] need_groups = 10'h001;
   reg [9:0] need_groups_next = 10'h002;
   wire [3:0] next_layer;
@@ -1341,6 +1341,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] out_groups0 = 9'h000;
   reg [8:0] out_groups1 = 9'h000;
   reg [8:0] out_n = 9'h000;
+  reg [9:0] out_n_m1 = 10'h000;
+  reg [9:0] out_n_m2 = 10'h000;
   reg out_pending0 = 1'h0;
   reg out_pending1 = 1'h0;
   wire out_write;
@@ -1356,8 +1358,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
-  reg raw_full = 1'h0;
-  reg raw_ok = 1'h0;
   reg [63:0] rd_act_data = 64'h0000000000000000;
   reg rd_block1 = 1'h0;
   reg rd_block2 = 1'h0;
@@ -1366,38 +1366,38 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$217 ;
-  wire [31:0] \result$218 ;
-  wire [31:0] \result$219 ;
-  wire [31:0] \result$220 ;
-  wire [31:0] \result$221 ;
-  wire [31:0] \result$222 ;
-  wire [31:0] \result$223 ;
+  wire [31:0] \result$227 ;
+  wire [31:0] \result$228 ;
+  wire [31:0] \result$229 ;
+  wire [31:0] \result$230 ;
+  wire [31:0] \result$231 ;
+  wire [31:0] \result$232 ;
+  wire [31:0] \result$233 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
-  wire [7:0] \rq_waddr$29 ;
-  wire [7:0] \rq_waddr$35 ;
-  wire [7:0] \rq_waddr$41 ;
-  wire [7:0] \rq_waddr$47 ;
-  wire [7:0] \rq_waddr$53 ;
-  wire [7:0] \rq_waddr$59 ;
-  wire [7:0] \rq_waddr$65 ;
+  wire [7:0] \rq_waddr$31 ;
+  wire [7:0] \rq_waddr$37 ;
+  wire [7:0] \rq_waddr$43 ;
+  wire [7:0] \rq_waddr$49 ;
+  wire [7:0] \rq_waddr$55 ;
+  wire [7:0] \rq_waddr$61 ;
+  wire [7:0] \rq_waddr$67 ;
   wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$30 ;
-  wire [53:0] \rq_wdata$36 ;
-  wire [53:0] \rq_wdata$42 ;
-  wire [53:0] \rq_wdata$48 ;
-  wire [53:0] \rq_wdata$54 ;
-  wire [53:0] \rq_wdata$60 ;
-  wire [53:0] \rq_wdata$66 ;
+  wire [53:0] \rq_wdata$32 ;
+  wire [53:0] \rq_wdata$38 ;
+  wire [53:0] \rq_wdata$44 ;
+  wire [53:0] \rq_wdata$50 ;
+  wire [53:0] \rq_wdata$56 ;
+  wire [53:0] \rq_wdata$62 ;
+  wire [53:0] \rq_wdata$68 ;
   wire rq_we;
-  wire \rq_we$28 ;
-  wire \rq_we$34 ;
-  wire \rq_we$40 ;
-  wire \rq_we$46 ;
-  wire \rq_we$52 ;
-  wire \rq_we$58 ;
-  wire \rq_we$64 ;
+  wire \rq_we$30 ;
+  wire \rq_we$36 ;
+  wire \rq_we$42 ;
+  wire \rq_we$48 ;
+  wire \rq_we$54 ;
+  wire \rq_we$60 ;
+  wire \rq_we$66 ;
   input rst;
   wire rst;
   wire stall_input;
@@ -1409,142 +1409,137 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$125 ;
+  wire [8:0] \step_addr$135 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$137 ;
+  wire [8:0] \step_addr$147 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$144 ;
+  wire [8:0] \step_addr$154 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$151 ;
+  wire [8:0] \step_addr$161 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$158 ;
+  wire [8:0] \step_addr$168 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$165 ;
+  wire [8:0] \step_addr$175 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$172 ;
+  wire [8:0] \step_addr$182 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$179 ;
+  wire [8:0] \step_addr$189 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$127 ;
+  wire \step_first$137 ;
   (* init = 1'h0 *)
-  wire \step_first$138 ;
+  wire \step_first$148 ;
   (* init = 1'h0 *)
-  wire \step_first$145 ;
+  wire \step_first$155 ;
   (* init = 1'h0 *)
-  wire \step_first$152 ;
+  wire \step_first$162 ;
   (* init = 1'h0 *)
-  wire \step_first$159 ;
+  wire \step_first$169 ;
   (* init = 1'h0 *)
-  wire \step_first$166 ;
+  wire \step_first$176 ;
   (* init = 1'h0 *)
-  wire \step_first$173 ;
+  wire \step_first$183 ;
   (* init = 1'h0 *)
-  wire \step_first$180 ;
+  wire \step_first$190 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$129 ;
-  (* init = 1'h0 *)
   wire \step_last$139 ;
   (* init = 1'h0 *)
-  wire \step_last$146 ;
+  wire \step_last$149 ;
   (* init = 1'h0 *)
-  wire \step_last$153 ;
+  wire \step_last$156 ;
   (* init = 1'h0 *)
-  wire \step_last$160 ;
+  wire \step_last$163 ;
   (* init = 1'h0 *)
-  wire \step_last$167 ;
+  wire \step_last$170 ;
   (* init = 1'h0 *)
-  wire \step_last$174 ;
+  wire \step_last$177 ;
   (* init = 1'h0 *)
-  wire \step_last$181 ;
+  wire \step_last$184 ;
+  (* init = 1'h0 *)
+  wire \step_last$191 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$133 ;
+  wire \step_relu$143 ;
   (* init = 1'h0 *)
-  wire \step_relu$141 ;
+  wire \step_relu$151 ;
   (* init = 1'h0 *)
-  wire \step_relu$148 ;
+  wire \step_relu$158 ;
   (* init = 1'h0 *)
-  wire \step_relu$155 ;
+  wire \step_relu$165 ;
   (* init = 1'h0 *)
-  wire \step_relu$162 ;
+  wire \step_relu$172 ;
   (* init = 1'h0 *)
-  wire \step_relu$169 ;
+  wire \step_relu$179 ;
   (* init = 1'h0 *)
-  wire \step_relu$176 ;
+  wire \step_relu$186 ;
   (* init = 1'h0 *)
-  wire \step_relu$183 ;
+  wire \step_relu$193 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$135 ;
+  wire \step_requantize$145 ;
   (* init = 1'h0 *)
-  wire \step_requantize$142 ;
+  wire \step_requantize$152 ;
   (* init = 1'h0 *)
-  wire \step_requantize$149 ;
+  wire \step_requantize$159 ;
   (* init = 1'h0 *)
-  wire \step_requantize$156 ;
+  wire \step_requantize$166 ;
   (* init = 1'h0 *)
-  wire \step_requantize$163 ;
+  wire \step_requantize$173 ;
   (* init = 1'h0 *)
-  wire \step_requantize$170 ;
+  wire \step_requantize$180 ;
   (* init = 1'h0 *)
-  wire \step_requantize$177 ;
+  wire \step_requantize$187 ;
   (* init = 1'h0 *)
-  wire \step_requantize$184 ;
+  wire \step_requantize$194 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$131 ;
+  wire [7:0] \step_rq$141 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$140 ;
+  wire [7:0] \step_rq$150 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$147 ;
+  wire [7:0] \step_rq$157 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$154 ;
+  wire [7:0] \step_rq$164 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$161 ;
+  wire [7:0] \step_rq$171 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$168 ;
+  wire [7:0] \step_rq$178 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$175 ;
+  wire [7:0] \step_rq$185 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$182 ;
+  wire [7:0] \step_rq$192 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$123 ;
+  wire \step_valid$133 ;
   (* init = 1'h0 *)
-  wire \step_valid$136 ;
+  wire \step_valid$146 ;
   (* init = 1'h0 *)
-  wire \step_valid$143 ;
+  wire \step_valid$153 ;
   (* init = 1'h0 *)
-  wire \step_valid$150 ;
+  wire \step_valid$160 ;
   (* init = 1'h0 *)
-  wire \step_valid$157 ;
+  wire \step_valid$167 ;
   (* init = 1'h0 *)
-  wire \step_valid$164 ;
+  wire \step_valid$174 ;
   (* init = 1'h0 *)
-  wire \step_valid$171 ;
+  wire \step_valid$181 ;
   (* init = 1'h0 *)
-  wire \step_valid$178 ;
+  wire \step_valid$188 ;
   wire [2:0] swp__addr;
   wire [30:0] swp__data;
   wire swp__en;
-  wire track_reset0;
-  wire track_reset1;
-  reg track_reset_r0 = 1'h0;
-  reg track_reset_r1 = 1'h0;
   wire vector_start;
+  reg vector_start_r = 1'h0;
   wire [32:0] w_data;
-  (* init = 1'h0 *)
-  wire w_en;
-  wire [2:0] w_level;
+  reg w_en = 1'h0;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1615,8 +1610,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par7 = 1'h0;
   reg wb_par8 = 1'h0;
   reg wb_par9 = 1'h0;
-  reg wb_parity_ahead0 = 1'h0;
-  reg wb_parity_ahead1 = 1'h0;
+  reg wb_parity_ahead0 = 1'h1;
+  reg wb_parity_ahead1 = 1'h1;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -1769,8 +1764,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$226 )
-      actbuf[\$224 [6:0]] <= { \$1103 , \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089  };
+    if (\$195 )
+      actbuf[\$193 [6:0]] <= { \$1073 , \$1071 , \$1069 , \$1067 , \$1065 , \$1063 , \$1061 , \$1059  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1792,9 +1787,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load__payload[2:0]] <= { \$71 , \$68 , \$65 , \$63 , \$61 [8:0] };
+      descriptor_steps[load_r[2:0]] <= { \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$103 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$99 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1808,9 +1803,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$signature__en )
-      descriptors[load__payload[2:0]] <= load__payload[68:32];
+      descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign nxt_rp__data = descriptors[\$103 [2:0]];
+  assign nxt_rp__data = descriptors[\$99 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1883,8 +1878,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$82 )
-      inbuf[\$80 [5:0]] <= i_stream__payload;
+    if (\$78 )
+      inbuf[\$76 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1963,13 +1958,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$242 [5:0]] <= { \$1090 , \$1089  };
+      outbuf0[\$211 [5:0]] <= { \$1060 , \$1059  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$267 [5:0]];
+    _2_ <= outbuf0[\$230 [5:0]];
   end
-  assign \$signature__data$429  = _2_;
+  assign \$signature__data$451  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2040,13 +2035,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$244 [5:0]] <= { \$1092 , \$1091  };
+      outbuf1[\$213 [5:0]] <= { \$1062 , \$1061  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$272 [5:0]];
+    _3_ <= outbuf1[\$235 [5:0]];
   end
-  assign \$signature__data$430  = _3_;
+  assign \$signature__data$452  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2117,13 +2112,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$246 [5:0]] <= { \$1094 , \$1093  };
+      outbuf2[\$215 [5:0]] <= { \$1064 , \$1063  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$277 [5:0]];
+    _4_ <= outbuf2[\$240 [5:0]];
   end
-  assign \$signature__data$431  = _4_;
+  assign \$signature__data$453  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2194,13 +2189,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$248 [5:0]] <= { \$1096 , \$1095  };
+      outbuf3[\$217 [5:0]] <= { \$1066 , \$1065  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$282 [5:0]];
+    _5_ <= outbuf3[\$245 [5:0]];
   end
-  assign \$signature__data$432  = _5_;
+  assign \$signature__data$454  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2271,13 +2266,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$250 [5:0]] <= { \$1098 , \$1097  };
+      outbuf4[\$219 [5:0]] <= { \$1068 , \$1067  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$287 [5:0]];
+    _6_ <= outbuf4[\$250 [5:0]];
   end
-  assign \$signature__data$433  = _6_;
+  assign \$signature__data$455  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2348,13 +2343,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$252 [5:0]] <= { \$1100 , \$1099  };
+      outbuf5[\$221 [5:0]] <= { \$1070 , \$1069  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$292 [5:0]];
+    _7_ <= outbuf5[\$255 [5:0]];
   end
-  assign \$signature__data$434  = _7_;
+  assign \$signature__data$456  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2425,13 +2420,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$254 [5:0]] <= { \$1102 , \$1101  };
+      outbuf6[\$223 [5:0]] <= { \$1072 , \$1071  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$297 [5:0]];
+    _8_ <= outbuf6[\$260 [5:0]];
   end
-  assign \$signature__data$435  = _8_;
+  assign \$signature__data$457  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2502,1044 +2497,993 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$256 [5:0]] <= { \$1104 , \$1103  };
+      outbuf7[\$225 [5:0]] <= { \$1074 , \$1073  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$302 [5:0]];
+    _9_ <= outbuf7[\$265 [5:0]];
   end
-  assign \$signature__data$436  = _9_;
+  assign \$signature__data$458  = _9_;
   assign \$1  = ~ busy;
-  assign \$4  = i_stream__valid & has_layers;
-  assign \$5  = ~ \$4 ;
-  assign load__ready = \$3  & \$5 ;
-  assign ld_fire = load__valid & load__ready;
-  assign \$6  = ! load__payload[27:20];
-  assign \$7  = ld_fire & \$6 ;
-  assign \$8  = ! load__payload[31:28];
-  assign bank_we = \$7  & \$8 ;
-  assign \$9  = ! load__payload[27:20];
-  assign \$10  = ld_fire & \$9 ;
-  assign \$11  = load__payload[31:28] == 1'h1;
-  assign rq_we = \$10  & \$11 ;
-  assign \$12  = load__payload[27:20] == 1'h1;
-  assign \$13  = ld_fire & \$12 ;
-  assign \$14  = ! load__payload[31:28];
-  assign \bank_we$25  = \$13  & \$14 ;
-  assign \$15  = load__payload[27:20] == 1'h1;
-  assign \$16  = ld_fire & \$15 ;
-  assign \$17  = load__payload[31:28] == 1'h1;
-  assign \rq_we$28  = \$16  & \$17 ;
-  assign \$18  = load__payload[27:20] == 2'h2;
-  assign \$19  = ld_fire & \$18 ;
-  assign \$20  = ! load__payload[31:28];
-  assign \bank_we$31  = \$19  & \$20 ;
-  assign \$21  = load__payload[27:20] == 2'h2;
-  assign \$22  = ld_fire & \$21 ;
-  assign \$23  = load__payload[31:28] == 1'h1;
-  assign \rq_we$34  = \$22  & \$23 ;
-  assign \$24  = load__payload[27:20] == 2'h3;
-  assign \$25  = ld_fire & \$24 ;
-  assign \$26  = ! load__payload[31:28];
-  assign \bank_we$37  = \$25  & \$26 ;
-  assign \$27  = load__payload[27:20] == 2'h3;
-  assign \$28  = ld_fire & \$27 ;
-  assign \$29  = load__payload[31:28] == 1'h1;
-  assign \rq_we$40  = \$28  & \$29 ;
-  assign \$30  = load__payload[27:20] == 3'h4;
-  assign \$31  = ld_fire & \$30 ;
-  assign \$32  = ! load__payload[31:28];
-  assign \bank_we$43  = \$31  & \$32 ;
-  assign \$33  = load__payload[27:20] == 3'h4;
-  assign \$34  = ld_fire & \$33 ;
-  assign \$35  = load__payload[31:28] == 1'h1;
-  assign \rq_we$46  = \$34  & \$35 ;
-  assign \$36  = load__payload[27:20] == 3'h5;
-  assign \$37  = ld_fire & \$36 ;
-  assign \$38  = ! load__payload[31:28];
-  assign \bank_we$49  = \$37  & \$38 ;
-  assign \$39  = load__payload[27:20] == 3'h5;
-  assign \$40  = ld_fire & \$39 ;
-  assign \$41  = load__payload[31:28] == 1'h1;
-  assign \rq_we$52  = \$40  & \$41 ;
-  assign \$42  = load__payload[27:20] == 3'h6;
-  assign \$43  = ld_fire & \$42 ;
-  assign \$44  = ! load__payload[31:28];
-  assign \bank_we$55  = \$43  & \$44 ;
-  assign \$45  = load__payload[27:20] == 3'h6;
-  assign \$46  = ld_fire & \$45 ;
-  assign \$47  = load__payload[31:28] == 1'h1;
-  assign \rq_we$58  = \$46  & \$47 ;
-  assign \$48  = load__payload[27:20] == 3'h7;
-  assign \$49  = ld_fire & \$48 ;
-  assign \$50  = ! load__payload[31:28];
-  assign \bank_we$61  = \$49  & \$50 ;
-  assign \$51  = load__payload[27:20] == 3'h7;
-  assign \$52  = ld_fire & \$51 ;
-  assign \$53  = load__payload[31:28] == 1'h1;
-  assign \rq_we$64  = \$52  & \$53 ;
-  assign \$54  = load__payload[31:28] == 2'h2;
-  assign \$55  = ld_fire & \$54 ;
-  assign \$56  = load__payload[19:0] < 4'h8;
-  assign \$signature__en  = \$55  & \$56 ;
-  assign \$57  = load__payload[31:28] == 2'h2;
-  assign \$58  = ld_fire & \$57 ;
-  assign \$59  = load__payload[19:0] < 4'h8;
-  assign swp__en = \$58  & \$59 ;
-  assign \$60  = load__payload[49:41] + 3'h7;
-  assign \$62  = load__payload[40:32] - 1'h1;
-  assign \$64  = load__payload[49:41] - 1'h1;
-  assign \$66  = | load__payload[40:32];
-  assign \$67  = load__payload[40:32] <= 4'h8;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = | load__payload[49:41];
-  assign \$70  = load__payload[49:41] <= 4'h8;
-  assign \$71  = \$69  & \$70 ;
-  assign \$72  = load__payload[31:28] == 2'h3;
-  assign \$73  = ld_fire & \$72 ;
-  assign \$74  = load__payload[19:0] == 1'h1;
-  assign \$75  = in_wslot ? in_full1 : in_full0;
-  assign \$76  = ~ \$75 ;
-  assign i_stream__ready = \$76  & has_layers;
+  assign \$2  = ~ vector_start_r;
+  assign \$3  = \$1  & \$2 ;
+  assign \$6  = i_stream__valid & has_layers;
+  assign \$7  = ~ \$6 ;
+  assign load__ready = \$5  & \$7 ;
+  assign \$8  = ! load_r[27:20];
+  assign \$9  = load_write & \$8 ;
+  assign \$10  = ! load_r[31:28];
+  assign bank_we = \$9  & \$10 ;
+  assign \$11  = ! load_r[27:20];
+  assign \$12  = load_write & \$11 ;
+  assign \$13  = load_r[31:28] == 1'h1;
+  assign rq_we = \$12  & \$13 ;
+  assign \$14  = load_r[27:20] == 1'h1;
+  assign \$15  = load_write & \$14 ;
+  assign \$16  = ! load_r[31:28];
+  assign \bank_we$27  = \$15  & \$16 ;
+  assign \$17  = load_r[27:20] == 1'h1;
+  assign \$18  = load_write & \$17 ;
+  assign \$19  = load_r[31:28] == 1'h1;
+  assign \rq_we$30  = \$18  & \$19 ;
+  assign \$20  = load_r[27:20] == 2'h2;
+  assign \$21  = load_write & \$20 ;
+  assign \$22  = ! load_r[31:28];
+  assign \bank_we$33  = \$21  & \$22 ;
+  assign \$23  = load_r[27:20] == 2'h2;
+  assign \$24  = load_write & \$23 ;
+  assign \$25  = load_r[31:28] == 1'h1;
+  assign \rq_we$36  = \$24  & \$25 ;
+  assign \$26  = load_r[27:20] == 2'h3;
+  assign \$27  = load_write & \$26 ;
+  assign \$28  = ! load_r[31:28];
+  assign \bank_we$39  = \$27  & \$28 ;
+  assign \$29  = load_r[27:20] == 2'h3;
+  assign \$30  = load_write & \$29 ;
+  assign \$31  = load_r[31:28] == 1'h1;
+  assign \rq_we$42  = \$30  & \$31 ;
+  assign \$32  = load_r[27:20] == 3'h4;
+  assign \$33  = load_write & \$32 ;
+  assign \$34  = ! load_r[31:28];
+  assign \bank_we$45  = \$33  & \$34 ;
+  assign \$35  = load_r[27:20] == 3'h4;
+  assign \$36  = load_write & \$35 ;
+  assign \$37  = load_r[31:28] == 1'h1;
+  assign \rq_we$48  = \$36  & \$37 ;
+  assign \$38  = load_r[27:20] == 3'h5;
+  assign \$39  = load_write & \$38 ;
+  assign \$40  = ! load_r[31:28];
+  assign \bank_we$51  = \$39  & \$40 ;
+  assign \$41  = load_r[27:20] == 3'h5;
+  assign \$42  = load_write & \$41 ;
+  assign \$43  = load_r[31:28] == 1'h1;
+  assign \rq_we$54  = \$42  & \$43 ;
+  assign \$44  = load_r[27:20] == 3'h6;
+  assign \$45  = load_write & \$44 ;
+  assign \$46  = ! load_r[31:28];
+  assign \bank_we$57  = \$45  & \$46 ;
+  assign \$47  = load_r[27:20] == 3'h6;
+  assign \$48  = load_write & \$47 ;
+  assign \$49  = load_r[31:28] == 1'h1;
+  assign \rq_we$60  = \$48  & \$49 ;
+  assign \$50  = load_r[27:20] == 3'h7;
+  assign \$51  = load_write & \$50 ;
+  assign \$52  = ! load_r[31:28];
+  assign \bank_we$63  = \$51  & \$52 ;
+  assign \$53  = load_r[27:20] == 3'h7;
+  assign \$54  = load_write & \$53 ;
+  assign \$55  = load_r[31:28] == 1'h1;
+  assign \rq_we$66  = \$54  & \$55 ;
+  assign \$signature__en  = load_write & load_r_is_descriptor;
+  assign swp__en = load_write & load_r_is_descriptor;
+  assign \$56  = load_r[49:41] + 3'h7;
+  assign \$58  = load_r[40:32] - 1'h1;
+  assign \$60  = load_r[49:41] - 1'h1;
+  assign \$62  = | load_r[40:32];
+  assign \$63  = load_r[40:32] <= 4'h8;
+  assign \$64  = \$62  & \$63 ;
+  assign \$65  = | load_r[49:41];
+  assign \$66  = load_r[49:41] <= 4'h8;
+  assign \$67  = \$65  & \$66 ;
+  assign \$68  = load_write & load_r_is_control;
+  assign \$69  = in_wslot ? in_full1 : in_full0;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$70  & has_layers;
+  assign \$72  = ~ load_write;
+  assign i_stream__ready = \$71  & \$72 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$77  = in_wslot ? in_beats1 : in_beats0;
-  assign \$79  = in_wslot ? 6'h20 : 6'h00;
-  assign \$80  = \$78  + \$79 ;
-  assign \$97  = in_wslot ? in_beats1 : in_beats0;
-  assign \$98  = ! \$97 ;
-  assign vector_start = in_fire & \$98 ;
-  assign \$99  = ~ loaded;
-  assign \$100  = b_done ? 1'h1 : 1'h0;
-  assign \$101  = layer + 1'h1;
-  assign \$102  = cur_is_last ? { 4'h0, \$100  } : \$101 ;
-  assign \$103  = loaded ? \$102  : 5'h00;
+  assign \$73  = in_wslot ? in_beats1 : in_beats0;
+  assign \$75  = in_wslot ? 6'h20 : 6'h00;
+  assign \$76  = \$74  + \$75 ;
+  assign \$93  = in_wslot ? in_beats1 : in_beats0;
+  assign \$94  = ! \$93 ;
+  assign vector_start = in_fire & \$94 ;
+  assign \$95  = ~ loaded;
+  assign \$96  = b_done ? 1'h1 : 1'h0;
+  assign \$97  = layer + 1'h1;
+  assign \$98  = cur_is_last ? { 4'h0, \$96  } : \$97 ;
+  assign \$99  = loaded ? \$98  : 5'h00;
   assign active = loaded & has_layers;
-  assign \$104  = ~ layer_is_0;
-  assign \$105  = active & \$104 ;
-  assign \$106  = ~ b_done;
-  assign \$107  = \$105  & \$106 ;
-  assign b_available = \$107  & b_ready;
-  assign \$108  = ~ b_in_group;
-  assign \$109  = \$108  & fold_is_0;
-  assign \$110  = ~ group_is_0;
-  assign \$111  = \$110  | raw_ok;
-  assign \$112  = layer_is_0 ? in_ok : \$111 ;
-  assign \$113  = active & \$112 ;
-  assign \$114  = group_is_0 & fold_is_0;
-  assign \$115  = cur_is_last & \$114 ;
-  assign \$116  = ctx ? out_full1 : out_full0;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ \$117 ;
-  assign \$119  = \$113  & \$118 ;
-  assign \$121  = ~ layer_is_0;
-  assign \$122  = \$121  & group_is_0;
-  assign \$123  = \$122  ? raw_full : 1'h1;
-  assign \$124  = \$120  & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$109  & \$125 ;
-  assign \$127  = \$126  & b_available;
-  assign issue_b = b_in_group ? b_ready : \$127 ;
-  assign \$128  = ~ b_in_group;
-  assign \$129  = ~ group_is_0;
-  assign \$130  = \$129  | raw_ok;
-  assign \$131  = layer_is_0 ? in_ok : \$130 ;
-  assign \$132  = active & \$131 ;
-  assign \$133  = group_is_0 & fold_is_0;
-  assign \$134  = cur_is_last & \$133 ;
-  assign \$135  = ctx ? out_full1 : out_full0;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$132  & \$137 ;
-  assign \$140  = \$128  & \$139 ;
-  assign \$141  = ~ b_in_group;
-  assign \$142  = \$141  & fold_is_0;
-  assign \$143  = ~ layer_is_0;
-  assign \$144  = \$143  & group_is_0;
-  assign \$145  = \$144  ? raw_full : 1'h1;
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$142  & \$146 ;
-  assign \$148  = \$147  & b_available;
-  assign \$149  = ~ \$148 ;
-  assign issue_a = \$140  & \$149 ;
+  assign \$100  = ~ layer_is_0;
+  assign \$101  = active & \$100 ;
+  assign \$102  = ~ b_done;
+  assign \$103  = \$101  & \$102 ;
+  assign b_available = \$103  & \$104 ;
+  assign \$106  = ~ b_in_group;
+  assign \$107  = \$106  & fold_is_0;
+  assign \$109  = active & \$108 ;
+  assign \$110  = group_is_0 & fold_is_0;
+  assign \$111  = cur_is_last & \$110 ;
+  assign \$112  = ctx ? out_full1 : out_full0;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = \$109  & \$114 ;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$107  & \$119 ;
+  assign \$121  = \$120  & b_available;
+  assign issue_b = b_in_group ? \$105  : \$121 ;
+  assign \$122  = ~ b_in_group;
+  assign \$124  = active & \$123 ;
+  assign \$125  = group_is_0 & fold_is_0;
+  assign \$126  = cur_is_last & \$125 ;
+  assign \$127  = ctx ? out_full1 : out_full0;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = \$124  & \$129 ;
+  assign \$132  = \$122  & \$131 ;
+  assign \$133  = ~ b_in_group;
+  assign \$134  = \$133  & fold_is_0;
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = \$137  & b_available;
+  assign \$139  = ~ \$138 ;
+  assign issue_a = \$132  & \$139 ;
   assign issue = issue_a | issue_b;
-  assign \$150  = ~ issue;
-  assign \$151  = \$150  & active;
-  assign \$152  = ~ in_ok;
-  assign \$153  = layer_is_0 & \$152 ;
-  assign \$154  = ctx ? in_beats1 : in_beats0;
-  assign \$155  = | \$154 ;
-  assign \$156  = \$153  & \$155 ;
-  assign \$157  = b_in_group ? 1'h1 : \$156 ;
-  assign stall_input = \$151  & \$157 ;
-  assign \$158  = ~ issue;
-  assign \$159  = ~ b_in_group;
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = \$160  & active;
-  assign \$162  = ~ group_is_0;
-  assign \$163  = \$162  | raw_ok;
-  assign \$164  = layer_is_0 ? in_ok : \$163 ;
-  assign \$165  = \$161  & \$164 ;
-  assign \$166  = group_is_0 & fold_is_0;
-  assign \$167  = cur_is_last & \$166 ;
-  assign \$168  = ctx ? out_full1 : out_full0;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = ~ \$169 ;
-  assign stall_output = \$165  & \$171 ;
-  assign \$172  = ! ctx;
-  assign \$173  = issue_a & \$172 ;
-  assign \$174  = \$173  & layer_is_0;
-  assign \$175  = \$174  & last_fold;
-  assign \$176  = \$175  & last_group;
-  assign \$178  = issue_b & \$177 ;
-  assign \$179  = \$178  & b_last_fold;
-  assign \$180  = \$179  & b_last_group;
-  assign in_release0 = \$176  | \$180 ;
-  assign \$181  = ! ctx;
-  assign \$182  = issue_a & \$181 ;
-  assign \$183  = \$182  & layer_is_0;
-  assign \$184  = group_is_0 & fold_is_0;
-  assign \$185  = \$183  & \$184 ;
-  assign \$187  = issue_b & \$186 ;
-  assign \$188  = \$187  & b_group_is_0;
-  assign \$189  = ! b_fold;
-  assign \$190  = \$188  & \$189 ;
-  assign track_reset0 = \$185  | \$190 ;
-  assign \$192  = issue_a & \$191 ;
-  assign \$193  = \$192  & layer_is_0;
-  assign \$194  = \$193  & last_fold;
-  assign \$195  = \$194  & last_group;
-  assign \$196  = ~ ctx;
-  assign \$197  = issue_b & \$196 ;
-  assign \$198  = \$197  & b_last_fold;
-  assign \$199  = \$198  & b_last_group;
-  assign in_release1 = \$195  | \$199 ;
-  assign \$201  = issue_a & \$200 ;
-  assign \$202  = \$201  & layer_is_0;
-  assign \$203  = group_is_0 & fold_is_0;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ ctx;
-  assign \$206  = issue_b & \$205 ;
-  assign \$207  = \$206  & b_group_is_0;
-  assign \$208  = ! b_fold;
-  assign \$209  = \$207  & \$208 ;
-  assign track_reset1 = \$204  | \$209 ;
-  assign \$210  = step_valid & step_from_input;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = step_in_addr[5:0] == \$80 [5:0];
-  assign inbuf_collision = \$212  & \$213 ;
-  assign \$214  = ~ step_from_input;
-  assign \$215  = step_valid & \$214 ;
-  assign \$217  = \$215  & \$216 ;
-  assign \$218  = step_act_addr[6:0] == \$224 [6:0];
-  assign actbuf_collision = \$217  & \$218 ;
+  assign \$140  = ~ issue;
+  assign \$141  = \$140  & active;
+  assign \$143  = ~ \$142 ;
+  assign \$144  = layer_is_0 & \$143 ;
+  assign \$145  = ctx ? in_beats1 : in_beats0;
+  assign \$146  = | \$145 ;
+  assign \$147  = \$144  & \$146 ;
+  assign \$148  = b_in_group ? 1'h1 : \$147 ;
+  assign stall_input = \$141  & \$148 ;
+  assign \$149  = ~ issue;
+  assign \$150  = ~ b_in_group;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$151  & active;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = group_is_0 & fold_is_0;
+  assign \$156  = cur_is_last & \$155 ;
+  assign \$157  = ctx ? out_full1 : out_full0;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign stall_output = \$154  & \$160 ;
+  assign \$161  = ! ctx;
+  assign \$162  = issue_a & \$161 ;
+  assign \$163  = \$162  & layer_is_0;
+  assign \$164  = \$163  & last_fold;
+  assign \$165  = \$164  & last_group;
+  assign \$167  = issue_b & \$166 ;
+  assign \$168  = \$167  & b_last_fold;
+  assign \$169  = \$168  & b_last_group;
+  assign in_release0 = \$165  | \$169 ;
+  assign \$171  = issue_a & \$170 ;
+  assign \$172  = \$171  & layer_is_0;
+  assign \$173  = \$172  & last_fold;
+  assign \$174  = \$173  & last_group;
+  assign \$175  = ~ ctx;
+  assign \$176  = issue_b & \$175 ;
+  assign \$177  = \$176  & b_last_fold;
+  assign \$178  = \$177  & b_last_group;
+  assign in_release1 = \$174  | \$178 ;
+  assign \$179  = step_valid & step_from_input;
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = step_in_addr[5:0] == \$76 [5:0];
+  assign inbuf_collision = \$181  & \$182 ;
+  assign \$183  = ~ step_from_input;
+  assign \$184  = step_valid & \$183 ;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = step_act_addr[6:0] == \$193 [6:0];
+  assign actbuf_collision = \$186  & \$187 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$219  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$219 ;
+  assign \$188  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$188 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$221  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$224  = \$222  + \$223 ;
-  assign \$241  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$242  = wb_group17 + \$241 ;
-  assign \$243  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$244  = wb_group17 + \$243 ;
-  assign \$245  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$246  = wb_group17 + \$245 ;
-  assign \$247  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$248  = wb_group17 + \$247 ;
-  assign \$249  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$250  = wb_group17 + \$249 ;
-  assign \$251  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$252  = wb_group17 + \$251 ;
-  assign \$253  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$254  = wb_group17 + \$253 ;
-  assign \$255  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$256  = wb_group17 + \$255 ;
-  assign \$257  = drain_slot ? out_pending1 : out_pending0;
-  assign \$258  = drain_slot ? out_groups1 : out_groups0;
-  assign \$260  = \$258  > \$259 ;
-  assign \$261  = \$257  & \$260 ;
-  assign \$262  = w_level + drain_inflight;
-  assign \$263  = \$262  + drain_inflight2;
-  assign \$264  = \$263  < 3'h4;
-  assign drain_read = \$261  & \$264 ;
-  assign \$266  = drain_slot ? 6'h20 : 6'h00;
-  assign \$267  = \$265  + \$266 ;
-  assign \$268  = drain_read & out_write;
-  assign \$269  = \$267 [5:0] == \$242 [5:0];
-  assign outbuf0_collision = \$268  & \$269 ;
-  assign \$271  = drain_slot ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = drain_read & out_write;
-  assign \$274  = \$272 [5:0] == \$244 [5:0];
-  assign outbuf1_collision = \$273  & \$274 ;
-  assign \$276  = drain_slot ? 6'h20 : 6'h00;
-  assign \$277  = \$275  + \$276 ;
-  assign \$278  = drain_read & out_write;
-  assign \$279  = \$277 [5:0] == \$246 [5:0];
-  assign outbuf2_collision = \$278  & \$279 ;
-  assign \$281  = drain_slot ? 6'h20 : 6'h00;
-  assign \$282  = \$280  + \$281 ;
-  assign \$283  = drain_read & out_write;
-  assign \$284  = \$282 [5:0] == \$248 [5:0];
-  assign outbuf3_collision = \$283  & \$284 ;
-  assign \$286  = drain_slot ? 6'h20 : 6'h00;
-  assign \$287  = \$285  + \$286 ;
-  assign \$288  = drain_read & out_write;
-  assign \$289  = \$287 [5:0] == \$250 [5:0];
-  assign outbuf4_collision = \$288  & \$289 ;
-  assign \$291  = drain_slot ? 6'h20 : 6'h00;
-  assign \$292  = \$290  + \$291 ;
-  assign \$293  = drain_read & out_write;
-  assign \$294  = \$292 [5:0] == \$252 [5:0];
-  assign outbuf5_collision = \$293  & \$294 ;
-  assign \$296  = drain_slot ? 6'h20 : 6'h00;
-  assign \$297  = \$295  + \$296 ;
-  assign \$298  = drain_read & out_write;
-  assign \$299  = \$297 [5:0] == \$254 [5:0];
-  assign outbuf6_collision = \$298  & \$299 ;
-  assign \$301  = drain_slot ? 6'h20 : 6'h00;
-  assign \$302  = \$300  + \$301 ;
-  assign \$303  = drain_read & out_write;
-  assign \$304  = \$302 [5:0] == \$256 [5:0];
-  assign outbuf7_collision = \$303  & \$304 ;
+  assign \$190  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$191  = \$189  + \$190 ;
+  assign \$192  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$193  = \$191  + \$192 ;
+  assign \$210  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$211  = wb_group17 + \$210 ;
+  assign \$212  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$213  = wb_group17 + \$212 ;
+  assign \$214  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$215  = wb_group17 + \$214 ;
+  assign \$216  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$217  = wb_group17 + \$216 ;
+  assign \$218  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$219  = wb_group17 + \$218 ;
+  assign \$220  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$221  = wb_group17 + \$220 ;
+  assign \$222  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$223  = wb_group17 + \$222 ;
+  assign \$224  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$225  = wb_group17 + \$224 ;
+  assign \$226  = drain_slot ? out_pending1 : out_pending0;
+  assign \$227  = \$226  & drain_available;
+  assign drain_read = \$227  & drain_room;
+  assign \$229  = drain_slot ? 6'h20 : 6'h00;
+  assign \$230  = \$228  + \$229 ;
+  assign \$231  = drain_read & out_write;
+  assign \$232  = \$230 [5:0] == \$211 [5:0];
+  assign outbuf0_collision = \$231  & \$232 ;
+  assign \$234  = drain_slot ? 6'h20 : 6'h00;
+  assign \$235  = \$233  + \$234 ;
+  assign \$236  = drain_read & out_write;
+  assign \$237  = \$235 [5:0] == \$213 [5:0];
+  assign outbuf1_collision = \$236  & \$237 ;
+  assign \$239  = drain_slot ? 6'h20 : 6'h00;
+  assign \$240  = \$238  + \$239 ;
+  assign \$241  = drain_read & out_write;
+  assign \$242  = \$240 [5:0] == \$215 [5:0];
+  assign outbuf2_collision = \$241  & \$242 ;
+  assign \$244  = drain_slot ? 6'h20 : 6'h00;
+  assign \$245  = \$243  + \$244 ;
+  assign \$246  = drain_read & out_write;
+  assign \$247  = \$245 [5:0] == \$217 [5:0];
+  assign outbuf3_collision = \$246  & \$247 ;
+  assign \$249  = drain_slot ? 6'h20 : 6'h00;
+  assign \$250  = \$248  + \$249 ;
+  assign \$251  = drain_read & out_write;
+  assign \$252  = \$250 [5:0] == \$219 [5:0];
+  assign outbuf4_collision = \$251  & \$252 ;
+  assign \$254  = drain_slot ? 6'h20 : 6'h00;
+  assign \$255  = \$253  + \$254 ;
+  assign \$256  = drain_read & out_write;
+  assign \$257  = \$255 [5:0] == \$221 [5:0];
+  assign outbuf5_collision = \$256  & \$257 ;
+  assign \$259  = drain_slot ? 6'h20 : 6'h00;
+  assign \$260  = \$258  + \$259 ;
+  assign \$261  = drain_read & out_write;
+  assign \$262  = \$260 [5:0] == \$223 [5:0];
+  assign outbuf6_collision = \$261  & \$262 ;
+  assign \$264  = drain_slot ? 6'h20 : 6'h00;
+  assign \$265  = \$263  + \$264 ;
+  assign \$266  = drain_read & out_write;
+  assign \$267  = \$265 [5:0] == \$225 [5:0];
+  assign outbuf7_collision = \$266  & \$267 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$305  = load__payload[31:28] == 2'h3;
-  assign \$306  = ld_fire & \$305 ;
-  assign \$307  = ! load__payload[19:0];
-  assign \$308  = | load__payload[95:32];
-  assign \$309  = | load__payload[95:36];
-  assign \$310  = load__payload[35:32] > 4'h8;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = load__payload[35:32] - 1'h1;
-  assign \$313  = \$311  ? 5'h07 : \$312 ;
-  assign \$314  = load__payload[31:28] == 2'h2;
-  assign \$315  = ld_fire & \$314 ;
-  assign \$316  = load__payload[19:0] < 4'h8;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = ! load__payload[19:0];
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = load__payload[40:32] - 1'h1;
-  assign \$322  = d0_rp__data[8:0] - 1'h1;
-  assign \$324  = ! in_wslot;
-  assign \$325  = in_fire & \$324 ;
-  assign \$326  = in_beats0 + 1'h1;
-  assign \$327  = in_beats0 == in_folds_m1;
-  assign \$329  = in_fire & \$328 ;
-  assign \$330  = in_beats1 + 1'h1;
-  assign \$331  = in_beats1 == in_folds_m1;
-  assign \$332  = in_wslot ? in_beats1 : in_beats0;
-  assign \$333  = \$332  == in_folds_m1;
-  assign \$334  = in_fire & \$333 ;
-  assign \$335  = ~ in_wslot;
-  assign \$336  = d0_rp__data[17:9] + 3'h7;
-  assign \$338  = ~ loaded;
-  assign \$339  = \$103 [3:0] == last_layer;
-  assign \$340  = group + 1'h1;
-  assign \$341  = rq_addr + 1'h1;
-  assign \$342  = \$103 [3:0] == last_layer;
-  assign \$343  = ~ wr_buf;
-  assign \$344  = ~ ctx;
-  assign \$345  = ~ b_group_is_0;
-  assign \$346  = fold + 1'h1;
-  assign \$347  = need_groups_next + 1'h1;
-  assign \$348  = last_fold & last_group;
-  assign \$349  = ~ \$348 ;
-  assign \$350  = bank_addr + 1'h1;
-  assign \$351  = b_bank_addr + 1'h1;
-  assign \$352  = ~ b_last_fold;
-  assign \$353  = b_group + 1'h1;
-  assign \$354  = b_rq_addr + 1'h1;
-  assign \$355  = b_fold + 1'h1;
-  assign \$356  = ~ clear_counters;
-  assign \$357  = ld_fire & \$356 ;
-  assign \$358  = issue_a & cur_is_last;
-  assign \$359  = group_is_0 & fold_is_0;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = issue_b ? b_bank_addr : bank_addr;
-  assign \$362  = ! b_fold;
-  assign \$363  = issue_b ? \$362  : fold_is_0;
-  assign \$364  = issue_b ? b_last_fold : last_fold;
-  assign \$365  = issue_b ? b_rq_addr : rq_addr;
-  assign \$366  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$367  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$369  = ctx ? 6'h00 : 6'h20;
-  assign \$370  = \$368  + \$369 ;
-  assign \$372  = ctx ? 6'h20 : 6'h00;
-  assign \$373  = \$371  + \$372 ;
-  assign \$374  = issue_b ? \$370  : \$373 ;
-  assign \$376  = ctx ? 7'h40 : 7'h00;
-  assign \$377  = \$375  + \$376 ;
-  assign \$378  = wr_buf ? 6'h00 : 6'h20;
-  assign \$379  = \$377  + \$378 ;
-  assign \$380  = issue_b | layer_is_0;
-  assign \$381  = issue_b ? b_group : group;
-  assign \$382  = issue_b ? 1'h0 : wr_buf;
-  assign \$383  = ctx ^ issue_b;
-  assign \$384  = issue_a & cur_is_last;
-  assign \$385  = step_valid & step_last;
-  assign \$386  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$387  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$388  = ~ wb_out16;
-  assign \$389  = wb_valid16 & \$388 ;
-  assign \$390  = ! wb_ctx16;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$393  = \$392  == wb_par16;
-  assign \$394  = track_reset_r0 ? 9'h000 : wb_groups_ahead0;
-  assign \$395  = \$394  + 1'h1;
-  assign \$396  = \$393  ? \$395  : 10'h001;
-  assign \$397  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$398  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$399  = ~ wb_out16;
-  assign \$400  = wb_valid16 & \$399 ;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$404  = \$403  == wb_par16;
-  assign \$405  = track_reset_r1 ? 9'h000 : wb_groups_ahead1;
-  assign \$406  = \$405  + 1'h1;
-  assign \$407  = \$404  ? \$406  : 10'h001;
-  assign \$408  = ~ loaded;
-  assign \$409  = ctx ? in_release1 : in_release0;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = | in_beats1;
-  assign \$413  = in_fire & \$412 ;
-  assign \$414  = \$411  | \$413 ;
-  assign \$415  = | in_beats0;
-  assign \$416  = ! in_wslot;
-  assign \$417  = in_fire & \$416 ;
-  assign \$418  = \$415  | \$417 ;
-  assign \$419  = ctx ? \$414  : \$418 ;
-  assign \$420  = \$410  & \$419 ;
-  assign \$421  = ctx ? in_release0 : in_release1;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = | in_beats0;
-  assign \$424  = ! in_wslot;
-  assign \$425  = in_fire & \$424 ;
-  assign \$426  = \$423  | \$425 ;
-  assign \$427  = | in_beats1;
-  assign \$429  = in_fire & \$428 ;
-  assign \$430  = \$427  | \$429 ;
-  assign \$431  = ctx ? \$426  : \$430 ;
-  assign \$432  = \$422  & \$431 ;
-  assign \$433  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$434  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$435  = ctx ? \$433  : \$434 ;
-  assign \$436  = ~ layer[0];
-  assign \$437  = \$435  == \$436 ;
-  assign \$438  = ctx ? track_reset1 : track_reset0;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$437  & \$439 ;
-  assign \$441  = 1'h0 >= need_groups;
-  assign \$442  = ! prev_groups;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = wb_groups_ahead1 >= need_groups;
-  assign \$445  = wb_groups_ahead1 == prev_groups;
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = track_reset_r1 ? \$443  : \$446 ;
-  assign \$448  = 1'h0 >= need_groups;
-  assign \$449  = ! prev_groups;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = wb_groups_ahead0 >= need_groups;
-  assign \$452  = wb_groups_ahead0 == prev_groups;
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = track_reset_r0 ? \$450  : \$453 ;
-  assign \$455  = ctx ? \$447  : \$454 ;
-  assign \$456  = \$440  & \$455 ;
-  assign \$457  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$458  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$459  = ctx ? \$457  : \$458 ;
-  assign \$460  = ~ layer[0];
-  assign \$461  = \$459  == \$460 ;
-  assign \$462  = ctx ? track_reset1 : track_reset0;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$461  & \$463 ;
-  assign \$465  = ! prev_groups;
-  assign \$466  = wb_groups_ahead1 == prev_groups;
-  assign \$467  = track_reset_r1 ? \$465  : \$466 ;
-  assign \$468  = ! prev_groups;
-  assign \$469  = wb_groups_ahead0 == prev_groups;
-  assign \$470  = track_reset_r0 ? \$468  : \$469 ;
-  assign \$471  = ctx ? \$467  : \$470 ;
-  assign \$472  = \$464  & \$471 ;
-  assign \$473  = last_fold & last_group;
-  assign \$474  = \$473  & cur_is_last;
-  assign \$475  = | in_beats0;
-  assign \$476  = ! in_wslot;
-  assign \$477  = in_fire & \$476 ;
-  assign \$478  = \$475  | \$477 ;
-  assign \$479  = | in_beats1;
-  assign \$481  = in_fire & \$480 ;
-  assign \$482  = \$479  | \$481 ;
-  assign \$483  = ctx ? \$478  : \$482 ;
-  assign \$484  = ~ layer_is_0;
-  assign \$485  = | in_beats1;
-  assign \$487  = in_fire & \$486 ;
-  assign \$488  = \$485  | \$487 ;
-  assign \$489  = | in_beats0;
-  assign \$490  = ! in_wslot;
-  assign \$491  = in_fire & \$490 ;
-  assign \$492  = \$489  | \$491 ;
-  assign \$493  = ctx ? \$488  : \$492 ;
-  assign \$494  = \$484  & \$493 ;
-  assign \$495  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$496  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$497  = ctx ? \$495  : \$496 ;
-  assign \$499  = ~ \$497 ;
-  assign \$500  = ctx ? track_reset0 : track_reset1;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$499  & \$501 ;
-  assign \$504  = ! in_groups;
-  assign \$506  = wb_groups_ahead0 >= 1'h1;
-  assign \$507  = wb_groups_ahead0 == in_groups;
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = track_reset_r0 ? \$505  : \$508 ;
-  assign \$511  = ! in_groups;
-  assign \$513  = wb_groups_ahead1 >= 1'h1;
-  assign \$514  = wb_groups_ahead1 == in_groups;
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = track_reset_r1 ? \$512  : \$515 ;
-  assign \$517  = ctx ? \$509  : \$516 ;
-  assign \$518  = \$502  & \$517 ;
-  assign \$519  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$520  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$521  = ctx ? \$519  : \$520 ;
-  assign \$523  = ~ \$521 ;
-  assign \$524  = ctx ? track_reset0 : track_reset1;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = \$523  & \$525 ;
-  assign \$527  = ! in_groups;
-  assign \$528  = wb_groups_ahead0 == in_groups;
-  assign \$529  = track_reset_r0 ? \$527  : \$528 ;
-  assign \$530  = ! in_groups;
-  assign \$531  = wb_groups_ahead1 == in_groups;
-  assign \$532  = track_reset_r1 ? \$530  : \$531 ;
-  assign \$533  = ctx ? \$529  : \$532 ;
-  assign \$534  = \$526  & \$533 ;
-  assign \$535  = layer_is_0 & last_group;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = | in_beats1;
-  assign \$539  = in_fire & \$538 ;
-  assign \$540  = \$537  | \$539 ;
-  assign \$541  = | in_beats0;
-  assign \$542  = ! in_wslot;
-  assign \$543  = in_fire & \$542 ;
-  assign \$544  = \$541  | \$543 ;
-  assign \$545  = ctx ? \$540  : \$544 ;
-  assign \$546  = \$536  & \$545 ;
-  assign \$547  = in_beats0 > b_fold;
-  assign \$548  = ! in_wslot;
-  assign \$549  = in_fire & \$548 ;
-  assign \$550  = in_beats0 == b_fold;
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = \$547  | \$551 ;
-  assign \$553  = in_beats1 > b_fold;
-  assign \$555  = in_fire & \$554 ;
-  assign \$556  = in_beats1 == b_fold;
-  assign \$557  = \$555  & \$556 ;
-  assign \$558  = \$553  | \$557 ;
-  assign \$559  = ctx ? \$552  : \$558 ;
-  assign \$560  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$561  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$562  = ctx ? \$560  : \$561 ;
-  assign \$563  = ~ layer[0];
-  assign \$565  = \$562  == \$564 ;
-  assign \$566  = ctx ? track_reset1 : track_reset0;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = \$565  & \$567 ;
-  assign \$570  = ! cur_groups;
-  assign \$572  = wb_groups_ahead1 >= 1'h1;
-  assign \$573  = wb_groups_ahead1 == cur_groups;
-  assign \$574  = \$572  | \$573 ;
-  assign \$575  = track_reset_r1 ? \$571  : \$574 ;
-  assign \$577  = ! cur_groups;
-  assign \$579  = wb_groups_ahead0 >= 1'h1;
-  assign \$580  = wb_groups_ahead0 == cur_groups;
-  assign \$581  = \$579  | \$580 ;
-  assign \$582  = track_reset_r0 ? \$578  : \$581 ;
-  assign \$583  = ctx ? \$575  : \$582 ;
-  assign \$584  = \$568  & \$583 ;
-  assign \$585  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$586  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$587  = ctx ? \$585  : \$586 ;
-  assign \$588  = ~ layer[0];
-  assign \$590  = \$587  == \$589 ;
-  assign \$591  = ctx ? track_reset1 : track_reset0;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = \$590  & \$592 ;
-  assign \$594  = ! cur_groups;
-  assign \$595  = wb_groups_ahead1 == cur_groups;
-  assign \$596  = track_reset_r1 ? \$594  : \$595 ;
-  assign \$597  = ! cur_groups;
-  assign \$598  = wb_groups_ahead0 == cur_groups;
-  assign \$599  = track_reset_r0 ? \$597  : \$598 ;
-  assign \$600  = ctx ? \$596  : \$599 ;
-  assign \$601  = \$593  & \$600 ;
-  assign \$602  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$603  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$604  = ctx ? \$602  : \$603 ;
+  assign \$268  = load__valid & load__ready;
+  assign \$269  = load__payload[31:28] == 2'h2;
+  assign \$270  = load__payload[19:0] < 4'h8;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = load__payload[31:28] == 2'h2;
+  assign \$273  = ! load__payload[19:0];
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = load__payload[31:28] == 2'h3;
+  assign \$276  = ! load__payload[19:0];
+  assign \$277  = load__payload[19:0] == 1'h1;
+  assign \$278  = | load__payload[95:32];
+  assign \$279  = | load__payload[95:36];
+  assign \$280  = load__payload[35:32] > 4'h8;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = load__payload[35:32] - 1'h1;
+  assign \$283  = \$281  ? 5'h07 : \$282 ;
+  assign \$284  = load_write & load_r_is_control;
+  assign \$285  = load_write & load_r_is_descriptor0;
+  assign \$286  = load_r[40:32] - 1'h1;
+  assign \$288  = d0_rp__data[8:0] - 1'h1;
+  assign \$290  = ! in_wslot;
+  assign \$291  = in_fire & \$290 ;
+  assign \$292  = in_beats0 + 1'h1;
+  assign \$293  = in_beats0 == in_folds_m1;
+  assign \$295  = in_fire & \$294 ;
+  assign \$296  = in_beats1 + 1'h1;
+  assign \$297  = in_beats1 == in_folds_m1;
+  assign \$298  = in_wslot ? in_beats1 : in_beats0;
+  assign \$299  = \$298  == in_folds_m1;
+  assign \$300  = in_fire & \$299 ;
+  assign \$301  = ~ in_wslot;
+  assign \$302  = d0_rp__data[17:9] + 3'h7;
+  assign \$304  = d0_rp__data[17:9] - 1'h1;
+  assign \$306  = ~ loaded;
+  assign \$307  = \$99 [3:0] == last_layer;
+  assign \$308  = group + 1'h1;
+  assign \$309  = rq_addr + 1'h1;
+  assign \$310  = \$99 [3:0] == last_layer;
+  assign \$311  = ~ wr_buf;
+  assign \$312  = ~ ctx;
+  assign \$313  = ~ b_group_is_0;
+  assign \$314  = fold + 1'h1;
+  assign \$315  = need_groups_next + 1'h1;
+  assign \$316  = last_fold & last_group;
+  assign \$317  = ~ \$316 ;
+  assign \$318  = bank_addr + 1'h1;
+  assign \$319  = b_bank_addr + 1'h1;
+  assign \$320  = ~ b_last_fold;
+  assign \$321  = b_group_plus1 + 1'h1;
+  assign \$322  = b_rq_addr + 1'h1;
+  assign \$323  = b_fold + 1'h1;
+  assign \$324  = load_r_is_control & load_r_is_clear;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = load_write & \$325 ;
+  assign \$327  = issue_a & cur_is_last;
+  assign \$328  = group_is_0 & fold_is_0;
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = issue_b ? b_bank_addr : bank_addr;
+  assign \$331  = ! b_fold;
+  assign \$332  = issue_b ? \$331  : fold_is_0;
+  assign \$333  = issue_b ? b_last_fold : last_fold;
+  assign \$334  = issue_b ? b_rq_addr : rq_addr;
+  assign \$335  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$336  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$338  = ctx ? 6'h00 : 6'h20;
+  assign \$339  = \$337  + \$338 ;
+  assign \$341  = ctx ? 6'h20 : 6'h00;
+  assign \$342  = \$340  + \$341 ;
+  assign \$343  = issue_b ? \$339  : \$342 ;
+  assign \$345  = ctx ? 7'h40 : 7'h00;
+  assign \$346  = \$344  + \$345 ;
+  assign \$347  = wr_buf ? 6'h00 : 6'h20;
+  assign \$348  = \$346  + \$347 ;
+  assign \$349  = issue_b | layer_is_0;
+  assign \$350  = issue_b ? b_group : group;
+  assign \$351  = issue_b ? 1'h0 : wr_buf;
+  assign \$352  = ctx ^ issue_b;
+  assign \$353  = issue_a & cur_is_last;
+  assign \$354  = step_valid & step_last;
+  assign \$355  = wb_valid16 & wb_out16;
+  assign \$356  = ! wb_ctx16;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = ~ wb_out16;
+  assign \$359  = wb_valid16 & \$358 ;
+  assign \$360  = ! wb_ctx16;
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = wb_parity_ahead0 == wb_par16;
+  assign \$363  = wb_groups_ahead0 + 1'h1;
+  assign \$364  = \$362  ? \$363  : 10'h001;
+  assign \$365  = wb_valid16 & wb_out16;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = ~ wb_out16;
+  assign \$369  = wb_valid16 & \$368 ;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = wb_parity_ahead1 == wb_par16;
+  assign \$373  = wb_groups_ahead1 + 1'h1;
+  assign \$374  = \$372  ? \$373  : 10'h001;
+  assign \$375  = ~ loaded;
+  assign \$376  = \$375  | layer_is_0;
+  assign \$377  = in_beats1 > fold;
+  assign \$379  = in_fire & \$378 ;
+  assign \$380  = in_beats1 == fold;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = \$377  | \$381 ;
+  assign \$383  = in_beats0 > fold;
+  assign \$384  = ! in_wslot;
+  assign \$385  = in_fire & \$384 ;
+  assign \$386  = in_beats0 == fold;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = \$383  | \$387 ;
+  assign \$389  = ctx ? \$382  : \$388 ;
+  assign \$390  = | in_beats1;
+  assign \$392  = in_fire & \$391 ;
+  assign \$393  = \$390  | \$392 ;
+  assign \$394  = | in_beats0;
+  assign \$395  = ! in_wslot;
+  assign \$396  = in_fire & \$395 ;
+  assign \$397  = \$394  | \$396 ;
+  assign \$398  = ctx ? \$393  : \$397 ;
+  assign \$399  = loaded ? \$389  : \$398 ;
+  assign \$400  = ~ loaded;
+  assign \$401  = \$400  | group_is_0;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$404  = ~ layer[0];
+  assign \$405  = \$403  == \$404 ;
+  assign \$406  = wb_groups_ahead1 >= need_groups;
+  assign \$407  = wb_groups_ahead1 == prev_groups;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = wb_groups_ahead0 >= need_groups;
+  assign \$410  = wb_groups_ahead0 == prev_groups;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = ctx ? \$408  : \$411 ;
+  assign \$413  = \$405  & \$412 ;
+  assign \$414  = \$402  | \$413 ;
+  assign \$415  = \$376  ? \$399  : \$414 ;
+  assign \$416  = ~ loaded;
+  assign \$417  = \$416  | layer_is_0;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = ~ loaded;
+  assign \$420  = \$419  | group_is_0;
+  assign \$421  = \$418  & \$420 ;
+  assign \$422  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$423  = ~ layer[0];
+  assign \$424  = \$422  == \$423 ;
+  assign \$425  = wb_groups_ahead1 == prev_groups;
+  assign \$426  = wb_groups_ahead0 == prev_groups;
+  assign \$427  = ctx ? \$425  : \$426 ;
+  assign \$428  = \$424  & \$427 ;
+  assign \$429  = \$421  ? \$428  : 1'h1;
+  assign \$430  = in_beats0 > b_fold;
+  assign \$431  = ! in_wslot;
+  assign \$432  = in_fire & \$431 ;
+  assign \$433  = in_beats0 == b_fold;
+  assign \$434  = \$432  & \$433 ;
+  assign \$435  = \$430  | \$434 ;
+  assign \$436  = in_beats1 > b_fold;
+  assign \$438  = in_fire & \$437 ;
+  assign \$439  = in_beats1 == b_fold;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = \$436  | \$440 ;
+  assign \$442  = ctx ? \$435  : \$441 ;
+  assign \$443  = | in_beats0;
+  assign \$444  = ! in_wslot;
+  assign \$445  = in_fire & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = | in_beats1;
+  assign \$449  = in_fire & \$448 ;
+  assign \$450  = \$447  | \$449 ;
+  assign \$451  = ctx ? \$446  : \$450 ;
+  assign \$452  = loaded ? \$442  : \$451 ;
+  assign \$453  = in_beats1 > fold;
+  assign \$455  = in_fire & \$454 ;
+  assign \$456  = in_beats1 == fold;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$453  | \$457 ;
+  assign \$459  = in_beats0 > fold;
+  assign \$460  = ! in_wslot;
+  assign \$461  = in_fire & \$460 ;
+  assign \$462  = in_beats0 == fold;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = \$459  | \$463 ;
+  assign \$465  = ctx ? \$458  : \$464 ;
+  assign \$466  = ~ group_is_0;
+  assign \$467  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$468  = ~ layer[0];
+  assign \$469  = \$467  == \$468 ;
+  assign \$470  = wb_groups_ahead1 >= need_groups;
+  assign \$471  = wb_groups_ahead1 == prev_groups;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = wb_groups_ahead0 >= need_groups;
+  assign \$474  = wb_groups_ahead0 == prev_groups;
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = ctx ? \$472  : \$475 ;
+  assign \$477  = \$469  & \$476 ;
+  assign \$478  = \$466  | \$477 ;
+  assign \$479  = layer_is_0 ? \$465  : \$478 ;
+  assign \$480  = ~ layer_is_0;
+  assign \$481  = \$480  & group_is_0;
+  assign \$482  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$483  = ~ layer[0];
+  assign \$484  = \$482  == \$483 ;
+  assign \$485  = wb_groups_ahead1 == prev_groups;
+  assign \$486  = wb_groups_ahead0 == prev_groups;
+  assign \$487  = ctx ? \$485  : \$486 ;
+  assign \$488  = \$484  & \$487 ;
+  assign \$489  = \$481  ? \$488  : 1'h1;
+  assign \$490  = ~ b_last_group;
+  assign \$491  = | in_beats0;
+  assign \$492  = ! in_wslot;
+  assign \$493  = in_fire & \$492 ;
+  assign \$494  = \$491  | \$493 ;
+  assign \$495  = | in_beats1;
+  assign \$497  = in_fire & \$496 ;
+  assign \$498  = \$495  | \$497 ;
+  assign \$499  = ctx ? \$494  : \$498 ;
+  assign \$500  = \$490  & \$499 ;
+  assign \$501  = in_beats0 > b_fold_plus1;
+  assign \$502  = ! in_wslot;
+  assign \$503  = in_fire & \$502 ;
+  assign \$504  = in_beats0 == b_fold_plus1;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = \$501  | \$505 ;
+  assign \$507  = in_beats1 > b_fold_plus1;
+  assign \$509  = in_fire & \$508 ;
+  assign \$510  = in_beats1 == b_fold_plus1;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = \$507  | \$511 ;
+  assign \$513  = ctx ? \$506  : \$512 ;
+  assign \$514  = b_last_fold ? \$500  : \$513 ;
+  assign \$515  = in_beats1 > fold_plus1;
+  assign \$517  = in_fire & \$516 ;
+  assign \$518  = in_beats1 == fold_plus1;
+  assign \$519  = \$517  & \$518 ;
+  assign \$520  = \$515  | \$519 ;
+  assign \$521  = in_beats0 > fold_plus1;
+  assign \$522  = ! in_wslot;
+  assign \$523  = in_fire & \$522 ;
+  assign \$524  = in_beats0 == fold_plus1;
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = \$521  | \$525 ;
+  assign \$527  = ctx ? \$520  : \$526 ;
+  assign \$528  = ~ group_is_0;
+  assign \$529  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$530  = ~ layer[0];
+  assign \$531  = \$529  == \$530 ;
+  assign \$532  = wb_groups_ahead1 >= need_groups_next;
+  assign \$533  = wb_groups_ahead1 == prev_groups;
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = wb_groups_ahead0 >= need_groups_next;
+  assign \$536  = wb_groups_ahead0 == prev_groups;
+  assign \$537  = \$535  | \$536 ;
+  assign \$538  = ctx ? \$534  : \$537 ;
+  assign \$539  = \$531  & \$538 ;
+  assign \$540  = \$528  | \$539 ;
+  assign \$541  = layer_is_0 ? \$527  : \$540 ;
+  assign \$542  = ~ layer_is_0;
+  assign \$543  = \$542  & group_is_0;
+  assign \$544  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$545  = ~ layer[0];
+  assign \$546  = \$544  == \$545 ;
+  assign \$547  = wb_groups_ahead1 == prev_groups;
+  assign \$548  = wb_groups_ahead0 == prev_groups;
+  assign \$549  = ctx ? \$547  : \$548 ;
+  assign \$550  = \$546  & \$549 ;
+  assign \$551  = \$543  ? \$550  : 1'h1;
+  assign \$552  = in_beats0 > b_fold;
+  assign \$553  = ! in_wslot;
+  assign \$554  = in_fire & \$553 ;
+  assign \$555  = in_beats0 == b_fold;
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = \$552  | \$556 ;
+  assign \$558  = in_beats1 > b_fold;
+  assign \$560  = in_fire & \$559 ;
+  assign \$561  = in_beats1 == b_fold;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = \$558  | \$562 ;
+  assign \$564  = ctx ? \$557  : \$563 ;
+  assign \$565  = last_fold & last_group;
+  assign \$566  = \$565  & cur_is_last;
+  assign \$567  = ~ b_done;
+  assign \$568  = | in_beats0;
+  assign \$569  = ! in_wslot;
+  assign \$570  = in_fire & \$569 ;
+  assign \$571  = \$568  | \$570 ;
+  assign \$572  = | in_beats1;
+  assign \$574  = in_fire & \$573 ;
+  assign \$575  = \$572  | \$574 ;
+  assign \$576  = ctx ? \$571  : \$575 ;
+  assign \$577  = b_done | b_group_is_0;
+  assign \$578  = ~ \$577 ;
+  assign \$579  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$581  = ~ \$579 ;
+  assign \$582  = wb_groups_ahead0 >= 1'h1;
+  assign \$583  = wb_groups_ahead0 == in_groups;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = wb_groups_ahead1 >= 1'h1;
+  assign \$586  = wb_groups_ahead1 == in_groups;
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = ctx ? \$584  : \$587 ;
+  assign \$589  = \$581  & \$588 ;
+  assign \$590  = \$578  | \$589 ;
+  assign \$591  = b_done ? \$590  : \$576 ;
+  assign \$592  = ~ layer_is_0;
+  assign \$593  = | in_beats1;
+  assign \$595  = in_fire & \$594 ;
+  assign \$596  = \$593  | \$595 ;
+  assign \$597  = | in_beats0;
+  assign \$598  = ! in_wslot;
+  assign \$599  = in_fire & \$598 ;
+  assign \$600  = \$597  | \$599 ;
+  assign \$601  = ctx ? \$596  : \$600 ;
+  assign \$602  = \$592  & \$601 ;
+  assign \$604  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$605  = ~ layer[0];
-  assign \$606  = \$604  == \$605 ;
-  assign \$607  = ctx ? track_reset1 : track_reset0;
-  assign \$608  = ~ \$607 ;
-  assign \$609  = \$606  & \$608 ;
-  assign \$610  = 1'h0 >= need_groups;
-  assign \$611  = ! prev_groups;
-  assign \$612  = \$610  | \$611 ;
-  assign \$613  = wb_groups_ahead1 >= need_groups;
-  assign \$614  = wb_groups_ahead1 == prev_groups;
-  assign \$615  = \$613  | \$614 ;
-  assign \$616  = track_reset_r1 ? \$612  : \$615 ;
-  assign \$617  = 1'h0 >= need_groups;
-  assign \$618  = ! prev_groups;
-  assign \$619  = \$617  | \$618 ;
-  assign \$620  = wb_groups_ahead0 >= need_groups;
-  assign \$621  = wb_groups_ahead0 == prev_groups;
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = track_reset_r0 ? \$619  : \$622 ;
-  assign \$624  = ctx ? \$616  : \$623 ;
-  assign \$625  = \$609  & \$624 ;
-  assign \$626  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$627  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$628  = ctx ? \$626  : \$627 ;
+  assign \$607  = \$604  == \$606 ;
+  assign \$608  = wb_groups_ahead1 >= 1'h1;
+  assign \$609  = wb_groups_ahead1 == cur_groups;
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = wb_groups_ahead0 >= 1'h1;
+  assign \$612  = wb_groups_ahead0 == cur_groups;
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = ctx ? \$610  : \$613 ;
+  assign \$615  = \$607  & \$614 ;
+  assign \$618  = | in_beats1;
+  assign \$620  = in_fire & \$619 ;
+  assign \$621  = \$618  | \$620 ;
+  assign \$622  = | in_beats0;
+  assign \$623  = ! in_wslot;
+  assign \$624  = in_fire & \$623 ;
+  assign \$625  = \$622  | \$624 ;
+  assign \$626  = ctx ? \$621  : \$625 ;
+  assign \$628  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$629  = ~ layer[0];
   assign \$630  = \$628  == \$629 ;
-  assign \$631  = ctx ? track_reset1 : track_reset0;
-  assign \$632  = ~ \$631 ;
-  assign \$633  = \$630  & \$632 ;
-  assign \$634  = ! prev_groups;
-  assign \$635  = wb_groups_ahead1 == prev_groups;
-  assign \$636  = track_reset_r1 ? \$634  : \$635 ;
-  assign \$637  = ! prev_groups;
-  assign \$638  = wb_groups_ahead0 == prev_groups;
-  assign \$639  = track_reset_r0 ? \$637  : \$638 ;
-  assign \$640  = ctx ? \$636  : \$639 ;
-  assign \$641  = \$633  & \$640 ;
-  assign \$642  = in_beats1 > fold_plus1;
-  assign \$644  = in_fire & \$643 ;
-  assign \$645  = in_beats1 == fold_plus1;
-  assign \$646  = \$644  & \$645 ;
-  assign \$647  = \$642  | \$646 ;
-  assign \$648  = in_beats0 > fold_plus1;
-  assign \$649  = ! in_wslot;
-  assign \$650  = in_fire & \$649 ;
-  assign \$651  = in_beats0 == fold_plus1;
-  assign \$652  = \$650  & \$651 ;
-  assign \$653  = \$648  | \$652 ;
-  assign \$654  = ctx ? \$647  : \$653 ;
-  assign \$655  = in_beats0 > b_fold;
-  assign \$656  = ! in_wslot;
-  assign \$657  = in_fire & \$656 ;
-  assign \$658  = in_beats0 == b_fold;
-  assign \$659  = \$657  & \$658 ;
-  assign \$660  = \$655  | \$659 ;
-  assign \$661  = in_beats1 > b_fold;
-  assign \$663  = in_fire & \$662 ;
-  assign \$664  = in_beats1 == b_fold;
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = \$661  | \$665 ;
-  assign \$667  = ctx ? \$660  : \$666 ;
-  assign \$668  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$669  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$670  = ctx ? \$668  : \$669 ;
+  assign \$631  = wb_groups_ahead1 >= need_groups;
+  assign \$632  = wb_groups_ahead1 == prev_groups;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = wb_groups_ahead0 >= need_groups;
+  assign \$635  = wb_groups_ahead0 == prev_groups;
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = ctx ? \$633  : \$636 ;
+  assign \$638  = \$630  & \$637 ;
+  assign \$640  = layer_is_0 ? \$626  : 1'h1;
+  assign \$641  = last_group ? \$617  : \$640 ;
+  assign \$642  = \$566  ? \$591  : \$641 ;
+  assign \$643  = last_fold & last_group;
+  assign \$644  = \$643  & cur_is_last;
+  assign \$645  = ~ b_done;
+  assign \$647  = b_done | b_group_is_0;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$651  = ~ \$649 ;
+  assign \$652  = wb_groups_ahead0 == in_groups;
+  assign \$653  = wb_groups_ahead1 == in_groups;
+  assign \$654  = ctx ? \$652  : \$653 ;
+  assign \$655  = \$651  & \$654 ;
+  assign \$656  = \$648  ? \$655  : 1'h1;
+  assign \$659  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$660  = ~ layer[0];
+  assign \$662  = \$659  == \$661 ;
+  assign \$663  = wb_groups_ahead1 == cur_groups;
+  assign \$664  = wb_groups_ahead0 == cur_groups;
+  assign \$665  = ctx ? \$663  : \$664 ;
+  assign \$666  = \$662  & \$665 ;
+  assign \$668  = ~ layer_is_0;
+  assign \$670  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$671  = ~ layer[0];
   assign \$672  = \$670  == \$671 ;
-  assign \$673  = ctx ? track_reset1 : track_reset0;
-  assign \$674  = ~ \$673 ;
-  assign \$675  = \$672  & \$674 ;
-  assign \$676  = 1'h0 >= need_groups_next;
-  assign \$677  = ! prev_groups;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = wb_groups_ahead1 >= need_groups_next;
-  assign \$680  = wb_groups_ahead1 == prev_groups;
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = track_reset_r1 ? \$678  : \$681 ;
-  assign \$683  = 1'h0 >= need_groups_next;
-  assign \$684  = ! prev_groups;
-  assign \$685  = \$683  | \$684 ;
-  assign \$686  = wb_groups_ahead0 >= need_groups_next;
-  assign \$687  = wb_groups_ahead0 == prev_groups;
-  assign \$688  = \$686  | \$687 ;
-  assign \$689  = track_reset_r0 ? \$685  : \$688 ;
-  assign \$690  = ctx ? \$682  : \$689 ;
-  assign \$691  = \$675  & \$690 ;
-  assign \$692  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$693  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$694  = ctx ? \$692  : \$693 ;
-  assign \$695  = ~ layer[0];
-  assign \$696  = \$694  == \$695 ;
-  assign \$697  = ctx ? track_reset1 : track_reset0;
-  assign \$698  = ~ \$697 ;
-  assign \$699  = \$696  & \$698 ;
-  assign \$700  = ! prev_groups;
-  assign \$701  = wb_groups_ahead1 == prev_groups;
-  assign \$702  = track_reset_r1 ? \$700  : \$701 ;
-  assign \$703  = ! prev_groups;
-  assign \$704  = wb_groups_ahead0 == prev_groups;
-  assign \$705  = track_reset_r0 ? \$703  : \$704 ;
-  assign \$706  = ctx ? \$702  : \$705 ;
-  assign \$707  = \$699  & \$706 ;
-  assign \$708  = in_beats1 > fold;
-  assign \$710  = in_fire & \$709 ;
-  assign \$711  = in_beats1 == fold;
-  assign \$712  = \$710  & \$711 ;
-  assign \$713  = \$708  | \$712 ;
-  assign \$714  = in_beats0 > fold;
-  assign \$715  = ! in_wslot;
-  assign \$716  = in_fire & \$715 ;
-  assign \$717  = in_beats0 == fold;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = \$714  | \$718 ;
-  assign \$720  = ctx ? \$713  : \$719 ;
-  assign \$721  = ~ b_last_group;
-  assign \$722  = | in_beats0;
-  assign \$723  = ! in_wslot;
-  assign \$724  = in_fire & \$723 ;
-  assign \$725  = \$722  | \$724 ;
-  assign \$726  = | in_beats1;
-  assign \$728  = in_fire & \$727 ;
-  assign \$729  = \$726  | \$728 ;
-  assign \$730  = ctx ? \$725  : \$729 ;
-  assign \$731  = \$721  & \$730 ;
-  assign \$732  = in_beats0 > b_fold_plus1;
-  assign \$733  = ! in_wslot;
-  assign \$734  = in_fire & \$733 ;
-  assign \$735  = in_beats0 == b_fold_plus1;
-  assign \$736  = \$734  & \$735 ;
-  assign \$737  = \$732  | \$736 ;
-  assign \$738  = in_beats1 > b_fold_plus1;
-  assign \$740  = in_fire & \$739 ;
-  assign \$741  = in_beats1 == b_fold_plus1;
+  assign \$673  = wb_groups_ahead1 == prev_groups;
+  assign \$674  = wb_groups_ahead0 == prev_groups;
+  assign \$675  = ctx ? \$673  : \$674 ;
+  assign \$676  = \$672  & \$675 ;
+  assign \$678  = last_group ? \$667  : 1'h1;
+  assign \$679  = \$644  ? \$656  : \$678 ;
+  assign \$680  = last_fold & last_group;
+  assign \$681  = \$680  & cur_is_last;
+  assign \$682  = ~ layer_is_0;
+  assign \$683  = | in_beats1;
+  assign \$685  = in_fire & \$684 ;
+  assign \$686  = \$683  | \$685 ;
+  assign \$687  = | in_beats0;
+  assign \$688  = ! in_wslot;
+  assign \$689  = in_fire & \$688 ;
+  assign \$690  = \$687  | \$689 ;
+  assign \$691  = ctx ? \$686  : \$690 ;
+  assign \$692  = \$682  & \$691 ;
+  assign \$693  = in_beats0 > b_fold;
+  assign \$694  = ! in_wslot;
+  assign \$695  = in_fire & \$694 ;
+  assign \$696  = in_beats0 == b_fold;
+  assign \$697  = \$695  & \$696 ;
+  assign \$698  = \$693  | \$697 ;
+  assign \$699  = in_beats1 > b_fold;
+  assign \$701  = in_fire & \$700 ;
+  assign \$702  = in_beats1 == b_fold;
+  assign \$703  = \$701  & \$702 ;
+  assign \$704  = \$699  | \$703 ;
+  assign \$705  = ctx ? \$698  : \$704 ;
+  assign \$706  = \$681  ? \$692  : \$705 ;
+  assign \$707  = loaded & issue_a;
+  assign \$708  = last_fold ? 2'h3 : 2'h2;
+  assign \$709  = loaded & issue_b;
+  assign \$710  = \$709  ? 1'h1 : 1'h0;
+  assign \$711  = \$707  ? \$708  : { 1'h0, \$710  };
+  assign \$712  = ~ loaded;
+  assign \$713  = last_fold & last_group;
+  assign \$714  = \$713  & cur_is_last;
+  assign \$715  = issue_a & \$714 ;
+  assign \$716  = \$712  | \$715 ;
+  assign \$717  = ~ issue_a;
+  assign \$718  = loaded & \$717 ;
+  assign \$719  = \$718  & issue_b;
+  assign \$720  = \$719  & b_last_fold;
+  assign \$721  = \$716  | \$720 ;
+  assign \$722  = ~ issue_a;
+  assign \$723  = loaded & \$722 ;
+  assign \$724  = \$723  & issue_b;
+  assign \$725  = | d0_rp__data[8:0];
+  assign \$726  = d0_rp__data[8:0] <= 4'h8;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
+  assign \$729  = b_fold == in_folds_m1;
+  assign \$730  = ~ loaded;
+  assign \$731  = issue_a & last_fold;
+  assign \$732  = \$731  & last_group;
+  assign \$733  = issue_a & last_fold;
+  assign \$734  = ~ b_done;
+  assign \$735  = cur_is_last & \$734 ;
+  assign \$736  = ~ b_group_is_0;
+  assign \$737  = \$735  & \$736 ;
+  assign \$738  = \$737  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$739  = ~ b_done;
+  assign \$740  = cur_is_last & \$739 ;
+  assign \$741  = ~ b_group_is_0;
   assign \$742  = \$740  & \$741 ;
-  assign \$743  = \$738  | \$742 ;
-  assign \$744  = ctx ? \$737  : \$743 ;
-  assign \$745  = b_last_fold ? \$731  : \$744 ;
-  assign \$746  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$747  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$748  = ctx ? \$746  : \$747 ;
-  assign \$749  = ~ layer[0];
-  assign \$750  = \$748  == \$749 ;
-  assign \$751  = ctx ? track_reset1 : track_reset0;
-  assign \$752  = ~ \$751 ;
-  assign \$753  = \$750  & \$752 ;
-  assign \$754  = 1'h0 >= need_groups;
-  assign \$755  = ! prev_groups;
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = wb_groups_ahead1 >= need_groups;
-  assign \$758  = wb_groups_ahead1 == prev_groups;
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = track_reset_r1 ? \$756  : \$759 ;
-  assign \$761  = 1'h0 >= need_groups;
-  assign \$762  = ! prev_groups;
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = wb_groups_ahead0 >= need_groups;
-  assign \$765  = wb_groups_ahead0 == prev_groups;
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = track_reset_r0 ? \$763  : \$766 ;
-  assign \$768  = ctx ? \$760  : \$767 ;
-  assign \$769  = \$753  & \$768 ;
-  assign \$770  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$771  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$772  = ctx ? \$770  : \$771 ;
-  assign \$773  = ~ layer[0];
-  assign \$774  = \$772  == \$773 ;
-  assign \$775  = ctx ? track_reset1 : track_reset0;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$774  & \$776 ;
-  assign \$778  = ! prev_groups;
-  assign \$779  = wb_groups_ahead1 == prev_groups;
-  assign \$780  = track_reset_r1 ? \$778  : \$779 ;
-  assign \$781  = ! prev_groups;
-  assign \$782  = wb_groups_ahead0 == prev_groups;
-  assign \$783  = track_reset_r0 ? \$781  : \$782 ;
-  assign \$784  = ctx ? \$780  : \$783 ;
-  assign \$785  = \$777  & \$784 ;
-  assign \$786  = in_beats1 > fold;
-  assign \$788  = in_fire & \$787 ;
-  assign \$789  = in_beats1 == fold;
-  assign \$790  = \$788  & \$789 ;
-  assign \$791  = \$786  | \$790 ;
-  assign \$792  = in_beats0 > fold;
-  assign \$793  = ! in_wslot;
-  assign \$794  = in_fire & \$793 ;
-  assign \$795  = in_beats0 == fold;
-  assign \$796  = \$794  & \$795 ;
-  assign \$797  = \$792  | \$796 ;
-  assign \$798  = ctx ? \$791  : \$797 ;
-  assign \$799  = in_beats0 > b_fold;
-  assign \$800  = ! in_wslot;
-  assign \$801  = in_fire & \$800 ;
-  assign \$802  = in_beats0 == b_fold;
-  assign \$803  = \$801  & \$802 ;
-  assign \$804  = \$799  | \$803 ;
-  assign \$805  = in_beats1 > b_fold;
-  assign \$807  = in_fire & \$806 ;
-  assign \$808  = in_beats1 == b_fold;
-  assign \$809  = \$807  & \$808 ;
-  assign \$810  = \$805  | \$809 ;
-  assign \$811  = ctx ? \$804  : \$810 ;
-  assign \$812  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$813  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$814  = ctx ? \$812  : \$813 ;
-  assign \$815  = ~ layer[0];
-  assign \$816  = \$814  == \$815 ;
-  assign \$817  = ctx ? track_reset1 : track_reset0;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$816  & \$818 ;
-  assign \$820  = 1'h0 >= need_groups;
-  assign \$821  = ! prev_groups;
-  assign \$822  = \$820  | \$821 ;
-  assign \$823  = wb_groups_ahead1 >= need_groups;
-  assign \$824  = wb_groups_ahead1 == prev_groups;
-  assign \$825  = \$823  | \$824 ;
-  assign \$826  = track_reset_r1 ? \$822  : \$825 ;
-  assign \$827  = 1'h0 >= need_groups;
-  assign \$828  = ! prev_groups;
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = wb_groups_ahead0 >= need_groups;
-  assign \$831  = wb_groups_ahead0 == prev_groups;
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = track_reset_r0 ? \$829  : \$832 ;
-  assign \$834  = ctx ? \$826  : \$833 ;
-  assign \$835  = \$819  & \$834 ;
-  assign \$836  = track_reset_r1 ? 1'h1 : wb_parity_ahead1;
-  assign \$837  = track_reset_r0 ? 1'h1 : wb_parity_ahead0;
-  assign \$838  = ctx ? \$836  : \$837 ;
-  assign \$839  = ~ layer[0];
-  assign \$840  = \$838  == \$839 ;
-  assign \$841  = ctx ? track_reset1 : track_reset0;
+  assign \$743  = \$742  ? b_group_plus1 : 10'h001;
+  assign \$744  = ! cur_folds_m1;
+  assign \$745  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$746  = group_plus1 + 1'h1;
+  assign \$747  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$748  = ~ loaded;
+  assign \$749  = last_fold & last_group;
+  assign \$750  = \$749  & cur_is_last;
+  assign \$751  = issue_a & \$750 ;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = ~ issue_a;
+  assign \$754  = loaded & \$753 ;
+  assign \$755  = \$754  & issue_b;
+  assign \$756  = \$755  & b_last_fold;
+  assign \$757  = d0_rp__data[17:9] + 3'h7;
+  assign \$759  = ! \$758 ;
+  assign \$760  = | d0_rp__data[17:9];
+  assign \$761  = d0_rp__data[17:9] <= 4'h8;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = b_group_plus1 == in_groups;
+  assign \$764  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
+  assign \$765  = b_group == in_groups;
+  assign \$766  = b_group == in_groups_m1;
+  assign \$767  = ~ issue_a;
+  assign \$768  = loaded & \$767 ;
+  assign \$769  = \$768  & issue_b;
+  assign \$770  = b_fold_plus1 + 1'h1;
+  assign \$771  = ~ loaded;
+  assign \$772  = fold_plus1 + 1'h1;
+  assign \$773  = last_fold ? 11'h001 : \$772 ;
+  assign \$774  = last_fold & last_group;
+  assign \$775  = ~ b_done;
+  assign \$776  = cur_is_last & \$775 ;
+  assign \$777  = ~ b_done;
+  assign \$778  = cur_is_last & \$777 ;
+  assign \$779  = ~ b_group_is_0;
+  assign \$780  = \$778  & \$779 ;
+  assign \$781  = ! claim_ctx;
+  assign \$782  = claim_out & \$781 ;
+  assign \$783  = ! wb_ctx17;
+  assign \$784  = out_write & \$783 ;
+  assign \$785  = out_groups0 + 1'h1;
+  assign \$787  = claim_out & \$786 ;
+  assign \$789  = out_write & \$788 ;
+  assign \$790  = out_groups1 + 1'h1;
+  assign \$791  = drain_occupancy + drain_read;
+  assign \$792  = o_stream__valid & o_stream__ready;
+  assign \$793  = \$791  - \$792 ;
+  assign \$794  = o_stream__valid & o_stream__ready;
+  assign \$795  = drain_occupancy - \$794 ;
+  assign \$796  = $signed(\$795 ) < $signed(3'h3);
+  assign \$797  = o_stream__valid & o_stream__ready;
+  assign \$798  = drain_occupancy - \$797 ;
+  assign \$799  = $signed(\$798 ) < $signed(4'h4);
+  assign \$800  = drain_read ? \$796  : \$799 ;
+  assign \$801  = ! claim_ctx;
+  assign \$802  = claim_out & \$801 ;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = | out_groups0;
+  assign \$805  = ! wb_ctx17;
+  assign \$806  = out_write & \$805 ;
+  assign \$807  = \$804  | \$806 ;
+  assign \$808  = \$803  & \$807 ;
+  assign \$810  = claim_out & \$809 ;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = | out_groups1;
+  assign \$814  = out_write & \$813 ;
+  assign \$815  = \$812  | \$814 ;
+  assign \$816  = \$811  & \$815 ;
+  assign \$817  = drain_slot ? \$808  : \$816 ;
+  assign \$818  = & drain_elem[2:0];
+  assign \$820  = claim_out & \$819 ;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = out_groups1 > drain_group_plus1;
+  assign \$824  = out_write & \$823 ;
+  assign \$825  = out_groups1 == drain_group_plus1;
+  assign \$826  = \$824  & \$825 ;
+  assign \$827  = \$822  | \$826 ;
+  assign \$828  = \$821  & \$827 ;
+  assign \$829  = ! claim_ctx;
+  assign \$830  = claim_out & \$829 ;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = out_groups0 > drain_group_plus1;
+  assign \$833  = ! wb_ctx17;
+  assign \$834  = out_write & \$833 ;
+  assign \$835  = out_groups0 == drain_group_plus1;
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = \$832  | \$836 ;
+  assign \$838  = \$831  & \$837 ;
+  assign \$839  = drain_slot ? \$828  : \$838 ;
+  assign \$841  = claim_out & \$840 ;
   assign \$842  = ~ \$841 ;
-  assign \$843  = \$840  & \$842 ;
-  assign \$844  = ! prev_groups;
-  assign \$845  = wb_groups_ahead1 == prev_groups;
-  assign \$846  = track_reset_r1 ? \$844  : \$845 ;
-  assign \$847  = ! prev_groups;
-  assign \$848  = wb_groups_ahead0 == prev_groups;
-  assign \$849  = track_reset_r0 ? \$847  : \$848 ;
-  assign \$850  = ctx ? \$846  : \$849 ;
-  assign \$851  = \$843  & \$850 ;
-  assign \$852  = ~ loaded;
-  assign \$853  = last_fold & last_group;
-  assign \$854  = \$853  & cur_is_last;
-  assign \$855  = issue_a & \$854 ;
-  assign \$856  = \$852  | \$855 ;
-  assign \$857  = ~ issue_a;
-  assign \$858  = loaded & \$857 ;
-  assign \$859  = \$858  & issue_b;
-  assign \$860  = \$859  & b_last_fold;
-  assign \$861  = \$856  | \$860 ;
-  assign \$862  = ~ issue_a;
-  assign \$863  = loaded & \$862 ;
-  assign \$864  = \$863  & issue_b;
-  assign \$865  = | d0_rp__data[8:0];
-  assign \$866  = d0_rp__data[8:0] <= 4'h8;
-  assign \$867  = \$865  & \$866 ;
-  assign \$868  = d0_rp__data[8:0] - 1'h1;
-  assign \$870  = $signed({ 1'h0, b_fold_plus1 }) == $signed(\$869 );
-  assign \$871  = d0_rp__data[8:0] - 1'h1;
-  assign \$873  = b_fold == \$872 ;
-  assign \$874  = ~ loaded;
-  assign \$875  = issue_a & last_fold;
-  assign \$876  = \$875  & last_group;
-  assign \$877  = issue_a & last_fold;
-  assign \$878  = ~ b_done;
-  assign \$879  = cur_is_last & \$878 ;
-  assign \$880  = ~ b_group_is_0;
-  assign \$881  = \$879  & \$880 ;
-  assign \$882  = \$881  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$883  = ~ b_done;
-  assign \$884  = cur_is_last & \$883 ;
-  assign \$885  = ~ b_group_is_0;
-  assign \$886  = \$884  & \$885 ;
-  assign \$887  = b_group + 1'h1;
-  assign \$888  = \$886  ? \$887  : 10'h001;
-  assign \$889  = ! cur_folds_m1;
-  assign \$890  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$891  = group_plus1 + 1'h1;
-  assign \$892  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$893  = ~ loaded;
-  assign \$894  = last_fold & last_group;
-  assign \$895  = \$894  & cur_is_last;
-  assign \$896  = issue_a & \$895 ;
-  assign \$897  = \$893  | \$896 ;
-  assign \$898  = ~ issue_a;
-  assign \$899  = loaded & \$898 ;
-  assign \$900  = \$899  & issue_b;
-  assign \$901  = \$900  & b_last_fold;
-  assign \$902  = d0_rp__data[17:9] + 3'h7;
-  assign \$904  = ! \$903 ;
-  assign \$905  = | d0_rp__data[17:9];
-  assign \$906  = d0_rp__data[17:9] <= 4'h8;
-  assign \$907  = \$905  & \$906 ;
-  assign \$908  = b_group + 1'h1;
-  assign \$909  = d0_rp__data[17:9] + 3'h7;
-  assign \$911  = \$908  == \$910 ;
-  assign \$912  = b_group + 1'h1;
-  assign \$913  = d0_rp__data[17:9] - 1'h1;
-  assign \$915  = $signed({ 1'h0, \$912  }) == $signed(\$914 );
-  assign \$916  = d0_rp__data[17:9] + 3'h7;
-  assign \$918  = b_group == \$917 ;
-  assign \$919  = d0_rp__data[17:9] - 1'h1;
-  assign \$921  = b_group == \$920 ;
-  assign \$922  = ~ issue_a;
-  assign \$923  = loaded & \$922 ;
-  assign \$924  = \$923  & issue_b;
-  assign \$925  = b_fold_plus1 + 1'h1;
-  assign \$926  = ~ loaded;
-  assign \$927  = fold_plus1 + 1'h1;
-  assign \$928  = last_fold ? 11'h001 : \$927 ;
-  assign \$929  = last_fold & last_group;
-  assign \$930  = ~ b_done;
-  assign \$931  = cur_is_last & \$930 ;
-  assign \$932  = ~ b_done;
-  assign \$933  = cur_is_last & \$932 ;
-  assign \$934  = ~ b_group_is_0;
-  assign \$935  = \$933  & \$934 ;
-  assign \$936  = ! claim_ctx;
-  assign \$937  = claim_out & \$936 ;
-  assign \$938  = ! wb_ctx17;
-  assign \$939  = out_write & \$938 ;
-  assign \$940  = out_groups0 + 1'h1;
-  assign \$942  = claim_out & \$941 ;
-  assign \$944  = out_write & \$943 ;
-  assign \$945  = out_groups1 + 1'h1;
-  assign \$946  = out_n - 1'h1;
-  assign \$947  = drain_elem == \$946 ;
-  assign \$948  = out_n - 1'h1;
-  assign \$949  = drain_elem == \$948 ;
-  assign \$950  = ~ drain_slot;
-  assign \$951  = ! drain_slot;
-  assign \$953  = drain_elem + 1'h1;
-  assign \$954  = ~ release_slot;
-  assign \$955  = ! release_slot;
-  assign \$957  = in_flight + vector_start;
-  assign \$958  = \$957  - done;
-  assign \$959  = in_flight + vector_start;
-  assign \$960  = \$959  - done;
-  assign \$961  = | \$960 ;
-  assign \$962  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$963  = \$962  + inc_busy;
-  assign \$964  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$965  = \$964  + inc_stall_input;
-  assign \$966  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$967  = \$966  + inc_stall_output;
-  assign \$968  = issue ? 7'h40 : 7'h00;
-  assign \$969  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$970  = \$969  + inc_mac_ops;
-  assign \$971  = issue ? 4'h8 : 4'h0;
-  assign \$972  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$973  = \$972  + inc_bank_reads;
-  assign \$974  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$975  = \$974  + inc_act_reads;
-  assign \$976  = in_fire + act_write;
-  assign \$977  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$978  = \$977  + inc_act_writes;
-  assign \$979  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$980  = \$979  + inc_inferences;
+  assign \$844  = out_groups1 > \$843 ;
+  assign \$846  = out_write & \$845 ;
+  assign \$848  = out_groups1 == \$847 ;
+  assign \$849  = \$846  & \$848 ;
+  assign \$850  = \$844  | \$849 ;
+  assign \$851  = \$842  & \$850 ;
+  assign \$852  = ! claim_ctx;
+  assign \$853  = claim_out & \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$856  = out_groups0 > \$855 ;
+  assign \$857  = ! wb_ctx17;
+  assign \$858  = out_write & \$857 ;
+  assign \$860  = out_groups0 == \$859 ;
+  assign \$861  = \$858  & \$860 ;
+  assign \$862  = \$856  | \$861 ;
+  assign \$863  = \$854  & \$862 ;
+  assign \$864  = drain_slot ? \$851  : \$863 ;
+  assign \$865  = \$818  ? \$839  : \$864 ;
+  assign \$866  = drain_elem_last ? \$817  : \$865 ;
+  assign \$868  = claim_out & \$867 ;
+  assign \$869  = ~ \$868 ;
+  assign \$871  = out_groups1 > \$870 ;
+  assign \$873  = out_write & \$872 ;
+  assign \$875  = out_groups1 == \$874 ;
+  assign \$876  = \$873  & \$875 ;
+  assign \$877  = \$871  | \$876 ;
+  assign \$878  = \$869  & \$877 ;
+  assign \$879  = ! claim_ctx;
+  assign \$880  = claim_out & \$879 ;
+  assign \$881  = ~ \$880 ;
+  assign \$883  = out_groups0 > \$882 ;
+  assign \$884  = ! wb_ctx17;
+  assign \$885  = out_write & \$884 ;
+  assign \$887  = out_groups0 == \$886 ;
+  assign \$888  = \$885  & \$887 ;
+  assign \$889  = \$883  | \$888 ;
+  assign \$890  = \$881  & \$889 ;
+  assign \$891  = drain_slot ? \$878  : \$890 ;
+  assign \$892  = drain_read ? \$866  : \$891 ;
+  assign \$893  = & drain_elem[2:0];
+  assign \$894  = drain_group_plus1 + 1'h1;
+  assign \$895  = out_n - 1'h1;
+  assign \$896  = out_n - 2'h2;
+  assign \$897  = ~ drain_read;
+  assign \$898  = drain_elem == out_n_m1;
+  assign \$899  = ! out_n_m1;
+  assign \$900  = drain_elem == out_n_m2;
+  assign \$901  = ~ drain_slot;
+  assign \$902  = ! drain_slot;
+  assign \$904  = drain_elem + 1'h1;
+  assign \$905  = ~ release_slot;
+  assign \$906  = ! release_slot;
+  assign \$908  = in_flight + vector_start_r;
+  assign \$909  = \$908  - finished_r;
+  assign \$910  = in_flight + vector_start_r;
+  assign \$911  = \$910  - finished_r;
+  assign \$912  = | \$911 ;
+  assign \$913  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$914  = \$913  + inc_busy;
+  assign \$915  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$916  = \$915  + inc_stall_input;
+  assign \$917  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$918  = \$917  + inc_stall_output;
+  assign \$919  = issue ? 7'h40 : 7'h00;
+  assign \$920  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$921  = \$920  + inc_mac_ops;
+  assign \$922  = issue ? 4'h8 : 4'h0;
+  assign \$923  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$924  = \$923  + inc_bank_reads;
+  assign \$925  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$926  = \$925  + inc_act_reads;
+  assign \$927  = in_fire + act_write;
+  assign \$928  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$929  = \$928  + inc_act_writes;
+  assign \$930  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$931  = \$930  + inc_inferences;
   always @(posedge clk)
-    has_layers <= \$981 ;
+    load_r <= load__payload;
   always @(posedge clk)
-    last_layer <= \$982 ;
+    load_write <= \$932 ;
   always @(posedge clk)
-    in_folds_m1 <= \$983 ;
+    load_r_is_descriptor <= \$271 ;
   always @(posedge clk)
-    out_n <= \$984 ;
+    load_r_is_descriptor0 <= \$274 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$985 ;
+    load_r_is_control <= \$275 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$986 ;
+    load_r_is_n_layers <= \$276 ;
   always @(posedge clk)
-    in_beats0 <= \$987 ;
+    load_r_is_clear <= \$277 ;
   always @(posedge clk)
-    in_full0 <= \$988 ;
+    load_r_has_layers <= \$278 ;
   always @(posedge clk)
-    in_beats1 <= \$989 ;
+    load_r_last_layer <= \$283 ;
   always @(posedge clk)
-    in_full1 <= \$990 ;
+    has_layers <= \$933 ;
   always @(posedge clk)
-    in_wslot <= \$991 ;
+    last_layer <= \$934 ;
   always @(posedge clk)
-    in_groups <= \$992 ;
+    in_folds_m1 <= \$935 ;
   always @(posedge clk)
-    cur_groups <= \$993 ;
+    out_n <= \$936 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$994 ;
+    in_release_r1_0 <= \$937 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$995 ;
+    in_release_r1_1 <= \$938 ;
   always @(posedge clk)
-    cur_is_last <= \$996 ;
+    in_beats0 <= \$939 ;
   always @(posedge clk)
-    cur_relu <= \$997 ;
+    in_full0 <= \$940 ;
   always @(posedge clk)
-    cur_requantize <= \$998 ;
+    in_beats1 <= \$941 ;
   always @(posedge clk)
-    bank_addr <= \$999 ;
+    in_full1 <= \$942 ;
   always @(posedge clk)
-    rq_addr <= \$1000 ;
+    in_wslot <= \$943 ;
   always @(posedge clk)
-    layer <= \$1001 ;
+    in_groups <= \$944 ;
   always @(posedge clk)
-    group <= \$1002 ;
+    in_groups_m1 <= \$945 ;
   always @(posedge clk)
-    fold <= \$1003 ;
+    cur_groups <= \$946 ;
   always @(posedge clk)
-    need_groups <= \$1004 ;
+    cur_folds_m1 <= \$947 ;
   always @(posedge clk)
-    need_groups_next <= \$1005 ;
+    cur_groups_m1 <= \$948 ;
   always @(posedge clk)
-    b_group <= \$1006 ;
+    cur_is_last <= \$949 ;
   always @(posedge clk)
-    b_fold <= \$1007 ;
+    cur_relu <= \$950 ;
   always @(posedge clk)
-    b_in_group <= \$1008 ;
+    cur_requantize <= \$951 ;
   always @(posedge clk)
-    b_bank_addr <= \$1009 ;
+    bank_addr <= \$952 ;
   always @(posedge clk)
-    b_rq_addr <= \$1010 ;
+    rq_addr <= \$953 ;
   always @(posedge clk)
-    loaded <= \$1011 ;
+    layer <= \$954 ;
   always @(posedge clk)
-    wr_buf <= \$1012 ;
+    group <= \$955 ;
   always @(posedge clk)
-    prev_groups <= \$1013 ;
+    fold <= \$956 ;
   always @(posedge clk)
-    ctx <= \$1014 ;
+    need_groups <= \$957 ;
   always @(posedge clk)
-    claim_out <= \$1015 ;
+    need_groups_next <= \$958 ;
   always @(posedge clk)
-    claim_ctx <= \$1016 ;
+    b_group <= \$959 ;
   always @(posedge clk)
-    step_addr <= \$361 ;
+    b_group_plus1 <= \$960 ;
   always @(posedge clk)
-    step_first <= \$363 ;
+    b_fold <= \$961 ;
   always @(posedge clk)
-    step_last <= \$364 ;
+    b_in_group <= \$962 ;
   always @(posedge clk)
-    step_rq <= \$365 ;
+    b_bank_addr <= \$963 ;
   always @(posedge clk)
-    step_relu <= \$366 ;
+    b_rq_addr <= \$964 ;
   always @(posedge clk)
-    step_requantize <= \$367 ;
+    loaded <= \$965 ;
   always @(posedge clk)
-    step_in_addr <= \$374 ;
+    wr_buf <= \$966 ;
   always @(posedge clk)
-    step_act_addr <= \$379 ;
+    prev_groups <= \$967 ;
   always @(posedge clk)
-    step_from_input <= \$380 ;
+    ctx <= \$968 ;
+  always @(posedge clk)
+    claim_out <= \$969 ;
+  always @(posedge clk)
+    claim_ctx <= \$970 ;
+  always @(posedge clk)
+    step_addr <= \$330 ;
+  always @(posedge clk)
+    step_first <= \$332 ;
+  always @(posedge clk)
+    step_last <= \$333 ;
+  always @(posedge clk)
+    step_rq <= \$334 ;
+  always @(posedge clk)
+    step_relu <= \$335 ;
+  always @(posedge clk)
+    step_requantize <= \$336 ;
+  always @(posedge clk)
+    step_in_addr <= \$343 ;
+  always @(posedge clk)
+    step_act_addr <= \$348 ;
+  always @(posedge clk)
+    step_from_input <= \$349 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$381 ;
+    step_group <= \$350 ;
   always @(posedge clk)
-    step_par <= \$382 ;
+    step_par <= \$351 ;
   always @(posedge clk)
-    step_ctx <= \$383 ;
+    step_ctx <= \$352 ;
   always @(posedge clk)
-    step_out <= \$384 ;
+    step_out <= \$353 ;
   always @(posedge clk)
-    step_valid <= \$1017 ;
+    step_valid <= \$971 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3553,7 +3497,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$1018 ;
+    wb_valid1 <= \$972 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3563,7 +3507,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$1019 ;
+    wb_valid2 <= \$973 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3573,7 +3517,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$1020 ;
+    wb_valid3 <= \$974 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3583,7 +3527,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$1021 ;
+    wb_valid4 <= \$975 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3593,7 +3537,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$1022 ;
+    wb_valid5 <= \$976 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3603,7 +3547,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$1023 ;
+    wb_valid6 <= \$977 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3613,7 +3557,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$1024 ;
+    wb_valid7 <= \$978 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3623,7 +3567,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$1025 ;
+    wb_valid8 <= \$979 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3633,7 +3577,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$1026 ;
+    wb_valid9 <= \$980 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3643,7 +3587,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$1027 ;
+    wb_valid10 <= \$981 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3653,7 +3597,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$1028 ;
+    wb_valid11 <= \$982 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3663,7 +3607,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$1029 ;
+    wb_valid12 <= \$983 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3673,7 +3617,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$1030 ;
+    wb_valid13 <= \$984 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3683,7 +3627,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$1031 ;
+    wb_valid14 <= \$985 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3693,7 +3637,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$1032 ;
+    wb_valid15 <= \$986 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3703,7 +3647,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$1033 ;
+    wb_valid16 <= \$987 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3713,7 +3657,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$1034 ;
+    wb_valid17 <= \$988 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3723,152 +3667,183 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    track_reset_r0 <= \$1035 ;
+    wb_parity_ahead0 <= \$989 ;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$1036 ;
+    wb_groups_ahead0 <= \$990 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$1037 ;
+    wb_parity_ahead1 <= \$991 ;
   always @(posedge clk)
-    track_reset_r1 <= \$1038 ;
+    wb_groups_ahead1 <= \$992 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$1039 ;
+    data_ok_if_stay <= \$993 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$1040 ;
+    a_calm_if_stay <= \$994 ;
   always @(posedge clk)
-    in_ok <= \$1041 ;
+    b_ready_if_stay <= \$995 ;
   always @(posedge clk)
-    b_ready <= \$1042 ;
+    data_ok_if_b <= \$996 ;
   always @(posedge clk)
-    raw_ok <= \$1043 ;
+    a_calm_if_b <= \$997 ;
   always @(posedge clk)
-    raw_full <= \$1044 ;
+    b_ready_if_b <= \$998 ;
   always @(posedge clk)
-    b_last_fold <= \$1045 ;
+    data_ok_if_a_fold <= \$999 ;
   always @(posedge clk)
-    last_fold <= \$1046 ;
+    a_calm_if_a_fold <= \$1000 ;
   always @(posedge clk)
-    last_group <= \$1047 ;
+    b_ready_if_a_fold <= \$1001 ;
   always @(posedge clk)
-    group_plus1 <= \$1048 ;
+    data_ok_if_a_last_fold <= \$1002 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1049 ;
+    a_calm_if_a_last_fold <= \$1003 ;
   always @(posedge clk)
-    b_done <= \$1050 ;
+    b_ready_if_a_last_fold <= \$1004 ;
   always @(posedge clk)
-    b_last_group <= \$1051 ;
+    move_made <= \$1005 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1052 ;
+    b_last_fold <= \$1006 ;
   always @(posedge clk)
-    layer_is_0 <= \$1053 ;
+    last_fold <= \$1007 ;
   always @(posedge clk)
-    group_is_0 <= \$1054 ;
+    last_group <= \$1008 ;
   always @(posedge clk)
-    fold_is_0 <= \$1055 ;
+    group_plus1 <= \$1009 ;
   always @(posedge clk)
-    fold_plus1 <= \$1056 ;
+    b_group_is_0 <= \$1010 ;
   always @(posedge clk)
-    out_full0 <= \$1057 ;
+    b_done <= \$1011 ;
   always @(posedge clk)
-    out_pending0 <= \$1058 ;
+    b_last_group <= \$1012 ;
   always @(posedge clk)
-    out_groups0 <= \$1059 ;
+    b_fold_plus1 <= \$1013 ;
   always @(posedge clk)
-    out_full1 <= \$1060 ;
+    layer_is_0 <= \$1014 ;
   always @(posedge clk)
-    out_pending1 <= \$1061 ;
+    group_is_0 <= \$1015 ;
   always @(posedge clk)
-    out_groups1 <= \$1062 ;
+    fold_is_0 <= \$1016 ;
   always @(posedge clk)
-    drain_inflight <= \$1063 ;
+    fold_plus1 <= \$1017 ;
   always @(posedge clk)
-    drain_inflight2 <= \$1064 ;
+    out_full0 <= \$1018 ;
   always @(posedge clk)
-    drain_lane <= \$1065 ;
+    out_pending0 <= \$1019 ;
   always @(posedge clk)
-    drain_last <= \$1066 ;
+    out_groups0 <= \$1020 ;
   always @(posedge clk)
-    drain_elem <= \$1067 ;
+    out_full1 <= \$1021 ;
   always @(posedge clk)
-    drain_slot <= \$1068 ;
+    out_pending1 <= \$1022 ;
+  always @(posedge clk)
+    out_groups1 <= \$1023 ;
+  always @(posedge clk)
+    drain_occupancy <= \$1024 ;
+  always @(posedge clk)
+    drain_room <= \$1025 ;
+  always @(posedge clk)
+    drain_available <= \$1026 ;
+  always @(posedge clk)
+    drain_group_plus1 <= \$1027 ;
+  always @(posedge clk)
+    drain_inflight <= \$1028 ;
+  always @(posedge clk)
+    w_en <= \$1029 ;
+  always @(posedge clk)
+    out_n_m1 <= \$1030 ;
+  always @(posedge clk)
+    out_n_m2 <= \$1031 ;
+  always @(posedge clk)
+    drain_elem_last <= \$1032 ;
+  always @(posedge clk)
+    drain_lane <= \$1033 ;
+  always @(posedge clk)
+    drain_last <= \$1034 ;
+  always @(posedge clk)
+    drain_elem <= \$1035 ;
+  always @(posedge clk)
+    drain_slot <= \$1036 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$429 ;
+    drain_lane_data0 <= \$signature__data$451 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$430 ;
+    drain_lane_data1 <= \$signature__data$452 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$431 ;
+    drain_lane_data2 <= \$signature__data$453 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$432 ;
+    drain_lane_data3 <= \$signature__data$454 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$433 ;
+    drain_lane_data4 <= \$signature__data$455 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$434 ;
+    drain_lane_data5 <= \$signature__data$456 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$435 ;
+    drain_lane_data6 <= \$signature__data$457 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$436 ;
+    drain_lane_data7 <= \$signature__data$458 ;
   always @(posedge clk)
-    release_slot <= \$1069 ;
+    release_slot <= \$1037 ;
   always @(posedge clk)
-    in_flight <= \$1070 ;
+    vector_start_r <= \$1038 ;
   always @(posedge clk)
-    busy <= \$1071 ;
+    finished_r <= \$1039 ;
   always @(posedge clk)
-    clear_counters_r <= \$1072 ;
+    in_flight <= \$1040 ;
   always @(posedge clk)
-    inc_busy <= \$1073 ;
+    busy <= \$1041 ;
   always @(posedge clk)
-    count_busy <= \$1074 ;
+    clear_counters_r <= \$1042 ;
   always @(posedge clk)
-    inc_stall_input <= \$1075 ;
+    inc_busy <= \$1043 ;
   always @(posedge clk)
-    count_stall_input <= \$1076 ;
+    count_busy <= \$1044 ;
   always @(posedge clk)
-    inc_stall_output <= \$1077 ;
+    inc_stall_input <= \$1045 ;
   always @(posedge clk)
-    count_stall_output <= \$1078 ;
+    count_stall_input <= \$1046 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1079 ;
+    inc_stall_output <= \$1047 ;
   always @(posedge clk)
-    count_mac_ops <= \$1080 ;
+    count_stall_output <= \$1048 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1081 ;
+    inc_mac_ops <= \$1049 ;
   always @(posedge clk)
-    count_bank_reads <= \$1082 ;
+    count_mac_ops <= \$1050 ;
   always @(posedge clk)
-    inc_act_reads <= \$1083 ;
+    inc_bank_reads <= \$1051 ;
   always @(posedge clk)
-    count_act_reads <= \$1084 ;
+    count_bank_reads <= \$1052 ;
   always @(posedge clk)
-    inc_act_writes <= \$1085 ;
+    inc_act_reads <= \$1053 ;
   always @(posedge clk)
-    count_act_writes <= \$1086 ;
+    count_act_reads <= \$1054 ;
   always @(posedge clk)
-    inc_inferences <= \$1087 ;
+    inc_act_writes <= \$1055 ;
   always @(posedge clk)
-    count_inferences <= \$1088 ;
+    count_act_writes <= \$1056 ;
+  always @(posedge clk)
+    inc_inferences <= \$1057 ;
+  always @(posedge clk)
+    count_inferences <= \$1058 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .level(w_level),
-    .\port$3047$0 (drain_last2),
-    .\port$366$0 (drain_data),
+    .\port$3045$0 (drain_last2),
+    .\port$331$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
     .rst(rst),
-    .w_en(drain_inflight2)
+    .w_en(w_en)
   );
   \nmc_pe8_simd8_w8a8.pe0  pe0 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3252$0 (\$1089 ),
-    .\port$3253$0 (\$1090 ),
+    .\port$3255$0 (\$1059 ),
+    .\port$3256$0 (\$1060 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3881,14 +3856,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe1  pe1 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$25 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3412$0 (\$1091 ),
-    .\port$3413$0 (\$1092 ),
+    .\port$3416$0 (\$1061 ),
+    .\port$3417$0 (\$1062 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$28 ),
+    .rq_we(\rq_we$30 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3899,14 +3874,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe2  pe2 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$31 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3572$0 (\$1093 ),
-    .\port$3573$0 (\$1094 ),
+    .\port$3577$0 (\$1063 ),
+    .\port$3578$0 (\$1064 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$34 ),
+    .rq_we(\rq_we$36 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3917,14 +3892,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe3  pe3 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$37 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3732$0 (\$1095 ),
-    .\port$3733$0 (\$1096 ),
+    .\port$3738$0 (\$1065 ),
+    .\port$3739$0 (\$1066 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$40 ),
+    .rq_we(\rq_we$42 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3935,14 +3910,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe4  pe4 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$43 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3892$0 (\$1097 ),
-    .\port$3893$0 (\$1098 ),
+    .\port$3899$0 (\$1067 ),
+    .\port$3900$0 (\$1068 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$46 ),
+    .rq_we(\rq_we$48 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3953,14 +3928,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe5  pe5 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$49 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4052$0 (\$1099 ),
-    .\port$4053$0 (\$1100 ),
+    .\port$4060$0 (\$1069 ),
+    .\port$4061$0 (\$1070 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$52 ),
+    .rq_we(\rq_we$54 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3971,14 +3946,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe6  pe6 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$55 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4212$0 (\$1101 ),
-    .\port$4213$0 (\$1102 ),
+    .\port$4221$0 (\$1071 ),
+    .\port$4222$0 (\$1072 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$58 ),
+    .rq_we(\rq_we$60 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -3989,14 +3964,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   \nmc_pe8_simd8_w8a8.pe7  pe7 (
     .act(act_word),
-    .bank_waddr(load__payload[8:0]),
-    .bank_wdata(load__payload[95:32]),
-    .bank_we(\bank_we$61 ),
+    .bank_waddr(load_r[8:0]),
+    .bank_wdata(load_r[95:32]),
+    .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4372$0 (\$1103 ),
-    .\port$4373$0 (\$1104 ),
+    .\port$4382$0 (\$1073 ),
+    .\port$4383$0 (\$1074 ),
     .rp__addr(step_addr),
-    .rq_we(\rq_we$64 ),
+    .rq_we(\rq_we$66 ),
     .rst(rst),
     .step_first(step_first),
     .step_last(step_last),
@@ -4005,6 +3980,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$104  = b_ready_if_stay;
+      2'h1:
+          \$104  = b_ready_if_b;
+      2'h2:
+          \$104  = b_ready_if_a_fold;
+      2'h3:
+          \$104  = b_ready_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$105  = b_ready_if_stay;
+      2'h1:
+          \$105  = b_ready_if_b;
+      2'h2:
+          \$105  = b_ready_if_a_fold;
+      2'h3:
+          \$105  = b_ready_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$108  = data_ok_if_stay;
+      2'h1:
+          \$108  = data_ok_if_b;
+      2'h2:
+          \$108  = data_ok_if_a_fold;
+      2'h3:
+          \$108  = data_ok_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$117  = a_calm_if_stay;
+      2'h1:
+          \$117  = a_calm_if_b;
+      2'h2:
+          \$117  = a_calm_if_a_fold;
+      2'h3:
+          \$117  = a_calm_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$123  = data_ok_if_stay;
+      2'h1:
+          \$123  = data_ok_if_b;
+      2'h2:
+          \$123  = data_ok_if_a_fold;
+      2'h3:
+          \$123  = data_ok_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$135  = a_calm_if_stay;
+      2'h1:
+          \$135  = a_calm_if_b;
+      2'h2:
+          \$135  = a_calm_if_a_fold;
+      2'h3:
+          \$135  = a_calm_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$142  = data_ok_if_stay;
+      2'h1:
+          \$142  = data_ok_if_b;
+      2'h2:
+          \$142  = data_ok_if_a_fold;
+      2'h3:
+          \$142  = data_ok_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$153  = data_ok_if_stay;
+      2'h1:
+          \$153  = data_ok_if_b;
+      2'h2:
+          \$153  = data_ok_if_a_fold;
+      2'h3:
+          \$153  = data_ok_if_a_last_fold;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -4030,8 +4117,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$73 ) begin
-      if (\$74 ) begin
+    if (\$68 ) begin
+      if (load_r_is_clear) begin
         clear_counters = 1'h1;
       end
     end
@@ -4064,430 +4151,907 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = has_layers;
-    if (\$306 ) begin
-      if (\$307 ) begin
-        \$981  = \$308 ;
+    \$932  = \$268 ;
+    if (rst) begin
+      \$932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = has_layers;
+    if (\$284 ) begin
+      if (load_r_is_n_layers) begin
+        \$933  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = last_layer;
-    if (\$306 ) begin
-      if (\$307 ) begin
-        \$982  = \$313 ;
+    \$934  = last_layer;
+    if (\$284 ) begin
+      if (load_r_is_n_layers) begin
+        \$934  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$319 ) begin
-      \$983  = \$321 ;
+    if (\$285 ) begin
+      \$935  = \$287 ;
     end else begin
-      \$983  = \$323 ;
+      \$935  = \$289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = dl_rp__data[17:9];
+    \$936  = dl_rp__data[17:9];
     if (rst) begin
-      \$984  = 9'h000;
+      \$936  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = in_release0;
+    \$937  = in_release0;
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = in_release1;
+    if (rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = in_beats0;
+    if (\$291 ) begin
+      \$939  = \$292 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$939  = 9'h000;
+    end
+    if (rst) begin
+      \$939  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = in_full0;
+    if (\$291 ) begin
+      if (\$293 ) begin
+        \$940  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$940  = 1'h0;
+    end
+    if (rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = in_beats1;
+    if (\$295 ) begin
+      \$941  = \$296 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$941  = 9'h000;
+    end
+    if (rst) begin
+      \$941  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = in_full1;
+    if (\$295 ) begin
+      if (\$297 ) begin
+        \$942  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$942  = 1'h0;
+    end
+    if (rst) begin
+      \$942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = in_wslot;
+    if (\$300 ) begin
+      \$943  = \$301 ;
+    end
+    if (rst) begin
+      \$943  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = \$303 [8:0];
+    if (rst) begin
+      \$944  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = \$305 ;
+    if (rst) begin
+      \$945  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = cur_groups;
+    if (\$306 ) begin
+      \$946  = nxt_steps_rp__data[8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$946  = nxt_steps_rp__data[8:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$946  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = cur_folds_m1;
+    if (\$306 ) begin
+      \$947  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$947  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$947  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = cur_groups_m1;
+    if (\$306 ) begin
+      \$948  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$948  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$948  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = cur_is_last;
+    if (\$306 ) begin
+      \$949  = \$307 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$949  = \$310 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = cur_relu;
+    if (\$306 ) begin
+      \$950  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$950  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = cur_requantize;
+    if (\$306 ) begin
+      \$951  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$951  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = bank_addr;
+    if (\$306 ) begin
+      \$952  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$952  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$952  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$317 ) begin
+        \$952  = \$318 [8:0];
+      end
+    end
+    if (rst) begin
+      \$952  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = rq_addr;
+    if (\$306 ) begin
+      \$953  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$953  = \$309 [7:0];
+        if (last_group) begin
+          \$953  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$953  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$953  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = layer;
+    if (\$306 ) begin
+      \$954  = \$99 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$954  = \$99 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$954  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = group;
+    if (\$306 ) begin
+      \$955  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$955  = \$308 [8:0];
+        if (last_group) begin
+          \$955  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$955  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$955  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = fold;
+    if (\$306 ) begin
+      \$956  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$956  = 9'h000;
+        if (last_group) begin
+          \$956  = 9'h000;
+        end
+      end else begin
+        \$956  = \$314 [8:0];
+      end
+    end
+    if (rst) begin
+      \$956  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = need_groups;
+    if (\$306 ) begin
+      \$957  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$957  = 10'h001;
+        if (last_group) begin
+          \$957  = 10'h001;
+        end
+      end else begin
+        \$957  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$957  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = need_groups_next;
+    if (\$306 ) begin
+      \$958  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$958  = 10'h002;
+        if (last_group) begin
+          \$958  = 10'h002;
+        end
+      end else begin
+        \$958  = \$315 [9:0];
+      end
+    end
+    if (rst) begin
+      \$958  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = b_group;
+    if (\$306 ) begin
+      \$959  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$959  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$959  = b_group_plus1[8:0];
+      end
+    end
+    if (rst) begin
+      \$959  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = b_group_plus1;
+    if (\$306 ) begin
+      \$960  = 10'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$960  = 10'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$960  = \$321 [9:0];
+      end
+    end
+    if (rst) begin
+      \$960  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = b_fold;
+    if (\$306 ) begin
+      \$961  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$961  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$961  = 9'h000;
+      end else begin
+        \$961  = \$323 [8:0];
+      end
+    end
+    if (rst) begin
+      \$961  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = b_in_group;
+    if (\$306 ) begin
+      \$962  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$962  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$962  = \$320 ;
+    end
+    if (rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = b_bank_addr;
+    if (\$306 ) begin
+      \$963  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$963  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$963  = \$319 [8:0];
+    end
+    if (rst) begin
+      \$963  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = b_rq_addr;
+    if (\$306 ) begin
+      \$964  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$964  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$964  = \$322 [7:0];
+      end
+    end
+    if (rst) begin
+      \$964  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = loaded;
+    if (\$306 ) begin
+      \$965  = 1'h1;
+    end
+    if (\$326 ) begin
+      \$965  = 1'h0;
+    end
+    if (rst) begin
+      \$965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = wr_buf;
+    if (\$306 ) begin
+      \$966  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$966  = \$311 ;
+          if (cur_is_last) begin
+            \$966  = 1'h0;
+            if (b_done) begin
+              \$966  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = prev_groups;
+    if (\$306 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$967  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$967  = in_groups;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$967  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = ctx;
+    if (\$306 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$968  = \$312 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$969  = \$329 ;
+    if (rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$970  = ctx;
+    if (rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = issue;
+    if (rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = \$354 ;
+    if (rst) begin
+      \$972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = wb_valid1;
+    if (rst) begin
+      \$973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = wb_valid2;
+    if (rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = wb_valid3;
+    if (rst) begin
+      \$975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = wb_valid4;
+    if (rst) begin
+      \$976  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = wb_valid5;
+    if (rst) begin
+      \$977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = wb_valid6;
+    if (rst) begin
+      \$978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = wb_valid7;
+    if (rst) begin
+      \$979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = wb_valid8;
+    if (rst) begin
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = wb_valid9;
+    if (rst) begin
+      \$981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = wb_valid10;
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = wb_valid11;
+    if (rst) begin
+      \$983  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = wb_valid12;
+    if (rst) begin
+      \$984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = wb_valid13;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = in_release1;
+    \$986  = wb_valid14;
     if (rst) begin
       \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = in_beats0;
-    if (\$325 ) begin
-      \$987  = \$326 [8:0];
-    end
-    if (in_release0) begin
-      \$987  = 9'h000;
-    end
+    \$987  = wb_valid15;
     if (rst) begin
-      \$987  = 9'h000;
+      \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = in_full0;
-    if (\$325 ) begin
-      if (\$327 ) begin
-        \$988  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$988  = 1'h0;
-    end
+    \$988  = wb_valid16;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = in_beats1;
-    if (\$329 ) begin
-      \$989  = \$330 [8:0];
+    \$989  = wb_parity_ahead0;
+    if (\$357 ) begin
+      \$989  = 1'h1;
     end
-    if (in_release1) begin
-      \$989  = 9'h000;
+    if (\$361 ) begin
+      \$989  = wb_par16;
     end
     if (rst) begin
-      \$989  = 9'h000;
+      \$989  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = in_full1;
-    if (\$329 ) begin
-      if (\$331 ) begin
-        \$990  = 1'h1;
-      end
+    \$990  = wb_groups_ahead0;
+    if (\$357 ) begin
+      \$990  = 9'h000;
     end
-    if (in_release_r1_1) begin
-      \$990  = 1'h0;
+    if (\$361 ) begin
+      \$990  = \$364 [8:0];
     end
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = in_wslot;
-    if (\$334 ) begin
-      \$991  = \$335 ;
+    \$991  = wb_parity_ahead1;
+    if (\$367 ) begin
+      \$991  = 1'h1;
+    end
+    if (\$371 ) begin
+      \$991  = wb_par16;
     end
     if (rst) begin
-      \$991  = 1'h0;
+      \$991  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \$337 [8:0];
+    \$992  = wb_groups_ahead1;
+    if (\$367 ) begin
+      \$992  = 9'h000;
+    end
+    if (\$371 ) begin
+      \$992  = \$374 [8:0];
+    end
     if (rst) begin
       \$992  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = cur_groups;
-    if (\$338 ) begin
-      \$993  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$993  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
+    \$993  = \$415 ;
     if (rst) begin
-      \$993  = 9'h000;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = cur_folds_m1;
-    if (\$338 ) begin
-      \$994  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$994  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
+    \$994  = \$429 ;
     if (rst) begin
-      \$994  = 10'h3ff;
+      \$994  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = cur_groups_m1;
-    if (\$338 ) begin
-      \$995  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$995  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
+    \$995  = \$452 ;
     if (rst) begin
-      \$995  = 10'h3ff;
+      \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = cur_is_last;
-    if (\$338 ) begin
-      \$996  = \$339 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$996  = \$342 ;
-        end
-      end
-    end
+    \$996  = \$479 ;
     if (rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = cur_relu;
-    if (\$338 ) begin
-      \$997  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$997  = nxt_rp__data[35];
-        end
-      end
-    end
+    \$997  = \$489 ;
     if (rst) begin
-      \$997  = 1'h0;
+      \$997  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = cur_requantize;
-    if (\$338 ) begin
-      \$998  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$998  = nxt_rp__data[36];
-        end
-      end
-    end
+    \$998  = \$514 ;
     if (rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = bank_addr;
-    if (\$338 ) begin
-      \$999  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$999  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$345 ) begin
-              \$999  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$349 ) begin
-        \$999  = \$350 [8:0];
-      end
-    end
+    \$999  = \$541 ;
     if (rst) begin
-      \$999  = 9'h000;
+      \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = rq_addr;
-    if (\$338 ) begin
-      \$1000  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1000  = \$341 [7:0];
-        if (last_group) begin
-          \$1000  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$345 ) begin
-              \$1000  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$1000  = \$551 ;
     if (rst) begin
-      \$1000  = 8'h00;
+      \$1000  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = layer;
-    if (\$338 ) begin
-      \$1001  = \$103 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1001  = \$103 [3:0];
-        end
-      end
-    end
+    \$1001  = \$564 ;
     if (rst) begin
-      \$1001  = 4'h0;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = group;
-    if (\$338 ) begin
-      \$1002  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$1002  = \$340 [8:0];
-        if (last_group) begin
-          \$1002  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$345 ) begin
-              \$1002  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$1002  = \$642 ;
     if (rst) begin
-      \$1002  = 9'h000;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = fold;
-    if (\$338 ) begin
-      \$1003  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1003  = 9'h000;
-        if (last_group) begin
-          \$1003  = 9'h000;
-        end
-      end else begin
-        \$1003  = \$346 [8:0];
-      end
-    end
+    \$1003  = \$679 ;
     if (rst) begin
-      \$1003  = 9'h000;
+      \$1003  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = need_groups;
-    if (\$338 ) begin
-      \$1004  = 10'h001;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1004  = 10'h001;
-        if (last_group) begin
-          \$1004  = 10'h001;
-        end
-      end else begin
-        \$1004  = need_groups_next;
-      end
-    end
+    \$1004  = \$706 ;
     if (rst) begin
-      \$1004  = 10'h001;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = need_groups_next;
-    if (\$338 ) begin
-      \$1005  = 10'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$1005  = 10'h002;
-        if (last_group) begin
-          \$1005  = 10'h002;
-        end
-      end else begin
-        \$1005  = \$347 [9:0];
-      end
-    end
+    \$1005  = \$711 ;
     if (rst) begin
-      \$1005  = 10'h002;
+      \$1005  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = b_group;
-    if (\$338 ) begin
-      \$1006  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1006  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1006  = \$353 [8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (\$721 ) begin
+      \$1006  = \$727 ;
+    end else if (\$724 ) begin
+      \$1006  = \$728 ;
+    end else begin
+      \$1006  = \$729 ;
     end
     if (rst) begin
-      \$1006  = 9'h000;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = b_fold;
-    if (\$338 ) begin
-      \$1007  = 9'h000;
+    \$1007  = last_fold;
+    if (\$730 ) begin
+      \$1007  = nxt_steps_rp__data[29];
+    end else if (\$732 ) begin
+      \$1007  = nxt_steps_rp__data[29];
+    end else if (\$733 ) begin
+      \$1007  = \$744 ;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1007  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$1007  = 9'h000;
-      end else begin
-        \$1007  = \$355 [8:0];
-      end
+      \$1007  = \$747 ;
     end
     if (rst) begin
-      \$1007  = 9'h000;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = b_in_group;
-    if (\$338 ) begin
-      \$1008  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1008  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1008  = \$352 ;
+    \$1008  = last_group;
+    if (\$730 ) begin
+      \$1008  = nxt_steps_rp__data[30];
+    end else if (\$732 ) begin
+      \$1008  = \$738 ;
+    end else if (\$733 ) begin
+      \$1008  = \$745 ;
     end
     if (rst) begin
       \$1008  = 1'h0;
@@ -4495,76 +5059,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = b_bank_addr;
-    if (\$338 ) begin
-      \$1009  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1009  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$1009  = \$351 [8:0];
+    \$1009  = group_plus1;
+    if (\$730 ) begin
+      \$1009  = 10'h001;
+    end else if (\$732 ) begin
+      \$1009  = \$743 ;
+    end else if (\$733 ) begin
+      \$1009  = \$746 [9:0];
     end
     if (rst) begin
-      \$1009  = 9'h000;
+      \$1009  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = b_rq_addr;
-    if (\$338 ) begin
-      \$1010  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1010  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$1010  = \$354 [7:0];
-      end
+    \$1010  = b_group_is_0;
+    if (\$752 ) begin
+      \$1010  = 1'h1;
+    end else if (\$756 ) begin
+      \$1010  = 1'h0;
     end
     if (rst) begin
-      \$1010  = 8'h00;
+      \$1010  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = loaded;
-    if (\$338 ) begin
+    (* full_case = 32'd1 *)
+    if (\$752 ) begin
+      \$1011  = \$759 ;
+    end else if (\$756 ) begin
+      \$1011  = \$763 ;
+    end else begin
+      \$1011  = \$765 ;
+    end
+    if (rst) begin
       \$1011  = 1'h1;
     end
-    if (\$357 ) begin
-      \$1011  = 1'h0;
-    end
-    if (rst) begin
-      \$1011  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = wr_buf;
-    if (\$338 ) begin
-      \$1012  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1012  = \$343 ;
-          if (cur_is_last) begin
-            \$1012  = 1'h0;
-            if (b_done) begin
-              \$1012  = 1'h1;
-            end
-          end
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (\$752 ) begin
+      \$1012  = \$762 ;
+    end else if (\$756 ) begin
+      \$1012  = \$764 ;
+    end else begin
+      \$1012  = \$766 ;
     end
     if (rst) begin
       \$1012  = 1'h0;
@@ -4572,193 +5113,279 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = prev_groups;
-    if (\$338 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$1013  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$1013  = in_groups;
-            end
-          end
-        end
+    \$1013  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$752 ) begin
+      \$1013  = 10'h001;
+    end else if (\$756 ) begin
+      \$1013  = 10'h001;
+    end else begin
+      if (\$769 ) begin
+        \$1013  = \$770 [9:0];
       end
     end
     if (rst) begin
-      \$1013  = 9'h000;
+      \$1013  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = ctx;
-    if (\$338 ) begin
+    \$1014  = layer_is_0;
+    if (\$771 ) begin
+      \$1014  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$1014  = \$344 ;
-          end
-        end
+      if (\$774 ) begin
+        \$1014  = \$776 ;
       end
     end
     if (rst) begin
-      \$1014  = 1'h0;
+      \$1014  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \$360 ;
+    \$1015  = group_is_0;
+    if (\$771 ) begin
+      \$1015  = 1'h1;
+    end else if (issue_a) begin
+      if (\$774 ) begin
+        \$1015  = 1'h1;
+        if (\$780 ) begin
+          \$1015  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1015  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$1015  = 1'h0;
+      \$1015  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = ctx;
+    \$1016  = fold_is_0;
+    if (\$771 ) begin
+      \$1016  = 1'h1;
+    end else if (issue_a) begin
+      \$1016  = last_fold;
+    end
     if (rst) begin
-      \$1016  = 1'h0;
+      \$1016  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = issue;
+    \$1017  = fold_plus1;
+    if (\$771 ) begin
+      \$1017  = 10'h001;
+    end else if (issue_a) begin
+      \$1017  = \$773 [9:0];
+    end
     if (rst) begin
-      \$1017  = 1'h0;
+      \$1017  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \$385 ;
+    \$1018  = out_full0;
+    if (\$782 ) begin
+      \$1018  = 1'h1;
+    end
+    if (done) begin
+      if (\$906 ) begin
+        \$1018  = 1'h0;
+      end
+    end
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = wb_valid1;
+    \$1019  = out_pending0;
+    if (\$782 ) begin
+      \$1019  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$902 ) begin
+          \$1019  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = wb_valid2;
+    \$1020  = out_groups0;
+    if (\$782 ) begin
+      \$1020  = 9'h000;
+    end else if (\$784 ) begin
+      \$1020  = \$785 [8:0];
+    end
     if (rst) begin
-      \$1020  = 1'h0;
+      \$1020  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = wb_valid3;
+    \$1021  = out_full1;
+    if (\$787 ) begin
+      \$1021  = 1'h1;
+    end
+    if (done) begin
+      if (\$907 ) begin
+        \$1021  = 1'h0;
+      end
+    end
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = wb_valid4;
+    \$1022  = out_pending1;
+    if (\$787 ) begin
+      \$1022  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$903 ) begin
+          \$1022  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = wb_valid5;
+    \$1023  = out_groups1;
+    if (\$787 ) begin
+      \$1023  = 9'h000;
+    end else if (\$789 ) begin
+      \$1023  = \$790 [8:0];
+    end
     if (rst) begin
-      \$1023  = 1'h0;
+      \$1023  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = wb_valid6;
+    \$1024  = \$793 [2:0];
     if (rst) begin
-      \$1024  = 1'h0;
+      \$1024  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = wb_valid7;
+    \$1025  = \$800 ;
     if (rst) begin
-      \$1025  = 1'h0;
+      \$1025  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = wb_valid8;
+    \$1026  = \$892 ;
     if (rst) begin
       \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = wb_valid9;
+    \$1027  = drain_group_plus1;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$1027  = 10'h001;
+      end else if (\$893 ) begin
+        \$1027  = \$894 [9:0];
+      end
+    end
     if (rst) begin
-      \$1027  = 1'h0;
+      \$1027  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = wb_valid10;
+    \$1028  = drain_read;
     if (rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = wb_valid11;
+    \$1029  = drain_inflight;
     if (rst) begin
       \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = wb_valid12;
+    \$1030  = \$895 ;
     if (rst) begin
-      \$1030  = 1'h0;
+      \$1030  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = wb_valid13;
+    \$1031  = \$896 ;
     if (rst) begin
-      \$1031  = 1'h0;
+      \$1031  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = wb_valid14;
+    (* full_case = 32'd1 *)
+    if (\$897 ) begin
+      \$1032  = \$898 ;
+    end else if (drain_elem_last) begin
+      \$1032  = \$899 ;
+    end else begin
+      \$1032  = \$900 ;
+    end
     if (rst) begin
       \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = wb_valid15;
-    if (rst) begin
-      \$1033  = 1'h0;
+    \$1033  = drain_lane;
+    if (drain_read) begin
+      \$1033  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = wb_valid16;
-    if (rst) begin
-      \$1034  = 1'h0;
+    \$1034  = drain_last;
+    if (drain_read) begin
+      \$1034  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = track_reset0;
+    \$1035  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$1035  = 9'h000;
+      end else begin
+        \$1035  = \$904 [8:0];
+      end
+    end
     if (rst) begin
-      \$1035  = 1'h0;
+      \$1035  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \$386 ;
-    if (\$391 ) begin
-      \$1036  = wb_par16;
+    \$1036  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$1036  = \$901 ;
+      end
     end
     if (rst) begin
       \$1036  = 1'h0;
@@ -4766,759 +5393,319 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$387 ;
-    if (\$391 ) begin
-      \$1037  = \$396 [8:0];
+    \$1037  = release_slot;
+    if (done) begin
+      \$1037  = \$905 ;
     end
     if (rst) begin
-      \$1037  = 9'h000;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = track_reset1;
+    \$1038  = vector_start;
     if (rst) begin
       \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \$397 ;
-    if (\$402 ) begin
-      \$1039  = wb_par16;
-    end
+    \$1039  = done;
     if (rst) begin
       \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$398 ;
-    if (\$402 ) begin
-      \$1040  = \$407 [8:0];
-    end
+    \$1040  = \$909 [2:0];
     if (rst) begin
-      \$1040  = 9'h000;
+      \$1040  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$408 ) begin
-      \$1041  = \$420 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1041  = \$483 ;
-      end else if (last_fold) begin
-        \$1041  = \$546 ;
-      end else begin
-        \$1041  = \$654 ;
-      end
-    end else if (issue_b) begin
-      \$1041  = \$720 ;
-    end else begin
-      \$1041  = \$798 ;
-    end
+    \$1041  = \$912 ;
     if (rst) begin
       \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$408 ) begin
-      \$1042  = \$432 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1042  = \$494 ;
-      end else if (last_fold) begin
-        \$1042  = \$559 ;
-      end else begin
-        \$1042  = \$667 ;
-      end
-    end else if (issue_b) begin
-      \$1042  = \$745 ;
-    end else begin
-      \$1042  = \$811 ;
-    end
+    \$1042  = clear_counters;
     if (rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$408 ) begin
-      \$1043  = \$456 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1043  = \$518 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1043  = \$584 ;
-        end else begin
-          \$1043  = \$625 ;
-        end
-      end else begin
-        \$1043  = \$691 ;
-      end
-    end else if (issue_b) begin
-      \$1043  = \$769 ;
-    end else begin
-      \$1043  = \$835 ;
-    end
+    \$1043  = { 6'h00, busy };
     if (rst) begin
-      \$1043  = 1'h0;
+      \$1043  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$408 ) begin
-      \$1044  = \$472 ;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (\$474 ) begin
-        \$1044  = \$534 ;
-      end else if (last_fold) begin
-        (* full_case = 32'd1 *)
-        if (last_group) begin
-          \$1044  = \$601 ;
-        end else begin
-          \$1044  = \$641 ;
-        end
-      end else begin
-        \$1044  = \$707 ;
-      end
-    end else if (issue_b) begin
-      \$1044  = \$785 ;
-    end else begin
-      \$1044  = \$851 ;
-    end
+    \$1044  = \$914 [31:0];
     if (rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$861 ) begin
-      \$1045  = \$867 ;
-    end else if (\$864 ) begin
-      \$1045  = \$870 ;
-    end else begin
-      \$1045  = \$873 ;
-    end
+    \$1045  = { 6'h00, stall_input };
     if (rst) begin
-      \$1045  = 1'h0;
+      \$1045  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = last_fold;
-    if (\$874 ) begin
-      \$1046  = nxt_steps_rp__data[29];
-    end else if (\$876 ) begin
-      \$1046  = nxt_steps_rp__data[29];
-    end else if (\$877 ) begin
-      \$1046  = \$889 ;
-    end else if (issue_a) begin
-      \$1046  = \$892 ;
-    end
+    \$1046  = \$916 [31:0];
     if (rst) begin
-      \$1046  = 1'h0;
+      \$1046  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = last_group;
-    if (\$874 ) begin
-      \$1047  = nxt_steps_rp__data[30];
-    end else if (\$876 ) begin
-      \$1047  = \$882 ;
-    end else if (\$877 ) begin
-      \$1047  = \$890 ;
-    end
+    \$1047  = { 6'h00, stall_output };
     if (rst) begin
-      \$1047  = 1'h0;
+      \$1047  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = group_plus1;
-    if (\$874 ) begin
-      \$1048  = 10'h001;
-    end else if (\$876 ) begin
-      \$1048  = \$888 ;
-    end else if (\$877 ) begin
-      \$1048  = \$891 [9:0];
-    end
+    \$1048  = \$918 [31:0];
     if (rst) begin
-      \$1048  = 10'h001;
+      \$1048  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = b_group_is_0;
-    if (\$897 ) begin
-      \$1049  = 1'h1;
-    end else if (\$901 ) begin
-      \$1049  = 1'h0;
-    end
+    \$1049  = \$919 ;
     if (rst) begin
-      \$1049  = 1'h1;
+      \$1049  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$897 ) begin
-      \$1050  = \$904 ;
-    end else if (\$901 ) begin
-      \$1050  = \$911 ;
-    end else begin
-      \$1050  = \$918 ;
-    end
+    \$1050  = \$921 [31:0];
     if (rst) begin
-      \$1050  = 1'h1;
+      \$1050  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$897 ) begin
-      \$1051  = \$907 ;
-    end else if (\$901 ) begin
-      \$1051  = \$915 ;
-    end else begin
-      \$1051  = \$921 ;
-    end
+    \$1051  = { 3'h0, \$922  };
     if (rst) begin
-      \$1051  = 1'h0;
+      \$1051  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$897 ) begin
-      \$1052  = 10'h001;
-    end else if (\$901 ) begin
-      \$1052  = 10'h001;
-    end else begin
-      if (\$924 ) begin
-        \$1052  = \$925 [9:0];
-      end
-    end
+    \$1052  = \$924 [31:0];
     if (rst) begin
-      \$1052  = 10'h001;
+      \$1052  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = layer_is_0;
-    if (\$926 ) begin
-      \$1053  = 1'h1;
-    end else if (issue_a) begin
-      if (\$929 ) begin
-        \$1053  = \$931 ;
-      end
-    end
+    \$1053  = { 6'h00, issue };
     if (rst) begin
-      \$1053  = 1'h1;
+      \$1053  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = group_is_0;
-    if (\$926 ) begin
-      \$1054  = 1'h1;
-    end else if (issue_a) begin
-      if (\$929 ) begin
-        \$1054  = 1'h1;
-        if (\$935 ) begin
-          \$1054  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1054  = 1'h0;
-      end
-    end
+    \$1054  = \$926 [31:0];
     if (rst) begin
-      \$1054  = 1'h1;
+      \$1054  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = fold_is_0;
-    if (\$926 ) begin
-      \$1055  = 1'h1;
-    end else if (issue_a) begin
-      \$1055  = last_fold;
-    end
+    \$1055  = { 5'h00, \$927  };
     if (rst) begin
-      \$1055  = 1'h1;
+      \$1055  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = fold_plus1;
-    if (\$926 ) begin
-      \$1056  = 10'h001;
-    end else if (issue_a) begin
-      \$1056  = \$928 [9:0];
-    end
+    \$1056  = \$929 [31:0];
     if (rst) begin
-      \$1056  = 10'h001;
+      \$1056  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = out_full0;
-    if (\$937 ) begin
-      \$1057  = 1'h1;
-    end
-    if (done) begin
-      if (\$955 ) begin
-        \$1057  = 1'h0;
-      end
-    end
+    \$1057  = { 6'h00, done };
     if (rst) begin
-      \$1057  = 1'h0;
+      \$1057  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = out_pending0;
-    if (\$937 ) begin
-      \$1058  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$949 ) begin
-        if (\$951 ) begin
-          \$1058  = 1'h0;
-        end
-      end
-    end
+    \$1058  = \$931 [31:0];
     if (rst) begin
-      \$1058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = out_groups0;
-    if (\$937 ) begin
-      \$1059  = 9'h000;
-    end else if (\$939 ) begin
-      \$1059  = \$940 [8:0];
-    end
-    if (rst) begin
-      \$1059  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = out_full1;
-    if (\$942 ) begin
-      \$1060  = 1'h1;
-    end
-    if (done) begin
-      if (\$956 ) begin
-        \$1060  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1060  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = out_pending1;
-    if (\$942 ) begin
-      \$1061  = 1'h1;
-    end
-    if (drain_read) begin
-      if (\$949 ) begin
-        if (\$952 ) begin
-          \$1061  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = out_groups1;
-    if (\$942 ) begin
-      \$1062  = 9'h000;
-    end else if (\$944 ) begin
-      \$1062  = \$945 [8:0];
-    end
-    if (rst) begin
-      \$1062  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = drain_read;
-    if (rst) begin
-      \$1063  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = drain_inflight;
-    if (rst) begin
-      \$1064  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = drain_lane;
-    if (drain_read) begin
-      \$1065  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = drain_last;
-    if (drain_read) begin
-      \$1066  = \$947 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (\$949 ) begin
-        \$1067  = 9'h000;
-      end else begin
-        \$1067  = \$953 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1067  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = drain_slot;
-    if (drain_read) begin
-      if (\$949 ) begin
-        \$1068  = \$950 ;
-      end
-    end
-    if (rst) begin
-      \$1068  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = release_slot;
-    if (done) begin
-      \$1069  = \$954 ;
-    end
-    if (rst) begin
-      \$1069  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \$958 [2:0];
-    if (rst) begin
-      \$1070  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \$961 ;
-    if (rst) begin
-      \$1071  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = clear_counters;
-    if (rst) begin
-      \$1072  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = { 6'h00, busy };
-    if (rst) begin
-      \$1073  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \$963 [31:0];
-    if (rst) begin
-      \$1074  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1075  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \$965 [31:0];
-    if (rst) begin
-      \$1076  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = { 6'h00, stall_output };
-    if (rst) begin
-      \$1077  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \$967 [31:0];
-    if (rst) begin
-      \$1078  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \$968 ;
-    if (rst) begin
-      \$1079  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \$970 [31:0];
-    if (rst) begin
-      \$1080  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = { 3'h0, \$971  };
-    if (rst) begin
-      \$1081  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \$973 [31:0];
-    if (rst) begin
-      \$1082  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = { 6'h00, issue };
-    if (rst) begin
-      \$1083  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \$975 [31:0];
-    if (rst) begin
-      \$1084  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = { 5'h00, \$976  };
-    if (rst) begin
-      \$1085  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \$978 [31:0];
-    if (rst) begin
-      \$1086  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = { 6'h00, done };
-    if (rst) begin
-      \$1087  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \$980 [31:0];
-    if (rst) begin
-      \$1088  = 32'd0;
+      \$1058  = 32'd0;
     end
   end
   assign busy_r = busy;
   assign load_hold = 1'h0;
-  assign bank_waddr = load__payload[8:0];
-  assign bank_wdata = load__payload[95:32];
-  assign rq_waddr = load__payload[7:0];
-  assign rq_wdata = load__payload[85:32];
-  assign \bank_waddr$26  = load__payload[8:0];
-  assign \bank_wdata$27  = load__payload[95:32];
-  assign \rq_waddr$29  = load__payload[7:0];
-  assign \rq_wdata$30  = load__payload[85:32];
-  assign \bank_waddr$32  = load__payload[8:0];
-  assign \bank_wdata$33  = load__payload[95:32];
-  assign \rq_waddr$35  = load__payload[7:0];
-  assign \rq_wdata$36  = load__payload[85:32];
-  assign \bank_waddr$38  = load__payload[8:0];
-  assign \bank_wdata$39  = load__payload[95:32];
-  assign \rq_waddr$41  = load__payload[7:0];
-  assign \rq_wdata$42  = load__payload[85:32];
-  assign \bank_waddr$44  = load__payload[8:0];
-  assign \bank_wdata$45  = load__payload[95:32];
-  assign \rq_waddr$47  = load__payload[7:0];
-  assign \rq_wdata$48  = load__payload[85:32];
-  assign \bank_waddr$50  = load__payload[8:0];
-  assign \bank_wdata$51  = load__payload[95:32];
-  assign \rq_waddr$53  = load__payload[7:0];
-  assign \rq_wdata$54  = load__payload[85:32];
-  assign \bank_waddr$56  = load__payload[8:0];
-  assign \bank_wdata$57  = load__payload[95:32];
-  assign \rq_waddr$59  = load__payload[7:0];
-  assign \rq_wdata$60  = load__payload[85:32];
-  assign \bank_waddr$62  = load__payload[8:0];
-  assign \bank_wdata$63  = load__payload[95:32];
-  assign \rq_waddr$65  = load__payload[7:0];
-  assign \rq_wdata$66  = load__payload[85:32];
-  assign \$signature__addr  = load__payload[2:0];
-  assign \$signature__data  = load__payload[68:32];
-  assign swp__addr = load__payload[2:0];
-  assign swp__data = { \$71 , \$68 , \$65 , \$63 , \$61 [8:0] };
+  assign bank_waddr = load_r[8:0];
+  assign bank_wdata = load_r[95:32];
+  assign rq_waddr = load_r[7:0];
+  assign rq_wdata = load_r[85:32];
+  assign \bank_waddr$28  = load_r[8:0];
+  assign \bank_wdata$29  = load_r[95:32];
+  assign \rq_waddr$31  = load_r[7:0];
+  assign \rq_wdata$32  = load_r[85:32];
+  assign \bank_waddr$34  = load_r[8:0];
+  assign \bank_wdata$35  = load_r[95:32];
+  assign \rq_waddr$37  = load_r[7:0];
+  assign \rq_wdata$38  = load_r[85:32];
+  assign \bank_waddr$40  = load_r[8:0];
+  assign \bank_wdata$41  = load_r[95:32];
+  assign \rq_waddr$43  = load_r[7:0];
+  assign \rq_wdata$44  = load_r[85:32];
+  assign \bank_waddr$46  = load_r[8:0];
+  assign \bank_wdata$47  = load_r[95:32];
+  assign \rq_waddr$49  = load_r[7:0];
+  assign \rq_wdata$50  = load_r[85:32];
+  assign \bank_waddr$52  = load_r[8:0];
+  assign \bank_wdata$53  = load_r[95:32];
+  assign \rq_waddr$55  = load_r[7:0];
+  assign \rq_wdata$56  = load_r[85:32];
+  assign \bank_waddr$58  = load_r[8:0];
+  assign \bank_wdata$59  = load_r[95:32];
+  assign \rq_waddr$61  = load_r[7:0];
+  assign \rq_wdata$62  = load_r[85:32];
+  assign \bank_waddr$64  = load_r[8:0];
+  assign \bank_wdata$65  = load_r[95:32];
+  assign \rq_waddr$67  = load_r[7:0];
+  assign \rq_wdata$68  = load_r[85:32];
+  assign \$signature__addr  = load_r[2:0];
+  assign \$signature__data  = load_r[68:32];
+  assign swp__addr = load_r[2:0];
+  assign swp__data = { \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$80 [5:0];
+  assign in_wp__addr = \$76 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$96 , \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82  };
-  assign next_layer = \$103 [3:0];
-  assign nxt_rp__addr = \$103 [2:0];
-  assign nxt_steps_rp__addr = \$103 [2:0];
-  assign \step_valid$123  = step_valid;
-  assign \step_addr$125  = step_addr;
-  assign \step_first$127  = step_first;
-  assign \step_last$129  = step_last;
-  assign \step_rq$131  = step_rq;
-  assign \step_relu$133  = step_relu;
-  assign \step_requantize$135  = step_requantize;
-  assign \step_valid$136  = step_valid;
-  assign \step_addr$137  = step_addr;
-  assign \step_first$138  = step_first;
+  assign in_wp__en = { \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80 , \$78  };
+  assign next_layer = \$99 [3:0];
+  assign nxt_rp__addr = \$99 [2:0];
+  assign nxt_steps_rp__addr = \$99 [2:0];
+  assign \step_valid$133  = step_valid;
+  assign \step_addr$135  = step_addr;
+  assign \step_first$137  = step_first;
   assign \step_last$139  = step_last;
-  assign \step_rq$140  = step_rq;
-  assign \step_relu$141  = step_relu;
-  assign \step_requantize$142  = step_requantize;
-  assign \step_valid$143  = step_valid;
-  assign \step_addr$144  = step_addr;
-  assign \step_first$145  = step_first;
-  assign \step_last$146  = step_last;
-  assign \step_rq$147  = step_rq;
-  assign \step_relu$148  = step_relu;
-  assign \step_requantize$149  = step_requantize;
-  assign \step_valid$150  = step_valid;
-  assign \step_addr$151  = step_addr;
-  assign \step_first$152  = step_first;
-  assign \step_last$153  = step_last;
-  assign \step_rq$154  = step_rq;
-  assign \step_relu$155  = step_relu;
-  assign \step_requantize$156  = step_requantize;
-  assign \step_valid$157  = step_valid;
-  assign \step_addr$158  = step_addr;
-  assign \step_first$159  = step_first;
-  assign \step_last$160  = step_last;
-  assign \step_rq$161  = step_rq;
-  assign \step_relu$162  = step_relu;
-  assign \step_requantize$163  = step_requantize;
-  assign \step_valid$164  = step_valid;
-  assign \step_addr$165  = step_addr;
-  assign \step_first$166  = step_first;
-  assign \step_last$167  = step_last;
-  assign \step_rq$168  = step_rq;
-  assign \step_relu$169  = step_relu;
-  assign \step_requantize$170  = step_requantize;
-  assign \step_valid$171  = step_valid;
-  assign \step_addr$172  = step_addr;
-  assign \step_first$173  = step_first;
-  assign \step_last$174  = step_last;
-  assign \step_rq$175  = step_rq;
-  assign \step_relu$176  = step_relu;
-  assign \step_requantize$177  = step_requantize;
-  assign \step_valid$178  = step_valid;
-  assign \step_addr$179  = step_addr;
-  assign \step_first$180  = step_first;
-  assign \step_last$181  = step_last;
-  assign \step_rq$182  = step_rq;
-  assign \step_relu$183  = step_relu;
-  assign \step_requantize$184  = step_requantize;
+  assign \step_rq$141  = step_rq;
+  assign \step_relu$143  = step_relu;
+  assign \step_requantize$145  = step_requantize;
+  assign \step_valid$146  = step_valid;
+  assign \step_addr$147  = step_addr;
+  assign \step_first$148  = step_first;
+  assign \step_last$149  = step_last;
+  assign \step_rq$150  = step_rq;
+  assign \step_relu$151  = step_relu;
+  assign \step_requantize$152  = step_requantize;
+  assign \step_valid$153  = step_valid;
+  assign \step_addr$154  = step_addr;
+  assign \step_first$155  = step_first;
+  assign \step_last$156  = step_last;
+  assign \step_rq$157  = step_rq;
+  assign \step_relu$158  = step_relu;
+  assign \step_requantize$159  = step_requantize;
+  assign \step_valid$160  = step_valid;
+  assign \step_addr$161  = step_addr;
+  assign \step_first$162  = step_first;
+  assign \step_last$163  = step_last;
+  assign \step_rq$164  = step_rq;
+  assign \step_relu$165  = step_relu;
+  assign \step_requantize$166  = step_requantize;
+  assign \step_valid$167  = step_valid;
+  assign \step_addr$168  = step_addr;
+  assign \step_first$169  = step_first;
+  assign \step_last$170  = step_last;
+  assign \step_rq$171  = step_rq;
+  assign \step_relu$172  = step_relu;
+  assign \step_requantize$173  = step_requantize;
+  assign \step_valid$174  = step_valid;
+  assign \step_addr$175  = step_addr;
+  assign \step_first$176  = step_first;
+  assign \step_last$177  = step_last;
+  assign \step_rq$178  = step_rq;
+  assign \step_relu$179  = step_relu;
+  assign \step_requantize$180  = step_requantize;
+  assign \step_valid$181  = step_valid;
+  assign \step_addr$182  = step_addr;
+  assign \step_first$183  = step_first;
+  assign \step_last$184  = step_last;
+  assign \step_rq$185  = step_rq;
+  assign \step_relu$186  = step_relu;
+  assign \step_requantize$187  = step_requantize;
+  assign \step_valid$188  = step_valid;
+  assign \step_addr$189  = step_addr;
+  assign \step_first$190  = step_first;
+  assign \step_last$191  = step_last;
+  assign \step_rq$192  = step_rq;
+  assign \step_relu$193  = step_relu;
+  assign \step_requantize$194  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$240 , \$238 , \$236 , \$234 , \$232 , \$230 , \$228 , \$226  };
-  assign act_wp__addr = \$224 [6:0];
+  assign act_wp__en = { \$209 , \$207 , \$205 , \$203 , \$201 , \$199 , \$197 , \$195  };
+  assign act_wp__addr = \$193 [6:0];
   assign act = act_word;
-  assign \act$201  = act_word;
-  assign \act$202  = act_word;
-  assign \act$203  = act_word;
-  assign \act$204  = act_word;
-  assign \act$205  = act_word;
-  assign \act$206  = act_word;
-  assign \act$207  = act_word;
-  assign act_wp__data = { \$1103 , \$1101 , \$1099 , \$1097 , \$1095 , \$1093 , \$1091 , \$1089  };
-  assign result = { \$1090 , \$1089  };
-  assign \result$217  = { \$1092 , \$1091  };
-  assign \result$218  = { \$1094 , \$1093  };
-  assign \result$219  = { \$1096 , \$1095  };
-  assign \result$220  = { \$1098 , \$1097  };
-  assign \result$221  = { \$1100 , \$1099  };
-  assign \result$222  = { \$1102 , \$1101  };
-  assign \result$223  = { \$1104 , \$1103  };
-  assign \$signature__en$224  = out_write;
-  assign \$signature__addr$225  = \$242 [5:0];
-  assign \$signature__data$226  = { \$1090 , \$1089  };
-  assign \$signature__en$227  = out_write;
-  assign \$signature__addr$228  = \$244 [5:0];
-  assign \$signature__data$229  = { \$1092 , \$1091  };
-  assign \$signature__en$230  = out_write;
-  assign \$signature__addr$231  = \$246 [5:0];
-  assign \$signature__data$232  = { \$1094 , \$1093  };
-  assign \$signature__en$233  = out_write;
-  assign \$signature__addr$234  = \$248 [5:0];
-  assign \$signature__data$235  = { \$1096 , \$1095  };
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$250 [5:0];
-  assign \$signature__data$238  = { \$1098 , \$1097  };
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$252 [5:0];
-  assign \$signature__data$241  = { \$1100 , \$1099  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$254 [5:0];
-  assign \$signature__data$244  = { \$1102 , \$1101  };
-  assign \$signature__en$245  = out_write;
-  assign \$signature__addr$246  = \$256 [5:0];
-  assign \$signature__data$247  = { \$1104 , \$1103  };
-  assign \$signature__addr$258  = \$267 [5:0];
-  assign \$signature__addr$260  = \$272 [5:0];
-  assign \$signature__addr$262  = \$277 [5:0];
-  assign \$signature__addr$264  = \$282 [5:0];
-  assign \$signature__addr$266  = \$287 [5:0];
-  assign \$signature__addr$268  = \$292 [5:0];
-  assign \$signature__addr$270  = \$297 [5:0];
-  assign \$signature__addr$272  = \$302 [5:0];
-  assign w_en = drain_inflight2;
+  assign \act$211  = act_word;
+  assign \act$212  = act_word;
+  assign \act$213  = act_word;
+  assign \act$214  = act_word;
+  assign \act$215  = act_word;
+  assign \act$216  = act_word;
+  assign \act$217  = act_word;
+  assign act_wp__data = { \$1073 , \$1071 , \$1069 , \$1067 , \$1065 , \$1063 , \$1061 , \$1059  };
+  assign result = { \$1060 , \$1059  };
+  assign \result$227  = { \$1062 , \$1061  };
+  assign \result$228  = { \$1064 , \$1063  };
+  assign \result$229  = { \$1066 , \$1065  };
+  assign \result$230  = { \$1068 , \$1067  };
+  assign \result$231  = { \$1070 , \$1069  };
+  assign \result$232  = { \$1072 , \$1071  };
+  assign \result$233  = { \$1074 , \$1073  };
+  assign \$signature__en$234  = out_write;
+  assign \$signature__addr$235  = \$211 [5:0];
+  assign \$signature__data$236  = { \$1060 , \$1059  };
+  assign \$signature__en$237  = out_write;
+  assign \$signature__addr$238  = \$213 [5:0];
+  assign \$signature__data$239  = { \$1062 , \$1061  };
+  assign \$signature__en$240  = out_write;
+  assign \$signature__addr$241  = \$215 [5:0];
+  assign \$signature__data$242  = { \$1064 , \$1063  };
+  assign \$signature__en$243  = out_write;
+  assign \$signature__addr$244  = \$217 [5:0];
+  assign \$signature__data$245  = { \$1066 , \$1065  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$219 [5:0];
+  assign \$signature__data$248  = { \$1068 , \$1067  };
+  assign \$signature__en$249  = out_write;
+  assign \$signature__addr$250  = \$221 [5:0];
+  assign \$signature__data$251  = { \$1070 , \$1069  };
+  assign \$signature__en$252  = out_write;
+  assign \$signature__addr$253  = \$223 [5:0];
+  assign \$signature__data$254  = { \$1072 , \$1071  };
+  assign \$signature__en$255  = out_write;
+  assign \$signature__addr$256  = \$225 [5:0];
+  assign \$signature__data$257  = { \$1074 , \$1073  };
+  assign \$signature__addr$264  = \$230 [5:0];
+  assign \$signature__addr$267  = \$235 [5:0];
+  assign \$signature__addr$269  = \$240 [5:0];
+  assign \$signature__addr$271  = \$245 [5:0];
+  assign \$signature__addr$273  = \$250 [5:0];
+  assign \$signature__addr$275  = \$255 [5:0];
+  assign \$signature__addr$277  = \$260 [5:0];
+  assign \$signature__addr$279  = \$265 [5:0];
+  assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
   assign r_data = o_stream__payload;
@@ -5529,12 +5716,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \load__payload.data  = load__payload[95:32];
   assign \o_stream__payload.data  = o_stream__payload[31:0];
   assign \o_stream__payload.last  = o_stream__payload[32];
-  assign \$2  = 1'h1;
-  assign \$3  = \$1 ;
-  assign \$61  = { 3'h0, \$60 [9:3] };
-  assign \$63  = { \$62 [9], \$62 [9], \$62 [9], \$62 [9:3] };
-  assign \$65  = { \$64 [9], \$64 [9], \$64 [9], \$64 [9:3] };
-  assign \$78  = \$77 ;
+  assign \load_r.addr  = load_r[31:0];
+  assign \load_r.data  = load_r[95:32];
+  assign \$4  = 1'h1;
+  assign \$5  = \$3 ;
+  assign \$57  = { 3'h0, \$56 [9:3] };
+  assign \$59  = { \$58 [9], \$58 [9], \$58 [9], \$58 [9:3] };
+  assign \$61  = { \$60 [9], \$60 [9], \$60 [9], \$60 [9:3] };
+  assign \$74  = \$73 ;
+  assign \$77  = 1'h1;
+  assign \$78  = in_fire;
+  assign \$79  = 1'h1;
+  assign \$80  = in_fire;
   assign \$81  = 1'h1;
   assign \$82  = in_fire;
   assign \$83  = 1'h1;
@@ -5547,93 +5740,102 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$90  = in_fire;
   assign \$91  = 1'h1;
   assign \$92  = in_fire;
-  assign \$93  = 1'h1;
-  assign \$94  = in_fire;
-  assign \$95  = 1'h1;
-  assign \$96  = in_fire;
-  assign \$120  = \$119 ;
-  assign \$139  = \$138 ;
-  assign \$171  = \$169 ;
-  assign \$191  = ctx;
-  assign \$200  = ctx;
-  assign \$211  = in_fire;
-  assign \$225  = 1'h1;
-  assign \$226  = act_write;
-  assign \$227  = 1'h1;
-  assign \$228  = act_write;
-  assign \$229  = 1'h1;
-  assign \$230  = act_write;
-  assign \$231  = 1'h1;
-  assign \$232  = act_write;
-  assign \$233  = 1'h1;
-  assign \$234  = act_write;
-  assign \$235  = 1'h1;
-  assign \$236  = act_write;
-  assign \$237  = 1'h1;
-  assign \$238  = act_write;
-  assign \$239  = 1'h1;
-  assign \$240  = act_write;
-  assign \$216  = act_write;
-  assign \$220  = wb_group17;
-  assign \$259  = { 3'h0, drain_elem[8:3] };
-  assign \$265  = { 3'h0, drain_elem[8:3] };
-  assign \$270  = { 3'h0, drain_elem[8:3] };
-  assign \$275  = { 3'h0, drain_elem[8:3] };
-  assign \$280  = { 3'h0, drain_elem[8:3] };
-  assign \$285  = { 3'h0, drain_elem[8:3] };
-  assign \$290  = { 3'h0, drain_elem[8:3] };
-  assign \$295  = { 3'h0, drain_elem[8:3] };
-  assign \$300  = { 3'h0, drain_elem[8:3] };
-  assign \$321  = { \$320 [9], \$320 [9], \$320 [9], \$320 [9:3] };
-  assign \$323  = { \$322 [9], \$322 [9], \$322 [9], \$322 [9:3] };
-  assign \$328  = in_wslot;
-  assign \$337  = { 3'h0, \$336 [9:3] };
-  assign \$368  = b_fold;
-  assign \$371  = fold;
-  assign \$375  = fold;
-  assign \$401  = wb_ctx16;
-  assign \$412  = in_wslot;
-  assign \$428  = in_wslot;
-  assign \$480  = in_wslot;
-  assign \$486  = in_wslot;
-  assign \$498  = 1'h0;
-  assign \$503  = 1'h0;
-  assign \$505  = \$504 ;
-  assign \$510  = 1'h0;
-  assign \$512  = \$511 ;
-  assign \$522  = 1'h0;
-  assign \$538  = in_wslot;
-  assign \$554  = in_wslot;
-  assign \$564  = layer[0];
-  assign \$569  = 1'h0;
-  assign \$571  = \$570 ;
-  assign \$576  = 1'h0;
-  assign \$578  = \$577 ;
-  assign \$589  = layer[0];
-  assign \$643  = in_wslot;
-  assign \$662  = in_wslot;
-  assign \$709  = in_wslot;
-  assign \$727  = in_wslot;
-  assign \$739  = in_wslot;
-  assign \$787  = in_wslot;
-  assign \$806  = in_wslot;
-  assign \$869  = { \$868 [9], \$868 [9], \$868 [9], \$868 [9:3] };
-  assign \$872  = { \$871 [9], \$871 [9], \$871 [9], \$871 [9:3] };
-  assign \$903  = { 3'h0, \$902 [9:3] };
-  assign \$910  = { 3'h0, \$909 [9:3] };
-  assign \$914  = { \$913 [9], \$913 [9], \$913 [9], \$913 [9:3] };
-  assign \$917  = { 3'h0, \$916 [9:3] };
-  assign \$920  = { \$919 [9], \$919 [9], \$919 [9], \$919 [9:3] };
-  assign \$941  = claim_ctx;
-  assign \$943  = wb_ctx17;
-  assign \$952  = drain_slot;
-  assign \$956  = release_slot;
-  assign \$177  = ctx;
-  assign \$186  = ctx;
+  assign \$116  = \$115 ;
+  assign \$131  = \$130 ;
+  assign \$160  = \$158 ;
+  assign \$170  = ctx;
+  assign \$180  = in_fire;
+  assign \$194  = 1'h1;
+  assign \$195  = act_write;
+  assign \$196  = 1'h1;
+  assign \$197  = act_write;
+  assign \$198  = 1'h1;
+  assign \$199  = act_write;
+  assign \$200  = 1'h1;
+  assign \$201  = act_write;
+  assign \$202  = 1'h1;
+  assign \$203  = act_write;
+  assign \$204  = 1'h1;
+  assign \$205  = act_write;
+  assign \$206  = 1'h1;
+  assign \$207  = act_write;
+  assign \$208  = 1'h1;
+  assign \$209  = act_write;
+  assign \$185  = act_write;
+  assign \$189  = wb_group17;
+  assign \$228  = { 3'h0, drain_elem[8:3] };
+  assign \$233  = { 3'h0, drain_elem[8:3] };
+  assign \$238  = { 3'h0, drain_elem[8:3] };
+  assign \$243  = { 3'h0, drain_elem[8:3] };
+  assign \$248  = { 3'h0, drain_elem[8:3] };
+  assign \$253  = { 3'h0, drain_elem[8:3] };
+  assign \$258  = { 3'h0, drain_elem[8:3] };
+  assign \$263  = { 3'h0, drain_elem[8:3] };
+  assign \$287  = { \$286 [9], \$286 [9], \$286 [9], \$286 [9:3] };
+  assign \$289  = { \$288 [9], \$288 [9], \$288 [9], \$288 [9:3] };
+  assign \$294  = in_wslot;
+  assign \$303  = { 3'h0, \$302 [9:3] };
+  assign \$305  = { \$304 [9], \$304 [9], \$304 [9], \$304 [9:3] };
+  assign \$337  = b_fold;
+  assign \$340  = fold;
+  assign \$344  = fold;
+  assign \$366  = wb_ctx16;
+  assign \$370  = wb_ctx16;
+  assign \$378  = in_wslot;
+  assign \$391  = in_wslot;
+  assign \$437  = in_wslot;
+  assign \$448  = in_wslot;
+  assign \$454  = in_wslot;
+  assign \$496  = in_wslot;
+  assign \$508  = in_wslot;
+  assign \$516  = in_wslot;
+  assign \$559  = in_wslot;
+  assign \$573  = in_wslot;
+  assign \$580  = 1'h0;
+  assign \$594  = in_wslot;
+  assign \$603  = 1'h0;
+  assign \$606  = layer[0];
+  assign \$616  = \$615 ;
+  assign \$617  = \$616 ;
+  assign \$619  = in_wslot;
+  assign \$627  = 1'h1;
+  assign \$639  = 1'h1;
+  assign \$646  = b_done;
+  assign \$650  = 1'h0;
+  assign \$657  = 1'h1;
+  assign \$658  = 1'h1;
+  assign \$661  = layer[0];
+  assign \$667  = \$666 ;
+  assign \$669  = 1'h0;
+  assign \$677  = 1'h1;
+  assign \$684  = in_wslot;
+  assign \$700  = in_wslot;
+  assign \$758  = { 3'h0, \$757 [9:3] };
+  assign \$786  = claim_ctx;
+  assign \$788  = wb_ctx17;
+  assign \$809  = claim_ctx;
+  assign \$813  = wb_ctx17;
+  assign \$819  = claim_ctx;
+  assign \$823  = wb_ctx17;
+  assign \$840  = claim_ctx;
+  assign \$843  = { 3'h0, drain_elem[8:3] };
+  assign \$845  = wb_ctx17;
+  assign \$847  = { 3'h0, drain_elem[8:3] };
+  assign \$855  = { 3'h0, drain_elem[8:3] };
+  assign \$859  = { 3'h0, drain_elem[8:3] };
+  assign \$867  = claim_ctx;
+  assign \$870  = { 3'h0, drain_elem[8:3] };
+  assign \$872  = wb_ctx17;
+  assign \$874  = { 3'h0, drain_elem[8:3] };
+  assign \$882  = { 3'h0, drain_elem[8:3] };
+  assign \$886  = { 3'h0, drain_elem[8:3] };
+  assign \$903  = drain_slot;
+  assign \$907  = release_slot;
+  assign \$166  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \port$3047$0 , level, r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3045$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5656,12 +5858,11 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   wire clk;
   (* init = 2'h0 *)
   wire [1:0] consume;
-  output [2:0] level;
   reg [2:0] level = 3'h0;
-  input \port$3047$0 ;
-  wire \port$3047$0 ;
-  input [31:0] \port$366$0 ;
-  wire [31:0] \port$366$0 ;
+  input \port$3045$0 ;
+  wire \port$3045$0 ;
+  input [31:0] \port$331$0 ;
+  wire [31:0] \port$331$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5694,7 +5895,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3047$0 , \port$366$0  };
+      storage[w_port__addr] <= { \port$3045$0 , \port$331$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5756,14 +5957,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$366$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3047$0 , \port$366$0  };
-  assign w_data = { \port$3047$0 , \port$366$0  };
+  assign w_port__data = { \port$3045$0 , \port$331$0  };
+  assign w_data = { \port$3045$0 , \port$331$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3252$0 , \port$3253$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3255$0 , \port$3256$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5898,6 +6099,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe0_rq9 = 8'h00;
   wire pe0_rq_collision;
   reg [53:0] pe0_rq_entry = 54'h00000000000000;
+  reg [53:0] pe0_rq_read = 54'h00000000000000;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
@@ -5922,10 +6124,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3252$0 ;
-  wire [7:0] \port$3252$0 ;
-  output [23:0] \port$3253$0 ;
-  wire [23:0] \port$3253$0 ;
+  output [7:0] \port$3255$0 ;
+  wire [7:0] \port$3255$0 ;
+  output [23:0] \port$3256$0 ;
+  wire [23:0] \port$3256$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6759,7 +6961,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq7];
+    _1_ <= rq0[pe0_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -6881,7 +7083,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe0_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe0_rq_entry <= rrp__data;
+    pe0_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe0_rq_entry <= pe0_rq_read;
   always @(posedge clk)
     pe0_acc <= \$36 ;
   always @(posedge clk)
@@ -6924,8 +7128,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe0_bank_we;
   assign \$22  = rp__addr == pe0_bank_waddr;
   assign pe0_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe0_valid7 & pe0_rq_we;
-  assign \$24  = pe0_rq7 == pe0_rq_waddr;
+  assign \$23  = pe0_valid6 & pe0_rq_we;
+  assign \$24  = pe0_rq6 == pe0_rq_waddr;
   assign pe0_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe0_valid1 <= \$25 ;
@@ -6980,7 +7184,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3204$0 (pe0_flags_out),
+    .\port$3207$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7093,7 +7297,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe0_rq_we;
   assign rwp__addr = pe0_rq_waddr;
   assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq7;
+  assign rrp__addr = pe0_rq6;
   assign i_valid = pe0_done_out;
   assign i_acc = pe0_acc_out;
   assign i_m = pe0_m_out;
@@ -7103,13 +7307,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3252$0  = \$39 ;
-  assign \port$3253$0  = \$40 ;
+  assign \port$3255$0  = \$39 ;
+  assign \port$3256$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3204$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3207$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7293,8 +7497,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3204$0 ;
-  wire [1:0] \port$3204$0 ;
+  input [1:0] \port$3207$0 ;
+  wire [1:0] \port$3207$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7501,9 +7705,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3204$0 [0];
+    rq_relu1 <= \port$3207$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3204$0 [1];
+    rq_req1 <= \port$3207$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7626,8 +7830,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3204$0 [0];
-  assign i_requantize = \port$3204$0 [1];
+  assign i_relu = \port$3207$0 [0];
+  assign i_requantize = \port$3207$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7636,7 +7840,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3412$0 , \port$3413$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3416$0 , \port$3417$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7771,6 +7975,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe1_rq9 = 8'h00;
   wire pe1_rq_collision;
   reg [53:0] pe1_rq_entry = 54'h00000000000000;
+  reg [53:0] pe1_rq_read = 54'h00000000000000;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
@@ -7795,10 +8000,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3412$0 ;
-  wire [7:0] \port$3412$0 ;
-  output [23:0] \port$3413$0 ;
-  wire [23:0] \port$3413$0 ;
+  output [7:0] \port$3416$0 ;
+  wire [7:0] \port$3416$0 ;
+  output [23:0] \port$3417$0 ;
+  wire [23:0] \port$3417$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8632,7 +8837,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq7];
+    _1_ <= rq1[pe1_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -8754,7 +8959,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe1_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe1_rq_entry <= rrp__data;
+    pe1_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe1_rq_entry <= pe1_rq_read;
   always @(posedge clk)
     pe1_acc <= \$36 ;
   always @(posedge clk)
@@ -8797,8 +9004,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe1_bank_we;
   assign \$22  = rp__addr == pe1_bank_waddr;
   assign pe1_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe1_valid7 & pe1_rq_we;
-  assign \$24  = pe1_rq7 == pe1_rq_waddr;
+  assign \$23  = pe1_valid6 & pe1_rq_we;
+  assign \$24  = pe1_rq6 == pe1_rq_waddr;
   assign pe1_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe1_valid1 <= \$25 ;
@@ -8853,7 +9060,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3364$0 (pe1_flags_out),
+    .\port$3368$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8966,7 +9173,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe1_rq_we;
   assign rwp__addr = pe1_rq_waddr;
   assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq7;
+  assign rrp__addr = pe1_rq6;
   assign i_valid = pe1_done_out;
   assign i_acc = pe1_acc_out;
   assign i_m = pe1_m_out;
@@ -8976,13 +9183,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3412$0  = \$39 ;
-  assign \port$3413$0  = \$40 ;
+  assign \port$3416$0  = \$39 ;
+  assign \port$3417$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3364$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3368$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9166,8 +9373,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3364$0 ;
-  wire [1:0] \port$3364$0 ;
+  input [1:0] \port$3368$0 ;
+  wire [1:0] \port$3368$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9374,9 +9581,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3364$0 [0];
+    rq_relu1 <= \port$3368$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3364$0 [1];
+    rq_req1 <= \port$3368$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9499,8 +9706,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3364$0 [0];
-  assign i_requantize = \port$3364$0 [1];
+  assign i_relu = \port$3368$0 [0];
+  assign i_requantize = \port$3368$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9509,7 +9716,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3572$0 , \port$3573$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3577$0 , \port$3578$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9644,6 +9851,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe2_rq9 = 8'h00;
   wire pe2_rq_collision;
   reg [53:0] pe2_rq_entry = 54'h00000000000000;
+  reg [53:0] pe2_rq_read = 54'h00000000000000;
   reg [7:0] pe2_rq_waddr = 8'h00;
   reg [53:0] pe2_rq_wdata = 54'h00000000000000;
   reg pe2_rq_we = 1'h0;
@@ -9668,10 +9876,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3572$0 ;
-  wire [7:0] \port$3572$0 ;
-  output [23:0] \port$3573$0 ;
-  wire [23:0] \port$3573$0 ;
+  output [7:0] \port$3577$0 ;
+  wire [7:0] \port$3577$0 ;
+  output [23:0] \port$3578$0 ;
+  wire [23:0] \port$3578$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10505,7 +10713,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq7];
+    _1_ <= rq2[pe2_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -10627,7 +10835,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe2_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe2_rq_entry <= rrp__data;
+    pe2_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe2_rq_entry <= pe2_rq_read;
   always @(posedge clk)
     pe2_acc <= \$36 ;
   always @(posedge clk)
@@ -10670,8 +10880,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe2_bank_we;
   assign \$22  = rp__addr == pe2_bank_waddr;
   assign pe2_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe2_valid7 & pe2_rq_we;
-  assign \$24  = pe2_rq7 == pe2_rq_waddr;
+  assign \$23  = pe2_valid6 & pe2_rq_we;
+  assign \$24  = pe2_rq6 == pe2_rq_waddr;
   assign pe2_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe2_valid1 <= \$25 ;
@@ -10726,7 +10936,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3524$0 (pe2_flags_out),
+    .\port$3529$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -10839,7 +11049,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe2_rq_we;
   assign rwp__addr = pe2_rq_waddr;
   assign rwp__data = pe2_rq_wdata;
-  assign rrp__addr = pe2_rq7;
+  assign rrp__addr = pe2_rq6;
   assign i_valid = pe2_done_out;
   assign i_acc = pe2_acc_out;
   assign i_m = pe2_m_out;
@@ -10849,13 +11059,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3572$0  = \$39 ;
-  assign \port$3573$0  = \$40 ;
+  assign \port$3577$0  = \$39 ;
+  assign \port$3578$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3524$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3529$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11039,8 +11249,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3524$0 ;
-  wire [1:0] \port$3524$0 ;
+  input [1:0] \port$3529$0 ;
+  wire [1:0] \port$3529$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11247,9 +11457,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3524$0 [0];
+    rq_relu1 <= \port$3529$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3524$0 [1];
+    rq_req1 <= \port$3529$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11372,8 +11582,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3524$0 [0];
-  assign i_requantize = \port$3524$0 [1];
+  assign i_relu = \port$3529$0 [0];
+  assign i_requantize = \port$3529$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11382,7 +11592,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3732$0 , \port$3733$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3738$0 , \port$3739$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11517,6 +11727,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe3_rq9 = 8'h00;
   wire pe3_rq_collision;
   reg [53:0] pe3_rq_entry = 54'h00000000000000;
+  reg [53:0] pe3_rq_read = 54'h00000000000000;
   reg [7:0] pe3_rq_waddr = 8'h00;
   reg [53:0] pe3_rq_wdata = 54'h00000000000000;
   reg pe3_rq_we = 1'h0;
@@ -11541,10 +11752,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3732$0 ;
-  wire [7:0] \port$3732$0 ;
-  output [23:0] \port$3733$0 ;
-  wire [23:0] \port$3733$0 ;
+  output [7:0] \port$3738$0 ;
+  wire [7:0] \port$3738$0 ;
+  output [23:0] \port$3739$0 ;
+  wire [23:0] \port$3739$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12378,7 +12589,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq7];
+    _1_ <= rq3[pe3_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -12500,7 +12711,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe3_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe3_rq_entry <= rrp__data;
+    pe3_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe3_rq_entry <= pe3_rq_read;
   always @(posedge clk)
     pe3_acc <= \$36 ;
   always @(posedge clk)
@@ -12543,8 +12756,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe3_bank_we;
   assign \$22  = rp__addr == pe3_bank_waddr;
   assign pe3_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe3_valid7 & pe3_rq_we;
-  assign \$24  = pe3_rq7 == pe3_rq_waddr;
+  assign \$23  = pe3_valid6 & pe3_rq_we;
+  assign \$24  = pe3_rq6 == pe3_rq_waddr;
   assign pe3_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe3_valid1 <= \$25 ;
@@ -12599,7 +12812,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3684$0 (pe3_flags_out),
+    .\port$3690$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12712,7 +12925,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe3_rq_we;
   assign rwp__addr = pe3_rq_waddr;
   assign rwp__data = pe3_rq_wdata;
-  assign rrp__addr = pe3_rq7;
+  assign rrp__addr = pe3_rq6;
   assign i_valid = pe3_done_out;
   assign i_acc = pe3_acc_out;
   assign i_m = pe3_m_out;
@@ -12722,13 +12935,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3732$0  = \$39 ;
-  assign \port$3733$0  = \$40 ;
+  assign \port$3738$0  = \$39 ;
+  assign \port$3739$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3684$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3690$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -12912,8 +13125,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3684$0 ;
-  wire [1:0] \port$3684$0 ;
+  input [1:0] \port$3690$0 ;
+  wire [1:0] \port$3690$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13120,9 +13333,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3684$0 [0];
+    rq_relu1 <= \port$3690$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3684$0 [1];
+    rq_req1 <= \port$3690$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13245,8 +13458,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3684$0 [0];
-  assign i_requantize = \port$3684$0 [1];
+  assign i_relu = \port$3690$0 [0];
+  assign i_requantize = \port$3690$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13255,7 +13468,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3892$0 , \port$3893$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13390,6 +13603,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe4_rq9 = 8'h00;
   wire pe4_rq_collision;
   reg [53:0] pe4_rq_entry = 54'h00000000000000;
+  reg [53:0] pe4_rq_read = 54'h00000000000000;
   reg [7:0] pe4_rq_waddr = 8'h00;
   reg [53:0] pe4_rq_wdata = 54'h00000000000000;
   reg pe4_rq_we = 1'h0;
@@ -13414,10 +13628,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3892$0 ;
-  wire [7:0] \port$3892$0 ;
-  output [23:0] \port$3893$0 ;
-  wire [23:0] \port$3893$0 ;
+  output [7:0] \port$3899$0 ;
+  wire [7:0] \port$3899$0 ;
+  output [23:0] \port$3900$0 ;
+  wire [23:0] \port$3900$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14251,7 +14465,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq7];
+    _1_ <= rq4[pe4_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -14373,7 +14587,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe4_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe4_rq_entry <= rrp__data;
+    pe4_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe4_rq_entry <= pe4_rq_read;
   always @(posedge clk)
     pe4_acc <= \$36 ;
   always @(posedge clk)
@@ -14416,8 +14632,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe4_bank_we;
   assign \$22  = rp__addr == pe4_bank_waddr;
   assign pe4_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe4_valid7 & pe4_rq_we;
-  assign \$24  = pe4_rq7 == pe4_rq_waddr;
+  assign \$23  = pe4_valid6 & pe4_rq_we;
+  assign \$24  = pe4_rq6 == pe4_rq_waddr;
   assign pe4_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe4_valid1 <= \$25 ;
@@ -14472,7 +14688,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3844$0 (pe4_flags_out),
+    .\port$3851$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14585,7 +14801,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe4_rq_we;
   assign rwp__addr = pe4_rq_waddr;
   assign rwp__data = pe4_rq_wdata;
-  assign rrp__addr = pe4_rq7;
+  assign rrp__addr = pe4_rq6;
   assign i_valid = pe4_done_out;
   assign i_acc = pe4_acc_out;
   assign i_m = pe4_m_out;
@@ -14595,13 +14811,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3892$0  = \$39 ;
-  assign \port$3893$0  = \$40 ;
+  assign \port$3899$0  = \$39 ;
+  assign \port$3900$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3844$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3851$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14785,8 +15001,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3844$0 ;
-  wire [1:0] \port$3844$0 ;
+  input [1:0] \port$3851$0 ;
+  wire [1:0] \port$3851$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -14993,9 +15209,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3844$0 [0];
+    rq_relu1 <= \port$3851$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3844$0 [1];
+    rq_req1 <= \port$3851$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15118,8 +15334,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3844$0 [0];
-  assign i_requantize = \port$3844$0 [1];
+  assign i_relu = \port$3851$0 [0];
+  assign i_requantize = \port$3851$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15128,7 +15344,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4052$0 , \port$4053$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4060$0 , \port$4061$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15263,6 +15479,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe5_rq9 = 8'h00;
   wire pe5_rq_collision;
   reg [53:0] pe5_rq_entry = 54'h00000000000000;
+  reg [53:0] pe5_rq_read = 54'h00000000000000;
   reg [7:0] pe5_rq_waddr = 8'h00;
   reg [53:0] pe5_rq_wdata = 54'h00000000000000;
   reg pe5_rq_we = 1'h0;
@@ -15287,10 +15504,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4052$0 ;
-  wire [7:0] \port$4052$0 ;
-  output [23:0] \port$4053$0 ;
-  wire [23:0] \port$4053$0 ;
+  output [7:0] \port$4060$0 ;
+  wire [7:0] \port$4060$0 ;
+  output [23:0] \port$4061$0 ;
+  wire [23:0] \port$4061$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16124,7 +16341,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq7];
+    _1_ <= rq5[pe5_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -16246,7 +16463,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe5_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe5_rq_entry <= rrp__data;
+    pe5_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe5_rq_entry <= pe5_rq_read;
   always @(posedge clk)
     pe5_acc <= \$36 ;
   always @(posedge clk)
@@ -16289,8 +16508,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe5_bank_we;
   assign \$22  = rp__addr == pe5_bank_waddr;
   assign pe5_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe5_valid7 & pe5_rq_we;
-  assign \$24  = pe5_rq7 == pe5_rq_waddr;
+  assign \$23  = pe5_valid6 & pe5_rq_we;
+  assign \$24  = pe5_rq6 == pe5_rq_waddr;
   assign pe5_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe5_valid1 <= \$25 ;
@@ -16345,7 +16564,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$4004$0 (pe5_flags_out),
+    .\port$4012$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16458,7 +16677,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe5_rq_we;
   assign rwp__addr = pe5_rq_waddr;
   assign rwp__data = pe5_rq_wdata;
-  assign rrp__addr = pe5_rq7;
+  assign rrp__addr = pe5_rq6;
   assign i_valid = pe5_done_out;
   assign i_acc = pe5_acc_out;
   assign i_m = pe5_m_out;
@@ -16468,13 +16687,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4052$0  = \$39 ;
-  assign \port$4053$0  = \$40 ;
+  assign \port$4060$0  = \$39 ;
+  assign \port$4061$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4004$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4012$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16658,8 +16877,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4004$0 ;
-  wire [1:0] \port$4004$0 ;
+  input [1:0] \port$4012$0 ;
+  wire [1:0] \port$4012$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -16866,9 +17085,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4004$0 [0];
+    rq_relu1 <= \port$4012$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4004$0 [1];
+    rq_req1 <= \port$4012$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16991,8 +17210,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4004$0 [0];
-  assign i_requantize = \port$4004$0 [1];
+  assign i_relu = \port$4012$0 [0];
+  assign i_requantize = \port$4012$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17001,7 +17220,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4212$0 , \port$4213$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4221$0 , \port$4222$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17136,6 +17355,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe6_rq9 = 8'h00;
   wire pe6_rq_collision;
   reg [53:0] pe6_rq_entry = 54'h00000000000000;
+  reg [53:0] pe6_rq_read = 54'h00000000000000;
   reg [7:0] pe6_rq_waddr = 8'h00;
   reg [53:0] pe6_rq_wdata = 54'h00000000000000;
   reg pe6_rq_we = 1'h0;
@@ -17160,10 +17380,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4212$0 ;
-  wire [7:0] \port$4212$0 ;
-  output [23:0] \port$4213$0 ;
-  wire [23:0] \port$4213$0 ;
+  output [7:0] \port$4221$0 ;
+  wire [7:0] \port$4221$0 ;
+  output [23:0] \port$4222$0 ;
+  wire [23:0] \port$4222$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17997,7 +18217,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq7];
+    _1_ <= rq6[pe6_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -18119,7 +18339,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe6_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe6_rq_entry <= rrp__data;
+    pe6_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe6_rq_entry <= pe6_rq_read;
   always @(posedge clk)
     pe6_acc <= \$36 ;
   always @(posedge clk)
@@ -18162,8 +18384,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe6_bank_we;
   assign \$22  = rp__addr == pe6_bank_waddr;
   assign pe6_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe6_valid7 & pe6_rq_we;
-  assign \$24  = pe6_rq7 == pe6_rq_waddr;
+  assign \$23  = pe6_valid6 & pe6_rq_we;
+  assign \$24  = pe6_rq6 == pe6_rq_waddr;
   assign pe6_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe6_valid1 <= \$25 ;
@@ -18218,7 +18440,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4164$0 (pe6_flags_out),
+    .\port$4173$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18331,7 +18553,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe6_rq_we;
   assign rwp__addr = pe6_rq_waddr;
   assign rwp__data = pe6_rq_wdata;
-  assign rrp__addr = pe6_rq7;
+  assign rrp__addr = pe6_rq6;
   assign i_valid = pe6_done_out;
   assign i_acc = pe6_acc_out;
   assign i_m = pe6_m_out;
@@ -18341,13 +18563,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4212$0  = \$39 ;
-  assign \port$4213$0  = \$40 ;
+  assign \port$4221$0  = \$39 ;
+  assign \port$4222$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4164$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4173$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18531,8 +18753,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4164$0 ;
-  wire [1:0] \port$4164$0 ;
+  input [1:0] \port$4173$0 ;
+  wire [1:0] \port$4173$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18739,9 +18961,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4164$0 [0];
+    rq_relu1 <= \port$4173$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4164$0 [1];
+    rq_req1 <= \port$4173$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18864,8 +19086,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4164$0 [0];
-  assign i_requantize = \port$4164$0 [1];
+  assign i_relu = \port$4173$0 [0];
+  assign i_requantize = \port$4173$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18874,7 +19096,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4372$0 , \port$4373$0 , bank_waddr);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4382$0 , \port$4383$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19009,6 +19231,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [7:0] pe7_rq9 = 8'h00;
   wire pe7_rq_collision;
   reg [53:0] pe7_rq_entry = 54'h00000000000000;
+  reg [53:0] pe7_rq_read = 54'h00000000000000;
   reg [7:0] pe7_rq_waddr = 8'h00;
   reg [53:0] pe7_rq_wdata = 54'h00000000000000;
   reg pe7_rq_we = 1'h0;
@@ -19033,10 +19256,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4372$0 ;
-  wire [7:0] \port$4372$0 ;
-  output [23:0] \port$4373$0 ;
-  wire [23:0] \port$4373$0 ;
+  output [7:0] \port$4382$0 ;
+  wire [7:0] \port$4382$0 ;
+  output [23:0] \port$4383$0 ;
+  wire [23:0] \port$4383$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19870,7 +20093,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   end
   reg [53:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq7];
+    _1_ <= rq7[pe7_rq6];
   end
   assign rrp__data = _1_;
   always @(posedge clk)
@@ -19992,7 +20215,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   always @(posedge clk)
     pe7_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe7_rq_entry <= rrp__data;
+    pe7_rq_read <= rrp__data;
+  always @(posedge clk)
+    pe7_rq_entry <= pe7_rq_read;
   always @(posedge clk)
     pe7_acc <= \$36 ;
   always @(posedge clk)
@@ -20035,8 +20260,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign \$21  = step_valid & pe7_bank_we;
   assign \$22  = rp__addr == pe7_bank_waddr;
   assign pe7_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe7_valid7 & pe7_rq_we;
-  assign \$24  = pe7_rq7 == pe7_rq_waddr;
+  assign \$23  = pe7_valid6 & pe7_rq_we;
+  assign \$24  = pe7_rq6 == pe7_rq_waddr;
   assign pe7_rq_collision = \$23  & \$24 ;
   always @(posedge clk)
     pe7_valid1 <= \$25 ;
@@ -20091,7 +20316,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4324$0 (pe7_flags_out),
+    .\port$4334$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20204,7 +20429,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign rwp__en = pe7_rq_we;
   assign rwp__addr = pe7_rq_waddr;
   assign rwp__data = pe7_rq_wdata;
-  assign rrp__addr = pe7_rq7;
+  assign rrp__addr = pe7_rq6;
   assign i_valid = pe7_done_out;
   assign i_acc = pe7_acc_out;
   assign i_m = pe7_m_out;
@@ -20214,13 +20439,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (bank_wdata, clk, rst, bank_we, rq_we, act, rp__a
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4372$0  = \$39 ;
-  assign \port$4373$0  = \$40 ;
+  assign \port$4382$0  = \$39 ;
+  assign \port$4383$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4324$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4334$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20404,8 +20629,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4324$0 ;
-  wire [1:0] \port$4324$0 ;
+  input [1:0] \port$4334$0 ;
+  wire [1:0] \port$4334$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20612,9 +20837,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4324$0 [0];
+    rq_relu1 <= \port$4334$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4324$0 [1];
+    rq_req1 <= \port$4334$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20737,8 +20962,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4324$0 [0];
-  assign i_requantize = \port$4324$0 [1];
+  assign i_relu = \port$4334$0 [0];
+  assign i_requantize = \port$4334$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

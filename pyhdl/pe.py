@@ -19,8 +19,8 @@ Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``):
 follows a block RAM's data output in the cycle it is read; ``O =
 pyhdl.sizing.operand_stages()`` = 3 operand registers.)
 
-The requant table (bias/m/s per neuron group) is read three cycles before the
-accumulator needs the bias and its output registered.  In ``vonneumann`` mode the PE has no bank; its
+The requant table (bias/m/s per neuron group) is read four cycles before the
+accumulator needs the bias, and its output registered twice.  In ``vonneumann`` mode the PE has no bank; its
 weight word arrives over the shared bus with the same timing as bank read data.
 """
 
@@ -216,13 +216,17 @@ class ProcessingElement(wiring.Component):
         m.d.comb += [rwp.en.eq(_load_reg(m, self.rq_we, f"pe{p}_rq_we", reset=True)),
                      rwp.addr.eq(_load_reg(m, self.rq_waddr, f"pe{p}_rq_waddr")),
                      rwp.data.eq(_load_reg(m, self.rq_wdata, f"pe{p}_rq_wdata"))]
-        # read one cycle early and register: block-RAM clock-to-out must not feed the
-        # accumulator's adder directly
+        # read two cycles early and registered twice: the first register becomes the
+        # block RAM's own output register (pyhdl.fpga.regpack), the second sits beside
+        # the accumulator, so the route from the RAM to the accumulator's adder (3.2 ns on
+        # ECP5) is a path of its own
         rrp = rq.read_port(transparent_for=())
-        m.d.comb += rrp.addr.eq(ctl[R + O - 1 + levels]["rq"])
-        m.d.comb += self._collisions["rq"].eq(ctl[R + O - 1 + levels]["valid"] & rwp.en & (rrp.addr == rwp.addr))
+        rd = ctl[R + O - 2 + levels]
+        m.d.comb += rrp.addr.eq(rd["rq"])
+        m.d.comb += self._collisions["rq"].eq(rd["valid"] & rwp.en & (rrp.addr == rwp.addr))
+        entry_read = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_read", reset_less=True)
         entry = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_entry", reset_less=True)
-        m.d.sync += entry.eq(rrp.data)
+        m.d.sync += [entry_read.eq(rrp.data), entry.eq(entry_read)]
         bias = entry[:cfg.acc_bits].as_signed()
         mult = entry[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
         shift = entry[cfg.acc_bits + cfg.m_bits:]

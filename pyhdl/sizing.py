@@ -400,7 +400,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     prev_out = prev_G = 0
     b_g = b_f = 0
     b_own = False
-    wb_par, wb_count = [0, 0], [0, 0]
+    wb_par, wb_count = [1, 1], [0, 0]  # nothing of layer 0 written
     out_full, out_wr = [False, False], [0, 0]
     out_pend = [False, False]      # slot not yet fully read by the drain
     # input slots released in the last issue_stages() cycles, oldest first
@@ -443,7 +443,6 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
         wfull = full[ws]
         in_fire = sent < vectors * F0 and not wfull
         # ---- register updates at the end of cycle c
-        track_reset = [False, False]
         release = [False, False]
         claim = None
         if pick_a:
@@ -454,8 +453,6 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
                 pending.setdefault(c + W, []).append((actx, wr_buf, last))
             if last and first_step:
                 claim = actx
-            if layer == 0 and first_step:
-                track_reset[actx] = True
             if layer == 0 and last_fold and last_group:
                 release[actx] = True
             if last_fold:
@@ -477,8 +474,6 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             issue_times.append(c)
             steps.append((c, va + 1, 0, b_g, b_f))
             bctx = 1 - actx
-            if b_g == 0 and b_f == 0:
-                track_reset[bctx] = True
             b_last = b_f == F0 - 1
             if b_last:
                 pending.setdefault(c + W, []).append((bctx, 0, False))
@@ -494,12 +489,12 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             if out:
                 if claim != ctx:
                     out_wr[ctx] += 1
-            elif not track_reset[ctx]:
+                # the context's next inference starts its tracking afresh: all hidden
+                # write-backs of this one are in, and none of the next one yet
+                wb_par[ctx], wb_count[ctx] = 1, 0
+            else:
                 wb_count[ctx] = wb_count[ctx] + 1 if wb_par[ctx] == par else 1
                 wb_par[ctx] = par
-        for ctx in range(2):
-            if track_reset[ctx]:
-                wb_par[ctx], wb_count[ctx] = 1, 0
         if claim is not None:
             out_full[claim], out_pend[claim], out_wr[claim] = True, True, 0
         if drain:
@@ -539,8 +534,9 @@ def _latency(name: str, value, lo: int) -> int:
 def inference_cycles(shapes, cfg: ArrayConfig, *, writeback: int | None = None,
                      drain: int | None = None) -> int:
     """Busy cycles of one isolated inference (counter 0): first input beat accepted
-    in cycle 0, full-rate input, no backpressure; ``busy`` is high from cycle 1 to the
-    cycle the last result is accepted.  ``writeback``/``drain``: as for :func:`schedule`."""
+    in cycle 0, full-rate input, no backpressure; the cycle its last result is
+    accepted, which is how many cycles ``busy`` is high (from cycle 2 to the cycle
+    after that: it is counted from registered events).  ``writeback``/``drain``: as for :func:`schedule`."""
     return schedule(shapes, cfg, 1, writeback=writeback, drain=drain)["accept"][0]
 
 

@@ -192,17 +192,47 @@ class NmcArray(wiring.Component):
             return out
 
         # ---- load port ------------------------------------------------------------
+        # The load is registered as it is accepted (payload and handshake), and every
+        # write, the sequencer restart and the counter clear act a cycle later, from the
+        # registers: no path runs from the load handshake into the memories or the
+        # sequencer.  The control words are decoded from the port on arrival.
         busy = Signal(name="busy_r")
-        ld = self.load.payload
-        ld_fire = Signal(name="ld_fire")
+        vector_start_r = Signal(name="vector_start_r")
+        ld = Signal.like(self.load.payload, name="load_r", reset_less=True)
+        ld_fire = Signal(name="load_write")  # ld is written in this cycle
         region, index, word = ld.addr[28:32], ld.addr[20:28], ld.addr[0:20]
         clear = Signal(name="clear_counters")
         load_hold = Signal(name="load_hold")  # a multi-cycle weight write in progress
         # an input beat and a program write never land in one cycle: the beat would be
         # counted against the program being replaced.  An offered beat goes first (a
-        # held load cannot starve a vector that has started; busy then closes the port)
-        m.d.comb += [self.load.ready.eq(~busy & ~load_hold & ~(self.i_stream.valid & has_layers)),
-                     ld_fire.eq(self.load.valid & self.load.ready)]
+        # held load cannot starve a vector that has started; busy then closes the port,
+        # and vector_start_r covers the cycle before busy rises); a beat waits while a
+        # write lands (i_stream.ready below)
+        m.d.comb += self.load.ready.eq(~busy & ~vector_start_r & ~load_hold & ~(self.i_stream.valid & has_layers))
+        m.d.sync += [ld.eq(self.load.payload), ld_fire.eq(self.load.valid & self.load.ready)]
+        arriving = self.load.payload
+        ctl_word = Signal(name="load_r_is_control", reset_less=True)
+        ctl_n_layers = Signal(name="load_r_is_n_layers", reset_less=True)
+        ctl_clear = Signal(name="load_r_is_clear", reset_less=True)
+        # n = min(data, max_layers): written as OR trees and a narrow subtract, not
+        # a compare and subtract as wide as the load data
+        n_low = arriving.data[:layer_bits]
+        n_clamp = (arriving.data[layer_bits:] != 0) | (n_low > cfg.max_layers)
+        n_any = Signal(name="load_r_has_layers", reset_less=True)
+        n_last = Signal.like(last_layer, name="load_r_last_layer", reset_less=True)
+        # a descriptor write (and whether it is layer 0's), decoded on arrival too: the
+        # address compare is a carry chain as wide as the word field
+        desc_word = Signal(name="load_r_is_descriptor", reset_less=True)
+        desc_word0 = Signal(name="load_r_is_descriptor0", reset_less=True)
+        m.d.sync += [desc_word.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
+                                  & (arriving.addr[0:20] < cfg.max_layers)),
+                     desc_word0.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
+                                   & (arriving.addr[0:20] == 0))]
+        m.d.sync += [ctl_word.eq(arriving.addr[28:32] == sizing.REGION_CONTROL),
+                     ctl_n_layers.eq(arriving.addr[0:20] == sizing.CONTROL_N_LAYERS),
+                     ctl_clear.eq(arriving.addr[0:20] == sizing.CONTROL_CLEAR),
+                     n_any.eq(arriving.data != 0),
+                     n_last.eq(Mux(n_clamp, cfg.max_layers - 1, n_low - 1))]
         vn = cfg.mode == "vonneumann"
         K = sizing.bus_words_per_step(cfg)
         if vn:
@@ -234,7 +264,8 @@ class NmcArray(wiring.Component):
                     m.d.sync += [part.eq(1), part_data.eq(ld.data[:SW]),
                                  part_base.eq(word * K + index * vn_words)]
             if vn_words > 1:
-                m.d.comb += load_hold.eq(part != 0)
+                # the next load would land while this word's later parts are written
+                m.d.comb += load_hold.eq((part != 0) | bank_hit)
         for p, pe in enumerate(pes):
             hit = ld_fire & (index == p)
             if pe.has_bank:
@@ -245,19 +276,14 @@ class NmcArray(wiring.Component):
         dwp, swp = desc_mem.write_port(), steps_mem.write_port()
         ld_desc = fields(ld.data)
         ld_steps = sizing.descriptor_steps(cfg, ld_desc["in_features"], ld_desc["out_features"])
-        desc_we = ld_fire & (region == sizing.REGION_DESCRIPTOR) & (word < cfg.max_layers)
+        desc_we = ld_fire & desc_word
         for wp, data in ((dwp, ld.data), (swp, Cat(*[ld_steps[n][:w] for n, w in step_fields]))):
             m.d.comb += [wp.en.eq(desc_we),
                          wp.addr.eq(word), wp.data.eq(data)]
-        with m.If(ld_fire & (region == sizing.REGION_CONTROL)):
-            with m.If(word == sizing.CONTROL_N_LAYERS):
-                # n = min(data, max_layers): written as OR trees and a narrow subtract, not
-                # a compare and subtract as wide as the load data
-                low = ld.data[:layer_bits]
-                clamp = (ld.data[layer_bits:] != 0) | (low > cfg.max_layers)
-                m.d.sync += [has_layers.eq(ld.data != 0),
-                             last_layer.eq(Mux(clamp, cfg.max_layers - 1, low - 1))]
-            with m.If(word == sizing.CONTROL_CLEAR):
+        with m.If(ld_fire & ctl_word):
+            with m.If(ctl_n_layers):
+                m.d.sync += [has_layers.eq(n_any), last_layer.eq(n_last)]
+            with m.If(ctl_clear):
                 m.d.comb += clear.eq(1)
 
         # descriptor views that do not depend on the sequencer position
@@ -279,7 +305,7 @@ class NmcArray(wiring.Component):
             first = sizing.unpack_descriptor(cfg, prog.descriptors[0])
             f0_init = sizing.descriptor_steps(cfg, first["in_features"], first["out_features"])["folds_m1"]
         f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=f0_init, reset_less=True)
-        with m.If(desc_we & (word == 0)):
+        with m.If(ld_fire & desc_word0):
             m.d.sync += f0_m1.eq(ld_steps["folds_m1"])
         with m.Else():
             m.d.sync += f0_m1.eq(f0_next_m1)
@@ -302,7 +328,7 @@ class NmcArray(wiring.Component):
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
         in_fire = Signal(name="in_fire")
-        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers),
+        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers & ~ld_fire),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
@@ -319,12 +345,17 @@ class NmcArray(wiring.Component):
             delayed = [Signal(name=f"in_release_r{k}_{c}") for c in range(2)]
             m.d.sync += [delayed[c].eq(in_release_r[c]) for c in range(2)]
             in_release_r = delayed
+            if k == 1:
+                # the beat count restarts a cycle after the release, so the decision
+                # does not drive it: nothing reads a released slot's count before its
+                # context is at layer 0 again (docs/design.md)
+                beats_restart = delayed
         for c in range(2):
             with m.If(in_fire & (ws == c)):
                 m.d.sync += beats[c].eq(beats[c] + 1)
                 with m.If(beats[c] == f0_m1):
                     m.d.sync += full[c].eq(1)
-            with m.If(in_release[c]):
+            with m.If(beats_restart[c]):
                 m.d.sync += beats[c].eq(0)
             with m.If(in_release_r[c]):
                 m.d.sync += full[c].eq(0)
@@ -384,7 +415,8 @@ class NmcArray(wiring.Component):
         b_rq = Signal(rq_bits, name="b_rq_addr")
         b_own = Signal(name="b_in_group")    # B is in the middle of a group
         g0 = Signal(group_bits, name="in_groups")
-        m.d.sync += g0.eq(g0_next)
+        g0_m1 = Signal(signed(group_bits + 1), name="in_groups_m1", init=-1)
+        m.d.sync += [g0.eq(g0_next), g0_m1.eq(g0_next_m1)]
         # equality checks of the decision, kept as registers updated with their operands
         # (see "zero flags" below): b_done = (b_g == g0), B has issued all of its layer 0
         b_done = Signal(name="b_done", init=1)  # b_g = g0 = 0 after reset
@@ -417,10 +449,11 @@ class NmcArray(wiring.Component):
             return -(-k * S // P)
         need = Signal(group_bits + 1, name="need_groups", init=groups_for(1))
         need2 = Signal(group_bits + 1, name="need_groups_next", init=groups_for(2))
-        # f + 1 and b_f + 1 kept as registers, so no candidate has an adder before its
-        # compare (see "readiness flags" below)
+        # f + 1, b_f + 1 and b_g + 1 kept as registers, so no candidate or flag has an
+        # adder before its compare (see "readiness flags" and "zero flags" below)
         f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
         bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
+        bg1 = Signal(group_bits + 1, name="b_group_plus1", init=1)
         # need(f+3) - need(f+2): simd/pe, or (simd < pe) 1 when f+2 is a multiple of pe/simd
         need_step = Const(S // P) if S >= P else f1[:_log2(P // S)].all()
 
@@ -432,33 +465,36 @@ class NmcArray(wiring.Component):
             return Mux(actx, pair[0], pair[1])
 
         abeats = of_a(beats)
-        # The decision reads its four magnitude checks from registers (Fmax: a carry
-        # chain before the arbitration and its fan-out was the critical path).  Each
-        # register is computed a cycle ahead, from the next-state value of everything it
-        # compares (see "readiness flags" below), and equals, whenever it is read:
-        #   in_ok    beats[A] > f                     (layer 0: the fold's input beat is in)
+        # The decision reads its checks from registers (Fmax: a carry chain before the
+        # arbitration and its fan-out was the critical path), computed a cycle ahead for
+        # each move the sequencer can make (see "readiness" below) and selected by the
+        # move it made.  Whenever read, they equal:
+        #   data_ok  layer 0: beats[A] > f (the fold's input beat is in); later layers:
+        #            g != 0, or A's write-back parity is this layer's and groups written
+        #            >= need or == prev_G (the fold's producers are written)
+        #   a_calm   not (a later layer's group 0 whose producers are not all written)
         #   b_ready  beats[B] > b_f                   (B's next fold's beat is in)
-        #   raw_ok   A's write-back parity is this layer's and groups written >= need or
-        #            == prev_G (the fold's producers are written)
-        #   raw_full A's write-back parity is this layer's and all prev_G groups are written
-        in_ok = Signal(name="in_ok")
-        b_ready = Signal(name="b_ready")
-        raw_ok = Signal(name="raw_ok")
-        raw_full = Signal(name="raw_full")
+        checks_names = ("data_ok", "a_calm", "b_ready")
+        moves = ("stay", "b", "a_fold", "a_last_fold")  # by move code
+        ready_if = {move: [Signal(name=f"{what}_if_{move}", init=what == "a_calm") for what in checks_names]
+                    for move in moves}
+        move_made = Signal(2, name="move_made")  # the move of last cycle, index into moves
+        data_ok, a_calm, b_ready = (Array(ready_if[move][i] for move in moves)[move_made]
+                                    for i in range(len(checks_names)))
         # write-back tracking per context, one cycle ahead: parity of the layer last
         # written and groups written as they will be after this cycle's write-back (the
         # write-back control is a delay line, so its next event is known a cycle early and
         # the flags below compare registers instead of selecting among four counts).
-        # A tracking reset requested last cycle (the context started its layer 0) is
-        # applied on top, so that the decision does not drive the counters' next state.
-        track_reset_r = [Signal(name=f"track_reset_r{c}") for c in range(2)]
-        wb_par_ahead = [Signal(name=f"wb_parity_ahead{c}") for c in range(2)]
-        wb_count_ahead = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
-        wb_par_n = [Mux(track_reset_r[c], 1, wb_par_ahead[c]) for c in range(2)]
-        wb_count_n = [Mux(track_reset_r[c], 0, wb_count_ahead[c]) for c in range(2)]
+        # The tracking restarts (nothing of layer 0 written: parity 1, no groups) with
+        # each of the context's output write-backs: all of an inference's hidden
+        # write-backs come before its last layer's first output write-back, whose group 0
+        # was the last step to look at them, and the context's next inference writes its
+        # first hidden group only after that.  So the issue decision does not drive the
+        # tracking at all.
+        wb_par_n = [Signal(name=f"wb_parity_ahead{c}", init=1) for c in range(2)]
+        wb_count_n = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
         first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & of_a(out_full))
-        data_ok = Mux(layer0, in_ok, ~g_zero | raw_ok)
         weights_ok = Const(1)
         if vn:
             # the next step's K bus words are fetched one per cycle; it issues with the last
@@ -467,7 +503,6 @@ class NmcArray(wiring.Component):
         active = Signal(name="active")
         m.d.comb += active.eq(loaded & has_layers)
         a_ok = active & data_ok & out_ok & weights_ok
-        a_calm = Mux(~layer0 & g_zero, raw_full, 1)  # A's group would not wait
         b_avail = Signal(name="b_available")
         # b_ready is beats[B] > 0 here: B is at a group boundary (b_f = 0) whenever this is read
         m.d.comb += b_avail.eq(active & ~layer0 & ~b_done & b_ready if interleave else 0)
@@ -482,7 +517,7 @@ class NmcArray(wiring.Component):
         m.d.comb += issue.eq(pick_a | pick_b)
         stall_in = Signal(name="stall_input")
         stall_out = Signal(name="stall_output")
-        m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, layer0 & ~in_ok & (abeats != 0))),
+        m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, layer0 & ~data_ok & (abeats != 0))),
                      stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
@@ -493,7 +528,7 @@ class NmcArray(wiring.Component):
                     layer.eq(nxt_idx), g.eq(0), f.eq(0), need.eq(groups_for(1)), need2.eq(groups_for(2))]
 
         def reset_b():
-            return [b_g.eq(0), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
+            return [b_g.eq(0), bg1.eq(1), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
 
         # f == folds - 1, g == cur_G - 1, b_f == f0 - 1: registers (see "zero flags" below)
         last_fold = Signal(name="last_fold")
@@ -503,7 +538,6 @@ class NmcArray(wiring.Component):
         cur_F_m1 = Signal(signed(group_bits + 1), name="cur_folds_m1", init=-1)
         cur_G_m1 = Signal(signed(group_bits + 1), name="cur_groups_m1", init=-1)
         g1 = Signal(group_bits + 1, name="group_plus1", init=1)
-        track_reset = [Signal(name=f"track_reset{c}") for c in range(2)]
         with m.If(~loaded):
             m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
         with m.Elif(pick_a):
@@ -526,7 +560,7 @@ class NmcArray(wiring.Component):
         with m.Elif(pick_b):
             m.d.sync += [b_bank.eq(b_bank + 1), b_own.eq(~b_last_fold)]
             with m.If(b_last_fold):
-                m.d.sync += [b_f.eq(0), b_g.eq(b_g + 1), b_rq.eq(b_rq + 1)]
+                m.d.sync += [b_f.eq(0), b_g.eq(bg1), bg1.eq(bg1 + 1), b_rq.eq(b_rq + 1)]
             with m.Else():
                 m.d.sync += b_f.eq(b_f + 1)
         for c in range(2):
@@ -534,13 +568,11 @@ class NmcArray(wiring.Component):
             m.d.comb += [
                 in_release[c].eq(pick_a & a_here & layer0 & last_fold & last_group
                               | pick_b & b_here & b_last_fold & b_last_group),
-                track_reset[c].eq(pick_a & a_here & layer0 & first_step
-                                  | pick_b & b_here & bg_zero & (b_f == 0)),
             ]
 
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
-        with m.If(ld_fire & ~(clear)):
+        with m.If(ld_fire & ~(ctl_word & ctl_clear)):
             m.d.sync += loaded.eq(0)
         # A's first step of the last layer claims its output slot.  The claim is applied a
         # cycle late (registered): it only has to be visible when this slot is next
@@ -671,18 +703,22 @@ class NmcArray(wiring.Component):
                      act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
         for c in range(2):
-            m.d.sync += [track_reset_r[c].eq(track_reset[c]),
-                         wb_par_ahead[c].eq(wb_par_n[c]), wb_count_ahead[c].eq(wb_count_n[c])]
+            with m.If(wb_early["valid"] & wb_early["out"] & (wb_early["ctx"] == c)):
+                m.d.sync += [wb_par_n[c].eq(1), wb_count_n[c].eq(0)]
             with m.If(wb_early["valid"] & ~wb_early["out"] & (wb_early["ctx"] == c)):
-                m.d.sync += [wb_par_ahead[c].eq(wb_early["par"]),
-                             wb_count_ahead[c].eq(Mux(wb_par_n[c] == wb_early["par"], wb_count_n[c] + 1, 1))]
+                m.d.sync += [wb_par_n[c].eq(wb_early["par"]),
+                             wb_count_n[c].eq(Mux(wb_par_n[c] == wb_early["par"], wb_count_n[c] + 1, 1))]
 
-        # ---- readiness flags: next-state values of the four checks ----------------------
+        # ---- readiness: next-state values of the checks, one candidate per move --------
         # Candidates are compares of registers (and of this cycle's input beat, known
-        # early); the decision only selects among them.  Cases
-        # follow the sequencer's own update rules above; where a flag will not be read
-        # in the next state (layer 0 for the raw_* pair, a group other than 0 for
-        # raw_full, g != 0 for raw_ok) its value does not matter.
+        # early).  Per cycle, neither context issues (this includes a restart, ~loaded),
+        # B issues, A issues within its group, or A issues its group's last fold.  Each
+        # move's candidate is registered on its own and the move itself is registered beside them
+        # (move_made), so the decision selects among registers after the clock
+        # edge instead of before it: no path runs from the decision into a readiness
+        # compare.  The candidates follow the sequencer's update rules above; where a
+        # check will not be read in the next state (layer 0 for the raw_* pair, a group
+        # other than 0 for raw_full, g != 0 for raw_ok) its value does not matter.
         inc = [in_fire & (ws == c) for c in range(2)]
         # beats + this cycle's beat > x  is  beats > x | beat & beats == x
 
@@ -692,60 +728,67 @@ class NmcArray(wiring.Component):
 
         nz = [(beats[c] != 0) | inc[c] for c in range(2)]
         a_nz, b_nz = of_a(nz), of_b(nz)
-        rel_a, rel_b = of_a(in_release), of_b(in_release)
         handover = last_fold & last_group & cur_last
 
-        def par_ok_next(sel, layer_odd_next):
-            """Write-back parity of the context that is A next (``sel`` picks it among the
-            present A and B), and no tracking reset."""
-            return (sel(wb_par_n) == ~layer_odd_next) & ~sel(track_reset)
-
         def raw_pair(sel, layer_odd_next, need_groups, groups):
+            """raw_ok and raw_full of the context that is A next (``sel`` picks it among
+            the present A and B)."""
             def ready(n):
                 return (n >= need_groups) | (n == groups)
-            par = par_ok_next(sel, layer_odd_next)
-            # the count tests see the registers, the reset selects the test of 0 after them
-            def count_test(test):
-                return sel([Mux(track_reset_r[c], test(Const(0)), test(wb_count_ahead[c])) for c in range(2)])
-            return [raw_ok.eq(par & count_test(ready)), raw_full.eq(par & count_test(lambda n: n == groups))]
+            par = sel(wb_par_n) == ~layer_odd_next
+            # compared per context straight from the registers, then selected
+            return (par & sel([ready(n) for n in wb_count_n]),
+                    par & sel([n == groups for n in wb_count_n]))
 
-        # A context's input slot is released when it issues its layer 0's last step
-        # (in_release); within each branch that is known without the decision, since
-        # pick_a and pick_b exclude each other: A releases only on its last fold and
-        # group of layer 0, B only on its own last fold and group
-        stay = raw_pair(of_a, layer[0], need, prev_G)
-        with m.If(~loaded):
-            m.d.sync += [in_ok.eq(~rel_a & a_nz), b_ready.eq(~rel_b & b_nz)] + stay
-        with m.Elif(pick_a):
-            with m.If(handover):
-                # the next vector becomes A at fold 0; the old context becomes B at fold 0
-                m.d.sync += [in_ok.eq(b_nz), b_ready.eq(~layer0 & a_nz)]
-                m.d.sync += raw_pair(of_b, Const(1), Const(groups_for(1)), g0)
-            with m.Elif(last_fold):
-                m.d.sync += [in_ok.eq(~(layer0 & last_group) & a_nz), b_ready.eq(of_b(beats_gt(b_f)))]
-                with m.If(last_group):  # next layer, group 0
-                    m.d.sync += raw_pair(of_a, ~layer[0], Const(groups_for(1)), cur_G)
-                with m.Else():  # next group: g != 0, neither raw flag is read
-                    m.d.sync += stay
-            with m.Else():
-                m.d.sync += [in_ok.eq(of_a(beats_gt(f1))), b_ready.eq(of_b(beats_gt(b_f)))]
-                m.d.sync += raw_pair(of_a, layer[0], need2, prev_G)
-        with m.Elif(pick_b):
-            m.d.sync += [in_ok.eq(of_a(beats_gt(f))),
-                         b_ready.eq(Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1))))] + stay
-        with m.Else():
-            m.d.sync += [in_ok.eq(of_a(beats_gt(f))), b_ready.eq(of_b(beats_gt(b_f)))] + stay
+        def checks(in_ok_n, raw_n, layer0_n, g_zero_n):
+            """(data_ok, a_calm) of A's position next cycle."""
+            raw_ok_n, raw_full_n = raw_n
+            return Mux(layer0_n, in_ok_n, ~g_zero_n | raw_ok_n), Mux(~layer0_n & g_zero_n, raw_full_n, 1)
+
+        stay_raw = raw_pair(of_a, layer[0], need, prev_G)
+        # neither issues (a restart resets A to layer 0, group 0)
+        stay = checks(Mux(loaded, of_a(beats_gt(f)), a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
+        stay_b = Mux(loaded, of_b(beats_gt(b_f)), b_nz)
+        # A issues.  A releases its input slot on the last fold and group of its layer 0.
+        to_next_group = checks(a_nz, stay_raw, layer0, Const(0))
+        to_next_layer = checks(~layer0 & a_nz,
+                               raw_pair(of_a, ~layer[0], Const(groups_for(1)), cur_G),
+                               Const(0), Const(1))
+        to_next_fold = checks(of_a(beats_gt(f1)), raw_pair(of_a, layer[0], need2, prev_G),
+                              layer0, g_zero)
+        # hand-over: the next vector becomes A, at layer 1 if B did all of layer 0 and
+        # else at B's group of layer 0; the old context becomes B at fold 0
+        to_next_vector = checks(b_nz, raw_pair(of_b, Const(1), Const(groups_for(1)), g0),
+                                ~b_done, b_done | bg_zero)
+        # A's move on its last fold is to the next group, layer or vector; a move within
+        # the group has a candidate of its own, so that no candidate is a wide select
+        a_bnd = [Mux(handover, nv, Mux(last_group, nl, ng))
+                 for nv, nl, ng in zip(to_next_vector, to_next_layer, to_next_group)]
+        a_bnd_b = Mux(handover, ~layer0 & a_nz, of_b(beats_gt(b_f)))
+        a_fold_b = of_b(beats_gt(b_f))
+        # B issues: A's position is unchanged; B leaves its slot on its last fold and group
+        b_moves = checks(of_a(beats_gt(f)), stay_raw, layer0, g_zero)
+        b_moves_b = Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1)))
+        cand = {"stay": (*stay, stay_b), "b": (*b_moves, b_moves_b),
+                "a_fold": (*to_next_fold, a_fold_b), "a_last_fold": (*a_bnd, a_bnd_b)}
+        for move, values in cand.items():
+            m.d.sync += [reg.eq(v) for reg, v in zip(ready_if[move], values)]
+        m.d.sync += move_made.eq(Mux(loaded & pick_a, Mux(last_fold, 3, 2), Mux(loaded & pick_b, 1, 0)))
 
         # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
+        # B's flags compare against layer 0's step counts as registers (f0_m1, g0,
+        # g0_m1), not as decoded from the descriptor memory in this cycle: those lag a
+        # descriptor write by a cycle, which is the cycle `loaded` is low and B is reset
+        # from the decoded values (reset_b)
         b_reset = ~loaded | pick_a & handover  # reset_b()
         b_advance = loaded & ~pick_a & pick_b & b_last_fold
         # ... and the last-fold/last-group flags
         with m.If(b_reset | b_advance):
             m.d.sync += b_last_fold.eq(d0_steps["one_fold"])
         with m.Elif(loaded & ~pick_a & pick_b):
-            m.d.sync += b_last_fold.eq(bf1 == f0_next_m1)
+            m.d.sync += b_last_fold.eq(bf1 == f0_m1)
         with m.Else():
-            m.d.sync += b_last_fold.eq(b_f == f0_next_m1)
+            m.d.sync += b_last_fold.eq(b_f == f0_m1)
         b_continues = cur_last & ~b_done & ~bg_zero  # at a hand-over A continues at g = b_g
         with m.If(~loaded):
             m.d.sync += [last_fold.eq(F_nd_is1), last_group.eq(G_nd_is1), g1.eq(1)]
@@ -753,7 +796,7 @@ class NmcArray(wiring.Component):
             # continuing B's layer 0 at b_g: its last group is b_g == g0 - 1, B's own flag
             m.d.sync += [last_fold.eq(F_nd_is1),
                          last_group.eq(Mux(b_continues, b_last_group, G_nd_is1)),
-                         g1.eq(Mux(b_continues, b_g + 1, 1))]
+                         g1.eq(Mux(b_continues, bg1, 1))]
         with m.Elif(pick_a & last_fold):
             m.d.sync += [last_fold.eq(cur_F_m1 == 0), last_group.eq(g1 == cur_G_m1), g1.eq(g1 + 1)]
         with m.Elif(pick_a):
@@ -761,10 +804,10 @@ class NmcArray(wiring.Component):
         with m.If(b_reset):
             m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), b_last_group.eq(d0_steps["one_group"]), bf1.eq(1)]
         with m.Elif(b_advance):
-            m.d.sync += [bg_zero.eq(0), b_done.eq(b_g + 1 == g0_next), b_last_group.eq(b_g + 1 == g0_next_m1),
+            m.d.sync += [bg_zero.eq(0), b_done.eq(bg1 == g0), b_last_group.eq(bg1 == g0_m1),
                          bf1.eq(1)]
         with m.Else():
-            m.d.sync += [b_done.eq(b_g == g0_next), b_last_group.eq(b_g == g0_next_m1)]
+            m.d.sync += [b_done.eq(b_g == g0), b_last_group.eq(b_g == g0_m1)]
             with m.If(loaded & ~pick_a & pick_b):
                 m.d.sync += bf1.eq(bf1 + 1)
         with m.If(~loaded):
@@ -795,12 +838,48 @@ class NmcArray(wiring.Component):
         inflight = Signal(name="drain_inflight")
         d_lane = Signal(max(1, _log2(P)), name="drain_lane", reset_less=True)
         d_last = Signal(name="drain_last", reset_less=True)
-        d_groups = Mux(ds, out_wr[1], out_wr[0])
         d_full = Mux(ds, out_pend[1], out_pend[0])
+        de_last = Signal(name="drain_elem_last")
         drain = Signal(name="drain_read")
         inflight2 = Signal(name="drain_inflight2")
-        room = ofifo.w_level + inflight + inflight2 < 4
-        m.d.comb += drain.eq(d_full & (d_groups > (de >> _log2(P))) & room)
+        # The drain reads an element when its slot is pending, its group is written
+        # (out_groups > de // pe) and the FIFO has room for everything in flight.  The
+        # last two are registers computed a cycle ahead, with the drain's own move
+        # selecting among candidates last, so the drain decision is one LUT from
+        # registers and no compare sits between it and the drain's next state.
+        d_avail = Signal(name="drain_available")
+        d_room = Signal(name="drain_room", init=1)
+        m.d.comb += drain.eq(d_full & d_avail & d_room)
+        # reads in flight plus results in the FIFO (= w_level + inflight + inflight2)
+        d_occ = Signal(range(5), name="drain_occupancy")
+        r_fire = ofifo.r_stream.valid & ofifo.r_stream.ready
+        m.d.sync += [d_occ.eq(d_occ + drain - r_fire),
+                     d_room.eq(Mux(drain, d_occ - r_fire < 3, d_occ - r_fire < 4))]
+        # groups written per slot as they will be next cycle, compared against the
+        # drain's group now (de // pe) and after its move (de // pe + 1, or group 0 of
+        # the other slot)
+        # (written as compares of the registers, not of their sum: x + inc > y is
+        # x > y | inc & x == y; a claim empties the slot)
+        claimed = [claim & (claim_ctx == c) for c in range(2)]
+        winc = [out_write & (wb["ctx"] == c) for c in range(2)]
+        de_g = de >> _log2(P)
+        de_g1 = Signal(feat_bits + 1, name="drain_group_plus1", init=1)
+        lane_last = de[:_log2(P)].all() if P > 1 else Const(1)
+
+        def written_gt(x):
+            return [~claimed[c] & ((out_wr[c] > x) | winc[c] & (out_wr[c] == x)) for c in range(2)]
+        gt_stay, gt_next = written_gt(de_g), written_gt(de_g1)
+        any_written = [~claimed[c] & ((out_wr[c] != 0) | winc[c]) for c in range(2)]
+        avail_stay = Mux(ds, gt_stay[1], gt_stay[0])
+        avail_next_group = Mux(ds, gt_next[1], gt_next[0])
+        avail_next_slot = Mux(ds, any_written[0], any_written[1])
+        m.d.sync += d_avail.eq(Mux(drain, Mux(de_last, avail_next_slot, Mux(lane_last, avail_next_group, avail_stay)),
+                                   avail_stay))
+        with m.If(drain):
+            with m.If(de_last):
+                m.d.sync += de_g1.eq(1)
+            with m.Elif(lane_last):
+                m.d.sync += de_g1.eq(de_g1 + 1)
         # the output-buffer reads are always enabled: the lane registers below take the
         # data the cycle after a drain read, before `de` moves, so nothing has to hold it,
         # and the drain decision does not fan out to every output-buffer RAM's enable
@@ -809,9 +888,22 @@ class NmcArray(wiring.Component):
             m.d.comb += self._collisions[f"outbuf{p}"].eq(
                 drain & out_wps[p].en & (out_rps[p].addr == out_wps[p].addr))
         m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
+        # de == out_n - 1 as a register, updated with de: the compare is not between the
+        # drain decision and the drain's next state.  out_n changes only with a program
+        # write, which waits for the drain to finish (load.ready = ~busy), and the two
+        # registers behind it settle long before a new inference's first result.
+        out_n_m1 = Signal(feat_bits + 1, name="out_n_m1")
+        out_n_m2 = Signal(feat_bits + 1, name="out_n_m2")
+        m.d.sync += [out_n_m1.eq(out_n - 1), out_n_m2.eq(out_n - 2)]
+        with m.If(~drain):
+            m.d.sync += de_last.eq(de == out_n_m1)
+        with m.Elif(de_last):
+            m.d.sync += de_last.eq(out_n_m1 == 0)
+        with m.Else():
+            m.d.sync += de_last.eq(de == out_n_m2)
         with m.If(drain):
-            m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de == out_n - 1)]
-            with m.If(de == out_n - 1):
+            m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de_last)]
+            with m.If(de_last):
                 m.d.sync += [de.eq(0), ds.eq(~ds)]
                 for c in range(2):
                     with m.If(ds == c):
@@ -842,10 +934,16 @@ class NmcArray(wiring.Component):
                     m.d.sync += out_full[s].eq(0)
 
         # ---- busy: inferences in flight ------------------------------------------------
-        # busy is registered from the count's next value: it gates load.ready, and the
-        # load decode behind that should start at a register
+        # counted from registered events (a vector's first beat, its last result), so
+        # that neither the input nor the output handshake reaches the count's adder; busy
+        # is registered from the count's next value (it gates load.ready, and the load
+        # behind that should start at a register).  It rises two cycles after a vector's
+        # first beat and falls two cycles after its last result, so it is high as many
+        # cycles as the inference took; load.ready also looks at vector_start_r.
+        finished_r = Signal(name="finished_r")
+        m.d.sync += [vector_start_r.eq(vector_start), finished_r.eq(finished)]
         inflight_n = Signal(3, name="in_flight")
-        inflight_next = inflight_n + vector_start - finished
+        inflight_next = inflight_n + vector_start_r - finished_r
         m.d.sync += [inflight_n.eq(inflight_next), busy.eq(inflight_next != 0)]
         m.d.comb += self.busy.eq(busy)
 
