@@ -11,6 +11,7 @@ import random
 
 import pytest
 import torch
+from amaranth.sim import Simulator
 
 from golden import contract, integer
 from golden.image import ModelImage
@@ -141,6 +142,54 @@ def test_input_right_after_the_last_program_write(model, descriptor0_last):
     result = amsim.run_array(program, vectors, input_gap=0, timeout=20_000)
     _check(image, vectors, result, cfg)
     assert result.counters["inferences"] == len(vectors)
+
+
+def test_a_load_waits_for_a_started_vector():
+    # busy is counted from registered events and rises two cycles after a vector's first
+    # beat: a load offered while that vector's later beats pause must wait all the same,
+    # until its last result is out, and the vector must come out unharmed
+    cfg, sizes, raw = CORNERS[0]
+    image, _, draw = _model(cfg, sizes, seed=11, raw_last=raw)
+    program = compile_model(image, cfg)
+    vector = draw(1)[0]
+    F = sizing.folds(len(vector), cfg)
+    padded = vector + [0] * (F * cfg.simd - len(vector))
+    beats = [sizing.pack_lanes(padded[f * cfg.simd:(f + 1) * cfg.simd], cfg.a_bits) for f in range(F)]
+    dut = NmcArray(cfg, program=program)
+    outputs, seen = [], {"first": None, "done": None, "load_ready": []}
+
+    async def testbench(ctx):
+        # a counter clear changes no result, so a load slipping in would show only here
+        ctx.set(dut.load.payload.addr, sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_CLEAR))
+        ctx.set(dut.o_stream.ready, 1)
+        ctx.set(dut.i_stream.valid, 1)
+        ctx.set(dut.i_stream.payload, beats[0])
+        await ctx.tick().until(dut.i_stream.ready)
+        ctx.set(dut.i_stream.valid, 0)
+        ctx.set(dut.load.valid, 1)
+        for cycle in range(200):
+            if cycle == 5:  # the rest of the vector after a pause
+                for word in beats[1:]:
+                    ctx.set(dut.i_stream.valid, 1)
+                    ctx.set(dut.i_stream.payload, word)
+                    await ctx.tick().until(dut.i_stream.ready)
+                ctx.set(dut.i_stream.valid, 0)
+            await ctx.delay(0)
+            seen["load_ready"].append(ctx.get(dut.load.ready))
+            if ctx.get(dut.o_stream.valid):
+                outputs.append(ctx.get(dut.o_stream.payload.data))
+            if ctx.get(dut.done):
+                return
+            await ctx.tick()
+        raise TimeoutError("no result within 200 cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not any(seen["load_ready"]), f"load.ready high in cycles {[i for i, r in enumerate(seen['load_ready']) if r]}"
+    golden = integer.infer(image, torch.tensor([vector]))[-1].tolist()[0]
+    assert outputs == golden
 
 
 @pytest.mark.parametrize("gap", [-1, 1.5, True])
