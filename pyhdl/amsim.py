@@ -54,12 +54,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     wrapper.submodules.dut = dut
     rng = random.Random(seed)
     out_rng = random.Random(seed + 1)
-    S, A = cfg.simd, cfg.a_bits
-    beats = []
-    for v in vectors:
-        F = sizing.folds(len(v), cfg)
-        padded = list(v) + [0] * (F * S - len(v))
-        beats.append([sizing.pack_lanes(padded[f * S:(f + 1) * S], A) for f in range(F)])
+    beats = [sizing.input_beats(v, cfg) for v in vectors]
     n_out = program.shapes[-1][1]
     res = RunResult([[] for _ in vectors], [[] for _ in vectors], {}, -1, [], [])
     state = {"cycle": 0, "loaded": False, "sent_done": False}

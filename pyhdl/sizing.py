@@ -58,7 +58,7 @@ __all__ += [
     "index_bits", "lanes", "lane_ratio", "act_words", "out_words", "rq_depth", "rq_bits",
     "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
-    "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes",
+    "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "writeback_latency",
     "schedule", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
@@ -235,6 +235,13 @@ def pack_lanes(values, bits: int) -> int:
             raise ValueError(f"lane {s} value {v} does not fit {bits} signed bits")
         word |= (int(v) % 2**bits) << (s * bits)
     return word
+
+
+def input_beats(values, cfg: ArrayConfig) -> list[int]:
+    """One vector as ``i_stream`` beats: ``folds`` words of ``simd`` lanes, zero-padded."""
+    F, S = folds(len(values), cfg), cfg.simd
+    padded = list(values) + [0] * (F * S - len(values))
+    return [pack_lanes(padded[f * S:(f + 1) * S], cfg.a_bits) for f in range(F)]
 
 
 def unpack_lanes(word: int, bits: int, count: int) -> list[int]:

@@ -152,9 +152,7 @@ def test_a_load_waits_for_a_started_vector():
     image, _, draw = _model(cfg, sizes, seed=11, raw_last=raw)
     program = compile_model(image, cfg)
     vector = draw(1)[0]
-    F = sizing.folds(len(vector), cfg)
-    padded = vector + [0] * (F * cfg.simd - len(vector))
-    beats = [sizing.pack_lanes(padded[f * cfg.simd:(f + 1) * cfg.simd], cfg.a_bits) for f in range(F)]
+    beats = sizing.input_beats(vector, cfg)
     dut = NmcArray(cfg, program=program)
     outputs, seen = [], {"first": None, "done": None, "load_ready": []}
 

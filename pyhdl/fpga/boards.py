@@ -112,9 +112,7 @@ class DigitsDemo(wiring.Component):
         stride = 1 << sizing.index_bits(F)
         words = []
         for v in self._vectors:
-            padded = v + [0] * (F * cfg.simd - len(v))
-            beats = [sizing.pack_lanes(padded[b * cfg.simd:(b + 1) * cfg.simd], cfg.a_bits) for b in range(F)]
-            words += beats + [0] * (stride - F)
+            words += sizing.input_beats(v, cfg) + [0] * (stride - F)
         return words
 
     def elaborate(self, platform):
