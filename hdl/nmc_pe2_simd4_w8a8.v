@@ -155,30 +155,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [8:0] \$235 ;
-  wire \$236 ;
+  wire \$235 ;
+  wire [8:0] \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [7:0] \$239 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
+  wire [7:0] \$240 ;
   wire \$241 ;
-  wire [7:0] \$242 ;
-  wire [5:0] \$243 ;
-  wire [8:0] \$244 ;
-  wire [7:0] \$245 ;
-  wire [5:0] \$246 ;
-  wire [8:0] \$247 ;
+  wire \$242 ;
+  wire [7:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [8:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [5:0] \$247 ;
   wire [8:0] \$248 ;
-  wire [7:0] \$249 ;
+  wire [8:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [6:0] \$250 ;
-  wire [8:0] \$251 ;
-  wire [5:0] \$252 ;
-  wire [9:0] \$253 ;
-  wire \$254 ;
-  wire [7:0] \$255 ;
-  wire \$256 ;
+  wire [7:0] \$250 ;
+  wire [6:0] \$251 ;
+  wire [8:0] \$252 ;
+  wire [5:0] \$253 ;
+  wire [9:0] \$254 ;
+  wire \$255 ;
+  wire [7:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
@@ -186,15 +186,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [8:0] \$263 ;
-  wire [8:0] \$264 ;
+  wire \$263 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire [8:0] \$268 ;
+  wire \$268 ;
   wire [8:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  wire [8:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
@@ -203,9 +203,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [8:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [8:0] \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
@@ -564,10 +564,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire [1:0] \$603 ;
+  wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [1:0] \$606 ;
+  wire \$606 ;
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
@@ -576,10 +576,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire \$614 ;
+  wire [1:0] \$614 ;
   wire \$615 ;
   wire \$616 ;
-  wire \$617 ;
+  wire [1:0] \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
@@ -602,11 +602,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
-  wire [8:0] \$638 ;
+  wire \$638 ;
   wire \$639 ;
   reg \$64 ;
   wire \$640 ;
-  wire [9:0] \$641 ;
+  wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
@@ -614,12 +614,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [8:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire [8:0] \$652 ;
-  wire [8:0] \$653 ;
+  wire [9:0] \$652 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
@@ -630,12 +630,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire [9:0] \$665 ;
+  wire [8:0] \$663 ;
+  wire [8:0] \$664 ;
+  wire \$665 ;
   wire \$666 ;
-  wire [9:0] \$667 ;
-  wire [9:0] \$668 ;
+  wire \$667 ;
+  wire \$668 ;
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
@@ -644,39 +644,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [9:0] \$676 ;
   wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [9:0] \$678 ;
+  wire [9:0] \$679 ;
   wire \$68 ;
-  wire [8:0] \$680 ;
+  wire \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
-  wire [8:0] \$685 ;
-  wire [3:0] \$686 ;
+  wire \$685 ;
+  wire \$686 ;
   wire \$687 ;
-  wire [4:0] \$688 ;
+  wire \$688 ;
   wire \$689 ;
   wire \$69 ;
-  wire [3:0] \$690 ;
-  wire \$691 ;
+  wire \$690 ;
+  wire [8:0] \$691 ;
   wire \$692 ;
-  wire [3:0] \$693 ;
+  wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
+  wire [8:0] \$696 ;
+  wire [3:0] \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [4:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
+  wire [3:0] \$701 ;
   wire \$702 ;
   wire \$703 ;
-  wire \$704 ;
+  wire [3:0] \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
@@ -713,25 +713,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
-  wire [7:0] \$738 ;
+  wire \$738 ;
   wire \$739 ;
   wire \$74 ;
   wire \$740 ;
   wire \$741 ;
-  wire [7:0] \$742 ;
+  wire \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire \$749 ;
+  wire [7:0] \$749 ;
   wire \$75 ;
-  wire [7:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire \$753 ;
-  wire [7:0] \$754 ;
+  wire [7:0] \$753 ;
+  wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
@@ -739,7 +739,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [7:0] \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
@@ -747,7 +747,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire [7:0] \$769 ;
+  wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
@@ -755,115 +755,115 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire \$776 ;
-  wire [7:0] \$777 ;
+  wire [7:0] \$776 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire [7:0] \$781 ;
+  wire [7:0] \$780 ;
+  wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire [8:0] \$788 ;
-  wire [8:0] \$789 ;
+  wire [7:0] \$788 ;
+  wire \$789 ;
   reg \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
+  wire [7:0] \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire [8:0] \$797 ;
+  wire \$797 ;
   wire \$798 ;
-  wire [9:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire [3:0] \$803 ;
-  wire [4:0] \$804 ;
-  wire [3:0] \$805 ;
-  wire [4:0] \$806 ;
+  wire [9:0] \$800 ;
+  wire [8:0] \$801 ;
+  wire [8:0] \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
   wire \$807 ;
-  wire [31:0] \$808 ;
-  wire [32:0] \$809 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [31:0] \$810 ;
-  wire [32:0] \$811 ;
-  wire [31:0] \$812 ;
-  wire [32:0] \$813 ;
+  wire [8:0] \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
   wire [3:0] \$814 ;
-  wire [31:0] \$815 ;
-  wire [32:0] \$816 ;
-  wire [1:0] \$817 ;
-  wire [31:0] \$818 ;
-  wire [32:0] \$819 ;
+  wire [4:0] \$815 ;
+  wire [3:0] \$816 ;
+  wire [4:0] \$817 ;
+  wire \$818 ;
+  wire [31:0] \$819 ;
   wire \$82 ;
-  wire [31:0] \$820 ;
-  wire [32:0] \$821 ;
-  wire [1:0] \$822 ;
+  wire [32:0] \$820 ;
+  wire [31:0] \$821 ;
+  wire [32:0] \$822 ;
   wire [31:0] \$823 ;
   wire [32:0] \$824 ;
-  wire [31:0] \$825 ;
-  wire [32:0] \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg [3:0] \$829 ;
+  wire [3:0] \$825 ;
+  wire [31:0] \$826 ;
+  wire [32:0] \$827 ;
+  wire [1:0] \$828 ;
+  wire [31:0] \$829 ;
   wire \$83 ;
-  reg [8:0] \$830 ;
-  reg [7:0] \$831 ;
-  reg \$832 ;
-  reg \$833 ;
-  reg [7:0] \$834 ;
-  reg \$835 ;
-  reg [7:0] \$836 ;
-  reg \$837 ;
+  wire [32:0] \$830 ;
+  wire [31:0] \$831 ;
+  wire [32:0] \$832 ;
+  wire [1:0] \$833 ;
+  wire [31:0] \$834 ;
+  wire [32:0] \$835 ;
+  wire [31:0] \$836 ;
+  wire [32:0] \$837 ;
   reg \$838 ;
-  reg [7:0] \$839 ;
+  reg \$839 ;
   wire \$84 ;
-  reg [8:0] \$840 ;
-  reg [7:0] \$841 ;
-  reg [8:0] \$842 ;
-  reg [8:0] \$843 ;
+  reg [3:0] \$840 ;
+  reg [8:0] \$841 ;
+  reg [7:0] \$842 ;
+  reg \$843 ;
   reg \$844 ;
-  reg \$845 ;
+  reg [7:0] \$845 ;
   reg \$846 ;
-  reg [8:0] \$847 ;
-  reg [7:0] \$848 ;
-  reg [2:0] \$849 ;
+  reg [7:0] \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
   reg [7:0] \$850 ;
-  reg [7:0] \$851 ;
-  reg [8:0] \$852 ;
+  reg [8:0] \$851 ;
+  reg [7:0] \$852 ;
   reg [8:0] \$853 ;
-  reg [7:0] \$854 ;
-  reg [8:0] \$855 ;
-  reg [7:0] \$856 ;
+  reg [8:0] \$854 ;
+  reg \$855 ;
+  reg \$856 ;
   reg \$857 ;
   reg [8:0] \$858 ;
   reg [7:0] \$859 ;
   wire \$86 ;
-  reg \$860 ;
-  reg \$861 ;
+  reg [2:0] \$860 ;
+  reg [7:0] \$861 ;
   reg [7:0] \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg \$867 ;
+  reg [8:0] \$863 ;
+  reg [8:0] \$864 ;
+  reg [7:0] \$865 ;
+  reg [8:0] \$866 ;
+  reg [7:0] \$867 ;
   reg \$868 ;
-  reg \$869 ;
+  reg [8:0] \$869 ;
   wire \$87 ;
-  reg \$870 ;
+  reg [7:0] \$870 ;
   reg \$871 ;
   reg \$872 ;
-  reg \$873 ;
+  reg [7:0] \$873 ;
   reg \$874 ;
   reg \$875 ;
   reg \$876 ;
@@ -875,9 +875,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$881 ;
   reg \$882 ;
   reg \$883 ;
-  reg [7:0] \$884 ;
+  reg \$884 ;
   reg \$885 ;
-  reg [7:0] \$886 ;
+  reg \$886 ;
   reg \$887 ;
   reg \$888 ;
   reg \$889 ;
@@ -887,76 +887,87 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$892 ;
   reg \$893 ;
   reg \$894 ;
-  reg \$895 ;
+  reg [7:0] \$895 ;
   reg \$896 ;
-  reg \$897 ;
+  reg [7:0] \$897 ;
   reg \$898 ;
-  reg [1:0] \$899 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
   reg \$900 ;
   reg \$901 ;
   reg \$902 ;
-  reg [8:0] \$903 ;
+  reg \$903 ;
   reg \$904 ;
   reg \$905 ;
   reg \$906 ;
-  reg [8:0] \$907 ;
+  reg \$907 ;
   reg \$908 ;
   reg \$909 ;
   reg \$91 ;
-  reg \$910 ;
-  reg [8:0] \$911 ;
+  reg [1:0] \$910 ;
+  reg \$911 ;
   reg \$912 ;
   reg \$913 ;
-  reg [7:0] \$914 ;
+  reg [8:0] \$914 ;
   reg \$915 ;
   reg \$916 ;
-  reg [7:0] \$917 ;
-  reg [2:0] \$918 ;
+  reg \$917 ;
+  reg [8:0] \$918 ;
   reg \$919 ;
   wire \$92 ;
   reg \$920 ;
   reg \$921 ;
-  reg \$922 ;
-  reg [8:0] \$923 ;
-  reg [8:0] \$924 ;
-  reg \$925 ;
+  reg [8:0] \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg [7:0] \$925 ;
   reg \$926 ;
   reg \$927 ;
   reg [7:0] \$928 ;
-  reg [8:0] \$929 ;
+  reg [2:0] \$929 ;
   wire \$93 ;
   reg \$930 ;
   reg \$931 ;
-  reg \$932 ;
+  reg [8:0] \$932 ;
   reg \$933 ;
-  reg [2:0] \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg [3:0] \$937 ;
-  reg [31:0] \$938 ;
-  reg [3:0] \$939 ;
+  reg \$934 ;
+  reg [8:0] \$935 ;
+  reg [8:0] \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
   wire \$94 ;
-  reg [31:0] \$940 ;
-  reg [3:0] \$941 ;
-  reg [31:0] \$942 ;
-  reg [3:0] \$943 ;
-  reg [31:0] \$944 ;
-  reg [3:0] \$945 ;
-  reg [31:0] \$946 ;
-  reg [3:0] \$947 ;
-  reg [31:0] \$948 ;
-  reg [3:0] \$949 ;
+  reg [7:0] \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg \$944 ;
+  reg [2:0] \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg [3:0] \$948 ;
+  reg [31:0] \$949 ;
   wire \$95 ;
-  reg [31:0] \$950 ;
-  reg [3:0] \$951 ;
-  reg [31:0] \$952 ;
-  wire [7:0] \$953 ;
-  wire [23:0] \$954 ;
-  wire [7:0] \$955 ;
-  wire [23:0] \$956 ;
+  reg [3:0] \$950 ;
+  reg [31:0] \$951 ;
+  reg [3:0] \$952 ;
+  reg [31:0] \$953 ;
+  reg [3:0] \$954 ;
+  reg [31:0] \$955 ;
+  reg [3:0] \$956 ;
+  reg [31:0] \$957 ;
+  reg [3:0] \$958 ;
+  reg [31:0] \$959 ;
   wire \$96 ;
+  reg [3:0] \$960 ;
+  reg [31:0] \$961 ;
+  reg [3:0] \$962 ;
+  reg [31:0] \$963 ;
+  wire [7:0] \$964 ;
+  wire [23:0] \$965 ;
+  wire [7:0] \$966 ;
+  wire [23:0] \$967 ;
   wire \$97 ;
   reg \$98 ;
   wire \$99 ;
@@ -1468,13 +1479,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$151 )
-      actbuf[\$149 [6:0]][7:0] <= \$953 ;
+      actbuf[\$149 [6:0]][7:0] <= \$964 ;
     if (\$153 )
-      actbuf[\$149 [6:0]][15:8] <= \$955 ;
+      actbuf[\$149 [6:0]][15:8] <= \$966 ;
     if (\$155 )
-      actbuf[\$149 [6:0]][23:16] <= \$953 ;
+      actbuf[\$149 [6:0]][23:16] <= \$964 ;
     if (\$157 )
-      actbuf[\$149 [6:0]][31:24] <= \$955 ;
+      actbuf[\$149 [6:0]][31:24] <= \$966 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1723,7 +1734,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$159 [6:0]] <= { \$954 , \$953  };
+      outbuf0[\$159 [6:0]] <= { \$965 , \$964  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -1864,13 +1875,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$161 [6:0]] <= { \$956 , \$955  };
+      outbuf1[\$161 [6:0]] <= { \$967 , \$966  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$171 [6:0]];
   end
   assign \$signature__data$321  = _3_;
+  assign \$26  = | load_r[39:32];
+  assign \$27  = load_r[39:32] <= 3'h4;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = | load_r[47:40];
+  assign \$30  = load_r[47:40] <= 2'h2;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = load_write & load_r_is_control;
+  assign \$33  = in_wslot ? in_full1 : in_full0;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$34  & has_layers;
+  assign \$36  = ~ load_write;
   assign i_stream__ready = \$35  & \$36 ;
   assign in_fire = i_stream__valid & i_stream__ready;
   assign \$37  = in_wslot ? in_beats1 : in_beats0;
@@ -2053,551 +2075,561 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$227  = b_group_plus1 + 1'h1;
   assign \$228  = b_rq_addr + 1'h1;
   assign \$229  = b_fold + 1'h1;
-  assign \$230  = ~ clear_counters;
-  assign \$231  = load_write & \$230 ;
-  assign \$232  = issue_a & cur_is_last;
-  assign \$233  = group_is_0 & fold_is_0;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = issue_b ? b_bank_addr : bank_addr;
-  assign \$236  = ! b_fold;
-  assign \$237  = issue_b ? \$236  : fold_is_0;
-  assign \$238  = issue_b ? b_last_fold : last_fold;
-  assign \$239  = issue_b ? b_rq_addr : rq_addr;
-  assign \$240  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$241  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$243  = ctx ? 6'h00 : 6'h20;
-  assign \$244  = \$242  + \$243 ;
-  assign \$246  = ctx ? 6'h20 : 6'h00;
-  assign \$247  = \$245  + \$246 ;
-  assign \$248  = issue_b ? \$244  : \$247 ;
-  assign \$250  = ctx ? 7'h40 : 7'h00;
-  assign \$251  = \$249  + \$250 ;
-  assign \$252  = wr_buf ? 6'h00 : 6'h20;
-  assign \$253  = \$251  + \$252 ;
-  assign \$254  = issue_b | layer_is_0;
-  assign \$255  = issue_b ? b_group : group;
-  assign \$256  = issue_b ? 1'h0 : wr_buf;
-  assign \$257  = ctx ^ issue_b;
-  assign \$258  = issue_a & cur_is_last;
-  assign \$259  = step_valid & step_last;
-  assign \$260  = ! wb_ctx15;
-  assign \$261  = wb_valid15 & \$260 ;
-  assign \$262  = wb_parity_ahead0 == wb_par15;
-  assign \$263  = wb_groups_ahead0 + 1'h1;
-  assign \$264  = \$262  ? \$263  : 9'h001;
-  assign \$266  = wb_valid15 & \$265 ;
-  assign \$267  = wb_parity_ahead1 == wb_par15;
-  assign \$268  = wb_groups_ahead1 + 1'h1;
-  assign \$269  = \$267  ? \$268  : 9'h001;
-  assign \$270  = ~ loaded;
-  assign \$271  = \$270  | layer_is_0;
-  assign \$272  = in_beats1 > fold;
-  assign \$274  = in_fire & \$273 ;
-  assign \$275  = in_beats1 == fold;
-  assign \$276  = \$274  & \$275 ;
-  assign \$277  = \$272  | \$276 ;
-  assign \$278  = in_beats0 > fold;
-  assign \$279  = ! in_wslot;
-  assign \$280  = in_fire & \$279 ;
-  assign \$281  = in_beats0 == fold;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = \$278  | \$282 ;
-  assign \$284  = ctx ? \$277  : \$283 ;
-  assign \$285  = | in_beats1;
-  assign \$287  = in_fire & \$286 ;
-  assign \$288  = \$285  | \$287 ;
-  assign \$289  = | in_beats0;
+  assign \$230  = load_r_is_control & load_r_is_clear;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = load_write & \$231 ;
+  assign \$233  = issue_a & cur_is_last;
+  assign \$234  = group_is_0 & fold_is_0;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = issue_b ? b_bank_addr : bank_addr;
+  assign \$237  = ! b_fold;
+  assign \$238  = issue_b ? \$237  : fold_is_0;
+  assign \$239  = issue_b ? b_last_fold : last_fold;
+  assign \$240  = issue_b ? b_rq_addr : rq_addr;
+  assign \$241  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$242  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$244  = ctx ? 6'h00 : 6'h20;
+  assign \$245  = \$243  + \$244 ;
+  assign \$247  = ctx ? 6'h20 : 6'h00;
+  assign \$248  = \$246  + \$247 ;
+  assign \$249  = issue_b ? \$245  : \$248 ;
+  assign \$251  = ctx ? 7'h40 : 7'h00;
+  assign \$252  = \$250  + \$251 ;
+  assign \$253  = wr_buf ? 6'h00 : 6'h20;
+  assign \$254  = \$252  + \$253 ;
+  assign \$255  = issue_b | layer_is_0;
+  assign \$256  = issue_b ? b_group : group;
+  assign \$257  = issue_b ? 1'h0 : wr_buf;
+  assign \$258  = ctx ^ issue_b;
+  assign \$259  = issue_a & cur_is_last;
+  assign \$260  = step_valid & step_last;
+  assign \$261  = wb_valid15 & wb_out15;
+  assign \$262  = ! wb_ctx15;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = ~ wb_out15;
+  assign \$265  = wb_valid15 & \$264 ;
+  assign \$266  = ! wb_ctx15;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = wb_parity_ahead0 == wb_par15;
+  assign \$269  = wb_groups_ahead0 + 1'h1;
+  assign \$270  = \$268  ? \$269  : 9'h001;
+  assign \$271  = wb_valid15 & wb_out15;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ~ wb_out15;
+  assign \$275  = wb_valid15 & \$274 ;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = wb_parity_ahead1 == wb_par15;
+  assign \$279  = wb_groups_ahead1 + 1'h1;
+  assign \$280  = \$278  ? \$279  : 9'h001;
+  assign \$281  = ~ loaded;
+  assign \$282  = \$281  | layer_is_0;
+  assign \$283  = in_beats1 > fold;
+  assign \$285  = in_fire & \$284 ;
+  assign \$286  = in_beats1 == fold;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$283  | \$287 ;
+  assign \$289  = in_beats0 > fold;
   assign \$290  = ! in_wslot;
   assign \$291  = in_fire & \$290 ;
-  assign \$292  = \$289  | \$291 ;
-  assign \$293  = ctx ? \$288  : \$292 ;
-  assign \$294  = loaded ? \$284  : \$293 ;
-  assign \$295  = ~ loaded;
-  assign \$296  = \$295  | group_is_0;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$299  = ~ layer[0];
-  assign \$300  = \$298  == \$299 ;
-  assign \$301  = wb_groups_ahead1 >= need_groups;
-  assign \$302  = wb_groups_ahead1 == prev_groups;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = wb_groups_ahead0 >= need_groups;
-  assign \$305  = wb_groups_ahead0 == prev_groups;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = ctx ? \$303  : \$306 ;
-  assign \$308  = \$300  & \$307 ;
-  assign \$309  = \$297  | \$308 ;
-  assign \$310  = \$271  ? \$294  : \$309 ;
-  assign \$311  = ~ loaded;
-  assign \$312  = \$311  | layer_is_0;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = ~ loaded;
-  assign \$315  = \$314  | group_is_0;
-  assign \$316  = \$313  & \$315 ;
-  assign \$317  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$318  = ~ layer[0];
-  assign \$319  = \$317  == \$318 ;
-  assign \$320  = wb_groups_ahead1 == prev_groups;
-  assign \$321  = wb_groups_ahead0 == prev_groups;
-  assign \$322  = ctx ? \$320  : \$321 ;
-  assign \$323  = \$319  & \$322 ;
-  assign \$324  = \$316  ? \$323  : 1'h1;
-  assign \$325  = in_beats0 > b_fold;
-  assign \$326  = ! in_wslot;
-  assign \$327  = in_fire & \$326 ;
-  assign \$328  = in_beats0 == b_fold;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = \$325  | \$329 ;
-  assign \$331  = in_beats1 > b_fold;
-  assign \$333  = in_fire & \$332 ;
-  assign \$334  = in_beats1 == b_fold;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = \$331  | \$335 ;
-  assign \$337  = ctx ? \$330  : \$336 ;
-  assign \$338  = | in_beats0;
-  assign \$339  = ! in_wslot;
-  assign \$340  = in_fire & \$339 ;
-  assign \$341  = \$338  | \$340 ;
-  assign \$342  = | in_beats1;
+  assign \$292  = in_beats0 == fold;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = \$289  | \$293 ;
+  assign \$295  = ctx ? \$288  : \$294 ;
+  assign \$296  = | in_beats1;
+  assign \$298  = in_fire & \$297 ;
+  assign \$299  = \$296  | \$298 ;
+  assign \$300  = | in_beats0;
+  assign \$301  = ! in_wslot;
+  assign \$302  = in_fire & \$301 ;
+  assign \$303  = \$300  | \$302 ;
+  assign \$304  = ctx ? \$299  : \$303 ;
+  assign \$305  = loaded ? \$295  : \$304 ;
+  assign \$306  = ~ loaded;
+  assign \$307  = \$306  | group_is_0;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$310  = ~ layer[0];
+  assign \$311  = \$309  == \$310 ;
+  assign \$312  = wb_groups_ahead1 >= need_groups;
+  assign \$313  = wb_groups_ahead1 == prev_groups;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = wb_groups_ahead0 >= need_groups;
+  assign \$316  = wb_groups_ahead0 == prev_groups;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = ctx ? \$314  : \$317 ;
+  assign \$319  = \$311  & \$318 ;
+  assign \$320  = \$308  | \$319 ;
+  assign \$321  = \$282  ? \$305  : \$320 ;
+  assign \$322  = ~ loaded;
+  assign \$323  = \$322  | layer_is_0;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = ~ loaded;
+  assign \$326  = \$325  | group_is_0;
+  assign \$327  = \$324  & \$326 ;
+  assign \$328  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$329  = ~ layer[0];
+  assign \$330  = \$328  == \$329 ;
+  assign \$331  = wb_groups_ahead1 == prev_groups;
+  assign \$332  = wb_groups_ahead0 == prev_groups;
+  assign \$333  = ctx ? \$331  : \$332 ;
+  assign \$334  = \$330  & \$333 ;
+  assign \$335  = \$327  ? \$334  : 1'h1;
+  assign \$336  = in_beats0 > b_fold;
+  assign \$337  = ! in_wslot;
+  assign \$338  = in_fire & \$337 ;
+  assign \$339  = in_beats0 == b_fold;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$336  | \$340 ;
+  assign \$342  = in_beats1 > b_fold;
   assign \$344  = in_fire & \$343 ;
-  assign \$345  = \$342  | \$344 ;
-  assign \$346  = ctx ? \$341  : \$345 ;
-  assign \$347  = loaded ? \$337  : \$346 ;
-  assign \$348  = in_beats1 > fold;
-  assign \$350  = in_fire & \$349 ;
-  assign \$351  = in_beats1 == fold;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$348  | \$352 ;
-  assign \$354  = in_beats0 > fold;
-  assign \$355  = ! in_wslot;
-  assign \$356  = in_fire & \$355 ;
-  assign \$357  = in_beats0 == fold;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = \$354  | \$358 ;
-  assign \$360  = ctx ? \$353  : \$359 ;
-  assign \$361  = ~ group_is_0;
-  assign \$362  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$363  = ~ layer[0];
-  assign \$364  = \$362  == \$363 ;
-  assign \$365  = wb_groups_ahead1 >= need_groups;
-  assign \$366  = wb_groups_ahead1 == prev_groups;
-  assign \$367  = \$365  | \$366 ;
-  assign \$368  = wb_groups_ahead0 >= need_groups;
-  assign \$369  = wb_groups_ahead0 == prev_groups;
-  assign \$370  = \$368  | \$369 ;
-  assign \$371  = ctx ? \$367  : \$370 ;
-  assign \$372  = \$364  & \$371 ;
-  assign \$373  = \$361  | \$372 ;
-  assign \$374  = layer_is_0 ? \$360  : \$373 ;
-  assign \$375  = ~ layer_is_0;
-  assign \$376  = \$375  & group_is_0;
-  assign \$377  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$378  = ~ layer[0];
-  assign \$379  = \$377  == \$378 ;
-  assign \$380  = wb_groups_ahead1 == prev_groups;
-  assign \$381  = wb_groups_ahead0 == prev_groups;
-  assign \$382  = ctx ? \$380  : \$381 ;
-  assign \$383  = \$379  & \$382 ;
-  assign \$384  = \$376  ? \$383  : 1'h1;
-  assign \$385  = ~ b_last_group;
-  assign \$386  = | in_beats0;
-  assign \$387  = ! in_wslot;
-  assign \$388  = in_fire & \$387 ;
-  assign \$389  = \$386  | \$388 ;
-  assign \$390  = | in_beats1;
-  assign \$392  = in_fire & \$391 ;
-  assign \$393  = \$390  | \$392 ;
-  assign \$394  = ctx ? \$389  : \$393 ;
-  assign \$395  = \$385  & \$394 ;
-  assign \$396  = in_beats0 > b_fold_plus1;
-  assign \$397  = ! in_wslot;
-  assign \$398  = in_fire & \$397 ;
-  assign \$399  = in_beats0 == b_fold_plus1;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = \$396  | \$400 ;
-  assign \$402  = in_beats1 > b_fold_plus1;
-  assign \$404  = in_fire & \$403 ;
-  assign \$405  = in_beats1 == b_fold_plus1;
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = \$402  | \$406 ;
-  assign \$408  = ctx ? \$401  : \$407 ;
-  assign \$409  = b_last_fold ? \$395  : \$408 ;
-  assign \$410  = in_beats1 > fold_plus1;
-  assign \$412  = in_fire & \$411 ;
-  assign \$413  = in_beats1 == fold_plus1;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = \$410  | \$414 ;
-  assign \$416  = in_beats0 > fold_plus1;
-  assign \$417  = ! in_wslot;
-  assign \$418  = in_fire & \$417 ;
-  assign \$419  = in_beats0 == fold_plus1;
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = \$416  | \$420 ;
-  assign \$422  = ctx ? \$415  : \$421 ;
-  assign \$423  = ~ group_is_0;
-  assign \$424  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$425  = ~ layer[0];
-  assign \$426  = \$424  == \$425 ;
-  assign \$427  = wb_groups_ahead1 >= need_groups_next;
-  assign \$428  = wb_groups_ahead1 == prev_groups;
-  assign \$429  = \$427  | \$428 ;
-  assign \$430  = wb_groups_ahead0 >= need_groups_next;
-  assign \$431  = wb_groups_ahead0 == prev_groups;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = ctx ? \$429  : \$432 ;
-  assign \$434  = \$426  & \$433 ;
-  assign \$435  = \$423  | \$434 ;
-  assign \$436  = layer_is_0 ? \$422  : \$435 ;
-  assign \$437  = ~ layer_is_0;
-  assign \$438  = \$437  & group_is_0;
-  assign \$439  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$440  = ~ layer[0];
-  assign \$441  = \$439  == \$440 ;
-  assign \$442  = wb_groups_ahead1 == prev_groups;
-  assign \$443  = wb_groups_ahead0 == prev_groups;
-  assign \$444  = ctx ? \$442  : \$443 ;
-  assign \$445  = \$441  & \$444 ;
-  assign \$446  = \$438  ? \$445  : 1'h1;
-  assign \$447  = in_beats0 > b_fold;
-  assign \$448  = ! in_wslot;
-  assign \$449  = in_fire & \$448 ;
-  assign \$450  = in_beats0 == b_fold;
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$447  | \$451 ;
-  assign \$453  = in_beats1 > b_fold;
-  assign \$455  = in_fire & \$454 ;
-  assign \$456  = in_beats1 == b_fold;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$453  | \$457 ;
-  assign \$459  = ctx ? \$452  : \$458 ;
-  assign \$460  = last_fold & last_group;
-  assign \$461  = \$460  & cur_is_last;
-  assign \$462  = ~ b_done;
-  assign \$463  = | in_beats0;
-  assign \$464  = ! in_wslot;
-  assign \$465  = in_fire & \$464 ;
-  assign \$466  = \$463  | \$465 ;
-  assign \$467  = | in_beats1;
-  assign \$469  = in_fire & \$468 ;
-  assign \$470  = \$467  | \$469 ;
-  assign \$471  = ctx ? \$466  : \$470 ;
-  assign \$472  = b_done | b_group_is_0;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$476  = ~ \$474 ;
-  assign \$477  = wb_groups_ahead0 >= 2'h2;
-  assign \$478  = wb_groups_ahead0 == in_groups;
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = wb_groups_ahead1 >= 2'h2;
-  assign \$481  = wb_groups_ahead1 == in_groups;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = ctx ? \$479  : \$482 ;
-  assign \$484  = \$476  & \$483 ;
-  assign \$485  = \$473  | \$484 ;
-  assign \$486  = b_done ? \$485  : \$471 ;
-  assign \$487  = ~ layer_is_0;
-  assign \$488  = | in_beats1;
-  assign \$490  = in_fire & \$489 ;
-  assign \$491  = \$488  | \$490 ;
-  assign \$492  = | in_beats0;
-  assign \$493  = ! in_wslot;
-  assign \$494  = in_fire & \$493 ;
-  assign \$495  = \$492  | \$494 ;
-  assign \$496  = ctx ? \$491  : \$495 ;
-  assign \$497  = \$487  & \$496 ;
-  assign \$499  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$500  = ~ layer[0];
-  assign \$502  = \$499  == \$501 ;
-  assign \$503  = wb_groups_ahead1 >= 2'h2;
-  assign \$504  = wb_groups_ahead1 == cur_groups;
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = wb_groups_ahead0 >= 2'h2;
-  assign \$507  = wb_groups_ahead0 == cur_groups;
-  assign \$508  = \$506  | \$507 ;
-  assign \$509  = ctx ? \$505  : \$508 ;
-  assign \$510  = \$502  & \$509 ;
-  assign \$513  = | in_beats1;
-  assign \$515  = in_fire & \$514 ;
-  assign \$516  = \$513  | \$515 ;
-  assign \$517  = | in_beats0;
-  assign \$518  = ! in_wslot;
-  assign \$519  = in_fire & \$518 ;
-  assign \$520  = \$517  | \$519 ;
-  assign \$521  = ctx ? \$516  : \$520 ;
-  assign \$523  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$524  = ~ layer[0];
-  assign \$525  = \$523  == \$524 ;
-  assign \$526  = wb_groups_ahead1 >= need_groups;
-  assign \$527  = wb_groups_ahead1 == prev_groups;
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = wb_groups_ahead0 >= need_groups;
-  assign \$530  = wb_groups_ahead0 == prev_groups;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = ctx ? \$528  : \$531 ;
-  assign \$533  = \$525  & \$532 ;
-  assign \$535  = layer_is_0 ? \$521  : 1'h1;
-  assign \$536  = last_group ? \$512  : \$535 ;
-  assign \$537  = \$461  ? \$486  : \$536 ;
-  assign \$538  = last_fold & last_group;
-  assign \$539  = \$538  & cur_is_last;
-  assign \$540  = ~ b_done;
-  assign \$542  = b_done | b_group_is_0;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$546  = ~ \$544 ;
-  assign \$547  = wb_groups_ahead0 == in_groups;
-  assign \$548  = wb_groups_ahead1 == in_groups;
-  assign \$549  = ctx ? \$547  : \$548 ;
-  assign \$550  = \$546  & \$549 ;
-  assign \$551  = \$543  ? \$550  : 1'h1;
-  assign \$554  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$555  = ~ layer[0];
-  assign \$557  = \$554  == \$556 ;
-  assign \$558  = wb_groups_ahead1 == cur_groups;
-  assign \$559  = wb_groups_ahead0 == cur_groups;
+  assign \$345  = in_beats1 == b_fold;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$342  | \$346 ;
+  assign \$348  = ctx ? \$341  : \$347 ;
+  assign \$349  = | in_beats0;
+  assign \$350  = ! in_wslot;
+  assign \$351  = in_fire & \$350 ;
+  assign \$352  = \$349  | \$351 ;
+  assign \$353  = | in_beats1;
+  assign \$355  = in_fire & \$354 ;
+  assign \$356  = \$353  | \$355 ;
+  assign \$357  = ctx ? \$352  : \$356 ;
+  assign \$358  = loaded ? \$348  : \$357 ;
+  assign \$359  = in_beats1 > fold;
+  assign \$361  = in_fire & \$360 ;
+  assign \$362  = in_beats1 == fold;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = \$359  | \$363 ;
+  assign \$365  = in_beats0 > fold;
+  assign \$366  = ! in_wslot;
+  assign \$367  = in_fire & \$366 ;
+  assign \$368  = in_beats0 == fold;
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = \$365  | \$369 ;
+  assign \$371  = ctx ? \$364  : \$370 ;
+  assign \$372  = ~ group_is_0;
+  assign \$373  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$374  = ~ layer[0];
+  assign \$375  = \$373  == \$374 ;
+  assign \$376  = wb_groups_ahead1 >= need_groups;
+  assign \$377  = wb_groups_ahead1 == prev_groups;
+  assign \$378  = \$376  | \$377 ;
+  assign \$379  = wb_groups_ahead0 >= need_groups;
+  assign \$380  = wb_groups_ahead0 == prev_groups;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = ctx ? \$378  : \$381 ;
+  assign \$383  = \$375  & \$382 ;
+  assign \$384  = \$372  | \$383 ;
+  assign \$385  = layer_is_0 ? \$371  : \$384 ;
+  assign \$386  = ~ layer_is_0;
+  assign \$387  = \$386  & group_is_0;
+  assign \$388  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$389  = ~ layer[0];
+  assign \$390  = \$388  == \$389 ;
+  assign \$391  = wb_groups_ahead1 == prev_groups;
+  assign \$392  = wb_groups_ahead0 == prev_groups;
+  assign \$393  = ctx ? \$391  : \$392 ;
+  assign \$394  = \$390  & \$393 ;
+  assign \$395  = \$387  ? \$394  : 1'h1;
+  assign \$396  = ~ b_last_group;
+  assign \$397  = | in_beats0;
+  assign \$398  = ! in_wslot;
+  assign \$399  = in_fire & \$398 ;
+  assign \$400  = \$397  | \$399 ;
+  assign \$401  = | in_beats1;
+  assign \$403  = in_fire & \$402 ;
+  assign \$404  = \$401  | \$403 ;
+  assign \$405  = ctx ? \$400  : \$404 ;
+  assign \$406  = \$396  & \$405 ;
+  assign \$407  = in_beats0 > b_fold_plus1;
+  assign \$408  = ! in_wslot;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = in_beats0 == b_fold_plus1;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = \$407  | \$411 ;
+  assign \$413  = in_beats1 > b_fold_plus1;
+  assign \$415  = in_fire & \$414 ;
+  assign \$416  = in_beats1 == b_fold_plus1;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = \$413  | \$417 ;
+  assign \$419  = ctx ? \$412  : \$418 ;
+  assign \$420  = b_last_fold ? \$406  : \$419 ;
+  assign \$421  = in_beats1 > fold_plus1;
+  assign \$423  = in_fire & \$422 ;
+  assign \$424  = in_beats1 == fold_plus1;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = \$421  | \$425 ;
+  assign \$427  = in_beats0 > fold_plus1;
+  assign \$428  = ! in_wslot;
+  assign \$429  = in_fire & \$428 ;
+  assign \$430  = in_beats0 == fold_plus1;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = \$427  | \$431 ;
+  assign \$433  = ctx ? \$426  : \$432 ;
+  assign \$434  = ~ group_is_0;
+  assign \$435  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$436  = ~ layer[0];
+  assign \$437  = \$435  == \$436 ;
+  assign \$438  = wb_groups_ahead1 >= need_groups_next;
+  assign \$439  = wb_groups_ahead1 == prev_groups;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = wb_groups_ahead0 >= need_groups_next;
+  assign \$442  = wb_groups_ahead0 == prev_groups;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = ctx ? \$440  : \$443 ;
+  assign \$445  = \$437  & \$444 ;
+  assign \$446  = \$434  | \$445 ;
+  assign \$447  = layer_is_0 ? \$433  : \$446 ;
+  assign \$448  = ~ layer_is_0;
+  assign \$449  = \$448  & group_is_0;
+  assign \$450  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$451  = ~ layer[0];
+  assign \$452  = \$450  == \$451 ;
+  assign \$453  = wb_groups_ahead1 == prev_groups;
+  assign \$454  = wb_groups_ahead0 == prev_groups;
+  assign \$455  = ctx ? \$453  : \$454 ;
+  assign \$456  = \$452  & \$455 ;
+  assign \$457  = \$449  ? \$456  : 1'h1;
+  assign \$458  = in_beats0 > b_fold;
+  assign \$459  = ! in_wslot;
+  assign \$460  = in_fire & \$459 ;
+  assign \$461  = in_beats0 == b_fold;
+  assign \$462  = \$460  & \$461 ;
+  assign \$463  = \$458  | \$462 ;
+  assign \$464  = in_beats1 > b_fold;
+  assign \$466  = in_fire & \$465 ;
+  assign \$467  = in_beats1 == b_fold;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = \$464  | \$468 ;
+  assign \$470  = ctx ? \$463  : \$469 ;
+  assign \$471  = last_fold & last_group;
+  assign \$472  = \$471  & cur_is_last;
+  assign \$473  = ~ b_done;
+  assign \$474  = | in_beats0;
+  assign \$475  = ! in_wslot;
+  assign \$476  = in_fire & \$475 ;
+  assign \$477  = \$474  | \$476 ;
+  assign \$478  = | in_beats1;
+  assign \$480  = in_fire & \$479 ;
+  assign \$481  = \$478  | \$480 ;
+  assign \$482  = ctx ? \$477  : \$481 ;
+  assign \$483  = b_done | b_group_is_0;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$487  = ~ \$485 ;
+  assign \$488  = wb_groups_ahead0 >= 2'h2;
+  assign \$489  = wb_groups_ahead0 == in_groups;
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = wb_groups_ahead1 >= 2'h2;
+  assign \$492  = wb_groups_ahead1 == in_groups;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = ctx ? \$490  : \$493 ;
+  assign \$495  = \$487  & \$494 ;
+  assign \$496  = \$484  | \$495 ;
+  assign \$497  = b_done ? \$496  : \$482 ;
+  assign \$498  = ~ layer_is_0;
+  assign \$499  = | in_beats1;
+  assign \$501  = in_fire & \$500 ;
+  assign \$502  = \$499  | \$501 ;
+  assign \$503  = | in_beats0;
+  assign \$504  = ! in_wslot;
+  assign \$505  = in_fire & \$504 ;
+  assign \$506  = \$503  | \$505 ;
+  assign \$507  = ctx ? \$502  : \$506 ;
+  assign \$508  = \$498  & \$507 ;
+  assign \$510  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$511  = ~ layer[0];
+  assign \$513  = \$510  == \$512 ;
+  assign \$514  = wb_groups_ahead1 >= 2'h2;
+  assign \$515  = wb_groups_ahead1 == cur_groups;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = wb_groups_ahead0 >= 2'h2;
+  assign \$518  = wb_groups_ahead0 == cur_groups;
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = ctx ? \$516  : \$519 ;
+  assign \$521  = \$513  & \$520 ;
+  assign \$524  = | in_beats1;
+  assign \$526  = in_fire & \$525 ;
+  assign \$527  = \$524  | \$526 ;
+  assign \$528  = | in_beats0;
+  assign \$529  = ! in_wslot;
+  assign \$530  = in_fire & \$529 ;
+  assign \$531  = \$528  | \$530 ;
+  assign \$532  = ctx ? \$527  : \$531 ;
+  assign \$534  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$535  = ~ layer[0];
+  assign \$536  = \$534  == \$535 ;
+  assign \$537  = wb_groups_ahead1 >= need_groups;
+  assign \$538  = wb_groups_ahead1 == prev_groups;
+  assign \$539  = \$537  | \$538 ;
+  assign \$540  = wb_groups_ahead0 >= need_groups;
+  assign \$541  = wb_groups_ahead0 == prev_groups;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = ctx ? \$539  : \$542 ;
+  assign \$544  = \$536  & \$543 ;
+  assign \$546  = layer_is_0 ? \$532  : 1'h1;
+  assign \$547  = last_group ? \$523  : \$546 ;
+  assign \$548  = \$472  ? \$497  : \$547 ;
+  assign \$549  = last_fold & last_group;
+  assign \$550  = \$549  & cur_is_last;
+  assign \$551  = ~ b_done;
+  assign \$553  = b_done | b_group_is_0;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$557  = ~ \$555 ;
+  assign \$558  = wb_groups_ahead0 == in_groups;
+  assign \$559  = wb_groups_ahead1 == in_groups;
   assign \$560  = ctx ? \$558  : \$559 ;
   assign \$561  = \$557  & \$560 ;
-  assign \$563  = ~ layer_is_0;
+  assign \$562  = \$554  ? \$561  : 1'h1;
   assign \$565  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$566  = ~ layer[0];
-  assign \$567  = \$565  == \$566 ;
-  assign \$568  = wb_groups_ahead1 == prev_groups;
-  assign \$569  = wb_groups_ahead0 == prev_groups;
-  assign \$570  = ctx ? \$568  : \$569 ;
-  assign \$571  = \$567  & \$570 ;
-  assign \$573  = last_group ? \$562  : 1'h1;
-  assign \$574  = \$539  ? \$551  : \$573 ;
-  assign \$575  = last_fold & last_group;
-  assign \$576  = \$575  & cur_is_last;
-  assign \$577  = ~ layer_is_0;
-  assign \$578  = | in_beats1;
-  assign \$580  = in_fire & \$579 ;
-  assign \$581  = \$578  | \$580 ;
-  assign \$582  = | in_beats0;
-  assign \$583  = ! in_wslot;
-  assign \$584  = in_fire & \$583 ;
-  assign \$585  = \$582  | \$584 ;
-  assign \$586  = ctx ? \$581  : \$585 ;
-  assign \$587  = \$577  & \$586 ;
-  assign \$588  = in_beats0 > b_fold;
-  assign \$589  = ! in_wslot;
-  assign \$590  = in_fire & \$589 ;
-  assign \$591  = in_beats0 == b_fold;
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = \$588  | \$592 ;
-  assign \$594  = in_beats1 > b_fold;
-  assign \$596  = in_fire & \$595 ;
-  assign \$597  = in_beats1 == b_fold;
-  assign \$598  = \$596  & \$597 ;
-  assign \$599  = \$594  | \$598 ;
-  assign \$600  = ctx ? \$593  : \$599 ;
-  assign \$601  = \$576  ? \$587  : \$600 ;
-  assign \$602  = loaded & issue_a;
-  assign \$603  = last_fold ? 2'h3 : 2'h2;
-  assign \$604  = loaded & issue_b;
-  assign \$605  = \$604  ? 1'h1 : 1'h0;
-  assign \$606  = \$602  ? \$603  : { 1'h0, \$605  };
-  assign \$607  = ~ loaded;
-  assign \$608  = last_fold & last_group;
-  assign \$609  = \$608  & cur_is_last;
-  assign \$610  = issue_a & \$609 ;
-  assign \$611  = \$607  | \$610 ;
-  assign \$612  = ~ issue_a;
-  assign \$613  = loaded & \$612 ;
-  assign \$614  = \$613  & issue_b;
-  assign \$615  = \$614  & b_last_fold;
-  assign \$616  = \$611  | \$615 ;
-  assign \$617  = ~ issue_a;
-  assign \$618  = loaded & \$617 ;
-  assign \$619  = \$618  & issue_b;
-  assign \$620  = | d0_rp__data[7:0];
-  assign \$621  = d0_rp__data[7:0] <= 3'h4;
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$624  = b_fold == in_folds_m1;
-  assign \$625  = ~ loaded;
-  assign \$626  = issue_a & last_fold;
-  assign \$627  = \$626  & last_group;
-  assign \$628  = issue_a & last_fold;
-  assign \$629  = ~ b_done;
-  assign \$630  = cur_is_last & \$629 ;
-  assign \$631  = ~ b_group_is_0;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = \$632  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$634  = ~ b_done;
-  assign \$635  = cur_is_last & \$634 ;
-  assign \$636  = ~ b_group_is_0;
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = \$637  ? b_group_plus1 : 9'h001;
-  assign \$639  = ! cur_folds_m1;
-  assign \$640  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$641  = group_plus1 + 1'h1;
-  assign \$642  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$643  = ~ loaded;
-  assign \$644  = last_fold & last_group;
-  assign \$645  = \$644  & cur_is_last;
-  assign \$646  = issue_a & \$645 ;
-  assign \$647  = \$643  | \$646 ;
-  assign \$648  = ~ issue_a;
-  assign \$649  = loaded & \$648 ;
-  assign \$650  = \$649  & issue_b;
-  assign \$651  = \$650  & b_last_fold;
-  assign \$652  = d0_rp__data[15:8] + 1'h1;
-  assign \$654  = ! \$653 ;
-  assign \$655  = | d0_rp__data[15:8];
-  assign \$656  = d0_rp__data[15:8] <= 2'h2;
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = b_group_plus1 == in_groups;
-  assign \$659  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$660  = b_group == in_groups;
-  assign \$661  = b_group == in_groups_m1;
-  assign \$662  = ~ issue_a;
-  assign \$663  = loaded & \$662 ;
-  assign \$664  = \$663  & issue_b;
-  assign \$665  = b_fold_plus1 + 1'h1;
-  assign \$666  = ~ loaded;
-  assign \$667  = fold_plus1 + 1'h1;
-  assign \$668  = last_fold ? 10'h001 : \$667 ;
-  assign \$669  = last_fold & last_group;
-  assign \$670  = ~ b_done;
-  assign \$671  = cur_is_last & \$670 ;
-  assign \$672  = ~ b_done;
-  assign \$673  = cur_is_last & \$672 ;
-  assign \$674  = ~ b_group_is_0;
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = ! claim_ctx;
-  assign \$677  = claim_out & \$676 ;
-  assign \$678  = ! wb_ctx16;
-  assign \$679  = out_write & \$678 ;
-  assign \$680  = out_groups0 + 1'h1;
-  assign \$682  = claim_out & \$681 ;
-  assign \$684  = out_write & \$683 ;
-  assign \$685  = out_groups1 + 1'h1;
-  assign \$686  = drain_occupancy + drain_read;
-  assign \$687  = o_stream__valid & o_stream__ready;
-  assign \$688  = \$686  - \$687 ;
-  assign \$689  = o_stream__valid & o_stream__ready;
-  assign \$690  = drain_occupancy - \$689 ;
-  assign \$691  = $signed(\$690 ) < $signed(3'h3);
-  assign \$692  = o_stream__valid & o_stream__ready;
-  assign \$693  = drain_occupancy - \$692 ;
-  assign \$694  = $signed(\$693 ) < $signed(4'h4);
-  assign \$695  = drain_read ? \$691  : \$694 ;
-  assign \$696  = ! claim_ctx;
-  assign \$697  = claim_out & \$696 ;
-  assign \$698  = ~ \$697 ;
-  assign \$699  = | out_groups0;
-  assign \$700  = ! wb_ctx16;
-  assign \$701  = out_write & \$700 ;
-  assign \$702  = \$699  | \$701 ;
-  assign \$703  = \$698  & \$702 ;
-  assign \$705  = claim_out & \$704 ;
-  assign \$706  = ~ \$705 ;
-  assign \$707  = | out_groups1;
-  assign \$709  = out_write & \$708 ;
-  assign \$710  = \$707  | \$709 ;
-  assign \$711  = \$706  & \$710 ;
-  assign \$712  = drain_slot ? \$703  : \$711 ;
-  assign \$715  = claim_out & \$714 ;
-  assign \$716  = ~ \$715 ;
-  assign \$717  = out_groups1 > drain_group_plus1;
-  assign \$719  = out_write & \$718 ;
-  assign \$720  = out_groups1 == drain_group_plus1;
-  assign \$721  = \$719  & \$720 ;
-  assign \$722  = \$717  | \$721 ;
-  assign \$723  = \$716  & \$722 ;
-  assign \$724  = ! claim_ctx;
-  assign \$725  = claim_out & \$724 ;
-  assign \$726  = ~ \$725 ;
-  assign \$727  = out_groups0 > drain_group_plus1;
-  assign \$728  = ! wb_ctx16;
-  assign \$729  = out_write & \$728 ;
-  assign \$730  = out_groups0 == drain_group_plus1;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = \$727  | \$731 ;
-  assign \$733  = \$726  & \$732 ;
-  assign \$734  = drain_slot ? \$723  : \$733 ;
+  assign \$568  = \$565  == \$567 ;
+  assign \$569  = wb_groups_ahead1 == cur_groups;
+  assign \$570  = wb_groups_ahead0 == cur_groups;
+  assign \$571  = ctx ? \$569  : \$570 ;
+  assign \$572  = \$568  & \$571 ;
+  assign \$574  = ~ layer_is_0;
+  assign \$576  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$577  = ~ layer[0];
+  assign \$578  = \$576  == \$577 ;
+  assign \$579  = wb_groups_ahead1 == prev_groups;
+  assign \$580  = wb_groups_ahead0 == prev_groups;
+  assign \$581  = ctx ? \$579  : \$580 ;
+  assign \$582  = \$578  & \$581 ;
+  assign \$584  = last_group ? \$573  : 1'h1;
+  assign \$585  = \$550  ? \$562  : \$584 ;
+  assign \$586  = last_fold & last_group;
+  assign \$587  = \$586  & cur_is_last;
+  assign \$588  = ~ layer_is_0;
+  assign \$589  = | in_beats1;
+  assign \$591  = in_fire & \$590 ;
+  assign \$592  = \$589  | \$591 ;
+  assign \$593  = | in_beats0;
+  assign \$594  = ! in_wslot;
+  assign \$595  = in_fire & \$594 ;
+  assign \$596  = \$593  | \$595 ;
+  assign \$597  = ctx ? \$592  : \$596 ;
+  assign \$598  = \$588  & \$597 ;
+  assign \$599  = in_beats0 > b_fold;
+  assign \$600  = ! in_wslot;
+  assign \$601  = in_fire & \$600 ;
+  assign \$602  = in_beats0 == b_fold;
+  assign \$603  = \$601  & \$602 ;
+  assign \$604  = \$599  | \$603 ;
+  assign \$605  = in_beats1 > b_fold;
+  assign \$607  = in_fire & \$606 ;
+  assign \$608  = in_beats1 == b_fold;
+  assign \$609  = \$607  & \$608 ;
+  assign \$610  = \$605  | \$609 ;
+  assign \$611  = ctx ? \$604  : \$610 ;
+  assign \$612  = \$587  ? \$598  : \$611 ;
+  assign \$613  = loaded & issue_a;
+  assign \$614  = last_fold ? 2'h3 : 2'h2;
+  assign \$615  = loaded & issue_b;
+  assign \$616  = \$615  ? 1'h1 : 1'h0;
+  assign \$617  = \$613  ? \$614  : { 1'h0, \$616  };
+  assign \$618  = ~ loaded;
+  assign \$619  = last_fold & last_group;
+  assign \$620  = \$619  & cur_is_last;
+  assign \$621  = issue_a & \$620 ;
+  assign \$622  = \$618  | \$621 ;
+  assign \$623  = ~ issue_a;
+  assign \$624  = loaded & \$623 ;
+  assign \$625  = \$624  & issue_b;
+  assign \$626  = \$625  & b_last_fold;
+  assign \$627  = \$622  | \$626 ;
+  assign \$628  = ~ issue_a;
+  assign \$629  = loaded & \$628 ;
+  assign \$630  = \$629  & issue_b;
+  assign \$631  = | d0_rp__data[7:0];
+  assign \$632  = d0_rp__data[7:0] <= 3'h4;
+  assign \$633  = \$631  & \$632 ;
+  assign \$634  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
+  assign \$635  = b_fold == in_folds_m1;
+  assign \$636  = ~ loaded;
+  assign \$637  = issue_a & last_fold;
+  assign \$638  = \$637  & last_group;
+  assign \$639  = issue_a & last_fold;
+  assign \$640  = ~ b_done;
+  assign \$641  = cur_is_last & \$640 ;
+  assign \$642  = ~ b_group_is_0;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$643  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$645  = ~ b_done;
+  assign \$646  = cur_is_last & \$645 ;
+  assign \$647  = ~ b_group_is_0;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = \$648  ? b_group_plus1 : 9'h001;
+  assign \$650  = ! cur_folds_m1;
+  assign \$651  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$652  = group_plus1 + 1'h1;
+  assign \$653  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$654  = ~ loaded;
+  assign \$655  = last_fold & last_group;
+  assign \$656  = \$655  & cur_is_last;
+  assign \$657  = issue_a & \$656 ;
+  assign \$658  = \$654  | \$657 ;
+  assign \$659  = ~ issue_a;
+  assign \$660  = loaded & \$659 ;
+  assign \$661  = \$660  & issue_b;
+  assign \$662  = \$661  & b_last_fold;
+  assign \$663  = d0_rp__data[15:8] + 1'h1;
+  assign \$665  = ! \$664 ;
+  assign \$666  = | d0_rp__data[15:8];
+  assign \$667  = d0_rp__data[15:8] <= 2'h2;
+  assign \$668  = \$666  & \$667 ;
+  assign \$669  = b_group_plus1 == in_groups;
+  assign \$670  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
+  assign \$671  = b_group == in_groups;
+  assign \$672  = b_group == in_groups_m1;
+  assign \$673  = ~ issue_a;
+  assign \$674  = loaded & \$673 ;
+  assign \$675  = \$674  & issue_b;
+  assign \$676  = b_fold_plus1 + 1'h1;
+  assign \$677  = ~ loaded;
+  assign \$678  = fold_plus1 + 1'h1;
+  assign \$679  = last_fold ? 10'h001 : \$678 ;
+  assign \$680  = last_fold & last_group;
+  assign \$681  = ~ b_done;
+  assign \$682  = cur_is_last & \$681 ;
+  assign \$683  = ~ b_done;
+  assign \$684  = cur_is_last & \$683 ;
+  assign \$685  = ~ b_group_is_0;
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ! claim_ctx;
+  assign \$688  = claim_out & \$687 ;
+  assign \$689  = ! wb_ctx16;
+  assign \$690  = out_write & \$689 ;
+  assign \$691  = out_groups0 + 1'h1;
+  assign \$693  = claim_out & \$692 ;
+  assign \$695  = out_write & \$694 ;
+  assign \$696  = out_groups1 + 1'h1;
+  assign \$697  = drain_occupancy + drain_read;
+  assign \$698  = o_stream__valid & o_stream__ready;
+  assign \$699  = \$697  - \$698 ;
+  assign \$700  = o_stream__valid & o_stream__ready;
+  assign \$701  = drain_occupancy - \$700 ;
+  assign \$702  = $signed(\$701 ) < $signed(3'h3);
+  assign \$703  = o_stream__valid & o_stream__ready;
+  assign \$704  = drain_occupancy - \$703 ;
+  assign \$705  = $signed(\$704 ) < $signed(4'h4);
+  assign \$706  = drain_read ? \$702  : \$705 ;
+  assign \$707  = ! claim_ctx;
+  assign \$708  = claim_out & \$707 ;
+  assign \$709  = ~ \$708 ;
+  assign \$710  = | out_groups0;
+  assign \$711  = ! wb_ctx16;
+  assign \$712  = out_write & \$711 ;
+  assign \$713  = \$710  | \$712 ;
+  assign \$714  = \$709  & \$713 ;
+  assign \$716  = claim_out & \$715 ;
+  assign \$717  = ~ \$716 ;
+  assign \$718  = | out_groups1;
+  assign \$720  = out_write & \$719 ;
+  assign \$721  = \$718  | \$720 ;
+  assign \$722  = \$717  & \$721 ;
+  assign \$723  = drain_slot ? \$714  : \$722 ;
+  assign \$726  = claim_out & \$725 ;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = out_groups1 > drain_group_plus1;
+  assign \$730  = out_write & \$729 ;
+  assign \$731  = out_groups1 == drain_group_plus1;
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = \$728  | \$732 ;
+  assign \$734  = \$727  & \$733 ;
+  assign \$735  = ! claim_ctx;
   assign \$736  = claim_out & \$735 ;
   assign \$737  = ~ \$736 ;
-  assign \$739  = out_groups1 > \$738 ;
-  assign \$741  = out_write & \$740 ;
-  assign \$743  = out_groups1 == \$742 ;
-  assign \$744  = \$741  & \$743 ;
-  assign \$745  = \$739  | \$744 ;
-  assign \$746  = \$737  & \$745 ;
-  assign \$747  = ! claim_ctx;
-  assign \$748  = claim_out & \$747 ;
-  assign \$749  = ~ \$748 ;
-  assign \$751  = out_groups0 > \$750 ;
-  assign \$752  = ! wb_ctx16;
-  assign \$753  = out_write & \$752 ;
-  assign \$755  = out_groups0 == \$754 ;
-  assign \$756  = \$753  & \$755 ;
-  assign \$757  = \$751  | \$756 ;
-  assign \$758  = \$749  & \$757 ;
-  assign \$759  = drain_slot ? \$746  : \$758 ;
-  assign \$760  = \$713  ? \$734  : \$759 ;
-  assign \$761  = drain_elem_last ? \$712  : \$760 ;
-  assign \$763  = claim_out & \$762 ;
-  assign \$764  = ~ \$763 ;
-  assign \$766  = out_groups1 > \$765 ;
-  assign \$768  = out_write & \$767 ;
-  assign \$770  = out_groups1 == \$769 ;
-  assign \$771  = \$768  & \$770 ;
-  assign \$772  = \$766  | \$771 ;
-  assign \$773  = \$764  & \$772 ;
-  assign \$774  = ! claim_ctx;
-  assign \$775  = claim_out & \$774 ;
-  assign \$776  = ~ \$775 ;
-  assign \$778  = out_groups0 > \$777 ;
-  assign \$779  = ! wb_ctx16;
-  assign \$780  = out_write & \$779 ;
-  assign \$782  = out_groups0 == \$781 ;
-  assign \$783  = \$780  & \$782 ;
-  assign \$784  = \$778  | \$783 ;
-  assign \$785  = \$776  & \$784 ;
-  assign \$786  = drain_slot ? \$773  : \$785 ;
-  assign \$787  = drain_read ? \$761  : \$786 ;
-  assign \$788  = out_n - 1'h1;
-  assign \$789  = out_n - 2'h2;
-  assign \$790  = ~ drain_read;
-  assign \$791  = drain_elem == out_n_m1;
-  assign \$792  = ! out_n_m1;
-  assign \$793  = drain_elem == out_n_m2;
-  assign \$794  = ~ drain_slot;
-  assign \$795  = ! drain_slot;
-  assign \$797  = drain_elem + 1'h1;
-  assign \$799  = drain_group_plus1 + 1'h1;
-  assign \$800  = ~ release_slot;
-  assign \$801  = ! release_slot;
-  assign \$803  = in_flight + vector_start_r;
-  assign \$804  = \$803  - finished_r;
-  assign \$805  = in_flight + vector_start_r;
-  assign \$806  = \$805  - finished_r;
-  assign \$807  = | \$806 ;
-  assign \$808  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$809  = \$808  + inc_busy;
-  assign \$810  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$811  = \$810  + inc_stall_input;
-  assign \$812  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$813  = \$812  + inc_stall_output;
-  assign \$814  = issue ? 4'h8 : 4'h0;
-  assign \$815  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$816  = \$815  + inc_mac_ops;
-  assign \$817  = issue ? 2'h2 : 2'h0;
-  assign \$818  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$819  = \$818  + inc_bank_reads;
-  assign \$820  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$821  = \$820  + inc_act_reads;
-  assign \$822  = in_fire + act_write;
-  assign \$823  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$824  = \$823  + inc_act_writes;
-  assign \$825  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$826  = \$825  + inc_inferences;
+  assign \$738  = out_groups0 > drain_group_plus1;
+  assign \$739  = ! wb_ctx16;
+  assign \$740  = out_write & \$739 ;
+  assign \$741  = out_groups0 == drain_group_plus1;
+  assign \$742  = \$740  & \$741 ;
+  assign \$743  = \$738  | \$742 ;
+  assign \$744  = \$737  & \$743 ;
+  assign \$745  = drain_slot ? \$734  : \$744 ;
+  assign \$747  = claim_out & \$746 ;
+  assign \$748  = ~ \$747 ;
+  assign \$750  = out_groups1 > \$749 ;
+  assign \$752  = out_write & \$751 ;
+  assign \$754  = out_groups1 == \$753 ;
+  assign \$755  = \$752  & \$754 ;
+  assign \$756  = \$750  | \$755 ;
+  assign \$757  = \$748  & \$756 ;
+  assign \$758  = ! claim_ctx;
+  assign \$759  = claim_out & \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$762  = out_groups0 > \$761 ;
+  assign \$763  = ! wb_ctx16;
+  assign \$764  = out_write & \$763 ;
+  assign \$766  = out_groups0 == \$765 ;
+  assign \$767  = \$764  & \$766 ;
+  assign \$768  = \$762  | \$767 ;
+  assign \$769  = \$760  & \$768 ;
+  assign \$770  = drain_slot ? \$757  : \$769 ;
+  assign \$771  = \$724  ? \$745  : \$770 ;
+  assign \$772  = drain_elem_last ? \$723  : \$771 ;
+  assign \$774  = claim_out & \$773 ;
+  assign \$775  = ~ \$774 ;
+  assign \$777  = out_groups1 > \$776 ;
+  assign \$779  = out_write & \$778 ;
+  assign \$781  = out_groups1 == \$780 ;
+  assign \$782  = \$779  & \$781 ;
+  assign \$783  = \$777  | \$782 ;
+  assign \$784  = \$775  & \$783 ;
+  assign \$785  = ! claim_ctx;
+  assign \$786  = claim_out & \$785 ;
+  assign \$787  = ~ \$786 ;
+  assign \$789  = out_groups0 > \$788 ;
+  assign \$790  = ! wb_ctx16;
+  assign \$791  = out_write & \$790 ;
+  assign \$793  = out_groups0 == \$792 ;
+  assign \$794  = \$791  & \$793 ;
+  assign \$795  = \$789  | \$794 ;
+  assign \$796  = \$787  & \$795 ;
+  assign \$797  = drain_slot ? \$784  : \$796 ;
+  assign \$798  = drain_read ? \$772  : \$797 ;
+  assign \$800  = drain_group_plus1 + 1'h1;
+  assign \$801  = out_n - 1'h1;
+  assign \$802  = out_n - 2'h2;
+  assign \$803  = ~ drain_read;
+  assign \$804  = drain_elem == out_n_m1;
+  assign \$805  = ! out_n_m1;
+  assign \$806  = drain_elem == out_n_m2;
+  assign \$807  = ~ drain_slot;
+  assign \$808  = ! drain_slot;
+  assign \$810  = drain_elem + 1'h1;
+  assign \$811  = ~ release_slot;
+  assign \$812  = ! release_slot;
+  assign \$814  = in_flight + vector_start_r;
+  assign \$815  = \$814  - finished_r;
+  assign \$816  = in_flight + vector_start_r;
+  assign \$817  = \$816  - finished_r;
+  assign \$818  = | \$817 ;
+  assign \$819  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$820  = \$819  + inc_busy;
+  assign \$821  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$822  = \$821  + inc_stall_input;
+  assign \$823  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$824  = \$823  + inc_stall_output;
+  assign \$825  = issue ? 4'h8 : 4'h0;
+  assign \$826  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$827  = \$826  + inc_mac_ops;
+  assign \$828  = issue ? 2'h2 : 2'h0;
+  assign \$829  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$830  = \$829  + inc_bank_reads;
+  assign \$831  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$832  = \$831  + inc_act_reads;
+  assign \$833  = in_fire + act_write;
+  assign \$834  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$835  = \$834  + inc_act_writes;
+  assign \$836  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$837  = \$836  + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$827 ;
+    load_write <= \$838 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$177 ;
   always @(posedge clk)
@@ -2613,111 +2645,111 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_last_layer <= \$189 ;
   always @(posedge clk)
-    has_layers <= \$828 ;
+    has_layers <= \$839 ;
   always @(posedge clk)
-    last_layer <= \$829 ;
+    last_layer <= \$840 ;
   always @(posedge clk)
-    in_folds_m1 <= \$830 ;
+    in_folds_m1 <= \$841 ;
   always @(posedge clk)
-    out_n <= \$831 ;
+    out_n <= \$842 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$832 ;
+    in_release_r1_0 <= \$843 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$833 ;
+    in_release_r1_1 <= \$844 ;
   always @(posedge clk)
-    in_beats0 <= \$834 ;
+    in_beats0 <= \$845 ;
   always @(posedge clk)
-    in_full0 <= \$835 ;
+    in_full0 <= \$846 ;
   always @(posedge clk)
-    in_beats1 <= \$836 ;
+    in_beats1 <= \$847 ;
   always @(posedge clk)
-    in_full1 <= \$837 ;
+    in_full1 <= \$848 ;
   always @(posedge clk)
-    in_wslot <= \$838 ;
+    in_wslot <= \$849 ;
   always @(posedge clk)
-    in_groups <= \$839 ;
+    in_groups <= \$850 ;
   always @(posedge clk)
-    in_groups_m1 <= \$840 ;
+    in_groups_m1 <= \$851 ;
   always @(posedge clk)
-    cur_groups <= \$841 ;
+    cur_groups <= \$852 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$842 ;
+    cur_folds_m1 <= \$853 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$843 ;
+    cur_groups_m1 <= \$854 ;
   always @(posedge clk)
-    cur_is_last <= \$844 ;
+    cur_is_last <= \$855 ;
   always @(posedge clk)
-    cur_relu <= \$845 ;
+    cur_relu <= \$856 ;
   always @(posedge clk)
-    cur_requantize <= \$846 ;
+    cur_requantize <= \$857 ;
   always @(posedge clk)
-    bank_addr <= \$847 ;
+    bank_addr <= \$858 ;
   always @(posedge clk)
-    rq_addr <= \$848 ;
+    rq_addr <= \$859 ;
   always @(posedge clk)
-    layer <= \$849 ;
+    layer <= \$860 ;
   always @(posedge clk)
-    group <= \$850 ;
+    group <= \$861 ;
   always @(posedge clk)
-    fold <= \$851 ;
+    fold <= \$862 ;
   always @(posedge clk)
-    need_groups <= \$852 ;
+    need_groups <= \$863 ;
   always @(posedge clk)
-    need_groups_next <= \$853 ;
+    need_groups_next <= \$864 ;
   always @(posedge clk)
-    b_group <= \$854 ;
+    b_group <= \$865 ;
   always @(posedge clk)
-    b_group_plus1 <= \$855 ;
+    b_group_plus1 <= \$866 ;
   always @(posedge clk)
-    b_fold <= \$856 ;
+    b_fold <= \$867 ;
   always @(posedge clk)
-    b_in_group <= \$857 ;
+    b_in_group <= \$868 ;
   always @(posedge clk)
-    b_bank_addr <= \$858 ;
+    b_bank_addr <= \$869 ;
   always @(posedge clk)
-    b_rq_addr <= \$859 ;
+    b_rq_addr <= \$870 ;
   always @(posedge clk)
-    loaded <= \$860 ;
+    loaded <= \$871 ;
   always @(posedge clk)
-    wr_buf <= \$861 ;
+    wr_buf <= \$872 ;
   always @(posedge clk)
-    prev_groups <= \$862 ;
+    prev_groups <= \$873 ;
   always @(posedge clk)
-    ctx <= \$863 ;
+    ctx <= \$874 ;
   always @(posedge clk)
-    claim_out <= \$864 ;
+    claim_out <= \$875 ;
   always @(posedge clk)
-    claim_ctx <= \$865 ;
+    claim_ctx <= \$876 ;
   always @(posedge clk)
-    step_addr <= \$235 ;
+    step_addr <= \$236 ;
   always @(posedge clk)
-    step_first <= \$237 ;
+    step_first <= \$238 ;
   always @(posedge clk)
-    step_last <= \$238 ;
+    step_last <= \$239 ;
   always @(posedge clk)
-    step_rq <= \$239 ;
+    step_rq <= \$240 ;
   always @(posedge clk)
-    step_relu <= \$240 ;
+    step_relu <= \$241 ;
   always @(posedge clk)
-    step_requantize <= \$241 ;
+    step_requantize <= \$242 ;
   always @(posedge clk)
-    step_in_addr <= \$248 ;
+    step_in_addr <= \$249 ;
   always @(posedge clk)
-    step_act_addr <= \$253 ;
+    step_act_addr <= \$254 ;
   always @(posedge clk)
-    step_from_input <= \$254 ;
+    step_from_input <= \$255 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$255 ;
+    step_group <= \$256 ;
   always @(posedge clk)
-    step_par <= \$256 ;
+    step_par <= \$257 ;
   always @(posedge clk)
-    step_ctx <= \$257 ;
+    step_ctx <= \$258 ;
   always @(posedge clk)
-    step_out <= \$258 ;
+    step_out <= \$259 ;
   always @(posedge clk)
-    step_valid <= \$866 ;
+    step_valid <= \$877 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2731,7 +2763,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$867 ;
+    wb_valid1 <= \$878 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2741,7 +2773,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$868 ;
+    wb_valid2 <= \$879 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2751,7 +2783,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$869 ;
+    wb_valid3 <= \$880 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2761,7 +2793,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$870 ;
+    wb_valid4 <= \$881 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2771,7 +2803,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$871 ;
+    wb_valid5 <= \$882 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2781,7 +2813,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$872 ;
+    wb_valid6 <= \$883 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2791,7 +2823,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$873 ;
+    wb_valid7 <= \$884 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2801,7 +2833,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$874 ;
+    wb_valid8 <= \$885 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2811,7 +2843,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$875 ;
+    wb_valid9 <= \$886 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2821,7 +2853,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$876 ;
+    wb_valid10 <= \$887 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2831,7 +2863,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$877 ;
+    wb_valid11 <= \$888 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2841,7 +2873,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$878 ;
+    wb_valid12 <= \$889 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2851,7 +2883,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$879 ;
+    wb_valid13 <= \$890 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2861,7 +2893,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$880 ;
+    wb_valid14 <= \$891 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2871,7 +2903,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$881 ;
+    wb_valid15 <= \$892 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2881,7 +2913,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$882 ;
+    wb_valid16 <= \$893 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2891,101 +2923,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$883 ;
+    wb_parity_ahead0 <= \$894 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$884 ;
+    wb_groups_ahead0 <= \$895 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$885 ;
+    wb_parity_ahead1 <= \$896 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$886 ;
+    wb_groups_ahead1 <= \$897 ;
   always @(posedge clk)
-    data_ok_if_stay <= \$887 ;
+    data_ok_if_stay <= \$898 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$888 ;
+    a_calm_if_stay <= \$899 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$889 ;
+    b_ready_if_stay <= \$900 ;
   always @(posedge clk)
-    data_ok_if_b <= \$890 ;
+    data_ok_if_b <= \$901 ;
   always @(posedge clk)
-    a_calm_if_b <= \$891 ;
+    a_calm_if_b <= \$902 ;
   always @(posedge clk)
-    b_ready_if_b <= \$892 ;
+    b_ready_if_b <= \$903 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$893 ;
+    data_ok_if_a_fold <= \$904 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$894 ;
+    a_calm_if_a_fold <= \$905 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$895 ;
+    b_ready_if_a_fold <= \$906 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$896 ;
+    data_ok_if_a_last_fold <= \$907 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$897 ;
+    a_calm_if_a_last_fold <= \$908 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$898 ;
+    b_ready_if_a_last_fold <= \$909 ;
   always @(posedge clk)
-    move_made <= \$899 ;
+    move_made <= \$910 ;
   always @(posedge clk)
-    b_last_fold <= \$900 ;
+    b_last_fold <= \$911 ;
   always @(posedge clk)
-    last_fold <= \$901 ;
+    last_fold <= \$912 ;
   always @(posedge clk)
-    last_group <= \$902 ;
+    last_group <= \$913 ;
   always @(posedge clk)
-    group_plus1 <= \$903 ;
+    group_plus1 <= \$914 ;
   always @(posedge clk)
-    b_group_is_0 <= \$904 ;
+    b_group_is_0 <= \$915 ;
   always @(posedge clk)
-    b_done <= \$905 ;
+    b_done <= \$916 ;
   always @(posedge clk)
-    b_last_group <= \$906 ;
+    b_last_group <= \$917 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$907 ;
+    b_fold_plus1 <= \$918 ;
   always @(posedge clk)
-    layer_is_0 <= \$908 ;
+    layer_is_0 <= \$919 ;
   always @(posedge clk)
-    group_is_0 <= \$909 ;
+    group_is_0 <= \$920 ;
   always @(posedge clk)
-    fold_is_0 <= \$910 ;
+    fold_is_0 <= \$921 ;
   always @(posedge clk)
-    fold_plus1 <= \$911 ;
+    fold_plus1 <= \$922 ;
   always @(posedge clk)
-    out_full0 <= \$912 ;
+    out_full0 <= \$923 ;
   always @(posedge clk)
-    out_pending0 <= \$913 ;
+    out_pending0 <= \$924 ;
   always @(posedge clk)
-    out_groups0 <= \$914 ;
+    out_groups0 <= \$925 ;
   always @(posedge clk)
-    out_full1 <= \$915 ;
+    out_full1 <= \$926 ;
   always @(posedge clk)
-    out_pending1 <= \$916 ;
+    out_pending1 <= \$927 ;
   always @(posedge clk)
-    out_groups1 <= \$917 ;
+    out_groups1 <= \$928 ;
   always @(posedge clk)
-    drain_occupancy <= \$918 ;
+    drain_occupancy <= \$929 ;
   always @(posedge clk)
-    drain_room <= \$919 ;
+    drain_room <= \$930 ;
   always @(posedge clk)
-    drain_available <= \$920 ;
+    drain_available <= \$931 ;
   always @(posedge clk)
-    drain_inflight <= \$921 ;
+    drain_group_plus1 <= \$932 ;
   always @(posedge clk)
-    w_en <= \$922 ;
+    drain_inflight <= \$933 ;
   always @(posedge clk)
-    out_n_m1 <= \$923 ;
+    w_en <= \$934 ;
   always @(posedge clk)
-    out_n_m2 <= \$924 ;
+    out_n_m1 <= \$935 ;
   always @(posedge clk)
-    drain_elem_last <= \$925 ;
+    out_n_m2 <= \$936 ;
   always @(posedge clk)
-    drain_lane <= \$926 ;
+    drain_elem_last <= \$937 ;
   always @(posedge clk)
-    drain_last <= \$927 ;
+    drain_lane <= \$938 ;
   always @(posedge clk)
-    drain_elem <= \$928 ;
+    drain_last <= \$939 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$929 ;
+    drain_elem <= \$940 ;
   always @(posedge clk)
-    drain_slot <= \$930 ;
+    drain_slot <= \$941 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -2995,49 +3027,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data1 <= \$signature__data$321 ;
   always @(posedge clk)
-    release_slot <= \$931 ;
+    release_slot <= \$942 ;
   always @(posedge clk)
-    vector_start_r <= \$932 ;
+    vector_start_r <= \$943 ;
   always @(posedge clk)
-    finished_r <= \$933 ;
+    finished_r <= \$944 ;
   always @(posedge clk)
-    in_flight <= \$934 ;
+    in_flight <= \$945 ;
   always @(posedge clk)
-    busy <= \$935 ;
+    busy <= \$946 ;
   always @(posedge clk)
-    clear_counters_r <= \$936 ;
+    clear_counters_r <= \$947 ;
   always @(posedge clk)
-    inc_busy <= \$937 ;
+    inc_busy <= \$948 ;
   always @(posedge clk)
-    count_busy <= \$938 ;
+    count_busy <= \$949 ;
   always @(posedge clk)
-    inc_stall_input <= \$939 ;
+    inc_stall_input <= \$950 ;
   always @(posedge clk)
-    count_stall_input <= \$940 ;
+    count_stall_input <= \$951 ;
   always @(posedge clk)
-    inc_stall_output <= \$941 ;
+    inc_stall_output <= \$952 ;
   always @(posedge clk)
-    count_stall_output <= \$942 ;
+    count_stall_output <= \$953 ;
   always @(posedge clk)
-    inc_mac_ops <= \$943 ;
+    inc_mac_ops <= \$954 ;
   always @(posedge clk)
-    count_mac_ops <= \$944 ;
+    count_mac_ops <= \$955 ;
   always @(posedge clk)
-    inc_bank_reads <= \$945 ;
+    inc_bank_reads <= \$956 ;
   always @(posedge clk)
-    count_bank_reads <= \$946 ;
+    count_bank_reads <= \$957 ;
   always @(posedge clk)
-    inc_act_reads <= \$947 ;
+    inc_act_reads <= \$958 ;
   always @(posedge clk)
-    count_act_reads <= \$948 ;
+    count_act_reads <= \$959 ;
   always @(posedge clk)
-    inc_act_writes <= \$949 ;
+    inc_act_writes <= \$960 ;
   always @(posedge clk)
-    count_act_writes <= \$950 ;
+    count_act_writes <= \$961 ;
   always @(posedge clk)
-    inc_inferences <= \$951 ;
+    inc_inferences <= \$962 ;
   always @(posedge clk)
-    count_inferences <= \$952 ;
+    count_inferences <= \$963 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3065,20 +3097,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$20  = load_r[47:40] + 1'h1;
   assign \$22  = load_r[39:32] - 1'h1;
   assign \$24  = load_r[47:40] - 1'h1;
-  assign \$26  = | load_r[39:32];
-  assign \$27  = load_r[39:32] <= 3'h4;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = | load_r[47:40];
-  assign \$30  = load_r[47:40] <= 2'h2;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = load_write & load_r_is_control;
-  assign \$33  = in_wslot ? in_full1 : in_full0;
-  assign \$34  = ~ \$33 ;
-  assign \$35  = \$34  & has_layers;
-  assign \$36  = ~ load_write;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1702$0 (drain_last2),
+    .\port$1717$0 (drain_last2),
     .\port$213$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3091,8 +3112,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1891$0 (\$953 ),
-    .\port$1892$0 (\$954 ),
+    .\port$1906$0 (\$964 ),
+    .\port$1907$0 (\$965 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -3109,8 +3130,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2037$0 (\$955 ),
-    .\port$2038$0 (\$956 ),
+    .\port$2052$0 (\$966 ),
+    .\port$2053$0 (\$967 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -3281,26 +3302,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \$174 ;
+    \$838  = \$174 ;
     if (rst) begin
-      \$827  = 1'h0;
+      \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = has_layers;
+    \$839  = has_layers;
     if (\$190 ) begin
       if (load_r_is_n_layers) begin
-        \$828  = load_r_has_layers;
+        \$839  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = last_layer;
+    \$840  = last_layer;
     if (\$190 ) begin
       if (load_r_is_n_layers) begin
-        \$829  = load_r_last_layer;
+        \$840  = load_r_last_layer;
       end
     end
   end
@@ -3308,203 +3329,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$191 ) begin
-      \$830  = \$193 ;
+      \$841  = \$193 ;
     end else begin
-      \$830  = \$195 ;
+      \$841  = \$195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = dl_rp__data[15:8];
+    \$842  = dl_rp__data[15:8];
     if (rst) begin
-      \$831  = 8'h00;
+      \$842  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = in_release0;
+    \$843  = in_release0;
     if (rst) begin
-      \$832  = 1'h0;
+      \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = in_release1;
-    if (rst) begin
-      \$833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = in_beats0;
-    if (\$197 ) begin
-      \$834  = \$198 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$834  = 8'h00;
-    end
-    if (rst) begin
-      \$834  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = in_full0;
-    if (\$197 ) begin
-      if (\$199 ) begin
-        \$835  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$835  = 1'h0;
-    end
-    if (rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = in_beats1;
-    if (\$201 ) begin
-      \$836  = \$202 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$836  = 8'h00;
-    end
-    if (rst) begin
-      \$836  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = in_full1;
-    if (\$201 ) begin
-      if (\$203 ) begin
-        \$837  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$837  = 1'h0;
-    end
-    if (rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = in_wslot;
-    if (\$206 ) begin
-      \$838  = \$207 ;
-    end
-    if (rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \$209 [7:0];
-    if (rst) begin
-      \$839  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \$211 ;
-    if (rst) begin
-      \$840  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = cur_groups;
-    if (\$212 ) begin
-      \$841  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$841  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$841  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = cur_folds_m1;
-    if (\$212 ) begin
-      \$842  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$842  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$842  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = cur_groups_m1;
-    if (\$212 ) begin
-      \$843  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$843  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$843  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = cur_is_last;
-    if (\$212 ) begin
-      \$844  = \$213 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$844  = \$216 ;
-        end
-      end
-    end
+    \$844  = in_release1;
     if (rst) begin
       \$844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = cur_relu;
-    if (\$212 ) begin
-      \$845  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$845  = nxt_rp__data[33];
-        end
-      end
+    \$845  = in_beats0;
+    if (\$197 ) begin
+      \$845  = \$198 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$845  = 8'h00;
     end
     if (rst) begin
-      \$845  = 1'h0;
+      \$845  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = cur_requantize;
-    if (\$212 ) begin
-      \$846  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$846  = nxt_rp__data[34];
-        end
+    \$846  = in_full0;
+    if (\$197 ) begin
+      if (\$199 ) begin
+        \$846  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$846  = 1'h0;
     end
     if (rst) begin
       \$846  = 1'h0;
@@ -3512,255 +3385,172 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = bank_addr;
+    \$847  = in_beats1;
+    if (\$201 ) begin
+      \$847  = \$202 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$847  = 8'h00;
+    end
+    if (rst) begin
+      \$847  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = in_full1;
+    if (\$201 ) begin
+      if (\$203 ) begin
+        \$848  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$848  = 1'h0;
+    end
+    if (rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = in_wslot;
+    if (\$206 ) begin
+      \$849  = \$207 ;
+    end
+    if (rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = \$209 [7:0];
+    if (rst) begin
+      \$850  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = \$211 ;
+    if (rst) begin
+      \$851  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = cur_groups;
     if (\$212 ) begin
-      \$847  = nxt_rp__data[24:16];
+      \$852  = nxt_steps_rp__data[7:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$847  = nxt_rp__data[24:16];
+          \$852  = nxt_steps_rp__data[7:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$852  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = cur_folds_m1;
+    if (\$212 ) begin
+      \$853  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$853  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$853  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = cur_groups_m1;
+    if (\$212 ) begin
+      \$854  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$854  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$854  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = cur_is_last;
+    if (\$212 ) begin
+      \$855  = \$213 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$855  = \$216 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$855  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = cur_relu;
+    if (\$212 ) begin
+      \$856  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$856  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = cur_requantize;
+    if (\$212 ) begin
+      \$857  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$857  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$857  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = bank_addr;
+    if (\$212 ) begin
+      \$858  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$858  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$219 ) begin
-              \$847  = b_bank_addr;
+              \$858  = b_bank_addr;
             end
           end
         end
       end
       if (\$223 ) begin
-        \$847  = \$224 [8:0];
+        \$858  = \$224 [8:0];
       end
-    end
-    if (rst) begin
-      \$847  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = rq_addr;
-    if (\$212 ) begin
-      \$848  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$848  = \$215 [7:0];
-        if (last_group) begin
-          \$848  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$219 ) begin
-              \$848  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$848  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = layer;
-    if (\$212 ) begin
-      \$849  = \$55 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$849  = \$55 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$849  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = group;
-    if (\$212 ) begin
-      \$850  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$850  = \$214 [7:0];
-        if (last_group) begin
-          \$850  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$219 ) begin
-              \$850  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$850  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = fold;
-    if (\$212 ) begin
-      \$851  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$851  = 8'h00;
-        if (last_group) begin
-          \$851  = 8'h00;
-        end
-      end else begin
-        \$851  = \$220 [7:0];
-      end
-    end
-    if (rst) begin
-      \$851  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = need_groups;
-    if (\$212 ) begin
-      \$852  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$852  = 9'h002;
-        if (last_group) begin
-          \$852  = 9'h002;
-        end
-      end else begin
-        \$852  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$852  = 9'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = need_groups_next;
-    if (\$212 ) begin
-      \$853  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$853  = 9'h004;
-        if (last_group) begin
-          \$853  = 9'h004;
-        end
-      end else begin
-        \$853  = \$221 [8:0];
-      end
-    end
-    if (rst) begin
-      \$853  = 9'h004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = b_group;
-    if (\$212 ) begin
-      \$854  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$854  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$854  = b_group_plus1[7:0];
-      end
-    end
-    if (rst) begin
-      \$854  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = b_group_plus1;
-    if (\$212 ) begin
-      \$855  = 9'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$855  = 9'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$855  = \$227 [8:0];
-      end
-    end
-    if (rst) begin
-      \$855  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = b_fold;
-    if (\$212 ) begin
-      \$856  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$856  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$856  = 8'h00;
-      end else begin
-        \$856  = \$229 [7:0];
-      end
-    end
-    if (rst) begin
-      \$856  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = b_in_group;
-    if (\$212 ) begin
-      \$857  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$857  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$857  = \$226 ;
-    end
-    if (rst) begin
-      \$857  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = b_bank_addr;
-    if (\$212 ) begin
-      \$858  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$858  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$858  = \$225 [8:0];
     end
     if (rst) begin
       \$858  = 9'h000;
@@ -3768,20 +3558,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = b_rq_addr;
+    \$859  = rq_addr;
     if (\$212 ) begin
-      \$859  = d0_rp__data[32:25];
+      \$859  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$859  = \$215 [7:0];
         if (last_group) begin
+          \$859  = nxt_rp__data[32:25];
           if (cur_is_last) begin
-            \$859  = d0_rp__data[32:25];
+            if (b_done) begin
+            end else if (\$219 ) begin
+              \$859  = b_rq_addr;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$859  = \$228 [7:0];
       end
     end
     if (rst) begin
@@ -3790,53 +3581,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = loaded;
+    \$860  = layer;
     if (\$212 ) begin
-      \$860  = 1'h1;
-    end
-    if (\$231 ) begin
-      \$860  = 1'h0;
+      \$860  = \$55 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$860  = \$55 [2:0];
+        end
+      end
     end
     if (rst) begin
-      \$860  = 1'h0;
+      \$860  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = wr_buf;
+    \$861  = group;
     if (\$212 ) begin
-      \$861  = 1'h0;
+      \$861  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
+        \$861  = \$214 [7:0];
         if (last_group) begin
-          \$861  = \$217 ;
+          \$861  = 8'h00;
           if (cur_is_last) begin
-            \$861  = 1'h0;
             if (b_done) begin
-              \$861  = 1'h1;
+            end else if (\$219 ) begin
+              \$861  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$861  = 1'h0;
+      \$861  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = prev_groups;
+    \$862  = fold;
     if (\$212 ) begin
+      \$862  = 8'h00;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$862  = 8'h00;
         if (last_group) begin
-          \$862  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$862  = in_groups;
-            end
-          end
+          \$862  = 8'h00;
         end
+      end else begin
+        \$862  = \$220 [7:0];
       end
     end
     if (rst) begin
@@ -3845,487 +3640,548 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = ctx;
+    \$863  = need_groups;
     if (\$212 ) begin
+      \$863  = 9'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$863  = 9'h002;
+        if (last_group) begin
+          \$863  = 9'h002;
+        end
+      end else begin
+        \$863  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$863  = 9'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$864  = need_groups_next;
+    if (\$212 ) begin
+      \$864  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$864  = 9'h004;
+        if (last_group) begin
+          \$864  = 9'h004;
+        end
+      end else begin
+        \$864  = \$221 [8:0];
+      end
+    end
+    if (rst) begin
+      \$864  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = b_group;
+    if (\$212 ) begin
+      \$865  = 8'h00;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$863  = \$218 ;
+            \$865  = 8'h00;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$865  = b_group_plus1[7:0];
+      end
     end
     if (rst) begin
-      \$863  = 1'h0;
+      \$865  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \$234 ;
+    \$866  = b_group_plus1;
+    if (\$212 ) begin
+      \$866  = 9'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$866  = 9'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$866  = \$227 [8:0];
+      end
+    end
     if (rst) begin
-      \$864  = 1'h0;
+      \$866  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = ctx;
+    \$867  = b_fold;
+    if (\$212 ) begin
+      \$867  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$867  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$867  = 8'h00;
+      end else begin
+        \$867  = \$229 [7:0];
+      end
+    end
     if (rst) begin
-      \$865  = 1'h0;
+      \$867  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = issue;
-    if (rst) begin
-      \$866  = 1'h0;
+    \$868  = b_in_group;
+    if (\$212 ) begin
+      \$868  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$868  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$868  = \$226 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \$259 ;
-    if (rst) begin
-      \$867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = wb_valid1;
     if (rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = wb_valid2;
+    \$869  = b_bank_addr;
+    if (\$212 ) begin
+      \$869  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$869  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$869  = \$225 [8:0];
+    end
     if (rst) begin
-      \$869  = 1'h0;
+      \$869  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = wb_valid3;
+    \$870  = b_rq_addr;
+    if (\$212 ) begin
+      \$870  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$870  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$870  = \$228 [7:0];
+      end
+    end
     if (rst) begin
-      \$870  = 1'h0;
+      \$870  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = wb_valid4;
+    \$871  = loaded;
+    if (\$212 ) begin
+      \$871  = 1'h1;
+    end
+    if (\$232 ) begin
+      \$871  = 1'h0;
+    end
     if (rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = wb_valid5;
+    \$872  = wr_buf;
+    if (\$212 ) begin
+      \$872  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$872  = \$217 ;
+          if (cur_is_last) begin
+            \$872  = 1'h0;
+            if (b_done) begin
+              \$872  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = wb_valid6;
+    \$873  = prev_groups;
+    if (\$212 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$873  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$873  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$873  = 1'h0;
+      \$873  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = wb_valid7;
+    \$874  = ctx;
+    if (\$212 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$874  = \$218 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = wb_valid8;
+    \$875  = \$235 ;
     if (rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = wb_valid9;
+    \$876  = ctx;
     if (rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = wb_valid10;
+    \$877  = issue;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = wb_valid11;
+    \$878  = \$260 ;
     if (rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = wb_valid12;
+    \$879  = wb_valid1;
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = wb_valid13;
+    \$880  = wb_valid2;
     if (rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = wb_valid14;
+    \$881  = wb_valid3;
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = wb_valid15;
+    \$882  = wb_valid4;
     if (rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = wb_parity_ahead0;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out15) begin
-        \$883  = 1'h1;
-      end else begin
-        \$883  = wb_par15;
-      end
-    end
+    \$883  = wb_valid5;
     if (rst) begin
-      \$883  = 1'h1;
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = wb_groups_ahead0;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out15) begin
-        \$884  = 8'h00;
-      end else begin
-        \$884  = \$264 [7:0];
-      end
-    end
+    \$884  = wb_valid6;
     if (rst) begin
-      \$884  = 8'h00;
+      \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = wb_parity_ahead1;
-    if (\$266 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out15) begin
-        \$885  = 1'h1;
-      end else begin
-        \$885  = wb_par15;
-      end
-    end
+    \$885  = wb_valid7;
     if (rst) begin
-      \$885  = 1'h1;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = wb_groups_ahead1;
-    if (\$266 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out15) begin
-        \$886  = 8'h00;
-      end else begin
-        \$886  = \$269 [7:0];
-      end
-    end
+    \$886  = wb_valid8;
     if (rst) begin
-      \$886  = 8'h00;
+      \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \$310 ;
+    \$887  = wb_valid9;
     if (rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \$324 ;
+    \$888  = wb_valid10;
     if (rst) begin
-      \$888  = 1'h1;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \$347 ;
+    \$889  = wb_valid11;
     if (rst) begin
       \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \$374 ;
+    \$890  = wb_valid12;
     if (rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \$384 ;
+    \$891  = wb_valid13;
     if (rst) begin
-      \$891  = 1'h1;
+      \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \$409 ;
+    \$892  = wb_valid14;
     if (rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \$436 ;
+    \$893  = wb_valid15;
     if (rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \$446 ;
+    \$894  = wb_parity_ahead0;
+    if (\$263 ) begin
+      \$894  = 1'h1;
+    end
+    if (\$267 ) begin
+      \$894  = wb_par15;
+    end
     if (rst) begin
       \$894  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \$459 ;
+    \$895  = wb_groups_ahead0;
+    if (\$263 ) begin
+      \$895  = 8'h00;
+    end
+    if (\$267 ) begin
+      \$895  = \$270 [7:0];
+    end
     if (rst) begin
-      \$895  = 1'h0;
+      \$895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \$537 ;
+    \$896  = wb_parity_ahead1;
+    if (\$273 ) begin
+      \$896  = 1'h1;
+    end
+    if (\$277 ) begin
+      \$896  = wb_par15;
+    end
     if (rst) begin
-      \$896  = 1'h0;
+      \$896  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \$574 ;
+    \$897  = wb_groups_ahead1;
+    if (\$273 ) begin
+      \$897  = 8'h00;
+    end
+    if (\$277 ) begin
+      \$897  = \$280 [7:0];
+    end
     if (rst) begin
-      \$897  = 1'h1;
+      \$897  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \$601 ;
+    \$898  = \$321 ;
     if (rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$606 ;
+    \$899  = \$335 ;
     if (rst) begin
-      \$899  = 2'h0;
+      \$899  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$616 ) begin
-      \$900  = \$622 ;
-    end else if (\$619 ) begin
-      \$900  = \$623 ;
-    end else begin
-      \$900  = \$624 ;
-    end
+    \$900  = \$358 ;
     if (rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = last_fold;
-    if (\$625 ) begin
-      \$901  = nxt_steps_rp__data[26];
-    end else if (\$627 ) begin
-      \$901  = nxt_steps_rp__data[26];
-    end else if (\$628 ) begin
-      \$901  = \$639 ;
-    end else if (issue_a) begin
-      \$901  = \$642 ;
-    end
+    \$901  = \$385 ;
     if (rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = last_group;
-    if (\$625 ) begin
-      \$902  = nxt_steps_rp__data[27];
-    end else if (\$627 ) begin
-      \$902  = \$633 ;
-    end else if (\$628 ) begin
-      \$902  = \$640 ;
-    end
+    \$902  = \$395 ;
     if (rst) begin
-      \$902  = 1'h0;
+      \$902  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = group_plus1;
-    if (\$625 ) begin
-      \$903  = 9'h001;
-    end else if (\$627 ) begin
-      \$903  = \$638 ;
-    end else if (\$628 ) begin
-      \$903  = \$641 [8:0];
-    end
+    \$903  = \$420 ;
     if (rst) begin
-      \$903  = 9'h001;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = b_group_is_0;
-    if (\$647 ) begin
-      \$904  = 1'h1;
-    end else if (\$651 ) begin
+    \$904  = \$447 ;
+    if (rst) begin
       \$904  = 1'h0;
     end
-    if (rst) begin
-      \$904  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$647 ) begin
-      \$905  = \$654 ;
-    end else if (\$651 ) begin
-      \$905  = \$658 ;
-    end else begin
-      \$905  = \$660 ;
-    end
+    \$905  = \$457 ;
     if (rst) begin
       \$905  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$647 ) begin
-      \$906  = \$657 ;
-    end else if (\$651 ) begin
-      \$906  = \$659 ;
-    end else begin
-      \$906  = \$661 ;
-    end
+    \$906  = \$470 ;
     if (rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = b_fold_plus1;
+    \$907  = \$548 ;
+    if (rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = \$585 ;
+    if (rst) begin
+      \$908  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = \$612 ;
+    if (rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = \$617 ;
+    if (rst) begin
+      \$910  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$647 ) begin
-      \$907  = 9'h001;
-    end else if (\$651 ) begin
-      \$907  = 9'h001;
+    if (\$627 ) begin
+      \$911  = \$633 ;
+    end else if (\$630 ) begin
+      \$911  = \$634 ;
     end else begin
-      if (\$664 ) begin
-        \$907  = \$665 [8:0];
-      end
+      \$911  = \$635 ;
     end
     if (rst) begin
-      \$907  = 9'h001;
+      \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = layer_is_0;
-    if (\$666 ) begin
-      \$908  = 1'h1;
+    \$912  = last_fold;
+    if (\$636 ) begin
+      \$912  = nxt_steps_rp__data[26];
+    end else if (\$638 ) begin
+      \$912  = nxt_steps_rp__data[26];
+    end else if (\$639 ) begin
+      \$912  = \$650 ;
     end else if (issue_a) begin
-      if (\$669 ) begin
-        \$908  = \$671 ;
-      end
-    end
-    if (rst) begin
-      \$908  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = group_is_0;
-    if (\$666 ) begin
-      \$909  = 1'h1;
-    end else if (issue_a) begin
-      if (\$669 ) begin
-        \$909  = 1'h1;
-        if (\$675 ) begin
-          \$909  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$909  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$909  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = fold_is_0;
-    if (\$666 ) begin
-      \$910  = 1'h1;
-    end else if (issue_a) begin
-      \$910  = last_fold;
-    end
-    if (rst) begin
-      \$910  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = fold_plus1;
-    if (\$666 ) begin
-      \$911  = 9'h001;
-    end else if (issue_a) begin
-      \$911  = \$668 [8:0];
-    end
-    if (rst) begin
-      \$911  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = out_full0;
-    if (\$677 ) begin
-      \$912  = 1'h1;
-    end
-    if (done) begin
-      if (\$801 ) begin
-        \$912  = 1'h0;
-      end
+      \$912  = \$653 ;
     end
     if (rst) begin
       \$912  = 1'h0;
@@ -4333,16 +4189,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = out_pending0;
-    if (\$677 ) begin
-      \$913  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$795 ) begin
-          \$913  = 1'h0;
-        end
-      end
+    \$913  = last_group;
+    if (\$636 ) begin
+      \$913  = nxt_steps_rp__data[27];
+    end else if (\$638 ) begin
+      \$913  = \$644 ;
+    end else if (\$639 ) begin
+      \$913  = \$651 ;
     end
     if (rst) begin
       \$913  = 1'h0;
@@ -4350,147 +4203,215 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = out_groups0;
-    if (\$677 ) begin
-      \$914  = 8'h00;
-    end else if (\$679 ) begin
-      \$914  = \$680 [7:0];
+    \$914  = group_plus1;
+    if (\$636 ) begin
+      \$914  = 9'h001;
+    end else if (\$638 ) begin
+      \$914  = \$649 ;
+    end else if (\$639 ) begin
+      \$914  = \$652 [8:0];
     end
     if (rst) begin
-      \$914  = 8'h00;
+      \$914  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = out_full1;
-    if (\$682 ) begin
+    \$915  = b_group_is_0;
+    if (\$658 ) begin
       \$915  = 1'h1;
-    end
-    if (done) begin
-      if (\$802 ) begin
-        \$915  = 1'h0;
-      end
-    end
-    if (rst) begin
+    end else if (\$662 ) begin
       \$915  = 1'h0;
     end
+    if (rst) begin
+      \$915  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = out_pending1;
-    if (\$682 ) begin
+    (* full_case = 32'd1 *)
+    if (\$658 ) begin
+      \$916  = \$665 ;
+    end else if (\$662 ) begin
+      \$916  = \$669 ;
+    end else begin
+      \$916  = \$671 ;
+    end
+    if (rst) begin
       \$916  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$796 ) begin
-          \$916  = 1'h0;
-        end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$658 ) begin
+      \$917  = \$668 ;
+    end else if (\$662 ) begin
+      \$917  = \$670 ;
+    end else begin
+      \$917  = \$672 ;
+    end
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$658 ) begin
+      \$918  = 9'h001;
+    end else if (\$662 ) begin
+      \$918  = 9'h001;
+    end else begin
+      if (\$675 ) begin
+        \$918  = \$676 [8:0];
       end
     end
     if (rst) begin
-      \$916  = 1'h0;
+      \$918  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = out_groups1;
-    if (\$682 ) begin
-      \$917  = 8'h00;
-    end else if (\$684 ) begin
-      \$917  = \$685 [7:0];
+    \$919  = layer_is_0;
+    if (\$677 ) begin
+      \$919  = 1'h1;
+    end else if (issue_a) begin
+      if (\$680 ) begin
+        \$919  = \$682 ;
+      end
     end
-    if (rst) begin
-      \$917  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \$688 [2:0];
-    if (rst) begin
-      \$918  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \$695 ;
     if (rst) begin
       \$919  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \$787 ;
-    if (rst) begin
-      \$920  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = drain_read;
-    if (rst) begin
-      \$921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = drain_inflight;
-    if (rst) begin
-      \$922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$788 ;
-    if (rst) begin
-      \$923  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \$789 ;
-    if (rst) begin
-      \$924  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$790 ) begin
-      \$925  = \$791 ;
-    end else if (drain_elem_last) begin
-      \$925  = \$792 ;
-    end else begin
-      \$925  = \$793 ;
-    end
-    if (rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = drain_lane;
-    if (drain_read) begin
-      \$926  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = drain_last;
-    if (drain_read) begin
-      \$927  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$928  = 8'h00;
-      end else begin
-        \$928  = \$797 [7:0];
+    \$920  = group_is_0;
+    if (\$677 ) begin
+      \$920  = 1'h1;
+    end else if (issue_a) begin
+      if (\$680 ) begin
+        \$920  = 1'h1;
+        if (\$686 ) begin
+          \$920  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$920  = 1'h0;
       end
+    end
+    if (rst) begin
+      \$920  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = fold_is_0;
+    if (\$677 ) begin
+      \$921  = 1'h1;
+    end else if (issue_a) begin
+      \$921  = last_fold;
+    end
+    if (rst) begin
+      \$921  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = fold_plus1;
+    if (\$677 ) begin
+      \$922  = 9'h001;
+    end else if (issue_a) begin
+      \$922  = \$679 [8:0];
+    end
+    if (rst) begin
+      \$922  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = out_full0;
+    if (\$688 ) begin
+      \$923  = 1'h1;
+    end
+    if (done) begin
+      if (\$812 ) begin
+        \$923  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = out_pending0;
+    if (\$688 ) begin
+      \$924  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$808 ) begin
+          \$924  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = out_groups0;
+    if (\$688 ) begin
+      \$925  = 8'h00;
+    end else if (\$690 ) begin
+      \$925  = \$691 [7:0];
+    end
+    if (rst) begin
+      \$925  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = out_full1;
+    if (\$693 ) begin
+      \$926  = 1'h1;
+    end
+    if (done) begin
+      if (\$813 ) begin
+        \$926  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = out_pending1;
+    if (\$693 ) begin
+      \$927  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$809 ) begin
+          \$927  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = out_groups1;
+    if (\$693 ) begin
+      \$928  = 8'h00;
+    end else if (\$695 ) begin
+      \$928  = \$696 [7:0];
     end
     if (rst) begin
       \$928  = 8'h00;
@@ -4498,188 +4419,277 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = drain_group_plus1;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$929  = 9'h001;
-      end else begin
-        if (\$798 ) begin
-          \$929  = \$799 [8:0];
-        end
-      end
-    end
+    \$929  = \$699 [2:0];
     if (rst) begin
-      \$929  = 9'h001;
+      \$929  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$930  = \$794 ;
-      end
-    end
+    \$930  = \$706 ;
     if (rst) begin
-      \$930  = 1'h0;
+      \$930  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = release_slot;
-    if (done) begin
-      \$931  = \$800 ;
-    end
+    \$931  = \$798 ;
     if (rst) begin
       \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = vector_start;
+    \$932  = drain_group_plus1;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$932  = 9'h001;
+      end else if (\$799 ) begin
+        \$932  = \$800 [8:0];
+      end
+    end
     if (rst) begin
-      \$932  = 1'h0;
+      \$932  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = done;
+    \$933  = drain_read;
     if (rst) begin
       \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \$804 [2:0];
+    \$934  = drain_inflight;
     if (rst) begin
-      \$934  = 3'h0;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \$807 ;
+    \$935  = \$801 ;
     if (rst) begin
-      \$935  = 1'h0;
+      \$935  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = clear_counters;
+    \$936  = \$802 ;
     if (rst) begin
-      \$936  = 1'h0;
+      \$936  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = { 3'h0, busy };
+    (* full_case = 32'd1 *)
+    if (\$803 ) begin
+      \$937  = \$804 ;
+    end else if (drain_elem_last) begin
+      \$937  = \$805 ;
+    end else begin
+      \$937  = \$806 ;
+    end
     if (rst) begin
-      \$937  = 4'h0;
+      \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$809 [31:0];
-    if (rst) begin
-      \$938  = 32'd0;
+    \$938  = drain_lane;
+    if (drain_read) begin
+      \$938  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = { 3'h0, stall_input };
-    if (rst) begin
-      \$939  = 4'h0;
+    \$939  = drain_last;
+    if (drain_read) begin
+      \$939  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \$811 [31:0];
+    \$940  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$940  = 8'h00;
+      end else begin
+        \$940  = \$810 [7:0];
+      end
+    end
     if (rst) begin
-      \$940  = 32'd0;
+      \$940  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = { 3'h0, stall_output };
+    \$941  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$941  = \$807 ;
+      end
+    end
     if (rst) begin
-      \$941  = 4'h0;
+      \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \$813 [31:0];
+    \$942  = release_slot;
+    if (done) begin
+      \$942  = \$811 ;
+    end
     if (rst) begin
-      \$942  = 32'd0;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \$814 ;
+    \$943  = vector_start;
     if (rst) begin
-      \$943  = 4'h0;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$816 [31:0];
+    \$944  = done;
     if (rst) begin
-      \$944  = 32'd0;
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = { 2'h0, \$817  };
+    \$945  = \$815 [2:0];
     if (rst) begin
-      \$945  = 4'h0;
+      \$945  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \$819 [31:0];
+    \$946  = \$818 ;
     if (rst) begin
-      \$946  = 32'd0;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = { 3'h0, issue };
+    \$947  = clear_counters;
     if (rst) begin
-      \$947  = 4'h0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \$821 [31:0];
+    \$948  = { 3'h0, busy };
     if (rst) begin
-      \$948  = 32'd0;
+      \$948  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = { 2'h0, \$822  };
+    \$949  = \$820 [31:0];
     if (rst) begin
-      \$949  = 4'h0;
+      \$949  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \$824 [31:0];
+    \$950  = { 3'h0, stall_input };
     if (rst) begin
-      \$950  = 32'd0;
+      \$950  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = { 3'h0, done };
+    \$951  = \$822 [31:0];
     if (rst) begin
-      \$951  = 4'h0;
+      \$951  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \$826 [31:0];
+    \$952  = { 3'h0, stall_output };
     if (rst) begin
-      \$952  = 32'd0;
+      \$952  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = \$824 [31:0];
+    if (rst) begin
+      \$953  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = \$825 ;
+    if (rst) begin
+      \$954  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = \$827 [31:0];
+    if (rst) begin
+      \$955  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = { 2'h0, \$828  };
+    if (rst) begin
+      \$956  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = \$830 [31:0];
+    if (rst) begin
+      \$957  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = { 3'h0, issue };
+    if (rst) begin
+      \$958  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = \$832 [31:0];
+    if (rst) begin
+      \$959  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = { 2'h0, \$833  };
+    if (rst) begin
+      \$960  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = \$835 [31:0];
+    if (rst) begin
+      \$961  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = { 3'h0, done };
+    if (rst) begin
+      \$962  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = \$837 [31:0];
+    if (rst) begin
+      \$963  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4726,15 +4736,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$149 [6:0];
   assign act = act_word;
   assign \act$133  = act_word;
-  assign act_wp__data = { \$955 , \$953 , \$955 , \$953  };
-  assign result = { \$954 , \$953  };
-  assign \result$143  = { \$956 , \$955  };
+  assign act_wp__data = { \$966 , \$964 , \$966 , \$964  };
+  assign result = { \$965 , \$964  };
+  assign \result$143  = { \$967 , \$966  };
   assign \$signature__en$144  = out_write;
   assign \$signature__addr$145  = \$159 [6:0];
-  assign \$signature__data$146  = { \$954 , \$953  };
+  assign \$signature__data$146  = { \$965 , \$964  };
   assign \$signature__en$147  = out_write;
   assign \$signature__addr$148  = \$161 [6:0];
-  assign \$signature__data$149  = { \$956 , \$955  };
+  assign \$signature__data$149  = { \$967 , \$966  };
   assign \$signature__addr$156  = \$166 [6:0];
   assign \$signature__addr$159  = \$171 [6:0];
   assign drain_inflight2 = w_en;
@@ -4779,67 +4789,68 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$200  = in_wslot;
   assign \$209  = { 1'h0, \$208 [8:1] };
   assign \$211  = { \$210 [8], \$210 [8:1] };
-  assign \$242  = b_fold;
-  assign \$245  = fold;
-  assign \$249  = fold;
-  assign \$265  = wb_ctx15;
-  assign \$273  = in_wslot;
-  assign \$286  = in_wslot;
-  assign \$332  = in_wslot;
+  assign \$243  = b_fold;
+  assign \$246  = fold;
+  assign \$250  = fold;
+  assign \$272  = wb_ctx15;
+  assign \$276  = wb_ctx15;
+  assign \$284  = in_wslot;
+  assign \$297  = in_wslot;
   assign \$343  = in_wslot;
-  assign \$349  = in_wslot;
-  assign \$391  = in_wslot;
-  assign \$403  = in_wslot;
-  assign \$411  = in_wslot;
-  assign \$454  = in_wslot;
-  assign \$468  = in_wslot;
-  assign \$475  = 1'h0;
-  assign \$489  = in_wslot;
-  assign \$498  = 1'h0;
-  assign \$501  = layer[0];
-  assign \$511  = \$510 ;
-  assign \$512  = \$511 ;
-  assign \$514  = in_wslot;
-  assign \$522  = 1'h1;
-  assign \$534  = 1'h1;
-  assign \$541  = b_done;
-  assign \$545  = 1'h0;
-  assign \$552  = 1'h1;
-  assign \$553  = 1'h1;
-  assign \$556  = layer[0];
-  assign \$562  = \$561 ;
-  assign \$564  = 1'h0;
-  assign \$572  = 1'h1;
-  assign \$579  = in_wslot;
-  assign \$595  = in_wslot;
-  assign \$653  = { 1'h0, \$652 [8:1] };
-  assign \$681  = claim_ctx;
-  assign \$683  = wb_ctx16;
-  assign \$704  = claim_ctx;
-  assign \$708  = wb_ctx16;
-  assign \$713  = drain_elem[0];
-  assign \$714  = claim_ctx;
-  assign \$718  = wb_ctx16;
-  assign \$735  = claim_ctx;
-  assign \$738  = { 1'h0, drain_elem[7:1] };
-  assign \$740  = wb_ctx16;
-  assign \$742  = { 1'h0, drain_elem[7:1] };
-  assign \$750  = { 1'h0, drain_elem[7:1] };
-  assign \$754  = { 1'h0, drain_elem[7:1] };
-  assign \$762  = claim_ctx;
+  assign \$354  = in_wslot;
+  assign \$360  = in_wslot;
+  assign \$402  = in_wslot;
+  assign \$414  = in_wslot;
+  assign \$422  = in_wslot;
+  assign \$465  = in_wslot;
+  assign \$479  = in_wslot;
+  assign \$486  = 1'h0;
+  assign \$500  = in_wslot;
+  assign \$509  = 1'h0;
+  assign \$512  = layer[0];
+  assign \$522  = \$521 ;
+  assign \$523  = \$522 ;
+  assign \$525  = in_wslot;
+  assign \$533  = 1'h1;
+  assign \$545  = 1'h1;
+  assign \$552  = b_done;
+  assign \$556  = 1'h0;
+  assign \$563  = 1'h1;
+  assign \$564  = 1'h1;
+  assign \$567  = layer[0];
+  assign \$573  = \$572 ;
+  assign \$575  = 1'h0;
+  assign \$583  = 1'h1;
+  assign \$590  = in_wslot;
+  assign \$606  = in_wslot;
+  assign \$664  = { 1'h0, \$663 [8:1] };
+  assign \$692  = claim_ctx;
+  assign \$694  = wb_ctx16;
+  assign \$715  = claim_ctx;
+  assign \$719  = wb_ctx16;
+  assign \$724  = drain_elem[0];
+  assign \$725  = claim_ctx;
+  assign \$729  = wb_ctx16;
+  assign \$746  = claim_ctx;
+  assign \$749  = { 1'h0, drain_elem[7:1] };
+  assign \$751  = wb_ctx16;
+  assign \$753  = { 1'h0, drain_elem[7:1] };
+  assign \$761  = { 1'h0, drain_elem[7:1] };
   assign \$765  = { 1'h0, drain_elem[7:1] };
-  assign \$767  = wb_ctx16;
-  assign \$769  = { 1'h0, drain_elem[7:1] };
-  assign \$777  = { 1'h0, drain_elem[7:1] };
-  assign \$781  = { 1'h0, drain_elem[7:1] };
-  assign \$796  = drain_slot;
-  assign \$798  = drain_elem[0];
-  assign \$802  = release_slot;
+  assign \$773  = claim_ctx;
+  assign \$776  = { 1'h0, drain_elem[7:1] };
+  assign \$778  = wb_ctx16;
+  assign \$780  = { 1'h0, drain_elem[7:1] };
+  assign \$788  = { 1'h0, drain_elem[7:1] };
+  assign \$792  = { 1'h0, drain_elem[7:1] };
+  assign \$799  = drain_elem[0];
+  assign \$809  = drain_slot;
+  assign \$813  = release_slot;
   assign \$122  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1702$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1717$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4863,8 +4874,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1702$0 ;
-  wire \port$1702$0 ;
+  input \port$1717$0 ;
+  wire \port$1717$0 ;
   input [31:0] \port$213$0 ;
   wire [31:0] \port$213$0 ;
   (* init = 2'h0 *)
@@ -4899,7 +4910,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1702$0 , \port$213$0  };
+      storage[w_port__addr] <= { \port$1717$0 , \port$213$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4961,14 +4972,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1702$0 , \port$213$0  };
-  assign w_data = { \port$1702$0 , \port$213$0  };
+  assign w_port__data = { \port$1717$0 , \port$213$0  };
+  assign w_data = { \port$1717$0 , \port$213$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1891$0 , \port$1892$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1906$0 , \port$1907$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5104,10 +5115,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1891$0 ;
-  wire [7:0] \port$1891$0 ;
-  output [23:0] \port$1892$0 ;
-  wire [23:0] \port$1892$0 ;
+  output [7:0] \port$1906$0 ;
+  wire [7:0] \port$1906$0 ;
+  output [23:0] \port$1907$0 ;
+  wire [23:0] \port$1907$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6129,7 +6140,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1843$0 (pe0_flags_out),
+    .\port$1858$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6245,13 +6256,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1891$0  = \$30 ;
-  assign \port$1892$0  = \$31 ;
+  assign \port$1906$0  = \$30 ;
+  assign \port$1907$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1843$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1858$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6435,8 +6446,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1843$0 ;
-  wire [1:0] \port$1843$0 ;
+  input [1:0] \port$1858$0 ;
+  wire [1:0] \port$1858$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6643,9 +6654,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1843$0 [0];
+    rq_relu1 <= \port$1858$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1843$0 [1];
+    rq_req1 <= \port$1858$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6768,8 +6779,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1843$0 [0];
-  assign i_requantize = \port$1843$0 [1];
+  assign i_relu = \port$1858$0 [0];
+  assign i_requantize = \port$1858$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6778,7 +6789,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2037$0 , \port$2038$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2052$0 , \port$2053$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6914,10 +6925,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2037$0 ;
-  wire [7:0] \port$2037$0 ;
-  output [23:0] \port$2038$0 ;
-  wire [23:0] \port$2038$0 ;
+  output [7:0] \port$2052$0 ;
+  wire [7:0] \port$2052$0 ;
+  output [23:0] \port$2053$0 ;
+  wire [23:0] \port$2053$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7939,7 +7950,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$1989$0 (pe1_flags_out),
+    .\port$2004$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -8055,13 +8066,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2037$0  = \$30 ;
-  assign \port$2038$0  = \$31 ;
+  assign \port$2052$0  = \$30 ;
+  assign \port$2053$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1989$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2004$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8245,8 +8256,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1989$0 ;
-  wire [1:0] \port$1989$0 ;
+  input [1:0] \port$2004$0 ;
+  wire [1:0] \port$2004$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8453,9 +8464,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1989$0 [0];
+    rq_relu1 <= \port$2004$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1989$0 [1];
+    rq_req1 <= \port$2004$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8578,8 +8589,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1989$0 [0];
-  assign i_requantize = \port$1989$0 [1];
+  assign i_relu = \port$2004$0 [0];
+  assign i_requantize = \port$2004$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

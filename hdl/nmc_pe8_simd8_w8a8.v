@@ -9,75 +9,86 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$100 ;
   reg \$1000 ;
   reg \$1001 ;
-  reg [9:0] \$1002 ;
+  reg \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
-  reg \$1005 ;
-  reg [9:0] \$1006 ;
+  reg [1:0] \$1005 ;
+  reg \$1006 ;
   reg \$1007 ;
   reg \$1008 ;
-  reg [8:0] \$1009 ;
+  reg [9:0] \$1009 ;
   wire \$101 ;
   reg \$1010 ;
   reg \$1011 ;
-  reg [8:0] \$1012 ;
-  reg [2:0] \$1013 ;
+  reg \$1012 ;
+  reg [9:0] \$1013 ;
   reg \$1014 ;
   reg \$1015 ;
   reg \$1016 ;
-  reg \$1017 ;
-  reg [9:0] \$1018 ;
-  reg [9:0] \$1019 ;
+  reg [9:0] \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg [2:0] \$1021 ;
+  reg [8:0] \$1020 ;
+  reg \$1021 ;
   reg \$1022 ;
   reg [8:0] \$1023 ;
-  reg [9:0] \$1024 ;
+  reg [2:0] \$1024 ;
   reg \$1025 ;
   reg \$1026 ;
-  reg \$1027 ;
+  reg [9:0] \$1027 ;
   reg \$1028 ;
-  reg [2:0] \$1029 ;
+  reg \$1029 ;
   wire \$103 ;
-  reg \$1030 ;
-  reg \$1031 ;
-  reg [6:0] \$1032 ;
-  reg [31:0] \$1033 ;
-  reg [6:0] \$1034 ;
-  reg [31:0] \$1035 ;
-  reg [6:0] \$1036 ;
-  reg [31:0] \$1037 ;
-  reg [6:0] \$1038 ;
-  reg [31:0] \$1039 ;
+  reg [9:0] \$1030 ;
+  reg [9:0] \$1031 ;
+  reg \$1032 ;
+  reg [2:0] \$1033 ;
+  reg \$1034 ;
+  reg [8:0] \$1035 ;
+  reg \$1036 ;
+  reg \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   reg \$104 ;
-  reg [6:0] \$1040 ;
-  reg [31:0] \$1041 ;
-  reg [6:0] \$1042 ;
-  reg [31:0] \$1043 ;
-  reg [6:0] \$1044 ;
-  reg [31:0] \$1045 ;
-  reg [6:0] \$1046 ;
-  reg [31:0] \$1047 ;
-  wire [7:0] \$1048 ;
-  wire [23:0] \$1049 ;
+  reg [2:0] \$1040 ;
+  reg \$1041 ;
+  reg \$1042 ;
+  reg [6:0] \$1043 ;
+  reg [31:0] \$1044 ;
+  reg [6:0] \$1045 ;
+  reg [31:0] \$1046 ;
+  reg [6:0] \$1047 ;
+  reg [31:0] \$1048 ;
+  reg [6:0] \$1049 ;
   reg \$105 ;
-  wire [7:0] \$1050 ;
-  wire [23:0] \$1051 ;
-  wire [7:0] \$1052 ;
-  wire [23:0] \$1053 ;
-  wire [7:0] \$1054 ;
-  wire [23:0] \$1055 ;
-  wire [7:0] \$1056 ;
-  wire [23:0] \$1057 ;
-  wire [7:0] \$1058 ;
-  wire [23:0] \$1059 ;
+  reg [31:0] \$1050 ;
+  reg [6:0] \$1051 ;
+  reg [31:0] \$1052 ;
+  reg [6:0] \$1053 ;
+  reg [31:0] \$1054 ;
+  reg [6:0] \$1055 ;
+  reg [31:0] \$1056 ;
+  reg [6:0] \$1057 ;
+  reg [31:0] \$1058 ;
+  wire [7:0] \$1059 ;
   wire \$106 ;
-  wire [7:0] \$1060 ;
-  wire [23:0] \$1061 ;
-  wire [7:0] \$1062 ;
-  wire [23:0] \$1063 ;
+  wire [23:0] \$1060 ;
+  wire [7:0] \$1061 ;
+  wire [23:0] \$1062 ;
+  wire [7:0] \$1063 ;
+  wire [23:0] \$1064 ;
+  wire [7:0] \$1065 ;
+  wire [23:0] \$1066 ;
+  wire [7:0] \$1067 ;
+  wire [23:0] \$1068 ;
+  wire [7:0] \$1069 ;
   wire \$107 ;
+  wire [23:0] \$1070 ;
+  wire [7:0] \$1071 ;
+  wire [23:0] \$1072 ;
+  wire [7:0] \$1073 ;
+  wire [23:0] \$1074 ;
   reg \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -323,46 +334,46 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [8:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [8:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [7:0] \$333 ;
-  wire \$334 ;
+  wire \$333 ;
+  wire [7:0] \$334 ;
   wire \$335 ;
-  wire [8:0] \$336 ;
-  wire [5:0] \$337 ;
-  wire [9:0] \$338 ;
-  wire [8:0] \$339 ;
+  wire \$336 ;
+  wire [8:0] \$337 ;
+  wire [5:0] \$338 ;
+  wire [9:0] \$339 ;
   wire \$34 ;
-  wire [5:0] \$340 ;
-  wire [9:0] \$341 ;
+  wire [8:0] \$340 ;
+  wire [5:0] \$341 ;
   wire [9:0] \$342 ;
-  wire [8:0] \$343 ;
-  wire [6:0] \$344 ;
-  wire [9:0] \$345 ;
-  wire [5:0] \$346 ;
-  wire [10:0] \$347 ;
-  wire \$348 ;
-  wire [8:0] \$349 ;
+  wire [9:0] \$343 ;
+  wire [8:0] \$344 ;
+  wire [6:0] \$345 ;
+  wire [9:0] \$346 ;
+  wire [5:0] \$347 ;
+  wire [10:0] \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
+  wire [8:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire [9:0] \$357 ;
-  wire [9:0] \$358 ;
+  wire \$357 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [9:0] \$362 ;
+  wire \$362 ;
   wire [9:0] \$363 ;
-  wire \$364 ;
+  wire [9:0] \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
@@ -372,8 +383,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
+  wire [9:0] \$373 ;
+  wire [9:0] \$374 ;
   wire \$375 ;
   wire \$376 ;
   wire \$377 ;
@@ -731,12 +742,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire [1:0] \$697 ;
+  wire \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [1:0] \$700 ;
+  wire \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
@@ -744,11 +755,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
+  wire [1:0] \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
-  wire \$711 ;
+  wire [1:0] \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
@@ -771,10 +782,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire [9:0] \$732 ;
+  wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire [10:0] \$735 ;
+  wire \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
@@ -783,11 +794,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire \$743 ;
+  wire [9:0] \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire [9:0] \$746 ;
-  wire [9:0] \$747 ;
+  wire [10:0] \$746 ;
+  wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire [5:0] \$75 ;
@@ -798,13 +809,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire [10:0] \$759 ;
+  wire [9:0] \$757 ;
+  wire [9:0] \$758 ;
+  wire \$759 ;
   wire [9:0] \$76 ;
   wire \$760 ;
-  wire [10:0] \$761 ;
-  wire [10:0] \$762 ;
+  wire \$761 ;
+  wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
@@ -813,37 +824,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
+  wire [10:0] \$770 ;
   wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire [9:0] \$774 ;
+  wire [10:0] \$772 ;
+  wire [10:0] \$773 ;
+  wire \$774 ;
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
-  wire [9:0] \$779 ;
+  wire \$779 ;
   wire \$78 ;
-  wire [3:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
-  wire [4:0] \$782 ;
+  wire \$782 ;
   wire \$783 ;
-  wire [3:0] \$784 ;
-  wire \$785 ;
+  wire \$784 ;
+  wire [9:0] \$785 ;
   wire \$786 ;
-  wire [3:0] \$787 ;
+  wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
+  wire [9:0] \$790 ;
+  wire [3:0] \$791 ;
   wire \$792 ;
-  wire \$793 ;
+  wire [4:0] \$793 ;
   wire \$794 ;
-  wire \$795 ;
+  wire [3:0] \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire \$798 ;
+  wire [3:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
@@ -882,11 +893,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [8:0] \$832 ;
+  wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
-  wire [8:0] \$836 ;
+  wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
@@ -894,12 +905,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
-  wire [8:0] \$844 ;
+  wire [8:0] \$843 ;
+  wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
-  wire [8:0] \$848 ;
+  wire [8:0] \$847 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
@@ -907,7 +918,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire \$855 ;
+  wire [8:0] \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
@@ -916,7 +927,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire [8:0] \$863 ;
+  wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
@@ -924,12 +935,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire [8:0] \$871 ;
+  wire [8:0] \$870 ;
+  wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire \$874 ;
-  wire [8:0] \$875 ;
+  wire [8:0] \$874 ;
+  wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
@@ -937,101 +948,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [9:0] \$882 ;
-  wire [9:0] \$883 ;
+  wire [8:0] \$882 ;
+  wire \$883 ;
   wire \$884 ;
   wire \$885 ;
-  wire \$886 ;
+  wire [8:0] \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [9:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
-  wire [10:0] \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire [3:0] \$897 ;
-  wire [4:0] \$898 ;
-  wire [3:0] \$899 ;
+  wire \$893 ;
+  wire [10:0] \$894 ;
+  wire [9:0] \$895 ;
+  wire [9:0] \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [4:0] \$900 ;
+  wire \$900 ;
   wire \$901 ;
-  wire [31:0] \$902 ;
-  wire [32:0] \$903 ;
-  wire [31:0] \$904 ;
-  wire [32:0] \$905 ;
-  wire [31:0] \$906 ;
-  wire [32:0] \$907 ;
-  wire [6:0] \$908 ;
-  wire [31:0] \$909 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire [9:0] \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire [3:0] \$908 ;
+  wire [4:0] \$909 ;
   wire \$91 ;
-  wire [32:0] \$910 ;
-  wire [3:0] \$911 ;
-  wire [31:0] \$912 ;
-  wire [32:0] \$913 ;
-  wire [31:0] \$914 ;
-  wire [32:0] \$915 ;
-  wire [1:0] \$916 ;
+  wire [3:0] \$910 ;
+  wire [4:0] \$911 ;
+  wire \$912 ;
+  wire [31:0] \$913 ;
+  wire [32:0] \$914 ;
+  wire [31:0] \$915 ;
+  wire [32:0] \$916 ;
   wire [31:0] \$917 ;
   wire [32:0] \$918 ;
-  wire [31:0] \$919 ;
+  wire [6:0] \$919 ;
   wire \$92 ;
-  wire [32:0] \$920 ;
-  reg \$921 ;
-  reg \$922 ;
-  reg [4:0] \$923 ;
-  reg [9:0] \$924 ;
-  reg [8:0] \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg [8:0] \$928 ;
-  reg \$929 ;
+  wire [31:0] \$920 ;
+  wire [32:0] \$921 ;
+  wire [3:0] \$922 ;
+  wire [31:0] \$923 ;
+  wire [32:0] \$924 ;
+  wire [31:0] \$925 ;
+  wire [32:0] \$926 ;
+  wire [1:0] \$927 ;
+  wire [31:0] \$928 ;
+  wire [32:0] \$929 ;
   wire [8:0] \$93 ;
-  reg [8:0] \$930 ;
-  reg \$931 ;
+  wire [31:0] \$930 ;
+  wire [32:0] \$931 ;
   reg \$932 ;
-  reg [8:0] \$933 ;
-  reg [9:0] \$934 ;
-  reg [8:0] \$935 ;
-  reg [9:0] \$936 ;
-  reg [9:0] \$937 ;
+  reg \$933 ;
+  reg [4:0] \$934 ;
+  reg [9:0] \$935 ;
+  reg [8:0] \$936 ;
+  reg \$937 ;
   reg \$938 ;
-  reg \$939 ;
+  reg [8:0] \$939 ;
   wire \$94 ;
   reg \$940 ;
   reg [8:0] \$941 ;
-  reg [7:0] \$942 ;
-  reg [3:0] \$943 ;
+  reg \$942 ;
+  reg \$943 ;
   reg [8:0] \$944 ;
-  reg [8:0] \$945 ;
-  reg [9:0] \$946 ;
+  reg [9:0] \$945 ;
+  reg [8:0] \$946 ;
   reg [9:0] \$947 ;
-  reg [8:0] \$948 ;
-  reg [9:0] \$949 ;
+  reg [9:0] \$948 ;
+  reg \$949 ;
   wire \$95 ;
-  reg [8:0] \$950 ;
+  reg \$950 ;
   reg \$951 ;
   reg [8:0] \$952 ;
   reg [7:0] \$953 ;
-  reg \$954 ;
-  reg \$955 ;
+  reg [3:0] \$954 ;
+  reg [8:0] \$955 ;
   reg [8:0] \$956 ;
-  reg \$957 ;
-  reg \$958 ;
-  reg \$959 ;
+  reg [9:0] \$957 ;
+  reg [9:0] \$958 ;
+  reg [8:0] \$959 ;
   wire \$96 ;
-  reg \$960 ;
-  reg \$961 ;
+  reg [9:0] \$960 ;
+  reg [8:0] \$961 ;
   reg \$962 ;
-  reg \$963 ;
-  reg \$964 ;
+  reg [8:0] \$963 ;
+  reg [7:0] \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg \$967 ;
+  reg [8:0] \$967 ;
   reg \$968 ;
   reg \$969 ;
   wire [4:0] \$97 ;
@@ -1044,10 +1055,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$976 ;
   reg \$977 ;
   reg \$978 ;
-  reg [8:0] \$979 ;
+  reg \$979 ;
   wire [4:0] \$98 ;
   reg \$980 ;
-  reg [8:0] \$981 ;
+  reg \$981 ;
   reg \$982 ;
   reg \$983 ;
   reg \$984 ;
@@ -1057,15 +1068,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$988 ;
   reg \$989 ;
   wire [4:0] \$99 ;
-  reg \$990 ;
+  reg [8:0] \$990 ;
   reg \$991 ;
-  reg \$992 ;
+  reg [8:0] \$992 ;
   reg \$993 ;
-  reg [1:0] \$994 ;
+  reg \$994 ;
   reg \$995 ;
   reg \$996 ;
   reg \$997 ;
-  reg [9:0] \$998 ;
+  reg \$998 ;
   reg \$999 ;
   wire [2:0] \$signature__addr ;
   wire [5:0] \$signature__addr$235 ;
@@ -1754,7 +1765,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$195 )
-      actbuf[\$193 [6:0]] <= { \$1062 , \$1060 , \$1058 , \$1056 , \$1054 , \$1052 , \$1050 , \$1048  };
+      actbuf[\$193 [6:0]] <= { \$1073 , \$1071 , \$1069 , \$1067 , \$1065 , \$1063 , \$1061 , \$1059  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1947,7 +1958,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$211 [5:0]] <= { \$1049 , \$1048  };
+      outbuf0[\$211 [5:0]] <= { \$1060 , \$1059  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -2024,7 +2035,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$213 [5:0]] <= { \$1051 , \$1050  };
+      outbuf1[\$213 [5:0]] <= { \$1062 , \$1061  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -2101,7 +2112,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$215 [5:0]] <= { \$1053 , \$1052  };
+      outbuf2[\$215 [5:0]] <= { \$1064 , \$1063  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
@@ -2178,7 +2189,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$217 [5:0]] <= { \$1055 , \$1054  };
+      outbuf3[\$217 [5:0]] <= { \$1066 , \$1065  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
@@ -2255,7 +2266,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$219 [5:0]] <= { \$1057 , \$1056  };
+      outbuf4[\$219 [5:0]] <= { \$1068 , \$1067  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
@@ -2332,7 +2343,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$221 [5:0]] <= { \$1059 , \$1058  };
+      outbuf5[\$221 [5:0]] <= { \$1070 , \$1069  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
@@ -2409,7 +2420,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$223 [5:0]] <= { \$1061 , \$1060  };
+      outbuf6[\$223 [5:0]] <= { \$1072 , \$1071  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
@@ -2486,7 +2497,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$225 [5:0]] <= { \$1063 , \$1062  };
+      outbuf7[\$225 [5:0]] <= { \$1074 , \$1073  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
@@ -2796,553 +2807,563 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$321  = b_group_plus1 + 1'h1;
   assign \$322  = b_rq_addr + 1'h1;
   assign \$323  = b_fold + 1'h1;
-  assign \$324  = ~ clear_counters;
-  assign \$325  = load_write & \$324 ;
-  assign \$326  = issue_a & cur_is_last;
-  assign \$327  = group_is_0 & fold_is_0;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = issue_b ? b_bank_addr : bank_addr;
-  assign \$330  = ! b_fold;
-  assign \$331  = issue_b ? \$330  : fold_is_0;
-  assign \$332  = issue_b ? b_last_fold : last_fold;
-  assign \$333  = issue_b ? b_rq_addr : rq_addr;
-  assign \$334  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$335  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$337  = ctx ? 6'h00 : 6'h20;
-  assign \$338  = \$336  + \$337 ;
-  assign \$340  = ctx ? 6'h20 : 6'h00;
-  assign \$341  = \$339  + \$340 ;
-  assign \$342  = issue_b ? \$338  : \$341 ;
-  assign \$344  = ctx ? 7'h40 : 7'h00;
-  assign \$345  = \$343  + \$344 ;
-  assign \$346  = wr_buf ? 6'h00 : 6'h20;
-  assign \$347  = \$345  + \$346 ;
-  assign \$348  = issue_b | layer_is_0;
-  assign \$349  = issue_b ? b_group : group;
-  assign \$350  = issue_b ? 1'h0 : wr_buf;
-  assign \$351  = ctx ^ issue_b;
-  assign \$352  = issue_a & cur_is_last;
-  assign \$353  = step_valid & step_last;
-  assign \$354  = ! wb_ctx16;
-  assign \$355  = wb_valid16 & \$354 ;
-  assign \$356  = wb_parity_ahead0 == wb_par16;
-  assign \$357  = wb_groups_ahead0 + 1'h1;
-  assign \$358  = \$356  ? \$357  : 10'h001;
-  assign \$360  = wb_valid16 & \$359 ;
-  assign \$361  = wb_parity_ahead1 == wb_par16;
-  assign \$362  = wb_groups_ahead1 + 1'h1;
-  assign \$363  = \$361  ? \$362  : 10'h001;
-  assign \$364  = ~ loaded;
-  assign \$365  = \$364  | layer_is_0;
-  assign \$366  = in_beats1 > fold;
-  assign \$368  = in_fire & \$367 ;
-  assign \$369  = in_beats1 == fold;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = \$366  | \$370 ;
-  assign \$372  = in_beats0 > fold;
-  assign \$373  = ! in_wslot;
-  assign \$374  = in_fire & \$373 ;
-  assign \$375  = in_beats0 == fold;
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = \$372  | \$376 ;
-  assign \$378  = ctx ? \$371  : \$377 ;
-  assign \$379  = | in_beats1;
-  assign \$381  = in_fire & \$380 ;
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = | in_beats0;
+  assign \$324  = load_r_is_control & load_r_is_clear;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = load_write & \$325 ;
+  assign \$327  = issue_a & cur_is_last;
+  assign \$328  = group_is_0 & fold_is_0;
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = issue_b ? b_bank_addr : bank_addr;
+  assign \$331  = ! b_fold;
+  assign \$332  = issue_b ? \$331  : fold_is_0;
+  assign \$333  = issue_b ? b_last_fold : last_fold;
+  assign \$334  = issue_b ? b_rq_addr : rq_addr;
+  assign \$335  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$336  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$338  = ctx ? 6'h00 : 6'h20;
+  assign \$339  = \$337  + \$338 ;
+  assign \$341  = ctx ? 6'h20 : 6'h00;
+  assign \$342  = \$340  + \$341 ;
+  assign \$343  = issue_b ? \$339  : \$342 ;
+  assign \$345  = ctx ? 7'h40 : 7'h00;
+  assign \$346  = \$344  + \$345 ;
+  assign \$347  = wr_buf ? 6'h00 : 6'h20;
+  assign \$348  = \$346  + \$347 ;
+  assign \$349  = issue_b | layer_is_0;
+  assign \$350  = issue_b ? b_group : group;
+  assign \$351  = issue_b ? 1'h0 : wr_buf;
+  assign \$352  = ctx ^ issue_b;
+  assign \$353  = issue_a & cur_is_last;
+  assign \$354  = step_valid & step_last;
+  assign \$355  = wb_valid16 & wb_out16;
+  assign \$356  = ! wb_ctx16;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = ~ wb_out16;
+  assign \$359  = wb_valid16 & \$358 ;
+  assign \$360  = ! wb_ctx16;
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = wb_parity_ahead0 == wb_par16;
+  assign \$363  = wb_groups_ahead0 + 1'h1;
+  assign \$364  = \$362  ? \$363  : 10'h001;
+  assign \$365  = wb_valid16 & wb_out16;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = ~ wb_out16;
+  assign \$369  = wb_valid16 & \$368 ;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = wb_parity_ahead1 == wb_par16;
+  assign \$373  = wb_groups_ahead1 + 1'h1;
+  assign \$374  = \$372  ? \$373  : 10'h001;
+  assign \$375  = ~ loaded;
+  assign \$376  = \$375  | layer_is_0;
+  assign \$377  = in_beats1 > fold;
+  assign \$379  = in_fire & \$378 ;
+  assign \$380  = in_beats1 == fold;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = \$377  | \$381 ;
+  assign \$383  = in_beats0 > fold;
   assign \$384  = ! in_wslot;
   assign \$385  = in_fire & \$384 ;
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = ctx ? \$382  : \$386 ;
-  assign \$388  = loaded ? \$378  : \$387 ;
-  assign \$389  = ~ loaded;
-  assign \$390  = \$389  | group_is_0;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$393  = ~ layer[0];
-  assign \$394  = \$392  == \$393 ;
-  assign \$395  = wb_groups_ahead1 >= need_groups;
-  assign \$396  = wb_groups_ahead1 == prev_groups;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = wb_groups_ahead0 >= need_groups;
-  assign \$399  = wb_groups_ahead0 == prev_groups;
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = ctx ? \$397  : \$400 ;
-  assign \$402  = \$394  & \$401 ;
-  assign \$403  = \$391  | \$402 ;
-  assign \$404  = \$365  ? \$388  : \$403 ;
-  assign \$405  = ~ loaded;
-  assign \$406  = \$405  | layer_is_0;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = ~ loaded;
-  assign \$409  = \$408  | group_is_0;
-  assign \$410  = \$407  & \$409 ;
-  assign \$411  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$412  = ~ layer[0];
-  assign \$413  = \$411  == \$412 ;
-  assign \$414  = wb_groups_ahead1 == prev_groups;
-  assign \$415  = wb_groups_ahead0 == prev_groups;
-  assign \$416  = ctx ? \$414  : \$415 ;
-  assign \$417  = \$413  & \$416 ;
-  assign \$418  = \$410  ? \$417  : 1'h1;
-  assign \$419  = in_beats0 > b_fold;
-  assign \$420  = ! in_wslot;
-  assign \$421  = in_fire & \$420 ;
-  assign \$422  = in_beats0 == b_fold;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = \$419  | \$423 ;
-  assign \$425  = in_beats1 > b_fold;
-  assign \$427  = in_fire & \$426 ;
-  assign \$428  = in_beats1 == b_fold;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$425  | \$429 ;
-  assign \$431  = ctx ? \$424  : \$430 ;
-  assign \$432  = | in_beats0;
-  assign \$433  = ! in_wslot;
-  assign \$434  = in_fire & \$433 ;
-  assign \$435  = \$432  | \$434 ;
-  assign \$436  = | in_beats1;
+  assign \$386  = in_beats0 == fold;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = \$383  | \$387 ;
+  assign \$389  = ctx ? \$382  : \$388 ;
+  assign \$390  = | in_beats1;
+  assign \$392  = in_fire & \$391 ;
+  assign \$393  = \$390  | \$392 ;
+  assign \$394  = | in_beats0;
+  assign \$395  = ! in_wslot;
+  assign \$396  = in_fire & \$395 ;
+  assign \$397  = \$394  | \$396 ;
+  assign \$398  = ctx ? \$393  : \$397 ;
+  assign \$399  = loaded ? \$389  : \$398 ;
+  assign \$400  = ~ loaded;
+  assign \$401  = \$400  | group_is_0;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$404  = ~ layer[0];
+  assign \$405  = \$403  == \$404 ;
+  assign \$406  = wb_groups_ahead1 >= need_groups;
+  assign \$407  = wb_groups_ahead1 == prev_groups;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = wb_groups_ahead0 >= need_groups;
+  assign \$410  = wb_groups_ahead0 == prev_groups;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = ctx ? \$408  : \$411 ;
+  assign \$413  = \$405  & \$412 ;
+  assign \$414  = \$402  | \$413 ;
+  assign \$415  = \$376  ? \$399  : \$414 ;
+  assign \$416  = ~ loaded;
+  assign \$417  = \$416  | layer_is_0;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = ~ loaded;
+  assign \$420  = \$419  | group_is_0;
+  assign \$421  = \$418  & \$420 ;
+  assign \$422  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$423  = ~ layer[0];
+  assign \$424  = \$422  == \$423 ;
+  assign \$425  = wb_groups_ahead1 == prev_groups;
+  assign \$426  = wb_groups_ahead0 == prev_groups;
+  assign \$427  = ctx ? \$425  : \$426 ;
+  assign \$428  = \$424  & \$427 ;
+  assign \$429  = \$421  ? \$428  : 1'h1;
+  assign \$430  = in_beats0 > b_fold;
+  assign \$431  = ! in_wslot;
+  assign \$432  = in_fire & \$431 ;
+  assign \$433  = in_beats0 == b_fold;
+  assign \$434  = \$432  & \$433 ;
+  assign \$435  = \$430  | \$434 ;
+  assign \$436  = in_beats1 > b_fold;
   assign \$438  = in_fire & \$437 ;
-  assign \$439  = \$436  | \$438 ;
-  assign \$440  = ctx ? \$435  : \$439 ;
-  assign \$441  = loaded ? \$431  : \$440 ;
-  assign \$442  = in_beats1 > fold;
-  assign \$444  = in_fire & \$443 ;
-  assign \$445  = in_beats1 == fold;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$442  | \$446 ;
-  assign \$448  = in_beats0 > fold;
-  assign \$449  = ! in_wslot;
-  assign \$450  = in_fire & \$449 ;
-  assign \$451  = in_beats0 == fold;
-  assign \$452  = \$450  & \$451 ;
-  assign \$453  = \$448  | \$452 ;
-  assign \$454  = ctx ? \$447  : \$453 ;
-  assign \$455  = ~ group_is_0;
-  assign \$456  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$457  = ~ layer[0];
-  assign \$458  = \$456  == \$457 ;
-  assign \$459  = wb_groups_ahead1 >= need_groups;
-  assign \$460  = wb_groups_ahead1 == prev_groups;
-  assign \$461  = \$459  | \$460 ;
-  assign \$462  = wb_groups_ahead0 >= need_groups;
-  assign \$463  = wb_groups_ahead0 == prev_groups;
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = ctx ? \$461  : \$464 ;
-  assign \$466  = \$458  & \$465 ;
-  assign \$467  = \$455  | \$466 ;
-  assign \$468  = layer_is_0 ? \$454  : \$467 ;
-  assign \$469  = ~ layer_is_0;
-  assign \$470  = \$469  & group_is_0;
-  assign \$471  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$472  = ~ layer[0];
-  assign \$473  = \$471  == \$472 ;
-  assign \$474  = wb_groups_ahead1 == prev_groups;
-  assign \$475  = wb_groups_ahead0 == prev_groups;
-  assign \$476  = ctx ? \$474  : \$475 ;
-  assign \$477  = \$473  & \$476 ;
-  assign \$478  = \$470  ? \$477  : 1'h1;
-  assign \$479  = ~ b_last_group;
-  assign \$480  = | in_beats0;
-  assign \$481  = ! in_wslot;
-  assign \$482  = in_fire & \$481 ;
-  assign \$483  = \$480  | \$482 ;
-  assign \$484  = | in_beats1;
-  assign \$486  = in_fire & \$485 ;
-  assign \$487  = \$484  | \$486 ;
-  assign \$488  = ctx ? \$483  : \$487 ;
-  assign \$489  = \$479  & \$488 ;
-  assign \$490  = in_beats0 > b_fold_plus1;
-  assign \$491  = ! in_wslot;
-  assign \$492  = in_fire & \$491 ;
-  assign \$493  = in_beats0 == b_fold_plus1;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = \$490  | \$494 ;
-  assign \$496  = in_beats1 > b_fold_plus1;
-  assign \$498  = in_fire & \$497 ;
-  assign \$499  = in_beats1 == b_fold_plus1;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = \$496  | \$500 ;
-  assign \$502  = ctx ? \$495  : \$501 ;
-  assign \$503  = b_last_fold ? \$489  : \$502 ;
-  assign \$504  = in_beats1 > fold_plus1;
-  assign \$506  = in_fire & \$505 ;
-  assign \$507  = in_beats1 == fold_plus1;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = \$504  | \$508 ;
-  assign \$510  = in_beats0 > fold_plus1;
-  assign \$511  = ! in_wslot;
-  assign \$512  = in_fire & \$511 ;
-  assign \$513  = in_beats0 == fold_plus1;
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = \$510  | \$514 ;
-  assign \$516  = ctx ? \$509  : \$515 ;
-  assign \$517  = ~ group_is_0;
-  assign \$518  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$519  = ~ layer[0];
-  assign \$520  = \$518  == \$519 ;
-  assign \$521  = wb_groups_ahead1 >= need_groups_next;
-  assign \$522  = wb_groups_ahead1 == prev_groups;
-  assign \$523  = \$521  | \$522 ;
-  assign \$524  = wb_groups_ahead0 >= need_groups_next;
-  assign \$525  = wb_groups_ahead0 == prev_groups;
-  assign \$526  = \$524  | \$525 ;
-  assign \$527  = ctx ? \$523  : \$526 ;
-  assign \$528  = \$520  & \$527 ;
-  assign \$529  = \$517  | \$528 ;
-  assign \$530  = layer_is_0 ? \$516  : \$529 ;
-  assign \$531  = ~ layer_is_0;
-  assign \$532  = \$531  & group_is_0;
-  assign \$533  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$534  = ~ layer[0];
-  assign \$535  = \$533  == \$534 ;
-  assign \$536  = wb_groups_ahead1 == prev_groups;
-  assign \$537  = wb_groups_ahead0 == prev_groups;
-  assign \$538  = ctx ? \$536  : \$537 ;
-  assign \$539  = \$535  & \$538 ;
-  assign \$540  = \$532  ? \$539  : 1'h1;
-  assign \$541  = in_beats0 > b_fold;
-  assign \$542  = ! in_wslot;
-  assign \$543  = in_fire & \$542 ;
-  assign \$544  = in_beats0 == b_fold;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = \$541  | \$545 ;
-  assign \$547  = in_beats1 > b_fold;
-  assign \$549  = in_fire & \$548 ;
-  assign \$550  = in_beats1 == b_fold;
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = \$547  | \$551 ;
-  assign \$553  = ctx ? \$546  : \$552 ;
-  assign \$554  = last_fold & last_group;
-  assign \$555  = \$554  & cur_is_last;
-  assign \$556  = ~ b_done;
-  assign \$557  = | in_beats0;
-  assign \$558  = ! in_wslot;
-  assign \$559  = in_fire & \$558 ;
-  assign \$560  = \$557  | \$559 ;
-  assign \$561  = | in_beats1;
-  assign \$563  = in_fire & \$562 ;
-  assign \$564  = \$561  | \$563 ;
-  assign \$565  = ctx ? \$560  : \$564 ;
-  assign \$566  = b_done | b_group_is_0;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$570  = ~ \$568 ;
-  assign \$571  = wb_groups_ahead0 >= 1'h1;
-  assign \$572  = wb_groups_ahead0 == in_groups;
-  assign \$573  = \$571  | \$572 ;
-  assign \$574  = wb_groups_ahead1 >= 1'h1;
-  assign \$575  = wb_groups_ahead1 == in_groups;
-  assign \$576  = \$574  | \$575 ;
-  assign \$577  = ctx ? \$573  : \$576 ;
-  assign \$578  = \$570  & \$577 ;
-  assign \$579  = \$567  | \$578 ;
-  assign \$580  = b_done ? \$579  : \$565 ;
-  assign \$581  = ~ layer_is_0;
-  assign \$582  = | in_beats1;
-  assign \$584  = in_fire & \$583 ;
-  assign \$585  = \$582  | \$584 ;
-  assign \$586  = | in_beats0;
-  assign \$587  = ! in_wslot;
-  assign \$588  = in_fire & \$587 ;
-  assign \$589  = \$586  | \$588 ;
-  assign \$590  = ctx ? \$585  : \$589 ;
-  assign \$591  = \$581  & \$590 ;
-  assign \$593  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$594  = ~ layer[0];
-  assign \$596  = \$593  == \$595 ;
-  assign \$597  = wb_groups_ahead1 >= 1'h1;
-  assign \$598  = wb_groups_ahead1 == cur_groups;
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = wb_groups_ahead0 >= 1'h1;
-  assign \$601  = wb_groups_ahead0 == cur_groups;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = ctx ? \$599  : \$602 ;
-  assign \$604  = \$596  & \$603 ;
-  assign \$607  = | in_beats1;
-  assign \$609  = in_fire & \$608 ;
-  assign \$610  = \$607  | \$609 ;
-  assign \$611  = | in_beats0;
-  assign \$612  = ! in_wslot;
-  assign \$613  = in_fire & \$612 ;
-  assign \$614  = \$611  | \$613 ;
-  assign \$615  = ctx ? \$610  : \$614 ;
-  assign \$617  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$618  = ~ layer[0];
-  assign \$619  = \$617  == \$618 ;
-  assign \$620  = wb_groups_ahead1 >= need_groups;
-  assign \$621  = wb_groups_ahead1 == prev_groups;
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = wb_groups_ahead0 >= need_groups;
-  assign \$624  = wb_groups_ahead0 == prev_groups;
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = ctx ? \$622  : \$625 ;
-  assign \$627  = \$619  & \$626 ;
-  assign \$629  = layer_is_0 ? \$615  : 1'h1;
-  assign \$630  = last_group ? \$606  : \$629 ;
-  assign \$631  = \$555  ? \$580  : \$630 ;
-  assign \$632  = last_fold & last_group;
-  assign \$633  = \$632  & cur_is_last;
-  assign \$634  = ~ b_done;
-  assign \$636  = b_done | b_group_is_0;
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$640  = ~ \$638 ;
-  assign \$641  = wb_groups_ahead0 == in_groups;
-  assign \$642  = wb_groups_ahead1 == in_groups;
-  assign \$643  = ctx ? \$641  : \$642 ;
-  assign \$644  = \$640  & \$643 ;
-  assign \$645  = \$637  ? \$644  : 1'h1;
-  assign \$648  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$649  = ~ layer[0];
-  assign \$651  = \$648  == \$650 ;
-  assign \$652  = wb_groups_ahead1 == cur_groups;
-  assign \$653  = wb_groups_ahead0 == cur_groups;
+  assign \$439  = in_beats1 == b_fold;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = \$436  | \$440 ;
+  assign \$442  = ctx ? \$435  : \$441 ;
+  assign \$443  = | in_beats0;
+  assign \$444  = ! in_wslot;
+  assign \$445  = in_fire & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = | in_beats1;
+  assign \$449  = in_fire & \$448 ;
+  assign \$450  = \$447  | \$449 ;
+  assign \$451  = ctx ? \$446  : \$450 ;
+  assign \$452  = loaded ? \$442  : \$451 ;
+  assign \$453  = in_beats1 > fold;
+  assign \$455  = in_fire & \$454 ;
+  assign \$456  = in_beats1 == fold;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$453  | \$457 ;
+  assign \$459  = in_beats0 > fold;
+  assign \$460  = ! in_wslot;
+  assign \$461  = in_fire & \$460 ;
+  assign \$462  = in_beats0 == fold;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = \$459  | \$463 ;
+  assign \$465  = ctx ? \$458  : \$464 ;
+  assign \$466  = ~ group_is_0;
+  assign \$467  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$468  = ~ layer[0];
+  assign \$469  = \$467  == \$468 ;
+  assign \$470  = wb_groups_ahead1 >= need_groups;
+  assign \$471  = wb_groups_ahead1 == prev_groups;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = wb_groups_ahead0 >= need_groups;
+  assign \$474  = wb_groups_ahead0 == prev_groups;
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = ctx ? \$472  : \$475 ;
+  assign \$477  = \$469  & \$476 ;
+  assign \$478  = \$466  | \$477 ;
+  assign \$479  = layer_is_0 ? \$465  : \$478 ;
+  assign \$480  = ~ layer_is_0;
+  assign \$481  = \$480  & group_is_0;
+  assign \$482  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$483  = ~ layer[0];
+  assign \$484  = \$482  == \$483 ;
+  assign \$485  = wb_groups_ahead1 == prev_groups;
+  assign \$486  = wb_groups_ahead0 == prev_groups;
+  assign \$487  = ctx ? \$485  : \$486 ;
+  assign \$488  = \$484  & \$487 ;
+  assign \$489  = \$481  ? \$488  : 1'h1;
+  assign \$490  = ~ b_last_group;
+  assign \$491  = | in_beats0;
+  assign \$492  = ! in_wslot;
+  assign \$493  = in_fire & \$492 ;
+  assign \$494  = \$491  | \$493 ;
+  assign \$495  = | in_beats1;
+  assign \$497  = in_fire & \$496 ;
+  assign \$498  = \$495  | \$497 ;
+  assign \$499  = ctx ? \$494  : \$498 ;
+  assign \$500  = \$490  & \$499 ;
+  assign \$501  = in_beats0 > b_fold_plus1;
+  assign \$502  = ! in_wslot;
+  assign \$503  = in_fire & \$502 ;
+  assign \$504  = in_beats0 == b_fold_plus1;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = \$501  | \$505 ;
+  assign \$507  = in_beats1 > b_fold_plus1;
+  assign \$509  = in_fire & \$508 ;
+  assign \$510  = in_beats1 == b_fold_plus1;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = \$507  | \$511 ;
+  assign \$513  = ctx ? \$506  : \$512 ;
+  assign \$514  = b_last_fold ? \$500  : \$513 ;
+  assign \$515  = in_beats1 > fold_plus1;
+  assign \$517  = in_fire & \$516 ;
+  assign \$518  = in_beats1 == fold_plus1;
+  assign \$519  = \$517  & \$518 ;
+  assign \$520  = \$515  | \$519 ;
+  assign \$521  = in_beats0 > fold_plus1;
+  assign \$522  = ! in_wslot;
+  assign \$523  = in_fire & \$522 ;
+  assign \$524  = in_beats0 == fold_plus1;
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = \$521  | \$525 ;
+  assign \$527  = ctx ? \$520  : \$526 ;
+  assign \$528  = ~ group_is_0;
+  assign \$529  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$530  = ~ layer[0];
+  assign \$531  = \$529  == \$530 ;
+  assign \$532  = wb_groups_ahead1 >= need_groups_next;
+  assign \$533  = wb_groups_ahead1 == prev_groups;
+  assign \$534  = \$532  | \$533 ;
+  assign \$535  = wb_groups_ahead0 >= need_groups_next;
+  assign \$536  = wb_groups_ahead0 == prev_groups;
+  assign \$537  = \$535  | \$536 ;
+  assign \$538  = ctx ? \$534  : \$537 ;
+  assign \$539  = \$531  & \$538 ;
+  assign \$540  = \$528  | \$539 ;
+  assign \$541  = layer_is_0 ? \$527  : \$540 ;
+  assign \$542  = ~ layer_is_0;
+  assign \$543  = \$542  & group_is_0;
+  assign \$544  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$545  = ~ layer[0];
+  assign \$546  = \$544  == \$545 ;
+  assign \$547  = wb_groups_ahead1 == prev_groups;
+  assign \$548  = wb_groups_ahead0 == prev_groups;
+  assign \$549  = ctx ? \$547  : \$548 ;
+  assign \$550  = \$546  & \$549 ;
+  assign \$551  = \$543  ? \$550  : 1'h1;
+  assign \$552  = in_beats0 > b_fold;
+  assign \$553  = ! in_wslot;
+  assign \$554  = in_fire & \$553 ;
+  assign \$555  = in_beats0 == b_fold;
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = \$552  | \$556 ;
+  assign \$558  = in_beats1 > b_fold;
+  assign \$560  = in_fire & \$559 ;
+  assign \$561  = in_beats1 == b_fold;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = \$558  | \$562 ;
+  assign \$564  = ctx ? \$557  : \$563 ;
+  assign \$565  = last_fold & last_group;
+  assign \$566  = \$565  & cur_is_last;
+  assign \$567  = ~ b_done;
+  assign \$568  = | in_beats0;
+  assign \$569  = ! in_wslot;
+  assign \$570  = in_fire & \$569 ;
+  assign \$571  = \$568  | \$570 ;
+  assign \$572  = | in_beats1;
+  assign \$574  = in_fire & \$573 ;
+  assign \$575  = \$572  | \$574 ;
+  assign \$576  = ctx ? \$571  : \$575 ;
+  assign \$577  = b_done | b_group_is_0;
+  assign \$578  = ~ \$577 ;
+  assign \$579  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$581  = ~ \$579 ;
+  assign \$582  = wb_groups_ahead0 >= 1'h1;
+  assign \$583  = wb_groups_ahead0 == in_groups;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = wb_groups_ahead1 >= 1'h1;
+  assign \$586  = wb_groups_ahead1 == in_groups;
+  assign \$587  = \$585  | \$586 ;
+  assign \$588  = ctx ? \$584  : \$587 ;
+  assign \$589  = \$581  & \$588 ;
+  assign \$590  = \$578  | \$589 ;
+  assign \$591  = b_done ? \$590  : \$576 ;
+  assign \$592  = ~ layer_is_0;
+  assign \$593  = | in_beats1;
+  assign \$595  = in_fire & \$594 ;
+  assign \$596  = \$593  | \$595 ;
+  assign \$597  = | in_beats0;
+  assign \$598  = ! in_wslot;
+  assign \$599  = in_fire & \$598 ;
+  assign \$600  = \$597  | \$599 ;
+  assign \$601  = ctx ? \$596  : \$600 ;
+  assign \$602  = \$592  & \$601 ;
+  assign \$604  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$605  = ~ layer[0];
+  assign \$607  = \$604  == \$606 ;
+  assign \$608  = wb_groups_ahead1 >= 1'h1;
+  assign \$609  = wb_groups_ahead1 == cur_groups;
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = wb_groups_ahead0 >= 1'h1;
+  assign \$612  = wb_groups_ahead0 == cur_groups;
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = ctx ? \$610  : \$613 ;
+  assign \$615  = \$607  & \$614 ;
+  assign \$618  = | in_beats1;
+  assign \$620  = in_fire & \$619 ;
+  assign \$621  = \$618  | \$620 ;
+  assign \$622  = | in_beats0;
+  assign \$623  = ! in_wslot;
+  assign \$624  = in_fire & \$623 ;
+  assign \$625  = \$622  | \$624 ;
+  assign \$626  = ctx ? \$621  : \$625 ;
+  assign \$628  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$629  = ~ layer[0];
+  assign \$630  = \$628  == \$629 ;
+  assign \$631  = wb_groups_ahead1 >= need_groups;
+  assign \$632  = wb_groups_ahead1 == prev_groups;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = wb_groups_ahead0 >= need_groups;
+  assign \$635  = wb_groups_ahead0 == prev_groups;
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = ctx ? \$633  : \$636 ;
+  assign \$638  = \$630  & \$637 ;
+  assign \$640  = layer_is_0 ? \$626  : 1'h1;
+  assign \$641  = last_group ? \$617  : \$640 ;
+  assign \$642  = \$566  ? \$591  : \$641 ;
+  assign \$643  = last_fold & last_group;
+  assign \$644  = \$643  & cur_is_last;
+  assign \$645  = ~ b_done;
+  assign \$647  = b_done | b_group_is_0;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
+  assign \$651  = ~ \$649 ;
+  assign \$652  = wb_groups_ahead0 == in_groups;
+  assign \$653  = wb_groups_ahead1 == in_groups;
   assign \$654  = ctx ? \$652  : \$653 ;
   assign \$655  = \$651  & \$654 ;
-  assign \$657  = ~ layer_is_0;
+  assign \$656  = \$648  ? \$655  : 1'h1;
   assign \$659  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
   assign \$660  = ~ layer[0];
-  assign \$661  = \$659  == \$660 ;
-  assign \$662  = wb_groups_ahead1 == prev_groups;
-  assign \$663  = wb_groups_ahead0 == prev_groups;
-  assign \$664  = ctx ? \$662  : \$663 ;
-  assign \$665  = \$661  & \$664 ;
-  assign \$667  = last_group ? \$656  : 1'h1;
-  assign \$668  = \$633  ? \$645  : \$667 ;
-  assign \$669  = last_fold & last_group;
-  assign \$670  = \$669  & cur_is_last;
-  assign \$671  = ~ layer_is_0;
-  assign \$672  = | in_beats1;
-  assign \$674  = in_fire & \$673 ;
-  assign \$675  = \$672  | \$674 ;
-  assign \$676  = | in_beats0;
-  assign \$677  = ! in_wslot;
-  assign \$678  = in_fire & \$677 ;
-  assign \$679  = \$676  | \$678 ;
-  assign \$680  = ctx ? \$675  : \$679 ;
-  assign \$681  = \$671  & \$680 ;
-  assign \$682  = in_beats0 > b_fold;
-  assign \$683  = ! in_wslot;
-  assign \$684  = in_fire & \$683 ;
-  assign \$685  = in_beats0 == b_fold;
-  assign \$686  = \$684  & \$685 ;
-  assign \$687  = \$682  | \$686 ;
-  assign \$688  = in_beats1 > b_fold;
-  assign \$690  = in_fire & \$689 ;
-  assign \$691  = in_beats1 == b_fold;
-  assign \$692  = \$690  & \$691 ;
-  assign \$693  = \$688  | \$692 ;
-  assign \$694  = ctx ? \$687  : \$693 ;
-  assign \$695  = \$670  ? \$681  : \$694 ;
-  assign \$696  = loaded & issue_a;
-  assign \$697  = last_fold ? 2'h3 : 2'h2;
-  assign \$698  = loaded & issue_b;
-  assign \$699  = \$698  ? 1'h1 : 1'h0;
-  assign \$700  = \$696  ? \$697  : { 1'h0, \$699  };
-  assign \$701  = ~ loaded;
-  assign \$702  = last_fold & last_group;
-  assign \$703  = \$702  & cur_is_last;
-  assign \$704  = issue_a & \$703 ;
-  assign \$705  = \$701  | \$704 ;
-  assign \$706  = ~ issue_a;
-  assign \$707  = loaded & \$706 ;
-  assign \$708  = \$707  & issue_b;
-  assign \$709  = \$708  & b_last_fold;
-  assign \$710  = \$705  | \$709 ;
-  assign \$711  = ~ issue_a;
-  assign \$712  = loaded & \$711 ;
-  assign \$713  = \$712  & issue_b;
-  assign \$714  = | d0_rp__data[8:0];
-  assign \$715  = d0_rp__data[8:0] <= 4'h8;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$718  = b_fold == in_folds_m1;
-  assign \$719  = ~ loaded;
-  assign \$720  = issue_a & last_fold;
-  assign \$721  = \$720  & last_group;
-  assign \$722  = issue_a & last_fold;
-  assign \$723  = ~ b_done;
-  assign \$724  = cur_is_last & \$723 ;
-  assign \$725  = ~ b_group_is_0;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = \$726  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$728  = ~ b_done;
-  assign \$729  = cur_is_last & \$728 ;
-  assign \$730  = ~ b_group_is_0;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = \$731  ? b_group_plus1 : 10'h001;
-  assign \$733  = ! cur_folds_m1;
-  assign \$734  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$735  = group_plus1 + 1'h1;
-  assign \$736  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$737  = ~ loaded;
-  assign \$738  = last_fold & last_group;
-  assign \$739  = \$738  & cur_is_last;
-  assign \$740  = issue_a & \$739 ;
-  assign \$741  = \$737  | \$740 ;
-  assign \$742  = ~ issue_a;
-  assign \$743  = loaded & \$742 ;
-  assign \$744  = \$743  & issue_b;
-  assign \$745  = \$744  & b_last_fold;
-  assign \$746  = d0_rp__data[17:9] + 3'h7;
-  assign \$748  = ! \$747 ;
-  assign \$749  = | d0_rp__data[17:9];
-  assign \$750  = d0_rp__data[17:9] <= 4'h8;
-  assign \$751  = \$749  & \$750 ;
-  assign \$752  = b_group_plus1 == in_groups;
-  assign \$753  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$754  = b_group == in_groups;
-  assign \$755  = b_group == in_groups_m1;
-  assign \$756  = ~ issue_a;
-  assign \$757  = loaded & \$756 ;
-  assign \$758  = \$757  & issue_b;
-  assign \$759  = b_fold_plus1 + 1'h1;
-  assign \$760  = ~ loaded;
-  assign \$761  = fold_plus1 + 1'h1;
-  assign \$762  = last_fold ? 11'h001 : \$761 ;
-  assign \$763  = last_fold & last_group;
-  assign \$764  = ~ b_done;
-  assign \$765  = cur_is_last & \$764 ;
-  assign \$766  = ~ b_done;
-  assign \$767  = cur_is_last & \$766 ;
-  assign \$768  = ~ b_group_is_0;
-  assign \$769  = \$767  & \$768 ;
-  assign \$770  = ! claim_ctx;
-  assign \$771  = claim_out & \$770 ;
-  assign \$772  = ! wb_ctx17;
-  assign \$773  = out_write & \$772 ;
-  assign \$774  = out_groups0 + 1'h1;
-  assign \$776  = claim_out & \$775 ;
-  assign \$778  = out_write & \$777 ;
-  assign \$779  = out_groups1 + 1'h1;
-  assign \$780  = drain_occupancy + drain_read;
-  assign \$781  = o_stream__valid & o_stream__ready;
-  assign \$782  = \$780  - \$781 ;
-  assign \$783  = o_stream__valid & o_stream__ready;
-  assign \$784  = drain_occupancy - \$783 ;
-  assign \$785  = $signed(\$784 ) < $signed(3'h3);
-  assign \$786  = o_stream__valid & o_stream__ready;
-  assign \$787  = drain_occupancy - \$786 ;
-  assign \$788  = $signed(\$787 ) < $signed(4'h4);
-  assign \$789  = drain_read ? \$785  : \$788 ;
-  assign \$790  = ! claim_ctx;
-  assign \$791  = claim_out & \$790 ;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = | out_groups0;
-  assign \$794  = ! wb_ctx17;
-  assign \$795  = out_write & \$794 ;
-  assign \$796  = \$793  | \$795 ;
-  assign \$797  = \$792  & \$796 ;
-  assign \$799  = claim_out & \$798 ;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = | out_groups1;
-  assign \$803  = out_write & \$802 ;
-  assign \$804  = \$801  | \$803 ;
-  assign \$805  = \$800  & \$804 ;
-  assign \$806  = drain_slot ? \$797  : \$805 ;
-  assign \$807  = & drain_elem[2:0];
-  assign \$809  = claim_out & \$808 ;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = out_groups1 > drain_group_plus1;
-  assign \$813  = out_write & \$812 ;
-  assign \$814  = out_groups1 == drain_group_plus1;
-  assign \$815  = \$813  & \$814 ;
-  assign \$816  = \$811  | \$815 ;
-  assign \$817  = \$810  & \$816 ;
-  assign \$818  = ! claim_ctx;
-  assign \$819  = claim_out & \$818 ;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = out_groups0 > drain_group_plus1;
-  assign \$822  = ! wb_ctx17;
-  assign \$823  = out_write & \$822 ;
-  assign \$824  = out_groups0 == drain_group_plus1;
-  assign \$825  = \$823  & \$824 ;
-  assign \$826  = \$821  | \$825 ;
-  assign \$827  = \$820  & \$826 ;
-  assign \$828  = drain_slot ? \$817  : \$827 ;
+  assign \$662  = \$659  == \$661 ;
+  assign \$663  = wb_groups_ahead1 == cur_groups;
+  assign \$664  = wb_groups_ahead0 == cur_groups;
+  assign \$665  = ctx ? \$663  : \$664 ;
+  assign \$666  = \$662  & \$665 ;
+  assign \$668  = ~ layer_is_0;
+  assign \$670  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
+  assign \$671  = ~ layer[0];
+  assign \$672  = \$670  == \$671 ;
+  assign \$673  = wb_groups_ahead1 == prev_groups;
+  assign \$674  = wb_groups_ahead0 == prev_groups;
+  assign \$675  = ctx ? \$673  : \$674 ;
+  assign \$676  = \$672  & \$675 ;
+  assign \$678  = last_group ? \$667  : 1'h1;
+  assign \$679  = \$644  ? \$656  : \$678 ;
+  assign \$680  = last_fold & last_group;
+  assign \$681  = \$680  & cur_is_last;
+  assign \$682  = ~ layer_is_0;
+  assign \$683  = | in_beats1;
+  assign \$685  = in_fire & \$684 ;
+  assign \$686  = \$683  | \$685 ;
+  assign \$687  = | in_beats0;
+  assign \$688  = ! in_wslot;
+  assign \$689  = in_fire & \$688 ;
+  assign \$690  = \$687  | \$689 ;
+  assign \$691  = ctx ? \$686  : \$690 ;
+  assign \$692  = \$682  & \$691 ;
+  assign \$693  = in_beats0 > b_fold;
+  assign \$694  = ! in_wslot;
+  assign \$695  = in_fire & \$694 ;
+  assign \$696  = in_beats0 == b_fold;
+  assign \$697  = \$695  & \$696 ;
+  assign \$698  = \$693  | \$697 ;
+  assign \$699  = in_beats1 > b_fold;
+  assign \$701  = in_fire & \$700 ;
+  assign \$702  = in_beats1 == b_fold;
+  assign \$703  = \$701  & \$702 ;
+  assign \$704  = \$699  | \$703 ;
+  assign \$705  = ctx ? \$698  : \$704 ;
+  assign \$706  = \$681  ? \$692  : \$705 ;
+  assign \$707  = loaded & issue_a;
+  assign \$708  = last_fold ? 2'h3 : 2'h2;
+  assign \$709  = loaded & issue_b;
+  assign \$710  = \$709  ? 1'h1 : 1'h0;
+  assign \$711  = \$707  ? \$708  : { 1'h0, \$710  };
+  assign \$712  = ~ loaded;
+  assign \$713  = last_fold & last_group;
+  assign \$714  = \$713  & cur_is_last;
+  assign \$715  = issue_a & \$714 ;
+  assign \$716  = \$712  | \$715 ;
+  assign \$717  = ~ issue_a;
+  assign \$718  = loaded & \$717 ;
+  assign \$719  = \$718  & issue_b;
+  assign \$720  = \$719  & b_last_fold;
+  assign \$721  = \$716  | \$720 ;
+  assign \$722  = ~ issue_a;
+  assign \$723  = loaded & \$722 ;
+  assign \$724  = \$723  & issue_b;
+  assign \$725  = | d0_rp__data[8:0];
+  assign \$726  = d0_rp__data[8:0] <= 4'h8;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
+  assign \$729  = b_fold == in_folds_m1;
+  assign \$730  = ~ loaded;
+  assign \$731  = issue_a & last_fold;
+  assign \$732  = \$731  & last_group;
+  assign \$733  = issue_a & last_fold;
+  assign \$734  = ~ b_done;
+  assign \$735  = cur_is_last & \$734 ;
+  assign \$736  = ~ b_group_is_0;
+  assign \$737  = \$735  & \$736 ;
+  assign \$738  = \$737  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$739  = ~ b_done;
+  assign \$740  = cur_is_last & \$739 ;
+  assign \$741  = ~ b_group_is_0;
+  assign \$742  = \$740  & \$741 ;
+  assign \$743  = \$742  ? b_group_plus1 : 10'h001;
+  assign \$744  = ! cur_folds_m1;
+  assign \$745  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$746  = group_plus1 + 1'h1;
+  assign \$747  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$748  = ~ loaded;
+  assign \$749  = last_fold & last_group;
+  assign \$750  = \$749  & cur_is_last;
+  assign \$751  = issue_a & \$750 ;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = ~ issue_a;
+  assign \$754  = loaded & \$753 ;
+  assign \$755  = \$754  & issue_b;
+  assign \$756  = \$755  & b_last_fold;
+  assign \$757  = d0_rp__data[17:9] + 3'h7;
+  assign \$759  = ! \$758 ;
+  assign \$760  = | d0_rp__data[17:9];
+  assign \$761  = d0_rp__data[17:9] <= 4'h8;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = b_group_plus1 == in_groups;
+  assign \$764  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
+  assign \$765  = b_group == in_groups;
+  assign \$766  = b_group == in_groups_m1;
+  assign \$767  = ~ issue_a;
+  assign \$768  = loaded & \$767 ;
+  assign \$769  = \$768  & issue_b;
+  assign \$770  = b_fold_plus1 + 1'h1;
+  assign \$771  = ~ loaded;
+  assign \$772  = fold_plus1 + 1'h1;
+  assign \$773  = last_fold ? 11'h001 : \$772 ;
+  assign \$774  = last_fold & last_group;
+  assign \$775  = ~ b_done;
+  assign \$776  = cur_is_last & \$775 ;
+  assign \$777  = ~ b_done;
+  assign \$778  = cur_is_last & \$777 ;
+  assign \$779  = ~ b_group_is_0;
+  assign \$780  = \$778  & \$779 ;
+  assign \$781  = ! claim_ctx;
+  assign \$782  = claim_out & \$781 ;
+  assign \$783  = ! wb_ctx17;
+  assign \$784  = out_write & \$783 ;
+  assign \$785  = out_groups0 + 1'h1;
+  assign \$787  = claim_out & \$786 ;
+  assign \$789  = out_write & \$788 ;
+  assign \$790  = out_groups1 + 1'h1;
+  assign \$791  = drain_occupancy + drain_read;
+  assign \$792  = o_stream__valid & o_stream__ready;
+  assign \$793  = \$791  - \$792 ;
+  assign \$794  = o_stream__valid & o_stream__ready;
+  assign \$795  = drain_occupancy - \$794 ;
+  assign \$796  = $signed(\$795 ) < $signed(3'h3);
+  assign \$797  = o_stream__valid & o_stream__ready;
+  assign \$798  = drain_occupancy - \$797 ;
+  assign \$799  = $signed(\$798 ) < $signed(4'h4);
+  assign \$800  = drain_read ? \$796  : \$799 ;
+  assign \$801  = ! claim_ctx;
+  assign \$802  = claim_out & \$801 ;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = | out_groups0;
+  assign \$805  = ! wb_ctx17;
+  assign \$806  = out_write & \$805 ;
+  assign \$807  = \$804  | \$806 ;
+  assign \$808  = \$803  & \$807 ;
+  assign \$810  = claim_out & \$809 ;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = | out_groups1;
+  assign \$814  = out_write & \$813 ;
+  assign \$815  = \$812  | \$814 ;
+  assign \$816  = \$811  & \$815 ;
+  assign \$817  = drain_slot ? \$808  : \$816 ;
+  assign \$818  = & drain_elem[2:0];
+  assign \$820  = claim_out & \$819 ;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = out_groups1 > drain_group_plus1;
+  assign \$824  = out_write & \$823 ;
+  assign \$825  = out_groups1 == drain_group_plus1;
+  assign \$826  = \$824  & \$825 ;
+  assign \$827  = \$822  | \$826 ;
+  assign \$828  = \$821  & \$827 ;
+  assign \$829  = ! claim_ctx;
   assign \$830  = claim_out & \$829 ;
   assign \$831  = ~ \$830 ;
-  assign \$833  = out_groups1 > \$832 ;
-  assign \$835  = out_write & \$834 ;
-  assign \$837  = out_groups1 == \$836 ;
-  assign \$838  = \$835  & \$837 ;
-  assign \$839  = \$833  | \$838 ;
-  assign \$840  = \$831  & \$839 ;
-  assign \$841  = ! claim_ctx;
-  assign \$842  = claim_out & \$841 ;
-  assign \$843  = ~ \$842 ;
-  assign \$845  = out_groups0 > \$844 ;
-  assign \$846  = ! wb_ctx17;
-  assign \$847  = out_write & \$846 ;
-  assign \$849  = out_groups0 == \$848 ;
-  assign \$850  = \$847  & \$849 ;
-  assign \$851  = \$845  | \$850 ;
-  assign \$852  = \$843  & \$851 ;
-  assign \$853  = drain_slot ? \$840  : \$852 ;
-  assign \$854  = \$807  ? \$828  : \$853 ;
-  assign \$855  = drain_elem_last ? \$806  : \$854 ;
-  assign \$857  = claim_out & \$856 ;
-  assign \$858  = ~ \$857 ;
-  assign \$860  = out_groups1 > \$859 ;
-  assign \$862  = out_write & \$861 ;
-  assign \$864  = out_groups1 == \$863 ;
-  assign \$865  = \$862  & \$864 ;
-  assign \$866  = \$860  | \$865 ;
-  assign \$867  = \$858  & \$866 ;
-  assign \$868  = ! claim_ctx;
-  assign \$869  = claim_out & \$868 ;
-  assign \$870  = ~ \$869 ;
-  assign \$872  = out_groups0 > \$871 ;
-  assign \$873  = ! wb_ctx17;
-  assign \$874  = out_write & \$873 ;
-  assign \$876  = out_groups0 == \$875 ;
-  assign \$877  = \$874  & \$876 ;
-  assign \$878  = \$872  | \$877 ;
-  assign \$879  = \$870  & \$878 ;
-  assign \$880  = drain_slot ? \$867  : \$879 ;
-  assign \$881  = drain_read ? \$855  : \$880 ;
-  assign \$882  = out_n - 1'h1;
-  assign \$883  = out_n - 2'h2;
-  assign \$884  = ~ drain_read;
-  assign \$885  = drain_elem == out_n_m1;
-  assign \$886  = ! out_n_m1;
-  assign \$887  = drain_elem == out_n_m2;
-  assign \$888  = ~ drain_slot;
-  assign \$889  = ! drain_slot;
-  assign \$891  = drain_elem + 1'h1;
-  assign \$892  = & drain_elem[2:0];
-  assign \$893  = drain_group_plus1 + 1'h1;
-  assign \$894  = ~ release_slot;
-  assign \$895  = ! release_slot;
-  assign \$897  = in_flight + vector_start_r;
-  assign \$898  = \$897  - finished_r;
-  assign \$899  = in_flight + vector_start_r;
-  assign \$900  = \$899  - finished_r;
-  assign \$901  = | \$900 ;
-  assign \$902  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$903  = \$902  + inc_busy;
-  assign \$904  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$905  = \$904  + inc_stall_input;
-  assign \$906  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$907  = \$906  + inc_stall_output;
-  assign \$908  = issue ? 7'h40 : 7'h00;
-  assign \$909  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$910  = \$909  + inc_mac_ops;
-  assign \$911  = issue ? 4'h8 : 4'h0;
-  assign \$912  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$913  = \$912  + inc_bank_reads;
-  assign \$914  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$915  = \$914  + inc_act_reads;
-  assign \$916  = in_fire + act_write;
-  assign \$917  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$918  = \$917  + inc_act_writes;
-  assign \$919  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$920  = \$919  + inc_inferences;
+  assign \$832  = out_groups0 > drain_group_plus1;
+  assign \$833  = ! wb_ctx17;
+  assign \$834  = out_write & \$833 ;
+  assign \$835  = out_groups0 == drain_group_plus1;
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = \$832  | \$836 ;
+  assign \$838  = \$831  & \$837 ;
+  assign \$839  = drain_slot ? \$828  : \$838 ;
+  assign \$841  = claim_out & \$840 ;
+  assign \$842  = ~ \$841 ;
+  assign \$844  = out_groups1 > \$843 ;
+  assign \$846  = out_write & \$845 ;
+  assign \$848  = out_groups1 == \$847 ;
+  assign \$849  = \$846  & \$848 ;
+  assign \$850  = \$844  | \$849 ;
+  assign \$851  = \$842  & \$850 ;
+  assign \$852  = ! claim_ctx;
+  assign \$853  = claim_out & \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$856  = out_groups0 > \$855 ;
+  assign \$857  = ! wb_ctx17;
+  assign \$858  = out_write & \$857 ;
+  assign \$860  = out_groups0 == \$859 ;
+  assign \$861  = \$858  & \$860 ;
+  assign \$862  = \$856  | \$861 ;
+  assign \$863  = \$854  & \$862 ;
+  assign \$864  = drain_slot ? \$851  : \$863 ;
+  assign \$865  = \$818  ? \$839  : \$864 ;
+  assign \$866  = drain_elem_last ? \$817  : \$865 ;
+  assign \$868  = claim_out & \$867 ;
+  assign \$869  = ~ \$868 ;
+  assign \$871  = out_groups1 > \$870 ;
+  assign \$873  = out_write & \$872 ;
+  assign \$875  = out_groups1 == \$874 ;
+  assign \$876  = \$873  & \$875 ;
+  assign \$877  = \$871  | \$876 ;
+  assign \$878  = \$869  & \$877 ;
+  assign \$879  = ! claim_ctx;
+  assign \$880  = claim_out & \$879 ;
+  assign \$881  = ~ \$880 ;
+  assign \$883  = out_groups0 > \$882 ;
+  assign \$884  = ! wb_ctx17;
+  assign \$885  = out_write & \$884 ;
+  assign \$887  = out_groups0 == \$886 ;
+  assign \$888  = \$885  & \$887 ;
+  assign \$889  = \$883  | \$888 ;
+  assign \$890  = \$881  & \$889 ;
+  assign \$891  = drain_slot ? \$878  : \$890 ;
+  assign \$892  = drain_read ? \$866  : \$891 ;
+  assign \$893  = & drain_elem[2:0];
+  assign \$894  = drain_group_plus1 + 1'h1;
+  assign \$895  = out_n - 1'h1;
+  assign \$896  = out_n - 2'h2;
+  assign \$897  = ~ drain_read;
+  assign \$898  = drain_elem == out_n_m1;
+  assign \$899  = ! out_n_m1;
+  assign \$900  = drain_elem == out_n_m2;
+  assign \$901  = ~ drain_slot;
+  assign \$902  = ! drain_slot;
+  assign \$904  = drain_elem + 1'h1;
+  assign \$905  = ~ release_slot;
+  assign \$906  = ! release_slot;
+  assign \$908  = in_flight + vector_start_r;
+  assign \$909  = \$908  - finished_r;
+  assign \$910  = in_flight + vector_start_r;
+  assign \$911  = \$910  - finished_r;
+  assign \$912  = | \$911 ;
+  assign \$913  = clear_counters_r ? 32'd0 : count_busy;
+  assign \$914  = \$913  + inc_busy;
+  assign \$915  = clear_counters_r ? 32'd0 : count_stall_input;
+  assign \$916  = \$915  + inc_stall_input;
+  assign \$917  = clear_counters_r ? 32'd0 : count_stall_output;
+  assign \$918  = \$917  + inc_stall_output;
+  assign \$919  = issue ? 7'h40 : 7'h00;
+  assign \$920  = clear_counters_r ? 32'd0 : count_mac_ops;
+  assign \$921  = \$920  + inc_mac_ops;
+  assign \$922  = issue ? 4'h8 : 4'h0;
+  assign \$923  = clear_counters_r ? 32'd0 : count_bank_reads;
+  assign \$924  = \$923  + inc_bank_reads;
+  assign \$925  = clear_counters_r ? 32'd0 : count_act_reads;
+  assign \$926  = \$925  + inc_act_reads;
+  assign \$927  = in_fire + act_write;
+  assign \$928  = clear_counters_r ? 32'd0 : count_act_writes;
+  assign \$929  = \$928  + inc_act_writes;
+  assign \$930  = clear_counters_r ? 32'd0 : count_inferences;
+  assign \$931  = \$930  + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$921 ;
+    load_write <= \$932 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$271 ;
   always @(posedge clk)
@@ -3358,111 +3379,111 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_last_layer <= \$283 ;
   always @(posedge clk)
-    has_layers <= \$922 ;
+    has_layers <= \$933 ;
   always @(posedge clk)
-    last_layer <= \$923 ;
+    last_layer <= \$934 ;
   always @(posedge clk)
-    in_folds_m1 <= \$924 ;
+    in_folds_m1 <= \$935 ;
   always @(posedge clk)
-    out_n <= \$925 ;
+    out_n <= \$936 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$926 ;
+    in_release_r1_0 <= \$937 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$927 ;
+    in_release_r1_1 <= \$938 ;
   always @(posedge clk)
-    in_beats0 <= \$928 ;
+    in_beats0 <= \$939 ;
   always @(posedge clk)
-    in_full0 <= \$929 ;
+    in_full0 <= \$940 ;
   always @(posedge clk)
-    in_beats1 <= \$930 ;
+    in_beats1 <= \$941 ;
   always @(posedge clk)
-    in_full1 <= \$931 ;
+    in_full1 <= \$942 ;
   always @(posedge clk)
-    in_wslot <= \$932 ;
+    in_wslot <= \$943 ;
   always @(posedge clk)
-    in_groups <= \$933 ;
+    in_groups <= \$944 ;
   always @(posedge clk)
-    in_groups_m1 <= \$934 ;
+    in_groups_m1 <= \$945 ;
   always @(posedge clk)
-    cur_groups <= \$935 ;
+    cur_groups <= \$946 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$936 ;
+    cur_folds_m1 <= \$947 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$937 ;
+    cur_groups_m1 <= \$948 ;
   always @(posedge clk)
-    cur_is_last <= \$938 ;
+    cur_is_last <= \$949 ;
   always @(posedge clk)
-    cur_relu <= \$939 ;
+    cur_relu <= \$950 ;
   always @(posedge clk)
-    cur_requantize <= \$940 ;
+    cur_requantize <= \$951 ;
   always @(posedge clk)
-    bank_addr <= \$941 ;
+    bank_addr <= \$952 ;
   always @(posedge clk)
-    rq_addr <= \$942 ;
+    rq_addr <= \$953 ;
   always @(posedge clk)
-    layer <= \$943 ;
+    layer <= \$954 ;
   always @(posedge clk)
-    group <= \$944 ;
+    group <= \$955 ;
   always @(posedge clk)
-    fold <= \$945 ;
+    fold <= \$956 ;
   always @(posedge clk)
-    need_groups <= \$946 ;
+    need_groups <= \$957 ;
   always @(posedge clk)
-    need_groups_next <= \$947 ;
+    need_groups_next <= \$958 ;
   always @(posedge clk)
-    b_group <= \$948 ;
+    b_group <= \$959 ;
   always @(posedge clk)
-    b_group_plus1 <= \$949 ;
+    b_group_plus1 <= \$960 ;
   always @(posedge clk)
-    b_fold <= \$950 ;
+    b_fold <= \$961 ;
   always @(posedge clk)
-    b_in_group <= \$951 ;
+    b_in_group <= \$962 ;
   always @(posedge clk)
-    b_bank_addr <= \$952 ;
+    b_bank_addr <= \$963 ;
   always @(posedge clk)
-    b_rq_addr <= \$953 ;
+    b_rq_addr <= \$964 ;
   always @(posedge clk)
-    loaded <= \$954 ;
+    loaded <= \$965 ;
   always @(posedge clk)
-    wr_buf <= \$955 ;
+    wr_buf <= \$966 ;
   always @(posedge clk)
-    prev_groups <= \$956 ;
+    prev_groups <= \$967 ;
   always @(posedge clk)
-    ctx <= \$957 ;
+    ctx <= \$968 ;
   always @(posedge clk)
-    claim_out <= \$958 ;
+    claim_out <= \$969 ;
   always @(posedge clk)
-    claim_ctx <= \$959 ;
+    claim_ctx <= \$970 ;
   always @(posedge clk)
-    step_addr <= \$329 ;
+    step_addr <= \$330 ;
   always @(posedge clk)
-    step_first <= \$331 ;
+    step_first <= \$332 ;
   always @(posedge clk)
-    step_last <= \$332 ;
+    step_last <= \$333 ;
   always @(posedge clk)
-    step_rq <= \$333 ;
+    step_rq <= \$334 ;
   always @(posedge clk)
-    step_relu <= \$334 ;
+    step_relu <= \$335 ;
   always @(posedge clk)
-    step_requantize <= \$335 ;
+    step_requantize <= \$336 ;
   always @(posedge clk)
-    step_in_addr <= \$342 ;
+    step_in_addr <= \$343 ;
   always @(posedge clk)
-    step_act_addr <= \$347 ;
+    step_act_addr <= \$348 ;
   always @(posedge clk)
-    step_from_input <= \$348 ;
+    step_from_input <= \$349 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$349 ;
+    step_group <= \$350 ;
   always @(posedge clk)
-    step_par <= \$350 ;
+    step_par <= \$351 ;
   always @(posedge clk)
-    step_ctx <= \$351 ;
+    step_ctx <= \$352 ;
   always @(posedge clk)
-    step_out <= \$352 ;
+    step_out <= \$353 ;
   always @(posedge clk)
-    step_valid <= \$960 ;
+    step_valid <= \$971 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3476,7 +3497,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$961 ;
+    wb_valid1 <= \$972 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3486,7 +3507,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$962 ;
+    wb_valid2 <= \$973 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3496,7 +3517,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$963 ;
+    wb_valid3 <= \$974 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3506,7 +3527,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$964 ;
+    wb_valid4 <= \$975 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3516,7 +3537,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$965 ;
+    wb_valid5 <= \$976 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3526,7 +3547,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$966 ;
+    wb_valid6 <= \$977 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3536,7 +3557,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$967 ;
+    wb_valid7 <= \$978 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3546,7 +3567,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$968 ;
+    wb_valid8 <= \$979 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3556,7 +3577,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$969 ;
+    wb_valid9 <= \$980 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3566,7 +3587,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$970 ;
+    wb_valid10 <= \$981 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3576,7 +3597,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$971 ;
+    wb_valid11 <= \$982 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3586,7 +3607,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$972 ;
+    wb_valid12 <= \$983 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3596,7 +3617,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$973 ;
+    wb_valid13 <= \$984 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3606,7 +3627,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$974 ;
+    wb_valid14 <= \$985 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3616,7 +3637,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$975 ;
+    wb_valid15 <= \$986 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3626,7 +3647,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$976 ;
+    wb_valid16 <= \$987 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3636,7 +3657,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$977 ;
+    wb_valid17 <= \$988 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3646,101 +3667,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$978 ;
+    wb_parity_ahead0 <= \$989 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$979 ;
+    wb_groups_ahead0 <= \$990 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$980 ;
+    wb_parity_ahead1 <= \$991 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$981 ;
+    wb_groups_ahead1 <= \$992 ;
   always @(posedge clk)
-    data_ok_if_stay <= \$982 ;
+    data_ok_if_stay <= \$993 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$983 ;
+    a_calm_if_stay <= \$994 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$984 ;
+    b_ready_if_stay <= \$995 ;
   always @(posedge clk)
-    data_ok_if_b <= \$985 ;
+    data_ok_if_b <= \$996 ;
   always @(posedge clk)
-    a_calm_if_b <= \$986 ;
+    a_calm_if_b <= \$997 ;
   always @(posedge clk)
-    b_ready_if_b <= \$987 ;
+    b_ready_if_b <= \$998 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$988 ;
+    data_ok_if_a_fold <= \$999 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$989 ;
+    a_calm_if_a_fold <= \$1000 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$990 ;
+    b_ready_if_a_fold <= \$1001 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$991 ;
+    data_ok_if_a_last_fold <= \$1002 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$992 ;
+    a_calm_if_a_last_fold <= \$1003 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$993 ;
+    b_ready_if_a_last_fold <= \$1004 ;
   always @(posedge clk)
-    move_made <= \$994 ;
+    move_made <= \$1005 ;
   always @(posedge clk)
-    b_last_fold <= \$995 ;
+    b_last_fold <= \$1006 ;
   always @(posedge clk)
-    last_fold <= \$996 ;
+    last_fold <= \$1007 ;
   always @(posedge clk)
-    last_group <= \$997 ;
+    last_group <= \$1008 ;
   always @(posedge clk)
-    group_plus1 <= \$998 ;
+    group_plus1 <= \$1009 ;
   always @(posedge clk)
-    b_group_is_0 <= \$999 ;
+    b_group_is_0 <= \$1010 ;
   always @(posedge clk)
-    b_done <= \$1000 ;
+    b_done <= \$1011 ;
   always @(posedge clk)
-    b_last_group <= \$1001 ;
+    b_last_group <= \$1012 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1002 ;
+    b_fold_plus1 <= \$1013 ;
   always @(posedge clk)
-    layer_is_0 <= \$1003 ;
+    layer_is_0 <= \$1014 ;
   always @(posedge clk)
-    group_is_0 <= \$1004 ;
+    group_is_0 <= \$1015 ;
   always @(posedge clk)
-    fold_is_0 <= \$1005 ;
+    fold_is_0 <= \$1016 ;
   always @(posedge clk)
-    fold_plus1 <= \$1006 ;
+    fold_plus1 <= \$1017 ;
   always @(posedge clk)
-    out_full0 <= \$1007 ;
+    out_full0 <= \$1018 ;
   always @(posedge clk)
-    out_pending0 <= \$1008 ;
+    out_pending0 <= \$1019 ;
   always @(posedge clk)
-    out_groups0 <= \$1009 ;
+    out_groups0 <= \$1020 ;
   always @(posedge clk)
-    out_full1 <= \$1010 ;
+    out_full1 <= \$1021 ;
   always @(posedge clk)
-    out_pending1 <= \$1011 ;
+    out_pending1 <= \$1022 ;
   always @(posedge clk)
-    out_groups1 <= \$1012 ;
+    out_groups1 <= \$1023 ;
   always @(posedge clk)
-    drain_occupancy <= \$1013 ;
+    drain_occupancy <= \$1024 ;
   always @(posedge clk)
-    drain_room <= \$1014 ;
+    drain_room <= \$1025 ;
   always @(posedge clk)
-    drain_available <= \$1015 ;
+    drain_available <= \$1026 ;
   always @(posedge clk)
-    drain_inflight <= \$1016 ;
+    drain_group_plus1 <= \$1027 ;
   always @(posedge clk)
-    w_en <= \$1017 ;
+    drain_inflight <= \$1028 ;
   always @(posedge clk)
-    out_n_m1 <= \$1018 ;
+    w_en <= \$1029 ;
   always @(posedge clk)
-    out_n_m2 <= \$1019 ;
+    out_n_m1 <= \$1030 ;
   always @(posedge clk)
-    drain_elem_last <= \$1020 ;
+    out_n_m2 <= \$1031 ;
   always @(posedge clk)
-    drain_lane <= \$1021 ;
+    drain_elem_last <= \$1032 ;
   always @(posedge clk)
-    drain_last <= \$1022 ;
+    drain_lane <= \$1033 ;
   always @(posedge clk)
-    drain_elem <= \$1023 ;
+    drain_last <= \$1034 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$1024 ;
+    drain_elem <= \$1035 ;
   always @(posedge clk)
-    drain_slot <= \$1025 ;
+    drain_slot <= \$1036 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3762,52 +3783,52 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$458 ;
   always @(posedge clk)
-    release_slot <= \$1026 ;
+    release_slot <= \$1037 ;
   always @(posedge clk)
-    vector_start_r <= \$1027 ;
+    vector_start_r <= \$1038 ;
   always @(posedge clk)
-    finished_r <= \$1028 ;
+    finished_r <= \$1039 ;
   always @(posedge clk)
-    in_flight <= \$1029 ;
+    in_flight <= \$1040 ;
   always @(posedge clk)
-    busy <= \$1030 ;
+    busy <= \$1041 ;
   always @(posedge clk)
-    clear_counters_r <= \$1031 ;
+    clear_counters_r <= \$1042 ;
   always @(posedge clk)
-    inc_busy <= \$1032 ;
+    inc_busy <= \$1043 ;
   always @(posedge clk)
-    count_busy <= \$1033 ;
+    count_busy <= \$1044 ;
   always @(posedge clk)
-    inc_stall_input <= \$1034 ;
+    inc_stall_input <= \$1045 ;
   always @(posedge clk)
-    count_stall_input <= \$1035 ;
+    count_stall_input <= \$1046 ;
   always @(posedge clk)
-    inc_stall_output <= \$1036 ;
+    inc_stall_output <= \$1047 ;
   always @(posedge clk)
-    count_stall_output <= \$1037 ;
+    count_stall_output <= \$1048 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1038 ;
+    inc_mac_ops <= \$1049 ;
   always @(posedge clk)
-    count_mac_ops <= \$1039 ;
+    count_mac_ops <= \$1050 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1040 ;
+    inc_bank_reads <= \$1051 ;
   always @(posedge clk)
-    count_bank_reads <= \$1041 ;
+    count_bank_reads <= \$1052 ;
   always @(posedge clk)
-    inc_act_reads <= \$1042 ;
+    inc_act_reads <= \$1053 ;
   always @(posedge clk)
-    count_act_reads <= \$1043 ;
+    count_act_reads <= \$1054 ;
   always @(posedge clk)
-    inc_act_writes <= \$1044 ;
+    inc_act_writes <= \$1055 ;
   always @(posedge clk)
-    count_act_writes <= \$1045 ;
+    count_act_writes <= \$1056 ;
   always @(posedge clk)
-    inc_inferences <= \$1046 ;
+    inc_inferences <= \$1057 ;
   always @(posedge clk)
-    count_inferences <= \$1047 ;
+    count_inferences <= \$1058 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3030$0 (drain_last2),
+    .\port$3045$0 (drain_last2),
     .\port$331$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3821,8 +3842,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3240$0 (\$1048 ),
-    .\port$3241$0 (\$1049 ),
+    .\port$3255$0 (\$1059 ),
+    .\port$3256$0 (\$1060 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3839,8 +3860,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3401$0 (\$1050 ),
-    .\port$3402$0 (\$1051 ),
+    .\port$3416$0 (\$1061 ),
+    .\port$3417$0 (\$1062 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3857,8 +3878,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3562$0 (\$1052 ),
-    .\port$3563$0 (\$1053 ),
+    .\port$3577$0 (\$1063 ),
+    .\port$3578$0 (\$1064 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3875,8 +3896,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3723$0 (\$1054 ),
-    .\port$3724$0 (\$1055 ),
+    .\port$3738$0 (\$1065 ),
+    .\port$3739$0 (\$1066 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3893,8 +3914,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3884$0 (\$1056 ),
-    .\port$3885$0 (\$1057 ),
+    .\port$3899$0 (\$1067 ),
+    .\port$3900$0 (\$1068 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3911,8 +3932,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4045$0 (\$1058 ),
-    .\port$4046$0 (\$1059 ),
+    .\port$4060$0 (\$1069 ),
+    .\port$4061$0 (\$1070 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3929,8 +3950,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4206$0 (\$1060 ),
-    .\port$4207$0 (\$1061 ),
+    .\port$4221$0 (\$1071 ),
+    .\port$4222$0 (\$1072 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3947,8 +3968,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4367$0 (\$1062 ),
-    .\port$4368$0 (\$1063 ),
+    .\port$4382$0 (\$1073 ),
+    .\port$4383$0 (\$1074 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -4130,26 +4151,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \$268 ;
+    \$932  = \$268 ;
     if (rst) begin
-      \$921  = 1'h0;
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = has_layers;
+    \$933  = has_layers;
     if (\$284 ) begin
       if (load_r_is_n_layers) begin
-        \$922  = load_r_has_layers;
+        \$933  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = last_layer;
+    \$934  = last_layer;
     if (\$284 ) begin
       if (load_r_is_n_layers) begin
-        \$923  = load_r_last_layer;
+        \$934  = load_r_last_layer;
       end
     end
   end
@@ -4157,203 +4178,55 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$285 ) begin
-      \$924  = \$287 ;
+      \$935  = \$287 ;
     end else begin
-      \$924  = \$289 ;
+      \$935  = \$289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = dl_rp__data[17:9];
+    \$936  = dl_rp__data[17:9];
     if (rst) begin
-      \$925  = 9'h000;
+      \$936  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = in_release0;
+    \$937  = in_release0;
     if (rst) begin
-      \$926  = 1'h0;
+      \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = in_release1;
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = in_beats0;
-    if (\$291 ) begin
-      \$928  = \$292 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$928  = 9'h000;
-    end
-    if (rst) begin
-      \$928  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = in_full0;
-    if (\$291 ) begin
-      if (\$293 ) begin
-        \$929  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$929  = 1'h0;
-    end
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = in_beats1;
-    if (\$295 ) begin
-      \$930  = \$296 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$930  = 9'h000;
-    end
-    if (rst) begin
-      \$930  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = in_full1;
-    if (\$295 ) begin
-      if (\$297 ) begin
-        \$931  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$931  = 1'h0;
-    end
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = in_wslot;
-    if (\$300 ) begin
-      \$932  = \$301 ;
-    end
-    if (rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \$303 [8:0];
-    if (rst) begin
-      \$933  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \$305 ;
-    if (rst) begin
-      \$934  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = cur_groups;
-    if (\$306 ) begin
-      \$935  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$935  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$935  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = cur_folds_m1;
-    if (\$306 ) begin
-      \$936  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$936  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$936  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = cur_groups_m1;
-    if (\$306 ) begin
-      \$937  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$937  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$937  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = cur_is_last;
-    if (\$306 ) begin
-      \$938  = \$307 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$938  = \$310 ;
-        end
-      end
-    end
+    \$938  = in_release1;
     if (rst) begin
       \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = cur_relu;
-    if (\$306 ) begin
-      \$939  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$939  = nxt_rp__data[35];
-        end
-      end
+    \$939  = in_beats0;
+    if (\$291 ) begin
+      \$939  = \$292 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$939  = 9'h000;
     end
     if (rst) begin
-      \$939  = 1'h0;
+      \$939  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = cur_requantize;
-    if (\$306 ) begin
-      \$940  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$940  = nxt_rp__data[36];
-        end
+    \$940  = in_full0;
+    if (\$291 ) begin
+      if (\$293 ) begin
+        \$940  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$940  = 1'h0;
     end
     if (rst) begin
       \$940  = 1'h0;
@@ -4361,24 +4234,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = bank_addr;
-    if (\$306 ) begin
-      \$941  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$941  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$941  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$317 ) begin
-        \$941  = \$318 [8:0];
-      end
+    \$941  = in_beats1;
+    if (\$295 ) begin
+      \$941  = \$296 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$941  = 9'h000;
     end
     if (rst) begin
       \$941  = 9'h000;
@@ -4386,210 +4247,134 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = rq_addr;
-    if (\$306 ) begin
-      \$942  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$942  = \$309 [7:0];
-        if (last_group) begin
-          \$942  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$942  = b_rq_addr;
-            end
-          end
-        end
+    \$942  = in_full1;
+    if (\$295 ) begin
+      if (\$297 ) begin
+        \$942  = 1'h1;
       end
     end
+    if (in_release_r1_1) begin
+      \$942  = 1'h0;
+    end
     if (rst) begin
-      \$942  = 8'h00;
+      \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = layer;
-    if (\$306 ) begin
-      \$943  = \$99 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$943  = \$99 [3:0];
-        end
-      end
+    \$943  = in_wslot;
+    if (\$300 ) begin
+      \$943  = \$301 ;
     end
     if (rst) begin
-      \$943  = 4'h0;
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = group;
-    if (\$306 ) begin
-      \$944  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$944  = \$308 [8:0];
-        if (last_group) begin
-          \$944  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$944  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$944  = \$303 [8:0];
     if (rst) begin
       \$944  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = fold;
-    if (\$306 ) begin
-      \$945  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$945  = 9'h000;
-        if (last_group) begin
-          \$945  = 9'h000;
-        end
-      end else begin
-        \$945  = \$314 [8:0];
-      end
-    end
+    \$945  = \$305 ;
     if (rst) begin
-      \$945  = 9'h000;
+      \$945  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = need_groups;
+    \$946  = cur_groups;
     if (\$306 ) begin
-      \$946  = 10'h001;
+      \$946  = nxt_steps_rp__data[8:0];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$946  = 10'h001;
         if (last_group) begin
-          \$946  = 10'h001;
+          \$946  = nxt_steps_rp__data[8:0];
         end
-      end else begin
-        \$946  = need_groups_next;
       end
     end
     if (rst) begin
-      \$946  = 10'h001;
+      \$946  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = need_groups_next;
+    \$947  = cur_folds_m1;
     if (\$306 ) begin
-      \$947  = 10'h002;
+      \$947  = nxt_steps_rp__data[18:9];
     end else if (issue_a) begin
-      (* full_case = 32'd1 *)
       if (last_fold) begin
-        \$947  = 10'h002;
         if (last_group) begin
-          \$947  = 10'h002;
+          \$947  = nxt_steps_rp__data[18:9];
         end
-      end else begin
-        \$947  = \$315 [9:0];
       end
     end
     if (rst) begin
-      \$947  = 10'h002;
+      \$947  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = b_group;
+    \$948  = cur_groups_m1;
     if (\$306 ) begin
-      \$948  = 9'h000;
+      \$948  = nxt_steps_rp__data[28:19];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$948  = 9'h000;
-          end
+          \$948  = nxt_steps_rp__data[28:19];
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$948  = b_group_plus1[8:0];
       end
     end
     if (rst) begin
-      \$948  = 9'h000;
+      \$948  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = b_group_plus1;
+    \$949  = cur_is_last;
     if (\$306 ) begin
-      \$949  = 10'h001;
+      \$949  = \$307 ;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$949  = 10'h001;
-          end
+          \$949  = \$310 ;
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$949  = \$321 [9:0];
       end
     end
     if (rst) begin
-      \$949  = 10'h001;
+      \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = b_fold;
+    \$950  = cur_relu;
     if (\$306 ) begin
-      \$950  = 9'h000;
+      \$950  = nxt_rp__data[35];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$950  = 9'h000;
-          end
+          \$950  = nxt_rp__data[35];
         end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$950  = 9'h000;
-      end else begin
-        \$950  = \$323 [8:0];
       end
     end
     if (rst) begin
-      \$950  = 9'h000;
+      \$950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = b_in_group;
+    \$951  = cur_requantize;
     if (\$306 ) begin
-      \$951  = 1'h0;
+      \$951  = nxt_rp__data[36];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          if (cur_is_last) begin
-            \$951  = 1'h0;
-          end
+          \$951  = nxt_rp__data[36];
         end
       end
-    end else if (issue_b) begin
-      \$951  = \$320 ;
     end
     if (rst) begin
       \$951  = 1'h0;
@@ -4597,19 +4382,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = b_bank_addr;
+    \$952  = bank_addr;
     if (\$306 ) begin
-      \$952  = d0_rp__data[26:18];
+      \$952  = nxt_rp__data[26:18];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
+          \$952  = nxt_rp__data[26:18];
           if (cur_is_last) begin
-            \$952  = d0_rp__data[26:18];
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$952  = b_bank_addr;
+            end
           end
         end
       end
-    end else if (issue_b) begin
-      \$952  = \$319 [8:0];
+      if (\$317 ) begin
+        \$952  = \$318 [8:0];
+      end
     end
     if (rst) begin
       \$952  = 9'h000;
@@ -4617,20 +4407,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = b_rq_addr;
+    \$953  = rq_addr;
     if (\$306 ) begin
-      \$953  = d0_rp__data[34:27];
+      \$953  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$953  = \$309 [7:0];
         if (last_group) begin
+          \$953  = nxt_rp__data[34:27];
           if (cur_is_last) begin
-            \$953  = d0_rp__data[34:27];
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$953  = b_rq_addr;
+            end
           end
         end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$953  = \$322 [7:0];
       end
     end
     if (rst) begin
@@ -4639,53 +4430,57 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = loaded;
+    \$954  = layer;
     if (\$306 ) begin
-      \$954  = 1'h1;
-    end
-    if (\$325 ) begin
-      \$954  = 1'h0;
+      \$954  = \$99 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$954  = \$99 [3:0];
+        end
+      end
     end
     if (rst) begin
-      \$954  = 1'h0;
+      \$954  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = wr_buf;
+    \$955  = group;
     if (\$306 ) begin
-      \$955  = 1'h0;
+      \$955  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
+        \$955  = \$308 [8:0];
         if (last_group) begin
-          \$955  = \$311 ;
+          \$955  = 9'h000;
           if (cur_is_last) begin
-            \$955  = 1'h0;
             if (b_done) begin
-              \$955  = 1'h1;
+            end else if (\$313 ) begin
+              \$955  = b_group;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$955  = 1'h0;
+      \$955  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = prev_groups;
+    \$956  = fold;
     if (\$306 ) begin
+      \$956  = 9'h000;
     end else if (issue_a) begin
+      (* full_case = 32'd1 *)
       if (last_fold) begin
+        \$956  = 9'h000;
         if (last_group) begin
-          \$956  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$956  = in_groups;
-            end
-          end
+          \$956  = 9'h000;
         end
+      end else begin
+        \$956  = \$314 [8:0];
       end
     end
     if (rst) begin
@@ -4694,494 +4489,555 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = ctx;
+    \$957  = need_groups;
     if (\$306 ) begin
+      \$957  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$957  = 10'h001;
+        if (last_group) begin
+          \$957  = 10'h001;
+        end
+      end else begin
+        \$957  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$957  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = need_groups_next;
+    if (\$306 ) begin
+      \$958  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$958  = 10'h002;
+        if (last_group) begin
+          \$958  = 10'h002;
+        end
+      end else begin
+        \$958  = \$315 [9:0];
+      end
+    end
+    if (rst) begin
+      \$958  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = b_group;
+    if (\$306 ) begin
+      \$959  = 9'h000;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$957  = \$312 ;
+            \$959  = 9'h000;
           end
         end
       end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$959  = b_group_plus1[8:0];
+      end
     end
     if (rst) begin
-      \$957  = 1'h0;
+      \$959  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \$328 ;
+    \$960  = b_group_plus1;
+    if (\$306 ) begin
+      \$960  = 10'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$960  = 10'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$960  = \$321 [9:0];
+      end
+    end
     if (rst) begin
-      \$958  = 1'h0;
+      \$960  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = ctx;
+    \$961  = b_fold;
+    if (\$306 ) begin
+      \$961  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$961  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$961  = 9'h000;
+      end else begin
+        \$961  = \$323 [8:0];
+      end
+    end
     if (rst) begin
-      \$959  = 1'h0;
+      \$961  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = issue;
-    if (rst) begin
-      \$960  = 1'h0;
+    \$962  = b_in_group;
+    if (\$306 ) begin
+      \$962  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$962  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$962  = \$320 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \$353 ;
-    if (rst) begin
-      \$961  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = wb_valid1;
     if (rst) begin
       \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = wb_valid2;
+    \$963  = b_bank_addr;
+    if (\$306 ) begin
+      \$963  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$963  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$963  = \$319 [8:0];
+    end
     if (rst) begin
-      \$963  = 1'h0;
+      \$963  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = wb_valid3;
+    \$964  = b_rq_addr;
+    if (\$306 ) begin
+      \$964  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$964  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$964  = \$322 [7:0];
+      end
+    end
     if (rst) begin
-      \$964  = 1'h0;
+      \$964  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = wb_valid4;
+    \$965  = loaded;
+    if (\$306 ) begin
+      \$965  = 1'h1;
+    end
+    if (\$326 ) begin
+      \$965  = 1'h0;
+    end
     if (rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = wb_valid5;
+    \$966  = wr_buf;
+    if (\$306 ) begin
+      \$966  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$966  = \$311 ;
+          if (cur_is_last) begin
+            \$966  = 1'h0;
+            if (b_done) begin
+              \$966  = 1'h1;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = wb_valid6;
+    \$967  = prev_groups;
+    if (\$306 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$967  = cur_groups;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$967  = in_groups;
+            end
+          end
+        end
+      end
+    end
     if (rst) begin
-      \$967  = 1'h0;
+      \$967  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = wb_valid7;
+    \$968  = ctx;
+    if (\$306 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$968  = \$312 ;
+          end
+        end
+      end
+    end
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = wb_valid8;
+    \$969  = \$329 ;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = wb_valid9;
+    \$970  = ctx;
     if (rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = wb_valid10;
+    \$971  = issue;
     if (rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = wb_valid11;
+    \$972  = \$354 ;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = wb_valid12;
+    \$973  = wb_valid1;
     if (rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = wb_valid13;
+    \$974  = wb_valid2;
     if (rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = wb_valid14;
+    \$975  = wb_valid3;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = wb_valid15;
+    \$976  = wb_valid4;
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = wb_valid16;
+    \$977  = wb_valid5;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = wb_parity_ahead0;
-    if (\$355 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out16) begin
-        \$978  = 1'h1;
-      end else begin
-        \$978  = wb_par16;
-      end
-    end
+    \$978  = wb_valid6;
     if (rst) begin
-      \$978  = 1'h1;
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = wb_groups_ahead0;
-    if (\$355 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out16) begin
-        \$979  = 9'h000;
-      end else begin
-        \$979  = \$358 [8:0];
-      end
-    end
+    \$979  = wb_valid7;
     if (rst) begin
-      \$979  = 9'h000;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = wb_parity_ahead1;
-    if (\$360 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out16) begin
-        \$980  = 1'h1;
-      end else begin
-        \$980  = wb_par16;
-      end
-    end
+    \$980  = wb_valid8;
     if (rst) begin
-      \$980  = 1'h1;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = wb_groups_ahead1;
-    if (\$360 ) begin
-      (* full_case = 32'd1 *)
-      if (wb_out16) begin
-        \$981  = 9'h000;
-      end else begin
-        \$981  = \$363 [8:0];
-      end
-    end
+    \$981  = wb_valid9;
     if (rst) begin
-      \$981  = 9'h000;
+      \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \$404 ;
+    \$982  = wb_valid10;
     if (rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \$418 ;
+    \$983  = wb_valid11;
     if (rst) begin
-      \$983  = 1'h1;
+      \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \$441 ;
+    \$984  = wb_valid12;
     if (rst) begin
       \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \$468 ;
+    \$985  = wb_valid13;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \$478 ;
+    \$986  = wb_valid14;
     if (rst) begin
-      \$986  = 1'h1;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \$503 ;
+    \$987  = wb_valid15;
     if (rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \$530 ;
+    \$988  = wb_valid16;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$540 ;
+    \$989  = wb_parity_ahead0;
+    if (\$357 ) begin
+      \$989  = 1'h1;
+    end
+    if (\$361 ) begin
+      \$989  = wb_par16;
+    end
     if (rst) begin
       \$989  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \$553 ;
+    \$990  = wb_groups_ahead0;
+    if (\$357 ) begin
+      \$990  = 9'h000;
+    end
+    if (\$361 ) begin
+      \$990  = \$364 [8:0];
+    end
     if (rst) begin
-      \$990  = 1'h0;
+      \$990  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \$631 ;
+    \$991  = wb_parity_ahead1;
+    if (\$367 ) begin
+      \$991  = 1'h1;
+    end
+    if (\$371 ) begin
+      \$991  = wb_par16;
+    end
     if (rst) begin
-      \$991  = 1'h0;
+      \$991  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \$668 ;
+    \$992  = wb_groups_ahead1;
+    if (\$367 ) begin
+      \$992  = 9'h000;
+    end
+    if (\$371 ) begin
+      \$992  = \$374 [8:0];
+    end
     if (rst) begin
-      \$992  = 1'h1;
+      \$992  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \$695 ;
+    \$993  = \$415 ;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \$700 ;
+    \$994  = \$429 ;
     if (rst) begin
-      \$994  = 2'h0;
+      \$994  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$710 ) begin
-      \$995  = \$716 ;
-    end else if (\$713 ) begin
-      \$995  = \$717 ;
-    end else begin
-      \$995  = \$718 ;
-    end
+    \$995  = \$452 ;
     if (rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = last_fold;
-    if (\$719 ) begin
-      \$996  = nxt_steps_rp__data[29];
-    end else if (\$721 ) begin
-      \$996  = nxt_steps_rp__data[29];
-    end else if (\$722 ) begin
-      \$996  = \$733 ;
-    end else if (issue_a) begin
-      \$996  = \$736 ;
-    end
+    \$996  = \$479 ;
     if (rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = last_group;
-    if (\$719 ) begin
-      \$997  = nxt_steps_rp__data[30];
-    end else if (\$721 ) begin
-      \$997  = \$727 ;
-    end else if (\$722 ) begin
-      \$997  = \$734 ;
-    end
+    \$997  = \$489 ;
     if (rst) begin
-      \$997  = 1'h0;
+      \$997  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = group_plus1;
-    if (\$719 ) begin
-      \$998  = 10'h001;
-    end else if (\$721 ) begin
-      \$998  = \$732 ;
-    end else if (\$722 ) begin
-      \$998  = \$735 [9:0];
-    end
+    \$998  = \$514 ;
     if (rst) begin
-      \$998  = 10'h001;
+      \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = b_group_is_0;
-    if (\$741 ) begin
-      \$999  = 1'h1;
-    end else if (\$745 ) begin
+    \$999  = \$541 ;
+    if (rst) begin
       \$999  = 1'h0;
     end
-    if (rst) begin
-      \$999  = 1'h1;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$741 ) begin
-      \$1000  = \$748 ;
-    end else if (\$745 ) begin
-      \$1000  = \$752 ;
-    end else begin
-      \$1000  = \$754 ;
-    end
+    \$1000  = \$551 ;
     if (rst) begin
       \$1000  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$741 ) begin
-      \$1001  = \$751 ;
-    end else if (\$745 ) begin
-      \$1001  = \$753 ;
-    end else begin
-      \$1001  = \$755 ;
-    end
+    \$1001  = \$564 ;
     if (rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = b_fold_plus1;
+    \$1002  = \$642 ;
+    if (rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = \$679 ;
+    if (rst) begin
+      \$1003  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = \$706 ;
+    if (rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = \$711 ;
+    if (rst) begin
+      \$1005  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$741 ) begin
-      \$1002  = 10'h001;
-    end else if (\$745 ) begin
-      \$1002  = 10'h001;
+    if (\$721 ) begin
+      \$1006  = \$727 ;
+    end else if (\$724 ) begin
+      \$1006  = \$728 ;
     end else begin
-      if (\$758 ) begin
-        \$1002  = \$759 [9:0];
-      end
+      \$1006  = \$729 ;
     end
     if (rst) begin
-      \$1002  = 10'h001;
+      \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = layer_is_0;
-    if (\$760 ) begin
-      \$1003  = 1'h1;
+    \$1007  = last_fold;
+    if (\$730 ) begin
+      \$1007  = nxt_steps_rp__data[29];
+    end else if (\$732 ) begin
+      \$1007  = nxt_steps_rp__data[29];
+    end else if (\$733 ) begin
+      \$1007  = \$744 ;
     end else if (issue_a) begin
-      if (\$763 ) begin
-        \$1003  = \$765 ;
-      end
-    end
-    if (rst) begin
-      \$1003  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = group_is_0;
-    if (\$760 ) begin
-      \$1004  = 1'h1;
-    end else if (issue_a) begin
-      if (\$763 ) begin
-        \$1004  = 1'h1;
-        if (\$769 ) begin
-          \$1004  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1004  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1004  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = fold_is_0;
-    if (\$760 ) begin
-      \$1005  = 1'h1;
-    end else if (issue_a) begin
-      \$1005  = last_fold;
-    end
-    if (rst) begin
-      \$1005  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = fold_plus1;
-    if (\$760 ) begin
-      \$1006  = 10'h001;
-    end else if (issue_a) begin
-      \$1006  = \$762 [9:0];
-    end
-    if (rst) begin
-      \$1006  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = out_full0;
-    if (\$771 ) begin
-      \$1007  = 1'h1;
-    end
-    if (done) begin
-      if (\$895 ) begin
-        \$1007  = 1'h0;
-      end
+      \$1007  = \$747 ;
     end
     if (rst) begin
       \$1007  = 1'h0;
@@ -5189,16 +5045,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = out_pending0;
-    if (\$771 ) begin
-      \$1008  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$889 ) begin
-          \$1008  = 1'h0;
-        end
-      end
+    \$1008  = last_group;
+    if (\$730 ) begin
+      \$1008  = nxt_steps_rp__data[30];
+    end else if (\$732 ) begin
+      \$1008  = \$738 ;
+    end else if (\$733 ) begin
+      \$1008  = \$745 ;
     end
     if (rst) begin
       \$1008  = 1'h0;
@@ -5206,147 +5059,215 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = out_groups0;
-    if (\$771 ) begin
-      \$1009  = 9'h000;
-    end else if (\$773 ) begin
-      \$1009  = \$774 [8:0];
+    \$1009  = group_plus1;
+    if (\$730 ) begin
+      \$1009  = 10'h001;
+    end else if (\$732 ) begin
+      \$1009  = \$743 ;
+    end else if (\$733 ) begin
+      \$1009  = \$746 [9:0];
     end
     if (rst) begin
-      \$1009  = 9'h000;
+      \$1009  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = out_full1;
-    if (\$776 ) begin
+    \$1010  = b_group_is_0;
+    if (\$752 ) begin
       \$1010  = 1'h1;
-    end
-    if (done) begin
-      if (\$896 ) begin
-        \$1010  = 1'h0;
-      end
-    end
-    if (rst) begin
+    end else if (\$756 ) begin
       \$1010  = 1'h0;
     end
+    if (rst) begin
+      \$1010  = 1'h1;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = out_pending1;
-    if (\$776 ) begin
+    (* full_case = 32'd1 *)
+    if (\$752 ) begin
+      \$1011  = \$759 ;
+    end else if (\$756 ) begin
+      \$1011  = \$763 ;
+    end else begin
+      \$1011  = \$765 ;
+    end
+    if (rst) begin
       \$1011  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$890 ) begin
-          \$1011  = 1'h0;
-        end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$752 ) begin
+      \$1012  = \$762 ;
+    end else if (\$756 ) begin
+      \$1012  = \$764 ;
+    end else begin
+      \$1012  = \$766 ;
+    end
+    if (rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$752 ) begin
+      \$1013  = 10'h001;
+    end else if (\$756 ) begin
+      \$1013  = 10'h001;
+    end else begin
+      if (\$769 ) begin
+        \$1013  = \$770 [9:0];
       end
     end
     if (rst) begin
-      \$1011  = 1'h0;
+      \$1013  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = out_groups1;
-    if (\$776 ) begin
-      \$1012  = 9'h000;
-    end else if (\$778 ) begin
-      \$1012  = \$779 [8:0];
+    \$1014  = layer_is_0;
+    if (\$771 ) begin
+      \$1014  = 1'h1;
+    end else if (issue_a) begin
+      if (\$774 ) begin
+        \$1014  = \$776 ;
+      end
     end
-    if (rst) begin
-      \$1012  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \$782 [2:0];
-    if (rst) begin
-      \$1013  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \$789 ;
     if (rst) begin
       \$1014  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \$881 ;
-    if (rst) begin
-      \$1015  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = drain_read;
-    if (rst) begin
-      \$1016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = drain_inflight;
-    if (rst) begin
-      \$1017  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \$882 ;
-    if (rst) begin
-      \$1018  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \$883 ;
-    if (rst) begin
-      \$1019  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$884 ) begin
-      \$1020  = \$885 ;
-    end else if (drain_elem_last) begin
-      \$1020  = \$886 ;
-    end else begin
-      \$1020  = \$887 ;
-    end
-    if (rst) begin
-      \$1020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = drain_lane;
-    if (drain_read) begin
-      \$1021  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = drain_last;
-    if (drain_read) begin
-      \$1022  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$1023  = 9'h000;
-      end else begin
-        \$1023  = \$891 [8:0];
+    \$1015  = group_is_0;
+    if (\$771 ) begin
+      \$1015  = 1'h1;
+    end else if (issue_a) begin
+      if (\$774 ) begin
+        \$1015  = 1'h1;
+        if (\$780 ) begin
+          \$1015  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$1015  = 1'h0;
       end
+    end
+    if (rst) begin
+      \$1015  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = fold_is_0;
+    if (\$771 ) begin
+      \$1016  = 1'h1;
+    end else if (issue_a) begin
+      \$1016  = last_fold;
+    end
+    if (rst) begin
+      \$1016  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = fold_plus1;
+    if (\$771 ) begin
+      \$1017  = 10'h001;
+    end else if (issue_a) begin
+      \$1017  = \$773 [9:0];
+    end
+    if (rst) begin
+      \$1017  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = out_full0;
+    if (\$782 ) begin
+      \$1018  = 1'h1;
+    end
+    if (done) begin
+      if (\$906 ) begin
+        \$1018  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = out_pending0;
+    if (\$782 ) begin
+      \$1019  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$902 ) begin
+          \$1019  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = out_groups0;
+    if (\$782 ) begin
+      \$1020  = 9'h000;
+    end else if (\$784 ) begin
+      \$1020  = \$785 [8:0];
+    end
+    if (rst) begin
+      \$1020  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = out_full1;
+    if (\$787 ) begin
+      \$1021  = 1'h1;
+    end
+    if (done) begin
+      if (\$907 ) begin
+        \$1021  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = out_pending1;
+    if (\$787 ) begin
+      \$1022  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$903 ) begin
+          \$1022  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = out_groups1;
+    if (\$787 ) begin
+      \$1023  = 9'h000;
+    end else if (\$789 ) begin
+      \$1023  = \$790 [8:0];
     end
     if (rst) begin
       \$1023  = 9'h000;
@@ -5354,188 +5275,277 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = drain_group_plus1;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$1024  = 10'h001;
-      end else begin
-        if (\$892 ) begin
-          \$1024  = \$893 [9:0];
-        end
-      end
-    end
+    \$1024  = \$793 [2:0];
     if (rst) begin
-      \$1024  = 10'h001;
+      \$1024  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$1025  = \$888 ;
-      end
-    end
+    \$1025  = \$800 ;
     if (rst) begin
-      \$1025  = 1'h0;
+      \$1025  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = release_slot;
-    if (done) begin
-      \$1026  = \$894 ;
-    end
+    \$1026  = \$892 ;
     if (rst) begin
       \$1026  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = vector_start;
+    \$1027  = drain_group_plus1;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$1027  = 10'h001;
+      end else if (\$893 ) begin
+        \$1027  = \$894 [9:0];
+      end
+    end
     if (rst) begin
-      \$1027  = 1'h0;
+      \$1027  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = done;
+    \$1028  = drain_read;
     if (rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \$898 [2:0];
+    \$1029  = drain_inflight;
     if (rst) begin
-      \$1029  = 3'h0;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \$901 ;
+    \$1030  = \$895 ;
     if (rst) begin
-      \$1030  = 1'h0;
+      \$1030  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = clear_counters;
+    \$1031  = \$896 ;
     if (rst) begin
-      \$1031  = 1'h0;
+      \$1031  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = { 6'h00, busy };
+    (* full_case = 32'd1 *)
+    if (\$897 ) begin
+      \$1032  = \$898 ;
+    end else if (drain_elem_last) begin
+      \$1032  = \$899 ;
+    end else begin
+      \$1032  = \$900 ;
+    end
     if (rst) begin
-      \$1032  = 7'h00;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \$903 [31:0];
-    if (rst) begin
-      \$1033  = 32'd0;
+    \$1033  = drain_lane;
+    if (drain_read) begin
+      \$1033  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = { 6'h00, stall_input };
-    if (rst) begin
-      \$1034  = 7'h00;
+    \$1034  = drain_last;
+    if (drain_read) begin
+      \$1034  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \$905 [31:0];
+    \$1035  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$1035  = 9'h000;
+      end else begin
+        \$1035  = \$904 [8:0];
+      end
+    end
     if (rst) begin
-      \$1035  = 32'd0;
+      \$1035  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = { 6'h00, stall_output };
+    \$1036  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$1036  = \$901 ;
+      end
+    end
     if (rst) begin
-      \$1036  = 7'h00;
+      \$1036  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \$907 [31:0];
+    \$1037  = release_slot;
+    if (done) begin
+      \$1037  = \$905 ;
+    end
     if (rst) begin
-      \$1037  = 32'd0;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \$908 ;
+    \$1038  = vector_start;
     if (rst) begin
-      \$1038  = 7'h00;
+      \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \$910 [31:0];
+    \$1039  = done;
     if (rst) begin
-      \$1039  = 32'd0;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = { 3'h0, \$911  };
+    \$1040  = \$909 [2:0];
     if (rst) begin
-      \$1040  = 7'h00;
+      \$1040  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \$913 [31:0];
+    \$1041  = \$912 ;
     if (rst) begin
-      \$1041  = 32'd0;
+      \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = { 6'h00, issue };
+    \$1042  = clear_counters;
     if (rst) begin
-      \$1042  = 7'h00;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \$915 [31:0];
+    \$1043  = { 6'h00, busy };
     if (rst) begin
-      \$1043  = 32'd0;
+      \$1043  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = { 5'h00, \$916  };
+    \$1044  = \$914 [31:0];
     if (rst) begin
-      \$1044  = 7'h00;
+      \$1044  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \$918 [31:0];
+    \$1045  = { 6'h00, stall_input };
     if (rst) begin
-      \$1045  = 32'd0;
+      \$1045  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = { 6'h00, done };
+    \$1046  = \$916 [31:0];
     if (rst) begin
-      \$1046  = 7'h00;
+      \$1046  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \$920 [31:0];
+    \$1047  = { 6'h00, stall_output };
     if (rst) begin
-      \$1047  = 32'd0;
+      \$1047  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = \$918 [31:0];
+    if (rst) begin
+      \$1048  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = \$919 ;
+    if (rst) begin
+      \$1049  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = \$921 [31:0];
+    if (rst) begin
+      \$1050  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = { 3'h0, \$922  };
+    if (rst) begin
+      \$1051  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = \$924 [31:0];
+    if (rst) begin
+      \$1052  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = { 6'h00, issue };
+    if (rst) begin
+      \$1053  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = \$926 [31:0];
+    if (rst) begin
+      \$1054  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = { 5'h00, \$927  };
+    if (rst) begin
+      \$1055  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = \$929 [31:0];
+    if (rst) begin
+      \$1056  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = { 6'h00, done };
+    if (rst) begin
+      \$1057  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = \$931 [31:0];
+    if (rst) begin
+      \$1058  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5654,39 +5664,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$215  = act_word;
   assign \act$216  = act_word;
   assign \act$217  = act_word;
-  assign act_wp__data = { \$1062 , \$1060 , \$1058 , \$1056 , \$1054 , \$1052 , \$1050 , \$1048  };
-  assign result = { \$1049 , \$1048  };
-  assign \result$227  = { \$1051 , \$1050  };
-  assign \result$228  = { \$1053 , \$1052  };
-  assign \result$229  = { \$1055 , \$1054  };
-  assign \result$230  = { \$1057 , \$1056  };
-  assign \result$231  = { \$1059 , \$1058  };
-  assign \result$232  = { \$1061 , \$1060  };
-  assign \result$233  = { \$1063 , \$1062  };
+  assign act_wp__data = { \$1073 , \$1071 , \$1069 , \$1067 , \$1065 , \$1063 , \$1061 , \$1059  };
+  assign result = { \$1060 , \$1059  };
+  assign \result$227  = { \$1062 , \$1061  };
+  assign \result$228  = { \$1064 , \$1063  };
+  assign \result$229  = { \$1066 , \$1065  };
+  assign \result$230  = { \$1068 , \$1067  };
+  assign \result$231  = { \$1070 , \$1069  };
+  assign \result$232  = { \$1072 , \$1071  };
+  assign \result$233  = { \$1074 , \$1073  };
   assign \$signature__en$234  = out_write;
   assign \$signature__addr$235  = \$211 [5:0];
-  assign \$signature__data$236  = { \$1049 , \$1048  };
+  assign \$signature__data$236  = { \$1060 , \$1059  };
   assign \$signature__en$237  = out_write;
   assign \$signature__addr$238  = \$213 [5:0];
-  assign \$signature__data$239  = { \$1051 , \$1050  };
+  assign \$signature__data$239  = { \$1062 , \$1061  };
   assign \$signature__en$240  = out_write;
   assign \$signature__addr$241  = \$215 [5:0];
-  assign \$signature__data$242  = { \$1053 , \$1052  };
+  assign \$signature__data$242  = { \$1064 , \$1063  };
   assign \$signature__en$243  = out_write;
   assign \$signature__addr$244  = \$217 [5:0];
-  assign \$signature__data$245  = { \$1055 , \$1054  };
+  assign \$signature__data$245  = { \$1066 , \$1065  };
   assign \$signature__en$246  = out_write;
   assign \$signature__addr$247  = \$219 [5:0];
-  assign \$signature__data$248  = { \$1057 , \$1056  };
+  assign \$signature__data$248  = { \$1068 , \$1067  };
   assign \$signature__en$249  = out_write;
   assign \$signature__addr$250  = \$221 [5:0];
-  assign \$signature__data$251  = { \$1059 , \$1058  };
+  assign \$signature__data$251  = { \$1070 , \$1069  };
   assign \$signature__en$252  = out_write;
   assign \$signature__addr$253  = \$223 [5:0];
-  assign \$signature__data$254  = { \$1061 , \$1060  };
+  assign \$signature__data$254  = { \$1072 , \$1071  };
   assign \$signature__en$255  = out_write;
   assign \$signature__addr$256  = \$225 [5:0];
-  assign \$signature__data$257  = { \$1063 , \$1062  };
+  assign \$signature__data$257  = { \$1074 , \$1073  };
   assign \$signature__addr$264  = \$230 [5:0];
   assign \$signature__addr$267  = \$235 [5:0];
   assign \$signature__addr$269  = \$240 [5:0];
@@ -5766,65 +5776,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$294  = in_wslot;
   assign \$303  = { 3'h0, \$302 [9:3] };
   assign \$305  = { \$304 [9], \$304 [9], \$304 [9], \$304 [9:3] };
-  assign \$336  = b_fold;
-  assign \$339  = fold;
-  assign \$343  = fold;
-  assign \$359  = wb_ctx16;
-  assign \$367  = in_wslot;
-  assign \$380  = in_wslot;
-  assign \$426  = in_wslot;
+  assign \$337  = b_fold;
+  assign \$340  = fold;
+  assign \$344  = fold;
+  assign \$366  = wb_ctx16;
+  assign \$370  = wb_ctx16;
+  assign \$378  = in_wslot;
+  assign \$391  = in_wslot;
   assign \$437  = in_wslot;
-  assign \$443  = in_wslot;
-  assign \$485  = in_wslot;
-  assign \$497  = in_wslot;
-  assign \$505  = in_wslot;
-  assign \$548  = in_wslot;
-  assign \$562  = in_wslot;
-  assign \$569  = 1'h0;
-  assign \$583  = in_wslot;
-  assign \$592  = 1'h0;
-  assign \$595  = layer[0];
-  assign \$605  = \$604 ;
-  assign \$606  = \$605 ;
-  assign \$608  = in_wslot;
-  assign \$616  = 1'h1;
-  assign \$628  = 1'h1;
-  assign \$635  = b_done;
-  assign \$639  = 1'h0;
-  assign \$646  = 1'h1;
-  assign \$647  = 1'h1;
-  assign \$650  = layer[0];
-  assign \$656  = \$655 ;
-  assign \$658  = 1'h0;
-  assign \$666  = 1'h1;
-  assign \$673  = in_wslot;
-  assign \$689  = in_wslot;
-  assign \$747  = { 3'h0, \$746 [9:3] };
-  assign \$775  = claim_ctx;
-  assign \$777  = wb_ctx17;
-  assign \$798  = claim_ctx;
-  assign \$802  = wb_ctx17;
-  assign \$808  = claim_ctx;
-  assign \$812  = wb_ctx17;
-  assign \$829  = claim_ctx;
-  assign \$832  = { 3'h0, drain_elem[8:3] };
-  assign \$834  = wb_ctx17;
-  assign \$836  = { 3'h0, drain_elem[8:3] };
-  assign \$844  = { 3'h0, drain_elem[8:3] };
-  assign \$848  = { 3'h0, drain_elem[8:3] };
-  assign \$856  = claim_ctx;
+  assign \$448  = in_wslot;
+  assign \$454  = in_wslot;
+  assign \$496  = in_wslot;
+  assign \$508  = in_wslot;
+  assign \$516  = in_wslot;
+  assign \$559  = in_wslot;
+  assign \$573  = in_wslot;
+  assign \$580  = 1'h0;
+  assign \$594  = in_wslot;
+  assign \$603  = 1'h0;
+  assign \$606  = layer[0];
+  assign \$616  = \$615 ;
+  assign \$617  = \$616 ;
+  assign \$619  = in_wslot;
+  assign \$627  = 1'h1;
+  assign \$639  = 1'h1;
+  assign \$646  = b_done;
+  assign \$650  = 1'h0;
+  assign \$657  = 1'h1;
+  assign \$658  = 1'h1;
+  assign \$661  = layer[0];
+  assign \$667  = \$666 ;
+  assign \$669  = 1'h0;
+  assign \$677  = 1'h1;
+  assign \$684  = in_wslot;
+  assign \$700  = in_wslot;
+  assign \$758  = { 3'h0, \$757 [9:3] };
+  assign \$786  = claim_ctx;
+  assign \$788  = wb_ctx17;
+  assign \$809  = claim_ctx;
+  assign \$813  = wb_ctx17;
+  assign \$819  = claim_ctx;
+  assign \$823  = wb_ctx17;
+  assign \$840  = claim_ctx;
+  assign \$843  = { 3'h0, drain_elem[8:3] };
+  assign \$845  = wb_ctx17;
+  assign \$847  = { 3'h0, drain_elem[8:3] };
+  assign \$855  = { 3'h0, drain_elem[8:3] };
   assign \$859  = { 3'h0, drain_elem[8:3] };
-  assign \$861  = wb_ctx17;
-  assign \$863  = { 3'h0, drain_elem[8:3] };
-  assign \$871  = { 3'h0, drain_elem[8:3] };
-  assign \$875  = { 3'h0, drain_elem[8:3] };
-  assign \$890  = drain_slot;
-  assign \$896  = release_slot;
+  assign \$867  = claim_ctx;
+  assign \$870  = { 3'h0, drain_elem[8:3] };
+  assign \$872  = wb_ctx17;
+  assign \$874  = { 3'h0, drain_elem[8:3] };
+  assign \$882  = { 3'h0, drain_elem[8:3] };
+  assign \$886  = { 3'h0, drain_elem[8:3] };
+  assign \$903  = drain_slot;
+  assign \$907  = release_slot;
   assign \$166  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3030$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3045$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5848,8 +5859,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3030$0 ;
-  wire \port$3030$0 ;
+  input \port$3045$0 ;
+  wire \port$3045$0 ;
   input [31:0] \port$331$0 ;
   wire [31:0] \port$331$0 ;
   (* init = 2'h0 *)
@@ -5884,7 +5895,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3030$0 , \port$331$0  };
+      storage[w_port__addr] <= { \port$3045$0 , \port$331$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5946,14 +5957,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3030$0 , \port$331$0  };
-  assign w_data = { \port$3030$0 , \port$331$0  };
+  assign w_port__data = { \port$3045$0 , \port$331$0  };
+  assign w_data = { \port$3045$0 , \port$331$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3240$0 , \port$3241$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3255$0 , \port$3256$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6113,10 +6124,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3240$0 ;
-  wire [7:0] \port$3240$0 ;
-  output [23:0] \port$3241$0 ;
-  wire [23:0] \port$3241$0 ;
+  output [7:0] \port$3255$0 ;
+  wire [7:0] \port$3255$0 ;
+  output [23:0] \port$3256$0 ;
+  wire [23:0] \port$3256$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7173,7 +7184,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3192$0 (pe0_flags_out),
+    .\port$3207$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7296,13 +7307,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3240$0  = \$39 ;
-  assign \port$3241$0  = \$40 ;
+  assign \port$3255$0  = \$39 ;
+  assign \port$3256$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3192$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3207$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7486,8 +7497,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3192$0 ;
-  wire [1:0] \port$3192$0 ;
+  input [1:0] \port$3207$0 ;
+  wire [1:0] \port$3207$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7694,9 +7705,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3192$0 [0];
+    rq_relu1 <= \port$3207$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3192$0 [1];
+    rq_req1 <= \port$3207$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7819,8 +7830,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3192$0 [0];
-  assign i_requantize = \port$3192$0 [1];
+  assign i_relu = \port$3207$0 [0];
+  assign i_requantize = \port$3207$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7829,7 +7840,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3401$0 , \port$3402$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3416$0 , \port$3417$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7989,10 +8000,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3401$0 ;
-  wire [7:0] \port$3401$0 ;
-  output [23:0] \port$3402$0 ;
-  wire [23:0] \port$3402$0 ;
+  output [7:0] \port$3416$0 ;
+  wire [7:0] \port$3416$0 ;
+  output [23:0] \port$3417$0 ;
+  wire [23:0] \port$3417$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9049,7 +9060,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3353$0 (pe1_flags_out),
+    .\port$3368$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -9172,13 +9183,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3401$0  = \$39 ;
-  assign \port$3402$0  = \$40 ;
+  assign \port$3416$0  = \$39 ;
+  assign \port$3417$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3353$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3368$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9362,8 +9373,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3353$0 ;
-  wire [1:0] \port$3353$0 ;
+  input [1:0] \port$3368$0 ;
+  wire [1:0] \port$3368$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9570,9 +9581,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3353$0 [0];
+    rq_relu1 <= \port$3368$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3353$0 [1];
+    rq_req1 <= \port$3368$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9695,8 +9706,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3353$0 [0];
-  assign i_requantize = \port$3353$0 [1];
+  assign i_relu = \port$3368$0 [0];
+  assign i_requantize = \port$3368$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9705,7 +9716,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3562$0 , \port$3563$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3577$0 , \port$3578$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9865,10 +9876,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3562$0 ;
-  wire [7:0] \port$3562$0 ;
-  output [23:0] \port$3563$0 ;
-  wire [23:0] \port$3563$0 ;
+  output [7:0] \port$3577$0 ;
+  wire [7:0] \port$3577$0 ;
+  output [23:0] \port$3578$0 ;
+  wire [23:0] \port$3578$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10925,7 +10936,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3514$0 (pe2_flags_out),
+    .\port$3529$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -11048,13 +11059,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3562$0  = \$39 ;
-  assign \port$3563$0  = \$40 ;
+  assign \port$3577$0  = \$39 ;
+  assign \port$3578$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3514$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3529$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11238,8 +11249,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3514$0 ;
-  wire [1:0] \port$3514$0 ;
+  input [1:0] \port$3529$0 ;
+  wire [1:0] \port$3529$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11446,9 +11457,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3514$0 [0];
+    rq_relu1 <= \port$3529$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3514$0 [1];
+    rq_req1 <= \port$3529$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11571,8 +11582,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3514$0 [0];
-  assign i_requantize = \port$3514$0 [1];
+  assign i_relu = \port$3529$0 [0];
+  assign i_requantize = \port$3529$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11581,7 +11592,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3723$0 , \port$3724$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3738$0 , \port$3739$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11741,10 +11752,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3723$0 ;
-  wire [7:0] \port$3723$0 ;
-  output [23:0] \port$3724$0 ;
-  wire [23:0] \port$3724$0 ;
+  output [7:0] \port$3738$0 ;
+  wire [7:0] \port$3738$0 ;
+  output [23:0] \port$3739$0 ;
+  wire [23:0] \port$3739$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12801,7 +12812,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3675$0 (pe3_flags_out),
+    .\port$3690$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12924,13 +12935,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3723$0  = \$39 ;
-  assign \port$3724$0  = \$40 ;
+  assign \port$3738$0  = \$39 ;
+  assign \port$3739$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3675$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3690$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -13114,8 +13125,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3675$0 ;
-  wire [1:0] \port$3675$0 ;
+  input [1:0] \port$3690$0 ;
+  wire [1:0] \port$3690$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13322,9 +13333,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3675$0 [0];
+    rq_relu1 <= \port$3690$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3675$0 [1];
+    rq_req1 <= \port$3690$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13447,8 +13458,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3675$0 [0];
-  assign i_requantize = \port$3675$0 [1];
+  assign i_relu = \port$3690$0 [0];
+  assign i_requantize = \port$3690$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13457,7 +13468,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3884$0 , \port$3885$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13617,10 +13628,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3884$0 ;
-  wire [7:0] \port$3884$0 ;
-  output [23:0] \port$3885$0 ;
-  wire [23:0] \port$3885$0 ;
+  output [7:0] \port$3899$0 ;
+  wire [7:0] \port$3899$0 ;
+  output [23:0] \port$3900$0 ;
+  wire [23:0] \port$3900$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14677,7 +14688,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3836$0 (pe4_flags_out),
+    .\port$3851$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14800,13 +14811,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3884$0  = \$39 ;
-  assign \port$3885$0  = \$40 ;
+  assign \port$3899$0  = \$39 ;
+  assign \port$3900$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3836$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3851$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -14990,8 +15001,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3836$0 ;
-  wire [1:0] \port$3836$0 ;
+  input [1:0] \port$3851$0 ;
+  wire [1:0] \port$3851$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15198,9 +15209,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3836$0 [0];
+    rq_relu1 <= \port$3851$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3836$0 [1];
+    rq_req1 <= \port$3851$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15323,8 +15334,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3836$0 [0];
-  assign i_requantize = \port$3836$0 [1];
+  assign i_relu = \port$3851$0 [0];
+  assign i_requantize = \port$3851$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15333,7 +15344,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4045$0 , \port$4046$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4060$0 , \port$4061$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15493,10 +15504,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4045$0 ;
-  wire [7:0] \port$4045$0 ;
-  output [23:0] \port$4046$0 ;
-  wire [23:0] \port$4046$0 ;
+  output [7:0] \port$4060$0 ;
+  wire [7:0] \port$4060$0 ;
+  output [23:0] \port$4061$0 ;
+  wire [23:0] \port$4061$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16553,7 +16564,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$3997$0 (pe5_flags_out),
+    .\port$4012$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16676,13 +16687,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4045$0  = \$39 ;
-  assign \port$4046$0  = \$40 ;
+  assign \port$4060$0  = \$39 ;
+  assign \port$4061$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$3997$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4012$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16866,8 +16877,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3997$0 ;
-  wire [1:0] \port$3997$0 ;
+  input [1:0] \port$4012$0 ;
+  wire [1:0] \port$4012$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -17074,9 +17085,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3997$0 [0];
+    rq_relu1 <= \port$4012$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3997$0 [1];
+    rq_req1 <= \port$4012$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17199,8 +17210,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3997$0 [0];
-  assign i_requantize = \port$3997$0 [1];
+  assign i_relu = \port$4012$0 [0];
+  assign i_requantize = \port$4012$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17209,7 +17220,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4206$0 , \port$4207$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4221$0 , \port$4222$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17369,10 +17380,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4206$0 ;
-  wire [7:0] \port$4206$0 ;
-  output [23:0] \port$4207$0 ;
-  wire [23:0] \port$4207$0 ;
+  output [7:0] \port$4221$0 ;
+  wire [7:0] \port$4221$0 ;
+  output [23:0] \port$4222$0 ;
+  wire [23:0] \port$4222$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18429,7 +18440,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4158$0 (pe6_flags_out),
+    .\port$4173$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18552,13 +18563,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4206$0  = \$39 ;
-  assign \port$4207$0  = \$40 ;
+  assign \port$4221$0  = \$39 ;
+  assign \port$4222$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4158$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4173$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18742,8 +18753,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4158$0 ;
-  wire [1:0] \port$4158$0 ;
+  input [1:0] \port$4173$0 ;
+  wire [1:0] \port$4173$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18950,9 +18961,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4158$0 [0];
+    rq_relu1 <= \port$4173$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4158$0 [1];
+    rq_req1 <= \port$4173$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19075,8 +19086,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4158$0 [0];
-  assign i_requantize = \port$4158$0 [1];
+  assign i_relu = \port$4173$0 [0];
+  assign i_requantize = \port$4173$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19085,7 +19096,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4367$0 , \port$4368$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4382$0 , \port$4383$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19245,10 +19256,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4367$0 ;
-  wire [7:0] \port$4367$0 ;
-  output [23:0] \port$4368$0 ;
-  wire [23:0] \port$4368$0 ;
+  output [7:0] \port$4382$0 ;
+  wire [7:0] \port$4382$0 ;
+  output [23:0] \port$4383$0 ;
+  wire [23:0] \port$4383$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20305,7 +20316,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4319$0 (pe7_flags_out),
+    .\port$4334$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20428,13 +20439,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4367$0  = \$39 ;
-  assign \port$4368$0  = \$40 ;
+  assign \port$4382$0  = \$39 ;
+  assign \port$4383$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4319$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4334$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20618,8 +20629,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4319$0 ;
-  wire [1:0] \port$4319$0 ;
+  input [1:0] \port$4334$0 ;
+  wire [1:0] \port$4334$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20826,9 +20837,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4319$0 [0];
+    rq_relu1 <= \port$4334$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4319$0 [1];
+    rq_req1 <= \port$4334$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20951,8 +20962,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4319$0 [0];
-  assign i_requantize = \port$4319$0 [1];
+  assign i_relu = \port$4334$0 [0];
+  assign i_requantize = \port$4334$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -200,11 +200,7 @@ class NmcArray(wiring.Component):
         vector_start_r = Signal(name="vector_start_r")
         ld = Signal.like(self.load.payload, name="load_r", reset_less=True)
         ld_fire = Signal(name="load_write")  # ld is written in this cycle
-
-        def addr_fields(addr):
-            """(region, index, word) of a load address (docs/hardware.md, memory map)."""
-            return addr[28:32], addr[20:28], addr[0:20]
-        region, index, word = addr_fields(ld.addr)
+        region, index, word = ld.addr[28:32], ld.addr[20:28], ld.addr[0:20]
         clear = Signal(name="clear_counters")
         load_hold = Signal(name="load_hold")  # a multi-cycle weight write in progress
         # an input beat and a program write never land in one cycle: the beat would be
@@ -215,7 +211,6 @@ class NmcArray(wiring.Component):
         m.d.comb += self.load.ready.eq(~busy & ~vector_start_r & ~load_hold & ~(self.i_stream.valid & has_layers))
         m.d.sync += [ld.eq(self.load.payload), ld_fire.eq(self.load.valid & self.load.ready)]
         arriving = self.load.payload
-        a_region, _, a_word = addr_fields(arriving.addr)
         ctl_word = Signal(name="load_r_is_control", reset_less=True)
         ctl_n_layers = Signal(name="load_r_is_n_layers", reset_less=True)
         ctl_clear = Signal(name="load_r_is_clear", reset_less=True)
@@ -229,12 +224,13 @@ class NmcArray(wiring.Component):
         # address compare is a carry chain as wide as the word field
         desc_word = Signal(name="load_r_is_descriptor", reset_less=True)
         desc_word0 = Signal(name="load_r_is_descriptor0", reset_less=True)
-        a_desc = a_region == sizing.REGION_DESCRIPTOR
-        m.d.sync += [desc_word.eq(a_desc & (a_word < cfg.max_layers)),
-                     desc_word0.eq(a_desc & (a_word == 0))]
-        m.d.sync += [ctl_word.eq(a_region == sizing.REGION_CONTROL),
-                     ctl_n_layers.eq(a_word == sizing.CONTROL_N_LAYERS),
-                     ctl_clear.eq(a_word == sizing.CONTROL_CLEAR),
+        m.d.sync += [desc_word.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
+                                  & (arriving.addr[0:20] < cfg.max_layers)),
+                     desc_word0.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
+                                   & (arriving.addr[0:20] == 0))]
+        m.d.sync += [ctl_word.eq(arriving.addr[28:32] == sizing.REGION_CONTROL),
+                     ctl_n_layers.eq(arriving.addr[0:20] == sizing.CONTROL_N_LAYERS),
+                     ctl_clear.eq(arriving.addr[0:20] == sizing.CONTROL_CLEAR),
                      n_any.eq(arriving.data != 0),
                      n_last.eq(Mux(n_clamp, cfg.max_layers - 1, n_low - 1))]
         vn = cfg.mode == "vonneumann"
@@ -495,8 +491,8 @@ class NmcArray(wiring.Component):
         # was the last step to look at them, and the context's next inference writes its
         # first hidden group only after that.  So the issue decision does not drive the
         # tracking at all.
-        wb_par_ahead = [Signal(name=f"wb_parity_ahead{c}", init=1) for c in range(2)]
-        wb_count_ahead = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
+        wb_par_n = [Signal(name=f"wb_parity_ahead{c}", init=1) for c in range(2)]
+        wb_count_n = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
         first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & of_a(out_full))
         weights_ok = Const(1)
@@ -576,7 +572,7 @@ class NmcArray(wiring.Component):
 
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
-        with m.If(ld_fire & ~clear):
+        with m.If(ld_fire & ~(ctl_word & ctl_clear)):
             m.d.sync += loaded.eq(0)
         # A's first step of the last layer claims its output slot.  The claim is applied a
         # cycle late (registered): it only has to be visible when this slot is next
@@ -707,13 +703,11 @@ class NmcArray(wiring.Component):
                      act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
         for c in range(2):
-            with m.If(wb_early["valid"] & (wb_early["ctx"] == c)):
-                with m.If(wb_early["out"]):
-                    m.d.sync += [wb_par_ahead[c].eq(1), wb_count_ahead[c].eq(0)]
-                with m.Else():
-                    m.d.sync += [wb_par_ahead[c].eq(wb_early["par"]),
-                                 wb_count_ahead[c].eq(Mux(wb_par_ahead[c] == wb_early["par"],
-                                                          wb_count_ahead[c] + 1, 1))]
+            with m.If(wb_early["valid"] & wb_early["out"] & (wb_early["ctx"] == c)):
+                m.d.sync += [wb_par_n[c].eq(1), wb_count_n[c].eq(0)]
+            with m.If(wb_early["valid"] & ~wb_early["out"] & (wb_early["ctx"] == c)):
+                m.d.sync += [wb_par_n[c].eq(wb_early["par"]),
+                             wb_count_n[c].eq(Mux(wb_par_n[c] == wb_early["par"], wb_count_n[c] + 1, 1))]
 
         # ---- readiness: next-state values of the checks, one candidate per move --------
         # Candidates are compares of registers (and of this cycle's input beat, known
@@ -734,7 +728,6 @@ class NmcArray(wiring.Component):
 
         nz = [(beats[c] != 0) | inc[c] for c in range(2)]
         a_nz, b_nz = of_a(nz), of_b(nz)
-        a_beat_in, b_beat_in = of_a(beats_gt(f)), of_b(beats_gt(b_f))  # the present folds' beats
         handover = last_fold & last_group & cur_last
 
         def raw_pair(sel, layer_odd_next, need_groups, groups):
@@ -742,10 +735,10 @@ class NmcArray(wiring.Component):
             the present A and B)."""
             def ready(n):
                 return (n >= need_groups) | (n == groups)
-            par = sel(wb_par_ahead) == ~layer_odd_next
+            par = sel(wb_par_n) == ~layer_odd_next
             # compared per context straight from the registers, then selected
-            return (par & sel([ready(n) for n in wb_count_ahead]),
-                    par & sel([n == groups for n in wb_count_ahead]))
+            return (par & sel([ready(n) for n in wb_count_n]),
+                    par & sel([n == groups for n in wb_count_n]))
 
         def checks(in_ok_n, raw_n, layer0_n, g_zero_n):
             """(data_ok, a_calm) of A's position next cycle."""
@@ -754,8 +747,8 @@ class NmcArray(wiring.Component):
 
         stay_raw = raw_pair(of_a, layer[0], need, prev_G)
         # neither issues (a restart resets A to layer 0, group 0)
-        stay = checks(Mux(loaded, a_beat_in, a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
-        stay_b = Mux(loaded, b_beat_in, b_nz)
+        stay = checks(Mux(loaded, of_a(beats_gt(f)), a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
+        stay_b = Mux(loaded, of_b(beats_gt(b_f)), b_nz)
         # A issues.  A releases its input slot on the last fold and group of its layer 0.
         to_next_group = checks(a_nz, stay_raw, layer0, Const(0))
         to_next_layer = checks(~layer0 & a_nz,
@@ -771,12 +764,13 @@ class NmcArray(wiring.Component):
         # the group has a candidate of its own, so that no candidate is a wide select
         a_bnd = [Mux(handover, nv, Mux(last_group, nl, ng))
                  for nv, nl, ng in zip(to_next_vector, to_next_layer, to_next_group)]
-        a_bnd_b = Mux(handover, ~layer0 & a_nz, b_beat_in)
+        a_bnd_b = Mux(handover, ~layer0 & a_nz, of_b(beats_gt(b_f)))
+        a_fold_b = of_b(beats_gt(b_f))
         # B issues: A's position is unchanged; B leaves its slot on its last fold and group
-        b_moves = checks(a_beat_in, stay_raw, layer0, g_zero)
+        b_moves = checks(of_a(beats_gt(f)), stay_raw, layer0, g_zero)
         b_moves_b = Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1)))
         cand = {"stay": (*stay, stay_b), "b": (*b_moves, b_moves_b),
-                "a_fold": (*to_next_fold, b_beat_in), "a_last_fold": (*a_bnd, a_bnd_b)}
+                "a_fold": (*to_next_fold, a_fold_b), "a_last_fold": (*a_bnd, a_bnd_b)}
         for move, values in cand.items():
             m.d.sync += [reg.eq(v) for reg, v in zip(ready_if[move], values)]
         m.d.sync += move_made.eq(Mux(loaded & pick_a, Mux(last_fold, 3, 2), Mux(loaded & pick_b, 1, 0)))
@@ -881,11 +875,16 @@ class NmcArray(wiring.Component):
         avail_next_slot = Mux(ds, any_written[0], any_written[1])
         m.d.sync += d_avail.eq(Mux(drain, Mux(de_last, avail_next_slot, Mux(lane_last, avail_next_group, avail_stay)),
                                    avail_stay))
+        with m.If(drain):
+            with m.If(de_last):
+                m.d.sync += de_g1.eq(1)
+            with m.Elif(lane_last):
+                m.d.sync += de_g1.eq(de_g1 + 1)
         # the output-buffer reads are always enabled: the lane registers below take the
         # data the cycle after a drain read, before `de` moves, so nothing has to hold it,
         # and the drain decision does not fan out to every output-buffer RAM's enable
         for p in range(P):
-            m.d.comb += out_rps[p].addr.eq(de_g + Mux(ds, OW, 0))
+            m.d.comb += out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0))
             m.d.comb += self._collisions[f"outbuf{p}"].eq(
                 drain & out_wps[p].en & (out_rps[p].addr == out_wps[p].addr))
         m.d.sync += [inflight.eq(drain), inflight2.eq(inflight)]
@@ -905,14 +904,12 @@ class NmcArray(wiring.Component):
         with m.If(drain):
             m.d.sync += [d_lane.eq(de[:_log2(P)] if P > 1 else 0), d_last.eq(de_last)]
             with m.If(de_last):
-                m.d.sync += [de.eq(0), de_g1.eq(1), ds.eq(~ds)]
+                m.d.sync += [de.eq(0), ds.eq(~ds)]
                 for c in range(2):
                     with m.If(ds == c):
                         m.d.sync += out_pend[c].eq(0)
             with m.Else():
                 m.d.sync += de.eq(de + 1)
-                with m.If(lane_last):
-                    m.d.sync += de_g1.eq(de_g1 + 1)
         lane_r = [Signal(signed(cfg.acc_bits), name=f"drain_lane_data{p}", reset_less=True)
                   for p in range(P)]
         d_lane2 = Signal.like(d_lane, name="drain_lane2", reset_less=True)
