@@ -491,8 +491,8 @@ class NmcArray(wiring.Component):
         # was the last step to look at them, and the context's next inference writes its
         # first hidden group only after that.  So the issue decision does not drive the
         # tracking at all.
-        wb_par_n = [Signal(name=f"wb_parity_ahead{c}", init=1) for c in range(2)]
-        wb_count_n = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
+        wb_par_ahead = [Signal(name=f"wb_parity_ahead{c}", init=1) for c in range(2)]
+        wb_count_ahead = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
         first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & of_a(out_full))
         weights_ok = Const(1)
@@ -704,10 +704,10 @@ class NmcArray(wiring.Component):
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
         for c in range(2):
             with m.If(wb_early["valid"] & wb_early["out"] & (wb_early["ctx"] == c)):
-                m.d.sync += [wb_par_n[c].eq(1), wb_count_n[c].eq(0)]
+                m.d.sync += [wb_par_ahead[c].eq(1), wb_count_ahead[c].eq(0)]
             with m.If(wb_early["valid"] & ~wb_early["out"] & (wb_early["ctx"] == c)):
-                m.d.sync += [wb_par_n[c].eq(wb_early["par"]),
-                             wb_count_n[c].eq(Mux(wb_par_n[c] == wb_early["par"], wb_count_n[c] + 1, 1))]
+                m.d.sync += [wb_par_ahead[c].eq(wb_early["par"]),
+                             wb_count_ahead[c].eq(Mux(wb_par_ahead[c] == wb_early["par"], wb_count_ahead[c] + 1, 1))]
 
         # ---- readiness: next-state values of the checks, one candidate per move --------
         # Candidates are compares of registers (and of this cycle's input beat, known
@@ -728,6 +728,7 @@ class NmcArray(wiring.Component):
 
         nz = [(beats[c] != 0) | inc[c] for c in range(2)]
         a_nz, b_nz = of_a(nz), of_b(nz)
+        a_beat_in, b_beat_in = of_a(beats_gt(f)), of_b(beats_gt(b_f))  # the present folds' beats
         handover = last_fold & last_group & cur_last
 
         def raw_pair(sel, layer_odd_next, need_groups, groups):
@@ -735,10 +736,10 @@ class NmcArray(wiring.Component):
             the present A and B)."""
             def ready(n):
                 return (n >= need_groups) | (n == groups)
-            par = sel(wb_par_n) == ~layer_odd_next
+            par = sel(wb_par_ahead) == ~layer_odd_next
             # compared per context straight from the registers, then selected
-            return (par & sel([ready(n) for n in wb_count_n]),
-                    par & sel([n == groups for n in wb_count_n]))
+            return (par & sel([ready(n) for n in wb_count_ahead]),
+                    par & sel([n == groups for n in wb_count_ahead]))
 
         def checks(in_ok_n, raw_n, layer0_n, g_zero_n):
             """(data_ok, a_calm) of A's position next cycle."""
@@ -747,8 +748,8 @@ class NmcArray(wiring.Component):
 
         stay_raw = raw_pair(of_a, layer[0], need, prev_G)
         # neither issues (a restart resets A to layer 0, group 0)
-        stay = checks(Mux(loaded, of_a(beats_gt(f)), a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
-        stay_b = Mux(loaded, of_b(beats_gt(b_f)), b_nz)
+        stay = checks(Mux(loaded, a_beat_in, a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
+        stay_b = Mux(loaded, b_beat_in, b_nz)
         # A issues.  A releases its input slot on the last fold and group of its layer 0.
         to_next_group = checks(a_nz, stay_raw, layer0, Const(0))
         to_next_layer = checks(~layer0 & a_nz,
@@ -764,13 +765,12 @@ class NmcArray(wiring.Component):
         # the group has a candidate of its own, so that no candidate is a wide select
         a_bnd = [Mux(handover, nv, Mux(last_group, nl, ng))
                  for nv, nl, ng in zip(to_next_vector, to_next_layer, to_next_group)]
-        a_bnd_b = Mux(handover, ~layer0 & a_nz, of_b(beats_gt(b_f)))
-        a_fold_b = of_b(beats_gt(b_f))
+        a_bnd_b = Mux(handover, ~layer0 & a_nz, b_beat_in)
         # B issues: A's position is unchanged; B leaves its slot on its last fold and group
-        b_moves = checks(of_a(beats_gt(f)), stay_raw, layer0, g_zero)
+        b_moves = checks(a_beat_in, stay_raw, layer0, g_zero)
         b_moves_b = Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1)))
         cand = {"stay": (*stay, stay_b), "b": (*b_moves, b_moves_b),
-                "a_fold": (*to_next_fold, a_fold_b), "a_last_fold": (*a_bnd, a_bnd_b)}
+                "a_fold": (*to_next_fold, b_beat_in), "a_last_fold": (*a_bnd, a_bnd_b)}
         for move, values in cand.items():
             m.d.sync += [reg.eq(v) for reg, v in zip(ready_if[move], values)]
         m.d.sync += move_made.eq(Mux(loaded & pick_a, Mux(last_fold, 3, 2), Mux(loaded & pick_b, 1, 0)))
