@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 
@@ -22,6 +23,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, action="append",
                         help="nextpnr placement seed (default 1); repeat to place and route once per seed "
                              "(Fmax moves by several MHz between seeds) into <build-dir>/seed<N>")
+    from pyhdl.fpga import flow
+    parser.add_argument("--pnr-timeout", type=float, metavar="SECONDS",
+                        help=f"stop a nextpnr run after this long (default {flow.PNR_TIMEOUT_S}; 0: no limit): its "
+                             "router can run away on one placement; the other seeds and targets still run")
     parser.add_argument("--board", choices=("icebreaker", "ulx3s"),
                         help="instead: build the digits demo bitstream for this board (iCEBreaker: small config, "
                              "ULX3S-85F: default config) into <build-dir>/board-<name>")
@@ -40,6 +45,7 @@ def _jobs(args):
     for seed in _seeds(args):
         if seed < 0:
             raise ValueError(f"--seed must be >= 0, not {seed}")
+    _pnr_timeout(args)
     families = ("ecp5", "ice40") if args.target == "all" else (args.target,)
     jobs = []
     for family in families:
@@ -53,12 +59,24 @@ def _seeds(args) -> list[int]:
     return list(dict.fromkeys(args.seed or [1]))
 
 
+def _pnr_timeout(args) -> float | None:
+    """nextpnr's wall-time limit in seconds, None for none."""
+    from pyhdl.fpga import flow
+    if args.pnr_timeout is None:
+        return flow.PNR_TIMEOUT_S
+    if not args.pnr_timeout >= 0:
+        raise ValueError(f"--pnr-timeout must be >= 0 seconds (0: no limit), not {args.pnr_timeout:g}")
+    return None if args.pnr_timeout in (0, math.inf) else args.pnr_timeout
+
+
 def _board(args) -> int:
     from pathlib import Path
 
     from pyhdl.fpga import boards, flow, report
     if args.verilog is not None or args.config is not None or args.target != "all":
         raise ValueError("--board picks its own target and config; drop --target/--config/--verilog")
+    if args.pnr_timeout is not None:
+        raise ValueError("--board runs amaranth-boards' build script, which has no time limit; drop --pnr-timeout")
     print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
     try:
         rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", n_images=args.images)
@@ -79,13 +97,20 @@ def run(args) -> int:
     if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
         raise ValueError("--verilog holds one config: pick it with --config")
     seeds = _seeds(args)
+    timeout = _pnr_timeout(args)
     reports, status = [], 0
     for cfg, name, target in jobs:
         for seed in seeds:
             where = args.build_dir if len(seeds) == 1 else f"{args.build_dir}/seed{seed}"
             print(f"nmc synth: {name} ({cfg.name}) on {target.device}, seed {seed} ...", flush=True)
             try:
-                rep = synth.run(cfg, target, where, config_name=name, verilog=args.verilog, seed=seed)
+                rep = synth.run(cfg, target, where, config_name=name, verilog=args.verilog, seed=seed,
+                                pnr_timeout=timeout)
+            except flow.FlowTimeout as e:
+                # one placement's runaway router says nothing about the next seed or target
+                print(f"nmc synth: error: {e}", file=sys.stderr)
+                status = 1
+                continue
             except flow.FlowError as e:
                 print(f"nmc synth: error: {e}", file=sys.stderr)
                 return 1
@@ -95,12 +120,18 @@ def run(args) -> int:
                 status = 1
             if args.require_goals and not rep["meets_goal"]:
                 status = 1
+    if not reports:
+        return status
     shown = reports if len(seeds) == 1 else [{**r, "target": f"{r['target']}/seed{r['seed']}"} for r in reports]
     print(report.format_table(shown))
     if len(seeds) > 1:
-        for i in range(0, len(reports), len(seeds)):
-            fmax = sorted(r["fmax_mhz"] for r in reports[i:i + len(seeds)])
-            print(f"{reports[i]['target']}: Fmax over {len(seeds)} seeds {fmax[0]:.1f} .. {fmax[-1]:.1f} MHz, "
+        by_target = {}
+        for r in reports:
+            by_target.setdefault(r["target"], []).append(r["fmax_mhz"])
+        for target_name, fmax in by_target.items():
+            fmax.sort()
+            of = f"{len(fmax)} seeds" if len(fmax) == len(seeds) else f"{len(fmax)} of {len(seeds)} seeds"
+            print(f"{target_name}: Fmax over {of} {fmax[0]:.1f} .. {fmax[-1]:.1f} MHz, "
                   f"median {statistics.median(fmax):.1f}")
     for rep, label in zip(reports, shown):
         cp = rep["critical_path"]

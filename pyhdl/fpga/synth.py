@@ -56,14 +56,16 @@ def expected_mapping(cfg: ArrayConfig, target: Target) -> dict:
 
 
 def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None = None,
-        verilog=None, seed: int = 1) -> dict:
+        verilog=None, seed: int = 1, pnr_timeout: float | None = flow.PNR_TIMEOUT_S) -> dict:
     """One job: returns the report (also written to ``<build_root>/<target>/report.json``).
+    nextpnr is stopped after ``pnr_timeout`` seconds (None: no limit) with
+    :class:`pyhdl.fpga.flow.FlowTimeout`.
 
     ``report["mapping_problems"]`` lists DSP/block-RAM fall-backs (empty when fine).
     """
     build = Path(build_root) / target.name
     source = Path(verilog) if verilog is not None else design_verilog(cfg, build)
-    raw = flow.implement(source, top_name(cfg), target, build, seed=seed)
+    raw = flow.implement(source, top_name(cfg), target, build, seed=seed, pnr_timeout=pnr_timeout)
     rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name or cfg.name)
     rep["array"] = cfg.as_dict()
     rep["verilog"] = str(source)
