@@ -803,67 +803,67 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] \$816 ;
   wire [4:0] \$817 ;
   wire \$818 ;
-  wire [31:0] \$819 ;
+  wire [32:0] \$819 ;
   wire \$82 ;
   wire [32:0] \$820 ;
-  wire [31:0] \$821 ;
-  wire [32:0] \$822 ;
-  wire [31:0] \$823 ;
-  wire [32:0] \$824 ;
-  wire [3:0] \$825 ;
-  wire [31:0] \$826 ;
-  wire [32:0] \$827 ;
-  wire [1:0] \$828 ;
-  wire [31:0] \$829 ;
+  wire [32:0] \$821 ;
+  wire [3:0] \$822 ;
+  wire [32:0] \$823 ;
+  wire [1:0] \$824 ;
+  wire [32:0] \$825 ;
+  wire [32:0] \$826 ;
+  wire [1:0] \$827 ;
+  wire [32:0] \$828 ;
+  wire [32:0] \$829 ;
   wire \$83 ;
-  wire [32:0] \$830 ;
-  wire [31:0] \$831 ;
-  wire [32:0] \$832 ;
-  wire [1:0] \$833 ;
-  wire [31:0] \$834 ;
-  wire [32:0] \$835 ;
-  wire [31:0] \$836 ;
-  wire [32:0] \$837 ;
+  reg \$830 ;
+  reg \$831 ;
+  reg [3:0] \$832 ;
+  reg [8:0] \$833 ;
+  reg [7:0] \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg [7:0] \$837 ;
   reg \$838 ;
-  reg \$839 ;
+  reg [7:0] \$839 ;
   wire \$84 ;
-  reg [3:0] \$840 ;
-  reg [8:0] \$841 ;
+  reg \$840 ;
+  reg \$841 ;
   reg [7:0] \$842 ;
-  reg \$843 ;
-  reg \$844 ;
-  reg [7:0] \$845 ;
-  reg \$846 ;
-  reg [7:0] \$847 ;
+  reg [8:0] \$843 ;
+  reg [7:0] \$844 ;
+  reg [8:0] \$845 ;
+  reg [8:0] \$846 ;
+  reg \$847 ;
   reg \$848 ;
   reg \$849 ;
   wire \$85 ;
-  reg [7:0] \$850 ;
-  reg [8:0] \$851 ;
-  reg [7:0] \$852 ;
-  reg [8:0] \$853 ;
-  reg [8:0] \$854 ;
-  reg \$855 ;
-  reg \$856 ;
-  reg \$857 ;
+  reg [8:0] \$850 ;
+  reg [7:0] \$851 ;
+  reg [2:0] \$852 ;
+  reg [7:0] \$853 ;
+  reg [7:0] \$854 ;
+  reg [8:0] \$855 ;
+  reg [8:0] \$856 ;
+  reg [7:0] \$857 ;
   reg [8:0] \$858 ;
   reg [7:0] \$859 ;
   wire \$86 ;
-  reg [2:0] \$860 ;
-  reg [7:0] \$861 ;
+  reg \$860 ;
+  reg [8:0] \$861 ;
   reg [7:0] \$862 ;
-  reg [8:0] \$863 ;
-  reg [8:0] \$864 ;
+  reg \$863 ;
+  reg \$864 ;
   reg [7:0] \$865 ;
-  reg [8:0] \$866 ;
-  reg [7:0] \$867 ;
+  reg \$866 ;
+  reg \$867 ;
   reg \$868 ;
-  reg [8:0] \$869 ;
+  reg \$869 ;
   wire \$87 ;
-  reg [7:0] \$870 ;
+  reg \$870 ;
   reg \$871 ;
   reg \$872 ;
-  reg [7:0] \$873 ;
+  reg \$873 ;
   reg \$874 ;
   reg \$875 ;
   reg \$876 ;
@@ -878,96 +878,87 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$884 ;
   reg \$885 ;
   reg \$886 ;
-  reg \$887 ;
+  reg [7:0] \$887 ;
   reg \$888 ;
-  reg \$889 ;
+  reg [7:0] \$889 ;
   wire \$89 ;
   reg \$890 ;
   reg \$891 ;
   reg \$892 ;
   reg \$893 ;
   reg \$894 ;
-  reg [7:0] \$895 ;
+  reg \$895 ;
   reg \$896 ;
-  reg [7:0] \$897 ;
+  reg \$897 ;
   reg \$898 ;
   reg \$899 ;
   wire \$9 ;
   wire \$90 ;
   reg \$900 ;
   reg \$901 ;
-  reg \$902 ;
+  reg [1:0] \$902 ;
   reg \$903 ;
   reg \$904 ;
   reg \$905 ;
-  reg \$906 ;
+  reg [8:0] \$906 ;
   reg \$907 ;
   reg \$908 ;
   reg \$909 ;
   reg \$91 ;
-  reg [1:0] \$910 ;
+  reg [8:0] \$910 ;
   reg \$911 ;
   reg \$912 ;
   reg \$913 ;
   reg [8:0] \$914 ;
   reg \$915 ;
   reg \$916 ;
-  reg \$917 ;
-  reg [8:0] \$918 ;
+  reg [7:0] \$917 ;
+  reg \$918 ;
   reg \$919 ;
   wire \$92 ;
-  reg \$920 ;
-  reg \$921 ;
-  reg [8:0] \$922 ;
+  reg [7:0] \$920 ;
+  reg [2:0] \$921 ;
+  reg \$922 ;
   reg \$923 ;
-  reg \$924 ;
-  reg [7:0] \$925 ;
+  reg [8:0] \$924 ;
+  reg \$925 ;
   reg \$926 ;
-  reg \$927 ;
-  reg [7:0] \$928 ;
-  reg [2:0] \$929 ;
+  reg [8:0] \$927 ;
+  reg [8:0] \$928 ;
+  reg \$929 ;
   wire \$93 ;
   reg \$930 ;
   reg \$931 ;
-  reg [8:0] \$932 ;
+  reg [7:0] \$932 ;
   reg \$933 ;
   reg \$934 ;
-  reg [8:0] \$935 ;
-  reg [8:0] \$936 ;
-  reg \$937 ;
+  reg \$935 ;
+  reg \$936 ;
+  reg [2:0] \$937 ;
   reg \$938 ;
-  reg \$939 ;
+  reg [3:0] \$939 ;
   wire \$94 ;
-  reg [7:0] \$940 ;
-  reg \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg \$944 ;
-  reg [2:0] \$945 ;
-  reg \$946 ;
-  reg \$947 ;
-  reg [3:0] \$948 ;
-  reg [31:0] \$949 ;
+  reg [31:0] \$940 ;
+  reg [3:0] \$941 ;
+  reg [31:0] \$942 ;
+  reg [3:0] \$943 ;
+  reg [31:0] \$944 ;
+  reg [3:0] \$945 ;
+  reg [31:0] \$946 ;
+  reg [3:0] \$947 ;
+  reg [31:0] \$948 ;
+  reg [3:0] \$949 ;
   wire \$95 ;
-  reg [3:0] \$950 ;
-  reg [31:0] \$951 ;
-  reg [3:0] \$952 ;
-  reg [31:0] \$953 ;
-  reg [3:0] \$954 ;
-  reg [31:0] \$955 ;
-  reg [3:0] \$956 ;
-  reg [31:0] \$957 ;
-  reg [3:0] \$958 ;
-  reg [31:0] \$959 ;
+  reg [31:0] \$950 ;
+  reg [3:0] \$951 ;
+  reg [31:0] \$952 ;
+  reg [3:0] \$953 ;
+  reg [31:0] \$954 ;
+  wire [7:0] \$955 ;
+  wire [23:0] \$956 ;
+  wire [7:0] \$957 ;
+  wire [23:0] \$958 ;
   wire \$96 ;
-  reg [3:0] \$960 ;
-  reg [31:0] \$961 ;
-  reg [3:0] \$962 ;
-  reg [31:0] \$963 ;
-  wire [7:0] \$964 ;
-  wire [23:0] \$965 ;
-  wire [7:0] \$966 ;
-  wire [23:0] \$967 ;
   wire \$97 ;
   reg \$98 ;
   wire \$99 ;
@@ -1031,7 +1022,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg claim_ctx = 1'h0;
   reg claim_out = 1'h0;
   reg clear_counters;
-  reg clear_counters_r = 1'h0;
   input clk;
   wire clk;
   reg [31:0] count_act_reads = 32'd0;
@@ -1479,13 +1469,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$151 )
-      actbuf[\$149 [6:0]][7:0] <= \$964 ;
+      actbuf[\$149 [6:0]][7:0] <= \$955 ;
     if (\$153 )
-      actbuf[\$149 [6:0]][15:8] <= \$966 ;
+      actbuf[\$149 [6:0]][15:8] <= \$957 ;
     if (\$155 )
-      actbuf[\$149 [6:0]][23:16] <= \$964 ;
+      actbuf[\$149 [6:0]][23:16] <= \$955 ;
     if (\$157 )
-      actbuf[\$149 [6:0]][31:24] <= \$966 ;
+      actbuf[\$149 [6:0]][31:24] <= \$957 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1734,7 +1724,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$159 [6:0]] <= { \$965 , \$964  };
+      outbuf0[\$159 [6:0]] <= { \$956 , \$955  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -1875,22 +1865,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$161 [6:0]] <= { \$967 , \$966  };
+      outbuf1[\$161 [6:0]] <= { \$958 , \$957  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$171 [6:0]];
   end
   assign \$signature__data$321  = _3_;
-  assign \$26  = | load_r[39:32];
-  assign \$27  = load_r[39:32] <= 3'h4;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = | load_r[47:40];
-  assign \$30  = load_r[47:40] <= 2'h2;
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = load_write & load_r_is_control;
-  assign \$33  = in_wslot ? in_full1 : in_full0;
-  assign \$34  = ~ \$33 ;
   assign \$35  = \$34  & has_layers;
   assign \$36  = ~ load_write;
   assign i_stream__ready = \$35  & \$36 ;
@@ -2607,29 +2588,21 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$816  = in_flight + vector_start_r;
   assign \$817  = \$816  - finished_r;
   assign \$818  = | \$817 ;
-  assign \$819  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$820  = \$819  + inc_busy;
-  assign \$821  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$822  = \$821  + inc_stall_input;
-  assign \$823  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$824  = \$823  + inc_stall_output;
-  assign \$825  = issue ? 4'h8 : 4'h0;
-  assign \$826  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$827  = \$826  + inc_mac_ops;
-  assign \$828  = issue ? 2'h2 : 2'h0;
-  assign \$829  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$830  = \$829  + inc_bank_reads;
-  assign \$831  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$832  = \$831  + inc_act_reads;
-  assign \$833  = in_fire + act_write;
-  assign \$834  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$835  = \$834  + inc_act_writes;
-  assign \$836  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$837  = \$836  + inc_inferences;
+  assign \$819  = count_busy + inc_busy;
+  assign \$820  = count_stall_input + inc_stall_input;
+  assign \$821  = count_stall_output + inc_stall_output;
+  assign \$822  = issue ? 4'h8 : 4'h0;
+  assign \$823  = count_mac_ops + inc_mac_ops;
+  assign \$824  = issue ? 2'h2 : 2'h0;
+  assign \$825  = count_bank_reads + inc_bank_reads;
+  assign \$826  = count_act_reads + inc_act_reads;
+  assign \$827  = in_fire + act_write;
+  assign \$828  = count_act_writes + inc_act_writes;
+  assign \$829  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$838 ;
+    load_write <= \$830 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$177 ;
   always @(posedge clk)
@@ -2645,81 +2618,81 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_last_layer <= \$189 ;
   always @(posedge clk)
-    has_layers <= \$839 ;
+    has_layers <= \$831 ;
   always @(posedge clk)
-    last_layer <= \$840 ;
+    last_layer <= \$832 ;
   always @(posedge clk)
-    in_folds_m1 <= \$841 ;
+    in_folds_m1 <= \$833 ;
   always @(posedge clk)
-    out_n <= \$842 ;
+    out_n <= \$834 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$843 ;
+    in_release_r1_0 <= \$835 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$844 ;
+    in_release_r1_1 <= \$836 ;
   always @(posedge clk)
-    in_beats0 <= \$845 ;
+    in_beats0 <= \$837 ;
   always @(posedge clk)
-    in_full0 <= \$846 ;
+    in_full0 <= \$838 ;
   always @(posedge clk)
-    in_beats1 <= \$847 ;
+    in_beats1 <= \$839 ;
   always @(posedge clk)
-    in_full1 <= \$848 ;
+    in_full1 <= \$840 ;
   always @(posedge clk)
-    in_wslot <= \$849 ;
+    in_wslot <= \$841 ;
   always @(posedge clk)
-    in_groups <= \$850 ;
+    in_groups <= \$842 ;
   always @(posedge clk)
-    in_groups_m1 <= \$851 ;
+    in_groups_m1 <= \$843 ;
   always @(posedge clk)
-    cur_groups <= \$852 ;
+    cur_groups <= \$844 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$853 ;
+    cur_folds_m1 <= \$845 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$854 ;
+    cur_groups_m1 <= \$846 ;
   always @(posedge clk)
-    cur_is_last <= \$855 ;
+    cur_is_last <= \$847 ;
   always @(posedge clk)
-    cur_relu <= \$856 ;
+    cur_relu <= \$848 ;
   always @(posedge clk)
-    cur_requantize <= \$857 ;
+    cur_requantize <= \$849 ;
   always @(posedge clk)
-    bank_addr <= \$858 ;
+    bank_addr <= \$850 ;
   always @(posedge clk)
-    rq_addr <= \$859 ;
+    rq_addr <= \$851 ;
   always @(posedge clk)
-    layer <= \$860 ;
+    layer <= \$852 ;
   always @(posedge clk)
-    group <= \$861 ;
+    group <= \$853 ;
   always @(posedge clk)
-    fold <= \$862 ;
+    fold <= \$854 ;
   always @(posedge clk)
-    need_groups <= \$863 ;
+    need_groups <= \$855 ;
   always @(posedge clk)
-    need_groups_next <= \$864 ;
+    need_groups_next <= \$856 ;
   always @(posedge clk)
-    b_group <= \$865 ;
+    b_group <= \$857 ;
   always @(posedge clk)
-    b_group_plus1 <= \$866 ;
+    b_group_plus1 <= \$858 ;
   always @(posedge clk)
-    b_fold <= \$867 ;
+    b_fold <= \$859 ;
   always @(posedge clk)
-    b_in_group <= \$868 ;
+    b_in_group <= \$860 ;
   always @(posedge clk)
-    b_bank_addr <= \$869 ;
+    b_bank_addr <= \$861 ;
   always @(posedge clk)
-    b_rq_addr <= \$870 ;
+    b_rq_addr <= \$862 ;
   always @(posedge clk)
-    loaded <= \$871 ;
+    loaded <= \$863 ;
   always @(posedge clk)
-    wr_buf <= \$872 ;
+    wr_buf <= \$864 ;
   always @(posedge clk)
-    prev_groups <= \$873 ;
+    prev_groups <= \$865 ;
   always @(posedge clk)
-    ctx <= \$874 ;
+    ctx <= \$866 ;
   always @(posedge clk)
-    claim_out <= \$875 ;
+    claim_out <= \$867 ;
   always @(posedge clk)
-    claim_ctx <= \$876 ;
+    claim_ctx <= \$868 ;
   always @(posedge clk)
     step_addr <= \$236 ;
   always @(posedge clk)
@@ -2749,7 +2722,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$259 ;
   always @(posedge clk)
-    step_valid <= \$877 ;
+    step_valid <= \$869 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2763,7 +2736,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$878 ;
+    wb_valid1 <= \$870 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2773,7 +2746,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$879 ;
+    wb_valid2 <= \$871 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2783,7 +2756,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$880 ;
+    wb_valid3 <= \$872 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2793,7 +2766,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$881 ;
+    wb_valid4 <= \$873 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2803,7 +2776,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$882 ;
+    wb_valid5 <= \$874 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2813,7 +2786,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$883 ;
+    wb_valid6 <= \$875 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2823,7 +2796,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$884 ;
+    wb_valid7 <= \$876 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2833,7 +2806,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$885 ;
+    wb_valid8 <= \$877 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2843,7 +2816,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$886 ;
+    wb_valid9 <= \$878 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2853,7 +2826,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$887 ;
+    wb_valid10 <= \$879 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2863,7 +2836,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$888 ;
+    wb_valid11 <= \$880 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2873,7 +2846,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$889 ;
+    wb_valid12 <= \$881 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2883,7 +2856,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$890 ;
+    wb_valid13 <= \$882 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2893,7 +2866,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$891 ;
+    wb_valid14 <= \$883 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2903,7 +2876,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$892 ;
+    wb_valid15 <= \$884 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2913,7 +2886,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$893 ;
+    wb_valid16 <= \$885 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2923,101 +2896,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$894 ;
+    wb_parity_ahead0 <= \$886 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$895 ;
+    wb_groups_ahead0 <= \$887 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$896 ;
+    wb_parity_ahead1 <= \$888 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$897 ;
+    wb_groups_ahead1 <= \$889 ;
   always @(posedge clk)
-    data_ok_if_stay <= \$898 ;
+    data_ok_if_stay <= \$890 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$899 ;
+    a_calm_if_stay <= \$891 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$900 ;
+    b_ready_if_stay <= \$892 ;
   always @(posedge clk)
-    data_ok_if_b <= \$901 ;
+    data_ok_if_b <= \$893 ;
   always @(posedge clk)
-    a_calm_if_b <= \$902 ;
+    a_calm_if_b <= \$894 ;
   always @(posedge clk)
-    b_ready_if_b <= \$903 ;
+    b_ready_if_b <= \$895 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$904 ;
+    data_ok_if_a_fold <= \$896 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$905 ;
+    a_calm_if_a_fold <= \$897 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$906 ;
+    b_ready_if_a_fold <= \$898 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$907 ;
+    data_ok_if_a_last_fold <= \$899 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$908 ;
+    a_calm_if_a_last_fold <= \$900 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$909 ;
+    b_ready_if_a_last_fold <= \$901 ;
   always @(posedge clk)
-    move_made <= \$910 ;
+    move_made <= \$902 ;
   always @(posedge clk)
-    b_last_fold <= \$911 ;
+    b_last_fold <= \$903 ;
   always @(posedge clk)
-    last_fold <= \$912 ;
+    last_fold <= \$904 ;
   always @(posedge clk)
-    last_group <= \$913 ;
+    last_group <= \$905 ;
   always @(posedge clk)
-    group_plus1 <= \$914 ;
+    group_plus1 <= \$906 ;
   always @(posedge clk)
-    b_group_is_0 <= \$915 ;
+    b_group_is_0 <= \$907 ;
   always @(posedge clk)
-    b_done <= \$916 ;
+    b_done <= \$908 ;
   always @(posedge clk)
-    b_last_group <= \$917 ;
+    b_last_group <= \$909 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$918 ;
+    b_fold_plus1 <= \$910 ;
   always @(posedge clk)
-    layer_is_0 <= \$919 ;
+    layer_is_0 <= \$911 ;
   always @(posedge clk)
-    group_is_0 <= \$920 ;
+    group_is_0 <= \$912 ;
   always @(posedge clk)
-    fold_is_0 <= \$921 ;
+    fold_is_0 <= \$913 ;
   always @(posedge clk)
-    fold_plus1 <= \$922 ;
+    fold_plus1 <= \$914 ;
   always @(posedge clk)
-    out_full0 <= \$923 ;
+    out_full0 <= \$915 ;
   always @(posedge clk)
-    out_pending0 <= \$924 ;
+    out_pending0 <= \$916 ;
   always @(posedge clk)
-    out_groups0 <= \$925 ;
+    out_groups0 <= \$917 ;
   always @(posedge clk)
-    out_full1 <= \$926 ;
+    out_full1 <= \$918 ;
   always @(posedge clk)
-    out_pending1 <= \$927 ;
+    out_pending1 <= \$919 ;
   always @(posedge clk)
-    out_groups1 <= \$928 ;
+    out_groups1 <= \$920 ;
   always @(posedge clk)
-    drain_occupancy <= \$929 ;
+    drain_occupancy <= \$921 ;
   always @(posedge clk)
-    drain_room <= \$930 ;
+    drain_room <= \$922 ;
   always @(posedge clk)
-    drain_available <= \$931 ;
+    drain_available <= \$923 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$932 ;
+    drain_group_plus1 <= \$924 ;
   always @(posedge clk)
-    drain_inflight <= \$933 ;
+    drain_inflight <= \$925 ;
   always @(posedge clk)
-    w_en <= \$934 ;
+    w_en <= \$926 ;
   always @(posedge clk)
-    out_n_m1 <= \$935 ;
+    out_n_m1 <= \$927 ;
   always @(posedge clk)
-    out_n_m2 <= \$936 ;
+    out_n_m2 <= \$928 ;
   always @(posedge clk)
-    drain_elem_last <= \$937 ;
+    drain_elem_last <= \$929 ;
   always @(posedge clk)
-    drain_lane <= \$938 ;
+    drain_lane <= \$930 ;
   always @(posedge clk)
-    drain_last <= \$939 ;
+    drain_last <= \$931 ;
   always @(posedge clk)
-    drain_elem <= \$940 ;
+    drain_elem <= \$932 ;
   always @(posedge clk)
-    drain_slot <= \$941 ;
+    drain_slot <= \$933 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3027,49 +3000,47 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data1 <= \$signature__data$321 ;
   always @(posedge clk)
-    release_slot <= \$942 ;
+    release_slot <= \$934 ;
   always @(posedge clk)
-    vector_start_r <= \$943 ;
+    vector_start_r <= \$935 ;
   always @(posedge clk)
-    finished_r <= \$944 ;
+    finished_r <= \$936 ;
   always @(posedge clk)
-    in_flight <= \$945 ;
+    in_flight <= \$937 ;
   always @(posedge clk)
-    busy <= \$946 ;
+    busy <= \$938 ;
   always @(posedge clk)
-    clear_counters_r <= \$947 ;
+    inc_busy <= \$939 ;
   always @(posedge clk)
-    inc_busy <= \$948 ;
+    count_busy <= \$940 ;
   always @(posedge clk)
-    count_busy <= \$949 ;
+    inc_stall_input <= \$941 ;
   always @(posedge clk)
-    inc_stall_input <= \$950 ;
+    count_stall_input <= \$942 ;
   always @(posedge clk)
-    count_stall_input <= \$951 ;
+    inc_stall_output <= \$943 ;
   always @(posedge clk)
-    inc_stall_output <= \$952 ;
+    count_stall_output <= \$944 ;
   always @(posedge clk)
-    count_stall_output <= \$953 ;
+    inc_mac_ops <= \$945 ;
   always @(posedge clk)
-    inc_mac_ops <= \$954 ;
+    count_mac_ops <= \$946 ;
   always @(posedge clk)
-    count_mac_ops <= \$955 ;
+    inc_bank_reads <= \$947 ;
   always @(posedge clk)
-    inc_bank_reads <= \$956 ;
+    count_bank_reads <= \$948 ;
   always @(posedge clk)
-    count_bank_reads <= \$957 ;
+    inc_act_reads <= \$949 ;
   always @(posedge clk)
-    inc_act_reads <= \$958 ;
+    count_act_reads <= \$950 ;
   always @(posedge clk)
-    count_act_reads <= \$959 ;
+    inc_act_writes <= \$951 ;
   always @(posedge clk)
-    inc_act_writes <= \$960 ;
+    count_act_writes <= \$952 ;
   always @(posedge clk)
-    count_act_writes <= \$961 ;
+    inc_inferences <= \$953 ;
   always @(posedge clk)
-    inc_inferences <= \$962 ;
-  always @(posedge clk)
-    count_inferences <= \$963 ;
+    count_inferences <= \$954 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3097,9 +3068,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$20  = load_r[47:40] + 1'h1;
   assign \$22  = load_r[39:32] - 1'h1;
   assign \$24  = load_r[47:40] - 1'h1;
+  assign \$26  = | load_r[39:32];
+  assign \$27  = load_r[39:32] <= 3'h4;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = | load_r[47:40];
+  assign \$30  = load_r[47:40] <= 2'h2;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = load_write & load_r_is_control;
+  assign \$33  = in_wslot ? in_full1 : in_full0;
+  assign \$34  = ~ \$33 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1717$0 (drain_last2),
+    .\port$1711$0 (drain_last2),
     .\port$213$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3112,8 +3092,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1906$0 (\$964 ),
-    .\port$1907$0 (\$965 ),
+    .\port$1898$0 (\$955 ),
+    .\port$1899$0 (\$956 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -3130,8 +3110,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2052$0 (\$966 ),
-    .\port$2053$0 (\$967 ),
+    .\port$2044$0 (\$957 ),
+    .\port$2045$0 (\$958 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -3302,26 +3282,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \$174 ;
+    \$830  = \$174 ;
     if (rst) begin
-      \$838  = 1'h0;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = has_layers;
+    \$831  = has_layers;
     if (\$190 ) begin
       if (load_r_is_n_layers) begin
-        \$839  = load_r_has_layers;
+        \$831  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = last_layer;
+    \$832  = last_layer;
     if (\$190 ) begin
       if (load_r_is_n_layers) begin
-        \$840  = load_r_last_layer;
+        \$832  = load_r_last_layer;
       end
     end
   end
@@ -3329,83 +3309,187 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$191 ) begin
-      \$841  = \$193 ;
+      \$833  = \$193 ;
     end else begin
-      \$841  = \$195 ;
+      \$833  = \$195 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = dl_rp__data[15:8];
+    \$834  = dl_rp__data[15:8];
+    if (rst) begin
+      \$834  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = in_release0;
+    if (rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$836  = in_release1;
+    if (rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = in_beats0;
+    if (\$197 ) begin
+      \$837  = \$198 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$837  = 8'h00;
+    end
+    if (rst) begin
+      \$837  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = in_full0;
+    if (\$197 ) begin
+      if (\$199 ) begin
+        \$838  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$838  = 1'h0;
+    end
+    if (rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$839  = in_beats1;
+    if (\$201 ) begin
+      \$839  = \$202 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$839  = 8'h00;
+    end
+    if (rst) begin
+      \$839  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = in_full1;
+    if (\$201 ) begin
+      if (\$203 ) begin
+        \$840  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$840  = 1'h0;
+    end
+    if (rst) begin
+      \$840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = in_wslot;
+    if (\$206 ) begin
+      \$841  = \$207 ;
+    end
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = \$209 [7:0];
     if (rst) begin
       \$842  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = in_release0;
+    \$843  = \$211 ;
     if (rst) begin
-      \$843  = 1'h0;
+      \$843  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = in_release1;
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = in_beats0;
-    if (\$197 ) begin
-      \$845  = \$198 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$845  = 8'h00;
-    end
-    if (rst) begin
-      \$845  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = in_full0;
-    if (\$197 ) begin
-      if (\$199 ) begin
-        \$846  = 1'h1;
+    \$844  = cur_groups;
+    if (\$212 ) begin
+      \$844  = nxt_steps_rp__data[7:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$844  = nxt_steps_rp__data[7:0];
+        end
       end
     end
-    if (in_release_r1_0) begin
-      \$846  = 1'h0;
-    end
     if (rst) begin
-      \$846  = 1'h0;
+      \$844  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = in_beats1;
-    if (\$201 ) begin
-      \$847  = \$202 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$847  = 8'h00;
-    end
-    if (rst) begin
-      \$847  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = in_full1;
-    if (\$201 ) begin
-      if (\$203 ) begin
-        \$848  = 1'h1;
+    \$845  = cur_folds_m1;
+    if (\$212 ) begin
+      \$845  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$845  = nxt_steps_rp__data[16:8];
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$848  = 1'h0;
+    if (rst) begin
+      \$845  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = cur_groups_m1;
+    if (\$212 ) begin
+      \$846  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$846  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$846  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = cur_is_last;
+    if (\$212 ) begin
+      \$847  = \$213 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$847  = \$216 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = cur_relu;
+    if (\$212 ) begin
+      \$848  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$848  = nxt_rp__data[33];
+        end
+      end
     end
     if (rst) begin
       \$848  = 1'h0;
@@ -3413,9 +3497,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = in_wslot;
-    if (\$206 ) begin
-      \$849  = \$207 ;
+    \$849  = cur_requantize;
+    if (\$212 ) begin
+      \$849  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$849  = nxt_rp__data[34];
+        end
+      end
     end
     if (rst) begin
       \$849  = 1'h0;
@@ -3423,156 +3513,214 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \$209 [7:0];
-    if (rst) begin
-      \$850  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \$211 ;
-    if (rst) begin
-      \$851  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = cur_groups;
+    \$850  = bank_addr;
     if (\$212 ) begin
-      \$852  = nxt_steps_rp__data[7:0];
+      \$850  = nxt_rp__data[24:16];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$852  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$852  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = cur_folds_m1;
-    if (\$212 ) begin
-      \$853  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$853  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$853  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = cur_groups_m1;
-    if (\$212 ) begin
-      \$854  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$854  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$854  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = cur_is_last;
-    if (\$212 ) begin
-      \$855  = \$213 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$855  = \$216 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = cur_relu;
-    if (\$212 ) begin
-      \$856  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$856  = nxt_rp__data[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = cur_requantize;
-    if (\$212 ) begin
-      \$857  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$857  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$857  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = bank_addr;
-    if (\$212 ) begin
-      \$858  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$858  = nxt_rp__data[24:16];
+          \$850  = nxt_rp__data[24:16];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$219 ) begin
-              \$858  = b_bank_addr;
+              \$850  = b_bank_addr;
             end
           end
         end
       end
       if (\$223 ) begin
-        \$858  = \$224 [8:0];
+        \$850  = \$224 [8:0];
       end
     end
     if (rst) begin
-      \$858  = 9'h000;
+      \$850  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = rq_addr;
+    \$851  = rq_addr;
     if (\$212 ) begin
-      \$859  = nxt_rp__data[32:25];
+      \$851  = nxt_rp__data[32:25];
     end else if (issue_a) begin
       if (last_fold) begin
-        \$859  = \$215 [7:0];
+        \$851  = \$215 [7:0];
         if (last_group) begin
-          \$859  = nxt_rp__data[32:25];
+          \$851  = nxt_rp__data[32:25];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$219 ) begin
-              \$859  = b_rq_addr;
+              \$851  = b_rq_addr;
             end
           end
         end
+      end
+    end
+    if (rst) begin
+      \$851  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = layer;
+    if (\$212 ) begin
+      \$852  = \$55 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$852  = \$55 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$852  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = group;
+    if (\$212 ) begin
+      \$853  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$853  = \$214 [7:0];
+        if (last_group) begin
+          \$853  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$219 ) begin
+              \$853  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$853  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = fold;
+    if (\$212 ) begin
+      \$854  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$854  = 8'h00;
+        if (last_group) begin
+          \$854  = 8'h00;
+        end
+      end else begin
+        \$854  = \$220 [7:0];
+      end
+    end
+    if (rst) begin
+      \$854  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = need_groups;
+    if (\$212 ) begin
+      \$855  = 9'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$855  = 9'h002;
+        if (last_group) begin
+          \$855  = 9'h002;
+        end
+      end else begin
+        \$855  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$855  = 9'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = need_groups_next;
+    if (\$212 ) begin
+      \$856  = 9'h004;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$856  = 9'h004;
+        if (last_group) begin
+          \$856  = 9'h004;
+        end
+      end else begin
+        \$856  = \$221 [8:0];
+      end
+    end
+    if (rst) begin
+      \$856  = 9'h004;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = b_group;
+    if (\$212 ) begin
+      \$857  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$857  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$857  = b_group_plus1[7:0];
+      end
+    end
+    if (rst) begin
+      \$857  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = b_group_plus1;
+    if (\$212 ) begin
+      \$858  = 9'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$858  = 9'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$858  = \$227 [8:0];
+      end
+    end
+    if (rst) begin
+      \$858  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = b_fold;
+    if (\$212 ) begin
+      \$859  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$859  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$859  = 8'h00;
+      end else begin
+        \$859  = \$229 [7:0];
       end
     end
     if (rst) begin
@@ -3581,1115 +3729,980 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = layer;
+    \$860  = b_in_group;
     if (\$212 ) begin
-      \$860  = \$55 [2:0];
+      \$860  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$860  = \$55 [2:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$860  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = group;
-    if (\$212 ) begin
-      \$861  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$861  = \$214 [7:0];
-        if (last_group) begin
-          \$861  = 8'h00;
           if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$219 ) begin
-              \$861  = b_group;
-            end
+            \$860  = 1'h0;
           end
         end
       end
+    end else if (issue_b) begin
+      \$860  = \$226 ;
     end
     if (rst) begin
-      \$861  = 8'h00;
+      \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = fold;
+    \$861  = b_bank_addr;
     if (\$212 ) begin
+      \$861  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$861  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$861  = \$225 [8:0];
+    end
+    if (rst) begin
+      \$861  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$862  = b_rq_addr;
+    if (\$212 ) begin
+      \$862  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$862  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$862  = \$228 [7:0];
+      end
+    end
+    if (rst) begin
       \$862  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$862  = 8'h00;
-        if (last_group) begin
-          \$862  = 8'h00;
-        end
-      end else begin
-        \$862  = \$220 [7:0];
-      end
-    end
-    if (rst) begin
-      \$862  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = need_groups;
+    \$863  = loaded;
     if (\$212 ) begin
-      \$863  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$863  = 9'h002;
-        if (last_group) begin
-          \$863  = 9'h002;
-        end
-      end else begin
-        \$863  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$863  = 9'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = need_groups_next;
-    if (\$212 ) begin
-      \$864  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$864  = 9'h004;
-        if (last_group) begin
-          \$864  = 9'h004;
-        end
-      end else begin
-        \$864  = \$221 [8:0];
-      end
-    end
-    if (rst) begin
-      \$864  = 9'h004;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = b_group;
-    if (\$212 ) begin
-      \$865  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$865  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$865  = b_group_plus1[7:0];
-      end
-    end
-    if (rst) begin
-      \$865  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = b_group_plus1;
-    if (\$212 ) begin
-      \$866  = 9'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$866  = 9'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$866  = \$227 [8:0];
-      end
-    end
-    if (rst) begin
-      \$866  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = b_fold;
-    if (\$212 ) begin
-      \$867  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$867  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$867  = 8'h00;
-      end else begin
-        \$867  = \$229 [7:0];
-      end
-    end
-    if (rst) begin
-      \$867  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = b_in_group;
-    if (\$212 ) begin
-      \$868  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$868  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$868  = \$226 ;
-    end
-    if (rst) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = b_bank_addr;
-    if (\$212 ) begin
-      \$869  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$869  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$869  = \$225 [8:0];
-    end
-    if (rst) begin
-      \$869  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = b_rq_addr;
-    if (\$212 ) begin
-      \$870  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$870  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$870  = \$228 [7:0];
-      end
-    end
-    if (rst) begin
-      \$870  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = loaded;
-    if (\$212 ) begin
-      \$871  = 1'h1;
+      \$863  = 1'h1;
     end
     if (\$232 ) begin
-      \$871  = 1'h0;
+      \$863  = 1'h0;
     end
     if (rst) begin
-      \$871  = 1'h0;
+      \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = wr_buf;
+    \$864  = wr_buf;
     if (\$212 ) begin
-      \$872  = 1'h0;
+      \$864  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$872  = \$217 ;
+          \$864  = \$217 ;
           if (cur_is_last) begin
-            \$872  = 1'h0;
+            \$864  = 1'h0;
             if (b_done) begin
-              \$872  = 1'h1;
+              \$864  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$872  = 1'h0;
+      \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = prev_groups;
+    \$865  = prev_groups;
     if (\$212 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$873  = cur_groups;
+          \$865  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$873  = in_groups;
+              \$865  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$873  = 8'h00;
+      \$865  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = ctx;
+    \$866  = ctx;
     if (\$212 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$874  = \$218 ;
+            \$866  = \$218 ;
           end
         end
       end
     end
+    if (rst) begin
+      \$866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = \$235 ;
+    if (rst) begin
+      \$867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = ctx;
+    if (rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = issue;
+    if (rst) begin
+      \$869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = \$260 ;
+    if (rst) begin
+      \$870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = wb_valid1;
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = wb_valid2;
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = wb_valid3;
+    if (rst) begin
+      \$873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = wb_valid4;
     if (rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \$235 ;
+    \$875  = wb_valid5;
     if (rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = ctx;
+    \$876  = wb_valid6;
     if (rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = issue;
+    \$877  = wb_valid7;
     if (rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \$260 ;
+    \$878  = wb_valid8;
     if (rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = wb_valid1;
+    \$879  = wb_valid9;
     if (rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = wb_valid2;
+    \$880  = wb_valid10;
     if (rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = wb_valid3;
+    \$881  = wb_valid11;
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = wb_valid4;
+    \$882  = wb_valid12;
     if (rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = wb_valid5;
+    \$883  = wb_valid13;
     if (rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = wb_valid6;
+    \$884  = wb_valid14;
     if (rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = wb_valid7;
+    \$885  = wb_valid15;
     if (rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = wb_valid8;
+    \$886  = wb_parity_ahead0;
+    if (\$263 ) begin
+      \$886  = 1'h1;
+    end
+    if (\$267 ) begin
+      \$886  = wb_par15;
+    end
     if (rst) begin
-      \$886  = 1'h0;
+      \$886  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = wb_valid9;
+    \$887  = wb_groups_ahead0;
+    if (\$263 ) begin
+      \$887  = 8'h00;
+    end
+    if (\$267 ) begin
+      \$887  = \$270 [7:0];
+    end
     if (rst) begin
-      \$887  = 1'h0;
+      \$887  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = wb_valid10;
+    \$888  = wb_parity_ahead1;
+    if (\$273 ) begin
+      \$888  = 1'h1;
+    end
+    if (\$277 ) begin
+      \$888  = wb_par15;
+    end
     if (rst) begin
-      \$888  = 1'h0;
+      \$888  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = wb_valid11;
+    \$889  = wb_groups_ahead1;
+    if (\$273 ) begin
+      \$889  = 8'h00;
+    end
+    if (\$277 ) begin
+      \$889  = \$280 [7:0];
+    end
     if (rst) begin
-      \$889  = 1'h0;
+      \$889  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = wb_valid12;
+    \$890  = \$321 ;
     if (rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = wb_valid13;
+    \$891  = \$335 ;
     if (rst) begin
-      \$891  = 1'h0;
+      \$891  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = wb_valid14;
+    \$892  = \$358 ;
     if (rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = wb_valid15;
+    \$893  = \$385 ;
     if (rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = wb_parity_ahead0;
-    if (\$263 ) begin
-      \$894  = 1'h1;
-    end
-    if (\$267 ) begin
-      \$894  = wb_par15;
-    end
+    \$894  = \$395 ;
     if (rst) begin
       \$894  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = wb_groups_ahead0;
-    if (\$263 ) begin
-      \$895  = 8'h00;
-    end
-    if (\$267 ) begin
-      \$895  = \$270 [7:0];
-    end
+    \$895  = \$420 ;
     if (rst) begin
-      \$895  = 8'h00;
+      \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = wb_parity_ahead1;
-    if (\$273 ) begin
-      \$896  = 1'h1;
-    end
-    if (\$277 ) begin
-      \$896  = wb_par15;
-    end
+    \$896  = \$447 ;
     if (rst) begin
-      \$896  = 1'h1;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = wb_groups_ahead1;
-    if (\$273 ) begin
-      \$897  = 8'h00;
-    end
-    if (\$277 ) begin
-      \$897  = \$280 [7:0];
-    end
+    \$897  = \$457 ;
     if (rst) begin
-      \$897  = 8'h00;
+      \$897  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \$321 ;
+    \$898  = \$470 ;
     if (rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$335 ;
+    \$899  = \$548 ;
     if (rst) begin
-      \$899  = 1'h1;
+      \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \$358 ;
+    \$900  = \$585 ;
     if (rst) begin
-      \$900  = 1'h0;
+      \$900  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \$385 ;
+    \$901  = \$612 ;
     if (rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$395 ;
+    \$902  = \$617 ;
     if (rst) begin
-      \$902  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \$420 ;
-    if (rst) begin
-      \$903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \$447 ;
-    if (rst) begin
-      \$904  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \$457 ;
-    if (rst) begin
-      \$905  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \$470 ;
-    if (rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \$548 ;
-    if (rst) begin
-      \$907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \$585 ;
-    if (rst) begin
-      \$908  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \$612 ;
-    if (rst) begin
-      \$909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \$617 ;
-    if (rst) begin
-      \$910  = 2'h0;
+      \$902  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$627 ) begin
-      \$911  = \$633 ;
+      \$903  = \$633 ;
     end else if (\$630 ) begin
-      \$911  = \$634 ;
+      \$903  = \$634 ;
     end else begin
-      \$911  = \$635 ;
+      \$903  = \$635 ;
     end
     if (rst) begin
-      \$911  = 1'h0;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = last_fold;
+    \$904  = last_fold;
     if (\$636 ) begin
-      \$912  = nxt_steps_rp__data[26];
+      \$904  = nxt_steps_rp__data[26];
     end else if (\$638 ) begin
-      \$912  = nxt_steps_rp__data[26];
+      \$904  = nxt_steps_rp__data[26];
     end else if (\$639 ) begin
-      \$912  = \$650 ;
+      \$904  = \$650 ;
     end else if (issue_a) begin
-      \$912  = \$653 ;
+      \$904  = \$653 ;
     end
     if (rst) begin
-      \$912  = 1'h0;
+      \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = last_group;
+    \$905  = last_group;
     if (\$636 ) begin
-      \$913  = nxt_steps_rp__data[27];
+      \$905  = nxt_steps_rp__data[27];
     end else if (\$638 ) begin
-      \$913  = \$644 ;
+      \$905  = \$644 ;
     end else if (\$639 ) begin
-      \$913  = \$651 ;
+      \$905  = \$651 ;
     end
     if (rst) begin
-      \$913  = 1'h0;
+      \$905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = group_plus1;
+    \$906  = group_plus1;
     if (\$636 ) begin
-      \$914  = 9'h001;
+      \$906  = 9'h001;
     end else if (\$638 ) begin
-      \$914  = \$649 ;
+      \$906  = \$649 ;
     end else if (\$639 ) begin
-      \$914  = \$652 [8:0];
+      \$906  = \$652 [8:0];
     end
     if (rst) begin
-      \$914  = 9'h001;
+      \$906  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = b_group_is_0;
+    \$907  = b_group_is_0;
     if (\$658 ) begin
-      \$915  = 1'h1;
+      \$907  = 1'h1;
     end else if (\$662 ) begin
-      \$915  = 1'h0;
+      \$907  = 1'h0;
     end
     if (rst) begin
-      \$915  = 1'h1;
+      \$907  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$658 ) begin
-      \$916  = \$665 ;
+      \$908  = \$665 ;
     end else if (\$662 ) begin
-      \$916  = \$669 ;
+      \$908  = \$669 ;
     end else begin
-      \$916  = \$671 ;
+      \$908  = \$671 ;
     end
     if (rst) begin
-      \$916  = 1'h1;
+      \$908  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$658 ) begin
-      \$917  = \$668 ;
+      \$909  = \$668 ;
     end else if (\$662 ) begin
-      \$917  = \$670 ;
+      \$909  = \$670 ;
     end else begin
-      \$917  = \$672 ;
+      \$909  = \$672 ;
     end
     if (rst) begin
-      \$917  = 1'h0;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = b_fold_plus1;
+    \$910  = b_fold_plus1;
     (* full_case = 32'd1 *)
     if (\$658 ) begin
-      \$918  = 9'h001;
+      \$910  = 9'h001;
     end else if (\$662 ) begin
-      \$918  = 9'h001;
+      \$910  = 9'h001;
     end else begin
       if (\$675 ) begin
-        \$918  = \$676 [8:0];
+        \$910  = \$676 [8:0];
       end
     end
     if (rst) begin
-      \$918  = 9'h001;
+      \$910  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = layer_is_0;
+    \$911  = layer_is_0;
     if (\$677 ) begin
-      \$919  = 1'h1;
+      \$911  = 1'h1;
     end else if (issue_a) begin
       if (\$680 ) begin
-        \$919  = \$682 ;
+        \$911  = \$682 ;
       end
     end
     if (rst) begin
-      \$919  = 1'h1;
+      \$911  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = group_is_0;
+    \$912  = group_is_0;
     if (\$677 ) begin
-      \$920  = 1'h1;
+      \$912  = 1'h1;
     end else if (issue_a) begin
       if (\$680 ) begin
-        \$920  = 1'h1;
+        \$912  = 1'h1;
         if (\$686 ) begin
-          \$920  = 1'h0;
+          \$912  = 1'h0;
         end
       end else if (last_fold) begin
-        \$920  = 1'h0;
+        \$912  = 1'h0;
       end
     end
     if (rst) begin
-      \$920  = 1'h1;
+      \$912  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = fold_is_0;
+    \$913  = fold_is_0;
     if (\$677 ) begin
-      \$921  = 1'h1;
+      \$913  = 1'h1;
     end else if (issue_a) begin
-      \$921  = last_fold;
+      \$913  = last_fold;
     end
     if (rst) begin
-      \$921  = 1'h1;
+      \$913  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = fold_plus1;
+    \$914  = fold_plus1;
     if (\$677 ) begin
-      \$922  = 9'h001;
+      \$914  = 9'h001;
     end else if (issue_a) begin
-      \$922  = \$679 [8:0];
+      \$914  = \$679 [8:0];
     end
     if (rst) begin
-      \$922  = 9'h001;
+      \$914  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = out_full0;
+    \$915  = out_full0;
     if (\$688 ) begin
-      \$923  = 1'h1;
+      \$915  = 1'h1;
     end
     if (done) begin
       if (\$812 ) begin
-        \$923  = 1'h0;
+        \$915  = 1'h0;
       end
     end
+    if (rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = out_pending0;
+    if (\$688 ) begin
+      \$916  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$808 ) begin
+          \$916  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = out_groups0;
+    if (\$688 ) begin
+      \$917  = 8'h00;
+    end else if (\$690 ) begin
+      \$917  = \$691 [7:0];
+    end
+    if (rst) begin
+      \$917  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = out_full1;
+    if (\$693 ) begin
+      \$918  = 1'h1;
+    end
+    if (done) begin
+      if (\$813 ) begin
+        \$918  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = out_pending1;
+    if (\$693 ) begin
+      \$919  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$809 ) begin
+          \$919  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = out_groups1;
+    if (\$693 ) begin
+      \$920  = 8'h00;
+    end else if (\$695 ) begin
+      \$920  = \$696 [7:0];
+    end
+    if (rst) begin
+      \$920  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = \$699 [2:0];
+    if (rst) begin
+      \$921  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = \$706 ;
+    if (rst) begin
+      \$922  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = \$798 ;
     if (rst) begin
       \$923  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = out_pending0;
-    if (\$688 ) begin
-      \$924  = 1'h1;
-    end
+    \$924  = drain_group_plus1;
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$808 ) begin
-          \$924  = 1'h0;
-        end
+        \$924  = 9'h001;
+      end else if (\$799 ) begin
+        \$924  = \$800 [8:0];
       end
     end
     if (rst) begin
-      \$924  = 1'h0;
+      \$924  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = out_groups0;
-    if (\$688 ) begin
-      \$925  = 8'h00;
-    end else if (\$690 ) begin
-      \$925  = \$691 [7:0];
-    end
+    \$925  = drain_read;
     if (rst) begin
-      \$925  = 8'h00;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = out_full1;
-    if (\$693 ) begin
-      \$926  = 1'h1;
-    end
-    if (done) begin
-      if (\$813 ) begin
-        \$926  = 1'h0;
-      end
-    end
+    \$926  = drain_inflight;
     if (rst) begin
       \$926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = out_pending1;
-    if (\$693 ) begin
-      \$927  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$809 ) begin
-          \$927  = 1'h0;
-        end
-      end
-    end
+    \$927  = \$801 ;
     if (rst) begin
-      \$927  = 1'h0;
+      \$927  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = out_groups1;
-    if (\$693 ) begin
-      \$928  = 8'h00;
-    end else if (\$695 ) begin
-      \$928  = \$696 [7:0];
-    end
+    \$928  = \$802 ;
     if (rst) begin
-      \$928  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \$699 [2:0];
-    if (rst) begin
-      \$929  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \$706 ;
-    if (rst) begin
-      \$930  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \$798 ;
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = drain_group_plus1;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$932  = 9'h001;
-      end else if (\$799 ) begin
-        \$932  = \$800 [8:0];
-      end
-    end
-    if (rst) begin
-      \$932  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = drain_read;
-    if (rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = drain_inflight;
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \$801 ;
-    if (rst) begin
-      \$935  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \$802 ;
-    if (rst) begin
-      \$936  = 9'h000;
+      \$928  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$803 ) begin
-      \$937  = \$804 ;
+      \$929  = \$804 ;
     end else if (drain_elem_last) begin
-      \$937  = \$805 ;
+      \$929  = \$805 ;
     end else begin
-      \$937  = \$806 ;
+      \$929  = \$806 ;
     end
     if (rst) begin
-      \$937  = 1'h0;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = drain_lane;
+    \$930  = drain_lane;
     if (drain_read) begin
-      \$938  = drain_elem[0];
+      \$930  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = drain_last;
+    \$931  = drain_last;
     if (drain_read) begin
-      \$939  = drain_elem_last;
+      \$931  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = drain_elem;
+    \$932  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$940  = 8'h00;
+        \$932  = 8'h00;
       end else begin
-        \$940  = \$810 [7:0];
+        \$932  = \$810 [7:0];
       end
     end
     if (rst) begin
-      \$940  = 8'h00;
+      \$932  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = drain_slot;
+    \$933  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$941  = \$807 ;
+        \$933  = \$807 ;
       end
     end
     if (rst) begin
-      \$941  = 1'h0;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = release_slot;
+    \$934  = release_slot;
     if (done) begin
-      \$942  = \$811 ;
+      \$934  = \$811 ;
     end
     if (rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = vector_start;
-    if (rst) begin
-      \$943  = 1'h0;
+      \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = done;
+    \$935  = vector_start;
     if (rst) begin
-      \$944  = 1'h0;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$815 [2:0];
+    \$936  = done;
     if (rst) begin
-      \$945  = 3'h0;
+      \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \$818 ;
+    \$937  = \$815 [2:0];
     if (rst) begin
-      \$946  = 1'h0;
+      \$937  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = clear_counters;
+    \$938  = \$818 ;
     if (rst) begin
-      \$947  = 1'h0;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = { 3'h0, busy };
+    \$939  = { 3'h0, busy };
     if (rst) begin
-      \$948  = 4'h0;
+      \$939  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \$820 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$940  = 32'd0;
+    end else begin
+      \$940  = \$819 [31:0];
+    end
     if (rst) begin
-      \$949  = 32'd0;
+      \$940  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = { 3'h0, stall_input };
+    \$941  = { 3'h0, stall_input };
     if (rst) begin
-      \$950  = 4'h0;
+      \$941  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \$822 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$942  = 32'd0;
+    end else begin
+      \$942  = \$820 [31:0];
+    end
     if (rst) begin
-      \$951  = 32'd0;
+      \$942  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = { 3'h0, stall_output };
+    \$943  = { 3'h0, stall_output };
     if (rst) begin
-      \$952  = 4'h0;
+      \$943  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \$824 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$944  = 32'd0;
+    end else begin
+      \$944  = \$821 [31:0];
+    end
     if (rst) begin
-      \$953  = 32'd0;
+      \$944  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \$825 ;
+    \$945  = \$822 ;
     if (rst) begin
-      \$954  = 4'h0;
+      \$945  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \$827 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$946  = 32'd0;
+    end else begin
+      \$946  = \$823 [31:0];
+    end
     if (rst) begin
-      \$955  = 32'd0;
+      \$946  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = { 2'h0, \$828  };
+    \$947  = { 2'h0, \$824  };
     if (rst) begin
-      \$956  = 4'h0;
+      \$947  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \$830 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$948  = 32'd0;
+    end else begin
+      \$948  = \$825 [31:0];
+    end
     if (rst) begin
-      \$957  = 32'd0;
+      \$948  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = { 3'h0, issue };
+    \$949  = { 3'h0, issue };
     if (rst) begin
-      \$958  = 4'h0;
+      \$949  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \$832 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$950  = 32'd0;
+    end else begin
+      \$950  = \$826 [31:0];
+    end
     if (rst) begin
-      \$959  = 32'd0;
+      \$950  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = { 2'h0, \$833  };
+    \$951  = { 2'h0, \$827  };
     if (rst) begin
-      \$960  = 4'h0;
+      \$951  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \$835 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$952  = 32'd0;
+    end else begin
+      \$952  = \$828 [31:0];
+    end
     if (rst) begin
-      \$961  = 32'd0;
+      \$952  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = { 3'h0, done };
+    \$953  = { 3'h0, done };
     if (rst) begin
-      \$962  = 4'h0;
+      \$953  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \$837 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$954  = 32'd0;
+    end else begin
+      \$954  = \$829 [31:0];
+    end
     if (rst) begin
-      \$963  = 32'd0;
+      \$954  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -4736,15 +4749,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$149 [6:0];
   assign act = act_word;
   assign \act$133  = act_word;
-  assign act_wp__data = { \$966 , \$964 , \$966 , \$964  };
-  assign result = { \$965 , \$964  };
-  assign \result$143  = { \$967 , \$966  };
+  assign act_wp__data = { \$957 , \$955 , \$957 , \$955  };
+  assign result = { \$956 , \$955  };
+  assign \result$143  = { \$958 , \$957  };
   assign \$signature__en$144  = out_write;
   assign \$signature__addr$145  = \$159 [6:0];
-  assign \$signature__data$146  = { \$965 , \$964  };
+  assign \$signature__data$146  = { \$956 , \$955  };
   assign \$signature__en$147  = out_write;
   assign \$signature__addr$148  = \$161 [6:0];
-  assign \$signature__data$149  = { \$967 , \$966  };
+  assign \$signature__data$149  = { \$958 , \$957  };
   assign \$signature__addr$156  = \$166 [6:0];
   assign \$signature__addr$159  = \$171 [6:0];
   assign drain_inflight2 = w_en;
@@ -4850,7 +4863,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1717$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1711$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4874,8 +4887,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1717$0 ;
-  wire \port$1717$0 ;
+  input \port$1711$0 ;
+  wire \port$1711$0 ;
   input [31:0] \port$213$0 ;
   wire [31:0] \port$213$0 ;
   (* init = 2'h0 *)
@@ -4910,7 +4923,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1717$0 , \port$213$0  };
+      storage[w_port__addr] <= { \port$1711$0 , \port$213$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4972,14 +4985,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1717$0 , \port$213$0  };
-  assign w_data = { \port$1717$0 , \port$213$0  };
+  assign w_port__data = { \port$1711$0 , \port$213$0  };
+  assign w_data = { \port$1711$0 , \port$213$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1906$0 , \port$1907$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1898$0 , \port$1899$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5115,10 +5128,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1906$0 ;
-  wire [7:0] \port$1906$0 ;
-  output [23:0] \port$1907$0 ;
-  wire [23:0] \port$1907$0 ;
+  output [7:0] \port$1898$0 ;
+  wire [7:0] \port$1898$0 ;
+  output [23:0] \port$1899$0 ;
+  wire [23:0] \port$1899$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6140,7 +6153,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$1858$0 (pe0_flags_out),
+    .\port$1850$0 (pe0_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -6256,13 +6269,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$1906$0  = \$30 ;
-  assign \port$1907$0  = \$31 ;
+  assign \port$1898$0  = \$30 ;
+  assign \port$1899$0  = \$31 ;
   assign \$11  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1858$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1850$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -6446,8 +6459,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1858$0 ;
-  wire [1:0] \port$1858$0 ;
+  input [1:0] \port$1850$0 ;
+  wire [1:0] \port$1850$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -6654,9 +6667,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1858$0 [0];
+    rq_relu1 <= \port$1850$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1858$0 [1];
+    rq_req1 <= \port$1850$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6779,8 +6792,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1858$0 [0];
-  assign i_requantize = \port$1858$0 [1];
+  assign i_relu = \port$1850$0 [0];
+  assign i_requantize = \port$1850$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6789,7 +6802,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2052$0 , \port$2053$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2044$0 , \port$2045$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -6925,10 +6938,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2052$0 ;
-  wire [7:0] \port$2052$0 ;
-  output [23:0] \port$2053$0 ;
-  wire [23:0] \port$2053$0 ;
+  output [7:0] \port$2044$0 ;
+  wire [7:0] \port$2044$0 ;
+  output [23:0] \port$2045$0 ;
+  wire [23:0] \port$2045$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7950,7 +7963,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$2004$0 (pe1_flags_out),
+    .\port$1996$0 (pe1_flags_out),
     .rq_ext6(\$31 ),
     .rq_low6(\$30 ),
     .rst(rst)
@@ -8066,13 +8079,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$31 , \$30  };
   assign o_data = { \$31 , \$30  };
-  assign \port$2052$0  = \$30 ;
-  assign \port$2053$0  = \$31 ;
+  assign \port$2044$0  = \$30 ;
+  assign \port$2045$0  = \$31 ;
   assign \$11  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$2004$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1996$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -8256,8 +8269,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2004$0 ;
-  wire [1:0] \port$2004$0 ;
+  input [1:0] \port$1996$0 ;
+  wire [1:0] \port$1996$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -8464,9 +8477,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2004$0 [0];
+    rq_relu1 <= \port$1996$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2004$0 [1];
+    rq_req1 <= \port$1996$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8589,8 +8602,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$20
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$2004$0 [0];
-  assign i_requantize = \port$2004$0 [1];
+  assign i_relu = \port$1996$0 [0];
+  assign i_requantize = \port$1996$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -8,11 +8,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   reg \$1000 ;
-  reg \$1001 ;
+  reg [9:0] \$1001 ;
   reg \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
-  reg [1:0] \$1005 ;
+  reg [9:0] \$1005 ;
   reg \$1006 ;
   reg \$1007 ;
   reg \$1008 ;
@@ -20,75 +20,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$101 ;
   reg \$1010 ;
   reg \$1011 ;
-  reg \$1012 ;
-  reg [9:0] \$1013 ;
+  reg [8:0] \$1012 ;
+  reg \$1013 ;
   reg \$1014 ;
-  reg \$1015 ;
-  reg \$1016 ;
-  reg [9:0] \$1017 ;
+  reg [8:0] \$1015 ;
+  reg [2:0] \$1016 ;
+  reg \$1017 ;
   reg \$1018 ;
-  reg \$1019 ;
+  reg [9:0] \$1019 ;
   wire \$102 ;
-  reg [8:0] \$1020 ;
+  reg \$1020 ;
   reg \$1021 ;
-  reg \$1022 ;
-  reg [8:0] \$1023 ;
-  reg [2:0] \$1024 ;
-  reg \$1025 ;
+  reg [9:0] \$1022 ;
+  reg [9:0] \$1023 ;
+  reg \$1024 ;
+  reg [2:0] \$1025 ;
   reg \$1026 ;
-  reg [9:0] \$1027 ;
+  reg [8:0] \$1027 ;
   reg \$1028 ;
   reg \$1029 ;
   wire \$103 ;
-  reg [9:0] \$1030 ;
-  reg [9:0] \$1031 ;
-  reg \$1032 ;
-  reg [2:0] \$1033 ;
-  reg \$1034 ;
-  reg [8:0] \$1035 ;
-  reg \$1036 ;
-  reg \$1037 ;
-  reg \$1038 ;
-  reg \$1039 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg [2:0] \$1032 ;
+  reg \$1033 ;
+  reg [6:0] \$1034 ;
+  reg [31:0] \$1035 ;
+  reg [6:0] \$1036 ;
+  reg [31:0] \$1037 ;
+  reg [6:0] \$1038 ;
+  reg [31:0] \$1039 ;
   reg \$104 ;
-  reg [2:0] \$1040 ;
-  reg \$1041 ;
-  reg \$1042 ;
-  reg [6:0] \$1043 ;
-  reg [31:0] \$1044 ;
-  reg [6:0] \$1045 ;
-  reg [31:0] \$1046 ;
-  reg [6:0] \$1047 ;
-  reg [31:0] \$1048 ;
-  reg [6:0] \$1049 ;
+  reg [6:0] \$1040 ;
+  reg [31:0] \$1041 ;
+  reg [6:0] \$1042 ;
+  reg [31:0] \$1043 ;
+  reg [6:0] \$1044 ;
+  reg [31:0] \$1045 ;
+  reg [6:0] \$1046 ;
+  reg [31:0] \$1047 ;
+  reg [6:0] \$1048 ;
+  reg [31:0] \$1049 ;
   reg \$105 ;
-  reg [31:0] \$1050 ;
-  reg [6:0] \$1051 ;
-  reg [31:0] \$1052 ;
-  reg [6:0] \$1053 ;
-  reg [31:0] \$1054 ;
-  reg [6:0] \$1055 ;
-  reg [31:0] \$1056 ;
-  reg [6:0] \$1057 ;
-  reg [31:0] \$1058 ;
-  wire [7:0] \$1059 ;
+  wire [7:0] \$1050 ;
+  wire [23:0] \$1051 ;
+  wire [7:0] \$1052 ;
+  wire [23:0] \$1053 ;
+  wire [7:0] \$1054 ;
+  wire [23:0] \$1055 ;
+  wire [7:0] \$1056 ;
+  wire [23:0] \$1057 ;
+  wire [7:0] \$1058 ;
+  wire [23:0] \$1059 ;
   wire \$106 ;
-  wire [23:0] \$1060 ;
-  wire [7:0] \$1061 ;
-  wire [23:0] \$1062 ;
-  wire [7:0] \$1063 ;
-  wire [23:0] \$1064 ;
-  wire [7:0] \$1065 ;
-  wire [23:0] \$1066 ;
-  wire [7:0] \$1067 ;
-  wire [23:0] \$1068 ;
-  wire [7:0] \$1069 ;
+  wire [7:0] \$1060 ;
+  wire [23:0] \$1061 ;
+  wire [7:0] \$1062 ;
+  wire [23:0] \$1063 ;
+  wire [7:0] \$1064 ;
+  wire [23:0] \$1065 ;
   wire \$107 ;
-  wire [23:0] \$1070 ;
-  wire [7:0] \$1071 ;
-  wire [23:0] \$1072 ;
-  wire [7:0] \$1073 ;
-  wire [23:0] \$1074 ;
   reg \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -983,66 +974,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [3:0] \$910 ;
   wire [4:0] \$911 ;
   wire \$912 ;
-  wire [31:0] \$913 ;
+  wire [32:0] \$913 ;
   wire [32:0] \$914 ;
-  wire [31:0] \$915 ;
-  wire [32:0] \$916 ;
-  wire [31:0] \$917 ;
-  wire [32:0] \$918 ;
-  wire [6:0] \$919 ;
+  wire [32:0] \$915 ;
+  wire [6:0] \$916 ;
+  wire [32:0] \$917 ;
+  wire [3:0] \$918 ;
+  wire [32:0] \$919 ;
   wire \$92 ;
-  wire [31:0] \$920 ;
-  wire [32:0] \$921 ;
-  wire [3:0] \$922 ;
-  wire [31:0] \$923 ;
-  wire [32:0] \$924 ;
-  wire [31:0] \$925 ;
-  wire [32:0] \$926 ;
-  wire [1:0] \$927 ;
-  wire [31:0] \$928 ;
-  wire [32:0] \$929 ;
+  wire [32:0] \$920 ;
+  wire [1:0] \$921 ;
+  wire [32:0] \$922 ;
+  wire [32:0] \$923 ;
+  reg \$924 ;
+  reg \$925 ;
+  reg [4:0] \$926 ;
+  reg [9:0] \$927 ;
+  reg [8:0] \$928 ;
+  reg \$929 ;
   wire [8:0] \$93 ;
-  wire [31:0] \$930 ;
-  wire [32:0] \$931 ;
+  reg \$930 ;
+  reg [8:0] \$931 ;
   reg \$932 ;
-  reg \$933 ;
-  reg [4:0] \$934 ;
-  reg [9:0] \$935 ;
+  reg [8:0] \$933 ;
+  reg \$934 ;
+  reg \$935 ;
   reg [8:0] \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  reg [8:0] \$939 ;
+  reg [9:0] \$937 ;
+  reg [8:0] \$938 ;
+  reg [9:0] \$939 ;
   wire \$94 ;
-  reg \$940 ;
-  reg [8:0] \$941 ;
+  reg [9:0] \$940 ;
+  reg \$941 ;
   reg \$942 ;
   reg \$943 ;
   reg [8:0] \$944 ;
-  reg [9:0] \$945 ;
-  reg [8:0] \$946 ;
-  reg [9:0] \$947 ;
-  reg [9:0] \$948 ;
-  reg \$949 ;
+  reg [7:0] \$945 ;
+  reg [3:0] \$946 ;
+  reg [8:0] \$947 ;
+  reg [8:0] \$948 ;
+  reg [9:0] \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
-  reg [8:0] \$952 ;
-  reg [7:0] \$953 ;
-  reg [3:0] \$954 ;
+  reg [9:0] \$950 ;
+  reg [8:0] \$951 ;
+  reg [9:0] \$952 ;
+  reg [8:0] \$953 ;
+  reg \$954 ;
   reg [8:0] \$955 ;
-  reg [8:0] \$956 ;
-  reg [9:0] \$957 ;
-  reg [9:0] \$958 ;
+  reg [7:0] \$956 ;
+  reg \$957 ;
+  reg \$958 ;
   reg [8:0] \$959 ;
   wire \$96 ;
-  reg [9:0] \$960 ;
-  reg [8:0] \$961 ;
+  reg \$960 ;
+  reg \$961 ;
   reg \$962 ;
-  reg [8:0] \$963 ;
-  reg [7:0] \$964 ;
+  reg \$963 ;
+  reg \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg [8:0] \$967 ;
+  reg \$967 ;
   reg \$968 ;
   reg \$969 ;
   wire [4:0] \$97 ;
@@ -1059,23 +1050,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [4:0] \$98 ;
   reg \$980 ;
   reg \$981 ;
-  reg \$982 ;
+  reg [8:0] \$982 ;
   reg \$983 ;
-  reg \$984 ;
+  reg [8:0] \$984 ;
   reg \$985 ;
   reg \$986 ;
   reg \$987 ;
   reg \$988 ;
   reg \$989 ;
   wire [4:0] \$99 ;
-  reg [8:0] \$990 ;
+  reg \$990 ;
   reg \$991 ;
-  reg [8:0] \$992 ;
+  reg \$992 ;
   reg \$993 ;
   reg \$994 ;
   reg \$995 ;
   reg \$996 ;
-  reg \$997 ;
+  reg [1:0] \$997 ;
   reg \$998 ;
   reg \$999 ;
   wire [2:0] \$signature__addr ;
@@ -1192,7 +1183,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg claim_ctx = 1'h0;
   reg claim_out = 1'h0;
   reg clear_counters;
-  reg clear_counters_r = 1'h0;
   input clk;
   wire clk;
   reg [31:0] count_act_reads = 32'd0;
@@ -1765,7 +1755,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$195 )
-      actbuf[\$193 [6:0]] <= { \$1073 , \$1071 , \$1069 , \$1067 , \$1065 , \$1063 , \$1061 , \$1059  };
+      actbuf[\$193 [6:0]] <= { \$1064 , \$1062 , \$1060 , \$1058 , \$1056 , \$1054 , \$1052 , \$1050  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1958,7 +1948,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$211 [5:0]] <= { \$1060 , \$1059  };
+      outbuf0[\$211 [5:0]] <= { \$1051 , \$1050  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
@@ -2035,7 +2025,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$213 [5:0]] <= { \$1062 , \$1061  };
+      outbuf1[\$213 [5:0]] <= { \$1053 , \$1052  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
@@ -2112,7 +2102,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$215 [5:0]] <= { \$1064 , \$1063  };
+      outbuf2[\$215 [5:0]] <= { \$1055 , \$1054  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
@@ -2189,7 +2179,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$217 [5:0]] <= { \$1066 , \$1065  };
+      outbuf3[\$217 [5:0]] <= { \$1057 , \$1056  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
@@ -2266,7 +2256,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$219 [5:0]] <= { \$1068 , \$1067  };
+      outbuf4[\$219 [5:0]] <= { \$1059 , \$1058  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
@@ -2343,7 +2333,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$221 [5:0]] <= { \$1070 , \$1069  };
+      outbuf5[\$221 [5:0]] <= { \$1061 , \$1060  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
@@ -2420,7 +2410,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$223 [5:0]] <= { \$1072 , \$1071  };
+      outbuf6[\$223 [5:0]] <= { \$1063 , \$1062  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
@@ -2497,7 +2487,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$225 [5:0]] <= { \$1074 , \$1073  };
+      outbuf7[\$225 [5:0]] <= { \$1065 , \$1064  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
@@ -3341,29 +3331,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$910  = in_flight + vector_start_r;
   assign \$911  = \$910  - finished_r;
   assign \$912  = | \$911 ;
-  assign \$913  = clear_counters_r ? 32'd0 : count_busy;
-  assign \$914  = \$913  + inc_busy;
-  assign \$915  = clear_counters_r ? 32'd0 : count_stall_input;
-  assign \$916  = \$915  + inc_stall_input;
-  assign \$917  = clear_counters_r ? 32'd0 : count_stall_output;
-  assign \$918  = \$917  + inc_stall_output;
-  assign \$919  = issue ? 7'h40 : 7'h00;
-  assign \$920  = clear_counters_r ? 32'd0 : count_mac_ops;
-  assign \$921  = \$920  + inc_mac_ops;
-  assign \$922  = issue ? 4'h8 : 4'h0;
-  assign \$923  = clear_counters_r ? 32'd0 : count_bank_reads;
-  assign \$924  = \$923  + inc_bank_reads;
-  assign \$925  = clear_counters_r ? 32'd0 : count_act_reads;
-  assign \$926  = \$925  + inc_act_reads;
-  assign \$927  = in_fire + act_write;
-  assign \$928  = clear_counters_r ? 32'd0 : count_act_writes;
-  assign \$929  = \$928  + inc_act_writes;
-  assign \$930  = clear_counters_r ? 32'd0 : count_inferences;
-  assign \$931  = \$930  + inc_inferences;
+  assign \$913  = count_busy + inc_busy;
+  assign \$914  = count_stall_input + inc_stall_input;
+  assign \$915  = count_stall_output + inc_stall_output;
+  assign \$916  = issue ? 7'h40 : 7'h00;
+  assign \$917  = count_mac_ops + inc_mac_ops;
+  assign \$918  = issue ? 4'h8 : 4'h0;
+  assign \$919  = count_bank_reads + inc_bank_reads;
+  assign \$920  = count_act_reads + inc_act_reads;
+  assign \$921  = in_fire + act_write;
+  assign \$922  = count_act_writes + inc_act_writes;
+  assign \$923  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$932 ;
+    load_write <= \$924 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$271 ;
   always @(posedge clk)
@@ -3379,81 +3361,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_last_layer <= \$283 ;
   always @(posedge clk)
-    has_layers <= \$933 ;
+    has_layers <= \$925 ;
   always @(posedge clk)
-    last_layer <= \$934 ;
+    last_layer <= \$926 ;
   always @(posedge clk)
-    in_folds_m1 <= \$935 ;
+    in_folds_m1 <= \$927 ;
   always @(posedge clk)
-    out_n <= \$936 ;
+    out_n <= \$928 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$937 ;
+    in_release_r1_0 <= \$929 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$938 ;
+    in_release_r1_1 <= \$930 ;
   always @(posedge clk)
-    in_beats0 <= \$939 ;
+    in_beats0 <= \$931 ;
   always @(posedge clk)
-    in_full0 <= \$940 ;
+    in_full0 <= \$932 ;
   always @(posedge clk)
-    in_beats1 <= \$941 ;
+    in_beats1 <= \$933 ;
   always @(posedge clk)
-    in_full1 <= \$942 ;
+    in_full1 <= \$934 ;
   always @(posedge clk)
-    in_wslot <= \$943 ;
+    in_wslot <= \$935 ;
   always @(posedge clk)
-    in_groups <= \$944 ;
+    in_groups <= \$936 ;
   always @(posedge clk)
-    in_groups_m1 <= \$945 ;
+    in_groups_m1 <= \$937 ;
   always @(posedge clk)
-    cur_groups <= \$946 ;
+    cur_groups <= \$938 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$947 ;
+    cur_folds_m1 <= \$939 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$948 ;
+    cur_groups_m1 <= \$940 ;
   always @(posedge clk)
-    cur_is_last <= \$949 ;
+    cur_is_last <= \$941 ;
   always @(posedge clk)
-    cur_relu <= \$950 ;
+    cur_relu <= \$942 ;
   always @(posedge clk)
-    cur_requantize <= \$951 ;
+    cur_requantize <= \$943 ;
   always @(posedge clk)
-    bank_addr <= \$952 ;
+    bank_addr <= \$944 ;
   always @(posedge clk)
-    rq_addr <= \$953 ;
+    rq_addr <= \$945 ;
   always @(posedge clk)
-    layer <= \$954 ;
+    layer <= \$946 ;
   always @(posedge clk)
-    group <= \$955 ;
+    group <= \$947 ;
   always @(posedge clk)
-    fold <= \$956 ;
+    fold <= \$948 ;
   always @(posedge clk)
-    need_groups <= \$957 ;
+    need_groups <= \$949 ;
   always @(posedge clk)
-    need_groups_next <= \$958 ;
+    need_groups_next <= \$950 ;
   always @(posedge clk)
-    b_group <= \$959 ;
+    b_group <= \$951 ;
   always @(posedge clk)
-    b_group_plus1 <= \$960 ;
+    b_group_plus1 <= \$952 ;
   always @(posedge clk)
-    b_fold <= \$961 ;
+    b_fold <= \$953 ;
   always @(posedge clk)
-    b_in_group <= \$962 ;
+    b_in_group <= \$954 ;
   always @(posedge clk)
-    b_bank_addr <= \$963 ;
+    b_bank_addr <= \$955 ;
   always @(posedge clk)
-    b_rq_addr <= \$964 ;
+    b_rq_addr <= \$956 ;
   always @(posedge clk)
-    loaded <= \$965 ;
+    loaded <= \$957 ;
   always @(posedge clk)
-    wr_buf <= \$966 ;
+    wr_buf <= \$958 ;
   always @(posedge clk)
-    prev_groups <= \$967 ;
+    prev_groups <= \$959 ;
   always @(posedge clk)
-    ctx <= \$968 ;
+    ctx <= \$960 ;
   always @(posedge clk)
-    claim_out <= \$969 ;
+    claim_out <= \$961 ;
   always @(posedge clk)
-    claim_ctx <= \$970 ;
+    claim_ctx <= \$962 ;
   always @(posedge clk)
     step_addr <= \$330 ;
   always @(posedge clk)
@@ -3483,7 +3465,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$353 ;
   always @(posedge clk)
-    step_valid <= \$971 ;
+    step_valid <= \$963 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3497,7 +3479,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$972 ;
+    wb_valid1 <= \$964 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3507,7 +3489,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$973 ;
+    wb_valid2 <= \$965 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3517,7 +3499,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$974 ;
+    wb_valid3 <= \$966 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3527,7 +3509,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$975 ;
+    wb_valid4 <= \$967 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3537,7 +3519,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$976 ;
+    wb_valid5 <= \$968 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3547,7 +3529,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$977 ;
+    wb_valid6 <= \$969 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3557,7 +3539,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$978 ;
+    wb_valid7 <= \$970 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3567,7 +3549,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$979 ;
+    wb_valid8 <= \$971 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3577,7 +3559,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$980 ;
+    wb_valid9 <= \$972 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3587,7 +3569,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$981 ;
+    wb_valid10 <= \$973 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3597,7 +3579,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$982 ;
+    wb_valid11 <= \$974 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3607,7 +3589,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$983 ;
+    wb_valid12 <= \$975 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3617,7 +3599,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$984 ;
+    wb_valid13 <= \$976 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3627,7 +3609,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$985 ;
+    wb_valid14 <= \$977 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3637,7 +3619,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$986 ;
+    wb_valid15 <= \$978 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3647,7 +3629,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$987 ;
+    wb_valid16 <= \$979 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3657,7 +3639,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$988 ;
+    wb_valid17 <= \$980 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3667,101 +3649,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$989 ;
+    wb_parity_ahead0 <= \$981 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$990 ;
+    wb_groups_ahead0 <= \$982 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$991 ;
+    wb_parity_ahead1 <= \$983 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$992 ;
+    wb_groups_ahead1 <= \$984 ;
   always @(posedge clk)
-    data_ok_if_stay <= \$993 ;
+    data_ok_if_stay <= \$985 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$994 ;
+    a_calm_if_stay <= \$986 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$995 ;
+    b_ready_if_stay <= \$987 ;
   always @(posedge clk)
-    data_ok_if_b <= \$996 ;
+    data_ok_if_b <= \$988 ;
   always @(posedge clk)
-    a_calm_if_b <= \$997 ;
+    a_calm_if_b <= \$989 ;
   always @(posedge clk)
-    b_ready_if_b <= \$998 ;
+    b_ready_if_b <= \$990 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$999 ;
+    data_ok_if_a_fold <= \$991 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$1000 ;
+    a_calm_if_a_fold <= \$992 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$1001 ;
+    b_ready_if_a_fold <= \$993 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$1002 ;
+    data_ok_if_a_last_fold <= \$994 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$1003 ;
+    a_calm_if_a_last_fold <= \$995 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$1004 ;
+    b_ready_if_a_last_fold <= \$996 ;
   always @(posedge clk)
-    move_made <= \$1005 ;
+    move_made <= \$997 ;
   always @(posedge clk)
-    b_last_fold <= \$1006 ;
+    b_last_fold <= \$998 ;
   always @(posedge clk)
-    last_fold <= \$1007 ;
+    last_fold <= \$999 ;
   always @(posedge clk)
-    last_group <= \$1008 ;
+    last_group <= \$1000 ;
   always @(posedge clk)
-    group_plus1 <= \$1009 ;
+    group_plus1 <= \$1001 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1010 ;
+    b_group_is_0 <= \$1002 ;
   always @(posedge clk)
-    b_done <= \$1011 ;
+    b_done <= \$1003 ;
   always @(posedge clk)
-    b_last_group <= \$1012 ;
+    b_last_group <= \$1004 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1013 ;
+    b_fold_plus1 <= \$1005 ;
   always @(posedge clk)
-    layer_is_0 <= \$1014 ;
+    layer_is_0 <= \$1006 ;
   always @(posedge clk)
-    group_is_0 <= \$1015 ;
+    group_is_0 <= \$1007 ;
   always @(posedge clk)
-    fold_is_0 <= \$1016 ;
+    fold_is_0 <= \$1008 ;
   always @(posedge clk)
-    fold_plus1 <= \$1017 ;
+    fold_plus1 <= \$1009 ;
   always @(posedge clk)
-    out_full0 <= \$1018 ;
+    out_full0 <= \$1010 ;
   always @(posedge clk)
-    out_pending0 <= \$1019 ;
+    out_pending0 <= \$1011 ;
   always @(posedge clk)
-    out_groups0 <= \$1020 ;
+    out_groups0 <= \$1012 ;
   always @(posedge clk)
-    out_full1 <= \$1021 ;
+    out_full1 <= \$1013 ;
   always @(posedge clk)
-    out_pending1 <= \$1022 ;
+    out_pending1 <= \$1014 ;
   always @(posedge clk)
-    out_groups1 <= \$1023 ;
+    out_groups1 <= \$1015 ;
   always @(posedge clk)
-    drain_occupancy <= \$1024 ;
+    drain_occupancy <= \$1016 ;
   always @(posedge clk)
-    drain_room <= \$1025 ;
+    drain_room <= \$1017 ;
   always @(posedge clk)
-    drain_available <= \$1026 ;
+    drain_available <= \$1018 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$1027 ;
+    drain_group_plus1 <= \$1019 ;
   always @(posedge clk)
-    drain_inflight <= \$1028 ;
+    drain_inflight <= \$1020 ;
   always @(posedge clk)
-    w_en <= \$1029 ;
+    w_en <= \$1021 ;
   always @(posedge clk)
-    out_n_m1 <= \$1030 ;
+    out_n_m1 <= \$1022 ;
   always @(posedge clk)
-    out_n_m2 <= \$1031 ;
+    out_n_m2 <= \$1023 ;
   always @(posedge clk)
-    drain_elem_last <= \$1032 ;
+    drain_elem_last <= \$1024 ;
   always @(posedge clk)
-    drain_lane <= \$1033 ;
+    drain_lane <= \$1025 ;
   always @(posedge clk)
-    drain_last <= \$1034 ;
+    drain_last <= \$1026 ;
   always @(posedge clk)
-    drain_elem <= \$1035 ;
+    drain_elem <= \$1027 ;
   always @(posedge clk)
-    drain_slot <= \$1036 ;
+    drain_slot <= \$1028 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
@@ -3783,52 +3765,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_lane_data7 <= \$signature__data$458 ;
   always @(posedge clk)
-    release_slot <= \$1037 ;
+    release_slot <= \$1029 ;
   always @(posedge clk)
-    vector_start_r <= \$1038 ;
+    vector_start_r <= \$1030 ;
   always @(posedge clk)
-    finished_r <= \$1039 ;
+    finished_r <= \$1031 ;
   always @(posedge clk)
-    in_flight <= \$1040 ;
+    in_flight <= \$1032 ;
   always @(posedge clk)
-    busy <= \$1041 ;
+    busy <= \$1033 ;
   always @(posedge clk)
-    clear_counters_r <= \$1042 ;
+    inc_busy <= \$1034 ;
   always @(posedge clk)
-    inc_busy <= \$1043 ;
+    count_busy <= \$1035 ;
   always @(posedge clk)
-    count_busy <= \$1044 ;
+    inc_stall_input <= \$1036 ;
   always @(posedge clk)
-    inc_stall_input <= \$1045 ;
+    count_stall_input <= \$1037 ;
   always @(posedge clk)
-    count_stall_input <= \$1046 ;
+    inc_stall_output <= \$1038 ;
   always @(posedge clk)
-    inc_stall_output <= \$1047 ;
+    count_stall_output <= \$1039 ;
   always @(posedge clk)
-    count_stall_output <= \$1048 ;
+    inc_mac_ops <= \$1040 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1049 ;
+    count_mac_ops <= \$1041 ;
   always @(posedge clk)
-    count_mac_ops <= \$1050 ;
+    inc_bank_reads <= \$1042 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1051 ;
+    count_bank_reads <= \$1043 ;
   always @(posedge clk)
-    count_bank_reads <= \$1052 ;
+    inc_act_reads <= \$1044 ;
   always @(posedge clk)
-    inc_act_reads <= \$1053 ;
+    count_act_reads <= \$1045 ;
   always @(posedge clk)
-    count_act_reads <= \$1054 ;
+    inc_act_writes <= \$1046 ;
   always @(posedge clk)
-    inc_act_writes <= \$1055 ;
+    count_act_writes <= \$1047 ;
   always @(posedge clk)
-    count_act_writes <= \$1056 ;
+    inc_inferences <= \$1048 ;
   always @(posedge clk)
-    inc_inferences <= \$1057 ;
-  always @(posedge clk)
-    count_inferences <= \$1058 ;
+    count_inferences <= \$1049 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3045$0 (drain_last2),
+    .\port$3039$0 (drain_last2),
     .\port$331$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3842,8 +3822,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3255$0 (\$1059 ),
-    .\port$3256$0 (\$1060 ),
+    .\port$3247$0 (\$1050 ),
+    .\port$3248$0 (\$1051 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3860,8 +3840,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3416$0 (\$1061 ),
-    .\port$3417$0 (\$1062 ),
+    .\port$3408$0 (\$1052 ),
+    .\port$3409$0 (\$1053 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3878,8 +3858,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3577$0 (\$1063 ),
-    .\port$3578$0 (\$1064 ),
+    .\port$3569$0 (\$1054 ),
+    .\port$3570$0 (\$1055 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3896,8 +3876,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3738$0 (\$1065 ),
-    .\port$3739$0 (\$1066 ),
+    .\port$3730$0 (\$1056 ),
+    .\port$3731$0 (\$1057 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3914,8 +3894,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3899$0 (\$1067 ),
-    .\port$3900$0 (\$1068 ),
+    .\port$3891$0 (\$1058 ),
+    .\port$3892$0 (\$1059 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3932,8 +3912,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4060$0 (\$1069 ),
-    .\port$4061$0 (\$1070 ),
+    .\port$4052$0 (\$1060 ),
+    .\port$4053$0 (\$1061 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3950,8 +3930,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4221$0 (\$1071 ),
-    .\port$4222$0 (\$1072 ),
+    .\port$4213$0 (\$1062 ),
+    .\port$4214$0 (\$1063 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3968,8 +3948,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4382$0 (\$1073 ),
-    .\port$4383$0 (\$1074 ),
+    .\port$4374$0 (\$1064 ),
+    .\port$4375$0 (\$1065 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -4151,26 +4131,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \$268 ;
+    \$924  = \$268 ;
     if (rst) begin
-      \$932  = 1'h0;
+      \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = has_layers;
+    \$925  = has_layers;
     if (\$284 ) begin
       if (load_r_is_n_layers) begin
-        \$933  = load_r_has_layers;
+        \$925  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = last_layer;
+    \$926  = last_layer;
     if (\$284 ) begin
       if (load_r_is_n_layers) begin
-        \$934  = load_r_last_layer;
+        \$926  = load_r_last_layer;
       end
     end
   end
@@ -4178,83 +4158,187 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$285 ) begin
-      \$935  = \$287 ;
+      \$927  = \$287 ;
     end else begin
-      \$935  = \$289 ;
+      \$927  = \$289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = dl_rp__data[17:9];
+    \$928  = dl_rp__data[17:9];
+    if (rst) begin
+      \$928  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = in_release0;
+    if (rst) begin
+      \$929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = in_release1;
+    if (rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = in_beats0;
+    if (\$291 ) begin
+      \$931  = \$292 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$931  = 9'h000;
+    end
+    if (rst) begin
+      \$931  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = in_full0;
+    if (\$291 ) begin
+      if (\$293 ) begin
+        \$932  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$932  = 1'h0;
+    end
+    if (rst) begin
+      \$932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = in_beats1;
+    if (\$295 ) begin
+      \$933  = \$296 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$933  = 9'h000;
+    end
+    if (rst) begin
+      \$933  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = in_full1;
+    if (\$295 ) begin
+      if (\$297 ) begin
+        \$934  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$934  = 1'h0;
+    end
+    if (rst) begin
+      \$934  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = in_wslot;
+    if (\$300 ) begin
+      \$935  = \$301 ;
+    end
+    if (rst) begin
+      \$935  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = \$303 [8:0];
     if (rst) begin
       \$936  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = in_release0;
+    \$937  = \$305 ;
     if (rst) begin
-      \$937  = 1'h0;
+      \$937  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = in_release1;
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = in_beats0;
-    if (\$291 ) begin
-      \$939  = \$292 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$939  = 9'h000;
-    end
-    if (rst) begin
-      \$939  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = in_full0;
-    if (\$291 ) begin
-      if (\$293 ) begin
-        \$940  = 1'h1;
+    \$938  = cur_groups;
+    if (\$306 ) begin
+      \$938  = nxt_steps_rp__data[8:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$938  = nxt_steps_rp__data[8:0];
+        end
       end
     end
-    if (in_release_r1_0) begin
-      \$940  = 1'h0;
-    end
     if (rst) begin
-      \$940  = 1'h0;
+      \$938  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = in_beats1;
-    if (\$295 ) begin
-      \$941  = \$296 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$941  = 9'h000;
-    end
-    if (rst) begin
-      \$941  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = in_full1;
-    if (\$295 ) begin
-      if (\$297 ) begin
-        \$942  = 1'h1;
+    \$939  = cur_folds_m1;
+    if (\$306 ) begin
+      \$939  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$939  = nxt_steps_rp__data[18:9];
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$942  = 1'h0;
+    if (rst) begin
+      \$939  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = cur_groups_m1;
+    if (\$306 ) begin
+      \$940  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$940  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$940  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = cur_is_last;
+    if (\$306 ) begin
+      \$941  = \$307 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$941  = \$310 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = cur_relu;
+    if (\$306 ) begin
+      \$942  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$942  = nxt_rp__data[35];
+        end
+      end
     end
     if (rst) begin
       \$942  = 1'h0;
@@ -4262,9 +4346,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = in_wslot;
-    if (\$300 ) begin
-      \$943  = \$301 ;
+    \$943  = cur_requantize;
+    if (\$306 ) begin
+      \$943  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$943  = nxt_rp__data[36];
+        end
+      end
     end
     if (rst) begin
       \$943  = 1'h0;
@@ -4272,1280 +4362,1203 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$303 [8:0];
+    \$944  = bank_addr;
+    if (\$306 ) begin
+      \$944  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$944  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$944  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$317 ) begin
+        \$944  = \$318 [8:0];
+      end
+    end
     if (rst) begin
       \$944  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$305 ;
-    if (rst) begin
-      \$945  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = cur_groups;
+    \$945  = rq_addr;
     if (\$306 ) begin
-      \$946  = nxt_steps_rp__data[8:0];
+      \$945  = nxt_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
+        \$945  = \$309 [7:0];
         if (last_group) begin
-          \$946  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
-    if (rst) begin
-      \$946  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = cur_folds_m1;
-    if (\$306 ) begin
-      \$947  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$947  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$947  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = cur_groups_m1;
-    if (\$306 ) begin
-      \$948  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$948  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$948  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = cur_is_last;
-    if (\$306 ) begin
-      \$949  = \$307 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$949  = \$310 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$949  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = cur_relu;
-    if (\$306 ) begin
-      \$950  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$950  = nxt_rp__data[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$950  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = cur_requantize;
-    if (\$306 ) begin
-      \$951  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$951  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = bank_addr;
-    if (\$306 ) begin
-      \$952  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$952  = nxt_rp__data[26:18];
+          \$945  = nxt_rp__data[34:27];
           if (cur_is_last) begin
             if (b_done) begin
             end else if (\$313 ) begin
-              \$952  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$317 ) begin
-        \$952  = \$318 [8:0];
-      end
-    end
-    if (rst) begin
-      \$952  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = rq_addr;
-    if (\$306 ) begin
-      \$953  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$953  = \$309 [7:0];
-        if (last_group) begin
-          \$953  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$953  = b_rq_addr;
+              \$945  = b_rq_addr;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$953  = 8'h00;
+      \$945  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = layer;
+    \$946  = layer;
     if (\$306 ) begin
-      \$954  = \$99 [3:0];
+      \$946  = \$99 [3:0];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$954  = \$99 [3:0];
+          \$946  = \$99 [3:0];
         end
       end
     end
     if (rst) begin
-      \$954  = 4'h0;
+      \$946  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = group;
+    \$947  = group;
     if (\$306 ) begin
+      \$947  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$947  = \$308 [8:0];
+        if (last_group) begin
+          \$947  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$313 ) begin
+              \$947  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$947  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = fold;
+    if (\$306 ) begin
+      \$948  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$948  = 9'h000;
+        if (last_group) begin
+          \$948  = 9'h000;
+        end
+      end else begin
+        \$948  = \$314 [8:0];
+      end
+    end
+    if (rst) begin
+      \$948  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = need_groups;
+    if (\$306 ) begin
+      \$949  = 10'h001;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$949  = 10'h001;
+        if (last_group) begin
+          \$949  = 10'h001;
+        end
+      end else begin
+        \$949  = need_groups_next;
+      end
+    end
+    if (rst) begin
+      \$949  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = need_groups_next;
+    if (\$306 ) begin
+      \$950  = 10'h002;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$950  = 10'h002;
+        if (last_group) begin
+          \$950  = 10'h002;
+        end
+      end else begin
+        \$950  = \$315 [9:0];
+      end
+    end
+    if (rst) begin
+      \$950  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = b_group;
+    if (\$306 ) begin
+      \$951  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$951  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$951  = b_group_plus1[8:0];
+      end
+    end
+    if (rst) begin
+      \$951  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = b_group_plus1;
+    if (\$306 ) begin
+      \$952  = 10'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$952  = 10'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$952  = \$321 [9:0];
+      end
+    end
+    if (rst) begin
+      \$952  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = b_fold;
+    if (\$306 ) begin
+      \$953  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$953  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$953  = 9'h000;
+      end else begin
+        \$953  = \$323 [8:0];
+      end
+    end
+    if (rst) begin
+      \$953  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = b_in_group;
+    if (\$306 ) begin
+      \$954  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$954  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$954  = \$320 ;
+    end
+    if (rst) begin
+      \$954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = b_bank_addr;
+    if (\$306 ) begin
+      \$955  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$955  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$955  = \$319 [8:0];
+    end
+    if (rst) begin
       \$955  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$955  = \$308 [8:0];
-        if (last_group) begin
-          \$955  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$955  = b_group;
-            end
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$955  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = fold;
+    \$956  = b_rq_addr;
     if (\$306 ) begin
-      \$956  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$956  = 9'h000;
-        if (last_group) begin
-          \$956  = 9'h000;
-        end
-      end else begin
-        \$956  = \$314 [8:0];
-      end
-    end
-    if (rst) begin
-      \$956  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = need_groups;
-    if (\$306 ) begin
-      \$957  = 10'h001;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$957  = 10'h001;
-        if (last_group) begin
-          \$957  = 10'h001;
-        end
-      end else begin
-        \$957  = need_groups_next;
-      end
-    end
-    if (rst) begin
-      \$957  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = need_groups_next;
-    if (\$306 ) begin
-      \$958  = 10'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$958  = 10'h002;
-        if (last_group) begin
-          \$958  = 10'h002;
-        end
-      end else begin
-        \$958  = \$315 [9:0];
-      end
-    end
-    if (rst) begin
-      \$958  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = b_group;
-    if (\$306 ) begin
-      \$959  = 9'h000;
+      \$956  = d0_rp__data[34:27];
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$959  = 9'h000;
+            \$956  = d0_rp__data[34:27];
           end
         end
       end
     end else if (issue_b) begin
       if (b_last_fold) begin
-        \$959  = b_group_plus1[8:0];
+        \$956  = \$322 [7:0];
       end
     end
     if (rst) begin
-      \$959  = 9'h000;
+      \$956  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = b_group_plus1;
+    \$957  = loaded;
     if (\$306 ) begin
-      \$960  = 10'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$960  = 10'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$960  = \$321 [9:0];
-      end
-    end
-    if (rst) begin
-      \$960  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = b_fold;
-    if (\$306 ) begin
-      \$961  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$961  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$961  = 9'h000;
-      end else begin
-        \$961  = \$323 [8:0];
-      end
-    end
-    if (rst) begin
-      \$961  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = b_in_group;
-    if (\$306 ) begin
-      \$962  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$962  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$962  = \$320 ;
-    end
-    if (rst) begin
-      \$962  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = b_bank_addr;
-    if (\$306 ) begin
-      \$963  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$963  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$963  = \$319 [8:0];
-    end
-    if (rst) begin
-      \$963  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = b_rq_addr;
-    if (\$306 ) begin
-      \$964  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$964  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$964  = \$322 [7:0];
-      end
-    end
-    if (rst) begin
-      \$964  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = loaded;
-    if (\$306 ) begin
-      \$965  = 1'h1;
+      \$957  = 1'h1;
     end
     if (\$326 ) begin
-      \$965  = 1'h0;
+      \$957  = 1'h0;
     end
     if (rst) begin
-      \$965  = 1'h0;
+      \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = wr_buf;
+    \$958  = wr_buf;
     if (\$306 ) begin
-      \$966  = 1'h0;
+      \$958  = 1'h0;
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$966  = \$311 ;
+          \$958  = \$311 ;
           if (cur_is_last) begin
-            \$966  = 1'h0;
+            \$958  = 1'h0;
             if (b_done) begin
-              \$966  = 1'h1;
+              \$958  = 1'h1;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$966  = 1'h0;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = prev_groups;
+    \$959  = prev_groups;
     if (\$306 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
-          \$967  = cur_groups;
+          \$959  = cur_groups;
           if (cur_is_last) begin
             if (b_done) begin
-              \$967  = in_groups;
+              \$959  = in_groups;
             end
           end
         end
       end
     end
     if (rst) begin
-      \$967  = 9'h000;
+      \$959  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = ctx;
+    \$960  = ctx;
     if (\$306 ) begin
     end else if (issue_a) begin
       if (last_fold) begin
         if (last_group) begin
           if (cur_is_last) begin
-            \$968  = \$312 ;
+            \$960  = \$312 ;
           end
         end
       end
     end
+    if (rst) begin
+      \$960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = \$329 ;
+    if (rst) begin
+      \$961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = ctx;
+    if (rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = issue;
+    if (rst) begin
+      \$963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = \$354 ;
+    if (rst) begin
+      \$964  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = wb_valid1;
+    if (rst) begin
+      \$965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = wb_valid2;
+    if (rst) begin
+      \$966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = wb_valid3;
+    if (rst) begin
+      \$967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = wb_valid4;
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \$329 ;
+    \$969  = wb_valid5;
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = ctx;
+    \$970  = wb_valid6;
     if (rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = issue;
+    \$971  = wb_valid7;
     if (rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \$354 ;
+    \$972  = wb_valid8;
     if (rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = wb_valid1;
+    \$973  = wb_valid9;
     if (rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = wb_valid2;
+    \$974  = wb_valid10;
     if (rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = wb_valid3;
+    \$975  = wb_valid11;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = wb_valid4;
+    \$976  = wb_valid12;
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = wb_valid5;
+    \$977  = wb_valid13;
     if (rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = wb_valid6;
+    \$978  = wb_valid14;
     if (rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = wb_valid7;
+    \$979  = wb_valid15;
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = wb_valid8;
+    \$980  = wb_valid16;
     if (rst) begin
       \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = wb_valid9;
+    \$981  = wb_parity_ahead0;
+    if (\$357 ) begin
+      \$981  = 1'h1;
+    end
+    if (\$361 ) begin
+      \$981  = wb_par16;
+    end
     if (rst) begin
-      \$981  = 1'h0;
+      \$981  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = wb_valid10;
+    \$982  = wb_groups_ahead0;
+    if (\$357 ) begin
+      \$982  = 9'h000;
+    end
+    if (\$361 ) begin
+      \$982  = \$364 [8:0];
+    end
     if (rst) begin
-      \$982  = 1'h0;
+      \$982  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = wb_valid11;
+    \$983  = wb_parity_ahead1;
+    if (\$367 ) begin
+      \$983  = 1'h1;
+    end
+    if (\$371 ) begin
+      \$983  = wb_par16;
+    end
     if (rst) begin
-      \$983  = 1'h0;
+      \$983  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = wb_valid12;
+    \$984  = wb_groups_ahead1;
+    if (\$367 ) begin
+      \$984  = 9'h000;
+    end
+    if (\$371 ) begin
+      \$984  = \$374 [8:0];
+    end
     if (rst) begin
-      \$984  = 1'h0;
+      \$984  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = wb_valid13;
+    \$985  = \$415 ;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = wb_valid14;
+    \$986  = \$429 ;
     if (rst) begin
-      \$986  = 1'h0;
+      \$986  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = wb_valid15;
+    \$987  = \$452 ;
     if (rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = wb_valid16;
+    \$988  = \$479 ;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = wb_parity_ahead0;
-    if (\$357 ) begin
-      \$989  = 1'h1;
-    end
-    if (\$361 ) begin
-      \$989  = wb_par16;
-    end
+    \$989  = \$489 ;
     if (rst) begin
       \$989  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = wb_groups_ahead0;
-    if (\$357 ) begin
-      \$990  = 9'h000;
-    end
-    if (\$361 ) begin
-      \$990  = \$364 [8:0];
-    end
+    \$990  = \$514 ;
     if (rst) begin
-      \$990  = 9'h000;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = wb_parity_ahead1;
-    if (\$367 ) begin
-      \$991  = 1'h1;
-    end
-    if (\$371 ) begin
-      \$991  = wb_par16;
-    end
+    \$991  = \$541 ;
     if (rst) begin
-      \$991  = 1'h1;
+      \$991  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = wb_groups_ahead1;
-    if (\$367 ) begin
-      \$992  = 9'h000;
-    end
-    if (\$371 ) begin
-      \$992  = \$374 [8:0];
-    end
+    \$992  = \$551 ;
     if (rst) begin
-      \$992  = 9'h000;
+      \$992  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \$415 ;
+    \$993  = \$564 ;
     if (rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \$429 ;
+    \$994  = \$642 ;
     if (rst) begin
-      \$994  = 1'h1;
+      \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \$452 ;
+    \$995  = \$679 ;
     if (rst) begin
-      \$995  = 1'h0;
+      \$995  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \$479 ;
+    \$996  = \$706 ;
     if (rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = \$489 ;
+    \$997  = \$711 ;
     if (rst) begin
-      \$997  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \$514 ;
-    if (rst) begin
-      \$998  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \$541 ;
-    if (rst) begin
-      \$999  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \$551 ;
-    if (rst) begin
-      \$1000  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \$564 ;
-    if (rst) begin
-      \$1001  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \$642 ;
-    if (rst) begin
-      \$1002  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \$679 ;
-    if (rst) begin
-      \$1003  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \$706 ;
-    if (rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \$711 ;
-    if (rst) begin
-      \$1005  = 2'h0;
+      \$997  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$721 ) begin
-      \$1006  = \$727 ;
+      \$998  = \$727 ;
     end else if (\$724 ) begin
-      \$1006  = \$728 ;
+      \$998  = \$728 ;
     end else begin
-      \$1006  = \$729 ;
+      \$998  = \$729 ;
     end
     if (rst) begin
-      \$1006  = 1'h0;
+      \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = last_fold;
+    \$999  = last_fold;
     if (\$730 ) begin
-      \$1007  = nxt_steps_rp__data[29];
+      \$999  = nxt_steps_rp__data[29];
     end else if (\$732 ) begin
-      \$1007  = nxt_steps_rp__data[29];
+      \$999  = nxt_steps_rp__data[29];
     end else if (\$733 ) begin
-      \$1007  = \$744 ;
+      \$999  = \$744 ;
     end else if (issue_a) begin
-      \$1007  = \$747 ;
+      \$999  = \$747 ;
     end
     if (rst) begin
-      \$1007  = 1'h0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = last_group;
+    \$1000  = last_group;
     if (\$730 ) begin
-      \$1008  = nxt_steps_rp__data[30];
+      \$1000  = nxt_steps_rp__data[30];
     end else if (\$732 ) begin
-      \$1008  = \$738 ;
+      \$1000  = \$738 ;
     end else if (\$733 ) begin
-      \$1008  = \$745 ;
+      \$1000  = \$745 ;
     end
     if (rst) begin
-      \$1008  = 1'h0;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = group_plus1;
+    \$1001  = group_plus1;
     if (\$730 ) begin
-      \$1009  = 10'h001;
+      \$1001  = 10'h001;
     end else if (\$732 ) begin
-      \$1009  = \$743 ;
+      \$1001  = \$743 ;
     end else if (\$733 ) begin
-      \$1009  = \$746 [9:0];
+      \$1001  = \$746 [9:0];
     end
     if (rst) begin
-      \$1009  = 10'h001;
+      \$1001  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = b_group_is_0;
+    \$1002  = b_group_is_0;
     if (\$752 ) begin
-      \$1010  = 1'h1;
+      \$1002  = 1'h1;
     end else if (\$756 ) begin
-      \$1010  = 1'h0;
+      \$1002  = 1'h0;
     end
     if (rst) begin
-      \$1010  = 1'h1;
+      \$1002  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$752 ) begin
-      \$1011  = \$759 ;
+      \$1003  = \$759 ;
     end else if (\$756 ) begin
-      \$1011  = \$763 ;
+      \$1003  = \$763 ;
     end else begin
-      \$1011  = \$765 ;
+      \$1003  = \$765 ;
     end
     if (rst) begin
-      \$1011  = 1'h1;
+      \$1003  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$752 ) begin
-      \$1012  = \$762 ;
+      \$1004  = \$762 ;
     end else if (\$756 ) begin
-      \$1012  = \$764 ;
+      \$1004  = \$764 ;
     end else begin
-      \$1012  = \$766 ;
+      \$1004  = \$766 ;
     end
     if (rst) begin
-      \$1012  = 1'h0;
+      \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = b_fold_plus1;
+    \$1005  = b_fold_plus1;
     (* full_case = 32'd1 *)
     if (\$752 ) begin
-      \$1013  = 10'h001;
+      \$1005  = 10'h001;
     end else if (\$756 ) begin
-      \$1013  = 10'h001;
+      \$1005  = 10'h001;
     end else begin
       if (\$769 ) begin
-        \$1013  = \$770 [9:0];
+        \$1005  = \$770 [9:0];
       end
     end
     if (rst) begin
-      \$1013  = 10'h001;
+      \$1005  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = layer_is_0;
+    \$1006  = layer_is_0;
     if (\$771 ) begin
-      \$1014  = 1'h1;
+      \$1006  = 1'h1;
     end else if (issue_a) begin
       if (\$774 ) begin
-        \$1014  = \$776 ;
+        \$1006  = \$776 ;
       end
     end
     if (rst) begin
-      \$1014  = 1'h1;
+      \$1006  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = group_is_0;
+    \$1007  = group_is_0;
     if (\$771 ) begin
-      \$1015  = 1'h1;
+      \$1007  = 1'h1;
     end else if (issue_a) begin
       if (\$774 ) begin
-        \$1015  = 1'h1;
+        \$1007  = 1'h1;
         if (\$780 ) begin
-          \$1015  = 1'h0;
+          \$1007  = 1'h0;
         end
       end else if (last_fold) begin
-        \$1015  = 1'h0;
+        \$1007  = 1'h0;
       end
     end
     if (rst) begin
-      \$1015  = 1'h1;
+      \$1007  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = fold_is_0;
+    \$1008  = fold_is_0;
     if (\$771 ) begin
-      \$1016  = 1'h1;
+      \$1008  = 1'h1;
     end else if (issue_a) begin
-      \$1016  = last_fold;
+      \$1008  = last_fold;
     end
     if (rst) begin
-      \$1016  = 1'h1;
+      \$1008  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = fold_plus1;
+    \$1009  = fold_plus1;
     if (\$771 ) begin
-      \$1017  = 10'h001;
+      \$1009  = 10'h001;
     end else if (issue_a) begin
-      \$1017  = \$773 [9:0];
+      \$1009  = \$773 [9:0];
     end
     if (rst) begin
-      \$1017  = 10'h001;
+      \$1009  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = out_full0;
+    \$1010  = out_full0;
     if (\$782 ) begin
-      \$1018  = 1'h1;
+      \$1010  = 1'h1;
     end
     if (done) begin
       if (\$906 ) begin
-        \$1018  = 1'h0;
+        \$1010  = 1'h0;
       end
     end
+    if (rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = out_pending0;
+    if (\$782 ) begin
+      \$1011  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$902 ) begin
+          \$1011  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = out_groups0;
+    if (\$782 ) begin
+      \$1012  = 9'h000;
+    end else if (\$784 ) begin
+      \$1012  = \$785 [8:0];
+    end
+    if (rst) begin
+      \$1012  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = out_full1;
+    if (\$787 ) begin
+      \$1013  = 1'h1;
+    end
+    if (done) begin
+      if (\$907 ) begin
+        \$1013  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = out_pending1;
+    if (\$787 ) begin
+      \$1014  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$903 ) begin
+          \$1014  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = out_groups1;
+    if (\$787 ) begin
+      \$1015  = 9'h000;
+    end else if (\$789 ) begin
+      \$1015  = \$790 [8:0];
+    end
+    if (rst) begin
+      \$1015  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = \$793 [2:0];
+    if (rst) begin
+      \$1016  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = \$800 ;
+    if (rst) begin
+      \$1017  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = \$892 ;
     if (rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = out_pending0;
-    if (\$782 ) begin
-      \$1019  = 1'h1;
-    end
+    \$1019  = drain_group_plus1;
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$902 ) begin
-          \$1019  = 1'h0;
-        end
+        \$1019  = 10'h001;
+      end else if (\$893 ) begin
+        \$1019  = \$894 [9:0];
       end
     end
     if (rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = out_groups0;
-    if (\$782 ) begin
-      \$1020  = 9'h000;
-    end else if (\$784 ) begin
-      \$1020  = \$785 [8:0];
-    end
+    \$1020  = drain_read;
     if (rst) begin
-      \$1020  = 9'h000;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = out_full1;
-    if (\$787 ) begin
-      \$1021  = 1'h1;
-    end
-    if (done) begin
-      if (\$907 ) begin
-        \$1021  = 1'h0;
-      end
-    end
+    \$1021  = drain_inflight;
     if (rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = out_pending1;
-    if (\$787 ) begin
-      \$1022  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$903 ) begin
-          \$1022  = 1'h0;
-        end
-      end
-    end
+    \$1022  = \$895 ;
     if (rst) begin
-      \$1022  = 1'h0;
+      \$1022  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = out_groups1;
-    if (\$787 ) begin
-      \$1023  = 9'h000;
-    end else if (\$789 ) begin
-      \$1023  = \$790 [8:0];
-    end
+    \$1023  = \$896 ;
     if (rst) begin
-      \$1023  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \$793 [2:0];
-    if (rst) begin
-      \$1024  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \$800 ;
-    if (rst) begin
-      \$1025  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \$892 ;
-    if (rst) begin
-      \$1026  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = drain_group_plus1;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$1027  = 10'h001;
-      end else if (\$893 ) begin
-        \$1027  = \$894 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1027  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = drain_read;
-    if (rst) begin
-      \$1028  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = drain_inflight;
-    if (rst) begin
-      \$1029  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \$895 ;
-    if (rst) begin
-      \$1030  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \$896 ;
-    if (rst) begin
-      \$1031  = 10'h000;
+      \$1023  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$897 ) begin
-      \$1032  = \$898 ;
+      \$1024  = \$898 ;
     end else if (drain_elem_last) begin
-      \$1032  = \$899 ;
+      \$1024  = \$899 ;
     end else begin
-      \$1032  = \$900 ;
+      \$1024  = \$900 ;
     end
     if (rst) begin
-      \$1032  = 1'h0;
+      \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = drain_lane;
+    \$1025  = drain_lane;
     if (drain_read) begin
-      \$1033  = drain_elem[2:0];
+      \$1025  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = drain_last;
+    \$1026  = drain_last;
     if (drain_read) begin
-      \$1034  = drain_elem_last;
+      \$1026  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = drain_elem;
+    \$1027  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$1035  = 9'h000;
+        \$1027  = 9'h000;
       end else begin
-        \$1035  = \$904 [8:0];
+        \$1027  = \$904 [8:0];
       end
     end
     if (rst) begin
-      \$1035  = 9'h000;
+      \$1027  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = drain_slot;
+    \$1028  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$1036  = \$901 ;
+        \$1028  = \$901 ;
       end
     end
     if (rst) begin
-      \$1036  = 1'h0;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = release_slot;
+    \$1029  = release_slot;
     if (done) begin
-      \$1037  = \$905 ;
+      \$1029  = \$905 ;
     end
     if (rst) begin
-      \$1037  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = vector_start;
-    if (rst) begin
-      \$1038  = 1'h0;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = done;
+    \$1030  = vector_start;
     if (rst) begin
-      \$1039  = 1'h0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$909 [2:0];
+    \$1031  = done;
     if (rst) begin
-      \$1040  = 3'h0;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \$912 ;
+    \$1032  = \$909 [2:0];
     if (rst) begin
-      \$1041  = 1'h0;
+      \$1032  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = clear_counters;
+    \$1033  = \$912 ;
     if (rst) begin
-      \$1042  = 1'h0;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = { 6'h00, busy };
+    \$1034  = { 6'h00, busy };
     if (rst) begin
-      \$1043  = 7'h00;
+      \$1034  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \$914 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1035  = 32'd0;
+    end else begin
+      \$1035  = \$913 [31:0];
+    end
     if (rst) begin
-      \$1044  = 32'd0;
+      \$1035  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = { 6'h00, stall_input };
+    \$1036  = { 6'h00, stall_input };
     if (rst) begin
-      \$1045  = 7'h00;
+      \$1036  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \$916 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1037  = 32'd0;
+    end else begin
+      \$1037  = \$914 [31:0];
+    end
     if (rst) begin
-      \$1046  = 32'd0;
+      \$1037  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = { 6'h00, stall_output };
+    \$1038  = { 6'h00, stall_output };
     if (rst) begin
-      \$1047  = 7'h00;
+      \$1038  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \$918 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1039  = 32'd0;
+    end else begin
+      \$1039  = \$915 [31:0];
+    end
     if (rst) begin
-      \$1048  = 32'd0;
+      \$1039  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \$919 ;
+    \$1040  = \$916 ;
     if (rst) begin
-      \$1049  = 7'h00;
+      \$1040  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \$921 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1041  = 32'd0;
+    end else begin
+      \$1041  = \$917 [31:0];
+    end
     if (rst) begin
-      \$1050  = 32'd0;
+      \$1041  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = { 3'h0, \$922  };
+    \$1042  = { 3'h0, \$918  };
     if (rst) begin
-      \$1051  = 7'h00;
+      \$1042  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \$924 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1043  = 32'd0;
+    end else begin
+      \$1043  = \$919 [31:0];
+    end
     if (rst) begin
-      \$1052  = 32'd0;
+      \$1043  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = { 6'h00, issue };
+    \$1044  = { 6'h00, issue };
     if (rst) begin
-      \$1053  = 7'h00;
+      \$1044  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \$926 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1045  = 32'd0;
+    end else begin
+      \$1045  = \$920 [31:0];
+    end
     if (rst) begin
-      \$1054  = 32'd0;
+      \$1045  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = { 5'h00, \$927  };
+    \$1046  = { 5'h00, \$921  };
     if (rst) begin
-      \$1055  = 7'h00;
+      \$1046  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \$929 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1047  = 32'd0;
+    end else begin
+      \$1047  = \$922 [31:0];
+    end
     if (rst) begin
-      \$1056  = 32'd0;
+      \$1047  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = { 6'h00, done };
+    \$1048  = { 6'h00, done };
     if (rst) begin
-      \$1057  = 7'h00;
+      \$1048  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \$931 [31:0];
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$1049  = 32'd0;
+    end else begin
+      \$1049  = \$923 [31:0];
+    end
     if (rst) begin
-      \$1058  = 32'd0;
+      \$1049  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5664,39 +5677,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$215  = act_word;
   assign \act$216  = act_word;
   assign \act$217  = act_word;
-  assign act_wp__data = { \$1073 , \$1071 , \$1069 , \$1067 , \$1065 , \$1063 , \$1061 , \$1059  };
-  assign result = { \$1060 , \$1059  };
-  assign \result$227  = { \$1062 , \$1061  };
-  assign \result$228  = { \$1064 , \$1063  };
-  assign \result$229  = { \$1066 , \$1065  };
-  assign \result$230  = { \$1068 , \$1067  };
-  assign \result$231  = { \$1070 , \$1069  };
-  assign \result$232  = { \$1072 , \$1071  };
-  assign \result$233  = { \$1074 , \$1073  };
+  assign act_wp__data = { \$1064 , \$1062 , \$1060 , \$1058 , \$1056 , \$1054 , \$1052 , \$1050  };
+  assign result = { \$1051 , \$1050  };
+  assign \result$227  = { \$1053 , \$1052  };
+  assign \result$228  = { \$1055 , \$1054  };
+  assign \result$229  = { \$1057 , \$1056  };
+  assign \result$230  = { \$1059 , \$1058  };
+  assign \result$231  = { \$1061 , \$1060  };
+  assign \result$232  = { \$1063 , \$1062  };
+  assign \result$233  = { \$1065 , \$1064  };
   assign \$signature__en$234  = out_write;
   assign \$signature__addr$235  = \$211 [5:0];
-  assign \$signature__data$236  = { \$1060 , \$1059  };
+  assign \$signature__data$236  = { \$1051 , \$1050  };
   assign \$signature__en$237  = out_write;
   assign \$signature__addr$238  = \$213 [5:0];
-  assign \$signature__data$239  = { \$1062 , \$1061  };
+  assign \$signature__data$239  = { \$1053 , \$1052  };
   assign \$signature__en$240  = out_write;
   assign \$signature__addr$241  = \$215 [5:0];
-  assign \$signature__data$242  = { \$1064 , \$1063  };
+  assign \$signature__data$242  = { \$1055 , \$1054  };
   assign \$signature__en$243  = out_write;
   assign \$signature__addr$244  = \$217 [5:0];
-  assign \$signature__data$245  = { \$1066 , \$1065  };
+  assign \$signature__data$245  = { \$1057 , \$1056  };
   assign \$signature__en$246  = out_write;
   assign \$signature__addr$247  = \$219 [5:0];
-  assign \$signature__data$248  = { \$1068 , \$1067  };
+  assign \$signature__data$248  = { \$1059 , \$1058  };
   assign \$signature__en$249  = out_write;
   assign \$signature__addr$250  = \$221 [5:0];
-  assign \$signature__data$251  = { \$1070 , \$1069  };
+  assign \$signature__data$251  = { \$1061 , \$1060  };
   assign \$signature__en$252  = out_write;
   assign \$signature__addr$253  = \$223 [5:0];
-  assign \$signature__data$254  = { \$1072 , \$1071  };
+  assign \$signature__data$254  = { \$1063 , \$1062  };
   assign \$signature__en$255  = out_write;
   assign \$signature__addr$256  = \$225 [5:0];
-  assign \$signature__data$257  = { \$1074 , \$1073  };
+  assign \$signature__data$257  = { \$1065 , \$1064  };
   assign \$signature__addr$264  = \$230 [5:0];
   assign \$signature__addr$267  = \$235 [5:0];
   assign \$signature__addr$269  = \$240 [5:0];
@@ -5835,7 +5848,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3045$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3039$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5859,8 +5872,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3045$0 ;
-  wire \port$3045$0 ;
+  input \port$3039$0 ;
+  wire \port$3039$0 ;
   input [31:0] \port$331$0 ;
   wire [31:0] \port$331$0 ;
   (* init = 2'h0 *)
@@ -5895,7 +5908,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3045$0 , \port$331$0  };
+      storage[w_port__addr] <= { \port$3039$0 , \port$331$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5957,14 +5970,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3045$0 , \port$331$0  };
-  assign w_data = { \port$3045$0 , \port$331$0  };
+  assign w_port__data = { \port$3039$0 , \port$331$0  };
+  assign w_data = { \port$3039$0 , \port$331$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3255$0 , \port$3256$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3247$0 , \port$3248$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6124,10 +6137,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3255$0 ;
-  wire [7:0] \port$3255$0 ;
-  output [23:0] \port$3256$0 ;
-  wire [23:0] \port$3256$0 ;
+  output [7:0] \port$3247$0 ;
+  wire [7:0] \port$3247$0 ;
+  output [23:0] \port$3248$0 ;
+  wire [23:0] \port$3248$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7184,7 +7197,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_s_out),
     .i_valid(pe0_done_out),
     .o_valid(result_valid),
-    .\port$3207$0 (pe0_flags_out),
+    .\port$3199$0 (pe0_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -7307,13 +7320,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3255$0  = \$39 ;
-  assign \port$3256$0  = \$40 ;
+  assign \port$3247$0  = \$39 ;
+  assign \port$3248$0  = \$40 ;
   assign \$19  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3207$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3199$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -7497,8 +7510,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3207$0 ;
-  wire [1:0] \port$3207$0 ;
+  input [1:0] \port$3199$0 ;
+  wire [1:0] \port$3199$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -7705,9 +7718,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3207$0 [0];
+    rq_relu1 <= \port$3199$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3207$0 [1];
+    rq_req1 <= \port$3199$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7830,8 +7843,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3207$0 [0];
-  assign i_requantize = \port$3207$0 [1];
+  assign i_relu = \port$3199$0 [0];
+  assign i_requantize = \port$3199$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7840,7 +7853,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3416$0 , \port$3417$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3408$0 , \port$3409$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8000,10 +8013,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3416$0 ;
-  wire [7:0] \port$3416$0 ;
-  output [23:0] \port$3417$0 ;
-  wire [23:0] \port$3417$0 ;
+  output [7:0] \port$3408$0 ;
+  wire [7:0] \port$3408$0 ;
+  output [23:0] \port$3409$0 ;
+  wire [23:0] \port$3409$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9060,7 +9073,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_s_out),
     .i_valid(pe1_done_out),
     .o_valid(result_valid),
-    .\port$3368$0 (pe1_flags_out),
+    .\port$3360$0 (pe1_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -9183,13 +9196,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3416$0  = \$39 ;
-  assign \port$3417$0  = \$40 ;
+  assign \port$3408$0  = \$39 ;
+  assign \port$3409$0  = \$40 ;
   assign \$19  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3368$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3360$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -9373,8 +9386,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3368$0 ;
-  wire [1:0] \port$3368$0 ;
+  input [1:0] \port$3360$0 ;
+  wire [1:0] \port$3360$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -9581,9 +9594,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3368$0 [0];
+    rq_relu1 <= \port$3360$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3368$0 [1];
+    rq_req1 <= \port$3360$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9706,8 +9719,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3368$0 [0];
-  assign i_requantize = \port$3368$0 [1];
+  assign i_relu = \port$3360$0 [0];
+  assign i_requantize = \port$3360$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -9716,7 +9729,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3577$0 , \port$3578$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3569$0 , \port$3570$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9876,10 +9889,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3577$0 ;
-  wire [7:0] \port$3577$0 ;
-  output [23:0] \port$3578$0 ;
-  wire [23:0] \port$3578$0 ;
+  output [7:0] \port$3569$0 ;
+  wire [7:0] \port$3569$0 ;
+  output [23:0] \port$3570$0 ;
+  wire [23:0] \port$3570$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10936,7 +10949,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_s_out),
     .i_valid(pe2_done_out),
     .o_valid(result_valid),
-    .\port$3529$0 (pe2_flags_out),
+    .\port$3521$0 (pe2_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -11059,13 +11072,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3577$0  = \$39 ;
-  assign \port$3578$0  = \$40 ;
+  assign \port$3569$0  = \$39 ;
+  assign \port$3570$0  = \$40 ;
   assign \$19  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3529$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3521$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -11249,8 +11262,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3529$0 ;
-  wire [1:0] \port$3529$0 ;
+  input [1:0] \port$3521$0 ;
+  wire [1:0] \port$3521$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -11457,9 +11470,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3529$0 [0];
+    rq_relu1 <= \port$3521$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3529$0 [1];
+    rq_req1 <= \port$3521$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -11582,8 +11595,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3529$0 [0];
-  assign i_requantize = \port$3529$0 [1];
+  assign i_relu = \port$3521$0 [0];
+  assign i_requantize = \port$3521$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -11592,7 +11605,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3738$0 , \port$3739$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3730$0 , \port$3731$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11752,10 +11765,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3738$0 ;
-  wire [7:0] \port$3738$0 ;
-  output [23:0] \port$3739$0 ;
-  wire [23:0] \port$3739$0 ;
+  output [7:0] \port$3730$0 ;
+  wire [7:0] \port$3730$0 ;
+  output [23:0] \port$3731$0 ;
+  wire [23:0] \port$3731$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12812,7 +12825,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_s_out),
     .i_valid(pe3_done_out),
     .o_valid(result_valid),
-    .\port$3690$0 (pe3_flags_out),
+    .\port$3682$0 (pe3_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -12935,13 +12948,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3738$0  = \$39 ;
-  assign \port$3739$0  = \$40 ;
+  assign \port$3730$0  = \$39 ;
+  assign \port$3731$0  = \$40 ;
   assign \$19  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3690$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3682$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -13125,8 +13138,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3690$0 ;
-  wire [1:0] \port$3690$0 ;
+  input [1:0] \port$3682$0 ;
+  wire [1:0] \port$3682$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -13333,9 +13346,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3690$0 [0];
+    rq_relu1 <= \port$3682$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3690$0 [1];
+    rq_req1 <= \port$3682$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -13458,8 +13471,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3690$0 [0];
-  assign i_requantize = \port$3690$0 [1];
+  assign i_relu = \port$3682$0 [0];
+  assign i_requantize = \port$3682$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -13468,7 +13481,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3899$0 , \port$3900$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3891$0 , \port$3892$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13628,10 +13641,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3899$0 ;
-  wire [7:0] \port$3899$0 ;
-  output [23:0] \port$3900$0 ;
-  wire [23:0] \port$3900$0 ;
+  output [7:0] \port$3891$0 ;
+  wire [7:0] \port$3891$0 ;
+  output [23:0] \port$3892$0 ;
+  wire [23:0] \port$3892$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14688,7 +14701,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_s_out),
     .i_valid(pe4_done_out),
     .o_valid(result_valid),
-    .\port$3851$0 (pe4_flags_out),
+    .\port$3843$0 (pe4_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -14811,13 +14824,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$3899$0  = \$39 ;
-  assign \port$3900$0  = \$40 ;
+  assign \port$3891$0  = \$39 ;
+  assign \port$3892$0  = \$40 ;
   assign \$19  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3851$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3843$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -15001,8 +15014,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3851$0 ;
-  wire [1:0] \port$3851$0 ;
+  input [1:0] \port$3843$0 ;
+  wire [1:0] \port$3843$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -15209,9 +15222,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3851$0 [0];
+    rq_relu1 <= \port$3843$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3851$0 [1];
+    rq_req1 <= \port$3843$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15334,8 +15347,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3851$0 [0];
-  assign i_requantize = \port$3851$0 [1];
+  assign i_relu = \port$3843$0 [0];
+  assign i_requantize = \port$3843$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15344,7 +15357,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4060$0 , \port$4061$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4052$0 , \port$4053$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15504,10 +15517,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4060$0 ;
-  wire [7:0] \port$4060$0 ;
-  output [23:0] \port$4061$0 ;
-  wire [23:0] \port$4061$0 ;
+  output [7:0] \port$4052$0 ;
+  wire [7:0] \port$4052$0 ;
+  output [23:0] \port$4053$0 ;
+  wire [23:0] \port$4053$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16564,7 +16577,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_s_out),
     .i_valid(pe5_done_out),
     .o_valid(result_valid),
-    .\port$4012$0 (pe5_flags_out),
+    .\port$4004$0 (pe5_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -16687,13 +16700,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4060$0  = \$39 ;
-  assign \port$4061$0  = \$40 ;
+  assign \port$4052$0  = \$39 ;
+  assign \port$4053$0  = \$40 ;
   assign \$19  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4012$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4004$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -16877,8 +16890,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4012$0 ;
-  wire [1:0] \port$4012$0 ;
+  input [1:0] \port$4004$0 ;
+  wire [1:0] \port$4004$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -17085,9 +17098,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4012$0 [0];
+    rq_relu1 <= \port$4004$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4012$0 [1];
+    rq_req1 <= \port$4004$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17210,8 +17223,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4012$0 [0];
-  assign i_requantize = \port$4012$0 [1];
+  assign i_relu = \port$4004$0 [0];
+  assign i_requantize = \port$4004$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17220,7 +17233,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4221$0 , \port$4222$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4213$0 , \port$4214$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17380,10 +17393,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4221$0 ;
-  wire [7:0] \port$4221$0 ;
-  output [23:0] \port$4222$0 ;
-  wire [23:0] \port$4222$0 ;
+  output [7:0] \port$4213$0 ;
+  wire [7:0] \port$4213$0 ;
+  output [23:0] \port$4214$0 ;
+  wire [23:0] \port$4214$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18440,7 +18453,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_s_out),
     .i_valid(pe6_done_out),
     .o_valid(result_valid),
-    .\port$4173$0 (pe6_flags_out),
+    .\port$4165$0 (pe6_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -18563,13 +18576,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4221$0  = \$39 ;
-  assign \port$4222$0  = \$40 ;
+  assign \port$4213$0  = \$39 ;
+  assign \port$4214$0  = \$40 ;
   assign \$19  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4173$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4165$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -18753,8 +18766,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4173$0 ;
-  wire [1:0] \port$4173$0 ;
+  input [1:0] \port$4165$0 ;
+  wire [1:0] \port$4165$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -18961,9 +18974,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4173$0 [0];
+    rq_relu1 <= \port$4165$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4173$0 [1];
+    rq_req1 <= \port$4165$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19086,8 +19099,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4173$0 [0];
-  assign i_requantize = \port$4173$0 [1];
+  assign i_relu = \port$4165$0 [0];
+  assign i_requantize = \port$4165$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19096,7 +19109,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4382$0 , \port$4383$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4374$0 , \port$4375$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19256,10 +19269,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4382$0 ;
-  wire [7:0] \port$4382$0 ;
-  output [23:0] \port$4383$0 ;
-  wire [23:0] \port$4383$0 ;
+  output [7:0] \port$4374$0 ;
+  wire [7:0] \port$4374$0 ;
+  output [23:0] \port$4375$0 ;
+  wire [23:0] \port$4375$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20316,7 +20329,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_s_out),
     .i_valid(pe7_done_out),
     .o_valid(result_valid),
-    .\port$4334$0 (pe7_flags_out),
+    .\port$4326$0 (pe7_flags_out),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -20439,13 +20452,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$4382$0  = \$39 ;
-  assign \port$4383$0  = \$40 ;
+  assign \port$4374$0  = \$39 ;
+  assign \port$4375$0  = \$40 ;
   assign \$19  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4334$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4326$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [31:0] \$1 ;
   wire \$10 ;
@@ -20629,8 +20642,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4334$0 ;
-  wire [1:0] \port$4334$0 ;
+  input [1:0] \port$4326$0 ;
+  wire [1:0] \port$4326$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
@@ -20837,9 +20850,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4334$0 [0];
+    rq_relu1 <= \port$4326$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4334$0 [1];
+    rq_req1 <= \port$4326$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -20962,8 +20975,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4334$0 [0];
-  assign i_requantize = \port$4334$0 [1];
+  assign i_relu = \port$4326$0 [0];
+  assign i_requantize = \port$4326$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$4  = { 1'h0, rq_pp0 };
   assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
