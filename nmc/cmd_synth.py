@@ -138,5 +138,9 @@ def run(args) -> int:
         if cp:
             parts = ", ".join(f"{k} {v:.2f}" for k, v in cp["by_type"].items())
             print(f"{label['target']}: critical path {cp['ns']:.2f} ns ({parts}): {cp['from']} -> {cp['to']}")
+        by_part = rep.get("lut4_per_mac_by_part") or {}
+        if len(by_part) > 1:
+            split = " + ".join(f"{part} {v:.1f}" for part, v in by_part.items())
+            print(f"{label['target']}: LUT4 per MAC lane {rep['lut4_per_mac']:.1f} = {split} (kept hierarchy levels)")
     print(f"reports: {args.build_dir}/{'' if len(seeds) == 1 else 'seed<N>/'}<target>/report.json")
     return status

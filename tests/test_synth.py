@@ -153,6 +153,23 @@ def test_summary_counts_the_design_apart_from_the_harness():
     assert "145 MISSED" in table and "120.0" in table
 
 
+def test_lut4_per_lane_is_split_by_the_kept_hierarchy_levels():
+    stat = {"modules": {
+        "\\dut": {"num_cells_by_type": {"LUT4": 30, "CCU2C": 5, "TRELLIS_FF": 9, "dut.pe0": 1, "dut.pe1": 1, "\\dut.fifo": 1}},
+        "\\dut.pe0": {"num_cells_by_type": {"LUT4": 20, "CCU2C": 3}},
+        "\\dut.pe1": {"num_cells_by_type": {"LUT4": 20, "CCU2C": 3}},
+        "\\dut.fifo": {"num_cells_by_type": {"LUT4": 2, "TRELLIS_DPR16X4": 1}},
+        "\\" + harness.TOP: {"num_cells_by_type": {"LUT4": 7, "dut": 1}}}}
+    lut = targets.ecp5(6).lut_cells
+    assert report.lut4_parts(stat, "dut", lut) == {"top": 30 + 2 * 5, "pe": 2 * (20 + 2 * 3), "fifo": 2 + 4}
+    raw = {"stat": stat, "top": "dut", "harness": harness.TOP, "pnr": _pnr([], {"clk": {"achieved": 100.0}})}
+    r = report.summarize(raw, targets.ecp5(6), pe=2, simd=2)
+    assert r["lut4_per_mac_by_part"] == {"top": 10.0, "pe": 13.0, "fifo": 1.5}
+    assert sum(r["lut4_per_mac_by_part"].values()) == pytest.approx(r["lut4_per_mac"])
+    with pytest.raises(ValueError, match=r"^Yosys stat JSON has no module other \(it has: "):
+        report.lut4_parts(stat, "other", lut)
+
+
 def test_mapping_check_flags_logic_fallbacks():
     r = {"target": "ice40-up5k", "design": {"lut4": 9, "ff": 9, "dsp": 0, "bram": 3}}
     assert report.check_mapping(r, min_dsp=8, min_bram=3) == [
@@ -271,7 +288,8 @@ def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeyp
         raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
                "pnr": _pnr([], {"clk": {"achieved": 100.0 + seed, "constraint": target.goal_mhz}})}
         rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
-        return {**rep, "seed": seed, "mapping_problems": []}
+        return {**rep, "seed": seed, "mapping_problems": [], "lut4_per_mac": 3.5,
+                "lut4_per_mac_by_part": {"top": 1.25, "pe": 2.25}}
 
     monkeypatch.setattr(synth, "run", fake_run)
     parser = argparse.ArgumentParser()
@@ -284,6 +302,7 @@ def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeyp
     assert captured.err == "nmc synth: error: fake-nextpnr did not finish within 90 s at seed 3\n"
     assert "ecp5-85f-s6: Fmax over 2 of 3 seeds 101.0 .. 104.0 MHz, median 102.5\n" in captured.out
     assert "ecp5-85f-s6/seed3" not in captured.out
+    assert "ecp5-85f-s6/seed4: LUT4 per MAC lane 3.5 = top 1.2 + pe 2.2 (kept hierarchy levels)\n" in captured.out
 
     limits.clear()
     assert cmd_synth.run(parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path)])) == 0

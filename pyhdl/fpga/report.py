@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .targets import Target
 
-__all__ = ["module_cells", "count", "critical_path", "summarize", "check_mapping", "format_table"]
+__all__ = ["module_cells", "lut4_parts", "count", "critical_path", "summarize", "check_mapping", "format_table"]
 
 
 def module_cells(stat: dict, module: str) -> dict[str, int]:
@@ -38,6 +38,25 @@ def module_cells(stat: dict, module: str) -> dict[str, int]:
     if find(module) is None:
         raise ValueError(f"Yosys stat JSON has no module {module} (it has: {', '.join(sorted(modules))})")
     return cells_of(module, 0)
+
+
+def lut4_parts(stat: dict, top: str, lut_cells: dict[str, int]) -> dict[str, int]:
+    """LUT4 of ``top`` split by what it keeps as hierarchy levels: ``{"top": its own
+    logic, "<kind>": all instances of one kind of submodule}``, where instances whose
+    names differ only in a trailing number (``top.pe0``, ``top.pe1``) are one kind."""
+    modules = stat["modules"]
+    own = modules.get(top) or modules.get("\\" + top)
+    if own is None:
+        raise ValueError(f"Yosys stat JSON has no module {top} (it has: {', '.join(sorted(modules))})")
+    parts = {"top": 0}
+    for kind, n in own.get("num_cells_by_type", {}).items():
+        name = str(kind).lstrip("\\")
+        if name in modules or "\\" + name in modules:
+            part = name.removeprefix(top + ".").rstrip("0123456789") or name
+            parts[part] = parts.get(part, 0) + int(n) * count(module_cells(stat, name), lut_cells)
+        else:
+            parts["top"] += int(n) * lut_cells.get(str(kind), 0)
+    return parts
 
 
 def count(cells: dict[str, int], weights: dict[str, int]) -> int:
@@ -114,6 +133,10 @@ def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | No
         "fmax_mhz": round(fmax, 2), "goal_mhz": target.goal_mhz, "meets_goal": fmax >= target.goal_mhz,
         "gmacs": round(lanes * fmax / 1000.0, 3),
         "lut4_per_mac": round(res["lut4"] / lanes, 2),
+        # the same split by the hierarchy levels the flow keeps (on ECP5 each PE with its
+        # requant unit): what is per lane and what the lanes share
+        "lut4_per_mac_by_part": {k: round(v / lanes, 2)
+                                 for k, v in lut4_parts(raw["stat"], raw["top"], target.lut_cells).items()},
         "critical_path": critical_path(pnr),
         "seconds": {k: round(v, 1) for k, v in raw.get("seconds", {}).items()},
         "logs": raw.get("logs", {}),
