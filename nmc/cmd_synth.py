@@ -45,7 +45,6 @@ def _jobs(args):
     for seed in _seeds(args):
         if seed < 0:
             raise ValueError(f"--seed must be >= 0, not {seed}")
-    _pnr_timeout(args)
     families = ("ecp5", "ice40") if args.target == "all" else (args.target,)
     jobs = []
     for family in families:
@@ -93,11 +92,11 @@ def run(args) -> int:
     from pyhdl.fpga import flow, report, synth
     if args.board is not None:
         return _board(args)
+    timeout = _pnr_timeout(args)
     jobs = _jobs(args)
     if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
         raise ValueError("--verilog holds one config: pick it with --config")
     seeds = _seeds(args)
-    timeout = _pnr_timeout(args)
     reports, status = [], 0
     for cfg, name, target in jobs:
         for seed in seeds:

@@ -243,68 +243,56 @@ def test_cli_bad_input_is_one_line(args, message):
     assert __import__("re").match(rf"^nmc synth: error: {message}$", lines[0]), lines[0]
 
 
-def test_repeated_seed_places_once_per_seed_and_reports_the_spread(monkeypatch, tmp_path, capsys):
+def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None):
+    """``nmc synth`` with ``synth.run`` faked: seed -> Fmax from ``fmax``, the seeds in
+    ``timed_out`` raise FlowTimeout.  Returns (run(argv) -> status, calls), each call
+    ``(target, build_root, seed, pnr_timeout)``."""
     import argparse
 
     from nmc import cmd_synth
     from pyhdl.fpga import synth
 
-    calls = []
     design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
+    calls = []
 
     def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None):
-        calls.append((target.name, str(build_root), seed))
-        fmax = {1: 100.0, 2: 120.0, 5: 110.0}[seed]
+        calls.append((target.name, str(build_root), seed, pnr_timeout))
+        if seed in timed_out:
+            raise flow.FlowTimeout(f"fake-nextpnr did not finish within {pnr_timeout:g} s at seed {seed}")
         raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
-               "pnr": _pnr([], {"clk": {"achieved": fmax, "constraint": target.goal_mhz}})}
+               "pnr": _pnr([], {"clk": {"achieved": fmax[seed], "constraint": target.goal_mhz}})}
         rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
-        return {**rep, "seed": seed, "mapping_problems": []}
+        split = {} if by_part is None else {"lut4_per_mac": sum(by_part.values()), "lut4_per_mac_by_part": by_part}
+        return {**rep, "seed": seed, "mapping_problems": [], **split}
 
     monkeypatch.setattr(synth, "run", fake_run)
     parser = argparse.ArgumentParser()
     cmd_synth.add_arguments(parser)
-    args = parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path),
-                              "--seed", "2", "--seed", "1", "--seed", "5", "--seed", "2"])
-    assert cmd_synth.run(args) == 0
-    assert calls == [("ecp5-85f-s6", f"{tmp_path}/seed{s}", s) for s in (2, 1, 5)]
+    return lambda argv: cmd_synth.run(parser.parse_args(argv)), calls
+
+
+def test_repeated_seed_places_once_per_seed_and_reports_the_spread(monkeypatch, tmp_path, capsys):
+    run, calls = _synth_cli(monkeypatch, {1: 100.0, 2: 120.0, 5: 110.0})
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path),
+                "--seed", "2", "--seed", "1", "--seed", "5", "--seed", "2"]) == 0
+    assert [c[:3] for c in calls] == [("ecp5-85f-s6", f"{tmp_path}/seed{s}", s) for s in (2, 1, 5)]
     out = capsys.readouterr().out
     assert "ecp5-85f-s6/seed5" in out
     assert "ecp5-85f-s6: Fmax over 3 seeds 100.0 .. 120.0 MHz, median 110.0\n" in out
 
 
 def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeypatch, tmp_path, capsys):
-    import argparse
-
-    from nmc import cmd_synth
-    from pyhdl.fpga import synth
-
-    design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
-    limits = []
-
-    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None):
-        limits.append(pnr_timeout)
-        if seed == 3:
-            raise flow.FlowTimeout(f"fake-nextpnr did not finish within {pnr_timeout:g} s at seed 3")
-        raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
-               "pnr": _pnr([], {"clk": {"achieved": 100.0 + seed, "constraint": target.goal_mhz}})}
-        rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
-        return {**rep, "seed": seed, "mapping_problems": [], "lut4_per_mac": 3.5,
-                "lut4_per_mac_by_part": {"top": 1.25, "pe": 2.25}}
-
-    monkeypatch.setattr(synth, "run", fake_run)
-    parser = argparse.ArgumentParser()
-    cmd_synth.add_arguments(parser)
-    args = parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path), "--pnr-timeout", "90",
-                              "--seed", "1", "--seed", "3", "--seed", "4"])
-    assert cmd_synth.run(args) == 1
-    assert limits == [90, 90, 90]
+    run, calls = _synth_cli(monkeypatch, {1: 101.0, 4: 104.0}, timed_out={3}, by_part={"top": 1.25, "pe": 2.25})
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--pnr-timeout", "90",
+                "--seed", "1", "--seed", "3", "--seed", "4"]) == 1
+    assert [c[3] for c in calls] == [90, 90, 90]
     captured = capsys.readouterr()
     assert captured.err == "nmc synth: error: fake-nextpnr did not finish within 90 s at seed 3\n"
     assert "ecp5-85f-s6: Fmax over 2 of 3 seeds 101.0 .. 104.0 MHz, median 102.5\n" in captured.out
     assert "ecp5-85f-s6/seed3" not in captured.out
     assert "ecp5-85f-s6/seed4: LUT4 per MAC lane 3.5 = top 1.2 + pe 2.2 (kept hierarchy levels)\n" in captured.out
 
-    limits.clear()
-    assert cmd_synth.run(parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path)])) == 0
-    assert cmd_synth.run(parser.parse_args(["--target", "ecp5", "--build-dir", str(tmp_path), "--pnr-timeout", "0"])) == 0
-    assert limits == [flow.PNR_TIMEOUT_S, None]
+    calls.clear()
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--seed", "1"]) == 0
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--seed", "1", "--pnr-timeout", "0"]) == 0
+    assert [c[3] for c in calls] == [flow.PNR_TIMEOUT_S, None]

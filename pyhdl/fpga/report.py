@@ -12,31 +12,40 @@ from .targets import Target
 __all__ = ["module_cells", "lut4_parts", "count", "critical_path", "summarize", "check_mapping", "format_table"]
 
 
-def module_cells(stat: dict, module: str) -> dict[str, int]:
-    """``{cell type: count}`` of ``module`` in a Yosys ``stat -json`` document, with the
-    cells of the submodules it instantiates (kept as hierarchy levels) counted in."""
+def _module(stat: dict, name: str) -> dict | None:
+    """Module ``name`` of a Yosys ``stat -json`` document (with or without the leading
+    backslash of a public name), or None."""
     if not isinstance(stat, dict) or not isinstance(stat.get("modules"), dict):
         raise ValueError("Yosys stat JSON has no 'modules' object")
     modules = stat["modules"]
+    for key in (name, "\\" + name, name.lstrip("\\")):
+        if key in modules:
+            return modules[key]
+    return None
 
-    def find(name):
-        for key in (name, "\\" + name, name.lstrip("\\")):
-            if key in modules:
-                return modules[key]
-        return None
+
+def _require_module(stat: dict, name: str) -> dict:
+    found = _module(stat, name)
+    if found is None:
+        raise ValueError(f"Yosys stat JSON has no module {name} (it has: {', '.join(sorted(stat['modules']))})")
+    return found
+
+
+def module_cells(stat: dict, module: str) -> dict[str, int]:
+    """``{cell type: count}`` of ``module`` in a Yosys ``stat -json`` document, with the
+    cells of the submodules it instantiates (kept as hierarchy levels) counted in."""
+    _require_module(stat, module)
 
     def cells_of(name, depth):
-        if depth > len(modules):
+        if depth > len(stat["modules"]):
             raise ValueError(f"Yosys stat JSON: module {name} instantiates itself")
         total = {}
-        for kind, n in find(name).get("num_cells_by_type", {}).items():
+        for kind, n in _module(stat, name).get("num_cells_by_type", {}).items():
             kind, n = str(kind), int(n)
-            for k, v in (cells_of(kind, depth + 1) if find(kind) is not None else {kind: 1}).items():
+            for k, v in (cells_of(kind, depth + 1) if _module(stat, kind) is not None else {kind: 1}).items():
                 total[k] = total.get(k, 0) + v * n
         return total
 
-    if find(module) is None:
-        raise ValueError(f"Yosys stat JSON has no module {module} (it has: {', '.join(sorted(modules))})")
     return cells_of(module, 0)
 
 
@@ -44,18 +53,15 @@ def lut4_parts(stat: dict, top: str, lut_cells: dict[str, int]) -> dict[str, int
     """LUT4 of ``top`` split by what it keeps as hierarchy levels: ``{"top": its own
     logic, "<kind>": all instances of one kind of submodule}``, where instances whose
     names differ only in a trailing number (``top.pe0``, ``top.pe1``) are one kind."""
-    modules = stat["modules"]
-    own = modules.get(top) or modules.get("\\" + top)
-    if own is None:
-        raise ValueError(f"Yosys stat JSON has no module {top} (it has: {', '.join(sorted(modules))})")
     parts = {"top": 0}
-    for kind, n in own.get("num_cells_by_type", {}).items():
-        name = str(kind).lstrip("\\")
-        if name in modules or "\\" + name in modules:
+    for kind, n in _require_module(stat, top).get("num_cells_by_type", {}).items():
+        kind, n = str(kind), int(n)
+        if _module(stat, kind) is not None:
+            name = kind.lstrip("\\")
             part = name.removeprefix(top + ".").rstrip("0123456789") or name
-            parts[part] = parts.get(part, 0) + int(n) * count(module_cells(stat, name), lut_cells)
+            parts[part] = parts.get(part, 0) + n * count(module_cells(stat, kind), lut_cells)
         else:
-            parts["top"] += int(n) * lut_cells.get(str(kind), 0)
+            parts["top"] += n * lut_cells.get(kind, 0)
     return parts
 
 
