@@ -26,7 +26,8 @@ def add_arguments(parser) -> None:
     from pyhdl.fpga import flow
     parser.add_argument("--pnr-timeout", type=float, metavar="SECONDS",
                         help=f"stop a nextpnr run after this long (default {flow.PNR_TIMEOUT_S}; 0: no limit): its "
-                             "router can run away on one placement; the other seeds and targets still run")
+                             "router can run away on one placement; the other seeds and targets still run.  With "
+                             "--board: the limit of the whole board build (Yosys, nextpnr, packer)")
     parser.add_argument("--board", choices=("icebreaker", "ulx3s"),
                         help="instead: build the digits demo bitstream for this board (iCEBreaker: small config, "
                              "ULX3S-85F: default config) into <build-dir>/board-<name>")
@@ -59,7 +60,7 @@ def _seeds(args) -> list[int]:
 
 
 def _pnr_timeout(args) -> float | None:
-    """nextpnr's wall-time limit in seconds, None for none."""
+    """nextpnr's (with --board: the board build's) wall-time limit in seconds, None for none."""
     from pyhdl.fpga import flow
     if args.pnr_timeout is None:
         return flow.PNR_TIMEOUT_S
@@ -68,17 +69,16 @@ def _pnr_timeout(args) -> float | None:
     return None if args.pnr_timeout in (0, math.inf) else args.pnr_timeout
 
 
-def _board(args) -> int:
+def _board(args, timeout: float | None) -> int:
     from pathlib import Path
 
     from pyhdl.fpga import boards, flow, report
     if args.verilog is not None or args.config is not None or args.target != "all":
         raise ValueError("--board picks its own target and config; drop --target/--config/--verilog")
-    if args.pnr_timeout is not None:
-        raise ValueError("--board runs amaranth-boards' build script, which has no time limit; drop --pnr-timeout")
     print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
     try:
-        rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", n_images=args.images)
+        rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", n_images=args.images,
+                           timeout=timeout)
     except flow.FlowError as e:
         print(f"nmc synth: error: {e}", file=sys.stderr)
         return 1
@@ -90,9 +90,9 @@ def _board(args) -> int:
 
 def run(args) -> int:
     from pyhdl.fpga import flow, report, synth
-    if args.board is not None:
-        return _board(args)
     timeout = _pnr_timeout(args)
+    if args.board is not None:
+        return _board(args, timeout)
     jobs = _jobs(args)
     if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
         raise ValueError("--verilog holds one config: pick it with --config")

@@ -3,13 +3,14 @@ iCEBreaker bitstream builds with weights in block RAM and multipliers in DSPs.""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
 from amaranth.sim import Simulator
 
 from pyhdl.config import DEFAULT, SMALL
-from pyhdl.fpga import boards, synth, targets
+from pyhdl.fpga import boards, flow, synth, targets
 
 
 def _demo(d, **changes):
@@ -80,6 +81,29 @@ def test_demo_bad_arguments(small_digits):
         _demo(d, cfg=DEFAULT)
     with pytest.raises(ValueError, match=r"^board must be one of icebreaker, ulx3s, not 'de10'$"):
         boards.build("de10", "unused")
+
+
+def test_a_board_build_past_its_time_limit_is_stopped_with_its_tools(tmp_path, monkeypatch):
+    # amaranth-boards' script runs the tools named by YOSYS etc.; this Yosys never ends
+    fake = tmp_path / "stuck-yosys"
+    fake.write_text("#!/bin/sh\nsleep 60 &\necho $! > yosys-child.pid\nwait\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("YOSYS", str(fake))
+    build = tmp_path / "build"
+    with pytest.raises(flow.FlowTimeout, match=r"^the icebreaker build did not finish within 2 s and was stopped; "
+                                               r"see .*/build/build\.log$"):
+        boards.build("icebreaker", build, n_images=1, timeout=2)
+    child = int((build / "yosys-child.pid").read_text())
+    assert not Path(f"/proc/{child}").exists() or "State:\tZ" in Path(f"/proc/{child}/status").read_text()
+
+
+@pytest.mark.parametrize("timeout, error, message", [
+    (0, ValueError, r"^timeout must be > 0 seconds \(None: no limit\), not 0$"),
+    ("60", TypeError, r"^timeout must be a number of seconds or None, not '60'$"),
+])
+def test_bad_board_build_timeout(timeout, error, message):
+    with pytest.raises(error, match=message):
+        boards.build("icebreaker", "unused", timeout=timeout)
 
 
 @pytest.mark.slow

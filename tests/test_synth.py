@@ -7,6 +7,7 @@ import json
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,29 @@ def test_a_tool_past_its_time_limit_is_stopped_and_named(tmp_path):
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
     with pytest.raises(flow.FlowTimeout, match=r"^.*python.* did not finish within 0\.5 s and was stopped; see .*sleep\.out$"):
         flow.run_tool(sleeper, cwd=tmp_path, log=tmp_path / "sleep.out", timeout=0.5)
+
+
+def _gone(pid: int) -> bool:
+    """The process ``pid`` has ended (a zombie nobody reaps in a container counts)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+def test_a_stopped_tool_takes_the_processes_it_started_with_it(tmp_path):
+    # a build script is a shell running the tools: stopping the shell alone would leave
+    # them running
+    script = tmp_path / "build.sh"
+    script.write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+    with pytest.raises(flow.FlowTimeout, match=r"^sh did not finish within 1 s and was stopped; see .*build\.log$"):
+        flow.run_tool(["sh", str(script)], cwd=tmp_path, log=tmp_path / "build.log", timeout=1)
+    child = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child), f"the script's child {child} outlived the stopped script"
 
 
 def test_a_runaway_nextpnr_is_stopped_with_the_seed_named(tmp_path):
@@ -230,8 +254,7 @@ def _nmc(*args):
     (["--seed", "-1"], r"--seed must be >= 0, not -1"),
     (["--seed", "1", "--seed", "-2"], r"--seed must be >= 0, not -2"),
     (["--pnr-timeout", "-1"], r"--pnr-timeout must be >= 0 seconds \(0: no limit\), not -1"),
-    (["--board", "icebreaker", "--pnr-timeout", "60"],
-     r"--board runs amaranth-boards' build script, which has no time limit; drop --pnr-timeout"),
+    (["--board", "icebreaker", "--pnr-timeout", "-60"], r"--pnr-timeout must be >= 0 seconds \(0: no limit\), not -60"),
     (["--verilog", "x.v"], r"--verilog holds one config: pick it with --config"),
     (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
 ])
@@ -296,3 +319,30 @@ def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeyp
     assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--seed", "1"]) == 0
     assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--seed", "1", "--pnr-timeout", "0"]) == 0
     assert [c[3] for c in calls] == [flow.PNR_TIMEOUT_S, None]
+
+
+def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from nmc import cmd_synth
+    from pyhdl.fpga import boards
+
+    calls = []
+
+    def fake_build(board_name, build_dir, *, n_images=4, seed=0, timeout=None):
+        calls.append((board_name, timeout))
+        if timeout is None:
+            raise flow.FlowError(f"the {board_name} build failed")
+        raise flow.FlowTimeout(f"the {board_name} build did not finish within {timeout:g} s and was stopped")
+
+    monkeypatch.setattr(boards, "build", fake_build)
+    parser = argparse.ArgumentParser()
+    cmd_synth.add_arguments(parser)
+    for argv, limit in (([], flow.PNR_TIMEOUT_S), (["--pnr-timeout", "60"], 60), (["--pnr-timeout", "0"], None)):
+        calls.clear()
+        status = cmd_synth.run(parser.parse_args(["--board", "ulx3s", "--build-dir", str(tmp_path), *argv]))
+        assert (status, calls) == (1, [("ulx3s", limit)])
+    assert capsys.readouterr().err.splitlines() == [
+        f"nmc synth: error: the ulx3s build did not finish within {flow.PNR_TIMEOUT_S:g} s and was stopped",
+        "nmc synth: error: the ulx3s build did not finish within 60 s and was stopped",
+        "nmc synth: error: the ulx3s build failed"]

