@@ -1,6 +1,7 @@
 """Shared pytest fixtures."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +37,23 @@ def small_digits():
     from pyhdl.config import SMALL
     from pyhdl.fpga import boards
     return boards.digits_program(SMALL, 3)
+
+
+@pytest.fixture
+def ended():
+    """``ended(pid)``: whether process ``pid`` ends within 5 s (a SIGKILL lands
+    asynchronously; a zombie that nobody reaps in a container counts as ended)."""
+    import time
+
+    def gone(pid: int) -> bool:
+        try:
+            return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return True
+
+    def ended(pid: int) -> bool:
+        deadline = time.monotonic() + 5
+        while not gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return gone(pid)
+    return ended
