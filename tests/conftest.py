@@ -57,3 +57,18 @@ def ended():
             time.sleep(0.05)
         return gone(pid)
     return ended
+
+
+@pytest.fixture
+def stuck_tool(tmp_path):
+    """``stuck_tool(name)``: an executable ``tmp_path/name`` that starts a child that
+    sleeps for a minute, writes the child's pid to ``tmp_path/<name>.pid`` and waits for
+    it, as a build script waits for its tools.  Returns (tool, pid file)."""
+    import stat
+
+    def make(name: str):
+        tool, pid_file = tmp_path / name, tmp_path / f"{name}.pid"
+        tool.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > '{pid_file}'\nwait\n")
+        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+        return tool, pid_file
+    return make

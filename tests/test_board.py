@@ -3,7 +3,6 @@ iCEBreaker bitstream builds with weights in block RAM and multipliers in DSPs.""
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
@@ -83,17 +82,14 @@ def test_demo_bad_arguments(small_digits):
         boards.build("de10", "unused")
 
 
-def test_a_board_build_past_its_time_limit_is_stopped_with_its_tools(tmp_path, monkeypatch, ended):
+def test_a_board_build_past_its_time_limit_is_stopped_with_its_tools(tmp_path, monkeypatch, ended, stuck_tool):
     # amaranth-boards' script runs the tools named by YOSYS etc.; this Yosys never ends
-    fake = tmp_path / "stuck-yosys"
-    fake.write_text("#!/bin/sh\nsleep 60 &\necho $! > yosys-child.pid\nwait\n")
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    fake, pid_file = stuck_tool("stuck-yosys")
     monkeypatch.setenv("YOSYS", str(fake))
-    build = tmp_path / "build"
     with pytest.raises(flow.FlowTimeout, match=r"^the icebreaker build did not finish within 2 s and was stopped; "
                                                r"see .*/build/build\.log$"):
-        boards.build("icebreaker", build, n_images=1, timeout=2)
-    child = int((build / "yosys-child.pid").read_text())
+        boards.build("icebreaker", tmp_path / "build", n_images=1, timeout=2)
+    child = int(pid_file.read_text())
     assert ended(child), f"Yosys's child {child} outlived the stopped build"
 
 

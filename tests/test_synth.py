@@ -81,14 +81,13 @@ def test_a_tool_past_its_time_limit_is_stopped_and_named(tmp_path):
         flow.run_tool(sleeper, cwd=tmp_path, log=tmp_path / "sleep.out", timeout=0.5)
 
 
-def test_a_stopped_tool_takes_the_processes_it_started_with_it(tmp_path, ended):
+def test_a_stopped_tool_takes_the_processes_it_started_with_it(tmp_path, ended, stuck_tool):
     # a build script is a shell running the tools: stopping the shell alone would leave
     # them running
-    script = tmp_path / "build.sh"
-    script.write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+    script, pid_file = stuck_tool("build.sh")
     with pytest.raises(flow.FlowTimeout, match=r"^sh did not finish within 1 s and was stopped; see .*build\.log$"):
         flow.run_tool(["sh", str(script)], cwd=tmp_path, log=tmp_path / "build.log", timeout=1)
-    child = int((tmp_path / "child.pid").read_text())
+    child = int(pid_file.read_text())
     assert ended(child), f"the script's child {child} outlived the stopped script"
 
 
@@ -259,9 +258,6 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None, work=None
     """``nmc synth`` with ``synth.run`` faked: seed -> Fmax from ``fmax``, the seeds in
     ``timed_out`` raise FlowTimeout, ``work(seed)`` (if given) runs first.  Returns
     (run(argv) -> status, calls), each call ``(target, build_root, seed, pnr_timeout)``."""
-    import argparse
-
-    from nmc import cmd_synth
     from pyhdl.fpga import synth
 
     design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
@@ -280,9 +276,17 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None, work=None
         return {**rep, "seed": seed, "mapping_problems": [], **split}
 
     monkeypatch.setattr(synth, "run", fake_run)
+    return _synth_main(), calls
+
+
+def _synth_main():
+    """``nmc synth``'s ``run`` on a command line (a list), in this process."""
+    import argparse
+
+    from nmc import cmd_synth
     parser = argparse.ArgumentParser()
     cmd_synth.add_arguments(parser)
-    return lambda argv: cmd_synth.run(parser.parse_args(argv)), calls
+    return lambda argv: cmd_synth.run(parser.parse_args(argv))
 
 
 def test_repeated_seed_places_once_per_seed_and_reports_the_spread(monkeypatch, tmp_path, capsys):
@@ -313,9 +317,6 @@ def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeyp
 
 
 def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
-    import argparse
-
-    from nmc import cmd_synth
     from pyhdl.fpga import boards
 
     calls = []
@@ -327,11 +328,10 @@ def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
         raise flow.FlowTimeout(f"the {board_name} build did not finish within {timeout:g} s and was stopped")
 
     monkeypatch.setattr(boards, "build", fake_build)
-    parser = argparse.ArgumentParser()
-    cmd_synth.add_arguments(parser)
+    run = _synth_main()
     for argv, limit in (([], flow.PNR_TIMEOUT_S), (["--pnr-timeout", "60"], 60), (["--pnr-timeout", "0"], None)):
         calls.clear()
-        status = cmd_synth.run(parser.parse_args(["--board", "ulx3s", "--build-dir", str(tmp_path), *argv]))
+        status = run(["--board", "ulx3s", "--build-dir", str(tmp_path), *argv])
         assert (status, calls) == (1, [("ulx3s", limit)])
     assert capsys.readouterr().err.splitlines() == [
         f"nmc synth: error: the ulx3s build did not finish within {flow.PNR_TIMEOUT_S:g} s and was stopped",
@@ -353,10 +353,8 @@ def test_jobs_place_seeds_at_once_and_report_them_in_order(monkeypatch, tmp_path
     assert "ecp5-85f-s6: Fmax over 4 seeds 101.0 .. 104.0 MHz, median 102.5\n" in out
 
 
-def test_a_failing_run_stops_the_others_and_their_tools(monkeypatch, tmp_path, capsys, ended):
-    script = tmp_path / "slow-tool.sh"
-    script.write_text("sleep 60 &\necho $! > child.pid\nwait\n")
-    pid_file = tmp_path / "child.pid"
+def test_a_failing_run_stops_the_others_and_their_tools(monkeypatch, tmp_path, capsys, ended, stuck_tool):
+    script, pid_file = stuck_tool("slow-tool.sh")
 
     def work(seed):
         if seed == 1:  # a long place and route

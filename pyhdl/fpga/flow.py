@@ -111,18 +111,20 @@ def stop_all() -> None:
     with _running_lock:
         procs = list(_running)
     for proc in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(proc)
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Kill ``proc`` and every process of its group, and reap ``proc``."""
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and every process of its group (it leads its own session)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """:func:`_kill_group`, then reap ``proc``."""
+    _kill_group(proc)
     proc.wait()
 
 
