@@ -193,3 +193,22 @@ def test_netlist_cosimulation_bad_input_is_one_line(capsys):
         netlist.cosimulate("huge")
     assert netlist._main(["--vectors", "0"]) == 1
     assert capsys.readouterr().out == "netlist co-simulation: vectors must be a positive int, not 0\n"
+
+
+def test_command_line_packs_a_netlist_file_in_place(tmp_path, capsys):
+    netlist, counts = tmp_path / "n.json", tmp_path / "counts.json"
+    netlist.write_text(json.dumps(_mult_design().doc()))
+    assert regpack.main([str(netlist), str(counts)]) == 0
+    moved = json.loads(counts.read_text())
+    assert moved["mult_inputs"] == moved["mult_outputs"] == 1
+    assert capsys.readouterr().out == f"regpack: {moved}\n"
+    packed = json.loads(netlist.read_text())["modules"]["top"]["cells"]
+    assert packed["mul"]["parameters"]["REG_OUTPUT_CLK"] == "CLK0"
+    assert not any(name.startswith("p") and c["type"] == "TRELLIS_FF" for name, c in packed.items())
+
+
+def test_command_line_unreadable_netlist_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "missing.json"
+    assert regpack.main([str(missing), str(tmp_path / "c.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"regpack: cannot read netlist {missing}: ") and err.count("\n") == 1

@@ -227,3 +227,34 @@ def pack_registers(netlist: dict) -> dict:
         for name in [n for n, c in view.cells.items() if c["type"] == _MULT]:
             _pack_mult(view, name, counts)
     return dict(counts)
+
+
+def main(argv=None) -> int:
+    """``python -m pyhdl.fpga.regpack NETLIST COUNTS``: pack ``NETLIST`` (Yosys JSON) in
+    place and write what moved to ``COUNTS`` (JSON).  The ECP5 board builds run it
+    between Yosys and nextpnr (:mod:`pyhdl.fpga.boards`)."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m pyhdl.fpga.regpack", description=main.__doc__.split("\n")[0])
+    parser.add_argument("netlist", help="Yosys write_json netlist, rewritten in place")
+    parser.add_argument("counts", help="where to write the counts of moved registers (JSON)")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.netlist) as f:
+            netlist = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"regpack: cannot read netlist {args.netlist}: {e}", file=sys.stderr)
+        return 1
+    counts = pack_registers(netlist)
+    with open(args.netlist, "w") as f:
+        json.dump(netlist, f)
+    with open(args.counts, "w") as f:
+        json.dump(counts, f)
+    print(f"regpack: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
