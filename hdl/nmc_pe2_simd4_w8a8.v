@@ -5078,9 +5078,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_last8 = 1'h0;
   reg [15:0] pe0_m = 16'h0000;
   reg [15:0] pe0_m_out = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe0_prod0 = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe0_prod1 = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe0_prod2 = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe0_prod3 = 16'h0000;
   reg pe0_relu1 = 1'h0;
   reg pe0_relu2 = 1'h0;
@@ -6469,7 +6473,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
+  (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
@@ -6888,9 +6894,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_last8 = 1'h0;
   reg [15:0] pe1_m = 16'h0000;
   reg [15:0] pe1_m_out = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe1_prod0 = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe1_prod1 = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe1_prod2 = 16'h0000;
+  (* keep = 32'd1 *)
   reg [15:0] pe1_prod3 = 16'h0000;
   reg pe1_relu1 = 1'h0;
   reg pe1_relu2 = 1'h0;
@@ -8279,7 +8289,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
+  (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;

@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
                              "ULX3S-85F: default config) into <build-dir>/board-<name>")
     parser.add_argument("--images", type=int, default=4,
                         help="digit images in the board demo's ROM (1..64, default 4)")
+    parser.add_argument("--no-netlist-check", action="store_true",
+                        help="with --board: skip simulating the placed netlist (Icarus Verilog) until it shows "
+                             "ROM image 0's class")
     parser.add_argument("--require-goals", action="store_true",
                         help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
 
@@ -81,19 +84,23 @@ def _board(args, timeout: float | None) -> int:
     print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
     try:
         rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", n_images=args.images,
-                           timeout=timeout)
+                           timeout=timeout, check=not args.no_netlist_check)
     except flow.FlowError as e:
         print(f"nmc synth: error: {e}", file=sys.stderr)
         return 1
     print(report.format_table([rep]))
     print(f"bitstream: {rep['bitstream']} ({rep['bitstream_bytes']} bytes); ROM images' golden classes "
           f"{rep['expected']} (labels {rep['labels']})")
+    if "netlist_check" in rep:
+        got = rep["netlist_check"]
+        print(f"netlist check: the placed netlist showed class {got['class']} for ROM image 0 after "
+              f"{got['cycles']} cycles (golden {got['expected']}, match LED on)")
     return 0
 
 
 def _run_all(one, runs: list, jobs: int) -> list:
     """``one(run)`` for every run, ``jobs`` at a time; the results in the order of
-    ``runs``, a FlowTimeout in place of a timed-out run's report.  Any other FlowError
+    ``runs``, a RunFailed (timed out, does not fit) in place of such a run's report.  Any other FlowError
     (or Ctrl-C) stops the other runs, their tools included, and is raised."""
     from concurrent import futures
 
@@ -105,7 +112,7 @@ def _run_all(one, runs: list, jobs: int) -> list:
         for done in futures.as_completed(index):
             try:
                 results[index[done]] = done.result()
-            except flow.FlowTimeout as e:
+            except flow.RunFailed as e:
                 results[index[done]] = e
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -144,8 +151,9 @@ def run(args) -> int:
         return 1
     reports, status = [], 0
     for rep in results:
-        if isinstance(rep, flow.FlowTimeout):
-            # one placement's runaway router says nothing about the next seed or target
+        if isinstance(rep, flow.RunFailed):
+            # one placement's runaway router, or a device too small, says nothing about
+            # the next seed or target
             print(f"nmc synth: error: {rep}", file=sys.stderr)
             status = 1
             continue

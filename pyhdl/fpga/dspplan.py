@@ -1,0 +1,97 @@
+"""Which multiplies get DSPs on a device with too few of them.
+
+Yosys maps every multiply it can to a DSP (``synth_ice40 -dsp``), and nextpnr then
+fails when the device has fewer: the iCE40 UP5K has 8 ``SB_MAC16``, and the small
+array has 8 MAC-lane multiplies (8x8) plus two requant multiplies per PE (17x16 and
+15x17 chunks of the 32x16 product).  :func:`plan` keeps the multiplies that would
+cost the most logic on the DSPs (the requant chunks: ~500 LUT4 each in logic, a
+lane ~60) and :func:`booth_commands` build the rest in logic with Yosys ``booth``
+before synthesis, so the array fits: 4 requant chunks and 4 lanes on DSPs, 4 lanes
+in logic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+__all__ = ["Multiply", "multiplies", "dsps_needed", "plan", "booth_commands", "list_command", "read_list"]
+
+#: the file :func:`list_command` writes
+LIST_FILE = "multiplies.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Multiply:
+    """One Yosys ``$mul`` cell: where it is and its operand widths."""
+
+    module: str
+    cell: str
+    a_bits: int
+    b_bits: int
+
+    @property
+    def selection(self) -> str:
+        """The Yosys selection of this cell."""
+        return f"{self.module.removeprefix(chr(92))}/{self.cell}"
+
+
+#: Yosys commands (after reading and ``hierarchy``) that bring every ``$mul`` to the
+#: operand widths it really has (Verilog sign-extends operands to the result width)
+PREPARE = ("proc", "opt_expr", "wreduce")
+
+
+def list_command() -> str:
+    """Yosys commands (after reading and ``hierarchy``) that write every ``$mul`` cell to
+    :data:`LIST_FILE`, after :data:`PREPARE`."""
+    return "\n".join([*PREPARE, "select t:$mul", f"write_json -selected {LIST_FILE}", "select -clear"])
+
+
+def multiplies(netlist: dict) -> list[Multiply]:
+    """The ``$mul`` cells of a Yosys JSON document, in module and cell order."""
+    found = []
+    for module, mod in netlist.get("modules", {}).items():
+        for cell, c in mod.get("cells", {}).items():
+            if c.get("type") == "$mul":
+                p = c["parameters"]
+                width = (lambda v: int(v, 2) if isinstance(v, str) else int(v))
+                found.append(Multiply(module, cell, width(p["A_WIDTH"]), width(p["B_WIDTH"])))
+    return found
+
+
+def dsps_needed(mul: Multiply, dsp_bits: int) -> int:
+    """DSPs of ``dsp_bits`` x ``dsp_bits`` Yosys uses for ``mul``: one per operand slice,
+    where a slice narrower than 2 bits goes to logic (``mul2dsp``'s minimum width)."""
+    def slices(bits):
+        return max(1, bits // dsp_bits + (1 if bits % dsp_bits >= 2 else 0))
+    return slices(mul.a_bits) * slices(mul.b_bits)
+
+
+def plan(muls: list[Multiply], budget: int, dsp_bits: int) -> list[Multiply]:
+    """The multiplies to build in logic so that the rest need at most ``budget`` DSPs:
+    the ones that save the most logic per DSP (operand bits a*b per DSP) keep theirs,
+    ties in netlist order."""
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise ValueError(f"DSP budget must be an int >= 0, not {budget!r}")
+    ranked = sorted(muls, key=lambda m: -m.a_bits * m.b_bits / dsps_needed(m, dsp_bits))
+    soft, used = [], 0
+    for mul in ranked:
+        need = dsps_needed(mul, dsp_bits)
+        if used + need <= budget:
+            used += need
+        else:
+            soft.append(mul)
+    return [m for m in muls if m in soft]
+
+
+def booth_commands(soft: list[Multiply]) -> list[str]:
+    """Yosys commands building the ``soft`` multiplies in logic (none when there are
+    none): :data:`PREPARE`, so that the cells are the ones :func:`list_command` saw,
+    then ``booth`` on them."""
+    return [*PREPARE, f"booth {' '.join(m.selection for m in soft)}"] if soft else []
+
+
+def read_list(build_dir) -> list[Multiply]:
+    """The multiplies :func:`list_command` wrote in ``build_dir``."""
+    return multiplies(json.loads((Path(build_dir) / LIST_FILE).read_text()))

