@@ -85,10 +85,15 @@ def test_small_array_packed_netlist_is_bit_exact(tmp_path):
     # every block-RAM read port and every multiplier took its registers
     assert nl["packed"]["bram_ports"] == 10 and nl["packed"]["bram_ffs"] > 0
     assert nl["packed"]["mult_inputs"] == nl["packed"]["mult_outputs"] == 12
-    nl["name"] = "ecp5_netlist"
-    job = random_job(SMALL, 3, seed=21, vectors=3, max_width=32)
-    corner_job(SMALL, seed=22, job=job)
-    add_resets(job, 1, seed=23)
+    _runs_bit_exact(nl, "ecp5_netlist", seed=21)
+
+
+def _runs_bit_exact(nl: dict, name: str, *, seed: int) -> None:
+    """Random models, corner cases and resets on netlist ``nl``: every output compared."""
+    nl["name"] = name
+    job = random_job(SMALL, 3, seed=seed, vectors=3, max_width=32)
+    corner_job(SMALL, seed=seed + 1, job=job)
+    add_resets(job, 1, seed=seed + 2)
     res = Simulation(SMALL, simulator="icarus", netlist=nl).run(job, name="pytest")
     assert res["failures"] == [], res["failures"][0]
     checked = sum(len(sc.inputs) * job.models[sc.model].image.out_features for sc in job.scenarios)
@@ -102,11 +107,4 @@ def test_small_array_ice40_netlist_is_bit_exact(tmp_path):
     nl = netlist.ice40_netlist(ROOT / "hdl" / f"nmc_{SMALL.name}.v", f"nmc_{SMALL.name}", tmp_path / "nl")
     assert nl["soft_multiplies"] == 4
     assert len(re.findall(r"^\s*SB_MAC16 ", nl["sources"][0].read_text(), re.M)) == 8
-    nl["name"] = "ice40_netlist"
-    job = random_job(SMALL, 3, seed=31, vectors=3, max_width=32)
-    corner_job(SMALL, seed=32, job=job)
-    add_resets(job, 1, seed=33)
-    res = Simulation(SMALL, simulator="icarus", netlist=nl).run(job, name="pytest")
-    assert res["failures"] == [], res["failures"][0]
-    checked = sum(len(sc.inputs) * job.models[sc.model].image.out_features for sc in job.scenarios)
-    assert res["outputs_checked"] == checked
+    _runs_bit_exact(nl, "ice40_netlist", seed=31)

