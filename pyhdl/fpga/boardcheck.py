@@ -21,9 +21,9 @@ import json
 import shutil
 from pathlib import Path
 
-from . import flow, ice40_models, regpack
+from . import flow, ice40_models
 from .ecp5_models import models_verilog
-from .netlist import fabric_models, simulation_verilog
+from .netlist import fabric_models, library_cells, simulation_verilog
 
 __all__ = ["check", "pin_levels"]
 
@@ -87,10 +87,8 @@ endmodule
 
 
 def _models(netlist: dict, family: str) -> str:
-    design = {name: mod for name, mod in netlist["modules"].items() if not regpack.is_library(mod)}
-    used = {cell["type"] for mod in design.values() for cell in mod.get("cells", {}).values()} - set(design)
     if family == "ecp5":
-        return fabric_models({t for t in used - _ECP5_OWN if not t.startswith("$")}) + _SGSR_STUB + models_verilog()
+        return fabric_models(library_cells(netlist) - _ECP5_OWN) + _SGSR_STUB + models_verilog()
     return ice40_models.models_verilog()
 
 

@@ -33,7 +33,7 @@ from golden import contract
 
 from .. import sizing
 from ..config import ArrayConfig, DEFAULT, SMALL
-from . import boardcheck, flow, report, targets
+from . import boardcheck, dspplan, flow, report, targets
 from .uart import ResultLine, uart_divisor
 
 __all__ = ["DigitsDemo", "BoardTop", "Board", "BOARDS", "digits_program", "build"]
@@ -256,7 +256,7 @@ class Board:
         return [getattr(platform, self.extra)] if self.extra else []
 
 
-#: placeholder in amaranth's Yosys script for :func:`pyhdl.fpga.flow.dsp_plan_commands`
+#: placeholder in amaranth's Yosys script for the DSP plan (:func:`pyhdl.fpga.flow.soft_multiplies`)
 _DSP_PLAN_MARK = "# nmc: DSP plan"
 
 #: amaranth's build script step between Yosys and nextpnr on ECP5 boards; ``$PYTHON``
@@ -358,9 +358,9 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     env["PYTHON"] = sys.executable
     plan.extract(str(build))
     # which multiplies fit the device's DSPs is known once the design is elaborated
-    prepare = flow.dsp_plan_commands(target, build, [f"read_rtlil {name}.il", f"hierarchy -top {name}"])
+    soft = flow.soft_multiplies(target, build, [f"read_rtlil {name}.il", f"hierarchy -top {name}"])
     script = build / f"{name}.ys"
-    script.write_text(script.read_text().replace(_DSP_PLAN_MARK, "\n".join(prepare)))
+    script.write_text(script.read_text().replace(_DSP_PLAN_MARK, "\n".join(dspplan.booth_commands(soft))))
     log = build / "build.log"
     try:
         flow.run_tool(["sh", f"{plan.script}.sh"], cwd=build, log=log, env=env, timeout=timeout)

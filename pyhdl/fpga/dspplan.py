@@ -16,6 +16,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .regpack import param_int
+
 __all__ = ["Multiply", "multiplies", "dsps_needed", "plan", "booth_commands", "list_command", "read_list"]
 
 #: the file :func:`list_command` writes
@@ -55,8 +57,7 @@ def multiplies(netlist: dict) -> list[Multiply]:
         for cell, c in mod.get("cells", {}).items():
             if c.get("type") == "$mul":
                 p = c["parameters"]
-                width = (lambda v: int(v, 2) if isinstance(v, str) else int(v))
-                found.append(Multiply(module, cell, width(p["A_WIDTH"]), width(p["B_WIDTH"])))
+                found.append(Multiply(module, cell, param_int(p["A_WIDTH"]), param_int(p["B_WIDTH"])))
     return found
 
 

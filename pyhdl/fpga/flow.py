@@ -212,20 +212,20 @@ def _read_commands(verilog: Path, wrapper: Path) -> list[str]:
     return [f"read_verilog {_q(verilog)}", f"read_verilog {_q(wrapper)}", f"hierarchy -top {harness.TOP}"]
 
 
-def dsp_plan_commands(target: Target, cwd: Path, read: list[str]) -> list[str]:
-    """On a target with a DSP budget, the Yosys commands that build the multiplies the
-    budget leaves out in logic (:mod:`pyhdl.fpga.dspplan`; none when all fit or there
-    is no budget).  ``read`` are the commands that read the design in ``cwd``."""
+def soft_multiplies(target: Target, cwd: Path, read: list[str]) -> list[dspplan.Multiply]:
+    """On a target with a DSP budget, the multiplies the budget leaves to logic
+    (:mod:`pyhdl.fpga.dspplan`; none when all fit or there is no budget); build them with
+    :func:`pyhdl.fpga.dspplan.booth_commands`.  ``read`` are the commands that read the
+    design in ``cwd``."""
     if target.dsp_budget is None:
         return []
     run_yosys("\n".join([*read, dspplan.list_command(), ""]), cwd=cwd, name="multiplies")
-    soft = dspplan.plan(dspplan.read_list(cwd), target.dsp_budget, target.dsp_bits)
-    return dspplan.booth_commands(soft)
+    return dspplan.plan(dspplan.read_list(cwd), target.dsp_budget, target.dsp_bits)
 
 
 def synth_script(verilog: Path, top: str, wrapper: Path, target: Target, *, prepare: list[str] = ()) -> str:
     """The Yosys script: read, keep ``top`` (and on targets with ``keep_pes`` its PEs,
-    ``top.pe*``) as hierarchy levels, run ``prepare`` (:func:`dsp_plan_commands`),
+    ``top.pe*``) as hierarchy levels, run ``prepare`` (the DSP plan, :func:`soft_multiplies`),
     synthesize, stat, write JSON."""
     return "\n".join([
         *_read_commands(verilog, wrapper),
@@ -269,7 +269,7 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
     seconds["ports"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    prepare = dsp_plan_commands(target, build, _read_commands(verilog, wrapper))
+    prepare = dspplan.booth_commands(soft_multiplies(target, build, _read_commands(verilog, wrapper)))
     ylog = run_yosys(synth_script(verilog, top, wrapper, target, prepare=prepare), cwd=build, name="yosys")
     seconds["yosys"] = time.monotonic() - t0
     stat = json.loads((build / "stat.json").read_text())

@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from . import flow, ice40_models, regpack, targets
+from . import dspplan, flow, ice40_models, regpack, targets
 from .ecp5_models import models_verilog
 
 __all__ = ["ecp5_netlist", "ice40_netlist", "simulation_verilog", "lattice_share"]
@@ -65,13 +65,17 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     (build / "packed.json").write_text(json.dumps(netlist))
     flow.run_yosys("read_json packed.json\nwrite_verilog -noattr netlist.v\n", cwd=build, name="netlist_verilog")
     (build / "ecp5_models.v").write_text(models_verilog())
-    design = {name: mod for name, mod in netlist["modules"].items() if not regpack.is_library(mod)}
-    used = {cell["type"] for mod in design.values() for cell in mod.get("cells", {}).values()}
-    # internal cells ($buf, ...) are written as Verilog expressions
-    used = {t for t in used - set(design) - {"DP16KD", "MULT18X18D"} if not t.startswith("$")}
-    (build / "ecp5_cells.v").write_text(fabric_models(used))
+    (build / "ecp5_cells.v").write_text(fabric_models(library_cells(netlist) - {"DP16KD", "MULT18X18D"}))
     return {"sources": [build / "netlist.v", build / "ecp5_cells.v", build / "ecp5_models.v"],
             "packed": packed}
+
+
+def library_cells(netlist: dict) -> set[str]:
+    """The cell types a Yosys JSON ``netlist`` instantiates from a cell library: not its
+    own modules, not Yosys's internal cells (``$buf``, ..., written as Verilog expressions)."""
+    design = {name: mod for name, mod in netlist["modules"].items() if not regpack.is_library(mod)}
+    used = {cell["type"] for mod in design.values() for cell in mod.get("cells", {}).values()}
+    return {t for t in used - set(design) if not t.startswith("$")}
 
 
 def simulation_verilog(netlist: dict, build: Path, stem: str) -> Path:
@@ -92,13 +96,13 @@ def ice40_netlist(verilog, top: str, build_dir) -> dict:
     target = targets.ice40()
     build = _build_with(verilog, build_dir)
     read = ["read_verilog design.v", f"hierarchy -top {top}"]
-    prepare = flow.dsp_plan_commands(target, build, read)
-    flow.run_yosys("\n".join([*read, *prepare, f"{target.synth} -top {top}", "write_json synth.json", ""]),
+    soft = flow.soft_multiplies(target, build, read)
+    flow.run_yosys("\n".join([*read, *dspplan.booth_commands(soft), f"{target.synth} -top {top}",
+                               "write_json synth.json", ""]),
                    cwd=build, name="netlist")
     source = simulation_verilog(json.loads((build / "synth.json").read_text()), build, "netlist_sim")
     (build / "ice40_cells.v").write_text(ice40_models.models_verilog())
-    soft = len(prepare[-1].split()) - 1 if prepare else 0
-    return {"sources": [source, build / "ice40_cells.v"], "soft_multiplies": soft}
+    return {"sources": [source, build / "ice40_cells.v"], "soft_multiplies": len(soft)}
 
 
 def fabric_models(cells) -> str:

@@ -36,14 +36,14 @@ from __future__ import annotations
 
 import collections
 
-__all__ = ["pack_registers", "is_library"]
+__all__ = ["pack_registers", "is_library", "param_int"]
 
 _MULT = "MULT18X18D"
 _BRAM = "DP16KD"
 _FF = "TRELLIS_FF"
 
 
-def _param_int(value) -> int:
+def param_int(value) -> int:
     """A Yosys JSON integer parameter: an int, or a string of binary digits."""
     return int(value, 2) if isinstance(value, str) else int(value)
 
@@ -185,7 +185,7 @@ def _pack_bram(mod: _Module, name: str, counts: collections.Counter) -> None:
     cell = mod.cells[name]
     conn, params = cell["connections"], cell["parameters"]
     # 36-bit wide (pseudo dual port): all 36 outputs belong to the read port, clocked by CLKB
-    pdp = _param_int(params.get("DATA_WIDTH_A", 18)) == 36
+    pdp = param_int(params.get("DATA_WIDTH_A", 18)) == 36
     groups = [("AB", "B")] if pdp else [("A", "A"), ("B", "B")]
     for sides, clock_side in groups:
         clock = conn.get(f"CLK{clock_side}", ["0"])[0]
@@ -204,7 +204,7 @@ def _pack_bram(mod: _Module, name: str, counts: collections.Counter) -> None:
 def is_library(mod: dict) -> bool:
     """A cell library's (black- or whitebox) module of a Yosys JSON document, not the design's."""
     attrs = mod.get("attributes", {})
-    return any(_param_int(attrs.get(a, 0)) for a in ("blackbox", "whitebox", "lib_whitebox"))
+    return any(param_int(attrs.get(a, 0)) for a in ("blackbox", "whitebox", "lib_whitebox"))
 
 
 def pack_registers(netlist: dict) -> dict:
