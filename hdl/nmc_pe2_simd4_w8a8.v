@@ -3079,7 +3079,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$34  = ~ \$33 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1711$0 (drain_last2),
+    .\port$1725$0 (drain_last2),
     .\port$213$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3092,8 +3092,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1898$0 (\$955 ),
-    .\port$1899$0 (\$956 ),
+    .\port$1912$0 (\$955 ),
+    .\port$1913$0 (\$956 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -3110,8 +3110,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2044$0 (\$957 ),
-    .\port$2045$0 (\$958 ),
+    .\port$2058$0 (\$957 ),
+    .\port$2059$0 (\$958 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -4863,7 +4863,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1711$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1725$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4887,8 +4887,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1711$0 ;
-  wire \port$1711$0 ;
+  input \port$1725$0 ;
+  wire \port$1725$0 ;
   input [31:0] \port$213$0 ;
   wire [31:0] \port$213$0 ;
   (* init = 2'h0 *)
@@ -4923,7 +4923,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1711$0 , \port$213$0  };
+      storage[w_port__addr] <= { \port$1725$0 , \port$213$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4985,26 +4985,26 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1711$0 , \port$213$0  };
-  assign w_data = { \port$1711$0 , \port$213$0  };
+  assign w_port__data = { \port$1725$0 , \port$213$0  };
+  assign w_data = { \port$1725$0 , \port$213$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1898$0 , \port$1899$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1912$0 , \port$1913$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
-  wire \$10 ;
-  wire [1:0] \$11 ;
+  wire [32:0] \$10 ;
+  wire \$11 ;
   wire [1:0] \$12 ;
-  wire \$13 ;
+  wire [1:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  reg \$17 ;
-  reg \$18 ;
-  reg \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   reg \$20 ;
   reg \$21 ;
@@ -5013,18 +5013,20 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
+  reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg [31:0] \$30 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
-  wire [31:0] \$8 ;
-  wire [32:0] \$9 ;
+  wire [15:0] \$8 ;
+  wire [31:0] \$9 ;
   input [31:0] act;
   wire [31:0] act;
   input [8:0] bank_waddr;
@@ -5050,14 +5052,12 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_a2 = 32'd0;
   reg [31:0] pe0_a3 = 32'd0;
   reg [31:0] pe0_acc = 32'd0;
-  reg [31:0] pe0_acc_out = 32'd0;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg [8:0] pe0_bank_waddr = 9'h000;
   reg [31:0] pe0_bank_wdata = 32'd0;
   reg pe0_bank_we = 1'h0;
   reg pe0_done = 1'h0;
-  reg pe0_done_out = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -5067,7 +5067,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_first7 = 1'h0;
   reg pe0_first8 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
-  reg [1:0] pe0_flags_out = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
   reg pe0_last3 = 1'h0;
@@ -5076,8 +5075,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_last6 = 1'h0;
   reg pe0_last7 = 1'h0;
   reg pe0_last8 = 1'h0;
-  reg [15:0] pe0_m = 16'h0000;
-  reg [15:0] pe0_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe0_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -5110,14 +5107,16 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
-  wire pe0_rq_collision;
-  reg [53:0] pe0_rq_entry = 54'h00000000000000;
-  reg [53:0] pe0_rq_read = 54'h00000000000000;
+  reg [31:0] pe0_rq_bias = 32'd0;
+  wire pe0_rq_bias_collision;
+  reg [31:0] pe0_rq_bias_read = 32'd0;
+  reg [15:0] pe0_rq_m = 16'h0000;
+  wire pe0_rq_ms_collision;
+  reg [21:0] pe0_rq_ms_read = 22'h000000;
+  reg [5:0] pe0_rq_s = 6'h00;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
-  reg [5:0] pe0_s = 6'h00;
-  reg [5:0] pe0_s_out = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
   reg [17:0] pe0_sum1_0 = 18'h00000;
@@ -5132,32 +5131,29 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1898$0 ;
-  wire [7:0] \port$1898$0 ;
-  output [23:0] \port$1899$0 ;
-  wire [23:0] \port$1899$0 ;
+  output [7:0] \port$1912$0 ;
+  wire [7:0] \port$1912$0 ;
+  output [23:0] \port$1913$0 ;
+  wire [23:0] \port$1913$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [31:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$109 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$87 ;
   wire [7:0] rq_waddr;
   input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -5177,6 +5173,16 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [31:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$107 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$108 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$106 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
   initial begin
@@ -5705,274 +5711,557 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq0 [255:0];
+  reg [31:0] rq_bias0 [255:0];
   initial begin
-    rq0[0] = 54'h00000000000000;
-    rq0[1] = 54'h00000000000000;
-    rq0[2] = 54'h00000000000000;
-    rq0[3] = 54'h00000000000000;
-    rq0[4] = 54'h00000000000000;
-    rq0[5] = 54'h00000000000000;
-    rq0[6] = 54'h00000000000000;
-    rq0[7] = 54'h00000000000000;
-    rq0[8] = 54'h00000000000000;
-    rq0[9] = 54'h00000000000000;
-    rq0[10] = 54'h00000000000000;
-    rq0[11] = 54'h00000000000000;
-    rq0[12] = 54'h00000000000000;
-    rq0[13] = 54'h00000000000000;
-    rq0[14] = 54'h00000000000000;
-    rq0[15] = 54'h00000000000000;
-    rq0[16] = 54'h00000000000000;
-    rq0[17] = 54'h00000000000000;
-    rq0[18] = 54'h00000000000000;
-    rq0[19] = 54'h00000000000000;
-    rq0[20] = 54'h00000000000000;
-    rq0[21] = 54'h00000000000000;
-    rq0[22] = 54'h00000000000000;
-    rq0[23] = 54'h00000000000000;
-    rq0[24] = 54'h00000000000000;
-    rq0[25] = 54'h00000000000000;
-    rq0[26] = 54'h00000000000000;
-    rq0[27] = 54'h00000000000000;
-    rq0[28] = 54'h00000000000000;
-    rq0[29] = 54'h00000000000000;
-    rq0[30] = 54'h00000000000000;
-    rq0[31] = 54'h00000000000000;
-    rq0[32] = 54'h00000000000000;
-    rq0[33] = 54'h00000000000000;
-    rq0[34] = 54'h00000000000000;
-    rq0[35] = 54'h00000000000000;
-    rq0[36] = 54'h00000000000000;
-    rq0[37] = 54'h00000000000000;
-    rq0[38] = 54'h00000000000000;
-    rq0[39] = 54'h00000000000000;
-    rq0[40] = 54'h00000000000000;
-    rq0[41] = 54'h00000000000000;
-    rq0[42] = 54'h00000000000000;
-    rq0[43] = 54'h00000000000000;
-    rq0[44] = 54'h00000000000000;
-    rq0[45] = 54'h00000000000000;
-    rq0[46] = 54'h00000000000000;
-    rq0[47] = 54'h00000000000000;
-    rq0[48] = 54'h00000000000000;
-    rq0[49] = 54'h00000000000000;
-    rq0[50] = 54'h00000000000000;
-    rq0[51] = 54'h00000000000000;
-    rq0[52] = 54'h00000000000000;
-    rq0[53] = 54'h00000000000000;
-    rq0[54] = 54'h00000000000000;
-    rq0[55] = 54'h00000000000000;
-    rq0[56] = 54'h00000000000000;
-    rq0[57] = 54'h00000000000000;
-    rq0[58] = 54'h00000000000000;
-    rq0[59] = 54'h00000000000000;
-    rq0[60] = 54'h00000000000000;
-    rq0[61] = 54'h00000000000000;
-    rq0[62] = 54'h00000000000000;
-    rq0[63] = 54'h00000000000000;
-    rq0[64] = 54'h00000000000000;
-    rq0[65] = 54'h00000000000000;
-    rq0[66] = 54'h00000000000000;
-    rq0[67] = 54'h00000000000000;
-    rq0[68] = 54'h00000000000000;
-    rq0[69] = 54'h00000000000000;
-    rq0[70] = 54'h00000000000000;
-    rq0[71] = 54'h00000000000000;
-    rq0[72] = 54'h00000000000000;
-    rq0[73] = 54'h00000000000000;
-    rq0[74] = 54'h00000000000000;
-    rq0[75] = 54'h00000000000000;
-    rq0[76] = 54'h00000000000000;
-    rq0[77] = 54'h00000000000000;
-    rq0[78] = 54'h00000000000000;
-    rq0[79] = 54'h00000000000000;
-    rq0[80] = 54'h00000000000000;
-    rq0[81] = 54'h00000000000000;
-    rq0[82] = 54'h00000000000000;
-    rq0[83] = 54'h00000000000000;
-    rq0[84] = 54'h00000000000000;
-    rq0[85] = 54'h00000000000000;
-    rq0[86] = 54'h00000000000000;
-    rq0[87] = 54'h00000000000000;
-    rq0[88] = 54'h00000000000000;
-    rq0[89] = 54'h00000000000000;
-    rq0[90] = 54'h00000000000000;
-    rq0[91] = 54'h00000000000000;
-    rq0[92] = 54'h00000000000000;
-    rq0[93] = 54'h00000000000000;
-    rq0[94] = 54'h00000000000000;
-    rq0[95] = 54'h00000000000000;
-    rq0[96] = 54'h00000000000000;
-    rq0[97] = 54'h00000000000000;
-    rq0[98] = 54'h00000000000000;
-    rq0[99] = 54'h00000000000000;
-    rq0[100] = 54'h00000000000000;
-    rq0[101] = 54'h00000000000000;
-    rq0[102] = 54'h00000000000000;
-    rq0[103] = 54'h00000000000000;
-    rq0[104] = 54'h00000000000000;
-    rq0[105] = 54'h00000000000000;
-    rq0[106] = 54'h00000000000000;
-    rq0[107] = 54'h00000000000000;
-    rq0[108] = 54'h00000000000000;
-    rq0[109] = 54'h00000000000000;
-    rq0[110] = 54'h00000000000000;
-    rq0[111] = 54'h00000000000000;
-    rq0[112] = 54'h00000000000000;
-    rq0[113] = 54'h00000000000000;
-    rq0[114] = 54'h00000000000000;
-    rq0[115] = 54'h00000000000000;
-    rq0[116] = 54'h00000000000000;
-    rq0[117] = 54'h00000000000000;
-    rq0[118] = 54'h00000000000000;
-    rq0[119] = 54'h00000000000000;
-    rq0[120] = 54'h00000000000000;
-    rq0[121] = 54'h00000000000000;
-    rq0[122] = 54'h00000000000000;
-    rq0[123] = 54'h00000000000000;
-    rq0[124] = 54'h00000000000000;
-    rq0[125] = 54'h00000000000000;
-    rq0[126] = 54'h00000000000000;
-    rq0[127] = 54'h00000000000000;
-    rq0[128] = 54'h00000000000000;
-    rq0[129] = 54'h00000000000000;
-    rq0[130] = 54'h00000000000000;
-    rq0[131] = 54'h00000000000000;
-    rq0[132] = 54'h00000000000000;
-    rq0[133] = 54'h00000000000000;
-    rq0[134] = 54'h00000000000000;
-    rq0[135] = 54'h00000000000000;
-    rq0[136] = 54'h00000000000000;
-    rq0[137] = 54'h00000000000000;
-    rq0[138] = 54'h00000000000000;
-    rq0[139] = 54'h00000000000000;
-    rq0[140] = 54'h00000000000000;
-    rq0[141] = 54'h00000000000000;
-    rq0[142] = 54'h00000000000000;
-    rq0[143] = 54'h00000000000000;
-    rq0[144] = 54'h00000000000000;
-    rq0[145] = 54'h00000000000000;
-    rq0[146] = 54'h00000000000000;
-    rq0[147] = 54'h00000000000000;
-    rq0[148] = 54'h00000000000000;
-    rq0[149] = 54'h00000000000000;
-    rq0[150] = 54'h00000000000000;
-    rq0[151] = 54'h00000000000000;
-    rq0[152] = 54'h00000000000000;
-    rq0[153] = 54'h00000000000000;
-    rq0[154] = 54'h00000000000000;
-    rq0[155] = 54'h00000000000000;
-    rq0[156] = 54'h00000000000000;
-    rq0[157] = 54'h00000000000000;
-    rq0[158] = 54'h00000000000000;
-    rq0[159] = 54'h00000000000000;
-    rq0[160] = 54'h00000000000000;
-    rq0[161] = 54'h00000000000000;
-    rq0[162] = 54'h00000000000000;
-    rq0[163] = 54'h00000000000000;
-    rq0[164] = 54'h00000000000000;
-    rq0[165] = 54'h00000000000000;
-    rq0[166] = 54'h00000000000000;
-    rq0[167] = 54'h00000000000000;
-    rq0[168] = 54'h00000000000000;
-    rq0[169] = 54'h00000000000000;
-    rq0[170] = 54'h00000000000000;
-    rq0[171] = 54'h00000000000000;
-    rq0[172] = 54'h00000000000000;
-    rq0[173] = 54'h00000000000000;
-    rq0[174] = 54'h00000000000000;
-    rq0[175] = 54'h00000000000000;
-    rq0[176] = 54'h00000000000000;
-    rq0[177] = 54'h00000000000000;
-    rq0[178] = 54'h00000000000000;
-    rq0[179] = 54'h00000000000000;
-    rq0[180] = 54'h00000000000000;
-    rq0[181] = 54'h00000000000000;
-    rq0[182] = 54'h00000000000000;
-    rq0[183] = 54'h00000000000000;
-    rq0[184] = 54'h00000000000000;
-    rq0[185] = 54'h00000000000000;
-    rq0[186] = 54'h00000000000000;
-    rq0[187] = 54'h00000000000000;
-    rq0[188] = 54'h00000000000000;
-    rq0[189] = 54'h00000000000000;
-    rq0[190] = 54'h00000000000000;
-    rq0[191] = 54'h00000000000000;
-    rq0[192] = 54'h00000000000000;
-    rq0[193] = 54'h00000000000000;
-    rq0[194] = 54'h00000000000000;
-    rq0[195] = 54'h00000000000000;
-    rq0[196] = 54'h00000000000000;
-    rq0[197] = 54'h00000000000000;
-    rq0[198] = 54'h00000000000000;
-    rq0[199] = 54'h00000000000000;
-    rq0[200] = 54'h00000000000000;
-    rq0[201] = 54'h00000000000000;
-    rq0[202] = 54'h00000000000000;
-    rq0[203] = 54'h00000000000000;
-    rq0[204] = 54'h00000000000000;
-    rq0[205] = 54'h00000000000000;
-    rq0[206] = 54'h00000000000000;
-    rq0[207] = 54'h00000000000000;
-    rq0[208] = 54'h00000000000000;
-    rq0[209] = 54'h00000000000000;
-    rq0[210] = 54'h00000000000000;
-    rq0[211] = 54'h00000000000000;
-    rq0[212] = 54'h00000000000000;
-    rq0[213] = 54'h00000000000000;
-    rq0[214] = 54'h00000000000000;
-    rq0[215] = 54'h00000000000000;
-    rq0[216] = 54'h00000000000000;
-    rq0[217] = 54'h00000000000000;
-    rq0[218] = 54'h00000000000000;
-    rq0[219] = 54'h00000000000000;
-    rq0[220] = 54'h00000000000000;
-    rq0[221] = 54'h00000000000000;
-    rq0[222] = 54'h00000000000000;
-    rq0[223] = 54'h00000000000000;
-    rq0[224] = 54'h00000000000000;
-    rq0[225] = 54'h00000000000000;
-    rq0[226] = 54'h00000000000000;
-    rq0[227] = 54'h00000000000000;
-    rq0[228] = 54'h00000000000000;
-    rq0[229] = 54'h00000000000000;
-    rq0[230] = 54'h00000000000000;
-    rq0[231] = 54'h00000000000000;
-    rq0[232] = 54'h00000000000000;
-    rq0[233] = 54'h00000000000000;
-    rq0[234] = 54'h00000000000000;
-    rq0[235] = 54'h00000000000000;
-    rq0[236] = 54'h00000000000000;
-    rq0[237] = 54'h00000000000000;
-    rq0[238] = 54'h00000000000000;
-    rq0[239] = 54'h00000000000000;
-    rq0[240] = 54'h00000000000000;
-    rq0[241] = 54'h00000000000000;
-    rq0[242] = 54'h00000000000000;
-    rq0[243] = 54'h00000000000000;
-    rq0[244] = 54'h00000000000000;
-    rq0[245] = 54'h00000000000000;
-    rq0[246] = 54'h00000000000000;
-    rq0[247] = 54'h00000000000000;
-    rq0[248] = 54'h00000000000000;
-    rq0[249] = 54'h00000000000000;
-    rq0[250] = 54'h00000000000000;
-    rq0[251] = 54'h00000000000000;
-    rq0[252] = 54'h00000000000000;
-    rq0[253] = 54'h00000000000000;
-    rq0[254] = 54'h00000000000000;
-    rq0[255] = 54'h00000000000000;
+    rq_bias0[0] = 32'd0;
+    rq_bias0[1] = 32'd0;
+    rq_bias0[2] = 32'd0;
+    rq_bias0[3] = 32'd0;
+    rq_bias0[4] = 32'd0;
+    rq_bias0[5] = 32'd0;
+    rq_bias0[6] = 32'd0;
+    rq_bias0[7] = 32'd0;
+    rq_bias0[8] = 32'd0;
+    rq_bias0[9] = 32'd0;
+    rq_bias0[10] = 32'd0;
+    rq_bias0[11] = 32'd0;
+    rq_bias0[12] = 32'd0;
+    rq_bias0[13] = 32'd0;
+    rq_bias0[14] = 32'd0;
+    rq_bias0[15] = 32'd0;
+    rq_bias0[16] = 32'd0;
+    rq_bias0[17] = 32'd0;
+    rq_bias0[18] = 32'd0;
+    rq_bias0[19] = 32'd0;
+    rq_bias0[20] = 32'd0;
+    rq_bias0[21] = 32'd0;
+    rq_bias0[22] = 32'd0;
+    rq_bias0[23] = 32'd0;
+    rq_bias0[24] = 32'd0;
+    rq_bias0[25] = 32'd0;
+    rq_bias0[26] = 32'd0;
+    rq_bias0[27] = 32'd0;
+    rq_bias0[28] = 32'd0;
+    rq_bias0[29] = 32'd0;
+    rq_bias0[30] = 32'd0;
+    rq_bias0[31] = 32'd0;
+    rq_bias0[32] = 32'd0;
+    rq_bias0[33] = 32'd0;
+    rq_bias0[34] = 32'd0;
+    rq_bias0[35] = 32'd0;
+    rq_bias0[36] = 32'd0;
+    rq_bias0[37] = 32'd0;
+    rq_bias0[38] = 32'd0;
+    rq_bias0[39] = 32'd0;
+    rq_bias0[40] = 32'd0;
+    rq_bias0[41] = 32'd0;
+    rq_bias0[42] = 32'd0;
+    rq_bias0[43] = 32'd0;
+    rq_bias0[44] = 32'd0;
+    rq_bias0[45] = 32'd0;
+    rq_bias0[46] = 32'd0;
+    rq_bias0[47] = 32'd0;
+    rq_bias0[48] = 32'd0;
+    rq_bias0[49] = 32'd0;
+    rq_bias0[50] = 32'd0;
+    rq_bias0[51] = 32'd0;
+    rq_bias0[52] = 32'd0;
+    rq_bias0[53] = 32'd0;
+    rq_bias0[54] = 32'd0;
+    rq_bias0[55] = 32'd0;
+    rq_bias0[56] = 32'd0;
+    rq_bias0[57] = 32'd0;
+    rq_bias0[58] = 32'd0;
+    rq_bias0[59] = 32'd0;
+    rq_bias0[60] = 32'd0;
+    rq_bias0[61] = 32'd0;
+    rq_bias0[62] = 32'd0;
+    rq_bias0[63] = 32'd0;
+    rq_bias0[64] = 32'd0;
+    rq_bias0[65] = 32'd0;
+    rq_bias0[66] = 32'd0;
+    rq_bias0[67] = 32'd0;
+    rq_bias0[68] = 32'd0;
+    rq_bias0[69] = 32'd0;
+    rq_bias0[70] = 32'd0;
+    rq_bias0[71] = 32'd0;
+    rq_bias0[72] = 32'd0;
+    rq_bias0[73] = 32'd0;
+    rq_bias0[74] = 32'd0;
+    rq_bias0[75] = 32'd0;
+    rq_bias0[76] = 32'd0;
+    rq_bias0[77] = 32'd0;
+    rq_bias0[78] = 32'd0;
+    rq_bias0[79] = 32'd0;
+    rq_bias0[80] = 32'd0;
+    rq_bias0[81] = 32'd0;
+    rq_bias0[82] = 32'd0;
+    rq_bias0[83] = 32'd0;
+    rq_bias0[84] = 32'd0;
+    rq_bias0[85] = 32'd0;
+    rq_bias0[86] = 32'd0;
+    rq_bias0[87] = 32'd0;
+    rq_bias0[88] = 32'd0;
+    rq_bias0[89] = 32'd0;
+    rq_bias0[90] = 32'd0;
+    rq_bias0[91] = 32'd0;
+    rq_bias0[92] = 32'd0;
+    rq_bias0[93] = 32'd0;
+    rq_bias0[94] = 32'd0;
+    rq_bias0[95] = 32'd0;
+    rq_bias0[96] = 32'd0;
+    rq_bias0[97] = 32'd0;
+    rq_bias0[98] = 32'd0;
+    rq_bias0[99] = 32'd0;
+    rq_bias0[100] = 32'd0;
+    rq_bias0[101] = 32'd0;
+    rq_bias0[102] = 32'd0;
+    rq_bias0[103] = 32'd0;
+    rq_bias0[104] = 32'd0;
+    rq_bias0[105] = 32'd0;
+    rq_bias0[106] = 32'd0;
+    rq_bias0[107] = 32'd0;
+    rq_bias0[108] = 32'd0;
+    rq_bias0[109] = 32'd0;
+    rq_bias0[110] = 32'd0;
+    rq_bias0[111] = 32'd0;
+    rq_bias0[112] = 32'd0;
+    rq_bias0[113] = 32'd0;
+    rq_bias0[114] = 32'd0;
+    rq_bias0[115] = 32'd0;
+    rq_bias0[116] = 32'd0;
+    rq_bias0[117] = 32'd0;
+    rq_bias0[118] = 32'd0;
+    rq_bias0[119] = 32'd0;
+    rq_bias0[120] = 32'd0;
+    rq_bias0[121] = 32'd0;
+    rq_bias0[122] = 32'd0;
+    rq_bias0[123] = 32'd0;
+    rq_bias0[124] = 32'd0;
+    rq_bias0[125] = 32'd0;
+    rq_bias0[126] = 32'd0;
+    rq_bias0[127] = 32'd0;
+    rq_bias0[128] = 32'd0;
+    rq_bias0[129] = 32'd0;
+    rq_bias0[130] = 32'd0;
+    rq_bias0[131] = 32'd0;
+    rq_bias0[132] = 32'd0;
+    rq_bias0[133] = 32'd0;
+    rq_bias0[134] = 32'd0;
+    rq_bias0[135] = 32'd0;
+    rq_bias0[136] = 32'd0;
+    rq_bias0[137] = 32'd0;
+    rq_bias0[138] = 32'd0;
+    rq_bias0[139] = 32'd0;
+    rq_bias0[140] = 32'd0;
+    rq_bias0[141] = 32'd0;
+    rq_bias0[142] = 32'd0;
+    rq_bias0[143] = 32'd0;
+    rq_bias0[144] = 32'd0;
+    rq_bias0[145] = 32'd0;
+    rq_bias0[146] = 32'd0;
+    rq_bias0[147] = 32'd0;
+    rq_bias0[148] = 32'd0;
+    rq_bias0[149] = 32'd0;
+    rq_bias0[150] = 32'd0;
+    rq_bias0[151] = 32'd0;
+    rq_bias0[152] = 32'd0;
+    rq_bias0[153] = 32'd0;
+    rq_bias0[154] = 32'd0;
+    rq_bias0[155] = 32'd0;
+    rq_bias0[156] = 32'd0;
+    rq_bias0[157] = 32'd0;
+    rq_bias0[158] = 32'd0;
+    rq_bias0[159] = 32'd0;
+    rq_bias0[160] = 32'd0;
+    rq_bias0[161] = 32'd0;
+    rq_bias0[162] = 32'd0;
+    rq_bias0[163] = 32'd0;
+    rq_bias0[164] = 32'd0;
+    rq_bias0[165] = 32'd0;
+    rq_bias0[166] = 32'd0;
+    rq_bias0[167] = 32'd0;
+    rq_bias0[168] = 32'd0;
+    rq_bias0[169] = 32'd0;
+    rq_bias0[170] = 32'd0;
+    rq_bias0[171] = 32'd0;
+    rq_bias0[172] = 32'd0;
+    rq_bias0[173] = 32'd0;
+    rq_bias0[174] = 32'd0;
+    rq_bias0[175] = 32'd0;
+    rq_bias0[176] = 32'd0;
+    rq_bias0[177] = 32'd0;
+    rq_bias0[178] = 32'd0;
+    rq_bias0[179] = 32'd0;
+    rq_bias0[180] = 32'd0;
+    rq_bias0[181] = 32'd0;
+    rq_bias0[182] = 32'd0;
+    rq_bias0[183] = 32'd0;
+    rq_bias0[184] = 32'd0;
+    rq_bias0[185] = 32'd0;
+    rq_bias0[186] = 32'd0;
+    rq_bias0[187] = 32'd0;
+    rq_bias0[188] = 32'd0;
+    rq_bias0[189] = 32'd0;
+    rq_bias0[190] = 32'd0;
+    rq_bias0[191] = 32'd0;
+    rq_bias0[192] = 32'd0;
+    rq_bias0[193] = 32'd0;
+    rq_bias0[194] = 32'd0;
+    rq_bias0[195] = 32'd0;
+    rq_bias0[196] = 32'd0;
+    rq_bias0[197] = 32'd0;
+    rq_bias0[198] = 32'd0;
+    rq_bias0[199] = 32'd0;
+    rq_bias0[200] = 32'd0;
+    rq_bias0[201] = 32'd0;
+    rq_bias0[202] = 32'd0;
+    rq_bias0[203] = 32'd0;
+    rq_bias0[204] = 32'd0;
+    rq_bias0[205] = 32'd0;
+    rq_bias0[206] = 32'd0;
+    rq_bias0[207] = 32'd0;
+    rq_bias0[208] = 32'd0;
+    rq_bias0[209] = 32'd0;
+    rq_bias0[210] = 32'd0;
+    rq_bias0[211] = 32'd0;
+    rq_bias0[212] = 32'd0;
+    rq_bias0[213] = 32'd0;
+    rq_bias0[214] = 32'd0;
+    rq_bias0[215] = 32'd0;
+    rq_bias0[216] = 32'd0;
+    rq_bias0[217] = 32'd0;
+    rq_bias0[218] = 32'd0;
+    rq_bias0[219] = 32'd0;
+    rq_bias0[220] = 32'd0;
+    rq_bias0[221] = 32'd0;
+    rq_bias0[222] = 32'd0;
+    rq_bias0[223] = 32'd0;
+    rq_bias0[224] = 32'd0;
+    rq_bias0[225] = 32'd0;
+    rq_bias0[226] = 32'd0;
+    rq_bias0[227] = 32'd0;
+    rq_bias0[228] = 32'd0;
+    rq_bias0[229] = 32'd0;
+    rq_bias0[230] = 32'd0;
+    rq_bias0[231] = 32'd0;
+    rq_bias0[232] = 32'd0;
+    rq_bias0[233] = 32'd0;
+    rq_bias0[234] = 32'd0;
+    rq_bias0[235] = 32'd0;
+    rq_bias0[236] = 32'd0;
+    rq_bias0[237] = 32'd0;
+    rq_bias0[238] = 32'd0;
+    rq_bias0[239] = 32'd0;
+    rq_bias0[240] = 32'd0;
+    rq_bias0[241] = 32'd0;
+    rq_bias0[242] = 32'd0;
+    rq_bias0[243] = 32'd0;
+    rq_bias0[244] = 32'd0;
+    rq_bias0[245] = 32'd0;
+    rq_bias0[246] = 32'd0;
+    rq_bias0[247] = 32'd0;
+    rq_bias0[248] = 32'd0;
+    rq_bias0[249] = 32'd0;
+    rq_bias0[250] = 32'd0;
+    rq_bias0[251] = 32'd0;
+    rq_bias0[252] = 32'd0;
+    rq_bias0[253] = 32'd0;
+    rq_bias0[254] = 32'd0;
+    rq_bias0[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe0_rq_we)
-      rq0[pe0_rq_waddr] <= pe0_rq_wdata;
+      rq_bias0[pe0_rq_waddr] <= pe0_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq5];
+    _1_ <= rq_bias0[pe0_rq5];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms0 [255:0];
+  initial begin
+    rq_ms0[0] = 22'h000000;
+    rq_ms0[1] = 22'h000000;
+    rq_ms0[2] = 22'h000000;
+    rq_ms0[3] = 22'h000000;
+    rq_ms0[4] = 22'h000000;
+    rq_ms0[5] = 22'h000000;
+    rq_ms0[6] = 22'h000000;
+    rq_ms0[7] = 22'h000000;
+    rq_ms0[8] = 22'h000000;
+    rq_ms0[9] = 22'h000000;
+    rq_ms0[10] = 22'h000000;
+    rq_ms0[11] = 22'h000000;
+    rq_ms0[12] = 22'h000000;
+    rq_ms0[13] = 22'h000000;
+    rq_ms0[14] = 22'h000000;
+    rq_ms0[15] = 22'h000000;
+    rq_ms0[16] = 22'h000000;
+    rq_ms0[17] = 22'h000000;
+    rq_ms0[18] = 22'h000000;
+    rq_ms0[19] = 22'h000000;
+    rq_ms0[20] = 22'h000000;
+    rq_ms0[21] = 22'h000000;
+    rq_ms0[22] = 22'h000000;
+    rq_ms0[23] = 22'h000000;
+    rq_ms0[24] = 22'h000000;
+    rq_ms0[25] = 22'h000000;
+    rq_ms0[26] = 22'h000000;
+    rq_ms0[27] = 22'h000000;
+    rq_ms0[28] = 22'h000000;
+    rq_ms0[29] = 22'h000000;
+    rq_ms0[30] = 22'h000000;
+    rq_ms0[31] = 22'h000000;
+    rq_ms0[32] = 22'h000000;
+    rq_ms0[33] = 22'h000000;
+    rq_ms0[34] = 22'h000000;
+    rq_ms0[35] = 22'h000000;
+    rq_ms0[36] = 22'h000000;
+    rq_ms0[37] = 22'h000000;
+    rq_ms0[38] = 22'h000000;
+    rq_ms0[39] = 22'h000000;
+    rq_ms0[40] = 22'h000000;
+    rq_ms0[41] = 22'h000000;
+    rq_ms0[42] = 22'h000000;
+    rq_ms0[43] = 22'h000000;
+    rq_ms0[44] = 22'h000000;
+    rq_ms0[45] = 22'h000000;
+    rq_ms0[46] = 22'h000000;
+    rq_ms0[47] = 22'h000000;
+    rq_ms0[48] = 22'h000000;
+    rq_ms0[49] = 22'h000000;
+    rq_ms0[50] = 22'h000000;
+    rq_ms0[51] = 22'h000000;
+    rq_ms0[52] = 22'h000000;
+    rq_ms0[53] = 22'h000000;
+    rq_ms0[54] = 22'h000000;
+    rq_ms0[55] = 22'h000000;
+    rq_ms0[56] = 22'h000000;
+    rq_ms0[57] = 22'h000000;
+    rq_ms0[58] = 22'h000000;
+    rq_ms0[59] = 22'h000000;
+    rq_ms0[60] = 22'h000000;
+    rq_ms0[61] = 22'h000000;
+    rq_ms0[62] = 22'h000000;
+    rq_ms0[63] = 22'h000000;
+    rq_ms0[64] = 22'h000000;
+    rq_ms0[65] = 22'h000000;
+    rq_ms0[66] = 22'h000000;
+    rq_ms0[67] = 22'h000000;
+    rq_ms0[68] = 22'h000000;
+    rq_ms0[69] = 22'h000000;
+    rq_ms0[70] = 22'h000000;
+    rq_ms0[71] = 22'h000000;
+    rq_ms0[72] = 22'h000000;
+    rq_ms0[73] = 22'h000000;
+    rq_ms0[74] = 22'h000000;
+    rq_ms0[75] = 22'h000000;
+    rq_ms0[76] = 22'h000000;
+    rq_ms0[77] = 22'h000000;
+    rq_ms0[78] = 22'h000000;
+    rq_ms0[79] = 22'h000000;
+    rq_ms0[80] = 22'h000000;
+    rq_ms0[81] = 22'h000000;
+    rq_ms0[82] = 22'h000000;
+    rq_ms0[83] = 22'h000000;
+    rq_ms0[84] = 22'h000000;
+    rq_ms0[85] = 22'h000000;
+    rq_ms0[86] = 22'h000000;
+    rq_ms0[87] = 22'h000000;
+    rq_ms0[88] = 22'h000000;
+    rq_ms0[89] = 22'h000000;
+    rq_ms0[90] = 22'h000000;
+    rq_ms0[91] = 22'h000000;
+    rq_ms0[92] = 22'h000000;
+    rq_ms0[93] = 22'h000000;
+    rq_ms0[94] = 22'h000000;
+    rq_ms0[95] = 22'h000000;
+    rq_ms0[96] = 22'h000000;
+    rq_ms0[97] = 22'h000000;
+    rq_ms0[98] = 22'h000000;
+    rq_ms0[99] = 22'h000000;
+    rq_ms0[100] = 22'h000000;
+    rq_ms0[101] = 22'h000000;
+    rq_ms0[102] = 22'h000000;
+    rq_ms0[103] = 22'h000000;
+    rq_ms0[104] = 22'h000000;
+    rq_ms0[105] = 22'h000000;
+    rq_ms0[106] = 22'h000000;
+    rq_ms0[107] = 22'h000000;
+    rq_ms0[108] = 22'h000000;
+    rq_ms0[109] = 22'h000000;
+    rq_ms0[110] = 22'h000000;
+    rq_ms0[111] = 22'h000000;
+    rq_ms0[112] = 22'h000000;
+    rq_ms0[113] = 22'h000000;
+    rq_ms0[114] = 22'h000000;
+    rq_ms0[115] = 22'h000000;
+    rq_ms0[116] = 22'h000000;
+    rq_ms0[117] = 22'h000000;
+    rq_ms0[118] = 22'h000000;
+    rq_ms0[119] = 22'h000000;
+    rq_ms0[120] = 22'h000000;
+    rq_ms0[121] = 22'h000000;
+    rq_ms0[122] = 22'h000000;
+    rq_ms0[123] = 22'h000000;
+    rq_ms0[124] = 22'h000000;
+    rq_ms0[125] = 22'h000000;
+    rq_ms0[126] = 22'h000000;
+    rq_ms0[127] = 22'h000000;
+    rq_ms0[128] = 22'h000000;
+    rq_ms0[129] = 22'h000000;
+    rq_ms0[130] = 22'h000000;
+    rq_ms0[131] = 22'h000000;
+    rq_ms0[132] = 22'h000000;
+    rq_ms0[133] = 22'h000000;
+    rq_ms0[134] = 22'h000000;
+    rq_ms0[135] = 22'h000000;
+    rq_ms0[136] = 22'h000000;
+    rq_ms0[137] = 22'h000000;
+    rq_ms0[138] = 22'h000000;
+    rq_ms0[139] = 22'h000000;
+    rq_ms0[140] = 22'h000000;
+    rq_ms0[141] = 22'h000000;
+    rq_ms0[142] = 22'h000000;
+    rq_ms0[143] = 22'h000000;
+    rq_ms0[144] = 22'h000000;
+    rq_ms0[145] = 22'h000000;
+    rq_ms0[146] = 22'h000000;
+    rq_ms0[147] = 22'h000000;
+    rq_ms0[148] = 22'h000000;
+    rq_ms0[149] = 22'h000000;
+    rq_ms0[150] = 22'h000000;
+    rq_ms0[151] = 22'h000000;
+    rq_ms0[152] = 22'h000000;
+    rq_ms0[153] = 22'h000000;
+    rq_ms0[154] = 22'h000000;
+    rq_ms0[155] = 22'h000000;
+    rq_ms0[156] = 22'h000000;
+    rq_ms0[157] = 22'h000000;
+    rq_ms0[158] = 22'h000000;
+    rq_ms0[159] = 22'h000000;
+    rq_ms0[160] = 22'h000000;
+    rq_ms0[161] = 22'h000000;
+    rq_ms0[162] = 22'h000000;
+    rq_ms0[163] = 22'h000000;
+    rq_ms0[164] = 22'h000000;
+    rq_ms0[165] = 22'h000000;
+    rq_ms0[166] = 22'h000000;
+    rq_ms0[167] = 22'h000000;
+    rq_ms0[168] = 22'h000000;
+    rq_ms0[169] = 22'h000000;
+    rq_ms0[170] = 22'h000000;
+    rq_ms0[171] = 22'h000000;
+    rq_ms0[172] = 22'h000000;
+    rq_ms0[173] = 22'h000000;
+    rq_ms0[174] = 22'h000000;
+    rq_ms0[175] = 22'h000000;
+    rq_ms0[176] = 22'h000000;
+    rq_ms0[177] = 22'h000000;
+    rq_ms0[178] = 22'h000000;
+    rq_ms0[179] = 22'h000000;
+    rq_ms0[180] = 22'h000000;
+    rq_ms0[181] = 22'h000000;
+    rq_ms0[182] = 22'h000000;
+    rq_ms0[183] = 22'h000000;
+    rq_ms0[184] = 22'h000000;
+    rq_ms0[185] = 22'h000000;
+    rq_ms0[186] = 22'h000000;
+    rq_ms0[187] = 22'h000000;
+    rq_ms0[188] = 22'h000000;
+    rq_ms0[189] = 22'h000000;
+    rq_ms0[190] = 22'h000000;
+    rq_ms0[191] = 22'h000000;
+    rq_ms0[192] = 22'h000000;
+    rq_ms0[193] = 22'h000000;
+    rq_ms0[194] = 22'h000000;
+    rq_ms0[195] = 22'h000000;
+    rq_ms0[196] = 22'h000000;
+    rq_ms0[197] = 22'h000000;
+    rq_ms0[198] = 22'h000000;
+    rq_ms0[199] = 22'h000000;
+    rq_ms0[200] = 22'h000000;
+    rq_ms0[201] = 22'h000000;
+    rq_ms0[202] = 22'h000000;
+    rq_ms0[203] = 22'h000000;
+    rq_ms0[204] = 22'h000000;
+    rq_ms0[205] = 22'h000000;
+    rq_ms0[206] = 22'h000000;
+    rq_ms0[207] = 22'h000000;
+    rq_ms0[208] = 22'h000000;
+    rq_ms0[209] = 22'h000000;
+    rq_ms0[210] = 22'h000000;
+    rq_ms0[211] = 22'h000000;
+    rq_ms0[212] = 22'h000000;
+    rq_ms0[213] = 22'h000000;
+    rq_ms0[214] = 22'h000000;
+    rq_ms0[215] = 22'h000000;
+    rq_ms0[216] = 22'h000000;
+    rq_ms0[217] = 22'h000000;
+    rq_ms0[218] = 22'h000000;
+    rq_ms0[219] = 22'h000000;
+    rq_ms0[220] = 22'h000000;
+    rq_ms0[221] = 22'h000000;
+    rq_ms0[222] = 22'h000000;
+    rq_ms0[223] = 22'h000000;
+    rq_ms0[224] = 22'h000000;
+    rq_ms0[225] = 22'h000000;
+    rq_ms0[226] = 22'h000000;
+    rq_ms0[227] = 22'h000000;
+    rq_ms0[228] = 22'h000000;
+    rq_ms0[229] = 22'h000000;
+    rq_ms0[230] = 22'h000000;
+    rq_ms0[231] = 22'h000000;
+    rq_ms0[232] = 22'h000000;
+    rq_ms0[233] = 22'h000000;
+    rq_ms0[234] = 22'h000000;
+    rq_ms0[235] = 22'h000000;
+    rq_ms0[236] = 22'h000000;
+    rq_ms0[237] = 22'h000000;
+    rq_ms0[238] = 22'h000000;
+    rq_ms0[239] = 22'h000000;
+    rq_ms0[240] = 22'h000000;
+    rq_ms0[241] = 22'h000000;
+    rq_ms0[242] = 22'h000000;
+    rq_ms0[243] = 22'h000000;
+    rq_ms0[244] = 22'h000000;
+    rq_ms0[245] = 22'h000000;
+    rq_ms0[246] = 22'h000000;
+    rq_ms0[247] = 22'h000000;
+    rq_ms0[248] = 22'h000000;
+    rq_ms0[249] = 22'h000000;
+    rq_ms0[250] = 22'h000000;
+    rq_ms0[251] = 22'h000000;
+    rq_ms0[252] = 22'h000000;
+    rq_ms0[253] = 22'h000000;
+    rq_ms0[254] = 22'h000000;
+    rq_ms0[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe0_rq_we)
+      rq_ms0[pe0_rq_waddr] <= pe0_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms0[pe0_rq6];
+  end
+  assign \rport__data$87  = _2_;
+  always @(posedge clk)
+    pe0_valid6 <= \$25 ;
+  always @(posedge clk)
+    pe0_first6 <= pe0_first5;
+  always @(posedge clk)
+    pe0_last6 <= pe0_last5;
+  always @(posedge clk)
+    pe0_rq6 <= pe0_rq5;
+  always @(posedge clk)
+    pe0_relu6 <= pe0_relu5;
+  always @(posedge clk)
+    pe0_requantize6 <= pe0_requantize5;
+  always @(posedge clk)
+    pe0_valid7 <= \$26 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -5984,7 +6273,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$24 ;
+    pe0_valid8 <= \$27 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -5996,7 +6285,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_bank_we <= \$25 ;
+    pe0_bank_we <= \$28 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -6030,35 +6319,27 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe0_rq_we <= \$26 ;
+    pe0_rq_we <= \$29 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe0_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe0_rq_read <= rrp__data;
+    pe0_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe0_rq_entry <= pe0_rq_read;
+    pe0_rq_ms_read <= \rport__data$87 ;
   always @(posedge clk)
-    pe0_acc <= \$27 ;
+    pe0_rq_bias <= pe0_rq_bias_read;
   always @(posedge clk)
-    pe0_done <= \$28 ;
+    pe0_rq_s <= pe0_rq_ms_read[21:16];
   always @(posedge clk)
-    pe0_m <= pe0_rq_entry[47:32];
+    pe0_rq_m <= \$8 ;
   always @(posedge clk)
-    pe0_s <= pe0_rq_entry[53:48];
+    pe0_acc <= \$30 ;
   always @(posedge clk)
-    pe0_flags <= \$12 ;
+    pe0_done <= \$31 ;
   always @(posedge clk)
-    pe0_done_out <= \$29 ;
-  always @(posedge clk)
-    pe0_acc_out <= pe0_acc;
-  always @(posedge clk)
-    pe0_m_out <= pe0_m;
-  always @(posedge clk)
-    pe0_s_out <= pe0_s;
-  always @(posedge clk)
-    pe0_flags_out <= pe0_flags;
+    pe0_flags <= \$13 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -6066,18 +6347,22 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$5  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
-  assign \$8  = pe0_first8 ? pe0_rq_entry[31:0] : pe0_acc;
-  assign \$9  = $signed(\$8 ) + $signed(pe0_sum1_0);
-  assign \$10  = pe0_valid8 & pe0_last8;
-  assign \$12  = { 1'h0, pe0_relu8 } | \$11 ;
-  assign \$13  = step_valid & pe0_bank_we;
-  assign \$14  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe0_valid5 & pe0_rq_we;
-  assign \$16  = pe0_rq5 == pe0_rq_waddr;
-  assign pe0_rq_collision = \$15  & \$16 ;
+  assign \$8  = pe0_requantize8 ? pe0_rq_ms_read[15:0] : 16'h0001;
+  assign \$9  = pe0_first8 ? pe0_rq_bias : pe0_acc;
+  assign \$10  = $signed(\$9 ) + $signed(pe0_sum1_0);
+  assign \$11  = pe0_valid8 & pe0_last8;
+  assign \$13  = { 1'h0, pe0_relu8 } | \$12 ;
+  assign \$14  = step_valid & pe0_bank_we;
+  assign \$15  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$14  & \$15 ;
+  assign \$16  = pe0_valid5 & pe0_rq_we;
+  assign \$17  = pe0_rq5 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$16  & \$17 ;
+  assign \$18  = pe0_valid6 & pe0_rq_we;
+  assign \$19  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$18  & \$19 ;
   always @(posedge clk)
-    pe0_valid1 <= \$17 ;
+    pe0_valid1 <= \$20 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -6089,7 +6374,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$18 ;
+    pe0_valid2 <= \$21 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -6101,7 +6386,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$19 ;
+    pe0_valid3 <= \$22 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
@@ -6113,7 +6398,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$20 ;
+    pe0_valid4 <= \$23 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -6125,7 +6410,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$21 ;
+    pe0_valid5 <= \$24 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -6136,121 +6421,100 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     pe0_relu5 <= pe0_relu4;
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
-  always @(posedge clk)
-    pe0_valid6 <= \$22 ;
-  always @(posedge clk)
-    pe0_first6 <= pe0_first5;
-  always @(posedge clk)
-    pe0_last6 <= pe0_last5;
-  always @(posedge clk)
-    pe0_rq6 <= pe0_rq5;
-  always @(posedge clk)
-    pe0_relu6 <= pe0_relu5;
-  always @(posedge clk)
-    pe0_requantize6 <= pe0_requantize5;
-  always @(posedge clk)
-    pe0_valid7 <= \$23 ;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_acc_out),
-    .i_m(pe0_m_out),
-    .i_s(pe0_s_out),
-    .i_valid(pe0_done_out),
+    .i_acc(pe0_acc),
+    .i_m(pe0_rq_m),
+    .i_s(pe0_rq_s),
+    .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1850$0 (pe0_flags_out),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$1859$0 (pe0_flags),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$24  = pe0_valid7;
-    if (rst) begin
-      \$24  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = bank_we;
+    \$25  = pe0_valid5;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = rq_we;
+    \$26  = pe0_valid6;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_acc;
-    if (pe0_valid8) begin
-      \$27  = \$9 [31:0];
+    \$27  = pe0_valid7;
+    if (rst) begin
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = \$10 ;
+    \$28  = bank_we;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_done;
+    \$29  = rq_we;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$17  = step_valid;
-    if (rst) begin
-      \$17  = 1'h0;
+    \$30  = pe0_acc;
+    if (pe0_valid8) begin
+      \$30  = \$10 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$18  = pe0_valid1;
+    \$31  = \$11 ;
     if (rst) begin
-      \$18  = 1'h0;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$19  = pe0_valid2;
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$20  = pe0_valid3;
+    \$20  = step_valid;
     if (rst) begin
       \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = pe0_valid4;
+    \$21  = pe0_valid1;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = pe0_valid5;
+    \$22  = pe0_valid2;
     if (rst) begin
       \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$23  = pe0_valid6;
+    \$23  = pe0_valid3;
     if (rst) begin
       \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$24  = pe0_valid4;
+    if (rst) begin
+      \$24  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
@@ -6260,28 +6524,32 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wp__data = pe0_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe0_rq_we;
-  assign rwp__addr = pe0_rq_waddr;
-  assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq5;
-  assign i_valid = pe0_done_out;
-  assign i_acc = pe0_acc_out;
-  assign i_m = pe0_m_out;
-  assign i_s = pe0_s_out;
-  assign i_relu = pe0_flags_out[0];
-  assign i_requantize = pe0_flags_out[1];
+  assign wport__en = pe0_rq_we;
+  assign wport__addr = pe0_rq_waddr;
+  assign wport__data = pe0_rq_wdata[31:0];
+  assign rport__addr = pe0_rq5;
+  assign \wport__en$106  = pe0_rq_we;
+  assign \wport__addr$107  = pe0_rq_waddr;
+  assign \wport__data$108  = pe0_rq_wdata[53:32];
+  assign \rport__addr$109  = pe0_rq6;
+  assign i_valid = pe0_done;
+  assign i_acc = pe0_acc;
+  assign i_m = pe0_rq_m;
+  assign i_s = pe0_rq_s;
+  assign i_relu = pe0_flags[0];
+  assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$1898$0  = \$30 ;
-  assign \port$1899$0  = \$31 ;
-  assign \$11  = { pe0_requantize8, 1'h0 };
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$1912$0  = \$32 ;
+  assign \port$1913$0  = \$33 ;
+  assign \$12  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$1850$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$1859$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -6357,10 +6625,11 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -6371,7 +6640,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -6382,7 +6651,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -6393,7 +6662,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -6404,7 +6673,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -6415,7 +6684,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -6463,9 +6732,10 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1850$0 ;
-  wire [1:0] \port$1850$0 ;
+  input [1:0] \port$1859$0 ;
+  wire [1:0] \port$1859$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -6473,32 +6743,34 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -6510,19 +6782,20 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -6565,40 +6838,40 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -6607,9 +6880,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -6623,9 +6896,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -6635,18 +6908,18 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -6668,18 +6941,20 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1850$0 [0];
+    rq_relu1 <= \port$1859$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1850$0 [1];
+    rq_req1 <= \port$1859$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -6689,8 +6964,6 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -6698,8 +6971,6 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -6709,8 +6980,6 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -6719,13 +6988,25 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -6755,7 +7036,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$162  = i_valid;
@@ -6798,29 +7079,36 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$18
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1850$0 [0];
-  assign i_requantize = \port$1850$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$1859$0 [0];
+  assign i_requantize = \port$1859$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2044$0 , \port$2045$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2058$0 , \port$2059$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
-  wire \$10 ;
-  wire [1:0] \$11 ;
+  wire [32:0] \$10 ;
+  wire \$11 ;
   wire [1:0] \$12 ;
-  wire \$13 ;
+  wire [1:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  reg \$17 ;
-  reg \$18 ;
-  reg \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   reg \$20 ;
   reg \$21 ;
@@ -6829,18 +7117,20 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$24 ;
   reg \$25 ;
   reg \$26 ;
-  reg [31:0] \$27 ;
+  reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [23:0] \$31 ;
+  reg [31:0] \$30 ;
+  reg \$31 ;
+  wire [7:0] \$32 ;
+  wire [23:0] \$33 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
-  wire [31:0] \$8 ;
-  wire [32:0] \$9 ;
+  wire [15:0] \$8 ;
+  wire [31:0] \$9 ;
   input [31:0] act;
   wire [31:0] act;
   input [8:0] bank_waddr;
@@ -6866,14 +7156,12 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_a2 = 32'd0;
   reg [31:0] pe1_a3 = 32'd0;
   reg [31:0] pe1_acc = 32'd0;
-  reg [31:0] pe1_acc_out = 32'd0;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg [8:0] pe1_bank_waddr = 9'h000;
   reg [31:0] pe1_bank_wdata = 32'd0;
   reg pe1_bank_we = 1'h0;
   reg pe1_done = 1'h0;
-  reg pe1_done_out = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -6883,7 +7171,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_first7 = 1'h0;
   reg pe1_first8 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
-  reg [1:0] pe1_flags_out = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
   reg pe1_last3 = 1'h0;
@@ -6892,8 +7179,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_last6 = 1'h0;
   reg pe1_last7 = 1'h0;
   reg pe1_last8 = 1'h0;
-  reg [15:0] pe1_m = 16'h0000;
-  reg [15:0] pe1_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe1_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -6926,14 +7211,16 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
-  wire pe1_rq_collision;
-  reg [53:0] pe1_rq_entry = 54'h00000000000000;
-  reg [53:0] pe1_rq_read = 54'h00000000000000;
+  reg [31:0] pe1_rq_bias = 32'd0;
+  wire pe1_rq_bias_collision;
+  reg [31:0] pe1_rq_bias_read = 32'd0;
+  reg [15:0] pe1_rq_m = 16'h0000;
+  wire pe1_rq_ms_collision;
+  reg [21:0] pe1_rq_ms_read = 22'h000000;
+  reg [5:0] pe1_rq_s = 6'h00;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
-  reg [5:0] pe1_s = 6'h00;
-  reg [5:0] pe1_s_out = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
   reg [17:0] pe1_sum1_0 = 18'h00000;
@@ -6948,32 +7235,29 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2044$0 ;
-  wire [7:0] \port$2044$0 ;
-  output [23:0] \port$2045$0 ;
-  wire [23:0] \port$2045$0 ;
+  output [7:0] \port$2058$0 ;
+  wire [7:0] \port$2058$0 ;
+  output [23:0] \port$2059$0 ;
+  wire [23:0] \port$2059$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [31:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$109 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$87 ;
   wire [7:0] rq_waddr;
   input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -6993,6 +7277,16 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [31:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$107 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$108 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$106 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
   initial begin
@@ -7521,274 +7815,557 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq1 [255:0];
+  reg [31:0] rq_bias1 [255:0];
   initial begin
-    rq1[0] = 54'h00000000000000;
-    rq1[1] = 54'h00000000000000;
-    rq1[2] = 54'h00000000000000;
-    rq1[3] = 54'h00000000000000;
-    rq1[4] = 54'h00000000000000;
-    rq1[5] = 54'h00000000000000;
-    rq1[6] = 54'h00000000000000;
-    rq1[7] = 54'h00000000000000;
-    rq1[8] = 54'h00000000000000;
-    rq1[9] = 54'h00000000000000;
-    rq1[10] = 54'h00000000000000;
-    rq1[11] = 54'h00000000000000;
-    rq1[12] = 54'h00000000000000;
-    rq1[13] = 54'h00000000000000;
-    rq1[14] = 54'h00000000000000;
-    rq1[15] = 54'h00000000000000;
-    rq1[16] = 54'h00000000000000;
-    rq1[17] = 54'h00000000000000;
-    rq1[18] = 54'h00000000000000;
-    rq1[19] = 54'h00000000000000;
-    rq1[20] = 54'h00000000000000;
-    rq1[21] = 54'h00000000000000;
-    rq1[22] = 54'h00000000000000;
-    rq1[23] = 54'h00000000000000;
-    rq1[24] = 54'h00000000000000;
-    rq1[25] = 54'h00000000000000;
-    rq1[26] = 54'h00000000000000;
-    rq1[27] = 54'h00000000000000;
-    rq1[28] = 54'h00000000000000;
-    rq1[29] = 54'h00000000000000;
-    rq1[30] = 54'h00000000000000;
-    rq1[31] = 54'h00000000000000;
-    rq1[32] = 54'h00000000000000;
-    rq1[33] = 54'h00000000000000;
-    rq1[34] = 54'h00000000000000;
-    rq1[35] = 54'h00000000000000;
-    rq1[36] = 54'h00000000000000;
-    rq1[37] = 54'h00000000000000;
-    rq1[38] = 54'h00000000000000;
-    rq1[39] = 54'h00000000000000;
-    rq1[40] = 54'h00000000000000;
-    rq1[41] = 54'h00000000000000;
-    rq1[42] = 54'h00000000000000;
-    rq1[43] = 54'h00000000000000;
-    rq1[44] = 54'h00000000000000;
-    rq1[45] = 54'h00000000000000;
-    rq1[46] = 54'h00000000000000;
-    rq1[47] = 54'h00000000000000;
-    rq1[48] = 54'h00000000000000;
-    rq1[49] = 54'h00000000000000;
-    rq1[50] = 54'h00000000000000;
-    rq1[51] = 54'h00000000000000;
-    rq1[52] = 54'h00000000000000;
-    rq1[53] = 54'h00000000000000;
-    rq1[54] = 54'h00000000000000;
-    rq1[55] = 54'h00000000000000;
-    rq1[56] = 54'h00000000000000;
-    rq1[57] = 54'h00000000000000;
-    rq1[58] = 54'h00000000000000;
-    rq1[59] = 54'h00000000000000;
-    rq1[60] = 54'h00000000000000;
-    rq1[61] = 54'h00000000000000;
-    rq1[62] = 54'h00000000000000;
-    rq1[63] = 54'h00000000000000;
-    rq1[64] = 54'h00000000000000;
-    rq1[65] = 54'h00000000000000;
-    rq1[66] = 54'h00000000000000;
-    rq1[67] = 54'h00000000000000;
-    rq1[68] = 54'h00000000000000;
-    rq1[69] = 54'h00000000000000;
-    rq1[70] = 54'h00000000000000;
-    rq1[71] = 54'h00000000000000;
-    rq1[72] = 54'h00000000000000;
-    rq1[73] = 54'h00000000000000;
-    rq1[74] = 54'h00000000000000;
-    rq1[75] = 54'h00000000000000;
-    rq1[76] = 54'h00000000000000;
-    rq1[77] = 54'h00000000000000;
-    rq1[78] = 54'h00000000000000;
-    rq1[79] = 54'h00000000000000;
-    rq1[80] = 54'h00000000000000;
-    rq1[81] = 54'h00000000000000;
-    rq1[82] = 54'h00000000000000;
-    rq1[83] = 54'h00000000000000;
-    rq1[84] = 54'h00000000000000;
-    rq1[85] = 54'h00000000000000;
-    rq1[86] = 54'h00000000000000;
-    rq1[87] = 54'h00000000000000;
-    rq1[88] = 54'h00000000000000;
-    rq1[89] = 54'h00000000000000;
-    rq1[90] = 54'h00000000000000;
-    rq1[91] = 54'h00000000000000;
-    rq1[92] = 54'h00000000000000;
-    rq1[93] = 54'h00000000000000;
-    rq1[94] = 54'h00000000000000;
-    rq1[95] = 54'h00000000000000;
-    rq1[96] = 54'h00000000000000;
-    rq1[97] = 54'h00000000000000;
-    rq1[98] = 54'h00000000000000;
-    rq1[99] = 54'h00000000000000;
-    rq1[100] = 54'h00000000000000;
-    rq1[101] = 54'h00000000000000;
-    rq1[102] = 54'h00000000000000;
-    rq1[103] = 54'h00000000000000;
-    rq1[104] = 54'h00000000000000;
-    rq1[105] = 54'h00000000000000;
-    rq1[106] = 54'h00000000000000;
-    rq1[107] = 54'h00000000000000;
-    rq1[108] = 54'h00000000000000;
-    rq1[109] = 54'h00000000000000;
-    rq1[110] = 54'h00000000000000;
-    rq1[111] = 54'h00000000000000;
-    rq1[112] = 54'h00000000000000;
-    rq1[113] = 54'h00000000000000;
-    rq1[114] = 54'h00000000000000;
-    rq1[115] = 54'h00000000000000;
-    rq1[116] = 54'h00000000000000;
-    rq1[117] = 54'h00000000000000;
-    rq1[118] = 54'h00000000000000;
-    rq1[119] = 54'h00000000000000;
-    rq1[120] = 54'h00000000000000;
-    rq1[121] = 54'h00000000000000;
-    rq1[122] = 54'h00000000000000;
-    rq1[123] = 54'h00000000000000;
-    rq1[124] = 54'h00000000000000;
-    rq1[125] = 54'h00000000000000;
-    rq1[126] = 54'h00000000000000;
-    rq1[127] = 54'h00000000000000;
-    rq1[128] = 54'h00000000000000;
-    rq1[129] = 54'h00000000000000;
-    rq1[130] = 54'h00000000000000;
-    rq1[131] = 54'h00000000000000;
-    rq1[132] = 54'h00000000000000;
-    rq1[133] = 54'h00000000000000;
-    rq1[134] = 54'h00000000000000;
-    rq1[135] = 54'h00000000000000;
-    rq1[136] = 54'h00000000000000;
-    rq1[137] = 54'h00000000000000;
-    rq1[138] = 54'h00000000000000;
-    rq1[139] = 54'h00000000000000;
-    rq1[140] = 54'h00000000000000;
-    rq1[141] = 54'h00000000000000;
-    rq1[142] = 54'h00000000000000;
-    rq1[143] = 54'h00000000000000;
-    rq1[144] = 54'h00000000000000;
-    rq1[145] = 54'h00000000000000;
-    rq1[146] = 54'h00000000000000;
-    rq1[147] = 54'h00000000000000;
-    rq1[148] = 54'h00000000000000;
-    rq1[149] = 54'h00000000000000;
-    rq1[150] = 54'h00000000000000;
-    rq1[151] = 54'h00000000000000;
-    rq1[152] = 54'h00000000000000;
-    rq1[153] = 54'h00000000000000;
-    rq1[154] = 54'h00000000000000;
-    rq1[155] = 54'h00000000000000;
-    rq1[156] = 54'h00000000000000;
-    rq1[157] = 54'h00000000000000;
-    rq1[158] = 54'h00000000000000;
-    rq1[159] = 54'h00000000000000;
-    rq1[160] = 54'h00000000000000;
-    rq1[161] = 54'h00000000000000;
-    rq1[162] = 54'h00000000000000;
-    rq1[163] = 54'h00000000000000;
-    rq1[164] = 54'h00000000000000;
-    rq1[165] = 54'h00000000000000;
-    rq1[166] = 54'h00000000000000;
-    rq1[167] = 54'h00000000000000;
-    rq1[168] = 54'h00000000000000;
-    rq1[169] = 54'h00000000000000;
-    rq1[170] = 54'h00000000000000;
-    rq1[171] = 54'h00000000000000;
-    rq1[172] = 54'h00000000000000;
-    rq1[173] = 54'h00000000000000;
-    rq1[174] = 54'h00000000000000;
-    rq1[175] = 54'h00000000000000;
-    rq1[176] = 54'h00000000000000;
-    rq1[177] = 54'h00000000000000;
-    rq1[178] = 54'h00000000000000;
-    rq1[179] = 54'h00000000000000;
-    rq1[180] = 54'h00000000000000;
-    rq1[181] = 54'h00000000000000;
-    rq1[182] = 54'h00000000000000;
-    rq1[183] = 54'h00000000000000;
-    rq1[184] = 54'h00000000000000;
-    rq1[185] = 54'h00000000000000;
-    rq1[186] = 54'h00000000000000;
-    rq1[187] = 54'h00000000000000;
-    rq1[188] = 54'h00000000000000;
-    rq1[189] = 54'h00000000000000;
-    rq1[190] = 54'h00000000000000;
-    rq1[191] = 54'h00000000000000;
-    rq1[192] = 54'h00000000000000;
-    rq1[193] = 54'h00000000000000;
-    rq1[194] = 54'h00000000000000;
-    rq1[195] = 54'h00000000000000;
-    rq1[196] = 54'h00000000000000;
-    rq1[197] = 54'h00000000000000;
-    rq1[198] = 54'h00000000000000;
-    rq1[199] = 54'h00000000000000;
-    rq1[200] = 54'h00000000000000;
-    rq1[201] = 54'h00000000000000;
-    rq1[202] = 54'h00000000000000;
-    rq1[203] = 54'h00000000000000;
-    rq1[204] = 54'h00000000000000;
-    rq1[205] = 54'h00000000000000;
-    rq1[206] = 54'h00000000000000;
-    rq1[207] = 54'h00000000000000;
-    rq1[208] = 54'h00000000000000;
-    rq1[209] = 54'h00000000000000;
-    rq1[210] = 54'h00000000000000;
-    rq1[211] = 54'h00000000000000;
-    rq1[212] = 54'h00000000000000;
-    rq1[213] = 54'h00000000000000;
-    rq1[214] = 54'h00000000000000;
-    rq1[215] = 54'h00000000000000;
-    rq1[216] = 54'h00000000000000;
-    rq1[217] = 54'h00000000000000;
-    rq1[218] = 54'h00000000000000;
-    rq1[219] = 54'h00000000000000;
-    rq1[220] = 54'h00000000000000;
-    rq1[221] = 54'h00000000000000;
-    rq1[222] = 54'h00000000000000;
-    rq1[223] = 54'h00000000000000;
-    rq1[224] = 54'h00000000000000;
-    rq1[225] = 54'h00000000000000;
-    rq1[226] = 54'h00000000000000;
-    rq1[227] = 54'h00000000000000;
-    rq1[228] = 54'h00000000000000;
-    rq1[229] = 54'h00000000000000;
-    rq1[230] = 54'h00000000000000;
-    rq1[231] = 54'h00000000000000;
-    rq1[232] = 54'h00000000000000;
-    rq1[233] = 54'h00000000000000;
-    rq1[234] = 54'h00000000000000;
-    rq1[235] = 54'h00000000000000;
-    rq1[236] = 54'h00000000000000;
-    rq1[237] = 54'h00000000000000;
-    rq1[238] = 54'h00000000000000;
-    rq1[239] = 54'h00000000000000;
-    rq1[240] = 54'h00000000000000;
-    rq1[241] = 54'h00000000000000;
-    rq1[242] = 54'h00000000000000;
-    rq1[243] = 54'h00000000000000;
-    rq1[244] = 54'h00000000000000;
-    rq1[245] = 54'h00000000000000;
-    rq1[246] = 54'h00000000000000;
-    rq1[247] = 54'h00000000000000;
-    rq1[248] = 54'h00000000000000;
-    rq1[249] = 54'h00000000000000;
-    rq1[250] = 54'h00000000000000;
-    rq1[251] = 54'h00000000000000;
-    rq1[252] = 54'h00000000000000;
-    rq1[253] = 54'h00000000000000;
-    rq1[254] = 54'h00000000000000;
-    rq1[255] = 54'h00000000000000;
+    rq_bias1[0] = 32'd0;
+    rq_bias1[1] = 32'd0;
+    rq_bias1[2] = 32'd0;
+    rq_bias1[3] = 32'd0;
+    rq_bias1[4] = 32'd0;
+    rq_bias1[5] = 32'd0;
+    rq_bias1[6] = 32'd0;
+    rq_bias1[7] = 32'd0;
+    rq_bias1[8] = 32'd0;
+    rq_bias1[9] = 32'd0;
+    rq_bias1[10] = 32'd0;
+    rq_bias1[11] = 32'd0;
+    rq_bias1[12] = 32'd0;
+    rq_bias1[13] = 32'd0;
+    rq_bias1[14] = 32'd0;
+    rq_bias1[15] = 32'd0;
+    rq_bias1[16] = 32'd0;
+    rq_bias1[17] = 32'd0;
+    rq_bias1[18] = 32'd0;
+    rq_bias1[19] = 32'd0;
+    rq_bias1[20] = 32'd0;
+    rq_bias1[21] = 32'd0;
+    rq_bias1[22] = 32'd0;
+    rq_bias1[23] = 32'd0;
+    rq_bias1[24] = 32'd0;
+    rq_bias1[25] = 32'd0;
+    rq_bias1[26] = 32'd0;
+    rq_bias1[27] = 32'd0;
+    rq_bias1[28] = 32'd0;
+    rq_bias1[29] = 32'd0;
+    rq_bias1[30] = 32'd0;
+    rq_bias1[31] = 32'd0;
+    rq_bias1[32] = 32'd0;
+    rq_bias1[33] = 32'd0;
+    rq_bias1[34] = 32'd0;
+    rq_bias1[35] = 32'd0;
+    rq_bias1[36] = 32'd0;
+    rq_bias1[37] = 32'd0;
+    rq_bias1[38] = 32'd0;
+    rq_bias1[39] = 32'd0;
+    rq_bias1[40] = 32'd0;
+    rq_bias1[41] = 32'd0;
+    rq_bias1[42] = 32'd0;
+    rq_bias1[43] = 32'd0;
+    rq_bias1[44] = 32'd0;
+    rq_bias1[45] = 32'd0;
+    rq_bias1[46] = 32'd0;
+    rq_bias1[47] = 32'd0;
+    rq_bias1[48] = 32'd0;
+    rq_bias1[49] = 32'd0;
+    rq_bias1[50] = 32'd0;
+    rq_bias1[51] = 32'd0;
+    rq_bias1[52] = 32'd0;
+    rq_bias1[53] = 32'd0;
+    rq_bias1[54] = 32'd0;
+    rq_bias1[55] = 32'd0;
+    rq_bias1[56] = 32'd0;
+    rq_bias1[57] = 32'd0;
+    rq_bias1[58] = 32'd0;
+    rq_bias1[59] = 32'd0;
+    rq_bias1[60] = 32'd0;
+    rq_bias1[61] = 32'd0;
+    rq_bias1[62] = 32'd0;
+    rq_bias1[63] = 32'd0;
+    rq_bias1[64] = 32'd0;
+    rq_bias1[65] = 32'd0;
+    rq_bias1[66] = 32'd0;
+    rq_bias1[67] = 32'd0;
+    rq_bias1[68] = 32'd0;
+    rq_bias1[69] = 32'd0;
+    rq_bias1[70] = 32'd0;
+    rq_bias1[71] = 32'd0;
+    rq_bias1[72] = 32'd0;
+    rq_bias1[73] = 32'd0;
+    rq_bias1[74] = 32'd0;
+    rq_bias1[75] = 32'd0;
+    rq_bias1[76] = 32'd0;
+    rq_bias1[77] = 32'd0;
+    rq_bias1[78] = 32'd0;
+    rq_bias1[79] = 32'd0;
+    rq_bias1[80] = 32'd0;
+    rq_bias1[81] = 32'd0;
+    rq_bias1[82] = 32'd0;
+    rq_bias1[83] = 32'd0;
+    rq_bias1[84] = 32'd0;
+    rq_bias1[85] = 32'd0;
+    rq_bias1[86] = 32'd0;
+    rq_bias1[87] = 32'd0;
+    rq_bias1[88] = 32'd0;
+    rq_bias1[89] = 32'd0;
+    rq_bias1[90] = 32'd0;
+    rq_bias1[91] = 32'd0;
+    rq_bias1[92] = 32'd0;
+    rq_bias1[93] = 32'd0;
+    rq_bias1[94] = 32'd0;
+    rq_bias1[95] = 32'd0;
+    rq_bias1[96] = 32'd0;
+    rq_bias1[97] = 32'd0;
+    rq_bias1[98] = 32'd0;
+    rq_bias1[99] = 32'd0;
+    rq_bias1[100] = 32'd0;
+    rq_bias1[101] = 32'd0;
+    rq_bias1[102] = 32'd0;
+    rq_bias1[103] = 32'd0;
+    rq_bias1[104] = 32'd0;
+    rq_bias1[105] = 32'd0;
+    rq_bias1[106] = 32'd0;
+    rq_bias1[107] = 32'd0;
+    rq_bias1[108] = 32'd0;
+    rq_bias1[109] = 32'd0;
+    rq_bias1[110] = 32'd0;
+    rq_bias1[111] = 32'd0;
+    rq_bias1[112] = 32'd0;
+    rq_bias1[113] = 32'd0;
+    rq_bias1[114] = 32'd0;
+    rq_bias1[115] = 32'd0;
+    rq_bias1[116] = 32'd0;
+    rq_bias1[117] = 32'd0;
+    rq_bias1[118] = 32'd0;
+    rq_bias1[119] = 32'd0;
+    rq_bias1[120] = 32'd0;
+    rq_bias1[121] = 32'd0;
+    rq_bias1[122] = 32'd0;
+    rq_bias1[123] = 32'd0;
+    rq_bias1[124] = 32'd0;
+    rq_bias1[125] = 32'd0;
+    rq_bias1[126] = 32'd0;
+    rq_bias1[127] = 32'd0;
+    rq_bias1[128] = 32'd0;
+    rq_bias1[129] = 32'd0;
+    rq_bias1[130] = 32'd0;
+    rq_bias1[131] = 32'd0;
+    rq_bias1[132] = 32'd0;
+    rq_bias1[133] = 32'd0;
+    rq_bias1[134] = 32'd0;
+    rq_bias1[135] = 32'd0;
+    rq_bias1[136] = 32'd0;
+    rq_bias1[137] = 32'd0;
+    rq_bias1[138] = 32'd0;
+    rq_bias1[139] = 32'd0;
+    rq_bias1[140] = 32'd0;
+    rq_bias1[141] = 32'd0;
+    rq_bias1[142] = 32'd0;
+    rq_bias1[143] = 32'd0;
+    rq_bias1[144] = 32'd0;
+    rq_bias1[145] = 32'd0;
+    rq_bias1[146] = 32'd0;
+    rq_bias1[147] = 32'd0;
+    rq_bias1[148] = 32'd0;
+    rq_bias1[149] = 32'd0;
+    rq_bias1[150] = 32'd0;
+    rq_bias1[151] = 32'd0;
+    rq_bias1[152] = 32'd0;
+    rq_bias1[153] = 32'd0;
+    rq_bias1[154] = 32'd0;
+    rq_bias1[155] = 32'd0;
+    rq_bias1[156] = 32'd0;
+    rq_bias1[157] = 32'd0;
+    rq_bias1[158] = 32'd0;
+    rq_bias1[159] = 32'd0;
+    rq_bias1[160] = 32'd0;
+    rq_bias1[161] = 32'd0;
+    rq_bias1[162] = 32'd0;
+    rq_bias1[163] = 32'd0;
+    rq_bias1[164] = 32'd0;
+    rq_bias1[165] = 32'd0;
+    rq_bias1[166] = 32'd0;
+    rq_bias1[167] = 32'd0;
+    rq_bias1[168] = 32'd0;
+    rq_bias1[169] = 32'd0;
+    rq_bias1[170] = 32'd0;
+    rq_bias1[171] = 32'd0;
+    rq_bias1[172] = 32'd0;
+    rq_bias1[173] = 32'd0;
+    rq_bias1[174] = 32'd0;
+    rq_bias1[175] = 32'd0;
+    rq_bias1[176] = 32'd0;
+    rq_bias1[177] = 32'd0;
+    rq_bias1[178] = 32'd0;
+    rq_bias1[179] = 32'd0;
+    rq_bias1[180] = 32'd0;
+    rq_bias1[181] = 32'd0;
+    rq_bias1[182] = 32'd0;
+    rq_bias1[183] = 32'd0;
+    rq_bias1[184] = 32'd0;
+    rq_bias1[185] = 32'd0;
+    rq_bias1[186] = 32'd0;
+    rq_bias1[187] = 32'd0;
+    rq_bias1[188] = 32'd0;
+    rq_bias1[189] = 32'd0;
+    rq_bias1[190] = 32'd0;
+    rq_bias1[191] = 32'd0;
+    rq_bias1[192] = 32'd0;
+    rq_bias1[193] = 32'd0;
+    rq_bias1[194] = 32'd0;
+    rq_bias1[195] = 32'd0;
+    rq_bias1[196] = 32'd0;
+    rq_bias1[197] = 32'd0;
+    rq_bias1[198] = 32'd0;
+    rq_bias1[199] = 32'd0;
+    rq_bias1[200] = 32'd0;
+    rq_bias1[201] = 32'd0;
+    rq_bias1[202] = 32'd0;
+    rq_bias1[203] = 32'd0;
+    rq_bias1[204] = 32'd0;
+    rq_bias1[205] = 32'd0;
+    rq_bias1[206] = 32'd0;
+    rq_bias1[207] = 32'd0;
+    rq_bias1[208] = 32'd0;
+    rq_bias1[209] = 32'd0;
+    rq_bias1[210] = 32'd0;
+    rq_bias1[211] = 32'd0;
+    rq_bias1[212] = 32'd0;
+    rq_bias1[213] = 32'd0;
+    rq_bias1[214] = 32'd0;
+    rq_bias1[215] = 32'd0;
+    rq_bias1[216] = 32'd0;
+    rq_bias1[217] = 32'd0;
+    rq_bias1[218] = 32'd0;
+    rq_bias1[219] = 32'd0;
+    rq_bias1[220] = 32'd0;
+    rq_bias1[221] = 32'd0;
+    rq_bias1[222] = 32'd0;
+    rq_bias1[223] = 32'd0;
+    rq_bias1[224] = 32'd0;
+    rq_bias1[225] = 32'd0;
+    rq_bias1[226] = 32'd0;
+    rq_bias1[227] = 32'd0;
+    rq_bias1[228] = 32'd0;
+    rq_bias1[229] = 32'd0;
+    rq_bias1[230] = 32'd0;
+    rq_bias1[231] = 32'd0;
+    rq_bias1[232] = 32'd0;
+    rq_bias1[233] = 32'd0;
+    rq_bias1[234] = 32'd0;
+    rq_bias1[235] = 32'd0;
+    rq_bias1[236] = 32'd0;
+    rq_bias1[237] = 32'd0;
+    rq_bias1[238] = 32'd0;
+    rq_bias1[239] = 32'd0;
+    rq_bias1[240] = 32'd0;
+    rq_bias1[241] = 32'd0;
+    rq_bias1[242] = 32'd0;
+    rq_bias1[243] = 32'd0;
+    rq_bias1[244] = 32'd0;
+    rq_bias1[245] = 32'd0;
+    rq_bias1[246] = 32'd0;
+    rq_bias1[247] = 32'd0;
+    rq_bias1[248] = 32'd0;
+    rq_bias1[249] = 32'd0;
+    rq_bias1[250] = 32'd0;
+    rq_bias1[251] = 32'd0;
+    rq_bias1[252] = 32'd0;
+    rq_bias1[253] = 32'd0;
+    rq_bias1[254] = 32'd0;
+    rq_bias1[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe1_rq_we)
-      rq1[pe1_rq_waddr] <= pe1_rq_wdata;
+      rq_bias1[pe1_rq_waddr] <= pe1_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq5];
+    _1_ <= rq_bias1[pe1_rq5];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms1 [255:0];
+  initial begin
+    rq_ms1[0] = 22'h000000;
+    rq_ms1[1] = 22'h000000;
+    rq_ms1[2] = 22'h000000;
+    rq_ms1[3] = 22'h000000;
+    rq_ms1[4] = 22'h000000;
+    rq_ms1[5] = 22'h000000;
+    rq_ms1[6] = 22'h000000;
+    rq_ms1[7] = 22'h000000;
+    rq_ms1[8] = 22'h000000;
+    rq_ms1[9] = 22'h000000;
+    rq_ms1[10] = 22'h000000;
+    rq_ms1[11] = 22'h000000;
+    rq_ms1[12] = 22'h000000;
+    rq_ms1[13] = 22'h000000;
+    rq_ms1[14] = 22'h000000;
+    rq_ms1[15] = 22'h000000;
+    rq_ms1[16] = 22'h000000;
+    rq_ms1[17] = 22'h000000;
+    rq_ms1[18] = 22'h000000;
+    rq_ms1[19] = 22'h000000;
+    rq_ms1[20] = 22'h000000;
+    rq_ms1[21] = 22'h000000;
+    rq_ms1[22] = 22'h000000;
+    rq_ms1[23] = 22'h000000;
+    rq_ms1[24] = 22'h000000;
+    rq_ms1[25] = 22'h000000;
+    rq_ms1[26] = 22'h000000;
+    rq_ms1[27] = 22'h000000;
+    rq_ms1[28] = 22'h000000;
+    rq_ms1[29] = 22'h000000;
+    rq_ms1[30] = 22'h000000;
+    rq_ms1[31] = 22'h000000;
+    rq_ms1[32] = 22'h000000;
+    rq_ms1[33] = 22'h000000;
+    rq_ms1[34] = 22'h000000;
+    rq_ms1[35] = 22'h000000;
+    rq_ms1[36] = 22'h000000;
+    rq_ms1[37] = 22'h000000;
+    rq_ms1[38] = 22'h000000;
+    rq_ms1[39] = 22'h000000;
+    rq_ms1[40] = 22'h000000;
+    rq_ms1[41] = 22'h000000;
+    rq_ms1[42] = 22'h000000;
+    rq_ms1[43] = 22'h000000;
+    rq_ms1[44] = 22'h000000;
+    rq_ms1[45] = 22'h000000;
+    rq_ms1[46] = 22'h000000;
+    rq_ms1[47] = 22'h000000;
+    rq_ms1[48] = 22'h000000;
+    rq_ms1[49] = 22'h000000;
+    rq_ms1[50] = 22'h000000;
+    rq_ms1[51] = 22'h000000;
+    rq_ms1[52] = 22'h000000;
+    rq_ms1[53] = 22'h000000;
+    rq_ms1[54] = 22'h000000;
+    rq_ms1[55] = 22'h000000;
+    rq_ms1[56] = 22'h000000;
+    rq_ms1[57] = 22'h000000;
+    rq_ms1[58] = 22'h000000;
+    rq_ms1[59] = 22'h000000;
+    rq_ms1[60] = 22'h000000;
+    rq_ms1[61] = 22'h000000;
+    rq_ms1[62] = 22'h000000;
+    rq_ms1[63] = 22'h000000;
+    rq_ms1[64] = 22'h000000;
+    rq_ms1[65] = 22'h000000;
+    rq_ms1[66] = 22'h000000;
+    rq_ms1[67] = 22'h000000;
+    rq_ms1[68] = 22'h000000;
+    rq_ms1[69] = 22'h000000;
+    rq_ms1[70] = 22'h000000;
+    rq_ms1[71] = 22'h000000;
+    rq_ms1[72] = 22'h000000;
+    rq_ms1[73] = 22'h000000;
+    rq_ms1[74] = 22'h000000;
+    rq_ms1[75] = 22'h000000;
+    rq_ms1[76] = 22'h000000;
+    rq_ms1[77] = 22'h000000;
+    rq_ms1[78] = 22'h000000;
+    rq_ms1[79] = 22'h000000;
+    rq_ms1[80] = 22'h000000;
+    rq_ms1[81] = 22'h000000;
+    rq_ms1[82] = 22'h000000;
+    rq_ms1[83] = 22'h000000;
+    rq_ms1[84] = 22'h000000;
+    rq_ms1[85] = 22'h000000;
+    rq_ms1[86] = 22'h000000;
+    rq_ms1[87] = 22'h000000;
+    rq_ms1[88] = 22'h000000;
+    rq_ms1[89] = 22'h000000;
+    rq_ms1[90] = 22'h000000;
+    rq_ms1[91] = 22'h000000;
+    rq_ms1[92] = 22'h000000;
+    rq_ms1[93] = 22'h000000;
+    rq_ms1[94] = 22'h000000;
+    rq_ms1[95] = 22'h000000;
+    rq_ms1[96] = 22'h000000;
+    rq_ms1[97] = 22'h000000;
+    rq_ms1[98] = 22'h000000;
+    rq_ms1[99] = 22'h000000;
+    rq_ms1[100] = 22'h000000;
+    rq_ms1[101] = 22'h000000;
+    rq_ms1[102] = 22'h000000;
+    rq_ms1[103] = 22'h000000;
+    rq_ms1[104] = 22'h000000;
+    rq_ms1[105] = 22'h000000;
+    rq_ms1[106] = 22'h000000;
+    rq_ms1[107] = 22'h000000;
+    rq_ms1[108] = 22'h000000;
+    rq_ms1[109] = 22'h000000;
+    rq_ms1[110] = 22'h000000;
+    rq_ms1[111] = 22'h000000;
+    rq_ms1[112] = 22'h000000;
+    rq_ms1[113] = 22'h000000;
+    rq_ms1[114] = 22'h000000;
+    rq_ms1[115] = 22'h000000;
+    rq_ms1[116] = 22'h000000;
+    rq_ms1[117] = 22'h000000;
+    rq_ms1[118] = 22'h000000;
+    rq_ms1[119] = 22'h000000;
+    rq_ms1[120] = 22'h000000;
+    rq_ms1[121] = 22'h000000;
+    rq_ms1[122] = 22'h000000;
+    rq_ms1[123] = 22'h000000;
+    rq_ms1[124] = 22'h000000;
+    rq_ms1[125] = 22'h000000;
+    rq_ms1[126] = 22'h000000;
+    rq_ms1[127] = 22'h000000;
+    rq_ms1[128] = 22'h000000;
+    rq_ms1[129] = 22'h000000;
+    rq_ms1[130] = 22'h000000;
+    rq_ms1[131] = 22'h000000;
+    rq_ms1[132] = 22'h000000;
+    rq_ms1[133] = 22'h000000;
+    rq_ms1[134] = 22'h000000;
+    rq_ms1[135] = 22'h000000;
+    rq_ms1[136] = 22'h000000;
+    rq_ms1[137] = 22'h000000;
+    rq_ms1[138] = 22'h000000;
+    rq_ms1[139] = 22'h000000;
+    rq_ms1[140] = 22'h000000;
+    rq_ms1[141] = 22'h000000;
+    rq_ms1[142] = 22'h000000;
+    rq_ms1[143] = 22'h000000;
+    rq_ms1[144] = 22'h000000;
+    rq_ms1[145] = 22'h000000;
+    rq_ms1[146] = 22'h000000;
+    rq_ms1[147] = 22'h000000;
+    rq_ms1[148] = 22'h000000;
+    rq_ms1[149] = 22'h000000;
+    rq_ms1[150] = 22'h000000;
+    rq_ms1[151] = 22'h000000;
+    rq_ms1[152] = 22'h000000;
+    rq_ms1[153] = 22'h000000;
+    rq_ms1[154] = 22'h000000;
+    rq_ms1[155] = 22'h000000;
+    rq_ms1[156] = 22'h000000;
+    rq_ms1[157] = 22'h000000;
+    rq_ms1[158] = 22'h000000;
+    rq_ms1[159] = 22'h000000;
+    rq_ms1[160] = 22'h000000;
+    rq_ms1[161] = 22'h000000;
+    rq_ms1[162] = 22'h000000;
+    rq_ms1[163] = 22'h000000;
+    rq_ms1[164] = 22'h000000;
+    rq_ms1[165] = 22'h000000;
+    rq_ms1[166] = 22'h000000;
+    rq_ms1[167] = 22'h000000;
+    rq_ms1[168] = 22'h000000;
+    rq_ms1[169] = 22'h000000;
+    rq_ms1[170] = 22'h000000;
+    rq_ms1[171] = 22'h000000;
+    rq_ms1[172] = 22'h000000;
+    rq_ms1[173] = 22'h000000;
+    rq_ms1[174] = 22'h000000;
+    rq_ms1[175] = 22'h000000;
+    rq_ms1[176] = 22'h000000;
+    rq_ms1[177] = 22'h000000;
+    rq_ms1[178] = 22'h000000;
+    rq_ms1[179] = 22'h000000;
+    rq_ms1[180] = 22'h000000;
+    rq_ms1[181] = 22'h000000;
+    rq_ms1[182] = 22'h000000;
+    rq_ms1[183] = 22'h000000;
+    rq_ms1[184] = 22'h000000;
+    rq_ms1[185] = 22'h000000;
+    rq_ms1[186] = 22'h000000;
+    rq_ms1[187] = 22'h000000;
+    rq_ms1[188] = 22'h000000;
+    rq_ms1[189] = 22'h000000;
+    rq_ms1[190] = 22'h000000;
+    rq_ms1[191] = 22'h000000;
+    rq_ms1[192] = 22'h000000;
+    rq_ms1[193] = 22'h000000;
+    rq_ms1[194] = 22'h000000;
+    rq_ms1[195] = 22'h000000;
+    rq_ms1[196] = 22'h000000;
+    rq_ms1[197] = 22'h000000;
+    rq_ms1[198] = 22'h000000;
+    rq_ms1[199] = 22'h000000;
+    rq_ms1[200] = 22'h000000;
+    rq_ms1[201] = 22'h000000;
+    rq_ms1[202] = 22'h000000;
+    rq_ms1[203] = 22'h000000;
+    rq_ms1[204] = 22'h000000;
+    rq_ms1[205] = 22'h000000;
+    rq_ms1[206] = 22'h000000;
+    rq_ms1[207] = 22'h000000;
+    rq_ms1[208] = 22'h000000;
+    rq_ms1[209] = 22'h000000;
+    rq_ms1[210] = 22'h000000;
+    rq_ms1[211] = 22'h000000;
+    rq_ms1[212] = 22'h000000;
+    rq_ms1[213] = 22'h000000;
+    rq_ms1[214] = 22'h000000;
+    rq_ms1[215] = 22'h000000;
+    rq_ms1[216] = 22'h000000;
+    rq_ms1[217] = 22'h000000;
+    rq_ms1[218] = 22'h000000;
+    rq_ms1[219] = 22'h000000;
+    rq_ms1[220] = 22'h000000;
+    rq_ms1[221] = 22'h000000;
+    rq_ms1[222] = 22'h000000;
+    rq_ms1[223] = 22'h000000;
+    rq_ms1[224] = 22'h000000;
+    rq_ms1[225] = 22'h000000;
+    rq_ms1[226] = 22'h000000;
+    rq_ms1[227] = 22'h000000;
+    rq_ms1[228] = 22'h000000;
+    rq_ms1[229] = 22'h000000;
+    rq_ms1[230] = 22'h000000;
+    rq_ms1[231] = 22'h000000;
+    rq_ms1[232] = 22'h000000;
+    rq_ms1[233] = 22'h000000;
+    rq_ms1[234] = 22'h000000;
+    rq_ms1[235] = 22'h000000;
+    rq_ms1[236] = 22'h000000;
+    rq_ms1[237] = 22'h000000;
+    rq_ms1[238] = 22'h000000;
+    rq_ms1[239] = 22'h000000;
+    rq_ms1[240] = 22'h000000;
+    rq_ms1[241] = 22'h000000;
+    rq_ms1[242] = 22'h000000;
+    rq_ms1[243] = 22'h000000;
+    rq_ms1[244] = 22'h000000;
+    rq_ms1[245] = 22'h000000;
+    rq_ms1[246] = 22'h000000;
+    rq_ms1[247] = 22'h000000;
+    rq_ms1[248] = 22'h000000;
+    rq_ms1[249] = 22'h000000;
+    rq_ms1[250] = 22'h000000;
+    rq_ms1[251] = 22'h000000;
+    rq_ms1[252] = 22'h000000;
+    rq_ms1[253] = 22'h000000;
+    rq_ms1[254] = 22'h000000;
+    rq_ms1[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe1_rq_we)
+      rq_ms1[pe1_rq_waddr] <= pe1_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms1[pe1_rq6];
+  end
+  assign \rport__data$87  = _2_;
+  always @(posedge clk)
+    pe1_valid6 <= \$25 ;
+  always @(posedge clk)
+    pe1_first6 <= pe1_first5;
+  always @(posedge clk)
+    pe1_last6 <= pe1_last5;
+  always @(posedge clk)
+    pe1_rq6 <= pe1_rq5;
+  always @(posedge clk)
+    pe1_relu6 <= pe1_relu5;
+  always @(posedge clk)
+    pe1_requantize6 <= pe1_requantize5;
+  always @(posedge clk)
+    pe1_valid7 <= \$26 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -7800,7 +8377,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$24 ;
+    pe1_valid8 <= \$27 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -7812,7 +8389,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_bank_we <= \$25 ;
+    pe1_bank_we <= \$28 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -7846,35 +8423,27 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe1_rq_we <= \$26 ;
+    pe1_rq_we <= \$29 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe1_rq_wdata <= rq_wdata;
   always @(posedge clk)
-    pe1_rq_read <= rrp__data;
+    pe1_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe1_rq_entry <= pe1_rq_read;
+    pe1_rq_ms_read <= \rport__data$87 ;
   always @(posedge clk)
-    pe1_acc <= \$27 ;
+    pe1_rq_bias <= pe1_rq_bias_read;
   always @(posedge clk)
-    pe1_done <= \$28 ;
+    pe1_rq_s <= pe1_rq_ms_read[21:16];
   always @(posedge clk)
-    pe1_m <= pe1_rq_entry[47:32];
+    pe1_rq_m <= \$8 ;
   always @(posedge clk)
-    pe1_s <= pe1_rq_entry[53:48];
+    pe1_acc <= \$30 ;
   always @(posedge clk)
-    pe1_flags <= \$12 ;
+    pe1_done <= \$31 ;
   always @(posedge clk)
-    pe1_done_out <= \$29 ;
-  always @(posedge clk)
-    pe1_acc_out <= pe1_acc;
-  always @(posedge clk)
-    pe1_m_out <= pe1_m;
-  always @(posedge clk)
-    pe1_s_out <= pe1_s;
-  always @(posedge clk)
-    pe1_flags_out <= pe1_flags;
+    pe1_flags <= \$13 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -7882,18 +8451,22 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$5  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
-  assign \$8  = pe1_first8 ? pe1_rq_entry[31:0] : pe1_acc;
-  assign \$9  = $signed(\$8 ) + $signed(pe1_sum1_0);
-  assign \$10  = pe1_valid8 & pe1_last8;
-  assign \$12  = { 1'h0, pe1_relu8 } | \$11 ;
-  assign \$13  = step_valid & pe1_bank_we;
-  assign \$14  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$13  & \$14 ;
-  assign \$15  = pe1_valid5 & pe1_rq_we;
-  assign \$16  = pe1_rq5 == pe1_rq_waddr;
-  assign pe1_rq_collision = \$15  & \$16 ;
+  assign \$8  = pe1_requantize8 ? pe1_rq_ms_read[15:0] : 16'h0001;
+  assign \$9  = pe1_first8 ? pe1_rq_bias : pe1_acc;
+  assign \$10  = $signed(\$9 ) + $signed(pe1_sum1_0);
+  assign \$11  = pe1_valid8 & pe1_last8;
+  assign \$13  = { 1'h0, pe1_relu8 } | \$12 ;
+  assign \$14  = step_valid & pe1_bank_we;
+  assign \$15  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$14  & \$15 ;
+  assign \$16  = pe1_valid5 & pe1_rq_we;
+  assign \$17  = pe1_rq5 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$16  & \$17 ;
+  assign \$18  = pe1_valid6 & pe1_rq_we;
+  assign \$19  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$18  & \$19 ;
   always @(posedge clk)
-    pe1_valid1 <= \$17 ;
+    pe1_valid1 <= \$20 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -7905,7 +8478,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$18 ;
+    pe1_valid2 <= \$21 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -7917,7 +8490,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$19 ;
+    pe1_valid3 <= \$22 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
@@ -7929,7 +8502,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$20 ;
+    pe1_valid4 <= \$23 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -7941,7 +8514,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$21 ;
+    pe1_valid5 <= \$24 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -7952,121 +8525,100 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     pe1_relu5 <= pe1_relu4;
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
-  always @(posedge clk)
-    pe1_valid6 <= \$22 ;
-  always @(posedge clk)
-    pe1_first6 <= pe1_first5;
-  always @(posedge clk)
-    pe1_last6 <= pe1_last5;
-  always @(posedge clk)
-    pe1_rq6 <= pe1_rq5;
-  always @(posedge clk)
-    pe1_relu6 <= pe1_relu5;
-  always @(posedge clk)
-    pe1_requantize6 <= pe1_requantize5;
-  always @(posedge clk)
-    pe1_valid7 <= \$23 ;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_acc_out),
-    .i_m(pe1_m_out),
-    .i_s(pe1_s_out),
-    .i_valid(pe1_done_out),
+    .i_acc(pe1_acc),
+    .i_m(pe1_rq_m),
+    .i_s(pe1_rq_s),
+    .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1996$0 (pe1_flags_out),
-    .rq_ext6(\$31 ),
-    .rq_low6(\$30 ),
+    .\port$2005$0 (pe1_flags),
+    .rq_ext6(\$33 ),
+    .rq_low6(\$32 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$24  = pe1_valid7;
-    if (rst) begin
-      \$24  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = bank_we;
+    \$25  = pe1_valid5;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = rq_we;
+    \$26  = pe1_valid6;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_acc;
-    if (pe1_valid8) begin
-      \$27  = \$9 [31:0];
+    \$27  = pe1_valid7;
+    if (rst) begin
+      \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = \$10 ;
+    \$28  = bank_we;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_done;
+    \$29  = rq_we;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$17  = step_valid;
-    if (rst) begin
-      \$17  = 1'h0;
+    \$30  = pe1_acc;
+    if (pe1_valid8) begin
+      \$30  = \$10 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$18  = pe1_valid1;
+    \$31  = \$11 ;
     if (rst) begin
-      \$18  = 1'h0;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$19  = pe1_valid2;
-    if (rst) begin
-      \$19  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = pe1_valid3;
+    \$20  = step_valid;
     if (rst) begin
       \$20  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = pe1_valid4;
+    \$21  = pe1_valid1;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = pe1_valid5;
+    \$22  = pe1_valid2;
     if (rst) begin
       \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$23  = pe1_valid6;
+    \$23  = pe1_valid3;
     if (rst) begin
       \$23  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$24  = pe1_valid4;
+    if (rst) begin
+      \$24  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
@@ -8076,28 +8628,32 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wp__data = pe1_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe1_rq_we;
-  assign rwp__addr = pe1_rq_waddr;
-  assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq5;
-  assign i_valid = pe1_done_out;
-  assign i_acc = pe1_acc_out;
-  assign i_m = pe1_m_out;
-  assign i_s = pe1_s_out;
-  assign i_relu = pe1_flags_out[0];
-  assign i_requantize = pe1_flags_out[1];
+  assign wport__en = pe1_rq_we;
+  assign wport__addr = pe1_rq_waddr;
+  assign wport__data = pe1_rq_wdata[31:0];
+  assign rport__addr = pe1_rq5;
+  assign \wport__en$106  = pe1_rq_we;
+  assign \wport__addr$107  = pe1_rq_waddr;
+  assign \wport__data$108  = pe1_rq_wdata[53:32];
+  assign \rport__addr$109  = pe1_rq6;
+  assign i_valid = pe1_done;
+  assign i_acc = pe1_acc;
+  assign i_m = pe1_rq_m;
+  assign i_s = pe1_rq_s;
+  assign i_relu = pe1_flags[0];
+  assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$31 , \$30  };
-  assign o_data = { \$31 , \$30  };
-  assign \port$2044$0  = \$30 ;
-  assign \port$2045$0  = \$31 ;
-  assign \$11  = { pe1_requantize8, 1'h0 };
+  assign result = { \$33 , \$32  };
+  assign o_data = { \$33 , \$32  };
+  assign \port$2058$0  = \$32 ;
+  assign \port$2059$0  = \$33 ;
+  assign \$12  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$1996$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$2005$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -8173,10 +8729,11 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -8187,7 +8744,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -8198,7 +8755,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -8209,7 +8766,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -8220,7 +8777,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -8231,7 +8788,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -8279,9 +8836,10 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1996$0 ;
-  wire [1:0] \port$1996$0 ;
+  input [1:0] \port$2005$0 ;
+  wire [1:0] \port$2005$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -8289,32 +8847,34 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -8326,19 +8886,20 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -8381,40 +8942,40 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -8423,9 +8984,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -8439,9 +9000,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -8451,18 +9012,18 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -8484,18 +9045,20 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1996$0 [0];
+    rq_relu1 <= \port$2005$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1996$0 [1];
+    rq_req1 <= \port$2005$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -8505,8 +9068,6 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -8514,8 +9075,6 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -8525,8 +9084,6 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -8535,13 +9092,25 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -8571,7 +9140,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$162  = i_valid;
@@ -8614,11 +9183,18 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$19
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$1996$0 [0];
-  assign i_requantize = \port$1996$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$2005$0 [0];
+  assign i_requantize = \port$2005$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule

@@ -3808,7 +3808,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     count_inferences <= \$1049 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3039$0 (drain_last2),
+    .\port$3095$0 (drain_last2),
     .\port$331$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3822,8 +3822,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3247$0 (\$1050 ),
-    .\port$3248$0 (\$1051 ),
+    .\port$3303$0 (\$1050 ),
+    .\port$3304$0 (\$1051 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3840,8 +3840,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3408$0 (\$1052 ),
-    .\port$3409$0 (\$1053 ),
+    .\port$3464$0 (\$1052 ),
+    .\port$3465$0 (\$1053 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3858,8 +3858,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3569$0 (\$1054 ),
-    .\port$3570$0 (\$1055 ),
+    .\port$3625$0 (\$1054 ),
+    .\port$3626$0 (\$1055 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3876,8 +3876,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3730$0 (\$1056 ),
-    .\port$3731$0 (\$1057 ),
+    .\port$3786$0 (\$1056 ),
+    .\port$3787$0 (\$1057 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3894,8 +3894,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3891$0 (\$1058 ),
-    .\port$3892$0 (\$1059 ),
+    .\port$3947$0 (\$1058 ),
+    .\port$3948$0 (\$1059 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3912,8 +3912,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4052$0 (\$1060 ),
-    .\port$4053$0 (\$1061 ),
+    .\port$4108$0 (\$1060 ),
+    .\port$4109$0 (\$1061 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3930,8 +3930,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4213$0 (\$1062 ),
-    .\port$4214$0 (\$1063 ),
+    .\port$4269$0 (\$1062 ),
+    .\port$4270$0 (\$1063 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3948,8 +3948,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4374$0 (\$1064 ),
-    .\port$4375$0 (\$1065 ),
+    .\port$4430$0 (\$1064 ),
+    .\port$4431$0 (\$1065 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -5848,7 +5848,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3039$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3095$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5872,8 +5872,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3039$0 ;
-  wire \port$3039$0 ;
+  input \port$3095$0 ;
+  wire \port$3095$0 ;
   input [31:0] \port$331$0 ;
   wire [31:0] \port$331$0 ;
   (* init = 2'h0 *)
@@ -5908,7 +5908,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3039$0 , \port$331$0  };
+      storage[w_port__addr] <= { \port$3095$0 , \port$331$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5970,14 +5970,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3039$0 , \port$331$0  };
-  assign w_data = { \port$3039$0 , \port$331$0  };
+  assign w_port__data = { \port$3095$0 , \port$331$0  };
+  assign w_data = { \port$3095$0 , \port$331$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3247$0 , \port$3248$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3303$0 , \port$3304$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5986,19 +5986,19 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -6008,12 +6008,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -6045,14 +6047,12 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_a2 = 64'h0000000000000000;
   reg [63:0] pe0_a3 = 64'h0000000000000000;
   reg [31:0] pe0_acc = 32'd0;
-  reg [31:0] pe0_acc_out = 32'd0;
   wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe0_bank_waddr = 9'h000;
   reg [63:0] pe0_bank_wdata = 64'h0000000000000000;
   reg pe0_bank_we = 1'h0;
   reg pe0_done = 1'h0;
-  reg pe0_done_out = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -6063,7 +6063,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_first8 = 1'h0;
   reg pe0_first9 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
-  reg [1:0] pe0_flags_out = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
   reg pe0_last3 = 1'h0;
@@ -6073,8 +6072,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_last7 = 1'h0;
   reg pe0_last8 = 1'h0;
   reg pe0_last9 = 1'h0;
-  reg [15:0] pe0_m = 16'h0000;
-  reg [15:0] pe0_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe0_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -6118,14 +6115,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
   reg [7:0] pe0_rq9 = 8'h00;
-  wire pe0_rq_collision;
-  reg [53:0] pe0_rq_entry = 54'h00000000000000;
-  reg [53:0] pe0_rq_read = 54'h00000000000000;
+  reg [31:0] pe0_rq_bias = 32'd0;
+  wire pe0_rq_bias_collision;
+  reg [31:0] pe0_rq_bias_read = 32'd0;
+  reg [15:0] pe0_rq_m = 16'h0000;
+  wire pe0_rq_ms_collision;
+  reg [21:0] pe0_rq_ms_read = 22'h000000;
+  reg [5:0] pe0_rq_s = 6'h00;
   reg [7:0] pe0_rq_waddr = 8'h00;
   reg [53:0] pe0_rq_wdata = 54'h00000000000000;
   reg pe0_rq_we = 1'h0;
-  reg [5:0] pe0_s = 6'h00;
-  reg [5:0] pe0_s_out = 6'h00;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
   reg [16:0] pe0_sum0_2 = 17'h00000;
@@ -6145,31 +6144,28 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3247$0 ;
-  wire [7:0] \port$3247$0 ;
-  output [23:0] \port$3248$0 ;
-  wire [23:0] \port$3248$0 ;
+  output [7:0] \port$3303$0 ;
+  wire [7:0] \port$3303$0 ;
+  output [23:0] \port$3304$0 ;
+  wire [23:0] \port$3304$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -6189,6 +6185,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
@@ -6717,278 +6723,563 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq0 [255:0];
+  reg [31:0] rq_bias0 [255:0];
   initial begin
-    rq0[0] = 54'h00000000000000;
-    rq0[1] = 54'h00000000000000;
-    rq0[2] = 54'h00000000000000;
-    rq0[3] = 54'h00000000000000;
-    rq0[4] = 54'h00000000000000;
-    rq0[5] = 54'h00000000000000;
-    rq0[6] = 54'h00000000000000;
-    rq0[7] = 54'h00000000000000;
-    rq0[8] = 54'h00000000000000;
-    rq0[9] = 54'h00000000000000;
-    rq0[10] = 54'h00000000000000;
-    rq0[11] = 54'h00000000000000;
-    rq0[12] = 54'h00000000000000;
-    rq0[13] = 54'h00000000000000;
-    rq0[14] = 54'h00000000000000;
-    rq0[15] = 54'h00000000000000;
-    rq0[16] = 54'h00000000000000;
-    rq0[17] = 54'h00000000000000;
-    rq0[18] = 54'h00000000000000;
-    rq0[19] = 54'h00000000000000;
-    rq0[20] = 54'h00000000000000;
-    rq0[21] = 54'h00000000000000;
-    rq0[22] = 54'h00000000000000;
-    rq0[23] = 54'h00000000000000;
-    rq0[24] = 54'h00000000000000;
-    rq0[25] = 54'h00000000000000;
-    rq0[26] = 54'h00000000000000;
-    rq0[27] = 54'h00000000000000;
-    rq0[28] = 54'h00000000000000;
-    rq0[29] = 54'h00000000000000;
-    rq0[30] = 54'h00000000000000;
-    rq0[31] = 54'h00000000000000;
-    rq0[32] = 54'h00000000000000;
-    rq0[33] = 54'h00000000000000;
-    rq0[34] = 54'h00000000000000;
-    rq0[35] = 54'h00000000000000;
-    rq0[36] = 54'h00000000000000;
-    rq0[37] = 54'h00000000000000;
-    rq0[38] = 54'h00000000000000;
-    rq0[39] = 54'h00000000000000;
-    rq0[40] = 54'h00000000000000;
-    rq0[41] = 54'h00000000000000;
-    rq0[42] = 54'h00000000000000;
-    rq0[43] = 54'h00000000000000;
-    rq0[44] = 54'h00000000000000;
-    rq0[45] = 54'h00000000000000;
-    rq0[46] = 54'h00000000000000;
-    rq0[47] = 54'h00000000000000;
-    rq0[48] = 54'h00000000000000;
-    rq0[49] = 54'h00000000000000;
-    rq0[50] = 54'h00000000000000;
-    rq0[51] = 54'h00000000000000;
-    rq0[52] = 54'h00000000000000;
-    rq0[53] = 54'h00000000000000;
-    rq0[54] = 54'h00000000000000;
-    rq0[55] = 54'h00000000000000;
-    rq0[56] = 54'h00000000000000;
-    rq0[57] = 54'h00000000000000;
-    rq0[58] = 54'h00000000000000;
-    rq0[59] = 54'h00000000000000;
-    rq0[60] = 54'h00000000000000;
-    rq0[61] = 54'h00000000000000;
-    rq0[62] = 54'h00000000000000;
-    rq0[63] = 54'h00000000000000;
-    rq0[64] = 54'h00000000000000;
-    rq0[65] = 54'h00000000000000;
-    rq0[66] = 54'h00000000000000;
-    rq0[67] = 54'h00000000000000;
-    rq0[68] = 54'h00000000000000;
-    rq0[69] = 54'h00000000000000;
-    rq0[70] = 54'h00000000000000;
-    rq0[71] = 54'h00000000000000;
-    rq0[72] = 54'h00000000000000;
-    rq0[73] = 54'h00000000000000;
-    rq0[74] = 54'h00000000000000;
-    rq0[75] = 54'h00000000000000;
-    rq0[76] = 54'h00000000000000;
-    rq0[77] = 54'h00000000000000;
-    rq0[78] = 54'h00000000000000;
-    rq0[79] = 54'h00000000000000;
-    rq0[80] = 54'h00000000000000;
-    rq0[81] = 54'h00000000000000;
-    rq0[82] = 54'h00000000000000;
-    rq0[83] = 54'h00000000000000;
-    rq0[84] = 54'h00000000000000;
-    rq0[85] = 54'h00000000000000;
-    rq0[86] = 54'h00000000000000;
-    rq0[87] = 54'h00000000000000;
-    rq0[88] = 54'h00000000000000;
-    rq0[89] = 54'h00000000000000;
-    rq0[90] = 54'h00000000000000;
-    rq0[91] = 54'h00000000000000;
-    rq0[92] = 54'h00000000000000;
-    rq0[93] = 54'h00000000000000;
-    rq0[94] = 54'h00000000000000;
-    rq0[95] = 54'h00000000000000;
-    rq0[96] = 54'h00000000000000;
-    rq0[97] = 54'h00000000000000;
-    rq0[98] = 54'h00000000000000;
-    rq0[99] = 54'h00000000000000;
-    rq0[100] = 54'h00000000000000;
-    rq0[101] = 54'h00000000000000;
-    rq0[102] = 54'h00000000000000;
-    rq0[103] = 54'h00000000000000;
-    rq0[104] = 54'h00000000000000;
-    rq0[105] = 54'h00000000000000;
-    rq0[106] = 54'h00000000000000;
-    rq0[107] = 54'h00000000000000;
-    rq0[108] = 54'h00000000000000;
-    rq0[109] = 54'h00000000000000;
-    rq0[110] = 54'h00000000000000;
-    rq0[111] = 54'h00000000000000;
-    rq0[112] = 54'h00000000000000;
-    rq0[113] = 54'h00000000000000;
-    rq0[114] = 54'h00000000000000;
-    rq0[115] = 54'h00000000000000;
-    rq0[116] = 54'h00000000000000;
-    rq0[117] = 54'h00000000000000;
-    rq0[118] = 54'h00000000000000;
-    rq0[119] = 54'h00000000000000;
-    rq0[120] = 54'h00000000000000;
-    rq0[121] = 54'h00000000000000;
-    rq0[122] = 54'h00000000000000;
-    rq0[123] = 54'h00000000000000;
-    rq0[124] = 54'h00000000000000;
-    rq0[125] = 54'h00000000000000;
-    rq0[126] = 54'h00000000000000;
-    rq0[127] = 54'h00000000000000;
-    rq0[128] = 54'h00000000000000;
-    rq0[129] = 54'h00000000000000;
-    rq0[130] = 54'h00000000000000;
-    rq0[131] = 54'h00000000000000;
-    rq0[132] = 54'h00000000000000;
-    rq0[133] = 54'h00000000000000;
-    rq0[134] = 54'h00000000000000;
-    rq0[135] = 54'h00000000000000;
-    rq0[136] = 54'h00000000000000;
-    rq0[137] = 54'h00000000000000;
-    rq0[138] = 54'h00000000000000;
-    rq0[139] = 54'h00000000000000;
-    rq0[140] = 54'h00000000000000;
-    rq0[141] = 54'h00000000000000;
-    rq0[142] = 54'h00000000000000;
-    rq0[143] = 54'h00000000000000;
-    rq0[144] = 54'h00000000000000;
-    rq0[145] = 54'h00000000000000;
-    rq0[146] = 54'h00000000000000;
-    rq0[147] = 54'h00000000000000;
-    rq0[148] = 54'h00000000000000;
-    rq0[149] = 54'h00000000000000;
-    rq0[150] = 54'h00000000000000;
-    rq0[151] = 54'h00000000000000;
-    rq0[152] = 54'h00000000000000;
-    rq0[153] = 54'h00000000000000;
-    rq0[154] = 54'h00000000000000;
-    rq0[155] = 54'h00000000000000;
-    rq0[156] = 54'h00000000000000;
-    rq0[157] = 54'h00000000000000;
-    rq0[158] = 54'h00000000000000;
-    rq0[159] = 54'h00000000000000;
-    rq0[160] = 54'h00000000000000;
-    rq0[161] = 54'h00000000000000;
-    rq0[162] = 54'h00000000000000;
-    rq0[163] = 54'h00000000000000;
-    rq0[164] = 54'h00000000000000;
-    rq0[165] = 54'h00000000000000;
-    rq0[166] = 54'h00000000000000;
-    rq0[167] = 54'h00000000000000;
-    rq0[168] = 54'h00000000000000;
-    rq0[169] = 54'h00000000000000;
-    rq0[170] = 54'h00000000000000;
-    rq0[171] = 54'h00000000000000;
-    rq0[172] = 54'h00000000000000;
-    rq0[173] = 54'h00000000000000;
-    rq0[174] = 54'h00000000000000;
-    rq0[175] = 54'h00000000000000;
-    rq0[176] = 54'h00000000000000;
-    rq0[177] = 54'h00000000000000;
-    rq0[178] = 54'h00000000000000;
-    rq0[179] = 54'h00000000000000;
-    rq0[180] = 54'h00000000000000;
-    rq0[181] = 54'h00000000000000;
-    rq0[182] = 54'h00000000000000;
-    rq0[183] = 54'h00000000000000;
-    rq0[184] = 54'h00000000000000;
-    rq0[185] = 54'h00000000000000;
-    rq0[186] = 54'h00000000000000;
-    rq0[187] = 54'h00000000000000;
-    rq0[188] = 54'h00000000000000;
-    rq0[189] = 54'h00000000000000;
-    rq0[190] = 54'h00000000000000;
-    rq0[191] = 54'h00000000000000;
-    rq0[192] = 54'h00000000000000;
-    rq0[193] = 54'h00000000000000;
-    rq0[194] = 54'h00000000000000;
-    rq0[195] = 54'h00000000000000;
-    rq0[196] = 54'h00000000000000;
-    rq0[197] = 54'h00000000000000;
-    rq0[198] = 54'h00000000000000;
-    rq0[199] = 54'h00000000000000;
-    rq0[200] = 54'h00000000000000;
-    rq0[201] = 54'h00000000000000;
-    rq0[202] = 54'h00000000000000;
-    rq0[203] = 54'h00000000000000;
-    rq0[204] = 54'h00000000000000;
-    rq0[205] = 54'h00000000000000;
-    rq0[206] = 54'h00000000000000;
-    rq0[207] = 54'h00000000000000;
-    rq0[208] = 54'h00000000000000;
-    rq0[209] = 54'h00000000000000;
-    rq0[210] = 54'h00000000000000;
-    rq0[211] = 54'h00000000000000;
-    rq0[212] = 54'h00000000000000;
-    rq0[213] = 54'h00000000000000;
-    rq0[214] = 54'h00000000000000;
-    rq0[215] = 54'h00000000000000;
-    rq0[216] = 54'h00000000000000;
-    rq0[217] = 54'h00000000000000;
-    rq0[218] = 54'h00000000000000;
-    rq0[219] = 54'h00000000000000;
-    rq0[220] = 54'h00000000000000;
-    rq0[221] = 54'h00000000000000;
-    rq0[222] = 54'h00000000000000;
-    rq0[223] = 54'h00000000000000;
-    rq0[224] = 54'h00000000000000;
-    rq0[225] = 54'h00000000000000;
-    rq0[226] = 54'h00000000000000;
-    rq0[227] = 54'h00000000000000;
-    rq0[228] = 54'h00000000000000;
-    rq0[229] = 54'h00000000000000;
-    rq0[230] = 54'h00000000000000;
-    rq0[231] = 54'h00000000000000;
-    rq0[232] = 54'h00000000000000;
-    rq0[233] = 54'h00000000000000;
-    rq0[234] = 54'h00000000000000;
-    rq0[235] = 54'h00000000000000;
-    rq0[236] = 54'h00000000000000;
-    rq0[237] = 54'h00000000000000;
-    rq0[238] = 54'h00000000000000;
-    rq0[239] = 54'h00000000000000;
-    rq0[240] = 54'h00000000000000;
-    rq0[241] = 54'h00000000000000;
-    rq0[242] = 54'h00000000000000;
-    rq0[243] = 54'h00000000000000;
-    rq0[244] = 54'h00000000000000;
-    rq0[245] = 54'h00000000000000;
-    rq0[246] = 54'h00000000000000;
-    rq0[247] = 54'h00000000000000;
-    rq0[248] = 54'h00000000000000;
-    rq0[249] = 54'h00000000000000;
-    rq0[250] = 54'h00000000000000;
-    rq0[251] = 54'h00000000000000;
-    rq0[252] = 54'h00000000000000;
-    rq0[253] = 54'h00000000000000;
-    rq0[254] = 54'h00000000000000;
-    rq0[255] = 54'h00000000000000;
+    rq_bias0[0] = 32'd0;
+    rq_bias0[1] = 32'd0;
+    rq_bias0[2] = 32'd0;
+    rq_bias0[3] = 32'd0;
+    rq_bias0[4] = 32'd0;
+    rq_bias0[5] = 32'd0;
+    rq_bias0[6] = 32'd0;
+    rq_bias0[7] = 32'd0;
+    rq_bias0[8] = 32'd0;
+    rq_bias0[9] = 32'd0;
+    rq_bias0[10] = 32'd0;
+    rq_bias0[11] = 32'd0;
+    rq_bias0[12] = 32'd0;
+    rq_bias0[13] = 32'd0;
+    rq_bias0[14] = 32'd0;
+    rq_bias0[15] = 32'd0;
+    rq_bias0[16] = 32'd0;
+    rq_bias0[17] = 32'd0;
+    rq_bias0[18] = 32'd0;
+    rq_bias0[19] = 32'd0;
+    rq_bias0[20] = 32'd0;
+    rq_bias0[21] = 32'd0;
+    rq_bias0[22] = 32'd0;
+    rq_bias0[23] = 32'd0;
+    rq_bias0[24] = 32'd0;
+    rq_bias0[25] = 32'd0;
+    rq_bias0[26] = 32'd0;
+    rq_bias0[27] = 32'd0;
+    rq_bias0[28] = 32'd0;
+    rq_bias0[29] = 32'd0;
+    rq_bias0[30] = 32'd0;
+    rq_bias0[31] = 32'd0;
+    rq_bias0[32] = 32'd0;
+    rq_bias0[33] = 32'd0;
+    rq_bias0[34] = 32'd0;
+    rq_bias0[35] = 32'd0;
+    rq_bias0[36] = 32'd0;
+    rq_bias0[37] = 32'd0;
+    rq_bias0[38] = 32'd0;
+    rq_bias0[39] = 32'd0;
+    rq_bias0[40] = 32'd0;
+    rq_bias0[41] = 32'd0;
+    rq_bias0[42] = 32'd0;
+    rq_bias0[43] = 32'd0;
+    rq_bias0[44] = 32'd0;
+    rq_bias0[45] = 32'd0;
+    rq_bias0[46] = 32'd0;
+    rq_bias0[47] = 32'd0;
+    rq_bias0[48] = 32'd0;
+    rq_bias0[49] = 32'd0;
+    rq_bias0[50] = 32'd0;
+    rq_bias0[51] = 32'd0;
+    rq_bias0[52] = 32'd0;
+    rq_bias0[53] = 32'd0;
+    rq_bias0[54] = 32'd0;
+    rq_bias0[55] = 32'd0;
+    rq_bias0[56] = 32'd0;
+    rq_bias0[57] = 32'd0;
+    rq_bias0[58] = 32'd0;
+    rq_bias0[59] = 32'd0;
+    rq_bias0[60] = 32'd0;
+    rq_bias0[61] = 32'd0;
+    rq_bias0[62] = 32'd0;
+    rq_bias0[63] = 32'd0;
+    rq_bias0[64] = 32'd0;
+    rq_bias0[65] = 32'd0;
+    rq_bias0[66] = 32'd0;
+    rq_bias0[67] = 32'd0;
+    rq_bias0[68] = 32'd0;
+    rq_bias0[69] = 32'd0;
+    rq_bias0[70] = 32'd0;
+    rq_bias0[71] = 32'd0;
+    rq_bias0[72] = 32'd0;
+    rq_bias0[73] = 32'd0;
+    rq_bias0[74] = 32'd0;
+    rq_bias0[75] = 32'd0;
+    rq_bias0[76] = 32'd0;
+    rq_bias0[77] = 32'd0;
+    rq_bias0[78] = 32'd0;
+    rq_bias0[79] = 32'd0;
+    rq_bias0[80] = 32'd0;
+    rq_bias0[81] = 32'd0;
+    rq_bias0[82] = 32'd0;
+    rq_bias0[83] = 32'd0;
+    rq_bias0[84] = 32'd0;
+    rq_bias0[85] = 32'd0;
+    rq_bias0[86] = 32'd0;
+    rq_bias0[87] = 32'd0;
+    rq_bias0[88] = 32'd0;
+    rq_bias0[89] = 32'd0;
+    rq_bias0[90] = 32'd0;
+    rq_bias0[91] = 32'd0;
+    rq_bias0[92] = 32'd0;
+    rq_bias0[93] = 32'd0;
+    rq_bias0[94] = 32'd0;
+    rq_bias0[95] = 32'd0;
+    rq_bias0[96] = 32'd0;
+    rq_bias0[97] = 32'd0;
+    rq_bias0[98] = 32'd0;
+    rq_bias0[99] = 32'd0;
+    rq_bias0[100] = 32'd0;
+    rq_bias0[101] = 32'd0;
+    rq_bias0[102] = 32'd0;
+    rq_bias0[103] = 32'd0;
+    rq_bias0[104] = 32'd0;
+    rq_bias0[105] = 32'd0;
+    rq_bias0[106] = 32'd0;
+    rq_bias0[107] = 32'd0;
+    rq_bias0[108] = 32'd0;
+    rq_bias0[109] = 32'd0;
+    rq_bias0[110] = 32'd0;
+    rq_bias0[111] = 32'd0;
+    rq_bias0[112] = 32'd0;
+    rq_bias0[113] = 32'd0;
+    rq_bias0[114] = 32'd0;
+    rq_bias0[115] = 32'd0;
+    rq_bias0[116] = 32'd0;
+    rq_bias0[117] = 32'd0;
+    rq_bias0[118] = 32'd0;
+    rq_bias0[119] = 32'd0;
+    rq_bias0[120] = 32'd0;
+    rq_bias0[121] = 32'd0;
+    rq_bias0[122] = 32'd0;
+    rq_bias0[123] = 32'd0;
+    rq_bias0[124] = 32'd0;
+    rq_bias0[125] = 32'd0;
+    rq_bias0[126] = 32'd0;
+    rq_bias0[127] = 32'd0;
+    rq_bias0[128] = 32'd0;
+    rq_bias0[129] = 32'd0;
+    rq_bias0[130] = 32'd0;
+    rq_bias0[131] = 32'd0;
+    rq_bias0[132] = 32'd0;
+    rq_bias0[133] = 32'd0;
+    rq_bias0[134] = 32'd0;
+    rq_bias0[135] = 32'd0;
+    rq_bias0[136] = 32'd0;
+    rq_bias0[137] = 32'd0;
+    rq_bias0[138] = 32'd0;
+    rq_bias0[139] = 32'd0;
+    rq_bias0[140] = 32'd0;
+    rq_bias0[141] = 32'd0;
+    rq_bias0[142] = 32'd0;
+    rq_bias0[143] = 32'd0;
+    rq_bias0[144] = 32'd0;
+    rq_bias0[145] = 32'd0;
+    rq_bias0[146] = 32'd0;
+    rq_bias0[147] = 32'd0;
+    rq_bias0[148] = 32'd0;
+    rq_bias0[149] = 32'd0;
+    rq_bias0[150] = 32'd0;
+    rq_bias0[151] = 32'd0;
+    rq_bias0[152] = 32'd0;
+    rq_bias0[153] = 32'd0;
+    rq_bias0[154] = 32'd0;
+    rq_bias0[155] = 32'd0;
+    rq_bias0[156] = 32'd0;
+    rq_bias0[157] = 32'd0;
+    rq_bias0[158] = 32'd0;
+    rq_bias0[159] = 32'd0;
+    rq_bias0[160] = 32'd0;
+    rq_bias0[161] = 32'd0;
+    rq_bias0[162] = 32'd0;
+    rq_bias0[163] = 32'd0;
+    rq_bias0[164] = 32'd0;
+    rq_bias0[165] = 32'd0;
+    rq_bias0[166] = 32'd0;
+    rq_bias0[167] = 32'd0;
+    rq_bias0[168] = 32'd0;
+    rq_bias0[169] = 32'd0;
+    rq_bias0[170] = 32'd0;
+    rq_bias0[171] = 32'd0;
+    rq_bias0[172] = 32'd0;
+    rq_bias0[173] = 32'd0;
+    rq_bias0[174] = 32'd0;
+    rq_bias0[175] = 32'd0;
+    rq_bias0[176] = 32'd0;
+    rq_bias0[177] = 32'd0;
+    rq_bias0[178] = 32'd0;
+    rq_bias0[179] = 32'd0;
+    rq_bias0[180] = 32'd0;
+    rq_bias0[181] = 32'd0;
+    rq_bias0[182] = 32'd0;
+    rq_bias0[183] = 32'd0;
+    rq_bias0[184] = 32'd0;
+    rq_bias0[185] = 32'd0;
+    rq_bias0[186] = 32'd0;
+    rq_bias0[187] = 32'd0;
+    rq_bias0[188] = 32'd0;
+    rq_bias0[189] = 32'd0;
+    rq_bias0[190] = 32'd0;
+    rq_bias0[191] = 32'd0;
+    rq_bias0[192] = 32'd0;
+    rq_bias0[193] = 32'd0;
+    rq_bias0[194] = 32'd0;
+    rq_bias0[195] = 32'd0;
+    rq_bias0[196] = 32'd0;
+    rq_bias0[197] = 32'd0;
+    rq_bias0[198] = 32'd0;
+    rq_bias0[199] = 32'd0;
+    rq_bias0[200] = 32'd0;
+    rq_bias0[201] = 32'd0;
+    rq_bias0[202] = 32'd0;
+    rq_bias0[203] = 32'd0;
+    rq_bias0[204] = 32'd0;
+    rq_bias0[205] = 32'd0;
+    rq_bias0[206] = 32'd0;
+    rq_bias0[207] = 32'd0;
+    rq_bias0[208] = 32'd0;
+    rq_bias0[209] = 32'd0;
+    rq_bias0[210] = 32'd0;
+    rq_bias0[211] = 32'd0;
+    rq_bias0[212] = 32'd0;
+    rq_bias0[213] = 32'd0;
+    rq_bias0[214] = 32'd0;
+    rq_bias0[215] = 32'd0;
+    rq_bias0[216] = 32'd0;
+    rq_bias0[217] = 32'd0;
+    rq_bias0[218] = 32'd0;
+    rq_bias0[219] = 32'd0;
+    rq_bias0[220] = 32'd0;
+    rq_bias0[221] = 32'd0;
+    rq_bias0[222] = 32'd0;
+    rq_bias0[223] = 32'd0;
+    rq_bias0[224] = 32'd0;
+    rq_bias0[225] = 32'd0;
+    rq_bias0[226] = 32'd0;
+    rq_bias0[227] = 32'd0;
+    rq_bias0[228] = 32'd0;
+    rq_bias0[229] = 32'd0;
+    rq_bias0[230] = 32'd0;
+    rq_bias0[231] = 32'd0;
+    rq_bias0[232] = 32'd0;
+    rq_bias0[233] = 32'd0;
+    rq_bias0[234] = 32'd0;
+    rq_bias0[235] = 32'd0;
+    rq_bias0[236] = 32'd0;
+    rq_bias0[237] = 32'd0;
+    rq_bias0[238] = 32'd0;
+    rq_bias0[239] = 32'd0;
+    rq_bias0[240] = 32'd0;
+    rq_bias0[241] = 32'd0;
+    rq_bias0[242] = 32'd0;
+    rq_bias0[243] = 32'd0;
+    rq_bias0[244] = 32'd0;
+    rq_bias0[245] = 32'd0;
+    rq_bias0[246] = 32'd0;
+    rq_bias0[247] = 32'd0;
+    rq_bias0[248] = 32'd0;
+    rq_bias0[249] = 32'd0;
+    rq_bias0[250] = 32'd0;
+    rq_bias0[251] = 32'd0;
+    rq_bias0[252] = 32'd0;
+    rq_bias0[253] = 32'd0;
+    rq_bias0[254] = 32'd0;
+    rq_bias0[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe0_rq_we)
-      rq0[pe0_rq_waddr] <= pe0_rq_wdata;
+      rq_bias0[pe0_rq_waddr] <= pe0_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq0[pe0_rq6];
+    _1_ <= rq_bias0[pe0_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms0 [255:0];
+  initial begin
+    rq_ms0[0] = 22'h000000;
+    rq_ms0[1] = 22'h000000;
+    rq_ms0[2] = 22'h000000;
+    rq_ms0[3] = 22'h000000;
+    rq_ms0[4] = 22'h000000;
+    rq_ms0[5] = 22'h000000;
+    rq_ms0[6] = 22'h000000;
+    rq_ms0[7] = 22'h000000;
+    rq_ms0[8] = 22'h000000;
+    rq_ms0[9] = 22'h000000;
+    rq_ms0[10] = 22'h000000;
+    rq_ms0[11] = 22'h000000;
+    rq_ms0[12] = 22'h000000;
+    rq_ms0[13] = 22'h000000;
+    rq_ms0[14] = 22'h000000;
+    rq_ms0[15] = 22'h000000;
+    rq_ms0[16] = 22'h000000;
+    rq_ms0[17] = 22'h000000;
+    rq_ms0[18] = 22'h000000;
+    rq_ms0[19] = 22'h000000;
+    rq_ms0[20] = 22'h000000;
+    rq_ms0[21] = 22'h000000;
+    rq_ms0[22] = 22'h000000;
+    rq_ms0[23] = 22'h000000;
+    rq_ms0[24] = 22'h000000;
+    rq_ms0[25] = 22'h000000;
+    rq_ms0[26] = 22'h000000;
+    rq_ms0[27] = 22'h000000;
+    rq_ms0[28] = 22'h000000;
+    rq_ms0[29] = 22'h000000;
+    rq_ms0[30] = 22'h000000;
+    rq_ms0[31] = 22'h000000;
+    rq_ms0[32] = 22'h000000;
+    rq_ms0[33] = 22'h000000;
+    rq_ms0[34] = 22'h000000;
+    rq_ms0[35] = 22'h000000;
+    rq_ms0[36] = 22'h000000;
+    rq_ms0[37] = 22'h000000;
+    rq_ms0[38] = 22'h000000;
+    rq_ms0[39] = 22'h000000;
+    rq_ms0[40] = 22'h000000;
+    rq_ms0[41] = 22'h000000;
+    rq_ms0[42] = 22'h000000;
+    rq_ms0[43] = 22'h000000;
+    rq_ms0[44] = 22'h000000;
+    rq_ms0[45] = 22'h000000;
+    rq_ms0[46] = 22'h000000;
+    rq_ms0[47] = 22'h000000;
+    rq_ms0[48] = 22'h000000;
+    rq_ms0[49] = 22'h000000;
+    rq_ms0[50] = 22'h000000;
+    rq_ms0[51] = 22'h000000;
+    rq_ms0[52] = 22'h000000;
+    rq_ms0[53] = 22'h000000;
+    rq_ms0[54] = 22'h000000;
+    rq_ms0[55] = 22'h000000;
+    rq_ms0[56] = 22'h000000;
+    rq_ms0[57] = 22'h000000;
+    rq_ms0[58] = 22'h000000;
+    rq_ms0[59] = 22'h000000;
+    rq_ms0[60] = 22'h000000;
+    rq_ms0[61] = 22'h000000;
+    rq_ms0[62] = 22'h000000;
+    rq_ms0[63] = 22'h000000;
+    rq_ms0[64] = 22'h000000;
+    rq_ms0[65] = 22'h000000;
+    rq_ms0[66] = 22'h000000;
+    rq_ms0[67] = 22'h000000;
+    rq_ms0[68] = 22'h000000;
+    rq_ms0[69] = 22'h000000;
+    rq_ms0[70] = 22'h000000;
+    rq_ms0[71] = 22'h000000;
+    rq_ms0[72] = 22'h000000;
+    rq_ms0[73] = 22'h000000;
+    rq_ms0[74] = 22'h000000;
+    rq_ms0[75] = 22'h000000;
+    rq_ms0[76] = 22'h000000;
+    rq_ms0[77] = 22'h000000;
+    rq_ms0[78] = 22'h000000;
+    rq_ms0[79] = 22'h000000;
+    rq_ms0[80] = 22'h000000;
+    rq_ms0[81] = 22'h000000;
+    rq_ms0[82] = 22'h000000;
+    rq_ms0[83] = 22'h000000;
+    rq_ms0[84] = 22'h000000;
+    rq_ms0[85] = 22'h000000;
+    rq_ms0[86] = 22'h000000;
+    rq_ms0[87] = 22'h000000;
+    rq_ms0[88] = 22'h000000;
+    rq_ms0[89] = 22'h000000;
+    rq_ms0[90] = 22'h000000;
+    rq_ms0[91] = 22'h000000;
+    rq_ms0[92] = 22'h000000;
+    rq_ms0[93] = 22'h000000;
+    rq_ms0[94] = 22'h000000;
+    rq_ms0[95] = 22'h000000;
+    rq_ms0[96] = 22'h000000;
+    rq_ms0[97] = 22'h000000;
+    rq_ms0[98] = 22'h000000;
+    rq_ms0[99] = 22'h000000;
+    rq_ms0[100] = 22'h000000;
+    rq_ms0[101] = 22'h000000;
+    rq_ms0[102] = 22'h000000;
+    rq_ms0[103] = 22'h000000;
+    rq_ms0[104] = 22'h000000;
+    rq_ms0[105] = 22'h000000;
+    rq_ms0[106] = 22'h000000;
+    rq_ms0[107] = 22'h000000;
+    rq_ms0[108] = 22'h000000;
+    rq_ms0[109] = 22'h000000;
+    rq_ms0[110] = 22'h000000;
+    rq_ms0[111] = 22'h000000;
+    rq_ms0[112] = 22'h000000;
+    rq_ms0[113] = 22'h000000;
+    rq_ms0[114] = 22'h000000;
+    rq_ms0[115] = 22'h000000;
+    rq_ms0[116] = 22'h000000;
+    rq_ms0[117] = 22'h000000;
+    rq_ms0[118] = 22'h000000;
+    rq_ms0[119] = 22'h000000;
+    rq_ms0[120] = 22'h000000;
+    rq_ms0[121] = 22'h000000;
+    rq_ms0[122] = 22'h000000;
+    rq_ms0[123] = 22'h000000;
+    rq_ms0[124] = 22'h000000;
+    rq_ms0[125] = 22'h000000;
+    rq_ms0[126] = 22'h000000;
+    rq_ms0[127] = 22'h000000;
+    rq_ms0[128] = 22'h000000;
+    rq_ms0[129] = 22'h000000;
+    rq_ms0[130] = 22'h000000;
+    rq_ms0[131] = 22'h000000;
+    rq_ms0[132] = 22'h000000;
+    rq_ms0[133] = 22'h000000;
+    rq_ms0[134] = 22'h000000;
+    rq_ms0[135] = 22'h000000;
+    rq_ms0[136] = 22'h000000;
+    rq_ms0[137] = 22'h000000;
+    rq_ms0[138] = 22'h000000;
+    rq_ms0[139] = 22'h000000;
+    rq_ms0[140] = 22'h000000;
+    rq_ms0[141] = 22'h000000;
+    rq_ms0[142] = 22'h000000;
+    rq_ms0[143] = 22'h000000;
+    rq_ms0[144] = 22'h000000;
+    rq_ms0[145] = 22'h000000;
+    rq_ms0[146] = 22'h000000;
+    rq_ms0[147] = 22'h000000;
+    rq_ms0[148] = 22'h000000;
+    rq_ms0[149] = 22'h000000;
+    rq_ms0[150] = 22'h000000;
+    rq_ms0[151] = 22'h000000;
+    rq_ms0[152] = 22'h000000;
+    rq_ms0[153] = 22'h000000;
+    rq_ms0[154] = 22'h000000;
+    rq_ms0[155] = 22'h000000;
+    rq_ms0[156] = 22'h000000;
+    rq_ms0[157] = 22'h000000;
+    rq_ms0[158] = 22'h000000;
+    rq_ms0[159] = 22'h000000;
+    rq_ms0[160] = 22'h000000;
+    rq_ms0[161] = 22'h000000;
+    rq_ms0[162] = 22'h000000;
+    rq_ms0[163] = 22'h000000;
+    rq_ms0[164] = 22'h000000;
+    rq_ms0[165] = 22'h000000;
+    rq_ms0[166] = 22'h000000;
+    rq_ms0[167] = 22'h000000;
+    rq_ms0[168] = 22'h000000;
+    rq_ms0[169] = 22'h000000;
+    rq_ms0[170] = 22'h000000;
+    rq_ms0[171] = 22'h000000;
+    rq_ms0[172] = 22'h000000;
+    rq_ms0[173] = 22'h000000;
+    rq_ms0[174] = 22'h000000;
+    rq_ms0[175] = 22'h000000;
+    rq_ms0[176] = 22'h000000;
+    rq_ms0[177] = 22'h000000;
+    rq_ms0[178] = 22'h000000;
+    rq_ms0[179] = 22'h000000;
+    rq_ms0[180] = 22'h000000;
+    rq_ms0[181] = 22'h000000;
+    rq_ms0[182] = 22'h000000;
+    rq_ms0[183] = 22'h000000;
+    rq_ms0[184] = 22'h000000;
+    rq_ms0[185] = 22'h000000;
+    rq_ms0[186] = 22'h000000;
+    rq_ms0[187] = 22'h000000;
+    rq_ms0[188] = 22'h000000;
+    rq_ms0[189] = 22'h000000;
+    rq_ms0[190] = 22'h000000;
+    rq_ms0[191] = 22'h000000;
+    rq_ms0[192] = 22'h000000;
+    rq_ms0[193] = 22'h000000;
+    rq_ms0[194] = 22'h000000;
+    rq_ms0[195] = 22'h000000;
+    rq_ms0[196] = 22'h000000;
+    rq_ms0[197] = 22'h000000;
+    rq_ms0[198] = 22'h000000;
+    rq_ms0[199] = 22'h000000;
+    rq_ms0[200] = 22'h000000;
+    rq_ms0[201] = 22'h000000;
+    rq_ms0[202] = 22'h000000;
+    rq_ms0[203] = 22'h000000;
+    rq_ms0[204] = 22'h000000;
+    rq_ms0[205] = 22'h000000;
+    rq_ms0[206] = 22'h000000;
+    rq_ms0[207] = 22'h000000;
+    rq_ms0[208] = 22'h000000;
+    rq_ms0[209] = 22'h000000;
+    rq_ms0[210] = 22'h000000;
+    rq_ms0[211] = 22'h000000;
+    rq_ms0[212] = 22'h000000;
+    rq_ms0[213] = 22'h000000;
+    rq_ms0[214] = 22'h000000;
+    rq_ms0[215] = 22'h000000;
+    rq_ms0[216] = 22'h000000;
+    rq_ms0[217] = 22'h000000;
+    rq_ms0[218] = 22'h000000;
+    rq_ms0[219] = 22'h000000;
+    rq_ms0[220] = 22'h000000;
+    rq_ms0[221] = 22'h000000;
+    rq_ms0[222] = 22'h000000;
+    rq_ms0[223] = 22'h000000;
+    rq_ms0[224] = 22'h000000;
+    rq_ms0[225] = 22'h000000;
+    rq_ms0[226] = 22'h000000;
+    rq_ms0[227] = 22'h000000;
+    rq_ms0[228] = 22'h000000;
+    rq_ms0[229] = 22'h000000;
+    rq_ms0[230] = 22'h000000;
+    rq_ms0[231] = 22'h000000;
+    rq_ms0[232] = 22'h000000;
+    rq_ms0[233] = 22'h000000;
+    rq_ms0[234] = 22'h000000;
+    rq_ms0[235] = 22'h000000;
+    rq_ms0[236] = 22'h000000;
+    rq_ms0[237] = 22'h000000;
+    rq_ms0[238] = 22'h000000;
+    rq_ms0[239] = 22'h000000;
+    rq_ms0[240] = 22'h000000;
+    rq_ms0[241] = 22'h000000;
+    rq_ms0[242] = 22'h000000;
+    rq_ms0[243] = 22'h000000;
+    rq_ms0[244] = 22'h000000;
+    rq_ms0[245] = 22'h000000;
+    rq_ms0[246] = 22'h000000;
+    rq_ms0[247] = 22'h000000;
+    rq_ms0[248] = 22'h000000;
+    rq_ms0[249] = 22'h000000;
+    rq_ms0[250] = 22'h000000;
+    rq_ms0[251] = 22'h000000;
+    rq_ms0[252] = 22'h000000;
+    rq_ms0[253] = 22'h000000;
+    rq_ms0[254] = 22'h000000;
+    rq_ms0[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe0_rq_we)
+      rq_ms0[pe0_rq_waddr] <= pe0_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms0[pe0_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe0_rq3 <= pe0_rq2;
+  always @(posedge clk)
+    pe0_relu3 <= pe0_relu2;
+  always @(posedge clk)
+    pe0_requantize3 <= pe0_requantize2;
+  always @(posedge clk)
+    pe0_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe0_first4 <= pe0_first3;
+  always @(posedge clk)
+    pe0_last4 <= pe0_last3;
+  always @(posedge clk)
+    pe0_rq4 <= pe0_rq3;
+  always @(posedge clk)
+    pe0_relu4 <= pe0_relu3;
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$29 ;
+    pe0_valid5 <= \$32 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -7000,7 +7291,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$30 ;
+    pe0_valid6 <= \$33 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -7012,7 +7303,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$31 ;
+    pe0_valid7 <= \$34 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -7024,7 +7315,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$32 ;
+    pe0_valid8 <= \$35 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -7036,7 +7327,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$33 ;
+    pe0_valid9 <= \$36 ;
   always @(posedge clk)
     pe0_first9 <= pe0_first8;
   always @(posedge clk)
@@ -7048,7 +7339,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize9 <= pe0_requantize8;
   always @(posedge clk)
-    pe0_bank_we <= \$34 ;
+    pe0_bank_we <= \$37 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -7098,35 +7389,27 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe0_rq_we <= \$35 ;
+    pe0_rq_we <= \$38 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe0_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe0_rq_read <= rrp__data;
+    pe0_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe0_rq_entry <= pe0_rq_read;
+    pe0_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe0_acc <= \$36 ;
+    pe0_rq_bias <= pe0_rq_bias_read;
   always @(posedge clk)
-    pe0_done <= \$37 ;
+    pe0_rq_s <= pe0_rq_ms_read[21:16];
   always @(posedge clk)
-    pe0_m <= pe0_rq_entry[47:32];
+    pe0_rq_m <= \$16 ;
   always @(posedge clk)
-    pe0_s <= pe0_rq_entry[53:48];
+    pe0_acc <= \$39 ;
   always @(posedge clk)
-    pe0_flags <= \$20 ;
+    pe0_done <= \$40 ;
   always @(posedge clk)
-    pe0_done_out <= \$38 ;
-  always @(posedge clk)
-    pe0_acc_out <= pe0_acc;
-  always @(posedge clk)
-    pe0_m_out <= pe0_m;
-  always @(posedge clk)
-    pe0_s_out <= pe0_s;
-  always @(posedge clk)
-    pe0_flags_out <= pe0_flags;
+    pe0_flags <= \$21 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -7142,18 +7425,22 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
-  assign \$16  = pe0_first9 ? pe0_rq_entry[31:0] : pe0_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe0_sum2_0);
-  assign \$18  = pe0_valid9 & pe0_last9;
-  assign \$20  = { 1'h0, pe0_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe0_bank_we;
-  assign \$22  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe0_valid6 & pe0_rq_we;
-  assign \$24  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe0_requantize9 ? pe0_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe0_first9 ? pe0_rq_bias : pe0_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe0_sum2_0);
+  assign \$19  = pe0_valid9 & pe0_last9;
+  assign \$21  = { 1'h0, pe0_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe0_bank_we;
+  assign \$23  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe0_valid6 & pe0_rq_we;
+  assign \$25  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe0_valid7 & pe0_rq_we;
+  assign \$27  = pe0_rq7 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe0_valid1 <= \$25 ;
+    pe0_valid1 <= \$28 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -7165,7 +7452,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$26 ;
+    pe0_valid2 <= \$29 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -7177,135 +7464,112 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$27 ;
+    pe0_valid3 <= \$30 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
     pe0_last3 <= pe0_last2;
-  always @(posedge clk)
-    pe0_rq3 <= pe0_rq2;
-  always @(posedge clk)
-    pe0_relu3 <= pe0_relu2;
-  always @(posedge clk)
-    pe0_requantize3 <= pe0_requantize2;
-  always @(posedge clk)
-    pe0_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe0_first4 <= pe0_first3;
-  always @(posedge clk)
-    pe0_last4 <= pe0_last3;
-  always @(posedge clk)
-    pe0_rq4 <= pe0_rq3;
-  always @(posedge clk)
-    pe0_relu4 <= pe0_relu3;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_acc_out),
-    .i_m(pe0_m_out),
-    .i_s(pe0_s_out),
-    .i_valid(pe0_done_out),
+    .i_acc(pe0_acc),
+    .i_m(pe0_rq_m),
+    .i_s(pe0_rq_s),
+    .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3199$0 (pe0_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$3250$0 (pe0_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_valid6;
+    \$31  = pe0_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_valid7;
+    \$32  = pe0_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = pe0_valid8;
+    \$33  = pe0_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = bank_we;
+    \$34  = pe0_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = rq_we;
+    \$35  = pe0_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_acc;
-    if (pe0_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe0_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = pe0_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe0_acc;
+    if (pe0_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = pe0_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = pe0_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$29  = pe0_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$30  = pe0_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -7315,28 +7579,32 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe0_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe0_rq_we;
-  assign rwp__addr = pe0_rq_waddr;
-  assign rwp__data = pe0_rq_wdata;
-  assign rrp__addr = pe0_rq6;
-  assign i_valid = pe0_done_out;
-  assign i_acc = pe0_acc_out;
-  assign i_m = pe0_m_out;
-  assign i_s = pe0_s_out;
-  assign i_relu = pe0_flags_out[0];
-  assign i_requantize = pe0_flags_out[1];
+  assign wport__en = pe0_rq_we;
+  assign wport__addr = pe0_rq_waddr;
+  assign wport__data = pe0_rq_wdata[31:0];
+  assign rport__addr = pe0_rq6;
+  assign \wport__en$120  = pe0_rq_we;
+  assign \wport__addr$121  = pe0_rq_waddr;
+  assign \wport__data$122  = pe0_rq_wdata[53:32];
+  assign \rport__addr$123  = pe0_rq7;
+  assign i_valid = pe0_done;
+  assign i_acc = pe0_acc;
+  assign i_m = pe0_rq_m;
+  assign i_s = pe0_rq_s;
+  assign i_relu = pe0_flags[0];
+  assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$3247$0  = \$39 ;
-  assign \port$3248$0  = \$40 ;
-  assign \$19  = { pe0_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$3303$0  = \$41 ;
+  assign \port$3304$0  = \$42 ;
+  assign \$20  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$3199$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3250$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -7412,10 +7680,11 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -7426,7 +7695,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -7437,7 +7706,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -7448,7 +7717,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -7459,7 +7728,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -7470,7 +7739,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -7518,9 +7787,10 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3199$0 ;
-  wire [1:0] \port$3199$0 ;
+  input [1:0] \port$3250$0 ;
+  wire [1:0] \port$3250$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -7528,32 +7798,34 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -7565,19 +7837,20 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -7620,40 +7893,40 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -7662,9 +7935,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -7678,9 +7951,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -7690,18 +7963,18 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -7723,18 +7996,20 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3199$0 [0];
+    rq_relu1 <= \port$3250$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3199$0 [1];
+    rq_req1 <= \port$3250$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -7744,8 +8019,6 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -7753,8 +8026,6 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -7764,8 +8035,6 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -7774,13 +8043,25 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -7810,7 +8091,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
     \$162  = i_valid;
@@ -7853,17 +8134,24 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_valid, i_acc, i_m, i_s, \port$31
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3199$0 [0];
-  assign i_requantize = \port$3199$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$3250$0 [0];
+  assign i_requantize = \port$3250$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3408$0 , \port$3409$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3464$0 , \port$3465$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7872,19 +8160,19 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -7894,12 +8182,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -7931,14 +8221,12 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_a2 = 64'h0000000000000000;
   reg [63:0] pe1_a3 = 64'h0000000000000000;
   reg [31:0] pe1_acc = 32'd0;
-  reg [31:0] pe1_acc_out = 32'd0;
   wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe1_bank_waddr = 9'h000;
   reg [63:0] pe1_bank_wdata = 64'h0000000000000000;
   reg pe1_bank_we = 1'h0;
   reg pe1_done = 1'h0;
-  reg pe1_done_out = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -7949,7 +8237,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_first8 = 1'h0;
   reg pe1_first9 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
-  reg [1:0] pe1_flags_out = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
   reg pe1_last3 = 1'h0;
@@ -7959,8 +8246,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_last7 = 1'h0;
   reg pe1_last8 = 1'h0;
   reg pe1_last9 = 1'h0;
-  reg [15:0] pe1_m = 16'h0000;
-  reg [15:0] pe1_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe1_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -8004,14 +8289,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
   reg [7:0] pe1_rq9 = 8'h00;
-  wire pe1_rq_collision;
-  reg [53:0] pe1_rq_entry = 54'h00000000000000;
-  reg [53:0] pe1_rq_read = 54'h00000000000000;
+  reg [31:0] pe1_rq_bias = 32'd0;
+  wire pe1_rq_bias_collision;
+  reg [31:0] pe1_rq_bias_read = 32'd0;
+  reg [15:0] pe1_rq_m = 16'h0000;
+  wire pe1_rq_ms_collision;
+  reg [21:0] pe1_rq_ms_read = 22'h000000;
+  reg [5:0] pe1_rq_s = 6'h00;
   reg [7:0] pe1_rq_waddr = 8'h00;
   reg [53:0] pe1_rq_wdata = 54'h00000000000000;
   reg pe1_rq_we = 1'h0;
-  reg [5:0] pe1_s = 6'h00;
-  reg [5:0] pe1_s_out = 6'h00;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
   reg [16:0] pe1_sum0_2 = 17'h00000;
@@ -8031,31 +8318,28 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3408$0 ;
-  wire [7:0] \port$3408$0 ;
-  output [23:0] \port$3409$0 ;
-  wire [23:0] \port$3409$0 ;
+  output [7:0] \port$3464$0 ;
+  wire [7:0] \port$3464$0 ;
+  output [23:0] \port$3465$0 ;
+  wire [23:0] \port$3465$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -8075,6 +8359,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
@@ -8603,278 +8897,563 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq1 [255:0];
+  reg [31:0] rq_bias1 [255:0];
   initial begin
-    rq1[0] = 54'h00000000000000;
-    rq1[1] = 54'h00000000000000;
-    rq1[2] = 54'h00000000000000;
-    rq1[3] = 54'h00000000000000;
-    rq1[4] = 54'h00000000000000;
-    rq1[5] = 54'h00000000000000;
-    rq1[6] = 54'h00000000000000;
-    rq1[7] = 54'h00000000000000;
-    rq1[8] = 54'h00000000000000;
-    rq1[9] = 54'h00000000000000;
-    rq1[10] = 54'h00000000000000;
-    rq1[11] = 54'h00000000000000;
-    rq1[12] = 54'h00000000000000;
-    rq1[13] = 54'h00000000000000;
-    rq1[14] = 54'h00000000000000;
-    rq1[15] = 54'h00000000000000;
-    rq1[16] = 54'h00000000000000;
-    rq1[17] = 54'h00000000000000;
-    rq1[18] = 54'h00000000000000;
-    rq1[19] = 54'h00000000000000;
-    rq1[20] = 54'h00000000000000;
-    rq1[21] = 54'h00000000000000;
-    rq1[22] = 54'h00000000000000;
-    rq1[23] = 54'h00000000000000;
-    rq1[24] = 54'h00000000000000;
-    rq1[25] = 54'h00000000000000;
-    rq1[26] = 54'h00000000000000;
-    rq1[27] = 54'h00000000000000;
-    rq1[28] = 54'h00000000000000;
-    rq1[29] = 54'h00000000000000;
-    rq1[30] = 54'h00000000000000;
-    rq1[31] = 54'h00000000000000;
-    rq1[32] = 54'h00000000000000;
-    rq1[33] = 54'h00000000000000;
-    rq1[34] = 54'h00000000000000;
-    rq1[35] = 54'h00000000000000;
-    rq1[36] = 54'h00000000000000;
-    rq1[37] = 54'h00000000000000;
-    rq1[38] = 54'h00000000000000;
-    rq1[39] = 54'h00000000000000;
-    rq1[40] = 54'h00000000000000;
-    rq1[41] = 54'h00000000000000;
-    rq1[42] = 54'h00000000000000;
-    rq1[43] = 54'h00000000000000;
-    rq1[44] = 54'h00000000000000;
-    rq1[45] = 54'h00000000000000;
-    rq1[46] = 54'h00000000000000;
-    rq1[47] = 54'h00000000000000;
-    rq1[48] = 54'h00000000000000;
-    rq1[49] = 54'h00000000000000;
-    rq1[50] = 54'h00000000000000;
-    rq1[51] = 54'h00000000000000;
-    rq1[52] = 54'h00000000000000;
-    rq1[53] = 54'h00000000000000;
-    rq1[54] = 54'h00000000000000;
-    rq1[55] = 54'h00000000000000;
-    rq1[56] = 54'h00000000000000;
-    rq1[57] = 54'h00000000000000;
-    rq1[58] = 54'h00000000000000;
-    rq1[59] = 54'h00000000000000;
-    rq1[60] = 54'h00000000000000;
-    rq1[61] = 54'h00000000000000;
-    rq1[62] = 54'h00000000000000;
-    rq1[63] = 54'h00000000000000;
-    rq1[64] = 54'h00000000000000;
-    rq1[65] = 54'h00000000000000;
-    rq1[66] = 54'h00000000000000;
-    rq1[67] = 54'h00000000000000;
-    rq1[68] = 54'h00000000000000;
-    rq1[69] = 54'h00000000000000;
-    rq1[70] = 54'h00000000000000;
-    rq1[71] = 54'h00000000000000;
-    rq1[72] = 54'h00000000000000;
-    rq1[73] = 54'h00000000000000;
-    rq1[74] = 54'h00000000000000;
-    rq1[75] = 54'h00000000000000;
-    rq1[76] = 54'h00000000000000;
-    rq1[77] = 54'h00000000000000;
-    rq1[78] = 54'h00000000000000;
-    rq1[79] = 54'h00000000000000;
-    rq1[80] = 54'h00000000000000;
-    rq1[81] = 54'h00000000000000;
-    rq1[82] = 54'h00000000000000;
-    rq1[83] = 54'h00000000000000;
-    rq1[84] = 54'h00000000000000;
-    rq1[85] = 54'h00000000000000;
-    rq1[86] = 54'h00000000000000;
-    rq1[87] = 54'h00000000000000;
-    rq1[88] = 54'h00000000000000;
-    rq1[89] = 54'h00000000000000;
-    rq1[90] = 54'h00000000000000;
-    rq1[91] = 54'h00000000000000;
-    rq1[92] = 54'h00000000000000;
-    rq1[93] = 54'h00000000000000;
-    rq1[94] = 54'h00000000000000;
-    rq1[95] = 54'h00000000000000;
-    rq1[96] = 54'h00000000000000;
-    rq1[97] = 54'h00000000000000;
-    rq1[98] = 54'h00000000000000;
-    rq1[99] = 54'h00000000000000;
-    rq1[100] = 54'h00000000000000;
-    rq1[101] = 54'h00000000000000;
-    rq1[102] = 54'h00000000000000;
-    rq1[103] = 54'h00000000000000;
-    rq1[104] = 54'h00000000000000;
-    rq1[105] = 54'h00000000000000;
-    rq1[106] = 54'h00000000000000;
-    rq1[107] = 54'h00000000000000;
-    rq1[108] = 54'h00000000000000;
-    rq1[109] = 54'h00000000000000;
-    rq1[110] = 54'h00000000000000;
-    rq1[111] = 54'h00000000000000;
-    rq1[112] = 54'h00000000000000;
-    rq1[113] = 54'h00000000000000;
-    rq1[114] = 54'h00000000000000;
-    rq1[115] = 54'h00000000000000;
-    rq1[116] = 54'h00000000000000;
-    rq1[117] = 54'h00000000000000;
-    rq1[118] = 54'h00000000000000;
-    rq1[119] = 54'h00000000000000;
-    rq1[120] = 54'h00000000000000;
-    rq1[121] = 54'h00000000000000;
-    rq1[122] = 54'h00000000000000;
-    rq1[123] = 54'h00000000000000;
-    rq1[124] = 54'h00000000000000;
-    rq1[125] = 54'h00000000000000;
-    rq1[126] = 54'h00000000000000;
-    rq1[127] = 54'h00000000000000;
-    rq1[128] = 54'h00000000000000;
-    rq1[129] = 54'h00000000000000;
-    rq1[130] = 54'h00000000000000;
-    rq1[131] = 54'h00000000000000;
-    rq1[132] = 54'h00000000000000;
-    rq1[133] = 54'h00000000000000;
-    rq1[134] = 54'h00000000000000;
-    rq1[135] = 54'h00000000000000;
-    rq1[136] = 54'h00000000000000;
-    rq1[137] = 54'h00000000000000;
-    rq1[138] = 54'h00000000000000;
-    rq1[139] = 54'h00000000000000;
-    rq1[140] = 54'h00000000000000;
-    rq1[141] = 54'h00000000000000;
-    rq1[142] = 54'h00000000000000;
-    rq1[143] = 54'h00000000000000;
-    rq1[144] = 54'h00000000000000;
-    rq1[145] = 54'h00000000000000;
-    rq1[146] = 54'h00000000000000;
-    rq1[147] = 54'h00000000000000;
-    rq1[148] = 54'h00000000000000;
-    rq1[149] = 54'h00000000000000;
-    rq1[150] = 54'h00000000000000;
-    rq1[151] = 54'h00000000000000;
-    rq1[152] = 54'h00000000000000;
-    rq1[153] = 54'h00000000000000;
-    rq1[154] = 54'h00000000000000;
-    rq1[155] = 54'h00000000000000;
-    rq1[156] = 54'h00000000000000;
-    rq1[157] = 54'h00000000000000;
-    rq1[158] = 54'h00000000000000;
-    rq1[159] = 54'h00000000000000;
-    rq1[160] = 54'h00000000000000;
-    rq1[161] = 54'h00000000000000;
-    rq1[162] = 54'h00000000000000;
-    rq1[163] = 54'h00000000000000;
-    rq1[164] = 54'h00000000000000;
-    rq1[165] = 54'h00000000000000;
-    rq1[166] = 54'h00000000000000;
-    rq1[167] = 54'h00000000000000;
-    rq1[168] = 54'h00000000000000;
-    rq1[169] = 54'h00000000000000;
-    rq1[170] = 54'h00000000000000;
-    rq1[171] = 54'h00000000000000;
-    rq1[172] = 54'h00000000000000;
-    rq1[173] = 54'h00000000000000;
-    rq1[174] = 54'h00000000000000;
-    rq1[175] = 54'h00000000000000;
-    rq1[176] = 54'h00000000000000;
-    rq1[177] = 54'h00000000000000;
-    rq1[178] = 54'h00000000000000;
-    rq1[179] = 54'h00000000000000;
-    rq1[180] = 54'h00000000000000;
-    rq1[181] = 54'h00000000000000;
-    rq1[182] = 54'h00000000000000;
-    rq1[183] = 54'h00000000000000;
-    rq1[184] = 54'h00000000000000;
-    rq1[185] = 54'h00000000000000;
-    rq1[186] = 54'h00000000000000;
-    rq1[187] = 54'h00000000000000;
-    rq1[188] = 54'h00000000000000;
-    rq1[189] = 54'h00000000000000;
-    rq1[190] = 54'h00000000000000;
-    rq1[191] = 54'h00000000000000;
-    rq1[192] = 54'h00000000000000;
-    rq1[193] = 54'h00000000000000;
-    rq1[194] = 54'h00000000000000;
-    rq1[195] = 54'h00000000000000;
-    rq1[196] = 54'h00000000000000;
-    rq1[197] = 54'h00000000000000;
-    rq1[198] = 54'h00000000000000;
-    rq1[199] = 54'h00000000000000;
-    rq1[200] = 54'h00000000000000;
-    rq1[201] = 54'h00000000000000;
-    rq1[202] = 54'h00000000000000;
-    rq1[203] = 54'h00000000000000;
-    rq1[204] = 54'h00000000000000;
-    rq1[205] = 54'h00000000000000;
-    rq1[206] = 54'h00000000000000;
-    rq1[207] = 54'h00000000000000;
-    rq1[208] = 54'h00000000000000;
-    rq1[209] = 54'h00000000000000;
-    rq1[210] = 54'h00000000000000;
-    rq1[211] = 54'h00000000000000;
-    rq1[212] = 54'h00000000000000;
-    rq1[213] = 54'h00000000000000;
-    rq1[214] = 54'h00000000000000;
-    rq1[215] = 54'h00000000000000;
-    rq1[216] = 54'h00000000000000;
-    rq1[217] = 54'h00000000000000;
-    rq1[218] = 54'h00000000000000;
-    rq1[219] = 54'h00000000000000;
-    rq1[220] = 54'h00000000000000;
-    rq1[221] = 54'h00000000000000;
-    rq1[222] = 54'h00000000000000;
-    rq1[223] = 54'h00000000000000;
-    rq1[224] = 54'h00000000000000;
-    rq1[225] = 54'h00000000000000;
-    rq1[226] = 54'h00000000000000;
-    rq1[227] = 54'h00000000000000;
-    rq1[228] = 54'h00000000000000;
-    rq1[229] = 54'h00000000000000;
-    rq1[230] = 54'h00000000000000;
-    rq1[231] = 54'h00000000000000;
-    rq1[232] = 54'h00000000000000;
-    rq1[233] = 54'h00000000000000;
-    rq1[234] = 54'h00000000000000;
-    rq1[235] = 54'h00000000000000;
-    rq1[236] = 54'h00000000000000;
-    rq1[237] = 54'h00000000000000;
-    rq1[238] = 54'h00000000000000;
-    rq1[239] = 54'h00000000000000;
-    rq1[240] = 54'h00000000000000;
-    rq1[241] = 54'h00000000000000;
-    rq1[242] = 54'h00000000000000;
-    rq1[243] = 54'h00000000000000;
-    rq1[244] = 54'h00000000000000;
-    rq1[245] = 54'h00000000000000;
-    rq1[246] = 54'h00000000000000;
-    rq1[247] = 54'h00000000000000;
-    rq1[248] = 54'h00000000000000;
-    rq1[249] = 54'h00000000000000;
-    rq1[250] = 54'h00000000000000;
-    rq1[251] = 54'h00000000000000;
-    rq1[252] = 54'h00000000000000;
-    rq1[253] = 54'h00000000000000;
-    rq1[254] = 54'h00000000000000;
-    rq1[255] = 54'h00000000000000;
+    rq_bias1[0] = 32'd0;
+    rq_bias1[1] = 32'd0;
+    rq_bias1[2] = 32'd0;
+    rq_bias1[3] = 32'd0;
+    rq_bias1[4] = 32'd0;
+    rq_bias1[5] = 32'd0;
+    rq_bias1[6] = 32'd0;
+    rq_bias1[7] = 32'd0;
+    rq_bias1[8] = 32'd0;
+    rq_bias1[9] = 32'd0;
+    rq_bias1[10] = 32'd0;
+    rq_bias1[11] = 32'd0;
+    rq_bias1[12] = 32'd0;
+    rq_bias1[13] = 32'd0;
+    rq_bias1[14] = 32'd0;
+    rq_bias1[15] = 32'd0;
+    rq_bias1[16] = 32'd0;
+    rq_bias1[17] = 32'd0;
+    rq_bias1[18] = 32'd0;
+    rq_bias1[19] = 32'd0;
+    rq_bias1[20] = 32'd0;
+    rq_bias1[21] = 32'd0;
+    rq_bias1[22] = 32'd0;
+    rq_bias1[23] = 32'd0;
+    rq_bias1[24] = 32'd0;
+    rq_bias1[25] = 32'd0;
+    rq_bias1[26] = 32'd0;
+    rq_bias1[27] = 32'd0;
+    rq_bias1[28] = 32'd0;
+    rq_bias1[29] = 32'd0;
+    rq_bias1[30] = 32'd0;
+    rq_bias1[31] = 32'd0;
+    rq_bias1[32] = 32'd0;
+    rq_bias1[33] = 32'd0;
+    rq_bias1[34] = 32'd0;
+    rq_bias1[35] = 32'd0;
+    rq_bias1[36] = 32'd0;
+    rq_bias1[37] = 32'd0;
+    rq_bias1[38] = 32'd0;
+    rq_bias1[39] = 32'd0;
+    rq_bias1[40] = 32'd0;
+    rq_bias1[41] = 32'd0;
+    rq_bias1[42] = 32'd0;
+    rq_bias1[43] = 32'd0;
+    rq_bias1[44] = 32'd0;
+    rq_bias1[45] = 32'd0;
+    rq_bias1[46] = 32'd0;
+    rq_bias1[47] = 32'd0;
+    rq_bias1[48] = 32'd0;
+    rq_bias1[49] = 32'd0;
+    rq_bias1[50] = 32'd0;
+    rq_bias1[51] = 32'd0;
+    rq_bias1[52] = 32'd0;
+    rq_bias1[53] = 32'd0;
+    rq_bias1[54] = 32'd0;
+    rq_bias1[55] = 32'd0;
+    rq_bias1[56] = 32'd0;
+    rq_bias1[57] = 32'd0;
+    rq_bias1[58] = 32'd0;
+    rq_bias1[59] = 32'd0;
+    rq_bias1[60] = 32'd0;
+    rq_bias1[61] = 32'd0;
+    rq_bias1[62] = 32'd0;
+    rq_bias1[63] = 32'd0;
+    rq_bias1[64] = 32'd0;
+    rq_bias1[65] = 32'd0;
+    rq_bias1[66] = 32'd0;
+    rq_bias1[67] = 32'd0;
+    rq_bias1[68] = 32'd0;
+    rq_bias1[69] = 32'd0;
+    rq_bias1[70] = 32'd0;
+    rq_bias1[71] = 32'd0;
+    rq_bias1[72] = 32'd0;
+    rq_bias1[73] = 32'd0;
+    rq_bias1[74] = 32'd0;
+    rq_bias1[75] = 32'd0;
+    rq_bias1[76] = 32'd0;
+    rq_bias1[77] = 32'd0;
+    rq_bias1[78] = 32'd0;
+    rq_bias1[79] = 32'd0;
+    rq_bias1[80] = 32'd0;
+    rq_bias1[81] = 32'd0;
+    rq_bias1[82] = 32'd0;
+    rq_bias1[83] = 32'd0;
+    rq_bias1[84] = 32'd0;
+    rq_bias1[85] = 32'd0;
+    rq_bias1[86] = 32'd0;
+    rq_bias1[87] = 32'd0;
+    rq_bias1[88] = 32'd0;
+    rq_bias1[89] = 32'd0;
+    rq_bias1[90] = 32'd0;
+    rq_bias1[91] = 32'd0;
+    rq_bias1[92] = 32'd0;
+    rq_bias1[93] = 32'd0;
+    rq_bias1[94] = 32'd0;
+    rq_bias1[95] = 32'd0;
+    rq_bias1[96] = 32'd0;
+    rq_bias1[97] = 32'd0;
+    rq_bias1[98] = 32'd0;
+    rq_bias1[99] = 32'd0;
+    rq_bias1[100] = 32'd0;
+    rq_bias1[101] = 32'd0;
+    rq_bias1[102] = 32'd0;
+    rq_bias1[103] = 32'd0;
+    rq_bias1[104] = 32'd0;
+    rq_bias1[105] = 32'd0;
+    rq_bias1[106] = 32'd0;
+    rq_bias1[107] = 32'd0;
+    rq_bias1[108] = 32'd0;
+    rq_bias1[109] = 32'd0;
+    rq_bias1[110] = 32'd0;
+    rq_bias1[111] = 32'd0;
+    rq_bias1[112] = 32'd0;
+    rq_bias1[113] = 32'd0;
+    rq_bias1[114] = 32'd0;
+    rq_bias1[115] = 32'd0;
+    rq_bias1[116] = 32'd0;
+    rq_bias1[117] = 32'd0;
+    rq_bias1[118] = 32'd0;
+    rq_bias1[119] = 32'd0;
+    rq_bias1[120] = 32'd0;
+    rq_bias1[121] = 32'd0;
+    rq_bias1[122] = 32'd0;
+    rq_bias1[123] = 32'd0;
+    rq_bias1[124] = 32'd0;
+    rq_bias1[125] = 32'd0;
+    rq_bias1[126] = 32'd0;
+    rq_bias1[127] = 32'd0;
+    rq_bias1[128] = 32'd0;
+    rq_bias1[129] = 32'd0;
+    rq_bias1[130] = 32'd0;
+    rq_bias1[131] = 32'd0;
+    rq_bias1[132] = 32'd0;
+    rq_bias1[133] = 32'd0;
+    rq_bias1[134] = 32'd0;
+    rq_bias1[135] = 32'd0;
+    rq_bias1[136] = 32'd0;
+    rq_bias1[137] = 32'd0;
+    rq_bias1[138] = 32'd0;
+    rq_bias1[139] = 32'd0;
+    rq_bias1[140] = 32'd0;
+    rq_bias1[141] = 32'd0;
+    rq_bias1[142] = 32'd0;
+    rq_bias1[143] = 32'd0;
+    rq_bias1[144] = 32'd0;
+    rq_bias1[145] = 32'd0;
+    rq_bias1[146] = 32'd0;
+    rq_bias1[147] = 32'd0;
+    rq_bias1[148] = 32'd0;
+    rq_bias1[149] = 32'd0;
+    rq_bias1[150] = 32'd0;
+    rq_bias1[151] = 32'd0;
+    rq_bias1[152] = 32'd0;
+    rq_bias1[153] = 32'd0;
+    rq_bias1[154] = 32'd0;
+    rq_bias1[155] = 32'd0;
+    rq_bias1[156] = 32'd0;
+    rq_bias1[157] = 32'd0;
+    rq_bias1[158] = 32'd0;
+    rq_bias1[159] = 32'd0;
+    rq_bias1[160] = 32'd0;
+    rq_bias1[161] = 32'd0;
+    rq_bias1[162] = 32'd0;
+    rq_bias1[163] = 32'd0;
+    rq_bias1[164] = 32'd0;
+    rq_bias1[165] = 32'd0;
+    rq_bias1[166] = 32'd0;
+    rq_bias1[167] = 32'd0;
+    rq_bias1[168] = 32'd0;
+    rq_bias1[169] = 32'd0;
+    rq_bias1[170] = 32'd0;
+    rq_bias1[171] = 32'd0;
+    rq_bias1[172] = 32'd0;
+    rq_bias1[173] = 32'd0;
+    rq_bias1[174] = 32'd0;
+    rq_bias1[175] = 32'd0;
+    rq_bias1[176] = 32'd0;
+    rq_bias1[177] = 32'd0;
+    rq_bias1[178] = 32'd0;
+    rq_bias1[179] = 32'd0;
+    rq_bias1[180] = 32'd0;
+    rq_bias1[181] = 32'd0;
+    rq_bias1[182] = 32'd0;
+    rq_bias1[183] = 32'd0;
+    rq_bias1[184] = 32'd0;
+    rq_bias1[185] = 32'd0;
+    rq_bias1[186] = 32'd0;
+    rq_bias1[187] = 32'd0;
+    rq_bias1[188] = 32'd0;
+    rq_bias1[189] = 32'd0;
+    rq_bias1[190] = 32'd0;
+    rq_bias1[191] = 32'd0;
+    rq_bias1[192] = 32'd0;
+    rq_bias1[193] = 32'd0;
+    rq_bias1[194] = 32'd0;
+    rq_bias1[195] = 32'd0;
+    rq_bias1[196] = 32'd0;
+    rq_bias1[197] = 32'd0;
+    rq_bias1[198] = 32'd0;
+    rq_bias1[199] = 32'd0;
+    rq_bias1[200] = 32'd0;
+    rq_bias1[201] = 32'd0;
+    rq_bias1[202] = 32'd0;
+    rq_bias1[203] = 32'd0;
+    rq_bias1[204] = 32'd0;
+    rq_bias1[205] = 32'd0;
+    rq_bias1[206] = 32'd0;
+    rq_bias1[207] = 32'd0;
+    rq_bias1[208] = 32'd0;
+    rq_bias1[209] = 32'd0;
+    rq_bias1[210] = 32'd0;
+    rq_bias1[211] = 32'd0;
+    rq_bias1[212] = 32'd0;
+    rq_bias1[213] = 32'd0;
+    rq_bias1[214] = 32'd0;
+    rq_bias1[215] = 32'd0;
+    rq_bias1[216] = 32'd0;
+    rq_bias1[217] = 32'd0;
+    rq_bias1[218] = 32'd0;
+    rq_bias1[219] = 32'd0;
+    rq_bias1[220] = 32'd0;
+    rq_bias1[221] = 32'd0;
+    rq_bias1[222] = 32'd0;
+    rq_bias1[223] = 32'd0;
+    rq_bias1[224] = 32'd0;
+    rq_bias1[225] = 32'd0;
+    rq_bias1[226] = 32'd0;
+    rq_bias1[227] = 32'd0;
+    rq_bias1[228] = 32'd0;
+    rq_bias1[229] = 32'd0;
+    rq_bias1[230] = 32'd0;
+    rq_bias1[231] = 32'd0;
+    rq_bias1[232] = 32'd0;
+    rq_bias1[233] = 32'd0;
+    rq_bias1[234] = 32'd0;
+    rq_bias1[235] = 32'd0;
+    rq_bias1[236] = 32'd0;
+    rq_bias1[237] = 32'd0;
+    rq_bias1[238] = 32'd0;
+    rq_bias1[239] = 32'd0;
+    rq_bias1[240] = 32'd0;
+    rq_bias1[241] = 32'd0;
+    rq_bias1[242] = 32'd0;
+    rq_bias1[243] = 32'd0;
+    rq_bias1[244] = 32'd0;
+    rq_bias1[245] = 32'd0;
+    rq_bias1[246] = 32'd0;
+    rq_bias1[247] = 32'd0;
+    rq_bias1[248] = 32'd0;
+    rq_bias1[249] = 32'd0;
+    rq_bias1[250] = 32'd0;
+    rq_bias1[251] = 32'd0;
+    rq_bias1[252] = 32'd0;
+    rq_bias1[253] = 32'd0;
+    rq_bias1[254] = 32'd0;
+    rq_bias1[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe1_rq_we)
-      rq1[pe1_rq_waddr] <= pe1_rq_wdata;
+      rq_bias1[pe1_rq_waddr] <= pe1_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq1[pe1_rq6];
+    _1_ <= rq_bias1[pe1_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms1 [255:0];
+  initial begin
+    rq_ms1[0] = 22'h000000;
+    rq_ms1[1] = 22'h000000;
+    rq_ms1[2] = 22'h000000;
+    rq_ms1[3] = 22'h000000;
+    rq_ms1[4] = 22'h000000;
+    rq_ms1[5] = 22'h000000;
+    rq_ms1[6] = 22'h000000;
+    rq_ms1[7] = 22'h000000;
+    rq_ms1[8] = 22'h000000;
+    rq_ms1[9] = 22'h000000;
+    rq_ms1[10] = 22'h000000;
+    rq_ms1[11] = 22'h000000;
+    rq_ms1[12] = 22'h000000;
+    rq_ms1[13] = 22'h000000;
+    rq_ms1[14] = 22'h000000;
+    rq_ms1[15] = 22'h000000;
+    rq_ms1[16] = 22'h000000;
+    rq_ms1[17] = 22'h000000;
+    rq_ms1[18] = 22'h000000;
+    rq_ms1[19] = 22'h000000;
+    rq_ms1[20] = 22'h000000;
+    rq_ms1[21] = 22'h000000;
+    rq_ms1[22] = 22'h000000;
+    rq_ms1[23] = 22'h000000;
+    rq_ms1[24] = 22'h000000;
+    rq_ms1[25] = 22'h000000;
+    rq_ms1[26] = 22'h000000;
+    rq_ms1[27] = 22'h000000;
+    rq_ms1[28] = 22'h000000;
+    rq_ms1[29] = 22'h000000;
+    rq_ms1[30] = 22'h000000;
+    rq_ms1[31] = 22'h000000;
+    rq_ms1[32] = 22'h000000;
+    rq_ms1[33] = 22'h000000;
+    rq_ms1[34] = 22'h000000;
+    rq_ms1[35] = 22'h000000;
+    rq_ms1[36] = 22'h000000;
+    rq_ms1[37] = 22'h000000;
+    rq_ms1[38] = 22'h000000;
+    rq_ms1[39] = 22'h000000;
+    rq_ms1[40] = 22'h000000;
+    rq_ms1[41] = 22'h000000;
+    rq_ms1[42] = 22'h000000;
+    rq_ms1[43] = 22'h000000;
+    rq_ms1[44] = 22'h000000;
+    rq_ms1[45] = 22'h000000;
+    rq_ms1[46] = 22'h000000;
+    rq_ms1[47] = 22'h000000;
+    rq_ms1[48] = 22'h000000;
+    rq_ms1[49] = 22'h000000;
+    rq_ms1[50] = 22'h000000;
+    rq_ms1[51] = 22'h000000;
+    rq_ms1[52] = 22'h000000;
+    rq_ms1[53] = 22'h000000;
+    rq_ms1[54] = 22'h000000;
+    rq_ms1[55] = 22'h000000;
+    rq_ms1[56] = 22'h000000;
+    rq_ms1[57] = 22'h000000;
+    rq_ms1[58] = 22'h000000;
+    rq_ms1[59] = 22'h000000;
+    rq_ms1[60] = 22'h000000;
+    rq_ms1[61] = 22'h000000;
+    rq_ms1[62] = 22'h000000;
+    rq_ms1[63] = 22'h000000;
+    rq_ms1[64] = 22'h000000;
+    rq_ms1[65] = 22'h000000;
+    rq_ms1[66] = 22'h000000;
+    rq_ms1[67] = 22'h000000;
+    rq_ms1[68] = 22'h000000;
+    rq_ms1[69] = 22'h000000;
+    rq_ms1[70] = 22'h000000;
+    rq_ms1[71] = 22'h000000;
+    rq_ms1[72] = 22'h000000;
+    rq_ms1[73] = 22'h000000;
+    rq_ms1[74] = 22'h000000;
+    rq_ms1[75] = 22'h000000;
+    rq_ms1[76] = 22'h000000;
+    rq_ms1[77] = 22'h000000;
+    rq_ms1[78] = 22'h000000;
+    rq_ms1[79] = 22'h000000;
+    rq_ms1[80] = 22'h000000;
+    rq_ms1[81] = 22'h000000;
+    rq_ms1[82] = 22'h000000;
+    rq_ms1[83] = 22'h000000;
+    rq_ms1[84] = 22'h000000;
+    rq_ms1[85] = 22'h000000;
+    rq_ms1[86] = 22'h000000;
+    rq_ms1[87] = 22'h000000;
+    rq_ms1[88] = 22'h000000;
+    rq_ms1[89] = 22'h000000;
+    rq_ms1[90] = 22'h000000;
+    rq_ms1[91] = 22'h000000;
+    rq_ms1[92] = 22'h000000;
+    rq_ms1[93] = 22'h000000;
+    rq_ms1[94] = 22'h000000;
+    rq_ms1[95] = 22'h000000;
+    rq_ms1[96] = 22'h000000;
+    rq_ms1[97] = 22'h000000;
+    rq_ms1[98] = 22'h000000;
+    rq_ms1[99] = 22'h000000;
+    rq_ms1[100] = 22'h000000;
+    rq_ms1[101] = 22'h000000;
+    rq_ms1[102] = 22'h000000;
+    rq_ms1[103] = 22'h000000;
+    rq_ms1[104] = 22'h000000;
+    rq_ms1[105] = 22'h000000;
+    rq_ms1[106] = 22'h000000;
+    rq_ms1[107] = 22'h000000;
+    rq_ms1[108] = 22'h000000;
+    rq_ms1[109] = 22'h000000;
+    rq_ms1[110] = 22'h000000;
+    rq_ms1[111] = 22'h000000;
+    rq_ms1[112] = 22'h000000;
+    rq_ms1[113] = 22'h000000;
+    rq_ms1[114] = 22'h000000;
+    rq_ms1[115] = 22'h000000;
+    rq_ms1[116] = 22'h000000;
+    rq_ms1[117] = 22'h000000;
+    rq_ms1[118] = 22'h000000;
+    rq_ms1[119] = 22'h000000;
+    rq_ms1[120] = 22'h000000;
+    rq_ms1[121] = 22'h000000;
+    rq_ms1[122] = 22'h000000;
+    rq_ms1[123] = 22'h000000;
+    rq_ms1[124] = 22'h000000;
+    rq_ms1[125] = 22'h000000;
+    rq_ms1[126] = 22'h000000;
+    rq_ms1[127] = 22'h000000;
+    rq_ms1[128] = 22'h000000;
+    rq_ms1[129] = 22'h000000;
+    rq_ms1[130] = 22'h000000;
+    rq_ms1[131] = 22'h000000;
+    rq_ms1[132] = 22'h000000;
+    rq_ms1[133] = 22'h000000;
+    rq_ms1[134] = 22'h000000;
+    rq_ms1[135] = 22'h000000;
+    rq_ms1[136] = 22'h000000;
+    rq_ms1[137] = 22'h000000;
+    rq_ms1[138] = 22'h000000;
+    rq_ms1[139] = 22'h000000;
+    rq_ms1[140] = 22'h000000;
+    rq_ms1[141] = 22'h000000;
+    rq_ms1[142] = 22'h000000;
+    rq_ms1[143] = 22'h000000;
+    rq_ms1[144] = 22'h000000;
+    rq_ms1[145] = 22'h000000;
+    rq_ms1[146] = 22'h000000;
+    rq_ms1[147] = 22'h000000;
+    rq_ms1[148] = 22'h000000;
+    rq_ms1[149] = 22'h000000;
+    rq_ms1[150] = 22'h000000;
+    rq_ms1[151] = 22'h000000;
+    rq_ms1[152] = 22'h000000;
+    rq_ms1[153] = 22'h000000;
+    rq_ms1[154] = 22'h000000;
+    rq_ms1[155] = 22'h000000;
+    rq_ms1[156] = 22'h000000;
+    rq_ms1[157] = 22'h000000;
+    rq_ms1[158] = 22'h000000;
+    rq_ms1[159] = 22'h000000;
+    rq_ms1[160] = 22'h000000;
+    rq_ms1[161] = 22'h000000;
+    rq_ms1[162] = 22'h000000;
+    rq_ms1[163] = 22'h000000;
+    rq_ms1[164] = 22'h000000;
+    rq_ms1[165] = 22'h000000;
+    rq_ms1[166] = 22'h000000;
+    rq_ms1[167] = 22'h000000;
+    rq_ms1[168] = 22'h000000;
+    rq_ms1[169] = 22'h000000;
+    rq_ms1[170] = 22'h000000;
+    rq_ms1[171] = 22'h000000;
+    rq_ms1[172] = 22'h000000;
+    rq_ms1[173] = 22'h000000;
+    rq_ms1[174] = 22'h000000;
+    rq_ms1[175] = 22'h000000;
+    rq_ms1[176] = 22'h000000;
+    rq_ms1[177] = 22'h000000;
+    rq_ms1[178] = 22'h000000;
+    rq_ms1[179] = 22'h000000;
+    rq_ms1[180] = 22'h000000;
+    rq_ms1[181] = 22'h000000;
+    rq_ms1[182] = 22'h000000;
+    rq_ms1[183] = 22'h000000;
+    rq_ms1[184] = 22'h000000;
+    rq_ms1[185] = 22'h000000;
+    rq_ms1[186] = 22'h000000;
+    rq_ms1[187] = 22'h000000;
+    rq_ms1[188] = 22'h000000;
+    rq_ms1[189] = 22'h000000;
+    rq_ms1[190] = 22'h000000;
+    rq_ms1[191] = 22'h000000;
+    rq_ms1[192] = 22'h000000;
+    rq_ms1[193] = 22'h000000;
+    rq_ms1[194] = 22'h000000;
+    rq_ms1[195] = 22'h000000;
+    rq_ms1[196] = 22'h000000;
+    rq_ms1[197] = 22'h000000;
+    rq_ms1[198] = 22'h000000;
+    rq_ms1[199] = 22'h000000;
+    rq_ms1[200] = 22'h000000;
+    rq_ms1[201] = 22'h000000;
+    rq_ms1[202] = 22'h000000;
+    rq_ms1[203] = 22'h000000;
+    rq_ms1[204] = 22'h000000;
+    rq_ms1[205] = 22'h000000;
+    rq_ms1[206] = 22'h000000;
+    rq_ms1[207] = 22'h000000;
+    rq_ms1[208] = 22'h000000;
+    rq_ms1[209] = 22'h000000;
+    rq_ms1[210] = 22'h000000;
+    rq_ms1[211] = 22'h000000;
+    rq_ms1[212] = 22'h000000;
+    rq_ms1[213] = 22'h000000;
+    rq_ms1[214] = 22'h000000;
+    rq_ms1[215] = 22'h000000;
+    rq_ms1[216] = 22'h000000;
+    rq_ms1[217] = 22'h000000;
+    rq_ms1[218] = 22'h000000;
+    rq_ms1[219] = 22'h000000;
+    rq_ms1[220] = 22'h000000;
+    rq_ms1[221] = 22'h000000;
+    rq_ms1[222] = 22'h000000;
+    rq_ms1[223] = 22'h000000;
+    rq_ms1[224] = 22'h000000;
+    rq_ms1[225] = 22'h000000;
+    rq_ms1[226] = 22'h000000;
+    rq_ms1[227] = 22'h000000;
+    rq_ms1[228] = 22'h000000;
+    rq_ms1[229] = 22'h000000;
+    rq_ms1[230] = 22'h000000;
+    rq_ms1[231] = 22'h000000;
+    rq_ms1[232] = 22'h000000;
+    rq_ms1[233] = 22'h000000;
+    rq_ms1[234] = 22'h000000;
+    rq_ms1[235] = 22'h000000;
+    rq_ms1[236] = 22'h000000;
+    rq_ms1[237] = 22'h000000;
+    rq_ms1[238] = 22'h000000;
+    rq_ms1[239] = 22'h000000;
+    rq_ms1[240] = 22'h000000;
+    rq_ms1[241] = 22'h000000;
+    rq_ms1[242] = 22'h000000;
+    rq_ms1[243] = 22'h000000;
+    rq_ms1[244] = 22'h000000;
+    rq_ms1[245] = 22'h000000;
+    rq_ms1[246] = 22'h000000;
+    rq_ms1[247] = 22'h000000;
+    rq_ms1[248] = 22'h000000;
+    rq_ms1[249] = 22'h000000;
+    rq_ms1[250] = 22'h000000;
+    rq_ms1[251] = 22'h000000;
+    rq_ms1[252] = 22'h000000;
+    rq_ms1[253] = 22'h000000;
+    rq_ms1[254] = 22'h000000;
+    rq_ms1[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe1_rq_we)
+      rq_ms1[pe1_rq_waddr] <= pe1_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms1[pe1_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe1_rq3 <= pe1_rq2;
+  always @(posedge clk)
+    pe1_relu3 <= pe1_relu2;
+  always @(posedge clk)
+    pe1_requantize3 <= pe1_requantize2;
+  always @(posedge clk)
+    pe1_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe1_first4 <= pe1_first3;
+  always @(posedge clk)
+    pe1_last4 <= pe1_last3;
+  always @(posedge clk)
+    pe1_rq4 <= pe1_rq3;
+  always @(posedge clk)
+    pe1_relu4 <= pe1_relu3;
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$29 ;
+    pe1_valid5 <= \$32 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -8886,7 +9465,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$30 ;
+    pe1_valid6 <= \$33 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -8898,7 +9477,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$31 ;
+    pe1_valid7 <= \$34 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -8910,7 +9489,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$32 ;
+    pe1_valid8 <= \$35 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -8922,7 +9501,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$33 ;
+    pe1_valid9 <= \$36 ;
   always @(posedge clk)
     pe1_first9 <= pe1_first8;
   always @(posedge clk)
@@ -8934,7 +9513,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize9 <= pe1_requantize8;
   always @(posedge clk)
-    pe1_bank_we <= \$34 ;
+    pe1_bank_we <= \$37 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -8984,35 +9563,27 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe1_rq_we <= \$35 ;
+    pe1_rq_we <= \$38 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe1_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe1_rq_read <= rrp__data;
+    pe1_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe1_rq_entry <= pe1_rq_read;
+    pe1_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe1_acc <= \$36 ;
+    pe1_rq_bias <= pe1_rq_bias_read;
   always @(posedge clk)
-    pe1_done <= \$37 ;
+    pe1_rq_s <= pe1_rq_ms_read[21:16];
   always @(posedge clk)
-    pe1_m <= pe1_rq_entry[47:32];
+    pe1_rq_m <= \$16 ;
   always @(posedge clk)
-    pe1_s <= pe1_rq_entry[53:48];
+    pe1_acc <= \$39 ;
   always @(posedge clk)
-    pe1_flags <= \$20 ;
+    pe1_done <= \$40 ;
   always @(posedge clk)
-    pe1_done_out <= \$38 ;
-  always @(posedge clk)
-    pe1_acc_out <= pe1_acc;
-  always @(posedge clk)
-    pe1_m_out <= pe1_m;
-  always @(posedge clk)
-    pe1_s_out <= pe1_s;
-  always @(posedge clk)
-    pe1_flags_out <= pe1_flags;
+    pe1_flags <= \$21 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -9028,18 +9599,22 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
-  assign \$16  = pe1_first9 ? pe1_rq_entry[31:0] : pe1_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe1_sum2_0);
-  assign \$18  = pe1_valid9 & pe1_last9;
-  assign \$20  = { 1'h0, pe1_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe1_bank_we;
-  assign \$22  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe1_valid6 & pe1_rq_we;
-  assign \$24  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe1_requantize9 ? pe1_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe1_first9 ? pe1_rq_bias : pe1_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe1_sum2_0);
+  assign \$19  = pe1_valid9 & pe1_last9;
+  assign \$21  = { 1'h0, pe1_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe1_bank_we;
+  assign \$23  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe1_valid6 & pe1_rq_we;
+  assign \$25  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe1_valid7 & pe1_rq_we;
+  assign \$27  = pe1_rq7 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe1_valid1 <= \$25 ;
+    pe1_valid1 <= \$28 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -9051,7 +9626,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$26 ;
+    pe1_valid2 <= \$29 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -9063,135 +9638,112 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$27 ;
+    pe1_valid3 <= \$30 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
     pe1_last3 <= pe1_last2;
-  always @(posedge clk)
-    pe1_rq3 <= pe1_rq2;
-  always @(posedge clk)
-    pe1_relu3 <= pe1_relu2;
-  always @(posedge clk)
-    pe1_requantize3 <= pe1_requantize2;
-  always @(posedge clk)
-    pe1_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe1_first4 <= pe1_first3;
-  always @(posedge clk)
-    pe1_last4 <= pe1_last3;
-  always @(posedge clk)
-    pe1_rq4 <= pe1_rq3;
-  always @(posedge clk)
-    pe1_relu4 <= pe1_relu3;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_acc_out),
-    .i_m(pe1_m_out),
-    .i_s(pe1_s_out),
-    .i_valid(pe1_done_out),
+    .i_acc(pe1_acc),
+    .i_m(pe1_rq_m),
+    .i_s(pe1_rq_s),
+    .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3360$0 (pe1_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$3411$0 (pe1_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_valid6;
+    \$31  = pe1_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_valid7;
+    \$32  = pe1_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = pe1_valid8;
+    \$33  = pe1_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = bank_we;
+    \$34  = pe1_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = rq_we;
+    \$35  = pe1_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_acc;
-    if (pe1_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe1_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = pe1_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe1_acc;
+    if (pe1_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = pe1_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = pe1_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$29  = pe1_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$30  = pe1_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -9201,28 +9753,32 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe1_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe1_rq_we;
-  assign rwp__addr = pe1_rq_waddr;
-  assign rwp__data = pe1_rq_wdata;
-  assign rrp__addr = pe1_rq6;
-  assign i_valid = pe1_done_out;
-  assign i_acc = pe1_acc_out;
-  assign i_m = pe1_m_out;
-  assign i_s = pe1_s_out;
-  assign i_relu = pe1_flags_out[0];
-  assign i_requantize = pe1_flags_out[1];
+  assign wport__en = pe1_rq_we;
+  assign wport__addr = pe1_rq_waddr;
+  assign wport__data = pe1_rq_wdata[31:0];
+  assign rport__addr = pe1_rq6;
+  assign \wport__en$120  = pe1_rq_we;
+  assign \wport__addr$121  = pe1_rq_waddr;
+  assign \wport__data$122  = pe1_rq_wdata[53:32];
+  assign \rport__addr$123  = pe1_rq7;
+  assign i_valid = pe1_done;
+  assign i_acc = pe1_acc;
+  assign i_m = pe1_rq_m;
+  assign i_s = pe1_rq_s;
+  assign i_relu = pe1_flags[0];
+  assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$3408$0  = \$39 ;
-  assign \port$3409$0  = \$40 ;
-  assign \$19  = { pe1_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$3464$0  = \$41 ;
+  assign \port$3465$0  = \$42 ;
+  assign \$20  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$3360$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3411$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -9298,10 +9854,11 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -9312,7 +9869,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -9323,7 +9880,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -9334,7 +9891,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -9345,7 +9902,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -9356,7 +9913,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -9404,9 +9961,10 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3360$0 ;
-  wire [1:0] \port$3360$0 ;
+  input [1:0] \port$3411$0 ;
+  wire [1:0] \port$3411$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -9414,32 +9972,34 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -9451,19 +10011,20 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -9506,40 +10067,40 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -9548,9 +10109,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -9564,9 +10125,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -9576,18 +10137,18 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -9609,18 +10170,20 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3360$0 [0];
+    rq_relu1 <= \port$3411$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3360$0 [1];
+    rq_req1 <= \port$3411$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -9630,8 +10193,6 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -9639,8 +10200,6 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -9650,8 +10209,6 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -9660,13 +10217,25 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -9696,7 +10265,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
     \$162  = i_valid;
@@ -9739,17 +10308,24 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_valid, i_acc, i_m, i_s, \port$33
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3360$0 [0];
-  assign i_requantize = \port$3360$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$3411$0 [0];
+  assign i_requantize = \port$3411$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3569$0 , \port$3570$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3625$0 , \port$3626$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -9758,19 +10334,19 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -9780,12 +10356,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -9817,14 +10395,12 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_a2 = 64'h0000000000000000;
   reg [63:0] pe2_a3 = 64'h0000000000000000;
   reg [31:0] pe2_acc = 32'd0;
-  reg [31:0] pe2_acc_out = 32'd0;
   wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe2_bank_waddr = 9'h000;
   reg [63:0] pe2_bank_wdata = 64'h0000000000000000;
   reg pe2_bank_we = 1'h0;
   reg pe2_done = 1'h0;
-  reg pe2_done_out = 1'h0;
   reg pe2_first1 = 1'h0;
   reg pe2_first2 = 1'h0;
   reg pe2_first3 = 1'h0;
@@ -9835,7 +10411,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_first8 = 1'h0;
   reg pe2_first9 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
-  reg [1:0] pe2_flags_out = 2'h0;
   reg pe2_last1 = 1'h0;
   reg pe2_last2 = 1'h0;
   reg pe2_last3 = 1'h0;
@@ -9845,8 +10420,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_last7 = 1'h0;
   reg pe2_last8 = 1'h0;
   reg pe2_last9 = 1'h0;
-  reg [15:0] pe2_m = 16'h0000;
-  reg [15:0] pe2_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe2_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -9890,14 +10463,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe2_rq7 = 8'h00;
   reg [7:0] pe2_rq8 = 8'h00;
   reg [7:0] pe2_rq9 = 8'h00;
-  wire pe2_rq_collision;
-  reg [53:0] pe2_rq_entry = 54'h00000000000000;
-  reg [53:0] pe2_rq_read = 54'h00000000000000;
+  reg [31:0] pe2_rq_bias = 32'd0;
+  wire pe2_rq_bias_collision;
+  reg [31:0] pe2_rq_bias_read = 32'd0;
+  reg [15:0] pe2_rq_m = 16'h0000;
+  wire pe2_rq_ms_collision;
+  reg [21:0] pe2_rq_ms_read = 22'h000000;
+  reg [5:0] pe2_rq_s = 6'h00;
   reg [7:0] pe2_rq_waddr = 8'h00;
   reg [53:0] pe2_rq_wdata = 54'h00000000000000;
   reg pe2_rq_we = 1'h0;
-  reg [5:0] pe2_s = 6'h00;
-  reg [5:0] pe2_s_out = 6'h00;
   reg [16:0] pe2_sum0_0 = 17'h00000;
   reg [16:0] pe2_sum0_1 = 17'h00000;
   reg [16:0] pe2_sum0_2 = 17'h00000;
@@ -9917,31 +10492,28 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3569$0 ;
-  wire [7:0] \port$3569$0 ;
-  output [23:0] \port$3570$0 ;
-  wire [23:0] \port$3570$0 ;
+  output [7:0] \port$3625$0 ;
+  wire [7:0] \port$3625$0 ;
+  output [23:0] \port$3626$0 ;
+  wire [23:0] \port$3626$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -9961,6 +10533,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
   initial begin
@@ -10489,278 +11071,563 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq2 [255:0];
+  reg [31:0] rq_bias2 [255:0];
   initial begin
-    rq2[0] = 54'h00000000000000;
-    rq2[1] = 54'h00000000000000;
-    rq2[2] = 54'h00000000000000;
-    rq2[3] = 54'h00000000000000;
-    rq2[4] = 54'h00000000000000;
-    rq2[5] = 54'h00000000000000;
-    rq2[6] = 54'h00000000000000;
-    rq2[7] = 54'h00000000000000;
-    rq2[8] = 54'h00000000000000;
-    rq2[9] = 54'h00000000000000;
-    rq2[10] = 54'h00000000000000;
-    rq2[11] = 54'h00000000000000;
-    rq2[12] = 54'h00000000000000;
-    rq2[13] = 54'h00000000000000;
-    rq2[14] = 54'h00000000000000;
-    rq2[15] = 54'h00000000000000;
-    rq2[16] = 54'h00000000000000;
-    rq2[17] = 54'h00000000000000;
-    rq2[18] = 54'h00000000000000;
-    rq2[19] = 54'h00000000000000;
-    rq2[20] = 54'h00000000000000;
-    rq2[21] = 54'h00000000000000;
-    rq2[22] = 54'h00000000000000;
-    rq2[23] = 54'h00000000000000;
-    rq2[24] = 54'h00000000000000;
-    rq2[25] = 54'h00000000000000;
-    rq2[26] = 54'h00000000000000;
-    rq2[27] = 54'h00000000000000;
-    rq2[28] = 54'h00000000000000;
-    rq2[29] = 54'h00000000000000;
-    rq2[30] = 54'h00000000000000;
-    rq2[31] = 54'h00000000000000;
-    rq2[32] = 54'h00000000000000;
-    rq2[33] = 54'h00000000000000;
-    rq2[34] = 54'h00000000000000;
-    rq2[35] = 54'h00000000000000;
-    rq2[36] = 54'h00000000000000;
-    rq2[37] = 54'h00000000000000;
-    rq2[38] = 54'h00000000000000;
-    rq2[39] = 54'h00000000000000;
-    rq2[40] = 54'h00000000000000;
-    rq2[41] = 54'h00000000000000;
-    rq2[42] = 54'h00000000000000;
-    rq2[43] = 54'h00000000000000;
-    rq2[44] = 54'h00000000000000;
-    rq2[45] = 54'h00000000000000;
-    rq2[46] = 54'h00000000000000;
-    rq2[47] = 54'h00000000000000;
-    rq2[48] = 54'h00000000000000;
-    rq2[49] = 54'h00000000000000;
-    rq2[50] = 54'h00000000000000;
-    rq2[51] = 54'h00000000000000;
-    rq2[52] = 54'h00000000000000;
-    rq2[53] = 54'h00000000000000;
-    rq2[54] = 54'h00000000000000;
-    rq2[55] = 54'h00000000000000;
-    rq2[56] = 54'h00000000000000;
-    rq2[57] = 54'h00000000000000;
-    rq2[58] = 54'h00000000000000;
-    rq2[59] = 54'h00000000000000;
-    rq2[60] = 54'h00000000000000;
-    rq2[61] = 54'h00000000000000;
-    rq2[62] = 54'h00000000000000;
-    rq2[63] = 54'h00000000000000;
-    rq2[64] = 54'h00000000000000;
-    rq2[65] = 54'h00000000000000;
-    rq2[66] = 54'h00000000000000;
-    rq2[67] = 54'h00000000000000;
-    rq2[68] = 54'h00000000000000;
-    rq2[69] = 54'h00000000000000;
-    rq2[70] = 54'h00000000000000;
-    rq2[71] = 54'h00000000000000;
-    rq2[72] = 54'h00000000000000;
-    rq2[73] = 54'h00000000000000;
-    rq2[74] = 54'h00000000000000;
-    rq2[75] = 54'h00000000000000;
-    rq2[76] = 54'h00000000000000;
-    rq2[77] = 54'h00000000000000;
-    rq2[78] = 54'h00000000000000;
-    rq2[79] = 54'h00000000000000;
-    rq2[80] = 54'h00000000000000;
-    rq2[81] = 54'h00000000000000;
-    rq2[82] = 54'h00000000000000;
-    rq2[83] = 54'h00000000000000;
-    rq2[84] = 54'h00000000000000;
-    rq2[85] = 54'h00000000000000;
-    rq2[86] = 54'h00000000000000;
-    rq2[87] = 54'h00000000000000;
-    rq2[88] = 54'h00000000000000;
-    rq2[89] = 54'h00000000000000;
-    rq2[90] = 54'h00000000000000;
-    rq2[91] = 54'h00000000000000;
-    rq2[92] = 54'h00000000000000;
-    rq2[93] = 54'h00000000000000;
-    rq2[94] = 54'h00000000000000;
-    rq2[95] = 54'h00000000000000;
-    rq2[96] = 54'h00000000000000;
-    rq2[97] = 54'h00000000000000;
-    rq2[98] = 54'h00000000000000;
-    rq2[99] = 54'h00000000000000;
-    rq2[100] = 54'h00000000000000;
-    rq2[101] = 54'h00000000000000;
-    rq2[102] = 54'h00000000000000;
-    rq2[103] = 54'h00000000000000;
-    rq2[104] = 54'h00000000000000;
-    rq2[105] = 54'h00000000000000;
-    rq2[106] = 54'h00000000000000;
-    rq2[107] = 54'h00000000000000;
-    rq2[108] = 54'h00000000000000;
-    rq2[109] = 54'h00000000000000;
-    rq2[110] = 54'h00000000000000;
-    rq2[111] = 54'h00000000000000;
-    rq2[112] = 54'h00000000000000;
-    rq2[113] = 54'h00000000000000;
-    rq2[114] = 54'h00000000000000;
-    rq2[115] = 54'h00000000000000;
-    rq2[116] = 54'h00000000000000;
-    rq2[117] = 54'h00000000000000;
-    rq2[118] = 54'h00000000000000;
-    rq2[119] = 54'h00000000000000;
-    rq2[120] = 54'h00000000000000;
-    rq2[121] = 54'h00000000000000;
-    rq2[122] = 54'h00000000000000;
-    rq2[123] = 54'h00000000000000;
-    rq2[124] = 54'h00000000000000;
-    rq2[125] = 54'h00000000000000;
-    rq2[126] = 54'h00000000000000;
-    rq2[127] = 54'h00000000000000;
-    rq2[128] = 54'h00000000000000;
-    rq2[129] = 54'h00000000000000;
-    rq2[130] = 54'h00000000000000;
-    rq2[131] = 54'h00000000000000;
-    rq2[132] = 54'h00000000000000;
-    rq2[133] = 54'h00000000000000;
-    rq2[134] = 54'h00000000000000;
-    rq2[135] = 54'h00000000000000;
-    rq2[136] = 54'h00000000000000;
-    rq2[137] = 54'h00000000000000;
-    rq2[138] = 54'h00000000000000;
-    rq2[139] = 54'h00000000000000;
-    rq2[140] = 54'h00000000000000;
-    rq2[141] = 54'h00000000000000;
-    rq2[142] = 54'h00000000000000;
-    rq2[143] = 54'h00000000000000;
-    rq2[144] = 54'h00000000000000;
-    rq2[145] = 54'h00000000000000;
-    rq2[146] = 54'h00000000000000;
-    rq2[147] = 54'h00000000000000;
-    rq2[148] = 54'h00000000000000;
-    rq2[149] = 54'h00000000000000;
-    rq2[150] = 54'h00000000000000;
-    rq2[151] = 54'h00000000000000;
-    rq2[152] = 54'h00000000000000;
-    rq2[153] = 54'h00000000000000;
-    rq2[154] = 54'h00000000000000;
-    rq2[155] = 54'h00000000000000;
-    rq2[156] = 54'h00000000000000;
-    rq2[157] = 54'h00000000000000;
-    rq2[158] = 54'h00000000000000;
-    rq2[159] = 54'h00000000000000;
-    rq2[160] = 54'h00000000000000;
-    rq2[161] = 54'h00000000000000;
-    rq2[162] = 54'h00000000000000;
-    rq2[163] = 54'h00000000000000;
-    rq2[164] = 54'h00000000000000;
-    rq2[165] = 54'h00000000000000;
-    rq2[166] = 54'h00000000000000;
-    rq2[167] = 54'h00000000000000;
-    rq2[168] = 54'h00000000000000;
-    rq2[169] = 54'h00000000000000;
-    rq2[170] = 54'h00000000000000;
-    rq2[171] = 54'h00000000000000;
-    rq2[172] = 54'h00000000000000;
-    rq2[173] = 54'h00000000000000;
-    rq2[174] = 54'h00000000000000;
-    rq2[175] = 54'h00000000000000;
-    rq2[176] = 54'h00000000000000;
-    rq2[177] = 54'h00000000000000;
-    rq2[178] = 54'h00000000000000;
-    rq2[179] = 54'h00000000000000;
-    rq2[180] = 54'h00000000000000;
-    rq2[181] = 54'h00000000000000;
-    rq2[182] = 54'h00000000000000;
-    rq2[183] = 54'h00000000000000;
-    rq2[184] = 54'h00000000000000;
-    rq2[185] = 54'h00000000000000;
-    rq2[186] = 54'h00000000000000;
-    rq2[187] = 54'h00000000000000;
-    rq2[188] = 54'h00000000000000;
-    rq2[189] = 54'h00000000000000;
-    rq2[190] = 54'h00000000000000;
-    rq2[191] = 54'h00000000000000;
-    rq2[192] = 54'h00000000000000;
-    rq2[193] = 54'h00000000000000;
-    rq2[194] = 54'h00000000000000;
-    rq2[195] = 54'h00000000000000;
-    rq2[196] = 54'h00000000000000;
-    rq2[197] = 54'h00000000000000;
-    rq2[198] = 54'h00000000000000;
-    rq2[199] = 54'h00000000000000;
-    rq2[200] = 54'h00000000000000;
-    rq2[201] = 54'h00000000000000;
-    rq2[202] = 54'h00000000000000;
-    rq2[203] = 54'h00000000000000;
-    rq2[204] = 54'h00000000000000;
-    rq2[205] = 54'h00000000000000;
-    rq2[206] = 54'h00000000000000;
-    rq2[207] = 54'h00000000000000;
-    rq2[208] = 54'h00000000000000;
-    rq2[209] = 54'h00000000000000;
-    rq2[210] = 54'h00000000000000;
-    rq2[211] = 54'h00000000000000;
-    rq2[212] = 54'h00000000000000;
-    rq2[213] = 54'h00000000000000;
-    rq2[214] = 54'h00000000000000;
-    rq2[215] = 54'h00000000000000;
-    rq2[216] = 54'h00000000000000;
-    rq2[217] = 54'h00000000000000;
-    rq2[218] = 54'h00000000000000;
-    rq2[219] = 54'h00000000000000;
-    rq2[220] = 54'h00000000000000;
-    rq2[221] = 54'h00000000000000;
-    rq2[222] = 54'h00000000000000;
-    rq2[223] = 54'h00000000000000;
-    rq2[224] = 54'h00000000000000;
-    rq2[225] = 54'h00000000000000;
-    rq2[226] = 54'h00000000000000;
-    rq2[227] = 54'h00000000000000;
-    rq2[228] = 54'h00000000000000;
-    rq2[229] = 54'h00000000000000;
-    rq2[230] = 54'h00000000000000;
-    rq2[231] = 54'h00000000000000;
-    rq2[232] = 54'h00000000000000;
-    rq2[233] = 54'h00000000000000;
-    rq2[234] = 54'h00000000000000;
-    rq2[235] = 54'h00000000000000;
-    rq2[236] = 54'h00000000000000;
-    rq2[237] = 54'h00000000000000;
-    rq2[238] = 54'h00000000000000;
-    rq2[239] = 54'h00000000000000;
-    rq2[240] = 54'h00000000000000;
-    rq2[241] = 54'h00000000000000;
-    rq2[242] = 54'h00000000000000;
-    rq2[243] = 54'h00000000000000;
-    rq2[244] = 54'h00000000000000;
-    rq2[245] = 54'h00000000000000;
-    rq2[246] = 54'h00000000000000;
-    rq2[247] = 54'h00000000000000;
-    rq2[248] = 54'h00000000000000;
-    rq2[249] = 54'h00000000000000;
-    rq2[250] = 54'h00000000000000;
-    rq2[251] = 54'h00000000000000;
-    rq2[252] = 54'h00000000000000;
-    rq2[253] = 54'h00000000000000;
-    rq2[254] = 54'h00000000000000;
-    rq2[255] = 54'h00000000000000;
+    rq_bias2[0] = 32'd0;
+    rq_bias2[1] = 32'd0;
+    rq_bias2[2] = 32'd0;
+    rq_bias2[3] = 32'd0;
+    rq_bias2[4] = 32'd0;
+    rq_bias2[5] = 32'd0;
+    rq_bias2[6] = 32'd0;
+    rq_bias2[7] = 32'd0;
+    rq_bias2[8] = 32'd0;
+    rq_bias2[9] = 32'd0;
+    rq_bias2[10] = 32'd0;
+    rq_bias2[11] = 32'd0;
+    rq_bias2[12] = 32'd0;
+    rq_bias2[13] = 32'd0;
+    rq_bias2[14] = 32'd0;
+    rq_bias2[15] = 32'd0;
+    rq_bias2[16] = 32'd0;
+    rq_bias2[17] = 32'd0;
+    rq_bias2[18] = 32'd0;
+    rq_bias2[19] = 32'd0;
+    rq_bias2[20] = 32'd0;
+    rq_bias2[21] = 32'd0;
+    rq_bias2[22] = 32'd0;
+    rq_bias2[23] = 32'd0;
+    rq_bias2[24] = 32'd0;
+    rq_bias2[25] = 32'd0;
+    rq_bias2[26] = 32'd0;
+    rq_bias2[27] = 32'd0;
+    rq_bias2[28] = 32'd0;
+    rq_bias2[29] = 32'd0;
+    rq_bias2[30] = 32'd0;
+    rq_bias2[31] = 32'd0;
+    rq_bias2[32] = 32'd0;
+    rq_bias2[33] = 32'd0;
+    rq_bias2[34] = 32'd0;
+    rq_bias2[35] = 32'd0;
+    rq_bias2[36] = 32'd0;
+    rq_bias2[37] = 32'd0;
+    rq_bias2[38] = 32'd0;
+    rq_bias2[39] = 32'd0;
+    rq_bias2[40] = 32'd0;
+    rq_bias2[41] = 32'd0;
+    rq_bias2[42] = 32'd0;
+    rq_bias2[43] = 32'd0;
+    rq_bias2[44] = 32'd0;
+    rq_bias2[45] = 32'd0;
+    rq_bias2[46] = 32'd0;
+    rq_bias2[47] = 32'd0;
+    rq_bias2[48] = 32'd0;
+    rq_bias2[49] = 32'd0;
+    rq_bias2[50] = 32'd0;
+    rq_bias2[51] = 32'd0;
+    rq_bias2[52] = 32'd0;
+    rq_bias2[53] = 32'd0;
+    rq_bias2[54] = 32'd0;
+    rq_bias2[55] = 32'd0;
+    rq_bias2[56] = 32'd0;
+    rq_bias2[57] = 32'd0;
+    rq_bias2[58] = 32'd0;
+    rq_bias2[59] = 32'd0;
+    rq_bias2[60] = 32'd0;
+    rq_bias2[61] = 32'd0;
+    rq_bias2[62] = 32'd0;
+    rq_bias2[63] = 32'd0;
+    rq_bias2[64] = 32'd0;
+    rq_bias2[65] = 32'd0;
+    rq_bias2[66] = 32'd0;
+    rq_bias2[67] = 32'd0;
+    rq_bias2[68] = 32'd0;
+    rq_bias2[69] = 32'd0;
+    rq_bias2[70] = 32'd0;
+    rq_bias2[71] = 32'd0;
+    rq_bias2[72] = 32'd0;
+    rq_bias2[73] = 32'd0;
+    rq_bias2[74] = 32'd0;
+    rq_bias2[75] = 32'd0;
+    rq_bias2[76] = 32'd0;
+    rq_bias2[77] = 32'd0;
+    rq_bias2[78] = 32'd0;
+    rq_bias2[79] = 32'd0;
+    rq_bias2[80] = 32'd0;
+    rq_bias2[81] = 32'd0;
+    rq_bias2[82] = 32'd0;
+    rq_bias2[83] = 32'd0;
+    rq_bias2[84] = 32'd0;
+    rq_bias2[85] = 32'd0;
+    rq_bias2[86] = 32'd0;
+    rq_bias2[87] = 32'd0;
+    rq_bias2[88] = 32'd0;
+    rq_bias2[89] = 32'd0;
+    rq_bias2[90] = 32'd0;
+    rq_bias2[91] = 32'd0;
+    rq_bias2[92] = 32'd0;
+    rq_bias2[93] = 32'd0;
+    rq_bias2[94] = 32'd0;
+    rq_bias2[95] = 32'd0;
+    rq_bias2[96] = 32'd0;
+    rq_bias2[97] = 32'd0;
+    rq_bias2[98] = 32'd0;
+    rq_bias2[99] = 32'd0;
+    rq_bias2[100] = 32'd0;
+    rq_bias2[101] = 32'd0;
+    rq_bias2[102] = 32'd0;
+    rq_bias2[103] = 32'd0;
+    rq_bias2[104] = 32'd0;
+    rq_bias2[105] = 32'd0;
+    rq_bias2[106] = 32'd0;
+    rq_bias2[107] = 32'd0;
+    rq_bias2[108] = 32'd0;
+    rq_bias2[109] = 32'd0;
+    rq_bias2[110] = 32'd0;
+    rq_bias2[111] = 32'd0;
+    rq_bias2[112] = 32'd0;
+    rq_bias2[113] = 32'd0;
+    rq_bias2[114] = 32'd0;
+    rq_bias2[115] = 32'd0;
+    rq_bias2[116] = 32'd0;
+    rq_bias2[117] = 32'd0;
+    rq_bias2[118] = 32'd0;
+    rq_bias2[119] = 32'd0;
+    rq_bias2[120] = 32'd0;
+    rq_bias2[121] = 32'd0;
+    rq_bias2[122] = 32'd0;
+    rq_bias2[123] = 32'd0;
+    rq_bias2[124] = 32'd0;
+    rq_bias2[125] = 32'd0;
+    rq_bias2[126] = 32'd0;
+    rq_bias2[127] = 32'd0;
+    rq_bias2[128] = 32'd0;
+    rq_bias2[129] = 32'd0;
+    rq_bias2[130] = 32'd0;
+    rq_bias2[131] = 32'd0;
+    rq_bias2[132] = 32'd0;
+    rq_bias2[133] = 32'd0;
+    rq_bias2[134] = 32'd0;
+    rq_bias2[135] = 32'd0;
+    rq_bias2[136] = 32'd0;
+    rq_bias2[137] = 32'd0;
+    rq_bias2[138] = 32'd0;
+    rq_bias2[139] = 32'd0;
+    rq_bias2[140] = 32'd0;
+    rq_bias2[141] = 32'd0;
+    rq_bias2[142] = 32'd0;
+    rq_bias2[143] = 32'd0;
+    rq_bias2[144] = 32'd0;
+    rq_bias2[145] = 32'd0;
+    rq_bias2[146] = 32'd0;
+    rq_bias2[147] = 32'd0;
+    rq_bias2[148] = 32'd0;
+    rq_bias2[149] = 32'd0;
+    rq_bias2[150] = 32'd0;
+    rq_bias2[151] = 32'd0;
+    rq_bias2[152] = 32'd0;
+    rq_bias2[153] = 32'd0;
+    rq_bias2[154] = 32'd0;
+    rq_bias2[155] = 32'd0;
+    rq_bias2[156] = 32'd0;
+    rq_bias2[157] = 32'd0;
+    rq_bias2[158] = 32'd0;
+    rq_bias2[159] = 32'd0;
+    rq_bias2[160] = 32'd0;
+    rq_bias2[161] = 32'd0;
+    rq_bias2[162] = 32'd0;
+    rq_bias2[163] = 32'd0;
+    rq_bias2[164] = 32'd0;
+    rq_bias2[165] = 32'd0;
+    rq_bias2[166] = 32'd0;
+    rq_bias2[167] = 32'd0;
+    rq_bias2[168] = 32'd0;
+    rq_bias2[169] = 32'd0;
+    rq_bias2[170] = 32'd0;
+    rq_bias2[171] = 32'd0;
+    rq_bias2[172] = 32'd0;
+    rq_bias2[173] = 32'd0;
+    rq_bias2[174] = 32'd0;
+    rq_bias2[175] = 32'd0;
+    rq_bias2[176] = 32'd0;
+    rq_bias2[177] = 32'd0;
+    rq_bias2[178] = 32'd0;
+    rq_bias2[179] = 32'd0;
+    rq_bias2[180] = 32'd0;
+    rq_bias2[181] = 32'd0;
+    rq_bias2[182] = 32'd0;
+    rq_bias2[183] = 32'd0;
+    rq_bias2[184] = 32'd0;
+    rq_bias2[185] = 32'd0;
+    rq_bias2[186] = 32'd0;
+    rq_bias2[187] = 32'd0;
+    rq_bias2[188] = 32'd0;
+    rq_bias2[189] = 32'd0;
+    rq_bias2[190] = 32'd0;
+    rq_bias2[191] = 32'd0;
+    rq_bias2[192] = 32'd0;
+    rq_bias2[193] = 32'd0;
+    rq_bias2[194] = 32'd0;
+    rq_bias2[195] = 32'd0;
+    rq_bias2[196] = 32'd0;
+    rq_bias2[197] = 32'd0;
+    rq_bias2[198] = 32'd0;
+    rq_bias2[199] = 32'd0;
+    rq_bias2[200] = 32'd0;
+    rq_bias2[201] = 32'd0;
+    rq_bias2[202] = 32'd0;
+    rq_bias2[203] = 32'd0;
+    rq_bias2[204] = 32'd0;
+    rq_bias2[205] = 32'd0;
+    rq_bias2[206] = 32'd0;
+    rq_bias2[207] = 32'd0;
+    rq_bias2[208] = 32'd0;
+    rq_bias2[209] = 32'd0;
+    rq_bias2[210] = 32'd0;
+    rq_bias2[211] = 32'd0;
+    rq_bias2[212] = 32'd0;
+    rq_bias2[213] = 32'd0;
+    rq_bias2[214] = 32'd0;
+    rq_bias2[215] = 32'd0;
+    rq_bias2[216] = 32'd0;
+    rq_bias2[217] = 32'd0;
+    rq_bias2[218] = 32'd0;
+    rq_bias2[219] = 32'd0;
+    rq_bias2[220] = 32'd0;
+    rq_bias2[221] = 32'd0;
+    rq_bias2[222] = 32'd0;
+    rq_bias2[223] = 32'd0;
+    rq_bias2[224] = 32'd0;
+    rq_bias2[225] = 32'd0;
+    rq_bias2[226] = 32'd0;
+    rq_bias2[227] = 32'd0;
+    rq_bias2[228] = 32'd0;
+    rq_bias2[229] = 32'd0;
+    rq_bias2[230] = 32'd0;
+    rq_bias2[231] = 32'd0;
+    rq_bias2[232] = 32'd0;
+    rq_bias2[233] = 32'd0;
+    rq_bias2[234] = 32'd0;
+    rq_bias2[235] = 32'd0;
+    rq_bias2[236] = 32'd0;
+    rq_bias2[237] = 32'd0;
+    rq_bias2[238] = 32'd0;
+    rq_bias2[239] = 32'd0;
+    rq_bias2[240] = 32'd0;
+    rq_bias2[241] = 32'd0;
+    rq_bias2[242] = 32'd0;
+    rq_bias2[243] = 32'd0;
+    rq_bias2[244] = 32'd0;
+    rq_bias2[245] = 32'd0;
+    rq_bias2[246] = 32'd0;
+    rq_bias2[247] = 32'd0;
+    rq_bias2[248] = 32'd0;
+    rq_bias2[249] = 32'd0;
+    rq_bias2[250] = 32'd0;
+    rq_bias2[251] = 32'd0;
+    rq_bias2[252] = 32'd0;
+    rq_bias2[253] = 32'd0;
+    rq_bias2[254] = 32'd0;
+    rq_bias2[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe2_rq_we)
-      rq2[pe2_rq_waddr] <= pe2_rq_wdata;
+      rq_bias2[pe2_rq_waddr] <= pe2_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq2[pe2_rq6];
+    _1_ <= rq_bias2[pe2_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms2 [255:0];
+  initial begin
+    rq_ms2[0] = 22'h000000;
+    rq_ms2[1] = 22'h000000;
+    rq_ms2[2] = 22'h000000;
+    rq_ms2[3] = 22'h000000;
+    rq_ms2[4] = 22'h000000;
+    rq_ms2[5] = 22'h000000;
+    rq_ms2[6] = 22'h000000;
+    rq_ms2[7] = 22'h000000;
+    rq_ms2[8] = 22'h000000;
+    rq_ms2[9] = 22'h000000;
+    rq_ms2[10] = 22'h000000;
+    rq_ms2[11] = 22'h000000;
+    rq_ms2[12] = 22'h000000;
+    rq_ms2[13] = 22'h000000;
+    rq_ms2[14] = 22'h000000;
+    rq_ms2[15] = 22'h000000;
+    rq_ms2[16] = 22'h000000;
+    rq_ms2[17] = 22'h000000;
+    rq_ms2[18] = 22'h000000;
+    rq_ms2[19] = 22'h000000;
+    rq_ms2[20] = 22'h000000;
+    rq_ms2[21] = 22'h000000;
+    rq_ms2[22] = 22'h000000;
+    rq_ms2[23] = 22'h000000;
+    rq_ms2[24] = 22'h000000;
+    rq_ms2[25] = 22'h000000;
+    rq_ms2[26] = 22'h000000;
+    rq_ms2[27] = 22'h000000;
+    rq_ms2[28] = 22'h000000;
+    rq_ms2[29] = 22'h000000;
+    rq_ms2[30] = 22'h000000;
+    rq_ms2[31] = 22'h000000;
+    rq_ms2[32] = 22'h000000;
+    rq_ms2[33] = 22'h000000;
+    rq_ms2[34] = 22'h000000;
+    rq_ms2[35] = 22'h000000;
+    rq_ms2[36] = 22'h000000;
+    rq_ms2[37] = 22'h000000;
+    rq_ms2[38] = 22'h000000;
+    rq_ms2[39] = 22'h000000;
+    rq_ms2[40] = 22'h000000;
+    rq_ms2[41] = 22'h000000;
+    rq_ms2[42] = 22'h000000;
+    rq_ms2[43] = 22'h000000;
+    rq_ms2[44] = 22'h000000;
+    rq_ms2[45] = 22'h000000;
+    rq_ms2[46] = 22'h000000;
+    rq_ms2[47] = 22'h000000;
+    rq_ms2[48] = 22'h000000;
+    rq_ms2[49] = 22'h000000;
+    rq_ms2[50] = 22'h000000;
+    rq_ms2[51] = 22'h000000;
+    rq_ms2[52] = 22'h000000;
+    rq_ms2[53] = 22'h000000;
+    rq_ms2[54] = 22'h000000;
+    rq_ms2[55] = 22'h000000;
+    rq_ms2[56] = 22'h000000;
+    rq_ms2[57] = 22'h000000;
+    rq_ms2[58] = 22'h000000;
+    rq_ms2[59] = 22'h000000;
+    rq_ms2[60] = 22'h000000;
+    rq_ms2[61] = 22'h000000;
+    rq_ms2[62] = 22'h000000;
+    rq_ms2[63] = 22'h000000;
+    rq_ms2[64] = 22'h000000;
+    rq_ms2[65] = 22'h000000;
+    rq_ms2[66] = 22'h000000;
+    rq_ms2[67] = 22'h000000;
+    rq_ms2[68] = 22'h000000;
+    rq_ms2[69] = 22'h000000;
+    rq_ms2[70] = 22'h000000;
+    rq_ms2[71] = 22'h000000;
+    rq_ms2[72] = 22'h000000;
+    rq_ms2[73] = 22'h000000;
+    rq_ms2[74] = 22'h000000;
+    rq_ms2[75] = 22'h000000;
+    rq_ms2[76] = 22'h000000;
+    rq_ms2[77] = 22'h000000;
+    rq_ms2[78] = 22'h000000;
+    rq_ms2[79] = 22'h000000;
+    rq_ms2[80] = 22'h000000;
+    rq_ms2[81] = 22'h000000;
+    rq_ms2[82] = 22'h000000;
+    rq_ms2[83] = 22'h000000;
+    rq_ms2[84] = 22'h000000;
+    rq_ms2[85] = 22'h000000;
+    rq_ms2[86] = 22'h000000;
+    rq_ms2[87] = 22'h000000;
+    rq_ms2[88] = 22'h000000;
+    rq_ms2[89] = 22'h000000;
+    rq_ms2[90] = 22'h000000;
+    rq_ms2[91] = 22'h000000;
+    rq_ms2[92] = 22'h000000;
+    rq_ms2[93] = 22'h000000;
+    rq_ms2[94] = 22'h000000;
+    rq_ms2[95] = 22'h000000;
+    rq_ms2[96] = 22'h000000;
+    rq_ms2[97] = 22'h000000;
+    rq_ms2[98] = 22'h000000;
+    rq_ms2[99] = 22'h000000;
+    rq_ms2[100] = 22'h000000;
+    rq_ms2[101] = 22'h000000;
+    rq_ms2[102] = 22'h000000;
+    rq_ms2[103] = 22'h000000;
+    rq_ms2[104] = 22'h000000;
+    rq_ms2[105] = 22'h000000;
+    rq_ms2[106] = 22'h000000;
+    rq_ms2[107] = 22'h000000;
+    rq_ms2[108] = 22'h000000;
+    rq_ms2[109] = 22'h000000;
+    rq_ms2[110] = 22'h000000;
+    rq_ms2[111] = 22'h000000;
+    rq_ms2[112] = 22'h000000;
+    rq_ms2[113] = 22'h000000;
+    rq_ms2[114] = 22'h000000;
+    rq_ms2[115] = 22'h000000;
+    rq_ms2[116] = 22'h000000;
+    rq_ms2[117] = 22'h000000;
+    rq_ms2[118] = 22'h000000;
+    rq_ms2[119] = 22'h000000;
+    rq_ms2[120] = 22'h000000;
+    rq_ms2[121] = 22'h000000;
+    rq_ms2[122] = 22'h000000;
+    rq_ms2[123] = 22'h000000;
+    rq_ms2[124] = 22'h000000;
+    rq_ms2[125] = 22'h000000;
+    rq_ms2[126] = 22'h000000;
+    rq_ms2[127] = 22'h000000;
+    rq_ms2[128] = 22'h000000;
+    rq_ms2[129] = 22'h000000;
+    rq_ms2[130] = 22'h000000;
+    rq_ms2[131] = 22'h000000;
+    rq_ms2[132] = 22'h000000;
+    rq_ms2[133] = 22'h000000;
+    rq_ms2[134] = 22'h000000;
+    rq_ms2[135] = 22'h000000;
+    rq_ms2[136] = 22'h000000;
+    rq_ms2[137] = 22'h000000;
+    rq_ms2[138] = 22'h000000;
+    rq_ms2[139] = 22'h000000;
+    rq_ms2[140] = 22'h000000;
+    rq_ms2[141] = 22'h000000;
+    rq_ms2[142] = 22'h000000;
+    rq_ms2[143] = 22'h000000;
+    rq_ms2[144] = 22'h000000;
+    rq_ms2[145] = 22'h000000;
+    rq_ms2[146] = 22'h000000;
+    rq_ms2[147] = 22'h000000;
+    rq_ms2[148] = 22'h000000;
+    rq_ms2[149] = 22'h000000;
+    rq_ms2[150] = 22'h000000;
+    rq_ms2[151] = 22'h000000;
+    rq_ms2[152] = 22'h000000;
+    rq_ms2[153] = 22'h000000;
+    rq_ms2[154] = 22'h000000;
+    rq_ms2[155] = 22'h000000;
+    rq_ms2[156] = 22'h000000;
+    rq_ms2[157] = 22'h000000;
+    rq_ms2[158] = 22'h000000;
+    rq_ms2[159] = 22'h000000;
+    rq_ms2[160] = 22'h000000;
+    rq_ms2[161] = 22'h000000;
+    rq_ms2[162] = 22'h000000;
+    rq_ms2[163] = 22'h000000;
+    rq_ms2[164] = 22'h000000;
+    rq_ms2[165] = 22'h000000;
+    rq_ms2[166] = 22'h000000;
+    rq_ms2[167] = 22'h000000;
+    rq_ms2[168] = 22'h000000;
+    rq_ms2[169] = 22'h000000;
+    rq_ms2[170] = 22'h000000;
+    rq_ms2[171] = 22'h000000;
+    rq_ms2[172] = 22'h000000;
+    rq_ms2[173] = 22'h000000;
+    rq_ms2[174] = 22'h000000;
+    rq_ms2[175] = 22'h000000;
+    rq_ms2[176] = 22'h000000;
+    rq_ms2[177] = 22'h000000;
+    rq_ms2[178] = 22'h000000;
+    rq_ms2[179] = 22'h000000;
+    rq_ms2[180] = 22'h000000;
+    rq_ms2[181] = 22'h000000;
+    rq_ms2[182] = 22'h000000;
+    rq_ms2[183] = 22'h000000;
+    rq_ms2[184] = 22'h000000;
+    rq_ms2[185] = 22'h000000;
+    rq_ms2[186] = 22'h000000;
+    rq_ms2[187] = 22'h000000;
+    rq_ms2[188] = 22'h000000;
+    rq_ms2[189] = 22'h000000;
+    rq_ms2[190] = 22'h000000;
+    rq_ms2[191] = 22'h000000;
+    rq_ms2[192] = 22'h000000;
+    rq_ms2[193] = 22'h000000;
+    rq_ms2[194] = 22'h000000;
+    rq_ms2[195] = 22'h000000;
+    rq_ms2[196] = 22'h000000;
+    rq_ms2[197] = 22'h000000;
+    rq_ms2[198] = 22'h000000;
+    rq_ms2[199] = 22'h000000;
+    rq_ms2[200] = 22'h000000;
+    rq_ms2[201] = 22'h000000;
+    rq_ms2[202] = 22'h000000;
+    rq_ms2[203] = 22'h000000;
+    rq_ms2[204] = 22'h000000;
+    rq_ms2[205] = 22'h000000;
+    rq_ms2[206] = 22'h000000;
+    rq_ms2[207] = 22'h000000;
+    rq_ms2[208] = 22'h000000;
+    rq_ms2[209] = 22'h000000;
+    rq_ms2[210] = 22'h000000;
+    rq_ms2[211] = 22'h000000;
+    rq_ms2[212] = 22'h000000;
+    rq_ms2[213] = 22'h000000;
+    rq_ms2[214] = 22'h000000;
+    rq_ms2[215] = 22'h000000;
+    rq_ms2[216] = 22'h000000;
+    rq_ms2[217] = 22'h000000;
+    rq_ms2[218] = 22'h000000;
+    rq_ms2[219] = 22'h000000;
+    rq_ms2[220] = 22'h000000;
+    rq_ms2[221] = 22'h000000;
+    rq_ms2[222] = 22'h000000;
+    rq_ms2[223] = 22'h000000;
+    rq_ms2[224] = 22'h000000;
+    rq_ms2[225] = 22'h000000;
+    rq_ms2[226] = 22'h000000;
+    rq_ms2[227] = 22'h000000;
+    rq_ms2[228] = 22'h000000;
+    rq_ms2[229] = 22'h000000;
+    rq_ms2[230] = 22'h000000;
+    rq_ms2[231] = 22'h000000;
+    rq_ms2[232] = 22'h000000;
+    rq_ms2[233] = 22'h000000;
+    rq_ms2[234] = 22'h000000;
+    rq_ms2[235] = 22'h000000;
+    rq_ms2[236] = 22'h000000;
+    rq_ms2[237] = 22'h000000;
+    rq_ms2[238] = 22'h000000;
+    rq_ms2[239] = 22'h000000;
+    rq_ms2[240] = 22'h000000;
+    rq_ms2[241] = 22'h000000;
+    rq_ms2[242] = 22'h000000;
+    rq_ms2[243] = 22'h000000;
+    rq_ms2[244] = 22'h000000;
+    rq_ms2[245] = 22'h000000;
+    rq_ms2[246] = 22'h000000;
+    rq_ms2[247] = 22'h000000;
+    rq_ms2[248] = 22'h000000;
+    rq_ms2[249] = 22'h000000;
+    rq_ms2[250] = 22'h000000;
+    rq_ms2[251] = 22'h000000;
+    rq_ms2[252] = 22'h000000;
+    rq_ms2[253] = 22'h000000;
+    rq_ms2[254] = 22'h000000;
+    rq_ms2[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe2_rq_we)
+      rq_ms2[pe2_rq_waddr] <= pe2_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms2[pe2_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe2_rq3 <= pe2_rq2;
+  always @(posedge clk)
+    pe2_relu3 <= pe2_relu2;
+  always @(posedge clk)
+    pe2_requantize3 <= pe2_requantize2;
+  always @(posedge clk)
+    pe2_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe2_first4 <= pe2_first3;
+  always @(posedge clk)
+    pe2_last4 <= pe2_last3;
+  always @(posedge clk)
+    pe2_rq4 <= pe2_rq3;
+  always @(posedge clk)
+    pe2_relu4 <= pe2_relu3;
   always @(posedge clk)
     pe2_requantize4 <= pe2_requantize3;
   always @(posedge clk)
-    pe2_valid5 <= \$29 ;
+    pe2_valid5 <= \$32 ;
   always @(posedge clk)
     pe2_first5 <= pe2_first4;
   always @(posedge clk)
@@ -10772,7 +11639,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize5 <= pe2_requantize4;
   always @(posedge clk)
-    pe2_valid6 <= \$30 ;
+    pe2_valid6 <= \$33 ;
   always @(posedge clk)
     pe2_first6 <= pe2_first5;
   always @(posedge clk)
@@ -10784,7 +11651,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_valid7 <= \$31 ;
+    pe2_valid7 <= \$34 ;
   always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
@@ -10796,7 +11663,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
-    pe2_valid8 <= \$32 ;
+    pe2_valid8 <= \$35 ;
   always @(posedge clk)
     pe2_first8 <= pe2_first7;
   always @(posedge clk)
@@ -10808,7 +11675,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
-    pe2_valid9 <= \$33 ;
+    pe2_valid9 <= \$36 ;
   always @(posedge clk)
     pe2_first9 <= pe2_first8;
   always @(posedge clk)
@@ -10820,7 +11687,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize9 <= pe2_requantize8;
   always @(posedge clk)
-    pe2_bank_we <= \$34 ;
+    pe2_bank_we <= \$37 ;
   always @(posedge clk)
     pe2_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -10870,35 +11737,27 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe2_rq_we <= \$35 ;
+    pe2_rq_we <= \$38 ;
   always @(posedge clk)
     pe2_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe2_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe2_rq_read <= rrp__data;
+    pe2_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe2_rq_entry <= pe2_rq_read;
+    pe2_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe2_acc <= \$36 ;
+    pe2_rq_bias <= pe2_rq_bias_read;
   always @(posedge clk)
-    pe2_done <= \$37 ;
+    pe2_rq_s <= pe2_rq_ms_read[21:16];
   always @(posedge clk)
-    pe2_m <= pe2_rq_entry[47:32];
+    pe2_rq_m <= \$16 ;
   always @(posedge clk)
-    pe2_s <= pe2_rq_entry[53:48];
+    pe2_acc <= \$39 ;
   always @(posedge clk)
-    pe2_flags <= \$20 ;
+    pe2_done <= \$40 ;
   always @(posedge clk)
-    pe2_done_out <= \$38 ;
-  always @(posedge clk)
-    pe2_acc_out <= pe2_acc;
-  always @(posedge clk)
-    pe2_m_out <= pe2_m;
-  always @(posedge clk)
-    pe2_s_out <= pe2_s;
-  always @(posedge clk)
-    pe2_flags_out <= pe2_flags;
+    pe2_flags <= \$21 ;
   assign \$1  = $signed(pe2_w3[7:0]) * $signed(pe2_a3[7:0]);
   assign \$2  = $signed(pe2_w3[15:8]) * $signed(pe2_a3[15:8]);
   assign \$3  = $signed(pe2_w3[23:16]) * $signed(pe2_a3[23:16]);
@@ -10914,18 +11773,22 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe2_sum0_0) + $signed(pe2_sum0_1);
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
-  assign \$16  = pe2_first9 ? pe2_rq_entry[31:0] : pe2_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe2_sum2_0);
-  assign \$18  = pe2_valid9 & pe2_last9;
-  assign \$20  = { 1'h0, pe2_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe2_bank_we;
-  assign \$22  = rp__addr == pe2_bank_waddr;
-  assign pe2_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe2_valid6 & pe2_rq_we;
-  assign \$24  = pe2_rq6 == pe2_rq_waddr;
-  assign pe2_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe2_requantize9 ? pe2_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe2_first9 ? pe2_rq_bias : pe2_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe2_sum2_0);
+  assign \$19  = pe2_valid9 & pe2_last9;
+  assign \$21  = { 1'h0, pe2_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe2_bank_we;
+  assign \$23  = rp__addr == pe2_bank_waddr;
+  assign pe2_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe2_valid6 & pe2_rq_we;
+  assign \$25  = pe2_rq6 == pe2_rq_waddr;
+  assign pe2_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe2_valid7 & pe2_rq_we;
+  assign \$27  = pe2_rq7 == pe2_rq_waddr;
+  assign pe2_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe2_valid1 <= \$25 ;
+    pe2_valid1 <= \$28 ;
   always @(posedge clk)
     pe2_first1 <= step_first;
   always @(posedge clk)
@@ -10937,7 +11800,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe2_valid2 <= \$26 ;
+    pe2_valid2 <= \$29 ;
   always @(posedge clk)
     pe2_first2 <= pe2_first1;
   always @(posedge clk)
@@ -10949,135 +11812,112 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize2 <= pe2_requantize1;
   always @(posedge clk)
-    pe2_valid3 <= \$27 ;
+    pe2_valid3 <= \$30 ;
   always @(posedge clk)
     pe2_first3 <= pe2_first2;
   always @(posedge clk)
     pe2_last3 <= pe2_last2;
-  always @(posedge clk)
-    pe2_rq3 <= pe2_rq2;
-  always @(posedge clk)
-    pe2_relu3 <= pe2_relu2;
-  always @(posedge clk)
-    pe2_requantize3 <= pe2_requantize2;
-  always @(posedge clk)
-    pe2_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe2_first4 <= pe2_first3;
-  always @(posedge clk)
-    pe2_last4 <= pe2_last3;
-  always @(posedge clk)
-    pe2_rq4 <= pe2_rq3;
-  always @(posedge clk)
-    pe2_relu4 <= pe2_relu3;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
-    .i_acc(pe2_acc_out),
-    .i_m(pe2_m_out),
-    .i_s(pe2_s_out),
-    .i_valid(pe2_done_out),
+    .i_acc(pe2_acc),
+    .i_m(pe2_rq_m),
+    .i_s(pe2_rq_s),
+    .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3521$0 (pe2_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$3572$0 (pe2_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = pe2_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = pe2_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = pe2_valid6;
+    \$31  = pe2_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$32  = pe2_valid7;
+    \$32  = pe2_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$33  = pe2_valid8;
+    \$33  = pe2_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$34  = bank_we;
+    \$34  = pe2_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = rq_we;
+    \$35  = pe2_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = pe2_acc;
-    if (pe2_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe2_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = pe2_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe2_acc;
+    if (pe2_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$26  = pe2_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$27  = pe2_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$28  = pe2_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$29  = pe2_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$30  = pe2_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -11087,28 +11927,32 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe2_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe2_rq_we;
-  assign rwp__addr = pe2_rq_waddr;
-  assign rwp__data = pe2_rq_wdata;
-  assign rrp__addr = pe2_rq6;
-  assign i_valid = pe2_done_out;
-  assign i_acc = pe2_acc_out;
-  assign i_m = pe2_m_out;
-  assign i_s = pe2_s_out;
-  assign i_relu = pe2_flags_out[0];
-  assign i_requantize = pe2_flags_out[1];
+  assign wport__en = pe2_rq_we;
+  assign wport__addr = pe2_rq_waddr;
+  assign wport__data = pe2_rq_wdata[31:0];
+  assign rport__addr = pe2_rq6;
+  assign \wport__en$120  = pe2_rq_we;
+  assign \wport__addr$121  = pe2_rq_waddr;
+  assign \wport__data$122  = pe2_rq_wdata[53:32];
+  assign \rport__addr$123  = pe2_rq7;
+  assign i_valid = pe2_done;
+  assign i_acc = pe2_acc;
+  assign i_m = pe2_rq_m;
+  assign i_s = pe2_rq_s;
+  assign i_relu = pe2_flags[0];
+  assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$3569$0  = \$39 ;
-  assign \port$3570$0  = \$40 ;
-  assign \$19  = { pe2_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$3625$0  = \$41 ;
+  assign \port$3626$0  = \$42 ;
+  assign \$20  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$3521$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3572$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -11184,10 +12028,11 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -11198,7 +12043,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -11209,7 +12054,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -11220,7 +12065,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -11231,7 +12076,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -11242,7 +12087,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -11290,9 +12135,10 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3521$0 ;
-  wire [1:0] \port$3521$0 ;
+  input [1:0] \port$3572$0 ;
+  wire [1:0] \port$3572$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -11300,32 +12146,34 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -11337,19 +12185,20 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -11392,40 +12241,40 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -11434,9 +12283,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -11450,9 +12299,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -11462,18 +12311,18 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -11495,18 +12344,20 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3521$0 [0];
+    rq_relu1 <= \port$3572$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3521$0 [1];
+    rq_req1 <= \port$3572$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -11516,8 +12367,6 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -11525,8 +12374,6 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -11536,8 +12383,6 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -11546,13 +12391,25 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -11582,7 +12439,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
     \$162  = i_valid;
@@ -11625,17 +12482,24 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_valid, i_acc, i_m, i_s, \port$35
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3521$0 [0];
-  assign i_requantize = \port$3521$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$8 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$3572$0 [0];
+  assign i_requantize = \port$3572$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3730$0 , \port$3731$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3786$0 , \port$3787$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -11644,19 +12508,19 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -11666,12 +12530,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -11703,14 +12569,12 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_a2 = 64'h0000000000000000;
   reg [63:0] pe3_a3 = 64'h0000000000000000;
   reg [31:0] pe3_acc = 32'd0;
-  reg [31:0] pe3_acc_out = 32'd0;
   wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe3_bank_waddr = 9'h000;
   reg [63:0] pe3_bank_wdata = 64'h0000000000000000;
   reg pe3_bank_we = 1'h0;
   reg pe3_done = 1'h0;
-  reg pe3_done_out = 1'h0;
   reg pe3_first1 = 1'h0;
   reg pe3_first2 = 1'h0;
   reg pe3_first3 = 1'h0;
@@ -11721,7 +12585,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_first8 = 1'h0;
   reg pe3_first9 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
-  reg [1:0] pe3_flags_out = 2'h0;
   reg pe3_last1 = 1'h0;
   reg pe3_last2 = 1'h0;
   reg pe3_last3 = 1'h0;
@@ -11731,8 +12594,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_last7 = 1'h0;
   reg pe3_last8 = 1'h0;
   reg pe3_last9 = 1'h0;
-  reg [15:0] pe3_m = 16'h0000;
-  reg [15:0] pe3_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe3_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -11776,14 +12637,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe3_rq7 = 8'h00;
   reg [7:0] pe3_rq8 = 8'h00;
   reg [7:0] pe3_rq9 = 8'h00;
-  wire pe3_rq_collision;
-  reg [53:0] pe3_rq_entry = 54'h00000000000000;
-  reg [53:0] pe3_rq_read = 54'h00000000000000;
+  reg [31:0] pe3_rq_bias = 32'd0;
+  wire pe3_rq_bias_collision;
+  reg [31:0] pe3_rq_bias_read = 32'd0;
+  reg [15:0] pe3_rq_m = 16'h0000;
+  wire pe3_rq_ms_collision;
+  reg [21:0] pe3_rq_ms_read = 22'h000000;
+  reg [5:0] pe3_rq_s = 6'h00;
   reg [7:0] pe3_rq_waddr = 8'h00;
   reg [53:0] pe3_rq_wdata = 54'h00000000000000;
   reg pe3_rq_we = 1'h0;
-  reg [5:0] pe3_s = 6'h00;
-  reg [5:0] pe3_s_out = 6'h00;
   reg [16:0] pe3_sum0_0 = 17'h00000;
   reg [16:0] pe3_sum0_1 = 17'h00000;
   reg [16:0] pe3_sum0_2 = 17'h00000;
@@ -11803,31 +12666,28 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3730$0 ;
-  wire [7:0] \port$3730$0 ;
-  output [23:0] \port$3731$0 ;
-  wire [23:0] \port$3731$0 ;
+  output [7:0] \port$3786$0 ;
+  wire [7:0] \port$3786$0 ;
+  output [23:0] \port$3787$0 ;
+  wire [23:0] \port$3787$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -11847,6 +12707,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
   initial begin
@@ -12375,278 +13245,563 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq3 [255:0];
+  reg [31:0] rq_bias3 [255:0];
   initial begin
-    rq3[0] = 54'h00000000000000;
-    rq3[1] = 54'h00000000000000;
-    rq3[2] = 54'h00000000000000;
-    rq3[3] = 54'h00000000000000;
-    rq3[4] = 54'h00000000000000;
-    rq3[5] = 54'h00000000000000;
-    rq3[6] = 54'h00000000000000;
-    rq3[7] = 54'h00000000000000;
-    rq3[8] = 54'h00000000000000;
-    rq3[9] = 54'h00000000000000;
-    rq3[10] = 54'h00000000000000;
-    rq3[11] = 54'h00000000000000;
-    rq3[12] = 54'h00000000000000;
-    rq3[13] = 54'h00000000000000;
-    rq3[14] = 54'h00000000000000;
-    rq3[15] = 54'h00000000000000;
-    rq3[16] = 54'h00000000000000;
-    rq3[17] = 54'h00000000000000;
-    rq3[18] = 54'h00000000000000;
-    rq3[19] = 54'h00000000000000;
-    rq3[20] = 54'h00000000000000;
-    rq3[21] = 54'h00000000000000;
-    rq3[22] = 54'h00000000000000;
-    rq3[23] = 54'h00000000000000;
-    rq3[24] = 54'h00000000000000;
-    rq3[25] = 54'h00000000000000;
-    rq3[26] = 54'h00000000000000;
-    rq3[27] = 54'h00000000000000;
-    rq3[28] = 54'h00000000000000;
-    rq3[29] = 54'h00000000000000;
-    rq3[30] = 54'h00000000000000;
-    rq3[31] = 54'h00000000000000;
-    rq3[32] = 54'h00000000000000;
-    rq3[33] = 54'h00000000000000;
-    rq3[34] = 54'h00000000000000;
-    rq3[35] = 54'h00000000000000;
-    rq3[36] = 54'h00000000000000;
-    rq3[37] = 54'h00000000000000;
-    rq3[38] = 54'h00000000000000;
-    rq3[39] = 54'h00000000000000;
-    rq3[40] = 54'h00000000000000;
-    rq3[41] = 54'h00000000000000;
-    rq3[42] = 54'h00000000000000;
-    rq3[43] = 54'h00000000000000;
-    rq3[44] = 54'h00000000000000;
-    rq3[45] = 54'h00000000000000;
-    rq3[46] = 54'h00000000000000;
-    rq3[47] = 54'h00000000000000;
-    rq3[48] = 54'h00000000000000;
-    rq3[49] = 54'h00000000000000;
-    rq3[50] = 54'h00000000000000;
-    rq3[51] = 54'h00000000000000;
-    rq3[52] = 54'h00000000000000;
-    rq3[53] = 54'h00000000000000;
-    rq3[54] = 54'h00000000000000;
-    rq3[55] = 54'h00000000000000;
-    rq3[56] = 54'h00000000000000;
-    rq3[57] = 54'h00000000000000;
-    rq3[58] = 54'h00000000000000;
-    rq3[59] = 54'h00000000000000;
-    rq3[60] = 54'h00000000000000;
-    rq3[61] = 54'h00000000000000;
-    rq3[62] = 54'h00000000000000;
-    rq3[63] = 54'h00000000000000;
-    rq3[64] = 54'h00000000000000;
-    rq3[65] = 54'h00000000000000;
-    rq3[66] = 54'h00000000000000;
-    rq3[67] = 54'h00000000000000;
-    rq3[68] = 54'h00000000000000;
-    rq3[69] = 54'h00000000000000;
-    rq3[70] = 54'h00000000000000;
-    rq3[71] = 54'h00000000000000;
-    rq3[72] = 54'h00000000000000;
-    rq3[73] = 54'h00000000000000;
-    rq3[74] = 54'h00000000000000;
-    rq3[75] = 54'h00000000000000;
-    rq3[76] = 54'h00000000000000;
-    rq3[77] = 54'h00000000000000;
-    rq3[78] = 54'h00000000000000;
-    rq3[79] = 54'h00000000000000;
-    rq3[80] = 54'h00000000000000;
-    rq3[81] = 54'h00000000000000;
-    rq3[82] = 54'h00000000000000;
-    rq3[83] = 54'h00000000000000;
-    rq3[84] = 54'h00000000000000;
-    rq3[85] = 54'h00000000000000;
-    rq3[86] = 54'h00000000000000;
-    rq3[87] = 54'h00000000000000;
-    rq3[88] = 54'h00000000000000;
-    rq3[89] = 54'h00000000000000;
-    rq3[90] = 54'h00000000000000;
-    rq3[91] = 54'h00000000000000;
-    rq3[92] = 54'h00000000000000;
-    rq3[93] = 54'h00000000000000;
-    rq3[94] = 54'h00000000000000;
-    rq3[95] = 54'h00000000000000;
-    rq3[96] = 54'h00000000000000;
-    rq3[97] = 54'h00000000000000;
-    rq3[98] = 54'h00000000000000;
-    rq3[99] = 54'h00000000000000;
-    rq3[100] = 54'h00000000000000;
-    rq3[101] = 54'h00000000000000;
-    rq3[102] = 54'h00000000000000;
-    rq3[103] = 54'h00000000000000;
-    rq3[104] = 54'h00000000000000;
-    rq3[105] = 54'h00000000000000;
-    rq3[106] = 54'h00000000000000;
-    rq3[107] = 54'h00000000000000;
-    rq3[108] = 54'h00000000000000;
-    rq3[109] = 54'h00000000000000;
-    rq3[110] = 54'h00000000000000;
-    rq3[111] = 54'h00000000000000;
-    rq3[112] = 54'h00000000000000;
-    rq3[113] = 54'h00000000000000;
-    rq3[114] = 54'h00000000000000;
-    rq3[115] = 54'h00000000000000;
-    rq3[116] = 54'h00000000000000;
-    rq3[117] = 54'h00000000000000;
-    rq3[118] = 54'h00000000000000;
-    rq3[119] = 54'h00000000000000;
-    rq3[120] = 54'h00000000000000;
-    rq3[121] = 54'h00000000000000;
-    rq3[122] = 54'h00000000000000;
-    rq3[123] = 54'h00000000000000;
-    rq3[124] = 54'h00000000000000;
-    rq3[125] = 54'h00000000000000;
-    rq3[126] = 54'h00000000000000;
-    rq3[127] = 54'h00000000000000;
-    rq3[128] = 54'h00000000000000;
-    rq3[129] = 54'h00000000000000;
-    rq3[130] = 54'h00000000000000;
-    rq3[131] = 54'h00000000000000;
-    rq3[132] = 54'h00000000000000;
-    rq3[133] = 54'h00000000000000;
-    rq3[134] = 54'h00000000000000;
-    rq3[135] = 54'h00000000000000;
-    rq3[136] = 54'h00000000000000;
-    rq3[137] = 54'h00000000000000;
-    rq3[138] = 54'h00000000000000;
-    rq3[139] = 54'h00000000000000;
-    rq3[140] = 54'h00000000000000;
-    rq3[141] = 54'h00000000000000;
-    rq3[142] = 54'h00000000000000;
-    rq3[143] = 54'h00000000000000;
-    rq3[144] = 54'h00000000000000;
-    rq3[145] = 54'h00000000000000;
-    rq3[146] = 54'h00000000000000;
-    rq3[147] = 54'h00000000000000;
-    rq3[148] = 54'h00000000000000;
-    rq3[149] = 54'h00000000000000;
-    rq3[150] = 54'h00000000000000;
-    rq3[151] = 54'h00000000000000;
-    rq3[152] = 54'h00000000000000;
-    rq3[153] = 54'h00000000000000;
-    rq3[154] = 54'h00000000000000;
-    rq3[155] = 54'h00000000000000;
-    rq3[156] = 54'h00000000000000;
-    rq3[157] = 54'h00000000000000;
-    rq3[158] = 54'h00000000000000;
-    rq3[159] = 54'h00000000000000;
-    rq3[160] = 54'h00000000000000;
-    rq3[161] = 54'h00000000000000;
-    rq3[162] = 54'h00000000000000;
-    rq3[163] = 54'h00000000000000;
-    rq3[164] = 54'h00000000000000;
-    rq3[165] = 54'h00000000000000;
-    rq3[166] = 54'h00000000000000;
-    rq3[167] = 54'h00000000000000;
-    rq3[168] = 54'h00000000000000;
-    rq3[169] = 54'h00000000000000;
-    rq3[170] = 54'h00000000000000;
-    rq3[171] = 54'h00000000000000;
-    rq3[172] = 54'h00000000000000;
-    rq3[173] = 54'h00000000000000;
-    rq3[174] = 54'h00000000000000;
-    rq3[175] = 54'h00000000000000;
-    rq3[176] = 54'h00000000000000;
-    rq3[177] = 54'h00000000000000;
-    rq3[178] = 54'h00000000000000;
-    rq3[179] = 54'h00000000000000;
-    rq3[180] = 54'h00000000000000;
-    rq3[181] = 54'h00000000000000;
-    rq3[182] = 54'h00000000000000;
-    rq3[183] = 54'h00000000000000;
-    rq3[184] = 54'h00000000000000;
-    rq3[185] = 54'h00000000000000;
-    rq3[186] = 54'h00000000000000;
-    rq3[187] = 54'h00000000000000;
-    rq3[188] = 54'h00000000000000;
-    rq3[189] = 54'h00000000000000;
-    rq3[190] = 54'h00000000000000;
-    rq3[191] = 54'h00000000000000;
-    rq3[192] = 54'h00000000000000;
-    rq3[193] = 54'h00000000000000;
-    rq3[194] = 54'h00000000000000;
-    rq3[195] = 54'h00000000000000;
-    rq3[196] = 54'h00000000000000;
-    rq3[197] = 54'h00000000000000;
-    rq3[198] = 54'h00000000000000;
-    rq3[199] = 54'h00000000000000;
-    rq3[200] = 54'h00000000000000;
-    rq3[201] = 54'h00000000000000;
-    rq3[202] = 54'h00000000000000;
-    rq3[203] = 54'h00000000000000;
-    rq3[204] = 54'h00000000000000;
-    rq3[205] = 54'h00000000000000;
-    rq3[206] = 54'h00000000000000;
-    rq3[207] = 54'h00000000000000;
-    rq3[208] = 54'h00000000000000;
-    rq3[209] = 54'h00000000000000;
-    rq3[210] = 54'h00000000000000;
-    rq3[211] = 54'h00000000000000;
-    rq3[212] = 54'h00000000000000;
-    rq3[213] = 54'h00000000000000;
-    rq3[214] = 54'h00000000000000;
-    rq3[215] = 54'h00000000000000;
-    rq3[216] = 54'h00000000000000;
-    rq3[217] = 54'h00000000000000;
-    rq3[218] = 54'h00000000000000;
-    rq3[219] = 54'h00000000000000;
-    rq3[220] = 54'h00000000000000;
-    rq3[221] = 54'h00000000000000;
-    rq3[222] = 54'h00000000000000;
-    rq3[223] = 54'h00000000000000;
-    rq3[224] = 54'h00000000000000;
-    rq3[225] = 54'h00000000000000;
-    rq3[226] = 54'h00000000000000;
-    rq3[227] = 54'h00000000000000;
-    rq3[228] = 54'h00000000000000;
-    rq3[229] = 54'h00000000000000;
-    rq3[230] = 54'h00000000000000;
-    rq3[231] = 54'h00000000000000;
-    rq3[232] = 54'h00000000000000;
-    rq3[233] = 54'h00000000000000;
-    rq3[234] = 54'h00000000000000;
-    rq3[235] = 54'h00000000000000;
-    rq3[236] = 54'h00000000000000;
-    rq3[237] = 54'h00000000000000;
-    rq3[238] = 54'h00000000000000;
-    rq3[239] = 54'h00000000000000;
-    rq3[240] = 54'h00000000000000;
-    rq3[241] = 54'h00000000000000;
-    rq3[242] = 54'h00000000000000;
-    rq3[243] = 54'h00000000000000;
-    rq3[244] = 54'h00000000000000;
-    rq3[245] = 54'h00000000000000;
-    rq3[246] = 54'h00000000000000;
-    rq3[247] = 54'h00000000000000;
-    rq3[248] = 54'h00000000000000;
-    rq3[249] = 54'h00000000000000;
-    rq3[250] = 54'h00000000000000;
-    rq3[251] = 54'h00000000000000;
-    rq3[252] = 54'h00000000000000;
-    rq3[253] = 54'h00000000000000;
-    rq3[254] = 54'h00000000000000;
-    rq3[255] = 54'h00000000000000;
+    rq_bias3[0] = 32'd0;
+    rq_bias3[1] = 32'd0;
+    rq_bias3[2] = 32'd0;
+    rq_bias3[3] = 32'd0;
+    rq_bias3[4] = 32'd0;
+    rq_bias3[5] = 32'd0;
+    rq_bias3[6] = 32'd0;
+    rq_bias3[7] = 32'd0;
+    rq_bias3[8] = 32'd0;
+    rq_bias3[9] = 32'd0;
+    rq_bias3[10] = 32'd0;
+    rq_bias3[11] = 32'd0;
+    rq_bias3[12] = 32'd0;
+    rq_bias3[13] = 32'd0;
+    rq_bias3[14] = 32'd0;
+    rq_bias3[15] = 32'd0;
+    rq_bias3[16] = 32'd0;
+    rq_bias3[17] = 32'd0;
+    rq_bias3[18] = 32'd0;
+    rq_bias3[19] = 32'd0;
+    rq_bias3[20] = 32'd0;
+    rq_bias3[21] = 32'd0;
+    rq_bias3[22] = 32'd0;
+    rq_bias3[23] = 32'd0;
+    rq_bias3[24] = 32'd0;
+    rq_bias3[25] = 32'd0;
+    rq_bias3[26] = 32'd0;
+    rq_bias3[27] = 32'd0;
+    rq_bias3[28] = 32'd0;
+    rq_bias3[29] = 32'd0;
+    rq_bias3[30] = 32'd0;
+    rq_bias3[31] = 32'd0;
+    rq_bias3[32] = 32'd0;
+    rq_bias3[33] = 32'd0;
+    rq_bias3[34] = 32'd0;
+    rq_bias3[35] = 32'd0;
+    rq_bias3[36] = 32'd0;
+    rq_bias3[37] = 32'd0;
+    rq_bias3[38] = 32'd0;
+    rq_bias3[39] = 32'd0;
+    rq_bias3[40] = 32'd0;
+    rq_bias3[41] = 32'd0;
+    rq_bias3[42] = 32'd0;
+    rq_bias3[43] = 32'd0;
+    rq_bias3[44] = 32'd0;
+    rq_bias3[45] = 32'd0;
+    rq_bias3[46] = 32'd0;
+    rq_bias3[47] = 32'd0;
+    rq_bias3[48] = 32'd0;
+    rq_bias3[49] = 32'd0;
+    rq_bias3[50] = 32'd0;
+    rq_bias3[51] = 32'd0;
+    rq_bias3[52] = 32'd0;
+    rq_bias3[53] = 32'd0;
+    rq_bias3[54] = 32'd0;
+    rq_bias3[55] = 32'd0;
+    rq_bias3[56] = 32'd0;
+    rq_bias3[57] = 32'd0;
+    rq_bias3[58] = 32'd0;
+    rq_bias3[59] = 32'd0;
+    rq_bias3[60] = 32'd0;
+    rq_bias3[61] = 32'd0;
+    rq_bias3[62] = 32'd0;
+    rq_bias3[63] = 32'd0;
+    rq_bias3[64] = 32'd0;
+    rq_bias3[65] = 32'd0;
+    rq_bias3[66] = 32'd0;
+    rq_bias3[67] = 32'd0;
+    rq_bias3[68] = 32'd0;
+    rq_bias3[69] = 32'd0;
+    rq_bias3[70] = 32'd0;
+    rq_bias3[71] = 32'd0;
+    rq_bias3[72] = 32'd0;
+    rq_bias3[73] = 32'd0;
+    rq_bias3[74] = 32'd0;
+    rq_bias3[75] = 32'd0;
+    rq_bias3[76] = 32'd0;
+    rq_bias3[77] = 32'd0;
+    rq_bias3[78] = 32'd0;
+    rq_bias3[79] = 32'd0;
+    rq_bias3[80] = 32'd0;
+    rq_bias3[81] = 32'd0;
+    rq_bias3[82] = 32'd0;
+    rq_bias3[83] = 32'd0;
+    rq_bias3[84] = 32'd0;
+    rq_bias3[85] = 32'd0;
+    rq_bias3[86] = 32'd0;
+    rq_bias3[87] = 32'd0;
+    rq_bias3[88] = 32'd0;
+    rq_bias3[89] = 32'd0;
+    rq_bias3[90] = 32'd0;
+    rq_bias3[91] = 32'd0;
+    rq_bias3[92] = 32'd0;
+    rq_bias3[93] = 32'd0;
+    rq_bias3[94] = 32'd0;
+    rq_bias3[95] = 32'd0;
+    rq_bias3[96] = 32'd0;
+    rq_bias3[97] = 32'd0;
+    rq_bias3[98] = 32'd0;
+    rq_bias3[99] = 32'd0;
+    rq_bias3[100] = 32'd0;
+    rq_bias3[101] = 32'd0;
+    rq_bias3[102] = 32'd0;
+    rq_bias3[103] = 32'd0;
+    rq_bias3[104] = 32'd0;
+    rq_bias3[105] = 32'd0;
+    rq_bias3[106] = 32'd0;
+    rq_bias3[107] = 32'd0;
+    rq_bias3[108] = 32'd0;
+    rq_bias3[109] = 32'd0;
+    rq_bias3[110] = 32'd0;
+    rq_bias3[111] = 32'd0;
+    rq_bias3[112] = 32'd0;
+    rq_bias3[113] = 32'd0;
+    rq_bias3[114] = 32'd0;
+    rq_bias3[115] = 32'd0;
+    rq_bias3[116] = 32'd0;
+    rq_bias3[117] = 32'd0;
+    rq_bias3[118] = 32'd0;
+    rq_bias3[119] = 32'd0;
+    rq_bias3[120] = 32'd0;
+    rq_bias3[121] = 32'd0;
+    rq_bias3[122] = 32'd0;
+    rq_bias3[123] = 32'd0;
+    rq_bias3[124] = 32'd0;
+    rq_bias3[125] = 32'd0;
+    rq_bias3[126] = 32'd0;
+    rq_bias3[127] = 32'd0;
+    rq_bias3[128] = 32'd0;
+    rq_bias3[129] = 32'd0;
+    rq_bias3[130] = 32'd0;
+    rq_bias3[131] = 32'd0;
+    rq_bias3[132] = 32'd0;
+    rq_bias3[133] = 32'd0;
+    rq_bias3[134] = 32'd0;
+    rq_bias3[135] = 32'd0;
+    rq_bias3[136] = 32'd0;
+    rq_bias3[137] = 32'd0;
+    rq_bias3[138] = 32'd0;
+    rq_bias3[139] = 32'd0;
+    rq_bias3[140] = 32'd0;
+    rq_bias3[141] = 32'd0;
+    rq_bias3[142] = 32'd0;
+    rq_bias3[143] = 32'd0;
+    rq_bias3[144] = 32'd0;
+    rq_bias3[145] = 32'd0;
+    rq_bias3[146] = 32'd0;
+    rq_bias3[147] = 32'd0;
+    rq_bias3[148] = 32'd0;
+    rq_bias3[149] = 32'd0;
+    rq_bias3[150] = 32'd0;
+    rq_bias3[151] = 32'd0;
+    rq_bias3[152] = 32'd0;
+    rq_bias3[153] = 32'd0;
+    rq_bias3[154] = 32'd0;
+    rq_bias3[155] = 32'd0;
+    rq_bias3[156] = 32'd0;
+    rq_bias3[157] = 32'd0;
+    rq_bias3[158] = 32'd0;
+    rq_bias3[159] = 32'd0;
+    rq_bias3[160] = 32'd0;
+    rq_bias3[161] = 32'd0;
+    rq_bias3[162] = 32'd0;
+    rq_bias3[163] = 32'd0;
+    rq_bias3[164] = 32'd0;
+    rq_bias3[165] = 32'd0;
+    rq_bias3[166] = 32'd0;
+    rq_bias3[167] = 32'd0;
+    rq_bias3[168] = 32'd0;
+    rq_bias3[169] = 32'd0;
+    rq_bias3[170] = 32'd0;
+    rq_bias3[171] = 32'd0;
+    rq_bias3[172] = 32'd0;
+    rq_bias3[173] = 32'd0;
+    rq_bias3[174] = 32'd0;
+    rq_bias3[175] = 32'd0;
+    rq_bias3[176] = 32'd0;
+    rq_bias3[177] = 32'd0;
+    rq_bias3[178] = 32'd0;
+    rq_bias3[179] = 32'd0;
+    rq_bias3[180] = 32'd0;
+    rq_bias3[181] = 32'd0;
+    rq_bias3[182] = 32'd0;
+    rq_bias3[183] = 32'd0;
+    rq_bias3[184] = 32'd0;
+    rq_bias3[185] = 32'd0;
+    rq_bias3[186] = 32'd0;
+    rq_bias3[187] = 32'd0;
+    rq_bias3[188] = 32'd0;
+    rq_bias3[189] = 32'd0;
+    rq_bias3[190] = 32'd0;
+    rq_bias3[191] = 32'd0;
+    rq_bias3[192] = 32'd0;
+    rq_bias3[193] = 32'd0;
+    rq_bias3[194] = 32'd0;
+    rq_bias3[195] = 32'd0;
+    rq_bias3[196] = 32'd0;
+    rq_bias3[197] = 32'd0;
+    rq_bias3[198] = 32'd0;
+    rq_bias3[199] = 32'd0;
+    rq_bias3[200] = 32'd0;
+    rq_bias3[201] = 32'd0;
+    rq_bias3[202] = 32'd0;
+    rq_bias3[203] = 32'd0;
+    rq_bias3[204] = 32'd0;
+    rq_bias3[205] = 32'd0;
+    rq_bias3[206] = 32'd0;
+    rq_bias3[207] = 32'd0;
+    rq_bias3[208] = 32'd0;
+    rq_bias3[209] = 32'd0;
+    rq_bias3[210] = 32'd0;
+    rq_bias3[211] = 32'd0;
+    rq_bias3[212] = 32'd0;
+    rq_bias3[213] = 32'd0;
+    rq_bias3[214] = 32'd0;
+    rq_bias3[215] = 32'd0;
+    rq_bias3[216] = 32'd0;
+    rq_bias3[217] = 32'd0;
+    rq_bias3[218] = 32'd0;
+    rq_bias3[219] = 32'd0;
+    rq_bias3[220] = 32'd0;
+    rq_bias3[221] = 32'd0;
+    rq_bias3[222] = 32'd0;
+    rq_bias3[223] = 32'd0;
+    rq_bias3[224] = 32'd0;
+    rq_bias3[225] = 32'd0;
+    rq_bias3[226] = 32'd0;
+    rq_bias3[227] = 32'd0;
+    rq_bias3[228] = 32'd0;
+    rq_bias3[229] = 32'd0;
+    rq_bias3[230] = 32'd0;
+    rq_bias3[231] = 32'd0;
+    rq_bias3[232] = 32'd0;
+    rq_bias3[233] = 32'd0;
+    rq_bias3[234] = 32'd0;
+    rq_bias3[235] = 32'd0;
+    rq_bias3[236] = 32'd0;
+    rq_bias3[237] = 32'd0;
+    rq_bias3[238] = 32'd0;
+    rq_bias3[239] = 32'd0;
+    rq_bias3[240] = 32'd0;
+    rq_bias3[241] = 32'd0;
+    rq_bias3[242] = 32'd0;
+    rq_bias3[243] = 32'd0;
+    rq_bias3[244] = 32'd0;
+    rq_bias3[245] = 32'd0;
+    rq_bias3[246] = 32'd0;
+    rq_bias3[247] = 32'd0;
+    rq_bias3[248] = 32'd0;
+    rq_bias3[249] = 32'd0;
+    rq_bias3[250] = 32'd0;
+    rq_bias3[251] = 32'd0;
+    rq_bias3[252] = 32'd0;
+    rq_bias3[253] = 32'd0;
+    rq_bias3[254] = 32'd0;
+    rq_bias3[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe3_rq_we)
-      rq3[pe3_rq_waddr] <= pe3_rq_wdata;
+      rq_bias3[pe3_rq_waddr] <= pe3_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq3[pe3_rq6];
+    _1_ <= rq_bias3[pe3_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms3 [255:0];
+  initial begin
+    rq_ms3[0] = 22'h000000;
+    rq_ms3[1] = 22'h000000;
+    rq_ms3[2] = 22'h000000;
+    rq_ms3[3] = 22'h000000;
+    rq_ms3[4] = 22'h000000;
+    rq_ms3[5] = 22'h000000;
+    rq_ms3[6] = 22'h000000;
+    rq_ms3[7] = 22'h000000;
+    rq_ms3[8] = 22'h000000;
+    rq_ms3[9] = 22'h000000;
+    rq_ms3[10] = 22'h000000;
+    rq_ms3[11] = 22'h000000;
+    rq_ms3[12] = 22'h000000;
+    rq_ms3[13] = 22'h000000;
+    rq_ms3[14] = 22'h000000;
+    rq_ms3[15] = 22'h000000;
+    rq_ms3[16] = 22'h000000;
+    rq_ms3[17] = 22'h000000;
+    rq_ms3[18] = 22'h000000;
+    rq_ms3[19] = 22'h000000;
+    rq_ms3[20] = 22'h000000;
+    rq_ms3[21] = 22'h000000;
+    rq_ms3[22] = 22'h000000;
+    rq_ms3[23] = 22'h000000;
+    rq_ms3[24] = 22'h000000;
+    rq_ms3[25] = 22'h000000;
+    rq_ms3[26] = 22'h000000;
+    rq_ms3[27] = 22'h000000;
+    rq_ms3[28] = 22'h000000;
+    rq_ms3[29] = 22'h000000;
+    rq_ms3[30] = 22'h000000;
+    rq_ms3[31] = 22'h000000;
+    rq_ms3[32] = 22'h000000;
+    rq_ms3[33] = 22'h000000;
+    rq_ms3[34] = 22'h000000;
+    rq_ms3[35] = 22'h000000;
+    rq_ms3[36] = 22'h000000;
+    rq_ms3[37] = 22'h000000;
+    rq_ms3[38] = 22'h000000;
+    rq_ms3[39] = 22'h000000;
+    rq_ms3[40] = 22'h000000;
+    rq_ms3[41] = 22'h000000;
+    rq_ms3[42] = 22'h000000;
+    rq_ms3[43] = 22'h000000;
+    rq_ms3[44] = 22'h000000;
+    rq_ms3[45] = 22'h000000;
+    rq_ms3[46] = 22'h000000;
+    rq_ms3[47] = 22'h000000;
+    rq_ms3[48] = 22'h000000;
+    rq_ms3[49] = 22'h000000;
+    rq_ms3[50] = 22'h000000;
+    rq_ms3[51] = 22'h000000;
+    rq_ms3[52] = 22'h000000;
+    rq_ms3[53] = 22'h000000;
+    rq_ms3[54] = 22'h000000;
+    rq_ms3[55] = 22'h000000;
+    rq_ms3[56] = 22'h000000;
+    rq_ms3[57] = 22'h000000;
+    rq_ms3[58] = 22'h000000;
+    rq_ms3[59] = 22'h000000;
+    rq_ms3[60] = 22'h000000;
+    rq_ms3[61] = 22'h000000;
+    rq_ms3[62] = 22'h000000;
+    rq_ms3[63] = 22'h000000;
+    rq_ms3[64] = 22'h000000;
+    rq_ms3[65] = 22'h000000;
+    rq_ms3[66] = 22'h000000;
+    rq_ms3[67] = 22'h000000;
+    rq_ms3[68] = 22'h000000;
+    rq_ms3[69] = 22'h000000;
+    rq_ms3[70] = 22'h000000;
+    rq_ms3[71] = 22'h000000;
+    rq_ms3[72] = 22'h000000;
+    rq_ms3[73] = 22'h000000;
+    rq_ms3[74] = 22'h000000;
+    rq_ms3[75] = 22'h000000;
+    rq_ms3[76] = 22'h000000;
+    rq_ms3[77] = 22'h000000;
+    rq_ms3[78] = 22'h000000;
+    rq_ms3[79] = 22'h000000;
+    rq_ms3[80] = 22'h000000;
+    rq_ms3[81] = 22'h000000;
+    rq_ms3[82] = 22'h000000;
+    rq_ms3[83] = 22'h000000;
+    rq_ms3[84] = 22'h000000;
+    rq_ms3[85] = 22'h000000;
+    rq_ms3[86] = 22'h000000;
+    rq_ms3[87] = 22'h000000;
+    rq_ms3[88] = 22'h000000;
+    rq_ms3[89] = 22'h000000;
+    rq_ms3[90] = 22'h000000;
+    rq_ms3[91] = 22'h000000;
+    rq_ms3[92] = 22'h000000;
+    rq_ms3[93] = 22'h000000;
+    rq_ms3[94] = 22'h000000;
+    rq_ms3[95] = 22'h000000;
+    rq_ms3[96] = 22'h000000;
+    rq_ms3[97] = 22'h000000;
+    rq_ms3[98] = 22'h000000;
+    rq_ms3[99] = 22'h000000;
+    rq_ms3[100] = 22'h000000;
+    rq_ms3[101] = 22'h000000;
+    rq_ms3[102] = 22'h000000;
+    rq_ms3[103] = 22'h000000;
+    rq_ms3[104] = 22'h000000;
+    rq_ms3[105] = 22'h000000;
+    rq_ms3[106] = 22'h000000;
+    rq_ms3[107] = 22'h000000;
+    rq_ms3[108] = 22'h000000;
+    rq_ms3[109] = 22'h000000;
+    rq_ms3[110] = 22'h000000;
+    rq_ms3[111] = 22'h000000;
+    rq_ms3[112] = 22'h000000;
+    rq_ms3[113] = 22'h000000;
+    rq_ms3[114] = 22'h000000;
+    rq_ms3[115] = 22'h000000;
+    rq_ms3[116] = 22'h000000;
+    rq_ms3[117] = 22'h000000;
+    rq_ms3[118] = 22'h000000;
+    rq_ms3[119] = 22'h000000;
+    rq_ms3[120] = 22'h000000;
+    rq_ms3[121] = 22'h000000;
+    rq_ms3[122] = 22'h000000;
+    rq_ms3[123] = 22'h000000;
+    rq_ms3[124] = 22'h000000;
+    rq_ms3[125] = 22'h000000;
+    rq_ms3[126] = 22'h000000;
+    rq_ms3[127] = 22'h000000;
+    rq_ms3[128] = 22'h000000;
+    rq_ms3[129] = 22'h000000;
+    rq_ms3[130] = 22'h000000;
+    rq_ms3[131] = 22'h000000;
+    rq_ms3[132] = 22'h000000;
+    rq_ms3[133] = 22'h000000;
+    rq_ms3[134] = 22'h000000;
+    rq_ms3[135] = 22'h000000;
+    rq_ms3[136] = 22'h000000;
+    rq_ms3[137] = 22'h000000;
+    rq_ms3[138] = 22'h000000;
+    rq_ms3[139] = 22'h000000;
+    rq_ms3[140] = 22'h000000;
+    rq_ms3[141] = 22'h000000;
+    rq_ms3[142] = 22'h000000;
+    rq_ms3[143] = 22'h000000;
+    rq_ms3[144] = 22'h000000;
+    rq_ms3[145] = 22'h000000;
+    rq_ms3[146] = 22'h000000;
+    rq_ms3[147] = 22'h000000;
+    rq_ms3[148] = 22'h000000;
+    rq_ms3[149] = 22'h000000;
+    rq_ms3[150] = 22'h000000;
+    rq_ms3[151] = 22'h000000;
+    rq_ms3[152] = 22'h000000;
+    rq_ms3[153] = 22'h000000;
+    rq_ms3[154] = 22'h000000;
+    rq_ms3[155] = 22'h000000;
+    rq_ms3[156] = 22'h000000;
+    rq_ms3[157] = 22'h000000;
+    rq_ms3[158] = 22'h000000;
+    rq_ms3[159] = 22'h000000;
+    rq_ms3[160] = 22'h000000;
+    rq_ms3[161] = 22'h000000;
+    rq_ms3[162] = 22'h000000;
+    rq_ms3[163] = 22'h000000;
+    rq_ms3[164] = 22'h000000;
+    rq_ms3[165] = 22'h000000;
+    rq_ms3[166] = 22'h000000;
+    rq_ms3[167] = 22'h000000;
+    rq_ms3[168] = 22'h000000;
+    rq_ms3[169] = 22'h000000;
+    rq_ms3[170] = 22'h000000;
+    rq_ms3[171] = 22'h000000;
+    rq_ms3[172] = 22'h000000;
+    rq_ms3[173] = 22'h000000;
+    rq_ms3[174] = 22'h000000;
+    rq_ms3[175] = 22'h000000;
+    rq_ms3[176] = 22'h000000;
+    rq_ms3[177] = 22'h000000;
+    rq_ms3[178] = 22'h000000;
+    rq_ms3[179] = 22'h000000;
+    rq_ms3[180] = 22'h000000;
+    rq_ms3[181] = 22'h000000;
+    rq_ms3[182] = 22'h000000;
+    rq_ms3[183] = 22'h000000;
+    rq_ms3[184] = 22'h000000;
+    rq_ms3[185] = 22'h000000;
+    rq_ms3[186] = 22'h000000;
+    rq_ms3[187] = 22'h000000;
+    rq_ms3[188] = 22'h000000;
+    rq_ms3[189] = 22'h000000;
+    rq_ms3[190] = 22'h000000;
+    rq_ms3[191] = 22'h000000;
+    rq_ms3[192] = 22'h000000;
+    rq_ms3[193] = 22'h000000;
+    rq_ms3[194] = 22'h000000;
+    rq_ms3[195] = 22'h000000;
+    rq_ms3[196] = 22'h000000;
+    rq_ms3[197] = 22'h000000;
+    rq_ms3[198] = 22'h000000;
+    rq_ms3[199] = 22'h000000;
+    rq_ms3[200] = 22'h000000;
+    rq_ms3[201] = 22'h000000;
+    rq_ms3[202] = 22'h000000;
+    rq_ms3[203] = 22'h000000;
+    rq_ms3[204] = 22'h000000;
+    rq_ms3[205] = 22'h000000;
+    rq_ms3[206] = 22'h000000;
+    rq_ms3[207] = 22'h000000;
+    rq_ms3[208] = 22'h000000;
+    rq_ms3[209] = 22'h000000;
+    rq_ms3[210] = 22'h000000;
+    rq_ms3[211] = 22'h000000;
+    rq_ms3[212] = 22'h000000;
+    rq_ms3[213] = 22'h000000;
+    rq_ms3[214] = 22'h000000;
+    rq_ms3[215] = 22'h000000;
+    rq_ms3[216] = 22'h000000;
+    rq_ms3[217] = 22'h000000;
+    rq_ms3[218] = 22'h000000;
+    rq_ms3[219] = 22'h000000;
+    rq_ms3[220] = 22'h000000;
+    rq_ms3[221] = 22'h000000;
+    rq_ms3[222] = 22'h000000;
+    rq_ms3[223] = 22'h000000;
+    rq_ms3[224] = 22'h000000;
+    rq_ms3[225] = 22'h000000;
+    rq_ms3[226] = 22'h000000;
+    rq_ms3[227] = 22'h000000;
+    rq_ms3[228] = 22'h000000;
+    rq_ms3[229] = 22'h000000;
+    rq_ms3[230] = 22'h000000;
+    rq_ms3[231] = 22'h000000;
+    rq_ms3[232] = 22'h000000;
+    rq_ms3[233] = 22'h000000;
+    rq_ms3[234] = 22'h000000;
+    rq_ms3[235] = 22'h000000;
+    rq_ms3[236] = 22'h000000;
+    rq_ms3[237] = 22'h000000;
+    rq_ms3[238] = 22'h000000;
+    rq_ms3[239] = 22'h000000;
+    rq_ms3[240] = 22'h000000;
+    rq_ms3[241] = 22'h000000;
+    rq_ms3[242] = 22'h000000;
+    rq_ms3[243] = 22'h000000;
+    rq_ms3[244] = 22'h000000;
+    rq_ms3[245] = 22'h000000;
+    rq_ms3[246] = 22'h000000;
+    rq_ms3[247] = 22'h000000;
+    rq_ms3[248] = 22'h000000;
+    rq_ms3[249] = 22'h000000;
+    rq_ms3[250] = 22'h000000;
+    rq_ms3[251] = 22'h000000;
+    rq_ms3[252] = 22'h000000;
+    rq_ms3[253] = 22'h000000;
+    rq_ms3[254] = 22'h000000;
+    rq_ms3[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe3_rq_we)
+      rq_ms3[pe3_rq_waddr] <= pe3_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms3[pe3_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe3_rq3 <= pe3_rq2;
+  always @(posedge clk)
+    pe3_relu3 <= pe3_relu2;
+  always @(posedge clk)
+    pe3_requantize3 <= pe3_requantize2;
+  always @(posedge clk)
+    pe3_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe3_first4 <= pe3_first3;
+  always @(posedge clk)
+    pe3_last4 <= pe3_last3;
+  always @(posedge clk)
+    pe3_rq4 <= pe3_rq3;
+  always @(posedge clk)
+    pe3_relu4 <= pe3_relu3;
   always @(posedge clk)
     pe3_requantize4 <= pe3_requantize3;
   always @(posedge clk)
-    pe3_valid5 <= \$29 ;
+    pe3_valid5 <= \$32 ;
   always @(posedge clk)
     pe3_first5 <= pe3_first4;
   always @(posedge clk)
@@ -12658,7 +13813,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize5 <= pe3_requantize4;
   always @(posedge clk)
-    pe3_valid6 <= \$30 ;
+    pe3_valid6 <= \$33 ;
   always @(posedge clk)
     pe3_first6 <= pe3_first5;
   always @(posedge clk)
@@ -12670,7 +13825,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_valid7 <= \$31 ;
+    pe3_valid7 <= \$34 ;
   always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
@@ -12682,7 +13837,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
-    pe3_valid8 <= \$32 ;
+    pe3_valid8 <= \$35 ;
   always @(posedge clk)
     pe3_first8 <= pe3_first7;
   always @(posedge clk)
@@ -12694,7 +13849,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
-    pe3_valid9 <= \$33 ;
+    pe3_valid9 <= \$36 ;
   always @(posedge clk)
     pe3_first9 <= pe3_first8;
   always @(posedge clk)
@@ -12706,7 +13861,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize9 <= pe3_requantize8;
   always @(posedge clk)
-    pe3_bank_we <= \$34 ;
+    pe3_bank_we <= \$37 ;
   always @(posedge clk)
     pe3_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -12756,35 +13911,27 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe3_rq_we <= \$35 ;
+    pe3_rq_we <= \$38 ;
   always @(posedge clk)
     pe3_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe3_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe3_rq_read <= rrp__data;
+    pe3_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe3_rq_entry <= pe3_rq_read;
+    pe3_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe3_acc <= \$36 ;
+    pe3_rq_bias <= pe3_rq_bias_read;
   always @(posedge clk)
-    pe3_done <= \$37 ;
+    pe3_rq_s <= pe3_rq_ms_read[21:16];
   always @(posedge clk)
-    pe3_m <= pe3_rq_entry[47:32];
+    pe3_rq_m <= \$16 ;
   always @(posedge clk)
-    pe3_s <= pe3_rq_entry[53:48];
+    pe3_acc <= \$39 ;
   always @(posedge clk)
-    pe3_flags <= \$20 ;
+    pe3_done <= \$40 ;
   always @(posedge clk)
-    pe3_done_out <= \$38 ;
-  always @(posedge clk)
-    pe3_acc_out <= pe3_acc;
-  always @(posedge clk)
-    pe3_m_out <= pe3_m;
-  always @(posedge clk)
-    pe3_s_out <= pe3_s;
-  always @(posedge clk)
-    pe3_flags_out <= pe3_flags;
+    pe3_flags <= \$21 ;
   assign \$1  = $signed(pe3_w3[7:0]) * $signed(pe3_a3[7:0]);
   assign \$2  = $signed(pe3_w3[15:8]) * $signed(pe3_a3[15:8]);
   assign \$3  = $signed(pe3_w3[23:16]) * $signed(pe3_a3[23:16]);
@@ -12800,18 +13947,22 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe3_sum0_0) + $signed(pe3_sum0_1);
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
-  assign \$16  = pe3_first9 ? pe3_rq_entry[31:0] : pe3_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe3_sum2_0);
-  assign \$18  = pe3_valid9 & pe3_last9;
-  assign \$20  = { 1'h0, pe3_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe3_bank_we;
-  assign \$22  = rp__addr == pe3_bank_waddr;
-  assign pe3_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe3_valid6 & pe3_rq_we;
-  assign \$24  = pe3_rq6 == pe3_rq_waddr;
-  assign pe3_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe3_requantize9 ? pe3_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe3_first9 ? pe3_rq_bias : pe3_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe3_sum2_0);
+  assign \$19  = pe3_valid9 & pe3_last9;
+  assign \$21  = { 1'h0, pe3_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe3_bank_we;
+  assign \$23  = rp__addr == pe3_bank_waddr;
+  assign pe3_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe3_valid6 & pe3_rq_we;
+  assign \$25  = pe3_rq6 == pe3_rq_waddr;
+  assign pe3_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe3_valid7 & pe3_rq_we;
+  assign \$27  = pe3_rq7 == pe3_rq_waddr;
+  assign pe3_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe3_valid1 <= \$25 ;
+    pe3_valid1 <= \$28 ;
   always @(posedge clk)
     pe3_first1 <= step_first;
   always @(posedge clk)
@@ -12823,7 +13974,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe3_valid2 <= \$26 ;
+    pe3_valid2 <= \$29 ;
   always @(posedge clk)
     pe3_first2 <= pe3_first1;
   always @(posedge clk)
@@ -12835,135 +13986,112 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize2 <= pe3_requantize1;
   always @(posedge clk)
-    pe3_valid3 <= \$27 ;
+    pe3_valid3 <= \$30 ;
   always @(posedge clk)
     pe3_first3 <= pe3_first2;
   always @(posedge clk)
     pe3_last3 <= pe3_last2;
-  always @(posedge clk)
-    pe3_rq3 <= pe3_rq2;
-  always @(posedge clk)
-    pe3_relu3 <= pe3_relu2;
-  always @(posedge clk)
-    pe3_requantize3 <= pe3_requantize2;
-  always @(posedge clk)
-    pe3_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe3_first4 <= pe3_first3;
-  always @(posedge clk)
-    pe3_last4 <= pe3_last3;
-  always @(posedge clk)
-    pe3_rq4 <= pe3_rq3;
-  always @(posedge clk)
-    pe3_relu4 <= pe3_relu3;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
-    .i_acc(pe3_acc_out),
-    .i_m(pe3_m_out),
-    .i_s(pe3_s_out),
-    .i_valid(pe3_done_out),
+    .i_acc(pe3_acc),
+    .i_m(pe3_rq_m),
+    .i_s(pe3_rq_s),
+    .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3682$0 (pe3_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$3733$0 (pe3_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = pe3_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$30  = pe3_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$31  = pe3_valid6;
+    \$31  = pe3_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$32  = pe3_valid7;
+    \$32  = pe3_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$33  = pe3_valid8;
+    \$33  = pe3_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$34  = bank_we;
+    \$34  = pe3_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$35  = rq_we;
+    \$35  = pe3_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$36  = pe3_acc;
-    if (pe3_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe3_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = pe3_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe3_acc;
+    if (pe3_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$26  = pe3_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$27  = pe3_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$28  = pe3_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$29  = pe3_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$30  = pe3_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -12973,28 +14101,32 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe3_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe3_rq_we;
-  assign rwp__addr = pe3_rq_waddr;
-  assign rwp__data = pe3_rq_wdata;
-  assign rrp__addr = pe3_rq6;
-  assign i_valid = pe3_done_out;
-  assign i_acc = pe3_acc_out;
-  assign i_m = pe3_m_out;
-  assign i_s = pe3_s_out;
-  assign i_relu = pe3_flags_out[0];
-  assign i_requantize = pe3_flags_out[1];
+  assign wport__en = pe3_rq_we;
+  assign wport__addr = pe3_rq_waddr;
+  assign wport__data = pe3_rq_wdata[31:0];
+  assign rport__addr = pe3_rq6;
+  assign \wport__en$120  = pe3_rq_we;
+  assign \wport__addr$121  = pe3_rq_waddr;
+  assign \wport__data$122  = pe3_rq_wdata[53:32];
+  assign \rport__addr$123  = pe3_rq7;
+  assign i_valid = pe3_done;
+  assign i_acc = pe3_acc;
+  assign i_m = pe3_rq_m;
+  assign i_s = pe3_rq_s;
+  assign i_relu = pe3_flags[0];
+  assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$3730$0  = \$39 ;
-  assign \port$3731$0  = \$40 ;
-  assign \$19  = { pe3_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$3786$0  = \$41 ;
+  assign \port$3787$0  = \$42 ;
+  assign \$20  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$3682$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3733$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -13070,10 +14202,11 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -13084,7 +14217,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -13095,7 +14228,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -13106,7 +14239,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -13117,7 +14250,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -13128,7 +14261,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -13176,9 +14309,10 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3682$0 ;
-  wire [1:0] \port$3682$0 ;
+  input [1:0] \port$3733$0 ;
+  wire [1:0] \port$3733$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -13186,32 +14320,34 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -13223,19 +14359,20 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -13278,40 +14415,40 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -13320,9 +14457,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -13336,9 +14473,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -13348,18 +14485,18 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -13381,18 +14518,20 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3682$0 [0];
+    rq_relu1 <= \port$3733$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3682$0 [1];
+    rq_req1 <= \port$3733$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -13402,8 +14541,6 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -13411,8 +14548,6 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -13422,8 +14557,6 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -13432,13 +14565,25 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -13468,7 +14613,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
     \$162  = i_valid;
@@ -13511,17 +14656,24 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_valid, i_acc, i_m, i_s, \port$36
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3682$0 [0];
-  assign i_requantize = \port$3682$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$10 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$3733$0 [0];
+  assign i_requantize = \port$3733$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3891$0 , \port$3892$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3947$0 , \port$3948$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13530,19 +14682,19 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -13552,12 +14704,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -13589,14 +14743,12 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_a2 = 64'h0000000000000000;
   reg [63:0] pe4_a3 = 64'h0000000000000000;
   reg [31:0] pe4_acc = 32'd0;
-  reg [31:0] pe4_acc_out = 32'd0;
   wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe4_bank_waddr = 9'h000;
   reg [63:0] pe4_bank_wdata = 64'h0000000000000000;
   reg pe4_bank_we = 1'h0;
   reg pe4_done = 1'h0;
-  reg pe4_done_out = 1'h0;
   reg pe4_first1 = 1'h0;
   reg pe4_first2 = 1'h0;
   reg pe4_first3 = 1'h0;
@@ -13607,7 +14759,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_first8 = 1'h0;
   reg pe4_first9 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
-  reg [1:0] pe4_flags_out = 2'h0;
   reg pe4_last1 = 1'h0;
   reg pe4_last2 = 1'h0;
   reg pe4_last3 = 1'h0;
@@ -13617,8 +14768,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_last7 = 1'h0;
   reg pe4_last8 = 1'h0;
   reg pe4_last9 = 1'h0;
-  reg [15:0] pe4_m = 16'h0000;
-  reg [15:0] pe4_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe4_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -13662,14 +14811,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe4_rq7 = 8'h00;
   reg [7:0] pe4_rq8 = 8'h00;
   reg [7:0] pe4_rq9 = 8'h00;
-  wire pe4_rq_collision;
-  reg [53:0] pe4_rq_entry = 54'h00000000000000;
-  reg [53:0] pe4_rq_read = 54'h00000000000000;
+  reg [31:0] pe4_rq_bias = 32'd0;
+  wire pe4_rq_bias_collision;
+  reg [31:0] pe4_rq_bias_read = 32'd0;
+  reg [15:0] pe4_rq_m = 16'h0000;
+  wire pe4_rq_ms_collision;
+  reg [21:0] pe4_rq_ms_read = 22'h000000;
+  reg [5:0] pe4_rq_s = 6'h00;
   reg [7:0] pe4_rq_waddr = 8'h00;
   reg [53:0] pe4_rq_wdata = 54'h00000000000000;
   reg pe4_rq_we = 1'h0;
-  reg [5:0] pe4_s = 6'h00;
-  reg [5:0] pe4_s_out = 6'h00;
   reg [16:0] pe4_sum0_0 = 17'h00000;
   reg [16:0] pe4_sum0_1 = 17'h00000;
   reg [16:0] pe4_sum0_2 = 17'h00000;
@@ -13689,31 +14840,28 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3891$0 ;
-  wire [7:0] \port$3891$0 ;
-  output [23:0] \port$3892$0 ;
-  wire [23:0] \port$3892$0 ;
+  output [7:0] \port$3947$0 ;
+  wire [7:0] \port$3947$0 ;
+  output [23:0] \port$3948$0 ;
+  wire [23:0] \port$3948$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -13733,6 +14881,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
   initial begin
@@ -14261,278 +15419,563 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq4 [255:0];
+  reg [31:0] rq_bias4 [255:0];
   initial begin
-    rq4[0] = 54'h00000000000000;
-    rq4[1] = 54'h00000000000000;
-    rq4[2] = 54'h00000000000000;
-    rq4[3] = 54'h00000000000000;
-    rq4[4] = 54'h00000000000000;
-    rq4[5] = 54'h00000000000000;
-    rq4[6] = 54'h00000000000000;
-    rq4[7] = 54'h00000000000000;
-    rq4[8] = 54'h00000000000000;
-    rq4[9] = 54'h00000000000000;
-    rq4[10] = 54'h00000000000000;
-    rq4[11] = 54'h00000000000000;
-    rq4[12] = 54'h00000000000000;
-    rq4[13] = 54'h00000000000000;
-    rq4[14] = 54'h00000000000000;
-    rq4[15] = 54'h00000000000000;
-    rq4[16] = 54'h00000000000000;
-    rq4[17] = 54'h00000000000000;
-    rq4[18] = 54'h00000000000000;
-    rq4[19] = 54'h00000000000000;
-    rq4[20] = 54'h00000000000000;
-    rq4[21] = 54'h00000000000000;
-    rq4[22] = 54'h00000000000000;
-    rq4[23] = 54'h00000000000000;
-    rq4[24] = 54'h00000000000000;
-    rq4[25] = 54'h00000000000000;
-    rq4[26] = 54'h00000000000000;
-    rq4[27] = 54'h00000000000000;
-    rq4[28] = 54'h00000000000000;
-    rq4[29] = 54'h00000000000000;
-    rq4[30] = 54'h00000000000000;
-    rq4[31] = 54'h00000000000000;
-    rq4[32] = 54'h00000000000000;
-    rq4[33] = 54'h00000000000000;
-    rq4[34] = 54'h00000000000000;
-    rq4[35] = 54'h00000000000000;
-    rq4[36] = 54'h00000000000000;
-    rq4[37] = 54'h00000000000000;
-    rq4[38] = 54'h00000000000000;
-    rq4[39] = 54'h00000000000000;
-    rq4[40] = 54'h00000000000000;
-    rq4[41] = 54'h00000000000000;
-    rq4[42] = 54'h00000000000000;
-    rq4[43] = 54'h00000000000000;
-    rq4[44] = 54'h00000000000000;
-    rq4[45] = 54'h00000000000000;
-    rq4[46] = 54'h00000000000000;
-    rq4[47] = 54'h00000000000000;
-    rq4[48] = 54'h00000000000000;
-    rq4[49] = 54'h00000000000000;
-    rq4[50] = 54'h00000000000000;
-    rq4[51] = 54'h00000000000000;
-    rq4[52] = 54'h00000000000000;
-    rq4[53] = 54'h00000000000000;
-    rq4[54] = 54'h00000000000000;
-    rq4[55] = 54'h00000000000000;
-    rq4[56] = 54'h00000000000000;
-    rq4[57] = 54'h00000000000000;
-    rq4[58] = 54'h00000000000000;
-    rq4[59] = 54'h00000000000000;
-    rq4[60] = 54'h00000000000000;
-    rq4[61] = 54'h00000000000000;
-    rq4[62] = 54'h00000000000000;
-    rq4[63] = 54'h00000000000000;
-    rq4[64] = 54'h00000000000000;
-    rq4[65] = 54'h00000000000000;
-    rq4[66] = 54'h00000000000000;
-    rq4[67] = 54'h00000000000000;
-    rq4[68] = 54'h00000000000000;
-    rq4[69] = 54'h00000000000000;
-    rq4[70] = 54'h00000000000000;
-    rq4[71] = 54'h00000000000000;
-    rq4[72] = 54'h00000000000000;
-    rq4[73] = 54'h00000000000000;
-    rq4[74] = 54'h00000000000000;
-    rq4[75] = 54'h00000000000000;
-    rq4[76] = 54'h00000000000000;
-    rq4[77] = 54'h00000000000000;
-    rq4[78] = 54'h00000000000000;
-    rq4[79] = 54'h00000000000000;
-    rq4[80] = 54'h00000000000000;
-    rq4[81] = 54'h00000000000000;
-    rq4[82] = 54'h00000000000000;
-    rq4[83] = 54'h00000000000000;
-    rq4[84] = 54'h00000000000000;
-    rq4[85] = 54'h00000000000000;
-    rq4[86] = 54'h00000000000000;
-    rq4[87] = 54'h00000000000000;
-    rq4[88] = 54'h00000000000000;
-    rq4[89] = 54'h00000000000000;
-    rq4[90] = 54'h00000000000000;
-    rq4[91] = 54'h00000000000000;
-    rq4[92] = 54'h00000000000000;
-    rq4[93] = 54'h00000000000000;
-    rq4[94] = 54'h00000000000000;
-    rq4[95] = 54'h00000000000000;
-    rq4[96] = 54'h00000000000000;
-    rq4[97] = 54'h00000000000000;
-    rq4[98] = 54'h00000000000000;
-    rq4[99] = 54'h00000000000000;
-    rq4[100] = 54'h00000000000000;
-    rq4[101] = 54'h00000000000000;
-    rq4[102] = 54'h00000000000000;
-    rq4[103] = 54'h00000000000000;
-    rq4[104] = 54'h00000000000000;
-    rq4[105] = 54'h00000000000000;
-    rq4[106] = 54'h00000000000000;
-    rq4[107] = 54'h00000000000000;
-    rq4[108] = 54'h00000000000000;
-    rq4[109] = 54'h00000000000000;
-    rq4[110] = 54'h00000000000000;
-    rq4[111] = 54'h00000000000000;
-    rq4[112] = 54'h00000000000000;
-    rq4[113] = 54'h00000000000000;
-    rq4[114] = 54'h00000000000000;
-    rq4[115] = 54'h00000000000000;
-    rq4[116] = 54'h00000000000000;
-    rq4[117] = 54'h00000000000000;
-    rq4[118] = 54'h00000000000000;
-    rq4[119] = 54'h00000000000000;
-    rq4[120] = 54'h00000000000000;
-    rq4[121] = 54'h00000000000000;
-    rq4[122] = 54'h00000000000000;
-    rq4[123] = 54'h00000000000000;
-    rq4[124] = 54'h00000000000000;
-    rq4[125] = 54'h00000000000000;
-    rq4[126] = 54'h00000000000000;
-    rq4[127] = 54'h00000000000000;
-    rq4[128] = 54'h00000000000000;
-    rq4[129] = 54'h00000000000000;
-    rq4[130] = 54'h00000000000000;
-    rq4[131] = 54'h00000000000000;
-    rq4[132] = 54'h00000000000000;
-    rq4[133] = 54'h00000000000000;
-    rq4[134] = 54'h00000000000000;
-    rq4[135] = 54'h00000000000000;
-    rq4[136] = 54'h00000000000000;
-    rq4[137] = 54'h00000000000000;
-    rq4[138] = 54'h00000000000000;
-    rq4[139] = 54'h00000000000000;
-    rq4[140] = 54'h00000000000000;
-    rq4[141] = 54'h00000000000000;
-    rq4[142] = 54'h00000000000000;
-    rq4[143] = 54'h00000000000000;
-    rq4[144] = 54'h00000000000000;
-    rq4[145] = 54'h00000000000000;
-    rq4[146] = 54'h00000000000000;
-    rq4[147] = 54'h00000000000000;
-    rq4[148] = 54'h00000000000000;
-    rq4[149] = 54'h00000000000000;
-    rq4[150] = 54'h00000000000000;
-    rq4[151] = 54'h00000000000000;
-    rq4[152] = 54'h00000000000000;
-    rq4[153] = 54'h00000000000000;
-    rq4[154] = 54'h00000000000000;
-    rq4[155] = 54'h00000000000000;
-    rq4[156] = 54'h00000000000000;
-    rq4[157] = 54'h00000000000000;
-    rq4[158] = 54'h00000000000000;
-    rq4[159] = 54'h00000000000000;
-    rq4[160] = 54'h00000000000000;
-    rq4[161] = 54'h00000000000000;
-    rq4[162] = 54'h00000000000000;
-    rq4[163] = 54'h00000000000000;
-    rq4[164] = 54'h00000000000000;
-    rq4[165] = 54'h00000000000000;
-    rq4[166] = 54'h00000000000000;
-    rq4[167] = 54'h00000000000000;
-    rq4[168] = 54'h00000000000000;
-    rq4[169] = 54'h00000000000000;
-    rq4[170] = 54'h00000000000000;
-    rq4[171] = 54'h00000000000000;
-    rq4[172] = 54'h00000000000000;
-    rq4[173] = 54'h00000000000000;
-    rq4[174] = 54'h00000000000000;
-    rq4[175] = 54'h00000000000000;
-    rq4[176] = 54'h00000000000000;
-    rq4[177] = 54'h00000000000000;
-    rq4[178] = 54'h00000000000000;
-    rq4[179] = 54'h00000000000000;
-    rq4[180] = 54'h00000000000000;
-    rq4[181] = 54'h00000000000000;
-    rq4[182] = 54'h00000000000000;
-    rq4[183] = 54'h00000000000000;
-    rq4[184] = 54'h00000000000000;
-    rq4[185] = 54'h00000000000000;
-    rq4[186] = 54'h00000000000000;
-    rq4[187] = 54'h00000000000000;
-    rq4[188] = 54'h00000000000000;
-    rq4[189] = 54'h00000000000000;
-    rq4[190] = 54'h00000000000000;
-    rq4[191] = 54'h00000000000000;
-    rq4[192] = 54'h00000000000000;
-    rq4[193] = 54'h00000000000000;
-    rq4[194] = 54'h00000000000000;
-    rq4[195] = 54'h00000000000000;
-    rq4[196] = 54'h00000000000000;
-    rq4[197] = 54'h00000000000000;
-    rq4[198] = 54'h00000000000000;
-    rq4[199] = 54'h00000000000000;
-    rq4[200] = 54'h00000000000000;
-    rq4[201] = 54'h00000000000000;
-    rq4[202] = 54'h00000000000000;
-    rq4[203] = 54'h00000000000000;
-    rq4[204] = 54'h00000000000000;
-    rq4[205] = 54'h00000000000000;
-    rq4[206] = 54'h00000000000000;
-    rq4[207] = 54'h00000000000000;
-    rq4[208] = 54'h00000000000000;
-    rq4[209] = 54'h00000000000000;
-    rq4[210] = 54'h00000000000000;
-    rq4[211] = 54'h00000000000000;
-    rq4[212] = 54'h00000000000000;
-    rq4[213] = 54'h00000000000000;
-    rq4[214] = 54'h00000000000000;
-    rq4[215] = 54'h00000000000000;
-    rq4[216] = 54'h00000000000000;
-    rq4[217] = 54'h00000000000000;
-    rq4[218] = 54'h00000000000000;
-    rq4[219] = 54'h00000000000000;
-    rq4[220] = 54'h00000000000000;
-    rq4[221] = 54'h00000000000000;
-    rq4[222] = 54'h00000000000000;
-    rq4[223] = 54'h00000000000000;
-    rq4[224] = 54'h00000000000000;
-    rq4[225] = 54'h00000000000000;
-    rq4[226] = 54'h00000000000000;
-    rq4[227] = 54'h00000000000000;
-    rq4[228] = 54'h00000000000000;
-    rq4[229] = 54'h00000000000000;
-    rq4[230] = 54'h00000000000000;
-    rq4[231] = 54'h00000000000000;
-    rq4[232] = 54'h00000000000000;
-    rq4[233] = 54'h00000000000000;
-    rq4[234] = 54'h00000000000000;
-    rq4[235] = 54'h00000000000000;
-    rq4[236] = 54'h00000000000000;
-    rq4[237] = 54'h00000000000000;
-    rq4[238] = 54'h00000000000000;
-    rq4[239] = 54'h00000000000000;
-    rq4[240] = 54'h00000000000000;
-    rq4[241] = 54'h00000000000000;
-    rq4[242] = 54'h00000000000000;
-    rq4[243] = 54'h00000000000000;
-    rq4[244] = 54'h00000000000000;
-    rq4[245] = 54'h00000000000000;
-    rq4[246] = 54'h00000000000000;
-    rq4[247] = 54'h00000000000000;
-    rq4[248] = 54'h00000000000000;
-    rq4[249] = 54'h00000000000000;
-    rq4[250] = 54'h00000000000000;
-    rq4[251] = 54'h00000000000000;
-    rq4[252] = 54'h00000000000000;
-    rq4[253] = 54'h00000000000000;
-    rq4[254] = 54'h00000000000000;
-    rq4[255] = 54'h00000000000000;
+    rq_bias4[0] = 32'd0;
+    rq_bias4[1] = 32'd0;
+    rq_bias4[2] = 32'd0;
+    rq_bias4[3] = 32'd0;
+    rq_bias4[4] = 32'd0;
+    rq_bias4[5] = 32'd0;
+    rq_bias4[6] = 32'd0;
+    rq_bias4[7] = 32'd0;
+    rq_bias4[8] = 32'd0;
+    rq_bias4[9] = 32'd0;
+    rq_bias4[10] = 32'd0;
+    rq_bias4[11] = 32'd0;
+    rq_bias4[12] = 32'd0;
+    rq_bias4[13] = 32'd0;
+    rq_bias4[14] = 32'd0;
+    rq_bias4[15] = 32'd0;
+    rq_bias4[16] = 32'd0;
+    rq_bias4[17] = 32'd0;
+    rq_bias4[18] = 32'd0;
+    rq_bias4[19] = 32'd0;
+    rq_bias4[20] = 32'd0;
+    rq_bias4[21] = 32'd0;
+    rq_bias4[22] = 32'd0;
+    rq_bias4[23] = 32'd0;
+    rq_bias4[24] = 32'd0;
+    rq_bias4[25] = 32'd0;
+    rq_bias4[26] = 32'd0;
+    rq_bias4[27] = 32'd0;
+    rq_bias4[28] = 32'd0;
+    rq_bias4[29] = 32'd0;
+    rq_bias4[30] = 32'd0;
+    rq_bias4[31] = 32'd0;
+    rq_bias4[32] = 32'd0;
+    rq_bias4[33] = 32'd0;
+    rq_bias4[34] = 32'd0;
+    rq_bias4[35] = 32'd0;
+    rq_bias4[36] = 32'd0;
+    rq_bias4[37] = 32'd0;
+    rq_bias4[38] = 32'd0;
+    rq_bias4[39] = 32'd0;
+    rq_bias4[40] = 32'd0;
+    rq_bias4[41] = 32'd0;
+    rq_bias4[42] = 32'd0;
+    rq_bias4[43] = 32'd0;
+    rq_bias4[44] = 32'd0;
+    rq_bias4[45] = 32'd0;
+    rq_bias4[46] = 32'd0;
+    rq_bias4[47] = 32'd0;
+    rq_bias4[48] = 32'd0;
+    rq_bias4[49] = 32'd0;
+    rq_bias4[50] = 32'd0;
+    rq_bias4[51] = 32'd0;
+    rq_bias4[52] = 32'd0;
+    rq_bias4[53] = 32'd0;
+    rq_bias4[54] = 32'd0;
+    rq_bias4[55] = 32'd0;
+    rq_bias4[56] = 32'd0;
+    rq_bias4[57] = 32'd0;
+    rq_bias4[58] = 32'd0;
+    rq_bias4[59] = 32'd0;
+    rq_bias4[60] = 32'd0;
+    rq_bias4[61] = 32'd0;
+    rq_bias4[62] = 32'd0;
+    rq_bias4[63] = 32'd0;
+    rq_bias4[64] = 32'd0;
+    rq_bias4[65] = 32'd0;
+    rq_bias4[66] = 32'd0;
+    rq_bias4[67] = 32'd0;
+    rq_bias4[68] = 32'd0;
+    rq_bias4[69] = 32'd0;
+    rq_bias4[70] = 32'd0;
+    rq_bias4[71] = 32'd0;
+    rq_bias4[72] = 32'd0;
+    rq_bias4[73] = 32'd0;
+    rq_bias4[74] = 32'd0;
+    rq_bias4[75] = 32'd0;
+    rq_bias4[76] = 32'd0;
+    rq_bias4[77] = 32'd0;
+    rq_bias4[78] = 32'd0;
+    rq_bias4[79] = 32'd0;
+    rq_bias4[80] = 32'd0;
+    rq_bias4[81] = 32'd0;
+    rq_bias4[82] = 32'd0;
+    rq_bias4[83] = 32'd0;
+    rq_bias4[84] = 32'd0;
+    rq_bias4[85] = 32'd0;
+    rq_bias4[86] = 32'd0;
+    rq_bias4[87] = 32'd0;
+    rq_bias4[88] = 32'd0;
+    rq_bias4[89] = 32'd0;
+    rq_bias4[90] = 32'd0;
+    rq_bias4[91] = 32'd0;
+    rq_bias4[92] = 32'd0;
+    rq_bias4[93] = 32'd0;
+    rq_bias4[94] = 32'd0;
+    rq_bias4[95] = 32'd0;
+    rq_bias4[96] = 32'd0;
+    rq_bias4[97] = 32'd0;
+    rq_bias4[98] = 32'd0;
+    rq_bias4[99] = 32'd0;
+    rq_bias4[100] = 32'd0;
+    rq_bias4[101] = 32'd0;
+    rq_bias4[102] = 32'd0;
+    rq_bias4[103] = 32'd0;
+    rq_bias4[104] = 32'd0;
+    rq_bias4[105] = 32'd0;
+    rq_bias4[106] = 32'd0;
+    rq_bias4[107] = 32'd0;
+    rq_bias4[108] = 32'd0;
+    rq_bias4[109] = 32'd0;
+    rq_bias4[110] = 32'd0;
+    rq_bias4[111] = 32'd0;
+    rq_bias4[112] = 32'd0;
+    rq_bias4[113] = 32'd0;
+    rq_bias4[114] = 32'd0;
+    rq_bias4[115] = 32'd0;
+    rq_bias4[116] = 32'd0;
+    rq_bias4[117] = 32'd0;
+    rq_bias4[118] = 32'd0;
+    rq_bias4[119] = 32'd0;
+    rq_bias4[120] = 32'd0;
+    rq_bias4[121] = 32'd0;
+    rq_bias4[122] = 32'd0;
+    rq_bias4[123] = 32'd0;
+    rq_bias4[124] = 32'd0;
+    rq_bias4[125] = 32'd0;
+    rq_bias4[126] = 32'd0;
+    rq_bias4[127] = 32'd0;
+    rq_bias4[128] = 32'd0;
+    rq_bias4[129] = 32'd0;
+    rq_bias4[130] = 32'd0;
+    rq_bias4[131] = 32'd0;
+    rq_bias4[132] = 32'd0;
+    rq_bias4[133] = 32'd0;
+    rq_bias4[134] = 32'd0;
+    rq_bias4[135] = 32'd0;
+    rq_bias4[136] = 32'd0;
+    rq_bias4[137] = 32'd0;
+    rq_bias4[138] = 32'd0;
+    rq_bias4[139] = 32'd0;
+    rq_bias4[140] = 32'd0;
+    rq_bias4[141] = 32'd0;
+    rq_bias4[142] = 32'd0;
+    rq_bias4[143] = 32'd0;
+    rq_bias4[144] = 32'd0;
+    rq_bias4[145] = 32'd0;
+    rq_bias4[146] = 32'd0;
+    rq_bias4[147] = 32'd0;
+    rq_bias4[148] = 32'd0;
+    rq_bias4[149] = 32'd0;
+    rq_bias4[150] = 32'd0;
+    rq_bias4[151] = 32'd0;
+    rq_bias4[152] = 32'd0;
+    rq_bias4[153] = 32'd0;
+    rq_bias4[154] = 32'd0;
+    rq_bias4[155] = 32'd0;
+    rq_bias4[156] = 32'd0;
+    rq_bias4[157] = 32'd0;
+    rq_bias4[158] = 32'd0;
+    rq_bias4[159] = 32'd0;
+    rq_bias4[160] = 32'd0;
+    rq_bias4[161] = 32'd0;
+    rq_bias4[162] = 32'd0;
+    rq_bias4[163] = 32'd0;
+    rq_bias4[164] = 32'd0;
+    rq_bias4[165] = 32'd0;
+    rq_bias4[166] = 32'd0;
+    rq_bias4[167] = 32'd0;
+    rq_bias4[168] = 32'd0;
+    rq_bias4[169] = 32'd0;
+    rq_bias4[170] = 32'd0;
+    rq_bias4[171] = 32'd0;
+    rq_bias4[172] = 32'd0;
+    rq_bias4[173] = 32'd0;
+    rq_bias4[174] = 32'd0;
+    rq_bias4[175] = 32'd0;
+    rq_bias4[176] = 32'd0;
+    rq_bias4[177] = 32'd0;
+    rq_bias4[178] = 32'd0;
+    rq_bias4[179] = 32'd0;
+    rq_bias4[180] = 32'd0;
+    rq_bias4[181] = 32'd0;
+    rq_bias4[182] = 32'd0;
+    rq_bias4[183] = 32'd0;
+    rq_bias4[184] = 32'd0;
+    rq_bias4[185] = 32'd0;
+    rq_bias4[186] = 32'd0;
+    rq_bias4[187] = 32'd0;
+    rq_bias4[188] = 32'd0;
+    rq_bias4[189] = 32'd0;
+    rq_bias4[190] = 32'd0;
+    rq_bias4[191] = 32'd0;
+    rq_bias4[192] = 32'd0;
+    rq_bias4[193] = 32'd0;
+    rq_bias4[194] = 32'd0;
+    rq_bias4[195] = 32'd0;
+    rq_bias4[196] = 32'd0;
+    rq_bias4[197] = 32'd0;
+    rq_bias4[198] = 32'd0;
+    rq_bias4[199] = 32'd0;
+    rq_bias4[200] = 32'd0;
+    rq_bias4[201] = 32'd0;
+    rq_bias4[202] = 32'd0;
+    rq_bias4[203] = 32'd0;
+    rq_bias4[204] = 32'd0;
+    rq_bias4[205] = 32'd0;
+    rq_bias4[206] = 32'd0;
+    rq_bias4[207] = 32'd0;
+    rq_bias4[208] = 32'd0;
+    rq_bias4[209] = 32'd0;
+    rq_bias4[210] = 32'd0;
+    rq_bias4[211] = 32'd0;
+    rq_bias4[212] = 32'd0;
+    rq_bias4[213] = 32'd0;
+    rq_bias4[214] = 32'd0;
+    rq_bias4[215] = 32'd0;
+    rq_bias4[216] = 32'd0;
+    rq_bias4[217] = 32'd0;
+    rq_bias4[218] = 32'd0;
+    rq_bias4[219] = 32'd0;
+    rq_bias4[220] = 32'd0;
+    rq_bias4[221] = 32'd0;
+    rq_bias4[222] = 32'd0;
+    rq_bias4[223] = 32'd0;
+    rq_bias4[224] = 32'd0;
+    rq_bias4[225] = 32'd0;
+    rq_bias4[226] = 32'd0;
+    rq_bias4[227] = 32'd0;
+    rq_bias4[228] = 32'd0;
+    rq_bias4[229] = 32'd0;
+    rq_bias4[230] = 32'd0;
+    rq_bias4[231] = 32'd0;
+    rq_bias4[232] = 32'd0;
+    rq_bias4[233] = 32'd0;
+    rq_bias4[234] = 32'd0;
+    rq_bias4[235] = 32'd0;
+    rq_bias4[236] = 32'd0;
+    rq_bias4[237] = 32'd0;
+    rq_bias4[238] = 32'd0;
+    rq_bias4[239] = 32'd0;
+    rq_bias4[240] = 32'd0;
+    rq_bias4[241] = 32'd0;
+    rq_bias4[242] = 32'd0;
+    rq_bias4[243] = 32'd0;
+    rq_bias4[244] = 32'd0;
+    rq_bias4[245] = 32'd0;
+    rq_bias4[246] = 32'd0;
+    rq_bias4[247] = 32'd0;
+    rq_bias4[248] = 32'd0;
+    rq_bias4[249] = 32'd0;
+    rq_bias4[250] = 32'd0;
+    rq_bias4[251] = 32'd0;
+    rq_bias4[252] = 32'd0;
+    rq_bias4[253] = 32'd0;
+    rq_bias4[254] = 32'd0;
+    rq_bias4[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe4_rq_we)
-      rq4[pe4_rq_waddr] <= pe4_rq_wdata;
+      rq_bias4[pe4_rq_waddr] <= pe4_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq4[pe4_rq6];
+    _1_ <= rq_bias4[pe4_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms4 [255:0];
+  initial begin
+    rq_ms4[0] = 22'h000000;
+    rq_ms4[1] = 22'h000000;
+    rq_ms4[2] = 22'h000000;
+    rq_ms4[3] = 22'h000000;
+    rq_ms4[4] = 22'h000000;
+    rq_ms4[5] = 22'h000000;
+    rq_ms4[6] = 22'h000000;
+    rq_ms4[7] = 22'h000000;
+    rq_ms4[8] = 22'h000000;
+    rq_ms4[9] = 22'h000000;
+    rq_ms4[10] = 22'h000000;
+    rq_ms4[11] = 22'h000000;
+    rq_ms4[12] = 22'h000000;
+    rq_ms4[13] = 22'h000000;
+    rq_ms4[14] = 22'h000000;
+    rq_ms4[15] = 22'h000000;
+    rq_ms4[16] = 22'h000000;
+    rq_ms4[17] = 22'h000000;
+    rq_ms4[18] = 22'h000000;
+    rq_ms4[19] = 22'h000000;
+    rq_ms4[20] = 22'h000000;
+    rq_ms4[21] = 22'h000000;
+    rq_ms4[22] = 22'h000000;
+    rq_ms4[23] = 22'h000000;
+    rq_ms4[24] = 22'h000000;
+    rq_ms4[25] = 22'h000000;
+    rq_ms4[26] = 22'h000000;
+    rq_ms4[27] = 22'h000000;
+    rq_ms4[28] = 22'h000000;
+    rq_ms4[29] = 22'h000000;
+    rq_ms4[30] = 22'h000000;
+    rq_ms4[31] = 22'h000000;
+    rq_ms4[32] = 22'h000000;
+    rq_ms4[33] = 22'h000000;
+    rq_ms4[34] = 22'h000000;
+    rq_ms4[35] = 22'h000000;
+    rq_ms4[36] = 22'h000000;
+    rq_ms4[37] = 22'h000000;
+    rq_ms4[38] = 22'h000000;
+    rq_ms4[39] = 22'h000000;
+    rq_ms4[40] = 22'h000000;
+    rq_ms4[41] = 22'h000000;
+    rq_ms4[42] = 22'h000000;
+    rq_ms4[43] = 22'h000000;
+    rq_ms4[44] = 22'h000000;
+    rq_ms4[45] = 22'h000000;
+    rq_ms4[46] = 22'h000000;
+    rq_ms4[47] = 22'h000000;
+    rq_ms4[48] = 22'h000000;
+    rq_ms4[49] = 22'h000000;
+    rq_ms4[50] = 22'h000000;
+    rq_ms4[51] = 22'h000000;
+    rq_ms4[52] = 22'h000000;
+    rq_ms4[53] = 22'h000000;
+    rq_ms4[54] = 22'h000000;
+    rq_ms4[55] = 22'h000000;
+    rq_ms4[56] = 22'h000000;
+    rq_ms4[57] = 22'h000000;
+    rq_ms4[58] = 22'h000000;
+    rq_ms4[59] = 22'h000000;
+    rq_ms4[60] = 22'h000000;
+    rq_ms4[61] = 22'h000000;
+    rq_ms4[62] = 22'h000000;
+    rq_ms4[63] = 22'h000000;
+    rq_ms4[64] = 22'h000000;
+    rq_ms4[65] = 22'h000000;
+    rq_ms4[66] = 22'h000000;
+    rq_ms4[67] = 22'h000000;
+    rq_ms4[68] = 22'h000000;
+    rq_ms4[69] = 22'h000000;
+    rq_ms4[70] = 22'h000000;
+    rq_ms4[71] = 22'h000000;
+    rq_ms4[72] = 22'h000000;
+    rq_ms4[73] = 22'h000000;
+    rq_ms4[74] = 22'h000000;
+    rq_ms4[75] = 22'h000000;
+    rq_ms4[76] = 22'h000000;
+    rq_ms4[77] = 22'h000000;
+    rq_ms4[78] = 22'h000000;
+    rq_ms4[79] = 22'h000000;
+    rq_ms4[80] = 22'h000000;
+    rq_ms4[81] = 22'h000000;
+    rq_ms4[82] = 22'h000000;
+    rq_ms4[83] = 22'h000000;
+    rq_ms4[84] = 22'h000000;
+    rq_ms4[85] = 22'h000000;
+    rq_ms4[86] = 22'h000000;
+    rq_ms4[87] = 22'h000000;
+    rq_ms4[88] = 22'h000000;
+    rq_ms4[89] = 22'h000000;
+    rq_ms4[90] = 22'h000000;
+    rq_ms4[91] = 22'h000000;
+    rq_ms4[92] = 22'h000000;
+    rq_ms4[93] = 22'h000000;
+    rq_ms4[94] = 22'h000000;
+    rq_ms4[95] = 22'h000000;
+    rq_ms4[96] = 22'h000000;
+    rq_ms4[97] = 22'h000000;
+    rq_ms4[98] = 22'h000000;
+    rq_ms4[99] = 22'h000000;
+    rq_ms4[100] = 22'h000000;
+    rq_ms4[101] = 22'h000000;
+    rq_ms4[102] = 22'h000000;
+    rq_ms4[103] = 22'h000000;
+    rq_ms4[104] = 22'h000000;
+    rq_ms4[105] = 22'h000000;
+    rq_ms4[106] = 22'h000000;
+    rq_ms4[107] = 22'h000000;
+    rq_ms4[108] = 22'h000000;
+    rq_ms4[109] = 22'h000000;
+    rq_ms4[110] = 22'h000000;
+    rq_ms4[111] = 22'h000000;
+    rq_ms4[112] = 22'h000000;
+    rq_ms4[113] = 22'h000000;
+    rq_ms4[114] = 22'h000000;
+    rq_ms4[115] = 22'h000000;
+    rq_ms4[116] = 22'h000000;
+    rq_ms4[117] = 22'h000000;
+    rq_ms4[118] = 22'h000000;
+    rq_ms4[119] = 22'h000000;
+    rq_ms4[120] = 22'h000000;
+    rq_ms4[121] = 22'h000000;
+    rq_ms4[122] = 22'h000000;
+    rq_ms4[123] = 22'h000000;
+    rq_ms4[124] = 22'h000000;
+    rq_ms4[125] = 22'h000000;
+    rq_ms4[126] = 22'h000000;
+    rq_ms4[127] = 22'h000000;
+    rq_ms4[128] = 22'h000000;
+    rq_ms4[129] = 22'h000000;
+    rq_ms4[130] = 22'h000000;
+    rq_ms4[131] = 22'h000000;
+    rq_ms4[132] = 22'h000000;
+    rq_ms4[133] = 22'h000000;
+    rq_ms4[134] = 22'h000000;
+    rq_ms4[135] = 22'h000000;
+    rq_ms4[136] = 22'h000000;
+    rq_ms4[137] = 22'h000000;
+    rq_ms4[138] = 22'h000000;
+    rq_ms4[139] = 22'h000000;
+    rq_ms4[140] = 22'h000000;
+    rq_ms4[141] = 22'h000000;
+    rq_ms4[142] = 22'h000000;
+    rq_ms4[143] = 22'h000000;
+    rq_ms4[144] = 22'h000000;
+    rq_ms4[145] = 22'h000000;
+    rq_ms4[146] = 22'h000000;
+    rq_ms4[147] = 22'h000000;
+    rq_ms4[148] = 22'h000000;
+    rq_ms4[149] = 22'h000000;
+    rq_ms4[150] = 22'h000000;
+    rq_ms4[151] = 22'h000000;
+    rq_ms4[152] = 22'h000000;
+    rq_ms4[153] = 22'h000000;
+    rq_ms4[154] = 22'h000000;
+    rq_ms4[155] = 22'h000000;
+    rq_ms4[156] = 22'h000000;
+    rq_ms4[157] = 22'h000000;
+    rq_ms4[158] = 22'h000000;
+    rq_ms4[159] = 22'h000000;
+    rq_ms4[160] = 22'h000000;
+    rq_ms4[161] = 22'h000000;
+    rq_ms4[162] = 22'h000000;
+    rq_ms4[163] = 22'h000000;
+    rq_ms4[164] = 22'h000000;
+    rq_ms4[165] = 22'h000000;
+    rq_ms4[166] = 22'h000000;
+    rq_ms4[167] = 22'h000000;
+    rq_ms4[168] = 22'h000000;
+    rq_ms4[169] = 22'h000000;
+    rq_ms4[170] = 22'h000000;
+    rq_ms4[171] = 22'h000000;
+    rq_ms4[172] = 22'h000000;
+    rq_ms4[173] = 22'h000000;
+    rq_ms4[174] = 22'h000000;
+    rq_ms4[175] = 22'h000000;
+    rq_ms4[176] = 22'h000000;
+    rq_ms4[177] = 22'h000000;
+    rq_ms4[178] = 22'h000000;
+    rq_ms4[179] = 22'h000000;
+    rq_ms4[180] = 22'h000000;
+    rq_ms4[181] = 22'h000000;
+    rq_ms4[182] = 22'h000000;
+    rq_ms4[183] = 22'h000000;
+    rq_ms4[184] = 22'h000000;
+    rq_ms4[185] = 22'h000000;
+    rq_ms4[186] = 22'h000000;
+    rq_ms4[187] = 22'h000000;
+    rq_ms4[188] = 22'h000000;
+    rq_ms4[189] = 22'h000000;
+    rq_ms4[190] = 22'h000000;
+    rq_ms4[191] = 22'h000000;
+    rq_ms4[192] = 22'h000000;
+    rq_ms4[193] = 22'h000000;
+    rq_ms4[194] = 22'h000000;
+    rq_ms4[195] = 22'h000000;
+    rq_ms4[196] = 22'h000000;
+    rq_ms4[197] = 22'h000000;
+    rq_ms4[198] = 22'h000000;
+    rq_ms4[199] = 22'h000000;
+    rq_ms4[200] = 22'h000000;
+    rq_ms4[201] = 22'h000000;
+    rq_ms4[202] = 22'h000000;
+    rq_ms4[203] = 22'h000000;
+    rq_ms4[204] = 22'h000000;
+    rq_ms4[205] = 22'h000000;
+    rq_ms4[206] = 22'h000000;
+    rq_ms4[207] = 22'h000000;
+    rq_ms4[208] = 22'h000000;
+    rq_ms4[209] = 22'h000000;
+    rq_ms4[210] = 22'h000000;
+    rq_ms4[211] = 22'h000000;
+    rq_ms4[212] = 22'h000000;
+    rq_ms4[213] = 22'h000000;
+    rq_ms4[214] = 22'h000000;
+    rq_ms4[215] = 22'h000000;
+    rq_ms4[216] = 22'h000000;
+    rq_ms4[217] = 22'h000000;
+    rq_ms4[218] = 22'h000000;
+    rq_ms4[219] = 22'h000000;
+    rq_ms4[220] = 22'h000000;
+    rq_ms4[221] = 22'h000000;
+    rq_ms4[222] = 22'h000000;
+    rq_ms4[223] = 22'h000000;
+    rq_ms4[224] = 22'h000000;
+    rq_ms4[225] = 22'h000000;
+    rq_ms4[226] = 22'h000000;
+    rq_ms4[227] = 22'h000000;
+    rq_ms4[228] = 22'h000000;
+    rq_ms4[229] = 22'h000000;
+    rq_ms4[230] = 22'h000000;
+    rq_ms4[231] = 22'h000000;
+    rq_ms4[232] = 22'h000000;
+    rq_ms4[233] = 22'h000000;
+    rq_ms4[234] = 22'h000000;
+    rq_ms4[235] = 22'h000000;
+    rq_ms4[236] = 22'h000000;
+    rq_ms4[237] = 22'h000000;
+    rq_ms4[238] = 22'h000000;
+    rq_ms4[239] = 22'h000000;
+    rq_ms4[240] = 22'h000000;
+    rq_ms4[241] = 22'h000000;
+    rq_ms4[242] = 22'h000000;
+    rq_ms4[243] = 22'h000000;
+    rq_ms4[244] = 22'h000000;
+    rq_ms4[245] = 22'h000000;
+    rq_ms4[246] = 22'h000000;
+    rq_ms4[247] = 22'h000000;
+    rq_ms4[248] = 22'h000000;
+    rq_ms4[249] = 22'h000000;
+    rq_ms4[250] = 22'h000000;
+    rq_ms4[251] = 22'h000000;
+    rq_ms4[252] = 22'h000000;
+    rq_ms4[253] = 22'h000000;
+    rq_ms4[254] = 22'h000000;
+    rq_ms4[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe4_rq_we)
+      rq_ms4[pe4_rq_waddr] <= pe4_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms4[pe4_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe4_rq3 <= pe4_rq2;
+  always @(posedge clk)
+    pe4_relu3 <= pe4_relu2;
+  always @(posedge clk)
+    pe4_requantize3 <= pe4_requantize2;
+  always @(posedge clk)
+    pe4_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe4_first4 <= pe4_first3;
+  always @(posedge clk)
+    pe4_last4 <= pe4_last3;
+  always @(posedge clk)
+    pe4_rq4 <= pe4_rq3;
+  always @(posedge clk)
+    pe4_relu4 <= pe4_relu3;
   always @(posedge clk)
     pe4_requantize4 <= pe4_requantize3;
   always @(posedge clk)
-    pe4_valid5 <= \$29 ;
+    pe4_valid5 <= \$32 ;
   always @(posedge clk)
     pe4_first5 <= pe4_first4;
   always @(posedge clk)
@@ -14544,7 +15987,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize5 <= pe4_requantize4;
   always @(posedge clk)
-    pe4_valid6 <= \$30 ;
+    pe4_valid6 <= \$33 ;
   always @(posedge clk)
     pe4_first6 <= pe4_first5;
   always @(posedge clk)
@@ -14556,7 +15999,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_valid7 <= \$31 ;
+    pe4_valid7 <= \$34 ;
   always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
@@ -14568,7 +16011,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
-    pe4_valid8 <= \$32 ;
+    pe4_valid8 <= \$35 ;
   always @(posedge clk)
     pe4_first8 <= pe4_first7;
   always @(posedge clk)
@@ -14580,7 +16023,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
-    pe4_valid9 <= \$33 ;
+    pe4_valid9 <= \$36 ;
   always @(posedge clk)
     pe4_first9 <= pe4_first8;
   always @(posedge clk)
@@ -14592,7 +16035,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize9 <= pe4_requantize8;
   always @(posedge clk)
-    pe4_bank_we <= \$34 ;
+    pe4_bank_we <= \$37 ;
   always @(posedge clk)
     pe4_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -14642,35 +16085,27 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe4_rq_we <= \$35 ;
+    pe4_rq_we <= \$38 ;
   always @(posedge clk)
     pe4_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe4_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe4_rq_read <= rrp__data;
+    pe4_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe4_rq_entry <= pe4_rq_read;
+    pe4_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe4_acc <= \$36 ;
+    pe4_rq_bias <= pe4_rq_bias_read;
   always @(posedge clk)
-    pe4_done <= \$37 ;
+    pe4_rq_s <= pe4_rq_ms_read[21:16];
   always @(posedge clk)
-    pe4_m <= pe4_rq_entry[47:32];
+    pe4_rq_m <= \$16 ;
   always @(posedge clk)
-    pe4_s <= pe4_rq_entry[53:48];
+    pe4_acc <= \$39 ;
   always @(posedge clk)
-    pe4_flags <= \$20 ;
+    pe4_done <= \$40 ;
   always @(posedge clk)
-    pe4_done_out <= \$38 ;
-  always @(posedge clk)
-    pe4_acc_out <= pe4_acc;
-  always @(posedge clk)
-    pe4_m_out <= pe4_m;
-  always @(posedge clk)
-    pe4_s_out <= pe4_s;
-  always @(posedge clk)
-    pe4_flags_out <= pe4_flags;
+    pe4_flags <= \$21 ;
   assign \$1  = $signed(pe4_w3[7:0]) * $signed(pe4_a3[7:0]);
   assign \$2  = $signed(pe4_w3[15:8]) * $signed(pe4_a3[15:8]);
   assign \$3  = $signed(pe4_w3[23:16]) * $signed(pe4_a3[23:16]);
@@ -14686,18 +16121,22 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe4_sum0_0) + $signed(pe4_sum0_1);
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
-  assign \$16  = pe4_first9 ? pe4_rq_entry[31:0] : pe4_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe4_sum2_0);
-  assign \$18  = pe4_valid9 & pe4_last9;
-  assign \$20  = { 1'h0, pe4_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe4_bank_we;
-  assign \$22  = rp__addr == pe4_bank_waddr;
-  assign pe4_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe4_valid6 & pe4_rq_we;
-  assign \$24  = pe4_rq6 == pe4_rq_waddr;
-  assign pe4_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe4_requantize9 ? pe4_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe4_first9 ? pe4_rq_bias : pe4_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe4_sum2_0);
+  assign \$19  = pe4_valid9 & pe4_last9;
+  assign \$21  = { 1'h0, pe4_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe4_bank_we;
+  assign \$23  = rp__addr == pe4_bank_waddr;
+  assign pe4_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe4_valid6 & pe4_rq_we;
+  assign \$25  = pe4_rq6 == pe4_rq_waddr;
+  assign pe4_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe4_valid7 & pe4_rq_we;
+  assign \$27  = pe4_rq7 == pe4_rq_waddr;
+  assign pe4_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe4_valid1 <= \$25 ;
+    pe4_valid1 <= \$28 ;
   always @(posedge clk)
     pe4_first1 <= step_first;
   always @(posedge clk)
@@ -14709,7 +16148,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe4_valid2 <= \$26 ;
+    pe4_valid2 <= \$29 ;
   always @(posedge clk)
     pe4_first2 <= pe4_first1;
   always @(posedge clk)
@@ -14721,135 +16160,112 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize2 <= pe4_requantize1;
   always @(posedge clk)
-    pe4_valid3 <= \$27 ;
+    pe4_valid3 <= \$30 ;
   always @(posedge clk)
     pe4_first3 <= pe4_first2;
   always @(posedge clk)
     pe4_last3 <= pe4_last2;
-  always @(posedge clk)
-    pe4_rq3 <= pe4_rq2;
-  always @(posedge clk)
-    pe4_relu3 <= pe4_relu2;
-  always @(posedge clk)
-    pe4_requantize3 <= pe4_requantize2;
-  always @(posedge clk)
-    pe4_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe4_first4 <= pe4_first3;
-  always @(posedge clk)
-    pe4_last4 <= pe4_last3;
-  always @(posedge clk)
-    pe4_rq4 <= pe4_rq3;
-  always @(posedge clk)
-    pe4_relu4 <= pe4_relu3;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
-    .i_acc(pe4_acc_out),
-    .i_m(pe4_m_out),
-    .i_s(pe4_s_out),
-    .i_valid(pe4_done_out),
+    .i_acc(pe4_acc),
+    .i_m(pe4_rq_m),
+    .i_s(pe4_rq_s),
+    .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3843$0 (pe4_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$3894$0 (pe4_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = pe4_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = pe4_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = pe4_valid6;
+    \$31  = pe4_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$32  = pe4_valid7;
+    \$32  = pe4_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$33  = pe4_valid8;
+    \$33  = pe4_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$34  = bank_we;
+    \$34  = pe4_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$35  = rq_we;
+    \$35  = pe4_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = pe4_acc;
-    if (pe4_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe4_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$38  = pe4_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe4_acc;
+    if (pe4_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$26  = pe4_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$27  = pe4_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = pe4_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$29  = pe4_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$30  = pe4_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -14859,28 +16275,32 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe4_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe4_rq_we;
-  assign rwp__addr = pe4_rq_waddr;
-  assign rwp__data = pe4_rq_wdata;
-  assign rrp__addr = pe4_rq6;
-  assign i_valid = pe4_done_out;
-  assign i_acc = pe4_acc_out;
-  assign i_m = pe4_m_out;
-  assign i_s = pe4_s_out;
-  assign i_relu = pe4_flags_out[0];
-  assign i_requantize = pe4_flags_out[1];
+  assign wport__en = pe4_rq_we;
+  assign wport__addr = pe4_rq_waddr;
+  assign wport__data = pe4_rq_wdata[31:0];
+  assign rport__addr = pe4_rq6;
+  assign \wport__en$120  = pe4_rq_we;
+  assign \wport__addr$121  = pe4_rq_waddr;
+  assign \wport__data$122  = pe4_rq_wdata[53:32];
+  assign \rport__addr$123  = pe4_rq7;
+  assign i_valid = pe4_done;
+  assign i_acc = pe4_acc;
+  assign i_m = pe4_rq_m;
+  assign i_s = pe4_rq_s;
+  assign i_relu = pe4_flags[0];
+  assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$3891$0  = \$39 ;
-  assign \port$3892$0  = \$40 ;
-  assign \$19  = { pe4_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$3947$0  = \$41 ;
+  assign \port$3948$0  = \$42 ;
+  assign \$20  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$3843$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3894$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -14956,10 +16376,11 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -14970,7 +16391,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -14981,7 +16402,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -14992,7 +16413,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -15003,7 +16424,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -15014,7 +16435,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -15062,9 +16483,10 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3843$0 ;
-  wire [1:0] \port$3843$0 ;
+  input [1:0] \port$3894$0 ;
+  wire [1:0] \port$3894$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -15072,32 +16494,34 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -15109,19 +16533,20 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -15164,40 +16589,40 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -15206,9 +16631,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -15222,9 +16647,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -15234,18 +16659,18 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -15267,18 +16692,20 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3843$0 [0];
+    rq_relu1 <= \port$3894$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3843$0 [1];
+    rq_req1 <= \port$3894$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -15288,8 +16715,6 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -15297,8 +16722,6 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -15308,8 +16731,6 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -15318,13 +16739,25 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -15354,7 +16787,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
     \$162  = i_valid;
@@ -15397,17 +16830,24 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_valid, i_acc, i_m, i_s, \port$38
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$3843$0 [0];
-  assign i_requantize = \port$3843$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$12 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$3894$0 [0];
+  assign i_requantize = \port$3894$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4052$0 , \port$4053$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4108$0 , \port$4109$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15416,19 +16856,19 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -15438,12 +16878,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -15475,14 +16917,12 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_a2 = 64'h0000000000000000;
   reg [63:0] pe5_a3 = 64'h0000000000000000;
   reg [31:0] pe5_acc = 32'd0;
-  reg [31:0] pe5_acc_out = 32'd0;
   wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe5_bank_waddr = 9'h000;
   reg [63:0] pe5_bank_wdata = 64'h0000000000000000;
   reg pe5_bank_we = 1'h0;
   reg pe5_done = 1'h0;
-  reg pe5_done_out = 1'h0;
   reg pe5_first1 = 1'h0;
   reg pe5_first2 = 1'h0;
   reg pe5_first3 = 1'h0;
@@ -15493,7 +16933,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_first8 = 1'h0;
   reg pe5_first9 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
-  reg [1:0] pe5_flags_out = 2'h0;
   reg pe5_last1 = 1'h0;
   reg pe5_last2 = 1'h0;
   reg pe5_last3 = 1'h0;
@@ -15503,8 +16942,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_last7 = 1'h0;
   reg pe5_last8 = 1'h0;
   reg pe5_last9 = 1'h0;
-  reg [15:0] pe5_m = 16'h0000;
-  reg [15:0] pe5_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe5_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -15548,14 +16985,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe5_rq7 = 8'h00;
   reg [7:0] pe5_rq8 = 8'h00;
   reg [7:0] pe5_rq9 = 8'h00;
-  wire pe5_rq_collision;
-  reg [53:0] pe5_rq_entry = 54'h00000000000000;
-  reg [53:0] pe5_rq_read = 54'h00000000000000;
+  reg [31:0] pe5_rq_bias = 32'd0;
+  wire pe5_rq_bias_collision;
+  reg [31:0] pe5_rq_bias_read = 32'd0;
+  reg [15:0] pe5_rq_m = 16'h0000;
+  wire pe5_rq_ms_collision;
+  reg [21:0] pe5_rq_ms_read = 22'h000000;
+  reg [5:0] pe5_rq_s = 6'h00;
   reg [7:0] pe5_rq_waddr = 8'h00;
   reg [53:0] pe5_rq_wdata = 54'h00000000000000;
   reg pe5_rq_we = 1'h0;
-  reg [5:0] pe5_s = 6'h00;
-  reg [5:0] pe5_s_out = 6'h00;
   reg [16:0] pe5_sum0_0 = 17'h00000;
   reg [16:0] pe5_sum0_1 = 17'h00000;
   reg [16:0] pe5_sum0_2 = 17'h00000;
@@ -15575,31 +17014,28 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4052$0 ;
-  wire [7:0] \port$4052$0 ;
-  output [23:0] \port$4053$0 ;
-  wire [23:0] \port$4053$0 ;
+  output [7:0] \port$4108$0 ;
+  wire [7:0] \port$4108$0 ;
+  output [23:0] \port$4109$0 ;
+  wire [23:0] \port$4109$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -15619,6 +17055,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
   initial begin
@@ -16147,278 +17593,563 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq5 [255:0];
+  reg [31:0] rq_bias5 [255:0];
   initial begin
-    rq5[0] = 54'h00000000000000;
-    rq5[1] = 54'h00000000000000;
-    rq5[2] = 54'h00000000000000;
-    rq5[3] = 54'h00000000000000;
-    rq5[4] = 54'h00000000000000;
-    rq5[5] = 54'h00000000000000;
-    rq5[6] = 54'h00000000000000;
-    rq5[7] = 54'h00000000000000;
-    rq5[8] = 54'h00000000000000;
-    rq5[9] = 54'h00000000000000;
-    rq5[10] = 54'h00000000000000;
-    rq5[11] = 54'h00000000000000;
-    rq5[12] = 54'h00000000000000;
-    rq5[13] = 54'h00000000000000;
-    rq5[14] = 54'h00000000000000;
-    rq5[15] = 54'h00000000000000;
-    rq5[16] = 54'h00000000000000;
-    rq5[17] = 54'h00000000000000;
-    rq5[18] = 54'h00000000000000;
-    rq5[19] = 54'h00000000000000;
-    rq5[20] = 54'h00000000000000;
-    rq5[21] = 54'h00000000000000;
-    rq5[22] = 54'h00000000000000;
-    rq5[23] = 54'h00000000000000;
-    rq5[24] = 54'h00000000000000;
-    rq5[25] = 54'h00000000000000;
-    rq5[26] = 54'h00000000000000;
-    rq5[27] = 54'h00000000000000;
-    rq5[28] = 54'h00000000000000;
-    rq5[29] = 54'h00000000000000;
-    rq5[30] = 54'h00000000000000;
-    rq5[31] = 54'h00000000000000;
-    rq5[32] = 54'h00000000000000;
-    rq5[33] = 54'h00000000000000;
-    rq5[34] = 54'h00000000000000;
-    rq5[35] = 54'h00000000000000;
-    rq5[36] = 54'h00000000000000;
-    rq5[37] = 54'h00000000000000;
-    rq5[38] = 54'h00000000000000;
-    rq5[39] = 54'h00000000000000;
-    rq5[40] = 54'h00000000000000;
-    rq5[41] = 54'h00000000000000;
-    rq5[42] = 54'h00000000000000;
-    rq5[43] = 54'h00000000000000;
-    rq5[44] = 54'h00000000000000;
-    rq5[45] = 54'h00000000000000;
-    rq5[46] = 54'h00000000000000;
-    rq5[47] = 54'h00000000000000;
-    rq5[48] = 54'h00000000000000;
-    rq5[49] = 54'h00000000000000;
-    rq5[50] = 54'h00000000000000;
-    rq5[51] = 54'h00000000000000;
-    rq5[52] = 54'h00000000000000;
-    rq5[53] = 54'h00000000000000;
-    rq5[54] = 54'h00000000000000;
-    rq5[55] = 54'h00000000000000;
-    rq5[56] = 54'h00000000000000;
-    rq5[57] = 54'h00000000000000;
-    rq5[58] = 54'h00000000000000;
-    rq5[59] = 54'h00000000000000;
-    rq5[60] = 54'h00000000000000;
-    rq5[61] = 54'h00000000000000;
-    rq5[62] = 54'h00000000000000;
-    rq5[63] = 54'h00000000000000;
-    rq5[64] = 54'h00000000000000;
-    rq5[65] = 54'h00000000000000;
-    rq5[66] = 54'h00000000000000;
-    rq5[67] = 54'h00000000000000;
-    rq5[68] = 54'h00000000000000;
-    rq5[69] = 54'h00000000000000;
-    rq5[70] = 54'h00000000000000;
-    rq5[71] = 54'h00000000000000;
-    rq5[72] = 54'h00000000000000;
-    rq5[73] = 54'h00000000000000;
-    rq5[74] = 54'h00000000000000;
-    rq5[75] = 54'h00000000000000;
-    rq5[76] = 54'h00000000000000;
-    rq5[77] = 54'h00000000000000;
-    rq5[78] = 54'h00000000000000;
-    rq5[79] = 54'h00000000000000;
-    rq5[80] = 54'h00000000000000;
-    rq5[81] = 54'h00000000000000;
-    rq5[82] = 54'h00000000000000;
-    rq5[83] = 54'h00000000000000;
-    rq5[84] = 54'h00000000000000;
-    rq5[85] = 54'h00000000000000;
-    rq5[86] = 54'h00000000000000;
-    rq5[87] = 54'h00000000000000;
-    rq5[88] = 54'h00000000000000;
-    rq5[89] = 54'h00000000000000;
-    rq5[90] = 54'h00000000000000;
-    rq5[91] = 54'h00000000000000;
-    rq5[92] = 54'h00000000000000;
-    rq5[93] = 54'h00000000000000;
-    rq5[94] = 54'h00000000000000;
-    rq5[95] = 54'h00000000000000;
-    rq5[96] = 54'h00000000000000;
-    rq5[97] = 54'h00000000000000;
-    rq5[98] = 54'h00000000000000;
-    rq5[99] = 54'h00000000000000;
-    rq5[100] = 54'h00000000000000;
-    rq5[101] = 54'h00000000000000;
-    rq5[102] = 54'h00000000000000;
-    rq5[103] = 54'h00000000000000;
-    rq5[104] = 54'h00000000000000;
-    rq5[105] = 54'h00000000000000;
-    rq5[106] = 54'h00000000000000;
-    rq5[107] = 54'h00000000000000;
-    rq5[108] = 54'h00000000000000;
-    rq5[109] = 54'h00000000000000;
-    rq5[110] = 54'h00000000000000;
-    rq5[111] = 54'h00000000000000;
-    rq5[112] = 54'h00000000000000;
-    rq5[113] = 54'h00000000000000;
-    rq5[114] = 54'h00000000000000;
-    rq5[115] = 54'h00000000000000;
-    rq5[116] = 54'h00000000000000;
-    rq5[117] = 54'h00000000000000;
-    rq5[118] = 54'h00000000000000;
-    rq5[119] = 54'h00000000000000;
-    rq5[120] = 54'h00000000000000;
-    rq5[121] = 54'h00000000000000;
-    rq5[122] = 54'h00000000000000;
-    rq5[123] = 54'h00000000000000;
-    rq5[124] = 54'h00000000000000;
-    rq5[125] = 54'h00000000000000;
-    rq5[126] = 54'h00000000000000;
-    rq5[127] = 54'h00000000000000;
-    rq5[128] = 54'h00000000000000;
-    rq5[129] = 54'h00000000000000;
-    rq5[130] = 54'h00000000000000;
-    rq5[131] = 54'h00000000000000;
-    rq5[132] = 54'h00000000000000;
-    rq5[133] = 54'h00000000000000;
-    rq5[134] = 54'h00000000000000;
-    rq5[135] = 54'h00000000000000;
-    rq5[136] = 54'h00000000000000;
-    rq5[137] = 54'h00000000000000;
-    rq5[138] = 54'h00000000000000;
-    rq5[139] = 54'h00000000000000;
-    rq5[140] = 54'h00000000000000;
-    rq5[141] = 54'h00000000000000;
-    rq5[142] = 54'h00000000000000;
-    rq5[143] = 54'h00000000000000;
-    rq5[144] = 54'h00000000000000;
-    rq5[145] = 54'h00000000000000;
-    rq5[146] = 54'h00000000000000;
-    rq5[147] = 54'h00000000000000;
-    rq5[148] = 54'h00000000000000;
-    rq5[149] = 54'h00000000000000;
-    rq5[150] = 54'h00000000000000;
-    rq5[151] = 54'h00000000000000;
-    rq5[152] = 54'h00000000000000;
-    rq5[153] = 54'h00000000000000;
-    rq5[154] = 54'h00000000000000;
-    rq5[155] = 54'h00000000000000;
-    rq5[156] = 54'h00000000000000;
-    rq5[157] = 54'h00000000000000;
-    rq5[158] = 54'h00000000000000;
-    rq5[159] = 54'h00000000000000;
-    rq5[160] = 54'h00000000000000;
-    rq5[161] = 54'h00000000000000;
-    rq5[162] = 54'h00000000000000;
-    rq5[163] = 54'h00000000000000;
-    rq5[164] = 54'h00000000000000;
-    rq5[165] = 54'h00000000000000;
-    rq5[166] = 54'h00000000000000;
-    rq5[167] = 54'h00000000000000;
-    rq5[168] = 54'h00000000000000;
-    rq5[169] = 54'h00000000000000;
-    rq5[170] = 54'h00000000000000;
-    rq5[171] = 54'h00000000000000;
-    rq5[172] = 54'h00000000000000;
-    rq5[173] = 54'h00000000000000;
-    rq5[174] = 54'h00000000000000;
-    rq5[175] = 54'h00000000000000;
-    rq5[176] = 54'h00000000000000;
-    rq5[177] = 54'h00000000000000;
-    rq5[178] = 54'h00000000000000;
-    rq5[179] = 54'h00000000000000;
-    rq5[180] = 54'h00000000000000;
-    rq5[181] = 54'h00000000000000;
-    rq5[182] = 54'h00000000000000;
-    rq5[183] = 54'h00000000000000;
-    rq5[184] = 54'h00000000000000;
-    rq5[185] = 54'h00000000000000;
-    rq5[186] = 54'h00000000000000;
-    rq5[187] = 54'h00000000000000;
-    rq5[188] = 54'h00000000000000;
-    rq5[189] = 54'h00000000000000;
-    rq5[190] = 54'h00000000000000;
-    rq5[191] = 54'h00000000000000;
-    rq5[192] = 54'h00000000000000;
-    rq5[193] = 54'h00000000000000;
-    rq5[194] = 54'h00000000000000;
-    rq5[195] = 54'h00000000000000;
-    rq5[196] = 54'h00000000000000;
-    rq5[197] = 54'h00000000000000;
-    rq5[198] = 54'h00000000000000;
-    rq5[199] = 54'h00000000000000;
-    rq5[200] = 54'h00000000000000;
-    rq5[201] = 54'h00000000000000;
-    rq5[202] = 54'h00000000000000;
-    rq5[203] = 54'h00000000000000;
-    rq5[204] = 54'h00000000000000;
-    rq5[205] = 54'h00000000000000;
-    rq5[206] = 54'h00000000000000;
-    rq5[207] = 54'h00000000000000;
-    rq5[208] = 54'h00000000000000;
-    rq5[209] = 54'h00000000000000;
-    rq5[210] = 54'h00000000000000;
-    rq5[211] = 54'h00000000000000;
-    rq5[212] = 54'h00000000000000;
-    rq5[213] = 54'h00000000000000;
-    rq5[214] = 54'h00000000000000;
-    rq5[215] = 54'h00000000000000;
-    rq5[216] = 54'h00000000000000;
-    rq5[217] = 54'h00000000000000;
-    rq5[218] = 54'h00000000000000;
-    rq5[219] = 54'h00000000000000;
-    rq5[220] = 54'h00000000000000;
-    rq5[221] = 54'h00000000000000;
-    rq5[222] = 54'h00000000000000;
-    rq5[223] = 54'h00000000000000;
-    rq5[224] = 54'h00000000000000;
-    rq5[225] = 54'h00000000000000;
-    rq5[226] = 54'h00000000000000;
-    rq5[227] = 54'h00000000000000;
-    rq5[228] = 54'h00000000000000;
-    rq5[229] = 54'h00000000000000;
-    rq5[230] = 54'h00000000000000;
-    rq5[231] = 54'h00000000000000;
-    rq5[232] = 54'h00000000000000;
-    rq5[233] = 54'h00000000000000;
-    rq5[234] = 54'h00000000000000;
-    rq5[235] = 54'h00000000000000;
-    rq5[236] = 54'h00000000000000;
-    rq5[237] = 54'h00000000000000;
-    rq5[238] = 54'h00000000000000;
-    rq5[239] = 54'h00000000000000;
-    rq5[240] = 54'h00000000000000;
-    rq5[241] = 54'h00000000000000;
-    rq5[242] = 54'h00000000000000;
-    rq5[243] = 54'h00000000000000;
-    rq5[244] = 54'h00000000000000;
-    rq5[245] = 54'h00000000000000;
-    rq5[246] = 54'h00000000000000;
-    rq5[247] = 54'h00000000000000;
-    rq5[248] = 54'h00000000000000;
-    rq5[249] = 54'h00000000000000;
-    rq5[250] = 54'h00000000000000;
-    rq5[251] = 54'h00000000000000;
-    rq5[252] = 54'h00000000000000;
-    rq5[253] = 54'h00000000000000;
-    rq5[254] = 54'h00000000000000;
-    rq5[255] = 54'h00000000000000;
+    rq_bias5[0] = 32'd0;
+    rq_bias5[1] = 32'd0;
+    rq_bias5[2] = 32'd0;
+    rq_bias5[3] = 32'd0;
+    rq_bias5[4] = 32'd0;
+    rq_bias5[5] = 32'd0;
+    rq_bias5[6] = 32'd0;
+    rq_bias5[7] = 32'd0;
+    rq_bias5[8] = 32'd0;
+    rq_bias5[9] = 32'd0;
+    rq_bias5[10] = 32'd0;
+    rq_bias5[11] = 32'd0;
+    rq_bias5[12] = 32'd0;
+    rq_bias5[13] = 32'd0;
+    rq_bias5[14] = 32'd0;
+    rq_bias5[15] = 32'd0;
+    rq_bias5[16] = 32'd0;
+    rq_bias5[17] = 32'd0;
+    rq_bias5[18] = 32'd0;
+    rq_bias5[19] = 32'd0;
+    rq_bias5[20] = 32'd0;
+    rq_bias5[21] = 32'd0;
+    rq_bias5[22] = 32'd0;
+    rq_bias5[23] = 32'd0;
+    rq_bias5[24] = 32'd0;
+    rq_bias5[25] = 32'd0;
+    rq_bias5[26] = 32'd0;
+    rq_bias5[27] = 32'd0;
+    rq_bias5[28] = 32'd0;
+    rq_bias5[29] = 32'd0;
+    rq_bias5[30] = 32'd0;
+    rq_bias5[31] = 32'd0;
+    rq_bias5[32] = 32'd0;
+    rq_bias5[33] = 32'd0;
+    rq_bias5[34] = 32'd0;
+    rq_bias5[35] = 32'd0;
+    rq_bias5[36] = 32'd0;
+    rq_bias5[37] = 32'd0;
+    rq_bias5[38] = 32'd0;
+    rq_bias5[39] = 32'd0;
+    rq_bias5[40] = 32'd0;
+    rq_bias5[41] = 32'd0;
+    rq_bias5[42] = 32'd0;
+    rq_bias5[43] = 32'd0;
+    rq_bias5[44] = 32'd0;
+    rq_bias5[45] = 32'd0;
+    rq_bias5[46] = 32'd0;
+    rq_bias5[47] = 32'd0;
+    rq_bias5[48] = 32'd0;
+    rq_bias5[49] = 32'd0;
+    rq_bias5[50] = 32'd0;
+    rq_bias5[51] = 32'd0;
+    rq_bias5[52] = 32'd0;
+    rq_bias5[53] = 32'd0;
+    rq_bias5[54] = 32'd0;
+    rq_bias5[55] = 32'd0;
+    rq_bias5[56] = 32'd0;
+    rq_bias5[57] = 32'd0;
+    rq_bias5[58] = 32'd0;
+    rq_bias5[59] = 32'd0;
+    rq_bias5[60] = 32'd0;
+    rq_bias5[61] = 32'd0;
+    rq_bias5[62] = 32'd0;
+    rq_bias5[63] = 32'd0;
+    rq_bias5[64] = 32'd0;
+    rq_bias5[65] = 32'd0;
+    rq_bias5[66] = 32'd0;
+    rq_bias5[67] = 32'd0;
+    rq_bias5[68] = 32'd0;
+    rq_bias5[69] = 32'd0;
+    rq_bias5[70] = 32'd0;
+    rq_bias5[71] = 32'd0;
+    rq_bias5[72] = 32'd0;
+    rq_bias5[73] = 32'd0;
+    rq_bias5[74] = 32'd0;
+    rq_bias5[75] = 32'd0;
+    rq_bias5[76] = 32'd0;
+    rq_bias5[77] = 32'd0;
+    rq_bias5[78] = 32'd0;
+    rq_bias5[79] = 32'd0;
+    rq_bias5[80] = 32'd0;
+    rq_bias5[81] = 32'd0;
+    rq_bias5[82] = 32'd0;
+    rq_bias5[83] = 32'd0;
+    rq_bias5[84] = 32'd0;
+    rq_bias5[85] = 32'd0;
+    rq_bias5[86] = 32'd0;
+    rq_bias5[87] = 32'd0;
+    rq_bias5[88] = 32'd0;
+    rq_bias5[89] = 32'd0;
+    rq_bias5[90] = 32'd0;
+    rq_bias5[91] = 32'd0;
+    rq_bias5[92] = 32'd0;
+    rq_bias5[93] = 32'd0;
+    rq_bias5[94] = 32'd0;
+    rq_bias5[95] = 32'd0;
+    rq_bias5[96] = 32'd0;
+    rq_bias5[97] = 32'd0;
+    rq_bias5[98] = 32'd0;
+    rq_bias5[99] = 32'd0;
+    rq_bias5[100] = 32'd0;
+    rq_bias5[101] = 32'd0;
+    rq_bias5[102] = 32'd0;
+    rq_bias5[103] = 32'd0;
+    rq_bias5[104] = 32'd0;
+    rq_bias5[105] = 32'd0;
+    rq_bias5[106] = 32'd0;
+    rq_bias5[107] = 32'd0;
+    rq_bias5[108] = 32'd0;
+    rq_bias5[109] = 32'd0;
+    rq_bias5[110] = 32'd0;
+    rq_bias5[111] = 32'd0;
+    rq_bias5[112] = 32'd0;
+    rq_bias5[113] = 32'd0;
+    rq_bias5[114] = 32'd0;
+    rq_bias5[115] = 32'd0;
+    rq_bias5[116] = 32'd0;
+    rq_bias5[117] = 32'd0;
+    rq_bias5[118] = 32'd0;
+    rq_bias5[119] = 32'd0;
+    rq_bias5[120] = 32'd0;
+    rq_bias5[121] = 32'd0;
+    rq_bias5[122] = 32'd0;
+    rq_bias5[123] = 32'd0;
+    rq_bias5[124] = 32'd0;
+    rq_bias5[125] = 32'd0;
+    rq_bias5[126] = 32'd0;
+    rq_bias5[127] = 32'd0;
+    rq_bias5[128] = 32'd0;
+    rq_bias5[129] = 32'd0;
+    rq_bias5[130] = 32'd0;
+    rq_bias5[131] = 32'd0;
+    rq_bias5[132] = 32'd0;
+    rq_bias5[133] = 32'd0;
+    rq_bias5[134] = 32'd0;
+    rq_bias5[135] = 32'd0;
+    rq_bias5[136] = 32'd0;
+    rq_bias5[137] = 32'd0;
+    rq_bias5[138] = 32'd0;
+    rq_bias5[139] = 32'd0;
+    rq_bias5[140] = 32'd0;
+    rq_bias5[141] = 32'd0;
+    rq_bias5[142] = 32'd0;
+    rq_bias5[143] = 32'd0;
+    rq_bias5[144] = 32'd0;
+    rq_bias5[145] = 32'd0;
+    rq_bias5[146] = 32'd0;
+    rq_bias5[147] = 32'd0;
+    rq_bias5[148] = 32'd0;
+    rq_bias5[149] = 32'd0;
+    rq_bias5[150] = 32'd0;
+    rq_bias5[151] = 32'd0;
+    rq_bias5[152] = 32'd0;
+    rq_bias5[153] = 32'd0;
+    rq_bias5[154] = 32'd0;
+    rq_bias5[155] = 32'd0;
+    rq_bias5[156] = 32'd0;
+    rq_bias5[157] = 32'd0;
+    rq_bias5[158] = 32'd0;
+    rq_bias5[159] = 32'd0;
+    rq_bias5[160] = 32'd0;
+    rq_bias5[161] = 32'd0;
+    rq_bias5[162] = 32'd0;
+    rq_bias5[163] = 32'd0;
+    rq_bias5[164] = 32'd0;
+    rq_bias5[165] = 32'd0;
+    rq_bias5[166] = 32'd0;
+    rq_bias5[167] = 32'd0;
+    rq_bias5[168] = 32'd0;
+    rq_bias5[169] = 32'd0;
+    rq_bias5[170] = 32'd0;
+    rq_bias5[171] = 32'd0;
+    rq_bias5[172] = 32'd0;
+    rq_bias5[173] = 32'd0;
+    rq_bias5[174] = 32'd0;
+    rq_bias5[175] = 32'd0;
+    rq_bias5[176] = 32'd0;
+    rq_bias5[177] = 32'd0;
+    rq_bias5[178] = 32'd0;
+    rq_bias5[179] = 32'd0;
+    rq_bias5[180] = 32'd0;
+    rq_bias5[181] = 32'd0;
+    rq_bias5[182] = 32'd0;
+    rq_bias5[183] = 32'd0;
+    rq_bias5[184] = 32'd0;
+    rq_bias5[185] = 32'd0;
+    rq_bias5[186] = 32'd0;
+    rq_bias5[187] = 32'd0;
+    rq_bias5[188] = 32'd0;
+    rq_bias5[189] = 32'd0;
+    rq_bias5[190] = 32'd0;
+    rq_bias5[191] = 32'd0;
+    rq_bias5[192] = 32'd0;
+    rq_bias5[193] = 32'd0;
+    rq_bias5[194] = 32'd0;
+    rq_bias5[195] = 32'd0;
+    rq_bias5[196] = 32'd0;
+    rq_bias5[197] = 32'd0;
+    rq_bias5[198] = 32'd0;
+    rq_bias5[199] = 32'd0;
+    rq_bias5[200] = 32'd0;
+    rq_bias5[201] = 32'd0;
+    rq_bias5[202] = 32'd0;
+    rq_bias5[203] = 32'd0;
+    rq_bias5[204] = 32'd0;
+    rq_bias5[205] = 32'd0;
+    rq_bias5[206] = 32'd0;
+    rq_bias5[207] = 32'd0;
+    rq_bias5[208] = 32'd0;
+    rq_bias5[209] = 32'd0;
+    rq_bias5[210] = 32'd0;
+    rq_bias5[211] = 32'd0;
+    rq_bias5[212] = 32'd0;
+    rq_bias5[213] = 32'd0;
+    rq_bias5[214] = 32'd0;
+    rq_bias5[215] = 32'd0;
+    rq_bias5[216] = 32'd0;
+    rq_bias5[217] = 32'd0;
+    rq_bias5[218] = 32'd0;
+    rq_bias5[219] = 32'd0;
+    rq_bias5[220] = 32'd0;
+    rq_bias5[221] = 32'd0;
+    rq_bias5[222] = 32'd0;
+    rq_bias5[223] = 32'd0;
+    rq_bias5[224] = 32'd0;
+    rq_bias5[225] = 32'd0;
+    rq_bias5[226] = 32'd0;
+    rq_bias5[227] = 32'd0;
+    rq_bias5[228] = 32'd0;
+    rq_bias5[229] = 32'd0;
+    rq_bias5[230] = 32'd0;
+    rq_bias5[231] = 32'd0;
+    rq_bias5[232] = 32'd0;
+    rq_bias5[233] = 32'd0;
+    rq_bias5[234] = 32'd0;
+    rq_bias5[235] = 32'd0;
+    rq_bias5[236] = 32'd0;
+    rq_bias5[237] = 32'd0;
+    rq_bias5[238] = 32'd0;
+    rq_bias5[239] = 32'd0;
+    rq_bias5[240] = 32'd0;
+    rq_bias5[241] = 32'd0;
+    rq_bias5[242] = 32'd0;
+    rq_bias5[243] = 32'd0;
+    rq_bias5[244] = 32'd0;
+    rq_bias5[245] = 32'd0;
+    rq_bias5[246] = 32'd0;
+    rq_bias5[247] = 32'd0;
+    rq_bias5[248] = 32'd0;
+    rq_bias5[249] = 32'd0;
+    rq_bias5[250] = 32'd0;
+    rq_bias5[251] = 32'd0;
+    rq_bias5[252] = 32'd0;
+    rq_bias5[253] = 32'd0;
+    rq_bias5[254] = 32'd0;
+    rq_bias5[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe5_rq_we)
-      rq5[pe5_rq_waddr] <= pe5_rq_wdata;
+      rq_bias5[pe5_rq_waddr] <= pe5_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq5[pe5_rq6];
+    _1_ <= rq_bias5[pe5_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms5 [255:0];
+  initial begin
+    rq_ms5[0] = 22'h000000;
+    rq_ms5[1] = 22'h000000;
+    rq_ms5[2] = 22'h000000;
+    rq_ms5[3] = 22'h000000;
+    rq_ms5[4] = 22'h000000;
+    rq_ms5[5] = 22'h000000;
+    rq_ms5[6] = 22'h000000;
+    rq_ms5[7] = 22'h000000;
+    rq_ms5[8] = 22'h000000;
+    rq_ms5[9] = 22'h000000;
+    rq_ms5[10] = 22'h000000;
+    rq_ms5[11] = 22'h000000;
+    rq_ms5[12] = 22'h000000;
+    rq_ms5[13] = 22'h000000;
+    rq_ms5[14] = 22'h000000;
+    rq_ms5[15] = 22'h000000;
+    rq_ms5[16] = 22'h000000;
+    rq_ms5[17] = 22'h000000;
+    rq_ms5[18] = 22'h000000;
+    rq_ms5[19] = 22'h000000;
+    rq_ms5[20] = 22'h000000;
+    rq_ms5[21] = 22'h000000;
+    rq_ms5[22] = 22'h000000;
+    rq_ms5[23] = 22'h000000;
+    rq_ms5[24] = 22'h000000;
+    rq_ms5[25] = 22'h000000;
+    rq_ms5[26] = 22'h000000;
+    rq_ms5[27] = 22'h000000;
+    rq_ms5[28] = 22'h000000;
+    rq_ms5[29] = 22'h000000;
+    rq_ms5[30] = 22'h000000;
+    rq_ms5[31] = 22'h000000;
+    rq_ms5[32] = 22'h000000;
+    rq_ms5[33] = 22'h000000;
+    rq_ms5[34] = 22'h000000;
+    rq_ms5[35] = 22'h000000;
+    rq_ms5[36] = 22'h000000;
+    rq_ms5[37] = 22'h000000;
+    rq_ms5[38] = 22'h000000;
+    rq_ms5[39] = 22'h000000;
+    rq_ms5[40] = 22'h000000;
+    rq_ms5[41] = 22'h000000;
+    rq_ms5[42] = 22'h000000;
+    rq_ms5[43] = 22'h000000;
+    rq_ms5[44] = 22'h000000;
+    rq_ms5[45] = 22'h000000;
+    rq_ms5[46] = 22'h000000;
+    rq_ms5[47] = 22'h000000;
+    rq_ms5[48] = 22'h000000;
+    rq_ms5[49] = 22'h000000;
+    rq_ms5[50] = 22'h000000;
+    rq_ms5[51] = 22'h000000;
+    rq_ms5[52] = 22'h000000;
+    rq_ms5[53] = 22'h000000;
+    rq_ms5[54] = 22'h000000;
+    rq_ms5[55] = 22'h000000;
+    rq_ms5[56] = 22'h000000;
+    rq_ms5[57] = 22'h000000;
+    rq_ms5[58] = 22'h000000;
+    rq_ms5[59] = 22'h000000;
+    rq_ms5[60] = 22'h000000;
+    rq_ms5[61] = 22'h000000;
+    rq_ms5[62] = 22'h000000;
+    rq_ms5[63] = 22'h000000;
+    rq_ms5[64] = 22'h000000;
+    rq_ms5[65] = 22'h000000;
+    rq_ms5[66] = 22'h000000;
+    rq_ms5[67] = 22'h000000;
+    rq_ms5[68] = 22'h000000;
+    rq_ms5[69] = 22'h000000;
+    rq_ms5[70] = 22'h000000;
+    rq_ms5[71] = 22'h000000;
+    rq_ms5[72] = 22'h000000;
+    rq_ms5[73] = 22'h000000;
+    rq_ms5[74] = 22'h000000;
+    rq_ms5[75] = 22'h000000;
+    rq_ms5[76] = 22'h000000;
+    rq_ms5[77] = 22'h000000;
+    rq_ms5[78] = 22'h000000;
+    rq_ms5[79] = 22'h000000;
+    rq_ms5[80] = 22'h000000;
+    rq_ms5[81] = 22'h000000;
+    rq_ms5[82] = 22'h000000;
+    rq_ms5[83] = 22'h000000;
+    rq_ms5[84] = 22'h000000;
+    rq_ms5[85] = 22'h000000;
+    rq_ms5[86] = 22'h000000;
+    rq_ms5[87] = 22'h000000;
+    rq_ms5[88] = 22'h000000;
+    rq_ms5[89] = 22'h000000;
+    rq_ms5[90] = 22'h000000;
+    rq_ms5[91] = 22'h000000;
+    rq_ms5[92] = 22'h000000;
+    rq_ms5[93] = 22'h000000;
+    rq_ms5[94] = 22'h000000;
+    rq_ms5[95] = 22'h000000;
+    rq_ms5[96] = 22'h000000;
+    rq_ms5[97] = 22'h000000;
+    rq_ms5[98] = 22'h000000;
+    rq_ms5[99] = 22'h000000;
+    rq_ms5[100] = 22'h000000;
+    rq_ms5[101] = 22'h000000;
+    rq_ms5[102] = 22'h000000;
+    rq_ms5[103] = 22'h000000;
+    rq_ms5[104] = 22'h000000;
+    rq_ms5[105] = 22'h000000;
+    rq_ms5[106] = 22'h000000;
+    rq_ms5[107] = 22'h000000;
+    rq_ms5[108] = 22'h000000;
+    rq_ms5[109] = 22'h000000;
+    rq_ms5[110] = 22'h000000;
+    rq_ms5[111] = 22'h000000;
+    rq_ms5[112] = 22'h000000;
+    rq_ms5[113] = 22'h000000;
+    rq_ms5[114] = 22'h000000;
+    rq_ms5[115] = 22'h000000;
+    rq_ms5[116] = 22'h000000;
+    rq_ms5[117] = 22'h000000;
+    rq_ms5[118] = 22'h000000;
+    rq_ms5[119] = 22'h000000;
+    rq_ms5[120] = 22'h000000;
+    rq_ms5[121] = 22'h000000;
+    rq_ms5[122] = 22'h000000;
+    rq_ms5[123] = 22'h000000;
+    rq_ms5[124] = 22'h000000;
+    rq_ms5[125] = 22'h000000;
+    rq_ms5[126] = 22'h000000;
+    rq_ms5[127] = 22'h000000;
+    rq_ms5[128] = 22'h000000;
+    rq_ms5[129] = 22'h000000;
+    rq_ms5[130] = 22'h000000;
+    rq_ms5[131] = 22'h000000;
+    rq_ms5[132] = 22'h000000;
+    rq_ms5[133] = 22'h000000;
+    rq_ms5[134] = 22'h000000;
+    rq_ms5[135] = 22'h000000;
+    rq_ms5[136] = 22'h000000;
+    rq_ms5[137] = 22'h000000;
+    rq_ms5[138] = 22'h000000;
+    rq_ms5[139] = 22'h000000;
+    rq_ms5[140] = 22'h000000;
+    rq_ms5[141] = 22'h000000;
+    rq_ms5[142] = 22'h000000;
+    rq_ms5[143] = 22'h000000;
+    rq_ms5[144] = 22'h000000;
+    rq_ms5[145] = 22'h000000;
+    rq_ms5[146] = 22'h000000;
+    rq_ms5[147] = 22'h000000;
+    rq_ms5[148] = 22'h000000;
+    rq_ms5[149] = 22'h000000;
+    rq_ms5[150] = 22'h000000;
+    rq_ms5[151] = 22'h000000;
+    rq_ms5[152] = 22'h000000;
+    rq_ms5[153] = 22'h000000;
+    rq_ms5[154] = 22'h000000;
+    rq_ms5[155] = 22'h000000;
+    rq_ms5[156] = 22'h000000;
+    rq_ms5[157] = 22'h000000;
+    rq_ms5[158] = 22'h000000;
+    rq_ms5[159] = 22'h000000;
+    rq_ms5[160] = 22'h000000;
+    rq_ms5[161] = 22'h000000;
+    rq_ms5[162] = 22'h000000;
+    rq_ms5[163] = 22'h000000;
+    rq_ms5[164] = 22'h000000;
+    rq_ms5[165] = 22'h000000;
+    rq_ms5[166] = 22'h000000;
+    rq_ms5[167] = 22'h000000;
+    rq_ms5[168] = 22'h000000;
+    rq_ms5[169] = 22'h000000;
+    rq_ms5[170] = 22'h000000;
+    rq_ms5[171] = 22'h000000;
+    rq_ms5[172] = 22'h000000;
+    rq_ms5[173] = 22'h000000;
+    rq_ms5[174] = 22'h000000;
+    rq_ms5[175] = 22'h000000;
+    rq_ms5[176] = 22'h000000;
+    rq_ms5[177] = 22'h000000;
+    rq_ms5[178] = 22'h000000;
+    rq_ms5[179] = 22'h000000;
+    rq_ms5[180] = 22'h000000;
+    rq_ms5[181] = 22'h000000;
+    rq_ms5[182] = 22'h000000;
+    rq_ms5[183] = 22'h000000;
+    rq_ms5[184] = 22'h000000;
+    rq_ms5[185] = 22'h000000;
+    rq_ms5[186] = 22'h000000;
+    rq_ms5[187] = 22'h000000;
+    rq_ms5[188] = 22'h000000;
+    rq_ms5[189] = 22'h000000;
+    rq_ms5[190] = 22'h000000;
+    rq_ms5[191] = 22'h000000;
+    rq_ms5[192] = 22'h000000;
+    rq_ms5[193] = 22'h000000;
+    rq_ms5[194] = 22'h000000;
+    rq_ms5[195] = 22'h000000;
+    rq_ms5[196] = 22'h000000;
+    rq_ms5[197] = 22'h000000;
+    rq_ms5[198] = 22'h000000;
+    rq_ms5[199] = 22'h000000;
+    rq_ms5[200] = 22'h000000;
+    rq_ms5[201] = 22'h000000;
+    rq_ms5[202] = 22'h000000;
+    rq_ms5[203] = 22'h000000;
+    rq_ms5[204] = 22'h000000;
+    rq_ms5[205] = 22'h000000;
+    rq_ms5[206] = 22'h000000;
+    rq_ms5[207] = 22'h000000;
+    rq_ms5[208] = 22'h000000;
+    rq_ms5[209] = 22'h000000;
+    rq_ms5[210] = 22'h000000;
+    rq_ms5[211] = 22'h000000;
+    rq_ms5[212] = 22'h000000;
+    rq_ms5[213] = 22'h000000;
+    rq_ms5[214] = 22'h000000;
+    rq_ms5[215] = 22'h000000;
+    rq_ms5[216] = 22'h000000;
+    rq_ms5[217] = 22'h000000;
+    rq_ms5[218] = 22'h000000;
+    rq_ms5[219] = 22'h000000;
+    rq_ms5[220] = 22'h000000;
+    rq_ms5[221] = 22'h000000;
+    rq_ms5[222] = 22'h000000;
+    rq_ms5[223] = 22'h000000;
+    rq_ms5[224] = 22'h000000;
+    rq_ms5[225] = 22'h000000;
+    rq_ms5[226] = 22'h000000;
+    rq_ms5[227] = 22'h000000;
+    rq_ms5[228] = 22'h000000;
+    rq_ms5[229] = 22'h000000;
+    rq_ms5[230] = 22'h000000;
+    rq_ms5[231] = 22'h000000;
+    rq_ms5[232] = 22'h000000;
+    rq_ms5[233] = 22'h000000;
+    rq_ms5[234] = 22'h000000;
+    rq_ms5[235] = 22'h000000;
+    rq_ms5[236] = 22'h000000;
+    rq_ms5[237] = 22'h000000;
+    rq_ms5[238] = 22'h000000;
+    rq_ms5[239] = 22'h000000;
+    rq_ms5[240] = 22'h000000;
+    rq_ms5[241] = 22'h000000;
+    rq_ms5[242] = 22'h000000;
+    rq_ms5[243] = 22'h000000;
+    rq_ms5[244] = 22'h000000;
+    rq_ms5[245] = 22'h000000;
+    rq_ms5[246] = 22'h000000;
+    rq_ms5[247] = 22'h000000;
+    rq_ms5[248] = 22'h000000;
+    rq_ms5[249] = 22'h000000;
+    rq_ms5[250] = 22'h000000;
+    rq_ms5[251] = 22'h000000;
+    rq_ms5[252] = 22'h000000;
+    rq_ms5[253] = 22'h000000;
+    rq_ms5[254] = 22'h000000;
+    rq_ms5[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe5_rq_we)
+      rq_ms5[pe5_rq_waddr] <= pe5_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms5[pe5_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe5_rq3 <= pe5_rq2;
+  always @(posedge clk)
+    pe5_relu3 <= pe5_relu2;
+  always @(posedge clk)
+    pe5_requantize3 <= pe5_requantize2;
+  always @(posedge clk)
+    pe5_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe5_first4 <= pe5_first3;
+  always @(posedge clk)
+    pe5_last4 <= pe5_last3;
+  always @(posedge clk)
+    pe5_rq4 <= pe5_rq3;
+  always @(posedge clk)
+    pe5_relu4 <= pe5_relu3;
   always @(posedge clk)
     pe5_requantize4 <= pe5_requantize3;
   always @(posedge clk)
-    pe5_valid5 <= \$29 ;
+    pe5_valid5 <= \$32 ;
   always @(posedge clk)
     pe5_first5 <= pe5_first4;
   always @(posedge clk)
@@ -16430,7 +18161,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize5 <= pe5_requantize4;
   always @(posedge clk)
-    pe5_valid6 <= \$30 ;
+    pe5_valid6 <= \$33 ;
   always @(posedge clk)
     pe5_first6 <= pe5_first5;
   always @(posedge clk)
@@ -16442,7 +18173,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_valid7 <= \$31 ;
+    pe5_valid7 <= \$34 ;
   always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
@@ -16454,7 +18185,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
-    pe5_valid8 <= \$32 ;
+    pe5_valid8 <= \$35 ;
   always @(posedge clk)
     pe5_first8 <= pe5_first7;
   always @(posedge clk)
@@ -16466,7 +18197,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
-    pe5_valid9 <= \$33 ;
+    pe5_valid9 <= \$36 ;
   always @(posedge clk)
     pe5_first9 <= pe5_first8;
   always @(posedge clk)
@@ -16478,7 +18209,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize9 <= pe5_requantize8;
   always @(posedge clk)
-    pe5_bank_we <= \$34 ;
+    pe5_bank_we <= \$37 ;
   always @(posedge clk)
     pe5_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -16528,35 +18259,27 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe5_rq_we <= \$35 ;
+    pe5_rq_we <= \$38 ;
   always @(posedge clk)
     pe5_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe5_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe5_rq_read <= rrp__data;
+    pe5_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe5_rq_entry <= pe5_rq_read;
+    pe5_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe5_acc <= \$36 ;
+    pe5_rq_bias <= pe5_rq_bias_read;
   always @(posedge clk)
-    pe5_done <= \$37 ;
+    pe5_rq_s <= pe5_rq_ms_read[21:16];
   always @(posedge clk)
-    pe5_m <= pe5_rq_entry[47:32];
+    pe5_rq_m <= \$16 ;
   always @(posedge clk)
-    pe5_s <= pe5_rq_entry[53:48];
+    pe5_acc <= \$39 ;
   always @(posedge clk)
-    pe5_flags <= \$20 ;
+    pe5_done <= \$40 ;
   always @(posedge clk)
-    pe5_done_out <= \$38 ;
-  always @(posedge clk)
-    pe5_acc_out <= pe5_acc;
-  always @(posedge clk)
-    pe5_m_out <= pe5_m;
-  always @(posedge clk)
-    pe5_s_out <= pe5_s;
-  always @(posedge clk)
-    pe5_flags_out <= pe5_flags;
+    pe5_flags <= \$21 ;
   assign \$1  = $signed(pe5_w3[7:0]) * $signed(pe5_a3[7:0]);
   assign \$2  = $signed(pe5_w3[15:8]) * $signed(pe5_a3[15:8]);
   assign \$3  = $signed(pe5_w3[23:16]) * $signed(pe5_a3[23:16]);
@@ -16572,18 +18295,22 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe5_sum0_0) + $signed(pe5_sum0_1);
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
-  assign \$16  = pe5_first9 ? pe5_rq_entry[31:0] : pe5_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe5_sum2_0);
-  assign \$18  = pe5_valid9 & pe5_last9;
-  assign \$20  = { 1'h0, pe5_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe5_bank_we;
-  assign \$22  = rp__addr == pe5_bank_waddr;
-  assign pe5_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe5_valid6 & pe5_rq_we;
-  assign \$24  = pe5_rq6 == pe5_rq_waddr;
-  assign pe5_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe5_requantize9 ? pe5_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe5_first9 ? pe5_rq_bias : pe5_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe5_sum2_0);
+  assign \$19  = pe5_valid9 & pe5_last9;
+  assign \$21  = { 1'h0, pe5_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe5_bank_we;
+  assign \$23  = rp__addr == pe5_bank_waddr;
+  assign pe5_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe5_valid6 & pe5_rq_we;
+  assign \$25  = pe5_rq6 == pe5_rq_waddr;
+  assign pe5_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe5_valid7 & pe5_rq_we;
+  assign \$27  = pe5_rq7 == pe5_rq_waddr;
+  assign pe5_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe5_valid1 <= \$25 ;
+    pe5_valid1 <= \$28 ;
   always @(posedge clk)
     pe5_first1 <= step_first;
   always @(posedge clk)
@@ -16595,7 +18322,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe5_valid2 <= \$26 ;
+    pe5_valid2 <= \$29 ;
   always @(posedge clk)
     pe5_first2 <= pe5_first1;
   always @(posedge clk)
@@ -16607,135 +18334,112 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize2 <= pe5_requantize1;
   always @(posedge clk)
-    pe5_valid3 <= \$27 ;
+    pe5_valid3 <= \$30 ;
   always @(posedge clk)
     pe5_first3 <= pe5_first2;
   always @(posedge clk)
     pe5_last3 <= pe5_last2;
-  always @(posedge clk)
-    pe5_rq3 <= pe5_rq2;
-  always @(posedge clk)
-    pe5_relu3 <= pe5_relu2;
-  always @(posedge clk)
-    pe5_requantize3 <= pe5_requantize2;
-  always @(posedge clk)
-    pe5_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe5_first4 <= pe5_first3;
-  always @(posedge clk)
-    pe5_last4 <= pe5_last3;
-  always @(posedge clk)
-    pe5_rq4 <= pe5_rq3;
-  always @(posedge clk)
-    pe5_relu4 <= pe5_relu3;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
-    .i_acc(pe5_acc_out),
-    .i_m(pe5_m_out),
-    .i_s(pe5_s_out),
-    .i_valid(pe5_done_out),
+    .i_acc(pe5_acc),
+    .i_m(pe5_rq_m),
+    .i_s(pe5_rq_s),
+    .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4004$0 (pe5_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$4055$0 (pe5_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = pe5_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$30  = pe5_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$31  = pe5_valid6;
+    \$31  = pe5_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$32  = pe5_valid7;
+    \$32  = pe5_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$33  = pe5_valid8;
+    \$33  = pe5_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$34  = bank_we;
+    \$34  = pe5_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$35  = rq_we;
+    \$35  = pe5_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$36  = pe5_acc;
-    if (pe5_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe5_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$38  = pe5_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe5_acc;
+    if (pe5_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$26  = pe5_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$27  = pe5_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$28  = pe5_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$29  = pe5_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$30  = pe5_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -16745,28 +18449,32 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe5_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe5_rq_we;
-  assign rwp__addr = pe5_rq_waddr;
-  assign rwp__data = pe5_rq_wdata;
-  assign rrp__addr = pe5_rq6;
-  assign i_valid = pe5_done_out;
-  assign i_acc = pe5_acc_out;
-  assign i_m = pe5_m_out;
-  assign i_s = pe5_s_out;
-  assign i_relu = pe5_flags_out[0];
-  assign i_requantize = pe5_flags_out[1];
+  assign wport__en = pe5_rq_we;
+  assign wport__addr = pe5_rq_waddr;
+  assign wport__data = pe5_rq_wdata[31:0];
+  assign rport__addr = pe5_rq6;
+  assign \wport__en$120  = pe5_rq_we;
+  assign \wport__addr$121  = pe5_rq_waddr;
+  assign \wport__data$122  = pe5_rq_wdata[53:32];
+  assign \rport__addr$123  = pe5_rq7;
+  assign i_valid = pe5_done;
+  assign i_acc = pe5_acc;
+  assign i_m = pe5_rq_m;
+  assign i_s = pe5_rq_s;
+  assign i_relu = pe5_flags[0];
+  assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$4052$0  = \$39 ;
-  assign \port$4053$0  = \$40 ;
-  assign \$19  = { pe5_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$4108$0  = \$41 ;
+  assign \port$4109$0  = \$42 ;
+  assign \$20  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$4004$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4055$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -16842,10 +18550,11 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -16856,7 +18565,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -16867,7 +18576,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -16878,7 +18587,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -16889,7 +18598,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -16900,7 +18609,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -16948,9 +18657,10 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4004$0 ;
-  wire [1:0] \port$4004$0 ;
+  input [1:0] \port$4055$0 ;
+  wire [1:0] \port$4055$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -16958,32 +18668,34 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -16995,19 +18707,20 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -17050,40 +18763,40 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -17092,9 +18805,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -17108,9 +18821,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -17120,18 +18833,18 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -17153,18 +18866,20 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4004$0 [0];
+    rq_relu1 <= \port$4055$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4004$0 [1];
+    rq_req1 <= \port$4055$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -17174,8 +18889,6 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -17183,8 +18896,6 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -17194,8 +18905,6 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -17204,13 +18913,25 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -17240,7 +18961,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
     \$162  = i_valid;
@@ -17283,17 +19004,24 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_valid, i_acc, i_m, i_s, \port$40
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4004$0 [0];
-  assign i_requantize = \port$4004$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$14 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$4055$0 [0];
+  assign i_requantize = \port$4055$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4213$0 , \port$4214$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4269$0 , \port$4270$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17302,19 +19030,19 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -17324,12 +19052,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -17361,14 +19091,12 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_a2 = 64'h0000000000000000;
   reg [63:0] pe6_a3 = 64'h0000000000000000;
   reg [31:0] pe6_acc = 32'd0;
-  reg [31:0] pe6_acc_out = 32'd0;
   wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe6_bank_waddr = 9'h000;
   reg [63:0] pe6_bank_wdata = 64'h0000000000000000;
   reg pe6_bank_we = 1'h0;
   reg pe6_done = 1'h0;
-  reg pe6_done_out = 1'h0;
   reg pe6_first1 = 1'h0;
   reg pe6_first2 = 1'h0;
   reg pe6_first3 = 1'h0;
@@ -17379,7 +19107,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_first8 = 1'h0;
   reg pe6_first9 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
-  reg [1:0] pe6_flags_out = 2'h0;
   reg pe6_last1 = 1'h0;
   reg pe6_last2 = 1'h0;
   reg pe6_last3 = 1'h0;
@@ -17389,8 +19116,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_last7 = 1'h0;
   reg pe6_last8 = 1'h0;
   reg pe6_last9 = 1'h0;
-  reg [15:0] pe6_m = 16'h0000;
-  reg [15:0] pe6_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe6_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -17434,14 +19159,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe6_rq7 = 8'h00;
   reg [7:0] pe6_rq8 = 8'h00;
   reg [7:0] pe6_rq9 = 8'h00;
-  wire pe6_rq_collision;
-  reg [53:0] pe6_rq_entry = 54'h00000000000000;
-  reg [53:0] pe6_rq_read = 54'h00000000000000;
+  reg [31:0] pe6_rq_bias = 32'd0;
+  wire pe6_rq_bias_collision;
+  reg [31:0] pe6_rq_bias_read = 32'd0;
+  reg [15:0] pe6_rq_m = 16'h0000;
+  wire pe6_rq_ms_collision;
+  reg [21:0] pe6_rq_ms_read = 22'h000000;
+  reg [5:0] pe6_rq_s = 6'h00;
   reg [7:0] pe6_rq_waddr = 8'h00;
   reg [53:0] pe6_rq_wdata = 54'h00000000000000;
   reg pe6_rq_we = 1'h0;
-  reg [5:0] pe6_s = 6'h00;
-  reg [5:0] pe6_s_out = 6'h00;
   reg [16:0] pe6_sum0_0 = 17'h00000;
   reg [16:0] pe6_sum0_1 = 17'h00000;
   reg [16:0] pe6_sum0_2 = 17'h00000;
@@ -17461,31 +19188,28 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4213$0 ;
-  wire [7:0] \port$4213$0 ;
-  output [23:0] \port$4214$0 ;
-  wire [23:0] \port$4214$0 ;
+  output [7:0] \port$4269$0 ;
+  wire [7:0] \port$4269$0 ;
+  output [23:0] \port$4270$0 ;
+  wire [23:0] \port$4270$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -17505,6 +19229,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
   initial begin
@@ -18033,278 +19767,563 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq6 [255:0];
+  reg [31:0] rq_bias6 [255:0];
   initial begin
-    rq6[0] = 54'h00000000000000;
-    rq6[1] = 54'h00000000000000;
-    rq6[2] = 54'h00000000000000;
-    rq6[3] = 54'h00000000000000;
-    rq6[4] = 54'h00000000000000;
-    rq6[5] = 54'h00000000000000;
-    rq6[6] = 54'h00000000000000;
-    rq6[7] = 54'h00000000000000;
-    rq6[8] = 54'h00000000000000;
-    rq6[9] = 54'h00000000000000;
-    rq6[10] = 54'h00000000000000;
-    rq6[11] = 54'h00000000000000;
-    rq6[12] = 54'h00000000000000;
-    rq6[13] = 54'h00000000000000;
-    rq6[14] = 54'h00000000000000;
-    rq6[15] = 54'h00000000000000;
-    rq6[16] = 54'h00000000000000;
-    rq6[17] = 54'h00000000000000;
-    rq6[18] = 54'h00000000000000;
-    rq6[19] = 54'h00000000000000;
-    rq6[20] = 54'h00000000000000;
-    rq6[21] = 54'h00000000000000;
-    rq6[22] = 54'h00000000000000;
-    rq6[23] = 54'h00000000000000;
-    rq6[24] = 54'h00000000000000;
-    rq6[25] = 54'h00000000000000;
-    rq6[26] = 54'h00000000000000;
-    rq6[27] = 54'h00000000000000;
-    rq6[28] = 54'h00000000000000;
-    rq6[29] = 54'h00000000000000;
-    rq6[30] = 54'h00000000000000;
-    rq6[31] = 54'h00000000000000;
-    rq6[32] = 54'h00000000000000;
-    rq6[33] = 54'h00000000000000;
-    rq6[34] = 54'h00000000000000;
-    rq6[35] = 54'h00000000000000;
-    rq6[36] = 54'h00000000000000;
-    rq6[37] = 54'h00000000000000;
-    rq6[38] = 54'h00000000000000;
-    rq6[39] = 54'h00000000000000;
-    rq6[40] = 54'h00000000000000;
-    rq6[41] = 54'h00000000000000;
-    rq6[42] = 54'h00000000000000;
-    rq6[43] = 54'h00000000000000;
-    rq6[44] = 54'h00000000000000;
-    rq6[45] = 54'h00000000000000;
-    rq6[46] = 54'h00000000000000;
-    rq6[47] = 54'h00000000000000;
-    rq6[48] = 54'h00000000000000;
-    rq6[49] = 54'h00000000000000;
-    rq6[50] = 54'h00000000000000;
-    rq6[51] = 54'h00000000000000;
-    rq6[52] = 54'h00000000000000;
-    rq6[53] = 54'h00000000000000;
-    rq6[54] = 54'h00000000000000;
-    rq6[55] = 54'h00000000000000;
-    rq6[56] = 54'h00000000000000;
-    rq6[57] = 54'h00000000000000;
-    rq6[58] = 54'h00000000000000;
-    rq6[59] = 54'h00000000000000;
-    rq6[60] = 54'h00000000000000;
-    rq6[61] = 54'h00000000000000;
-    rq6[62] = 54'h00000000000000;
-    rq6[63] = 54'h00000000000000;
-    rq6[64] = 54'h00000000000000;
-    rq6[65] = 54'h00000000000000;
-    rq6[66] = 54'h00000000000000;
-    rq6[67] = 54'h00000000000000;
-    rq6[68] = 54'h00000000000000;
-    rq6[69] = 54'h00000000000000;
-    rq6[70] = 54'h00000000000000;
-    rq6[71] = 54'h00000000000000;
-    rq6[72] = 54'h00000000000000;
-    rq6[73] = 54'h00000000000000;
-    rq6[74] = 54'h00000000000000;
-    rq6[75] = 54'h00000000000000;
-    rq6[76] = 54'h00000000000000;
-    rq6[77] = 54'h00000000000000;
-    rq6[78] = 54'h00000000000000;
-    rq6[79] = 54'h00000000000000;
-    rq6[80] = 54'h00000000000000;
-    rq6[81] = 54'h00000000000000;
-    rq6[82] = 54'h00000000000000;
-    rq6[83] = 54'h00000000000000;
-    rq6[84] = 54'h00000000000000;
-    rq6[85] = 54'h00000000000000;
-    rq6[86] = 54'h00000000000000;
-    rq6[87] = 54'h00000000000000;
-    rq6[88] = 54'h00000000000000;
-    rq6[89] = 54'h00000000000000;
-    rq6[90] = 54'h00000000000000;
-    rq6[91] = 54'h00000000000000;
-    rq6[92] = 54'h00000000000000;
-    rq6[93] = 54'h00000000000000;
-    rq6[94] = 54'h00000000000000;
-    rq6[95] = 54'h00000000000000;
-    rq6[96] = 54'h00000000000000;
-    rq6[97] = 54'h00000000000000;
-    rq6[98] = 54'h00000000000000;
-    rq6[99] = 54'h00000000000000;
-    rq6[100] = 54'h00000000000000;
-    rq6[101] = 54'h00000000000000;
-    rq6[102] = 54'h00000000000000;
-    rq6[103] = 54'h00000000000000;
-    rq6[104] = 54'h00000000000000;
-    rq6[105] = 54'h00000000000000;
-    rq6[106] = 54'h00000000000000;
-    rq6[107] = 54'h00000000000000;
-    rq6[108] = 54'h00000000000000;
-    rq6[109] = 54'h00000000000000;
-    rq6[110] = 54'h00000000000000;
-    rq6[111] = 54'h00000000000000;
-    rq6[112] = 54'h00000000000000;
-    rq6[113] = 54'h00000000000000;
-    rq6[114] = 54'h00000000000000;
-    rq6[115] = 54'h00000000000000;
-    rq6[116] = 54'h00000000000000;
-    rq6[117] = 54'h00000000000000;
-    rq6[118] = 54'h00000000000000;
-    rq6[119] = 54'h00000000000000;
-    rq6[120] = 54'h00000000000000;
-    rq6[121] = 54'h00000000000000;
-    rq6[122] = 54'h00000000000000;
-    rq6[123] = 54'h00000000000000;
-    rq6[124] = 54'h00000000000000;
-    rq6[125] = 54'h00000000000000;
-    rq6[126] = 54'h00000000000000;
-    rq6[127] = 54'h00000000000000;
-    rq6[128] = 54'h00000000000000;
-    rq6[129] = 54'h00000000000000;
-    rq6[130] = 54'h00000000000000;
-    rq6[131] = 54'h00000000000000;
-    rq6[132] = 54'h00000000000000;
-    rq6[133] = 54'h00000000000000;
-    rq6[134] = 54'h00000000000000;
-    rq6[135] = 54'h00000000000000;
-    rq6[136] = 54'h00000000000000;
-    rq6[137] = 54'h00000000000000;
-    rq6[138] = 54'h00000000000000;
-    rq6[139] = 54'h00000000000000;
-    rq6[140] = 54'h00000000000000;
-    rq6[141] = 54'h00000000000000;
-    rq6[142] = 54'h00000000000000;
-    rq6[143] = 54'h00000000000000;
-    rq6[144] = 54'h00000000000000;
-    rq6[145] = 54'h00000000000000;
-    rq6[146] = 54'h00000000000000;
-    rq6[147] = 54'h00000000000000;
-    rq6[148] = 54'h00000000000000;
-    rq6[149] = 54'h00000000000000;
-    rq6[150] = 54'h00000000000000;
-    rq6[151] = 54'h00000000000000;
-    rq6[152] = 54'h00000000000000;
-    rq6[153] = 54'h00000000000000;
-    rq6[154] = 54'h00000000000000;
-    rq6[155] = 54'h00000000000000;
-    rq6[156] = 54'h00000000000000;
-    rq6[157] = 54'h00000000000000;
-    rq6[158] = 54'h00000000000000;
-    rq6[159] = 54'h00000000000000;
-    rq6[160] = 54'h00000000000000;
-    rq6[161] = 54'h00000000000000;
-    rq6[162] = 54'h00000000000000;
-    rq6[163] = 54'h00000000000000;
-    rq6[164] = 54'h00000000000000;
-    rq6[165] = 54'h00000000000000;
-    rq6[166] = 54'h00000000000000;
-    rq6[167] = 54'h00000000000000;
-    rq6[168] = 54'h00000000000000;
-    rq6[169] = 54'h00000000000000;
-    rq6[170] = 54'h00000000000000;
-    rq6[171] = 54'h00000000000000;
-    rq6[172] = 54'h00000000000000;
-    rq6[173] = 54'h00000000000000;
-    rq6[174] = 54'h00000000000000;
-    rq6[175] = 54'h00000000000000;
-    rq6[176] = 54'h00000000000000;
-    rq6[177] = 54'h00000000000000;
-    rq6[178] = 54'h00000000000000;
-    rq6[179] = 54'h00000000000000;
-    rq6[180] = 54'h00000000000000;
-    rq6[181] = 54'h00000000000000;
-    rq6[182] = 54'h00000000000000;
-    rq6[183] = 54'h00000000000000;
-    rq6[184] = 54'h00000000000000;
-    rq6[185] = 54'h00000000000000;
-    rq6[186] = 54'h00000000000000;
-    rq6[187] = 54'h00000000000000;
-    rq6[188] = 54'h00000000000000;
-    rq6[189] = 54'h00000000000000;
-    rq6[190] = 54'h00000000000000;
-    rq6[191] = 54'h00000000000000;
-    rq6[192] = 54'h00000000000000;
-    rq6[193] = 54'h00000000000000;
-    rq6[194] = 54'h00000000000000;
-    rq6[195] = 54'h00000000000000;
-    rq6[196] = 54'h00000000000000;
-    rq6[197] = 54'h00000000000000;
-    rq6[198] = 54'h00000000000000;
-    rq6[199] = 54'h00000000000000;
-    rq6[200] = 54'h00000000000000;
-    rq6[201] = 54'h00000000000000;
-    rq6[202] = 54'h00000000000000;
-    rq6[203] = 54'h00000000000000;
-    rq6[204] = 54'h00000000000000;
-    rq6[205] = 54'h00000000000000;
-    rq6[206] = 54'h00000000000000;
-    rq6[207] = 54'h00000000000000;
-    rq6[208] = 54'h00000000000000;
-    rq6[209] = 54'h00000000000000;
-    rq6[210] = 54'h00000000000000;
-    rq6[211] = 54'h00000000000000;
-    rq6[212] = 54'h00000000000000;
-    rq6[213] = 54'h00000000000000;
-    rq6[214] = 54'h00000000000000;
-    rq6[215] = 54'h00000000000000;
-    rq6[216] = 54'h00000000000000;
-    rq6[217] = 54'h00000000000000;
-    rq6[218] = 54'h00000000000000;
-    rq6[219] = 54'h00000000000000;
-    rq6[220] = 54'h00000000000000;
-    rq6[221] = 54'h00000000000000;
-    rq6[222] = 54'h00000000000000;
-    rq6[223] = 54'h00000000000000;
-    rq6[224] = 54'h00000000000000;
-    rq6[225] = 54'h00000000000000;
-    rq6[226] = 54'h00000000000000;
-    rq6[227] = 54'h00000000000000;
-    rq6[228] = 54'h00000000000000;
-    rq6[229] = 54'h00000000000000;
-    rq6[230] = 54'h00000000000000;
-    rq6[231] = 54'h00000000000000;
-    rq6[232] = 54'h00000000000000;
-    rq6[233] = 54'h00000000000000;
-    rq6[234] = 54'h00000000000000;
-    rq6[235] = 54'h00000000000000;
-    rq6[236] = 54'h00000000000000;
-    rq6[237] = 54'h00000000000000;
-    rq6[238] = 54'h00000000000000;
-    rq6[239] = 54'h00000000000000;
-    rq6[240] = 54'h00000000000000;
-    rq6[241] = 54'h00000000000000;
-    rq6[242] = 54'h00000000000000;
-    rq6[243] = 54'h00000000000000;
-    rq6[244] = 54'h00000000000000;
-    rq6[245] = 54'h00000000000000;
-    rq6[246] = 54'h00000000000000;
-    rq6[247] = 54'h00000000000000;
-    rq6[248] = 54'h00000000000000;
-    rq6[249] = 54'h00000000000000;
-    rq6[250] = 54'h00000000000000;
-    rq6[251] = 54'h00000000000000;
-    rq6[252] = 54'h00000000000000;
-    rq6[253] = 54'h00000000000000;
-    rq6[254] = 54'h00000000000000;
-    rq6[255] = 54'h00000000000000;
+    rq_bias6[0] = 32'd0;
+    rq_bias6[1] = 32'd0;
+    rq_bias6[2] = 32'd0;
+    rq_bias6[3] = 32'd0;
+    rq_bias6[4] = 32'd0;
+    rq_bias6[5] = 32'd0;
+    rq_bias6[6] = 32'd0;
+    rq_bias6[7] = 32'd0;
+    rq_bias6[8] = 32'd0;
+    rq_bias6[9] = 32'd0;
+    rq_bias6[10] = 32'd0;
+    rq_bias6[11] = 32'd0;
+    rq_bias6[12] = 32'd0;
+    rq_bias6[13] = 32'd0;
+    rq_bias6[14] = 32'd0;
+    rq_bias6[15] = 32'd0;
+    rq_bias6[16] = 32'd0;
+    rq_bias6[17] = 32'd0;
+    rq_bias6[18] = 32'd0;
+    rq_bias6[19] = 32'd0;
+    rq_bias6[20] = 32'd0;
+    rq_bias6[21] = 32'd0;
+    rq_bias6[22] = 32'd0;
+    rq_bias6[23] = 32'd0;
+    rq_bias6[24] = 32'd0;
+    rq_bias6[25] = 32'd0;
+    rq_bias6[26] = 32'd0;
+    rq_bias6[27] = 32'd0;
+    rq_bias6[28] = 32'd0;
+    rq_bias6[29] = 32'd0;
+    rq_bias6[30] = 32'd0;
+    rq_bias6[31] = 32'd0;
+    rq_bias6[32] = 32'd0;
+    rq_bias6[33] = 32'd0;
+    rq_bias6[34] = 32'd0;
+    rq_bias6[35] = 32'd0;
+    rq_bias6[36] = 32'd0;
+    rq_bias6[37] = 32'd0;
+    rq_bias6[38] = 32'd0;
+    rq_bias6[39] = 32'd0;
+    rq_bias6[40] = 32'd0;
+    rq_bias6[41] = 32'd0;
+    rq_bias6[42] = 32'd0;
+    rq_bias6[43] = 32'd0;
+    rq_bias6[44] = 32'd0;
+    rq_bias6[45] = 32'd0;
+    rq_bias6[46] = 32'd0;
+    rq_bias6[47] = 32'd0;
+    rq_bias6[48] = 32'd0;
+    rq_bias6[49] = 32'd0;
+    rq_bias6[50] = 32'd0;
+    rq_bias6[51] = 32'd0;
+    rq_bias6[52] = 32'd0;
+    rq_bias6[53] = 32'd0;
+    rq_bias6[54] = 32'd0;
+    rq_bias6[55] = 32'd0;
+    rq_bias6[56] = 32'd0;
+    rq_bias6[57] = 32'd0;
+    rq_bias6[58] = 32'd0;
+    rq_bias6[59] = 32'd0;
+    rq_bias6[60] = 32'd0;
+    rq_bias6[61] = 32'd0;
+    rq_bias6[62] = 32'd0;
+    rq_bias6[63] = 32'd0;
+    rq_bias6[64] = 32'd0;
+    rq_bias6[65] = 32'd0;
+    rq_bias6[66] = 32'd0;
+    rq_bias6[67] = 32'd0;
+    rq_bias6[68] = 32'd0;
+    rq_bias6[69] = 32'd0;
+    rq_bias6[70] = 32'd0;
+    rq_bias6[71] = 32'd0;
+    rq_bias6[72] = 32'd0;
+    rq_bias6[73] = 32'd0;
+    rq_bias6[74] = 32'd0;
+    rq_bias6[75] = 32'd0;
+    rq_bias6[76] = 32'd0;
+    rq_bias6[77] = 32'd0;
+    rq_bias6[78] = 32'd0;
+    rq_bias6[79] = 32'd0;
+    rq_bias6[80] = 32'd0;
+    rq_bias6[81] = 32'd0;
+    rq_bias6[82] = 32'd0;
+    rq_bias6[83] = 32'd0;
+    rq_bias6[84] = 32'd0;
+    rq_bias6[85] = 32'd0;
+    rq_bias6[86] = 32'd0;
+    rq_bias6[87] = 32'd0;
+    rq_bias6[88] = 32'd0;
+    rq_bias6[89] = 32'd0;
+    rq_bias6[90] = 32'd0;
+    rq_bias6[91] = 32'd0;
+    rq_bias6[92] = 32'd0;
+    rq_bias6[93] = 32'd0;
+    rq_bias6[94] = 32'd0;
+    rq_bias6[95] = 32'd0;
+    rq_bias6[96] = 32'd0;
+    rq_bias6[97] = 32'd0;
+    rq_bias6[98] = 32'd0;
+    rq_bias6[99] = 32'd0;
+    rq_bias6[100] = 32'd0;
+    rq_bias6[101] = 32'd0;
+    rq_bias6[102] = 32'd0;
+    rq_bias6[103] = 32'd0;
+    rq_bias6[104] = 32'd0;
+    rq_bias6[105] = 32'd0;
+    rq_bias6[106] = 32'd0;
+    rq_bias6[107] = 32'd0;
+    rq_bias6[108] = 32'd0;
+    rq_bias6[109] = 32'd0;
+    rq_bias6[110] = 32'd0;
+    rq_bias6[111] = 32'd0;
+    rq_bias6[112] = 32'd0;
+    rq_bias6[113] = 32'd0;
+    rq_bias6[114] = 32'd0;
+    rq_bias6[115] = 32'd0;
+    rq_bias6[116] = 32'd0;
+    rq_bias6[117] = 32'd0;
+    rq_bias6[118] = 32'd0;
+    rq_bias6[119] = 32'd0;
+    rq_bias6[120] = 32'd0;
+    rq_bias6[121] = 32'd0;
+    rq_bias6[122] = 32'd0;
+    rq_bias6[123] = 32'd0;
+    rq_bias6[124] = 32'd0;
+    rq_bias6[125] = 32'd0;
+    rq_bias6[126] = 32'd0;
+    rq_bias6[127] = 32'd0;
+    rq_bias6[128] = 32'd0;
+    rq_bias6[129] = 32'd0;
+    rq_bias6[130] = 32'd0;
+    rq_bias6[131] = 32'd0;
+    rq_bias6[132] = 32'd0;
+    rq_bias6[133] = 32'd0;
+    rq_bias6[134] = 32'd0;
+    rq_bias6[135] = 32'd0;
+    rq_bias6[136] = 32'd0;
+    rq_bias6[137] = 32'd0;
+    rq_bias6[138] = 32'd0;
+    rq_bias6[139] = 32'd0;
+    rq_bias6[140] = 32'd0;
+    rq_bias6[141] = 32'd0;
+    rq_bias6[142] = 32'd0;
+    rq_bias6[143] = 32'd0;
+    rq_bias6[144] = 32'd0;
+    rq_bias6[145] = 32'd0;
+    rq_bias6[146] = 32'd0;
+    rq_bias6[147] = 32'd0;
+    rq_bias6[148] = 32'd0;
+    rq_bias6[149] = 32'd0;
+    rq_bias6[150] = 32'd0;
+    rq_bias6[151] = 32'd0;
+    rq_bias6[152] = 32'd0;
+    rq_bias6[153] = 32'd0;
+    rq_bias6[154] = 32'd0;
+    rq_bias6[155] = 32'd0;
+    rq_bias6[156] = 32'd0;
+    rq_bias6[157] = 32'd0;
+    rq_bias6[158] = 32'd0;
+    rq_bias6[159] = 32'd0;
+    rq_bias6[160] = 32'd0;
+    rq_bias6[161] = 32'd0;
+    rq_bias6[162] = 32'd0;
+    rq_bias6[163] = 32'd0;
+    rq_bias6[164] = 32'd0;
+    rq_bias6[165] = 32'd0;
+    rq_bias6[166] = 32'd0;
+    rq_bias6[167] = 32'd0;
+    rq_bias6[168] = 32'd0;
+    rq_bias6[169] = 32'd0;
+    rq_bias6[170] = 32'd0;
+    rq_bias6[171] = 32'd0;
+    rq_bias6[172] = 32'd0;
+    rq_bias6[173] = 32'd0;
+    rq_bias6[174] = 32'd0;
+    rq_bias6[175] = 32'd0;
+    rq_bias6[176] = 32'd0;
+    rq_bias6[177] = 32'd0;
+    rq_bias6[178] = 32'd0;
+    rq_bias6[179] = 32'd0;
+    rq_bias6[180] = 32'd0;
+    rq_bias6[181] = 32'd0;
+    rq_bias6[182] = 32'd0;
+    rq_bias6[183] = 32'd0;
+    rq_bias6[184] = 32'd0;
+    rq_bias6[185] = 32'd0;
+    rq_bias6[186] = 32'd0;
+    rq_bias6[187] = 32'd0;
+    rq_bias6[188] = 32'd0;
+    rq_bias6[189] = 32'd0;
+    rq_bias6[190] = 32'd0;
+    rq_bias6[191] = 32'd0;
+    rq_bias6[192] = 32'd0;
+    rq_bias6[193] = 32'd0;
+    rq_bias6[194] = 32'd0;
+    rq_bias6[195] = 32'd0;
+    rq_bias6[196] = 32'd0;
+    rq_bias6[197] = 32'd0;
+    rq_bias6[198] = 32'd0;
+    rq_bias6[199] = 32'd0;
+    rq_bias6[200] = 32'd0;
+    rq_bias6[201] = 32'd0;
+    rq_bias6[202] = 32'd0;
+    rq_bias6[203] = 32'd0;
+    rq_bias6[204] = 32'd0;
+    rq_bias6[205] = 32'd0;
+    rq_bias6[206] = 32'd0;
+    rq_bias6[207] = 32'd0;
+    rq_bias6[208] = 32'd0;
+    rq_bias6[209] = 32'd0;
+    rq_bias6[210] = 32'd0;
+    rq_bias6[211] = 32'd0;
+    rq_bias6[212] = 32'd0;
+    rq_bias6[213] = 32'd0;
+    rq_bias6[214] = 32'd0;
+    rq_bias6[215] = 32'd0;
+    rq_bias6[216] = 32'd0;
+    rq_bias6[217] = 32'd0;
+    rq_bias6[218] = 32'd0;
+    rq_bias6[219] = 32'd0;
+    rq_bias6[220] = 32'd0;
+    rq_bias6[221] = 32'd0;
+    rq_bias6[222] = 32'd0;
+    rq_bias6[223] = 32'd0;
+    rq_bias6[224] = 32'd0;
+    rq_bias6[225] = 32'd0;
+    rq_bias6[226] = 32'd0;
+    rq_bias6[227] = 32'd0;
+    rq_bias6[228] = 32'd0;
+    rq_bias6[229] = 32'd0;
+    rq_bias6[230] = 32'd0;
+    rq_bias6[231] = 32'd0;
+    rq_bias6[232] = 32'd0;
+    rq_bias6[233] = 32'd0;
+    rq_bias6[234] = 32'd0;
+    rq_bias6[235] = 32'd0;
+    rq_bias6[236] = 32'd0;
+    rq_bias6[237] = 32'd0;
+    rq_bias6[238] = 32'd0;
+    rq_bias6[239] = 32'd0;
+    rq_bias6[240] = 32'd0;
+    rq_bias6[241] = 32'd0;
+    rq_bias6[242] = 32'd0;
+    rq_bias6[243] = 32'd0;
+    rq_bias6[244] = 32'd0;
+    rq_bias6[245] = 32'd0;
+    rq_bias6[246] = 32'd0;
+    rq_bias6[247] = 32'd0;
+    rq_bias6[248] = 32'd0;
+    rq_bias6[249] = 32'd0;
+    rq_bias6[250] = 32'd0;
+    rq_bias6[251] = 32'd0;
+    rq_bias6[252] = 32'd0;
+    rq_bias6[253] = 32'd0;
+    rq_bias6[254] = 32'd0;
+    rq_bias6[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe6_rq_we)
-      rq6[pe6_rq_waddr] <= pe6_rq_wdata;
+      rq_bias6[pe6_rq_waddr] <= pe6_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq6[pe6_rq6];
+    _1_ <= rq_bias6[pe6_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms6 [255:0];
+  initial begin
+    rq_ms6[0] = 22'h000000;
+    rq_ms6[1] = 22'h000000;
+    rq_ms6[2] = 22'h000000;
+    rq_ms6[3] = 22'h000000;
+    rq_ms6[4] = 22'h000000;
+    rq_ms6[5] = 22'h000000;
+    rq_ms6[6] = 22'h000000;
+    rq_ms6[7] = 22'h000000;
+    rq_ms6[8] = 22'h000000;
+    rq_ms6[9] = 22'h000000;
+    rq_ms6[10] = 22'h000000;
+    rq_ms6[11] = 22'h000000;
+    rq_ms6[12] = 22'h000000;
+    rq_ms6[13] = 22'h000000;
+    rq_ms6[14] = 22'h000000;
+    rq_ms6[15] = 22'h000000;
+    rq_ms6[16] = 22'h000000;
+    rq_ms6[17] = 22'h000000;
+    rq_ms6[18] = 22'h000000;
+    rq_ms6[19] = 22'h000000;
+    rq_ms6[20] = 22'h000000;
+    rq_ms6[21] = 22'h000000;
+    rq_ms6[22] = 22'h000000;
+    rq_ms6[23] = 22'h000000;
+    rq_ms6[24] = 22'h000000;
+    rq_ms6[25] = 22'h000000;
+    rq_ms6[26] = 22'h000000;
+    rq_ms6[27] = 22'h000000;
+    rq_ms6[28] = 22'h000000;
+    rq_ms6[29] = 22'h000000;
+    rq_ms6[30] = 22'h000000;
+    rq_ms6[31] = 22'h000000;
+    rq_ms6[32] = 22'h000000;
+    rq_ms6[33] = 22'h000000;
+    rq_ms6[34] = 22'h000000;
+    rq_ms6[35] = 22'h000000;
+    rq_ms6[36] = 22'h000000;
+    rq_ms6[37] = 22'h000000;
+    rq_ms6[38] = 22'h000000;
+    rq_ms6[39] = 22'h000000;
+    rq_ms6[40] = 22'h000000;
+    rq_ms6[41] = 22'h000000;
+    rq_ms6[42] = 22'h000000;
+    rq_ms6[43] = 22'h000000;
+    rq_ms6[44] = 22'h000000;
+    rq_ms6[45] = 22'h000000;
+    rq_ms6[46] = 22'h000000;
+    rq_ms6[47] = 22'h000000;
+    rq_ms6[48] = 22'h000000;
+    rq_ms6[49] = 22'h000000;
+    rq_ms6[50] = 22'h000000;
+    rq_ms6[51] = 22'h000000;
+    rq_ms6[52] = 22'h000000;
+    rq_ms6[53] = 22'h000000;
+    rq_ms6[54] = 22'h000000;
+    rq_ms6[55] = 22'h000000;
+    rq_ms6[56] = 22'h000000;
+    rq_ms6[57] = 22'h000000;
+    rq_ms6[58] = 22'h000000;
+    rq_ms6[59] = 22'h000000;
+    rq_ms6[60] = 22'h000000;
+    rq_ms6[61] = 22'h000000;
+    rq_ms6[62] = 22'h000000;
+    rq_ms6[63] = 22'h000000;
+    rq_ms6[64] = 22'h000000;
+    rq_ms6[65] = 22'h000000;
+    rq_ms6[66] = 22'h000000;
+    rq_ms6[67] = 22'h000000;
+    rq_ms6[68] = 22'h000000;
+    rq_ms6[69] = 22'h000000;
+    rq_ms6[70] = 22'h000000;
+    rq_ms6[71] = 22'h000000;
+    rq_ms6[72] = 22'h000000;
+    rq_ms6[73] = 22'h000000;
+    rq_ms6[74] = 22'h000000;
+    rq_ms6[75] = 22'h000000;
+    rq_ms6[76] = 22'h000000;
+    rq_ms6[77] = 22'h000000;
+    rq_ms6[78] = 22'h000000;
+    rq_ms6[79] = 22'h000000;
+    rq_ms6[80] = 22'h000000;
+    rq_ms6[81] = 22'h000000;
+    rq_ms6[82] = 22'h000000;
+    rq_ms6[83] = 22'h000000;
+    rq_ms6[84] = 22'h000000;
+    rq_ms6[85] = 22'h000000;
+    rq_ms6[86] = 22'h000000;
+    rq_ms6[87] = 22'h000000;
+    rq_ms6[88] = 22'h000000;
+    rq_ms6[89] = 22'h000000;
+    rq_ms6[90] = 22'h000000;
+    rq_ms6[91] = 22'h000000;
+    rq_ms6[92] = 22'h000000;
+    rq_ms6[93] = 22'h000000;
+    rq_ms6[94] = 22'h000000;
+    rq_ms6[95] = 22'h000000;
+    rq_ms6[96] = 22'h000000;
+    rq_ms6[97] = 22'h000000;
+    rq_ms6[98] = 22'h000000;
+    rq_ms6[99] = 22'h000000;
+    rq_ms6[100] = 22'h000000;
+    rq_ms6[101] = 22'h000000;
+    rq_ms6[102] = 22'h000000;
+    rq_ms6[103] = 22'h000000;
+    rq_ms6[104] = 22'h000000;
+    rq_ms6[105] = 22'h000000;
+    rq_ms6[106] = 22'h000000;
+    rq_ms6[107] = 22'h000000;
+    rq_ms6[108] = 22'h000000;
+    rq_ms6[109] = 22'h000000;
+    rq_ms6[110] = 22'h000000;
+    rq_ms6[111] = 22'h000000;
+    rq_ms6[112] = 22'h000000;
+    rq_ms6[113] = 22'h000000;
+    rq_ms6[114] = 22'h000000;
+    rq_ms6[115] = 22'h000000;
+    rq_ms6[116] = 22'h000000;
+    rq_ms6[117] = 22'h000000;
+    rq_ms6[118] = 22'h000000;
+    rq_ms6[119] = 22'h000000;
+    rq_ms6[120] = 22'h000000;
+    rq_ms6[121] = 22'h000000;
+    rq_ms6[122] = 22'h000000;
+    rq_ms6[123] = 22'h000000;
+    rq_ms6[124] = 22'h000000;
+    rq_ms6[125] = 22'h000000;
+    rq_ms6[126] = 22'h000000;
+    rq_ms6[127] = 22'h000000;
+    rq_ms6[128] = 22'h000000;
+    rq_ms6[129] = 22'h000000;
+    rq_ms6[130] = 22'h000000;
+    rq_ms6[131] = 22'h000000;
+    rq_ms6[132] = 22'h000000;
+    rq_ms6[133] = 22'h000000;
+    rq_ms6[134] = 22'h000000;
+    rq_ms6[135] = 22'h000000;
+    rq_ms6[136] = 22'h000000;
+    rq_ms6[137] = 22'h000000;
+    rq_ms6[138] = 22'h000000;
+    rq_ms6[139] = 22'h000000;
+    rq_ms6[140] = 22'h000000;
+    rq_ms6[141] = 22'h000000;
+    rq_ms6[142] = 22'h000000;
+    rq_ms6[143] = 22'h000000;
+    rq_ms6[144] = 22'h000000;
+    rq_ms6[145] = 22'h000000;
+    rq_ms6[146] = 22'h000000;
+    rq_ms6[147] = 22'h000000;
+    rq_ms6[148] = 22'h000000;
+    rq_ms6[149] = 22'h000000;
+    rq_ms6[150] = 22'h000000;
+    rq_ms6[151] = 22'h000000;
+    rq_ms6[152] = 22'h000000;
+    rq_ms6[153] = 22'h000000;
+    rq_ms6[154] = 22'h000000;
+    rq_ms6[155] = 22'h000000;
+    rq_ms6[156] = 22'h000000;
+    rq_ms6[157] = 22'h000000;
+    rq_ms6[158] = 22'h000000;
+    rq_ms6[159] = 22'h000000;
+    rq_ms6[160] = 22'h000000;
+    rq_ms6[161] = 22'h000000;
+    rq_ms6[162] = 22'h000000;
+    rq_ms6[163] = 22'h000000;
+    rq_ms6[164] = 22'h000000;
+    rq_ms6[165] = 22'h000000;
+    rq_ms6[166] = 22'h000000;
+    rq_ms6[167] = 22'h000000;
+    rq_ms6[168] = 22'h000000;
+    rq_ms6[169] = 22'h000000;
+    rq_ms6[170] = 22'h000000;
+    rq_ms6[171] = 22'h000000;
+    rq_ms6[172] = 22'h000000;
+    rq_ms6[173] = 22'h000000;
+    rq_ms6[174] = 22'h000000;
+    rq_ms6[175] = 22'h000000;
+    rq_ms6[176] = 22'h000000;
+    rq_ms6[177] = 22'h000000;
+    rq_ms6[178] = 22'h000000;
+    rq_ms6[179] = 22'h000000;
+    rq_ms6[180] = 22'h000000;
+    rq_ms6[181] = 22'h000000;
+    rq_ms6[182] = 22'h000000;
+    rq_ms6[183] = 22'h000000;
+    rq_ms6[184] = 22'h000000;
+    rq_ms6[185] = 22'h000000;
+    rq_ms6[186] = 22'h000000;
+    rq_ms6[187] = 22'h000000;
+    rq_ms6[188] = 22'h000000;
+    rq_ms6[189] = 22'h000000;
+    rq_ms6[190] = 22'h000000;
+    rq_ms6[191] = 22'h000000;
+    rq_ms6[192] = 22'h000000;
+    rq_ms6[193] = 22'h000000;
+    rq_ms6[194] = 22'h000000;
+    rq_ms6[195] = 22'h000000;
+    rq_ms6[196] = 22'h000000;
+    rq_ms6[197] = 22'h000000;
+    rq_ms6[198] = 22'h000000;
+    rq_ms6[199] = 22'h000000;
+    rq_ms6[200] = 22'h000000;
+    rq_ms6[201] = 22'h000000;
+    rq_ms6[202] = 22'h000000;
+    rq_ms6[203] = 22'h000000;
+    rq_ms6[204] = 22'h000000;
+    rq_ms6[205] = 22'h000000;
+    rq_ms6[206] = 22'h000000;
+    rq_ms6[207] = 22'h000000;
+    rq_ms6[208] = 22'h000000;
+    rq_ms6[209] = 22'h000000;
+    rq_ms6[210] = 22'h000000;
+    rq_ms6[211] = 22'h000000;
+    rq_ms6[212] = 22'h000000;
+    rq_ms6[213] = 22'h000000;
+    rq_ms6[214] = 22'h000000;
+    rq_ms6[215] = 22'h000000;
+    rq_ms6[216] = 22'h000000;
+    rq_ms6[217] = 22'h000000;
+    rq_ms6[218] = 22'h000000;
+    rq_ms6[219] = 22'h000000;
+    rq_ms6[220] = 22'h000000;
+    rq_ms6[221] = 22'h000000;
+    rq_ms6[222] = 22'h000000;
+    rq_ms6[223] = 22'h000000;
+    rq_ms6[224] = 22'h000000;
+    rq_ms6[225] = 22'h000000;
+    rq_ms6[226] = 22'h000000;
+    rq_ms6[227] = 22'h000000;
+    rq_ms6[228] = 22'h000000;
+    rq_ms6[229] = 22'h000000;
+    rq_ms6[230] = 22'h000000;
+    rq_ms6[231] = 22'h000000;
+    rq_ms6[232] = 22'h000000;
+    rq_ms6[233] = 22'h000000;
+    rq_ms6[234] = 22'h000000;
+    rq_ms6[235] = 22'h000000;
+    rq_ms6[236] = 22'h000000;
+    rq_ms6[237] = 22'h000000;
+    rq_ms6[238] = 22'h000000;
+    rq_ms6[239] = 22'h000000;
+    rq_ms6[240] = 22'h000000;
+    rq_ms6[241] = 22'h000000;
+    rq_ms6[242] = 22'h000000;
+    rq_ms6[243] = 22'h000000;
+    rq_ms6[244] = 22'h000000;
+    rq_ms6[245] = 22'h000000;
+    rq_ms6[246] = 22'h000000;
+    rq_ms6[247] = 22'h000000;
+    rq_ms6[248] = 22'h000000;
+    rq_ms6[249] = 22'h000000;
+    rq_ms6[250] = 22'h000000;
+    rq_ms6[251] = 22'h000000;
+    rq_ms6[252] = 22'h000000;
+    rq_ms6[253] = 22'h000000;
+    rq_ms6[254] = 22'h000000;
+    rq_ms6[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe6_rq_we)
+      rq_ms6[pe6_rq_waddr] <= pe6_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms6[pe6_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe6_rq3 <= pe6_rq2;
+  always @(posedge clk)
+    pe6_relu3 <= pe6_relu2;
+  always @(posedge clk)
+    pe6_requantize3 <= pe6_requantize2;
+  always @(posedge clk)
+    pe6_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe6_first4 <= pe6_first3;
+  always @(posedge clk)
+    pe6_last4 <= pe6_last3;
+  always @(posedge clk)
+    pe6_rq4 <= pe6_rq3;
+  always @(posedge clk)
+    pe6_relu4 <= pe6_relu3;
   always @(posedge clk)
     pe6_requantize4 <= pe6_requantize3;
   always @(posedge clk)
-    pe6_valid5 <= \$29 ;
+    pe6_valid5 <= \$32 ;
   always @(posedge clk)
     pe6_first5 <= pe6_first4;
   always @(posedge clk)
@@ -18316,7 +20335,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize5 <= pe6_requantize4;
   always @(posedge clk)
-    pe6_valid6 <= \$30 ;
+    pe6_valid6 <= \$33 ;
   always @(posedge clk)
     pe6_first6 <= pe6_first5;
   always @(posedge clk)
@@ -18328,7 +20347,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_valid7 <= \$31 ;
+    pe6_valid7 <= \$34 ;
   always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
@@ -18340,7 +20359,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
-    pe6_valid8 <= \$32 ;
+    pe6_valid8 <= \$35 ;
   always @(posedge clk)
     pe6_first8 <= pe6_first7;
   always @(posedge clk)
@@ -18352,7 +20371,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
-    pe6_valid9 <= \$33 ;
+    pe6_valid9 <= \$36 ;
   always @(posedge clk)
     pe6_first9 <= pe6_first8;
   always @(posedge clk)
@@ -18364,7 +20383,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize9 <= pe6_requantize8;
   always @(posedge clk)
-    pe6_bank_we <= \$34 ;
+    pe6_bank_we <= \$37 ;
   always @(posedge clk)
     pe6_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -18414,35 +20433,27 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe6_rq_we <= \$35 ;
+    pe6_rq_we <= \$38 ;
   always @(posedge clk)
     pe6_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe6_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe6_rq_read <= rrp__data;
+    pe6_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe6_rq_entry <= pe6_rq_read;
+    pe6_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe6_acc <= \$36 ;
+    pe6_rq_bias <= pe6_rq_bias_read;
   always @(posedge clk)
-    pe6_done <= \$37 ;
+    pe6_rq_s <= pe6_rq_ms_read[21:16];
   always @(posedge clk)
-    pe6_m <= pe6_rq_entry[47:32];
+    pe6_rq_m <= \$16 ;
   always @(posedge clk)
-    pe6_s <= pe6_rq_entry[53:48];
+    pe6_acc <= \$39 ;
   always @(posedge clk)
-    pe6_flags <= \$20 ;
+    pe6_done <= \$40 ;
   always @(posedge clk)
-    pe6_done_out <= \$38 ;
-  always @(posedge clk)
-    pe6_acc_out <= pe6_acc;
-  always @(posedge clk)
-    pe6_m_out <= pe6_m;
-  always @(posedge clk)
-    pe6_s_out <= pe6_s;
-  always @(posedge clk)
-    pe6_flags_out <= pe6_flags;
+    pe6_flags <= \$21 ;
   assign \$1  = $signed(pe6_w3[7:0]) * $signed(pe6_a3[7:0]);
   assign \$2  = $signed(pe6_w3[15:8]) * $signed(pe6_a3[15:8]);
   assign \$3  = $signed(pe6_w3[23:16]) * $signed(pe6_a3[23:16]);
@@ -18458,18 +20469,22 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe6_sum0_0) + $signed(pe6_sum0_1);
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
-  assign \$16  = pe6_first9 ? pe6_rq_entry[31:0] : pe6_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe6_sum2_0);
-  assign \$18  = pe6_valid9 & pe6_last9;
-  assign \$20  = { 1'h0, pe6_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe6_bank_we;
-  assign \$22  = rp__addr == pe6_bank_waddr;
-  assign pe6_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe6_valid6 & pe6_rq_we;
-  assign \$24  = pe6_rq6 == pe6_rq_waddr;
-  assign pe6_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe6_requantize9 ? pe6_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe6_first9 ? pe6_rq_bias : pe6_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe6_sum2_0);
+  assign \$19  = pe6_valid9 & pe6_last9;
+  assign \$21  = { 1'h0, pe6_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe6_bank_we;
+  assign \$23  = rp__addr == pe6_bank_waddr;
+  assign pe6_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe6_valid6 & pe6_rq_we;
+  assign \$25  = pe6_rq6 == pe6_rq_waddr;
+  assign pe6_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe6_valid7 & pe6_rq_we;
+  assign \$27  = pe6_rq7 == pe6_rq_waddr;
+  assign pe6_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe6_valid1 <= \$25 ;
+    pe6_valid1 <= \$28 ;
   always @(posedge clk)
     pe6_first1 <= step_first;
   always @(posedge clk)
@@ -18481,7 +20496,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe6_valid2 <= \$26 ;
+    pe6_valid2 <= \$29 ;
   always @(posedge clk)
     pe6_first2 <= pe6_first1;
   always @(posedge clk)
@@ -18493,135 +20508,112 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize2 <= pe6_requantize1;
   always @(posedge clk)
-    pe6_valid3 <= \$27 ;
+    pe6_valid3 <= \$30 ;
   always @(posedge clk)
     pe6_first3 <= pe6_first2;
   always @(posedge clk)
     pe6_last3 <= pe6_last2;
-  always @(posedge clk)
-    pe6_rq3 <= pe6_rq2;
-  always @(posedge clk)
-    pe6_relu3 <= pe6_relu2;
-  always @(posedge clk)
-    pe6_requantize3 <= pe6_requantize2;
-  always @(posedge clk)
-    pe6_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe6_first4 <= pe6_first3;
-  always @(posedge clk)
-    pe6_last4 <= pe6_last3;
-  always @(posedge clk)
-    pe6_rq4 <= pe6_rq3;
-  always @(posedge clk)
-    pe6_relu4 <= pe6_relu3;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
-    .i_acc(pe6_acc_out),
-    .i_m(pe6_m_out),
-    .i_s(pe6_s_out),
-    .i_valid(pe6_done_out),
+    .i_acc(pe6_acc),
+    .i_m(pe6_rq_m),
+    .i_s(pe6_rq_s),
+    .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4165$0 (pe6_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$4216$0 (pe6_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = pe6_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$30  = pe6_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$31  = pe6_valid6;
+    \$31  = pe6_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$32  = pe6_valid7;
+    \$32  = pe6_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$33  = pe6_valid8;
+    \$33  = pe6_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$34  = bank_we;
+    \$34  = pe6_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = rq_we;
+    \$35  = pe6_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = pe6_acc;
-    if (pe6_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe6_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$38  = pe6_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe6_acc;
+    if (pe6_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$26  = pe6_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$27  = pe6_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$28  = pe6_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$29  = pe6_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$30  = pe6_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -18631,28 +20623,32 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe6_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe6_rq_we;
-  assign rwp__addr = pe6_rq_waddr;
-  assign rwp__data = pe6_rq_wdata;
-  assign rrp__addr = pe6_rq6;
-  assign i_valid = pe6_done_out;
-  assign i_acc = pe6_acc_out;
-  assign i_m = pe6_m_out;
-  assign i_s = pe6_s_out;
-  assign i_relu = pe6_flags_out[0];
-  assign i_requantize = pe6_flags_out[1];
+  assign wport__en = pe6_rq_we;
+  assign wport__addr = pe6_rq_waddr;
+  assign wport__data = pe6_rq_wdata[31:0];
+  assign rport__addr = pe6_rq6;
+  assign \wport__en$120  = pe6_rq_we;
+  assign \wport__addr$121  = pe6_rq_waddr;
+  assign \wport__data$122  = pe6_rq_wdata[53:32];
+  assign \rport__addr$123  = pe6_rq7;
+  assign i_valid = pe6_done;
+  assign i_acc = pe6_acc;
+  assign i_m = pe6_rq_m;
+  assign i_s = pe6_rq_s;
+  assign i_relu = pe6_flags[0];
+  assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$4213$0  = \$39 ;
-  assign \port$4214$0  = \$40 ;
-  assign \$19  = { pe6_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$4269$0  = \$41 ;
+  assign \port$4270$0  = \$42 ;
+  assign \$20  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$4165$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4216$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -18728,10 +20724,11 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -18742,7 +20739,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -18753,7 +20750,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -18764,7 +20761,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -18775,7 +20772,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -18786,7 +20783,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -18834,9 +20831,10 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4165$0 ;
-  wire [1:0] \port$4165$0 ;
+  input [1:0] \port$4216$0 ;
+  wire [1:0] \port$4216$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -18844,32 +20842,34 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -18881,19 +20881,20 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -18936,40 +20937,40 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -18978,9 +20979,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -18994,9 +20995,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -19006,18 +21007,18 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -19039,18 +21040,20 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4165$0 [0];
+    rq_relu1 <= \port$4216$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4165$0 [1];
+    rq_req1 <= \port$4216$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -19060,8 +21063,6 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -19069,8 +21070,6 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -19080,8 +21079,6 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -19090,13 +21087,25 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -19126,7 +21135,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
     \$162  = i_valid;
@@ -19169,17 +21178,24 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_valid, i_acc, i_m, i_s, \port$41
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4165$0 [0];
-  assign i_requantize = \port$4165$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$16 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$4216$0 [0];
+  assign i_requantize = \port$4216$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4374$0 , \port$4375$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4430$0 , \port$4431$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19188,19 +21204,19 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$13 ;
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
-  wire [31:0] \$16 ;
-  wire [32:0] \$17 ;
-  wire \$18 ;
-  wire [1:0] \$19 ;
+  wire [15:0] \$16 ;
+  wire [31:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire [1:0] \$20 ;
-  wire \$21 ;
+  wire [1:0] \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg \$27 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
@@ -19210,12 +21226,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
+  reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg [31:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  reg \$40 ;
+  wire [7:0] \$41 ;
+  wire [23:0] \$42 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -19247,14 +21265,12 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_a2 = 64'h0000000000000000;
   reg [63:0] pe7_a3 = 64'h0000000000000000;
   reg [31:0] pe7_acc = 32'd0;
-  reg [31:0] pe7_acc_out = 32'd0;
   wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe7_bank_waddr = 9'h000;
   reg [63:0] pe7_bank_wdata = 64'h0000000000000000;
   reg pe7_bank_we = 1'h0;
   reg pe7_done = 1'h0;
-  reg pe7_done_out = 1'h0;
   reg pe7_first1 = 1'h0;
   reg pe7_first2 = 1'h0;
   reg pe7_first3 = 1'h0;
@@ -19265,7 +21281,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_first8 = 1'h0;
   reg pe7_first9 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
-  reg [1:0] pe7_flags_out = 2'h0;
   reg pe7_last1 = 1'h0;
   reg pe7_last2 = 1'h0;
   reg pe7_last3 = 1'h0;
@@ -19275,8 +21290,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_last7 = 1'h0;
   reg pe7_last8 = 1'h0;
   reg pe7_last9 = 1'h0;
-  reg [15:0] pe7_m = 16'h0000;
-  reg [15:0] pe7_m_out = 16'h0000;
   (* keep = 32'd1 *)
   reg [15:0] pe7_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -19320,14 +21333,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [7:0] pe7_rq7 = 8'h00;
   reg [7:0] pe7_rq8 = 8'h00;
   reg [7:0] pe7_rq9 = 8'h00;
-  wire pe7_rq_collision;
-  reg [53:0] pe7_rq_entry = 54'h00000000000000;
-  reg [53:0] pe7_rq_read = 54'h00000000000000;
+  reg [31:0] pe7_rq_bias = 32'd0;
+  wire pe7_rq_bias_collision;
+  reg [31:0] pe7_rq_bias_read = 32'd0;
+  reg [15:0] pe7_rq_m = 16'h0000;
+  wire pe7_rq_ms_collision;
+  reg [21:0] pe7_rq_ms_read = 22'h000000;
+  reg [5:0] pe7_rq_s = 6'h00;
   reg [7:0] pe7_rq_waddr = 8'h00;
   reg [53:0] pe7_rq_wdata = 54'h00000000000000;
   reg pe7_rq_we = 1'h0;
-  reg [5:0] pe7_s = 6'h00;
-  reg [5:0] pe7_s_out = 6'h00;
   reg [16:0] pe7_sum0_0 = 17'h00000;
   reg [16:0] pe7_sum0_1 = 17'h00000;
   reg [16:0] pe7_sum0_2 = 17'h00000;
@@ -19347,31 +21362,28 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4374$0 ;
-  wire [7:0] \port$4374$0 ;
-  output [23:0] \port$4375$0 ;
-  wire [23:0] \port$4375$0 ;
+  output [7:0] \port$4430$0 ;
+  wire [7:0] \port$4430$0 ;
+  output [23:0] \port$4431$0 ;
+  wire [23:0] \port$4431$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
   wire [63:0] rp__data;
   wire rp__en;
+  (* init = 8'h00 *)
+  wire [7:0] rport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \rport__addr$123 ;
+  wire [31:0] rport__data;
+  wire [21:0] \rport__data$101 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
   wire rq_we;
-  (* init = 8'h00 *)
-  wire [7:0] rrp__addr;
-  wire [53:0] rrp__data;
   input rst;
   wire rst;
-  (* init = 8'h00 *)
-  wire [7:0] rwp__addr;
-  (* init = 54'h00000000000000 *)
-  wire [53:0] rwp__data;
-  (* init = 1'h0 *)
-  wire rwp__en;
   wire [8:0] step_addr;
   input step_first;
   wire step_first;
@@ -19391,6 +21403,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [63:0] wp__data;
   (* init = 1'h0 *)
   wire wp__en;
+  (* init = 8'h00 *)
+  wire [7:0] wport__addr;
+  (* init = 8'h00 *)
+  wire [7:0] \wport__addr$121 ;
+  wire [31:0] wport__data;
+  wire [21:0] \wport__data$122 ;
+  (* init = 1'h0 *)
+  wire wport__en;
+  (* init = 1'h0 *)
+  wire \wport__en$120 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
   initial begin
@@ -19919,278 +21941,563 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [53:0] rq7 [255:0];
+  reg [31:0] rq_bias7 [255:0];
   initial begin
-    rq7[0] = 54'h00000000000000;
-    rq7[1] = 54'h00000000000000;
-    rq7[2] = 54'h00000000000000;
-    rq7[3] = 54'h00000000000000;
-    rq7[4] = 54'h00000000000000;
-    rq7[5] = 54'h00000000000000;
-    rq7[6] = 54'h00000000000000;
-    rq7[7] = 54'h00000000000000;
-    rq7[8] = 54'h00000000000000;
-    rq7[9] = 54'h00000000000000;
-    rq7[10] = 54'h00000000000000;
-    rq7[11] = 54'h00000000000000;
-    rq7[12] = 54'h00000000000000;
-    rq7[13] = 54'h00000000000000;
-    rq7[14] = 54'h00000000000000;
-    rq7[15] = 54'h00000000000000;
-    rq7[16] = 54'h00000000000000;
-    rq7[17] = 54'h00000000000000;
-    rq7[18] = 54'h00000000000000;
-    rq7[19] = 54'h00000000000000;
-    rq7[20] = 54'h00000000000000;
-    rq7[21] = 54'h00000000000000;
-    rq7[22] = 54'h00000000000000;
-    rq7[23] = 54'h00000000000000;
-    rq7[24] = 54'h00000000000000;
-    rq7[25] = 54'h00000000000000;
-    rq7[26] = 54'h00000000000000;
-    rq7[27] = 54'h00000000000000;
-    rq7[28] = 54'h00000000000000;
-    rq7[29] = 54'h00000000000000;
-    rq7[30] = 54'h00000000000000;
-    rq7[31] = 54'h00000000000000;
-    rq7[32] = 54'h00000000000000;
-    rq7[33] = 54'h00000000000000;
-    rq7[34] = 54'h00000000000000;
-    rq7[35] = 54'h00000000000000;
-    rq7[36] = 54'h00000000000000;
-    rq7[37] = 54'h00000000000000;
-    rq7[38] = 54'h00000000000000;
-    rq7[39] = 54'h00000000000000;
-    rq7[40] = 54'h00000000000000;
-    rq7[41] = 54'h00000000000000;
-    rq7[42] = 54'h00000000000000;
-    rq7[43] = 54'h00000000000000;
-    rq7[44] = 54'h00000000000000;
-    rq7[45] = 54'h00000000000000;
-    rq7[46] = 54'h00000000000000;
-    rq7[47] = 54'h00000000000000;
-    rq7[48] = 54'h00000000000000;
-    rq7[49] = 54'h00000000000000;
-    rq7[50] = 54'h00000000000000;
-    rq7[51] = 54'h00000000000000;
-    rq7[52] = 54'h00000000000000;
-    rq7[53] = 54'h00000000000000;
-    rq7[54] = 54'h00000000000000;
-    rq7[55] = 54'h00000000000000;
-    rq7[56] = 54'h00000000000000;
-    rq7[57] = 54'h00000000000000;
-    rq7[58] = 54'h00000000000000;
-    rq7[59] = 54'h00000000000000;
-    rq7[60] = 54'h00000000000000;
-    rq7[61] = 54'h00000000000000;
-    rq7[62] = 54'h00000000000000;
-    rq7[63] = 54'h00000000000000;
-    rq7[64] = 54'h00000000000000;
-    rq7[65] = 54'h00000000000000;
-    rq7[66] = 54'h00000000000000;
-    rq7[67] = 54'h00000000000000;
-    rq7[68] = 54'h00000000000000;
-    rq7[69] = 54'h00000000000000;
-    rq7[70] = 54'h00000000000000;
-    rq7[71] = 54'h00000000000000;
-    rq7[72] = 54'h00000000000000;
-    rq7[73] = 54'h00000000000000;
-    rq7[74] = 54'h00000000000000;
-    rq7[75] = 54'h00000000000000;
-    rq7[76] = 54'h00000000000000;
-    rq7[77] = 54'h00000000000000;
-    rq7[78] = 54'h00000000000000;
-    rq7[79] = 54'h00000000000000;
-    rq7[80] = 54'h00000000000000;
-    rq7[81] = 54'h00000000000000;
-    rq7[82] = 54'h00000000000000;
-    rq7[83] = 54'h00000000000000;
-    rq7[84] = 54'h00000000000000;
-    rq7[85] = 54'h00000000000000;
-    rq7[86] = 54'h00000000000000;
-    rq7[87] = 54'h00000000000000;
-    rq7[88] = 54'h00000000000000;
-    rq7[89] = 54'h00000000000000;
-    rq7[90] = 54'h00000000000000;
-    rq7[91] = 54'h00000000000000;
-    rq7[92] = 54'h00000000000000;
-    rq7[93] = 54'h00000000000000;
-    rq7[94] = 54'h00000000000000;
-    rq7[95] = 54'h00000000000000;
-    rq7[96] = 54'h00000000000000;
-    rq7[97] = 54'h00000000000000;
-    rq7[98] = 54'h00000000000000;
-    rq7[99] = 54'h00000000000000;
-    rq7[100] = 54'h00000000000000;
-    rq7[101] = 54'h00000000000000;
-    rq7[102] = 54'h00000000000000;
-    rq7[103] = 54'h00000000000000;
-    rq7[104] = 54'h00000000000000;
-    rq7[105] = 54'h00000000000000;
-    rq7[106] = 54'h00000000000000;
-    rq7[107] = 54'h00000000000000;
-    rq7[108] = 54'h00000000000000;
-    rq7[109] = 54'h00000000000000;
-    rq7[110] = 54'h00000000000000;
-    rq7[111] = 54'h00000000000000;
-    rq7[112] = 54'h00000000000000;
-    rq7[113] = 54'h00000000000000;
-    rq7[114] = 54'h00000000000000;
-    rq7[115] = 54'h00000000000000;
-    rq7[116] = 54'h00000000000000;
-    rq7[117] = 54'h00000000000000;
-    rq7[118] = 54'h00000000000000;
-    rq7[119] = 54'h00000000000000;
-    rq7[120] = 54'h00000000000000;
-    rq7[121] = 54'h00000000000000;
-    rq7[122] = 54'h00000000000000;
-    rq7[123] = 54'h00000000000000;
-    rq7[124] = 54'h00000000000000;
-    rq7[125] = 54'h00000000000000;
-    rq7[126] = 54'h00000000000000;
-    rq7[127] = 54'h00000000000000;
-    rq7[128] = 54'h00000000000000;
-    rq7[129] = 54'h00000000000000;
-    rq7[130] = 54'h00000000000000;
-    rq7[131] = 54'h00000000000000;
-    rq7[132] = 54'h00000000000000;
-    rq7[133] = 54'h00000000000000;
-    rq7[134] = 54'h00000000000000;
-    rq7[135] = 54'h00000000000000;
-    rq7[136] = 54'h00000000000000;
-    rq7[137] = 54'h00000000000000;
-    rq7[138] = 54'h00000000000000;
-    rq7[139] = 54'h00000000000000;
-    rq7[140] = 54'h00000000000000;
-    rq7[141] = 54'h00000000000000;
-    rq7[142] = 54'h00000000000000;
-    rq7[143] = 54'h00000000000000;
-    rq7[144] = 54'h00000000000000;
-    rq7[145] = 54'h00000000000000;
-    rq7[146] = 54'h00000000000000;
-    rq7[147] = 54'h00000000000000;
-    rq7[148] = 54'h00000000000000;
-    rq7[149] = 54'h00000000000000;
-    rq7[150] = 54'h00000000000000;
-    rq7[151] = 54'h00000000000000;
-    rq7[152] = 54'h00000000000000;
-    rq7[153] = 54'h00000000000000;
-    rq7[154] = 54'h00000000000000;
-    rq7[155] = 54'h00000000000000;
-    rq7[156] = 54'h00000000000000;
-    rq7[157] = 54'h00000000000000;
-    rq7[158] = 54'h00000000000000;
-    rq7[159] = 54'h00000000000000;
-    rq7[160] = 54'h00000000000000;
-    rq7[161] = 54'h00000000000000;
-    rq7[162] = 54'h00000000000000;
-    rq7[163] = 54'h00000000000000;
-    rq7[164] = 54'h00000000000000;
-    rq7[165] = 54'h00000000000000;
-    rq7[166] = 54'h00000000000000;
-    rq7[167] = 54'h00000000000000;
-    rq7[168] = 54'h00000000000000;
-    rq7[169] = 54'h00000000000000;
-    rq7[170] = 54'h00000000000000;
-    rq7[171] = 54'h00000000000000;
-    rq7[172] = 54'h00000000000000;
-    rq7[173] = 54'h00000000000000;
-    rq7[174] = 54'h00000000000000;
-    rq7[175] = 54'h00000000000000;
-    rq7[176] = 54'h00000000000000;
-    rq7[177] = 54'h00000000000000;
-    rq7[178] = 54'h00000000000000;
-    rq7[179] = 54'h00000000000000;
-    rq7[180] = 54'h00000000000000;
-    rq7[181] = 54'h00000000000000;
-    rq7[182] = 54'h00000000000000;
-    rq7[183] = 54'h00000000000000;
-    rq7[184] = 54'h00000000000000;
-    rq7[185] = 54'h00000000000000;
-    rq7[186] = 54'h00000000000000;
-    rq7[187] = 54'h00000000000000;
-    rq7[188] = 54'h00000000000000;
-    rq7[189] = 54'h00000000000000;
-    rq7[190] = 54'h00000000000000;
-    rq7[191] = 54'h00000000000000;
-    rq7[192] = 54'h00000000000000;
-    rq7[193] = 54'h00000000000000;
-    rq7[194] = 54'h00000000000000;
-    rq7[195] = 54'h00000000000000;
-    rq7[196] = 54'h00000000000000;
-    rq7[197] = 54'h00000000000000;
-    rq7[198] = 54'h00000000000000;
-    rq7[199] = 54'h00000000000000;
-    rq7[200] = 54'h00000000000000;
-    rq7[201] = 54'h00000000000000;
-    rq7[202] = 54'h00000000000000;
-    rq7[203] = 54'h00000000000000;
-    rq7[204] = 54'h00000000000000;
-    rq7[205] = 54'h00000000000000;
-    rq7[206] = 54'h00000000000000;
-    rq7[207] = 54'h00000000000000;
-    rq7[208] = 54'h00000000000000;
-    rq7[209] = 54'h00000000000000;
-    rq7[210] = 54'h00000000000000;
-    rq7[211] = 54'h00000000000000;
-    rq7[212] = 54'h00000000000000;
-    rq7[213] = 54'h00000000000000;
-    rq7[214] = 54'h00000000000000;
-    rq7[215] = 54'h00000000000000;
-    rq7[216] = 54'h00000000000000;
-    rq7[217] = 54'h00000000000000;
-    rq7[218] = 54'h00000000000000;
-    rq7[219] = 54'h00000000000000;
-    rq7[220] = 54'h00000000000000;
-    rq7[221] = 54'h00000000000000;
-    rq7[222] = 54'h00000000000000;
-    rq7[223] = 54'h00000000000000;
-    rq7[224] = 54'h00000000000000;
-    rq7[225] = 54'h00000000000000;
-    rq7[226] = 54'h00000000000000;
-    rq7[227] = 54'h00000000000000;
-    rq7[228] = 54'h00000000000000;
-    rq7[229] = 54'h00000000000000;
-    rq7[230] = 54'h00000000000000;
-    rq7[231] = 54'h00000000000000;
-    rq7[232] = 54'h00000000000000;
-    rq7[233] = 54'h00000000000000;
-    rq7[234] = 54'h00000000000000;
-    rq7[235] = 54'h00000000000000;
-    rq7[236] = 54'h00000000000000;
-    rq7[237] = 54'h00000000000000;
-    rq7[238] = 54'h00000000000000;
-    rq7[239] = 54'h00000000000000;
-    rq7[240] = 54'h00000000000000;
-    rq7[241] = 54'h00000000000000;
-    rq7[242] = 54'h00000000000000;
-    rq7[243] = 54'h00000000000000;
-    rq7[244] = 54'h00000000000000;
-    rq7[245] = 54'h00000000000000;
-    rq7[246] = 54'h00000000000000;
-    rq7[247] = 54'h00000000000000;
-    rq7[248] = 54'h00000000000000;
-    rq7[249] = 54'h00000000000000;
-    rq7[250] = 54'h00000000000000;
-    rq7[251] = 54'h00000000000000;
-    rq7[252] = 54'h00000000000000;
-    rq7[253] = 54'h00000000000000;
-    rq7[254] = 54'h00000000000000;
-    rq7[255] = 54'h00000000000000;
+    rq_bias7[0] = 32'd0;
+    rq_bias7[1] = 32'd0;
+    rq_bias7[2] = 32'd0;
+    rq_bias7[3] = 32'd0;
+    rq_bias7[4] = 32'd0;
+    rq_bias7[5] = 32'd0;
+    rq_bias7[6] = 32'd0;
+    rq_bias7[7] = 32'd0;
+    rq_bias7[8] = 32'd0;
+    rq_bias7[9] = 32'd0;
+    rq_bias7[10] = 32'd0;
+    rq_bias7[11] = 32'd0;
+    rq_bias7[12] = 32'd0;
+    rq_bias7[13] = 32'd0;
+    rq_bias7[14] = 32'd0;
+    rq_bias7[15] = 32'd0;
+    rq_bias7[16] = 32'd0;
+    rq_bias7[17] = 32'd0;
+    rq_bias7[18] = 32'd0;
+    rq_bias7[19] = 32'd0;
+    rq_bias7[20] = 32'd0;
+    rq_bias7[21] = 32'd0;
+    rq_bias7[22] = 32'd0;
+    rq_bias7[23] = 32'd0;
+    rq_bias7[24] = 32'd0;
+    rq_bias7[25] = 32'd0;
+    rq_bias7[26] = 32'd0;
+    rq_bias7[27] = 32'd0;
+    rq_bias7[28] = 32'd0;
+    rq_bias7[29] = 32'd0;
+    rq_bias7[30] = 32'd0;
+    rq_bias7[31] = 32'd0;
+    rq_bias7[32] = 32'd0;
+    rq_bias7[33] = 32'd0;
+    rq_bias7[34] = 32'd0;
+    rq_bias7[35] = 32'd0;
+    rq_bias7[36] = 32'd0;
+    rq_bias7[37] = 32'd0;
+    rq_bias7[38] = 32'd0;
+    rq_bias7[39] = 32'd0;
+    rq_bias7[40] = 32'd0;
+    rq_bias7[41] = 32'd0;
+    rq_bias7[42] = 32'd0;
+    rq_bias7[43] = 32'd0;
+    rq_bias7[44] = 32'd0;
+    rq_bias7[45] = 32'd0;
+    rq_bias7[46] = 32'd0;
+    rq_bias7[47] = 32'd0;
+    rq_bias7[48] = 32'd0;
+    rq_bias7[49] = 32'd0;
+    rq_bias7[50] = 32'd0;
+    rq_bias7[51] = 32'd0;
+    rq_bias7[52] = 32'd0;
+    rq_bias7[53] = 32'd0;
+    rq_bias7[54] = 32'd0;
+    rq_bias7[55] = 32'd0;
+    rq_bias7[56] = 32'd0;
+    rq_bias7[57] = 32'd0;
+    rq_bias7[58] = 32'd0;
+    rq_bias7[59] = 32'd0;
+    rq_bias7[60] = 32'd0;
+    rq_bias7[61] = 32'd0;
+    rq_bias7[62] = 32'd0;
+    rq_bias7[63] = 32'd0;
+    rq_bias7[64] = 32'd0;
+    rq_bias7[65] = 32'd0;
+    rq_bias7[66] = 32'd0;
+    rq_bias7[67] = 32'd0;
+    rq_bias7[68] = 32'd0;
+    rq_bias7[69] = 32'd0;
+    rq_bias7[70] = 32'd0;
+    rq_bias7[71] = 32'd0;
+    rq_bias7[72] = 32'd0;
+    rq_bias7[73] = 32'd0;
+    rq_bias7[74] = 32'd0;
+    rq_bias7[75] = 32'd0;
+    rq_bias7[76] = 32'd0;
+    rq_bias7[77] = 32'd0;
+    rq_bias7[78] = 32'd0;
+    rq_bias7[79] = 32'd0;
+    rq_bias7[80] = 32'd0;
+    rq_bias7[81] = 32'd0;
+    rq_bias7[82] = 32'd0;
+    rq_bias7[83] = 32'd0;
+    rq_bias7[84] = 32'd0;
+    rq_bias7[85] = 32'd0;
+    rq_bias7[86] = 32'd0;
+    rq_bias7[87] = 32'd0;
+    rq_bias7[88] = 32'd0;
+    rq_bias7[89] = 32'd0;
+    rq_bias7[90] = 32'd0;
+    rq_bias7[91] = 32'd0;
+    rq_bias7[92] = 32'd0;
+    rq_bias7[93] = 32'd0;
+    rq_bias7[94] = 32'd0;
+    rq_bias7[95] = 32'd0;
+    rq_bias7[96] = 32'd0;
+    rq_bias7[97] = 32'd0;
+    rq_bias7[98] = 32'd0;
+    rq_bias7[99] = 32'd0;
+    rq_bias7[100] = 32'd0;
+    rq_bias7[101] = 32'd0;
+    rq_bias7[102] = 32'd0;
+    rq_bias7[103] = 32'd0;
+    rq_bias7[104] = 32'd0;
+    rq_bias7[105] = 32'd0;
+    rq_bias7[106] = 32'd0;
+    rq_bias7[107] = 32'd0;
+    rq_bias7[108] = 32'd0;
+    rq_bias7[109] = 32'd0;
+    rq_bias7[110] = 32'd0;
+    rq_bias7[111] = 32'd0;
+    rq_bias7[112] = 32'd0;
+    rq_bias7[113] = 32'd0;
+    rq_bias7[114] = 32'd0;
+    rq_bias7[115] = 32'd0;
+    rq_bias7[116] = 32'd0;
+    rq_bias7[117] = 32'd0;
+    rq_bias7[118] = 32'd0;
+    rq_bias7[119] = 32'd0;
+    rq_bias7[120] = 32'd0;
+    rq_bias7[121] = 32'd0;
+    rq_bias7[122] = 32'd0;
+    rq_bias7[123] = 32'd0;
+    rq_bias7[124] = 32'd0;
+    rq_bias7[125] = 32'd0;
+    rq_bias7[126] = 32'd0;
+    rq_bias7[127] = 32'd0;
+    rq_bias7[128] = 32'd0;
+    rq_bias7[129] = 32'd0;
+    rq_bias7[130] = 32'd0;
+    rq_bias7[131] = 32'd0;
+    rq_bias7[132] = 32'd0;
+    rq_bias7[133] = 32'd0;
+    rq_bias7[134] = 32'd0;
+    rq_bias7[135] = 32'd0;
+    rq_bias7[136] = 32'd0;
+    rq_bias7[137] = 32'd0;
+    rq_bias7[138] = 32'd0;
+    rq_bias7[139] = 32'd0;
+    rq_bias7[140] = 32'd0;
+    rq_bias7[141] = 32'd0;
+    rq_bias7[142] = 32'd0;
+    rq_bias7[143] = 32'd0;
+    rq_bias7[144] = 32'd0;
+    rq_bias7[145] = 32'd0;
+    rq_bias7[146] = 32'd0;
+    rq_bias7[147] = 32'd0;
+    rq_bias7[148] = 32'd0;
+    rq_bias7[149] = 32'd0;
+    rq_bias7[150] = 32'd0;
+    rq_bias7[151] = 32'd0;
+    rq_bias7[152] = 32'd0;
+    rq_bias7[153] = 32'd0;
+    rq_bias7[154] = 32'd0;
+    rq_bias7[155] = 32'd0;
+    rq_bias7[156] = 32'd0;
+    rq_bias7[157] = 32'd0;
+    rq_bias7[158] = 32'd0;
+    rq_bias7[159] = 32'd0;
+    rq_bias7[160] = 32'd0;
+    rq_bias7[161] = 32'd0;
+    rq_bias7[162] = 32'd0;
+    rq_bias7[163] = 32'd0;
+    rq_bias7[164] = 32'd0;
+    rq_bias7[165] = 32'd0;
+    rq_bias7[166] = 32'd0;
+    rq_bias7[167] = 32'd0;
+    rq_bias7[168] = 32'd0;
+    rq_bias7[169] = 32'd0;
+    rq_bias7[170] = 32'd0;
+    rq_bias7[171] = 32'd0;
+    rq_bias7[172] = 32'd0;
+    rq_bias7[173] = 32'd0;
+    rq_bias7[174] = 32'd0;
+    rq_bias7[175] = 32'd0;
+    rq_bias7[176] = 32'd0;
+    rq_bias7[177] = 32'd0;
+    rq_bias7[178] = 32'd0;
+    rq_bias7[179] = 32'd0;
+    rq_bias7[180] = 32'd0;
+    rq_bias7[181] = 32'd0;
+    rq_bias7[182] = 32'd0;
+    rq_bias7[183] = 32'd0;
+    rq_bias7[184] = 32'd0;
+    rq_bias7[185] = 32'd0;
+    rq_bias7[186] = 32'd0;
+    rq_bias7[187] = 32'd0;
+    rq_bias7[188] = 32'd0;
+    rq_bias7[189] = 32'd0;
+    rq_bias7[190] = 32'd0;
+    rq_bias7[191] = 32'd0;
+    rq_bias7[192] = 32'd0;
+    rq_bias7[193] = 32'd0;
+    rq_bias7[194] = 32'd0;
+    rq_bias7[195] = 32'd0;
+    rq_bias7[196] = 32'd0;
+    rq_bias7[197] = 32'd0;
+    rq_bias7[198] = 32'd0;
+    rq_bias7[199] = 32'd0;
+    rq_bias7[200] = 32'd0;
+    rq_bias7[201] = 32'd0;
+    rq_bias7[202] = 32'd0;
+    rq_bias7[203] = 32'd0;
+    rq_bias7[204] = 32'd0;
+    rq_bias7[205] = 32'd0;
+    rq_bias7[206] = 32'd0;
+    rq_bias7[207] = 32'd0;
+    rq_bias7[208] = 32'd0;
+    rq_bias7[209] = 32'd0;
+    rq_bias7[210] = 32'd0;
+    rq_bias7[211] = 32'd0;
+    rq_bias7[212] = 32'd0;
+    rq_bias7[213] = 32'd0;
+    rq_bias7[214] = 32'd0;
+    rq_bias7[215] = 32'd0;
+    rq_bias7[216] = 32'd0;
+    rq_bias7[217] = 32'd0;
+    rq_bias7[218] = 32'd0;
+    rq_bias7[219] = 32'd0;
+    rq_bias7[220] = 32'd0;
+    rq_bias7[221] = 32'd0;
+    rq_bias7[222] = 32'd0;
+    rq_bias7[223] = 32'd0;
+    rq_bias7[224] = 32'd0;
+    rq_bias7[225] = 32'd0;
+    rq_bias7[226] = 32'd0;
+    rq_bias7[227] = 32'd0;
+    rq_bias7[228] = 32'd0;
+    rq_bias7[229] = 32'd0;
+    rq_bias7[230] = 32'd0;
+    rq_bias7[231] = 32'd0;
+    rq_bias7[232] = 32'd0;
+    rq_bias7[233] = 32'd0;
+    rq_bias7[234] = 32'd0;
+    rq_bias7[235] = 32'd0;
+    rq_bias7[236] = 32'd0;
+    rq_bias7[237] = 32'd0;
+    rq_bias7[238] = 32'd0;
+    rq_bias7[239] = 32'd0;
+    rq_bias7[240] = 32'd0;
+    rq_bias7[241] = 32'd0;
+    rq_bias7[242] = 32'd0;
+    rq_bias7[243] = 32'd0;
+    rq_bias7[244] = 32'd0;
+    rq_bias7[245] = 32'd0;
+    rq_bias7[246] = 32'd0;
+    rq_bias7[247] = 32'd0;
+    rq_bias7[248] = 32'd0;
+    rq_bias7[249] = 32'd0;
+    rq_bias7[250] = 32'd0;
+    rq_bias7[251] = 32'd0;
+    rq_bias7[252] = 32'd0;
+    rq_bias7[253] = 32'd0;
+    rq_bias7[254] = 32'd0;
+    rq_bias7[255] = 32'd0;
   end
   always @(posedge clk) begin
     if (pe7_rq_we)
-      rq7[pe7_rq_waddr] <= pe7_rq_wdata;
+      rq_bias7[pe7_rq_waddr] <= pe7_rq_wdata[31:0];
   end
-  reg [53:0] _1_;
+  reg [31:0] _1_;
   always @(posedge clk) begin
-    _1_ <= rq7[pe7_rq6];
+    _1_ <= rq_bias7[pe7_rq6];
   end
-  assign rrp__data = _1_;
+  assign rport__data = _1_;
+  (* no_rw_check = 32'd1 *)
+  reg [21:0] rq_ms7 [255:0];
+  initial begin
+    rq_ms7[0] = 22'h000000;
+    rq_ms7[1] = 22'h000000;
+    rq_ms7[2] = 22'h000000;
+    rq_ms7[3] = 22'h000000;
+    rq_ms7[4] = 22'h000000;
+    rq_ms7[5] = 22'h000000;
+    rq_ms7[6] = 22'h000000;
+    rq_ms7[7] = 22'h000000;
+    rq_ms7[8] = 22'h000000;
+    rq_ms7[9] = 22'h000000;
+    rq_ms7[10] = 22'h000000;
+    rq_ms7[11] = 22'h000000;
+    rq_ms7[12] = 22'h000000;
+    rq_ms7[13] = 22'h000000;
+    rq_ms7[14] = 22'h000000;
+    rq_ms7[15] = 22'h000000;
+    rq_ms7[16] = 22'h000000;
+    rq_ms7[17] = 22'h000000;
+    rq_ms7[18] = 22'h000000;
+    rq_ms7[19] = 22'h000000;
+    rq_ms7[20] = 22'h000000;
+    rq_ms7[21] = 22'h000000;
+    rq_ms7[22] = 22'h000000;
+    rq_ms7[23] = 22'h000000;
+    rq_ms7[24] = 22'h000000;
+    rq_ms7[25] = 22'h000000;
+    rq_ms7[26] = 22'h000000;
+    rq_ms7[27] = 22'h000000;
+    rq_ms7[28] = 22'h000000;
+    rq_ms7[29] = 22'h000000;
+    rq_ms7[30] = 22'h000000;
+    rq_ms7[31] = 22'h000000;
+    rq_ms7[32] = 22'h000000;
+    rq_ms7[33] = 22'h000000;
+    rq_ms7[34] = 22'h000000;
+    rq_ms7[35] = 22'h000000;
+    rq_ms7[36] = 22'h000000;
+    rq_ms7[37] = 22'h000000;
+    rq_ms7[38] = 22'h000000;
+    rq_ms7[39] = 22'h000000;
+    rq_ms7[40] = 22'h000000;
+    rq_ms7[41] = 22'h000000;
+    rq_ms7[42] = 22'h000000;
+    rq_ms7[43] = 22'h000000;
+    rq_ms7[44] = 22'h000000;
+    rq_ms7[45] = 22'h000000;
+    rq_ms7[46] = 22'h000000;
+    rq_ms7[47] = 22'h000000;
+    rq_ms7[48] = 22'h000000;
+    rq_ms7[49] = 22'h000000;
+    rq_ms7[50] = 22'h000000;
+    rq_ms7[51] = 22'h000000;
+    rq_ms7[52] = 22'h000000;
+    rq_ms7[53] = 22'h000000;
+    rq_ms7[54] = 22'h000000;
+    rq_ms7[55] = 22'h000000;
+    rq_ms7[56] = 22'h000000;
+    rq_ms7[57] = 22'h000000;
+    rq_ms7[58] = 22'h000000;
+    rq_ms7[59] = 22'h000000;
+    rq_ms7[60] = 22'h000000;
+    rq_ms7[61] = 22'h000000;
+    rq_ms7[62] = 22'h000000;
+    rq_ms7[63] = 22'h000000;
+    rq_ms7[64] = 22'h000000;
+    rq_ms7[65] = 22'h000000;
+    rq_ms7[66] = 22'h000000;
+    rq_ms7[67] = 22'h000000;
+    rq_ms7[68] = 22'h000000;
+    rq_ms7[69] = 22'h000000;
+    rq_ms7[70] = 22'h000000;
+    rq_ms7[71] = 22'h000000;
+    rq_ms7[72] = 22'h000000;
+    rq_ms7[73] = 22'h000000;
+    rq_ms7[74] = 22'h000000;
+    rq_ms7[75] = 22'h000000;
+    rq_ms7[76] = 22'h000000;
+    rq_ms7[77] = 22'h000000;
+    rq_ms7[78] = 22'h000000;
+    rq_ms7[79] = 22'h000000;
+    rq_ms7[80] = 22'h000000;
+    rq_ms7[81] = 22'h000000;
+    rq_ms7[82] = 22'h000000;
+    rq_ms7[83] = 22'h000000;
+    rq_ms7[84] = 22'h000000;
+    rq_ms7[85] = 22'h000000;
+    rq_ms7[86] = 22'h000000;
+    rq_ms7[87] = 22'h000000;
+    rq_ms7[88] = 22'h000000;
+    rq_ms7[89] = 22'h000000;
+    rq_ms7[90] = 22'h000000;
+    rq_ms7[91] = 22'h000000;
+    rq_ms7[92] = 22'h000000;
+    rq_ms7[93] = 22'h000000;
+    rq_ms7[94] = 22'h000000;
+    rq_ms7[95] = 22'h000000;
+    rq_ms7[96] = 22'h000000;
+    rq_ms7[97] = 22'h000000;
+    rq_ms7[98] = 22'h000000;
+    rq_ms7[99] = 22'h000000;
+    rq_ms7[100] = 22'h000000;
+    rq_ms7[101] = 22'h000000;
+    rq_ms7[102] = 22'h000000;
+    rq_ms7[103] = 22'h000000;
+    rq_ms7[104] = 22'h000000;
+    rq_ms7[105] = 22'h000000;
+    rq_ms7[106] = 22'h000000;
+    rq_ms7[107] = 22'h000000;
+    rq_ms7[108] = 22'h000000;
+    rq_ms7[109] = 22'h000000;
+    rq_ms7[110] = 22'h000000;
+    rq_ms7[111] = 22'h000000;
+    rq_ms7[112] = 22'h000000;
+    rq_ms7[113] = 22'h000000;
+    rq_ms7[114] = 22'h000000;
+    rq_ms7[115] = 22'h000000;
+    rq_ms7[116] = 22'h000000;
+    rq_ms7[117] = 22'h000000;
+    rq_ms7[118] = 22'h000000;
+    rq_ms7[119] = 22'h000000;
+    rq_ms7[120] = 22'h000000;
+    rq_ms7[121] = 22'h000000;
+    rq_ms7[122] = 22'h000000;
+    rq_ms7[123] = 22'h000000;
+    rq_ms7[124] = 22'h000000;
+    rq_ms7[125] = 22'h000000;
+    rq_ms7[126] = 22'h000000;
+    rq_ms7[127] = 22'h000000;
+    rq_ms7[128] = 22'h000000;
+    rq_ms7[129] = 22'h000000;
+    rq_ms7[130] = 22'h000000;
+    rq_ms7[131] = 22'h000000;
+    rq_ms7[132] = 22'h000000;
+    rq_ms7[133] = 22'h000000;
+    rq_ms7[134] = 22'h000000;
+    rq_ms7[135] = 22'h000000;
+    rq_ms7[136] = 22'h000000;
+    rq_ms7[137] = 22'h000000;
+    rq_ms7[138] = 22'h000000;
+    rq_ms7[139] = 22'h000000;
+    rq_ms7[140] = 22'h000000;
+    rq_ms7[141] = 22'h000000;
+    rq_ms7[142] = 22'h000000;
+    rq_ms7[143] = 22'h000000;
+    rq_ms7[144] = 22'h000000;
+    rq_ms7[145] = 22'h000000;
+    rq_ms7[146] = 22'h000000;
+    rq_ms7[147] = 22'h000000;
+    rq_ms7[148] = 22'h000000;
+    rq_ms7[149] = 22'h000000;
+    rq_ms7[150] = 22'h000000;
+    rq_ms7[151] = 22'h000000;
+    rq_ms7[152] = 22'h000000;
+    rq_ms7[153] = 22'h000000;
+    rq_ms7[154] = 22'h000000;
+    rq_ms7[155] = 22'h000000;
+    rq_ms7[156] = 22'h000000;
+    rq_ms7[157] = 22'h000000;
+    rq_ms7[158] = 22'h000000;
+    rq_ms7[159] = 22'h000000;
+    rq_ms7[160] = 22'h000000;
+    rq_ms7[161] = 22'h000000;
+    rq_ms7[162] = 22'h000000;
+    rq_ms7[163] = 22'h000000;
+    rq_ms7[164] = 22'h000000;
+    rq_ms7[165] = 22'h000000;
+    rq_ms7[166] = 22'h000000;
+    rq_ms7[167] = 22'h000000;
+    rq_ms7[168] = 22'h000000;
+    rq_ms7[169] = 22'h000000;
+    rq_ms7[170] = 22'h000000;
+    rq_ms7[171] = 22'h000000;
+    rq_ms7[172] = 22'h000000;
+    rq_ms7[173] = 22'h000000;
+    rq_ms7[174] = 22'h000000;
+    rq_ms7[175] = 22'h000000;
+    rq_ms7[176] = 22'h000000;
+    rq_ms7[177] = 22'h000000;
+    rq_ms7[178] = 22'h000000;
+    rq_ms7[179] = 22'h000000;
+    rq_ms7[180] = 22'h000000;
+    rq_ms7[181] = 22'h000000;
+    rq_ms7[182] = 22'h000000;
+    rq_ms7[183] = 22'h000000;
+    rq_ms7[184] = 22'h000000;
+    rq_ms7[185] = 22'h000000;
+    rq_ms7[186] = 22'h000000;
+    rq_ms7[187] = 22'h000000;
+    rq_ms7[188] = 22'h000000;
+    rq_ms7[189] = 22'h000000;
+    rq_ms7[190] = 22'h000000;
+    rq_ms7[191] = 22'h000000;
+    rq_ms7[192] = 22'h000000;
+    rq_ms7[193] = 22'h000000;
+    rq_ms7[194] = 22'h000000;
+    rq_ms7[195] = 22'h000000;
+    rq_ms7[196] = 22'h000000;
+    rq_ms7[197] = 22'h000000;
+    rq_ms7[198] = 22'h000000;
+    rq_ms7[199] = 22'h000000;
+    rq_ms7[200] = 22'h000000;
+    rq_ms7[201] = 22'h000000;
+    rq_ms7[202] = 22'h000000;
+    rq_ms7[203] = 22'h000000;
+    rq_ms7[204] = 22'h000000;
+    rq_ms7[205] = 22'h000000;
+    rq_ms7[206] = 22'h000000;
+    rq_ms7[207] = 22'h000000;
+    rq_ms7[208] = 22'h000000;
+    rq_ms7[209] = 22'h000000;
+    rq_ms7[210] = 22'h000000;
+    rq_ms7[211] = 22'h000000;
+    rq_ms7[212] = 22'h000000;
+    rq_ms7[213] = 22'h000000;
+    rq_ms7[214] = 22'h000000;
+    rq_ms7[215] = 22'h000000;
+    rq_ms7[216] = 22'h000000;
+    rq_ms7[217] = 22'h000000;
+    rq_ms7[218] = 22'h000000;
+    rq_ms7[219] = 22'h000000;
+    rq_ms7[220] = 22'h000000;
+    rq_ms7[221] = 22'h000000;
+    rq_ms7[222] = 22'h000000;
+    rq_ms7[223] = 22'h000000;
+    rq_ms7[224] = 22'h000000;
+    rq_ms7[225] = 22'h000000;
+    rq_ms7[226] = 22'h000000;
+    rq_ms7[227] = 22'h000000;
+    rq_ms7[228] = 22'h000000;
+    rq_ms7[229] = 22'h000000;
+    rq_ms7[230] = 22'h000000;
+    rq_ms7[231] = 22'h000000;
+    rq_ms7[232] = 22'h000000;
+    rq_ms7[233] = 22'h000000;
+    rq_ms7[234] = 22'h000000;
+    rq_ms7[235] = 22'h000000;
+    rq_ms7[236] = 22'h000000;
+    rq_ms7[237] = 22'h000000;
+    rq_ms7[238] = 22'h000000;
+    rq_ms7[239] = 22'h000000;
+    rq_ms7[240] = 22'h000000;
+    rq_ms7[241] = 22'h000000;
+    rq_ms7[242] = 22'h000000;
+    rq_ms7[243] = 22'h000000;
+    rq_ms7[244] = 22'h000000;
+    rq_ms7[245] = 22'h000000;
+    rq_ms7[246] = 22'h000000;
+    rq_ms7[247] = 22'h000000;
+    rq_ms7[248] = 22'h000000;
+    rq_ms7[249] = 22'h000000;
+    rq_ms7[250] = 22'h000000;
+    rq_ms7[251] = 22'h000000;
+    rq_ms7[252] = 22'h000000;
+    rq_ms7[253] = 22'h000000;
+    rq_ms7[254] = 22'h000000;
+    rq_ms7[255] = 22'h000000;
+  end
+  always @(posedge clk) begin
+    if (pe7_rq_we)
+      rq_ms7[pe7_rq_waddr] <= pe7_rq_wdata[53:32];
+  end
+  reg [21:0] _2_;
+  always @(posedge clk) begin
+    _2_ <= rq_ms7[pe7_rq7];
+  end
+  assign \rport__data$101  = _2_;
+  always @(posedge clk)
+    pe7_rq3 <= pe7_rq2;
+  always @(posedge clk)
+    pe7_relu3 <= pe7_relu2;
+  always @(posedge clk)
+    pe7_requantize3 <= pe7_requantize2;
+  always @(posedge clk)
+    pe7_valid4 <= \$31 ;
+  always @(posedge clk)
+    pe7_first4 <= pe7_first3;
+  always @(posedge clk)
+    pe7_last4 <= pe7_last3;
+  always @(posedge clk)
+    pe7_rq4 <= pe7_rq3;
+  always @(posedge clk)
+    pe7_relu4 <= pe7_relu3;
   always @(posedge clk)
     pe7_requantize4 <= pe7_requantize3;
   always @(posedge clk)
-    pe7_valid5 <= \$29 ;
+    pe7_valid5 <= \$32 ;
   always @(posedge clk)
     pe7_first5 <= pe7_first4;
   always @(posedge clk)
@@ -20202,7 +22509,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize5 <= pe7_requantize4;
   always @(posedge clk)
-    pe7_valid6 <= \$30 ;
+    pe7_valid6 <= \$33 ;
   always @(posedge clk)
     pe7_first6 <= pe7_first5;
   always @(posedge clk)
@@ -20214,7 +22521,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_valid7 <= \$31 ;
+    pe7_valid7 <= \$34 ;
   always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
@@ -20226,7 +22533,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
-    pe7_valid8 <= \$32 ;
+    pe7_valid8 <= \$35 ;
   always @(posedge clk)
     pe7_first8 <= pe7_first7;
   always @(posedge clk)
@@ -20238,7 +22545,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
-    pe7_valid9 <= \$33 ;
+    pe7_valid9 <= \$36 ;
   always @(posedge clk)
     pe7_first9 <= pe7_first8;
   always @(posedge clk)
@@ -20250,7 +22557,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize9 <= pe7_requantize8;
   always @(posedge clk)
-    pe7_bank_we <= \$34 ;
+    pe7_bank_we <= \$37 ;
   always @(posedge clk)
     pe7_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -20300,35 +22607,27 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe7_rq_we <= \$35 ;
+    pe7_rq_we <= \$38 ;
   always @(posedge clk)
     pe7_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
     pe7_rq_wdata <= bank_wdata[53:0];
   always @(posedge clk)
-    pe7_rq_read <= rrp__data;
+    pe7_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe7_rq_entry <= pe7_rq_read;
+    pe7_rq_ms_read <= \rport__data$101 ;
   always @(posedge clk)
-    pe7_acc <= \$36 ;
+    pe7_rq_bias <= pe7_rq_bias_read;
   always @(posedge clk)
-    pe7_done <= \$37 ;
+    pe7_rq_s <= pe7_rq_ms_read[21:16];
   always @(posedge clk)
-    pe7_m <= pe7_rq_entry[47:32];
+    pe7_rq_m <= \$16 ;
   always @(posedge clk)
-    pe7_s <= pe7_rq_entry[53:48];
+    pe7_acc <= \$39 ;
   always @(posedge clk)
-    pe7_flags <= \$20 ;
+    pe7_done <= \$40 ;
   always @(posedge clk)
-    pe7_done_out <= \$38 ;
-  always @(posedge clk)
-    pe7_acc_out <= pe7_acc;
-  always @(posedge clk)
-    pe7_m_out <= pe7_m;
-  always @(posedge clk)
-    pe7_s_out <= pe7_s;
-  always @(posedge clk)
-    pe7_flags_out <= pe7_flags;
+    pe7_flags <= \$21 ;
   assign \$1  = $signed(pe7_w3[7:0]) * $signed(pe7_a3[7:0]);
   assign \$2  = $signed(pe7_w3[15:8]) * $signed(pe7_a3[15:8]);
   assign \$3  = $signed(pe7_w3[23:16]) * $signed(pe7_a3[23:16]);
@@ -20344,18 +22643,22 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe7_sum0_0) + $signed(pe7_sum0_1);
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
-  assign \$16  = pe7_first9 ? pe7_rq_entry[31:0] : pe7_acc;
-  assign \$17  = $signed(\$16 ) + $signed(pe7_sum2_0);
-  assign \$18  = pe7_valid9 & pe7_last9;
-  assign \$20  = { 1'h0, pe7_relu9 } | \$19 ;
-  assign \$21  = step_valid & pe7_bank_we;
-  assign \$22  = rp__addr == pe7_bank_waddr;
-  assign pe7_bank_collision = \$21  & \$22 ;
-  assign \$23  = pe7_valid6 & pe7_rq_we;
-  assign \$24  = pe7_rq6 == pe7_rq_waddr;
-  assign pe7_rq_collision = \$23  & \$24 ;
+  assign \$16  = pe7_requantize9 ? pe7_rq_ms_read[15:0] : 16'h0001;
+  assign \$17  = pe7_first9 ? pe7_rq_bias : pe7_acc;
+  assign \$18  = $signed(\$17 ) + $signed(pe7_sum2_0);
+  assign \$19  = pe7_valid9 & pe7_last9;
+  assign \$21  = { 1'h0, pe7_relu9 } | \$20 ;
+  assign \$22  = step_valid & pe7_bank_we;
+  assign \$23  = rp__addr == pe7_bank_waddr;
+  assign pe7_bank_collision = \$22  & \$23 ;
+  assign \$24  = pe7_valid6 & pe7_rq_we;
+  assign \$25  = pe7_rq6 == pe7_rq_waddr;
+  assign pe7_rq_bias_collision = \$24  & \$25 ;
+  assign \$26  = pe7_valid7 & pe7_rq_we;
+  assign \$27  = pe7_rq7 == pe7_rq_waddr;
+  assign pe7_rq_ms_collision = \$26  & \$27 ;
   always @(posedge clk)
-    pe7_valid1 <= \$25 ;
+    pe7_valid1 <= \$28 ;
   always @(posedge clk)
     pe7_first1 <= step_first;
   always @(posedge clk)
@@ -20367,7 +22670,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe7_valid2 <= \$26 ;
+    pe7_valid2 <= \$29 ;
   always @(posedge clk)
     pe7_first2 <= pe7_first1;
   always @(posedge clk)
@@ -20379,135 +22682,112 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize2 <= pe7_requantize1;
   always @(posedge clk)
-    pe7_valid3 <= \$27 ;
+    pe7_valid3 <= \$30 ;
   always @(posedge clk)
     pe7_first3 <= pe7_first2;
   always @(posedge clk)
     pe7_last3 <= pe7_last2;
-  always @(posedge clk)
-    pe7_rq3 <= pe7_rq2;
-  always @(posedge clk)
-    pe7_relu3 <= pe7_relu2;
-  always @(posedge clk)
-    pe7_requantize3 <= pe7_requantize2;
-  always @(posedge clk)
-    pe7_valid4 <= \$28 ;
-  always @(posedge clk)
-    pe7_first4 <= pe7_first3;
-  always @(posedge clk)
-    pe7_last4 <= pe7_last3;
-  always @(posedge clk)
-    pe7_rq4 <= pe7_rq3;
-  always @(posedge clk)
-    pe7_relu4 <= pe7_relu3;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
-    .i_acc(pe7_acc_out),
-    .i_m(pe7_m_out),
-    .i_s(pe7_s_out),
-    .i_valid(pe7_done_out),
+    .i_acc(pe7_acc),
+    .i_m(pe7_rq_m),
+    .i_s(pe7_rq_s),
+    .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4326$0 (pe7_flags_out),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$4377$0 (pe7_flags),
+    .rq_ext6(\$42 ),
+    .rq_low6(\$41 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = pe7_valid4;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$30  = pe7_valid5;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$31  = pe7_valid6;
+    \$31  = pe7_valid3;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$32  = pe7_valid7;
+    \$32  = pe7_valid4;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$33  = pe7_valid8;
+    \$33  = pe7_valid5;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$34  = bank_we;
+    \$34  = pe7_valid6;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$35  = rq_we;
+    \$35  = pe7_valid7;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$36  = pe7_acc;
-    if (pe7_valid9) begin
-      \$36  = \$17 [31:0];
+    \$36  = pe7_valid8;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$37  = \$18 ;
+    \$37  = bank_we;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$38  = pe7_done;
+    \$38  = rq_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$25  = step_valid;
-    if (rst) begin
-      \$25  = 1'h0;
+    \$39  = pe7_acc;
+    if (pe7_valid9) begin
+      \$39  = \$18 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$26  = pe7_valid1;
+    \$40  = \$19 ;
     if (rst) begin
-      \$26  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$27  = pe7_valid2;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$28  = pe7_valid3;
+    \$28  = step_valid;
     if (rst) begin
       \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$29  = pe7_valid1;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$30  = pe7_valid2;
+    if (rst) begin
+      \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
@@ -20517,28 +22797,32 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wp__data = pe7_bank_wdata;
   assign step_addr = rp__addr;
   assign rp__en = step_valid;
-  assign rwp__en = pe7_rq_we;
-  assign rwp__addr = pe7_rq_waddr;
-  assign rwp__data = pe7_rq_wdata;
-  assign rrp__addr = pe7_rq6;
-  assign i_valid = pe7_done_out;
-  assign i_acc = pe7_acc_out;
-  assign i_m = pe7_m_out;
-  assign i_s = pe7_s_out;
-  assign i_relu = pe7_flags_out[0];
-  assign i_requantize = pe7_flags_out[1];
+  assign wport__en = pe7_rq_we;
+  assign wport__addr = pe7_rq_waddr;
+  assign wport__data = pe7_rq_wdata[31:0];
+  assign rport__addr = pe7_rq6;
+  assign \wport__en$120  = pe7_rq_we;
+  assign \wport__addr$121  = pe7_rq_waddr;
+  assign \wport__data$122  = pe7_rq_wdata[53:32];
+  assign \rport__addr$123  = pe7_rq7;
+  assign i_valid = pe7_done;
+  assign i_acc = pe7_acc;
+  assign i_m = pe7_rq_m;
+  assign i_s = pe7_rq_s;
+  assign i_relu = pe7_flags[0];
+  assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$4374$0  = \$39 ;
-  assign \port$4375$0  = \$40 ;
-  assign \$19  = { pe7_requantize9, 1'h0 };
+  assign result = { \$42 , \$41  };
+  assign o_data = { \$42 , \$41  };
+  assign \port$4430$0  = \$41 ;
+  assign \port$4431$0  = \$42 ;
+  assign \$20  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$4326$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4377$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
-  wire [31:0] \$1 ;
+  wire [32:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -20614,10 +22898,11 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
+  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [32:0] \$2 ;
+  wire [30:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -20628,7 +22913,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [30:0] \$3 ;
+  wire [33:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
@@ -20639,7 +22924,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [33:0] \$4 ;
+  wire [34:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
@@ -20650,7 +22935,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [34:0] \$5 ;
+  wire [61:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -20661,7 +22946,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [14:0] \$57 ;
   wire [14:0] \$58 ;
   wire [14:0] \$59 ;
-  wire [61:0] \$6 ;
+  wire [62:0] \$6 ;
   wire [14:0] \$60 ;
   wire [14:0] \$61 ;
   wire [14:0] \$62 ;
@@ -20672,7 +22957,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [7:0] \$67 ;
   wire [7:0] \$68 ;
   wire [7:0] \$69 ;
-  wire [62:0] \$7 ;
+  wire [31:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -20720,9 +23005,10 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4326$0 ;
-  wire [1:0] \port$4326$0 ;
+  input [1:0] \port$4377$0 ;
+  wire [1:0] \port$4377$0 ;
   reg [4:0] rq_above2 = 5'h00;
+  reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
   reg [4:0] rq_differs3 = 5'h00;
   output [23:0] rq_ext6;
@@ -20730,32 +23016,34 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
+  reg [15:0] rq_m1 = 16'h0000;
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
   reg [30:0] rq_pp17 = 31'h00000000;
   reg [47:0] rq_prod = 48'h000000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw1 = 32'd0;
-  reg [31:0] rq_raw2 = 32'd0;
-  reg [31:0] rq_raw3 = 32'd0;
   reg [31:0] rq_raw4 = 32'd0;
   reg [31:0] rq_raw5 = 32'd0;
+  reg [31:0] rq_raw6 = 32'd0;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
   reg rq_relu4 = 1'h0;
   reg rq_relu5 = 1'h0;
+  reg rq_relu6 = 1'h0;
   reg rq_req1 = 1'h0;
   reg rq_req2 = 1'h0;
   reg rq_req3 = 1'h0;
   reg rq_req4 = 1'h0;
   reg rq_req5 = 1'h0;
+  reg rq_req6 = 1'h0;
   reg [5:0] rq_s1 = 6'h00;
   reg [5:0] rq_s2 = 6'h00;
   reg [5:0] rq_s3 = 6'h00;
   reg [5:0] rq_s4 = 6'h00;
   reg [5:0] rq_s5 = 6'h00;
+  reg [5:0] rq_s6 = 6'h00;
   reg rq_set_ext5 = 1'h0;
   reg rq_set_hi5 = 1'h0;
   reg rq_set_lo5 = 1'h0;
@@ -20767,19 +23055,20 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   reg rq_v3 = 1'h0;
   reg rq_v4 = 1'h0;
   reg rq_v5 = 1'h0;
+  reg rq_v6 = 1'h0;
   reg [7:0] rq_window4 = 8'h00;
   input rst;
   wire rst;
-  assign \$1  = rq_req4 ? 32'd0 : rq_raw4;
-  assign \$2  = i_acc[16:0] * i_m;
-  assign \$3  = $signed(i_acc[31:17]) * $signed({ 1'h0, i_m });
-  assign \$5  = 1'h0 + \$4 ;
-  assign \$7  = $signed({ 1'h0, \$5  }) + $signed(\$6 );
-  assign \$8  = rq_s1[5:3] <= 1'h0;
-  assign \$9  = rq_s1[5:3] <= 1'h1;
-  assign \$10  = rq_s1[5:3] <= 2'h2;
-  assign \$11  = rq_s1[5:3] <= 2'h3;
-  assign \$12  = rq_s1[5:3] <= 3'h4;
+  assign \$1  = rq_acc1[16:0] * rq_m1;
+  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$4  = 1'h0 + \$3 ;
+  assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
+  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$8  = rq_s2[5:3] <= 1'h0;
+  assign \$9  = rq_s2[5:3] <= 1'h1;
+  assign \$10  = rq_s2[5:3] <= 2'h2;
+  assign \$11  = rq_s2[5:3] <= 2'h3;
+  assign \$12  = rq_s2[5:3] <= 3'h4;
   assign \$13  = rq_prod[14] ^ rq_prod[47];
   assign \$14  = rq_prod[15] ^ rq_prod[47];
   assign \$15  = rq_prod[16] ^ rq_prod[47];
@@ -20822,40 +23111,40 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   assign \$52  = \$51  & rq_above2[3];
   assign \$53  = rq_prod[46] ^ rq_prod[47];
   assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s2[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s2[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s2[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s2[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s2[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s2[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s3[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s3[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s3[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s3[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s3[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s3[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s3[2] ? \$65  : \$68 ;
+  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
+  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
+  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
+  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
+  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
+  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
+  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
   assign \$70  = | rq_differs3;
   assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s3[2:0] < 1'h1;
+  assign \$72  = rq_s4[2:0] < 1'h1;
   assign \$73  = \$71  & \$72 ;
   assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s3[2:0] < 2'h2;
+  assign \$75  = rq_s4[2:0] < 2'h2;
   assign \$76  = \$74  & \$75 ;
   assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s3[2:0] < 2'h3;
+  assign \$78  = rq_s4[2:0] < 2'h3;
   assign \$79  = \$77  & \$78 ;
   assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s3[2:0] < 3'h4;
+  assign \$81  = rq_s4[2:0] < 3'h4;
   assign \$82  = \$80  & \$81 ;
   assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s3[2:0] < 3'h5;
+  assign \$84  = rq_s4[2:0] < 3'h5;
   assign \$85  = \$83  & \$84 ;
   assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s3[2:0] < 3'h6;
+  assign \$87  = rq_s4[2:0] < 3'h6;
   assign \$88  = \$86  & \$87 ;
   assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s3[2:0] < 3'h7;
+  assign \$90  = rq_s4[2:0] < 3'h7;
   assign \$91  = \$89  & \$90 ;
   assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
   assign \$93  = \$70  | \$92 ;
@@ -20864,9 +23153,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   assign \$96  = ~ \$95 ;
   assign \$97  = rq_flag4 | \$96 ;
   assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu4 & \$98 ;
+  assign \$99  = rq_relu5 & \$98 ;
   assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req4 & \$100 ;
+  assign \$101  = rq_req5 & \$100 ;
   assign \$102  = ~ rq_sign4;
   assign \$103  = & rq_window4;
   assign \$104  = rq_flag4 | \$103 ;
@@ -20880,9 +23169,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   assign \$112  = ~ \$111 ;
   assign \$113  = rq_flag4 | \$112 ;
   assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu4 & \$114 ;
+  assign \$115  = rq_relu5 & \$114 ;
   assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req4 & \$116 ;
+  assign \$117  = rq_req5 & \$116 ;
   assign \$118  = ~ rq_sign4;
   assign \$119  = & rq_window4;
   assign \$120  = rq_flag4 | \$119 ;
@@ -20892,18 +23181,18 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   assign \$124  = ~ \$123 ;
   assign \$125  = rq_flag4 | \$124 ;
   assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu4 & \$126 ;
+  assign \$127  = rq_relu5 & \$126 ;
   assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req4 & \$128 ;
+  assign \$129  = rq_req5 & \$128 ;
   assign \$130  = rq_sign4 & rq_flag4;
   assign \$131  = \$129  & \$130 ;
   assign \$132  = & rq_window4;
   assign \$133  = ~ \$132 ;
   assign \$134  = rq_flag4 | \$133 ;
   assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu4 & \$135 ;
+  assign \$136  = rq_relu5 & \$135 ;
   assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req4 & \$137 ;
+  assign \$138  = rq_req5 & \$137 ;
   assign \$139  = & rq_window4;
   assign \$140  = ~ \$139 ;
   assign \$141  = rq_flag4 | \$140 ;
@@ -20925,18 +23214,20 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   assign \$157  = \$156  | rq_set_hi5;
   assign \$158  = rq_take_q5 & rq_qlow5[7];
   assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw5[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw5[31:8] };
+  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
+  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  always @(posedge clk)
+    rq_acc1 <= i_acc;
+  always @(posedge clk)
+    rq_m1 <= i_m;
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4326$0 [0];
+    rq_relu1 <= \port$4377$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4326$0 [1];
+    rq_req1 <= \port$4377$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
-  always @(posedge clk)
-    rq_raw1 <= i_acc;
   always @(posedge clk)
     rq_v2 <= \$163 ;
   always @(posedge clk)
@@ -20946,8 +23237,6 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_raw2 <= rq_raw1;
-  always @(posedge clk)
     rq_v3 <= \$164 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
@@ -20955,8 +23244,6 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
     rq_req3 <= rq_req2;
   always @(posedge clk)
     rq_s3 <= rq_s2;
-  always @(posedge clk)
-    rq_raw3 <= rq_raw2;
   always @(posedge clk)
     rq_v4 <= \$165 ;
   always @(posedge clk)
@@ -20966,8 +23253,6 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_raw4 <= rq_raw3;
-  always @(posedge clk)
     rq_v5 <= \$166 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
@@ -20976,13 +23261,25 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_raw5 <= \$1 ;
+    rq_v6 <= \$167 ;
   always @(posedge clk)
-    rq_pp0 <= \$2 ;
+    rq_relu6 <= rq_relu5;
   always @(posedge clk)
-    rq_pp17 <= \$3 ;
+    rq_req6 <= rq_req5;
   always @(posedge clk)
-    rq_prod <= \$7 [47:0];
+    rq_s6 <= rq_s5;
+  always @(posedge clk)
+    rq_pp0 <= \$1 ;
+  always @(posedge clk)
+    rq_pp17 <= \$2 ;
+  always @(posedge clk)
+    rq_prod <= \$6 [47:0];
+  always @(posedge clk)
+    rq_raw4 <= rq_prod[31:0];
+  always @(posedge clk)
+    rq_raw5 <= rq_raw4;
+  always @(posedge clk)
+    rq_raw6 <= \$7 ;
   always @(posedge clk)
     rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
@@ -21012,7 +23309,7 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
   always @(posedge clk)
     rq_ext6 <= \$161 [23:0];
   always @(posedge clk)
-    o_valid <= \$167 ;
+    o_valid <= \$168 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
     \$162  = i_valid;
@@ -21055,11 +23352,18 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_valid, i_acc, i_m, i_s, \port$43
       \$167  = 1'h0;
     end
   end
-  assign i_relu = \port$4326$0 [0];
-  assign i_requantize = \port$4326$0 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$18 ) begin end
+    \$168  = rq_v6;
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  assign i_relu = \port$4377$0 [0];
+  assign i_requantize = \port$4377$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
-  assign \$4  = { 1'h0, rq_pp0 };
-  assign \$6  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
+  assign \$3  = { 1'h0, rq_pp0 };
+  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
   assign \$54  = \$53 ;
   assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
 endmodule

@@ -12,15 +12,16 @@ Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``):
     k=0  bank address        k=1  bank read data       k=2  bank output register
     k=3  weight/activation registers   k=4, 5  the same again, toward the multipliers
     k=6  products            k=6+log2(simd)  lane sum  k=7+log2(simd)  accumulator
-    +1   the accumulator copied for the requant multipliers
-    +6   requantization (multiply, rounding shift, clamp) -> result
+    +7   requantization (the accumulator copied into the multipliers' input
+         registers, multiply, rounding shift, clamp) -> result
 
 (``R = pyhdl.sizing.buffer_read_stages()`` = 2 cycles of read latency: no logic
 follows a block RAM's data output in the cycle it is read; ``O =
 pyhdl.sizing.operand_stages()`` = 3 operand registers.)
 
-The requant table (bias/m/s per neuron group) is read four cycles before the
-accumulator needs the bias, and its output registered twice.  In ``vonneumann`` mode the PE has no bank; its
+The requant table (bias/m/s per neuron group) is two memories: the bias is read
+four cycles before the accumulator takes it, m and s a cycle later, four cycles
+before the requant unit takes them; each is registered twice.  In ``vonneumann`` mode the PE has no bank; its
 weight word arrives over the shared bus with the same timing as bank read data.
 """
 
@@ -110,7 +111,7 @@ class ProcessingElement(wiring.Component):
             members["weights"] = In(wbits)
         super().__init__(members)
         self._collisions = {mem: Signal(name=f"pe{index}_{mem}_collision")
-                            for mem in (["bank"] if self.has_bank else []) + ["rq"]}
+                            for mem in (["bank"] if self.has_bank else []) + ["rq_bias", "rq_ms"]}
 
     @property
     def cfg(self) -> ArrayConfig:
@@ -126,7 +127,7 @@ class ProcessingElement(wiring.Component):
 
     @property
     def collisions(self) -> dict:
-        """Memory name (``bank``, ``rq``) -> signal high in a cycle where a read whose
+        """Memory name (``bank``, ``rq_bias``, ``rq_ms``) -> signal high in a cycle where a read whose
         data is used meets a write to the same address.  Both memories are built
         ``collision_free`` (:func:`pyhdl.tech.ram`); simulation checks that promise
         with these.  Nothing reads them, so synthesis removes them."""
@@ -208,53 +209,58 @@ class ProcessingElement(wiring.Component):
             terms = nxt
         lane_sum = terms[0]
 
-        # requant entry for the group, read so that it arrives with the lane sum
-        rq = tech.ram(shape=unsigned(sizing.rq_bits(cfg)), depth=sizing.rq_depth(cfg),
-                      init=self._rq_init, name=f"rq{p}", collision_free=True)  # as the bank
-        m.submodules[f"rq{p}"] = rq
-        rwp = rq.write_port()
-        m.d.comb += [rwp.en.eq(_load_reg(m, self.rq_we, f"pe{p}_rq_we", reset=True)),
-                     rwp.addr.eq(_load_reg(m, self.rq_waddr, f"pe{p}_rq_waddr")),
-                     rwp.data.eq(_load_reg(m, self.rq_wdata, f"pe{p}_rq_wdata"))]
-        # read two cycles early and registered twice: the first register becomes the
-        # block RAM's own output register (pyhdl.fpga.regpack), the second sits beside
-        # the accumulator, so the route from the RAM to the accumulator's adder (3.2 ns on
-        # ECP5) is a path of its own
-        rrp = rq.read_port(transparent_for=())
-        rd = ctl[R + O - 2 + levels]
-        m.d.comb += rrp.addr.eq(rd["rq"])
-        m.d.comb += self._collisions["rq"].eq(rd["valid"] & rwp.en & (rrp.addr == rwp.addr))
-        entry_read = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_read", reset_less=True)
-        entry = Signal(sizing.rq_bits(cfg), name=f"pe{p}_rq_entry", reset_less=True)
-        m.d.sync += [entry_read.eq(rrp.data), entry.eq(entry_read)]
-        bias = entry[:cfg.acc_bits].as_signed()
-        mult = entry[cfg.acc_bits:cfg.acc_bits + cfg.m_bits]
-        shift = entry[cfg.acc_bits + cfg.m_bits:]
+        # The requant table is two memories at the same addresses: the bias, read so
+        # that it arrives with the lane sum, and m | s, read so that they arrive with
+        # the finished accumulator (every step carries its own table index, so m and s
+        # need no latching with a group's last fold).  Each read is registered twice:
+        # the first register becomes the block RAM's own output register
+        # (pyhdl.fpga.regpack); the bias's second sits beside the accumulator (the
+        # route from the RAM to the accumulator's adder, 3.2 ns on ECP5, is a path of
+        # its own), m's second makes it 1 for a layer that does not requantize (the
+        # requant unit then reads the raw accumulator off its product).  That is a
+        # synchronous set/reset of this flip-flop; in the unit's input register, which
+        # the ECP5 multipliers take in, it would keep them from taking it.
+        ms_bits = cfg.m_bits + contract.SHIFT_BITS
+        rq_we = _load_reg(m, self.rq_we, f"pe{p}_rq_we", reset=True)
+        rq_waddr = _load_reg(m, self.rq_waddr, f"pe{p}_rq_waddr")
+        rq_wdata = _load_reg(m, self.rq_wdata, f"pe{p}_rq_wdata")
+        read = {}
+        for what, lo, width, k in (("bias", 0, cfg.acc_bits, R + O - 2 + levels),
+                                   ("ms", cfg.acc_bits, ms_bits, R + O - 1 + levels)):
+            mem = tech.ram(shape=unsigned(width), depth=sizing.rq_depth(cfg),
+                           init=[(w >> lo) & ((1 << width) - 1) for w in self._rq_init],
+                           name=f"rq_{what}{p}", collision_free=True)  # as the bank
+            m.submodules[f"rq_{what}{p}"] = mem
+            wport = mem.write_port()
+            m.d.comb += [wport.en.eq(rq_we), wport.addr.eq(rq_waddr),
+                         wport.data.eq(rq_wdata[lo:lo + width])]
+            rport = mem.read_port(transparent_for=())
+            m.d.comb += [rport.addr.eq(ctl[k]["rq"]),
+                         self._collisions[f"rq_{what}"].eq(
+                             ctl[k]["valid"] & wport.en & (rport.addr == wport.addr))]
+            first = Signal(width, name=f"pe{p}_rq_{what}_read", reset_less=True)
+            m.d.sync += first.eq(rport.data)
+            read[what] = first
+        bias = Signal(signed(cfg.acc_bits), name=f"pe{p}_rq_bias", reset_less=True)
+        mult = Signal(cfg.m_bits, name=f"pe{p}_rq_m", reset_less=True)
+        shift = Signal(contract.SHIFT_BITS, name=f"pe{p}_rq_s", reset_less=True)
+        c = ctl[R + O + 1 + levels]
+        m.d.sync += [bias.eq(read["bias"]), shift.eq(read["ms"][cfg.m_bits:]),
+                     mult.eq(Mux(c["requantize"], read["ms"][:cfg.m_bits], 1))]
 
         # k=R+O+2+levels: accumulator, starting from the bias on the group's first fold
-        c = ctl[R + O + 1 + levels]
         acc = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc", reset_less=True)
         with m.If(c["valid"]):
             m.d.sync += acc.eq(Mux(c["first"], bias, acc) + lane_sum)
         done = Signal(name=f"pe{p}_done")
-        m_r = Signal(cfg.m_bits, name=f"pe{p}_m", reset_less=True)
-        s_r = Signal(contract.SHIFT_BITS, name=f"pe{p}_s", reset_less=True)
         flags = Signal(2, name=f"pe{p}_flags", reset_less=True)
-        m.d.sync += [done.eq(c["valid"] & c["last"]), m_r.eq(mult), s_r.eq(shift),
-                     flags.eq(c["relu"] | c["requantize"] << 1)]
+        m.d.sync += [done.eq(c["valid"] & c["last"]), flags.eq(c["relu"] | c["requantize"] << 1)]
 
-        # +1: the finished accumulator copied into a register that only the requant
-        # multipliers read (the accumulator itself also feeds back into its adder, and
-        # its route to the DSPs was an ECP5 critical path); its parameters ride along
-        hand = [Signal(sig.shape(), name=f"{sig.name}_out", reset_less=sig is not done)
-                for sig in (done, acc, m_r, s_r, flags)]
-        m.d.sync += [h.eq(sig) for h, sig in zip(hand, (done, acc, m_r, s_r, flags))]
-        done, acc, m_r, s_r, flags = hand
-
-        # +6: requantization
+        # +requant_stages: requantization, from a copy of the accumulator in its input
+        # registers (the accumulator itself also feeds back into its adder)
         m.submodules[f"requant{p}"] = unit = RequantUnit(
             acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, a_bits=cfg.a_bits)
-        m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(acc), unit.i_m.eq(m_r), unit.i_s.eq(s_r),
+        m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(acc), unit.i_m.eq(mult), unit.i_s.eq(shift),
                      unit.i_relu.eq(flags[0]), unit.i_requantize.eq(flags[1]),
                      self.result_valid.eq(unit.o_valid), self.result.eq(unit.o_data)]
         return m

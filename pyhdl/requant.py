@@ -5,23 +5,30 @@ to ``a_bits`` needs only the window ``w = prod[t : t+a]`` and one flag, "a bit
 of ``prod`` from ``t + a`` up differs from the sign": without the flag ``half``
 is ``(sign, w)`` exactly, with it ``q`` is out of range on the side of the sign.
 So the unit never shifts, rounds or holds the whole ``acc_bits + m_bits``
-product, which is where the LUTs went.  Six registered stages, so that no clock
-period holds more than one multiplier, one carry chain or about three LUT
+product, which is where the LUTs went.  Seven registered stages, so that no
+clock period holds more than one multiplier, one carry chain or about three LUT
 levels (Fmax, issue 5):
 
-1. partial products ``acc`` chunk x ``m`` (chunks of 17 bits: one DSP each);
-2. ``prod = acc * m``: the partial products summed (one carry chain); beside
+1. the inputs registered for the multipliers alone (a layer that does not
+   requantize comes with ``m = 1``, so that its raw accumulator is the product);
+2. partial products ``acc`` chunk x ``m`` (chunks of 17 bits: one DSP each);
+3. ``prod = acc * m``: the partial products summed (one carry chain); beside
    it, from ``s`` alone, which byte groups of ``prod`` lie above the window;
-3. coarse window: ``a + 7`` bits from bit ``8*(s >> 3)`` of ``2*prod`` (an
+4. coarse window: ``a + 7`` bits from bit ``8*(s >> 3)`` of ``2*prod`` (an
    8-way mux each); beside it, per byte group above the coarse window, "a bit
    differs from the sign, and the group lies above the window";
-4. fine window ``w``: ``a`` bits from bit ``s & 7`` of the coarse window (8-way
+5. fine window ``w``: ``a`` bits from bit ``s & 7`` of the coarse window (8-way
    each); the flag from the groups and the coarse bits above ``w``;
-5. ``q = (sign, w[1:]) + w[0]``, an ``a``-bit carry chain in place of a
+6. ``q = (sign, w[1:]) + w[0]``, an ``a``-bit carry chain in place of a
    product-wide ``(half + 1) >> 1``, and beside it the saturation and ReLU
    decisions, read off ``w``, the flag and the sign;
-6. the result ORed together from ``q``, the saturation value and the raw
+7. the result ORed together from ``q``, the saturation value and the raw
    accumulator, which passes through for a layer that does not requantize.
+
+The raw accumulator is taken from ``prod`` (``acc * 1``) rather than carried
+from the input: two stages of ``acc_bits`` flip-flops fewer, which the iCE40
+UP5K, where a flip-flop without its own LUT takes a logic cell, needs to hold
+the small array.
 
 Bit ``s + j`` of ``2*prod`` is bit ``t + j`` of ``prod``, so ``t`` needs no
 subtractor.  The contract's ``s`` is ``1 .. SHIFT_MAX`` (images reject 0); the
@@ -56,7 +63,9 @@ class RequantUnit(wiring.Component):
     Members
     -------
     i_valid, i_acc, i_m, i_s, i_relu, i_requantize : In
-        One accumulator with its parameters; ``i_s = 0`` means no shift.
+        One accumulator with its parameters; ``i_s = 0`` means no shift.  With
+        ``i_requantize`` 0, ``i_m`` must be 1 (``i_s`` is ignored): the raw
+        accumulator is read off the product ``i_acc * i_m``.
     o_valid : Out(1)
         ``stages`` cycles after ``i_valid``.
     o_data : Out(signed(acc_bits))
@@ -99,29 +108,42 @@ class RequantUnit(wiring.Component):
         A, a = self._acc_bits, self._a_bits
         stages = sizing.requant_stages()
 
-        # control (valid, relu, requantize, s) and the raw accumulator ride along
-        valid, relu, req, shift, raw = [self.i_valid], [self.i_relu], [self.i_requantize], [self.i_s], [self.i_acc]
+        # 1: the inputs registered, so that only the multipliers read them (the PE's
+        # accumulator also feeds back into its adder; its route to the DSPs was an ECP5
+        # critical path).  On ECP5 these registers become the DSPs' own input registers
+        # (pyhdl.fpga.regpack), which takes plain flip-flops: no logic before them
+        # that synthesis would turn into a synchronous set or reset.
+        acc_in = Signal(signed(A), name="rq_acc1", reset_less=True)
+        m_in = Signal(self._m_bits, name="rq_m1", reset_less=True)
+        m.d.sync += [acc_in.eq(self.i_acc), m_in.eq(self.i_m)]
+
+        # control (valid, relu, requantize, s) rides along
+        valid, relu, req, shift = [self.i_valid], [self.i_relu], [self.i_requantize], [self.i_s]
         for k in range(1, stages):
             for lst, shape, nm, rl in ((valid, 1, "v", False), (relu, 1, "relu", True),
-                                       (req, 1, "req", True), (shift, contract.SHIFT_BITS, "s", True),
-                                       (raw, signed(A), "raw", True)):
+                                       (req, 1, "req", True), (shift, contract.SHIFT_BITS, "s", True)):
                 sig = Signal(shape, name=f"rq_{nm}{k}", reset_less=rl)
-                # stage 5 zeroes a requantized value's raw copy (a synchronous reset,
-                # free in the flip-flop), so that stage 6 can OR instead of mux
-                m.d.sync += sig.eq(Mux(req[4], 0, lst[-1]) if nm == "raw" and k == 5 else lst[-1])
+                m.d.sync += sig.eq(lst[-1])
                 lst.append(sig)
 
-        # 1-2: acc * m from 17-bit chunks of acc (one DSP each), summed one stage later;
+        # 2-3: acc * m from 17-bit chunks of acc (one DSP each), summed one stage later;
         # acc_bits + m_bits bits hold every product of a signed and an unsigned operand
         chunks = []
         for at in range(0, A, tech.MUL_CHUNK):
             top = at + tech.MUL_CHUNK >= A
-            part = self.i_acc[at:min(A, at + tech.MUL_CHUNK)]
+            part = acc_in[at:min(A, at + tech.MUL_CHUNK)]
             part = part.as_signed() if top else part
-            chunks.append((at, tech.registered_product(m, part, self.i_m, name=f"rq_pp{at}")))
+            chunks.append((at, tech.registered_product(m, part, m_in, name=f"rq_pp{at}")))
         prod = Signal(signed(A + self._m_bits), name="rq_prod", reset_less=True)
         m.d.sync += prod.eq(sum(p << at for at, p in chunks))
         sign = prod[-1]
+        # 4-6: the raw accumulator (acc * 1); stage 6 zeroes a requantized value's copy
+        # (a synchronous reset, free in the flip-flop), so that stage 7 can OR, not mux
+        raw = prod[:A]
+        for k in range(4, 7):
+            nxt = Signal(signed(A), name=f"rq_raw{k}", reset_less=True)
+            m.d.sync += nxt.eq(Mux(req[5], 0, raw) if k == 6 else raw)
+            raw = nxt
         # 2*prod: its bit s + j is prod's bit t + j with t = s - 1, so no subtractor
         # makes t; s = 0 then means "no shift": y = clamp(acc*m, lo, hi)
         twice = Cat(Const(0, 1), prod)
@@ -146,28 +168,28 @@ class RequantUnit(wiring.Component):
         fine = a + 7  # coarse-window bits: the window and the seven bits above it
         groups = [(at, min(at + 8, top_bit)) for at in range(fine, top_bit, 8)]
         above = Signal(max(1, len(groups)), name="rq_above2", reset_less=True)
-        m.d.sync += above.eq(Cat(*(shift[1][3:] <= g for g in range(len(groups)))))
+        m.d.sync += above.eq(Cat(*(shift[2][3:] <= g for g in range(len(groups)))))
         differs = Signal(max(1, len(groups)), name="rq_differs3", reset_less=True)
         m.d.sync += differs.eq(Cat(*(Cat(*(twice[i] ^ sign for i in range(lo, hi))).any() & above[g]
                                      for g, (lo, hi) in enumerate(groups))))
 
-        # 3: coarse window, bits 8*(s >> 3) .. 8*(s >> 3) + a+6 of twice
+        # 4: coarse window, bits 8*(s >> 3) .. 8*(s >> 3) + a+6 of twice
         coarse = Signal(fine, name="rq_coarse3", reset_less=True)
         sign3 = Signal(name="rq_sign3", reset_less=True)
-        m.d.sync += [coarse.eq(mux_tree(shift[2][3:], [bits(8 * v, fine) for v in range(8)])),
+        m.d.sync += [coarse.eq(mux_tree(shift[3][3:], [bits(8 * v, fine) for v in range(8)])),
                      sign3.eq(sign)]
 
-        # 4: window w = coarse bits (s & 7) .. (s & 7) + a-1, prod bits t .. t+a-1; the
+        # 5: window w = coarse bits (s & 7) .. (s & 7) + a-1, prod bits t .. t+a-1; the
         # flag: a group above, or a coarse bit a-1+j, j > s & 7, that differs from the sign
         window = Signal(a, name="rq_window4", reset_less=True)
-        fine_s = shift[3][:3]
+        fine_s = shift[4][:3]
         m.d.sync += window.eq(mux_tree(fine_s, [coarse[v:v + a] for v in range(8)]))
         flag = Signal(name="rq_flag4", reset_less=True)
         sign4 = Signal(name="rq_sign4", reset_less=True)
         near = [(coarse[a - 1 + j] ^ sign3) & (fine_s < j) for j in range(1, 8)]
         m.d.sync += [flag.eq(differs.any() | Cat(*near).any()), sign4.eq(sign3)]
 
-        # 5: without the flag half = prod >> t is (sign, w), in -2**a .. 2**a - 1, and
+        # 6: without the flag half = prod >> t is (sign, w), in -2**a .. 2**a - 1, and
         # q = (half + 1) >> 1 = (sign, w[1:]) + w[0] leaves the a_bits range only upwards,
         # at w all ones.  With the flag, q >= 2**(a-1) for a positive product and
         # q <= -2**(a-1) = lo for a negative one.  So the carry chain makes q's low a
@@ -176,7 +198,7 @@ class RequantUnit(wiring.Component):
         hi_sat = ~sign4 & (flag | ones)
         lo_sat = sign4 & flag
         neg = sign4 & (flag | ~ones)  # q < 0; q = 0 at half = -1
-        keep = req[4] & ~(relu[4] & neg)  # a requantized value that no ReLU zeroes
+        keep = req[5] & ~(relu[5] & neg)  # a requantized value that no ReLU zeroes
         q_low = Signal(a, name="rq_qlow5", reset_less=True)
         take_q = Signal(name="rq_take_q5", reset_less=True)    # the result is q
         set_hi = Signal(name="rq_set_hi5", reset_less=True)    # bits 0 .. a-2 of hi
@@ -186,15 +208,15 @@ class RequantUnit(wiring.Component):
                      take_q.eq(keep & ~hi_sat & ~lo_sat), set_hi.eq(keep & hi_sat),
                      set_lo.eq(keep & lo_sat), set_ext.eq(keep & neg)]
 
-        # 6: every term is 0 unless it is the result (the raw copy is 0 for a requantized
+        # 7: every term is 0 unless it is the result (the raw copy is 0 for a requantized
         # value, the requant terms are 0 for a raw one), so the bits are ORed.  Above
         # a_bits the OR with one shared signal is a synchronous set of a reset-less
         # flip-flop, no LUT; o_data is meaningful only with o_valid, so it needs no reset.
         low = Signal(a, name="rq_low6", reset_less=True)
         ext = Signal(A - a, name="rq_ext6", reset_less=True)
         m.d.sync += [low.eq(Cat(*((take_q & q_low[k]) | (set_lo if k == a - 1 else set_hi)
-                                  for k in range(a))) | raw[5][:a]),
-                     ext.eq(Mux(set_ext, -1, raw[5][a:])),
-                     self.o_valid.eq(valid[5])]
+                                  for k in range(a))) | raw[:a]),
+                     ext.eq(Mux(set_ext, -1, raw[a:])),
+                     self.o_valid.eq(valid[6])]
         m.d.comb += self.o_data.eq(Cat(low, ext))
         return m

@@ -260,9 +260,10 @@ def tree_levels(cfg: ArrayConfig) -> int:
 
 
 def requant_stages() -> int:
-    """Requantization: partial products, product, coarse window, fine window (and the
-    overflow flag), rounding, clamp/select (one register each; see ``pyhdl.requant``)."""
-    return 6
+    """Requantization: input registers (the multipliers' own), partial products,
+    product, coarse window, fine window (and the overflow flag), rounding,
+    clamp/select (one register each; see ``pyhdl.requant``)."""
+    return 7
 
 
 def buffer_read_stages() -> int:
@@ -294,12 +295,13 @@ def pe_stages(cfg: ArrayConfig) -> int:
     """Cycles from issuing a step (bank address presented) to its result being written.
 
     bank read and its output register ``buffer_read_stages`` + operand registers
-    ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 + the
-    accumulator's copy for the requant multipliers 1 + requantization 6.  A read
+    ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 +
+    requantization ``requant_stages`` (whose first register is the accumulator's copy
+    for the requant multipliers).  A read
     issued ``pe_stages + 1`` cycles after the step that completed a group sees that
     group's results.
     """
-    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + 1 + requant_stages()
+    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + requant_stages()
 
 
 def issue_stages() -> int:

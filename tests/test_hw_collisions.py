@@ -60,7 +60,7 @@ def _unused(elaboratable):
 
 
 def test_collision_free_memories_by_config():
-    assert _unused(NmcArray(DEFAULT)).collision_free >= {"inbuf", "actbuf", "outbuf0", "bank7", "rq7"}
+    assert _unused(NmcArray(DEFAULT)).collision_free >= {"inbuf", "actbuf", "outbuf0", "bank7", "rq_bias7", "rq_ms7"}
     assert "inbuf" not in _unused(NmcArray(DEFAULT.replace(pe=8, simd=4))).collision_free
 
 

@@ -63,7 +63,12 @@ def _stream(dut, cases, *, idle_every=0, seed=0):
 
 
 def _check(dut, cases, **kw):
-    """Stream ``cases`` and compare every output with the contract, naming the first mismatch."""
+    """Stream ``cases`` and compare every output with the contract, naming the first mismatch.
+
+    A case that does not requantize is sent with ``m = 1``, as the PE sends it: the unit
+    reads the raw accumulator off its product (``RequantUnit`` docstring).
+    """
+    cases = [(acc, m if req else 1, s, relu, req) for acc, m, s, relu, req in cases]
     sent, got = _stream(dut, cases, **kw)
     assert dut.stages == sizing.requant_stages()
     assert [c for c, _ in got] == [c + dut.stages for c in sent], "o_valid is not stages cycles after i_valid"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pyhdl.fpga import flow, harness, report, targets
+from pyhdl.config import SMALL
+from pyhdl.fpga import flow, harness, report, synth, targets
 
 # A sync-read weight memory feeding a registered 8x8 signed multiply and an accumulator:
 # what one MAC lane of the array asks of the FPGA (block RAM + DSP).
@@ -228,6 +229,22 @@ def test_one_mac_lane_maps_to_dsp_and_block_ram_and_fallback_is_caught(tmp_path)
     assert report.check_mapping(r, min_dsp=1, min_bram=1) == [
         "ice40-up5k: 0 DSP cells, expected at least 1 (multipliers fell back to logic)",
         "ice40-up5k: 0 block RAM cells, expected at least 1 (weight banks fell back to logic)"]
+
+
+@pytest.mark.slow
+def test_small_config_fits_the_up5k_in_the_harness(tmp_path):
+    """The small array, its banks in block RAM and the DSP plan's multiplies on all eight
+    SB_MAC16, placed and routed on the UP5K with the measurement harness (nextpnr would
+    stop with DoesNotFit).  It fits with about 3 % of the logic cells to spare: the
+    requant unit's raw accumulator riding along two stages fewer is what made room."""
+    target = targets.ice40()
+    rep = synth.run(SMALL, target, tmp_path)
+    assert rep["mapping_problems"] == []
+    assert rep["design"]["dsp"] == target.dsp_budget
+    assert rep["design"]["bram"] == rep["utilization"]["ICESTORM_RAM"]["used"] >= rep["expected_min"]["bram"]
+    cells = rep["utilization"]["ICESTORM_LC"]
+    assert cells["used"] <= cells["available"]
+    assert rep["fmax_mhz"] > 0 and rep["critical_path"] is not None
 
 
 # -- CLI -------------------------------------------------------------------------------
