@@ -80,6 +80,77 @@ def test_multiplier_model_matches_yosys_reading_of_mixed_signs(tmp_path):
     assert "checked 1995 mismatches 0" in out, out
 
 
+def _rom_words(n=256, bits=18, seed=5):
+    import random
+    rng = random.Random(seed)
+    return [rng.randrange(2**bits) for _ in range(n)]
+
+
+# a read-only table as a board build bakes it in (requant m | s at 8x8: 256 x 22 bits,
+# the top bits of s 0 in every word), its read registered as the array registers it:
+# Yosys drops the constant bits and reads one 18-bit port of a DP16KD whose write mode
+# is READBEFOREWRITE (the ULX3S netlist check stopped on that once)
+def _rom_verilog(words):
+    init = "\n".join(f"    mem[{i}] = 22'h{w:06x};" for i, w in enumerate(words))
+    return f"""module rom(input clk, input [7:0] addr, output reg [21:0] q);
+  reg [21:0] mem [0:255];
+  initial begin
+{init}
+  end
+  reg [21:0] rd;
+  always @(posedge clk) begin
+    rd <= mem[addr];
+    q <= rd;
+  end
+endmodule
+"""
+
+
+ROM_TB = """`timescale 1ns/1ps
+module tb;
+  reg clk = 0;
+  reg [7:0] addr = 0;
+  wire [21:0] q;
+  rom_net dut(.clk(clk), .addr(addr), .q(q));
+  reg [21:0] want [0:255];
+  integer i, bad = 0, checked = 0;
+  initial begin
+    $readmemh("words.hex", want);
+    // after the edge that presents address i, q holds the word of address i - 1
+    for (i = 0; i < 256 + 1; i = i + 1) begin
+      addr = i;
+      #1 clk = 1; #1 clk = 0;
+      if (i >= 1) begin
+        checked = checked + 1;
+        if (q !== want[i - 1]) begin
+          if (bad == 0) $display("first mismatch at address %0d: %h, expected %h", i - 1, q, want[i - 1]);
+          bad = bad + 1;
+        end
+      end
+    end
+    $display("checked %0d mismatches %0d", checked, bad);
+    $finish;
+  end
+endmodule
+"""
+
+
+def test_read_only_block_ram_reads_its_init(tmp_path):
+    words = _rom_words()
+    (tmp_path / "rom.v").write_text(_rom_verilog(words))
+    (tmp_path / "words.hex").write_text("\n".join(f"{w:06x}" for w in words) + "\n")
+    nl = netlist.ecp5_netlist(tmp_path / "rom.v", "rom", tmp_path / "nl")
+    text = nl["sources"][0].read_text()
+    assert "READBEFOREWRITE" in text and text.count("DP16KD ") == 1
+    (tmp_path / "rom_net.v").write_text(text.replace("module rom(", "module rom_net("))
+    (tmp_path / "tb.v").write_text(ROM_TB)
+    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), str(tmp_path / "tb.v"),
+                    str(tmp_path / "rom_net.v"), *map(str, nl["sources"][1:])], check=True)
+    out = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    assert "checked 256 mismatches 0" in out, out
+
+
 def test_small_array_packed_netlist_is_bit_exact(tmp_path):
     nl = netlist.ecp5_netlist(ROOT / "hdl" / f"nmc_{SMALL.name}.v", f"nmc_{SMALL.name}", tmp_path / "nl")
     # every block-RAM read port and every multiplier took its registers

@@ -11,7 +11,8 @@ anything else:
 * ``DP16KD`` with equal port widths of 9, 18 or 36 bits (36: pseudo dual port,
   port A writes with byte enables on ``ADA0..3``, port B reads; 18: byte enables
   on ``AD0..1``), ``REGMODE`` ``NOREG`` / ``OUTREG`` (output register enabled by
-  ``OCE``), ``WRITEMODE`` ``NORMAL``, ``INITVAL_xx`` as Yosys lays them out
+  ``OCE``), writes with ``WRITEMODE`` ``NORMAL`` (a port that never writes, as in a
+  ROM Yosys splits over both ports, may have any), ``INITVAL_xx`` as Yosys lays them out
   (sixteen 18-bit units per 320-bit row, 20 bits apart).  A read of an address
   that the other port writes in the same cycle returns X: the array promises
   that never happens where the data is used (``pyhdl.tech.ram(collision_free)``),
@@ -70,8 +71,8 @@ module DP16KD(
   initial begin
     if (DATA_WIDTH_A != DATA_WIDTH_B || (DATA_WIDTH_A != 9 && DATA_WIDTH_A != 18 && DATA_WIDTH_A != 36))
       $fatal(1, "DP16KD model: port widths %0d/%0d are not modelled", DATA_WIDTH_A, DATA_WIDTH_B);
-    if (WRITEMODE_A != "NORMAL" || WRITEMODE_B != "NORMAL" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB")
-      $fatal(1, "DP16KD model: only WRITEMODE NORMAL and non-inverted clocks are modelled");
+    if (CLKAMUX != "CLKA" || CLKBMUX != "CLKB")
+      $fatal(1, "DP16KD model: only non-inverted clocks are modelled");
 {init_rows}
     for (i = 0; i < 1024; i = i + 1)
       unit[i] = row[i / 16][(i % 16) * 20 +: 18];
@@ -106,6 +107,15 @@ module DP16KD(
     end
   endtask
 
+  // the write mode only decides what a port shows in a cycle it writes; Yosys gives a
+  // read-only port (a ROM split over both ports) READBEFOREWRITE, and only NORMAL
+  // writes are modelled
+  always @(posedge CLKA)
+    if (wr_a && WRITEMODE_A != "NORMAL")
+      $fatal(1, "DP16KD model: port A writes with WRITEMODE_A = %s; only NORMAL writes are modelled", WRITEMODE_A);
+  always @(posedge CLKB)
+    if (wr_b && WRITEMODE_B != "NORMAL")
+      $fatal(1, "DP16KD model: port B writes with WRITEMODE_B = %s; only NORMAL writes are modelled", WRITEMODE_B);
   always @(posedge CLKA) begin
     if (wr_a)
       write(ua, wide ? ada[3:0] : {{2'b00, ada[1:0]}}, {{dib, dia}}, DATA_WIDTH_A, ada[3]);
