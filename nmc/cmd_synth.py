@@ -37,8 +37,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--images", type=int, default=4,
                         help="digit images in the board demo's ROM (1..64, default 4)")
     parser.add_argument("--no-netlist-check", action="store_true",
-                        help="with --board: skip simulating the placed netlist (Icarus Verilog) until it shows "
-                             "ROM image 0's class")
+                        help="with --board: skip simulating the placed netlist (Icarus Verilog) through the "
+                             "ROM images")
     parser.add_argument("--require-goals", action="store_true",
                         help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
 
@@ -93,8 +93,9 @@ def _board(args, timeout: float | None) -> int:
           f"{rep['expected']} (labels {rep['labels']})")
     if "netlist_check" in rep:
         got = rep["netlist_check"]
-        print(f"netlist check: the placed netlist showed class {got['class']} for ROM image 0 after "
-              f"{got['cycles']} cycles (golden {got['expected']}, match LED on)")
+        print(f"netlist check: the placed netlist showed classes {', '.join(map(str, got['classes']))} "
+              f"for ROM images 0..{len(got['classes']) - 1}, the button pressed between them (golden "
+              f"{', '.join(map(str, got['expected']))}, match LED on each); the last after {got['cycles'][-1]} cycles")
     return 0
 
 

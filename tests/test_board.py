@@ -9,7 +9,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from pyhdl.config import DEFAULT, SMALL
-from pyhdl.fpga import boards, flow, synth, targets
+from pyhdl.fpga import boardcheck, boards, flow, synth, targets
 
 
 def _demo(d, **changes):
@@ -116,9 +116,18 @@ def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path
     assert rep["goal_mhz"] == 12.0 and rep["meets_goal"] and rep["fmax_mhz"] >= 12.0
     assert rep["expected"] == small_digits["expected"]
     # the placed netlist, simulated with Yosys's SB_MAC16 / SB_RAM40_4K models, shows the
-    # golden class of ROM image 0 (a DSP miscompile once dropped every other lane here)
+    # golden class of every ROM image, stepped by the button (a DSP miscompile once dropped
+    # every other lane here)
     check = rep["netlist_check"]
-    assert (check["class"], check["match"], check["ok"]) == (small_digits["expected"][0], True, True)
+    assert check["classes"] == check["expected"] == small_digits["expected"]
+    assert check["matches"] == [True] * len(small_digits["expected"])
+    assert check["ok"] and check["first_wrong"] is None
+    assert check["cycles"] == sorted(check["cycles"])
+    # a wrong golden class for the last image is named as such
+    board = boards.BOARDS["icebreaker"]
+    wrong = small_digits["expected"][:-1] + [(small_digits["expected"][-1] + 1) % 10]
+    again = boardcheck.check(board, board.make_platform(), bitstream.parent, "nmc_icebreaker", wrong)
+    assert (again["ok"], again["first_wrong"], again["classes"]) == (False, len(wrong) - 1, check["classes"])
     assert rep["design"]["dsp"] == targets.ice40().dsp_budget
 
 
@@ -138,3 +147,14 @@ def test_ecp5_board_script_packs_registers_between_yosys_and_nextpnr():
     assert "--json t.json" in commands[2]
     # the iCE40 boards need no packing: their flow has nothing to move
     assert not targets.ice40().pack_registers and targets.ecp5().pack_registers
+
+
+@pytest.mark.usefixtures("iverilog")
+def test_board_check_bad_input(tmp_path):
+    board = boards.BOARDS["icebreaker"]
+    with pytest.raises(ValueError, match=r"^expected must list the golden class of at least one ROM image$"):
+        boardcheck.check(board, board.make_platform(), tmp_path, "top", [])
+    (tmp_path / "top.json").write_text('{"modules": {"top": {"ports": {}, "cells": {}, "netnames": {}}}}')
+    with pytest.raises(flow.FlowError, match=r"top\.json has no net debounce_tick \(the button's debounce "
+                                             r"counter\) to step through the ROM images with$"):
+        boardcheck.check(board, board.make_platform(), tmp_path, "top", [1])
