@@ -25,6 +25,26 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("iverilog")]
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# every testbench below counts ``checked`` and ``bad`` and ends the same way
+_TB_END = """    $display("checked %0d mismatches %0d", checked, bad);
+    $finish;
+  end
+endmodule
+"""
+
+
+def _simulate_netlist(tmp_path, nl: dict, top: str, tb: str, *rtl) -> str:
+    """Run testbench ``tb`` on ``nl``'s netlist of ``top``, renamed ``<top>_net`` so that the
+    testbench may instantiate the RTL (``rtl`` files) beside it; return vvp's output."""
+    renamed = tmp_path / f"{top}_net.v"
+    renamed.write_text(nl["sources"][0].read_text().replace(f"module {top}(", f"module {top}_net("))
+    (tmp_path / "tb.v").write_text(tb)
+    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), str(tmp_path / "tb.v"), *map(str, rtl),
+                    str(renamed), *map(str, nl["sources"][1:])], check=True)
+    return subprocess.run(["vvp", "-n", str(tmp_path / "sim")], capture_output=True, text=True,
+                          check=True, cwd=tmp_path).stdout
+
+
 # registered operands and products of every signedness mix the array has (requant:
 # unsigned x unsigned, signed x zero-extended unsigned; MAC lanes: signed 8 x 8)
 PRODUCTS = """
@@ -60,23 +80,14 @@ module tb;
         end
       end
     end
-    $display("checked %0d mismatches %0d", checked, bad);
-    $finish;
-  end
-endmodule
-"""
+""" + _TB_END
 
 
 def test_multiplier_model_matches_yosys_reading_of_mixed_signs(tmp_path):
     (tmp_path / "products.v").write_text(PRODUCTS)
     nl = netlist.ecp5_netlist(tmp_path / "products.v", "products", tmp_path / "nl")
     assert nl["packed"]["mult_inputs"] == nl["packed"]["mult_outputs"] == 3
-    renamed = tmp_path / "products_net.v"
-    renamed.write_text(nl["sources"][0].read_text().replace("module products(", "module products_net("))
-    (tmp_path / "tb.v").write_text(PRODUCTS_TB)
-    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), str(tmp_path / "tb.v"),
-                    str(tmp_path / "products.v"), str(renamed), *map(str, nl["sources"][1:])], check=True)
-    out = subprocess.run(["vvp", str(tmp_path / "sim")], capture_output=True, text=True, check=True).stdout
+    out = _simulate_netlist(tmp_path, nl, "products", PRODUCTS_TB, tmp_path / "products.v")
     assert "checked 1995 mismatches 0" in out, out
 
 
@@ -128,11 +139,7 @@ module tb;
         end
       end
     end
-    $display("checked %0d mismatches %0d", checked, bad);
-    $finish;
-  end
-endmodule
-"""
+""" + _TB_END
 
 
 def test_read_only_block_ram_reads_its_init(tmp_path):
@@ -142,12 +149,7 @@ def test_read_only_block_ram_reads_its_init(tmp_path):
     nl = netlist.ecp5_netlist(tmp_path / "rom.v", "rom", tmp_path / "nl")
     text = nl["sources"][0].read_text()
     assert "READBEFOREWRITE" in text and text.count("DP16KD ") == 1
-    (tmp_path / "rom_net.v").write_text(text.replace("module rom(", "module rom_net("))
-    (tmp_path / "tb.v").write_text(ROM_TB)
-    subprocess.run(["iverilog", "-g2012", "-o", str(tmp_path / "sim"), str(tmp_path / "tb.v"),
-                    str(tmp_path / "rom_net.v"), *map(str, nl["sources"][1:])], check=True)
-    out = subprocess.run(["vvp", "-n", str(tmp_path / "sim")], capture_output=True, text=True,
-                         check=True, cwd=tmp_path).stdout
+    out = _simulate_netlist(tmp_path, nl, "rom", ROM_TB)
     assert "checked 256 mismatches 0" in out, out
 
 
