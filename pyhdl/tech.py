@@ -66,7 +66,7 @@ def registered_product(m, a, b, *, name: str) -> Signal:
     multiplier, as its pipeline register; the first claim is left reading a net that
     no longer exists (undefined, 0 on the device), so every other lane's product is
     lost.  The iCEBreaker netlist check (:mod:`pyhdl.fpga.boardcheck`) caught it, and
-    ``tests/test_synth.py`` keeps the two-product case simulated.  With the wire kept
+    ``tests/test_dsp_mapping.py`` keeps the two-product case simulated.  With the wire kept
     the register is claimed once; ECP5's ``MULT18X18D`` has no adder to absorb.
     """
     product = a * b

@@ -31,7 +31,7 @@ import shutil
 from pathlib import Path
 
 from . import flow, ice40_models
-from .ecp5_models import models_verilog
+from .ecp5_models import MODELLED, models_verilog
 from .netlist import fabric_models, library_cells, simulation_verilog
 
 __all__ = ["check", "pin_levels", "DEBOUNCE_NET"]
@@ -39,8 +39,8 @@ __all__ = ["check", "pin_levels", "DEBOUNCE_NET"]
 #: the board top's debounce counter (``pyhdl.fpga.boards.BoardTop``), by its netlist name
 DEBOUNCE_NET = "debounce_tick"
 
-#: cells the ECP5 checks model themselves or need no behaviour for (global set/reset)
-_ECP5_OWN = {"DP16KD", "MULT18X18D", "SGSR"}
+#: cells the ECP5 check models itself or needs no behaviour for (global set/reset)
+_ECP5_OWN = MODELLED | {"SGSR"}
 _SGSR_STUB = "\n// global set/reset: the flip-flop models start from their init values\nmodule SGSR(input GSR, input CLK); endmodule\n"
 
 
@@ -175,10 +175,10 @@ def check(board, platform, build_dir, name: str, expected, *, max_cycles: int = 
                   timeout=timeout)
     log = build / "check.log"
     flow.run_tool(["vvp", "-n", "check.vvp"], cwd=build, log=log, timeout=timeout)
-    shown = [[int(w) for w in line.split()[1:5]] for line in log.read_text().splitlines()
-             if line.startswith("shown ")]
+    lines = log.read_text().splitlines()
+    shown = [[int(w) for w in line.split()[1:5]] for line in lines if line.startswith("shown ")]
     if len(shown) < len(expected):
-        stop = next((line.split() for line in log.read_text().splitlines()
+        stop = next((line.split() for line in lines
                      if line.startswith(("timeout ", "debounce "))), None)
         if stop and stop[0] == "debounce":
             raise flow.FlowError(f"the {name} netlist's {DEBOUNCE_NET} did not take the forced value "

@@ -25,7 +25,10 @@ They check our reading of the primitives, not the silicon.
 
 from __future__ import annotations
 
-__all__ = ["models_verilog"]
+__all__ = ["models_verilog", "MODELLED"]
+
+#: the cells :func:`models_verilog` models; Yosys's fabric models cover the rest
+MODELLED = frozenset({"DP16KD", "MULT18X18D"})
 
 
 def _ports(prefix: str, n: int) -> list[str]:

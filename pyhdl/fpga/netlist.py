@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from . import dspplan, flow, ice40_models, regpack, targets
-from .ecp5_models import models_verilog
+from .ecp5_models import MODELLED, models_verilog
 
 __all__ = ["ecp5_netlist", "ice40_netlist", "simulation_verilog", "lattice_share"]
 
@@ -65,7 +65,7 @@ def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
     (build / "packed.json").write_text(json.dumps(netlist))
     flow.run_yosys("read_json packed.json\nwrite_verilog -noattr netlist.v\n", cwd=build, name="netlist_verilog")
     (build / "ecp5_models.v").write_text(models_verilog())
-    (build / "ecp5_cells.v").write_text(fabric_models(library_cells(netlist) - {"DP16KD", "MULT18X18D"}))
+    (build / "ecp5_cells.v").write_text(fabric_models(library_cells(netlist) - MODELLED))
     return {"sources": [build / "netlist.v", build / "ecp5_cells.v", build / "ecp5_models.v"],
             "packed": packed}
 
