@@ -31,7 +31,8 @@ class RunResult:
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
               abort_beats: int | None = None, load: bool = True, timeout: int = 200_000,
-              dut=None, watch_collisions: bool = False, input_gap: int | None = None) -> RunResult:
+              dut=None, watch_collisions: bool = False, input_gap: int | None = None,
+              input_during_load: bool = False) -> RunResult:
     """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
 
     ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
@@ -43,10 +44,15 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     ``input_gap``: idle cycles between the last program write and the first offered
     input beat (0: the very next cycle); by default ``bus_words_per_step + 1``, which
     ``sizing.schedule`` assumes for ``vonneumann`` mode.
+    ``input_during_load``: offer the vectors from the cycle after the load's first
+    write, while the rest of the program is still being written.
     """
     cfg = program.cfg
     if input_gap is not None and (isinstance(input_gap, bool) or not isinstance(input_gap, int) or input_gap < 0):
         raise ValueError(f"input_gap must be a non-negative int, not {input_gap!r}")
+    if input_during_load and (abort_beats is not None or not load or not program.load_words):
+        raise ValueError("input_during_load needs a load (load=True, a program with load words) "
+                         "and no abort_beats")
     gap = sizing.bus_words_per_step(cfg) + 1 if input_gap is None else input_gap
     dut = dut or NmcArray(cfg)
     wrapper = Module()
@@ -57,19 +63,23 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     beats = [sizing.input_beats(v, cfg) for v in vectors]
     n_out = program.shapes[-1][1]
     res = RunResult([[] for _ in vectors], [[] for _ in vectors], {}, -1, [], [])
-    state = {"cycle": 0, "loaded": False, "sent_done": False}
+    state = {"cycle": 0, "loaded": False}
 
     async def clock(ctx):
         async for _ in ctx.tick():
             state["cycle"] += 1
 
     async def driver(ctx):
-        for addr, data in (program.load_words if load else ()):
+        for n, (addr, data) in enumerate(program.load_words if load else ()):
             ctx.set(dut.load.valid, 1)
             ctx.set(dut.load.payload.addr, addr)
             ctx.set(dut.load.payload.data, data)
             await ctx.tick().until(dut.load.ready)
+            if n == 0 and input_during_load:
+                state["loaded"] = True  # the inputs process starts offering
         ctx.set(dut.load.valid, 0)
+        if input_during_load:
+            return
         for _ in range(gap):  # by default: weights prefetched (sizing.schedule)
             await ctx.tick()
         if abort_beats is not None:
@@ -83,9 +93,16 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             ctx.set(cd.rst, 1)
             await ctx.tick()
             ctx.set(cd.rst, 0)
-        ctx.set(dut.stat_addr, 0)
         state["loaded"] = True
-        state["start"] = state["cycle"]
+        await send_vectors(ctx)
+
+    async def inputs_during_load(ctx):
+        while not state["loaded"]:
+            await ctx.tick()
+        await send_vectors(ctx)
+
+    async def send_vectors(ctx):
+        ctx.set(dut.stat_addr, 0)
         for vec in beats:
             for word in vec:
                 while in_stall and rng.random() < in_stall:
@@ -146,6 +163,8 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     if flags:
         sim.add_process(collisions)
     sim.add_testbench(driver, background=True)
+    if input_during_load:
+        sim.add_testbench(inputs_during_load, background=True)
     sim.add_testbench(monitor)
     sim.run()
     return res

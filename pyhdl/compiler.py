@@ -37,7 +37,9 @@ class Program:
     descriptors : list of int
         Descriptor words, one per layer.
     load_words : list of (addr, data)
-        The load-stream transfers in order; the last one writes ``n_layers``.
+        The load-stream transfers in order.  The first writes ``n_layers = 0``, which
+        closes the input until the last, which writes the model's ``n_layers``: input
+        offered after the load has started waits for the whole program.
     """
 
     cfg: ArrayConfig
@@ -124,10 +126,11 @@ def compile_model(image: ModelImage, cfg: ArrayConfig) -> Program:
                     requant[p].append(sizing.pack_requant(cfg, layer.bias[j], m, s))
                 else:
                     requant[p].append(0)
-    load = []
+    n_layers = sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_N_LAYERS)
+    load = [(n_layers, 0)]
     for p in range(P):
         load += [(sizing.load_address(sizing.REGION_BANK, p, i), w) for i, w in enumerate(banks[p])]
         load += [(sizing.load_address(sizing.REGION_REQUANT, p, i), w) for i, w in enumerate(requant[p])]
     load += [(sizing.load_address(sizing.REGION_DESCRIPTOR, 0, i), w) for i, w in enumerate(descriptors)]
-    load.append((sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_N_LAYERS), len(descriptors)))
+    load.append((n_layers, len(descriptors)))
     return Program(cfg, shapes, banks, requant, descriptors, load)

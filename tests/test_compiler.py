@@ -46,7 +46,9 @@ def test_images_reproduce_the_model(cfg):
                     assert (entry["m"], entry["s"]) == (layer.m[j], layer.s[j])
             else:
                 assert entry == {"bias": 0, "m": 0, "s": 0}
-    # the load stream writes exactly the images, n_layers last
+    # the load stream writes exactly the images, between n_layers = 0 (input closed) and
+    # the model's n_layers
+    n_layers = sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_N_LAYERS)
     expect = {}
     for p in range(cfg.pe):
         for i, w in enumerate(prog.banks[p]):
@@ -55,8 +57,10 @@ def test_images_reproduce_the_model(cfg):
             expect[sizing.load_address(sizing.REGION_REQUANT, p, i)] = w
     for i, w in enumerate(prog.descriptors):
         expect[sizing.load_address(sizing.REGION_DESCRIPTOR, 0, i)] = w
-    assert dict(prog.load_words[:-1]) == expect
-    assert prog.load_words[-1] == (sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_N_LAYERS), 2)
+    assert prog.load_words[0] == (n_layers, 0)
+    assert dict(prog.load_words[1:-1]) == expect
+    assert len(prog.load_words) == len(expect) + 2
+    assert prog.load_words[-1] == (n_layers, 2)
     assert all(d < 2 ** sizing.load_data_bits(cfg) for _, d in prog.load_words)
 
 

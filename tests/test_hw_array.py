@@ -272,6 +272,32 @@ def test_program_as_memory_init(corner):
     _check(image, vectors, result, cfg)
 
 
+@pytest.mark.parametrize("in_stall", [0.0, 0.5], ids=["eager", "stalled"])
+def test_input_offered_while_a_new_program_loads_waits_for_all_of_it(in_stall):
+    # the array runs model A; model B's load starts by closing the input (n_layers = 0),
+    # so B's vectors, offered from the load's second word on, wait for B's last write
+    # instead of running on A's layer count with half of B's weights
+    cfg, sizes, _ = CORNERS[0]
+    image_a, _, _ = _model(cfg, sizes, seed=21)
+    image_b, rng, draw = _model(cfg, [sizes[0], 6, 3], seed=22, raw_last=True)
+    a, b = compile_model(image_a, cfg), compile_model(image_b, cfg)
+    vectors = draw(3)
+    result = amsim.run_array(b, vectors, dut=NmcArray(cfg, program=a), input_during_load=True,
+                             in_stall=in_stall, seed=3)
+    _check(image_b, vectors, result, cfg)
+    assert result.counters["inferences"] == len(vectors)
+    assert result.first_beat > len(b.load_words)
+
+
+def test_input_during_load_needs_a_load():
+    cfg, sizes, _ = CORNERS[0]
+    image, _, draw = _model(cfg, sizes, seed=21)
+    program = compile_model(image, cfg)
+    with pytest.raises(ValueError, match=r"^input_during_load needs a load \(load=True, a program "
+                                         r"with load words\) and no abort_beats$"):
+        amsim.run_array(program, draw(1), load=False, input_during_load=True)
+
+
 def test_array_rejects_bad_arguments():
     cfg = CORNERS[0][0]
     with pytest.raises(TypeError, match=r"^cfg must be an ArrayConfig, not 3$"):
