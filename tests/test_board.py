@@ -10,6 +10,7 @@ from amaranth.sim import Simulator
 
 from pyhdl.config import DEFAULT, SMALL
 from pyhdl.fpga import boardcheck, boards, flow, synth, targets
+from pyhdl.fpga.uart import result_text
 
 
 def _demo(d, **changes):
@@ -123,11 +124,17 @@ def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path
     assert check["matches"] == [True] * len(small_digits["expected"])
     assert check["ok"] and check["first_wrong"] is None
     assert check["cycles"] == sorted(check["cycles"])
+    # the serial line, decoded from the netlist's pin, says the same for every image
+    n_images, n_classes = len(small_digits["expected"]), small_digits["program"].shapes[-1][1]
+    assert check["lines"] == [result_text(i, e, e, n_images=n_images, n_classes=n_classes)
+                              for i, e in enumerate(small_digits["expected"])]
     # a wrong golden class for the last image is named as such
     board = boards.BOARDS["icebreaker"]
     wrong = small_digits["expected"][:-1] + [(small_digits["expected"][-1] + 1) % 10]
-    again = boardcheck.check(board, board.make_platform(), bitstream.parent, "nmc_icebreaker", wrong)
+    again = boardcheck.check(board, board.make_platform(), bitstream.parent, "nmc_icebreaker", wrong,
+                             n_classes=n_classes)
     assert (again["ok"], again["first_wrong"], again["classes"]) == (False, len(wrong) - 1, check["classes"])
+    assert again["lines"] == check["lines"]
     assert rep["design"]["dsp"] == targets.ice40().dsp_budget
 
 
@@ -153,8 +160,32 @@ def test_ecp5_board_script_packs_registers_between_yosys_and_nextpnr():
 def test_board_check_bad_input(tmp_path):
     board = boards.BOARDS["icebreaker"]
     with pytest.raises(ValueError, match=r"^expected must list the golden class of at least one ROM image$"):
-        boardcheck.check(board, board.make_platform(), tmp_path, "top", [])
-    (tmp_path / "top.json").write_text('{"modules": {"top": {"ports": {}, "cells": {}, "netnames": {}}}}')
+        boardcheck.check(board, board.make_platform(), tmp_path, "top", [], n_classes=10)
+    top = tmp_path / "top.json"
+    top.write_text('{"modules": {"top": {"ports": {}, "cells": {}, "netnames": {}}}}')
     with pytest.raises(flow.FlowError, match=r"top\.json has no net debounce_tick \(the button's debounce "
                                              r"counter\) to step through the ROM images with$"):
-        boardcheck.check(board, board.make_platform(), tmp_path, "top", [1])
+        boardcheck.check(board, board.make_platform(), tmp_path, "top", [1], n_classes=10)
+    top.write_text('{"modules": {"top": {"ports": {}, "cells": {}, "netnames": '
+                   '{"debounce_tick": {"bits": [2, 3]}}}}}')
+    with pytest.raises(flow.FlowError, match=r"top\.json has 0 nets named \*uart_timer \(the serial "
+                                             r"transmitter's bit timer\), not 1: none$"):
+        boardcheck.check(board, board.make_platform(), tmp_path, "top", [1], n_classes=10)
+
+
+def test_serial_lines_from_the_check_log():
+    def log(text, frame_error_at=None):
+        out = []
+        for n, ch in enumerate(text):
+            if n == frame_error_at:
+                out.append(f"uart_frame {n}")
+            out.append(f"uart {n} {ord(ch)}")
+        return out
+
+    good = "i=0 c=1 g=1 ok\r\n"
+    assert boardcheck._serial_lines(log(good + good)) == [good, good]
+    # a line is complete at its newline; a framing error or a byte that is not text garbles it
+    assert boardcheck._serial_lines(log(good + "i=1")) == [good]
+    assert boardcheck._serial_lines(log(good + good, frame_error_at=3)) == [None, good]
+    assert boardcheck._serial_lines(["uart 1 7", "uart 2 10"] + log(good)) == [None, good]
+    assert boardcheck._serial_lines(["uart 1 x", "uart 2 10"]) == [None]

@@ -18,6 +18,15 @@ clock edge (its flip-flops then load ``ones + 1 = 0``, the value that samples) a
 releases it: only the wait is shortened; the sampling, the press detection and the
 demo's next-image logic are the netlist's own.
 
+The serial line is decoded too: after each class, the testbench waits for the demo's
+result line (:func:`pyhdl.fpga.uart.result_text`, e.g. ``i=2 c=8 g=8 ok``) before it
+presses the button, and every line must read the class the LEDs showed and the golden
+class.  At 115200 baud a line is ~17 000 cycles at 12 MHz, minutes in Icarus per
+image, so the transmitter's bit timer (the net ending in ``uart_timer``) is forced to
+0 throughout: every bit then lasts one clock cycle.  The bit timing is the RTL's, checked
+in ``tests/test_uart.py``; the characters, the framing and the line's order against the
+LEDs are the netlist's.
+
 Cell models: on ECP5 Yosys's fabric models with this project's ``DP16KD`` /
 ``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`, our reading of the primitives); on
 iCE40 Yosys's own, which model ``SB_RAM40_4K`` and ``SB_MAC16``
@@ -33,11 +42,14 @@ from pathlib import Path
 from . import flow, ice40_models
 from .ecp5_models import MODELLED, models_verilog
 from .netlist import fabric_models, library_cells, simulation_verilog
+from .uart import result_text
 
-__all__ = ["check", "pin_levels", "DEBOUNCE_NET"]
+__all__ = ["check", "pin_levels", "DEBOUNCE_NET", "UART_TIMER"]
 
 #: the board top's debounce counter (``pyhdl.fpga.boards.BoardTop``), by its netlist name
 DEBOUNCE_NET = "debounce_tick"
+#: the serial transmitter's bit timer (``pyhdl.fpga.uart.UartTx``): its netlist name ends so
+UART_TIMER = "uart_timer"
 
 #: cells the ECP5 check models itself or needs no behaviour for (global set/reset)
 _ECP5_OWN = MODELLED | {"SGSR"}
@@ -47,7 +59,7 @@ _SGSR_STUB = "\n// global set/reset: the flip-flop models start from their init 
 def pin_levels(board, platform) -> dict:
     """Pin names of the netlist's top level and whether each is inverted on the board:
     ``{"clock": pin, "button": (pin, inverted), "klass": [(pin, inverted), ...],
-    "match": (pin, inverted), "shown": (pin, inverted)}``.
+    "match": (pin, inverted), "shown": (pin, inverted), "tx": (pin, inverted)}``.
 
     ``platform`` must be fresh (no resource requested yet).
     """
@@ -58,16 +70,22 @@ def pin_levels(board, platform) -> dict:
         port = platform.request(name, number, dir="-")
         return f"{name}_{number}__io", bool(port.invert[0])
 
+    uart_name, uart_number = board.uart
+    uart = platform.request(uart_name, uart_number, dir="-")
     return {"clock": f"{platform.default_clk}_0__io", "button": pin(*board.button),
             "klass": [pin(*led) for led in board.class_leds], "match": pin(*board.match_led),
-            "shown": pin(*board.shown_led)}
+            "shown": pin(*board.shown_led),
+            "tx": (f"{uart_name}_{uart_number}__tx__io", bool(uart.tx.invert[0]))}
 
 
-def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, max_cycles: int) -> str:
+def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, timer: list,
+               max_cycles: int) -> str:
     """A testbench that steps through ``images`` ROM images and prints, per image,
-    ``shown <image> <cycle> <class> <match>``; ``timeout <cycle>`` when nothing shows
-    within ``max_cycles`` of the last result, ``debounce <cycle>`` when the counter
-    did not take the forced value."""
+    ``shown <image> <cycle> <class> <match>``, and per byte on the serial line ``uart
+    <cycle> <byte>`` (``uart_frame <cycle>`` for a stop bit that is not high);
+    ``timeout <cycle>`` when an image's class and line are not out within
+    ``max_cycles`` of the last one's, ``debounce <cycle>`` when the counter did not take
+    the forced value."""
     def level(p):  # the LED's logical value from its pin
         name, inverted = p
         return f"({'~' if inverted else ''}{name})"
@@ -77,6 +95,7 @@ def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, m
     conns = ",\n".join(f"    .{name}({name})" for name in ports)
     klass = ", ".join(level(p) for p in reversed(pins["klass"]))
     tick = f"dut.{DEBOUNCE_NET}"
+    forces = "\n".join(f"    force dut.{ref} = 1'b0;" for ref in timer)
     return f"""`timescale 1ns/1ps
 module board_check;
 {wires}
@@ -97,6 +116,27 @@ module board_check;
     end
   end
   wire shown = {level(pins["shown"])};
+  wire tx = {level(pins["tx"])};
+  // one bit per cycle (see the module doc): start bit low, 8 data bits, stop bit high
+  initial begin
+{forces}
+  end
+  integer rx_bit = -1;
+  reg [7:0] rx_byte;
+  integer lines = 0;
+  always @(negedge clk) begin
+    if (rx_bit < 0) begin
+      if (tx === 1'b0) rx_bit <= 0;
+    end else if (rx_bit < 8) begin
+      rx_byte[rx_bit] = tx;
+      rx_bit <= rx_bit + 1;
+    end else begin
+      if (tx !== 1'b1) $display("uart_frame %0d", cycle);
+      $display("uart %0d %0d", cycle, rx_byte);
+      if (rx_byte === 8'd10) lines = lines + 1;
+      rx_bit <= -1;
+    end
+  end
   // the next clock edge samples the button (see the module doc of pyhdl.fpga.boardcheck)
   task debounce_sample;
     begin
@@ -124,6 +164,7 @@ module board_check;
       wait (shown === 1'b1);
       @(negedge clk);
       $display("shown %0d %0d %0d %0d", image, cycle, {{{klass}}}, {level(pins["match"])});
+      wait (lines > image);  // the line is out before the next press
       limit = cycle + {max_cycles};
     end
     $finish;
@@ -132,24 +173,51 @@ endmodule
 """
 
 
+def _escaped(name: str) -> str:
+    """``name`` as a Verilog identifier (netlist names such as ``line.tx$17.uart_timer``)."""
+    return name if name.replace("_", "a").isalnum() and not name[0].isdigit() else f"\\{name} "
+
+
+def _bit_references(module: dict, net: str) -> list:
+    """Every public name of every bit of ``net``, as Verilog references below the top.
+
+    Yosys keeps a register's bits under several names (``assign`` aliases in the written
+    Verilog) and the cells read whichever it picked, so forcing one name is not enough.
+    """
+    names = module["netnames"]
+    wanted = set(b for b in names[net]["bits"] if isinstance(b, int))
+    refs = []
+    for name, info in names.items():
+        if name.startswith("$"):
+            continue
+        bits = info["bits"]
+        for i, b in enumerate(bits):
+            if b in wanted:
+                refs.append(_escaped(name) if len(bits) == 1 else f"{_escaped(name)}[{i + info.get('offset', 0)}]")
+    return refs
+
+
 def _models(netlist: dict, family: str) -> str:
     if family == "ecp5":
         return fabric_models(library_cells(netlist) - _ECP5_OWN) + _SGSR_STUB + models_verilog()
     return ice40_models.models_verilog()
 
 
-def check(board, platform, build_dir, name: str, expected, *, max_cycles: int = 20000,
+def check(board, platform, build_dir, name: str, expected, *, n_classes: int, max_cycles: int = 20000,
           timeout: float | None = 600) -> dict:
     """Simulate ``<build_dir>/<name>.json`` (the placed netlist of ``board``'s build)
-    through the ROM images and return ``{"classes", "matches", "cycles", "expected",
-    "ok", "first_wrong"}``, a list entry per image (``cycles``: when its class showed).
+    through the ROM images and return ``{"classes", "matches", "cycles", "lines",
+    "expected", "ok", "first_wrong"}``, a list entry per image (``cycles``: when its
+    class showed; ``lines``: its result line as received, ``None`` when garbled).
 
-    ``expected`` lists the golden model's class of each ROM image.  ``ok`` is true when
-    every class equals its ``expected`` and the demo's own golden-match LED was on each
-    time; ``first_wrong`` is the first image where not (None when ``ok``).  Raises
-    FlowError when ``iverilog`` is missing, the netlist has no debounce counter to
-    step, the simulation fails, or an image shows nothing within ``max_cycles``
-    clock cycles of the one before.
+    ``expected`` lists the golden model's class of every ROM image; ``n_classes`` is the
+    model's class count (it sets the line's digits).  ``ok`` is true when every class
+    equals its ``expected``, the demo's own golden-match LED was on each time and each
+    line reads that class and golden class (:func:`pyhdl.fpga.uart.result_text`);
+    ``first_wrong`` is the first image where not (None when ``ok``).  Raises FlowError
+    when ``iverilog`` is missing, the netlist has no debounce counter or bit timer to
+    force, the simulation fails, or an image's class or line is not out within
+    ``max_cycles`` clock cycles of the one before.
     """
     expected = list(expected)
     if not expected:
@@ -158,18 +226,24 @@ def check(board, platform, build_dir, name: str, expected, *, max_cycles: int = 
         raise flow.FlowError("the board netlist check needs Icarus Verilog (iverilog, vvp): "
                              "apt-get install -y iverilog")
     build = Path(build_dir).resolve()
-    netlist = json.loads((build / f"{name}.json").read_text())
+    source = build / f"{name}.json"
+    netlist = json.loads(source.read_text())
     if name not in netlist["modules"]:
-        raise flow.FlowError(f"{build / (name + '.json')} has no module {name}")
+        raise flow.FlowError(f"{source} has no module {name}")
     module = netlist["modules"][name]
     tick = module["netnames"].get(DEBOUNCE_NET)
     if tick is None:
-        raise flow.FlowError(f"{build / (name + '.json')} has no net {DEBOUNCE_NET} (the button's "
+        raise flow.FlowError(f"{source} has no net {DEBOUNCE_NET} (the button's "
                              f"debounce counter) to step through the ROM images with")
+    timers = [n for n in module["netnames"] if n == UART_TIMER or n.endswith("." + UART_TIMER)]
+    if len(timers) != 1:
+        raise flow.FlowError(f"{source} has {len(timers)} nets named *{UART_TIMER} (the serial "
+                             f"transmitter's bit timer), not 1: {', '.join(timers) or 'none'}")
     simulation_verilog(netlist, build, "check_netlist")
     (build / "check_models.v").write_text(_models(netlist, board.family))
     (build / "check_tb.v").write_text(_testbench(name, pin_levels(board, platform), module["ports"],
-                                                 len(expected), len(tick["bits"]), max_cycles))
+                                                 len(expected), len(tick["bits"]),
+                                                 _bit_references(module, timers[0]), max_cycles))
     flow.run_tool(["iverilog", "-g2012", "-o", "check.vvp", "-s", "board_check", "check_tb.v",
                    "check_netlist.v", "check_models.v"], cwd=build, log=build / "check_compile.log",
                   timeout=timeout)
@@ -177,16 +251,41 @@ def check(board, platform, build_dir, name: str, expected, *, max_cycles: int = 
     flow.run_tool(["vvp", "-n", "check.vvp"], cwd=build, log=log, timeout=timeout)
     lines = log.read_text().splitlines()
     shown = [[int(w) for w in line.split()[1:5]] for line in lines if line.startswith("shown ")]
-    if len(shown) < len(expected):
+    received = _serial_lines(lines)
+    if len(shown) < len(expected) or len(received) < len(expected):
         stop = next((line.split() for line in lines
                      if line.startswith(("timeout ", "debounce "))), None)
         if stop and stop[0] == "debounce":
             raise flow.FlowError(f"the {name} netlist's {DEBOUNCE_NET} did not take the forced value "
                                  f"(cycle {stop[1]}); see {log}")
-        raise flow.FlowError(f"the {name} netlist showed no class for ROM image {len(shown)} within "
-                             f"{max_cycles} cycles; see {log}")
+        what = "class" if len(shown) < len(expected) else "serial line"
+        raise flow.FlowError(f"the {name} netlist showed no {what} for ROM image "
+                             f"{min(len(shown), len(received))} within {max_cycles} cycles; see {log}")
     classes = [klass for _, _, klass, _ in shown]
     matches = [bool(match) for _, _, _, match in shown]
-    wrong = [i for i, (k, e, m) in enumerate(zip(classes, expected, matches)) if k != e or not m]
+    want = [result_text(i, k, e, n_images=len(expected), n_classes=n_classes)
+            for i, (k, e) in enumerate(zip(classes, expected))]
+    received = received[:len(expected)]
+    wrong = [i for i, (k, e, m, got, line) in enumerate(zip(classes, expected, matches, received, want))
+             if k != e or not m or got != line]
     return {"classes": classes, "matches": matches, "cycles": [c for _, c, _, _ in shown],
-            "expected": expected, "ok": not wrong, "first_wrong": wrong[0] if wrong else None}
+            "lines": received, "expected": expected, "ok": not wrong,
+            "first_wrong": wrong[0] if wrong else None}
+
+
+def _serial_lines(log_lines) -> list:
+    """The testbench's ``uart`` bytes as text lines, each ending in its ``\n``; a line with
+    a framing error or a byte that is not text (or not a known level) is ``None``."""
+    out, line, bad = [], [], False
+    for entry in log_lines:
+        if entry.startswith("uart_frame "):
+            bad = True
+        elif entry.startswith("uart "):
+            value = entry.split()[2]
+            code = int(value) if value.isdigit() else None
+            bad |= code is None or not (32 <= code < 127 or code in (10, 13))
+            line.append(chr(code) if code is not None else "?")
+            if code == 10:
+                out.append(None if bad else "".join(line))
+                line, bad = [], False
+    return out

@@ -328,9 +328,9 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     no limit) with FlowTimeout: amaranth-boards' script has no limit of its own.
 
     ``check``: simulate the placed netlist through every ROM image, pressing the
-    button between them (:func:`pyhdl.fpga.boardcheck.check`, Icarus Verilog),
-    reported as ``netlist_check``; a class other than the golden model's raises
-    FlowError naming the image.
+    button between them and decoding the serial line (:func:`pyhdl.fpga.boardcheck.check`,
+    Icarus Verilog), reported as ``netlist_check``; a class or line other than the
+    golden model's raises FlowError naming the image.
     """
     from nmc import toolenv
 
@@ -387,13 +387,15 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     rep.update({"board": board.name, "bitstream": str(bitstream), "bitstream_bytes": bitstream.stat().st_size,
                 "images": len(demo["vectors"]), "expected": demo["expected"], "labels": demo["labels"]})
     if check:
-        got = boardcheck.check(board, board.make_platform(), build, name, demo["expected"], timeout=timeout)
+        got = boardcheck.check(board, board.make_platform(), build, name, demo["expected"],
+                               n_classes=demo["program"].shapes[-1][1], timeout=timeout)
         rep["netlist_check"] = got
         if not got["ok"]:
             i = got["first_wrong"]
+            line = got["lines"][i]
             raise flow.FlowError(
                 f"the {board.name} netlist classified ROM image {i} as {got['classes'][i]} (golden-match LED "
-                f"{'on' if got['matches'][i] else 'off'}), the golden model as {got['expected'][i]}: the "
-                f"bitstream is wrong; see {build / 'check.log'}")
+                f"{'on' if got['matches'][i] else 'off'}, serial line {'garbled' if line is None else repr(line)}), the golden model "
+                f"as {got['expected'][i]}: the bitstream is wrong; see {build / 'check.log'}")
     (build / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     return rep
