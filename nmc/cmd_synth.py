@@ -96,6 +96,7 @@ def _board(args, timeout: float | None) -> int:
         print(f"netlist check: the placed netlist showed classes {', '.join(map(str, got['classes']))} "
               f"for ROM images 0..{len(got['classes']) - 1}, the button pressed between them (golden "
               f"{', '.join(map(str, got['expected']))}, match LED on each); the last after {got['cycles'][-1]} cycles")
+        print(f"serial line: {' | '.join(line.rstrip() for line in got['lines'])}")
     return 0
 
 
