@@ -61,6 +61,10 @@ class ProcessingElement(wiring.Component):
         PE number ``0 .. pe-1`` (names only).
     bank_init, rq_init : sequence of int
         Initial bank words and requant words (e.g. from ``pyhdl.compiler.Program``).
+    lane_dsp : str
+        How the lanes' products are built (:data:`pyhdl.tech.LANE_DSP`): ``"inferred"``,
+        or ``"ice40_pairs"`` (two lanes and their sum per iCE40 ``SB_MAC16``, Verilog
+        only; the same cycles).
 
     Members
     -------
@@ -80,10 +84,12 @@ class ProcessingElement(wiring.Component):
         cycles after the step that was the group's last fold.
     """
 
-    def __init__(self, *, cfg: ArrayConfig, index: int = 0, bank_init=(), rq_init=()):
+    def __init__(self, *, cfg: ArrayConfig, index: int = 0, bank_init=(), rq_init=(),
+                 lane_dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
+        self._lane_dsp = tech.check_lane_dsp(lane_dsp, cfg)
         self._cfg = cfg
         self._index = contract.check_bits("index", index, 0, cfg.pe - 1)
         self._bank_init = list(bank_init)
@@ -120,6 +126,10 @@ class ProcessingElement(wiring.Component):
     @property
     def index(self) -> int:
         return self._index
+
+    @property
+    def lane_dsp(self) -> str:
+        return self._lane_dsp
 
     @property
     def has_bank(self) -> bool:
@@ -187,20 +197,32 @@ class ProcessingElement(wiring.Component):
         # multipliers to reach, so placement can put it beside them
         w_r, a_r = word, self.act
         for k in range(1, O + 1):
+            w_prev, a_prev = w_r, a_r
             w_k = Signal(S * cfg.w_bits, name=f"pe{p}_w{k}", reset_less=True)
             a_k = Signal(S * cfg.a_bits, name=f"pe{p}_a{k}", reset_less=True)
             m.d.sync += [w_k.eq(w_r), a_k.eq(a_r)]
             w_r, a_r = w_k, a_k
 
+        def lanes(w, a, s):
+            return (w[s * cfg.w_bits:(s + 1) * cfg.w_bits].as_signed(),
+                    a[s * cfg.a_bits:(s + 1) * cfg.a_bits].as_signed())
+
         # k=R+O+1: products
         terms = []
-        for s in range(S):
-            w = w_r[s * cfg.w_bits:(s + 1) * cfg.w_bits].as_signed()
-            a = a_r[s * cfg.a_bits:(s + 1) * cfg.a_bits].as_signed()
-            terms.append(tech.registered_product(m, w, a, name=f"pe{p}_prod{s}"))
+        first_level = 0
+        if self._lane_dsp == "ice40_pairs":
+            # k=R+O+2 already: each DSP takes the operands of stage R+O-1 into its own
+            # input registers (stage R+O) and gives the sum of two lanes' products
+            for s in range(0, S, 2):
+                terms.append(tech.ice40_pair_sum(m, *lanes(w_prev, a_prev, s), *lanes(w_prev, a_prev, s + 1),
+                                                 name=f"pe{p}_sum0_{s // 2}"))
+            first_level = 1
+        else:
+            for s in range(S):
+                terms.append(tech.registered_product(m, *lanes(w_r, a_r, s), name=f"pe{p}_prod{s}"))
 
         # k=R+O+1+levels: registered adder tree
-        for level in range(levels):
+        for level in range(first_level, levels):
             nxt = []
             for i in range(0, len(terms), 2):
                 t = Signal(signed(len(terms[i]) + 1), name=f"pe{p}_sum{level}_{i // 2}", reset_less=True)

@@ -9,10 +9,11 @@ option here without touching the array.
 
 from __future__ import annotations
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal, signed
 from amaranth.lib.memory import Memory
 
-__all__ = ["ram", "registered_product", "MUL_CHUNK", "RAM_STYLES"]
+__all__ = ["ram", "registered_product", "ice40_pair_sum", "ice40_pair_stub", "check_lane_dsp", "MUL_CHUNK",
+           "RAM_STYLES", "LANE_DSP", "ICE40_PAIR_CELL"]
 
 #: Widest operand slice one DSP multiplies: 17 unsigned bits fit an 18x18 signed
 #: multiplier (ECP5 MULT18X18D, iCE40 SB_MAC16 is 16x16: slices are still correct).
@@ -21,6 +22,25 @@ MUL_CHUNK = 17
 
 #: Yosys ``ram_style`` values :func:`ram` passes on.
 RAM_STYLES = ("auto", "block")
+
+#: How the MAC lanes' products are built: ``"inferred"`` (a ``$mul`` per lane, mapped by
+#: synthesis; the committed Verilog), ``"ice40_pairs"`` (two lanes per iCE40
+#: ``SB_MAC16`` in its dual 8x8 mode, their sum inside it: :func:`ice40_pair_sum`).
+LANE_DSP = ("inferred", "ice40_pairs")
+
+#: widest operands of an ``SB_MAC16`` 8x8 half
+_ICE40_HALF_BITS = 8
+
+#: The cell type :func:`ice40_pair_sum` instantiates: an ``SB_MAC16`` under another name
+#: until synthesis is done.  Yosys's ``ice40_dsp`` takes every ``SB_MAC16`` for a 16x16
+#: multiplier it mapped itself and rewrites its parameters (8x8 mode, registers, output
+#: selects all lost); a black box of this name passes through, and the flow renames it
+#: afterwards (``chtype -set SB_MAC16``).
+ICE40_PAIR_CELL = "nmc_sb_mac16"
+
+_SB_MAC16_INPUTS = ("CLK", "CE", "AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP",
+                    "ORSTBOT", "OLOADTOP", "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT",
+                    "CI", "ACCUMCI", "SIGNEXTIN")
 
 
 def ram(*, shape, depth: int, init=(), name: str | None = None, style: str = "auto",
@@ -73,3 +93,74 @@ def registered_product(m, a, b, *, name: str) -> Signal:
     p = Signal(product.shape(), name=name, reset_less=True, attrs={"keep": 1})
     m.d.sync += p.eq(product)
     return p
+
+
+def check_lane_dsp(lane_dsp, cfg) -> str:
+    """``lane_dsp`` checked against :data:`LANE_DSP` and ``cfg``; ValueError naming the limit."""
+    if lane_dsp not in LANE_DSP:
+        raise ValueError(f"lane_dsp must be one of {', '.join(LANE_DSP)}, not {lane_dsp!r}")
+    if lane_dsp == "ice40_pairs":
+        if cfg.w_bits > _ICE40_HALF_BITS or cfg.a_bits > _ICE40_HALF_BITS:
+            raise ValueError(f"lane_dsp='ice40_pairs' needs w_bits and a_bits <= {_ICE40_HALF_BITS} "
+                             f"(an SB_MAC16 half is 8x8), not w_bits={cfg.w_bits}, a_bits={cfg.a_bits}")
+        if cfg.simd % 2:
+            raise ValueError(f"lane_dsp='ice40_pairs' pairs the lanes: simd must be even, not {cfg.simd}")
+    return lane_dsp
+
+
+def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:
+    """``w0*a0 + w1*a1`` (signed, at most 8 bits each) in one iCE40 ``SB_MAC16``.
+
+    The DSP's 8x8 mode has two signed 8x8 multipliers, the upper on the operands' high
+    bytes, the lower on their low bytes.  The upper product leaves on ``O[31:16]``
+    (registered, ``TOP_8x8_MULT_REG``) and comes straight back in on ``D``; the lower
+    adder adds it to the registered lower product and registers the sum
+    (``BOTOUTPUT_SELECT = 1``): one DSP and no logic for two lanes and the adder
+    tree's first level, where Yosys would use two DSPs.  The operands go into the DSP's
+    own input registers (``A_REG``, ``B_REG``), so the sum has three register stages
+    after the operands given here: operand register, product, sum, as a registered
+    operand, :func:`registered_product` and one registered add.  The 16-bit sum is
+    exact because two products of the contract's ranges (activations -128..127,
+    weights -127..127) stay within -32512..32512.
+
+    Verilog only (an ``Instance`` of :data:`ICE40_PAIR_CELL`, declared by
+    :func:`ice40_pair_stub`): the Amaranth simulator cannot run it; the iCE40 netlist
+    co-simulation (Yosys's ``SB_MAC16`` model) checks it.
+    """
+    bytes_ = {}
+    for key, v in (("w0", w0), ("a0", a0), ("w1", w1), ("a1", a1)):
+        bytes_[key] = Signal(signed(_ICE40_HALF_BITS), name=f"{name}_{key}")
+        m.d.comb += bytes_[key].eq(v.as_signed())
+    out = Signal(32, name=f"{name}_dsp")
+    params = {"MODE_8x8": 1, "A_SIGNED": 1, "B_SIGNED": 1, "A_REG": 1, "B_REG": 1,
+              "TOP_8x8_MULT_REG": 1, "BOT_8x8_MULT_REG": 1, "TOPOUTPUT_SELECT": 2,
+              "BOTOUTPUT_SELECT": 1, "BOTADDSUB_LOWERINPUT": 1, "BOTADDSUB_UPPERINPUT": 1}
+    zero_inputs = ("AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP", "ORSTBOT",
+                   "OLOADTOP", "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT", "CI",
+                   "ACCUMCI", "SIGNEXTIN")
+    m.submodules[name] = Instance(
+        ICE40_PAIR_CELL,
+        **{f"p_{k}": Const(v, 2 if k.endswith(("_SELECT", "_LOWERINPUT")) else 1) for k, v in params.items()},
+        i_CLK=ClockSignal(), i_CE=Const(1, 1),
+        i_A=Cat(bytes_["a0"], bytes_["a1"]), i_B=Cat(bytes_["w0"], bytes_["w1"]),
+        i_C=Const(0, 16), i_D=out[16:],
+        **{f"i_{k}": Const(0, 1) for k in zero_inputs}, o_O=out)
+    total = Signal(signed(2 * _ICE40_HALF_BITS + 1), name=name)
+    m.d.comb += total.eq(out[:16].as_signed())
+    return total
+
+
+def ice40_pair_stub() -> str:
+    """Verilog declaring :data:`ICE40_PAIR_CELL` as a black box with ``SB_MAC16``'s ports
+    and parameters, for synthesis to read beside a design that uses
+    :func:`ice40_pair_sum`."""
+    ports = [f"input {p}" for p in _SB_MAC16_INPUTS] + [f"input [15:0] {p}" for p in "ABCD"]
+    ports += ["output [31:0] O", "output CO", "output ACCUMCO", "output SIGNEXTOUT"]
+    params = ["NEG_TRIGGER", "C_REG", "A_REG", "B_REG", "D_REG", "TOP_8x8_MULT_REG", "BOT_8x8_MULT_REG",
+              "PIPELINE_16x16_MULT_REG1", "PIPELINE_16x16_MULT_REG2", "TOPADDSUB_UPPERINPUT",
+              "BOTADDSUB_UPPERINPUT", "MODE_8x8", "A_SIGNED", "B_SIGNED"]
+    params2 = ["TOPOUTPUT_SELECT", "TOPADDSUB_LOWERINPUT", "TOPADDSUB_CARRYSELECT", "BOTOUTPUT_SELECT",
+               "BOTADDSUB_LOWERINPUT", "BOTADDSUB_CARRYSELECT"]
+    lines = [f"  parameter [0:0] {p} = 0;" for p in params] + [f"  parameter [1:0] {p} = 0;" for p in params2]
+    return ("// an SB_MAC16 until synthesis is done (pyhdl.tech.ICE40_PAIR_CELL)\n(* blackbox *)\n"
+            f"module {ICE40_PAIR_CELL}({', '.join(ports)});\n" + "\n".join(lines) + "\nendmodule\n")

@@ -55,6 +55,11 @@ class NmcArray(wiring.Component):
         When given, the weight banks, requant tables, descriptor table and
         ``n_layers`` start out holding this program (memory init), so no load is
         needed, e.g. for a bitstream with the model baked in.
+    lane_dsp : str
+        How the MAC lanes' products are built (:data:`pyhdl.tech.LANE_DSP`):
+        ``"inferred"`` (the committed Verilog, any target) or ``"ice40_pairs"`` (two
+        lanes per iCE40 ``SB_MAC16``, :func:`pyhdl.tech.ice40_pair_sum`; Verilog only,
+        cycle for cycle the same array).
 
     Members
     -------
@@ -70,12 +75,13 @@ class NmcArray(wiring.Component):
     busy, done : Out(1)
     """
 
-    def __init__(self, cfg: ArrayConfig, *, program=None):
+    def __init__(self, cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         if program is not None and getattr(program, "cfg", None) != cfg:
             raise ValueError("program was compiled for a different ArrayConfig")
+        tech.check_lane_dsp(lane_dsp, cfg)
         self._MustUse__silence = False
         self._cfg = cfg
         self._program = program
@@ -95,7 +101,8 @@ class NmcArray(wiring.Component):
         # ports that a kept PE hierarchy could not remove)
         self._pes = [ProcessingElement(cfg=cfg, index=p,
                                        bank_init=program.banks[p] if program else (),
-                                       rq_init=program.requant[p] if program else ())
+                                       rq_init=program.requant[p] if program else (),
+                                       lane_dsp=lane_dsp)
                      for p in range(cfg.pe)]
         for pe in self._pes:
             pe._MustUse__silence = True  # the array's own must-use warning covers them

@@ -12,6 +12,7 @@ from amaranth.back import verilog as amaranth_verilog
 
 from nmc import toolenv
 
+from . import tech
 from .config import DEFAULT, SMALL, ArrayConfig
 from .top import NmcArray
 
@@ -45,11 +46,14 @@ def module_name(cfg: ArrayConfig) -> str:
     return f"nmc_{cfg.name}"
 
 
-def generate(cfg: ArrayConfig, *, program=None) -> str:
-    """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``)."""
-    top = NmcArray(cfg, program=program)
+def generate(cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred") -> str:
+    """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``); ``lane_dsp`` as
+    :class:`~pyhdl.top.NmcArray`'s (the committed ``hdl/`` is ``"inferred"``)."""
+    top = NmcArray(cfg, program=program, lane_dsp=lane_dsp)
     with _builtin_yosys():
-        return amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
+        text = amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
+    # the primitive the lanes instantiate, declared for synthesis (pyhdl.tech)
+    return text + "\n" + tech.ice40_pair_stub() if lane_dsp == "ice40_pairs" else text
 
 
 def _builtin_yosys():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import types
 
 import pytest
 from amaranth.back import verilog
@@ -14,7 +15,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from pyhdl import tech
+from pyhdl.config import SMALL
 from pyhdl.fpga import dspplan, flow, ice40_models, netlist, targets
+from pyhdl.top import NmcArray
 
 LANE = dspplan.Multiply("top.pe0", "$1", 8, 8)
 RQ_LOW = dspplan.Multiply("top.pe0.requant0", "$2", 17, 16)
@@ -127,3 +130,45 @@ def test_ice40_model_defaults_become_netlist_constants():
     # the real models: the RAM's and IO's defaults are found
     real = ice40_models.input_defaults()
     assert real["SB_RAM40_4K"]["RCLKE"] == (1, 1) and real["SB_RAM40_4K"]["MASK"] == (16, 0)
+
+
+def _module_interface(text: str, name: str):
+    """Port names and parameter names of module ``name`` in Verilog ``text``."""
+    body = re.search(rf"module {name}\s*\((.*?)\);(.*?)endmodule", text, re.S)
+    ports = set(re.findall(r"(?:input|output)\s*(?:\[[^\]]*\])?\s*([\w, ]+?)(?=,\s*(?:input|output)|\s*$)",
+                           body.group(1).replace("\n", " ")))
+    names = {p.strip() for group in ports for p in group.split(",")}
+    return names, {n: w for w, n in re.findall(r"parameter\s*(\[[^\]]*\])?\s*(\w+)\s*=", body.group(2))}
+
+
+def test_the_lane_pair_stub_has_the_ports_and_parameters_of_yosys_sb_mac16():
+    # the flow renames the stub's cells to SB_MAC16 after synthesis: the two must agree
+    stub_ports, stub_params = _module_interface(tech.ice40_pair_stub(), tech.ICE40_PAIR_CELL)
+    real_ports, real_params = _module_interface(ice40_models.models_verilog(), "SB_MAC16")
+    assert stub_ports == real_ports and len(real_ports) == 27
+    assert stub_params == real_params and len(real_params) == 20
+    assert targets.ice40().after_synth == (f"chtype -set SB_MAC16 t:{tech.ICE40_PAIR_CELL}",)
+
+
+def test_instantiated_dsps_come_off_the_budget(tmp_path):
+    doc = {"modules": {"top": {"cells": {
+        "a": {"type": tech.ICE40_PAIR_CELL}, "b": {"type": "SB_MAC16"}, "m": {"type": "$mul"}}}}}
+    assert dspplan.instantiated(doc, ("SB_MAC16", tech.ICE40_PAIR_CELL)) == 2
+    assert dspplan.instantiated(doc, ("MULT18X18D",)) == 0
+    # a design that instantiates more than the device has fails before synthesis
+    cells = "\n".join(f"  {tech.ICE40_PAIR_CELL} u{i} (.CLK(clk));" for i in range(9))
+    (tmp_path / "many.v").write_text(f"module many(input clk);\n{cells}\nendmodule\n" + tech.ice40_pair_stub())
+    with pytest.raises(flow.FlowError, match=r"^the design instantiates 9 SB_MAC16, iCE40UP5K-SG48 has 8$"):
+        flow.soft_multiplies(targets.ice40(), tmp_path, ["read_verilog many.v", "hierarchy -top many"])
+
+
+def test_lane_pairs_reject_configs_they_cannot_build():
+    with pytest.raises(ValueError, match=r"^lane_dsp='ice40_pairs' pairs the lanes: simd must be even, not 1$"):
+        NmcArray(SMALL.replace(simd=1), lane_dsp="ice40_pairs")
+    with pytest.raises(ValueError, match=r"^lane_dsp must be one of inferred, ice40_pairs, not 'dsp48'$"):
+        NmcArray(SMALL, lane_dsp="dsp48")
+    # ArrayConfig stops at 8 bits today; the pairs would not survive a wider contract
+    wide = types.SimpleNamespace(w_bits=12, a_bits=8, simd=4)
+    with pytest.raises(ValueError, match=r"^lane_dsp='ice40_pairs' needs w_bits and a_bits <= 8 \(an SB_MAC16 "
+                                         r"half is 8x8\), not w_bits=12, a_bits=8$"):
+        tech.check_lane_dsp("ice40_pairs", wide)

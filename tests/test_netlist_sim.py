@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pyhdl import verilog
 from pyhdl.config import SMALL
 from pyhdl.fpga import netlist
 from testbench.runner import Simulation
@@ -174,9 +175,24 @@ def _runs_bit_exact(nl: dict, name: str, *, seed: int) -> None:
 
 
 def test_small_array_ice40_netlist_is_bit_exact(tmp_path):
-    """The UP5K synthesis (4 lanes on SB_MAC16, 4 in logic, the requant chunks on
-    SB_MAC16, product registers kept against Yosys's ice40_dsp miscompile) with Yosys's
-    iCE40 models: every output of the random, corner and reset job compared."""
+    """The UP5K synthesis of the flow's Verilog (two lanes and their sum per SB_MAC16 in
+    its 8x8 mode, ``tech.ice40_pair_sum``; the requant chunks on the other 4 SB_MAC16)
+    with Yosys's iCE40 models: every output of the random, corner and reset job
+    compared."""
+    source = tmp_path / "pairs.v"
+    source.write_text(verilog.generate(SMALL, lane_dsp="ice40_pairs"))
+    nl = netlist.ice40_netlist(source, f"nmc_{SMALL.name}", tmp_path / "nl")
+    assert nl["soft_multiplies"] == 0
+    text = nl["sources"][0].read_text()
+    assert len(re.findall(r"^\s*SB_MAC16 ", text, re.M)) == 8
+    assert len(re.findall(r"\.MODE_8x8\(1'h1\)", text)) == SMALL.pe * SMALL.simd // 2
+    _runs_bit_exact(nl, "ice40_pairs_netlist", seed=31)
+
+
+def test_small_array_ice40_netlist_of_inferred_lanes_is_bit_exact(tmp_path):
+    """The committed Verilog (one ``$mul`` per lane) through the same flow: the DSP plan
+    puts 4 lanes on SB_MAC16 and builds 4 in logic (``booth``), product registers kept
+    against Yosys's ice40_dsp miscompile; every output compared."""
     nl = netlist.ice40_netlist(ROOT / "hdl" / f"nmc_{SMALL.name}.v", f"nmc_{SMALL.name}", tmp_path / "nl")
     assert nl["soft_multiplies"] == 4
     assert len(re.findall(r"^\s*SB_MAC16 ", nl["sources"][0].read_text(), re.M)) == 8

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pyhdl import tech
 from pyhdl.config import SMALL
 from pyhdl.fpga import flow, harness, report, synth, targets
 
@@ -233,14 +234,19 @@ def test_one_mac_lane_maps_to_dsp_and_block_ram_and_fallback_is_caught(tmp_path)
 
 @pytest.mark.slow
 def test_small_config_fits_the_up5k_in_the_harness(tmp_path):
-    """The small array, its banks in block RAM and the DSP plan's multiplies on all eight
-    SB_MAC16, placed and routed on the UP5K with the measurement harness (nextpnr would
-    stop with DoesNotFit).  It fits with about 3 % of the logic cells to spare: the
-    requant unit's raw accumulator riding along two stages fewer is what made room."""
+    """The small array, its banks in block RAM, its lanes two per SB_MAC16 and the requant
+    chunks on the other four, placed and routed on the UP5K with the measurement harness
+    (nextpnr would stop with DoesNotFit; 86 % of the logic cells are used)."""
     target = targets.ice40()
     rep = synth.run(SMALL, target, tmp_path)
     assert rep["mapping_problems"] == []
     assert rep["design"]["dsp"] == target.dsp_budget
+    # the pairs' black boxes came through synthesis with their 8x8 mode and became SB_MAC16
+    netlist_cells = [c for mod in json.loads((tmp_path / target.name / "netlist.json").read_text())["modules"].values()
+                     for c in mod["cells"].values()]
+    assert not [c for c in netlist_cells if c["type"] == tech.ICE40_PAIR_CELL]
+    dual = [c for c in netlist_cells if c["type"] == "SB_MAC16" and int(c["parameters"]["MODE_8x8"], 2) == 1]
+    assert len(dual) == SMALL.pe * SMALL.simd // 2
     assert rep["design"]["bram"] == rep["utilization"]["ICESTORM_RAM"]["used"] >= rep["expected_min"]["bram"]
     cells = rep["utilization"]["ICESTORM_LC"]
     assert cells["used"] <= cells["available"]

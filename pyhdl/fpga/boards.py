@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden import contract
 
-from .. import sizing
+from .. import sizing, tech
 from ..config import ArrayConfig, DEFAULT, SMALL
 from . import boardcheck, dspplan, flow, report, targets
 from .uart import ResultLine, uart_divisor
@@ -51,6 +51,9 @@ class DigitsDemo(wiring.Component):
         Quantized input vectors (``a_bits`` signed, ``in_features`` each), at least one.
     expected : list of int
         The golden class of each vector.
+    lane_dsp : str
+        The array's MAC lanes (:class:`~pyhdl.top.NmcArray`); ``"ice40_pairs"`` on the
+        iCE40 board, whose Verilog then cannot run in the Amaranth simulator.
 
     Members
     -------
@@ -66,7 +69,7 @@ class DigitsDemo(wiring.Component):
         ``klass`` equals the golden class of ``image`` (valid while ``shown``).
     """
 
-    def __init__(self, *, cfg: ArrayConfig, program, vectors, expected):
+    def __init__(self, *, cfg: ArrayConfig, program, vectors, expected, lane_dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
@@ -84,6 +87,7 @@ class DigitsDemo(wiring.Component):
         self._cfg, self._program = cfg, program
         self._vectors, self._expected = vectors, [int(e) for e in expected]
         self._n_out = n_out
+        self._lane_dsp = tech.check_lane_dsp(lane_dsp, cfg)
         self._MustUse__silence = False
         super().__init__({
             "start": In(1),
@@ -120,7 +124,7 @@ class DigitsDemo(wiring.Component):
 
         m = Module()
         cfg, F = self._cfg, self.beats
-        m.submodules.array = array = NmcArray(cfg, program=self._program)
+        m.submodules.array = array = NmcArray(cfg, program=self._program, lane_dsp=self._lane_dsp)
         words = self.rom_words()
         m.submodules.rom = rom = Memory(shape=unsigned(cfg.simd * cfg.a_bits), depth=len(words), init=words)
         rd = rom.read_port()
@@ -341,15 +345,17 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     target = targets.ice40() if board.family == "ice40" else targets.ecp5(6)
     demo = digits_program(board.cfg, n_images, seed)
     top = BoardTop(demo_args={"cfg": board.cfg, "program": demo["program"], "vectors": demo["vectors"],
-                              "expected": demo["expected"]}, board=board)
+                              "expected": demo["expected"], "lane_dsp": target.lane_dsp}, board=board)
     platform = board.make_platform()
     if target.pack_registers:
         platform = _with_register_packing(type(platform))()
     name = f"nmc_{board.name}"
     overrides = {"script_after_read": _DSP_PLAN_MARK,
                  "synth_opts": target.synth.removeprefix(f"synth_{board.family}").strip(),
-                 "script_after_synth": "tee -q -o stat.json stat -json",
+                 "script_after_synth": "\n".join([*target.after_synth, "tee -q -o stat.json stat -json"]),
                  "nextpnr_opts": "--report nextpnr-report.json --timing-allow-fail --seed 1"}
+    if target.lane_dsp == "ice40_pairs":
+        platform.add_file(f"{tech.ICE40_PAIR_CELL}.v", tech.ice40_pair_stub())
     plan = platform.prepare(top, name, **overrides)
     build = Path(build_dir).resolve()
     env = toolenv.environment()

@@ -6,8 +6,11 @@ array has 8 MAC-lane multiplies (8x8) plus two requant multiplies per PE (17x16 
 15x17 chunks of the 32x16 product).  :func:`plan` keeps the multiplies that would
 cost the most logic on the DSPs (the requant chunks: ~500 LUT4 each in logic, a
 lane ~60) and :func:`booth_commands` build the rest in logic with Yosys ``booth``
-before synthesis, so the array fits: 4 requant chunks and 4 lanes on DSPs, 4 lanes
-in logic.
+before synthesis, so that a design whose lanes are inferred (the committed Verilog)
+fits: 4 requant chunks and 4 lanes on DSPs, 4 lanes in logic.  DSPs the design instantiates itself (the iCE40 flow's lane pairs,
+:func:`pyhdl.tech.ice40_pair_sum`) come off the budget first (:func:`instantiated`): with
+them the small array needs 4 for its 8 lanes and keeps the requant chunks on the other 4,
+and nothing is left to logic.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pathlib import Path
 
 from .regpack import param_int
 
-__all__ = ["Multiply", "multiplies", "dsps_needed", "plan", "booth_commands", "list_command", "read_list"]
+__all__ = ["Multiply", "multiplies", "instantiated", "dsps_needed", "plan", "booth_commands", "list_command",
+           "read_list"]
 
 #: the file :func:`list_command` writes
 LIST_FILE = "multiplies.json"
@@ -44,10 +48,11 @@ class Multiply:
 PREPARE = ("proc", "opt_expr", "wreduce")
 
 
-def list_command() -> str:
-    """Yosys commands (after reading and ``hierarchy``) that write every ``$mul`` cell to
-    :data:`LIST_FILE`, after :data:`PREPARE`."""
-    return "\n".join([*PREPARE, "select t:$mul", f"write_json -selected {LIST_FILE}", "select -clear"])
+def list_command(dsp_cells=()) -> str:
+    """Yosys commands (after reading and ``hierarchy``) that write every ``$mul`` cell, and
+    every instance of the ``dsp_cells`` types, to :data:`LIST_FILE`, after :data:`PREPARE`."""
+    cells = " ".join(["t:$mul", *(f"t:{c}" for c in dsp_cells)])
+    return "\n".join([*PREPARE, f"select {cells}", f"write_json -selected {LIST_FILE}", "select -clear"])
 
 
 def multiplies(netlist: dict) -> list[Multiply]:
@@ -59,6 +64,12 @@ def multiplies(netlist: dict) -> list[Multiply]:
                 p = c["parameters"]
                 found.append(Multiply(module, cell, param_int(p["A_WIDTH"]), param_int(p["B_WIDTH"])))
     return found
+
+
+def instantiated(netlist: dict, dsp_cells) -> int:
+    """DSP primitives (cells of the ``dsp_cells`` types) the design instantiates itself."""
+    return sum(1 for mod in netlist.get("modules", {}).values()
+               for c in mod.get("cells", {}).values() if c.get("type") in set(dsp_cells))
 
 
 def dsps_needed(mul: Multiply, dsp_bits: int) -> int:
@@ -93,6 +104,8 @@ def booth_commands(soft: list[Multiply]) -> list[str]:
     return [*PREPARE, f"booth {' '.join(m.selection for m in soft)}"] if soft else []
 
 
-def read_list(build_dir) -> list[Multiply]:
-    """The multiplies :func:`list_command` wrote in ``build_dir``."""
-    return multiplies(json.loads((Path(build_dir) / LIST_FILE).read_text()))
+def read_list(build_dir, dsp_cells=()) -> tuple[list[Multiply], int]:
+    """The multiplies :func:`list_command` wrote in ``build_dir`` and how many DSPs of the
+    ``dsp_cells`` types it instantiates."""
+    netlist = json.loads((Path(build_dir) / LIST_FILE).read_text())
+    return multiplies(netlist), instantiated(netlist, dsp_cells)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from nmc import toolenv
 
+from .. import tech
 from . import dspplan, harness, regpack
 from .targets import Target
 
@@ -219,8 +220,13 @@ def soft_multiplies(target: Target, cwd: Path, read: list[str]) -> list[dspplan.
     design in ``cwd``."""
     if target.dsp_budget is None:
         return []
-    run_yosys("\n".join([*read, dspplan.list_command(), ""]), cwd=cwd, name="multiplies")
-    return dspplan.plan(dspplan.read_list(cwd), target.dsp_budget, target.dsp_bits)
+    own_cells = (*target.dsp_cells, tech.ICE40_PAIR_CELL)
+    run_yosys("\n".join([*read, dspplan.list_command(own_cells), ""]), cwd=cwd, name="multiplies")
+    muls, own = dspplan.read_list(cwd, own_cells)
+    if own > target.dsp_budget:
+        raise FlowError(f"the design instantiates {own} {target.dsp_name}, {target.device} has "
+                        f"{target.dsp_budget}")
+    return dspplan.plan(muls, target.dsp_budget - own, target.dsp_bits)
 
 
 def synth_script(verilog: Path, top: str, wrapper: Path, target: Target, *, prepare: list[str] = ()) -> str:
@@ -233,6 +239,7 @@ def synth_script(verilog: Path, top: str, wrapper: Path, target: Target, *, prep
         *keep_pes_commands(top, target),
         *prepare,
         f"{target.synth} -top {harness.TOP}",
+        *target.after_synth,
         "tee -q -o stat.json stat -json",
         "write_json netlist.json",
         ""])

@@ -98,7 +98,7 @@ def ice40_netlist(verilog, top: str, build_dir) -> dict:
     read = ["read_verilog design.v", f"hierarchy -top {top}"]
     soft = flow.soft_multiplies(target, build, read)
     flow.run_yosys("\n".join([*read, *dspplan.booth_commands(soft), f"{target.synth} -top {top}",
-                               "write_json synth.json", ""]),
+                               *target.after_synth, "write_json synth.json", ""]),
                    cwd=build, name="netlist")
     source = simulation_verilog(json.loads((build / "synth.json").read_text()), build, "netlist_sim")
     (build / "ice40_cells.v").write_text(ice40_models.models_verilog())

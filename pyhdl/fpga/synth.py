@@ -31,28 +31,32 @@ def top_name(cfg: ArrayConfig) -> str:
     return f"nmc_{cfg.name}"
 
 
-def design_verilog(cfg: ArrayConfig, build_dir: Path, *, regenerate: bool = False) -> Path:
-    """The Verilog of ``cfg``: the committed ``hdl/nmc_<name>.v`` if present, else generated."""
+def design_verilog(cfg: ArrayConfig, build_dir: Path, *, regenerate: bool = False,
+                   lane_dsp: str = "inferred") -> Path:
+    """The Verilog of ``cfg``: the committed ``hdl/nmc_<name>.v`` if present, else generated.
+    With a ``lane_dsp`` other than ``"inferred"`` (a target's primitives,
+    :data:`pyhdl.tech.LANE_DSP`) it is always generated, into ``build_dir``."""
     committed = HDL_DIR / f"{top_name(cfg)}.v"
-    if committed.is_file() and not regenerate:
+    if committed.is_file() and not regenerate and lane_dsp == "inferred":
         return committed
-    from amaranth.back import verilog
-    from ..top import NmcArray
+    from .. import verilog
     out = Path(build_dir) / f"{top_name(cfg)}.v"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(verilog.convert(NmcArray(cfg), name=top_name(cfg), emit_src=False))
+    out.write_text(verilog.generate(cfg, lane_dsp=lane_dsp))
     return out
 
 
 def expected_mapping(cfg: ArrayConfig, target: Target) -> dict:
     """Lower bounds a correct mapping reaches: ``{"dsp": .., "bram": ..}``.
 
-    One DSP per MAC lane (``pe*simd``); in ``near`` mode each PE's weight bank
-    (``bank_depth * simd * w_bits`` bits) needs at least that many bits of block RAM.
+    One DSP per MAC lane (``pe*simd``), or per two with the target's ``ice40_pairs``
+    lanes; in ``near`` mode each PE's weight bank (``bank_depth * simd * w_bits`` bits)
+    needs at least that many bits of block RAM.
     """
     bank_bits = cfg.bank_depth * cfg.simd * cfg.w_bits
     bram = cfg.pe * ceil_div(bank_bits, target.bram_bits) if cfg.mode == "near" else 0
-    return {"dsp": cfg.pe * cfg.simd, "bram": bram}
+    lanes_per_dsp = 2 if target.lane_dsp == "ice40_pairs" else 1
+    return {"dsp": cfg.pe * cfg.simd // lanes_per_dsp, "bram": bram}
 
 
 def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None = None,
@@ -64,7 +68,7 @@ def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None
     ``report["mapping_problems"]`` lists DSP/block-RAM fall-backs (empty when fine).
     """
     build = Path(build_root) / target.name
-    source = Path(verilog) if verilog is not None else design_verilog(cfg, build)
+    source = Path(verilog) if verilog is not None else design_verilog(cfg, build, lane_dsp=target.lane_dsp)
     raw = flow.implement(source, top_name(cfg), target, build, seed=seed, pnr_timeout=pnr_timeout)
     rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name or cfg.name)
     rep["array"] = cfg.as_dict()

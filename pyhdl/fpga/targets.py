@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from .. import tech
+
 __all__ = ["Target", "ecp5", "ice40", "TARGET_NAMES", "SPEEDS"]
 
 #: ``--target`` names accepted by ``nmc synth``.
@@ -56,6 +58,12 @@ class Target:
         flow builds the multiplies that fit none in logic (:mod:`pyhdl.fpga.dspplan`).
     dsp_bits : int
         Operand width of one DSP multiply (``SB_MAC16``: 16).
+    lane_dsp : str
+        How the array's MAC lanes are built for this target (:data:`pyhdl.tech.LANE_DSP`):
+        the flow generates the array's Verilog with it unless given other Verilog.
+    after_synth : tuple of str
+        Yosys commands right after synthesis (the iCE40 lane pairs' black boxes become
+        ``SB_MAC16``: :data:`pyhdl.tech.ICE40_PAIR_CELL`).
     """
 
     name: str
@@ -74,6 +82,8 @@ class Target:
     pack_registers: bool = False
     dsp_budget: int | None = None
     dsp_bits: int = 18
+    lane_dsp: str = "inferred"
+    after_synth: tuple[str, ...] = ()
 
     @property
     def dsp_name(self) -> str:
@@ -124,4 +134,5 @@ def ice40() -> Target:
         goal_mhz=ICE40_GOAL,
         lut_cells={"SB_LUT4": 1}, ff_cells=_ICE40_FF,
         dsp_cells={"SB_MAC16": 1}, bram_cells={"SB_RAM40_4K": 1}, bram_bits=4 * 1024,
-        dsp_budget=8, dsp_bits=16)
+        dsp_budget=8, dsp_bits=16, lane_dsp="ice40_pairs",
+        after_synth=(f"chtype -set SB_MAC16 t:{tech.ICE40_PAIR_CELL}",))
