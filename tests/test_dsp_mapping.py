@@ -55,23 +55,34 @@ def test_bad_budget():
 
 class _TwoLanes(wiring.Component):
     """A PE's first adder-tree level for two lanes: weights and activations registered
-    as one word each, a registered product per lane slice, the two summed in a register."""
+    as one word each, a registered product per lane slice, the two summed in a register;
+    with ``lane_dsp="ice40_pairs"`` the same three stages in one ``SB_MAC16``."""
 
-    def __init__(self):
+    def __init__(self, lane_dsp="inferred"):
+        self._lane_dsp = lane_dsp
         super().__init__({"w": In(16), "a": In(16), "s": Out(signed(17))})
 
     def elaborate(self, platform):
         m = Module()
+
+        def lane(word, k):
+            return word[8 * k:8 * k + 8].as_signed()
+
+        if self._lane_dsp == "ice40_pairs":
+            m.d.comb += self.s.eq(tech.ice40_pair_sum(m, lane(self.w, 0), lane(self.a, 0), lane(self.w, 1),
+                                                      lane(self.a, 1), name="sum0"))
+            return m
         w, a = Signal(16, name="w1"), Signal(16, name="a1")
         m.d.sync += [w.eq(self.w), a.eq(self.a)]
-        prods = [tech.registered_product(m, w[8 * k:8 * k + 8].as_signed(), a[8 * k:8 * k + 8].as_signed(),
-                                         name=f"prod{k}") for k in range(2)]
+        prods = [tech.registered_product(m, lane(w, k), lane(a, k), name=f"prod{k}") for k in range(2)]
         total = Signal(signed(17), name="sum0", reset_less=True)
         m.d.sync += total.eq(prods[0] + prods[1])
         m.d.comb += self.s.eq(total)
         return m
 
 
+#: the contract's extremes first (activations -128..127, weights -127..127: the lane
+#: pairs' 16-bit sum reaches +-32512 there), then random values in those ranges
 TESTBENCH = """`timescale 1ns/1ps
 module tb;
   reg clk = 0, rst = 0;
@@ -88,7 +99,11 @@ module tb;
         if (bad == 0) $display("first mismatch: vector %0d s=%0d want %0d", i - 3, s, want[(i - 3) % 8]);
         bad = bad + 1;
       end
-      w0 = $random; w1 = $random; a0 = $random; a1 = $random;
+      if (i < 16) begin
+        a0 = i[0] ? 127 : -128; a1 = i[1] ? 127 : -128; w0 = i[2] ? 127 : -127; w1 = i[3] ? 127 : -127;
+      end else begin
+        w0 = $random % 128; w1 = $random % 128; a0 = $random; a1 = $random;
+      end
       want[i % 8] = w0 * a0 + w1 * a1;
     end
     $display("mismatches %0d of 296", bad);
@@ -99,14 +114,21 @@ endmodule
 
 
 @pytest.mark.slow
-def test_ice40_dsp_mapping_of_a_two_product_sum_computes_it(tmp_path, iverilog):
-    """Yosys 0.70's ``ice40_dsp`` gave one register to two SB_MAC16s here and left the
-    sum reading an undriven net (one lane's product came out); ``tech.registered_product``
-    keeps the product's wire so that it does not (``pyhdl/tech.py``)."""
-    (tmp_path / "two.v").write_text(verilog.convert(_TwoLanes(), name="two_lanes", emit_src=False))
-    flow.run_yosys("read_verilog two.v\nsynth_ice40 -dsp -top two_lanes\ntee -q -o stat.txt stat\n"
-                   "write_json synth.json\n", cwd=tmp_path, name="synth")
-    assert re.search(r"\b2\s+SB_MAC16\b", (tmp_path / "stat.txt").read_text())
+@pytest.mark.parametrize("lane_dsp, dsps", [("inferred", 2), ("ice40_pairs", 1)])
+def test_ice40_dsp_mapping_of_a_two_product_sum_computes_it(tmp_path, iverilog, lane_dsp, dsps):
+    """Inferred: Yosys 0.70's ``ice40_dsp`` gave one register to two SB_MAC16s here and
+    left the sum reading an undriven net (one lane's product came out);
+    ``tech.registered_product`` keeps the product's wire so that it does not
+    (``pyhdl/tech.py``).  Pairs: one SB_MAC16 in its 8x8 mode, through the flow's
+    black box and rename, with the same three cycles."""
+    text = verilog.convert(_TwoLanes(lane_dsp), name="two_lanes", emit_src=False)
+    if lane_dsp == "ice40_pairs":
+        text += tech.ice40_pair_stub()
+    (tmp_path / "two.v").write_text(text)
+    flow.run_yosys("\n".join(["read_verilog two.v", f"{targets.ice40().synth} -top two_lanes",
+                              *targets.ice40().after_synth, "tee -q -o stat.txt stat", "write_json synth.json",
+                              ""]), cwd=tmp_path, name="synth")
+    assert re.search(rf"\b{dsps}\s+SB_MAC16\b", (tmp_path / "stat.txt").read_text())
     netlist.simulation_verilog(json.loads((tmp_path / "synth.json").read_text()), tmp_path, "net")
     (tmp_path / "tb.v").write_text(TESTBENCH)
     (tmp_path / "models.v").write_text(ice40_models.models_verilog())
