@@ -22,10 +22,11 @@ The serial line is decoded too: after each class, the testbench waits for the de
 result line (:func:`pyhdl.fpga.uart.result_text`, e.g. ``i=2 c=8 g=8 ok``) before it
 presses the button, and every line must read the class the LEDs showed and the golden
 class.  At 115200 baud a line is ~17 000 cycles at 12 MHz, minutes in Icarus per
-image, so the transmitter's bit timer (the net ending in ``uart_timer``) is forced to
-0 throughout: every bit then lasts one clock cycle.  The bit timing is the RTL's, checked
-in ``tests/test_uart.py``; the characters, the framing and the line's order against the
-LEDs are the netlist's.
+image, so only the first byte is received at the board's baud rate (sampled in the
+middle of each bit: a wrong divisor garbles it); then the transmitter's bit timer (the
+net ending in ``uart_timer``) is forced to 0 and every further bit lasts one clock
+cycle.  The characters, the framing and the lines' order against the LEDs are the
+netlist's throughout; the bit timing of the first frame.
 
 Cell models: on ECP5 Yosys's fabric models with this project's ``DP16KD`` /
 ``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`, our reading of the primitives); on
@@ -42,7 +43,7 @@ from pathlib import Path
 from . import flow, ice40_models
 from .ecp5_models import MODELLED, models_verilog
 from .netlist import fabric_models, library_cells, simulation_verilog
-from .uart import result_text
+from .uart import result_text, uart_divisor
 
 __all__ = ["check", "pin_levels", "DEBOUNCE_NET", "UART_TIMER"]
 
@@ -79,10 +80,11 @@ def pin_levels(board, platform) -> dict:
 
 
 def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, timer: list,
-               max_cycles: int) -> str:
+               divisor: int, max_cycles: int) -> str:
     """A testbench that steps through ``images`` ROM images and prints, per image,
     ``shown <image> <cycle> <class> <match>``, and per byte on the serial line ``uart
-    <cycle> <byte>`` (``uart_frame <cycle>`` for a stop bit that is not high);
+    <cycle> <byte>`` (``uart_frame <cycle>`` for a start or stop bit that is not low or
+    high), the first byte sampled every ``divisor`` cycles;
     ``timeout <cycle>`` when an image's class and line are not out within
     ``max_cycles`` of the last one's, ``debounce <cycle>`` when the counter did not take
     the forced value."""
@@ -117,14 +119,30 @@ module board_check;
   end
   wire shown = {level(pins["shown"])};
   wire tx = {level(pins["tx"])};
-  // one bit per cycle (see the module doc): start bit low, 8 data bits, stop bit high
+  // the first byte at the board's baud rate, sampled in the middle of each bit
+  reg fast = 0;
+  reg [7:0] first_byte;
+  integer k;
   initial begin
+    wait (tx === 1'b1);
+    @(negedge tx);
+    repeat ({divisor // 2}) @(negedge clk);
+    if (tx !== 1'b0) $display("uart_frame %0d", cycle);
+    for (k = 0; k < 8; k = k + 1) begin
+      repeat ({divisor}) @(negedge clk);
+      first_byte[k] = tx;
+    end
+    repeat ({divisor}) @(negedge clk);
+    if (tx !== 1'b1) $display("uart_frame %0d", cycle);
+    $display("uart %0d %0d", cycle, first_byte);
+    // then one bit per cycle (see the module doc): start bit low, 8 data bits, stop bit high
 {forces}
+    fast = 1;
   end
   integer rx_bit = -1;
   reg [7:0] rx_byte;
   integer lines = 0;
-  always @(negedge clk) begin
+  always @(negedge clk) if (fast) begin
     if (rx_bit < 0) begin
       if (tx === 1'b0) rx_bit <= 0;
     end else if (rx_bit < 8) begin
@@ -243,7 +261,8 @@ def check(board, platform, build_dir, name: str, expected, *, n_classes: int, ma
     (build / "check_models.v").write_text(_models(netlist, board.family))
     (build / "check_tb.v").write_text(_testbench(name, pin_levels(board, platform), module["ports"],
                                                  len(expected), len(tick["bits"]),
-                                                 _bit_references(module, timers[0]), max_cycles))
+                                                 _bit_references(module, timers[0]),
+                                                 uart_divisor(platform.default_clk_frequency), max_cycles))
     flow.run_tool(["iverilog", "-g2012", "-o", "check.vvp", "-s", "board_check", "check_tb.v",
                    "check_netlist.v", "check_models.v"], cwd=build, log=build / "check_compile.log",
                   timeout=timeout)
