@@ -1,10 +1,11 @@
 """Technology factories: every memory and multiplier of the array is made here.
 
 The array asks for "a synchronous-read RAM" or "a registered product"; this
-module decides how they are built.  Today both are inferred (Yosys maps them to
-block RAM and DSPs); an FPGA flow can swap in vendor primitives (ECP5 DP16KD
-with its output register, MULT18X18D with its pipeline registers) behind an
-option here without touching the array.
+module decides how they are built.  By default both are inferred (Yosys maps them to
+block RAM and DSPs; on ECP5 the flow then moves registers into the primitives,
+:mod:`pyhdl.fpga.regpack`).  The first vendor primitive behind an option here is the
+iCE40 lane pair (:func:`ice40_pair_sum`, ``lane_dsp="ice40_pairs"``): two MAC lanes and
+their sum in one ``SB_MAC16``.
 """
 
 from __future__ import annotations
@@ -38,9 +39,18 @@ _ICE40_HALF_BITS = 8
 #: afterwards (``chtype -set SB_MAC16``).
 ICE40_PAIR_CELL = "nmc_sb_mac16"
 
-_SB_MAC16_INPUTS = ("CLK", "CE", "AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP",
-                    "ORSTBOT", "OLOADTOP", "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT",
-                    "CI", "ACCUMCI", "SIGNEXTIN")
+#: ``SB_MAC16``'s one-bit control inputs besides ``CLK`` and ``CE`` (the pairs tie them to 0)
+_SB_MAC16_CONTROLS = ("AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP", "ORSTBOT",
+                      "OLOADTOP", "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT", "CI",
+                      "ACCUMCI", "SIGNEXTIN")
+#: ``SB_MAC16``'s parameters and their widths
+_SB_MAC16_PARAMS = {
+    **dict.fromkeys(("NEG_TRIGGER", "C_REG", "A_REG", "B_REG", "D_REG", "TOP_8x8_MULT_REG", "BOT_8x8_MULT_REG",
+                     "PIPELINE_16x16_MULT_REG1", "PIPELINE_16x16_MULT_REG2", "TOPADDSUB_UPPERINPUT",
+                     "BOTADDSUB_UPPERINPUT", "MODE_8x8", "A_SIGNED", "B_SIGNED"), 1),
+    **dict.fromkeys(("TOPOUTPUT_SELECT", "TOPADDSUB_LOWERINPUT", "TOPADDSUB_CARRYSELECT", "BOTOUTPUT_SELECT",
+                     "BOTADDSUB_LOWERINPUT", "BOTADDSUB_CARRYSELECT"), 2),
+}
 
 
 def ram(*, shape, depth: int, init=(), name: str | None = None, style: str = "auto",
@@ -135,16 +145,13 @@ def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:
     params = {"MODE_8x8": 1, "A_SIGNED": 1, "B_SIGNED": 1, "A_REG": 1, "B_REG": 1,
               "TOP_8x8_MULT_REG": 1, "BOT_8x8_MULT_REG": 1, "TOPOUTPUT_SELECT": 2,
               "BOTOUTPUT_SELECT": 1, "BOTADDSUB_LOWERINPUT": 1, "BOTADDSUB_UPPERINPUT": 1}
-    zero_inputs = ("AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP", "ORSTBOT",
-                   "OLOADTOP", "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT", "CI",
-                   "ACCUMCI", "SIGNEXTIN")
     m.submodules[name] = Instance(
         ICE40_PAIR_CELL,
-        **{f"p_{k}": Const(v, 2 if k.endswith(("_SELECT", "_LOWERINPUT")) else 1) for k, v in params.items()},
+        **{f"p_{k}": Const(v, _SB_MAC16_PARAMS[k]) for k, v in params.items()},
         i_CLK=ClockSignal(), i_CE=Const(1, 1),
         i_A=Cat(bytes_["a0"], bytes_["a1"]), i_B=Cat(bytes_["w0"], bytes_["w1"]),
         i_C=Const(0, 16), i_D=out[16:],
-        **{f"i_{k}": Const(0, 1) for k in zero_inputs}, o_O=out)
+        **{f"i_{k}": Const(0, 1) for k in _SB_MAC16_CONTROLS}, o_O=out)
     total = Signal(signed(2 * _ICE40_HALF_BITS + 1), name=name)
     m.d.comb += total.eq(out[:16].as_signed())
     return total
@@ -154,13 +161,8 @@ def ice40_pair_stub() -> str:
     """Verilog declaring :data:`ICE40_PAIR_CELL` as a black box with ``SB_MAC16``'s ports
     and parameters, for synthesis to read beside a design that uses
     :func:`ice40_pair_sum`."""
-    ports = [f"input {p}" for p in _SB_MAC16_INPUTS] + [f"input [15:0] {p}" for p in "ABCD"]
+    ports = [f"input {p}" for p in ("CLK", "CE", *_SB_MAC16_CONTROLS)] + [f"input [15:0] {p}" for p in "ABCD"]
     ports += ["output [31:0] O", "output CO", "output ACCUMCO", "output SIGNEXTOUT"]
-    params = ["NEG_TRIGGER", "C_REG", "A_REG", "B_REG", "D_REG", "TOP_8x8_MULT_REG", "BOT_8x8_MULT_REG",
-              "PIPELINE_16x16_MULT_REG1", "PIPELINE_16x16_MULT_REG2", "TOPADDSUB_UPPERINPUT",
-              "BOTADDSUB_UPPERINPUT", "MODE_8x8", "A_SIGNED", "B_SIGNED"]
-    params2 = ["TOPOUTPUT_SELECT", "TOPADDSUB_LOWERINPUT", "TOPADDSUB_CARRYSELECT", "BOTOUTPUT_SELECT",
-               "BOTADDSUB_LOWERINPUT", "BOTADDSUB_CARRYSELECT"]
-    lines = [f"  parameter [0:0] {p} = 0;" for p in params] + [f"  parameter [1:0] {p} = 0;" for p in params2]
+    lines = [f"  parameter [{w - 1}:0] {p} = 0;" for p, w in _SB_MAC16_PARAMS.items()]
     return ("// an SB_MAC16 until synthesis is done (pyhdl.tech.ICE40_PAIR_CELL)\n(* blackbox *)\n"
             f"module {ICE40_PAIR_CELL}({', '.join(ports)});\n" + "\n".join(lines) + "\nendmodule\n")
