@@ -59,7 +59,9 @@ class NmcArray(wiring.Component):
         How the MAC lanes' products are built (:data:`pyhdl.tech.LANE_DSP`):
         ``"inferred"`` (the committed Verilog, any target) or ``"ice40_pairs"`` (two
         lanes per iCE40 ``SB_MAC16``, :func:`pyhdl.tech.ice40_pair_sum`; Verilog only,
-        cycle for cycle the same array).
+        cycle for cycle the same array).  The Amaranth simulator does not refuse the
+        instance, it leaves its outputs at 0: :func:`pyhdl.amsim.run_array` refuses such
+        an array instead.
 
     Members
     -------
@@ -81,7 +83,7 @@ class NmcArray(wiring.Component):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         if program is not None and getattr(program, "cfg", None) != cfg:
             raise ValueError("program was compiled for a different ArrayConfig")
-        tech.check_lane_dsp(lane_dsp, cfg)
+        self._lane_dsp = tech.check_lane_dsp(lane_dsp, cfg)
         self._MustUse__silence = False
         self._cfg = cfg
         self._program = program
@@ -118,6 +120,11 @@ class NmcArray(wiring.Component):
     @property
     def cfg(self) -> ArrayConfig:
         return self._cfg
+
+    @property
+    def lane_dsp(self) -> str:
+        """How the MAC lanes are built (:data:`pyhdl.tech.LANE_DSP`)."""
+        return self._lane_dsp
 
     @property
     def program(self):
