@@ -57,6 +57,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     dut = dut or NmcArray(cfg)
     if dut.lane_dsp != "inferred":
         # the simulator would run it with the SB_MAC16 instances' outputs at 0
+        dut._MustUse__silence = True  # a refused array is not an unused design
         raise ValueError(f"the Amaranth simulator cannot run lane_dsp={dut.lane_dsp!r} (SB_MAC16 instances); "
                          f"simulate its netlist instead (pyhdl.fpga.netlist.ice40_netlist)")
     wrapper = Module()
