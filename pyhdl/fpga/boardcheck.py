@@ -97,7 +97,7 @@ def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, t
     conns = ",\n".join(f"    .{name}({name})" for name in ports)
     klass = ", ".join(level(p) for p in reversed(pins["klass"]))
     tick = f"dut.{DEBOUNCE_NET}"
-    forces = "\n".join(f"    force dut.{ref} = 1'b0;" for ref in timer)
+    forces = "\n".join(f"          force dut.{ref} = 1'b0;" for ref in timer)
     return f"""`timescale 1ns/1ps
 module board_check;
 {wires}
@@ -119,40 +119,32 @@ module board_check;
   end
   wire shown = {level(pins["shown"])};
   wire tx = {level(pins["tx"])};
-  // the first byte at the board's baud rate, sampled in the middle of each bit
-  reg fast = 0;
-  reg [7:0] first_byte;
+  // one receiver, sampling in the middle of each bit: the first byte at the board's baud
+  // rate, then (the bit timer forced, see the module doc) one bit per cycle
+  integer period = {divisor};
   integer k;
+  integer lines = 0;
+  reg [7:0] rx_byte;
   initial begin
     wait (tx === 1'b1);
-    @(negedge tx);
-    repeat ({divisor // 2}) @(negedge clk);
-    if (tx !== 1'b0) $display("uart_frame %0d", cycle);
-    for (k = 0; k < 8; k = k + 1) begin
-      repeat ({divisor}) @(negedge clk);
-      first_byte[k] = tx;
-    end
-    repeat ({divisor}) @(negedge clk);
-    if (tx !== 1'b1) $display("uart_frame %0d", cycle);
-    $display("uart %0d %0d", cycle, first_byte);
-    // then one bit per cycle (see the module doc): start bit low, 8 data bits, stop bit high
+    forever begin
+      @(negedge clk);
+      if (tx === 1'b0) begin
+        repeat (period / 2) @(negedge clk);
+        if (tx !== 1'b0) $display("uart_frame %0d", cycle);
+        for (k = 0; k < 8; k = k + 1) begin
+          repeat (period) @(negedge clk);
+          rx_byte[k] = tx;
+        end
+        repeat (period) @(negedge clk);
+        if (tx !== 1'b1) $display("uart_frame %0d", cycle);
+        $display("uart %0d %0d", cycle, rx_byte);
+        if (rx_byte === 8'd10) lines = lines + 1;
+        if (period != 1) begin
 {forces}
-    fast = 1;
-  end
-  integer rx_bit = -1;
-  reg [7:0] rx_byte;
-  integer lines = 0;
-  always @(negedge clk) if (fast) begin
-    if (rx_bit < 0) begin
-      if (tx === 1'b0) rx_bit <= 0;
-    end else if (rx_bit < 8) begin
-      rx_byte[rx_bit] = tx;
-      rx_bit <= rx_bit + 1;
-    end else begin
-      if (tx !== 1'b1) $display("uart_frame %0d", cycle);
-      $display("uart %0d %0d", cycle, rx_byte);
-      if (rx_byte === 8'd10) lines = lines + 1;
-      rx_bit <= -1;
+          period = 1;
+        end
+      end
     end
   end
   // the next clock edge samples the button (see the module doc of pyhdl.fpga.boardcheck)
