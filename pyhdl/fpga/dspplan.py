@@ -68,8 +68,9 @@ def multiplies(netlist: dict) -> list[Multiply]:
 
 def instantiated(netlist: dict, dsp_cells) -> int:
     """DSP primitives (cells of the ``dsp_cells`` types) the design instantiates itself."""
+    types = set(dsp_cells)
     return sum(1 for mod in netlist.get("modules", {}).values()
-               for c in mod.get("cells", {}).values() if c.get("type") in set(dsp_cells))
+               for c in mod.get("cells", {}).values() if c.get("type") in types)
 
 
 def dsps_needed(mul: Multiply, dsp_bits: int) -> int:

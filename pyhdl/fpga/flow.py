@@ -35,7 +35,6 @@ from pathlib import Path
 
 from nmc import toolenv
 
-from .. import tech
 from . import dspplan, harness, regpack
 from .targets import Target
 
@@ -220,7 +219,7 @@ def soft_multiplies(target: Target, cwd: Path, read: list[str]) -> list[dspplan.
     design in ``cwd``."""
     if target.dsp_budget is None:
         return []
-    own_cells = (*target.dsp_cells, tech.ICE40_PAIR_CELL)
+    own_cells = (*target.dsp_cells, *target.dsp_aliases)
     run_yosys("\n".join([*read, dspplan.list_command(own_cells), ""]), cwd=cwd, name="multiplies")
     muls, own = dspplan.read_list(cwd, own_cells)
     if own > target.dsp_budget:

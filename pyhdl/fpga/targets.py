@@ -61,9 +61,10 @@ class Target:
     lane_dsp : str
         How the array's MAC lanes are built for this target (:data:`pyhdl.tech.LANE_DSP`):
         the flow generates the array's Verilog with it unless given other Verilog.
-    after_synth : tuple of str
-        Yosys commands right after synthesis (the iCE40 lane pairs' black boxes become
-        ``SB_MAC16``: :data:`pyhdl.tech.ICE40_PAIR_CELL`).
+    dsp_aliases : dict
+        Black-box cell type the design may instantiate -> the DSP primitive it is (the
+        iCE40 lane pairs: :data:`pyhdl.tech.ICE40_PAIR_CELL` -> ``SB_MAC16``).  They count
+        against ``dsp_budget`` and are renamed right after synthesis (:attr:`after_synth`).
     """
 
     name: str
@@ -83,7 +84,13 @@ class Target:
     dsp_budget: int | None = None
     dsp_bits: int = 18
     lane_dsp: str = "inferred"
-    after_synth: tuple[str, ...] = ()
+    dsp_aliases: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def after_synth(self) -> tuple[str, ...]:
+        """Yosys commands right after synthesis: each :attr:`dsp_aliases` black box becomes
+        its primitive."""
+        return tuple(f"chtype -set {real} t:{alias}" for alias, real in self.dsp_aliases.items())
 
     @property
     def dsp_name(self) -> str:
@@ -135,4 +142,4 @@ def ice40() -> Target:
         lut_cells={"SB_LUT4": 1}, ff_cells=_ICE40_FF,
         dsp_cells={"SB_MAC16": 1}, bram_cells={"SB_RAM40_4K": 1}, bram_bits=4 * 1024,
         dsp_budget=8, dsp_bits=16, lane_dsp="ice40_pairs",
-        after_synth=(f"chtype -set SB_MAC16 t:{tech.ICE40_PAIR_CELL}",))
+        dsp_aliases={tech.ICE40_PAIR_CELL: "SB_MAC16"})
