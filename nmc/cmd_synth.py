@@ -34,8 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--board", choices=("icebreaker", "ulx3s"),
                         help="instead: build the digits demo bitstream for this board (iCEBreaker: small config, "
                              "ULX3S-85F: default config) into <build-dir>/board-<name>")
-    parser.add_argument("--images", type=int, default=4,
-                        help="digit images in the board demo's ROM (1..64, default 4)")
+    parser.add_argument("--images", type=int,
+                        help="with --board: digit images in the board demo's ROM (1..64, default 4)")
     parser.add_argument("--no-netlist-check", action="store_true",
                         help="with --board: skip simulating the placed netlist (Icarus Verilog) through the "
                              "ROM images")
@@ -43,8 +43,21 @@ def add_arguments(parser) -> None:
                         help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
 
 
+def _ignored(args, options: tuple[str, ...]) -> list[str]:
+    """The options of ``options`` given on the command line (their value is not the default)."""
+    given = {"--speed": args.speed, "--seed": args.seed, "--jobs": args.jobs != 1 or None,
+             "--require-goals": args.require_goals or None, "--images": args.images,
+             "--no-netlist-check": args.no_netlist_check or None}
+    return [o for o in options if given[o] is not None]
+
+
 def _jobs(args):
     from pyhdl.fpga import synth, targets
+    if args.target == "ice40" and args.speed:
+        raise ValueError("--speed picks an ECP5 speed grade; --target ice40 has none")
+    extra = _ignored(args, ("--images", "--no-netlist-check"))
+    if extra:
+        raise ValueError(f"{' and '.join(extra)} only apply to --board builds")
     speeds = args.speed or [6]
     for s in speeds:
         if s not in targets.SPEEDS:
@@ -81,9 +94,14 @@ def _board(args, timeout: float | None) -> int:
     from pyhdl.fpga import boards, flow, report
     if args.verilog is not None or args.config is not None or args.target != "all":
         raise ValueError("--board picks its own target and config; drop --target/--config/--verilog")
+    extra = _ignored(args, ("--speed", "--seed", "--jobs", "--require-goals"))
+    if extra:
+        raise ValueError(f"--board builds once with the board's own part and nextpnr options; "
+                         f"drop {'/'.join(extra)}")
     print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
     try:
-        rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", n_images=args.images,
+        images = {} if args.images is None else {"n_images": args.images}
+        rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", **images,
                            timeout=timeout, check=not args.no_netlist_check)
     except flow.FlowError as e:
         print(f"nmc synth: error: {e}", file=sys.stderr)

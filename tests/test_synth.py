@@ -267,6 +267,12 @@ def _nmc(*args):
     (["--board", "icebreaker", "--pnr-timeout", "-60"], r"--pnr-timeout must be >= 0 seconds \(0: no limit\), not -60"),
     (["--verilog", "x.v"], r"--verilog holds one config: pick it with --config"),
     (["--jobs", "0"], r"--jobs must be >= 1, not 0"),
+    (["--target", "ice40", "--speed", "8"], r"--speed picks an ECP5 speed grade; --target ice40 has none"),
+    (["--images", "8", "--no-netlist-check"], r"--images and --no-netlist-check only apply to --board builds"),
+    (["--board", "ulx3s", "--seed", "2", "--jobs", "2"],
+     r"--board builds once with the board's own part and nextpnr options; drop --seed/--jobs"),
+    (["--board", "icebreaker", "--speed", "8", "--require-goals"],
+     r"--board builds once with the board's own part and nextpnr options; drop --speed/--require-goals"),
     (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
 ])
 def test_cli_bad_input_is_one_line(args, message):
