@@ -39,6 +39,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-netlist-check", action="store_true",
                         help="with --board: skip simulating the placed netlist (Icarus Verilog) through the "
                              "ROM images")
+    parser.add_argument("--full-baud", action="store_true",
+                        help="with --board: the netlist check receives every serial byte at the board's baud "
+                             "rate, not just the first (iCEBreaker ~35 s, ULX3S minutes)")
     parser.add_argument("--require-goals", action="store_true",
                         help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
 
@@ -47,7 +50,7 @@ def _ignored(args, options: tuple[str, ...]) -> list[str]:
     """The options of ``options`` given on the command line (their value is not the default)."""
     given = {"--speed": args.speed, "--seed": args.seed, "--jobs": args.jobs != 1 or None,
              "--require-goals": args.require_goals or None, "--images": args.images,
-             "--no-netlist-check": args.no_netlist_check or None}
+             "--no-netlist-check": args.no_netlist_check or None, "--full-baud": args.full_baud or None}
     return [o for o in options if given[o] is not None]
 
 
@@ -55,9 +58,9 @@ def _jobs(args):
     from pyhdl.fpga import synth, targets
     if args.target == "ice40" and args.speed:
         raise ValueError("--speed picks an ECP5 speed grade; --target ice40 has none")
-    extra = _ignored(args, ("--images", "--no-netlist-check"))
+    extra = _ignored(args, ("--images", "--no-netlist-check", "--full-baud"))
     if extra:
-        raise ValueError(f"{' and '.join(extra)} only apply to --board builds")
+        raise ValueError(f"{' and '.join(extra)} only appl{'y' if len(extra) > 1 else 'ies'} to --board builds")
     speeds = args.speed or [6]
     for s in speeds:
         if s not in targets.SPEEDS:
@@ -101,8 +104,10 @@ def _board(args, timeout: float | None) -> int:
     print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
     try:
         images = {} if args.images is None else {"n_images": args.images}
+        if args.no_netlist_check and args.full_baud:
+            raise ValueError("--full-baud sets how the netlist check runs; --no-netlist-check skips it")
         rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", **images,
-                           timeout=timeout, check=not args.no_netlist_check)
+                           timeout=timeout, check=not args.no_netlist_check, full_baud=args.full_baud)
     except flow.FlowError as e:
         print(f"nmc synth: error: {e}", file=sys.stderr)
         return 1

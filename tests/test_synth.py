@@ -269,6 +269,9 @@ def _nmc(*args):
     (["--jobs", "0"], r"--jobs must be >= 1, not 0"),
     (["--target", "ice40", "--speed", "8"], r"--speed picks an ECP5 speed grade; --target ice40 has none"),
     (["--images", "8", "--no-netlist-check"], r"--images and --no-netlist-check only apply to --board builds"),
+    (["--full-baud"], r"--full-baud only applies to --board builds"),
+    (["--board", "icebreaker", "--full-baud", "--no-netlist-check"],
+     r"--full-baud sets how the netlist check runs; --no-netlist-check skips it"),
     (["--board", "ulx3s", "--seed", "2", "--jobs", "2"],
      r"--board builds once with the board's own part and nextpnr options; drop --seed/--jobs"),
     (["--board", "icebreaker", "--speed", "8", "--require-goals"],
@@ -369,7 +372,7 @@ def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
 
     calls = []
 
-    def fake_build(board_name, build_dir, *, n_images=4, seed=0, timeout=None, check=True):
+    def fake_build(board_name, build_dir, *, n_images=4, seed=0, timeout=None, check=True, full_baud=False):
         calls.append((board_name, timeout, check))
         if timeout is None:
             raise flow.FlowError(f"the {board_name} build failed")

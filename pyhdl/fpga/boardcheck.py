@@ -21,12 +21,14 @@ demo's next-image logic are the netlist's own.
 The serial line is decoded too: after each class, the testbench waits for the demo's
 result line (:func:`pyhdl.fpga.uart.result_text`, e.g. ``i=2 c=8 g=8 ok``) before it
 presses the button, and every line must read the class the LEDs showed and the golden
-class.  At 115200 baud a line is ~17 000 cycles at 12 MHz, minutes in Icarus per
-image, so only the first byte is received at the board's baud rate (sampled in the
-middle of each bit: a wrong divisor garbles it); then the transmitter's bit timer (the
-net ending in ``uart_timer``) is forced to 0 and every further bit lasts one clock
-cycle.  The characters, the framing and the lines' order against the LEDs are the
-netlist's throughout; the bit timing of the first frame.
+class.  At 115200 baud a line is ~17 000 cycles at 12 MHz (~35 000 at 25 MHz), ten
+seconds to minutes in Icarus per image, so by default only the first byte is received
+at the board's baud rate (sampled in the middle of each bit: a wrong divisor garbles
+it); then the transmitter's bit timer (the net ending in ``uart_timer``) is forced to 0
+and every further bit lasts one clock cycle.  The characters, the framing and the
+lines' order against the LEDs are the netlist's throughout; the bit timing of the
+first frame.  With ``full_baud`` nothing is forced on the serial line: every byte of
+every line is received at the board's baud rate.
 
 Cell models: on ECP5 Yosys's fabric models with this project's ``DP16KD`` /
 ``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`, our reading of the primitives); on
@@ -84,7 +86,8 @@ def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, t
     """A testbench that steps through ``images`` ROM images and prints, per image,
     ``shown <image> <cycle> <class> <match>``, and per byte on the serial line ``uart
     <cycle> <byte>`` (``uart_frame <cycle>`` for a start or stop bit that is not low or
-    high), the first byte sampled every ``divisor`` cycles;
+    high), the first byte sampled every ``divisor`` cycles, the rest every cycle with
+    the bit ``timer`` references forced to 0 (every byte at ``divisor`` when there are none);
     ``timeout <cycle>`` when an image's class and line are not out within
     ``max_cycles`` of the last one's, ``debounce <cycle>`` when the counter did not take
     the forced value."""
@@ -98,6 +101,10 @@ def _testbench(top: str, pins: dict, ports: dict, images: int, tick_bits: int, t
     klass = ", ".join(level(p) for p in reversed(pins["klass"]))
     tick = f"dut.{DEBOUNCE_NET}"
     forces = "\n".join(f"          force dut.{ref} = 1'b0;" for ref in timer)
+    speed_up = f"""        if (period != 1) begin
+{forces}
+          period = 1;
+        end""" if timer else ""
     return f"""`timescale 1ns/1ps
 module board_check;
 {wires}
@@ -120,7 +127,7 @@ module board_check;
   wire shown = {level(pins["shown"])};
   wire tx = {level(pins["tx"])};
   // one receiver, sampling in the middle of each bit: the first byte at the board's baud
-  // rate, then (the bit timer forced, see the module doc) one bit per cycle
+  // rate, then one bit per cycle if the bit timer is forced (see the module doc)
   integer period = {divisor};
   integer k;
   integer lines = 0;
@@ -140,10 +147,7 @@ module board_check;
         if (tx !== 1'b1) $display("uart_frame %0d", cycle);
         $display("uart %0d %0d", cycle, rx_byte);
         if (rx_byte === 8'd10) lines = lines + 1;
-        if (period != 1) begin
-{forces}
-          period = 1;
-        end
+{speed_up}
       end
     end
   end
@@ -214,7 +218,7 @@ def _models(netlist: dict, family: str) -> str:
 
 
 def check(board, platform, build_dir, name: str, expected, *, n_classes: int, max_cycles: int = 20000,
-          timeout: float | None = 600) -> dict:
+          full_baud: bool = False, timeout: float | None = 600) -> dict:
     """Simulate ``<build_dir>/<name>.json`` (the placed netlist of ``board``'s build)
     through the ROM images and return ``{"classes", "matches", "cycles", "lines",
     "expected", "ok", "first_wrong"}``, a list entry per image (``cycles``: when its
@@ -227,7 +231,11 @@ def check(board, platform, build_dir, name: str, expected, *, n_classes: int, ma
     ``first_wrong`` is the first image where not (None when ``ok``).  Raises FlowError
     when ``iverilog`` is missing, the netlist has no debounce counter or bit timer to
     force, the simulation fails, or an image's class or line is not out within
-    ``max_cycles`` clock cycles of the one before.
+    ``max_cycles`` clock cycles of the one before (plus the line's time at the baud
+    rate with ``full_baud``).
+
+    ``full_baud``: receive every serial byte at the board's baud rate instead of the
+    first only (module doc); about ten seconds per image on the iCEBreaker.
     """
     expected = list(expected)
     if not expected:
@@ -249,12 +257,18 @@ def check(board, platform, build_dir, name: str, expected, *, n_classes: int, ma
     if len(timers) != 1:
         raise flow.FlowError(f"{source} has {len(timers)} nets named *{UART_TIMER} (the serial "
                              f"transmitter's bit timer), not 1: {', '.join(timers) or 'none'}")
+    divisor = uart_divisor(platform.default_clk_frequency)
+    if full_baud:
+        # start, 8 data and stop bits per character of the longest line
+        longest = len(result_text(len(expected) - 1, n_classes - 1, n_classes - 1,
+                                  n_images=len(expected), n_classes=n_classes))
+        max_cycles += 10 * longest * divisor
     simulation_verilog(netlist, build, "check_netlist")
     (build / "check_models.v").write_text(_models(netlist, board.family))
     (build / "check_tb.v").write_text(_testbench(name, pin_levels(board, platform), module["ports"],
                                                  len(expected), len(tick["bits"]),
-                                                 _bit_references(module, timers[0]),
-                                                 uart_divisor(platform.default_clk_frequency), max_cycles))
+                                                 [] if full_baud else _bit_references(module, timers[0]),
+                                                 divisor, max_cycles))
     flow.run_tool(["iverilog", "-g2012", "-o", "check.vvp", "-s", "board_check", "check_tb.v",
                    "check_netlist.v", "check_models.v"], cwd=build, log=build / "check_compile.log",
                   timeout=timeout)

@@ -322,7 +322,7 @@ def digits_program(cfg: ArrayConfig, n_images: int = 4, seed: int = 0) -> dict:
 
 
 def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
-          timeout: float | None = flow.PNR_TIMEOUT_S, check: bool = True) -> dict:
+          timeout: float | None = flow.PNR_TIMEOUT_S, check: bool = True, full_baud: bool = False) -> dict:
     """Build the bitstream of ``board_name`` in ``build_dir``; return its report.
 
     The report has the resources and Fmax of the whole board top (no harness),
@@ -334,7 +334,8 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     ``check``: simulate the placed netlist through every ROM image, pressing the
     button between them and decoding the serial line (:func:`pyhdl.fpga.boardcheck.check`,
     Icarus Verilog), reported as ``netlist_check``; a class or line other than the
-    golden model's raises FlowError naming the image.
+    golden model's raises FlowError naming the image.  ``full_baud``: the check receives
+    every serial byte at the board's baud rate, not the first only (slower).
     """
     from nmc import toolenv
 
@@ -394,7 +395,7 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
                 "images": len(demo["vectors"]), "expected": demo["expected"], "labels": demo["labels"]})
     if check:
         got = boardcheck.check(board, board.make_platform(), build, name, demo["expected"],
-                               n_classes=demo["program"].shapes[-1][1], timeout=timeout)
+                               n_classes=demo["program"].shapes[-1][1], full_baud=full_baud, timeout=timeout)
         rep["netlist_check"] = got
         if not got["ok"]:
             i = got["first_wrong"]
