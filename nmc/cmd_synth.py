@@ -101,11 +101,11 @@ def _board(args, timeout: float | None) -> int:
     if extra:
         raise ValueError(f"--board builds once with the board's own part and nextpnr options; "
                          f"drop {'/'.join(extra)}")
+    if args.no_netlist_check and args.full_baud:
+        raise ValueError("--full-baud sets how the netlist check runs; --no-netlist-check skips it")
+    images = {} if args.images is None else {"n_images": args.images}
     print(f"nmc synth: digits demo bitstream for {args.board} ...", flush=True)
     try:
-        images = {} if args.images is None else {"n_images": args.images}
-        if args.no_netlist_check and args.full_baud:
-            raise ValueError("--full-baud sets how the netlist check runs; --no-netlist-check skips it")
         rep = boards.build(args.board, Path(args.build_dir) / f"board-{args.board}", **images,
                            timeout=timeout, check=not args.no_netlist_check, full_baud=args.full_baud)
     except flow.FlowError as e:
