@@ -194,10 +194,11 @@ class ProcessingElement(wiring.Component):
             word = reg
 
         # k=R+1 .. R+O: registered weights and activations; the last pair has only its
-        # multipliers to reach, so placement can put it beside them
+        # multipliers to reach, so placement can put it beside them.  The iCE40 pairs'
+        # DSPs hold that last pair in their own input registers (A_REG, B_REG).
+        pairs = self._lane_dsp == "ice40_pairs"
         w_r, a_r = word, self.act
-        for k in range(1, O + 1):
-            w_prev, a_prev = w_r, a_r
+        for k in range(1, O + 1 - pairs):
             w_k = Signal(S * cfg.w_bits, name=f"pe{p}_w{k}", reset_less=True)
             a_k = Signal(S * cfg.a_bits, name=f"pe{p}_a{k}", reset_less=True)
             m.d.sync += [w_k.eq(w_r), a_k.eq(a_r)]
@@ -210,11 +211,11 @@ class ProcessingElement(wiring.Component):
         # k=R+O+1: products
         terms = []
         first_level = 0
-        if self._lane_dsp == "ice40_pairs":
+        if pairs:
             # k=R+O+2 already: each DSP takes the operands of stage R+O-1 into its own
             # input registers (stage R+O) and gives the sum of two lanes' products
             for s in range(0, S, 2):
-                terms.append(tech.ice40_pair_sum(m, *lanes(w_prev, a_prev, s), *lanes(w_prev, a_prev, s + 1),
+                terms.append(tech.ice40_pair_sum(m, *lanes(w_r, a_r, s), *lanes(w_r, a_r, s + 1),
                                                  name=f"pe{p}_sum0_{s // 2}"))
             first_level = 1
         else:
