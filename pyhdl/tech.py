@@ -14,7 +14,7 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal, signed
 from amaranth.lib.memory import Memory
 
 __all__ = ["ram", "registered_product", "ice40_pair_sum", "ice40_pair_stub", "check_lane_dsp", "MUL_CHUNK",
-           "RAM_STYLES", "LANE_DSP", "ICE40_PAIR_CELL"]
+           "RAM_STYLES", "LANE_DSP", "LANES_PER_DSP", "ICE40_PAIR_CELL"]
 
 #: Widest operand slice one DSP multiplies: 17 unsigned bits fit an 18x18 signed
 #: multiplier (ECP5 MULT18X18D, iCE40 SB_MAC16 is 16x16: slices are still correct).
@@ -28,6 +28,8 @@ RAM_STYLES = ("auto", "block")
 #: synthesis; the committed Verilog), ``"ice40_pairs"`` (two lanes per iCE40
 #: ``SB_MAC16`` in its dual 8x8 mode, their sum inside it: :func:`ice40_pair_sum`).
 LANE_DSP = ("inferred", "ice40_pairs")
+#: MAC lanes one DSP primitive builds, per :data:`LANE_DSP` choice
+LANES_PER_DSP = {"inferred": 1, "ice40_pairs": 2}
 
 #: widest operands of an ``SB_MAC16`` 8x8 half
 _ICE40_HALF_BITS = 8
@@ -113,7 +115,7 @@ def check_lane_dsp(lane_dsp, cfg) -> str:
         if cfg.w_bits > _ICE40_HALF_BITS or cfg.a_bits > _ICE40_HALF_BITS:
             raise ValueError(f"lane_dsp='ice40_pairs' needs w_bits and a_bits <= {_ICE40_HALF_BITS} "
                              f"(an SB_MAC16 half is 8x8), not w_bits={cfg.w_bits}, a_bits={cfg.a_bits}")
-        if cfg.simd % 2:
+        if cfg.simd % LANES_PER_DSP[lane_dsp]:
             raise ValueError(f"lane_dsp='ice40_pairs' pairs the lanes: simd must be even, not {cfg.simd}")
     return lane_dsp
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .. import tech
 from ..config import ArrayConfig, DEFAULT, SMALL
 from ..sizing import ceil_div
 from . import flow, report, targets
@@ -55,8 +56,7 @@ def expected_mapping(cfg: ArrayConfig, target: Target) -> dict:
     """
     bank_bits = cfg.bank_depth * cfg.simd * cfg.w_bits
     bram = cfg.pe * ceil_div(bank_bits, target.bram_bits) if cfg.mode == "near" else 0
-    lanes_per_dsp = 2 if target.lane_dsp == "ice40_pairs" else 1
-    return {"dsp": cfg.pe * cfg.simd // lanes_per_dsp, "bram": bram}
+    return {"dsp": cfg.pe * cfg.simd // tech.LANES_PER_DSP[target.lane_dsp], "bram": bram}
 
 
 def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None = None,
