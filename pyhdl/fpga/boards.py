@@ -399,10 +399,10 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
         rep["netlist_check"] = got
         if not got["ok"]:
             i = got["first_wrong"]
-            line = got["lines"][i]
+            line = "garbled" if got["lines"][i] is None else repr(got["lines"][i])
             raise flow.FlowError(
                 f"the {board.name} netlist classified ROM image {i} as {got['classes'][i]} (golden-match LED "
-                f"{'on' if got['matches'][i] else 'off'}, serial line {'garbled' if line is None else repr(line)}), the golden model "
+                f"{'on' if got['matches'][i] else 'off'}, serial line {line}), the golden model "
                 f"as {got['expected'][i]}: the bitstream is wrong; see {build / 'check.log'}")
     (build / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     return rep
