@@ -251,6 +251,7 @@ def test_small_config_fits_the_up5k_in_the_harness(tmp_path):
     cells = rep["utilization"]["ICESTORM_LC"]
     assert cells["used"] <= cells["available"]
     assert rep["fmax_mhz"] > 0 and rep["critical_path"] is not None
+    assert rep["nextpnr_command"][0] == target.nextpnr and "--seed" in rep["nextpnr_command"]
 
 
 # -- CLI -------------------------------------------------------------------------------

