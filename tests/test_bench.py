@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import common, datamove, efficiency, energy, plots  # noqa: E402
+from bench import common, datamove, efficiency, energy, placer, plots  # noqa: E402
 from nmc import cli, cmd_bench  # noqa: E402
 from pyhdl import sizing  # noqa: E402
 from pyhdl.config import ArrayConfig  # noqa: E402
@@ -137,11 +137,41 @@ def test_selected_keeps_run_order():
     assert cmd_bench.selected("plots,efficiency") == ["efficiency", "plots"]
 
 
+def test_placer_runs_only_when_named():
+    assert "placer" not in cmd_bench.selected(",".join(cmd_bench.BENCHMARKS))
+    assert cmd_bench.selected("placer,efficiency") == ["efficiency", "placer"]
+
+
+# -- placer comparison (the place and route itself runs only in the benchmark) -------
+
+def test_placer_comparison_pairs_by_seed_and_skips_runs_that_were_stopped():
+    default = {1: 131.3, 2: 123.6, 3: 122.1, 4: None}
+    candidate = {1: 129.9, 2: 121.6, 3: 132.7, 4: 136.7}
+    got = placer.compare(default, candidate)
+    assert got["default"] == {"placed": 3, "median": 123.6, "mean": pytest.approx((131.3 + 123.6 + 122.1) / 3),
+                              "min": 122.1, "max": 131.3}
+    assert got["candidate"]["placed"] == 4 and got["candidate"]["median"] == pytest.approx((129.9 + 132.7) / 2)
+    assert got["pairs"] == 3 and got["gained"] == 1
+    assert got["paired_mean_mhz"] == pytest.approx(((129.9 - 131.3) + (121.6 - 123.6) + (132.7 - 122.1)) / 3)
+    assert got["median_ratio"] == pytest.approx(got["candidate"]["median"] / 123.6)
+
+
+@pytest.mark.parametrize("candidate", [(), ("--placer-heap-timingweight", ""), [30]])
+def test_placer_candidate_must_be_options(candidate, tmp_path):
+    with pytest.raises(ValueError, match=r"^candidate placer options must be non-empty strings, not .*$"):
+        placer.run(quick=True, out_dir=tmp_path, candidate=candidate)
+
+
+def test_placer_comparison_needs_the_same_seeds():
+    with pytest.raises(ValueError, match=r"^the variants were placed at different seeds: \[1, 2\] and \[1\]$"):
+        placer.compare({1: 100.0, 2: 101.0}, {1: 102.0})
+
+
 @pytest.mark.parametrize("argv, message", [
     (["bench", "--only", "nope"], "nmc bench: error: unknown benchmark 'nope'; choose from efficiency, "
-                                  "near-vs-vonneumann, sim-speed, plots, build-time"),
+                                  "near-vs-vonneumann, sim-speed, plots, build-time, placer"),
     (["bench", "--only", ","], "nmc bench: error: --only names no benchmark; choose from efficiency, "
-                               "near-vs-vonneumann, sim-speed, plots, build-time"),
+                               "near-vs-vonneumann, sim-speed, plots, build-time, placer"),
 ])
 def test_cli_bad_selection(argv, message, capsys):
     assert cli.main(argv) == 2
