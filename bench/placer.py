@@ -19,6 +19,8 @@ import statistics
 from concurrent import futures
 from pathlib import Path
 
+from pyhdl.fpga import flow
+
 from .common import OUT_DIR, format_table, write_json
 
 __all__ = ["CANDIDATE", "plans", "compare", "run"]
@@ -60,7 +62,7 @@ def compare(default: dict, candidate: dict) -> dict:
 
 def _place_all(target, config_name, seeds, variants: dict, root: Path, jobs: int, pnr_timeout, log) -> dict:
     from pyhdl.config import DEFAULT, SMALL
-    from pyhdl.fpga import flow, synth
+    from pyhdl.fpga import synth
     cfg = {"default": DEFAULT, "small": SMALL}[config_name]
     base = root / target.name
     shutil.rmtree(base, ignore_errors=True)
@@ -88,7 +90,7 @@ def _place_all(target, config_name, seeds, variants: dict, root: Path, jobs: int
 
 
 def run(*, quick: bool = False, log=print, out_dir=None, candidate=CANDIDATE, jobs: int = 2,
-        pnr_timeout: float = 1800) -> dict:
+        pnr_timeout: float | None = flow.PNR_TIMEOUT_S) -> dict:
     candidate = tuple(candidate)
     if not candidate or not all(isinstance(a, str) and a for a in candidate):
         raise ValueError(f"candidate placer options must be non-empty strings, not {candidate!r}")
