@@ -61,7 +61,7 @@ __all__ += [
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "writeback_latency",
-    "schedule", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
+    "schedule", "READINESS", "countdown_wait", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
     "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
@@ -368,8 +368,34 @@ def layer_fill(cfg: ArrayConfig) -> int:
     return writeback_latency(cfg) + 1
 
 
+#: Readiness rules of :func:`schedule` for a later layer's first group.
+READINESS = ("writeback", "countdown")
+
+
+def countdown_wait(prev_shape, shape, cfg: ArrayConfig, *, writeback: int | None = None) -> int:
+    """Cycles after its context's last step of the layer ``prev_shape`` before the first
+    step of the next layer (``shape``) may issue, under the ``countdown`` readiness.
+
+    Fold ``f`` of the first group reads the previous layer's groups up to
+    ``producer_group(f)``, whose last fold issued at least
+    ``K * (G_p - 1 - producer_group(f)) * F_p`` cycles before that layer's last step
+    (later steps only push it further back), and it issues ``K * f`` cycles after the
+    group's first fold; it needs that write-back in, ``writeback + 1`` cycles after its
+    issue.  So the wait is ``writeback + 1`` less the least of those distances over ``f``.
+    For a chain of layers (``shape`` reads all of ``prev_shape``'s outputs) the least is
+    ``min((G_p - 1) * F_p, f*)``, ``f*`` the first fold that needs the last group: what a
+    sequencer would compute (``tests/test_hw_params.py`` holds the two equal).  May be
+    <= 0 (no wait).  ``writeback``: as for :func:`schedule`.
+    """
+    W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
+    (prev_in, prev_out), (n_in, _) = (int(v) for v in prev_shape), (int(v) for v in shape)
+    last, f_p = groups(prev_out, cfg) - 1, folds(prev_in, cfg)
+    least = min((last - producer_group(f, prev_out, cfg)) * f_p + f for f in range(folds(n_in, cfg)))
+    return W + 1 - least * bus_words_per_step(cfg)
+
+
 def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | None = None,
-             drain: int | None = None) -> dict:
+             drain: int | None = None, readiness: str = "writeback") -> dict:
     """Cycle-exact model of the array for ``vectors`` inferences streamed back to back.
 
     Input beats arrive at full rate from cycle 0 (the first beat of vector 0 is
@@ -389,7 +415,16 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     ``writeback`` and ``drain`` replace ``writeback_latency(cfg)`` and
     ``drain_latency()`` for what-if questions (the same sequencer with a shallower
     pipeline, see :func:`single_latency_budget`); the hardware is the default.
+
+    ``readiness`` is how a later layer's first group knows its producers are written:
+    ``"writeback"`` (the hardware) counts the write-backs; ``"countdown"``, a rule the
+    hardware does not follow yet (docs/fpga.md, "What is missing"), waits
+    :func:`countdown_wait` cycles after the context's last step before the group's first
+    fold, and until ``writeback + 1`` for "all written".  Both accept every result in the
+    same cycle on every shape tried (``tests/test_hw_params.py``).
     """
+    if readiness not in READINESS:
+        raise ValueError(f"readiness must be one of {', '.join(READINESS)}, not {readiness!r}")
     shapes = [(int(i), int(o)) for i, o in shapes]
     L = len(shapes)
     W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
@@ -421,6 +456,8 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     pending = {}                  # cycle -> list of write-backs
     accept_at = {}                # cycle -> True (a vector's last result accepted then)
     issue_times, steps, accept = [], [], []
+    last_step = [None, None]       # per context: the cycle of its last step (countdown)
+    waits = [None] + [countdown_wait(shapes[l - 1], shapes[l], cfg, writeback=W) for l in range(1, L)]
     va = 0                        # vector of context A
     c = 0
     limit = 10_000 + vectors * (ideal_cycles(shapes, cfg) * K + (W + 8) * (L + 2) + F0 + out_n) * 4
@@ -431,7 +468,11 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
         last = layer == L - 1
         abeats, bbeats = beats[actx], beats[1 - actx]
         in_ok = abeats > f
-        if layer:
+        if layer and readiness == "countdown":
+            since = c - last_step[actx]
+            raw_ok = f != 0 or since >= waits[layer]
+            raw_full = since >= W + 1
+        elif layer:
             need = (min((f + 1) * S, prev_out) - 1) // P
             par_ok = wb_par[actx] == 1 - layer % 2
             raw_ok = par_ok and wb_count[actx] > need
@@ -455,6 +496,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
         release = [False, False]
         claim = None
         if pick_a:
+            last_step[actx] = c
             issue_times.append(c)
             steps.append((c, va, layer, g, f))
             last_fold, last_group = f == Fs[layer] - 1, g == Gs[layer] - 1
@@ -480,6 +522,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             else:
                 f += 1
         elif pick_b:
+            last_step[1 - actx] = c
             issue_times.append(c)
             steps.append((c, va + 1, 0, b_g, b_f))
             bctx = 1 - actx

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pyhdl import sizing
@@ -97,6 +99,64 @@ def test_schedule_latency_overrides_are_checked():
         sizing.inference_cycles([(8, 8)], DEFAULT, drain=-1)
     with pytest.raises(TypeError, match=r"^writeback latency must be an int, not 2\.5$"):
         sizing.schedule([(8, 8)], DEFAULT, writeback=2.5)
+
+
+# -- countdown readiness (a planned sequencer; the hardware counts write-backs) -------
+
+def _random_cases(seed: int, count: int, min_layers: int = 1):
+    rng = random.Random(seed)
+    for _ in range(count):
+        cfg = ArrayConfig(pe=rng.choice([1, 2, 4, 8]), simd=rng.choice([1, 2, 4, 8]), max_features=64,
+                          bank_depth=4096, max_layers=4, mode=rng.choice(["near", "near", "vonneumann"]),
+                          bus_bits=64)
+        feats = [rng.choice([1, 2, 3, 5, 8, 9, 16, 17, 31, 32, 33, 64]) for _ in range(rng.randint(min_layers, 4) + 1)]
+        yield cfg, list(zip(feats[:-1], feats[1:])), rng.choice([1, 2, 5])
+
+
+def test_countdown_wait_has_a_closed_form_for_a_chain():
+    # what a sequencer would compute per layer: min((G_p - 1) * F_p, f*), f* the first
+    # fold that needs the previous layer's last group (from the layer's own shape)
+    for P in (1, 2, 4, 8, 16):
+        for S in (1, 2, 4, 8, 16):
+            cfg = ArrayConfig(pe=P, simd=S, max_features=128, bank_depth=4096)
+            W, K = sizing.writeback_latency(cfg), sizing.bus_words_per_step(cfg)
+            for n in range(1, 80, 3):
+                last = sizing.groups(n, cfg) - 1
+                first_needing_last = next(f for f in range(sizing.folds(n, cfg))
+                                          if sizing.producer_group(f, n, cfg) == last)
+                for prev_in in (1, S, 5 * S + 1, 39 * S):
+                    least = min(last * sizing.folds(prev_in, cfg), first_needing_last)
+                    assert sizing.countdown_wait((prev_in, n), (n, 7), cfg) == W + 1 - least * K
+
+
+def test_countdown_accepts_every_result_in_the_same_cycle_as_the_writeback_count():
+    later = 0
+    for cfg, shapes, vectors in _random_cases(seed=11, count=150):
+        counted = sizing.schedule(shapes, cfg, vectors)
+        countdown = sizing.schedule(shapes, cfg, vectors, readiness="countdown")
+        assert countdown["accept"] == counted["accept"], (cfg.name, shapes, vectors)
+        later += countdown["steps"] != counted["steps"]
+    assert later  # the rule differs: a first group waits at its first fold instead
+
+
+def test_countdown_steps_read_only_written_groups():
+    for cfg, shapes, vectors in _random_cases(seed=12, count=60, min_layers=2):
+        W = sizing.writeback_latency(cfg)
+        steps = sizing.schedule(shapes, cfg, vectors, readiness="countdown")["steps"]
+        issued = {(v, layer, g, f): c for c, v, layer, g, f in steps}
+        for c, v, layer, g, f in steps:
+            if layer == 0:
+                continue
+            (prev_in, prev_out) = shapes[layer - 1]
+            reads = range(sizing.producer_group(f, prev_out, cfg) + 1) if g == 0 else range(sizing.groups(prev_out, cfg))
+            last_fold = sizing.folds(prev_in, cfg) - 1
+            late = [k for k in reads if c < issued[v, layer - 1, k, last_fold] + W + 1]
+            assert not late, (cfg.name, shapes, (v, layer, g, f), c, late)
+
+
+def test_schedule_readiness_is_checked():
+    with pytest.raises(ValueError, match=r"^readiness must be one of writeback, countdown, not 'eager'$"):
+        sizing.schedule([(8, 8)], DEFAULT, readiness="eager")
 
 
 @pytest.mark.parametrize("cfg", [DEFAULT, SMALL, ArrayConfig(pe=1, simd=1, max_features=16)],
