@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -114,6 +115,12 @@ def test_a_runaway_nextpnr_is_stopped_with_the_seed_named(tmp_path):
 def test_bad_pnr_timeout(tmp_path, timeout, error, message):
     with pytest.raises(error, match=message):
         flow.implement(_tiny(tmp_path), "tiny", targets.ice40(), tmp_path / "build", pnr_timeout=timeout)
+
+
+def test_placing_without_a_netlist_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=rf"^no netlist to place: {re.escape(str(tmp_path))}/netlist\.json "
+                                                r"does not exist$"):
+        flow.place(tmp_path, "nmc_x", targets.ice40())
 
 
 def test_missing_verilog_and_module_are_named(tmp_path):

@@ -302,6 +302,8 @@ def place(build_dir, top: str, target: Target, *, seed: int = 1, pnr_timeout: fl
     JSON, command, seconds)``; raises like :func:`implement`."""
     build = Path(build_dir).resolve()
     check_timeout("pnr_timeout", pnr_timeout)
+    if not (build / "netlist.json").is_file():
+        raise FileNotFoundError(f"no netlist to place: {build / 'netlist.json'} does not exist")
     placer_args = tuple(placer_args)
     report = build / "nextpnr-report.json"
     if report.exists():
