@@ -14,6 +14,7 @@ at seeds 1 and 2 only.  ``python -m bench.placer --candidate "OPTIONS"`` tries o
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 from concurrent import futures
@@ -61,14 +62,16 @@ def compare(default: dict, candidate: dict) -> dict:
 
 
 def _place_all(target, config_name, seeds, variants: dict, root: Path, jobs: int, pnr_timeout, log) -> dict:
-    from pyhdl.config import DEFAULT, SMALL
     from pyhdl.fpga import synth
-    cfg = {"default": DEFAULT, "small": SMALL}[config_name]
+    cfg = synth.CONFIGS[config_name]
     base = root / target.name
     shutil.rmtree(base, ignore_errors=True)
-    log(f"{target.name}: synthesizing {config_name} once ...")
+    log(f"{target.name}: synthesizing {config_name} once (and placing it at seed {seeds[0]}) ...")
     synth.run(cfg, target, base / "synth", config_name=config_name, seed=seeds[0], pnr_timeout=pnr_timeout)
     netlist = base / "synth" / target.name / "netlist.json"
+    # the synthesis run's own placement is the default placer at the first seed
+    first = next(iter(json.loads((netlist.parent / "nextpnr-report.json").read_text())["fmax"].values()))["achieved"]
+    log(f"{target.name} default seed {seeds[0]}: {first:.1f} MHz (the synthesis run's)")
 
     def one(variant, seed):
         build = base / f"{variant}-seed{seed}"
@@ -85,8 +88,10 @@ def _place_all(target, config_name, seeds, variants: dict, root: Path, jobs: int
         return mhz
 
     with futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = {(v, s): pool.submit(one, v, s) for s in seeds for v in variants}
-        return {v: {s: runs[v, s].result() for s in seeds} for v in variants}
+        runs = {(v, s): pool.submit(one, v, s) for s in seeds for v in variants if (v, s) != ("default", seeds[0])}
+        fmax = {v: {s: runs[v, s].result() for s in seeds if (v, s) in runs} for v in variants}
+    fmax["default"] = {seeds[0]: first, **fmax["default"]}
+    return fmax
 
 
 def run(*, quick: bool = False, log=print, out_dir=None, candidate=CANDIDATE, jobs: int = 2,
