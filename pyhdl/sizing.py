@@ -429,7 +429,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     L = len(shapes)
     W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
     D = drain_latency() if drain is None else _latency("drain", drain, 0)
-    P, S = cfg.pe, cfg.simd
+    P = cfg.pe
     K = bus_words_per_step(cfg)
     interleave = cfg.mode == "near"
     Fs = [folds(i, cfg) for i, _ in shapes]
@@ -457,7 +457,8 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     accept_at = {}                # cycle -> True (a vector's last result accepted then)
     issue_times, steps, accept = [], [], []
     last_step = [None, None]       # per context: the cycle of its last step (countdown)
-    waits = [None] + [countdown_wait(shapes[l - 1], shapes[l], cfg, writeback=W) for l in range(1, L)]
+    if readiness == "countdown":
+        waits = [None] + [countdown_wait(shapes[l - 1], shapes[l], cfg, writeback=W) for l in range(1, L)]
     va = 0                        # vector of context A
     c = 0
     limit = 10_000 + vectors * (ideal_cycles(shapes, cfg) * K + (W + 8) * (L + 2) + F0 + out_n) * 4
@@ -473,7 +474,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             raw_ok = f != 0 or since >= waits[layer]
             raw_full = since >= W + 1
         elif layer:
-            need = (min((f + 1) * S, prev_out) - 1) // P
+            need = producer_group(f, prev_out, cfg)
             par_ok = wb_par[actx] == 1 - layer % 2
             raw_ok = par_ok and wb_count[actx] > need
             raw_full = par_ok and wb_count[actx] == prev_G
