@@ -7,15 +7,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [7:0] \$101 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire \$105 ;
+  reg \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  reg \$109 ;
+  wire [7:0] \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -23,7 +23,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
+  reg \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
@@ -55,43 +55,43 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [7:0] \$145 ;
-  wire [6:0] \$146 ;
-  wire [8:0] \$147 ;
-  wire [5:0] \$148 ;
-  wire [9:0] \$149 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
+  wire [7:0] \$152 ;
+  wire [6:0] \$153 ;
+  wire [8:0] \$154 ;
+  wire [5:0] \$155 ;
+  wire [9:0] \$156 ;
   wire \$157 ;
-  wire [6:0] \$158 ;
-  wire [8:0] \$159 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [6:0] \$160 ;
-  wire [8:0] \$161 ;
+  wire \$160 ;
+  wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [7:0] \$164 ;
+  wire \$164 ;
   wire [6:0] \$165 ;
   wire [8:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [7:0] \$169 ;
+  wire [6:0] \$167 ;
+  wire [8:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [6:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
+  wire \$170 ;
+  wire [7:0] \$171 ;
+  wire [6:0] \$172 ;
+  wire [8:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
+  wire [7:0] \$176 ;
+  wire [6:0] \$177 ;
+  wire [8:0] \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
@@ -102,126 +102,126 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [3:0] \$188 ;
-  wire [3:0] \$189 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [8:0] \$192 ;
-  wire [8:0] \$193 ;
-  wire [8:0] \$194 ;
-  wire [8:0] \$195 ;
-  wire \$196 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire [3:0] \$195 ;
+  wire [3:0] \$196 ;
   wire \$197 ;
-  wire [8:0] \$198 ;
+  wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
+  wire [8:0] \$200 ;
+  wire [8:0] \$201 ;
   wire [8:0] \$202 ;
   wire \$203 ;
-  wire [7:0] \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
+  wire [8:0] \$204 ;
+  wire [8:0] \$205 ;
+  wire [8:0] \$206 ;
+  wire [8:0] \$207 ;
   wire [8:0] \$208 ;
-  wire [8:0] \$209 ;
+  wire \$209 ;
   wire [8:0] \$21 ;
-  wire [8:0] \$210 ;
+  wire \$210 ;
   wire [8:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [8:0] \$214 ;
-  wire [8:0] \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [8:0] \$212 ;
+  wire [5:0] \$213 ;
+  wire [6:0] \$214 ;
+  wire \$215 ;
+  wire [5:0] \$216 ;
+  wire [6:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire [7:0] \$219 ;
   wire [8:0] \$22 ;
   wire [8:0] \$220 ;
-  wire [9:0] \$221 ;
+  wire [8:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [9:0] \$224 ;
-  wire [9:0] \$225 ;
+  wire [8:0] \$224 ;
+  wire \$225 ;
   wire \$226 ;
-  wire [9:0] \$227 ;
+  wire \$227 ;
   wire [8:0] \$228 ;
-  wire [8:0] \$229 ;
+  wire \$229 ;
   wire [8:0] \$23 ;
-  wire \$230 ;
+  wire [7:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
+  wire [8:0] \$234 ;
+  wire [8:0] \$235 ;
   wire [8:0] \$236 ;
-  wire \$237 ;
+  wire [8:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
-  wire [7:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [7:0] \$243 ;
+  wire \$243 ;
   wire [5:0] \$244 ;
-  wire [8:0] \$245 ;
-  wire [7:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [8:0] \$248 ;
-  wire [8:0] \$249 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [8:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [6:0] \$251 ;
-  wire [8:0] \$252 ;
-  wire [5:0] \$253 ;
-  wire [9:0] \$254 ;
-  wire \$255 ;
-  wire [7:0] \$256 ;
+  wire \$250 ;
+  wire [5:0] \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire [8:0] \$254 ;
+  wire [8:0] \$255 ;
+  wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
+  wire [8:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
+  wire [9:0] \$263 ;
+  wire [9:0] \$264 ;
   wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire [8:0] \$269 ;
+  wire [9:0] \$266 ;
+  wire [8:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
+  wire [8:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire [8:0] \$279 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
-  wire [8:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [7:0] \$282 ;
+  wire [5:0] \$283 ;
+  wire [8:0] \$284 ;
+  wire [7:0] \$285 ;
+  wire [5:0] \$286 ;
+  wire [8:0] \$287 ;
+  wire [8:0] \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
+  wire [6:0] \$290 ;
+  wire [8:0] \$291 ;
+  wire [5:0] \$292 ;
+  wire [9:0] \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [7:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -249,7 +249,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire \$32 ;
+  wire [5:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
@@ -260,7 +260,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire \$33 ;
+  wire [6:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -282,7 +282,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire \$35 ;
+  wire [5:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -293,7 +293,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire \$36 ;
+  wire [6:0] \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -326,7 +326,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [5:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -338,7 +338,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [8:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
@@ -382,7 +382,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
-  wire \$44 ;
+  wire [7:0] \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
@@ -393,7 +393,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [7:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -404,7 +404,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire \$46 ;
+  wire [5:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -415,7 +415,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire \$47 ;
+  wire [8:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
@@ -437,7 +437,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire [7:0] \$49 ;
+  wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
@@ -482,7 +482,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [3:0] \$53 ;
+  wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -493,7 +493,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [3:0] \$54 ;
+  wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -504,7 +504,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire [3:0] \$55 ;
+  wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
@@ -515,7 +515,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire \$56 ;
+  wire [7:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
@@ -527,10 +527,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
+  wire [1:0] \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire \$573 ;
+  wire [1:0] \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
@@ -560,30 +560,30 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  reg \$60 ;
+  wire [3:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire \$605 ;
+  wire [8:0] \$605 ;
   wire \$606 ;
   wire \$607 ;
-  wire \$608 ;
+  wire [9:0] \$608 ;
   wire \$609 ;
-  reg \$61 ;
+  wire [3:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [1:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
   wire \$616 ;
-  wire [1:0] \$617 ;
+  wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
-  wire \$62 ;
-  wire \$620 ;
+  wire [8:0] \$619 ;
+  wire [3:0] \$62 ;
+  wire [8:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
@@ -596,15 +596,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
-  wire \$632 ;
+  wire [9:0] \$632 ;
   wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
+  wire [9:0] \$634 ;
+  wire [9:0] \$635 ;
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  reg \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -612,43 +612,43 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
+  wire [8:0] \$647 ;
   wire \$648 ;
-  wire [8:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire [9:0] \$652 ;
-  wire \$653 ;
+  wire [8:0] \$652 ;
+  wire [3:0] \$653 ;
   wire \$654 ;
-  wire \$655 ;
+  wire [4:0] \$655 ;
   wire \$656 ;
-  wire \$657 ;
+  wire [3:0] \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
+  wire [3:0] \$660 ;
   wire \$661 ;
   wire \$662 ;
-  wire [8:0] \$663 ;
-  wire [8:0] \$664 ;
+  wire \$663 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire \$67 ;
+  reg \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [9:0] \$676 ;
+  wire \$676 ;
   wire \$677 ;
-  wire [9:0] \$678 ;
-  wire [9:0] \$679 ;
-  wire \$68 ;
+  wire \$678 ;
+  wire \$679 ;
+  reg \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -661,28 +661,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire [8:0] \$691 ;
+  wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [8:0] \$696 ;
-  wire [3:0] \$697 ;
+  wire \$696 ;
+  wire \$697 ;
   wire \$698 ;
-  wire [4:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire [3:0] \$701 ;
+  wire \$701 ;
   wire \$702 ;
   wire \$703 ;
-  wire [3:0] \$704 ;
-  wire \$705 ;
+  wire \$704 ;
+  wire [7:0] \$705 ;
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
-  wire \$71 ;
+  wire [7:0] \$709 ;
+  reg \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
@@ -690,12 +690,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire \$717 ;
+  wire [7:0] \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire \$721 ;
+  wire [7:0] \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
@@ -704,14 +704,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  reg \$73 ;
+  wire \$73 ;
   wire \$730 ;
   wire \$731 ;
-  wire \$732 ;
+  wire [7:0] \$732 ;
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire \$736 ;
+  wire [7:0] \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
@@ -720,267 +720,222 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire \$744 ;
+  wire [7:0] \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire \$748 ;
-  wire [7:0] \$749 ;
+  wire [7:0] \$748 ;
+  wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire [7:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
+  wire [9:0] \$756 ;
+  wire [8:0] \$757 ;
+  wire [8:0] \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [7:0] \$761 ;
+  wire \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
-  wire [7:0] \$765 ;
-  wire \$766 ;
+  wire \$765 ;
+  wire [8:0] \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
+  wire [3:0] \$770 ;
+  wire [4:0] \$771 ;
+  wire [3:0] \$772 ;
+  wire [4:0] \$773 ;
   wire \$774 ;
-  wire \$775 ;
-  wire [7:0] \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  wire [32:0] \$775 ;
+  wire [32:0] \$776 ;
+  wire [32:0] \$777 ;
+  wire [3:0] \$778 ;
+  wire [32:0] \$779 ;
   wire \$78 ;
-  wire [7:0] \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire [7:0] \$788 ;
-  wire \$789 ;
-  reg \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire [7:0] \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire \$799 ;
+  wire [1:0] \$780 ;
+  wire [32:0] \$781 ;
+  wire [32:0] \$782 ;
+  wire [1:0] \$783 ;
+  wire [32:0] \$784 ;
+  wire [32:0] \$785 ;
+  reg \$786 ;
+  reg \$787 ;
+  reg [3:0] \$788 ;
+  reg [8:0] \$789 ;
+  wire \$79 ;
+  reg [4:0] \$790 ;
+  reg [7:0] \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg [7:0] \$794 ;
+  reg \$795 ;
+  reg [7:0] \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg [7:0] \$799 ;
   wire \$8 ;
-  wire \$80 ;
-  wire [9:0] \$800 ;
-  wire [8:0] \$801 ;
-  wire [8:0] \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  reg \$80 ;
+  reg [8:0] \$800 ;
+  reg \$801 ;
+  reg [4:0] \$802 ;
+  reg \$803 ;
+  reg [4:0] \$804 ;
+  reg [8:0] \$805 ;
+  reg [8:0] \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg \$809 ;
   wire \$81 ;
-  wire [8:0] \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire [3:0] \$814 ;
-  wire [4:0] \$815 ;
-  wire [3:0] \$816 ;
-  wire [4:0] \$817 ;
-  wire \$818 ;
-  wire [32:0] \$819 ;
+  reg [8:0] \$810 ;
+  reg [7:0] \$811 ;
+  reg [2:0] \$812 ;
+  reg [7:0] \$813 ;
+  reg [7:0] \$814 ;
+  reg [4:0] \$815 ;
+  reg [7:0] \$816 ;
+  reg [8:0] \$817 ;
+  reg [7:0] \$818 ;
+  reg \$819 ;
   wire \$82 ;
-  wire [32:0] \$820 ;
-  wire [32:0] \$821 ;
-  wire [3:0] \$822 ;
-  wire [32:0] \$823 ;
-  wire [1:0] \$824 ;
-  wire [32:0] \$825 ;
-  wire [32:0] \$826 ;
-  wire [1:0] \$827 ;
-  wire [32:0] \$828 ;
-  wire [32:0] \$829 ;
+  reg [8:0] \$820 ;
+  reg [7:0] \$821 ;
+  reg \$822 ;
+  reg \$823 ;
+  reg [4:0] \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg \$827 ;
+  reg \$828 ;
+  reg \$829 ;
   wire \$83 ;
   reg \$830 ;
   reg \$831 ;
-  reg [3:0] \$832 ;
-  reg [8:0] \$833 ;
-  reg [7:0] \$834 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
   reg \$835 ;
   reg \$836 ;
-  reg [7:0] \$837 ;
+  reg \$837 ;
   reg \$838 ;
-  reg [7:0] \$839 ;
+  reg \$839 ;
   wire \$84 ;
   reg \$840 ;
   reg \$841 ;
-  reg [7:0] \$842 ;
-  reg [8:0] \$843 ;
-  reg [7:0] \$844 ;
-  reg [8:0] \$845 ;
-  reg [8:0] \$846 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
   reg \$847 ;
   reg \$848 ;
   reg \$849 ;
   wire \$85 ;
-  reg [8:0] \$850 ;
-  reg [7:0] \$851 ;
-  reg [2:0] \$852 ;
-  reg [7:0] \$853 ;
-  reg [7:0] \$854 ;
-  reg [8:0] \$855 ;
-  reg [8:0] \$856 ;
-  reg [7:0] \$857 ;
-  reg [8:0] \$858 ;
-  reg [7:0] \$859 ;
-  wire \$86 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
+  reg \$853 ;
+  reg \$854 ;
+  reg \$855 ;
+  reg \$856 ;
+  reg [1:0] \$857 ;
+  reg \$858 ;
+  reg \$859 ;
+  reg \$86 ;
   reg \$860 ;
   reg [8:0] \$861 ;
-  reg [7:0] \$862 ;
+  reg \$862 ;
   reg \$863 ;
   reg \$864 ;
-  reg [7:0] \$865 ;
+  reg [8:0] \$865 ;
   reg \$866 ;
   reg \$867 ;
   reg \$868 ;
-  reg \$869 ;
+  reg [8:0] \$869 ;
   wire \$87 ;
   reg \$870 ;
   reg \$871 ;
-  reg \$872 ;
+  reg [7:0] \$872 ;
   reg \$873 ;
   reg \$874 ;
-  reg \$875 ;
-  reg \$876 ;
+  reg [7:0] \$875 ;
+  reg [2:0] \$876 ;
   reg \$877 ;
   reg \$878 ;
-  reg \$879 ;
+  reg [8:0] \$879 ;
   wire \$88 ;
   reg \$880 ;
   reg \$881 ;
-  reg \$882 ;
-  reg \$883 ;
+  reg [8:0] \$882 ;
+  reg [8:0] \$883 ;
   reg \$884 ;
   reg \$885 ;
   reg \$886 ;
   reg [7:0] \$887 ;
   reg \$888 ;
-  reg [7:0] \$889 ;
+  reg \$889 ;
   wire \$89 ;
   reg \$890 ;
   reg \$891 ;
-  reg \$892 ;
+  reg [2:0] \$892 ;
   reg \$893 ;
-  reg \$894 ;
-  reg \$895 ;
-  reg \$896 ;
-  reg \$897 ;
-  reg \$898 ;
-  reg \$899 ;
+  reg [3:0] \$894 ;
+  reg [31:0] \$895 ;
+  reg [3:0] \$896 ;
+  reg [31:0] \$897 ;
+  reg [3:0] \$898 ;
+  reg [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg \$901 ;
-  reg [1:0] \$902 ;
-  reg \$903 ;
-  reg \$904 ;
-  reg \$905 ;
-  reg [8:0] \$906 ;
-  reg \$907 ;
-  reg \$908 ;
-  reg \$909 ;
-  reg \$91 ;
-  reg [8:0] \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
-  reg [8:0] \$914 ;
-  reg \$915 ;
-  reg \$916 ;
-  reg [7:0] \$917 ;
-  reg \$918 ;
-  reg \$919 ;
+  reg [3:0] \$900 ;
+  reg [31:0] \$901 ;
+  reg [3:0] \$902 ;
+  reg [31:0] \$903 ;
+  reg [3:0] \$904 ;
+  reg [31:0] \$905 ;
+  reg [3:0] \$906 ;
+  reg [31:0] \$907 ;
+  reg [3:0] \$908 ;
+  reg [31:0] \$909 ;
+  wire \$91 ;
+  wire [7:0] \$910 ;
+  wire [23:0] \$911 ;
+  wire [7:0] \$912 ;
+  wire [23:0] \$913 ;
   wire \$92 ;
-  reg [7:0] \$920 ;
-  reg [2:0] \$921 ;
-  reg \$922 ;
-  reg \$923 ;
-  reg [8:0] \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg [8:0] \$927 ;
-  reg [8:0] \$928 ;
-  reg \$929 ;
   wire \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg [7:0] \$932 ;
-  reg \$933 ;
-  reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg [2:0] \$937 ;
-  reg \$938 ;
-  reg [3:0] \$939 ;
   wire \$94 ;
-  reg [31:0] \$940 ;
-  reg [3:0] \$941 ;
-  reg [31:0] \$942 ;
-  reg [3:0] \$943 ;
-  reg [31:0] \$944 ;
-  reg [3:0] \$945 ;
-  reg [31:0] \$946 ;
-  reg [3:0] \$947 ;
-  reg [31:0] \$948 ;
-  reg [3:0] \$949 ;
   wire \$95 ;
-  reg [31:0] \$950 ;
-  reg [3:0] \$951 ;
-  reg [31:0] \$952 ;
-  reg [3:0] \$953 ;
-  reg [31:0] \$954 ;
-  wire [7:0] \$955 ;
-  wire [23:0] \$956 ;
-  wire [7:0] \$957 ;
-  wire [23:0] \$958 ;
   wire \$96 ;
   wire \$97 ;
   reg \$98 ;
   wire \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$145 ;
-  wire [6:0] \$signature__addr$148 ;
-  wire [6:0] \$signature__addr$156 ;
-  wire [6:0] \$signature__addr$159 ;
+  wire [6:0] \$signature__addr$147 ;
+  wire [6:0] \$signature__addr$150 ;
+  wire [6:0] \$signature__addr$158 ;
+  wire [6:0] \$signature__addr$161 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$146 ;
-  wire [31:0] \$signature__data$149 ;
-  wire [31:0] \$signature__data$320 ;
+  wire [31:0] \$signature__data$148 ;
+  wire [31:0] \$signature__data$151 ;
   wire [31:0] \$signature__data$321 ;
+  wire [31:0] \$signature__data$322 ;
   wire \$signature__en ;
-  wire \$signature__en$144 ;
-  wire \$signature__en$147 ;
+  wire \$signature__en$146 ;
+  wire \$signature__en$149 ;
   reg a_calm_if_a_fold = 1'h1;
   reg a_calm_if_a_last_fold = 1'h1;
   reg a_calm_if_b = 1'h1;
   reg a_calm_if_stay = 1'h1;
   wire [31:0] act;
-  wire [31:0] \act$133 ;
+  wire [31:0] \act$135 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -992,6 +947,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire act_write;
   wire actbuf_collision;
   wire active;
+  reg [4:0] age_next0 = 5'h11;
+  reg [4:0] age_next1 = 5'h11;
   wire b_available;
   reg [8:0] b_bank_addr = 9'h000;
   reg b_done = 1'h1;
@@ -1035,11 +992,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_stall_output = 32'd0;
   reg ctx = 1'h0;
   reg [8:0] cur_folds_m1 = 9'h1ff;
-  reg [7:0] cur_groups = 8'h00;
   reg [8:0] cur_groups_m1 = 9'h1ff;
   reg cur_is_last = 1'h0;
   reg cur_relu = 1'h0;
   reg cur_requantize = 1'h0;
+  reg [4:0] cur_wait_next = 5'h00;
   wire [1:0] d0_rp__addr;
   wire [34:0] d0_rp__data;
   reg data_ok_if_a_fold = 1'h0;
@@ -1116,6 +1073,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue;
   wire issue_a;
   wire issue_b;
+  wire issued;
+  reg issued_r0 = 1'h0;
+  reg issued_r1 = 1'h0;
   reg last_fold = 1'h0;
   reg last_group = 1'h0;
   reg [3:0] last_layer = 4'hf;
@@ -1133,6 +1093,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [85:0] load_r = 86'h0000000000000000000000;
   wire [31:0] \load_r.addr ;
   wire [53:0] \load_r.data ;
+  reg [4:0] load_r_countdown_distance = 5'h00;
   reg load_r_has_layers = 1'h0;
   reg load_r_is_clear = 1'h0;
   reg load_r_is_control = 1'h0;
@@ -1143,13 +1104,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg load_write = 1'h0;
   reg loaded = 1'h0;
   reg [1:0] move_made = 2'h0;
-  reg [8:0] need_groups = 9'h002;
-  reg [8:0] need_groups_next = 9'h004;
   wire [2:0] next_layer;
   wire [1:0] nxt_rp__addr;
   wire [34:0] nxt_rp__data;
   wire [1:0] nxt_steps_rp__addr;
-  wire [27:0] nxt_steps_rp__data;
+  wire [32:0] nxt_steps_rp__data;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1171,7 +1130,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire out_write;
   wire outbuf0_collision;
   wire outbuf1_collision;
-  reg [7:0] prev_groups = 8'h00;
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -1183,7 +1141,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$143 ;
+  wire [31:0] \result$145 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$31 ;
@@ -1202,53 +1160,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$111 ;
+  wire [8:0] \step_addr$101 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$99 ;
+  wire [8:0] \step_addr$113 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$101 ;
+  wire \step_first$103 ;
   (* init = 1'h0 *)
-  wire \step_first$112 ;
+  wire \step_first$114 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$103 ;
+  wire \step_last$105 ;
   (* init = 1'h0 *)
-  wire \step_last$113 ;
+  wire \step_last$115 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$107 ;
+  wire \step_relu$109 ;
   (* init = 1'h0 *)
-  wire \step_relu$115 ;
+  wire \step_relu$117 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$109 ;
+  wire \step_requantize$111 ;
   (* init = 1'h0 *)
-  wire \step_requantize$116 ;
+  wire \step_requantize$118 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$105 ;
+  wire [7:0] \step_rq$107 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$114 ;
+  wire [7:0] \step_rq$116 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$110 ;
+  wire \step_valid$112 ;
   (* init = 1'h0 *)
-  wire \step_valid$97 ;
+  wire \step_valid$99 ;
   wire [1:0] swp__addr;
-  wire [27:0] swp__data;
+  wire [32:0] swp__data;
   wire swp__en;
   wire vector_start;
   reg vector_start_r = 1'h0;
   wire [32:0] w_data;
   reg w_en = 1'h0;
+  reg [4:0] wait1 = 5'h11;
+  reg [4:0] wait_cur = 5'h00;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1281,8 +1241,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group7 = 8'h00;
   reg [7:0] wb_group8 = 8'h00;
   reg [7:0] wb_group9 = 8'h00;
-  reg [7:0] wb_groups_ahead0 = 8'h00;
-  reg [7:0] wb_groups_ahead1 = 8'h00;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1315,8 +1273,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par7 = 1'h0;
   reg wb_par8 = 1'h0;
   reg wb_par9 = 1'h0;
-  reg wb_parity_ahead0 = 1'h1;
-  reg wb_parity_ahead1 = 1'h1;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -1468,14 +1424,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$151 )
-      actbuf[\$149 [6:0]][7:0] <= \$955 ;
-    if (\$153 )
-      actbuf[\$149 [6:0]][15:8] <= \$957 ;
-    if (\$155 )
-      actbuf[\$149 [6:0]][23:16] <= \$955 ;
-    if (\$157 )
-      actbuf[\$149 [6:0]][31:24] <= \$957 ;
+    if (\$158 )
+      actbuf[\$156 [6:0]][7:0] <= \$910 ;
+    if (\$160 )
+      actbuf[\$156 [6:0]][15:8] <= \$912 ;
+    if (\$162 )
+      actbuf[\$156 [6:0]][23:16] <= \$910 ;
+    if (\$164 )
+      actbuf[\$156 [6:0]][31:24] <= \$912 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1484,18 +1440,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign act_rp__data = _0_;
-  reg [27:0] descriptor_steps [3:0];
+  reg [32:0] descriptor_steps [3:0];
   initial begin
-    descriptor_steps[0] = 28'h0000000;
-    descriptor_steps[1] = 28'h0000000;
-    descriptor_steps[2] = 28'h0000000;
-    descriptor_steps[3] = 28'h0000000;
+    descriptor_steps[0] = 33'h000000000;
+    descriptor_steps[1] = 33'h000000000;
+    descriptor_steps[2] = 33'h000000000;
+    descriptor_steps[3] = 33'h000000000;
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load_r[1:0]] <= { \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
+      descriptor_steps[load_r[1:0]] <= { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$55 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$62 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1507,7 +1463,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign nxt_rp__data = descriptors[\$55 [1:0]];
+  assign nxt_rp__data = descriptors[\$62 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1580,8 +1536,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$42 )
-      inbuf[\$40 [5:0]] <= i_stream__payload;
+    if (\$49 )
+      inbuf[\$47 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1724,13 +1680,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$159 [6:0]] <= { \$956 , \$955  };
+      outbuf0[\$166 [6:0]] <= { \$911 , \$910  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$166 [6:0]];
+    _2_ <= outbuf0[\$173 [6:0]];
   end
-  assign \$signature__data$320  = _2_;
+  assign \$signature__data$321  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1865,864 +1821,792 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$161 [6:0]] <= { \$958 , \$957  };
+      outbuf1[\$168 [6:0]] <= { \$913 , \$912  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$171 [6:0]];
+    _3_ <= outbuf1[\$178 [6:0]];
   end
-  assign \$signature__data$321  = _3_;
-  assign \$35  = \$34  & has_layers;
-  assign \$36  = ~ load_write;
-  assign i_stream__ready = \$35  & \$36 ;
-  assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$37  = in_wslot ? in_beats1 : in_beats0;
-  assign \$39  = in_wslot ? 6'h20 : 6'h00;
-  assign \$40  = \$38  + \$39 ;
-  assign \$49  = in_wslot ? in_beats1 : in_beats0;
-  assign \$50  = ! \$49 ;
-  assign vector_start = in_fire & \$50 ;
-  assign \$51  = ~ loaded;
-  assign \$52  = b_done ? 1'h1 : 1'h0;
-  assign \$53  = layer + 1'h1;
-  assign \$54  = cur_is_last ? { 3'h0, \$52  } : \$53 ;
-  assign \$55  = loaded ? \$54  : 4'h0;
-  assign active = loaded & has_layers;
-  assign \$56  = ~ layer_is_0;
-  assign \$57  = active & \$56 ;
-  assign \$58  = ~ b_done;
-  assign \$59  = \$57  & \$58 ;
-  assign b_available = \$59  & \$60 ;
-  assign \$62  = ~ b_in_group;
-  assign \$63  = \$62  & fold_is_0;
-  assign \$65  = active & \$64 ;
-  assign \$66  = group_is_0 & fold_is_0;
-  assign \$67  = cur_is_last & \$66 ;
-  assign \$68  = ctx ? out_full1 : out_full0;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$65  & \$70 ;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = \$63  & \$75 ;
-  assign \$77  = \$76  & b_available;
-  assign issue_b = b_in_group ? \$61  : \$77 ;
-  assign \$78  = ~ b_in_group;
-  assign \$80  = active & \$79 ;
-  assign \$81  = group_is_0 & fold_is_0;
-  assign \$82  = cur_is_last & \$81 ;
-  assign \$83  = ctx ? out_full1 : out_full0;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$80  & \$85 ;
-  assign \$88  = \$78  & \$87 ;
-  assign \$89  = ~ b_in_group;
-  assign \$90  = \$89  & fold_is_0;
+  assign \$signature__data$322  = _3_;
+  assign \$75  = ctx ? out_full1 : out_full0;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$72  & \$77 ;
+  assign \$81  = \$79  & \$80 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$70  & \$82 ;
+  assign \$84  = \$83  & b_available;
+  assign issue_b = b_in_group ? \$68  : \$84 ;
+  assign \$85  = ~ b_in_group;
+  assign \$87  = active & \$86 ;
+  assign \$88  = group_is_0 & fold_is_0;
+  assign \$89  = cur_is_last & \$88 ;
+  assign \$90  = ctx ? out_full1 : out_full0;
+  assign \$91  = \$89  & \$90 ;
   assign \$92  = ~ \$91 ;
-  assign \$93  = \$90  & \$92 ;
-  assign \$94  = \$93  & b_available;
-  assign \$95  = ~ \$94 ;
-  assign issue_a = \$88  & \$95 ;
-  assign issue = issue_a | issue_b;
-  assign \$96  = ~ issue;
-  assign \$97  = \$96  & active;
+  assign \$93  = \$87  & \$92 ;
+  assign \$95  = \$85  & \$94 ;
+  assign \$96  = ~ b_in_group;
+  assign \$97  = \$96  & fold_is_0;
   assign \$99  = ~ \$98 ;
-  assign \$100  = layer_is_0 & \$99 ;
-  assign \$101  = ctx ? in_beats1 : in_beats0;
-  assign \$102  = | \$101 ;
-  assign \$103  = \$100  & \$102 ;
-  assign \$104  = b_in_group ? 1'h1 : \$103 ;
-  assign stall_input = \$97  & \$104 ;
-  assign \$105  = ~ issue;
-  assign \$106  = ~ b_in_group;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$107  & active;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = group_is_0 & fold_is_0;
-  assign \$112  = cur_is_last & \$111 ;
-  assign \$113  = ctx ? out_full1 : out_full0;
+  assign \$100  = \$97  & \$99 ;
+  assign \$101  = \$100  & b_available;
+  assign \$102  = ~ \$101 ;
+  assign issue_a = \$95  & \$102 ;
+  assign issue = issue_a | issue_b;
+  assign \$103  = ~ issue;
+  assign \$104  = \$103  & active;
+  assign \$106  = ~ \$105 ;
+  assign \$107  = layer_is_0 & \$106 ;
+  assign \$108  = ctx ? in_beats1 : in_beats0;
+  assign \$109  = | \$108 ;
+  assign \$110  = \$107  & \$109 ;
+  assign \$111  = b_in_group ? 1'h1 : \$110 ;
+  assign stall_input = \$104  & \$111 ;
+  assign \$112  = ~ issue;
+  assign \$113  = ~ b_in_group;
   assign \$114  = \$112  & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign stall_output = \$110  & \$116 ;
-  assign \$117  = ! ctx;
-  assign \$118  = issue_a & \$117 ;
-  assign \$119  = \$118  & layer_is_0;
-  assign \$120  = \$119  & last_fold;
-  assign \$121  = \$120  & last_group;
-  assign \$123  = issue_b & \$122 ;
-  assign \$124  = \$123  & b_last_fold;
-  assign \$125  = \$124  & b_last_group;
-  assign in_release0 = \$121  | \$125 ;
-  assign \$127  = issue_a & \$126 ;
-  assign \$128  = \$127  & layer_is_0;
-  assign \$129  = \$128  & last_fold;
-  assign \$130  = \$129  & last_group;
-  assign \$131  = ~ ctx;
-  assign \$132  = issue_b & \$131 ;
-  assign \$133  = \$132  & b_last_fold;
-  assign \$134  = \$133  & b_last_group;
-  assign in_release1 = \$130  | \$134 ;
-  assign \$135  = step_valid & step_from_input;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = step_in_addr[5:0] == \$40 [5:0];
-  assign inbuf_collision = \$137  & \$138 ;
-  assign \$139  = ~ step_from_input;
-  assign \$140  = step_valid & \$139 ;
-  assign \$141  = | { \$157 , \$155 , \$153 , \$151  };
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = step_act_addr[6:0] == \$149 [6:0];
-  assign actbuf_collision = \$142  & \$143 ;
+  assign \$115  = \$114  & active;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = group_is_0 & fold_is_0;
+  assign \$119  = cur_is_last & \$118 ;
+  assign \$120  = ctx ? out_full1 : out_full0;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign stall_output = \$117  & \$123 ;
+  assign \$124  = ! ctx;
+  assign \$125  = issue_a & \$124 ;
+  assign \$126  = \$125  & layer_is_0;
+  assign \$127  = \$126  & last_fold;
+  assign \$128  = \$127  & last_group;
+  assign \$130  = issue_b & \$129 ;
+  assign \$131  = \$130  & b_last_fold;
+  assign \$132  = \$131  & b_last_group;
+  assign in_release0 = \$128  | \$132 ;
+  assign \$134  = issue_a & \$133 ;
+  assign \$135  = \$134  & layer_is_0;
+  assign \$136  = \$135  & last_fold;
+  assign \$137  = \$136  & last_group;
+  assign \$138  = ~ ctx;
+  assign \$139  = issue_b & \$138 ;
+  assign \$140  = \$139  & b_last_fold;
+  assign \$141  = \$140  & b_last_group;
+  assign in_release1 = \$137  | \$141 ;
+  assign \$142  = step_valid & step_from_input;
+  assign \$144  = \$142  & \$143 ;
+  assign \$145  = step_in_addr[5:0] == \$47 [5:0];
+  assign inbuf_collision = \$144  & \$145 ;
+  assign \$146  = ~ step_from_input;
+  assign \$147  = step_valid & \$146 ;
+  assign \$148  = | { \$164 , \$162 , \$160 , \$158  };
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = step_act_addr[6:0] == \$156 [6:0];
+  assign actbuf_collision = \$149  & \$150 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$144  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$144 ;
+  assign \$151  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$151 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$146  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$147  = \$145  + \$146 ;
-  assign \$148  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$149  = \$147  + \$148 ;
-  assign \$150  = ! wb_group16[0];
-  assign \$151  = act_write & \$150 ;
-  assign \$152  = ! wb_group16[0];
-  assign \$153  = act_write & \$152 ;
-  assign \$155  = act_write & \$154 ;
-  assign \$157  = act_write & \$156 ;
-  assign \$158  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$159  = wb_group16 + \$158 ;
-  assign \$160  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$161  = wb_group16 + \$160 ;
-  assign \$162  = drain_slot ? out_pending1 : out_pending0;
-  assign \$163  = \$162  & drain_available;
-  assign drain_read = \$163  & drain_room;
-  assign \$165  = drain_slot ? 7'h40 : 7'h00;
-  assign \$166  = \$164  + \$165 ;
-  assign \$167  = drain_read & out_write;
-  assign \$168  = \$166 [6:0] == \$159 [6:0];
-  assign outbuf0_collision = \$167  & \$168 ;
-  assign \$170  = drain_slot ? 7'h40 : 7'h00;
-  assign \$171  = \$169  + \$170 ;
-  assign \$172  = drain_read & out_write;
-  assign \$173  = \$171 [6:0] == \$161 [6:0];
-  assign outbuf1_collision = \$172  & \$173 ;
+  assign \$153  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$154  = \$152  + \$153 ;
+  assign \$155  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$156  = \$154  + \$155 ;
+  assign \$157  = ! wb_group16[0];
+  assign \$158  = act_write & \$157 ;
+  assign \$159  = ! wb_group16[0];
+  assign \$160  = act_write & \$159 ;
+  assign \$162  = act_write & \$161 ;
+  assign \$164  = act_write & \$163 ;
+  assign \$165  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$166  = wb_group16 + \$165 ;
+  assign \$167  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$168  = wb_group16 + \$167 ;
+  assign \$169  = drain_slot ? out_pending1 : out_pending0;
+  assign \$170  = \$169  & drain_available;
+  assign drain_read = \$170  & drain_room;
+  assign \$172  = drain_slot ? 7'h40 : 7'h00;
+  assign \$173  = \$171  + \$172 ;
+  assign \$174  = drain_read & out_write;
+  assign \$175  = \$173 [6:0] == \$166 [6:0];
+  assign outbuf0_collision = \$174  & \$175 ;
+  assign \$177  = drain_slot ? 7'h40 : 7'h00;
+  assign \$178  = \$176  + \$177 ;
+  assign \$179  = drain_read & out_write;
+  assign \$180  = \$178 [6:0] == \$168 [6:0];
+  assign outbuf1_collision = \$179  & \$180 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$174  = load__valid & load__ready;
-  assign \$175  = load__payload[31:28] == 2'h2;
-  assign \$176  = load__payload[19:0] < 3'h4;
-  assign \$177  = \$175  & \$176 ;
-  assign \$178  = load__payload[31:28] == 2'h2;
-  assign \$179  = ! load__payload[19:0];
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = load__payload[31:28] == 2'h3;
-  assign \$182  = ! load__payload[19:0];
-  assign \$183  = load__payload[19:0] == 1'h1;
-  assign \$184  = | load__payload[85:32];
-  assign \$185  = | load__payload[85:35];
-  assign \$186  = load__payload[34:32] > 3'h4;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = load__payload[34:32] - 1'h1;
-  assign \$189  = \$187  ? 4'h3 : \$188 ;
-  assign \$190  = load_write & load_r_is_control;
-  assign \$191  = load_write & load_r_is_descriptor0;
-  assign \$192  = load_r[39:32] - 1'h1;
-  assign \$194  = d0_rp__data[7:0] - 1'h1;
-  assign \$196  = ! in_wslot;
-  assign \$197  = in_fire & \$196 ;
-  assign \$198  = in_beats0 + 1'h1;
-  assign \$199  = in_beats0 == in_folds_m1;
-  assign \$201  = in_fire & \$200 ;
-  assign \$202  = in_beats1 + 1'h1;
-  assign \$203  = in_beats1 == in_folds_m1;
-  assign \$204  = in_wslot ? in_beats1 : in_beats0;
-  assign \$205  = \$204  == in_folds_m1;
-  assign \$206  = in_fire & \$205 ;
-  assign \$207  = ~ in_wslot;
-  assign \$208  = d0_rp__data[15:8] + 1'h1;
-  assign \$210  = d0_rp__data[15:8] - 1'h1;
-  assign \$212  = ~ loaded;
-  assign \$213  = \$55 [2:0] == last_layer;
-  assign \$214  = group + 1'h1;
-  assign \$215  = rq_addr + 1'h1;
-  assign \$216  = \$55 [2:0] == last_layer;
-  assign \$217  = ~ wr_buf;
-  assign \$218  = ~ ctx;
-  assign \$219  = ~ b_group_is_0;
-  assign \$220  = fold + 1'h1;
-  assign \$221  = need_groups_next + 2'h2;
-  assign \$222  = last_fold & last_group;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = bank_addr + 1'h1;
-  assign \$225  = b_bank_addr + 1'h1;
-  assign \$226  = ~ b_last_fold;
-  assign \$227  = b_group_plus1 + 1'h1;
-  assign \$228  = b_rq_addr + 1'h1;
-  assign \$229  = b_fold + 1'h1;
-  assign \$230  = load_r_is_control & load_r_is_clear;
-  assign \$231  = ~ \$230 ;
-  assign \$232  = load_write & \$231 ;
-  assign \$233  = issue_a & cur_is_last;
-  assign \$234  = group_is_0 & fold_is_0;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = issue_b ? b_bank_addr : bank_addr;
-  assign \$237  = ! b_fold;
-  assign \$238  = issue_b ? \$237  : fold_is_0;
-  assign \$239  = issue_b ? b_last_fold : last_fold;
-  assign \$240  = issue_b ? b_rq_addr : rq_addr;
-  assign \$241  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$242  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$244  = ctx ? 6'h00 : 6'h20;
-  assign \$245  = \$243  + \$244 ;
-  assign \$247  = ctx ? 6'h20 : 6'h00;
-  assign \$248  = \$246  + \$247 ;
-  assign \$249  = issue_b ? \$245  : \$248 ;
-  assign \$251  = ctx ? 7'h40 : 7'h00;
-  assign \$252  = \$250  + \$251 ;
-  assign \$253  = wr_buf ? 6'h00 : 6'h20;
-  assign \$254  = \$252  + \$253 ;
-  assign \$255  = issue_b | layer_is_0;
-  assign \$256  = issue_b ? b_group : group;
-  assign \$257  = issue_b ? 1'h0 : wr_buf;
-  assign \$258  = ctx ^ issue_b;
-  assign \$259  = issue_a & cur_is_last;
-  assign \$260  = step_valid & step_last;
-  assign \$261  = wb_valid15 & wb_out15;
-  assign \$262  = ! wb_ctx15;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = ~ wb_out15;
-  assign \$265  = wb_valid15 & \$264 ;
-  assign \$266  = ! wb_ctx15;
-  assign \$267  = \$265  & \$266 ;
-  assign \$268  = wb_parity_ahead0 == wb_par15;
-  assign \$269  = wb_groups_ahead0 + 1'h1;
-  assign \$270  = \$268  ? \$269  : 9'h001;
-  assign \$271  = wb_valid15 & wb_out15;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = ~ wb_out15;
-  assign \$275  = wb_valid15 & \$274 ;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = wb_parity_ahead1 == wb_par15;
-  assign \$279  = wb_groups_ahead1 + 1'h1;
-  assign \$280  = \$278  ? \$279  : 9'h001;
-  assign \$281  = ~ loaded;
-  assign \$282  = \$281  | layer_is_0;
-  assign \$283  = in_beats1 > fold;
-  assign \$285  = in_fire & \$284 ;
-  assign \$286  = in_beats1 == fold;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = \$283  | \$287 ;
-  assign \$289  = in_beats0 > fold;
-  assign \$290  = ! in_wslot;
-  assign \$291  = in_fire & \$290 ;
-  assign \$292  = in_beats0 == fold;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = \$289  | \$293 ;
-  assign \$295  = ctx ? \$288  : \$294 ;
-  assign \$296  = | in_beats1;
-  assign \$298  = in_fire & \$297 ;
-  assign \$299  = \$296  | \$298 ;
-  assign \$300  = | in_beats0;
-  assign \$301  = ! in_wslot;
-  assign \$302  = in_fire & \$301 ;
-  assign \$303  = \$300  | \$302 ;
-  assign \$304  = ctx ? \$299  : \$303 ;
-  assign \$305  = loaded ? \$295  : \$304 ;
-  assign \$306  = ~ loaded;
-  assign \$307  = \$306  | group_is_0;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$310  = ~ layer[0];
-  assign \$311  = \$309  == \$310 ;
-  assign \$312  = wb_groups_ahead1 >= need_groups;
-  assign \$313  = wb_groups_ahead1 == prev_groups;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = wb_groups_ahead0 >= need_groups;
-  assign \$316  = wb_groups_ahead0 == prev_groups;
-  assign \$317  = \$315  | \$316 ;
-  assign \$318  = ctx ? \$314  : \$317 ;
-  assign \$319  = \$311  & \$318 ;
-  assign \$320  = \$308  | \$319 ;
-  assign \$321  = \$282  ? \$305  : \$320 ;
-  assign \$322  = ~ loaded;
-  assign \$323  = \$322  | layer_is_0;
-  assign \$324  = ~ \$323 ;
+  assign \$181  = load__valid & load__ready;
+  assign \$182  = load__payload[31:28] == 2'h2;
+  assign \$183  = load__payload[19:0] < 3'h4;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = load__payload[31:28] == 2'h2;
+  assign \$186  = ! load__payload[19:0];
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = load__payload[31:28] == 2'h3;
+  assign \$189  = ! load__payload[19:0];
+  assign \$190  = load__payload[19:0] == 1'h1;
+  assign \$191  = | load__payload[85:32];
+  assign \$192  = | load__payload[85:35];
+  assign \$193  = load__payload[34:32] > 3'h4;
+  assign \$194  = \$192  | \$193 ;
+  assign \$195  = load__payload[34:32] - 1'h1;
+  assign \$196  = \$194  ? 4'h3 : \$195 ;
+  assign \$197  = ! load__payload[39:32];
+  assign \$198  = load__payload[47:40] <= 2'h2;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = load__payload[47:40] - 1'h1;
+  assign \$203  = $signed(\$202 ) < $signed(6'h11);
+  assign \$204  = load__payload[47:40] - 1'h1;
+  assign \$207  = \$203  ? \$206  : 9'h011;
+  assign \$208  = \$199  ? 9'h000 : \$207 ;
+  assign \$209  = load_write & load_r_is_control;
+  assign \$210  = load_write & load_r_is_descriptor0;
+  assign \$211  = load_r[39:32] - 1'h1;
+  assign \$214  = 1'h0 + \$213 ;
+  assign \$215  = \$214  >= 5'h11;
+  assign \$217  = 1'h0 + \$216 ;
+  assign \$218  = 5'h11 - \$217 ;
+  assign \$219  = \$215  ? 8'h00 : \$218 ;
+  assign \$220  = d0_rp__data[7:0] - 1'h1;
+  assign \$222  = ! in_wslot;
+  assign \$223  = in_fire & \$222 ;
+  assign \$224  = in_beats0 + 1'h1;
+  assign \$225  = in_beats0 == in_folds_m1;
+  assign \$227  = in_fire & \$226 ;
+  assign \$228  = in_beats1 + 1'h1;
+  assign \$229  = in_beats1 == in_folds_m1;
+  assign \$230  = in_wslot ? in_beats1 : in_beats0;
+  assign \$231  = \$230  == in_folds_m1;
+  assign \$232  = in_fire & \$231 ;
+  assign \$233  = ~ in_wslot;
+  assign \$234  = d0_rp__data[15:8] + 1'h1;
+  assign \$236  = d0_rp__data[15:8] - 1'h1;
+  assign \$238  = ! ctx;
+  assign \$239  = issue_a & \$238 ;
+  assign \$241  = issue_b & \$240 ;
+  assign \$242  = \$239  | \$241 ;
+  assign \$243  = age_next0 != 5'h11;
+  assign \$244  = age_next0 + 1'h1;
+  assign \$246  = issue_a & \$245 ;
+  assign \$247  = ~ ctx;
+  assign \$248  = issue_b & \$247 ;
+  assign \$249  = \$246  | \$248 ;
+  assign \$250  = age_next1 != 5'h11;
+  assign \$251  = age_next1 + 1'h1;
+  assign \$252  = ~ loaded;
+  assign \$253  = \$62 [2:0] == last_layer;
+  assign \$254  = group + 1'h1;
+  assign \$255  = rq_addr + 1'h1;
+  assign \$256  = \$62 [2:0] == last_layer;
+  assign \$257  = ~ wr_buf;
+  assign \$258  = ~ ctx;
+  assign \$259  = ~ b_group_is_0;
+  assign \$260  = fold + 1'h1;
+  assign \$261  = last_fold & last_group;
+  assign \$262  = ~ \$261 ;
+  assign \$263  = bank_addr + 1'h1;
+  assign \$264  = b_bank_addr + 1'h1;
+  assign \$265  = ~ b_last_fold;
+  assign \$266  = b_group_plus1 + 1'h1;
+  assign \$267  = b_rq_addr + 1'h1;
+  assign \$268  = b_fold + 1'h1;
+  assign \$269  = load_r_is_control & load_r_is_clear;
+  assign \$270  = ~ \$269 ;
+  assign \$271  = load_write & \$270 ;
+  assign \$272  = issue_a & cur_is_last;
+  assign \$273  = group_is_0 & fold_is_0;
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = issue_b ? b_bank_addr : bank_addr;
+  assign \$276  = ! b_fold;
+  assign \$277  = issue_b ? \$276  : fold_is_0;
+  assign \$278  = issue_b ? b_last_fold : last_fold;
+  assign \$279  = issue_b ? b_rq_addr : rq_addr;
+  assign \$280  = issue_b ? d0_rp__data[33] : cur_relu;
+  assign \$281  = issue_b ? d0_rp__data[34] : cur_requantize;
+  assign \$283  = ctx ? 6'h00 : 6'h20;
+  assign \$284  = \$282  + \$283 ;
+  assign \$286  = ctx ? 6'h20 : 6'h00;
+  assign \$287  = \$285  + \$286 ;
+  assign \$288  = issue_b ? \$284  : \$287 ;
+  assign \$290  = ctx ? 7'h40 : 7'h00;
+  assign \$291  = \$289  + \$290 ;
+  assign \$292  = wr_buf ? 6'h00 : 6'h20;
+  assign \$293  = \$291  + \$292 ;
+  assign \$294  = issue_b | layer_is_0;
+  assign \$295  = issue_b ? b_group : group;
+  assign \$296  = issue_b ? 1'h0 : wr_buf;
+  assign \$297  = ctx ^ issue_b;
+  assign \$298  = issue_a & cur_is_last;
+  assign \$299  = step_valid & step_last;
+  assign \$300  = ~ loaded;
+  assign \$301  = \$300  | layer_is_0;
+  assign \$302  = in_beats1 > fold;
+  assign \$304  = in_fire & \$303 ;
+  assign \$305  = in_beats1 == fold;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = \$302  | \$306 ;
+  assign \$308  = in_beats0 > fold;
+  assign \$309  = ! in_wslot;
+  assign \$310  = in_fire & \$309 ;
+  assign \$311  = in_beats0 == fold;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = \$308  | \$312 ;
+  assign \$314  = ctx ? \$307  : \$313 ;
+  assign \$315  = | in_beats1;
+  assign \$317  = in_fire & \$316 ;
+  assign \$318  = \$315  | \$317 ;
+  assign \$319  = | in_beats0;
+  assign \$320  = ! in_wslot;
+  assign \$321  = in_fire & \$320 ;
+  assign \$322  = \$319  | \$321 ;
+  assign \$323  = ctx ? \$318  : \$322 ;
+  assign \$324  = loaded ? \$314  : \$323 ;
   assign \$325  = ~ loaded;
   assign \$326  = \$325  | group_is_0;
-  assign \$327  = \$324  & \$326 ;
-  assign \$328  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$329  = ~ layer[0];
-  assign \$330  = \$328  == \$329 ;
-  assign \$331  = wb_groups_ahead1 == prev_groups;
-  assign \$332  = wb_groups_ahead0 == prev_groups;
-  assign \$333  = ctx ? \$331  : \$332 ;
-  assign \$334  = \$330  & \$333 ;
-  assign \$335  = \$327  ? \$334  : 1'h1;
-  assign \$336  = in_beats0 > b_fold;
-  assign \$337  = ! in_wslot;
-  assign \$338  = in_fire & \$337 ;
-  assign \$339  = in_beats0 == b_fold;
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = \$336  | \$340 ;
-  assign \$342  = in_beats1 > b_fold;
-  assign \$344  = in_fire & \$343 ;
-  assign \$345  = in_beats1 == b_fold;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = \$342  | \$346 ;
-  assign \$348  = ctx ? \$341  : \$347 ;
-  assign \$349  = | in_beats0;
-  assign \$350  = ! in_wslot;
-  assign \$351  = in_fire & \$350 ;
-  assign \$352  = \$349  | \$351 ;
-  assign \$353  = | in_beats1;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = ~ fold_is_0;
+  assign \$329  = wait_cur <= 2'h2;
+  assign \$330  = age_next1 >= wait_cur;
+  assign \$331  = issued_r1 ? \$329  : \$330 ;
+  assign \$332  = wait_cur <= 2'h2;
+  assign \$333  = age_next0 >= wait_cur;
+  assign \$334  = issued_r0 ? \$332  : \$333 ;
+  assign \$335  = ctx ? \$331  : \$334 ;
+  assign \$336  = \$328  | \$335 ;
+  assign \$337  = \$327  | \$336 ;
+  assign \$338  = \$301  ? \$324  : \$337 ;
+  assign \$339  = ~ loaded;
+  assign \$340  = \$339  | layer_is_0;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = ~ loaded;
+  assign \$343  = \$342  | group_is_0;
+  assign \$344  = \$341  & \$343 ;
+  assign \$345  = ~ issued_r1;
+  assign \$346  = age_next1 == 5'h11;
+  assign \$347  = \$345  & \$346 ;
+  assign \$348  = ~ issued_r0;
+  assign \$349  = age_next0 == 5'h11;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = ctx ? \$347  : \$350 ;
+  assign \$352  = \$344  ? \$351  : 1'h1;
+  assign \$353  = in_beats0 > b_fold;
+  assign \$354  = ! in_wslot;
   assign \$355  = in_fire & \$354 ;
-  assign \$356  = \$353  | \$355 ;
-  assign \$357  = ctx ? \$352  : \$356 ;
-  assign \$358  = loaded ? \$348  : \$357 ;
-  assign \$359  = in_beats1 > fold;
+  assign \$356  = in_beats0 == b_fold;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = \$353  | \$357 ;
+  assign \$359  = in_beats1 > b_fold;
   assign \$361  = in_fire & \$360 ;
-  assign \$362  = in_beats1 == fold;
+  assign \$362  = in_beats1 == b_fold;
   assign \$363  = \$361  & \$362 ;
   assign \$364  = \$359  | \$363 ;
-  assign \$365  = in_beats0 > fold;
-  assign \$366  = ! in_wslot;
-  assign \$367  = in_fire & \$366 ;
-  assign \$368  = in_beats0 == fold;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = \$365  | \$369 ;
-  assign \$371  = ctx ? \$364  : \$370 ;
-  assign \$372  = ~ group_is_0;
-  assign \$373  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$374  = ~ layer[0];
-  assign \$375  = \$373  == \$374 ;
-  assign \$376  = wb_groups_ahead1 >= need_groups;
-  assign \$377  = wb_groups_ahead1 == prev_groups;
-  assign \$378  = \$376  | \$377 ;
-  assign \$379  = wb_groups_ahead0 >= need_groups;
-  assign \$380  = wb_groups_ahead0 == prev_groups;
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = ctx ? \$378  : \$381 ;
-  assign \$383  = \$375  & \$382 ;
-  assign \$384  = \$372  | \$383 ;
-  assign \$385  = layer_is_0 ? \$371  : \$384 ;
-  assign \$386  = ~ layer_is_0;
-  assign \$387  = \$386  & group_is_0;
-  assign \$388  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$389  = ~ layer[0];
-  assign \$390  = \$388  == \$389 ;
-  assign \$391  = wb_groups_ahead1 == prev_groups;
-  assign \$392  = wb_groups_ahead0 == prev_groups;
-  assign \$393  = ctx ? \$391  : \$392 ;
-  assign \$394  = \$390  & \$393 ;
-  assign \$395  = \$387  ? \$394  : 1'h1;
-  assign \$396  = ~ b_last_group;
-  assign \$397  = | in_beats0;
-  assign \$398  = ! in_wslot;
-  assign \$399  = in_fire & \$398 ;
-  assign \$400  = \$397  | \$399 ;
-  assign \$401  = | in_beats1;
-  assign \$403  = in_fire & \$402 ;
-  assign \$404  = \$401  | \$403 ;
-  assign \$405  = ctx ? \$400  : \$404 ;
-  assign \$406  = \$396  & \$405 ;
-  assign \$407  = in_beats0 > b_fold_plus1;
-  assign \$408  = ! in_wslot;
-  assign \$409  = in_fire & \$408 ;
-  assign \$410  = in_beats0 == b_fold_plus1;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = \$407  | \$411 ;
-  assign \$413  = in_beats1 > b_fold_plus1;
-  assign \$415  = in_fire & \$414 ;
-  assign \$416  = in_beats1 == b_fold_plus1;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = \$413  | \$417 ;
-  assign \$419  = ctx ? \$412  : \$418 ;
-  assign \$420  = b_last_fold ? \$406  : \$419 ;
-  assign \$421  = in_beats1 > fold_plus1;
-  assign \$423  = in_fire & \$422 ;
-  assign \$424  = in_beats1 == fold_plus1;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = \$421  | \$425 ;
-  assign \$427  = in_beats0 > fold_plus1;
-  assign \$428  = ! in_wslot;
-  assign \$429  = in_fire & \$428 ;
-  assign \$430  = in_beats0 == fold_plus1;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = \$427  | \$431 ;
-  assign \$433  = ctx ? \$426  : \$432 ;
-  assign \$434  = ~ group_is_0;
-  assign \$435  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$436  = ~ layer[0];
-  assign \$437  = \$435  == \$436 ;
-  assign \$438  = wb_groups_ahead1 >= need_groups_next;
-  assign \$439  = wb_groups_ahead1 == prev_groups;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = wb_groups_ahead0 >= need_groups_next;
-  assign \$442  = wb_groups_ahead0 == prev_groups;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = ctx ? \$440  : \$443 ;
-  assign \$445  = \$437  & \$444 ;
-  assign \$446  = \$434  | \$445 ;
-  assign \$447  = layer_is_0 ? \$433  : \$446 ;
-  assign \$448  = ~ layer_is_0;
-  assign \$449  = \$448  & group_is_0;
-  assign \$450  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$451  = ~ layer[0];
-  assign \$452  = \$450  == \$451 ;
-  assign \$453  = wb_groups_ahead1 == prev_groups;
-  assign \$454  = wb_groups_ahead0 == prev_groups;
-  assign \$455  = ctx ? \$453  : \$454 ;
-  assign \$456  = \$452  & \$455 ;
-  assign \$457  = \$449  ? \$456  : 1'h1;
-  assign \$458  = in_beats0 > b_fold;
-  assign \$459  = ! in_wslot;
-  assign \$460  = in_fire & \$459 ;
-  assign \$461  = in_beats0 == b_fold;
-  assign \$462  = \$460  & \$461 ;
-  assign \$463  = \$458  | \$462 ;
-  assign \$464  = in_beats1 > b_fold;
-  assign \$466  = in_fire & \$465 ;
-  assign \$467  = in_beats1 == b_fold;
-  assign \$468  = \$466  & \$467 ;
-  assign \$469  = \$464  | \$468 ;
-  assign \$470  = ctx ? \$463  : \$469 ;
-  assign \$471  = last_fold & last_group;
-  assign \$472  = \$471  & cur_is_last;
-  assign \$473  = ~ b_done;
-  assign \$474  = | in_beats0;
-  assign \$475  = ! in_wslot;
-  assign \$476  = in_fire & \$475 ;
-  assign \$477  = \$474  | \$476 ;
-  assign \$478  = | in_beats1;
-  assign \$480  = in_fire & \$479 ;
-  assign \$481  = \$478  | \$480 ;
-  assign \$482  = ctx ? \$477  : \$481 ;
-  assign \$483  = b_done | b_group_is_0;
-  assign \$484  = ~ \$483 ;
-  assign \$485  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$487  = ~ \$485 ;
-  assign \$488  = wb_groups_ahead0 >= 2'h2;
-  assign \$489  = wb_groups_ahead0 == in_groups;
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = wb_groups_ahead1 >= 2'h2;
-  assign \$492  = wb_groups_ahead1 == in_groups;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = ctx ? \$490  : \$493 ;
-  assign \$495  = \$487  & \$494 ;
-  assign \$496  = \$484  | \$495 ;
-  assign \$497  = b_done ? \$496  : \$482 ;
-  assign \$498  = ~ layer_is_0;
-  assign \$499  = | in_beats1;
-  assign \$501  = in_fire & \$500 ;
-  assign \$502  = \$499  | \$501 ;
-  assign \$503  = | in_beats0;
-  assign \$504  = ! in_wslot;
-  assign \$505  = in_fire & \$504 ;
-  assign \$506  = \$503  | \$505 ;
-  assign \$507  = ctx ? \$502  : \$506 ;
-  assign \$508  = \$498  & \$507 ;
-  assign \$510  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$511  = ~ layer[0];
-  assign \$513  = \$510  == \$512 ;
-  assign \$514  = wb_groups_ahead1 >= 2'h2;
-  assign \$515  = wb_groups_ahead1 == cur_groups;
-  assign \$516  = \$514  | \$515 ;
-  assign \$517  = wb_groups_ahead0 >= 2'h2;
-  assign \$518  = wb_groups_ahead0 == cur_groups;
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = ctx ? \$516  : \$519 ;
-  assign \$521  = \$513  & \$520 ;
-  assign \$524  = | in_beats1;
-  assign \$526  = in_fire & \$525 ;
-  assign \$527  = \$524  | \$526 ;
-  assign \$528  = | in_beats0;
-  assign \$529  = ! in_wslot;
-  assign \$530  = in_fire & \$529 ;
-  assign \$531  = \$528  | \$530 ;
-  assign \$532  = ctx ? \$527  : \$531 ;
-  assign \$534  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$535  = ~ layer[0];
-  assign \$536  = \$534  == \$535 ;
-  assign \$537  = wb_groups_ahead1 >= need_groups;
-  assign \$538  = wb_groups_ahead1 == prev_groups;
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = wb_groups_ahead0 >= need_groups;
-  assign \$541  = wb_groups_ahead0 == prev_groups;
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = ctx ? \$539  : \$542 ;
-  assign \$544  = \$536  & \$543 ;
-  assign \$546  = layer_is_0 ? \$532  : 1'h1;
-  assign \$547  = last_group ? \$523  : \$546 ;
-  assign \$548  = \$472  ? \$497  : \$547 ;
-  assign \$549  = last_fold & last_group;
-  assign \$550  = \$549  & cur_is_last;
-  assign \$551  = ~ b_done;
-  assign \$553  = b_done | b_group_is_0;
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$557  = ~ \$555 ;
-  assign \$558  = wb_groups_ahead0 == in_groups;
-  assign \$559  = wb_groups_ahead1 == in_groups;
-  assign \$560  = ctx ? \$558  : \$559 ;
-  assign \$561  = \$557  & \$560 ;
-  assign \$562  = \$554  ? \$561  : 1'h1;
-  assign \$565  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$566  = ~ layer[0];
-  assign \$568  = \$565  == \$567 ;
-  assign \$569  = wb_groups_ahead1 == cur_groups;
-  assign \$570  = wb_groups_ahead0 == cur_groups;
-  assign \$571  = ctx ? \$569  : \$570 ;
-  assign \$572  = \$568  & \$571 ;
-  assign \$574  = ~ layer_is_0;
-  assign \$576  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$577  = ~ layer[0];
-  assign \$578  = \$576  == \$577 ;
-  assign \$579  = wb_groups_ahead1 == prev_groups;
-  assign \$580  = wb_groups_ahead0 == prev_groups;
-  assign \$581  = ctx ? \$579  : \$580 ;
-  assign \$582  = \$578  & \$581 ;
-  assign \$584  = last_group ? \$573  : 1'h1;
-  assign \$585  = \$550  ? \$562  : \$584 ;
-  assign \$586  = last_fold & last_group;
-  assign \$587  = \$586  & cur_is_last;
-  assign \$588  = ~ layer_is_0;
-  assign \$589  = | in_beats1;
-  assign \$591  = in_fire & \$590 ;
-  assign \$592  = \$589  | \$591 ;
-  assign \$593  = | in_beats0;
-  assign \$594  = ! in_wslot;
-  assign \$595  = in_fire & \$594 ;
-  assign \$596  = \$593  | \$595 ;
-  assign \$597  = ctx ? \$592  : \$596 ;
-  assign \$598  = \$588  & \$597 ;
-  assign \$599  = in_beats0 > b_fold;
-  assign \$600  = ! in_wslot;
-  assign \$601  = in_fire & \$600 ;
-  assign \$602  = in_beats0 == b_fold;
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = \$599  | \$603 ;
-  assign \$605  = in_beats1 > b_fold;
-  assign \$607  = in_fire & \$606 ;
-  assign \$608  = in_beats1 == b_fold;
-  assign \$609  = \$607  & \$608 ;
-  assign \$610  = \$605  | \$609 ;
-  assign \$611  = ctx ? \$604  : \$610 ;
-  assign \$612  = \$587  ? \$598  : \$611 ;
-  assign \$613  = loaded & issue_a;
-  assign \$614  = last_fold ? 2'h3 : 2'h2;
-  assign \$615  = loaded & issue_b;
-  assign \$616  = \$615  ? 1'h1 : 1'h0;
-  assign \$617  = \$613  ? \$614  : { 1'h0, \$616  };
-  assign \$618  = ~ loaded;
-  assign \$619  = last_fold & last_group;
-  assign \$620  = \$619  & cur_is_last;
-  assign \$621  = issue_a & \$620 ;
-  assign \$622  = \$618  | \$621 ;
-  assign \$623  = ~ issue_a;
-  assign \$624  = loaded & \$623 ;
-  assign \$625  = \$624  & issue_b;
-  assign \$626  = \$625  & b_last_fold;
-  assign \$627  = \$622  | \$626 ;
-  assign \$628  = ~ issue_a;
-  assign \$629  = loaded & \$628 ;
-  assign \$630  = \$629  & issue_b;
-  assign \$631  = | d0_rp__data[7:0];
-  assign \$632  = d0_rp__data[7:0] <= 3'h4;
-  assign \$633  = \$631  & \$632 ;
-  assign \$634  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$635  = b_fold == in_folds_m1;
-  assign \$636  = ~ loaded;
-  assign \$637  = issue_a & last_fold;
-  assign \$638  = \$637  & last_group;
-  assign \$639  = issue_a & last_fold;
-  assign \$640  = ~ b_done;
-  assign \$641  = cur_is_last & \$640 ;
-  assign \$642  = ~ b_group_is_0;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = \$643  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$645  = ~ b_done;
-  assign \$646  = cur_is_last & \$645 ;
-  assign \$647  = ~ b_group_is_0;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = \$648  ? b_group_plus1 : 9'h001;
-  assign \$650  = ! cur_folds_m1;
-  assign \$651  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$652  = group_plus1 + 1'h1;
-  assign \$653  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$654  = ~ loaded;
-  assign \$655  = last_fold & last_group;
-  assign \$656  = \$655  & cur_is_last;
-  assign \$657  = issue_a & \$656 ;
-  assign \$658  = \$654  | \$657 ;
-  assign \$659  = ~ issue_a;
-  assign \$660  = loaded & \$659 ;
-  assign \$661  = \$660  & issue_b;
-  assign \$662  = \$661  & b_last_fold;
-  assign \$663  = d0_rp__data[15:8] + 1'h1;
-  assign \$665  = ! \$664 ;
-  assign \$666  = | d0_rp__data[15:8];
-  assign \$667  = d0_rp__data[15:8] <= 2'h2;
-  assign \$668  = \$666  & \$667 ;
-  assign \$669  = b_group_plus1 == in_groups;
-  assign \$670  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$671  = b_group == in_groups;
-  assign \$672  = b_group == in_groups_m1;
-  assign \$673  = ~ issue_a;
-  assign \$674  = loaded & \$673 ;
-  assign \$675  = \$674  & issue_b;
-  assign \$676  = b_fold_plus1 + 1'h1;
-  assign \$677  = ~ loaded;
-  assign \$678  = fold_plus1 + 1'h1;
-  assign \$679  = last_fold ? 10'h001 : \$678 ;
-  assign \$680  = last_fold & last_group;
-  assign \$681  = ~ b_done;
-  assign \$682  = cur_is_last & \$681 ;
-  assign \$683  = ~ b_done;
-  assign \$684  = cur_is_last & \$683 ;
-  assign \$685  = ~ b_group_is_0;
-  assign \$686  = \$684  & \$685 ;
-  assign \$687  = ! claim_ctx;
-  assign \$688  = claim_out & \$687 ;
-  assign \$689  = ! wb_ctx16;
-  assign \$690  = out_write & \$689 ;
-  assign \$691  = out_groups0 + 1'h1;
-  assign \$693  = claim_out & \$692 ;
-  assign \$695  = out_write & \$694 ;
-  assign \$696  = out_groups1 + 1'h1;
-  assign \$697  = drain_occupancy + drain_read;
-  assign \$698  = o_stream__valid & o_stream__ready;
-  assign \$699  = \$697  - \$698 ;
-  assign \$700  = o_stream__valid & o_stream__ready;
-  assign \$701  = drain_occupancy - \$700 ;
-  assign \$702  = $signed(\$701 ) < $signed(3'h3);
-  assign \$703  = o_stream__valid & o_stream__ready;
-  assign \$704  = drain_occupancy - \$703 ;
-  assign \$705  = $signed(\$704 ) < $signed(4'h4);
-  assign \$706  = drain_read ? \$702  : \$705 ;
-  assign \$707  = ! claim_ctx;
-  assign \$708  = claim_out & \$707 ;
-  assign \$709  = ~ \$708 ;
-  assign \$710  = | out_groups0;
-  assign \$711  = ! wb_ctx16;
-  assign \$712  = out_write & \$711 ;
-  assign \$713  = \$710  | \$712 ;
-  assign \$714  = \$709  & \$713 ;
-  assign \$716  = claim_out & \$715 ;
-  assign \$717  = ~ \$716 ;
-  assign \$718  = | out_groups1;
+  assign \$365  = ctx ? \$358  : \$364 ;
+  assign \$366  = | in_beats0;
+  assign \$367  = ! in_wslot;
+  assign \$368  = in_fire & \$367 ;
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = | in_beats1;
+  assign \$372  = in_fire & \$371 ;
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = ctx ? \$369  : \$373 ;
+  assign \$375  = loaded ? \$365  : \$374 ;
+  assign \$376  = in_beats1 > fold;
+  assign \$378  = in_fire & \$377 ;
+  assign \$379  = in_beats1 == fold;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = \$376  | \$380 ;
+  assign \$382  = in_beats0 > fold;
+  assign \$383  = ! in_wslot;
+  assign \$384  = in_fire & \$383 ;
+  assign \$385  = in_beats0 == fold;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = \$382  | \$386 ;
+  assign \$388  = ctx ? \$381  : \$387 ;
+  assign \$389  = ~ group_is_0;
+  assign \$390  = ~ fold_is_0;
+  assign \$391  = wait_cur <= 2'h2;
+  assign \$392  = age_next1 >= wait_cur;
+  assign \$393  = issued_r1 ? \$391  : \$392 ;
+  assign \$394  = wait_cur <= 2'h2;
+  assign \$395  = age_next0 >= wait_cur;
+  assign \$396  = issued_r0 ? \$394  : \$395 ;
+  assign \$397  = ctx ? \$393  : \$396 ;
+  assign \$398  = \$390  | \$397 ;
+  assign \$399  = \$389  | \$398 ;
+  assign \$400  = layer_is_0 ? \$388  : \$399 ;
+  assign \$401  = ~ layer_is_0;
+  assign \$402  = \$401  & group_is_0;
+  assign \$403  = ~ issued_r1;
+  assign \$404  = age_next1 == 5'h11;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = ~ issued_r0;
+  assign \$407  = age_next0 == 5'h11;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = ctx ? \$405  : \$408 ;
+  assign \$410  = \$402  ? \$409  : 1'h1;
+  assign \$411  = ~ b_last_group;
+  assign \$412  = | in_beats0;
+  assign \$413  = ! in_wslot;
+  assign \$414  = in_fire & \$413 ;
+  assign \$415  = \$412  | \$414 ;
+  assign \$416  = | in_beats1;
+  assign \$418  = in_fire & \$417 ;
+  assign \$419  = \$416  | \$418 ;
+  assign \$420  = ctx ? \$415  : \$419 ;
+  assign \$421  = \$411  & \$420 ;
+  assign \$422  = in_beats0 > b_fold_plus1;
+  assign \$423  = ! in_wslot;
+  assign \$424  = in_fire & \$423 ;
+  assign \$425  = in_beats0 == b_fold_plus1;
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = \$422  | \$426 ;
+  assign \$428  = in_beats1 > b_fold_plus1;
+  assign \$430  = in_fire & \$429 ;
+  assign \$431  = in_beats1 == b_fold_plus1;
+  assign \$432  = \$430  & \$431 ;
+  assign \$433  = \$428  | \$432 ;
+  assign \$434  = ctx ? \$427  : \$433 ;
+  assign \$435  = b_last_fold ? \$421  : \$434 ;
+  assign \$436  = in_beats1 > fold_plus1;
+  assign \$438  = in_fire & \$437 ;
+  assign \$439  = in_beats1 == fold_plus1;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = \$436  | \$440 ;
+  assign \$442  = in_beats0 > fold_plus1;
+  assign \$443  = ! in_wslot;
+  assign \$444  = in_fire & \$443 ;
+  assign \$445  = in_beats0 == fold_plus1;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = \$442  | \$446 ;
+  assign \$448  = ctx ? \$441  : \$447 ;
+  assign \$449  = ~ group_is_0;
+  assign \$451  = layer_is_0 ? \$448  : 1'h1;
+  assign \$452  = ~ layer_is_0;
+  assign \$453  = \$452  & group_is_0;
+  assign \$454  = \$453  ? 1'h0 : 1'h1;
+  assign \$455  = in_beats0 > b_fold;
+  assign \$456  = ! in_wslot;
+  assign \$457  = in_fire & \$456 ;
+  assign \$458  = in_beats0 == b_fold;
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = \$455  | \$459 ;
+  assign \$461  = in_beats1 > b_fold;
+  assign \$463  = in_fire & \$462 ;
+  assign \$464  = in_beats1 == b_fold;
+  assign \$465  = \$463  & \$464 ;
+  assign \$466  = \$461  | \$465 ;
+  assign \$467  = ctx ? \$460  : \$466 ;
+  assign \$468  = last_fold & last_group;
+  assign \$469  = \$468  & cur_is_last;
+  assign \$470  = ~ b_done;
+  assign \$471  = | in_beats0;
+  assign \$472  = ! in_wslot;
+  assign \$473  = in_fire & \$472 ;
+  assign \$474  = \$471  | \$473 ;
+  assign \$475  = | in_beats1;
+  assign \$477  = in_fire & \$476 ;
+  assign \$478  = \$475  | \$477 ;
+  assign \$479  = ctx ? \$474  : \$478 ;
+  assign \$480  = b_done | b_group_is_0;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = wait1 <= 2'h2;
+  assign \$483  = age_next0 >= wait1;
+  assign \$484  = issued_r0 ? \$482  : \$483 ;
+  assign \$485  = wait1 <= 2'h2;
+  assign \$486  = age_next1 >= wait1;
+  assign \$487  = issued_r1 ? \$485  : \$486 ;
+  assign \$488  = ctx ? \$484  : \$487 ;
+  assign \$489  = \$481  | \$488 ;
+  assign \$490  = b_done ? \$489  : \$479 ;
+  assign \$491  = ~ layer_is_0;
+  assign \$492  = | in_beats1;
+  assign \$494  = in_fire & \$493 ;
+  assign \$495  = \$492  | \$494 ;
+  assign \$496  = | in_beats0;
+  assign \$497  = ! in_wslot;
+  assign \$498  = in_fire & \$497 ;
+  assign \$499  = \$496  | \$498 ;
+  assign \$500  = ctx ? \$495  : \$499 ;
+  assign \$501  = \$491  & \$500 ;
+  assign \$503  = cur_wait_next <= 1'h1;
+  assign \$506  = | in_beats1;
+  assign \$508  = in_fire & \$507 ;
+  assign \$509  = \$506  | \$508 ;
+  assign \$510  = | in_beats0;
+  assign \$511  = ! in_wslot;
+  assign \$512  = in_fire & \$511 ;
+  assign \$513  = \$510  | \$512 ;
+  assign \$514  = ctx ? \$509  : \$513 ;
+  assign \$517  = layer_is_0 ? \$514  : 1'h1;
+  assign \$518  = last_group ? \$505  : \$517 ;
+  assign \$519  = \$469  ? \$490  : \$518 ;
+  assign \$520  = last_fold & last_group;
+  assign \$521  = \$520  & cur_is_last;
+  assign \$522  = ~ b_done;
+  assign \$524  = b_done | b_group_is_0;
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = ~ issued_r0;
+  assign \$527  = age_next0 == 5'h11;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = ~ issued_r1;
+  assign \$530  = age_next1 == 5'h11;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = ctx ? \$528  : \$531 ;
+  assign \$533  = \$525  ? \$532  : 1'h1;
+  assign \$537  = ~ layer_is_0;
+  assign \$540  = last_group ? 1'h0 : 1'h1;
+  assign \$541  = \$521  ? \$533  : \$540 ;
+  assign \$542  = last_fold & last_group;
+  assign \$543  = \$542  & cur_is_last;
+  assign \$544  = ~ layer_is_0;
+  assign \$545  = | in_beats1;
+  assign \$547  = in_fire & \$546 ;
+  assign \$548  = \$545  | \$547 ;
+  assign \$549  = | in_beats0;
+  assign \$550  = ! in_wslot;
+  assign \$551  = in_fire & \$550 ;
+  assign \$552  = \$549  | \$551 ;
+  assign \$553  = ctx ? \$548  : \$552 ;
+  assign \$554  = \$544  & \$553 ;
+  assign \$555  = in_beats0 > b_fold;
+  assign \$556  = ! in_wslot;
+  assign \$557  = in_fire & \$556 ;
+  assign \$558  = in_beats0 == b_fold;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = \$555  | \$559 ;
+  assign \$561  = in_beats1 > b_fold;
+  assign \$563  = in_fire & \$562 ;
+  assign \$564  = in_beats1 == b_fold;
+  assign \$565  = \$563  & \$564 ;
+  assign \$566  = \$561  | \$565 ;
+  assign \$567  = ctx ? \$560  : \$566 ;
+  assign \$568  = \$543  ? \$554  : \$567 ;
+  assign \$569  = loaded & issue_a;
+  assign \$570  = last_fold ? 2'h3 : 2'h2;
+  assign \$571  = loaded & issue_b;
+  assign \$572  = \$571  ? 1'h1 : 1'h0;
+  assign \$573  = \$569  ? \$570  : { 1'h0, \$572  };
+  assign \$574  = ~ loaded;
+  assign \$575  = last_fold & last_group;
+  assign \$576  = \$575  & cur_is_last;
+  assign \$577  = issue_a & \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = ~ issue_a;
+  assign \$580  = loaded & \$579 ;
+  assign \$581  = \$580  & issue_b;
+  assign \$582  = \$581  & b_last_fold;
+  assign \$583  = \$578  | \$582 ;
+  assign \$584  = ~ issue_a;
+  assign \$585  = loaded & \$584 ;
+  assign \$586  = \$585  & issue_b;
+  assign \$587  = | d0_rp__data[7:0];
+  assign \$588  = d0_rp__data[7:0] <= 3'h4;
+  assign \$589  = \$587  & \$588 ;
+  assign \$590  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
+  assign \$591  = b_fold == in_folds_m1;
+  assign \$592  = ~ loaded;
+  assign \$593  = issue_a & last_fold;
+  assign \$594  = \$593  & last_group;
+  assign \$595  = issue_a & last_fold;
+  assign \$596  = ~ b_done;
+  assign \$597  = cur_is_last & \$596 ;
+  assign \$598  = ~ b_group_is_0;
+  assign \$599  = \$597  & \$598 ;
+  assign \$600  = \$599  ? b_last_group : nxt_steps_rp__data[27];
+  assign \$601  = ~ b_done;
+  assign \$602  = cur_is_last & \$601 ;
+  assign \$603  = ~ b_group_is_0;
+  assign \$604  = \$602  & \$603 ;
+  assign \$605  = \$604  ? b_group_plus1 : 9'h001;
+  assign \$606  = ! cur_folds_m1;
+  assign \$607  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$608  = group_plus1 + 1'h1;
+  assign \$609  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$610  = ~ loaded;
+  assign \$611  = last_fold & last_group;
+  assign \$612  = \$611  & cur_is_last;
+  assign \$613  = issue_a & \$612 ;
+  assign \$614  = \$610  | \$613 ;
+  assign \$615  = ~ issue_a;
+  assign \$616  = loaded & \$615 ;
+  assign \$617  = \$616  & issue_b;
+  assign \$618  = \$617  & b_last_fold;
+  assign \$619  = d0_rp__data[15:8] + 1'h1;
+  assign \$621  = ! \$620 ;
+  assign \$622  = | d0_rp__data[15:8];
+  assign \$623  = d0_rp__data[15:8] <= 2'h2;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = b_group_plus1 == in_groups;
+  assign \$626  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
+  assign \$627  = b_group == in_groups;
+  assign \$628  = b_group == in_groups_m1;
+  assign \$629  = ~ issue_a;
+  assign \$630  = loaded & \$629 ;
+  assign \$631  = \$630  & issue_b;
+  assign \$632  = b_fold_plus1 + 1'h1;
+  assign \$633  = ~ loaded;
+  assign \$634  = fold_plus1 + 1'h1;
+  assign \$635  = last_fold ? 10'h001 : \$634 ;
+  assign \$636  = last_fold & last_group;
+  assign \$637  = ~ b_done;
+  assign \$638  = cur_is_last & \$637 ;
+  assign \$639  = ~ b_done;
+  assign \$640  = cur_is_last & \$639 ;
+  assign \$641  = ~ b_group_is_0;
+  assign \$642  = \$640  & \$641 ;
+  assign \$643  = ! claim_ctx;
+  assign \$644  = claim_out & \$643 ;
+  assign \$645  = ! wb_ctx16;
+  assign \$646  = out_write & \$645 ;
+  assign \$647  = out_groups0 + 1'h1;
+  assign \$649  = claim_out & \$648 ;
+  assign \$651  = out_write & \$650 ;
+  assign \$652  = out_groups1 + 1'h1;
+  assign \$653  = drain_occupancy + drain_read;
+  assign \$654  = o_stream__valid & o_stream__ready;
+  assign \$655  = \$653  - \$654 ;
+  assign \$656  = o_stream__valid & o_stream__ready;
+  assign \$657  = drain_occupancy - \$656 ;
+  assign \$658  = $signed(\$657 ) < $signed(3'h3);
+  assign \$659  = o_stream__valid & o_stream__ready;
+  assign \$660  = drain_occupancy - \$659 ;
+  assign \$661  = $signed(\$660 ) < $signed(4'h4);
+  assign \$662  = drain_read ? \$658  : \$661 ;
+  assign \$663  = ! claim_ctx;
+  assign \$664  = claim_out & \$663 ;
+  assign \$665  = ~ \$664 ;
+  assign \$666  = | out_groups0;
+  assign \$667  = ! wb_ctx16;
+  assign \$668  = out_write & \$667 ;
+  assign \$669  = \$666  | \$668 ;
+  assign \$670  = \$665  & \$669 ;
+  assign \$672  = claim_out & \$671 ;
+  assign \$673  = ~ \$672 ;
+  assign \$674  = | out_groups1;
+  assign \$676  = out_write & \$675 ;
+  assign \$677  = \$674  | \$676 ;
+  assign \$678  = \$673  & \$677 ;
+  assign \$679  = drain_slot ? \$670  : \$678 ;
+  assign \$682  = claim_out & \$681 ;
+  assign \$683  = ~ \$682 ;
+  assign \$684  = out_groups1 > drain_group_plus1;
+  assign \$686  = out_write & \$685 ;
+  assign \$687  = out_groups1 == drain_group_plus1;
+  assign \$688  = \$686  & \$687 ;
+  assign \$689  = \$684  | \$688 ;
+  assign \$690  = \$683  & \$689 ;
+  assign \$691  = ! claim_ctx;
+  assign \$692  = claim_out & \$691 ;
+  assign \$693  = ~ \$692 ;
+  assign \$694  = out_groups0 > drain_group_plus1;
+  assign \$695  = ! wb_ctx16;
+  assign \$696  = out_write & \$695 ;
+  assign \$697  = out_groups0 == drain_group_plus1;
+  assign \$698  = \$696  & \$697 ;
+  assign \$699  = \$694  | \$698 ;
+  assign \$700  = \$693  & \$699 ;
+  assign \$701  = drain_slot ? \$690  : \$700 ;
+  assign \$703  = claim_out & \$702 ;
+  assign \$704  = ~ \$703 ;
+  assign \$706  = out_groups1 > \$705 ;
+  assign \$708  = out_write & \$707 ;
+  assign \$710  = out_groups1 == \$709 ;
+  assign \$711  = \$708  & \$710 ;
+  assign \$712  = \$706  | \$711 ;
+  assign \$713  = \$704  & \$712 ;
+  assign \$714  = ! claim_ctx;
+  assign \$715  = claim_out & \$714 ;
+  assign \$716  = ~ \$715 ;
+  assign \$718  = out_groups0 > \$717 ;
+  assign \$719  = ! wb_ctx16;
   assign \$720  = out_write & \$719 ;
-  assign \$721  = \$718  | \$720 ;
-  assign \$722  = \$717  & \$721 ;
-  assign \$723  = drain_slot ? \$714  : \$722 ;
-  assign \$726  = claim_out & \$725 ;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = out_groups1 > drain_group_plus1;
-  assign \$730  = out_write & \$729 ;
-  assign \$731  = out_groups1 == drain_group_plus1;
-  assign \$732  = \$730  & \$731 ;
-  assign \$733  = \$728  | \$732 ;
-  assign \$734  = \$727  & \$733 ;
-  assign \$735  = ! claim_ctx;
-  assign \$736  = claim_out & \$735 ;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = out_groups0 > drain_group_plus1;
-  assign \$739  = ! wb_ctx16;
-  assign \$740  = out_write & \$739 ;
-  assign \$741  = out_groups0 == drain_group_plus1;
-  assign \$742  = \$740  & \$741 ;
-  assign \$743  = \$738  | \$742 ;
-  assign \$744  = \$737  & \$743 ;
-  assign \$745  = drain_slot ? \$734  : \$744 ;
-  assign \$747  = claim_out & \$746 ;
-  assign \$748  = ~ \$747 ;
-  assign \$750  = out_groups1 > \$749 ;
-  assign \$752  = out_write & \$751 ;
-  assign \$754  = out_groups1 == \$753 ;
-  assign \$755  = \$752  & \$754 ;
-  assign \$756  = \$750  | \$755 ;
-  assign \$757  = \$748  & \$756 ;
-  assign \$758  = ! claim_ctx;
-  assign \$759  = claim_out & \$758 ;
-  assign \$760  = ~ \$759 ;
-  assign \$762  = out_groups0 > \$761 ;
-  assign \$763  = ! wb_ctx16;
-  assign \$764  = out_write & \$763 ;
-  assign \$766  = out_groups0 == \$765 ;
-  assign \$767  = \$764  & \$766 ;
-  assign \$768  = \$762  | \$767 ;
-  assign \$769  = \$760  & \$768 ;
-  assign \$770  = drain_slot ? \$757  : \$769 ;
-  assign \$771  = \$724  ? \$745  : \$770 ;
-  assign \$772  = drain_elem_last ? \$723  : \$771 ;
-  assign \$774  = claim_out & \$773 ;
-  assign \$775  = ~ \$774 ;
-  assign \$777  = out_groups1 > \$776 ;
-  assign \$779  = out_write & \$778 ;
-  assign \$781  = out_groups1 == \$780 ;
-  assign \$782  = \$779  & \$781 ;
-  assign \$783  = \$777  | \$782 ;
-  assign \$784  = \$775  & \$783 ;
-  assign \$785  = ! claim_ctx;
-  assign \$786  = claim_out & \$785 ;
-  assign \$787  = ~ \$786 ;
-  assign \$789  = out_groups0 > \$788 ;
-  assign \$790  = ! wb_ctx16;
-  assign \$791  = out_write & \$790 ;
-  assign \$793  = out_groups0 == \$792 ;
-  assign \$794  = \$791  & \$793 ;
-  assign \$795  = \$789  | \$794 ;
-  assign \$796  = \$787  & \$795 ;
-  assign \$797  = drain_slot ? \$784  : \$796 ;
-  assign \$798  = drain_read ? \$772  : \$797 ;
-  assign \$800  = drain_group_plus1 + 1'h1;
-  assign \$801  = out_n - 1'h1;
-  assign \$802  = out_n - 2'h2;
-  assign \$803  = ~ drain_read;
-  assign \$804  = drain_elem == out_n_m1;
-  assign \$805  = ! out_n_m1;
-  assign \$806  = drain_elem == out_n_m2;
-  assign \$807  = ~ drain_slot;
-  assign \$808  = ! drain_slot;
-  assign \$810  = drain_elem + 1'h1;
-  assign \$811  = ~ release_slot;
-  assign \$812  = ! release_slot;
-  assign \$814  = in_flight + vector_start_r;
-  assign \$815  = \$814  - finished_r;
-  assign \$816  = in_flight + vector_start_r;
-  assign \$817  = \$816  - finished_r;
-  assign \$818  = | \$817 ;
-  assign \$819  = count_busy + inc_busy;
-  assign \$820  = count_stall_input + inc_stall_input;
-  assign \$821  = count_stall_output + inc_stall_output;
-  assign \$822  = issue ? 4'h8 : 4'h0;
-  assign \$823  = count_mac_ops + inc_mac_ops;
-  assign \$824  = issue ? 2'h2 : 2'h0;
-  assign \$825  = count_bank_reads + inc_bank_reads;
-  assign \$826  = count_act_reads + inc_act_reads;
-  assign \$827  = in_fire + act_write;
-  assign \$828  = count_act_writes + inc_act_writes;
-  assign \$829  = count_inferences + inc_inferences;
+  assign \$722  = out_groups0 == \$721 ;
+  assign \$723  = \$720  & \$722 ;
+  assign \$724  = \$718  | \$723 ;
+  assign \$725  = \$716  & \$724 ;
+  assign \$726  = drain_slot ? \$713  : \$725 ;
+  assign \$727  = \$680  ? \$701  : \$726 ;
+  assign \$728  = drain_elem_last ? \$679  : \$727 ;
+  assign \$730  = claim_out & \$729 ;
+  assign \$731  = ~ \$730 ;
+  assign \$733  = out_groups1 > \$732 ;
+  assign \$735  = out_write & \$734 ;
+  assign \$737  = out_groups1 == \$736 ;
+  assign \$738  = \$735  & \$737 ;
+  assign \$739  = \$733  | \$738 ;
+  assign \$740  = \$731  & \$739 ;
+  assign \$741  = ! claim_ctx;
+  assign \$742  = claim_out & \$741 ;
+  assign \$743  = ~ \$742 ;
+  assign \$745  = out_groups0 > \$744 ;
+  assign \$746  = ! wb_ctx16;
+  assign \$747  = out_write & \$746 ;
+  assign \$749  = out_groups0 == \$748 ;
+  assign \$750  = \$747  & \$749 ;
+  assign \$751  = \$745  | \$750 ;
+  assign \$752  = \$743  & \$751 ;
+  assign \$753  = drain_slot ? \$740  : \$752 ;
+  assign \$754  = drain_read ? \$728  : \$753 ;
+  assign \$756  = drain_group_plus1 + 1'h1;
+  assign \$757  = out_n - 1'h1;
+  assign \$758  = out_n - 2'h2;
+  assign \$759  = ~ drain_read;
+  assign \$760  = drain_elem == out_n_m1;
+  assign \$761  = ! out_n_m1;
+  assign \$762  = drain_elem == out_n_m2;
+  assign \$763  = ~ drain_slot;
+  assign \$764  = ! drain_slot;
+  assign \$766  = drain_elem + 1'h1;
+  assign \$767  = ~ release_slot;
+  assign \$768  = ! release_slot;
+  assign \$770  = in_flight + vector_start_r;
+  assign \$771  = \$770  - finished_r;
+  assign \$772  = in_flight + vector_start_r;
+  assign \$773  = \$772  - finished_r;
+  assign \$774  = | \$773 ;
+  assign \$775  = count_busy + inc_busy;
+  assign \$776  = count_stall_input + inc_stall_input;
+  assign \$777  = count_stall_output + inc_stall_output;
+  assign \$778  = issue ? 4'h8 : 4'h0;
+  assign \$779  = count_mac_ops + inc_mac_ops;
+  assign \$780  = issue ? 2'h2 : 2'h0;
+  assign \$781  = count_bank_reads + inc_bank_reads;
+  assign \$782  = count_act_reads + inc_act_reads;
+  assign \$783  = in_fire + act_write;
+  assign \$784  = count_act_writes + inc_act_writes;
+  assign \$785  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$830 ;
+    load_write <= \$786 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$177 ;
+    load_r_is_descriptor <= \$184 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$180 ;
+    load_r_is_descriptor0 <= \$187 ;
   always @(posedge clk)
-    load_r_is_control <= \$181 ;
+    load_r_is_control <= \$188 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$182 ;
+    load_r_is_n_layers <= \$189 ;
   always @(posedge clk)
-    load_r_is_clear <= \$183 ;
+    load_r_is_clear <= \$190 ;
   always @(posedge clk)
-    load_r_has_layers <= \$184 ;
+    load_r_has_layers <= \$191 ;
   always @(posedge clk)
-    load_r_last_layer <= \$189 ;
+    load_r_last_layer <= \$196 ;
   always @(posedge clk)
-    has_layers <= \$831 ;
+    load_r_countdown_distance <= \$208 [4:0];
   always @(posedge clk)
-    last_layer <= \$832 ;
+    has_layers <= \$787 ;
   always @(posedge clk)
-    in_folds_m1 <= \$833 ;
+    last_layer <= \$788 ;
   always @(posedge clk)
-    out_n <= \$834 ;
+    in_folds_m1 <= \$789 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$835 ;
+    wait1 <= \$790 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$836 ;
+    out_n <= \$791 ;
   always @(posedge clk)
-    in_beats0 <= \$837 ;
+    in_release_r1_0 <= \$792 ;
   always @(posedge clk)
-    in_full0 <= \$838 ;
+    in_release_r1_1 <= \$793 ;
   always @(posedge clk)
-    in_beats1 <= \$839 ;
+    in_beats0 <= \$794 ;
   always @(posedge clk)
-    in_full1 <= \$840 ;
+    in_full0 <= \$795 ;
   always @(posedge clk)
-    in_wslot <= \$841 ;
+    in_beats1 <= \$796 ;
   always @(posedge clk)
-    in_groups <= \$842 ;
+    in_full1 <= \$797 ;
   always @(posedge clk)
-    in_groups_m1 <= \$843 ;
+    in_wslot <= \$798 ;
   always @(posedge clk)
-    cur_groups <= \$844 ;
+    in_groups <= \$799 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$845 ;
+    in_groups_m1 <= \$800 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$846 ;
+    issued_r0 <= \$801 ;
   always @(posedge clk)
-    cur_is_last <= \$847 ;
+    age_next0 <= \$802 ;
   always @(posedge clk)
-    cur_relu <= \$848 ;
+    issued_r1 <= \$803 ;
   always @(posedge clk)
-    cur_requantize <= \$849 ;
+    age_next1 <= \$804 ;
   always @(posedge clk)
-    bank_addr <= \$850 ;
+    cur_folds_m1 <= \$805 ;
   always @(posedge clk)
-    rq_addr <= \$851 ;
+    cur_groups_m1 <= \$806 ;
   always @(posedge clk)
-    layer <= \$852 ;
+    cur_is_last <= \$807 ;
   always @(posedge clk)
-    group <= \$853 ;
+    cur_relu <= \$808 ;
   always @(posedge clk)
-    fold <= \$854 ;
+    cur_requantize <= \$809 ;
   always @(posedge clk)
-    need_groups <= \$855 ;
+    bank_addr <= \$810 ;
   always @(posedge clk)
-    need_groups_next <= \$856 ;
+    rq_addr <= \$811 ;
   always @(posedge clk)
-    b_group <= \$857 ;
+    layer <= \$812 ;
   always @(posedge clk)
-    b_group_plus1 <= \$858 ;
+    group <= \$813 ;
   always @(posedge clk)
-    b_fold <= \$859 ;
+    fold <= \$814 ;
   always @(posedge clk)
-    b_in_group <= \$860 ;
+    cur_wait_next <= \$815 ;
   always @(posedge clk)
-    b_bank_addr <= \$861 ;
+    b_group <= \$816 ;
   always @(posedge clk)
-    b_rq_addr <= \$862 ;
+    b_group_plus1 <= \$817 ;
   always @(posedge clk)
-    loaded <= \$863 ;
+    b_fold <= \$818 ;
   always @(posedge clk)
-    wr_buf <= \$864 ;
+    b_in_group <= \$819 ;
   always @(posedge clk)
-    prev_groups <= \$865 ;
+    b_bank_addr <= \$820 ;
   always @(posedge clk)
-    ctx <= \$866 ;
+    b_rq_addr <= \$821 ;
   always @(posedge clk)
-    claim_out <= \$867 ;
+    loaded <= \$822 ;
   always @(posedge clk)
-    claim_ctx <= \$868 ;
+    wr_buf <= \$823 ;
   always @(posedge clk)
-    step_addr <= \$236 ;
+    wait_cur <= \$824 ;
   always @(posedge clk)
-    step_first <= \$238 ;
+    ctx <= \$825 ;
   always @(posedge clk)
-    step_last <= \$239 ;
+    claim_out <= \$826 ;
   always @(posedge clk)
-    step_rq <= \$240 ;
+    claim_ctx <= \$827 ;
   always @(posedge clk)
-    step_relu <= \$241 ;
+    step_addr <= \$275 ;
   always @(posedge clk)
-    step_requantize <= \$242 ;
+    step_first <= \$277 ;
   always @(posedge clk)
-    step_in_addr <= \$249 ;
+    step_last <= \$278 ;
   always @(posedge clk)
-    step_act_addr <= \$254 ;
+    step_rq <= \$279 ;
   always @(posedge clk)
-    step_from_input <= \$255 ;
+    step_relu <= \$280 ;
+  always @(posedge clk)
+    step_requantize <= \$281 ;
+  always @(posedge clk)
+    step_in_addr <= \$288 ;
+  always @(posedge clk)
+    step_act_addr <= \$293 ;
+  always @(posedge clk)
+    step_from_input <= \$294 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$256 ;
+    step_group <= \$295 ;
   always @(posedge clk)
-    step_par <= \$257 ;
+    step_par <= \$296 ;
   always @(posedge clk)
-    step_ctx <= \$258 ;
+    step_ctx <= \$297 ;
   always @(posedge clk)
-    step_out <= \$259 ;
+    step_out <= \$298 ;
   always @(posedge clk)
-    step_valid <= \$869 ;
+    step_valid <= \$828 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2736,7 +2620,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$870 ;
+    wb_valid1 <= \$829 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2746,7 +2630,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$871 ;
+    wb_valid2 <= \$830 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2756,7 +2640,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$872 ;
+    wb_valid3 <= \$831 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2766,7 +2650,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$873 ;
+    wb_valid4 <= \$832 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2776,7 +2660,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$874 ;
+    wb_valid5 <= \$833 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2786,7 +2670,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$875 ;
+    wb_valid6 <= \$834 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2796,7 +2680,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$876 ;
+    wb_valid7 <= \$835 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2806,7 +2690,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$877 ;
+    wb_valid8 <= \$836 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2816,7 +2700,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$878 ;
+    wb_valid9 <= \$837 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2826,7 +2710,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$879 ;
+    wb_valid10 <= \$838 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2836,7 +2720,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$880 ;
+    wb_valid11 <= \$839 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2846,7 +2730,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$881 ;
+    wb_valid12 <= \$840 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2856,7 +2740,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$882 ;
+    wb_valid13 <= \$841 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2866,7 +2750,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$883 ;
+    wb_valid14 <= \$842 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2876,7 +2760,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$884 ;
+    wb_valid15 <= \$843 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2886,7 +2770,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$885 ;
+    wb_valid16 <= \$844 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2896,151 +2780,143 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$886 ;
+    data_ok_if_stay <= \$845 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$887 ;
+    a_calm_if_stay <= \$846 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$888 ;
+    b_ready_if_stay <= \$847 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$889 ;
+    data_ok_if_b <= \$848 ;
   always @(posedge clk)
-    data_ok_if_stay <= \$890 ;
+    a_calm_if_b <= \$849 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$891 ;
+    b_ready_if_b <= \$850 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$892 ;
+    data_ok_if_a_fold <= \$851 ;
   always @(posedge clk)
-    data_ok_if_b <= \$893 ;
+    a_calm_if_a_fold <= \$852 ;
   always @(posedge clk)
-    a_calm_if_b <= \$894 ;
+    b_ready_if_a_fold <= \$853 ;
   always @(posedge clk)
-    b_ready_if_b <= \$895 ;
+    data_ok_if_a_last_fold <= \$854 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$896 ;
+    a_calm_if_a_last_fold <= \$855 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$897 ;
+    b_ready_if_a_last_fold <= \$856 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$898 ;
+    move_made <= \$857 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$899 ;
+    b_last_fold <= \$858 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$900 ;
+    last_fold <= \$859 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$901 ;
+    last_group <= \$860 ;
   always @(posedge clk)
-    move_made <= \$902 ;
+    group_plus1 <= \$861 ;
   always @(posedge clk)
-    b_last_fold <= \$903 ;
+    b_group_is_0 <= \$862 ;
   always @(posedge clk)
-    last_fold <= \$904 ;
+    b_done <= \$863 ;
   always @(posedge clk)
-    last_group <= \$905 ;
+    b_last_group <= \$864 ;
   always @(posedge clk)
-    group_plus1 <= \$906 ;
+    b_fold_plus1 <= \$865 ;
   always @(posedge clk)
-    b_group_is_0 <= \$907 ;
+    layer_is_0 <= \$866 ;
   always @(posedge clk)
-    b_done <= \$908 ;
+    group_is_0 <= \$867 ;
   always @(posedge clk)
-    b_last_group <= \$909 ;
+    fold_is_0 <= \$868 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$910 ;
+    fold_plus1 <= \$869 ;
   always @(posedge clk)
-    layer_is_0 <= \$911 ;
+    out_full0 <= \$870 ;
   always @(posedge clk)
-    group_is_0 <= \$912 ;
+    out_pending0 <= \$871 ;
   always @(posedge clk)
-    fold_is_0 <= \$913 ;
+    out_groups0 <= \$872 ;
   always @(posedge clk)
-    fold_plus1 <= \$914 ;
+    out_full1 <= \$873 ;
   always @(posedge clk)
-    out_full0 <= \$915 ;
+    out_pending1 <= \$874 ;
   always @(posedge clk)
-    out_pending0 <= \$916 ;
+    out_groups1 <= \$875 ;
   always @(posedge clk)
-    out_groups0 <= \$917 ;
+    drain_occupancy <= \$876 ;
   always @(posedge clk)
-    out_full1 <= \$918 ;
+    drain_room <= \$877 ;
   always @(posedge clk)
-    out_pending1 <= \$919 ;
+    drain_available <= \$878 ;
   always @(posedge clk)
-    out_groups1 <= \$920 ;
+    drain_group_plus1 <= \$879 ;
   always @(posedge clk)
-    drain_occupancy <= \$921 ;
+    drain_inflight <= \$880 ;
   always @(posedge clk)
-    drain_room <= \$922 ;
+    w_en <= \$881 ;
   always @(posedge clk)
-    drain_available <= \$923 ;
+    out_n_m1 <= \$882 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$924 ;
+    out_n_m2 <= \$883 ;
   always @(posedge clk)
-    drain_inflight <= \$925 ;
+    drain_elem_last <= \$884 ;
   always @(posedge clk)
-    w_en <= \$926 ;
+    drain_lane <= \$885 ;
   always @(posedge clk)
-    out_n_m1 <= \$927 ;
+    drain_last <= \$886 ;
   always @(posedge clk)
-    out_n_m2 <= \$928 ;
+    drain_elem <= \$887 ;
   always @(posedge clk)
-    drain_elem_last <= \$929 ;
-  always @(posedge clk)
-    drain_lane <= \$930 ;
-  always @(posedge clk)
-    drain_last <= \$931 ;
-  always @(posedge clk)
-    drain_elem <= \$932 ;
-  always @(posedge clk)
-    drain_slot <= \$933 ;
+    drain_slot <= \$888 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$320 ;
+    drain_lane_data0 <= \$signature__data$321 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$321 ;
+    drain_lane_data1 <= \$signature__data$322 ;
   always @(posedge clk)
-    release_slot <= \$934 ;
+    release_slot <= \$889 ;
   always @(posedge clk)
-    vector_start_r <= \$935 ;
+    vector_start_r <= \$890 ;
   always @(posedge clk)
-    finished_r <= \$936 ;
+    finished_r <= \$891 ;
   always @(posedge clk)
-    in_flight <= \$937 ;
+    in_flight <= \$892 ;
   always @(posedge clk)
-    busy <= \$938 ;
+    busy <= \$893 ;
   always @(posedge clk)
-    inc_busy <= \$939 ;
+    inc_busy <= \$894 ;
   always @(posedge clk)
-    count_busy <= \$940 ;
+    count_busy <= \$895 ;
   always @(posedge clk)
-    inc_stall_input <= \$941 ;
+    inc_stall_input <= \$896 ;
   always @(posedge clk)
-    count_stall_input <= \$942 ;
+    count_stall_input <= \$897 ;
   always @(posedge clk)
-    inc_stall_output <= \$943 ;
+    inc_stall_output <= \$898 ;
   always @(posedge clk)
-    count_stall_output <= \$944 ;
+    count_stall_output <= \$899 ;
   always @(posedge clk)
-    inc_mac_ops <= \$945 ;
+    inc_mac_ops <= \$900 ;
   always @(posedge clk)
-    count_mac_ops <= \$946 ;
+    count_mac_ops <= \$901 ;
   always @(posedge clk)
-    inc_bank_reads <= \$947 ;
+    inc_bank_reads <= \$902 ;
   always @(posedge clk)
-    count_bank_reads <= \$948 ;
+    count_bank_reads <= \$903 ;
   always @(posedge clk)
-    inc_act_reads <= \$949 ;
+    inc_act_reads <= \$904 ;
   always @(posedge clk)
-    count_act_reads <= \$950 ;
+    count_act_reads <= \$905 ;
   always @(posedge clk)
-    inc_act_writes <= \$951 ;
+    inc_act_writes <= \$906 ;
   always @(posedge clk)
-    count_act_writes <= \$952 ;
+    count_act_writes <= \$907 ;
   always @(posedge clk)
-    inc_inferences <= \$953 ;
+    inc_inferences <= \$908 ;
   always @(posedge clk)
-    count_inferences <= \$954 ;
+    count_inferences <= \$909 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3074,13 +2950,44 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$29  = | load_r[47:40];
   assign \$30  = load_r[47:40] <= 2'h2;
   assign \$31  = \$29  & \$30 ;
-  assign \$32  = load_write & load_r_is_control;
-  assign \$33  = in_wslot ? in_full1 : in_full0;
-  assign \$34  = ~ \$33 ;
+  assign \$33  = 1'h0 + \$32 ;
+  assign \$34  = \$33  >= 5'h11;
+  assign \$36  = 1'h0 + \$35 ;
+  assign \$37  = 5'h11 - \$36 ;
+  assign \$38  = \$34  ? 8'h00 : \$37 ;
+  assign \$39  = load_write & load_r_is_control;
+  assign \$40  = in_wslot ? in_full1 : in_full0;
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$41  & has_layers;
+  assign \$43  = ~ load_write;
+  assign i_stream__ready = \$42  & \$43 ;
+  assign in_fire = i_stream__valid & i_stream__ready;
+  assign \$44  = in_wslot ? in_beats1 : in_beats0;
+  assign \$46  = in_wslot ? 6'h20 : 6'h00;
+  assign \$47  = \$45  + \$46 ;
+  assign \$56  = in_wslot ? in_beats1 : in_beats0;
+  assign \$57  = ! \$56 ;
+  assign vector_start = in_fire & \$57 ;
+  assign \$58  = ~ loaded;
+  assign \$59  = b_done ? 1'h1 : 1'h0;
+  assign \$60  = layer + 1'h1;
+  assign \$61  = cur_is_last ? { 3'h0, \$59  } : \$60 ;
+  assign \$62  = loaded ? \$61  : 4'h0;
+  assign active = loaded & has_layers;
+  assign \$63  = ~ layer_is_0;
+  assign \$64  = active & \$63 ;
+  assign \$65  = ~ b_done;
+  assign \$66  = \$64  & \$65 ;
+  assign b_available = \$66  & \$67 ;
+  assign \$69  = ~ b_in_group;
+  assign \$70  = \$69  & fold_is_0;
+  assign \$72  = active & \$71 ;
+  assign \$73  = group_is_0 & fold_is_0;
+  assign \$74  = cur_is_last & \$73 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1725$0 (drain_last2),
-    .\port$213$0 (drain_data),
+    .\port$1678$0 (drain_last2),
+    .\port$220$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3092,8 +2999,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1912$0 (\$955 ),
-    .\port$1913$0 (\$956 ),
+    .\port$1865$0 (\$910 ),
+    .\port$1866$0 (\$911 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -3110,8 +3017,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2058$0 (\$957 ),
-    .\port$2059$0 (\$958 ),
+    .\port$2011$0 (\$912 ),
+    .\port$2012$0 (\$913 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -3128,13 +3035,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$60  = b_ready_if_stay;
+          \$80  = a_calm_if_stay;
       2'h1:
-          \$60  = b_ready_if_b;
+          \$80  = a_calm_if_b;
       2'h2:
-          \$60  = b_ready_if_a_fold;
+          \$80  = a_calm_if_a_fold;
       2'h3:
-          \$60  = b_ready_if_a_last_fold;
+          \$80  = a_calm_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3142,13 +3049,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$61  = b_ready_if_stay;
+          \$86  = data_ok_if_stay;
       2'h1:
-          \$61  = b_ready_if_b;
+          \$86  = data_ok_if_b;
       2'h2:
-          \$61  = b_ready_if_a_fold;
+          \$86  = data_ok_if_a_fold;
       2'h3:
-          \$61  = b_ready_if_a_last_fold;
+          \$86  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3156,13 +3063,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$64  = data_ok_if_stay;
+          \$98  = a_calm_if_stay;
       2'h1:
-          \$64  = data_ok_if_b;
+          \$98  = a_calm_if_b;
       2'h2:
-          \$64  = data_ok_if_a_fold;
+          \$98  = a_calm_if_a_fold;
       2'h3:
-          \$64  = data_ok_if_a_last_fold;
+          \$98  = a_calm_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3170,13 +3077,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$73  = a_calm_if_stay;
+          \$105  = data_ok_if_stay;
       2'h1:
-          \$73  = a_calm_if_b;
+          \$105  = data_ok_if_b;
       2'h2:
-          \$73  = a_calm_if_a_fold;
+          \$105  = data_ok_if_a_fold;
       2'h3:
-          \$73  = a_calm_if_a_last_fold;
+          \$105  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3184,55 +3091,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$79  = data_ok_if_stay;
+          \$116  = data_ok_if_stay;
       2'h1:
-          \$79  = data_ok_if_b;
+          \$116  = data_ok_if_b;
       2'h2:
-          \$79  = data_ok_if_a_fold;
+          \$116  = data_ok_if_a_fold;
       2'h3:
-          \$79  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$91  = a_calm_if_stay;
-      2'h1:
-          \$91  = a_calm_if_b;
-      2'h2:
-          \$91  = a_calm_if_a_fold;
-      2'h3:
-          \$91  = a_calm_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$98  = data_ok_if_stay;
-      2'h1:
-          \$98  = data_ok_if_b;
-      2'h2:
-          \$98  = data_ok_if_a_fold;
-      2'h3:
-          \$98  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$109  = data_ok_if_stay;
-      2'h1:
-          \$109  = data_ok_if_b;
-      2'h2:
-          \$109  = data_ok_if_a_fold;
-      2'h3:
-          \$109  = data_ok_if_a_last_fold;
+          \$116  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3248,7 +3113,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$32 ) begin
+    if (\$39 ) begin
       if (load_r_is_clear) begin
         clear_counters = 1'h1;
       end
@@ -3282,466 +3147,853 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \$174 ;
+    \$786  = \$181 ;
+    if (rst) begin
+      \$786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = has_layers;
+    if (\$209 ) begin
+      if (load_r_is_n_layers) begin
+        \$787  = load_r_has_layers;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = last_layer;
+    if (\$209 ) begin
+      if (load_r_is_n_layers) begin
+        \$788  = load_r_last_layer;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$210 ) begin
+      \$789  = \$212 ;
+    end else begin
+      \$789  = \$221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = wait1;
+    if (\$210 ) begin
+      \$790  = \$219 [4:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = dl_rp__data[15:8];
+    if (rst) begin
+      \$791  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = in_release0;
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = in_release1;
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = in_beats0;
+    if (\$223 ) begin
+      \$794  = \$224 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$794  = 8'h00;
+    end
+    if (rst) begin
+      \$794  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = in_full0;
+    if (\$223 ) begin
+      if (\$225 ) begin
+        \$795  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$795  = 1'h0;
+    end
+    if (rst) begin
+      \$795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = in_beats1;
+    if (\$227 ) begin
+      \$796  = \$228 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$796  = 8'h00;
+    end
+    if (rst) begin
+      \$796  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = in_full1;
+    if (\$227 ) begin
+      if (\$229 ) begin
+        \$797  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$797  = 1'h0;
+    end
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = in_wslot;
+    if (\$232 ) begin
+      \$798  = \$233 ;
+    end
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = \$235 [7:0];
+    if (rst) begin
+      \$799  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = \$237 ;
+    if (rst) begin
+      \$800  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = \$242 ;
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = age_next0;
+    if (issued_r0) begin
+      \$802  = 5'h03;
+    end else if (\$243 ) begin
+      \$802  = \$244 [4:0];
+    end
+    if (rst) begin
+      \$802  = 5'h11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = \$249 ;
+    if (rst) begin
+      \$803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = age_next1;
+    if (issued_r1) begin
+      \$804  = 5'h03;
+    end else if (\$250 ) begin
+      \$804  = \$251 [4:0];
+    end
+    if (rst) begin
+      \$804  = 5'h11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = cur_folds_m1;
+    if (\$252 ) begin
+      \$805  = nxt_steps_rp__data[16:8];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$805  = nxt_steps_rp__data[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$805  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = cur_groups_m1;
+    if (\$252 ) begin
+      \$806  = nxt_steps_rp__data[25:17];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$806  = nxt_steps_rp__data[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$806  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = cur_is_last;
+    if (\$252 ) begin
+      \$807  = \$253 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$807  = \$256 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = cur_relu;
+    if (\$252 ) begin
+      \$808  = nxt_rp__data[33];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$808  = nxt_rp__data[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = cur_requantize;
+    if (\$252 ) begin
+      \$809  = nxt_rp__data[34];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$809  = nxt_rp__data[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = bank_addr;
+    if (\$252 ) begin
+      \$810  = nxt_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$810  = nxt_rp__data[24:16];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$259 ) begin
+              \$810  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$262 ) begin
+        \$810  = \$263 [8:0];
+      end
+    end
+    if (rst) begin
+      \$810  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = rq_addr;
+    if (\$252 ) begin
+      \$811  = nxt_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$811  = \$255 [7:0];
+        if (last_group) begin
+          \$811  = nxt_rp__data[32:25];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$259 ) begin
+              \$811  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$811  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = layer;
+    if (\$252 ) begin
+      \$812  = \$62 [2:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$812  = \$62 [2:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$812  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = group;
+    if (\$252 ) begin
+      \$813  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$813  = \$254 [7:0];
+        if (last_group) begin
+          \$813  = 8'h00;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$259 ) begin
+              \$813  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$813  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = fold;
+    if (\$252 ) begin
+      \$814  = 8'h00;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$814  = 8'h00;
+        if (last_group) begin
+          \$814  = 8'h00;
+        end
+      end else begin
+        \$814  = \$260 [7:0];
+      end
+    end
+    if (rst) begin
+      \$814  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = cur_wait_next;
+    if (\$252 ) begin
+      \$815  = nxt_steps_rp__data[32:28];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$815  = nxt_steps_rp__data[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$815  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = b_group;
+    if (\$252 ) begin
+      \$816  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$816  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$816  = b_group_plus1[7:0];
+      end
+    end
+    if (rst) begin
+      \$816  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = b_group_plus1;
+    if (\$252 ) begin
+      \$817  = 9'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$817  = 9'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$817  = \$266 [8:0];
+      end
+    end
+    if (rst) begin
+      \$817  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = b_fold;
+    if (\$252 ) begin
+      \$818  = 8'h00;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$818  = 8'h00;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$818  = 8'h00;
+      end else begin
+        \$818  = \$268 [7:0];
+      end
+    end
+    if (rst) begin
+      \$818  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = b_in_group;
+    if (\$252 ) begin
+      \$819  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$819  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$819  = \$265 ;
+    end
+    if (rst) begin
+      \$819  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = b_bank_addr;
+    if (\$252 ) begin
+      \$820  = d0_rp__data[24:16];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$820  = d0_rp__data[24:16];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$820  = \$264 [8:0];
+    end
+    if (rst) begin
+      \$820  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = b_rq_addr;
+    if (\$252 ) begin
+      \$821  = d0_rp__data[32:25];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$821  = d0_rp__data[32:25];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$821  = \$267 [7:0];
+      end
+    end
+    if (rst) begin
+      \$821  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = loaded;
+    if (\$252 ) begin
+      \$822  = 1'h1;
+    end
+    if (\$271 ) begin
+      \$822  = 1'h0;
+    end
+    if (rst) begin
+      \$822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = wr_buf;
+    if (\$252 ) begin
+      \$823  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$823  = \$257 ;
+          if (cur_is_last) begin
+            \$823  = 1'h0;
+            if (b_done) begin
+              \$823  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = wait_cur;
+    if (\$252 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$824  = cur_wait_next;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$824  = wait1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$824  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$825  = ctx;
+    if (\$252 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$825  = \$258 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$826  = \$274 ;
+    if (rst) begin
+      \$826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = ctx;
+    if (rst) begin
+      \$827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = issue;
+    if (rst) begin
+      \$828  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$829  = \$299 ;
+    if (rst) begin
+      \$829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$830  = wb_valid1;
     if (rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = has_layers;
-    if (\$190 ) begin
-      if (load_r_is_n_layers) begin
-        \$831  = load_r_has_layers;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = last_layer;
-    if (\$190 ) begin
-      if (load_r_is_n_layers) begin
-        \$832  = load_r_last_layer;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$191 ) begin
-      \$833  = \$193 ;
-    end else begin
-      \$833  = \$195 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = dl_rp__data[15:8];
+    \$831  = wb_valid2;
     if (rst) begin
-      \$834  = 8'h00;
+      \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = in_release0;
+    \$832  = wb_valid3;
+    if (rst) begin
+      \$832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833  = wb_valid4;
+    if (rst) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$834  = wb_valid5;
+    if (rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = wb_valid6;
     if (rst) begin
       \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = in_release1;
+    \$836  = wb_valid7;
     if (rst) begin
       \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = in_beats0;
-    if (\$197 ) begin
-      \$837  = \$198 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$837  = 8'h00;
-    end
+    \$837  = wb_valid8;
     if (rst) begin
-      \$837  = 8'h00;
+      \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = in_full0;
-    if (\$197 ) begin
-      if (\$199 ) begin
-        \$838  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$838  = 1'h0;
-    end
+    \$838  = wb_valid9;
     if (rst) begin
       \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = in_beats1;
-    if (\$201 ) begin
-      \$839  = \$202 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$839  = 8'h00;
-    end
+    \$839  = wb_valid10;
     if (rst) begin
-      \$839  = 8'h00;
+      \$839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = in_full1;
-    if (\$201 ) begin
-      if (\$203 ) begin
-        \$840  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$840  = 1'h0;
-    end
+    \$840  = wb_valid11;
     if (rst) begin
       \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = in_wslot;
-    if (\$206 ) begin
-      \$841  = \$207 ;
-    end
+    \$841  = wb_valid12;
     if (rst) begin
       \$841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \$209 [7:0];
+    \$842  = wb_valid13;
     if (rst) begin
-      \$842  = 8'h00;
+      \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \$211 ;
+    \$843  = wb_valid14;
     if (rst) begin
-      \$843  = 9'h1ff;
+      \$843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = cur_groups;
-    if (\$212 ) begin
-      \$844  = nxt_steps_rp__data[7:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$844  = nxt_steps_rp__data[7:0];
-        end
-      end
-    end
+    \$844  = wb_valid15;
     if (rst) begin
-      \$844  = 8'h00;
+      \$844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = cur_folds_m1;
-    if (\$212 ) begin
-      \$845  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$845  = nxt_steps_rp__data[16:8];
-        end
-      end
-    end
+    \$845  = \$338 ;
     if (rst) begin
-      \$845  = 9'h1ff;
+      \$845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = cur_groups_m1;
-    if (\$212 ) begin
-      \$846  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$846  = nxt_steps_rp__data[25:17];
-        end
-      end
-    end
+    \$846  = \$352 ;
     if (rst) begin
-      \$846  = 9'h1ff;
+      \$846  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = cur_is_last;
-    if (\$212 ) begin
-      \$847  = \$213 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$847  = \$216 ;
-        end
-      end
-    end
+    \$847  = \$375 ;
     if (rst) begin
       \$847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = cur_relu;
-    if (\$212 ) begin
-      \$848  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$848  = nxt_rp__data[33];
-        end
-      end
-    end
+    \$848  = \$400 ;
     if (rst) begin
       \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = cur_requantize;
-    if (\$212 ) begin
-      \$849  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$849  = nxt_rp__data[34];
-        end
-      end
-    end
+    \$849  = \$410 ;
     if (rst) begin
-      \$849  = 1'h0;
+      \$849  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = bank_addr;
-    if (\$212 ) begin
-      \$850  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$850  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$219 ) begin
-              \$850  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$223 ) begin
-        \$850  = \$224 [8:0];
-      end
-    end
+    \$850  = \$435 ;
     if (rst) begin
-      \$850  = 9'h000;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = rq_addr;
-    if (\$212 ) begin
-      \$851  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$851  = \$215 [7:0];
-        if (last_group) begin
-          \$851  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$219 ) begin
-              \$851  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$851  = \$451 ;
     if (rst) begin
-      \$851  = 8'h00;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = layer;
-    if (\$212 ) begin
-      \$852  = \$55 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$852  = \$55 [2:0];
-        end
-      end
-    end
+    \$852  = \$454 ;
     if (rst) begin
-      \$852  = 3'h0;
+      \$852  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = group;
-    if (\$212 ) begin
-      \$853  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$853  = \$214 [7:0];
-        if (last_group) begin
-          \$853  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$219 ) begin
-              \$853  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$853  = \$467 ;
     if (rst) begin
-      \$853  = 8'h00;
+      \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = fold;
-    if (\$212 ) begin
-      \$854  = 8'h00;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$854  = 8'h00;
-        if (last_group) begin
-          \$854  = 8'h00;
-        end
-      end else begin
-        \$854  = \$220 [7:0];
-      end
-    end
+    \$854  = \$519 ;
     if (rst) begin
-      \$854  = 8'h00;
+      \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = need_groups;
-    if (\$212 ) begin
-      \$855  = 9'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$855  = 9'h002;
-        if (last_group) begin
-          \$855  = 9'h002;
-        end
-      end else begin
-        \$855  = need_groups_next;
-      end
-    end
+    \$855  = \$541 ;
     if (rst) begin
-      \$855  = 9'h002;
+      \$855  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = need_groups_next;
-    if (\$212 ) begin
-      \$856  = 9'h004;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$856  = 9'h004;
-        if (last_group) begin
-          \$856  = 9'h004;
-        end
-      end else begin
-        \$856  = \$221 [8:0];
-      end
-    end
+    \$856  = \$568 ;
     if (rst) begin
-      \$856  = 9'h004;
+      \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = b_group;
-    if (\$212 ) begin
-      \$857  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$857  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$857  = b_group_plus1[7:0];
-      end
-    end
+    \$857  = \$573 ;
     if (rst) begin
-      \$857  = 8'h00;
+      \$857  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = b_group_plus1;
-    if (\$212 ) begin
-      \$858  = 9'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$858  = 9'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$858  = \$227 [8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (\$583 ) begin
+      \$858  = \$589 ;
+    end else if (\$586 ) begin
+      \$858  = \$590 ;
+    end else begin
+      \$858  = \$591 ;
     end
     if (rst) begin
-      \$858  = 9'h001;
+      \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = b_fold;
-    if (\$212 ) begin
-      \$859  = 8'h00;
+    \$859  = last_fold;
+    if (\$592 ) begin
+      \$859  = nxt_steps_rp__data[26];
+    end else if (\$594 ) begin
+      \$859  = nxt_steps_rp__data[26];
+    end else if (\$595 ) begin
+      \$859  = \$606 ;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$859  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$859  = 8'h00;
-      end else begin
-        \$859  = \$229 [7:0];
-      end
+      \$859  = \$609 ;
     end
     if (rst) begin
-      \$859  = 8'h00;
+      \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = b_in_group;
-    if (\$212 ) begin
-      \$860  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$860  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$860  = \$226 ;
+    \$860  = last_group;
+    if (\$592 ) begin
+      \$860  = nxt_steps_rp__data[27];
+    end else if (\$594 ) begin
+      \$860  = \$600 ;
+    end else if (\$595 ) begin
+      \$860  = \$607 ;
     end
     if (rst) begin
       \$860  = 1'h0;
@@ -3749,76 +4001,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = b_bank_addr;
-    if (\$212 ) begin
-      \$861  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$861  = d0_rp__data[24:16];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$861  = \$225 [8:0];
+    \$861  = group_plus1;
+    if (\$592 ) begin
+      \$861  = 9'h001;
+    end else if (\$594 ) begin
+      \$861  = \$605 ;
+    end else if (\$595 ) begin
+      \$861  = \$608 [8:0];
     end
     if (rst) begin
-      \$861  = 9'h000;
+      \$861  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = b_rq_addr;
-    if (\$212 ) begin
-      \$862  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$862  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$862  = \$228 [7:0];
-      end
+    \$862  = b_group_is_0;
+    if (\$614 ) begin
+      \$862  = 1'h1;
+    end else if (\$618 ) begin
+      \$862  = 1'h0;
     end
     if (rst) begin
-      \$862  = 8'h00;
+      \$862  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = loaded;
-    if (\$212 ) begin
+    (* full_case = 32'd1 *)
+    if (\$614 ) begin
+      \$863  = \$621 ;
+    end else if (\$618 ) begin
+      \$863  = \$625 ;
+    end else begin
+      \$863  = \$627 ;
+    end
+    if (rst) begin
       \$863  = 1'h1;
     end
-    if (\$232 ) begin
-      \$863  = 1'h0;
-    end
-    if (rst) begin
-      \$863  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = wr_buf;
-    if (\$212 ) begin
-      \$864  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$864  = \$217 ;
-          if (cur_is_last) begin
-            \$864  = 1'h0;
-            if (b_done) begin
-              \$864  = 1'h1;
-            end
-          end
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (\$614 ) begin
+      \$864  = \$624 ;
+    end else if (\$618 ) begin
+      \$864  = \$626 ;
+    end else begin
+      \$864  = \$628 ;
     end
     if (rst) begin
       \$864  = 1'h0;
@@ -3826,195 +4055,267 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = prev_groups;
-    if (\$212 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$865  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$865  = in_groups;
-            end
-          end
-        end
+    \$865  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$614 ) begin
+      \$865  = 9'h001;
+    end else if (\$618 ) begin
+      \$865  = 9'h001;
+    end else begin
+      if (\$631 ) begin
+        \$865  = \$632 [8:0];
       end
     end
     if (rst) begin
-      \$865  = 8'h00;
+      \$865  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = ctx;
-    if (\$212 ) begin
+    \$866  = layer_is_0;
+    if (\$633 ) begin
+      \$866  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$866  = \$218 ;
-          end
-        end
+      if (\$636 ) begin
+        \$866  = \$638 ;
       end
     end
     if (rst) begin
-      \$866  = 1'h0;
+      \$866  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \$235 ;
+    \$867  = group_is_0;
+    if (\$633 ) begin
+      \$867  = 1'h1;
+    end else if (issue_a) begin
+      if (\$636 ) begin
+        \$867  = 1'h1;
+        if (\$642 ) begin
+          \$867  = 1'h0;
+        end
+      end else if (last_fold) begin
+        \$867  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$867  = 1'h0;
+      \$867  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = ctx;
+    \$868  = fold_is_0;
+    if (\$633 ) begin
+      \$868  = 1'h1;
+    end else if (issue_a) begin
+      \$868  = last_fold;
+    end
     if (rst) begin
-      \$868  = 1'h0;
+      \$868  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = issue;
+    \$869  = fold_plus1;
+    if (\$633 ) begin
+      \$869  = 9'h001;
+    end else if (issue_a) begin
+      \$869  = \$635 [8:0];
+    end
     if (rst) begin
-      \$869  = 1'h0;
+      \$869  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \$260 ;
+    \$870  = out_full0;
+    if (\$644 ) begin
+      \$870  = 1'h1;
+    end
+    if (done) begin
+      if (\$768 ) begin
+        \$870  = 1'h0;
+      end
+    end
     if (rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = wb_valid1;
+    \$871  = out_pending0;
+    if (\$644 ) begin
+      \$871  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$764 ) begin
+          \$871  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = wb_valid2;
+    \$872  = out_groups0;
+    if (\$644 ) begin
+      \$872  = 8'h00;
+    end else if (\$646 ) begin
+      \$872  = \$647 [7:0];
+    end
     if (rst) begin
-      \$872  = 1'h0;
+      \$872  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = wb_valid3;
+    \$873  = out_full1;
+    if (\$649 ) begin
+      \$873  = 1'h1;
+    end
+    if (done) begin
+      if (\$769 ) begin
+        \$873  = 1'h0;
+      end
+    end
     if (rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = wb_valid4;
+    \$874  = out_pending1;
+    if (\$649 ) begin
+      \$874  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$765 ) begin
+          \$874  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = wb_valid5;
+    \$875  = out_groups1;
+    if (\$649 ) begin
+      \$875  = 8'h00;
+    end else if (\$651 ) begin
+      \$875  = \$652 [7:0];
+    end
     if (rst) begin
-      \$875  = 1'h0;
+      \$875  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = wb_valid6;
+    \$876  = \$655 [2:0];
     if (rst) begin
-      \$876  = 1'h0;
+      \$876  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = wb_valid7;
+    \$877  = \$662 ;
     if (rst) begin
-      \$877  = 1'h0;
+      \$877  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = wb_valid8;
+    \$878  = \$754 ;
     if (rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = wb_valid9;
+    \$879  = drain_group_plus1;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$879  = 9'h001;
+      end else if (\$755 ) begin
+        \$879  = \$756 [8:0];
+      end
+    end
     if (rst) begin
-      \$879  = 1'h0;
+      \$879  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = wb_valid10;
+    \$880  = drain_read;
     if (rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = wb_valid11;
+    \$881  = drain_inflight;
     if (rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = wb_valid12;
+    \$882  = \$757 ;
     if (rst) begin
-      \$882  = 1'h0;
+      \$882  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = wb_valid13;
+    \$883  = \$758 ;
     if (rst) begin
-      \$883  = 1'h0;
+      \$883  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = wb_valid14;
+    (* full_case = 32'd1 *)
+    if (\$759 ) begin
+      \$884  = \$760 ;
+    end else if (drain_elem_last) begin
+      \$884  = \$761 ;
+    end else begin
+      \$884  = \$762 ;
+    end
     if (rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = wb_valid15;
-    if (rst) begin
-      \$885  = 1'h0;
+    \$885  = drain_lane;
+    if (drain_read) begin
+      \$885  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = wb_parity_ahead0;
-    if (\$263 ) begin
-      \$886  = 1'h1;
-    end
-    if (\$267 ) begin
-      \$886  = wb_par15;
-    end
-    if (rst) begin
-      \$886  = 1'h1;
+    \$886  = drain_last;
+    if (drain_read) begin
+      \$886  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = wb_groups_ahead0;
-    if (\$263 ) begin
-      \$887  = 8'h00;
-    end
-    if (\$267 ) begin
-      \$887  = \$270 [7:0];
+    \$887  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$887  = 8'h00;
+      end else begin
+        \$887  = \$766 [7:0];
+      end
     end
     if (rst) begin
       \$887  = 8'h00;
@@ -4022,688 +4323,247 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = wb_parity_ahead1;
-    if (\$273 ) begin
-      \$888  = 1'h1;
-    end
-    if (\$277 ) begin
-      \$888  = wb_par15;
+    \$888  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$888  = \$763 ;
+      end
     end
     if (rst) begin
-      \$888  = 1'h1;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = wb_groups_ahead1;
-    if (\$273 ) begin
-      \$889  = 8'h00;
-    end
-    if (\$277 ) begin
-      \$889  = \$280 [7:0];
+    \$889  = release_slot;
+    if (done) begin
+      \$889  = \$767 ;
     end
     if (rst) begin
-      \$889  = 8'h00;
+      \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \$321 ;
+    \$890  = vector_start;
     if (rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \$335 ;
+    \$891  = done;
     if (rst) begin
-      \$891  = 1'h1;
+      \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \$358 ;
+    \$892  = \$771 [2:0];
     if (rst) begin
-      \$892  = 1'h0;
+      \$892  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \$385 ;
+    \$893  = \$774 ;
     if (rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \$395 ;
+    \$894  = { 3'h0, busy };
     if (rst) begin
-      \$894  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \$420 ;
-    if (rst) begin
-      \$895  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \$447 ;
-    if (rst) begin
-      \$896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \$457 ;
-    if (rst) begin
-      \$897  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \$470 ;
-    if (rst) begin
-      \$898  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \$548 ;
-    if (rst) begin
-      \$899  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \$585 ;
-    if (rst) begin
-      \$900  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \$612 ;
-    if (rst) begin
-      \$901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \$617 ;
-    if (rst) begin
-      \$902  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$627 ) begin
-      \$903  = \$633 ;
-    end else if (\$630 ) begin
-      \$903  = \$634 ;
-    end else begin
-      \$903  = \$635 ;
-    end
-    if (rst) begin
-      \$903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = last_fold;
-    if (\$636 ) begin
-      \$904  = nxt_steps_rp__data[26];
-    end else if (\$638 ) begin
-      \$904  = nxt_steps_rp__data[26];
-    end else if (\$639 ) begin
-      \$904  = \$650 ;
-    end else if (issue_a) begin
-      \$904  = \$653 ;
-    end
-    if (rst) begin
-      \$904  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = last_group;
-    if (\$636 ) begin
-      \$905  = nxt_steps_rp__data[27];
-    end else if (\$638 ) begin
-      \$905  = \$644 ;
-    end else if (\$639 ) begin
-      \$905  = \$651 ;
-    end
-    if (rst) begin
-      \$905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = group_plus1;
-    if (\$636 ) begin
-      \$906  = 9'h001;
-    end else if (\$638 ) begin
-      \$906  = \$649 ;
-    end else if (\$639 ) begin
-      \$906  = \$652 [8:0];
-    end
-    if (rst) begin
-      \$906  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = b_group_is_0;
-    if (\$658 ) begin
-      \$907  = 1'h1;
-    end else if (\$662 ) begin
-      \$907  = 1'h0;
-    end
-    if (rst) begin
-      \$907  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$658 ) begin
-      \$908  = \$665 ;
-    end else if (\$662 ) begin
-      \$908  = \$669 ;
-    end else begin
-      \$908  = \$671 ;
-    end
-    if (rst) begin
-      \$908  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$658 ) begin
-      \$909  = \$668 ;
-    end else if (\$662 ) begin
-      \$909  = \$670 ;
-    end else begin
-      \$909  = \$672 ;
-    end
-    if (rst) begin
-      \$909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$658 ) begin
-      \$910  = 9'h001;
-    end else if (\$662 ) begin
-      \$910  = 9'h001;
-    end else begin
-      if (\$675 ) begin
-        \$910  = \$676 [8:0];
-      end
-    end
-    if (rst) begin
-      \$910  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = layer_is_0;
-    if (\$677 ) begin
-      \$911  = 1'h1;
-    end else if (issue_a) begin
-      if (\$680 ) begin
-        \$911  = \$682 ;
-      end
-    end
-    if (rst) begin
-      \$911  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = group_is_0;
-    if (\$677 ) begin
-      \$912  = 1'h1;
-    end else if (issue_a) begin
-      if (\$680 ) begin
-        \$912  = 1'h1;
-        if (\$686 ) begin
-          \$912  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$912  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$912  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = fold_is_0;
-    if (\$677 ) begin
-      \$913  = 1'h1;
-    end else if (issue_a) begin
-      \$913  = last_fold;
-    end
-    if (rst) begin
-      \$913  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = fold_plus1;
-    if (\$677 ) begin
-      \$914  = 9'h001;
-    end else if (issue_a) begin
-      \$914  = \$679 [8:0];
-    end
-    if (rst) begin
-      \$914  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = out_full0;
-    if (\$688 ) begin
-      \$915  = 1'h1;
-    end
-    if (done) begin
-      if (\$812 ) begin
-        \$915  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = out_pending0;
-    if (\$688 ) begin
-      \$916  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$808 ) begin
-          \$916  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = out_groups0;
-    if (\$688 ) begin
-      \$917  = 8'h00;
-    end else if (\$690 ) begin
-      \$917  = \$691 [7:0];
-    end
-    if (rst) begin
-      \$917  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = out_full1;
-    if (\$693 ) begin
-      \$918  = 1'h1;
-    end
-    if (done) begin
-      if (\$813 ) begin
-        \$918  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = out_pending1;
-    if (\$693 ) begin
-      \$919  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$809 ) begin
-          \$919  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = out_groups1;
-    if (\$693 ) begin
-      \$920  = 8'h00;
-    end else if (\$695 ) begin
-      \$920  = \$696 [7:0];
-    end
-    if (rst) begin
-      \$920  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \$699 [2:0];
-    if (rst) begin
-      \$921  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \$706 ;
-    if (rst) begin
-      \$922  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$798 ;
-    if (rst) begin
-      \$923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = drain_group_plus1;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$924  = 9'h001;
-      end else if (\$799 ) begin
-        \$924  = \$800 [8:0];
-      end
-    end
-    if (rst) begin
-      \$924  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = drain_read;
-    if (rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = drain_inflight;
-    if (rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \$801 ;
-    if (rst) begin
-      \$927  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \$802 ;
-    if (rst) begin
-      \$928  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$803 ) begin
-      \$929  = \$804 ;
-    end else if (drain_elem_last) begin
-      \$929  = \$805 ;
-    end else begin
-      \$929  = \$806 ;
-    end
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = drain_lane;
-    if (drain_read) begin
-      \$930  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = drain_last;
-    if (drain_read) begin
-      \$931  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$932  = 8'h00;
-      end else begin
-        \$932  = \$810 [7:0];
-      end
-    end
-    if (rst) begin
-      \$932  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$933  = \$807 ;
-      end
-    end
-    if (rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = release_slot;
-    if (done) begin
-      \$934  = \$811 ;
-    end
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = vector_start;
-    if (rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = done;
-    if (rst) begin
-      \$936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \$815 [2:0];
-    if (rst) begin
-      \$937  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \$818 ;
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = { 3'h0, busy };
-    if (rst) begin
-      \$939  = 4'h0;
+      \$894  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$940  = 32'd0;
+      \$895  = 32'd0;
     end else begin
-      \$940  = \$819 [31:0];
+      \$895  = \$775 [31:0];
     end
     if (rst) begin
-      \$940  = 32'd0;
+      \$895  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = { 3'h0, stall_input };
+    \$896  = { 3'h0, stall_input };
     if (rst) begin
-      \$941  = 4'h0;
+      \$896  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$942  = 32'd0;
+      \$897  = 32'd0;
     end else begin
-      \$942  = \$820 [31:0];
+      \$897  = \$776 [31:0];
     end
     if (rst) begin
-      \$942  = 32'd0;
+      \$897  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = { 3'h0, stall_output };
+    \$898  = { 3'h0, stall_output };
     if (rst) begin
-      \$943  = 4'h0;
+      \$898  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$944  = 32'd0;
+      \$899  = 32'd0;
     end else begin
-      \$944  = \$821 [31:0];
+      \$899  = \$777 [31:0];
     end
     if (rst) begin
-      \$944  = 32'd0;
+      \$899  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$822 ;
+    \$900  = \$778 ;
     if (rst) begin
-      \$945  = 4'h0;
+      \$900  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$946  = 32'd0;
+      \$901  = 32'd0;
     end else begin
-      \$946  = \$823 [31:0];
+      \$901  = \$779 [31:0];
     end
     if (rst) begin
-      \$946  = 32'd0;
+      \$901  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = { 2'h0, \$824  };
+    \$902  = { 2'h0, \$780  };
     if (rst) begin
-      \$947  = 4'h0;
+      \$902  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$948  = 32'd0;
+      \$903  = 32'd0;
     end else begin
-      \$948  = \$825 [31:0];
+      \$903  = \$781 [31:0];
     end
     if (rst) begin
-      \$948  = 32'd0;
+      \$903  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = { 3'h0, issue };
+    \$904  = { 3'h0, issue };
     if (rst) begin
-      \$949  = 4'h0;
+      \$904  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$950  = 32'd0;
+      \$905  = 32'd0;
     end else begin
-      \$950  = \$826 [31:0];
+      \$905  = \$782 [31:0];
     end
     if (rst) begin
-      \$950  = 32'd0;
+      \$905  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = { 2'h0, \$827  };
+    \$906  = { 2'h0, \$783  };
     if (rst) begin
-      \$951  = 4'h0;
+      \$906  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$952  = 32'd0;
+      \$907  = 32'd0;
     end else begin
-      \$952  = \$828 [31:0];
+      \$907  = \$784 [31:0];
     end
     if (rst) begin
-      \$952  = 32'd0;
+      \$907  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = { 3'h0, done };
+    \$908  = { 3'h0, done };
     if (rst) begin
-      \$953  = 4'h0;
+      \$908  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$954  = 32'd0;
+      \$909  = 32'd0;
     end else begin
-      \$954  = \$829 [31:0];
+      \$909  = \$785 [31:0];
     end
     if (rst) begin
-      \$954  = 32'd0;
+      \$909  = 32'd0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$67  = b_ready_if_stay;
+      2'h1:
+          \$67  = b_ready_if_b;
+      2'h2:
+          \$67  = b_ready_if_a_fold;
+      2'h3:
+          \$67  = b_ready_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$68  = b_ready_if_stay;
+      2'h1:
+          \$68  = b_ready_if_b;
+      2'h2:
+          \$68  = b_ready_if_a_fold;
+      2'h3:
+          \$68  = b_ready_if_a_last_fold;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (move_made)
+      2'h0:
+          \$71  = data_ok_if_stay;
+      2'h1:
+          \$71  = data_ok_if_b;
+      2'h2:
+          \$71  = data_ok_if_a_fold;
+      2'h3:
+          \$71  = data_ok_if_a_last_fold;
+    endcase
   end
   assign busy_r = busy;
   assign load_hold = 1'h0;
@@ -4718,48 +4578,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr  = load_r[1:0];
   assign \$signature__data  = load_r[66:32];
   assign swp__addr = load_r[1:0];
-  assign swp__data = { \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
+  assign swp__data = { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$40 [5:0];
+  assign in_wp__addr = \$47 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$48 , \$46 , \$44 , \$42  };
-  assign next_layer = \$55 [2:0];
-  assign nxt_rp__addr = \$55 [1:0];
-  assign nxt_steps_rp__addr = \$55 [1:0];
-  assign \step_valid$97  = step_valid;
-  assign \step_addr$99  = step_addr;
-  assign \step_first$101  = step_first;
-  assign \step_last$103  = step_last;
-  assign \step_rq$105  = step_rq;
-  assign \step_relu$107  = step_relu;
-  assign \step_requantize$109  = step_requantize;
-  assign \step_valid$110  = step_valid;
-  assign \step_addr$111  = step_addr;
-  assign \step_first$112  = step_first;
-  assign \step_last$113  = step_last;
-  assign \step_rq$114  = step_rq;
-  assign \step_relu$115  = step_relu;
-  assign \step_requantize$116  = step_requantize;
+  assign in_wp__en = { \$55 , \$53 , \$51 , \$49  };
+  assign next_layer = \$62 [2:0];
+  assign nxt_rp__addr = \$62 [1:0];
+  assign nxt_steps_rp__addr = \$62 [1:0];
+  assign issued = issue;
+  assign \step_valid$99  = step_valid;
+  assign \step_addr$101  = step_addr;
+  assign \step_first$103  = step_first;
+  assign \step_last$105  = step_last;
+  assign \step_rq$107  = step_rq;
+  assign \step_relu$109  = step_relu;
+  assign \step_requantize$111  = step_requantize;
+  assign \step_valid$112  = step_valid;
+  assign \step_addr$113  = step_addr;
+  assign \step_first$114  = step_first;
+  assign \step_last$115  = step_last;
+  assign \step_rq$116  = step_rq;
+  assign \step_relu$117  = step_relu;
+  assign \step_requantize$118  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$157 , \$155 , \$153 , \$151  };
-  assign act_wp__addr = \$149 [6:0];
+  assign act_wp__en = { \$164 , \$162 , \$160 , \$158  };
+  assign act_wp__addr = \$156 [6:0];
   assign act = act_word;
-  assign \act$133  = act_word;
-  assign act_wp__data = { \$957 , \$955 , \$957 , \$955  };
-  assign result = { \$956 , \$955  };
-  assign \result$143  = { \$958 , \$957  };
-  assign \$signature__en$144  = out_write;
-  assign \$signature__addr$145  = \$159 [6:0];
-  assign \$signature__data$146  = { \$956 , \$955  };
-  assign \$signature__en$147  = out_write;
-  assign \$signature__addr$148  = \$161 [6:0];
-  assign \$signature__data$149  = { \$958 , \$957  };
-  assign \$signature__addr$156  = \$166 [6:0];
-  assign \$signature__addr$159  = \$171 [6:0];
+  assign \act$135  = act_word;
+  assign act_wp__data = { \$912 , \$910 , \$912 , \$910  };
+  assign result = { \$911 , \$910  };
+  assign \result$145  = { \$913 , \$912  };
+  assign \$signature__en$146  = out_write;
+  assign \$signature__addr$147  = \$166 [6:0];
+  assign \$signature__data$148  = { \$911 , \$910  };
+  assign \$signature__en$149  = out_write;
+  assign \$signature__addr$150  = \$168 [6:0];
+  assign \$signature__data$151  = { \$913 , \$912  };
+  assign \$signature__addr$158  = \$173 [6:0];
+  assign \$signature__addr$161  = \$178 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4778,92 +4639,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$21  = { 1'h0, \$20 [8:1] };
   assign \$23  = { \$22 [8], \$22 [8], \$22 [8:2] };
   assign \$25  = { \$24 [8], \$24 [8:1] };
-  assign \$38  = \$37 ;
-  assign \$41  = 1'h1;
-  assign \$42  = in_fire;
-  assign \$43  = 1'h1;
-  assign \$44  = in_fire;
-  assign \$45  = 1'h1;
-  assign \$46  = in_fire;
-  assign \$47  = 1'h1;
-  assign \$48  = in_fire;
-  assign \$72  = \$71 ;
-  assign \$87  = \$86 ;
-  assign \$116  = \$114 ;
-  assign \$126  = ctx;
-  assign \$136  = in_fire;
-  assign \$154  = wb_group16[0];
-  assign \$156  = wb_group16[0];
-  assign \$145  = { 1'h0, wb_group16[7:1] };
-  assign \$164  = { 1'h0, drain_elem[7:1] };
-  assign \$169  = { 1'h0, drain_elem[7:1] };
-  assign \$193  = { \$192 [8], \$192 [8], \$192 [8:2] };
-  assign \$195  = { \$194 [8], \$194 [8], \$194 [8:2] };
-  assign \$200  = in_wslot;
-  assign \$209  = { 1'h0, \$208 [8:1] };
-  assign \$211  = { \$210 [8], \$210 [8:1] };
-  assign \$243  = b_fold;
-  assign \$246  = fold;
-  assign \$250  = fold;
-  assign \$272  = wb_ctx15;
-  assign \$276  = wb_ctx15;
-  assign \$284  = in_wslot;
-  assign \$297  = in_wslot;
-  assign \$343  = in_wslot;
-  assign \$354  = in_wslot;
+  assign \$32  = { 1'h0, load_r_countdown_distance };
+  assign \$35  = { 1'h0, load_r_countdown_distance };
+  assign \$45  = \$44 ;
+  assign \$48  = 1'h1;
+  assign \$49  = in_fire;
+  assign \$50  = 1'h1;
+  assign \$51  = in_fire;
+  assign \$52  = 1'h1;
+  assign \$53  = in_fire;
+  assign \$54  = 1'h1;
+  assign \$55  = in_fire;
+  assign \$79  = \$78 ;
+  assign \$94  = \$93 ;
+  assign \$123  = \$121 ;
+  assign \$133  = ctx;
+  assign \$143  = in_fire;
+  assign \$161  = wb_group16[0];
+  assign \$163  = wb_group16[0];
+  assign \$152  = { 1'h0, wb_group16[7:1] };
+  assign \$171  = { 1'h0, drain_elem[7:1] };
+  assign \$176  = { 1'h0, drain_elem[7:1] };
+  assign \$201  = { \$200 [8], \$200 [8:1] };
+  assign \$202  = { \$201 [8], \$201 [8:1] };
+  assign \$205  = { \$204 [8], \$204 [8:1] };
+  assign \$206  = { \$205 [8], \$205 [8:1] };
+  assign \$212  = { \$211 [8], \$211 [8], \$211 [8:2] };
+  assign \$213  = { 1'h0, load_r_countdown_distance };
+  assign \$216  = { 1'h0, load_r_countdown_distance };
+  assign \$221  = { \$220 [8], \$220 [8], \$220 [8:2] };
+  assign \$226  = in_wslot;
+  assign \$235  = { 1'h0, \$234 [8:1] };
+  assign \$237  = { \$236 [8], \$236 [8:1] };
+  assign \$245  = ctx;
+  assign \$282  = b_fold;
+  assign \$285  = fold;
+  assign \$289  = fold;
+  assign \$303  = in_wslot;
+  assign \$316  = in_wslot;
   assign \$360  = in_wslot;
-  assign \$402  = in_wslot;
-  assign \$414  = in_wslot;
-  assign \$422  = in_wslot;
-  assign \$465  = in_wslot;
-  assign \$479  = in_wslot;
-  assign \$486  = 1'h0;
-  assign \$500  = in_wslot;
-  assign \$509  = 1'h0;
-  assign \$512  = layer[0];
-  assign \$522  = \$521 ;
-  assign \$523  = \$522 ;
-  assign \$525  = in_wslot;
-  assign \$533  = 1'h1;
-  assign \$545  = 1'h1;
-  assign \$552  = b_done;
-  assign \$556  = 1'h0;
-  assign \$563  = 1'h1;
-  assign \$564  = 1'h1;
-  assign \$567  = layer[0];
-  assign \$573  = \$572 ;
-  assign \$575  = 1'h0;
-  assign \$583  = 1'h1;
-  assign \$590  = in_wslot;
-  assign \$606  = in_wslot;
-  assign \$664  = { 1'h0, \$663 [8:1] };
-  assign \$692  = claim_ctx;
-  assign \$694  = wb_ctx16;
-  assign \$715  = claim_ctx;
-  assign \$719  = wb_ctx16;
-  assign \$724  = drain_elem[0];
-  assign \$725  = claim_ctx;
-  assign \$729  = wb_ctx16;
-  assign \$746  = claim_ctx;
-  assign \$749  = { 1'h0, drain_elem[7:1] };
-  assign \$751  = wb_ctx16;
-  assign \$753  = { 1'h0, drain_elem[7:1] };
-  assign \$761  = { 1'h0, drain_elem[7:1] };
-  assign \$765  = { 1'h0, drain_elem[7:1] };
-  assign \$773  = claim_ctx;
-  assign \$776  = { 1'h0, drain_elem[7:1] };
-  assign \$778  = wb_ctx16;
-  assign \$780  = { 1'h0, drain_elem[7:1] };
-  assign \$788  = { 1'h0, drain_elem[7:1] };
-  assign \$792  = { 1'h0, drain_elem[7:1] };
-  assign \$799  = drain_elem[0];
-  assign \$809  = drain_slot;
-  assign \$813  = release_slot;
-  assign \$122  = ctx;
+  assign \$371  = in_wslot;
+  assign \$377  = in_wslot;
+  assign \$417  = in_wslot;
+  assign \$429  = in_wslot;
+  assign \$437  = in_wslot;
+  assign \$450  = 1'h1;
+  assign \$462  = in_wslot;
+  assign \$476  = in_wslot;
+  assign \$493  = in_wslot;
+  assign \$502  = 1'h0;
+  assign \$504  = \$503 ;
+  assign \$505  = \$504 ;
+  assign \$507  = in_wslot;
+  assign \$515  = 1'h1;
+  assign \$516  = 1'h1;
+  assign \$523  = b_done;
+  assign \$534  = 1'h1;
+  assign \$535  = 1'h1;
+  assign \$536  = 1'h0;
+  assign \$538  = 1'h0;
+  assign \$539  = 1'h1;
+  assign \$546  = in_wslot;
+  assign \$562  = in_wslot;
+  assign \$620  = { 1'h0, \$619 [8:1] };
+  assign \$648  = claim_ctx;
+  assign \$650  = wb_ctx16;
+  assign \$671  = claim_ctx;
+  assign \$675  = wb_ctx16;
+  assign \$680  = drain_elem[0];
+  assign \$681  = claim_ctx;
+  assign \$685  = wb_ctx16;
+  assign \$702  = claim_ctx;
+  assign \$705  = { 1'h0, drain_elem[7:1] };
+  assign \$707  = wb_ctx16;
+  assign \$709  = { 1'h0, drain_elem[7:1] };
+  assign \$717  = { 1'h0, drain_elem[7:1] };
+  assign \$721  = { 1'h0, drain_elem[7:1] };
+  assign \$729  = claim_ctx;
+  assign \$732  = { 1'h0, drain_elem[7:1] };
+  assign \$734  = wb_ctx16;
+  assign \$736  = { 1'h0, drain_elem[7:1] };
+  assign \$744  = { 1'h0, drain_elem[7:1] };
+  assign \$748  = { 1'h0, drain_elem[7:1] };
+  assign \$755  = drain_elem[0];
+  assign \$765  = drain_slot;
+  assign \$769  = release_slot;
+  assign \$129  = ctx;
+  assign \$240  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \port$1725$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$220$0 , r_rdy, r_data, w_en, \port$1678$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4887,10 +4753,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1725$0 ;
-  wire \port$1725$0 ;
-  input [31:0] \port$213$0 ;
-  wire [31:0] \port$213$0 ;
+  input \port$1678$0 ;
+  wire \port$1678$0 ;
+  input [31:0] \port$220$0 ;
+  wire [31:0] \port$220$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4923,7 +4789,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1725$0 , \port$213$0  };
+      storage[w_port__addr] <= { \port$1678$0 , \port$220$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4985,14 +4851,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$213$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1725$0 , \port$213$0  };
-  assign w_data = { \port$1725$0 , \port$213$0  };
+  assign w_port__data = { \port$1678$0 , \port$220$0  };
+  assign w_data = { \port$1678$0 , \port$220$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1912$0 , \port$1913$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1865$0 , \port$1866$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [32:0] \$10 ;
@@ -5131,10 +4997,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1912$0 ;
-  wire [7:0] \port$1912$0 ;
-  output [23:0] \port$1913$0 ;
-  wire [23:0] \port$1913$0 ;
+  output [7:0] \port$1865$0 ;
+  wire [7:0] \port$1865$0 ;
+  output [23:0] \port$1866$0 ;
+  wire [23:0] \port$1866$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6428,7 +6294,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1859$0 (pe0_flags),
+    .\port$1812$0 (pe0_flags),
     .rq_ext6(\$33 ),
     .rq_low6(\$32 ),
     .rst(rst)
@@ -6541,13 +6407,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$33 , \$32  };
   assign o_data = { \$33 , \$32  };
-  assign \port$1912$0  = \$32 ;
-  assign \port$1913$0  = \$33 ;
+  assign \port$1865$0  = \$32 ;
+  assign \port$1866$0  = \$33 ;
   assign \$12  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$1859$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$1812$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6732,8 +6598,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1859$0 ;
-  wire [1:0] \port$1859$0 ;
+  input [1:0] \port$1812$0 ;
+  wire [1:0] \port$1812$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6950,9 +6816,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1859$0 [0];
+    rq_relu1 <= \port$1812$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1859$0 [1];
+    rq_req1 <= \port$1812$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7086,8 +6952,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1859$0 [0];
-  assign i_requantize = \port$1859$0 [1];
+  assign i_relu = \port$1812$0 [0];
+  assign i_requantize = \port$1812$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7096,7 +6962,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2058$0 , \port$2059$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2011$0 , \port$2012$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7235,10 +7101,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2058$0 ;
-  wire [7:0] \port$2058$0 ;
-  output [23:0] \port$2059$0 ;
-  wire [23:0] \port$2059$0 ;
+  output [7:0] \port$2011$0 ;
+  wire [7:0] \port$2011$0 ;
+  output [23:0] \port$2012$0 ;
+  wire [23:0] \port$2012$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8532,7 +8398,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$2005$0 (pe1_flags),
+    .\port$1958$0 (pe1_flags),
     .rq_ext6(\$33 ),
     .rq_low6(\$32 ),
     .rst(rst)
@@ -8645,13 +8511,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$33 , \$32  };
   assign o_data = { \$33 , \$32  };
-  assign \port$2058$0  = \$32 ;
-  assign \port$2059$0  = \$33 ;
+  assign \port$2011$0  = \$32 ;
+  assign \port$2012$0  = \$33 ;
   assign \$12  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$2005$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$1958$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8836,8 +8702,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$20
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$2005$0 ;
-  wire [1:0] \port$2005$0 ;
+  input [1:0] \port$1958$0 ;
+  wire [1:0] \port$1958$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9054,9 +8920,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$20
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$2005$0 [0];
+    rq_relu1 <= \port$1958$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$2005$0 [1];
+    rq_req1 <= \port$1958$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9190,8 +9056,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$20
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$2005$0 [0];
-  assign i_requantize = \port$2005$0 [1];
+  assign i_relu = \port$1958$0 [0];
+  assign i_requantize = \port$1958$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -6,111 +6,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  reg \$1000 ;
-  reg [9:0] \$1001 ;
-  reg \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [9:0] \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
-  reg \$1008 ;
-  reg [9:0] \$1009 ;
+  wire [8:0] \$100 ;
+  reg [31:0] \$1000 ;
+  reg [6:0] \$1001 ;
+  reg [31:0] \$1002 ;
+  reg [6:0] \$1003 ;
+  reg [31:0] \$1004 ;
+  wire [7:0] \$1005 ;
+  wire [23:0] \$1006 ;
+  wire [7:0] \$1007 ;
+  wire [23:0] \$1008 ;
+  wire [7:0] \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg \$1011 ;
-  reg [8:0] \$1012 ;
-  reg \$1013 ;
-  reg \$1014 ;
-  reg [8:0] \$1015 ;
-  reg [2:0] \$1016 ;
-  reg \$1017 ;
-  reg \$1018 ;
-  reg [9:0] \$1019 ;
+  wire [23:0] \$1010 ;
+  wire [7:0] \$1011 ;
+  wire [23:0] \$1012 ;
+  wire [7:0] \$1013 ;
+  wire [23:0] \$1014 ;
+  wire [7:0] \$1015 ;
+  wire [23:0] \$1016 ;
+  wire [7:0] \$1017 ;
+  wire [23:0] \$1018 ;
+  wire [7:0] \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg \$1021 ;
-  reg [9:0] \$1022 ;
-  reg [9:0] \$1023 ;
-  reg \$1024 ;
-  reg [2:0] \$1025 ;
-  reg \$1026 ;
-  reg [8:0] \$1027 ;
-  reg \$1028 ;
-  reg \$1029 ;
+  wire [23:0] \$1020 ;
   wire \$103 ;
-  reg \$1030 ;
-  reg \$1031 ;
-  reg [2:0] \$1032 ;
-  reg \$1033 ;
-  reg [6:0] \$1034 ;
-  reg [31:0] \$1035 ;
-  reg [6:0] \$1036 ;
-  reg [31:0] \$1037 ;
-  reg [6:0] \$1038 ;
-  reg [31:0] \$1039 ;
-  reg \$104 ;
-  reg [6:0] \$1040 ;
-  reg [31:0] \$1041 ;
-  reg [6:0] \$1042 ;
-  reg [31:0] \$1043 ;
-  reg [6:0] \$1044 ;
-  reg [31:0] \$1045 ;
-  reg [6:0] \$1046 ;
-  reg [31:0] \$1047 ;
-  reg [6:0] \$1048 ;
-  reg [31:0] \$1049 ;
-  reg \$105 ;
-  wire [7:0] \$1050 ;
-  wire [23:0] \$1051 ;
-  wire [7:0] \$1052 ;
-  wire [23:0] \$1053 ;
-  wire [7:0] \$1054 ;
-  wire [23:0] \$1055 ;
-  wire [7:0] \$1056 ;
-  wire [23:0] \$1057 ;
-  wire [7:0] \$1058 ;
-  wire [23:0] \$1059 ;
-  wire \$106 ;
-  wire [7:0] \$1060 ;
-  wire [23:0] \$1061 ;
-  wire [7:0] \$1062 ;
-  wire [23:0] \$1063 ;
-  wire [7:0] \$1064 ;
-  wire [23:0] \$1065 ;
+  wire [4:0] \$104 ;
+  wire [4:0] \$105 ;
+  wire [4:0] \$106 ;
   wire \$107 ;
-  reg \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
+  reg \$111 ;
+  reg \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  reg \$115 ;
   wire \$116 ;
-  reg \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  reg \$123 ;
-  wire \$124 ;
+  wire \$123 ;
+  reg \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  reg \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  reg \$135 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -121,16 +76,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [8:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  reg \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  reg \$153 ;
+  wire [8:0] \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -138,7 +93,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  reg \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
@@ -169,21 +124,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [8:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [6:0] \$190 ;
-  wire [9:0] \$191 ;
-  wire [5:0] \$192 ;
-  wire [10:0] \$193 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [8:0] \$196 ;
+  wire [6:0] \$197 ;
+  wire [9:0] \$198 ;
+  wire [5:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [10:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
@@ -194,75 +149,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [5:0] \$210 ;
-  wire [9:0] \$211 ;
-  wire [5:0] \$212 ;
-  wire [9:0] \$213 ;
-  wire [5:0] \$214 ;
-  wire [9:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [9:0] \$217 ;
-  wire [5:0] \$218 ;
-  wire [9:0] \$219 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire [5:0] \$217 ;
+  wire [9:0] \$218 ;
+  wire [5:0] \$219 ;
   wire \$22 ;
-  wire [5:0] \$220 ;
-  wire [9:0] \$221 ;
-  wire [5:0] \$222 ;
-  wire [9:0] \$223 ;
-  wire [5:0] \$224 ;
-  wire [9:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire [8:0] \$228 ;
+  wire [9:0] \$220 ;
+  wire [5:0] \$221 ;
+  wire [9:0] \$222 ;
+  wire [5:0] \$223 ;
+  wire [9:0] \$224 ;
+  wire [5:0] \$225 ;
+  wire [9:0] \$226 ;
+  wire [5:0] \$227 ;
+  wire [9:0] \$228 ;
   wire [5:0] \$229 ;
   wire \$23 ;
   wire [9:0] \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [8:0] \$233 ;
-  wire [5:0] \$234 ;
-  wire [9:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [8:0] \$238 ;
-  wire [5:0] \$239 ;
+  wire [5:0] \$231 ;
+  wire [9:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [8:0] \$235 ;
+  wire [5:0] \$236 ;
+  wire [9:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [9:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [8:0] \$243 ;
-  wire [5:0] \$244 ;
-  wire [9:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire [8:0] \$248 ;
-  wire [5:0] \$249 ;
+  wire [8:0] \$240 ;
+  wire [5:0] \$241 ;
+  wire [9:0] \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire [8:0] \$245 ;
+  wire [5:0] \$246 ;
+  wire [9:0] \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire [8:0] \$253 ;
-  wire [5:0] \$254 ;
-  wire [9:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire [8:0] \$258 ;
-  wire [5:0] \$259 ;
+  wire [8:0] \$250 ;
+  wire [5:0] \$251 ;
+  wire [9:0] \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire [8:0] \$255 ;
+  wire [5:0] \$256 ;
+  wire [9:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [9:0] \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire [8:0] \$263 ;
-  wire [5:0] \$264 ;
-  wire [9:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire [8:0] \$260 ;
+  wire [5:0] \$261 ;
+  wire [9:0] \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire [8:0] \$265 ;
+  wire [5:0] \$266 ;
+  wire [9:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
+  wire [8:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire [9:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -273,125 +228,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [4:0] \$282 ;
-  wire [4:0] \$283 ;
+  wire \$282 ;
+  wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [9:0] \$286 ;
-  wire [9:0] \$287 ;
-  wire [9:0] \$288 ;
-  wire [9:0] \$289 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire [4:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [4:0] \$290 ;
   wire \$291 ;
-  wire [9:0] \$292 ;
+  wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
+  wire [9:0] \$294 ;
+  wire [9:0] \$295 ;
   wire [9:0] \$296 ;
   wire \$297 ;
-  wire [8:0] \$298 ;
-  wire \$299 ;
+  wire [9:0] \$298 ;
+  wire [9:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire [9:0] \$300 ;
+  wire [9:0] \$301 ;
   wire [9:0] \$302 ;
-  wire [9:0] \$303 ;
-  wire [9:0] \$304 ;
+  wire \$303 ;
+  wire \$304 ;
   wire [9:0] \$305 ;
-  wire \$306 ;
-  wire \$307 ;
-  wire [9:0] \$308 ;
-  wire [8:0] \$309 ;
+  wire [9:0] \$306 ;
+  wire [5:0] \$307 ;
+  wire [6:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
+  wire [5:0] \$310 ;
+  wire [6:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
   wire [9:0] \$314 ;
-  wire [10:0] \$315 ;
+  wire [9:0] \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire [9:0] \$318 ;
-  wire [9:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [10:0] \$321 ;
-  wire [8:0] \$322 ;
-  wire [9:0] \$323 ;
-  wire \$324 ;
+  wire \$321 ;
+  wire [9:0] \$322 ;
+  wire \$323 ;
+  wire [8:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [9:0] \$328 ;
+  wire [9:0] \$329 ;
   wire \$33 ;
-  wire [8:0] \$330 ;
-  wire \$331 ;
+  wire [9:0] \$330 ;
+  wire [9:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [7:0] \$334 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [8:0] \$337 ;
+  wire \$337 ;
   wire [5:0] \$338 ;
-  wire [9:0] \$339 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [8:0] \$340 ;
-  wire [5:0] \$341 ;
-  wire [9:0] \$342 ;
-  wire [9:0] \$343 ;
-  wire [8:0] \$344 ;
-  wire [6:0] \$345 ;
-  wire [9:0] \$346 ;
-  wire [5:0] \$347 ;
-  wire [10:0] \$348 ;
-  wire \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [5:0] \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire [9:0] \$348 ;
+  wire [8:0] \$349 ;
   wire \$35 ;
-  wire [8:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire \$354 ;
+  wire [9:0] \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
+  wire [9:0] \$357 ;
+  wire [9:0] \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire [9:0] \$363 ;
-  wire [9:0] \$364 ;
+  wire [10:0] \$360 ;
+  wire [8:0] \$361 ;
+  wire [9:0] \$362 ;
+  wire \$363 ;
+  wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire \$369 ;
+  wire [8:0] \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [9:0] \$373 ;
-  wire [9:0] \$374 ;
+  wire [7:0] \$373 ;
+  wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [8:0] \$376 ;
+  wire [5:0] \$377 ;
+  wire [9:0] \$378 ;
+  wire [8:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
+  wire [5:0] \$380 ;
+  wire [9:0] \$381 ;
+  wire [9:0] \$382 ;
+  wire [8:0] \$383 ;
+  wire [6:0] \$384 ;
+  wire [9:0] \$385 ;
+  wire [5:0] \$386 ;
+  wire [10:0] \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  wire [8:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
@@ -697,10 +652,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire \$664 ;
+  wire [1:0] \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire \$667 ;
+  wire [1:0] \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
@@ -714,7 +669,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [5:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -725,7 +680,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire \$69 ;
+  wire [6:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
@@ -735,42 +690,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [9:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire \$702 ;
+  wire [10:0] \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire [1:0] \$708 ;
+  wire \$708 ;
   wire \$709 ;
-  wire \$71 ;
+  wire [5:0] \$71 ;
   wire \$710 ;
-  wire [1:0] \$711 ;
+  wire \$711 ;
   wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
+  wire [9:0] \$713 ;
+  wire [9:0] \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire \$72 ;
+  wire [6:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire \$726 ;
+  wire [10:0] \$726 ;
   wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
-  wire [8:0] \$73 ;
+  wire [10:0] \$728 ;
+  wire [10:0] \$729 ;
+  wire [7:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -781,29 +736,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire [8:0] \$74 ;
+  wire [7:0] \$74 ;
   wire \$740 ;
-  wire \$741 ;
+  wire [9:0] \$741 ;
   wire \$742 ;
-  wire [9:0] \$743 ;
+  wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire [10:0] \$746 ;
-  wire \$747 ;
+  wire [9:0] \$746 ;
+  wire [3:0] \$747 ;
   wire \$748 ;
-  wire \$749 ;
-  wire [5:0] \$75 ;
+  wire [4:0] \$749 ;
+  wire \$75 ;
   wire \$750 ;
-  wire \$751 ;
+  wire [3:0] \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
+  wire [3:0] \$754 ;
   wire \$755 ;
   wire \$756 ;
-  wire [9:0] \$757 ;
-  wire [9:0] \$758 ;
+  wire \$757 ;
+  wire \$758 ;
   wire \$759 ;
-  wire [9:0] \$76 ;
+  wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
@@ -815,10 +770,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [10:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
-  wire [10:0] \$772 ;
-  wire [10:0] \$773 ;
+  wire \$772 ;
+  wire \$773 ;
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
@@ -831,58 +786,58 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire [9:0] \$785 ;
+  wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire [9:0] \$790 ;
-  wire [3:0] \$791 ;
+  wire \$790 ;
+  wire \$791 ;
   wire \$792 ;
-  wire [4:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
-  wire [3:0] \$795 ;
+  wire \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire [3:0] \$798 ;
-  wire \$799 ;
+  wire \$798 ;
+  wire [8:0] \$799 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [8:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire \$803 ;
+  wire [8:0] \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire \$81 ;
+  wire [8:0] \$81 ;
   wire \$810 ;
-  wire \$811 ;
+  wire [8:0] \$811 ;
   wire \$812 ;
   wire \$813 ;
   wire \$814 ;
-  wire \$815 ;
+  wire [8:0] \$815 ;
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire \$82 ;
+  wire [5:0] \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire \$826 ;
+  wire [8:0] \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire \$83 ;
-  wire \$830 ;
+  wire [9:0] \$83 ;
+  wire [8:0] \$830 ;
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
@@ -890,212 +845,211 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [8:0] \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
-  wire \$842 ;
-  wire [8:0] \$843 ;
+  wire [8:0] \$842 ;
+  wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire [8:0] \$847 ;
+  wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
+  wire [10:0] \$850 ;
+  wire [9:0] \$851 ;
+  wire [9:0] \$852 ;
   wire \$853 ;
   wire \$854 ;
-  wire [8:0] \$855 ;
+  wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [8:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
+  wire [9:0] \$860 ;
   wire \$861 ;
   wire \$862 ;
   wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
+  wire [3:0] \$864 ;
+  wire [4:0] \$865 ;
+  wire [3:0] \$866 ;
+  wire [4:0] \$867 ;
   wire \$868 ;
-  wire \$869 ;
+  wire [32:0] \$869 ;
   wire \$87 ;
-  wire [8:0] \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire [8:0] \$874 ;
-  wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire [32:0] \$870 ;
+  wire [32:0] \$871 ;
+  wire [6:0] \$872 ;
+  wire [32:0] \$873 ;
+  wire [3:0] \$874 ;
+  wire [32:0] \$875 ;
+  wire [32:0] \$876 ;
+  wire [1:0] \$877 ;
+  wire [32:0] \$878 ;
+  wire [32:0] \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire [8:0] \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire [8:0] \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg [4:0] \$882 ;
+  reg [9:0] \$883 ;
+  reg [4:0] \$884 ;
+  reg [8:0] \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg [8:0] \$888 ;
+  reg \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire [10:0] \$894 ;
-  wire [9:0] \$895 ;
-  wire [9:0] \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  reg [8:0] \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg [8:0] \$893 ;
+  reg [9:0] \$894 ;
+  reg \$895 ;
+  reg [4:0] \$896 ;
+  reg \$897 ;
+  reg [4:0] \$898 ;
+  reg [9:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire [9:0] \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire [3:0] \$908 ;
-  wire [4:0] \$909 ;
+  reg [9:0] \$900 ;
+  reg \$901 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg [8:0] \$904 ;
+  reg [7:0] \$905 ;
+  reg [3:0] \$906 ;
+  reg [8:0] \$907 ;
+  reg [8:0] \$908 ;
+  reg [4:0] \$909 ;
   wire \$91 ;
-  wire [3:0] \$910 ;
-  wire [4:0] \$911 ;
-  wire \$912 ;
-  wire [32:0] \$913 ;
-  wire [32:0] \$914 ;
-  wire [32:0] \$915 ;
-  wire [6:0] \$916 ;
-  wire [32:0] \$917 ;
-  wire [3:0] \$918 ;
-  wire [32:0] \$919 ;
+  reg [8:0] \$910 ;
+  reg [9:0] \$911 ;
+  reg [8:0] \$912 ;
+  reg \$913 ;
+  reg [8:0] \$914 ;
+  reg [7:0] \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg [4:0] \$918 ;
+  reg \$919 ;
   wire \$92 ;
-  wire [32:0] \$920 ;
-  wire [1:0] \$921 ;
-  wire [32:0] \$922 ;
-  wire [32:0] \$923 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
   reg \$924 ;
   reg \$925 ;
-  reg [4:0] \$926 ;
-  reg [9:0] \$927 ;
-  reg [8:0] \$928 ;
+  reg \$926 ;
+  reg \$927 ;
+  reg \$928 ;
   reg \$929 ;
-  wire [8:0] \$93 ;
+  wire \$93 ;
   reg \$930 ;
-  reg [8:0] \$931 ;
+  reg \$931 ;
   reg \$932 ;
-  reg [8:0] \$933 ;
+  reg \$933 ;
   reg \$934 ;
   reg \$935 ;
-  reg [8:0] \$936 ;
-  reg [9:0] \$937 ;
-  reg [8:0] \$938 ;
-  reg [9:0] \$939 ;
+  reg \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
   wire \$94 ;
-  reg [9:0] \$940 ;
+  reg \$940 ;
   reg \$941 ;
   reg \$942 ;
   reg \$943 ;
-  reg [8:0] \$944 ;
-  reg [7:0] \$945 ;
-  reg [3:0] \$946 ;
-  reg [8:0] \$947 ;
-  reg [8:0] \$948 ;
-  reg [9:0] \$949 ;
+  reg \$944 ;
+  reg \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg \$948 ;
+  reg \$949 ;
   wire \$95 ;
-  reg [9:0] \$950 ;
-  reg [8:0] \$951 ;
-  reg [9:0] \$952 ;
-  reg [8:0] \$953 ;
+  reg \$950 ;
+  reg \$951 ;
+  reg [1:0] \$952 ;
+  reg \$953 ;
   reg \$954 ;
-  reg [8:0] \$955 ;
-  reg [7:0] \$956 ;
+  reg \$955 ;
+  reg [9:0] \$956 ;
   reg \$957 ;
   reg \$958 ;
-  reg [8:0] \$959 ;
+  reg \$959 ;
   wire \$96 ;
-  reg \$960 ;
+  reg [9:0] \$960 ;
   reg \$961 ;
   reg \$962 ;
   reg \$963 ;
-  reg \$964 ;
+  reg [9:0] \$964 ;
   reg \$965 ;
   reg \$966 ;
-  reg \$967 ;
+  reg [8:0] \$967 ;
   reg \$968 ;
   reg \$969 ;
-  wire [4:0] \$97 ;
-  reg \$970 ;
-  reg \$971 ;
+  wire \$97 ;
+  reg [8:0] \$970 ;
+  reg [2:0] \$971 ;
   reg \$972 ;
   reg \$973 ;
-  reg \$974 ;
+  reg [9:0] \$974 ;
   reg \$975 ;
   reg \$976 ;
-  reg \$977 ;
-  reg \$978 ;
+  reg [9:0] \$977 ;
+  reg [9:0] \$978 ;
   reg \$979 ;
-  wire [4:0] \$98 ;
-  reg \$980 ;
+  wire \$98 ;
+  reg [2:0] \$980 ;
   reg \$981 ;
   reg [8:0] \$982 ;
   reg \$983 ;
-  reg [8:0] \$984 ;
+  reg \$984 ;
   reg \$985 ;
   reg \$986 ;
-  reg \$987 ;
+  reg [2:0] \$987 ;
   reg \$988 ;
-  reg \$989 ;
-  wire [4:0] \$99 ;
-  reg \$990 ;
-  reg \$991 ;
-  reg \$992 ;
-  reg \$993 ;
-  reg \$994 ;
-  reg \$995 ;
-  reg \$996 ;
-  reg [1:0] \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg [6:0] \$989 ;
+  wire \$99 ;
+  reg [31:0] \$990 ;
+  reg [6:0] \$991 ;
+  reg [31:0] \$992 ;
+  reg [6:0] \$993 ;
+  reg [31:0] \$994 ;
+  reg [6:0] \$995 ;
+  reg [31:0] \$996 ;
+  reg [6:0] \$997 ;
+  reg [31:0] \$998 ;
+  reg [6:0] \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$235 ;
-  wire [5:0] \$signature__addr$238 ;
-  wire [5:0] \$signature__addr$241 ;
-  wire [5:0] \$signature__addr$244 ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$253 ;
-  wire [5:0] \$signature__addr$256 ;
-  wire [5:0] \$signature__addr$264 ;
-  wire [5:0] \$signature__addr$267 ;
+  wire [5:0] \$signature__addr$237 ;
+  wire [5:0] \$signature__addr$240 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$246 ;
+  wire [5:0] \$signature__addr$249 ;
+  wire [5:0] \$signature__addr$252 ;
+  wire [5:0] \$signature__addr$255 ;
+  wire [5:0] \$signature__addr$258 ;
+  wire [5:0] \$signature__addr$266 ;
   wire [5:0] \$signature__addr$269 ;
   wire [5:0] \$signature__addr$271 ;
   wire [5:0] \$signature__addr$273 ;
   wire [5:0] \$signature__addr$275 ;
   wire [5:0] \$signature__addr$277 ;
   wire [5:0] \$signature__addr$279 ;
+  wire [5:0] \$signature__addr$281 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$236 ;
-  wire [31:0] \$signature__data$239 ;
-  wire [31:0] \$signature__data$242 ;
-  wire [31:0] \$signature__data$245 ;
-  wire [31:0] \$signature__data$248 ;
-  wire [31:0] \$signature__data$251 ;
-  wire [31:0] \$signature__data$254 ;
-  wire [31:0] \$signature__data$257 ;
-  wire [31:0] \$signature__data$451 ;
+  wire [31:0] \$signature__data$238 ;
+  wire [31:0] \$signature__data$241 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$250 ;
+  wire [31:0] \$signature__data$253 ;
+  wire [31:0] \$signature__data$256 ;
+  wire [31:0] \$signature__data$259 ;
   wire [31:0] \$signature__data$452 ;
   wire [31:0] \$signature__data$453 ;
   wire [31:0] \$signature__data$454 ;
@@ -1103,27 +1057,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$456 ;
   wire [31:0] \$signature__data$457 ;
   wire [31:0] \$signature__data$458 ;
+  wire [31:0] \$signature__data$459 ;
   wire \$signature__en ;
-  wire \$signature__en$234 ;
-  wire \$signature__en$237 ;
-  wire \$signature__en$240 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$246 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$252 ;
-  wire \$signature__en$255 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$239 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$245 ;
+  wire \$signature__en$248 ;
+  wire \$signature__en$251 ;
+  wire \$signature__en$254 ;
+  wire \$signature__en$257 ;
   reg a_calm_if_a_fold = 1'h1;
   reg a_calm_if_a_last_fold = 1'h1;
   reg a_calm_if_b = 1'h1;
   reg a_calm_if_stay = 1'h1;
   wire [63:0] act;
-  wire [63:0] \act$211 ;
-  wire [63:0] \act$212 ;
   wire [63:0] \act$213 ;
   wire [63:0] \act$214 ;
   wire [63:0] \act$215 ;
   wire [63:0] \act$216 ;
   wire [63:0] \act$217 ;
+  wire [63:0] \act$218 ;
+  wire [63:0] \act$219 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1135,6 +1090,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire act_write;
   wire actbuf_collision;
   wire active;
+  reg [4:0] age_next0 = 5'h12;
+  reg [4:0] age_next1 = 5'h12;
   wire b_available;
   reg [8:0] b_bank_addr = 9'h000;
   reg b_done = 1'h1;
@@ -1196,11 +1153,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_stall_output = 32'd0;
   reg ctx = 1'h0;
   reg [9:0] cur_folds_m1 = 10'h3ff;
-  reg [8:0] cur_groups = 9'h000;
   reg [9:0] cur_groups_m1 = 10'h3ff;
   reg cur_is_last = 1'h0;
   reg cur_relu = 1'h0;
   reg cur_requantize = 1'h0;
+  reg [4:0] cur_wait_next = 5'h00;
   wire [2:0] d0_rp__addr;
   wire [36:0] d0_rp__data;
   reg data_ok_if_a_fold = 1'h0;
@@ -1283,6 +1240,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire issue;
   wire issue_a;
   wire issue_b;
+  wire issued;
+  reg issued_r0 = 1'h0;
+  reg issued_r1 = 1'h0;
   reg last_fold = 1'h0;
   reg last_group = 1'h0;
   reg [4:0] last_layer = 5'h1f;
@@ -1300,6 +1260,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [95:0] load_r = 96'h000000000000000000000000;
   wire [31:0] \load_r.addr ;
   wire [63:0] \load_r.data ;
+  reg [4:0] load_r_countdown_distance = 5'h00;
   reg load_r_has_layers = 1'h0;
   reg load_r_is_clear = 1'h0;
   reg load_r_is_control = 1'h0;
@@ -1310,13 +1271,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg load_write = 1'h0;
   reg loaded = 1'h0;
   reg [1:0] move_made = 2'h0;
-  reg [9:0] need_groups = 10'h001;
-  reg [9:0] need_groups_next = 10'h002;
   wire [3:0] next_layer;
   wire [2:0] nxt_rp__addr;
   wire [36:0] nxt_rp__data;
   wire [2:0] nxt_steps_rp__addr;
-  wire [30:0] nxt_steps_rp__data;
+  wire [35:0] nxt_steps_rp__data;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1344,7 +1303,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire outbuf5_collision;
   wire outbuf6_collision;
   wire outbuf7_collision;
-  reg [8:0] prev_groups = 9'h000;
   wire [32:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -1356,13 +1314,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$227 ;
-  wire [31:0] \result$228 ;
   wire [31:0] \result$229 ;
   wire [31:0] \result$230 ;
   wire [31:0] \result$231 ;
   wire [31:0] \result$232 ;
   wire [31:0] \result$233 ;
+  wire [31:0] \result$234 ;
+  wire [31:0] \result$235 ;
   reg [7:0] rq_addr = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$31 ;
@@ -1399,137 +1357,139 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$135 ;
+  wire [8:0] \step_addr$137 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$147 ;
+  wire [8:0] \step_addr$149 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$154 ;
+  wire [8:0] \step_addr$156 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$161 ;
+  wire [8:0] \step_addr$163 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$168 ;
+  wire [8:0] \step_addr$170 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$175 ;
+  wire [8:0] \step_addr$177 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$182 ;
+  wire [8:0] \step_addr$184 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$189 ;
+  wire [8:0] \step_addr$191 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$137 ;
+  wire \step_first$139 ;
   (* init = 1'h0 *)
-  wire \step_first$148 ;
+  wire \step_first$150 ;
   (* init = 1'h0 *)
-  wire \step_first$155 ;
+  wire \step_first$157 ;
   (* init = 1'h0 *)
-  wire \step_first$162 ;
+  wire \step_first$164 ;
   (* init = 1'h0 *)
-  wire \step_first$169 ;
+  wire \step_first$171 ;
   (* init = 1'h0 *)
-  wire \step_first$176 ;
+  wire \step_first$178 ;
   (* init = 1'h0 *)
-  wire \step_first$183 ;
+  wire \step_first$185 ;
   (* init = 1'h0 *)
-  wire \step_first$190 ;
+  wire \step_first$192 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$139 ;
+  wire \step_last$141 ;
   (* init = 1'h0 *)
-  wire \step_last$149 ;
+  wire \step_last$151 ;
   (* init = 1'h0 *)
-  wire \step_last$156 ;
+  wire \step_last$158 ;
   (* init = 1'h0 *)
-  wire \step_last$163 ;
+  wire \step_last$165 ;
   (* init = 1'h0 *)
-  wire \step_last$170 ;
+  wire \step_last$172 ;
   (* init = 1'h0 *)
-  wire \step_last$177 ;
+  wire \step_last$179 ;
   (* init = 1'h0 *)
-  wire \step_last$184 ;
+  wire \step_last$186 ;
   (* init = 1'h0 *)
-  wire \step_last$191 ;
+  wire \step_last$193 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$143 ;
+  wire \step_relu$145 ;
   (* init = 1'h0 *)
-  wire \step_relu$151 ;
+  wire \step_relu$153 ;
   (* init = 1'h0 *)
-  wire \step_relu$158 ;
+  wire \step_relu$160 ;
   (* init = 1'h0 *)
-  wire \step_relu$165 ;
+  wire \step_relu$167 ;
   (* init = 1'h0 *)
-  wire \step_relu$172 ;
+  wire \step_relu$174 ;
   (* init = 1'h0 *)
-  wire \step_relu$179 ;
+  wire \step_relu$181 ;
   (* init = 1'h0 *)
-  wire \step_relu$186 ;
+  wire \step_relu$188 ;
   (* init = 1'h0 *)
-  wire \step_relu$193 ;
+  wire \step_relu$195 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$145 ;
+  wire \step_requantize$147 ;
   (* init = 1'h0 *)
-  wire \step_requantize$152 ;
+  wire \step_requantize$154 ;
   (* init = 1'h0 *)
-  wire \step_requantize$159 ;
+  wire \step_requantize$161 ;
   (* init = 1'h0 *)
-  wire \step_requantize$166 ;
+  wire \step_requantize$168 ;
   (* init = 1'h0 *)
-  wire \step_requantize$173 ;
+  wire \step_requantize$175 ;
   (* init = 1'h0 *)
-  wire \step_requantize$180 ;
+  wire \step_requantize$182 ;
   (* init = 1'h0 *)
-  wire \step_requantize$187 ;
+  wire \step_requantize$189 ;
   (* init = 1'h0 *)
-  wire \step_requantize$194 ;
+  wire \step_requantize$196 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$141 ;
+  wire [7:0] \step_rq$143 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$150 ;
+  wire [7:0] \step_rq$152 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$157 ;
+  wire [7:0] \step_rq$159 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$164 ;
+  wire [7:0] \step_rq$166 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$171 ;
+  wire [7:0] \step_rq$173 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$178 ;
+  wire [7:0] \step_rq$180 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$185 ;
+  wire [7:0] \step_rq$187 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$192 ;
+  wire [7:0] \step_rq$194 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$133 ;
+  wire \step_valid$135 ;
   (* init = 1'h0 *)
-  wire \step_valid$146 ;
+  wire \step_valid$148 ;
   (* init = 1'h0 *)
-  wire \step_valid$153 ;
+  wire \step_valid$155 ;
   (* init = 1'h0 *)
-  wire \step_valid$160 ;
+  wire \step_valid$162 ;
   (* init = 1'h0 *)
-  wire \step_valid$167 ;
+  wire \step_valid$169 ;
   (* init = 1'h0 *)
-  wire \step_valid$174 ;
+  wire \step_valid$176 ;
   (* init = 1'h0 *)
-  wire \step_valid$181 ;
+  wire \step_valid$183 ;
   (* init = 1'h0 *)
-  wire \step_valid$188 ;
+  wire \step_valid$190 ;
   wire [2:0] swp__addr;
-  wire [30:0] swp__data;
+  wire [35:0] swp__data;
   wire swp__en;
   wire vector_start;
   reg vector_start_r = 1'h0;
   wire [32:0] w_data;
   reg w_en = 1'h0;
+  reg [4:0] wait1 = 5'h12;
+  reg [4:0] wait_cur = 5'h00;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1564,8 +1524,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group7 = 9'h000;
   reg [8:0] wb_group8 = 9'h000;
   reg [8:0] wb_group9 = 9'h000;
-  reg [8:0] wb_groups_ahead0 = 9'h000;
-  reg [8:0] wb_groups_ahead1 = 9'h000;
   reg wb_out1 = 1'h0;
   reg wb_out10 = 1'h0;
   reg wb_out11 = 1'h0;
@@ -1600,8 +1558,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par7 = 1'h0;
   reg wb_par8 = 1'h0;
   reg wb_par9 = 1'h0;
-  reg wb_parity_ahead0 = 1'h1;
-  reg wb_parity_ahead1 = 1'h1;
   reg wb_valid1 = 1'h0;
   reg wb_valid10 = 1'h0;
   reg wb_valid11 = 1'h0;
@@ -1754,8 +1710,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$195 )
-      actbuf[\$193 [6:0]] <= { \$1064 , \$1062 , \$1060 , \$1058 , \$1056 , \$1054 , \$1052 , \$1050  };
+    if (\$202 )
+      actbuf[\$200 [6:0]] <= { \$1019 , \$1017 , \$1015 , \$1013 , \$1011 , \$1009 , \$1007 , \$1005  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1764,22 +1720,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
   end
   assign act_rp__data = _0_;
-  reg [30:0] descriptor_steps [7:0];
+  reg [35:0] descriptor_steps [7:0];
   initial begin
-    descriptor_steps[0] = 31'h00000000;
-    descriptor_steps[1] = 31'h00000000;
-    descriptor_steps[2] = 31'h00000000;
-    descriptor_steps[3] = 31'h00000000;
-    descriptor_steps[4] = 31'h00000000;
-    descriptor_steps[5] = 31'h00000000;
-    descriptor_steps[6] = 31'h00000000;
-    descriptor_steps[7] = 31'h00000000;
+    descriptor_steps[0] = 36'h000000000;
+    descriptor_steps[1] = 36'h000000000;
+    descriptor_steps[2] = 36'h000000000;
+    descriptor_steps[3] = 36'h000000000;
+    descriptor_steps[4] = 36'h000000000;
+    descriptor_steps[5] = 36'h000000000;
+    descriptor_steps[6] = 36'h000000000;
+    descriptor_steps[7] = 36'h000000000;
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load_r[2:0]] <= { \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
+      descriptor_steps[load_r[2:0]] <= { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$99 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$106 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1795,7 +1751,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign nxt_rp__data = descriptors[\$99 [2:0]];
+  assign nxt_rp__data = descriptors[\$106 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1868,8 +1824,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$78 )
-      inbuf[\$76 [5:0]] <= i_stream__payload;
+    if (\$85 )
+      inbuf[\$83 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1948,13 +1904,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$211 [5:0]] <= { \$1051 , \$1050  };
+      outbuf0[\$218 [5:0]] <= { \$1006 , \$1005  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$230 [5:0]];
+    _2_ <= outbuf0[\$237 [5:0]];
   end
-  assign \$signature__data$451  = _2_;
+  assign \$signature__data$452  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -2025,13 +1981,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$213 [5:0]] <= { \$1053 , \$1052  };
+      outbuf1[\$220 [5:0]] <= { \$1008 , \$1007  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$235 [5:0]];
+    _3_ <= outbuf1[\$242 [5:0]];
   end
-  assign \$signature__data$452  = _3_;
+  assign \$signature__data$453  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2102,13 +2058,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$215 [5:0]] <= { \$1055 , \$1054  };
+      outbuf2[\$222 [5:0]] <= { \$1010 , \$1009  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$240 [5:0]];
+    _4_ <= outbuf2[\$247 [5:0]];
   end
-  assign \$signature__data$453  = _4_;
+  assign \$signature__data$454  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2179,13 +2135,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$217 [5:0]] <= { \$1057 , \$1056  };
+      outbuf3[\$224 [5:0]] <= { \$1012 , \$1011  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$245 [5:0]];
+    _5_ <= outbuf3[\$252 [5:0]];
   end
-  assign \$signature__data$454  = _5_;
+  assign \$signature__data$455  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2256,13 +2212,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$219 [5:0]] <= { \$1059 , \$1058  };
+      outbuf4[\$226 [5:0]] <= { \$1014 , \$1013  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$250 [5:0]];
+    _6_ <= outbuf4[\$257 [5:0]];
   end
-  assign \$signature__data$455  = _6_;
+  assign \$signature__data$456  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2333,13 +2289,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$221 [5:0]] <= { \$1061 , \$1060  };
+      outbuf5[\$228 [5:0]] <= { \$1016 , \$1015  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$255 [5:0]];
+    _7_ <= outbuf5[\$262 [5:0]];
   end
-  assign \$signature__data$456  = _7_;
+  assign \$signature__data$457  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2410,13 +2366,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$223 [5:0]] <= { \$1063 , \$1062  };
+      outbuf6[\$230 [5:0]] <= { \$1018 , \$1017  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$260 [5:0]];
+    _8_ <= outbuf6[\$267 [5:0]];
   end
-  assign \$signature__data$457  = _8_;
+  assign \$signature__data$458  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2487,13 +2443,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$225 [5:0]] <= { \$1065 , \$1064  };
+      outbuf7[\$232 [5:0]] <= { \$1020 , \$1019  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$265 [5:0]];
+    _9_ <= outbuf7[\$272 [5:0]];
   end
-  assign \$signature__data$458  = _9_;
+  assign \$signature__data$459  = _9_;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2575,897 +2531,856 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$65  = | load_r[49:41];
   assign \$66  = load_r[49:41] <= 4'h8;
   assign \$67  = \$65  & \$66 ;
-  assign \$68  = load_write & load_r_is_control;
-  assign \$69  = in_wslot ? in_full1 : in_full0;
-  assign \$70  = ~ \$69 ;
-  assign \$71  = \$70  & has_layers;
-  assign \$72  = ~ load_write;
-  assign i_stream__ready = \$71  & \$72 ;
+  assign \$69  = 1'h0 + \$68 ;
+  assign \$70  = \$69  >= 5'h12;
+  assign \$72  = 1'h0 + \$71 ;
+  assign \$73  = 5'h12 - \$72 ;
+  assign \$74  = \$70  ? 8'h00 : \$73 ;
+  assign \$75  = load_write & load_r_is_control;
+  assign \$76  = in_wslot ? in_full1 : in_full0;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$77  & has_layers;
+  assign \$79  = ~ load_write;
+  assign i_stream__ready = \$78  & \$79 ;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$73  = in_wslot ? in_beats1 : in_beats0;
-  assign \$75  = in_wslot ? 6'h20 : 6'h00;
-  assign \$76  = \$74  + \$75 ;
-  assign \$93  = in_wslot ? in_beats1 : in_beats0;
-  assign \$94  = ! \$93 ;
-  assign vector_start = in_fire & \$94 ;
-  assign \$95  = ~ loaded;
-  assign \$96  = b_done ? 1'h1 : 1'h0;
-  assign \$97  = layer + 1'h1;
-  assign \$98  = cur_is_last ? { 4'h0, \$96  } : \$97 ;
-  assign \$99  = loaded ? \$98  : 5'h00;
+  assign \$80  = in_wslot ? in_beats1 : in_beats0;
+  assign \$82  = in_wslot ? 6'h20 : 6'h00;
+  assign \$83  = \$81  + \$82 ;
+  assign \$100  = in_wslot ? in_beats1 : in_beats0;
+  assign \$101  = ! \$100 ;
+  assign vector_start = in_fire & \$101 ;
+  assign \$102  = ~ loaded;
+  assign \$103  = b_done ? 1'h1 : 1'h0;
+  assign \$104  = layer + 1'h1;
+  assign \$105  = cur_is_last ? { 4'h0, \$103  } : \$104 ;
+  assign \$106  = loaded ? \$105  : 5'h00;
   assign active = loaded & has_layers;
-  assign \$100  = ~ layer_is_0;
-  assign \$101  = active & \$100 ;
-  assign \$102  = ~ b_done;
-  assign \$103  = \$101  & \$102 ;
-  assign b_available = \$103  & \$104 ;
-  assign \$106  = ~ b_in_group;
-  assign \$107  = \$106  & fold_is_0;
-  assign \$109  = active & \$108 ;
-  assign \$110  = group_is_0 & fold_is_0;
-  assign \$111  = cur_is_last & \$110 ;
-  assign \$112  = ctx ? out_full1 : out_full0;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$109  & \$114 ;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$107  & \$119 ;
-  assign \$121  = \$120  & b_available;
-  assign issue_b = b_in_group ? \$105  : \$121 ;
-  assign \$122  = ~ b_in_group;
-  assign \$124  = active & \$123 ;
-  assign \$125  = group_is_0 & fold_is_0;
-  assign \$126  = cur_is_last & \$125 ;
-  assign \$127  = ctx ? out_full1 : out_full0;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$124  & \$129 ;
-  assign \$132  = \$122  & \$131 ;
-  assign \$133  = ~ b_in_group;
-  assign \$134  = \$133  & fold_is_0;
+  assign \$107  = ~ layer_is_0;
+  assign \$108  = active & \$107 ;
+  assign \$109  = ~ b_done;
+  assign \$110  = \$108  & \$109 ;
+  assign b_available = \$110  & \$111 ;
+  assign \$113  = ~ b_in_group;
+  assign \$114  = \$113  & fold_is_0;
+  assign \$116  = active & \$115 ;
+  assign \$117  = group_is_0 & fold_is_0;
+  assign \$118  = cur_is_last & \$117 ;
+  assign \$119  = ctx ? out_full1 : out_full0;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = \$116  & \$121 ;
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$114  & \$126 ;
+  assign \$128  = \$127  & b_available;
+  assign issue_b = b_in_group ? \$112  : \$128 ;
+  assign \$129  = ~ b_in_group;
+  assign \$131  = active & \$130 ;
+  assign \$132  = group_is_0 & fold_is_0;
+  assign \$133  = cur_is_last & \$132 ;
+  assign \$134  = ctx ? out_full1 : out_full0;
+  assign \$135  = \$133  & \$134 ;
   assign \$136  = ~ \$135 ;
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = \$137  & b_available;
-  assign \$139  = ~ \$138 ;
-  assign issue_a = \$132  & \$139 ;
-  assign issue = issue_a | issue_b;
-  assign \$140  = ~ issue;
-  assign \$141  = \$140  & active;
+  assign \$137  = \$131  & \$136 ;
+  assign \$139  = \$129  & \$138 ;
+  assign \$140  = ~ b_in_group;
+  assign \$141  = \$140  & fold_is_0;
   assign \$143  = ~ \$142 ;
-  assign \$144  = layer_is_0 & \$143 ;
-  assign \$145  = ctx ? in_beats1 : in_beats0;
-  assign \$146  = | \$145 ;
-  assign \$147  = \$144  & \$146 ;
-  assign \$148  = b_in_group ? 1'h1 : \$147 ;
-  assign stall_input = \$141  & \$148 ;
-  assign \$149  = ~ issue;
-  assign \$150  = ~ b_in_group;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$151  & active;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = group_is_0 & fold_is_0;
-  assign \$156  = cur_is_last & \$155 ;
-  assign \$157  = ctx ? out_full1 : out_full0;
+  assign \$144  = \$141  & \$143 ;
+  assign \$145  = \$144  & b_available;
+  assign \$146  = ~ \$145 ;
+  assign issue_a = \$139  & \$146 ;
+  assign issue = issue_a | issue_b;
+  assign \$147  = ~ issue;
+  assign \$148  = \$147  & active;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = layer_is_0 & \$150 ;
+  assign \$152  = ctx ? in_beats1 : in_beats0;
+  assign \$153  = | \$152 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = b_in_group ? 1'h1 : \$154 ;
+  assign stall_input = \$148  & \$155 ;
+  assign \$156  = ~ issue;
+  assign \$157  = ~ b_in_group;
   assign \$158  = \$156  & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign stall_output = \$154  & \$160 ;
-  assign \$161  = ! ctx;
-  assign \$162  = issue_a & \$161 ;
-  assign \$163  = \$162  & layer_is_0;
-  assign \$164  = \$163  & last_fold;
-  assign \$165  = \$164  & last_group;
-  assign \$167  = issue_b & \$166 ;
-  assign \$168  = \$167  & b_last_fold;
-  assign \$169  = \$168  & b_last_group;
-  assign in_release0 = \$165  | \$169 ;
-  assign \$171  = issue_a & \$170 ;
-  assign \$172  = \$171  & layer_is_0;
-  assign \$173  = \$172  & last_fold;
-  assign \$174  = \$173  & last_group;
-  assign \$175  = ~ ctx;
-  assign \$176  = issue_b & \$175 ;
-  assign \$177  = \$176  & b_last_fold;
-  assign \$178  = \$177  & b_last_group;
-  assign in_release1 = \$174  | \$178 ;
-  assign \$179  = step_valid & step_from_input;
-  assign \$181  = \$179  & \$180 ;
-  assign \$182  = step_in_addr[5:0] == \$76 [5:0];
-  assign inbuf_collision = \$181  & \$182 ;
-  assign \$183  = ~ step_from_input;
-  assign \$184  = step_valid & \$183 ;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = step_act_addr[6:0] == \$193 [6:0];
-  assign actbuf_collision = \$186  & \$187 ;
+  assign \$159  = \$158  & active;
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = group_is_0 & fold_is_0;
+  assign \$163  = cur_is_last & \$162 ;
+  assign \$164  = ctx ? out_full1 : out_full0;
+  assign \$165  = \$163  & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign stall_output = \$161  & \$167 ;
+  assign \$168  = ! ctx;
+  assign \$169  = issue_a & \$168 ;
+  assign \$170  = \$169  & layer_is_0;
+  assign \$171  = \$170  & last_fold;
+  assign \$172  = \$171  & last_group;
+  assign \$174  = issue_b & \$173 ;
+  assign \$175  = \$174  & b_last_fold;
+  assign \$176  = \$175  & b_last_group;
+  assign in_release0 = \$172  | \$176 ;
+  assign \$178  = issue_a & \$177 ;
+  assign \$179  = \$178  & layer_is_0;
+  assign \$180  = \$179  & last_fold;
+  assign \$181  = \$180  & last_group;
+  assign \$182  = ~ ctx;
+  assign \$183  = issue_b & \$182 ;
+  assign \$184  = \$183  & b_last_fold;
+  assign \$185  = \$184  & b_last_group;
+  assign in_release1 = \$181  | \$185 ;
+  assign \$186  = step_valid & step_from_input;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = step_in_addr[5:0] == \$83 [5:0];
+  assign inbuf_collision = \$188  & \$189 ;
+  assign \$190  = ~ step_from_input;
+  assign \$191  = step_valid & \$190 ;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = step_act_addr[6:0] == \$200 [6:0];
+  assign actbuf_collision = \$193  & \$194 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$188  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$188 ;
+  assign \$195  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$195 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$190  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$191  = \$189  + \$190 ;
-  assign \$192  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$193  = \$191  + \$192 ;
-  assign \$210  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$211  = wb_group17 + \$210 ;
-  assign \$212  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$213  = wb_group17 + \$212 ;
-  assign \$214  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$215  = wb_group17 + \$214 ;
-  assign \$216  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$217  = wb_group17 + \$216 ;
-  assign \$218  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$219  = wb_group17 + \$218 ;
-  assign \$220  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$221  = wb_group17 + \$220 ;
-  assign \$222  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$223  = wb_group17 + \$222 ;
-  assign \$224  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$225  = wb_group17 + \$224 ;
-  assign \$226  = drain_slot ? out_pending1 : out_pending0;
-  assign \$227  = \$226  & drain_available;
-  assign drain_read = \$227  & drain_room;
-  assign \$229  = drain_slot ? 6'h20 : 6'h00;
-  assign \$230  = \$228  + \$229 ;
-  assign \$231  = drain_read & out_write;
-  assign \$232  = \$230 [5:0] == \$211 [5:0];
-  assign outbuf0_collision = \$231  & \$232 ;
-  assign \$234  = drain_slot ? 6'h20 : 6'h00;
-  assign \$235  = \$233  + \$234 ;
-  assign \$236  = drain_read & out_write;
-  assign \$237  = \$235 [5:0] == \$213 [5:0];
-  assign outbuf1_collision = \$236  & \$237 ;
-  assign \$239  = drain_slot ? 6'h20 : 6'h00;
-  assign \$240  = \$238  + \$239 ;
-  assign \$241  = drain_read & out_write;
-  assign \$242  = \$240 [5:0] == \$215 [5:0];
-  assign outbuf2_collision = \$241  & \$242 ;
-  assign \$244  = drain_slot ? 6'h20 : 6'h00;
-  assign \$245  = \$243  + \$244 ;
-  assign \$246  = drain_read & out_write;
-  assign \$247  = \$245 [5:0] == \$217 [5:0];
-  assign outbuf3_collision = \$246  & \$247 ;
-  assign \$249  = drain_slot ? 6'h20 : 6'h00;
-  assign \$250  = \$248  + \$249 ;
-  assign \$251  = drain_read & out_write;
-  assign \$252  = \$250 [5:0] == \$219 [5:0];
-  assign outbuf4_collision = \$251  & \$252 ;
-  assign \$254  = drain_slot ? 6'h20 : 6'h00;
-  assign \$255  = \$253  + \$254 ;
-  assign \$256  = drain_read & out_write;
-  assign \$257  = \$255 [5:0] == \$221 [5:0];
-  assign outbuf5_collision = \$256  & \$257 ;
-  assign \$259  = drain_slot ? 6'h20 : 6'h00;
-  assign \$260  = \$258  + \$259 ;
-  assign \$261  = drain_read & out_write;
-  assign \$262  = \$260 [5:0] == \$223 [5:0];
-  assign outbuf6_collision = \$261  & \$262 ;
-  assign \$264  = drain_slot ? 6'h20 : 6'h00;
-  assign \$265  = \$263  + \$264 ;
-  assign \$266  = drain_read & out_write;
-  assign \$267  = \$265 [5:0] == \$225 [5:0];
-  assign outbuf7_collision = \$266  & \$267 ;
+  assign \$197  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$198  = \$196  + \$197 ;
+  assign \$199  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$200  = \$198  + \$199 ;
+  assign \$217  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$218  = wb_group17 + \$217 ;
+  assign \$219  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$220  = wb_group17 + \$219 ;
+  assign \$221  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$222  = wb_group17 + \$221 ;
+  assign \$223  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$224  = wb_group17 + \$223 ;
+  assign \$225  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$226  = wb_group17 + \$225 ;
+  assign \$227  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$228  = wb_group17 + \$227 ;
+  assign \$229  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$230  = wb_group17 + \$229 ;
+  assign \$231  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$232  = wb_group17 + \$231 ;
+  assign \$233  = drain_slot ? out_pending1 : out_pending0;
+  assign \$234  = \$233  & drain_available;
+  assign drain_read = \$234  & drain_room;
+  assign \$236  = drain_slot ? 6'h20 : 6'h00;
+  assign \$237  = \$235  + \$236 ;
+  assign \$238  = drain_read & out_write;
+  assign \$239  = \$237 [5:0] == \$218 [5:0];
+  assign outbuf0_collision = \$238  & \$239 ;
+  assign \$241  = drain_slot ? 6'h20 : 6'h00;
+  assign \$242  = \$240  + \$241 ;
+  assign \$243  = drain_read & out_write;
+  assign \$244  = \$242 [5:0] == \$220 [5:0];
+  assign outbuf1_collision = \$243  & \$244 ;
+  assign \$246  = drain_slot ? 6'h20 : 6'h00;
+  assign \$247  = \$245  + \$246 ;
+  assign \$248  = drain_read & out_write;
+  assign \$249  = \$247 [5:0] == \$222 [5:0];
+  assign outbuf2_collision = \$248  & \$249 ;
+  assign \$251  = drain_slot ? 6'h20 : 6'h00;
+  assign \$252  = \$250  + \$251 ;
+  assign \$253  = drain_read & out_write;
+  assign \$254  = \$252 [5:0] == \$224 [5:0];
+  assign outbuf3_collision = \$253  & \$254 ;
+  assign \$256  = drain_slot ? 6'h20 : 6'h00;
+  assign \$257  = \$255  + \$256 ;
+  assign \$258  = drain_read & out_write;
+  assign \$259  = \$257 [5:0] == \$226 [5:0];
+  assign outbuf4_collision = \$258  & \$259 ;
+  assign \$261  = drain_slot ? 6'h20 : 6'h00;
+  assign \$262  = \$260  + \$261 ;
+  assign \$263  = drain_read & out_write;
+  assign \$264  = \$262 [5:0] == \$228 [5:0];
+  assign outbuf5_collision = \$263  & \$264 ;
+  assign \$266  = drain_slot ? 6'h20 : 6'h00;
+  assign \$267  = \$265  + \$266 ;
+  assign \$268  = drain_read & out_write;
+  assign \$269  = \$267 [5:0] == \$230 [5:0];
+  assign outbuf6_collision = \$268  & \$269 ;
+  assign \$271  = drain_slot ? 6'h20 : 6'h00;
+  assign \$272  = \$270  + \$271 ;
+  assign \$273  = drain_read & out_write;
+  assign \$274  = \$272 [5:0] == \$232 [5:0];
+  assign outbuf7_collision = \$273  & \$274 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$268  = load__valid & load__ready;
-  assign \$269  = load__payload[31:28] == 2'h2;
-  assign \$270  = load__payload[19:0] < 4'h8;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = load__payload[31:28] == 2'h2;
-  assign \$273  = ! load__payload[19:0];
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = load__payload[31:28] == 2'h3;
-  assign \$276  = ! load__payload[19:0];
-  assign \$277  = load__payload[19:0] == 1'h1;
-  assign \$278  = | load__payload[95:32];
-  assign \$279  = | load__payload[95:36];
-  assign \$280  = load__payload[35:32] > 4'h8;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = load__payload[35:32] - 1'h1;
-  assign \$283  = \$281  ? 5'h07 : \$282 ;
-  assign \$284  = load_write & load_r_is_control;
-  assign \$285  = load_write & load_r_is_descriptor0;
-  assign \$286  = load_r[40:32] - 1'h1;
-  assign \$288  = d0_rp__data[8:0] - 1'h1;
-  assign \$290  = ! in_wslot;
-  assign \$291  = in_fire & \$290 ;
-  assign \$292  = in_beats0 + 1'h1;
-  assign \$293  = in_beats0 == in_folds_m1;
-  assign \$295  = in_fire & \$294 ;
-  assign \$296  = in_beats1 + 1'h1;
-  assign \$297  = in_beats1 == in_folds_m1;
-  assign \$298  = in_wslot ? in_beats1 : in_beats0;
-  assign \$299  = \$298  == in_folds_m1;
-  assign \$300  = in_fire & \$299 ;
-  assign \$301  = ~ in_wslot;
-  assign \$302  = d0_rp__data[17:9] + 3'h7;
-  assign \$304  = d0_rp__data[17:9] - 1'h1;
-  assign \$306  = ~ loaded;
-  assign \$307  = \$99 [3:0] == last_layer;
-  assign \$308  = group + 1'h1;
-  assign \$309  = rq_addr + 1'h1;
-  assign \$310  = \$99 [3:0] == last_layer;
-  assign \$311  = ~ wr_buf;
-  assign \$312  = ~ ctx;
-  assign \$313  = ~ b_group_is_0;
-  assign \$314  = fold + 1'h1;
-  assign \$315  = need_groups_next + 1'h1;
-  assign \$316  = last_fold & last_group;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = bank_addr + 1'h1;
-  assign \$319  = b_bank_addr + 1'h1;
-  assign \$320  = ~ b_last_fold;
-  assign \$321  = b_group_plus1 + 1'h1;
-  assign \$322  = b_rq_addr + 1'h1;
-  assign \$323  = b_fold + 1'h1;
-  assign \$324  = load_r_is_control & load_r_is_clear;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = load_write & \$325 ;
-  assign \$327  = issue_a & cur_is_last;
-  assign \$328  = group_is_0 & fold_is_0;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = issue_b ? b_bank_addr : bank_addr;
-  assign \$331  = ! b_fold;
-  assign \$332  = issue_b ? \$331  : fold_is_0;
-  assign \$333  = issue_b ? b_last_fold : last_fold;
-  assign \$334  = issue_b ? b_rq_addr : rq_addr;
-  assign \$335  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$336  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$338  = ctx ? 6'h00 : 6'h20;
-  assign \$339  = \$337  + \$338 ;
-  assign \$341  = ctx ? 6'h20 : 6'h00;
-  assign \$342  = \$340  + \$341 ;
-  assign \$343  = issue_b ? \$339  : \$342 ;
-  assign \$345  = ctx ? 7'h40 : 7'h00;
-  assign \$346  = \$344  + \$345 ;
-  assign \$347  = wr_buf ? 6'h00 : 6'h20;
-  assign \$348  = \$346  + \$347 ;
-  assign \$349  = issue_b | layer_is_0;
-  assign \$350  = issue_b ? b_group : group;
-  assign \$351  = issue_b ? 1'h0 : wr_buf;
-  assign \$352  = ctx ^ issue_b;
-  assign \$353  = issue_a & cur_is_last;
-  assign \$354  = step_valid & step_last;
-  assign \$355  = wb_valid16 & wb_out16;
-  assign \$356  = ! wb_ctx16;
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = ~ wb_out16;
-  assign \$359  = wb_valid16 & \$358 ;
-  assign \$360  = ! wb_ctx16;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = wb_parity_ahead0 == wb_par16;
-  assign \$363  = wb_groups_ahead0 + 1'h1;
-  assign \$364  = \$362  ? \$363  : 10'h001;
-  assign \$365  = wb_valid16 & wb_out16;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = ~ wb_out16;
-  assign \$369  = wb_valid16 & \$368 ;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = wb_parity_ahead1 == wb_par16;
-  assign \$373  = wb_groups_ahead1 + 1'h1;
-  assign \$374  = \$372  ? \$373  : 10'h001;
-  assign \$375  = ~ loaded;
-  assign \$376  = \$375  | layer_is_0;
-  assign \$377  = in_beats1 > fold;
-  assign \$379  = in_fire & \$378 ;
-  assign \$380  = in_beats1 == fold;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = \$377  | \$381 ;
-  assign \$383  = in_beats0 > fold;
-  assign \$384  = ! in_wslot;
-  assign \$385  = in_fire & \$384 ;
-  assign \$386  = in_beats0 == fold;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = \$383  | \$387 ;
-  assign \$389  = ctx ? \$382  : \$388 ;
-  assign \$390  = | in_beats1;
-  assign \$392  = in_fire & \$391 ;
-  assign \$393  = \$390  | \$392 ;
-  assign \$394  = | in_beats0;
-  assign \$395  = ! in_wslot;
-  assign \$396  = in_fire & \$395 ;
-  assign \$397  = \$394  | \$396 ;
-  assign \$398  = ctx ? \$393  : \$397 ;
-  assign \$399  = loaded ? \$389  : \$398 ;
-  assign \$400  = ~ loaded;
-  assign \$401  = \$400  | group_is_0;
-  assign \$402  = ~ \$401 ;
-  assign \$403  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$404  = ~ layer[0];
-  assign \$405  = \$403  == \$404 ;
-  assign \$406  = wb_groups_ahead1 >= need_groups;
-  assign \$407  = wb_groups_ahead1 == prev_groups;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = wb_groups_ahead0 >= need_groups;
-  assign \$410  = wb_groups_ahead0 == prev_groups;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = ctx ? \$408  : \$411 ;
-  assign \$413  = \$405  & \$412 ;
-  assign \$414  = \$402  | \$413 ;
-  assign \$415  = \$376  ? \$399  : \$414 ;
-  assign \$416  = ~ loaded;
-  assign \$417  = \$416  | layer_is_0;
-  assign \$418  = ~ \$417 ;
+  assign \$275  = load__valid & load__ready;
+  assign \$276  = load__payload[31:28] == 2'h2;
+  assign \$277  = load__payload[19:0] < 4'h8;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = load__payload[31:28] == 2'h2;
+  assign \$280  = ! load__payload[19:0];
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = load__payload[31:28] == 2'h3;
+  assign \$283  = ! load__payload[19:0];
+  assign \$284  = load__payload[19:0] == 1'h1;
+  assign \$285  = | load__payload[95:32];
+  assign \$286  = | load__payload[95:36];
+  assign \$287  = load__payload[35:32] > 4'h8;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = load__payload[35:32] - 1'h1;
+  assign \$290  = \$288  ? 5'h07 : \$289 ;
+  assign \$291  = ! load__payload[40:32];
+  assign \$292  = load__payload[49:41] <= 4'h8;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = load__payload[49:41] - 1'h1;
+  assign \$297  = $signed(\$296 ) < $signed(6'h12);
+  assign \$298  = load__payload[49:41] - 1'h1;
+  assign \$301  = \$297  ? \$300  : 10'h012;
+  assign \$302  = \$293  ? 10'h000 : \$301 ;
+  assign \$303  = load_write & load_r_is_control;
+  assign \$304  = load_write & load_r_is_descriptor0;
+  assign \$305  = load_r[40:32] - 1'h1;
+  assign \$308  = 1'h0 + \$307 ;
+  assign \$309  = \$308  >= 5'h12;
+  assign \$311  = 1'h0 + \$310 ;
+  assign \$312  = 5'h12 - \$311 ;
+  assign \$313  = \$309  ? 8'h00 : \$312 ;
+  assign \$314  = d0_rp__data[8:0] - 1'h1;
+  assign \$316  = ! in_wslot;
+  assign \$317  = in_fire & \$316 ;
+  assign \$318  = in_beats0 + 1'h1;
+  assign \$319  = in_beats0 == in_folds_m1;
+  assign \$321  = in_fire & \$320 ;
+  assign \$322  = in_beats1 + 1'h1;
+  assign \$323  = in_beats1 == in_folds_m1;
+  assign \$324  = in_wslot ? in_beats1 : in_beats0;
+  assign \$325  = \$324  == in_folds_m1;
+  assign \$326  = in_fire & \$325 ;
+  assign \$327  = ~ in_wslot;
+  assign \$328  = d0_rp__data[17:9] + 3'h7;
+  assign \$330  = d0_rp__data[17:9] - 1'h1;
+  assign \$332  = ! ctx;
+  assign \$333  = issue_a & \$332 ;
+  assign \$335  = issue_b & \$334 ;
+  assign \$336  = \$333  | \$335 ;
+  assign \$337  = age_next0 != 5'h12;
+  assign \$338  = age_next0 + 1'h1;
+  assign \$340  = issue_a & \$339 ;
+  assign \$341  = ~ ctx;
+  assign \$342  = issue_b & \$341 ;
+  assign \$343  = \$340  | \$342 ;
+  assign \$344  = age_next1 != 5'h12;
+  assign \$345  = age_next1 + 1'h1;
+  assign \$346  = ~ loaded;
+  assign \$347  = \$106 [3:0] == last_layer;
+  assign \$348  = group + 1'h1;
+  assign \$349  = rq_addr + 1'h1;
+  assign \$350  = \$106 [3:0] == last_layer;
+  assign \$351  = ~ wr_buf;
+  assign \$352  = ~ ctx;
+  assign \$353  = ~ b_group_is_0;
+  assign \$354  = fold + 1'h1;
+  assign \$355  = last_fold & last_group;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = bank_addr + 1'h1;
+  assign \$358  = b_bank_addr + 1'h1;
+  assign \$359  = ~ b_last_fold;
+  assign \$360  = b_group_plus1 + 1'h1;
+  assign \$361  = b_rq_addr + 1'h1;
+  assign \$362  = b_fold + 1'h1;
+  assign \$363  = load_r_is_control & load_r_is_clear;
+  assign \$364  = ~ \$363 ;
+  assign \$365  = load_write & \$364 ;
+  assign \$366  = issue_a & cur_is_last;
+  assign \$367  = group_is_0 & fold_is_0;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = issue_b ? b_bank_addr : bank_addr;
+  assign \$370  = ! b_fold;
+  assign \$371  = issue_b ? \$370  : fold_is_0;
+  assign \$372  = issue_b ? b_last_fold : last_fold;
+  assign \$373  = issue_b ? b_rq_addr : rq_addr;
+  assign \$374  = issue_b ? d0_rp__data[35] : cur_relu;
+  assign \$375  = issue_b ? d0_rp__data[36] : cur_requantize;
+  assign \$377  = ctx ? 6'h00 : 6'h20;
+  assign \$378  = \$376  + \$377 ;
+  assign \$380  = ctx ? 6'h20 : 6'h00;
+  assign \$381  = \$379  + \$380 ;
+  assign \$382  = issue_b ? \$378  : \$381 ;
+  assign \$384  = ctx ? 7'h40 : 7'h00;
+  assign \$385  = \$383  + \$384 ;
+  assign \$386  = wr_buf ? 6'h00 : 6'h20;
+  assign \$387  = \$385  + \$386 ;
+  assign \$388  = issue_b | layer_is_0;
+  assign \$389  = issue_b ? b_group : group;
+  assign \$390  = issue_b ? 1'h0 : wr_buf;
+  assign \$391  = ctx ^ issue_b;
+  assign \$392  = issue_a & cur_is_last;
+  assign \$393  = step_valid & step_last;
+  assign \$394  = ~ loaded;
+  assign \$395  = \$394  | layer_is_0;
+  assign \$396  = in_beats1 > fold;
+  assign \$398  = in_fire & \$397 ;
+  assign \$399  = in_beats1 == fold;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = \$396  | \$400 ;
+  assign \$402  = in_beats0 > fold;
+  assign \$403  = ! in_wslot;
+  assign \$404  = in_fire & \$403 ;
+  assign \$405  = in_beats0 == fold;
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = \$402  | \$406 ;
+  assign \$408  = ctx ? \$401  : \$407 ;
+  assign \$409  = | in_beats1;
+  assign \$411  = in_fire & \$410 ;
+  assign \$412  = \$409  | \$411 ;
+  assign \$413  = | in_beats0;
+  assign \$414  = ! in_wslot;
+  assign \$415  = in_fire & \$414 ;
+  assign \$416  = \$413  | \$415 ;
+  assign \$417  = ctx ? \$412  : \$416 ;
+  assign \$418  = loaded ? \$408  : \$417 ;
   assign \$419  = ~ loaded;
   assign \$420  = \$419  | group_is_0;
-  assign \$421  = \$418  & \$420 ;
-  assign \$422  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$423  = ~ layer[0];
-  assign \$424  = \$422  == \$423 ;
-  assign \$425  = wb_groups_ahead1 == prev_groups;
-  assign \$426  = wb_groups_ahead0 == prev_groups;
-  assign \$427  = ctx ? \$425  : \$426 ;
-  assign \$428  = \$424  & \$427 ;
-  assign \$429  = \$421  ? \$428  : 1'h1;
-  assign \$430  = in_beats0 > b_fold;
-  assign \$431  = ! in_wslot;
-  assign \$432  = in_fire & \$431 ;
-  assign \$433  = in_beats0 == b_fold;
-  assign \$434  = \$432  & \$433 ;
-  assign \$435  = \$430  | \$434 ;
-  assign \$436  = in_beats1 > b_fold;
-  assign \$438  = in_fire & \$437 ;
-  assign \$439  = in_beats1 == b_fold;
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = \$436  | \$440 ;
-  assign \$442  = ctx ? \$435  : \$441 ;
-  assign \$443  = | in_beats0;
-  assign \$444  = ! in_wslot;
-  assign \$445  = in_fire & \$444 ;
-  assign \$446  = \$443  | \$445 ;
-  assign \$447  = | in_beats1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = ~ fold_is_0;
+  assign \$423  = wait_cur <= 2'h2;
+  assign \$424  = age_next1 >= wait_cur;
+  assign \$425  = issued_r1 ? \$423  : \$424 ;
+  assign \$426  = wait_cur <= 2'h2;
+  assign \$427  = age_next0 >= wait_cur;
+  assign \$428  = issued_r0 ? \$426  : \$427 ;
+  assign \$429  = ctx ? \$425  : \$428 ;
+  assign \$430  = \$422  | \$429 ;
+  assign \$431  = \$421  | \$430 ;
+  assign \$432  = \$395  ? \$418  : \$431 ;
+  assign \$433  = ~ loaded;
+  assign \$434  = \$433  | layer_is_0;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = ~ loaded;
+  assign \$437  = \$436  | group_is_0;
+  assign \$438  = \$435  & \$437 ;
+  assign \$439  = ~ issued_r1;
+  assign \$440  = age_next1 == 5'h12;
+  assign \$441  = \$439  & \$440 ;
+  assign \$442  = ~ issued_r0;
+  assign \$443  = age_next0 == 5'h12;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = ctx ? \$441  : \$444 ;
+  assign \$446  = \$438  ? \$445  : 1'h1;
+  assign \$447  = in_beats0 > b_fold;
+  assign \$448  = ! in_wslot;
   assign \$449  = in_fire & \$448 ;
-  assign \$450  = \$447  | \$449 ;
-  assign \$451  = ctx ? \$446  : \$450 ;
-  assign \$452  = loaded ? \$442  : \$451 ;
-  assign \$453  = in_beats1 > fold;
+  assign \$450  = in_beats0 == b_fold;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = \$447  | \$451 ;
+  assign \$453  = in_beats1 > b_fold;
   assign \$455  = in_fire & \$454 ;
-  assign \$456  = in_beats1 == fold;
+  assign \$456  = in_beats1 == b_fold;
   assign \$457  = \$455  & \$456 ;
   assign \$458  = \$453  | \$457 ;
-  assign \$459  = in_beats0 > fold;
-  assign \$460  = ! in_wslot;
-  assign \$461  = in_fire & \$460 ;
-  assign \$462  = in_beats0 == fold;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = \$459  | \$463 ;
-  assign \$465  = ctx ? \$458  : \$464 ;
-  assign \$466  = ~ group_is_0;
-  assign \$467  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$468  = ~ layer[0];
-  assign \$469  = \$467  == \$468 ;
-  assign \$470  = wb_groups_ahead1 >= need_groups;
-  assign \$471  = wb_groups_ahead1 == prev_groups;
-  assign \$472  = \$470  | \$471 ;
-  assign \$473  = wb_groups_ahead0 >= need_groups;
-  assign \$474  = wb_groups_ahead0 == prev_groups;
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = ctx ? \$472  : \$475 ;
-  assign \$477  = \$469  & \$476 ;
-  assign \$478  = \$466  | \$477 ;
-  assign \$479  = layer_is_0 ? \$465  : \$478 ;
-  assign \$480  = ~ layer_is_0;
-  assign \$481  = \$480  & group_is_0;
-  assign \$482  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$483  = ~ layer[0];
-  assign \$484  = \$482  == \$483 ;
-  assign \$485  = wb_groups_ahead1 == prev_groups;
-  assign \$486  = wb_groups_ahead0 == prev_groups;
-  assign \$487  = ctx ? \$485  : \$486 ;
-  assign \$488  = \$484  & \$487 ;
-  assign \$489  = \$481  ? \$488  : 1'h1;
-  assign \$490  = ~ b_last_group;
-  assign \$491  = | in_beats0;
-  assign \$492  = ! in_wslot;
-  assign \$493  = in_fire & \$492 ;
-  assign \$494  = \$491  | \$493 ;
-  assign \$495  = | in_beats1;
-  assign \$497  = in_fire & \$496 ;
-  assign \$498  = \$495  | \$497 ;
-  assign \$499  = ctx ? \$494  : \$498 ;
-  assign \$500  = \$490  & \$499 ;
-  assign \$501  = in_beats0 > b_fold_plus1;
-  assign \$502  = ! in_wslot;
-  assign \$503  = in_fire & \$502 ;
-  assign \$504  = in_beats0 == b_fold_plus1;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = \$501  | \$505 ;
-  assign \$507  = in_beats1 > b_fold_plus1;
-  assign \$509  = in_fire & \$508 ;
-  assign \$510  = in_beats1 == b_fold_plus1;
-  assign \$511  = \$509  & \$510 ;
-  assign \$512  = \$507  | \$511 ;
-  assign \$513  = ctx ? \$506  : \$512 ;
-  assign \$514  = b_last_fold ? \$500  : \$513 ;
-  assign \$515  = in_beats1 > fold_plus1;
-  assign \$517  = in_fire & \$516 ;
-  assign \$518  = in_beats1 == fold_plus1;
-  assign \$519  = \$517  & \$518 ;
-  assign \$520  = \$515  | \$519 ;
-  assign \$521  = in_beats0 > fold_plus1;
-  assign \$522  = ! in_wslot;
-  assign \$523  = in_fire & \$522 ;
-  assign \$524  = in_beats0 == fold_plus1;
-  assign \$525  = \$523  & \$524 ;
-  assign \$526  = \$521  | \$525 ;
-  assign \$527  = ctx ? \$520  : \$526 ;
-  assign \$528  = ~ group_is_0;
-  assign \$529  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$530  = ~ layer[0];
-  assign \$531  = \$529  == \$530 ;
-  assign \$532  = wb_groups_ahead1 >= need_groups_next;
-  assign \$533  = wb_groups_ahead1 == prev_groups;
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = wb_groups_ahead0 >= need_groups_next;
-  assign \$536  = wb_groups_ahead0 == prev_groups;
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = ctx ? \$534  : \$537 ;
-  assign \$539  = \$531  & \$538 ;
-  assign \$540  = \$528  | \$539 ;
-  assign \$541  = layer_is_0 ? \$527  : \$540 ;
-  assign \$542  = ~ layer_is_0;
-  assign \$543  = \$542  & group_is_0;
-  assign \$544  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$545  = ~ layer[0];
-  assign \$546  = \$544  == \$545 ;
-  assign \$547  = wb_groups_ahead1 == prev_groups;
-  assign \$548  = wb_groups_ahead0 == prev_groups;
-  assign \$549  = ctx ? \$547  : \$548 ;
-  assign \$550  = \$546  & \$549 ;
-  assign \$551  = \$543  ? \$550  : 1'h1;
-  assign \$552  = in_beats0 > b_fold;
-  assign \$553  = ! in_wslot;
-  assign \$554  = in_fire & \$553 ;
-  assign \$555  = in_beats0 == b_fold;
-  assign \$556  = \$554  & \$555 ;
-  assign \$557  = \$552  | \$556 ;
-  assign \$558  = in_beats1 > b_fold;
-  assign \$560  = in_fire & \$559 ;
-  assign \$561  = in_beats1 == b_fold;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = \$558  | \$562 ;
-  assign \$564  = ctx ? \$557  : \$563 ;
-  assign \$565  = last_fold & last_group;
-  assign \$566  = \$565  & cur_is_last;
-  assign \$567  = ~ b_done;
-  assign \$568  = | in_beats0;
-  assign \$569  = ! in_wslot;
-  assign \$570  = in_fire & \$569 ;
-  assign \$571  = \$568  | \$570 ;
-  assign \$572  = | in_beats1;
-  assign \$574  = in_fire & \$573 ;
-  assign \$575  = \$572  | \$574 ;
-  assign \$576  = ctx ? \$571  : \$575 ;
-  assign \$577  = b_done | b_group_is_0;
-  assign \$578  = ~ \$577 ;
-  assign \$579  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$581  = ~ \$579 ;
-  assign \$582  = wb_groups_ahead0 >= 1'h1;
-  assign \$583  = wb_groups_ahead0 == in_groups;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = wb_groups_ahead1 >= 1'h1;
-  assign \$586  = wb_groups_ahead1 == in_groups;
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = ctx ? \$584  : \$587 ;
-  assign \$589  = \$581  & \$588 ;
-  assign \$590  = \$578  | \$589 ;
-  assign \$591  = b_done ? \$590  : \$576 ;
-  assign \$592  = ~ layer_is_0;
-  assign \$593  = | in_beats1;
-  assign \$595  = in_fire & \$594 ;
-  assign \$596  = \$593  | \$595 ;
-  assign \$597  = | in_beats0;
-  assign \$598  = ! in_wslot;
-  assign \$599  = in_fire & \$598 ;
-  assign \$600  = \$597  | \$599 ;
-  assign \$601  = ctx ? \$596  : \$600 ;
-  assign \$602  = \$592  & \$601 ;
-  assign \$604  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$605  = ~ layer[0];
-  assign \$607  = \$604  == \$606 ;
-  assign \$608  = wb_groups_ahead1 >= 1'h1;
-  assign \$609  = wb_groups_ahead1 == cur_groups;
-  assign \$610  = \$608  | \$609 ;
-  assign \$611  = wb_groups_ahead0 >= 1'h1;
-  assign \$612  = wb_groups_ahead0 == cur_groups;
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = ctx ? \$610  : \$613 ;
-  assign \$615  = \$607  & \$614 ;
-  assign \$618  = | in_beats1;
-  assign \$620  = in_fire & \$619 ;
-  assign \$621  = \$618  | \$620 ;
-  assign \$622  = | in_beats0;
-  assign \$623  = ! in_wslot;
-  assign \$624  = in_fire & \$623 ;
-  assign \$625  = \$622  | \$624 ;
-  assign \$626  = ctx ? \$621  : \$625 ;
-  assign \$628  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$629  = ~ layer[0];
-  assign \$630  = \$628  == \$629 ;
-  assign \$631  = wb_groups_ahead1 >= need_groups;
-  assign \$632  = wb_groups_ahead1 == prev_groups;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = wb_groups_ahead0 >= need_groups;
-  assign \$635  = wb_groups_ahead0 == prev_groups;
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = ctx ? \$633  : \$636 ;
-  assign \$638  = \$630  & \$637 ;
-  assign \$640  = layer_is_0 ? \$626  : 1'h1;
-  assign \$641  = last_group ? \$617  : \$640 ;
-  assign \$642  = \$566  ? \$591  : \$641 ;
-  assign \$643  = last_fold & last_group;
-  assign \$644  = \$643  & cur_is_last;
-  assign \$645  = ~ b_done;
-  assign \$647  = b_done | b_group_is_0;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = ctx ? wb_parity_ahead0 : wb_parity_ahead1;
-  assign \$651  = ~ \$649 ;
-  assign \$652  = wb_groups_ahead0 == in_groups;
-  assign \$653  = wb_groups_ahead1 == in_groups;
-  assign \$654  = ctx ? \$652  : \$653 ;
-  assign \$655  = \$651  & \$654 ;
-  assign \$656  = \$648  ? \$655  : 1'h1;
-  assign \$659  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$660  = ~ layer[0];
-  assign \$662  = \$659  == \$661 ;
-  assign \$663  = wb_groups_ahead1 == cur_groups;
-  assign \$664  = wb_groups_ahead0 == cur_groups;
-  assign \$665  = ctx ? \$663  : \$664 ;
-  assign \$666  = \$662  & \$665 ;
-  assign \$668  = ~ layer_is_0;
-  assign \$670  = ctx ? wb_parity_ahead1 : wb_parity_ahead0;
-  assign \$671  = ~ layer[0];
-  assign \$672  = \$670  == \$671 ;
-  assign \$673  = wb_groups_ahead1 == prev_groups;
-  assign \$674  = wb_groups_ahead0 == prev_groups;
-  assign \$675  = ctx ? \$673  : \$674 ;
-  assign \$676  = \$672  & \$675 ;
-  assign \$678  = last_group ? \$667  : 1'h1;
-  assign \$679  = \$644  ? \$656  : \$678 ;
-  assign \$680  = last_fold & last_group;
-  assign \$681  = \$680  & cur_is_last;
-  assign \$682  = ~ layer_is_0;
-  assign \$683  = | in_beats1;
-  assign \$685  = in_fire & \$684 ;
-  assign \$686  = \$683  | \$685 ;
-  assign \$687  = | in_beats0;
-  assign \$688  = ! in_wslot;
-  assign \$689  = in_fire & \$688 ;
-  assign \$690  = \$687  | \$689 ;
-  assign \$691  = ctx ? \$686  : \$690 ;
-  assign \$692  = \$682  & \$691 ;
-  assign \$693  = in_beats0 > b_fold;
-  assign \$694  = ! in_wslot;
-  assign \$695  = in_fire & \$694 ;
-  assign \$696  = in_beats0 == b_fold;
-  assign \$697  = \$695  & \$696 ;
-  assign \$698  = \$693  | \$697 ;
-  assign \$699  = in_beats1 > b_fold;
-  assign \$701  = in_fire & \$700 ;
-  assign \$702  = in_beats1 == b_fold;
-  assign \$703  = \$701  & \$702 ;
-  assign \$704  = \$699  | \$703 ;
-  assign \$705  = ctx ? \$698  : \$704 ;
-  assign \$706  = \$681  ? \$692  : \$705 ;
-  assign \$707  = loaded & issue_a;
-  assign \$708  = last_fold ? 2'h3 : 2'h2;
-  assign \$709  = loaded & issue_b;
-  assign \$710  = \$709  ? 1'h1 : 1'h0;
-  assign \$711  = \$707  ? \$708  : { 1'h0, \$710  };
-  assign \$712  = ~ loaded;
-  assign \$713  = last_fold & last_group;
-  assign \$714  = \$713  & cur_is_last;
-  assign \$715  = issue_a & \$714 ;
-  assign \$716  = \$712  | \$715 ;
-  assign \$717  = ~ issue_a;
-  assign \$718  = loaded & \$717 ;
-  assign \$719  = \$718  & issue_b;
-  assign \$720  = \$719  & b_last_fold;
-  assign \$721  = \$716  | \$720 ;
-  assign \$722  = ~ issue_a;
-  assign \$723  = loaded & \$722 ;
-  assign \$724  = \$723  & issue_b;
-  assign \$725  = | d0_rp__data[8:0];
-  assign \$726  = d0_rp__data[8:0] <= 4'h8;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$729  = b_fold == in_folds_m1;
-  assign \$730  = ~ loaded;
-  assign \$731  = issue_a & last_fold;
-  assign \$732  = \$731  & last_group;
-  assign \$733  = issue_a & last_fold;
-  assign \$734  = ~ b_done;
-  assign \$735  = cur_is_last & \$734 ;
-  assign \$736  = ~ b_group_is_0;
-  assign \$737  = \$735  & \$736 ;
-  assign \$738  = \$737  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$739  = ~ b_done;
-  assign \$740  = cur_is_last & \$739 ;
-  assign \$741  = ~ b_group_is_0;
-  assign \$742  = \$740  & \$741 ;
-  assign \$743  = \$742  ? b_group_plus1 : 10'h001;
-  assign \$744  = ! cur_folds_m1;
-  assign \$745  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$746  = group_plus1 + 1'h1;
-  assign \$747  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$748  = ~ loaded;
-  assign \$749  = last_fold & last_group;
-  assign \$750  = \$749  & cur_is_last;
-  assign \$751  = issue_a & \$750 ;
-  assign \$752  = \$748  | \$751 ;
-  assign \$753  = ~ issue_a;
-  assign \$754  = loaded & \$753 ;
-  assign \$755  = \$754  & issue_b;
-  assign \$756  = \$755  & b_last_fold;
-  assign \$757  = d0_rp__data[17:9] + 3'h7;
-  assign \$759  = ! \$758 ;
-  assign \$760  = | d0_rp__data[17:9];
-  assign \$761  = d0_rp__data[17:9] <= 4'h8;
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = b_group_plus1 == in_groups;
-  assign \$764  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$765  = b_group == in_groups;
-  assign \$766  = b_group == in_groups_m1;
-  assign \$767  = ~ issue_a;
-  assign \$768  = loaded & \$767 ;
-  assign \$769  = \$768  & issue_b;
-  assign \$770  = b_fold_plus1 + 1'h1;
-  assign \$771  = ~ loaded;
-  assign \$772  = fold_plus1 + 1'h1;
-  assign \$773  = last_fold ? 11'h001 : \$772 ;
-  assign \$774  = last_fold & last_group;
-  assign \$775  = ~ b_done;
-  assign \$776  = cur_is_last & \$775 ;
-  assign \$777  = ~ b_done;
-  assign \$778  = cur_is_last & \$777 ;
-  assign \$779  = ~ b_group_is_0;
-  assign \$780  = \$778  & \$779 ;
-  assign \$781  = ! claim_ctx;
-  assign \$782  = claim_out & \$781 ;
-  assign \$783  = ! wb_ctx17;
-  assign \$784  = out_write & \$783 ;
-  assign \$785  = out_groups0 + 1'h1;
-  assign \$787  = claim_out & \$786 ;
-  assign \$789  = out_write & \$788 ;
-  assign \$790  = out_groups1 + 1'h1;
-  assign \$791  = drain_occupancy + drain_read;
-  assign \$792  = o_stream__valid & o_stream__ready;
-  assign \$793  = \$791  - \$792 ;
-  assign \$794  = o_stream__valid & o_stream__ready;
-  assign \$795  = drain_occupancy - \$794 ;
-  assign \$796  = $signed(\$795 ) < $signed(3'h3);
-  assign \$797  = o_stream__valid & o_stream__ready;
-  assign \$798  = drain_occupancy - \$797 ;
-  assign \$799  = $signed(\$798 ) < $signed(4'h4);
-  assign \$800  = drain_read ? \$796  : \$799 ;
-  assign \$801  = ! claim_ctx;
-  assign \$802  = claim_out & \$801 ;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = | out_groups0;
-  assign \$805  = ! wb_ctx17;
-  assign \$806  = out_write & \$805 ;
-  assign \$807  = \$804  | \$806 ;
-  assign \$808  = \$803  & \$807 ;
-  assign \$810  = claim_out & \$809 ;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = | out_groups1;
+  assign \$459  = ctx ? \$452  : \$458 ;
+  assign \$460  = | in_beats0;
+  assign \$461  = ! in_wslot;
+  assign \$462  = in_fire & \$461 ;
+  assign \$463  = \$460  | \$462 ;
+  assign \$464  = | in_beats1;
+  assign \$466  = in_fire & \$465 ;
+  assign \$467  = \$464  | \$466 ;
+  assign \$468  = ctx ? \$463  : \$467 ;
+  assign \$469  = loaded ? \$459  : \$468 ;
+  assign \$470  = in_beats1 > fold;
+  assign \$472  = in_fire & \$471 ;
+  assign \$473  = in_beats1 == fold;
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = \$470  | \$474 ;
+  assign \$476  = in_beats0 > fold;
+  assign \$477  = ! in_wslot;
+  assign \$478  = in_fire & \$477 ;
+  assign \$479  = in_beats0 == fold;
+  assign \$480  = \$478  & \$479 ;
+  assign \$481  = \$476  | \$480 ;
+  assign \$482  = ctx ? \$475  : \$481 ;
+  assign \$483  = ~ group_is_0;
+  assign \$484  = ~ fold_is_0;
+  assign \$485  = wait_cur <= 2'h2;
+  assign \$486  = age_next1 >= wait_cur;
+  assign \$487  = issued_r1 ? \$485  : \$486 ;
+  assign \$488  = wait_cur <= 2'h2;
+  assign \$489  = age_next0 >= wait_cur;
+  assign \$490  = issued_r0 ? \$488  : \$489 ;
+  assign \$491  = ctx ? \$487  : \$490 ;
+  assign \$492  = \$484  | \$491 ;
+  assign \$493  = \$483  | \$492 ;
+  assign \$494  = layer_is_0 ? \$482  : \$493 ;
+  assign \$495  = ~ layer_is_0;
+  assign \$496  = \$495  & group_is_0;
+  assign \$497  = ~ issued_r1;
+  assign \$498  = age_next1 == 5'h12;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = ~ issued_r0;
+  assign \$501  = age_next0 == 5'h12;
+  assign \$502  = \$500  & \$501 ;
+  assign \$503  = ctx ? \$499  : \$502 ;
+  assign \$504  = \$496  ? \$503  : 1'h1;
+  assign \$505  = ~ b_last_group;
+  assign \$506  = | in_beats0;
+  assign \$507  = ! in_wslot;
+  assign \$508  = in_fire & \$507 ;
+  assign \$509  = \$506  | \$508 ;
+  assign \$510  = | in_beats1;
+  assign \$512  = in_fire & \$511 ;
+  assign \$513  = \$510  | \$512 ;
+  assign \$514  = ctx ? \$509  : \$513 ;
+  assign \$515  = \$505  & \$514 ;
+  assign \$516  = in_beats0 > b_fold_plus1;
+  assign \$517  = ! in_wslot;
+  assign \$518  = in_fire & \$517 ;
+  assign \$519  = in_beats0 == b_fold_plus1;
+  assign \$520  = \$518  & \$519 ;
+  assign \$521  = \$516  | \$520 ;
+  assign \$522  = in_beats1 > b_fold_plus1;
+  assign \$524  = in_fire & \$523 ;
+  assign \$525  = in_beats1 == b_fold_plus1;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = \$522  | \$526 ;
+  assign \$528  = ctx ? \$521  : \$527 ;
+  assign \$529  = b_last_fold ? \$515  : \$528 ;
+  assign \$530  = in_beats1 > fold_plus1;
+  assign \$532  = in_fire & \$531 ;
+  assign \$533  = in_beats1 == fold_plus1;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = \$530  | \$534 ;
+  assign \$536  = in_beats0 > fold_plus1;
+  assign \$537  = ! in_wslot;
+  assign \$538  = in_fire & \$537 ;
+  assign \$539  = in_beats0 == fold_plus1;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$536  | \$540 ;
+  assign \$542  = ctx ? \$535  : \$541 ;
+  assign \$543  = ~ group_is_0;
+  assign \$545  = layer_is_0 ? \$542  : 1'h1;
+  assign \$546  = ~ layer_is_0;
+  assign \$547  = \$546  & group_is_0;
+  assign \$548  = \$547  ? 1'h0 : 1'h1;
+  assign \$549  = in_beats0 > b_fold;
+  assign \$550  = ! in_wslot;
+  assign \$551  = in_fire & \$550 ;
+  assign \$552  = in_beats0 == b_fold;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = \$549  | \$553 ;
+  assign \$555  = in_beats1 > b_fold;
+  assign \$557  = in_fire & \$556 ;
+  assign \$558  = in_beats1 == b_fold;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = \$555  | \$559 ;
+  assign \$561  = ctx ? \$554  : \$560 ;
+  assign \$562  = last_fold & last_group;
+  assign \$563  = \$562  & cur_is_last;
+  assign \$564  = ~ b_done;
+  assign \$565  = | in_beats0;
+  assign \$566  = ! in_wslot;
+  assign \$567  = in_fire & \$566 ;
+  assign \$568  = \$565  | \$567 ;
+  assign \$569  = | in_beats1;
+  assign \$571  = in_fire & \$570 ;
+  assign \$572  = \$569  | \$571 ;
+  assign \$573  = ctx ? \$568  : \$572 ;
+  assign \$574  = b_done | b_group_is_0;
+  assign \$575  = ~ \$574 ;
+  assign \$576  = wait1 <= 2'h2;
+  assign \$577  = age_next0 >= wait1;
+  assign \$578  = issued_r0 ? \$576  : \$577 ;
+  assign \$579  = wait1 <= 2'h2;
+  assign \$580  = age_next1 >= wait1;
+  assign \$581  = issued_r1 ? \$579  : \$580 ;
+  assign \$582  = ctx ? \$578  : \$581 ;
+  assign \$583  = \$575  | \$582 ;
+  assign \$584  = b_done ? \$583  : \$573 ;
+  assign \$585  = ~ layer_is_0;
+  assign \$586  = | in_beats1;
+  assign \$588  = in_fire & \$587 ;
+  assign \$589  = \$586  | \$588 ;
+  assign \$590  = | in_beats0;
+  assign \$591  = ! in_wslot;
+  assign \$592  = in_fire & \$591 ;
+  assign \$593  = \$590  | \$592 ;
+  assign \$594  = ctx ? \$589  : \$593 ;
+  assign \$595  = \$585  & \$594 ;
+  assign \$597  = cur_wait_next <= 1'h1;
+  assign \$600  = | in_beats1;
+  assign \$602  = in_fire & \$601 ;
+  assign \$603  = \$600  | \$602 ;
+  assign \$604  = | in_beats0;
+  assign \$605  = ! in_wslot;
+  assign \$606  = in_fire & \$605 ;
+  assign \$607  = \$604  | \$606 ;
+  assign \$608  = ctx ? \$603  : \$607 ;
+  assign \$611  = layer_is_0 ? \$608  : 1'h1;
+  assign \$612  = last_group ? \$599  : \$611 ;
+  assign \$613  = \$563  ? \$584  : \$612 ;
+  assign \$614  = last_fold & last_group;
+  assign \$615  = \$614  & cur_is_last;
+  assign \$616  = ~ b_done;
+  assign \$618  = b_done | b_group_is_0;
+  assign \$619  = \$617  & \$618 ;
+  assign \$620  = ~ issued_r0;
+  assign \$621  = age_next0 == 5'h12;
+  assign \$622  = \$620  & \$621 ;
+  assign \$623  = ~ issued_r1;
+  assign \$624  = age_next1 == 5'h12;
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = ctx ? \$622  : \$625 ;
+  assign \$627  = \$619  ? \$626  : 1'h1;
+  assign \$631  = ~ layer_is_0;
+  assign \$634  = last_group ? 1'h0 : 1'h1;
+  assign \$635  = \$615  ? \$627  : \$634 ;
+  assign \$636  = last_fold & last_group;
+  assign \$637  = \$636  & cur_is_last;
+  assign \$638  = ~ layer_is_0;
+  assign \$639  = | in_beats1;
+  assign \$641  = in_fire & \$640 ;
+  assign \$642  = \$639  | \$641 ;
+  assign \$643  = | in_beats0;
+  assign \$644  = ! in_wslot;
+  assign \$645  = in_fire & \$644 ;
+  assign \$646  = \$643  | \$645 ;
+  assign \$647  = ctx ? \$642  : \$646 ;
+  assign \$648  = \$638  & \$647 ;
+  assign \$649  = in_beats0 > b_fold;
+  assign \$650  = ! in_wslot;
+  assign \$651  = in_fire & \$650 ;
+  assign \$652  = in_beats0 == b_fold;
+  assign \$653  = \$651  & \$652 ;
+  assign \$654  = \$649  | \$653 ;
+  assign \$655  = in_beats1 > b_fold;
+  assign \$657  = in_fire & \$656 ;
+  assign \$658  = in_beats1 == b_fold;
+  assign \$659  = \$657  & \$658 ;
+  assign \$660  = \$655  | \$659 ;
+  assign \$661  = ctx ? \$654  : \$660 ;
+  assign \$662  = \$637  ? \$648  : \$661 ;
+  assign \$663  = loaded & issue_a;
+  assign \$664  = last_fold ? 2'h3 : 2'h2;
+  assign \$665  = loaded & issue_b;
+  assign \$666  = \$665  ? 1'h1 : 1'h0;
+  assign \$667  = \$663  ? \$664  : { 1'h0, \$666  };
+  assign \$668  = ~ loaded;
+  assign \$669  = last_fold & last_group;
+  assign \$670  = \$669  & cur_is_last;
+  assign \$671  = issue_a & \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = ~ issue_a;
+  assign \$674  = loaded & \$673 ;
+  assign \$675  = \$674  & issue_b;
+  assign \$676  = \$675  & b_last_fold;
+  assign \$677  = \$672  | \$676 ;
+  assign \$678  = ~ issue_a;
+  assign \$679  = loaded & \$678 ;
+  assign \$680  = \$679  & issue_b;
+  assign \$681  = | d0_rp__data[8:0];
+  assign \$682  = d0_rp__data[8:0] <= 4'h8;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
+  assign \$685  = b_fold == in_folds_m1;
+  assign \$686  = ~ loaded;
+  assign \$687  = issue_a & last_fold;
+  assign \$688  = \$687  & last_group;
+  assign \$689  = issue_a & last_fold;
+  assign \$690  = ~ b_done;
+  assign \$691  = cur_is_last & \$690 ;
+  assign \$692  = ~ b_group_is_0;
+  assign \$693  = \$691  & \$692 ;
+  assign \$694  = \$693  ? b_last_group : nxt_steps_rp__data[30];
+  assign \$695  = ~ b_done;
+  assign \$696  = cur_is_last & \$695 ;
+  assign \$697  = ~ b_group_is_0;
+  assign \$698  = \$696  & \$697 ;
+  assign \$699  = \$698  ? b_group_plus1 : 10'h001;
+  assign \$700  = ! cur_folds_m1;
+  assign \$701  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
+  assign \$702  = group_plus1 + 1'h1;
+  assign \$703  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
+  assign \$704  = ~ loaded;
+  assign \$705  = last_fold & last_group;
+  assign \$706  = \$705  & cur_is_last;
+  assign \$707  = issue_a & \$706 ;
+  assign \$708  = \$704  | \$707 ;
+  assign \$709  = ~ issue_a;
+  assign \$710  = loaded & \$709 ;
+  assign \$711  = \$710  & issue_b;
+  assign \$712  = \$711  & b_last_fold;
+  assign \$713  = d0_rp__data[17:9] + 3'h7;
+  assign \$715  = ! \$714 ;
+  assign \$716  = | d0_rp__data[17:9];
+  assign \$717  = d0_rp__data[17:9] <= 4'h8;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = b_group_plus1 == in_groups;
+  assign \$720  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
+  assign \$721  = b_group == in_groups;
+  assign \$722  = b_group == in_groups_m1;
+  assign \$723  = ~ issue_a;
+  assign \$724  = loaded & \$723 ;
+  assign \$725  = \$724  & issue_b;
+  assign \$726  = b_fold_plus1 + 1'h1;
+  assign \$727  = ~ loaded;
+  assign \$728  = fold_plus1 + 1'h1;
+  assign \$729  = last_fold ? 11'h001 : \$728 ;
+  assign \$730  = last_fold & last_group;
+  assign \$731  = ~ b_done;
+  assign \$732  = cur_is_last & \$731 ;
+  assign \$733  = ~ b_done;
+  assign \$734  = cur_is_last & \$733 ;
+  assign \$735  = ~ b_group_is_0;
+  assign \$736  = \$734  & \$735 ;
+  assign \$737  = ! claim_ctx;
+  assign \$738  = claim_out & \$737 ;
+  assign \$739  = ! wb_ctx17;
+  assign \$740  = out_write & \$739 ;
+  assign \$741  = out_groups0 + 1'h1;
+  assign \$743  = claim_out & \$742 ;
+  assign \$745  = out_write & \$744 ;
+  assign \$746  = out_groups1 + 1'h1;
+  assign \$747  = drain_occupancy + drain_read;
+  assign \$748  = o_stream__valid & o_stream__ready;
+  assign \$749  = \$747  - \$748 ;
+  assign \$750  = o_stream__valid & o_stream__ready;
+  assign \$751  = drain_occupancy - \$750 ;
+  assign \$752  = $signed(\$751 ) < $signed(3'h3);
+  assign \$753  = o_stream__valid & o_stream__ready;
+  assign \$754  = drain_occupancy - \$753 ;
+  assign \$755  = $signed(\$754 ) < $signed(4'h4);
+  assign \$756  = drain_read ? \$752  : \$755 ;
+  assign \$757  = ! claim_ctx;
+  assign \$758  = claim_out & \$757 ;
+  assign \$759  = ~ \$758 ;
+  assign \$760  = | out_groups0;
+  assign \$761  = ! wb_ctx17;
+  assign \$762  = out_write & \$761 ;
+  assign \$763  = \$760  | \$762 ;
+  assign \$764  = \$759  & \$763 ;
+  assign \$766  = claim_out & \$765 ;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = | out_groups1;
+  assign \$770  = out_write & \$769 ;
+  assign \$771  = \$768  | \$770 ;
+  assign \$772  = \$767  & \$771 ;
+  assign \$773  = drain_slot ? \$764  : \$772 ;
+  assign \$774  = & drain_elem[2:0];
+  assign \$776  = claim_out & \$775 ;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = out_groups1 > drain_group_plus1;
+  assign \$780  = out_write & \$779 ;
+  assign \$781  = out_groups1 == drain_group_plus1;
+  assign \$782  = \$780  & \$781 ;
+  assign \$783  = \$778  | \$782 ;
+  assign \$784  = \$777  & \$783 ;
+  assign \$785  = ! claim_ctx;
+  assign \$786  = claim_out & \$785 ;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = out_groups0 > drain_group_plus1;
+  assign \$789  = ! wb_ctx17;
+  assign \$790  = out_write & \$789 ;
+  assign \$791  = out_groups0 == drain_group_plus1;
+  assign \$792  = \$790  & \$791 ;
+  assign \$793  = \$788  | \$792 ;
+  assign \$794  = \$787  & \$793 ;
+  assign \$795  = drain_slot ? \$784  : \$794 ;
+  assign \$797  = claim_out & \$796 ;
+  assign \$798  = ~ \$797 ;
+  assign \$800  = out_groups1 > \$799 ;
+  assign \$802  = out_write & \$801 ;
+  assign \$804  = out_groups1 == \$803 ;
+  assign \$805  = \$802  & \$804 ;
+  assign \$806  = \$800  | \$805 ;
+  assign \$807  = \$798  & \$806 ;
+  assign \$808  = ! claim_ctx;
+  assign \$809  = claim_out & \$808 ;
+  assign \$810  = ~ \$809 ;
+  assign \$812  = out_groups0 > \$811 ;
+  assign \$813  = ! wb_ctx17;
   assign \$814  = out_write & \$813 ;
-  assign \$815  = \$812  | \$814 ;
-  assign \$816  = \$811  & \$815 ;
-  assign \$817  = drain_slot ? \$808  : \$816 ;
-  assign \$818  = & drain_elem[2:0];
-  assign \$820  = claim_out & \$819 ;
-  assign \$821  = ~ \$820 ;
-  assign \$822  = out_groups1 > drain_group_plus1;
-  assign \$824  = out_write & \$823 ;
-  assign \$825  = out_groups1 == drain_group_plus1;
-  assign \$826  = \$824  & \$825 ;
-  assign \$827  = \$822  | \$826 ;
-  assign \$828  = \$821  & \$827 ;
-  assign \$829  = ! claim_ctx;
-  assign \$830  = claim_out & \$829 ;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = out_groups0 > drain_group_plus1;
-  assign \$833  = ! wb_ctx17;
-  assign \$834  = out_write & \$833 ;
-  assign \$835  = out_groups0 == drain_group_plus1;
-  assign \$836  = \$834  & \$835 ;
-  assign \$837  = \$832  | \$836 ;
-  assign \$838  = \$831  & \$837 ;
-  assign \$839  = drain_slot ? \$828  : \$838 ;
-  assign \$841  = claim_out & \$840 ;
-  assign \$842  = ~ \$841 ;
-  assign \$844  = out_groups1 > \$843 ;
-  assign \$846  = out_write & \$845 ;
-  assign \$848  = out_groups1 == \$847 ;
-  assign \$849  = \$846  & \$848 ;
-  assign \$850  = \$844  | \$849 ;
-  assign \$851  = \$842  & \$850 ;
-  assign \$852  = ! claim_ctx;
-  assign \$853  = claim_out & \$852 ;
-  assign \$854  = ~ \$853 ;
-  assign \$856  = out_groups0 > \$855 ;
-  assign \$857  = ! wb_ctx17;
-  assign \$858  = out_write & \$857 ;
-  assign \$860  = out_groups0 == \$859 ;
-  assign \$861  = \$858  & \$860 ;
-  assign \$862  = \$856  | \$861 ;
-  assign \$863  = \$854  & \$862 ;
-  assign \$864  = drain_slot ? \$851  : \$863 ;
-  assign \$865  = \$818  ? \$839  : \$864 ;
-  assign \$866  = drain_elem_last ? \$817  : \$865 ;
-  assign \$868  = claim_out & \$867 ;
-  assign \$869  = ~ \$868 ;
-  assign \$871  = out_groups1 > \$870 ;
-  assign \$873  = out_write & \$872 ;
-  assign \$875  = out_groups1 == \$874 ;
-  assign \$876  = \$873  & \$875 ;
-  assign \$877  = \$871  | \$876 ;
-  assign \$878  = \$869  & \$877 ;
-  assign \$879  = ! claim_ctx;
-  assign \$880  = claim_out & \$879 ;
-  assign \$881  = ~ \$880 ;
-  assign \$883  = out_groups0 > \$882 ;
-  assign \$884  = ! wb_ctx17;
-  assign \$885  = out_write & \$884 ;
-  assign \$887  = out_groups0 == \$886 ;
-  assign \$888  = \$885  & \$887 ;
-  assign \$889  = \$883  | \$888 ;
-  assign \$890  = \$881  & \$889 ;
-  assign \$891  = drain_slot ? \$878  : \$890 ;
-  assign \$892  = drain_read ? \$866  : \$891 ;
-  assign \$893  = & drain_elem[2:0];
-  assign \$894  = drain_group_plus1 + 1'h1;
-  assign \$895  = out_n - 1'h1;
-  assign \$896  = out_n - 2'h2;
-  assign \$897  = ~ drain_read;
-  assign \$898  = drain_elem == out_n_m1;
-  assign \$899  = ! out_n_m1;
-  assign \$900  = drain_elem == out_n_m2;
-  assign \$901  = ~ drain_slot;
-  assign \$902  = ! drain_slot;
-  assign \$904  = drain_elem + 1'h1;
-  assign \$905  = ~ release_slot;
-  assign \$906  = ! release_slot;
-  assign \$908  = in_flight + vector_start_r;
-  assign \$909  = \$908  - finished_r;
-  assign \$910  = in_flight + vector_start_r;
-  assign \$911  = \$910  - finished_r;
-  assign \$912  = | \$911 ;
-  assign \$913  = count_busy + inc_busy;
-  assign \$914  = count_stall_input + inc_stall_input;
-  assign \$915  = count_stall_output + inc_stall_output;
-  assign \$916  = issue ? 7'h40 : 7'h00;
-  assign \$917  = count_mac_ops + inc_mac_ops;
-  assign \$918  = issue ? 4'h8 : 4'h0;
-  assign \$919  = count_bank_reads + inc_bank_reads;
-  assign \$920  = count_act_reads + inc_act_reads;
-  assign \$921  = in_fire + act_write;
-  assign \$922  = count_act_writes + inc_act_writes;
-  assign \$923  = count_inferences + inc_inferences;
+  assign \$816  = out_groups0 == \$815 ;
+  assign \$817  = \$814  & \$816 ;
+  assign \$818  = \$812  | \$817 ;
+  assign \$819  = \$810  & \$818 ;
+  assign \$820  = drain_slot ? \$807  : \$819 ;
+  assign \$821  = \$774  ? \$795  : \$820 ;
+  assign \$822  = drain_elem_last ? \$773  : \$821 ;
+  assign \$824  = claim_out & \$823 ;
+  assign \$825  = ~ \$824 ;
+  assign \$827  = out_groups1 > \$826 ;
+  assign \$829  = out_write & \$828 ;
+  assign \$831  = out_groups1 == \$830 ;
+  assign \$832  = \$829  & \$831 ;
+  assign \$833  = \$827  | \$832 ;
+  assign \$834  = \$825  & \$833 ;
+  assign \$835  = ! claim_ctx;
+  assign \$836  = claim_out & \$835 ;
+  assign \$837  = ~ \$836 ;
+  assign \$839  = out_groups0 > \$838 ;
+  assign \$840  = ! wb_ctx17;
+  assign \$841  = out_write & \$840 ;
+  assign \$843  = out_groups0 == \$842 ;
+  assign \$844  = \$841  & \$843 ;
+  assign \$845  = \$839  | \$844 ;
+  assign \$846  = \$837  & \$845 ;
+  assign \$847  = drain_slot ? \$834  : \$846 ;
+  assign \$848  = drain_read ? \$822  : \$847 ;
+  assign \$849  = & drain_elem[2:0];
+  assign \$850  = drain_group_plus1 + 1'h1;
+  assign \$851  = out_n - 1'h1;
+  assign \$852  = out_n - 2'h2;
+  assign \$853  = ~ drain_read;
+  assign \$854  = drain_elem == out_n_m1;
+  assign \$855  = ! out_n_m1;
+  assign \$856  = drain_elem == out_n_m2;
+  assign \$857  = ~ drain_slot;
+  assign \$858  = ! drain_slot;
+  assign \$860  = drain_elem + 1'h1;
+  assign \$861  = ~ release_slot;
+  assign \$862  = ! release_slot;
+  assign \$864  = in_flight + vector_start_r;
+  assign \$865  = \$864  - finished_r;
+  assign \$866  = in_flight + vector_start_r;
+  assign \$867  = \$866  - finished_r;
+  assign \$868  = | \$867 ;
+  assign \$869  = count_busy + inc_busy;
+  assign \$870  = count_stall_input + inc_stall_input;
+  assign \$871  = count_stall_output + inc_stall_output;
+  assign \$872  = issue ? 7'h40 : 7'h00;
+  assign \$873  = count_mac_ops + inc_mac_ops;
+  assign \$874  = issue ? 4'h8 : 4'h0;
+  assign \$875  = count_bank_reads + inc_bank_reads;
+  assign \$876  = count_act_reads + inc_act_reads;
+  assign \$877  = in_fire + act_write;
+  assign \$878  = count_act_writes + inc_act_writes;
+  assign \$879  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$924 ;
+    load_write <= \$880 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$271 ;
+    load_r_is_descriptor <= \$278 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$274 ;
+    load_r_is_descriptor0 <= \$281 ;
   always @(posedge clk)
-    load_r_is_control <= \$275 ;
+    load_r_is_control <= \$282 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$276 ;
+    load_r_is_n_layers <= \$283 ;
   always @(posedge clk)
-    load_r_is_clear <= \$277 ;
+    load_r_is_clear <= \$284 ;
   always @(posedge clk)
-    load_r_has_layers <= \$278 ;
+    load_r_has_layers <= \$285 ;
   always @(posedge clk)
-    load_r_last_layer <= \$283 ;
+    load_r_last_layer <= \$290 ;
   always @(posedge clk)
-    has_layers <= \$925 ;
+    load_r_countdown_distance <= \$302 [4:0];
   always @(posedge clk)
-    last_layer <= \$926 ;
+    has_layers <= \$881 ;
   always @(posedge clk)
-    in_folds_m1 <= \$927 ;
+    last_layer <= \$882 ;
   always @(posedge clk)
-    out_n <= \$928 ;
+    in_folds_m1 <= \$883 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$929 ;
+    wait1 <= \$884 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$930 ;
+    out_n <= \$885 ;
   always @(posedge clk)
-    in_beats0 <= \$931 ;
+    in_release_r1_0 <= \$886 ;
   always @(posedge clk)
-    in_full0 <= \$932 ;
+    in_release_r1_1 <= \$887 ;
   always @(posedge clk)
-    in_beats1 <= \$933 ;
+    in_beats0 <= \$888 ;
   always @(posedge clk)
-    in_full1 <= \$934 ;
+    in_full0 <= \$889 ;
   always @(posedge clk)
-    in_wslot <= \$935 ;
+    in_beats1 <= \$890 ;
   always @(posedge clk)
-    in_groups <= \$936 ;
+    in_full1 <= \$891 ;
   always @(posedge clk)
-    in_groups_m1 <= \$937 ;
+    in_wslot <= \$892 ;
   always @(posedge clk)
-    cur_groups <= \$938 ;
+    in_groups <= \$893 ;
   always @(posedge clk)
-    cur_folds_m1 <= \$939 ;
+    in_groups_m1 <= \$894 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$940 ;
+    issued_r0 <= \$895 ;
   always @(posedge clk)
-    cur_is_last <= \$941 ;
+    age_next0 <= \$896 ;
   always @(posedge clk)
-    cur_relu <= \$942 ;
+    issued_r1 <= \$897 ;
   always @(posedge clk)
-    cur_requantize <= \$943 ;
+    age_next1 <= \$898 ;
   always @(posedge clk)
-    bank_addr <= \$944 ;
+    cur_folds_m1 <= \$899 ;
   always @(posedge clk)
-    rq_addr <= \$945 ;
+    cur_groups_m1 <= \$900 ;
   always @(posedge clk)
-    layer <= \$946 ;
+    cur_is_last <= \$901 ;
   always @(posedge clk)
-    group <= \$947 ;
+    cur_relu <= \$902 ;
   always @(posedge clk)
-    fold <= \$948 ;
+    cur_requantize <= \$903 ;
   always @(posedge clk)
-    need_groups <= \$949 ;
+    bank_addr <= \$904 ;
   always @(posedge clk)
-    need_groups_next <= \$950 ;
+    rq_addr <= \$905 ;
   always @(posedge clk)
-    b_group <= \$951 ;
+    layer <= \$906 ;
   always @(posedge clk)
-    b_group_plus1 <= \$952 ;
+    group <= \$907 ;
   always @(posedge clk)
-    b_fold <= \$953 ;
+    fold <= \$908 ;
   always @(posedge clk)
-    b_in_group <= \$954 ;
+    cur_wait_next <= \$909 ;
   always @(posedge clk)
-    b_bank_addr <= \$955 ;
+    b_group <= \$910 ;
   always @(posedge clk)
-    b_rq_addr <= \$956 ;
+    b_group_plus1 <= \$911 ;
   always @(posedge clk)
-    loaded <= \$957 ;
+    b_fold <= \$912 ;
   always @(posedge clk)
-    wr_buf <= \$958 ;
+    b_in_group <= \$913 ;
   always @(posedge clk)
-    prev_groups <= \$959 ;
+    b_bank_addr <= \$914 ;
   always @(posedge clk)
-    ctx <= \$960 ;
+    b_rq_addr <= \$915 ;
   always @(posedge clk)
-    claim_out <= \$961 ;
+    loaded <= \$916 ;
   always @(posedge clk)
-    claim_ctx <= \$962 ;
+    wr_buf <= \$917 ;
   always @(posedge clk)
-    step_addr <= \$330 ;
+    wait_cur <= \$918 ;
   always @(posedge clk)
-    step_first <= \$332 ;
+    ctx <= \$919 ;
   always @(posedge clk)
-    step_last <= \$333 ;
+    claim_out <= \$920 ;
   always @(posedge clk)
-    step_rq <= \$334 ;
+    claim_ctx <= \$921 ;
   always @(posedge clk)
-    step_relu <= \$335 ;
+    step_addr <= \$369 ;
   always @(posedge clk)
-    step_requantize <= \$336 ;
+    step_first <= \$371 ;
   always @(posedge clk)
-    step_in_addr <= \$343 ;
+    step_last <= \$372 ;
   always @(posedge clk)
-    step_act_addr <= \$348 ;
+    step_rq <= \$373 ;
   always @(posedge clk)
-    step_from_input <= \$349 ;
+    step_relu <= \$374 ;
+  always @(posedge clk)
+    step_requantize <= \$375 ;
+  always @(posedge clk)
+    step_in_addr <= \$382 ;
+  always @(posedge clk)
+    step_act_addr <= \$387 ;
+  always @(posedge clk)
+    step_from_input <= \$388 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$350 ;
+    step_group <= \$389 ;
   always @(posedge clk)
-    step_par <= \$351 ;
+    step_par <= \$390 ;
   always @(posedge clk)
-    step_ctx <= \$352 ;
+    step_ctx <= \$391 ;
   always @(posedge clk)
-    step_out <= \$353 ;
+    step_out <= \$392 ;
   always @(posedge clk)
-    step_valid <= \$963 ;
+    step_valid <= \$922 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3479,7 +3394,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$964 ;
+    wb_valid1 <= \$923 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3489,7 +3404,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$965 ;
+    wb_valid2 <= \$924 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3499,7 +3414,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$966 ;
+    wb_valid3 <= \$925 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3509,7 +3424,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$967 ;
+    wb_valid4 <= \$926 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3519,7 +3434,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$968 ;
+    wb_valid5 <= \$927 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3529,7 +3444,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$969 ;
+    wb_valid6 <= \$928 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3539,7 +3454,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$970 ;
+    wb_valid7 <= \$929 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3549,7 +3464,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$971 ;
+    wb_valid8 <= \$930 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3559,7 +3474,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$972 ;
+    wb_valid9 <= \$931 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3569,7 +3484,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$973 ;
+    wb_valid10 <= \$932 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3579,7 +3494,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$974 ;
+    wb_valid11 <= \$933 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3589,7 +3504,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$975 ;
+    wb_valid12 <= \$934 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3599,7 +3514,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$976 ;
+    wb_valid13 <= \$935 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3609,7 +3524,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$977 ;
+    wb_valid14 <= \$936 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3619,7 +3534,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$978 ;
+    wb_valid15 <= \$937 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3629,7 +3544,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$979 ;
+    wb_valid16 <= \$938 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3639,7 +3554,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$980 ;
+    wb_valid17 <= \$939 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3649,167 +3564,159 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    wb_parity_ahead0 <= \$981 ;
+    data_ok_if_stay <= \$940 ;
   always @(posedge clk)
-    wb_groups_ahead0 <= \$982 ;
+    a_calm_if_stay <= \$941 ;
   always @(posedge clk)
-    wb_parity_ahead1 <= \$983 ;
+    b_ready_if_stay <= \$942 ;
   always @(posedge clk)
-    wb_groups_ahead1 <= \$984 ;
+    data_ok_if_b <= \$943 ;
   always @(posedge clk)
-    data_ok_if_stay <= \$985 ;
+    a_calm_if_b <= \$944 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$986 ;
+    b_ready_if_b <= \$945 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$987 ;
+    data_ok_if_a_fold <= \$946 ;
   always @(posedge clk)
-    data_ok_if_b <= \$988 ;
+    a_calm_if_a_fold <= \$947 ;
   always @(posedge clk)
-    a_calm_if_b <= \$989 ;
+    b_ready_if_a_fold <= \$948 ;
   always @(posedge clk)
-    b_ready_if_b <= \$990 ;
+    data_ok_if_a_last_fold <= \$949 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$991 ;
+    a_calm_if_a_last_fold <= \$950 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$992 ;
+    b_ready_if_a_last_fold <= \$951 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$993 ;
+    move_made <= \$952 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$994 ;
+    b_last_fold <= \$953 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$995 ;
+    last_fold <= \$954 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$996 ;
+    last_group <= \$955 ;
   always @(posedge clk)
-    move_made <= \$997 ;
+    group_plus1 <= \$956 ;
   always @(posedge clk)
-    b_last_fold <= \$998 ;
+    b_group_is_0 <= \$957 ;
   always @(posedge clk)
-    last_fold <= \$999 ;
+    b_done <= \$958 ;
   always @(posedge clk)
-    last_group <= \$1000 ;
+    b_last_group <= \$959 ;
   always @(posedge clk)
-    group_plus1 <= \$1001 ;
+    b_fold_plus1 <= \$960 ;
   always @(posedge clk)
-    b_group_is_0 <= \$1002 ;
+    layer_is_0 <= \$961 ;
   always @(posedge clk)
-    b_done <= \$1003 ;
+    group_is_0 <= \$962 ;
   always @(posedge clk)
-    b_last_group <= \$1004 ;
+    fold_is_0 <= \$963 ;
   always @(posedge clk)
-    b_fold_plus1 <= \$1005 ;
+    fold_plus1 <= \$964 ;
   always @(posedge clk)
-    layer_is_0 <= \$1006 ;
+    out_full0 <= \$965 ;
   always @(posedge clk)
-    group_is_0 <= \$1007 ;
+    out_pending0 <= \$966 ;
   always @(posedge clk)
-    fold_is_0 <= \$1008 ;
+    out_groups0 <= \$967 ;
   always @(posedge clk)
-    fold_plus1 <= \$1009 ;
+    out_full1 <= \$968 ;
   always @(posedge clk)
-    out_full0 <= \$1010 ;
+    out_pending1 <= \$969 ;
   always @(posedge clk)
-    out_pending0 <= \$1011 ;
+    out_groups1 <= \$970 ;
   always @(posedge clk)
-    out_groups0 <= \$1012 ;
+    drain_occupancy <= \$971 ;
   always @(posedge clk)
-    out_full1 <= \$1013 ;
+    drain_room <= \$972 ;
   always @(posedge clk)
-    out_pending1 <= \$1014 ;
+    drain_available <= \$973 ;
   always @(posedge clk)
-    out_groups1 <= \$1015 ;
+    drain_group_plus1 <= \$974 ;
   always @(posedge clk)
-    drain_occupancy <= \$1016 ;
+    drain_inflight <= \$975 ;
   always @(posedge clk)
-    drain_room <= \$1017 ;
+    w_en <= \$976 ;
   always @(posedge clk)
-    drain_available <= \$1018 ;
+    out_n_m1 <= \$977 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$1019 ;
+    out_n_m2 <= \$978 ;
   always @(posedge clk)
-    drain_inflight <= \$1020 ;
+    drain_elem_last <= \$979 ;
   always @(posedge clk)
-    w_en <= \$1021 ;
+    drain_lane <= \$980 ;
   always @(posedge clk)
-    out_n_m1 <= \$1022 ;
+    drain_last <= \$981 ;
   always @(posedge clk)
-    out_n_m2 <= \$1023 ;
+    drain_elem <= \$982 ;
   always @(posedge clk)
-    drain_elem_last <= \$1024 ;
-  always @(posedge clk)
-    drain_lane <= \$1025 ;
-  always @(posedge clk)
-    drain_last <= \$1026 ;
-  always @(posedge clk)
-    drain_elem <= \$1027 ;
-  always @(posedge clk)
-    drain_slot <= \$1028 ;
+    drain_slot <= \$983 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$451 ;
+    drain_lane_data0 <= \$signature__data$452 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$452 ;
+    drain_lane_data1 <= \$signature__data$453 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$453 ;
+    drain_lane_data2 <= \$signature__data$454 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$454 ;
+    drain_lane_data3 <= \$signature__data$455 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$455 ;
+    drain_lane_data4 <= \$signature__data$456 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$456 ;
+    drain_lane_data5 <= \$signature__data$457 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$457 ;
+    drain_lane_data6 <= \$signature__data$458 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$458 ;
+    drain_lane_data7 <= \$signature__data$459 ;
   always @(posedge clk)
-    release_slot <= \$1029 ;
+    release_slot <= \$984 ;
   always @(posedge clk)
-    vector_start_r <= \$1030 ;
+    vector_start_r <= \$985 ;
   always @(posedge clk)
-    finished_r <= \$1031 ;
+    finished_r <= \$986 ;
   always @(posedge clk)
-    in_flight <= \$1032 ;
+    in_flight <= \$987 ;
   always @(posedge clk)
-    busy <= \$1033 ;
+    busy <= \$988 ;
   always @(posedge clk)
-    inc_busy <= \$1034 ;
+    inc_busy <= \$989 ;
   always @(posedge clk)
-    count_busy <= \$1035 ;
+    count_busy <= \$990 ;
   always @(posedge clk)
-    inc_stall_input <= \$1036 ;
+    inc_stall_input <= \$991 ;
   always @(posedge clk)
-    count_stall_input <= \$1037 ;
+    count_stall_input <= \$992 ;
   always @(posedge clk)
-    inc_stall_output <= \$1038 ;
+    inc_stall_output <= \$993 ;
   always @(posedge clk)
-    count_stall_output <= \$1039 ;
+    count_stall_output <= \$994 ;
   always @(posedge clk)
-    inc_mac_ops <= \$1040 ;
+    inc_mac_ops <= \$995 ;
   always @(posedge clk)
-    count_mac_ops <= \$1041 ;
+    count_mac_ops <= \$996 ;
   always @(posedge clk)
-    inc_bank_reads <= \$1042 ;
+    inc_bank_reads <= \$997 ;
   always @(posedge clk)
-    count_bank_reads <= \$1043 ;
+    count_bank_reads <= \$998 ;
   always @(posedge clk)
-    inc_act_reads <= \$1044 ;
+    inc_act_reads <= \$999 ;
   always @(posedge clk)
-    count_act_reads <= \$1045 ;
+    count_act_reads <= \$1000 ;
   always @(posedge clk)
-    inc_act_writes <= \$1046 ;
+    inc_act_writes <= \$1001 ;
   always @(posedge clk)
-    count_act_writes <= \$1047 ;
+    count_act_writes <= \$1002 ;
   always @(posedge clk)
-    inc_inferences <= \$1048 ;
+    inc_inferences <= \$1003 ;
   always @(posedge clk)
-    count_inferences <= \$1049 ;
+    count_inferences <= \$1004 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3095$0 (drain_last2),
-    .\port$331$0 (drain_data),
+    .\port$3048$0 (drain_last2),
+    .\port$338$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3822,8 +3729,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3303$0 (\$1050 ),
-    .\port$3304$0 (\$1051 ),
+    .\port$3256$0 (\$1005 ),
+    .\port$3257$0 (\$1006 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3840,8 +3747,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3464$0 (\$1052 ),
-    .\port$3465$0 (\$1053 ),
+    .\port$3417$0 (\$1007 ),
+    .\port$3418$0 (\$1008 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3858,8 +3765,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3625$0 (\$1054 ),
-    .\port$3626$0 (\$1055 ),
+    .\port$3578$0 (\$1009 ),
+    .\port$3579$0 (\$1010 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3876,8 +3783,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3786$0 (\$1056 ),
-    .\port$3787$0 (\$1057 ),
+    .\port$3739$0 (\$1011 ),
+    .\port$3740$0 (\$1012 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3894,8 +3801,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3947$0 (\$1058 ),
-    .\port$3948$0 (\$1059 ),
+    .\port$3900$0 (\$1013 ),
+    .\port$3901$0 (\$1014 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3912,8 +3819,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4108$0 (\$1060 ),
-    .\port$4109$0 (\$1061 ),
+    .\port$4061$0 (\$1015 ),
+    .\port$4062$0 (\$1016 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3930,8 +3837,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4269$0 (\$1062 ),
-    .\port$4270$0 (\$1063 ),
+    .\port$4222$0 (\$1017 ),
+    .\port$4223$0 (\$1018 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3948,8 +3855,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4430$0 (\$1064 ),
-    .\port$4431$0 (\$1065 ),
+    .\port$4383$0 (\$1019 ),
+    .\port$4384$0 (\$1020 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3965,13 +3872,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$104  = b_ready_if_stay;
+          \$111  = b_ready_if_stay;
       2'h1:
-          \$104  = b_ready_if_b;
+          \$111  = b_ready_if_b;
       2'h2:
-          \$104  = b_ready_if_a_fold;
+          \$111  = b_ready_if_a_fold;
       2'h3:
-          \$104  = b_ready_if_a_last_fold;
+          \$111  = b_ready_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3979,13 +3886,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$105  = b_ready_if_stay;
+          \$112  = b_ready_if_stay;
       2'h1:
-          \$105  = b_ready_if_b;
+          \$112  = b_ready_if_b;
       2'h2:
-          \$105  = b_ready_if_a_fold;
+          \$112  = b_ready_if_a_fold;
       2'h3:
-          \$105  = b_ready_if_a_last_fold;
+          \$112  = b_ready_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -3993,13 +3900,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$108  = data_ok_if_stay;
+          \$115  = data_ok_if_stay;
       2'h1:
-          \$108  = data_ok_if_b;
+          \$115  = data_ok_if_b;
       2'h2:
-          \$108  = data_ok_if_a_fold;
+          \$115  = data_ok_if_a_fold;
       2'h3:
-          \$108  = data_ok_if_a_last_fold;
+          \$115  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -4007,13 +3914,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$117  = a_calm_if_stay;
+          \$124  = a_calm_if_stay;
       2'h1:
-          \$117  = a_calm_if_b;
+          \$124  = a_calm_if_b;
       2'h2:
-          \$117  = a_calm_if_a_fold;
+          \$124  = a_calm_if_a_fold;
       2'h3:
-          \$117  = a_calm_if_a_last_fold;
+          \$124  = a_calm_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -4021,13 +3928,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$123  = data_ok_if_stay;
+          \$130  = data_ok_if_stay;
       2'h1:
-          \$123  = data_ok_if_b;
+          \$130  = data_ok_if_b;
       2'h2:
-          \$123  = data_ok_if_a_fold;
+          \$130  = data_ok_if_a_fold;
       2'h3:
-          \$123  = data_ok_if_a_last_fold;
+          \$130  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -4035,13 +3942,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$135  = a_calm_if_stay;
+          \$142  = a_calm_if_stay;
       2'h1:
-          \$135  = a_calm_if_b;
+          \$142  = a_calm_if_b;
       2'h2:
-          \$135  = a_calm_if_a_fold;
+          \$142  = a_calm_if_a_fold;
       2'h3:
-          \$135  = a_calm_if_a_last_fold;
+          \$142  = a_calm_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -4049,13 +3956,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$142  = data_ok_if_stay;
+          \$149  = data_ok_if_stay;
       2'h1:
-          \$142  = data_ok_if_b;
+          \$149  = data_ok_if_b;
       2'h2:
-          \$142  = data_ok_if_a_fold;
+          \$149  = data_ok_if_a_fold;
       2'h3:
-          \$142  = data_ok_if_a_last_fold;
+          \$149  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -4063,13 +3970,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (move_made)
       2'h0:
-          \$153  = data_ok_if_stay;
+          \$160  = data_ok_if_stay;
       2'h1:
-          \$153  = data_ok_if_b;
+          \$160  = data_ok_if_b;
       2'h2:
-          \$153  = data_ok_if_a_fold;
+          \$160  = data_ok_if_a_fold;
       2'h3:
-          \$153  = data_ok_if_a_last_fold;
+          \$160  = data_ok_if_a_last_fold;
     endcase
   end
   always @* begin
@@ -4097,7 +4004,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$68 ) begin
+    if (\$75 ) begin
       if (load_r_is_clear) begin
         clear_counters = 1'h1;
       end
@@ -4131,466 +4038,846 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \$268 ;
+    \$880  = \$275 ;
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = has_layers;
+    if (\$303 ) begin
+      if (load_r_is_n_layers) begin
+        \$881  = load_r_has_layers;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = last_layer;
+    if (\$303 ) begin
+      if (load_r_is_n_layers) begin
+        \$882  = load_r_last_layer;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$304 ) begin
+      \$883  = \$306 ;
+    end else begin
+      \$883  = \$315 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = wait1;
+    if (\$304 ) begin
+      \$884  = \$313 [4:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = dl_rp__data[17:9];
+    if (rst) begin
+      \$885  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = in_release0;
+    if (rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = in_release1;
+    if (rst) begin
+      \$887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = in_beats0;
+    if (\$317 ) begin
+      \$888  = \$318 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$888  = 9'h000;
+    end
+    if (rst) begin
+      \$888  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = in_full0;
+    if (\$317 ) begin
+      if (\$319 ) begin
+        \$889  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$889  = 1'h0;
+    end
+    if (rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = in_beats1;
+    if (\$321 ) begin
+      \$890  = \$322 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$890  = 9'h000;
+    end
+    if (rst) begin
+      \$890  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = in_full1;
+    if (\$321 ) begin
+      if (\$323 ) begin
+        \$891  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$891  = 1'h0;
+    end
+    if (rst) begin
+      \$891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = in_wslot;
+    if (\$326 ) begin
+      \$892  = \$327 ;
+    end
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = \$329 [8:0];
+    if (rst) begin
+      \$893  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = \$331 ;
+    if (rst) begin
+      \$894  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = \$336 ;
+    if (rst) begin
+      \$895  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = age_next0;
+    if (issued_r0) begin
+      \$896  = 5'h03;
+    end else if (\$337 ) begin
+      \$896  = \$338 [4:0];
+    end
+    if (rst) begin
+      \$896  = 5'h12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = \$343 ;
+    if (rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = age_next1;
+    if (issued_r1) begin
+      \$898  = 5'h03;
+    end else if (\$344 ) begin
+      \$898  = \$345 [4:0];
+    end
+    if (rst) begin
+      \$898  = 5'h12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = cur_folds_m1;
+    if (\$346 ) begin
+      \$899  = nxt_steps_rp__data[18:9];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$899  = nxt_steps_rp__data[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$899  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = cur_groups_m1;
+    if (\$346 ) begin
+      \$900  = nxt_steps_rp__data[28:19];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$900  = nxt_steps_rp__data[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$900  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = cur_is_last;
+    if (\$346 ) begin
+      \$901  = \$347 ;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$901  = \$350 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = cur_relu;
+    if (\$346 ) begin
+      \$902  = nxt_rp__data[35];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$902  = nxt_rp__data[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = cur_requantize;
+    if (\$346 ) begin
+      \$903  = nxt_rp__data[36];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$903  = nxt_rp__data[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = bank_addr;
+    if (\$346 ) begin
+      \$904  = nxt_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$904  = nxt_rp__data[26:18];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$353 ) begin
+              \$904  = b_bank_addr;
+            end
+          end
+        end
+      end
+      if (\$356 ) begin
+        \$904  = \$357 [8:0];
+      end
+    end
+    if (rst) begin
+      \$904  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = rq_addr;
+    if (\$346 ) begin
+      \$905  = nxt_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$905  = \$349 [7:0];
+        if (last_group) begin
+          \$905  = nxt_rp__data[34:27];
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$353 ) begin
+              \$905  = b_rq_addr;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$905  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = layer;
+    if (\$346 ) begin
+      \$906  = \$106 [3:0];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$906  = \$106 [3:0];
+        end
+      end
+    end
+    if (rst) begin
+      \$906  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = group;
+    if (\$346 ) begin
+      \$907  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        \$907  = \$348 [8:0];
+        if (last_group) begin
+          \$907  = 9'h000;
+          if (cur_is_last) begin
+            if (b_done) begin
+            end else if (\$353 ) begin
+              \$907  = b_group;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$907  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = fold;
+    if (\$346 ) begin
+      \$908  = 9'h000;
+    end else if (issue_a) begin
+      (* full_case = 32'd1 *)
+      if (last_fold) begin
+        \$908  = 9'h000;
+        if (last_group) begin
+          \$908  = 9'h000;
+        end
+      end else begin
+        \$908  = \$354 [8:0];
+      end
+    end
+    if (rst) begin
+      \$908  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = cur_wait_next;
+    if (\$346 ) begin
+      \$909  = nxt_steps_rp__data[35:31];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$909  = nxt_steps_rp__data[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$909  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = b_group;
+    if (\$346 ) begin
+      \$910  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$910  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$910  = b_group_plus1[8:0];
+      end
+    end
+    if (rst) begin
+      \$910  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = b_group_plus1;
+    if (\$346 ) begin
+      \$911  = 10'h001;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$911  = 10'h001;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$911  = \$360 [9:0];
+      end
+    end
+    if (rst) begin
+      \$911  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = b_fold;
+    if (\$346 ) begin
+      \$912  = 9'h000;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$912  = 9'h000;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      (* full_case = 32'd1 *)
+      if (b_last_fold) begin
+        \$912  = 9'h000;
+      end else begin
+        \$912  = \$362 [8:0];
+      end
+    end
+    if (rst) begin
+      \$912  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = b_in_group;
+    if (\$346 ) begin
+      \$913  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$913  = 1'h0;
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$913  = \$359 ;
+    end
+    if (rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = b_bank_addr;
+    if (\$346 ) begin
+      \$914  = d0_rp__data[26:18];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$914  = d0_rp__data[26:18];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      \$914  = \$358 [8:0];
+    end
+    if (rst) begin
+      \$914  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = b_rq_addr;
+    if (\$346 ) begin
+      \$915  = d0_rp__data[34:27];
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$915  = d0_rp__data[34:27];
+          end
+        end
+      end
+    end else if (issue_b) begin
+      if (b_last_fold) begin
+        \$915  = \$361 [7:0];
+      end
+    end
+    if (rst) begin
+      \$915  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$916  = loaded;
+    if (\$346 ) begin
+      \$916  = 1'h1;
+    end
+    if (\$365 ) begin
+      \$916  = 1'h0;
+    end
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = wr_buf;
+    if (\$346 ) begin
+      \$917  = 1'h0;
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$917  = \$351 ;
+          if (cur_is_last) begin
+            \$917  = 1'h0;
+            if (b_done) begin
+              \$917  = 1'h1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = wait_cur;
+    if (\$346 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          \$918  = cur_wait_next;
+          if (cur_is_last) begin
+            if (b_done) begin
+              \$918  = wait1;
+            end
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$918  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = ctx;
+    if (\$346 ) begin
+    end else if (issue_a) begin
+      if (last_fold) begin
+        if (last_group) begin
+          if (cur_is_last) begin
+            \$919  = \$352 ;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = \$368 ;
+    if (rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = ctx;
+    if (rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = issue;
+    if (rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = \$393 ;
+    if (rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = wb_valid1;
     if (rst) begin
       \$924  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = has_layers;
-    if (\$284 ) begin
-      if (load_r_is_n_layers) begin
-        \$925  = load_r_has_layers;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = last_layer;
-    if (\$284 ) begin
-      if (load_r_is_n_layers) begin
-        \$926  = load_r_last_layer;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$285 ) begin
-      \$927  = \$287 ;
-    end else begin
-      \$927  = \$289 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = dl_rp__data[17:9];
+    \$925  = wb_valid2;
     if (rst) begin
-      \$928  = 9'h000;
+      \$925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = in_release0;
+    \$926  = wb_valid3;
+    if (rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = wb_valid4;
+    if (rst) begin
+      \$927  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = wb_valid5;
+    if (rst) begin
+      \$928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = wb_valid6;
     if (rst) begin
       \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = in_release1;
+    \$930  = wb_valid7;
     if (rst) begin
       \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = in_beats0;
-    if (\$291 ) begin
-      \$931  = \$292 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$931  = 9'h000;
-    end
+    \$931  = wb_valid8;
     if (rst) begin
-      \$931  = 9'h000;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = in_full0;
-    if (\$291 ) begin
-      if (\$293 ) begin
-        \$932  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$932  = 1'h0;
-    end
+    \$932  = wb_valid9;
     if (rst) begin
       \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = in_beats1;
-    if (\$295 ) begin
-      \$933  = \$296 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$933  = 9'h000;
-    end
+    \$933  = wb_valid10;
     if (rst) begin
-      \$933  = 9'h000;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = in_full1;
-    if (\$295 ) begin
-      if (\$297 ) begin
-        \$934  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$934  = 1'h0;
-    end
+    \$934  = wb_valid11;
     if (rst) begin
       \$934  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = in_wslot;
-    if (\$300 ) begin
-      \$935  = \$301 ;
-    end
+    \$935  = wb_valid12;
     if (rst) begin
       \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \$303 [8:0];
+    \$936  = wb_valid13;
     if (rst) begin
-      \$936  = 9'h000;
+      \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \$305 ;
+    \$937  = wb_valid14;
     if (rst) begin
-      \$937  = 10'h3ff;
+      \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = cur_groups;
-    if (\$306 ) begin
-      \$938  = nxt_steps_rp__data[8:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$938  = nxt_steps_rp__data[8:0];
-        end
-      end
-    end
+    \$938  = wb_valid15;
     if (rst) begin
-      \$938  = 9'h000;
+      \$938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = cur_folds_m1;
-    if (\$306 ) begin
-      \$939  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$939  = nxt_steps_rp__data[18:9];
-        end
-      end
-    end
+    \$939  = wb_valid16;
     if (rst) begin
-      \$939  = 10'h3ff;
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = cur_groups_m1;
-    if (\$306 ) begin
-      \$940  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$940  = nxt_steps_rp__data[28:19];
-        end
-      end
-    end
+    \$940  = \$432 ;
     if (rst) begin
-      \$940  = 10'h3ff;
+      \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = cur_is_last;
-    if (\$306 ) begin
-      \$941  = \$307 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$941  = \$310 ;
-        end
-      end
-    end
+    \$941  = \$446 ;
     if (rst) begin
-      \$941  = 1'h0;
+      \$941  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = cur_relu;
-    if (\$306 ) begin
-      \$942  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$942  = nxt_rp__data[35];
-        end
-      end
-    end
+    \$942  = \$469 ;
     if (rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = cur_requantize;
-    if (\$306 ) begin
-      \$943  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$943  = nxt_rp__data[36];
-        end
-      end
-    end
+    \$943  = \$494 ;
     if (rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = bank_addr;
-    if (\$306 ) begin
-      \$944  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$944  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$944  = b_bank_addr;
-            end
-          end
-        end
-      end
-      if (\$317 ) begin
-        \$944  = \$318 [8:0];
-      end
-    end
+    \$944  = \$504 ;
     if (rst) begin
-      \$944  = 9'h000;
+      \$944  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = rq_addr;
-    if (\$306 ) begin
-      \$945  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$945  = \$309 [7:0];
-        if (last_group) begin
-          \$945  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$945  = b_rq_addr;
-            end
-          end
-        end
-      end
-    end
+    \$945  = \$529 ;
     if (rst) begin
-      \$945  = 8'h00;
+      \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = layer;
-    if (\$306 ) begin
-      \$946  = \$99 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$946  = \$99 [3:0];
-        end
-      end
-    end
+    \$946  = \$545 ;
     if (rst) begin
-      \$946  = 4'h0;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = group;
-    if (\$306 ) begin
-      \$947  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$947  = \$308 [8:0];
-        if (last_group) begin
-          \$947  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$313 ) begin
-              \$947  = b_group;
-            end
-          end
-        end
-      end
-    end
+    \$947  = \$548 ;
     if (rst) begin
-      \$947  = 9'h000;
+      \$947  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = fold;
-    if (\$306 ) begin
-      \$948  = 9'h000;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$948  = 9'h000;
-        if (last_group) begin
-          \$948  = 9'h000;
-        end
-      end else begin
-        \$948  = \$314 [8:0];
-      end
-    end
+    \$948  = \$561 ;
     if (rst) begin
-      \$948  = 9'h000;
+      \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = need_groups;
-    if (\$306 ) begin
-      \$949  = 10'h001;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$949  = 10'h001;
-        if (last_group) begin
-          \$949  = 10'h001;
-        end
-      end else begin
-        \$949  = need_groups_next;
-      end
-    end
+    \$949  = \$613 ;
     if (rst) begin
-      \$949  = 10'h001;
+      \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = need_groups_next;
-    if (\$306 ) begin
-      \$950  = 10'h002;
-    end else if (issue_a) begin
-      (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$950  = 10'h002;
-        if (last_group) begin
-          \$950  = 10'h002;
-        end
-      end else begin
-        \$950  = \$315 [9:0];
-      end
-    end
+    \$950  = \$635 ;
     if (rst) begin
-      \$950  = 10'h002;
+      \$950  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = b_group;
-    if (\$306 ) begin
-      \$951  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$951  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$951  = b_group_plus1[8:0];
-      end
-    end
+    \$951  = \$662 ;
     if (rst) begin
-      \$951  = 9'h000;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = b_group_plus1;
-    if (\$306 ) begin
-      \$952  = 10'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$952  = 10'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$952  = \$321 [9:0];
-      end
-    end
+    \$952  = \$667 ;
     if (rst) begin
-      \$952  = 10'h001;
+      \$952  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = b_fold;
-    if (\$306 ) begin
-      \$953  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$953  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$953  = 9'h000;
-      end else begin
-        \$953  = \$323 [8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (\$677 ) begin
+      \$953  = \$683 ;
+    end else if (\$680 ) begin
+      \$953  = \$684 ;
+    end else begin
+      \$953  = \$685 ;
     end
     if (rst) begin
-      \$953  = 9'h000;
+      \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = b_in_group;
-    if (\$306 ) begin
-      \$954  = 1'h0;
+    \$954  = last_fold;
+    if (\$686 ) begin
+      \$954  = nxt_steps_rp__data[29];
+    end else if (\$688 ) begin
+      \$954  = nxt_steps_rp__data[29];
+    end else if (\$689 ) begin
+      \$954  = \$700 ;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$954  = 1'h0;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$954  = \$320 ;
+      \$954  = \$703 ;
     end
     if (rst) begin
       \$954  = 1'h0;
@@ -4598,279 +4885,335 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = b_bank_addr;
-    if (\$306 ) begin
-      \$955  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$955  = d0_rp__data[26:18];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      \$955  = \$319 [8:0];
+    \$955  = last_group;
+    if (\$686 ) begin
+      \$955  = nxt_steps_rp__data[30];
+    end else if (\$688 ) begin
+      \$955  = \$694 ;
+    end else if (\$689 ) begin
+      \$955  = \$701 ;
     end
     if (rst) begin
-      \$955  = 9'h000;
+      \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = b_rq_addr;
-    if (\$306 ) begin
-      \$956  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$956  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$956  = \$322 [7:0];
-      end
+    \$956  = group_plus1;
+    if (\$686 ) begin
+      \$956  = 10'h001;
+    end else if (\$688 ) begin
+      \$956  = \$699 ;
+    end else if (\$689 ) begin
+      \$956  = \$702 [9:0];
     end
     if (rst) begin
-      \$956  = 8'h00;
+      \$956  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = loaded;
-    if (\$306 ) begin
+    \$957  = b_group_is_0;
+    if (\$708 ) begin
+      \$957  = 1'h1;
+    end else if (\$712 ) begin
+      \$957  = 1'h0;
+    end
+    if (rst) begin
       \$957  = 1'h1;
     end
-    if (\$326 ) begin
-      \$957  = 1'h0;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$708 ) begin
+      \$958  = \$715 ;
+    end else if (\$712 ) begin
+      \$958  = \$719 ;
+    end else begin
+      \$958  = \$721 ;
     end
     if (rst) begin
-      \$957  = 1'h0;
+      \$958  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = wr_buf;
-    if (\$306 ) begin
-      \$958  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$958  = \$311 ;
-          if (cur_is_last) begin
-            \$958  = 1'h0;
-            if (b_done) begin
-              \$958  = 1'h1;
-            end
-          end
-        end
+    (* full_case = 32'd1 *)
+    if (\$708 ) begin
+      \$959  = \$718 ;
+    end else if (\$712 ) begin
+      \$959  = \$720 ;
+    end else begin
+      \$959  = \$722 ;
+    end
+    if (rst) begin
+      \$959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = b_fold_plus1;
+    (* full_case = 32'd1 *)
+    if (\$708 ) begin
+      \$960  = 10'h001;
+    end else if (\$712 ) begin
+      \$960  = 10'h001;
+    end else begin
+      if (\$725 ) begin
+        \$960  = \$726 [9:0];
       end
     end
     if (rst) begin
-      \$958  = 1'h0;
+      \$960  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = prev_groups;
-    if (\$306 ) begin
+    \$961  = layer_is_0;
+    if (\$727 ) begin
+      \$961  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$959  = cur_groups;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$959  = in_groups;
-            end
-          end
-        end
+      if (\$730 ) begin
+        \$961  = \$732 ;
       end
     end
     if (rst) begin
-      \$959  = 9'h000;
+      \$961  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = ctx;
-    if (\$306 ) begin
+    \$962  = group_is_0;
+    if (\$727 ) begin
+      \$962  = 1'h1;
     end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$960  = \$312 ;
-          end
+      if (\$730 ) begin
+        \$962  = 1'h1;
+        if (\$736 ) begin
+          \$962  = 1'h0;
         end
+      end else if (last_fold) begin
+        \$962  = 1'h0;
       end
     end
     if (rst) begin
-      \$960  = 1'h0;
+      \$962  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \$329 ;
+    \$963  = fold_is_0;
+    if (\$727 ) begin
+      \$963  = 1'h1;
+    end else if (issue_a) begin
+      \$963  = last_fold;
+    end
     if (rst) begin
-      \$961  = 1'h0;
+      \$963  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = ctx;
+    \$964  = fold_plus1;
+    if (\$727 ) begin
+      \$964  = 10'h001;
+    end else if (issue_a) begin
+      \$964  = \$729 [9:0];
+    end
     if (rst) begin
-      \$962  = 1'h0;
+      \$964  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = issue;
-    if (rst) begin
-      \$963  = 1'h0;
+    \$965  = out_full0;
+    if (\$738 ) begin
+      \$965  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \$354 ;
-    if (rst) begin
-      \$964  = 1'h0;
+    if (done) begin
+      if (\$862 ) begin
+        \$965  = 1'h0;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = wb_valid1;
     if (rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = wb_valid2;
+    \$966  = out_pending0;
+    if (\$738 ) begin
+      \$966  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$858 ) begin
+          \$966  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = wb_valid3;
+    \$967  = out_groups0;
+    if (\$738 ) begin
+      \$967  = 9'h000;
+    end else if (\$740 ) begin
+      \$967  = \$741 [8:0];
+    end
     if (rst) begin
-      \$967  = 1'h0;
+      \$967  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = wb_valid4;
+    \$968  = out_full1;
+    if (\$743 ) begin
+      \$968  = 1'h1;
+    end
+    if (done) begin
+      if (\$863 ) begin
+        \$968  = 1'h0;
+      end
+    end
     if (rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = wb_valid5;
+    \$969  = out_pending1;
+    if (\$743 ) begin
+      \$969  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$859 ) begin
+          \$969  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = wb_valid6;
+    \$970  = out_groups1;
+    if (\$743 ) begin
+      \$970  = 9'h000;
+    end else if (\$745 ) begin
+      \$970  = \$746 [8:0];
+    end
     if (rst) begin
-      \$970  = 1'h0;
+      \$970  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = wb_valid7;
+    \$971  = \$749 [2:0];
     if (rst) begin
-      \$971  = 1'h0;
+      \$971  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = wb_valid8;
+    \$972  = \$756 ;
     if (rst) begin
-      \$972  = 1'h0;
+      \$972  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = wb_valid9;
+    \$973  = \$848 ;
     if (rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = wb_valid10;
+    \$974  = drain_group_plus1;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$974  = 10'h001;
+      end else if (\$849 ) begin
+        \$974  = \$850 [9:0];
+      end
+    end
     if (rst) begin
-      \$974  = 1'h0;
+      \$974  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = wb_valid11;
+    \$975  = drain_read;
     if (rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = wb_valid12;
+    \$976  = drain_inflight;
     if (rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = wb_valid13;
+    \$977  = \$851 ;
     if (rst) begin
-      \$977  = 1'h0;
+      \$977  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = wb_valid14;
+    \$978  = \$852 ;
     if (rst) begin
-      \$978  = 1'h0;
+      \$978  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = wb_valid15;
+    (* full_case = 32'd1 *)
+    if (\$853 ) begin
+      \$979  = \$854 ;
+    end else if (drain_elem_last) begin
+      \$979  = \$855 ;
+    end else begin
+      \$979  = \$856 ;
+    end
     if (rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = wb_valid16;
-    if (rst) begin
-      \$980  = 1'h0;
+    \$980  = drain_lane;
+    if (drain_read) begin
+      \$980  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = wb_parity_ahead0;
-    if (\$357 ) begin
-      \$981  = 1'h1;
-    end
-    if (\$361 ) begin
-      \$981  = wb_par16;
-    end
-    if (rst) begin
-      \$981  = 1'h1;
+    \$981  = drain_last;
+    if (drain_read) begin
+      \$981  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = wb_groups_ahead0;
-    if (\$357 ) begin
-      \$982  = 9'h000;
-    end
-    if (\$361 ) begin
-      \$982  = \$364 [8:0];
+    \$982  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$982  = 9'h000;
+      end else begin
+        \$982  = \$860 [8:0];
+      end
     end
     if (rst) begin
       \$982  = 9'h000;
@@ -4878,687 +5221,204 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = wb_parity_ahead1;
-    if (\$367 ) begin
-      \$983  = 1'h1;
-    end
-    if (\$371 ) begin
-      \$983  = wb_par16;
+    \$983  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$983  = \$857 ;
+      end
     end
     if (rst) begin
-      \$983  = 1'h1;
+      \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = wb_groups_ahead1;
-    if (\$367 ) begin
-      \$984  = 9'h000;
-    end
-    if (\$371 ) begin
-      \$984  = \$374 [8:0];
+    \$984  = release_slot;
+    if (done) begin
+      \$984  = \$861 ;
     end
     if (rst) begin
-      \$984  = 9'h000;
+      \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \$415 ;
+    \$985  = vector_start;
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \$429 ;
+    \$986  = done;
     if (rst) begin
-      \$986  = 1'h1;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \$452 ;
+    \$987  = \$865 [2:0];
     if (rst) begin
-      \$987  = 1'h0;
+      \$987  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \$479 ;
+    \$988  = \$868 ;
     if (rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \$489 ;
+    \$989  = { 6'h00, busy };
     if (rst) begin
-      \$989  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \$514 ;
-    if (rst) begin
-      \$990  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \$541 ;
-    if (rst) begin
-      \$991  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \$551 ;
-    if (rst) begin
-      \$992  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \$564 ;
-    if (rst) begin
-      \$993  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \$642 ;
-    if (rst) begin
-      \$994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \$679 ;
-    if (rst) begin
-      \$995  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \$706 ;
-    if (rst) begin
-      \$996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = \$711 ;
-    if (rst) begin
-      \$997  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$721 ) begin
-      \$998  = \$727 ;
-    end else if (\$724 ) begin
-      \$998  = \$728 ;
-    end else begin
-      \$998  = \$729 ;
-    end
-    if (rst) begin
-      \$998  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = last_fold;
-    if (\$730 ) begin
-      \$999  = nxt_steps_rp__data[29];
-    end else if (\$732 ) begin
-      \$999  = nxt_steps_rp__data[29];
-    end else if (\$733 ) begin
-      \$999  = \$744 ;
-    end else if (issue_a) begin
-      \$999  = \$747 ;
-    end
-    if (rst) begin
-      \$999  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = last_group;
-    if (\$730 ) begin
-      \$1000  = nxt_steps_rp__data[30];
-    end else if (\$732 ) begin
-      \$1000  = \$738 ;
-    end else if (\$733 ) begin
-      \$1000  = \$745 ;
-    end
-    if (rst) begin
-      \$1000  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = group_plus1;
-    if (\$730 ) begin
-      \$1001  = 10'h001;
-    end else if (\$732 ) begin
-      \$1001  = \$743 ;
-    end else if (\$733 ) begin
-      \$1001  = \$746 [9:0];
-    end
-    if (rst) begin
-      \$1001  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = b_group_is_0;
-    if (\$752 ) begin
-      \$1002  = 1'h1;
-    end else if (\$756 ) begin
-      \$1002  = 1'h0;
-    end
-    if (rst) begin
-      \$1002  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$752 ) begin
-      \$1003  = \$759 ;
-    end else if (\$756 ) begin
-      \$1003  = \$763 ;
-    end else begin
-      \$1003  = \$765 ;
-    end
-    if (rst) begin
-      \$1003  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$752 ) begin
-      \$1004  = \$762 ;
-    end else if (\$756 ) begin
-      \$1004  = \$764 ;
-    end else begin
-      \$1004  = \$766 ;
-    end
-    if (rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$752 ) begin
-      \$1005  = 10'h001;
-    end else if (\$756 ) begin
-      \$1005  = 10'h001;
-    end else begin
-      if (\$769 ) begin
-        \$1005  = \$770 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1005  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = layer_is_0;
-    if (\$771 ) begin
-      \$1006  = 1'h1;
-    end else if (issue_a) begin
-      if (\$774 ) begin
-        \$1006  = \$776 ;
-      end
-    end
-    if (rst) begin
-      \$1006  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = group_is_0;
-    if (\$771 ) begin
-      \$1007  = 1'h1;
-    end else if (issue_a) begin
-      if (\$774 ) begin
-        \$1007  = 1'h1;
-        if (\$780 ) begin
-          \$1007  = 1'h0;
-        end
-      end else if (last_fold) begin
-        \$1007  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1007  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = fold_is_0;
-    if (\$771 ) begin
-      \$1008  = 1'h1;
-    end else if (issue_a) begin
-      \$1008  = last_fold;
-    end
-    if (rst) begin
-      \$1008  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = fold_plus1;
-    if (\$771 ) begin
-      \$1009  = 10'h001;
-    end else if (issue_a) begin
-      \$1009  = \$773 [9:0];
-    end
-    if (rst) begin
-      \$1009  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = out_full0;
-    if (\$782 ) begin
-      \$1010  = 1'h1;
-    end
-    if (done) begin
-      if (\$906 ) begin
-        \$1010  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = out_pending0;
-    if (\$782 ) begin
-      \$1011  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$902 ) begin
-          \$1011  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1011  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = out_groups0;
-    if (\$782 ) begin
-      \$1012  = 9'h000;
-    end else if (\$784 ) begin
-      \$1012  = \$785 [8:0];
-    end
-    if (rst) begin
-      \$1012  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = out_full1;
-    if (\$787 ) begin
-      \$1013  = 1'h1;
-    end
-    if (done) begin
-      if (\$907 ) begin
-        \$1013  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$1013  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = out_pending1;
-    if (\$787 ) begin
-      \$1014  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$903 ) begin
-          \$1014  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$1014  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = out_groups1;
-    if (\$787 ) begin
-      \$1015  = 9'h000;
-    end else if (\$789 ) begin
-      \$1015  = \$790 [8:0];
-    end
-    if (rst) begin
-      \$1015  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \$793 [2:0];
-    if (rst) begin
-      \$1016  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \$800 ;
-    if (rst) begin
-      \$1017  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \$892 ;
-    if (rst) begin
-      \$1018  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = drain_group_plus1;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$1019  = 10'h001;
-      end else if (\$893 ) begin
-        \$1019  = \$894 [9:0];
-      end
-    end
-    if (rst) begin
-      \$1019  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = drain_read;
-    if (rst) begin
-      \$1020  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = drain_inflight;
-    if (rst) begin
-      \$1021  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \$895 ;
-    if (rst) begin
-      \$1022  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \$896 ;
-    if (rst) begin
-      \$1023  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$897 ) begin
-      \$1024  = \$898 ;
-    end else if (drain_elem_last) begin
-      \$1024  = \$899 ;
-    end else begin
-      \$1024  = \$900 ;
-    end
-    if (rst) begin
-      \$1024  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = drain_lane;
-    if (drain_read) begin
-      \$1025  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = drain_last;
-    if (drain_read) begin
-      \$1026  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$1027  = 9'h000;
-      end else begin
-        \$1027  = \$904 [8:0];
-      end
-    end
-    if (rst) begin
-      \$1027  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$1028  = \$901 ;
-      end
-    end
-    if (rst) begin
-      \$1028  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = release_slot;
-    if (done) begin
-      \$1029  = \$905 ;
-    end
-    if (rst) begin
-      \$1029  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = vector_start;
-    if (rst) begin
-      \$1030  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = done;
-    if (rst) begin
-      \$1031  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \$909 [2:0];
-    if (rst) begin
-      \$1032  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \$912 ;
-    if (rst) begin
-      \$1033  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = { 6'h00, busy };
-    if (rst) begin
-      \$1034  = 7'h00;
+      \$989  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1035  = 32'd0;
+      \$990  = 32'd0;
     end else begin
-      \$1035  = \$913 [31:0];
+      \$990  = \$869 [31:0];
     end
     if (rst) begin
-      \$1035  = 32'd0;
+      \$990  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = { 6'h00, stall_input };
+    \$991  = { 6'h00, stall_input };
     if (rst) begin
-      \$1036  = 7'h00;
+      \$991  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1037  = 32'd0;
+      \$992  = 32'd0;
     end else begin
-      \$1037  = \$914 [31:0];
+      \$992  = \$870 [31:0];
     end
     if (rst) begin
-      \$1037  = 32'd0;
+      \$992  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = { 6'h00, stall_output };
+    \$993  = { 6'h00, stall_output };
     if (rst) begin
-      \$1038  = 7'h00;
+      \$993  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1039  = 32'd0;
+      \$994  = 32'd0;
     end else begin
-      \$1039  = \$915 [31:0];
+      \$994  = \$871 [31:0];
     end
     if (rst) begin
-      \$1039  = 32'd0;
+      \$994  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \$916 ;
+    \$995  = \$872 ;
     if (rst) begin
-      \$1040  = 7'h00;
+      \$995  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1041  = 32'd0;
+      \$996  = 32'd0;
     end else begin
-      \$1041  = \$917 [31:0];
+      \$996  = \$873 [31:0];
     end
     if (rst) begin
-      \$1041  = 32'd0;
+      \$996  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = { 3'h0, \$918  };
+    \$997  = { 3'h0, \$874  };
     if (rst) begin
-      \$1042  = 7'h00;
+      \$997  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1043  = 32'd0;
+      \$998  = 32'd0;
     end else begin
-      \$1043  = \$919 [31:0];
+      \$998  = \$875 [31:0];
     end
     if (rst) begin
-      \$1043  = 32'd0;
+      \$998  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = { 6'h00, issue };
+    \$999  = { 6'h00, issue };
     if (rst) begin
-      \$1044  = 7'h00;
+      \$999  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1045  = 32'd0;
+      \$1000  = 32'd0;
     end else begin
-      \$1045  = \$920 [31:0];
+      \$1000  = \$876 [31:0];
     end
     if (rst) begin
-      \$1045  = 32'd0;
+      \$1000  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = { 5'h00, \$921  };
+    \$1001  = { 5'h00, \$877  };
     if (rst) begin
-      \$1046  = 7'h00;
+      \$1001  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1047  = 32'd0;
+      \$1002  = 32'd0;
     end else begin
-      \$1047  = \$922 [31:0];
+      \$1002  = \$878 [31:0];
     end
     if (rst) begin
-      \$1047  = 32'd0;
+      \$1002  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = { 6'h00, done };
+    \$1003  = { 6'h00, done };
     if (rst) begin
-      \$1048  = 7'h00;
+      \$1003  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1049  = 32'd0;
+      \$1004  = 32'd0;
     end else begin
-      \$1049  = \$923 [31:0];
+      \$1004  = \$879 [31:0];
     end
     if (rst) begin
-      \$1049  = 32'd0;
+      \$1004  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5598,126 +5458,127 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr  = load_r[2:0];
   assign \$signature__data  = load_r[68:32];
   assign swp__addr = load_r[2:0];
-  assign swp__data = { \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
+  assign swp__data = { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$76 [5:0];
+  assign in_wp__addr = \$83 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80 , \$78  };
-  assign next_layer = \$99 [3:0];
-  assign nxt_rp__addr = \$99 [2:0];
-  assign nxt_steps_rp__addr = \$99 [2:0];
-  assign \step_valid$133  = step_valid;
-  assign \step_addr$135  = step_addr;
-  assign \step_first$137  = step_first;
-  assign \step_last$139  = step_last;
-  assign \step_rq$141  = step_rq;
-  assign \step_relu$143  = step_relu;
-  assign \step_requantize$145  = step_requantize;
-  assign \step_valid$146  = step_valid;
-  assign \step_addr$147  = step_addr;
-  assign \step_first$148  = step_first;
-  assign \step_last$149  = step_last;
-  assign \step_rq$150  = step_rq;
-  assign \step_relu$151  = step_relu;
-  assign \step_requantize$152  = step_requantize;
-  assign \step_valid$153  = step_valid;
-  assign \step_addr$154  = step_addr;
-  assign \step_first$155  = step_first;
-  assign \step_last$156  = step_last;
-  assign \step_rq$157  = step_rq;
-  assign \step_relu$158  = step_relu;
-  assign \step_requantize$159  = step_requantize;
-  assign \step_valid$160  = step_valid;
-  assign \step_addr$161  = step_addr;
-  assign \step_first$162  = step_first;
-  assign \step_last$163  = step_last;
-  assign \step_rq$164  = step_rq;
-  assign \step_relu$165  = step_relu;
-  assign \step_requantize$166  = step_requantize;
-  assign \step_valid$167  = step_valid;
-  assign \step_addr$168  = step_addr;
-  assign \step_first$169  = step_first;
-  assign \step_last$170  = step_last;
-  assign \step_rq$171  = step_rq;
-  assign \step_relu$172  = step_relu;
-  assign \step_requantize$173  = step_requantize;
-  assign \step_valid$174  = step_valid;
-  assign \step_addr$175  = step_addr;
-  assign \step_first$176  = step_first;
-  assign \step_last$177  = step_last;
-  assign \step_rq$178  = step_rq;
-  assign \step_relu$179  = step_relu;
-  assign \step_requantize$180  = step_requantize;
-  assign \step_valid$181  = step_valid;
-  assign \step_addr$182  = step_addr;
-  assign \step_first$183  = step_first;
-  assign \step_last$184  = step_last;
-  assign \step_rq$185  = step_rq;
-  assign \step_relu$186  = step_relu;
-  assign \step_requantize$187  = step_requantize;
-  assign \step_valid$188  = step_valid;
-  assign \step_addr$189  = step_addr;
-  assign \step_first$190  = step_first;
-  assign \step_last$191  = step_last;
-  assign \step_rq$192  = step_rq;
-  assign \step_relu$193  = step_relu;
-  assign \step_requantize$194  = step_requantize;
+  assign in_wp__en = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85  };
+  assign next_layer = \$106 [3:0];
+  assign nxt_rp__addr = \$106 [2:0];
+  assign nxt_steps_rp__addr = \$106 [2:0];
+  assign issued = issue;
+  assign \step_valid$135  = step_valid;
+  assign \step_addr$137  = step_addr;
+  assign \step_first$139  = step_first;
+  assign \step_last$141  = step_last;
+  assign \step_rq$143  = step_rq;
+  assign \step_relu$145  = step_relu;
+  assign \step_requantize$147  = step_requantize;
+  assign \step_valid$148  = step_valid;
+  assign \step_addr$149  = step_addr;
+  assign \step_first$150  = step_first;
+  assign \step_last$151  = step_last;
+  assign \step_rq$152  = step_rq;
+  assign \step_relu$153  = step_relu;
+  assign \step_requantize$154  = step_requantize;
+  assign \step_valid$155  = step_valid;
+  assign \step_addr$156  = step_addr;
+  assign \step_first$157  = step_first;
+  assign \step_last$158  = step_last;
+  assign \step_rq$159  = step_rq;
+  assign \step_relu$160  = step_relu;
+  assign \step_requantize$161  = step_requantize;
+  assign \step_valid$162  = step_valid;
+  assign \step_addr$163  = step_addr;
+  assign \step_first$164  = step_first;
+  assign \step_last$165  = step_last;
+  assign \step_rq$166  = step_rq;
+  assign \step_relu$167  = step_relu;
+  assign \step_requantize$168  = step_requantize;
+  assign \step_valid$169  = step_valid;
+  assign \step_addr$170  = step_addr;
+  assign \step_first$171  = step_first;
+  assign \step_last$172  = step_last;
+  assign \step_rq$173  = step_rq;
+  assign \step_relu$174  = step_relu;
+  assign \step_requantize$175  = step_requantize;
+  assign \step_valid$176  = step_valid;
+  assign \step_addr$177  = step_addr;
+  assign \step_first$178  = step_first;
+  assign \step_last$179  = step_last;
+  assign \step_rq$180  = step_rq;
+  assign \step_relu$181  = step_relu;
+  assign \step_requantize$182  = step_requantize;
+  assign \step_valid$183  = step_valid;
+  assign \step_addr$184  = step_addr;
+  assign \step_first$185  = step_first;
+  assign \step_last$186  = step_last;
+  assign \step_rq$187  = step_rq;
+  assign \step_relu$188  = step_relu;
+  assign \step_requantize$189  = step_requantize;
+  assign \step_valid$190  = step_valid;
+  assign \step_addr$191  = step_addr;
+  assign \step_first$192  = step_first;
+  assign \step_last$193  = step_last;
+  assign \step_rq$194  = step_rq;
+  assign \step_relu$195  = step_relu;
+  assign \step_requantize$196  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$209 , \$207 , \$205 , \$203 , \$201 , \$199 , \$197 , \$195  };
-  assign act_wp__addr = \$193 [6:0];
+  assign act_wp__en = { \$216 , \$214 , \$212 , \$210 , \$208 , \$206 , \$204 , \$202  };
+  assign act_wp__addr = \$200 [6:0];
   assign act = act_word;
-  assign \act$211  = act_word;
-  assign \act$212  = act_word;
   assign \act$213  = act_word;
   assign \act$214  = act_word;
   assign \act$215  = act_word;
   assign \act$216  = act_word;
   assign \act$217  = act_word;
-  assign act_wp__data = { \$1064 , \$1062 , \$1060 , \$1058 , \$1056 , \$1054 , \$1052 , \$1050  };
-  assign result = { \$1051 , \$1050  };
-  assign \result$227  = { \$1053 , \$1052  };
-  assign \result$228  = { \$1055 , \$1054  };
-  assign \result$229  = { \$1057 , \$1056  };
-  assign \result$230  = { \$1059 , \$1058  };
-  assign \result$231  = { \$1061 , \$1060  };
-  assign \result$232  = { \$1063 , \$1062  };
-  assign \result$233  = { \$1065 , \$1064  };
-  assign \$signature__en$234  = out_write;
-  assign \$signature__addr$235  = \$211 [5:0];
-  assign \$signature__data$236  = { \$1051 , \$1050  };
-  assign \$signature__en$237  = out_write;
-  assign \$signature__addr$238  = \$213 [5:0];
-  assign \$signature__data$239  = { \$1053 , \$1052  };
-  assign \$signature__en$240  = out_write;
-  assign \$signature__addr$241  = \$215 [5:0];
-  assign \$signature__data$242  = { \$1055 , \$1054  };
-  assign \$signature__en$243  = out_write;
-  assign \$signature__addr$244  = \$217 [5:0];
-  assign \$signature__data$245  = { \$1057 , \$1056  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$219 [5:0];
-  assign \$signature__data$248  = { \$1059 , \$1058  };
-  assign \$signature__en$249  = out_write;
-  assign \$signature__addr$250  = \$221 [5:0];
-  assign \$signature__data$251  = { \$1061 , \$1060  };
-  assign \$signature__en$252  = out_write;
-  assign \$signature__addr$253  = \$223 [5:0];
-  assign \$signature__data$254  = { \$1063 , \$1062  };
-  assign \$signature__en$255  = out_write;
-  assign \$signature__addr$256  = \$225 [5:0];
-  assign \$signature__data$257  = { \$1065 , \$1064  };
-  assign \$signature__addr$264  = \$230 [5:0];
-  assign \$signature__addr$267  = \$235 [5:0];
-  assign \$signature__addr$269  = \$240 [5:0];
-  assign \$signature__addr$271  = \$245 [5:0];
-  assign \$signature__addr$273  = \$250 [5:0];
-  assign \$signature__addr$275  = \$255 [5:0];
-  assign \$signature__addr$277  = \$260 [5:0];
-  assign \$signature__addr$279  = \$265 [5:0];
+  assign \act$218  = act_word;
+  assign \act$219  = act_word;
+  assign act_wp__data = { \$1019 , \$1017 , \$1015 , \$1013 , \$1011 , \$1009 , \$1007 , \$1005  };
+  assign result = { \$1006 , \$1005  };
+  assign \result$229  = { \$1008 , \$1007  };
+  assign \result$230  = { \$1010 , \$1009  };
+  assign \result$231  = { \$1012 , \$1011  };
+  assign \result$232  = { \$1014 , \$1013  };
+  assign \result$233  = { \$1016 , \$1015  };
+  assign \result$234  = { \$1018 , \$1017  };
+  assign \result$235  = { \$1020 , \$1019  };
+  assign \$signature__en$236  = out_write;
+  assign \$signature__addr$237  = \$218 [5:0];
+  assign \$signature__data$238  = { \$1006 , \$1005  };
+  assign \$signature__en$239  = out_write;
+  assign \$signature__addr$240  = \$220 [5:0];
+  assign \$signature__data$241  = { \$1008 , \$1007  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$222 [5:0];
+  assign \$signature__data$244  = { \$1010 , \$1009  };
+  assign \$signature__en$245  = out_write;
+  assign \$signature__addr$246  = \$224 [5:0];
+  assign \$signature__data$247  = { \$1012 , \$1011  };
+  assign \$signature__en$248  = out_write;
+  assign \$signature__addr$249  = \$226 [5:0];
+  assign \$signature__data$250  = { \$1014 , \$1013  };
+  assign \$signature__en$251  = out_write;
+  assign \$signature__addr$252  = \$228 [5:0];
+  assign \$signature__data$253  = { \$1016 , \$1015  };
+  assign \$signature__en$254  = out_write;
+  assign \$signature__addr$255  = \$230 [5:0];
+  assign \$signature__data$256  = { \$1018 , \$1017  };
+  assign \$signature__en$257  = out_write;
+  assign \$signature__addr$258  = \$232 [5:0];
+  assign \$signature__data$259  = { \$1020 , \$1019  };
+  assign \$signature__addr$266  = \$237 [5:0];
+  assign \$signature__addr$269  = \$242 [5:0];
+  assign \$signature__addr$271  = \$247 [5:0];
+  assign \$signature__addr$273  = \$252 [5:0];
+  assign \$signature__addr$275  = \$257 [5:0];
+  assign \$signature__addr$277  = \$262 [5:0];
+  assign \$signature__addr$279  = \$267 [5:0];
+  assign \$signature__addr$281  = \$272 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5736,119 +5597,124 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$57  = { 3'h0, \$56 [9:3] };
   assign \$59  = { \$58 [9], \$58 [9], \$58 [9], \$58 [9:3] };
   assign \$61  = { \$60 [9], \$60 [9], \$60 [9], \$60 [9:3] };
-  assign \$74  = \$73 ;
-  assign \$77  = 1'h1;
-  assign \$78  = in_fire;
-  assign \$79  = 1'h1;
-  assign \$80  = in_fire;
-  assign \$81  = 1'h1;
-  assign \$82  = in_fire;
-  assign \$83  = 1'h1;
-  assign \$84  = in_fire;
-  assign \$85  = 1'h1;
-  assign \$86  = in_fire;
-  assign \$87  = 1'h1;
-  assign \$88  = in_fire;
-  assign \$89  = 1'h1;
-  assign \$90  = in_fire;
-  assign \$91  = 1'h1;
-  assign \$92  = in_fire;
-  assign \$116  = \$115 ;
-  assign \$131  = \$130 ;
-  assign \$160  = \$158 ;
-  assign \$170  = ctx;
-  assign \$180  = in_fire;
-  assign \$194  = 1'h1;
-  assign \$195  = act_write;
-  assign \$196  = 1'h1;
-  assign \$197  = act_write;
-  assign \$198  = 1'h1;
-  assign \$199  = act_write;
-  assign \$200  = 1'h1;
-  assign \$201  = act_write;
-  assign \$202  = 1'h1;
-  assign \$203  = act_write;
-  assign \$204  = 1'h1;
-  assign \$205  = act_write;
-  assign \$206  = 1'h1;
-  assign \$207  = act_write;
-  assign \$208  = 1'h1;
-  assign \$209  = act_write;
-  assign \$185  = act_write;
-  assign \$189  = wb_group17;
-  assign \$228  = { 3'h0, drain_elem[8:3] };
-  assign \$233  = { 3'h0, drain_elem[8:3] };
-  assign \$238  = { 3'h0, drain_elem[8:3] };
-  assign \$243  = { 3'h0, drain_elem[8:3] };
-  assign \$248  = { 3'h0, drain_elem[8:3] };
-  assign \$253  = { 3'h0, drain_elem[8:3] };
-  assign \$258  = { 3'h0, drain_elem[8:3] };
-  assign \$263  = { 3'h0, drain_elem[8:3] };
-  assign \$287  = { \$286 [9], \$286 [9], \$286 [9], \$286 [9:3] };
-  assign \$289  = { \$288 [9], \$288 [9], \$288 [9], \$288 [9:3] };
-  assign \$294  = in_wslot;
-  assign \$303  = { 3'h0, \$302 [9:3] };
-  assign \$305  = { \$304 [9], \$304 [9], \$304 [9], \$304 [9:3] };
-  assign \$337  = b_fold;
-  assign \$340  = fold;
-  assign \$344  = fold;
-  assign \$366  = wb_ctx16;
-  assign \$370  = wb_ctx16;
-  assign \$378  = in_wslot;
-  assign \$391  = in_wslot;
-  assign \$437  = in_wslot;
-  assign \$448  = in_wslot;
+  assign \$68  = { 1'h0, load_r_countdown_distance };
+  assign \$71  = { 1'h0, load_r_countdown_distance };
+  assign \$81  = \$80 ;
+  assign \$84  = 1'h1;
+  assign \$85  = in_fire;
+  assign \$86  = 1'h1;
+  assign \$87  = in_fire;
+  assign \$88  = 1'h1;
+  assign \$89  = in_fire;
+  assign \$90  = 1'h1;
+  assign \$91  = in_fire;
+  assign \$92  = 1'h1;
+  assign \$93  = in_fire;
+  assign \$94  = 1'h1;
+  assign \$95  = in_fire;
+  assign \$96  = 1'h1;
+  assign \$97  = in_fire;
+  assign \$98  = 1'h1;
+  assign \$99  = in_fire;
+  assign \$123  = \$122 ;
+  assign \$138  = \$137 ;
+  assign \$167  = \$165 ;
+  assign \$177  = ctx;
+  assign \$187  = in_fire;
+  assign \$201  = 1'h1;
+  assign \$202  = act_write;
+  assign \$203  = 1'h1;
+  assign \$204  = act_write;
+  assign \$205  = 1'h1;
+  assign \$206  = act_write;
+  assign \$207  = 1'h1;
+  assign \$208  = act_write;
+  assign \$209  = 1'h1;
+  assign \$210  = act_write;
+  assign \$211  = 1'h1;
+  assign \$212  = act_write;
+  assign \$213  = 1'h1;
+  assign \$214  = act_write;
+  assign \$215  = 1'h1;
+  assign \$216  = act_write;
+  assign \$192  = act_write;
+  assign \$196  = wb_group17;
+  assign \$235  = { 3'h0, drain_elem[8:3] };
+  assign \$240  = { 3'h0, drain_elem[8:3] };
+  assign \$245  = { 3'h0, drain_elem[8:3] };
+  assign \$250  = { 3'h0, drain_elem[8:3] };
+  assign \$255  = { 3'h0, drain_elem[8:3] };
+  assign \$260  = { 3'h0, drain_elem[8:3] };
+  assign \$265  = { 3'h0, drain_elem[8:3] };
+  assign \$270  = { 3'h0, drain_elem[8:3] };
+  assign \$295  = { \$294 [9], \$294 [9], \$294 [9], \$294 [9:3] };
+  assign \$296  = \$295 ;
+  assign \$299  = { \$298 [9], \$298 [9], \$298 [9], \$298 [9:3] };
+  assign \$300  = \$299 ;
+  assign \$306  = { \$305 [9], \$305 [9], \$305 [9], \$305 [9:3] };
+  assign \$307  = { 1'h0, load_r_countdown_distance };
+  assign \$310  = { 1'h0, load_r_countdown_distance };
+  assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
+  assign \$320  = in_wslot;
+  assign \$329  = { 3'h0, \$328 [9:3] };
+  assign \$331  = { \$330 [9], \$330 [9], \$330 [9], \$330 [9:3] };
+  assign \$339  = ctx;
+  assign \$376  = b_fold;
+  assign \$379  = fold;
+  assign \$383  = fold;
+  assign \$397  = in_wslot;
+  assign \$410  = in_wslot;
   assign \$454  = in_wslot;
-  assign \$496  = in_wslot;
-  assign \$508  = in_wslot;
-  assign \$516  = in_wslot;
-  assign \$559  = in_wslot;
-  assign \$573  = in_wslot;
-  assign \$580  = 1'h0;
-  assign \$594  = in_wslot;
-  assign \$603  = 1'h0;
-  assign \$606  = layer[0];
-  assign \$616  = \$615 ;
-  assign \$617  = \$616 ;
-  assign \$619  = in_wslot;
-  assign \$627  = 1'h1;
-  assign \$639  = 1'h1;
-  assign \$646  = b_done;
-  assign \$650  = 1'h0;
-  assign \$657  = 1'h1;
-  assign \$658  = 1'h1;
-  assign \$661  = layer[0];
-  assign \$667  = \$666 ;
-  assign \$669  = 1'h0;
-  assign \$677  = 1'h1;
-  assign \$684  = in_wslot;
-  assign \$700  = in_wslot;
-  assign \$758  = { 3'h0, \$757 [9:3] };
-  assign \$786  = claim_ctx;
-  assign \$788  = wb_ctx17;
-  assign \$809  = claim_ctx;
-  assign \$813  = wb_ctx17;
-  assign \$819  = claim_ctx;
-  assign \$823  = wb_ctx17;
-  assign \$840  = claim_ctx;
-  assign \$843  = { 3'h0, drain_elem[8:3] };
-  assign \$845  = wb_ctx17;
-  assign \$847  = { 3'h0, drain_elem[8:3] };
-  assign \$855  = { 3'h0, drain_elem[8:3] };
-  assign \$859  = { 3'h0, drain_elem[8:3] };
-  assign \$867  = claim_ctx;
-  assign \$870  = { 3'h0, drain_elem[8:3] };
-  assign \$872  = wb_ctx17;
-  assign \$874  = { 3'h0, drain_elem[8:3] };
-  assign \$882  = { 3'h0, drain_elem[8:3] };
-  assign \$886  = { 3'h0, drain_elem[8:3] };
-  assign \$903  = drain_slot;
-  assign \$907  = release_slot;
-  assign \$166  = ctx;
+  assign \$465  = in_wslot;
+  assign \$471  = in_wslot;
+  assign \$511  = in_wslot;
+  assign \$523  = in_wslot;
+  assign \$531  = in_wslot;
+  assign \$544  = 1'h1;
+  assign \$556  = in_wslot;
+  assign \$570  = in_wslot;
+  assign \$587  = in_wslot;
+  assign \$596  = 1'h0;
+  assign \$598  = \$597 ;
+  assign \$599  = \$598 ;
+  assign \$601  = in_wslot;
+  assign \$609  = 1'h1;
+  assign \$610  = 1'h1;
+  assign \$617  = b_done;
+  assign \$628  = 1'h1;
+  assign \$629  = 1'h1;
+  assign \$630  = 1'h0;
+  assign \$632  = 1'h0;
+  assign \$633  = 1'h1;
+  assign \$640  = in_wslot;
+  assign \$656  = in_wslot;
+  assign \$714  = { 3'h0, \$713 [9:3] };
+  assign \$742  = claim_ctx;
+  assign \$744  = wb_ctx17;
+  assign \$765  = claim_ctx;
+  assign \$769  = wb_ctx17;
+  assign \$775  = claim_ctx;
+  assign \$779  = wb_ctx17;
+  assign \$796  = claim_ctx;
+  assign \$799  = { 3'h0, drain_elem[8:3] };
+  assign \$801  = wb_ctx17;
+  assign \$803  = { 3'h0, drain_elem[8:3] };
+  assign \$811  = { 3'h0, drain_elem[8:3] };
+  assign \$815  = { 3'h0, drain_elem[8:3] };
+  assign \$823  = claim_ctx;
+  assign \$826  = { 3'h0, drain_elem[8:3] };
+  assign \$828  = wb_ctx17;
+  assign \$830  = { 3'h0, drain_elem[8:3] };
+  assign \$838  = { 3'h0, drain_elem[8:3] };
+  assign \$842  = { 3'h0, drain_elem[8:3] };
+  assign \$859  = drain_slot;
+  assign \$863  = release_slot;
+  assign \$173  = ctx;
+  assign \$334  = ctx;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \port$3095$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \port$3048$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5872,10 +5738,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3095$0 ;
-  wire \port$3095$0 ;
-  input [31:0] \port$331$0 ;
-  wire [31:0] \port$331$0 ;
+  input \port$3048$0 ;
+  wire \port$3048$0 ;
+  input [31:0] \port$338$0 ;
+  wire [31:0] \port$338$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5908,7 +5774,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3095$0 , \port$331$0  };
+      storage[w_port__addr] <= { \port$3048$0 , \port$338$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5970,14 +5836,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$331$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3095$0 , \port$331$0  };
-  assign w_data = { \port$3095$0 , \port$331$0  };
+  assign w_port__data = { \port$3048$0 , \port$338$0  };
+  assign w_data = { \port$3048$0 , \port$338$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3303$0 , \port$3304$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3256$0 , \port$3257$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6144,10 +6010,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3303$0 ;
-  wire [7:0] \port$3303$0 ;
-  output [23:0] \port$3304$0 ;
-  wire [23:0] \port$3304$0 ;
+  output [7:0] \port$3256$0 ;
+  wire [7:0] \port$3256$0 ;
+  output [23:0] \port$3257$0 ;
+  wire [23:0] \port$3257$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7476,7 +7342,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3250$0 (pe0_flags),
+    .\port$3203$0 (pe0_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -7596,13 +7462,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$3303$0  = \$41 ;
-  assign \port$3304$0  = \$42 ;
+  assign \port$3256$0  = \$41 ;
+  assign \port$3257$0  = \$42 ;
   assign \$20  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3250$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3203$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7787,8 +7653,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3250$0 ;
-  wire [1:0] \port$3250$0 ;
+  input [1:0] \port$3203$0 ;
+  wire [1:0] \port$3203$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8005,9 +7871,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3250$0 [0];
+    rq_relu1 <= \port$3203$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3250$0 [1];
+    rq_req1 <= \port$3203$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8141,8 +8007,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3250$0 [0];
-  assign i_requantize = \port$3250$0 [1];
+  assign i_relu = \port$3203$0 [0];
+  assign i_requantize = \port$3203$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8151,7 +8017,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3464$0 , \port$3465$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3417$0 , \port$3418$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8318,10 +8184,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3464$0 ;
-  wire [7:0] \port$3464$0 ;
-  output [23:0] \port$3465$0 ;
-  wire [23:0] \port$3465$0 ;
+  output [7:0] \port$3417$0 ;
+  wire [7:0] \port$3417$0 ;
+  output [23:0] \port$3418$0 ;
+  wire [23:0] \port$3418$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9650,7 +9516,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3411$0 (pe1_flags),
+    .\port$3364$0 (pe1_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -9770,13 +9636,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$3464$0  = \$41 ;
-  assign \port$3465$0  = \$42 ;
+  assign \port$3417$0  = \$41 ;
+  assign \port$3418$0  = \$42 ;
   assign \$20  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3411$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3364$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9961,8 +9827,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3411$0 ;
-  wire [1:0] \port$3411$0 ;
+  input [1:0] \port$3364$0 ;
+  wire [1:0] \port$3364$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10179,9 +10045,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3411$0 [0];
+    rq_relu1 <= \port$3364$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3411$0 [1];
+    rq_req1 <= \port$3364$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10315,8 +10181,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$34
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3411$0 [0];
-  assign i_requantize = \port$3411$0 [1];
+  assign i_relu = \port$3364$0 [0];
+  assign i_requantize = \port$3364$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10325,7 +10191,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3625$0 , \port$3626$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3578$0 , \port$3579$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10492,10 +10358,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3625$0 ;
-  wire [7:0] \port$3625$0 ;
-  output [23:0] \port$3626$0 ;
-  wire [23:0] \port$3626$0 ;
+  output [7:0] \port$3578$0 ;
+  wire [7:0] \port$3578$0 ;
+  output [23:0] \port$3579$0 ;
+  wire [23:0] \port$3579$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11824,7 +11690,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3572$0 (pe2_flags),
+    .\port$3525$0 (pe2_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -11944,13 +11810,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$3625$0  = \$41 ;
-  assign \port$3626$0  = \$42 ;
+  assign \port$3578$0  = \$41 ;
+  assign \port$3579$0  = \$42 ;
   assign \$20  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3572$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3525$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12135,8 +12001,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3572$0 ;
-  wire [1:0] \port$3572$0 ;
+  input [1:0] \port$3525$0 ;
+  wire [1:0] \port$3525$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12353,9 +12219,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3572$0 [0];
+    rq_relu1 <= \port$3525$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3572$0 [1];
+    rq_req1 <= \port$3525$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12489,8 +12355,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3572$0 [0];
-  assign i_requantize = \port$3572$0 [1];
+  assign i_relu = \port$3525$0 [0];
+  assign i_requantize = \port$3525$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12499,7 +12365,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3786$0 , \port$3787$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3739$0 , \port$3740$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12666,10 +12532,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3786$0 ;
-  wire [7:0] \port$3786$0 ;
-  output [23:0] \port$3787$0 ;
-  wire [23:0] \port$3787$0 ;
+  output [7:0] \port$3739$0 ;
+  wire [7:0] \port$3739$0 ;
+  output [23:0] \port$3740$0 ;
+  wire [23:0] \port$3740$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13998,7 +13864,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3733$0 (pe3_flags),
+    .\port$3686$0 (pe3_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -14118,13 +13984,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$3786$0  = \$41 ;
-  assign \port$3787$0  = \$42 ;
+  assign \port$3739$0  = \$41 ;
+  assign \port$3740$0  = \$42 ;
   assign \$20  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3733$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3686$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14309,8 +14175,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3733$0 ;
-  wire [1:0] \port$3733$0 ;
+  input [1:0] \port$3686$0 ;
+  wire [1:0] \port$3686$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14527,9 +14393,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3733$0 [0];
+    rq_relu1 <= \port$3686$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3733$0 [1];
+    rq_req1 <= \port$3686$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14663,8 +14529,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3733$0 [0];
-  assign i_requantize = \port$3733$0 [1];
+  assign i_relu = \port$3686$0 [0];
+  assign i_requantize = \port$3686$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14673,7 +14539,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3947$0 , \port$3948$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3900$0 , \port$3901$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14840,10 +14706,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3947$0 ;
-  wire [7:0] \port$3947$0 ;
-  output [23:0] \port$3948$0 ;
-  wire [23:0] \port$3948$0 ;
+  output [7:0] \port$3900$0 ;
+  wire [7:0] \port$3900$0 ;
+  output [23:0] \port$3901$0 ;
+  wire [23:0] \port$3901$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16172,7 +16038,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3894$0 (pe4_flags),
+    .\port$3847$0 (pe4_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -16292,13 +16158,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$3947$0  = \$41 ;
-  assign \port$3948$0  = \$42 ;
+  assign \port$3900$0  = \$41 ;
+  assign \port$3901$0  = \$42 ;
   assign \$20  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3894$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3847$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16483,8 +16349,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3894$0 ;
-  wire [1:0] \port$3894$0 ;
+  input [1:0] \port$3847$0 ;
+  wire [1:0] \port$3847$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16701,9 +16567,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3894$0 [0];
+    rq_relu1 <= \port$3847$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3894$0 [1];
+    rq_req1 <= \port$3847$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16837,8 +16703,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3894$0 [0];
-  assign i_requantize = \port$3894$0 [1];
+  assign i_relu = \port$3847$0 [0];
+  assign i_requantize = \port$3847$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16847,7 +16713,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4108$0 , \port$4109$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4061$0 , \port$4062$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17014,10 +16880,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4108$0 ;
-  wire [7:0] \port$4108$0 ;
-  output [23:0] \port$4109$0 ;
-  wire [23:0] \port$4109$0 ;
+  output [7:0] \port$4061$0 ;
+  wire [7:0] \port$4061$0 ;
+  output [23:0] \port$4062$0 ;
+  wire [23:0] \port$4062$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18346,7 +18212,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4055$0 (pe5_flags),
+    .\port$4008$0 (pe5_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -18466,13 +18332,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$4108$0  = \$41 ;
-  assign \port$4109$0  = \$42 ;
+  assign \port$4061$0  = \$41 ;
+  assign \port$4062$0  = \$42 ;
   assign \$20  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4055$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4008$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18657,8 +18523,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4055$0 ;
-  wire [1:0] \port$4055$0 ;
+  input [1:0] \port$4008$0 ;
+  wire [1:0] \port$4008$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18875,9 +18741,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4055$0 [0];
+    rq_relu1 <= \port$4008$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4055$0 [1];
+    rq_req1 <= \port$4008$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19011,8 +18877,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4055$0 [0];
-  assign i_requantize = \port$4055$0 [1];
+  assign i_relu = \port$4008$0 [0];
+  assign i_requantize = \port$4008$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19021,7 +18887,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4269$0 , \port$4270$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4222$0 , \port$4223$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19188,10 +19054,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4269$0 ;
-  wire [7:0] \port$4269$0 ;
-  output [23:0] \port$4270$0 ;
-  wire [23:0] \port$4270$0 ;
+  output [7:0] \port$4222$0 ;
+  wire [7:0] \port$4222$0 ;
+  output [23:0] \port$4223$0 ;
+  wire [23:0] \port$4223$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20520,7 +20386,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4216$0 (pe6_flags),
+    .\port$4169$0 (pe6_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -20640,13 +20506,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$4269$0  = \$41 ;
-  assign \port$4270$0  = \$42 ;
+  assign \port$4222$0  = \$41 ;
+  assign \port$4223$0  = \$42 ;
   assign \$20  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4216$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4169$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20831,8 +20697,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4216$0 ;
-  wire [1:0] \port$4216$0 ;
+  input [1:0] \port$4169$0 ;
+  wire [1:0] \port$4169$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21049,9 +20915,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4216$0 [0];
+    rq_relu1 <= \port$4169$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4216$0 [1];
+    rq_req1 <= \port$4169$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21185,8 +21051,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4216$0 [0];
-  assign i_requantize = \port$4216$0 [1];
+  assign i_relu = \port$4169$0 [0];
+  assign i_requantize = \port$4169$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21195,7 +21061,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4430$0 , \port$4431$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4383$0 , \port$4384$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21362,10 +21228,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4430$0 ;
-  wire [7:0] \port$4430$0 ;
-  output [23:0] \port$4431$0 ;
-  wire [23:0] \port$4431$0 ;
+  output [7:0] \port$4383$0 ;
+  wire [7:0] \port$4383$0 ;
+  output [23:0] \port$4384$0 ;
+  wire [23:0] \port$4384$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22694,7 +22560,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4377$0 (pe7_flags),
+    .\port$4330$0 (pe7_flags),
     .rq_ext6(\$42 ),
     .rq_low6(\$41 ),
     .rst(rst)
@@ -22814,13 +22680,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$42 , \$41  };
   assign o_data = { \$42 , \$41  };
-  assign \port$4430$0  = \$41 ;
-  assign \port$4431$0  = \$42 ;
+  assign \port$4383$0  = \$41 ;
+  assign \port$4384$0  = \$42 ;
   assign \$20  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4377$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4330$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23005,8 +22871,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4377$0 ;
-  wire [1:0] \port$4377$0 ;
+  input [1:0] \port$4330$0 ;
+  wire [1:0] \port$4330$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23223,9 +23089,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4377$0 [0];
+    rq_relu1 <= \port$4330$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4377$0 [1];
+    rq_req1 <= \port$4330$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23359,8 +23225,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$43
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4377$0 [0];
-  assign i_requantize = \port$4377$0 [1];
+  assign i_relu = \port$4330$0 [0];
+  assign i_requantize = \port$4330$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

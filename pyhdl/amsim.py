@@ -27,12 +27,13 @@ class RunResult:
     last_accept: list        # per vector: cycle its last result was accepted
     done_cycles: list        # cycles `done` was high
     collisions: list = dataclasses.field(default_factory=list)  # (cycle, memory) of watched reads meeting writes
+    issues: list = dataclasses.field(default_factory=list)  # cycles a step was issued (trace_issues)
 
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
               abort_beats: int | None = None, load: bool = True, timeout: int = 200_000,
               dut=None, watch_collisions: bool = False, input_gap: int | None = None,
-              input_during_load: bool = False) -> RunResult:
+              input_during_load: bool = False, trace_issues: bool = False) -> RunResult:
     """Load ``program``, stream ``vectors`` (lists of ints), return every output integer.
 
     ``in_stall``/``out_stall``: probability of holding ``valid``/``ready`` low in a cycle.
@@ -46,6 +47,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     ``sizing.schedule`` assumes for ``vonneumann`` mode.
     ``input_during_load``: offer the vectors from the cycle after the load's first
     write, while the rest of the program is still being written.
+    ``trace_issues``: record in ``issues`` every cycle where the sequencer issued a step.
     """
     cfg = program.cfg
     if input_gap is not None and (isinstance(input_gap, bool) or not isinstance(input_gap, int) or input_gap < 0):
@@ -162,11 +164,20 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             if any(hits):
                 res.collisions += [(state["cycle"], n) for n, hit in zip(names, hits) if hit]
 
+    async def issues(ctx):
+        cycle = 0  # the value sampled at a clock edge is the one of the cycle before it
+        async for _, _, issued in ctx.tick().sample(dut.issued):
+            if issued:
+                res.issues.append(cycle)
+            cycle += 1
+
     sim = Simulator(wrapper)
     sim.add_clock(1e-8)
     sim.add_process(clock)
     if flags:
         sim.add_process(collisions)
+    if trace_issues:
+        sim.add_process(issues)
     sim.add_testbench(driver, background=True)
     if input_during_load:
         sim.add_testbench(inputs_during_load, background=True)

@@ -60,8 +60,8 @@ __all__ += [
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
-    "issue_stages", "writeback_latency",
-    "schedule", "READINESS", "countdown_wait", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
+    "issue_stages", "writeback_latency", "readable_after",
+    "schedule", "READINESS", "countdown_wait", "countdown_distance", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
     "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
@@ -175,7 +175,7 @@ def descriptor_step_fields(cfg: ArrayConfig) -> list[tuple[str, int]]:
     for 0 features) and the flags ``folds == 1``, ``groups == 1``."""
     feat = cfg.max_features.bit_length()
     return [("groups", feat), ("folds_m1", feat + 1), ("groups_m1", feat + 1),
-            ("one_fold", 1), ("one_group", 1)]
+            ("one_fold", 1), ("one_group", 1), ("wait_next", readable_after(cfg).bit_length())]
 
 
 def descriptor_steps(cfg: ArrayConfig, in_features, out_features) -> dict:
@@ -193,7 +193,50 @@ def descriptor_steps(cfg: ArrayConfig, in_features, out_features) -> dict:
         "groups_m1": (out_features - 1) >> p_log,
         "one_fold": (in_features != 0) & (in_features <= cfg.simd),
         "one_group": (out_features != 0) & (out_features <= cfg.pe),
+        "wait_next": countdown_wait_from(cfg, countdown_distance(cfg, in_features, out_features)),
     }
+
+
+def _select(cond, a, b):
+    """``a if cond else b`` on ints, ``Mux(cond, a, b)`` on Amaranth values."""
+    if isinstance(cond, bool):
+        return a if cond else b
+    from amaranth.hdl import Mux
+    return Mux(cond, a, b)
+
+
+def countdown_distance(cfg: ArrayConfig, in_features, out_features, *, writeback: int | None = None):
+    """The least distance, in steps, from the last fold of a producer group of a layer
+    of this shape to the read of it by the next layer's first group (relative to this
+    layer's last step), ``min((G_p - 1) * F_p, f*)`` (see :func:`countdown_wait`),
+    clamped to ``ceil(readable_after / bus_words_per_step)`` (beyond that nothing waits).
+
+    On ints, or on Amaranth values as the logic that decodes a descriptor being loaded:
+    no multiplier, every product is of a power of two or of a count clamped to a few
+    bits.  The array registers it before :func:`countdown_wait_from` (two cycles, so
+    that neither half is a long path).  ``writeback``: as for :func:`schedule`.
+    """
+    s_log, p_log = (cfg.simd - 1).bit_length(), (cfg.pe - 1).bit_length()  # powers of two
+    ceiling = ceil_div(readable_after(cfg, writeback=writeback), bus_words_per_step(cfg))
+    no_distance = (in_features == 0) | (out_features <= cfg.pe)  # G_p - 1 <= 0 or F_p = 0
+    last = (out_features - 1) >> p_log  # G_p - 1, where no_distance is false
+    if cfg.pe <= cfg.simd:
+        # f* = floor(last * pe / simd) <= last <= last * F_p
+        least = last >> (s_log - p_log)
+    else:
+        # f* = last * (pe / simd): the least is last * min(F_p, pe / simd)
+        ratio = cfg.pe // cfg.simd
+        f_p = ((in_features - 1) >> s_log) + 1
+        times = _select(f_p < ratio, f_p, ratio)
+        least = sum(_select(((times >> i) & 1) == 1, last << i, 0) for i in range(ratio.bit_length()))
+    return _select(no_distance, 0, _select(least < ceiling, least, ceiling))
+
+
+def countdown_wait_from(cfg: ArrayConfig, distance, *, writeback: int | None = None):
+    """:func:`countdown_wait` from :func:`countdown_distance` (ints or Amaranth values)."""
+    full, K = readable_after(cfg, writeback=writeback), bus_words_per_step(cfg)
+    cycles = sum(distance << i for i in range(K.bit_length()) if K >> i & 1)  # K * distance
+    return _select(cycles >= full, 0, full - cycles)
 
 
 def pack_descriptor_steps(cfg: ArrayConfig, descriptor: int) -> int:
@@ -319,6 +362,16 @@ def writeback_latency(cfg: ArrayConfig) -> int:
     return issue_stages() + pe_stages(cfg)
 
 
+def readable_after(cfg: ArrayConfig, *, writeback: int | None = None) -> int:
+    """Cycles from a step's issue to the first issue of a step that may read its result:
+    ``pe_stages + 1``.  The reader's buffer address reaches the memory ``issue_stages``
+    cycles after its issue, and it must come after the cycle of the write-back,
+    ``writeback`` cycles after the producer's issue (the buffers are read-first).
+    ``writeback``: as for :func:`schedule`."""
+    W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
+    return W - issue_stages() + 1
+
+
 def drain_latency() -> int:
     """Cycles from an output-buffer read to its beat on ``o_stream`` (read 1 + register 1 + FIFO 1)."""
     return 3
@@ -372,30 +425,30 @@ def layer_fill(cfg: ArrayConfig) -> int:
 READINESS = ("writeback", "countdown")
 
 
-def countdown_wait(prev_shape, shape, cfg: ArrayConfig, *, writeback: int | None = None) -> int:
-    """Cycles after its context's last step of the layer ``prev_shape`` before the first
-    step of the next layer (``shape``) may issue, under the ``countdown`` readiness.
+def countdown_wait(prev_shape, cfg: ArrayConfig, *, writeback: int | None = None) -> int:
+    """Cycles after its context's last step of a layer of shape ``prev_shape`` before the
+    first step of the layer that reads it may issue (the array's readiness rule).
 
     Fold ``f`` of the first group reads the previous layer's groups up to
     ``producer_group(f)``, whose last fold issued at least
     ``K * (G_p - 1 - producer_group(f)) * F_p`` cycles before that layer's last step
-    (later steps only push it further back), and it issues ``K * f`` cycles after the
-    group's first fold; it needs that write-back in, ``writeback + 1`` cycles after its
-    issue.  So the wait is ``writeback + 1`` less the least of those distances over ``f``.
-    For a chain of layers (``shape`` reads all of ``prev_shape``'s outputs) the least is
-    ``min((G_p - 1) * F_p, f*)``, ``f*`` the first fold that needs the last group: what a
-    sequencer would compute (``tests/test_hw_params.py`` holds the two equal).  May be
-    <= 0 (no wait).  ``writeback``: as for :func:`schedule`.
+    (later steps only push it further back), and it issues at least ``K * f`` cycles
+    after the group's first fold; it may issue :func:`readable_after` cycles after the
+    producer's issue.  So the wait is ``readable_after`` less the least of those distances
+    over ``f``, and that least is ``min((G_p - 1) * F_p, f*)``, ``f*`` the first fold
+    that needs the previous layer's last group (``floor((G_p - 1) * pe / simd)``, from
+    the previous layer alone; ``tests/test_hw_params.py`` holds it equal to the least
+    over every fold for a chain of layers, and no larger for any next layer).  Never
+    negative: 0 is no wait.  ``writeback``: as for :func:`schedule`.  The array decodes
+    it from each descriptor as it is loaded (``descriptor_steps``, ``wait_next``).
     """
-    W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
-    (prev_in, prev_out), (n_in, _) = (int(v) for v in prev_shape), (int(v) for v in shape)
-    last, f_p = groups(prev_out, cfg) - 1, folds(prev_in, cfg)
-    least = min((last - producer_group(f, prev_out, cfg)) * f_p + f for f in range(folds(n_in, cfg)))
-    return W + 1 - least * bus_words_per_step(cfg)
+    prev_in, prev_out = (int(v) for v in prev_shape)
+    return countdown_wait_from(cfg, countdown_distance(cfg, prev_in, prev_out, writeback=writeback),
+                               writeback=writeback)
 
 
 def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | None = None,
-             drain: int | None = None, readiness: str = "writeback") -> dict:
+             drain: int | None = None, readiness: str = "countdown") -> dict:
     """Cycle-exact model of the array for ``vectors`` inferences streamed back to back.
 
     Input beats arrive at full rate from cycle 0 (the first beat of vector 0 is
@@ -417,11 +470,12 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     pipeline, see :func:`single_latency_budget`); the hardware is the default.
 
     ``readiness`` is how a later layer's first group knows its producers are written:
-    ``"writeback"`` (the hardware) counts the write-backs; ``"countdown"``, a rule the
-    hardware does not follow yet (docs/fpga.md, "What is missing"), waits
-    :func:`countdown_wait` cycles after the context's last step before the group's first
-    fold, and until ``writeback + 1`` for "all written".  Both accept every result in the
-    same cycle on every shape tried (``tests/test_hw_params.py``).
+    ``"countdown"`` (the hardware) waits :func:`countdown_wait` cycles after the
+    context's last step before the group's first fold, and :func:`readable_after` for "all
+    written"; ``"writeback"``, the rule the array followed until it had the countdown,
+    counts the write-backs and checks every fold of the group.  Both accept every result
+    in the same cycle on every shape tried (``tests/test_hw_params.py``); single steps
+    of a first group issue at other cycles.
     """
     if readiness not in READINESS:
         raise ValueError(f"readiness must be one of {', '.join(READINESS)}, not {readiness!r}")
@@ -457,8 +511,9 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     accept_at = {}                # cycle -> True (a vector's last result accepted then)
     issue_times, steps, accept = [], [], []
     last_step = [None, None]       # per context: the cycle of its last step (countdown)
+    ready_at = readable_after(cfg, writeback=W)
     if readiness == "countdown":
-        waits = [None] + [countdown_wait(shapes[l - 1], shapes[l], cfg, writeback=W) for l in range(1, L)]
+        waits = [None] + [countdown_wait(shapes[l - 1], cfg, writeback=W) for l in range(1, L)]
     va = 0                        # vector of context A
     c = 0
     limit = 10_000 + vectors * (ideal_cycles(shapes, cfg) * K + (W + 8) * (L + 2) + F0 + out_n) * 4
@@ -472,7 +527,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
         if layer and readiness == "countdown":
             since = c - last_step[actx]
             raw_ok = f != 0 or since >= waits[layer]
-            raw_full = since >= W + 1
+            raw_full = since >= ready_at
         elif layer:
             need = producer_group(f, prev_out, cfg)
             par_ok = wb_par[actx] == 1 - layer % 2

@@ -8,8 +8,10 @@ fold ``f`` of group ``g`` to every PE at once (PE ``p`` computes neuron
 inference) without a bubble and only waits where data is really missing:
 
 * layer 0 fold ``f`` waits for input beat ``f`` (input and compute overlap);
-* the first group of a later layer waits, per fold, for the group of the
-  previous layer that produces those activations (``pyhdl.sizing.producer_group``);
+* the first fold of a later layer waits until enough cycles have passed since its
+  inference's last step that every group of the previous layer that the first group
+  reads is written back by the time it reads it (``pyhdl.sizing.countdown_wait``,
+  decoded from each descriptor as it is loaded);
 * the last layer's first step waits for a free output-buffer slot.
 
 Two inference contexts (by vector parity) share the pipeline: where the oldest
@@ -108,6 +110,7 @@ class NmcArray(wiring.Component):
                      for p in range(cfg.pe)]
         for pe in self._pes:
             pe._MustUse__silence = True  # the array's own must-use warning covers them
+        self._issued = Signal(name="issued")
         mems = ["inbuf", "actbuf"] + [f"outbuf{p}" for p in range(cfg.pe)]
         self._collisions = {mem: Signal(name=f"{mem}_collision") for mem in mems}
         for p, pe in enumerate(self._pes):
@@ -139,6 +142,13 @@ class NmcArray(wiring.Component):
         (``tests/test_hw_collisions.py``).
         Nothing reads them, so synthesis removes them."""
         return dict(self._collisions)
+
+    @property
+    def issued(self) -> Signal:
+        """High in a cycle where the sequencer issues a step; simulation compares the
+        cycles with ``pyhdl.sizing.schedule`` (``tests/test_hw_array.py``).  Nothing
+        reads it, so synthesis removes it."""
+        return self._issued
 
     @property
     def collision_free(self) -> frozenset:
@@ -290,6 +300,14 @@ class NmcArray(wiring.Component):
         dwp, swp = desc_mem.write_port(), steps_mem.write_port()
         ld_desc = fields(ld.data)
         ld_steps = sizing.descriptor_steps(cfg, ld_desc["in_features"], ld_desc["out_features"])
+        # the countdown wait is decoded over two cycles (two carry chains and two
+        # selects in all): its distance on arrival, the wait from that register
+        arriving_desc = fields(arriving.data)
+        ld_distance = Signal(range(sizing.ceil_div(sizing.readable_after(cfg), K) + 1),
+                             name="load_r_countdown_distance", reset_less=True)
+        m.d.sync += ld_distance.eq(sizing.countdown_distance(cfg, arriving_desc["in_features"],
+                                                             arriving_desc["out_features"]))
+        ld_steps["wait_next"] = sizing.countdown_wait_from(cfg, ld_distance)
         desc_we = ld_fire & desc_word
         for wp, data in ((dwp, ld.data), (swp, Cat(*[ld_steps[n][:w] for n, w in step_fields]))):
             m.d.comb += [wp.en.eq(desc_we),
@@ -314,13 +332,15 @@ class NmcArray(wiring.Component):
         # it is taken from the load data when descriptor 0 is written, so that a beat
         # accepted in the next cycle already sees the new layer 0, and it survives reset
         # (like the program), so that a beat right after reset sees it too
-        f0_init = -1  # descriptor 0 all zero: no input features
-        if prog and prog.descriptors:
-            first = sizing.unpack_descriptor(cfg, prog.descriptors[0])
-            f0_init = sizing.descriptor_steps(cfg, first["in_features"], first["out_features"])["folds_m1"]
-        f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=f0_init, reset_less=True)
+        # the wait of layer 1 (pyhdl.sizing.countdown_wait after layer 0), for a hand-over
+        # straight into layer 1, is kept the same way (it is read long after any load)
+        first = sizing.unpack_descriptor(cfg, prog.descriptors[0] if prog and prog.descriptors else 0)
+        first_steps = sizing.descriptor_steps(cfg, first["in_features"], first["out_features"])
+        f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=first_steps["folds_m1"], reset_less=True)
+        wait1 = Signal(dict(step_fields)["wait_next"], name="wait1", init=first_steps["wait_next"],
+                       reset_less=True)
         with m.If(ld_fire & desc_word0):
-            m.d.sync += f0_m1.eq(ld_steps["folds_m1"])
+            m.d.sync += [f0_m1.eq(ld_steps["folds_m1"]), wait1.eq(ld_steps["wait_next"])]
         with m.Else():
             m.d.sync += f0_m1.eq(f0_next_m1)
         out_n = Signal(feat_bits, name="out_n")  # results per inference
@@ -418,8 +438,6 @@ class NmcArray(wiring.Component):
         rq_addr = Signal(rq_bits, name="rq_addr")
         wr_buf = Signal(name="wr_buf")       # act buffer of the pair this layer writes
         actx = Signal(name="ctx")
-        cur_G = Signal(group_bits, name="cur_groups")
-        prev_G = Signal(group_bits, name="prev_groups")
         cur_last = Signal(name="cur_is_last")
         cur_relu = Signal(name="cur_relu")
         cur_req = Signal(name="cur_requantize")
@@ -450,26 +468,27 @@ class NmcArray(wiring.Component):
         nxt_steps_rp = steps_mem.read_port(domain="comb")
         m.d.comb += nxt_steps_rp.addr.eq(nxt_idx)
         ns = fields(nxt_steps_rp.data, step_fields)
-        G_nd, F_nd_m1, G_nd_m1 = ns["groups"], ns["folds_m1"].as_signed(), ns["groups_m1"].as_signed()
+        F_nd_m1, G_nd_m1 = ns["folds_m1"].as_signed(), ns["groups_m1"].as_signed()
         F_nd_is1, G_nd_is1 = ns["one_fold"], ns["one_group"]
 
-        # readiness of A's step at (layer, g, f)
-        # fold f needs elements < min((f+1)*simd, prev_out): the previous layer's groups
-        # up to ceil((f+1)*simd/pe), or all of them.  Counted in groups, `need` for this
-        # fold and `need_next` for the next are registers: the producer-written check is
-        # one short compare against the write-back count, and "all of them" is the
-        # raw_full equality (the count never exceeds the producing layer's groups)
-        def groups_for(k):
-            return -(-k * S // P)
-        need = Signal(group_bits + 1, name="need_groups", init=groups_for(1))
-        need2 = Signal(group_bits + 1, name="need_groups_next", init=groups_for(2))
+        # readiness of a later layer's first group: per context, its age, the cycles
+        # since its last step as they will be next cycle if it does not issue, counted
+        # up to `full_age` (all its write-backs are in), against the wait of the layer A
+        # is in (wait_cur), of the layer after it (cur_wait_next, decoded with its
+        # descriptor) and of layer 1 (wait1, from descriptor 0's load).  A group's later
+        # folds never wait: the wait covers every fold (pyhdl.sizing.countdown_wait).
+        # The age is 2 after a step in the last cycle (issued_r), else age_next.
+        full_age = sizing.readable_after(cfg)
+        wait_bits = dict(step_fields)["wait_next"]
+        age_next = [Signal(range(full_age + 1), name=f"age_next{c}", init=full_age) for c in range(2)]
+        issued_r = [Signal(name=f"issued_r{c}") for c in range(2)]
+        wait_cur = Signal(wait_bits, name="wait_cur")
+        cur_wait_next = Signal(wait_bits, name="cur_wait_next")
         # f + 1, b_f + 1 and b_g + 1 kept as registers, so no candidate or flag has an
         # adder before its compare (see "readiness flags" and "zero flags" below)
         f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
         bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
         bg1 = Signal(group_bits + 1, name="b_group_plus1", init=1)
-        # need(f+3) - need(f+2): simd/pe, or (simd < pe) 1 when f+2 is a multiple of pe/simd
-        need_step = Const(S // P) if S >= P else f1[:_log2(P // S)].all()
 
         def of_a(pair):
             """The element of a per-context pair that belongs to context A (``ctx``)."""
@@ -484,9 +503,10 @@ class NmcArray(wiring.Component):
         # each move the sequencer can make (see "readiness" below) and selected by the
         # move it made.  Whenever read, they equal:
         #   data_ok  layer 0: beats[A] > f (the fold's input beat is in); later layers:
-        #            g != 0, or A's write-back parity is this layer's and groups written
-        #            >= need or == prev_G (the fold's producers are written)
-        #   a_calm   not (a later layer's group 0 whose producers are not all written)
+        #            g != 0, f != 0, or A's age >= this layer's wait (its producers
+        #            will be written when it reads them)
+        #   a_calm   not (a later layer's group 0 whose producers are not all written:
+        #            A's age < full_age)
         #   b_ready  beats[B] > b_f                   (B's next fold's beat is in)
         checks_names = ("data_ok", "a_calm", "b_ready")
         moves = ("stay", "b", "a_fold", "a_last_fold")  # by move code
@@ -495,18 +515,6 @@ class NmcArray(wiring.Component):
         move_made = Signal(2, name="move_made")  # the move of last cycle, index into moves
         data_ok, a_calm, b_ready = (Array(ready_if[move][i] for move in moves)[move_made]
                                     for i in range(len(checks_names)))
-        # write-back tracking per context, one cycle ahead: parity of the layer last
-        # written and groups written as they will be after this cycle's write-back (the
-        # write-back control is a delay line, so its next event is known a cycle early and
-        # the flags below compare registers instead of selecting among four counts).
-        # The tracking restarts (nothing of layer 0 written: parity 1, no groups) with
-        # each of the context's output write-backs: all of an inference's hidden
-        # write-backs come before its last layer's first output write-back, whose group 0
-        # was the last step to look at them, and the context's next inference writes its
-        # first hidden group only after that.  So the issue decision does not drive the
-        # tracking at all.
-        wb_par_ahead = [Signal(name=f"wb_parity_ahead{c}", init=1) for c in range(2)]
-        wb_count_ahead = [Signal(group_bits, name=f"wb_groups_ahead{c}") for c in range(2)]
         first_step = g_zero & f_zero
         out_ok = ~(cur_last & first_step & of_a(out_full))
         weights_ok = Const(1)
@@ -528,23 +536,32 @@ class NmcArray(wiring.Component):
             pick_a.eq(~b_own & a_ok & ~(boundary & ~a_calm & b_avail)),
         ]
         issue = Signal(name="issue")
-        m.d.comb += issue.eq(pick_a | pick_b)
+        m.d.comb += [issue.eq(pick_a | pick_b), self._issued.eq(issue)]
+        # the age counts from a registered copy of the issue, so the decision drives one
+        # flip-flop per context here (with the counters driven by the decision, ECP5
+        # seeds 1 and 2 placed at 102.6 / 110.9 MHz, limited by the decision)
+        for c in range(2):
+            m.d.sync += issued_r[c].eq(pick_a & (actx == c) | pick_b & (actx != c))
+            with m.If(issued_r[c]):
+                m.d.sync += age_next[c].eq(min(3, full_age))
+            with m.Elif(age_next[c] != full_age):
+                m.d.sync += age_next[c].eq(age_next[c] + 1)
         stall_in = Signal(name="stall_input")
         stall_out = Signal(name="stall_output")
         m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, layer0 & ~data_ok & (abeats != 0))),
                      stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
 
         def load_cur():
-            return [cur_G.eq(G_nd), cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
+            return [cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
                     cur_last.eq(nxt_idx == last_layer),
                     cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
                     bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
-                    layer.eq(nxt_idx), g.eq(0), f.eq(0), need.eq(groups_for(1)), need2.eq(groups_for(2))]
+                    layer.eq(nxt_idx), g.eq(0), f.eq(0), cur_wait_next.eq(ns["wait_next"])]
 
         def reset_b():
             return [b_g.eq(0), bg1.eq(1), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
 
-        # f == folds - 1, g == cur_G - 1, b_f == f0 - 1: registers (see "zero flags" below)
+        # f == folds - 1, g == groups - 1, b_f == f0 - 1: registers (see "zero flags" below)
         last_fold = Signal(name="last_fold")
         last_group = Signal(name="last_group")
         b_last_fold = Signal(name="b_last_fold")
@@ -556,19 +573,18 @@ class NmcArray(wiring.Component):
             m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
         with m.Elif(pick_a):
             with m.If(last_fold):
-                m.d.sync += [f.eq(0), need.eq(groups_for(1)), need2.eq(groups_for(2)), g.eq(g + 1),
-                             rq_addr.eq(rq_addr + 1)]
+                m.d.sync += [f.eq(0), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
                 with m.If(last_group):
-                    m.d.sync += load_cur() + [prev_G.eq(cur_G), wr_buf.eq(~wr_buf)]
+                    m.d.sync += load_cur() + [wait_cur.eq(cur_wait_next), wr_buf.eq(~wr_buf)]
                     with m.If(cur_last):
                         # hand over to the next inference, continuing where B stopped
                         m.d.sync += reset_b() + [actx.eq(~actx), wr_buf.eq(0)]
                         with m.If(b_done):
-                            m.d.sync += [prev_G.eq(g0), wr_buf.eq(1)]
+                            m.d.sync += [wait_cur.eq(wait1), wr_buf.eq(1)]
                         with m.Elif(~bg_zero):
                             m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
             with m.Else():
-                m.d.sync += [f.eq(f + 1), need.eq(need2), need2.eq(need2 + need_step)]
+                m.d.sync += f.eq(f + 1)
             with m.If(~(last_fold & last_group)):
                 m.d.sync += bank_addr.eq(bank_addr + 1)
         with m.Elif(pick_b):
@@ -716,12 +732,6 @@ class NmcArray(wiring.Component):
         m.d.comb += [act_wp.addr.eq(wb_word),
                      act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
-        for c in range(2):
-            with m.If(wb_early["valid"] & wb_early["out"] & (wb_early["ctx"] == c)):
-                m.d.sync += [wb_par_ahead[c].eq(1), wb_count_ahead[c].eq(0)]
-            with m.If(wb_early["valid"] & ~wb_early["out"] & (wb_early["ctx"] == c)):
-                m.d.sync += [wb_par_ahead[c].eq(wb_early["par"]),
-                             wb_count_ahead[c].eq(Mux(wb_par_ahead[c] == wb_early["par"], wb_count_ahead[c] + 1, 1))]
 
         # ---- readiness: next-state values of the checks, one candidate per move --------
         # Candidates are compares of registers (and of this cycle's input beat, known
@@ -745,36 +755,31 @@ class NmcArray(wiring.Component):
         a_beat_in, b_beat_in = of_a(beats_gt(f)), of_b(beats_gt(b_f))  # the present folds' beats
         handover = last_fold & last_group & cur_last
 
-        def raw_pair(sel, layer_odd_next, need_groups, groups):
-            """raw_ok and raw_full of the context that is A next (``sel`` picks it among
-            the present A and B)."""
-            def ready(n):
-                return (n >= need_groups) | (n == groups)
-            par = sel(wb_par_ahead) == ~layer_odd_next
-            # compared per context straight from the registers, then selected
-            return (par & sel([ready(n) for n in wb_count_ahead]),
-                    par & sel([n == groups for n in wb_count_ahead]))
+        # a context's age next cycle if it does not issue in this one is its age now;
+        # compared per context straight from the registers, then selected
+        age_ok = [Mux(issued_r[c], wait_cur <= 2, age_next[c] >= wait_cur) for c in range(2)]
+        age_ok1 = [Mux(issued_r[c], wait1 <= 2, age_next[c] >= wait1) for c in range(2)]
+        age_full = [~issued_r[c] & (age_next[c] == full_age) if full_age > 2 else Const(1) for c in range(2)]
 
         def checks(in_ok_n, raw_n, layer0_n, g_zero_n):
             """(data_ok, a_calm) of A's position next cycle."""
             raw_ok_n, raw_full_n = raw_n
             return Mux(layer0_n, in_ok_n, ~g_zero_n | raw_ok_n), Mux(~layer0_n & g_zero_n, raw_full_n, 1)
 
-        stay_raw = raw_pair(of_a, layer[0], need, prev_G)
+        stay_raw = (~f_zero | of_a(age_ok), of_a(age_full))
         # neither issues (a restart resets A to layer 0, group 0)
         stay = checks(Mux(loaded, a_beat_in, a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
         stay_b = Mux(loaded, b_beat_in, b_nz)
         # A issues.  A releases its input slot on the last fold and group of its layer 0.
-        to_next_group = checks(a_nz, stay_raw, layer0, Const(0))
-        to_next_layer = checks(~layer0 & a_nz,
-                               raw_pair(of_a, ~layer[0], Const(groups_for(1)), cur_G),
-                               Const(0), Const(1))
-        to_next_fold = checks(of_a(beats_gt(f1)), raw_pair(of_a, layer[0], need2, prev_G),
-                              layer0, g_zero)
+        to_next_group = checks(a_nz, (Const(1), Const(0)), layer0, Const(0))
+        # where A issues now, its age next cycle is 1: a next layer may start at once if
+        # its wait is at most 1, a later fold of the group never waits (f != 0), and
+        # nothing is all written
+        to_next_layer = checks(~layer0 & a_nz, (cur_wait_next <= 1, Const(0)), Const(0), Const(1))
+        to_next_fold = checks(of_a(beats_gt(f1)), (Const(1), Const(0)), layer0, g_zero)
         # hand-over: the next vector becomes A, at layer 1 if B did all of layer 0 and
         # else at B's group of layer 0; the old context becomes B at fold 0
-        to_next_vector = checks(b_nz, raw_pair(of_b, Const(1), Const(groups_for(1)), g0),
-                                ~b_done, b_done | bg_zero)
+        to_next_vector = checks(b_nz, (of_b(age_ok1), of_b(age_full)), ~b_done, b_done | bg_zero)
         # A's move on its last fold is to the next group, layer or vector; a move within
         # the group has a candidate of its own, so that no candidate is a wide select
         a_bnd = [Mux(handover, nv, Mux(last_group, nl, ng))

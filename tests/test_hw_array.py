@@ -59,10 +59,11 @@ def test_back_to_back_bit_exact_and_cycle_exact(cfg, sizes, raw):
     image, rng, draw = _model(cfg, sizes, seed=len(sizes) + cfg.pe, raw_last=raw)
     program = compile_model(image, cfg)
     vectors = draw(4)
-    result = amsim.run_array(program, vectors)
+    result = amsim.run_array(program, vectors, trace_issues=True)
     _check(image, vectors, result, cfg)
     model = sizing.schedule(program.shapes, cfg, len(vectors))
     assert [t - result.first_beat for t in result.last_accept] == model["accept"]
+    assert [t - result.first_beat for t in result.issues] == model["issue"]
     steps = sizing.ideal_cycles(program.shapes, cfg)
     c = result.counters
     assert c["busy"] == model["accept"][-1]

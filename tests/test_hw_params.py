@@ -101,7 +101,7 @@ def test_schedule_latency_overrides_are_checked():
         sizing.schedule([(8, 8)], DEFAULT, writeback=2.5)
 
 
-# -- countdown readiness (a planned sequencer; the hardware counts write-backs) -------
+# -- countdown readiness (the array's rule for a later layer's first group) ----------
 
 def _random_cases(seed: int, count: int, min_layers: int = 1):
     rng = random.Random(seed)
@@ -113,36 +113,45 @@ def _random_cases(seed: int, count: int, min_layers: int = 1):
         yield cfg, list(zip(feats[:-1], feats[1:])), rng.choice([1, 2, 5])
 
 
-def test_countdown_wait_has_a_closed_form_for_a_chain():
-    # what a sequencer would compute per layer: min((G_p - 1) * F_p, f*), f* the first
-    # fold that needs the previous layer's last group (from the layer's own shape)
+def _least_distance(prev_shape, n_in, cfg):
+    """Over the next layer's folds f: (G_p - 1 - producer_group(f)) * F_p + f, in steps."""
+    (prev_in, prev_out) = prev_shape
+    last, f_p = sizing.groups(prev_out, cfg) - 1, sizing.folds(prev_in, cfg)
+    return min((last - sizing.producer_group(f, prev_out, cfg)) * f_p + f for f in range(sizing.folds(n_in, cfg)))
+
+
+@pytest.mark.parametrize("mode", ["near", "vonneumann"])
+def test_countdown_wait_is_the_least_distance_over_every_fold(mode):
+    # the array decodes the wait from the previous layer's descriptor alone; for a
+    # chain it is the least over the next layer's folds, and never shorter otherwise
     for P in (1, 2, 4, 8, 16):
         for S in (1, 2, 4, 8, 16):
-            cfg = ArrayConfig(pe=P, simd=S, max_features=128, bank_depth=4096)
-            W, K = sizing.writeback_latency(cfg), sizing.bus_words_per_step(cfg)
-            for n in range(1, 80, 3):
-                last = sizing.groups(n, cfg) - 1
-                first_needing_last = next(f for f in range(sizing.folds(n, cfg))
-                                          if sizing.producer_group(f, n, cfg) == last)
+            cfg = ArrayConfig(pe=P, simd=S, max_features=128, bank_depth=4096, mode=mode, bus_bits=64)
+            full, K = sizing.readable_after(cfg), sizing.bus_words_per_step(cfg)
+            for prev_out in range(1, 80, 3):
                 for prev_in in (1, S, 5 * S + 1, 39 * S):
-                    least = min(last * sizing.folds(prev_in, cfg), first_needing_last)
-                    assert sizing.countdown_wait((prev_in, n), (n, 7), cfg) == W + 1 - least * K
+                    wait = sizing.countdown_wait((prev_in, prev_out), cfg)
+                    chain = max(0, full - K * _least_distance((prev_in, prev_out), prev_out, cfg))
+                    assert wait == chain, (cfg.name, prev_in, prev_out)
+                    for n_in in (1, max(1, prev_out // 2), prev_out + 7):
+                        assert wait >= full - K * _least_distance((prev_in, prev_out), n_in, cfg)
 
 
-def test_countdown_accepts_every_result_in_the_same_cycle_as_the_writeback_count():
-    later = 0
+def test_countdown_accepts_every_result_no_later_than_the_writeback_count():
+    earlier = 0
     for cfg, shapes, vectors in _random_cases(seed=11, count=150):
-        counted = sizing.schedule(shapes, cfg, vectors)
-        countdown = sizing.schedule(shapes, cfg, vectors, readiness="countdown")
-        assert countdown["accept"] == counted["accept"], (cfg.name, shapes, vectors)
-        later += countdown["steps"] != counted["steps"]
-    assert later  # the rule differs: a first group waits at its first fold instead
+        counted = sizing.schedule(shapes, cfg, vectors, readiness="writeback")
+        countdown = sizing.schedule(shapes, cfg, vectors)
+        assert all(a <= b for a, b in zip(countdown["accept"], counted["accept"])), (cfg.name, shapes, vectors)
+        earlier += countdown["accept"] != counted["accept"]
+    # the count sees a write-back a cycle after it lands; the countdown in its cycle
+    assert earlier
 
 
 def test_countdown_steps_read_only_written_groups():
     for cfg, shapes, vectors in _random_cases(seed=12, count=60, min_layers=2):
-        W = sizing.writeback_latency(cfg)
-        steps = sizing.schedule(shapes, cfg, vectors, readiness="countdown")["steps"]
+        ready = sizing.readable_after(cfg)
+        steps = sizing.schedule(shapes, cfg, vectors)["steps"]
         issued = {(v, layer, g, f): c for c, v, layer, g, f in steps}
         for c, v, layer, g, f in steps:
             if layer == 0:
@@ -150,8 +159,16 @@ def test_countdown_steps_read_only_written_groups():
             (prev_in, prev_out) = shapes[layer - 1]
             reads = range(sizing.producer_group(f, prev_out, cfg) + 1) if g == 0 else range(sizing.groups(prev_out, cfg))
             last_fold = sizing.folds(prev_in, cfg) - 1
-            late = [k for k in reads if c < issued[v, layer - 1, k, last_fold] + W + 1]
+            late = [k for k in reads if c < issued[v, layer - 1, k, last_fold] + ready]
             assert not late, (cfg.name, shapes, (v, layer, g, f), c, late)
+
+
+def test_readable_after_is_the_pe_pipeline_and_a_cycle():
+    # a reader's address reaches the buffer issue_stages cycles after its issue, a
+    # cycle after the write-back (writeback_latency after the producer's issue)
+    for cfg in (DEFAULT, SMALL, DEFAULT.replace(mode="vonneumann", bus_bits=64)):
+        assert sizing.readable_after(cfg) == sizing.pe_stages(cfg) + 1
+        assert sizing.readable_after(cfg) + sizing.issue_stages() == sizing.writeback_latency(cfg) + 1
 
 
 def test_schedule_readiness_is_checked():
@@ -176,5 +193,38 @@ def test_stored_step_counts_are_the_folds_and_groups(cfg):
             at += width
         F, G = sizing.folds(n, cfg), sizing.groups(n, cfg)
         assert got == {"groups": G, "folds_m1": F - 1, "groups_m1": G - 1,
-                       "one_fold": int(F == 1), "one_group": int(G == 1)}, n
+                       "one_fold": int(F == 1), "one_group": int(G == 1),
+                       "wait_next": sizing.countdown_wait((n, n), cfg)}, n
         assert G < 2**fields["groups"]
+
+
+@pytest.mark.parametrize("cfg", [DEFAULT, SMALL, ArrayConfig(pe=8, simd=2, max_features=64),
+                                 ArrayConfig(pe=2, simd=4, max_features=64, mode="vonneumann", bus_bits=16)],
+                         ids=lambda c: c.name)
+def test_descriptor_step_logic_decodes_as_the_ints(cfg):
+    # the same formula on Amaranth values is the array's load-time decode
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+    feat = cfg.max_features.bit_length()
+    m = Module()
+    n_in, n_out = Signal(feat), Signal(feat)
+    widths = dict(sizing.descriptor_step_fields(cfg))
+    outs = {name: Signal(widths[name], name=name) for name in widths}
+    m.d.comb += [outs[name].eq(v) for name, v in sizing.descriptor_steps(cfg, n_in, n_out).items()]
+    grid = sorted({0, 1, 2, 3, cfg.pe, cfg.pe + 1, cfg.simd + 1, 3 * cfg.pe, 17, 40, cfg.max_features})
+    mismatches = []
+
+    async def bench(ctx):
+        for i in grid:
+            for o in grid:
+                ctx.set(n_in, i)
+                ctx.set(n_out, o)
+                want = sizing.descriptor_steps(cfg, i, o)
+                for name, sig in outs.items():
+                    if ctx.get(sig) != int(want[name]) & (2**widths[name] - 1):
+                        mismatches.append((i, o, name, ctx.get(sig), want[name]))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches
