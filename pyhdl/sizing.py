@@ -172,7 +172,8 @@ def unpack_descriptor(cfg: ArrayConfig, word: int) -> dict:
 def descriptor_step_fields(cfg: ArrayConfig) -> list[tuple[str, int]]:
     """``[(name, width), ...]`` of a layer's step counts as the array stores them beside
     its descriptor: ``groups``, ``folds - 1`` and ``groups - 1`` (two's complement, -1
-    for 0 features) and the flags ``folds == 1``, ``groups == 1``."""
+    for 0 features), the flags ``folds == 1``, ``groups == 1``, and ``wait_next``, the
+    :func:`countdown_wait` of the layer that reads this one's outputs."""
     feat = cfg.max_features.bit_length()
     return [("groups", feat), ("folds_m1", feat + 1), ("groups_m1", feat + 1),
             ("one_fold", 1), ("one_group", 1), ("wait_next", readable_after(cfg).bit_length())]
