@@ -757,8 +757,10 @@ class NmcArray(wiring.Component):
 
         # a context's age next cycle if it does not issue in this one is its age now;
         # compared per context straight from the registers, then selected
-        age_ok = [Mux(issued_r[c], wait_cur <= 2, age_next[c] >= wait_cur) for c in range(2)]
-        age_ok1 = [Mux(issued_r[c], wait1 <= 2, age_next[c] >= wait1) for c in range(2)]
+        def age_reached(wait):
+            """Per context: age >= wait (the age is 2 after a step in the last cycle)."""
+            return [Mux(issued_r[c], wait <= 2, age_next[c] >= wait) for c in range(2)]
+        age_ok, age_ok1 = age_reached(wait_cur), age_reached(wait1)
         age_full = [~issued_r[c] & (age_next[c] == full_age) if full_age > 2 else Const(1) for c in range(2)]
 
         def checks(in_ok_n, raw_n, layer0_n, g_zero_n):
