@@ -198,6 +198,7 @@ class NmcArray(wiring.Component):
         m.submodules.descriptors = desc_mem
         # each descriptor's step counts, decoded as it is loaded (sizing.descriptor_steps)
         step_fields = sizing.descriptor_step_fields(cfg)
+        wait_bits = dict(step_fields)["wait_next"]
         steps_mem = tech.ram(shape=unsigned(sum(w for _, w in step_fields)), depth=cfg.max_layers,
                              init=[sizing.pack_descriptor_steps(cfg, d) for d in prog.descriptors] if prog else (),
                              name="descriptor_steps")
@@ -337,8 +338,7 @@ class NmcArray(wiring.Component):
         first = sizing.unpack_descriptor(cfg, prog.descriptors[0] if prog and prog.descriptors else 0)
         first_steps = sizing.descriptor_steps(cfg, first["in_features"], first["out_features"])
         f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=first_steps["folds_m1"], reset_less=True)
-        wait1 = Signal(dict(step_fields)["wait_next"], name="wait1", init=first_steps["wait_next"],
-                       reset_less=True)
+        wait1 = Signal(wait_bits, name="wait1", init=first_steps["wait_next"], reset_less=True)
         with m.If(ld_fire & desc_word0):
             m.d.sync += [f0_m1.eq(ld_steps["folds_m1"]), wait1.eq(ld_steps["wait_next"])]
         with m.Else():
@@ -479,7 +479,6 @@ class NmcArray(wiring.Component):
         # folds never wait: the wait covers every fold (pyhdl.sizing.countdown_wait).
         # The age is 2 after a step in the last cycle (issued_r), else age_next.
         full_age = sizing.readable_after(cfg)
-        wait_bits = dict(step_fields)["wait_next"]
         age_next = [Signal(range(full_age + 1), name=f"age_next{c}", init=full_age) for c in range(2)]
         issued_r = [Signal(name=f"issued_r{c}") for c in range(2)]
         wait_cur = Signal(wait_bits, name="wait_cur")
@@ -722,7 +721,7 @@ class NmcArray(wiring.Component):
                 sig = Signal(width, name=f"wb_{name}{k}", reset_less=name != "valid")
                 m.d.sync += sig.eq(stage[name])
                 nxt[name] = sig
-            wb_early, stage = stage, nxt  # the write-back of the next cycle, and of this one
+            stage = nxt
         wb = stage
         act_write = Signal(name="act_write")
         out_write = Signal(name="out_write")
