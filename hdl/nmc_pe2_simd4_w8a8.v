@@ -7,35 +7,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  reg \$105 ;
+  wire [7:0] \$101 ;
+  wire [6:0] \$102 ;
+  wire [8:0] \$103 ;
+  wire [5:0] \$104 ;
+  wire [9:0] \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [7:0] \$108 ;
+  wire \$108 ;
   wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  reg \$116 ;
-  wire \$117 ;
+  wire [6:0] \$114 ;
+  wire [8:0] \$115 ;
+  wire [6:0] \$116 ;
+  wire [8:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [7:0] \$120 ;
+  wire [6:0] \$121 ;
+  wire [8:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
+  wire [7:0] \$125 ;
+  wire [6:0] \$126 ;
+  wire [8:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
@@ -54,55 +54,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [3:0] \$144 ;
+  wire [3:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [8:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire [7:0] \$152 ;
-  wire [6:0] \$153 ;
+  wire [8:0] \$150 ;
+  wire [8:0] \$151 ;
+  wire \$152 ;
+  wire [8:0] \$153 ;
   wire [8:0] \$154 ;
-  wire [5:0] \$155 ;
-  wire [9:0] \$156 ;
-  wire \$157 ;
+  wire [8:0] \$155 ;
+  wire [8:0] \$156 ;
+  wire [8:0] \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
+  wire [8:0] \$160 ;
+  wire [8:0] \$161 ;
+  wire [5:0] \$162 ;
+  wire [6:0] \$163 ;
   wire \$164 ;
-  wire [6:0] \$165 ;
-  wire [8:0] \$166 ;
-  wire [6:0] \$167 ;
-  wire [8:0] \$168 ;
-  wire \$169 ;
+  wire [5:0] \$165 ;
+  wire [6:0] \$166 ;
+  wire [7:0] \$167 ;
+  wire [7:0] \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire [7:0] \$171 ;
-  wire [6:0] \$172 ;
+  wire [8:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
   wire [8:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [7:0] \$176 ;
-  wire [6:0] \$177 ;
-  wire [8:0] \$178 ;
-  wire \$179 ;
+  wire \$176 ;
+  wire [8:0] \$177 ;
+  wire \$178 ;
+  wire [7:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire [8:0] \$185 ;
+  wire [8:0] \$186 ;
+  wire [8:0] \$187 ;
+  wire [8:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -110,54 +110,54 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [3:0] \$195 ;
-  wire [3:0] \$196 ;
+  wire \$195 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [9:0] \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
   wire [8:0] \$200 ;
-  wire [8:0] \$201 ;
-  wire [8:0] \$202 ;
+  wire \$201 ;
+  wire \$202 ;
   wire \$203 ;
-  wire [8:0] \$204 ;
-  wire [8:0] \$205 ;
-  wire [8:0] \$206 ;
-  wire [8:0] \$207 ;
-  wire [8:0] \$208 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire [10:0] \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
   wire \$210 ;
-  wire [8:0] \$211 ;
-  wire [8:0] \$212 ;
-  wire [5:0] \$213 ;
-  wire [6:0] \$214 ;
-  wire \$215 ;
+  wire \$211 ;
+  wire [9:0] \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire [5:0] \$215 ;
   wire [5:0] \$216 ;
-  wire [6:0] \$217 ;
-  wire [7:0] \$218 ;
-  wire [7:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [5:0] \$219 ;
   wire [8:0] \$22 ;
-  wire [8:0] \$220 ;
+  wire \$220 ;
   wire [8:0] \$221 ;
-  wire \$222 ;
-  wire \$223 ;
+  wire [8:0] \$222 ;
+  wire [8:0] \$223 ;
   wire [8:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [8:0] \$228 ;
+  wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
-  wire [7:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire [8:0] \$234 ;
-  wire [8:0] \$235 ;
+  wire \$234 ;
+  wire [9:0] \$235 ;
   wire [8:0] \$236 ;
-  wire [8:0] \$237 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
@@ -165,33 +165,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [5:0] \$244 ;
+  wire [10:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire \$248 ;
+  wire [9:0] \$248 ;
   wire \$249 ;
   wire [8:0] \$25 ;
   wire \$250 ;
   wire [5:0] \$251 ;
-  wire \$252 ;
+  wire [5:0] \$252 ;
   wire \$253 ;
-  wire [8:0] \$254 ;
-  wire [8:0] \$255 ;
+  wire \$254 ;
+  wire [5:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
-  wire [8:0] \$260 ;
+  wire \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [9:0] \$263 ;
-  wire [9:0] \$264 ;
+  wire \$263 ;
+  wire \$264 ;
   wire \$265 ;
-  wire [9:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [8:0] \$268 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
@@ -199,29 +199,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [8:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire [7:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
-  wire [7:0] \$282 ;
-  wire [5:0] \$283 ;
-  wire [8:0] \$284 ;
-  wire [7:0] \$285 ;
-  wire [5:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire [8:0] \$288 ;
-  wire [7:0] \$289 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [6:0] \$290 ;
-  wire [8:0] \$291 ;
-  wire [5:0] \$292 ;
-  wire [9:0] \$293 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
-  wire [7:0] \$295 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -353,27 +353,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
+  wire [8:0] \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire \$416 ;
+  wire [7:0] \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [7:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
+  wire [7:0] \$420 ;
+  wire [5:0] \$421 ;
+  wire [8:0] \$422 ;
+  wire [7:0] \$423 ;
+  wire [7:0] \$424 ;
+  wire [6:0] \$425 ;
+  wire [8:0] \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [5:0] \$428 ;
+  wire [9:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire \$431 ;
+  wire [7:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
@@ -381,22 +381,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire \$439 ;
-  wire [7:0] \$44 ;
+  wire [8:0] \$439 ;
+  wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
+  wire [8:0] \$444 ;
+  wire [3:0] \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [4:0] \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [3:0] \$449 ;
   wire [7:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
+  wire [3:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
@@ -404,7 +404,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [5:0] \$46 ;
+  wire [7:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -415,7 +415,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire [8:0] \$47 ;
+  wire [5:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
@@ -426,7 +426,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire \$48 ;
+  wire [8:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
@@ -445,13 +445,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire \$497 ;
+  wire [7:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
+  wire [7:0] \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
@@ -459,12 +459,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
+  wire [7:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
+  wire [7:0] \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
@@ -476,11 +476,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
+  wire [7:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
+  wire [7:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
@@ -489,12 +489,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [7:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
+  wire [7:0] \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
@@ -502,10 +502,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [9:0] \$548 ;
+  wire [8:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
+  wire [8:0] \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
@@ -513,429 +513,223 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
+  wire [8:0] \$558 ;
   wire \$559 ;
-  wire [7:0] \$56 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
+  wire [3:0] \$562 ;
+  wire [4:0] \$563 ;
+  wire [3:0] \$564 ;
+  wire [4:0] \$565 ;
   wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
-  wire \$57 ;
-  wire [1:0] \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire [1:0] \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [32:0] \$567 ;
+  wire [32:0] \$568 ;
+  wire [32:0] \$569 ;
+  wire [7:0] \$57 ;
+  wire [3:0] \$570 ;
+  wire [32:0] \$571 ;
+  wire [1:0] \$572 ;
+  wire [32:0] \$573 ;
+  wire [32:0] \$574 ;
+  wire [1:0] \$575 ;
+  wire [32:0] \$576 ;
+  wire [32:0] \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  reg [3:0] \$580 ;
+  reg [8:0] \$581 ;
+  reg [4:0] \$582 ;
+  reg [7:0] \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg [7:0] \$586 ;
+  reg \$587 ;
+  reg [7:0] \$588 ;
+  reg \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg [8:0] \$593 ;
+  reg [8:0] \$594 ;
+  reg \$595 ;
+  reg [4:0] \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire [8:0] \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire [9:0] \$608 ;
-  wire \$609 ;
-  wire [3:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire [8:0] \$619 ;
-  wire [3:0] \$62 ;
-  wire [8:0] \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire \$60 ;
+  reg [8:0] \$600 ;
+  reg [7:0] \$601 ;
+  reg [2:0] \$602 ;
+  reg [7:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [8:0] \$605 ;
+  reg [8:0] \$606 ;
+  reg [9:0] \$607 ;
+  reg \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg [4:0] \$615 ;
+  reg [4:0] \$616 ;
+  reg \$617 ;
+  reg [8:0] \$618 ;
+  reg [8:0] \$619 ;
+  wire \$62 ;
+  reg \$620 ;
+  reg [4:0] \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg [8:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [2:0] \$627 ;
+  reg [7:0] \$628 ;
+  reg [7:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [9:0] \$632 ;
-  wire \$633 ;
-  wire [9:0] \$634 ;
-  wire [9:0] \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  reg [8:0] \$630 ;
+  reg [8:0] \$631 ;
+  reg [9:0] \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire [8:0] \$647 ;
-  wire \$648 ;
-  wire \$649 ;
-  wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire [8:0] \$652 ;
-  wire [3:0] \$653 ;
-  wire \$654 ;
-  wire [4:0] \$655 ;
-  wire \$656 ;
-  wire [3:0] \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire \$66 ;
-  wire [3:0] \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  reg \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  reg \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  reg [4:0] \$640 ;
+  reg [4:0] \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
+  wire [3:0] \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
+  wire [3:0] \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
+  wire [3:0] \$67 ;
+  reg [7:0] \$670 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg [7:0] \$673 ;
+  reg [2:0] \$674 ;
+  reg \$675 ;
+  reg \$676 ;
+  reg [8:0] \$677 ;
+  reg \$678 ;
+  reg \$679 ;
+  wire [3:0] \$68 ;
+  reg [8:0] \$680 ;
+  reg [8:0] \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg [7:0] \$685 ;
+  reg \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  reg [2:0] \$690 ;
+  reg \$691 ;
+  reg [3:0] \$692 ;
+  reg [31:0] \$693 ;
+  reg [3:0] \$694 ;
+  reg [31:0] \$695 ;
+  reg [3:0] \$696 ;
+  reg [31:0] \$697 ;
+  reg [3:0] \$698 ;
+  reg [31:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire [7:0] \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire [7:0] \$709 ;
-  reg \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire [7:0] \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  reg [3:0] \$700 ;
+  reg [31:0] \$701 ;
+  reg [3:0] \$702 ;
+  reg [31:0] \$703 ;
+  reg [3:0] \$704 ;
+  reg [31:0] \$705 ;
+  reg [3:0] \$706 ;
+  reg [31:0] \$707 ;
+  wire [7:0] \$708 ;
+  wire [23:0] \$709 ;
+  wire \$71 ;
+  wire [7:0] \$710 ;
+  wire [23:0] \$711 ;
   wire \$72 ;
-  wire \$720 ;
-  wire [7:0] \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire [7:0] \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire [7:0] \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire [7:0] \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire [7:0] \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire [9:0] \$756 ;
-  wire [8:0] \$757 ;
-  wire [8:0] \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire [8:0] \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire [3:0] \$770 ;
-  wire [4:0] \$771 ;
-  wire [3:0] \$772 ;
-  wire [4:0] \$773 ;
-  wire \$774 ;
-  wire [32:0] \$775 ;
-  wire [32:0] \$776 ;
-  wire [32:0] \$777 ;
-  wire [3:0] \$778 ;
-  wire [32:0] \$779 ;
   wire \$78 ;
-  wire [1:0] \$780 ;
-  wire [32:0] \$781 ;
-  wire [32:0] \$782 ;
-  wire [1:0] \$783 ;
-  wire [32:0] \$784 ;
-  wire [32:0] \$785 ;
-  reg \$786 ;
-  reg \$787 ;
-  reg [3:0] \$788 ;
-  reg [8:0] \$789 ;
   wire \$79 ;
-  reg [4:0] \$790 ;
-  reg [7:0] \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg [7:0] \$794 ;
-  reg \$795 ;
-  reg [7:0] \$796 ;
-  reg \$797 ;
-  reg \$798 ;
-  reg [7:0] \$799 ;
   wire \$8 ;
-  reg \$80 ;
-  reg [8:0] \$800 ;
-  reg \$801 ;
-  reg [4:0] \$802 ;
-  reg \$803 ;
-  reg [4:0] \$804 ;
-  reg [8:0] \$805 ;
-  reg [8:0] \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg \$809 ;
+  wire \$80 ;
   wire \$81 ;
-  reg [8:0] \$810 ;
-  reg [7:0] \$811 ;
-  reg [2:0] \$812 ;
-  reg [7:0] \$813 ;
-  reg [7:0] \$814 ;
-  reg [4:0] \$815 ;
-  reg [7:0] \$816 ;
-  reg [8:0] \$817 ;
-  reg [7:0] \$818 ;
-  reg \$819 ;
   wire \$82 ;
-  reg [8:0] \$820 ;
-  reg [7:0] \$821 ;
-  reg \$822 ;
-  reg \$823 ;
-  reg [4:0] \$824 ;
-  reg \$825 ;
-  reg \$826 ;
-  reg \$827 ;
-  reg \$828 ;
-  reg \$829 ;
   wire \$83 ;
-  reg \$830 ;
-  reg \$831 ;
-  reg \$832 ;
-  reg \$833 ;
-  reg \$834 ;
-  reg \$835 ;
-  reg \$836 ;
-  reg \$837 ;
-  reg \$838 ;
-  reg \$839 ;
   wire \$84 ;
-  reg \$840 ;
-  reg \$841 ;
-  reg \$842 ;
-  reg \$843 ;
-  reg \$844 ;
-  reg \$845 ;
-  reg \$846 ;
-  reg \$847 ;
-  reg \$848 ;
-  reg \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg \$851 ;
-  reg \$852 ;
-  reg \$853 ;
-  reg \$854 ;
-  reg \$855 ;
-  reg \$856 ;
-  reg [1:0] \$857 ;
-  reg \$858 ;
-  reg \$859 ;
-  reg \$86 ;
-  reg \$860 ;
-  reg [8:0] \$861 ;
-  reg \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg [8:0] \$865 ;
-  reg \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg [8:0] \$869 ;
+  wire \$86 ;
   wire \$87 ;
-  reg \$870 ;
-  reg \$871 ;
-  reg [7:0] \$872 ;
-  reg \$873 ;
-  reg \$874 ;
-  reg [7:0] \$875 ;
-  reg [2:0] \$876 ;
-  reg \$877 ;
-  reg \$878 ;
-  reg [8:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg [8:0] \$882 ;
-  reg [8:0] \$883 ;
-  reg \$884 ;
-  reg \$885 ;
-  reg \$886 ;
-  reg [7:0] \$887 ;
-  reg \$888 ;
-  reg \$889 ;
   wire \$89 ;
-  reg \$890 ;
-  reg \$891 ;
-  reg [2:0] \$892 ;
-  reg \$893 ;
-  reg [3:0] \$894 ;
-  reg [31:0] \$895 ;
-  reg [3:0] \$896 ;
-  reg [31:0] \$897 ;
-  reg [3:0] \$898 ;
-  reg [31:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [3:0] \$900 ;
-  reg [31:0] \$901 ;
-  reg [3:0] \$902 ;
-  reg [31:0] \$903 ;
-  reg [3:0] \$904 ;
-  reg [31:0] \$905 ;
-  reg [3:0] \$906 ;
-  reg [31:0] \$907 ;
-  reg [3:0] \$908 ;
-  reg [31:0] \$909 ;
   wire \$91 ;
-  wire [7:0] \$910 ;
-  wire [23:0] \$911 ;
-  wire [7:0] \$912 ;
-  wire [23:0] \$913 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  reg \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$147 ;
-  wire [6:0] \$signature__addr$150 ;
-  wire [6:0] \$signature__addr$158 ;
-  wire [6:0] \$signature__addr$161 ;
+  wire [6:0] \$signature__addr$145 ;
+  wire [6:0] \$signature__addr$148 ;
+  wire [6:0] \$signature__addr$156 ;
+  wire [6:0] \$signature__addr$159 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$148 ;
-  wire [31:0] \$signature__data$151 ;
-  wire [31:0] \$signature__data$321 ;
-  wire [31:0] \$signature__data$322 ;
+  wire [31:0] \$signature__data$146 ;
+  wire [31:0] \$signature__data$149 ;
+  wire [31:0] \$signature__data$340 ;
+  wire [31:0] \$signature__data$341 ;
   wire \$signature__en ;
-  wire \$signature__en$146 ;
-  wire \$signature__en$149 ;
-  reg a_calm_if_a_fold = 1'h1;
-  reg a_calm_if_a_last_fold = 1'h1;
-  reg a_calm_if_b = 1'h1;
-  reg a_calm_if_stay = 1'h1;
+  wire \$signature__en$144 ;
+  wire \$signature__en$147 ;
   wire [31:0] act;
-  wire [31:0] \act$135 ;
+  wire [31:0] \act$133 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -947,31 +741,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire act_write;
   wire actbuf_collision;
   wire active;
-  reg [4:0] age_next0 = 5'h11;
-  reg [4:0] age_next1 = 5'h11;
-  wire b_available;
-  reg [8:0] b_bank_addr = 9'h000;
-  reg b_done = 1'h1;
-  reg [7:0] b_fold = 8'h00;
-  reg [8:0] b_fold_plus1 = 9'h001;
-  reg [7:0] b_group = 8'h00;
-  reg b_group_is_0 = 1'h1;
-  reg [8:0] b_group_plus1 = 9'h001;
-  reg b_in_group = 1'h0;
-  reg b_last_fold = 1'h0;
-  reg b_last_group = 1'h0;
-  reg b_ready_if_a_fold = 1'h0;
-  reg b_ready_if_a_last_fold = 1'h0;
-  reg b_ready_if_b = 1'h0;
-  reg b_ready_if_stay = 1'h0;
-  reg [7:0] b_rq_addr = 8'h00;
-  reg [8:0] bank_addr = 9'h000;
+  reg [8:0] bank_addr0 = 9'h000;
+  reg [8:0] bank_addr1 = 9'h000;
   wire [8:0] bank_waddr;
   wire [8:0] \bank_waddr$28 ;
   wire [31:0] bank_wdata;
   wire [31:0] \bank_wdata$29 ;
   wire bank_we;
   wire \bank_we$27 ;
+  reg beat_ready0 = 1'h0;
+  reg beat_ready1 = 1'h0;
+  reg beat_ready_next0 = 1'h0;
+  reg beat_ready_next1 = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -990,19 +771,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_mac_ops = 32'd0;
   reg [31:0] count_stall_input = 32'd0;
   reg [31:0] count_stall_output = 32'd0;
-  reg ctx = 1'h0;
-  reg [8:0] cur_folds_m1 = 9'h1ff;
-  reg [8:0] cur_groups_m1 = 9'h1ff;
-  reg cur_is_last = 1'h0;
-  reg cur_relu = 1'h0;
-  reg cur_requantize = 1'h0;
-  reg [4:0] cur_wait_next = 5'h00;
+  reg [8:0] cur_folds_m1_0 = 9'h1ff;
+  reg [8:0] cur_folds_m1_1 = 9'h1ff;
+  reg [8:0] cur_groups_m1_0 = 9'h1ff;
+  reg [8:0] cur_groups_m1_1 = 9'h1ff;
+  reg cur_is_last0 = 1'h0;
+  reg cur_is_last1 = 1'h0;
+  reg cur_one_fold0 = 1'h0;
+  reg cur_one_fold1 = 1'h0;
+  reg cur_relu0 = 1'h0;
+  reg cur_relu1 = 1'h0;
+  reg cur_requantize0 = 1'h0;
+  reg cur_requantize1 = 1'h0;
+  reg [4:0] cur_wait_next0 = 5'h00;
+  reg [4:0] cur_wait_next1 = 5'h00;
   wire [1:0] d0_rp__addr;
   wire [34:0] d0_rp__data;
-  reg data_ok_if_a_fold = 1'h0;
-  reg data_ok_if_a_last_fold = 1'h0;
-  reg data_ok_if_b = 1'h0;
-  reg data_ok_if_stay = 1'h0;
   wire [1:0] dl_rp__addr;
   wire [34:0] dl_rp__data;
   output done;
@@ -1027,12 +811,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_slot = 1'h0;
   wire finished;
   reg finished_r = 1'h0;
-  reg [7:0] fold = 8'h00;
-  reg fold_is_0 = 1'h1;
-  reg [8:0] fold_plus1 = 9'h001;
-  reg [7:0] group = 8'h00;
-  reg group_is_0 = 1'h1;
-  reg [8:0] group_plus1 = 9'h001;
+  reg first_step0 = 1'h1;
+  reg first_step1 = 1'h1;
+  reg [7:0] fold0 = 8'h00;
+  reg [7:0] fold1 = 8'h00;
+  reg fold_is_0_0 = 1'h1;
+  reg fold_is_0_1 = 1'h1;
+  reg [8:0] fold_plus1_0 = 9'h001;
+  reg [8:0] fold_plus1_1 = 9'h001;
+  reg [9:0] fold_plus2_0 = 10'h002;
+  reg [9:0] fold_plus2_1 = 10'h002;
+  reg [7:0] group0 = 8'h00;
+  reg [7:0] group1 = 8'h00;
+  reg [8:0] group_plus1_0 = 9'h001;
+  reg [8:0] group_plus1_1 = 9'h001;
   reg has_layers = 1'h0;
   input [31:0] i_stream__payload;
   wire [31:0] i_stream__payload;
@@ -1047,8 +839,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] in_folds_m1 = 9'h1ff;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
-  reg [7:0] in_groups = 8'h00;
-  reg [8:0] in_groups_m1 = 9'h1ff;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1071,16 +861,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [3:0] inc_stall_input = 4'h0;
   reg [3:0] inc_stall_output = 4'h0;
   wire issue;
-  wire issue_a;
-  wire issue_b;
+  wire issue0;
+  wire issue1;
+  wire issue_ctx;
   wire issued;
-  reg issued_r0 = 1'h0;
-  reg issued_r1 = 1'h0;
-  reg last_fold = 1'h0;
-  reg last_group = 1'h0;
+  reg last_fold0 = 1'h0;
+  reg last_fold1 = 1'h0;
+  reg last_group0 = 1'h0;
+  reg last_group1 = 1'h0;
   reg [3:0] last_layer = 4'hf;
-  reg [2:0] layer = 3'h0;
-  reg layer_is_0 = 1'h1;
+  reg [2:0] layer0 = 3'h0;
+  reg [2:0] layer1 = 3'h0;
+  reg layer_is_0_0 = 1'h1;
+  reg layer_is_0_1 = 1'h1;
   input [85:0] load__payload;
   wire [85:0] load__payload;
   wire [31:0] \load__payload.addr ;
@@ -1103,12 +896,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [3:0] load_r_last_layer = 4'hf;
   reg load_write = 1'h0;
   reg loaded = 1'h0;
-  reg [1:0] move_made = 2'h0;
-  wire [2:0] next_layer;
+  reg [34:0] next_descriptor0 = 35'h000000000;
+  reg [34:0] next_descriptor1 = 35'h000000000;
+  wire [2:0] next_layer0;
+  wire [2:0] next_layer1;
+  reg [2:0] next_layer_r0 = 3'h0;
+  reg [2:0] next_layer_r1 = 3'h0;
+  reg [32:0] next_steps0 = 33'h000000000;
+  reg [32:0] next_steps1 = 33'h000000000;
   wire [1:0] nxt_rp__addr;
+  wire [1:0] \nxt_rp__addr$74 ;
   wire [34:0] nxt_rp__data;
+  wire [34:0] \nxt_rp__data$200 ;
   wire [1:0] nxt_steps_rp__addr;
+  wire [1:0] \nxt_steps_rp__addr$75 ;
   wire [32:0] nxt_steps_rp__data;
+  wire [32:0] \nxt_steps_rp__data$202 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1117,6 +920,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire o_stream__ready;
   output o_stream__valid;
   wire o_stream__valid;
+  reg oldest = 1'h0;
   wire out_fire;
   reg out_full0 = 1'h0;
   reg out_full1 = 1'h0;
@@ -1141,8 +945,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$145 ;
-  reg [7:0] rq_addr = 8'h00;
+  wire [31:0] \result$143 ;
+  reg [7:0] rq_addr0 = 8'h00;
+  reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$31 ;
   wire [53:0] rq_wdata;
@@ -1160,46 +965,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$101 ;
+  wire [8:0] \step_addr$110 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$113 ;
+  wire [8:0] \step_addr$96 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_ctx$102 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$113 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$103 ;
+  wire \step_first$111 ;
   (* init = 1'h0 *)
-  wire \step_first$114 ;
+  wire \step_first$98 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$105 ;
+  wire \step_last$100 ;
   (* init = 1'h0 *)
-  wire \step_last$115 ;
+  wire \step_last$112 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$109 ;
+  wire \step_relu$106 ;
   (* init = 1'h0 *)
-  wire \step_relu$117 ;
+  wire \step_relu$115 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$111 ;
+  wire \step_requantize$108 ;
   (* init = 1'h0 *)
-  wire \step_requantize$118 ;
+  wire \step_requantize$116 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$107 ;
+  wire [7:0] \step_rq$104 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$116 ;
+  wire [7:0] \step_rq$114 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$112 ;
+  wire \step_valid$109 ;
   (* init = 1'h0 *)
-  wire \step_valid$99 ;
+  wire \step_valid$94 ;
   wire [1:0] swp__addr;
   wire [32:0] swp__data;
   wire swp__en;
@@ -1208,7 +1017,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] w_data;
   reg w_en = 1'h0;
   reg [4:0] wait1 = 5'h11;
-  reg [4:0] wait_cur = 5'h00;
+  reg wait_next_le2_0 = 1'h0;
+  reg wait_next_le2_1 = 1'h0;
+  reg [4:0] wait_next_m2_0 = 5'h00;
+  reg [4:0] wait_next_m2_1 = 5'h00;
+  reg wait_ok0 = 1'h0;
+  reg wait_ok1 = 1'h0;
+  reg [4:0] wait_remain0 = 5'h00;
+  reg [4:0] wait_remain1 = 5'h00;
+  reg want0 = 1'h0;
+  reg want1 = 1'h0;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1289,7 +1107,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid7 = 1'h0;
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
-  reg wr_buf = 1'h0;
+  reg wr_buf0 = 1'h0;
+  reg wr_buf1 = 1'h0;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [31:0] actbuf [127:0];
@@ -1424,14 +1243,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$158 )
-      actbuf[\$156 [6:0]][7:0] <= \$910 ;
-    if (\$160 )
-      actbuf[\$156 [6:0]][15:8] <= \$912 ;
-    if (\$162 )
-      actbuf[\$156 [6:0]][23:16] <= \$910 ;
-    if (\$164 )
-      actbuf[\$156 [6:0]][31:24] <= \$912 ;
+    if (\$107 )
+      actbuf[\$105 [6:0]][7:0] <= \$708 ;
+    if (\$109 )
+      actbuf[\$105 [6:0]][15:8] <= \$710 ;
+    if (\$111 )
+      actbuf[\$105 [6:0]][23:16] <= \$708 ;
+    if (\$113 )
+      actbuf[\$105 [6:0]][31:24] <= \$710 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1451,7 +1270,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$62 [1:0]];
+  assign \nxt_steps_rp__data$202  = descriptor_steps[\$68 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$66 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1463,7 +1283,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign nxt_rp__data = descriptors[\$62 [1:0]];
+  assign \nxt_rp__data$200  = descriptors[\$68 [1:0]];
+  assign nxt_rp__data = descriptors[\$66 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1536,8 +1357,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$49 )
-      inbuf[\$47 [5:0]] <= i_stream__payload;
+    if (\$50 )
+      inbuf[\$48 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1680,13 +1501,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$166 [6:0]] <= { \$911 , \$910  };
+      outbuf0[\$115 [6:0]] <= { \$709 , \$708  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$173 [6:0]];
+    _2_ <= outbuf0[\$122 [6:0]];
   end
-  assign \$signature__data$321  = _2_;
+  assign \$signature__data$340  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1821,792 +1642,503 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$168 [6:0]] <= { \$913 , \$912  };
+      outbuf1[\$117 [6:0]] <= { \$711 , \$710  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$178 [6:0]];
+    _3_ <= outbuf1[\$127 [6:0]];
   end
-  assign \$signature__data$322  = _3_;
-  assign \$75  = ctx ? out_full1 : out_full0;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$72  & \$77 ;
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = ~ \$81 ;
-  assign \$83  = \$70  & \$82 ;
-  assign \$84  = \$83  & b_available;
-  assign issue_b = b_in_group ? \$68  : \$84 ;
-  assign \$85  = ~ b_in_group;
-  assign \$87  = active & \$86 ;
-  assign \$88  = group_is_0 & fold_is_0;
-  assign \$89  = cur_is_last & \$88 ;
-  assign \$90  = ctx ? out_full1 : out_full0;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = ~ \$91 ;
-  assign \$93  = \$87  & \$92 ;
-  assign \$95  = \$85  & \$94 ;
-  assign \$96  = ~ b_in_group;
-  assign \$97  = \$96  & fold_is_0;
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$97  & \$99 ;
-  assign \$101  = \$100  & b_available;
-  assign \$102  = ~ \$101 ;
-  assign issue_a = \$95  & \$102 ;
-  assign issue = issue_a | issue_b;
-  assign \$103  = ~ issue;
-  assign \$104  = \$103  & active;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = layer_is_0 & \$106 ;
-  assign \$108  = ctx ? in_beats1 : in_beats0;
-  assign \$109  = | \$108 ;
-  assign \$110  = \$107  & \$109 ;
-  assign \$111  = b_in_group ? 1'h1 : \$110 ;
-  assign stall_input = \$104  & \$111 ;
-  assign \$112  = ~ issue;
-  assign \$113  = ~ b_in_group;
-  assign \$114  = \$112  & \$113 ;
-  assign \$115  = \$114  & active;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = group_is_0 & fold_is_0;
-  assign \$119  = cur_is_last & \$118 ;
-  assign \$120  = ctx ? out_full1 : out_full0;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign stall_output = \$117  & \$123 ;
-  assign \$124  = ! ctx;
-  assign \$125  = issue_a & \$124 ;
-  assign \$126  = \$125  & layer_is_0;
-  assign \$127  = \$126  & last_fold;
-  assign \$128  = \$127  & last_group;
-  assign \$130  = issue_b & \$129 ;
-  assign \$131  = \$130  & b_last_fold;
-  assign \$132  = \$131  & b_last_group;
-  assign in_release0 = \$128  | \$132 ;
-  assign \$134  = issue_a & \$133 ;
-  assign \$135  = \$134  & layer_is_0;
-  assign \$136  = \$135  & last_fold;
-  assign \$137  = \$136  & last_group;
-  assign \$138  = ~ ctx;
-  assign \$139  = issue_b & \$138 ;
-  assign \$140  = \$139  & b_last_fold;
-  assign \$141  = \$140  & b_last_group;
-  assign in_release1 = \$137  | \$141 ;
-  assign \$142  = step_valid & step_from_input;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = step_in_addr[5:0] == \$47 [5:0];
-  assign inbuf_collision = \$144  & \$145 ;
-  assign \$146  = ~ step_from_input;
-  assign \$147  = step_valid & \$146 ;
-  assign \$148  = | { \$164 , \$162 , \$160 , \$158  };
-  assign \$149  = \$147  & \$148 ;
-  assign \$150  = step_act_addr[6:0] == \$156 [6:0];
-  assign actbuf_collision = \$149  & \$150 ;
-  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$151  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$151 ;
-  assign out_write = wb_valid16 & wb_out16;
-  assign \$153  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$154  = \$152  + \$153 ;
-  assign \$155  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$156  = \$154  + \$155 ;
-  assign \$157  = ! wb_group16[0];
-  assign \$158  = act_write & \$157 ;
-  assign \$159  = ! wb_group16[0];
-  assign \$160  = act_write & \$159 ;
-  assign \$162  = act_write & \$161 ;
-  assign \$164  = act_write & \$163 ;
-  assign \$165  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$166  = wb_group16 + \$165 ;
-  assign \$167  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$168  = wb_group16 + \$167 ;
-  assign \$169  = drain_slot ? out_pending1 : out_pending0;
-  assign \$170  = \$169  & drain_available;
-  assign drain_read = \$170  & drain_room;
-  assign \$172  = drain_slot ? 7'h40 : 7'h00;
-  assign \$173  = \$171  + \$172 ;
-  assign \$174  = drain_read & out_write;
-  assign \$175  = \$173 [6:0] == \$166 [6:0];
-  assign outbuf0_collision = \$174  & \$175 ;
-  assign \$177  = drain_slot ? 7'h40 : 7'h00;
-  assign \$178  = \$176  + \$177 ;
-  assign \$179  = drain_read & out_write;
-  assign \$180  = \$178 [6:0] == \$168 [6:0];
-  assign outbuf1_collision = \$179  & \$180 ;
-  assign out_fire = o_stream__valid & o_stream__ready;
-  assign done = out_fire & o_stream__payload[32];
-  assign \$181  = load__valid & load__ready;
-  assign \$182  = load__payload[31:28] == 2'h2;
-  assign \$183  = load__payload[19:0] < 3'h4;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = load__payload[31:28] == 2'h2;
-  assign \$186  = ! load__payload[19:0];
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = load__payload[31:28] == 2'h3;
-  assign \$189  = ! load__payload[19:0];
-  assign \$190  = load__payload[19:0] == 1'h1;
-  assign \$191  = | load__payload[85:32];
-  assign \$192  = | load__payload[85:35];
-  assign \$193  = load__payload[34:32] > 3'h4;
-  assign \$194  = \$192  | \$193 ;
-  assign \$195  = load__payload[34:32] - 1'h1;
-  assign \$196  = \$194  ? 4'h3 : \$195 ;
-  assign \$197  = ! load__payload[39:32];
-  assign \$198  = load__payload[47:40] <= 2'h2;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = load__payload[47:40] - 1'h1;
-  assign \$203  = $signed(\$202 ) < $signed(6'h11);
-  assign \$204  = load__payload[47:40] - 1'h1;
-  assign \$207  = \$203  ? \$206  : 9'h011;
-  assign \$208  = \$199  ? 9'h000 : \$207 ;
-  assign \$209  = load_write & load_r_is_control;
-  assign \$210  = load_write & load_r_is_descriptor0;
-  assign \$211  = load_r[39:32] - 1'h1;
-  assign \$214  = 1'h0 + \$213 ;
-  assign \$215  = \$214  >= 5'h11;
-  assign \$217  = 1'h0 + \$216 ;
-  assign \$218  = 5'h11 - \$217 ;
-  assign \$219  = \$215  ? 8'h00 : \$218 ;
-  assign \$220  = d0_rp__data[7:0] - 1'h1;
-  assign \$222  = ! in_wslot;
-  assign \$223  = in_fire & \$222 ;
-  assign \$224  = in_beats0 + 1'h1;
-  assign \$225  = in_beats0 == in_folds_m1;
-  assign \$227  = in_fire & \$226 ;
-  assign \$228  = in_beats1 + 1'h1;
-  assign \$229  = in_beats1 == in_folds_m1;
-  assign \$230  = in_wslot ? in_beats1 : in_beats0;
-  assign \$231  = \$230  == in_folds_m1;
-  assign \$232  = in_fire & \$231 ;
-  assign \$233  = ~ in_wslot;
-  assign \$234  = d0_rp__data[15:8] + 1'h1;
-  assign \$236  = d0_rp__data[15:8] - 1'h1;
-  assign \$238  = ! ctx;
-  assign \$239  = issue_a & \$238 ;
-  assign \$241  = issue_b & \$240 ;
-  assign \$242  = \$239  | \$241 ;
-  assign \$243  = age_next0 != 5'h11;
-  assign \$244  = age_next0 + 1'h1;
-  assign \$246  = issue_a & \$245 ;
-  assign \$247  = ~ ctx;
-  assign \$248  = issue_b & \$247 ;
-  assign \$249  = \$246  | \$248 ;
-  assign \$250  = age_next1 != 5'h11;
-  assign \$251  = age_next1 + 1'h1;
-  assign \$252  = ~ loaded;
-  assign \$253  = \$62 [2:0] == last_layer;
-  assign \$254  = group + 1'h1;
-  assign \$255  = rq_addr + 1'h1;
-  assign \$256  = \$62 [2:0] == last_layer;
-  assign \$257  = ~ wr_buf;
-  assign \$258  = ~ ctx;
-  assign \$259  = ~ b_group_is_0;
-  assign \$260  = fold + 1'h1;
-  assign \$261  = last_fold & last_group;
-  assign \$262  = ~ \$261 ;
-  assign \$263  = bank_addr + 1'h1;
-  assign \$264  = b_bank_addr + 1'h1;
-  assign \$265  = ~ b_last_fold;
-  assign \$266  = b_group_plus1 + 1'h1;
-  assign \$267  = b_rq_addr + 1'h1;
-  assign \$268  = b_fold + 1'h1;
-  assign \$269  = load_r_is_control & load_r_is_clear;
-  assign \$270  = ~ \$269 ;
-  assign \$271  = load_write & \$270 ;
-  assign \$272  = issue_a & cur_is_last;
-  assign \$273  = group_is_0 & fold_is_0;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = issue_b ? b_bank_addr : bank_addr;
-  assign \$276  = ! b_fold;
-  assign \$277  = issue_b ? \$276  : fold_is_0;
-  assign \$278  = issue_b ? b_last_fold : last_fold;
-  assign \$279  = issue_b ? b_rq_addr : rq_addr;
-  assign \$280  = issue_b ? d0_rp__data[33] : cur_relu;
-  assign \$281  = issue_b ? d0_rp__data[34] : cur_requantize;
-  assign \$283  = ctx ? 6'h00 : 6'h20;
-  assign \$284  = \$282  + \$283 ;
-  assign \$286  = ctx ? 6'h20 : 6'h00;
-  assign \$287  = \$285  + \$286 ;
-  assign \$288  = issue_b ? \$284  : \$287 ;
-  assign \$290  = ctx ? 7'h40 : 7'h00;
-  assign \$291  = \$289  + \$290 ;
-  assign \$292  = wr_buf ? 6'h00 : 6'h20;
-  assign \$293  = \$291  + \$292 ;
-  assign \$294  = issue_b | layer_is_0;
-  assign \$295  = issue_b ? b_group : group;
-  assign \$296  = issue_b ? 1'h0 : wr_buf;
-  assign \$297  = ctx ^ issue_b;
-  assign \$298  = issue_a & cur_is_last;
-  assign \$299  = step_valid & step_last;
-  assign \$300  = ~ loaded;
-  assign \$301  = \$300  | layer_is_0;
-  assign \$302  = in_beats1 > fold;
-  assign \$304  = in_fire & \$303 ;
-  assign \$305  = in_beats1 == fold;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = \$302  | \$306 ;
-  assign \$308  = in_beats0 > fold;
-  assign \$309  = ! in_wslot;
-  assign \$310  = in_fire & \$309 ;
-  assign \$311  = in_beats0 == fold;
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = \$308  | \$312 ;
-  assign \$314  = ctx ? \$307  : \$313 ;
-  assign \$315  = | in_beats1;
-  assign \$317  = in_fire & \$316 ;
-  assign \$318  = \$315  | \$317 ;
-  assign \$319  = | in_beats0;
-  assign \$320  = ! in_wslot;
+  assign \$signature__data$341  = _3_;
+  assign \$259  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$260  = issue & \$259 ;
+  assign \$261  = issue_ctx ? first_step1 : first_step0;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = ~ issue0;
+  assign \$264  = loaded & \$263 ;
+  assign \$265  = ~ last_fold0;
+  assign \$266  = loaded & \$265 ;
+  assign \$267  = in_beats0 > fold0;
+  assign \$268  = ! in_wslot;
+  assign \$269  = in_fire & \$268 ;
+  assign \$270  = in_beats0 == fold0;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = \$267  | \$271 ;
+  assign \$273  = in_beats0 > fold_plus1_0;
+  assign \$274  = ! in_wslot;
+  assign \$275  = in_fire & \$274 ;
+  assign \$276  = in_beats0 == fold_plus1_0;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$273  | \$277 ;
+  assign \$279  = in_beats0 > fold_plus1_0;
+  assign \$280  = ! in_wslot;
+  assign \$281  = in_fire & \$280 ;
+  assign \$282  = in_beats0 == fold_plus1_0;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$279  | \$283 ;
+  assign \$285  = in_beats0 > fold_plus2_0;
+  assign \$286  = ! in_wslot;
+  assign \$287  = in_fire & \$286 ;
+  assign \$288  = in_beats0 == fold_plus2_0;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = \$285  | \$289 ;
+  assign \$291  = in_beats0 > 1'h0;
+  assign \$292  = ! in_wslot;
+  assign \$293  = in_fire & \$292 ;
+  assign \$294  = ! in_beats0;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = \$291  | \$295 ;
+  assign \$297  = in_beats0 > 1'h1;
+  assign \$298  = ! in_wslot;
+  assign \$299  = in_fire & \$298 ;
+  assign \$300  = in_beats0 == 1'h1;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = \$297  | \$301 ;
+  assign \$303  = ~ issue1;
+  assign \$304  = loaded & \$303 ;
+  assign \$305  = ~ last_fold1;
+  assign \$306  = loaded & \$305 ;
+  assign \$307  = in_beats1 > fold1;
+  assign \$309  = in_fire & \$308 ;
+  assign \$310  = in_beats1 == fold1;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$307  | \$311 ;
+  assign \$313  = in_beats1 > fold_plus1_1;
+  assign \$315  = in_fire & \$314 ;
+  assign \$316  = in_beats1 == fold_plus1_1;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$313  | \$317 ;
+  assign \$319  = in_beats1 > fold_plus1_1;
   assign \$321  = in_fire & \$320 ;
-  assign \$322  = \$319  | \$321 ;
-  assign \$323  = ctx ? \$318  : \$322 ;
-  assign \$324  = loaded ? \$314  : \$323 ;
-  assign \$325  = ~ loaded;
-  assign \$326  = \$325  | group_is_0;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = ~ fold_is_0;
-  assign \$329  = wait_cur <= 2'h2;
-  assign \$330  = age_next1 >= wait_cur;
-  assign \$331  = issued_r1 ? \$329  : \$330 ;
-  assign \$332  = wait_cur <= 2'h2;
-  assign \$333  = age_next0 >= wait_cur;
-  assign \$334  = issued_r0 ? \$332  : \$333 ;
-  assign \$335  = ctx ? \$331  : \$334 ;
-  assign \$336  = \$328  | \$335 ;
-  assign \$337  = \$327  | \$336 ;
-  assign \$338  = \$301  ? \$324  : \$337 ;
-  assign \$339  = ~ loaded;
-  assign \$340  = \$339  | layer_is_0;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = ~ loaded;
-  assign \$343  = \$342  | group_is_0;
-  assign \$344  = \$341  & \$343 ;
-  assign \$345  = ~ issued_r1;
-  assign \$346  = age_next1 == 5'h11;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = ~ issued_r0;
-  assign \$349  = age_next0 == 5'h11;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ctx ? \$347  : \$350 ;
-  assign \$352  = \$344  ? \$351  : 1'h1;
-  assign \$353  = in_beats0 > b_fold;
-  assign \$354  = ! in_wslot;
-  assign \$355  = in_fire & \$354 ;
-  assign \$356  = in_beats0 == b_fold;
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = \$353  | \$357 ;
-  assign \$359  = in_beats1 > b_fold;
-  assign \$361  = in_fire & \$360 ;
-  assign \$362  = in_beats1 == b_fold;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = \$359  | \$363 ;
-  assign \$365  = ctx ? \$358  : \$364 ;
-  assign \$366  = | in_beats0;
-  assign \$367  = ! in_wslot;
-  assign \$368  = in_fire & \$367 ;
-  assign \$369  = \$366  | \$368 ;
-  assign \$370  = | in_beats1;
-  assign \$372  = in_fire & \$371 ;
-  assign \$373  = \$370  | \$372 ;
-  assign \$374  = ctx ? \$369  : \$373 ;
-  assign \$375  = loaded ? \$365  : \$374 ;
-  assign \$376  = in_beats1 > fold;
-  assign \$378  = in_fire & \$377 ;
-  assign \$379  = in_beats1 == fold;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = \$376  | \$380 ;
-  assign \$382  = in_beats0 > fold;
-  assign \$383  = ! in_wslot;
-  assign \$384  = in_fire & \$383 ;
-  assign \$385  = in_beats0 == fold;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = \$382  | \$386 ;
-  assign \$388  = ctx ? \$381  : \$387 ;
-  assign \$389  = ~ group_is_0;
-  assign \$390  = ~ fold_is_0;
-  assign \$391  = wait_cur <= 2'h2;
-  assign \$392  = age_next1 >= wait_cur;
-  assign \$393  = issued_r1 ? \$391  : \$392 ;
-  assign \$394  = wait_cur <= 2'h2;
-  assign \$395  = age_next0 >= wait_cur;
-  assign \$396  = issued_r0 ? \$394  : \$395 ;
-  assign \$397  = ctx ? \$393  : \$396 ;
-  assign \$398  = \$390  | \$397 ;
-  assign \$399  = \$389  | \$398 ;
-  assign \$400  = layer_is_0 ? \$388  : \$399 ;
-  assign \$401  = ~ layer_is_0;
-  assign \$402  = \$401  & group_is_0;
-  assign \$403  = ~ issued_r1;
-  assign \$404  = age_next1 == 5'h11;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = ~ issued_r0;
-  assign \$407  = age_next0 == 5'h11;
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = ctx ? \$405  : \$408 ;
-  assign \$410  = \$402  ? \$409  : 1'h1;
-  assign \$411  = ~ b_last_group;
-  assign \$412  = | in_beats0;
-  assign \$413  = ! in_wslot;
-  assign \$414  = in_fire & \$413 ;
-  assign \$415  = \$412  | \$414 ;
-  assign \$416  = | in_beats1;
-  assign \$418  = in_fire & \$417 ;
-  assign \$419  = \$416  | \$418 ;
-  assign \$420  = ctx ? \$415  : \$419 ;
-  assign \$421  = \$411  & \$420 ;
-  assign \$422  = in_beats0 > b_fold_plus1;
-  assign \$423  = ! in_wslot;
-  assign \$424  = in_fire & \$423 ;
-  assign \$425  = in_beats0 == b_fold_plus1;
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = \$422  | \$426 ;
-  assign \$428  = in_beats1 > b_fold_plus1;
-  assign \$430  = in_fire & \$429 ;
-  assign \$431  = in_beats1 == b_fold_plus1;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = \$428  | \$432 ;
-  assign \$434  = ctx ? \$427  : \$433 ;
-  assign \$435  = b_last_fold ? \$421  : \$434 ;
-  assign \$436  = in_beats1 > fold_plus1;
-  assign \$438  = in_fire & \$437 ;
-  assign \$439  = in_beats1 == fold_plus1;
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = \$436  | \$440 ;
-  assign \$442  = in_beats0 > fold_plus1;
-  assign \$443  = ! in_wslot;
-  assign \$444  = in_fire & \$443 ;
-  assign \$445  = in_beats0 == fold_plus1;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$442  | \$446 ;
-  assign \$448  = ctx ? \$441  : \$447 ;
-  assign \$449  = ~ group_is_0;
-  assign \$451  = layer_is_0 ? \$448  : 1'h1;
-  assign \$452  = ~ layer_is_0;
-  assign \$453  = \$452  & group_is_0;
-  assign \$454  = \$453  ? 1'h0 : 1'h1;
-  assign \$455  = in_beats0 > b_fold;
-  assign \$456  = ! in_wslot;
-  assign \$457  = in_fire & \$456 ;
-  assign \$458  = in_beats0 == b_fold;
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = \$455  | \$459 ;
-  assign \$461  = in_beats1 > b_fold;
-  assign \$463  = in_fire & \$462 ;
-  assign \$464  = in_beats1 == b_fold;
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = \$461  | \$465 ;
-  assign \$467  = ctx ? \$460  : \$466 ;
-  assign \$468  = last_fold & last_group;
-  assign \$469  = \$468  & cur_is_last;
-  assign \$470  = ~ b_done;
-  assign \$471  = | in_beats0;
-  assign \$472  = ! in_wslot;
-  assign \$473  = in_fire & \$472 ;
-  assign \$474  = \$471  | \$473 ;
-  assign \$475  = | in_beats1;
-  assign \$477  = in_fire & \$476 ;
-  assign \$478  = \$475  | \$477 ;
-  assign \$479  = ctx ? \$474  : \$478 ;
-  assign \$480  = b_done | b_group_is_0;
-  assign \$481  = ~ \$480 ;
-  assign \$482  = wait1 <= 2'h2;
-  assign \$483  = age_next0 >= wait1;
-  assign \$484  = issued_r0 ? \$482  : \$483 ;
-  assign \$485  = wait1 <= 2'h2;
-  assign \$486  = age_next1 >= wait1;
-  assign \$487  = issued_r1 ? \$485  : \$486 ;
-  assign \$488  = ctx ? \$484  : \$487 ;
-  assign \$489  = \$481  | \$488 ;
-  assign \$490  = b_done ? \$489  : \$479 ;
-  assign \$491  = ~ layer_is_0;
-  assign \$492  = | in_beats1;
-  assign \$494  = in_fire & \$493 ;
-  assign \$495  = \$492  | \$494 ;
-  assign \$496  = | in_beats0;
-  assign \$497  = ! in_wslot;
-  assign \$498  = in_fire & \$497 ;
-  assign \$499  = \$496  | \$498 ;
-  assign \$500  = ctx ? \$495  : \$499 ;
-  assign \$501  = \$491  & \$500 ;
-  assign \$503  = cur_wait_next <= 1'h1;
-  assign \$506  = | in_beats1;
-  assign \$508  = in_fire & \$507 ;
-  assign \$509  = \$506  | \$508 ;
-  assign \$510  = | in_beats0;
-  assign \$511  = ! in_wslot;
-  assign \$512  = in_fire & \$511 ;
-  assign \$513  = \$510  | \$512 ;
-  assign \$514  = ctx ? \$509  : \$513 ;
-  assign \$517  = layer_is_0 ? \$514  : 1'h1;
-  assign \$518  = last_group ? \$505  : \$517 ;
-  assign \$519  = \$469  ? \$490  : \$518 ;
-  assign \$520  = last_fold & last_group;
-  assign \$521  = \$520  & cur_is_last;
-  assign \$522  = ~ b_done;
-  assign \$524  = b_done | b_group_is_0;
-  assign \$525  = \$523  & \$524 ;
-  assign \$526  = ~ issued_r0;
-  assign \$527  = age_next0 == 5'h11;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = ~ issued_r1;
-  assign \$530  = age_next1 == 5'h11;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = ctx ? \$528  : \$531 ;
-  assign \$533  = \$525  ? \$532  : 1'h1;
-  assign \$537  = ~ layer_is_0;
-  assign \$540  = last_group ? 1'h0 : 1'h1;
-  assign \$541  = \$521  ? \$533  : \$540 ;
-  assign \$542  = last_fold & last_group;
-  assign \$543  = \$542  & cur_is_last;
-  assign \$544  = ~ layer_is_0;
-  assign \$545  = | in_beats1;
-  assign \$547  = in_fire & \$546 ;
-  assign \$548  = \$545  | \$547 ;
-  assign \$549  = | in_beats0;
-  assign \$550  = ! in_wslot;
-  assign \$551  = in_fire & \$550 ;
-  assign \$552  = \$549  | \$551 ;
-  assign \$553  = ctx ? \$548  : \$552 ;
-  assign \$554  = \$544  & \$553 ;
-  assign \$555  = in_beats0 > b_fold;
-  assign \$556  = ! in_wslot;
-  assign \$557  = in_fire & \$556 ;
-  assign \$558  = in_beats0 == b_fold;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = \$555  | \$559 ;
-  assign \$561  = in_beats1 > b_fold;
-  assign \$563  = in_fire & \$562 ;
-  assign \$564  = in_beats1 == b_fold;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = \$561  | \$565 ;
-  assign \$567  = ctx ? \$560  : \$566 ;
-  assign \$568  = \$543  ? \$554  : \$567 ;
-  assign \$569  = loaded & issue_a;
-  assign \$570  = last_fold ? 2'h3 : 2'h2;
-  assign \$571  = loaded & issue_b;
-  assign \$572  = \$571  ? 1'h1 : 1'h0;
-  assign \$573  = \$569  ? \$570  : { 1'h0, \$572  };
-  assign \$574  = ~ loaded;
-  assign \$575  = last_fold & last_group;
-  assign \$576  = \$575  & cur_is_last;
-  assign \$577  = issue_a & \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = ~ issue_a;
-  assign \$580  = loaded & \$579 ;
-  assign \$581  = \$580  & issue_b;
-  assign \$582  = \$581  & b_last_fold;
-  assign \$583  = \$578  | \$582 ;
-  assign \$584  = ~ issue_a;
-  assign \$585  = loaded & \$584 ;
-  assign \$586  = \$585  & issue_b;
-  assign \$587  = | d0_rp__data[7:0];
-  assign \$588  = d0_rp__data[7:0] <= 3'h4;
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$591  = b_fold == in_folds_m1;
-  assign \$592  = ~ loaded;
-  assign \$593  = issue_a & last_fold;
-  assign \$594  = \$593  & last_group;
-  assign \$595  = issue_a & last_fold;
-  assign \$596  = ~ b_done;
-  assign \$597  = cur_is_last & \$596 ;
-  assign \$598  = ~ b_group_is_0;
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = \$599  ? b_last_group : nxt_steps_rp__data[27];
-  assign \$601  = ~ b_done;
-  assign \$602  = cur_is_last & \$601 ;
-  assign \$603  = ~ b_group_is_0;
-  assign \$604  = \$602  & \$603 ;
-  assign \$605  = \$604  ? b_group_plus1 : 9'h001;
-  assign \$606  = ! cur_folds_m1;
-  assign \$607  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$608  = group_plus1 + 1'h1;
-  assign \$609  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$610  = ~ loaded;
-  assign \$611  = last_fold & last_group;
-  assign \$612  = \$611  & cur_is_last;
-  assign \$613  = issue_a & \$612 ;
-  assign \$614  = \$610  | \$613 ;
-  assign \$615  = ~ issue_a;
-  assign \$616  = loaded & \$615 ;
-  assign \$617  = \$616  & issue_b;
-  assign \$618  = \$617  & b_last_fold;
-  assign \$619  = d0_rp__data[15:8] + 1'h1;
-  assign \$621  = ! \$620 ;
-  assign \$622  = | d0_rp__data[15:8];
-  assign \$623  = d0_rp__data[15:8] <= 2'h2;
-  assign \$624  = \$622  & \$623 ;
-  assign \$625  = b_group_plus1 == in_groups;
-  assign \$626  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$627  = b_group == in_groups;
-  assign \$628  = b_group == in_groups_m1;
-  assign \$629  = ~ issue_a;
-  assign \$630  = loaded & \$629 ;
-  assign \$631  = \$630  & issue_b;
-  assign \$632  = b_fold_plus1 + 1'h1;
-  assign \$633  = ~ loaded;
-  assign \$634  = fold_plus1 + 1'h1;
-  assign \$635  = last_fold ? 10'h001 : \$634 ;
-  assign \$636  = last_fold & last_group;
-  assign \$637  = ~ b_done;
-  assign \$638  = cur_is_last & \$637 ;
-  assign \$639  = ~ b_done;
-  assign \$640  = cur_is_last & \$639 ;
-  assign \$641  = ~ b_group_is_0;
-  assign \$642  = \$640  & \$641 ;
-  assign \$643  = ! claim_ctx;
-  assign \$644  = claim_out & \$643 ;
-  assign \$645  = ! wb_ctx16;
-  assign \$646  = out_write & \$645 ;
-  assign \$647  = out_groups0 + 1'h1;
-  assign \$649  = claim_out & \$648 ;
-  assign \$651  = out_write & \$650 ;
-  assign \$652  = out_groups1 + 1'h1;
-  assign \$653  = drain_occupancy + drain_read;
-  assign \$654  = o_stream__valid & o_stream__ready;
-  assign \$655  = \$653  - \$654 ;
-  assign \$656  = o_stream__valid & o_stream__ready;
-  assign \$657  = drain_occupancy - \$656 ;
-  assign \$658  = $signed(\$657 ) < $signed(3'h3);
-  assign \$659  = o_stream__valid & o_stream__ready;
-  assign \$660  = drain_occupancy - \$659 ;
-  assign \$661  = $signed(\$660 ) < $signed(4'h4);
-  assign \$662  = drain_read ? \$658  : \$661 ;
-  assign \$663  = ! claim_ctx;
-  assign \$664  = claim_out & \$663 ;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = | out_groups0;
-  assign \$667  = ! wb_ctx16;
-  assign \$668  = out_write & \$667 ;
-  assign \$669  = \$666  | \$668 ;
-  assign \$670  = \$665  & \$669 ;
-  assign \$672  = claim_out & \$671 ;
-  assign \$673  = ~ \$672 ;
-  assign \$674  = | out_groups1;
-  assign \$676  = out_write & \$675 ;
-  assign \$677  = \$674  | \$676 ;
-  assign \$678  = \$673  & \$677 ;
-  assign \$679  = drain_slot ? \$670  : \$678 ;
-  assign \$682  = claim_out & \$681 ;
-  assign \$683  = ~ \$682 ;
-  assign \$684  = out_groups1 > drain_group_plus1;
-  assign \$686  = out_write & \$685 ;
-  assign \$687  = out_groups1 == drain_group_plus1;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = \$684  | \$688 ;
-  assign \$690  = \$683  & \$689 ;
-  assign \$691  = ! claim_ctx;
-  assign \$692  = claim_out & \$691 ;
-  assign \$693  = ~ \$692 ;
-  assign \$694  = out_groups0 > drain_group_plus1;
-  assign \$695  = ! wb_ctx16;
-  assign \$696  = out_write & \$695 ;
-  assign \$697  = out_groups0 == drain_group_plus1;
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = \$694  | \$698 ;
-  assign \$700  = \$693  & \$699 ;
-  assign \$701  = drain_slot ? \$690  : \$700 ;
-  assign \$703  = claim_out & \$702 ;
-  assign \$704  = ~ \$703 ;
-  assign \$706  = out_groups1 > \$705 ;
-  assign \$708  = out_write & \$707 ;
-  assign \$710  = out_groups1 == \$709 ;
-  assign \$711  = \$708  & \$710 ;
-  assign \$712  = \$706  | \$711 ;
-  assign \$713  = \$704  & \$712 ;
-  assign \$714  = ! claim_ctx;
-  assign \$715  = claim_out & \$714 ;
-  assign \$716  = ~ \$715 ;
-  assign \$718  = out_groups0 > \$717 ;
-  assign \$719  = ! wb_ctx16;
-  assign \$720  = out_write & \$719 ;
-  assign \$722  = out_groups0 == \$721 ;
-  assign \$723  = \$720  & \$722 ;
-  assign \$724  = \$718  | \$723 ;
-  assign \$725  = \$716  & \$724 ;
-  assign \$726  = drain_slot ? \$713  : \$725 ;
-  assign \$727  = \$680  ? \$701  : \$726 ;
-  assign \$728  = drain_elem_last ? \$679  : \$727 ;
-  assign \$730  = claim_out & \$729 ;
-  assign \$731  = ~ \$730 ;
-  assign \$733  = out_groups1 > \$732 ;
-  assign \$735  = out_write & \$734 ;
-  assign \$737  = out_groups1 == \$736 ;
-  assign \$738  = \$735  & \$737 ;
-  assign \$739  = \$733  | \$738 ;
-  assign \$740  = \$731  & \$739 ;
-  assign \$741  = ! claim_ctx;
-  assign \$742  = claim_out & \$741 ;
-  assign \$743  = ~ \$742 ;
-  assign \$745  = out_groups0 > \$744 ;
-  assign \$746  = ! wb_ctx16;
-  assign \$747  = out_write & \$746 ;
-  assign \$749  = out_groups0 == \$748 ;
-  assign \$750  = \$747  & \$749 ;
-  assign \$751  = \$745  | \$750 ;
-  assign \$752  = \$743  & \$751 ;
-  assign \$753  = drain_slot ? \$740  : \$752 ;
-  assign \$754  = drain_read ? \$728  : \$753 ;
-  assign \$756  = drain_group_plus1 + 1'h1;
-  assign \$757  = out_n - 1'h1;
-  assign \$758  = out_n - 2'h2;
-  assign \$759  = ~ drain_read;
-  assign \$760  = drain_elem == out_n_m1;
-  assign \$761  = ! out_n_m1;
-  assign \$762  = drain_elem == out_n_m2;
-  assign \$763  = ~ drain_slot;
-  assign \$764  = ! drain_slot;
-  assign \$766  = drain_elem + 1'h1;
-  assign \$767  = ~ release_slot;
-  assign \$768  = ! release_slot;
-  assign \$770  = in_flight + vector_start_r;
-  assign \$771  = \$770  - finished_r;
-  assign \$772  = in_flight + vector_start_r;
-  assign \$773  = \$772  - finished_r;
-  assign \$774  = | \$773 ;
-  assign \$775  = count_busy + inc_busy;
-  assign \$776  = count_stall_input + inc_stall_input;
-  assign \$777  = count_stall_output + inc_stall_output;
-  assign \$778  = issue ? 4'h8 : 4'h0;
-  assign \$779  = count_mac_ops + inc_mac_ops;
-  assign \$780  = issue ? 2'h2 : 2'h0;
-  assign \$781  = count_bank_reads + inc_bank_reads;
-  assign \$782  = count_act_reads + inc_act_reads;
-  assign \$783  = in_fire + act_write;
-  assign \$784  = count_act_writes + inc_act_writes;
-  assign \$785  = count_inferences + inc_inferences;
+  assign \$322  = in_beats1 == fold_plus1_1;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = \$319  | \$323 ;
+  assign \$325  = in_beats1 > fold_plus2_1;
+  assign \$327  = in_fire & \$326 ;
+  assign \$328  = in_beats1 == fold_plus2_1;
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = \$325  | \$329 ;
+  assign \$331  = in_beats1 > 1'h0;
+  assign \$333  = in_fire & \$332 ;
+  assign \$334  = ! in_beats1;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = \$331  | \$335 ;
+  assign \$337  = in_beats1 > 1'h1;
+  assign \$339  = in_fire & \$338 ;
+  assign \$340  = in_beats1 == 1'h1;
+  assign \$341  = \$339  & \$340 ;
+  assign \$342  = \$337  | \$341 ;
+  assign \$343  = load_r_is_control & load_r_is_clear;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = load_write & \$344 ;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = loaded & \$346 ;
+  assign \$348  = load_write & load_r_is_control;
+  assign \$349  = \$348  & load_r_is_n_layers;
+  assign \$350  = \$349  ? load_r_has_layers : has_layers;
+  assign \$351  = \$347  & \$350 ;
+  assign \$353  = last_fold0 & last_group0;
+  assign \$354  = ~ \$353 ;
+  assign \$355  = ~ layer_is_0_0;
+  assign \$356  = \$355  | last_fold0;
+  assign \$357  = \$356  | beat_ready_next0;
+  assign \$358  = ! in_wslot;
+  assign \$359  = in_fire & \$358 ;
+  assign \$360  = \$359  & beat_ready0;
+  assign \$361  = \$357  | \$360 ;
+  assign \$362  = \$354  & \$361 ;
+  assign \$363  = ! in_wslot;
+  assign \$364  = in_fire & \$363 ;
+  assign \$365  = beat_ready0 | \$364 ;
+  assign \$366  = ~ first_step0;
+  assign \$367  = \$366  | wait_ok0;
+  assign \$368  = layer_is_0_0 ? \$365  : \$367 ;
+  assign \$369  = cur_is_last0 & first_step0;
+  assign \$370  = ! claim_ctx;
+  assign \$371  = claim_out & \$370 ;
+  assign \$372  = \$371  | out_full0;
+  assign \$373  = \$369  & \$372 ;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = \$368  & \$374 ;
+  assign \$376  = issue0 ? \$362  : \$375 ;
+  assign \$377  = \$352  & \$376 ;
+  assign \$378  = load_r_is_control & load_r_is_clear;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = load_write & \$379 ;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = loaded & \$381 ;
+  assign \$383  = load_write & load_r_is_control;
+  assign \$384  = \$383  & load_r_is_n_layers;
+  assign \$385  = \$384  ? load_r_has_layers : has_layers;
+  assign \$386  = \$382  & \$385 ;
+  assign \$388  = last_fold1 & last_group1;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = ~ layer_is_0_1;
+  assign \$391  = \$390  | last_fold1;
+  assign \$392  = \$391  | beat_ready_next1;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = \$394  & beat_ready1;
+  assign \$396  = \$392  | \$395 ;
+  assign \$397  = \$389  & \$396 ;
+  assign \$399  = in_fire & \$398 ;
+  assign \$400  = beat_ready1 | \$399 ;
+  assign \$401  = ~ first_step1;
+  assign \$402  = \$401  | wait_ok1;
+  assign \$403  = layer_is_0_1 ? \$400  : \$402 ;
+  assign \$404  = cur_is_last1 & first_step1;
+  assign \$406  = claim_out & \$405 ;
+  assign \$407  = \$406  | out_full1;
+  assign \$408  = \$404  & \$407 ;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = \$403  & \$409 ;
+  assign \$411  = issue1 ? \$397  : \$410 ;
+  assign \$412  = \$387  & \$411 ;
+  assign \$413  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$414  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$415  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$416  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$417  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$418  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$419  = issue_ctx ? fold1 : fold0;
+  assign \$421  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$422  = \$420  + \$421 ;
+  assign \$423  = issue_ctx ? fold1 : fold0;
+  assign \$425  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$426  = \$424  + \$425 ;
+  assign \$427  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$428  = \$427  ? 6'h00 : 6'h20;
+  assign \$429  = \$426  + \$428 ;
+  assign \$430  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$431  = issue_ctx ? group1 : group0;
+  assign \$432  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$433  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$434  = step_valid & step_last;
+  assign \$435  = ! claim_ctx;
+  assign \$436  = claim_out & \$435 ;
+  assign \$437  = ! wb_ctx16;
+  assign \$438  = out_write & \$437 ;
+  assign \$439  = out_groups0 + 1'h1;
+  assign \$441  = claim_out & \$440 ;
+  assign \$443  = out_write & \$442 ;
+  assign \$444  = out_groups1 + 1'h1;
+  assign \$445  = drain_occupancy + drain_read;
+  assign \$446  = o_stream__valid & o_stream__ready;
+  assign \$447  = \$445  - \$446 ;
+  assign \$448  = o_stream__valid & o_stream__ready;
+  assign \$449  = drain_occupancy - \$448 ;
+  assign \$450  = $signed(\$449 ) < $signed(3'h3);
+  assign \$451  = o_stream__valid & o_stream__ready;
+  assign \$452  = drain_occupancy - \$451 ;
+  assign \$453  = $signed(\$452 ) < $signed(4'h4);
+  assign \$454  = drain_read ? \$450  : \$453 ;
+  assign \$455  = ! claim_ctx;
+  assign \$456  = claim_out & \$455 ;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = | out_groups0;
+  assign \$459  = ! wb_ctx16;
+  assign \$460  = out_write & \$459 ;
+  assign \$461  = \$458  | \$460 ;
+  assign \$462  = \$457  & \$461 ;
+  assign \$464  = claim_out & \$463 ;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = | out_groups1;
+  assign \$468  = out_write & \$467 ;
+  assign \$469  = \$466  | \$468 ;
+  assign \$470  = \$465  & \$469 ;
+  assign \$471  = drain_slot ? \$462  : \$470 ;
+  assign \$474  = claim_out & \$473 ;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = out_groups1 > drain_group_plus1;
+  assign \$478  = out_write & \$477 ;
+  assign \$479  = out_groups1 == drain_group_plus1;
+  assign \$480  = \$478  & \$479 ;
+  assign \$481  = \$476  | \$480 ;
+  assign \$482  = \$475  & \$481 ;
+  assign \$483  = ! claim_ctx;
+  assign \$484  = claim_out & \$483 ;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = out_groups0 > drain_group_plus1;
+  assign \$487  = ! wb_ctx16;
+  assign \$488  = out_write & \$487 ;
+  assign \$489  = out_groups0 == drain_group_plus1;
+  assign \$490  = \$488  & \$489 ;
+  assign \$491  = \$486  | \$490 ;
+  assign \$492  = \$485  & \$491 ;
+  assign \$493  = drain_slot ? \$482  : \$492 ;
+  assign \$495  = claim_out & \$494 ;
+  assign \$496  = ~ \$495 ;
+  assign \$498  = out_groups1 > \$497 ;
+  assign \$500  = out_write & \$499 ;
+  assign \$502  = out_groups1 == \$501 ;
+  assign \$503  = \$500  & \$502 ;
+  assign \$504  = \$498  | \$503 ;
+  assign \$505  = \$496  & \$504 ;
+  assign \$506  = ! claim_ctx;
+  assign \$507  = claim_out & \$506 ;
+  assign \$508  = ~ \$507 ;
+  assign \$510  = out_groups0 > \$509 ;
+  assign \$511  = ! wb_ctx16;
+  assign \$512  = out_write & \$511 ;
+  assign \$514  = out_groups0 == \$513 ;
+  assign \$515  = \$512  & \$514 ;
+  assign \$516  = \$510  | \$515 ;
+  assign \$517  = \$508  & \$516 ;
+  assign \$518  = drain_slot ? \$505  : \$517 ;
+  assign \$519  = \$472  ? \$493  : \$518 ;
+  assign \$520  = drain_elem_last ? \$471  : \$519 ;
+  assign \$522  = claim_out & \$521 ;
+  assign \$523  = ~ \$522 ;
+  assign \$525  = out_groups1 > \$524 ;
+  assign \$527  = out_write & \$526 ;
+  assign \$529  = out_groups1 == \$528 ;
+  assign \$530  = \$527  & \$529 ;
+  assign \$531  = \$525  | \$530 ;
+  assign \$532  = \$523  & \$531 ;
+  assign \$533  = ! claim_ctx;
+  assign \$534  = claim_out & \$533 ;
+  assign \$535  = ~ \$534 ;
+  assign \$537  = out_groups0 > \$536 ;
+  assign \$538  = ! wb_ctx16;
+  assign \$539  = out_write & \$538 ;
+  assign \$541  = out_groups0 == \$540 ;
+  assign \$542  = \$539  & \$541 ;
+  assign \$543  = \$537  | \$542 ;
+  assign \$544  = \$535  & \$543 ;
+  assign \$545  = drain_slot ? \$532  : \$544 ;
+  assign \$546  = drain_read ? \$520  : \$545 ;
+  assign \$548  = drain_group_plus1 + 1'h1;
+  assign \$549  = out_n - 1'h1;
+  assign \$550  = out_n - 2'h2;
+  assign \$551  = ~ drain_read;
+  assign \$552  = drain_elem == out_n_m1;
+  assign \$553  = ! out_n_m1;
+  assign \$554  = drain_elem == out_n_m2;
+  assign \$555  = ~ drain_slot;
+  assign \$556  = ! drain_slot;
+  assign \$558  = drain_elem + 1'h1;
+  assign \$559  = ~ release_slot;
+  assign \$560  = ! release_slot;
+  assign \$562  = in_flight + vector_start_r;
+  assign \$563  = \$562  - finished_r;
+  assign \$564  = in_flight + vector_start_r;
+  assign \$565  = \$564  - finished_r;
+  assign \$566  = | \$565 ;
+  assign \$567  = count_busy + inc_busy;
+  assign \$568  = count_stall_input + inc_stall_input;
+  assign \$569  = count_stall_output + inc_stall_output;
+  assign \$570  = issue ? 4'h8 : 4'h0;
+  assign \$571  = count_mac_ops + inc_mac_ops;
+  assign \$572  = issue ? 2'h2 : 2'h0;
+  assign \$573  = count_bank_reads + inc_bank_reads;
+  assign \$574  = count_act_reads + inc_act_reads;
+  assign \$575  = in_fire + act_write;
+  assign \$576  = count_act_writes + inc_act_writes;
+  assign \$577  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$786 ;
+    load_write <= \$578 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$184 ;
+    load_r_is_descriptor <= \$133 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$187 ;
+    load_r_is_descriptor0 <= \$136 ;
   always @(posedge clk)
-    load_r_is_control <= \$188 ;
+    load_r_is_control <= \$137 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$189 ;
+    load_r_is_n_layers <= \$138 ;
   always @(posedge clk)
-    load_r_is_clear <= \$190 ;
+    load_r_is_clear <= \$139 ;
   always @(posedge clk)
-    load_r_has_layers <= \$191 ;
+    load_r_has_layers <= \$140 ;
   always @(posedge clk)
-    load_r_last_layer <= \$196 ;
+    load_r_last_layer <= \$145 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$208 [4:0];
+    load_r_countdown_distance <= \$157 [4:0];
   always @(posedge clk)
-    has_layers <= \$787 ;
+    has_layers <= \$579 ;
   always @(posedge clk)
-    last_layer <= \$788 ;
+    last_layer <= \$580 ;
   always @(posedge clk)
-    in_folds_m1 <= \$789 ;
+    in_folds_m1 <= \$581 ;
   always @(posedge clk)
-    wait1 <= \$790 ;
+    wait1 <= \$582 ;
   always @(posedge clk)
-    out_n <= \$791 ;
+    out_n <= \$583 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$792 ;
+    in_release_r1_0 <= \$584 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$793 ;
+    in_release_r1_1 <= \$585 ;
   always @(posedge clk)
-    in_beats0 <= \$794 ;
+    in_beats0 <= \$586 ;
   always @(posedge clk)
-    in_full0 <= \$795 ;
+    in_full0 <= \$587 ;
   always @(posedge clk)
-    in_beats1 <= \$796 ;
+    in_beats1 <= \$588 ;
   always @(posedge clk)
-    in_full1 <= \$797 ;
+    in_full1 <= \$589 ;
   always @(posedge clk)
-    in_wslot <= \$798 ;
+    in_wslot <= \$590 ;
   always @(posedge clk)
-    in_groups <= \$799 ;
+    next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
-    in_groups_m1 <= \$800 ;
+    next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    issued_r0 <= \$801 ;
+    next_layer_r0 <= \$66 [2:0];
   always @(posedge clk)
-    age_next0 <= \$802 ;
+    next_descriptor1 <= \nxt_rp__data$200 ;
   always @(posedge clk)
-    issued_r1 <= \$803 ;
+    next_steps1 <= \nxt_steps_rp__data$202 ;
   always @(posedge clk)
-    age_next1 <= \$804 ;
+    next_layer_r1 <= \$68 [2:0];
   always @(posedge clk)
-    cur_folds_m1 <= \$805 ;
+    loaded <= \$591 ;
   always @(posedge clk)
-    cur_groups_m1 <= \$806 ;
+    oldest <= \$592 ;
   always @(posedge clk)
-    cur_is_last <= \$807 ;
+    cur_folds_m1_0 <= \$593 ;
   always @(posedge clk)
-    cur_relu <= \$808 ;
+    cur_groups_m1_0 <= \$594 ;
   always @(posedge clk)
-    cur_requantize <= \$809 ;
+    cur_one_fold0 <= \$595 ;
   always @(posedge clk)
-    bank_addr <= \$810 ;
+    cur_wait_next0 <= \$596 ;
   always @(posedge clk)
-    rq_addr <= \$811 ;
+    cur_is_last0 <= \$597 ;
   always @(posedge clk)
-    layer <= \$812 ;
+    cur_relu0 <= \$598 ;
   always @(posedge clk)
-    group <= \$813 ;
+    cur_requantize0 <= \$599 ;
   always @(posedge clk)
-    fold <= \$814 ;
+    bank_addr0 <= \$600 ;
   always @(posedge clk)
-    cur_wait_next <= \$815 ;
+    rq_addr0 <= \$601 ;
   always @(posedge clk)
-    b_group <= \$816 ;
+    layer0 <= \$602 ;
   always @(posedge clk)
-    b_group_plus1 <= \$817 ;
+    group0 <= \$603 ;
   always @(posedge clk)
-    b_fold <= \$818 ;
+    fold0 <= \$604 ;
   always @(posedge clk)
-    b_in_group <= \$819 ;
+    group_plus1_0 <= \$605 ;
   always @(posedge clk)
-    b_bank_addr <= \$820 ;
+    fold_plus1_0 <= \$606 ;
   always @(posedge clk)
-    b_rq_addr <= \$821 ;
+    fold_plus2_0 <= \$607 ;
   always @(posedge clk)
-    loaded <= \$822 ;
+    last_fold0 <= \$608 ;
   always @(posedge clk)
-    wr_buf <= \$823 ;
+    last_group0 <= \$609 ;
   always @(posedge clk)
-    wait_cur <= \$824 ;
+    fold_is_0_0 <= \$610 ;
   always @(posedge clk)
-    ctx <= \$825 ;
+    first_step0 <= \$611 ;
   always @(posedge clk)
-    claim_out <= \$826 ;
+    wr_buf0 <= \$612 ;
   always @(posedge clk)
-    claim_ctx <= \$827 ;
+    layer_is_0_0 <= \$613 ;
   always @(posedge clk)
-    step_addr <= \$275 ;
+    wait_next_le2_0 <= \$614 ;
   always @(posedge clk)
-    step_first <= \$277 ;
+    wait_next_m2_0 <= \$615 ;
   always @(posedge clk)
-    step_last <= \$278 ;
+    wait_remain0 <= \$616 ;
   always @(posedge clk)
-    step_rq <= \$279 ;
+    wait_ok0 <= \$617 ;
   always @(posedge clk)
-    step_relu <= \$280 ;
+    cur_folds_m1_1 <= \$618 ;
   always @(posedge clk)
-    step_requantize <= \$281 ;
+    cur_groups_m1_1 <= \$619 ;
   always @(posedge clk)
-    step_in_addr <= \$288 ;
+    cur_one_fold1 <= \$620 ;
   always @(posedge clk)
-    step_act_addr <= \$293 ;
+    cur_wait_next1 <= \$621 ;
   always @(posedge clk)
-    step_from_input <= \$294 ;
+    cur_is_last1 <= \$622 ;
+  always @(posedge clk)
+    cur_relu1 <= \$623 ;
+  always @(posedge clk)
+    cur_requantize1 <= \$624 ;
+  always @(posedge clk)
+    bank_addr1 <= \$625 ;
+  always @(posedge clk)
+    rq_addr1 <= \$626 ;
+  always @(posedge clk)
+    layer1 <= \$627 ;
+  always @(posedge clk)
+    group1 <= \$628 ;
+  always @(posedge clk)
+    fold1 <= \$629 ;
+  always @(posedge clk)
+    group_plus1_1 <= \$630 ;
+  always @(posedge clk)
+    fold_plus1_1 <= \$631 ;
+  always @(posedge clk)
+    fold_plus2_1 <= \$632 ;
+  always @(posedge clk)
+    last_fold1 <= \$633 ;
+  always @(posedge clk)
+    last_group1 <= \$634 ;
+  always @(posedge clk)
+    fold_is_0_1 <= \$635 ;
+  always @(posedge clk)
+    first_step1 <= \$636 ;
+  always @(posedge clk)
+    wr_buf1 <= \$637 ;
+  always @(posedge clk)
+    layer_is_0_1 <= \$638 ;
+  always @(posedge clk)
+    wait_next_le2_1 <= \$639 ;
+  always @(posedge clk)
+    wait_next_m2_1 <= \$640 ;
+  always @(posedge clk)
+    wait_remain1 <= \$641 ;
+  always @(posedge clk)
+    wait_ok1 <= \$642 ;
+  always @(posedge clk)
+    claim_out <= \$643 ;
+  always @(posedge clk)
+    claim_ctx <= \$644 ;
+  always @(posedge clk)
+    beat_ready0 <= \$645 ;
+  always @(posedge clk)
+    beat_ready_next0 <= \$646 ;
+  always @(posedge clk)
+    beat_ready1 <= \$647 ;
+  always @(posedge clk)
+    beat_ready_next1 <= \$648 ;
+  always @(posedge clk)
+    want0 <= \$649 ;
+  always @(posedge clk)
+    want1 <= \$650 ;
+  always @(posedge clk)
+    step_addr <= \$413 ;
+  always @(posedge clk)
+    step_first <= \$414 ;
+  always @(posedge clk)
+    step_last <= \$415 ;
+  always @(posedge clk)
+    step_rq <= \$416 ;
+  always @(posedge clk)
+    step_relu <= \$417 ;
+  always @(posedge clk)
+    step_requantize <= \$418 ;
+  always @(posedge clk)
+    step_in_addr <= \$422 ;
+  always @(posedge clk)
+    step_act_addr <= \$429 ;
+  always @(posedge clk)
+    step_from_input <= \$430 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$295 ;
+    step_group <= \$431 ;
   always @(posedge clk)
-    step_par <= \$296 ;
+    step_par <= \$432 ;
   always @(posedge clk)
-    step_ctx <= \$297 ;
+    step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$298 ;
+    step_out <= \$433 ;
   always @(posedge clk)
-    step_valid <= \$828 ;
+    step_valid <= \$651 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2620,7 +2152,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$829 ;
+    wb_valid1 <= \$652 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2630,7 +2162,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$830 ;
+    wb_valid2 <= \$653 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2640,7 +2172,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$831 ;
+    wb_valid3 <= \$654 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2650,7 +2182,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$832 ;
+    wb_valid4 <= \$655 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2660,7 +2192,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$833 ;
+    wb_valid5 <= \$656 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2670,7 +2202,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$834 ;
+    wb_valid6 <= \$657 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2680,7 +2212,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$835 ;
+    wb_valid7 <= \$658 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2690,7 +2222,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$836 ;
+    wb_valid8 <= \$659 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2700,7 +2232,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$837 ;
+    wb_valid9 <= \$660 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2710,7 +2242,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$838 ;
+    wb_valid10 <= \$661 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2720,7 +2252,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$839 ;
+    wb_valid11 <= \$662 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2730,7 +2262,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$840 ;
+    wb_valid12 <= \$663 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2740,7 +2272,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$841 ;
+    wb_valid13 <= \$664 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2750,7 +2282,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$842 ;
+    wb_valid14 <= \$665 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2760,7 +2292,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$843 ;
+    wb_valid15 <= \$666 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2770,7 +2302,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$844 ;
+    wb_valid16 <= \$667 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2780,143 +2312,93 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    data_ok_if_stay <= \$845 ;
+    out_full0 <= \$668 ;
   always @(posedge clk)
-    a_calm_if_stay <= \$846 ;
+    out_pending0 <= \$669 ;
   always @(posedge clk)
-    b_ready_if_stay <= \$847 ;
+    out_groups0 <= \$670 ;
   always @(posedge clk)
-    data_ok_if_b <= \$848 ;
+    out_full1 <= \$671 ;
   always @(posedge clk)
-    a_calm_if_b <= \$849 ;
+    out_pending1 <= \$672 ;
   always @(posedge clk)
-    b_ready_if_b <= \$850 ;
+    out_groups1 <= \$673 ;
   always @(posedge clk)
-    data_ok_if_a_fold <= \$851 ;
+    drain_occupancy <= \$674 ;
   always @(posedge clk)
-    a_calm_if_a_fold <= \$852 ;
+    drain_room <= \$675 ;
   always @(posedge clk)
-    b_ready_if_a_fold <= \$853 ;
+    drain_available <= \$676 ;
   always @(posedge clk)
-    data_ok_if_a_last_fold <= \$854 ;
+    drain_group_plus1 <= \$677 ;
   always @(posedge clk)
-    a_calm_if_a_last_fold <= \$855 ;
+    drain_inflight <= \$678 ;
   always @(posedge clk)
-    b_ready_if_a_last_fold <= \$856 ;
+    w_en <= \$679 ;
   always @(posedge clk)
-    move_made <= \$857 ;
+    out_n_m1 <= \$680 ;
   always @(posedge clk)
-    b_last_fold <= \$858 ;
+    out_n_m2 <= \$681 ;
   always @(posedge clk)
-    last_fold <= \$859 ;
+    drain_elem_last <= \$682 ;
   always @(posedge clk)
-    last_group <= \$860 ;
+    drain_lane <= \$683 ;
   always @(posedge clk)
-    group_plus1 <= \$861 ;
+    drain_last <= \$684 ;
   always @(posedge clk)
-    b_group_is_0 <= \$862 ;
+    drain_elem <= \$685 ;
   always @(posedge clk)
-    b_done <= \$863 ;
-  always @(posedge clk)
-    b_last_group <= \$864 ;
-  always @(posedge clk)
-    b_fold_plus1 <= \$865 ;
-  always @(posedge clk)
-    layer_is_0 <= \$866 ;
-  always @(posedge clk)
-    group_is_0 <= \$867 ;
-  always @(posedge clk)
-    fold_is_0 <= \$868 ;
-  always @(posedge clk)
-    fold_plus1 <= \$869 ;
-  always @(posedge clk)
-    out_full0 <= \$870 ;
-  always @(posedge clk)
-    out_pending0 <= \$871 ;
-  always @(posedge clk)
-    out_groups0 <= \$872 ;
-  always @(posedge clk)
-    out_full1 <= \$873 ;
-  always @(posedge clk)
-    out_pending1 <= \$874 ;
-  always @(posedge clk)
-    out_groups1 <= \$875 ;
-  always @(posedge clk)
-    drain_occupancy <= \$876 ;
-  always @(posedge clk)
-    drain_room <= \$877 ;
-  always @(posedge clk)
-    drain_available <= \$878 ;
-  always @(posedge clk)
-    drain_group_plus1 <= \$879 ;
-  always @(posedge clk)
-    drain_inflight <= \$880 ;
-  always @(posedge clk)
-    w_en <= \$881 ;
-  always @(posedge clk)
-    out_n_m1 <= \$882 ;
-  always @(posedge clk)
-    out_n_m2 <= \$883 ;
-  always @(posedge clk)
-    drain_elem_last <= \$884 ;
-  always @(posedge clk)
-    drain_lane <= \$885 ;
-  always @(posedge clk)
-    drain_last <= \$886 ;
-  always @(posedge clk)
-    drain_elem <= \$887 ;
-  always @(posedge clk)
-    drain_slot <= \$888 ;
+    drain_slot <= \$686 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$321 ;
+    drain_lane_data0 <= \$signature__data$340 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$322 ;
+    drain_lane_data1 <= \$signature__data$341 ;
   always @(posedge clk)
-    release_slot <= \$889 ;
+    release_slot <= \$687 ;
   always @(posedge clk)
-    vector_start_r <= \$890 ;
+    vector_start_r <= \$688 ;
   always @(posedge clk)
-    finished_r <= \$891 ;
+    finished_r <= \$689 ;
   always @(posedge clk)
-    in_flight <= \$892 ;
+    in_flight <= \$690 ;
   always @(posedge clk)
-    busy <= \$893 ;
+    busy <= \$691 ;
   always @(posedge clk)
-    inc_busy <= \$894 ;
+    inc_busy <= \$692 ;
   always @(posedge clk)
-    count_busy <= \$895 ;
+    count_busy <= \$693 ;
   always @(posedge clk)
-    inc_stall_input <= \$896 ;
+    inc_stall_input <= \$694 ;
   always @(posedge clk)
-    count_stall_input <= \$897 ;
+    count_stall_input <= \$695 ;
   always @(posedge clk)
-    inc_stall_output <= \$898 ;
+    inc_stall_output <= \$696 ;
   always @(posedge clk)
-    count_stall_output <= \$899 ;
+    count_stall_output <= \$697 ;
   always @(posedge clk)
-    inc_mac_ops <= \$900 ;
+    inc_mac_ops <= \$698 ;
   always @(posedge clk)
-    count_mac_ops <= \$901 ;
+    count_mac_ops <= \$699 ;
   always @(posedge clk)
-    inc_bank_reads <= \$902 ;
+    inc_bank_reads <= \$700 ;
   always @(posedge clk)
-    count_bank_reads <= \$903 ;
+    count_bank_reads <= \$701 ;
   always @(posedge clk)
-    inc_act_reads <= \$904 ;
+    inc_act_reads <= \$702 ;
   always @(posedge clk)
-    count_act_reads <= \$905 ;
+    count_act_reads <= \$703 ;
   always @(posedge clk)
-    inc_act_writes <= \$906 ;
+    inc_act_writes <= \$704 ;
   always @(posedge clk)
-    count_act_writes <= \$907 ;
+    count_act_writes <= \$705 ;
   always @(posedge clk)
-    inc_inferences <= \$908 ;
+    inc_inferences <= \$706 ;
   always @(posedge clk)
-    count_inferences <= \$909 ;
+    count_inferences <= \$707 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2960,34 +2442,218 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$41  = ~ \$40 ;
   assign \$42  = \$41  & has_layers;
   assign \$43  = ~ load_write;
-  assign i_stream__ready = \$42  & \$43 ;
+  assign \$44  = \$42  & \$43 ;
+  assign i_stream__ready = \$44  & loaded;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$44  = in_wslot ? in_beats1 : in_beats0;
-  assign \$46  = in_wslot ? 6'h20 : 6'h00;
-  assign \$47  = \$45  + \$46 ;
-  assign \$56  = in_wslot ? in_beats1 : in_beats0;
-  assign \$57  = ! \$56 ;
-  assign vector_start = in_fire & \$57 ;
-  assign \$58  = ~ loaded;
-  assign \$59  = b_done ? 1'h1 : 1'h0;
-  assign \$60  = layer + 1'h1;
-  assign \$61  = cur_is_last ? { 3'h0, \$59  } : \$60 ;
-  assign \$62  = loaded ? \$61  : 4'h0;
+  assign \$45  = in_wslot ? in_beats1 : in_beats0;
+  assign \$47  = in_wslot ? 6'h20 : 6'h00;
+  assign \$48  = \$46  + \$47 ;
+  assign \$57  = in_wslot ? in_beats1 : in_beats0;
+  assign \$58  = ! \$57 ;
+  assign vector_start = in_fire & \$58 ;
+  assign \$59  = ~ oldest;
+  assign \$60  = ~ want1;
+  assign \$61  = \$59  | \$60 ;
+  assign issue0 = want0 & \$61 ;
+  assign \$62  = ~ want0;
+  assign \$63  = oldest | \$62 ;
+  assign issue1 = want1 & \$63 ;
+  assign \$64  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$64 ;
+  assign issue = want0 | want1;
+  assign \$65  = layer0 + 1'h1;
+  assign \$66  = cur_is_last0 ? 4'h0 : \$65 ;
+  assign \$67  = layer1 + 1'h1;
+  assign \$68  = cur_is_last1 ? 4'h0 : \$67 ;
   assign active = loaded & has_layers;
-  assign \$63  = ~ layer_is_0;
-  assign \$64  = active & \$63 ;
-  assign \$65  = ~ b_done;
-  assign \$66  = \$64  & \$65 ;
-  assign b_available = \$66  & \$67 ;
-  assign \$69  = ~ b_in_group;
-  assign \$70  = \$69  & fold_is_0;
-  assign \$72  = active & \$71 ;
-  assign \$73  = group_is_0 & fold_is_0;
-  assign \$74  = cur_is_last & \$73 ;
+  assign \$69  = issue0 & layer_is_0_0;
+  assign \$70  = \$69  & last_fold0;
+  assign in_release0 = \$70  & last_group0;
+  assign \$71  = issue1 & layer_is_0_1;
+  assign \$72  = \$71  & last_fold1;
+  assign in_release1 = \$72  & last_group1;
+  assign \$73  = ~ issue;
+  assign \$74  = \$73  & active;
+  assign \$75  = ~ beat_ready0;
+  assign \$76  = layer_is_0_0 & \$75 ;
+  assign \$77  = | in_beats0;
+  assign \$78  = \$76  & \$77 ;
+  assign \$79  = ~ beat_ready1;
+  assign \$80  = layer_is_0_1 & \$79 ;
+  assign \$81  = | in_beats1;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = \$78  | \$82 ;
+  assign stall_input = \$74  & \$83 ;
+  assign \$84  = ~ issue;
+  assign \$85  = \$84  & active;
+  assign \$86  = cur_is_last0 & first_step0;
+  assign \$87  = \$86  & out_full0;
+  assign \$88  = cur_is_last1 & first_step1;
+  assign \$89  = \$88  & out_full1;
+  assign \$90  = \$87  | \$89 ;
+  assign stall_output = \$85  & \$90 ;
+  assign \$91  = step_valid & step_from_input;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = step_in_addr[5:0] == \$48 [5:0];
+  assign inbuf_collision = \$93  & \$94 ;
+  assign \$95  = ~ step_from_input;
+  assign \$96  = step_valid & \$95 ;
+  assign \$97  = | { \$113 , \$111 , \$109 , \$107  };
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = step_act_addr[6:0] == \$105 [6:0];
+  assign actbuf_collision = \$98  & \$99 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$100  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$100 ;
+  assign out_write = wb_valid16 & wb_out16;
+  assign \$102  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$103  = \$101  + \$102 ;
+  assign \$104  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$105  = \$103  + \$104 ;
+  assign \$106  = ! wb_group16[0];
+  assign \$107  = act_write & \$106 ;
+  assign \$108  = ! wb_group16[0];
+  assign \$109  = act_write & \$108 ;
+  assign \$111  = act_write & \$110 ;
+  assign \$113  = act_write & \$112 ;
+  assign \$114  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$115  = wb_group16 + \$114 ;
+  assign \$116  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$117  = wb_group16 + \$116 ;
+  assign \$118  = drain_slot ? out_pending1 : out_pending0;
+  assign \$119  = \$118  & drain_available;
+  assign drain_read = \$119  & drain_room;
+  assign \$121  = drain_slot ? 7'h40 : 7'h00;
+  assign \$122  = \$120  + \$121 ;
+  assign \$123  = drain_read & out_write;
+  assign \$124  = \$122 [6:0] == \$115 [6:0];
+  assign outbuf0_collision = \$123  & \$124 ;
+  assign \$126  = drain_slot ? 7'h40 : 7'h00;
+  assign \$127  = \$125  + \$126 ;
+  assign \$128  = drain_read & out_write;
+  assign \$129  = \$127 [6:0] == \$117 [6:0];
+  assign outbuf1_collision = \$128  & \$129 ;
+  assign out_fire = o_stream__valid & o_stream__ready;
+  assign done = out_fire & o_stream__payload[32];
+  assign \$130  = load__valid & load__ready;
+  assign \$131  = load__payload[31:28] == 2'h2;
+  assign \$132  = load__payload[19:0] < 3'h4;
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = load__payload[31:28] == 2'h2;
+  assign \$135  = ! load__payload[19:0];
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = load__payload[31:28] == 2'h3;
+  assign \$138  = ! load__payload[19:0];
+  assign \$139  = load__payload[19:0] == 1'h1;
+  assign \$140  = | load__payload[85:32];
+  assign \$141  = | load__payload[85:35];
+  assign \$142  = load__payload[34:32] > 3'h4;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = load__payload[34:32] - 1'h1;
+  assign \$145  = \$143  ? 4'h3 : \$144 ;
+  assign \$146  = ! load__payload[39:32];
+  assign \$147  = load__payload[47:40] <= 2'h2;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = load__payload[47:40] - 1'h1;
+  assign \$152  = $signed(\$151 ) < $signed(6'h11);
+  assign \$153  = load__payload[47:40] - 1'h1;
+  assign \$156  = \$152  ? \$155  : 9'h011;
+  assign \$157  = \$148  ? 9'h000 : \$156 ;
+  assign \$158  = load_write & load_r_is_control;
+  assign \$159  = load_write & load_r_is_descriptor0;
+  assign \$160  = load_r[39:32] - 1'h1;
+  assign \$163  = 1'h0 + \$162 ;
+  assign \$164  = \$163  >= 5'h11;
+  assign \$166  = 1'h0 + \$165 ;
+  assign \$167  = 5'h11 - \$166 ;
+  assign \$168  = \$164  ? 8'h00 : \$167 ;
+  assign \$169  = d0_rp__data[7:0] - 1'h1;
+  assign \$171  = ! in_wslot;
+  assign \$172  = in_fire & \$171 ;
+  assign \$173  = in_beats0 + 1'h1;
+  assign \$174  = in_beats0 == in_folds_m1;
+  assign \$176  = in_fire & \$175 ;
+  assign \$177  = in_beats1 + 1'h1;
+  assign \$178  = in_beats1 == in_folds_m1;
+  assign \$179  = in_wslot ? in_beats1 : in_beats0;
+  assign \$180  = \$179  == in_folds_m1;
+  assign \$181  = in_fire & \$180 ;
+  assign \$182  = ~ in_wslot;
+  assign \$183  = ~ loaded;
+  assign \$184  = ~ loaded;
+  assign \$185  = d0_rp__data[7:0] - 1'h1;
+  assign \$187  = d0_rp__data[15:8] - 1'h1;
+  assign \$189  = | d0_rp__data[7:0];
+  assign \$190  = d0_rp__data[7:0] <= 3'h4;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = ! last_layer;
+  assign \$193  = | d0_rp__data[7:0];
+  assign \$194  = d0_rp__data[7:0] <= 3'h4;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = | d0_rp__data[15:8];
+  assign \$197  = d0_rp__data[15:8] <= 2'h2;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = group_plus1_0 + 1'h1;
+  assign \$200  = rq_addr0 + 1'h1;
+  assign \$201  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$202  = next_layer_r0 == last_layer;
+  assign \$203  = ~ wr_buf0;
+  assign \$204  = ~ cur_is_last0;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = ! oldest;
+  assign \$207  = cur_is_last0 & \$206 ;
+  assign \$208  = fold_plus2_0 + 1'h1;
+  assign \$209  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$210  = last_fold0 & last_group0;
+  assign \$211  = ~ \$210 ;
+  assign \$212  = bank_addr0 + 1'h1;
+  assign \$213  = cur_wait_next0 <= 2'h2;
+  assign \$214  = cur_wait_next0 <= 2'h2;
+  assign \$215  = cur_wait_next0 - 2'h2;
+  assign \$216  = \$214  ? 6'h00 : \$215 ;
+  assign \$217  = wait_remain0 <= 1'h1;
+  assign \$218  = | wait_remain0;
+  assign \$219  = wait_remain0 - 1'h1;
+  assign \$220  = ~ loaded;
+  assign \$221  = d0_rp__data[7:0] - 1'h1;
+  assign \$223  = d0_rp__data[15:8] - 1'h1;
+  assign \$225  = | d0_rp__data[7:0];
+  assign \$226  = d0_rp__data[7:0] <= 3'h4;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = ! last_layer;
+  assign \$229  = | d0_rp__data[7:0];
+  assign \$230  = d0_rp__data[7:0] <= 3'h4;
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = | d0_rp__data[15:8];
+  assign \$233  = d0_rp__data[15:8] <= 2'h2;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = group_plus1_1 + 1'h1;
+  assign \$236  = rq_addr1 + 1'h1;
+  assign \$237  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$238  = next_layer_r1 == last_layer;
+  assign \$239  = ~ wr_buf1;
+  assign \$240  = ~ cur_is_last1;
+  assign \$241  = \$239  & \$240 ;
+  assign \$243  = cur_is_last1 & \$242 ;
+  assign \$244  = fold_plus2_1 + 1'h1;
+  assign \$245  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$246  = last_fold1 & last_group1;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = bank_addr1 + 1'h1;
+  assign \$249  = cur_wait_next1 <= 2'h2;
+  assign \$250  = cur_wait_next1 <= 2'h2;
+  assign \$251  = cur_wait_next1 - 2'h2;
+  assign \$252  = \$250  ? 6'h00 : \$251 ;
+  assign \$253  = wait_remain1 <= 1'h1;
+  assign \$254  = | wait_remain1;
+  assign \$255  = wait_remain1 - 1'h1;
+  assign \$256  = load_r_is_control & load_r_is_clear;
+  assign \$257  = ~ \$256 ;
+  assign \$258  = load_write & \$257 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1678$0 (drain_last2),
-    .\port$220$0 (drain_data),
+    .\port$1489$0 (drain_last2),
+    .\port$164$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2999,12 +2665,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1865$0 (\$910 ),
-    .\port$1866$0 (\$911 ),
+    .\port$1687$0 (\$708 ),
+    .\port$1688$0 (\$709 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3017,12 +2684,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$2011$0 (\$912 ),
-    .\port$2012$0 (\$913 ),
+    .\port$1844$0 (\$710 ),
+    .\port$1845$0 (\$711 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3030,86 +2698,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$80  = a_calm_if_stay;
-      2'h1:
-          \$80  = a_calm_if_b;
-      2'h2:
-          \$80  = a_calm_if_a_fold;
-      2'h3:
-          \$80  = a_calm_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$86  = data_ok_if_stay;
-      2'h1:
-          \$86  = data_ok_if_b;
-      2'h2:
-          \$86  = data_ok_if_a_fold;
-      2'h3:
-          \$86  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$98  = a_calm_if_stay;
-      2'h1:
-          \$98  = a_calm_if_b;
-      2'h2:
-          \$98  = a_calm_if_a_fold;
-      2'h3:
-          \$98  = a_calm_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$105  = data_ok_if_stay;
-      2'h1:
-          \$105  = data_ok_if_b;
-      2'h2:
-          \$105  = data_ok_if_a_fold;
-      2'h3:
-          \$105  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$116  = data_ok_if_stay;
-      2'h1:
-          \$116  = data_ok_if_b;
-      2'h2:
-          \$116  = data_ok_if_a_fold;
-      2'h3:
-          \$116  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (drain_lane2)
-      1'h0:
-          drain_data = drain_lane_data0;
-      1'h1:
-          drain_data = drain_lane_data1;
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
@@ -3147,1422 +2735,1606 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \$181 ;
+    \$578  = \$130 ;
     if (rst) begin
-      \$786  = 1'h0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = has_layers;
-    if (\$209 ) begin
+    \$579  = has_layers;
+    if (\$158 ) begin
       if (load_r_is_n_layers) begin
-        \$787  = load_r_has_layers;
+        \$579  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = last_layer;
-    if (\$209 ) begin
+    \$580  = last_layer;
+    if (\$158 ) begin
       if (load_r_is_n_layers) begin
-        \$788  = load_r_last_layer;
+        \$580  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$210 ) begin
-      \$789  = \$212 ;
+    if (\$159 ) begin
+      \$581  = \$161 ;
     end else begin
-      \$789  = \$221 ;
+      \$581  = \$170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = wait1;
-    if (\$210 ) begin
-      \$790  = \$219 [4:0];
+    \$582  = wait1;
+    if (\$159 ) begin
+      \$582  = \$168 [4:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = dl_rp__data[15:8];
+    \$583  = dl_rp__data[15:8];
     if (rst) begin
-      \$791  = 8'h00;
+      \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = in_release0;
+    \$584  = in_release0;
     if (rst) begin
-      \$792  = 1'h0;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = in_release1;
+    \$585  = in_release1;
     if (rst) begin
-      \$793  = 1'h0;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = in_beats0;
-    if (\$223 ) begin
-      \$794  = \$224 [7:0];
+    \$586  = in_beats0;
+    if (\$172 ) begin
+      \$586  = \$173 [7:0];
     end
     if (in_release_r1_0) begin
-      \$794  = 8'h00;
+      \$586  = 8'h00;
     end
     if (rst) begin
-      \$794  = 8'h00;
+      \$586  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = in_full0;
-    if (\$223 ) begin
-      if (\$225 ) begin
-        \$795  = 1'h1;
+    \$587  = in_full0;
+    if (\$172 ) begin
+      if (\$174 ) begin
+        \$587  = 1'h1;
       end
     end
     if (in_release_r1_0) begin
-      \$795  = 1'h0;
+      \$587  = 1'h0;
     end
     if (rst) begin
-      \$795  = 1'h0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = in_beats1;
-    if (\$227 ) begin
-      \$796  = \$228 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$796  = 8'h00;
-    end
-    if (rst) begin
-      \$796  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = in_full1;
-    if (\$227 ) begin
-      if (\$229 ) begin
-        \$797  = 1'h1;
-      end
+    \$588  = in_beats1;
+    if (\$176 ) begin
+      \$588  = \$177 [7:0];
     end
     if (in_release_r1_1) begin
-      \$797  = 1'h0;
+      \$588  = 8'h00;
     end
     if (rst) begin
-      \$797  = 1'h0;
+      \$588  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = in_wslot;
-    if (\$232 ) begin
-      \$798  = \$233 ;
-    end
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \$235 [7:0];
-    if (rst) begin
-      \$799  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \$237 ;
-    if (rst) begin
-      \$800  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \$242 ;
-    if (rst) begin
-      \$801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = age_next0;
-    if (issued_r0) begin
-      \$802  = 5'h03;
-    end else if (\$243 ) begin
-      \$802  = \$244 [4:0];
-    end
-    if (rst) begin
-      \$802  = 5'h11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \$249 ;
-    if (rst) begin
-      \$803  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = age_next1;
-    if (issued_r1) begin
-      \$804  = 5'h03;
-    end else if (\$250 ) begin
-      \$804  = \$251 [4:0];
-    end
-    if (rst) begin
-      \$804  = 5'h11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = cur_folds_m1;
-    if (\$252 ) begin
-      \$805  = nxt_steps_rp__data[16:8];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$805  = nxt_steps_rp__data[16:8];
-        end
+    \$589  = in_full1;
+    if (\$176 ) begin
+      if (\$178 ) begin
+        \$589  = 1'h1;
       end
     end
+    if (in_release_r1_1) begin
+      \$589  = 1'h0;
+    end
     if (rst) begin
-      \$805  = 9'h1ff;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = cur_groups_m1;
-    if (\$252 ) begin
-      \$806  = nxt_steps_rp__data[25:17];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$806  = nxt_steps_rp__data[25:17];
-        end
-      end
+    \$590  = in_wslot;
+    if (\$181 ) begin
+      \$590  = \$182 ;
     end
     if (rst) begin
-      \$806  = 9'h1ff;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = cur_is_last;
-    if (\$252 ) begin
-      \$807  = \$253 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$807  = \$256 ;
-        end
-      end
+    \$591  = loaded;
+    if (\$183 ) begin
+      \$591  = 1'h1;
+    end
+    if (\$258 ) begin
+      \$591  = 1'h0;
     end
     if (rst) begin
-      \$807  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = cur_relu;
-    if (\$252 ) begin
-      \$808  = nxt_rp__data[33];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$808  = nxt_rp__data[33];
-        end
-      end
+    \$592  = oldest;
+    if (\$183 ) begin
+      \$592  = in_wslot;
     end
-    if (rst) begin
-      \$808  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = cur_requantize;
-    if (\$252 ) begin
-      \$809  = nxt_rp__data[34];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$809  = nxt_rp__data[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = bank_addr;
-    if (\$252 ) begin
-      \$810  = nxt_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$810  = nxt_rp__data[24:16];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$259 ) begin
-              \$810  = b_bank_addr;
-            end
+    if (\$184 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$207 ) begin
+            \$592  = 1'h1;
           end
         end
       end
-      if (\$262 ) begin
-        \$810  = \$263 [8:0];
-      end
     end
-    if (rst) begin
-      \$810  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = rq_addr;
-    if (\$252 ) begin
-      \$811  = nxt_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$811  = \$255 [7:0];
-        if (last_group) begin
-          \$811  = nxt_rp__data[32:25];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$259 ) begin
-              \$811  = b_rq_addr;
-            end
+    if (\$220 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$243 ) begin
+            \$592  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$811  = 8'h00;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = layer;
-    if (\$252 ) begin
-      \$812  = \$62 [2:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$812  = \$62 [2:0];
+    \$593  = cur_folds_m1_0;
+    if (\$184 ) begin
+      \$593  = \$186 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$593  = next_steps0[16:8];
         end
       end
     end
     if (rst) begin
-      \$812  = 3'h0;
+      \$593  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = group;
-    if (\$252 ) begin
-      \$813  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$813  = \$254 [7:0];
-        if (last_group) begin
-          \$813  = 8'h00;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$259 ) begin
-              \$813  = b_group;
-            end
-          end
+    \$594  = cur_groups_m1_0;
+    if (\$184 ) begin
+      \$594  = \$188 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$594  = next_steps0[25:17];
         end
       end
     end
     if (rst) begin
-      \$813  = 8'h00;
+      \$594  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = fold;
-    if (\$252 ) begin
-      \$814  = 8'h00;
-    end else if (issue_a) begin
+    \$595  = cur_one_fold0;
+    if (\$184 ) begin
+      \$595  = \$191 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$595  = next_steps0[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = cur_wait_next0;
+    if (\$184 ) begin
+      \$596  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$596  = next_steps0[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$596  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = cur_is_last0;
+    if (\$184 ) begin
+      \$597  = \$192 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$597  = \$202 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = cur_relu0;
+    if (\$184 ) begin
+      \$598  = d0_rp__data[33];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$598  = next_descriptor0[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = cur_requantize0;
+    if (\$184 ) begin
+      \$599  = d0_rp__data[34];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$599  = next_descriptor0[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = bank_addr0;
+    if (\$184 ) begin
+      \$600  = d0_rp__data[24:16];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$600  = next_descriptor0[24:16];
+        end
+      end
+      if (\$211 ) begin
+        \$600  = \$212 [8:0];
+      end
+    end
+    if (rst) begin
+      \$600  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$601  = rq_addr0;
+    if (\$184 ) begin
+      \$601  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$601  = \$200 [7:0];
+        if (last_group0) begin
+          \$601  = next_descriptor0[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$601  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = layer0;
+    if (\$184 ) begin
+      \$602  = 3'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$602  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$602  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$603  = group0;
+    if (\$184 ) begin
+      \$603  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$603  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$603  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$603  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$604  = fold0;
+    if (\$184 ) begin
+      \$604  = 8'h00;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$814  = 8'h00;
-        if (last_group) begin
-          \$814  = 8'h00;
+      if (last_fold0) begin
+        \$604  = 8'h00;
+        if (last_group0) begin
+          \$604  = 8'h00;
         end
       end else begin
-        \$814  = \$260 [7:0];
+        \$604  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
-      \$814  = 8'h00;
+      \$604  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = cur_wait_next;
-    if (\$252 ) begin
-      \$815  = nxt_steps_rp__data[32:28];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$815  = nxt_steps_rp__data[32:28];
+    \$605  = group_plus1_0;
+    if (\$184 ) begin
+      \$605  = 9'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$605  = \$199 [8:0];
+        if (last_group0) begin
+          \$605  = 9'h001;
         end
       end
     end
     if (rst) begin
-      \$815  = 5'h00;
+      \$605  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = b_group;
-    if (\$252 ) begin
-      \$816  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$816  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$816  = b_group_plus1[7:0];
-      end
-    end
-    if (rst) begin
-      \$816  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = b_group_plus1;
-    if (\$252 ) begin
-      \$817  = 9'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$817  = 9'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$817  = \$266 [8:0];
-      end
-    end
-    if (rst) begin
-      \$817  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = b_fold;
-    if (\$252 ) begin
-      \$818  = 8'h00;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$818  = 8'h00;
-          end
-        end
-      end
-    end else if (issue_b) begin
+    \$606  = fold_plus1_0;
+    if (\$184 ) begin
+      \$606  = 9'h001;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$818  = 8'h00;
+      if (last_fold0) begin
+        \$606  = 9'h001;
+        if (last_group0) begin
+          \$606  = 9'h001;
+        end
       end else begin
-        \$818  = \$268 [7:0];
+        \$606  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
-      \$818  = 8'h00;
+      \$606  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = b_in_group;
-    if (\$252 ) begin
-      \$819  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$819  = 1'h0;
-          end
+    \$607  = fold_plus2_0;
+    if (\$184 ) begin
+      \$607  = 10'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$607  = 10'h002;
+        if (last_group0) begin
+          \$607  = 10'h002;
         end
+      end else begin
+        \$607  = \$208 [9:0];
       end
-    end else if (issue_b) begin
-      \$819  = \$265 ;
     end
     if (rst) begin
-      \$819  = 1'h0;
+      \$607  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = b_bank_addr;
-    if (\$252 ) begin
-      \$820  = d0_rp__data[24:16];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$820  = d0_rp__data[24:16];
-          end
+    \$608  = last_fold0;
+    if (\$184 ) begin
+      \$608  = \$195 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$608  = cur_one_fold0;
+        if (last_group0) begin
+          \$608  = next_steps0[26];
         end
+      end else begin
+        \$608  = \$209 ;
       end
-    end else if (issue_b) begin
-      \$820  = \$264 [8:0];
     end
     if (rst) begin
-      \$820  = 9'h000;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = b_rq_addr;
-    if (\$252 ) begin
-      \$821  = d0_rp__data[32:25];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$821  = d0_rp__data[32:25];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$821  = \$267 [7:0];
-      end
-    end
-    if (rst) begin
-      \$821  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = loaded;
-    if (\$252 ) begin
-      \$822  = 1'h1;
-    end
-    if (\$271 ) begin
-      \$822  = 1'h0;
-    end
-    if (rst) begin
-      \$822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = wr_buf;
-    if (\$252 ) begin
-      \$823  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$823  = \$257 ;
-          if (cur_is_last) begin
-            \$823  = 1'h0;
-            if (b_done) begin
-              \$823  = 1'h1;
-            end
-          end
+    \$609  = last_group0;
+    if (\$184 ) begin
+      \$609  = \$198 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$609  = \$201 ;
+        if (last_group0) begin
+          \$609  = next_steps0[27];
         end
       end
     end
     if (rst) begin
-      \$823  = 1'h0;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = wait_cur;
-    if (\$252 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$824  = cur_wait_next;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$824  = wait1;
-            end
-          end
+    \$610  = fold_is_0_0;
+    if (\$184 ) begin
+      \$610  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$610  = 1'h1;
+        if (last_group0) begin
+          \$610  = 1'h1;
+        end
+      end else begin
+        \$610  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$610  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = first_step0;
+    if (\$184 ) begin
+      \$611  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$611  = 1'h0;
+        if (last_group0) begin
+          \$611  = 1'h1;
+        end
+      end else begin
+        \$611  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$611  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = wr_buf0;
+    if (\$184 ) begin
+      \$612  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$612  = \$205 ;
         end
       end
     end
     if (rst) begin
-      \$824  = 5'h00;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = ctx;
-    if (\$252 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$825  = \$258 ;
-          end
+    \$613  = layer_is_0_0;
+    if (\$184 ) begin
+      \$613  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$613  = cur_is_last0;
         end
       end
     end
     if (rst) begin
-      \$825  = 1'h0;
+      \$613  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \$274 ;
+    \$614  = \$213 ;
     if (rst) begin
-      \$826  = 1'h0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = ctx;
+    \$615  = \$216 [4:0];
     if (rst) begin
-      \$827  = 1'h0;
+      \$615  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = issue;
-    if (rst) begin
-      \$828  = 1'h0;
+    \$616  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$616  = wait_next_m2_0;
+    end else begin
+      if (\$218 ) begin
+        \$616  = \$219 [4:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$299 ;
     if (rst) begin
-      \$829  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = wb_valid1;
-    if (rst) begin
-      \$830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = wb_valid2;
-    if (rst) begin
-      \$831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = wb_valid3;
-    if (rst) begin
-      \$832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = wb_valid4;
-    if (rst) begin
-      \$833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = wb_valid5;
-    if (rst) begin
-      \$834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = wb_valid6;
-    if (rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = wb_valid7;
-    if (rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = wb_valid8;
-    if (rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = wb_valid9;
-    if (rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = wb_valid10;
-    if (rst) begin
-      \$839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = wb_valid11;
-    if (rst) begin
-      \$840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = wb_valid12;
-    if (rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = wb_valid13;
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = wb_valid14;
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = wb_valid15;
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \$338 ;
-    if (rst) begin
-      \$845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \$352 ;
-    if (rst) begin
-      \$846  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \$375 ;
-    if (rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \$400 ;
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \$410 ;
-    if (rst) begin
-      \$849  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \$435 ;
-    if (rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \$451 ;
-    if (rst) begin
-      \$851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \$454 ;
-    if (rst) begin
-      \$852  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \$467 ;
-    if (rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \$519 ;
-    if (rst) begin
-      \$854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \$541 ;
-    if (rst) begin
-      \$855  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \$568 ;
-    if (rst) begin
-      \$856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \$573 ;
-    if (rst) begin
-      \$857  = 2'h0;
+      \$616  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$583 ) begin
-      \$858  = \$589 ;
-    end else if (\$586 ) begin
-      \$858  = \$590 ;
+    if (issue0) begin
+      \$617  = wait_next_le2_0;
     end else begin
-      \$858  = \$591 ;
+      \$617  = \$217 ;
     end
     if (rst) begin
-      \$858  = 1'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = last_fold;
-    if (\$592 ) begin
-      \$859  = nxt_steps_rp__data[26];
-    end else if (\$594 ) begin
-      \$859  = nxt_steps_rp__data[26];
-    end else if (\$595 ) begin
-      \$859  = \$606 ;
-    end else if (issue_a) begin
-      \$859  = \$609 ;
-    end
-    if (rst) begin
-      \$859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = last_group;
-    if (\$592 ) begin
-      \$860  = nxt_steps_rp__data[27];
-    end else if (\$594 ) begin
-      \$860  = \$600 ;
-    end else if (\$595 ) begin
-      \$860  = \$607 ;
-    end
-    if (rst) begin
-      \$860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = group_plus1;
-    if (\$592 ) begin
-      \$861  = 9'h001;
-    end else if (\$594 ) begin
-      \$861  = \$605 ;
-    end else if (\$595 ) begin
-      \$861  = \$608 [8:0];
-    end
-    if (rst) begin
-      \$861  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = b_group_is_0;
-    if (\$614 ) begin
-      \$862  = 1'h1;
-    end else if (\$618 ) begin
-      \$862  = 1'h0;
-    end
-    if (rst) begin
-      \$862  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$614 ) begin
-      \$863  = \$621 ;
-    end else if (\$618 ) begin
-      \$863  = \$625 ;
-    end else begin
-      \$863  = \$627 ;
-    end
-    if (rst) begin
-      \$863  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$614 ) begin
-      \$864  = \$624 ;
-    end else if (\$618 ) begin
-      \$864  = \$626 ;
-    end else begin
-      \$864  = \$628 ;
-    end
-    if (rst) begin
-      \$864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$614 ) begin
-      \$865  = 9'h001;
-    end else if (\$618 ) begin
-      \$865  = 9'h001;
-    end else begin
-      if (\$631 ) begin
-        \$865  = \$632 [8:0];
-      end
-    end
-    if (rst) begin
-      \$865  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = layer_is_0;
-    if (\$633 ) begin
-      \$866  = 1'h1;
-    end else if (issue_a) begin
-      if (\$636 ) begin
-        \$866  = \$638 ;
-      end
-    end
-    if (rst) begin
-      \$866  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = group_is_0;
-    if (\$633 ) begin
-      \$867  = 1'h1;
-    end else if (issue_a) begin
-      if (\$636 ) begin
-        \$867  = 1'h1;
-        if (\$642 ) begin
-          \$867  = 1'h0;
+    \$618  = cur_folds_m1_1;
+    if (\$220 ) begin
+      \$618  = \$222 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$618  = next_steps1[16:8];
         end
-      end else if (last_fold) begin
-        \$867  = 1'h0;
       end
     end
     if (rst) begin
-      \$867  = 1'h1;
+      \$618  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = fold_is_0;
-    if (\$633 ) begin
-      \$868  = 1'h1;
-    end else if (issue_a) begin
-      \$868  = last_fold;
+    \$619  = cur_groups_m1_1;
+    if (\$220 ) begin
+      \$619  = \$224 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$619  = next_steps1[25:17];
+        end
+      end
     end
     if (rst) begin
-      \$868  = 1'h1;
+      \$619  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = fold_plus1;
-    if (\$633 ) begin
-      \$869  = 9'h001;
-    end else if (issue_a) begin
-      \$869  = \$635 [8:0];
+    \$620  = cur_one_fold1;
+    if (\$220 ) begin
+      \$620  = \$227 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$620  = next_steps1[26];
+        end
+      end
     end
     if (rst) begin
-      \$869  = 9'h001;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = out_full0;
-    if (\$644 ) begin
-      \$870  = 1'h1;
+    \$621  = cur_wait_next1;
+    if (\$220 ) begin
+      \$621  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$621  = next_steps1[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$621  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = cur_is_last1;
+    if (\$220 ) begin
+      \$622  = \$228 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$622  = \$238 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = cur_relu1;
+    if (\$220 ) begin
+      \$623  = d0_rp__data[33];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$623  = next_descriptor1[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = cur_requantize1;
+    if (\$220 ) begin
+      \$624  = d0_rp__data[34];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$624  = next_descriptor1[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = bank_addr1;
+    if (\$220 ) begin
+      \$625  = d0_rp__data[24:16];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$625  = next_descriptor1[24:16];
+        end
+      end
+      if (\$247 ) begin
+        \$625  = \$248 [8:0];
+      end
+    end
+    if (rst) begin
+      \$625  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = rq_addr1;
+    if (\$220 ) begin
+      \$626  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$626  = \$236 [7:0];
+        if (last_group1) begin
+          \$626  = next_descriptor1[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$626  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = layer1;
+    if (\$220 ) begin
+      \$627  = 3'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$627  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$627  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = group1;
+    if (\$220 ) begin
+      \$628  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$628  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$628  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$628  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = fold1;
+    if (\$220 ) begin
+      \$629  = 8'h00;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$629  = 8'h00;
+        if (last_group1) begin
+          \$629  = 8'h00;
+        end
+      end else begin
+        \$629  = fold_plus1_1[7:0];
+      end
+    end
+    if (rst) begin
+      \$629  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = group_plus1_1;
+    if (\$220 ) begin
+      \$630  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$630  = \$235 [8:0];
+        if (last_group1) begin
+          \$630  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$630  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = fold_plus1_1;
+    if (\$220 ) begin
+      \$631  = 9'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$631  = 9'h001;
+        if (last_group1) begin
+          \$631  = 9'h001;
+        end
+      end else begin
+        \$631  = fold_plus2_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$631  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = fold_plus2_1;
+    if (\$220 ) begin
+      \$632  = 10'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$632  = 10'h002;
+        if (last_group1) begin
+          \$632  = 10'h002;
+        end
+      end else begin
+        \$632  = \$244 [9:0];
+      end
+    end
+    if (rst) begin
+      \$632  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = last_fold1;
+    if (\$220 ) begin
+      \$633  = \$231 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$633  = cur_one_fold1;
+        if (last_group1) begin
+          \$633  = next_steps1[26];
+        end
+      end else begin
+        \$633  = \$245 ;
+      end
+    end
+    if (rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = last_group1;
+    if (\$220 ) begin
+      \$634  = \$234 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$634  = \$237 ;
+        if (last_group1) begin
+          \$634  = next_steps1[27];
+        end
+      end
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = fold_is_0_1;
+    if (\$220 ) begin
+      \$635  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$635  = 1'h1;
+        if (last_group1) begin
+          \$635  = 1'h1;
+        end
+      end else begin
+        \$635  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$635  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = first_step1;
+    if (\$220 ) begin
+      \$636  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$636  = 1'h0;
+        if (last_group1) begin
+          \$636  = 1'h1;
+        end
+      end else begin
+        \$636  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$636  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = wr_buf1;
+    if (\$220 ) begin
+      \$637  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$637  = \$241 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = layer_is_0_1;
+    if (\$220 ) begin
+      \$638  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$638  = cur_is_last1;
+        end
+      end
+    end
+    if (rst) begin
+      \$638  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = \$249 ;
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = \$252 [4:0];
+    if (rst) begin
+      \$640  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$641  = wait_next_m2_1;
+    end else begin
+      if (\$254 ) begin
+        \$641  = \$255 [4:0];
+      end
+    end
+    if (rst) begin
+      \$641  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$642  = wait_next_le2_1;
+    end else begin
+      \$642  = \$253 ;
+    end
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = \$262 ;
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = issue_ctx;
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$645  = 1'h0;
+    end else if (\$264 ) begin
+      \$645  = \$272 ;
+    end else if (\$266 ) begin
+      \$645  = \$284 ;
+    end else begin
+      \$645  = \$296 ;
+    end
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$646  = 1'h0;
+    end else if (\$264 ) begin
+      \$646  = \$278 ;
+    end else if (\$266 ) begin
+      \$646  = \$290 ;
+    end else begin
+      \$646  = \$302 ;
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$647  = 1'h0;
+    end else if (\$304 ) begin
+      \$647  = \$312 ;
+    end else if (\$306 ) begin
+      \$647  = \$324 ;
+    end else begin
+      \$647  = \$336 ;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$648  = 1'h0;
+    end else if (\$304 ) begin
+      \$648  = \$318 ;
+    end else if (\$306 ) begin
+      \$648  = \$330 ;
+    end else begin
+      \$648  = \$342 ;
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = \$377 ;
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = \$412 ;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = issue;
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = \$434 ;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = wb_valid1;
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = wb_valid2;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = wb_valid3;
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = wb_valid4;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = wb_valid5;
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = wb_valid6;
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = wb_valid7;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = wb_valid8;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = wb_valid9;
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = wb_valid10;
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = wb_valid11;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = wb_valid12;
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = wb_valid13;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = wb_valid14;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = wb_valid15;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = out_full0;
+    if (\$436 ) begin
+      \$668  = 1'h1;
     end
     if (done) begin
-      if (\$768 ) begin
-        \$870  = 1'h0;
+      if (\$560 ) begin
+        \$668  = 1'h0;
       end
     end
     if (rst) begin
-      \$870  = 1'h0;
+      \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = out_pending0;
-    if (\$644 ) begin
-      \$871  = 1'h1;
+    \$669  = out_pending0;
+    if (\$436 ) begin
+      \$669  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$764 ) begin
-          \$871  = 1'h0;
+        if (\$556 ) begin
+          \$669  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$871  = 1'h0;
+      \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = out_groups0;
-    if (\$644 ) begin
-      \$872  = 8'h00;
-    end else if (\$646 ) begin
-      \$872  = \$647 [7:0];
+    \$670  = out_groups0;
+    if (\$436 ) begin
+      \$670  = 8'h00;
+    end else if (\$438 ) begin
+      \$670  = \$439 [7:0];
     end
     if (rst) begin
-      \$872  = 8'h00;
+      \$670  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = out_full1;
-    if (\$649 ) begin
-      \$873  = 1'h1;
+    \$671  = out_full1;
+    if (\$441 ) begin
+      \$671  = 1'h1;
     end
     if (done) begin
-      if (\$769 ) begin
-        \$873  = 1'h0;
+      if (\$561 ) begin
+        \$671  = 1'h0;
       end
     end
     if (rst) begin
-      \$873  = 1'h0;
+      \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = out_pending1;
-    if (\$649 ) begin
-      \$874  = 1'h1;
+    \$672  = out_pending1;
+    if (\$441 ) begin
+      \$672  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$765 ) begin
-          \$874  = 1'h0;
+        if (\$557 ) begin
+          \$672  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$874  = 1'h0;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = out_groups1;
-    if (\$649 ) begin
-      \$875  = 8'h00;
-    end else if (\$651 ) begin
-      \$875  = \$652 [7:0];
+    \$673  = out_groups1;
+    if (\$441 ) begin
+      \$673  = 8'h00;
+    end else if (\$443 ) begin
+      \$673  = \$444 [7:0];
     end
     if (rst) begin
-      \$875  = 8'h00;
+      \$673  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \$655 [2:0];
+    \$674  = \$447 [2:0];
     if (rst) begin
-      \$876  = 3'h0;
+      \$674  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \$662 ;
+    \$675  = \$454 ;
     if (rst) begin
-      \$877  = 1'h1;
+      \$675  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \$754 ;
+    \$676  = \$546 ;
     if (rst) begin
-      \$878  = 1'h0;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = drain_group_plus1;
+    \$677  = drain_group_plus1;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$879  = 9'h001;
-      end else if (\$755 ) begin
-        \$879  = \$756 [8:0];
+        \$677  = 9'h001;
+      end else if (\$547 ) begin
+        \$677  = \$548 [8:0];
       end
     end
     if (rst) begin
-      \$879  = 9'h001;
+      \$677  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = drain_read;
+    \$678  = drain_read;
     if (rst) begin
-      \$880  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = drain_inflight;
+    \$679  = drain_inflight;
     if (rst) begin
-      \$881  = 1'h0;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \$757 ;
+    \$680  = \$549 ;
     if (rst) begin
-      \$882  = 9'h000;
+      \$680  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = \$758 ;
+    \$681  = \$550 ;
     if (rst) begin
-      \$883  = 9'h000;
+      \$681  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$759 ) begin
-      \$884  = \$760 ;
+    if (\$551 ) begin
+      \$682  = \$552 ;
     end else if (drain_elem_last) begin
-      \$884  = \$761 ;
+      \$682  = \$553 ;
     end else begin
-      \$884  = \$762 ;
+      \$682  = \$554 ;
     end
     if (rst) begin
-      \$884  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = drain_lane;
+    \$683  = drain_lane;
     if (drain_read) begin
-      \$885  = drain_elem[0];
+      \$683  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = drain_last;
+    \$684  = drain_last;
     if (drain_read) begin
-      \$886  = drain_elem_last;
+      \$684  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = drain_elem;
+    \$685  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$887  = 8'h00;
+        \$685  = 8'h00;
       end else begin
-        \$887  = \$766 [7:0];
+        \$685  = \$558 [7:0];
       end
     end
     if (rst) begin
-      \$887  = 8'h00;
+      \$685  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = drain_slot;
+    \$686  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$888  = \$763 ;
+        \$686  = \$555 ;
       end
     end
     if (rst) begin
-      \$888  = 1'h0;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = release_slot;
+    \$687  = release_slot;
     if (done) begin
-      \$889  = \$767 ;
+      \$687  = \$559 ;
     end
     if (rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = vector_start;
-    if (rst) begin
-      \$890  = 1'h0;
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = done;
+    \$688  = vector_start;
     if (rst) begin
-      \$891  = 1'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \$771 [2:0];
+    \$689  = done;
     if (rst) begin
-      \$892  = 3'h0;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \$774 ;
+    \$690  = \$563 [2:0];
     if (rst) begin
-      \$893  = 1'h0;
+      \$690  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = { 3'h0, busy };
+    \$691  = \$566 ;
     if (rst) begin
-      \$894  = 4'h0;
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = { 3'h0, busy };
+    if (rst) begin
+      \$692  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$895  = 32'd0;
+      \$693  = 32'd0;
     end else begin
-      \$895  = \$775 [31:0];
+      \$693  = \$567 [31:0];
     end
     if (rst) begin
-      \$895  = 32'd0;
+      \$693  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = { 3'h0, stall_input };
+    \$694  = { 3'h0, stall_input };
     if (rst) begin
-      \$896  = 4'h0;
+      \$694  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$897  = 32'd0;
+      \$695  = 32'd0;
     end else begin
-      \$897  = \$776 [31:0];
+      \$695  = \$568 [31:0];
     end
     if (rst) begin
-      \$897  = 32'd0;
+      \$695  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = { 3'h0, stall_output };
+    \$696  = { 3'h0, stall_output };
     if (rst) begin
-      \$898  = 4'h0;
+      \$696  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$899  = 32'd0;
+      \$697  = 32'd0;
     end else begin
-      \$899  = \$777 [31:0];
+      \$697  = \$569 [31:0];
     end
     if (rst) begin
-      \$899  = 32'd0;
+      \$697  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \$778 ;
+    \$698  = \$570 ;
     if (rst) begin
-      \$900  = 4'h0;
+      \$698  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$901  = 32'd0;
+      \$699  = 32'd0;
     end else begin
-      \$901  = \$779 [31:0];
+      \$699  = \$571 [31:0];
     end
     if (rst) begin
-      \$901  = 32'd0;
+      \$699  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = { 2'h0, \$780  };
+    \$700  = { 2'h0, \$572  };
     if (rst) begin
-      \$902  = 4'h0;
+      \$700  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$903  = 32'd0;
+      \$701  = 32'd0;
     end else begin
-      \$903  = \$781 [31:0];
+      \$701  = \$573 [31:0];
     end
     if (rst) begin
-      \$903  = 32'd0;
+      \$701  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = { 3'h0, issue };
+    \$702  = { 3'h0, issue };
     if (rst) begin
-      \$904  = 4'h0;
+      \$702  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$905  = 32'd0;
+      \$703  = 32'd0;
     end else begin
-      \$905  = \$782 [31:0];
+      \$703  = \$574 [31:0];
     end
     if (rst) begin
-      \$905  = 32'd0;
+      \$703  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = { 2'h0, \$783  };
+    \$704  = { 2'h0, \$575  };
     if (rst) begin
-      \$906  = 4'h0;
+      \$704  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$907  = 32'd0;
+      \$705  = 32'd0;
     end else begin
-      \$907  = \$784 [31:0];
+      \$705  = \$576 [31:0];
     end
     if (rst) begin
-      \$907  = 32'd0;
+      \$705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = { 3'h0, done };
+    \$706  = { 3'h0, done };
     if (rst) begin
-      \$908  = 4'h0;
+      \$706  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$909  = 32'd0;
+      \$707  = 32'd0;
     end else begin
-      \$909  = \$785 [31:0];
+      \$707  = \$577 [31:0];
     end
     if (rst) begin
-      \$909  = 32'd0;
+      \$707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$67  = b_ready_if_stay;
-      2'h1:
-          \$67  = b_ready_if_b;
-      2'h2:
-          \$67  = b_ready_if_a_fold;
-      2'h3:
-          \$67  = b_ready_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$68  = b_ready_if_stay;
-      2'h1:
-          \$68  = b_ready_if_b;
-      2'h2:
-          \$68  = b_ready_if_a_fold;
-      2'h3:
-          \$68  = b_ready_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$71  = data_ok_if_stay;
-      2'h1:
-          \$71  = data_ok_if_b;
-      2'h2:
-          \$71  = data_ok_if_a_fold;
-      2'h3:
-          \$71  = data_ok_if_a_last_fold;
+    casez (drain_lane2)
+      1'h0:
+          drain_data = drain_lane_data0;
+      1'h1:
+          drain_data = drain_lane_data1;
     endcase
   end
   assign busy_r = busy;
@@ -4581,46 +4353,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__data = { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$47 [5:0];
+  assign in_wp__addr = \$48 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$55 , \$53 , \$51 , \$49  };
-  assign next_layer = \$62 [2:0];
-  assign nxt_rp__addr = \$62 [1:0];
-  assign nxt_steps_rp__addr = \$62 [1:0];
+  assign in_wp__en = { \$56 , \$54 , \$52 , \$50  };
   assign issued = issue;
-  assign \step_valid$99  = step_valid;
-  assign \step_addr$101  = step_addr;
-  assign \step_first$103  = step_first;
-  assign \step_last$105  = step_last;
-  assign \step_rq$107  = step_rq;
-  assign \step_relu$109  = step_relu;
-  assign \step_requantize$111  = step_requantize;
-  assign \step_valid$112  = step_valid;
-  assign \step_addr$113  = step_addr;
-  assign \step_first$114  = step_first;
-  assign \step_last$115  = step_last;
-  assign \step_rq$116  = step_rq;
-  assign \step_relu$117  = step_relu;
-  assign \step_requantize$118  = step_requantize;
+  assign next_layer0 = \$66 [2:0];
+  assign nxt_rp__addr = \$66 [1:0];
+  assign nxt_steps_rp__addr = \$66 [1:0];
+  assign next_layer1 = \$68 [2:0];
+  assign \nxt_rp__addr$74  = \$68 [1:0];
+  assign \nxt_steps_rp__addr$75  = \$68 [1:0];
+  assign \step_valid$94  = step_valid;
+  assign \step_addr$96  = step_addr;
+  assign \step_first$98  = step_first;
+  assign \step_last$100  = step_last;
+  assign \step_ctx$102  = step_ctx;
+  assign \step_rq$104  = step_rq;
+  assign \step_relu$106  = step_relu;
+  assign \step_requantize$108  = step_requantize;
+  assign \step_valid$109  = step_valid;
+  assign \step_addr$110  = step_addr;
+  assign \step_first$111  = step_first;
+  assign \step_last$112  = step_last;
+  assign \step_ctx$113  = step_ctx;
+  assign \step_rq$114  = step_rq;
+  assign \step_relu$115  = step_relu;
+  assign \step_requantize$116  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$164 , \$162 , \$160 , \$158  };
-  assign act_wp__addr = \$156 [6:0];
+  assign act_wp__en = { \$113 , \$111 , \$109 , \$107  };
+  assign act_wp__addr = \$105 [6:0];
   assign act = act_word;
-  assign \act$135  = act_word;
-  assign act_wp__data = { \$912 , \$910 , \$912 , \$910  };
-  assign result = { \$911 , \$910  };
-  assign \result$145  = { \$913 , \$912  };
-  assign \$signature__en$146  = out_write;
-  assign \$signature__addr$147  = \$166 [6:0];
-  assign \$signature__data$148  = { \$911 , \$910  };
-  assign \$signature__en$149  = out_write;
-  assign \$signature__addr$150  = \$168 [6:0];
-  assign \$signature__data$151  = { \$913 , \$912  };
-  assign \$signature__addr$158  = \$173 [6:0];
-  assign \$signature__addr$161  = \$178 [6:0];
+  assign \act$133  = act_word;
+  assign act_wp__data = { \$710 , \$708 , \$710 , \$708  };
+  assign result = { \$709 , \$708  };
+  assign \result$143  = { \$711 , \$710  };
+  assign \$signature__en$144  = out_write;
+  assign \$signature__addr$145  = \$115 [6:0];
+  assign \$signature__data$146  = { \$709 , \$708  };
+  assign \$signature__en$147  = out_write;
+  assign \$signature__addr$148  = \$117 [6:0];
+  assign \$signature__data$149  = { \$711 , \$710  };
+  assign \$signature__addr$156  = \$122 [6:0];
+  assign \$signature__addr$159  = \$127 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4641,95 +4418,74 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$25  = { \$24 [8], \$24 [8:1] };
   assign \$32  = { 1'h0, load_r_countdown_distance };
   assign \$35  = { 1'h0, load_r_countdown_distance };
-  assign \$45  = \$44 ;
-  assign \$48  = 1'h1;
-  assign \$49  = in_fire;
-  assign \$50  = 1'h1;
-  assign \$51  = in_fire;
-  assign \$52  = 1'h1;
-  assign \$53  = in_fire;
-  assign \$54  = 1'h1;
-  assign \$55  = in_fire;
-  assign \$79  = \$78 ;
-  assign \$94  = \$93 ;
-  assign \$123  = \$121 ;
-  assign \$133  = ctx;
-  assign \$143  = in_fire;
-  assign \$161  = wb_group16[0];
-  assign \$163  = wb_group16[0];
-  assign \$152  = { 1'h0, wb_group16[7:1] };
-  assign \$171  = { 1'h0, drain_elem[7:1] };
-  assign \$176  = { 1'h0, drain_elem[7:1] };
-  assign \$201  = { \$200 [8], \$200 [8:1] };
-  assign \$202  = { \$201 [8], \$201 [8:1] };
-  assign \$205  = { \$204 [8], \$204 [8:1] };
-  assign \$206  = { \$205 [8], \$205 [8:1] };
-  assign \$212  = { \$211 [8], \$211 [8], \$211 [8:2] };
-  assign \$213  = { 1'h0, load_r_countdown_distance };
-  assign \$216  = { 1'h0, load_r_countdown_distance };
-  assign \$221  = { \$220 [8], \$220 [8], \$220 [8:2] };
-  assign \$226  = in_wslot;
-  assign \$235  = { 1'h0, \$234 [8:1] };
-  assign \$237  = { \$236 [8], \$236 [8:1] };
-  assign \$245  = ctx;
-  assign \$282  = b_fold;
-  assign \$285  = fold;
-  assign \$289  = fold;
-  assign \$303  = in_wslot;
-  assign \$316  = in_wslot;
-  assign \$360  = in_wslot;
-  assign \$371  = in_wslot;
-  assign \$377  = in_wslot;
-  assign \$417  = in_wslot;
-  assign \$429  = in_wslot;
-  assign \$437  = in_wslot;
-  assign \$450  = 1'h1;
-  assign \$462  = in_wslot;
-  assign \$476  = in_wslot;
-  assign \$493  = in_wslot;
-  assign \$502  = 1'h0;
-  assign \$504  = \$503 ;
-  assign \$505  = \$504 ;
-  assign \$507  = in_wslot;
-  assign \$515  = 1'h1;
-  assign \$516  = 1'h1;
-  assign \$523  = b_done;
-  assign \$534  = 1'h1;
-  assign \$535  = 1'h1;
-  assign \$536  = 1'h0;
-  assign \$538  = 1'h0;
-  assign \$539  = 1'h1;
-  assign \$546  = in_wslot;
-  assign \$562  = in_wslot;
-  assign \$620  = { 1'h0, \$619 [8:1] };
-  assign \$648  = claim_ctx;
-  assign \$650  = wb_ctx16;
-  assign \$671  = claim_ctx;
-  assign \$675  = wb_ctx16;
-  assign \$680  = drain_elem[0];
-  assign \$681  = claim_ctx;
-  assign \$685  = wb_ctx16;
-  assign \$702  = claim_ctx;
-  assign \$705  = { 1'h0, drain_elem[7:1] };
-  assign \$707  = wb_ctx16;
-  assign \$709  = { 1'h0, drain_elem[7:1] };
-  assign \$717  = { 1'h0, drain_elem[7:1] };
-  assign \$721  = { 1'h0, drain_elem[7:1] };
-  assign \$729  = claim_ctx;
-  assign \$732  = { 1'h0, drain_elem[7:1] };
-  assign \$734  = wb_ctx16;
-  assign \$736  = { 1'h0, drain_elem[7:1] };
-  assign \$744  = { 1'h0, drain_elem[7:1] };
-  assign \$748  = { 1'h0, drain_elem[7:1] };
-  assign \$755  = drain_elem[0];
-  assign \$765  = drain_slot;
-  assign \$769  = release_slot;
-  assign \$129  = ctx;
-  assign \$240  = ctx;
+  assign \$46  = \$45 ;
+  assign \$49  = 1'h1;
+  assign \$50  = in_fire;
+  assign \$51  = 1'h1;
+  assign \$52  = in_fire;
+  assign \$53  = 1'h1;
+  assign \$54  = in_fire;
+  assign \$55  = 1'h1;
+  assign \$56  = in_fire;
+  assign \$92  = in_fire;
+  assign \$110  = wb_group16[0];
+  assign \$112  = wb_group16[0];
+  assign \$101  = { 1'h0, wb_group16[7:1] };
+  assign \$120  = { 1'h0, drain_elem[7:1] };
+  assign \$125  = { 1'h0, drain_elem[7:1] };
+  assign \$150  = { \$149 [8], \$149 [8:1] };
+  assign \$151  = { \$150 [8], \$150 [8:1] };
+  assign \$154  = { \$153 [8], \$153 [8:1] };
+  assign \$155  = { \$154 [8], \$154 [8:1] };
+  assign \$161  = { \$160 [8], \$160 [8], \$160 [8:2] };
+  assign \$162  = { 1'h0, load_r_countdown_distance };
+  assign \$165  = { 1'h0, load_r_countdown_distance };
+  assign \$170  = { \$169 [8], \$169 [8], \$169 [8:2] };
+  assign \$175  = in_wslot;
+  assign \$186  = { \$185 [8], \$185 [8], \$185 [8:2] };
+  assign \$188  = { \$187 [8], \$187 [8:1] };
+  assign \$222  = { \$221 [8], \$221 [8], \$221 [8:2] };
+  assign \$224  = { \$223 [8], \$223 [8:1] };
+  assign \$242  = oldest;
+  assign \$308  = in_wslot;
+  assign \$314  = in_wslot;
+  assign \$320  = in_wslot;
+  assign \$326  = in_wslot;
+  assign \$332  = in_wslot;
+  assign \$338  = in_wslot;
+  assign \$352  = \$351 ;
+  assign \$387  = \$386 ;
+  assign \$393  = in_wslot;
+  assign \$398  = in_wslot;
+  assign \$405  = claim_ctx;
+  assign \$420  = \$419 ;
+  assign \$424  = \$423 ;
+  assign \$440  = claim_ctx;
+  assign \$442  = wb_ctx16;
+  assign \$463  = claim_ctx;
+  assign \$467  = wb_ctx16;
+  assign \$472  = drain_elem[0];
+  assign \$473  = claim_ctx;
+  assign \$477  = wb_ctx16;
+  assign \$494  = claim_ctx;
+  assign \$497  = { 1'h0, drain_elem[7:1] };
+  assign \$499  = wb_ctx16;
+  assign \$501  = { 1'h0, drain_elem[7:1] };
+  assign \$509  = { 1'h0, drain_elem[7:1] };
+  assign \$513  = { 1'h0, drain_elem[7:1] };
+  assign \$521  = claim_ctx;
+  assign \$524  = { 1'h0, drain_elem[7:1] };
+  assign \$526  = wb_ctx16;
+  assign \$528  = { 1'h0, drain_elem[7:1] };
+  assign \$536  = { 1'h0, drain_elem[7:1] };
+  assign \$540  = { 1'h0, drain_elem[7:1] };
+  assign \$547  = drain_elem[0];
+  assign \$557  = drain_slot;
+  assign \$561  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$220$0 , r_rdy, r_data, w_en, \port$1678$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$164$0 , r_rdy, r_data, w_en, \port$1489$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4753,10 +4509,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$220$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1678$0 ;
-  wire \port$1678$0 ;
-  input [31:0] \port$220$0 ;
-  wire [31:0] \port$220$0 ;
+  input \port$1489$0 ;
+  wire \port$1489$0 ;
+  input [31:0] \port$164$0 ;
+  wire [31:0] \port$164$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4789,7 +4545,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$220$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1678$0 , \port$220$0  };
+      storage[w_port__addr] <= { \port$1489$0 , \port$164$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4851,28 +4607,28 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$220$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1678$0 , \port$220$0  };
-  assign w_data = { \port$1678$0 , \port$220$0  };
+  assign w_port__data = { \port$1489$0 , \port$164$0  };
+  assign w_data = { \port$1489$0 , \port$164$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$1865$0 , \port$1866$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1687$0 , \port$1688$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
-  wire [32:0] \$10 ;
-  wire \$11 ;
-  wire [1:0] \$12 ;
-  wire [1:0] \$13 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [31:0] \$18 ;
+  wire [31:0] \$19 ;
   wire [15:0] \$2 ;
-  reg \$20 ;
+  wire [32:0] \$20 ;
   reg \$21 ;
   reg \$22 ;
   reg \$23 ;
@@ -4883,16 +4639,18 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
-  reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$30 ;
+  reg [31:0] \$31 ;
+  reg [31:0] \$32 ;
+  reg \$33 ;
+  wire [7:0] \$34 ;
+  wire [23:0] \$35 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
   wire [15:0] \$8 ;
-  wire [31:0] \$9 ;
+  wire \$9 ;
   input [31:0] act;
   wire [31:0] act;
   input [8:0] bank_waddr;
@@ -4902,7 +4660,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -4917,13 +4674,24 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_a1 = 32'd0;
   reg [31:0] pe0_a2 = 32'd0;
   reg [31:0] pe0_a3 = 32'd0;
-  reg [31:0] pe0_acc = 32'd0;
+  reg [31:0] pe0_acc0 = 32'd0;
+  reg [31:0] pe0_acc1 = 32'd0;
+  wire [31:0] pe0_acc_next;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg [8:0] pe0_bank_waddr = 9'h000;
   reg [31:0] pe0_bank_wdata = 32'd0;
   reg pe0_bank_we = 1'h0;
+  reg pe0_ctx1 = 1'h0;
+  reg pe0_ctx2 = 1'h0;
+  reg pe0_ctx3 = 1'h0;
+  reg pe0_ctx4 = 1'h0;
+  reg pe0_ctx5 = 1'h0;
+  reg pe0_ctx6 = 1'h0;
+  reg pe0_ctx7 = 1'h0;
+  reg pe0_ctx8 = 1'h0;
   reg pe0_done = 1'h0;
+  reg pe0_done_ctx = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -4997,10 +4765,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1865$0 ;
-  wire [7:0] \port$1865$0 ;
-  output [23:0] \port$1866$0 ;
-  wire [23:0] \port$1866$0 ;
+  output [7:0] \port$1687$0 ;
+  wire [7:0] \port$1687$0 ;
+  output [23:0] \port$1688$0 ;
+  wire [23:0] \port$1688$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5010,9 +4778,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$109 ;
+  wire [7:0] \rport__addr$121 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$87 ;
+  wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
   input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
@@ -5021,6 +4789,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -5042,13 +4812,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$107 ;
+  wire [7:0] \wport__addr$119 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$108 ;
+  wire [21:0] \wport__data$120 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$106 ;
+  wire \wport__en$118 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
   initial begin
@@ -6113,13 +5883,31 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk) begin
     _2_ <= rq_ms0[pe0_rq6];
   end
-  assign \rport__data$87  = _2_;
+  assign \rport__data$96  = _2_;
   always @(posedge clk)
-    pe0_valid6 <= \$25 ;
+    pe0_requantize4 <= pe0_requantize3;
+  always @(posedge clk)
+    pe0_valid5 <= \$25 ;
+  always @(posedge clk)
+    pe0_first5 <= pe0_first4;
+  always @(posedge clk)
+    pe0_last5 <= pe0_last4;
+  always @(posedge clk)
+    pe0_ctx5 <= pe0_ctx4;
+  always @(posedge clk)
+    pe0_rq5 <= pe0_rq4;
+  always @(posedge clk)
+    pe0_relu5 <= pe0_relu4;
+  always @(posedge clk)
+    pe0_requantize5 <= pe0_requantize4;
+  always @(posedge clk)
+    pe0_valid6 <= \$26 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
     pe0_last6 <= pe0_last5;
+  always @(posedge clk)
+    pe0_ctx6 <= pe0_ctx5;
   always @(posedge clk)
     pe0_rq6 <= pe0_rq5;
   always @(posedge clk)
@@ -6127,11 +5915,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$26 ;
+    pe0_valid7 <= \$27 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
     pe0_last7 <= pe0_last6;
+  always @(posedge clk)
+    pe0_ctx7 <= pe0_ctx6;
   always @(posedge clk)
     pe0_rq7 <= pe0_rq6;
   always @(posedge clk)
@@ -6139,11 +5929,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$27 ;
+    pe0_valid8 <= \$28 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
     pe0_last8 <= pe0_last7;
+  always @(posedge clk)
+    pe0_ctx8 <= pe0_ctx7;
   always @(posedge clk)
     pe0_rq8 <= pe0_rq7;
   always @(posedge clk)
@@ -6151,7 +5943,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_bank_we <= \$28 ;
+    pe0_bank_we <= \$29 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -6185,7 +5977,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe0_rq_we <= \$29 ;
+    pe0_rq_we <= \$30 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -6193,7 +5985,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe0_rq_ms_read <= \rport__data$87 ;
+    pe0_rq_ms_read <= \rport__data$96 ;
   always @(posedge clk)
     pe0_rq_bias <= pe0_rq_bias_read;
   always @(posedge clk)
@@ -6201,11 +5993,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_rq_m <= \$8 ;
   always @(posedge clk)
-    pe0_acc <= \$30 ;
+    pe0_acc1 <= \$31 ;
   always @(posedge clk)
-    pe0_done <= \$31 ;
+    pe0_acc0 <= \$32 ;
   always @(posedge clk)
-    pe0_flags <= \$13 ;
+    pe0_done_ctx <= pe0_ctx8;
+  always @(posedge clk)
+    pe0_done <= \$33 ;
+  always @(posedge clk)
+    pe0_flags <= \$11 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -6214,25 +6010,29 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$8  = pe0_requantize8 ? pe0_rq_ms_read[15:0] : 16'h0001;
-  assign \$9  = pe0_first8 ? pe0_rq_bias : pe0_acc;
-  assign \$10  = $signed(\$9 ) + $signed(pe0_sum1_0);
-  assign \$11  = pe0_valid8 & pe0_last8;
-  assign \$13  = { 1'h0, pe0_relu8 } | \$12 ;
-  assign \$14  = step_valid & pe0_bank_we;
-  assign \$15  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$14  & \$15 ;
-  assign \$16  = pe0_valid5 & pe0_rq_we;
-  assign \$17  = pe0_rq5 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$16  & \$17 ;
-  assign \$18  = pe0_valid6 & pe0_rq_we;
-  assign \$19  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$18  & \$19 ;
+  assign \$9  = pe0_valid8 & pe0_last8;
+  assign \$11  = { 1'h0, pe0_relu8 } | \$10 ;
+  assign \$12  = step_valid & pe0_bank_we;
+  assign \$13  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$12  & \$13 ;
+  assign \$14  = pe0_valid5 & pe0_rq_we;
+  assign \$15  = pe0_rq5 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$14  & \$15 ;
+  assign \$16  = pe0_valid6 & pe0_rq_we;
+  assign \$17  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$16  & \$17 ;
+  assign \$18  = pe0_ctx8 ? pe0_acc1 : pe0_acc0;
+  assign \$19  = pe0_first8 ? pe0_rq_bias : \$18 ;
+  assign \$20  = $signed(\$19 ) + $signed(pe0_sum1_0);
+  assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
   always @(posedge clk)
-    pe0_valid1 <= \$20 ;
+    pe0_valid1 <= \$21 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
     pe0_last1 <= step_last;
+  always @(posedge clk)
+    pe0_ctx1 <= step_ctx;
   always @(posedge clk)
     pe0_rq1 <= step_rq;
   always @(posedge clk)
@@ -6240,11 +6040,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$21 ;
+    pe0_valid2 <= \$22 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
     pe0_last2 <= pe0_last1;
+  always @(posedge clk)
+    pe0_ctx2 <= pe0_ctx1;
   always @(posedge clk)
     pe0_rq2 <= pe0_rq1;
   always @(posedge clk)
@@ -6252,11 +6054,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$22 ;
+    pe0_valid3 <= \$23 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
     pe0_last3 <= pe0_last2;
+  always @(posedge clk)
+    pe0_ctx3 <= pe0_ctx2;
   always @(posedge clk)
     pe0_rq3 <= pe0_rq2;
   always @(posedge clk)
@@ -6264,127 +6068,129 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$23 ;
+    pe0_valid4 <= \$24 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
     pe0_last4 <= pe0_last3;
   always @(posedge clk)
+    pe0_ctx4 <= pe0_ctx3;
+  always @(posedge clk)
     pe0_rq4 <= pe0_rq3;
   always @(posedge clk)
     pe0_relu4 <= pe0_relu3;
-  always @(posedge clk)
-    pe0_requantize4 <= pe0_requantize3;
-  always @(posedge clk)
-    pe0_valid5 <= \$24 ;
-  always @(posedge clk)
-    pe0_first5 <= pe0_first4;
-  always @(posedge clk)
-    pe0_last5 <= pe0_last4;
-  always @(posedge clk)
-    pe0_rq5 <= pe0_rq4;
-  always @(posedge clk)
-    pe0_relu5 <= pe0_relu4;
-  always @(posedge clk)
-    pe0_requantize5 <= pe0_requantize4;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_acc),
+    .i_acc(i_acc),
     .i_m(pe0_rq_m),
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1812$0 (pe0_flags),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$1634$0 (pe0_flags),
+    .rq_ext6(\$35 ),
+    .rq_low6(\$34 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = pe0_valid5;
+    \$25  = pe0_valid4;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = pe0_valid6;
+    \$26  = pe0_valid5;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_valid7;
+    \$27  = pe0_valid6;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = bank_we;
+    \$28  = pe0_valid7;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = rq_we;
+    \$29  = bank_we;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_acc;
+    \$30  = rq_we;
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$31  = pe0_acc1;
     if (pe0_valid8) begin
-      \$30  = \$10 [31:0];
+      if (pe0_ctx8) begin
+        \$31  = \$20 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = \$11 ;
+    \$32  = pe0_acc0;
+    if (pe0_valid8) begin
+      (* full_case = 32'd1 *)
+      if (pe0_ctx8) begin
+      end else begin
+        \$32  = \$20 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$33  = \$9 ;
     if (rst) begin
-      \$31  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$20  = step_valid;
-    if (rst) begin
-      \$20  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = pe0_valid1;
+    \$21  = step_valid;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = pe0_valid2;
+    \$22  = pe0_valid1;
     if (rst) begin
       \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$23  = pe0_valid3;
+    \$23  = pe0_valid2;
     if (rst) begin
       \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$24  = pe0_valid4;
+    \$24  = pe0_valid3;
     if (rst) begin
       \$24  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
+  assign pe0_acc_next = \$20 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -6394,26 +6200,25 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq5;
-  assign \wport__en$106  = pe0_rq_we;
-  assign \wport__addr$107  = pe0_rq_waddr;
-  assign \wport__data$108  = pe0_rq_wdata[53:32];
-  assign \rport__addr$109  = pe0_rq6;
+  assign \wport__en$118  = pe0_rq_we;
+  assign \wport__addr$119  = pe0_rq_waddr;
+  assign \wport__data$120  = pe0_rq_wdata[53:32];
+  assign \rport__addr$121  = pe0_rq6;
   assign i_valid = pe0_done;
-  assign i_acc = pe0_acc;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$1865$0  = \$32 ;
-  assign \port$1866$0  = \$33 ;
-  assign \$12  = { pe0_requantize8, 1'h0 };
+  assign result = { \$35 , \$34  };
+  assign o_data = { \$35 , \$34  };
+  assign \port$1687$0  = \$34 ;
+  assign \port$1688$0  = \$35 ;
+  assign \$10  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$1812$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1634$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6598,8 +6403,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1812$0 ;
-  wire [1:0] \port$1812$0 ;
+  input [1:0] \port$1634$0 ;
+  wire [1:0] \port$1634$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6816,9 +6621,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1812$0 [0];
+    rq_relu1 <= \port$1634$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1812$0 [1];
+    rq_req1 <= \port$1634$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6952,8 +6757,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1812$0 [0];
-  assign i_requantize = \port$1812$0 [1];
+  assign i_relu = \port$1634$0 [0];
+  assign i_requantize = \port$1634$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6962,21 +6767,21 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$18
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$2011$0 , \port$2012$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1844$0 , \port$1845$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
-  wire [32:0] \$10 ;
-  wire \$11 ;
-  wire [1:0] \$12 ;
-  wire [1:0] \$13 ;
+  wire [1:0] \$10 ;
+  wire [1:0] \$11 ;
+  wire \$12 ;
+  wire \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [31:0] \$18 ;
+  wire [31:0] \$19 ;
   wire [15:0] \$2 ;
-  reg \$20 ;
+  wire [32:0] \$20 ;
   reg \$21 ;
   reg \$22 ;
   reg \$23 ;
@@ -6987,16 +6792,18 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
-  reg [31:0] \$30 ;
-  reg \$31 ;
-  wire [7:0] \$32 ;
-  wire [23:0] \$33 ;
+  reg \$30 ;
+  reg [31:0] \$31 ;
+  reg [31:0] \$32 ;
+  reg \$33 ;
+  wire [7:0] \$34 ;
+  wire [23:0] \$35 ;
   wire [15:0] \$4 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
   wire [15:0] \$8 ;
-  wire [31:0] \$9 ;
+  wire \$9 ;
   input [31:0] act;
   wire [31:0] act;
   input [8:0] bank_waddr;
@@ -7006,7 +6813,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -7021,13 +6827,24 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_a1 = 32'd0;
   reg [31:0] pe1_a2 = 32'd0;
   reg [31:0] pe1_a3 = 32'd0;
-  reg [31:0] pe1_acc = 32'd0;
+  reg [31:0] pe1_acc0 = 32'd0;
+  reg [31:0] pe1_acc1 = 32'd0;
+  wire [31:0] pe1_acc_next;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg [8:0] pe1_bank_waddr = 9'h000;
   reg [31:0] pe1_bank_wdata = 32'd0;
   reg pe1_bank_we = 1'h0;
+  reg pe1_ctx1 = 1'h0;
+  reg pe1_ctx2 = 1'h0;
+  reg pe1_ctx3 = 1'h0;
+  reg pe1_ctx4 = 1'h0;
+  reg pe1_ctx5 = 1'h0;
+  reg pe1_ctx6 = 1'h0;
+  reg pe1_ctx7 = 1'h0;
+  reg pe1_ctx8 = 1'h0;
   reg pe1_done = 1'h0;
+  reg pe1_done_ctx = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -7101,10 +6918,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$2011$0 ;
-  wire [7:0] \port$2011$0 ;
-  output [23:0] \port$2012$0 ;
-  wire [23:0] \port$2012$0 ;
+  output [7:0] \port$1844$0 ;
+  wire [7:0] \port$1844$0 ;
+  output [23:0] \port$1845$0 ;
+  wire [23:0] \port$1845$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7114,9 +6931,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$109 ;
+  wire [7:0] \rport__addr$121 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$87 ;
+  wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
   input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
@@ -7125,6 +6942,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -7146,13 +6965,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$107 ;
+  wire [7:0] \wport__addr$119 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$108 ;
+  wire [21:0] \wport__data$120 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$106 ;
+  wire \wport__en$118 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
   initial begin
@@ -8217,13 +8036,31 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk) begin
     _2_ <= rq_ms1[pe1_rq6];
   end
-  assign \rport__data$87  = _2_;
+  assign \rport__data$96  = _2_;
   always @(posedge clk)
-    pe1_valid6 <= \$25 ;
+    pe1_requantize4 <= pe1_requantize3;
+  always @(posedge clk)
+    pe1_valid5 <= \$25 ;
+  always @(posedge clk)
+    pe1_first5 <= pe1_first4;
+  always @(posedge clk)
+    pe1_last5 <= pe1_last4;
+  always @(posedge clk)
+    pe1_ctx5 <= pe1_ctx4;
+  always @(posedge clk)
+    pe1_rq5 <= pe1_rq4;
+  always @(posedge clk)
+    pe1_relu5 <= pe1_relu4;
+  always @(posedge clk)
+    pe1_requantize5 <= pe1_requantize4;
+  always @(posedge clk)
+    pe1_valid6 <= \$26 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
     pe1_last6 <= pe1_last5;
+  always @(posedge clk)
+    pe1_ctx6 <= pe1_ctx5;
   always @(posedge clk)
     pe1_rq6 <= pe1_rq5;
   always @(posedge clk)
@@ -8231,11 +8068,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$26 ;
+    pe1_valid7 <= \$27 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
     pe1_last7 <= pe1_last6;
+  always @(posedge clk)
+    pe1_ctx7 <= pe1_ctx6;
   always @(posedge clk)
     pe1_rq7 <= pe1_rq6;
   always @(posedge clk)
@@ -8243,11 +8082,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$27 ;
+    pe1_valid8 <= \$28 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
     pe1_last8 <= pe1_last7;
+  always @(posedge clk)
+    pe1_ctx8 <= pe1_ctx7;
   always @(posedge clk)
     pe1_rq8 <= pe1_rq7;
   always @(posedge clk)
@@ -8255,7 +8096,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_bank_we <= \$28 ;
+    pe1_bank_we <= \$29 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -8289,7 +8130,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe1_rq_we <= \$29 ;
+    pe1_rq_we <= \$30 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -8297,7 +8138,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe1_rq_ms_read <= \rport__data$87 ;
+    pe1_rq_ms_read <= \rport__data$96 ;
   always @(posedge clk)
     pe1_rq_bias <= pe1_rq_bias_read;
   always @(posedge clk)
@@ -8305,11 +8146,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_rq_m <= \$8 ;
   always @(posedge clk)
-    pe1_acc <= \$30 ;
+    pe1_acc1 <= \$31 ;
   always @(posedge clk)
-    pe1_done <= \$31 ;
+    pe1_acc0 <= \$32 ;
   always @(posedge clk)
-    pe1_flags <= \$13 ;
+    pe1_done_ctx <= pe1_ctx8;
+  always @(posedge clk)
+    pe1_done <= \$33 ;
+  always @(posedge clk)
+    pe1_flags <= \$11 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -8318,25 +8163,29 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$8  = pe1_requantize8 ? pe1_rq_ms_read[15:0] : 16'h0001;
-  assign \$9  = pe1_first8 ? pe1_rq_bias : pe1_acc;
-  assign \$10  = $signed(\$9 ) + $signed(pe1_sum1_0);
-  assign \$11  = pe1_valid8 & pe1_last8;
-  assign \$13  = { 1'h0, pe1_relu8 } | \$12 ;
-  assign \$14  = step_valid & pe1_bank_we;
-  assign \$15  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$14  & \$15 ;
-  assign \$16  = pe1_valid5 & pe1_rq_we;
-  assign \$17  = pe1_rq5 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$16  & \$17 ;
-  assign \$18  = pe1_valid6 & pe1_rq_we;
-  assign \$19  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$18  & \$19 ;
+  assign \$9  = pe1_valid8 & pe1_last8;
+  assign \$11  = { 1'h0, pe1_relu8 } | \$10 ;
+  assign \$12  = step_valid & pe1_bank_we;
+  assign \$13  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$12  & \$13 ;
+  assign \$14  = pe1_valid5 & pe1_rq_we;
+  assign \$15  = pe1_rq5 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$14  & \$15 ;
+  assign \$16  = pe1_valid6 & pe1_rq_we;
+  assign \$17  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$16  & \$17 ;
+  assign \$18  = pe1_ctx8 ? pe1_acc1 : pe1_acc0;
+  assign \$19  = pe1_first8 ? pe1_rq_bias : \$18 ;
+  assign \$20  = $signed(\$19 ) + $signed(pe1_sum1_0);
+  assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
   always @(posedge clk)
-    pe1_valid1 <= \$20 ;
+    pe1_valid1 <= \$21 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
     pe1_last1 <= step_last;
+  always @(posedge clk)
+    pe1_ctx1 <= step_ctx;
   always @(posedge clk)
     pe1_rq1 <= step_rq;
   always @(posedge clk)
@@ -8344,11 +8193,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$21 ;
+    pe1_valid2 <= \$22 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
     pe1_last2 <= pe1_last1;
+  always @(posedge clk)
+    pe1_ctx2 <= pe1_ctx1;
   always @(posedge clk)
     pe1_rq2 <= pe1_rq1;
   always @(posedge clk)
@@ -8356,11 +8207,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$22 ;
+    pe1_valid3 <= \$23 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
     pe1_last3 <= pe1_last2;
+  always @(posedge clk)
+    pe1_ctx3 <= pe1_ctx2;
   always @(posedge clk)
     pe1_rq3 <= pe1_rq2;
   always @(posedge clk)
@@ -8368,127 +8221,129 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$23 ;
+    pe1_valid4 <= \$24 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
     pe1_last4 <= pe1_last3;
   always @(posedge clk)
+    pe1_ctx4 <= pe1_ctx3;
+  always @(posedge clk)
     pe1_rq4 <= pe1_rq3;
   always @(posedge clk)
     pe1_relu4 <= pe1_relu3;
-  always @(posedge clk)
-    pe1_requantize4 <= pe1_requantize3;
-  always @(posedge clk)
-    pe1_valid5 <= \$24 ;
-  always @(posedge clk)
-    pe1_first5 <= pe1_first4;
-  always @(posedge clk)
-    pe1_last5 <= pe1_last4;
-  always @(posedge clk)
-    pe1_rq5 <= pe1_rq4;
-  always @(posedge clk)
-    pe1_relu5 <= pe1_relu4;
-  always @(posedge clk)
-    pe1_requantize5 <= pe1_requantize4;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_acc),
+    .i_acc(i_acc),
     .i_m(pe1_rq_m),
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1958$0 (pe1_flags),
-    .rq_ext6(\$33 ),
-    .rq_low6(\$32 ),
+    .\port$1791$0 (pe1_flags),
+    .rq_ext6(\$35 ),
+    .rq_low6(\$34 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = pe1_valid5;
+    \$25  = pe1_valid4;
     if (rst) begin
       \$25  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = pe1_valid6;
+    \$26  = pe1_valid5;
     if (rst) begin
       \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_valid7;
+    \$27  = pe1_valid6;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = bank_we;
+    \$28  = pe1_valid7;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = rq_we;
+    \$29  = bank_we;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_acc;
+    \$30  = rq_we;
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$31  = pe1_acc1;
     if (pe1_valid8) begin
-      \$30  = \$10 [31:0];
+      if (pe1_ctx8) begin
+        \$31  = \$20 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = \$11 ;
+    \$32  = pe1_acc0;
+    if (pe1_valid8) begin
+      (* full_case = 32'd1 *)
+      if (pe1_ctx8) begin
+      end else begin
+        \$32  = \$20 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$33  = \$9 ;
     if (rst) begin
-      \$31  = 1'h0;
+      \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$20  = step_valid;
-    if (rst) begin
-      \$20  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = pe1_valid1;
+    \$21  = step_valid;
     if (rst) begin
       \$21  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = pe1_valid2;
+    \$22  = pe1_valid1;
     if (rst) begin
       \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$23  = pe1_valid3;
+    \$23  = pe1_valid2;
     if (rst) begin
       \$23  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$24  = pe1_valid4;
+    \$24  = pe1_valid3;
     if (rst) begin
       \$24  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
+  assign pe1_acc_next = \$20 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -8498,26 +8353,25 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq5;
-  assign \wport__en$106  = pe1_rq_we;
-  assign \wport__addr$107  = pe1_rq_waddr;
-  assign \wport__data$108  = pe1_rq_wdata[53:32];
-  assign \rport__addr$109  = pe1_rq6;
+  assign \wport__en$118  = pe1_rq_we;
+  assign \wport__addr$119  = pe1_rq_waddr;
+  assign \wport__data$120  = pe1_rq_wdata[53:32];
+  assign \rport__addr$121  = pe1_rq6;
   assign i_valid = pe1_done;
-  assign i_acc = pe1_acc;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$33 , \$32  };
-  assign o_data = { \$33 , \$32  };
-  assign \port$2011$0  = \$32 ;
-  assign \port$2012$0  = \$33 ;
-  assign \$12  = { pe1_requantize8, 1'h0 };
+  assign result = { \$35 , \$34  };
+  assign o_data = { \$35 , \$34  };
+  assign \port$1844$0  = \$34 ;
+  assign \port$1845$0  = \$35 ;
+  assign \$10  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$1958$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1791$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8702,8 +8556,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$19
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1958$0 ;
-  wire [1:0] \port$1958$0 ;
+  input [1:0] \port$1791$0 ;
+  wire [1:0] \port$1791$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8920,9 +8774,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$19
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1958$0 [0];
+    rq_relu1 <= \port$1791$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1958$0 [1];
+    rq_req1 <= \port$1791$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9056,8 +8910,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$19
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1958$0 [0];
-  assign i_requantize = \port$1958$0 [1];
+  assign i_relu = \port$1791$0 [0];
+  assign i_requantize = \port$1791$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -6,44 +6,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [8:0] \$100 ;
-  reg [31:0] \$1000 ;
-  reg [6:0] \$1001 ;
-  reg [31:0] \$1002 ;
-  reg [6:0] \$1003 ;
-  reg [31:0] \$1004 ;
-  wire [7:0] \$1005 ;
-  wire [23:0] \$1006 ;
-  wire [7:0] \$1007 ;
-  wire [23:0] \$1008 ;
-  wire [7:0] \$1009 ;
-  wire \$101 ;
-  wire [23:0] \$1010 ;
-  wire [7:0] \$1011 ;
-  wire [23:0] \$1012 ;
-  wire [7:0] \$1013 ;
-  wire [23:0] \$1014 ;
-  wire [7:0] \$1015 ;
-  wire [23:0] \$1016 ;
-  wire [7:0] \$1017 ;
-  wire [23:0] \$1018 ;
-  wire [7:0] \$1019 ;
+  wire \$100 ;
+  wire [8:0] \$101 ;
   wire \$102 ;
-  wire [23:0] \$1020 ;
   wire \$103 ;
-  wire [4:0] \$104 ;
-  wire [4:0] \$105 ;
-  wire [4:0] \$106 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [4:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  reg \$111 ;
-  reg \$112 ;
+  wire [4:0] \$110 ;
+  wire [4:0] \$111 ;
+  wire [4:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  reg \$115 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
@@ -53,14 +32,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  reg \$124 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  reg \$130 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
@@ -73,18 +52,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  reg \$142 ;
+  wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  reg \$149 ;
+  wire [8:0] \$145 ;
+  wire [6:0] \$146 ;
+  wire [9:0] \$147 ;
+  wire [5:0] \$148 ;
+  wire [10:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [8:0] \$152 ;
+  wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -93,260 +72,260 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  reg \$160 ;
+  wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [5:0] \$166 ;
+  wire [9:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [9:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [5:0] \$170 ;
+  wire [9:0] \$171 ;
+  wire [5:0] \$172 ;
+  wire [9:0] \$173 ;
+  wire [5:0] \$174 ;
+  wire [9:0] \$175 ;
+  wire [5:0] \$176 ;
+  wire [9:0] \$177 ;
+  wire [5:0] \$178 ;
+  wire [9:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
+  wire [5:0] \$180 ;
+  wire [9:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
+  wire [8:0] \$184 ;
+  wire [5:0] \$185 ;
+  wire [9:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire \$189 ;
+  wire [8:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire [5:0] \$190 ;
+  wire [9:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [8:0] \$196 ;
-  wire [6:0] \$197 ;
-  wire [9:0] \$198 ;
-  wire [5:0] \$199 ;
+  wire [8:0] \$194 ;
+  wire [5:0] \$195 ;
+  wire [9:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [10:0] \$200 ;
-  wire \$201 ;
+  wire [5:0] \$200 ;
+  wire [9:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
+  wire [8:0] \$204 ;
+  wire [5:0] \$205 ;
+  wire [9:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [8:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
+  wire [5:0] \$210 ;
+  wire [9:0] \$211 ;
   wire \$212 ;
   wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire [5:0] \$217 ;
-  wire [9:0] \$218 ;
-  wire [5:0] \$219 ;
+  wire [8:0] \$214 ;
+  wire [5:0] \$215 ;
+  wire [9:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [8:0] \$219 ;
   wire \$22 ;
-  wire [9:0] \$220 ;
-  wire [5:0] \$221 ;
-  wire [9:0] \$222 ;
-  wire [5:0] \$223 ;
-  wire [9:0] \$224 ;
-  wire [5:0] \$225 ;
-  wire [9:0] \$226 ;
-  wire [5:0] \$227 ;
-  wire [9:0] \$228 ;
-  wire [5:0] \$229 ;
+  wire [5:0] \$220 ;
+  wire [9:0] \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [9:0] \$230 ;
-  wire [5:0] \$231 ;
-  wire [9:0] \$232 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [8:0] \$235 ;
-  wire [5:0] \$236 ;
-  wire [9:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire [4:0] \$238 ;
+  wire [4:0] \$239 ;
   wire \$24 ;
-  wire [8:0] \$240 ;
-  wire [5:0] \$241 ;
-  wire [9:0] \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire [8:0] \$245 ;
-  wire [5:0] \$246 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire [9:0] \$243 ;
+  wire [9:0] \$244 ;
+  wire [9:0] \$245 ;
+  wire \$246 ;
   wire [9:0] \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [9:0] \$248 ;
+  wire [9:0] \$249 ;
   wire \$25 ;
-  wire [8:0] \$250 ;
-  wire [5:0] \$251 ;
-  wire [9:0] \$252 ;
+  wire [9:0] \$250 ;
+  wire [9:0] \$251 ;
+  wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire [8:0] \$255 ;
+  wire [9:0] \$254 ;
+  wire [9:0] \$255 ;
   wire [5:0] \$256 ;
-  wire [9:0] \$257 ;
+  wire [6:0] \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [5:0] \$259 ;
   wire \$26 ;
-  wire [8:0] \$260 ;
-  wire [5:0] \$261 ;
-  wire [9:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire [8:0] \$265 ;
-  wire [5:0] \$266 ;
+  wire [6:0] \$260 ;
+  wire [7:0] \$261 ;
+  wire [7:0] \$262 ;
+  wire [9:0] \$263 ;
+  wire [9:0] \$264 ;
+  wire \$265 ;
+  wire \$266 ;
   wire [9:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
-  wire [5:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire \$273 ;
+  wire \$270 ;
+  wire [9:0] \$271 ;
+  wire \$272 ;
+  wire [8:0] \$273 ;
   wire \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [9:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
+  wire [9:0] \$280 ;
+  wire [9:0] \$281 ;
+  wire [9:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
-  wire [4:0] \$289 ;
+  wire \$289 ;
   wire \$29 ;
-  wire [4:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire \$293 ;
-  wire [9:0] \$294 ;
-  wire [9:0] \$295 ;
-  wire [9:0] \$296 ;
+  wire [10:0] \$293 ;
+  wire [8:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
   wire \$297 ;
-  wire [9:0] \$298 ;
-  wire [9:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [9:0] \$300 ;
-  wire [9:0] \$301 ;
-  wire [9:0] \$302 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire [11:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire [9:0] \$305 ;
+  wire \$305 ;
   wire [9:0] \$306 ;
-  wire [5:0] \$307 ;
-  wire [6:0] \$308 ;
-  wire \$309 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire [5:0] \$309 ;
   wire \$31 ;
   wire [5:0] \$310 ;
-  wire [6:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [9:0] \$314 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [5:0] \$313 ;
+  wire \$314 ;
   wire [9:0] \$315 ;
-  wire \$316 ;
-  wire \$317 ;
+  wire [9:0] \$316 ;
+  wire [9:0] \$317 ;
   wire [9:0] \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [9:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
-  wire [8:0] \$324 ;
+  wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [9:0] \$328 ;
-  wire [9:0] \$329 ;
+  wire \$328 ;
+  wire [10:0] \$329 ;
   wire \$33 ;
-  wire [9:0] \$330 ;
-  wire [9:0] \$331 ;
+  wire [8:0] \$330 ;
+  wire \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [5:0] \$338 ;
+  wire [11:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire \$342 ;
+  wire [9:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire [5:0] \$345 ;
-  wire \$346 ;
+  wire [5:0] \$346 ;
   wire \$347 ;
-  wire [9:0] \$348 ;
-  wire [8:0] \$349 ;
+  wire \$348 ;
+  wire [5:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [9:0] \$354 ;
+  wire \$354 ;
   wire \$355 ;
   wire \$356 ;
-  wire [9:0] \$357 ;
-  wire [9:0] \$358 ;
+  wire \$357 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [10:0] \$360 ;
-  wire [8:0] \$361 ;
-  wire [9:0] \$362 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
-  wire [8:0] \$369 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [7:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [8:0] \$376 ;
-  wire [5:0] \$377 ;
-  wire [9:0] \$378 ;
-  wire [8:0] \$379 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  wire [5:0] \$380 ;
-  wire [9:0] \$381 ;
-  wire [9:0] \$382 ;
-  wire [8:0] \$383 ;
-  wire [6:0] \$384 ;
-  wire [9:0] \$385 ;
-  wire [5:0] \$386 ;
-  wire [10:0] \$387 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
   wire \$388 ;
-  wire [8:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
@@ -478,27 +457,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire \$507 ;
+  wire [8:0] \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
+  wire [7:0] \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [8:0] \$513 ;
+  wire [8:0] \$514 ;
+  wire [5:0] \$515 ;
+  wire [9:0] \$516 ;
+  wire [8:0] \$517 ;
+  wire [8:0] \$518 ;
+  wire [6:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
+  wire [9:0] \$520 ;
   wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
+  wire [5:0] \$522 ;
+  wire [10:0] \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [8:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
@@ -507,21 +486,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
-  wire \$533 ;
+  wire [9:0] \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [9:0] \$538 ;
+  wire [3:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire \$541 ;
+  wire [4:0] \$541 ;
   wire \$542 ;
-  wire \$543 ;
+  wire [3:0] \$543 ;
   wire \$544 ;
   wire \$545 ;
-  wire \$546 ;
+  wire [3:0] \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
@@ -571,11 +550,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$589 ;
   wire [9:0] \$59 ;
   wire \$590 ;
-  wire \$591 ;
+  wire [8:0] \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
+  wire [8:0] \$595 ;
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
@@ -585,11 +564,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire \$603 ;
+  wire [8:0] \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
-  wire \$607 ;
+  wire [8:0] \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [9:0] \$61 ;
@@ -601,12 +580,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
-  wire \$618 ;
+  wire [8:0] \$618 ;
   wire \$619 ;
   wire \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire \$622 ;
+  wire [8:0] \$622 ;
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
@@ -615,11 +594,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$628 ;
   wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
+  wire [8:0] \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
+  wire [8:0] \$634 ;
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
@@ -628,9 +607,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
+  wire [10:0] \$642 ;
+  wire [9:0] \$643 ;
+  wire [9:0] \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
@@ -639,446 +618,261 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [9:0] \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [3:0] \$656 ;
+  wire [4:0] \$657 ;
+  wire [3:0] \$658 ;
+  wire [4:0] \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire [1:0] \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire [1:0] \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [32:0] \$661 ;
+  wire [32:0] \$662 ;
+  wire [32:0] \$663 ;
+  wire [6:0] \$664 ;
+  wire [32:0] \$665 ;
+  wire [3:0] \$666 ;
+  wire [32:0] \$667 ;
+  wire [32:0] \$668 ;
+  wire [1:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [32:0] \$670 ;
+  wire [32:0] \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg [4:0] \$674 ;
+  reg [9:0] \$675 ;
+  reg [4:0] \$676 ;
+  reg [8:0] \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire [5:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  reg [8:0] \$680 ;
+  reg \$681 ;
+  reg [8:0] \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg \$686 ;
+  reg [9:0] \$687 ;
+  reg [9:0] \$688 ;
+  reg \$689 ;
   wire [6:0] \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire [9:0] \$699 ;
+  reg [4:0] \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg [8:0] \$694 ;
+  reg [7:0] \$695 ;
+  reg [3:0] \$696 ;
+  reg [8:0] \$697 ;
+  reg [8:0] \$698 ;
+  reg [9:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire [10:0] \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
+  reg [9:0] \$700 ;
+  reg [10:0] \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg \$704 ;
+  reg \$705 ;
+  reg \$706 ;
+  reg \$707 ;
+  reg \$708 ;
+  reg [4:0] \$709 ;
   wire [5:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire [9:0] \$713 ;
-  wire [9:0] \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  reg [4:0] \$710 ;
+  reg \$711 ;
+  reg [9:0] \$712 ;
+  reg [9:0] \$713 ;
+  reg \$714 ;
+  reg [4:0] \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg [8:0] \$719 ;
   wire [6:0] \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire [10:0] \$726 ;
-  wire \$727 ;
-  wire [10:0] \$728 ;
-  wire [10:0] \$729 ;
+  reg [7:0] \$720 ;
+  reg [3:0] \$721 ;
+  reg [8:0] \$722 ;
+  reg [8:0] \$723 ;
+  reg [9:0] \$724 ;
+  reg [9:0] \$725 ;
+  reg [10:0] \$726 ;
+  reg \$727 ;
+  reg \$728 ;
+  reg \$729 ;
   wire [7:0] \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  reg \$730 ;
+  reg \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg [4:0] \$734 ;
+  reg [4:0] \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire [7:0] \$74 ;
-  wire \$740 ;
-  wire [9:0] \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire [9:0] \$746 ;
-  wire [3:0] \$747 ;
-  wire \$748 ;
-  wire [4:0] \$749 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire [3:0] \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire [3:0] \$754 ;
-  wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg [8:0] \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg [8:0] \$768 ;
+  reg [2:0] \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire \$775 ;
-  wire \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
+  reg \$770 ;
+  reg \$771 ;
+  reg [9:0] \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg [9:0] \$775 ;
+  reg [9:0] \$776 ;
+  reg \$777 ;
+  reg [2:0] \$778 ;
+  reg \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
+  reg [8:0] \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg [2:0] \$785 ;
+  reg \$786 ;
+  reg [6:0] \$787 ;
+  reg [31:0] \$788 ;
+  reg [6:0] \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire [8:0] \$799 ;
+  reg [31:0] \$790 ;
+  reg [6:0] \$791 ;
+  reg [31:0] \$792 ;
+  reg [6:0] \$793 ;
+  reg [31:0] \$794 ;
+  reg [6:0] \$795 ;
+  reg [31:0] \$796 ;
+  reg [6:0] \$797 ;
+  reg [31:0] \$798 ;
+  reg [6:0] \$799 ;
   wire \$8 ;
-  wire [8:0] \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire [8:0] \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire \$80 ;
+  reg [31:0] \$800 ;
+  reg [6:0] \$801 ;
+  reg [31:0] \$802 ;
+  wire [7:0] \$803 ;
+  wire [23:0] \$804 ;
+  wire [7:0] \$805 ;
+  wire [23:0] \$806 ;
+  wire [7:0] \$807 ;
+  wire [23:0] \$808 ;
+  wire [7:0] \$809 ;
   wire [8:0] \$81 ;
-  wire \$810 ;
-  wire [8:0] \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire [8:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
-  wire [5:0] \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire [8:0] \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire \$829 ;
-  wire [9:0] \$83 ;
-  wire [8:0] \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire [8:0] \$838 ;
-  wire \$839 ;
-  wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire [8:0] \$842 ;
-  wire \$843 ;
-  wire \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [23:0] \$810 ;
+  wire [7:0] \$811 ;
+  wire [23:0] \$812 ;
+  wire [7:0] \$813 ;
+  wire [23:0] \$814 ;
+  wire [7:0] \$815 ;
+  wire [23:0] \$816 ;
+  wire [7:0] \$817 ;
+  wire [23:0] \$818 ;
+  wire [8:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire [9:0] \$84 ;
   wire \$85 ;
-  wire [10:0] \$850 ;
-  wire [9:0] \$851 ;
-  wire [9:0] \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire [9:0] \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire [3:0] \$864 ;
-  wire [4:0] \$865 ;
-  wire [3:0] \$866 ;
-  wire [4:0] \$867 ;
-  wire \$868 ;
-  wire [32:0] \$869 ;
   wire \$87 ;
-  wire [32:0] \$870 ;
-  wire [32:0] \$871 ;
-  wire [6:0] \$872 ;
-  wire [32:0] \$873 ;
-  wire [3:0] \$874 ;
-  wire [32:0] \$875 ;
-  wire [32:0] \$876 ;
-  wire [1:0] \$877 ;
-  wire [32:0] \$878 ;
-  wire [32:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg [4:0] \$882 ;
-  reg [9:0] \$883 ;
-  reg [4:0] \$884 ;
-  reg [8:0] \$885 ;
-  reg \$886 ;
-  reg \$887 ;
-  reg [8:0] \$888 ;
-  reg \$889 ;
   wire \$89 ;
-  reg [8:0] \$890 ;
-  reg \$891 ;
-  reg \$892 ;
-  reg [8:0] \$893 ;
-  reg [9:0] \$894 ;
-  reg \$895 ;
-  reg [4:0] \$896 ;
-  reg \$897 ;
-  reg [4:0] \$898 ;
-  reg [9:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [9:0] \$900 ;
-  reg \$901 ;
-  reg \$902 ;
-  reg \$903 ;
-  reg [8:0] \$904 ;
-  reg [7:0] \$905 ;
-  reg [3:0] \$906 ;
-  reg [8:0] \$907 ;
-  reg [8:0] \$908 ;
-  reg [4:0] \$909 ;
   wire \$91 ;
-  reg [8:0] \$910 ;
-  reg [9:0] \$911 ;
-  reg [8:0] \$912 ;
-  reg \$913 ;
-  reg [8:0] \$914 ;
-  reg [7:0] \$915 ;
-  reg \$916 ;
-  reg \$917 ;
-  reg [4:0] \$918 ;
-  reg \$919 ;
   wire \$92 ;
-  reg \$920 ;
-  reg \$921 ;
-  reg \$922 ;
-  reg \$923 ;
-  reg \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg \$928 ;
-  reg \$929 ;
   wire \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg \$932 ;
-  reg \$933 ;
-  reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  reg \$939 ;
   wire \$94 ;
-  reg \$940 ;
-  reg \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg \$944 ;
-  reg \$945 ;
-  reg \$946 ;
-  reg \$947 ;
-  reg \$948 ;
-  reg \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
-  reg [1:0] \$952 ;
-  reg \$953 ;
-  reg \$954 ;
-  reg \$955 ;
-  reg [9:0] \$956 ;
-  reg \$957 ;
-  reg \$958 ;
-  reg \$959 ;
   wire \$96 ;
-  reg [9:0] \$960 ;
-  reg \$961 ;
-  reg \$962 ;
-  reg \$963 ;
-  reg [9:0] \$964 ;
-  reg \$965 ;
-  reg \$966 ;
-  reg [8:0] \$967 ;
-  reg \$968 ;
-  reg \$969 ;
   wire \$97 ;
-  reg [8:0] \$970 ;
-  reg [2:0] \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg [9:0] \$974 ;
-  reg \$975 ;
-  reg \$976 ;
-  reg [9:0] \$977 ;
-  reg [9:0] \$978 ;
-  reg \$979 ;
   wire \$98 ;
-  reg [2:0] \$980 ;
-  reg \$981 ;
-  reg [8:0] \$982 ;
-  reg \$983 ;
-  reg \$984 ;
-  reg \$985 ;
-  reg \$986 ;
-  reg [2:0] \$987 ;
-  reg \$988 ;
-  reg [6:0] \$989 ;
   wire \$99 ;
-  reg [31:0] \$990 ;
-  reg [6:0] \$991 ;
-  reg [31:0] \$992 ;
-  reg [6:0] \$993 ;
-  reg [31:0] \$994 ;
-  reg [6:0] \$995 ;
-  reg [31:0] \$996 ;
-  reg [6:0] \$997 ;
-  reg [31:0] \$998 ;
-  reg [6:0] \$999 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$237 ;
-  wire [5:0] \$signature__addr$240 ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$246 ;
-  wire [5:0] \$signature__addr$249 ;
-  wire [5:0] \$signature__addr$252 ;
-  wire [5:0] \$signature__addr$255 ;
-  wire [5:0] \$signature__addr$258 ;
-  wire [5:0] \$signature__addr$266 ;
-  wire [5:0] \$signature__addr$269 ;
-  wire [5:0] \$signature__addr$271 ;
+  wire [5:0] \$signature__addr$241 ;
+  wire [5:0] \$signature__addr$244 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$250 ;
+  wire [5:0] \$signature__addr$253 ;
+  wire [5:0] \$signature__addr$256 ;
+  wire [5:0] \$signature__addr$259 ;
+  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$270 ;
   wire [5:0] \$signature__addr$273 ;
   wire [5:0] \$signature__addr$275 ;
   wire [5:0] \$signature__addr$277 ;
   wire [5:0] \$signature__addr$279 ;
   wire [5:0] \$signature__addr$281 ;
+  wire [5:0] \$signature__addr$283 ;
+  wire [5:0] \$signature__addr$285 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$238 ;
-  wire [31:0] \$signature__data$241 ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$247 ;
-  wire [31:0] \$signature__data$250 ;
-  wire [31:0] \$signature__data$253 ;
-  wire [31:0] \$signature__data$256 ;
-  wire [31:0] \$signature__data$259 ;
-  wire [31:0] \$signature__data$452 ;
-  wire [31:0] \$signature__data$453 ;
-  wire [31:0] \$signature__data$454 ;
-  wire [31:0] \$signature__data$455 ;
-  wire [31:0] \$signature__data$456 ;
-  wire [31:0] \$signature__data$457 ;
-  wire [31:0] \$signature__data$458 ;
-  wire [31:0] \$signature__data$459 ;
+  wire [31:0] \$signature__data$242 ;
+  wire [31:0] \$signature__data$245 ;
+  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$251 ;
+  wire [31:0] \$signature__data$254 ;
+  wire [31:0] \$signature__data$257 ;
+  wire [31:0] \$signature__data$260 ;
+  wire [31:0] \$signature__data$263 ;
+  wire [31:0] \$signature__data$477 ;
+  wire [31:0] \$signature__data$478 ;
+  wire [31:0] \$signature__data$479 ;
+  wire [31:0] \$signature__data$480 ;
+  wire [31:0] \$signature__data$481 ;
+  wire [31:0] \$signature__data$482 ;
+  wire [31:0] \$signature__data$483 ;
+  wire [31:0] \$signature__data$484 ;
   wire \$signature__en ;
-  wire \$signature__en$236 ;
-  wire \$signature__en$239 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$245 ;
-  wire \$signature__en$248 ;
-  wire \$signature__en$251 ;
-  wire \$signature__en$254 ;
-  wire \$signature__en$257 ;
-  reg a_calm_if_a_fold = 1'h1;
-  reg a_calm_if_a_last_fold = 1'h1;
-  reg a_calm_if_b = 1'h1;
-  reg a_calm_if_stay = 1'h1;
+  wire \$signature__en$240 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$252 ;
+  wire \$signature__en$255 ;
+  wire \$signature__en$258 ;
+  wire \$signature__en$261 ;
   wire [63:0] act;
-  wire [63:0] \act$213 ;
-  wire [63:0] \act$214 ;
-  wire [63:0] \act$215 ;
-  wire [63:0] \act$216 ;
   wire [63:0] \act$217 ;
   wire [63:0] \act$218 ;
   wire [63:0] \act$219 ;
+  wire [63:0] \act$220 ;
+  wire [63:0] \act$221 ;
+  wire [63:0] \act$222 ;
+  wire [63:0] \act$223 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1090,25 +884,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire act_write;
   wire actbuf_collision;
   wire active;
-  reg [4:0] age_next0 = 5'h12;
-  reg [4:0] age_next1 = 5'h12;
-  wire b_available;
-  reg [8:0] b_bank_addr = 9'h000;
-  reg b_done = 1'h1;
-  reg [8:0] b_fold = 9'h000;
-  reg [9:0] b_fold_plus1 = 10'h001;
-  reg [8:0] b_group = 9'h000;
-  reg b_group_is_0 = 1'h1;
-  reg [9:0] b_group_plus1 = 10'h001;
-  reg b_in_group = 1'h0;
-  reg b_last_fold = 1'h0;
-  reg b_last_group = 1'h0;
-  reg b_ready_if_a_fold = 1'h0;
-  reg b_ready_if_a_last_fold = 1'h0;
-  reg b_ready_if_b = 1'h0;
-  reg b_ready_if_stay = 1'h0;
-  reg [7:0] b_rq_addr = 8'h00;
-  reg [8:0] bank_addr = 9'h000;
+  reg [8:0] bank_addr0 = 9'h000;
+  reg [8:0] bank_addr1 = 9'h000;
   wire [8:0] bank_waddr;
   wire [8:0] \bank_waddr$28 ;
   wire [8:0] \bank_waddr$34 ;
@@ -1133,6 +910,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \bank_we$51 ;
   wire \bank_we$57 ;
   wire \bank_we$63 ;
+  reg beat_ready0 = 1'h0;
+  reg beat_ready1 = 1'h0;
+  reg beat_ready_next0 = 1'h0;
+  reg beat_ready_next1 = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -1151,19 +932,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] count_mac_ops = 32'd0;
   reg [31:0] count_stall_input = 32'd0;
   reg [31:0] count_stall_output = 32'd0;
-  reg ctx = 1'h0;
-  reg [9:0] cur_folds_m1 = 10'h3ff;
-  reg [9:0] cur_groups_m1 = 10'h3ff;
-  reg cur_is_last = 1'h0;
-  reg cur_relu = 1'h0;
-  reg cur_requantize = 1'h0;
-  reg [4:0] cur_wait_next = 5'h00;
+  reg [9:0] cur_folds_m1_0 = 10'h3ff;
+  reg [9:0] cur_folds_m1_1 = 10'h3ff;
+  reg [9:0] cur_groups_m1_0 = 10'h3ff;
+  reg [9:0] cur_groups_m1_1 = 10'h3ff;
+  reg cur_is_last0 = 1'h0;
+  reg cur_is_last1 = 1'h0;
+  reg cur_one_fold0 = 1'h0;
+  reg cur_one_fold1 = 1'h0;
+  reg cur_relu0 = 1'h0;
+  reg cur_relu1 = 1'h0;
+  reg cur_requantize0 = 1'h0;
+  reg cur_requantize1 = 1'h0;
+  reg [4:0] cur_wait_next0 = 5'h00;
+  reg [4:0] cur_wait_next1 = 5'h00;
   wire [2:0] d0_rp__addr;
   wire [36:0] d0_rp__data;
-  reg data_ok_if_a_fold = 1'h0;
-  reg data_ok_if_a_last_fold = 1'h0;
-  reg data_ok_if_b = 1'h0;
-  reg data_ok_if_stay = 1'h0;
   wire [2:0] dl_rp__addr;
   wire [36:0] dl_rp__data;
   output done;
@@ -1194,12 +978,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_slot = 1'h0;
   wire finished;
   reg finished_r = 1'h0;
-  reg [8:0] fold = 9'h000;
-  reg fold_is_0 = 1'h1;
-  reg [9:0] fold_plus1 = 10'h001;
-  reg [8:0] group = 9'h000;
-  reg group_is_0 = 1'h1;
-  reg [9:0] group_plus1 = 10'h001;
+  reg first_step0 = 1'h1;
+  reg first_step1 = 1'h1;
+  reg [8:0] fold0 = 9'h000;
+  reg [8:0] fold1 = 9'h000;
+  reg fold_is_0_0 = 1'h1;
+  reg fold_is_0_1 = 1'h1;
+  reg [9:0] fold_plus1_0 = 10'h001;
+  reg [9:0] fold_plus1_1 = 10'h001;
+  reg [10:0] fold_plus2_0 = 11'h002;
+  reg [10:0] fold_plus2_1 = 11'h002;
+  reg [8:0] group0 = 9'h000;
+  reg [8:0] group1 = 9'h000;
+  reg [9:0] group_plus1_0 = 10'h001;
+  reg [9:0] group_plus1_1 = 10'h001;
   reg has_layers = 1'h0;
   input [63:0] i_stream__payload;
   wire [63:0] i_stream__payload;
@@ -1214,8 +1006,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] in_folds_m1 = 10'h3ff;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
-  reg [8:0] in_groups = 9'h000;
-  reg [9:0] in_groups_m1 = 10'h3ff;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1238,16 +1028,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [6:0] inc_stall_input = 7'h00;
   reg [6:0] inc_stall_output = 7'h00;
   wire issue;
-  wire issue_a;
-  wire issue_b;
+  wire issue0;
+  wire issue1;
+  wire issue_ctx;
   wire issued;
-  reg issued_r0 = 1'h0;
-  reg issued_r1 = 1'h0;
-  reg last_fold = 1'h0;
-  reg last_group = 1'h0;
+  reg last_fold0 = 1'h0;
+  reg last_fold1 = 1'h0;
+  reg last_group0 = 1'h0;
+  reg last_group1 = 1'h0;
   reg [4:0] last_layer = 5'h1f;
-  reg [3:0] layer = 4'h0;
-  reg layer_is_0 = 1'h1;
+  reg [3:0] layer0 = 4'h0;
+  reg [3:0] layer1 = 4'h0;
+  reg layer_is_0_0 = 1'h1;
+  reg layer_is_0_1 = 1'h1;
   input [95:0] load__payload;
   wire [95:0] load__payload;
   wire [31:0] \load__payload.addr ;
@@ -1270,12 +1063,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [4:0] load_r_last_layer = 5'h1f;
   reg load_write = 1'h0;
   reg loaded = 1'h0;
-  reg [1:0] move_made = 2'h0;
-  wire [3:0] next_layer;
+  reg [36:0] next_descriptor0 = 37'h0000000000;
+  reg [36:0] next_descriptor1 = 37'h0000000000;
+  wire [3:0] next_layer0;
+  wire [3:0] next_layer1;
+  reg [3:0] next_layer_r0 = 4'h0;
+  reg [3:0] next_layer_r1 = 4'h0;
+  reg [35:0] next_steps0 = 36'h000000000;
+  reg [35:0] next_steps1 = 36'h000000000;
   wire [2:0] nxt_rp__addr;
+  wire [2:0] \nxt_rp__addr$110 ;
   wire [36:0] nxt_rp__data;
+  wire [36:0] \nxt_rp__data$332 ;
   wire [2:0] nxt_steps_rp__addr;
+  wire [2:0] \nxt_steps_rp__addr$111 ;
   wire [35:0] nxt_steps_rp__data;
+  wire [35:0] \nxt_steps_rp__data$334 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1284,6 +1087,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire o_stream__ready;
   output o_stream__valid;
   wire o_stream__valid;
+  reg oldest = 1'h0;
   wire out_fire;
   reg out_full0 = 1'h0;
   reg out_full1 = 1'h0;
@@ -1314,14 +1118,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$229 ;
-  wire [31:0] \result$230 ;
-  wire [31:0] \result$231 ;
-  wire [31:0] \result$232 ;
   wire [31:0] \result$233 ;
   wire [31:0] \result$234 ;
   wire [31:0] \result$235 ;
-  reg [7:0] rq_addr = 8'h00;
+  wire [31:0] \result$236 ;
+  wire [31:0] \result$237 ;
+  wire [31:0] \result$238 ;
+  wire [31:0] \result$239 ;
+  reg [7:0] rq_addr0 = 8'h00;
+  reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$31 ;
   wire [7:0] \rq_waddr$37 ;
@@ -1357,130 +1162,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$137 ;
+  wire [8:0] \step_addr$132 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$149 ;
+  wire [8:0] \step_addr$146 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$156 ;
+  wire [8:0] \step_addr$154 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$163 ;
+  wire [8:0] \step_addr$162 ;
   (* init = 9'h000 *)
   wire [8:0] \step_addr$170 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$177 ;
+  wire [8:0] \step_addr$178 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$184 ;
+  wire [8:0] \step_addr$186 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$191 ;
+  wire [8:0] \step_addr$194 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
+  (* init = 1'h0 *)
+  wire \step_ctx$138 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$149 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$157 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$165 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$173 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$181 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$189 ;
+  (* init = 1'h0 *)
+  wire \step_ctx$197 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$139 ;
+  wire \step_first$134 ;
   (* init = 1'h0 *)
-  wire \step_first$150 ;
+  wire \step_first$147 ;
   (* init = 1'h0 *)
-  wire \step_first$157 ;
+  wire \step_first$155 ;
   (* init = 1'h0 *)
-  wire \step_first$164 ;
+  wire \step_first$163 ;
   (* init = 1'h0 *)
   wire \step_first$171 ;
   (* init = 1'h0 *)
-  wire \step_first$178 ;
+  wire \step_first$179 ;
   (* init = 1'h0 *)
-  wire \step_first$185 ;
+  wire \step_first$187 ;
   (* init = 1'h0 *)
-  wire \step_first$192 ;
+  wire \step_first$195 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$141 ;
+  wire \step_last$136 ;
   (* init = 1'h0 *)
-  wire \step_last$151 ;
+  wire \step_last$148 ;
   (* init = 1'h0 *)
-  wire \step_last$158 ;
+  wire \step_last$156 ;
   (* init = 1'h0 *)
-  wire \step_last$165 ;
+  wire \step_last$164 ;
   (* init = 1'h0 *)
   wire \step_last$172 ;
   (* init = 1'h0 *)
-  wire \step_last$179 ;
+  wire \step_last$180 ;
   (* init = 1'h0 *)
-  wire \step_last$186 ;
+  wire \step_last$188 ;
   (* init = 1'h0 *)
-  wire \step_last$193 ;
+  wire \step_last$196 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$145 ;
+  wire \step_relu$142 ;
   (* init = 1'h0 *)
-  wire \step_relu$153 ;
+  wire \step_relu$151 ;
   (* init = 1'h0 *)
-  wire \step_relu$160 ;
+  wire \step_relu$159 ;
   (* init = 1'h0 *)
   wire \step_relu$167 ;
   (* init = 1'h0 *)
-  wire \step_relu$174 ;
+  wire \step_relu$175 ;
   (* init = 1'h0 *)
-  wire \step_relu$181 ;
+  wire \step_relu$183 ;
   (* init = 1'h0 *)
-  wire \step_relu$188 ;
+  wire \step_relu$191 ;
   (* init = 1'h0 *)
-  wire \step_relu$195 ;
+  wire \step_relu$199 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$147 ;
+  wire \step_requantize$144 ;
   (* init = 1'h0 *)
-  wire \step_requantize$154 ;
+  wire \step_requantize$152 ;
   (* init = 1'h0 *)
-  wire \step_requantize$161 ;
+  wire \step_requantize$160 ;
   (* init = 1'h0 *)
   wire \step_requantize$168 ;
   (* init = 1'h0 *)
-  wire \step_requantize$175 ;
+  wire \step_requantize$176 ;
   (* init = 1'h0 *)
-  wire \step_requantize$182 ;
+  wire \step_requantize$184 ;
   (* init = 1'h0 *)
-  wire \step_requantize$189 ;
+  wire \step_requantize$192 ;
   (* init = 1'h0 *)
-  wire \step_requantize$196 ;
+  wire \step_requantize$200 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$143 ;
+  wire [7:0] \step_rq$140 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$152 ;
+  wire [7:0] \step_rq$150 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$159 ;
+  wire [7:0] \step_rq$158 ;
   (* init = 8'h00 *)
   wire [7:0] \step_rq$166 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$173 ;
+  wire [7:0] \step_rq$174 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$180 ;
+  wire [7:0] \step_rq$182 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$187 ;
+  wire [7:0] \step_rq$190 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$194 ;
+  wire [7:0] \step_rq$198 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$135 ;
+  wire \step_valid$130 ;
   (* init = 1'h0 *)
-  wire \step_valid$148 ;
+  wire \step_valid$145 ;
   (* init = 1'h0 *)
-  wire \step_valid$155 ;
+  wire \step_valid$153 ;
   (* init = 1'h0 *)
-  wire \step_valid$162 ;
+  wire \step_valid$161 ;
   (* init = 1'h0 *)
   wire \step_valid$169 ;
   (* init = 1'h0 *)
-  wire \step_valid$176 ;
+  wire \step_valid$177 ;
   (* init = 1'h0 *)
-  wire \step_valid$183 ;
+  wire \step_valid$185 ;
   (* init = 1'h0 *)
-  wire \step_valid$190 ;
+  wire \step_valid$193 ;
   wire [2:0] swp__addr;
   wire [35:0] swp__data;
   wire swp__en;
@@ -1489,7 +1310,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [32:0] w_data;
   reg w_en = 1'h0;
   reg [4:0] wait1 = 5'h12;
-  reg [4:0] wait_cur = 5'h00;
+  reg wait_next_le2_0 = 1'h0;
+  reg wait_next_le2_1 = 1'h0;
+  reg [4:0] wait_next_m2_0 = 5'h00;
+  reg [4:0] wait_next_m2_1 = 5'h00;
+  reg wait_ok0 = 1'h0;
+  reg wait_ok1 = 1'h0;
+  reg [4:0] wait_remain0 = 5'h00;
+  reg [4:0] wait_remain1 = 5'h00;
+  reg want0 = 1'h0;
+  reg want1 = 1'h0;
   reg wb_ctx1 = 1'h0;
   reg wb_ctx10 = 1'h0;
   reg wb_ctx11 = 1'h0;
@@ -1575,7 +1405,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid7 = 1'h0;
   reg wb_valid8 = 1'h0;
   reg wb_valid9 = 1'h0;
-  reg wr_buf = 1'h0;
+  reg wr_buf0 = 1'h0;
+  reg wr_buf1 = 1'h0;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [63:0] actbuf [127:0];
@@ -1710,8 +1541,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$202 )
-      actbuf[\$200 [6:0]] <= { \$1019 , \$1017 , \$1015 , \$1013 , \$1011 , \$1009 , \$1007 , \$1005  };
+    if (\$151 )
+      actbuf[\$149 [6:0]] <= { \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805 , \$803  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1735,7 +1566,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign nxt_steps_rp__data = descriptor_steps[\$106 [2:0]];
+  assign \nxt_steps_rp__data$334  = descriptor_steps[\$112 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$110 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1751,7 +1583,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign nxt_rp__data = descriptors[\$106 [2:0]];
+  assign \nxt_rp__data$332  = descriptors[\$112 [2:0]];
+  assign nxt_rp__data = descriptors[\$110 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1824,8 +1657,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$85 )
-      inbuf[\$83 [5:0]] <= i_stream__payload;
+    if (\$86 )
+      inbuf[\$84 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1904,13 +1737,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$218 [5:0]] <= { \$1006 , \$1005  };
+      outbuf0[\$167 [5:0]] <= { \$804 , \$803  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$237 [5:0]];
+    _2_ <= outbuf0[\$186 [5:0]];
   end
-  assign \$signature__data$452  = _2_;
+  assign \$signature__data$477  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1981,13 +1814,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$220 [5:0]] <= { \$1008 , \$1007  };
+      outbuf1[\$169 [5:0]] <= { \$806 , \$805  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$242 [5:0]];
+    _3_ <= outbuf1[\$191 [5:0]];
   end
-  assign \$signature__data$453  = _3_;
+  assign \$signature__data$478  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -2058,13 +1891,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$222 [5:0]] <= { \$1010 , \$1009  };
+      outbuf2[\$171 [5:0]] <= { \$808 , \$807  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$247 [5:0]];
+    _4_ <= outbuf2[\$196 [5:0]];
   end
-  assign \$signature__data$454  = _4_;
+  assign \$signature__data$479  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2135,13 +1968,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$224 [5:0]] <= { \$1012 , \$1011  };
+      outbuf3[\$173 [5:0]] <= { \$810 , \$809  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$252 [5:0]];
+    _5_ <= outbuf3[\$201 [5:0]];
   end
-  assign \$signature__data$455  = _5_;
+  assign \$signature__data$480  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2212,13 +2045,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$226 [5:0]] <= { \$1014 , \$1013  };
+      outbuf4[\$175 [5:0]] <= { \$812 , \$811  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$257 [5:0]];
+    _6_ <= outbuf4[\$206 [5:0]];
   end
-  assign \$signature__data$456  = _6_;
+  assign \$signature__data$481  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2289,13 +2122,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$228 [5:0]] <= { \$1016 , \$1015  };
+      outbuf5[\$177 [5:0]] <= { \$814 , \$813  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$262 [5:0]];
+    _7_ <= outbuf5[\$211 [5:0]];
   end
-  assign \$signature__data$457  = _7_;
+  assign \$signature__data$482  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2366,13 +2199,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$230 [5:0]] <= { \$1018 , \$1017  };
+      outbuf6[\$179 [5:0]] <= { \$816 , \$815  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$267 [5:0]];
+    _8_ <= outbuf6[\$216 [5:0]];
   end
-  assign \$signature__data$458  = _8_;
+  assign \$signature__data$483  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2443,13 +2276,967 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$232 [5:0]] <= { \$1020 , \$1019  };
+      outbuf7[\$181 [5:0]] <= { \$818 , \$817  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$272 [5:0]];
+    _9_ <= outbuf7[\$221 [5:0]];
   end
-  assign \$signature__data$459  = _9_;
+  assign \$signature__data$484  = _9_;
+  assign \$146  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$147  = \$145  + \$146 ;
+  assign \$148  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$149  = \$147  + \$148 ;
+  assign \$166  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$167  = wb_group17 + \$166 ;
+  assign \$168  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$169  = wb_group17 + \$168 ;
+  assign \$170  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$171  = wb_group17 + \$170 ;
+  assign \$172  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$173  = wb_group17 + \$172 ;
+  assign \$174  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$175  = wb_group17 + \$174 ;
+  assign \$176  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$177  = wb_group17 + \$176 ;
+  assign \$178  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$179  = wb_group17 + \$178 ;
+  assign \$180  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$181  = wb_group17 + \$180 ;
+  assign \$182  = drain_slot ? out_pending1 : out_pending0;
+  assign \$183  = \$182  & drain_available;
+  assign drain_read = \$183  & drain_room;
+  assign \$185  = drain_slot ? 6'h20 : 6'h00;
+  assign \$186  = \$184  + \$185 ;
+  assign \$187  = drain_read & out_write;
+  assign \$188  = \$186 [5:0] == \$167 [5:0];
+  assign outbuf0_collision = \$187  & \$188 ;
+  assign \$190  = drain_slot ? 6'h20 : 6'h00;
+  assign \$191  = \$189  + \$190 ;
+  assign \$192  = drain_read & out_write;
+  assign \$193  = \$191 [5:0] == \$169 [5:0];
+  assign outbuf1_collision = \$192  & \$193 ;
+  assign \$195  = drain_slot ? 6'h20 : 6'h00;
+  assign \$196  = \$194  + \$195 ;
+  assign \$197  = drain_read & out_write;
+  assign \$198  = \$196 [5:0] == \$171 [5:0];
+  assign outbuf2_collision = \$197  & \$198 ;
+  assign \$200  = drain_slot ? 6'h20 : 6'h00;
+  assign \$201  = \$199  + \$200 ;
+  assign \$202  = drain_read & out_write;
+  assign \$203  = \$201 [5:0] == \$173 [5:0];
+  assign outbuf3_collision = \$202  & \$203 ;
+  assign \$205  = drain_slot ? 6'h20 : 6'h00;
+  assign \$206  = \$204  + \$205 ;
+  assign \$207  = drain_read & out_write;
+  assign \$208  = \$206 [5:0] == \$175 [5:0];
+  assign outbuf4_collision = \$207  & \$208 ;
+  assign \$210  = drain_slot ? 6'h20 : 6'h00;
+  assign \$211  = \$209  + \$210 ;
+  assign \$212  = drain_read & out_write;
+  assign \$213  = \$211 [5:0] == \$177 [5:0];
+  assign outbuf5_collision = \$212  & \$213 ;
+  assign \$215  = drain_slot ? 6'h20 : 6'h00;
+  assign \$216  = \$214  + \$215 ;
+  assign \$217  = drain_read & out_write;
+  assign \$218  = \$216 [5:0] == \$179 [5:0];
+  assign outbuf6_collision = \$217  & \$218 ;
+  assign \$220  = drain_slot ? 6'h20 : 6'h00;
+  assign \$221  = \$219  + \$220 ;
+  assign \$222  = drain_read & out_write;
+  assign \$223  = \$221 [5:0] == \$181 [5:0];
+  assign outbuf7_collision = \$222  & \$223 ;
+  assign out_fire = o_stream__valid & o_stream__ready;
+  assign done = out_fire & o_stream__payload[32];
+  assign \$224  = load__valid & load__ready;
+  assign \$225  = load__payload[31:28] == 2'h2;
+  assign \$226  = load__payload[19:0] < 4'h8;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = load__payload[31:28] == 2'h2;
+  assign \$229  = ! load__payload[19:0];
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = load__payload[31:28] == 2'h3;
+  assign \$232  = ! load__payload[19:0];
+  assign \$233  = load__payload[19:0] == 1'h1;
+  assign \$234  = | load__payload[95:32];
+  assign \$235  = | load__payload[95:36];
+  assign \$236  = load__payload[35:32] > 4'h8;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = load__payload[35:32] - 1'h1;
+  assign \$239  = \$237  ? 5'h07 : \$238 ;
+  assign \$240  = ! load__payload[40:32];
+  assign \$241  = load__payload[49:41] <= 4'h8;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = load__payload[49:41] - 1'h1;
+  assign \$246  = $signed(\$245 ) < $signed(6'h12);
+  assign \$247  = load__payload[49:41] - 1'h1;
+  assign \$250  = \$246  ? \$249  : 10'h012;
+  assign \$251  = \$242  ? 10'h000 : \$250 ;
+  assign \$252  = load_write & load_r_is_control;
+  assign \$253  = load_write & load_r_is_descriptor0;
+  assign \$254  = load_r[40:32] - 1'h1;
+  assign \$257  = 1'h0 + \$256 ;
+  assign \$258  = \$257  >= 5'h12;
+  assign \$260  = 1'h0 + \$259 ;
+  assign \$261  = 5'h12 - \$260 ;
+  assign \$262  = \$258  ? 8'h00 : \$261 ;
+  assign \$263  = d0_rp__data[8:0] - 1'h1;
+  assign \$265  = ! in_wslot;
+  assign \$266  = in_fire & \$265 ;
+  assign \$267  = in_beats0 + 1'h1;
+  assign \$268  = in_beats0 == in_folds_m1;
+  assign \$270  = in_fire & \$269 ;
+  assign \$271  = in_beats1 + 1'h1;
+  assign \$272  = in_beats1 == in_folds_m1;
+  assign \$273  = in_wslot ? in_beats1 : in_beats0;
+  assign \$274  = \$273  == in_folds_m1;
+  assign \$275  = in_fire & \$274 ;
+  assign \$276  = ~ in_wslot;
+  assign \$277  = ~ loaded;
+  assign \$278  = ~ loaded;
+  assign \$279  = d0_rp__data[8:0] - 1'h1;
+  assign \$281  = d0_rp__data[17:9] - 1'h1;
+  assign \$283  = | d0_rp__data[8:0];
+  assign \$284  = d0_rp__data[8:0] <= 4'h8;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = ! last_layer;
+  assign \$287  = | d0_rp__data[8:0];
+  assign \$288  = d0_rp__data[8:0] <= 4'h8;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = | d0_rp__data[17:9];
+  assign \$291  = d0_rp__data[17:9] <= 4'h8;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = group_plus1_0 + 1'h1;
+  assign \$294  = rq_addr0 + 1'h1;
+  assign \$295  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$296  = next_layer_r0 == last_layer;
+  assign \$297  = ~ wr_buf0;
+  assign \$298  = ~ cur_is_last0;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = ! oldest;
+  assign \$301  = cur_is_last0 & \$300 ;
+  assign \$302  = fold_plus2_0 + 1'h1;
+  assign \$303  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$304  = last_fold0 & last_group0;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = bank_addr0 + 1'h1;
+  assign \$307  = cur_wait_next0 <= 2'h2;
+  assign \$308  = cur_wait_next0 <= 2'h2;
+  assign \$309  = cur_wait_next0 - 2'h2;
+  assign \$310  = \$308  ? 6'h00 : \$309 ;
+  assign \$311  = wait_remain0 <= 1'h1;
+  assign \$312  = | wait_remain0;
+  assign \$313  = wait_remain0 - 1'h1;
+  assign \$314  = ~ loaded;
+  assign \$315  = d0_rp__data[8:0] - 1'h1;
+  assign \$317  = d0_rp__data[17:9] - 1'h1;
+  assign \$319  = | d0_rp__data[8:0];
+  assign \$320  = d0_rp__data[8:0] <= 4'h8;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ! last_layer;
+  assign \$323  = | d0_rp__data[8:0];
+  assign \$324  = d0_rp__data[8:0] <= 4'h8;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = | d0_rp__data[17:9];
+  assign \$327  = d0_rp__data[17:9] <= 4'h8;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = group_plus1_1 + 1'h1;
+  assign \$330  = rq_addr1 + 1'h1;
+  assign \$331  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$332  = next_layer_r1 == last_layer;
+  assign \$333  = ~ wr_buf1;
+  assign \$334  = ~ cur_is_last1;
+  assign \$335  = \$333  & \$334 ;
+  assign \$337  = cur_is_last1 & \$336 ;
+  assign \$338  = fold_plus2_1 + 1'h1;
+  assign \$339  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$340  = last_fold1 & last_group1;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = bank_addr1 + 1'h1;
+  assign \$343  = cur_wait_next1 <= 2'h2;
+  assign \$344  = cur_wait_next1 <= 2'h2;
+  assign \$345  = cur_wait_next1 - 2'h2;
+  assign \$346  = \$344  ? 6'h00 : \$345 ;
+  assign \$347  = wait_remain1 <= 1'h1;
+  assign \$348  = | wait_remain1;
+  assign \$349  = wait_remain1 - 1'h1;
+  assign \$350  = load_r_is_control & load_r_is_clear;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = load_write & \$351 ;
+  assign \$353  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$354  = issue & \$353 ;
+  assign \$355  = issue_ctx ? first_step1 : first_step0;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = ~ issue0;
+  assign \$358  = loaded & \$357 ;
+  assign \$359  = ~ last_fold0;
+  assign \$360  = loaded & \$359 ;
+  assign \$361  = in_beats0 > fold0;
+  assign \$362  = ! in_wslot;
+  assign \$363  = in_fire & \$362 ;
+  assign \$364  = in_beats0 == fold0;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = \$361  | \$365 ;
+  assign \$367  = in_beats0 > fold_plus1_0;
+  assign \$368  = ! in_wslot;
+  assign \$369  = in_fire & \$368 ;
+  assign \$370  = in_beats0 == fold_plus1_0;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = \$367  | \$371 ;
+  assign \$373  = in_beats0 > fold_plus1_0;
+  assign \$374  = ! in_wslot;
+  assign \$375  = in_fire & \$374 ;
+  assign \$376  = in_beats0 == fold_plus1_0;
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = \$373  | \$377 ;
+  assign \$379  = in_beats0 > fold_plus2_0;
+  assign \$380  = ! in_wslot;
+  assign \$381  = in_fire & \$380 ;
+  assign \$382  = in_beats0 == fold_plus2_0;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = \$379  | \$383 ;
+  assign \$385  = in_beats0 > 1'h0;
+  assign \$386  = ! in_wslot;
+  assign \$387  = in_fire & \$386 ;
+  assign \$388  = ! in_beats0;
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = \$385  | \$389 ;
+  assign \$391  = in_beats0 > 1'h1;
+  assign \$392  = ! in_wslot;
+  assign \$393  = in_fire & \$392 ;
+  assign \$394  = in_beats0 == 1'h1;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = \$391  | \$395 ;
+  assign \$397  = ~ issue1;
+  assign \$398  = loaded & \$397 ;
+  assign \$399  = ~ last_fold1;
+  assign \$400  = loaded & \$399 ;
+  assign \$401  = in_beats1 > fold1;
+  assign \$403  = in_fire & \$402 ;
+  assign \$404  = in_beats1 == fold1;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = \$401  | \$405 ;
+  assign \$407  = in_beats1 > fold_plus1_1;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = in_beats1 == fold_plus1_1;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = \$407  | \$411 ;
+  assign \$413  = in_beats1 > fold_plus1_1;
+  assign \$415  = in_fire & \$414 ;
+  assign \$416  = in_beats1 == fold_plus1_1;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = \$413  | \$417 ;
+  assign \$419  = in_beats1 > fold_plus2_1;
+  assign \$421  = in_fire & \$420 ;
+  assign \$422  = in_beats1 == fold_plus2_1;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = \$419  | \$423 ;
+  assign \$425  = in_beats1 > 1'h0;
+  assign \$427  = in_fire & \$426 ;
+  assign \$428  = ! in_beats1;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = \$425  | \$429 ;
+  assign \$431  = in_beats1 > 1'h1;
+  assign \$433  = in_fire & \$432 ;
+  assign \$434  = in_beats1 == 1'h1;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = \$431  | \$435 ;
+  assign \$437  = load_r_is_control & load_r_is_clear;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = load_write & \$438 ;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = loaded & \$440 ;
+  assign \$442  = load_write & load_r_is_control;
+  assign \$443  = \$442  & load_r_is_n_layers;
+  assign \$444  = \$443  ? load_r_has_layers : has_layers;
+  assign \$445  = \$441  & \$444 ;
+  assign \$447  = last_fold0 & last_group0;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = ~ layer_is_0_0;
+  assign \$450  = \$449  | last_fold0;
+  assign \$451  = \$450  | beat_ready_next0;
+  assign \$452  = ! in_wslot;
+  assign \$453  = in_fire & \$452 ;
+  assign \$454  = \$453  & beat_ready0;
+  assign \$455  = \$451  | \$454 ;
+  assign \$456  = \$448  & \$455 ;
+  assign \$457  = ! in_wslot;
+  assign \$458  = in_fire & \$457 ;
+  assign \$459  = beat_ready0 | \$458 ;
+  assign \$460  = ~ first_step0;
+  assign \$461  = \$460  | wait_ok0;
+  assign \$462  = layer_is_0_0 ? \$459  : \$461 ;
+  assign \$463  = cur_is_last0 & first_step0;
+  assign \$464  = ! claim_ctx;
+  assign \$465  = claim_out & \$464 ;
+  assign \$466  = \$465  | out_full0;
+  assign \$467  = \$463  & \$466 ;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$462  & \$468 ;
+  assign \$470  = issue0 ? \$456  : \$469 ;
+  assign \$471  = \$446  & \$470 ;
+  assign \$472  = load_r_is_control & load_r_is_clear;
+  assign \$473  = ~ \$472 ;
+  assign \$474  = load_write & \$473 ;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = loaded & \$475 ;
+  assign \$477  = load_write & load_r_is_control;
+  assign \$478  = \$477  & load_r_is_n_layers;
+  assign \$479  = \$478  ? load_r_has_layers : has_layers;
+  assign \$480  = \$476  & \$479 ;
+  assign \$482  = last_fold1 & last_group1;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = ~ layer_is_0_1;
+  assign \$485  = \$484  | last_fold1;
+  assign \$486  = \$485  | beat_ready_next1;
+  assign \$488  = in_fire & \$487 ;
+  assign \$489  = \$488  & beat_ready1;
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = \$483  & \$490 ;
+  assign \$493  = in_fire & \$492 ;
+  assign \$494  = beat_ready1 | \$493 ;
+  assign \$495  = ~ first_step1;
+  assign \$496  = \$495  | wait_ok1;
+  assign \$497  = layer_is_0_1 ? \$494  : \$496 ;
+  assign \$498  = cur_is_last1 & first_step1;
+  assign \$500  = claim_out & \$499 ;
+  assign \$501  = \$500  | out_full1;
+  assign \$502  = \$498  & \$501 ;
+  assign \$503  = ~ \$502 ;
+  assign \$504  = \$497  & \$503 ;
+  assign \$505  = issue1 ? \$491  : \$504 ;
+  assign \$506  = \$481  & \$505 ;
+  assign \$507  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$508  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$509  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$510  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$511  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$512  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$513  = issue_ctx ? fold1 : fold0;
+  assign \$515  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$516  = \$514  + \$515 ;
+  assign \$517  = issue_ctx ? fold1 : fold0;
+  assign \$519  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$520  = \$518  + \$519 ;
+  assign \$521  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$522  = \$521  ? 6'h00 : 6'h20;
+  assign \$523  = \$520  + \$522 ;
+  assign \$524  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$525  = issue_ctx ? group1 : group0;
+  assign \$526  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$527  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$528  = step_valid & step_last;
+  assign \$529  = ! claim_ctx;
+  assign \$530  = claim_out & \$529 ;
+  assign \$531  = ! wb_ctx17;
+  assign \$532  = out_write & \$531 ;
+  assign \$533  = out_groups0 + 1'h1;
+  assign \$535  = claim_out & \$534 ;
+  assign \$537  = out_write & \$536 ;
+  assign \$538  = out_groups1 + 1'h1;
+  assign \$539  = drain_occupancy + drain_read;
+  assign \$540  = o_stream__valid & o_stream__ready;
+  assign \$541  = \$539  - \$540 ;
+  assign \$542  = o_stream__valid & o_stream__ready;
+  assign \$543  = drain_occupancy - \$542 ;
+  assign \$544  = $signed(\$543 ) < $signed(3'h3);
+  assign \$545  = o_stream__valid & o_stream__ready;
+  assign \$546  = drain_occupancy - \$545 ;
+  assign \$547  = $signed(\$546 ) < $signed(4'h4);
+  assign \$548  = drain_read ? \$544  : \$547 ;
+  assign \$549  = ! claim_ctx;
+  assign \$550  = claim_out & \$549 ;
+  assign \$551  = ~ \$550 ;
+  assign \$552  = | out_groups0;
+  assign \$553  = ! wb_ctx17;
+  assign \$554  = out_write & \$553 ;
+  assign \$555  = \$552  | \$554 ;
+  assign \$556  = \$551  & \$555 ;
+  assign \$558  = claim_out & \$557 ;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = | out_groups1;
+  assign \$562  = out_write & \$561 ;
+  assign \$563  = \$560  | \$562 ;
+  assign \$564  = \$559  & \$563 ;
+  assign \$565  = drain_slot ? \$556  : \$564 ;
+  assign \$566  = & drain_elem[2:0];
+  assign \$568  = claim_out & \$567 ;
+  assign \$569  = ~ \$568 ;
+  assign \$570  = out_groups1 > drain_group_plus1;
+  assign \$572  = out_write & \$571 ;
+  assign \$573  = out_groups1 == drain_group_plus1;
+  assign \$574  = \$572  & \$573 ;
+  assign \$575  = \$570  | \$574 ;
+  assign \$576  = \$569  & \$575 ;
+  assign \$577  = ! claim_ctx;
+  assign \$578  = claim_out & \$577 ;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = out_groups0 > drain_group_plus1;
+  assign \$581  = ! wb_ctx17;
+  assign \$582  = out_write & \$581 ;
+  assign \$583  = out_groups0 == drain_group_plus1;
+  assign \$584  = \$582  & \$583 ;
+  assign \$585  = \$580  | \$584 ;
+  assign \$586  = \$579  & \$585 ;
+  assign \$587  = drain_slot ? \$576  : \$586 ;
+  assign \$589  = claim_out & \$588 ;
+  assign \$590  = ~ \$589 ;
+  assign \$592  = out_groups1 > \$591 ;
+  assign \$594  = out_write & \$593 ;
+  assign \$596  = out_groups1 == \$595 ;
+  assign \$597  = \$594  & \$596 ;
+  assign \$598  = \$592  | \$597 ;
+  assign \$599  = \$590  & \$598 ;
+  assign \$600  = ! claim_ctx;
+  assign \$601  = claim_out & \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$604  = out_groups0 > \$603 ;
+  assign \$605  = ! wb_ctx17;
+  assign \$606  = out_write & \$605 ;
+  assign \$608  = out_groups0 == \$607 ;
+  assign \$609  = \$606  & \$608 ;
+  assign \$610  = \$604  | \$609 ;
+  assign \$611  = \$602  & \$610 ;
+  assign \$612  = drain_slot ? \$599  : \$611 ;
+  assign \$613  = \$566  ? \$587  : \$612 ;
+  assign \$614  = drain_elem_last ? \$565  : \$613 ;
+  assign \$616  = claim_out & \$615 ;
+  assign \$617  = ~ \$616 ;
+  assign \$619  = out_groups1 > \$618 ;
+  assign \$621  = out_write & \$620 ;
+  assign \$623  = out_groups1 == \$622 ;
+  assign \$624  = \$621  & \$623 ;
+  assign \$625  = \$619  | \$624 ;
+  assign \$626  = \$617  & \$625 ;
+  assign \$627  = ! claim_ctx;
+  assign \$628  = claim_out & \$627 ;
+  assign \$629  = ~ \$628 ;
+  assign \$631  = out_groups0 > \$630 ;
+  assign \$632  = ! wb_ctx17;
+  assign \$633  = out_write & \$632 ;
+  assign \$635  = out_groups0 == \$634 ;
+  assign \$636  = \$633  & \$635 ;
+  assign \$637  = \$631  | \$636 ;
+  assign \$638  = \$629  & \$637 ;
+  assign \$639  = drain_slot ? \$626  : \$638 ;
+  assign \$640  = drain_read ? \$614  : \$639 ;
+  assign \$641  = & drain_elem[2:0];
+  assign \$642  = drain_group_plus1 + 1'h1;
+  assign \$643  = out_n - 1'h1;
+  assign \$644  = out_n - 2'h2;
+  assign \$645  = ~ drain_read;
+  assign \$646  = drain_elem == out_n_m1;
+  assign \$647  = ! out_n_m1;
+  assign \$648  = drain_elem == out_n_m2;
+  assign \$649  = ~ drain_slot;
+  assign \$650  = ! drain_slot;
+  assign \$652  = drain_elem + 1'h1;
+  assign \$653  = ~ release_slot;
+  assign \$654  = ! release_slot;
+  assign \$656  = in_flight + vector_start_r;
+  assign \$657  = \$656  - finished_r;
+  assign \$658  = in_flight + vector_start_r;
+  assign \$659  = \$658  - finished_r;
+  assign \$660  = | \$659 ;
+  assign \$661  = count_busy + inc_busy;
+  assign \$662  = count_stall_input + inc_stall_input;
+  assign \$663  = count_stall_output + inc_stall_output;
+  assign \$664  = issue ? 7'h40 : 7'h00;
+  assign \$665  = count_mac_ops + inc_mac_ops;
+  assign \$666  = issue ? 4'h8 : 4'h0;
+  assign \$667  = count_bank_reads + inc_bank_reads;
+  assign \$668  = count_act_reads + inc_act_reads;
+  assign \$669  = in_fire + act_write;
+  assign \$670  = count_act_writes + inc_act_writes;
+  assign \$671  = count_inferences + inc_inferences;
+  always @(posedge clk)
+    load_r <= load__payload;
+  always @(posedge clk)
+    load_write <= \$672 ;
+  always @(posedge clk)
+    load_r_is_descriptor <= \$227 ;
+  always @(posedge clk)
+    load_r_is_descriptor0 <= \$230 ;
+  always @(posedge clk)
+    load_r_is_control <= \$231 ;
+  always @(posedge clk)
+    load_r_is_n_layers <= \$232 ;
+  always @(posedge clk)
+    load_r_is_clear <= \$233 ;
+  always @(posedge clk)
+    load_r_has_layers <= \$234 ;
+  always @(posedge clk)
+    load_r_last_layer <= \$239 ;
+  always @(posedge clk)
+    load_r_countdown_distance <= \$251 [4:0];
+  always @(posedge clk)
+    has_layers <= \$673 ;
+  always @(posedge clk)
+    last_layer <= \$674 ;
+  always @(posedge clk)
+    in_folds_m1 <= \$675 ;
+  always @(posedge clk)
+    wait1 <= \$676 ;
+  always @(posedge clk)
+    out_n <= \$677 ;
+  always @(posedge clk)
+    in_release_r1_0 <= \$678 ;
+  always @(posedge clk)
+    in_release_r1_1 <= \$679 ;
+  always @(posedge clk)
+    in_beats0 <= \$680 ;
+  always @(posedge clk)
+    in_full0 <= \$681 ;
+  always @(posedge clk)
+    in_beats1 <= \$682 ;
+  always @(posedge clk)
+    in_full1 <= \$683 ;
+  always @(posedge clk)
+    in_wslot <= \$684 ;
+  always @(posedge clk)
+    next_descriptor0 <= nxt_rp__data;
+  always @(posedge clk)
+    next_steps0 <= nxt_steps_rp__data;
+  always @(posedge clk)
+    next_layer_r0 <= \$110 [3:0];
+  always @(posedge clk)
+    next_descriptor1 <= \nxt_rp__data$332 ;
+  always @(posedge clk)
+    next_steps1 <= \nxt_steps_rp__data$334 ;
+  always @(posedge clk)
+    next_layer_r1 <= \$112 [3:0];
+  always @(posedge clk)
+    loaded <= \$685 ;
+  always @(posedge clk)
+    oldest <= \$686 ;
+  always @(posedge clk)
+    cur_folds_m1_0 <= \$687 ;
+  always @(posedge clk)
+    cur_groups_m1_0 <= \$688 ;
+  always @(posedge clk)
+    cur_one_fold0 <= \$689 ;
+  always @(posedge clk)
+    cur_wait_next0 <= \$690 ;
+  always @(posedge clk)
+    cur_is_last0 <= \$691 ;
+  always @(posedge clk)
+    cur_relu0 <= \$692 ;
+  always @(posedge clk)
+    cur_requantize0 <= \$693 ;
+  always @(posedge clk)
+    bank_addr0 <= \$694 ;
+  always @(posedge clk)
+    rq_addr0 <= \$695 ;
+  always @(posedge clk)
+    layer0 <= \$696 ;
+  always @(posedge clk)
+    group0 <= \$697 ;
+  always @(posedge clk)
+    fold0 <= \$698 ;
+  always @(posedge clk)
+    group_plus1_0 <= \$699 ;
+  always @(posedge clk)
+    fold_plus1_0 <= \$700 ;
+  always @(posedge clk)
+    fold_plus2_0 <= \$701 ;
+  always @(posedge clk)
+    last_fold0 <= \$702 ;
+  always @(posedge clk)
+    last_group0 <= \$703 ;
+  always @(posedge clk)
+    fold_is_0_0 <= \$704 ;
+  always @(posedge clk)
+    first_step0 <= \$705 ;
+  always @(posedge clk)
+    wr_buf0 <= \$706 ;
+  always @(posedge clk)
+    layer_is_0_0 <= \$707 ;
+  always @(posedge clk)
+    wait_next_le2_0 <= \$708 ;
+  always @(posedge clk)
+    wait_next_m2_0 <= \$709 ;
+  always @(posedge clk)
+    wait_remain0 <= \$710 ;
+  always @(posedge clk)
+    wait_ok0 <= \$711 ;
+  always @(posedge clk)
+    cur_folds_m1_1 <= \$712 ;
+  always @(posedge clk)
+    cur_groups_m1_1 <= \$713 ;
+  always @(posedge clk)
+    cur_one_fold1 <= \$714 ;
+  always @(posedge clk)
+    cur_wait_next1 <= \$715 ;
+  always @(posedge clk)
+    cur_is_last1 <= \$716 ;
+  always @(posedge clk)
+    cur_relu1 <= \$717 ;
+  always @(posedge clk)
+    cur_requantize1 <= \$718 ;
+  always @(posedge clk)
+    bank_addr1 <= \$719 ;
+  always @(posedge clk)
+    rq_addr1 <= \$720 ;
+  always @(posedge clk)
+    layer1 <= \$721 ;
+  always @(posedge clk)
+    group1 <= \$722 ;
+  always @(posedge clk)
+    fold1 <= \$723 ;
+  always @(posedge clk)
+    group_plus1_1 <= \$724 ;
+  always @(posedge clk)
+    fold_plus1_1 <= \$725 ;
+  always @(posedge clk)
+    fold_plus2_1 <= \$726 ;
+  always @(posedge clk)
+    last_fold1 <= \$727 ;
+  always @(posedge clk)
+    last_group1 <= \$728 ;
+  always @(posedge clk)
+    fold_is_0_1 <= \$729 ;
+  always @(posedge clk)
+    first_step1 <= \$730 ;
+  always @(posedge clk)
+    wr_buf1 <= \$731 ;
+  always @(posedge clk)
+    layer_is_0_1 <= \$732 ;
+  always @(posedge clk)
+    wait_next_le2_1 <= \$733 ;
+  always @(posedge clk)
+    wait_next_m2_1 <= \$734 ;
+  always @(posedge clk)
+    wait_remain1 <= \$735 ;
+  always @(posedge clk)
+    wait_ok1 <= \$736 ;
+  always @(posedge clk)
+    claim_out <= \$737 ;
+  always @(posedge clk)
+    claim_ctx <= \$738 ;
+  always @(posedge clk)
+    beat_ready0 <= \$739 ;
+  always @(posedge clk)
+    beat_ready_next0 <= \$740 ;
+  always @(posedge clk)
+    beat_ready1 <= \$741 ;
+  always @(posedge clk)
+    beat_ready_next1 <= \$742 ;
+  always @(posedge clk)
+    want0 <= \$743 ;
+  always @(posedge clk)
+    want1 <= \$744 ;
+  always @(posedge clk)
+    step_addr <= \$507 ;
+  always @(posedge clk)
+    step_first <= \$508 ;
+  always @(posedge clk)
+    step_last <= \$509 ;
+  always @(posedge clk)
+    step_rq <= \$510 ;
+  always @(posedge clk)
+    step_relu <= \$511 ;
+  always @(posedge clk)
+    step_requantize <= \$512 ;
+  always @(posedge clk)
+    step_in_addr <= \$516 ;
+  always @(posedge clk)
+    step_act_addr <= \$523 ;
+  always @(posedge clk)
+    step_from_input <= \$524 ;
+  always @(posedge clk)
+    step_blk <= 1'h0;
+  always @(posedge clk)
+    step_group <= \$525 ;
+  always @(posedge clk)
+    step_par <= \$526 ;
+  always @(posedge clk)
+    step_ctx <= issue_ctx;
+  always @(posedge clk)
+    step_out <= \$527 ;
+  always @(posedge clk)
+    step_valid <= \$745 ;
+  always @(posedge clk)
+    rd_in_data <= in_rp__data;
+  always @(posedge clk)
+    rd_act_data <= act_rp__data;
+  always @(posedge clk)
+    rd_from_input1 <= step_from_input;
+  always @(posedge clk)
+    rd_block1 <= step_blk;
+  always @(posedge clk)
+    rd_from_input2 <= rd_from_input1;
+  always @(posedge clk)
+    rd_block2 <= rd_block1;
+  always @(posedge clk)
+    wb_valid1 <= \$746 ;
+  always @(posedge clk)
+    wb_group1 <= step_group;
+  always @(posedge clk)
+    wb_par1 <= step_par;
+  always @(posedge clk)
+    wb_ctx1 <= step_ctx;
+  always @(posedge clk)
+    wb_out1 <= step_out;
+  always @(posedge clk)
+    wb_valid2 <= \$747 ;
+  always @(posedge clk)
+    wb_group2 <= wb_group1;
+  always @(posedge clk)
+    wb_par2 <= wb_par1;
+  always @(posedge clk)
+    wb_ctx2 <= wb_ctx1;
+  always @(posedge clk)
+    wb_out2 <= wb_out1;
+  always @(posedge clk)
+    wb_valid3 <= \$748 ;
+  always @(posedge clk)
+    wb_group3 <= wb_group2;
+  always @(posedge clk)
+    wb_par3 <= wb_par2;
+  always @(posedge clk)
+    wb_ctx3 <= wb_ctx2;
+  always @(posedge clk)
+    wb_out3 <= wb_out2;
+  always @(posedge clk)
+    wb_valid4 <= \$749 ;
+  always @(posedge clk)
+    wb_group4 <= wb_group3;
+  always @(posedge clk)
+    wb_par4 <= wb_par3;
+  always @(posedge clk)
+    wb_ctx4 <= wb_ctx3;
+  always @(posedge clk)
+    wb_out4 <= wb_out3;
+  always @(posedge clk)
+    wb_valid5 <= \$750 ;
+  always @(posedge clk)
+    wb_group5 <= wb_group4;
+  always @(posedge clk)
+    wb_par5 <= wb_par4;
+  always @(posedge clk)
+    wb_ctx5 <= wb_ctx4;
+  always @(posedge clk)
+    wb_out5 <= wb_out4;
+  always @(posedge clk)
+    wb_valid6 <= \$751 ;
+  always @(posedge clk)
+    wb_group6 <= wb_group5;
+  always @(posedge clk)
+    wb_par6 <= wb_par5;
+  always @(posedge clk)
+    wb_ctx6 <= wb_ctx5;
+  always @(posedge clk)
+    wb_out6 <= wb_out5;
+  always @(posedge clk)
+    wb_valid7 <= \$752 ;
+  always @(posedge clk)
+    wb_group7 <= wb_group6;
+  always @(posedge clk)
+    wb_par7 <= wb_par6;
+  always @(posedge clk)
+    wb_ctx7 <= wb_ctx6;
+  always @(posedge clk)
+    wb_out7 <= wb_out6;
+  always @(posedge clk)
+    wb_valid8 <= \$753 ;
+  always @(posedge clk)
+    wb_group8 <= wb_group7;
+  always @(posedge clk)
+    wb_par8 <= wb_par7;
+  always @(posedge clk)
+    wb_ctx8 <= wb_ctx7;
+  always @(posedge clk)
+    wb_out8 <= wb_out7;
+  always @(posedge clk)
+    wb_valid9 <= \$754 ;
+  always @(posedge clk)
+    wb_group9 <= wb_group8;
+  always @(posedge clk)
+    wb_par9 <= wb_par8;
+  always @(posedge clk)
+    wb_ctx9 <= wb_ctx8;
+  always @(posedge clk)
+    wb_out9 <= wb_out8;
+  always @(posedge clk)
+    wb_valid10 <= \$755 ;
+  always @(posedge clk)
+    wb_group10 <= wb_group9;
+  always @(posedge clk)
+    wb_par10 <= wb_par9;
+  always @(posedge clk)
+    wb_ctx10 <= wb_ctx9;
+  always @(posedge clk)
+    wb_out10 <= wb_out9;
+  always @(posedge clk)
+    wb_valid11 <= \$756 ;
+  always @(posedge clk)
+    wb_group11 <= wb_group10;
+  always @(posedge clk)
+    wb_par11 <= wb_par10;
+  always @(posedge clk)
+    wb_ctx11 <= wb_ctx10;
+  always @(posedge clk)
+    wb_out11 <= wb_out10;
+  always @(posedge clk)
+    wb_valid12 <= \$757 ;
+  always @(posedge clk)
+    wb_group12 <= wb_group11;
+  always @(posedge clk)
+    wb_par12 <= wb_par11;
+  always @(posedge clk)
+    wb_ctx12 <= wb_ctx11;
+  always @(posedge clk)
+    wb_out12 <= wb_out11;
+  always @(posedge clk)
+    wb_valid13 <= \$758 ;
+  always @(posedge clk)
+    wb_group13 <= wb_group12;
+  always @(posedge clk)
+    wb_par13 <= wb_par12;
+  always @(posedge clk)
+    wb_ctx13 <= wb_ctx12;
+  always @(posedge clk)
+    wb_out13 <= wb_out12;
+  always @(posedge clk)
+    wb_valid14 <= \$759 ;
+  always @(posedge clk)
+    wb_group14 <= wb_group13;
+  always @(posedge clk)
+    wb_par14 <= wb_par13;
+  always @(posedge clk)
+    wb_ctx14 <= wb_ctx13;
+  always @(posedge clk)
+    wb_out14 <= wb_out13;
+  always @(posedge clk)
+    wb_valid15 <= \$760 ;
+  always @(posedge clk)
+    wb_group15 <= wb_group14;
+  always @(posedge clk)
+    wb_par15 <= wb_par14;
+  always @(posedge clk)
+    wb_ctx15 <= wb_ctx14;
+  always @(posedge clk)
+    wb_out15 <= wb_out14;
+  always @(posedge clk)
+    wb_valid16 <= \$761 ;
+  always @(posedge clk)
+    wb_group16 <= wb_group15;
+  always @(posedge clk)
+    wb_par16 <= wb_par15;
+  always @(posedge clk)
+    wb_ctx16 <= wb_ctx15;
+  always @(posedge clk)
+    wb_out16 <= wb_out15;
+  always @(posedge clk)
+    wb_valid17 <= \$762 ;
+  always @(posedge clk)
+    wb_group17 <= wb_group16;
+  always @(posedge clk)
+    wb_par17 <= wb_par16;
+  always @(posedge clk)
+    wb_ctx17 <= wb_ctx16;
+  always @(posedge clk)
+    wb_out17 <= wb_out16;
+  always @(posedge clk)
+    out_full0 <= \$763 ;
+  always @(posedge clk)
+    out_pending0 <= \$764 ;
+  always @(posedge clk)
+    out_groups0 <= \$765 ;
+  always @(posedge clk)
+    out_full1 <= \$766 ;
+  always @(posedge clk)
+    out_pending1 <= \$767 ;
+  always @(posedge clk)
+    out_groups1 <= \$768 ;
+  always @(posedge clk)
+    drain_occupancy <= \$769 ;
+  always @(posedge clk)
+    drain_room <= \$770 ;
+  always @(posedge clk)
+    drain_available <= \$771 ;
+  always @(posedge clk)
+    drain_group_plus1 <= \$772 ;
+  always @(posedge clk)
+    drain_inflight <= \$773 ;
+  always @(posedge clk)
+    w_en <= \$774 ;
+  always @(posedge clk)
+    out_n_m1 <= \$775 ;
+  always @(posedge clk)
+    out_n_m2 <= \$776 ;
+  always @(posedge clk)
+    drain_elem_last <= \$777 ;
+  always @(posedge clk)
+    drain_lane <= \$778 ;
+  always @(posedge clk)
+    drain_last <= \$779 ;
+  always @(posedge clk)
+    drain_elem <= \$780 ;
+  always @(posedge clk)
+    drain_slot <= \$781 ;
+  always @(posedge clk)
+    drain_lane2 <= drain_lane;
+  always @(posedge clk)
+    drain_last2 <= drain_last;
+  always @(posedge clk)
+    drain_lane_data0 <= \$signature__data$477 ;
+  always @(posedge clk)
+    drain_lane_data1 <= \$signature__data$478 ;
+  always @(posedge clk)
+    drain_lane_data2 <= \$signature__data$479 ;
+  always @(posedge clk)
+    drain_lane_data3 <= \$signature__data$480 ;
+  always @(posedge clk)
+    drain_lane_data4 <= \$signature__data$481 ;
+  always @(posedge clk)
+    drain_lane_data5 <= \$signature__data$482 ;
+  always @(posedge clk)
+    drain_lane_data6 <= \$signature__data$483 ;
+  always @(posedge clk)
+    drain_lane_data7 <= \$signature__data$484 ;
+  always @(posedge clk)
+    release_slot <= \$782 ;
+  always @(posedge clk)
+    vector_start_r <= \$783 ;
+  always @(posedge clk)
+    finished_r <= \$784 ;
+  always @(posedge clk)
+    in_flight <= \$785 ;
+  always @(posedge clk)
+    busy <= \$786 ;
+  always @(posedge clk)
+    inc_busy <= \$787 ;
+  always @(posedge clk)
+    count_busy <= \$788 ;
+  always @(posedge clk)
+    inc_stall_input <= \$789 ;
+  always @(posedge clk)
+    count_stall_input <= \$790 ;
+  always @(posedge clk)
+    inc_stall_output <= \$791 ;
+  always @(posedge clk)
+    count_stall_output <= \$792 ;
+  always @(posedge clk)
+    inc_mac_ops <= \$793 ;
+  always @(posedge clk)
+    count_mac_ops <= \$794 ;
+  always @(posedge clk)
+    inc_bank_reads <= \$795 ;
+  always @(posedge clk)
+    count_bank_reads <= \$796 ;
+  always @(posedge clk)
+    inc_act_reads <= \$797 ;
+  always @(posedge clk)
+    count_act_reads <= \$798 ;
+  always @(posedge clk)
+    inc_act_writes <= \$799 ;
+  always @(posedge clk)
+    count_act_writes <= \$800 ;
+  always @(posedge clk)
+    inc_inferences <= \$801 ;
+  always @(posedge clk)
+    count_inferences <= \$802 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2541,1182 +3328,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$77  = ~ \$76 ;
   assign \$78  = \$77  & has_layers;
   assign \$79  = ~ load_write;
-  assign i_stream__ready = \$78  & \$79 ;
+  assign \$80  = \$78  & \$79 ;
+  assign i_stream__ready = \$80  & loaded;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$80  = in_wslot ? in_beats1 : in_beats0;
-  assign \$82  = in_wslot ? 6'h20 : 6'h00;
-  assign \$83  = \$81  + \$82 ;
-  assign \$100  = in_wslot ? in_beats1 : in_beats0;
-  assign \$101  = ! \$100 ;
-  assign vector_start = in_fire & \$101 ;
-  assign \$102  = ~ loaded;
-  assign \$103  = b_done ? 1'h1 : 1'h0;
-  assign \$104  = layer + 1'h1;
-  assign \$105  = cur_is_last ? { 4'h0, \$103  } : \$104 ;
-  assign \$106  = loaded ? \$105  : 5'h00;
+  assign \$81  = in_wslot ? in_beats1 : in_beats0;
+  assign \$83  = in_wslot ? 6'h20 : 6'h00;
+  assign \$84  = \$82  + \$83 ;
+  assign \$101  = in_wslot ? in_beats1 : in_beats0;
+  assign \$102  = ! \$101 ;
+  assign vector_start = in_fire & \$102 ;
+  assign \$103  = ~ oldest;
+  assign \$104  = ~ want1;
+  assign \$105  = \$103  | \$104 ;
+  assign issue0 = want0 & \$105 ;
+  assign \$106  = ~ want0;
+  assign \$107  = oldest | \$106 ;
+  assign issue1 = want1 & \$107 ;
+  assign \$108  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$108 ;
+  assign issue = want0 | want1;
+  assign \$109  = layer0 + 1'h1;
+  assign \$110  = cur_is_last0 ? 5'h00 : \$109 ;
+  assign \$111  = layer1 + 1'h1;
+  assign \$112  = cur_is_last1 ? 5'h00 : \$111 ;
   assign active = loaded & has_layers;
-  assign \$107  = ~ layer_is_0;
-  assign \$108  = active & \$107 ;
-  assign \$109  = ~ b_done;
-  assign \$110  = \$108  & \$109 ;
-  assign b_available = \$110  & \$111 ;
-  assign \$113  = ~ b_in_group;
-  assign \$114  = \$113  & fold_is_0;
-  assign \$116  = active & \$115 ;
-  assign \$117  = group_is_0 & fold_is_0;
-  assign \$118  = cur_is_last & \$117 ;
-  assign \$119  = ctx ? out_full1 : out_full0;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = \$116  & \$121 ;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$114  & \$126 ;
-  assign \$128  = \$127  & b_available;
-  assign issue_b = b_in_group ? \$112  : \$128 ;
-  assign \$129  = ~ b_in_group;
-  assign \$131  = active & \$130 ;
-  assign \$132  = group_is_0 & fold_is_0;
-  assign \$133  = cur_is_last & \$132 ;
-  assign \$134  = ctx ? out_full1 : out_full0;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = \$131  & \$136 ;
-  assign \$139  = \$129  & \$138 ;
-  assign \$140  = ~ b_in_group;
-  assign \$141  = \$140  & fold_is_0;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$141  & \$143 ;
-  assign \$145  = \$144  & b_available;
-  assign \$146  = ~ \$145 ;
-  assign issue_a = \$139  & \$146 ;
-  assign issue = issue_a | issue_b;
-  assign \$147  = ~ issue;
-  assign \$148  = \$147  & active;
-  assign \$150  = ~ \$149 ;
-  assign \$151  = layer_is_0 & \$150 ;
-  assign \$152  = ctx ? in_beats1 : in_beats0;
-  assign \$153  = | \$152 ;
-  assign \$154  = \$151  & \$153 ;
-  assign \$155  = b_in_group ? 1'h1 : \$154 ;
-  assign stall_input = \$148  & \$155 ;
-  assign \$156  = ~ issue;
-  assign \$157  = ~ b_in_group;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$158  & active;
-  assign \$161  = \$159  & \$160 ;
-  assign \$162  = group_is_0 & fold_is_0;
-  assign \$163  = cur_is_last & \$162 ;
-  assign \$164  = ctx ? out_full1 : out_full0;
-  assign \$165  = \$163  & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign stall_output = \$161  & \$167 ;
-  assign \$168  = ! ctx;
-  assign \$169  = issue_a & \$168 ;
-  assign \$170  = \$169  & layer_is_0;
-  assign \$171  = \$170  & last_fold;
-  assign \$172  = \$171  & last_group;
-  assign \$174  = issue_b & \$173 ;
-  assign \$175  = \$174  & b_last_fold;
-  assign \$176  = \$175  & b_last_group;
-  assign in_release0 = \$172  | \$176 ;
-  assign \$178  = issue_a & \$177 ;
-  assign \$179  = \$178  & layer_is_0;
-  assign \$180  = \$179  & last_fold;
-  assign \$181  = \$180  & last_group;
-  assign \$182  = ~ ctx;
-  assign \$183  = issue_b & \$182 ;
-  assign \$184  = \$183  & b_last_fold;
-  assign \$185  = \$184  & b_last_group;
-  assign in_release1 = \$181  | \$185 ;
-  assign \$186  = step_valid & step_from_input;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = step_in_addr[5:0] == \$83 [5:0];
-  assign inbuf_collision = \$188  & \$189 ;
-  assign \$190  = ~ step_from_input;
-  assign \$191  = step_valid & \$190 ;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = step_act_addr[6:0] == \$200 [6:0];
-  assign actbuf_collision = \$193  & \$194 ;
+  assign \$113  = issue0 & layer_is_0_0;
+  assign \$114  = \$113  & last_fold0;
+  assign in_release0 = \$114  & last_group0;
+  assign \$115  = issue1 & layer_is_0_1;
+  assign \$116  = \$115  & last_fold1;
+  assign in_release1 = \$116  & last_group1;
+  assign \$117  = ~ issue;
+  assign \$118  = \$117  & active;
+  assign \$119  = ~ beat_ready0;
+  assign \$120  = layer_is_0_0 & \$119 ;
+  assign \$121  = | in_beats0;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = ~ beat_ready1;
+  assign \$124  = layer_is_0_1 & \$123 ;
+  assign \$125  = | in_beats1;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = \$122  | \$126 ;
+  assign stall_input = \$118  & \$127 ;
+  assign \$128  = ~ issue;
+  assign \$129  = \$128  & active;
+  assign \$130  = cur_is_last0 & first_step0;
+  assign \$131  = \$130  & out_full0;
+  assign \$132  = cur_is_last1 & first_step1;
+  assign \$133  = \$132  & out_full1;
+  assign \$134  = \$131  | \$133 ;
+  assign stall_output = \$129  & \$134 ;
+  assign \$135  = step_valid & step_from_input;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = step_in_addr[5:0] == \$84 [5:0];
+  assign inbuf_collision = \$137  & \$138 ;
+  assign \$139  = ~ step_from_input;
+  assign \$140  = step_valid & \$139 ;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = step_act_addr[6:0] == \$149 [6:0];
+  assign actbuf_collision = \$142  & \$143 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$195  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$195 ;
+  assign \$144  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$144 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$197  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$200  = \$198  + \$199 ;
-  assign \$217  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$218  = wb_group17 + \$217 ;
-  assign \$219  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$220  = wb_group17 + \$219 ;
-  assign \$221  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$222  = wb_group17 + \$221 ;
-  assign \$223  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$224  = wb_group17 + \$223 ;
-  assign \$225  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$226  = wb_group17 + \$225 ;
-  assign \$227  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$228  = wb_group17 + \$227 ;
-  assign \$229  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$230  = wb_group17 + \$229 ;
-  assign \$231  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$232  = wb_group17 + \$231 ;
-  assign \$233  = drain_slot ? out_pending1 : out_pending0;
-  assign \$234  = \$233  & drain_available;
-  assign drain_read = \$234  & drain_room;
-  assign \$236  = drain_slot ? 6'h20 : 6'h00;
-  assign \$237  = \$235  + \$236 ;
-  assign \$238  = drain_read & out_write;
-  assign \$239  = \$237 [5:0] == \$218 [5:0];
-  assign outbuf0_collision = \$238  & \$239 ;
-  assign \$241  = drain_slot ? 6'h20 : 6'h00;
-  assign \$242  = \$240  + \$241 ;
-  assign \$243  = drain_read & out_write;
-  assign \$244  = \$242 [5:0] == \$220 [5:0];
-  assign outbuf1_collision = \$243  & \$244 ;
-  assign \$246  = drain_slot ? 6'h20 : 6'h00;
-  assign \$247  = \$245  + \$246 ;
-  assign \$248  = drain_read & out_write;
-  assign \$249  = \$247 [5:0] == \$222 [5:0];
-  assign outbuf2_collision = \$248  & \$249 ;
-  assign \$251  = drain_slot ? 6'h20 : 6'h00;
-  assign \$252  = \$250  + \$251 ;
-  assign \$253  = drain_read & out_write;
-  assign \$254  = \$252 [5:0] == \$224 [5:0];
-  assign outbuf3_collision = \$253  & \$254 ;
-  assign \$256  = drain_slot ? 6'h20 : 6'h00;
-  assign \$257  = \$255  + \$256 ;
-  assign \$258  = drain_read & out_write;
-  assign \$259  = \$257 [5:0] == \$226 [5:0];
-  assign outbuf4_collision = \$258  & \$259 ;
-  assign \$261  = drain_slot ? 6'h20 : 6'h00;
-  assign \$262  = \$260  + \$261 ;
-  assign \$263  = drain_read & out_write;
-  assign \$264  = \$262 [5:0] == \$228 [5:0];
-  assign outbuf5_collision = \$263  & \$264 ;
-  assign \$266  = drain_slot ? 6'h20 : 6'h00;
-  assign \$267  = \$265  + \$266 ;
-  assign \$268  = drain_read & out_write;
-  assign \$269  = \$267 [5:0] == \$230 [5:0];
-  assign outbuf6_collision = \$268  & \$269 ;
-  assign \$271  = drain_slot ? 6'h20 : 6'h00;
-  assign \$272  = \$270  + \$271 ;
-  assign \$273  = drain_read & out_write;
-  assign \$274  = \$272 [5:0] == \$232 [5:0];
-  assign outbuf7_collision = \$273  & \$274 ;
-  assign out_fire = o_stream__valid & o_stream__ready;
-  assign done = out_fire & o_stream__payload[32];
-  assign \$275  = load__valid & load__ready;
-  assign \$276  = load__payload[31:28] == 2'h2;
-  assign \$277  = load__payload[19:0] < 4'h8;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = load__payload[31:28] == 2'h2;
-  assign \$280  = ! load__payload[19:0];
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = load__payload[31:28] == 2'h3;
-  assign \$283  = ! load__payload[19:0];
-  assign \$284  = load__payload[19:0] == 1'h1;
-  assign \$285  = | load__payload[95:32];
-  assign \$286  = | load__payload[95:36];
-  assign \$287  = load__payload[35:32] > 4'h8;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = load__payload[35:32] - 1'h1;
-  assign \$290  = \$288  ? 5'h07 : \$289 ;
-  assign \$291  = ! load__payload[40:32];
-  assign \$292  = load__payload[49:41] <= 4'h8;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = load__payload[49:41] - 1'h1;
-  assign \$297  = $signed(\$296 ) < $signed(6'h12);
-  assign \$298  = load__payload[49:41] - 1'h1;
-  assign \$301  = \$297  ? \$300  : 10'h012;
-  assign \$302  = \$293  ? 10'h000 : \$301 ;
-  assign \$303  = load_write & load_r_is_control;
-  assign \$304  = load_write & load_r_is_descriptor0;
-  assign \$305  = load_r[40:32] - 1'h1;
-  assign \$308  = 1'h0 + \$307 ;
-  assign \$309  = \$308  >= 5'h12;
-  assign \$311  = 1'h0 + \$310 ;
-  assign \$312  = 5'h12 - \$311 ;
-  assign \$313  = \$309  ? 8'h00 : \$312 ;
-  assign \$314  = d0_rp__data[8:0] - 1'h1;
-  assign \$316  = ! in_wslot;
-  assign \$317  = in_fire & \$316 ;
-  assign \$318  = in_beats0 + 1'h1;
-  assign \$319  = in_beats0 == in_folds_m1;
-  assign \$321  = in_fire & \$320 ;
-  assign \$322  = in_beats1 + 1'h1;
-  assign \$323  = in_beats1 == in_folds_m1;
-  assign \$324  = in_wslot ? in_beats1 : in_beats0;
-  assign \$325  = \$324  == in_folds_m1;
-  assign \$326  = in_fire & \$325 ;
-  assign \$327  = ~ in_wslot;
-  assign \$328  = d0_rp__data[17:9] + 3'h7;
-  assign \$330  = d0_rp__data[17:9] - 1'h1;
-  assign \$332  = ! ctx;
-  assign \$333  = issue_a & \$332 ;
-  assign \$335  = issue_b & \$334 ;
-  assign \$336  = \$333  | \$335 ;
-  assign \$337  = age_next0 != 5'h12;
-  assign \$338  = age_next0 + 1'h1;
-  assign \$340  = issue_a & \$339 ;
-  assign \$341  = ~ ctx;
-  assign \$342  = issue_b & \$341 ;
-  assign \$343  = \$340  | \$342 ;
-  assign \$344  = age_next1 != 5'h12;
-  assign \$345  = age_next1 + 1'h1;
-  assign \$346  = ~ loaded;
-  assign \$347  = \$106 [3:0] == last_layer;
-  assign \$348  = group + 1'h1;
-  assign \$349  = rq_addr + 1'h1;
-  assign \$350  = \$106 [3:0] == last_layer;
-  assign \$351  = ~ wr_buf;
-  assign \$352  = ~ ctx;
-  assign \$353  = ~ b_group_is_0;
-  assign \$354  = fold + 1'h1;
-  assign \$355  = last_fold & last_group;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = bank_addr + 1'h1;
-  assign \$358  = b_bank_addr + 1'h1;
-  assign \$359  = ~ b_last_fold;
-  assign \$360  = b_group_plus1 + 1'h1;
-  assign \$361  = b_rq_addr + 1'h1;
-  assign \$362  = b_fold + 1'h1;
-  assign \$363  = load_r_is_control & load_r_is_clear;
-  assign \$364  = ~ \$363 ;
-  assign \$365  = load_write & \$364 ;
-  assign \$366  = issue_a & cur_is_last;
-  assign \$367  = group_is_0 & fold_is_0;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = issue_b ? b_bank_addr : bank_addr;
-  assign \$370  = ! b_fold;
-  assign \$371  = issue_b ? \$370  : fold_is_0;
-  assign \$372  = issue_b ? b_last_fold : last_fold;
-  assign \$373  = issue_b ? b_rq_addr : rq_addr;
-  assign \$374  = issue_b ? d0_rp__data[35] : cur_relu;
-  assign \$375  = issue_b ? d0_rp__data[36] : cur_requantize;
-  assign \$377  = ctx ? 6'h00 : 6'h20;
-  assign \$378  = \$376  + \$377 ;
-  assign \$380  = ctx ? 6'h20 : 6'h00;
-  assign \$381  = \$379  + \$380 ;
-  assign \$382  = issue_b ? \$378  : \$381 ;
-  assign \$384  = ctx ? 7'h40 : 7'h00;
-  assign \$385  = \$383  + \$384 ;
-  assign \$386  = wr_buf ? 6'h00 : 6'h20;
-  assign \$387  = \$385  + \$386 ;
-  assign \$388  = issue_b | layer_is_0;
-  assign \$389  = issue_b ? b_group : group;
-  assign \$390  = issue_b ? 1'h0 : wr_buf;
-  assign \$391  = ctx ^ issue_b;
-  assign \$392  = issue_a & cur_is_last;
-  assign \$393  = step_valid & step_last;
-  assign \$394  = ~ loaded;
-  assign \$395  = \$394  | layer_is_0;
-  assign \$396  = in_beats1 > fold;
-  assign \$398  = in_fire & \$397 ;
-  assign \$399  = in_beats1 == fold;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = \$396  | \$400 ;
-  assign \$402  = in_beats0 > fold;
-  assign \$403  = ! in_wslot;
-  assign \$404  = in_fire & \$403 ;
-  assign \$405  = in_beats0 == fold;
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = \$402  | \$406 ;
-  assign \$408  = ctx ? \$401  : \$407 ;
-  assign \$409  = | in_beats1;
-  assign \$411  = in_fire & \$410 ;
-  assign \$412  = \$409  | \$411 ;
-  assign \$413  = | in_beats0;
-  assign \$414  = ! in_wslot;
-  assign \$415  = in_fire & \$414 ;
-  assign \$416  = \$413  | \$415 ;
-  assign \$417  = ctx ? \$412  : \$416 ;
-  assign \$418  = loaded ? \$408  : \$417 ;
-  assign \$419  = ~ loaded;
-  assign \$420  = \$419  | group_is_0;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = ~ fold_is_0;
-  assign \$423  = wait_cur <= 2'h2;
-  assign \$424  = age_next1 >= wait_cur;
-  assign \$425  = issued_r1 ? \$423  : \$424 ;
-  assign \$426  = wait_cur <= 2'h2;
-  assign \$427  = age_next0 >= wait_cur;
-  assign \$428  = issued_r0 ? \$426  : \$427 ;
-  assign \$429  = ctx ? \$425  : \$428 ;
-  assign \$430  = \$422  | \$429 ;
-  assign \$431  = \$421  | \$430 ;
-  assign \$432  = \$395  ? \$418  : \$431 ;
-  assign \$433  = ~ loaded;
-  assign \$434  = \$433  | layer_is_0;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = ~ loaded;
-  assign \$437  = \$436  | group_is_0;
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = ~ issued_r1;
-  assign \$440  = age_next1 == 5'h12;
-  assign \$441  = \$439  & \$440 ;
-  assign \$442  = ~ issued_r0;
-  assign \$443  = age_next0 == 5'h12;
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = ctx ? \$441  : \$444 ;
-  assign \$446  = \$438  ? \$445  : 1'h1;
-  assign \$447  = in_beats0 > b_fold;
-  assign \$448  = ! in_wslot;
-  assign \$449  = in_fire & \$448 ;
-  assign \$450  = in_beats0 == b_fold;
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$447  | \$451 ;
-  assign \$453  = in_beats1 > b_fold;
-  assign \$455  = in_fire & \$454 ;
-  assign \$456  = in_beats1 == b_fold;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$453  | \$457 ;
-  assign \$459  = ctx ? \$452  : \$458 ;
-  assign \$460  = | in_beats0;
-  assign \$461  = ! in_wslot;
-  assign \$462  = in_fire & \$461 ;
-  assign \$463  = \$460  | \$462 ;
-  assign \$464  = | in_beats1;
-  assign \$466  = in_fire & \$465 ;
-  assign \$467  = \$464  | \$466 ;
-  assign \$468  = ctx ? \$463  : \$467 ;
-  assign \$469  = loaded ? \$459  : \$468 ;
-  assign \$470  = in_beats1 > fold;
-  assign \$472  = in_fire & \$471 ;
-  assign \$473  = in_beats1 == fold;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = \$470  | \$474 ;
-  assign \$476  = in_beats0 > fold;
-  assign \$477  = ! in_wslot;
-  assign \$478  = in_fire & \$477 ;
-  assign \$479  = in_beats0 == fold;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = \$476  | \$480 ;
-  assign \$482  = ctx ? \$475  : \$481 ;
-  assign \$483  = ~ group_is_0;
-  assign \$484  = ~ fold_is_0;
-  assign \$485  = wait_cur <= 2'h2;
-  assign \$486  = age_next1 >= wait_cur;
-  assign \$487  = issued_r1 ? \$485  : \$486 ;
-  assign \$488  = wait_cur <= 2'h2;
-  assign \$489  = age_next0 >= wait_cur;
-  assign \$490  = issued_r0 ? \$488  : \$489 ;
-  assign \$491  = ctx ? \$487  : \$490 ;
-  assign \$492  = \$484  | \$491 ;
-  assign \$493  = \$483  | \$492 ;
-  assign \$494  = layer_is_0 ? \$482  : \$493 ;
-  assign \$495  = ~ layer_is_0;
-  assign \$496  = \$495  & group_is_0;
-  assign \$497  = ~ issued_r1;
-  assign \$498  = age_next1 == 5'h12;
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = ~ issued_r0;
-  assign \$501  = age_next0 == 5'h12;
-  assign \$502  = \$500  & \$501 ;
-  assign \$503  = ctx ? \$499  : \$502 ;
-  assign \$504  = \$496  ? \$503  : 1'h1;
-  assign \$505  = ~ b_last_group;
-  assign \$506  = | in_beats0;
-  assign \$507  = ! in_wslot;
-  assign \$508  = in_fire & \$507 ;
-  assign \$509  = \$506  | \$508 ;
-  assign \$510  = | in_beats1;
-  assign \$512  = in_fire & \$511 ;
-  assign \$513  = \$510  | \$512 ;
-  assign \$514  = ctx ? \$509  : \$513 ;
-  assign \$515  = \$505  & \$514 ;
-  assign \$516  = in_beats0 > b_fold_plus1;
-  assign \$517  = ! in_wslot;
-  assign \$518  = in_fire & \$517 ;
-  assign \$519  = in_beats0 == b_fold_plus1;
-  assign \$520  = \$518  & \$519 ;
-  assign \$521  = \$516  | \$520 ;
-  assign \$522  = in_beats1 > b_fold_plus1;
-  assign \$524  = in_fire & \$523 ;
-  assign \$525  = in_beats1 == b_fold_plus1;
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = \$522  | \$526 ;
-  assign \$528  = ctx ? \$521  : \$527 ;
-  assign \$529  = b_last_fold ? \$515  : \$528 ;
-  assign \$530  = in_beats1 > fold_plus1;
-  assign \$532  = in_fire & \$531 ;
-  assign \$533  = in_beats1 == fold_plus1;
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = \$530  | \$534 ;
-  assign \$536  = in_beats0 > fold_plus1;
-  assign \$537  = ! in_wslot;
-  assign \$538  = in_fire & \$537 ;
-  assign \$539  = in_beats0 == fold_plus1;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = \$536  | \$540 ;
-  assign \$542  = ctx ? \$535  : \$541 ;
-  assign \$543  = ~ group_is_0;
-  assign \$545  = layer_is_0 ? \$542  : 1'h1;
-  assign \$546  = ~ layer_is_0;
-  assign \$547  = \$546  & group_is_0;
-  assign \$548  = \$547  ? 1'h0 : 1'h1;
-  assign \$549  = in_beats0 > b_fold;
-  assign \$550  = ! in_wslot;
-  assign \$551  = in_fire & \$550 ;
-  assign \$552  = in_beats0 == b_fold;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = \$549  | \$553 ;
-  assign \$555  = in_beats1 > b_fold;
-  assign \$557  = in_fire & \$556 ;
-  assign \$558  = in_beats1 == b_fold;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = \$555  | \$559 ;
-  assign \$561  = ctx ? \$554  : \$560 ;
-  assign \$562  = last_fold & last_group;
-  assign \$563  = \$562  & cur_is_last;
-  assign \$564  = ~ b_done;
-  assign \$565  = | in_beats0;
-  assign \$566  = ! in_wslot;
-  assign \$567  = in_fire & \$566 ;
-  assign \$568  = \$565  | \$567 ;
-  assign \$569  = | in_beats1;
-  assign \$571  = in_fire & \$570 ;
-  assign \$572  = \$569  | \$571 ;
-  assign \$573  = ctx ? \$568  : \$572 ;
-  assign \$574  = b_done | b_group_is_0;
-  assign \$575  = ~ \$574 ;
-  assign \$576  = wait1 <= 2'h2;
-  assign \$577  = age_next0 >= wait1;
-  assign \$578  = issued_r0 ? \$576  : \$577 ;
-  assign \$579  = wait1 <= 2'h2;
-  assign \$580  = age_next1 >= wait1;
-  assign \$581  = issued_r1 ? \$579  : \$580 ;
-  assign \$582  = ctx ? \$578  : \$581 ;
-  assign \$583  = \$575  | \$582 ;
-  assign \$584  = b_done ? \$583  : \$573 ;
-  assign \$585  = ~ layer_is_0;
-  assign \$586  = | in_beats1;
-  assign \$588  = in_fire & \$587 ;
-  assign \$589  = \$586  | \$588 ;
-  assign \$590  = | in_beats0;
-  assign \$591  = ! in_wslot;
-  assign \$592  = in_fire & \$591 ;
-  assign \$593  = \$590  | \$592 ;
-  assign \$594  = ctx ? \$589  : \$593 ;
-  assign \$595  = \$585  & \$594 ;
-  assign \$597  = cur_wait_next <= 1'h1;
-  assign \$600  = | in_beats1;
-  assign \$602  = in_fire & \$601 ;
-  assign \$603  = \$600  | \$602 ;
-  assign \$604  = | in_beats0;
-  assign \$605  = ! in_wslot;
-  assign \$606  = in_fire & \$605 ;
-  assign \$607  = \$604  | \$606 ;
-  assign \$608  = ctx ? \$603  : \$607 ;
-  assign \$611  = layer_is_0 ? \$608  : 1'h1;
-  assign \$612  = last_group ? \$599  : \$611 ;
-  assign \$613  = \$563  ? \$584  : \$612 ;
-  assign \$614  = last_fold & last_group;
-  assign \$615  = \$614  & cur_is_last;
-  assign \$616  = ~ b_done;
-  assign \$618  = b_done | b_group_is_0;
-  assign \$619  = \$617  & \$618 ;
-  assign \$620  = ~ issued_r0;
-  assign \$621  = age_next0 == 5'h12;
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = ~ issued_r1;
-  assign \$624  = age_next1 == 5'h12;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = ctx ? \$622  : \$625 ;
-  assign \$627  = \$619  ? \$626  : 1'h1;
-  assign \$631  = ~ layer_is_0;
-  assign \$634  = last_group ? 1'h0 : 1'h1;
-  assign \$635  = \$615  ? \$627  : \$634 ;
-  assign \$636  = last_fold & last_group;
-  assign \$637  = \$636  & cur_is_last;
-  assign \$638  = ~ layer_is_0;
-  assign \$639  = | in_beats1;
-  assign \$641  = in_fire & \$640 ;
-  assign \$642  = \$639  | \$641 ;
-  assign \$643  = | in_beats0;
-  assign \$644  = ! in_wslot;
-  assign \$645  = in_fire & \$644 ;
-  assign \$646  = \$643  | \$645 ;
-  assign \$647  = ctx ? \$642  : \$646 ;
-  assign \$648  = \$638  & \$647 ;
-  assign \$649  = in_beats0 > b_fold;
-  assign \$650  = ! in_wslot;
-  assign \$651  = in_fire & \$650 ;
-  assign \$652  = in_beats0 == b_fold;
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = \$649  | \$653 ;
-  assign \$655  = in_beats1 > b_fold;
-  assign \$657  = in_fire & \$656 ;
-  assign \$658  = in_beats1 == b_fold;
-  assign \$659  = \$657  & \$658 ;
-  assign \$660  = \$655  | \$659 ;
-  assign \$661  = ctx ? \$654  : \$660 ;
-  assign \$662  = \$637  ? \$648  : \$661 ;
-  assign \$663  = loaded & issue_a;
-  assign \$664  = last_fold ? 2'h3 : 2'h2;
-  assign \$665  = loaded & issue_b;
-  assign \$666  = \$665  ? 1'h1 : 1'h0;
-  assign \$667  = \$663  ? \$664  : { 1'h0, \$666  };
-  assign \$668  = ~ loaded;
-  assign \$669  = last_fold & last_group;
-  assign \$670  = \$669  & cur_is_last;
-  assign \$671  = issue_a & \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = ~ issue_a;
-  assign \$674  = loaded & \$673 ;
-  assign \$675  = \$674  & issue_b;
-  assign \$676  = \$675  & b_last_fold;
-  assign \$677  = \$672  | \$676 ;
-  assign \$678  = ~ issue_a;
-  assign \$679  = loaded & \$678 ;
-  assign \$680  = \$679  & issue_b;
-  assign \$681  = | d0_rp__data[8:0];
-  assign \$682  = d0_rp__data[8:0] <= 4'h8;
-  assign \$683  = \$681  & \$682 ;
-  assign \$684  = $signed({ 1'h0, b_fold_plus1 }) == $signed(in_folds_m1);
-  assign \$685  = b_fold == in_folds_m1;
-  assign \$686  = ~ loaded;
-  assign \$687  = issue_a & last_fold;
-  assign \$688  = \$687  & last_group;
-  assign \$689  = issue_a & last_fold;
-  assign \$690  = ~ b_done;
-  assign \$691  = cur_is_last & \$690 ;
-  assign \$692  = ~ b_group_is_0;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = \$693  ? b_last_group : nxt_steps_rp__data[30];
-  assign \$695  = ~ b_done;
-  assign \$696  = cur_is_last & \$695 ;
-  assign \$697  = ~ b_group_is_0;
-  assign \$698  = \$696  & \$697 ;
-  assign \$699  = \$698  ? b_group_plus1 : 10'h001;
-  assign \$700  = ! cur_folds_m1;
-  assign \$701  = $signed({ 1'h0, group_plus1 }) == $signed(cur_groups_m1);
-  assign \$702  = group_plus1 + 1'h1;
-  assign \$703  = $signed({ 1'h0, fold_plus1 }) == $signed(cur_folds_m1);
-  assign \$704  = ~ loaded;
-  assign \$705  = last_fold & last_group;
-  assign \$706  = \$705  & cur_is_last;
-  assign \$707  = issue_a & \$706 ;
-  assign \$708  = \$704  | \$707 ;
-  assign \$709  = ~ issue_a;
-  assign \$710  = loaded & \$709 ;
-  assign \$711  = \$710  & issue_b;
-  assign \$712  = \$711  & b_last_fold;
-  assign \$713  = d0_rp__data[17:9] + 3'h7;
-  assign \$715  = ! \$714 ;
-  assign \$716  = | d0_rp__data[17:9];
-  assign \$717  = d0_rp__data[17:9] <= 4'h8;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = b_group_plus1 == in_groups;
-  assign \$720  = $signed({ 1'h0, b_group_plus1 }) == $signed(in_groups_m1);
-  assign \$721  = b_group == in_groups;
-  assign \$722  = b_group == in_groups_m1;
-  assign \$723  = ~ issue_a;
-  assign \$724  = loaded & \$723 ;
-  assign \$725  = \$724  & issue_b;
-  assign \$726  = b_fold_plus1 + 1'h1;
-  assign \$727  = ~ loaded;
-  assign \$728  = fold_plus1 + 1'h1;
-  assign \$729  = last_fold ? 11'h001 : \$728 ;
-  assign \$730  = last_fold & last_group;
-  assign \$731  = ~ b_done;
-  assign \$732  = cur_is_last & \$731 ;
-  assign \$733  = ~ b_done;
-  assign \$734  = cur_is_last & \$733 ;
-  assign \$735  = ~ b_group_is_0;
-  assign \$736  = \$734  & \$735 ;
-  assign \$737  = ! claim_ctx;
-  assign \$738  = claim_out & \$737 ;
-  assign \$739  = ! wb_ctx17;
-  assign \$740  = out_write & \$739 ;
-  assign \$741  = out_groups0 + 1'h1;
-  assign \$743  = claim_out & \$742 ;
-  assign \$745  = out_write & \$744 ;
-  assign \$746  = out_groups1 + 1'h1;
-  assign \$747  = drain_occupancy + drain_read;
-  assign \$748  = o_stream__valid & o_stream__ready;
-  assign \$749  = \$747  - \$748 ;
-  assign \$750  = o_stream__valid & o_stream__ready;
-  assign \$751  = drain_occupancy - \$750 ;
-  assign \$752  = $signed(\$751 ) < $signed(3'h3);
-  assign \$753  = o_stream__valid & o_stream__ready;
-  assign \$754  = drain_occupancy - \$753 ;
-  assign \$755  = $signed(\$754 ) < $signed(4'h4);
-  assign \$756  = drain_read ? \$752  : \$755 ;
-  assign \$757  = ! claim_ctx;
-  assign \$758  = claim_out & \$757 ;
-  assign \$759  = ~ \$758 ;
-  assign \$760  = | out_groups0;
-  assign \$761  = ! wb_ctx17;
-  assign \$762  = out_write & \$761 ;
-  assign \$763  = \$760  | \$762 ;
-  assign \$764  = \$759  & \$763 ;
-  assign \$766  = claim_out & \$765 ;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = | out_groups1;
-  assign \$770  = out_write & \$769 ;
-  assign \$771  = \$768  | \$770 ;
-  assign \$772  = \$767  & \$771 ;
-  assign \$773  = drain_slot ? \$764  : \$772 ;
-  assign \$774  = & drain_elem[2:0];
-  assign \$776  = claim_out & \$775 ;
-  assign \$777  = ~ \$776 ;
-  assign \$778  = out_groups1 > drain_group_plus1;
-  assign \$780  = out_write & \$779 ;
-  assign \$781  = out_groups1 == drain_group_plus1;
-  assign \$782  = \$780  & \$781 ;
-  assign \$783  = \$778  | \$782 ;
-  assign \$784  = \$777  & \$783 ;
-  assign \$785  = ! claim_ctx;
-  assign \$786  = claim_out & \$785 ;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = out_groups0 > drain_group_plus1;
-  assign \$789  = ! wb_ctx17;
-  assign \$790  = out_write & \$789 ;
-  assign \$791  = out_groups0 == drain_group_plus1;
-  assign \$792  = \$790  & \$791 ;
-  assign \$793  = \$788  | \$792 ;
-  assign \$794  = \$787  & \$793 ;
-  assign \$795  = drain_slot ? \$784  : \$794 ;
-  assign \$797  = claim_out & \$796 ;
-  assign \$798  = ~ \$797 ;
-  assign \$800  = out_groups1 > \$799 ;
-  assign \$802  = out_write & \$801 ;
-  assign \$804  = out_groups1 == \$803 ;
-  assign \$805  = \$802  & \$804 ;
-  assign \$806  = \$800  | \$805 ;
-  assign \$807  = \$798  & \$806 ;
-  assign \$808  = ! claim_ctx;
-  assign \$809  = claim_out & \$808 ;
-  assign \$810  = ~ \$809 ;
-  assign \$812  = out_groups0 > \$811 ;
-  assign \$813  = ! wb_ctx17;
-  assign \$814  = out_write & \$813 ;
-  assign \$816  = out_groups0 == \$815 ;
-  assign \$817  = \$814  & \$816 ;
-  assign \$818  = \$812  | \$817 ;
-  assign \$819  = \$810  & \$818 ;
-  assign \$820  = drain_slot ? \$807  : \$819 ;
-  assign \$821  = \$774  ? \$795  : \$820 ;
-  assign \$822  = drain_elem_last ? \$773  : \$821 ;
-  assign \$824  = claim_out & \$823 ;
-  assign \$825  = ~ \$824 ;
-  assign \$827  = out_groups1 > \$826 ;
-  assign \$829  = out_write & \$828 ;
-  assign \$831  = out_groups1 == \$830 ;
-  assign \$832  = \$829  & \$831 ;
-  assign \$833  = \$827  | \$832 ;
-  assign \$834  = \$825  & \$833 ;
-  assign \$835  = ! claim_ctx;
-  assign \$836  = claim_out & \$835 ;
-  assign \$837  = ~ \$836 ;
-  assign \$839  = out_groups0 > \$838 ;
-  assign \$840  = ! wb_ctx17;
-  assign \$841  = out_write & \$840 ;
-  assign \$843  = out_groups0 == \$842 ;
-  assign \$844  = \$841  & \$843 ;
-  assign \$845  = \$839  | \$844 ;
-  assign \$846  = \$837  & \$845 ;
-  assign \$847  = drain_slot ? \$834  : \$846 ;
-  assign \$848  = drain_read ? \$822  : \$847 ;
-  assign \$849  = & drain_elem[2:0];
-  assign \$850  = drain_group_plus1 + 1'h1;
-  assign \$851  = out_n - 1'h1;
-  assign \$852  = out_n - 2'h2;
-  assign \$853  = ~ drain_read;
-  assign \$854  = drain_elem == out_n_m1;
-  assign \$855  = ! out_n_m1;
-  assign \$856  = drain_elem == out_n_m2;
-  assign \$857  = ~ drain_slot;
-  assign \$858  = ! drain_slot;
-  assign \$860  = drain_elem + 1'h1;
-  assign \$861  = ~ release_slot;
-  assign \$862  = ! release_slot;
-  assign \$864  = in_flight + vector_start_r;
-  assign \$865  = \$864  - finished_r;
-  assign \$866  = in_flight + vector_start_r;
-  assign \$867  = \$866  - finished_r;
-  assign \$868  = | \$867 ;
-  assign \$869  = count_busy + inc_busy;
-  assign \$870  = count_stall_input + inc_stall_input;
-  assign \$871  = count_stall_output + inc_stall_output;
-  assign \$872  = issue ? 7'h40 : 7'h00;
-  assign \$873  = count_mac_ops + inc_mac_ops;
-  assign \$874  = issue ? 4'h8 : 4'h0;
-  assign \$875  = count_bank_reads + inc_bank_reads;
-  assign \$876  = count_act_reads + inc_act_reads;
-  assign \$877  = in_fire + act_write;
-  assign \$878  = count_act_writes + inc_act_writes;
-  assign \$879  = count_inferences + inc_inferences;
-  always @(posedge clk)
-    load_r <= load__payload;
-  always @(posedge clk)
-    load_write <= \$880 ;
-  always @(posedge clk)
-    load_r_is_descriptor <= \$278 ;
-  always @(posedge clk)
-    load_r_is_descriptor0 <= \$281 ;
-  always @(posedge clk)
-    load_r_is_control <= \$282 ;
-  always @(posedge clk)
-    load_r_is_n_layers <= \$283 ;
-  always @(posedge clk)
-    load_r_is_clear <= \$284 ;
-  always @(posedge clk)
-    load_r_has_layers <= \$285 ;
-  always @(posedge clk)
-    load_r_last_layer <= \$290 ;
-  always @(posedge clk)
-    load_r_countdown_distance <= \$302 [4:0];
-  always @(posedge clk)
-    has_layers <= \$881 ;
-  always @(posedge clk)
-    last_layer <= \$882 ;
-  always @(posedge clk)
-    in_folds_m1 <= \$883 ;
-  always @(posedge clk)
-    wait1 <= \$884 ;
-  always @(posedge clk)
-    out_n <= \$885 ;
-  always @(posedge clk)
-    in_release_r1_0 <= \$886 ;
-  always @(posedge clk)
-    in_release_r1_1 <= \$887 ;
-  always @(posedge clk)
-    in_beats0 <= \$888 ;
-  always @(posedge clk)
-    in_full0 <= \$889 ;
-  always @(posedge clk)
-    in_beats1 <= \$890 ;
-  always @(posedge clk)
-    in_full1 <= \$891 ;
-  always @(posedge clk)
-    in_wslot <= \$892 ;
-  always @(posedge clk)
-    in_groups <= \$893 ;
-  always @(posedge clk)
-    in_groups_m1 <= \$894 ;
-  always @(posedge clk)
-    issued_r0 <= \$895 ;
-  always @(posedge clk)
-    age_next0 <= \$896 ;
-  always @(posedge clk)
-    issued_r1 <= \$897 ;
-  always @(posedge clk)
-    age_next1 <= \$898 ;
-  always @(posedge clk)
-    cur_folds_m1 <= \$899 ;
-  always @(posedge clk)
-    cur_groups_m1 <= \$900 ;
-  always @(posedge clk)
-    cur_is_last <= \$901 ;
-  always @(posedge clk)
-    cur_relu <= \$902 ;
-  always @(posedge clk)
-    cur_requantize <= \$903 ;
-  always @(posedge clk)
-    bank_addr <= \$904 ;
-  always @(posedge clk)
-    rq_addr <= \$905 ;
-  always @(posedge clk)
-    layer <= \$906 ;
-  always @(posedge clk)
-    group <= \$907 ;
-  always @(posedge clk)
-    fold <= \$908 ;
-  always @(posedge clk)
-    cur_wait_next <= \$909 ;
-  always @(posedge clk)
-    b_group <= \$910 ;
-  always @(posedge clk)
-    b_group_plus1 <= \$911 ;
-  always @(posedge clk)
-    b_fold <= \$912 ;
-  always @(posedge clk)
-    b_in_group <= \$913 ;
-  always @(posedge clk)
-    b_bank_addr <= \$914 ;
-  always @(posedge clk)
-    b_rq_addr <= \$915 ;
-  always @(posedge clk)
-    loaded <= \$916 ;
-  always @(posedge clk)
-    wr_buf <= \$917 ;
-  always @(posedge clk)
-    wait_cur <= \$918 ;
-  always @(posedge clk)
-    ctx <= \$919 ;
-  always @(posedge clk)
-    claim_out <= \$920 ;
-  always @(posedge clk)
-    claim_ctx <= \$921 ;
-  always @(posedge clk)
-    step_addr <= \$369 ;
-  always @(posedge clk)
-    step_first <= \$371 ;
-  always @(posedge clk)
-    step_last <= \$372 ;
-  always @(posedge clk)
-    step_rq <= \$373 ;
-  always @(posedge clk)
-    step_relu <= \$374 ;
-  always @(posedge clk)
-    step_requantize <= \$375 ;
-  always @(posedge clk)
-    step_in_addr <= \$382 ;
-  always @(posedge clk)
-    step_act_addr <= \$387 ;
-  always @(posedge clk)
-    step_from_input <= \$388 ;
-  always @(posedge clk)
-    step_blk <= 1'h0;
-  always @(posedge clk)
-    step_group <= \$389 ;
-  always @(posedge clk)
-    step_par <= \$390 ;
-  always @(posedge clk)
-    step_ctx <= \$391 ;
-  always @(posedge clk)
-    step_out <= \$392 ;
-  always @(posedge clk)
-    step_valid <= \$922 ;
-  always @(posedge clk)
-    rd_in_data <= in_rp__data;
-  always @(posedge clk)
-    rd_act_data <= act_rp__data;
-  always @(posedge clk)
-    rd_from_input1 <= step_from_input;
-  always @(posedge clk)
-    rd_block1 <= step_blk;
-  always @(posedge clk)
-    rd_from_input2 <= rd_from_input1;
-  always @(posedge clk)
-    rd_block2 <= rd_block1;
-  always @(posedge clk)
-    wb_valid1 <= \$923 ;
-  always @(posedge clk)
-    wb_group1 <= step_group;
-  always @(posedge clk)
-    wb_par1 <= step_par;
-  always @(posedge clk)
-    wb_ctx1 <= step_ctx;
-  always @(posedge clk)
-    wb_out1 <= step_out;
-  always @(posedge clk)
-    wb_valid2 <= \$924 ;
-  always @(posedge clk)
-    wb_group2 <= wb_group1;
-  always @(posedge clk)
-    wb_par2 <= wb_par1;
-  always @(posedge clk)
-    wb_ctx2 <= wb_ctx1;
-  always @(posedge clk)
-    wb_out2 <= wb_out1;
-  always @(posedge clk)
-    wb_valid3 <= \$925 ;
-  always @(posedge clk)
-    wb_group3 <= wb_group2;
-  always @(posedge clk)
-    wb_par3 <= wb_par2;
-  always @(posedge clk)
-    wb_ctx3 <= wb_ctx2;
-  always @(posedge clk)
-    wb_out3 <= wb_out2;
-  always @(posedge clk)
-    wb_valid4 <= \$926 ;
-  always @(posedge clk)
-    wb_group4 <= wb_group3;
-  always @(posedge clk)
-    wb_par4 <= wb_par3;
-  always @(posedge clk)
-    wb_ctx4 <= wb_ctx3;
-  always @(posedge clk)
-    wb_out4 <= wb_out3;
-  always @(posedge clk)
-    wb_valid5 <= \$927 ;
-  always @(posedge clk)
-    wb_group5 <= wb_group4;
-  always @(posedge clk)
-    wb_par5 <= wb_par4;
-  always @(posedge clk)
-    wb_ctx5 <= wb_ctx4;
-  always @(posedge clk)
-    wb_out5 <= wb_out4;
-  always @(posedge clk)
-    wb_valid6 <= \$928 ;
-  always @(posedge clk)
-    wb_group6 <= wb_group5;
-  always @(posedge clk)
-    wb_par6 <= wb_par5;
-  always @(posedge clk)
-    wb_ctx6 <= wb_ctx5;
-  always @(posedge clk)
-    wb_out6 <= wb_out5;
-  always @(posedge clk)
-    wb_valid7 <= \$929 ;
-  always @(posedge clk)
-    wb_group7 <= wb_group6;
-  always @(posedge clk)
-    wb_par7 <= wb_par6;
-  always @(posedge clk)
-    wb_ctx7 <= wb_ctx6;
-  always @(posedge clk)
-    wb_out7 <= wb_out6;
-  always @(posedge clk)
-    wb_valid8 <= \$930 ;
-  always @(posedge clk)
-    wb_group8 <= wb_group7;
-  always @(posedge clk)
-    wb_par8 <= wb_par7;
-  always @(posedge clk)
-    wb_ctx8 <= wb_ctx7;
-  always @(posedge clk)
-    wb_out8 <= wb_out7;
-  always @(posedge clk)
-    wb_valid9 <= \$931 ;
-  always @(posedge clk)
-    wb_group9 <= wb_group8;
-  always @(posedge clk)
-    wb_par9 <= wb_par8;
-  always @(posedge clk)
-    wb_ctx9 <= wb_ctx8;
-  always @(posedge clk)
-    wb_out9 <= wb_out8;
-  always @(posedge clk)
-    wb_valid10 <= \$932 ;
-  always @(posedge clk)
-    wb_group10 <= wb_group9;
-  always @(posedge clk)
-    wb_par10 <= wb_par9;
-  always @(posedge clk)
-    wb_ctx10 <= wb_ctx9;
-  always @(posedge clk)
-    wb_out10 <= wb_out9;
-  always @(posedge clk)
-    wb_valid11 <= \$933 ;
-  always @(posedge clk)
-    wb_group11 <= wb_group10;
-  always @(posedge clk)
-    wb_par11 <= wb_par10;
-  always @(posedge clk)
-    wb_ctx11 <= wb_ctx10;
-  always @(posedge clk)
-    wb_out11 <= wb_out10;
-  always @(posedge clk)
-    wb_valid12 <= \$934 ;
-  always @(posedge clk)
-    wb_group12 <= wb_group11;
-  always @(posedge clk)
-    wb_par12 <= wb_par11;
-  always @(posedge clk)
-    wb_ctx12 <= wb_ctx11;
-  always @(posedge clk)
-    wb_out12 <= wb_out11;
-  always @(posedge clk)
-    wb_valid13 <= \$935 ;
-  always @(posedge clk)
-    wb_group13 <= wb_group12;
-  always @(posedge clk)
-    wb_par13 <= wb_par12;
-  always @(posedge clk)
-    wb_ctx13 <= wb_ctx12;
-  always @(posedge clk)
-    wb_out13 <= wb_out12;
-  always @(posedge clk)
-    wb_valid14 <= \$936 ;
-  always @(posedge clk)
-    wb_group14 <= wb_group13;
-  always @(posedge clk)
-    wb_par14 <= wb_par13;
-  always @(posedge clk)
-    wb_ctx14 <= wb_ctx13;
-  always @(posedge clk)
-    wb_out14 <= wb_out13;
-  always @(posedge clk)
-    wb_valid15 <= \$937 ;
-  always @(posedge clk)
-    wb_group15 <= wb_group14;
-  always @(posedge clk)
-    wb_par15 <= wb_par14;
-  always @(posedge clk)
-    wb_ctx15 <= wb_ctx14;
-  always @(posedge clk)
-    wb_out15 <= wb_out14;
-  always @(posedge clk)
-    wb_valid16 <= \$938 ;
-  always @(posedge clk)
-    wb_group16 <= wb_group15;
-  always @(posedge clk)
-    wb_par16 <= wb_par15;
-  always @(posedge clk)
-    wb_ctx16 <= wb_ctx15;
-  always @(posedge clk)
-    wb_out16 <= wb_out15;
-  always @(posedge clk)
-    wb_valid17 <= \$939 ;
-  always @(posedge clk)
-    wb_group17 <= wb_group16;
-  always @(posedge clk)
-    wb_par17 <= wb_par16;
-  always @(posedge clk)
-    wb_ctx17 <= wb_ctx16;
-  always @(posedge clk)
-    wb_out17 <= wb_out16;
-  always @(posedge clk)
-    data_ok_if_stay <= \$940 ;
-  always @(posedge clk)
-    a_calm_if_stay <= \$941 ;
-  always @(posedge clk)
-    b_ready_if_stay <= \$942 ;
-  always @(posedge clk)
-    data_ok_if_b <= \$943 ;
-  always @(posedge clk)
-    a_calm_if_b <= \$944 ;
-  always @(posedge clk)
-    b_ready_if_b <= \$945 ;
-  always @(posedge clk)
-    data_ok_if_a_fold <= \$946 ;
-  always @(posedge clk)
-    a_calm_if_a_fold <= \$947 ;
-  always @(posedge clk)
-    b_ready_if_a_fold <= \$948 ;
-  always @(posedge clk)
-    data_ok_if_a_last_fold <= \$949 ;
-  always @(posedge clk)
-    a_calm_if_a_last_fold <= \$950 ;
-  always @(posedge clk)
-    b_ready_if_a_last_fold <= \$951 ;
-  always @(posedge clk)
-    move_made <= \$952 ;
-  always @(posedge clk)
-    b_last_fold <= \$953 ;
-  always @(posedge clk)
-    last_fold <= \$954 ;
-  always @(posedge clk)
-    last_group <= \$955 ;
-  always @(posedge clk)
-    group_plus1 <= \$956 ;
-  always @(posedge clk)
-    b_group_is_0 <= \$957 ;
-  always @(posedge clk)
-    b_done <= \$958 ;
-  always @(posedge clk)
-    b_last_group <= \$959 ;
-  always @(posedge clk)
-    b_fold_plus1 <= \$960 ;
-  always @(posedge clk)
-    layer_is_0 <= \$961 ;
-  always @(posedge clk)
-    group_is_0 <= \$962 ;
-  always @(posedge clk)
-    fold_is_0 <= \$963 ;
-  always @(posedge clk)
-    fold_plus1 <= \$964 ;
-  always @(posedge clk)
-    out_full0 <= \$965 ;
-  always @(posedge clk)
-    out_pending0 <= \$966 ;
-  always @(posedge clk)
-    out_groups0 <= \$967 ;
-  always @(posedge clk)
-    out_full1 <= \$968 ;
-  always @(posedge clk)
-    out_pending1 <= \$969 ;
-  always @(posedge clk)
-    out_groups1 <= \$970 ;
-  always @(posedge clk)
-    drain_occupancy <= \$971 ;
-  always @(posedge clk)
-    drain_room <= \$972 ;
-  always @(posedge clk)
-    drain_available <= \$973 ;
-  always @(posedge clk)
-    drain_group_plus1 <= \$974 ;
-  always @(posedge clk)
-    drain_inflight <= \$975 ;
-  always @(posedge clk)
-    w_en <= \$976 ;
-  always @(posedge clk)
-    out_n_m1 <= \$977 ;
-  always @(posedge clk)
-    out_n_m2 <= \$978 ;
-  always @(posedge clk)
-    drain_elem_last <= \$979 ;
-  always @(posedge clk)
-    drain_lane <= \$980 ;
-  always @(posedge clk)
-    drain_last <= \$981 ;
-  always @(posedge clk)
-    drain_elem <= \$982 ;
-  always @(posedge clk)
-    drain_slot <= \$983 ;
-  always @(posedge clk)
-    drain_lane2 <= drain_lane;
-  always @(posedge clk)
-    drain_last2 <= drain_last;
-  always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$452 ;
-  always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$453 ;
-  always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$454 ;
-  always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$455 ;
-  always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$456 ;
-  always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$457 ;
-  always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$458 ;
-  always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$459 ;
-  always @(posedge clk)
-    release_slot <= \$984 ;
-  always @(posedge clk)
-    vector_start_r <= \$985 ;
-  always @(posedge clk)
-    finished_r <= \$986 ;
-  always @(posedge clk)
-    in_flight <= \$987 ;
-  always @(posedge clk)
-    busy <= \$988 ;
-  always @(posedge clk)
-    inc_busy <= \$989 ;
-  always @(posedge clk)
-    count_busy <= \$990 ;
-  always @(posedge clk)
-    inc_stall_input <= \$991 ;
-  always @(posedge clk)
-    count_stall_input <= \$992 ;
-  always @(posedge clk)
-    inc_stall_output <= \$993 ;
-  always @(posedge clk)
-    count_stall_output <= \$994 ;
-  always @(posedge clk)
-    inc_mac_ops <= \$995 ;
-  always @(posedge clk)
-    count_mac_ops <= \$996 ;
-  always @(posedge clk)
-    inc_bank_reads <= \$997 ;
-  always @(posedge clk)
-    count_bank_reads <= \$998 ;
-  always @(posedge clk)
-    inc_act_reads <= \$999 ;
-  always @(posedge clk)
-    count_act_reads <= \$1000 ;
-  always @(posedge clk)
-    inc_act_writes <= \$1001 ;
-  always @(posedge clk)
-    count_act_writes <= \$1002 ;
-  always @(posedge clk)
-    inc_inferences <= \$1003 ;
-  always @(posedge clk)
-    count_inferences <= \$1004 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3048$0 (drain_last2),
-    .\port$338$0 (drain_data),
+    .\port$282$0 (drain_data),
+    .\port$2883$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3729,11 +3407,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3256$0 (\$1005 ),
-    .\port$3257$0 (\$1006 ),
+    .\port$3103$0 (\$803 ),
+    .\port$3104$0 (\$804 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3747,11 +3426,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3417$0 (\$1007 ),
-    .\port$3418$0 (\$1008 ),
+    .\port$3276$0 (\$805 ),
+    .\port$3277$0 (\$806 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3765,11 +3445,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3578$0 (\$1009 ),
-    .\port$3579$0 (\$1010 ),
+    .\port$3449$0 (\$807 ),
+    .\port$3450$0 (\$808 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3783,11 +3464,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3739$0 (\$1011 ),
-    .\port$3740$0 (\$1012 ),
+    .\port$3622$0 (\$809 ),
+    .\port$3623$0 (\$810 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3801,11 +3483,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3900$0 (\$1013 ),
-    .\port$3901$0 (\$1014 ),
+    .\port$3795$0 (\$811 ),
+    .\port$3796$0 (\$812 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3819,11 +3502,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4061$0 (\$1015 ),
-    .\port$4062$0 (\$1016 ),
+    .\port$3968$0 (\$813 ),
+    .\port$3969$0 (\$814 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3837,11 +3521,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4222$0 (\$1017 ),
-    .\port$4223$0 (\$1018 ),
+    .\port$4141$0 (\$815 ),
+    .\port$4142$0 (\$816 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3855,11 +3540,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4383$0 (\$1019 ),
-    .\port$4384$0 (\$1020 ),
+    .\port$4314$0 (\$817 ),
+    .\port$4315$0 (\$818 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
+    .step_ctx(step_ctx),
     .step_first(step_first),
     .step_last(step_last),
     .step_relu(step_relu),
@@ -3867,118 +3553,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$111  = b_ready_if_stay;
-      2'h1:
-          \$111  = b_ready_if_b;
-      2'h2:
-          \$111  = b_ready_if_a_fold;
-      2'h3:
-          \$111  = b_ready_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$112  = b_ready_if_stay;
-      2'h1:
-          \$112  = b_ready_if_b;
-      2'h2:
-          \$112  = b_ready_if_a_fold;
-      2'h3:
-          \$112  = b_ready_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$115  = data_ok_if_stay;
-      2'h1:
-          \$115  = data_ok_if_b;
-      2'h2:
-          \$115  = data_ok_if_a_fold;
-      2'h3:
-          \$115  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$124  = a_calm_if_stay;
-      2'h1:
-          \$124  = a_calm_if_b;
-      2'h2:
-          \$124  = a_calm_if_a_fold;
-      2'h3:
-          \$124  = a_calm_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$130  = data_ok_if_stay;
-      2'h1:
-          \$130  = data_ok_if_b;
-      2'h2:
-          \$130  = data_ok_if_a_fold;
-      2'h3:
-          \$130  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$142  = a_calm_if_stay;
-      2'h1:
-          \$142  = a_calm_if_b;
-      2'h2:
-          \$142  = a_calm_if_a_fold;
-      2'h3:
-          \$142  = a_calm_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$149  = data_ok_if_stay;
-      2'h1:
-          \$149  = data_ok_if_b;
-      2'h2:
-          \$149  = data_ok_if_a_fold;
-      2'h3:
-          \$149  = data_ok_if_a_last_fold;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (move_made)
-      2'h0:
-          \$160  = data_ok_if_stay;
-      2'h1:
-          \$160  = data_ok_if_b;
-      2'h2:
-          \$160  = data_ok_if_a_fold;
-      2'h3:
-          \$160  = data_ok_if_a_last_fold;
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -4038,1387 +3612,1603 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \$275 ;
+    \$672  = \$224 ;
     if (rst) begin
-      \$880  = 1'h0;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = has_layers;
-    if (\$303 ) begin
+    \$673  = has_layers;
+    if (\$252 ) begin
       if (load_r_is_n_layers) begin
-        \$881  = load_r_has_layers;
+        \$673  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = last_layer;
-    if (\$303 ) begin
+    \$674  = last_layer;
+    if (\$252 ) begin
       if (load_r_is_n_layers) begin
-        \$882  = load_r_last_layer;
+        \$674  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$304 ) begin
-      \$883  = \$306 ;
+    if (\$253 ) begin
+      \$675  = \$255 ;
     end else begin
-      \$883  = \$315 ;
+      \$675  = \$264 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = wait1;
-    if (\$304 ) begin
-      \$884  = \$313 [4:0];
+    \$676  = wait1;
+    if (\$253 ) begin
+      \$676  = \$262 [4:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = dl_rp__data[17:9];
+    \$677  = dl_rp__data[17:9];
     if (rst) begin
-      \$885  = 9'h000;
+      \$677  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = in_release0;
+    \$678  = in_release0;
     if (rst) begin
-      \$886  = 1'h0;
+      \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = in_release1;
+    \$679  = in_release1;
     if (rst) begin
-      \$887  = 1'h0;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = in_beats0;
-    if (\$317 ) begin
-      \$888  = \$318 [8:0];
+    \$680  = in_beats0;
+    if (\$266 ) begin
+      \$680  = \$267 [8:0];
     end
     if (in_release_r1_0) begin
-      \$888  = 9'h000;
+      \$680  = 9'h000;
     end
     if (rst) begin
-      \$888  = 9'h000;
+      \$680  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = in_full0;
-    if (\$317 ) begin
-      if (\$319 ) begin
-        \$889  = 1'h1;
+    \$681  = in_full0;
+    if (\$266 ) begin
+      if (\$268 ) begin
+        \$681  = 1'h1;
       end
     end
     if (in_release_r1_0) begin
-      \$889  = 1'h0;
+      \$681  = 1'h0;
     end
     if (rst) begin
-      \$889  = 1'h0;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = in_beats1;
-    if (\$321 ) begin
-      \$890  = \$322 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$890  = 9'h000;
-    end
-    if (rst) begin
-      \$890  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = in_full1;
-    if (\$321 ) begin
-      if (\$323 ) begin
-        \$891  = 1'h1;
-      end
+    \$682  = in_beats1;
+    if (\$270 ) begin
+      \$682  = \$271 [8:0];
     end
     if (in_release_r1_1) begin
-      \$891  = 1'h0;
+      \$682  = 9'h000;
     end
     if (rst) begin
-      \$891  = 1'h0;
+      \$682  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = in_wslot;
-    if (\$326 ) begin
-      \$892  = \$327 ;
-    end
-    if (rst) begin
-      \$892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \$329 [8:0];
-    if (rst) begin
-      \$893  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \$331 ;
-    if (rst) begin
-      \$894  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \$336 ;
-    if (rst) begin
-      \$895  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = age_next0;
-    if (issued_r0) begin
-      \$896  = 5'h03;
-    end else if (\$337 ) begin
-      \$896  = \$338 [4:0];
-    end
-    if (rst) begin
-      \$896  = 5'h12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \$343 ;
-    if (rst) begin
-      \$897  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = age_next1;
-    if (issued_r1) begin
-      \$898  = 5'h03;
-    end else if (\$344 ) begin
-      \$898  = \$345 [4:0];
-    end
-    if (rst) begin
-      \$898  = 5'h12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = cur_folds_m1;
-    if (\$346 ) begin
-      \$899  = nxt_steps_rp__data[18:9];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$899  = nxt_steps_rp__data[18:9];
-        end
+    \$683  = in_full1;
+    if (\$270 ) begin
+      if (\$272 ) begin
+        \$683  = 1'h1;
       end
     end
+    if (in_release_r1_1) begin
+      \$683  = 1'h0;
+    end
     if (rst) begin
-      \$899  = 10'h3ff;
+      \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = cur_groups_m1;
-    if (\$346 ) begin
-      \$900  = nxt_steps_rp__data[28:19];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$900  = nxt_steps_rp__data[28:19];
-        end
-      end
+    \$684  = in_wslot;
+    if (\$275 ) begin
+      \$684  = \$276 ;
     end
     if (rst) begin
-      \$900  = 10'h3ff;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = cur_is_last;
-    if (\$346 ) begin
-      \$901  = \$347 ;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$901  = \$350 ;
-        end
-      end
+    \$685  = loaded;
+    if (\$277 ) begin
+      \$685  = 1'h1;
+    end
+    if (\$352 ) begin
+      \$685  = 1'h0;
     end
     if (rst) begin
-      \$901  = 1'h0;
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = cur_relu;
-    if (\$346 ) begin
-      \$902  = nxt_rp__data[35];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$902  = nxt_rp__data[35];
-        end
-      end
+    \$686  = oldest;
+    if (\$277 ) begin
+      \$686  = in_wslot;
     end
-    if (rst) begin
-      \$902  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = cur_requantize;
-    if (\$346 ) begin
-      \$903  = nxt_rp__data[36];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$903  = nxt_rp__data[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = bank_addr;
-    if (\$346 ) begin
-      \$904  = nxt_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$904  = nxt_rp__data[26:18];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$353 ) begin
-              \$904  = b_bank_addr;
-            end
+    if (\$278 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$301 ) begin
+            \$686  = 1'h1;
           end
         end
       end
-      if (\$356 ) begin
-        \$904  = \$357 [8:0];
-      end
     end
-    if (rst) begin
-      \$904  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = rq_addr;
-    if (\$346 ) begin
-      \$905  = nxt_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$905  = \$349 [7:0];
-        if (last_group) begin
-          \$905  = nxt_rp__data[34:27];
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$353 ) begin
-              \$905  = b_rq_addr;
-            end
+    if (\$314 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$337 ) begin
+            \$686  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$905  = 8'h00;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = layer;
-    if (\$346 ) begin
-      \$906  = \$106 [3:0];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$906  = \$106 [3:0];
+    \$687  = cur_folds_m1_0;
+    if (\$278 ) begin
+      \$687  = \$280 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$687  = next_steps0[18:9];
         end
       end
     end
     if (rst) begin
-      \$906  = 4'h0;
+      \$687  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = group;
-    if (\$346 ) begin
-      \$907  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        \$907  = \$348 [8:0];
-        if (last_group) begin
-          \$907  = 9'h000;
-          if (cur_is_last) begin
-            if (b_done) begin
-            end else if (\$353 ) begin
-              \$907  = b_group;
-            end
-          end
+    \$688  = cur_groups_m1_0;
+    if (\$278 ) begin
+      \$688  = \$282 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$688  = next_steps0[28:19];
         end
       end
     end
     if (rst) begin
-      \$907  = 9'h000;
+      \$688  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = fold;
-    if (\$346 ) begin
-      \$908  = 9'h000;
-    end else if (issue_a) begin
+    \$689  = cur_one_fold0;
+    if (\$278 ) begin
+      \$689  = \$285 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$689  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = cur_wait_next0;
+    if (\$278 ) begin
+      \$690  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$690  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$690  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = cur_is_last0;
+    if (\$278 ) begin
+      \$691  = \$286 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$691  = \$296 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = cur_relu0;
+    if (\$278 ) begin
+      \$692  = d0_rp__data[35];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$692  = next_descriptor0[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = cur_requantize0;
+    if (\$278 ) begin
+      \$693  = d0_rp__data[36];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$693  = next_descriptor0[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = bank_addr0;
+    if (\$278 ) begin
+      \$694  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$694  = next_descriptor0[26:18];
+        end
+      end
+      if (\$305 ) begin
+        \$694  = \$306 [8:0];
+      end
+    end
+    if (rst) begin
+      \$694  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = rq_addr0;
+    if (\$278 ) begin
+      \$695  = d0_rp__data[34:27];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$695  = \$294 [7:0];
+        if (last_group0) begin
+          \$695  = next_descriptor0[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$695  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = layer0;
+    if (\$278 ) begin
+      \$696  = 4'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$696  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$696  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = group0;
+    if (\$278 ) begin
+      \$697  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$697  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$697  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$697  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = fold0;
+    if (\$278 ) begin
+      \$698  = 9'h000;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (last_fold) begin
-        \$908  = 9'h000;
-        if (last_group) begin
-          \$908  = 9'h000;
+      if (last_fold0) begin
+        \$698  = 9'h000;
+        if (last_group0) begin
+          \$698  = 9'h000;
         end
       end else begin
-        \$908  = \$354 [8:0];
+        \$698  = fold_plus1_0[8:0];
       end
     end
     if (rst) begin
-      \$908  = 9'h000;
+      \$698  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = cur_wait_next;
-    if (\$346 ) begin
-      \$909  = nxt_steps_rp__data[35:31];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$909  = nxt_steps_rp__data[35:31];
+    \$699  = group_plus1_0;
+    if (\$278 ) begin
+      \$699  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$699  = \$293 [9:0];
+        if (last_group0) begin
+          \$699  = 10'h001;
         end
       end
     end
     if (rst) begin
-      \$909  = 5'h00;
+      \$699  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = b_group;
-    if (\$346 ) begin
-      \$910  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$910  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$910  = b_group_plus1[8:0];
-      end
-    end
-    if (rst) begin
-      \$910  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = b_group_plus1;
-    if (\$346 ) begin
-      \$911  = 10'h001;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$911  = 10'h001;
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$911  = \$360 [9:0];
-      end
-    end
-    if (rst) begin
-      \$911  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = b_fold;
-    if (\$346 ) begin
-      \$912  = 9'h000;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$912  = 9'h000;
-          end
-        end
-      end
-    end else if (issue_b) begin
+    \$700  = fold_plus1_0;
+    if (\$278 ) begin
+      \$700  = 10'h001;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (b_last_fold) begin
-        \$912  = 9'h000;
+      if (last_fold0) begin
+        \$700  = 10'h001;
+        if (last_group0) begin
+          \$700  = 10'h001;
+        end
       end else begin
-        \$912  = \$362 [8:0];
+        \$700  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$912  = 9'h000;
+      \$700  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = b_in_group;
-    if (\$346 ) begin
-      \$913  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$913  = 1'h0;
-          end
+    \$701  = fold_plus2_0;
+    if (\$278 ) begin
+      \$701  = 11'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$701  = 11'h002;
+        if (last_group0) begin
+          \$701  = 11'h002;
         end
+      end else begin
+        \$701  = \$302 [10:0];
       end
-    end else if (issue_b) begin
-      \$913  = \$359 ;
     end
     if (rst) begin
-      \$913  = 1'h0;
+      \$701  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = b_bank_addr;
-    if (\$346 ) begin
-      \$914  = d0_rp__data[26:18];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$914  = d0_rp__data[26:18];
-          end
+    \$702  = last_fold0;
+    if (\$278 ) begin
+      \$702  = \$289 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$702  = cur_one_fold0;
+        if (last_group0) begin
+          \$702  = next_steps0[29];
         end
+      end else begin
+        \$702  = \$303 ;
       end
-    end else if (issue_b) begin
-      \$914  = \$358 [8:0];
     end
     if (rst) begin
-      \$914  = 9'h000;
+      \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = b_rq_addr;
-    if (\$346 ) begin
-      \$915  = d0_rp__data[34:27];
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$915  = d0_rp__data[34:27];
-          end
-        end
-      end
-    end else if (issue_b) begin
-      if (b_last_fold) begin
-        \$915  = \$361 [7:0];
-      end
-    end
-    if (rst) begin
-      \$915  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = loaded;
-    if (\$346 ) begin
-      \$916  = 1'h1;
-    end
-    if (\$365 ) begin
-      \$916  = 1'h0;
-    end
-    if (rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = wr_buf;
-    if (\$346 ) begin
-      \$917  = 1'h0;
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$917  = \$351 ;
-          if (cur_is_last) begin
-            \$917  = 1'h0;
-            if (b_done) begin
-              \$917  = 1'h1;
-            end
-          end
+    \$703  = last_group0;
+    if (\$278 ) begin
+      \$703  = \$292 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$703  = \$295 ;
+        if (last_group0) begin
+          \$703  = next_steps0[30];
         end
       end
     end
     if (rst) begin
-      \$917  = 1'h0;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = wait_cur;
-    if (\$346 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          \$918  = cur_wait_next;
-          if (cur_is_last) begin
-            if (b_done) begin
-              \$918  = wait1;
-            end
-          end
+    \$704  = fold_is_0_0;
+    if (\$278 ) begin
+      \$704  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$704  = 1'h1;
+        if (last_group0) begin
+          \$704  = 1'h1;
+        end
+      end else begin
+        \$704  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$704  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = first_step0;
+    if (\$278 ) begin
+      \$705  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$705  = 1'h0;
+        if (last_group0) begin
+          \$705  = 1'h1;
+        end
+      end else begin
+        \$705  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$705  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = wr_buf0;
+    if (\$278 ) begin
+      \$706  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$706  = \$299 ;
         end
       end
     end
     if (rst) begin
-      \$918  = 5'h00;
+      \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = ctx;
-    if (\$346 ) begin
-    end else if (issue_a) begin
-      if (last_fold) begin
-        if (last_group) begin
-          if (cur_is_last) begin
-            \$919  = \$352 ;
-          end
+    \$707  = layer_is_0_0;
+    if (\$278 ) begin
+      \$707  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$707  = cur_is_last0;
         end
       end
     end
     if (rst) begin
-      \$919  = 1'h0;
+      \$707  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \$368 ;
+    \$708  = \$307 ;
     if (rst) begin
-      \$920  = 1'h0;
+      \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = ctx;
+    \$709  = \$310 [4:0];
     if (rst) begin
-      \$921  = 1'h0;
+      \$709  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = issue;
-    if (rst) begin
-      \$922  = 1'h0;
+    \$710  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$710  = wait_next_m2_0;
+    end else begin
+      if (\$312 ) begin
+        \$710  = \$313 [4:0];
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \$393 ;
     if (rst) begin
-      \$923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = wb_valid1;
-    if (rst) begin
-      \$924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = wb_valid2;
-    if (rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = wb_valid3;
-    if (rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = wb_valid4;
-    if (rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = wb_valid5;
-    if (rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = wb_valid6;
-    if (rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = wb_valid7;
-    if (rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = wb_valid8;
-    if (rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = wb_valid9;
-    if (rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = wb_valid10;
-    if (rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = wb_valid11;
-    if (rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = wb_valid12;
-    if (rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = wb_valid13;
-    if (rst) begin
-      \$936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = wb_valid14;
-    if (rst) begin
-      \$937  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = wb_valid15;
-    if (rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = wb_valid16;
-    if (rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \$432 ;
-    if (rst) begin
-      \$940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \$446 ;
-    if (rst) begin
-      \$941  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \$469 ;
-    if (rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \$494 ;
-    if (rst) begin
-      \$943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \$504 ;
-    if (rst) begin
-      \$944  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \$529 ;
-    if (rst) begin
-      \$945  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \$545 ;
-    if (rst) begin
-      \$946  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \$548 ;
-    if (rst) begin
-      \$947  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \$561 ;
-    if (rst) begin
-      \$948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \$613 ;
-    if (rst) begin
-      \$949  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \$635 ;
-    if (rst) begin
-      \$950  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \$662 ;
-    if (rst) begin
-      \$951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \$667 ;
-    if (rst) begin
-      \$952  = 2'h0;
+      \$710  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$677 ) begin
-      \$953  = \$683 ;
-    end else if (\$680 ) begin
-      \$953  = \$684 ;
+    if (issue0) begin
+      \$711  = wait_next_le2_0;
     end else begin
-      \$953  = \$685 ;
+      \$711  = \$311 ;
     end
     if (rst) begin
-      \$953  = 1'h0;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = last_fold;
-    if (\$686 ) begin
-      \$954  = nxt_steps_rp__data[29];
-    end else if (\$688 ) begin
-      \$954  = nxt_steps_rp__data[29];
-    end else if (\$689 ) begin
-      \$954  = \$700 ;
-    end else if (issue_a) begin
-      \$954  = \$703 ;
-    end
-    if (rst) begin
-      \$954  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = last_group;
-    if (\$686 ) begin
-      \$955  = nxt_steps_rp__data[30];
-    end else if (\$688 ) begin
-      \$955  = \$694 ;
-    end else if (\$689 ) begin
-      \$955  = \$701 ;
-    end
-    if (rst) begin
-      \$955  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = group_plus1;
-    if (\$686 ) begin
-      \$956  = 10'h001;
-    end else if (\$688 ) begin
-      \$956  = \$699 ;
-    end else if (\$689 ) begin
-      \$956  = \$702 [9:0];
-    end
-    if (rst) begin
-      \$956  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = b_group_is_0;
-    if (\$708 ) begin
-      \$957  = 1'h1;
-    end else if (\$712 ) begin
-      \$957  = 1'h0;
-    end
-    if (rst) begin
-      \$957  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$708 ) begin
-      \$958  = \$715 ;
-    end else if (\$712 ) begin
-      \$958  = \$719 ;
-    end else begin
-      \$958  = \$721 ;
-    end
-    if (rst) begin
-      \$958  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$708 ) begin
-      \$959  = \$718 ;
-    end else if (\$712 ) begin
-      \$959  = \$720 ;
-    end else begin
-      \$959  = \$722 ;
-    end
-    if (rst) begin
-      \$959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = b_fold_plus1;
-    (* full_case = 32'd1 *)
-    if (\$708 ) begin
-      \$960  = 10'h001;
-    end else if (\$712 ) begin
-      \$960  = 10'h001;
-    end else begin
-      if (\$725 ) begin
-        \$960  = \$726 [9:0];
-      end
-    end
-    if (rst) begin
-      \$960  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = layer_is_0;
-    if (\$727 ) begin
-      \$961  = 1'h1;
-    end else if (issue_a) begin
-      if (\$730 ) begin
-        \$961  = \$732 ;
-      end
-    end
-    if (rst) begin
-      \$961  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = group_is_0;
-    if (\$727 ) begin
-      \$962  = 1'h1;
-    end else if (issue_a) begin
-      if (\$730 ) begin
-        \$962  = 1'h1;
-        if (\$736 ) begin
-          \$962  = 1'h0;
+    \$712  = cur_folds_m1_1;
+    if (\$314 ) begin
+      \$712  = \$316 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$712  = next_steps1[18:9];
         end
-      end else if (last_fold) begin
-        \$962  = 1'h0;
       end
     end
     if (rst) begin
-      \$962  = 1'h1;
+      \$712  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = fold_is_0;
-    if (\$727 ) begin
-      \$963  = 1'h1;
-    end else if (issue_a) begin
-      \$963  = last_fold;
+    \$713  = cur_groups_m1_1;
+    if (\$314 ) begin
+      \$713  = \$318 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$713  = next_steps1[28:19];
+        end
+      end
     end
     if (rst) begin
-      \$963  = 1'h1;
+      \$713  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = fold_plus1;
-    if (\$727 ) begin
-      \$964  = 10'h001;
-    end else if (issue_a) begin
-      \$964  = \$729 [9:0];
+    \$714  = cur_one_fold1;
+    if (\$314 ) begin
+      \$714  = \$321 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$714  = next_steps1[29];
+        end
+      end
     end
     if (rst) begin
-      \$964  = 10'h001;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = out_full0;
-    if (\$738 ) begin
-      \$965  = 1'h1;
+    \$715  = cur_wait_next1;
+    if (\$314 ) begin
+      \$715  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$715  = next_steps1[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$715  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = cur_is_last1;
+    if (\$314 ) begin
+      \$716  = \$322 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$716  = \$332 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = cur_relu1;
+    if (\$314 ) begin
+      \$717  = d0_rp__data[35];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$717  = next_descriptor1[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = cur_requantize1;
+    if (\$314 ) begin
+      \$718  = d0_rp__data[36];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$718  = next_descriptor1[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = bank_addr1;
+    if (\$314 ) begin
+      \$719  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$719  = next_descriptor1[26:18];
+        end
+      end
+      if (\$341 ) begin
+        \$719  = \$342 [8:0];
+      end
+    end
+    if (rst) begin
+      \$719  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = rq_addr1;
+    if (\$314 ) begin
+      \$720  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$720  = \$330 [7:0];
+        if (last_group1) begin
+          \$720  = next_descriptor1[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$720  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = layer1;
+    if (\$314 ) begin
+      \$721  = 4'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$721  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$721  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = group1;
+    if (\$314 ) begin
+      \$722  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$722  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$722  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$722  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = fold1;
+    if (\$314 ) begin
+      \$723  = 9'h000;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$723  = 9'h000;
+        if (last_group1) begin
+          \$723  = 9'h000;
+        end
+      end else begin
+        \$723  = fold_plus1_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$723  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = group_plus1_1;
+    if (\$314 ) begin
+      \$724  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$724  = \$329 [9:0];
+        if (last_group1) begin
+          \$724  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$724  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = fold_plus1_1;
+    if (\$314 ) begin
+      \$725  = 10'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$725  = 10'h001;
+        if (last_group1) begin
+          \$725  = 10'h001;
+        end
+      end else begin
+        \$725  = fold_plus2_1[9:0];
+      end
+    end
+    if (rst) begin
+      \$725  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = fold_plus2_1;
+    if (\$314 ) begin
+      \$726  = 11'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$726  = 11'h002;
+        if (last_group1) begin
+          \$726  = 11'h002;
+        end
+      end else begin
+        \$726  = \$338 [10:0];
+      end
+    end
+    if (rst) begin
+      \$726  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = last_fold1;
+    if (\$314 ) begin
+      \$727  = \$325 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$727  = cur_one_fold1;
+        if (last_group1) begin
+          \$727  = next_steps1[29];
+        end
+      end else begin
+        \$727  = \$339 ;
+      end
+    end
+    if (rst) begin
+      \$727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = last_group1;
+    if (\$314 ) begin
+      \$728  = \$328 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$728  = \$331 ;
+        if (last_group1) begin
+          \$728  = next_steps1[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = fold_is_0_1;
+    if (\$314 ) begin
+      \$729  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$729  = 1'h1;
+        if (last_group1) begin
+          \$729  = 1'h1;
+        end
+      end else begin
+        \$729  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$729  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = first_step1;
+    if (\$314 ) begin
+      \$730  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$730  = 1'h0;
+        if (last_group1) begin
+          \$730  = 1'h1;
+        end
+      end else begin
+        \$730  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$730  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = wr_buf1;
+    if (\$314 ) begin
+      \$731  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$731  = \$335 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = layer_is_0_1;
+    if (\$314 ) begin
+      \$732  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$732  = cur_is_last1;
+        end
+      end
+    end
+    if (rst) begin
+      \$732  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = \$343 ;
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = \$346 [4:0];
+    if (rst) begin
+      \$734  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$735  = wait_next_m2_1;
+    end else begin
+      if (\$348 ) begin
+        \$735  = \$349 [4:0];
+      end
+    end
+    if (rst) begin
+      \$735  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$736  = wait_next_le2_1;
+    end else begin
+      \$736  = \$347 ;
+    end
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = \$356 ;
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = issue_ctx;
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$739  = 1'h0;
+    end else if (\$358 ) begin
+      \$739  = \$366 ;
+    end else if (\$360 ) begin
+      \$739  = \$378 ;
+    end else begin
+      \$739  = \$390 ;
+    end
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$740  = 1'h0;
+    end else if (\$358 ) begin
+      \$740  = \$372 ;
+    end else if (\$360 ) begin
+      \$740  = \$384 ;
+    end else begin
+      \$740  = \$396 ;
+    end
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$741  = 1'h0;
+    end else if (\$398 ) begin
+      \$741  = \$406 ;
+    end else if (\$400 ) begin
+      \$741  = \$418 ;
+    end else begin
+      \$741  = \$430 ;
+    end
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$742  = 1'h0;
+    end else if (\$398 ) begin
+      \$742  = \$412 ;
+    end else if (\$400 ) begin
+      \$742  = \$424 ;
+    end else begin
+      \$742  = \$436 ;
+    end
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = \$471 ;
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = \$506 ;
+    if (rst) begin
+      \$744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = issue;
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = \$528 ;
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = wb_valid1;
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = wb_valid2;
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = wb_valid3;
+    if (rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = wb_valid4;
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = wb_valid5;
+    if (rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = wb_valid6;
+    if (rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = wb_valid7;
+    if (rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = wb_valid8;
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = wb_valid9;
+    if (rst) begin
+      \$755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = wb_valid10;
+    if (rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = wb_valid11;
+    if (rst) begin
+      \$757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = wb_valid12;
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = wb_valid13;
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = wb_valid14;
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = wb_valid15;
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = wb_valid16;
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = out_full0;
+    if (\$530 ) begin
+      \$763  = 1'h1;
     end
     if (done) begin
-      if (\$862 ) begin
-        \$965  = 1'h0;
+      if (\$654 ) begin
+        \$763  = 1'h0;
       end
     end
     if (rst) begin
-      \$965  = 1'h0;
+      \$763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = out_pending0;
-    if (\$738 ) begin
-      \$966  = 1'h1;
+    \$764  = out_pending0;
+    if (\$530 ) begin
+      \$764  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$858 ) begin
-          \$966  = 1'h0;
+        if (\$650 ) begin
+          \$764  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$966  = 1'h0;
+      \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = out_groups0;
-    if (\$738 ) begin
-      \$967  = 9'h000;
-    end else if (\$740 ) begin
-      \$967  = \$741 [8:0];
+    \$765  = out_groups0;
+    if (\$530 ) begin
+      \$765  = 9'h000;
+    end else if (\$532 ) begin
+      \$765  = \$533 [8:0];
     end
     if (rst) begin
-      \$967  = 9'h000;
+      \$765  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = out_full1;
-    if (\$743 ) begin
-      \$968  = 1'h1;
+    \$766  = out_full1;
+    if (\$535 ) begin
+      \$766  = 1'h1;
     end
     if (done) begin
-      if (\$863 ) begin
-        \$968  = 1'h0;
+      if (\$655 ) begin
+        \$766  = 1'h0;
       end
     end
     if (rst) begin
-      \$968  = 1'h0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = out_pending1;
-    if (\$743 ) begin
-      \$969  = 1'h1;
+    \$767  = out_pending1;
+    if (\$535 ) begin
+      \$767  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$859 ) begin
-          \$969  = 1'h0;
+        if (\$651 ) begin
+          \$767  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$969  = 1'h0;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = out_groups1;
-    if (\$743 ) begin
-      \$970  = 9'h000;
-    end else if (\$745 ) begin
-      \$970  = \$746 [8:0];
+    \$768  = out_groups1;
+    if (\$535 ) begin
+      \$768  = 9'h000;
+    end else if (\$537 ) begin
+      \$768  = \$538 [8:0];
     end
     if (rst) begin
-      \$970  = 9'h000;
+      \$768  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \$749 [2:0];
+    \$769  = \$541 [2:0];
     if (rst) begin
-      \$971  = 3'h0;
+      \$769  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \$756 ;
+    \$770  = \$548 ;
     if (rst) begin
-      \$972  = 1'h1;
+      \$770  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \$848 ;
+    \$771  = \$640 ;
     if (rst) begin
-      \$973  = 1'h0;
+      \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = drain_group_plus1;
+    \$772  = drain_group_plus1;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$974  = 10'h001;
-      end else if (\$849 ) begin
-        \$974  = \$850 [9:0];
+        \$772  = 10'h001;
+      end else if (\$641 ) begin
+        \$772  = \$642 [9:0];
       end
     end
     if (rst) begin
-      \$974  = 10'h001;
+      \$772  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = drain_read;
+    \$773  = drain_read;
     if (rst) begin
-      \$975  = 1'h0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = drain_inflight;
+    \$774  = drain_inflight;
     if (rst) begin
-      \$976  = 1'h0;
+      \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \$851 ;
+    \$775  = \$643 ;
     if (rst) begin
-      \$977  = 10'h000;
+      \$775  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \$852 ;
+    \$776  = \$644 ;
     if (rst) begin
-      \$978  = 10'h000;
+      \$776  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$853 ) begin
-      \$979  = \$854 ;
+    if (\$645 ) begin
+      \$777  = \$646 ;
     end else if (drain_elem_last) begin
-      \$979  = \$855 ;
+      \$777  = \$647 ;
     end else begin
-      \$979  = \$856 ;
+      \$777  = \$648 ;
     end
     if (rst) begin
-      \$979  = 1'h0;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = drain_lane;
+    \$778  = drain_lane;
     if (drain_read) begin
-      \$980  = drain_elem[2:0];
+      \$778  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = drain_last;
+    \$779  = drain_last;
     if (drain_read) begin
-      \$981  = drain_elem_last;
+      \$779  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = drain_elem;
+    \$780  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$982  = 9'h000;
+        \$780  = 9'h000;
       end else begin
-        \$982  = \$860 [8:0];
+        \$780  = \$652 [8:0];
       end
     end
     if (rst) begin
-      \$982  = 9'h000;
+      \$780  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = drain_slot;
+    \$781  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$983  = \$857 ;
+        \$781  = \$649 ;
       end
     end
     if (rst) begin
-      \$983  = 1'h0;
+      \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = release_slot;
+    \$782  = release_slot;
     if (done) begin
-      \$984  = \$861 ;
+      \$782  = \$653 ;
     end
     if (rst) begin
-      \$984  = 1'h0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = vector_start;
+    \$783  = vector_start;
     if (rst) begin
-      \$985  = 1'h0;
+      \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = done;
+    \$784  = done;
     if (rst) begin
-      \$986  = 1'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \$865 [2:0];
+    \$785  = \$657 [2:0];
     if (rst) begin
-      \$987  = 3'h0;
+      \$785  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \$868 ;
+    \$786  = \$660 ;
     if (rst) begin
-      \$988  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = { 6'h00, busy };
+    \$787  = { 6'h00, busy };
     if (rst) begin
-      \$989  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$990  = 32'd0;
-    end else begin
-      \$990  = \$869 [31:0];
-    end
-    if (rst) begin
-      \$990  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = { 6'h00, stall_input };
-    if (rst) begin
-      \$991  = 7'h00;
+      \$787  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$992  = 32'd0;
+      \$788  = 32'd0;
     end else begin
-      \$992  = \$870 [31:0];
+      \$788  = \$661 [31:0];
     end
     if (rst) begin
-      \$992  = 32'd0;
+      \$788  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = { 6'h00, stall_output };
+    \$789  = { 6'h00, stall_input };
     if (rst) begin
-      \$993  = 7'h00;
+      \$789  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$994  = 32'd0;
+      \$790  = 32'd0;
     end else begin
-      \$994  = \$871 [31:0];
+      \$790  = \$662 [31:0];
     end
     if (rst) begin
-      \$994  = 32'd0;
+      \$790  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \$872 ;
+    \$791  = { 6'h00, stall_output };
     if (rst) begin
-      \$995  = 7'h00;
+      \$791  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$996  = 32'd0;
+      \$792  = 32'd0;
     end else begin
-      \$996  = \$873 [31:0];
+      \$792  = \$663 [31:0];
     end
     if (rst) begin
-      \$996  = 32'd0;
+      \$792  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = { 3'h0, \$874  };
+    \$793  = \$664 ;
     if (rst) begin
-      \$997  = 7'h00;
+      \$793  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$998  = 32'd0;
+      \$794  = 32'd0;
     end else begin
-      \$998  = \$875 [31:0];
+      \$794  = \$665 [31:0];
     end
     if (rst) begin
-      \$998  = 32'd0;
+      \$794  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = { 6'h00, issue };
+    \$795  = { 3'h0, \$666  };
     if (rst) begin
-      \$999  = 7'h00;
+      \$795  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1000  = 32'd0;
+      \$796  = 32'd0;
     end else begin
-      \$1000  = \$876 [31:0];
+      \$796  = \$667 [31:0];
     end
     if (rst) begin
-      \$1000  = 32'd0;
+      \$796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = { 5'h00, \$877  };
+    \$797  = { 6'h00, issue };
     if (rst) begin
-      \$1001  = 7'h00;
+      \$797  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1002  = 32'd0;
+      \$798  = 32'd0;
     end else begin
-      \$1002  = \$878 [31:0];
+      \$798  = \$668 [31:0];
     end
     if (rst) begin
-      \$1002  = 32'd0;
+      \$798  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = { 6'h00, done };
+    \$799  = { 5'h00, \$669  };
     if (rst) begin
-      \$1003  = 7'h00;
+      \$799  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$1004  = 32'd0;
+      \$800  = 32'd0;
     end else begin
-      \$1004  = \$879 [31:0];
+      \$800  = \$670 [31:0];
     end
     if (rst) begin
-      \$1004  = 32'd0;
+      \$800  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = { 6'h00, done };
+    if (rst) begin
+      \$801  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$802  = 32'd0;
+    end else begin
+      \$802  = \$671 [31:0];
+    end
+    if (rst) begin
+      \$802  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5461,38 +5251,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__data = { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$83 [5:0];
+  assign in_wp__addr = \$84 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85  };
-  assign next_layer = \$106 [3:0];
-  assign nxt_rp__addr = \$106 [2:0];
-  assign nxt_steps_rp__addr = \$106 [2:0];
+  assign in_wp__en = { \$100 , \$98 , \$96 , \$94 , \$92 , \$90 , \$88 , \$86  };
   assign issued = issue;
-  assign \step_valid$135  = step_valid;
-  assign \step_addr$137  = step_addr;
-  assign \step_first$139  = step_first;
-  assign \step_last$141  = step_last;
-  assign \step_rq$143  = step_rq;
-  assign \step_relu$145  = step_relu;
-  assign \step_requantize$147  = step_requantize;
-  assign \step_valid$148  = step_valid;
-  assign \step_addr$149  = step_addr;
-  assign \step_first$150  = step_first;
-  assign \step_last$151  = step_last;
-  assign \step_rq$152  = step_rq;
-  assign \step_relu$153  = step_relu;
-  assign \step_requantize$154  = step_requantize;
-  assign \step_valid$155  = step_valid;
-  assign \step_addr$156  = step_addr;
-  assign \step_first$157  = step_first;
-  assign \step_last$158  = step_last;
-  assign \step_rq$159  = step_rq;
-  assign \step_relu$160  = step_relu;
-  assign \step_requantize$161  = step_requantize;
-  assign \step_valid$162  = step_valid;
-  assign \step_addr$163  = step_addr;
-  assign \step_first$164  = step_first;
-  assign \step_last$165  = step_last;
+  assign next_layer0 = \$110 [3:0];
+  assign nxt_rp__addr = \$110 [2:0];
+  assign nxt_steps_rp__addr = \$110 [2:0];
+  assign next_layer1 = \$112 [3:0];
+  assign \nxt_rp__addr$110  = \$112 [2:0];
+  assign \nxt_steps_rp__addr$111  = \$112 [2:0];
+  assign \step_valid$130  = step_valid;
+  assign \step_addr$132  = step_addr;
+  assign \step_first$134  = step_first;
+  assign \step_last$136  = step_last;
+  assign \step_ctx$138  = step_ctx;
+  assign \step_rq$140  = step_rq;
+  assign \step_relu$142  = step_relu;
+  assign \step_requantize$144  = step_requantize;
+  assign \step_valid$145  = step_valid;
+  assign \step_addr$146  = step_addr;
+  assign \step_first$147  = step_first;
+  assign \step_last$148  = step_last;
+  assign \step_ctx$149  = step_ctx;
+  assign \step_rq$150  = step_rq;
+  assign \step_relu$151  = step_relu;
+  assign \step_requantize$152  = step_requantize;
+  assign \step_valid$153  = step_valid;
+  assign \step_addr$154  = step_addr;
+  assign \step_first$155  = step_first;
+  assign \step_last$156  = step_last;
+  assign \step_ctx$157  = step_ctx;
+  assign \step_rq$158  = step_rq;
+  assign \step_relu$159  = step_relu;
+  assign \step_requantize$160  = step_requantize;
+  assign \step_valid$161  = step_valid;
+  assign \step_addr$162  = step_addr;
+  assign \step_first$163  = step_first;
+  assign \step_last$164  = step_last;
+  assign \step_ctx$165  = step_ctx;
   assign \step_rq$166  = step_rq;
   assign \step_relu$167  = step_relu;
   assign \step_requantize$168  = step_requantize;
@@ -5500,85 +5297,89 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \step_addr$170  = step_addr;
   assign \step_first$171  = step_first;
   assign \step_last$172  = step_last;
-  assign \step_rq$173  = step_rq;
-  assign \step_relu$174  = step_relu;
-  assign \step_requantize$175  = step_requantize;
-  assign \step_valid$176  = step_valid;
-  assign \step_addr$177  = step_addr;
-  assign \step_first$178  = step_first;
-  assign \step_last$179  = step_last;
-  assign \step_rq$180  = step_rq;
-  assign \step_relu$181  = step_relu;
-  assign \step_requantize$182  = step_requantize;
-  assign \step_valid$183  = step_valid;
-  assign \step_addr$184  = step_addr;
-  assign \step_first$185  = step_first;
-  assign \step_last$186  = step_last;
-  assign \step_rq$187  = step_rq;
-  assign \step_relu$188  = step_relu;
-  assign \step_requantize$189  = step_requantize;
-  assign \step_valid$190  = step_valid;
-  assign \step_addr$191  = step_addr;
-  assign \step_first$192  = step_first;
-  assign \step_last$193  = step_last;
-  assign \step_rq$194  = step_rq;
-  assign \step_relu$195  = step_relu;
-  assign \step_requantize$196  = step_requantize;
+  assign \step_ctx$173  = step_ctx;
+  assign \step_rq$174  = step_rq;
+  assign \step_relu$175  = step_relu;
+  assign \step_requantize$176  = step_requantize;
+  assign \step_valid$177  = step_valid;
+  assign \step_addr$178  = step_addr;
+  assign \step_first$179  = step_first;
+  assign \step_last$180  = step_last;
+  assign \step_ctx$181  = step_ctx;
+  assign \step_rq$182  = step_rq;
+  assign \step_relu$183  = step_relu;
+  assign \step_requantize$184  = step_requantize;
+  assign \step_valid$185  = step_valid;
+  assign \step_addr$186  = step_addr;
+  assign \step_first$187  = step_first;
+  assign \step_last$188  = step_last;
+  assign \step_ctx$189  = step_ctx;
+  assign \step_rq$190  = step_rq;
+  assign \step_relu$191  = step_relu;
+  assign \step_requantize$192  = step_requantize;
+  assign \step_valid$193  = step_valid;
+  assign \step_addr$194  = step_addr;
+  assign \step_first$195  = step_first;
+  assign \step_last$196  = step_last;
+  assign \step_ctx$197  = step_ctx;
+  assign \step_rq$198  = step_rq;
+  assign \step_relu$199  = step_relu;
+  assign \step_requantize$200  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$216 , \$214 , \$212 , \$210 , \$208 , \$206 , \$204 , \$202  };
-  assign act_wp__addr = \$200 [6:0];
+  assign act_wp__en = { \$165 , \$163 , \$161 , \$159 , \$157 , \$155 , \$153 , \$151  };
+  assign act_wp__addr = \$149 [6:0];
   assign act = act_word;
-  assign \act$213  = act_word;
-  assign \act$214  = act_word;
-  assign \act$215  = act_word;
-  assign \act$216  = act_word;
   assign \act$217  = act_word;
   assign \act$218  = act_word;
   assign \act$219  = act_word;
-  assign act_wp__data = { \$1019 , \$1017 , \$1015 , \$1013 , \$1011 , \$1009 , \$1007 , \$1005  };
-  assign result = { \$1006 , \$1005  };
-  assign \result$229  = { \$1008 , \$1007  };
-  assign \result$230  = { \$1010 , \$1009  };
-  assign \result$231  = { \$1012 , \$1011  };
-  assign \result$232  = { \$1014 , \$1013  };
-  assign \result$233  = { \$1016 , \$1015  };
-  assign \result$234  = { \$1018 , \$1017  };
-  assign \result$235  = { \$1020 , \$1019  };
-  assign \$signature__en$236  = out_write;
-  assign \$signature__addr$237  = \$218 [5:0];
-  assign \$signature__data$238  = { \$1006 , \$1005  };
-  assign \$signature__en$239  = out_write;
-  assign \$signature__addr$240  = \$220 [5:0];
-  assign \$signature__data$241  = { \$1008 , \$1007  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$222 [5:0];
-  assign \$signature__data$244  = { \$1010 , \$1009  };
-  assign \$signature__en$245  = out_write;
-  assign \$signature__addr$246  = \$224 [5:0];
-  assign \$signature__data$247  = { \$1012 , \$1011  };
-  assign \$signature__en$248  = out_write;
-  assign \$signature__addr$249  = \$226 [5:0];
-  assign \$signature__data$250  = { \$1014 , \$1013  };
-  assign \$signature__en$251  = out_write;
-  assign \$signature__addr$252  = \$228 [5:0];
-  assign \$signature__data$253  = { \$1016 , \$1015  };
-  assign \$signature__en$254  = out_write;
-  assign \$signature__addr$255  = \$230 [5:0];
-  assign \$signature__data$256  = { \$1018 , \$1017  };
-  assign \$signature__en$257  = out_write;
-  assign \$signature__addr$258  = \$232 [5:0];
-  assign \$signature__data$259  = { \$1020 , \$1019  };
-  assign \$signature__addr$266  = \$237 [5:0];
-  assign \$signature__addr$269  = \$242 [5:0];
-  assign \$signature__addr$271  = \$247 [5:0];
-  assign \$signature__addr$273  = \$252 [5:0];
-  assign \$signature__addr$275  = \$257 [5:0];
-  assign \$signature__addr$277  = \$262 [5:0];
-  assign \$signature__addr$279  = \$267 [5:0];
-  assign \$signature__addr$281  = \$272 [5:0];
+  assign \act$220  = act_word;
+  assign \act$221  = act_word;
+  assign \act$222  = act_word;
+  assign \act$223  = act_word;
+  assign act_wp__data = { \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805 , \$803  };
+  assign result = { \$804 , \$803  };
+  assign \result$233  = { \$806 , \$805  };
+  assign \result$234  = { \$808 , \$807  };
+  assign \result$235  = { \$810 , \$809  };
+  assign \result$236  = { \$812 , \$811  };
+  assign \result$237  = { \$814 , \$813  };
+  assign \result$238  = { \$816 , \$815  };
+  assign \result$239  = { \$818 , \$817  };
+  assign \$signature__en$240  = out_write;
+  assign \$signature__addr$241  = \$167 [5:0];
+  assign \$signature__data$242  = { \$804 , \$803  };
+  assign \$signature__en$243  = out_write;
+  assign \$signature__addr$244  = \$169 [5:0];
+  assign \$signature__data$245  = { \$806 , \$805  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$171 [5:0];
+  assign \$signature__data$248  = { \$808 , \$807  };
+  assign \$signature__en$249  = out_write;
+  assign \$signature__addr$250  = \$173 [5:0];
+  assign \$signature__data$251  = { \$810 , \$809  };
+  assign \$signature__en$252  = out_write;
+  assign \$signature__addr$253  = \$175 [5:0];
+  assign \$signature__data$254  = { \$812 , \$811  };
+  assign \$signature__en$255  = out_write;
+  assign \$signature__addr$256  = \$177 [5:0];
+  assign \$signature__data$257  = { \$814 , \$813  };
+  assign \$signature__en$258  = out_write;
+  assign \$signature__addr$259  = \$179 [5:0];
+  assign \$signature__data$260  = { \$816 , \$815  };
+  assign \$signature__en$261  = out_write;
+  assign \$signature__addr$262  = \$181 [5:0];
+  assign \$signature__data$263  = { \$818 , \$817  };
+  assign \$signature__addr$270  = \$186 [5:0];
+  assign \$signature__addr$273  = \$191 [5:0];
+  assign \$signature__addr$275  = \$196 [5:0];
+  assign \$signature__addr$277  = \$201 [5:0];
+  assign \$signature__addr$279  = \$206 [5:0];
+  assign \$signature__addr$281  = \$211 [5:0];
+  assign \$signature__addr$283  = \$216 [5:0];
+  assign \$signature__addr$285  = \$221 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5599,122 +5400,101 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$61  = { \$60 [9], \$60 [9], \$60 [9], \$60 [9:3] };
   assign \$68  = { 1'h0, load_r_countdown_distance };
   assign \$71  = { 1'h0, load_r_countdown_distance };
-  assign \$81  = \$80 ;
-  assign \$84  = 1'h1;
-  assign \$85  = in_fire;
-  assign \$86  = 1'h1;
-  assign \$87  = in_fire;
-  assign \$88  = 1'h1;
-  assign \$89  = in_fire;
-  assign \$90  = 1'h1;
-  assign \$91  = in_fire;
-  assign \$92  = 1'h1;
-  assign \$93  = in_fire;
-  assign \$94  = 1'h1;
-  assign \$95  = in_fire;
-  assign \$96  = 1'h1;
-  assign \$97  = in_fire;
-  assign \$98  = 1'h1;
-  assign \$99  = in_fire;
-  assign \$123  = \$122 ;
-  assign \$138  = \$137 ;
-  assign \$167  = \$165 ;
-  assign \$177  = ctx;
-  assign \$187  = in_fire;
-  assign \$201  = 1'h1;
-  assign \$202  = act_write;
-  assign \$203  = 1'h1;
-  assign \$204  = act_write;
-  assign \$205  = 1'h1;
-  assign \$206  = act_write;
-  assign \$207  = 1'h1;
-  assign \$208  = act_write;
-  assign \$209  = 1'h1;
-  assign \$210  = act_write;
-  assign \$211  = 1'h1;
-  assign \$212  = act_write;
-  assign \$213  = 1'h1;
-  assign \$214  = act_write;
-  assign \$215  = 1'h1;
-  assign \$216  = act_write;
-  assign \$192  = act_write;
-  assign \$196  = wb_group17;
-  assign \$235  = { 3'h0, drain_elem[8:3] };
-  assign \$240  = { 3'h0, drain_elem[8:3] };
-  assign \$245  = { 3'h0, drain_elem[8:3] };
-  assign \$250  = { 3'h0, drain_elem[8:3] };
-  assign \$255  = { 3'h0, drain_elem[8:3] };
-  assign \$260  = { 3'h0, drain_elem[8:3] };
-  assign \$265  = { 3'h0, drain_elem[8:3] };
-  assign \$270  = { 3'h0, drain_elem[8:3] };
-  assign \$295  = { \$294 [9], \$294 [9], \$294 [9], \$294 [9:3] };
-  assign \$296  = \$295 ;
-  assign \$299  = { \$298 [9], \$298 [9], \$298 [9], \$298 [9:3] };
-  assign \$300  = \$299 ;
-  assign \$306  = { \$305 [9], \$305 [9], \$305 [9], \$305 [9:3] };
-  assign \$307  = { 1'h0, load_r_countdown_distance };
-  assign \$310  = { 1'h0, load_r_countdown_distance };
-  assign \$315  = { \$314 [9], \$314 [9], \$314 [9], \$314 [9:3] };
-  assign \$320  = in_wslot;
-  assign \$329  = { 3'h0, \$328 [9:3] };
-  assign \$331  = { \$330 [9], \$330 [9], \$330 [9], \$330 [9:3] };
-  assign \$339  = ctx;
-  assign \$376  = b_fold;
-  assign \$379  = fold;
-  assign \$383  = fold;
-  assign \$397  = in_wslot;
-  assign \$410  = in_wslot;
-  assign \$454  = in_wslot;
-  assign \$465  = in_wslot;
-  assign \$471  = in_wslot;
-  assign \$511  = in_wslot;
-  assign \$523  = in_wslot;
-  assign \$531  = in_wslot;
-  assign \$544  = 1'h1;
-  assign \$556  = in_wslot;
-  assign \$570  = in_wslot;
-  assign \$587  = in_wslot;
-  assign \$596  = 1'h0;
-  assign \$598  = \$597 ;
-  assign \$599  = \$598 ;
-  assign \$601  = in_wslot;
-  assign \$609  = 1'h1;
-  assign \$610  = 1'h1;
-  assign \$617  = b_done;
-  assign \$628  = 1'h1;
-  assign \$629  = 1'h1;
-  assign \$630  = 1'h0;
-  assign \$632  = 1'h0;
-  assign \$633  = 1'h1;
-  assign \$640  = in_wslot;
-  assign \$656  = in_wslot;
-  assign \$714  = { 3'h0, \$713 [9:3] };
-  assign \$742  = claim_ctx;
-  assign \$744  = wb_ctx17;
-  assign \$765  = claim_ctx;
-  assign \$769  = wb_ctx17;
-  assign \$775  = claim_ctx;
-  assign \$779  = wb_ctx17;
-  assign \$796  = claim_ctx;
-  assign \$799  = { 3'h0, drain_elem[8:3] };
-  assign \$801  = wb_ctx17;
-  assign \$803  = { 3'h0, drain_elem[8:3] };
-  assign \$811  = { 3'h0, drain_elem[8:3] };
-  assign \$815  = { 3'h0, drain_elem[8:3] };
-  assign \$823  = claim_ctx;
-  assign \$826  = { 3'h0, drain_elem[8:3] };
-  assign \$828  = wb_ctx17;
-  assign \$830  = { 3'h0, drain_elem[8:3] };
-  assign \$838  = { 3'h0, drain_elem[8:3] };
-  assign \$842  = { 3'h0, drain_elem[8:3] };
-  assign \$859  = drain_slot;
-  assign \$863  = release_slot;
-  assign \$173  = ctx;
-  assign \$334  = ctx;
+  assign \$82  = \$81 ;
+  assign \$85  = 1'h1;
+  assign \$86  = in_fire;
+  assign \$87  = 1'h1;
+  assign \$88  = in_fire;
+  assign \$89  = 1'h1;
+  assign \$90  = in_fire;
+  assign \$91  = 1'h1;
+  assign \$92  = in_fire;
+  assign \$93  = 1'h1;
+  assign \$94  = in_fire;
+  assign \$95  = 1'h1;
+  assign \$96  = in_fire;
+  assign \$97  = 1'h1;
+  assign \$98  = in_fire;
+  assign \$99  = 1'h1;
+  assign \$100  = in_fire;
+  assign \$136  = in_fire;
+  assign \$150  = 1'h1;
+  assign \$151  = act_write;
+  assign \$152  = 1'h1;
+  assign \$153  = act_write;
+  assign \$154  = 1'h1;
+  assign \$155  = act_write;
+  assign \$156  = 1'h1;
+  assign \$157  = act_write;
+  assign \$158  = 1'h1;
+  assign \$159  = act_write;
+  assign \$160  = 1'h1;
+  assign \$161  = act_write;
+  assign \$162  = 1'h1;
+  assign \$163  = act_write;
+  assign \$164  = 1'h1;
+  assign \$165  = act_write;
+  assign \$141  = act_write;
+  assign \$145  = wb_group17;
+  assign \$184  = { 3'h0, drain_elem[8:3] };
+  assign \$189  = { 3'h0, drain_elem[8:3] };
+  assign \$194  = { 3'h0, drain_elem[8:3] };
+  assign \$199  = { 3'h0, drain_elem[8:3] };
+  assign \$204  = { 3'h0, drain_elem[8:3] };
+  assign \$209  = { 3'h0, drain_elem[8:3] };
+  assign \$214  = { 3'h0, drain_elem[8:3] };
+  assign \$219  = { 3'h0, drain_elem[8:3] };
+  assign \$244  = { \$243 [9], \$243 [9], \$243 [9], \$243 [9:3] };
+  assign \$245  = \$244 ;
+  assign \$248  = { \$247 [9], \$247 [9], \$247 [9], \$247 [9:3] };
+  assign \$249  = \$248 ;
+  assign \$255  = { \$254 [9], \$254 [9], \$254 [9], \$254 [9:3] };
+  assign \$256  = { 1'h0, load_r_countdown_distance };
+  assign \$259  = { 1'h0, load_r_countdown_distance };
+  assign \$264  = { \$263 [9], \$263 [9], \$263 [9], \$263 [9:3] };
+  assign \$269  = in_wslot;
+  assign \$280  = { \$279 [9], \$279 [9], \$279 [9], \$279 [9:3] };
+  assign \$282  = { \$281 [9], \$281 [9], \$281 [9], \$281 [9:3] };
+  assign \$316  = { \$315 [9], \$315 [9], \$315 [9], \$315 [9:3] };
+  assign \$318  = { \$317 [9], \$317 [9], \$317 [9], \$317 [9:3] };
+  assign \$336  = oldest;
+  assign \$402  = in_wslot;
+  assign \$408  = in_wslot;
+  assign \$414  = in_wslot;
+  assign \$420  = in_wslot;
+  assign \$426  = in_wslot;
+  assign \$432  = in_wslot;
+  assign \$446  = \$445 ;
+  assign \$481  = \$480 ;
+  assign \$487  = in_wslot;
+  assign \$492  = in_wslot;
+  assign \$499  = claim_ctx;
+  assign \$514  = \$513 ;
+  assign \$518  = \$517 ;
+  assign \$534  = claim_ctx;
+  assign \$536  = wb_ctx17;
+  assign \$557  = claim_ctx;
+  assign \$561  = wb_ctx17;
+  assign \$567  = claim_ctx;
+  assign \$571  = wb_ctx17;
+  assign \$588  = claim_ctx;
+  assign \$591  = { 3'h0, drain_elem[8:3] };
+  assign \$593  = wb_ctx17;
+  assign \$595  = { 3'h0, drain_elem[8:3] };
+  assign \$603  = { 3'h0, drain_elem[8:3] };
+  assign \$607  = { 3'h0, drain_elem[8:3] };
+  assign \$615  = claim_ctx;
+  assign \$618  = { 3'h0, drain_elem[8:3] };
+  assign \$620  = wb_ctx17;
+  assign \$622  = { 3'h0, drain_elem[8:3] };
+  assign \$630  = { 3'h0, drain_elem[8:3] };
+  assign \$634  = { 3'h0, drain_elem[8:3] };
+  assign \$651  = drain_slot;
+  assign \$655  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \port$3048$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$282$0 , r_rdy, r_data, w_en, \port$2883$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5738,10 +5518,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3048$0 ;
-  wire \port$3048$0 ;
-  input [31:0] \port$338$0 ;
-  wire [31:0] \port$338$0 ;
+  input [31:0] \port$282$0 ;
+  wire [31:0] \port$282$0 ;
+  input \port$2883$0 ;
+  wire \port$2883$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5774,7 +5554,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3048$0 , \port$338$0  };
+      storage[w_port__addr] <= { \port$2883$0 , \port$282$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5836,14 +5616,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$338$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3048$0 , \port$338$0  };
-  assign w_data = { \port$3048$0 , \port$338$0  };
+  assign w_port__data = { \port$2883$0 , \port$282$0  };
+  assign w_data = { \port$2883$0 , \port$282$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3256$0 , \port$3257$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3103$0 , \port$3104$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5853,19 +5633,19 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -5877,11 +5657,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -5897,7 +5679,6 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -5912,13 +5693,25 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_a1 = 64'h0000000000000000;
   reg [63:0] pe0_a2 = 64'h0000000000000000;
   reg [63:0] pe0_a3 = 64'h0000000000000000;
-  reg [31:0] pe0_acc = 32'd0;
+  reg [31:0] pe0_acc0 = 32'd0;
+  reg [31:0] pe0_acc1 = 32'd0;
+  wire [31:0] pe0_acc_next;
   wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe0_bank_waddr = 9'h000;
   reg [63:0] pe0_bank_wdata = 64'h0000000000000000;
   reg pe0_bank_we = 1'h0;
+  reg pe0_ctx1 = 1'h0;
+  reg pe0_ctx2 = 1'h0;
+  reg pe0_ctx3 = 1'h0;
+  reg pe0_ctx4 = 1'h0;
+  reg pe0_ctx5 = 1'h0;
+  reg pe0_ctx6 = 1'h0;
+  reg pe0_ctx7 = 1'h0;
+  reg pe0_ctx8 = 1'h0;
+  reg pe0_ctx9 = 1'h0;
   reg pe0_done = 1'h0;
+  reg pe0_done_ctx = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -6010,10 +5803,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3256$0 ;
-  wire [7:0] \port$3256$0 ;
-  output [23:0] \port$3257$0 ;
-  wire [23:0] \port$3257$0 ;
+  output [7:0] \port$3103$0 ;
+  wire [7:0] \port$3103$0 ;
+  output [23:0] \port$3104$0 ;
+  wire [23:0] \port$3104$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6023,9 +5816,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -6033,6 +5826,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -6054,13 +5849,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
@@ -7125,7 +6920,19 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms0[pe0_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe0_relu2 <= pe0_relu1;
+  always @(posedge clk)
+    pe0_requantize2 <= pe0_requantize1;
+  always @(posedge clk)
+    pe0_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe0_first3 <= pe0_first2;
+  always @(posedge clk)
+    pe0_last3 <= pe0_last2;
+  always @(posedge clk)
+    pe0_ctx3 <= pe0_ctx2;
   always @(posedge clk)
     pe0_rq3 <= pe0_rq2;
   always @(posedge clk)
@@ -7133,11 +6940,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$31 ;
+    pe0_valid4 <= \$32 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
     pe0_last4 <= pe0_last3;
+  always @(posedge clk)
+    pe0_ctx4 <= pe0_ctx3;
   always @(posedge clk)
     pe0_rq4 <= pe0_rq3;
   always @(posedge clk)
@@ -7145,11 +6954,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$32 ;
+    pe0_valid5 <= \$33 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
     pe0_last5 <= pe0_last4;
+  always @(posedge clk)
+    pe0_ctx5 <= pe0_ctx4;
   always @(posedge clk)
     pe0_rq5 <= pe0_rq4;
   always @(posedge clk)
@@ -7157,11 +6968,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$33 ;
+    pe0_valid6 <= \$34 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
     pe0_last6 <= pe0_last5;
+  always @(posedge clk)
+    pe0_ctx6 <= pe0_ctx5;
   always @(posedge clk)
     pe0_rq6 <= pe0_rq5;
   always @(posedge clk)
@@ -7169,11 +6982,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$34 ;
+    pe0_valid7 <= \$35 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
     pe0_last7 <= pe0_last6;
+  always @(posedge clk)
+    pe0_ctx7 <= pe0_ctx6;
   always @(posedge clk)
     pe0_rq7 <= pe0_rq6;
   always @(posedge clk)
@@ -7181,11 +6996,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$35 ;
+    pe0_valid8 <= \$36 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
     pe0_last8 <= pe0_last7;
+  always @(posedge clk)
+    pe0_ctx8 <= pe0_ctx7;
   always @(posedge clk)
     pe0_rq8 <= pe0_rq7;
   always @(posedge clk)
@@ -7193,11 +7010,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$36 ;
+    pe0_valid9 <= \$37 ;
   always @(posedge clk)
     pe0_first9 <= pe0_first8;
   always @(posedge clk)
     pe0_last9 <= pe0_last8;
+  always @(posedge clk)
+    pe0_ctx9 <= pe0_ctx8;
   always @(posedge clk)
     pe0_rq9 <= pe0_rq8;
   always @(posedge clk)
@@ -7205,7 +7024,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize9 <= pe0_requantize8;
   always @(posedge clk)
-    pe0_bank_we <= \$37 ;
+    pe0_bank_we <= \$38 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -7255,7 +7074,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe0_rq_we <= \$38 ;
+    pe0_rq_we <= \$39 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -7263,7 +7082,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe0_rq_ms_read <= \rport__data$101 ;
+    pe0_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe0_rq_bias <= pe0_rq_bias_read;
   always @(posedge clk)
@@ -7271,11 +7090,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_rq_m <= \$16 ;
   always @(posedge clk)
-    pe0_acc <= \$39 ;
+    pe0_acc1 <= \$40 ;
   always @(posedge clk)
-    pe0_done <= \$40 ;
+    pe0_acc0 <= \$41 ;
   always @(posedge clk)
-    pe0_flags <= \$21 ;
+    pe0_done_ctx <= pe0_ctx9;
+  always @(posedge clk)
+    pe0_done <= \$42 ;
+  always @(posedge clk)
+    pe0_flags <= \$19 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -7292,25 +7115,29 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
   assign \$16  = pe0_requantize9 ? pe0_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe0_first9 ? pe0_rq_bias : pe0_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe0_sum2_0);
-  assign \$19  = pe0_valid9 & pe0_last9;
-  assign \$21  = { 1'h0, pe0_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe0_bank_we;
-  assign \$23  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe0_valid6 & pe0_rq_we;
-  assign \$25  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe0_valid7 & pe0_rq_we;
-  assign \$27  = pe0_rq7 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe0_valid9 & pe0_last9;
+  assign \$19  = { 1'h0, pe0_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe0_bank_we;
+  assign \$21  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe0_valid6 & pe0_rq_we;
+  assign \$23  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe0_valid7 & pe0_rq_we;
+  assign \$25  = pe0_rq7 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe0_ctx9 ? pe0_acc1 : pe0_acc0;
+  assign \$27  = pe0_first9 ? pe0_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe0_sum2_0);
+  assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
   always @(posedge clk)
-    pe0_valid1 <= \$28 ;
+    pe0_valid1 <= \$29 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
     pe0_last1 <= step_last;
+  always @(posedge clk)
+    pe0_ctx1 <= step_ctx;
   always @(posedge clk)
     pe0_rq1 <= step_rq;
   always @(posedge clk)
@@ -7318,128 +7145,134 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$29 ;
+    pe0_valid2 <= \$30 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
     pe0_last2 <= pe0_last1;
   always @(posedge clk)
+    pe0_ctx2 <= pe0_ctx1;
+  always @(posedge clk)
     pe0_rq2 <= pe0_rq1;
-  always @(posedge clk)
-    pe0_relu2 <= pe0_relu1;
-  always @(posedge clk)
-    pe0_requantize2 <= pe0_requantize1;
-  always @(posedge clk)
-    pe0_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe0_first3 <= pe0_first2;
-  always @(posedge clk)
-    pe0_last3 <= pe0_last2;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_acc),
+    .i_acc(i_acc),
     .i_m(pe0_rq_m),
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3203$0 (pe0_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$3050$0 (pe0_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_valid3;
+    \$31  = pe0_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_valid4;
+    \$32  = pe0_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = pe0_valid5;
+    \$33  = pe0_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = pe0_valid6;
+    \$34  = pe0_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = pe0_valid7;
+    \$35  = pe0_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_valid8;
+    \$36  = pe0_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = bank_we;
+    \$37  = pe0_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = pe0_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$40  = pe0_acc1;
     if (pe0_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe0_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe0_acc0;
+    if (pe0_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe0_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_valid2;
+    \$30  = pe0_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe0_acc_next = \$28 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -7449,26 +7282,25 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq6;
-  assign \wport__en$120  = pe0_rq_we;
-  assign \wport__addr$121  = pe0_rq_waddr;
-  assign \wport__data$122  = pe0_rq_wdata[53:32];
-  assign \rport__addr$123  = pe0_rq7;
+  assign \wport__en$133  = pe0_rq_we;
+  assign \wport__addr$134  = pe0_rq_waddr;
+  assign \wport__data$135  = pe0_rq_wdata[53:32];
+  assign \rport__addr$136  = pe0_rq7;
   assign i_valid = pe0_done;
-  assign i_acc = pe0_acc;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$3256$0  = \$41 ;
-  assign \port$3257$0  = \$42 ;
-  assign \$20  = { pe0_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$3103$0  = \$43 ;
+  assign \port$3104$0  = \$44 ;
+  assign \$18  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3203$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3050$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7653,8 +7485,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3203$0 ;
-  wire [1:0] \port$3203$0 ;
+  input [1:0] \port$3050$0 ;
+  wire [1:0] \port$3050$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7871,9 +7703,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3203$0 [0];
+    rq_relu1 <= \port$3050$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3203$0 [1];
+    rq_req1 <= \port$3050$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8007,8 +7839,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3203$0 [0];
-  assign i_requantize = \port$3203$0 [1];
+  assign i_relu = \port$3050$0 [0];
+  assign i_requantize = \port$3050$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8017,7 +7849,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3417$0 , \port$3418$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3276$0 , \port$3277$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8027,19 +7859,19 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -8051,11 +7883,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -8071,7 +7905,6 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -8086,13 +7919,25 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_a1 = 64'h0000000000000000;
   reg [63:0] pe1_a2 = 64'h0000000000000000;
   reg [63:0] pe1_a3 = 64'h0000000000000000;
-  reg [31:0] pe1_acc = 32'd0;
+  reg [31:0] pe1_acc0 = 32'd0;
+  reg [31:0] pe1_acc1 = 32'd0;
+  wire [31:0] pe1_acc_next;
   wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe1_bank_waddr = 9'h000;
   reg [63:0] pe1_bank_wdata = 64'h0000000000000000;
   reg pe1_bank_we = 1'h0;
+  reg pe1_ctx1 = 1'h0;
+  reg pe1_ctx2 = 1'h0;
+  reg pe1_ctx3 = 1'h0;
+  reg pe1_ctx4 = 1'h0;
+  reg pe1_ctx5 = 1'h0;
+  reg pe1_ctx6 = 1'h0;
+  reg pe1_ctx7 = 1'h0;
+  reg pe1_ctx8 = 1'h0;
+  reg pe1_ctx9 = 1'h0;
   reg pe1_done = 1'h0;
+  reg pe1_done_ctx = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -8184,10 +8029,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3417$0 ;
-  wire [7:0] \port$3417$0 ;
-  output [23:0] \port$3418$0 ;
-  wire [23:0] \port$3418$0 ;
+  output [7:0] \port$3276$0 ;
+  wire [7:0] \port$3276$0 ;
+  output [23:0] \port$3277$0 ;
+  wire [23:0] \port$3277$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8197,9 +8042,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -8207,6 +8052,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -8228,13 +8075,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
@@ -9299,7 +9146,19 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms1[pe1_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe1_relu2 <= pe1_relu1;
+  always @(posedge clk)
+    pe1_requantize2 <= pe1_requantize1;
+  always @(posedge clk)
+    pe1_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe1_first3 <= pe1_first2;
+  always @(posedge clk)
+    pe1_last3 <= pe1_last2;
+  always @(posedge clk)
+    pe1_ctx3 <= pe1_ctx2;
   always @(posedge clk)
     pe1_rq3 <= pe1_rq2;
   always @(posedge clk)
@@ -9307,11 +9166,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$31 ;
+    pe1_valid4 <= \$32 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
     pe1_last4 <= pe1_last3;
+  always @(posedge clk)
+    pe1_ctx4 <= pe1_ctx3;
   always @(posedge clk)
     pe1_rq4 <= pe1_rq3;
   always @(posedge clk)
@@ -9319,11 +9180,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$32 ;
+    pe1_valid5 <= \$33 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
     pe1_last5 <= pe1_last4;
+  always @(posedge clk)
+    pe1_ctx5 <= pe1_ctx4;
   always @(posedge clk)
     pe1_rq5 <= pe1_rq4;
   always @(posedge clk)
@@ -9331,11 +9194,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$33 ;
+    pe1_valid6 <= \$34 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
     pe1_last6 <= pe1_last5;
+  always @(posedge clk)
+    pe1_ctx6 <= pe1_ctx5;
   always @(posedge clk)
     pe1_rq6 <= pe1_rq5;
   always @(posedge clk)
@@ -9343,11 +9208,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$34 ;
+    pe1_valid7 <= \$35 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
     pe1_last7 <= pe1_last6;
+  always @(posedge clk)
+    pe1_ctx7 <= pe1_ctx6;
   always @(posedge clk)
     pe1_rq7 <= pe1_rq6;
   always @(posedge clk)
@@ -9355,11 +9222,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$35 ;
+    pe1_valid8 <= \$36 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
     pe1_last8 <= pe1_last7;
+  always @(posedge clk)
+    pe1_ctx8 <= pe1_ctx7;
   always @(posedge clk)
     pe1_rq8 <= pe1_rq7;
   always @(posedge clk)
@@ -9367,11 +9236,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$36 ;
+    pe1_valid9 <= \$37 ;
   always @(posedge clk)
     pe1_first9 <= pe1_first8;
   always @(posedge clk)
     pe1_last9 <= pe1_last8;
+  always @(posedge clk)
+    pe1_ctx9 <= pe1_ctx8;
   always @(posedge clk)
     pe1_rq9 <= pe1_rq8;
   always @(posedge clk)
@@ -9379,7 +9250,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize9 <= pe1_requantize8;
   always @(posedge clk)
-    pe1_bank_we <= \$37 ;
+    pe1_bank_we <= \$38 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -9429,7 +9300,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe1_rq_we <= \$38 ;
+    pe1_rq_we <= \$39 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -9437,7 +9308,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe1_rq_ms_read <= \rport__data$101 ;
+    pe1_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe1_rq_bias <= pe1_rq_bias_read;
   always @(posedge clk)
@@ -9445,11 +9316,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_rq_m <= \$16 ;
   always @(posedge clk)
-    pe1_acc <= \$39 ;
+    pe1_acc1 <= \$40 ;
   always @(posedge clk)
-    pe1_done <= \$40 ;
+    pe1_acc0 <= \$41 ;
   always @(posedge clk)
-    pe1_flags <= \$21 ;
+    pe1_done_ctx <= pe1_ctx9;
+  always @(posedge clk)
+    pe1_done <= \$42 ;
+  always @(posedge clk)
+    pe1_flags <= \$19 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -9466,25 +9341,29 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
   assign \$16  = pe1_requantize9 ? pe1_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe1_first9 ? pe1_rq_bias : pe1_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe1_sum2_0);
-  assign \$19  = pe1_valid9 & pe1_last9;
-  assign \$21  = { 1'h0, pe1_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe1_bank_we;
-  assign \$23  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe1_valid6 & pe1_rq_we;
-  assign \$25  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe1_valid7 & pe1_rq_we;
-  assign \$27  = pe1_rq7 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe1_valid9 & pe1_last9;
+  assign \$19  = { 1'h0, pe1_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe1_bank_we;
+  assign \$21  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe1_valid6 & pe1_rq_we;
+  assign \$23  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe1_valid7 & pe1_rq_we;
+  assign \$25  = pe1_rq7 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe1_ctx9 ? pe1_acc1 : pe1_acc0;
+  assign \$27  = pe1_first9 ? pe1_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe1_sum2_0);
+  assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
   always @(posedge clk)
-    pe1_valid1 <= \$28 ;
+    pe1_valid1 <= \$29 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
     pe1_last1 <= step_last;
+  always @(posedge clk)
+    pe1_ctx1 <= step_ctx;
   always @(posedge clk)
     pe1_rq1 <= step_rq;
   always @(posedge clk)
@@ -9492,128 +9371,134 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$29 ;
+    pe1_valid2 <= \$30 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
     pe1_last2 <= pe1_last1;
   always @(posedge clk)
+    pe1_ctx2 <= pe1_ctx1;
+  always @(posedge clk)
     pe1_rq2 <= pe1_rq1;
-  always @(posedge clk)
-    pe1_relu2 <= pe1_relu1;
-  always @(posedge clk)
-    pe1_requantize2 <= pe1_requantize1;
-  always @(posedge clk)
-    pe1_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe1_first3 <= pe1_first2;
-  always @(posedge clk)
-    pe1_last3 <= pe1_last2;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_acc),
+    .i_acc(i_acc),
     .i_m(pe1_rq_m),
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3364$0 (pe1_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$3223$0 (pe1_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_valid3;
+    \$31  = pe1_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_valid4;
+    \$32  = pe1_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = pe1_valid5;
+    \$33  = pe1_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = pe1_valid6;
+    \$34  = pe1_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = pe1_valid7;
+    \$35  = pe1_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_valid8;
+    \$36  = pe1_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = bank_we;
+    \$37  = pe1_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$39  = pe1_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$40  = pe1_acc1;
     if (pe1_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe1_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe1_acc0;
+    if (pe1_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe1_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_valid2;
+    \$30  = pe1_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe1_acc_next = \$28 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -9623,26 +9508,25 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq6;
-  assign \wport__en$120  = pe1_rq_we;
-  assign \wport__addr$121  = pe1_rq_waddr;
-  assign \wport__data$122  = pe1_rq_wdata[53:32];
-  assign \rport__addr$123  = pe1_rq7;
+  assign \wport__en$133  = pe1_rq_we;
+  assign \wport__addr$134  = pe1_rq_waddr;
+  assign \wport__data$135  = pe1_rq_wdata[53:32];
+  assign \rport__addr$136  = pe1_rq7;
   assign i_valid = pe1_done;
-  assign i_acc = pe1_acc;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$3417$0  = \$41 ;
-  assign \port$3418$0  = \$42 ;
-  assign \$20  = { pe1_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$3276$0  = \$43 ;
+  assign \port$3277$0  = \$44 ;
+  assign \$18  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3364$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3223$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9827,8 +9711,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3364$0 ;
-  wire [1:0] \port$3364$0 ;
+  input [1:0] \port$3223$0 ;
+  wire [1:0] \port$3223$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10045,9 +9929,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3364$0 [0];
+    rq_relu1 <= \port$3223$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3364$0 [1];
+    rq_req1 <= \port$3223$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10181,8 +10065,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3364$0 [0];
-  assign i_requantize = \port$3364$0 [1];
+  assign i_relu = \port$3223$0 [0];
+  assign i_requantize = \port$3223$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10191,7 +10075,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3578$0 , \port$3579$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3449$0 , \port$3450$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10201,19 +10085,19 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -10225,11 +10109,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -10245,7 +10131,6 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -10260,13 +10145,25 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_a1 = 64'h0000000000000000;
   reg [63:0] pe2_a2 = 64'h0000000000000000;
   reg [63:0] pe2_a3 = 64'h0000000000000000;
-  reg [31:0] pe2_acc = 32'd0;
+  reg [31:0] pe2_acc0 = 32'd0;
+  reg [31:0] pe2_acc1 = 32'd0;
+  wire [31:0] pe2_acc_next;
   wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe2_bank_waddr = 9'h000;
   reg [63:0] pe2_bank_wdata = 64'h0000000000000000;
   reg pe2_bank_we = 1'h0;
+  reg pe2_ctx1 = 1'h0;
+  reg pe2_ctx2 = 1'h0;
+  reg pe2_ctx3 = 1'h0;
+  reg pe2_ctx4 = 1'h0;
+  reg pe2_ctx5 = 1'h0;
+  reg pe2_ctx6 = 1'h0;
+  reg pe2_ctx7 = 1'h0;
+  reg pe2_ctx8 = 1'h0;
+  reg pe2_ctx9 = 1'h0;
   reg pe2_done = 1'h0;
+  reg pe2_done_ctx = 1'h0;
   reg pe2_first1 = 1'h0;
   reg pe2_first2 = 1'h0;
   reg pe2_first3 = 1'h0;
@@ -10358,10 +10255,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3578$0 ;
-  wire [7:0] \port$3578$0 ;
-  output [23:0] \port$3579$0 ;
-  wire [23:0] \port$3579$0 ;
+  output [7:0] \port$3449$0 ;
+  wire [7:0] \port$3449$0 ;
+  output [23:0] \port$3450$0 ;
+  wire [23:0] \port$3450$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10371,9 +10268,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -10381,6 +10278,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -10402,13 +10301,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
   initial begin
@@ -11473,7 +11372,19 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms2[pe2_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe2_relu2 <= pe2_relu1;
+  always @(posedge clk)
+    pe2_requantize2 <= pe2_requantize1;
+  always @(posedge clk)
+    pe2_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe2_first3 <= pe2_first2;
+  always @(posedge clk)
+    pe2_last3 <= pe2_last2;
+  always @(posedge clk)
+    pe2_ctx3 <= pe2_ctx2;
   always @(posedge clk)
     pe2_rq3 <= pe2_rq2;
   always @(posedge clk)
@@ -11481,11 +11392,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize3 <= pe2_requantize2;
   always @(posedge clk)
-    pe2_valid4 <= \$31 ;
+    pe2_valid4 <= \$32 ;
   always @(posedge clk)
     pe2_first4 <= pe2_first3;
   always @(posedge clk)
     pe2_last4 <= pe2_last3;
+  always @(posedge clk)
+    pe2_ctx4 <= pe2_ctx3;
   always @(posedge clk)
     pe2_rq4 <= pe2_rq3;
   always @(posedge clk)
@@ -11493,11 +11406,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize4 <= pe2_requantize3;
   always @(posedge clk)
-    pe2_valid5 <= \$32 ;
+    pe2_valid5 <= \$33 ;
   always @(posedge clk)
     pe2_first5 <= pe2_first4;
   always @(posedge clk)
     pe2_last5 <= pe2_last4;
+  always @(posedge clk)
+    pe2_ctx5 <= pe2_ctx4;
   always @(posedge clk)
     pe2_rq5 <= pe2_rq4;
   always @(posedge clk)
@@ -11505,11 +11420,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize5 <= pe2_requantize4;
   always @(posedge clk)
-    pe2_valid6 <= \$33 ;
+    pe2_valid6 <= \$34 ;
   always @(posedge clk)
     pe2_first6 <= pe2_first5;
   always @(posedge clk)
     pe2_last6 <= pe2_last5;
+  always @(posedge clk)
+    pe2_ctx6 <= pe2_ctx5;
   always @(posedge clk)
     pe2_rq6 <= pe2_rq5;
   always @(posedge clk)
@@ -11517,11 +11434,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_valid7 <= \$34 ;
+    pe2_valid7 <= \$35 ;
   always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
     pe2_last7 <= pe2_last6;
+  always @(posedge clk)
+    pe2_ctx7 <= pe2_ctx6;
   always @(posedge clk)
     pe2_rq7 <= pe2_rq6;
   always @(posedge clk)
@@ -11529,11 +11448,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
-    pe2_valid8 <= \$35 ;
+    pe2_valid8 <= \$36 ;
   always @(posedge clk)
     pe2_first8 <= pe2_first7;
   always @(posedge clk)
     pe2_last8 <= pe2_last7;
+  always @(posedge clk)
+    pe2_ctx8 <= pe2_ctx7;
   always @(posedge clk)
     pe2_rq8 <= pe2_rq7;
   always @(posedge clk)
@@ -11541,11 +11462,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
-    pe2_valid9 <= \$36 ;
+    pe2_valid9 <= \$37 ;
   always @(posedge clk)
     pe2_first9 <= pe2_first8;
   always @(posedge clk)
     pe2_last9 <= pe2_last8;
+  always @(posedge clk)
+    pe2_ctx9 <= pe2_ctx8;
   always @(posedge clk)
     pe2_rq9 <= pe2_rq8;
   always @(posedge clk)
@@ -11553,7 +11476,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize9 <= pe2_requantize8;
   always @(posedge clk)
-    pe2_bank_we <= \$37 ;
+    pe2_bank_we <= \$38 ;
   always @(posedge clk)
     pe2_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -11603,7 +11526,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe2_rq_we <= \$38 ;
+    pe2_rq_we <= \$39 ;
   always @(posedge clk)
     pe2_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -11611,7 +11534,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe2_rq_ms_read <= \rport__data$101 ;
+    pe2_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe2_rq_bias <= pe2_rq_bias_read;
   always @(posedge clk)
@@ -11619,11 +11542,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_rq_m <= \$16 ;
   always @(posedge clk)
-    pe2_acc <= \$39 ;
+    pe2_acc1 <= \$40 ;
   always @(posedge clk)
-    pe2_done <= \$40 ;
+    pe2_acc0 <= \$41 ;
   always @(posedge clk)
-    pe2_flags <= \$21 ;
+    pe2_done_ctx <= pe2_ctx9;
+  always @(posedge clk)
+    pe2_done <= \$42 ;
+  always @(posedge clk)
+    pe2_flags <= \$19 ;
   assign \$1  = $signed(pe2_w3[7:0]) * $signed(pe2_a3[7:0]);
   assign \$2  = $signed(pe2_w3[15:8]) * $signed(pe2_a3[15:8]);
   assign \$3  = $signed(pe2_w3[23:16]) * $signed(pe2_a3[23:16]);
@@ -11640,25 +11567,29 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
   assign \$16  = pe2_requantize9 ? pe2_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe2_first9 ? pe2_rq_bias : pe2_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe2_sum2_0);
-  assign \$19  = pe2_valid9 & pe2_last9;
-  assign \$21  = { 1'h0, pe2_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe2_bank_we;
-  assign \$23  = rp__addr == pe2_bank_waddr;
-  assign pe2_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe2_valid6 & pe2_rq_we;
-  assign \$25  = pe2_rq6 == pe2_rq_waddr;
-  assign pe2_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe2_valid7 & pe2_rq_we;
-  assign \$27  = pe2_rq7 == pe2_rq_waddr;
-  assign pe2_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe2_valid9 & pe2_last9;
+  assign \$19  = { 1'h0, pe2_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe2_bank_we;
+  assign \$21  = rp__addr == pe2_bank_waddr;
+  assign pe2_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe2_valid6 & pe2_rq_we;
+  assign \$23  = pe2_rq6 == pe2_rq_waddr;
+  assign pe2_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe2_valid7 & pe2_rq_we;
+  assign \$25  = pe2_rq7 == pe2_rq_waddr;
+  assign pe2_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe2_ctx9 ? pe2_acc1 : pe2_acc0;
+  assign \$27  = pe2_first9 ? pe2_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe2_sum2_0);
+  assign i_acc = pe2_done_ctx ? pe2_acc1 : pe2_acc0;
   always @(posedge clk)
-    pe2_valid1 <= \$28 ;
+    pe2_valid1 <= \$29 ;
   always @(posedge clk)
     pe2_first1 <= step_first;
   always @(posedge clk)
     pe2_last1 <= step_last;
+  always @(posedge clk)
+    pe2_ctx1 <= step_ctx;
   always @(posedge clk)
     pe2_rq1 <= step_rq;
   always @(posedge clk)
@@ -11666,128 +11597,134 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe2_valid2 <= \$29 ;
+    pe2_valid2 <= \$30 ;
   always @(posedge clk)
     pe2_first2 <= pe2_first1;
   always @(posedge clk)
     pe2_last2 <= pe2_last1;
   always @(posedge clk)
+    pe2_ctx2 <= pe2_ctx1;
+  always @(posedge clk)
     pe2_rq2 <= pe2_rq1;
-  always @(posedge clk)
-    pe2_relu2 <= pe2_relu1;
-  always @(posedge clk)
-    pe2_requantize2 <= pe2_requantize1;
-  always @(posedge clk)
-    pe2_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe2_first3 <= pe2_first2;
-  always @(posedge clk)
-    pe2_last3 <= pe2_last2;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
-    .i_acc(pe2_acc),
+    .i_acc(i_acc),
     .i_m(pe2_rq_m),
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3525$0 (pe2_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$3396$0 (pe2_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = pe2_valid3;
+    \$31  = pe2_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$32  = pe2_valid4;
+    \$32  = pe2_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$33  = pe2_valid5;
+    \$33  = pe2_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$34  = pe2_valid6;
+    \$34  = pe2_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = pe2_valid7;
+    \$35  = pe2_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = pe2_valid8;
+    \$36  = pe2_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = bank_we;
+    \$37  = pe2_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = pe2_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$40  = pe2_acc1;
     if (pe2_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe2_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe2_acc0;
+    if (pe2_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe2_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = pe2_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = pe2_valid2;
+    \$30  = pe2_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe2_acc_next = \$28 [31:0];
   assign wp__en = pe2_bank_we;
   assign wp__addr = pe2_bank_waddr;
   assign wp__data = pe2_bank_wdata;
@@ -11797,26 +11734,25 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe2_rq_waddr;
   assign wport__data = pe2_rq_wdata[31:0];
   assign rport__addr = pe2_rq6;
-  assign \wport__en$120  = pe2_rq_we;
-  assign \wport__addr$121  = pe2_rq_waddr;
-  assign \wport__data$122  = pe2_rq_wdata[53:32];
-  assign \rport__addr$123  = pe2_rq7;
+  assign \wport__en$133  = pe2_rq_we;
+  assign \wport__addr$134  = pe2_rq_waddr;
+  assign \wport__data$135  = pe2_rq_wdata[53:32];
+  assign \rport__addr$136  = pe2_rq7;
   assign i_valid = pe2_done;
-  assign i_acc = pe2_acc;
   assign i_m = pe2_rq_m;
   assign i_s = pe2_rq_s;
   assign i_relu = pe2_flags[0];
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$3578$0  = \$41 ;
-  assign \port$3579$0  = \$42 ;
-  assign \$20  = { pe2_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$3449$0  = \$43 ;
+  assign \port$3450$0  = \$44 ;
+  assign \$18  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3525$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3396$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12001,8 +11937,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3525$0 ;
-  wire [1:0] \port$3525$0 ;
+  input [1:0] \port$3396$0 ;
+  wire [1:0] \port$3396$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12219,9 +12155,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3525$0 [0];
+    rq_relu1 <= \port$3396$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3525$0 [1];
+    rq_req1 <= \port$3396$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12355,8 +12291,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3525$0 [0];
-  assign i_requantize = \port$3525$0 [1];
+  assign i_relu = \port$3396$0 [0];
+  assign i_requantize = \port$3396$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12365,7 +12301,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3739$0 , \port$3740$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3622$0 , \port$3623$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12375,19 +12311,19 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -12399,11 +12335,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -12419,7 +12357,6 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -12434,13 +12371,25 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_a1 = 64'h0000000000000000;
   reg [63:0] pe3_a2 = 64'h0000000000000000;
   reg [63:0] pe3_a3 = 64'h0000000000000000;
-  reg [31:0] pe3_acc = 32'd0;
+  reg [31:0] pe3_acc0 = 32'd0;
+  reg [31:0] pe3_acc1 = 32'd0;
+  wire [31:0] pe3_acc_next;
   wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe3_bank_waddr = 9'h000;
   reg [63:0] pe3_bank_wdata = 64'h0000000000000000;
   reg pe3_bank_we = 1'h0;
+  reg pe3_ctx1 = 1'h0;
+  reg pe3_ctx2 = 1'h0;
+  reg pe3_ctx3 = 1'h0;
+  reg pe3_ctx4 = 1'h0;
+  reg pe3_ctx5 = 1'h0;
+  reg pe3_ctx6 = 1'h0;
+  reg pe3_ctx7 = 1'h0;
+  reg pe3_ctx8 = 1'h0;
+  reg pe3_ctx9 = 1'h0;
   reg pe3_done = 1'h0;
+  reg pe3_done_ctx = 1'h0;
   reg pe3_first1 = 1'h0;
   reg pe3_first2 = 1'h0;
   reg pe3_first3 = 1'h0;
@@ -12532,10 +12481,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3739$0 ;
-  wire [7:0] \port$3739$0 ;
-  output [23:0] \port$3740$0 ;
-  wire [23:0] \port$3740$0 ;
+  output [7:0] \port$3622$0 ;
+  wire [7:0] \port$3622$0 ;
+  output [23:0] \port$3623$0 ;
+  wire [23:0] \port$3623$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12545,9 +12494,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -12555,6 +12504,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -12576,13 +12527,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
   initial begin
@@ -13647,7 +13598,19 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms3[pe3_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe3_relu2 <= pe3_relu1;
+  always @(posedge clk)
+    pe3_requantize2 <= pe3_requantize1;
+  always @(posedge clk)
+    pe3_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe3_first3 <= pe3_first2;
+  always @(posedge clk)
+    pe3_last3 <= pe3_last2;
+  always @(posedge clk)
+    pe3_ctx3 <= pe3_ctx2;
   always @(posedge clk)
     pe3_rq3 <= pe3_rq2;
   always @(posedge clk)
@@ -13655,11 +13618,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize3 <= pe3_requantize2;
   always @(posedge clk)
-    pe3_valid4 <= \$31 ;
+    pe3_valid4 <= \$32 ;
   always @(posedge clk)
     pe3_first4 <= pe3_first3;
   always @(posedge clk)
     pe3_last4 <= pe3_last3;
+  always @(posedge clk)
+    pe3_ctx4 <= pe3_ctx3;
   always @(posedge clk)
     pe3_rq4 <= pe3_rq3;
   always @(posedge clk)
@@ -13667,11 +13632,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize4 <= pe3_requantize3;
   always @(posedge clk)
-    pe3_valid5 <= \$32 ;
+    pe3_valid5 <= \$33 ;
   always @(posedge clk)
     pe3_first5 <= pe3_first4;
   always @(posedge clk)
     pe3_last5 <= pe3_last4;
+  always @(posedge clk)
+    pe3_ctx5 <= pe3_ctx4;
   always @(posedge clk)
     pe3_rq5 <= pe3_rq4;
   always @(posedge clk)
@@ -13679,11 +13646,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize5 <= pe3_requantize4;
   always @(posedge clk)
-    pe3_valid6 <= \$33 ;
+    pe3_valid6 <= \$34 ;
   always @(posedge clk)
     pe3_first6 <= pe3_first5;
   always @(posedge clk)
     pe3_last6 <= pe3_last5;
+  always @(posedge clk)
+    pe3_ctx6 <= pe3_ctx5;
   always @(posedge clk)
     pe3_rq6 <= pe3_rq5;
   always @(posedge clk)
@@ -13691,11 +13660,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_valid7 <= \$34 ;
+    pe3_valid7 <= \$35 ;
   always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
     pe3_last7 <= pe3_last6;
+  always @(posedge clk)
+    pe3_ctx7 <= pe3_ctx6;
   always @(posedge clk)
     pe3_rq7 <= pe3_rq6;
   always @(posedge clk)
@@ -13703,11 +13674,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
-    pe3_valid8 <= \$35 ;
+    pe3_valid8 <= \$36 ;
   always @(posedge clk)
     pe3_first8 <= pe3_first7;
   always @(posedge clk)
     pe3_last8 <= pe3_last7;
+  always @(posedge clk)
+    pe3_ctx8 <= pe3_ctx7;
   always @(posedge clk)
     pe3_rq8 <= pe3_rq7;
   always @(posedge clk)
@@ -13715,11 +13688,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
-    pe3_valid9 <= \$36 ;
+    pe3_valid9 <= \$37 ;
   always @(posedge clk)
     pe3_first9 <= pe3_first8;
   always @(posedge clk)
     pe3_last9 <= pe3_last8;
+  always @(posedge clk)
+    pe3_ctx9 <= pe3_ctx8;
   always @(posedge clk)
     pe3_rq9 <= pe3_rq8;
   always @(posedge clk)
@@ -13727,7 +13702,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize9 <= pe3_requantize8;
   always @(posedge clk)
-    pe3_bank_we <= \$37 ;
+    pe3_bank_we <= \$38 ;
   always @(posedge clk)
     pe3_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -13777,7 +13752,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe3_rq_we <= \$38 ;
+    pe3_rq_we <= \$39 ;
   always @(posedge clk)
     pe3_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -13785,7 +13760,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe3_rq_ms_read <= \rport__data$101 ;
+    pe3_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe3_rq_bias <= pe3_rq_bias_read;
   always @(posedge clk)
@@ -13793,11 +13768,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_rq_m <= \$16 ;
   always @(posedge clk)
-    pe3_acc <= \$39 ;
+    pe3_acc1 <= \$40 ;
   always @(posedge clk)
-    pe3_done <= \$40 ;
+    pe3_acc0 <= \$41 ;
   always @(posedge clk)
-    pe3_flags <= \$21 ;
+    pe3_done_ctx <= pe3_ctx9;
+  always @(posedge clk)
+    pe3_done <= \$42 ;
+  always @(posedge clk)
+    pe3_flags <= \$19 ;
   assign \$1  = $signed(pe3_w3[7:0]) * $signed(pe3_a3[7:0]);
   assign \$2  = $signed(pe3_w3[15:8]) * $signed(pe3_a3[15:8]);
   assign \$3  = $signed(pe3_w3[23:16]) * $signed(pe3_a3[23:16]);
@@ -13814,25 +13793,29 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
   assign \$16  = pe3_requantize9 ? pe3_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe3_first9 ? pe3_rq_bias : pe3_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe3_sum2_0);
-  assign \$19  = pe3_valid9 & pe3_last9;
-  assign \$21  = { 1'h0, pe3_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe3_bank_we;
-  assign \$23  = rp__addr == pe3_bank_waddr;
-  assign pe3_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe3_valid6 & pe3_rq_we;
-  assign \$25  = pe3_rq6 == pe3_rq_waddr;
-  assign pe3_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe3_valid7 & pe3_rq_we;
-  assign \$27  = pe3_rq7 == pe3_rq_waddr;
-  assign pe3_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe3_valid9 & pe3_last9;
+  assign \$19  = { 1'h0, pe3_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe3_bank_we;
+  assign \$21  = rp__addr == pe3_bank_waddr;
+  assign pe3_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe3_valid6 & pe3_rq_we;
+  assign \$23  = pe3_rq6 == pe3_rq_waddr;
+  assign pe3_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe3_valid7 & pe3_rq_we;
+  assign \$25  = pe3_rq7 == pe3_rq_waddr;
+  assign pe3_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe3_ctx9 ? pe3_acc1 : pe3_acc0;
+  assign \$27  = pe3_first9 ? pe3_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe3_sum2_0);
+  assign i_acc = pe3_done_ctx ? pe3_acc1 : pe3_acc0;
   always @(posedge clk)
-    pe3_valid1 <= \$28 ;
+    pe3_valid1 <= \$29 ;
   always @(posedge clk)
     pe3_first1 <= step_first;
   always @(posedge clk)
     pe3_last1 <= step_last;
+  always @(posedge clk)
+    pe3_ctx1 <= step_ctx;
   always @(posedge clk)
     pe3_rq1 <= step_rq;
   always @(posedge clk)
@@ -13840,128 +13823,134 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe3_valid2 <= \$29 ;
+    pe3_valid2 <= \$30 ;
   always @(posedge clk)
     pe3_first2 <= pe3_first1;
   always @(posedge clk)
     pe3_last2 <= pe3_last1;
   always @(posedge clk)
+    pe3_ctx2 <= pe3_ctx1;
+  always @(posedge clk)
     pe3_rq2 <= pe3_rq1;
-  always @(posedge clk)
-    pe3_relu2 <= pe3_relu1;
-  always @(posedge clk)
-    pe3_requantize2 <= pe3_requantize1;
-  always @(posedge clk)
-    pe3_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe3_first3 <= pe3_first2;
-  always @(posedge clk)
-    pe3_last3 <= pe3_last2;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
-    .i_acc(pe3_acc),
+    .i_acc(i_acc),
     .i_m(pe3_rq_m),
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3686$0 (pe3_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$3569$0 (pe3_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$31  = pe3_valid3;
+    \$31  = pe3_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$32  = pe3_valid4;
+    \$32  = pe3_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$33  = pe3_valid5;
+    \$33  = pe3_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$34  = pe3_valid6;
+    \$34  = pe3_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$35  = pe3_valid7;
+    \$35  = pe3_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$36  = pe3_valid8;
+    \$36  = pe3_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$37  = bank_we;
+    \$37  = pe3_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$39  = pe3_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$40  = pe3_acc1;
     if (pe3_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe3_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe3_acc0;
+    if (pe3_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe3_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = pe3_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$30  = pe3_valid2;
+    \$30  = pe3_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe3_acc_next = \$28 [31:0];
   assign wp__en = pe3_bank_we;
   assign wp__addr = pe3_bank_waddr;
   assign wp__data = pe3_bank_wdata;
@@ -13971,26 +13960,25 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe3_rq_waddr;
   assign wport__data = pe3_rq_wdata[31:0];
   assign rport__addr = pe3_rq6;
-  assign \wport__en$120  = pe3_rq_we;
-  assign \wport__addr$121  = pe3_rq_waddr;
-  assign \wport__data$122  = pe3_rq_wdata[53:32];
-  assign \rport__addr$123  = pe3_rq7;
+  assign \wport__en$133  = pe3_rq_we;
+  assign \wport__addr$134  = pe3_rq_waddr;
+  assign \wport__data$135  = pe3_rq_wdata[53:32];
+  assign \rport__addr$136  = pe3_rq7;
   assign i_valid = pe3_done;
-  assign i_acc = pe3_acc;
   assign i_m = pe3_rq_m;
   assign i_s = pe3_rq_s;
   assign i_relu = pe3_flags[0];
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$3739$0  = \$41 ;
-  assign \port$3740$0  = \$42 ;
-  assign \$20  = { pe3_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$3622$0  = \$43 ;
+  assign \port$3623$0  = \$44 ;
+  assign \$18  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3686$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3569$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14175,8 +14163,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3686$0 ;
-  wire [1:0] \port$3686$0 ;
+  input [1:0] \port$3569$0 ;
+  wire [1:0] \port$3569$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14393,9 +14381,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3686$0 [0];
+    rq_relu1 <= \port$3569$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3686$0 [1];
+    rq_req1 <= \port$3569$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14529,8 +14517,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$36
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3686$0 [0];
-  assign i_requantize = \port$3686$0 [1];
+  assign i_relu = \port$3569$0 [0];
+  assign i_requantize = \port$3569$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14539,7 +14527,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$3900$0 , \port$3901$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3795$0 , \port$3796$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14549,19 +14537,19 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -14573,11 +14561,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -14593,7 +14583,6 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -14608,13 +14597,25 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_a1 = 64'h0000000000000000;
   reg [63:0] pe4_a2 = 64'h0000000000000000;
   reg [63:0] pe4_a3 = 64'h0000000000000000;
-  reg [31:0] pe4_acc = 32'd0;
+  reg [31:0] pe4_acc0 = 32'd0;
+  reg [31:0] pe4_acc1 = 32'd0;
+  wire [31:0] pe4_acc_next;
   wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe4_bank_waddr = 9'h000;
   reg [63:0] pe4_bank_wdata = 64'h0000000000000000;
   reg pe4_bank_we = 1'h0;
+  reg pe4_ctx1 = 1'h0;
+  reg pe4_ctx2 = 1'h0;
+  reg pe4_ctx3 = 1'h0;
+  reg pe4_ctx4 = 1'h0;
+  reg pe4_ctx5 = 1'h0;
+  reg pe4_ctx6 = 1'h0;
+  reg pe4_ctx7 = 1'h0;
+  reg pe4_ctx8 = 1'h0;
+  reg pe4_ctx9 = 1'h0;
   reg pe4_done = 1'h0;
+  reg pe4_done_ctx = 1'h0;
   reg pe4_first1 = 1'h0;
   reg pe4_first2 = 1'h0;
   reg pe4_first3 = 1'h0;
@@ -14706,10 +14707,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3900$0 ;
-  wire [7:0] \port$3900$0 ;
-  output [23:0] \port$3901$0 ;
-  wire [23:0] \port$3901$0 ;
+  output [7:0] \port$3795$0 ;
+  wire [7:0] \port$3795$0 ;
+  output [23:0] \port$3796$0 ;
+  wire [23:0] \port$3796$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14719,9 +14720,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -14729,6 +14730,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -14750,13 +14753,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
   initial begin
@@ -15821,7 +15824,19 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms4[pe4_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe4_relu2 <= pe4_relu1;
+  always @(posedge clk)
+    pe4_requantize2 <= pe4_requantize1;
+  always @(posedge clk)
+    pe4_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe4_first3 <= pe4_first2;
+  always @(posedge clk)
+    pe4_last3 <= pe4_last2;
+  always @(posedge clk)
+    pe4_ctx3 <= pe4_ctx2;
   always @(posedge clk)
     pe4_rq3 <= pe4_rq2;
   always @(posedge clk)
@@ -15829,11 +15844,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize3 <= pe4_requantize2;
   always @(posedge clk)
-    pe4_valid4 <= \$31 ;
+    pe4_valid4 <= \$32 ;
   always @(posedge clk)
     pe4_first4 <= pe4_first3;
   always @(posedge clk)
     pe4_last4 <= pe4_last3;
+  always @(posedge clk)
+    pe4_ctx4 <= pe4_ctx3;
   always @(posedge clk)
     pe4_rq4 <= pe4_rq3;
   always @(posedge clk)
@@ -15841,11 +15858,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize4 <= pe4_requantize3;
   always @(posedge clk)
-    pe4_valid5 <= \$32 ;
+    pe4_valid5 <= \$33 ;
   always @(posedge clk)
     pe4_first5 <= pe4_first4;
   always @(posedge clk)
     pe4_last5 <= pe4_last4;
+  always @(posedge clk)
+    pe4_ctx5 <= pe4_ctx4;
   always @(posedge clk)
     pe4_rq5 <= pe4_rq4;
   always @(posedge clk)
@@ -15853,11 +15872,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize5 <= pe4_requantize4;
   always @(posedge clk)
-    pe4_valid6 <= \$33 ;
+    pe4_valid6 <= \$34 ;
   always @(posedge clk)
     pe4_first6 <= pe4_first5;
   always @(posedge clk)
     pe4_last6 <= pe4_last5;
+  always @(posedge clk)
+    pe4_ctx6 <= pe4_ctx5;
   always @(posedge clk)
     pe4_rq6 <= pe4_rq5;
   always @(posedge clk)
@@ -15865,11 +15886,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_valid7 <= \$34 ;
+    pe4_valid7 <= \$35 ;
   always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
     pe4_last7 <= pe4_last6;
+  always @(posedge clk)
+    pe4_ctx7 <= pe4_ctx6;
   always @(posedge clk)
     pe4_rq7 <= pe4_rq6;
   always @(posedge clk)
@@ -15877,11 +15900,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
-    pe4_valid8 <= \$35 ;
+    pe4_valid8 <= \$36 ;
   always @(posedge clk)
     pe4_first8 <= pe4_first7;
   always @(posedge clk)
     pe4_last8 <= pe4_last7;
+  always @(posedge clk)
+    pe4_ctx8 <= pe4_ctx7;
   always @(posedge clk)
     pe4_rq8 <= pe4_rq7;
   always @(posedge clk)
@@ -15889,11 +15914,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
-    pe4_valid9 <= \$36 ;
+    pe4_valid9 <= \$37 ;
   always @(posedge clk)
     pe4_first9 <= pe4_first8;
   always @(posedge clk)
     pe4_last9 <= pe4_last8;
+  always @(posedge clk)
+    pe4_ctx9 <= pe4_ctx8;
   always @(posedge clk)
     pe4_rq9 <= pe4_rq8;
   always @(posedge clk)
@@ -15901,7 +15928,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize9 <= pe4_requantize8;
   always @(posedge clk)
-    pe4_bank_we <= \$37 ;
+    pe4_bank_we <= \$38 ;
   always @(posedge clk)
     pe4_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -15951,7 +15978,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe4_rq_we <= \$38 ;
+    pe4_rq_we <= \$39 ;
   always @(posedge clk)
     pe4_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -15959,7 +15986,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe4_rq_ms_read <= \rport__data$101 ;
+    pe4_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe4_rq_bias <= pe4_rq_bias_read;
   always @(posedge clk)
@@ -15967,11 +15994,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_rq_m <= \$16 ;
   always @(posedge clk)
-    pe4_acc <= \$39 ;
+    pe4_acc1 <= \$40 ;
   always @(posedge clk)
-    pe4_done <= \$40 ;
+    pe4_acc0 <= \$41 ;
   always @(posedge clk)
-    pe4_flags <= \$21 ;
+    pe4_done_ctx <= pe4_ctx9;
+  always @(posedge clk)
+    pe4_done <= \$42 ;
+  always @(posedge clk)
+    pe4_flags <= \$19 ;
   assign \$1  = $signed(pe4_w3[7:0]) * $signed(pe4_a3[7:0]);
   assign \$2  = $signed(pe4_w3[15:8]) * $signed(pe4_a3[15:8]);
   assign \$3  = $signed(pe4_w3[23:16]) * $signed(pe4_a3[23:16]);
@@ -15988,25 +16019,29 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
   assign \$16  = pe4_requantize9 ? pe4_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe4_first9 ? pe4_rq_bias : pe4_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe4_sum2_0);
-  assign \$19  = pe4_valid9 & pe4_last9;
-  assign \$21  = { 1'h0, pe4_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe4_bank_we;
-  assign \$23  = rp__addr == pe4_bank_waddr;
-  assign pe4_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe4_valid6 & pe4_rq_we;
-  assign \$25  = pe4_rq6 == pe4_rq_waddr;
-  assign pe4_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe4_valid7 & pe4_rq_we;
-  assign \$27  = pe4_rq7 == pe4_rq_waddr;
-  assign pe4_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe4_valid9 & pe4_last9;
+  assign \$19  = { 1'h0, pe4_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe4_bank_we;
+  assign \$21  = rp__addr == pe4_bank_waddr;
+  assign pe4_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe4_valid6 & pe4_rq_we;
+  assign \$23  = pe4_rq6 == pe4_rq_waddr;
+  assign pe4_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe4_valid7 & pe4_rq_we;
+  assign \$25  = pe4_rq7 == pe4_rq_waddr;
+  assign pe4_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe4_ctx9 ? pe4_acc1 : pe4_acc0;
+  assign \$27  = pe4_first9 ? pe4_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe4_sum2_0);
+  assign i_acc = pe4_done_ctx ? pe4_acc1 : pe4_acc0;
   always @(posedge clk)
-    pe4_valid1 <= \$28 ;
+    pe4_valid1 <= \$29 ;
   always @(posedge clk)
     pe4_first1 <= step_first;
   always @(posedge clk)
     pe4_last1 <= step_last;
+  always @(posedge clk)
+    pe4_ctx1 <= step_ctx;
   always @(posedge clk)
     pe4_rq1 <= step_rq;
   always @(posedge clk)
@@ -16014,128 +16049,134 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe4_valid2 <= \$29 ;
+    pe4_valid2 <= \$30 ;
   always @(posedge clk)
     pe4_first2 <= pe4_first1;
   always @(posedge clk)
     pe4_last2 <= pe4_last1;
   always @(posedge clk)
+    pe4_ctx2 <= pe4_ctx1;
+  always @(posedge clk)
     pe4_rq2 <= pe4_rq1;
-  always @(posedge clk)
-    pe4_relu2 <= pe4_relu1;
-  always @(posedge clk)
-    pe4_requantize2 <= pe4_requantize1;
-  always @(posedge clk)
-    pe4_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe4_first3 <= pe4_first2;
-  always @(posedge clk)
-    pe4_last3 <= pe4_last2;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
-    .i_acc(pe4_acc),
+    .i_acc(i_acc),
     .i_m(pe4_rq_m),
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3847$0 (pe4_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$3742$0 (pe4_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = pe4_valid3;
+    \$31  = pe4_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$32  = pe4_valid4;
+    \$32  = pe4_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$33  = pe4_valid5;
+    \$33  = pe4_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$34  = pe4_valid6;
+    \$34  = pe4_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$35  = pe4_valid7;
+    \$35  = pe4_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = pe4_valid8;
+    \$36  = pe4_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$37  = bank_we;
+    \$37  = pe4_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$39  = pe4_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$40  = pe4_acc1;
     if (pe4_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe4_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe4_acc0;
+    if (pe4_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe4_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = pe4_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = pe4_valid2;
+    \$30  = pe4_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe4_acc_next = \$28 [31:0];
   assign wp__en = pe4_bank_we;
   assign wp__addr = pe4_bank_waddr;
   assign wp__data = pe4_bank_wdata;
@@ -16145,26 +16186,25 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe4_rq_waddr;
   assign wport__data = pe4_rq_wdata[31:0];
   assign rport__addr = pe4_rq6;
-  assign \wport__en$120  = pe4_rq_we;
-  assign \wport__addr$121  = pe4_rq_waddr;
-  assign \wport__data$122  = pe4_rq_wdata[53:32];
-  assign \rport__addr$123  = pe4_rq7;
+  assign \wport__en$133  = pe4_rq_we;
+  assign \wport__addr$134  = pe4_rq_waddr;
+  assign \wport__data$135  = pe4_rq_wdata[53:32];
+  assign \rport__addr$136  = pe4_rq7;
   assign i_valid = pe4_done;
-  assign i_acc = pe4_acc;
   assign i_m = pe4_rq_m;
   assign i_s = pe4_rq_s;
   assign i_relu = pe4_flags[0];
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$3900$0  = \$41 ;
-  assign \port$3901$0  = \$42 ;
-  assign \$20  = { pe4_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$3795$0  = \$43 ;
+  assign \port$3796$0  = \$44 ;
+  assign \$18  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3847$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3742$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16349,8 +16389,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3847$0 ;
-  wire [1:0] \port$3847$0 ;
+  input [1:0] \port$3742$0 ;
+  wire [1:0] \port$3742$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16567,9 +16607,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3847$0 [0];
+    rq_relu1 <= \port$3742$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3847$0 [1];
+    rq_req1 <= \port$3742$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16703,8 +16743,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3847$0 [0];
-  assign i_requantize = \port$3847$0 [1];
+  assign i_relu = \port$3742$0 [0];
+  assign i_requantize = \port$3742$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16713,7 +16753,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4061$0 , \port$4062$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3968$0 , \port$3969$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16723,19 +16763,19 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -16747,11 +16787,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -16767,7 +16809,6 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -16782,13 +16823,25 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_a1 = 64'h0000000000000000;
   reg [63:0] pe5_a2 = 64'h0000000000000000;
   reg [63:0] pe5_a3 = 64'h0000000000000000;
-  reg [31:0] pe5_acc = 32'd0;
+  reg [31:0] pe5_acc0 = 32'd0;
+  reg [31:0] pe5_acc1 = 32'd0;
+  wire [31:0] pe5_acc_next;
   wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe5_bank_waddr = 9'h000;
   reg [63:0] pe5_bank_wdata = 64'h0000000000000000;
   reg pe5_bank_we = 1'h0;
+  reg pe5_ctx1 = 1'h0;
+  reg pe5_ctx2 = 1'h0;
+  reg pe5_ctx3 = 1'h0;
+  reg pe5_ctx4 = 1'h0;
+  reg pe5_ctx5 = 1'h0;
+  reg pe5_ctx6 = 1'h0;
+  reg pe5_ctx7 = 1'h0;
+  reg pe5_ctx8 = 1'h0;
+  reg pe5_ctx9 = 1'h0;
   reg pe5_done = 1'h0;
+  reg pe5_done_ctx = 1'h0;
   reg pe5_first1 = 1'h0;
   reg pe5_first2 = 1'h0;
   reg pe5_first3 = 1'h0;
@@ -16880,10 +16933,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4061$0 ;
-  wire [7:0] \port$4061$0 ;
-  output [23:0] \port$4062$0 ;
-  wire [23:0] \port$4062$0 ;
+  output [7:0] \port$3968$0 ;
+  wire [7:0] \port$3968$0 ;
+  output [23:0] \port$3969$0 ;
+  wire [23:0] \port$3969$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16893,9 +16946,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -16903,6 +16956,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -16924,13 +16979,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
   initial begin
@@ -17995,7 +18050,19 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms5[pe5_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe5_relu2 <= pe5_relu1;
+  always @(posedge clk)
+    pe5_requantize2 <= pe5_requantize1;
+  always @(posedge clk)
+    pe5_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe5_first3 <= pe5_first2;
+  always @(posedge clk)
+    pe5_last3 <= pe5_last2;
+  always @(posedge clk)
+    pe5_ctx3 <= pe5_ctx2;
   always @(posedge clk)
     pe5_rq3 <= pe5_rq2;
   always @(posedge clk)
@@ -18003,11 +18070,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize3 <= pe5_requantize2;
   always @(posedge clk)
-    pe5_valid4 <= \$31 ;
+    pe5_valid4 <= \$32 ;
   always @(posedge clk)
     pe5_first4 <= pe5_first3;
   always @(posedge clk)
     pe5_last4 <= pe5_last3;
+  always @(posedge clk)
+    pe5_ctx4 <= pe5_ctx3;
   always @(posedge clk)
     pe5_rq4 <= pe5_rq3;
   always @(posedge clk)
@@ -18015,11 +18084,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize4 <= pe5_requantize3;
   always @(posedge clk)
-    pe5_valid5 <= \$32 ;
+    pe5_valid5 <= \$33 ;
   always @(posedge clk)
     pe5_first5 <= pe5_first4;
   always @(posedge clk)
     pe5_last5 <= pe5_last4;
+  always @(posedge clk)
+    pe5_ctx5 <= pe5_ctx4;
   always @(posedge clk)
     pe5_rq5 <= pe5_rq4;
   always @(posedge clk)
@@ -18027,11 +18098,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize5 <= pe5_requantize4;
   always @(posedge clk)
-    pe5_valid6 <= \$33 ;
+    pe5_valid6 <= \$34 ;
   always @(posedge clk)
     pe5_first6 <= pe5_first5;
   always @(posedge clk)
     pe5_last6 <= pe5_last5;
+  always @(posedge clk)
+    pe5_ctx6 <= pe5_ctx5;
   always @(posedge clk)
     pe5_rq6 <= pe5_rq5;
   always @(posedge clk)
@@ -18039,11 +18112,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_valid7 <= \$34 ;
+    pe5_valid7 <= \$35 ;
   always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
     pe5_last7 <= pe5_last6;
+  always @(posedge clk)
+    pe5_ctx7 <= pe5_ctx6;
   always @(posedge clk)
     pe5_rq7 <= pe5_rq6;
   always @(posedge clk)
@@ -18051,11 +18126,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
-    pe5_valid8 <= \$35 ;
+    pe5_valid8 <= \$36 ;
   always @(posedge clk)
     pe5_first8 <= pe5_first7;
   always @(posedge clk)
     pe5_last8 <= pe5_last7;
+  always @(posedge clk)
+    pe5_ctx8 <= pe5_ctx7;
   always @(posedge clk)
     pe5_rq8 <= pe5_rq7;
   always @(posedge clk)
@@ -18063,11 +18140,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
-    pe5_valid9 <= \$36 ;
+    pe5_valid9 <= \$37 ;
   always @(posedge clk)
     pe5_first9 <= pe5_first8;
   always @(posedge clk)
     pe5_last9 <= pe5_last8;
+  always @(posedge clk)
+    pe5_ctx9 <= pe5_ctx8;
   always @(posedge clk)
     pe5_rq9 <= pe5_rq8;
   always @(posedge clk)
@@ -18075,7 +18154,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize9 <= pe5_requantize8;
   always @(posedge clk)
-    pe5_bank_we <= \$37 ;
+    pe5_bank_we <= \$38 ;
   always @(posedge clk)
     pe5_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -18125,7 +18204,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe5_rq_we <= \$38 ;
+    pe5_rq_we <= \$39 ;
   always @(posedge clk)
     pe5_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -18133,7 +18212,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe5_rq_ms_read <= \rport__data$101 ;
+    pe5_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe5_rq_bias <= pe5_rq_bias_read;
   always @(posedge clk)
@@ -18141,11 +18220,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_rq_m <= \$16 ;
   always @(posedge clk)
-    pe5_acc <= \$39 ;
+    pe5_acc1 <= \$40 ;
   always @(posedge clk)
-    pe5_done <= \$40 ;
+    pe5_acc0 <= \$41 ;
   always @(posedge clk)
-    pe5_flags <= \$21 ;
+    pe5_done_ctx <= pe5_ctx9;
+  always @(posedge clk)
+    pe5_done <= \$42 ;
+  always @(posedge clk)
+    pe5_flags <= \$19 ;
   assign \$1  = $signed(pe5_w3[7:0]) * $signed(pe5_a3[7:0]);
   assign \$2  = $signed(pe5_w3[15:8]) * $signed(pe5_a3[15:8]);
   assign \$3  = $signed(pe5_w3[23:16]) * $signed(pe5_a3[23:16]);
@@ -18162,25 +18245,29 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
   assign \$16  = pe5_requantize9 ? pe5_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe5_first9 ? pe5_rq_bias : pe5_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe5_sum2_0);
-  assign \$19  = pe5_valid9 & pe5_last9;
-  assign \$21  = { 1'h0, pe5_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe5_bank_we;
-  assign \$23  = rp__addr == pe5_bank_waddr;
-  assign pe5_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe5_valid6 & pe5_rq_we;
-  assign \$25  = pe5_rq6 == pe5_rq_waddr;
-  assign pe5_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe5_valid7 & pe5_rq_we;
-  assign \$27  = pe5_rq7 == pe5_rq_waddr;
-  assign pe5_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe5_valid9 & pe5_last9;
+  assign \$19  = { 1'h0, pe5_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe5_bank_we;
+  assign \$21  = rp__addr == pe5_bank_waddr;
+  assign pe5_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe5_valid6 & pe5_rq_we;
+  assign \$23  = pe5_rq6 == pe5_rq_waddr;
+  assign pe5_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe5_valid7 & pe5_rq_we;
+  assign \$25  = pe5_rq7 == pe5_rq_waddr;
+  assign pe5_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe5_ctx9 ? pe5_acc1 : pe5_acc0;
+  assign \$27  = pe5_first9 ? pe5_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe5_sum2_0);
+  assign i_acc = pe5_done_ctx ? pe5_acc1 : pe5_acc0;
   always @(posedge clk)
-    pe5_valid1 <= \$28 ;
+    pe5_valid1 <= \$29 ;
   always @(posedge clk)
     pe5_first1 <= step_first;
   always @(posedge clk)
     pe5_last1 <= step_last;
+  always @(posedge clk)
+    pe5_ctx1 <= step_ctx;
   always @(posedge clk)
     pe5_rq1 <= step_rq;
   always @(posedge clk)
@@ -18188,128 +18275,134 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe5_valid2 <= \$29 ;
+    pe5_valid2 <= \$30 ;
   always @(posedge clk)
     pe5_first2 <= pe5_first1;
   always @(posedge clk)
     pe5_last2 <= pe5_last1;
   always @(posedge clk)
+    pe5_ctx2 <= pe5_ctx1;
+  always @(posedge clk)
     pe5_rq2 <= pe5_rq1;
-  always @(posedge clk)
-    pe5_relu2 <= pe5_relu1;
-  always @(posedge clk)
-    pe5_requantize2 <= pe5_requantize1;
-  always @(posedge clk)
-    pe5_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe5_first3 <= pe5_first2;
-  always @(posedge clk)
-    pe5_last3 <= pe5_last2;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
-    .i_acc(pe5_acc),
+    .i_acc(i_acc),
     .i_m(pe5_rq_m),
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4008$0 (pe5_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$3915$0 (pe5_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$31  = pe5_valid3;
+    \$31  = pe5_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$32  = pe5_valid4;
+    \$32  = pe5_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$33  = pe5_valid5;
+    \$33  = pe5_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$34  = pe5_valid6;
+    \$34  = pe5_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$35  = pe5_valid7;
+    \$35  = pe5_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$36  = pe5_valid8;
+    \$36  = pe5_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$37  = bank_we;
+    \$37  = pe5_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$39  = pe5_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$40  = pe5_acc1;
     if (pe5_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe5_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe5_acc0;
+    if (pe5_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe5_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = pe5_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$30  = pe5_valid2;
+    \$30  = pe5_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe5_acc_next = \$28 [31:0];
   assign wp__en = pe5_bank_we;
   assign wp__addr = pe5_bank_waddr;
   assign wp__data = pe5_bank_wdata;
@@ -18319,26 +18412,25 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe5_rq_waddr;
   assign wport__data = pe5_rq_wdata[31:0];
   assign rport__addr = pe5_rq6;
-  assign \wport__en$120  = pe5_rq_we;
-  assign \wport__addr$121  = pe5_rq_waddr;
-  assign \wport__data$122  = pe5_rq_wdata[53:32];
-  assign \rport__addr$123  = pe5_rq7;
+  assign \wport__en$133  = pe5_rq_we;
+  assign \wport__addr$134  = pe5_rq_waddr;
+  assign \wport__data$135  = pe5_rq_wdata[53:32];
+  assign \rport__addr$136  = pe5_rq7;
   assign i_valid = pe5_done;
-  assign i_acc = pe5_acc;
   assign i_m = pe5_rq_m;
   assign i_s = pe5_rq_s;
   assign i_relu = pe5_flags[0];
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$4061$0  = \$41 ;
-  assign \port$4062$0  = \$42 ;
-  assign \$20  = { pe5_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$3968$0  = \$43 ;
+  assign \port$3969$0  = \$44 ;
+  assign \$18  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4008$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3915$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18523,8 +18615,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4008$0 ;
-  wire [1:0] \port$4008$0 ;
+  input [1:0] \port$3915$0 ;
+  wire [1:0] \port$3915$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18741,9 +18833,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4008$0 [0];
+    rq_relu1 <= \port$3915$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4008$0 [1];
+    rq_req1 <= \port$3915$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18877,8 +18969,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4008$0 [0];
-  assign i_requantize = \port$4008$0 [1];
+  assign i_relu = \port$3915$0 [0];
+  assign i_requantize = \port$3915$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18887,7 +18979,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4222$0 , \port$4223$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4141$0 , \port$4142$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18897,19 +18989,19 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -18921,11 +19013,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -18941,7 +19035,6 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -18956,13 +19049,25 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_a1 = 64'h0000000000000000;
   reg [63:0] pe6_a2 = 64'h0000000000000000;
   reg [63:0] pe6_a3 = 64'h0000000000000000;
-  reg [31:0] pe6_acc = 32'd0;
+  reg [31:0] pe6_acc0 = 32'd0;
+  reg [31:0] pe6_acc1 = 32'd0;
+  wire [31:0] pe6_acc_next;
   wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe6_bank_waddr = 9'h000;
   reg [63:0] pe6_bank_wdata = 64'h0000000000000000;
   reg pe6_bank_we = 1'h0;
+  reg pe6_ctx1 = 1'h0;
+  reg pe6_ctx2 = 1'h0;
+  reg pe6_ctx3 = 1'h0;
+  reg pe6_ctx4 = 1'h0;
+  reg pe6_ctx5 = 1'h0;
+  reg pe6_ctx6 = 1'h0;
+  reg pe6_ctx7 = 1'h0;
+  reg pe6_ctx8 = 1'h0;
+  reg pe6_ctx9 = 1'h0;
   reg pe6_done = 1'h0;
+  reg pe6_done_ctx = 1'h0;
   reg pe6_first1 = 1'h0;
   reg pe6_first2 = 1'h0;
   reg pe6_first3 = 1'h0;
@@ -19054,10 +19159,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4222$0 ;
-  wire [7:0] \port$4222$0 ;
-  output [23:0] \port$4223$0 ;
-  wire [23:0] \port$4223$0 ;
+  output [7:0] \port$4141$0 ;
+  wire [7:0] \port$4141$0 ;
+  output [23:0] \port$4142$0 ;
+  wire [23:0] \port$4142$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19067,9 +19172,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -19077,6 +19182,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -19098,13 +19205,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
   initial begin
@@ -20169,7 +20276,19 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms6[pe6_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe6_relu2 <= pe6_relu1;
+  always @(posedge clk)
+    pe6_requantize2 <= pe6_requantize1;
+  always @(posedge clk)
+    pe6_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe6_first3 <= pe6_first2;
+  always @(posedge clk)
+    pe6_last3 <= pe6_last2;
+  always @(posedge clk)
+    pe6_ctx3 <= pe6_ctx2;
   always @(posedge clk)
     pe6_rq3 <= pe6_rq2;
   always @(posedge clk)
@@ -20177,11 +20296,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize3 <= pe6_requantize2;
   always @(posedge clk)
-    pe6_valid4 <= \$31 ;
+    pe6_valid4 <= \$32 ;
   always @(posedge clk)
     pe6_first4 <= pe6_first3;
   always @(posedge clk)
     pe6_last4 <= pe6_last3;
+  always @(posedge clk)
+    pe6_ctx4 <= pe6_ctx3;
   always @(posedge clk)
     pe6_rq4 <= pe6_rq3;
   always @(posedge clk)
@@ -20189,11 +20310,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize4 <= pe6_requantize3;
   always @(posedge clk)
-    pe6_valid5 <= \$32 ;
+    pe6_valid5 <= \$33 ;
   always @(posedge clk)
     pe6_first5 <= pe6_first4;
   always @(posedge clk)
     pe6_last5 <= pe6_last4;
+  always @(posedge clk)
+    pe6_ctx5 <= pe6_ctx4;
   always @(posedge clk)
     pe6_rq5 <= pe6_rq4;
   always @(posedge clk)
@@ -20201,11 +20324,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize5 <= pe6_requantize4;
   always @(posedge clk)
-    pe6_valid6 <= \$33 ;
+    pe6_valid6 <= \$34 ;
   always @(posedge clk)
     pe6_first6 <= pe6_first5;
   always @(posedge clk)
     pe6_last6 <= pe6_last5;
+  always @(posedge clk)
+    pe6_ctx6 <= pe6_ctx5;
   always @(posedge clk)
     pe6_rq6 <= pe6_rq5;
   always @(posedge clk)
@@ -20213,11 +20338,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_valid7 <= \$34 ;
+    pe6_valid7 <= \$35 ;
   always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
     pe6_last7 <= pe6_last6;
+  always @(posedge clk)
+    pe6_ctx7 <= pe6_ctx6;
   always @(posedge clk)
     pe6_rq7 <= pe6_rq6;
   always @(posedge clk)
@@ -20225,11 +20352,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
-    pe6_valid8 <= \$35 ;
+    pe6_valid8 <= \$36 ;
   always @(posedge clk)
     pe6_first8 <= pe6_first7;
   always @(posedge clk)
     pe6_last8 <= pe6_last7;
+  always @(posedge clk)
+    pe6_ctx8 <= pe6_ctx7;
   always @(posedge clk)
     pe6_rq8 <= pe6_rq7;
   always @(posedge clk)
@@ -20237,11 +20366,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
-    pe6_valid9 <= \$36 ;
+    pe6_valid9 <= \$37 ;
   always @(posedge clk)
     pe6_first9 <= pe6_first8;
   always @(posedge clk)
     pe6_last9 <= pe6_last8;
+  always @(posedge clk)
+    pe6_ctx9 <= pe6_ctx8;
   always @(posedge clk)
     pe6_rq9 <= pe6_rq8;
   always @(posedge clk)
@@ -20249,7 +20380,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize9 <= pe6_requantize8;
   always @(posedge clk)
-    pe6_bank_we <= \$37 ;
+    pe6_bank_we <= \$38 ;
   always @(posedge clk)
     pe6_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -20299,7 +20430,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe6_rq_we <= \$38 ;
+    pe6_rq_we <= \$39 ;
   always @(posedge clk)
     pe6_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -20307,7 +20438,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe6_rq_ms_read <= \rport__data$101 ;
+    pe6_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe6_rq_bias <= pe6_rq_bias_read;
   always @(posedge clk)
@@ -20315,11 +20446,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_rq_m <= \$16 ;
   always @(posedge clk)
-    pe6_acc <= \$39 ;
+    pe6_acc1 <= \$40 ;
   always @(posedge clk)
-    pe6_done <= \$40 ;
+    pe6_acc0 <= \$41 ;
   always @(posedge clk)
-    pe6_flags <= \$21 ;
+    pe6_done_ctx <= pe6_ctx9;
+  always @(posedge clk)
+    pe6_done <= \$42 ;
+  always @(posedge clk)
+    pe6_flags <= \$19 ;
   assign \$1  = $signed(pe6_w3[7:0]) * $signed(pe6_a3[7:0]);
   assign \$2  = $signed(pe6_w3[15:8]) * $signed(pe6_a3[15:8]);
   assign \$3  = $signed(pe6_w3[23:16]) * $signed(pe6_a3[23:16]);
@@ -20336,25 +20471,29 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
   assign \$16  = pe6_requantize9 ? pe6_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe6_first9 ? pe6_rq_bias : pe6_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe6_sum2_0);
-  assign \$19  = pe6_valid9 & pe6_last9;
-  assign \$21  = { 1'h0, pe6_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe6_bank_we;
-  assign \$23  = rp__addr == pe6_bank_waddr;
-  assign pe6_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe6_valid6 & pe6_rq_we;
-  assign \$25  = pe6_rq6 == pe6_rq_waddr;
-  assign pe6_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe6_valid7 & pe6_rq_we;
-  assign \$27  = pe6_rq7 == pe6_rq_waddr;
-  assign pe6_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe6_valid9 & pe6_last9;
+  assign \$19  = { 1'h0, pe6_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe6_bank_we;
+  assign \$21  = rp__addr == pe6_bank_waddr;
+  assign pe6_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe6_valid6 & pe6_rq_we;
+  assign \$23  = pe6_rq6 == pe6_rq_waddr;
+  assign pe6_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe6_valid7 & pe6_rq_we;
+  assign \$25  = pe6_rq7 == pe6_rq_waddr;
+  assign pe6_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe6_ctx9 ? pe6_acc1 : pe6_acc0;
+  assign \$27  = pe6_first9 ? pe6_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe6_sum2_0);
+  assign i_acc = pe6_done_ctx ? pe6_acc1 : pe6_acc0;
   always @(posedge clk)
-    pe6_valid1 <= \$28 ;
+    pe6_valid1 <= \$29 ;
   always @(posedge clk)
     pe6_first1 <= step_first;
   always @(posedge clk)
     pe6_last1 <= step_last;
+  always @(posedge clk)
+    pe6_ctx1 <= step_ctx;
   always @(posedge clk)
     pe6_rq1 <= step_rq;
   always @(posedge clk)
@@ -20362,128 +20501,134 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe6_valid2 <= \$29 ;
+    pe6_valid2 <= \$30 ;
   always @(posedge clk)
     pe6_first2 <= pe6_first1;
   always @(posedge clk)
     pe6_last2 <= pe6_last1;
   always @(posedge clk)
+    pe6_ctx2 <= pe6_ctx1;
+  always @(posedge clk)
     pe6_rq2 <= pe6_rq1;
-  always @(posedge clk)
-    pe6_relu2 <= pe6_relu1;
-  always @(posedge clk)
-    pe6_requantize2 <= pe6_requantize1;
-  always @(posedge clk)
-    pe6_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe6_first3 <= pe6_first2;
-  always @(posedge clk)
-    pe6_last3 <= pe6_last2;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
-    .i_acc(pe6_acc),
+    .i_acc(i_acc),
     .i_m(pe6_rq_m),
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4169$0 (pe6_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$4088$0 (pe6_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$31  = pe6_valid3;
+    \$31  = pe6_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$32  = pe6_valid4;
+    \$32  = pe6_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$33  = pe6_valid5;
+    \$33  = pe6_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$34  = pe6_valid6;
+    \$34  = pe6_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = pe6_valid7;
+    \$35  = pe6_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = pe6_valid8;
+    \$36  = pe6_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$37  = bank_we;
+    \$37  = pe6_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$39  = pe6_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$40  = pe6_acc1;
     if (pe6_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe6_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe6_acc0;
+    if (pe6_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe6_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = pe6_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$30  = pe6_valid2;
+    \$30  = pe6_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe6_acc_next = \$28 [31:0];
   assign wp__en = pe6_bank_we;
   assign wp__addr = pe6_bank_waddr;
   assign wp__data = pe6_bank_wdata;
@@ -20493,26 +20638,25 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe6_rq_waddr;
   assign wport__data = pe6_rq_wdata[31:0];
   assign rport__addr = pe6_rq6;
-  assign \wport__en$120  = pe6_rq_we;
-  assign \wport__addr$121  = pe6_rq_waddr;
-  assign \wport__data$122  = pe6_rq_wdata[53:32];
-  assign \rport__addr$123  = pe6_rq7;
+  assign \wport__en$133  = pe6_rq_we;
+  assign \wport__addr$134  = pe6_rq_waddr;
+  assign \wport__data$135  = pe6_rq_wdata[53:32];
+  assign \rport__addr$136  = pe6_rq7;
   assign i_valid = pe6_done;
-  assign i_acc = pe6_acc;
   assign i_m = pe6_rq_m;
   assign i_s = pe6_rq_s;
   assign i_relu = pe6_flags[0];
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$4222$0  = \$41 ;
-  assign \port$4223$0  = \$42 ;
-  assign \$20  = { pe6_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$4141$0  = \$43 ;
+  assign \port$4142$0  = \$44 ;
+  assign \$18  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4169$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4088$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20697,8 +20841,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4169$0 ;
-  wire [1:0] \port$4169$0 ;
+  input [1:0] \port$4088$0 ;
+  wire [1:0] \port$4088$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -20915,9 +21059,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4169$0 [0];
+    rq_relu1 <= \port$4088$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4169$0 [1];
+    rq_req1 <= \port$4088$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21051,8 +21195,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$41
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4169$0 [0];
-  assign i_requantize = \port$4169$0 [1];
+  assign i_relu = \port$4088$0 [0];
+  assign i_requantize = \port$4088$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21061,7 +21205,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_valid, \port$4383$0 , \port$4384$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4314$0 , \port$4315$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21071,19 +21215,19 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [17:0] \$14 ;
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
-  wire [31:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire \$19 ;
+  wire \$17 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
+  wire \$20 ;
+  wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  reg \$28 ;
+  wire [31:0] \$26 ;
+  wire [31:0] \$27 ;
+  wire [32:0] \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
@@ -21095,11 +21239,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$36 ;
   reg \$37 ;
   reg \$38 ;
-  reg [31:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg \$42 ;
+  wire [7:0] \$43 ;
+  wire [23:0] \$44 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -21115,7 +21261,6 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -21130,13 +21275,25 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_a1 = 64'h0000000000000000;
   reg [63:0] pe7_a2 = 64'h0000000000000000;
   reg [63:0] pe7_a3 = 64'h0000000000000000;
-  reg [31:0] pe7_acc = 32'd0;
+  reg [31:0] pe7_acc0 = 32'd0;
+  reg [31:0] pe7_acc1 = 32'd0;
+  wire [31:0] pe7_acc_next;
   wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe7_bank_waddr = 9'h000;
   reg [63:0] pe7_bank_wdata = 64'h0000000000000000;
   reg pe7_bank_we = 1'h0;
+  reg pe7_ctx1 = 1'h0;
+  reg pe7_ctx2 = 1'h0;
+  reg pe7_ctx3 = 1'h0;
+  reg pe7_ctx4 = 1'h0;
+  reg pe7_ctx5 = 1'h0;
+  reg pe7_ctx6 = 1'h0;
+  reg pe7_ctx7 = 1'h0;
+  reg pe7_ctx8 = 1'h0;
+  reg pe7_ctx9 = 1'h0;
   reg pe7_done = 1'h0;
+  reg pe7_done_ctx = 1'h0;
   reg pe7_first1 = 1'h0;
   reg pe7_first2 = 1'h0;
   reg pe7_first3 = 1'h0;
@@ -21228,10 +21385,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4383$0 ;
-  wire [7:0] \port$4383$0 ;
-  output [23:0] \port$4384$0 ;
-  wire [23:0] \port$4384$0 ;
+  output [7:0] \port$4314$0 ;
+  wire [7:0] \port$4314$0 ;
+  output [23:0] \port$4315$0 ;
+  wire [23:0] \port$4315$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -21241,9 +21398,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$123 ;
+  wire [7:0] \rport__addr$136 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$101 ;
+  wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -21251,6 +21408,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   input rst;
   wire rst;
   wire [8:0] step_addr;
+  input step_ctx;
+  wire step_ctx;
   input step_first;
   wire step_first;
   input step_last;
@@ -21272,13 +21431,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$121 ;
+  wire [7:0] \wport__addr$134 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$122 ;
+  wire [21:0] \wport__data$135 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$120 ;
+  wire \wport__en$133 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
   initial begin
@@ -22343,7 +22502,19 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk) begin
     _2_ <= rq_ms7[pe7_rq7];
   end
-  assign \rport__data$101  = _2_;
+  assign \rport__data$111  = _2_;
+  always @(posedge clk)
+    pe7_relu2 <= pe7_relu1;
+  always @(posedge clk)
+    pe7_requantize2 <= pe7_requantize1;
+  always @(posedge clk)
+    pe7_valid3 <= \$31 ;
+  always @(posedge clk)
+    pe7_first3 <= pe7_first2;
+  always @(posedge clk)
+    pe7_last3 <= pe7_last2;
+  always @(posedge clk)
+    pe7_ctx3 <= pe7_ctx2;
   always @(posedge clk)
     pe7_rq3 <= pe7_rq2;
   always @(posedge clk)
@@ -22351,11 +22522,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize3 <= pe7_requantize2;
   always @(posedge clk)
-    pe7_valid4 <= \$31 ;
+    pe7_valid4 <= \$32 ;
   always @(posedge clk)
     pe7_first4 <= pe7_first3;
   always @(posedge clk)
     pe7_last4 <= pe7_last3;
+  always @(posedge clk)
+    pe7_ctx4 <= pe7_ctx3;
   always @(posedge clk)
     pe7_rq4 <= pe7_rq3;
   always @(posedge clk)
@@ -22363,11 +22536,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize4 <= pe7_requantize3;
   always @(posedge clk)
-    pe7_valid5 <= \$32 ;
+    pe7_valid5 <= \$33 ;
   always @(posedge clk)
     pe7_first5 <= pe7_first4;
   always @(posedge clk)
     pe7_last5 <= pe7_last4;
+  always @(posedge clk)
+    pe7_ctx5 <= pe7_ctx4;
   always @(posedge clk)
     pe7_rq5 <= pe7_rq4;
   always @(posedge clk)
@@ -22375,11 +22550,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize5 <= pe7_requantize4;
   always @(posedge clk)
-    pe7_valid6 <= \$33 ;
+    pe7_valid6 <= \$34 ;
   always @(posedge clk)
     pe7_first6 <= pe7_first5;
   always @(posedge clk)
     pe7_last6 <= pe7_last5;
+  always @(posedge clk)
+    pe7_ctx6 <= pe7_ctx5;
   always @(posedge clk)
     pe7_rq6 <= pe7_rq5;
   always @(posedge clk)
@@ -22387,11 +22564,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_valid7 <= \$34 ;
+    pe7_valid7 <= \$35 ;
   always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
     pe7_last7 <= pe7_last6;
+  always @(posedge clk)
+    pe7_ctx7 <= pe7_ctx6;
   always @(posedge clk)
     pe7_rq7 <= pe7_rq6;
   always @(posedge clk)
@@ -22399,11 +22578,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
-    pe7_valid8 <= \$35 ;
+    pe7_valid8 <= \$36 ;
   always @(posedge clk)
     pe7_first8 <= pe7_first7;
   always @(posedge clk)
     pe7_last8 <= pe7_last7;
+  always @(posedge clk)
+    pe7_ctx8 <= pe7_ctx7;
   always @(posedge clk)
     pe7_rq8 <= pe7_rq7;
   always @(posedge clk)
@@ -22411,11 +22592,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
-    pe7_valid9 <= \$36 ;
+    pe7_valid9 <= \$37 ;
   always @(posedge clk)
     pe7_first9 <= pe7_first8;
   always @(posedge clk)
     pe7_last9 <= pe7_last8;
+  always @(posedge clk)
+    pe7_ctx9 <= pe7_ctx8;
   always @(posedge clk)
     pe7_rq9 <= pe7_rq8;
   always @(posedge clk)
@@ -22423,7 +22606,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize9 <= pe7_requantize8;
   always @(posedge clk)
-    pe7_bank_we <= \$37 ;
+    pe7_bank_we <= \$38 ;
   always @(posedge clk)
     pe7_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -22473,7 +22656,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe7_rq_we <= \$38 ;
+    pe7_rq_we <= \$39 ;
   always @(posedge clk)
     pe7_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -22481,7 +22664,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe7_rq_ms_read <= \rport__data$101 ;
+    pe7_rq_ms_read <= \rport__data$111 ;
   always @(posedge clk)
     pe7_rq_bias <= pe7_rq_bias_read;
   always @(posedge clk)
@@ -22489,11 +22672,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_rq_m <= \$16 ;
   always @(posedge clk)
-    pe7_acc <= \$39 ;
+    pe7_acc1 <= \$40 ;
   always @(posedge clk)
-    pe7_done <= \$40 ;
+    pe7_acc0 <= \$41 ;
   always @(posedge clk)
-    pe7_flags <= \$21 ;
+    pe7_done_ctx <= pe7_ctx9;
+  always @(posedge clk)
+    pe7_done <= \$42 ;
+  always @(posedge clk)
+    pe7_flags <= \$19 ;
   assign \$1  = $signed(pe7_w3[7:0]) * $signed(pe7_a3[7:0]);
   assign \$2  = $signed(pe7_w3[15:8]) * $signed(pe7_a3[15:8]);
   assign \$3  = $signed(pe7_w3[23:16]) * $signed(pe7_a3[23:16]);
@@ -22510,25 +22697,29 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
   assign \$16  = pe7_requantize9 ? pe7_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe7_first9 ? pe7_rq_bias : pe7_acc;
-  assign \$18  = $signed(\$17 ) + $signed(pe7_sum2_0);
-  assign \$19  = pe7_valid9 & pe7_last9;
-  assign \$21  = { 1'h0, pe7_relu9 } | \$20 ;
-  assign \$22  = step_valid & pe7_bank_we;
-  assign \$23  = rp__addr == pe7_bank_waddr;
-  assign pe7_bank_collision = \$22  & \$23 ;
-  assign \$24  = pe7_valid6 & pe7_rq_we;
-  assign \$25  = pe7_rq6 == pe7_rq_waddr;
-  assign pe7_rq_bias_collision = \$24  & \$25 ;
-  assign \$26  = pe7_valid7 & pe7_rq_we;
-  assign \$27  = pe7_rq7 == pe7_rq_waddr;
-  assign pe7_rq_ms_collision = \$26  & \$27 ;
+  assign \$17  = pe7_valid9 & pe7_last9;
+  assign \$19  = { 1'h0, pe7_relu9 } | \$18 ;
+  assign \$20  = step_valid & pe7_bank_we;
+  assign \$21  = rp__addr == pe7_bank_waddr;
+  assign pe7_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe7_valid6 & pe7_rq_we;
+  assign \$23  = pe7_rq6 == pe7_rq_waddr;
+  assign pe7_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe7_valid7 & pe7_rq_we;
+  assign \$25  = pe7_rq7 == pe7_rq_waddr;
+  assign pe7_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe7_ctx9 ? pe7_acc1 : pe7_acc0;
+  assign \$27  = pe7_first9 ? pe7_rq_bias : \$26 ;
+  assign \$28  = $signed(\$27 ) + $signed(pe7_sum2_0);
+  assign i_acc = pe7_done_ctx ? pe7_acc1 : pe7_acc0;
   always @(posedge clk)
-    pe7_valid1 <= \$28 ;
+    pe7_valid1 <= \$29 ;
   always @(posedge clk)
     pe7_first1 <= step_first;
   always @(posedge clk)
     pe7_last1 <= step_last;
+  always @(posedge clk)
+    pe7_ctx1 <= step_ctx;
   always @(posedge clk)
     pe7_rq1 <= step_rq;
   always @(posedge clk)
@@ -22536,128 +22727,134 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe7_valid2 <= \$29 ;
+    pe7_valid2 <= \$30 ;
   always @(posedge clk)
     pe7_first2 <= pe7_first1;
   always @(posedge clk)
     pe7_last2 <= pe7_last1;
   always @(posedge clk)
+    pe7_ctx2 <= pe7_ctx1;
+  always @(posedge clk)
     pe7_rq2 <= pe7_rq1;
-  always @(posedge clk)
-    pe7_relu2 <= pe7_relu1;
-  always @(posedge clk)
-    pe7_requantize2 <= pe7_requantize1;
-  always @(posedge clk)
-    pe7_valid3 <= \$30 ;
-  always @(posedge clk)
-    pe7_first3 <= pe7_first2;
-  always @(posedge clk)
-    pe7_last3 <= pe7_last2;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
-    .i_acc(pe7_acc),
+    .i_acc(i_acc),
     .i_m(pe7_rq_m),
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4330$0 (pe7_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$4261$0 (pe7_flags),
+    .rq_ext6(\$44 ),
+    .rq_low6(\$43 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$31  = pe7_valid3;
+    \$31  = pe7_valid2;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$32  = pe7_valid4;
+    \$32  = pe7_valid3;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$33  = pe7_valid5;
+    \$33  = pe7_valid4;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$34  = pe7_valid6;
+    \$34  = pe7_valid5;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$35  = pe7_valid7;
+    \$35  = pe7_valid6;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$36  = pe7_valid8;
+    \$36  = pe7_valid7;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$37  = bank_we;
+    \$37  = pe7_valid8;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$38  = rq_we;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$39  = pe7_acc;
+    \$39  = rq_we;
+    if (rst) begin
+      \$39  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$40  = pe7_acc1;
     if (pe7_valid9) begin
-      \$39  = \$18 [31:0];
+      if (pe7_ctx9) begin
+        \$40  = \$28 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$40  = \$19 ;
+    \$41  = pe7_acc0;
+    if (pe7_valid9) begin
+      (* full_case = 32'd1 *)
+      if (pe7_ctx9) begin
+      end else begin
+        \$41  = \$28 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$42  = \$17 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$28  = step_valid;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = pe7_valid1;
+    \$29  = step_valid;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$30  = pe7_valid2;
+    \$30  = pe7_valid1;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
+  assign pe7_acc_next = \$28 [31:0];
   assign wp__en = pe7_bank_we;
   assign wp__addr = pe7_bank_waddr;
   assign wp__data = pe7_bank_wdata;
@@ -22667,26 +22864,25 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe7_rq_waddr;
   assign wport__data = pe7_rq_wdata[31:0];
   assign rport__addr = pe7_rq6;
-  assign \wport__en$120  = pe7_rq_we;
-  assign \wport__addr$121  = pe7_rq_waddr;
-  assign \wport__data$122  = pe7_rq_wdata[53:32];
-  assign \rport__addr$123  = pe7_rq7;
+  assign \wport__en$133  = pe7_rq_we;
+  assign \wport__addr$134  = pe7_rq_waddr;
+  assign \wport__data$135  = pe7_rq_wdata[53:32];
+  assign \rport__addr$136  = pe7_rq7;
   assign i_valid = pe7_done;
-  assign i_acc = pe7_acc;
   assign i_m = pe7_rq_m;
   assign i_s = pe7_rq_s;
   assign i_relu = pe7_flags[0];
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$4383$0  = \$41 ;
-  assign \port$4384$0  = \$42 ;
-  assign \$20  = { pe7_requantize9, 1'h0 };
+  assign result = { \$44 , \$43  };
+  assign o_data = { \$44 , \$43  };
+  assign \port$4314$0  = \$43 ;
+  assign \port$4315$0  = \$44 ;
+  assign \$18  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4330$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4261$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -22871,8 +23067,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4330$0 ;
-  wire [1:0] \port$4330$0 ;
+  input [1:0] \port$4261$0 ;
+  wire [1:0] \port$4261$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23089,9 +23285,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4330$0 [0];
+    rq_relu1 <= \port$4261$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4330$0 [1];
+    rq_req1 <= \port$4261$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23225,8 +23421,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$43
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4330$0 [0];
-  assign i_requantize = \port$4330$0 [1];
+  assign i_relu = \port$4261$0 [0];
+  assign i_requantize = \port$4261$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -104,7 +104,7 @@ class ProcessingElement(wiring.Component):
             "rq_we": In(1), "rq_waddr": In(sizing.index_bits(sizing.rq_depth(cfg))),
             "rq_wdata": In(sizing.rq_bits(cfg)),
             "step_valid": In(1), "step_addr": In(sizing.index_bits(cfg.bank_depth)),
-            "step_first": In(1), "step_last": In(1),
+            "step_first": In(1), "step_last": In(1), "step_ctx": In(1),
             "step_rq": In(sizing.index_bits(sizing.rq_depth(cfg))),
             "step_relu": In(1), "step_requantize": In(1),
             "act": In(cfg.simd * cfg.a_bits),
@@ -156,8 +156,10 @@ class ProcessingElement(wiring.Component):
         O = sizing.operand_stages()
 
         # control travels beside the data; index k = valid during issue cycle + k
-        fields = {"valid": 1, "first": 1, "last": 1, "rq": len(self.step_rq), "relu": 1, "requantize": 1}
+        fields = {"valid": 1, "first": 1, "last": 1, "ctx": 1, "rq": len(self.step_rq), "relu": 1,
+                  "requantize": 1}
         src = {"valid": self.step_valid, "first": self.step_first, "last": self.step_last,
+               "ctx": self.step_ctx,
                "rq": self.step_rq, "relu": self.step_relu, "requantize": self.step_requantize}
         ctl = [src]
         for k in range(1, R + O + 2 + levels):
@@ -272,9 +274,19 @@ class ProcessingElement(wiring.Component):
                      mult.eq(Mux(c["requantize"], read["ms"][:cfg.m_bits], 1))]
 
         # k=R+O+2+levels: accumulator, starting from the bias on the group's first fold
-        acc = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc", reset_less=True)
+        # barrel issue: the two contexts' steps interleave in any order, each context
+        # with its own partial sum
+        accs = [Signal(signed(cfg.acc_bits), name=f"pe{p}_acc{k}", reset_less=True) for k in range(2)]
+        acc_sum = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc_next")
+        m.d.comb += acc_sum.eq(Mux(c["first"], bias, Mux(c["ctx"], accs[1], accs[0])) + lane_sum)
         with m.If(c["valid"]):
-            m.d.sync += acc.eq(Mux(c["first"], bias, acc) + lane_sum)
+            with m.If(c["ctx"]):
+                m.d.sync += accs[1].eq(acc_sum)
+            with m.Else():
+                m.d.sync += accs[0].eq(acc_sum)
+        done_ctx = Signal(name=f"pe{p}_done_ctx", reset_less=True)
+        m.d.sync += done_ctx.eq(c["ctx"])
+        acc = Mux(done_ctx, accs[1], accs[0])
         done = Signal(name=f"pe{p}_done")
         flags = Signal(2, name=f"pe{p}_flags", reset_less=True)
         m.d.sync += [done.eq(c["valid"] & c["last"]), flags.eq(c["relu"] | c["requantize"] << 1)]

@@ -61,7 +61,7 @@ __all__ += [
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "writeback_latency", "readable_after",
-    "schedule", "READINESS", "countdown_wait", "countdown_distance", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
+    "schedule", "countdown_wait", "countdown_distance", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
     "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
@@ -422,10 +422,6 @@ def layer_fill(cfg: ArrayConfig) -> int:
     return writeback_latency(cfg) + 1
 
 
-#: Readiness rules of :func:`schedule` for a later layer's first group.
-READINESS = ("writeback", "countdown")
-
-
 def countdown_wait(prev_shape, cfg: ArrayConfig, *, writeback: int | None = None) -> int:
     """Cycles after its context's last step of a layer of shape ``prev_shape`` before the
     first step of the layer that reads it may issue (the array's readiness rule).
@@ -449,7 +445,7 @@ def countdown_wait(prev_shape, cfg: ArrayConfig, *, writeback: int | None = None
 
 
 def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | None = None,
-             drain: int | None = None, readiness: str = "countdown") -> dict:
+             drain: int | None = None) -> dict:
     """Cycle-exact model of the array for ``vectors`` inferences streamed back to back.
 
     Input beats arrive at full rate from cycle 0 (the first beat of vector 0 is
@@ -461,25 +457,18 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     ``(cycle, vector, layer, group, fold)`` (steps of consecutive vectors interleave);
     ``"accept"``, the cycle the last result of each vector is accepted.
 
-    This is the sequencer of ``pyhdl.top.NmcArray`` register for register: context A
-    (the oldest inference) walks the layers; at a group boundary where A's next group
-    would wait for the previous layer's write-back, context B (the next vector) runs
-    a whole layer-0 group instead (``near`` mode only).
+    This is the sequencer of ``pyhdl.top.NmcArray`` register for register: two
+    contexts (vector parity) each walk every layer of their own vectors; a context may
+    issue in a cycle if it was found ready in the cycle before (for the step after its
+    last one if it issued then, which is never a layer's first step); the context of
+    the older vector goes first and the other takes the cycles it leaves (``near``
+    mode; in ``vonneumann`` mode only the older one issues).  A later layer's first
+    step waits :func:`countdown_wait` cycles after its context's last step.
 
     ``writeback`` and ``drain`` replace ``writeback_latency(cfg)`` and
     ``drain_latency()`` for what-if questions (the same sequencer with a shallower
     pipeline, see :func:`single_latency_budget`); the hardware is the default.
-
-    ``readiness`` is how a later layer's first group knows its producers are written:
-    ``"countdown"`` (the hardware) waits :func:`countdown_wait` cycles after the
-    context's last step before the group's first fold, and :func:`readable_after` for "all
-    written"; ``"writeback"``, the rule the array followed until it had the countdown,
-    counts the write-backs and checks every fold of the group.  Both accept every result
-    in the same cycle on every shape tried (``tests/test_hw_params.py``); single steps
-    of a first group issue at other cycles.
     """
-    if readiness not in READINESS:
-        raise ValueError(f"readiness must be one of {', '.join(READINESS)}, not {readiness!r}")
     shapes = [(int(i), int(o)) for i, o in shapes]
     L = len(shapes)
     W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
@@ -489,123 +478,92 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     interleave = cfg.mode == "near"
     Fs = [folds(i, cfg) for i, _ in shapes]
     Gs = [groups(o, cfg) for _, o in shapes]
-    F0, G0 = Fs[0], Gs[0]
-    # input writer
-    ws, full, beats = 0, [False, False], [0, 0]
-    sent = 0                      # beats sent in total
-    # sequencer (A) and B
-    layer = g = f = 0
-    wr_buf = actx = 0
-    prev_out = prev_G = 0
-    b_g = b_f = 0
-    b_own = False
-    wb_par, wb_count = [1, 1], [0, 0]  # nothing of layer 0 written
-    out_full, out_wr = [False, False], [0, 0]
-    out_pend = [False, False]      # slot not yet fully read by the drain
-    # input slots released in the last issue_stages() cycles, oldest first
-    released = [[False, False] for _ in range(issue_stages())]
+    F0 = Fs[0]
+    waits = [None] + [countdown_wait(shapes[l - 1], cfg, writeback=W) for l in range(1, L)]
+    # input writer: slot s holds context s's vector
+    ws, full, beats, sent = 0, [False, False], [0, 0], 0
+    released = [[False, False] for _ in range(issue_stages())]  # full clears after these
+    restart = [False, False]       # the beat count restarts a cycle after the release
+    # sequencer: per context its vector, layer, group, fold and last step's cycle
+    vec, layer, g, f = [0, 1], [0, 0], [0, 0], [0, 0]
+    last_step = [None, None]
+    want, oldest = [False, False], 0
     phase = K - 1
-    # drain
+    # output slots and drain
+    out_full, out_pend, out_wr = [False, False], [False, False], [0, 0]
+    claim_r = None                 # the claim register: the context that claimed last cycle
     ds = de = 0
     out_n = shapes[-1][1]
-    pending = {}                  # cycle -> list of write-backs
-    accept_at = {}                # cycle -> True (a vector's last result accepted then)
+    pending = {}                  # cycle -> write-backs (context, to the output)
+    accept_at = {}
     issue_times, steps, accept = [], [], []
-    last_step = [None, None]       # per context: the cycle of its last step (countdown)
-    ready_at = readable_after(cfg, writeback=W)
-    if readiness == "countdown":
-        waits = [None] + [countdown_wait(shapes[l - 1], cfg, writeback=W) for l in range(1, L)]
-    va = 0                        # vector of context A
-    c = 0
     limit = 10_000 + vectors * (ideal_cycles(shapes, cfg) * K + (W + 8) * (L + 2) + F0 + out_n) * 4
+    c = 0
     while len(accept) < vectors:
         if c > limit:
             raise RuntimeError("sizing.schedule did not converge (model bug)")
         # ---- combinational view of cycle c
-        last = layer == L - 1
-        abeats, bbeats = beats[actx], beats[1 - actx]
-        in_ok = abeats > f
-        if layer and readiness == "countdown":
-            since = c - last_step[actx]
-            raw_ok = f != 0 or since >= waits[layer]
-            raw_full = since >= ready_at
-        elif layer:
-            need = producer_group(f, prev_out, cfg)
-            par_ok = wb_par[actx] == 1 - layer % 2
-            raw_ok = par_ok and wb_count[actx] > need
-            raw_full = par_ok and wb_count[actx] == prev_G
-        first_step = g == 0 and f == 0
-        out_ok = not (last and first_step and out_full[actx])
-        data_ok = in_ok if layer == 0 else (g != 0 or raw_ok)
-        a_ok = data_ok and out_ok and phase == K - 1
-        a_calm = raw_full if (layer != 0 and g == 0) else True
-        b_avail = interleave and layer != 0 and b_g != G0 and bbeats != 0
-        boundary = not b_own and f == 0
-        if b_own:
-            pick_b = bbeats > b_f
+        if interleave:
+            iss = [want[0] and (oldest == 0 or not want[1]), want[1] and (oldest == 1 or not want[0])]
         else:
-            pick_b = boundary and not (a_ok and a_calm) and b_avail
-        pick_a = not b_own and a_ok and not (boundary and not a_calm and b_avail)
+            iss = [want[0] and oldest == 0, want[1] and oldest == 1]
+        issue = iss[0] or iss[1]
+        in_fire = sent < vectors * F0 and not full[ws]
+        inc = [in_fire and ws == x for x in range(2)]
         drain = out_pend[ds] and out_wr[ds] > de // P
-        wfull = full[ws]
-        in_fire = sent < vectors * F0 and not wfull
+        phase_next = 0 if issue else min(phase + 1, K - 1)
+        nxt_want = [False, False]
+        for x in range(2):
+            lf, lg = f[x] == Fs[layer[x]] - 1, g[x] == Gs[layer[x]] - 1
+            first = g[x] == 0 and f[x] == 0
+            if iss[x]:  # the step after this one: same layer
+                ok = not (lf and lg) and (layer[x] != 0 or lf or beats[x] + inc[x] > f[x] + 1)
+            else:
+                if layer[x] == 0:
+                    data_ok = beats[x] + inc[x] > f[x]
+                else:
+                    data_ok = not first or c + 1 - last_step[x] >= waits[layer[x]]
+                ofull = out_full[x] or claim_r == x
+                ok = data_ok and not (layer[x] == L - 1 and first and ofull)
+            nxt_want[x] = ok and phase_next == K - 1
         # ---- register updates at the end of cycle c
         release = [False, False]
         claim = None
-        if pick_a:
-            last_step[actx] = c
+        for x in range(2):
+            if not iss[x]:
+                continue
+            l = layer[x]
             issue_times.append(c)
-            steps.append((c, va, layer, g, f))
-            last_fold, last_group = f == Fs[layer] - 1, g == Gs[layer] - 1
-            if last_fold:
-                pending.setdefault(c + W, []).append((actx, wr_buf, last))
-            if last and first_step:
-                claim = actx
-            if layer == 0 and last_fold and last_group:
-                release[actx] = True
-            if last_fold:
-                f, g = 0, g + 1
-                if last_group:
-                    prev_out, prev_G, wr_buf = shapes[layer][1], Gs[layer], 1 - wr_buf
+            steps.append((c, vec[x], l, g[x], f[x]))
+            last_step[x] = c
+            lf, lg, last = f[x] == Fs[l] - 1, g[x] == Gs[l] - 1, l == L - 1
+            if last and g[x] == 0 and f[x] == 0:
+                claim = x
+            if lf:
+                pending.setdefault(c + W, []).append((x, last))
+                if l == 0 and lg:
+                    release[x] = True
+                f[x], g[x] = 0, g[x] + 1
+                if lg:
+                    g[x] = 0
                     if last:
-                        actx, wr_buf, va = 1 - actx, 0, va + 1
-                        if b_g == G0:
-                            layer, g, prev_out, prev_G, wr_buf = 1, 0, shapes[0][1], G0, 1
-                        else:
-                            layer, g = 0, b_g
-                        b_g, b_f, b_own = 0, 0, False
+                        layer[x], vec[x] = 0, vec[x] + 2
+                        if oldest == x:
+                            oldest = 1 - x
                     else:
-                        layer, g = layer + 1, 0
+                        layer[x] = l + 1
             else:
-                f += 1
-        elif pick_b:
-            last_step[1 - actx] = c
-            issue_times.append(c)
-            steps.append((c, va + 1, 0, b_g, b_f))
-            bctx = 1 - actx
-            b_last = b_f == F0 - 1
-            if b_last:
-                pending.setdefault(c + W, []).append((bctx, 0, False))
-                if b_g == G0 - 1:
-                    release[bctx] = True
-                b_f, b_g = 0, b_g + 1
-            else:
-                b_f += 1
-            b_own = not b_last
-        if K > 1:
-            phase = 0 if (pick_a or pick_b) else min(phase + 1, K - 1)
-        for ctx, par, out in pending.pop(c, ()):
+                f[x] += 1
+        want = nxt_want
+        phase = phase_next
+        # (the array's claim wins over a write-back in its cycle; with the hardware's
+        # pipeline none comes then, and a what-if write-back one cycle deep keeps it)
+        if claim_r is not None:
+            out_full[claim_r], out_pend[claim_r], out_wr[claim_r] = True, True, 0
+        claim_r = claim
+        for x, out in pending.pop(c, ()):
             if out:
-                if claim != ctx:
-                    out_wr[ctx] += 1
-                # the context's next inference starts its tracking afresh: all hidden
-                # write-backs of this one are in, and none of the next one yet
-                wb_par[ctx], wb_count[ctx] = 1, 0
-            else:
-                wb_count[ctx] = wb_count[ctx] + 1 if wb_par[ctx] == par else 1
-                wb_par[ctx] = par
-        if claim is not None:
-            out_full[claim], out_pend[claim], out_wr[claim] = True, True, 0
+                out_wr[x] += 1
         if drain:
             if de == out_n - 1:
                 accept_at[c + D] = ds
@@ -622,12 +580,13 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             if beats[ws] == F0:
                 full[ws] = True
                 ws = 1 - ws
-        for ctx in range(2):
-            if released[0][ctx]:  # issue_stages cycles after the release (NmcArray: in_release_r)
-                full[ctx] = False
-            if release[ctx]:
-                beats[ctx] = 0
+        for x in range(2):
+            if released[0][x]:  # issue_stages cycles after the release (NmcArray: in_release_r)
+                full[x] = False
+            if restart[x]:
+                beats[x] = 0
         released = released[1:] + [release]
+        restart = release
         c += 1
     return {"issue": issue_times, "steps": steps, "accept": accept}
 

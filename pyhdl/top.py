@@ -4,8 +4,9 @@ Folding: a layer of ``N`` inputs and ``M`` outputs runs as ``G = ceil(M/pe)``
 neuron groups of ``F = ceil(N/simd)`` input folds; one step per cycle issues
 fold ``f`` of group ``g`` to every PE at once (PE ``p`` computes neuron
 ``g*pe + p`` from its own bank word ``bank_base + g*F + f``).  A layer costs
-``G*F`` issue cycles; the sequencer moves to the next layer (or the next
-inference) without a bubble and only waits where data is really missing:
+``G*F`` issue cycles; an inference's next layer (or next vector) starts no sooner
+than the cycle after next (the other context may take the cycle between), and
+otherwise only waits where data is really missing:
 
 * layer 0 fold ``f`` waits for input beat ``f`` (input and compute overlap);
 * the first fold of a later layer waits until enough cycles have passed since its
@@ -14,11 +15,13 @@ inference) without a bubble and only waits where data is really missing:
   decoded from each descriptor as it is loaded);
 * the last layer's first step waits for a free output-buffer slot.
 
-Two inference contexts (by vector parity) share the pipeline: where the oldest
-inference (A) would wait for a previous layer's write-back at a group boundary,
-the next vector (B) runs a whole layer-0 group instead, so back to back the
-array issues a step every cycle.  Every decision is registered once before it
-drives the memories and PEs (``pyhdl.sizing.issue_stages``).
+Two inference contexts (by vector parity) share the pipeline, each walking every
+layer of its own vectors: the older vector's context issues when it can, and the
+other takes every cycle it leaves, so where one waits for a previous layer's
+write-back the other runs its steps and back to back the array issues a step every
+cycle.  Each context's readiness is a register computed a cycle ahead, and every
+decision is registered once more before it drives the memories and PEs
+(``pyhdl.sizing.issue_stages``).
 
 Activation storage uses ``B = max(pe, simd)`` lane memories: element ``i`` is in
 lane ``i % B``, word ``i // B``.  The input buffer has two slots (the next vector
@@ -222,6 +225,7 @@ class NmcArray(wiring.Component):
         # registers: no path runs from the load handshake into the memories or the
         # sequencer.  The control words are decoded from the port on arrival.
         busy = Signal(name="busy_r")
+        loaded = Signal(name="loaded")  # the sequencer's state is valid (else reloaded this cycle)
         vector_start_r = Signal(name="vector_start_r")
         ld = Signal.like(self.load.payload, name="load_r", reset_less=True)
         ld_fire = Signal(name="load_write")  # ld is written in this cycle
@@ -362,7 +366,9 @@ class NmcArray(wiring.Component):
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
         in_fire = Signal(name="in_fire")
-        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers & ~ld_fire),
+        # not in the cycle the sequencer reloads its state (after reset or a program
+        # write): its readiness for the next cycle is computed from the reloaded state
+        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers & ~ld_fire & loaded),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
@@ -422,199 +428,175 @@ class NmcArray(wiring.Component):
         out_full = [Signal(name=f"out_full{s}") for s in range(2)]
         out_pend = [Signal(name=f"out_pending{s}") for s in range(2)]
         out_wr = [Signal(group_bits, name=f"out_groups{s}") for s in range(2)]
+        finished = Signal(name="finished")
+        rel = Signal(name="release_slot")
 
         # ---- sequencer ---------------------------------------------------------------
-        # Inference contexts are numbered by parity (input slot, output slot and act
-        # buffer pair).  Context A (`ctx`) is the oldest inference with steps left and
-        # walks every layer; context B (the next vector) may run whole layer-0 groups
-        # while A would otherwise wait for its previous layer's write-back.  When A
-        # finishes, B's progress becomes A's starting point.
-        interleave = not vn  # the bus prefetch of vonneumann mode follows A only
-        loaded = Signal(name="loaded")       # cur_* hold descriptor `layer`
-        layer = Signal(layer_bits, name="layer")
-        g = Signal(group_bits, name="group")
-        f = Signal(group_bits, name="fold")
-        bank_addr = Signal(bank_bits, name="bank_addr")
-        rq_addr = Signal(rq_bits, name="rq_addr")
-        wr_buf = Signal(name="wr_buf")       # act buffer of the pair this layer writes
-        actx = Signal(name="ctx")
-        cur_last = Signal(name="cur_is_last")
-        cur_relu = Signal(name="cur_relu")
-        cur_req = Signal(name="cur_requantize")
-        b_g = Signal(group_bits, name="b_group")
-        b_f = Signal(group_bits, name="b_fold")
-        b_bank = Signal(bank_bits, name="b_bank_addr")
-        b_rq = Signal(rq_bits, name="b_rq_addr")
-        b_own = Signal(name="b_in_group")    # B is in the middle of a group
-        g0 = Signal(group_bits, name="in_groups")
-        g0_m1 = Signal(signed(group_bits + 1), name="in_groups_m1", init=-1)
-        m.d.sync += [g0.eq(g0_next), g0_m1.eq(g0_next_m1)]
-        # equality checks of the decision, kept as registers updated with their operands
-        # (see "zero flags" below): b_done = (b_g == g0), B has issued all of its layer 0
-        b_done = Signal(name="b_done", init=1)  # b_g = g0 = 0 after reset
-        layer0 = Signal(name="layer_is_0", init=1)
-        g_zero = Signal(name="group_is_0", init=1)
-        f_zero = Signal(name="fold_is_0", init=1)
-        bg_zero = Signal(name="b_group_is_0", init=1)
+        # Two inference contexts, numbered by vector parity, each with its own input slot,
+        # output slot and act buffer pair, and each walking every layer of its own
+        # vectors.  want[c] is a register: context c can issue a step in this cycle.  The
+        # context of the older vector (`oldest`) issues when it wants; the other takes
+        # every cycle it leaves (near mode; vonneumann mode fetches the oldest context's
+        # weights only, so only it issues).  Each context's want for the next cycle is
+        # computed from its state now and its own issue now: for the step after this one
+        # if it issues (a later step of the same layer; a layer's first step never follows
+        # the previous layer's last at once), else for this one.  Every flag this reads is
+        # a register kept with the state, so the loop of issue, next state and readiness
+        # is a few LUT levels from flip-flops (docs/fpga.md, "Critical path").
+        oldest = Signal(name="oldest")
+        C = range(2)
+        layer = [Signal(layer_bits, name=f"layer{c}") for c in C]
+        g = [Signal(group_bits, name=f"group{c}") for c in C]
+        f = [Signal(group_bits, name=f"fold{c}") for c in C]
+        bank_addr = [Signal(bank_bits, name=f"bank_addr{c}") for c in C]
+        rq_addr = [Signal(rq_bits, name=f"rq_addr{c}") for c in C]
+        wr_buf = [Signal(name=f"wr_buf{c}") for c in C]  # act buffer of the pair this layer writes
+        cur_last = [Signal(name=f"cur_is_last{c}") for c in C]
+        cur_relu = [Signal(name=f"cur_relu{c}") for c in C]
+        cur_req = [Signal(name=f"cur_requantize{c}") for c in C]
+        cur_F_m1 = [Signal(signed(group_bits + 1), name=f"cur_folds_m1_{c}", init=-1) for c in C]
+        cur_G_m1 = [Signal(signed(group_bits + 1), name=f"cur_groups_m1_{c}", init=-1) for c in C]
+        cur_one_fold = [Signal(name=f"cur_one_fold{c}") for c in C]
+        cur_wait_next = [Signal(wait_bits, name=f"cur_wait_next{c}") for c in C]
+        # f + 1, f + 2 and g + 1 as registers, so no flag has an adder before its compare
+        f1 = [Signal(group_bits + 1, name=f"fold_plus1_{c}", init=1) for c in C]
+        f2 = [Signal(group_bits + 2, name=f"fold_plus2_{c}", init=2) for c in C]
+        g1 = [Signal(group_bits + 1, name=f"group_plus1_{c}", init=1) for c in C]
+        # flags of the state, updated with it: f == folds - 1, g == groups - 1, f == 0,
+        # f == g == 0, layer == 0
+        last_fold = [Signal(name=f"last_fold{c}") for c in C]
+        last_group = [Signal(name=f"last_group{c}") for c in C]
+        f_zero = [Signal(name=f"fold_is_0_{c}", init=1) for c in C]
+        first = [Signal(name=f"first_step{c}", init=1) for c in C]
+        layer0 = [Signal(name=f"layer_is_0_{c}", init=1) for c in C]
+        # the countdown (pyhdl.sizing.countdown_wait) as a down-counter per context,
+        # loaded at each of its steps with the wait of the layer after this one less the
+        # two cycles to its earliest next step; wait_ok: a step may issue next cycle.
+        # Only a later layer's first step reads it, and only the previous layer's last
+        # step comes before it, so the loads at other steps do not matter.
+        wait_m2 = [Signal(wait_bits, name=f"wait_next_m2_{c}") for c in C]
+        wait_le2 = [Signal(name=f"wait_next_le2_{c}") for c in C]
+        remain = [Signal(wait_bits, name=f"wait_remain{c}") for c in C]
+        wait_ok = [Signal(name=f"wait_ok{c}") for c in C]
 
-        # descriptor of the layer A goes to next
-        nxt_rp = desc_mem.read_port(domain="comb")
-        nxt_idx = Signal(layer_bits, name="next_layer")
-        m.d.comb += [nxt_idx.eq(Mux(~loaded, 0, Mux(cur_last, Mux(b_done, 1, 0), layer + 1))),
-                     nxt_rp.addr.eq(nxt_idx)]
-        nd = fields(nxt_rp.data)
-        # its step counts come decoded from their own memory: the next-layer flags are a
-        # memory read and a select, with no carry chain
-        nxt_steps_rp = steps_mem.read_port(domain="comb")
-        m.d.comb += nxt_steps_rp.addr.eq(nxt_idx)
-        ns = fields(nxt_steps_rp.data, step_fields)
-        F_nd_m1, G_nd_m1 = ns["folds_m1"].as_signed(), ns["groups_m1"].as_signed()
-        F_nd_is1, G_nd_is1 = ns["one_fold"], ns["one_group"]
-
-        # readiness of a later layer's first group: per context, its age, the cycles
-        # since its last step as they will be next cycle if it does not issue, counted
-        # up to `full_age` (all its write-backs are in), against the wait of the layer A
-        # is in (wait_cur), of the layer after it (cur_wait_next, decoded with its
-        # descriptor) and of layer 1 (wait1, from descriptor 0's load).  A group's later
-        # folds never wait: the wait covers every fold (pyhdl.sizing.countdown_wait).
-        # The age is 2 after a step in the last cycle (issued_r), else age_next.
-        full_age = sizing.readable_after(cfg)
-        age_next = [Signal(range(full_age + 1), name=f"age_next{c}", init=full_age) for c in range(2)]
-        issued_r = [Signal(name=f"issued_r{c}") for c in range(2)]
-        wait_cur = Signal(wait_bits, name="wait_cur")
-        cur_wait_next = Signal(wait_bits, name="cur_wait_next")
-        # f + 1, b_f + 1 and b_g + 1 kept as registers, so no candidate or flag has an
-        # adder before its compare (see "readiness flags" and "zero flags" below)
-        f1 = Signal(group_bits + 1, name="fold_plus1", init=1)
-        bf1 = Signal(group_bits + 1, name="b_fold_plus1", init=1)
-        bg1 = Signal(group_bits + 1, name="b_group_plus1", init=1)
-
-        def of_a(pair):
-            """The element of a per-context pair that belongs to context A (``ctx``)."""
-            return Mux(actx, pair[1], pair[0])
-
-        def of_b(pair):
-            return Mux(actx, pair[0], pair[1])
-
-        abeats = of_a(beats)
-        # The decision reads its checks from registers (Fmax: a carry chain before the
-        # arbitration and its fan-out was the critical path), computed a cycle ahead for
-        # each move the sequencer can make (see "readiness" below) and selected by the
-        # move it made.  Whenever read, they equal:
-        #   data_ok  layer 0: beats[A] > f (the fold's input beat is in); later layers:
-        #            g != 0, f != 0, or A's age >= this layer's wait (its producers
-        #            will be written when it reads them)
-        #   a_calm   not (a later layer's group 0 whose producers are not all written:
-        #            A's age < full_age)
-        #   b_ready  beats[B] > b_f                   (B's next fold's beat is in)
-        checks_names = ("data_ok", "a_calm", "b_ready")
-        moves = ("stay", "b", "a_fold", "a_last_fold")  # by move code
-        ready_if = {move: [Signal(name=f"{what}_if_{move}", init=what == "a_calm") for what in checks_names]
-                    for move in moves}
-        move_made = Signal(2, name="move_made")  # the move of last cycle, index into moves
-        data_ok, a_calm, b_ready = (Array(ready_if[move][i] for move in moves)[move_made]
-                                    for i in range(len(checks_names)))
-        first_step = g_zero & f_zero
-        out_ok = ~(cur_last & first_step & of_a(out_full))
-        weights_ok = Const(1)
+        want = [Signal(name=f"want{c}") for c in C]
+        iss = [Signal(name=f"issue{c}") for c in C]
+        ictx = Signal(name="issue_ctx")
+        issue = Signal(name="issue")
         if vn:
-            # the next step's K bus words are fetched one per cycle; it issues with the last
-            phase = Signal(range(max(2, K)), name="bus_phase")
-            weights_ok = phase == K - 1
+            m.d.comb += [iss[c].eq(want[c] & (oldest == c)) for c in C]
+            m.d.comb += [ictx.eq(oldest), issue.eq(Mux(oldest, want[1], want[0]))]
+        else:
+            m.d.comb += [iss[0].eq(want[0] & (~oldest | ~want[1])), iss[1].eq(want[1] & (oldest | ~want[0])),
+                         ictx.eq(Mux(oldest, want[1], ~want[0])), issue.eq(want[0] | want[1])]
+        m.d.comb += self._issued.eq(issue)
+
+        def sel(pair):
+            """The issuing context's element of a per-context pair."""
+            return Mux(ictx, pair[1], pair[0])
+
+        # every cycle, per context: the descriptor of the layer after its own, registered
+        # (read only at a layer's last step, never the cycle after the layer changed)
+        nxt_idx = [Signal(layer_bits, name=f"next_layer{c}") for c in C]
+        nd, ns, nsel = [], [], []
+        for c in C:
+            m.d.comb += nxt_idx[c].eq(Mux(cur_last[c], 0, layer[c] + 1))
+            nxt_rp = desc_mem.read_port(domain="comb")
+            nxt_steps_rp = steps_mem.read_port(domain="comb")
+            m.d.comb += [nxt_rp.addr.eq(nxt_idx[c]), nxt_steps_rp.addr.eq(nxt_idx[c])]
+            nd_r = Signal(len(nxt_rp.data), name=f"next_descriptor{c}", reset_less=True)
+            ns_r = Signal(len(nxt_steps_rp.data), name=f"next_steps{c}", reset_less=True)
+            nsel_r = Signal(layer_bits, name=f"next_layer_r{c}", reset_less=True)
+            m.d.sync += [nd_r.eq(nxt_rp.data), ns_r.eq(nxt_steps_rp.data), nsel_r.eq(nxt_idx[c])]
+            nd.append(fields(nd_r))
+            ns.append(fields(ns_r, step_fields))
+            nsel.append(nsel_r)
+
+        def enter(c, d, s, wait_next, idx):
+            """Context c's state at the first step of layer ``idx`` (descriptor d, steps s)."""
+            return [cur_F_m1[c].eq(s["folds_m1"]), cur_G_m1[c].eq(s["groups_m1"]),
+                    cur_one_fold[c].eq(s["one_fold"]), cur_wait_next[c].eq(wait_next),
+                    cur_last[c].eq(idx == last_layer), cur_relu[c].eq(d["relu"]),
+                    cur_req[c].eq(d["requantize"]), bank_addr[c].eq(d["bank_base"]),
+                    rq_addr[c].eq(d["rq_base"]), layer[c].eq(idx),
+                    g[c].eq(0), f[c].eq(0), g1[c].eq(1), f1[c].eq(1), f2[c].eq(2),
+                    last_fold[c].eq(s["one_fold"]), last_group[c].eq(s["one_group"]),
+                    f_zero[c].eq(1), first[c].eq(1)]
+
         active = Signal(name="active")
         m.d.comb += active.eq(loaded & has_layers)
-        a_ok = active & data_ok & out_ok & weights_ok
-        b_avail = Signal(name="b_available")
-        # b_ready is beats[B] > 0 here: B is at a group boundary (b_f = 0) whenever this is read
-        m.d.comb += b_avail.eq(active & ~layer0 & ~b_done & b_ready if interleave else 0)
-        pick_a = Signal(name="issue_a")
-        pick_b = Signal(name="issue_b")
-        boundary = ~b_own & f_zero
-        m.d.comb += [
-            pick_b.eq(Mux(b_own, b_ready, boundary & ~(a_ok & a_calm) & b_avail)),
-            pick_a.eq(~b_own & a_ok & ~(boundary & ~a_calm & b_avail)),
-        ]
-        issue = Signal(name="issue")
-        m.d.comb += [issue.eq(pick_a | pick_b), self._issued.eq(issue)]
-        # the age counts from a registered copy of the issue, so the decision drives one
-        # flip-flop per context here (with the counters driven by the decision, ECP5
-        # seeds 1 and 2 placed at 102.6 / 110.9 MHz, limited by the decision)
-        for c in range(2):
-            m.d.sync += issued_r[c].eq(pick_a & (actx == c) | pick_b & (actx != c))
-            with m.If(issued_r[c]):
-                m.d.sync += age_next[c].eq(min(3, full_age))
-            with m.Elif(age_next[c] != full_age):
-                m.d.sync += age_next[c].eq(age_next[c] + 1)
-        stall_in = Signal(name="stall_input")
-        stall_out = Signal(name="stall_output")
-        m.d.comb += [stall_in.eq(~issue & active & Mux(b_own, 1, layer0 & ~data_ok & (abeats != 0))),
-                     stall_out.eq(~issue & ~b_own & active & data_ok & ~out_ok)]
-
-        def load_cur():
-            return [cur_F_m1.eq(F_nd_m1), cur_G_m1.eq(G_nd_m1),
-                    cur_last.eq(nxt_idx == last_layer),
-                    cur_relu.eq(nd["relu"]), cur_req.eq(nd["requantize"]),
-                    bank_addr.eq(nd["bank_base"]), rq_addr.eq(nd["rq_base"]),
-                    layer.eq(nxt_idx), g.eq(0), f.eq(0), cur_wait_next.eq(ns["wait_next"])]
-
-        def reset_b():
-            return [b_g.eq(0), bg1.eq(1), b_f.eq(0), b_own.eq(0), b_bank.eq(d0["bank_base"]), b_rq.eq(d0["rq_base"])]
-
-        # f == folds - 1, g == groups - 1, b_f == f0 - 1: registers (see "zero flags" below)
-        last_fold = Signal(name="last_fold")
-        last_group = Signal(name="last_group")
-        b_last_fold = Signal(name="b_last_fold")
-        b_last_group = Signal(name="b_last_group")  # b_g == g0 - 1
-        cur_F_m1 = Signal(signed(group_bits + 1), name="cur_folds_m1", init=-1)
-        cur_G_m1 = Signal(signed(group_bits + 1), name="cur_groups_m1", init=-1)
-        g1 = Signal(group_bits + 1, name="group_plus1", init=1)
         with m.If(~loaded):
-            m.d.sync += load_cur() + reset_b() + [loaded.eq(1), wr_buf.eq(0)]
-        with m.Elif(pick_a):
-            with m.If(last_fold):
-                m.d.sync += [f.eq(0), g.eq(g + 1), rq_addr.eq(rq_addr + 1)]
-                with m.If(last_group):
-                    m.d.sync += load_cur() + [wait_cur.eq(cur_wait_next), wr_buf.eq(~wr_buf)]
-                    with m.If(cur_last):
-                        # hand over to the next inference, continuing where B stopped
-                        m.d.sync += reset_b() + [actx.eq(~actx), wr_buf.eq(0)]
-                        with m.If(b_done):
-                            m.d.sync += [wait_cur.eq(wait1), wr_buf.eq(1)]
-                        with m.Elif(~bg_zero):
-                            m.d.sync += [g.eq(b_g), bank_addr.eq(b_bank), rq_addr.eq(b_rq)]
+            # the next vector goes to the input slot being written
+            m.d.sync += [loaded.eq(1), oldest.eq(ws)]
+        for c in C:
+            with m.If(~loaded):
+                m.d.sync += enter(c, d0, d0_steps, wait1, 0) + [wr_buf[c].eq(0), layer0[c].eq(1)]
+            with m.Elif(iss[c]):
+                with m.If(last_fold[c]):
+                    m.d.sync += [f[c].eq(0), f1[c].eq(1), f2[c].eq(2), g[c].eq(g1[c]), g1[c].eq(g1[c] + 1),
+                                 rq_addr[c].eq(rq_addr[c] + 1), f_zero[c].eq(1), first[c].eq(0),
+                                 last_fold[c].eq(cur_one_fold[c]), last_group[c].eq(g1[c] == cur_G_m1[c])]
+                    with m.If(last_group[c]):
+                        m.d.sync += enter(c, nd[c], ns[c], ns[c]["wait_next"], nsel[c]) + [
+                            wr_buf[c].eq(~wr_buf[c] & ~cur_last[c]), layer0[c].eq(cur_last[c])]
+                        with m.If(cur_last[c] & (oldest == c)):
+                            m.d.sync += oldest.eq(1 - c)
+                with m.Else():
+                    m.d.sync += [f[c].eq(f1[c]), f1[c].eq(f2[c]), f2[c].eq(f2[c] + 1), f_zero[c].eq(0),
+                                 first[c].eq(0), last_fold[c].eq(f1[c] == cur_F_m1[c])]
+                with m.If(~(last_fold[c] & last_group[c])):
+                    m.d.sync += bank_addr[c].eq(bank_addr[c] + 1)
+            m.d.sync += [wait_le2[c].eq(cur_wait_next[c] <= 2),
+                         wait_m2[c].eq(Mux(cur_wait_next[c] <= 2, 0, cur_wait_next[c] - 2))]
+            with m.If(iss[c]):
+                m.d.sync += [remain[c].eq(wait_m2[c]), wait_ok[c].eq(wait_le2[c])]
             with m.Else():
-                m.d.sync += f.eq(f + 1)
-            with m.If(~(last_fold & last_group)):
-                m.d.sync += bank_addr.eq(bank_addr + 1)
-        with m.Elif(pick_b):
-            m.d.sync += [b_bank.eq(b_bank + 1), b_own.eq(~b_last_fold)]
-            with m.If(b_last_fold):
-                m.d.sync += [b_f.eq(0), b_g.eq(bg1), bg1.eq(bg1 + 1), b_rq.eq(b_rq + 1)]
-            with m.Else():
-                m.d.sync += b_f.eq(b_f + 1)
-        for c in range(2):
-            a_here, b_here = actx == c, actx != c
-            m.d.comb += [
-                in_release[c].eq(pick_a & a_here & layer0 & last_fold & last_group
-                              | pick_b & b_here & b_last_fold & b_last_group),
-            ]
-
+                m.d.sync += wait_ok[c].eq(remain[c] <= 1)
+                with m.If(remain[c] != 0):
+                    m.d.sync += remain[c].eq(remain[c] - 1)
+            m.d.comb += in_release[c].eq(iss[c] & layer0[c] & last_fold[c] & last_group[c])
         # any program write may change the current descriptor or (vonneumann) the
         # prefetched weights: start over from layer 0; clearing counters changes neither
         with m.If(ld_fire & ~(ctl_word & ctl_clear)):
             m.d.sync += loaded.eq(0)
-        # A's first step of the last layer claims its output slot.  The claim is applied a
-        # cycle late (registered): it only has to be visible when this slot is next
-        # checked, after the other context's inference, so two cycles later at the
-        # earliest; and the decision then does not drive the slot's counters directly.
+        # the first step of the last layer claims the context's output slot, a cycle
+        # late (registered): the claiming context's readiness sees it through ofull below
         claim = Signal(name="claim_out")
         claim_ctx = Signal(name="claim_ctx")
-        m.d.sync += [claim.eq(pick_a & cur_last & first_step), claim_ctx.eq(actx)]
+        m.d.sync += [claim.eq(issue & sel(cur_last) & sel(first)), claim_ctx.eq(ictx)]
 
+        # whether the context's input slot holds beat f (beats > f) and beat f + 1, kept
+        # as registers: the compares of the counts the next cycle can bring (the fold
+        # stays, advances or wraps to 0; a beat arrives or not), selected by the move.
+        # At layer 0 beats >= f, so with a beat arriving beats + 1 > f always holds.
+        inc = [in_fire & (ws == c) for c in C]
+        beat_gt0 = [Signal(name=f"beat_ready{c}") for c in C]
+        beat_gt1 = [Signal(name=f"beat_ready_next{c}") for c in C]
+        for c in C:
+            def after(k, c=c):
+                """beats + (a beat arriving now) > k: the slot's count next cycle."""
+                return (beats[c] > k) | inc[c] & (beats[c] == k)
+            with m.If(beats_restart[c]):
+                m.d.sync += [beat_gt0[c].eq(0), beat_gt1[c].eq(0)]
+            with m.Elif(loaded & ~iss[c]):
+                m.d.sync += [beat_gt0[c].eq(after(f[c])), beat_gt1[c].eq(after(f1[c]))]
+            with m.Elif(loaded & ~last_fold[c]):
+                m.d.sync += [beat_gt0[c].eq(after(f1[c])), beat_gt1[c].eq(after(f2[c]))]
+            with m.Else():  # the state is reloaded, or the fold wraps to 0
+                m.d.sync += [beat_gt0[c].eq(after(0)), beat_gt1[c].eq(after(1))]
+        # the output slot as it will be next cycle (a release is seen a cycle later)
+        ofull = [claim & (claim_ctx == c) | out_full[c] for c in C]
+        has_layers_n = Mux(ld_fire & ctl_word & ctl_n_layers, n_any, has_layers)
+        able = loaded & ~(ld_fire & ~(ctl_word & ctl_clear)) & has_layers_n
+        weights_next = Const(1)
         if vn:
+            # the next step's K bus words are fetched one per cycle; it issues with the last
+            phase = Signal(range(max(2, K)), name="bus_phase")
+            restart = ~loaded | issue
+            weights_next = Mux(restart, K == 1, phase >= K - 2)
             wrp = wmem.read_port(transparent_for=())
-            m.d.comb += wrp.addr.eq(bank_addr * K + phase)
-            with m.If(~loaded | issue):
+            m.d.comb += wrp.addr.eq(Mux(oldest, bank_addr[1], bank_addr[0]) * K + phase)
+            with m.If(restart):
                 m.d.sync += phase.eq(0)
             with m.Elif(phase != K - 1):
                 m.d.sync += phase.eq(phase + 1)
@@ -628,22 +610,33 @@ class NmcArray(wiring.Component):
                         m.d.sync += reg.eq(wrp.data)
                 staged = staging + [wrp.data]
             step_bits = Cat(*staged)
+        stall_ins, stall_outs = [], []
+        for c in C:
+            data_ok = Mux(layer0[c], beat_gt0[c] | inc[c], ~first[c] | wait_ok[c])
+            out_ok = ~(cur_last[c] & first[c] & ofull[c])
+            after_ok = ~(last_fold[c] & last_group[c]) & (
+                ~layer0[c] | last_fold[c] | beat_gt1[c] | inc[c] & beat_gt0[c])
+            m.d.sync += want[c].eq(able & weights_next & Mux(iss[c], after_ok, data_ok & out_ok))
+            stall_ins.append(layer0[c] & ~beat_gt0[c] & (beats[c] != 0))
+            stall_outs.append(cur_last[c] & first[c] & out_full[c])
+        # counted where nothing issues and a context waits for a beat of a vector that has
+        # started, or for its output slot at the last layer's first step
+        stall_in = Signal(name="stall_input")
+        stall_out = Signal(name="stall_output")
+        m.d.comb += [stall_in.eq(~issue & active & (stall_ins[0] | stall_ins[1])),
+                     stall_out.eq(~issue & active & (stall_outs[0] | stall_outs[1]))]
 
         # The decision is registered once before it reaches the memories and PEs: the
-        # issue logic (counter compares, arbitration) and the fan-out to every bank
-        # address and PE then sit in different clock cycles.
-        s_last = Mux(pick_b, b_last_fold, last_fold)
-        rd_f = Mux(pick_b, b_f, f)
+        # issue logic and the fan-out to every bank address and PE then sit in different
+        # clock cycles.
+        fs = sel(f)
         st = {
-            "addr": Mux(pick_b, b_bank, bank_addr), "first": Mux(pick_b, b_f == 0, f_zero),
-            "last": s_last, "rq": Mux(pick_b, b_rq, rq_addr),
-            "relu": Mux(pick_b, d0["relu"], cur_relu), "requantize": Mux(pick_b, d0["requantize"], cur_req),
-            # both candidates' addresses are computed beside the decision, not after it
-            "in_addr": Mux(pick_b, (b_f >> _log2(R)) + Mux(actx, 0, AW), (f >> _log2(R)) + Mux(actx, AW, 0)),
-            "act_addr": (f >> _log2(R)) + Mux(actx, 2 * AW, 0) + Mux(wr_buf, 0, AW),  # A only
-            "from_input": pick_b | layer0, "blk": rd_f[:_log2(R)] if R > 1 else Const(0),
-            "group": Mux(pick_b, b_g, g), "par": Mux(pick_b, 0, wr_buf), "ctx": actx ^ pick_b,
-            "out": pick_a & cur_last,
+            "addr": sel(bank_addr), "first": sel(f_zero), "last": sel(last_fold), "rq": sel(rq_addr),
+            "relu": sel(cur_relu), "requantize": sel(cur_req),
+            "in_addr": (fs >> _log2(R)) + Mux(ictx, AW, 0),
+            "act_addr": (fs >> _log2(R)) + Mux(ictx, 2 * AW, 0) + Mux(sel(wr_buf), 0, AW),
+            "from_input": sel(layer0), "blk": fs[:_log2(R)] if R > 1 else Const(0),
+            "group": sel(g), "par": sel(wr_buf), "ctx": ictx, "out": sel(cur_last),
         }
         step = {}
         for name, value in st.items():
@@ -681,7 +674,7 @@ class NmcArray(wiring.Component):
 
         for pe in pes:
             m.d.comb += [pe.step_valid.eq(step_valid), pe.step_addr.eq(step["addr"]),
-                         pe.step_first.eq(step["first"]), pe.step_last.eq(step["last"]),
+                         pe.step_first.eq(step["first"]), pe.step_last.eq(step["last"]), pe.step_ctx.eq(step["ctx"]),
                          pe.step_rq.eq(step["rq"]), pe.step_relu.eq(step["relu"]),
                          pe.step_requantize.eq(step["requantize"])]
         m.d.comb += [in_rp.addr.eq(step["in_addr"]), act_rp.addr.eq(step["act_addr"]),
@@ -732,114 +725,6 @@ class NmcArray(wiring.Component):
                      act_wp.data.eq(Cat(*[pes[l % P].result[:cfg.a_bits] for l in range(B)])),
                      act_wp.en.eq(Cat(*[act_write & (wb_blk == l // P) for l in range(B)]))]
 
-        # ---- readiness: next-state values of the checks, one candidate per move --------
-        # Candidates are compares of registers (and of this cycle's input beat, known
-        # early).  Per cycle, neither context issues (this includes a restart, ~loaded),
-        # B issues, A issues within its group, or A issues its group's last fold.  Each
-        # move's candidate is registered on its own and the move itself is registered beside them
-        # (move_made), so the decision selects among registers after the clock
-        # edge instead of before it: no path runs from the decision into a readiness
-        # compare.  The candidates follow the sequencer's update rules above; where a
-        # check will not be read in the next state (layer 0 for the raw_* pair, a group
-        # other than 0 for raw_full, g != 0 for raw_ok) its value does not matter.
-        inc = [in_fire & (ws == c) for c in range(2)]
-        # beats + this cycle's beat > x  is  beats > x | beat & beats == x
-
-        def beats_gt(x):
-            """beats[c] + inc[c] > x, per context."""
-            return [(beats[c] > x) | inc[c] & (beats[c] == x) for c in range(2)]
-
-        nz = [(beats[c] != 0) | inc[c] for c in range(2)]
-        a_nz, b_nz = of_a(nz), of_b(nz)
-        a_beat_in, b_beat_in = of_a(beats_gt(f)), of_b(beats_gt(b_f))  # the present folds' beats
-        handover = last_fold & last_group & cur_last
-
-        # a context's age next cycle if it does not issue in this one is its age now;
-        # compared per context straight from the registers, then selected
-        def age_reached(wait):
-            """Per context: age >= wait (the age is 2 after a step in the last cycle)."""
-            return [Mux(issued_r[c], wait <= 2, age_next[c] >= wait) for c in range(2)]
-        age_ok, age_ok1 = age_reached(wait_cur), age_reached(wait1)
-        age_full = [~issued_r[c] & (age_next[c] == full_age) if full_age > 2 else Const(1) for c in range(2)]
-
-        def checks(in_ok_n, raw_n, layer0_n, g_zero_n):
-            """(data_ok, a_calm) of A's position next cycle."""
-            raw_ok_n, raw_full_n = raw_n
-            return Mux(layer0_n, in_ok_n, ~g_zero_n | raw_ok_n), Mux(~layer0_n & g_zero_n, raw_full_n, 1)
-
-        stay_raw = (~f_zero | of_a(age_ok), of_a(age_full))
-        # neither issues (a restart resets A to layer 0, group 0)
-        stay = checks(Mux(loaded, a_beat_in, a_nz), stay_raw, ~loaded | layer0, ~loaded | g_zero)
-        stay_b = Mux(loaded, b_beat_in, b_nz)
-        # A issues.  A releases its input slot on the last fold and group of its layer 0.
-        to_next_group = checks(a_nz, (Const(1), Const(0)), layer0, Const(0))
-        # where A issues now, its age next cycle is 1: a next layer may start at once if
-        # its wait is at most 1, a later fold of the group never waits (f != 0), and
-        # nothing is all written
-        to_next_layer = checks(~layer0 & a_nz, (cur_wait_next <= 1, Const(0)), Const(0), Const(1))
-        to_next_fold = checks(of_a(beats_gt(f1)), (Const(1), Const(0)), layer0, g_zero)
-        # hand-over: the next vector becomes A, at layer 1 if B did all of layer 0 and
-        # else at B's group of layer 0; the old context becomes B at fold 0
-        to_next_vector = checks(b_nz, (of_b(age_ok1), of_b(age_full)), ~b_done, b_done | bg_zero)
-        # A's move on its last fold is to the next group, layer or vector; a move within
-        # the group has a candidate of its own, so that no candidate is a wide select
-        a_bnd = [Mux(handover, nv, Mux(last_group, nl, ng))
-                 for nv, nl, ng in zip(to_next_vector, to_next_layer, to_next_group)]
-        a_bnd_b = Mux(handover, ~layer0 & a_nz, b_beat_in)
-        # B issues: A's position is unchanged; B leaves its slot on its last fold and group
-        b_moves = checks(a_beat_in, stay_raw, layer0, g_zero)
-        b_moves_b = Mux(b_last_fold, ~b_last_group & b_nz, of_b(beats_gt(bf1)))
-        cand = {"stay": (*stay, stay_b), "b": (*b_moves, b_moves_b),
-                "a_fold": (*to_next_fold, b_beat_in), "a_last_fold": (*a_bnd, a_bnd_b)}
-        for move, values in cand.items():
-            m.d.sync += [reg.eq(v) for reg, v in zip(ready_if[move], values)]
-        m.d.sync += move_made.eq(Mux(loaded & pick_a, Mux(last_fold, 3, 2), Mux(loaded & pick_b, 1, 0)))
-
-        # ---- zero flags: layer == 0, g == 0, f == 0, b_g == 0 and b_done, next-state ----
-        # B's flags compare against layer 0's step counts as registers (f0_m1, g0,
-        # g0_m1), not as decoded from the descriptor memory in this cycle: those lag a
-        # descriptor write by a cycle, which is the cycle `loaded` is low and B is reset
-        # from the decoded values (reset_b)
-        b_reset = ~loaded | pick_a & handover  # reset_b()
-        b_advance = loaded & ~pick_a & pick_b & b_last_fold
-        # ... and the last-fold/last-group flags
-        with m.If(b_reset | b_advance):
-            m.d.sync += b_last_fold.eq(d0_steps["one_fold"])
-        with m.Elif(loaded & ~pick_a & pick_b):
-            m.d.sync += b_last_fold.eq(bf1 == f0_m1)
-        with m.Else():
-            m.d.sync += b_last_fold.eq(b_f == f0_m1)
-        b_continues = cur_last & ~b_done & ~bg_zero  # at a hand-over A continues at g = b_g
-        with m.If(~loaded):
-            m.d.sync += [last_fold.eq(F_nd_is1), last_group.eq(G_nd_is1), g1.eq(1)]
-        with m.Elif(pick_a & last_fold & last_group):
-            # continuing B's layer 0 at b_g: its last group is b_g == g0 - 1, B's own flag
-            m.d.sync += [last_fold.eq(F_nd_is1),
-                         last_group.eq(Mux(b_continues, b_last_group, G_nd_is1)),
-                         g1.eq(Mux(b_continues, bg1, 1))]
-        with m.Elif(pick_a & last_fold):
-            m.d.sync += [last_fold.eq(cur_F_m1 == 0), last_group.eq(g1 == cur_G_m1), g1.eq(g1 + 1)]
-        with m.Elif(pick_a):
-            m.d.sync += last_fold.eq(f1 == cur_F_m1)
-        with m.If(b_reset):
-            m.d.sync += [bg_zero.eq(1), b_done.eq(g0_next == 0), b_last_group.eq(d0_steps["one_group"]), bf1.eq(1)]
-        with m.Elif(b_advance):
-            m.d.sync += [bg_zero.eq(0), b_done.eq(bg1 == g0), b_last_group.eq(bg1 == g0_m1),
-                         bf1.eq(1)]
-        with m.Else():
-            m.d.sync += [b_done.eq(b_g == g0), b_last_group.eq(b_g == g0_m1)]
-            with m.If(loaded & ~pick_a & pick_b):
-                m.d.sync += bf1.eq(bf1 + 1)
-        with m.If(~loaded):
-            m.d.sync += [layer0.eq(1), g_zero.eq(1), f_zero.eq(1), f1.eq(1)]
-        with m.Elif(pick_a):
-            m.d.sync += [f_zero.eq(last_fold), f1.eq(Mux(last_fold, 1, f1 + 1))]
-            with m.If(last_fold & last_group):  # load_cur(): layer = next_layer, g = 0
-                m.d.sync += [layer0.eq(cur_last & ~b_done), g_zero.eq(1)]
-                with m.If(cur_last & ~b_done & ~bg_zero):  # the next vector continues at b_g
-                    m.d.sync += g_zero.eq(0)
-            with m.Elif(last_fold):
-                m.d.sync += g_zero.eq(0)
         for p in range(P):
             m.d.comb += [out_wps[p].en.eq(out_write), out_wps[p].addr.eq(wb["group"] + Mux(wb["ctx"], OW, 0)),
                          out_wps[p].data.eq(pes[p].result)]
@@ -944,9 +829,7 @@ class NmcArray(wiring.Component):
                      ofifo.r_stream.ready.eq(self.o_stream.ready)]
         out_fire = Signal(name="out_fire")
         m.d.comb += out_fire.eq(self.o_stream.valid & self.o_stream.ready)
-        finished = Signal(name="finished")
         m.d.comb += [finished.eq(out_fire & self.o_stream.payload.last), self.done.eq(finished)]
-        rel = Signal(name="release_slot")
         with m.If(finished):
             m.d.sync += rel.eq(~rel)
             for s in range(2):
