@@ -28,15 +28,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [7:0] \$120 ;
-  wire [6:0] \$121 ;
-  wire [8:0] \$122 ;
-  wire \$123 ;
+  wire \$120 ;
+  wire [7:0] \$121 ;
+  wire [6:0] \$122 ;
+  wire [8:0] \$123 ;
   wire \$124 ;
-  wire [7:0] \$125 ;
-  wire [6:0] \$126 ;
-  wire [8:0] \$127 ;
-  wire \$128 ;
+  wire \$125 ;
+  wire [7:0] \$126 ;
+  wire [6:0] \$127 ;
+  wire [8:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -54,56 +54,56 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [3:0] \$144 ;
+  wire \$144 ;
   wire [3:0] \$145 ;
-  wire \$146 ;
+  wire [3:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [8:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire [8:0] \$150 ;
   wire [8:0] \$151 ;
-  wire \$152 ;
-  wire [8:0] \$153 ;
+  wire [8:0] \$152 ;
+  wire \$153 ;
   wire [8:0] \$154 ;
   wire [8:0] \$155 ;
   wire [8:0] \$156 ;
   wire [8:0] \$157 ;
-  wire \$158 ;
+  wire [8:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [8:0] \$160 ;
+  wire \$160 ;
   wire [8:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [6:0] \$163 ;
-  wire \$164 ;
-  wire [5:0] \$165 ;
-  wire [6:0] \$166 ;
-  wire [7:0] \$167 ;
+  wire [8:0] \$162 ;
+  wire [5:0] \$163 ;
+  wire [6:0] \$164 ;
+  wire \$165 ;
+  wire [5:0] \$166 ;
+  wire [6:0] \$167 ;
   wire [7:0] \$168 ;
-  wire [8:0] \$169 ;
+  wire [7:0] \$169 ;
   wire \$17 ;
   wire [8:0] \$170 ;
-  wire \$171 ;
+  wire [8:0] \$171 ;
   wire \$172 ;
-  wire [8:0] \$173 ;
-  wire \$174 ;
+  wire \$173 ;
+  wire [8:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [8:0] \$177 ;
-  wire \$178 ;
-  wire [7:0] \$179 ;
+  wire \$177 ;
+  wire [8:0] \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [7:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [8:0] \$185 ;
+  wire \$185 ;
   wire [8:0] \$186 ;
   wire [8:0] \$187 ;
   wire [8:0] \$188 ;
-  wire \$189 ;
+  wire [8:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
@@ -114,37 +114,37 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [9:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire [8:0] \$200 ;
-  wire \$201 ;
+  wire [9:0] \$200 ;
+  wire [8:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire [10:0] \$208 ;
-  wire \$209 ;
+  wire \$208 ;
+  wire [10:0] \$209 ;
   wire [8:0] \$21 ;
   wire \$210 ;
   wire \$211 ;
-  wire [9:0] \$212 ;
-  wire \$213 ;
+  wire \$212 ;
+  wire [9:0] \$213 ;
   wire \$214 ;
-  wire [5:0] \$215 ;
+  wire \$215 ;
   wire [5:0] \$216 ;
-  wire \$217 ;
+  wire [5:0] \$217 ;
   wire \$218 ;
-  wire [5:0] \$219 ;
+  wire \$219 ;
   wire [8:0] \$22 ;
-  wire \$220 ;
-  wire [8:0] \$221 ;
+  wire [5:0] \$220 ;
+  wire \$221 ;
   wire [8:0] \$222 ;
   wire [8:0] \$223 ;
   wire [8:0] \$224 ;
-  wire \$225 ;
+  wire [8:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
@@ -155,9 +155,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [9:0] \$235 ;
-  wire [8:0] \$236 ;
-  wire \$237 ;
+  wire \$235 ;
+  wire [9:0] \$236 ;
+  wire [8:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
@@ -165,20 +165,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [10:0] \$244 ;
-  wire \$245 ;
+  wire \$244 ;
+  wire [10:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [9:0] \$248 ;
-  wire \$249 ;
+  wire \$248 ;
+  wire [9:0] \$249 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  wire [5:0] \$251 ;
+  wire \$251 ;
   wire [5:0] \$252 ;
-  wire \$253 ;
+  wire [5:0] \$253 ;
   wire \$254 ;
-  wire [5:0] \$255 ;
-  wire \$256 ;
+  wire \$255 ;
+  wire [5:0] \$256 ;
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
@@ -353,51 +353,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire [8:0] \$413 ;
-  wire \$414 ;
+  wire \$413 ;
+  wire [8:0] \$414 ;
   wire \$415 ;
-  wire [7:0] \$416 ;
-  wire \$417 ;
+  wire \$416 ;
+  wire [7:0] \$417 ;
   wire \$418 ;
-  wire [7:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire [7:0] \$420 ;
-  wire [5:0] \$421 ;
-  wire [8:0] \$422 ;
-  wire [7:0] \$423 ;
+  wire [7:0] \$421 ;
+  wire [5:0] \$422 ;
+  wire [8:0] \$423 ;
   wire [7:0] \$424 ;
-  wire [6:0] \$425 ;
-  wire [8:0] \$426 ;
-  wire \$427 ;
-  wire [5:0] \$428 ;
-  wire [9:0] \$429 ;
+  wire [7:0] \$425 ;
+  wire [6:0] \$426 ;
+  wire [8:0] \$427 ;
+  wire \$428 ;
+  wire [5:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire [7:0] \$431 ;
-  wire \$432 ;
+  wire [9:0] \$430 ;
+  wire \$431 ;
+  wire [7:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [8:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
+  wire [8:0] \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [8:0] \$444 ;
-  wire [3:0] \$445 ;
-  wire \$446 ;
-  wire [4:0] \$447 ;
-  wire \$448 ;
-  wire [3:0] \$449 ;
+  wire \$444 ;
+  wire [8:0] \$445 ;
+  wire [3:0] \$446 ;
+  wire \$447 ;
+  wire [4:0] \$448 ;
+  wire \$449 ;
   wire [7:0] \$45 ;
-  wire \$450 ;
+  wire [3:0] \$450 ;
   wire \$451 ;
-  wire [3:0] \$452 ;
-  wire \$453 ;
+  wire \$452 ;
+  wire [3:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
@@ -424,8 +424,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire [9:0] \$478 ;
+  wire [9:0] \$479 ;
   wire [8:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
@@ -445,130 +445,130 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [7:0] \$497 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [7:0] \$501 ;
+  wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
+  wire [9:0] \$503 ;
+  wire [9:0] \$504 ;
   wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
+  wire [8:0] \$506 ;
+  wire [8:0] \$507 ;
   wire \$508 ;
-  wire [7:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire [7:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
-  wire \$515 ;
+  wire [8:0] \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [3:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
+  wire [4:0] \$520 ;
+  wire [3:0] \$521 ;
+  wire [4:0] \$522 ;
   wire \$523 ;
-  wire [7:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire [7:0] \$528 ;
-  wire \$529 ;
+  wire [32:0] \$524 ;
+  wire [32:0] \$525 ;
+  wire [32:0] \$526 ;
+  wire [3:0] \$527 ;
+  wire [32:0] \$528 ;
+  wire [1:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire [7:0] \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [32:0] \$530 ;
+  wire [32:0] \$531 ;
+  wire [1:0] \$532 ;
+  wire [32:0] \$533 ;
+  wire [32:0] \$534 ;
+  reg \$535 ;
+  reg \$536 ;
+  reg [3:0] \$537 ;
+  reg [8:0] \$538 ;
+  reg [4:0] \$539 ;
   wire \$54 ;
-  wire [7:0] \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire [9:0] \$548 ;
-  wire [8:0] \$549 ;
+  reg [7:0] \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg [7:0] \$543 ;
+  reg \$544 ;
+  reg [7:0] \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  wire [8:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire [8:0] \$558 ;
-  wire \$559 ;
+  reg [8:0] \$550 ;
+  reg [8:0] \$551 ;
+  reg \$552 ;
+  reg [4:0] \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg [8:0] \$557 ;
+  reg [7:0] \$558 ;
+  reg [2:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire [3:0] \$562 ;
-  wire [4:0] \$563 ;
-  wire [3:0] \$564 ;
-  wire [4:0] \$565 ;
-  wire \$566 ;
-  wire [32:0] \$567 ;
-  wire [32:0] \$568 ;
-  wire [32:0] \$569 ;
+  reg [7:0] \$560 ;
+  reg [7:0] \$561 ;
+  reg [8:0] \$562 ;
+  reg [8:0] \$563 ;
+  reg [9:0] \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire [7:0] \$57 ;
-  wire [3:0] \$570 ;
-  wire [32:0] \$571 ;
-  wire [1:0] \$572 ;
-  wire [32:0] \$573 ;
-  wire [32:0] \$574 ;
-  wire [1:0] \$575 ;
-  wire [32:0] \$576 ;
-  wire [32:0] \$577 ;
-  reg \$578 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [4:0] \$572 ;
+  reg [4:0] \$573 ;
+  reg \$574 ;
+  reg [8:0] \$575 ;
+  reg [8:0] \$576 ;
+  reg \$577 ;
+  reg [4:0] \$578 ;
   reg \$579 ;
   wire \$58 ;
-  reg [3:0] \$580 ;
-  reg [8:0] \$581 ;
-  reg [4:0] \$582 ;
+  reg \$580 ;
+  reg \$581 ;
+  reg [8:0] \$582 ;
   reg [7:0] \$583 ;
-  reg \$584 ;
-  reg \$585 ;
+  reg [2:0] \$584 ;
+  reg [7:0] \$585 ;
   reg [7:0] \$586 ;
-  reg \$587 ;
-  reg [7:0] \$588 ;
-  reg \$589 ;
+  reg [8:0] \$587 ;
+  reg [8:0] \$588 ;
+  reg [9:0] \$589 ;
   wire \$59 ;
   reg \$590 ;
   reg \$591 ;
   reg \$592 ;
-  reg [8:0] \$593 ;
-  reg [8:0] \$594 ;
+  reg \$593 ;
+  reg \$594 ;
   reg \$595 ;
-  reg [4:0] \$596 ;
-  reg \$597 ;
-  reg \$598 ;
+  reg \$596 ;
+  reg [4:0] \$597 ;
+  reg [4:0] \$598 ;
   reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg [8:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg [2:0] \$602 ;
-  reg [7:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [8:0] \$605 ;
-  reg [8:0] \$606 ;
-  reg [9:0] \$607 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire \$61 ;
@@ -577,114 +577,73 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$612 ;
   reg \$613 ;
   reg \$614 ;
-  reg [4:0] \$615 ;
-  reg [4:0] \$616 ;
+  reg \$615 ;
+  reg \$616 ;
   reg \$617 ;
-  reg [8:0] \$618 ;
-  reg [8:0] \$619 ;
+  reg \$618 ;
+  reg \$619 ;
   wire \$62 ;
   reg \$620 ;
-  reg [4:0] \$621 ;
+  reg \$621 ;
   reg \$622 ;
   reg \$623 ;
   reg \$624 ;
-  reg [8:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [2:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [7:0] \$627 ;
+  reg \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [8:0] \$630 ;
-  reg [8:0] \$631 ;
-  reg [9:0] \$632 ;
-  reg \$633 ;
+  reg [7:0] \$630 ;
+  reg [2:0] \$631 ;
+  reg \$632 ;
+  reg [8:0] \$633 ;
   reg \$634 ;
-  reg \$635 ;
+  reg [8:0] \$635 ;
   reg \$636 ;
   reg \$637 ;
   reg \$638 ;
-  reg \$639 ;
+  reg [8:0] \$639 ;
   wire \$64 ;
-  reg [4:0] \$640 ;
-  reg [4:0] \$641 ;
+  reg [8:0] \$640 ;
+  reg \$641 ;
   reg \$642 ;
   reg \$643 ;
-  reg \$644 ;
+  reg [7:0] \$644 ;
   reg \$645 ;
   reg \$646 ;
   reg \$647 ;
   reg \$648 ;
-  reg \$649 ;
+  reg [2:0] \$649 ;
   wire [3:0] \$65 ;
   reg \$650 ;
-  reg \$651 ;
-  reg \$652 ;
-  reg \$653 ;
-  reg \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
+  reg [3:0] \$651 ;
+  reg [31:0] \$652 ;
+  reg [3:0] \$653 ;
+  reg [31:0] \$654 ;
+  reg [3:0] \$655 ;
+  reg [31:0] \$656 ;
+  reg [3:0] \$657 ;
+  reg [31:0] \$658 ;
+  reg [3:0] \$659 ;
   wire [3:0] \$66 ;
-  reg \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  reg [31:0] \$660 ;
+  reg [3:0] \$661 ;
+  reg [31:0] \$662 ;
+  reg [3:0] \$663 ;
+  reg [31:0] \$664 ;
+  reg [3:0] \$665 ;
+  reg [31:0] \$666 ;
+  wire [7:0] \$667 ;
+  wire [23:0] \$668 ;
+  wire [7:0] \$669 ;
   wire [3:0] \$67 ;
-  reg [7:0] \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg [7:0] \$673 ;
-  reg [2:0] \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg [8:0] \$677 ;
-  reg \$678 ;
-  reg \$679 ;
+  wire [23:0] \$670 ;
   wire [3:0] \$68 ;
-  reg [8:0] \$680 ;
-  reg [8:0] \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [7:0] \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg \$688 ;
-  reg \$689 ;
   wire \$69 ;
-  reg [2:0] \$690 ;
-  reg \$691 ;
-  reg [3:0] \$692 ;
-  reg [31:0] \$693 ;
-  reg [3:0] \$694 ;
-  reg [31:0] \$695 ;
-  reg [3:0] \$696 ;
-  reg [31:0] \$697 ;
-  reg [3:0] \$698 ;
-  reg [31:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [3:0] \$700 ;
-  reg [31:0] \$701 ;
-  reg [3:0] \$702 ;
-  reg [31:0] \$703 ;
-  reg [3:0] \$704 ;
-  reg [31:0] \$705 ;
-  reg [3:0] \$706 ;
-  reg [31:0] \$707 ;
-  wire [7:0] \$708 ;
-  wire [23:0] \$709 ;
   wire \$71 ;
-  wire [7:0] \$710 ;
-  wire [23:0] \$711 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -718,13 +677,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] \$signature__addr ;
   wire [6:0] \$signature__addr$145 ;
   wire [6:0] \$signature__addr$148 ;
-  wire [6:0] \$signature__addr$156 ;
-  wire [6:0] \$signature__addr$159 ;
+  wire [6:0] \$signature__addr$157 ;
+  wire [6:0] \$signature__addr$160 ;
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$146 ;
   wire [31:0] \$signature__data$149 ;
-  wire [31:0] \$signature__data$340 ;
-  wire [31:0] \$signature__data$341 ;
+  wire [31:0] \$signature__data$342 ;
+  wire [31:0] \$signature__data$343 ;
   wire \$signature__en ;
   wire \$signature__en$144 ;
   wire \$signature__en$147 ;
@@ -791,11 +750,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] dl_rp__data;
   output done;
   wire done;
-  reg drain_available = 1'h0;
   reg [31:0] drain_data;
   reg [7:0] drain_elem = 8'h00;
   reg drain_elem_last = 1'h0;
-  reg [8:0] drain_group_plus1 = 9'h001;
   reg drain_inflight = 1'h0;
   (* init = 1'h0 *)
   wire drain_inflight2;
@@ -807,8 +764,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_last2 = 1'h0;
   reg [2:0] drain_occupancy = 3'h0;
   wire drain_read;
+  reg drain_ready0 = 1'h0;
+  reg drain_ready1 = 1'h0;
   reg drain_room = 1'h1;
   reg drain_slot = 1'h0;
+  reg [8:0] drain_undrained0 = 9'h000;
+  reg [8:0] drain_undrained1 = 9'h000;
   wire finished;
   reg finished_r = 1'h0;
   reg first_step0 = 1'h1;
@@ -907,11 +868,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] nxt_rp__addr;
   wire [1:0] \nxt_rp__addr$74 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$200 ;
+  wire [34:0] \nxt_rp__data$201 ;
   wire [1:0] nxt_steps_rp__addr;
   wire [1:0] \nxt_steps_rp__addr$75 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$202 ;
+  wire [32:0] \nxt_steps_rp__data$203 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1244,13 +1205,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$107 )
-      actbuf[\$105 [6:0]][7:0] <= \$708 ;
+      actbuf[\$105 [6:0]][7:0] <= \$667 ;
     if (\$109 )
-      actbuf[\$105 [6:0]][15:8] <= \$710 ;
+      actbuf[\$105 [6:0]][15:8] <= \$669 ;
     if (\$111 )
-      actbuf[\$105 [6:0]][23:16] <= \$708 ;
+      actbuf[\$105 [6:0]][23:16] <= \$667 ;
     if (\$113 )
-      actbuf[\$105 [6:0]][31:24] <= \$710 ;
+      actbuf[\$105 [6:0]][31:24] <= \$669 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1270,7 +1231,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$202  = descriptor_steps[\$68 [1:0]];
+  assign \nxt_steps_rp__data$203  = descriptor_steps[\$68 [1:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$66 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
@@ -1283,7 +1244,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$200  = descriptors[\$68 [1:0]];
+  assign \nxt_rp__data$201  = descriptors[\$68 [1:0]];
   assign nxt_rp__data = descriptors[\$66 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
@@ -1501,13 +1462,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$115 [6:0]] <= { \$709 , \$708  };
+      outbuf0[\$115 [6:0]] <= { \$668 , \$667  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$122 [6:0]];
+    _2_ <= outbuf0[\$123 [6:0]];
   end
-  assign \$signature__data$340  = _2_;
+  assign \$signature__data$342  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1642,341 +1603,265 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$117 [6:0]] <= { \$711 , \$710  };
+      outbuf1[\$117 [6:0]] <= { \$670 , \$669  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$127 [6:0]];
+    _3_ <= outbuf1[\$128 [6:0]];
   end
-  assign \$signature__data$341  = _3_;
-  assign \$259  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$260  = issue & \$259 ;
-  assign \$261  = issue_ctx ? first_step1 : first_step0;
-  assign \$262  = \$260  & \$261 ;
-  assign \$263  = ~ issue0;
-  assign \$264  = loaded & \$263 ;
-  assign \$265  = ~ last_fold0;
-  assign \$266  = loaded & \$265 ;
-  assign \$267  = in_beats0 > fold0;
-  assign \$268  = ! in_wslot;
-  assign \$269  = in_fire & \$268 ;
-  assign \$270  = in_beats0 == fold0;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$267  | \$271 ;
-  assign \$273  = in_beats0 > fold_plus1_0;
-  assign \$274  = ! in_wslot;
-  assign \$275  = in_fire & \$274 ;
-  assign \$276  = in_beats0 == fold_plus1_0;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$273  | \$277 ;
-  assign \$279  = in_beats0 > fold_plus1_0;
-  assign \$280  = ! in_wslot;
-  assign \$281  = in_fire & \$280 ;
-  assign \$282  = in_beats0 == fold_plus1_0;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = \$279  | \$283 ;
-  assign \$285  = in_beats0 > fold_plus2_0;
-  assign \$286  = ! in_wslot;
-  assign \$287  = in_fire & \$286 ;
-  assign \$288  = in_beats0 == fold_plus2_0;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = \$285  | \$289 ;
-  assign \$291  = in_beats0 > 1'h0;
-  assign \$292  = ! in_wslot;
-  assign \$293  = in_fire & \$292 ;
-  assign \$294  = ! in_beats0;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = \$291  | \$295 ;
-  assign \$297  = in_beats0 > 1'h1;
-  assign \$298  = ! in_wslot;
-  assign \$299  = in_fire & \$298 ;
-  assign \$300  = in_beats0 == 1'h1;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = \$297  | \$301 ;
-  assign \$303  = ~ issue1;
-  assign \$304  = loaded & \$303 ;
-  assign \$305  = ~ last_fold1;
-  assign \$306  = loaded & \$305 ;
-  assign \$307  = in_beats1 > fold1;
-  assign \$309  = in_fire & \$308 ;
-  assign \$310  = in_beats1 == fold1;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = \$307  | \$311 ;
-  assign \$313  = in_beats1 > fold_plus1_1;
-  assign \$315  = in_fire & \$314 ;
-  assign \$316  = in_beats1 == fold_plus1_1;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$313  | \$317 ;
-  assign \$319  = in_beats1 > fold_plus1_1;
-  assign \$321  = in_fire & \$320 ;
-  assign \$322  = in_beats1 == fold_plus1_1;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = \$319  | \$323 ;
-  assign \$325  = in_beats1 > fold_plus2_1;
-  assign \$327  = in_fire & \$326 ;
-  assign \$328  = in_beats1 == fold_plus2_1;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = \$325  | \$329 ;
-  assign \$331  = in_beats1 > 1'h0;
-  assign \$333  = in_fire & \$332 ;
-  assign \$334  = ! in_beats1;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = \$331  | \$335 ;
-  assign \$337  = in_beats1 > 1'h1;
-  assign \$339  = in_fire & \$338 ;
-  assign \$340  = in_beats1 == 1'h1;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = \$337  | \$341 ;
-  assign \$343  = load_r_is_control & load_r_is_clear;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = load_write & \$344 ;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = loaded & \$346 ;
-  assign \$348  = load_write & load_r_is_control;
-  assign \$349  = \$348  & load_r_is_n_layers;
-  assign \$350  = \$349  ? load_r_has_layers : has_layers;
-  assign \$351  = \$347  & \$350 ;
-  assign \$353  = last_fold0 & last_group0;
-  assign \$354  = ~ \$353 ;
-  assign \$355  = ~ layer_is_0_0;
-  assign \$356  = \$355  | last_fold0;
-  assign \$357  = \$356  | beat_ready_next0;
-  assign \$358  = ! in_wslot;
-  assign \$359  = in_fire & \$358 ;
-  assign \$360  = \$359  & beat_ready0;
-  assign \$361  = \$357  | \$360 ;
-  assign \$362  = \$354  & \$361 ;
-  assign \$363  = ! in_wslot;
-  assign \$364  = in_fire & \$363 ;
-  assign \$365  = beat_ready0 | \$364 ;
-  assign \$366  = ~ first_step0;
-  assign \$367  = \$366  | wait_ok0;
-  assign \$368  = layer_is_0_0 ? \$365  : \$367 ;
-  assign \$369  = cur_is_last0 & first_step0;
-  assign \$370  = ! claim_ctx;
-  assign \$371  = claim_out & \$370 ;
-  assign \$372  = \$371  | out_full0;
-  assign \$373  = \$369  & \$372 ;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = \$368  & \$374 ;
-  assign \$376  = issue0 ? \$362  : \$375 ;
-  assign \$377  = \$352  & \$376 ;
-  assign \$378  = load_r_is_control & load_r_is_clear;
-  assign \$379  = ~ \$378 ;
-  assign \$380  = load_write & \$379 ;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = loaded & \$381 ;
-  assign \$383  = load_write & load_r_is_control;
-  assign \$384  = \$383  & load_r_is_n_layers;
-  assign \$385  = \$384  ? load_r_has_layers : has_layers;
-  assign \$386  = \$382  & \$385 ;
-  assign \$388  = last_fold1 & last_group1;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = ~ layer_is_0_1;
-  assign \$391  = \$390  | last_fold1;
-  assign \$392  = \$391  | beat_ready_next1;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = \$394  & beat_ready1;
-  assign \$396  = \$392  | \$395 ;
-  assign \$397  = \$389  & \$396 ;
-  assign \$399  = in_fire & \$398 ;
-  assign \$400  = beat_ready1 | \$399 ;
-  assign \$401  = ~ first_step1;
-  assign \$402  = \$401  | wait_ok1;
-  assign \$403  = layer_is_0_1 ? \$400  : \$402 ;
-  assign \$404  = cur_is_last1 & first_step1;
-  assign \$406  = claim_out & \$405 ;
-  assign \$407  = \$406  | out_full1;
-  assign \$408  = \$404  & \$407 ;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = \$403  & \$409 ;
-  assign \$411  = issue1 ? \$397  : \$410 ;
-  assign \$412  = \$387  & \$411 ;
-  assign \$413  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$414  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$415  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$416  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$417  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$418  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$419  = issue_ctx ? fold1 : fold0;
-  assign \$421  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$422  = \$420  + \$421 ;
-  assign \$423  = issue_ctx ? fold1 : fold0;
-  assign \$425  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$426  = \$424  + \$425 ;
-  assign \$427  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$428  = \$427  ? 6'h00 : 6'h20;
-  assign \$429  = \$426  + \$428 ;
-  assign \$430  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$431  = issue_ctx ? group1 : group0;
-  assign \$432  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$433  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$434  = step_valid & step_last;
-  assign \$435  = ! claim_ctx;
-  assign \$436  = claim_out & \$435 ;
-  assign \$437  = ! wb_ctx16;
-  assign \$438  = out_write & \$437 ;
-  assign \$439  = out_groups0 + 1'h1;
-  assign \$441  = claim_out & \$440 ;
-  assign \$443  = out_write & \$442 ;
-  assign \$444  = out_groups1 + 1'h1;
-  assign \$445  = drain_occupancy + drain_read;
-  assign \$446  = o_stream__valid & o_stream__ready;
-  assign \$447  = \$445  - \$446 ;
-  assign \$448  = o_stream__valid & o_stream__ready;
-  assign \$449  = drain_occupancy - \$448 ;
-  assign \$450  = $signed(\$449 ) < $signed(3'h3);
-  assign \$451  = o_stream__valid & o_stream__ready;
-  assign \$452  = drain_occupancy - \$451 ;
-  assign \$453  = $signed(\$452 ) < $signed(4'h4);
-  assign \$454  = drain_read ? \$450  : \$453 ;
-  assign \$455  = ! claim_ctx;
-  assign \$456  = claim_out & \$455 ;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = | out_groups0;
-  assign \$459  = ! wb_ctx16;
-  assign \$460  = out_write & \$459 ;
-  assign \$461  = \$458  | \$460 ;
-  assign \$462  = \$457  & \$461 ;
-  assign \$464  = claim_out & \$463 ;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = | out_groups1;
-  assign \$468  = out_write & \$467 ;
-  assign \$469  = \$466  | \$468 ;
-  assign \$470  = \$465  & \$469 ;
-  assign \$471  = drain_slot ? \$462  : \$470 ;
-  assign \$474  = claim_out & \$473 ;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = out_groups1 > drain_group_plus1;
-  assign \$478  = out_write & \$477 ;
-  assign \$479  = out_groups1 == drain_group_plus1;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = \$476  | \$480 ;
-  assign \$482  = \$475  & \$481 ;
-  assign \$483  = ! claim_ctx;
-  assign \$484  = claim_out & \$483 ;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = out_groups0 > drain_group_plus1;
-  assign \$487  = ! wb_ctx16;
+  assign \$signature__data$343  = _3_;
+  assign \$300  = in_fire & \$299 ;
+  assign \$301  = in_beats0 == 1'h1;
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = \$298  | \$302 ;
+  assign \$304  = ~ issue1;
+  assign \$305  = loaded & \$304 ;
+  assign \$306  = ~ last_fold1;
+  assign \$307  = loaded & \$306 ;
+  assign \$308  = in_beats1 > fold1;
+  assign \$310  = in_fire & \$309 ;
+  assign \$311  = in_beats1 == fold1;
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = \$308  | \$312 ;
+  assign \$314  = in_beats1 > fold_plus1_1;
+  assign \$316  = in_fire & \$315 ;
+  assign \$317  = in_beats1 == fold_plus1_1;
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = \$314  | \$318 ;
+  assign \$320  = in_beats1 > fold_plus1_1;
+  assign \$322  = in_fire & \$321 ;
+  assign \$323  = in_beats1 == fold_plus1_1;
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = \$320  | \$324 ;
+  assign \$326  = in_beats1 > fold_plus2_1;
+  assign \$328  = in_fire & \$327 ;
+  assign \$329  = in_beats1 == fold_plus2_1;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = \$326  | \$330 ;
+  assign \$332  = in_beats1 > 1'h0;
+  assign \$334  = in_fire & \$333 ;
+  assign \$335  = ! in_beats1;
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = \$332  | \$336 ;
+  assign \$338  = in_beats1 > 1'h1;
+  assign \$340  = in_fire & \$339 ;
+  assign \$341  = in_beats1 == 1'h1;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = \$338  | \$342 ;
+  assign \$344  = load_r_is_control & load_r_is_clear;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = load_write & \$345 ;
+  assign \$347  = ~ \$346 ;
+  assign \$348  = loaded & \$347 ;
+  assign \$349  = load_write & load_r_is_control;
+  assign \$350  = \$349  & load_r_is_n_layers;
+  assign \$351  = \$350  ? load_r_has_layers : has_layers;
+  assign \$352  = \$348  & \$351 ;
+  assign \$354  = last_fold0 & last_group0;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = ~ layer_is_0_0;
+  assign \$357  = \$356  | last_fold0;
+  assign \$358  = \$357  | beat_ready_next0;
+  assign \$359  = ! in_wslot;
+  assign \$360  = in_fire & \$359 ;
+  assign \$361  = \$360  & beat_ready0;
+  assign \$362  = \$358  | \$361 ;
+  assign \$363  = \$355  & \$362 ;
+  assign \$364  = ! in_wslot;
+  assign \$365  = in_fire & \$364 ;
+  assign \$366  = beat_ready0 | \$365 ;
+  assign \$367  = ~ first_step0;
+  assign \$368  = \$367  | wait_ok0;
+  assign \$369  = layer_is_0_0 ? \$366  : \$368 ;
+  assign \$370  = cur_is_last0 & first_step0;
+  assign \$371  = ! claim_ctx;
+  assign \$372  = claim_out & \$371 ;
+  assign \$373  = \$372  | out_full0;
+  assign \$374  = \$370  & \$373 ;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = \$369  & \$375 ;
+  assign \$377  = issue0 ? \$363  : \$376 ;
+  assign \$378  = \$353  & \$377 ;
+  assign \$379  = load_r_is_control & load_r_is_clear;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = load_write & \$380 ;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = loaded & \$382 ;
+  assign \$384  = load_write & load_r_is_control;
+  assign \$385  = \$384  & load_r_is_n_layers;
+  assign \$386  = \$385  ? load_r_has_layers : has_layers;
+  assign \$387  = \$383  & \$386 ;
+  assign \$389  = last_fold1 & last_group1;
+  assign \$390  = ~ \$389 ;
+  assign \$391  = ~ layer_is_0_1;
+  assign \$392  = \$391  | last_fold1;
+  assign \$393  = \$392  | beat_ready_next1;
+  assign \$395  = in_fire & \$394 ;
+  assign \$396  = \$395  & beat_ready1;
+  assign \$397  = \$393  | \$396 ;
+  assign \$398  = \$390  & \$397 ;
+  assign \$400  = in_fire & \$399 ;
+  assign \$401  = beat_ready1 | \$400 ;
+  assign \$402  = ~ first_step1;
+  assign \$403  = \$402  | wait_ok1;
+  assign \$404  = layer_is_0_1 ? \$401  : \$403 ;
+  assign \$405  = cur_is_last1 & first_step1;
+  assign \$407  = claim_out & \$406 ;
+  assign \$408  = \$407  | out_full1;
+  assign \$409  = \$405  & \$408 ;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$404  & \$410 ;
+  assign \$412  = issue1 ? \$398  : \$411 ;
+  assign \$413  = \$388  & \$412 ;
+  assign \$414  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$415  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$416  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$417  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$418  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$419  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$420  = issue_ctx ? fold1 : fold0;
+  assign \$422  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$423  = \$421  + \$422 ;
+  assign \$424  = issue_ctx ? fold1 : fold0;
+  assign \$426  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$427  = \$425  + \$426 ;
+  assign \$428  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$429  = \$428  ? 6'h00 : 6'h20;
+  assign \$430  = \$427  + \$429 ;
+  assign \$431  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$432  = issue_ctx ? group1 : group0;
+  assign \$433  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$434  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$435  = step_valid & step_last;
+  assign \$436  = ! claim_ctx;
+  assign \$437  = claim_out & \$436 ;
+  assign \$438  = ! wb_ctx16;
+  assign \$439  = out_write & \$438 ;
+  assign \$440  = out_groups0 + 1'h1;
+  assign \$442  = claim_out & \$441 ;
+  assign \$444  = out_write & \$443 ;
+  assign \$445  = out_groups1 + 1'h1;
+  assign \$446  = drain_occupancy + drain_read;
+  assign \$447  = o_stream__valid & o_stream__ready;
+  assign \$448  = \$446  - \$447 ;
+  assign \$449  = o_stream__valid & o_stream__ready;
+  assign \$450  = drain_occupancy - \$449 ;
+  assign \$451  = $signed(\$450 ) < $signed(3'h3);
+  assign \$452  = o_stream__valid & o_stream__ready;
+  assign \$453  = drain_occupancy - \$452 ;
+  assign \$454  = $signed(\$453 ) < $signed(4'h4);
+  assign \$455  = drain_read ? \$451  : \$454 ;
+  assign \$456  = ! claim_ctx;
+  assign \$457  = claim_out & \$456 ;
+  assign \$458  = ! drain_slot;
+  assign \$459  = drain_read & \$458 ;
+  assign \$460  = \$459  & drain_elem_last;
+  assign \$461  = \$457  | \$460 ;
+  assign \$462  = ! wb_ctx16;
+  assign \$463  = out_write & \$462 ;
+  assign \$464  = ! drain_slot;
+  assign \$465  = drain_read & \$464 ;
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$463  & \$468 ;
+  assign \$470  = ! drain_slot;
+  assign \$471  = drain_read & \$470 ;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = ! wb_ctx16;
+  assign \$475  = out_write & \$474 ;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$473  & \$476 ;
+  assign \$478  = drain_undrained0 + 1'h1;
+  assign \$479  = drain_undrained0 - 1'h1;
+  assign \$480  = drain_undrained0 >= 2'h2;
+  assign \$482  = claim_out & \$481 ;
+  assign \$484  = drain_read & \$483 ;
+  assign \$485  = \$484  & drain_elem_last;
+  assign \$486  = \$482  | \$485 ;
   assign \$488  = out_write & \$487 ;
-  assign \$489  = out_groups0 == drain_group_plus1;
-  assign \$490  = \$488  & \$489 ;
-  assign \$491  = \$486  | \$490 ;
-  assign \$492  = \$485  & \$491 ;
-  assign \$493  = drain_slot ? \$482  : \$492 ;
-  assign \$495  = claim_out & \$494 ;
-  assign \$496  = ~ \$495 ;
-  assign \$498  = out_groups1 > \$497 ;
+  assign \$490  = drain_read & \$489 ;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$488  & \$493 ;
+  assign \$496  = drain_read & \$495 ;
+  assign \$498  = \$496  & \$497 ;
   assign \$500  = out_write & \$499 ;
-  assign \$502  = out_groups1 == \$501 ;
-  assign \$503  = \$500  & \$502 ;
-  assign \$504  = \$498  | \$503 ;
-  assign \$505  = \$496  & \$504 ;
-  assign \$506  = ! claim_ctx;
-  assign \$507  = claim_out & \$506 ;
-  assign \$508  = ~ \$507 ;
-  assign \$510  = out_groups0 > \$509 ;
-  assign \$511  = ! wb_ctx16;
-  assign \$512  = out_write & \$511 ;
-  assign \$514  = out_groups0 == \$513 ;
-  assign \$515  = \$512  & \$514 ;
-  assign \$516  = \$510  | \$515 ;
-  assign \$517  = \$508  & \$516 ;
-  assign \$518  = drain_slot ? \$505  : \$517 ;
-  assign \$519  = \$472  ? \$493  : \$518 ;
-  assign \$520  = drain_elem_last ? \$471  : \$519 ;
-  assign \$522  = claim_out & \$521 ;
-  assign \$523  = ~ \$522 ;
-  assign \$525  = out_groups1 > \$524 ;
-  assign \$527  = out_write & \$526 ;
-  assign \$529  = out_groups1 == \$528 ;
-  assign \$530  = \$527  & \$529 ;
-  assign \$531  = \$525  | \$530 ;
-  assign \$532  = \$523  & \$531 ;
-  assign \$533  = ! claim_ctx;
-  assign \$534  = claim_out & \$533 ;
-  assign \$535  = ~ \$534 ;
-  assign \$537  = out_groups0 > \$536 ;
-  assign \$538  = ! wb_ctx16;
-  assign \$539  = out_write & \$538 ;
-  assign \$541  = out_groups0 == \$540 ;
-  assign \$542  = \$539  & \$541 ;
-  assign \$543  = \$537  | \$542 ;
-  assign \$544  = \$535  & \$543 ;
-  assign \$545  = drain_slot ? \$532  : \$544 ;
-  assign \$546  = drain_read ? \$520  : \$545 ;
-  assign \$548  = drain_group_plus1 + 1'h1;
-  assign \$549  = out_n - 1'h1;
-  assign \$550  = out_n - 2'h2;
-  assign \$551  = ~ drain_read;
-  assign \$552  = drain_elem == out_n_m1;
-  assign \$553  = ! out_n_m1;
-  assign \$554  = drain_elem == out_n_m2;
-  assign \$555  = ~ drain_slot;
-  assign \$556  = ! drain_slot;
-  assign \$558  = drain_elem + 1'h1;
-  assign \$559  = ~ release_slot;
-  assign \$560  = ! release_slot;
-  assign \$562  = in_flight + vector_start_r;
-  assign \$563  = \$562  - finished_r;
-  assign \$564  = in_flight + vector_start_r;
-  assign \$565  = \$564  - finished_r;
-  assign \$566  = | \$565 ;
-  assign \$567  = count_busy + inc_busy;
-  assign \$568  = count_stall_input + inc_stall_input;
-  assign \$569  = count_stall_output + inc_stall_output;
-  assign \$570  = issue ? 4'h8 : 4'h0;
-  assign \$571  = count_mac_ops + inc_mac_ops;
-  assign \$572  = issue ? 2'h2 : 2'h0;
-  assign \$573  = count_bank_reads + inc_bank_reads;
-  assign \$574  = count_act_reads + inc_act_reads;
-  assign \$575  = in_fire + act_write;
-  assign \$576  = count_act_writes + inc_act_writes;
-  assign \$577  = count_inferences + inc_inferences;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$498  & \$501 ;
+  assign \$503  = drain_undrained1 + 1'h1;
+  assign \$504  = drain_undrained1 - 1'h1;
+  assign \$505  = drain_undrained1 >= 2'h2;
+  assign \$506  = out_n - 1'h1;
+  assign \$507  = out_n - 2'h2;
+  assign \$508  = ~ drain_read;
+  assign \$509  = drain_elem == out_n_m1;
+  assign \$510  = ! out_n_m1;
+  assign \$511  = drain_elem == out_n_m2;
+  assign \$512  = ~ drain_slot;
+  assign \$513  = ! drain_slot;
+  assign \$515  = drain_elem + 1'h1;
+  assign \$516  = ~ release_slot;
+  assign \$517  = ! release_slot;
+  assign \$519  = in_flight + vector_start_r;
+  assign \$520  = \$519  - finished_r;
+  assign \$521  = in_flight + vector_start_r;
+  assign \$522  = \$521  - finished_r;
+  assign \$523  = | \$522 ;
+  assign \$524  = count_busy + inc_busy;
+  assign \$525  = count_stall_input + inc_stall_input;
+  assign \$526  = count_stall_output + inc_stall_output;
+  assign \$527  = issue ? 4'h8 : 4'h0;
+  assign \$528  = count_mac_ops + inc_mac_ops;
+  assign \$529  = issue ? 2'h2 : 2'h0;
+  assign \$530  = count_bank_reads + inc_bank_reads;
+  assign \$531  = count_act_reads + inc_act_reads;
+  assign \$532  = in_fire + act_write;
+  assign \$533  = count_act_writes + inc_act_writes;
+  assign \$534  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$578 ;
+    load_write <= \$535 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$133 ;
+    load_r_is_descriptor <= \$134 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$136 ;
+    load_r_is_descriptor0 <= \$137 ;
   always @(posedge clk)
-    load_r_is_control <= \$137 ;
+    load_r_is_control <= \$138 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$138 ;
+    load_r_is_n_layers <= \$139 ;
   always @(posedge clk)
-    load_r_is_clear <= \$139 ;
+    load_r_is_clear <= \$140 ;
   always @(posedge clk)
-    load_r_has_layers <= \$140 ;
+    load_r_has_layers <= \$141 ;
   always @(posedge clk)
-    load_r_last_layer <= \$145 ;
+    load_r_last_layer <= \$146 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$157 [4:0];
+    load_r_countdown_distance <= \$158 [4:0];
   always @(posedge clk)
-    has_layers <= \$579 ;
+    has_layers <= \$536 ;
   always @(posedge clk)
-    last_layer <= \$580 ;
+    last_layer <= \$537 ;
   always @(posedge clk)
-    in_folds_m1 <= \$581 ;
+    in_folds_m1 <= \$538 ;
   always @(posedge clk)
-    wait1 <= \$582 ;
+    wait1 <= \$539 ;
   always @(posedge clk)
-    out_n <= \$583 ;
+    out_n <= \$540 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$584 ;
+    in_release_r1_0 <= \$541 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$585 ;
+    in_release_r1_1 <= \$542 ;
   always @(posedge clk)
-    in_beats0 <= \$586 ;
+    in_beats0 <= \$543 ;
   always @(posedge clk)
-    in_full0 <= \$587 ;
+    in_full0 <= \$544 ;
   always @(posedge clk)
-    in_beats1 <= \$588 ;
+    in_beats1 <= \$545 ;
   always @(posedge clk)
-    in_full1 <= \$589 ;
+    in_full1 <= \$546 ;
   always @(posedge clk)
-    in_wslot <= \$590 ;
+    in_wslot <= \$547 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -1984,161 +1869,161 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$66 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$200 ;
+    next_descriptor1 <= \nxt_rp__data$201 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$202 ;
+    next_steps1 <= \nxt_steps_rp__data$203 ;
   always @(posedge clk)
     next_layer_r1 <= \$68 [2:0];
   always @(posedge clk)
-    loaded <= \$591 ;
+    loaded <= \$548 ;
   always @(posedge clk)
-    oldest <= \$592 ;
+    oldest <= \$549 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$593 ;
+    cur_folds_m1_0 <= \$550 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$594 ;
+    cur_groups_m1_0 <= \$551 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$595 ;
+    cur_one_fold0 <= \$552 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$596 ;
+    cur_wait_next0 <= \$553 ;
   always @(posedge clk)
-    cur_is_last0 <= \$597 ;
+    cur_is_last0 <= \$554 ;
   always @(posedge clk)
-    cur_relu0 <= \$598 ;
+    cur_relu0 <= \$555 ;
   always @(posedge clk)
-    cur_requantize0 <= \$599 ;
+    cur_requantize0 <= \$556 ;
   always @(posedge clk)
-    bank_addr0 <= \$600 ;
+    bank_addr0 <= \$557 ;
   always @(posedge clk)
-    rq_addr0 <= \$601 ;
+    rq_addr0 <= \$558 ;
   always @(posedge clk)
-    layer0 <= \$602 ;
+    layer0 <= \$559 ;
   always @(posedge clk)
-    group0 <= \$603 ;
+    group0 <= \$560 ;
   always @(posedge clk)
-    fold0 <= \$604 ;
+    fold0 <= \$561 ;
   always @(posedge clk)
-    group_plus1_0 <= \$605 ;
+    group_plus1_0 <= \$562 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$606 ;
+    fold_plus1_0 <= \$563 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$607 ;
+    fold_plus2_0 <= \$564 ;
   always @(posedge clk)
-    last_fold0 <= \$608 ;
+    last_fold0 <= \$565 ;
   always @(posedge clk)
-    last_group0 <= \$609 ;
+    last_group0 <= \$566 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$610 ;
+    fold_is_0_0 <= \$567 ;
   always @(posedge clk)
-    first_step0 <= \$611 ;
+    first_step0 <= \$568 ;
   always @(posedge clk)
-    wr_buf0 <= \$612 ;
+    wr_buf0 <= \$569 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$613 ;
+    layer_is_0_0 <= \$570 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$614 ;
+    wait_next_le2_0 <= \$571 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$615 ;
+    wait_next_m2_0 <= \$572 ;
   always @(posedge clk)
-    wait_remain0 <= \$616 ;
+    wait_remain0 <= \$573 ;
   always @(posedge clk)
-    wait_ok0 <= \$617 ;
+    wait_ok0 <= \$574 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$618 ;
+    cur_folds_m1_1 <= \$575 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$619 ;
+    cur_groups_m1_1 <= \$576 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$620 ;
+    cur_one_fold1 <= \$577 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$621 ;
+    cur_wait_next1 <= \$578 ;
   always @(posedge clk)
-    cur_is_last1 <= \$622 ;
+    cur_is_last1 <= \$579 ;
   always @(posedge clk)
-    cur_relu1 <= \$623 ;
+    cur_relu1 <= \$580 ;
   always @(posedge clk)
-    cur_requantize1 <= \$624 ;
+    cur_requantize1 <= \$581 ;
   always @(posedge clk)
-    bank_addr1 <= \$625 ;
+    bank_addr1 <= \$582 ;
   always @(posedge clk)
-    rq_addr1 <= \$626 ;
+    rq_addr1 <= \$583 ;
   always @(posedge clk)
-    layer1 <= \$627 ;
+    layer1 <= \$584 ;
   always @(posedge clk)
-    group1 <= \$628 ;
+    group1 <= \$585 ;
   always @(posedge clk)
-    fold1 <= \$629 ;
+    fold1 <= \$586 ;
   always @(posedge clk)
-    group_plus1_1 <= \$630 ;
+    group_plus1_1 <= \$587 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$631 ;
+    fold_plus1_1 <= \$588 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$632 ;
+    fold_plus2_1 <= \$589 ;
   always @(posedge clk)
-    last_fold1 <= \$633 ;
+    last_fold1 <= \$590 ;
   always @(posedge clk)
-    last_group1 <= \$634 ;
+    last_group1 <= \$591 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$635 ;
+    fold_is_0_1 <= \$592 ;
   always @(posedge clk)
-    first_step1 <= \$636 ;
+    first_step1 <= \$593 ;
   always @(posedge clk)
-    wr_buf1 <= \$637 ;
+    wr_buf1 <= \$594 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$638 ;
+    layer_is_0_1 <= \$595 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$639 ;
+    wait_next_le2_1 <= \$596 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$640 ;
+    wait_next_m2_1 <= \$597 ;
   always @(posedge clk)
-    wait_remain1 <= \$641 ;
+    wait_remain1 <= \$598 ;
   always @(posedge clk)
-    wait_ok1 <= \$642 ;
+    wait_ok1 <= \$599 ;
   always @(posedge clk)
-    claim_out <= \$643 ;
+    claim_out <= \$600 ;
   always @(posedge clk)
-    claim_ctx <= \$644 ;
+    claim_ctx <= \$601 ;
   always @(posedge clk)
-    beat_ready0 <= \$645 ;
+    beat_ready0 <= \$602 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$646 ;
+    beat_ready_next0 <= \$603 ;
   always @(posedge clk)
-    beat_ready1 <= \$647 ;
+    beat_ready1 <= \$604 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$648 ;
+    beat_ready_next1 <= \$605 ;
   always @(posedge clk)
-    want0 <= \$649 ;
+    want0 <= \$606 ;
   always @(posedge clk)
-    want1 <= \$650 ;
+    want1 <= \$607 ;
   always @(posedge clk)
-    step_addr <= \$413 ;
+    step_addr <= \$414 ;
   always @(posedge clk)
-    step_first <= \$414 ;
+    step_first <= \$415 ;
   always @(posedge clk)
-    step_last <= \$415 ;
+    step_last <= \$416 ;
   always @(posedge clk)
-    step_rq <= \$416 ;
+    step_rq <= \$417 ;
   always @(posedge clk)
-    step_relu <= \$417 ;
+    step_relu <= \$418 ;
   always @(posedge clk)
-    step_requantize <= \$418 ;
+    step_requantize <= \$419 ;
   always @(posedge clk)
-    step_in_addr <= \$422 ;
+    step_in_addr <= \$423 ;
   always @(posedge clk)
-    step_act_addr <= \$429 ;
+    step_act_addr <= \$430 ;
   always @(posedge clk)
-    step_from_input <= \$430 ;
+    step_from_input <= \$431 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$431 ;
+    step_group <= \$432 ;
   always @(posedge clk)
-    step_par <= \$432 ;
+    step_par <= \$433 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$433 ;
+    step_out <= \$434 ;
   always @(posedge clk)
-    step_valid <= \$651 ;
+    step_valid <= \$608 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2152,7 +2037,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$652 ;
+    wb_valid1 <= \$609 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2162,7 +2047,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$653 ;
+    wb_valid2 <= \$610 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2172,7 +2057,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$654 ;
+    wb_valid3 <= \$611 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2182,7 +2067,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$655 ;
+    wb_valid4 <= \$612 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2192,7 +2077,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$656 ;
+    wb_valid5 <= \$613 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2202,7 +2087,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$657 ;
+    wb_valid6 <= \$614 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2212,7 +2097,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$658 ;
+    wb_valid7 <= \$615 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2222,7 +2107,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$659 ;
+    wb_valid8 <= \$616 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2232,7 +2117,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$660 ;
+    wb_valid9 <= \$617 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2242,7 +2127,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$661 ;
+    wb_valid10 <= \$618 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2252,7 +2137,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$662 ;
+    wb_valid11 <= \$619 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2262,7 +2147,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$663 ;
+    wb_valid12 <= \$620 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2272,7 +2157,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$664 ;
+    wb_valid13 <= \$621 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2282,7 +2167,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$665 ;
+    wb_valid14 <= \$622 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2292,7 +2177,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$666 ;
+    wb_valid15 <= \$623 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2302,7 +2187,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$667 ;
+    wb_valid16 <= \$624 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2312,93 +2197,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$668 ;
+    out_full0 <= \$625 ;
   always @(posedge clk)
-    out_pending0 <= \$669 ;
+    out_pending0 <= \$626 ;
   always @(posedge clk)
-    out_groups0 <= \$670 ;
+    out_groups0 <= \$627 ;
   always @(posedge clk)
-    out_full1 <= \$671 ;
+    out_full1 <= \$628 ;
   always @(posedge clk)
-    out_pending1 <= \$672 ;
+    out_pending1 <= \$629 ;
   always @(posedge clk)
-    out_groups1 <= \$673 ;
+    out_groups1 <= \$630 ;
   always @(posedge clk)
-    drain_occupancy <= \$674 ;
+    drain_occupancy <= \$631 ;
   always @(posedge clk)
-    drain_room <= \$675 ;
+    drain_room <= \$632 ;
   always @(posedge clk)
-    drain_available <= \$676 ;
+    drain_undrained0 <= \$633 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$677 ;
+    drain_ready0 <= \$634 ;
   always @(posedge clk)
-    drain_inflight <= \$678 ;
+    drain_undrained1 <= \$635 ;
   always @(posedge clk)
-    w_en <= \$679 ;
+    drain_ready1 <= \$636 ;
   always @(posedge clk)
-    out_n_m1 <= \$680 ;
+    drain_inflight <= \$637 ;
   always @(posedge clk)
-    out_n_m2 <= \$681 ;
+    w_en <= \$638 ;
   always @(posedge clk)
-    drain_elem_last <= \$682 ;
+    out_n_m1 <= \$639 ;
   always @(posedge clk)
-    drain_lane <= \$683 ;
+    out_n_m2 <= \$640 ;
   always @(posedge clk)
-    drain_last <= \$684 ;
+    drain_elem_last <= \$641 ;
   always @(posedge clk)
-    drain_elem <= \$685 ;
+    drain_lane <= \$642 ;
   always @(posedge clk)
-    drain_slot <= \$686 ;
+    drain_last <= \$643 ;
+  always @(posedge clk)
+    drain_elem <= \$644 ;
+  always @(posedge clk)
+    drain_slot <= \$645 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$340 ;
+    drain_lane_data0 <= \$signature__data$342 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$341 ;
+    drain_lane_data1 <= \$signature__data$343 ;
   always @(posedge clk)
-    release_slot <= \$687 ;
+    release_slot <= \$646 ;
   always @(posedge clk)
-    vector_start_r <= \$688 ;
+    vector_start_r <= \$647 ;
   always @(posedge clk)
-    finished_r <= \$689 ;
+    finished_r <= \$648 ;
   always @(posedge clk)
-    in_flight <= \$690 ;
+    in_flight <= \$649 ;
   always @(posedge clk)
-    busy <= \$691 ;
+    busy <= \$650 ;
   always @(posedge clk)
-    inc_busy <= \$692 ;
+    inc_busy <= \$651 ;
   always @(posedge clk)
-    count_busy <= \$693 ;
+    count_busy <= \$652 ;
   always @(posedge clk)
-    inc_stall_input <= \$694 ;
+    inc_stall_input <= \$653 ;
   always @(posedge clk)
-    count_stall_input <= \$695 ;
+    count_stall_input <= \$654 ;
   always @(posedge clk)
-    inc_stall_output <= \$696 ;
+    inc_stall_output <= \$655 ;
   always @(posedge clk)
-    count_stall_output <= \$697 ;
+    count_stall_output <= \$656 ;
   always @(posedge clk)
-    inc_mac_ops <= \$698 ;
+    inc_mac_ops <= \$657 ;
   always @(posedge clk)
-    count_mac_ops <= \$699 ;
+    count_mac_ops <= \$658 ;
   always @(posedge clk)
-    inc_bank_reads <= \$700 ;
+    inc_bank_reads <= \$659 ;
   always @(posedge clk)
-    count_bank_reads <= \$701 ;
+    count_bank_reads <= \$660 ;
   always @(posedge clk)
-    inc_act_reads <= \$702 ;
+    inc_act_reads <= \$661 ;
   always @(posedge clk)
-    count_act_reads <= \$703 ;
+    count_act_reads <= \$662 ;
   always @(posedge clk)
-    inc_act_writes <= \$704 ;
+    inc_act_writes <= \$663 ;
   always @(posedge clk)
-    count_act_writes <= \$705 ;
+    count_act_writes <= \$664 ;
   always @(posedge clk)
-    inc_inferences <= \$706 ;
+    inc_inferences <= \$665 ;
   always @(posedge clk)
-    count_inferences <= \$707 ;
+    count_inferences <= \$666 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2520,140 +2409,181 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$115  = wb_group16 + \$114 ;
   assign \$116  = wb_ctx16 ? 7'h40 : 7'h00;
   assign \$117  = wb_group16 + \$116 ;
-  assign \$118  = drain_slot ? out_pending1 : out_pending0;
-  assign \$119  = \$118  & drain_available;
-  assign drain_read = \$119  & drain_room;
-  assign \$121  = drain_slot ? 7'h40 : 7'h00;
-  assign \$122  = \$120  + \$121 ;
-  assign \$123  = drain_read & out_write;
-  assign \$124  = \$122 [6:0] == \$115 [6:0];
-  assign outbuf0_collision = \$123  & \$124 ;
-  assign \$126  = drain_slot ? 7'h40 : 7'h00;
-  assign \$127  = \$125  + \$126 ;
-  assign \$128  = drain_read & out_write;
-  assign \$129  = \$127 [6:0] == \$117 [6:0];
-  assign outbuf1_collision = \$128  & \$129 ;
+  assign \$118  = out_pending1 & drain_ready1;
+  assign \$119  = out_pending0 & drain_ready0;
+  assign \$120  = drain_slot ? \$118  : \$119 ;
+  assign drain_read = \$120  & drain_room;
+  assign \$122  = drain_slot ? 7'h40 : 7'h00;
+  assign \$123  = \$121  + \$122 ;
+  assign \$124  = drain_read & out_write;
+  assign \$125  = \$123 [6:0] == \$115 [6:0];
+  assign outbuf0_collision = \$124  & \$125 ;
+  assign \$127  = drain_slot ? 7'h40 : 7'h00;
+  assign \$128  = \$126  + \$127 ;
+  assign \$129  = drain_read & out_write;
+  assign \$130  = \$128 [6:0] == \$117 [6:0];
+  assign outbuf1_collision = \$129  & \$130 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$130  = load__valid & load__ready;
-  assign \$131  = load__payload[31:28] == 2'h2;
-  assign \$132  = load__payload[19:0] < 3'h4;
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = load__payload[31:28] == 2'h2;
-  assign \$135  = ! load__payload[19:0];
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = load__payload[31:28] == 2'h3;
-  assign \$138  = ! load__payload[19:0];
-  assign \$139  = load__payload[19:0] == 1'h1;
-  assign \$140  = | load__payload[85:32];
-  assign \$141  = | load__payload[85:35];
-  assign \$142  = load__payload[34:32] > 3'h4;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = load__payload[34:32] - 1'h1;
-  assign \$145  = \$143  ? 4'h3 : \$144 ;
-  assign \$146  = ! load__payload[39:32];
-  assign \$147  = load__payload[47:40] <= 2'h2;
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = load__payload[47:40] - 1'h1;
-  assign \$152  = $signed(\$151 ) < $signed(6'h11);
-  assign \$153  = load__payload[47:40] - 1'h1;
-  assign \$156  = \$152  ? \$155  : 9'h011;
-  assign \$157  = \$148  ? 9'h000 : \$156 ;
-  assign \$158  = load_write & load_r_is_control;
-  assign \$159  = load_write & load_r_is_descriptor0;
-  assign \$160  = load_r[39:32] - 1'h1;
-  assign \$163  = 1'h0 + \$162 ;
-  assign \$164  = \$163  >= 5'h11;
-  assign \$166  = 1'h0 + \$165 ;
-  assign \$167  = 5'h11 - \$166 ;
-  assign \$168  = \$164  ? 8'h00 : \$167 ;
-  assign \$169  = d0_rp__data[7:0] - 1'h1;
-  assign \$171  = ! in_wslot;
-  assign \$172  = in_fire & \$171 ;
-  assign \$173  = in_beats0 + 1'h1;
-  assign \$174  = in_beats0 == in_folds_m1;
-  assign \$176  = in_fire & \$175 ;
-  assign \$177  = in_beats1 + 1'h1;
-  assign \$178  = in_beats1 == in_folds_m1;
-  assign \$179  = in_wslot ? in_beats1 : in_beats0;
-  assign \$180  = \$179  == in_folds_m1;
-  assign \$181  = in_fire & \$180 ;
-  assign \$182  = ~ in_wslot;
-  assign \$183  = ~ loaded;
+  assign \$131  = load__valid & load__ready;
+  assign \$132  = load__payload[31:28] == 2'h2;
+  assign \$133  = load__payload[19:0] < 3'h4;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = load__payload[31:28] == 2'h2;
+  assign \$136  = ! load__payload[19:0];
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = load__payload[31:28] == 2'h3;
+  assign \$139  = ! load__payload[19:0];
+  assign \$140  = load__payload[19:0] == 1'h1;
+  assign \$141  = | load__payload[85:32];
+  assign \$142  = | load__payload[85:35];
+  assign \$143  = load__payload[34:32] > 3'h4;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = load__payload[34:32] - 1'h1;
+  assign \$146  = \$144  ? 4'h3 : \$145 ;
+  assign \$147  = ! load__payload[39:32];
+  assign \$148  = load__payload[47:40] <= 2'h2;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = load__payload[47:40] - 1'h1;
+  assign \$153  = $signed(\$152 ) < $signed(6'h11);
+  assign \$154  = load__payload[47:40] - 1'h1;
+  assign \$157  = \$153  ? \$156  : 9'h011;
+  assign \$158  = \$149  ? 9'h000 : \$157 ;
+  assign \$159  = load_write & load_r_is_control;
+  assign \$160  = load_write & load_r_is_descriptor0;
+  assign \$161  = load_r[39:32] - 1'h1;
+  assign \$164  = 1'h0 + \$163 ;
+  assign \$165  = \$164  >= 5'h11;
+  assign \$167  = 1'h0 + \$166 ;
+  assign \$168  = 5'h11 - \$167 ;
+  assign \$169  = \$165  ? 8'h00 : \$168 ;
+  assign \$170  = d0_rp__data[7:0] - 1'h1;
+  assign \$172  = ! in_wslot;
+  assign \$173  = in_fire & \$172 ;
+  assign \$174  = in_beats0 + 1'h1;
+  assign \$175  = in_beats0 == in_folds_m1;
+  assign \$177  = in_fire & \$176 ;
+  assign \$178  = in_beats1 + 1'h1;
+  assign \$179  = in_beats1 == in_folds_m1;
+  assign \$180  = in_wslot ? in_beats1 : in_beats0;
+  assign \$181  = \$180  == in_folds_m1;
+  assign \$182  = in_fire & \$181 ;
+  assign \$183  = ~ in_wslot;
   assign \$184  = ~ loaded;
-  assign \$185  = d0_rp__data[7:0] - 1'h1;
-  assign \$187  = d0_rp__data[15:8] - 1'h1;
-  assign \$189  = | d0_rp__data[7:0];
-  assign \$190  = d0_rp__data[7:0] <= 3'h4;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = ! last_layer;
-  assign \$193  = | d0_rp__data[7:0];
-  assign \$194  = d0_rp__data[7:0] <= 3'h4;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = | d0_rp__data[15:8];
-  assign \$197  = d0_rp__data[15:8] <= 2'h2;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = group_plus1_0 + 1'h1;
-  assign \$200  = rq_addr0 + 1'h1;
-  assign \$201  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$202  = next_layer_r0 == last_layer;
-  assign \$203  = ~ wr_buf0;
-  assign \$204  = ~ cur_is_last0;
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = ! oldest;
-  assign \$207  = cur_is_last0 & \$206 ;
-  assign \$208  = fold_plus2_0 + 1'h1;
-  assign \$209  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$210  = last_fold0 & last_group0;
-  assign \$211  = ~ \$210 ;
-  assign \$212  = bank_addr0 + 1'h1;
-  assign \$213  = cur_wait_next0 <= 2'h2;
+  assign \$185  = ~ loaded;
+  assign \$186  = d0_rp__data[7:0] - 1'h1;
+  assign \$188  = d0_rp__data[15:8] - 1'h1;
+  assign \$190  = | d0_rp__data[7:0];
+  assign \$191  = d0_rp__data[7:0] <= 3'h4;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ! last_layer;
+  assign \$194  = | d0_rp__data[7:0];
+  assign \$195  = d0_rp__data[7:0] <= 3'h4;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = | d0_rp__data[15:8];
+  assign \$198  = d0_rp__data[15:8] <= 2'h2;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = group_plus1_0 + 1'h1;
+  assign \$201  = rq_addr0 + 1'h1;
+  assign \$202  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$203  = next_layer_r0 == last_layer;
+  assign \$204  = ~ wr_buf0;
+  assign \$205  = ~ cur_is_last0;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = ! oldest;
+  assign \$208  = cur_is_last0 & \$207 ;
+  assign \$209  = fold_plus2_0 + 1'h1;
+  assign \$210  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$211  = last_fold0 & last_group0;
+  assign \$212  = ~ \$211 ;
+  assign \$213  = bank_addr0 + 1'h1;
   assign \$214  = cur_wait_next0 <= 2'h2;
-  assign \$215  = cur_wait_next0 - 2'h2;
-  assign \$216  = \$214  ? 6'h00 : \$215 ;
-  assign \$217  = wait_remain0 <= 1'h1;
-  assign \$218  = | wait_remain0;
-  assign \$219  = wait_remain0 - 1'h1;
-  assign \$220  = ~ loaded;
-  assign \$221  = d0_rp__data[7:0] - 1'h1;
-  assign \$223  = d0_rp__data[15:8] - 1'h1;
-  assign \$225  = | d0_rp__data[7:0];
-  assign \$226  = d0_rp__data[7:0] <= 3'h4;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = ! last_layer;
-  assign \$229  = | d0_rp__data[7:0];
-  assign \$230  = d0_rp__data[7:0] <= 3'h4;
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = | d0_rp__data[15:8];
-  assign \$233  = d0_rp__data[15:8] <= 2'h2;
-  assign \$234  = \$232  & \$233 ;
-  assign \$235  = group_plus1_1 + 1'h1;
-  assign \$236  = rq_addr1 + 1'h1;
-  assign \$237  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$238  = next_layer_r1 == last_layer;
-  assign \$239  = ~ wr_buf1;
-  assign \$240  = ~ cur_is_last1;
-  assign \$241  = \$239  & \$240 ;
-  assign \$243  = cur_is_last1 & \$242 ;
-  assign \$244  = fold_plus2_1 + 1'h1;
-  assign \$245  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$246  = last_fold1 & last_group1;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = bank_addr1 + 1'h1;
-  assign \$249  = cur_wait_next1 <= 2'h2;
+  assign \$215  = cur_wait_next0 <= 2'h2;
+  assign \$216  = cur_wait_next0 - 2'h2;
+  assign \$217  = \$215  ? 6'h00 : \$216 ;
+  assign \$218  = wait_remain0 <= 1'h1;
+  assign \$219  = | wait_remain0;
+  assign \$220  = wait_remain0 - 1'h1;
+  assign \$221  = ~ loaded;
+  assign \$222  = d0_rp__data[7:0] - 1'h1;
+  assign \$224  = d0_rp__data[15:8] - 1'h1;
+  assign \$226  = | d0_rp__data[7:0];
+  assign \$227  = d0_rp__data[7:0] <= 3'h4;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ! last_layer;
+  assign \$230  = | d0_rp__data[7:0];
+  assign \$231  = d0_rp__data[7:0] <= 3'h4;
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = | d0_rp__data[15:8];
+  assign \$234  = d0_rp__data[15:8] <= 2'h2;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = group_plus1_1 + 1'h1;
+  assign \$237  = rq_addr1 + 1'h1;
+  assign \$238  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$239  = next_layer_r1 == last_layer;
+  assign \$240  = ~ wr_buf1;
+  assign \$241  = ~ cur_is_last1;
+  assign \$242  = \$240  & \$241 ;
+  assign \$244  = cur_is_last1 & \$243 ;
+  assign \$245  = fold_plus2_1 + 1'h1;
+  assign \$246  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$247  = last_fold1 & last_group1;
+  assign \$248  = ~ \$247 ;
+  assign \$249  = bank_addr1 + 1'h1;
   assign \$250  = cur_wait_next1 <= 2'h2;
-  assign \$251  = cur_wait_next1 - 2'h2;
-  assign \$252  = \$250  ? 6'h00 : \$251 ;
-  assign \$253  = wait_remain1 <= 1'h1;
-  assign \$254  = | wait_remain1;
-  assign \$255  = wait_remain1 - 1'h1;
-  assign \$256  = load_r_is_control & load_r_is_clear;
-  assign \$257  = ~ \$256 ;
-  assign \$258  = load_write & \$257 ;
+  assign \$251  = cur_wait_next1 <= 2'h2;
+  assign \$252  = cur_wait_next1 - 2'h2;
+  assign \$253  = \$251  ? 6'h00 : \$252 ;
+  assign \$254  = wait_remain1 <= 1'h1;
+  assign \$255  = | wait_remain1;
+  assign \$256  = wait_remain1 - 1'h1;
+  assign \$257  = load_r_is_control & load_r_is_clear;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = load_write & \$258 ;
+  assign \$260  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$261  = issue & \$260 ;
+  assign \$262  = issue_ctx ? first_step1 : first_step0;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = ~ issue0;
+  assign \$265  = loaded & \$264 ;
+  assign \$266  = ~ last_fold0;
+  assign \$267  = loaded & \$266 ;
+  assign \$268  = in_beats0 > fold0;
+  assign \$269  = ! in_wslot;
+  assign \$270  = in_fire & \$269 ;
+  assign \$271  = in_beats0 == fold0;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = \$268  | \$272 ;
+  assign \$274  = in_beats0 > fold_plus1_0;
+  assign \$275  = ! in_wslot;
+  assign \$276  = in_fire & \$275 ;
+  assign \$277  = in_beats0 == fold_plus1_0;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = \$274  | \$278 ;
+  assign \$280  = in_beats0 > fold_plus1_0;
+  assign \$281  = ! in_wslot;
+  assign \$282  = in_fire & \$281 ;
+  assign \$283  = in_beats0 == fold_plus1_0;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = \$280  | \$284 ;
+  assign \$286  = in_beats0 > fold_plus2_0;
+  assign \$287  = ! in_wslot;
+  assign \$288  = in_fire & \$287 ;
+  assign \$289  = in_beats0 == fold_plus2_0;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$286  | \$290 ;
+  assign \$292  = in_beats0 > 1'h0;
+  assign \$293  = ! in_wslot;
+  assign \$294  = in_fire & \$293 ;
+  assign \$295  = ! in_beats0;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = \$292  | \$296 ;
+  assign \$298  = in_beats0 > 1'h1;
+  assign \$299  = ! in_wslot;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1489$0 (drain_last2),
-    .\port$164$0 (drain_data),
+    .\port$1453$0 (drain_last2),
+    .\port$165$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2665,8 +2595,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1687$0 (\$708 ),
-    .\port$1688$0 (\$709 ),
+    .\port$1651$0 (\$667 ),
+    .\port$1652$0 (\$668 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2684,8 +2614,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1844$0 (\$710 ),
-    .\port$1845$0 (\$711 ),
+    .\port$1808$0 (\$669 ),
+    .\port$1809$0 (\$670 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2735,127 +2665,856 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \$130 ;
+    \$535  = \$131 ;
     if (rst) begin
-      \$578  = 1'h0;
+      \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = has_layers;
-    if (\$158 ) begin
+    \$536  = has_layers;
+    if (\$159 ) begin
       if (load_r_is_n_layers) begin
-        \$579  = load_r_has_layers;
+        \$536  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = last_layer;
-    if (\$158 ) begin
+    \$537  = last_layer;
+    if (\$159 ) begin
       if (load_r_is_n_layers) begin
-        \$580  = load_r_last_layer;
+        \$537  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$159 ) begin
-      \$581  = \$161 ;
+    if (\$160 ) begin
+      \$538  = \$162 ;
     end else begin
-      \$581  = \$170 ;
+      \$538  = \$171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = wait1;
-    if (\$159 ) begin
-      \$582  = \$168 [4:0];
+    \$539  = wait1;
+    if (\$160 ) begin
+      \$539  = \$169 [4:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = dl_rp__data[15:8];
+    \$540  = dl_rp__data[15:8];
+    if (rst) begin
+      \$540  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = in_release0;
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = in_release1;
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = in_beats0;
+    if (\$173 ) begin
+      \$543  = \$174 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$543  = 8'h00;
+    end
+    if (rst) begin
+      \$543  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = in_full0;
+    if (\$173 ) begin
+      if (\$175 ) begin
+        \$544  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$544  = 1'h0;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$545  = in_beats1;
+    if (\$177 ) begin
+      \$545  = \$178 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$545  = 8'h00;
+    end
+    if (rst) begin
+      \$545  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = in_full1;
+    if (\$177 ) begin
+      if (\$179 ) begin
+        \$546  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$546  = 1'h0;
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = in_wslot;
+    if (\$182 ) begin
+      \$547  = \$183 ;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = loaded;
+    if (\$184 ) begin
+      \$548  = 1'h1;
+    end
+    if (\$259 ) begin
+      \$548  = 1'h0;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = oldest;
+    if (\$184 ) begin
+      \$549  = in_wslot;
+    end
+    if (\$185 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$208 ) begin
+            \$549  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$221 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$244 ) begin
+            \$549  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = cur_folds_m1_0;
+    if (\$185 ) begin
+      \$550  = \$187 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$550  = next_steps0[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$550  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = cur_groups_m1_0;
+    if (\$185 ) begin
+      \$551  = \$189 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$551  = next_steps0[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$551  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = cur_one_fold0;
+    if (\$185 ) begin
+      \$552  = \$192 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$552  = next_steps0[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = cur_wait_next0;
+    if (\$185 ) begin
+      \$553  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$553  = next_steps0[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$553  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = cur_is_last0;
+    if (\$185 ) begin
+      \$554  = \$193 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$554  = \$203 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = cur_relu0;
+    if (\$185 ) begin
+      \$555  = d0_rp__data[33];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$555  = next_descriptor0[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = cur_requantize0;
+    if (\$185 ) begin
+      \$556  = d0_rp__data[34];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$556  = next_descriptor0[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = bank_addr0;
+    if (\$185 ) begin
+      \$557  = d0_rp__data[24:16];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$557  = next_descriptor0[24:16];
+        end
+      end
+      if (\$212 ) begin
+        \$557  = \$213 [8:0];
+      end
+    end
+    if (rst) begin
+      \$557  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = rq_addr0;
+    if (\$185 ) begin
+      \$558  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$558  = \$201 [7:0];
+        if (last_group0) begin
+          \$558  = next_descriptor0[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$558  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = layer0;
+    if (\$185 ) begin
+      \$559  = 3'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$559  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$559  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = group0;
+    if (\$185 ) begin
+      \$560  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$560  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$560  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$560  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = fold0;
+    if (\$185 ) begin
+      \$561  = 8'h00;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$561  = 8'h00;
+        if (last_group0) begin
+          \$561  = 8'h00;
+        end
+      end else begin
+        \$561  = fold_plus1_0[7:0];
+      end
+    end
+    if (rst) begin
+      \$561  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = group_plus1_0;
+    if (\$185 ) begin
+      \$562  = 9'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$562  = \$200 [8:0];
+        if (last_group0) begin
+          \$562  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$562  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = fold_plus1_0;
+    if (\$185 ) begin
+      \$563  = 9'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$563  = 9'h001;
+        if (last_group0) begin
+          \$563  = 9'h001;
+        end
+      end else begin
+        \$563  = fold_plus2_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$563  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = fold_plus2_0;
+    if (\$185 ) begin
+      \$564  = 10'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$564  = 10'h002;
+        if (last_group0) begin
+          \$564  = 10'h002;
+        end
+      end else begin
+        \$564  = \$209 [9:0];
+      end
+    end
+    if (rst) begin
+      \$564  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = last_fold0;
+    if (\$185 ) begin
+      \$565  = \$196 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$565  = cur_one_fold0;
+        if (last_group0) begin
+          \$565  = next_steps0[26];
+        end
+      end else begin
+        \$565  = \$210 ;
+      end
+    end
+    if (rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = last_group0;
+    if (\$185 ) begin
+      \$566  = \$199 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$566  = \$202 ;
+        if (last_group0) begin
+          \$566  = next_steps0[27];
+        end
+      end
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = fold_is_0_0;
+    if (\$185 ) begin
+      \$567  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$567  = 1'h1;
+        if (last_group0) begin
+          \$567  = 1'h1;
+        end
+      end else begin
+        \$567  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$567  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = first_step0;
+    if (\$185 ) begin
+      \$568  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$568  = 1'h0;
+        if (last_group0) begin
+          \$568  = 1'h1;
+        end
+      end else begin
+        \$568  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$568  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = wr_buf0;
+    if (\$185 ) begin
+      \$569  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$569  = \$206 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = layer_is_0_0;
+    if (\$185 ) begin
+      \$570  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$570  = cur_is_last0;
+        end
+      end
+    end
+    if (rst) begin
+      \$570  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = \$214 ;
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = \$217 [4:0];
+    if (rst) begin
+      \$572  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$573  = wait_next_m2_0;
+    end else begin
+      if (\$219 ) begin
+        \$573  = \$220 [4:0];
+      end
+    end
+    if (rst) begin
+      \$573  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$574  = wait_next_le2_0;
+    end else begin
+      \$574  = \$218 ;
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = cur_folds_m1_1;
+    if (\$221 ) begin
+      \$575  = \$223 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$575  = next_steps1[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$575  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = cur_groups_m1_1;
+    if (\$221 ) begin
+      \$576  = \$225 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$576  = next_steps1[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$576  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = cur_one_fold1;
+    if (\$221 ) begin
+      \$577  = \$228 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$577  = next_steps1[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = cur_wait_next1;
+    if (\$221 ) begin
+      \$578  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$578  = next_steps1[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$578  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = cur_is_last1;
+    if (\$221 ) begin
+      \$579  = \$229 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$579  = \$239 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = cur_relu1;
+    if (\$221 ) begin
+      \$580  = d0_rp__data[33];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$580  = next_descriptor1[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = cur_requantize1;
+    if (\$221 ) begin
+      \$581  = d0_rp__data[34];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$581  = next_descriptor1[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = bank_addr1;
+    if (\$221 ) begin
+      \$582  = d0_rp__data[24:16];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$582  = next_descriptor1[24:16];
+        end
+      end
+      if (\$248 ) begin
+        \$582  = \$249 [8:0];
+      end
+    end
+    if (rst) begin
+      \$582  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = rq_addr1;
+    if (\$221 ) begin
+      \$583  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$583  = \$237 [7:0];
+        if (last_group1) begin
+          \$583  = next_descriptor1[32:25];
+        end
+      end
+    end
     if (rst) begin
       \$583  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = in_release0;
-    if (rst) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = in_release1;
-    if (rst) begin
-      \$585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = in_beats0;
-    if (\$172 ) begin
-      \$586  = \$173 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$586  = 8'h00;
-    end
-    if (rst) begin
-      \$586  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = in_full0;
-    if (\$172 ) begin
-      if (\$174 ) begin
-        \$587  = 1'h1;
+    \$584  = layer1;
+    if (\$221 ) begin
+      \$584  = 3'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$584  = next_layer_r1;
+        end
       end
     end
-    if (in_release_r1_0) begin
-      \$587  = 1'h0;
-    end
     if (rst) begin
-      \$587  = 1'h0;
+      \$584  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = in_beats1;
-    if (\$176 ) begin
-      \$588  = \$177 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$588  = 8'h00;
-    end
-    if (rst) begin
-      \$588  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = in_full1;
-    if (\$176 ) begin
-      if (\$178 ) begin
-        \$589  = 1'h1;
+    \$585  = group1;
+    if (\$221 ) begin
+      \$585  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$585  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$585  = 8'h00;
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$589  = 1'h0;
-    end
     if (rst) begin
-      \$589  = 1'h0;
+      \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = in_wslot;
-    if (\$181 ) begin
-      \$590  = \$182 ;
+    \$586  = fold1;
+    if (\$221 ) begin
+      \$586  = 8'h00;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$586  = 8'h00;
+        if (last_group1) begin
+          \$586  = 8'h00;
+        end
+      end else begin
+        \$586  = fold_plus1_1[7:0];
+      end
+    end
+    if (rst) begin
+      \$586  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = group_plus1_1;
+    if (\$221 ) begin
+      \$587  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$587  = \$236 [8:0];
+        if (last_group1) begin
+          \$587  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$587  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = fold_plus1_1;
+    if (\$221 ) begin
+      \$588  = 9'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$588  = 9'h001;
+        if (last_group1) begin
+          \$588  = 9'h001;
+        end
+      end else begin
+        \$588  = fold_plus2_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$588  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = fold_plus2_1;
+    if (\$221 ) begin
+      \$589  = 10'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$589  = 10'h002;
+        if (last_group1) begin
+          \$589  = 10'h002;
+        end
+      end else begin
+        \$589  = \$245 [9:0];
+      end
+    end
+    if (rst) begin
+      \$589  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = last_fold1;
+    if (\$221 ) begin
+      \$590  = \$232 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$590  = cur_one_fold1;
+        if (last_group1) begin
+          \$590  = next_steps1[26];
+        end
+      end else begin
+        \$590  = \$246 ;
+      end
     end
     if (rst) begin
       \$590  = 1'h0;
@@ -2863,12 +3522,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = loaded;
-    if (\$183 ) begin
-      \$591  = 1'h1;
-    end
-    if (\$258 ) begin
-      \$591  = 1'h0;
+    \$591  = last_group1;
+    if (\$221 ) begin
+      \$591  = \$235 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$591  = \$238 ;
+        if (last_group1) begin
+          \$591  = next_steps1[27];
+        end
+      end
     end
     if (rst) begin
       \$591  = 1'h0;
@@ -2876,141 +3539,112 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = oldest;
-    if (\$183 ) begin
-      \$592  = in_wslot;
-    end
-    if (\$184 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$207 ) begin
-            \$592  = 1'h1;
-          end
+    \$592  = fold_is_0_1;
+    if (\$221 ) begin
+      \$592  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$592  = 1'h1;
+        if (last_group1) begin
+          \$592  = 1'h1;
         end
+      end else begin
+        \$592  = 1'h0;
       end
     end
-    if (\$220 ) begin
+    if (rst) begin
+      \$592  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = first_step1;
+    if (\$221 ) begin
+      \$593  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$593  = 1'h0;
+        if (last_group1) begin
+          \$593  = 1'h1;
+        end
+      end else begin
+        \$593  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$593  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = wr_buf1;
+    if (\$221 ) begin
+      \$594  = 1'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          if (\$243 ) begin
-            \$592  = 1'h0;
-          end
+          \$594  = \$242 ;
         end
       end
     end
     if (rst) begin
-      \$592  = 1'h0;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = cur_folds_m1_0;
-    if (\$184 ) begin
-      \$593  = \$186 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$593  = next_steps0[16:8];
+    \$595  = layer_is_0_1;
+    if (\$221 ) begin
+      \$595  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$595  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$593  = 9'h1ff;
+      \$595  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = cur_groups_m1_0;
-    if (\$184 ) begin
-      \$594  = \$188 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$594  = next_steps0[25:17];
-        end
+    \$596  = \$250 ;
+    if (rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$597  = \$253 [4:0];
+    if (rst) begin
+      \$597  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$598  = wait_next_m2_1;
+    end else begin
+      if (\$255 ) begin
+        \$598  = \$256 [4:0];
       end
     end
     if (rst) begin
-      \$594  = 9'h1ff;
+      \$598  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = cur_one_fold0;
-    if (\$184 ) begin
-      \$595  = \$191 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$595  = next_steps0[26];
-        end
-      end
-    end
-    if (rst) begin
-      \$595  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = cur_wait_next0;
-    if (\$184 ) begin
-      \$596  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$596  = next_steps0[32:28];
-        end
-      end
-    end
-    if (rst) begin
-      \$596  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = cur_is_last0;
-    if (\$184 ) begin
-      \$597  = \$192 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$597  = \$202 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = cur_relu0;
-    if (\$184 ) begin
-      \$598  = d0_rp__data[33];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$598  = next_descriptor0[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = cur_requantize0;
-    if (\$184 ) begin
-      \$599  = d0_rp__data[34];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$599  = next_descriptor0[34];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$599  = wait_next_le2_1;
+    end else begin
+      \$599  = \$254 ;
     end
     if (rst) begin
       \$599  = 1'h0;
@@ -3018,590 +3652,340 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = bank_addr0;
-    if (\$184 ) begin
-      \$600  = d0_rp__data[24:16];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$600  = next_descriptor0[24:16];
-        end
-      end
-      if (\$211 ) begin
-        \$600  = \$212 [8:0];
-      end
-    end
+    \$600  = \$263 ;
     if (rst) begin
-      \$600  = 9'h000;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = rq_addr0;
-    if (\$184 ) begin
-      \$601  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$601  = \$200 [7:0];
-        if (last_group0) begin
-          \$601  = next_descriptor0[32:25];
-        end
-      end
-    end
+    \$601  = issue_ctx;
     if (rst) begin
-      \$601  = 8'h00;
+      \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = layer0;
-    if (\$184 ) begin
-      \$602  = 3'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$602  = next_layer_r0;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$602  = 1'h0;
+    end else if (\$265 ) begin
+      \$602  = \$273 ;
+    end else if (\$267 ) begin
+      \$602  = \$285 ;
+    end else begin
+      \$602  = \$297 ;
     end
     if (rst) begin
-      \$602  = 3'h0;
+      \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = group0;
-    if (\$184 ) begin
-      \$603  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$603  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$603  = 8'h00;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$603  = 1'h0;
+    end else if (\$265 ) begin
+      \$603  = \$279 ;
+    end else if (\$267 ) begin
+      \$603  = \$291 ;
+    end else begin
+      \$603  = \$303 ;
     end
     if (rst) begin
-      \$603  = 8'h00;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = fold0;
-    if (\$184 ) begin
-      \$604  = 8'h00;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$604  = 8'h00;
-        if (last_group0) begin
-          \$604  = 8'h00;
-        end
-      end else begin
-        \$604  = fold_plus1_0[7:0];
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$604  = 1'h0;
+    end else if (\$305 ) begin
+      \$604  = \$313 ;
+    end else if (\$307 ) begin
+      \$604  = \$325 ;
+    end else begin
+      \$604  = \$337 ;
     end
     if (rst) begin
-      \$604  = 8'h00;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = group_plus1_0;
-    if (\$184 ) begin
-      \$605  = 9'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$605  = \$199 [8:0];
-        if (last_group0) begin
-          \$605  = 9'h001;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$605  = 1'h0;
+    end else if (\$305 ) begin
+      \$605  = \$319 ;
+    end else if (\$307 ) begin
+      \$605  = \$331 ;
+    end else begin
+      \$605  = \$343 ;
     end
     if (rst) begin
-      \$605  = 9'h001;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = fold_plus1_0;
-    if (\$184 ) begin
-      \$606  = 9'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$606  = 9'h001;
-        if (last_group0) begin
-          \$606  = 9'h001;
-        end
-      end else begin
-        \$606  = fold_plus2_0[8:0];
-      end
-    end
+    \$606  = \$378 ;
     if (rst) begin
-      \$606  = 9'h001;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = fold_plus2_0;
-    if (\$184 ) begin
-      \$607  = 10'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$607  = 10'h002;
-        if (last_group0) begin
-          \$607  = 10'h002;
-        end
-      end else begin
-        \$607  = \$208 [9:0];
-      end
-    end
+    \$607  = \$413 ;
     if (rst) begin
-      \$607  = 10'h002;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = last_fold0;
-    if (\$184 ) begin
-      \$608  = \$195 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$608  = cur_one_fold0;
-        if (last_group0) begin
-          \$608  = next_steps0[26];
-        end
-      end else begin
-        \$608  = \$209 ;
-      end
-    end
+    \$608  = issue;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = last_group0;
-    if (\$184 ) begin
-      \$609  = \$198 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$609  = \$201 ;
-        if (last_group0) begin
-          \$609  = next_steps0[27];
-        end
-      end
-    end
+    \$609  = \$435 ;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = fold_is_0_0;
-    if (\$184 ) begin
-      \$610  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$610  = 1'h1;
-        if (last_group0) begin
-          \$610  = 1'h1;
-        end
-      end else begin
-        \$610  = 1'h0;
-      end
-    end
+    \$610  = wb_valid1;
     if (rst) begin
-      \$610  = 1'h1;
+      \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = first_step0;
-    if (\$184 ) begin
-      \$611  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$611  = 1'h0;
-        if (last_group0) begin
-          \$611  = 1'h1;
-        end
-      end else begin
-        \$611  = 1'h0;
-      end
-    end
+    \$611  = wb_valid2;
     if (rst) begin
-      \$611  = 1'h1;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = wr_buf0;
-    if (\$184 ) begin
-      \$612  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$612  = \$205 ;
-        end
-      end
-    end
+    \$612  = wb_valid3;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = layer_is_0_0;
-    if (\$184 ) begin
-      \$613  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$613  = cur_is_last0;
-        end
-      end
-    end
+    \$613  = wb_valid4;
     if (rst) begin
-      \$613  = 1'h1;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = \$213 ;
+    \$614  = wb_valid5;
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \$216 [4:0];
+    \$615  = wb_valid6;
     if (rst) begin
-      \$615  = 5'h00;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$616  = wait_next_m2_0;
-    end else begin
-      if (\$218 ) begin
-        \$616  = \$219 [4:0];
-      end
-    end
+    \$616  = wb_valid7;
     if (rst) begin
-      \$616  = 5'h00;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$617  = wait_next_le2_0;
-    end else begin
-      \$617  = \$217 ;
-    end
+    \$617  = wb_valid8;
     if (rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = cur_folds_m1_1;
-    if (\$220 ) begin
-      \$618  = \$222 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$618  = next_steps1[16:8];
-        end
-      end
-    end
+    \$618  = wb_valid9;
     if (rst) begin
-      \$618  = 9'h1ff;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_groups_m1_1;
-    if (\$220 ) begin
-      \$619  = \$224 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$619  = next_steps1[25:17];
-        end
-      end
-    end
+    \$619  = wb_valid10;
     if (rst) begin
-      \$619  = 9'h1ff;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_one_fold1;
-    if (\$220 ) begin
-      \$620  = \$227 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$620  = next_steps1[26];
-        end
-      end
-    end
+    \$620  = wb_valid11;
     if (rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_wait_next1;
-    if (\$220 ) begin
-      \$621  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$621  = next_steps1[32:28];
-        end
-      end
-    end
+    \$621  = wb_valid12;
     if (rst) begin
-      \$621  = 5'h00;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = cur_is_last1;
-    if (\$220 ) begin
-      \$622  = \$228 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$622  = \$238 ;
-        end
-      end
-    end
+    \$622  = wb_valid13;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = cur_relu1;
-    if (\$220 ) begin
-      \$623  = d0_rp__data[33];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$623  = next_descriptor1[33];
-        end
-      end
-    end
+    \$623  = wb_valid14;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = cur_requantize1;
-    if (\$220 ) begin
-      \$624  = d0_rp__data[34];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$624  = next_descriptor1[34];
-        end
-      end
-    end
+    \$624  = wb_valid15;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = bank_addr1;
-    if (\$220 ) begin
-      \$625  = d0_rp__data[24:16];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$625  = next_descriptor1[24:16];
-        end
-      end
-      if (\$247 ) begin
-        \$625  = \$248 [8:0];
+    \$625  = out_full0;
+    if (\$437 ) begin
+      \$625  = 1'h1;
+    end
+    if (done) begin
+      if (\$517 ) begin
+        \$625  = 1'h0;
       end
     end
     if (rst) begin
-      \$625  = 9'h000;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = rq_addr1;
-    if (\$220 ) begin
-      \$626  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$626  = \$236 [7:0];
-        if (last_group1) begin
-          \$626  = next_descriptor1[32:25];
+    \$626  = out_pending0;
+    if (\$437 ) begin
+      \$626  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$513 ) begin
+          \$626  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$626  = 8'h00;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = layer1;
-    if (\$220 ) begin
-      \$627  = 3'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$627  = next_layer_r1;
+    \$627  = out_groups0;
+    if (\$437 ) begin
+      \$627  = 8'h00;
+    end else if (\$439 ) begin
+      \$627  = \$440 [7:0];
+    end
+    if (rst) begin
+      \$627  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = out_full1;
+    if (\$442 ) begin
+      \$628  = 1'h1;
+    end
+    if (done) begin
+      if (\$518 ) begin
+        \$628  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = out_pending1;
+    if (\$442 ) begin
+      \$629  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$514 ) begin
+          \$629  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$627  = 3'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = group1;
-    if (\$220 ) begin
-      \$628  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$628  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$628  = 8'h00;
-        end
-      end
+    \$630  = out_groups1;
+    if (\$442 ) begin
+      \$630  = 8'h00;
+    end else if (\$444 ) begin
+      \$630  = \$445 [7:0];
     end
     if (rst) begin
-      \$628  = 8'h00;
+      \$630  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = fold1;
-    if (\$220 ) begin
-      \$629  = 8'h00;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$629  = 8'h00;
-        if (last_group1) begin
-          \$629  = 8'h00;
-        end
-      end else begin
-        \$629  = fold_plus1_1[7:0];
-      end
+    \$631  = \$448 [2:0];
+    if (rst) begin
+      \$631  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = \$455 ;
+    if (rst) begin
+      \$632  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = drain_undrained0;
+    if (\$461 ) begin
+      \$633  = 9'h000;
+    end else if (\$469 ) begin
+      \$633  = \$478 [8:0];
+    end else if (\$477 ) begin
+      \$633  = \$479 [8:0];
     end
     if (rst) begin
-      \$629  = 8'h00;
+      \$633  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = group_plus1_1;
-    if (\$220 ) begin
-      \$630  = 9'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$630  = \$235 [8:0];
-        if (last_group1) begin
-          \$630  = 9'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$630  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = fold_plus1_1;
-    if (\$220 ) begin
-      \$631  = 9'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$631  = 9'h001;
-        if (last_group1) begin
-          \$631  = 9'h001;
-        end
-      end else begin
-        \$631  = fold_plus2_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$631  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = fold_plus2_1;
-    if (\$220 ) begin
-      \$632  = 10'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$632  = 10'h002;
-        if (last_group1) begin
-          \$632  = 10'h002;
-        end
-      end else begin
-        \$632  = \$244 [9:0];
-      end
-    end
-    if (rst) begin
-      \$632  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = last_fold1;
-    if (\$220 ) begin
-      \$633  = \$231 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$633  = cur_one_fold1;
-        if (last_group1) begin
-          \$633  = next_steps1[26];
-        end
-      end else begin
-        \$633  = \$245 ;
-      end
-    end
-    if (rst) begin
-      \$633  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = last_group1;
-    if (\$220 ) begin
-      \$634  = \$234 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$634  = \$237 ;
-        if (last_group1) begin
-          \$634  = next_steps1[27];
-        end
-      end
+    \$634  = drain_ready0;
+    if (\$461 ) begin
+      \$634  = 1'h0;
+    end else if (\$469 ) begin
+      \$634  = 1'h1;
+    end else if (\$477 ) begin
+      \$634  = \$480 ;
     end
     if (rst) begin
       \$634  = 1'h0;
@@ -3609,142 +3993,110 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = fold_is_0_1;
-    if (\$220 ) begin
-      \$635  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$635  = 1'h1;
-        if (last_group1) begin
-          \$635  = 1'h1;
-        end
-      end else begin
-        \$635  = 1'h0;
-      end
+    \$635  = drain_undrained1;
+    if (\$486 ) begin
+      \$635  = 9'h000;
+    end else if (\$494 ) begin
+      \$635  = \$503 [8:0];
+    end else if (\$502 ) begin
+      \$635  = \$504 [8:0];
     end
     if (rst) begin
-      \$635  = 1'h1;
+      \$635  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = first_step1;
-    if (\$220 ) begin
+    \$636  = drain_ready1;
+    if (\$486 ) begin
+      \$636  = 1'h0;
+    end else if (\$494 ) begin
       \$636  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$636  = 1'h0;
-        if (last_group1) begin
-          \$636  = 1'h1;
-        end
-      end else begin
-        \$636  = 1'h0;
-      end
+    end else if (\$502 ) begin
+      \$636  = \$505 ;
     end
     if (rst) begin
-      \$636  = 1'h1;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = wr_buf1;
-    if (\$220 ) begin
-      \$637  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$637  = \$241 ;
-        end
-      end
-    end
+    \$637  = drain_read;
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = layer_is_0_1;
-    if (\$220 ) begin
-      \$638  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$638  = cur_is_last1;
-        end
+    \$638  = drain_inflight;
+    if (rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = \$506 ;
+    if (rst) begin
+      \$639  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = \$507 ;
+    if (rst) begin
+      \$640  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$508 ) begin
+      \$641  = \$509 ;
+    end else if (drain_elem_last) begin
+      \$641  = \$510 ;
+    end else begin
+      \$641  = \$511 ;
+    end
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = drain_lane;
+    if (drain_read) begin
+      \$642  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = drain_last;
+    if (drain_read) begin
+      \$643  = drain_elem_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$644  = 8'h00;
+      end else begin
+        \$644  = \$515 [7:0];
       end
     end
     if (rst) begin
-      \$638  = 1'h1;
+      \$644  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \$249 ;
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$252 [4:0];
-    if (rst) begin
-      \$640  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$641  = wait_next_m2_1;
-    end else begin
-      if (\$254 ) begin
-        \$641  = \$255 [4:0];
+    \$645  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$645  = \$512 ;
       end
-    end
-    if (rst) begin
-      \$641  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$642  = wait_next_le2_1;
-    end else begin
-      \$642  = \$253 ;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = \$262 ;
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = issue_ctx;
-    if (rst) begin
-      \$644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$645  = 1'h0;
-    end else if (\$264 ) begin
-      \$645  = \$272 ;
-    end else if (\$266 ) begin
-      \$645  = \$284 ;
-    end else begin
-      \$645  = \$296 ;
     end
     if (rst) begin
       \$645  = 1'h0;
@@ -3752,15 +4104,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$646  = 1'h0;
-    end else if (\$264 ) begin
-      \$646  = \$278 ;
-    end else if (\$266 ) begin
-      \$646  = \$290 ;
-    end else begin
-      \$646  = \$302 ;
+    \$646  = release_slot;
+    if (done) begin
+      \$646  = \$516 ;
     end
     if (rst) begin
       \$646  = 1'h0;
@@ -3768,563 +4114,182 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$647  = 1'h0;
-    end else if (\$304 ) begin
-      \$647  = \$312 ;
-    end else if (\$306 ) begin
-      \$647  = \$324 ;
-    end else begin
-      \$647  = \$336 ;
-    end
+    \$647  = vector_start;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$648  = 1'h0;
-    end else if (\$304 ) begin
-      \$648  = \$318 ;
-    end else if (\$306 ) begin
-      \$648  = \$330 ;
-    end else begin
-      \$648  = \$342 ;
-    end
+    \$648  = done;
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \$377 ;
+    \$649  = \$520 [2:0];
     if (rst) begin
-      \$649  = 1'h0;
+      \$649  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = \$412 ;
+    \$650  = \$523 ;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = issue;
+    \$651  = { 3'h0, busy };
     if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = \$434 ;
-    if (rst) begin
-      \$652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = wb_valid1;
-    if (rst) begin
-      \$653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = wb_valid2;
-    if (rst) begin
-      \$654  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = wb_valid3;
-    if (rst) begin
-      \$655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = wb_valid4;
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = wb_valid5;
-    if (rst) begin
-      \$657  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = wb_valid6;
-    if (rst) begin
-      \$658  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = wb_valid7;
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = wb_valid8;
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = wb_valid9;
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = wb_valid10;
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = wb_valid11;
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = wb_valid12;
-    if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wb_valid13;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid14;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wb_valid15;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = out_full0;
-    if (\$436 ) begin
-      \$668  = 1'h1;
-    end
-    if (done) begin
-      if (\$560 ) begin
-        \$668  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = out_pending0;
-    if (\$436 ) begin
-      \$669  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$556 ) begin
-          \$669  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = out_groups0;
-    if (\$436 ) begin
-      \$670  = 8'h00;
-    end else if (\$438 ) begin
-      \$670  = \$439 [7:0];
-    end
-    if (rst) begin
-      \$670  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = out_full1;
-    if (\$441 ) begin
-      \$671  = 1'h1;
-    end
-    if (done) begin
-      if (\$561 ) begin
-        \$671  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = out_pending1;
-    if (\$441 ) begin
-      \$672  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$557 ) begin
-          \$672  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = out_groups1;
-    if (\$441 ) begin
-      \$673  = 8'h00;
-    end else if (\$443 ) begin
-      \$673  = \$444 [7:0];
-    end
-    if (rst) begin
-      \$673  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \$447 [2:0];
-    if (rst) begin
-      \$674  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \$454 ;
-    if (rst) begin
-      \$675  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \$546 ;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = drain_group_plus1;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$677  = 9'h001;
-      end else if (\$547 ) begin
-        \$677  = \$548 [8:0];
-      end
-    end
-    if (rst) begin
-      \$677  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = drain_read;
-    if (rst) begin
-      \$678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = drain_inflight;
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \$549 ;
-    if (rst) begin
-      \$680  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$550 ;
-    if (rst) begin
-      \$681  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$551 ) begin
-      \$682  = \$552 ;
-    end else if (drain_elem_last) begin
-      \$682  = \$553 ;
-    end else begin
-      \$682  = \$554 ;
-    end
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = drain_lane;
-    if (drain_read) begin
-      \$683  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = drain_last;
-    if (drain_read) begin
-      \$684  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$685  = 8'h00;
-      end else begin
-        \$685  = \$558 [7:0];
-      end
-    end
-    if (rst) begin
-      \$685  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$686  = \$555 ;
-      end
-    end
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = release_slot;
-    if (done) begin
-      \$687  = \$559 ;
-    end
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = vector_start;
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = done;
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \$563 [2:0];
-    if (rst) begin
-      \$690  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$566 ;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = { 3'h0, busy };
-    if (rst) begin
-      \$692  = 4'h0;
+      \$651  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$693  = 32'd0;
+      \$652  = 32'd0;
     end else begin
-      \$693  = \$567 [31:0];
+      \$652  = \$524 [31:0];
     end
     if (rst) begin
-      \$693  = 32'd0;
+      \$652  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = { 3'h0, stall_input };
+    \$653  = { 3'h0, stall_input };
     if (rst) begin
-      \$694  = 4'h0;
+      \$653  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$695  = 32'd0;
+      \$654  = 32'd0;
     end else begin
-      \$695  = \$568 [31:0];
+      \$654  = \$525 [31:0];
     end
     if (rst) begin
-      \$695  = 32'd0;
+      \$654  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = { 3'h0, stall_output };
+    \$655  = { 3'h0, stall_output };
     if (rst) begin
-      \$696  = 4'h0;
+      \$655  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$697  = 32'd0;
+      \$656  = 32'd0;
     end else begin
-      \$697  = \$569 [31:0];
+      \$656  = \$526 [31:0];
     end
     if (rst) begin
-      \$697  = 32'd0;
+      \$656  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \$570 ;
+    \$657  = \$527 ;
     if (rst) begin
-      \$698  = 4'h0;
+      \$657  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$699  = 32'd0;
+      \$658  = 32'd0;
     end else begin
-      \$699  = \$571 [31:0];
+      \$658  = \$528 [31:0];
     end
     if (rst) begin
-      \$699  = 32'd0;
+      \$658  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = { 2'h0, \$572  };
+    \$659  = { 2'h0, \$529  };
     if (rst) begin
-      \$700  = 4'h0;
+      \$659  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$701  = 32'd0;
+      \$660  = 32'd0;
     end else begin
-      \$701  = \$573 [31:0];
+      \$660  = \$530 [31:0];
     end
     if (rst) begin
-      \$701  = 32'd0;
+      \$660  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = { 3'h0, issue };
+    \$661  = { 3'h0, issue };
     if (rst) begin
-      \$702  = 4'h0;
+      \$661  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$703  = 32'd0;
+      \$662  = 32'd0;
     end else begin
-      \$703  = \$574 [31:0];
+      \$662  = \$531 [31:0];
     end
     if (rst) begin
-      \$703  = 32'd0;
+      \$662  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = { 2'h0, \$575  };
+    \$663  = { 2'h0, \$532  };
     if (rst) begin
-      \$704  = 4'h0;
+      \$663  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$705  = 32'd0;
+      \$664  = 32'd0;
     end else begin
-      \$705  = \$576 [31:0];
+      \$664  = \$533 [31:0];
     end
     if (rst) begin
-      \$705  = 32'd0;
+      \$664  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = { 3'h0, done };
+    \$665  = { 3'h0, done };
     if (rst) begin
-      \$706  = 4'h0;
+      \$665  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$707  = 32'd0;
+      \$666  = 32'd0;
     end else begin
-      \$707  = \$577 [31:0];
+      \$666  = \$534 [31:0];
     end
     if (rst) begin
-      \$707  = 32'd0;
+      \$666  = 32'd0;
     end
   end
   always @* begin
@@ -4387,17 +4352,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$105 [6:0];
   assign act = act_word;
   assign \act$133  = act_word;
-  assign act_wp__data = { \$710 , \$708 , \$710 , \$708  };
-  assign result = { \$709 , \$708  };
-  assign \result$143  = { \$711 , \$710  };
+  assign act_wp__data = { \$669 , \$667 , \$669 , \$667  };
+  assign result = { \$668 , \$667  };
+  assign \result$143  = { \$670 , \$669  };
   assign \$signature__en$144  = out_write;
   assign \$signature__addr$145  = \$115 [6:0];
-  assign \$signature__data$146  = { \$709 , \$708  };
+  assign \$signature__data$146  = { \$668 , \$667  };
   assign \$signature__en$147  = out_write;
   assign \$signature__addr$148  = \$117 [6:0];
-  assign \$signature__data$149  = { \$711 , \$710  };
-  assign \$signature__addr$156  = \$122 [6:0];
-  assign \$signature__addr$159  = \$127 [6:0];
+  assign \$signature__data$149  = { \$670 , \$669  };
+  assign \$signature__addr$157  = \$123 [6:0];
+  assign \$signature__addr$160  = \$128 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4431,61 +4396,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$110  = wb_group16[0];
   assign \$112  = wb_group16[0];
   assign \$101  = { 1'h0, wb_group16[7:1] };
-  assign \$120  = { 1'h0, drain_elem[7:1] };
-  assign \$125  = { 1'h0, drain_elem[7:1] };
-  assign \$150  = { \$149 [8], \$149 [8:1] };
+  assign \$121  = { 1'h0, drain_elem[7:1] };
+  assign \$126  = { 1'h0, drain_elem[7:1] };
   assign \$151  = { \$150 [8], \$150 [8:1] };
-  assign \$154  = { \$153 [8], \$153 [8:1] };
+  assign \$152  = { \$151 [8], \$151 [8:1] };
   assign \$155  = { \$154 [8], \$154 [8:1] };
-  assign \$161  = { \$160 [8], \$160 [8], \$160 [8:2] };
-  assign \$162  = { 1'h0, load_r_countdown_distance };
-  assign \$165  = { 1'h0, load_r_countdown_distance };
-  assign \$170  = { \$169 [8], \$169 [8], \$169 [8:2] };
-  assign \$175  = in_wslot;
-  assign \$186  = { \$185 [8], \$185 [8], \$185 [8:2] };
-  assign \$188  = { \$187 [8], \$187 [8:1] };
-  assign \$222  = { \$221 [8], \$221 [8], \$221 [8:2] };
-  assign \$224  = { \$223 [8], \$223 [8:1] };
-  assign \$242  = oldest;
-  assign \$308  = in_wslot;
-  assign \$314  = in_wslot;
-  assign \$320  = in_wslot;
-  assign \$326  = in_wslot;
-  assign \$332  = in_wslot;
-  assign \$338  = in_wslot;
-  assign \$352  = \$351 ;
-  assign \$387  = \$386 ;
-  assign \$393  = in_wslot;
-  assign \$398  = in_wslot;
-  assign \$405  = claim_ctx;
-  assign \$420  = \$419 ;
-  assign \$424  = \$423 ;
-  assign \$440  = claim_ctx;
-  assign \$442  = wb_ctx16;
-  assign \$463  = claim_ctx;
-  assign \$467  = wb_ctx16;
+  assign \$156  = { \$155 [8], \$155 [8:1] };
+  assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
+  assign \$163  = { 1'h0, load_r_countdown_distance };
+  assign \$166  = { 1'h0, load_r_countdown_distance };
+  assign \$171  = { \$170 [8], \$170 [8], \$170 [8:2] };
+  assign \$176  = in_wslot;
+  assign \$187  = { \$186 [8], \$186 [8], \$186 [8:2] };
+  assign \$189  = { \$188 [8], \$188 [8:1] };
+  assign \$223  = { \$222 [8], \$222 [8], \$222 [8:2] };
+  assign \$225  = { \$224 [8], \$224 [8:1] };
+  assign \$243  = oldest;
+  assign \$309  = in_wslot;
+  assign \$315  = in_wslot;
+  assign \$321  = in_wslot;
+  assign \$327  = in_wslot;
+  assign \$333  = in_wslot;
+  assign \$339  = in_wslot;
+  assign \$353  = \$352 ;
+  assign \$388  = \$387 ;
+  assign \$394  = in_wslot;
+  assign \$399  = in_wslot;
+  assign \$406  = claim_ctx;
+  assign \$421  = \$420 ;
+  assign \$425  = \$424 ;
+  assign \$441  = claim_ctx;
+  assign \$443  = wb_ctx16;
+  assign \$466  = drain_elem[0];
   assign \$472  = drain_elem[0];
-  assign \$473  = claim_ctx;
-  assign \$477  = wb_ctx16;
-  assign \$494  = claim_ctx;
-  assign \$497  = { 1'h0, drain_elem[7:1] };
+  assign \$481  = claim_ctx;
+  assign \$483  = drain_slot;
+  assign \$487  = wb_ctx16;
+  assign \$489  = drain_slot;
+  assign \$491  = drain_elem[0];
+  assign \$495  = drain_slot;
+  assign \$497  = drain_elem[0];
   assign \$499  = wb_ctx16;
-  assign \$501  = { 1'h0, drain_elem[7:1] };
-  assign \$509  = { 1'h0, drain_elem[7:1] };
-  assign \$513  = { 1'h0, drain_elem[7:1] };
-  assign \$521  = claim_ctx;
-  assign \$524  = { 1'h0, drain_elem[7:1] };
-  assign \$526  = wb_ctx16;
-  assign \$528  = { 1'h0, drain_elem[7:1] };
-  assign \$536  = { 1'h0, drain_elem[7:1] };
-  assign \$540  = { 1'h0, drain_elem[7:1] };
-  assign \$547  = drain_elem[0];
-  assign \$557  = drain_slot;
-  assign \$561  = release_slot;
+  assign \$514  = drain_slot;
+  assign \$518  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$164$0 , r_rdy, r_data, w_en, \port$1489$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$165$0 , r_rdy, r_data, w_en, \port$1453$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4509,10 +4466,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$164$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1489$0 ;
-  wire \port$1489$0 ;
-  input [31:0] \port$164$0 ;
-  wire [31:0] \port$164$0 ;
+  input \port$1453$0 ;
+  wire \port$1453$0 ;
+  input [31:0] \port$165$0 ;
+  wire [31:0] \port$165$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4545,7 +4502,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$164$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1489$0 , \port$164$0  };
+      storage[w_port__addr] <= { \port$1453$0 , \port$165$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4607,14 +4564,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$164$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1489$0 , \port$164$0  };
-  assign w_data = { \port$1489$0 , \port$164$0  };
+  assign w_port__data = { \port$1453$0 , \port$165$0  };
+  assign w_data = { \port$1453$0 , \port$165$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1687$0 , \port$1688$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1651$0 , \port$1652$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -4765,10 +4722,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1687$0 ;
-  wire [7:0] \port$1687$0 ;
-  output [23:0] \port$1688$0 ;
-  wire [23:0] \port$1688$0 ;
+  output [7:0] \port$1651$0 ;
+  wire [7:0] \port$1651$0 ;
+  output [23:0] \port$1652$0 ;
+  wire [23:0] \port$1652$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6086,7 +6043,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1634$0 (pe0_flags),
+    .\port$1598$0 (pe0_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -6212,13 +6169,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1687$0  = \$34 ;
-  assign \port$1688$0  = \$35 ;
+  assign \port$1651$0  = \$34 ;
+  assign \port$1652$0  = \$35 ;
   assign \$10  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1634$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1598$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6403,8 +6360,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1634$0 ;
-  wire [1:0] \port$1634$0 ;
+  input [1:0] \port$1598$0 ;
+  wire [1:0] \port$1598$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6621,9 +6578,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1634$0 [0];
+    rq_relu1 <= \port$1598$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1634$0 [1];
+    rq_req1 <= \port$1598$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6757,8 +6714,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1634$0 [0];
-  assign i_requantize = \port$1634$0 [1];
+  assign i_relu = \port$1598$0 [0];
+  assign i_requantize = \port$1598$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6767,7 +6724,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1844$0 , \port$1845$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1808$0 , \port$1809$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -6918,10 +6875,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1844$0 ;
-  wire [7:0] \port$1844$0 ;
-  output [23:0] \port$1845$0 ;
-  wire [23:0] \port$1845$0 ;
+  output [7:0] \port$1808$0 ;
+  wire [7:0] \port$1808$0 ;
+  output [23:0] \port$1809$0 ;
+  wire [23:0] \port$1809$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8239,7 +8196,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1791$0 (pe1_flags),
+    .\port$1755$0 (pe1_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -8365,13 +8322,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1844$0  = \$34 ;
-  assign \port$1845$0  = \$35 ;
+  assign \port$1808$0  = \$34 ;
+  assign \port$1809$0  = \$35 ;
   assign \$10  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1791$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1755$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8556,8 +8513,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1791$0 ;
-  wire [1:0] \port$1791$0 ;
+  input [1:0] \port$1755$0 ;
+  wire [1:0] \port$1755$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8774,9 +8731,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1791$0 [0];
+    rq_relu1 <= \port$1755$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1791$0 [1];
+    rq_req1 <= \port$1755$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8910,8 +8867,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1791$0 [0];
-  assign i_requantize = \port$1791$0 [1];
+  assign i_relu = \port$1755$0 [0];
+  assign i_requantize = \port$1755$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

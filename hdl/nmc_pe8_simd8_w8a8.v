@@ -98,50 +98,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [8:0] \$184 ;
-  wire [5:0] \$185 ;
-  wire [9:0] \$186 ;
-  wire \$187 ;
+  wire \$184 ;
+  wire [8:0] \$185 ;
+  wire [5:0] \$186 ;
+  wire [9:0] \$187 ;
   wire \$188 ;
-  wire [8:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [5:0] \$190 ;
-  wire [9:0] \$191 ;
-  wire \$192 ;
+  wire [8:0] \$190 ;
+  wire [5:0] \$191 ;
+  wire [9:0] \$192 ;
   wire \$193 ;
-  wire [8:0] \$194 ;
-  wire [5:0] \$195 ;
-  wire [9:0] \$196 ;
-  wire \$197 ;
+  wire \$194 ;
+  wire [8:0] \$195 ;
+  wire [5:0] \$196 ;
+  wire [9:0] \$197 ;
   wire \$198 ;
-  wire [8:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
-  wire [9:0] \$201 ;
-  wire \$202 ;
+  wire [8:0] \$200 ;
+  wire [5:0] \$201 ;
+  wire [9:0] \$202 ;
   wire \$203 ;
-  wire [8:0] \$204 ;
-  wire [5:0] \$205 ;
-  wire [9:0] \$206 ;
-  wire \$207 ;
+  wire \$204 ;
+  wire [8:0] \$205 ;
+  wire [5:0] \$206 ;
+  wire [9:0] \$207 ;
   wire \$208 ;
-  wire [8:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [5:0] \$210 ;
-  wire [9:0] \$211 ;
-  wire \$212 ;
+  wire [8:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [9:0] \$212 ;
   wire \$213 ;
-  wire [8:0] \$214 ;
-  wire [5:0] \$215 ;
-  wire [9:0] \$216 ;
-  wire \$217 ;
+  wire \$214 ;
+  wire [8:0] \$215 ;
+  wire [5:0] \$216 ;
+  wire [9:0] \$217 ;
   wire \$218 ;
-  wire [8:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [5:0] \$220 ;
-  wire [9:0] \$221 ;
-  wire \$222 ;
+  wire [8:0] \$220 ;
+  wire [5:0] \$221 ;
+  wire [9:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -158,57 +158,57 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [4:0] \$238 ;
+  wire \$238 ;
   wire [4:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [4:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [9:0] \$243 ;
+  wire \$243 ;
   wire [9:0] \$244 ;
   wire [9:0] \$245 ;
-  wire \$246 ;
-  wire [9:0] \$247 ;
+  wire [9:0] \$246 ;
+  wire \$247 ;
   wire [9:0] \$248 ;
   wire [9:0] \$249 ;
   wire \$25 ;
   wire [9:0] \$250 ;
   wire [9:0] \$251 ;
-  wire \$252 ;
+  wire [9:0] \$252 ;
   wire \$253 ;
-  wire [9:0] \$254 ;
+  wire \$254 ;
   wire [9:0] \$255 ;
-  wire [5:0] \$256 ;
-  wire [6:0] \$257 ;
-  wire \$258 ;
-  wire [5:0] \$259 ;
+  wire [9:0] \$256 ;
+  wire [5:0] \$257 ;
+  wire [6:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [6:0] \$260 ;
-  wire [7:0] \$261 ;
+  wire [5:0] \$260 ;
+  wire [6:0] \$261 ;
   wire [7:0] \$262 ;
-  wire [9:0] \$263 ;
+  wire [7:0] \$263 ;
   wire [9:0] \$264 ;
-  wire \$265 ;
+  wire [9:0] \$265 ;
   wire \$266 ;
-  wire [9:0] \$267 ;
-  wire \$268 ;
+  wire \$267 ;
+  wire [9:0] \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire [9:0] \$271 ;
-  wire \$272 ;
-  wire [8:0] \$273 ;
-  wire \$274 ;
+  wire \$271 ;
+  wire [9:0] \$272 ;
+  wire \$273 ;
+  wire [8:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire [9:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
   wire [9:0] \$280 ;
   wire [9:0] \$281 ;
   wire [9:0] \$282 ;
-  wire \$283 ;
+  wire [9:0] \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
@@ -219,9 +219,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [10:0] \$293 ;
-  wire [8:0] \$294 ;
-  wire \$295 ;
+  wire \$293 ;
+  wire [10:0] \$294 ;
+  wire [8:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -230,25 +230,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [11:0] \$302 ;
-  wire \$303 ;
+  wire \$302 ;
+  wire [11:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [9:0] \$306 ;
-  wire \$307 ;
+  wire \$306 ;
+  wire [9:0] \$307 ;
   wire \$308 ;
-  wire [5:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire [5:0] \$310 ;
-  wire \$311 ;
+  wire [5:0] \$311 ;
   wire \$312 ;
-  wire [5:0] \$313 ;
-  wire \$314 ;
-  wire [9:0] \$315 ;
+  wire \$313 ;
+  wire [5:0] \$314 ;
+  wire \$315 ;
   wire [9:0] \$316 ;
   wire [9:0] \$317 ;
   wire [9:0] \$318 ;
-  wire \$319 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -259,31 +259,31 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [10:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [8:0] \$330 ;
-  wire \$331 ;
+  wire [10:0] \$330 ;
+  wire [8:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [11:0] \$338 ;
-  wire \$339 ;
+  wire \$338 ;
+  wire [11:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [9:0] \$342 ;
-  wire \$343 ;
+  wire \$342 ;
+  wire [9:0] \$343 ;
   wire \$344 ;
-  wire [5:0] \$345 ;
+  wire \$345 ;
   wire [5:0] \$346 ;
-  wire \$347 ;
+  wire [5:0] \$347 ;
   wire \$348 ;
-  wire [5:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
+  wire [5:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
@@ -457,28 +457,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire [8:0] \$507 ;
-  wire \$508 ;
+  wire \$507 ;
+  wire [8:0] \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [7:0] \$510 ;
-  wire \$511 ;
+  wire \$510 ;
+  wire [7:0] \$511 ;
   wire \$512 ;
-  wire [8:0] \$513 ;
+  wire \$513 ;
   wire [8:0] \$514 ;
-  wire [5:0] \$515 ;
-  wire [9:0] \$516 ;
-  wire [8:0] \$517 ;
+  wire [8:0] \$515 ;
+  wire [5:0] \$516 ;
+  wire [9:0] \$517 ;
   wire [8:0] \$518 ;
-  wire [6:0] \$519 ;
+  wire [8:0] \$519 ;
   wire \$52 ;
-  wire [9:0] \$520 ;
-  wire \$521 ;
-  wire [5:0] \$522 ;
-  wire [10:0] \$523 ;
-  wire \$524 ;
-  wire [8:0] \$525 ;
-  wire \$526 ;
+  wire [6:0] \$520 ;
+  wire [9:0] \$521 ;
+  wire \$522 ;
+  wire [5:0] \$523 ;
+  wire [10:0] \$524 ;
+  wire \$525 ;
+  wire [8:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
@@ -486,22 +486,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
-  wire [9:0] \$533 ;
-  wire \$534 ;
+  wire \$533 ;
+  wire [9:0] \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire [9:0] \$538 ;
-  wire [3:0] \$539 ;
+  wire \$538 ;
+  wire [9:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire [4:0] \$541 ;
-  wire \$542 ;
-  wire [3:0] \$543 ;
-  wire \$544 ;
+  wire [3:0] \$540 ;
+  wire \$541 ;
+  wire [4:0] \$542 ;
+  wire \$543 ;
+  wire [3:0] \$544 ;
   wire \$545 ;
-  wire [3:0] \$546 ;
-  wire \$547 ;
+  wire \$546 ;
+  wire [3:0] \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
@@ -529,8 +529,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
+  wire [10:0] \$572 ;
+  wire [10:0] \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
@@ -550,130 +550,130 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$589 ;
   wire [9:0] \$59 ;
   wire \$590 ;
-  wire [8:0] \$591 ;
+  wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [8:0] \$595 ;
+  wire \$595 ;
   wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
+  wire [10:0] \$597 ;
+  wire [10:0] \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [9:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
+  wire [9:0] \$600 ;
+  wire [9:0] \$601 ;
   wire \$602 ;
-  wire [8:0] \$603 ;
+  wire \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
-  wire [8:0] \$607 ;
+  wire \$607 ;
   wire \$608 ;
-  wire \$609 ;
+  wire [9:0] \$609 ;
   wire [9:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
+  wire [3:0] \$613 ;
+  wire [4:0] \$614 ;
+  wire [3:0] \$615 ;
+  wire [4:0] \$616 ;
   wire \$617 ;
-  wire [8:0] \$618 ;
-  wire \$619 ;
+  wire [32:0] \$618 ;
+  wire [32:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire [8:0] \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [32:0] \$620 ;
+  wire [6:0] \$621 ;
+  wire [32:0] \$622 ;
+  wire [3:0] \$623 ;
+  wire [32:0] \$624 ;
+  wire [32:0] \$625 ;
+  wire [1:0] \$626 ;
+  wire [32:0] \$627 ;
+  wire [32:0] \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  wire [8:0] \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire [8:0] \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  reg \$630 ;
+  reg [4:0] \$631 ;
+  reg [9:0] \$632 ;
+  reg [4:0] \$633 ;
+  reg [8:0] \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg [8:0] \$637 ;
+  reg \$638 ;
+  reg [8:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire [10:0] \$642 ;
-  wire [9:0] \$643 ;
-  wire [9:0] \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg [9:0] \$644 ;
+  reg [9:0] \$645 ;
+  reg \$646 ;
+  reg [4:0] \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire [9:0] \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire [3:0] \$656 ;
-  wire [4:0] \$657 ;
-  wire [3:0] \$658 ;
-  wire [4:0] \$659 ;
+  reg \$650 ;
+  reg [8:0] \$651 ;
+  reg [7:0] \$652 ;
+  reg [3:0] \$653 ;
+  reg [8:0] \$654 ;
+  reg [8:0] \$655 ;
+  reg [9:0] \$656 ;
+  reg [9:0] \$657 ;
+  reg [10:0] \$658 ;
+  reg \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [32:0] \$661 ;
-  wire [32:0] \$662 ;
-  wire [32:0] \$663 ;
-  wire [6:0] \$664 ;
-  wire [32:0] \$665 ;
-  wire [3:0] \$666 ;
-  wire [32:0] \$667 ;
-  wire [32:0] \$668 ;
-  wire [1:0] \$669 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg [4:0] \$666 ;
+  reg [4:0] \$667 ;
+  reg \$668 ;
+  reg [9:0] \$669 ;
   wire \$67 ;
-  wire [32:0] \$670 ;
-  wire [32:0] \$671 ;
-  reg \$672 ;
+  reg [9:0] \$670 ;
+  reg \$671 ;
+  reg [4:0] \$672 ;
   reg \$673 ;
-  reg [4:0] \$674 ;
-  reg [9:0] \$675 ;
-  reg [4:0] \$676 ;
-  reg [8:0] \$677 ;
-  reg \$678 ;
-  reg \$679 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg [8:0] \$676 ;
+  reg [7:0] \$677 ;
+  reg [3:0] \$678 ;
+  reg [8:0] \$679 ;
   wire [5:0] \$68 ;
   reg [8:0] \$680 ;
-  reg \$681 ;
-  reg [8:0] \$682 ;
-  reg \$683 ;
+  reg [9:0] \$681 ;
+  reg [9:0] \$682 ;
+  reg [10:0] \$683 ;
   reg \$684 ;
   reg \$685 ;
   reg \$686 ;
-  reg [9:0] \$687 ;
-  reg [9:0] \$688 ;
+  reg \$687 ;
+  reg \$688 ;
   reg \$689 ;
   wire [6:0] \$69 ;
-  reg [4:0] \$690 ;
-  reg \$691 ;
-  reg \$692 ;
+  reg \$690 ;
+  reg [4:0] \$691 ;
+  reg [4:0] \$692 ;
   reg \$693 ;
-  reg [8:0] \$694 ;
-  reg [7:0] \$695 ;
-  reg [3:0] \$696 ;
-  reg [8:0] \$697 ;
-  reg [8:0] \$698 ;
-  reg [9:0] \$699 ;
+  reg \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [9:0] \$700 ;
-  reg [10:0] \$701 ;
+  reg \$700 ;
+  reg \$701 ;
   reg \$702 ;
   reg \$703 ;
   reg \$704 ;
@@ -681,128 +681,87 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$706 ;
   reg \$707 ;
   reg \$708 ;
-  reg [4:0] \$709 ;
+  reg \$709 ;
   wire [5:0] \$71 ;
-  reg [4:0] \$710 ;
+  reg \$710 ;
   reg \$711 ;
-  reg [9:0] \$712 ;
-  reg [9:0] \$713 ;
+  reg \$712 ;
+  reg \$713 ;
   reg \$714 ;
-  reg [4:0] \$715 ;
+  reg \$715 ;
   reg \$716 ;
   reg \$717 ;
   reg \$718 ;
-  reg [8:0] \$719 ;
+  reg \$719 ;
   wire [6:0] \$72 ;
-  reg [7:0] \$720 ;
-  reg [3:0] \$721 ;
+  reg \$720 ;
+  reg \$721 ;
   reg [8:0] \$722 ;
-  reg [8:0] \$723 ;
-  reg [9:0] \$724 ;
-  reg [9:0] \$725 ;
-  reg [10:0] \$726 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg [8:0] \$725 ;
+  reg [2:0] \$726 ;
   reg \$727 ;
-  reg \$728 ;
+  reg [9:0] \$728 ;
   reg \$729 ;
   wire [7:0] \$73 ;
-  reg \$730 ;
+  reg [9:0] \$730 ;
   reg \$731 ;
   reg \$732 ;
   reg \$733 ;
-  reg [4:0] \$734 ;
-  reg [4:0] \$735 ;
+  reg [9:0] \$734 ;
+  reg [9:0] \$735 ;
   reg \$736 ;
-  reg \$737 ;
+  reg [2:0] \$737 ;
   reg \$738 ;
-  reg \$739 ;
+  reg [8:0] \$739 ;
   wire [7:0] \$74 ;
   reg \$740 ;
   reg \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg \$744 ;
+  reg [2:0] \$744 ;
   reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg \$748 ;
-  reg \$749 ;
+  reg [6:0] \$746 ;
+  reg [31:0] \$747 ;
+  reg [6:0] \$748 ;
+  reg [31:0] \$749 ;
   wire \$75 ;
-  reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg \$755 ;
-  reg \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg \$759 ;
+  reg [6:0] \$750 ;
+  reg [31:0] \$751 ;
+  reg [6:0] \$752 ;
+  reg [31:0] \$753 ;
+  reg [6:0] \$754 ;
+  reg [31:0] \$755 ;
+  reg [6:0] \$756 ;
+  reg [31:0] \$757 ;
+  reg [6:0] \$758 ;
+  reg [31:0] \$759 ;
   wire \$76 ;
-  reg \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg \$764 ;
-  reg [8:0] \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg [8:0] \$768 ;
-  reg [2:0] \$769 ;
+  reg [6:0] \$760 ;
+  reg [31:0] \$761 ;
+  wire [7:0] \$762 ;
+  wire [23:0] \$763 ;
+  wire [7:0] \$764 ;
+  wire [23:0] \$765 ;
+  wire [7:0] \$766 ;
+  wire [23:0] \$767 ;
+  wire [7:0] \$768 ;
+  wire [23:0] \$769 ;
   wire \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg [9:0] \$772 ;
-  reg \$773 ;
-  reg \$774 ;
-  reg [9:0] \$775 ;
-  reg [9:0] \$776 ;
-  reg \$777 ;
-  reg [2:0] \$778 ;
-  reg \$779 ;
+  wire [7:0] \$770 ;
+  wire [23:0] \$771 ;
+  wire [7:0] \$772 ;
+  wire [23:0] \$773 ;
+  wire [7:0] \$774 ;
+  wire [23:0] \$775 ;
+  wire [7:0] \$776 ;
+  wire [23:0] \$777 ;
   wire \$78 ;
-  reg [8:0] \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg [2:0] \$785 ;
-  reg \$786 ;
-  reg [6:0] \$787 ;
-  reg [31:0] \$788 ;
-  reg [6:0] \$789 ;
   wire \$79 ;
-  reg [31:0] \$790 ;
-  reg [6:0] \$791 ;
-  reg [31:0] \$792 ;
-  reg [6:0] \$793 ;
-  reg [31:0] \$794 ;
-  reg [6:0] \$795 ;
-  reg [31:0] \$796 ;
-  reg [6:0] \$797 ;
-  reg [31:0] \$798 ;
-  reg [6:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [31:0] \$800 ;
-  reg [6:0] \$801 ;
-  reg [31:0] \$802 ;
-  wire [7:0] \$803 ;
-  wire [23:0] \$804 ;
-  wire [7:0] \$805 ;
-  wire [23:0] \$806 ;
-  wire [7:0] \$807 ;
-  wire [23:0] \$808 ;
-  wire [7:0] \$809 ;
   wire [8:0] \$81 ;
-  wire [23:0] \$810 ;
-  wire [7:0] \$811 ;
-  wire [23:0] \$812 ;
-  wire [7:0] \$813 ;
-  wire [23:0] \$814 ;
-  wire [7:0] \$815 ;
-  wire [23:0] \$816 ;
-  wire [7:0] \$817 ;
-  wire [23:0] \$818 ;
   wire [8:0] \$82 ;
   wire [5:0] \$83 ;
   wire [9:0] \$84 ;
@@ -831,14 +790,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$signature__addr$256 ;
   wire [5:0] \$signature__addr$259 ;
   wire [5:0] \$signature__addr$262 ;
-  wire [5:0] \$signature__addr$270 ;
-  wire [5:0] \$signature__addr$273 ;
-  wire [5:0] \$signature__addr$275 ;
-  wire [5:0] \$signature__addr$277 ;
-  wire [5:0] \$signature__addr$279 ;
-  wire [5:0] \$signature__addr$281 ;
-  wire [5:0] \$signature__addr$283 ;
-  wire [5:0] \$signature__addr$285 ;
+  wire [5:0] \$signature__addr$271 ;
+  wire [5:0] \$signature__addr$274 ;
+  wire [5:0] \$signature__addr$276 ;
+  wire [5:0] \$signature__addr$278 ;
+  wire [5:0] \$signature__addr$280 ;
+  wire [5:0] \$signature__addr$282 ;
+  wire [5:0] \$signature__addr$284 ;
+  wire [5:0] \$signature__addr$286 ;
   wire [36:0] \$signature__data ;
   wire [31:0] \$signature__data$242 ;
   wire [31:0] \$signature__data$245 ;
@@ -848,14 +807,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$257 ;
   wire [31:0] \$signature__data$260 ;
   wire [31:0] \$signature__data$263 ;
-  wire [31:0] \$signature__data$477 ;
-  wire [31:0] \$signature__data$478 ;
   wire [31:0] \$signature__data$479 ;
   wire [31:0] \$signature__data$480 ;
   wire [31:0] \$signature__data$481 ;
   wire [31:0] \$signature__data$482 ;
   wire [31:0] \$signature__data$483 ;
   wire [31:0] \$signature__data$484 ;
+  wire [31:0] \$signature__data$485 ;
+  wire [31:0] \$signature__data$486 ;
   wire \$signature__en ;
   wire \$signature__en$240 ;
   wire \$signature__en$243 ;
@@ -952,11 +911,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [36:0] dl_rp__data;
   output done;
   wire done;
-  reg drain_available = 1'h0;
   reg [31:0] drain_data;
   reg [8:0] drain_elem = 9'h000;
   reg drain_elem_last = 1'h0;
-  reg [9:0] drain_group_plus1 = 10'h001;
   reg drain_inflight = 1'h0;
   (* init = 1'h0 *)
   wire drain_inflight2;
@@ -974,8 +931,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_last2 = 1'h0;
   reg [2:0] drain_occupancy = 3'h0;
   wire drain_read;
+  reg drain_ready0 = 1'h0;
+  reg drain_ready1 = 1'h0;
   reg drain_room = 1'h1;
   reg drain_slot = 1'h0;
+  reg [9:0] drain_undrained0 = 10'h000;
+  reg [9:0] drain_undrained1 = 10'h000;
   wire finished;
   reg finished_r = 1'h0;
   reg first_step0 = 1'h1;
@@ -1074,11 +1035,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [2:0] nxt_rp__addr;
   wire [2:0] \nxt_rp__addr$110 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$332 ;
+  wire [36:0] \nxt_rp__data$333 ;
   wire [2:0] nxt_steps_rp__addr;
   wire [2:0] \nxt_steps_rp__addr$111 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$334 ;
+  wire [35:0] \nxt_steps_rp__data$335 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1542,7 +1503,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$151 )
-      actbuf[\$149 [6:0]] <= { \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805 , \$803  };
+      actbuf[\$149 [6:0]] <= { \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1566,7 +1527,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$334  = descriptor_steps[\$112 [2:0]];
+  assign \nxt_steps_rp__data$335  = descriptor_steps[\$112 [2:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$110 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
@@ -1583,7 +1544,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$332  = descriptors[\$112 [2:0]];
+  assign \nxt_rp__data$333  = descriptors[\$112 [2:0]];
   assign nxt_rp__data = descriptors[\$110 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
@@ -1737,13 +1698,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$167 [5:0]] <= { \$804 , \$803  };
+      outbuf0[\$167 [5:0]] <= { \$763 , \$762  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$186 [5:0]];
+    _2_ <= outbuf0[\$187 [5:0]];
   end
-  assign \$signature__data$477  = _2_;
+  assign \$signature__data$479  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1814,13 +1775,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$169 [5:0]] <= { \$806 , \$805  };
+      outbuf1[\$169 [5:0]] <= { \$765 , \$764  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$191 [5:0]];
+    _3_ <= outbuf1[\$192 [5:0]];
   end
-  assign \$signature__data$478  = _3_;
+  assign \$signature__data$480  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1891,13 +1852,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$171 [5:0]] <= { \$808 , \$807  };
+      outbuf2[\$171 [5:0]] <= { \$767 , \$766  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$196 [5:0]];
+    _4_ <= outbuf2[\$197 [5:0]];
   end
-  assign \$signature__data$479  = _4_;
+  assign \$signature__data$481  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -1968,13 +1929,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$173 [5:0]] <= { \$810 , \$809  };
+      outbuf3[\$173 [5:0]] <= { \$769 , \$768  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$201 [5:0]];
+    _5_ <= outbuf3[\$202 [5:0]];
   end
-  assign \$signature__data$480  = _5_;
+  assign \$signature__data$482  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2045,13 +2006,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$175 [5:0]] <= { \$812 , \$811  };
+      outbuf4[\$175 [5:0]] <= { \$771 , \$770  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$206 [5:0]];
+    _6_ <= outbuf4[\$207 [5:0]];
   end
-  assign \$signature__data$481  = _6_;
+  assign \$signature__data$483  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2122,13 +2083,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$177 [5:0]] <= { \$814 , \$813  };
+      outbuf5[\$177 [5:0]] <= { \$773 , \$772  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$211 [5:0]];
+    _7_ <= outbuf5[\$212 [5:0]];
   end
-  assign \$signature__data$482  = _7_;
+  assign \$signature__data$484  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2199,13 +2160,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$179 [5:0]] <= { \$816 , \$815  };
+      outbuf6[\$179 [5:0]] <= { \$775 , \$774  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$216 [5:0]];
+    _8_ <= outbuf6[\$217 [5:0]];
   end
-  assign \$signature__data$483  = _8_;
+  assign \$signature__data$485  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2276,523 +2237,466 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$181 [5:0]] <= { \$818 , \$817  };
+      outbuf7[\$181 [5:0]] <= { \$777 , \$776  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$221 [5:0]];
+    _9_ <= outbuf7[\$222 [5:0]];
   end
-  assign \$signature__data$484  = _9_;
-  assign \$146  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$147  = \$145  + \$146 ;
-  assign \$148  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$149  = \$147  + \$148 ;
-  assign \$166  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$167  = wb_group17 + \$166 ;
-  assign \$168  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$169  = wb_group17 + \$168 ;
-  assign \$170  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$171  = wb_group17 + \$170 ;
-  assign \$172  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$173  = wb_group17 + \$172 ;
-  assign \$174  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$175  = wb_group17 + \$174 ;
-  assign \$176  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$177  = wb_group17 + \$176 ;
-  assign \$178  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$179  = wb_group17 + \$178 ;
-  assign \$180  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$181  = wb_group17 + \$180 ;
-  assign \$182  = drain_slot ? out_pending1 : out_pending0;
-  assign \$183  = \$182  & drain_available;
-  assign drain_read = \$183  & drain_room;
-  assign \$185  = drain_slot ? 6'h20 : 6'h00;
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = drain_read & out_write;
-  assign \$188  = \$186 [5:0] == \$167 [5:0];
-  assign outbuf0_collision = \$187  & \$188 ;
-  assign \$190  = drain_slot ? 6'h20 : 6'h00;
-  assign \$191  = \$189  + \$190 ;
-  assign \$192  = drain_read & out_write;
-  assign \$193  = \$191 [5:0] == \$169 [5:0];
-  assign outbuf1_collision = \$192  & \$193 ;
-  assign \$195  = drain_slot ? 6'h20 : 6'h00;
-  assign \$196  = \$194  + \$195 ;
-  assign \$197  = drain_read & out_write;
-  assign \$198  = \$196 [5:0] == \$171 [5:0];
-  assign outbuf2_collision = \$197  & \$198 ;
-  assign \$200  = drain_slot ? 6'h20 : 6'h00;
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = drain_read & out_write;
-  assign \$203  = \$201 [5:0] == \$173 [5:0];
-  assign outbuf3_collision = \$202  & \$203 ;
-  assign \$205  = drain_slot ? 6'h20 : 6'h00;
-  assign \$206  = \$204  + \$205 ;
-  assign \$207  = drain_read & out_write;
-  assign \$208  = \$206 [5:0] == \$175 [5:0];
-  assign outbuf4_collision = \$207  & \$208 ;
-  assign \$210  = drain_slot ? 6'h20 : 6'h00;
-  assign \$211  = \$209  + \$210 ;
-  assign \$212  = drain_read & out_write;
-  assign \$213  = \$211 [5:0] == \$177 [5:0];
-  assign outbuf5_collision = \$212  & \$213 ;
-  assign \$215  = drain_slot ? 6'h20 : 6'h00;
-  assign \$216  = \$214  + \$215 ;
-  assign \$217  = drain_read & out_write;
-  assign \$218  = \$216 [5:0] == \$179 [5:0];
-  assign outbuf6_collision = \$217  & \$218 ;
-  assign \$220  = drain_slot ? 6'h20 : 6'h00;
-  assign \$221  = \$219  + \$220 ;
-  assign \$222  = drain_read & out_write;
-  assign \$223  = \$221 [5:0] == \$181 [5:0];
-  assign outbuf7_collision = \$222  & \$223 ;
+  assign \$signature__data$486  = _9_;
+  assign \$186  = drain_slot ? 6'h20 : 6'h00;
+  assign \$187  = \$185  + \$186 ;
+  assign \$188  = drain_read & out_write;
+  assign \$189  = \$187 [5:0] == \$167 [5:0];
+  assign outbuf0_collision = \$188  & \$189 ;
+  assign \$191  = drain_slot ? 6'h20 : 6'h00;
+  assign \$192  = \$190  + \$191 ;
+  assign \$193  = drain_read & out_write;
+  assign \$194  = \$192 [5:0] == \$169 [5:0];
+  assign outbuf1_collision = \$193  & \$194 ;
+  assign \$196  = drain_slot ? 6'h20 : 6'h00;
+  assign \$197  = \$195  + \$196 ;
+  assign \$198  = drain_read & out_write;
+  assign \$199  = \$197 [5:0] == \$171 [5:0];
+  assign outbuf2_collision = \$198  & \$199 ;
+  assign \$201  = drain_slot ? 6'h20 : 6'h00;
+  assign \$202  = \$200  + \$201 ;
+  assign \$203  = drain_read & out_write;
+  assign \$204  = \$202 [5:0] == \$173 [5:0];
+  assign outbuf3_collision = \$203  & \$204 ;
+  assign \$206  = drain_slot ? 6'h20 : 6'h00;
+  assign \$207  = \$205  + \$206 ;
+  assign \$208  = drain_read & out_write;
+  assign \$209  = \$207 [5:0] == \$175 [5:0];
+  assign outbuf4_collision = \$208  & \$209 ;
+  assign \$211  = drain_slot ? 6'h20 : 6'h00;
+  assign \$212  = \$210  + \$211 ;
+  assign \$213  = drain_read & out_write;
+  assign \$214  = \$212 [5:0] == \$177 [5:0];
+  assign outbuf5_collision = \$213  & \$214 ;
+  assign \$216  = drain_slot ? 6'h20 : 6'h00;
+  assign \$217  = \$215  + \$216 ;
+  assign \$218  = drain_read & out_write;
+  assign \$219  = \$217 [5:0] == \$179 [5:0];
+  assign outbuf6_collision = \$218  & \$219 ;
+  assign \$221  = drain_slot ? 6'h20 : 6'h00;
+  assign \$222  = \$220  + \$221 ;
+  assign \$223  = drain_read & out_write;
+  assign \$224  = \$222 [5:0] == \$181 [5:0];
+  assign outbuf7_collision = \$223  & \$224 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$224  = load__valid & load__ready;
-  assign \$225  = load__payload[31:28] == 2'h2;
-  assign \$226  = load__payload[19:0] < 4'h8;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = load__payload[31:28] == 2'h2;
-  assign \$229  = ! load__payload[19:0];
-  assign \$230  = \$228  & \$229 ;
-  assign \$231  = load__payload[31:28] == 2'h3;
-  assign \$232  = ! load__payload[19:0];
-  assign \$233  = load__payload[19:0] == 1'h1;
-  assign \$234  = | load__payload[95:32];
-  assign \$235  = | load__payload[95:36];
-  assign \$236  = load__payload[35:32] > 4'h8;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = load__payload[35:32] - 1'h1;
-  assign \$239  = \$237  ? 5'h07 : \$238 ;
-  assign \$240  = ! load__payload[40:32];
-  assign \$241  = load__payload[49:41] <= 4'h8;
-  assign \$242  = \$240  | \$241 ;
-  assign \$243  = load__payload[49:41] - 1'h1;
-  assign \$246  = $signed(\$245 ) < $signed(6'h12);
-  assign \$247  = load__payload[49:41] - 1'h1;
-  assign \$250  = \$246  ? \$249  : 10'h012;
-  assign \$251  = \$242  ? 10'h000 : \$250 ;
-  assign \$252  = load_write & load_r_is_control;
-  assign \$253  = load_write & load_r_is_descriptor0;
-  assign \$254  = load_r[40:32] - 1'h1;
-  assign \$257  = 1'h0 + \$256 ;
-  assign \$258  = \$257  >= 5'h12;
-  assign \$260  = 1'h0 + \$259 ;
-  assign \$261  = 5'h12 - \$260 ;
-  assign \$262  = \$258  ? 8'h00 : \$261 ;
-  assign \$263  = d0_rp__data[8:0] - 1'h1;
-  assign \$265  = ! in_wslot;
-  assign \$266  = in_fire & \$265 ;
-  assign \$267  = in_beats0 + 1'h1;
-  assign \$268  = in_beats0 == in_folds_m1;
-  assign \$270  = in_fire & \$269 ;
-  assign \$271  = in_beats1 + 1'h1;
-  assign \$272  = in_beats1 == in_folds_m1;
-  assign \$273  = in_wslot ? in_beats1 : in_beats0;
-  assign \$274  = \$273  == in_folds_m1;
-  assign \$275  = in_fire & \$274 ;
-  assign \$276  = ~ in_wslot;
-  assign \$277  = ~ loaded;
+  assign \$225  = load__valid & load__ready;
+  assign \$226  = load__payload[31:28] == 2'h2;
+  assign \$227  = load__payload[19:0] < 4'h8;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = load__payload[31:28] == 2'h2;
+  assign \$230  = ! load__payload[19:0];
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = load__payload[31:28] == 2'h3;
+  assign \$233  = ! load__payload[19:0];
+  assign \$234  = load__payload[19:0] == 1'h1;
+  assign \$235  = | load__payload[95:32];
+  assign \$236  = | load__payload[95:36];
+  assign \$237  = load__payload[35:32] > 4'h8;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = load__payload[35:32] - 1'h1;
+  assign \$240  = \$238  ? 5'h07 : \$239 ;
+  assign \$241  = ! load__payload[40:32];
+  assign \$242  = load__payload[49:41] <= 4'h8;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = load__payload[49:41] - 1'h1;
+  assign \$247  = $signed(\$246 ) < $signed(6'h12);
+  assign \$248  = load__payload[49:41] - 1'h1;
+  assign \$251  = \$247  ? \$250  : 10'h012;
+  assign \$252  = \$243  ? 10'h000 : \$251 ;
+  assign \$253  = load_write & load_r_is_control;
+  assign \$254  = load_write & load_r_is_descriptor0;
+  assign \$255  = load_r[40:32] - 1'h1;
+  assign \$258  = 1'h0 + \$257 ;
+  assign \$259  = \$258  >= 5'h12;
+  assign \$261  = 1'h0 + \$260 ;
+  assign \$262  = 5'h12 - \$261 ;
+  assign \$263  = \$259  ? 8'h00 : \$262 ;
+  assign \$264  = d0_rp__data[8:0] - 1'h1;
+  assign \$266  = ! in_wslot;
+  assign \$267  = in_fire & \$266 ;
+  assign \$268  = in_beats0 + 1'h1;
+  assign \$269  = in_beats0 == in_folds_m1;
+  assign \$271  = in_fire & \$270 ;
+  assign \$272  = in_beats1 + 1'h1;
+  assign \$273  = in_beats1 == in_folds_m1;
+  assign \$274  = in_wslot ? in_beats1 : in_beats0;
+  assign \$275  = \$274  == in_folds_m1;
+  assign \$276  = in_fire & \$275 ;
+  assign \$277  = ~ in_wslot;
   assign \$278  = ~ loaded;
-  assign \$279  = d0_rp__data[8:0] - 1'h1;
-  assign \$281  = d0_rp__data[17:9] - 1'h1;
-  assign \$283  = | d0_rp__data[8:0];
-  assign \$284  = d0_rp__data[8:0] <= 4'h8;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = ! last_layer;
-  assign \$287  = | d0_rp__data[8:0];
-  assign \$288  = d0_rp__data[8:0] <= 4'h8;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = | d0_rp__data[17:9];
-  assign \$291  = d0_rp__data[17:9] <= 4'h8;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = group_plus1_0 + 1'h1;
-  assign \$294  = rq_addr0 + 1'h1;
-  assign \$295  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$296  = next_layer_r0 == last_layer;
-  assign \$297  = ~ wr_buf0;
-  assign \$298  = ~ cur_is_last0;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = ! oldest;
-  assign \$301  = cur_is_last0 & \$300 ;
-  assign \$302  = fold_plus2_0 + 1'h1;
-  assign \$303  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$304  = last_fold0 & last_group0;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = bank_addr0 + 1'h1;
-  assign \$307  = cur_wait_next0 <= 2'h2;
+  assign \$279  = ~ loaded;
+  assign \$280  = d0_rp__data[8:0] - 1'h1;
+  assign \$282  = d0_rp__data[17:9] - 1'h1;
+  assign \$284  = | d0_rp__data[8:0];
+  assign \$285  = d0_rp__data[8:0] <= 4'h8;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = ! last_layer;
+  assign \$288  = | d0_rp__data[8:0];
+  assign \$289  = d0_rp__data[8:0] <= 4'h8;
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = | d0_rp__data[17:9];
+  assign \$292  = d0_rp__data[17:9] <= 4'h8;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = group_plus1_0 + 1'h1;
+  assign \$295  = rq_addr0 + 1'h1;
+  assign \$296  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$297  = next_layer_r0 == last_layer;
+  assign \$298  = ~ wr_buf0;
+  assign \$299  = ~ cur_is_last0;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = ! oldest;
+  assign \$302  = cur_is_last0 & \$301 ;
+  assign \$303  = fold_plus2_0 + 1'h1;
+  assign \$304  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$305  = last_fold0 & last_group0;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = bank_addr0 + 1'h1;
   assign \$308  = cur_wait_next0 <= 2'h2;
-  assign \$309  = cur_wait_next0 - 2'h2;
-  assign \$310  = \$308  ? 6'h00 : \$309 ;
-  assign \$311  = wait_remain0 <= 1'h1;
-  assign \$312  = | wait_remain0;
-  assign \$313  = wait_remain0 - 1'h1;
-  assign \$314  = ~ loaded;
-  assign \$315  = d0_rp__data[8:0] - 1'h1;
-  assign \$317  = d0_rp__data[17:9] - 1'h1;
-  assign \$319  = | d0_rp__data[8:0];
-  assign \$320  = d0_rp__data[8:0] <= 4'h8;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ! last_layer;
-  assign \$323  = | d0_rp__data[8:0];
-  assign \$324  = d0_rp__data[8:0] <= 4'h8;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = | d0_rp__data[17:9];
-  assign \$327  = d0_rp__data[17:9] <= 4'h8;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = group_plus1_1 + 1'h1;
-  assign \$330  = rq_addr1 + 1'h1;
-  assign \$331  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$332  = next_layer_r1 == last_layer;
-  assign \$333  = ~ wr_buf1;
-  assign \$334  = ~ cur_is_last1;
-  assign \$335  = \$333  & \$334 ;
-  assign \$337  = cur_is_last1 & \$336 ;
-  assign \$338  = fold_plus2_1 + 1'h1;
-  assign \$339  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$340  = last_fold1 & last_group1;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = bank_addr1 + 1'h1;
-  assign \$343  = cur_wait_next1 <= 2'h2;
+  assign \$309  = cur_wait_next0 <= 2'h2;
+  assign \$310  = cur_wait_next0 - 2'h2;
+  assign \$311  = \$309  ? 6'h00 : \$310 ;
+  assign \$312  = wait_remain0 <= 1'h1;
+  assign \$313  = | wait_remain0;
+  assign \$314  = wait_remain0 - 1'h1;
+  assign \$315  = ~ loaded;
+  assign \$316  = d0_rp__data[8:0] - 1'h1;
+  assign \$318  = d0_rp__data[17:9] - 1'h1;
+  assign \$320  = | d0_rp__data[8:0];
+  assign \$321  = d0_rp__data[8:0] <= 4'h8;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = ! last_layer;
+  assign \$324  = | d0_rp__data[8:0];
+  assign \$325  = d0_rp__data[8:0] <= 4'h8;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = | d0_rp__data[17:9];
+  assign \$328  = d0_rp__data[17:9] <= 4'h8;
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = group_plus1_1 + 1'h1;
+  assign \$331  = rq_addr1 + 1'h1;
+  assign \$332  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$333  = next_layer_r1 == last_layer;
+  assign \$334  = ~ wr_buf1;
+  assign \$335  = ~ cur_is_last1;
+  assign \$336  = \$334  & \$335 ;
+  assign \$338  = cur_is_last1 & \$337 ;
+  assign \$339  = fold_plus2_1 + 1'h1;
+  assign \$340  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$341  = last_fold1 & last_group1;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = bank_addr1 + 1'h1;
   assign \$344  = cur_wait_next1 <= 2'h2;
-  assign \$345  = cur_wait_next1 - 2'h2;
-  assign \$346  = \$344  ? 6'h00 : \$345 ;
-  assign \$347  = wait_remain1 <= 1'h1;
-  assign \$348  = | wait_remain1;
-  assign \$349  = wait_remain1 - 1'h1;
-  assign \$350  = load_r_is_control & load_r_is_clear;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = load_write & \$351 ;
-  assign \$353  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$354  = issue & \$353 ;
-  assign \$355  = issue_ctx ? first_step1 : first_step0;
-  assign \$356  = \$354  & \$355 ;
-  assign \$357  = ~ issue0;
-  assign \$358  = loaded & \$357 ;
-  assign \$359  = ~ last_fold0;
-  assign \$360  = loaded & \$359 ;
-  assign \$361  = in_beats0 > fold0;
-  assign \$362  = ! in_wslot;
-  assign \$363  = in_fire & \$362 ;
-  assign \$364  = in_beats0 == fold0;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = \$361  | \$365 ;
-  assign \$367  = in_beats0 > fold_plus1_0;
-  assign \$368  = ! in_wslot;
-  assign \$369  = in_fire & \$368 ;
-  assign \$370  = in_beats0 == fold_plus1_0;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = \$367  | \$371 ;
-  assign \$373  = in_beats0 > fold_plus1_0;
-  assign \$374  = ! in_wslot;
-  assign \$375  = in_fire & \$374 ;
-  assign \$376  = in_beats0 == fold_plus1_0;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = \$373  | \$377 ;
-  assign \$379  = in_beats0 > fold_plus2_0;
-  assign \$380  = ! in_wslot;
-  assign \$381  = in_fire & \$380 ;
-  assign \$382  = in_beats0 == fold_plus2_0;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = \$379  | \$383 ;
-  assign \$385  = in_beats0 > 1'h0;
-  assign \$386  = ! in_wslot;
-  assign \$387  = in_fire & \$386 ;
-  assign \$388  = ! in_beats0;
-  assign \$389  = \$387  & \$388 ;
-  assign \$390  = \$385  | \$389 ;
-  assign \$391  = in_beats0 > 1'h1;
-  assign \$392  = ! in_wslot;
-  assign \$393  = in_fire & \$392 ;
-  assign \$394  = in_beats0 == 1'h1;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = \$391  | \$395 ;
-  assign \$397  = ~ issue1;
-  assign \$398  = loaded & \$397 ;
-  assign \$399  = ~ last_fold1;
-  assign \$400  = loaded & \$399 ;
-  assign \$401  = in_beats1 > fold1;
-  assign \$403  = in_fire & \$402 ;
-  assign \$404  = in_beats1 == fold1;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = \$401  | \$405 ;
-  assign \$407  = in_beats1 > fold_plus1_1;
-  assign \$409  = in_fire & \$408 ;
-  assign \$410  = in_beats1 == fold_plus1_1;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = \$407  | \$411 ;
-  assign \$413  = in_beats1 > fold_plus1_1;
-  assign \$415  = in_fire & \$414 ;
-  assign \$416  = in_beats1 == fold_plus1_1;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = \$413  | \$417 ;
-  assign \$419  = in_beats1 > fold_plus2_1;
-  assign \$421  = in_fire & \$420 ;
-  assign \$422  = in_beats1 == fold_plus2_1;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = \$419  | \$423 ;
-  assign \$425  = in_beats1 > 1'h0;
-  assign \$427  = in_fire & \$426 ;
-  assign \$428  = ! in_beats1;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$425  | \$429 ;
-  assign \$431  = in_beats1 > 1'h1;
-  assign \$433  = in_fire & \$432 ;
-  assign \$434  = in_beats1 == 1'h1;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = \$431  | \$435 ;
-  assign \$437  = load_r_is_control & load_r_is_clear;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = load_write & \$438 ;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = loaded & \$440 ;
-  assign \$442  = load_write & load_r_is_control;
-  assign \$443  = \$442  & load_r_is_n_layers;
-  assign \$444  = \$443  ? load_r_has_layers : has_layers;
-  assign \$445  = \$441  & \$444 ;
-  assign \$447  = last_fold0 & last_group0;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = ~ layer_is_0_0;
-  assign \$450  = \$449  | last_fold0;
-  assign \$451  = \$450  | beat_ready_next0;
-  assign \$452  = ! in_wslot;
-  assign \$453  = in_fire & \$452 ;
-  assign \$454  = \$453  & beat_ready0;
-  assign \$455  = \$451  | \$454 ;
-  assign \$456  = \$448  & \$455 ;
-  assign \$457  = ! in_wslot;
-  assign \$458  = in_fire & \$457 ;
-  assign \$459  = beat_ready0 | \$458 ;
-  assign \$460  = ~ first_step0;
-  assign \$461  = \$460  | wait_ok0;
-  assign \$462  = layer_is_0_0 ? \$459  : \$461 ;
-  assign \$463  = cur_is_last0 & first_step0;
-  assign \$464  = ! claim_ctx;
-  assign \$465  = claim_out & \$464 ;
-  assign \$466  = \$465  | out_full0;
-  assign \$467  = \$463  & \$466 ;
-  assign \$468  = ~ \$467 ;
-  assign \$469  = \$462  & \$468 ;
-  assign \$470  = issue0 ? \$456  : \$469 ;
-  assign \$471  = \$446  & \$470 ;
-  assign \$472  = load_r_is_control & load_r_is_clear;
-  assign \$473  = ~ \$472 ;
-  assign \$474  = load_write & \$473 ;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = loaded & \$475 ;
-  assign \$477  = load_write & load_r_is_control;
-  assign \$478  = \$477  & load_r_is_n_layers;
-  assign \$479  = \$478  ? load_r_has_layers : has_layers;
-  assign \$480  = \$476  & \$479 ;
-  assign \$482  = last_fold1 & last_group1;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = ~ layer_is_0_1;
-  assign \$485  = \$484  | last_fold1;
-  assign \$486  = \$485  | beat_ready_next1;
-  assign \$488  = in_fire & \$487 ;
-  assign \$489  = \$488  & beat_ready1;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = \$483  & \$490 ;
-  assign \$493  = in_fire & \$492 ;
-  assign \$494  = beat_ready1 | \$493 ;
-  assign \$495  = ~ first_step1;
-  assign \$496  = \$495  | wait_ok1;
-  assign \$497  = layer_is_0_1 ? \$494  : \$496 ;
-  assign \$498  = cur_is_last1 & first_step1;
-  assign \$500  = claim_out & \$499 ;
-  assign \$501  = \$500  | out_full1;
-  assign \$502  = \$498  & \$501 ;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = \$497  & \$503 ;
-  assign \$505  = issue1 ? \$491  : \$504 ;
-  assign \$506  = \$481  & \$505 ;
-  assign \$507  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$508  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$509  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$510  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$511  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$512  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$513  = issue_ctx ? fold1 : fold0;
-  assign \$515  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$516  = \$514  + \$515 ;
-  assign \$517  = issue_ctx ? fold1 : fold0;
-  assign \$519  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$520  = \$518  + \$519 ;
-  assign \$521  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$522  = \$521  ? 6'h00 : 6'h20;
-  assign \$523  = \$520  + \$522 ;
-  assign \$524  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$525  = issue_ctx ? group1 : group0;
-  assign \$526  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$527  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$528  = step_valid & step_last;
-  assign \$529  = ! claim_ctx;
-  assign \$530  = claim_out & \$529 ;
-  assign \$531  = ! wb_ctx17;
-  assign \$532  = out_write & \$531 ;
-  assign \$533  = out_groups0 + 1'h1;
-  assign \$535  = claim_out & \$534 ;
-  assign \$537  = out_write & \$536 ;
-  assign \$538  = out_groups1 + 1'h1;
-  assign \$539  = drain_occupancy + drain_read;
-  assign \$540  = o_stream__valid & o_stream__ready;
-  assign \$541  = \$539  - \$540 ;
-  assign \$542  = o_stream__valid & o_stream__ready;
-  assign \$543  = drain_occupancy - \$542 ;
-  assign \$544  = $signed(\$543 ) < $signed(3'h3);
-  assign \$545  = o_stream__valid & o_stream__ready;
-  assign \$546  = drain_occupancy - \$545 ;
-  assign \$547  = $signed(\$546 ) < $signed(4'h4);
-  assign \$548  = drain_read ? \$544  : \$547 ;
-  assign \$549  = ! claim_ctx;
-  assign \$550  = claim_out & \$549 ;
-  assign \$551  = ~ \$550 ;
-  assign \$552  = | out_groups0;
-  assign \$553  = ! wb_ctx17;
-  assign \$554  = out_write & \$553 ;
-  assign \$555  = \$552  | \$554 ;
-  assign \$556  = \$551  & \$555 ;
-  assign \$558  = claim_out & \$557 ;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = | out_groups1;
-  assign \$562  = out_write & \$561 ;
-  assign \$563  = \$560  | \$562 ;
-  assign \$564  = \$559  & \$563 ;
-  assign \$565  = drain_slot ? \$556  : \$564 ;
+  assign \$345  = cur_wait_next1 <= 2'h2;
+  assign \$346  = cur_wait_next1 - 2'h2;
+  assign \$347  = \$345  ? 6'h00 : \$346 ;
+  assign \$348  = wait_remain1 <= 1'h1;
+  assign \$349  = | wait_remain1;
+  assign \$350  = wait_remain1 - 1'h1;
+  assign \$351  = load_r_is_control & load_r_is_clear;
+  assign \$352  = ~ \$351 ;
+  assign \$353  = load_write & \$352 ;
+  assign \$354  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$355  = issue & \$354 ;
+  assign \$356  = issue_ctx ? first_step1 : first_step0;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = ~ issue0;
+  assign \$359  = loaded & \$358 ;
+  assign \$360  = ~ last_fold0;
+  assign \$361  = loaded & \$360 ;
+  assign \$362  = in_beats0 > fold0;
+  assign \$363  = ! in_wslot;
+  assign \$364  = in_fire & \$363 ;
+  assign \$365  = in_beats0 == fold0;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = \$362  | \$366 ;
+  assign \$368  = in_beats0 > fold_plus1_0;
+  assign \$369  = ! in_wslot;
+  assign \$370  = in_fire & \$369 ;
+  assign \$371  = in_beats0 == fold_plus1_0;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = \$368  | \$372 ;
+  assign \$374  = in_beats0 > fold_plus1_0;
+  assign \$375  = ! in_wslot;
+  assign \$376  = in_fire & \$375 ;
+  assign \$377  = in_beats0 == fold_plus1_0;
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$374  | \$378 ;
+  assign \$380  = in_beats0 > fold_plus2_0;
+  assign \$381  = ! in_wslot;
+  assign \$382  = in_fire & \$381 ;
+  assign \$383  = in_beats0 == fold_plus2_0;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = \$380  | \$384 ;
+  assign \$386  = in_beats0 > 1'h0;
+  assign \$387  = ! in_wslot;
+  assign \$388  = in_fire & \$387 ;
+  assign \$389  = ! in_beats0;
+  assign \$390  = \$388  & \$389 ;
+  assign \$391  = \$386  | \$390 ;
+  assign \$392  = in_beats0 > 1'h1;
+  assign \$393  = ! in_wslot;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = in_beats0 == 1'h1;
+  assign \$396  = \$394  & \$395 ;
+  assign \$397  = \$392  | \$396 ;
+  assign \$398  = ~ issue1;
+  assign \$399  = loaded & \$398 ;
+  assign \$400  = ~ last_fold1;
+  assign \$401  = loaded & \$400 ;
+  assign \$402  = in_beats1 > fold1;
+  assign \$404  = in_fire & \$403 ;
+  assign \$405  = in_beats1 == fold1;
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = \$402  | \$406 ;
+  assign \$408  = in_beats1 > fold_plus1_1;
+  assign \$410  = in_fire & \$409 ;
+  assign \$411  = in_beats1 == fold_plus1_1;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = \$408  | \$412 ;
+  assign \$414  = in_beats1 > fold_plus1_1;
+  assign \$416  = in_fire & \$415 ;
+  assign \$417  = in_beats1 == fold_plus1_1;
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = \$414  | \$418 ;
+  assign \$420  = in_beats1 > fold_plus2_1;
+  assign \$422  = in_fire & \$421 ;
+  assign \$423  = in_beats1 == fold_plus2_1;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = \$420  | \$424 ;
+  assign \$426  = in_beats1 > 1'h0;
+  assign \$428  = in_fire & \$427 ;
+  assign \$429  = ! in_beats1;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = \$426  | \$430 ;
+  assign \$432  = in_beats1 > 1'h1;
+  assign \$434  = in_fire & \$433 ;
+  assign \$435  = in_beats1 == 1'h1;
+  assign \$436  = \$434  & \$435 ;
+  assign \$437  = \$432  | \$436 ;
+  assign \$438  = load_r_is_control & load_r_is_clear;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = load_write & \$439 ;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = loaded & \$441 ;
+  assign \$443  = load_write & load_r_is_control;
+  assign \$444  = \$443  & load_r_is_n_layers;
+  assign \$445  = \$444  ? load_r_has_layers : has_layers;
+  assign \$446  = \$442  & \$445 ;
+  assign \$448  = last_fold0 & last_group0;
+  assign \$449  = ~ \$448 ;
+  assign \$450  = ~ layer_is_0_0;
+  assign \$451  = \$450  | last_fold0;
+  assign \$452  = \$451  | beat_ready_next0;
+  assign \$453  = ! in_wslot;
+  assign \$454  = in_fire & \$453 ;
+  assign \$455  = \$454  & beat_ready0;
+  assign \$456  = \$452  | \$455 ;
+  assign \$457  = \$449  & \$456 ;
+  assign \$458  = ! in_wslot;
+  assign \$459  = in_fire & \$458 ;
+  assign \$460  = beat_ready0 | \$459 ;
+  assign \$461  = ~ first_step0;
+  assign \$462  = \$461  | wait_ok0;
+  assign \$463  = layer_is_0_0 ? \$460  : \$462 ;
+  assign \$464  = cur_is_last0 & first_step0;
+  assign \$465  = ! claim_ctx;
+  assign \$466  = claim_out & \$465 ;
+  assign \$467  = \$466  | out_full0;
+  assign \$468  = \$464  & \$467 ;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$463  & \$469 ;
+  assign \$471  = issue0 ? \$457  : \$470 ;
+  assign \$472  = \$447  & \$471 ;
+  assign \$473  = load_r_is_control & load_r_is_clear;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = load_write & \$474 ;
+  assign \$476  = ~ \$475 ;
+  assign \$477  = loaded & \$476 ;
+  assign \$478  = load_write & load_r_is_control;
+  assign \$479  = \$478  & load_r_is_n_layers;
+  assign \$480  = \$479  ? load_r_has_layers : has_layers;
+  assign \$481  = \$477  & \$480 ;
+  assign \$483  = last_fold1 & last_group1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = ~ layer_is_0_1;
+  assign \$486  = \$485  | last_fold1;
+  assign \$487  = \$486  | beat_ready_next1;
+  assign \$489  = in_fire & \$488 ;
+  assign \$490  = \$489  & beat_ready1;
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = \$484  & \$491 ;
+  assign \$494  = in_fire & \$493 ;
+  assign \$495  = beat_ready1 | \$494 ;
+  assign \$496  = ~ first_step1;
+  assign \$497  = \$496  | wait_ok1;
+  assign \$498  = layer_is_0_1 ? \$495  : \$497 ;
+  assign \$499  = cur_is_last1 & first_step1;
+  assign \$501  = claim_out & \$500 ;
+  assign \$502  = \$501  | out_full1;
+  assign \$503  = \$499  & \$502 ;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = \$498  & \$504 ;
+  assign \$506  = issue1 ? \$492  : \$505 ;
+  assign \$507  = \$482  & \$506 ;
+  assign \$508  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$509  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$510  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$511  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$512  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$513  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$514  = issue_ctx ? fold1 : fold0;
+  assign \$516  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$517  = \$515  + \$516 ;
+  assign \$518  = issue_ctx ? fold1 : fold0;
+  assign \$520  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$521  = \$519  + \$520 ;
+  assign \$522  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$523  = \$522  ? 6'h00 : 6'h20;
+  assign \$524  = \$521  + \$523 ;
+  assign \$525  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$526  = issue_ctx ? group1 : group0;
+  assign \$527  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$528  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$529  = step_valid & step_last;
+  assign \$530  = ! claim_ctx;
+  assign \$531  = claim_out & \$530 ;
+  assign \$532  = ! wb_ctx17;
+  assign \$533  = out_write & \$532 ;
+  assign \$534  = out_groups0 + 1'h1;
+  assign \$536  = claim_out & \$535 ;
+  assign \$538  = out_write & \$537 ;
+  assign \$539  = out_groups1 + 1'h1;
+  assign \$540  = drain_occupancy + drain_read;
+  assign \$541  = o_stream__valid & o_stream__ready;
+  assign \$542  = \$540  - \$541 ;
+  assign \$543  = o_stream__valid & o_stream__ready;
+  assign \$544  = drain_occupancy - \$543 ;
+  assign \$545  = $signed(\$544 ) < $signed(3'h3);
+  assign \$546  = o_stream__valid & o_stream__ready;
+  assign \$547  = drain_occupancy - \$546 ;
+  assign \$548  = $signed(\$547 ) < $signed(4'h4);
+  assign \$549  = drain_read ? \$545  : \$548 ;
+  assign \$550  = ! claim_ctx;
+  assign \$551  = claim_out & \$550 ;
+  assign \$552  = ! drain_slot;
+  assign \$553  = drain_read & \$552 ;
+  assign \$554  = \$553  & drain_elem_last;
+  assign \$555  = \$551  | \$554 ;
+  assign \$556  = ! wb_ctx17;
+  assign \$557  = out_write & \$556 ;
+  assign \$558  = ! drain_slot;
+  assign \$559  = drain_read & \$558 ;
+  assign \$560  = & drain_elem[2:0];
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = \$557  & \$562 ;
+  assign \$564  = ! drain_slot;
+  assign \$565  = drain_read & \$564 ;
   assign \$566  = & drain_elem[2:0];
-  assign \$568  = claim_out & \$567 ;
-  assign \$569  = ~ \$568 ;
-  assign \$570  = out_groups1 > drain_group_plus1;
-  assign \$572  = out_write & \$571 ;
-  assign \$573  = out_groups1 == drain_group_plus1;
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = \$570  | \$574 ;
-  assign \$576  = \$569  & \$575 ;
-  assign \$577  = ! claim_ctx;
-  assign \$578  = claim_out & \$577 ;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = out_groups0 > drain_group_plus1;
-  assign \$581  = ! wb_ctx17;
+  assign \$567  = \$565  & \$566 ;
+  assign \$568  = ! wb_ctx17;
+  assign \$569  = out_write & \$568 ;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$567  & \$570 ;
+  assign \$572  = drain_undrained0 + 1'h1;
+  assign \$573  = drain_undrained0 - 1'h1;
+  assign \$574  = drain_undrained0 >= 2'h2;
+  assign \$576  = claim_out & \$575 ;
+  assign \$578  = drain_read & \$577 ;
+  assign \$579  = \$578  & drain_elem_last;
+  assign \$580  = \$576  | \$579 ;
   assign \$582  = out_write & \$581 ;
-  assign \$583  = out_groups0 == drain_group_plus1;
-  assign \$584  = \$582  & \$583 ;
-  assign \$585  = \$580  | \$584 ;
-  assign \$586  = \$579  & \$585 ;
-  assign \$587  = drain_slot ? \$576  : \$586 ;
-  assign \$589  = claim_out & \$588 ;
-  assign \$590  = ~ \$589 ;
-  assign \$592  = out_groups1 > \$591 ;
+  assign \$584  = drain_read & \$583 ;
+  assign \$585  = & drain_elem[2:0];
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$582  & \$587 ;
+  assign \$590  = drain_read & \$589 ;
+  assign \$591  = & drain_elem[2:0];
+  assign \$592  = \$590  & \$591 ;
   assign \$594  = out_write & \$593 ;
-  assign \$596  = out_groups1 == \$595 ;
-  assign \$597  = \$594  & \$596 ;
-  assign \$598  = \$592  | \$597 ;
-  assign \$599  = \$590  & \$598 ;
-  assign \$600  = ! claim_ctx;
-  assign \$601  = claim_out & \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$604  = out_groups0 > \$603 ;
-  assign \$605  = ! wb_ctx17;
-  assign \$606  = out_write & \$605 ;
-  assign \$608  = out_groups0 == \$607 ;
-  assign \$609  = \$606  & \$608 ;
-  assign \$610  = \$604  | \$609 ;
-  assign \$611  = \$602  & \$610 ;
-  assign \$612  = drain_slot ? \$599  : \$611 ;
-  assign \$613  = \$566  ? \$587  : \$612 ;
-  assign \$614  = drain_elem_last ? \$565  : \$613 ;
-  assign \$616  = claim_out & \$615 ;
-  assign \$617  = ~ \$616 ;
-  assign \$619  = out_groups1 > \$618 ;
-  assign \$621  = out_write & \$620 ;
-  assign \$623  = out_groups1 == \$622 ;
-  assign \$624  = \$621  & \$623 ;
-  assign \$625  = \$619  | \$624 ;
-  assign \$626  = \$617  & \$625 ;
-  assign \$627  = ! claim_ctx;
-  assign \$628  = claim_out & \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$631  = out_groups0 > \$630 ;
-  assign \$632  = ! wb_ctx17;
-  assign \$633  = out_write & \$632 ;
-  assign \$635  = out_groups0 == \$634 ;
-  assign \$636  = \$633  & \$635 ;
-  assign \$637  = \$631  | \$636 ;
-  assign \$638  = \$629  & \$637 ;
-  assign \$639  = drain_slot ? \$626  : \$638 ;
-  assign \$640  = drain_read ? \$614  : \$639 ;
-  assign \$641  = & drain_elem[2:0];
-  assign \$642  = drain_group_plus1 + 1'h1;
-  assign \$643  = out_n - 1'h1;
-  assign \$644  = out_n - 2'h2;
-  assign \$645  = ~ drain_read;
-  assign \$646  = drain_elem == out_n_m1;
-  assign \$647  = ! out_n_m1;
-  assign \$648  = drain_elem == out_n_m2;
-  assign \$649  = ~ drain_slot;
-  assign \$650  = ! drain_slot;
-  assign \$652  = drain_elem + 1'h1;
-  assign \$653  = ~ release_slot;
-  assign \$654  = ! release_slot;
-  assign \$656  = in_flight + vector_start_r;
-  assign \$657  = \$656  - finished_r;
-  assign \$658  = in_flight + vector_start_r;
-  assign \$659  = \$658  - finished_r;
-  assign \$660  = | \$659 ;
-  assign \$661  = count_busy + inc_busy;
-  assign \$662  = count_stall_input + inc_stall_input;
-  assign \$663  = count_stall_output + inc_stall_output;
-  assign \$664  = issue ? 7'h40 : 7'h00;
-  assign \$665  = count_mac_ops + inc_mac_ops;
-  assign \$666  = issue ? 4'h8 : 4'h0;
-  assign \$667  = count_bank_reads + inc_bank_reads;
-  assign \$668  = count_act_reads + inc_act_reads;
-  assign \$669  = in_fire + act_write;
-  assign \$670  = count_act_writes + inc_act_writes;
-  assign \$671  = count_inferences + inc_inferences;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = \$592  & \$595 ;
+  assign \$597  = drain_undrained1 + 1'h1;
+  assign \$598  = drain_undrained1 - 1'h1;
+  assign \$599  = drain_undrained1 >= 2'h2;
+  assign \$600  = out_n - 1'h1;
+  assign \$601  = out_n - 2'h2;
+  assign \$602  = ~ drain_read;
+  assign \$603  = drain_elem == out_n_m1;
+  assign \$604  = ! out_n_m1;
+  assign \$605  = drain_elem == out_n_m2;
+  assign \$606  = ~ drain_slot;
+  assign \$607  = ! drain_slot;
+  assign \$609  = drain_elem + 1'h1;
+  assign \$610  = ~ release_slot;
+  assign \$611  = ! release_slot;
+  assign \$613  = in_flight + vector_start_r;
+  assign \$614  = \$613  - finished_r;
+  assign \$615  = in_flight + vector_start_r;
+  assign \$616  = \$615  - finished_r;
+  assign \$617  = | \$616 ;
+  assign \$618  = count_busy + inc_busy;
+  assign \$619  = count_stall_input + inc_stall_input;
+  assign \$620  = count_stall_output + inc_stall_output;
+  assign \$621  = issue ? 7'h40 : 7'h00;
+  assign \$622  = count_mac_ops + inc_mac_ops;
+  assign \$623  = issue ? 4'h8 : 4'h0;
+  assign \$624  = count_bank_reads + inc_bank_reads;
+  assign \$625  = count_act_reads + inc_act_reads;
+  assign \$626  = in_fire + act_write;
+  assign \$627  = count_act_writes + inc_act_writes;
+  assign \$628  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_r <= load__payload;
   always @(posedge clk)
-    load_write <= \$672 ;
+    load_write <= \$629 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$227 ;
+    load_r_is_descriptor <= \$228 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$230 ;
+    load_r_is_descriptor0 <= \$231 ;
   always @(posedge clk)
-    load_r_is_control <= \$231 ;
+    load_r_is_control <= \$232 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$232 ;
+    load_r_is_n_layers <= \$233 ;
   always @(posedge clk)
-    load_r_is_clear <= \$233 ;
+    load_r_is_clear <= \$234 ;
   always @(posedge clk)
-    load_r_has_layers <= \$234 ;
+    load_r_has_layers <= \$235 ;
   always @(posedge clk)
-    load_r_last_layer <= \$239 ;
+    load_r_last_layer <= \$240 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$251 [4:0];
+    load_r_countdown_distance <= \$252 [4:0];
   always @(posedge clk)
-    has_layers <= \$673 ;
+    has_layers <= \$630 ;
   always @(posedge clk)
-    last_layer <= \$674 ;
+    last_layer <= \$631 ;
   always @(posedge clk)
-    in_folds_m1 <= \$675 ;
+    in_folds_m1 <= \$632 ;
   always @(posedge clk)
-    wait1 <= \$676 ;
+    wait1 <= \$633 ;
   always @(posedge clk)
-    out_n <= \$677 ;
+    out_n <= \$634 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$678 ;
+    in_release_r1_0 <= \$635 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$679 ;
+    in_release_r1_1 <= \$636 ;
   always @(posedge clk)
-    in_beats0 <= \$680 ;
+    in_beats0 <= \$637 ;
   always @(posedge clk)
-    in_full0 <= \$681 ;
+    in_full0 <= \$638 ;
   always @(posedge clk)
-    in_beats1 <= \$682 ;
+    in_beats1 <= \$639 ;
   always @(posedge clk)
-    in_full1 <= \$683 ;
+    in_full1 <= \$640 ;
   always @(posedge clk)
-    in_wslot <= \$684 ;
+    in_wslot <= \$641 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2800,161 +2704,161 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$110 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$332 ;
+    next_descriptor1 <= \nxt_rp__data$333 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$334 ;
+    next_steps1 <= \nxt_steps_rp__data$335 ;
   always @(posedge clk)
     next_layer_r1 <= \$112 [3:0];
   always @(posedge clk)
-    loaded <= \$685 ;
+    loaded <= \$642 ;
   always @(posedge clk)
-    oldest <= \$686 ;
+    oldest <= \$643 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$687 ;
+    cur_folds_m1_0 <= \$644 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$688 ;
+    cur_groups_m1_0 <= \$645 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$689 ;
+    cur_one_fold0 <= \$646 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$690 ;
+    cur_wait_next0 <= \$647 ;
   always @(posedge clk)
-    cur_is_last0 <= \$691 ;
+    cur_is_last0 <= \$648 ;
   always @(posedge clk)
-    cur_relu0 <= \$692 ;
+    cur_relu0 <= \$649 ;
   always @(posedge clk)
-    cur_requantize0 <= \$693 ;
+    cur_requantize0 <= \$650 ;
   always @(posedge clk)
-    bank_addr0 <= \$694 ;
+    bank_addr0 <= \$651 ;
   always @(posedge clk)
-    rq_addr0 <= \$695 ;
+    rq_addr0 <= \$652 ;
   always @(posedge clk)
-    layer0 <= \$696 ;
+    layer0 <= \$653 ;
   always @(posedge clk)
-    group0 <= \$697 ;
+    group0 <= \$654 ;
   always @(posedge clk)
-    fold0 <= \$698 ;
+    fold0 <= \$655 ;
   always @(posedge clk)
-    group_plus1_0 <= \$699 ;
+    group_plus1_0 <= \$656 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$700 ;
+    fold_plus1_0 <= \$657 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$701 ;
+    fold_plus2_0 <= \$658 ;
   always @(posedge clk)
-    last_fold0 <= \$702 ;
+    last_fold0 <= \$659 ;
   always @(posedge clk)
-    last_group0 <= \$703 ;
+    last_group0 <= \$660 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$704 ;
+    fold_is_0_0 <= \$661 ;
   always @(posedge clk)
-    first_step0 <= \$705 ;
+    first_step0 <= \$662 ;
   always @(posedge clk)
-    wr_buf0 <= \$706 ;
+    wr_buf0 <= \$663 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$707 ;
+    layer_is_0_0 <= \$664 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$708 ;
+    wait_next_le2_0 <= \$665 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$709 ;
+    wait_next_m2_0 <= \$666 ;
   always @(posedge clk)
-    wait_remain0 <= \$710 ;
+    wait_remain0 <= \$667 ;
   always @(posedge clk)
-    wait_ok0 <= \$711 ;
+    wait_ok0 <= \$668 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$712 ;
+    cur_folds_m1_1 <= \$669 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$713 ;
+    cur_groups_m1_1 <= \$670 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$714 ;
+    cur_one_fold1 <= \$671 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$715 ;
+    cur_wait_next1 <= \$672 ;
   always @(posedge clk)
-    cur_is_last1 <= \$716 ;
+    cur_is_last1 <= \$673 ;
   always @(posedge clk)
-    cur_relu1 <= \$717 ;
+    cur_relu1 <= \$674 ;
   always @(posedge clk)
-    cur_requantize1 <= \$718 ;
+    cur_requantize1 <= \$675 ;
   always @(posedge clk)
-    bank_addr1 <= \$719 ;
+    bank_addr1 <= \$676 ;
   always @(posedge clk)
-    rq_addr1 <= \$720 ;
+    rq_addr1 <= \$677 ;
   always @(posedge clk)
-    layer1 <= \$721 ;
+    layer1 <= \$678 ;
   always @(posedge clk)
-    group1 <= \$722 ;
+    group1 <= \$679 ;
   always @(posedge clk)
-    fold1 <= \$723 ;
+    fold1 <= \$680 ;
   always @(posedge clk)
-    group_plus1_1 <= \$724 ;
+    group_plus1_1 <= \$681 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$725 ;
+    fold_plus1_1 <= \$682 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$726 ;
+    fold_plus2_1 <= \$683 ;
   always @(posedge clk)
-    last_fold1 <= \$727 ;
+    last_fold1 <= \$684 ;
   always @(posedge clk)
-    last_group1 <= \$728 ;
+    last_group1 <= \$685 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$729 ;
+    fold_is_0_1 <= \$686 ;
   always @(posedge clk)
-    first_step1 <= \$730 ;
+    first_step1 <= \$687 ;
   always @(posedge clk)
-    wr_buf1 <= \$731 ;
+    wr_buf1 <= \$688 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$732 ;
+    layer_is_0_1 <= \$689 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$733 ;
+    wait_next_le2_1 <= \$690 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$734 ;
+    wait_next_m2_1 <= \$691 ;
   always @(posedge clk)
-    wait_remain1 <= \$735 ;
+    wait_remain1 <= \$692 ;
   always @(posedge clk)
-    wait_ok1 <= \$736 ;
+    wait_ok1 <= \$693 ;
   always @(posedge clk)
-    claim_out <= \$737 ;
+    claim_out <= \$694 ;
   always @(posedge clk)
-    claim_ctx <= \$738 ;
+    claim_ctx <= \$695 ;
   always @(posedge clk)
-    beat_ready0 <= \$739 ;
+    beat_ready0 <= \$696 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$740 ;
+    beat_ready_next0 <= \$697 ;
   always @(posedge clk)
-    beat_ready1 <= \$741 ;
+    beat_ready1 <= \$698 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$742 ;
+    beat_ready_next1 <= \$699 ;
   always @(posedge clk)
-    want0 <= \$743 ;
+    want0 <= \$700 ;
   always @(posedge clk)
-    want1 <= \$744 ;
+    want1 <= \$701 ;
   always @(posedge clk)
-    step_addr <= \$507 ;
+    step_addr <= \$508 ;
   always @(posedge clk)
-    step_first <= \$508 ;
+    step_first <= \$509 ;
   always @(posedge clk)
-    step_last <= \$509 ;
+    step_last <= \$510 ;
   always @(posedge clk)
-    step_rq <= \$510 ;
+    step_rq <= \$511 ;
   always @(posedge clk)
-    step_relu <= \$511 ;
+    step_relu <= \$512 ;
   always @(posedge clk)
-    step_requantize <= \$512 ;
+    step_requantize <= \$513 ;
   always @(posedge clk)
-    step_in_addr <= \$516 ;
+    step_in_addr <= \$517 ;
   always @(posedge clk)
-    step_act_addr <= \$523 ;
+    step_act_addr <= \$524 ;
   always @(posedge clk)
-    step_from_input <= \$524 ;
+    step_from_input <= \$525 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$525 ;
+    step_group <= \$526 ;
   always @(posedge clk)
-    step_par <= \$526 ;
+    step_par <= \$527 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$527 ;
+    step_out <= \$528 ;
   always @(posedge clk)
-    step_valid <= \$745 ;
+    step_valid <= \$702 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2968,7 +2872,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$746 ;
+    wb_valid1 <= \$703 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2978,7 +2882,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$747 ;
+    wb_valid2 <= \$704 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2988,7 +2892,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$748 ;
+    wb_valid3 <= \$705 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2998,7 +2902,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$749 ;
+    wb_valid4 <= \$706 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3008,7 +2912,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$750 ;
+    wb_valid5 <= \$707 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3018,7 +2922,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$751 ;
+    wb_valid6 <= \$708 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3028,7 +2932,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$752 ;
+    wb_valid7 <= \$709 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3038,7 +2942,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$753 ;
+    wb_valid8 <= \$710 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3048,7 +2952,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$754 ;
+    wb_valid9 <= \$711 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3058,7 +2962,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$755 ;
+    wb_valid10 <= \$712 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3068,7 +2972,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$756 ;
+    wb_valid11 <= \$713 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3078,7 +2982,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$757 ;
+    wb_valid12 <= \$714 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3088,7 +2992,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$758 ;
+    wb_valid13 <= \$715 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3098,7 +3002,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$759 ;
+    wb_valid14 <= \$716 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3108,7 +3012,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$760 ;
+    wb_valid15 <= \$717 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3118,7 +3022,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$761 ;
+    wb_valid16 <= \$718 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3128,7 +3032,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$762 ;
+    wb_valid17 <= \$719 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3138,105 +3042,109 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$763 ;
+    out_full0 <= \$720 ;
   always @(posedge clk)
-    out_pending0 <= \$764 ;
+    out_pending0 <= \$721 ;
   always @(posedge clk)
-    out_groups0 <= \$765 ;
+    out_groups0 <= \$722 ;
   always @(posedge clk)
-    out_full1 <= \$766 ;
+    out_full1 <= \$723 ;
   always @(posedge clk)
-    out_pending1 <= \$767 ;
+    out_pending1 <= \$724 ;
   always @(posedge clk)
-    out_groups1 <= \$768 ;
+    out_groups1 <= \$725 ;
   always @(posedge clk)
-    drain_occupancy <= \$769 ;
+    drain_occupancy <= \$726 ;
   always @(posedge clk)
-    drain_room <= \$770 ;
+    drain_room <= \$727 ;
   always @(posedge clk)
-    drain_available <= \$771 ;
+    drain_undrained0 <= \$728 ;
   always @(posedge clk)
-    drain_group_plus1 <= \$772 ;
+    drain_ready0 <= \$729 ;
   always @(posedge clk)
-    drain_inflight <= \$773 ;
+    drain_undrained1 <= \$730 ;
   always @(posedge clk)
-    w_en <= \$774 ;
+    drain_ready1 <= \$731 ;
   always @(posedge clk)
-    out_n_m1 <= \$775 ;
+    drain_inflight <= \$732 ;
   always @(posedge clk)
-    out_n_m2 <= \$776 ;
+    w_en <= \$733 ;
   always @(posedge clk)
-    drain_elem_last <= \$777 ;
+    out_n_m1 <= \$734 ;
   always @(posedge clk)
-    drain_lane <= \$778 ;
+    out_n_m2 <= \$735 ;
   always @(posedge clk)
-    drain_last <= \$779 ;
+    drain_elem_last <= \$736 ;
   always @(posedge clk)
-    drain_elem <= \$780 ;
+    drain_lane <= \$737 ;
   always @(posedge clk)
-    drain_slot <= \$781 ;
+    drain_last <= \$738 ;
+  always @(posedge clk)
+    drain_elem <= \$739 ;
+  always @(posedge clk)
+    drain_slot <= \$740 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$477 ;
+    drain_lane_data0 <= \$signature__data$479 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$478 ;
+    drain_lane_data1 <= \$signature__data$480 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$479 ;
+    drain_lane_data2 <= \$signature__data$481 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$480 ;
+    drain_lane_data3 <= \$signature__data$482 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$481 ;
+    drain_lane_data4 <= \$signature__data$483 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$482 ;
+    drain_lane_data5 <= \$signature__data$484 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$483 ;
+    drain_lane_data6 <= \$signature__data$485 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$484 ;
+    drain_lane_data7 <= \$signature__data$486 ;
   always @(posedge clk)
-    release_slot <= \$782 ;
+    release_slot <= \$741 ;
   always @(posedge clk)
-    vector_start_r <= \$783 ;
+    vector_start_r <= \$742 ;
   always @(posedge clk)
-    finished_r <= \$784 ;
+    finished_r <= \$743 ;
   always @(posedge clk)
-    in_flight <= \$785 ;
+    in_flight <= \$744 ;
   always @(posedge clk)
-    busy <= \$786 ;
+    busy <= \$745 ;
   always @(posedge clk)
-    inc_busy <= \$787 ;
+    inc_busy <= \$746 ;
   always @(posedge clk)
-    count_busy <= \$788 ;
+    count_busy <= \$747 ;
   always @(posedge clk)
-    inc_stall_input <= \$789 ;
+    inc_stall_input <= \$748 ;
   always @(posedge clk)
-    count_stall_input <= \$790 ;
+    count_stall_input <= \$749 ;
   always @(posedge clk)
-    inc_stall_output <= \$791 ;
+    inc_stall_output <= \$750 ;
   always @(posedge clk)
-    count_stall_output <= \$792 ;
+    count_stall_output <= \$751 ;
   always @(posedge clk)
-    inc_mac_ops <= \$793 ;
+    inc_mac_ops <= \$752 ;
   always @(posedge clk)
-    count_mac_ops <= \$794 ;
+    count_mac_ops <= \$753 ;
   always @(posedge clk)
-    inc_bank_reads <= \$795 ;
+    inc_bank_reads <= \$754 ;
   always @(posedge clk)
-    count_bank_reads <= \$796 ;
+    count_bank_reads <= \$755 ;
   always @(posedge clk)
-    inc_act_reads <= \$797 ;
+    inc_act_reads <= \$756 ;
   always @(posedge clk)
-    count_act_reads <= \$798 ;
+    count_act_reads <= \$757 ;
   always @(posedge clk)
-    inc_act_writes <= \$799 ;
+    inc_act_writes <= \$758 ;
   always @(posedge clk)
-    count_act_writes <= \$800 ;
+    count_act_writes <= \$759 ;
   always @(posedge clk)
-    inc_inferences <= \$801 ;
+    inc_inferences <= \$760 ;
   always @(posedge clk)
-    count_inferences <= \$802 ;
+    count_inferences <= \$761 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3391,10 +3299,34 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$144  = ~ wb_out17;
   assign act_write = wb_valid17 & \$144 ;
   assign out_write = wb_valid17 & wb_out17;
+  assign \$146  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$147  = \$145  + \$146 ;
+  assign \$148  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$149  = \$147  + \$148 ;
+  assign \$166  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$167  = wb_group17 + \$166 ;
+  assign \$168  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$169  = wb_group17 + \$168 ;
+  assign \$170  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$171  = wb_group17 + \$170 ;
+  assign \$172  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$173  = wb_group17 + \$172 ;
+  assign \$174  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$175  = wb_group17 + \$174 ;
+  assign \$176  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$177  = wb_group17 + \$176 ;
+  assign \$178  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$179  = wb_group17 + \$178 ;
+  assign \$180  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$181  = wb_group17 + \$180 ;
+  assign \$182  = out_pending1 & drain_ready1;
+  assign \$183  = out_pending0 & drain_ready0;
+  assign \$184  = drain_slot ? \$182  : \$183 ;
+  assign drain_read = \$184  & drain_room;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$282$0 (drain_data),
-    .\port$2883$0 (drain_last2),
+    .\port$283$0 (drain_data),
+    .\port$2847$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3407,8 +3339,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3103$0 (\$803 ),
-    .\port$3104$0 (\$804 ),
+    .\port$3067$0 (\$762 ),
+    .\port$3068$0 (\$763 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3426,8 +3358,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3276$0 (\$805 ),
-    .\port$3277$0 (\$806 ),
+    .\port$3240$0 (\$764 ),
+    .\port$3241$0 (\$765 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3445,8 +3377,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3449$0 (\$807 ),
-    .\port$3450$0 (\$808 ),
+    .\port$3413$0 (\$766 ),
+    .\port$3414$0 (\$767 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3464,8 +3396,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3622$0 (\$809 ),
-    .\port$3623$0 (\$810 ),
+    .\port$3586$0 (\$768 ),
+    .\port$3587$0 (\$769 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3483,8 +3415,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3795$0 (\$811 ),
-    .\port$3796$0 (\$812 ),
+    .\port$3759$0 (\$770 ),
+    .\port$3760$0 (\$771 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3502,8 +3434,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$3968$0 (\$813 ),
-    .\port$3969$0 (\$814 ),
+    .\port$3932$0 (\$772 ),
+    .\port$3933$0 (\$773 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3521,8 +3453,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4141$0 (\$815 ),
-    .\port$4142$0 (\$816 ),
+    .\port$4105$0 (\$774 ),
+    .\port$4106$0 (\$775 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3540,8 +3472,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4314$0 (\$817 ),
-    .\port$4315$0 (\$818 ),
+    .\port$4278$0 (\$776 ),
+    .\port$4279$0 (\$777 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3612,127 +3544,856 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \$224 ;
+    \$629  = \$225 ;
     if (rst) begin
-      \$672  = 1'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = has_layers;
-    if (\$252 ) begin
+    \$630  = has_layers;
+    if (\$253 ) begin
       if (load_r_is_n_layers) begin
-        \$673  = load_r_has_layers;
+        \$630  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = last_layer;
-    if (\$252 ) begin
+    \$631  = last_layer;
+    if (\$253 ) begin
       if (load_r_is_n_layers) begin
-        \$674  = load_r_last_layer;
+        \$631  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$253 ) begin
-      \$675  = \$255 ;
+    if (\$254 ) begin
+      \$632  = \$256 ;
     end else begin
-      \$675  = \$264 ;
+      \$632  = \$265 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = wait1;
-    if (\$253 ) begin
-      \$676  = \$262 [4:0];
+    \$633  = wait1;
+    if (\$254 ) begin
+      \$633  = \$263 [4:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = dl_rp__data[17:9];
+    \$634  = dl_rp__data[17:9];
     if (rst) begin
-      \$677  = 9'h000;
+      \$634  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = in_release0;
+    \$635  = in_release0;
     if (rst) begin
-      \$678  = 1'h0;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = in_release1;
+    \$636  = in_release1;
     if (rst) begin
-      \$679  = 1'h0;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = in_beats0;
-    if (\$266 ) begin
-      \$680  = \$267 [8:0];
+    \$637  = in_beats0;
+    if (\$267 ) begin
+      \$637  = \$268 [8:0];
     end
     if (in_release_r1_0) begin
-      \$680  = 9'h000;
+      \$637  = 9'h000;
     end
     if (rst) begin
-      \$680  = 9'h000;
+      \$637  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = in_full0;
-    if (\$266 ) begin
-      if (\$268 ) begin
-        \$681  = 1'h1;
+    \$638  = in_full0;
+    if (\$267 ) begin
+      if (\$269 ) begin
+        \$638  = 1'h1;
       end
     end
     if (in_release_r1_0) begin
-      \$681  = 1'h0;
+      \$638  = 1'h0;
     end
     if (rst) begin
-      \$681  = 1'h0;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = in_beats1;
-    if (\$270 ) begin
-      \$682  = \$271 [8:0];
+    \$639  = in_beats1;
+    if (\$271 ) begin
+      \$639  = \$272 [8:0];
     end
     if (in_release_r1_1) begin
-      \$682  = 9'h000;
+      \$639  = 9'h000;
     end
     if (rst) begin
-      \$682  = 9'h000;
+      \$639  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = in_full1;
-    if (\$270 ) begin
-      if (\$272 ) begin
-        \$683  = 1'h1;
+    \$640  = in_full1;
+    if (\$271 ) begin
+      if (\$273 ) begin
+        \$640  = 1'h1;
       end
     end
     if (in_release_r1_1) begin
-      \$683  = 1'h0;
+      \$640  = 1'h0;
     end
     if (rst) begin
-      \$683  = 1'h0;
+      \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = in_wslot;
-    if (\$275 ) begin
-      \$684  = \$276 ;
+    \$641  = in_wslot;
+    if (\$276 ) begin
+      \$641  = \$277 ;
+    end
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = loaded;
+    if (\$278 ) begin
+      \$642  = 1'h1;
+    end
+    if (\$353 ) begin
+      \$642  = 1'h0;
+    end
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = oldest;
+    if (\$278 ) begin
+      \$643  = in_wslot;
+    end
+    if (\$279 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$302 ) begin
+            \$643  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$315 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$338 ) begin
+            \$643  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = cur_folds_m1_0;
+    if (\$279 ) begin
+      \$644  = \$281 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$644  = next_steps0[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$644  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = cur_groups_m1_0;
+    if (\$279 ) begin
+      \$645  = \$283 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$645  = next_steps0[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$645  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = cur_one_fold0;
+    if (\$279 ) begin
+      \$646  = \$286 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$646  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = cur_wait_next0;
+    if (\$279 ) begin
+      \$647  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$647  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$647  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = cur_is_last0;
+    if (\$279 ) begin
+      \$648  = \$287 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$648  = \$297 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = cur_relu0;
+    if (\$279 ) begin
+      \$649  = d0_rp__data[35];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$649  = next_descriptor0[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = cur_requantize0;
+    if (\$279 ) begin
+      \$650  = d0_rp__data[36];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$650  = next_descriptor0[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = bank_addr0;
+    if (\$279 ) begin
+      \$651  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$651  = next_descriptor0[26:18];
+        end
+      end
+      if (\$306 ) begin
+        \$651  = \$307 [8:0];
+      end
+    end
+    if (rst) begin
+      \$651  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = rq_addr0;
+    if (\$279 ) begin
+      \$652  = d0_rp__data[34:27];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$652  = \$295 [7:0];
+        if (last_group0) begin
+          \$652  = next_descriptor0[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$652  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = layer0;
+    if (\$279 ) begin
+      \$653  = 4'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$653  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$653  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = group0;
+    if (\$279 ) begin
+      \$654  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$654  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$654  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$654  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = fold0;
+    if (\$279 ) begin
+      \$655  = 9'h000;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$655  = 9'h000;
+        if (last_group0) begin
+          \$655  = 9'h000;
+        end
+      end else begin
+        \$655  = fold_plus1_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$655  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = group_plus1_0;
+    if (\$279 ) begin
+      \$656  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$656  = \$294 [9:0];
+        if (last_group0) begin
+          \$656  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$656  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = fold_plus1_0;
+    if (\$279 ) begin
+      \$657  = 10'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$657  = 10'h001;
+        if (last_group0) begin
+          \$657  = 10'h001;
+        end
+      end else begin
+        \$657  = fold_plus2_0[9:0];
+      end
+    end
+    if (rst) begin
+      \$657  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = fold_plus2_0;
+    if (\$279 ) begin
+      \$658  = 11'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$658  = 11'h002;
+        if (last_group0) begin
+          \$658  = 11'h002;
+        end
+      end else begin
+        \$658  = \$303 [10:0];
+      end
+    end
+    if (rst) begin
+      \$658  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = last_fold0;
+    if (\$279 ) begin
+      \$659  = \$290 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$659  = cur_one_fold0;
+        if (last_group0) begin
+          \$659  = next_steps0[29];
+        end
+      end else begin
+        \$659  = \$304 ;
+      end
+    end
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = last_group0;
+    if (\$279 ) begin
+      \$660  = \$293 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$660  = \$296 ;
+        if (last_group0) begin
+          \$660  = next_steps0[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = fold_is_0_0;
+    if (\$279 ) begin
+      \$661  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$661  = 1'h1;
+        if (last_group0) begin
+          \$661  = 1'h1;
+        end
+      end else begin
+        \$661  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$661  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = first_step0;
+    if (\$279 ) begin
+      \$662  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$662  = 1'h0;
+        if (last_group0) begin
+          \$662  = 1'h1;
+        end
+      end else begin
+        \$662  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$662  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = wr_buf0;
+    if (\$279 ) begin
+      \$663  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$663  = \$300 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = layer_is_0_0;
+    if (\$279 ) begin
+      \$664  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$664  = cur_is_last0;
+        end
+      end
+    end
+    if (rst) begin
+      \$664  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = \$308 ;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = \$311 [4:0];
+    if (rst) begin
+      \$666  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$667  = wait_next_m2_0;
+    end else begin
+      if (\$313 ) begin
+        \$667  = \$314 [4:0];
+      end
+    end
+    if (rst) begin
+      \$667  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$668  = wait_next_le2_0;
+    end else begin
+      \$668  = \$312 ;
+    end
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = cur_folds_m1_1;
+    if (\$315 ) begin
+      \$669  = \$317 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$669  = next_steps1[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$669  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = cur_groups_m1_1;
+    if (\$315 ) begin
+      \$670  = \$319 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$670  = next_steps1[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$670  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = cur_one_fold1;
+    if (\$315 ) begin
+      \$671  = \$322 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$671  = next_steps1[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = cur_wait_next1;
+    if (\$315 ) begin
+      \$672  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$672  = next_steps1[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$672  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = cur_is_last1;
+    if (\$315 ) begin
+      \$673  = \$323 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$673  = \$333 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$673  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = cur_relu1;
+    if (\$315 ) begin
+      \$674  = d0_rp__data[35];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$674  = next_descriptor1[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$674  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = cur_requantize1;
+    if (\$315 ) begin
+      \$675  = d0_rp__data[36];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$675  = next_descriptor1[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = bank_addr1;
+    if (\$315 ) begin
+      \$676  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$676  = next_descriptor1[26:18];
+        end
+      end
+      if (\$342 ) begin
+        \$676  = \$343 [8:0];
+      end
+    end
+    if (rst) begin
+      \$676  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = rq_addr1;
+    if (\$315 ) begin
+      \$677  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$677  = \$331 [7:0];
+        if (last_group1) begin
+          \$677  = next_descriptor1[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$677  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = layer1;
+    if (\$315 ) begin
+      \$678  = 4'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$678  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$678  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = group1;
+    if (\$315 ) begin
+      \$679  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$679  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$679  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$679  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = fold1;
+    if (\$315 ) begin
+      \$680  = 9'h000;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$680  = 9'h000;
+        if (last_group1) begin
+          \$680  = 9'h000;
+        end
+      end else begin
+        \$680  = fold_plus1_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$680  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = group_plus1_1;
+    if (\$315 ) begin
+      \$681  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$681  = \$330 [9:0];
+        if (last_group1) begin
+          \$681  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$681  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = fold_plus1_1;
+    if (\$315 ) begin
+      \$682  = 10'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$682  = 10'h001;
+        if (last_group1) begin
+          \$682  = 10'h001;
+        end
+      end else begin
+        \$682  = fold_plus2_1[9:0];
+      end
+    end
+    if (rst) begin
+      \$682  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = fold_plus2_1;
+    if (\$315 ) begin
+      \$683  = 11'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$683  = 11'h002;
+        if (last_group1) begin
+          \$683  = 11'h002;
+        end
+      end else begin
+        \$683  = \$339 [10:0];
+      end
+    end
+    if (rst) begin
+      \$683  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = last_fold1;
+    if (\$315 ) begin
+      \$684  = \$326 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$684  = cur_one_fold1;
+        if (last_group1) begin
+          \$684  = next_steps1[29];
+        end
+      end else begin
+        \$684  = \$340 ;
+      end
     end
     if (rst) begin
       \$684  = 1'h0;
@@ -3740,12 +4401,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = loaded;
-    if (\$277 ) begin
-      \$685  = 1'h1;
-    end
-    if (\$352 ) begin
-      \$685  = 1'h0;
+    \$685  = last_group1;
+    if (\$315 ) begin
+      \$685  = \$329 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$685  = \$332 ;
+        if (last_group1) begin
+          \$685  = next_steps1[30];
+        end
+      end
     end
     if (rst) begin
       \$685  = 1'h0;
@@ -3753,141 +4418,112 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = oldest;
-    if (\$277 ) begin
-      \$686  = in_wslot;
-    end
-    if (\$278 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$301 ) begin
-            \$686  = 1'h1;
-          end
+    \$686  = fold_is_0_1;
+    if (\$315 ) begin
+      \$686  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$686  = 1'h1;
+        if (last_group1) begin
+          \$686  = 1'h1;
         end
+      end else begin
+        \$686  = 1'h0;
       end
     end
-    if (\$314 ) begin
+    if (rst) begin
+      \$686  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = first_step1;
+    if (\$315 ) begin
+      \$687  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$687  = 1'h0;
+        if (last_group1) begin
+          \$687  = 1'h1;
+        end
+      end else begin
+        \$687  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$687  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = wr_buf1;
+    if (\$315 ) begin
+      \$688  = 1'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          if (\$337 ) begin
-            \$686  = 1'h0;
-          end
+          \$688  = \$336 ;
         end
       end
     end
     if (rst) begin
-      \$686  = 1'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = cur_folds_m1_0;
-    if (\$278 ) begin
-      \$687  = \$280 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$687  = next_steps0[18:9];
+    \$689  = layer_is_0_1;
+    if (\$315 ) begin
+      \$689  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$689  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$687  = 10'h3ff;
+      \$689  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = cur_groups_m1_0;
-    if (\$278 ) begin
-      \$688  = \$282 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$688  = next_steps0[28:19];
-        end
+    \$690  = \$344 ;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = \$347 [4:0];
+    if (rst) begin
+      \$691  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$692  = wait_next_m2_1;
+    end else begin
+      if (\$349 ) begin
+        \$692  = \$350 [4:0];
       end
     end
     if (rst) begin
-      \$688  = 10'h3ff;
+      \$692  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = cur_one_fold0;
-    if (\$278 ) begin
-      \$689  = \$285 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$689  = next_steps0[29];
-        end
-      end
-    end
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = cur_wait_next0;
-    if (\$278 ) begin
-      \$690  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$690  = next_steps0[35:31];
-        end
-      end
-    end
-    if (rst) begin
-      \$690  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = cur_is_last0;
-    if (\$278 ) begin
-      \$691  = \$286 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$691  = \$296 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = cur_relu0;
-    if (\$278 ) begin
-      \$692  = d0_rp__data[35];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$692  = next_descriptor0[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = cur_requantize0;
-    if (\$278 ) begin
-      \$693  = d0_rp__data[36];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$693  = next_descriptor0[36];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$693  = wait_next_le2_1;
+    end else begin
+      \$693  = \$348 ;
     end
     if (rst) begin
       \$693  = 1'h0;
@@ -3895,476 +4531,261 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = bank_addr0;
-    if (\$278 ) begin
-      \$694  = d0_rp__data[26:18];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$694  = next_descriptor0[26:18];
-        end
-      end
-      if (\$305 ) begin
-        \$694  = \$306 [8:0];
-      end
-    end
+    \$694  = \$357 ;
     if (rst) begin
-      \$694  = 9'h000;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = rq_addr0;
-    if (\$278 ) begin
-      \$695  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$695  = \$294 [7:0];
-        if (last_group0) begin
-          \$695  = next_descriptor0[34:27];
-        end
-      end
-    end
+    \$695  = issue_ctx;
     if (rst) begin
-      \$695  = 8'h00;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = layer0;
-    if (\$278 ) begin
-      \$696  = 4'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$696  = next_layer_r0;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$696  = 1'h0;
+    end else if (\$359 ) begin
+      \$696  = \$367 ;
+    end else if (\$361 ) begin
+      \$696  = \$379 ;
+    end else begin
+      \$696  = \$391 ;
     end
     if (rst) begin
-      \$696  = 4'h0;
+      \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = group0;
-    if (\$278 ) begin
-      \$697  = 9'h000;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$697  = group_plus1_0[8:0];
-        if (last_group0) begin
-          \$697  = 9'h000;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$697  = 1'h0;
+    end else if (\$359 ) begin
+      \$697  = \$373 ;
+    end else if (\$361 ) begin
+      \$697  = \$385 ;
+    end else begin
+      \$697  = \$397 ;
     end
     if (rst) begin
-      \$697  = 9'h000;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = fold0;
-    if (\$278 ) begin
-      \$698  = 9'h000;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$698  = 9'h000;
-        if (last_group0) begin
-          \$698  = 9'h000;
-        end
-      end else begin
-        \$698  = fold_plus1_0[8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$698  = 1'h0;
+    end else if (\$399 ) begin
+      \$698  = \$407 ;
+    end else if (\$401 ) begin
+      \$698  = \$419 ;
+    end else begin
+      \$698  = \$431 ;
     end
     if (rst) begin
-      \$698  = 9'h000;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = group_plus1_0;
-    if (\$278 ) begin
-      \$699  = 10'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$699  = \$293 [9:0];
-        if (last_group0) begin
-          \$699  = 10'h001;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$699  = 1'h0;
+    end else if (\$399 ) begin
+      \$699  = \$413 ;
+    end else if (\$401 ) begin
+      \$699  = \$425 ;
+    end else begin
+      \$699  = \$437 ;
     end
     if (rst) begin
-      \$699  = 10'h001;
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = fold_plus1_0;
-    if (\$278 ) begin
-      \$700  = 10'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$700  = 10'h001;
-        if (last_group0) begin
-          \$700  = 10'h001;
-        end
-      end else begin
-        \$700  = fold_plus2_0[9:0];
-      end
-    end
+    \$700  = \$472 ;
     if (rst) begin
-      \$700  = 10'h001;
+      \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = fold_plus2_0;
-    if (\$278 ) begin
-      \$701  = 11'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$701  = 11'h002;
-        if (last_group0) begin
-          \$701  = 11'h002;
-        end
-      end else begin
-        \$701  = \$302 [10:0];
-      end
-    end
+    \$701  = \$507 ;
     if (rst) begin
-      \$701  = 11'h002;
+      \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = last_fold0;
-    if (\$278 ) begin
-      \$702  = \$289 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$702  = cur_one_fold0;
-        if (last_group0) begin
-          \$702  = next_steps0[29];
-        end
-      end else begin
-        \$702  = \$303 ;
-      end
-    end
+    \$702  = issue;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = last_group0;
-    if (\$278 ) begin
-      \$703  = \$292 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$703  = \$295 ;
-        if (last_group0) begin
-          \$703  = next_steps0[30];
-        end
-      end
-    end
+    \$703  = \$529 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = fold_is_0_0;
-    if (\$278 ) begin
-      \$704  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$704  = 1'h1;
-        if (last_group0) begin
-          \$704  = 1'h1;
-        end
-      end else begin
-        \$704  = 1'h0;
-      end
-    end
+    \$704  = wb_valid1;
     if (rst) begin
-      \$704  = 1'h1;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = first_step0;
-    if (\$278 ) begin
-      \$705  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$705  = 1'h0;
-        if (last_group0) begin
-          \$705  = 1'h1;
-        end
-      end else begin
-        \$705  = 1'h0;
-      end
-    end
+    \$705  = wb_valid2;
     if (rst) begin
-      \$705  = 1'h1;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = wr_buf0;
-    if (\$278 ) begin
-      \$706  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$706  = \$299 ;
-        end
-      end
-    end
+    \$706  = wb_valid3;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = layer_is_0_0;
-    if (\$278 ) begin
-      \$707  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$707  = cur_is_last0;
-        end
-      end
-    end
+    \$707  = wb_valid4;
     if (rst) begin
-      \$707  = 1'h1;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \$307 ;
+    \$708  = wb_valid5;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \$310 [4:0];
+    \$709  = wb_valid6;
     if (rst) begin
-      \$709  = 5'h00;
+      \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$710  = wait_next_m2_0;
-    end else begin
-      if (\$312 ) begin
-        \$710  = \$313 [4:0];
-      end
-    end
+    \$710  = wb_valid7;
     if (rst) begin
-      \$710  = 5'h00;
+      \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$711  = wait_next_le2_0;
-    end else begin
-      \$711  = \$311 ;
-    end
+    \$711  = wb_valid8;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = cur_folds_m1_1;
-    if (\$314 ) begin
-      \$712  = \$316 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$712  = next_steps1[18:9];
-        end
-      end
-    end
+    \$712  = wb_valid9;
     if (rst) begin
-      \$712  = 10'h3ff;
+      \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = cur_groups_m1_1;
-    if (\$314 ) begin
-      \$713  = \$318 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$713  = next_steps1[28:19];
-        end
-      end
-    end
+    \$713  = wb_valid10;
     if (rst) begin
-      \$713  = 10'h3ff;
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = cur_one_fold1;
-    if (\$314 ) begin
-      \$714  = \$321 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$714  = next_steps1[29];
-        end
-      end
-    end
+    \$714  = wb_valid11;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = cur_wait_next1;
-    if (\$314 ) begin
-      \$715  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$715  = next_steps1[35:31];
-        end
-      end
-    end
+    \$715  = wb_valid12;
     if (rst) begin
-      \$715  = 5'h00;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = cur_is_last1;
-    if (\$314 ) begin
-      \$716  = \$322 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$716  = \$332 ;
-        end
-      end
-    end
+    \$716  = wb_valid13;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = cur_relu1;
-    if (\$314 ) begin
-      \$717  = d0_rp__data[35];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$717  = next_descriptor1[35];
-        end
-      end
-    end
+    \$717  = wb_valid14;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = cur_requantize1;
-    if (\$314 ) begin
-      \$718  = d0_rp__data[36];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$718  = next_descriptor1[36];
-        end
-      end
-    end
+    \$718  = wb_valid15;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = bank_addr1;
-    if (\$314 ) begin
-      \$719  = d0_rp__data[26:18];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$719  = next_descriptor1[26:18];
-        end
-      end
-      if (\$341 ) begin
-        \$719  = \$342 [8:0];
-      end
-    end
+    \$719  = wb_valid16;
     if (rst) begin
-      \$719  = 9'h000;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = rq_addr1;
-    if (\$314 ) begin
-      \$720  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$720  = \$330 [7:0];
-        if (last_group1) begin
-          \$720  = next_descriptor1[34:27];
-        end
+    \$720  = out_full0;
+    if (\$531 ) begin
+      \$720  = 1'h1;
+    end
+    if (done) begin
+      if (\$611 ) begin
+        \$720  = 1'h0;
       end
     end
     if (rst) begin
-      \$720  = 8'h00;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = layer1;
-    if (\$314 ) begin
-      \$721  = 4'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$721  = next_layer_r1;
+    \$721  = out_pending0;
+    if (\$531 ) begin
+      \$721  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$607 ) begin
+          \$721  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$721  = 4'h0;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = group1;
-    if (\$314 ) begin
+    \$722  = out_groups0;
+    if (\$531 ) begin
       \$722  = 9'h000;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$722  = group_plus1_1[8:0];
-        if (last_group1) begin
-          \$722  = 9'h000;
-        end
-      end
+    end else if (\$533 ) begin
+      \$722  = \$534 [8:0];
     end
     if (rst) begin
       \$722  = 9'h000;
@@ -4372,169 +4793,113 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = fold1;
-    if (\$314 ) begin
-      \$723  = 9'h000;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$723  = 9'h000;
-        if (last_group1) begin
-          \$723  = 9'h000;
-        end
-      end else begin
-        \$723  = fold_plus1_1[8:0];
+    \$723  = out_full1;
+    if (\$536 ) begin
+      \$723  = 1'h1;
+    end
+    if (done) begin
+      if (\$612 ) begin
+        \$723  = 1'h0;
       end
     end
     if (rst) begin
-      \$723  = 9'h000;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = group_plus1_1;
-    if (\$314 ) begin
-      \$724  = 10'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$724  = \$329 [9:0];
-        if (last_group1) begin
-          \$724  = 10'h001;
+    \$724  = out_pending1;
+    if (\$536 ) begin
+      \$724  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$608 ) begin
+          \$724  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$724  = 10'h001;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = fold_plus1_1;
-    if (\$314 ) begin
-      \$725  = 10'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$725  = 10'h001;
-        if (last_group1) begin
-          \$725  = 10'h001;
-        end
-      end else begin
-        \$725  = fold_plus2_1[9:0];
-      end
+    \$725  = out_groups1;
+    if (\$536 ) begin
+      \$725  = 9'h000;
+    end else if (\$538 ) begin
+      \$725  = \$539 [8:0];
     end
     if (rst) begin
-      \$725  = 10'h001;
+      \$725  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = fold_plus2_1;
-    if (\$314 ) begin
-      \$726  = 11'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$726  = 11'h002;
-        if (last_group1) begin
-          \$726  = 11'h002;
-        end
-      end else begin
-        \$726  = \$338 [10:0];
-      end
+    \$726  = \$542 [2:0];
+    if (rst) begin
+      \$726  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = \$549 ;
+    if (rst) begin
+      \$727  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = drain_undrained0;
+    if (\$555 ) begin
+      \$728  = 10'h000;
+    end else if (\$563 ) begin
+      \$728  = \$572 [9:0];
+    end else if (\$571 ) begin
+      \$728  = \$573 [9:0];
     end
     if (rst) begin
-      \$726  = 11'h002;
+      \$728  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = last_fold1;
-    if (\$314 ) begin
-      \$727  = \$325 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$727  = cur_one_fold1;
-        if (last_group1) begin
-          \$727  = next_steps1[29];
-        end
-      end else begin
-        \$727  = \$339 ;
-      end
-    end
-    if (rst) begin
-      \$727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = last_group1;
-    if (\$314 ) begin
-      \$728  = \$328 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$728  = \$331 ;
-        if (last_group1) begin
-          \$728  = next_steps1[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = fold_is_0_1;
-    if (\$314 ) begin
+    \$729  = drain_ready0;
+    if (\$555 ) begin
+      \$729  = 1'h0;
+    end else if (\$563 ) begin
       \$729  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$729  = 1'h1;
-        if (last_group1) begin
-          \$729  = 1'h1;
-        end
-      end else begin
-        \$729  = 1'h0;
-      end
+    end else if (\$571 ) begin
+      \$729  = \$574 ;
     end
     if (rst) begin
-      \$729  = 1'h1;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = first_step1;
-    if (\$314 ) begin
-      \$730  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$730  = 1'h0;
-        if (last_group1) begin
-          \$730  = 1'h1;
-        end
-      end else begin
-        \$730  = 1'h0;
-      end
+    \$730  = drain_undrained1;
+    if (\$580 ) begin
+      \$730  = 10'h000;
+    end else if (\$588 ) begin
+      \$730  = \$597 [9:0];
+    end else if (\$596 ) begin
+      \$730  = \$598 [9:0];
     end
     if (rst) begin
-      \$730  = 1'h1;
+      \$730  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = wr_buf1;
-    if (\$314 ) begin
+    \$731  = drain_ready1;
+    if (\$580 ) begin
       \$731  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$731  = \$335 ;
-        end
-      end
+    end else if (\$588 ) begin
+      \$731  = 1'h1;
+    end else if (\$596 ) begin
+      \$731  = \$599 ;
     end
     if (rst) begin
       \$731  = 1'h0;
@@ -4542,56 +4907,41 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = layer_is_0_1;
-    if (\$314 ) begin
-      \$732  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$732  = cur_is_last1;
-        end
-      end
-    end
+    \$732  = drain_read;
     if (rst) begin
-      \$732  = 1'h1;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \$343 ;
+    \$733  = drain_inflight;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \$346 [4:0];
+    \$734  = \$600 ;
     if (rst) begin
-      \$734  = 5'h00;
+      \$734  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$735  = wait_next_m2_1;
-    end else begin
-      if (\$348 ) begin
-        \$735  = \$349 [4:0];
-      end
-    end
+    \$735  = \$601 ;
     if (rst) begin
-      \$735  = 5'h00;
+      \$735  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$736  = wait_next_le2_1;
+    if (\$602 ) begin
+      \$736  = \$603 ;
+    end else if (drain_elem_last) begin
+      \$736  = \$604 ;
     end else begin
-      \$736  = \$347 ;
+      \$736  = \$605 ;
     end
     if (rst) begin
       \$736  = 1'h0;
@@ -4599,45 +4949,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$356 ;
-    if (rst) begin
-      \$737  = 1'h0;
+    \$737  = drain_lane;
+    if (drain_read) begin
+      \$737  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = issue_ctx;
-    if (rst) begin
-      \$738  = 1'h0;
+    \$738  = drain_last;
+    if (drain_read) begin
+      \$738  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$739  = 1'h0;
-    end else if (\$358 ) begin
-      \$739  = \$366 ;
-    end else if (\$360 ) begin
-      \$739  = \$378 ;
-    end else begin
-      \$739  = \$390 ;
+    \$739  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$739  = 9'h000;
+      end else begin
+        \$739  = \$609 [8:0];
+      end
     end
     if (rst) begin
-      \$739  = 1'h0;
+      \$739  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$740  = 1'h0;
-    end else if (\$358 ) begin
-      \$740  = \$372 ;
-    end else if (\$360 ) begin
-      \$740  = \$384 ;
-    end else begin
-      \$740  = \$396 ;
+    \$740  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$740  = \$606 ;
+      end
     end
     if (rst) begin
       \$740  = 1'h0;
@@ -4645,15 +4990,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$741  = 1'h0;
-    end else if (\$398 ) begin
-      \$741  = \$406 ;
-    end else if (\$400 ) begin
-      \$741  = \$418 ;
-    end else begin
-      \$741  = \$430 ;
+    \$741  = release_slot;
+    if (done) begin
+      \$741  = \$610 ;
     end
     if (rst) begin
       \$741  = 1'h0;
@@ -4661,554 +5000,182 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$742  = 1'h0;
-    end else if (\$398 ) begin
-      \$742  = \$412 ;
-    end else if (\$400 ) begin
-      \$742  = \$424 ;
-    end else begin
-      \$742  = \$436 ;
-    end
+    \$742  = vector_start;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \$471 ;
+    \$743  = done;
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \$506 ;
+    \$744  = \$614 [2:0];
     if (rst) begin
-      \$744  = 1'h0;
+      \$744  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = issue;
+    \$745  = \$617 ;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \$528 ;
+    \$746  = { 6'h00, busy };
     if (rst) begin
-      \$746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = wb_valid1;
-    if (rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = wb_valid2;
-    if (rst) begin
-      \$748  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = wb_valid3;
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = wb_valid4;
-    if (rst) begin
-      \$750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = wb_valid5;
-    if (rst) begin
-      \$751  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = wb_valid6;
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = wb_valid7;
-    if (rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = wb_valid8;
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = wb_valid9;
-    if (rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = wb_valid10;
-    if (rst) begin
-      \$756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = wb_valid11;
-    if (rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = wb_valid12;
-    if (rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = wb_valid13;
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = wb_valid14;
-    if (rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = wb_valid15;
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = wb_valid16;
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = out_full0;
-    if (\$530 ) begin
-      \$763  = 1'h1;
-    end
-    if (done) begin
-      if (\$654 ) begin
-        \$763  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = out_pending0;
-    if (\$530 ) begin
-      \$764  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$650 ) begin
-          \$764  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = out_groups0;
-    if (\$530 ) begin
-      \$765  = 9'h000;
-    end else if (\$532 ) begin
-      \$765  = \$533 [8:0];
-    end
-    if (rst) begin
-      \$765  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = out_full1;
-    if (\$535 ) begin
-      \$766  = 1'h1;
-    end
-    if (done) begin
-      if (\$655 ) begin
-        \$766  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = out_pending1;
-    if (\$535 ) begin
-      \$767  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$651 ) begin
-          \$767  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$767  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = out_groups1;
-    if (\$535 ) begin
-      \$768  = 9'h000;
-    end else if (\$537 ) begin
-      \$768  = \$538 [8:0];
-    end
-    if (rst) begin
-      \$768  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \$541 [2:0];
-    if (rst) begin
-      \$769  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \$548 ;
-    if (rst) begin
-      \$770  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = \$640 ;
-    if (rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = drain_group_plus1;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$772  = 10'h001;
-      end else if (\$641 ) begin
-        \$772  = \$642 [9:0];
-      end
-    end
-    if (rst) begin
-      \$772  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = drain_read;
-    if (rst) begin
-      \$773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = drain_inflight;
-    if (rst) begin
-      \$774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \$643 ;
-    if (rst) begin
-      \$775  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \$644 ;
-    if (rst) begin
-      \$776  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$645 ) begin
-      \$777  = \$646 ;
-    end else if (drain_elem_last) begin
-      \$777  = \$647 ;
-    end else begin
-      \$777  = \$648 ;
-    end
-    if (rst) begin
-      \$777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = drain_lane;
-    if (drain_read) begin
-      \$778  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = drain_last;
-    if (drain_read) begin
-      \$779  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$780  = 9'h000;
-      end else begin
-        \$780  = \$652 [8:0];
-      end
-    end
-    if (rst) begin
-      \$780  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$781  = \$649 ;
-      end
-    end
-    if (rst) begin
-      \$781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = release_slot;
-    if (done) begin
-      \$782  = \$653 ;
-    end
-    if (rst) begin
-      \$782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = vector_start;
-    if (rst) begin
-      \$783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = done;
-    if (rst) begin
-      \$784  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \$657 [2:0];
-    if (rst) begin
-      \$785  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \$660 ;
-    if (rst) begin
-      \$786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = { 6'h00, busy };
-    if (rst) begin
-      \$787  = 7'h00;
+      \$746  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$788  = 32'd0;
+      \$747  = 32'd0;
     end else begin
-      \$788  = \$661 [31:0];
+      \$747  = \$618 [31:0];
     end
     if (rst) begin
-      \$788  = 32'd0;
+      \$747  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = { 6'h00, stall_input };
+    \$748  = { 6'h00, stall_input };
     if (rst) begin
-      \$789  = 7'h00;
+      \$748  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$790  = 32'd0;
+      \$749  = 32'd0;
     end else begin
-      \$790  = \$662 [31:0];
+      \$749  = \$619 [31:0];
     end
     if (rst) begin
-      \$790  = 32'd0;
+      \$749  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = { 6'h00, stall_output };
+    \$750  = { 6'h00, stall_output };
     if (rst) begin
-      \$791  = 7'h00;
+      \$750  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$792  = 32'd0;
+      \$751  = 32'd0;
     end else begin
-      \$792  = \$663 [31:0];
+      \$751  = \$620 [31:0];
     end
     if (rst) begin
-      \$792  = 32'd0;
+      \$751  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \$664 ;
+    \$752  = \$621 ;
     if (rst) begin
-      \$793  = 7'h00;
+      \$752  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$794  = 32'd0;
+      \$753  = 32'd0;
     end else begin
-      \$794  = \$665 [31:0];
+      \$753  = \$622 [31:0];
     end
     if (rst) begin
-      \$794  = 32'd0;
+      \$753  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = { 3'h0, \$666  };
+    \$754  = { 3'h0, \$623  };
     if (rst) begin
-      \$795  = 7'h00;
+      \$754  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$796  = 32'd0;
+      \$755  = 32'd0;
     end else begin
-      \$796  = \$667 [31:0];
+      \$755  = \$624 [31:0];
     end
     if (rst) begin
-      \$796  = 32'd0;
+      \$755  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = { 6'h00, issue };
+    \$756  = { 6'h00, issue };
     if (rst) begin
-      \$797  = 7'h00;
+      \$756  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$798  = 32'd0;
+      \$757  = 32'd0;
     end else begin
-      \$798  = \$668 [31:0];
+      \$757  = \$625 [31:0];
     end
     if (rst) begin
-      \$798  = 32'd0;
+      \$757  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = { 5'h00, \$669  };
+    \$758  = { 5'h00, \$626  };
     if (rst) begin
-      \$799  = 7'h00;
+      \$758  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$800  = 32'd0;
+      \$759  = 32'd0;
     end else begin
-      \$800  = \$670 [31:0];
+      \$759  = \$627 [31:0];
     end
     if (rst) begin
-      \$800  = 32'd0;
+      \$759  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = { 6'h00, done };
+    \$760  = { 6'h00, done };
     if (rst) begin
-      \$801  = 7'h00;
+      \$760  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$802  = 32'd0;
+      \$761  = 32'd0;
     end else begin
-      \$802  = \$671 [31:0];
+      \$761  = \$628 [31:0];
     end
     if (rst) begin
-      \$802  = 32'd0;
+      \$761  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5339,47 +5306,47 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$221  = act_word;
   assign \act$222  = act_word;
   assign \act$223  = act_word;
-  assign act_wp__data = { \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805 , \$803  };
-  assign result = { \$804 , \$803  };
-  assign \result$233  = { \$806 , \$805  };
-  assign \result$234  = { \$808 , \$807  };
-  assign \result$235  = { \$810 , \$809  };
-  assign \result$236  = { \$812 , \$811  };
-  assign \result$237  = { \$814 , \$813  };
-  assign \result$238  = { \$816 , \$815  };
-  assign \result$239  = { \$818 , \$817  };
+  assign act_wp__data = { \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762  };
+  assign result = { \$763 , \$762  };
+  assign \result$233  = { \$765 , \$764  };
+  assign \result$234  = { \$767 , \$766  };
+  assign \result$235  = { \$769 , \$768  };
+  assign \result$236  = { \$771 , \$770  };
+  assign \result$237  = { \$773 , \$772  };
+  assign \result$238  = { \$775 , \$774  };
+  assign \result$239  = { \$777 , \$776  };
   assign \$signature__en$240  = out_write;
   assign \$signature__addr$241  = \$167 [5:0];
-  assign \$signature__data$242  = { \$804 , \$803  };
+  assign \$signature__data$242  = { \$763 , \$762  };
   assign \$signature__en$243  = out_write;
   assign \$signature__addr$244  = \$169 [5:0];
-  assign \$signature__data$245  = { \$806 , \$805  };
+  assign \$signature__data$245  = { \$765 , \$764  };
   assign \$signature__en$246  = out_write;
   assign \$signature__addr$247  = \$171 [5:0];
-  assign \$signature__data$248  = { \$808 , \$807  };
+  assign \$signature__data$248  = { \$767 , \$766  };
   assign \$signature__en$249  = out_write;
   assign \$signature__addr$250  = \$173 [5:0];
-  assign \$signature__data$251  = { \$810 , \$809  };
+  assign \$signature__data$251  = { \$769 , \$768  };
   assign \$signature__en$252  = out_write;
   assign \$signature__addr$253  = \$175 [5:0];
-  assign \$signature__data$254  = { \$812 , \$811  };
+  assign \$signature__data$254  = { \$771 , \$770  };
   assign \$signature__en$255  = out_write;
   assign \$signature__addr$256  = \$177 [5:0];
-  assign \$signature__data$257  = { \$814 , \$813  };
+  assign \$signature__data$257  = { \$773 , \$772  };
   assign \$signature__en$258  = out_write;
   assign \$signature__addr$259  = \$179 [5:0];
-  assign \$signature__data$260  = { \$816 , \$815  };
+  assign \$signature__data$260  = { \$775 , \$774  };
   assign \$signature__en$261  = out_write;
   assign \$signature__addr$262  = \$181 [5:0];
-  assign \$signature__data$263  = { \$818 , \$817  };
-  assign \$signature__addr$270  = \$186 [5:0];
-  assign \$signature__addr$273  = \$191 [5:0];
-  assign \$signature__addr$275  = \$196 [5:0];
-  assign \$signature__addr$277  = \$201 [5:0];
-  assign \$signature__addr$279  = \$206 [5:0];
-  assign \$signature__addr$281  = \$211 [5:0];
-  assign \$signature__addr$283  = \$216 [5:0];
-  assign \$signature__addr$285  = \$221 [5:0];
+  assign \$signature__data$263  = { \$777 , \$776  };
+  assign \$signature__addr$271  = \$187 [5:0];
+  assign \$signature__addr$274  = \$192 [5:0];
+  assign \$signature__addr$276  = \$197 [5:0];
+  assign \$signature__addr$278  = \$202 [5:0];
+  assign \$signature__addr$280  = \$207 [5:0];
+  assign \$signature__addr$282  = \$212 [5:0];
+  assign \$signature__addr$284  = \$217 [5:0];
+  assign \$signature__addr$286  = \$222 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5436,65 +5403,55 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$165  = act_write;
   assign \$141  = act_write;
   assign \$145  = wb_group17;
-  assign \$184  = { 3'h0, drain_elem[8:3] };
-  assign \$189  = { 3'h0, drain_elem[8:3] };
-  assign \$194  = { 3'h0, drain_elem[8:3] };
-  assign \$199  = { 3'h0, drain_elem[8:3] };
-  assign \$204  = { 3'h0, drain_elem[8:3] };
-  assign \$209  = { 3'h0, drain_elem[8:3] };
-  assign \$214  = { 3'h0, drain_elem[8:3] };
-  assign \$219  = { 3'h0, drain_elem[8:3] };
-  assign \$244  = { \$243 [9], \$243 [9], \$243 [9], \$243 [9:3] };
-  assign \$245  = \$244 ;
-  assign \$248  = { \$247 [9], \$247 [9], \$247 [9], \$247 [9:3] };
-  assign \$249  = \$248 ;
-  assign \$255  = { \$254 [9], \$254 [9], \$254 [9], \$254 [9:3] };
-  assign \$256  = { 1'h0, load_r_countdown_distance };
-  assign \$259  = { 1'h0, load_r_countdown_distance };
-  assign \$264  = { \$263 [9], \$263 [9], \$263 [9], \$263 [9:3] };
-  assign \$269  = in_wslot;
-  assign \$280  = { \$279 [9], \$279 [9], \$279 [9], \$279 [9:3] };
-  assign \$282  = { \$281 [9], \$281 [9], \$281 [9], \$281 [9:3] };
-  assign \$316  = { \$315 [9], \$315 [9], \$315 [9], \$315 [9:3] };
-  assign \$318  = { \$317 [9], \$317 [9], \$317 [9], \$317 [9:3] };
-  assign \$336  = oldest;
-  assign \$402  = in_wslot;
-  assign \$408  = in_wslot;
-  assign \$414  = in_wslot;
-  assign \$420  = in_wslot;
-  assign \$426  = in_wslot;
-  assign \$432  = in_wslot;
-  assign \$446  = \$445 ;
-  assign \$481  = \$480 ;
-  assign \$487  = in_wslot;
-  assign \$492  = in_wslot;
-  assign \$499  = claim_ctx;
-  assign \$514  = \$513 ;
-  assign \$518  = \$517 ;
-  assign \$534  = claim_ctx;
-  assign \$536  = wb_ctx17;
-  assign \$557  = claim_ctx;
-  assign \$561  = wb_ctx17;
-  assign \$567  = claim_ctx;
-  assign \$571  = wb_ctx17;
-  assign \$588  = claim_ctx;
-  assign \$591  = { 3'h0, drain_elem[8:3] };
+  assign \$185  = { 3'h0, drain_elem[8:3] };
+  assign \$190  = { 3'h0, drain_elem[8:3] };
+  assign \$195  = { 3'h0, drain_elem[8:3] };
+  assign \$200  = { 3'h0, drain_elem[8:3] };
+  assign \$205  = { 3'h0, drain_elem[8:3] };
+  assign \$210  = { 3'h0, drain_elem[8:3] };
+  assign \$215  = { 3'h0, drain_elem[8:3] };
+  assign \$220  = { 3'h0, drain_elem[8:3] };
+  assign \$245  = { \$244 [9], \$244 [9], \$244 [9], \$244 [9:3] };
+  assign \$246  = \$245 ;
+  assign \$249  = { \$248 [9], \$248 [9], \$248 [9], \$248 [9:3] };
+  assign \$250  = \$249 ;
+  assign \$256  = { \$255 [9], \$255 [9], \$255 [9], \$255 [9:3] };
+  assign \$257  = { 1'h0, load_r_countdown_distance };
+  assign \$260  = { 1'h0, load_r_countdown_distance };
+  assign \$265  = { \$264 [9], \$264 [9], \$264 [9], \$264 [9:3] };
+  assign \$270  = in_wslot;
+  assign \$281  = { \$280 [9], \$280 [9], \$280 [9], \$280 [9:3] };
+  assign \$283  = { \$282 [9], \$282 [9], \$282 [9], \$282 [9:3] };
+  assign \$317  = { \$316 [9], \$316 [9], \$316 [9], \$316 [9:3] };
+  assign \$319  = { \$318 [9], \$318 [9], \$318 [9], \$318 [9:3] };
+  assign \$337  = oldest;
+  assign \$403  = in_wslot;
+  assign \$409  = in_wslot;
+  assign \$415  = in_wslot;
+  assign \$421  = in_wslot;
+  assign \$427  = in_wslot;
+  assign \$433  = in_wslot;
+  assign \$447  = \$446 ;
+  assign \$482  = \$481 ;
+  assign \$488  = in_wslot;
+  assign \$493  = in_wslot;
+  assign \$500  = claim_ctx;
+  assign \$515  = \$514 ;
+  assign \$519  = \$518 ;
+  assign \$535  = claim_ctx;
+  assign \$537  = wb_ctx17;
+  assign \$575  = claim_ctx;
+  assign \$577  = drain_slot;
+  assign \$581  = wb_ctx17;
+  assign \$583  = drain_slot;
+  assign \$589  = drain_slot;
   assign \$593  = wb_ctx17;
-  assign \$595  = { 3'h0, drain_elem[8:3] };
-  assign \$603  = { 3'h0, drain_elem[8:3] };
-  assign \$607  = { 3'h0, drain_elem[8:3] };
-  assign \$615  = claim_ctx;
-  assign \$618  = { 3'h0, drain_elem[8:3] };
-  assign \$620  = wb_ctx17;
-  assign \$622  = { 3'h0, drain_elem[8:3] };
-  assign \$630  = { 3'h0, drain_elem[8:3] };
-  assign \$634  = { 3'h0, drain_elem[8:3] };
-  assign \$651  = drain_slot;
-  assign \$655  = release_slot;
+  assign \$608  = drain_slot;
+  assign \$612  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$282$0 , r_rdy, r_data, w_en, \port$2883$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$283$0 , r_rdy, r_data, w_en, \port$2847$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5518,10 +5475,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$282$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input [31:0] \port$282$0 ;
-  wire [31:0] \port$282$0 ;
-  input \port$2883$0 ;
-  wire \port$2883$0 ;
+  input [31:0] \port$283$0 ;
+  wire [31:0] \port$283$0 ;
+  input \port$2847$0 ;
+  wire \port$2847$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5554,7 +5511,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$282$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2883$0 , \port$282$0  };
+      storage[w_port__addr] <= { \port$2847$0 , \port$283$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5616,14 +5573,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$282$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2883$0 , \port$282$0  };
-  assign w_data = { \port$2883$0 , \port$282$0  };
+  assign w_port__data = { \port$2847$0 , \port$283$0  };
+  assign w_data = { \port$2847$0 , \port$283$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3103$0 , \port$3104$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3067$0 , \port$3068$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5803,10 +5760,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3103$0 ;
-  wire [7:0] \port$3103$0 ;
-  output [23:0] \port$3104$0 ;
-  wire [23:0] \port$3104$0 ;
+  output [7:0] \port$3067$0 ;
+  wire [7:0] \port$3067$0 ;
+  output [23:0] \port$3068$0 ;
+  wire [23:0] \port$3068$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7161,7 +7118,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3050$0 (pe0_flags),
+    .\port$3014$0 (pe0_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -7294,13 +7251,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3103$0  = \$43 ;
-  assign \port$3104$0  = \$44 ;
+  assign \port$3067$0  = \$43 ;
+  assign \port$3068$0  = \$44 ;
   assign \$18  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3050$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3014$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7485,8 +7442,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3050$0 ;
-  wire [1:0] \port$3050$0 ;
+  input [1:0] \port$3014$0 ;
+  wire [1:0] \port$3014$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7703,9 +7660,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3050$0 [0];
+    rq_relu1 <= \port$3014$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3050$0 [1];
+    rq_req1 <= \port$3014$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7839,8 +7796,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3050$0 [0];
-  assign i_requantize = \port$3050$0 [1];
+  assign i_relu = \port$3014$0 [0];
+  assign i_requantize = \port$3014$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7849,7 +7806,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3276$0 , \port$3277$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3240$0 , \port$3241$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8029,10 +7986,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3276$0 ;
-  wire [7:0] \port$3276$0 ;
-  output [23:0] \port$3277$0 ;
-  wire [23:0] \port$3277$0 ;
+  output [7:0] \port$3240$0 ;
+  wire [7:0] \port$3240$0 ;
+  output [23:0] \port$3241$0 ;
+  wire [23:0] \port$3241$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9387,7 +9344,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3223$0 (pe1_flags),
+    .\port$3187$0 (pe1_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -9520,13 +9477,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3276$0  = \$43 ;
-  assign \port$3277$0  = \$44 ;
+  assign \port$3240$0  = \$43 ;
+  assign \port$3241$0  = \$44 ;
   assign \$18  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3223$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3187$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9711,8 +9668,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3223$0 ;
-  wire [1:0] \port$3223$0 ;
+  input [1:0] \port$3187$0 ;
+  wire [1:0] \port$3187$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9929,9 +9886,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3223$0 [0];
+    rq_relu1 <= \port$3187$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3223$0 [1];
+    rq_req1 <= \port$3187$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10065,8 +10022,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3223$0 [0];
-  assign i_requantize = \port$3223$0 [1];
+  assign i_relu = \port$3187$0 [0];
+  assign i_requantize = \port$3187$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10075,7 +10032,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3449$0 , \port$3450$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3413$0 , \port$3414$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10255,10 +10212,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3449$0 ;
-  wire [7:0] \port$3449$0 ;
-  output [23:0] \port$3450$0 ;
-  wire [23:0] \port$3450$0 ;
+  output [7:0] \port$3413$0 ;
+  wire [7:0] \port$3413$0 ;
+  output [23:0] \port$3414$0 ;
+  wire [23:0] \port$3414$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11613,7 +11570,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3396$0 (pe2_flags),
+    .\port$3360$0 (pe2_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -11746,13 +11703,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3449$0  = \$43 ;
-  assign \port$3450$0  = \$44 ;
+  assign \port$3413$0  = \$43 ;
+  assign \port$3414$0  = \$44 ;
   assign \$18  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3396$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3360$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -11937,8 +11894,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3396$0 ;
-  wire [1:0] \port$3396$0 ;
+  input [1:0] \port$3360$0 ;
+  wire [1:0] \port$3360$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12155,9 +12112,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3396$0 [0];
+    rq_relu1 <= \port$3360$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3396$0 [1];
+    rq_req1 <= \port$3360$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12291,8 +12248,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3396$0 [0];
-  assign i_requantize = \port$3396$0 [1];
+  assign i_relu = \port$3360$0 [0];
+  assign i_requantize = \port$3360$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12301,7 +12258,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3622$0 , \port$3623$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3586$0 , \port$3587$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12481,10 +12438,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3622$0 ;
-  wire [7:0] \port$3622$0 ;
-  output [23:0] \port$3623$0 ;
-  wire [23:0] \port$3623$0 ;
+  output [7:0] \port$3586$0 ;
+  wire [7:0] \port$3586$0 ;
+  output [23:0] \port$3587$0 ;
+  wire [23:0] \port$3587$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13839,7 +13796,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3569$0 (pe3_flags),
+    .\port$3533$0 (pe3_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -13972,13 +13929,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3622$0  = \$43 ;
-  assign \port$3623$0  = \$44 ;
+  assign \port$3586$0  = \$43 ;
+  assign \port$3587$0  = \$44 ;
   assign \$18  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3569$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3533$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14163,8 +14120,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3569$0 ;
-  wire [1:0] \port$3569$0 ;
+  input [1:0] \port$3533$0 ;
+  wire [1:0] \port$3533$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14381,9 +14338,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3569$0 [0];
+    rq_relu1 <= \port$3533$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3569$0 [1];
+    rq_req1 <= \port$3533$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14517,8 +14474,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3569$0 [0];
-  assign i_requantize = \port$3569$0 [1];
+  assign i_relu = \port$3533$0 [0];
+  assign i_requantize = \port$3533$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14527,7 +14484,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3795$0 , \port$3796$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3759$0 , \port$3760$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14707,10 +14664,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3795$0 ;
-  wire [7:0] \port$3795$0 ;
-  output [23:0] \port$3796$0 ;
-  wire [23:0] \port$3796$0 ;
+  output [7:0] \port$3759$0 ;
+  wire [7:0] \port$3759$0 ;
+  output [23:0] \port$3760$0 ;
+  wire [23:0] \port$3760$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16065,7 +16022,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3742$0 (pe4_flags),
+    .\port$3706$0 (pe4_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -16198,13 +16155,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3795$0  = \$43 ;
-  assign \port$3796$0  = \$44 ;
+  assign \port$3759$0  = \$43 ;
+  assign \port$3760$0  = \$44 ;
   assign \$18  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3742$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3706$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16389,8 +16346,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3742$0 ;
-  wire [1:0] \port$3742$0 ;
+  input [1:0] \port$3706$0 ;
+  wire [1:0] \port$3706$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16607,9 +16564,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3742$0 [0];
+    rq_relu1 <= \port$3706$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3742$0 [1];
+    rq_req1 <= \port$3706$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16743,8 +16700,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3742$0 [0];
-  assign i_requantize = \port$3742$0 [1];
+  assign i_relu = \port$3706$0 [0];
+  assign i_requantize = \port$3706$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16753,7 +16710,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3968$0 , \port$3969$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3932$0 , \port$3933$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16933,10 +16890,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3968$0 ;
-  wire [7:0] \port$3968$0 ;
-  output [23:0] \port$3969$0 ;
-  wire [23:0] \port$3969$0 ;
+  output [7:0] \port$3932$0 ;
+  wire [7:0] \port$3932$0 ;
+  output [23:0] \port$3933$0 ;
+  wire [23:0] \port$3933$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18291,7 +18248,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3915$0 (pe5_flags),
+    .\port$3879$0 (pe5_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -18424,13 +18381,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3968$0  = \$43 ;
-  assign \port$3969$0  = \$44 ;
+  assign \port$3932$0  = \$43 ;
+  assign \port$3933$0  = \$44 ;
   assign \$18  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3915$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3879$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18615,8 +18572,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3915$0 ;
-  wire [1:0] \port$3915$0 ;
+  input [1:0] \port$3879$0 ;
+  wire [1:0] \port$3879$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18833,9 +18790,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3915$0 [0];
+    rq_relu1 <= \port$3879$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3915$0 [1];
+    rq_req1 <= \port$3879$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18969,8 +18926,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3915$0 [0];
-  assign i_requantize = \port$3915$0 [1];
+  assign i_relu = \port$3879$0 [0];
+  assign i_requantize = \port$3879$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18979,7 +18936,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4141$0 , \port$4142$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4105$0 , \port$4106$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19159,10 +19116,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4141$0 ;
-  wire [7:0] \port$4141$0 ;
-  output [23:0] \port$4142$0 ;
-  wire [23:0] \port$4142$0 ;
+  output [7:0] \port$4105$0 ;
+  wire [7:0] \port$4105$0 ;
+  output [23:0] \port$4106$0 ;
+  wire [23:0] \port$4106$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20517,7 +20474,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4088$0 (pe6_flags),
+    .\port$4052$0 (pe6_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -20650,13 +20607,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4141$0  = \$43 ;
-  assign \port$4142$0  = \$44 ;
+  assign \port$4105$0  = \$43 ;
+  assign \port$4106$0  = \$44 ;
   assign \$18  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4088$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4052$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20841,8 +20798,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4088$0 ;
-  wire [1:0] \port$4088$0 ;
+  input [1:0] \port$4052$0 ;
+  wire [1:0] \port$4052$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21059,9 +21016,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4088$0 [0];
+    rq_relu1 <= \port$4052$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4088$0 [1];
+    rq_req1 <= \port$4052$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21195,8 +21152,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4088$0 [0];
-  assign i_requantize = \port$4088$0 [1];
+  assign i_relu = \port$4052$0 [0];
+  assign i_requantize = \port$4052$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21205,7 +21162,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4314$0 , \port$4315$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4278$0 , \port$4279$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21385,10 +21342,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4314$0 ;
-  wire [7:0] \port$4314$0 ;
-  output [23:0] \port$4315$0 ;
-  wire [23:0] \port$4315$0 ;
+  output [7:0] \port$4278$0 ;
+  wire [7:0] \port$4278$0 ;
+  output [23:0] \port$4279$0 ;
+  wire [23:0] \port$4279$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22743,7 +22700,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4261$0 (pe7_flags),
+    .\port$4225$0 (pe7_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -22876,13 +22833,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4314$0  = \$43 ;
-  assign \port$4315$0  = \$44 ;
+  assign \port$4278$0  = \$43 ;
+  assign \port$4279$0  = \$44 ;
   assign \$18  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4261$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4225$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23067,8 +23024,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4261$0 ;
-  wire [1:0] \port$4261$0 ;
+  input [1:0] \port$4225$0 ;
+  wire [1:0] \port$4225$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23285,9 +23242,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4261$0 [0];
+    rq_relu1 <= \port$4225$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4261$0 [1];
+    rq_req1 <= \port$4225$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23421,8 +23378,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4261$0 [0];
-  assign i_requantize = \port$4261$0 [1];
+  assign i_relu = \port$4225$0 [0];
+  assign i_requantize = \port$4225$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -743,48 +743,39 @@ class NmcArray(wiring.Component):
         inflight = Signal(name="drain_inflight")
         d_lane = Signal(max(1, _log2(P)), name="drain_lane", reset_less=True)
         d_last = Signal(name="drain_last", reset_less=True)
-        d_full = Mux(ds, out_pend[1], out_pend[0])
         de_last = Signal(name="drain_elem_last")
         drain = Signal(name="drain_read")
         inflight2 = Signal(name="drain_inflight2")
-        # The drain reads an element when its slot is pending, its group is written
-        # (out_groups > de // pe) and the FIFO has room for everything in flight.  The
-        # last two are registers computed a cycle ahead, with the drain's own move
-        # selecting among candidates last, so the drain decision is one LUT from
-        # registers and no compare sits between it and the drain's next state.
-        d_avail = Signal(name="drain_available")
+        # The drain reads an element when its slot is pending, its group is written and
+        # the FIFO has room for everything in flight.  "Written" is a count per slot of
+        # the groups written and not yet drained (out_groups - de // pe for the drain's
+        # slot, out_groups for the other), with "at least one" kept as a register:
+        # its next value is a compare of the count against constants,
+        # selected by what the cycle brings (a write-back, the drain finishing a group,
+        # a claim or the end of the slot), so the drain decision is one LUT from
+        # registers and no magnitude compare sits in its loop.
         d_room = Signal(name="drain_room", init=1)
-        m.d.comb += drain.eq(d_full & d_avail & d_room)
+        undrained = [Signal(feat_bits + 1, name=f"drain_undrained{s}") for s in range(2)]
+        ready1 = [Signal(name=f"drain_ready{s}") for s in range(2)]
+        m.d.comb += drain.eq(Mux(ds, out_pend[1] & ready1[1], out_pend[0] & ready1[0]) & d_room)
         # reads in flight plus results in the FIFO (= w_level + inflight + inflight2)
         d_occ = Signal(range(5), name="drain_occupancy")
         r_fire = ofifo.r_stream.valid & ofifo.r_stream.ready
         m.d.sync += [d_occ.eq(d_occ + drain - r_fire),
                      d_room.eq(Mux(drain, d_occ - r_fire < 3, d_occ - r_fire < 4))]
-        # groups written per slot as they will be next cycle, compared against the
-        # drain's group now (de // pe) and after its move (de // pe + 1, or group 0 of
-        # the other slot)
-        # (written as compares of the registers, not of their sum: x + inc > y is
-        # x > y | inc & x == y; a claim empties the slot)
-        claimed = [claim & (claim_ctx == c) for c in range(2)]
-        winc = [out_write & (wb["ctx"] == c) for c in range(2)]
-        de_g = de >> _log2(P)
-        de_g1 = Signal(feat_bits + 1, name="drain_group_plus1", init=1)
         lane_last = de[:_log2(P)].all() if P > 1 else Const(1)
-
-        def written_gt(x):
-            return [~claimed[c] & ((out_wr[c] > x) | winc[c] & (out_wr[c] == x)) for c in range(2)]
-        gt_stay, gt_next = written_gt(de_g), written_gt(de_g1)
-        any_written = [~claimed[c] & ((out_wr[c] != 0) | winc[c]) for c in range(2)]
-        avail_stay = Mux(ds, gt_stay[1], gt_stay[0])
-        avail_next_group = Mux(ds, gt_next[1], gt_next[0])
-        avail_next_slot = Mux(ds, any_written[0], any_written[1])
-        m.d.sync += d_avail.eq(Mux(drain, Mux(de_last, avail_next_slot, Mux(lane_last, avail_next_group, avail_stay)),
-                                   avail_stay))
-        with m.If(drain):
-            with m.If(de_last):
-                m.d.sync += de_g1.eq(1)
-            with m.Elif(lane_last):
-                m.d.sync += de_g1.eq(de_g1 + 1)
+        for s in range(2):
+            winc = out_write & (wb["ctx"] == s)
+            here = drain & (ds == s)
+            cleared = claim & (claim_ctx == s) | here & de_last
+            done_group = here & lane_last
+            n = undrained[s]
+            with m.If(cleared):
+                m.d.sync += [n.eq(0), ready1[s].eq(0)]
+            with m.Elif(winc & ~done_group):
+                m.d.sync += [n.eq(n + 1), ready1[s].eq(1)]
+            with m.Elif(done_group & ~winc):
+                m.d.sync += [n.eq(n - 1), ready1[s].eq(n >= 2)]
         # the output-buffer reads are always enabled: the lane registers below take the
         # data the cycle after a drain read, before `de` moves, so nothing has to hold it,
         # and the drain decision does not fan out to every output-buffer RAM's enable
