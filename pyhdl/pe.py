@@ -72,8 +72,9 @@ class ProcessingElement(wiring.Component):
         Bank write port (program load).  Absent in ``vonneumann`` mode.
     rq_we, rq_waddr, rq_wdata : In
         Requant-table write port (program load).
-    step_valid, step_addr, step_first, step_last, step_rq, step_relu, step_requantize : In
-        One issued step (stage 0): bank word, first/last fold of the group, requant entry.
+    step_valid, step_addr, step_first, step_last, step_ctx, step_rq, step_relu, step_requantize : In
+        One issued step (stage 0): bank word, first/last fold of the group, inference
+        context (whose partial sum it adds to), requant entry.
     weights : In(simd*w_bits)
         ``vonneumann`` mode only: the step's weight word, one cycle after ``step_valid``.
     act : In(simd*a_bits)
@@ -274,7 +275,7 @@ class ProcessingElement(wiring.Component):
                      mult.eq(Mux(c["requantize"], read["ms"][:cfg.m_bits], 1))]
 
         # k=R+O+2+levels: accumulator, starting from the bias on the group's first fold
-        # barrel issue: the two contexts' steps interleave in any order, each context
+        # the two inference contexts' steps interleave in any order, each context
         # with its own partial sum
         accs = [Signal(signed(cfg.acc_bits), name=f"pe{p}_acc{k}", reset_less=True) for k in range(2)]
         acc_sum = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc_next")
