@@ -328,10 +328,9 @@ class NmcArray(wiring.Component):
         dl_rp = desc_mem.read_port(domain="comb")
         m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(last_layer)]
         d0 = fields(d0_rp.data)
-        # layer 0's step counts (input beats per vector, groups); the sequencer's flags
-        # compare against the values they take next cycle
+        # layer 0's step counts: the state a context reloads, and the input side's beats
+        # per vector
         d0_steps = sizing.descriptor_steps(cfg, d0["in_features"], d0["out_features"])
-        g0_next, f0_next_m1, g0_next_m1 = d0_steps["groups"], d0_steps["folds_m1"], d0_steps["groups_m1"]
         # the input side only asks "is this the vector's last beat": beats == folds - 1,
         # an equality against a register rather than an increment before a compare
         # it is taken from the load data when descriptor 0 is written, so that a beat
@@ -346,7 +345,7 @@ class NmcArray(wiring.Component):
         with m.If(ld_fire & desc_word0):
             m.d.sync += [f0_m1.eq(ld_steps["folds_m1"]), wait1.eq(ld_steps["wait_next"])]
         with m.Else():
-            m.d.sync += f0_m1.eq(f0_next_m1)
+            m.d.sync += f0_m1.eq(d0_steps["folds_m1"])
         out_n = Signal(feat_bits, name="out_n")  # results per inference
         m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
 
