@@ -512,10 +512,12 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
         inc = [in_fire and ws == x for x in range(2)]
         drain = out_pend[ds] and out_wr[ds] > de // P
         phase_next = 0 if issue else min(phase + 1, K - 1)
+        # per context: last fold, last group, first step of its layer
+        flags = [(f[x] == Fs[layer[x]] - 1, g[x] == Gs[layer[x]] - 1, g[x] == 0 and f[x] == 0)
+                 for x in range(2)]
         nxt_want = [False, False]
         for x in range(2):
-            lf, lg = f[x] == Fs[layer[x]] - 1, g[x] == Gs[layer[x]] - 1
-            first = g[x] == 0 and f[x] == 0
+            lf, lg, first = flags[x]
             if iss[x]:  # the step after this one: same layer
                 ok = not (lf and lg) and (layer[x] != 0 or lf or beats[x] + inc[x] > f[x] + 1)
             else:
@@ -536,8 +538,8 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             issue_times.append(c)
             steps.append((c, vec[x], l, g[x], f[x]))
             last_step[x] = c
-            lf, lg, last = f[x] == Fs[l] - 1, g[x] == Gs[l] - 1, l == L - 1
-            if last and g[x] == 0 and f[x] == 0:
+            (lf, lg, first), last = flags[x], l == L - 1
+            if last and first:
                 claim = x
             if lf:
                 pending.setdefault(c + W, []).append((x, last))

@@ -545,8 +545,8 @@ class NmcArray(wiring.Component):
                                  first[c].eq(0), last_fold[c].eq(f1[c] == cur_F_m1[c])]
                 with m.If(~(last_fold[c] & last_group[c])):
                     m.d.sync += bank_addr[c].eq(bank_addr[c] + 1)
-            m.d.sync += [wait_le2[c].eq(cur_wait_next[c] <= 2),
-                         wait_m2[c].eq(Mux(cur_wait_next[c] <= 2, 0, cur_wait_next[c] - 2))]
+            short = cur_wait_next[c] <= 2
+            m.d.sync += [wait_le2[c].eq(short), wait_m2[c].eq(Mux(short, 0, cur_wait_next[c] - 2))]
             with m.If(iss[c]):
                 m.d.sync += [remain[c].eq(wait_m2[c]), wait_ok[c].eq(wait_le2[c])]
             with m.Else():
