@@ -7,12 +7,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [7:0] \$101 ;
-  wire [6:0] \$102 ;
-  wire [8:0] \$103 ;
-  wire [5:0] \$104 ;
-  wire [9:0] \$105 ;
-  wire \$106 ;
+  wire \$101 ;
+  wire [7:0] \$102 ;
+  wire [6:0] \$103 ;
+  wire [8:0] \$104 ;
+  wire [5:0] \$105 ;
+  wire [9:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
@@ -21,23 +21,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  wire [6:0] \$114 ;
-  wire [8:0] \$115 ;
-  wire [6:0] \$116 ;
-  wire [8:0] \$117 ;
-  wire \$118 ;
+  wire \$114 ;
+  wire [6:0] \$115 ;
+  wire [8:0] \$116 ;
+  wire [6:0] \$117 ;
+  wire [8:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [7:0] \$121 ;
-  wire [6:0] \$122 ;
-  wire [8:0] \$123 ;
-  wire \$124 ;
+  wire \$121 ;
+  wire [7:0] \$122 ;
+  wire [6:0] \$123 ;
+  wire [8:0] \$124 ;
   wire \$125 ;
-  wire [7:0] \$126 ;
-  wire [6:0] \$127 ;
-  wire [8:0] \$128 ;
-  wire \$129 ;
+  wire \$126 ;
+  wire [7:0] \$127 ;
+  wire [6:0] \$128 ;
+  wire [8:0] \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
@@ -55,57 +55,57 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [3:0] \$145 ;
+  wire \$145 ;
   wire [3:0] \$146 ;
-  wire \$147 ;
+  wire [3:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [8:0] \$150 ;
+  wire \$150 ;
   wire [8:0] \$151 ;
   wire [8:0] \$152 ;
-  wire \$153 ;
-  wire [8:0] \$154 ;
+  wire [8:0] \$153 ;
+  wire \$154 ;
   wire [8:0] \$155 ;
   wire [8:0] \$156 ;
   wire [8:0] \$157 ;
   wire [8:0] \$158 ;
-  wire \$159 ;
+  wire [8:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [8:0] \$161 ;
+  wire \$161 ;
   wire [8:0] \$162 ;
-  wire [5:0] \$163 ;
-  wire [6:0] \$164 ;
-  wire \$165 ;
-  wire [5:0] \$166 ;
-  wire [6:0] \$167 ;
-  wire [7:0] \$168 ;
+  wire [8:0] \$163 ;
+  wire [5:0] \$164 ;
+  wire [6:0] \$165 ;
+  wire \$166 ;
+  wire [5:0] \$167 ;
+  wire [6:0] \$168 ;
   wire [7:0] \$169 ;
   wire \$17 ;
-  wire [8:0] \$170 ;
+  wire [7:0] \$170 ;
   wire [8:0] \$171 ;
-  wire \$172 ;
+  wire [8:0] \$172 ;
   wire \$173 ;
-  wire [8:0] \$174 ;
-  wire \$175 ;
+  wire \$174 ;
+  wire [8:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [8:0] \$178 ;
-  wire \$179 ;
+  wire \$178 ;
+  wire [8:0] \$179 ;
   wire \$18 ;
-  wire [7:0] \$180 ;
-  wire \$181 ;
+  wire \$180 ;
+  wire [7:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
-  wire [8:0] \$186 ;
+  wire \$186 ;
   wire [8:0] \$187 ;
   wire [8:0] \$188 ;
   wire [8:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [8:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
@@ -117,35 +117,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire [9:0] \$200 ;
-  wire [8:0] \$201 ;
-  wire \$202 ;
+  wire \$200 ;
+  wire [9:0] \$201 ;
+  wire [8:0] \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [10:0] \$209 ;
+  wire \$209 ;
   wire [8:0] \$21 ;
-  wire \$210 ;
+  wire [10:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
-  wire [9:0] \$213 ;
-  wire \$214 ;
+  wire \$213 ;
+  wire [9:0] \$214 ;
   wire \$215 ;
-  wire [5:0] \$216 ;
+  wire \$216 ;
   wire [5:0] \$217 ;
-  wire \$218 ;
+  wire [5:0] \$218 ;
   wire \$219 ;
   wire [8:0] \$22 ;
-  wire [5:0] \$220 ;
-  wire \$221 ;
-  wire [8:0] \$222 ;
+  wire \$220 ;
+  wire [5:0] \$221 ;
+  wire \$222 ;
   wire [8:0] \$223 ;
   wire [8:0] \$224 ;
   wire [8:0] \$225 ;
-  wire \$226 ;
+  wire [8:0] \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
@@ -156,9 +156,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire [9:0] \$236 ;
-  wire [8:0] \$237 ;
-  wire \$238 ;
+  wire \$236 ;
+  wire [9:0] \$237 ;
+  wire [8:0] \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
@@ -166,20 +166,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire [10:0] \$245 ;
-  wire \$246 ;
+  wire \$245 ;
+  wire [10:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [9:0] \$249 ;
+  wire \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
+  wire [9:0] \$250 ;
   wire \$251 ;
-  wire [5:0] \$252 ;
+  wire \$252 ;
   wire [5:0] \$253 ;
-  wire \$254 ;
+  wire [5:0] \$254 ;
   wire \$255 ;
-  wire [5:0] \$256 ;
-  wire \$257 ;
+  wire \$256 ;
+  wire [5:0] \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
@@ -354,28 +354,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [8:0] \$414 ;
-  wire \$415 ;
+  wire \$414 ;
+  wire [8:0] \$415 ;
   wire \$416 ;
-  wire [7:0] \$417 ;
-  wire \$418 ;
+  wire \$417 ;
+  wire [7:0] \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [7:0] \$420 ;
+  wire \$420 ;
   wire [7:0] \$421 ;
-  wire [5:0] \$422 ;
-  wire [8:0] \$423 ;
-  wire [7:0] \$424 ;
+  wire [7:0] \$422 ;
+  wire [5:0] \$423 ;
+  wire [8:0] \$424 ;
   wire [7:0] \$425 ;
-  wire [6:0] \$426 ;
-  wire [8:0] \$427 ;
-  wire \$428 ;
-  wire [5:0] \$429 ;
+  wire [7:0] \$426 ;
+  wire [6:0] \$427 ;
+  wire [8:0] \$428 ;
+  wire \$429 ;
   wire \$43 ;
-  wire [9:0] \$430 ;
-  wire \$431 ;
-  wire [7:0] \$432 ;
-  wire \$433 ;
+  wire [5:0] \$430 ;
+  wire [9:0] \$431 ;
+  wire \$432 ;
+  wire [7:0] \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
@@ -383,22 +383,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [8:0] \$440 ;
-  wire \$441 ;
+  wire \$440 ;
+  wire [8:0] \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire [8:0] \$445 ;
-  wire [3:0] \$446 ;
-  wire \$447 ;
-  wire [4:0] \$448 ;
-  wire \$449 ;
-  wire [7:0] \$45 ;
-  wire [3:0] \$450 ;
-  wire \$451 ;
+  wire \$445 ;
+  wire [8:0] \$446 ;
+  wire [3:0] \$447 ;
+  wire \$448 ;
+  wire [4:0] \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire [3:0] \$451 ;
   wire \$452 ;
-  wire [3:0] \$453 ;
-  wire \$454 ;
+  wire \$453 ;
+  wire [3:0] \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
@@ -415,7 +415,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire [5:0] \$47 ;
+  wire [7:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
@@ -424,10 +424,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire [9:0] \$478 ;
+  wire \$478 ;
   wire [9:0] \$479 ;
-  wire [8:0] \$48 ;
-  wire \$480 ;
+  wire [5:0] \$48 ;
+  wire [9:0] \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
@@ -437,7 +437,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire \$49 ;
+  wire [8:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
@@ -453,12 +453,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire [9:0] \$503 ;
+  wire \$503 ;
   wire [9:0] \$504 ;
-  wire \$505 ;
-  wire [8:0] \$506 ;
+  wire [9:0] \$505 ;
+  wire \$506 ;
   wire [8:0] \$507 ;
-  wire \$508 ;
+  wire [8:0] \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
@@ -466,102 +466,102 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
-  wire [8:0] \$515 ;
-  wire \$516 ;
+  wire \$515 ;
+  wire [8:0] \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [3:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [4:0] \$520 ;
-  wire [3:0] \$521 ;
-  wire [4:0] \$522 ;
-  wire \$523 ;
-  wire [32:0] \$524 ;
+  wire [3:0] \$520 ;
+  wire [4:0] \$521 ;
+  wire [3:0] \$522 ;
+  wire [4:0] \$523 ;
+  wire \$524 ;
   wire [32:0] \$525 ;
   wire [32:0] \$526 ;
-  wire [3:0] \$527 ;
-  wire [32:0] \$528 ;
-  wire [1:0] \$529 ;
+  wire [32:0] \$527 ;
+  wire [3:0] \$528 ;
+  wire [32:0] \$529 ;
   wire \$53 ;
-  wire [32:0] \$530 ;
+  wire [1:0] \$530 ;
   wire [32:0] \$531 ;
-  wire [1:0] \$532 ;
-  wire [32:0] \$533 ;
+  wire [32:0] \$532 ;
+  wire [1:0] \$533 ;
   wire [32:0] \$534 ;
-  reg \$535 ;
+  wire [32:0] \$535 ;
   reg \$536 ;
-  reg [3:0] \$537 ;
-  reg [8:0] \$538 ;
-  reg [4:0] \$539 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg [3:0] \$539 ;
   wire \$54 ;
-  reg [7:0] \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg [7:0] \$543 ;
+  reg [8:0] \$540 ;
+  reg [4:0] \$541 ;
+  reg [7:0] \$542 ;
+  reg \$543 ;
   reg \$544 ;
   reg [7:0] \$545 ;
   reg \$546 ;
-  reg \$547 ;
+  reg [7:0] \$547 ;
   reg \$548 ;
   reg \$549 ;
   wire \$55 ;
-  reg [8:0] \$550 ;
-  reg [8:0] \$551 ;
-  reg \$552 ;
-  reg [4:0] \$553 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg [8:0] \$552 ;
+  reg [8:0] \$553 ;
   reg \$554 ;
-  reg \$555 ;
+  reg [4:0] \$555 ;
   reg \$556 ;
-  reg [8:0] \$557 ;
-  reg [7:0] \$558 ;
-  reg [2:0] \$559 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg [8:0] \$559 ;
   wire \$56 ;
   reg [7:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg [8:0] \$562 ;
-  reg [8:0] \$563 ;
-  reg [9:0] \$564 ;
-  reg \$565 ;
-  reg \$566 ;
+  reg [2:0] \$561 ;
+  reg [7:0] \$562 ;
+  reg [7:0] \$563 ;
+  reg [8:0] \$564 ;
+  reg [8:0] \$565 ;
+  reg [9:0] \$566 ;
   reg \$567 ;
   reg \$568 ;
   reg \$569 ;
-  wire [7:0] \$57 ;
+  wire \$57 ;
   reg \$570 ;
   reg \$571 ;
-  reg [4:0] \$572 ;
-  reg [4:0] \$573 ;
-  reg \$574 ;
-  reg [8:0] \$575 ;
-  reg [8:0] \$576 ;
-  reg \$577 ;
-  reg [4:0] \$578 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg [4:0] \$574 ;
+  reg [4:0] \$575 ;
+  reg \$576 ;
+  reg [8:0] \$577 ;
+  reg [8:0] \$578 ;
   reg \$579 ;
-  wire \$58 ;
-  reg \$580 ;
+  wire [7:0] \$58 ;
+  reg [4:0] \$580 ;
   reg \$581 ;
-  reg [8:0] \$582 ;
-  reg [7:0] \$583 ;
-  reg [2:0] \$584 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg [8:0] \$584 ;
   reg [7:0] \$585 ;
-  reg [7:0] \$586 ;
-  reg [8:0] \$587 ;
-  reg [8:0] \$588 ;
-  reg [9:0] \$589 ;
+  reg [2:0] \$586 ;
+  reg [7:0] \$587 ;
+  reg [7:0] \$588 ;
+  reg [8:0] \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
+  reg [8:0] \$590 ;
+  reg [9:0] \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg \$594 ;
   reg \$595 ;
   reg \$596 ;
-  reg [4:0] \$597 ;
-  reg [4:0] \$598 ;
-  reg \$599 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg [4:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
-  reg \$600 ;
+  reg [4:0] \$600 ;
   reg \$601 ;
   reg \$602 ;
   reg \$603 ;
@@ -590,35 +590,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$624 ;
   reg \$625 ;
   reg \$626 ;
-  reg [7:0] \$627 ;
+  reg \$627 ;
   reg \$628 ;
-  reg \$629 ;
+  reg [7:0] \$629 ;
   wire \$63 ;
-  reg [7:0] \$630 ;
-  reg [2:0] \$631 ;
-  reg \$632 ;
-  reg [8:0] \$633 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg [7:0] \$632 ;
+  reg [2:0] \$633 ;
   reg \$634 ;
   reg [8:0] \$635 ;
   reg \$636 ;
-  reg \$637 ;
+  reg [8:0] \$637 ;
   reg \$638 ;
-  reg [8:0] \$639 ;
+  reg \$639 ;
   wire \$64 ;
-  reg [8:0] \$640 ;
-  reg \$641 ;
-  reg \$642 ;
+  reg \$640 ;
+  reg [8:0] \$641 ;
+  reg [8:0] \$642 ;
   reg \$643 ;
-  reg [7:0] \$644 ;
+  reg \$644 ;
   reg \$645 ;
-  reg \$646 ;
+  reg [7:0] \$646 ;
   reg \$647 ;
   reg \$648 ;
-  reg [2:0] \$649 ;
-  wire [3:0] \$65 ;
+  reg \$649 ;
+  wire \$65 ;
   reg \$650 ;
-  reg [3:0] \$651 ;
-  reg [31:0] \$652 ;
+  reg [2:0] \$651 ;
+  reg \$652 ;
   reg [3:0] \$653 ;
   reg [31:0] \$654 ;
   reg [3:0] \$655 ;
@@ -634,13 +634,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$664 ;
   reg [3:0] \$665 ;
   reg [31:0] \$666 ;
-  wire [7:0] \$667 ;
-  wire [23:0] \$668 ;
+  reg [3:0] \$667 ;
+  reg [31:0] \$668 ;
   wire [7:0] \$669 ;
   wire [3:0] \$67 ;
   wire [23:0] \$670 ;
+  wire [7:0] \$671 ;
+  wire [23:0] \$672 ;
   wire [3:0] \$68 ;
-  wire \$69 ;
+  wire [3:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -675,20 +677,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$98 ;
   wire \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$145 ;
-  wire [6:0] \$signature__addr$148 ;
-  wire [6:0] \$signature__addr$157 ;
-  wire [6:0] \$signature__addr$160 ;
+  wire [6:0] \$signature__addr$146 ;
+  wire [6:0] \$signature__addr$149 ;
+  wire [6:0] \$signature__addr$158 ;
+  wire [6:0] \$signature__addr$161 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$146 ;
-  wire [31:0] \$signature__data$149 ;
-  wire [31:0] \$signature__data$342 ;
-  wire [31:0] \$signature__data$343 ;
+  wire [31:0] \$signature__data$147 ;
+  wire [31:0] \$signature__data$150 ;
+  wire [31:0] \$signature__data$344 ;
+  wire [31:0] \$signature__data$345 ;
   wire \$signature__en ;
-  wire \$signature__en$144 ;
-  wire \$signature__en$147 ;
+  wire \$signature__en$145 ;
+  wire \$signature__en$148 ;
   wire [31:0] act;
-  wire [31:0] \act$133 ;
+  wire [31:0] \act$134 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -844,6 +846,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input load__valid;
   wire load__valid;
   wire load_hold;
+  reg [85:0] load_in_r0 = 86'h0000000000000000000000;
+  wire [31:0] \load_in_r0.addr ;
+  wire [53:0] \load_in_r0.data ;
+  reg load_in_valid0 = 1'h0;
   reg [85:0] load_r = 86'h0000000000000000000000;
   wire [31:0] \load_r.addr ;
   wire [53:0] \load_r.data ;
@@ -866,13 +872,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [32:0] next_steps0 = 33'h000000000;
   reg [32:0] next_steps1 = 33'h000000000;
   wire [1:0] nxt_rp__addr;
-  wire [1:0] \nxt_rp__addr$74 ;
+  wire [1:0] \nxt_rp__addr$75 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$201 ;
+  wire [34:0] \nxt_rp__data$203 ;
   wire [1:0] nxt_steps_rp__addr;
-  wire [1:0] \nxt_steps_rp__addr$75 ;
+  wire [1:0] \nxt_steps_rp__addr$76 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$203 ;
+  wire [32:0] \nxt_steps_rp__data$205 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -906,7 +912,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$143 ;
+  wire [31:0] \result$144 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -926,50 +932,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$110 ;
+  wire [8:0] \step_addr$111 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$96 ;
+  wire [8:0] \step_addr$97 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$102 ;
+  wire \step_ctx$103 ;
   (* init = 1'h0 *)
-  wire \step_ctx$113 ;
+  wire \step_ctx$114 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$111 ;
+  wire \step_first$112 ;
   (* init = 1'h0 *)
-  wire \step_first$98 ;
+  wire \step_first$99 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$100 ;
+  wire \step_last$101 ;
   (* init = 1'h0 *)
-  wire \step_last$112 ;
+  wire \step_last$113 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$106 ;
+  wire \step_relu$107 ;
   (* init = 1'h0 *)
-  wire \step_relu$115 ;
+  wire \step_relu$116 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$108 ;
+  wire \step_requantize$109 ;
   (* init = 1'h0 *)
-  wire \step_requantize$116 ;
+  wire \step_requantize$117 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$104 ;
+  wire [7:0] \step_rq$105 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$114 ;
+  wire [7:0] \step_rq$115 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$109 ;
+  wire \step_valid$110 ;
   (* init = 1'h0 *)
-  wire \step_valid$94 ;
+  wire \step_valid$95 ;
   wire [1:0] swp__addr;
   wire [32:0] swp__data;
   wire swp__en;
@@ -1204,14 +1210,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$107 )
-      actbuf[\$105 [6:0]][7:0] <= \$667 ;
-    if (\$109 )
-      actbuf[\$105 [6:0]][15:8] <= \$669 ;
-    if (\$111 )
-      actbuf[\$105 [6:0]][23:16] <= \$667 ;
-    if (\$113 )
-      actbuf[\$105 [6:0]][31:24] <= \$669 ;
+    if (\$108 )
+      actbuf[\$106 [6:0]][7:0] <= \$669 ;
+    if (\$110 )
+      actbuf[\$106 [6:0]][15:8] <= \$671 ;
+    if (\$112 )
+      actbuf[\$106 [6:0]][23:16] <= \$669 ;
+    if (\$114 )
+      actbuf[\$106 [6:0]][31:24] <= \$671 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1231,8 +1237,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$203  = descriptor_steps[\$68 [1:0]];
-  assign nxt_steps_rp__data = descriptor_steps[\$66 [1:0]];
+  assign \nxt_steps_rp__data$205  = descriptor_steps[\$69 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$67 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1244,8 +1250,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$201  = descriptors[\$68 [1:0]];
-  assign nxt_rp__data = descriptors[\$66 [1:0]];
+  assign \nxt_rp__data$203  = descriptors[\$69 [1:0]];
+  assign nxt_rp__data = descriptors[\$67 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1318,8 +1324,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$50 )
-      inbuf[\$48 [5:0]] <= i_stream__payload;
+    if (\$51 )
+      inbuf[\$49 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1462,13 +1468,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$115 [6:0]] <= { \$668 , \$667  };
+      outbuf0[\$116 [6:0]] <= { \$670 , \$669  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$123 [6:0]];
+    _2_ <= outbuf0[\$124 [6:0]];
   end
-  assign \$signature__data$342  = _2_;
+  assign \$signature__data$344  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1603,427 +1609,434 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$117 [6:0]] <= { \$670 , \$669  };
+      outbuf1[\$118 [6:0]] <= { \$672 , \$671  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$128 [6:0]];
+    _3_ <= outbuf1[\$129 [6:0]];
   end
-  assign \$signature__data$343  = _3_;
-  assign \$300  = in_fire & \$299 ;
-  assign \$301  = in_beats0 == 1'h1;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = \$298  | \$302 ;
-  assign \$304  = ~ issue1;
-  assign \$305  = loaded & \$304 ;
-  assign \$306  = ~ last_fold1;
-  assign \$307  = loaded & \$306 ;
-  assign \$308  = in_beats1 > fold1;
-  assign \$310  = in_fire & \$309 ;
-  assign \$311  = in_beats1 == fold1;
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = \$308  | \$312 ;
-  assign \$314  = in_beats1 > fold_plus1_1;
-  assign \$316  = in_fire & \$315 ;
-  assign \$317  = in_beats1 == fold_plus1_1;
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = \$314  | \$318 ;
-  assign \$320  = in_beats1 > fold_plus1_1;
-  assign \$322  = in_fire & \$321 ;
-  assign \$323  = in_beats1 == fold_plus1_1;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = \$320  | \$324 ;
-  assign \$326  = in_beats1 > fold_plus2_1;
-  assign \$328  = in_fire & \$327 ;
-  assign \$329  = in_beats1 == fold_plus2_1;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = \$326  | \$330 ;
-  assign \$332  = in_beats1 > 1'h0;
-  assign \$334  = in_fire & \$333 ;
-  assign \$335  = ! in_beats1;
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = \$332  | \$336 ;
-  assign \$338  = in_beats1 > 1'h1;
-  assign \$340  = in_fire & \$339 ;
-  assign \$341  = in_beats1 == 1'h1;
-  assign \$342  = \$340  & \$341 ;
-  assign \$343  = \$338  | \$342 ;
-  assign \$344  = load_r_is_control & load_r_is_clear;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = load_write & \$345 ;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = loaded & \$347 ;
-  assign \$349  = load_write & load_r_is_control;
-  assign \$350  = \$349  & load_r_is_n_layers;
-  assign \$351  = \$350  ? load_r_has_layers : has_layers;
-  assign \$352  = \$348  & \$351 ;
-  assign \$354  = last_fold0 & last_group0;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = ~ layer_is_0_0;
-  assign \$357  = \$356  | last_fold0;
-  assign \$358  = \$357  | beat_ready_next0;
-  assign \$359  = ! in_wslot;
-  assign \$360  = in_fire & \$359 ;
-  assign \$361  = \$360  & beat_ready0;
-  assign \$362  = \$358  | \$361 ;
-  assign \$363  = \$355  & \$362 ;
-  assign \$364  = ! in_wslot;
-  assign \$365  = in_fire & \$364 ;
-  assign \$366  = beat_ready0 | \$365 ;
-  assign \$367  = ~ first_step0;
-  assign \$368  = \$367  | wait_ok0;
-  assign \$369  = layer_is_0_0 ? \$366  : \$368 ;
-  assign \$370  = cur_is_last0 & first_step0;
-  assign \$371  = ! claim_ctx;
-  assign \$372  = claim_out & \$371 ;
-  assign \$373  = \$372  | out_full0;
-  assign \$374  = \$370  & \$373 ;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = \$369  & \$375 ;
-  assign \$377  = issue0 ? \$363  : \$376 ;
-  assign \$378  = \$353  & \$377 ;
-  assign \$379  = load_r_is_control & load_r_is_clear;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = load_write & \$380 ;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = loaded & \$382 ;
-  assign \$384  = load_write & load_r_is_control;
-  assign \$385  = \$384  & load_r_is_n_layers;
-  assign \$386  = \$385  ? load_r_has_layers : has_layers;
-  assign \$387  = \$383  & \$386 ;
-  assign \$389  = last_fold1 & last_group1;
-  assign \$390  = ~ \$389 ;
-  assign \$391  = ~ layer_is_0_1;
-  assign \$392  = \$391  | last_fold1;
-  assign \$393  = \$392  | beat_ready_next1;
-  assign \$395  = in_fire & \$394 ;
-  assign \$396  = \$395  & beat_ready1;
-  assign \$397  = \$393  | \$396 ;
-  assign \$398  = \$390  & \$397 ;
-  assign \$400  = in_fire & \$399 ;
-  assign \$401  = beat_ready1 | \$400 ;
-  assign \$402  = ~ first_step1;
-  assign \$403  = \$402  | wait_ok1;
-  assign \$404  = layer_is_0_1 ? \$401  : \$403 ;
-  assign \$405  = cur_is_last1 & first_step1;
-  assign \$407  = claim_out & \$406 ;
-  assign \$408  = \$407  | out_full1;
-  assign \$409  = \$405  & \$408 ;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$404  & \$410 ;
-  assign \$412  = issue1 ? \$398  : \$411 ;
-  assign \$413  = \$388  & \$412 ;
-  assign \$414  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$415  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$416  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$417  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$418  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$419  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$420  = issue_ctx ? fold1 : fold0;
-  assign \$422  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$423  = \$421  + \$422 ;
-  assign \$424  = issue_ctx ? fold1 : fold0;
-  assign \$426  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$427  = \$425  + \$426 ;
-  assign \$428  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$429  = \$428  ? 6'h00 : 6'h20;
-  assign \$430  = \$427  + \$429 ;
-  assign \$431  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$432  = issue_ctx ? group1 : group0;
-  assign \$433  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$434  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$435  = step_valid & step_last;
-  assign \$436  = ! claim_ctx;
-  assign \$437  = claim_out & \$436 ;
-  assign \$438  = ! wb_ctx16;
-  assign \$439  = out_write & \$438 ;
-  assign \$440  = out_groups0 + 1'h1;
-  assign \$442  = claim_out & \$441 ;
-  assign \$444  = out_write & \$443 ;
-  assign \$445  = out_groups1 + 1'h1;
-  assign \$446  = drain_occupancy + drain_read;
-  assign \$447  = o_stream__valid & o_stream__ready;
-  assign \$448  = \$446  - \$447 ;
-  assign \$449  = o_stream__valid & o_stream__ready;
-  assign \$450  = drain_occupancy - \$449 ;
-  assign \$451  = $signed(\$450 ) < $signed(3'h3);
-  assign \$452  = o_stream__valid & o_stream__ready;
-  assign \$453  = drain_occupancy - \$452 ;
-  assign \$454  = $signed(\$453 ) < $signed(4'h4);
-  assign \$455  = drain_read ? \$451  : \$454 ;
-  assign \$456  = ! claim_ctx;
-  assign \$457  = claim_out & \$456 ;
-  assign \$458  = ! drain_slot;
-  assign \$459  = drain_read & \$458 ;
-  assign \$460  = \$459  & drain_elem_last;
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = ! wb_ctx16;
-  assign \$463  = out_write & \$462 ;
-  assign \$464  = ! drain_slot;
-  assign \$465  = drain_read & \$464 ;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = ~ \$467 ;
-  assign \$469  = \$463  & \$468 ;
-  assign \$470  = ! drain_slot;
-  assign \$471  = drain_read & \$470 ;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = ! wb_ctx16;
-  assign \$475  = out_write & \$474 ;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$473  & \$476 ;
-  assign \$478  = drain_undrained0 + 1'h1;
-  assign \$479  = drain_undrained0 - 1'h1;
-  assign \$480  = drain_undrained0 >= 2'h2;
-  assign \$482  = claim_out & \$481 ;
-  assign \$484  = drain_read & \$483 ;
-  assign \$485  = \$484  & drain_elem_last;
-  assign \$486  = \$482  | \$485 ;
-  assign \$488  = out_write & \$487 ;
-  assign \$490  = drain_read & \$489 ;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = \$488  & \$493 ;
-  assign \$496  = drain_read & \$495 ;
-  assign \$498  = \$496  & \$497 ;
-  assign \$500  = out_write & \$499 ;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$498  & \$501 ;
-  assign \$503  = drain_undrained1 + 1'h1;
-  assign \$504  = drain_undrained1 - 1'h1;
-  assign \$505  = drain_undrained1 >= 2'h2;
-  assign \$506  = out_n - 1'h1;
-  assign \$507  = out_n - 2'h2;
-  assign \$508  = ~ drain_read;
-  assign \$509  = drain_elem == out_n_m1;
-  assign \$510  = ! out_n_m1;
-  assign \$511  = drain_elem == out_n_m2;
-  assign \$512  = ~ drain_slot;
-  assign \$513  = ! drain_slot;
-  assign \$515  = drain_elem + 1'h1;
-  assign \$516  = ~ release_slot;
-  assign \$517  = ! release_slot;
-  assign \$519  = in_flight + vector_start_r;
-  assign \$520  = \$519  - finished_r;
-  assign \$521  = in_flight + vector_start_r;
-  assign \$522  = \$521  - finished_r;
-  assign \$523  = | \$522 ;
-  assign \$524  = count_busy + inc_busy;
-  assign \$525  = count_stall_input + inc_stall_input;
-  assign \$526  = count_stall_output + inc_stall_output;
-  assign \$527  = issue ? 4'h8 : 4'h0;
-  assign \$528  = count_mac_ops + inc_mac_ops;
-  assign \$529  = issue ? 2'h2 : 2'h0;
-  assign \$530  = count_bank_reads + inc_bank_reads;
-  assign \$531  = count_act_reads + inc_act_reads;
-  assign \$532  = in_fire + act_write;
-  assign \$533  = count_act_writes + inc_act_writes;
-  assign \$534  = count_inferences + inc_inferences;
+  assign \$signature__data$345  = _3_;
+  assign \$298  = \$293  | \$297 ;
+  assign \$299  = in_beats0 > 1'h1;
+  assign \$300  = ! in_wslot;
+  assign \$301  = in_fire & \$300 ;
+  assign \$302  = in_beats0 == 1'h1;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = \$299  | \$303 ;
+  assign \$305  = ~ issue1;
+  assign \$306  = loaded & \$305 ;
+  assign \$307  = ~ last_fold1;
+  assign \$308  = loaded & \$307 ;
+  assign \$309  = in_beats1 > fold1;
+  assign \$311  = in_fire & \$310 ;
+  assign \$312  = in_beats1 == fold1;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = \$309  | \$313 ;
+  assign \$315  = in_beats1 > fold_plus1_1;
+  assign \$317  = in_fire & \$316 ;
+  assign \$318  = in_beats1 == fold_plus1_1;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \$315  | \$319 ;
+  assign \$321  = in_beats1 > fold_plus1_1;
+  assign \$323  = in_fire & \$322 ;
+  assign \$324  = in_beats1 == fold_plus1_1;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$321  | \$325 ;
+  assign \$327  = in_beats1 > fold_plus2_1;
+  assign \$329  = in_fire & \$328 ;
+  assign \$330  = in_beats1 == fold_plus2_1;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = \$327  | \$331 ;
+  assign \$333  = in_beats1 > 1'h0;
+  assign \$335  = in_fire & \$334 ;
+  assign \$336  = ! in_beats1;
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = \$333  | \$337 ;
+  assign \$339  = in_beats1 > 1'h1;
+  assign \$341  = in_fire & \$340 ;
+  assign \$342  = in_beats1 == 1'h1;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = \$339  | \$343 ;
+  assign \$345  = load_r_is_control & load_r_is_clear;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = load_write & \$346 ;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = loaded & \$348 ;
+  assign \$350  = load_write & load_r_is_control;
+  assign \$351  = \$350  & load_r_is_n_layers;
+  assign \$352  = \$351  ? load_r_has_layers : has_layers;
+  assign \$353  = \$349  & \$352 ;
+  assign \$355  = last_fold0 & last_group0;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = ~ layer_is_0_0;
+  assign \$358  = \$357  | last_fold0;
+  assign \$359  = \$358  | beat_ready_next0;
+  assign \$360  = ! in_wslot;
+  assign \$361  = in_fire & \$360 ;
+  assign \$362  = \$361  & beat_ready0;
+  assign \$363  = \$359  | \$362 ;
+  assign \$364  = \$356  & \$363 ;
+  assign \$365  = ! in_wslot;
+  assign \$366  = in_fire & \$365 ;
+  assign \$367  = beat_ready0 | \$366 ;
+  assign \$368  = ~ first_step0;
+  assign \$369  = \$368  | wait_ok0;
+  assign \$370  = layer_is_0_0 ? \$367  : \$369 ;
+  assign \$371  = cur_is_last0 & first_step0;
+  assign \$372  = ! claim_ctx;
+  assign \$373  = claim_out & \$372 ;
+  assign \$374  = \$373  | out_full0;
+  assign \$375  = \$371  & \$374 ;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = \$370  & \$376 ;
+  assign \$378  = issue0 ? \$364  : \$377 ;
+  assign \$379  = \$354  & \$378 ;
+  assign \$380  = load_r_is_control & load_r_is_clear;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = load_write & \$381 ;
+  assign \$383  = ~ \$382 ;
+  assign \$384  = loaded & \$383 ;
+  assign \$385  = load_write & load_r_is_control;
+  assign \$386  = \$385  & load_r_is_n_layers;
+  assign \$387  = \$386  ? load_r_has_layers : has_layers;
+  assign \$388  = \$384  & \$387 ;
+  assign \$390  = last_fold1 & last_group1;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = ~ layer_is_0_1;
+  assign \$393  = \$392  | last_fold1;
+  assign \$394  = \$393  | beat_ready_next1;
+  assign \$396  = in_fire & \$395 ;
+  assign \$397  = \$396  & beat_ready1;
+  assign \$398  = \$394  | \$397 ;
+  assign \$399  = \$391  & \$398 ;
+  assign \$401  = in_fire & \$400 ;
+  assign \$402  = beat_ready1 | \$401 ;
+  assign \$403  = ~ first_step1;
+  assign \$404  = \$403  | wait_ok1;
+  assign \$405  = layer_is_0_1 ? \$402  : \$404 ;
+  assign \$406  = cur_is_last1 & first_step1;
+  assign \$408  = claim_out & \$407 ;
+  assign \$409  = \$408  | out_full1;
+  assign \$410  = \$406  & \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$405  & \$411 ;
+  assign \$413  = issue1 ? \$399  : \$412 ;
+  assign \$414  = \$389  & \$413 ;
+  assign \$415  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$416  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$417  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$418  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$419  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$420  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$421  = issue_ctx ? fold1 : fold0;
+  assign \$423  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$424  = \$422  + \$423 ;
+  assign \$425  = issue_ctx ? fold1 : fold0;
+  assign \$427  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$428  = \$426  + \$427 ;
+  assign \$429  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$430  = \$429  ? 6'h00 : 6'h20;
+  assign \$431  = \$428  + \$430 ;
+  assign \$432  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$433  = issue_ctx ? group1 : group0;
+  assign \$434  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$435  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$436  = step_valid & step_last;
+  assign \$437  = ! claim_ctx;
+  assign \$438  = claim_out & \$437 ;
+  assign \$439  = ! wb_ctx16;
+  assign \$440  = out_write & \$439 ;
+  assign \$441  = out_groups0 + 1'h1;
+  assign \$443  = claim_out & \$442 ;
+  assign \$445  = out_write & \$444 ;
+  assign \$446  = out_groups1 + 1'h1;
+  assign \$447  = drain_occupancy + drain_read;
+  assign \$448  = o_stream__valid & o_stream__ready;
+  assign \$449  = \$447  - \$448 ;
+  assign \$450  = o_stream__valid & o_stream__ready;
+  assign \$451  = drain_occupancy - \$450 ;
+  assign \$452  = $signed(\$451 ) < $signed(3'h3);
+  assign \$453  = o_stream__valid & o_stream__ready;
+  assign \$454  = drain_occupancy - \$453 ;
+  assign \$455  = $signed(\$454 ) < $signed(4'h4);
+  assign \$456  = drain_read ? \$452  : \$455 ;
+  assign \$457  = ! claim_ctx;
+  assign \$458  = claim_out & \$457 ;
+  assign \$459  = ! drain_slot;
+  assign \$460  = drain_read & \$459 ;
+  assign \$461  = \$460  & drain_elem_last;
+  assign \$462  = \$458  | \$461 ;
+  assign \$463  = ! wb_ctx16;
+  assign \$464  = out_write & \$463 ;
+  assign \$465  = ! drain_slot;
+  assign \$466  = drain_read & \$465 ;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$464  & \$469 ;
+  assign \$471  = ! drain_slot;
+  assign \$472  = drain_read & \$471 ;
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = ! wb_ctx16;
+  assign \$476  = out_write & \$475 ;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = \$474  & \$477 ;
+  assign \$479  = drain_undrained0 + 1'h1;
+  assign \$480  = drain_undrained0 - 1'h1;
+  assign \$481  = drain_undrained0 >= 2'h2;
+  assign \$483  = claim_out & \$482 ;
+  assign \$485  = drain_read & \$484 ;
+  assign \$486  = \$485  & drain_elem_last;
+  assign \$487  = \$483  | \$486 ;
+  assign \$489  = out_write & \$488 ;
+  assign \$491  = drain_read & \$490 ;
+  assign \$493  = \$491  & \$492 ;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = \$489  & \$494 ;
+  assign \$497  = drain_read & \$496 ;
+  assign \$499  = \$497  & \$498 ;
+  assign \$501  = out_write & \$500 ;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$499  & \$502 ;
+  assign \$504  = drain_undrained1 + 1'h1;
+  assign \$505  = drain_undrained1 - 1'h1;
+  assign \$506  = drain_undrained1 >= 2'h2;
+  assign \$507  = out_n - 1'h1;
+  assign \$508  = out_n - 2'h2;
+  assign \$509  = ~ drain_read;
+  assign \$510  = drain_elem == out_n_m1;
+  assign \$511  = ! out_n_m1;
+  assign \$512  = drain_elem == out_n_m2;
+  assign \$513  = ~ drain_slot;
+  assign \$514  = ! drain_slot;
+  assign \$516  = drain_elem + 1'h1;
+  assign \$517  = ~ release_slot;
+  assign \$518  = ! release_slot;
+  assign \$520  = in_flight + vector_start_r;
+  assign \$521  = \$520  - finished_r;
+  assign \$522  = in_flight + vector_start_r;
+  assign \$523  = \$522  - finished_r;
+  assign \$524  = | \$523 ;
+  assign \$525  = count_busy + inc_busy;
+  assign \$526  = count_stall_input + inc_stall_input;
+  assign \$527  = count_stall_output + inc_stall_output;
+  assign \$528  = issue ? 4'h8 : 4'h0;
+  assign \$529  = count_mac_ops + inc_mac_ops;
+  assign \$530  = issue ? 2'h2 : 2'h0;
+  assign \$531  = count_bank_reads + inc_bank_reads;
+  assign \$532  = count_act_reads + inc_act_reads;
+  assign \$533  = in_fire + act_write;
+  assign \$534  = count_act_writes + inc_act_writes;
+  assign \$535  = count_inferences + inc_inferences;
   always @(posedge clk)
-    load_r <= load__payload;
+    load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_write <= \$535 ;
+    load_in_valid0 <= \$536 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$134 ;
+    load_r <= load_in_r0;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$137 ;
+    load_write <= \$537 ;
   always @(posedge clk)
-    load_r_is_control <= \$138 ;
+    load_r_is_descriptor <= \$135 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$139 ;
+    load_r_is_descriptor0 <= \$138 ;
   always @(posedge clk)
-    load_r_is_clear <= \$140 ;
+    load_r_is_control <= \$139 ;
   always @(posedge clk)
-    load_r_has_layers <= \$141 ;
+    load_r_is_n_layers <= \$140 ;
   always @(posedge clk)
-    load_r_last_layer <= \$146 ;
+    load_r_is_clear <= \$141 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$158 [4:0];
+    load_r_has_layers <= \$142 ;
   always @(posedge clk)
-    has_layers <= \$536 ;
+    load_r_last_layer <= \$147 ;
   always @(posedge clk)
-    last_layer <= \$537 ;
+    load_r_countdown_distance <= \$159 [4:0];
   always @(posedge clk)
-    in_folds_m1 <= \$538 ;
+    has_layers <= \$538 ;
   always @(posedge clk)
-    wait1 <= \$539 ;
+    last_layer <= \$539 ;
   always @(posedge clk)
-    out_n <= \$540 ;
+    in_folds_m1 <= \$540 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$541 ;
+    wait1 <= \$541 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$542 ;
+    out_n <= \$542 ;
   always @(posedge clk)
-    in_beats0 <= \$543 ;
+    in_release_r1_0 <= \$543 ;
   always @(posedge clk)
-    in_full0 <= \$544 ;
+    in_release_r1_1 <= \$544 ;
   always @(posedge clk)
-    in_beats1 <= \$545 ;
+    in_beats0 <= \$545 ;
   always @(posedge clk)
-    in_full1 <= \$546 ;
+    in_full0 <= \$546 ;
   always @(posedge clk)
-    in_wslot <= \$547 ;
+    in_beats1 <= \$547 ;
+  always @(posedge clk)
+    in_full1 <= \$548 ;
+  always @(posedge clk)
+    in_wslot <= \$549 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
     next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    next_layer_r0 <= \$66 [2:0];
+    next_layer_r0 <= \$67 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$201 ;
+    next_descriptor1 <= \nxt_rp__data$203 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$203 ;
+    next_steps1 <= \nxt_steps_rp__data$205 ;
   always @(posedge clk)
-    next_layer_r1 <= \$68 [2:0];
+    next_layer_r1 <= \$69 [2:0];
   always @(posedge clk)
-    loaded <= \$548 ;
+    loaded <= \$550 ;
   always @(posedge clk)
-    oldest <= \$549 ;
+    oldest <= \$551 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$550 ;
+    cur_folds_m1_0 <= \$552 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$551 ;
+    cur_groups_m1_0 <= \$553 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$552 ;
+    cur_one_fold0 <= \$554 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$553 ;
+    cur_wait_next0 <= \$555 ;
   always @(posedge clk)
-    cur_is_last0 <= \$554 ;
+    cur_is_last0 <= \$556 ;
   always @(posedge clk)
-    cur_relu0 <= \$555 ;
+    cur_relu0 <= \$557 ;
   always @(posedge clk)
-    cur_requantize0 <= \$556 ;
+    cur_requantize0 <= \$558 ;
   always @(posedge clk)
-    bank_addr0 <= \$557 ;
+    bank_addr0 <= \$559 ;
   always @(posedge clk)
-    rq_addr0 <= \$558 ;
+    rq_addr0 <= \$560 ;
   always @(posedge clk)
-    layer0 <= \$559 ;
+    layer0 <= \$561 ;
   always @(posedge clk)
-    group0 <= \$560 ;
+    group0 <= \$562 ;
   always @(posedge clk)
-    fold0 <= \$561 ;
+    fold0 <= \$563 ;
   always @(posedge clk)
-    group_plus1_0 <= \$562 ;
+    group_plus1_0 <= \$564 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$563 ;
+    fold_plus1_0 <= \$565 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$564 ;
+    fold_plus2_0 <= \$566 ;
   always @(posedge clk)
-    last_fold0 <= \$565 ;
+    last_fold0 <= \$567 ;
   always @(posedge clk)
-    last_group0 <= \$566 ;
+    last_group0 <= \$568 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$567 ;
+    fold_is_0_0 <= \$569 ;
   always @(posedge clk)
-    first_step0 <= \$568 ;
+    first_step0 <= \$570 ;
   always @(posedge clk)
-    wr_buf0 <= \$569 ;
+    wr_buf0 <= \$571 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$570 ;
+    layer_is_0_0 <= \$572 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$571 ;
+    wait_next_le2_0 <= \$573 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$572 ;
+    wait_next_m2_0 <= \$574 ;
   always @(posedge clk)
-    wait_remain0 <= \$573 ;
+    wait_remain0 <= \$575 ;
   always @(posedge clk)
-    wait_ok0 <= \$574 ;
+    wait_ok0 <= \$576 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$575 ;
+    cur_folds_m1_1 <= \$577 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$576 ;
+    cur_groups_m1_1 <= \$578 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$577 ;
+    cur_one_fold1 <= \$579 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$578 ;
+    cur_wait_next1 <= \$580 ;
   always @(posedge clk)
-    cur_is_last1 <= \$579 ;
+    cur_is_last1 <= \$581 ;
   always @(posedge clk)
-    cur_relu1 <= \$580 ;
+    cur_relu1 <= \$582 ;
   always @(posedge clk)
-    cur_requantize1 <= \$581 ;
+    cur_requantize1 <= \$583 ;
   always @(posedge clk)
-    bank_addr1 <= \$582 ;
+    bank_addr1 <= \$584 ;
   always @(posedge clk)
-    rq_addr1 <= \$583 ;
+    rq_addr1 <= \$585 ;
   always @(posedge clk)
-    layer1 <= \$584 ;
+    layer1 <= \$586 ;
   always @(posedge clk)
-    group1 <= \$585 ;
+    group1 <= \$587 ;
   always @(posedge clk)
-    fold1 <= \$586 ;
+    fold1 <= \$588 ;
   always @(posedge clk)
-    group_plus1_1 <= \$587 ;
+    group_plus1_1 <= \$589 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$588 ;
+    fold_plus1_1 <= \$590 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$589 ;
+    fold_plus2_1 <= \$591 ;
   always @(posedge clk)
-    last_fold1 <= \$590 ;
+    last_fold1 <= \$592 ;
   always @(posedge clk)
-    last_group1 <= \$591 ;
+    last_group1 <= \$593 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$592 ;
+    fold_is_0_1 <= \$594 ;
   always @(posedge clk)
-    first_step1 <= \$593 ;
+    first_step1 <= \$595 ;
   always @(posedge clk)
-    wr_buf1 <= \$594 ;
+    wr_buf1 <= \$596 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$595 ;
+    layer_is_0_1 <= \$597 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$596 ;
+    wait_next_le2_1 <= \$598 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$597 ;
+    wait_next_m2_1 <= \$599 ;
   always @(posedge clk)
-    wait_remain1 <= \$598 ;
+    wait_remain1 <= \$600 ;
   always @(posedge clk)
-    wait_ok1 <= \$599 ;
+    wait_ok1 <= \$601 ;
   always @(posedge clk)
-    claim_out <= \$600 ;
+    claim_out <= \$602 ;
   always @(posedge clk)
-    claim_ctx <= \$601 ;
+    claim_ctx <= \$603 ;
   always @(posedge clk)
-    beat_ready0 <= \$602 ;
+    beat_ready0 <= \$604 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$603 ;
+    beat_ready_next0 <= \$605 ;
   always @(posedge clk)
-    beat_ready1 <= \$604 ;
+    beat_ready1 <= \$606 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$605 ;
+    beat_ready_next1 <= \$607 ;
   always @(posedge clk)
-    want0 <= \$606 ;
+    want0 <= \$608 ;
   always @(posedge clk)
-    want1 <= \$607 ;
+    want1 <= \$609 ;
   always @(posedge clk)
-    step_addr <= \$414 ;
+    step_addr <= \$415 ;
   always @(posedge clk)
-    step_first <= \$415 ;
+    step_first <= \$416 ;
   always @(posedge clk)
-    step_last <= \$416 ;
+    step_last <= \$417 ;
   always @(posedge clk)
-    step_rq <= \$417 ;
+    step_rq <= \$418 ;
   always @(posedge clk)
-    step_relu <= \$418 ;
+    step_relu <= \$419 ;
   always @(posedge clk)
-    step_requantize <= \$419 ;
+    step_requantize <= \$420 ;
   always @(posedge clk)
-    step_in_addr <= \$423 ;
+    step_in_addr <= \$424 ;
   always @(posedge clk)
-    step_act_addr <= \$430 ;
+    step_act_addr <= \$431 ;
   always @(posedge clk)
-    step_from_input <= \$431 ;
+    step_from_input <= \$432 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$432 ;
+    step_group <= \$433 ;
   always @(posedge clk)
-    step_par <= \$433 ;
+    step_par <= \$434 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$434 ;
+    step_out <= \$435 ;
   always @(posedge clk)
-    step_valid <= \$608 ;
+    step_valid <= \$610 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2037,7 +2050,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$609 ;
+    wb_valid1 <= \$611 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2047,7 +2060,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$610 ;
+    wb_valid2 <= \$612 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2057,7 +2070,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$611 ;
+    wb_valid3 <= \$613 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2067,7 +2080,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$612 ;
+    wb_valid4 <= \$614 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2077,7 +2090,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$613 ;
+    wb_valid5 <= \$615 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2087,7 +2100,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$614 ;
+    wb_valid6 <= \$616 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2097,7 +2110,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$615 ;
+    wb_valid7 <= \$617 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2107,7 +2120,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$616 ;
+    wb_valid8 <= \$618 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2117,7 +2130,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$617 ;
+    wb_valid9 <= \$619 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2127,7 +2140,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$618 ;
+    wb_valid10 <= \$620 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2137,7 +2150,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$619 ;
+    wb_valid11 <= \$621 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2147,7 +2160,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$620 ;
+    wb_valid12 <= \$622 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2157,7 +2170,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$621 ;
+    wb_valid13 <= \$623 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2167,7 +2180,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$622 ;
+    wb_valid14 <= \$624 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2177,7 +2190,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$623 ;
+    wb_valid15 <= \$625 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2187,7 +2200,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$624 ;
+    wb_valid16 <= \$626 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2197,97 +2210,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$625 ;
+    out_full0 <= \$627 ;
   always @(posedge clk)
-    out_pending0 <= \$626 ;
+    out_pending0 <= \$628 ;
   always @(posedge clk)
-    out_groups0 <= \$627 ;
+    out_groups0 <= \$629 ;
   always @(posedge clk)
-    out_full1 <= \$628 ;
+    out_full1 <= \$630 ;
   always @(posedge clk)
-    out_pending1 <= \$629 ;
+    out_pending1 <= \$631 ;
   always @(posedge clk)
-    out_groups1 <= \$630 ;
+    out_groups1 <= \$632 ;
   always @(posedge clk)
-    drain_occupancy <= \$631 ;
+    drain_occupancy <= \$633 ;
   always @(posedge clk)
-    drain_room <= \$632 ;
+    drain_room <= \$634 ;
   always @(posedge clk)
-    drain_undrained0 <= \$633 ;
+    drain_undrained0 <= \$635 ;
   always @(posedge clk)
-    drain_ready0 <= \$634 ;
+    drain_ready0 <= \$636 ;
   always @(posedge clk)
-    drain_undrained1 <= \$635 ;
+    drain_undrained1 <= \$637 ;
   always @(posedge clk)
-    drain_ready1 <= \$636 ;
+    drain_ready1 <= \$638 ;
   always @(posedge clk)
-    drain_inflight <= \$637 ;
+    drain_inflight <= \$639 ;
   always @(posedge clk)
-    w_en <= \$638 ;
+    w_en <= \$640 ;
   always @(posedge clk)
-    out_n_m1 <= \$639 ;
+    out_n_m1 <= \$641 ;
   always @(posedge clk)
-    out_n_m2 <= \$640 ;
+    out_n_m2 <= \$642 ;
   always @(posedge clk)
-    drain_elem_last <= \$641 ;
+    drain_elem_last <= \$643 ;
   always @(posedge clk)
-    drain_lane <= \$642 ;
+    drain_lane <= \$644 ;
   always @(posedge clk)
-    drain_last <= \$643 ;
+    drain_last <= \$645 ;
   always @(posedge clk)
-    drain_elem <= \$644 ;
+    drain_elem <= \$646 ;
   always @(posedge clk)
-    drain_slot <= \$645 ;
+    drain_slot <= \$647 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$342 ;
+    drain_lane_data0 <= \$signature__data$344 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$343 ;
+    drain_lane_data1 <= \$signature__data$345 ;
   always @(posedge clk)
-    release_slot <= \$646 ;
+    release_slot <= \$648 ;
   always @(posedge clk)
-    vector_start_r <= \$647 ;
+    vector_start_r <= \$649 ;
   always @(posedge clk)
-    finished_r <= \$648 ;
+    finished_r <= \$650 ;
   always @(posedge clk)
-    in_flight <= \$649 ;
+    in_flight <= \$651 ;
   always @(posedge clk)
-    busy <= \$650 ;
+    busy <= \$652 ;
   always @(posedge clk)
-    inc_busy <= \$651 ;
+    inc_busy <= \$653 ;
   always @(posedge clk)
-    count_busy <= \$652 ;
+    count_busy <= \$654 ;
   always @(posedge clk)
-    inc_stall_input <= \$653 ;
+    inc_stall_input <= \$655 ;
   always @(posedge clk)
-    count_stall_input <= \$654 ;
+    count_stall_input <= \$656 ;
   always @(posedge clk)
-    inc_stall_output <= \$655 ;
+    inc_stall_output <= \$657 ;
   always @(posedge clk)
-    count_stall_output <= \$656 ;
+    count_stall_output <= \$658 ;
   always @(posedge clk)
-    inc_mac_ops <= \$657 ;
+    inc_mac_ops <= \$659 ;
   always @(posedge clk)
-    count_mac_ops <= \$658 ;
+    count_mac_ops <= \$660 ;
   always @(posedge clk)
-    inc_bank_reads <= \$659 ;
+    inc_bank_reads <= \$661 ;
   always @(posedge clk)
-    count_bank_reads <= \$660 ;
+    count_bank_reads <= \$662 ;
   always @(posedge clk)
-    inc_act_reads <= \$661 ;
+    inc_act_reads <= \$663 ;
   always @(posedge clk)
-    count_act_reads <= \$662 ;
+    count_act_reads <= \$664 ;
   always @(posedge clk)
-    inc_act_writes <= \$663 ;
+    inc_act_writes <= \$665 ;
   always @(posedge clk)
-    count_act_writes <= \$664 ;
+    count_act_writes <= \$666 ;
   always @(posedge clk)
-    inc_inferences <= \$665 ;
+    inc_inferences <= \$667 ;
   always @(posedge clk)
-    count_inferences <= \$666 ;
+    count_inferences <= \$668 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2330,260 +2343,258 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$40  = in_wslot ? in_full1 : in_full0;
   assign \$41  = ~ \$40 ;
   assign \$42  = \$41  & has_layers;
-  assign \$43  = ~ load_write;
-  assign \$44  = \$42  & \$43 ;
-  assign i_stream__ready = \$44  & loaded;
+  assign \$43  = | { load_write, load_in_valid0 };
+  assign \$44  = ~ \$43 ;
+  assign \$45  = \$42  & \$44 ;
+  assign i_stream__ready = \$45  & loaded;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$45  = in_wslot ? in_beats1 : in_beats0;
-  assign \$47  = in_wslot ? 6'h20 : 6'h00;
-  assign \$48  = \$46  + \$47 ;
-  assign \$57  = in_wslot ? in_beats1 : in_beats0;
-  assign \$58  = ! \$57 ;
-  assign vector_start = in_fire & \$58 ;
-  assign \$59  = ~ oldest;
-  assign \$60  = ~ want1;
-  assign \$61  = \$59  | \$60 ;
-  assign issue0 = want0 & \$61 ;
-  assign \$62  = ~ want0;
-  assign \$63  = oldest | \$62 ;
-  assign issue1 = want1 & \$63 ;
-  assign \$64  = ~ want0;
-  assign issue_ctx = oldest ? want1 : \$64 ;
+  assign \$46  = in_wslot ? in_beats1 : in_beats0;
+  assign \$48  = in_wslot ? 6'h20 : 6'h00;
+  assign \$49  = \$47  + \$48 ;
+  assign \$58  = in_wslot ? in_beats1 : in_beats0;
+  assign \$59  = ! \$58 ;
+  assign vector_start = in_fire & \$59 ;
+  assign \$60  = ~ oldest;
+  assign \$61  = ~ want1;
+  assign \$62  = \$60  | \$61 ;
+  assign issue0 = want0 & \$62 ;
+  assign \$63  = ~ want0;
+  assign \$64  = oldest | \$63 ;
+  assign issue1 = want1 & \$64 ;
+  assign \$65  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$65 ;
   assign issue = want0 | want1;
-  assign \$65  = layer0 + 1'h1;
-  assign \$66  = cur_is_last0 ? 4'h0 : \$65 ;
-  assign \$67  = layer1 + 1'h1;
-  assign \$68  = cur_is_last1 ? 4'h0 : \$67 ;
+  assign \$66  = layer0 + 1'h1;
+  assign \$67  = cur_is_last0 ? 4'h0 : \$66 ;
+  assign \$68  = layer1 + 1'h1;
+  assign \$69  = cur_is_last1 ? 4'h0 : \$68 ;
   assign active = loaded & has_layers;
-  assign \$69  = issue0 & layer_is_0_0;
-  assign \$70  = \$69  & last_fold0;
-  assign in_release0 = \$70  & last_group0;
-  assign \$71  = issue1 & layer_is_0_1;
-  assign \$72  = \$71  & last_fold1;
-  assign in_release1 = \$72  & last_group1;
-  assign \$73  = ~ issue;
-  assign \$74  = \$73  & active;
-  assign \$75  = ~ beat_ready0;
-  assign \$76  = layer_is_0_0 & \$75 ;
-  assign \$77  = | in_beats0;
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = ~ beat_ready1;
-  assign \$80  = layer_is_0_1 & \$79 ;
-  assign \$81  = | in_beats1;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = \$78  | \$82 ;
-  assign stall_input = \$74  & \$83 ;
-  assign \$84  = ~ issue;
-  assign \$85  = \$84  & active;
-  assign \$86  = cur_is_last0 & first_step0;
-  assign \$87  = \$86  & out_full0;
-  assign \$88  = cur_is_last1 & first_step1;
-  assign \$89  = \$88  & out_full1;
-  assign \$90  = \$87  | \$89 ;
-  assign stall_output = \$85  & \$90 ;
-  assign \$91  = step_valid & step_from_input;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = step_in_addr[5:0] == \$48 [5:0];
-  assign inbuf_collision = \$93  & \$94 ;
-  assign \$95  = ~ step_from_input;
-  assign \$96  = step_valid & \$95 ;
-  assign \$97  = | { \$113 , \$111 , \$109 , \$107  };
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = step_act_addr[6:0] == \$105 [6:0];
-  assign actbuf_collision = \$98  & \$99 ;
+  assign \$70  = issue0 & layer_is_0_0;
+  assign \$71  = \$70  & last_fold0;
+  assign in_release0 = \$71  & last_group0;
+  assign \$72  = issue1 & layer_is_0_1;
+  assign \$73  = \$72  & last_fold1;
+  assign in_release1 = \$73  & last_group1;
+  assign \$74  = ~ issue;
+  assign \$75  = \$74  & active;
+  assign \$76  = ~ beat_ready0;
+  assign \$77  = layer_is_0_0 & \$76 ;
+  assign \$78  = | in_beats0;
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = ~ beat_ready1;
+  assign \$81  = layer_is_0_1 & \$80 ;
+  assign \$82  = | in_beats1;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = \$79  | \$83 ;
+  assign stall_input = \$75  & \$84 ;
+  assign \$85  = ~ issue;
+  assign \$86  = \$85  & active;
+  assign \$87  = cur_is_last0 & first_step0;
+  assign \$88  = \$87  & out_full0;
+  assign \$89  = cur_is_last1 & first_step1;
+  assign \$90  = \$89  & out_full1;
+  assign \$91  = \$88  | \$90 ;
+  assign stall_output = \$86  & \$91 ;
+  assign \$92  = step_valid & step_from_input;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = step_in_addr[5:0] == \$49 [5:0];
+  assign inbuf_collision = \$94  & \$95 ;
+  assign \$96  = ~ step_from_input;
+  assign \$97  = step_valid & \$96 ;
+  assign \$98  = | { \$114 , \$112 , \$110 , \$108  };
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = step_act_addr[6:0] == \$106 [6:0];
+  assign actbuf_collision = \$99  & \$100 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$100  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$100 ;
+  assign \$101  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$101 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$102  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$103  = \$101  + \$102 ;
-  assign \$104  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$105  = \$103  + \$104 ;
-  assign \$106  = ! wb_group16[0];
-  assign \$107  = act_write & \$106 ;
-  assign \$108  = ! wb_group16[0];
-  assign \$109  = act_write & \$108 ;
-  assign \$111  = act_write & \$110 ;
-  assign \$113  = act_write & \$112 ;
-  assign \$114  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$115  = wb_group16 + \$114 ;
-  assign \$116  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$117  = wb_group16 + \$116 ;
-  assign \$118  = out_pending1 & drain_ready1;
-  assign \$119  = out_pending0 & drain_ready0;
-  assign \$120  = drain_slot ? \$118  : \$119 ;
-  assign drain_read = \$120  & drain_room;
-  assign \$122  = drain_slot ? 7'h40 : 7'h00;
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = drain_read & out_write;
-  assign \$125  = \$123 [6:0] == \$115 [6:0];
-  assign outbuf0_collision = \$124  & \$125 ;
-  assign \$127  = drain_slot ? 7'h40 : 7'h00;
-  assign \$128  = \$126  + \$127 ;
-  assign \$129  = drain_read & out_write;
-  assign \$130  = \$128 [6:0] == \$117 [6:0];
-  assign outbuf1_collision = \$129  & \$130 ;
+  assign \$103  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$104  = \$102  + \$103 ;
+  assign \$105  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$106  = \$104  + \$105 ;
+  assign \$107  = ! wb_group16[0];
+  assign \$108  = act_write & \$107 ;
+  assign \$109  = ! wb_group16[0];
+  assign \$110  = act_write & \$109 ;
+  assign \$112  = act_write & \$111 ;
+  assign \$114  = act_write & \$113 ;
+  assign \$115  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$116  = wb_group16 + \$115 ;
+  assign \$117  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$118  = wb_group16 + \$117 ;
+  assign \$119  = out_pending1 & drain_ready1;
+  assign \$120  = out_pending0 & drain_ready0;
+  assign \$121  = drain_slot ? \$119  : \$120 ;
+  assign drain_read = \$121  & drain_room;
+  assign \$123  = drain_slot ? 7'h40 : 7'h00;
+  assign \$124  = \$122  + \$123 ;
+  assign \$125  = drain_read & out_write;
+  assign \$126  = \$124 [6:0] == \$116 [6:0];
+  assign outbuf0_collision = \$125  & \$126 ;
+  assign \$128  = drain_slot ? 7'h40 : 7'h00;
+  assign \$129  = \$127  + \$128 ;
+  assign \$130  = drain_read & out_write;
+  assign \$131  = \$129 [6:0] == \$118 [6:0];
+  assign outbuf1_collision = \$130  & \$131 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$131  = load__valid & load__ready;
-  assign \$132  = load__payload[31:28] == 2'h2;
-  assign \$133  = load__payload[19:0] < 3'h4;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = load__payload[31:28] == 2'h2;
-  assign \$136  = ! load__payload[19:0];
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = load__payload[31:28] == 2'h3;
-  assign \$139  = ! load__payload[19:0];
-  assign \$140  = load__payload[19:0] == 1'h1;
-  assign \$141  = | load__payload[85:32];
-  assign \$142  = | load__payload[85:35];
-  assign \$143  = load__payload[34:32] > 3'h4;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = load__payload[34:32] - 1'h1;
-  assign \$146  = \$144  ? 4'h3 : \$145 ;
-  assign \$147  = ! load__payload[39:32];
-  assign \$148  = load__payload[47:40] <= 2'h2;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = load__payload[47:40] - 1'h1;
-  assign \$153  = $signed(\$152 ) < $signed(6'h11);
-  assign \$154  = load__payload[47:40] - 1'h1;
-  assign \$157  = \$153  ? \$156  : 9'h011;
-  assign \$158  = \$149  ? 9'h000 : \$157 ;
-  assign \$159  = load_write & load_r_is_control;
-  assign \$160  = load_write & load_r_is_descriptor0;
-  assign \$161  = load_r[39:32] - 1'h1;
-  assign \$164  = 1'h0 + \$163 ;
-  assign \$165  = \$164  >= 5'h11;
-  assign \$167  = 1'h0 + \$166 ;
-  assign \$168  = 5'h11 - \$167 ;
-  assign \$169  = \$165  ? 8'h00 : \$168 ;
-  assign \$170  = d0_rp__data[7:0] - 1'h1;
-  assign \$172  = ! in_wslot;
-  assign \$173  = in_fire & \$172 ;
-  assign \$174  = in_beats0 + 1'h1;
-  assign \$175  = in_beats0 == in_folds_m1;
-  assign \$177  = in_fire & \$176 ;
-  assign \$178  = in_beats1 + 1'h1;
-  assign \$179  = in_beats1 == in_folds_m1;
-  assign \$180  = in_wslot ? in_beats1 : in_beats0;
-  assign \$181  = \$180  == in_folds_m1;
-  assign \$182  = in_fire & \$181 ;
-  assign \$183  = ~ in_wslot;
-  assign \$184  = ~ loaded;
+  assign \$132  = load__valid & load__ready;
+  assign \$133  = load_in_r0[31:28] == 2'h2;
+  assign \$134  = load_in_r0[19:0] < 3'h4;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = load_in_r0[31:28] == 2'h2;
+  assign \$137  = ! load_in_r0[19:0];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = load_in_r0[31:28] == 2'h3;
+  assign \$140  = ! load_in_r0[19:0];
+  assign \$141  = load_in_r0[19:0] == 1'h1;
+  assign \$142  = | load_in_r0[85:32];
+  assign \$143  = | load_in_r0[85:35];
+  assign \$144  = load_in_r0[34:32] > 3'h4;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = load_in_r0[34:32] - 1'h1;
+  assign \$147  = \$145  ? 4'h3 : \$146 ;
+  assign \$148  = ! load_in_r0[39:32];
+  assign \$149  = load_in_r0[47:40] <= 2'h2;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = load_in_r0[47:40] - 1'h1;
+  assign \$154  = $signed(\$153 ) < $signed(6'h11);
+  assign \$155  = load_in_r0[47:40] - 1'h1;
+  assign \$158  = \$154  ? \$157  : 9'h011;
+  assign \$159  = \$150  ? 9'h000 : \$158 ;
+  assign \$160  = load_write & load_r_is_control;
+  assign \$161  = load_write & load_r_is_descriptor0;
+  assign \$162  = load_r[39:32] - 1'h1;
+  assign \$165  = 1'h0 + \$164 ;
+  assign \$166  = \$165  >= 5'h11;
+  assign \$168  = 1'h0 + \$167 ;
+  assign \$169  = 5'h11 - \$168 ;
+  assign \$170  = \$166  ? 8'h00 : \$169 ;
+  assign \$171  = d0_rp__data[7:0] - 1'h1;
+  assign \$173  = ! in_wslot;
+  assign \$174  = in_fire & \$173 ;
+  assign \$175  = in_beats0 + 1'h1;
+  assign \$176  = in_beats0 == in_folds_m1;
+  assign \$178  = in_fire & \$177 ;
+  assign \$179  = in_beats1 + 1'h1;
+  assign \$180  = in_beats1 == in_folds_m1;
+  assign \$181  = in_wslot ? in_beats1 : in_beats0;
+  assign \$182  = \$181  == in_folds_m1;
+  assign \$183  = in_fire & \$182 ;
+  assign \$184  = ~ in_wslot;
   assign \$185  = ~ loaded;
-  assign \$186  = d0_rp__data[7:0] - 1'h1;
-  assign \$188  = d0_rp__data[15:8] - 1'h1;
-  assign \$190  = | d0_rp__data[7:0];
-  assign \$191  = d0_rp__data[7:0] <= 3'h4;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = ! last_layer;
-  assign \$194  = | d0_rp__data[7:0];
-  assign \$195  = d0_rp__data[7:0] <= 3'h4;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = | d0_rp__data[15:8];
-  assign \$198  = d0_rp__data[15:8] <= 2'h2;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = group_plus1_0 + 1'h1;
-  assign \$201  = rq_addr0 + 1'h1;
-  assign \$202  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$203  = next_layer_r0 == last_layer;
-  assign \$204  = ~ wr_buf0;
-  assign \$205  = ~ cur_is_last0;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = ! oldest;
-  assign \$208  = cur_is_last0 & \$207 ;
-  assign \$209  = fold_plus2_0 + 1'h1;
-  assign \$210  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$211  = last_fold0 & last_group0;
-  assign \$212  = ~ \$211 ;
-  assign \$213  = bank_addr0 + 1'h1;
-  assign \$214  = cur_wait_next0 <= 2'h2;
+  assign \$186  = ~ loaded;
+  assign \$187  = d0_rp__data[7:0] - 1'h1;
+  assign \$189  = d0_rp__data[15:8] - 1'h1;
+  assign \$191  = | d0_rp__data[7:0];
+  assign \$192  = d0_rp__data[7:0] <= 3'h4;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = ! last_layer;
+  assign \$195  = | d0_rp__data[7:0];
+  assign \$196  = d0_rp__data[7:0] <= 3'h4;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = | d0_rp__data[15:8];
+  assign \$199  = d0_rp__data[15:8] <= 2'h2;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = group_plus1_0 + 1'h1;
+  assign \$202  = rq_addr0 + 1'h1;
+  assign \$203  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$204  = next_layer_r0 == last_layer;
+  assign \$205  = ~ wr_buf0;
+  assign \$206  = ~ cur_is_last0;
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = ! oldest;
+  assign \$209  = cur_is_last0 & \$208 ;
+  assign \$210  = fold_plus2_0 + 1'h1;
+  assign \$211  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$212  = last_fold0 & last_group0;
+  assign \$213  = ~ \$212 ;
+  assign \$214  = bank_addr0 + 1'h1;
   assign \$215  = cur_wait_next0 <= 2'h2;
-  assign \$216  = cur_wait_next0 - 2'h2;
-  assign \$217  = \$215  ? 6'h00 : \$216 ;
-  assign \$218  = wait_remain0 <= 1'h1;
-  assign \$219  = | wait_remain0;
-  assign \$220  = wait_remain0 - 1'h1;
-  assign \$221  = ~ loaded;
-  assign \$222  = d0_rp__data[7:0] - 1'h1;
-  assign \$224  = d0_rp__data[15:8] - 1'h1;
-  assign \$226  = | d0_rp__data[7:0];
-  assign \$227  = d0_rp__data[7:0] <= 3'h4;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = ! last_layer;
-  assign \$230  = | d0_rp__data[7:0];
-  assign \$231  = d0_rp__data[7:0] <= 3'h4;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = | d0_rp__data[15:8];
-  assign \$234  = d0_rp__data[15:8] <= 2'h2;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = group_plus1_1 + 1'h1;
-  assign \$237  = rq_addr1 + 1'h1;
-  assign \$238  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$239  = next_layer_r1 == last_layer;
-  assign \$240  = ~ wr_buf1;
-  assign \$241  = ~ cur_is_last1;
-  assign \$242  = \$240  & \$241 ;
-  assign \$244  = cur_is_last1 & \$243 ;
-  assign \$245  = fold_plus2_1 + 1'h1;
-  assign \$246  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$247  = last_fold1 & last_group1;
-  assign \$248  = ~ \$247 ;
-  assign \$249  = bank_addr1 + 1'h1;
-  assign \$250  = cur_wait_next1 <= 2'h2;
+  assign \$216  = cur_wait_next0 <= 2'h2;
+  assign \$217  = cur_wait_next0 - 2'h2;
+  assign \$218  = \$216  ? 6'h00 : \$217 ;
+  assign \$219  = wait_remain0 <= 1'h1;
+  assign \$220  = | wait_remain0;
+  assign \$221  = wait_remain0 - 1'h1;
+  assign \$222  = ~ loaded;
+  assign \$223  = d0_rp__data[7:0] - 1'h1;
+  assign \$225  = d0_rp__data[15:8] - 1'h1;
+  assign \$227  = | d0_rp__data[7:0];
+  assign \$228  = d0_rp__data[7:0] <= 3'h4;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = ! last_layer;
+  assign \$231  = | d0_rp__data[7:0];
+  assign \$232  = d0_rp__data[7:0] <= 3'h4;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = | d0_rp__data[15:8];
+  assign \$235  = d0_rp__data[15:8] <= 2'h2;
+  assign \$236  = \$234  & \$235 ;
+  assign \$237  = group_plus1_1 + 1'h1;
+  assign \$238  = rq_addr1 + 1'h1;
+  assign \$239  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$240  = next_layer_r1 == last_layer;
+  assign \$241  = ~ wr_buf1;
+  assign \$242  = ~ cur_is_last1;
+  assign \$243  = \$241  & \$242 ;
+  assign \$245  = cur_is_last1 & \$244 ;
+  assign \$246  = fold_plus2_1 + 1'h1;
+  assign \$247  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$248  = last_fold1 & last_group1;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = bank_addr1 + 1'h1;
   assign \$251  = cur_wait_next1 <= 2'h2;
-  assign \$252  = cur_wait_next1 - 2'h2;
-  assign \$253  = \$251  ? 6'h00 : \$252 ;
-  assign \$254  = wait_remain1 <= 1'h1;
-  assign \$255  = | wait_remain1;
-  assign \$256  = wait_remain1 - 1'h1;
-  assign \$257  = load_r_is_control & load_r_is_clear;
-  assign \$258  = ~ \$257 ;
-  assign \$259  = load_write & \$258 ;
-  assign \$260  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$261  = issue & \$260 ;
-  assign \$262  = issue_ctx ? first_step1 : first_step0;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = ~ issue0;
-  assign \$265  = loaded & \$264 ;
-  assign \$266  = ~ last_fold0;
-  assign \$267  = loaded & \$266 ;
-  assign \$268  = in_beats0 > fold0;
-  assign \$269  = ! in_wslot;
-  assign \$270  = in_fire & \$269 ;
-  assign \$271  = in_beats0 == fold0;
-  assign \$272  = \$270  & \$271 ;
-  assign \$273  = \$268  | \$272 ;
-  assign \$274  = in_beats0 > fold_plus1_0;
-  assign \$275  = ! in_wslot;
-  assign \$276  = in_fire & \$275 ;
-  assign \$277  = in_beats0 == fold_plus1_0;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = \$274  | \$278 ;
-  assign \$280  = in_beats0 > fold_plus1_0;
-  assign \$281  = ! in_wslot;
-  assign \$282  = in_fire & \$281 ;
-  assign \$283  = in_beats0 == fold_plus1_0;
-  assign \$284  = \$282  & \$283 ;
-  assign \$285  = \$280  | \$284 ;
-  assign \$286  = in_beats0 > fold_plus2_0;
-  assign \$287  = ! in_wslot;
-  assign \$288  = in_fire & \$287 ;
-  assign \$289  = in_beats0 == fold_plus2_0;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = \$286  | \$290 ;
-  assign \$292  = in_beats0 > 1'h0;
-  assign \$293  = ! in_wslot;
-  assign \$294  = in_fire & \$293 ;
-  assign \$295  = ! in_beats0;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = \$292  | \$296 ;
-  assign \$298  = in_beats0 > 1'h1;
-  assign \$299  = ! in_wslot;
+  assign \$252  = cur_wait_next1 <= 2'h2;
+  assign \$253  = cur_wait_next1 - 2'h2;
+  assign \$254  = \$252  ? 6'h00 : \$253 ;
+  assign \$255  = wait_remain1 <= 1'h1;
+  assign \$256  = | wait_remain1;
+  assign \$257  = wait_remain1 - 1'h1;
+  assign \$258  = load_r_is_control & load_r_is_clear;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = load_write & \$259 ;
+  assign \$261  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$262  = issue & \$261 ;
+  assign \$263  = issue_ctx ? first_step1 : first_step0;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = ~ issue0;
+  assign \$266  = loaded & \$265 ;
+  assign \$267  = ~ last_fold0;
+  assign \$268  = loaded & \$267 ;
+  assign \$269  = in_beats0 > fold0;
+  assign \$270  = ! in_wslot;
+  assign \$271  = in_fire & \$270 ;
+  assign \$272  = in_beats0 == fold0;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = \$269  | \$273 ;
+  assign \$275  = in_beats0 > fold_plus1_0;
+  assign \$276  = ! in_wslot;
+  assign \$277  = in_fire & \$276 ;
+  assign \$278  = in_beats0 == fold_plus1_0;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = \$275  | \$279 ;
+  assign \$281  = in_beats0 > fold_plus1_0;
+  assign \$282  = ! in_wslot;
+  assign \$283  = in_fire & \$282 ;
+  assign \$284  = in_beats0 == fold_plus1_0;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = \$281  | \$285 ;
+  assign \$287  = in_beats0 > fold_plus2_0;
+  assign \$288  = ! in_wslot;
+  assign \$289  = in_fire & \$288 ;
+  assign \$290  = in_beats0 == fold_plus2_0;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = \$287  | \$291 ;
+  assign \$293  = in_beats0 > 1'h0;
+  assign \$294  = ! in_wslot;
+  assign \$295  = in_fire & \$294 ;
+  assign \$296  = ! in_beats0;
+  assign \$297  = \$295  & \$296 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1453$0 (drain_last2),
-    .\port$165$0 (drain_data),
+    .\port$1457$0 (drain_last2),
+    .\port$166$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2595,8 +2606,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1651$0 (\$667 ),
-    .\port$1652$0 (\$668 ),
+    .\port$1655$0 (\$669 ),
+    .\port$1656$0 (\$670 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2614,8 +2625,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1808$0 (\$669 ),
-    .\port$1809$0 (\$670 ),
+    .\port$1812$0 (\$671 ),
+    .\port$1813$0 (\$672 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2665,101 +2676,80 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = \$131 ;
+    \$536  = \$132 ;
     if (rst) begin
-      \$535  = 1'h0;
+      \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = has_layers;
-    if (\$159 ) begin
+    \$537  = load_in_valid0;
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = has_layers;
+    if (\$160 ) begin
       if (load_r_is_n_layers) begin
-        \$536  = load_r_has_layers;
+        \$538  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = last_layer;
-    if (\$159 ) begin
+    \$539  = last_layer;
+    if (\$160 ) begin
       if (load_r_is_n_layers) begin
-        \$537  = load_r_last_layer;
+        \$539  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$160 ) begin
-      \$538  = \$162 ;
+    if (\$161 ) begin
+      \$540  = \$163 ;
     end else begin
-      \$538  = \$171 ;
+      \$540  = \$172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = wait1;
-    if (\$160 ) begin
-      \$539  = \$169 [4:0];
+    \$541  = wait1;
+    if (\$161 ) begin
+      \$541  = \$170 [4:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = dl_rp__data[15:8];
+    \$542  = dl_rp__data[15:8];
     if (rst) begin
-      \$540  = 8'h00;
+      \$542  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = in_release0;
+    \$543  = in_release0;
     if (rst) begin
-      \$541  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = in_release1;
-    if (rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = in_beats0;
-    if (\$173 ) begin
-      \$543  = \$174 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$543  = 8'h00;
-    end
-    if (rst) begin
-      \$543  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = in_full0;
-    if (\$173 ) begin
-      if (\$175 ) begin
-        \$544  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$544  = 1'h0;
-    end
+    \$544  = in_release1;
     if (rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = in_beats1;
-    if (\$177 ) begin
-      \$545  = \$178 [7:0];
+    \$545  = in_beats0;
+    if (\$174 ) begin
+      \$545  = \$175 [7:0];
     end
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$545  = 8'h00;
     end
     if (rst) begin
@@ -2768,36 +2758,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = in_full1;
-    if (\$177 ) begin
-      if (\$179 ) begin
+    \$546  = in_full0;
+    if (\$174 ) begin
+      if (\$176 ) begin
         \$546  = 1'h1;
       end
     end
+    if (in_release_r1_0) begin
+      \$546  = 1'h0;
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = in_beats1;
+    if (\$178 ) begin
+      \$547  = \$179 [7:0];
+    end
     if (in_release_r1_1) begin
-      \$546  = 1'h0;
+      \$547  = 8'h00;
     end
     if (rst) begin
-      \$546  = 1'h0;
+      \$547  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = in_wslot;
-    if (\$182 ) begin
-      \$547  = \$183 ;
+    \$548  = in_full1;
+    if (\$178 ) begin
+      if (\$180 ) begin
+        \$548  = 1'h1;
+      end
     end
-    if (rst) begin
-      \$547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = loaded;
-    if (\$184 ) begin
-      \$548  = 1'h1;
-    end
-    if (\$259 ) begin
+    if (in_release_r1_1) begin
       \$548  = 1'h0;
     end
     if (rst) begin
@@ -2806,29 +2801,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = oldest;
-    if (\$184 ) begin
-      \$549  = in_wslot;
-    end
-    if (\$185 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$208 ) begin
-            \$549  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$221 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$244 ) begin
-            \$549  = 1'h0;
-          end
-        end
-      end
+    \$549  = in_wslot;
+    if (\$183 ) begin
+      \$549  = \$184 ;
     end
     if (rst) begin
       \$549  = 1'h0;
@@ -2836,77 +2811,88 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = cur_folds_m1_0;
+    \$550  = loaded;
     if (\$185 ) begin
-      \$550  = \$187 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$550  = next_steps0[16:8];
-        end
-      end
+      \$550  = 1'h1;
+    end
+    if (\$260 ) begin
+      \$550  = 1'h0;
     end
     if (rst) begin
-      \$550  = 9'h1ff;
+      \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = cur_groups_m1_0;
+    \$551  = oldest;
     if (\$185 ) begin
-      \$551  = \$189 ;
+      \$551  = in_wslot;
+    end
+    if (\$186 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$551  = next_steps0[25:17];
+          if (\$209 ) begin
+            \$551  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$222 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$245 ) begin
+            \$551  = 1'h0;
+          end
         end
       end
     end
     if (rst) begin
-      \$551  = 9'h1ff;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = cur_one_fold0;
-    if (\$185 ) begin
-      \$552  = \$192 ;
+    \$552  = cur_folds_m1_0;
+    if (\$186 ) begin
+      \$552  = \$188 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$552  = next_steps0[26];
+          \$552  = next_steps0[16:8];
         end
       end
     end
     if (rst) begin
-      \$552  = 1'h0;
+      \$552  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = cur_wait_next0;
-    if (\$185 ) begin
-      \$553  = wait1;
+    \$553  = cur_groups_m1_0;
+    if (\$186 ) begin
+      \$553  = \$190 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$553  = next_steps0[32:28];
+          \$553  = next_steps0[25:17];
         end
       end
     end
     if (rst) begin
-      \$553  = 5'h00;
+      \$553  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = cur_is_last0;
-    if (\$185 ) begin
+    \$554  = cur_one_fold0;
+    if (\$186 ) begin
       \$554  = \$193 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$554  = \$203 ;
+          \$554  = next_steps0[26];
         end
       end
     end
@@ -2916,29 +2902,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = cur_relu0;
-    if (\$185 ) begin
-      \$555  = d0_rp__data[33];
+    \$555  = cur_wait_next0;
+    if (\$186 ) begin
+      \$555  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$555  = next_descriptor0[33];
+          \$555  = next_steps0[32:28];
         end
       end
     end
     if (rst) begin
-      \$555  = 1'h0;
+      \$555  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = cur_requantize0;
-    if (\$185 ) begin
-      \$556  = d0_rp__data[34];
+    \$556  = cur_is_last0;
+    if (\$186 ) begin
+      \$556  = \$194 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$556  = next_descriptor0[34];
+          \$556  = \$204 ;
         end
       end
     end
@@ -2948,253 +2934,253 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = bank_addr0;
-    if (\$185 ) begin
-      \$557  = d0_rp__data[24:16];
+    \$557  = cur_relu0;
+    if (\$186 ) begin
+      \$557  = d0_rp__data[33];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$557  = next_descriptor0[24:16];
-        end
-      end
-      if (\$212 ) begin
-        \$557  = \$213 [8:0];
-      end
-    end
-    if (rst) begin
-      \$557  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = rq_addr0;
-    if (\$185 ) begin
-      \$558  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$558  = \$201 [7:0];
-        if (last_group0) begin
-          \$558  = next_descriptor0[32:25];
+          \$557  = next_descriptor0[33];
         end
       end
     end
     if (rst) begin
-      \$558  = 8'h00;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = layer0;
-    if (\$185 ) begin
-      \$559  = 3'h0;
+    \$558  = cur_requantize0;
+    if (\$186 ) begin
+      \$558  = d0_rp__data[34];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$559  = next_layer_r0;
+          \$558  = next_descriptor0[34];
         end
       end
     end
     if (rst) begin
-      \$559  = 3'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = group0;
-    if (\$185 ) begin
+    \$559  = bank_addr0;
+    if (\$186 ) begin
+      \$559  = d0_rp__data[24:16];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$559  = next_descriptor0[24:16];
+        end
+      end
+      if (\$213 ) begin
+        \$559  = \$214 [8:0];
+      end
+    end
+    if (rst) begin
+      \$559  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = rq_addr0;
+    if (\$186 ) begin
+      \$560  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$560  = \$202 [7:0];
+        if (last_group0) begin
+          \$560  = next_descriptor0[32:25];
+        end
+      end
+    end
+    if (rst) begin
       \$560  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$560  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$560  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$560  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = fold0;
-    if (\$185 ) begin
-      \$561  = 8'h00;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$561  = 8'h00;
-        if (last_group0) begin
-          \$561  = 8'h00;
-        end
-      end else begin
-        \$561  = fold_plus1_0[7:0];
-      end
-    end
-    if (rst) begin
-      \$561  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = group_plus1_0;
-    if (\$185 ) begin
-      \$562  = 9'h001;
+    \$561  = layer0;
+    if (\$186 ) begin
+      \$561  = 3'h0;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$562  = \$200 [8:0];
         if (last_group0) begin
-          \$562  = 9'h001;
+          \$561  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$562  = 9'h001;
+      \$561  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = fold_plus1_0;
-    if (\$185 ) begin
-      \$563  = 9'h001;
+    \$562  = group0;
+    if (\$186 ) begin
+      \$562  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$562  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$562  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$562  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = fold0;
+    if (\$186 ) begin
+      \$563  = 8'h00;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$563  = 9'h001;
+        \$563  = 8'h00;
         if (last_group0) begin
-          \$563  = 9'h001;
+          \$563  = 8'h00;
         end
       end else begin
-        \$563  = fold_plus2_0[8:0];
+        \$563  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
-      \$563  = 9'h001;
+      \$563  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = fold_plus2_0;
-    if (\$185 ) begin
-      \$564  = 10'h002;
+    \$564  = group_plus1_0;
+    if (\$186 ) begin
+      \$564  = 9'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$564  = \$201 [8:0];
+        if (last_group0) begin
+          \$564  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$564  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = fold_plus1_0;
+    if (\$186 ) begin
+      \$565  = 9'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$564  = 10'h002;
+        \$565  = 9'h001;
         if (last_group0) begin
-          \$564  = 10'h002;
+          \$565  = 9'h001;
         end
       end else begin
-        \$564  = \$209 [9:0];
+        \$565  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
-      \$564  = 10'h002;
+      \$565  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = last_fold0;
-    if (\$185 ) begin
-      \$565  = \$196 ;
+    \$566  = fold_plus2_0;
+    if (\$186 ) begin
+      \$566  = 10'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$565  = cur_one_fold0;
+        \$566  = 10'h002;
         if (last_group0) begin
-          \$565  = next_steps0[26];
+          \$566  = 10'h002;
         end
       end else begin
-        \$565  = \$210 ;
+        \$566  = \$210 [9:0];
       end
     end
     if (rst) begin
-      \$565  = 1'h0;
+      \$566  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = last_group0;
-    if (\$185 ) begin
-      \$566  = \$199 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$566  = \$202 ;
-        if (last_group0) begin
-          \$566  = next_steps0[27];
-        end
-      end
-    end
-    if (rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = fold_is_0_0;
-    if (\$185 ) begin
-      \$567  = 1'h1;
+    \$567  = last_fold0;
+    if (\$186 ) begin
+      \$567  = \$197 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$567  = 1'h1;
+        \$567  = cur_one_fold0;
         if (last_group0) begin
-          \$567  = 1'h1;
+          \$567  = next_steps0[26];
         end
       end else begin
-        \$567  = 1'h0;
+        \$567  = \$211 ;
       end
     end
     if (rst) begin
-      \$567  = 1'h1;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = first_step0;
-    if (\$185 ) begin
-      \$568  = 1'h1;
+    \$568  = last_group0;
+    if (\$186 ) begin
+      \$568  = \$200 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$568  = \$203 ;
+        if (last_group0) begin
+          \$568  = next_steps0[27];
+        end
+      end
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = fold_is_0_0;
+    if (\$186 ) begin
+      \$569  = 1'h1;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$568  = 1'h0;
+        \$569  = 1'h1;
         if (last_group0) begin
-          \$568  = 1'h1;
+          \$569  = 1'h1;
         end
       end else begin
-        \$568  = 1'h0;
+        \$569  = 1'h0;
       end
     end
     if (rst) begin
-      \$568  = 1'h1;
+      \$569  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = wr_buf0;
-    if (\$185 ) begin
-      \$569  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$569  = \$206 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = layer_is_0_0;
-    if (\$185 ) begin
+    \$570  = first_step0;
+    if (\$186 ) begin
       \$570  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
+        \$570  = 1'h0;
         if (last_group0) begin
-          \$570  = cur_is_last0;
+          \$570  = 1'h1;
         end
+      end else begin
+        \$570  = 1'h0;
       end
     end
     if (rst) begin
@@ -3203,118 +3189,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = \$214 ;
+    \$571  = wr_buf0;
+    if (\$186 ) begin
+      \$571  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$571  = \$207 ;
+        end
+      end
+    end
     if (rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \$217 [4:0];
+    \$572  = layer_is_0_0;
+    if (\$186 ) begin
+      \$572  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$572  = cur_is_last0;
+        end
+      end
+    end
     if (rst) begin
-      \$572  = 5'h00;
+      \$572  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = wait_remain0;
+    \$573  = \$215 ;
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = \$218 [4:0];
+    if (rst) begin
+      \$574  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$573  = wait_next_m2_0;
+      \$575  = wait_next_m2_0;
     end else begin
-      if (\$219 ) begin
-        \$573  = \$220 [4:0];
+      if (\$220 ) begin
+        \$575  = \$221 [4:0];
       end
     end
     if (rst) begin
-      \$573  = 5'h00;
+      \$575  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$574  = wait_next_le2_0;
+      \$576  = wait_next_le2_0;
     end else begin
-      \$574  = \$218 ;
+      \$576  = \$219 ;
     end
     if (rst) begin
-      \$574  = 1'h0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = cur_folds_m1_1;
-    if (\$221 ) begin
-      \$575  = \$223 ;
+    \$577  = cur_folds_m1_1;
+    if (\$222 ) begin
+      \$577  = \$224 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$575  = next_steps1[16:8];
+          \$577  = next_steps1[16:8];
         end
       end
     end
     if (rst) begin
-      \$575  = 9'h1ff;
+      \$577  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = cur_groups_m1_1;
-    if (\$221 ) begin
-      \$576  = \$225 ;
+    \$578  = cur_groups_m1_1;
+    if (\$222 ) begin
+      \$578  = \$226 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$576  = next_steps1[25:17];
+          \$578  = next_steps1[25:17];
         end
       end
     end
     if (rst) begin
-      \$576  = 9'h1ff;
+      \$578  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = cur_one_fold1;
-    if (\$221 ) begin
-      \$577  = \$228 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$577  = next_steps1[26];
-        end
-      end
-    end
-    if (rst) begin
-      \$577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = cur_wait_next1;
-    if (\$221 ) begin
-      \$578  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$578  = next_steps1[32:28];
-        end
-      end
-    end
-    if (rst) begin
-      \$578  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = cur_is_last1;
-    if (\$221 ) begin
+    \$579  = cur_one_fold1;
+    if (\$222 ) begin
       \$579  = \$229 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$579  = \$239 ;
+          \$579  = next_steps1[26];
         end
       end
     end
@@ -3324,29 +3310,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = cur_relu1;
-    if (\$221 ) begin
-      \$580  = d0_rp__data[33];
+    \$580  = cur_wait_next1;
+    if (\$222 ) begin
+      \$580  = wait1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$580  = next_descriptor1[33];
+          \$580  = next_steps1[32:28];
         end
       end
     end
     if (rst) begin
-      \$580  = 1'h0;
+      \$580  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = cur_requantize1;
-    if (\$221 ) begin
-      \$581  = d0_rp__data[34];
+    \$581  = cur_is_last1;
+    if (\$222 ) begin
+      \$581  = \$230 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$581  = next_descriptor1[34];
+          \$581  = \$240 ;
         end
       end
     end
@@ -3356,253 +3342,253 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = bank_addr1;
-    if (\$221 ) begin
-      \$582  = d0_rp__data[24:16];
+    \$582  = cur_relu1;
+    if (\$222 ) begin
+      \$582  = d0_rp__data[33];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$582  = next_descriptor1[24:16];
-        end
-      end
-      if (\$248 ) begin
-        \$582  = \$249 [8:0];
-      end
-    end
-    if (rst) begin
-      \$582  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = rq_addr1;
-    if (\$221 ) begin
-      \$583  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$583  = \$237 [7:0];
-        if (last_group1) begin
-          \$583  = next_descriptor1[32:25];
+          \$582  = next_descriptor1[33];
         end
       end
     end
     if (rst) begin
-      \$583  = 8'h00;
+      \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = layer1;
-    if (\$221 ) begin
-      \$584  = 3'h0;
+    \$583  = cur_requantize1;
+    if (\$222 ) begin
+      \$583  = d0_rp__data[34];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$584  = next_layer_r1;
+          \$583  = next_descriptor1[34];
         end
       end
     end
     if (rst) begin
-      \$584  = 3'h0;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = group1;
-    if (\$221 ) begin
+    \$584  = bank_addr1;
+    if (\$222 ) begin
+      \$584  = d0_rp__data[24:16];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$584  = next_descriptor1[24:16];
+        end
+      end
+      if (\$249 ) begin
+        \$584  = \$250 [8:0];
+      end
+    end
+    if (rst) begin
+      \$584  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = rq_addr1;
+    if (\$222 ) begin
+      \$585  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$585  = \$238 [7:0];
+        if (last_group1) begin
+          \$585  = next_descriptor1[32:25];
+        end
+      end
+    end
+    if (rst) begin
       \$585  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$585  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$585  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = fold1;
-    if (\$221 ) begin
-      \$586  = 8'h00;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$586  = 8'h00;
-        if (last_group1) begin
-          \$586  = 8'h00;
-        end
-      end else begin
-        \$586  = fold_plus1_1[7:0];
-      end
-    end
-    if (rst) begin
-      \$586  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = group_plus1_1;
-    if (\$221 ) begin
-      \$587  = 9'h001;
+    \$586  = layer1;
+    if (\$222 ) begin
+      \$586  = 3'h0;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$587  = \$236 [8:0];
         if (last_group1) begin
-          \$587  = 9'h001;
+          \$586  = next_layer_r1;
         end
       end
     end
     if (rst) begin
-      \$587  = 9'h001;
+      \$586  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = fold_plus1_1;
-    if (\$221 ) begin
-      \$588  = 9'h001;
+    \$587  = group1;
+    if (\$222 ) begin
+      \$587  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$587  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$587  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$587  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = fold1;
+    if (\$222 ) begin
+      \$588  = 8'h00;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$588  = 9'h001;
+        \$588  = 8'h00;
         if (last_group1) begin
-          \$588  = 9'h001;
+          \$588  = 8'h00;
         end
       end else begin
-        \$588  = fold_plus2_1[8:0];
+        \$588  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$588  = 9'h001;
+      \$588  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = fold_plus2_1;
-    if (\$221 ) begin
-      \$589  = 10'h002;
+    \$589  = group_plus1_1;
+    if (\$222 ) begin
+      \$589  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$589  = \$237 [8:0];
+        if (last_group1) begin
+          \$589  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$589  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = fold_plus1_1;
+    if (\$222 ) begin
+      \$590  = 9'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$589  = 10'h002;
+        \$590  = 9'h001;
         if (last_group1) begin
-          \$589  = 10'h002;
+          \$590  = 9'h001;
         end
       end else begin
-        \$589  = \$245 [9:0];
+        \$590  = fold_plus2_1[8:0];
       end
     end
     if (rst) begin
-      \$589  = 10'h002;
+      \$590  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = last_fold1;
-    if (\$221 ) begin
-      \$590  = \$232 ;
+    \$591  = fold_plus2_1;
+    if (\$222 ) begin
+      \$591  = 10'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$590  = cur_one_fold1;
+        \$591  = 10'h002;
         if (last_group1) begin
-          \$590  = next_steps1[26];
+          \$591  = 10'h002;
         end
       end else begin
-        \$590  = \$246 ;
+        \$591  = \$246 [9:0];
       end
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$591  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = last_group1;
-    if (\$221 ) begin
-      \$591  = \$235 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$591  = \$238 ;
-        if (last_group1) begin
-          \$591  = next_steps1[27];
-        end
-      end
-    end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = fold_is_0_1;
-    if (\$221 ) begin
-      \$592  = 1'h1;
+    \$592  = last_fold1;
+    if (\$222 ) begin
+      \$592  = \$233 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$592  = 1'h1;
+        \$592  = cur_one_fold1;
         if (last_group1) begin
-          \$592  = 1'h1;
+          \$592  = next_steps1[26];
         end
       end else begin
-        \$592  = 1'h0;
+        \$592  = \$247 ;
       end
     end
     if (rst) begin
-      \$592  = 1'h1;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = first_step1;
-    if (\$221 ) begin
-      \$593  = 1'h1;
+    \$593  = last_group1;
+    if (\$222 ) begin
+      \$593  = \$236 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$593  = \$239 ;
+        if (last_group1) begin
+          \$593  = next_steps1[27];
+        end
+      end
+    end
+    if (rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = fold_is_0_1;
+    if (\$222 ) begin
+      \$594  = 1'h1;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$593  = 1'h0;
+        \$594  = 1'h1;
         if (last_group1) begin
-          \$593  = 1'h1;
+          \$594  = 1'h1;
         end
       end else begin
-        \$593  = 1'h0;
+        \$594  = 1'h0;
       end
     end
     if (rst) begin
-      \$593  = 1'h1;
+      \$594  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = wr_buf1;
-    if (\$221 ) begin
-      \$594  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$594  = \$242 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$594  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = layer_is_0_1;
-    if (\$221 ) begin
+    \$595  = first_step1;
+    if (\$222 ) begin
       \$595  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
+        \$595  = 1'h0;
         if (last_group1) begin
-          \$595  = cur_is_last1;
+          \$595  = 1'h1;
         end
+      end else begin
+        \$595  = 1'h0;
       end
     end
     if (rst) begin
@@ -3611,87 +3597,87 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = \$250 ;
+    \$596  = wr_buf1;
+    if (\$222 ) begin
+      \$596  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$596  = \$243 ;
+        end
+      end
+    end
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$253 [4:0];
-    if (rst) begin
-      \$597  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$598  = wait_next_m2_1;
-    end else begin
-      if (\$255 ) begin
-        \$598  = \$256 [4:0];
+    \$597  = layer_is_0_1;
+    if (\$222 ) begin
+      \$597  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$597  = cur_is_last1;
+        end
       end
     end
     if (rst) begin
-      \$598  = 5'h00;
+      \$597  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$598  = \$251 ;
+    if (rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = \$254 [4:0];
+    if (rst) begin
+      \$599  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$600  = wait_next_m2_1;
+    end else begin
+      if (\$256 ) begin
+        \$600  = \$257 [4:0];
+      end
+    end
+    if (rst) begin
+      \$600  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$599  = wait_next_le2_1;
+      \$601  = wait_next_le2_1;
     end else begin
-      \$599  = \$254 ;
+      \$601  = \$255 ;
     end
-    if (rst) begin
-      \$599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = \$263 ;
-    if (rst) begin
-      \$600  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = issue_ctx;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$602  = 1'h0;
-    end else if (\$265 ) begin
-      \$602  = \$273 ;
-    end else if (\$267 ) begin
-      \$602  = \$285 ;
-    end else begin
-      \$602  = \$297 ;
-    end
+    \$602  = \$264 ;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$603  = 1'h0;
-    end else if (\$265 ) begin
-      \$603  = \$279 ;
-    end else if (\$267 ) begin
-      \$603  = \$291 ;
-    end else begin
-      \$603  = \$303 ;
-    end
+    \$603  = issue_ctx;
     if (rst) begin
       \$603  = 1'h0;
     end
@@ -3699,14 +3685,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$604  = 1'h0;
-    end else if (\$305 ) begin
-      \$604  = \$313 ;
-    end else if (\$307 ) begin
-      \$604  = \$325 ;
+    end else if (\$266 ) begin
+      \$604  = \$274 ;
+    end else if (\$268 ) begin
+      \$604  = \$286 ;
     end else begin
-      \$604  = \$337 ;
+      \$604  = \$298 ;
     end
     if (rst) begin
       \$604  = 1'h0;
@@ -3715,14 +3701,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$605  = 1'h0;
-    end else if (\$305 ) begin
-      \$605  = \$319 ;
-    end else if (\$307 ) begin
-      \$605  = \$331 ;
+    end else if (\$266 ) begin
+      \$605  = \$280 ;
+    end else if (\$268 ) begin
+      \$605  = \$292 ;
     end else begin
-      \$605  = \$343 ;
+      \$605  = \$304 ;
     end
     if (rst) begin
       \$605  = 1'h0;
@@ -3730,190 +3716,195 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = \$378 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$606  = 1'h0;
+    end else if (\$306 ) begin
+      \$606  = \$314 ;
+    end else if (\$308 ) begin
+      \$606  = \$326 ;
+    end else begin
+      \$606  = \$338 ;
+    end
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \$413 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$607  = 1'h0;
+    end else if (\$306 ) begin
+      \$607  = \$320 ;
+    end else if (\$308 ) begin
+      \$607  = \$332 ;
+    end else begin
+      \$607  = \$344 ;
+    end
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = issue;
+    \$608  = \$379 ;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \$435 ;
+    \$609  = \$414 ;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = wb_valid1;
+    \$610  = issue;
     if (rst) begin
       \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = wb_valid2;
+    \$611  = \$436 ;
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = wb_valid3;
+    \$612  = wb_valid1;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = wb_valid4;
+    \$613  = wb_valid2;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = wb_valid5;
+    \$614  = wb_valid3;
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = wb_valid6;
+    \$615  = wb_valid4;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = wb_valid7;
+    \$616  = wb_valid5;
     if (rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = wb_valid8;
+    \$617  = wb_valid6;
     if (rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = wb_valid9;
+    \$618  = wb_valid7;
     if (rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = wb_valid10;
+    \$619  = wb_valid8;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = wb_valid11;
+    \$620  = wb_valid9;
     if (rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = wb_valid12;
+    \$621  = wb_valid10;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = wb_valid13;
+    \$622  = wb_valid11;
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = wb_valid14;
+    \$623  = wb_valid12;
     if (rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = wb_valid15;
+    \$624  = wb_valid13;
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = out_full0;
-    if (\$437 ) begin
-      \$625  = 1'h1;
-    end
-    if (done) begin
-      if (\$517 ) begin
-        \$625  = 1'h0;
-      end
-    end
+    \$625  = wb_valid14;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = out_pending0;
-    if (\$437 ) begin
-      \$626  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$513 ) begin
-          \$626  = 1'h0;
-        end
-      end
-    end
+    \$626  = wb_valid15;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = out_groups0;
-    if (\$437 ) begin
-      \$627  = 8'h00;
-    end else if (\$439 ) begin
-      \$627  = \$440 [7:0];
+    \$627  = out_full0;
+    if (\$438 ) begin
+      \$627  = 1'h1;
+    end
+    if (done) begin
+      if (\$518 ) begin
+        \$627  = 1'h0;
+      end
     end
     if (rst) begin
-      \$627  = 8'h00;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = out_full1;
-    if (\$442 ) begin
+    \$628  = out_pending0;
+    if (\$438 ) begin
       \$628  = 1'h1;
     end
-    if (done) begin
-      if (\$518 ) begin
-        \$628  = 1'h0;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$514 ) begin
+          \$628  = 1'h0;
+        end
       end
     end
     if (rst) begin
@@ -3922,84 +3913,83 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = out_pending1;
-    if (\$442 ) begin
-      \$629  = 1'h1;
+    \$629  = out_groups0;
+    if (\$438 ) begin
+      \$629  = 8'h00;
+    end else if (\$440 ) begin
+      \$629  = \$441 [7:0];
+    end
+    if (rst) begin
+      \$629  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = out_full1;
+    if (\$443 ) begin
+      \$630  = 1'h1;
+    end
+    if (done) begin
+      if (\$519 ) begin
+        \$630  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = out_pending1;
+    if (\$443 ) begin
+      \$631  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$514 ) begin
-          \$629  = 1'h0;
+        if (\$515 ) begin
+          \$631  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$629  = 1'h0;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = out_groups1;
-    if (\$442 ) begin
-      \$630  = 8'h00;
-    end else if (\$444 ) begin
-      \$630  = \$445 [7:0];
+    \$632  = out_groups1;
+    if (\$443 ) begin
+      \$632  = 8'h00;
+    end else if (\$445 ) begin
+      \$632  = \$446 [7:0];
     end
     if (rst) begin
-      \$630  = 8'h00;
+      \$632  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = \$448 [2:0];
+    \$633  = \$449 [2:0];
     if (rst) begin
-      \$631  = 3'h0;
+      \$633  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = \$455 ;
+    \$634  = \$456 ;
     if (rst) begin
-      \$632  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = drain_undrained0;
-    if (\$461 ) begin
-      \$633  = 9'h000;
-    end else if (\$469 ) begin
-      \$633  = \$478 [8:0];
-    end else if (\$477 ) begin
-      \$633  = \$479 [8:0];
-    end
-    if (rst) begin
-      \$633  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = drain_ready0;
-    if (\$461 ) begin
-      \$634  = 1'h0;
-    end else if (\$469 ) begin
       \$634  = 1'h1;
-    end else if (\$477 ) begin
-      \$634  = \$480 ;
-    end
-    if (rst) begin
-      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = drain_undrained1;
-    if (\$486 ) begin
+    \$635  = drain_undrained0;
+    if (\$462 ) begin
       \$635  = 9'h000;
-    end else if (\$494 ) begin
-      \$635  = \$503 [8:0];
-    end else if (\$502 ) begin
-      \$635  = \$504 [8:0];
+    end else if (\$470 ) begin
+      \$635  = \$479 [8:0];
+    end else if (\$478 ) begin
+      \$635  = \$480 [8:0];
     end
     if (rst) begin
       \$635  = 9'h000;
@@ -4007,13 +3997,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = drain_ready1;
-    if (\$486 ) begin
+    \$636  = drain_ready0;
+    if (\$462 ) begin
       \$636  = 1'h0;
-    end else if (\$494 ) begin
+    end else if (\$470 ) begin
       \$636  = 1'h1;
-    end else if (\$502 ) begin
-      \$636  = \$505 ;
+    end else if (\$478 ) begin
+      \$636  = \$481 ;
     end
     if (rst) begin
       \$636  = 1'h0;
@@ -4021,147 +4011,156 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = drain_read;
+    \$637  = drain_undrained1;
+    if (\$487 ) begin
+      \$637  = 9'h000;
+    end else if (\$495 ) begin
+      \$637  = \$504 [8:0];
+    end else if (\$503 ) begin
+      \$637  = \$505 [8:0];
+    end
     if (rst) begin
-      \$637  = 1'h0;
+      \$637  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = drain_inflight;
+    \$638  = drain_ready1;
+    if (\$487 ) begin
+      \$638  = 1'h0;
+    end else if (\$495 ) begin
+      \$638  = 1'h1;
+    end else if (\$503 ) begin
+      \$638  = \$506 ;
+    end
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \$506 ;
+    \$639  = drain_read;
     if (rst) begin
-      \$639  = 9'h000;
+      \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$507 ;
+    \$640  = drain_inflight;
     if (rst) begin
-      \$640  = 9'h000;
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = \$507 ;
+    if (rst) begin
+      \$641  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = \$508 ;
+    if (rst) begin
+      \$642  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$508 ) begin
-      \$641  = \$509 ;
+    if (\$509 ) begin
+      \$643  = \$510 ;
     end else if (drain_elem_last) begin
-      \$641  = \$510 ;
+      \$643  = \$511 ;
     end else begin
-      \$641  = \$511 ;
+      \$643  = \$512 ;
     end
     if (rst) begin
-      \$641  = 1'h0;
+      \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = drain_lane;
+    \$644  = drain_lane;
     if (drain_read) begin
-      \$642  = drain_elem[0];
+      \$644  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = drain_last;
+    \$645  = drain_last;
     if (drain_read) begin
-      \$643  = drain_elem_last;
+      \$645  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = drain_elem;
+    \$646  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$644  = 8'h00;
+        \$646  = 8'h00;
       end else begin
-        \$644  = \$515 [7:0];
+        \$646  = \$516 [7:0];
       end
     end
     if (rst) begin
-      \$644  = 8'h00;
+      \$646  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = drain_slot;
+    \$647  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$645  = \$512 ;
+        \$647  = \$513 ;
       end
     end
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = release_slot;
-    if (done) begin
-      \$646  = \$516 ;
-    end
-    if (rst) begin
-      \$646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = vector_start;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = done;
+    \$648  = release_slot;
+    if (done) begin
+      \$648  = \$517 ;
+    end
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \$520 [2:0];
+    \$649  = vector_start;
     if (rst) begin
-      \$649  = 3'h0;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = \$523 ;
+    \$650  = done;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = { 3'h0, busy };
+    \$651  = \$521 [2:0];
     if (rst) begin
-      \$651  = 4'h0;
+      \$651  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$652  = 32'd0;
-    end else begin
-      \$652  = \$524 [31:0];
-    end
+    \$652  = \$524 ;
     if (rst) begin
-      \$652  = 32'd0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = { 3'h0, stall_input };
+    \$653  = { 3'h0, busy };
     if (rst) begin
       \$653  = 4'h0;
     end
@@ -4180,7 +4179,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = { 3'h0, stall_output };
+    \$655  = { 3'h0, stall_input };
     if (rst) begin
       \$655  = 4'h0;
     end
@@ -4199,7 +4198,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = \$527 ;
+    \$657  = { 3'h0, stall_output };
     if (rst) begin
       \$657  = 4'h0;
     end
@@ -4210,7 +4209,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$658  = 32'd0;
     end else begin
-      \$658  = \$528 [31:0];
+      \$658  = \$527 [31:0];
     end
     if (rst) begin
       \$658  = 32'd0;
@@ -4218,7 +4217,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = { 2'h0, \$529  };
+    \$659  = \$528 ;
     if (rst) begin
       \$659  = 4'h0;
     end
@@ -4229,7 +4228,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$660  = 32'd0;
     end else begin
-      \$660  = \$530 [31:0];
+      \$660  = \$529 [31:0];
     end
     if (rst) begin
       \$660  = 32'd0;
@@ -4237,7 +4236,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = { 3'h0, issue };
+    \$661  = { 2'h0, \$530  };
     if (rst) begin
       \$661  = 4'h0;
     end
@@ -4256,7 +4255,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = { 2'h0, \$532  };
+    \$663  = { 3'h0, issue };
     if (rst) begin
       \$663  = 4'h0;
     end
@@ -4267,7 +4266,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$664  = 32'd0;
     end else begin
-      \$664  = \$533 [31:0];
+      \$664  = \$532 [31:0];
     end
     if (rst) begin
       \$664  = 32'd0;
@@ -4275,7 +4274,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = { 3'h0, done };
+    \$665  = { 2'h0, \$533  };
     if (rst) begin
       \$665  = 4'h0;
     end
@@ -4290,6 +4289,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
     if (rst) begin
       \$666  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = { 3'h0, done };
+    if (rst) begin
+      \$667  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$668  = 32'd0;
+    end else begin
+      \$668  = \$535 [31:0];
+    end
+    if (rst) begin
+      \$668  = 32'd0;
     end
   end
   always @* begin
@@ -4318,51 +4336,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__data = { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$48 [5:0];
+  assign in_wp__addr = \$49 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$56 , \$54 , \$52 , \$50  };
+  assign in_wp__en = { \$57 , \$55 , \$53 , \$51  };
   assign issued = issue;
-  assign next_layer0 = \$66 [2:0];
-  assign nxt_rp__addr = \$66 [1:0];
-  assign nxt_steps_rp__addr = \$66 [1:0];
-  assign next_layer1 = \$68 [2:0];
-  assign \nxt_rp__addr$74  = \$68 [1:0];
-  assign \nxt_steps_rp__addr$75  = \$68 [1:0];
-  assign \step_valid$94  = step_valid;
-  assign \step_addr$96  = step_addr;
-  assign \step_first$98  = step_first;
-  assign \step_last$100  = step_last;
-  assign \step_ctx$102  = step_ctx;
-  assign \step_rq$104  = step_rq;
-  assign \step_relu$106  = step_relu;
-  assign \step_requantize$108  = step_requantize;
-  assign \step_valid$109  = step_valid;
-  assign \step_addr$110  = step_addr;
-  assign \step_first$111  = step_first;
-  assign \step_last$112  = step_last;
-  assign \step_ctx$113  = step_ctx;
-  assign \step_rq$114  = step_rq;
-  assign \step_relu$115  = step_relu;
-  assign \step_requantize$116  = step_requantize;
+  assign next_layer0 = \$67 [2:0];
+  assign nxt_rp__addr = \$67 [1:0];
+  assign nxt_steps_rp__addr = \$67 [1:0];
+  assign next_layer1 = \$69 [2:0];
+  assign \nxt_rp__addr$75  = \$69 [1:0];
+  assign \nxt_steps_rp__addr$76  = \$69 [1:0];
+  assign \step_valid$95  = step_valid;
+  assign \step_addr$97  = step_addr;
+  assign \step_first$99  = step_first;
+  assign \step_last$101  = step_last;
+  assign \step_ctx$103  = step_ctx;
+  assign \step_rq$105  = step_rq;
+  assign \step_relu$107  = step_relu;
+  assign \step_requantize$109  = step_requantize;
+  assign \step_valid$110  = step_valid;
+  assign \step_addr$111  = step_addr;
+  assign \step_first$112  = step_first;
+  assign \step_last$113  = step_last;
+  assign \step_ctx$114  = step_ctx;
+  assign \step_rq$115  = step_rq;
+  assign \step_relu$116  = step_relu;
+  assign \step_requantize$117  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$113 , \$111 , \$109 , \$107  };
-  assign act_wp__addr = \$105 [6:0];
+  assign act_wp__en = { \$114 , \$112 , \$110 , \$108  };
+  assign act_wp__addr = \$106 [6:0];
   assign act = act_word;
-  assign \act$133  = act_word;
-  assign act_wp__data = { \$669 , \$667 , \$669 , \$667  };
-  assign result = { \$668 , \$667  };
-  assign \result$143  = { \$670 , \$669  };
-  assign \$signature__en$144  = out_write;
-  assign \$signature__addr$145  = \$115 [6:0];
-  assign \$signature__data$146  = { \$668 , \$667  };
-  assign \$signature__en$147  = out_write;
-  assign \$signature__addr$148  = \$117 [6:0];
-  assign \$signature__data$149  = { \$670 , \$669  };
-  assign \$signature__addr$157  = \$123 [6:0];
-  assign \$signature__addr$160  = \$128 [6:0];
+  assign \act$134  = act_word;
+  assign act_wp__data = { \$671 , \$669 , \$671 , \$669  };
+  assign result = { \$670 , \$669  };
+  assign \result$144  = { \$672 , \$671  };
+  assign \$signature__en$145  = out_write;
+  assign \$signature__addr$146  = \$116 [6:0];
+  assign \$signature__data$147  = { \$670 , \$669  };
+  assign \$signature__en$148  = out_write;
+  assign \$signature__addr$149  = \$118 [6:0];
+  assign \$signature__data$150  = { \$672 , \$671  };
+  assign \$signature__addr$158  = \$124 [6:0];
+  assign \$signature__addr$161  = \$129 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4376,6 +4394,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \load_r.addr  = load_r[31:0];
   assign \load_r.data  = load_r[85:32];
+  assign \load_in_r0.addr  = load_in_r0[31:0];
+  assign \load_in_r0.data  = load_in_r0[85:32];
   assign \$4  = 1'h1;
   assign \$5  = \$3 ;
   assign \$21  = { 1'h0, \$20 [8:1] };
@@ -4383,66 +4403,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$25  = { \$24 [8], \$24 [8:1] };
   assign \$32  = { 1'h0, load_r_countdown_distance };
   assign \$35  = { 1'h0, load_r_countdown_distance };
-  assign \$46  = \$45 ;
-  assign \$49  = 1'h1;
-  assign \$50  = in_fire;
-  assign \$51  = 1'h1;
-  assign \$52  = in_fire;
-  assign \$53  = 1'h1;
-  assign \$54  = in_fire;
-  assign \$55  = 1'h1;
-  assign \$56  = in_fire;
-  assign \$92  = in_fire;
-  assign \$110  = wb_group16[0];
-  assign \$112  = wb_group16[0];
-  assign \$101  = { 1'h0, wb_group16[7:1] };
-  assign \$121  = { 1'h0, drain_elem[7:1] };
-  assign \$126  = { 1'h0, drain_elem[7:1] };
-  assign \$151  = { \$150 [8], \$150 [8:1] };
+  assign \$47  = \$46 ;
+  assign \$50  = 1'h1;
+  assign \$51  = in_fire;
+  assign \$52  = 1'h1;
+  assign \$53  = in_fire;
+  assign \$54  = 1'h1;
+  assign \$55  = in_fire;
+  assign \$56  = 1'h1;
+  assign \$57  = in_fire;
+  assign \$93  = in_fire;
+  assign \$111  = wb_group16[0];
+  assign \$113  = wb_group16[0];
+  assign \$102  = { 1'h0, wb_group16[7:1] };
+  assign \$122  = { 1'h0, drain_elem[7:1] };
+  assign \$127  = { 1'h0, drain_elem[7:1] };
   assign \$152  = { \$151 [8], \$151 [8:1] };
-  assign \$155  = { \$154 [8], \$154 [8:1] };
+  assign \$153  = { \$152 [8], \$152 [8:1] };
   assign \$156  = { \$155 [8], \$155 [8:1] };
-  assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
-  assign \$163  = { 1'h0, load_r_countdown_distance };
-  assign \$166  = { 1'h0, load_r_countdown_distance };
-  assign \$171  = { \$170 [8], \$170 [8], \$170 [8:2] };
-  assign \$176  = in_wslot;
-  assign \$187  = { \$186 [8], \$186 [8], \$186 [8:2] };
-  assign \$189  = { \$188 [8], \$188 [8:1] };
-  assign \$223  = { \$222 [8], \$222 [8], \$222 [8:2] };
-  assign \$225  = { \$224 [8], \$224 [8:1] };
-  assign \$243  = oldest;
-  assign \$309  = in_wslot;
-  assign \$315  = in_wslot;
-  assign \$321  = in_wslot;
-  assign \$327  = in_wslot;
-  assign \$333  = in_wslot;
-  assign \$339  = in_wslot;
-  assign \$353  = \$352 ;
-  assign \$388  = \$387 ;
-  assign \$394  = in_wslot;
-  assign \$399  = in_wslot;
-  assign \$406  = claim_ctx;
-  assign \$421  = \$420 ;
-  assign \$425  = \$424 ;
-  assign \$441  = claim_ctx;
-  assign \$443  = wb_ctx16;
-  assign \$466  = drain_elem[0];
-  assign \$472  = drain_elem[0];
-  assign \$481  = claim_ctx;
-  assign \$483  = drain_slot;
-  assign \$487  = wb_ctx16;
-  assign \$489  = drain_slot;
-  assign \$491  = drain_elem[0];
-  assign \$495  = drain_slot;
-  assign \$497  = drain_elem[0];
-  assign \$499  = wb_ctx16;
-  assign \$514  = drain_slot;
-  assign \$518  = release_slot;
+  assign \$157  = { \$156 [8], \$156 [8:1] };
+  assign \$163  = { \$162 [8], \$162 [8], \$162 [8:2] };
+  assign \$164  = { 1'h0, load_r_countdown_distance };
+  assign \$167  = { 1'h0, load_r_countdown_distance };
+  assign \$172  = { \$171 [8], \$171 [8], \$171 [8:2] };
+  assign \$177  = in_wslot;
+  assign \$188  = { \$187 [8], \$187 [8], \$187 [8:2] };
+  assign \$190  = { \$189 [8], \$189 [8:1] };
+  assign \$224  = { \$223 [8], \$223 [8], \$223 [8:2] };
+  assign \$226  = { \$225 [8], \$225 [8:1] };
+  assign \$244  = oldest;
+  assign \$310  = in_wslot;
+  assign \$316  = in_wslot;
+  assign \$322  = in_wslot;
+  assign \$328  = in_wslot;
+  assign \$334  = in_wslot;
+  assign \$340  = in_wslot;
+  assign \$354  = \$353 ;
+  assign \$389  = \$388 ;
+  assign \$395  = in_wslot;
+  assign \$400  = in_wslot;
+  assign \$407  = claim_ctx;
+  assign \$422  = \$421 ;
+  assign \$426  = \$425 ;
+  assign \$442  = claim_ctx;
+  assign \$444  = wb_ctx16;
+  assign \$467  = drain_elem[0];
+  assign \$473  = drain_elem[0];
+  assign \$482  = claim_ctx;
+  assign \$484  = drain_slot;
+  assign \$488  = wb_ctx16;
+  assign \$490  = drain_slot;
+  assign \$492  = drain_elem[0];
+  assign \$496  = drain_slot;
+  assign \$498  = drain_elem[0];
+  assign \$500  = wb_ctx16;
+  assign \$515  = drain_slot;
+  assign \$519  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$165$0 , r_rdy, r_data, w_en, \port$1453$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$166$0 , r_rdy, r_data, w_en, \port$1457$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4466,10 +4486,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$165$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1453$0 ;
-  wire \port$1453$0 ;
-  input [31:0] \port$165$0 ;
-  wire [31:0] \port$165$0 ;
+  input \port$1457$0 ;
+  wire \port$1457$0 ;
+  input [31:0] \port$166$0 ;
+  wire [31:0] \port$166$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4502,7 +4522,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$165$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1453$0 , \port$165$0  };
+      storage[w_port__addr] <= { \port$1457$0 , \port$166$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4564,14 +4584,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$165$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1453$0 , \port$165$0  };
-  assign w_data = { \port$1453$0 , \port$165$0  };
+  assign w_port__data = { \port$1457$0 , \port$166$0  };
+  assign w_data = { \port$1457$0 , \port$166$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1651$0 , \port$1652$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1655$0 , \port$1656$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -4722,10 +4742,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1651$0 ;
-  wire [7:0] \port$1651$0 ;
-  output [23:0] \port$1652$0 ;
-  wire [23:0] \port$1652$0 ;
+  output [7:0] \port$1655$0 ;
+  wire [7:0] \port$1655$0 ;
+  output [23:0] \port$1656$0 ;
+  wire [23:0] \port$1656$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6043,7 +6063,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1598$0 (pe0_flags),
+    .\port$1602$0 (pe0_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -6169,13 +6189,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1651$0  = \$34 ;
-  assign \port$1652$0  = \$35 ;
+  assign \port$1655$0  = \$34 ;
+  assign \port$1656$0  = \$35 ;
   assign \$10  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1598$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1602$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6360,8 +6380,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$15
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1598$0 ;
-  wire [1:0] \port$1598$0 ;
+  input [1:0] \port$1602$0 ;
+  wire [1:0] \port$1602$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6578,9 +6598,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$15
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1598$0 [0];
+    rq_relu1 <= \port$1602$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1598$0 [1];
+    rq_req1 <= \port$1602$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6714,8 +6734,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$15
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1598$0 [0];
-  assign i_requantize = \port$1598$0 [1];
+  assign i_relu = \port$1602$0 [0];
+  assign i_requantize = \port$1602$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6724,7 +6744,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$15
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1808$0 , \port$1809$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1812$0 , \port$1813$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -6875,10 +6895,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1808$0 ;
-  wire [7:0] \port$1808$0 ;
-  output [23:0] \port$1809$0 ;
-  wire [23:0] \port$1809$0 ;
+  output [7:0] \port$1812$0 ;
+  wire [7:0] \port$1812$0 ;
+  output [23:0] \port$1813$0 ;
+  wire [23:0] \port$1813$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8196,7 +8216,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1755$0 (pe1_flags),
+    .\port$1759$0 (pe1_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -8322,13 +8342,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1808$0  = \$34 ;
-  assign \port$1809$0  = \$35 ;
+  assign \port$1812$0  = \$34 ;
+  assign \port$1813$0  = \$35 ;
   assign \$10  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1755$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1759$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8513,8 +8533,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1755$0 ;
-  wire [1:0] \port$1755$0 ;
+  input [1:0] \port$1759$0 ;
+  wire [1:0] \port$1759$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8731,9 +8751,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1755$0 [0];
+    rq_relu1 <= \port$1759$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1755$0 [1];
+    rq_req1 <= \port$1759$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8867,8 +8887,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1755$0 [0];
-  assign i_requantize = \port$1755$0 [1];
+  assign i_relu = \port$1759$0 [0];
+  assign i_requantize = \port$1759$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

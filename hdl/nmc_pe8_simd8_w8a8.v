@@ -7,20 +7,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [8:0] \$101 ;
-  wire \$102 ;
+  wire \$101 ;
+  wire [8:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire [4:0] \$109 ;
+  wire \$109 ;
   wire \$11 ;
   wire [4:0] \$110 ;
   wire [4:0] \$111 ;
   wire [4:0] \$112 ;
-  wire \$113 ;
+  wire [4:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
@@ -55,13 +55,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [8:0] \$145 ;
-  wire [6:0] \$146 ;
-  wire [9:0] \$147 ;
-  wire [5:0] \$148 ;
-  wire [10:0] \$149 ;
+  wire \$145 ;
+  wire [8:0] \$146 ;
+  wire [6:0] \$147 ;
+  wire [9:0] \$148 ;
+  wire [5:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [10:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
@@ -78,71 +78,71 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [5:0] \$166 ;
-  wire [9:0] \$167 ;
-  wire [5:0] \$168 ;
-  wire [9:0] \$169 ;
+  wire \$166 ;
+  wire [5:0] \$167 ;
+  wire [9:0] \$168 ;
+  wire [5:0] \$169 ;
   wire \$17 ;
-  wire [5:0] \$170 ;
-  wire [9:0] \$171 ;
-  wire [5:0] \$172 ;
-  wire [9:0] \$173 ;
-  wire [5:0] \$174 ;
-  wire [9:0] \$175 ;
-  wire [5:0] \$176 ;
-  wire [9:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [9:0] \$179 ;
+  wire [9:0] \$170 ;
+  wire [5:0] \$171 ;
+  wire [9:0] \$172 ;
+  wire [5:0] \$173 ;
+  wire [9:0] \$174 ;
+  wire [5:0] \$175 ;
+  wire [9:0] \$176 ;
+  wire [5:0] \$177 ;
+  wire [9:0] \$178 ;
+  wire [5:0] \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
-  wire [9:0] \$181 ;
-  wire \$182 ;
+  wire [9:0] \$180 ;
+  wire [5:0] \$181 ;
+  wire [9:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire [8:0] \$185 ;
-  wire [5:0] \$186 ;
-  wire [9:0] \$187 ;
-  wire \$188 ;
+  wire \$185 ;
+  wire [8:0] \$186 ;
+  wire [5:0] \$187 ;
+  wire [9:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [8:0] \$190 ;
-  wire [5:0] \$191 ;
-  wire [9:0] \$192 ;
-  wire \$193 ;
+  wire \$190 ;
+  wire [8:0] \$191 ;
+  wire [5:0] \$192 ;
+  wire [9:0] \$193 ;
   wire \$194 ;
-  wire [8:0] \$195 ;
-  wire [5:0] \$196 ;
-  wire [9:0] \$197 ;
-  wire \$198 ;
+  wire \$195 ;
+  wire [8:0] \$196 ;
+  wire [5:0] \$197 ;
+  wire [9:0] \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [8:0] \$200 ;
-  wire [5:0] \$201 ;
-  wire [9:0] \$202 ;
-  wire \$203 ;
+  wire \$200 ;
+  wire [8:0] \$201 ;
+  wire [5:0] \$202 ;
+  wire [9:0] \$203 ;
   wire \$204 ;
-  wire [8:0] \$205 ;
-  wire [5:0] \$206 ;
-  wire [9:0] \$207 ;
-  wire \$208 ;
+  wire \$205 ;
+  wire [8:0] \$206 ;
+  wire [5:0] \$207 ;
+  wire [9:0] \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [8:0] \$210 ;
-  wire [5:0] \$211 ;
-  wire [9:0] \$212 ;
-  wire \$213 ;
+  wire \$210 ;
+  wire [8:0] \$211 ;
+  wire [5:0] \$212 ;
+  wire [9:0] \$213 ;
   wire \$214 ;
-  wire [8:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [9:0] \$217 ;
-  wire \$218 ;
+  wire \$215 ;
+  wire [8:0] \$216 ;
+  wire [5:0] \$217 ;
+  wire [9:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
-  wire [5:0] \$221 ;
-  wire [9:0] \$222 ;
-  wire \$223 ;
+  wire \$220 ;
+  wire [8:0] \$221 ;
+  wire [5:0] \$222 ;
+  wire [9:0] \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
@@ -159,57 +159,57 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [4:0] \$239 ;
+  wire \$239 ;
   wire \$24 ;
   wire [4:0] \$240 ;
-  wire \$241 ;
+  wire [4:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [9:0] \$244 ;
+  wire \$244 ;
   wire [9:0] \$245 ;
   wire [9:0] \$246 ;
-  wire \$247 ;
-  wire [9:0] \$248 ;
+  wire [9:0] \$247 ;
+  wire \$248 ;
   wire [9:0] \$249 ;
   wire \$25 ;
   wire [9:0] \$250 ;
   wire [9:0] \$251 ;
   wire [9:0] \$252 ;
-  wire \$253 ;
+  wire [9:0] \$253 ;
   wire \$254 ;
-  wire [9:0] \$255 ;
+  wire \$255 ;
   wire [9:0] \$256 ;
-  wire [5:0] \$257 ;
-  wire [6:0] \$258 ;
-  wire \$259 ;
+  wire [9:0] \$257 ;
+  wire [5:0] \$258 ;
+  wire [6:0] \$259 ;
   wire \$26 ;
-  wire [5:0] \$260 ;
-  wire [6:0] \$261 ;
-  wire [7:0] \$262 ;
+  wire \$260 ;
+  wire [5:0] \$261 ;
+  wire [6:0] \$262 ;
   wire [7:0] \$263 ;
-  wire [9:0] \$264 ;
+  wire [7:0] \$264 ;
   wire [9:0] \$265 ;
-  wire \$266 ;
+  wire [9:0] \$266 ;
   wire \$267 ;
-  wire [9:0] \$268 ;
-  wire \$269 ;
+  wire \$268 ;
+  wire [9:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire [9:0] \$272 ;
-  wire \$273 ;
-  wire [8:0] \$274 ;
-  wire \$275 ;
+  wire \$272 ;
+  wire [9:0] \$273 ;
+  wire \$274 ;
+  wire [8:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [9:0] \$280 ;
+  wire \$280 ;
   wire [9:0] \$281 ;
   wire [9:0] \$282 ;
   wire [9:0] \$283 ;
-  wire \$284 ;
+  wire [9:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
@@ -220,9 +220,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [10:0] \$294 ;
-  wire [8:0] \$295 ;
-  wire \$296 ;
+  wire \$294 ;
+  wire [10:0] \$295 ;
+  wire [8:0] \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
@@ -231,26 +231,26 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire [11:0] \$303 ;
-  wire \$304 ;
+  wire \$303 ;
+  wire [11:0] \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [9:0] \$307 ;
-  wire \$308 ;
+  wire \$307 ;
+  wire [9:0] \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [5:0] \$310 ;
+  wire \$310 ;
   wire [5:0] \$311 ;
-  wire \$312 ;
+  wire [5:0] \$312 ;
   wire \$313 ;
-  wire [5:0] \$314 ;
-  wire \$315 ;
-  wire [9:0] \$316 ;
+  wire \$314 ;
+  wire [5:0] \$315 ;
+  wire \$316 ;
   wire [9:0] \$317 ;
   wire [9:0] \$318 ;
   wire [9:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  wire [9:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
@@ -261,30 +261,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [10:0] \$330 ;
-  wire [8:0] \$331 ;
-  wire \$332 ;
+  wire \$330 ;
+  wire [10:0] \$331 ;
+  wire [8:0] \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [11:0] \$339 ;
+  wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [11:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [9:0] \$343 ;
-  wire \$344 ;
+  wire \$343 ;
+  wire [9:0] \$344 ;
   wire \$345 ;
-  wire [5:0] \$346 ;
+  wire \$346 ;
   wire [5:0] \$347 ;
-  wire \$348 ;
+  wire [5:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [5:0] \$350 ;
-  wire \$351 ;
+  wire \$350 ;
+  wire [5:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
@@ -458,28 +458,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [8:0] \$508 ;
-  wire \$509 ;
+  wire \$508 ;
+  wire [8:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [7:0] \$511 ;
-  wire \$512 ;
+  wire \$511 ;
+  wire [7:0] \$512 ;
   wire \$513 ;
-  wire [8:0] \$514 ;
+  wire \$514 ;
   wire [8:0] \$515 ;
-  wire [5:0] \$516 ;
-  wire [9:0] \$517 ;
-  wire [8:0] \$518 ;
+  wire [8:0] \$516 ;
+  wire [5:0] \$517 ;
+  wire [9:0] \$518 ;
   wire [8:0] \$519 ;
   wire \$52 ;
-  wire [6:0] \$520 ;
-  wire [9:0] \$521 ;
-  wire \$522 ;
-  wire [5:0] \$523 ;
-  wire [10:0] \$524 ;
-  wire \$525 ;
-  wire [8:0] \$526 ;
-  wire \$527 ;
+  wire [8:0] \$520 ;
+  wire [6:0] \$521 ;
+  wire [9:0] \$522 ;
+  wire \$523 ;
+  wire [5:0] \$524 ;
+  wire [10:0] \$525 ;
+  wire \$526 ;
+  wire [8:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
@@ -487,22 +487,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [9:0] \$534 ;
-  wire \$535 ;
+  wire \$534 ;
+  wire [9:0] \$535 ;
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [9:0] \$539 ;
+  wire \$539 ;
   wire \$54 ;
-  wire [3:0] \$540 ;
-  wire \$541 ;
-  wire [4:0] \$542 ;
-  wire \$543 ;
-  wire [3:0] \$544 ;
-  wire \$545 ;
+  wire [9:0] \$540 ;
+  wire [3:0] \$541 ;
+  wire \$542 ;
+  wire [4:0] \$543 ;
+  wire \$544 ;
+  wire [3:0] \$545 ;
   wire \$546 ;
-  wire [3:0] \$547 ;
-  wire \$548 ;
+  wire \$547 ;
+  wire [3:0] \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
@@ -529,9 +529,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [10:0] \$572 ;
+  wire \$572 ;
   wire [10:0] \$573 ;
-  wire \$574 ;
+  wire [10:0] \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
@@ -556,115 +556,115 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
-  wire [10:0] \$597 ;
+  wire \$597 ;
   wire [10:0] \$598 ;
-  wire \$599 ;
+  wire [10:0] \$599 ;
   wire \$6 ;
   wire [9:0] \$60 ;
-  wire [9:0] \$600 ;
+  wire \$600 ;
   wire [9:0] \$601 ;
-  wire \$602 ;
+  wire [9:0] \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire [9:0] \$609 ;
+  wire \$609 ;
   wire [9:0] \$61 ;
-  wire \$610 ;
+  wire [9:0] \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [3:0] \$613 ;
-  wire [4:0] \$614 ;
-  wire [3:0] \$615 ;
-  wire [4:0] \$616 ;
-  wire \$617 ;
-  wire [32:0] \$618 ;
+  wire \$613 ;
+  wire [3:0] \$614 ;
+  wire [4:0] \$615 ;
+  wire [3:0] \$616 ;
+  wire [4:0] \$617 ;
+  wire \$618 ;
   wire [32:0] \$619 ;
   wire \$62 ;
   wire [32:0] \$620 ;
-  wire [6:0] \$621 ;
-  wire [32:0] \$622 ;
-  wire [3:0] \$623 ;
-  wire [32:0] \$624 ;
+  wire [32:0] \$621 ;
+  wire [6:0] \$622 ;
+  wire [32:0] \$623 ;
+  wire [3:0] \$624 ;
   wire [32:0] \$625 ;
-  wire [1:0] \$626 ;
-  wire [32:0] \$627 ;
+  wire [32:0] \$626 ;
+  wire [1:0] \$627 ;
   wire [32:0] \$628 ;
-  reg \$629 ;
+  wire [32:0] \$629 ;
   wire \$63 ;
   reg \$630 ;
-  reg [4:0] \$631 ;
-  reg [9:0] \$632 ;
+  reg \$631 ;
+  reg \$632 ;
   reg [4:0] \$633 ;
-  reg [8:0] \$634 ;
-  reg \$635 ;
-  reg \$636 ;
-  reg [8:0] \$637 ;
+  reg [9:0] \$634 ;
+  reg [4:0] \$635 ;
+  reg [8:0] \$636 ;
+  reg \$637 ;
   reg \$638 ;
   reg [8:0] \$639 ;
   wire \$64 ;
   reg \$640 ;
-  reg \$641 ;
+  reg [8:0] \$641 ;
   reg \$642 ;
   reg \$643 ;
-  reg [9:0] \$644 ;
-  reg [9:0] \$645 ;
-  reg \$646 ;
-  reg [4:0] \$647 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg [9:0] \$646 ;
+  reg [9:0] \$647 ;
   reg \$648 ;
-  reg \$649 ;
+  reg [4:0] \$649 ;
   wire \$65 ;
   reg \$650 ;
-  reg [8:0] \$651 ;
-  reg [7:0] \$652 ;
-  reg [3:0] \$653 ;
-  reg [8:0] \$654 ;
-  reg [8:0] \$655 ;
-  reg [9:0] \$656 ;
-  reg [9:0] \$657 ;
-  reg [10:0] \$658 ;
-  reg \$659 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg [8:0] \$653 ;
+  reg [7:0] \$654 ;
+  reg [3:0] \$655 ;
+  reg [8:0] \$656 ;
+  reg [8:0] \$657 ;
+  reg [9:0] \$658 ;
+  reg [9:0] \$659 ;
   wire \$66 ;
-  reg \$660 ;
+  reg [10:0] \$660 ;
   reg \$661 ;
   reg \$662 ;
   reg \$663 ;
   reg \$664 ;
   reg \$665 ;
-  reg [4:0] \$666 ;
-  reg [4:0] \$667 ;
-  reg \$668 ;
-  reg [9:0] \$669 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg [4:0] \$668 ;
+  reg [4:0] \$669 ;
   wire \$67 ;
-  reg [9:0] \$670 ;
-  reg \$671 ;
-  reg [4:0] \$672 ;
+  reg \$670 ;
+  reg [9:0] \$671 ;
+  reg [9:0] \$672 ;
   reg \$673 ;
-  reg \$674 ;
+  reg [4:0] \$674 ;
   reg \$675 ;
-  reg [8:0] \$676 ;
-  reg [7:0] \$677 ;
-  reg [3:0] \$678 ;
-  reg [8:0] \$679 ;
+  reg \$676 ;
+  reg \$677 ;
+  reg [8:0] \$678 ;
+  reg [7:0] \$679 ;
   wire [5:0] \$68 ;
-  reg [8:0] \$680 ;
-  reg [9:0] \$681 ;
-  reg [9:0] \$682 ;
-  reg [10:0] \$683 ;
-  reg \$684 ;
-  reg \$685 ;
+  reg [3:0] \$680 ;
+  reg [8:0] \$681 ;
+  reg [8:0] \$682 ;
+  reg [9:0] \$683 ;
+  reg [9:0] \$684 ;
+  reg [10:0] \$685 ;
   reg \$686 ;
   reg \$687 ;
   reg \$688 ;
   reg \$689 ;
   wire [6:0] \$69 ;
   reg \$690 ;
-  reg [4:0] \$691 ;
-  reg [4:0] \$692 ;
-  reg \$693 ;
-  reg \$694 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg [4:0] \$693 ;
+  reg [4:0] \$694 ;
   reg \$695 ;
   reg \$696 ;
   reg \$697 ;
@@ -696,34 +696,34 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [6:0] \$72 ;
   reg \$720 ;
   reg \$721 ;
-  reg [8:0] \$722 ;
+  reg \$722 ;
   reg \$723 ;
-  reg \$724 ;
-  reg [8:0] \$725 ;
-  reg [2:0] \$726 ;
-  reg \$727 ;
-  reg [9:0] \$728 ;
+  reg [8:0] \$724 ;
+  reg \$725 ;
+  reg \$726 ;
+  reg [8:0] \$727 ;
+  reg [2:0] \$728 ;
   reg \$729 ;
   wire [7:0] \$73 ;
   reg [9:0] \$730 ;
   reg \$731 ;
-  reg \$732 ;
+  reg [9:0] \$732 ;
   reg \$733 ;
-  reg [9:0] \$734 ;
-  reg [9:0] \$735 ;
-  reg \$736 ;
-  reg [2:0] \$737 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg [9:0] \$736 ;
+  reg [9:0] \$737 ;
   reg \$738 ;
-  reg [8:0] \$739 ;
+  reg [2:0] \$739 ;
   wire [7:0] \$74 ;
   reg \$740 ;
-  reg \$741 ;
+  reg [8:0] \$741 ;
   reg \$742 ;
   reg \$743 ;
-  reg [2:0] \$744 ;
+  reg \$744 ;
   reg \$745 ;
-  reg [6:0] \$746 ;
-  reg [31:0] \$747 ;
+  reg [2:0] \$746 ;
+  reg \$747 ;
   reg [6:0] \$748 ;
   reg [31:0] \$749 ;
   wire \$75 ;
@@ -740,8 +740,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$76 ;
   reg [6:0] \$760 ;
   reg [31:0] \$761 ;
-  wire [7:0] \$762 ;
-  wire [23:0] \$763 ;
+  reg [6:0] \$762 ;
+  reg [31:0] \$763 ;
   wire [7:0] \$764 ;
   wire [23:0] \$765 ;
   wire [7:0] \$766 ;
@@ -757,15 +757,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [23:0] \$775 ;
   wire [7:0] \$776 ;
   wire [23:0] \$777 ;
+  wire [7:0] \$778 ;
+  wire [23:0] \$779 ;
   wire \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [8:0] \$81 ;
+  wire \$81 ;
   wire [8:0] \$82 ;
-  wire [5:0] \$83 ;
-  wire [9:0] \$84 ;
-  wire \$85 ;
+  wire [8:0] \$83 ;
+  wire [5:0] \$84 ;
+  wire [9:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -782,56 +784,56 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$98 ;
   wire \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$241 ;
-  wire [5:0] \$signature__addr$244 ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$253 ;
-  wire [5:0] \$signature__addr$256 ;
-  wire [5:0] \$signature__addr$259 ;
-  wire [5:0] \$signature__addr$262 ;
-  wire [5:0] \$signature__addr$271 ;
-  wire [5:0] \$signature__addr$274 ;
-  wire [5:0] \$signature__addr$276 ;
-  wire [5:0] \$signature__addr$278 ;
-  wire [5:0] \$signature__addr$280 ;
-  wire [5:0] \$signature__addr$282 ;
-  wire [5:0] \$signature__addr$284 ;
-  wire [5:0] \$signature__addr$286 ;
+  wire [5:0] \$signature__addr$242 ;
+  wire [5:0] \$signature__addr$245 ;
+  wire [5:0] \$signature__addr$248 ;
+  wire [5:0] \$signature__addr$251 ;
+  wire [5:0] \$signature__addr$254 ;
+  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$260 ;
+  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$272 ;
+  wire [5:0] \$signature__addr$275 ;
+  wire [5:0] \$signature__addr$277 ;
+  wire [5:0] \$signature__addr$279 ;
+  wire [5:0] \$signature__addr$281 ;
+  wire [5:0] \$signature__addr$283 ;
+  wire [5:0] \$signature__addr$285 ;
+  wire [5:0] \$signature__addr$287 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$242 ;
-  wire [31:0] \$signature__data$245 ;
-  wire [31:0] \$signature__data$248 ;
-  wire [31:0] \$signature__data$251 ;
-  wire [31:0] \$signature__data$254 ;
-  wire [31:0] \$signature__data$257 ;
-  wire [31:0] \$signature__data$260 ;
-  wire [31:0] \$signature__data$263 ;
-  wire [31:0] \$signature__data$479 ;
-  wire [31:0] \$signature__data$480 ;
+  wire [31:0] \$signature__data$243 ;
+  wire [31:0] \$signature__data$246 ;
+  wire [31:0] \$signature__data$249 ;
+  wire [31:0] \$signature__data$252 ;
+  wire [31:0] \$signature__data$255 ;
+  wire [31:0] \$signature__data$258 ;
+  wire [31:0] \$signature__data$261 ;
+  wire [31:0] \$signature__data$264 ;
   wire [31:0] \$signature__data$481 ;
   wire [31:0] \$signature__data$482 ;
   wire [31:0] \$signature__data$483 ;
   wire [31:0] \$signature__data$484 ;
   wire [31:0] \$signature__data$485 ;
   wire [31:0] \$signature__data$486 ;
+  wire [31:0] \$signature__data$487 ;
+  wire [31:0] \$signature__data$488 ;
   wire \$signature__en ;
-  wire \$signature__en$240 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$246 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$252 ;
-  wire \$signature__en$255 ;
-  wire \$signature__en$258 ;
-  wire \$signature__en$261 ;
+  wire \$signature__en$241 ;
+  wire \$signature__en$244 ;
+  wire \$signature__en$247 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$253 ;
+  wire \$signature__en$256 ;
+  wire \$signature__en$259 ;
+  wire \$signature__en$262 ;
   wire [63:0] act;
-  wire [63:0] \act$217 ;
   wire [63:0] \act$218 ;
   wire [63:0] \act$219 ;
   wire [63:0] \act$220 ;
   wire [63:0] \act$221 ;
   wire [63:0] \act$222 ;
   wire [63:0] \act$223 ;
+  wire [63:0] \act$224 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1011,6 +1013,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input load__valid;
   wire load__valid;
   wire load_hold;
+  reg [95:0] load_in_r0 = 96'h000000000000000000000000;
+  wire [31:0] \load_in_r0.addr ;
+  wire [63:0] \load_in_r0.data ;
+  reg load_in_valid0 = 1'h0;
   reg [95:0] load_r = 96'h000000000000000000000000;
   wire [31:0] \load_r.addr ;
   wire [63:0] \load_r.data ;
@@ -1033,13 +1039,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [35:0] next_steps0 = 36'h000000000;
   reg [35:0] next_steps1 = 36'h000000000;
   wire [2:0] nxt_rp__addr;
-  wire [2:0] \nxt_rp__addr$110 ;
+  wire [2:0] \nxt_rp__addr$111 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$333 ;
+  wire [36:0] \nxt_rp__data$335 ;
   wire [2:0] nxt_steps_rp__addr;
-  wire [2:0] \nxt_steps_rp__addr$111 ;
+  wire [2:0] \nxt_steps_rp__addr$112 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$335 ;
+  wire [35:0] \nxt_steps_rp__data$337 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1079,13 +1085,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$233 ;
   wire [31:0] \result$234 ;
   wire [31:0] \result$235 ;
   wire [31:0] \result$236 ;
   wire [31:0] \result$237 ;
   wire [31:0] \result$238 ;
   wire [31:0] \result$239 ;
+  wire [31:0] \result$240 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -1123,146 +1129,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$132 ;
+  wire [8:0] \step_addr$133 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$146 ;
+  wire [8:0] \step_addr$147 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$154 ;
+  wire [8:0] \step_addr$155 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$162 ;
+  wire [8:0] \step_addr$163 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$170 ;
+  wire [8:0] \step_addr$171 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$178 ;
+  wire [8:0] \step_addr$179 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$186 ;
+  wire [8:0] \step_addr$187 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$194 ;
+  wire [8:0] \step_addr$195 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$138 ;
+  wire \step_ctx$139 ;
   (* init = 1'h0 *)
-  wire \step_ctx$149 ;
+  wire \step_ctx$150 ;
   (* init = 1'h0 *)
-  wire \step_ctx$157 ;
+  wire \step_ctx$158 ;
   (* init = 1'h0 *)
-  wire \step_ctx$165 ;
+  wire \step_ctx$166 ;
   (* init = 1'h0 *)
-  wire \step_ctx$173 ;
+  wire \step_ctx$174 ;
   (* init = 1'h0 *)
-  wire \step_ctx$181 ;
+  wire \step_ctx$182 ;
   (* init = 1'h0 *)
-  wire \step_ctx$189 ;
+  wire \step_ctx$190 ;
   (* init = 1'h0 *)
-  wire \step_ctx$197 ;
+  wire \step_ctx$198 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$134 ;
+  wire \step_first$135 ;
   (* init = 1'h0 *)
-  wire \step_first$147 ;
+  wire \step_first$148 ;
   (* init = 1'h0 *)
-  wire \step_first$155 ;
+  wire \step_first$156 ;
   (* init = 1'h0 *)
-  wire \step_first$163 ;
+  wire \step_first$164 ;
   (* init = 1'h0 *)
-  wire \step_first$171 ;
+  wire \step_first$172 ;
   (* init = 1'h0 *)
-  wire \step_first$179 ;
+  wire \step_first$180 ;
   (* init = 1'h0 *)
-  wire \step_first$187 ;
+  wire \step_first$188 ;
   (* init = 1'h0 *)
-  wire \step_first$195 ;
+  wire \step_first$196 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$136 ;
+  wire \step_last$137 ;
   (* init = 1'h0 *)
-  wire \step_last$148 ;
+  wire \step_last$149 ;
   (* init = 1'h0 *)
-  wire \step_last$156 ;
+  wire \step_last$157 ;
   (* init = 1'h0 *)
-  wire \step_last$164 ;
+  wire \step_last$165 ;
   (* init = 1'h0 *)
-  wire \step_last$172 ;
+  wire \step_last$173 ;
   (* init = 1'h0 *)
-  wire \step_last$180 ;
+  wire \step_last$181 ;
   (* init = 1'h0 *)
-  wire \step_last$188 ;
+  wire \step_last$189 ;
   (* init = 1'h0 *)
-  wire \step_last$196 ;
+  wire \step_last$197 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$142 ;
+  wire \step_relu$143 ;
   (* init = 1'h0 *)
-  wire \step_relu$151 ;
+  wire \step_relu$152 ;
   (* init = 1'h0 *)
-  wire \step_relu$159 ;
+  wire \step_relu$160 ;
   (* init = 1'h0 *)
-  wire \step_relu$167 ;
+  wire \step_relu$168 ;
   (* init = 1'h0 *)
-  wire \step_relu$175 ;
+  wire \step_relu$176 ;
   (* init = 1'h0 *)
-  wire \step_relu$183 ;
+  wire \step_relu$184 ;
   (* init = 1'h0 *)
-  wire \step_relu$191 ;
+  wire \step_relu$192 ;
   (* init = 1'h0 *)
-  wire \step_relu$199 ;
+  wire \step_relu$200 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$144 ;
+  wire \step_requantize$145 ;
   (* init = 1'h0 *)
-  wire \step_requantize$152 ;
+  wire \step_requantize$153 ;
   (* init = 1'h0 *)
-  wire \step_requantize$160 ;
+  wire \step_requantize$161 ;
   (* init = 1'h0 *)
-  wire \step_requantize$168 ;
+  wire \step_requantize$169 ;
   (* init = 1'h0 *)
-  wire \step_requantize$176 ;
+  wire \step_requantize$177 ;
   (* init = 1'h0 *)
-  wire \step_requantize$184 ;
+  wire \step_requantize$185 ;
   (* init = 1'h0 *)
-  wire \step_requantize$192 ;
+  wire \step_requantize$193 ;
   (* init = 1'h0 *)
-  wire \step_requantize$200 ;
+  wire \step_requantize$201 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$140 ;
+  wire [7:0] \step_rq$141 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$150 ;
+  wire [7:0] \step_rq$151 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$158 ;
+  wire [7:0] \step_rq$159 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$166 ;
+  wire [7:0] \step_rq$167 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$174 ;
+  wire [7:0] \step_rq$175 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$182 ;
+  wire [7:0] \step_rq$183 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$190 ;
+  wire [7:0] \step_rq$191 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$198 ;
+  wire [7:0] \step_rq$199 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$130 ;
+  wire \step_valid$131 ;
   (* init = 1'h0 *)
-  wire \step_valid$145 ;
+  wire \step_valid$146 ;
   (* init = 1'h0 *)
-  wire \step_valid$153 ;
+  wire \step_valid$154 ;
   (* init = 1'h0 *)
-  wire \step_valid$161 ;
+  wire \step_valid$162 ;
   (* init = 1'h0 *)
-  wire \step_valid$169 ;
+  wire \step_valid$170 ;
   (* init = 1'h0 *)
-  wire \step_valid$177 ;
+  wire \step_valid$178 ;
   (* init = 1'h0 *)
-  wire \step_valid$185 ;
+  wire \step_valid$186 ;
   (* init = 1'h0 *)
-  wire \step_valid$193 ;
+  wire \step_valid$194 ;
   wire [2:0] swp__addr;
   wire [35:0] swp__data;
   wire swp__en;
@@ -1502,8 +1508,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$151 )
-      actbuf[\$149 [6:0]] <= { \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762  };
+    if (\$152 )
+      actbuf[\$150 [6:0]] <= { \$778 , \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1527,8 +1533,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$335  = descriptor_steps[\$112 [2:0]];
-  assign nxt_steps_rp__data = descriptor_steps[\$110 [2:0]];
+  assign \nxt_steps_rp__data$337  = descriptor_steps[\$113 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$111 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1544,8 +1550,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$333  = descriptors[\$112 [2:0]];
-  assign nxt_rp__data = descriptors[\$110 [2:0]];
+  assign \nxt_rp__data$335  = descriptors[\$113 [2:0]];
+  assign nxt_rp__data = descriptors[\$111 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1618,8 +1624,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$86 )
-      inbuf[\$84 [5:0]] <= i_stream__payload;
+    if (\$87 )
+      inbuf[\$85 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1698,13 +1704,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$167 [5:0]] <= { \$763 , \$762  };
+      outbuf0[\$168 [5:0]] <= { \$765 , \$764  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$187 [5:0]];
+    _2_ <= outbuf0[\$188 [5:0]];
   end
-  assign \$signature__data$479  = _2_;
+  assign \$signature__data$481  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1775,13 +1781,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$169 [5:0]] <= { \$765 , \$764  };
+      outbuf1[\$170 [5:0]] <= { \$767 , \$766  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$192 [5:0]];
+    _3_ <= outbuf1[\$193 [5:0]];
   end
-  assign \$signature__data$480  = _3_;
+  assign \$signature__data$482  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1852,13 +1858,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$171 [5:0]] <= { \$767 , \$766  };
+      outbuf2[\$172 [5:0]] <= { \$769 , \$768  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$197 [5:0]];
+    _4_ <= outbuf2[\$198 [5:0]];
   end
-  assign \$signature__data$481  = _4_;
+  assign \$signature__data$483  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -1929,13 +1935,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$173 [5:0]] <= { \$769 , \$768  };
+      outbuf3[\$174 [5:0]] <= { \$771 , \$770  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$202 [5:0]];
+    _5_ <= outbuf3[\$203 [5:0]];
   end
-  assign \$signature__data$482  = _5_;
+  assign \$signature__data$484  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2006,13 +2012,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$175 [5:0]] <= { \$771 , \$770  };
+      outbuf4[\$176 [5:0]] <= { \$773 , \$772  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$207 [5:0]];
+    _6_ <= outbuf4[\$208 [5:0]];
   end
-  assign \$signature__data$483  = _6_;
+  assign \$signature__data$485  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2083,13 +2089,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$177 [5:0]] <= { \$773 , \$772  };
+      outbuf5[\$178 [5:0]] <= { \$775 , \$774  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$212 [5:0]];
+    _7_ <= outbuf5[\$213 [5:0]];
   end
-  assign \$signature__data$484  = _7_;
+  assign \$signature__data$486  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2160,13 +2166,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$179 [5:0]] <= { \$775 , \$774  };
+      outbuf6[\$180 [5:0]] <= { \$777 , \$776  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$217 [5:0]];
+    _8_ <= outbuf6[\$218 [5:0]];
   end
-  assign \$signature__data$485  = _8_;
+  assign \$signature__data$487  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2237,628 +2243,634 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$181 [5:0]] <= { \$777 , \$776  };
+      outbuf7[\$182 [5:0]] <= { \$779 , \$778  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$222 [5:0]];
+    _9_ <= outbuf7[\$223 [5:0]];
   end
-  assign \$signature__data$486  = _9_;
-  assign \$186  = drain_slot ? 6'h20 : 6'h00;
-  assign \$187  = \$185  + \$186 ;
-  assign \$188  = drain_read & out_write;
-  assign \$189  = \$187 [5:0] == \$167 [5:0];
-  assign outbuf0_collision = \$188  & \$189 ;
-  assign \$191  = drain_slot ? 6'h20 : 6'h00;
-  assign \$192  = \$190  + \$191 ;
-  assign \$193  = drain_read & out_write;
-  assign \$194  = \$192 [5:0] == \$169 [5:0];
-  assign outbuf1_collision = \$193  & \$194 ;
-  assign \$196  = drain_slot ? 6'h20 : 6'h00;
-  assign \$197  = \$195  + \$196 ;
-  assign \$198  = drain_read & out_write;
-  assign \$199  = \$197 [5:0] == \$171 [5:0];
-  assign outbuf2_collision = \$198  & \$199 ;
-  assign \$201  = drain_slot ? 6'h20 : 6'h00;
-  assign \$202  = \$200  + \$201 ;
-  assign \$203  = drain_read & out_write;
-  assign \$204  = \$202 [5:0] == \$173 [5:0];
-  assign outbuf3_collision = \$203  & \$204 ;
-  assign \$206  = drain_slot ? 6'h20 : 6'h00;
-  assign \$207  = \$205  + \$206 ;
-  assign \$208  = drain_read & out_write;
-  assign \$209  = \$207 [5:0] == \$175 [5:0];
-  assign outbuf4_collision = \$208  & \$209 ;
-  assign \$211  = drain_slot ? 6'h20 : 6'h00;
-  assign \$212  = \$210  + \$211 ;
-  assign \$213  = drain_read & out_write;
-  assign \$214  = \$212 [5:0] == \$177 [5:0];
-  assign outbuf5_collision = \$213  & \$214 ;
-  assign \$216  = drain_slot ? 6'h20 : 6'h00;
-  assign \$217  = \$215  + \$216 ;
-  assign \$218  = drain_read & out_write;
-  assign \$219  = \$217 [5:0] == \$179 [5:0];
-  assign outbuf6_collision = \$218  & \$219 ;
-  assign \$221  = drain_slot ? 6'h20 : 6'h00;
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = drain_read & out_write;
-  assign \$224  = \$222 [5:0] == \$181 [5:0];
-  assign outbuf7_collision = \$223  & \$224 ;
+  assign \$signature__data$488  = _9_;
+  assign \$185  = drain_slot ? \$183  : \$184 ;
+  assign drain_read = \$185  & drain_room;
+  assign \$187  = drain_slot ? 6'h20 : 6'h00;
+  assign \$188  = \$186  + \$187 ;
+  assign \$189  = drain_read & out_write;
+  assign \$190  = \$188 [5:0] == \$168 [5:0];
+  assign outbuf0_collision = \$189  & \$190 ;
+  assign \$192  = drain_slot ? 6'h20 : 6'h00;
+  assign \$193  = \$191  + \$192 ;
+  assign \$194  = drain_read & out_write;
+  assign \$195  = \$193 [5:0] == \$170 [5:0];
+  assign outbuf1_collision = \$194  & \$195 ;
+  assign \$197  = drain_slot ? 6'h20 : 6'h00;
+  assign \$198  = \$196  + \$197 ;
+  assign \$199  = drain_read & out_write;
+  assign \$200  = \$198 [5:0] == \$172 [5:0];
+  assign outbuf2_collision = \$199  & \$200 ;
+  assign \$202  = drain_slot ? 6'h20 : 6'h00;
+  assign \$203  = \$201  + \$202 ;
+  assign \$204  = drain_read & out_write;
+  assign \$205  = \$203 [5:0] == \$174 [5:0];
+  assign outbuf3_collision = \$204  & \$205 ;
+  assign \$207  = drain_slot ? 6'h20 : 6'h00;
+  assign \$208  = \$206  + \$207 ;
+  assign \$209  = drain_read & out_write;
+  assign \$210  = \$208 [5:0] == \$176 [5:0];
+  assign outbuf4_collision = \$209  & \$210 ;
+  assign \$212  = drain_slot ? 6'h20 : 6'h00;
+  assign \$213  = \$211  + \$212 ;
+  assign \$214  = drain_read & out_write;
+  assign \$215  = \$213 [5:0] == \$178 [5:0];
+  assign outbuf5_collision = \$214  & \$215 ;
+  assign \$217  = drain_slot ? 6'h20 : 6'h00;
+  assign \$218  = \$216  + \$217 ;
+  assign \$219  = drain_read & out_write;
+  assign \$220  = \$218 [5:0] == \$180 [5:0];
+  assign outbuf6_collision = \$219  & \$220 ;
+  assign \$222  = drain_slot ? 6'h20 : 6'h00;
+  assign \$223  = \$221  + \$222 ;
+  assign \$224  = drain_read & out_write;
+  assign \$225  = \$223 [5:0] == \$182 [5:0];
+  assign outbuf7_collision = \$224  & \$225 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$225  = load__valid & load__ready;
-  assign \$226  = load__payload[31:28] == 2'h2;
-  assign \$227  = load__payload[19:0] < 4'h8;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = load__payload[31:28] == 2'h2;
-  assign \$230  = ! load__payload[19:0];
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = load__payload[31:28] == 2'h3;
-  assign \$233  = ! load__payload[19:0];
-  assign \$234  = load__payload[19:0] == 1'h1;
-  assign \$235  = | load__payload[95:32];
-  assign \$236  = | load__payload[95:36];
-  assign \$237  = load__payload[35:32] > 4'h8;
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = load__payload[35:32] - 1'h1;
-  assign \$240  = \$238  ? 5'h07 : \$239 ;
-  assign \$241  = ! load__payload[40:32];
-  assign \$242  = load__payload[49:41] <= 4'h8;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = load__payload[49:41] - 1'h1;
-  assign \$247  = $signed(\$246 ) < $signed(6'h12);
-  assign \$248  = load__payload[49:41] - 1'h1;
-  assign \$251  = \$247  ? \$250  : 10'h012;
-  assign \$252  = \$243  ? 10'h000 : \$251 ;
-  assign \$253  = load_write & load_r_is_control;
-  assign \$254  = load_write & load_r_is_descriptor0;
-  assign \$255  = load_r[40:32] - 1'h1;
-  assign \$258  = 1'h0 + \$257 ;
-  assign \$259  = \$258  >= 5'h12;
-  assign \$261  = 1'h0 + \$260 ;
-  assign \$262  = 5'h12 - \$261 ;
-  assign \$263  = \$259  ? 8'h00 : \$262 ;
-  assign \$264  = d0_rp__data[8:0] - 1'h1;
-  assign \$266  = ! in_wslot;
-  assign \$267  = in_fire & \$266 ;
-  assign \$268  = in_beats0 + 1'h1;
-  assign \$269  = in_beats0 == in_folds_m1;
-  assign \$271  = in_fire & \$270 ;
-  assign \$272  = in_beats1 + 1'h1;
-  assign \$273  = in_beats1 == in_folds_m1;
-  assign \$274  = in_wslot ? in_beats1 : in_beats0;
-  assign \$275  = \$274  == in_folds_m1;
-  assign \$276  = in_fire & \$275 ;
-  assign \$277  = ~ in_wslot;
-  assign \$278  = ~ loaded;
+  assign \$226  = load__valid & load__ready;
+  assign \$227  = load_in_r0[31:28] == 2'h2;
+  assign \$228  = load_in_r0[19:0] < 4'h8;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = load_in_r0[31:28] == 2'h2;
+  assign \$231  = ! load_in_r0[19:0];
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = load_in_r0[31:28] == 2'h3;
+  assign \$234  = ! load_in_r0[19:0];
+  assign \$235  = load_in_r0[19:0] == 1'h1;
+  assign \$236  = | load_in_r0[95:32];
+  assign \$237  = | load_in_r0[95:36];
+  assign \$238  = load_in_r0[35:32] > 4'h8;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = load_in_r0[35:32] - 1'h1;
+  assign \$241  = \$239  ? 5'h07 : \$240 ;
+  assign \$242  = ! load_in_r0[40:32];
+  assign \$243  = load_in_r0[49:41] <= 4'h8;
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = load_in_r0[49:41] - 1'h1;
+  assign \$248  = $signed(\$247 ) < $signed(6'h12);
+  assign \$249  = load_in_r0[49:41] - 1'h1;
+  assign \$252  = \$248  ? \$251  : 10'h012;
+  assign \$253  = \$244  ? 10'h000 : \$252 ;
+  assign \$254  = load_write & load_r_is_control;
+  assign \$255  = load_write & load_r_is_descriptor0;
+  assign \$256  = load_r[40:32] - 1'h1;
+  assign \$259  = 1'h0 + \$258 ;
+  assign \$260  = \$259  >= 5'h12;
+  assign \$262  = 1'h0 + \$261 ;
+  assign \$263  = 5'h12 - \$262 ;
+  assign \$264  = \$260  ? 8'h00 : \$263 ;
+  assign \$265  = d0_rp__data[8:0] - 1'h1;
+  assign \$267  = ! in_wslot;
+  assign \$268  = in_fire & \$267 ;
+  assign \$269  = in_beats0 + 1'h1;
+  assign \$270  = in_beats0 == in_folds_m1;
+  assign \$272  = in_fire & \$271 ;
+  assign \$273  = in_beats1 + 1'h1;
+  assign \$274  = in_beats1 == in_folds_m1;
+  assign \$275  = in_wslot ? in_beats1 : in_beats0;
+  assign \$276  = \$275  == in_folds_m1;
+  assign \$277  = in_fire & \$276 ;
+  assign \$278  = ~ in_wslot;
   assign \$279  = ~ loaded;
-  assign \$280  = d0_rp__data[8:0] - 1'h1;
-  assign \$282  = d0_rp__data[17:9] - 1'h1;
-  assign \$284  = | d0_rp__data[8:0];
-  assign \$285  = d0_rp__data[8:0] <= 4'h8;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = ! last_layer;
-  assign \$288  = | d0_rp__data[8:0];
-  assign \$289  = d0_rp__data[8:0] <= 4'h8;
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = | d0_rp__data[17:9];
-  assign \$292  = d0_rp__data[17:9] <= 4'h8;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = group_plus1_0 + 1'h1;
-  assign \$295  = rq_addr0 + 1'h1;
-  assign \$296  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$297  = next_layer_r0 == last_layer;
-  assign \$298  = ~ wr_buf0;
-  assign \$299  = ~ cur_is_last0;
-  assign \$300  = \$298  & \$299 ;
-  assign \$301  = ! oldest;
-  assign \$302  = cur_is_last0 & \$301 ;
-  assign \$303  = fold_plus2_0 + 1'h1;
-  assign \$304  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$305  = last_fold0 & last_group0;
-  assign \$306  = ~ \$305 ;
-  assign \$307  = bank_addr0 + 1'h1;
-  assign \$308  = cur_wait_next0 <= 2'h2;
+  assign \$280  = ~ loaded;
+  assign \$281  = d0_rp__data[8:0] - 1'h1;
+  assign \$283  = d0_rp__data[17:9] - 1'h1;
+  assign \$285  = | d0_rp__data[8:0];
+  assign \$286  = d0_rp__data[8:0] <= 4'h8;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = ! last_layer;
+  assign \$289  = | d0_rp__data[8:0];
+  assign \$290  = d0_rp__data[8:0] <= 4'h8;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = | d0_rp__data[17:9];
+  assign \$293  = d0_rp__data[17:9] <= 4'h8;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = group_plus1_0 + 1'h1;
+  assign \$296  = rq_addr0 + 1'h1;
+  assign \$297  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$298  = next_layer_r0 == last_layer;
+  assign \$299  = ~ wr_buf0;
+  assign \$300  = ~ cur_is_last0;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ! oldest;
+  assign \$303  = cur_is_last0 & \$302 ;
+  assign \$304  = fold_plus2_0 + 1'h1;
+  assign \$305  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$306  = last_fold0 & last_group0;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = bank_addr0 + 1'h1;
   assign \$309  = cur_wait_next0 <= 2'h2;
-  assign \$310  = cur_wait_next0 - 2'h2;
-  assign \$311  = \$309  ? 6'h00 : \$310 ;
-  assign \$312  = wait_remain0 <= 1'h1;
-  assign \$313  = | wait_remain0;
-  assign \$314  = wait_remain0 - 1'h1;
-  assign \$315  = ~ loaded;
-  assign \$316  = d0_rp__data[8:0] - 1'h1;
-  assign \$318  = d0_rp__data[17:9] - 1'h1;
-  assign \$320  = | d0_rp__data[8:0];
-  assign \$321  = d0_rp__data[8:0] <= 4'h8;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = ! last_layer;
-  assign \$324  = | d0_rp__data[8:0];
-  assign \$325  = d0_rp__data[8:0] <= 4'h8;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = | d0_rp__data[17:9];
-  assign \$328  = d0_rp__data[17:9] <= 4'h8;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = group_plus1_1 + 1'h1;
-  assign \$331  = rq_addr1 + 1'h1;
-  assign \$332  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$333  = next_layer_r1 == last_layer;
-  assign \$334  = ~ wr_buf1;
-  assign \$335  = ~ cur_is_last1;
-  assign \$336  = \$334  & \$335 ;
-  assign \$338  = cur_is_last1 & \$337 ;
-  assign \$339  = fold_plus2_1 + 1'h1;
-  assign \$340  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$341  = last_fold1 & last_group1;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = bank_addr1 + 1'h1;
-  assign \$344  = cur_wait_next1 <= 2'h2;
+  assign \$310  = cur_wait_next0 <= 2'h2;
+  assign \$311  = cur_wait_next0 - 2'h2;
+  assign \$312  = \$310  ? 6'h00 : \$311 ;
+  assign \$313  = wait_remain0 <= 1'h1;
+  assign \$314  = | wait_remain0;
+  assign \$315  = wait_remain0 - 1'h1;
+  assign \$316  = ~ loaded;
+  assign \$317  = d0_rp__data[8:0] - 1'h1;
+  assign \$319  = d0_rp__data[17:9] - 1'h1;
+  assign \$321  = | d0_rp__data[8:0];
+  assign \$322  = d0_rp__data[8:0] <= 4'h8;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = ! last_layer;
+  assign \$325  = | d0_rp__data[8:0];
+  assign \$326  = d0_rp__data[8:0] <= 4'h8;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = | d0_rp__data[17:9];
+  assign \$329  = d0_rp__data[17:9] <= 4'h8;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = group_plus1_1 + 1'h1;
+  assign \$332  = rq_addr1 + 1'h1;
+  assign \$333  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$334  = next_layer_r1 == last_layer;
+  assign \$335  = ~ wr_buf1;
+  assign \$336  = ~ cur_is_last1;
+  assign \$337  = \$335  & \$336 ;
+  assign \$339  = cur_is_last1 & \$338 ;
+  assign \$340  = fold_plus2_1 + 1'h1;
+  assign \$341  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$342  = last_fold1 & last_group1;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = bank_addr1 + 1'h1;
   assign \$345  = cur_wait_next1 <= 2'h2;
-  assign \$346  = cur_wait_next1 - 2'h2;
-  assign \$347  = \$345  ? 6'h00 : \$346 ;
-  assign \$348  = wait_remain1 <= 1'h1;
-  assign \$349  = | wait_remain1;
-  assign \$350  = wait_remain1 - 1'h1;
-  assign \$351  = load_r_is_control & load_r_is_clear;
-  assign \$352  = ~ \$351 ;
-  assign \$353  = load_write & \$352 ;
-  assign \$354  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$355  = issue & \$354 ;
-  assign \$356  = issue_ctx ? first_step1 : first_step0;
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = ~ issue0;
-  assign \$359  = loaded & \$358 ;
-  assign \$360  = ~ last_fold0;
-  assign \$361  = loaded & \$360 ;
-  assign \$362  = in_beats0 > fold0;
-  assign \$363  = ! in_wslot;
-  assign \$364  = in_fire & \$363 ;
-  assign \$365  = in_beats0 == fold0;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = \$362  | \$366 ;
-  assign \$368  = in_beats0 > fold_plus1_0;
-  assign \$369  = ! in_wslot;
-  assign \$370  = in_fire & \$369 ;
-  assign \$371  = in_beats0 == fold_plus1_0;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = \$368  | \$372 ;
-  assign \$374  = in_beats0 > fold_plus1_0;
-  assign \$375  = ! in_wslot;
-  assign \$376  = in_fire & \$375 ;
-  assign \$377  = in_beats0 == fold_plus1_0;
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = \$374  | \$378 ;
-  assign \$380  = in_beats0 > fold_plus2_0;
-  assign \$381  = ! in_wslot;
-  assign \$382  = in_fire & \$381 ;
-  assign \$383  = in_beats0 == fold_plus2_0;
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = \$380  | \$384 ;
-  assign \$386  = in_beats0 > 1'h0;
-  assign \$387  = ! in_wslot;
-  assign \$388  = in_fire & \$387 ;
-  assign \$389  = ! in_beats0;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = \$386  | \$390 ;
-  assign \$392  = in_beats0 > 1'h1;
-  assign \$393  = ! in_wslot;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = in_beats0 == 1'h1;
-  assign \$396  = \$394  & \$395 ;
-  assign \$397  = \$392  | \$396 ;
-  assign \$398  = ~ issue1;
-  assign \$399  = loaded & \$398 ;
-  assign \$400  = ~ last_fold1;
-  assign \$401  = loaded & \$400 ;
-  assign \$402  = in_beats1 > fold1;
-  assign \$404  = in_fire & \$403 ;
-  assign \$405  = in_beats1 == fold1;
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = \$402  | \$406 ;
-  assign \$408  = in_beats1 > fold_plus1_1;
-  assign \$410  = in_fire & \$409 ;
-  assign \$411  = in_beats1 == fold_plus1_1;
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = \$408  | \$412 ;
-  assign \$414  = in_beats1 > fold_plus1_1;
-  assign \$416  = in_fire & \$415 ;
-  assign \$417  = in_beats1 == fold_plus1_1;
-  assign \$418  = \$416  & \$417 ;
-  assign \$419  = \$414  | \$418 ;
-  assign \$420  = in_beats1 > fold_plus2_1;
-  assign \$422  = in_fire & \$421 ;
-  assign \$423  = in_beats1 == fold_plus2_1;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = \$420  | \$424 ;
-  assign \$426  = in_beats1 > 1'h0;
-  assign \$428  = in_fire & \$427 ;
-  assign \$429  = ! in_beats1;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = \$426  | \$430 ;
-  assign \$432  = in_beats1 > 1'h1;
-  assign \$434  = in_fire & \$433 ;
-  assign \$435  = in_beats1 == 1'h1;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = \$432  | \$436 ;
-  assign \$438  = load_r_is_control & load_r_is_clear;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = load_write & \$439 ;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = loaded & \$441 ;
-  assign \$443  = load_write & load_r_is_control;
-  assign \$444  = \$443  & load_r_is_n_layers;
-  assign \$445  = \$444  ? load_r_has_layers : has_layers;
-  assign \$446  = \$442  & \$445 ;
-  assign \$448  = last_fold0 & last_group0;
-  assign \$449  = ~ \$448 ;
-  assign \$450  = ~ layer_is_0_0;
-  assign \$451  = \$450  | last_fold0;
-  assign \$452  = \$451  | beat_ready_next0;
-  assign \$453  = ! in_wslot;
-  assign \$454  = in_fire & \$453 ;
-  assign \$455  = \$454  & beat_ready0;
-  assign \$456  = \$452  | \$455 ;
-  assign \$457  = \$449  & \$456 ;
-  assign \$458  = ! in_wslot;
-  assign \$459  = in_fire & \$458 ;
-  assign \$460  = beat_ready0 | \$459 ;
-  assign \$461  = ~ first_step0;
-  assign \$462  = \$461  | wait_ok0;
-  assign \$463  = layer_is_0_0 ? \$460  : \$462 ;
-  assign \$464  = cur_is_last0 & first_step0;
-  assign \$465  = ! claim_ctx;
-  assign \$466  = claim_out & \$465 ;
-  assign \$467  = \$466  | out_full0;
-  assign \$468  = \$464  & \$467 ;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$463  & \$469 ;
-  assign \$471  = issue0 ? \$457  : \$470 ;
-  assign \$472  = \$447  & \$471 ;
-  assign \$473  = load_r_is_control & load_r_is_clear;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = load_write & \$474 ;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = loaded & \$476 ;
-  assign \$478  = load_write & load_r_is_control;
-  assign \$479  = \$478  & load_r_is_n_layers;
-  assign \$480  = \$479  ? load_r_has_layers : has_layers;
-  assign \$481  = \$477  & \$480 ;
-  assign \$483  = last_fold1 & last_group1;
-  assign \$484  = ~ \$483 ;
-  assign \$485  = ~ layer_is_0_1;
-  assign \$486  = \$485  | last_fold1;
-  assign \$487  = \$486  | beat_ready_next1;
-  assign \$489  = in_fire & \$488 ;
-  assign \$490  = \$489  & beat_ready1;
-  assign \$491  = \$487  | \$490 ;
-  assign \$492  = \$484  & \$491 ;
-  assign \$494  = in_fire & \$493 ;
-  assign \$495  = beat_ready1 | \$494 ;
-  assign \$496  = ~ first_step1;
-  assign \$497  = \$496  | wait_ok1;
-  assign \$498  = layer_is_0_1 ? \$495  : \$497 ;
-  assign \$499  = cur_is_last1 & first_step1;
-  assign \$501  = claim_out & \$500 ;
-  assign \$502  = \$501  | out_full1;
-  assign \$503  = \$499  & \$502 ;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = \$498  & \$504 ;
-  assign \$506  = issue1 ? \$492  : \$505 ;
-  assign \$507  = \$482  & \$506 ;
-  assign \$508  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$509  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$510  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$511  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$512  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$513  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$514  = issue_ctx ? fold1 : fold0;
-  assign \$516  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$517  = \$515  + \$516 ;
-  assign \$518  = issue_ctx ? fold1 : fold0;
-  assign \$520  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$521  = \$519  + \$520 ;
-  assign \$522  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$523  = \$522  ? 6'h00 : 6'h20;
-  assign \$524  = \$521  + \$523 ;
-  assign \$525  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$526  = issue_ctx ? group1 : group0;
-  assign \$527  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$528  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$529  = step_valid & step_last;
-  assign \$530  = ! claim_ctx;
-  assign \$531  = claim_out & \$530 ;
-  assign \$532  = ! wb_ctx17;
-  assign \$533  = out_write & \$532 ;
-  assign \$534  = out_groups0 + 1'h1;
-  assign \$536  = claim_out & \$535 ;
-  assign \$538  = out_write & \$537 ;
-  assign \$539  = out_groups1 + 1'h1;
-  assign \$540  = drain_occupancy + drain_read;
-  assign \$541  = o_stream__valid & o_stream__ready;
-  assign \$542  = \$540  - \$541 ;
-  assign \$543  = o_stream__valid & o_stream__ready;
-  assign \$544  = drain_occupancy - \$543 ;
-  assign \$545  = $signed(\$544 ) < $signed(3'h3);
-  assign \$546  = o_stream__valid & o_stream__ready;
-  assign \$547  = drain_occupancy - \$546 ;
-  assign \$548  = $signed(\$547 ) < $signed(4'h4);
-  assign \$549  = drain_read ? \$545  : \$548 ;
-  assign \$550  = ! claim_ctx;
-  assign \$551  = claim_out & \$550 ;
-  assign \$552  = ! drain_slot;
-  assign \$553  = drain_read & \$552 ;
-  assign \$554  = \$553  & drain_elem_last;
-  assign \$555  = \$551  | \$554 ;
-  assign \$556  = ! wb_ctx17;
-  assign \$557  = out_write & \$556 ;
-  assign \$558  = ! drain_slot;
-  assign \$559  = drain_read & \$558 ;
-  assign \$560  = & drain_elem[2:0];
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = \$557  & \$562 ;
-  assign \$564  = ! drain_slot;
-  assign \$565  = drain_read & \$564 ;
-  assign \$566  = & drain_elem[2:0];
-  assign \$567  = \$565  & \$566 ;
-  assign \$568  = ! wb_ctx17;
-  assign \$569  = out_write & \$568 ;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$567  & \$570 ;
-  assign \$572  = drain_undrained0 + 1'h1;
-  assign \$573  = drain_undrained0 - 1'h1;
-  assign \$574  = drain_undrained0 >= 2'h2;
-  assign \$576  = claim_out & \$575 ;
-  assign \$578  = drain_read & \$577 ;
-  assign \$579  = \$578  & drain_elem_last;
-  assign \$580  = \$576  | \$579 ;
-  assign \$582  = out_write & \$581 ;
-  assign \$584  = drain_read & \$583 ;
-  assign \$585  = & drain_elem[2:0];
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$582  & \$587 ;
-  assign \$590  = drain_read & \$589 ;
-  assign \$591  = & drain_elem[2:0];
-  assign \$592  = \$590  & \$591 ;
-  assign \$594  = out_write & \$593 ;
-  assign \$595  = ~ \$594 ;
-  assign \$596  = \$592  & \$595 ;
-  assign \$597  = drain_undrained1 + 1'h1;
-  assign \$598  = drain_undrained1 - 1'h1;
-  assign \$599  = drain_undrained1 >= 2'h2;
-  assign \$600  = out_n - 1'h1;
-  assign \$601  = out_n - 2'h2;
-  assign \$602  = ~ drain_read;
-  assign \$603  = drain_elem == out_n_m1;
-  assign \$604  = ! out_n_m1;
-  assign \$605  = drain_elem == out_n_m2;
-  assign \$606  = ~ drain_slot;
-  assign \$607  = ! drain_slot;
-  assign \$609  = drain_elem + 1'h1;
-  assign \$610  = ~ release_slot;
-  assign \$611  = ! release_slot;
-  assign \$613  = in_flight + vector_start_r;
-  assign \$614  = \$613  - finished_r;
-  assign \$615  = in_flight + vector_start_r;
-  assign \$616  = \$615  - finished_r;
-  assign \$617  = | \$616 ;
-  assign \$618  = count_busy + inc_busy;
-  assign \$619  = count_stall_input + inc_stall_input;
-  assign \$620  = count_stall_output + inc_stall_output;
-  assign \$621  = issue ? 7'h40 : 7'h00;
-  assign \$622  = count_mac_ops + inc_mac_ops;
-  assign \$623  = issue ? 4'h8 : 4'h0;
-  assign \$624  = count_bank_reads + inc_bank_reads;
-  assign \$625  = count_act_reads + inc_act_reads;
-  assign \$626  = in_fire + act_write;
-  assign \$627  = count_act_writes + inc_act_writes;
-  assign \$628  = count_inferences + inc_inferences;
+  assign \$346  = cur_wait_next1 <= 2'h2;
+  assign \$347  = cur_wait_next1 - 2'h2;
+  assign \$348  = \$346  ? 6'h00 : \$347 ;
+  assign \$349  = wait_remain1 <= 1'h1;
+  assign \$350  = | wait_remain1;
+  assign \$351  = wait_remain1 - 1'h1;
+  assign \$352  = load_r_is_control & load_r_is_clear;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = load_write & \$353 ;
+  assign \$355  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$356  = issue & \$355 ;
+  assign \$357  = issue_ctx ? first_step1 : first_step0;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = ~ issue0;
+  assign \$360  = loaded & \$359 ;
+  assign \$361  = ~ last_fold0;
+  assign \$362  = loaded & \$361 ;
+  assign \$363  = in_beats0 > fold0;
+  assign \$364  = ! in_wslot;
+  assign \$365  = in_fire & \$364 ;
+  assign \$366  = in_beats0 == fold0;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = \$363  | \$367 ;
+  assign \$369  = in_beats0 > fold_plus1_0;
+  assign \$370  = ! in_wslot;
+  assign \$371  = in_fire & \$370 ;
+  assign \$372  = in_beats0 == fold_plus1_0;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = \$369  | \$373 ;
+  assign \$375  = in_beats0 > fold_plus1_0;
+  assign \$376  = ! in_wslot;
+  assign \$377  = in_fire & \$376 ;
+  assign \$378  = in_beats0 == fold_plus1_0;
+  assign \$379  = \$377  & \$378 ;
+  assign \$380  = \$375  | \$379 ;
+  assign \$381  = in_beats0 > fold_plus2_0;
+  assign \$382  = ! in_wslot;
+  assign \$383  = in_fire & \$382 ;
+  assign \$384  = in_beats0 == fold_plus2_0;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = \$381  | \$385 ;
+  assign \$387  = in_beats0 > 1'h0;
+  assign \$388  = ! in_wslot;
+  assign \$389  = in_fire & \$388 ;
+  assign \$390  = ! in_beats0;
+  assign \$391  = \$389  & \$390 ;
+  assign \$392  = \$387  | \$391 ;
+  assign \$393  = in_beats0 > 1'h1;
+  assign \$394  = ! in_wslot;
+  assign \$395  = in_fire & \$394 ;
+  assign \$396  = in_beats0 == 1'h1;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = \$393  | \$397 ;
+  assign \$399  = ~ issue1;
+  assign \$400  = loaded & \$399 ;
+  assign \$401  = ~ last_fold1;
+  assign \$402  = loaded & \$401 ;
+  assign \$403  = in_beats1 > fold1;
+  assign \$405  = in_fire & \$404 ;
+  assign \$406  = in_beats1 == fold1;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = \$403  | \$407 ;
+  assign \$409  = in_beats1 > fold_plus1_1;
+  assign \$411  = in_fire & \$410 ;
+  assign \$412  = in_beats1 == fold_plus1_1;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = \$409  | \$413 ;
+  assign \$415  = in_beats1 > fold_plus1_1;
+  assign \$417  = in_fire & \$416 ;
+  assign \$418  = in_beats1 == fold_plus1_1;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = \$415  | \$419 ;
+  assign \$421  = in_beats1 > fold_plus2_1;
+  assign \$423  = in_fire & \$422 ;
+  assign \$424  = in_beats1 == fold_plus2_1;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = \$421  | \$425 ;
+  assign \$427  = in_beats1 > 1'h0;
+  assign \$429  = in_fire & \$428 ;
+  assign \$430  = ! in_beats1;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = \$427  | \$431 ;
+  assign \$433  = in_beats1 > 1'h1;
+  assign \$435  = in_fire & \$434 ;
+  assign \$436  = in_beats1 == 1'h1;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = \$433  | \$437 ;
+  assign \$439  = load_r_is_control & load_r_is_clear;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = load_write & \$440 ;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = loaded & \$442 ;
+  assign \$444  = load_write & load_r_is_control;
+  assign \$445  = \$444  & load_r_is_n_layers;
+  assign \$446  = \$445  ? load_r_has_layers : has_layers;
+  assign \$447  = \$443  & \$446 ;
+  assign \$449  = last_fold0 & last_group0;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = ~ layer_is_0_0;
+  assign \$452  = \$451  | last_fold0;
+  assign \$453  = \$452  | beat_ready_next0;
+  assign \$454  = ! in_wslot;
+  assign \$455  = in_fire & \$454 ;
+  assign \$456  = \$455  & beat_ready0;
+  assign \$457  = \$453  | \$456 ;
+  assign \$458  = \$450  & \$457 ;
+  assign \$459  = ! in_wslot;
+  assign \$460  = in_fire & \$459 ;
+  assign \$461  = beat_ready0 | \$460 ;
+  assign \$462  = ~ first_step0;
+  assign \$463  = \$462  | wait_ok0;
+  assign \$464  = layer_is_0_0 ? \$461  : \$463 ;
+  assign \$465  = cur_is_last0 & first_step0;
+  assign \$466  = ! claim_ctx;
+  assign \$467  = claim_out & \$466 ;
+  assign \$468  = \$467  | out_full0;
+  assign \$469  = \$465  & \$468 ;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$464  & \$470 ;
+  assign \$472  = issue0 ? \$458  : \$471 ;
+  assign \$473  = \$448  & \$472 ;
+  assign \$474  = load_r_is_control & load_r_is_clear;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = load_write & \$475 ;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = loaded & \$477 ;
+  assign \$479  = load_write & load_r_is_control;
+  assign \$480  = \$479  & load_r_is_n_layers;
+  assign \$481  = \$480  ? load_r_has_layers : has_layers;
+  assign \$482  = \$478  & \$481 ;
+  assign \$484  = last_fold1 & last_group1;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = ~ layer_is_0_1;
+  assign \$487  = \$486  | last_fold1;
+  assign \$488  = \$487  | beat_ready_next1;
+  assign \$490  = in_fire & \$489 ;
+  assign \$491  = \$490  & beat_ready1;
+  assign \$492  = \$488  | \$491 ;
+  assign \$493  = \$485  & \$492 ;
+  assign \$495  = in_fire & \$494 ;
+  assign \$496  = beat_ready1 | \$495 ;
+  assign \$497  = ~ first_step1;
+  assign \$498  = \$497  | wait_ok1;
+  assign \$499  = layer_is_0_1 ? \$496  : \$498 ;
+  assign \$500  = cur_is_last1 & first_step1;
+  assign \$502  = claim_out & \$501 ;
+  assign \$503  = \$502  | out_full1;
+  assign \$504  = \$500  & \$503 ;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$499  & \$505 ;
+  assign \$507  = issue1 ? \$493  : \$506 ;
+  assign \$508  = \$483  & \$507 ;
+  assign \$509  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$510  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$511  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$512  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$513  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$514  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$515  = issue_ctx ? fold1 : fold0;
+  assign \$517  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$518  = \$516  + \$517 ;
+  assign \$519  = issue_ctx ? fold1 : fold0;
+  assign \$521  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$522  = \$520  + \$521 ;
+  assign \$523  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$524  = \$523  ? 6'h00 : 6'h20;
+  assign \$525  = \$522  + \$524 ;
+  assign \$526  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$527  = issue_ctx ? group1 : group0;
+  assign \$528  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$529  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$530  = step_valid & step_last;
+  assign \$531  = ! claim_ctx;
+  assign \$532  = claim_out & \$531 ;
+  assign \$533  = ! wb_ctx17;
+  assign \$534  = out_write & \$533 ;
+  assign \$535  = out_groups0 + 1'h1;
+  assign \$537  = claim_out & \$536 ;
+  assign \$539  = out_write & \$538 ;
+  assign \$540  = out_groups1 + 1'h1;
+  assign \$541  = drain_occupancy + drain_read;
+  assign \$542  = o_stream__valid & o_stream__ready;
+  assign \$543  = \$541  - \$542 ;
+  assign \$544  = o_stream__valid & o_stream__ready;
+  assign \$545  = drain_occupancy - \$544 ;
+  assign \$546  = $signed(\$545 ) < $signed(3'h3);
+  assign \$547  = o_stream__valid & o_stream__ready;
+  assign \$548  = drain_occupancy - \$547 ;
+  assign \$549  = $signed(\$548 ) < $signed(4'h4);
+  assign \$550  = drain_read ? \$546  : \$549 ;
+  assign \$551  = ! claim_ctx;
+  assign \$552  = claim_out & \$551 ;
+  assign \$553  = ! drain_slot;
+  assign \$554  = drain_read & \$553 ;
+  assign \$555  = \$554  & drain_elem_last;
+  assign \$556  = \$552  | \$555 ;
+  assign \$557  = ! wb_ctx17;
+  assign \$558  = out_write & \$557 ;
+  assign \$559  = ! drain_slot;
+  assign \$560  = drain_read & \$559 ;
+  assign \$561  = & drain_elem[2:0];
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = \$558  & \$563 ;
+  assign \$565  = ! drain_slot;
+  assign \$566  = drain_read & \$565 ;
+  assign \$567  = & drain_elem[2:0];
+  assign \$568  = \$566  & \$567 ;
+  assign \$569  = ! wb_ctx17;
+  assign \$570  = out_write & \$569 ;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$568  & \$571 ;
+  assign \$573  = drain_undrained0 + 1'h1;
+  assign \$574  = drain_undrained0 - 1'h1;
+  assign \$575  = drain_undrained0 >= 2'h2;
+  assign \$577  = claim_out & \$576 ;
+  assign \$579  = drain_read & \$578 ;
+  assign \$580  = \$579  & drain_elem_last;
+  assign \$581  = \$577  | \$580 ;
+  assign \$583  = out_write & \$582 ;
+  assign \$585  = drain_read & \$584 ;
+  assign \$586  = & drain_elem[2:0];
+  assign \$587  = \$585  & \$586 ;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = \$583  & \$588 ;
+  assign \$591  = drain_read & \$590 ;
+  assign \$592  = & drain_elem[2:0];
+  assign \$593  = \$591  & \$592 ;
+  assign \$595  = out_write & \$594 ;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$593  & \$596 ;
+  assign \$598  = drain_undrained1 + 1'h1;
+  assign \$599  = drain_undrained1 - 1'h1;
+  assign \$600  = drain_undrained1 >= 2'h2;
+  assign \$601  = out_n - 1'h1;
+  assign \$602  = out_n - 2'h2;
+  assign \$603  = ~ drain_read;
+  assign \$604  = drain_elem == out_n_m1;
+  assign \$605  = ! out_n_m1;
+  assign \$606  = drain_elem == out_n_m2;
+  assign \$607  = ~ drain_slot;
+  assign \$608  = ! drain_slot;
+  assign \$610  = drain_elem + 1'h1;
+  assign \$611  = ~ release_slot;
+  assign \$612  = ! release_slot;
+  assign \$614  = in_flight + vector_start_r;
+  assign \$615  = \$614  - finished_r;
+  assign \$616  = in_flight + vector_start_r;
+  assign \$617  = \$616  - finished_r;
+  assign \$618  = | \$617 ;
+  assign \$619  = count_busy + inc_busy;
+  assign \$620  = count_stall_input + inc_stall_input;
+  assign \$621  = count_stall_output + inc_stall_output;
+  assign \$622  = issue ? 7'h40 : 7'h00;
+  assign \$623  = count_mac_ops + inc_mac_ops;
+  assign \$624  = issue ? 4'h8 : 4'h0;
+  assign \$625  = count_bank_reads + inc_bank_reads;
+  assign \$626  = count_act_reads + inc_act_reads;
+  assign \$627  = in_fire + act_write;
+  assign \$628  = count_act_writes + inc_act_writes;
+  assign \$629  = count_inferences + inc_inferences;
   always @(posedge clk)
-    load_r <= load__payload;
+    load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_write <= \$629 ;
+    load_in_valid0 <= \$630 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$228 ;
+    load_r <= load_in_r0;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$231 ;
+    load_write <= \$631 ;
   always @(posedge clk)
-    load_r_is_control <= \$232 ;
+    load_r_is_descriptor <= \$229 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$233 ;
+    load_r_is_descriptor0 <= \$232 ;
   always @(posedge clk)
-    load_r_is_clear <= \$234 ;
+    load_r_is_control <= \$233 ;
   always @(posedge clk)
-    load_r_has_layers <= \$235 ;
+    load_r_is_n_layers <= \$234 ;
   always @(posedge clk)
-    load_r_last_layer <= \$240 ;
+    load_r_is_clear <= \$235 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$252 [4:0];
+    load_r_has_layers <= \$236 ;
   always @(posedge clk)
-    has_layers <= \$630 ;
+    load_r_last_layer <= \$241 ;
   always @(posedge clk)
-    last_layer <= \$631 ;
+    load_r_countdown_distance <= \$253 [4:0];
   always @(posedge clk)
-    in_folds_m1 <= \$632 ;
+    has_layers <= \$632 ;
   always @(posedge clk)
-    wait1 <= \$633 ;
+    last_layer <= \$633 ;
   always @(posedge clk)
-    out_n <= \$634 ;
+    in_folds_m1 <= \$634 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$635 ;
+    wait1 <= \$635 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$636 ;
+    out_n <= \$636 ;
   always @(posedge clk)
-    in_beats0 <= \$637 ;
+    in_release_r1_0 <= \$637 ;
   always @(posedge clk)
-    in_full0 <= \$638 ;
+    in_release_r1_1 <= \$638 ;
   always @(posedge clk)
-    in_beats1 <= \$639 ;
+    in_beats0 <= \$639 ;
   always @(posedge clk)
-    in_full1 <= \$640 ;
+    in_full0 <= \$640 ;
   always @(posedge clk)
-    in_wslot <= \$641 ;
+    in_beats1 <= \$641 ;
+  always @(posedge clk)
+    in_full1 <= \$642 ;
+  always @(posedge clk)
+    in_wslot <= \$643 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
     next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    next_layer_r0 <= \$110 [3:0];
+    next_layer_r0 <= \$111 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$333 ;
+    next_descriptor1 <= \nxt_rp__data$335 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$335 ;
+    next_steps1 <= \nxt_steps_rp__data$337 ;
   always @(posedge clk)
-    next_layer_r1 <= \$112 [3:0];
+    next_layer_r1 <= \$113 [3:0];
   always @(posedge clk)
-    loaded <= \$642 ;
+    loaded <= \$644 ;
   always @(posedge clk)
-    oldest <= \$643 ;
+    oldest <= \$645 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$644 ;
+    cur_folds_m1_0 <= \$646 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$645 ;
+    cur_groups_m1_0 <= \$647 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$646 ;
+    cur_one_fold0 <= \$648 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$647 ;
+    cur_wait_next0 <= \$649 ;
   always @(posedge clk)
-    cur_is_last0 <= \$648 ;
+    cur_is_last0 <= \$650 ;
   always @(posedge clk)
-    cur_relu0 <= \$649 ;
+    cur_relu0 <= \$651 ;
   always @(posedge clk)
-    cur_requantize0 <= \$650 ;
+    cur_requantize0 <= \$652 ;
   always @(posedge clk)
-    bank_addr0 <= \$651 ;
+    bank_addr0 <= \$653 ;
   always @(posedge clk)
-    rq_addr0 <= \$652 ;
+    rq_addr0 <= \$654 ;
   always @(posedge clk)
-    layer0 <= \$653 ;
+    layer0 <= \$655 ;
   always @(posedge clk)
-    group0 <= \$654 ;
+    group0 <= \$656 ;
   always @(posedge clk)
-    fold0 <= \$655 ;
+    fold0 <= \$657 ;
   always @(posedge clk)
-    group_plus1_0 <= \$656 ;
+    group_plus1_0 <= \$658 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$657 ;
+    fold_plus1_0 <= \$659 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$658 ;
+    fold_plus2_0 <= \$660 ;
   always @(posedge clk)
-    last_fold0 <= \$659 ;
+    last_fold0 <= \$661 ;
   always @(posedge clk)
-    last_group0 <= \$660 ;
+    last_group0 <= \$662 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$661 ;
+    fold_is_0_0 <= \$663 ;
   always @(posedge clk)
-    first_step0 <= \$662 ;
+    first_step0 <= \$664 ;
   always @(posedge clk)
-    wr_buf0 <= \$663 ;
+    wr_buf0 <= \$665 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$664 ;
+    layer_is_0_0 <= \$666 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$665 ;
+    wait_next_le2_0 <= \$667 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$666 ;
+    wait_next_m2_0 <= \$668 ;
   always @(posedge clk)
-    wait_remain0 <= \$667 ;
+    wait_remain0 <= \$669 ;
   always @(posedge clk)
-    wait_ok0 <= \$668 ;
+    wait_ok0 <= \$670 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$669 ;
+    cur_folds_m1_1 <= \$671 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$670 ;
+    cur_groups_m1_1 <= \$672 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$671 ;
+    cur_one_fold1 <= \$673 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$672 ;
+    cur_wait_next1 <= \$674 ;
   always @(posedge clk)
-    cur_is_last1 <= \$673 ;
+    cur_is_last1 <= \$675 ;
   always @(posedge clk)
-    cur_relu1 <= \$674 ;
+    cur_relu1 <= \$676 ;
   always @(posedge clk)
-    cur_requantize1 <= \$675 ;
+    cur_requantize1 <= \$677 ;
   always @(posedge clk)
-    bank_addr1 <= \$676 ;
+    bank_addr1 <= \$678 ;
   always @(posedge clk)
-    rq_addr1 <= \$677 ;
+    rq_addr1 <= \$679 ;
   always @(posedge clk)
-    layer1 <= \$678 ;
+    layer1 <= \$680 ;
   always @(posedge clk)
-    group1 <= \$679 ;
+    group1 <= \$681 ;
   always @(posedge clk)
-    fold1 <= \$680 ;
+    fold1 <= \$682 ;
   always @(posedge clk)
-    group_plus1_1 <= \$681 ;
+    group_plus1_1 <= \$683 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$682 ;
+    fold_plus1_1 <= \$684 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$683 ;
+    fold_plus2_1 <= \$685 ;
   always @(posedge clk)
-    last_fold1 <= \$684 ;
+    last_fold1 <= \$686 ;
   always @(posedge clk)
-    last_group1 <= \$685 ;
+    last_group1 <= \$687 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$686 ;
+    fold_is_0_1 <= \$688 ;
   always @(posedge clk)
-    first_step1 <= \$687 ;
+    first_step1 <= \$689 ;
   always @(posedge clk)
-    wr_buf1 <= \$688 ;
+    wr_buf1 <= \$690 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$689 ;
+    layer_is_0_1 <= \$691 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$690 ;
+    wait_next_le2_1 <= \$692 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$691 ;
+    wait_next_m2_1 <= \$693 ;
   always @(posedge clk)
-    wait_remain1 <= \$692 ;
+    wait_remain1 <= \$694 ;
   always @(posedge clk)
-    wait_ok1 <= \$693 ;
+    wait_ok1 <= \$695 ;
   always @(posedge clk)
-    claim_out <= \$694 ;
+    claim_out <= \$696 ;
   always @(posedge clk)
-    claim_ctx <= \$695 ;
+    claim_ctx <= \$697 ;
   always @(posedge clk)
-    beat_ready0 <= \$696 ;
+    beat_ready0 <= \$698 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$697 ;
+    beat_ready_next0 <= \$699 ;
   always @(posedge clk)
-    beat_ready1 <= \$698 ;
+    beat_ready1 <= \$700 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$699 ;
+    beat_ready_next1 <= \$701 ;
   always @(posedge clk)
-    want0 <= \$700 ;
+    want0 <= \$702 ;
   always @(posedge clk)
-    want1 <= \$701 ;
+    want1 <= \$703 ;
   always @(posedge clk)
-    step_addr <= \$508 ;
+    step_addr <= \$509 ;
   always @(posedge clk)
-    step_first <= \$509 ;
+    step_first <= \$510 ;
   always @(posedge clk)
-    step_last <= \$510 ;
+    step_last <= \$511 ;
   always @(posedge clk)
-    step_rq <= \$511 ;
+    step_rq <= \$512 ;
   always @(posedge clk)
-    step_relu <= \$512 ;
+    step_relu <= \$513 ;
   always @(posedge clk)
-    step_requantize <= \$513 ;
+    step_requantize <= \$514 ;
   always @(posedge clk)
-    step_in_addr <= \$517 ;
+    step_in_addr <= \$518 ;
   always @(posedge clk)
-    step_act_addr <= \$524 ;
+    step_act_addr <= \$525 ;
   always @(posedge clk)
-    step_from_input <= \$525 ;
+    step_from_input <= \$526 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$526 ;
+    step_group <= \$527 ;
   always @(posedge clk)
-    step_par <= \$527 ;
+    step_par <= \$528 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$528 ;
+    step_out <= \$529 ;
   always @(posedge clk)
-    step_valid <= \$702 ;
+    step_valid <= \$704 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2872,7 +2884,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$703 ;
+    wb_valid1 <= \$705 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2882,7 +2894,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$704 ;
+    wb_valid2 <= \$706 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2892,7 +2904,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$705 ;
+    wb_valid3 <= \$707 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2902,7 +2914,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$706 ;
+    wb_valid4 <= \$708 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2912,7 +2924,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$707 ;
+    wb_valid5 <= \$709 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2922,7 +2934,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$708 ;
+    wb_valid6 <= \$710 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2932,7 +2944,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$709 ;
+    wb_valid7 <= \$711 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2942,7 +2954,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$710 ;
+    wb_valid8 <= \$712 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2952,7 +2964,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$711 ;
+    wb_valid9 <= \$713 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2962,7 +2974,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$712 ;
+    wb_valid10 <= \$714 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2972,7 +2984,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$713 ;
+    wb_valid11 <= \$715 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2982,7 +2994,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$714 ;
+    wb_valid12 <= \$716 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2992,7 +3004,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$715 ;
+    wb_valid13 <= \$717 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3002,7 +3014,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$716 ;
+    wb_valid14 <= \$718 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3012,7 +3024,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$717 ;
+    wb_valid15 <= \$719 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3022,7 +3034,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$718 ;
+    wb_valid16 <= \$720 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3032,7 +3044,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$719 ;
+    wb_valid17 <= \$721 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3042,109 +3054,109 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$720 ;
+    out_full0 <= \$722 ;
   always @(posedge clk)
-    out_pending0 <= \$721 ;
+    out_pending0 <= \$723 ;
   always @(posedge clk)
-    out_groups0 <= \$722 ;
+    out_groups0 <= \$724 ;
   always @(posedge clk)
-    out_full1 <= \$723 ;
+    out_full1 <= \$725 ;
   always @(posedge clk)
-    out_pending1 <= \$724 ;
+    out_pending1 <= \$726 ;
   always @(posedge clk)
-    out_groups1 <= \$725 ;
+    out_groups1 <= \$727 ;
   always @(posedge clk)
-    drain_occupancy <= \$726 ;
+    drain_occupancy <= \$728 ;
   always @(posedge clk)
-    drain_room <= \$727 ;
+    drain_room <= \$729 ;
   always @(posedge clk)
-    drain_undrained0 <= \$728 ;
+    drain_undrained0 <= \$730 ;
   always @(posedge clk)
-    drain_ready0 <= \$729 ;
+    drain_ready0 <= \$731 ;
   always @(posedge clk)
-    drain_undrained1 <= \$730 ;
+    drain_undrained1 <= \$732 ;
   always @(posedge clk)
-    drain_ready1 <= \$731 ;
+    drain_ready1 <= \$733 ;
   always @(posedge clk)
-    drain_inflight <= \$732 ;
+    drain_inflight <= \$734 ;
   always @(posedge clk)
-    w_en <= \$733 ;
+    w_en <= \$735 ;
   always @(posedge clk)
-    out_n_m1 <= \$734 ;
+    out_n_m1 <= \$736 ;
   always @(posedge clk)
-    out_n_m2 <= \$735 ;
+    out_n_m2 <= \$737 ;
   always @(posedge clk)
-    drain_elem_last <= \$736 ;
+    drain_elem_last <= \$738 ;
   always @(posedge clk)
-    drain_lane <= \$737 ;
+    drain_lane <= \$739 ;
   always @(posedge clk)
-    drain_last <= \$738 ;
+    drain_last <= \$740 ;
   always @(posedge clk)
-    drain_elem <= \$739 ;
+    drain_elem <= \$741 ;
   always @(posedge clk)
-    drain_slot <= \$740 ;
+    drain_slot <= \$742 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$479 ;
+    drain_lane_data0 <= \$signature__data$481 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$480 ;
+    drain_lane_data1 <= \$signature__data$482 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$481 ;
+    drain_lane_data2 <= \$signature__data$483 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$482 ;
+    drain_lane_data3 <= \$signature__data$484 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$483 ;
+    drain_lane_data4 <= \$signature__data$485 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$484 ;
+    drain_lane_data5 <= \$signature__data$486 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$485 ;
+    drain_lane_data6 <= \$signature__data$487 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$486 ;
+    drain_lane_data7 <= \$signature__data$488 ;
   always @(posedge clk)
-    release_slot <= \$741 ;
+    release_slot <= \$743 ;
   always @(posedge clk)
-    vector_start_r <= \$742 ;
+    vector_start_r <= \$744 ;
   always @(posedge clk)
-    finished_r <= \$743 ;
+    finished_r <= \$745 ;
   always @(posedge clk)
-    in_flight <= \$744 ;
+    in_flight <= \$746 ;
   always @(posedge clk)
-    busy <= \$745 ;
+    busy <= \$747 ;
   always @(posedge clk)
-    inc_busy <= \$746 ;
+    inc_busy <= \$748 ;
   always @(posedge clk)
-    count_busy <= \$747 ;
+    count_busy <= \$749 ;
   always @(posedge clk)
-    inc_stall_input <= \$748 ;
+    inc_stall_input <= \$750 ;
   always @(posedge clk)
-    count_stall_input <= \$749 ;
+    count_stall_input <= \$751 ;
   always @(posedge clk)
-    inc_stall_output <= \$750 ;
+    inc_stall_output <= \$752 ;
   always @(posedge clk)
-    count_stall_output <= \$751 ;
+    count_stall_output <= \$753 ;
   always @(posedge clk)
-    inc_mac_ops <= \$752 ;
+    inc_mac_ops <= \$754 ;
   always @(posedge clk)
-    count_mac_ops <= \$753 ;
+    count_mac_ops <= \$755 ;
   always @(posedge clk)
-    inc_bank_reads <= \$754 ;
+    inc_bank_reads <= \$756 ;
   always @(posedge clk)
-    count_bank_reads <= \$755 ;
+    count_bank_reads <= \$757 ;
   always @(posedge clk)
-    inc_act_reads <= \$756 ;
+    inc_act_reads <= \$758 ;
   always @(posedge clk)
-    count_act_reads <= \$757 ;
+    count_act_reads <= \$759 ;
   always @(posedge clk)
-    inc_act_writes <= \$758 ;
+    inc_act_writes <= \$760 ;
   always @(posedge clk)
-    count_act_writes <= \$759 ;
+    count_act_writes <= \$761 ;
   always @(posedge clk)
-    inc_inferences <= \$760 ;
+    inc_inferences <= \$762 ;
   always @(posedge clk)
-    count_inferences <= \$761 ;
+    count_inferences <= \$763 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3235,98 +3247,97 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$76  = in_wslot ? in_full1 : in_full0;
   assign \$77  = ~ \$76 ;
   assign \$78  = \$77  & has_layers;
-  assign \$79  = ~ load_write;
-  assign \$80  = \$78  & \$79 ;
-  assign i_stream__ready = \$80  & loaded;
+  assign \$79  = | { load_write, load_in_valid0 };
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$78  & \$80 ;
+  assign i_stream__ready = \$81  & loaded;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$81  = in_wslot ? in_beats1 : in_beats0;
-  assign \$83  = in_wslot ? 6'h20 : 6'h00;
-  assign \$84  = \$82  + \$83 ;
-  assign \$101  = in_wslot ? in_beats1 : in_beats0;
-  assign \$102  = ! \$101 ;
-  assign vector_start = in_fire & \$102 ;
-  assign \$103  = ~ oldest;
-  assign \$104  = ~ want1;
-  assign \$105  = \$103  | \$104 ;
-  assign issue0 = want0 & \$105 ;
-  assign \$106  = ~ want0;
-  assign \$107  = oldest | \$106 ;
-  assign issue1 = want1 & \$107 ;
-  assign \$108  = ~ want0;
-  assign issue_ctx = oldest ? want1 : \$108 ;
+  assign \$82  = in_wslot ? in_beats1 : in_beats0;
+  assign \$84  = in_wslot ? 6'h20 : 6'h00;
+  assign \$85  = \$83  + \$84 ;
+  assign \$102  = in_wslot ? in_beats1 : in_beats0;
+  assign \$103  = ! \$102 ;
+  assign vector_start = in_fire & \$103 ;
+  assign \$104  = ~ oldest;
+  assign \$105  = ~ want1;
+  assign \$106  = \$104  | \$105 ;
+  assign issue0 = want0 & \$106 ;
+  assign \$107  = ~ want0;
+  assign \$108  = oldest | \$107 ;
+  assign issue1 = want1 & \$108 ;
+  assign \$109  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$109 ;
   assign issue = want0 | want1;
-  assign \$109  = layer0 + 1'h1;
-  assign \$110  = cur_is_last0 ? 5'h00 : \$109 ;
-  assign \$111  = layer1 + 1'h1;
-  assign \$112  = cur_is_last1 ? 5'h00 : \$111 ;
+  assign \$110  = layer0 + 1'h1;
+  assign \$111  = cur_is_last0 ? 5'h00 : \$110 ;
+  assign \$112  = layer1 + 1'h1;
+  assign \$113  = cur_is_last1 ? 5'h00 : \$112 ;
   assign active = loaded & has_layers;
-  assign \$113  = issue0 & layer_is_0_0;
-  assign \$114  = \$113  & last_fold0;
-  assign in_release0 = \$114  & last_group0;
-  assign \$115  = issue1 & layer_is_0_1;
-  assign \$116  = \$115  & last_fold1;
-  assign in_release1 = \$116  & last_group1;
-  assign \$117  = ~ issue;
-  assign \$118  = \$117  & active;
-  assign \$119  = ~ beat_ready0;
-  assign \$120  = layer_is_0_0 & \$119 ;
-  assign \$121  = | in_beats0;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = ~ beat_ready1;
-  assign \$124  = layer_is_0_1 & \$123 ;
-  assign \$125  = | in_beats1;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = \$122  | \$126 ;
-  assign stall_input = \$118  & \$127 ;
-  assign \$128  = ~ issue;
-  assign \$129  = \$128  & active;
-  assign \$130  = cur_is_last0 & first_step0;
-  assign \$131  = \$130  & out_full0;
-  assign \$132  = cur_is_last1 & first_step1;
-  assign \$133  = \$132  & out_full1;
-  assign \$134  = \$131  | \$133 ;
-  assign stall_output = \$129  & \$134 ;
-  assign \$135  = step_valid & step_from_input;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = step_in_addr[5:0] == \$84 [5:0];
-  assign inbuf_collision = \$137  & \$138 ;
-  assign \$139  = ~ step_from_input;
-  assign \$140  = step_valid & \$139 ;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = step_act_addr[6:0] == \$149 [6:0];
-  assign actbuf_collision = \$142  & \$143 ;
+  assign \$114  = issue0 & layer_is_0_0;
+  assign \$115  = \$114  & last_fold0;
+  assign in_release0 = \$115  & last_group0;
+  assign \$116  = issue1 & layer_is_0_1;
+  assign \$117  = \$116  & last_fold1;
+  assign in_release1 = \$117  & last_group1;
+  assign \$118  = ~ issue;
+  assign \$119  = \$118  & active;
+  assign \$120  = ~ beat_ready0;
+  assign \$121  = layer_is_0_0 & \$120 ;
+  assign \$122  = | in_beats0;
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ beat_ready1;
+  assign \$125  = layer_is_0_1 & \$124 ;
+  assign \$126  = | in_beats1;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = \$123  | \$127 ;
+  assign stall_input = \$119  & \$128 ;
+  assign \$129  = ~ issue;
+  assign \$130  = \$129  & active;
+  assign \$131  = cur_is_last0 & first_step0;
+  assign \$132  = \$131  & out_full0;
+  assign \$133  = cur_is_last1 & first_step1;
+  assign \$134  = \$133  & out_full1;
+  assign \$135  = \$132  | \$134 ;
+  assign stall_output = \$130  & \$135 ;
+  assign \$136  = step_valid & step_from_input;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = step_in_addr[5:0] == \$85 [5:0];
+  assign inbuf_collision = \$138  & \$139 ;
+  assign \$140  = ~ step_from_input;
+  assign \$141  = step_valid & \$140 ;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = step_act_addr[6:0] == \$150 [6:0];
+  assign actbuf_collision = \$143  & \$144 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$144  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$144 ;
+  assign \$145  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$145 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$146  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$147  = \$145  + \$146 ;
-  assign \$148  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$149  = \$147  + \$148 ;
-  assign \$166  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$167  = wb_group17 + \$166 ;
-  assign \$168  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$169  = wb_group17 + \$168 ;
-  assign \$170  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$171  = wb_group17 + \$170 ;
-  assign \$172  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$173  = wb_group17 + \$172 ;
-  assign \$174  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$175  = wb_group17 + \$174 ;
-  assign \$176  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$177  = wb_group17 + \$176 ;
-  assign \$178  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$179  = wb_group17 + \$178 ;
-  assign \$180  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$181  = wb_group17 + \$180 ;
-  assign \$182  = out_pending1 & drain_ready1;
-  assign \$183  = out_pending0 & drain_ready0;
-  assign \$184  = drain_slot ? \$182  : \$183 ;
-  assign drain_read = \$184  & drain_room;
+  assign \$147  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$148  = \$146  + \$147 ;
+  assign \$149  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$150  = \$148  + \$149 ;
+  assign \$167  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$168  = wb_group17 + \$167 ;
+  assign \$169  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$170  = wb_group17 + \$169 ;
+  assign \$171  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$172  = wb_group17 + \$171 ;
+  assign \$173  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$174  = wb_group17 + \$173 ;
+  assign \$175  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$176  = wb_group17 + \$175 ;
+  assign \$177  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$178  = wb_group17 + \$177 ;
+  assign \$179  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$180  = wb_group17 + \$179 ;
+  assign \$181  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$182  = wb_group17 + \$181 ;
+  assign \$183  = out_pending1 & drain_ready1;
+  assign \$184  = out_pending0 & drain_ready0;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$283$0 (drain_data),
-    .\port$2847$0 (drain_last2),
+    .\port$284$0 (drain_data),
+    .\port$2851$0 (drain_last2),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3339,8 +3350,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3067$0 (\$762 ),
-    .\port$3068$0 (\$763 ),
+    .\port$3071$0 (\$764 ),
+    .\port$3072$0 (\$765 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3358,8 +3369,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3240$0 (\$764 ),
-    .\port$3241$0 (\$765 ),
+    .\port$3244$0 (\$766 ),
+    .\port$3245$0 (\$767 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3377,8 +3388,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3413$0 (\$766 ),
-    .\port$3414$0 (\$767 ),
+    .\port$3417$0 (\$768 ),
+    .\port$3418$0 (\$769 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3396,8 +3407,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3586$0 (\$768 ),
-    .\port$3587$0 (\$769 ),
+    .\port$3590$0 (\$770 ),
+    .\port$3591$0 (\$771 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3415,8 +3426,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3759$0 (\$770 ),
-    .\port$3760$0 (\$771 ),
+    .\port$3763$0 (\$772 ),
+    .\port$3764$0 (\$773 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3434,8 +3445,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$3932$0 (\$772 ),
-    .\port$3933$0 (\$773 ),
+    .\port$3936$0 (\$774 ),
+    .\port$3937$0 (\$775 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3453,8 +3464,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4105$0 (\$774 ),
-    .\port$4106$0 (\$775 ),
+    .\port$4109$0 (\$776 ),
+    .\port$4110$0 (\$777 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3472,8 +3483,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4278$0 (\$776 ),
-    .\port$4279$0 (\$777 ),
+    .\port$4282$0 (\$778 ),
+    .\port$4283$0 (\$779 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3544,101 +3555,80 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = \$225 ;
+    \$630  = \$226 ;
     if (rst) begin
-      \$629  = 1'h0;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = has_layers;
-    if (\$253 ) begin
+    \$631  = load_in_valid0;
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = has_layers;
+    if (\$254 ) begin
       if (load_r_is_n_layers) begin
-        \$630  = load_r_has_layers;
+        \$632  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = last_layer;
-    if (\$253 ) begin
+    \$633  = last_layer;
+    if (\$254 ) begin
       if (load_r_is_n_layers) begin
-        \$631  = load_r_last_layer;
+        \$633  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$254 ) begin
-      \$632  = \$256 ;
+    if (\$255 ) begin
+      \$634  = \$257 ;
     end else begin
-      \$632  = \$265 ;
+      \$634  = \$266 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = wait1;
-    if (\$254 ) begin
-      \$633  = \$263 [4:0];
+    \$635  = wait1;
+    if (\$255 ) begin
+      \$635  = \$264 [4:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = dl_rp__data[17:9];
+    \$636  = dl_rp__data[17:9];
     if (rst) begin
-      \$634  = 9'h000;
+      \$636  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = in_release0;
+    \$637  = in_release0;
     if (rst) begin
-      \$635  = 1'h0;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = in_release1;
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = in_beats0;
-    if (\$267 ) begin
-      \$637  = \$268 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$637  = 9'h000;
-    end
-    if (rst) begin
-      \$637  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = in_full0;
-    if (\$267 ) begin
-      if (\$269 ) begin
-        \$638  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$638  = 1'h0;
-    end
+    \$638  = in_release1;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = in_beats1;
-    if (\$271 ) begin
-      \$639  = \$272 [8:0];
+    \$639  = in_beats0;
+    if (\$268 ) begin
+      \$639  = \$269 [8:0];
     end
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$639  = 9'h000;
     end
     if (rst) begin
@@ -3647,36 +3637,41 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = in_full1;
-    if (\$271 ) begin
-      if (\$273 ) begin
+    \$640  = in_full0;
+    if (\$268 ) begin
+      if (\$270 ) begin
         \$640  = 1'h1;
       end
     end
+    if (in_release_r1_0) begin
+      \$640  = 1'h0;
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = in_beats1;
+    if (\$272 ) begin
+      \$641  = \$273 [8:0];
+    end
     if (in_release_r1_1) begin
-      \$640  = 1'h0;
+      \$641  = 9'h000;
     end
     if (rst) begin
-      \$640  = 1'h0;
+      \$641  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = in_wslot;
-    if (\$276 ) begin
-      \$641  = \$277 ;
+    \$642  = in_full1;
+    if (\$272 ) begin
+      if (\$274 ) begin
+        \$642  = 1'h1;
+      end
     end
-    if (rst) begin
-      \$641  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = loaded;
-    if (\$278 ) begin
-      \$642  = 1'h1;
-    end
-    if (\$353 ) begin
+    if (in_release_r1_1) begin
       \$642  = 1'h0;
     end
     if (rst) begin
@@ -3685,29 +3680,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = oldest;
-    if (\$278 ) begin
-      \$643  = in_wslot;
-    end
-    if (\$279 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$302 ) begin
-            \$643  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$315 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$338 ) begin
-            \$643  = 1'h0;
-          end
-        end
-      end
+    \$643  = in_wslot;
+    if (\$277 ) begin
+      \$643  = \$278 ;
     end
     if (rst) begin
       \$643  = 1'h0;
@@ -3715,77 +3690,88 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = cur_folds_m1_0;
+    \$644  = loaded;
     if (\$279 ) begin
-      \$644  = \$281 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$644  = next_steps0[18:9];
-        end
-      end
+      \$644  = 1'h1;
+    end
+    if (\$354 ) begin
+      \$644  = 1'h0;
     end
     if (rst) begin
-      \$644  = 10'h3ff;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = cur_groups_m1_0;
+    \$645  = oldest;
     if (\$279 ) begin
-      \$645  = \$283 ;
+      \$645  = in_wslot;
+    end
+    if (\$280 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$645  = next_steps0[28:19];
+          if (\$303 ) begin
+            \$645  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$316 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$339 ) begin
+            \$645  = 1'h0;
+          end
         end
       end
     end
     if (rst) begin
-      \$645  = 10'h3ff;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = cur_one_fold0;
-    if (\$279 ) begin
-      \$646  = \$286 ;
+    \$646  = cur_folds_m1_0;
+    if (\$280 ) begin
+      \$646  = \$282 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$646  = next_steps0[29];
+          \$646  = next_steps0[18:9];
         end
       end
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = cur_wait_next0;
-    if (\$279 ) begin
-      \$647  = wait1;
+    \$647  = cur_groups_m1_0;
+    if (\$280 ) begin
+      \$647  = \$284 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$647  = next_steps0[35:31];
+          \$647  = next_steps0[28:19];
         end
       end
     end
     if (rst) begin
-      \$647  = 5'h00;
+      \$647  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = cur_is_last0;
-    if (\$279 ) begin
+    \$648  = cur_one_fold0;
+    if (\$280 ) begin
       \$648  = \$287 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$648  = \$297 ;
+          \$648  = next_steps0[29];
         end
       end
     end
@@ -3795,29 +3781,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = cur_relu0;
-    if (\$279 ) begin
-      \$649  = d0_rp__data[35];
+    \$649  = cur_wait_next0;
+    if (\$280 ) begin
+      \$649  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$649  = next_descriptor0[35];
+          \$649  = next_steps0[35:31];
         end
       end
     end
     if (rst) begin
-      \$649  = 1'h0;
+      \$649  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = cur_requantize0;
-    if (\$279 ) begin
-      \$650  = d0_rp__data[36];
+    \$650  = cur_is_last0;
+    if (\$280 ) begin
+      \$650  = \$288 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$650  = next_descriptor0[36];
+          \$650  = \$298 ;
         end
       end
     end
@@ -3827,253 +3813,253 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = bank_addr0;
-    if (\$279 ) begin
-      \$651  = d0_rp__data[26:18];
+    \$651  = cur_relu0;
+    if (\$280 ) begin
+      \$651  = d0_rp__data[35];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$651  = next_descriptor0[26:18];
-        end
-      end
-      if (\$306 ) begin
-        \$651  = \$307 [8:0];
-      end
-    end
-    if (rst) begin
-      \$651  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = rq_addr0;
-    if (\$279 ) begin
-      \$652  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$652  = \$295 [7:0];
-        if (last_group0) begin
-          \$652  = next_descriptor0[34:27];
+          \$651  = next_descriptor0[35];
         end
       end
     end
     if (rst) begin
-      \$652  = 8'h00;
+      \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = layer0;
-    if (\$279 ) begin
-      \$653  = 4'h0;
+    \$652  = cur_requantize0;
+    if (\$280 ) begin
+      \$652  = d0_rp__data[36];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$653  = next_layer_r0;
+          \$652  = next_descriptor0[36];
         end
       end
     end
     if (rst) begin
-      \$653  = 4'h0;
+      \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = group0;
-    if (\$279 ) begin
-      \$654  = 9'h000;
+    \$653  = bank_addr0;
+    if (\$280 ) begin
+      \$653  = d0_rp__data[26:18];
     end else if (issue0) begin
       if (last_fold0) begin
-        \$654  = group_plus1_0[8:0];
         if (last_group0) begin
-          \$654  = 9'h000;
+          \$653  = next_descriptor0[26:18];
+        end
+      end
+      if (\$307 ) begin
+        \$653  = \$308 [8:0];
+      end
+    end
+    if (rst) begin
+      \$653  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = rq_addr0;
+    if (\$280 ) begin
+      \$654  = d0_rp__data[34:27];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$654  = \$296 [7:0];
+        if (last_group0) begin
+          \$654  = next_descriptor0[34:27];
         end
       end
     end
     if (rst) begin
-      \$654  = 9'h000;
+      \$654  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = fold0;
-    if (\$279 ) begin
-      \$655  = 9'h000;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$655  = 9'h000;
-        if (last_group0) begin
-          \$655  = 9'h000;
-        end
-      end else begin
-        \$655  = fold_plus1_0[8:0];
-      end
-    end
-    if (rst) begin
-      \$655  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = group_plus1_0;
-    if (\$279 ) begin
-      \$656  = 10'h001;
+    \$655  = layer0;
+    if (\$280 ) begin
+      \$655  = 4'h0;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$656  = \$294 [9:0];
         if (last_group0) begin
-          \$656  = 10'h001;
+          \$655  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$656  = 10'h001;
+      \$655  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = fold_plus1_0;
-    if (\$279 ) begin
-      \$657  = 10'h001;
+    \$656  = group0;
+    if (\$280 ) begin
+      \$656  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$656  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$656  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$656  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = fold0;
+    if (\$280 ) begin
+      \$657  = 9'h000;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$657  = 10'h001;
+        \$657  = 9'h000;
         if (last_group0) begin
-          \$657  = 10'h001;
+          \$657  = 9'h000;
         end
       end else begin
-        \$657  = fold_plus2_0[9:0];
+        \$657  = fold_plus1_0[8:0];
       end
     end
     if (rst) begin
-      \$657  = 10'h001;
+      \$657  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = fold_plus2_0;
-    if (\$279 ) begin
-      \$658  = 11'h002;
+    \$658  = group_plus1_0;
+    if (\$280 ) begin
+      \$658  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$658  = \$295 [9:0];
+        if (last_group0) begin
+          \$658  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$658  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = fold_plus1_0;
+    if (\$280 ) begin
+      \$659  = 10'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$658  = 11'h002;
+        \$659  = 10'h001;
         if (last_group0) begin
-          \$658  = 11'h002;
+          \$659  = 10'h001;
         end
       end else begin
-        \$658  = \$303 [10:0];
+        \$659  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$658  = 11'h002;
+      \$659  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = last_fold0;
-    if (\$279 ) begin
-      \$659  = \$290 ;
+    \$660  = fold_plus2_0;
+    if (\$280 ) begin
+      \$660  = 11'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$659  = cur_one_fold0;
+        \$660  = 11'h002;
         if (last_group0) begin
-          \$659  = next_steps0[29];
+          \$660  = 11'h002;
         end
       end else begin
-        \$659  = \$304 ;
+        \$660  = \$304 [10:0];
       end
     end
     if (rst) begin
-      \$659  = 1'h0;
+      \$660  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = last_group0;
-    if (\$279 ) begin
-      \$660  = \$293 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$660  = \$296 ;
-        if (last_group0) begin
-          \$660  = next_steps0[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$660  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = fold_is_0_0;
-    if (\$279 ) begin
-      \$661  = 1'h1;
+    \$661  = last_fold0;
+    if (\$280 ) begin
+      \$661  = \$291 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$661  = 1'h1;
+        \$661  = cur_one_fold0;
         if (last_group0) begin
-          \$661  = 1'h1;
+          \$661  = next_steps0[29];
         end
       end else begin
-        \$661  = 1'h0;
+        \$661  = \$305 ;
       end
     end
     if (rst) begin
-      \$661  = 1'h1;
+      \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = first_step0;
-    if (\$279 ) begin
-      \$662  = 1'h1;
+    \$662  = last_group0;
+    if (\$280 ) begin
+      \$662  = \$294 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$662  = \$297 ;
+        if (last_group0) begin
+          \$662  = next_steps0[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = fold_is_0_0;
+    if (\$280 ) begin
+      \$663  = 1'h1;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$662  = 1'h0;
+        \$663  = 1'h1;
         if (last_group0) begin
-          \$662  = 1'h1;
+          \$663  = 1'h1;
         end
       end else begin
-        \$662  = 1'h0;
+        \$663  = 1'h0;
       end
     end
     if (rst) begin
-      \$662  = 1'h1;
+      \$663  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = wr_buf0;
-    if (\$279 ) begin
-      \$663  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$663  = \$300 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = layer_is_0_0;
-    if (\$279 ) begin
+    \$664  = first_step0;
+    if (\$280 ) begin
       \$664  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
+        \$664  = 1'h0;
         if (last_group0) begin
-          \$664  = cur_is_last0;
+          \$664  = 1'h1;
         end
+      end else begin
+        \$664  = 1'h0;
       end
     end
     if (rst) begin
@@ -4082,118 +4068,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \$308 ;
+    \$665  = wr_buf0;
+    if (\$280 ) begin
+      \$665  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$665  = \$301 ;
+        end
+      end
+    end
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \$311 [4:0];
+    \$666  = layer_is_0_0;
+    if (\$280 ) begin
+      \$666  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$666  = cur_is_last0;
+        end
+      end
+    end
     if (rst) begin
-      \$666  = 5'h00;
+      \$666  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wait_remain0;
+    \$667  = \$309 ;
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = \$312 [4:0];
+    if (rst) begin
+      \$668  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$667  = wait_next_m2_0;
+      \$669  = wait_next_m2_0;
     end else begin
-      if (\$313 ) begin
-        \$667  = \$314 [4:0];
+      if (\$314 ) begin
+        \$669  = \$315 [4:0];
       end
     end
     if (rst) begin
-      \$667  = 5'h00;
+      \$669  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$668  = wait_next_le2_0;
+      \$670  = wait_next_le2_0;
     end else begin
-      \$668  = \$312 ;
+      \$670  = \$313 ;
     end
     if (rst) begin
-      \$668  = 1'h0;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = cur_folds_m1_1;
-    if (\$315 ) begin
-      \$669  = \$317 ;
+    \$671  = cur_folds_m1_1;
+    if (\$316 ) begin
+      \$671  = \$318 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$669  = next_steps1[18:9];
+          \$671  = next_steps1[18:9];
         end
       end
     end
     if (rst) begin
-      \$669  = 10'h3ff;
+      \$671  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = cur_groups_m1_1;
-    if (\$315 ) begin
-      \$670  = \$319 ;
+    \$672  = cur_groups_m1_1;
+    if (\$316 ) begin
+      \$672  = \$320 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$670  = next_steps1[28:19];
+          \$672  = next_steps1[28:19];
         end
       end
     end
     if (rst) begin
-      \$670  = 10'h3ff;
+      \$672  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = cur_one_fold1;
-    if (\$315 ) begin
-      \$671  = \$322 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$671  = next_steps1[29];
-        end
-      end
-    end
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = cur_wait_next1;
-    if (\$315 ) begin
-      \$672  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$672  = next_steps1[35:31];
-        end
-      end
-    end
-    if (rst) begin
-      \$672  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = cur_is_last1;
-    if (\$315 ) begin
+    \$673  = cur_one_fold1;
+    if (\$316 ) begin
       \$673  = \$323 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$673  = \$333 ;
+          \$673  = next_steps1[29];
         end
       end
     end
@@ -4203,29 +4189,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = cur_relu1;
-    if (\$315 ) begin
-      \$674  = d0_rp__data[35];
+    \$674  = cur_wait_next1;
+    if (\$316 ) begin
+      \$674  = wait1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$674  = next_descriptor1[35];
+          \$674  = next_steps1[35:31];
         end
       end
     end
     if (rst) begin
-      \$674  = 1'h0;
+      \$674  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = cur_requantize1;
-    if (\$315 ) begin
-      \$675  = d0_rp__data[36];
+    \$675  = cur_is_last1;
+    if (\$316 ) begin
+      \$675  = \$324 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$675  = next_descriptor1[36];
+          \$675  = \$334 ;
         end
       end
     end
@@ -4235,253 +4221,253 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = bank_addr1;
-    if (\$315 ) begin
-      \$676  = d0_rp__data[26:18];
+    \$676  = cur_relu1;
+    if (\$316 ) begin
+      \$676  = d0_rp__data[35];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$676  = next_descriptor1[26:18];
-        end
-      end
-      if (\$342 ) begin
-        \$676  = \$343 [8:0];
-      end
-    end
-    if (rst) begin
-      \$676  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = rq_addr1;
-    if (\$315 ) begin
-      \$677  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$677  = \$331 [7:0];
-        if (last_group1) begin
-          \$677  = next_descriptor1[34:27];
+          \$676  = next_descriptor1[35];
         end
       end
     end
     if (rst) begin
-      \$677  = 8'h00;
+      \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = layer1;
-    if (\$315 ) begin
-      \$678  = 4'h0;
+    \$677  = cur_requantize1;
+    if (\$316 ) begin
+      \$677  = d0_rp__data[36];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$678  = next_layer_r1;
+          \$677  = next_descriptor1[36];
         end
       end
     end
     if (rst) begin
-      \$678  = 4'h0;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = group1;
-    if (\$315 ) begin
-      \$679  = 9'h000;
+    \$678  = bank_addr1;
+    if (\$316 ) begin
+      \$678  = d0_rp__data[26:18];
     end else if (issue1) begin
       if (last_fold1) begin
-        \$679  = group_plus1_1[8:0];
         if (last_group1) begin
-          \$679  = 9'h000;
+          \$678  = next_descriptor1[26:18];
+        end
+      end
+      if (\$343 ) begin
+        \$678  = \$344 [8:0];
+      end
+    end
+    if (rst) begin
+      \$678  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = rq_addr1;
+    if (\$316 ) begin
+      \$679  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$679  = \$332 [7:0];
+        if (last_group1) begin
+          \$679  = next_descriptor1[34:27];
         end
       end
     end
     if (rst) begin
-      \$679  = 9'h000;
+      \$679  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = fold1;
-    if (\$315 ) begin
-      \$680  = 9'h000;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$680  = 9'h000;
-        if (last_group1) begin
-          \$680  = 9'h000;
-        end
-      end else begin
-        \$680  = fold_plus1_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$680  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = group_plus1_1;
-    if (\$315 ) begin
-      \$681  = 10'h001;
+    \$680  = layer1;
+    if (\$316 ) begin
+      \$680  = 4'h0;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$681  = \$330 [9:0];
         if (last_group1) begin
-          \$681  = 10'h001;
+          \$680  = next_layer_r1;
         end
       end
     end
     if (rst) begin
-      \$681  = 10'h001;
+      \$680  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = fold_plus1_1;
-    if (\$315 ) begin
-      \$682  = 10'h001;
+    \$681  = group1;
+    if (\$316 ) begin
+      \$681  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$681  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$681  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$681  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = fold1;
+    if (\$316 ) begin
+      \$682  = 9'h000;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$682  = 10'h001;
+        \$682  = 9'h000;
         if (last_group1) begin
-          \$682  = 10'h001;
+          \$682  = 9'h000;
         end
       end else begin
-        \$682  = fold_plus2_1[9:0];
+        \$682  = fold_plus1_1[8:0];
       end
     end
     if (rst) begin
-      \$682  = 10'h001;
+      \$682  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = fold_plus2_1;
-    if (\$315 ) begin
-      \$683  = 11'h002;
+    \$683  = group_plus1_1;
+    if (\$316 ) begin
+      \$683  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$683  = \$331 [9:0];
+        if (last_group1) begin
+          \$683  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$683  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = fold_plus1_1;
+    if (\$316 ) begin
+      \$684  = 10'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$683  = 11'h002;
+        \$684  = 10'h001;
         if (last_group1) begin
-          \$683  = 11'h002;
+          \$684  = 10'h001;
         end
       end else begin
-        \$683  = \$339 [10:0];
+        \$684  = fold_plus2_1[9:0];
       end
     end
     if (rst) begin
-      \$683  = 11'h002;
+      \$684  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = last_fold1;
-    if (\$315 ) begin
-      \$684  = \$326 ;
+    \$685  = fold_plus2_1;
+    if (\$316 ) begin
+      \$685  = 11'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$684  = cur_one_fold1;
+        \$685  = 11'h002;
         if (last_group1) begin
-          \$684  = next_steps1[29];
+          \$685  = 11'h002;
         end
       end else begin
-        \$684  = \$340 ;
+        \$685  = \$340 [10:0];
       end
     end
     if (rst) begin
-      \$684  = 1'h0;
+      \$685  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = last_group1;
-    if (\$315 ) begin
-      \$685  = \$329 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$685  = \$332 ;
-        if (last_group1) begin
-          \$685  = next_steps1[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = fold_is_0_1;
-    if (\$315 ) begin
-      \$686  = 1'h1;
+    \$686  = last_fold1;
+    if (\$316 ) begin
+      \$686  = \$327 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$686  = 1'h1;
+        \$686  = cur_one_fold1;
         if (last_group1) begin
-          \$686  = 1'h1;
+          \$686  = next_steps1[29];
         end
       end else begin
-        \$686  = 1'h0;
+        \$686  = \$341 ;
       end
     end
     if (rst) begin
-      \$686  = 1'h1;
+      \$686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = first_step1;
-    if (\$315 ) begin
-      \$687  = 1'h1;
+    \$687  = last_group1;
+    if (\$316 ) begin
+      \$687  = \$330 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$687  = \$333 ;
+        if (last_group1) begin
+          \$687  = next_steps1[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = fold_is_0_1;
+    if (\$316 ) begin
+      \$688  = 1'h1;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$687  = 1'h0;
+        \$688  = 1'h1;
         if (last_group1) begin
-          \$687  = 1'h1;
+          \$688  = 1'h1;
         end
       end else begin
-        \$687  = 1'h0;
+        \$688  = 1'h0;
       end
     end
     if (rst) begin
-      \$687  = 1'h1;
+      \$688  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = wr_buf1;
-    if (\$315 ) begin
-      \$688  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$688  = \$336 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = layer_is_0_1;
-    if (\$315 ) begin
+    \$689  = first_step1;
+    if (\$316 ) begin
       \$689  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
+        \$689  = 1'h0;
         if (last_group1) begin
-          \$689  = cur_is_last1;
+          \$689  = 1'h1;
         end
+      end else begin
+        \$689  = 1'h0;
       end
     end
     if (rst) begin
@@ -4490,87 +4476,87 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \$344 ;
+    \$690  = wr_buf1;
+    if (\$316 ) begin
+      \$690  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$690  = \$337 ;
+        end
+      end
+    end
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$347 [4:0];
-    if (rst) begin
-      \$691  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$692  = wait_next_m2_1;
-    end else begin
-      if (\$349 ) begin
-        \$692  = \$350 [4:0];
+    \$691  = layer_is_0_1;
+    if (\$316 ) begin
+      \$691  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$691  = cur_is_last1;
+        end
       end
     end
     if (rst) begin
-      \$692  = 5'h00;
+      \$691  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = \$345 ;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = \$348 [4:0];
+    if (rst) begin
+      \$693  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$694  = wait_next_m2_1;
+    end else begin
+      if (\$350 ) begin
+        \$694  = \$351 [4:0];
+      end
+    end
+    if (rst) begin
+      \$694  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$693  = wait_next_le2_1;
+      \$695  = wait_next_le2_1;
     end else begin
-      \$693  = \$348 ;
+      \$695  = \$349 ;
     end
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \$357 ;
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = issue_ctx;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$696  = 1'h0;
-    end else if (\$359 ) begin
-      \$696  = \$367 ;
-    end else if (\$361 ) begin
-      \$696  = \$379 ;
-    end else begin
-      \$696  = \$391 ;
-    end
+    \$696  = \$358 ;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$697  = 1'h0;
-    end else if (\$359 ) begin
-      \$697  = \$373 ;
-    end else if (\$361 ) begin
-      \$697  = \$385 ;
-    end else begin
-      \$697  = \$397 ;
-    end
+    \$697  = issue_ctx;
     if (rst) begin
       \$697  = 1'h0;
     end
@@ -4578,14 +4564,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$698  = 1'h0;
-    end else if (\$399 ) begin
-      \$698  = \$407 ;
-    end else if (\$401 ) begin
-      \$698  = \$419 ;
+    end else if (\$360 ) begin
+      \$698  = \$368 ;
+    end else if (\$362 ) begin
+      \$698  = \$380 ;
     end else begin
-      \$698  = \$431 ;
+      \$698  = \$392 ;
     end
     if (rst) begin
       \$698  = 1'h0;
@@ -4594,14 +4580,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$699  = 1'h0;
-    end else if (\$399 ) begin
-      \$699  = \$413 ;
-    end else if (\$401 ) begin
-      \$699  = \$425 ;
+    end else if (\$360 ) begin
+      \$699  = \$374 ;
+    end else if (\$362 ) begin
+      \$699  = \$386 ;
     end else begin
-      \$699  = \$437 ;
+      \$699  = \$398 ;
     end
     if (rst) begin
       \$699  = 1'h0;
@@ -4609,197 +4595,202 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \$472 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$700  = 1'h0;
+    end else if (\$400 ) begin
+      \$700  = \$408 ;
+    end else if (\$402 ) begin
+      \$700  = \$420 ;
+    end else begin
+      \$700  = \$432 ;
+    end
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \$507 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$701  = 1'h0;
+    end else if (\$400 ) begin
+      \$701  = \$414 ;
+    end else if (\$402 ) begin
+      \$701  = \$426 ;
+    end else begin
+      \$701  = \$438 ;
+    end
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = issue;
+    \$702  = \$473 ;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \$529 ;
+    \$703  = \$508 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = wb_valid1;
+    \$704  = issue;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = wb_valid2;
+    \$705  = \$530 ;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = wb_valid3;
+    \$706  = wb_valid1;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = wb_valid4;
+    \$707  = wb_valid2;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = wb_valid5;
+    \$708  = wb_valid3;
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = wb_valid6;
+    \$709  = wb_valid4;
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = wb_valid7;
+    \$710  = wb_valid5;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = wb_valid8;
+    \$711  = wb_valid6;
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = wb_valid9;
+    \$712  = wb_valid7;
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = wb_valid10;
+    \$713  = wb_valid8;
     if (rst) begin
       \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = wb_valid11;
+    \$714  = wb_valid9;
     if (rst) begin
       \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = wb_valid12;
+    \$715  = wb_valid10;
     if (rst) begin
       \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = wb_valid13;
+    \$716  = wb_valid11;
     if (rst) begin
       \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = wb_valid14;
+    \$717  = wb_valid12;
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = wb_valid15;
+    \$718  = wb_valid13;
     if (rst) begin
       \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = wb_valid16;
+    \$719  = wb_valid14;
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = out_full0;
-    if (\$531 ) begin
-      \$720  = 1'h1;
-    end
-    if (done) begin
-      if (\$611 ) begin
-        \$720  = 1'h0;
-      end
-    end
+    \$720  = wb_valid15;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = out_pending0;
-    if (\$531 ) begin
-      \$721  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$607 ) begin
-          \$721  = 1'h0;
-        end
-      end
-    end
+    \$721  = wb_valid16;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = out_groups0;
-    if (\$531 ) begin
-      \$722  = 9'h000;
-    end else if (\$533 ) begin
-      \$722  = \$534 [8:0];
+    \$722  = out_full0;
+    if (\$532 ) begin
+      \$722  = 1'h1;
+    end
+    if (done) begin
+      if (\$612 ) begin
+        \$722  = 1'h0;
+      end
     end
     if (rst) begin
-      \$722  = 9'h000;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = out_full1;
-    if (\$536 ) begin
+    \$723  = out_pending0;
+    if (\$532 ) begin
       \$723  = 1'h1;
     end
-    if (done) begin
-      if (\$612 ) begin
-        \$723  = 1'h0;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$608 ) begin
+          \$723  = 1'h0;
+        end
       end
     end
     if (rst) begin
@@ -4808,84 +4799,83 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = out_pending1;
-    if (\$536 ) begin
-      \$724  = 1'h1;
+    \$724  = out_groups0;
+    if (\$532 ) begin
+      \$724  = 9'h000;
+    end else if (\$534 ) begin
+      \$724  = \$535 [8:0];
+    end
+    if (rst) begin
+      \$724  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = out_full1;
+    if (\$537 ) begin
+      \$725  = 1'h1;
+    end
+    if (done) begin
+      if (\$613 ) begin
+        \$725  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = out_pending1;
+    if (\$537 ) begin
+      \$726  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$608 ) begin
-          \$724  = 1'h0;
+        if (\$609 ) begin
+          \$726  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$724  = 1'h0;
+      \$726  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = out_groups1;
-    if (\$536 ) begin
-      \$725  = 9'h000;
-    end else if (\$538 ) begin
-      \$725  = \$539 [8:0];
+    \$727  = out_groups1;
+    if (\$537 ) begin
+      \$727  = 9'h000;
+    end else if (\$539 ) begin
+      \$727  = \$540 [8:0];
     end
     if (rst) begin
-      \$725  = 9'h000;
+      \$727  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$542 [2:0];
+    \$728  = \$543 [2:0];
     if (rst) begin
-      \$726  = 3'h0;
+      \$728  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$549 ;
+    \$729  = \$550 ;
     if (rst) begin
-      \$727  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = drain_undrained0;
-    if (\$555 ) begin
-      \$728  = 10'h000;
-    end else if (\$563 ) begin
-      \$728  = \$572 [9:0];
-    end else if (\$571 ) begin
-      \$728  = \$573 [9:0];
-    end
-    if (rst) begin
-      \$728  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = drain_ready0;
-    if (\$555 ) begin
-      \$729  = 1'h0;
-    end else if (\$563 ) begin
       \$729  = 1'h1;
-    end else if (\$571 ) begin
-      \$729  = \$574 ;
-    end
-    if (rst) begin
-      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = drain_undrained1;
-    if (\$580 ) begin
+    \$730  = drain_undrained0;
+    if (\$556 ) begin
       \$730  = 10'h000;
-    end else if (\$588 ) begin
-      \$730  = \$597 [9:0];
-    end else if (\$596 ) begin
-      \$730  = \$598 [9:0];
+    end else if (\$564 ) begin
+      \$730  = \$573 [9:0];
+    end else if (\$572 ) begin
+      \$730  = \$574 [9:0];
     end
     if (rst) begin
       \$730  = 10'h000;
@@ -4893,13 +4883,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = drain_ready1;
-    if (\$580 ) begin
+    \$731  = drain_ready0;
+    if (\$556 ) begin
       \$731  = 1'h0;
-    end else if (\$588 ) begin
+    end else if (\$564 ) begin
       \$731  = 1'h1;
-    end else if (\$596 ) begin
-      \$731  = \$599 ;
+    end else if (\$572 ) begin
+      \$731  = \$575 ;
     end
     if (rst) begin
       \$731  = 1'h0;
@@ -4907,147 +4897,156 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = drain_read;
+    \$732  = drain_undrained1;
+    if (\$581 ) begin
+      \$732  = 10'h000;
+    end else if (\$589 ) begin
+      \$732  = \$598 [9:0];
+    end else if (\$597 ) begin
+      \$732  = \$599 [9:0];
+    end
     if (rst) begin
-      \$732  = 1'h0;
+      \$732  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = drain_inflight;
+    \$733  = drain_ready1;
+    if (\$581 ) begin
+      \$733  = 1'h0;
+    end else if (\$589 ) begin
+      \$733  = 1'h1;
+    end else if (\$597 ) begin
+      \$733  = \$600 ;
+    end
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \$600 ;
+    \$734  = drain_read;
     if (rst) begin
-      \$734  = 10'h000;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \$601 ;
+    \$735  = drain_inflight;
     if (rst) begin
-      \$735  = 10'h000;
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = \$601 ;
+    if (rst) begin
+      \$736  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = \$602 ;
+    if (rst) begin
+      \$737  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$602 ) begin
-      \$736  = \$603 ;
+    if (\$603 ) begin
+      \$738  = \$604 ;
     end else if (drain_elem_last) begin
-      \$736  = \$604 ;
+      \$738  = \$605 ;
     end else begin
-      \$736  = \$605 ;
+      \$738  = \$606 ;
     end
     if (rst) begin
-      \$736  = 1'h0;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = drain_lane;
+    \$739  = drain_lane;
     if (drain_read) begin
-      \$737  = drain_elem[2:0];
+      \$739  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = drain_last;
+    \$740  = drain_last;
     if (drain_read) begin
-      \$738  = drain_elem_last;
+      \$740  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = drain_elem;
+    \$741  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$739  = 9'h000;
+        \$741  = 9'h000;
       end else begin
-        \$739  = \$609 [8:0];
+        \$741  = \$610 [8:0];
       end
     end
     if (rst) begin
-      \$739  = 9'h000;
+      \$741  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = drain_slot;
+    \$742  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$740  = \$606 ;
+        \$742  = \$607 ;
       end
     end
-    if (rst) begin
-      \$740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = release_slot;
-    if (done) begin
-      \$741  = \$610 ;
-    end
-    if (rst) begin
-      \$741  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = vector_start;
     if (rst) begin
       \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = done;
+    \$743  = release_slot;
+    if (done) begin
+      \$743  = \$611 ;
+    end
     if (rst) begin
       \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \$614 [2:0];
+    \$744  = vector_start;
     if (rst) begin
-      \$744  = 3'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \$617 ;
+    \$745  = done;
     if (rst) begin
       \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = { 6'h00, busy };
+    \$746  = \$615 [2:0];
     if (rst) begin
-      \$746  = 7'h00;
+      \$746  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$747  = 32'd0;
-    end else begin
-      \$747  = \$618 [31:0];
-    end
+    \$747  = \$618 ;
     if (rst) begin
-      \$747  = 32'd0;
+      \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = { 6'h00, stall_input };
+    \$748  = { 6'h00, busy };
     if (rst) begin
       \$748  = 7'h00;
     end
@@ -5066,7 +5065,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = { 6'h00, stall_output };
+    \$750  = { 6'h00, stall_input };
     if (rst) begin
       \$750  = 7'h00;
     end
@@ -5085,7 +5084,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \$621 ;
+    \$752  = { 6'h00, stall_output };
     if (rst) begin
       \$752  = 7'h00;
     end
@@ -5096,7 +5095,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$753  = 32'd0;
     end else begin
-      \$753  = \$622 [31:0];
+      \$753  = \$621 [31:0];
     end
     if (rst) begin
       \$753  = 32'd0;
@@ -5104,7 +5103,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = { 3'h0, \$623  };
+    \$754  = \$622 ;
     if (rst) begin
       \$754  = 7'h00;
     end
@@ -5115,7 +5114,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$755  = 32'd0;
     end else begin
-      \$755  = \$624 [31:0];
+      \$755  = \$623 [31:0];
     end
     if (rst) begin
       \$755  = 32'd0;
@@ -5123,7 +5122,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = { 6'h00, issue };
+    \$756  = { 3'h0, \$624  };
     if (rst) begin
       \$756  = 7'h00;
     end
@@ -5142,7 +5141,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = { 5'h00, \$626  };
+    \$758  = { 6'h00, issue };
     if (rst) begin
       \$758  = 7'h00;
     end
@@ -5153,7 +5152,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$759  = 32'd0;
     end else begin
-      \$759  = \$627 [31:0];
+      \$759  = \$626 [31:0];
     end
     if (rst) begin
       \$759  = 32'd0;
@@ -5161,7 +5160,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = { 6'h00, done };
+    \$760  = { 5'h00, \$627  };
     if (rst) begin
       \$760  = 7'h00;
     end
@@ -5176,6 +5175,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     end
     if (rst) begin
       \$761  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = { 6'h00, done };
+    if (rst) begin
+      \$762  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$763  = 32'd0;
+    end else begin
+      \$763  = \$629 [31:0];
+    end
+    if (rst) begin
+      \$763  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5218,135 +5236,135 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__data = { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$84 [5:0];
+  assign in_wp__addr = \$85 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$100 , \$98 , \$96 , \$94 , \$92 , \$90 , \$88 , \$86  };
+  assign in_wp__en = { \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87  };
   assign issued = issue;
-  assign next_layer0 = \$110 [3:0];
-  assign nxt_rp__addr = \$110 [2:0];
-  assign nxt_steps_rp__addr = \$110 [2:0];
-  assign next_layer1 = \$112 [3:0];
-  assign \nxt_rp__addr$110  = \$112 [2:0];
-  assign \nxt_steps_rp__addr$111  = \$112 [2:0];
-  assign \step_valid$130  = step_valid;
-  assign \step_addr$132  = step_addr;
-  assign \step_first$134  = step_first;
-  assign \step_last$136  = step_last;
-  assign \step_ctx$138  = step_ctx;
-  assign \step_rq$140  = step_rq;
-  assign \step_relu$142  = step_relu;
-  assign \step_requantize$144  = step_requantize;
-  assign \step_valid$145  = step_valid;
-  assign \step_addr$146  = step_addr;
-  assign \step_first$147  = step_first;
-  assign \step_last$148  = step_last;
-  assign \step_ctx$149  = step_ctx;
-  assign \step_rq$150  = step_rq;
-  assign \step_relu$151  = step_relu;
-  assign \step_requantize$152  = step_requantize;
-  assign \step_valid$153  = step_valid;
-  assign \step_addr$154  = step_addr;
-  assign \step_first$155  = step_first;
-  assign \step_last$156  = step_last;
-  assign \step_ctx$157  = step_ctx;
-  assign \step_rq$158  = step_rq;
-  assign \step_relu$159  = step_relu;
-  assign \step_requantize$160  = step_requantize;
-  assign \step_valid$161  = step_valid;
-  assign \step_addr$162  = step_addr;
-  assign \step_first$163  = step_first;
-  assign \step_last$164  = step_last;
-  assign \step_ctx$165  = step_ctx;
-  assign \step_rq$166  = step_rq;
-  assign \step_relu$167  = step_relu;
-  assign \step_requantize$168  = step_requantize;
-  assign \step_valid$169  = step_valid;
-  assign \step_addr$170  = step_addr;
-  assign \step_first$171  = step_first;
-  assign \step_last$172  = step_last;
-  assign \step_ctx$173  = step_ctx;
-  assign \step_rq$174  = step_rq;
-  assign \step_relu$175  = step_relu;
-  assign \step_requantize$176  = step_requantize;
-  assign \step_valid$177  = step_valid;
-  assign \step_addr$178  = step_addr;
-  assign \step_first$179  = step_first;
-  assign \step_last$180  = step_last;
-  assign \step_ctx$181  = step_ctx;
-  assign \step_rq$182  = step_rq;
-  assign \step_relu$183  = step_relu;
-  assign \step_requantize$184  = step_requantize;
-  assign \step_valid$185  = step_valid;
-  assign \step_addr$186  = step_addr;
-  assign \step_first$187  = step_first;
-  assign \step_last$188  = step_last;
-  assign \step_ctx$189  = step_ctx;
-  assign \step_rq$190  = step_rq;
-  assign \step_relu$191  = step_relu;
-  assign \step_requantize$192  = step_requantize;
-  assign \step_valid$193  = step_valid;
-  assign \step_addr$194  = step_addr;
-  assign \step_first$195  = step_first;
-  assign \step_last$196  = step_last;
-  assign \step_ctx$197  = step_ctx;
-  assign \step_rq$198  = step_rq;
-  assign \step_relu$199  = step_relu;
-  assign \step_requantize$200  = step_requantize;
+  assign next_layer0 = \$111 [3:0];
+  assign nxt_rp__addr = \$111 [2:0];
+  assign nxt_steps_rp__addr = \$111 [2:0];
+  assign next_layer1 = \$113 [3:0];
+  assign \nxt_rp__addr$111  = \$113 [2:0];
+  assign \nxt_steps_rp__addr$112  = \$113 [2:0];
+  assign \step_valid$131  = step_valid;
+  assign \step_addr$133  = step_addr;
+  assign \step_first$135  = step_first;
+  assign \step_last$137  = step_last;
+  assign \step_ctx$139  = step_ctx;
+  assign \step_rq$141  = step_rq;
+  assign \step_relu$143  = step_relu;
+  assign \step_requantize$145  = step_requantize;
+  assign \step_valid$146  = step_valid;
+  assign \step_addr$147  = step_addr;
+  assign \step_first$148  = step_first;
+  assign \step_last$149  = step_last;
+  assign \step_ctx$150  = step_ctx;
+  assign \step_rq$151  = step_rq;
+  assign \step_relu$152  = step_relu;
+  assign \step_requantize$153  = step_requantize;
+  assign \step_valid$154  = step_valid;
+  assign \step_addr$155  = step_addr;
+  assign \step_first$156  = step_first;
+  assign \step_last$157  = step_last;
+  assign \step_ctx$158  = step_ctx;
+  assign \step_rq$159  = step_rq;
+  assign \step_relu$160  = step_relu;
+  assign \step_requantize$161  = step_requantize;
+  assign \step_valid$162  = step_valid;
+  assign \step_addr$163  = step_addr;
+  assign \step_first$164  = step_first;
+  assign \step_last$165  = step_last;
+  assign \step_ctx$166  = step_ctx;
+  assign \step_rq$167  = step_rq;
+  assign \step_relu$168  = step_relu;
+  assign \step_requantize$169  = step_requantize;
+  assign \step_valid$170  = step_valid;
+  assign \step_addr$171  = step_addr;
+  assign \step_first$172  = step_first;
+  assign \step_last$173  = step_last;
+  assign \step_ctx$174  = step_ctx;
+  assign \step_rq$175  = step_rq;
+  assign \step_relu$176  = step_relu;
+  assign \step_requantize$177  = step_requantize;
+  assign \step_valid$178  = step_valid;
+  assign \step_addr$179  = step_addr;
+  assign \step_first$180  = step_first;
+  assign \step_last$181  = step_last;
+  assign \step_ctx$182  = step_ctx;
+  assign \step_rq$183  = step_rq;
+  assign \step_relu$184  = step_relu;
+  assign \step_requantize$185  = step_requantize;
+  assign \step_valid$186  = step_valid;
+  assign \step_addr$187  = step_addr;
+  assign \step_first$188  = step_first;
+  assign \step_last$189  = step_last;
+  assign \step_ctx$190  = step_ctx;
+  assign \step_rq$191  = step_rq;
+  assign \step_relu$192  = step_relu;
+  assign \step_requantize$193  = step_requantize;
+  assign \step_valid$194  = step_valid;
+  assign \step_addr$195  = step_addr;
+  assign \step_first$196  = step_first;
+  assign \step_last$197  = step_last;
+  assign \step_ctx$198  = step_ctx;
+  assign \step_rq$199  = step_rq;
+  assign \step_relu$200  = step_relu;
+  assign \step_requantize$201  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$165 , \$163 , \$161 , \$159 , \$157 , \$155 , \$153 , \$151  };
-  assign act_wp__addr = \$149 [6:0];
+  assign act_wp__en = { \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152  };
+  assign act_wp__addr = \$150 [6:0];
   assign act = act_word;
-  assign \act$217  = act_word;
   assign \act$218  = act_word;
   assign \act$219  = act_word;
   assign \act$220  = act_word;
   assign \act$221  = act_word;
   assign \act$222  = act_word;
   assign \act$223  = act_word;
-  assign act_wp__data = { \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762  };
-  assign result = { \$763 , \$762  };
-  assign \result$233  = { \$765 , \$764  };
+  assign \act$224  = act_word;
+  assign act_wp__data = { \$778 , \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764  };
+  assign result = { \$765 , \$764  };
   assign \result$234  = { \$767 , \$766  };
   assign \result$235  = { \$769 , \$768  };
   assign \result$236  = { \$771 , \$770  };
   assign \result$237  = { \$773 , \$772  };
   assign \result$238  = { \$775 , \$774  };
   assign \result$239  = { \$777 , \$776  };
-  assign \$signature__en$240  = out_write;
-  assign \$signature__addr$241  = \$167 [5:0];
-  assign \$signature__data$242  = { \$763 , \$762  };
-  assign \$signature__en$243  = out_write;
-  assign \$signature__addr$244  = \$169 [5:0];
-  assign \$signature__data$245  = { \$765 , \$764  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$171 [5:0];
-  assign \$signature__data$248  = { \$767 , \$766  };
-  assign \$signature__en$249  = out_write;
-  assign \$signature__addr$250  = \$173 [5:0];
-  assign \$signature__data$251  = { \$769 , \$768  };
-  assign \$signature__en$252  = out_write;
-  assign \$signature__addr$253  = \$175 [5:0];
-  assign \$signature__data$254  = { \$771 , \$770  };
-  assign \$signature__en$255  = out_write;
-  assign \$signature__addr$256  = \$177 [5:0];
-  assign \$signature__data$257  = { \$773 , \$772  };
-  assign \$signature__en$258  = out_write;
-  assign \$signature__addr$259  = \$179 [5:0];
-  assign \$signature__data$260  = { \$775 , \$774  };
-  assign \$signature__en$261  = out_write;
-  assign \$signature__addr$262  = \$181 [5:0];
-  assign \$signature__data$263  = { \$777 , \$776  };
-  assign \$signature__addr$271  = \$187 [5:0];
-  assign \$signature__addr$274  = \$192 [5:0];
-  assign \$signature__addr$276  = \$197 [5:0];
-  assign \$signature__addr$278  = \$202 [5:0];
-  assign \$signature__addr$280  = \$207 [5:0];
-  assign \$signature__addr$282  = \$212 [5:0];
-  assign \$signature__addr$284  = \$217 [5:0];
-  assign \$signature__addr$286  = \$222 [5:0];
+  assign \result$240  = { \$779 , \$778  };
+  assign \$signature__en$241  = out_write;
+  assign \$signature__addr$242  = \$168 [5:0];
+  assign \$signature__data$243  = { \$765 , \$764  };
+  assign \$signature__en$244  = out_write;
+  assign \$signature__addr$245  = \$170 [5:0];
+  assign \$signature__data$246  = { \$767 , \$766  };
+  assign \$signature__en$247  = out_write;
+  assign \$signature__addr$248  = \$172 [5:0];
+  assign \$signature__data$249  = { \$769 , \$768  };
+  assign \$signature__en$250  = out_write;
+  assign \$signature__addr$251  = \$174 [5:0];
+  assign \$signature__data$252  = { \$771 , \$770  };
+  assign \$signature__en$253  = out_write;
+  assign \$signature__addr$254  = \$176 [5:0];
+  assign \$signature__data$255  = { \$773 , \$772  };
+  assign \$signature__en$256  = out_write;
+  assign \$signature__addr$257  = \$178 [5:0];
+  assign \$signature__data$258  = { \$775 , \$774  };
+  assign \$signature__en$259  = out_write;
+  assign \$signature__addr$260  = \$180 [5:0];
+  assign \$signature__data$261  = { \$777 , \$776  };
+  assign \$signature__en$262  = out_write;
+  assign \$signature__addr$263  = \$182 [5:0];
+  assign \$signature__data$264  = { \$779 , \$778  };
+  assign \$signature__addr$272  = \$188 [5:0];
+  assign \$signature__addr$275  = \$193 [5:0];
+  assign \$signature__addr$277  = \$198 [5:0];
+  assign \$signature__addr$279  = \$203 [5:0];
+  assign \$signature__addr$281  = \$208 [5:0];
+  assign \$signature__addr$283  = \$213 [5:0];
+  assign \$signature__addr$285  = \$218 [5:0];
+  assign \$signature__addr$287  = \$223 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5360,6 +5378,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \o_stream__payload.last  = o_stream__payload[32];
   assign \load_r.addr  = load_r[31:0];
   assign \load_r.data  = load_r[95:32];
+  assign \load_in_r0.addr  = load_in_r0[31:0];
+  assign \load_in_r0.data  = load_in_r0[95:32];
   assign \$4  = 1'h1;
   assign \$5  = \$3 ;
   assign \$57  = { 3'h0, \$56 [9:3] };
@@ -5367,91 +5387,91 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$61  = { \$60 [9], \$60 [9], \$60 [9], \$60 [9:3] };
   assign \$68  = { 1'h0, load_r_countdown_distance };
   assign \$71  = { 1'h0, load_r_countdown_distance };
-  assign \$82  = \$81 ;
-  assign \$85  = 1'h1;
-  assign \$86  = in_fire;
-  assign \$87  = 1'h1;
-  assign \$88  = in_fire;
-  assign \$89  = 1'h1;
-  assign \$90  = in_fire;
-  assign \$91  = 1'h1;
-  assign \$92  = in_fire;
-  assign \$93  = 1'h1;
-  assign \$94  = in_fire;
-  assign \$95  = 1'h1;
-  assign \$96  = in_fire;
-  assign \$97  = 1'h1;
-  assign \$98  = in_fire;
-  assign \$99  = 1'h1;
-  assign \$100  = in_fire;
-  assign \$136  = in_fire;
-  assign \$150  = 1'h1;
-  assign \$151  = act_write;
-  assign \$152  = 1'h1;
-  assign \$153  = act_write;
-  assign \$154  = 1'h1;
-  assign \$155  = act_write;
-  assign \$156  = 1'h1;
-  assign \$157  = act_write;
-  assign \$158  = 1'h1;
-  assign \$159  = act_write;
-  assign \$160  = 1'h1;
-  assign \$161  = act_write;
-  assign \$162  = 1'h1;
-  assign \$163  = act_write;
-  assign \$164  = 1'h1;
-  assign \$165  = act_write;
-  assign \$141  = act_write;
-  assign \$145  = wb_group17;
-  assign \$185  = { 3'h0, drain_elem[8:3] };
-  assign \$190  = { 3'h0, drain_elem[8:3] };
-  assign \$195  = { 3'h0, drain_elem[8:3] };
-  assign \$200  = { 3'h0, drain_elem[8:3] };
-  assign \$205  = { 3'h0, drain_elem[8:3] };
-  assign \$210  = { 3'h0, drain_elem[8:3] };
-  assign \$215  = { 3'h0, drain_elem[8:3] };
-  assign \$220  = { 3'h0, drain_elem[8:3] };
-  assign \$245  = { \$244 [9], \$244 [9], \$244 [9], \$244 [9:3] };
-  assign \$246  = \$245 ;
-  assign \$249  = { \$248 [9], \$248 [9], \$248 [9], \$248 [9:3] };
-  assign \$250  = \$249 ;
-  assign \$256  = { \$255 [9], \$255 [9], \$255 [9], \$255 [9:3] };
-  assign \$257  = { 1'h0, load_r_countdown_distance };
-  assign \$260  = { 1'h0, load_r_countdown_distance };
-  assign \$265  = { \$264 [9], \$264 [9], \$264 [9], \$264 [9:3] };
-  assign \$270  = in_wslot;
-  assign \$281  = { \$280 [9], \$280 [9], \$280 [9], \$280 [9:3] };
-  assign \$283  = { \$282 [9], \$282 [9], \$282 [9], \$282 [9:3] };
-  assign \$317  = { \$316 [9], \$316 [9], \$316 [9], \$316 [9:3] };
-  assign \$319  = { \$318 [9], \$318 [9], \$318 [9], \$318 [9:3] };
-  assign \$337  = oldest;
-  assign \$403  = in_wslot;
-  assign \$409  = in_wslot;
-  assign \$415  = in_wslot;
-  assign \$421  = in_wslot;
-  assign \$427  = in_wslot;
-  assign \$433  = in_wslot;
-  assign \$447  = \$446 ;
-  assign \$482  = \$481 ;
-  assign \$488  = in_wslot;
-  assign \$493  = in_wslot;
-  assign \$500  = claim_ctx;
-  assign \$515  = \$514 ;
-  assign \$519  = \$518 ;
-  assign \$535  = claim_ctx;
-  assign \$537  = wb_ctx17;
-  assign \$575  = claim_ctx;
-  assign \$577  = drain_slot;
-  assign \$581  = wb_ctx17;
-  assign \$583  = drain_slot;
-  assign \$589  = drain_slot;
-  assign \$593  = wb_ctx17;
-  assign \$608  = drain_slot;
-  assign \$612  = release_slot;
+  assign \$83  = \$82 ;
+  assign \$86  = 1'h1;
+  assign \$87  = in_fire;
+  assign \$88  = 1'h1;
+  assign \$89  = in_fire;
+  assign \$90  = 1'h1;
+  assign \$91  = in_fire;
+  assign \$92  = 1'h1;
+  assign \$93  = in_fire;
+  assign \$94  = 1'h1;
+  assign \$95  = in_fire;
+  assign \$96  = 1'h1;
+  assign \$97  = in_fire;
+  assign \$98  = 1'h1;
+  assign \$99  = in_fire;
+  assign \$100  = 1'h1;
+  assign \$101  = in_fire;
+  assign \$137  = in_fire;
+  assign \$151  = 1'h1;
+  assign \$152  = act_write;
+  assign \$153  = 1'h1;
+  assign \$154  = act_write;
+  assign \$155  = 1'h1;
+  assign \$156  = act_write;
+  assign \$157  = 1'h1;
+  assign \$158  = act_write;
+  assign \$159  = 1'h1;
+  assign \$160  = act_write;
+  assign \$161  = 1'h1;
+  assign \$162  = act_write;
+  assign \$163  = 1'h1;
+  assign \$164  = act_write;
+  assign \$165  = 1'h1;
+  assign \$166  = act_write;
+  assign \$142  = act_write;
+  assign \$146  = wb_group17;
+  assign \$186  = { 3'h0, drain_elem[8:3] };
+  assign \$191  = { 3'h0, drain_elem[8:3] };
+  assign \$196  = { 3'h0, drain_elem[8:3] };
+  assign \$201  = { 3'h0, drain_elem[8:3] };
+  assign \$206  = { 3'h0, drain_elem[8:3] };
+  assign \$211  = { 3'h0, drain_elem[8:3] };
+  assign \$216  = { 3'h0, drain_elem[8:3] };
+  assign \$221  = { 3'h0, drain_elem[8:3] };
+  assign \$246  = { \$245 [9], \$245 [9], \$245 [9], \$245 [9:3] };
+  assign \$247  = \$246 ;
+  assign \$250  = { \$249 [9], \$249 [9], \$249 [9], \$249 [9:3] };
+  assign \$251  = \$250 ;
+  assign \$257  = { \$256 [9], \$256 [9], \$256 [9], \$256 [9:3] };
+  assign \$258  = { 1'h0, load_r_countdown_distance };
+  assign \$261  = { 1'h0, load_r_countdown_distance };
+  assign \$266  = { \$265 [9], \$265 [9], \$265 [9], \$265 [9:3] };
+  assign \$271  = in_wslot;
+  assign \$282  = { \$281 [9], \$281 [9], \$281 [9], \$281 [9:3] };
+  assign \$284  = { \$283 [9], \$283 [9], \$283 [9], \$283 [9:3] };
+  assign \$318  = { \$317 [9], \$317 [9], \$317 [9], \$317 [9:3] };
+  assign \$320  = { \$319 [9], \$319 [9], \$319 [9], \$319 [9:3] };
+  assign \$338  = oldest;
+  assign \$404  = in_wslot;
+  assign \$410  = in_wslot;
+  assign \$416  = in_wslot;
+  assign \$422  = in_wslot;
+  assign \$428  = in_wslot;
+  assign \$434  = in_wslot;
+  assign \$448  = \$447 ;
+  assign \$483  = \$482 ;
+  assign \$489  = in_wslot;
+  assign \$494  = in_wslot;
+  assign \$501  = claim_ctx;
+  assign \$516  = \$515 ;
+  assign \$520  = \$519 ;
+  assign \$536  = claim_ctx;
+  assign \$538  = wb_ctx17;
+  assign \$576  = claim_ctx;
+  assign \$578  = drain_slot;
+  assign \$582  = wb_ctx17;
+  assign \$584  = drain_slot;
+  assign \$590  = drain_slot;
+  assign \$594  = wb_ctx17;
+  assign \$609  = drain_slot;
+  assign \$613  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$283$0 , r_rdy, r_data, w_en, \port$2847$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$284$0 , r_rdy, r_data, w_en, \port$2851$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5475,10 +5495,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$283$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input [31:0] \port$283$0 ;
-  wire [31:0] \port$283$0 ;
-  input \port$2847$0 ;
-  wire \port$2847$0 ;
+  input [31:0] \port$284$0 ;
+  wire [31:0] \port$284$0 ;
+  input \port$2851$0 ;
+  wire \port$2851$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5511,7 +5531,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$283$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2847$0 , \port$283$0  };
+      storage[w_port__addr] <= { \port$2851$0 , \port$284$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5573,14 +5593,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$283$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2847$0 , \port$283$0  };
-  assign w_data = { \port$2847$0 , \port$283$0  };
+  assign w_port__data = { \port$2851$0 , \port$284$0  };
+  assign w_data = { \port$2851$0 , \port$284$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3067$0 , \port$3068$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3071$0 , \port$3072$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5760,10 +5780,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3067$0 ;
-  wire [7:0] \port$3067$0 ;
-  output [23:0] \port$3068$0 ;
-  wire [23:0] \port$3068$0 ;
+  output [7:0] \port$3071$0 ;
+  wire [7:0] \port$3071$0 ;
+  output [23:0] \port$3072$0 ;
+  wire [23:0] \port$3072$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7118,7 +7138,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3014$0 (pe0_flags),
+    .\port$3018$0 (pe0_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -7251,13 +7271,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3067$0  = \$43 ;
-  assign \port$3068$0  = \$44 ;
+  assign \port$3071$0  = \$43 ;
+  assign \port$3072$0  = \$44 ;
   assign \$18  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3014$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3018$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7442,8 +7462,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3014$0 ;
-  wire [1:0] \port$3014$0 ;
+  input [1:0] \port$3018$0 ;
+  wire [1:0] \port$3018$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7660,9 +7680,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3014$0 [0];
+    rq_relu1 <= \port$3018$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3014$0 [1];
+    rq_req1 <= \port$3018$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7796,8 +7816,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3014$0 [0];
-  assign i_requantize = \port$3014$0 [1];
+  assign i_relu = \port$3018$0 [0];
+  assign i_requantize = \port$3018$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7806,7 +7826,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3240$0 , \port$3241$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3244$0 , \port$3245$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7986,10 +8006,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3240$0 ;
-  wire [7:0] \port$3240$0 ;
-  output [23:0] \port$3241$0 ;
-  wire [23:0] \port$3241$0 ;
+  output [7:0] \port$3244$0 ;
+  wire [7:0] \port$3244$0 ;
+  output [23:0] \port$3245$0 ;
+  wire [23:0] \port$3245$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9344,7 +9364,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3187$0 (pe1_flags),
+    .\port$3191$0 (pe1_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -9477,13 +9497,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3240$0  = \$43 ;
-  assign \port$3241$0  = \$44 ;
+  assign \port$3244$0  = \$43 ;
+  assign \port$3245$0  = \$44 ;
   assign \$18  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3187$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3191$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9668,8 +9688,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3187$0 ;
-  wire [1:0] \port$3187$0 ;
+  input [1:0] \port$3191$0 ;
+  wire [1:0] \port$3191$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9886,9 +9906,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3187$0 [0];
+    rq_relu1 <= \port$3191$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3187$0 [1];
+    rq_req1 <= \port$3191$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10022,8 +10042,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3187$0 [0];
-  assign i_requantize = \port$3187$0 [1];
+  assign i_relu = \port$3191$0 [0];
+  assign i_requantize = \port$3191$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10032,7 +10052,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3413$0 , \port$3414$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3417$0 , \port$3418$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10212,10 +10232,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3413$0 ;
-  wire [7:0] \port$3413$0 ;
-  output [23:0] \port$3414$0 ;
-  wire [23:0] \port$3414$0 ;
+  output [7:0] \port$3417$0 ;
+  wire [7:0] \port$3417$0 ;
+  output [23:0] \port$3418$0 ;
+  wire [23:0] \port$3418$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11570,7 +11590,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3360$0 (pe2_flags),
+    .\port$3364$0 (pe2_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -11703,13 +11723,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3413$0  = \$43 ;
-  assign \port$3414$0  = \$44 ;
+  assign \port$3417$0  = \$43 ;
+  assign \port$3418$0  = \$44 ;
   assign \$18  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3360$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3364$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -11894,8 +11914,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3360$0 ;
-  wire [1:0] \port$3360$0 ;
+  input [1:0] \port$3364$0 ;
+  wire [1:0] \port$3364$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12112,9 +12132,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3360$0 [0];
+    rq_relu1 <= \port$3364$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3360$0 [1];
+    rq_req1 <= \port$3364$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12248,8 +12268,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3360$0 [0];
-  assign i_requantize = \port$3360$0 [1];
+  assign i_relu = \port$3364$0 [0];
+  assign i_requantize = \port$3364$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12258,7 +12278,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3586$0 , \port$3587$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3590$0 , \port$3591$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12438,10 +12458,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3586$0 ;
-  wire [7:0] \port$3586$0 ;
-  output [23:0] \port$3587$0 ;
-  wire [23:0] \port$3587$0 ;
+  output [7:0] \port$3590$0 ;
+  wire [7:0] \port$3590$0 ;
+  output [23:0] \port$3591$0 ;
+  wire [23:0] \port$3591$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13796,7 +13816,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3533$0 (pe3_flags),
+    .\port$3537$0 (pe3_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -13929,13 +13949,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3586$0  = \$43 ;
-  assign \port$3587$0  = \$44 ;
+  assign \port$3590$0  = \$43 ;
+  assign \port$3591$0  = \$44 ;
   assign \$18  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3533$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3537$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14120,8 +14140,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3533$0 ;
-  wire [1:0] \port$3533$0 ;
+  input [1:0] \port$3537$0 ;
+  wire [1:0] \port$3537$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14338,9 +14358,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3533$0 [0];
+    rq_relu1 <= \port$3537$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3533$0 [1];
+    rq_req1 <= \port$3537$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14474,8 +14494,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3533$0 [0];
-  assign i_requantize = \port$3533$0 [1];
+  assign i_relu = \port$3537$0 [0];
+  assign i_requantize = \port$3537$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14484,7 +14504,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3759$0 , \port$3760$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3763$0 , \port$3764$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14664,10 +14684,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3759$0 ;
-  wire [7:0] \port$3759$0 ;
-  output [23:0] \port$3760$0 ;
-  wire [23:0] \port$3760$0 ;
+  output [7:0] \port$3763$0 ;
+  wire [7:0] \port$3763$0 ;
+  output [23:0] \port$3764$0 ;
+  wire [23:0] \port$3764$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16022,7 +16042,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3706$0 (pe4_flags),
+    .\port$3710$0 (pe4_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -16155,13 +16175,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3759$0  = \$43 ;
-  assign \port$3760$0  = \$44 ;
+  assign \port$3763$0  = \$43 ;
+  assign \port$3764$0  = \$44 ;
   assign \$18  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3706$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3710$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16346,8 +16366,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3706$0 ;
-  wire [1:0] \port$3706$0 ;
+  input [1:0] \port$3710$0 ;
+  wire [1:0] \port$3710$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16564,9 +16584,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3706$0 [0];
+    rq_relu1 <= \port$3710$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3706$0 [1];
+    rq_req1 <= \port$3710$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16700,8 +16720,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3706$0 [0];
-  assign i_requantize = \port$3706$0 [1];
+  assign i_relu = \port$3710$0 [0];
+  assign i_requantize = \port$3710$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16710,7 +16730,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3932$0 , \port$3933$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3936$0 , \port$3937$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16890,10 +16910,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3932$0 ;
-  wire [7:0] \port$3932$0 ;
-  output [23:0] \port$3933$0 ;
-  wire [23:0] \port$3933$0 ;
+  output [7:0] \port$3936$0 ;
+  wire [7:0] \port$3936$0 ;
+  output [23:0] \port$3937$0 ;
+  wire [23:0] \port$3937$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18248,7 +18268,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3879$0 (pe5_flags),
+    .\port$3883$0 (pe5_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -18381,13 +18401,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3932$0  = \$43 ;
-  assign \port$3933$0  = \$44 ;
+  assign \port$3936$0  = \$43 ;
+  assign \port$3937$0  = \$44 ;
   assign \$18  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3879$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3883$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18572,8 +18592,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3879$0 ;
-  wire [1:0] \port$3879$0 ;
+  input [1:0] \port$3883$0 ;
+  wire [1:0] \port$3883$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18790,9 +18810,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3879$0 [0];
+    rq_relu1 <= \port$3883$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3879$0 [1];
+    rq_req1 <= \port$3883$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18926,8 +18946,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3879$0 [0];
-  assign i_requantize = \port$3879$0 [1];
+  assign i_relu = \port$3883$0 [0];
+  assign i_requantize = \port$3883$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18936,7 +18956,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4105$0 , \port$4106$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4109$0 , \port$4110$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19116,10 +19136,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4105$0 ;
-  wire [7:0] \port$4105$0 ;
-  output [23:0] \port$4106$0 ;
-  wire [23:0] \port$4106$0 ;
+  output [7:0] \port$4109$0 ;
+  wire [7:0] \port$4109$0 ;
+  output [23:0] \port$4110$0 ;
+  wire [23:0] \port$4110$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20474,7 +20494,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4052$0 (pe6_flags),
+    .\port$4056$0 (pe6_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -20607,13 +20627,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4105$0  = \$43 ;
-  assign \port$4106$0  = \$44 ;
+  assign \port$4109$0  = \$43 ;
+  assign \port$4110$0  = \$44 ;
   assign \$18  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4052$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4056$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20798,8 +20818,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4052$0 ;
-  wire [1:0] \port$4052$0 ;
+  input [1:0] \port$4056$0 ;
+  wire [1:0] \port$4056$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21016,9 +21036,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4052$0 [0];
+    rq_relu1 <= \port$4056$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4052$0 [1];
+    rq_req1 <= \port$4056$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21152,8 +21172,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4052$0 [0];
-  assign i_requantize = \port$4052$0 [1];
+  assign i_relu = \port$4056$0 [0];
+  assign i_requantize = \port$4056$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21162,7 +21182,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4278$0 , \port$4279$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4282$0 , \port$4283$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21342,10 +21362,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4278$0 ;
-  wire [7:0] \port$4278$0 ;
-  output [23:0] \port$4279$0 ;
-  wire [23:0] \port$4279$0 ;
+  output [7:0] \port$4282$0 ;
+  wire [7:0] \port$4282$0 ;
+  output [23:0] \port$4283$0 ;
+  wire [23:0] \port$4283$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22700,7 +22720,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4225$0 (pe7_flags),
+    .\port$4229$0 (pe7_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -22833,13 +22853,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4278$0  = \$43 ;
-  assign \port$4279$0  = \$44 ;
+  assign \port$4282$0  = \$43 ;
+  assign \port$4283$0  = \$44 ;
   assign \$18  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4225$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4229$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23024,8 +23044,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4225$0 ;
-  wire [1:0] \port$4225$0 ;
+  input [1:0] \port$4229$0 ;
+  wire [1:0] \port$4229$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23242,9 +23262,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4225$0 [0];
+    rq_relu1 <= \port$4229$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4225$0 [1];
+    rq_req1 <= \port$4229$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23378,8 +23398,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4225$0 [0];
-  assign i_requantize = \port$4225$0 [1];
+  assign i_relu = \port$4229$0 [0];
+  assign i_requantize = \port$4229$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

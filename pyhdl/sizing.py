@@ -60,7 +60,7 @@ __all__ += [
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
-    "issue_stages", "writeback_latency", "readable_after",
+    "issue_stages", "load_stages", "load_to_input", "writeback_latency", "readable_after",
     "schedule", "countdown_wait", "countdown_distance", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
@@ -356,6 +356,25 @@ def issue_stages() -> int:
     (``docs/fpga.md``) for a cycle more per layer boundary.
     """
     return 1
+
+
+def load_stages() -> int:
+    """Cycles from a load handshake to its write (and the sequencer restart, the clear).
+
+    Two: the payload is registered as it is accepted, then decoded into a second
+    register, so that no decode runs from the port, whose driver may sit far away
+    (on ECP5 that decode, fed by the synthesis harness, limited four speed-8 seeds).
+    """
+    return 2
+
+
+def load_to_input() -> int:
+    """Cycles from the last load handshake to the first cycle an input beat is taken.
+
+    The write lands (``load_stages``), the sequencer restarts in the next cycle (it
+    re-reads descriptor 0, ``i_stream.ready`` low) and takes a beat in the one after.
+    """
+    return load_stages() + 2
 
 
 def writeback_latency(cfg: ArrayConfig) -> int:

@@ -220,15 +220,23 @@ class NmcArray(wiring.Component):
             return out
 
         # ---- load port ------------------------------------------------------------
-        # The load is registered as it is accepted (payload and handshake), and every
-        # write, the sequencer restart and the counter clear act a cycle later, from the
-        # registers: no path runs from the load handshake into the memories or the
-        # sequencer.  The control words are decoded from the port on arrival.
+        # The load is registered as it is accepted (payload and handshake) and passes
+        # sizing.load_stages() registers; every write, the sequencer restart and the
+        # counter clear act from the last: no path runs from the load handshake into the
+        # memories or the sequencer.  The control words are decoded into the last
+        # register from the one before, never from the port: its driver may sit far
+        # away (docs/fpga.md, "Critical path").
         busy = Signal(name="busy_r")
         loaded = Signal(name="loaded")  # the sequencer's state is valid (else reloaded this cycle)
         vector_start_r = Signal(name="vector_start_r")
-        ld = Signal.like(self.load.payload, name="load_r", reset_less=True)
-        ld_fire = Signal(name="load_write")  # ld is written in this cycle
+        stages = []  # (payload, handshake) registers, the last one's write lands now
+        for k in range(sizing.load_stages()):
+            last_stage = k == sizing.load_stages() - 1
+            stages.append((Signal.like(self.load.payload, reset_less=True,
+                                       name="load_r" if last_stage else f"load_in_r{k}"),
+                           Signal(name="load_write" if last_stage else f"load_in_valid{k}")))
+        ld, ld_fire = stages[-1]  # ld is written in this cycle
+        in_flight = Cat(*[fire for _, fire in stages]).any()  # a load not yet written
         region, index, word = ld.addr[28:32], ld.addr[20:28], ld.addr[0:20]
         clear = Signal(name="clear_counters")
         load_hold = Signal(name="load_hold")  # a multi-cycle weight write in progress
@@ -236,10 +244,13 @@ class NmcArray(wiring.Component):
         # counted against the program being replaced.  An offered beat goes first (a
         # held load cannot starve a vector that has started; busy then closes the port,
         # and vector_start_r covers the cycle before busy rises); a beat waits while a
-        # write lands (i_stream.ready below)
+        # load is on its way to its write (i_stream.ready below)
         m.d.comb += self.load.ready.eq(~busy & ~vector_start_r & ~load_hold & ~(self.i_stream.valid & has_layers))
-        m.d.sync += [ld.eq(self.load.payload), ld_fire.eq(self.load.valid & self.load.ready)]
-        arriving = self.load.payload
+        before = (self.load.payload, self.load.valid & self.load.ready)
+        for payload, fire in stages:
+            m.d.sync += [payload.eq(before[0]), fire.eq(before[1])]
+            before = (payload, fire)
+        arriving = stages[-2][0] if len(stages) > 1 else self.load.payload
         ctl_word = Signal(name="load_r_is_control", reset_less=True)
         ctl_n_layers = Signal(name="load_r_is_n_layers", reset_less=True)
         ctl_clear = Signal(name="load_r_is_clear", reset_less=True)
@@ -294,7 +305,9 @@ class NmcArray(wiring.Component):
                                  part_base.eq(word * K + index * vn_words)]
             if vn_words > 1:
                 # the next load would land while this word's later parts are written
-                m.d.comb += load_hold.eq((part != 0) | bank_hit)
+                m.d.comb += load_hold.eq((part != 0) | Cat(*[
+                    fire & (payload.addr[28:32] == sizing.REGION_BANK) & (payload.addr[20:28] < P)
+                    for payload, fire in stages]).any())
         for p, pe in enumerate(pes):
             hit = ld_fire & (index == p)
             if pe.has_bank:
@@ -367,7 +380,7 @@ class NmcArray(wiring.Component):
         in_fire = Signal(name="in_fire")
         # not in the cycle the sequencer reloads its state (after reset or a program
         # write): its readiness for the next cycle is computed from the reloaded state
-        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers & ~ld_fire & loaded),
+        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers & ~in_flight & loaded),
                      in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)

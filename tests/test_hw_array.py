@@ -145,6 +145,52 @@ def test_input_right_after_the_last_program_write(model, descriptor0_last):
     assert result.counters["inferences"] == len(vectors)
 
 
+def test_a_beat_offered_right_after_a_load_is_taken_once_the_program_is_in():
+    # the port contract (docs/hardware.md): a beat offered in the cycle after the last
+    # load handshake is taken load_to_input cycles after that handshake, not before
+    # (it would count against the program being written) and not later
+    cfg, sizes, raw = CORNERS[0]
+    image, _, draw = _model(cfg, sizes, seed=3, raw_last=raw)
+    program = compile_model(image, cfg)
+    vector = draw(1)[0]
+    dut = NmcArray(cfg)
+    seen = {"outputs": []}
+
+    async def testbench(ctx):
+        for addr, data in program.load_words:
+            ctx.set(dut.load.valid, 1)
+            ctx.set(dut.load.payload.addr, addr)
+            ctx.set(dut.load.payload.data, data)
+            await ctx.tick().until(dut.load.ready)
+        ctx.set(dut.load.valid, 0)
+        ctx.set(dut.o_stream.ready, 1)
+        for n, word in enumerate(sizing.input_beats(vector, cfg)):
+            ctx.set(dut.i_stream.valid, 1)
+            ctx.set(dut.i_stream.payload, word)
+            cycles = 1
+            while not ctx.get(dut.i_stream.ready):
+                await ctx.tick()
+                cycles += 1
+            await ctx.tick()
+            if n == 0:
+                seen["first_beat"] = cycles
+        ctx.set(dut.i_stream.valid, 0)
+        for _ in range(500):
+            if ctx.get(dut.o_stream.valid):
+                seen["outputs"].append(ctx.get(dut.o_stream.payload.data))
+            if ctx.get(dut.done):
+                return
+            await ctx.tick()
+        raise TimeoutError("no result within 500 cycles")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert seen["first_beat"] == sizing.load_to_input()
+    assert seen["outputs"] == integer.infer(image, torch.tensor([vector]))[-1].tolist()[0]
+
+
 def test_a_load_waits_for_a_started_vector():
     # busy is counted from registered events and rises two cycles after a vector's first
     # beat: a load offered while that vector's later beats pause must wait all the same,
@@ -193,8 +239,8 @@ def test_a_load_waits_for_a_started_vector():
 
 def test_counter_clear_restarts_every_counter_in_the_cycle_after_the_write():
     # the same vector before and after a clear must count the same: the clear zeroes
-    # everything (the write lands the cycle after the load handshake and is the counters'
-    # reset in that cycle) and loses no event of the run after it
+    # everything (the write lands load_stages cycles after the load handshake and is the
+    # counters' reset in that cycle) and loses no event of the run after it
     cfg, sizes, raw = CORNERS[0]
     image, _, draw = _model(cfg, sizes, seed=5, raw_last=raw)
     vector = draw(1)[0]
@@ -237,6 +283,7 @@ def test_counter_clear_restarts_every_counter_in_the_cycle_after_the_write():
         ctx.set(dut.load.valid, 1)
         await ctx.tick().until(dut.load.ready)
         ctx.set(dut.load.valid, 0)
+        await ctx.tick().repeat(sizing.load_stages() - 1)
         seen["write_cycle"] = counters(ctx)
         await ctx.tick()
         seen["after"] = counters(ctx)
