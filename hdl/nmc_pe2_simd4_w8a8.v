@@ -8,36 +8,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [7:0] \$102 ;
-  wire [6:0] \$103 ;
-  wire [8:0] \$104 ;
-  wire [5:0] \$105 ;
-  wire [9:0] \$106 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [6:0] \$108 ;
+  wire [8:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [6:0] \$110 ;
+  wire [8:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [6:0] \$115 ;
-  wire [8:0] \$116 ;
-  wire [6:0] \$117 ;
-  wire [8:0] \$118 ;
+  wire [7:0] \$115 ;
+  wire [6:0] \$116 ;
+  wire [8:0] \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [7:0] \$122 ;
-  wire [6:0] \$123 ;
-  wire [8:0] \$124 ;
+  wire [7:0] \$120 ;
+  wire [6:0] \$121 ;
+  wire [8:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [7:0] \$127 ;
-  wire [6:0] \$128 ;
-  wire [8:0] \$129 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
@@ -48,138 +48,138 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [3:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [3:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [3:0] \$146 ;
-  wire [3:0] \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [8:0] \$144 ;
+  wire [8:0] \$145 ;
+  wire [8:0] \$146 ;
+  wire \$147 ;
+  wire [8:0] \$148 ;
+  wire [8:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [8:0] \$150 ;
   wire [8:0] \$151 ;
   wire [8:0] \$152 ;
-  wire [8:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire [8:0] \$155 ;
   wire [8:0] \$156 ;
   wire [8:0] \$157 ;
   wire [8:0] \$158 ;
-  wire [8:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$161 ;
-  wire [8:0] \$162 ;
-  wire [8:0] \$163 ;
-  wire [5:0] \$164 ;
-  wire [6:0] \$165 ;
+  wire [8:0] \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [8:0] \$165 ;
   wire \$166 ;
-  wire [5:0] \$167 ;
-  wire [6:0] \$168 ;
-  wire [7:0] \$169 ;
+  wire [7:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire [8:0] \$171 ;
-  wire [8:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [8:0] \$173 ;
+  wire [8:0] \$174 ;
   wire [8:0] \$175 ;
-  wire \$176 ;
+  wire [8:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [8:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [7:0] \$181 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [8:0] \$187 ;
+  wire [9:0] \$187 ;
   wire [8:0] \$188 ;
-  wire [8:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [8:0] \$190 ;
+  wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  wire [10:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire \$200 ;
-  wire [9:0] \$201 ;
-  wire [8:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
+  wire [9:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [5:0] \$203 ;
+  wire [5:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
+  wire [5:0] \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [8:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [10:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
+  wire [8:0] \$210 ;
+  wire [8:0] \$211 ;
+  wire [8:0] \$212 ;
   wire \$213 ;
-  wire [9:0] \$214 ;
+  wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [5:0] \$217 ;
-  wire [5:0] \$218 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire [5:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
-  wire [8:0] \$223 ;
+  wire [9:0] \$223 ;
   wire [8:0] \$224 ;
-  wire [8:0] \$225 ;
-  wire [8:0] \$226 ;
+  wire \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
+  wire [10:0] \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
-  wire [9:0] \$237 ;
-  wire [8:0] \$238 ;
-  wire \$239 ;
+  wire [9:0] \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [5:0] \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
+  wire [5:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  wire [5:0] \$243 ;
   wire \$244 ;
   wire \$245 ;
-  wire [10:0] \$246 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [8:0] \$25 ;
-  wire [9:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire [5:0] \$253 ;
-  wire [5:0] \$254 ;
+  wire \$253 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire [5:0] \$257 ;
+  wire \$257 ;
   wire \$258 ;
   wire \$259 ;
   wire \$26 ;
@@ -249,7 +249,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [5:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
@@ -260,7 +260,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [6:0] \$33 ;
+  wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -282,7 +282,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [5:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -293,7 +293,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [6:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -304,7 +304,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [7:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -315,7 +315,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
-  wire [7:0] \$38 ;
+  wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
@@ -326,7 +326,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire \$39 ;
+  wire [7:0] \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -338,84 +338,84 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [7:0] \$40 ;
   wire \$400 ;
-  wire \$401 ;
+  wire [8:0] \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [7:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
-  wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire [8:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire [7:0] \$418 ;
-  wire \$419 ;
-  wire \$42 ;
+  wire [7:0] \$407 ;
+  wire [7:0] \$408 ;
+  wire [5:0] \$409 ;
+  wire [5:0] \$41 ;
+  wire [8:0] \$410 ;
+  wire [7:0] \$411 ;
+  wire [7:0] \$412 ;
+  wire [6:0] \$413 ;
+  wire [8:0] \$414 ;
+  wire \$415 ;
+  wire [5:0] \$416 ;
+  wire [9:0] \$417 ;
+  wire \$418 ;
+  wire [7:0] \$419 ;
+  wire [8:0] \$42 ;
   wire \$420 ;
-  wire [7:0] \$421 ;
-  wire [7:0] \$422 ;
-  wire [5:0] \$423 ;
-  wire [8:0] \$424 ;
-  wire [7:0] \$425 ;
-  wire [7:0] \$426 ;
-  wire [6:0] \$427 ;
-  wire [8:0] \$428 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire [8:0] \$427 ;
+  wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [5:0] \$430 ;
-  wire [9:0] \$431 ;
-  wire \$432 ;
-  wire [7:0] \$433 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire [8:0] \$432 ;
+  wire [3:0] \$433 ;
   wire \$434 ;
-  wire \$435 ;
+  wire [4:0] \$435 ;
   wire \$436 ;
-  wire \$437 ;
+  wire [3:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire [8:0] \$441 ;
+  wire [3:0] \$440 ;
+  wire \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [8:0] \$446 ;
-  wire [3:0] \$447 ;
+  wire \$446 ;
+  wire \$447 ;
   wire \$448 ;
-  wire [4:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
-  wire [3:0] \$451 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire [3:0] \$454 ;
+  wire \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
-  wire [7:0] \$46 ;
+  wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
+  wire [9:0] \$465 ;
+  wire [9:0] \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
-  wire [7:0] \$47 ;
+  wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
@@ -425,9 +425,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire [9:0] \$479 ;
-  wire [5:0] \$48 ;
-  wire [9:0] \$480 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
@@ -437,12 +437,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire [8:0] \$49 ;
-  wire \$490 ;
-  wire \$491 ;
+  wire \$49 ;
+  wire [9:0] \$490 ;
+  wire [9:0] \$491 ;
   wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
+  wire [8:0] \$493 ;
+  wire [8:0] \$494 ;
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
@@ -452,105 +452,105 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire \$502 ;
+  wire [8:0] \$502 ;
   wire \$503 ;
-  wire [9:0] \$504 ;
-  wire [9:0] \$505 ;
-  wire \$506 ;
-  wire [8:0] \$507 ;
-  wire [8:0] \$508 ;
-  wire \$509 ;
-  wire \$51 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [3:0] \$506 ;
+  wire [4:0] \$507 ;
+  wire [3:0] \$508 ;
+  wire [4:0] \$509 ;
+  wire [7:0] \$51 ;
   wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire [8:0] \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [32:0] \$511 ;
+  wire [32:0] \$512 ;
+  wire [32:0] \$513 ;
+  wire [3:0] \$514 ;
+  wire [32:0] \$515 ;
+  wire [1:0] \$516 ;
+  wire [32:0] \$517 ;
+  wire [32:0] \$518 ;
+  wire [1:0] \$519 ;
   wire \$52 ;
-  wire [3:0] \$520 ;
-  wire [4:0] \$521 ;
-  wire [3:0] \$522 ;
-  wire [4:0] \$523 ;
-  wire \$524 ;
-  wire [32:0] \$525 ;
-  wire [32:0] \$526 ;
-  wire [32:0] \$527 ;
-  wire [3:0] \$528 ;
-  wire [32:0] \$529 ;
+  wire [32:0] \$520 ;
+  wire [32:0] \$521 ;
+  reg \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg [3:0] \$525 ;
+  reg [8:0] \$526 ;
+  reg [4:0] \$527 ;
+  reg [7:0] \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire [1:0] \$530 ;
-  wire [32:0] \$531 ;
-  wire [32:0] \$532 ;
-  wire [1:0] \$533 ;
-  wire [32:0] \$534 ;
-  wire [32:0] \$535 ;
+  reg \$530 ;
+  reg [7:0] \$531 ;
+  reg \$532 ;
+  reg [7:0] \$533 ;
+  reg \$534 ;
+  reg \$535 ;
   reg \$536 ;
   reg \$537 ;
-  reg \$538 ;
-  reg [3:0] \$539 ;
+  reg [8:0] \$538 ;
+  reg [8:0] \$539 ;
   wire \$54 ;
-  reg [8:0] \$540 ;
+  reg \$540 ;
   reg [4:0] \$541 ;
-  reg [7:0] \$542 ;
+  reg \$542 ;
   reg \$543 ;
   reg \$544 ;
-  reg [7:0] \$545 ;
-  reg \$546 ;
-  reg [7:0] \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  reg [8:0] \$545 ;
+  reg [7:0] \$546 ;
+  reg [2:0] \$547 ;
+  reg [7:0] \$548 ;
+  reg [7:0] \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg [8:0] \$552 ;
-  reg [8:0] \$553 ;
+  reg [8:0] \$550 ;
+  reg [8:0] \$551 ;
+  reg [9:0] \$552 ;
+  reg \$553 ;
   reg \$554 ;
-  reg [4:0] \$555 ;
+  reg \$555 ;
   reg \$556 ;
   reg \$557 ;
   reg \$558 ;
-  reg [8:0] \$559 ;
+  reg \$559 ;
   wire \$56 ;
-  reg [7:0] \$560 ;
-  reg [2:0] \$561 ;
-  reg [7:0] \$562 ;
-  reg [7:0] \$563 ;
+  reg [4:0] \$560 ;
+  reg [4:0] \$561 ;
+  reg \$562 ;
+  reg [8:0] \$563 ;
   reg [8:0] \$564 ;
-  reg [8:0] \$565 ;
-  reg [9:0] \$566 ;
+  reg \$565 ;
+  reg [4:0] \$566 ;
   reg \$567 ;
   reg \$568 ;
   reg \$569 ;
   wire \$57 ;
-  reg \$570 ;
-  reg \$571 ;
-  reg \$572 ;
-  reg \$573 ;
-  reg [4:0] \$574 ;
-  reg [4:0] \$575 ;
-  reg \$576 ;
-  reg [8:0] \$577 ;
-  reg [8:0] \$578 ;
+  reg [8:0] \$570 ;
+  reg [7:0] \$571 ;
+  reg [2:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg [7:0] \$574 ;
+  reg [8:0] \$575 ;
+  reg [8:0] \$576 ;
+  reg [9:0] \$577 ;
+  reg \$578 ;
   reg \$579 ;
-  wire [7:0] \$58 ;
-  reg [4:0] \$580 ;
+  wire \$58 ;
+  reg \$580 ;
   reg \$581 ;
   reg \$582 ;
   reg \$583 ;
-  reg [8:0] \$584 ;
-  reg [7:0] \$585 ;
-  reg [2:0] \$586 ;
-  reg [7:0] \$587 ;
-  reg [7:0] \$588 ;
-  reg [8:0] \$589 ;
-  wire \$59 ;
-  reg [8:0] \$590 ;
-  reg [9:0] \$591 ;
+  reg \$584 ;
+  reg [4:0] \$585 ;
+  reg [4:0] \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
+  wire [3:0] \$59 ;
+  reg \$590 ;
+  reg \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg \$594 ;
@@ -558,10 +558,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$596 ;
   reg \$597 ;
   reg \$598 ;
-  reg [4:0] \$599 ;
+  reg \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  reg [4:0] \$600 ;
+  wire [3:0] \$60 ;
+  reg \$600 ;
   reg \$601 ;
   reg \$602 ;
   reg \$603 ;
@@ -571,78 +571,64 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
-  wire \$61 ;
+  wire [3:0] \$61 ;
   reg \$610 ;
   reg \$611 ;
   reg \$612 ;
   reg \$613 ;
   reg \$614 ;
-  reg \$615 ;
+  reg [7:0] \$615 ;
   reg \$616 ;
   reg \$617 ;
-  reg \$618 ;
-  reg \$619 ;
-  wire \$62 ;
+  reg [7:0] \$618 ;
+  reg [2:0] \$619 ;
+  wire [3:0] \$62 ;
   reg \$620 ;
-  reg \$621 ;
+  reg [8:0] \$621 ;
   reg \$622 ;
-  reg \$623 ;
+  reg [8:0] \$623 ;
   reg \$624 ;
   reg \$625 ;
   reg \$626 ;
-  reg \$627 ;
-  reg \$628 ;
-  reg [7:0] \$629 ;
+  reg [8:0] \$627 ;
+  reg [8:0] \$628 ;
+  reg \$629 ;
   wire \$63 ;
   reg \$630 ;
   reg \$631 ;
   reg [7:0] \$632 ;
-  reg [2:0] \$633 ;
+  reg \$633 ;
   reg \$634 ;
-  reg [8:0] \$635 ;
+  reg \$635 ;
   reg \$636 ;
-  reg [8:0] \$637 ;
+  reg [2:0] \$637 ;
   reg \$638 ;
-  reg \$639 ;
+  reg [3:0] \$639 ;
   wire \$64 ;
-  reg \$640 ;
-  reg [8:0] \$641 ;
-  reg [8:0] \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg [7:0] \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg \$649 ;
+  reg [31:0] \$640 ;
+  reg [3:0] \$641 ;
+  reg [31:0] \$642 ;
+  reg [3:0] \$643 ;
+  reg [31:0] \$644 ;
+  reg [3:0] \$645 ;
+  reg [31:0] \$646 ;
+  reg [3:0] \$647 ;
+  reg [31:0] \$648 ;
+  reg [3:0] \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg [2:0] \$651 ;
-  reg \$652 ;
+  reg [31:0] \$650 ;
+  reg [3:0] \$651 ;
+  reg [31:0] \$652 ;
   reg [3:0] \$653 ;
   reg [31:0] \$654 ;
-  reg [3:0] \$655 ;
-  reg [31:0] \$656 ;
-  reg [3:0] \$657 ;
-  reg [31:0] \$658 ;
-  reg [3:0] \$659 ;
-  wire [3:0] \$66 ;
-  reg [31:0] \$660 ;
-  reg [3:0] \$661 ;
-  reg [31:0] \$662 ;
-  reg [3:0] \$663 ;
-  reg [31:0] \$664 ;
-  reg [3:0] \$665 ;
-  reg [31:0] \$666 ;
-  reg [3:0] \$667 ;
-  reg [31:0] \$668 ;
-  wire [7:0] \$669 ;
-  wire [3:0] \$67 ;
-  wire [23:0] \$670 ;
-  wire [7:0] \$671 ;
-  wire [23:0] \$672 ;
-  wire [3:0] \$68 ;
-  wire [3:0] \$69 ;
+  wire [7:0] \$655 ;
+  wire [23:0] \$656 ;
+  wire [7:0] \$657 ;
+  wire [23:0] \$658 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
@@ -671,26 +657,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [7:0] \$95 ;
+  wire [6:0] \$96 ;
+  wire [8:0] \$97 ;
+  wire [5:0] \$98 ;
+  wire [9:0] \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$146 ;
-  wire [6:0] \$signature__addr$149 ;
-  wire [6:0] \$signature__addr$158 ;
-  wire [6:0] \$signature__addr$161 ;
+  wire [6:0] \$signature__addr$147 ;
+  wire [6:0] \$signature__addr$150 ;
+  wire [6:0] \$signature__addr$159 ;
+  wire [6:0] \$signature__addr$162 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$147 ;
-  wire [31:0] \$signature__data$150 ;
-  wire [31:0] \$signature__data$344 ;
+  wire [31:0] \$signature__data$148 ;
+  wire [31:0] \$signature__data$151 ;
   wire [31:0] \$signature__data$345 ;
+  wire [31:0] \$signature__data$346 ;
   wire \$signature__en ;
-  wire \$signature__en$145 ;
-  wire \$signature__en$148 ;
+  wire \$signature__en$146 ;
+  wire \$signature__en$149 ;
   wire [31:0] act;
-  wire [31:0] \act$134 ;
+  wire [31:0] \act$135 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -854,6 +840,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \load_r.addr ;
   wire [53:0] \load_r.data ;
   reg [4:0] load_r_countdown_distance = 5'h00;
+  reg [4:0] load_r_countdown_wait;
   reg load_r_has_layers = 1'h0;
   reg load_r_is_clear = 1'h0;
   reg load_r_is_control = 1'h0;
@@ -872,13 +859,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [32:0] next_steps0 = 33'h000000000;
   reg [32:0] next_steps1 = 33'h000000000;
   wire [1:0] nxt_rp__addr;
-  wire [1:0] \nxt_rp__addr$75 ;
+  wire [1:0] \nxt_rp__addr$76 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$203 ;
+  wire [34:0] \nxt_rp__data$204 ;
   wire [1:0] nxt_steps_rp__addr;
-  wire [1:0] \nxt_steps_rp__addr$76 ;
+  wire [1:0] \nxt_steps_rp__addr$77 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$205 ;
+  wire [32:0] \nxt_steps_rp__data$206 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -912,7 +899,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$144 ;
+  wire [31:0] \result$145 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -932,50 +919,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$111 ;
+  wire [8:0] \step_addr$112 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$97 ;
+  wire [8:0] \step_addr$98 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$103 ;
+  wire \step_ctx$104 ;
   (* init = 1'h0 *)
-  wire \step_ctx$114 ;
+  wire \step_ctx$115 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$112 ;
+  wire \step_first$100 ;
   (* init = 1'h0 *)
-  wire \step_first$99 ;
+  wire \step_first$113 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$101 ;
+  wire \step_last$102 ;
   (* init = 1'h0 *)
-  wire \step_last$113 ;
+  wire \step_last$114 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$107 ;
+  wire \step_relu$108 ;
   (* init = 1'h0 *)
-  wire \step_relu$116 ;
+  wire \step_relu$117 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$109 ;
+  wire \step_requantize$110 ;
   (* init = 1'h0 *)
-  wire \step_requantize$117 ;
+  wire \step_requantize$118 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$105 ;
+  wire [7:0] \step_rq$106 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$115 ;
+  wire [7:0] \step_rq$116 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$110 ;
+  wire \step_valid$111 ;
   (* init = 1'h0 *)
-  wire \step_valid$95 ;
+  wire \step_valid$96 ;
   wire [1:0] swp__addr;
   wire [32:0] swp__data;
   wire swp__en;
@@ -1210,14 +1197,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$108 )
-      actbuf[\$106 [6:0]][7:0] <= \$669 ;
-    if (\$110 )
-      actbuf[\$106 [6:0]][15:8] <= \$671 ;
-    if (\$112 )
-      actbuf[\$106 [6:0]][23:16] <= \$669 ;
-    if (\$114 )
-      actbuf[\$106 [6:0]][31:24] <= \$671 ;
+    if (\$101 )
+      actbuf[\$99 [6:0]][7:0] <= \$655 ;
+    if (\$103 )
+      actbuf[\$99 [6:0]][15:8] <= \$657 ;
+    if (\$105 )
+      actbuf[\$99 [6:0]][23:16] <= \$655 ;
+    if (\$107 )
+      actbuf[\$99 [6:0]][31:24] <= \$657 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1235,10 +1222,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load_r[1:0]] <= { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
+      descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$205  = descriptor_steps[\$69 [1:0]];
-  assign nxt_steps_rp__data = descriptor_steps[\$67 [1:0]];
+  assign \nxt_steps_rp__data$206  = descriptor_steps[\$62 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$60 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1250,8 +1237,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$203  = descriptors[\$69 [1:0]];
-  assign nxt_rp__data = descriptors[\$67 [1:0]];
+  assign \nxt_rp__data$204  = descriptors[\$62 [1:0]];
+  assign nxt_rp__data = descriptors[\$60 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1324,8 +1311,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$51 )
-      inbuf[\$49 [5:0]] <= i_stream__payload;
+    if (\$44 )
+      inbuf[\$42 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1468,13 +1455,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$116 [6:0]] <= { \$670 , \$669  };
+      outbuf0[\$109 [6:0]] <= { \$656 , \$655  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$124 [6:0]];
+    _2_ <= outbuf0[\$117 [6:0]];
   end
-  assign \$signature__data$344  = _2_;
+  assign \$signature__data$345  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1609,434 +1596,409 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$118 [6:0]] <= { \$672 , \$671  };
+      outbuf1[\$111 [6:0]] <= { \$658 , \$657  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$129 [6:0]];
+    _3_ <= outbuf1[\$122 [6:0]];
   end
-  assign \$signature__data$345  = _3_;
-  assign \$298  = \$293  | \$297 ;
-  assign \$299  = in_beats0 > 1'h1;
-  assign \$300  = ! in_wslot;
-  assign \$301  = in_fire & \$300 ;
-  assign \$302  = in_beats0 == 1'h1;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = \$299  | \$303 ;
-  assign \$305  = ~ issue1;
-  assign \$306  = loaded & \$305 ;
-  assign \$307  = ~ last_fold1;
-  assign \$308  = loaded & \$307 ;
-  assign \$309  = in_beats1 > fold1;
-  assign \$311  = in_fire & \$310 ;
-  assign \$312  = in_beats1 == fold1;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = \$309  | \$313 ;
-  assign \$315  = in_beats1 > fold_plus1_1;
-  assign \$317  = in_fire & \$316 ;
-  assign \$318  = in_beats1 == fold_plus1_1;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \$315  | \$319 ;
-  assign \$321  = in_beats1 > fold_plus1_1;
-  assign \$323  = in_fire & \$322 ;
-  assign \$324  = in_beats1 == fold_plus1_1;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = \$321  | \$325 ;
-  assign \$327  = in_beats1 > fold_plus2_1;
-  assign \$329  = in_fire & \$328 ;
-  assign \$330  = in_beats1 == fold_plus2_1;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = \$327  | \$331 ;
-  assign \$333  = in_beats1 > 1'h0;
-  assign \$335  = in_fire & \$334 ;
-  assign \$336  = ! in_beats1;
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$333  | \$337 ;
-  assign \$339  = in_beats1 > 1'h1;
-  assign \$341  = in_fire & \$340 ;
-  assign \$342  = in_beats1 == 1'h1;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$339  | \$343 ;
-  assign \$345  = load_r_is_control & load_r_is_clear;
-  assign \$346  = ~ \$345 ;
-  assign \$347  = load_write & \$346 ;
-  assign \$348  = ~ \$347 ;
-  assign \$349  = loaded & \$348 ;
-  assign \$350  = load_write & load_r_is_control;
-  assign \$351  = \$350  & load_r_is_n_layers;
-  assign \$352  = \$351  ? load_r_has_layers : has_layers;
-  assign \$353  = \$349  & \$352 ;
-  assign \$355  = last_fold0 & last_group0;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = ~ layer_is_0_0;
-  assign \$358  = \$357  | last_fold0;
-  assign \$359  = \$358  | beat_ready_next0;
-  assign \$360  = ! in_wslot;
-  assign \$361  = in_fire & \$360 ;
-  assign \$362  = \$361  & beat_ready0;
-  assign \$363  = \$359  | \$362 ;
-  assign \$364  = \$356  & \$363 ;
-  assign \$365  = ! in_wslot;
-  assign \$366  = in_fire & \$365 ;
-  assign \$367  = beat_ready0 | \$366 ;
-  assign \$368  = ~ first_step0;
-  assign \$369  = \$368  | wait_ok0;
-  assign \$370  = layer_is_0_0 ? \$367  : \$369 ;
-  assign \$371  = cur_is_last0 & first_step0;
-  assign \$372  = ! claim_ctx;
-  assign \$373  = claim_out & \$372 ;
-  assign \$374  = \$373  | out_full0;
-  assign \$375  = \$371  & \$374 ;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$370  & \$376 ;
-  assign \$378  = issue0 ? \$364  : \$377 ;
-  assign \$379  = \$354  & \$378 ;
-  assign \$380  = load_r_is_control & load_r_is_clear;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = load_write & \$381 ;
-  assign \$383  = ~ \$382 ;
-  assign \$384  = loaded & \$383 ;
-  assign \$385  = load_write & load_r_is_control;
-  assign \$386  = \$385  & load_r_is_n_layers;
-  assign \$387  = \$386  ? load_r_has_layers : has_layers;
-  assign \$388  = \$384  & \$387 ;
-  assign \$390  = last_fold1 & last_group1;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = ~ layer_is_0_1;
-  assign \$393  = \$392  | last_fold1;
-  assign \$394  = \$393  | beat_ready_next1;
-  assign \$396  = in_fire & \$395 ;
-  assign \$397  = \$396  & beat_ready1;
-  assign \$398  = \$394  | \$397 ;
-  assign \$399  = \$391  & \$398 ;
-  assign \$401  = in_fire & \$400 ;
-  assign \$402  = beat_ready1 | \$401 ;
-  assign \$403  = ~ first_step1;
-  assign \$404  = \$403  | wait_ok1;
-  assign \$405  = layer_is_0_1 ? \$402  : \$404 ;
-  assign \$406  = cur_is_last1 & first_step1;
-  assign \$408  = claim_out & \$407 ;
-  assign \$409  = \$408  | out_full1;
-  assign \$410  = \$406  & \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$405  & \$411 ;
-  assign \$413  = issue1 ? \$399  : \$412 ;
-  assign \$414  = \$389  & \$413 ;
-  assign \$415  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$416  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$417  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$418  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$419  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$420  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$421  = issue_ctx ? fold1 : fold0;
-  assign \$423  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$424  = \$422  + \$423 ;
-  assign \$425  = issue_ctx ? fold1 : fold0;
-  assign \$427  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$428  = \$426  + \$427 ;
-  assign \$429  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$430  = \$429  ? 6'h00 : 6'h20;
-  assign \$431  = \$428  + \$430 ;
-  assign \$432  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$433  = issue_ctx ? group1 : group0;
-  assign \$434  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$435  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$436  = step_valid & step_last;
-  assign \$437  = ! claim_ctx;
-  assign \$438  = claim_out & \$437 ;
-  assign \$439  = ! wb_ctx16;
-  assign \$440  = out_write & \$439 ;
-  assign \$441  = out_groups0 + 1'h1;
-  assign \$443  = claim_out & \$442 ;
-  assign \$445  = out_write & \$444 ;
-  assign \$446  = out_groups1 + 1'h1;
-  assign \$447  = drain_occupancy + drain_read;
-  assign \$448  = o_stream__valid & o_stream__ready;
-  assign \$449  = \$447  - \$448 ;
-  assign \$450  = o_stream__valid & o_stream__ready;
-  assign \$451  = drain_occupancy - \$450 ;
-  assign \$452  = $signed(\$451 ) < $signed(3'h3);
-  assign \$453  = o_stream__valid & o_stream__ready;
-  assign \$454  = drain_occupancy - \$453 ;
-  assign \$455  = $signed(\$454 ) < $signed(4'h4);
-  assign \$456  = drain_read ? \$452  : \$455 ;
-  assign \$457  = ! claim_ctx;
-  assign \$458  = claim_out & \$457 ;
-  assign \$459  = ! drain_slot;
-  assign \$460  = drain_read & \$459 ;
-  assign \$461  = \$460  & drain_elem_last;
-  assign \$462  = \$458  | \$461 ;
-  assign \$463  = ! wb_ctx16;
-  assign \$464  = out_write & \$463 ;
-  assign \$465  = ! drain_slot;
-  assign \$466  = drain_read & \$465 ;
-  assign \$468  = \$466  & \$467 ;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$464  & \$469 ;
-  assign \$471  = ! drain_slot;
-  assign \$472  = drain_read & \$471 ;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = ! wb_ctx16;
-  assign \$476  = out_write & \$475 ;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = \$474  & \$477 ;
-  assign \$479  = drain_undrained0 + 1'h1;
-  assign \$480  = drain_undrained0 - 1'h1;
-  assign \$481  = drain_undrained0 >= 2'h2;
-  assign \$483  = claim_out & \$482 ;
-  assign \$485  = drain_read & \$484 ;
-  assign \$486  = \$485  & drain_elem_last;
-  assign \$487  = \$483  | \$486 ;
-  assign \$489  = out_write & \$488 ;
-  assign \$491  = drain_read & \$490 ;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = \$489  & \$494 ;
-  assign \$497  = drain_read & \$496 ;
-  assign \$499  = \$497  & \$498 ;
-  assign \$501  = out_write & \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = \$499  & \$502 ;
-  assign \$504  = drain_undrained1 + 1'h1;
-  assign \$505  = drain_undrained1 - 1'h1;
-  assign \$506  = drain_undrained1 >= 2'h2;
-  assign \$507  = out_n - 1'h1;
-  assign \$508  = out_n - 2'h2;
-  assign \$509  = ~ drain_read;
-  assign \$510  = drain_elem == out_n_m1;
-  assign \$511  = ! out_n_m1;
-  assign \$512  = drain_elem == out_n_m2;
-  assign \$513  = ~ drain_slot;
-  assign \$514  = ! drain_slot;
-  assign \$516  = drain_elem + 1'h1;
-  assign \$517  = ~ release_slot;
-  assign \$518  = ! release_slot;
-  assign \$520  = in_flight + vector_start_r;
-  assign \$521  = \$520  - finished_r;
-  assign \$522  = in_flight + vector_start_r;
-  assign \$523  = \$522  - finished_r;
-  assign \$524  = | \$523 ;
-  assign \$525  = count_busy + inc_busy;
-  assign \$526  = count_stall_input + inc_stall_input;
-  assign \$527  = count_stall_output + inc_stall_output;
-  assign \$528  = issue ? 4'h8 : 4'h0;
-  assign \$529  = count_mac_ops + inc_mac_ops;
-  assign \$530  = issue ? 2'h2 : 2'h0;
-  assign \$531  = count_bank_reads + inc_bank_reads;
-  assign \$532  = count_act_reads + inc_act_reads;
-  assign \$533  = in_fire + act_write;
-  assign \$534  = count_act_writes + inc_act_writes;
-  assign \$535  = count_inferences + inc_inferences;
+  assign \$signature__data$346  = _3_;
+  assign \$312  = \$307  | \$311 ;
+  assign \$313  = in_beats1 > fold_plus2_1;
+  assign \$315  = in_fire & \$314 ;
+  assign \$316  = in_beats1 == fold_plus2_1;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = \$313  | \$317 ;
+  assign \$319  = in_beats1 > 1'h0;
+  assign \$321  = in_fire & \$320 ;
+  assign \$322  = ! in_beats1;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = \$319  | \$323 ;
+  assign \$325  = in_beats1 > 1'h1;
+  assign \$327  = in_fire & \$326 ;
+  assign \$328  = in_beats1 == 1'h1;
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = \$325  | \$329 ;
+  assign \$331  = load_r_is_control & load_r_is_clear;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = load_write & \$332 ;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = loaded & \$334 ;
+  assign \$336  = load_write & load_r_is_control;
+  assign \$337  = \$336  & load_r_is_n_layers;
+  assign \$338  = \$337  ? load_r_has_layers : has_layers;
+  assign \$339  = \$335  & \$338 ;
+  assign \$341  = last_fold0 & last_group0;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = ~ layer_is_0_0;
+  assign \$344  = \$343  | last_fold0;
+  assign \$345  = \$344  | beat_ready_next0;
+  assign \$346  = ! in_wslot;
+  assign \$347  = in_fire & \$346 ;
+  assign \$348  = \$347  & beat_ready0;
+  assign \$349  = \$345  | \$348 ;
+  assign \$350  = \$342  & \$349 ;
+  assign \$351  = ! in_wslot;
+  assign \$352  = in_fire & \$351 ;
+  assign \$353  = beat_ready0 | \$352 ;
+  assign \$354  = ~ first_step0;
+  assign \$355  = \$354  | wait_ok0;
+  assign \$356  = layer_is_0_0 ? \$353  : \$355 ;
+  assign \$357  = cur_is_last0 & first_step0;
+  assign \$358  = ! claim_ctx;
+  assign \$359  = claim_out & \$358 ;
+  assign \$360  = \$359  | out_full0;
+  assign \$361  = \$357  & \$360 ;
+  assign \$362  = ~ \$361 ;
+  assign \$363  = \$356  & \$362 ;
+  assign \$364  = issue0 ? \$350  : \$363 ;
+  assign \$365  = \$340  & \$364 ;
+  assign \$366  = load_r_is_control & load_r_is_clear;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = load_write & \$367 ;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = loaded & \$369 ;
+  assign \$371  = load_write & load_r_is_control;
+  assign \$372  = \$371  & load_r_is_n_layers;
+  assign \$373  = \$372  ? load_r_has_layers : has_layers;
+  assign \$374  = \$370  & \$373 ;
+  assign \$376  = last_fold1 & last_group1;
+  assign \$377  = ~ \$376 ;
+  assign \$378  = ~ layer_is_0_1;
+  assign \$379  = \$378  | last_fold1;
+  assign \$380  = \$379  | beat_ready_next1;
+  assign \$382  = in_fire & \$381 ;
+  assign \$383  = \$382  & beat_ready1;
+  assign \$384  = \$380  | \$383 ;
+  assign \$385  = \$377  & \$384 ;
+  assign \$387  = in_fire & \$386 ;
+  assign \$388  = beat_ready1 | \$387 ;
+  assign \$389  = ~ first_step1;
+  assign \$390  = \$389  | wait_ok1;
+  assign \$391  = layer_is_0_1 ? \$388  : \$390 ;
+  assign \$392  = cur_is_last1 & first_step1;
+  assign \$394  = claim_out & \$393 ;
+  assign \$395  = \$394  | out_full1;
+  assign \$396  = \$392  & \$395 ;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$391  & \$397 ;
+  assign \$399  = issue1 ? \$385  : \$398 ;
+  assign \$400  = \$375  & \$399 ;
+  assign \$401  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$402  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$403  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$404  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$405  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$406  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$407  = issue_ctx ? fold1 : fold0;
+  assign \$409  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$410  = \$408  + \$409 ;
+  assign \$411  = issue_ctx ? fold1 : fold0;
+  assign \$413  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$414  = \$412  + \$413 ;
+  assign \$415  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$416  = \$415  ? 6'h00 : 6'h20;
+  assign \$417  = \$414  + \$416 ;
+  assign \$418  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$419  = issue_ctx ? group1 : group0;
+  assign \$420  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$421  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$422  = step_valid & step_last;
+  assign \$423  = ! claim_ctx;
+  assign \$424  = claim_out & \$423 ;
+  assign \$425  = ! wb_ctx16;
+  assign \$426  = out_write & \$425 ;
+  assign \$427  = out_groups0 + 1'h1;
+  assign \$429  = claim_out & \$428 ;
+  assign \$431  = out_write & \$430 ;
+  assign \$432  = out_groups1 + 1'h1;
+  assign \$433  = drain_occupancy + drain_read;
+  assign \$434  = o_stream__valid & o_stream__ready;
+  assign \$435  = \$433  - \$434 ;
+  assign \$436  = o_stream__valid & o_stream__ready;
+  assign \$437  = drain_occupancy - \$436 ;
+  assign \$438  = $signed(\$437 ) < $signed(3'h3);
+  assign \$439  = o_stream__valid & o_stream__ready;
+  assign \$440  = drain_occupancy - \$439 ;
+  assign \$441  = $signed(\$440 ) < $signed(4'h4);
+  assign \$442  = drain_read ? \$438  : \$441 ;
+  assign \$443  = ! claim_ctx;
+  assign \$444  = claim_out & \$443 ;
+  assign \$445  = ! drain_slot;
+  assign \$446  = drain_read & \$445 ;
+  assign \$447  = \$446  & drain_elem_last;
+  assign \$448  = \$444  | \$447 ;
+  assign \$449  = ! wb_ctx16;
+  assign \$450  = out_write & \$449 ;
+  assign \$451  = ! drain_slot;
+  assign \$452  = drain_read & \$451 ;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$450  & \$455 ;
+  assign \$457  = ! drain_slot;
+  assign \$458  = drain_read & \$457 ;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = ! wb_ctx16;
+  assign \$462  = out_write & \$461 ;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$460  & \$463 ;
+  assign \$465  = drain_undrained0 + 1'h1;
+  assign \$466  = drain_undrained0 - 1'h1;
+  assign \$467  = drain_undrained0 >= 2'h2;
+  assign \$469  = claim_out & \$468 ;
+  assign \$471  = drain_read & \$470 ;
+  assign \$472  = \$471  & drain_elem_last;
+  assign \$473  = \$469  | \$472 ;
+  assign \$475  = out_write & \$474 ;
+  assign \$477  = drain_read & \$476 ;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$475  & \$480 ;
+  assign \$483  = drain_read & \$482 ;
+  assign \$485  = \$483  & \$484 ;
+  assign \$487  = out_write & \$486 ;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = \$485  & \$488 ;
+  assign \$490  = drain_undrained1 + 1'h1;
+  assign \$491  = drain_undrained1 - 1'h1;
+  assign \$492  = drain_undrained1 >= 2'h2;
+  assign \$493  = out_n - 1'h1;
+  assign \$494  = out_n - 2'h2;
+  assign \$495  = ~ drain_read;
+  assign \$496  = drain_elem == out_n_m1;
+  assign \$497  = ! out_n_m1;
+  assign \$498  = drain_elem == out_n_m2;
+  assign \$499  = ~ drain_slot;
+  assign \$500  = ! drain_slot;
+  assign \$502  = drain_elem + 1'h1;
+  assign \$503  = ~ release_slot;
+  assign \$504  = ! release_slot;
+  assign \$506  = in_flight + vector_start_r;
+  assign \$507  = \$506  - finished_r;
+  assign \$508  = in_flight + vector_start_r;
+  assign \$509  = \$508  - finished_r;
+  assign \$510  = | \$509 ;
+  assign \$511  = count_busy + inc_busy;
+  assign \$512  = count_stall_input + inc_stall_input;
+  assign \$513  = count_stall_output + inc_stall_output;
+  assign \$514  = issue ? 4'h8 : 4'h0;
+  assign \$515  = count_mac_ops + inc_mac_ops;
+  assign \$516  = issue ? 2'h2 : 2'h0;
+  assign \$517  = count_bank_reads + inc_bank_reads;
+  assign \$518  = count_act_reads + inc_act_reads;
+  assign \$519  = in_fire + act_write;
+  assign \$520  = count_act_writes + inc_act_writes;
+  assign \$521  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$536 ;
+    load_in_valid0 <= \$522 ;
   always @(posedge clk)
     load_r <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$537 ;
+    load_write <= \$523 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$135 ;
+    load_r_is_descriptor <= \$128 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$138 ;
+    load_r_is_descriptor0 <= \$131 ;
   always @(posedge clk)
-    load_r_is_control <= \$139 ;
+    load_r_is_control <= \$132 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$140 ;
+    load_r_is_n_layers <= \$133 ;
   always @(posedge clk)
-    load_r_is_clear <= \$141 ;
+    load_r_is_clear <= \$134 ;
   always @(posedge clk)
-    load_r_has_layers <= \$142 ;
+    load_r_has_layers <= \$135 ;
   always @(posedge clk)
-    load_r_last_layer <= \$147 ;
+    load_r_last_layer <= \$140 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$159 [4:0];
+    load_r_countdown_distance <= \$152 [4:0];
   always @(posedge clk)
-    has_layers <= \$538 ;
+    has_layers <= \$524 ;
   always @(posedge clk)
-    last_layer <= \$539 ;
+    last_layer <= \$525 ;
   always @(posedge clk)
-    in_folds_m1 <= \$540 ;
+    in_folds_m1 <= \$526 ;
   always @(posedge clk)
-    wait1 <= \$541 ;
+    wait1 <= \$527 ;
   always @(posedge clk)
-    out_n <= \$542 ;
+    out_n <= \$528 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$543 ;
+    in_release_r1_0 <= \$529 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$544 ;
+    in_release_r1_1 <= \$530 ;
   always @(posedge clk)
-    in_beats0 <= \$545 ;
+    in_beats0 <= \$531 ;
   always @(posedge clk)
-    in_full0 <= \$546 ;
+    in_full0 <= \$532 ;
   always @(posedge clk)
-    in_beats1 <= \$547 ;
+    in_beats1 <= \$533 ;
   always @(posedge clk)
-    in_full1 <= \$548 ;
+    in_full1 <= \$534 ;
   always @(posedge clk)
-    in_wslot <= \$549 ;
+    in_wslot <= \$535 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
     next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    next_layer_r0 <= \$67 [2:0];
+    next_layer_r0 <= \$60 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$203 ;
+    next_descriptor1 <= \nxt_rp__data$204 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$205 ;
+    next_steps1 <= \nxt_steps_rp__data$206 ;
   always @(posedge clk)
-    next_layer_r1 <= \$69 [2:0];
+    next_layer_r1 <= \$62 [2:0];
   always @(posedge clk)
-    loaded <= \$550 ;
+    loaded <= \$536 ;
   always @(posedge clk)
-    oldest <= \$551 ;
+    oldest <= \$537 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$552 ;
+    cur_folds_m1_0 <= \$538 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$553 ;
+    cur_groups_m1_0 <= \$539 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$554 ;
+    cur_one_fold0 <= \$540 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$555 ;
+    cur_wait_next0 <= \$541 ;
   always @(posedge clk)
-    cur_is_last0 <= \$556 ;
+    cur_is_last0 <= \$542 ;
   always @(posedge clk)
-    cur_relu0 <= \$557 ;
+    cur_relu0 <= \$543 ;
   always @(posedge clk)
-    cur_requantize0 <= \$558 ;
+    cur_requantize0 <= \$544 ;
   always @(posedge clk)
-    bank_addr0 <= \$559 ;
+    bank_addr0 <= \$545 ;
   always @(posedge clk)
-    rq_addr0 <= \$560 ;
+    rq_addr0 <= \$546 ;
   always @(posedge clk)
-    layer0 <= \$561 ;
+    layer0 <= \$547 ;
   always @(posedge clk)
-    group0 <= \$562 ;
+    group0 <= \$548 ;
   always @(posedge clk)
-    fold0 <= \$563 ;
+    fold0 <= \$549 ;
   always @(posedge clk)
-    group_plus1_0 <= \$564 ;
+    group_plus1_0 <= \$550 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$565 ;
+    fold_plus1_0 <= \$551 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$566 ;
+    fold_plus2_0 <= \$552 ;
   always @(posedge clk)
-    last_fold0 <= \$567 ;
+    last_fold0 <= \$553 ;
   always @(posedge clk)
-    last_group0 <= \$568 ;
+    last_group0 <= \$554 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$569 ;
+    fold_is_0_0 <= \$555 ;
   always @(posedge clk)
-    first_step0 <= \$570 ;
+    first_step0 <= \$556 ;
   always @(posedge clk)
-    wr_buf0 <= \$571 ;
+    wr_buf0 <= \$557 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$572 ;
+    layer_is_0_0 <= \$558 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$573 ;
+    wait_next_le2_0 <= \$559 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$574 ;
+    wait_next_m2_0 <= \$560 ;
   always @(posedge clk)
-    wait_remain0 <= \$575 ;
+    wait_remain0 <= \$561 ;
   always @(posedge clk)
-    wait_ok0 <= \$576 ;
+    wait_ok0 <= \$562 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$577 ;
+    cur_folds_m1_1 <= \$563 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$578 ;
+    cur_groups_m1_1 <= \$564 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$579 ;
+    cur_one_fold1 <= \$565 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$580 ;
+    cur_wait_next1 <= \$566 ;
   always @(posedge clk)
-    cur_is_last1 <= \$581 ;
+    cur_is_last1 <= \$567 ;
   always @(posedge clk)
-    cur_relu1 <= \$582 ;
+    cur_relu1 <= \$568 ;
   always @(posedge clk)
-    cur_requantize1 <= \$583 ;
+    cur_requantize1 <= \$569 ;
   always @(posedge clk)
-    bank_addr1 <= \$584 ;
+    bank_addr1 <= \$570 ;
   always @(posedge clk)
-    rq_addr1 <= \$585 ;
+    rq_addr1 <= \$571 ;
   always @(posedge clk)
-    layer1 <= \$586 ;
+    layer1 <= \$572 ;
   always @(posedge clk)
-    group1 <= \$587 ;
+    group1 <= \$573 ;
   always @(posedge clk)
-    fold1 <= \$588 ;
+    fold1 <= \$574 ;
   always @(posedge clk)
-    group_plus1_1 <= \$589 ;
+    group_plus1_1 <= \$575 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$590 ;
+    fold_plus1_1 <= \$576 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$591 ;
+    fold_plus2_1 <= \$577 ;
   always @(posedge clk)
-    last_fold1 <= \$592 ;
+    last_fold1 <= \$578 ;
   always @(posedge clk)
-    last_group1 <= \$593 ;
+    last_group1 <= \$579 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$594 ;
+    fold_is_0_1 <= \$580 ;
   always @(posedge clk)
-    first_step1 <= \$595 ;
+    first_step1 <= \$581 ;
   always @(posedge clk)
-    wr_buf1 <= \$596 ;
+    wr_buf1 <= \$582 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$597 ;
+    layer_is_0_1 <= \$583 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$598 ;
+    wait_next_le2_1 <= \$584 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$599 ;
+    wait_next_m2_1 <= \$585 ;
   always @(posedge clk)
-    wait_remain1 <= \$600 ;
+    wait_remain1 <= \$586 ;
   always @(posedge clk)
-    wait_ok1 <= \$601 ;
+    wait_ok1 <= \$587 ;
   always @(posedge clk)
-    claim_out <= \$602 ;
+    claim_out <= \$588 ;
   always @(posedge clk)
-    claim_ctx <= \$603 ;
+    claim_ctx <= \$589 ;
   always @(posedge clk)
-    beat_ready0 <= \$604 ;
+    beat_ready0 <= \$590 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$605 ;
+    beat_ready_next0 <= \$591 ;
   always @(posedge clk)
-    beat_ready1 <= \$606 ;
+    beat_ready1 <= \$592 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$607 ;
+    beat_ready_next1 <= \$593 ;
   always @(posedge clk)
-    want0 <= \$608 ;
+    want0 <= \$594 ;
   always @(posedge clk)
-    want1 <= \$609 ;
+    want1 <= \$595 ;
   always @(posedge clk)
-    step_addr <= \$415 ;
+    step_addr <= \$401 ;
   always @(posedge clk)
-    step_first <= \$416 ;
+    step_first <= \$402 ;
   always @(posedge clk)
-    step_last <= \$417 ;
+    step_last <= \$403 ;
   always @(posedge clk)
-    step_rq <= \$418 ;
+    step_rq <= \$404 ;
   always @(posedge clk)
-    step_relu <= \$419 ;
+    step_relu <= \$405 ;
   always @(posedge clk)
-    step_requantize <= \$420 ;
+    step_requantize <= \$406 ;
   always @(posedge clk)
-    step_in_addr <= \$424 ;
+    step_in_addr <= \$410 ;
   always @(posedge clk)
-    step_act_addr <= \$431 ;
+    step_act_addr <= \$417 ;
   always @(posedge clk)
-    step_from_input <= \$432 ;
+    step_from_input <= \$418 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$433 ;
+    step_group <= \$419 ;
   always @(posedge clk)
-    step_par <= \$434 ;
+    step_par <= \$420 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$435 ;
+    step_out <= \$421 ;
   always @(posedge clk)
-    step_valid <= \$610 ;
+    step_valid <= \$596 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2050,7 +2012,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$611 ;
+    wb_valid1 <= \$597 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2060,7 +2022,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$612 ;
+    wb_valid2 <= \$598 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2070,7 +2032,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$613 ;
+    wb_valid3 <= \$599 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2080,7 +2042,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$614 ;
+    wb_valid4 <= \$600 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2090,7 +2052,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$615 ;
+    wb_valid5 <= \$601 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2100,7 +2062,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$616 ;
+    wb_valid6 <= \$602 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2110,7 +2072,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$617 ;
+    wb_valid7 <= \$603 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2120,7 +2082,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$618 ;
+    wb_valid8 <= \$604 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2130,7 +2092,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$619 ;
+    wb_valid9 <= \$605 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2140,7 +2102,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$620 ;
+    wb_valid10 <= \$606 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2150,7 +2112,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$621 ;
+    wb_valid11 <= \$607 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2160,7 +2122,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$622 ;
+    wb_valid12 <= \$608 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2170,7 +2132,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$623 ;
+    wb_valid13 <= \$609 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2180,7 +2142,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$624 ;
+    wb_valid14 <= \$610 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2190,7 +2152,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$625 ;
+    wb_valid15 <= \$611 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2200,7 +2162,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$626 ;
+    wb_valid16 <= \$612 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2210,97 +2172,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$627 ;
+    out_full0 <= \$613 ;
   always @(posedge clk)
-    out_pending0 <= \$628 ;
+    out_pending0 <= \$614 ;
   always @(posedge clk)
-    out_groups0 <= \$629 ;
+    out_groups0 <= \$615 ;
   always @(posedge clk)
-    out_full1 <= \$630 ;
+    out_full1 <= \$616 ;
   always @(posedge clk)
-    out_pending1 <= \$631 ;
+    out_pending1 <= \$617 ;
   always @(posedge clk)
-    out_groups1 <= \$632 ;
+    out_groups1 <= \$618 ;
   always @(posedge clk)
-    drain_occupancy <= \$633 ;
+    drain_occupancy <= \$619 ;
   always @(posedge clk)
-    drain_room <= \$634 ;
+    drain_room <= \$620 ;
   always @(posedge clk)
-    drain_undrained0 <= \$635 ;
+    drain_undrained0 <= \$621 ;
   always @(posedge clk)
-    drain_ready0 <= \$636 ;
+    drain_ready0 <= \$622 ;
   always @(posedge clk)
-    drain_undrained1 <= \$637 ;
+    drain_undrained1 <= \$623 ;
   always @(posedge clk)
-    drain_ready1 <= \$638 ;
+    drain_ready1 <= \$624 ;
   always @(posedge clk)
-    drain_inflight <= \$639 ;
+    drain_inflight <= \$625 ;
   always @(posedge clk)
-    w_en <= \$640 ;
+    w_en <= \$626 ;
   always @(posedge clk)
-    out_n_m1 <= \$641 ;
+    out_n_m1 <= \$627 ;
   always @(posedge clk)
-    out_n_m2 <= \$642 ;
+    out_n_m2 <= \$628 ;
   always @(posedge clk)
-    drain_elem_last <= \$643 ;
+    drain_elem_last <= \$629 ;
   always @(posedge clk)
-    drain_lane <= \$644 ;
+    drain_lane <= \$630 ;
   always @(posedge clk)
-    drain_last <= \$645 ;
+    drain_last <= \$631 ;
   always @(posedge clk)
-    drain_elem <= \$646 ;
+    drain_elem <= \$632 ;
   always @(posedge clk)
-    drain_slot <= \$647 ;
+    drain_slot <= \$633 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$344 ;
+    drain_lane_data0 <= \$signature__data$345 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$345 ;
+    drain_lane_data1 <= \$signature__data$346 ;
   always @(posedge clk)
-    release_slot <= \$648 ;
+    release_slot <= \$634 ;
   always @(posedge clk)
-    vector_start_r <= \$649 ;
+    vector_start_r <= \$635 ;
   always @(posedge clk)
-    finished_r <= \$650 ;
+    finished_r <= \$636 ;
   always @(posedge clk)
-    in_flight <= \$651 ;
+    in_flight <= \$637 ;
   always @(posedge clk)
-    busy <= \$652 ;
+    busy <= \$638 ;
   always @(posedge clk)
-    inc_busy <= \$653 ;
+    inc_busy <= \$639 ;
   always @(posedge clk)
-    count_busy <= \$654 ;
+    count_busy <= \$640 ;
   always @(posedge clk)
-    inc_stall_input <= \$655 ;
+    inc_stall_input <= \$641 ;
   always @(posedge clk)
-    count_stall_input <= \$656 ;
+    count_stall_input <= \$642 ;
   always @(posedge clk)
-    inc_stall_output <= \$657 ;
+    inc_stall_output <= \$643 ;
   always @(posedge clk)
-    count_stall_output <= \$658 ;
+    count_stall_output <= \$644 ;
   always @(posedge clk)
-    inc_mac_ops <= \$659 ;
+    inc_mac_ops <= \$645 ;
   always @(posedge clk)
-    count_mac_ops <= \$660 ;
+    count_mac_ops <= \$646 ;
   always @(posedge clk)
-    inc_bank_reads <= \$661 ;
+    inc_bank_reads <= \$647 ;
   always @(posedge clk)
-    count_bank_reads <= \$662 ;
+    count_bank_reads <= \$648 ;
   always @(posedge clk)
-    inc_act_reads <= \$663 ;
+    inc_act_reads <= \$649 ;
   always @(posedge clk)
-    count_act_reads <= \$664 ;
+    count_act_reads <= \$650 ;
   always @(posedge clk)
-    inc_act_writes <= \$665 ;
+    inc_act_writes <= \$651 ;
   always @(posedge clk)
-    count_act_writes <= \$666 ;
+    count_act_writes <= \$652 ;
   always @(posedge clk)
-    inc_inferences <= \$667 ;
+    inc_inferences <= \$653 ;
   always @(posedge clk)
-    count_inferences <= \$668 ;
+    count_inferences <= \$654 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2334,267 +2296,282 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$29  = | load_r[47:40];
   assign \$30  = load_r[47:40] <= 2'h2;
   assign \$31  = \$29  & \$30 ;
-  assign \$33  = 1'h0 + \$32 ;
-  assign \$34  = \$33  >= 5'h11;
-  assign \$36  = 1'h0 + \$35 ;
-  assign \$37  = 5'h11 - \$36 ;
-  assign \$38  = \$34  ? 8'h00 : \$37 ;
-  assign \$39  = load_write & load_r_is_control;
-  assign \$40  = in_wslot ? in_full1 : in_full0;
-  assign \$41  = ~ \$40 ;
-  assign \$42  = \$41  & has_layers;
-  assign \$43  = | { load_write, load_in_valid0 };
-  assign \$44  = ~ \$43 ;
-  assign \$45  = \$42  & \$44 ;
-  assign i_stream__ready = \$45  & loaded;
+  assign \$32  = load_write & load_r_is_control;
+  assign \$33  = in_wslot ? in_full1 : in_full0;
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$34  & has_layers;
+  assign \$36  = | { load_write, load_in_valid0 };
+  assign \$37  = ~ \$36 ;
+  assign \$38  = \$35  & \$37 ;
+  assign i_stream__ready = \$38  & loaded;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$46  = in_wslot ? in_beats1 : in_beats0;
-  assign \$48  = in_wslot ? 6'h20 : 6'h00;
-  assign \$49  = \$47  + \$48 ;
-  assign \$58  = in_wslot ? in_beats1 : in_beats0;
-  assign \$59  = ! \$58 ;
-  assign vector_start = in_fire & \$59 ;
-  assign \$60  = ~ oldest;
-  assign \$61  = ~ want1;
-  assign \$62  = \$60  | \$61 ;
-  assign issue0 = want0 & \$62 ;
-  assign \$63  = ~ want0;
-  assign \$64  = oldest | \$63 ;
-  assign issue1 = want1 & \$64 ;
-  assign \$65  = ~ want0;
-  assign issue_ctx = oldest ? want1 : \$65 ;
+  assign \$39  = in_wslot ? in_beats1 : in_beats0;
+  assign \$41  = in_wslot ? 6'h20 : 6'h00;
+  assign \$42  = \$40  + \$41 ;
+  assign \$51  = in_wslot ? in_beats1 : in_beats0;
+  assign \$52  = ! \$51 ;
+  assign vector_start = in_fire & \$52 ;
+  assign \$53  = ~ oldest;
+  assign \$54  = ~ want1;
+  assign \$55  = \$53  | \$54 ;
+  assign issue0 = want0 & \$55 ;
+  assign \$56  = ~ want0;
+  assign \$57  = oldest | \$56 ;
+  assign issue1 = want1 & \$57 ;
+  assign \$58  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$58 ;
   assign issue = want0 | want1;
-  assign \$66  = layer0 + 1'h1;
-  assign \$67  = cur_is_last0 ? 4'h0 : \$66 ;
-  assign \$68  = layer1 + 1'h1;
-  assign \$69  = cur_is_last1 ? 4'h0 : \$68 ;
+  assign \$59  = layer0 + 1'h1;
+  assign \$60  = cur_is_last0 ? 4'h0 : \$59 ;
+  assign \$61  = layer1 + 1'h1;
+  assign \$62  = cur_is_last1 ? 4'h0 : \$61 ;
   assign active = loaded & has_layers;
-  assign \$70  = issue0 & layer_is_0_0;
-  assign \$71  = \$70  & last_fold0;
-  assign in_release0 = \$71  & last_group0;
-  assign \$72  = issue1 & layer_is_0_1;
-  assign \$73  = \$72  & last_fold1;
-  assign in_release1 = \$73  & last_group1;
-  assign \$74  = ~ issue;
-  assign \$75  = \$74  & active;
-  assign \$76  = ~ beat_ready0;
-  assign \$77  = layer_is_0_0 & \$76 ;
-  assign \$78  = | in_beats0;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = ~ beat_ready1;
-  assign \$81  = layer_is_0_1 & \$80 ;
-  assign \$82  = | in_beats1;
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = \$79  | \$83 ;
-  assign stall_input = \$75  & \$84 ;
-  assign \$85  = ~ issue;
-  assign \$86  = \$85  & active;
-  assign \$87  = cur_is_last0 & first_step0;
-  assign \$88  = \$87  & out_full0;
-  assign \$89  = cur_is_last1 & first_step1;
-  assign \$90  = \$89  & out_full1;
-  assign \$91  = \$88  | \$90 ;
-  assign stall_output = \$86  & \$91 ;
-  assign \$92  = step_valid & step_from_input;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = step_in_addr[5:0] == \$49 [5:0];
-  assign inbuf_collision = \$94  & \$95 ;
-  assign \$96  = ~ step_from_input;
-  assign \$97  = step_valid & \$96 ;
-  assign \$98  = | { \$114 , \$112 , \$110 , \$108  };
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = step_act_addr[6:0] == \$106 [6:0];
-  assign actbuf_collision = \$99  & \$100 ;
+  assign \$63  = issue0 & layer_is_0_0;
+  assign \$64  = \$63  & last_fold0;
+  assign in_release0 = \$64  & last_group0;
+  assign \$65  = issue1 & layer_is_0_1;
+  assign \$66  = \$65  & last_fold1;
+  assign in_release1 = \$66  & last_group1;
+  assign \$67  = ~ issue;
+  assign \$68  = \$67  & active;
+  assign \$69  = ~ beat_ready0;
+  assign \$70  = layer_is_0_0 & \$69 ;
+  assign \$71  = | in_beats0;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = ~ beat_ready1;
+  assign \$74  = layer_is_0_1 & \$73 ;
+  assign \$75  = | in_beats1;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = \$72  | \$76 ;
+  assign stall_input = \$68  & \$77 ;
+  assign \$78  = ~ issue;
+  assign \$79  = \$78  & active;
+  assign \$80  = cur_is_last0 & first_step0;
+  assign \$81  = \$80  & out_full0;
+  assign \$82  = cur_is_last1 & first_step1;
+  assign \$83  = \$82  & out_full1;
+  assign \$84  = \$81  | \$83 ;
+  assign stall_output = \$79  & \$84 ;
+  assign \$85  = step_valid & step_from_input;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = step_in_addr[5:0] == \$42 [5:0];
+  assign inbuf_collision = \$87  & \$88 ;
+  assign \$89  = ~ step_from_input;
+  assign \$90  = step_valid & \$89 ;
+  assign \$91  = | { \$107 , \$105 , \$103 , \$101  };
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = step_act_addr[6:0] == \$99 [6:0];
+  assign actbuf_collision = \$92  & \$93 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$101  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$101 ;
+  assign \$94  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$94 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$103  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$104  = \$102  + \$103 ;
-  assign \$105  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$106  = \$104  + \$105 ;
-  assign \$107  = ! wb_group16[0];
-  assign \$108  = act_write & \$107 ;
-  assign \$109  = ! wb_group16[0];
-  assign \$110  = act_write & \$109 ;
-  assign \$112  = act_write & \$111 ;
-  assign \$114  = act_write & \$113 ;
-  assign \$115  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$116  = wb_group16 + \$115 ;
-  assign \$117  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$118  = wb_group16 + \$117 ;
-  assign \$119  = out_pending1 & drain_ready1;
-  assign \$120  = out_pending0 & drain_ready0;
-  assign \$121  = drain_slot ? \$119  : \$120 ;
-  assign drain_read = \$121  & drain_room;
-  assign \$123  = drain_slot ? 7'h40 : 7'h00;
-  assign \$124  = \$122  + \$123 ;
-  assign \$125  = drain_read & out_write;
-  assign \$126  = \$124 [6:0] == \$116 [6:0];
-  assign outbuf0_collision = \$125  & \$126 ;
-  assign \$128  = drain_slot ? 7'h40 : 7'h00;
-  assign \$129  = \$127  + \$128 ;
-  assign \$130  = drain_read & out_write;
-  assign \$131  = \$129 [6:0] == \$118 [6:0];
-  assign outbuf1_collision = \$130  & \$131 ;
+  assign \$96  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$97  = \$95  + \$96 ;
+  assign \$98  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$99  = \$97  + \$98 ;
+  assign \$100  = ! wb_group16[0];
+  assign \$101  = act_write & \$100 ;
+  assign \$102  = ! wb_group16[0];
+  assign \$103  = act_write & \$102 ;
+  assign \$105  = act_write & \$104 ;
+  assign \$107  = act_write & \$106 ;
+  assign \$108  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$109  = wb_group16 + \$108 ;
+  assign \$110  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$111  = wb_group16 + \$110 ;
+  assign \$112  = out_pending1 & drain_ready1;
+  assign \$113  = out_pending0 & drain_ready0;
+  assign \$114  = drain_slot ? \$112  : \$113 ;
+  assign drain_read = \$114  & drain_room;
+  assign \$116  = drain_slot ? 7'h40 : 7'h00;
+  assign \$117  = \$115  + \$116 ;
+  assign \$118  = drain_read & out_write;
+  assign \$119  = \$117 [6:0] == \$109 [6:0];
+  assign outbuf0_collision = \$118  & \$119 ;
+  assign \$121  = drain_slot ? 7'h40 : 7'h00;
+  assign \$122  = \$120  + \$121 ;
+  assign \$123  = drain_read & out_write;
+  assign \$124  = \$122 [6:0] == \$111 [6:0];
+  assign outbuf1_collision = \$123  & \$124 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$132  = load__valid & load__ready;
-  assign \$133  = load_in_r0[31:28] == 2'h2;
-  assign \$134  = load_in_r0[19:0] < 3'h4;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = load_in_r0[31:28] == 2'h2;
-  assign \$137  = ! load_in_r0[19:0];
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = load_in_r0[31:28] == 2'h3;
-  assign \$140  = ! load_in_r0[19:0];
-  assign \$141  = load_in_r0[19:0] == 1'h1;
-  assign \$142  = | load_in_r0[85:32];
-  assign \$143  = | load_in_r0[85:35];
-  assign \$144  = load_in_r0[34:32] > 3'h4;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = load_in_r0[34:32] - 1'h1;
-  assign \$147  = \$145  ? 4'h3 : \$146 ;
-  assign \$148  = ! load_in_r0[39:32];
-  assign \$149  = load_in_r0[47:40] <= 2'h2;
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = load_in_r0[47:40] - 1'h1;
-  assign \$154  = $signed(\$153 ) < $signed(6'h11);
-  assign \$155  = load_in_r0[47:40] - 1'h1;
-  assign \$158  = \$154  ? \$157  : 9'h011;
-  assign \$159  = \$150  ? 9'h000 : \$158 ;
-  assign \$160  = load_write & load_r_is_control;
-  assign \$161  = load_write & load_r_is_descriptor0;
-  assign \$162  = load_r[39:32] - 1'h1;
-  assign \$165  = 1'h0 + \$164 ;
-  assign \$166  = \$165  >= 5'h11;
-  assign \$168  = 1'h0 + \$167 ;
-  assign \$169  = 5'h11 - \$168 ;
-  assign \$170  = \$166  ? 8'h00 : \$169 ;
-  assign \$171  = d0_rp__data[7:0] - 1'h1;
-  assign \$173  = ! in_wslot;
-  assign \$174  = in_fire & \$173 ;
-  assign \$175  = in_beats0 + 1'h1;
-  assign \$176  = in_beats0 == in_folds_m1;
-  assign \$178  = in_fire & \$177 ;
-  assign \$179  = in_beats1 + 1'h1;
-  assign \$180  = in_beats1 == in_folds_m1;
-  assign \$181  = in_wslot ? in_beats1 : in_beats0;
-  assign \$182  = \$181  == in_folds_m1;
-  assign \$183  = in_fire & \$182 ;
-  assign \$184  = ~ in_wslot;
-  assign \$185  = ~ loaded;
-  assign \$186  = ~ loaded;
-  assign \$187  = d0_rp__data[7:0] - 1'h1;
-  assign \$189  = d0_rp__data[15:8] - 1'h1;
-  assign \$191  = | d0_rp__data[7:0];
-  assign \$192  = d0_rp__data[7:0] <= 3'h4;
+  assign \$125  = load__valid & load__ready;
+  assign \$126  = load_in_r0[31:28] == 2'h2;
+  assign \$127  = load_in_r0[19:0] < 3'h4;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = load_in_r0[31:28] == 2'h2;
+  assign \$130  = ! load_in_r0[19:0];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = load_in_r0[31:28] == 2'h3;
+  assign \$133  = ! load_in_r0[19:0];
+  assign \$134  = load_in_r0[19:0] == 1'h1;
+  assign \$135  = | load_in_r0[85:32];
+  assign \$136  = | load_in_r0[85:35];
+  assign \$137  = load_in_r0[34:32] > 3'h4;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = load_in_r0[34:32] - 1'h1;
+  assign \$140  = \$138  ? 4'h3 : \$139 ;
+  assign \$141  = ! load_in_r0[39:32];
+  assign \$142  = load_in_r0[47:40] <= 2'h2;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = load_in_r0[47:40] - 1'h1;
+  assign \$147  = $signed(\$146 ) < $signed(6'h11);
+  assign \$148  = load_in_r0[47:40] - 1'h1;
+  assign \$151  = \$147  ? \$150  : 9'h011;
+  assign \$152  = \$143  ? 9'h000 : \$151 ;
+  assign \$153  = load_write & load_r_is_control;
+  assign \$154  = load_write & load_r_is_descriptor0;
+  assign \$155  = load_r[39:32] - 1'h1;
+  assign \$157  = d0_rp__data[7:0] - 1'h1;
+  assign \$159  = ! in_wslot;
+  assign \$160  = in_fire & \$159 ;
+  assign \$161  = in_beats0 + 1'h1;
+  assign \$162  = in_beats0 == in_folds_m1;
+  assign \$164  = in_fire & \$163 ;
+  assign \$165  = in_beats1 + 1'h1;
+  assign \$166  = in_beats1 == in_folds_m1;
+  assign \$167  = in_wslot ? in_beats1 : in_beats0;
+  assign \$168  = \$167  == in_folds_m1;
+  assign \$169  = in_fire & \$168 ;
+  assign \$170  = ~ in_wslot;
+  assign \$171  = ~ loaded;
+  assign \$172  = ~ loaded;
+  assign \$173  = d0_rp__data[7:0] - 1'h1;
+  assign \$175  = d0_rp__data[15:8] - 1'h1;
+  assign \$177  = | d0_rp__data[7:0];
+  assign \$178  = d0_rp__data[7:0] <= 3'h4;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = ! last_layer;
+  assign \$181  = | d0_rp__data[7:0];
+  assign \$182  = d0_rp__data[7:0] <= 3'h4;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = | d0_rp__data[15:8];
+  assign \$185  = d0_rp__data[15:8] <= 2'h2;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = group_plus1_0 + 1'h1;
+  assign \$188  = rq_addr0 + 1'h1;
+  assign \$189  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$190  = next_layer_r0 == last_layer;
+  assign \$191  = ~ wr_buf0;
+  assign \$192  = ~ cur_is_last0;
   assign \$193  = \$191  & \$192 ;
-  assign \$194  = ! last_layer;
-  assign \$195  = | d0_rp__data[7:0];
-  assign \$196  = d0_rp__data[7:0] <= 3'h4;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = | d0_rp__data[15:8];
-  assign \$199  = d0_rp__data[15:8] <= 2'h2;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = group_plus1_0 + 1'h1;
-  assign \$202  = rq_addr0 + 1'h1;
-  assign \$203  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$204  = next_layer_r0 == last_layer;
-  assign \$205  = ~ wr_buf0;
-  assign \$206  = ~ cur_is_last0;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = ! oldest;
-  assign \$209  = cur_is_last0 & \$208 ;
-  assign \$210  = fold_plus2_0 + 1'h1;
-  assign \$211  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$212  = last_fold0 & last_group0;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = bank_addr0 + 1'h1;
-  assign \$215  = cur_wait_next0 <= 2'h2;
-  assign \$216  = cur_wait_next0 <= 2'h2;
-  assign \$217  = cur_wait_next0 - 2'h2;
-  assign \$218  = \$216  ? 6'h00 : \$217 ;
-  assign \$219  = wait_remain0 <= 1'h1;
-  assign \$220  = | wait_remain0;
-  assign \$221  = wait_remain0 - 1'h1;
-  assign \$222  = ~ loaded;
-  assign \$223  = d0_rp__data[7:0] - 1'h1;
-  assign \$225  = d0_rp__data[15:8] - 1'h1;
-  assign \$227  = | d0_rp__data[7:0];
-  assign \$228  = d0_rp__data[7:0] <= 3'h4;
+  assign \$194  = ! oldest;
+  assign \$195  = cur_is_last0 & \$194 ;
+  assign \$196  = fold_plus2_0 + 1'h1;
+  assign \$197  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$198  = last_fold0 & last_group0;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = bank_addr0 + 1'h1;
+  assign \$201  = cur_wait_next0 <= 2'h2;
+  assign \$202  = cur_wait_next0 <= 2'h2;
+  assign \$203  = cur_wait_next0 - 2'h2;
+  assign \$204  = \$202  ? 6'h00 : \$203 ;
+  assign \$205  = wait_remain0 <= 1'h1;
+  assign \$206  = | wait_remain0;
+  assign \$207  = wait_remain0 - 1'h1;
+  assign \$208  = ~ loaded;
+  assign \$209  = d0_rp__data[7:0] - 1'h1;
+  assign \$211  = d0_rp__data[15:8] - 1'h1;
+  assign \$213  = | d0_rp__data[7:0];
+  assign \$214  = d0_rp__data[7:0] <= 3'h4;
+  assign \$215  = \$213  & \$214 ;
+  assign \$216  = ! last_layer;
+  assign \$217  = | d0_rp__data[7:0];
+  assign \$218  = d0_rp__data[7:0] <= 3'h4;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = | d0_rp__data[15:8];
+  assign \$221  = d0_rp__data[15:8] <= 2'h2;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = group_plus1_1 + 1'h1;
+  assign \$224  = rq_addr1 + 1'h1;
+  assign \$225  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$226  = next_layer_r1 == last_layer;
+  assign \$227  = ~ wr_buf1;
+  assign \$228  = ~ cur_is_last1;
   assign \$229  = \$227  & \$228 ;
-  assign \$230  = ! last_layer;
-  assign \$231  = | d0_rp__data[7:0];
-  assign \$232  = d0_rp__data[7:0] <= 3'h4;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = | d0_rp__data[15:8];
-  assign \$235  = d0_rp__data[15:8] <= 2'h2;
-  assign \$236  = \$234  & \$235 ;
-  assign \$237  = group_plus1_1 + 1'h1;
-  assign \$238  = rq_addr1 + 1'h1;
-  assign \$239  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$240  = next_layer_r1 == last_layer;
-  assign \$241  = ~ wr_buf1;
-  assign \$242  = ~ cur_is_last1;
-  assign \$243  = \$241  & \$242 ;
-  assign \$245  = cur_is_last1 & \$244 ;
-  assign \$246  = fold_plus2_1 + 1'h1;
-  assign \$247  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$248  = last_fold1 & last_group1;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = bank_addr1 + 1'h1;
-  assign \$251  = cur_wait_next1 <= 2'h2;
-  assign \$252  = cur_wait_next1 <= 2'h2;
-  assign \$253  = cur_wait_next1 - 2'h2;
-  assign \$254  = \$252  ? 6'h00 : \$253 ;
-  assign \$255  = wait_remain1 <= 1'h1;
-  assign \$256  = | wait_remain1;
-  assign \$257  = wait_remain1 - 1'h1;
-  assign \$258  = load_r_is_control & load_r_is_clear;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = load_write & \$259 ;
-  assign \$261  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$262  = issue & \$261 ;
-  assign \$263  = issue_ctx ? first_step1 : first_step0;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = ~ issue0;
-  assign \$266  = loaded & \$265 ;
-  assign \$267  = ~ last_fold0;
-  assign \$268  = loaded & \$267 ;
-  assign \$269  = in_beats0 > fold0;
-  assign \$270  = ! in_wslot;
-  assign \$271  = in_fire & \$270 ;
-  assign \$272  = in_beats0 == fold0;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = \$269  | \$273 ;
-  assign \$275  = in_beats0 > fold_plus1_0;
-  assign \$276  = ! in_wslot;
-  assign \$277  = in_fire & \$276 ;
-  assign \$278  = in_beats0 == fold_plus1_0;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = \$275  | \$279 ;
-  assign \$281  = in_beats0 > fold_plus1_0;
-  assign \$282  = ! in_wslot;
-  assign \$283  = in_fire & \$282 ;
-  assign \$284  = in_beats0 == fold_plus1_0;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = \$281  | \$285 ;
-  assign \$287  = in_beats0 > fold_plus2_0;
-  assign \$288  = ! in_wslot;
-  assign \$289  = in_fire & \$288 ;
-  assign \$290  = in_beats0 == fold_plus2_0;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = \$287  | \$291 ;
-  assign \$293  = in_beats0 > 1'h0;
-  assign \$294  = ! in_wslot;
-  assign \$295  = in_fire & \$294 ;
-  assign \$296  = ! in_beats0;
-  assign \$297  = \$295  & \$296 ;
+  assign \$231  = cur_is_last1 & \$230 ;
+  assign \$232  = fold_plus2_1 + 1'h1;
+  assign \$233  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$234  = last_fold1 & last_group1;
+  assign \$235  = ~ \$234 ;
+  assign \$236  = bank_addr1 + 1'h1;
+  assign \$237  = cur_wait_next1 <= 2'h2;
+  assign \$238  = cur_wait_next1 <= 2'h2;
+  assign \$239  = cur_wait_next1 - 2'h2;
+  assign \$240  = \$238  ? 6'h00 : \$239 ;
+  assign \$241  = wait_remain1 <= 1'h1;
+  assign \$242  = | wait_remain1;
+  assign \$243  = wait_remain1 - 1'h1;
+  assign \$244  = load_r_is_control & load_r_is_clear;
+  assign \$245  = ~ \$244 ;
+  assign \$246  = load_write & \$245 ;
+  assign \$247  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$248  = issue & \$247 ;
+  assign \$249  = issue_ctx ? first_step1 : first_step0;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = ~ issue0;
+  assign \$252  = loaded & \$251 ;
+  assign \$253  = ~ last_fold0;
+  assign \$254  = loaded & \$253 ;
+  assign \$255  = in_beats0 > fold0;
+  assign \$256  = ! in_wslot;
+  assign \$257  = in_fire & \$256 ;
+  assign \$258  = in_beats0 == fold0;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = \$255  | \$259 ;
+  assign \$261  = in_beats0 > fold_plus1_0;
+  assign \$262  = ! in_wslot;
+  assign \$263  = in_fire & \$262 ;
+  assign \$264  = in_beats0 == fold_plus1_0;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = \$261  | \$265 ;
+  assign \$267  = in_beats0 > fold_plus1_0;
+  assign \$268  = ! in_wslot;
+  assign \$269  = in_fire & \$268 ;
+  assign \$270  = in_beats0 == fold_plus1_0;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = \$267  | \$271 ;
+  assign \$273  = in_beats0 > fold_plus2_0;
+  assign \$274  = ! in_wslot;
+  assign \$275  = in_fire & \$274 ;
+  assign \$276  = in_beats0 == fold_plus2_0;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$273  | \$277 ;
+  assign \$279  = in_beats0 > 1'h0;
+  assign \$280  = ! in_wslot;
+  assign \$281  = in_fire & \$280 ;
+  assign \$282  = ! in_beats0;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$279  | \$283 ;
+  assign \$285  = in_beats0 > 1'h1;
+  assign \$286  = ! in_wslot;
+  assign \$287  = in_fire & \$286 ;
+  assign \$288  = in_beats0 == 1'h1;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = \$285  | \$289 ;
+  assign \$291  = ~ issue1;
+  assign \$292  = loaded & \$291 ;
+  assign \$293  = ~ last_fold1;
+  assign \$294  = loaded & \$293 ;
+  assign \$295  = in_beats1 > fold1;
+  assign \$297  = in_fire & \$296 ;
+  assign \$298  = in_beats1 == fold1;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = \$295  | \$299 ;
+  assign \$301  = in_beats1 > fold_plus1_1;
+  assign \$303  = in_fire & \$302 ;
+  assign \$304  = in_beats1 == fold_plus1_1;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = \$301  | \$305 ;
+  assign \$307  = in_beats1 > fold_plus1_1;
+  assign \$309  = in_fire & \$308 ;
+  assign \$310  = in_beats1 == fold_plus1_1;
+  assign \$311  = \$309  & \$310 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1457$0 (drain_last2),
-    .\port$166$0 (drain_data),
+    .\port$1463$0 (drain_last2),
+    .\port$178$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2606,8 +2583,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1655$0 (\$669 ),
-    .\port$1656$0 (\$670 ),
+    .\port$1661$0 (\$655 ),
+    .\port$1662$0 (\$656 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2625,8 +2602,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1812$0 (\$671 ),
-    .\port$1813$0 (\$672 ),
+    .\port$1818$0 (\$657 ),
+    .\port$1819$0 (\$658 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2641,8 +2618,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    load_r_countdown_wait = 5'h00;
+    casez (load_r_countdown_distance)
+      5'h00:
+          load_r_countdown_wait = 5'h11;
+      5'h01:
+          load_r_countdown_wait = 5'h10;
+      5'h02:
+          load_r_countdown_wait = 5'h0f;
+      5'h03:
+          load_r_countdown_wait = 5'h0e;
+      5'h04:
+          load_r_countdown_wait = 5'h0d;
+      5'h05:
+          load_r_countdown_wait = 5'h0c;
+      5'h06:
+          load_r_countdown_wait = 5'h0b;
+      5'h07:
+          load_r_countdown_wait = 5'h0a;
+      5'h08:
+          load_r_countdown_wait = 5'h09;
+      5'h09:
+          load_r_countdown_wait = 5'h08;
+      5'h0a:
+          load_r_countdown_wait = 5'h07;
+      5'h0b:
+          load_r_countdown_wait = 5'h06;
+      5'h0c:
+          load_r_countdown_wait = 5'h05;
+      5'h0d:
+          load_r_countdown_wait = 5'h04;
+      5'h0e:
+          load_r_countdown_wait = 5'h03;
+      5'h0f:
+          load_r_countdown_wait = 5'h02;
+      5'h10:
+          load_r_countdown_wait = 5'h01;
+      5'h11:
+          load_r_countdown_wait = 5'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$39 ) begin
+    if (\$32 ) begin
       if (load_r_is_clear) begin
         clear_counters = 1'h1;
       end
@@ -2676,223 +2695,470 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = \$132 ;
+    \$522  = \$125 ;
     if (rst) begin
-      \$536  = 1'h0;
+      \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = load_in_valid0;
+    \$523  = load_in_valid0;
     if (rst) begin
-      \$537  = 1'h0;
+      \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = has_layers;
-    if (\$160 ) begin
+    \$524  = has_layers;
+    if (\$153 ) begin
       if (load_r_is_n_layers) begin
-        \$538  = load_r_has_layers;
+        \$524  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = last_layer;
-    if (\$160 ) begin
+    \$525  = last_layer;
+    if (\$153 ) begin
       if (load_r_is_n_layers) begin
-        \$539  = load_r_last_layer;
+        \$525  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$161 ) begin
-      \$540  = \$163 ;
+    if (\$154 ) begin
+      \$526  = \$156 ;
     end else begin
-      \$540  = \$172 ;
+      \$526  = \$158 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = wait1;
-    if (\$161 ) begin
-      \$541  = \$170 [4:0];
+    \$527  = wait1;
+    if (\$154 ) begin
+      \$527  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = dl_rp__data[15:8];
+    \$528  = dl_rp__data[15:8];
     if (rst) begin
-      \$542  = 8'h00;
+      \$528  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = in_release0;
+    \$529  = in_release0;
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$530  = in_release1;
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$531  = in_beats0;
+    if (\$160 ) begin
+      \$531  = \$161 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$531  = 8'h00;
+    end
+    if (rst) begin
+      \$531  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$532  = in_full0;
+    if (\$160 ) begin
+      if (\$162 ) begin
+        \$532  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$532  = 1'h0;
+    end
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$533  = in_beats1;
+    if (\$164 ) begin
+      \$533  = \$165 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$533  = 8'h00;
+    end
+    if (rst) begin
+      \$533  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$534  = in_full1;
+    if (\$164 ) begin
+      if (\$166 ) begin
+        \$534  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$534  = 1'h0;
+    end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$535  = in_wslot;
+    if (\$169 ) begin
+      \$535  = \$170 ;
+    end
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$536  = loaded;
+    if (\$171 ) begin
+      \$536  = 1'h1;
+    end
+    if (\$246 ) begin
+      \$536  = 1'h0;
+    end
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$537  = oldest;
+    if (\$171 ) begin
+      \$537  = in_wslot;
+    end
+    if (\$172 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$195 ) begin
+            \$537  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$208 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$231 ) begin
+            \$537  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$538  = cur_folds_m1_0;
+    if (\$172 ) begin
+      \$538  = \$174 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$538  = next_steps0[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$538  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$539  = cur_groups_m1_0;
+    if (\$172 ) begin
+      \$539  = \$176 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$539  = next_steps0[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$539  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$540  = cur_one_fold0;
+    if (\$172 ) begin
+      \$540  = \$179 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$540  = next_steps0[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = cur_wait_next0;
+    if (\$172 ) begin
+      \$541  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$541  = next_steps0[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$541  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$542  = cur_is_last0;
+    if (\$172 ) begin
+      \$542  = \$180 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$542  = \$190 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$543  = cur_relu0;
+    if (\$172 ) begin
+      \$543  = d0_rp__data[33];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$543  = next_descriptor0[33];
+        end
+      end
+    end
     if (rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = in_release1;
+    \$544  = cur_requantize0;
+    if (\$172 ) begin
+      \$544  = d0_rp__data[34];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$544  = next_descriptor0[34];
+        end
+      end
+    end
     if (rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = in_beats0;
-    if (\$174 ) begin
-      \$545  = \$175 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$545  = 8'h00;
-    end
-    if (rst) begin
-      \$545  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = in_full0;
-    if (\$174 ) begin
-      if (\$176 ) begin
-        \$546  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$546  = 1'h0;
-    end
-    if (rst) begin
-      \$546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = in_beats1;
-    if (\$178 ) begin
-      \$547  = \$179 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$547  = 8'h00;
-    end
-    if (rst) begin
-      \$547  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = in_full1;
-    if (\$178 ) begin
-      if (\$180 ) begin
-        \$548  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$548  = 1'h0;
-    end
-    if (rst) begin
-      \$548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = in_wslot;
-    if (\$183 ) begin
-      \$549  = \$184 ;
-    end
-    if (rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = loaded;
-    if (\$185 ) begin
-      \$550  = 1'h1;
-    end
-    if (\$260 ) begin
-      \$550  = 1'h0;
-    end
-    if (rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = oldest;
-    if (\$185 ) begin
-      \$551  = in_wslot;
-    end
-    if (\$186 ) begin
+    \$545  = bank_addr0;
+    if (\$172 ) begin
+      \$545  = d0_rp__data[24:16];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          if (\$209 ) begin
-            \$551  = 1'h1;
-          end
+          \$545  = next_descriptor0[24:16];
         end
       end
+      if (\$199 ) begin
+        \$545  = \$200 [8:0];
+      end
     end
-    if (\$222 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$245 ) begin
-            \$551  = 1'h0;
-          end
+    if (rst) begin
+      \$545  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = rq_addr0;
+    if (\$172 ) begin
+      \$546  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$546  = \$188 [7:0];
+        if (last_group0) begin
+          \$546  = next_descriptor0[32:25];
         end
       end
     end
     if (rst) begin
-      \$551  = 1'h0;
+      \$546  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = cur_folds_m1_0;
-    if (\$186 ) begin
-      \$552  = \$188 ;
+    \$547  = layer0;
+    if (\$172 ) begin
+      \$547  = 3'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$552  = next_steps0[16:8];
+          \$547  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$552  = 9'h1ff;
+      \$547  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = cur_groups_m1_0;
-    if (\$186 ) begin
-      \$553  = \$190 ;
+    \$548  = group0;
+    if (\$172 ) begin
+      \$548  = 8'h00;
     end else if (issue0) begin
       if (last_fold0) begin
+        \$548  = group_plus1_0[7:0];
         if (last_group0) begin
-          \$553  = next_steps0[25:17];
+          \$548  = 8'h00;
         end
       end
     end
     if (rst) begin
-      \$553  = 9'h1ff;
+      \$548  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = cur_one_fold0;
-    if (\$186 ) begin
-      \$554  = \$193 ;
+    \$549  = fold0;
+    if (\$172 ) begin
+      \$549  = 8'h00;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$549  = 8'h00;
+        if (last_group0) begin
+          \$549  = 8'h00;
+        end
+      end else begin
+        \$549  = fold_plus1_0[7:0];
+      end
+    end
+    if (rst) begin
+      \$549  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = group_plus1_0;
+    if (\$172 ) begin
+      \$550  = 9'h001;
     end else if (issue0) begin
       if (last_fold0) begin
+        \$550  = \$187 [8:0];
         if (last_group0) begin
-          \$554  = next_steps0[26];
+          \$550  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$550  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = fold_plus1_0;
+    if (\$172 ) begin
+      \$551  = 9'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$551  = 9'h001;
+        if (last_group0) begin
+          \$551  = 9'h001;
+        end
+      end else begin
+        \$551  = fold_plus2_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$551  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = fold_plus2_0;
+    if (\$172 ) begin
+      \$552  = 10'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$552  = 10'h002;
+        if (last_group0) begin
+          \$552  = 10'h002;
+        end
+      end else begin
+        \$552  = \$196 [9:0];
+      end
+    end
+    if (rst) begin
+      \$552  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = last_fold0;
+    if (\$172 ) begin
+      \$553  = \$183 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$553  = cur_one_fold0;
+        if (last_group0) begin
+          \$553  = next_steps0[26];
+        end
+      end else begin
+        \$553  = \$197 ;
+      end
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = last_group0;
+    if (\$172 ) begin
+      \$554  = \$186 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$554  = \$189 ;
+        if (last_group0) begin
+          \$554  = next_steps0[27];
         end
       end
     end
@@ -2902,45 +3168,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = cur_wait_next0;
-    if (\$186 ) begin
-      \$555  = wait1;
+    \$555  = fold_is_0_0;
+    if (\$172 ) begin
+      \$555  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
+        \$555  = 1'h1;
         if (last_group0) begin
-          \$555  = next_steps0[32:28];
+          \$555  = 1'h1;
         end
+      end else begin
+        \$555  = 1'h0;
       end
     end
     if (rst) begin
-      \$555  = 5'h00;
+      \$555  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = cur_is_last0;
-    if (\$186 ) begin
-      \$556  = \$194 ;
+    \$556  = first_step0;
+    if (\$172 ) begin
+      \$556  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
+        \$556  = 1'h0;
         if (last_group0) begin
-          \$556  = \$204 ;
+          \$556  = 1'h1;
         end
+      end else begin
+        \$556  = 1'h0;
       end
     end
     if (rst) begin
-      \$556  = 1'h0;
+      \$556  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = cur_relu0;
-    if (\$186 ) begin
-      \$557  = d0_rp__data[33];
+    \$557  = wr_buf0;
+    if (\$172 ) begin
+      \$557  = 1'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$557  = next_descriptor0[33];
+          \$557  = \$193 ;
         end
       end
     end
@@ -2950,180 +3224,135 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = cur_requantize0;
-    if (\$186 ) begin
-      \$558  = d0_rp__data[34];
+    \$558  = layer_is_0_0;
+    if (\$172 ) begin
+      \$558  = 1'h1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$558  = next_descriptor0[34];
+          \$558  = cur_is_last0;
         end
       end
     end
     if (rst) begin
-      \$558  = 1'h0;
+      \$558  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = bank_addr0;
-    if (\$186 ) begin
-      \$559  = d0_rp__data[24:16];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$559  = next_descriptor0[24:16];
-        end
-      end
-      if (\$213 ) begin
-        \$559  = \$214 [8:0];
+    \$559  = \$201 ;
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = \$204 [4:0];
+    if (rst) begin
+      \$560  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$561  = wait_next_m2_0;
+    end else begin
+      if (\$206 ) begin
+        \$561  = \$207 [4:0];
       end
     end
     if (rst) begin
-      \$559  = 9'h000;
+      \$561  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = rq_addr0;
-    if (\$186 ) begin
-      \$560  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$560  = \$202 [7:0];
-        if (last_group0) begin
-          \$560  = next_descriptor0[32:25];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$562  = wait_next_le2_0;
+    end else begin
+      \$562  = \$205 ;
     end
     if (rst) begin
-      \$560  = 8'h00;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = layer0;
-    if (\$186 ) begin
-      \$561  = 3'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$561  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$561  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = group0;
-    if (\$186 ) begin
-      \$562  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$562  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$562  = 8'h00;
+    \$563  = cur_folds_m1_1;
+    if (\$208 ) begin
+      \$563  = \$210 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$563  = next_steps1[16:8];
         end
       end
     end
     if (rst) begin
-      \$562  = 8'h00;
+      \$563  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = fold0;
-    if (\$186 ) begin
-      \$563  = 8'h00;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$563  = 8'h00;
-        if (last_group0) begin
-          \$563  = 8'h00;
-        end
-      end else begin
-        \$563  = fold_plus1_0[7:0];
-      end
-    end
-    if (rst) begin
-      \$563  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = group_plus1_0;
-    if (\$186 ) begin
-      \$564  = 9'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$564  = \$201 [8:0];
-        if (last_group0) begin
-          \$564  = 9'h001;
+    \$564  = cur_groups_m1_1;
+    if (\$208 ) begin
+      \$564  = \$212 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$564  = next_steps1[25:17];
         end
       end
     end
     if (rst) begin
-      \$564  = 9'h001;
+      \$564  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = fold_plus1_0;
-    if (\$186 ) begin
-      \$565  = 9'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$565  = 9'h001;
-        if (last_group0) begin
-          \$565  = 9'h001;
+    \$565  = cur_one_fold1;
+    if (\$208 ) begin
+      \$565  = \$215 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$565  = next_steps1[26];
         end
-      end else begin
-        \$565  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
-      \$565  = 9'h001;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = fold_plus2_0;
-    if (\$186 ) begin
-      \$566  = 10'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$566  = 10'h002;
-        if (last_group0) begin
-          \$566  = 10'h002;
+    \$566  = cur_wait_next1;
+    if (\$208 ) begin
+      \$566  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$566  = next_steps1[32:28];
         end
-      end else begin
-        \$566  = \$210 [9:0];
       end
     end
     if (rst) begin
-      \$566  = 10'h002;
+      \$566  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = last_fold0;
-    if (\$186 ) begin
-      \$567  = \$197 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$567  = cur_one_fold0;
-        if (last_group0) begin
-          \$567  = next_steps0[26];
+    \$567  = cur_is_last1;
+    if (\$208 ) begin
+      \$567  = \$216 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$567  = \$226 ;
         end
-      end else begin
-        \$567  = \$211 ;
       end
     end
     if (rst) begin
@@ -3132,14 +3361,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = last_group0;
-    if (\$186 ) begin
-      \$568  = \$200 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$568  = \$203 ;
-        if (last_group0) begin
-          \$568  = next_steps0[27];
+    \$568  = cur_relu1;
+    if (\$208 ) begin
+      \$568  = d0_rp__data[33];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$568  = next_descriptor1[33];
         end
       end
     end
@@ -3149,158 +3377,196 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = fold_is_0_0;
-    if (\$186 ) begin
-      \$569  = 1'h1;
-    end else if (issue0) begin
+    \$569  = cur_requantize1;
+    if (\$208 ) begin
+      \$569  = d0_rp__data[34];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$569  = next_descriptor1[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = bank_addr1;
+    if (\$208 ) begin
+      \$570  = d0_rp__data[24:16];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$570  = next_descriptor1[24:16];
+        end
+      end
+      if (\$235 ) begin
+        \$570  = \$236 [8:0];
+      end
+    end
+    if (rst) begin
+      \$570  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = rq_addr1;
+    if (\$208 ) begin
+      \$571  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$571  = \$224 [7:0];
+        if (last_group1) begin
+          \$571  = next_descriptor1[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$571  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$572  = layer1;
+    if (\$208 ) begin
+      \$572  = 3'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$572  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$572  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = group1;
+    if (\$208 ) begin
+      \$573  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$573  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$573  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$573  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = fold1;
+    if (\$208 ) begin
+      \$574  = 8'h00;
+    end else if (issue1) begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$569  = 1'h1;
-        if (last_group0) begin
-          \$569  = 1'h1;
+      if (last_fold1) begin
+        \$574  = 8'h00;
+        if (last_group1) begin
+          \$574  = 8'h00;
         end
       end else begin
-        \$569  = 1'h0;
+        \$574  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$569  = 1'h1;
+      \$574  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = first_step0;
-    if (\$186 ) begin
-      \$570  = 1'h1;
-    end else if (issue0) begin
+    \$575  = group_plus1_1;
+    if (\$208 ) begin
+      \$575  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$575  = \$223 [8:0];
+        if (last_group1) begin
+          \$575  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$575  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = fold_plus1_1;
+    if (\$208 ) begin
+      \$576  = 9'h001;
+    end else if (issue1) begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$570  = 1'h0;
-        if (last_group0) begin
-          \$570  = 1'h1;
+      if (last_fold1) begin
+        \$576  = 9'h001;
+        if (last_group1) begin
+          \$576  = 9'h001;
         end
       end else begin
-        \$570  = 1'h0;
+        \$576  = fold_plus2_1[8:0];
       end
     end
     if (rst) begin
-      \$570  = 1'h1;
+      \$576  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = wr_buf0;
-    if (\$186 ) begin
-      \$571  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$571  = \$207 ;
+    \$577  = fold_plus2_1;
+    if (\$208 ) begin
+      \$577  = 10'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$577  = 10'h002;
+        if (last_group1) begin
+          \$577  = 10'h002;
         end
+      end else begin
+        \$577  = \$232 [9:0];
       end
     end
     if (rst) begin
-      \$571  = 1'h0;
+      \$577  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = layer_is_0_0;
-    if (\$186 ) begin
-      \$572  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$572  = cur_is_last0;
+    \$578  = last_fold1;
+    if (\$208 ) begin
+      \$578  = \$219 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$578  = cur_one_fold1;
+        if (last_group1) begin
+          \$578  = next_steps1[26];
         end
+      end else begin
+        \$578  = \$233 ;
       end
     end
     if (rst) begin
-      \$572  = 1'h1;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \$215 ;
-    if (rst) begin
-      \$573  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \$218 [4:0];
-    if (rst) begin
-      \$574  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$575  = wait_next_m2_0;
-    end else begin
-      if (\$220 ) begin
-        \$575  = \$221 [4:0];
-      end
-    end
-    if (rst) begin
-      \$575  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$576  = wait_next_le2_0;
-    end else begin
-      \$576  = \$219 ;
-    end
-    if (rst) begin
-      \$576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = cur_folds_m1_1;
-    if (\$222 ) begin
-      \$577  = \$224 ;
+    \$579  = last_group1;
+    if (\$208 ) begin
+      \$579  = \$222 ;
     end else if (issue1) begin
       if (last_fold1) begin
+        \$579  = \$225 ;
         if (last_group1) begin
-          \$577  = next_steps1[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$577  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = cur_groups_m1_1;
-    if (\$222 ) begin
-      \$578  = \$226 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$578  = next_steps1[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$578  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = cur_one_fold1;
-    if (\$222 ) begin
-      \$579  = \$229 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$579  = next_steps1[26];
+          \$579  = next_steps1[27];
         end
       end
     end
@@ -3310,45 +3576,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = cur_wait_next1;
-    if (\$222 ) begin
-      \$580  = wait1;
+    \$580  = fold_is_0_1;
+    if (\$208 ) begin
+      \$580  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
+        \$580  = 1'h1;
         if (last_group1) begin
-          \$580  = next_steps1[32:28];
+          \$580  = 1'h1;
         end
+      end else begin
+        \$580  = 1'h0;
       end
     end
     if (rst) begin
-      \$580  = 5'h00;
+      \$580  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = cur_is_last1;
-    if (\$222 ) begin
-      \$581  = \$230 ;
+    \$581  = first_step1;
+    if (\$208 ) begin
+      \$581  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
+        \$581  = 1'h0;
         if (last_group1) begin
-          \$581  = \$240 ;
+          \$581  = 1'h1;
         end
+      end else begin
+        \$581  = 1'h0;
       end
     end
     if (rst) begin
-      \$581  = 1'h0;
+      \$581  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = cur_relu1;
-    if (\$222 ) begin
-      \$582  = d0_rp__data[33];
+    \$582  = wr_buf1;
+    if (\$208 ) begin
+      \$582  = 1'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$582  = next_descriptor1[33];
+          \$582  = \$229 ;
         end
       end
     end
@@ -3358,181 +3632,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = cur_requantize1;
-    if (\$222 ) begin
-      \$583  = d0_rp__data[34];
+    \$583  = layer_is_0_1;
+    if (\$208 ) begin
+      \$583  = 1'h1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$583  = next_descriptor1[34];
+          \$583  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$583  = 1'h0;
+      \$583  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = bank_addr1;
-    if (\$222 ) begin
-      \$584  = d0_rp__data[24:16];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$584  = next_descriptor1[24:16];
-        end
-      end
-      if (\$249 ) begin
-        \$584  = \$250 [8:0];
+    \$584  = \$237 ;
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = \$240 [4:0];
+    if (rst) begin
+      \$585  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$586  = wait_next_m2_1;
+    end else begin
+      if (\$242 ) begin
+        \$586  = \$243 [4:0];
       end
     end
     if (rst) begin
-      \$584  = 9'h000;
+      \$586  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = rq_addr1;
-    if (\$222 ) begin
-      \$585  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$585  = \$238 [7:0];
-        if (last_group1) begin
-          \$585  = next_descriptor1[32:25];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$587  = wait_next_le2_1;
+    end else begin
+      \$587  = \$241 ;
     end
     if (rst) begin
-      \$585  = 8'h00;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = layer1;
-    if (\$222 ) begin
-      \$586  = 3'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$586  = next_layer_r1;
-        end
-      end
+    \$588  = \$250 ;
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = issue_ctx;
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$590  = 1'h0;
+    end else if (\$252 ) begin
+      \$590  = \$260 ;
+    end else if (\$254 ) begin
+      \$590  = \$272 ;
+    end else begin
+      \$590  = \$284 ;
     end
     if (rst) begin
-      \$586  = 3'h0;
+      \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = group1;
-    if (\$222 ) begin
-      \$587  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$587  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$587  = 8'h00;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$591  = 1'h0;
+    end else if (\$252 ) begin
+      \$591  = \$266 ;
+    end else if (\$254 ) begin
+      \$591  = \$278 ;
+    end else begin
+      \$591  = \$290 ;
     end
     if (rst) begin
-      \$587  = 8'h00;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = fold1;
-    if (\$222 ) begin
-      \$588  = 8'h00;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$588  = 8'h00;
-        if (last_group1) begin
-          \$588  = 8'h00;
-        end
-      end else begin
-        \$588  = fold_plus1_1[7:0];
-      end
-    end
-    if (rst) begin
-      \$588  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = group_plus1_1;
-    if (\$222 ) begin
-      \$589  = 9'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$589  = \$237 [8:0];
-        if (last_group1) begin
-          \$589  = 9'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$589  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = fold_plus1_1;
-    if (\$222 ) begin
-      \$590  = 9'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$590  = 9'h001;
-        if (last_group1) begin
-          \$590  = 9'h001;
-        end
-      end else begin
-        \$590  = fold_plus2_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$590  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = fold_plus2_1;
-    if (\$222 ) begin
-      \$591  = 10'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$591  = 10'h002;
-        if (last_group1) begin
-          \$591  = 10'h002;
-        end
-      end else begin
-        \$591  = \$246 [9:0];
-      end
-    end
-    if (rst) begin
-      \$591  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = last_fold1;
-    if (\$222 ) begin
-      \$592  = \$233 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$592  = cur_one_fold1;
-        if (last_group1) begin
-          \$592  = next_steps1[26];
-        end
-      end else begin
-        \$592  = \$247 ;
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$592  = 1'h0;
+    end else if (\$292 ) begin
+      \$592  = \$300 ;
+    end else if (\$294 ) begin
+      \$592  = \$312 ;
+    end else begin
+      \$592  = \$324 ;
     end
     if (rst) begin
       \$592  = 1'h0;
@@ -3540,16 +3751,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = last_group1;
-    if (\$222 ) begin
-      \$593  = \$236 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$593  = \$239 ;
-        if (last_group1) begin
-          \$593  = next_steps1[27];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$593  = 1'h0;
+    end else if (\$292 ) begin
+      \$593  = \$306 ;
+    end else if (\$294 ) begin
+      \$593  = \$318 ;
+    end else begin
+      \$593  = \$330 ;
     end
     if (rst) begin
       \$593  = 1'h0;
@@ -3557,610 +3767,552 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = fold_is_0_1;
-    if (\$222 ) begin
-      \$594  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$594  = 1'h1;
-        if (last_group1) begin
-          \$594  = 1'h1;
-        end
-      end else begin
-        \$594  = 1'h0;
-      end
-    end
+    \$594  = \$365 ;
     if (rst) begin
-      \$594  = 1'h1;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = first_step1;
-    if (\$222 ) begin
-      \$595  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$595  = 1'h0;
-        if (last_group1) begin
-          \$595  = 1'h1;
-        end
-      end else begin
-        \$595  = 1'h0;
-      end
-    end
+    \$595  = \$400 ;
     if (rst) begin
-      \$595  = 1'h1;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = wr_buf1;
-    if (\$222 ) begin
-      \$596  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$596  = \$243 ;
-        end
-      end
-    end
+    \$596  = issue;
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = layer_is_0_1;
-    if (\$222 ) begin
-      \$597  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$597  = cur_is_last1;
-        end
-      end
-    end
+    \$597  = \$422 ;
     if (rst) begin
-      \$597  = 1'h1;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \$251 ;
+    \$598  = wb_valid1;
     if (rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = \$254 [4:0];
+    \$599  = wb_valid2;
     if (rst) begin
-      \$599  = 5'h00;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$600  = wait_next_m2_1;
-    end else begin
-      if (\$256 ) begin
-        \$600  = \$257 [4:0];
-      end
-    end
+    \$600  = wb_valid3;
     if (rst) begin
-      \$600  = 5'h00;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$601  = wait_next_le2_1;
-    end else begin
-      \$601  = \$255 ;
-    end
+    \$601  = wb_valid4;
     if (rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = \$264 ;
+    \$602  = wb_valid5;
     if (rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = issue_ctx;
+    \$603  = wb_valid6;
     if (rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$604  = 1'h0;
-    end else if (\$266 ) begin
-      \$604  = \$274 ;
-    end else if (\$268 ) begin
-      \$604  = \$286 ;
-    end else begin
-      \$604  = \$298 ;
-    end
+    \$604  = wb_valid7;
     if (rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$605  = 1'h0;
-    end else if (\$266 ) begin
-      \$605  = \$280 ;
-    end else if (\$268 ) begin
-      \$605  = \$292 ;
-    end else begin
-      \$605  = \$304 ;
-    end
+    \$605  = wb_valid8;
     if (rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$606  = 1'h0;
-    end else if (\$306 ) begin
-      \$606  = \$314 ;
-    end else if (\$308 ) begin
-      \$606  = \$326 ;
-    end else begin
-      \$606  = \$338 ;
-    end
+    \$606  = wb_valid9;
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$607  = 1'h0;
-    end else if (\$306 ) begin
-      \$607  = \$320 ;
-    end else if (\$308 ) begin
-      \$607  = \$332 ;
-    end else begin
-      \$607  = \$344 ;
-    end
+    \$607  = wb_valid10;
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = \$379 ;
+    \$608  = wb_valid11;
     if (rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \$414 ;
+    \$609  = wb_valid12;
     if (rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = issue;
+    \$610  = wb_valid13;
     if (rst) begin
       \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \$436 ;
+    \$611  = wb_valid14;
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = wb_valid1;
+    \$612  = wb_valid15;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = wb_valid2;
+    \$613  = out_full0;
+    if (\$424 ) begin
+      \$613  = 1'h1;
+    end
+    if (done) begin
+      if (\$504 ) begin
+        \$613  = 1'h0;
+      end
+    end
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = wb_valid3;
+    \$614  = out_pending0;
+    if (\$424 ) begin
+      \$614  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$500 ) begin
+          \$614  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = wb_valid4;
+    \$615  = out_groups0;
+    if (\$424 ) begin
+      \$615  = 8'h00;
+    end else if (\$426 ) begin
+      \$615  = \$427 [7:0];
+    end
     if (rst) begin
-      \$615  = 1'h0;
+      \$615  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = wb_valid5;
+    \$616  = out_full1;
+    if (\$429 ) begin
+      \$616  = 1'h1;
+    end
+    if (done) begin
+      if (\$505 ) begin
+        \$616  = 1'h0;
+      end
+    end
     if (rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = wb_valid6;
+    \$617  = out_pending1;
+    if (\$429 ) begin
+      \$617  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$501 ) begin
+          \$617  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = wb_valid7;
+    \$618  = out_groups1;
+    if (\$429 ) begin
+      \$618  = 8'h00;
+    end else if (\$431 ) begin
+      \$618  = \$432 [7:0];
+    end
     if (rst) begin
-      \$618  = 1'h0;
+      \$618  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = wb_valid8;
+    \$619  = \$435 [2:0];
     if (rst) begin
-      \$619  = 1'h0;
+      \$619  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = wb_valid9;
+    \$620  = \$442 ;
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = wb_valid10;
+    \$621  = drain_undrained0;
+    if (\$448 ) begin
+      \$621  = 9'h000;
+    end else if (\$456 ) begin
+      \$621  = \$465 [8:0];
+    end else if (\$464 ) begin
+      \$621  = \$466 [8:0];
+    end
     if (rst) begin
-      \$621  = 1'h0;
+      \$621  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = wb_valid11;
+    \$622  = drain_ready0;
+    if (\$448 ) begin
+      \$622  = 1'h0;
+    end else if (\$456 ) begin
+      \$622  = 1'h1;
+    end else if (\$464 ) begin
+      \$622  = \$467 ;
+    end
     if (rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = wb_valid12;
+    \$623  = drain_undrained1;
+    if (\$473 ) begin
+      \$623  = 9'h000;
+    end else if (\$481 ) begin
+      \$623  = \$490 [8:0];
+    end else if (\$489 ) begin
+      \$623  = \$491 [8:0];
+    end
     if (rst) begin
-      \$623  = 1'h0;
+      \$623  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = wb_valid13;
+    \$624  = drain_ready1;
+    if (\$473 ) begin
+      \$624  = 1'h0;
+    end else if (\$481 ) begin
+      \$624  = 1'h1;
+    end else if (\$489 ) begin
+      \$624  = \$492 ;
+    end
     if (rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = wb_valid14;
+    \$625  = drain_read;
     if (rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = wb_valid15;
+    \$626  = drain_inflight;
     if (rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = out_full0;
-    if (\$438 ) begin
-      \$627  = 1'h1;
-    end
-    if (done) begin
-      if (\$518 ) begin
-        \$627  = 1'h0;
-      end
-    end
+    \$627  = \$493 ;
     if (rst) begin
-      \$627  = 1'h0;
+      \$627  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = out_pending0;
-    if (\$438 ) begin
-      \$628  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$514 ) begin
-          \$628  = 1'h0;
-        end
-      end
-    end
+    \$628  = \$494 ;
     if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = out_groups0;
-    if (\$438 ) begin
-      \$629  = 8'h00;
-    end else if (\$440 ) begin
-      \$629  = \$441 [7:0];
-    end
-    if (rst) begin
-      \$629  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = out_full1;
-    if (\$443 ) begin
-      \$630  = 1'h1;
-    end
-    if (done) begin
-      if (\$519 ) begin
-        \$630  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = out_pending1;
-    if (\$443 ) begin
-      \$631  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$515 ) begin
-          \$631  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = out_groups1;
-    if (\$443 ) begin
-      \$632  = 8'h00;
-    end else if (\$445 ) begin
-      \$632  = \$446 [7:0];
-    end
-    if (rst) begin
-      \$632  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = \$449 [2:0];
-    if (rst) begin
-      \$633  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = \$456 ;
-    if (rst) begin
-      \$634  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = drain_undrained0;
-    if (\$462 ) begin
-      \$635  = 9'h000;
-    end else if (\$470 ) begin
-      \$635  = \$479 [8:0];
-    end else if (\$478 ) begin
-      \$635  = \$480 [8:0];
-    end
-    if (rst) begin
-      \$635  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = drain_ready0;
-    if (\$462 ) begin
-      \$636  = 1'h0;
-    end else if (\$470 ) begin
-      \$636  = 1'h1;
-    end else if (\$478 ) begin
-      \$636  = \$481 ;
-    end
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = drain_undrained1;
-    if (\$487 ) begin
-      \$637  = 9'h000;
-    end else if (\$495 ) begin
-      \$637  = \$504 [8:0];
-    end else if (\$503 ) begin
-      \$637  = \$505 [8:0];
-    end
-    if (rst) begin
-      \$637  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = drain_ready1;
-    if (\$487 ) begin
-      \$638  = 1'h0;
-    end else if (\$495 ) begin
-      \$638  = 1'h1;
-    end else if (\$503 ) begin
-      \$638  = \$506 ;
-    end
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = drain_read;
-    if (rst) begin
-      \$639  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = drain_inflight;
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = \$507 ;
-    if (rst) begin
-      \$641  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = \$508 ;
-    if (rst) begin
-      \$642  = 9'h000;
+      \$628  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$509 ) begin
-      \$643  = \$510 ;
+    if (\$495 ) begin
+      \$629  = \$496 ;
     end else if (drain_elem_last) begin
-      \$643  = \$511 ;
+      \$629  = \$497 ;
     end else begin
-      \$643  = \$512 ;
+      \$629  = \$498 ;
     end
     if (rst) begin
-      \$643  = 1'h0;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = drain_lane;
+    \$630  = drain_lane;
     if (drain_read) begin
-      \$644  = drain_elem[0];
+      \$630  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = drain_last;
+    \$631  = drain_last;
     if (drain_read) begin
-      \$645  = drain_elem_last;
+      \$631  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = drain_elem;
+    \$632  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$646  = 8'h00;
+        \$632  = 8'h00;
       end else begin
-        \$646  = \$516 [7:0];
+        \$632  = \$502 [7:0];
       end
     end
     if (rst) begin
-      \$646  = 8'h00;
+      \$632  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = drain_slot;
+    \$633  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$647  = \$513 ;
+        \$633  = \$499 ;
       end
     end
     if (rst) begin
-      \$647  = 1'h0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = release_slot;
+    \$634  = release_slot;
     if (done) begin
-      \$648  = \$517 ;
+      \$634  = \$503 ;
     end
     if (rst) begin
-      \$648  = 1'h0;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = vector_start;
+    \$635  = vector_start;
     if (rst) begin
-      \$649  = 1'h0;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = done;
+    \$636  = done;
     if (rst) begin
-      \$650  = 1'h0;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = \$521 [2:0];
+    \$637  = \$507 [2:0];
     if (rst) begin
-      \$651  = 3'h0;
+      \$637  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = \$524 ;
+    \$638  = \$510 ;
     if (rst) begin
-      \$652  = 1'h0;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = { 3'h0, busy };
+    \$639  = { 3'h0, busy };
+    if (rst) begin
+      \$639  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$640  = 32'd0;
+    end else begin
+      \$640  = \$511 [31:0];
+    end
+    if (rst) begin
+      \$640  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = { 3'h0, stall_input };
+    if (rst) begin
+      \$641  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$642  = 32'd0;
+    end else begin
+      \$642  = \$512 [31:0];
+    end
+    if (rst) begin
+      \$642  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = { 3'h0, stall_output };
+    if (rst) begin
+      \$643  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$644  = 32'd0;
+    end else begin
+      \$644  = \$513 [31:0];
+    end
+    if (rst) begin
+      \$644  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = \$514 ;
+    if (rst) begin
+      \$645  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$646  = 32'd0;
+    end else begin
+      \$646  = \$515 [31:0];
+    end
+    if (rst) begin
+      \$646  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = { 2'h0, \$516  };
+    if (rst) begin
+      \$647  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$648  = 32'd0;
+    end else begin
+      \$648  = \$517 [31:0];
+    end
+    if (rst) begin
+      \$648  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = { 3'h0, issue };
+    if (rst) begin
+      \$649  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$650  = 32'd0;
+    end else begin
+      \$650  = \$518 [31:0];
+    end
+    if (rst) begin
+      \$650  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = { 2'h0, \$519  };
+    if (rst) begin
+      \$651  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$652  = 32'd0;
+    end else begin
+      \$652  = \$520 [31:0];
+    end
+    if (rst) begin
+      \$652  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = { 3'h0, done };
     if (rst) begin
       \$653  = 4'h0;
     end
@@ -4171,143 +4323,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$654  = 32'd0;
     end else begin
-      \$654  = \$525 [31:0];
+      \$654  = \$521 [31:0];
     end
     if (rst) begin
       \$654  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = { 3'h0, stall_input };
-    if (rst) begin
-      \$655  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$656  = 32'd0;
-    end else begin
-      \$656  = \$526 [31:0];
-    end
-    if (rst) begin
-      \$656  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = { 3'h0, stall_output };
-    if (rst) begin
-      \$657  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$658  = 32'd0;
-    end else begin
-      \$658  = \$527 [31:0];
-    end
-    if (rst) begin
-      \$658  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \$528 ;
-    if (rst) begin
-      \$659  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$660  = 32'd0;
-    end else begin
-      \$660  = \$529 [31:0];
-    end
-    if (rst) begin
-      \$660  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = { 2'h0, \$530  };
-    if (rst) begin
-      \$661  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$662  = 32'd0;
-    end else begin
-      \$662  = \$531 [31:0];
-    end
-    if (rst) begin
-      \$662  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = { 3'h0, issue };
-    if (rst) begin
-      \$663  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$664  = 32'd0;
-    end else begin
-      \$664  = \$532 [31:0];
-    end
-    if (rst) begin
-      \$664  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = { 2'h0, \$533  };
-    if (rst) begin
-      \$665  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$666  = 32'd0;
-    end else begin
-      \$666  = \$534 [31:0];
-    end
-    if (rst) begin
-      \$666  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = { 3'h0, done };
-    if (rst) begin
-      \$667  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$668  = 32'd0;
-    end else begin
-      \$668  = \$535 [31:0];
-    end
-    if (rst) begin
-      \$668  = 32'd0;
     end
   end
   always @* begin
@@ -4333,54 +4352,54 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr  = load_r[1:0];
   assign \$signature__data  = load_r[66:32];
   assign swp__addr = load_r[1:0];
-  assign swp__data = { \$38 [4:0], \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
+  assign swp__data = { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$49 [5:0];
+  assign in_wp__addr = \$42 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$57 , \$55 , \$53 , \$51  };
+  assign in_wp__en = { \$50 , \$48 , \$46 , \$44  };
   assign issued = issue;
-  assign next_layer0 = \$67 [2:0];
-  assign nxt_rp__addr = \$67 [1:0];
-  assign nxt_steps_rp__addr = \$67 [1:0];
-  assign next_layer1 = \$69 [2:0];
-  assign \nxt_rp__addr$75  = \$69 [1:0];
-  assign \nxt_steps_rp__addr$76  = \$69 [1:0];
-  assign \step_valid$95  = step_valid;
-  assign \step_addr$97  = step_addr;
-  assign \step_first$99  = step_first;
-  assign \step_last$101  = step_last;
-  assign \step_ctx$103  = step_ctx;
-  assign \step_rq$105  = step_rq;
-  assign \step_relu$107  = step_relu;
-  assign \step_requantize$109  = step_requantize;
-  assign \step_valid$110  = step_valid;
-  assign \step_addr$111  = step_addr;
-  assign \step_first$112  = step_first;
-  assign \step_last$113  = step_last;
-  assign \step_ctx$114  = step_ctx;
-  assign \step_rq$115  = step_rq;
-  assign \step_relu$116  = step_relu;
-  assign \step_requantize$117  = step_requantize;
+  assign next_layer0 = \$60 [2:0];
+  assign nxt_rp__addr = \$60 [1:0];
+  assign nxt_steps_rp__addr = \$60 [1:0];
+  assign next_layer1 = \$62 [2:0];
+  assign \nxt_rp__addr$76  = \$62 [1:0];
+  assign \nxt_steps_rp__addr$77  = \$62 [1:0];
+  assign \step_valid$96  = step_valid;
+  assign \step_addr$98  = step_addr;
+  assign \step_first$100  = step_first;
+  assign \step_last$102  = step_last;
+  assign \step_ctx$104  = step_ctx;
+  assign \step_rq$106  = step_rq;
+  assign \step_relu$108  = step_relu;
+  assign \step_requantize$110  = step_requantize;
+  assign \step_valid$111  = step_valid;
+  assign \step_addr$112  = step_addr;
+  assign \step_first$113  = step_first;
+  assign \step_last$114  = step_last;
+  assign \step_ctx$115  = step_ctx;
+  assign \step_rq$116  = step_rq;
+  assign \step_relu$117  = step_relu;
+  assign \step_requantize$118  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$114 , \$112 , \$110 , \$108  };
-  assign act_wp__addr = \$106 [6:0];
+  assign act_wp__en = { \$107 , \$105 , \$103 , \$101  };
+  assign act_wp__addr = \$99 [6:0];
   assign act = act_word;
-  assign \act$134  = act_word;
-  assign act_wp__data = { \$671 , \$669 , \$671 , \$669  };
-  assign result = { \$670 , \$669  };
-  assign \result$144  = { \$672 , \$671  };
-  assign \$signature__en$145  = out_write;
-  assign \$signature__addr$146  = \$116 [6:0];
-  assign \$signature__data$147  = { \$670 , \$669  };
-  assign \$signature__en$148  = out_write;
-  assign \$signature__addr$149  = \$118 [6:0];
-  assign \$signature__data$150  = { \$672 , \$671  };
-  assign \$signature__addr$158  = \$124 [6:0];
-  assign \$signature__addr$161  = \$129 [6:0];
+  assign \act$135  = act_word;
+  assign act_wp__data = { \$657 , \$655 , \$657 , \$655  };
+  assign result = { \$656 , \$655  };
+  assign \result$145  = { \$658 , \$657  };
+  assign \$signature__en$146  = out_write;
+  assign \$signature__addr$147  = \$109 [6:0];
+  assign \$signature__data$148  = { \$656 , \$655  };
+  assign \$signature__en$149  = out_write;
+  assign \$signature__addr$150  = \$111 [6:0];
+  assign \$signature__data$151  = { \$658 , \$657  };
+  assign \$signature__addr$159  = \$117 [6:0];
+  assign \$signature__addr$162  = \$122 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4401,68 +4420,64 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$21  = { 1'h0, \$20 [8:1] };
   assign \$23  = { \$22 [8], \$22 [8], \$22 [8:2] };
   assign \$25  = { \$24 [8], \$24 [8:1] };
-  assign \$32  = { 1'h0, load_r_countdown_distance };
-  assign \$35  = { 1'h0, load_r_countdown_distance };
-  assign \$47  = \$46 ;
-  assign \$50  = 1'h1;
-  assign \$51  = in_fire;
-  assign \$52  = 1'h1;
-  assign \$53  = in_fire;
-  assign \$54  = 1'h1;
-  assign \$55  = in_fire;
-  assign \$56  = 1'h1;
-  assign \$57  = in_fire;
-  assign \$93  = in_fire;
-  assign \$111  = wb_group16[0];
-  assign \$113  = wb_group16[0];
-  assign \$102  = { 1'h0, wb_group16[7:1] };
-  assign \$122  = { 1'h0, drain_elem[7:1] };
-  assign \$127  = { 1'h0, drain_elem[7:1] };
-  assign \$152  = { \$151 [8], \$151 [8:1] };
-  assign \$153  = { \$152 [8], \$152 [8:1] };
-  assign \$156  = { \$155 [8], \$155 [8:1] };
-  assign \$157  = { \$156 [8], \$156 [8:1] };
-  assign \$163  = { \$162 [8], \$162 [8], \$162 [8:2] };
-  assign \$164  = { 1'h0, load_r_countdown_distance };
-  assign \$167  = { 1'h0, load_r_countdown_distance };
-  assign \$172  = { \$171 [8], \$171 [8], \$171 [8:2] };
-  assign \$177  = in_wslot;
-  assign \$188  = { \$187 [8], \$187 [8], \$187 [8:2] };
-  assign \$190  = { \$189 [8], \$189 [8:1] };
-  assign \$224  = { \$223 [8], \$223 [8], \$223 [8:2] };
-  assign \$226  = { \$225 [8], \$225 [8:1] };
-  assign \$244  = oldest;
-  assign \$310  = in_wslot;
-  assign \$316  = in_wslot;
-  assign \$322  = in_wslot;
-  assign \$328  = in_wslot;
-  assign \$334  = in_wslot;
-  assign \$340  = in_wslot;
-  assign \$354  = \$353 ;
-  assign \$389  = \$388 ;
-  assign \$395  = in_wslot;
-  assign \$400  = in_wslot;
-  assign \$407  = claim_ctx;
-  assign \$422  = \$421 ;
-  assign \$426  = \$425 ;
-  assign \$442  = claim_ctx;
-  assign \$444  = wb_ctx16;
-  assign \$467  = drain_elem[0];
-  assign \$473  = drain_elem[0];
-  assign \$482  = claim_ctx;
-  assign \$484  = drain_slot;
-  assign \$488  = wb_ctx16;
-  assign \$490  = drain_slot;
-  assign \$492  = drain_elem[0];
-  assign \$496  = drain_slot;
-  assign \$498  = drain_elem[0];
-  assign \$500  = wb_ctx16;
-  assign \$515  = drain_slot;
-  assign \$519  = release_slot;
+  assign \$40  = \$39 ;
+  assign \$43  = 1'h1;
+  assign \$44  = in_fire;
+  assign \$45  = 1'h1;
+  assign \$46  = in_fire;
+  assign \$47  = 1'h1;
+  assign \$48  = in_fire;
+  assign \$49  = 1'h1;
+  assign \$50  = in_fire;
+  assign \$86  = in_fire;
+  assign \$104  = wb_group16[0];
+  assign \$106  = wb_group16[0];
+  assign \$95  = { 1'h0, wb_group16[7:1] };
+  assign \$115  = { 1'h0, drain_elem[7:1] };
+  assign \$120  = { 1'h0, drain_elem[7:1] };
+  assign \$145  = { \$144 [8], \$144 [8:1] };
+  assign \$146  = { \$145 [8], \$145 [8:1] };
+  assign \$149  = { \$148 [8], \$148 [8:1] };
+  assign \$150  = { \$149 [8], \$149 [8:1] };
+  assign \$156  = { \$155 [8], \$155 [8], \$155 [8:2] };
+  assign \$158  = { \$157 [8], \$157 [8], \$157 [8:2] };
+  assign \$163  = in_wslot;
+  assign \$174  = { \$173 [8], \$173 [8], \$173 [8:2] };
+  assign \$176  = { \$175 [8], \$175 [8:1] };
+  assign \$210  = { \$209 [8], \$209 [8], \$209 [8:2] };
+  assign \$212  = { \$211 [8], \$211 [8:1] };
+  assign \$230  = oldest;
+  assign \$296  = in_wslot;
+  assign \$302  = in_wslot;
+  assign \$308  = in_wslot;
+  assign \$314  = in_wslot;
+  assign \$320  = in_wslot;
+  assign \$326  = in_wslot;
+  assign \$340  = \$339 ;
+  assign \$375  = \$374 ;
+  assign \$381  = in_wslot;
+  assign \$386  = in_wslot;
+  assign \$393  = claim_ctx;
+  assign \$408  = \$407 ;
+  assign \$412  = \$411 ;
+  assign \$428  = claim_ctx;
+  assign \$430  = wb_ctx16;
+  assign \$453  = drain_elem[0];
+  assign \$459  = drain_elem[0];
+  assign \$468  = claim_ctx;
+  assign \$470  = drain_slot;
+  assign \$474  = wb_ctx16;
+  assign \$476  = drain_slot;
+  assign \$478  = drain_elem[0];
+  assign \$482  = drain_slot;
+  assign \$484  = drain_elem[0];
+  assign \$486  = wb_ctx16;
+  assign \$501  = drain_slot;
+  assign \$505  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$166$0 , r_rdy, r_data, w_en, \port$1457$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$178$0 , r_rdy, r_data, w_en, \port$1463$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4486,10 +4501,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$166$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1457$0 ;
-  wire \port$1457$0 ;
-  input [31:0] \port$166$0 ;
-  wire [31:0] \port$166$0 ;
+  input \port$1463$0 ;
+  wire \port$1463$0 ;
+  input [31:0] \port$178$0 ;
+  wire [31:0] \port$178$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4522,7 +4537,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$166$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1457$0 , \port$166$0  };
+      storage[w_port__addr] <= { \port$1463$0 , \port$178$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4584,14 +4599,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$166$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1457$0 , \port$166$0  };
-  assign w_data = { \port$1457$0 , \port$166$0  };
+  assign w_port__data = { \port$1463$0 , \port$178$0  };
+  assign w_data = { \port$1463$0 , \port$178$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1655$0 , \port$1656$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1661$0 , \port$1662$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -4742,10 +4757,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1655$0 ;
-  wire [7:0] \port$1655$0 ;
-  output [23:0] \port$1656$0 ;
-  wire [23:0] \port$1656$0 ;
+  output [7:0] \port$1661$0 ;
+  wire [7:0] \port$1661$0 ;
+  output [23:0] \port$1662$0 ;
+  wire [23:0] \port$1662$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6063,7 +6078,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1602$0 (pe0_flags),
+    .\port$1608$0 (pe0_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -6189,13 +6204,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1655$0  = \$34 ;
-  assign \port$1656$0  = \$35 ;
+  assign \port$1661$0  = \$34 ;
+  assign \port$1662$0  = \$35 ;
   assign \$10  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1602$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1608$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6380,8 +6395,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1602$0 ;
-  wire [1:0] \port$1602$0 ;
+  input [1:0] \port$1608$0 ;
+  wire [1:0] \port$1608$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6598,9 +6613,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1602$0 [0];
+    rq_relu1 <= \port$1608$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1602$0 [1];
+    rq_req1 <= \port$1608$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6734,8 +6749,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1602$0 [0];
-  assign i_requantize = \port$1602$0 [1];
+  assign i_relu = \port$1608$0 [0];
+  assign i_requantize = \port$1608$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6744,7 +6759,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1812$0 , \port$1813$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1818$0 , \port$1819$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -6895,10 +6910,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1812$0 ;
-  wire [7:0] \port$1812$0 ;
-  output [23:0] \port$1813$0 ;
-  wire [23:0] \port$1813$0 ;
+  output [7:0] \port$1818$0 ;
+  wire [7:0] \port$1818$0 ;
+  output [23:0] \port$1819$0 ;
+  wire [23:0] \port$1819$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8216,7 +8231,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1759$0 (pe1_flags),
+    .\port$1765$0 (pe1_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -8342,13 +8357,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1812$0  = \$34 ;
-  assign \port$1813$0  = \$35 ;
+  assign \port$1818$0  = \$34 ;
+  assign \port$1819$0  = \$35 ;
   assign \$10  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1759$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1765$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8533,8 +8548,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1759$0 ;
-  wire [1:0] \port$1759$0 ;
+  input [1:0] \port$1765$0 ;
+  wire [1:0] \port$1765$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8751,9 +8766,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1759$0 [0];
+    rq_relu1 <= \port$1765$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1759$0 [1];
+    rq_req1 <= \port$1765$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8887,8 +8902,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1759$0 [0];
-  assign i_requantize = \port$1759$0 [1];
+  assign i_relu = \port$1765$0 [0];
+  assign i_requantize = \port$1765$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

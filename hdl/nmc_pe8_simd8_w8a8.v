@@ -8,19 +8,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [8:0] \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
+  wire \$102 ;
+  wire [4:0] \$103 ;
+  wire [4:0] \$104 ;
+  wire [4:0] \$105 ;
+  wire [4:0] \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
-  wire [4:0] \$110 ;
-  wire [4:0] \$111 ;
-  wire [4:0] \$112 ;
-  wire [4:0] \$113 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
@@ -48,20 +48,20 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [8:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
+  wire [6:0] \$140 ;
+  wire [9:0] \$141 ;
+  wire [5:0] \$142 ;
+  wire [10:0] \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire [8:0] \$146 ;
-  wire [6:0] \$147 ;
-  wire [9:0] \$148 ;
-  wire [5:0] \$149 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [10:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
@@ -72,77 +72,77 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [5:0] \$167 ;
-  wire [9:0] \$168 ;
-  wire [5:0] \$169 ;
+  wire [5:0] \$160 ;
+  wire [9:0] \$161 ;
+  wire [5:0] \$162 ;
+  wire [9:0] \$163 ;
+  wire [5:0] \$164 ;
+  wire [9:0] \$165 ;
+  wire [5:0] \$166 ;
+  wire [9:0] \$167 ;
+  wire [5:0] \$168 ;
+  wire [9:0] \$169 ;
   wire \$17 ;
-  wire [9:0] \$170 ;
-  wire [5:0] \$171 ;
-  wire [9:0] \$172 ;
-  wire [5:0] \$173 ;
-  wire [9:0] \$174 ;
-  wire [5:0] \$175 ;
-  wire [9:0] \$176 ;
-  wire [5:0] \$177 ;
-  wire [9:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire [5:0] \$170 ;
+  wire [9:0] \$171 ;
+  wire [5:0] \$172 ;
+  wire [9:0] \$173 ;
+  wire [5:0] \$174 ;
+  wire [9:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [8:0] \$179 ;
   wire \$18 ;
-  wire [9:0] \$180 ;
-  wire [5:0] \$181 ;
-  wire [9:0] \$182 ;
+  wire [5:0] \$180 ;
+  wire [9:0] \$181 ;
+  wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [8:0] \$186 ;
-  wire [5:0] \$187 ;
-  wire [9:0] \$188 ;
-  wire \$189 ;
+  wire [8:0] \$184 ;
+  wire [5:0] \$185 ;
+  wire [9:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire [8:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [8:0] \$191 ;
-  wire [5:0] \$192 ;
-  wire [9:0] \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire [8:0] \$196 ;
-  wire [5:0] \$197 ;
-  wire [9:0] \$198 ;
-  wire \$199 ;
+  wire [5:0] \$190 ;
+  wire [9:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire [8:0] \$194 ;
+  wire [5:0] \$195 ;
+  wire [9:0] \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [8:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire [8:0] \$201 ;
-  wire [5:0] \$202 ;
-  wire [9:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [8:0] \$206 ;
-  wire [5:0] \$207 ;
-  wire [9:0] \$208 ;
-  wire \$209 ;
+  wire [5:0] \$200 ;
+  wire [9:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [8:0] \$204 ;
+  wire [5:0] \$205 ;
+  wire [9:0] \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [8:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [8:0] \$211 ;
-  wire [5:0] \$212 ;
-  wire [9:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire [8:0] \$216 ;
-  wire [5:0] \$217 ;
-  wire [9:0] \$218 ;
+  wire [5:0] \$210 ;
+  wire [9:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [8:0] \$214 ;
+  wire [5:0] \$215 ;
+  wire [9:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [8:0] \$221 ;
-  wire [5:0] \$222 ;
-  wire [9:0] \$223 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
@@ -153,138 +153,138 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
+  wire [4:0] \$233 ;
+  wire [4:0] \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [9:0] \$238 ;
+  wire [9:0] \$239 ;
   wire \$24 ;
-  wire [4:0] \$240 ;
-  wire [4:0] \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
+  wire [9:0] \$240 ;
+  wire \$241 ;
+  wire [9:0] \$242 ;
+  wire [9:0] \$243 ;
+  wire [9:0] \$244 ;
   wire [9:0] \$245 ;
   wire [9:0] \$246 ;
-  wire [9:0] \$247 ;
+  wire \$247 ;
   wire \$248 ;
   wire [9:0] \$249 ;
   wire \$25 ;
   wire [9:0] \$250 ;
   wire [9:0] \$251 ;
   wire [9:0] \$252 ;
-  wire [9:0] \$253 ;
+  wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire [9:0] \$256 ;
-  wire [9:0] \$257 ;
-  wire [5:0] \$258 ;
-  wire [6:0] \$259 ;
+  wire [9:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [9:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [5:0] \$261 ;
-  wire [6:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [9:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire \$267 ;
-  wire \$268 ;
+  wire [8:0] \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire [9:0] \$267 ;
+  wire [9:0] \$268 ;
   wire [9:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
+  wire [9:0] \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire [9:0] \$273 ;
+  wire \$273 ;
   wire \$274 ;
-  wire [8:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [9:0] \$281 ;
-  wire [9:0] \$282 ;
-  wire [9:0] \$283 ;
-  wire [9:0] \$284 ;
+  wire [10:0] \$281 ;
+  wire [8:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
+  wire [11:0] \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
-  wire [10:0] \$295 ;
-  wire [8:0] \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [9:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire [5:0] \$297 ;
+  wire [5:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire \$301 ;
+  wire [5:0] \$301 ;
   wire \$302 ;
-  wire \$303 ;
-  wire [11:0] \$304 ;
-  wire \$305 ;
-  wire \$306 ;
+  wire [9:0] \$303 ;
+  wire [9:0] \$304 ;
+  wire [9:0] \$305 ;
+  wire [9:0] \$306 ;
   wire \$307 ;
-  wire [9:0] \$308 ;
+  wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire [5:0] \$311 ;
-  wire [5:0] \$312 ;
+  wire \$311 ;
+  wire \$312 ;
   wire \$313 ;
   wire \$314 ;
-  wire [5:0] \$315 ;
+  wire \$315 ;
   wire \$316 ;
-  wire [9:0] \$317 ;
-  wire [9:0] \$318 ;
-  wire [9:0] \$319 ;
+  wire [10:0] \$317 ;
+  wire [8:0] \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [9:0] \$320 ;
+  wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  wire [11:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [10:0] \$331 ;
-  wire [8:0] \$332 ;
-  wire \$333 ;
-  wire \$334 ;
+  wire [9:0] \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire [5:0] \$333 ;
+  wire [5:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [5:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [11:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [9:0] \$344 ;
+  wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [5:0] \$347 ;
-  wire [5:0] \$348 ;
+  wire \$347 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [5:0] \$351 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
@@ -443,66 +443,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [8:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire \$498 ;
+  wire [7:0] \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire [8:0] \$509 ;
+  wire [8:0] \$501 ;
+  wire [8:0] \$502 ;
+  wire [5:0] \$503 ;
+  wire [9:0] \$504 ;
+  wire [8:0] \$505 ;
+  wire [8:0] \$506 ;
+  wire [6:0] \$507 ;
+  wire [9:0] \$508 ;
+  wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire [7:0] \$512 ;
-  wire \$513 ;
+  wire [5:0] \$510 ;
+  wire [10:0] \$511 ;
+  wire \$512 ;
+  wire [8:0] \$513 ;
   wire \$514 ;
-  wire [8:0] \$515 ;
-  wire [8:0] \$516 ;
-  wire [5:0] \$517 ;
-  wire [9:0] \$518 ;
-  wire [8:0] \$519 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [8:0] \$520 ;
-  wire [6:0] \$521 ;
-  wire [9:0] \$522 ;
+  wire \$520 ;
+  wire [9:0] \$521 ;
+  wire \$522 ;
   wire \$523 ;
-  wire [5:0] \$524 ;
-  wire [10:0] \$525 ;
-  wire \$526 ;
-  wire [8:0] \$527 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire [9:0] \$526 ;
+  wire [3:0] \$527 ;
   wire \$528 ;
-  wire \$529 ;
+  wire [4:0] \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire \$531 ;
+  wire [3:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
-  wire [9:0] \$535 ;
+  wire [3:0] \$534 ;
+  wire \$535 ;
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [9:0] \$540 ;
-  wire [3:0] \$541 ;
+  wire \$540 ;
+  wire \$541 ;
   wire \$542 ;
-  wire [4:0] \$543 ;
+  wire \$543 ;
   wire \$544 ;
-  wire [3:0] \$545 ;
+  wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire [3:0] \$548 ;
+  wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
@@ -514,9 +514,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [10:0] \$559 ;
   wire [9:0] \$56 ;
-  wire \$560 ;
+  wire [10:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
@@ -530,8 +530,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire [10:0] \$573 ;
-  wire [10:0] \$574 ;
+  wire \$573 ;
+  wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
@@ -542,11 +542,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
+  wire [10:0] \$584 ;
+  wire [10:0] \$585 ;
   wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
+  wire [9:0] \$587 ;
+  wire [9:0] \$588 ;
   wire \$589 ;
   wire [9:0] \$59 ;
   wire \$590 ;
@@ -555,116 +555,116 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire \$596 ;
+  wire [9:0] \$596 ;
   wire \$597 ;
-  wire [10:0] \$598 ;
-  wire [10:0] \$599 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
   wire [9:0] \$60 ;
-  wire \$600 ;
-  wire [9:0] \$601 ;
-  wire [9:0] \$602 ;
-  wire \$603 ;
+  wire [3:0] \$600 ;
+  wire [4:0] \$601 ;
+  wire [3:0] \$602 ;
+  wire [4:0] \$603 ;
   wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [32:0] \$605 ;
+  wire [32:0] \$606 ;
+  wire [32:0] \$607 ;
+  wire [6:0] \$608 ;
+  wire [32:0] \$609 ;
   wire [9:0] \$61 ;
-  wire [9:0] \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire [3:0] \$614 ;
-  wire [4:0] \$615 ;
-  wire [3:0] \$616 ;
-  wire [4:0] \$617 ;
-  wire \$618 ;
-  wire [32:0] \$619 ;
+  wire [3:0] \$610 ;
+  wire [32:0] \$611 ;
+  wire [32:0] \$612 ;
+  wire [1:0] \$613 ;
+  wire [32:0] \$614 ;
+  wire [32:0] \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg [4:0] \$619 ;
   wire \$62 ;
-  wire [32:0] \$620 ;
-  wire [32:0] \$621 ;
-  wire [6:0] \$622 ;
-  wire [32:0] \$623 ;
-  wire [3:0] \$624 ;
-  wire [32:0] \$625 ;
-  wire [32:0] \$626 ;
-  wire [1:0] \$627 ;
-  wire [32:0] \$628 ;
-  wire [32:0] \$629 ;
+  reg [9:0] \$620 ;
+  reg [4:0] \$621 ;
+  reg [8:0] \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg [8:0] \$625 ;
+  reg \$626 ;
+  reg [8:0] \$627 ;
+  reg \$628 ;
+  reg \$629 ;
   wire \$63 ;
   reg \$630 ;
   reg \$631 ;
-  reg \$632 ;
-  reg [4:0] \$633 ;
-  reg [9:0] \$634 ;
+  reg [9:0] \$632 ;
+  reg [9:0] \$633 ;
+  reg \$634 ;
   reg [4:0] \$635 ;
-  reg [8:0] \$636 ;
+  reg \$636 ;
   reg \$637 ;
   reg \$638 ;
   reg [8:0] \$639 ;
   wire \$64 ;
-  reg \$640 ;
-  reg [8:0] \$641 ;
-  reg \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg [9:0] \$646 ;
-  reg [9:0] \$647 ;
+  reg [7:0] \$640 ;
+  reg [3:0] \$641 ;
+  reg [8:0] \$642 ;
+  reg [8:0] \$643 ;
+  reg [9:0] \$644 ;
+  reg [9:0] \$645 ;
+  reg [10:0] \$646 ;
+  reg \$647 ;
   reg \$648 ;
-  reg [4:0] \$649 ;
+  reg \$649 ;
   wire \$65 ;
   reg \$650 ;
   reg \$651 ;
   reg \$652 ;
-  reg [8:0] \$653 ;
-  reg [7:0] \$654 ;
-  reg [3:0] \$655 ;
-  reg [8:0] \$656 ;
-  reg [8:0] \$657 ;
+  reg \$653 ;
+  reg [4:0] \$654 ;
+  reg [4:0] \$655 ;
+  reg \$656 ;
+  reg [9:0] \$657 ;
   reg [9:0] \$658 ;
-  reg [9:0] \$659 ;
+  reg \$659 ;
   wire \$66 ;
-  reg [10:0] \$660 ;
+  reg [4:0] \$660 ;
   reg \$661 ;
   reg \$662 ;
   reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg [4:0] \$668 ;
-  reg [4:0] \$669 ;
+  reg [8:0] \$664 ;
+  reg [7:0] \$665 ;
+  reg [3:0] \$666 ;
+  reg [8:0] \$667 ;
+  reg [8:0] \$668 ;
+  reg [9:0] \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg [9:0] \$671 ;
-  reg [9:0] \$672 ;
+  reg [9:0] \$670 ;
+  reg [10:0] \$671 ;
+  reg \$672 ;
   reg \$673 ;
-  reg [4:0] \$674 ;
+  reg \$674 ;
   reg \$675 ;
   reg \$676 ;
   reg \$677 ;
-  reg [8:0] \$678 ;
-  reg [7:0] \$679 ;
-  wire [5:0] \$68 ;
-  reg [3:0] \$680 ;
-  reg [8:0] \$681 ;
-  reg [8:0] \$682 ;
-  reg [9:0] \$683 ;
-  reg [9:0] \$684 ;
-  reg [10:0] \$685 ;
+  reg \$678 ;
+  reg [4:0] \$679 ;
+  wire \$68 ;
+  reg [4:0] \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
   reg \$686 ;
   reg \$687 ;
   reg \$688 ;
   reg \$689 ;
-  wire [6:0] \$69 ;
+  wire \$69 ;
   reg \$690 ;
   reg \$691 ;
   reg \$692 ;
-  reg [4:0] \$693 ;
-  reg [4:0] \$694 ;
+  reg \$693 ;
+  reg \$694 ;
   reg \$695 ;
   reg \$696 ;
   reg \$697 ;
@@ -682,92 +682,78 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$707 ;
   reg \$708 ;
   reg \$709 ;
-  wire [5:0] \$71 ;
-  reg \$710 ;
+  wire \$71 ;
+  reg [8:0] \$710 ;
   reg \$711 ;
   reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
+  reg [8:0] \$713 ;
+  reg [2:0] \$714 ;
   reg \$715 ;
-  reg \$716 ;
+  reg [9:0] \$716 ;
   reg \$717 ;
-  reg \$718 ;
+  reg [9:0] \$718 ;
   reg \$719 ;
-  wire [6:0] \$72 ;
+  wire \$72 ;
   reg \$720 ;
   reg \$721 ;
-  reg \$722 ;
-  reg \$723 ;
-  reg [8:0] \$724 ;
-  reg \$725 ;
+  reg [9:0] \$722 ;
+  reg [9:0] \$723 ;
+  reg \$724 ;
+  reg [2:0] \$725 ;
   reg \$726 ;
   reg [8:0] \$727 ;
-  reg [2:0] \$728 ;
+  reg \$728 ;
   reg \$729 ;
-  wire [7:0] \$73 ;
-  reg [9:0] \$730 ;
+  wire \$73 ;
+  reg \$730 ;
   reg \$731 ;
-  reg [9:0] \$732 ;
+  reg [2:0] \$732 ;
   reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg [9:0] \$736 ;
-  reg [9:0] \$737 ;
-  reg \$738 ;
-  reg [2:0] \$739 ;
-  wire [7:0] \$74 ;
-  reg \$740 ;
-  reg [8:0] \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg [2:0] \$746 ;
-  reg \$747 ;
+  reg [6:0] \$734 ;
+  reg [31:0] \$735 ;
+  reg [6:0] \$736 ;
+  reg [31:0] \$737 ;
+  reg [6:0] \$738 ;
+  reg [31:0] \$739 ;
+  wire \$74 ;
+  reg [6:0] \$740 ;
+  reg [31:0] \$741 ;
+  reg [6:0] \$742 ;
+  reg [31:0] \$743 ;
+  reg [6:0] \$744 ;
+  reg [31:0] \$745 ;
+  reg [6:0] \$746 ;
+  reg [31:0] \$747 ;
   reg [6:0] \$748 ;
   reg [31:0] \$749 ;
-  wire \$75 ;
-  reg [6:0] \$750 ;
-  reg [31:0] \$751 ;
-  reg [6:0] \$752 ;
-  reg [31:0] \$753 ;
-  reg [6:0] \$754 ;
-  reg [31:0] \$755 ;
-  reg [6:0] \$756 ;
-  reg [31:0] \$757 ;
-  reg [6:0] \$758 ;
-  reg [31:0] \$759 ;
-  wire \$76 ;
-  reg [6:0] \$760 ;
-  reg [31:0] \$761 ;
-  reg [6:0] \$762 ;
-  reg [31:0] \$763 ;
+  wire [8:0] \$75 ;
+  wire [7:0] \$750 ;
+  wire [23:0] \$751 ;
+  wire [7:0] \$752 ;
+  wire [23:0] \$753 ;
+  wire [7:0] \$754 ;
+  wire [23:0] \$755 ;
+  wire [7:0] \$756 ;
+  wire [23:0] \$757 ;
+  wire [7:0] \$758 ;
+  wire [23:0] \$759 ;
+  wire [8:0] \$76 ;
+  wire [7:0] \$760 ;
+  wire [23:0] \$761 ;
+  wire [7:0] \$762 ;
+  wire [23:0] \$763 ;
   wire [7:0] \$764 ;
   wire [23:0] \$765 ;
-  wire [7:0] \$766 ;
-  wire [23:0] \$767 ;
-  wire [7:0] \$768 ;
-  wire [23:0] \$769 ;
-  wire \$77 ;
-  wire [7:0] \$770 ;
-  wire [23:0] \$771 ;
-  wire [7:0] \$772 ;
-  wire [23:0] \$773 ;
-  wire [7:0] \$774 ;
-  wire [23:0] \$775 ;
-  wire [7:0] \$776 ;
-  wire [23:0] \$777 ;
-  wire [7:0] \$778 ;
-  wire [23:0] \$779 ;
-  wire \$78 ;
+  wire [5:0] \$77 ;
+  wire [9:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [8:0] \$82 ;
-  wire [8:0] \$83 ;
-  wire [5:0] \$84 ;
-  wire [9:0] \$85 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -778,38 +764,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [8:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$242 ;
-  wire [5:0] \$signature__addr$245 ;
-  wire [5:0] \$signature__addr$248 ;
-  wire [5:0] \$signature__addr$251 ;
-  wire [5:0] \$signature__addr$254 ;
-  wire [5:0] \$signature__addr$257 ;
-  wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$263 ;
-  wire [5:0] \$signature__addr$272 ;
-  wire [5:0] \$signature__addr$275 ;
-  wire [5:0] \$signature__addr$277 ;
-  wire [5:0] \$signature__addr$279 ;
-  wire [5:0] \$signature__addr$281 ;
-  wire [5:0] \$signature__addr$283 ;
-  wire [5:0] \$signature__addr$285 ;
-  wire [5:0] \$signature__addr$287 ;
+  wire [5:0] \$signature__addr$243 ;
+  wire [5:0] \$signature__addr$246 ;
+  wire [5:0] \$signature__addr$249 ;
+  wire [5:0] \$signature__addr$252 ;
+  wire [5:0] \$signature__addr$255 ;
+  wire [5:0] \$signature__addr$258 ;
+  wire [5:0] \$signature__addr$261 ;
+  wire [5:0] \$signature__addr$264 ;
+  wire [5:0] \$signature__addr$273 ;
+  wire [5:0] \$signature__addr$276 ;
+  wire [5:0] \$signature__addr$278 ;
+  wire [5:0] \$signature__addr$280 ;
+  wire [5:0] \$signature__addr$282 ;
+  wire [5:0] \$signature__addr$284 ;
+  wire [5:0] \$signature__addr$286 ;
+  wire [5:0] \$signature__addr$288 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$243 ;
-  wire [31:0] \$signature__data$246 ;
-  wire [31:0] \$signature__data$249 ;
-  wire [31:0] \$signature__data$252 ;
-  wire [31:0] \$signature__data$255 ;
-  wire [31:0] \$signature__data$258 ;
-  wire [31:0] \$signature__data$261 ;
-  wire [31:0] \$signature__data$264 ;
-  wire [31:0] \$signature__data$481 ;
+  wire [31:0] \$signature__data$244 ;
+  wire [31:0] \$signature__data$247 ;
+  wire [31:0] \$signature__data$250 ;
+  wire [31:0] \$signature__data$253 ;
+  wire [31:0] \$signature__data$256 ;
+  wire [31:0] \$signature__data$259 ;
+  wire [31:0] \$signature__data$262 ;
+  wire [31:0] \$signature__data$265 ;
   wire [31:0] \$signature__data$482 ;
   wire [31:0] \$signature__data$483 ;
   wire [31:0] \$signature__data$484 ;
@@ -817,23 +802,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$486 ;
   wire [31:0] \$signature__data$487 ;
   wire [31:0] \$signature__data$488 ;
+  wire [31:0] \$signature__data$489 ;
   wire \$signature__en ;
-  wire \$signature__en$241 ;
-  wire \$signature__en$244 ;
-  wire \$signature__en$247 ;
-  wire \$signature__en$250 ;
-  wire \$signature__en$253 ;
-  wire \$signature__en$256 ;
-  wire \$signature__en$259 ;
-  wire \$signature__en$262 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$245 ;
+  wire \$signature__en$248 ;
+  wire \$signature__en$251 ;
+  wire \$signature__en$254 ;
+  wire \$signature__en$257 ;
+  wire \$signature__en$260 ;
+  wire \$signature__en$263 ;
   wire [63:0] act;
-  wire [63:0] \act$218 ;
   wire [63:0] \act$219 ;
   wire [63:0] \act$220 ;
   wire [63:0] \act$221 ;
   wire [63:0] \act$222 ;
   wire [63:0] \act$223 ;
   wire [63:0] \act$224 ;
+  wire [63:0] \act$225 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1021,6 +1007,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \load_r.addr ;
   wire [63:0] \load_r.data ;
   reg [4:0] load_r_countdown_distance = 5'h00;
+  reg [4:0] load_r_countdown_wait;
   reg load_r_has_layers = 1'h0;
   reg load_r_is_clear = 1'h0;
   reg load_r_is_control = 1'h0;
@@ -1039,13 +1026,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [35:0] next_steps0 = 36'h000000000;
   reg [35:0] next_steps1 = 36'h000000000;
   wire [2:0] nxt_rp__addr;
-  wire [2:0] \nxt_rp__addr$111 ;
+  wire [2:0] \nxt_rp__addr$112 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$335 ;
+  wire [36:0] \nxt_rp__data$336 ;
   wire [2:0] nxt_steps_rp__addr;
-  wire [2:0] \nxt_steps_rp__addr$112 ;
+  wire [2:0] \nxt_steps_rp__addr$113 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$337 ;
+  wire [35:0] \nxt_steps_rp__data$338 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1085,13 +1072,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$234 ;
   wire [31:0] \result$235 ;
   wire [31:0] \result$236 ;
   wire [31:0] \result$237 ;
   wire [31:0] \result$238 ;
   wire [31:0] \result$239 ;
   wire [31:0] \result$240 ;
+  wire [31:0] \result$241 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -1129,146 +1116,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$133 ;
+  wire [8:0] \step_addr$134 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$147 ;
+  wire [8:0] \step_addr$148 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$155 ;
+  wire [8:0] \step_addr$156 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$163 ;
+  wire [8:0] \step_addr$164 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$171 ;
+  wire [8:0] \step_addr$172 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$179 ;
+  wire [8:0] \step_addr$180 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$187 ;
+  wire [8:0] \step_addr$188 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$195 ;
+  wire [8:0] \step_addr$196 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$139 ;
+  wire \step_ctx$140 ;
   (* init = 1'h0 *)
-  wire \step_ctx$150 ;
+  wire \step_ctx$151 ;
   (* init = 1'h0 *)
-  wire \step_ctx$158 ;
+  wire \step_ctx$159 ;
   (* init = 1'h0 *)
-  wire \step_ctx$166 ;
+  wire \step_ctx$167 ;
   (* init = 1'h0 *)
-  wire \step_ctx$174 ;
+  wire \step_ctx$175 ;
   (* init = 1'h0 *)
-  wire \step_ctx$182 ;
+  wire \step_ctx$183 ;
   (* init = 1'h0 *)
-  wire \step_ctx$190 ;
+  wire \step_ctx$191 ;
   (* init = 1'h0 *)
-  wire \step_ctx$198 ;
+  wire \step_ctx$199 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$135 ;
+  wire \step_first$136 ;
   (* init = 1'h0 *)
-  wire \step_first$148 ;
+  wire \step_first$149 ;
   (* init = 1'h0 *)
-  wire \step_first$156 ;
+  wire \step_first$157 ;
   (* init = 1'h0 *)
-  wire \step_first$164 ;
+  wire \step_first$165 ;
   (* init = 1'h0 *)
-  wire \step_first$172 ;
+  wire \step_first$173 ;
   (* init = 1'h0 *)
-  wire \step_first$180 ;
+  wire \step_first$181 ;
   (* init = 1'h0 *)
-  wire \step_first$188 ;
+  wire \step_first$189 ;
   (* init = 1'h0 *)
-  wire \step_first$196 ;
+  wire \step_first$197 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$137 ;
+  wire \step_last$138 ;
   (* init = 1'h0 *)
-  wire \step_last$149 ;
+  wire \step_last$150 ;
   (* init = 1'h0 *)
-  wire \step_last$157 ;
+  wire \step_last$158 ;
   (* init = 1'h0 *)
-  wire \step_last$165 ;
+  wire \step_last$166 ;
   (* init = 1'h0 *)
-  wire \step_last$173 ;
+  wire \step_last$174 ;
   (* init = 1'h0 *)
-  wire \step_last$181 ;
+  wire \step_last$182 ;
   (* init = 1'h0 *)
-  wire \step_last$189 ;
+  wire \step_last$190 ;
   (* init = 1'h0 *)
-  wire \step_last$197 ;
+  wire \step_last$198 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$143 ;
+  wire \step_relu$144 ;
   (* init = 1'h0 *)
-  wire \step_relu$152 ;
+  wire \step_relu$153 ;
   (* init = 1'h0 *)
-  wire \step_relu$160 ;
+  wire \step_relu$161 ;
   (* init = 1'h0 *)
-  wire \step_relu$168 ;
+  wire \step_relu$169 ;
   (* init = 1'h0 *)
-  wire \step_relu$176 ;
+  wire \step_relu$177 ;
   (* init = 1'h0 *)
-  wire \step_relu$184 ;
+  wire \step_relu$185 ;
   (* init = 1'h0 *)
-  wire \step_relu$192 ;
+  wire \step_relu$193 ;
   (* init = 1'h0 *)
-  wire \step_relu$200 ;
+  wire \step_relu$201 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$145 ;
+  wire \step_requantize$146 ;
   (* init = 1'h0 *)
-  wire \step_requantize$153 ;
+  wire \step_requantize$154 ;
   (* init = 1'h0 *)
-  wire \step_requantize$161 ;
+  wire \step_requantize$162 ;
   (* init = 1'h0 *)
-  wire \step_requantize$169 ;
+  wire \step_requantize$170 ;
   (* init = 1'h0 *)
-  wire \step_requantize$177 ;
+  wire \step_requantize$178 ;
   (* init = 1'h0 *)
-  wire \step_requantize$185 ;
+  wire \step_requantize$186 ;
   (* init = 1'h0 *)
-  wire \step_requantize$193 ;
+  wire \step_requantize$194 ;
   (* init = 1'h0 *)
-  wire \step_requantize$201 ;
+  wire \step_requantize$202 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$141 ;
+  wire [7:0] \step_rq$142 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$151 ;
+  wire [7:0] \step_rq$152 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$159 ;
+  wire [7:0] \step_rq$160 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$167 ;
+  wire [7:0] \step_rq$168 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$175 ;
+  wire [7:0] \step_rq$176 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$183 ;
+  wire [7:0] \step_rq$184 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$191 ;
+  wire [7:0] \step_rq$192 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$199 ;
+  wire [7:0] \step_rq$200 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$131 ;
+  wire \step_valid$132 ;
   (* init = 1'h0 *)
-  wire \step_valid$146 ;
+  wire \step_valid$147 ;
   (* init = 1'h0 *)
-  wire \step_valid$154 ;
+  wire \step_valid$155 ;
   (* init = 1'h0 *)
-  wire \step_valid$162 ;
+  wire \step_valid$163 ;
   (* init = 1'h0 *)
-  wire \step_valid$170 ;
+  wire \step_valid$171 ;
   (* init = 1'h0 *)
-  wire \step_valid$178 ;
+  wire \step_valid$179 ;
   (* init = 1'h0 *)
-  wire \step_valid$186 ;
+  wire \step_valid$187 ;
   (* init = 1'h0 *)
-  wire \step_valid$194 ;
+  wire \step_valid$195 ;
   wire [2:0] swp__addr;
   wire [35:0] swp__data;
   wire swp__en;
@@ -1508,8 +1495,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$152 )
-      actbuf[\$150 [6:0]] <= { \$778 , \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764  };
+    if (\$145 )
+      actbuf[\$143 [6:0]] <= { \$764 , \$762 , \$760 , \$758 , \$756 , \$754 , \$752 , \$750  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1531,10 +1518,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (swp__en)
-      descriptor_steps[load_r[2:0]] <= { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
+      descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$337  = descriptor_steps[\$113 [2:0]];
-  assign nxt_steps_rp__data = descriptor_steps[\$111 [2:0]];
+  assign \nxt_steps_rp__data$338  = descriptor_steps[\$106 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$104 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1550,8 +1537,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$335  = descriptors[\$113 [2:0]];
-  assign nxt_rp__data = descriptors[\$111 [2:0]];
+  assign \nxt_rp__data$336  = descriptors[\$106 [2:0]];
+  assign nxt_rp__data = descriptors[\$104 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1624,8 +1611,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$87 )
-      inbuf[\$85 [5:0]] <= i_stream__payload;
+    if (\$80 )
+      inbuf[\$78 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1704,13 +1691,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$168 [5:0]] <= { \$765 , \$764  };
+      outbuf0[\$161 [5:0]] <= { \$751 , \$750  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$188 [5:0]];
+    _2_ <= outbuf0[\$181 [5:0]];
   end
-  assign \$signature__data$481  = _2_;
+  assign \$signature__data$482  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1781,13 +1768,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$170 [5:0]] <= { \$767 , \$766  };
+      outbuf1[\$163 [5:0]] <= { \$753 , \$752  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$193 [5:0]];
+    _3_ <= outbuf1[\$186 [5:0]];
   end
-  assign \$signature__data$482  = _3_;
+  assign \$signature__data$483  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1858,13 +1845,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$172 [5:0]] <= { \$769 , \$768  };
+      outbuf2[\$165 [5:0]] <= { \$755 , \$754  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$198 [5:0]];
+    _4_ <= outbuf2[\$191 [5:0]];
   end
-  assign \$signature__data$483  = _4_;
+  assign \$signature__data$484  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -1935,13 +1922,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$174 [5:0]] <= { \$771 , \$770  };
+      outbuf3[\$167 [5:0]] <= { \$757 , \$756  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$203 [5:0]];
+    _5_ <= outbuf3[\$196 [5:0]];
   end
-  assign \$signature__data$484  = _5_;
+  assign \$signature__data$485  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2012,13 +1999,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$176 [5:0]] <= { \$773 , \$772  };
+      outbuf4[\$169 [5:0]] <= { \$759 , \$758  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$208 [5:0]];
+    _6_ <= outbuf4[\$201 [5:0]];
   end
-  assign \$signature__data$485  = _6_;
+  assign \$signature__data$486  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2089,13 +2076,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$178 [5:0]] <= { \$775 , \$774  };
+      outbuf5[\$171 [5:0]] <= { \$761 , \$760  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$213 [5:0]];
+    _7_ <= outbuf5[\$206 [5:0]];
   end
-  assign \$signature__data$486  = _7_;
+  assign \$signature__data$487  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2166,13 +2153,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$180 [5:0]] <= { \$777 , \$776  };
+      outbuf6[\$173 [5:0]] <= { \$763 , \$762  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$218 [5:0]];
+    _8_ <= outbuf6[\$211 [5:0]];
   end
-  assign \$signature__data$487  = _8_;
+  assign \$signature__data$488  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2243,634 +2230,612 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$182 [5:0]] <= { \$779 , \$778  };
+      outbuf7[\$175 [5:0]] <= { \$765 , \$764  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$223 [5:0]];
+    _9_ <= outbuf7[\$216 [5:0]];
   end
-  assign \$signature__data$488  = _9_;
-  assign \$185  = drain_slot ? \$183  : \$184 ;
-  assign drain_read = \$185  & drain_room;
-  assign \$187  = drain_slot ? 6'h20 : 6'h00;
-  assign \$188  = \$186  + \$187 ;
-  assign \$189  = drain_read & out_write;
-  assign \$190  = \$188 [5:0] == \$168 [5:0];
-  assign outbuf0_collision = \$189  & \$190 ;
-  assign \$192  = drain_slot ? 6'h20 : 6'h00;
-  assign \$193  = \$191  + \$192 ;
-  assign \$194  = drain_read & out_write;
-  assign \$195  = \$193 [5:0] == \$170 [5:0];
-  assign outbuf1_collision = \$194  & \$195 ;
-  assign \$197  = drain_slot ? 6'h20 : 6'h00;
-  assign \$198  = \$196  + \$197 ;
-  assign \$199  = drain_read & out_write;
-  assign \$200  = \$198 [5:0] == \$172 [5:0];
-  assign outbuf2_collision = \$199  & \$200 ;
-  assign \$202  = drain_slot ? 6'h20 : 6'h00;
-  assign \$203  = \$201  + \$202 ;
-  assign \$204  = drain_read & out_write;
-  assign \$205  = \$203 [5:0] == \$174 [5:0];
-  assign outbuf3_collision = \$204  & \$205 ;
-  assign \$207  = drain_slot ? 6'h20 : 6'h00;
-  assign \$208  = \$206  + \$207 ;
-  assign \$209  = drain_read & out_write;
-  assign \$210  = \$208 [5:0] == \$176 [5:0];
-  assign outbuf4_collision = \$209  & \$210 ;
-  assign \$212  = drain_slot ? 6'h20 : 6'h00;
-  assign \$213  = \$211  + \$212 ;
-  assign \$214  = drain_read & out_write;
-  assign \$215  = \$213 [5:0] == \$178 [5:0];
-  assign outbuf5_collision = \$214  & \$215 ;
-  assign \$217  = drain_slot ? 6'h20 : 6'h00;
-  assign \$218  = \$216  + \$217 ;
-  assign \$219  = drain_read & out_write;
-  assign \$220  = \$218 [5:0] == \$180 [5:0];
-  assign outbuf6_collision = \$219  & \$220 ;
-  assign \$222  = drain_slot ? 6'h20 : 6'h00;
-  assign \$223  = \$221  + \$222 ;
-  assign \$224  = drain_read & out_write;
-  assign \$225  = \$223 [5:0] == \$182 [5:0];
-  assign outbuf7_collision = \$224  & \$225 ;
+  assign \$signature__data$489  = _9_;
+  assign \$195  = drain_slot ? 6'h20 : 6'h00;
+  assign \$196  = \$194  + \$195 ;
+  assign \$197  = drain_read & out_write;
+  assign \$198  = \$196 [5:0] == \$167 [5:0];
+  assign outbuf3_collision = \$197  & \$198 ;
+  assign \$200  = drain_slot ? 6'h20 : 6'h00;
+  assign \$201  = \$199  + \$200 ;
+  assign \$202  = drain_read & out_write;
+  assign \$203  = \$201 [5:0] == \$169 [5:0];
+  assign outbuf4_collision = \$202  & \$203 ;
+  assign \$205  = drain_slot ? 6'h20 : 6'h00;
+  assign \$206  = \$204  + \$205 ;
+  assign \$207  = drain_read & out_write;
+  assign \$208  = \$206 [5:0] == \$171 [5:0];
+  assign outbuf5_collision = \$207  & \$208 ;
+  assign \$210  = drain_slot ? 6'h20 : 6'h00;
+  assign \$211  = \$209  + \$210 ;
+  assign \$212  = drain_read & out_write;
+  assign \$213  = \$211 [5:0] == \$173 [5:0];
+  assign outbuf6_collision = \$212  & \$213 ;
+  assign \$215  = drain_slot ? 6'h20 : 6'h00;
+  assign \$216  = \$214  + \$215 ;
+  assign \$217  = drain_read & out_write;
+  assign \$218  = \$216 [5:0] == \$175 [5:0];
+  assign outbuf7_collision = \$217  & \$218 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$226  = load__valid & load__ready;
-  assign \$227  = load_in_r0[31:28] == 2'h2;
-  assign \$228  = load_in_r0[19:0] < 4'h8;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = load_in_r0[31:28] == 2'h2;
-  assign \$231  = ! load_in_r0[19:0];
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = load_in_r0[31:28] == 2'h3;
-  assign \$234  = ! load_in_r0[19:0];
-  assign \$235  = load_in_r0[19:0] == 1'h1;
-  assign \$236  = | load_in_r0[95:32];
-  assign \$237  = | load_in_r0[95:36];
-  assign \$238  = load_in_r0[35:32] > 4'h8;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = load_in_r0[35:32] - 1'h1;
-  assign \$241  = \$239  ? 5'h07 : \$240 ;
-  assign \$242  = ! load_in_r0[40:32];
-  assign \$243  = load_in_r0[49:41] <= 4'h8;
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = load_in_r0[49:41] - 1'h1;
-  assign \$248  = $signed(\$247 ) < $signed(6'h12);
-  assign \$249  = load_in_r0[49:41] - 1'h1;
-  assign \$252  = \$248  ? \$251  : 10'h012;
-  assign \$253  = \$244  ? 10'h000 : \$252 ;
-  assign \$254  = load_write & load_r_is_control;
-  assign \$255  = load_write & load_r_is_descriptor0;
-  assign \$256  = load_r[40:32] - 1'h1;
-  assign \$259  = 1'h0 + \$258 ;
-  assign \$260  = \$259  >= 5'h12;
-  assign \$262  = 1'h0 + \$261 ;
-  assign \$263  = 5'h12 - \$262 ;
-  assign \$264  = \$260  ? 8'h00 : \$263 ;
-  assign \$265  = d0_rp__data[8:0] - 1'h1;
-  assign \$267  = ! in_wslot;
-  assign \$268  = in_fire & \$267 ;
-  assign \$269  = in_beats0 + 1'h1;
-  assign \$270  = in_beats0 == in_folds_m1;
-  assign \$272  = in_fire & \$271 ;
-  assign \$273  = in_beats1 + 1'h1;
-  assign \$274  = in_beats1 == in_folds_m1;
-  assign \$275  = in_wslot ? in_beats1 : in_beats0;
-  assign \$276  = \$275  == in_folds_m1;
-  assign \$277  = in_fire & \$276 ;
-  assign \$278  = ~ in_wslot;
-  assign \$279  = ~ loaded;
-  assign \$280  = ~ loaded;
-  assign \$281  = d0_rp__data[8:0] - 1'h1;
-  assign \$283  = d0_rp__data[17:9] - 1'h1;
-  assign \$285  = | d0_rp__data[8:0];
-  assign \$286  = d0_rp__data[8:0] <= 4'h8;
+  assign \$219  = load__valid & load__ready;
+  assign \$220  = load_in_r0[31:28] == 2'h2;
+  assign \$221  = load_in_r0[19:0] < 4'h8;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = load_in_r0[31:28] == 2'h2;
+  assign \$224  = ! load_in_r0[19:0];
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = load_in_r0[31:28] == 2'h3;
+  assign \$227  = ! load_in_r0[19:0];
+  assign \$228  = load_in_r0[19:0] == 1'h1;
+  assign \$229  = | load_in_r0[95:32];
+  assign \$230  = | load_in_r0[95:36];
+  assign \$231  = load_in_r0[35:32] > 4'h8;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = load_in_r0[35:32] - 1'h1;
+  assign \$234  = \$232  ? 5'h07 : \$233 ;
+  assign \$235  = ! load_in_r0[40:32];
+  assign \$236  = load_in_r0[49:41] <= 4'h8;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = load_in_r0[49:41] - 1'h1;
+  assign \$241  = $signed(\$240 ) < $signed(6'h12);
+  assign \$242  = load_in_r0[49:41] - 1'h1;
+  assign \$245  = \$241  ? \$244  : 10'h012;
+  assign \$246  = \$237  ? 10'h000 : \$245 ;
+  assign \$247  = load_write & load_r_is_control;
+  assign \$248  = load_write & load_r_is_descriptor0;
+  assign \$249  = load_r[40:32] - 1'h1;
+  assign \$251  = d0_rp__data[8:0] - 1'h1;
+  assign \$253  = ! in_wslot;
+  assign \$254  = in_fire & \$253 ;
+  assign \$255  = in_beats0 + 1'h1;
+  assign \$256  = in_beats0 == in_folds_m1;
+  assign \$258  = in_fire & \$257 ;
+  assign \$259  = in_beats1 + 1'h1;
+  assign \$260  = in_beats1 == in_folds_m1;
+  assign \$261  = in_wslot ? in_beats1 : in_beats0;
+  assign \$262  = \$261  == in_folds_m1;
+  assign \$263  = in_fire & \$262 ;
+  assign \$264  = ~ in_wslot;
+  assign \$265  = ~ loaded;
+  assign \$266  = ~ loaded;
+  assign \$267  = d0_rp__data[8:0] - 1'h1;
+  assign \$269  = d0_rp__data[17:9] - 1'h1;
+  assign \$271  = | d0_rp__data[8:0];
+  assign \$272  = d0_rp__data[8:0] <= 4'h8;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ! last_layer;
+  assign \$275  = | d0_rp__data[8:0];
+  assign \$276  = d0_rp__data[8:0] <= 4'h8;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = | d0_rp__data[17:9];
+  assign \$279  = d0_rp__data[17:9] <= 4'h8;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = group_plus1_0 + 1'h1;
+  assign \$282  = rq_addr0 + 1'h1;
+  assign \$283  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$284  = next_layer_r0 == last_layer;
+  assign \$285  = ~ wr_buf0;
+  assign \$286  = ~ cur_is_last0;
   assign \$287  = \$285  & \$286 ;
-  assign \$288  = ! last_layer;
-  assign \$289  = | d0_rp__data[8:0];
-  assign \$290  = d0_rp__data[8:0] <= 4'h8;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = | d0_rp__data[17:9];
-  assign \$293  = d0_rp__data[17:9] <= 4'h8;
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = group_plus1_0 + 1'h1;
-  assign \$296  = rq_addr0 + 1'h1;
-  assign \$297  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$298  = next_layer_r0 == last_layer;
-  assign \$299  = ~ wr_buf0;
-  assign \$300  = ~ cur_is_last0;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = ! oldest;
-  assign \$303  = cur_is_last0 & \$302 ;
-  assign \$304  = fold_plus2_0 + 1'h1;
-  assign \$305  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$306  = last_fold0 & last_group0;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = bank_addr0 + 1'h1;
-  assign \$309  = cur_wait_next0 <= 2'h2;
-  assign \$310  = cur_wait_next0 <= 2'h2;
-  assign \$311  = cur_wait_next0 - 2'h2;
-  assign \$312  = \$310  ? 6'h00 : \$311 ;
-  assign \$313  = wait_remain0 <= 1'h1;
-  assign \$314  = | wait_remain0;
-  assign \$315  = wait_remain0 - 1'h1;
-  assign \$316  = ~ loaded;
-  assign \$317  = d0_rp__data[8:0] - 1'h1;
-  assign \$319  = d0_rp__data[17:9] - 1'h1;
-  assign \$321  = | d0_rp__data[8:0];
-  assign \$322  = d0_rp__data[8:0] <= 4'h8;
+  assign \$288  = ! oldest;
+  assign \$289  = cur_is_last0 & \$288 ;
+  assign \$290  = fold_plus2_0 + 1'h1;
+  assign \$291  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$292  = last_fold0 & last_group0;
+  assign \$293  = ~ \$292 ;
+  assign \$294  = bank_addr0 + 1'h1;
+  assign \$295  = cur_wait_next0 <= 2'h2;
+  assign \$296  = cur_wait_next0 <= 2'h2;
+  assign \$297  = cur_wait_next0 - 2'h2;
+  assign \$298  = \$296  ? 6'h00 : \$297 ;
+  assign \$299  = wait_remain0 <= 1'h1;
+  assign \$300  = | wait_remain0;
+  assign \$301  = wait_remain0 - 1'h1;
+  assign \$302  = ~ loaded;
+  assign \$303  = d0_rp__data[8:0] - 1'h1;
+  assign \$305  = d0_rp__data[17:9] - 1'h1;
+  assign \$307  = | d0_rp__data[8:0];
+  assign \$308  = d0_rp__data[8:0] <= 4'h8;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = ! last_layer;
+  assign \$311  = | d0_rp__data[8:0];
+  assign \$312  = d0_rp__data[8:0] <= 4'h8;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = | d0_rp__data[17:9];
+  assign \$315  = d0_rp__data[17:9] <= 4'h8;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = group_plus1_1 + 1'h1;
+  assign \$318  = rq_addr1 + 1'h1;
+  assign \$319  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$320  = next_layer_r1 == last_layer;
+  assign \$321  = ~ wr_buf1;
+  assign \$322  = ~ cur_is_last1;
   assign \$323  = \$321  & \$322 ;
-  assign \$324  = ! last_layer;
-  assign \$325  = | d0_rp__data[8:0];
-  assign \$326  = d0_rp__data[8:0] <= 4'h8;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = | d0_rp__data[17:9];
-  assign \$329  = d0_rp__data[17:9] <= 4'h8;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = group_plus1_1 + 1'h1;
-  assign \$332  = rq_addr1 + 1'h1;
-  assign \$333  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$334  = next_layer_r1 == last_layer;
-  assign \$335  = ~ wr_buf1;
-  assign \$336  = ~ cur_is_last1;
-  assign \$337  = \$335  & \$336 ;
-  assign \$339  = cur_is_last1 & \$338 ;
-  assign \$340  = fold_plus2_1 + 1'h1;
-  assign \$341  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$342  = last_fold1 & last_group1;
-  assign \$343  = ~ \$342 ;
-  assign \$344  = bank_addr1 + 1'h1;
-  assign \$345  = cur_wait_next1 <= 2'h2;
-  assign \$346  = cur_wait_next1 <= 2'h2;
-  assign \$347  = cur_wait_next1 - 2'h2;
-  assign \$348  = \$346  ? 6'h00 : \$347 ;
-  assign \$349  = wait_remain1 <= 1'h1;
-  assign \$350  = | wait_remain1;
-  assign \$351  = wait_remain1 - 1'h1;
-  assign \$352  = load_r_is_control & load_r_is_clear;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = load_write & \$353 ;
-  assign \$355  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$356  = issue & \$355 ;
-  assign \$357  = issue_ctx ? first_step1 : first_step0;
-  assign \$358  = \$356  & \$357 ;
-  assign \$359  = ~ issue0;
-  assign \$360  = loaded & \$359 ;
-  assign \$361  = ~ last_fold0;
-  assign \$362  = loaded & \$361 ;
-  assign \$363  = in_beats0 > fold0;
-  assign \$364  = ! in_wslot;
-  assign \$365  = in_fire & \$364 ;
-  assign \$366  = in_beats0 == fold0;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = \$363  | \$367 ;
-  assign \$369  = in_beats0 > fold_plus1_0;
-  assign \$370  = ! in_wslot;
-  assign \$371  = in_fire & \$370 ;
-  assign \$372  = in_beats0 == fold_plus1_0;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = \$369  | \$373 ;
-  assign \$375  = in_beats0 > fold_plus1_0;
-  assign \$376  = ! in_wslot;
-  assign \$377  = in_fire & \$376 ;
-  assign \$378  = in_beats0 == fold_plus1_0;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = \$375  | \$379 ;
-  assign \$381  = in_beats0 > fold_plus2_0;
-  assign \$382  = ! in_wslot;
-  assign \$383  = in_fire & \$382 ;
-  assign \$384  = in_beats0 == fold_plus2_0;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = \$381  | \$385 ;
-  assign \$387  = in_beats0 > 1'h0;
-  assign \$388  = ! in_wslot;
-  assign \$389  = in_fire & \$388 ;
-  assign \$390  = ! in_beats0;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = \$387  | \$391 ;
-  assign \$393  = in_beats0 > 1'h1;
-  assign \$394  = ! in_wslot;
-  assign \$395  = in_fire & \$394 ;
-  assign \$396  = in_beats0 == 1'h1;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = \$393  | \$397 ;
-  assign \$399  = ~ issue1;
-  assign \$400  = loaded & \$399 ;
-  assign \$401  = ~ last_fold1;
-  assign \$402  = loaded & \$401 ;
-  assign \$403  = in_beats1 > fold1;
-  assign \$405  = in_fire & \$404 ;
-  assign \$406  = in_beats1 == fold1;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = \$403  | \$407 ;
-  assign \$409  = in_beats1 > fold_plus1_1;
-  assign \$411  = in_fire & \$410 ;
-  assign \$412  = in_beats1 == fold_plus1_1;
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = \$409  | \$413 ;
-  assign \$415  = in_beats1 > fold_plus1_1;
-  assign \$417  = in_fire & \$416 ;
-  assign \$418  = in_beats1 == fold_plus1_1;
-  assign \$419  = \$417  & \$418 ;
-  assign \$420  = \$415  | \$419 ;
-  assign \$421  = in_beats1 > fold_plus2_1;
-  assign \$423  = in_fire & \$422 ;
-  assign \$424  = in_beats1 == fold_plus2_1;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = \$421  | \$425 ;
-  assign \$427  = in_beats1 > 1'h0;
-  assign \$429  = in_fire & \$428 ;
-  assign \$430  = ! in_beats1;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = \$427  | \$431 ;
-  assign \$433  = in_beats1 > 1'h1;
-  assign \$435  = in_fire & \$434 ;
-  assign \$436  = in_beats1 == 1'h1;
-  assign \$437  = \$435  & \$436 ;
-  assign \$438  = \$433  | \$437 ;
-  assign \$439  = load_r_is_control & load_r_is_clear;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = load_write & \$440 ;
-  assign \$442  = ~ \$441 ;
-  assign \$443  = loaded & \$442 ;
-  assign \$444  = load_write & load_r_is_control;
-  assign \$445  = \$444  & load_r_is_n_layers;
-  assign \$446  = \$445  ? load_r_has_layers : has_layers;
-  assign \$447  = \$443  & \$446 ;
-  assign \$449  = last_fold0 & last_group0;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = ~ layer_is_0_0;
-  assign \$452  = \$451  | last_fold0;
-  assign \$453  = \$452  | beat_ready_next0;
-  assign \$454  = ! in_wslot;
-  assign \$455  = in_fire & \$454 ;
-  assign \$456  = \$455  & beat_ready0;
-  assign \$457  = \$453  | \$456 ;
-  assign \$458  = \$450  & \$457 ;
-  assign \$459  = ! in_wslot;
-  assign \$460  = in_fire & \$459 ;
-  assign \$461  = beat_ready0 | \$460 ;
-  assign \$462  = ~ first_step0;
-  assign \$463  = \$462  | wait_ok0;
-  assign \$464  = layer_is_0_0 ? \$461  : \$463 ;
-  assign \$465  = cur_is_last0 & first_step0;
-  assign \$466  = ! claim_ctx;
-  assign \$467  = claim_out & \$466 ;
-  assign \$468  = \$467  | out_full0;
-  assign \$469  = \$465  & \$468 ;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = \$464  & \$470 ;
-  assign \$472  = issue0 ? \$458  : \$471 ;
-  assign \$473  = \$448  & \$472 ;
-  assign \$474  = load_r_is_control & load_r_is_clear;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = load_write & \$475 ;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = loaded & \$477 ;
-  assign \$479  = load_write & load_r_is_control;
-  assign \$480  = \$479  & load_r_is_n_layers;
-  assign \$481  = \$480  ? load_r_has_layers : has_layers;
-  assign \$482  = \$478  & \$481 ;
-  assign \$484  = last_fold1 & last_group1;
-  assign \$485  = ~ \$484 ;
-  assign \$486  = ~ layer_is_0_1;
-  assign \$487  = \$486  | last_fold1;
-  assign \$488  = \$487  | beat_ready_next1;
-  assign \$490  = in_fire & \$489 ;
-  assign \$491  = \$490  & beat_ready1;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = \$485  & \$492 ;
-  assign \$495  = in_fire & \$494 ;
-  assign \$496  = beat_ready1 | \$495 ;
-  assign \$497  = ~ first_step1;
-  assign \$498  = \$497  | wait_ok1;
-  assign \$499  = layer_is_0_1 ? \$496  : \$498 ;
-  assign \$500  = cur_is_last1 & first_step1;
-  assign \$502  = claim_out & \$501 ;
-  assign \$503  = \$502  | out_full1;
-  assign \$504  = \$500  & \$503 ;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$499  & \$505 ;
-  assign \$507  = issue1 ? \$493  : \$506 ;
-  assign \$508  = \$483  & \$507 ;
-  assign \$509  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$510  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$511  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$512  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$513  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$514  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$515  = issue_ctx ? fold1 : fold0;
-  assign \$517  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$518  = \$516  + \$517 ;
-  assign \$519  = issue_ctx ? fold1 : fold0;
-  assign \$521  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$522  = \$520  + \$521 ;
-  assign \$523  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$524  = \$523  ? 6'h00 : 6'h20;
-  assign \$525  = \$522  + \$524 ;
-  assign \$526  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$527  = issue_ctx ? group1 : group0;
-  assign \$528  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$529  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$530  = step_valid & step_last;
-  assign \$531  = ! claim_ctx;
-  assign \$532  = claim_out & \$531 ;
-  assign \$533  = ! wb_ctx17;
-  assign \$534  = out_write & \$533 ;
-  assign \$535  = out_groups0 + 1'h1;
-  assign \$537  = claim_out & \$536 ;
-  assign \$539  = out_write & \$538 ;
-  assign \$540  = out_groups1 + 1'h1;
-  assign \$541  = drain_occupancy + drain_read;
-  assign \$542  = o_stream__valid & o_stream__ready;
-  assign \$543  = \$541  - \$542 ;
-  assign \$544  = o_stream__valid & o_stream__ready;
-  assign \$545  = drain_occupancy - \$544 ;
-  assign \$546  = $signed(\$545 ) < $signed(3'h3);
-  assign \$547  = o_stream__valid & o_stream__ready;
-  assign \$548  = drain_occupancy - \$547 ;
-  assign \$549  = $signed(\$548 ) < $signed(4'h4);
-  assign \$550  = drain_read ? \$546  : \$549 ;
-  assign \$551  = ! claim_ctx;
-  assign \$552  = claim_out & \$551 ;
-  assign \$553  = ! drain_slot;
-  assign \$554  = drain_read & \$553 ;
-  assign \$555  = \$554  & drain_elem_last;
-  assign \$556  = \$552  | \$555 ;
-  assign \$557  = ! wb_ctx17;
-  assign \$558  = out_write & \$557 ;
-  assign \$559  = ! drain_slot;
-  assign \$560  = drain_read & \$559 ;
-  assign \$561  = & drain_elem[2:0];
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = \$558  & \$563 ;
-  assign \$565  = ! drain_slot;
-  assign \$566  = drain_read & \$565 ;
-  assign \$567  = & drain_elem[2:0];
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = ! wb_ctx17;
-  assign \$570  = out_write & \$569 ;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$568  & \$571 ;
-  assign \$573  = drain_undrained0 + 1'h1;
-  assign \$574  = drain_undrained0 - 1'h1;
-  assign \$575  = drain_undrained0 >= 2'h2;
-  assign \$577  = claim_out & \$576 ;
-  assign \$579  = drain_read & \$578 ;
-  assign \$580  = \$579  & drain_elem_last;
-  assign \$581  = \$577  | \$580 ;
-  assign \$583  = out_write & \$582 ;
-  assign \$585  = drain_read & \$584 ;
-  assign \$586  = & drain_elem[2:0];
-  assign \$587  = \$585  & \$586 ;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$583  & \$588 ;
-  assign \$591  = drain_read & \$590 ;
-  assign \$592  = & drain_elem[2:0];
-  assign \$593  = \$591  & \$592 ;
-  assign \$595  = out_write & \$594 ;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$593  & \$596 ;
-  assign \$598  = drain_undrained1 + 1'h1;
-  assign \$599  = drain_undrained1 - 1'h1;
-  assign \$600  = drain_undrained1 >= 2'h2;
-  assign \$601  = out_n - 1'h1;
-  assign \$602  = out_n - 2'h2;
-  assign \$603  = ~ drain_read;
-  assign \$604  = drain_elem == out_n_m1;
-  assign \$605  = ! out_n_m1;
-  assign \$606  = drain_elem == out_n_m2;
-  assign \$607  = ~ drain_slot;
-  assign \$608  = ! drain_slot;
-  assign \$610  = drain_elem + 1'h1;
-  assign \$611  = ~ release_slot;
-  assign \$612  = ! release_slot;
-  assign \$614  = in_flight + vector_start_r;
-  assign \$615  = \$614  - finished_r;
-  assign \$616  = in_flight + vector_start_r;
-  assign \$617  = \$616  - finished_r;
-  assign \$618  = | \$617 ;
-  assign \$619  = count_busy + inc_busy;
-  assign \$620  = count_stall_input + inc_stall_input;
-  assign \$621  = count_stall_output + inc_stall_output;
-  assign \$622  = issue ? 7'h40 : 7'h00;
-  assign \$623  = count_mac_ops + inc_mac_ops;
-  assign \$624  = issue ? 4'h8 : 4'h0;
-  assign \$625  = count_bank_reads + inc_bank_reads;
-  assign \$626  = count_act_reads + inc_act_reads;
-  assign \$627  = in_fire + act_write;
-  assign \$628  = count_act_writes + inc_act_writes;
-  assign \$629  = count_inferences + inc_inferences;
+  assign \$325  = cur_is_last1 & \$324 ;
+  assign \$326  = fold_plus2_1 + 1'h1;
+  assign \$327  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$328  = last_fold1 & last_group1;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = bank_addr1 + 1'h1;
+  assign \$331  = cur_wait_next1 <= 2'h2;
+  assign \$332  = cur_wait_next1 <= 2'h2;
+  assign \$333  = cur_wait_next1 - 2'h2;
+  assign \$334  = \$332  ? 6'h00 : \$333 ;
+  assign \$335  = wait_remain1 <= 1'h1;
+  assign \$336  = | wait_remain1;
+  assign \$337  = wait_remain1 - 1'h1;
+  assign \$338  = load_r_is_control & load_r_is_clear;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = load_write & \$339 ;
+  assign \$341  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$342  = issue & \$341 ;
+  assign \$343  = issue_ctx ? first_step1 : first_step0;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = ~ issue0;
+  assign \$346  = loaded & \$345 ;
+  assign \$347  = ~ last_fold0;
+  assign \$348  = loaded & \$347 ;
+  assign \$349  = in_beats0 > fold0;
+  assign \$350  = ! in_wslot;
+  assign \$351  = in_fire & \$350 ;
+  assign \$352  = in_beats0 == fold0;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = \$349  | \$353 ;
+  assign \$355  = in_beats0 > fold_plus1_0;
+  assign \$356  = ! in_wslot;
+  assign \$357  = in_fire & \$356 ;
+  assign \$358  = in_beats0 == fold_plus1_0;
+  assign \$359  = \$357  & \$358 ;
+  assign \$360  = \$355  | \$359 ;
+  assign \$361  = in_beats0 > fold_plus1_0;
+  assign \$362  = ! in_wslot;
+  assign \$363  = in_fire & \$362 ;
+  assign \$364  = in_beats0 == fold_plus1_0;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = \$361  | \$365 ;
+  assign \$367  = in_beats0 > fold_plus2_0;
+  assign \$368  = ! in_wslot;
+  assign \$369  = in_fire & \$368 ;
+  assign \$370  = in_beats0 == fold_plus2_0;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = \$367  | \$371 ;
+  assign \$373  = in_beats0 > 1'h0;
+  assign \$374  = ! in_wslot;
+  assign \$375  = in_fire & \$374 ;
+  assign \$376  = ! in_beats0;
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = \$373  | \$377 ;
+  assign \$379  = in_beats0 > 1'h1;
+  assign \$380  = ! in_wslot;
+  assign \$381  = in_fire & \$380 ;
+  assign \$382  = in_beats0 == 1'h1;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = \$379  | \$383 ;
+  assign \$385  = ~ issue1;
+  assign \$386  = loaded & \$385 ;
+  assign \$387  = ~ last_fold1;
+  assign \$388  = loaded & \$387 ;
+  assign \$389  = in_beats1 > fold1;
+  assign \$391  = in_fire & \$390 ;
+  assign \$392  = in_beats1 == fold1;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = \$389  | \$393 ;
+  assign \$395  = in_beats1 > fold_plus1_1;
+  assign \$397  = in_fire & \$396 ;
+  assign \$398  = in_beats1 == fold_plus1_1;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = \$395  | \$399 ;
+  assign \$401  = in_beats1 > fold_plus1_1;
+  assign \$403  = in_fire & \$402 ;
+  assign \$404  = in_beats1 == fold_plus1_1;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = \$401  | \$405 ;
+  assign \$407  = in_beats1 > fold_plus2_1;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = in_beats1 == fold_plus2_1;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = \$407  | \$411 ;
+  assign \$413  = in_beats1 > 1'h0;
+  assign \$415  = in_fire & \$414 ;
+  assign \$416  = ! in_beats1;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = \$413  | \$417 ;
+  assign \$419  = in_beats1 > 1'h1;
+  assign \$421  = in_fire & \$420 ;
+  assign \$422  = in_beats1 == 1'h1;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = \$419  | \$423 ;
+  assign \$425  = load_r_is_control & load_r_is_clear;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = load_write & \$426 ;
+  assign \$428  = ~ \$427 ;
+  assign \$429  = loaded & \$428 ;
+  assign \$430  = load_write & load_r_is_control;
+  assign \$431  = \$430  & load_r_is_n_layers;
+  assign \$432  = \$431  ? load_r_has_layers : has_layers;
+  assign \$433  = \$429  & \$432 ;
+  assign \$435  = last_fold0 & last_group0;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = ~ layer_is_0_0;
+  assign \$438  = \$437  | last_fold0;
+  assign \$439  = \$438  | beat_ready_next0;
+  assign \$440  = ! in_wslot;
+  assign \$441  = in_fire & \$440 ;
+  assign \$442  = \$441  & beat_ready0;
+  assign \$443  = \$439  | \$442 ;
+  assign \$444  = \$436  & \$443 ;
+  assign \$445  = ! in_wslot;
+  assign \$446  = in_fire & \$445 ;
+  assign \$447  = beat_ready0 | \$446 ;
+  assign \$448  = ~ first_step0;
+  assign \$449  = \$448  | wait_ok0;
+  assign \$450  = layer_is_0_0 ? \$447  : \$449 ;
+  assign \$451  = cur_is_last0 & first_step0;
+  assign \$452  = ! claim_ctx;
+  assign \$453  = claim_out & \$452 ;
+  assign \$454  = \$453  | out_full0;
+  assign \$455  = \$451  & \$454 ;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$450  & \$456 ;
+  assign \$458  = issue0 ? \$444  : \$457 ;
+  assign \$459  = \$434  & \$458 ;
+  assign \$460  = load_r_is_control & load_r_is_clear;
+  assign \$461  = ~ \$460 ;
+  assign \$462  = load_write & \$461 ;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = loaded & \$463 ;
+  assign \$465  = load_write & load_r_is_control;
+  assign \$466  = \$465  & load_r_is_n_layers;
+  assign \$467  = \$466  ? load_r_has_layers : has_layers;
+  assign \$468  = \$464  & \$467 ;
+  assign \$470  = last_fold1 & last_group1;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = ~ layer_is_0_1;
+  assign \$473  = \$472  | last_fold1;
+  assign \$474  = \$473  | beat_ready_next1;
+  assign \$476  = in_fire & \$475 ;
+  assign \$477  = \$476  & beat_ready1;
+  assign \$478  = \$474  | \$477 ;
+  assign \$479  = \$471  & \$478 ;
+  assign \$481  = in_fire & \$480 ;
+  assign \$482  = beat_ready1 | \$481 ;
+  assign \$483  = ~ first_step1;
+  assign \$484  = \$483  | wait_ok1;
+  assign \$485  = layer_is_0_1 ? \$482  : \$484 ;
+  assign \$486  = cur_is_last1 & first_step1;
+  assign \$488  = claim_out & \$487 ;
+  assign \$489  = \$488  | out_full1;
+  assign \$490  = \$486  & \$489 ;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = \$485  & \$491 ;
+  assign \$493  = issue1 ? \$479  : \$492 ;
+  assign \$494  = \$469  & \$493 ;
+  assign \$495  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$496  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$497  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$498  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$499  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$500  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$501  = issue_ctx ? fold1 : fold0;
+  assign \$503  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$504  = \$502  + \$503 ;
+  assign \$505  = issue_ctx ? fold1 : fold0;
+  assign \$507  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$508  = \$506  + \$507 ;
+  assign \$509  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$510  = \$509  ? 6'h00 : 6'h20;
+  assign \$511  = \$508  + \$510 ;
+  assign \$512  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$513  = issue_ctx ? group1 : group0;
+  assign \$514  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$515  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$516  = step_valid & step_last;
+  assign \$517  = ! claim_ctx;
+  assign \$518  = claim_out & \$517 ;
+  assign \$519  = ! wb_ctx17;
+  assign \$520  = out_write & \$519 ;
+  assign \$521  = out_groups0 + 1'h1;
+  assign \$523  = claim_out & \$522 ;
+  assign \$525  = out_write & \$524 ;
+  assign \$526  = out_groups1 + 1'h1;
+  assign \$527  = drain_occupancy + drain_read;
+  assign \$528  = o_stream__valid & o_stream__ready;
+  assign \$529  = \$527  - \$528 ;
+  assign \$530  = o_stream__valid & o_stream__ready;
+  assign \$531  = drain_occupancy - \$530 ;
+  assign \$532  = $signed(\$531 ) < $signed(3'h3);
+  assign \$533  = o_stream__valid & o_stream__ready;
+  assign \$534  = drain_occupancy - \$533 ;
+  assign \$535  = $signed(\$534 ) < $signed(4'h4);
+  assign \$536  = drain_read ? \$532  : \$535 ;
+  assign \$537  = ! claim_ctx;
+  assign \$538  = claim_out & \$537 ;
+  assign \$539  = ! drain_slot;
+  assign \$540  = drain_read & \$539 ;
+  assign \$541  = \$540  & drain_elem_last;
+  assign \$542  = \$538  | \$541 ;
+  assign \$543  = ! wb_ctx17;
+  assign \$544  = out_write & \$543 ;
+  assign \$545  = ! drain_slot;
+  assign \$546  = drain_read & \$545 ;
+  assign \$547  = & drain_elem[2:0];
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = \$544  & \$549 ;
+  assign \$551  = ! drain_slot;
+  assign \$552  = drain_read & \$551 ;
+  assign \$553  = & drain_elem[2:0];
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = ! wb_ctx17;
+  assign \$556  = out_write & \$555 ;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = \$554  & \$557 ;
+  assign \$559  = drain_undrained0 + 1'h1;
+  assign \$560  = drain_undrained0 - 1'h1;
+  assign \$561  = drain_undrained0 >= 2'h2;
+  assign \$563  = claim_out & \$562 ;
+  assign \$565  = drain_read & \$564 ;
+  assign \$566  = \$565  & drain_elem_last;
+  assign \$567  = \$563  | \$566 ;
+  assign \$569  = out_write & \$568 ;
+  assign \$571  = drain_read & \$570 ;
+  assign \$572  = & drain_elem[2:0];
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$569  & \$574 ;
+  assign \$577  = drain_read & \$576 ;
+  assign \$578  = & drain_elem[2:0];
+  assign \$579  = \$577  & \$578 ;
+  assign \$581  = out_write & \$580 ;
+  assign \$582  = ~ \$581 ;
+  assign \$583  = \$579  & \$582 ;
+  assign \$584  = drain_undrained1 + 1'h1;
+  assign \$585  = drain_undrained1 - 1'h1;
+  assign \$586  = drain_undrained1 >= 2'h2;
+  assign \$587  = out_n - 1'h1;
+  assign \$588  = out_n - 2'h2;
+  assign \$589  = ~ drain_read;
+  assign \$590  = drain_elem == out_n_m1;
+  assign \$591  = ! out_n_m1;
+  assign \$592  = drain_elem == out_n_m2;
+  assign \$593  = ~ drain_slot;
+  assign \$594  = ! drain_slot;
+  assign \$596  = drain_elem + 1'h1;
+  assign \$597  = ~ release_slot;
+  assign \$598  = ! release_slot;
+  assign \$600  = in_flight + vector_start_r;
+  assign \$601  = \$600  - finished_r;
+  assign \$602  = in_flight + vector_start_r;
+  assign \$603  = \$602  - finished_r;
+  assign \$604  = | \$603 ;
+  assign \$605  = count_busy + inc_busy;
+  assign \$606  = count_stall_input + inc_stall_input;
+  assign \$607  = count_stall_output + inc_stall_output;
+  assign \$608  = issue ? 7'h40 : 7'h00;
+  assign \$609  = count_mac_ops + inc_mac_ops;
+  assign \$610  = issue ? 4'h8 : 4'h0;
+  assign \$611  = count_bank_reads + inc_bank_reads;
+  assign \$612  = count_act_reads + inc_act_reads;
+  assign \$613  = in_fire + act_write;
+  assign \$614  = count_act_writes + inc_act_writes;
+  assign \$615  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$630 ;
+    load_in_valid0 <= \$616 ;
   always @(posedge clk)
     load_r <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$631 ;
+    load_write <= \$617 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$229 ;
+    load_r_is_descriptor <= \$222 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$232 ;
+    load_r_is_descriptor0 <= \$225 ;
   always @(posedge clk)
-    load_r_is_control <= \$233 ;
+    load_r_is_control <= \$226 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$234 ;
+    load_r_is_n_layers <= \$227 ;
   always @(posedge clk)
-    load_r_is_clear <= \$235 ;
+    load_r_is_clear <= \$228 ;
   always @(posedge clk)
-    load_r_has_layers <= \$236 ;
+    load_r_has_layers <= \$229 ;
   always @(posedge clk)
-    load_r_last_layer <= \$241 ;
+    load_r_last_layer <= \$234 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$253 [4:0];
+    load_r_countdown_distance <= \$246 [4:0];
   always @(posedge clk)
-    has_layers <= \$632 ;
+    has_layers <= \$618 ;
   always @(posedge clk)
-    last_layer <= \$633 ;
+    last_layer <= \$619 ;
   always @(posedge clk)
-    in_folds_m1 <= \$634 ;
+    in_folds_m1 <= \$620 ;
   always @(posedge clk)
-    wait1 <= \$635 ;
+    wait1 <= \$621 ;
   always @(posedge clk)
-    out_n <= \$636 ;
+    out_n <= \$622 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$637 ;
+    in_release_r1_0 <= \$623 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$638 ;
+    in_release_r1_1 <= \$624 ;
   always @(posedge clk)
-    in_beats0 <= \$639 ;
+    in_beats0 <= \$625 ;
   always @(posedge clk)
-    in_full0 <= \$640 ;
+    in_full0 <= \$626 ;
   always @(posedge clk)
-    in_beats1 <= \$641 ;
+    in_beats1 <= \$627 ;
   always @(posedge clk)
-    in_full1 <= \$642 ;
+    in_full1 <= \$628 ;
   always @(posedge clk)
-    in_wslot <= \$643 ;
+    in_wslot <= \$629 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
     next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    next_layer_r0 <= \$111 [3:0];
+    next_layer_r0 <= \$104 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$335 ;
+    next_descriptor1 <= \nxt_rp__data$336 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$337 ;
+    next_steps1 <= \nxt_steps_rp__data$338 ;
   always @(posedge clk)
-    next_layer_r1 <= \$113 [3:0];
+    next_layer_r1 <= \$106 [3:0];
   always @(posedge clk)
-    loaded <= \$644 ;
+    loaded <= \$630 ;
   always @(posedge clk)
-    oldest <= \$645 ;
+    oldest <= \$631 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$646 ;
+    cur_folds_m1_0 <= \$632 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$647 ;
+    cur_groups_m1_0 <= \$633 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$648 ;
+    cur_one_fold0 <= \$634 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$649 ;
+    cur_wait_next0 <= \$635 ;
   always @(posedge clk)
-    cur_is_last0 <= \$650 ;
+    cur_is_last0 <= \$636 ;
   always @(posedge clk)
-    cur_relu0 <= \$651 ;
+    cur_relu0 <= \$637 ;
   always @(posedge clk)
-    cur_requantize0 <= \$652 ;
+    cur_requantize0 <= \$638 ;
   always @(posedge clk)
-    bank_addr0 <= \$653 ;
+    bank_addr0 <= \$639 ;
   always @(posedge clk)
-    rq_addr0 <= \$654 ;
+    rq_addr0 <= \$640 ;
   always @(posedge clk)
-    layer0 <= \$655 ;
+    layer0 <= \$641 ;
   always @(posedge clk)
-    group0 <= \$656 ;
+    group0 <= \$642 ;
   always @(posedge clk)
-    fold0 <= \$657 ;
+    fold0 <= \$643 ;
   always @(posedge clk)
-    group_plus1_0 <= \$658 ;
+    group_plus1_0 <= \$644 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$659 ;
+    fold_plus1_0 <= \$645 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$660 ;
+    fold_plus2_0 <= \$646 ;
   always @(posedge clk)
-    last_fold0 <= \$661 ;
+    last_fold0 <= \$647 ;
   always @(posedge clk)
-    last_group0 <= \$662 ;
+    last_group0 <= \$648 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$663 ;
+    fold_is_0_0 <= \$649 ;
   always @(posedge clk)
-    first_step0 <= \$664 ;
+    first_step0 <= \$650 ;
   always @(posedge clk)
-    wr_buf0 <= \$665 ;
+    wr_buf0 <= \$651 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$666 ;
+    layer_is_0_0 <= \$652 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$667 ;
+    wait_next_le2_0 <= \$653 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$668 ;
+    wait_next_m2_0 <= \$654 ;
   always @(posedge clk)
-    wait_remain0 <= \$669 ;
+    wait_remain0 <= \$655 ;
   always @(posedge clk)
-    wait_ok0 <= \$670 ;
+    wait_ok0 <= \$656 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$671 ;
+    cur_folds_m1_1 <= \$657 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$672 ;
+    cur_groups_m1_1 <= \$658 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$673 ;
+    cur_one_fold1 <= \$659 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$674 ;
+    cur_wait_next1 <= \$660 ;
   always @(posedge clk)
-    cur_is_last1 <= \$675 ;
+    cur_is_last1 <= \$661 ;
   always @(posedge clk)
-    cur_relu1 <= \$676 ;
+    cur_relu1 <= \$662 ;
   always @(posedge clk)
-    cur_requantize1 <= \$677 ;
+    cur_requantize1 <= \$663 ;
   always @(posedge clk)
-    bank_addr1 <= \$678 ;
+    bank_addr1 <= \$664 ;
   always @(posedge clk)
-    rq_addr1 <= \$679 ;
+    rq_addr1 <= \$665 ;
   always @(posedge clk)
-    layer1 <= \$680 ;
+    layer1 <= \$666 ;
   always @(posedge clk)
-    group1 <= \$681 ;
+    group1 <= \$667 ;
   always @(posedge clk)
-    fold1 <= \$682 ;
+    fold1 <= \$668 ;
   always @(posedge clk)
-    group_plus1_1 <= \$683 ;
+    group_plus1_1 <= \$669 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$684 ;
+    fold_plus1_1 <= \$670 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$685 ;
+    fold_plus2_1 <= \$671 ;
   always @(posedge clk)
-    last_fold1 <= \$686 ;
+    last_fold1 <= \$672 ;
   always @(posedge clk)
-    last_group1 <= \$687 ;
+    last_group1 <= \$673 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$688 ;
+    fold_is_0_1 <= \$674 ;
   always @(posedge clk)
-    first_step1 <= \$689 ;
+    first_step1 <= \$675 ;
   always @(posedge clk)
-    wr_buf1 <= \$690 ;
+    wr_buf1 <= \$676 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$691 ;
+    layer_is_0_1 <= \$677 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$692 ;
+    wait_next_le2_1 <= \$678 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$693 ;
+    wait_next_m2_1 <= \$679 ;
   always @(posedge clk)
-    wait_remain1 <= \$694 ;
+    wait_remain1 <= \$680 ;
   always @(posedge clk)
-    wait_ok1 <= \$695 ;
+    wait_ok1 <= \$681 ;
   always @(posedge clk)
-    claim_out <= \$696 ;
+    claim_out <= \$682 ;
   always @(posedge clk)
-    claim_ctx <= \$697 ;
+    claim_ctx <= \$683 ;
   always @(posedge clk)
-    beat_ready0 <= \$698 ;
+    beat_ready0 <= \$684 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$699 ;
+    beat_ready_next0 <= \$685 ;
   always @(posedge clk)
-    beat_ready1 <= \$700 ;
+    beat_ready1 <= \$686 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$701 ;
+    beat_ready_next1 <= \$687 ;
   always @(posedge clk)
-    want0 <= \$702 ;
+    want0 <= \$688 ;
   always @(posedge clk)
-    want1 <= \$703 ;
+    want1 <= \$689 ;
   always @(posedge clk)
-    step_addr <= \$509 ;
+    step_addr <= \$495 ;
   always @(posedge clk)
-    step_first <= \$510 ;
+    step_first <= \$496 ;
   always @(posedge clk)
-    step_last <= \$511 ;
+    step_last <= \$497 ;
   always @(posedge clk)
-    step_rq <= \$512 ;
+    step_rq <= \$498 ;
   always @(posedge clk)
-    step_relu <= \$513 ;
+    step_relu <= \$499 ;
   always @(posedge clk)
-    step_requantize <= \$514 ;
+    step_requantize <= \$500 ;
   always @(posedge clk)
-    step_in_addr <= \$518 ;
+    step_in_addr <= \$504 ;
   always @(posedge clk)
-    step_act_addr <= \$525 ;
+    step_act_addr <= \$511 ;
   always @(posedge clk)
-    step_from_input <= \$526 ;
+    step_from_input <= \$512 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$527 ;
+    step_group <= \$513 ;
   always @(posedge clk)
-    step_par <= \$528 ;
+    step_par <= \$514 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$529 ;
+    step_out <= \$515 ;
   always @(posedge clk)
-    step_valid <= \$704 ;
+    step_valid <= \$690 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2884,7 +2849,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$705 ;
+    wb_valid1 <= \$691 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2894,7 +2859,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$706 ;
+    wb_valid2 <= \$692 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2904,7 +2869,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$707 ;
+    wb_valid3 <= \$693 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2914,7 +2879,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$708 ;
+    wb_valid4 <= \$694 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2924,7 +2889,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$709 ;
+    wb_valid5 <= \$695 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2934,7 +2899,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$710 ;
+    wb_valid6 <= \$696 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2944,7 +2909,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$711 ;
+    wb_valid7 <= \$697 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2954,7 +2919,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$712 ;
+    wb_valid8 <= \$698 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2964,7 +2929,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$713 ;
+    wb_valid9 <= \$699 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2974,7 +2939,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$714 ;
+    wb_valid10 <= \$700 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2984,7 +2949,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$715 ;
+    wb_valid11 <= \$701 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2994,7 +2959,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$716 ;
+    wb_valid12 <= \$702 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3004,7 +2969,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$717 ;
+    wb_valid13 <= \$703 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3014,7 +2979,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$718 ;
+    wb_valid14 <= \$704 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3024,7 +2989,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$719 ;
+    wb_valid15 <= \$705 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3034,7 +2999,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$720 ;
+    wb_valid16 <= \$706 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3044,7 +3009,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$721 ;
+    wb_valid17 <= \$707 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3054,109 +3019,109 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$722 ;
+    out_full0 <= \$708 ;
   always @(posedge clk)
-    out_pending0 <= \$723 ;
+    out_pending0 <= \$709 ;
   always @(posedge clk)
-    out_groups0 <= \$724 ;
+    out_groups0 <= \$710 ;
   always @(posedge clk)
-    out_full1 <= \$725 ;
+    out_full1 <= \$711 ;
   always @(posedge clk)
-    out_pending1 <= \$726 ;
+    out_pending1 <= \$712 ;
   always @(posedge clk)
-    out_groups1 <= \$727 ;
+    out_groups1 <= \$713 ;
   always @(posedge clk)
-    drain_occupancy <= \$728 ;
+    drain_occupancy <= \$714 ;
   always @(posedge clk)
-    drain_room <= \$729 ;
+    drain_room <= \$715 ;
   always @(posedge clk)
-    drain_undrained0 <= \$730 ;
+    drain_undrained0 <= \$716 ;
   always @(posedge clk)
-    drain_ready0 <= \$731 ;
+    drain_ready0 <= \$717 ;
   always @(posedge clk)
-    drain_undrained1 <= \$732 ;
+    drain_undrained1 <= \$718 ;
   always @(posedge clk)
-    drain_ready1 <= \$733 ;
+    drain_ready1 <= \$719 ;
   always @(posedge clk)
-    drain_inflight <= \$734 ;
+    drain_inflight <= \$720 ;
   always @(posedge clk)
-    w_en <= \$735 ;
+    w_en <= \$721 ;
   always @(posedge clk)
-    out_n_m1 <= \$736 ;
+    out_n_m1 <= \$722 ;
   always @(posedge clk)
-    out_n_m2 <= \$737 ;
+    out_n_m2 <= \$723 ;
   always @(posedge clk)
-    drain_elem_last <= \$738 ;
+    drain_elem_last <= \$724 ;
   always @(posedge clk)
-    drain_lane <= \$739 ;
+    drain_lane <= \$725 ;
   always @(posedge clk)
-    drain_last <= \$740 ;
+    drain_last <= \$726 ;
   always @(posedge clk)
-    drain_elem <= \$741 ;
+    drain_elem <= \$727 ;
   always @(posedge clk)
-    drain_slot <= \$742 ;
+    drain_slot <= \$728 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$481 ;
+    drain_lane_data0 <= \$signature__data$482 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$482 ;
+    drain_lane_data1 <= \$signature__data$483 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$483 ;
+    drain_lane_data2 <= \$signature__data$484 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$484 ;
+    drain_lane_data3 <= \$signature__data$485 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$485 ;
+    drain_lane_data4 <= \$signature__data$486 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$486 ;
+    drain_lane_data5 <= \$signature__data$487 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$487 ;
+    drain_lane_data6 <= \$signature__data$488 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$488 ;
+    drain_lane_data7 <= \$signature__data$489 ;
   always @(posedge clk)
-    release_slot <= \$743 ;
+    release_slot <= \$729 ;
   always @(posedge clk)
-    vector_start_r <= \$744 ;
+    vector_start_r <= \$730 ;
   always @(posedge clk)
-    finished_r <= \$745 ;
+    finished_r <= \$731 ;
   always @(posedge clk)
-    in_flight <= \$746 ;
+    in_flight <= \$732 ;
   always @(posedge clk)
-    busy <= \$747 ;
+    busy <= \$733 ;
   always @(posedge clk)
-    inc_busy <= \$748 ;
+    inc_busy <= \$734 ;
   always @(posedge clk)
-    count_busy <= \$749 ;
+    count_busy <= \$735 ;
   always @(posedge clk)
-    inc_stall_input <= \$750 ;
+    inc_stall_input <= \$736 ;
   always @(posedge clk)
-    count_stall_input <= \$751 ;
+    count_stall_input <= \$737 ;
   always @(posedge clk)
-    inc_stall_output <= \$752 ;
+    inc_stall_output <= \$738 ;
   always @(posedge clk)
-    count_stall_output <= \$753 ;
+    count_stall_output <= \$739 ;
   always @(posedge clk)
-    inc_mac_ops <= \$754 ;
+    inc_mac_ops <= \$740 ;
   always @(posedge clk)
-    count_mac_ops <= \$755 ;
+    count_mac_ops <= \$741 ;
   always @(posedge clk)
-    inc_bank_reads <= \$756 ;
+    inc_bank_reads <= \$742 ;
   always @(posedge clk)
-    count_bank_reads <= \$757 ;
+    count_bank_reads <= \$743 ;
   always @(posedge clk)
-    inc_act_reads <= \$758 ;
+    inc_act_reads <= \$744 ;
   always @(posedge clk)
-    count_act_reads <= \$759 ;
+    count_act_reads <= \$745 ;
   always @(posedge clk)
-    inc_act_writes <= \$760 ;
+    inc_act_writes <= \$746 ;
   always @(posedge clk)
-    count_act_writes <= \$761 ;
+    count_act_writes <= \$747 ;
   always @(posedge clk)
-    inc_inferences <= \$762 ;
+    inc_inferences <= \$748 ;
   always @(posedge clk)
-    count_inferences <= \$763 ;
+    count_inferences <= \$749 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3238,106 +3203,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$65  = | load_r[49:41];
   assign \$66  = load_r[49:41] <= 4'h8;
   assign \$67  = \$65  & \$66 ;
-  assign \$69  = 1'h0 + \$68 ;
-  assign \$70  = \$69  >= 5'h12;
-  assign \$72  = 1'h0 + \$71 ;
-  assign \$73  = 5'h12 - \$72 ;
-  assign \$74  = \$70  ? 8'h00 : \$73 ;
-  assign \$75  = load_write & load_r_is_control;
-  assign \$76  = in_wslot ? in_full1 : in_full0;
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$77  & has_layers;
-  assign \$79  = | { load_write, load_in_valid0 };
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$78  & \$80 ;
-  assign i_stream__ready = \$81  & loaded;
+  assign \$68  = load_write & load_r_is_control;
+  assign \$69  = in_wslot ? in_full1 : in_full0;
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$70  & has_layers;
+  assign \$72  = | { load_write, load_in_valid0 };
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$71  & \$73 ;
+  assign i_stream__ready = \$74  & loaded;
   assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$82  = in_wslot ? in_beats1 : in_beats0;
-  assign \$84  = in_wslot ? 6'h20 : 6'h00;
-  assign \$85  = \$83  + \$84 ;
-  assign \$102  = in_wslot ? in_beats1 : in_beats0;
-  assign \$103  = ! \$102 ;
-  assign vector_start = in_fire & \$103 ;
-  assign \$104  = ~ oldest;
-  assign \$105  = ~ want1;
-  assign \$106  = \$104  | \$105 ;
-  assign issue0 = want0 & \$106 ;
-  assign \$107  = ~ want0;
-  assign \$108  = oldest | \$107 ;
-  assign issue1 = want1 & \$108 ;
-  assign \$109  = ~ want0;
-  assign issue_ctx = oldest ? want1 : \$109 ;
+  assign \$75  = in_wslot ? in_beats1 : in_beats0;
+  assign \$77  = in_wslot ? 6'h20 : 6'h00;
+  assign \$78  = \$76  + \$77 ;
+  assign \$95  = in_wslot ? in_beats1 : in_beats0;
+  assign \$96  = ! \$95 ;
+  assign vector_start = in_fire & \$96 ;
+  assign \$97  = ~ oldest;
+  assign \$98  = ~ want1;
+  assign \$99  = \$97  | \$98 ;
+  assign issue0 = want0 & \$99 ;
+  assign \$100  = ~ want0;
+  assign \$101  = oldest | \$100 ;
+  assign issue1 = want1 & \$101 ;
+  assign \$102  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$102 ;
   assign issue = want0 | want1;
-  assign \$110  = layer0 + 1'h1;
-  assign \$111  = cur_is_last0 ? 5'h00 : \$110 ;
-  assign \$112  = layer1 + 1'h1;
-  assign \$113  = cur_is_last1 ? 5'h00 : \$112 ;
+  assign \$103  = layer0 + 1'h1;
+  assign \$104  = cur_is_last0 ? 5'h00 : \$103 ;
+  assign \$105  = layer1 + 1'h1;
+  assign \$106  = cur_is_last1 ? 5'h00 : \$105 ;
   assign active = loaded & has_layers;
-  assign \$114  = issue0 & layer_is_0_0;
-  assign \$115  = \$114  & last_fold0;
-  assign in_release0 = \$115  & last_group0;
-  assign \$116  = issue1 & layer_is_0_1;
-  assign \$117  = \$116  & last_fold1;
-  assign in_release1 = \$117  & last_group1;
-  assign \$118  = ~ issue;
-  assign \$119  = \$118  & active;
-  assign \$120  = ~ beat_ready0;
-  assign \$121  = layer_is_0_0 & \$120 ;
-  assign \$122  = | in_beats0;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ beat_ready1;
-  assign \$125  = layer_is_0_1 & \$124 ;
-  assign \$126  = | in_beats1;
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = \$123  | \$127 ;
-  assign stall_input = \$119  & \$128 ;
-  assign \$129  = ~ issue;
-  assign \$130  = \$129  & active;
-  assign \$131  = cur_is_last0 & first_step0;
-  assign \$132  = \$131  & out_full0;
-  assign \$133  = cur_is_last1 & first_step1;
-  assign \$134  = \$133  & out_full1;
-  assign \$135  = \$132  | \$134 ;
-  assign stall_output = \$130  & \$135 ;
-  assign \$136  = step_valid & step_from_input;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = step_in_addr[5:0] == \$85 [5:0];
-  assign inbuf_collision = \$138  & \$139 ;
-  assign \$140  = ~ step_from_input;
-  assign \$141  = step_valid & \$140 ;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = step_act_addr[6:0] == \$150 [6:0];
-  assign actbuf_collision = \$143  & \$144 ;
+  assign \$107  = issue0 & layer_is_0_0;
+  assign \$108  = \$107  & last_fold0;
+  assign in_release0 = \$108  & last_group0;
+  assign \$109  = issue1 & layer_is_0_1;
+  assign \$110  = \$109  & last_fold1;
+  assign in_release1 = \$110  & last_group1;
+  assign \$111  = ~ issue;
+  assign \$112  = \$111  & active;
+  assign \$113  = ~ beat_ready0;
+  assign \$114  = layer_is_0_0 & \$113 ;
+  assign \$115  = | in_beats0;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = ~ beat_ready1;
+  assign \$118  = layer_is_0_1 & \$117 ;
+  assign \$119  = | in_beats1;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = \$116  | \$120 ;
+  assign stall_input = \$112  & \$121 ;
+  assign \$122  = ~ issue;
+  assign \$123  = \$122  & active;
+  assign \$124  = cur_is_last0 & first_step0;
+  assign \$125  = \$124  & out_full0;
+  assign \$126  = cur_is_last1 & first_step1;
+  assign \$127  = \$126  & out_full1;
+  assign \$128  = \$125  | \$127 ;
+  assign stall_output = \$123  & \$128 ;
+  assign \$129  = step_valid & step_from_input;
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = step_in_addr[5:0] == \$78 [5:0];
+  assign inbuf_collision = \$131  & \$132 ;
+  assign \$133  = ~ step_from_input;
+  assign \$134  = step_valid & \$133 ;
+  assign \$136  = \$134  & \$135 ;
+  assign \$137  = step_act_addr[6:0] == \$143 [6:0];
+  assign actbuf_collision = \$136  & \$137 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$145  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$145 ;
+  assign \$138  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$138 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$147  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$148  = \$146  + \$147 ;
-  assign \$149  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$150  = \$148  + \$149 ;
-  assign \$167  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$168  = wb_group17 + \$167 ;
-  assign \$169  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$170  = wb_group17 + \$169 ;
-  assign \$171  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$172  = wb_group17 + \$171 ;
-  assign \$173  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$174  = wb_group17 + \$173 ;
-  assign \$175  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$176  = wb_group17 + \$175 ;
-  assign \$177  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$178  = wb_group17 + \$177 ;
-  assign \$179  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$180  = wb_group17 + \$179 ;
-  assign \$181  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$182  = wb_group17 + \$181 ;
-  assign \$183  = out_pending1 & drain_ready1;
-  assign \$184  = out_pending0 & drain_ready0;
+  assign \$140  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$141  = \$139  + \$140 ;
+  assign \$142  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$143  = \$141  + \$142 ;
+  assign \$160  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$161  = wb_group17 + \$160 ;
+  assign \$162  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$163  = wb_group17 + \$162 ;
+  assign \$164  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$165  = wb_group17 + \$164 ;
+  assign \$166  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$167  = wb_group17 + \$166 ;
+  assign \$168  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$169  = wb_group17 + \$168 ;
+  assign \$170  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$171  = wb_group17 + \$170 ;
+  assign \$172  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$173  = wb_group17 + \$172 ;
+  assign \$174  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$175  = wb_group17 + \$174 ;
+  assign \$176  = out_pending1 & drain_ready1;
+  assign \$177  = out_pending0 & drain_ready0;
+  assign \$178  = drain_slot ? \$176  : \$177 ;
+  assign drain_read = \$178  & drain_room;
+  assign \$180  = drain_slot ? 6'h20 : 6'h00;
+  assign \$181  = \$179  + \$180 ;
+  assign \$182  = drain_read & out_write;
+  assign \$183  = \$181 [5:0] == \$161 [5:0];
+  assign outbuf0_collision = \$182  & \$183 ;
+  assign \$185  = drain_slot ? 6'h20 : 6'h00;
+  assign \$186  = \$184  + \$185 ;
+  assign \$187  = drain_read & out_write;
+  assign \$188  = \$186 [5:0] == \$163 [5:0];
+  assign outbuf1_collision = \$187  & \$188 ;
+  assign \$190  = drain_slot ? 6'h20 : 6'h00;
+  assign \$191  = \$189  + \$190 ;
+  assign \$192  = drain_read & out_write;
+  assign \$193  = \$191 [5:0] == \$165 [5:0];
+  assign outbuf2_collision = \$192  & \$193 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$284$0 (drain_data),
-    .\port$2851$0 (drain_last2),
+    .\port$2858$0 (drain_last2),
+    .\port$297$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3350,8 +3327,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3071$0 (\$764 ),
-    .\port$3072$0 (\$765 ),
+    .\port$3078$0 (\$750 ),
+    .\port$3079$0 (\$751 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3369,8 +3346,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3244$0 (\$766 ),
-    .\port$3245$0 (\$767 ),
+    .\port$3251$0 (\$752 ),
+    .\port$3252$0 (\$753 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3388,8 +3365,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3417$0 (\$768 ),
-    .\port$3418$0 (\$769 ),
+    .\port$3424$0 (\$754 ),
+    .\port$3425$0 (\$755 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3407,8 +3384,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3590$0 (\$770 ),
-    .\port$3591$0 (\$771 ),
+    .\port$3597$0 (\$756 ),
+    .\port$3598$0 (\$757 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3426,8 +3403,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3763$0 (\$772 ),
-    .\port$3764$0 (\$773 ),
+    .\port$3770$0 (\$758 ),
+    .\port$3771$0 (\$759 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3445,8 +3422,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$3936$0 (\$774 ),
-    .\port$3937$0 (\$775 ),
+    .\port$3943$0 (\$760 ),
+    .\port$3944$0 (\$761 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3464,8 +3441,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4109$0 (\$776 ),
-    .\port$4110$0 (\$777 ),
+    .\port$4116$0 (\$762 ),
+    .\port$4117$0 (\$763 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3483,8 +3460,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4282$0 (\$778 ),
-    .\port$4283$0 (\$779 ),
+    .\port$4289$0 (\$764 ),
+    .\port$4290$0 (\$765 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3520,8 +3497,52 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    load_r_countdown_wait = 5'h00;
+    casez (load_r_countdown_distance)
+      5'h00:
+          load_r_countdown_wait = 5'h12;
+      5'h01:
+          load_r_countdown_wait = 5'h11;
+      5'h02:
+          load_r_countdown_wait = 5'h10;
+      5'h03:
+          load_r_countdown_wait = 5'h0f;
+      5'h04:
+          load_r_countdown_wait = 5'h0e;
+      5'h05:
+          load_r_countdown_wait = 5'h0d;
+      5'h06:
+          load_r_countdown_wait = 5'h0c;
+      5'h07:
+          load_r_countdown_wait = 5'h0b;
+      5'h08:
+          load_r_countdown_wait = 5'h0a;
+      5'h09:
+          load_r_countdown_wait = 5'h09;
+      5'h0a:
+          load_r_countdown_wait = 5'h08;
+      5'h0b:
+          load_r_countdown_wait = 5'h07;
+      5'h0c:
+          load_r_countdown_wait = 5'h06;
+      5'h0d:
+          load_r_countdown_wait = 5'h05;
+      5'h0e:
+          load_r_countdown_wait = 5'h04;
+      5'h0f:
+          load_r_countdown_wait = 5'h03;
+      5'h10:
+          load_r_countdown_wait = 5'h02;
+      5'h11:
+          load_r_countdown_wait = 5'h01;
+      5'h12:
+          load_r_countdown_wait = 5'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     clear_counters = 1'h0;
-    if (\$75 ) begin
+    if (\$68 ) begin
       if (load_r_is_clear) begin
         clear_counters = 1'h1;
       end
@@ -3555,223 +3576,470 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = \$226 ;
+    \$616  = \$219 ;
     if (rst) begin
-      \$630  = 1'h0;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = load_in_valid0;
+    \$617  = load_in_valid0;
     if (rst) begin
-      \$631  = 1'h0;
+      \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = has_layers;
-    if (\$254 ) begin
+    \$618  = has_layers;
+    if (\$247 ) begin
       if (load_r_is_n_layers) begin
-        \$632  = load_r_has_layers;
+        \$618  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = last_layer;
-    if (\$254 ) begin
+    \$619  = last_layer;
+    if (\$247 ) begin
       if (load_r_is_n_layers) begin
-        \$633  = load_r_last_layer;
+        \$619  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$255 ) begin
-      \$634  = \$257 ;
+    if (\$248 ) begin
+      \$620  = \$250 ;
     end else begin
-      \$634  = \$266 ;
+      \$620  = \$252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = wait1;
-    if (\$255 ) begin
-      \$635  = \$264 [4:0];
+    \$621  = wait1;
+    if (\$248 ) begin
+      \$621  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = dl_rp__data[17:9];
+    \$622  = dl_rp__data[17:9];
     if (rst) begin
-      \$636  = 9'h000;
+      \$622  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = in_release0;
+    \$623  = in_release0;
+    if (rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = in_release1;
+    if (rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = in_beats0;
+    if (\$254 ) begin
+      \$625  = \$255 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$625  = 9'h000;
+    end
+    if (rst) begin
+      \$625  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = in_full0;
+    if (\$254 ) begin
+      if (\$256 ) begin
+        \$626  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$626  = 1'h0;
+    end
+    if (rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = in_beats1;
+    if (\$258 ) begin
+      \$627  = \$259 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$627  = 9'h000;
+    end
+    if (rst) begin
+      \$627  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = in_full1;
+    if (\$258 ) begin
+      if (\$260 ) begin
+        \$628  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$628  = 1'h0;
+    end
+    if (rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$629  = in_wslot;
+    if (\$263 ) begin
+      \$629  = \$264 ;
+    end
+    if (rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = loaded;
+    if (\$265 ) begin
+      \$630  = 1'h1;
+    end
+    if (\$340 ) begin
+      \$630  = 1'h0;
+    end
+    if (rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = oldest;
+    if (\$265 ) begin
+      \$631  = in_wslot;
+    end
+    if (\$266 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$289 ) begin
+            \$631  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$302 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$325 ) begin
+            \$631  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = cur_folds_m1_0;
+    if (\$266 ) begin
+      \$632  = \$268 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$632  = next_steps0[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$632  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = cur_groups_m1_0;
+    if (\$266 ) begin
+      \$633  = \$270 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$633  = next_steps0[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$633  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = cur_one_fold0;
+    if (\$266 ) begin
+      \$634  = \$273 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$634  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = cur_wait_next0;
+    if (\$266 ) begin
+      \$635  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$635  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$635  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = cur_is_last0;
+    if (\$266 ) begin
+      \$636  = \$274 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$636  = \$284 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = cur_relu0;
+    if (\$266 ) begin
+      \$637  = d0_rp__data[35];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$637  = next_descriptor0[35];
+        end
+      end
+    end
     if (rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = in_release1;
+    \$638  = cur_requantize0;
+    if (\$266 ) begin
+      \$638  = d0_rp__data[36];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$638  = next_descriptor0[36];
+        end
+      end
+    end
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = in_beats0;
-    if (\$268 ) begin
-      \$639  = \$269 [8:0];
+    \$639  = bank_addr0;
+    if (\$266 ) begin
+      \$639  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$639  = next_descriptor0[26:18];
+        end
+      end
+      if (\$293 ) begin
+        \$639  = \$294 [8:0];
+      end
     end
-    if (in_release_r1_0) begin
+    if (rst) begin
       \$639  = 9'h000;
     end
-    if (rst) begin
-      \$639  = 9'h000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = in_full0;
-    if (\$268 ) begin
-      if (\$270 ) begin
-        \$640  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$640  = 1'h0;
-    end
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = in_beats1;
-    if (\$272 ) begin
-      \$641  = \$273 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$641  = 9'h000;
-    end
-    if (rst) begin
-      \$641  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = in_full1;
-    if (\$272 ) begin
-      if (\$274 ) begin
-        \$642  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$642  = 1'h0;
-    end
-    if (rst) begin
-      \$642  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = in_wslot;
-    if (\$277 ) begin
-      \$643  = \$278 ;
-    end
-    if (rst) begin
-      \$643  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = loaded;
-    if (\$279 ) begin
-      \$644  = 1'h1;
-    end
-    if (\$354 ) begin
-      \$644  = 1'h0;
-    end
-    if (rst) begin
-      \$644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = oldest;
-    if (\$279 ) begin
-      \$645  = in_wslot;
-    end
-    if (\$280 ) begin
+    \$640  = rq_addr0;
+    if (\$266 ) begin
+      \$640  = d0_rp__data[34:27];
     end else if (issue0) begin
       if (last_fold0) begin
+        \$640  = \$282 [7:0];
         if (last_group0) begin
-          if (\$303 ) begin
-            \$645  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$316 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$339 ) begin
-            \$645  = 1'h0;
-          end
+          \$640  = next_descriptor0[34:27];
         end
       end
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$640  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = cur_folds_m1_0;
-    if (\$280 ) begin
-      \$646  = \$282 ;
+    \$641  = layer0;
+    if (\$266 ) begin
+      \$641  = 4'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$646  = next_steps0[18:9];
+          \$641  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$646  = 10'h3ff;
+      \$641  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = cur_groups_m1_0;
-    if (\$280 ) begin
-      \$647  = \$284 ;
+    \$642  = group0;
+    if (\$266 ) begin
+      \$642  = 9'h000;
     end else if (issue0) begin
       if (last_fold0) begin
+        \$642  = group_plus1_0[8:0];
         if (last_group0) begin
-          \$647  = next_steps0[28:19];
+          \$642  = 9'h000;
         end
       end
     end
     if (rst) begin
-      \$647  = 10'h3ff;
+      \$642  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = cur_one_fold0;
-    if (\$280 ) begin
-      \$648  = \$287 ;
+    \$643  = fold0;
+    if (\$266 ) begin
+      \$643  = 9'h000;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$643  = 9'h000;
+        if (last_group0) begin
+          \$643  = 9'h000;
+        end
+      end else begin
+        \$643  = fold_plus1_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$643  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$644  = group_plus1_0;
+    if (\$266 ) begin
+      \$644  = 10'h001;
     end else if (issue0) begin
       if (last_fold0) begin
+        \$644  = \$281 [9:0];
         if (last_group0) begin
-          \$648  = next_steps0[29];
+          \$644  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$644  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$645  = fold_plus1_0;
+    if (\$266 ) begin
+      \$645  = 10'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$645  = 10'h001;
+        if (last_group0) begin
+          \$645  = 10'h001;
+        end
+      end else begin
+        \$645  = fold_plus2_0[9:0];
+      end
+    end
+    if (rst) begin
+      \$645  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = fold_plus2_0;
+    if (\$266 ) begin
+      \$646  = 11'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$646  = 11'h002;
+        if (last_group0) begin
+          \$646  = 11'h002;
+        end
+      end else begin
+        \$646  = \$290 [10:0];
+      end
+    end
+    if (rst) begin
+      \$646  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = last_fold0;
+    if (\$266 ) begin
+      \$647  = \$277 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$647  = cur_one_fold0;
+        if (last_group0) begin
+          \$647  = next_steps0[29];
+        end
+      end else begin
+        \$647  = \$291 ;
+      end
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = last_group0;
+    if (\$266 ) begin
+      \$648  = \$280 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$648  = \$283 ;
+        if (last_group0) begin
+          \$648  = next_steps0[30];
         end
       end
     end
@@ -3781,45 +4049,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = cur_wait_next0;
-    if (\$280 ) begin
-      \$649  = wait1;
+    \$649  = fold_is_0_0;
+    if (\$266 ) begin
+      \$649  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
+        \$649  = 1'h1;
         if (last_group0) begin
-          \$649  = next_steps0[35:31];
+          \$649  = 1'h1;
         end
+      end else begin
+        \$649  = 1'h0;
       end
     end
     if (rst) begin
-      \$649  = 5'h00;
+      \$649  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = cur_is_last0;
-    if (\$280 ) begin
-      \$650  = \$288 ;
+    \$650  = first_step0;
+    if (\$266 ) begin
+      \$650  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
+        \$650  = 1'h0;
         if (last_group0) begin
-          \$650  = \$298 ;
+          \$650  = 1'h1;
         end
+      end else begin
+        \$650  = 1'h0;
       end
     end
     if (rst) begin
-      \$650  = 1'h0;
+      \$650  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = cur_relu0;
-    if (\$280 ) begin
-      \$651  = d0_rp__data[35];
+    \$651  = wr_buf0;
+    if (\$266 ) begin
+      \$651  = 1'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$651  = next_descriptor0[35];
+          \$651  = \$287 ;
         end
       end
     end
@@ -3829,180 +4105,135 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = cur_requantize0;
-    if (\$280 ) begin
-      \$652  = d0_rp__data[36];
+    \$652  = layer_is_0_0;
+    if (\$266 ) begin
+      \$652  = 1'h1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$652  = next_descriptor0[36];
+          \$652  = cur_is_last0;
         end
       end
     end
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = bank_addr0;
-    if (\$280 ) begin
-      \$653  = d0_rp__data[26:18];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$653  = next_descriptor0[26:18];
-        end
-      end
-      if (\$307 ) begin
-        \$653  = \$308 [8:0];
+    \$653  = \$295 ;
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = \$298 [4:0];
+    if (rst) begin
+      \$654  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$655  = wait_next_m2_0;
+    end else begin
+      if (\$300 ) begin
+        \$655  = \$301 [4:0];
       end
     end
     if (rst) begin
-      \$653  = 9'h000;
+      \$655  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = rq_addr0;
-    if (\$280 ) begin
-      \$654  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$654  = \$296 [7:0];
-        if (last_group0) begin
-          \$654  = next_descriptor0[34:27];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$656  = wait_next_le2_0;
+    end else begin
+      \$656  = \$299 ;
     end
     if (rst) begin
-      \$654  = 8'h00;
+      \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = layer0;
-    if (\$280 ) begin
-      \$655  = 4'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$655  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$655  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = group0;
-    if (\$280 ) begin
-      \$656  = 9'h000;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$656  = group_plus1_0[8:0];
-        if (last_group0) begin
-          \$656  = 9'h000;
+    \$657  = cur_folds_m1_1;
+    if (\$302 ) begin
+      \$657  = \$304 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$657  = next_steps1[18:9];
         end
       end
     end
     if (rst) begin
-      \$656  = 9'h000;
+      \$657  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = fold0;
-    if (\$280 ) begin
-      \$657  = 9'h000;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$657  = 9'h000;
-        if (last_group0) begin
-          \$657  = 9'h000;
-        end
-      end else begin
-        \$657  = fold_plus1_0[8:0];
-      end
-    end
-    if (rst) begin
-      \$657  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = group_plus1_0;
-    if (\$280 ) begin
-      \$658  = 10'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$658  = \$295 [9:0];
-        if (last_group0) begin
-          \$658  = 10'h001;
+    \$658  = cur_groups_m1_1;
+    if (\$302 ) begin
+      \$658  = \$306 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$658  = next_steps1[28:19];
         end
       end
     end
     if (rst) begin
-      \$658  = 10'h001;
+      \$658  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = fold_plus1_0;
-    if (\$280 ) begin
-      \$659  = 10'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$659  = 10'h001;
-        if (last_group0) begin
-          \$659  = 10'h001;
+    \$659  = cur_one_fold1;
+    if (\$302 ) begin
+      \$659  = \$309 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$659  = next_steps1[29];
         end
-      end else begin
-        \$659  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$659  = 10'h001;
+      \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = fold_plus2_0;
-    if (\$280 ) begin
-      \$660  = 11'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$660  = 11'h002;
-        if (last_group0) begin
-          \$660  = 11'h002;
+    \$660  = cur_wait_next1;
+    if (\$302 ) begin
+      \$660  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$660  = next_steps1[35:31];
         end
-      end else begin
-        \$660  = \$304 [10:0];
       end
     end
     if (rst) begin
-      \$660  = 11'h002;
+      \$660  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = last_fold0;
-    if (\$280 ) begin
-      \$661  = \$291 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$661  = cur_one_fold0;
-        if (last_group0) begin
-          \$661  = next_steps0[29];
+    \$661  = cur_is_last1;
+    if (\$302 ) begin
+      \$661  = \$310 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$661  = \$320 ;
         end
-      end else begin
-        \$661  = \$305 ;
       end
     end
     if (rst) begin
@@ -4011,14 +4242,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = last_group0;
-    if (\$280 ) begin
-      \$662  = \$294 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$662  = \$297 ;
-        if (last_group0) begin
-          \$662  = next_steps0[30];
+    \$662  = cur_relu1;
+    if (\$302 ) begin
+      \$662  = d0_rp__data[35];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$662  = next_descriptor1[35];
         end
       end
     end
@@ -4028,158 +4258,196 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = fold_is_0_0;
-    if (\$280 ) begin
-      \$663  = 1'h1;
-    end else if (issue0) begin
+    \$663  = cur_requantize1;
+    if (\$302 ) begin
+      \$663  = d0_rp__data[36];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$663  = next_descriptor1[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = bank_addr1;
+    if (\$302 ) begin
+      \$664  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$664  = next_descriptor1[26:18];
+        end
+      end
+      if (\$329 ) begin
+        \$664  = \$330 [8:0];
+      end
+    end
+    if (rst) begin
+      \$664  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = rq_addr1;
+    if (\$302 ) begin
+      \$665  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$665  = \$318 [7:0];
+        if (last_group1) begin
+          \$665  = next_descriptor1[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$665  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = layer1;
+    if (\$302 ) begin
+      \$666  = 4'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$666  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$666  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = group1;
+    if (\$302 ) begin
+      \$667  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$667  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$667  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$667  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = fold1;
+    if (\$302 ) begin
+      \$668  = 9'h000;
+    end else if (issue1) begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$663  = 1'h1;
-        if (last_group0) begin
-          \$663  = 1'h1;
+      if (last_fold1) begin
+        \$668  = 9'h000;
+        if (last_group1) begin
+          \$668  = 9'h000;
         end
       end else begin
-        \$663  = 1'h0;
+        \$668  = fold_plus1_1[8:0];
       end
     end
     if (rst) begin
-      \$663  = 1'h1;
+      \$668  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = first_step0;
-    if (\$280 ) begin
-      \$664  = 1'h1;
-    end else if (issue0) begin
+    \$669  = group_plus1_1;
+    if (\$302 ) begin
+      \$669  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$669  = \$317 [9:0];
+        if (last_group1) begin
+          \$669  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$669  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = fold_plus1_1;
+    if (\$302 ) begin
+      \$670  = 10'h001;
+    end else if (issue1) begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$664  = 1'h0;
-        if (last_group0) begin
-          \$664  = 1'h1;
+      if (last_fold1) begin
+        \$670  = 10'h001;
+        if (last_group1) begin
+          \$670  = 10'h001;
         end
       end else begin
-        \$664  = 1'h0;
+        \$670  = fold_plus2_1[9:0];
       end
     end
     if (rst) begin
-      \$664  = 1'h1;
+      \$670  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wr_buf0;
-    if (\$280 ) begin
-      \$665  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$665  = \$301 ;
+    \$671  = fold_plus2_1;
+    if (\$302 ) begin
+      \$671  = 11'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$671  = 11'h002;
+        if (last_group1) begin
+          \$671  = 11'h002;
         end
+      end else begin
+        \$671  = \$326 [10:0];
       end
     end
     if (rst) begin
-      \$665  = 1'h0;
+      \$671  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = layer_is_0_0;
-    if (\$280 ) begin
-      \$666  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$666  = cur_is_last0;
+    \$672  = last_fold1;
+    if (\$302 ) begin
+      \$672  = \$313 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$672  = cur_one_fold1;
+        if (last_group1) begin
+          \$672  = next_steps1[29];
         end
+      end else begin
+        \$672  = \$327 ;
       end
     end
     if (rst) begin
-      \$666  = 1'h1;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \$309 ;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \$312 [4:0];
-    if (rst) begin
-      \$668  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$669  = wait_next_m2_0;
-    end else begin
-      if (\$314 ) begin
-        \$669  = \$315 [4:0];
-      end
-    end
-    if (rst) begin
-      \$669  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$670  = wait_next_le2_0;
-    end else begin
-      \$670  = \$313 ;
-    end
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = cur_folds_m1_1;
-    if (\$316 ) begin
-      \$671  = \$318 ;
+    \$673  = last_group1;
+    if (\$302 ) begin
+      \$673  = \$316 ;
     end else if (issue1) begin
       if (last_fold1) begin
+        \$673  = \$319 ;
         if (last_group1) begin
-          \$671  = next_steps1[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$671  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = cur_groups_m1_1;
-    if (\$316 ) begin
-      \$672  = \$320 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$672  = next_steps1[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$672  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = cur_one_fold1;
-    if (\$316 ) begin
-      \$673  = \$323 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$673  = next_steps1[29];
+          \$673  = next_steps1[30];
         end
       end
     end
@@ -4189,45 +4457,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = cur_wait_next1;
-    if (\$316 ) begin
-      \$674  = wait1;
+    \$674  = fold_is_0_1;
+    if (\$302 ) begin
+      \$674  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
+        \$674  = 1'h1;
         if (last_group1) begin
-          \$674  = next_steps1[35:31];
+          \$674  = 1'h1;
         end
+      end else begin
+        \$674  = 1'h0;
       end
     end
     if (rst) begin
-      \$674  = 5'h00;
+      \$674  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = cur_is_last1;
-    if (\$316 ) begin
-      \$675  = \$324 ;
+    \$675  = first_step1;
+    if (\$302 ) begin
+      \$675  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
+        \$675  = 1'h0;
         if (last_group1) begin
-          \$675  = \$334 ;
+          \$675  = 1'h1;
         end
+      end else begin
+        \$675  = 1'h0;
       end
     end
     if (rst) begin
-      \$675  = 1'h0;
+      \$675  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = cur_relu1;
-    if (\$316 ) begin
-      \$676  = d0_rp__data[35];
+    \$676  = wr_buf1;
+    if (\$302 ) begin
+      \$676  = 1'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$676  = next_descriptor1[35];
+          \$676  = \$323 ;
         end
       end
     end
@@ -4237,181 +4513,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = cur_requantize1;
-    if (\$316 ) begin
-      \$677  = d0_rp__data[36];
+    \$677  = layer_is_0_1;
+    if (\$302 ) begin
+      \$677  = 1'h1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$677  = next_descriptor1[36];
+          \$677  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$677  = 1'h0;
+      \$677  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = bank_addr1;
-    if (\$316 ) begin
-      \$678  = d0_rp__data[26:18];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$678  = next_descriptor1[26:18];
-        end
-      end
-      if (\$343 ) begin
-        \$678  = \$344 [8:0];
+    \$678  = \$331 ;
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = \$334 [4:0];
+    if (rst) begin
+      \$679  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$680  = wait_next_m2_1;
+    end else begin
+      if (\$336 ) begin
+        \$680  = \$337 [4:0];
       end
     end
     if (rst) begin
-      \$678  = 9'h000;
+      \$680  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = rq_addr1;
-    if (\$316 ) begin
-      \$679  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$679  = \$332 [7:0];
-        if (last_group1) begin
-          \$679  = next_descriptor1[34:27];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$681  = wait_next_le2_1;
+    end else begin
+      \$681  = \$335 ;
     end
     if (rst) begin
-      \$679  = 8'h00;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = layer1;
-    if (\$316 ) begin
-      \$680  = 4'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$680  = next_layer_r1;
-        end
-      end
+    \$682  = \$344 ;
+    if (rst) begin
+      \$682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = issue_ctx;
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$684  = 1'h0;
+    end else if (\$346 ) begin
+      \$684  = \$354 ;
+    end else if (\$348 ) begin
+      \$684  = \$366 ;
+    end else begin
+      \$684  = \$378 ;
     end
     if (rst) begin
-      \$680  = 4'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = group1;
-    if (\$316 ) begin
-      \$681  = 9'h000;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$681  = group_plus1_1[8:0];
-        if (last_group1) begin
-          \$681  = 9'h000;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$685  = 1'h0;
+    end else if (\$346 ) begin
+      \$685  = \$360 ;
+    end else if (\$348 ) begin
+      \$685  = \$372 ;
+    end else begin
+      \$685  = \$384 ;
     end
     if (rst) begin
-      \$681  = 9'h000;
+      \$685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = fold1;
-    if (\$316 ) begin
-      \$682  = 9'h000;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$682  = 9'h000;
-        if (last_group1) begin
-          \$682  = 9'h000;
-        end
-      end else begin
-        \$682  = fold_plus1_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$682  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = group_plus1_1;
-    if (\$316 ) begin
-      \$683  = 10'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$683  = \$331 [9:0];
-        if (last_group1) begin
-          \$683  = 10'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$683  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = fold_plus1_1;
-    if (\$316 ) begin
-      \$684  = 10'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$684  = 10'h001;
-        if (last_group1) begin
-          \$684  = 10'h001;
-        end
-      end else begin
-        \$684  = fold_plus2_1[9:0];
-      end
-    end
-    if (rst) begin
-      \$684  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = fold_plus2_1;
-    if (\$316 ) begin
-      \$685  = 11'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$685  = 11'h002;
-        if (last_group1) begin
-          \$685  = 11'h002;
-        end
-      end else begin
-        \$685  = \$340 [10:0];
-      end
-    end
-    if (rst) begin
-      \$685  = 11'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = last_fold1;
-    if (\$316 ) begin
-      \$686  = \$327 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$686  = cur_one_fold1;
-        if (last_group1) begin
-          \$686  = next_steps1[29];
-        end
-      end else begin
-        \$686  = \$341 ;
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$686  = 1'h0;
+    end else if (\$386 ) begin
+      \$686  = \$394 ;
+    end else if (\$388 ) begin
+      \$686  = \$406 ;
+    end else begin
+      \$686  = \$418 ;
     end
     if (rst) begin
       \$686  = 1'h0;
@@ -4419,16 +4632,15 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = last_group1;
-    if (\$316 ) begin
-      \$687  = \$330 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$687  = \$333 ;
-        if (last_group1) begin
-          \$687  = next_steps1[30];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$687  = 1'h0;
+    end else if (\$386 ) begin
+      \$687  = \$400 ;
+    end else if (\$388 ) begin
+      \$687  = \$412 ;
+    end else begin
+      \$687  = \$424 ;
     end
     if (rst) begin
       \$687  = 1'h0;
@@ -4436,617 +4648,559 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = fold_is_0_1;
-    if (\$316 ) begin
-      \$688  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$688  = 1'h1;
-        if (last_group1) begin
-          \$688  = 1'h1;
-        end
-      end else begin
-        \$688  = 1'h0;
-      end
-    end
+    \$688  = \$459 ;
     if (rst) begin
-      \$688  = 1'h1;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = first_step1;
-    if (\$316 ) begin
-      \$689  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$689  = 1'h0;
-        if (last_group1) begin
-          \$689  = 1'h1;
-        end
-      end else begin
-        \$689  = 1'h0;
-      end
-    end
+    \$689  = \$494 ;
     if (rst) begin
-      \$689  = 1'h1;
+      \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = wr_buf1;
-    if (\$316 ) begin
-      \$690  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$690  = \$337 ;
-        end
-      end
-    end
+    \$690  = issue;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = layer_is_0_1;
-    if (\$316 ) begin
-      \$691  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$691  = cur_is_last1;
-        end
-      end
-    end
+    \$691  = \$516 ;
     if (rst) begin
-      \$691  = 1'h1;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \$345 ;
+    \$692  = wb_valid1;
     if (rst) begin
       \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \$348 [4:0];
+    \$693  = wb_valid2;
     if (rst) begin
-      \$693  = 5'h00;
+      \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$694  = wait_next_m2_1;
-    end else begin
-      if (\$350 ) begin
-        \$694  = \$351 [4:0];
-      end
-    end
+    \$694  = wb_valid3;
     if (rst) begin
-      \$694  = 5'h00;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$695  = wait_next_le2_1;
-    end else begin
-      \$695  = \$349 ;
-    end
+    \$695  = wb_valid4;
     if (rst) begin
       \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$358 ;
+    \$696  = wb_valid5;
     if (rst) begin
       \$696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = issue_ctx;
+    \$697  = wb_valid6;
     if (rst) begin
       \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$698  = 1'h0;
-    end else if (\$360 ) begin
-      \$698  = \$368 ;
-    end else if (\$362 ) begin
-      \$698  = \$380 ;
-    end else begin
-      \$698  = \$392 ;
-    end
+    \$698  = wb_valid7;
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$699  = 1'h0;
-    end else if (\$360 ) begin
-      \$699  = \$374 ;
-    end else if (\$362 ) begin
-      \$699  = \$386 ;
-    end else begin
-      \$699  = \$398 ;
-    end
+    \$699  = wb_valid8;
     if (rst) begin
       \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$700  = 1'h0;
-    end else if (\$400 ) begin
-      \$700  = \$408 ;
-    end else if (\$402 ) begin
-      \$700  = \$420 ;
-    end else begin
-      \$700  = \$432 ;
-    end
+    \$700  = wb_valid9;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$701  = 1'h0;
-    end else if (\$400 ) begin
-      \$701  = \$414 ;
-    end else if (\$402 ) begin
-      \$701  = \$426 ;
-    end else begin
-      \$701  = \$438 ;
-    end
+    \$701  = wb_valid10;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$473 ;
+    \$702  = wb_valid11;
     if (rst) begin
       \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \$508 ;
+    \$703  = wb_valid12;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = issue;
+    \$704  = wb_valid13;
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \$530 ;
+    \$705  = wb_valid14;
     if (rst) begin
       \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = wb_valid1;
+    \$706  = wb_valid15;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = wb_valid2;
+    \$707  = wb_valid16;
     if (rst) begin
       \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = wb_valid3;
+    \$708  = out_full0;
+    if (\$518 ) begin
+      \$708  = 1'h1;
+    end
+    if (done) begin
+      if (\$598 ) begin
+        \$708  = 1'h0;
+      end
+    end
     if (rst) begin
       \$708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = wb_valid4;
+    \$709  = out_pending0;
+    if (\$518 ) begin
+      \$709  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$594 ) begin
+          \$709  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = wb_valid5;
+    \$710  = out_groups0;
+    if (\$518 ) begin
+      \$710  = 9'h000;
+    end else if (\$520 ) begin
+      \$710  = \$521 [8:0];
+    end
     if (rst) begin
-      \$710  = 1'h0;
+      \$710  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = wb_valid6;
+    \$711  = out_full1;
+    if (\$523 ) begin
+      \$711  = 1'h1;
+    end
+    if (done) begin
+      if (\$599 ) begin
+        \$711  = 1'h0;
+      end
+    end
     if (rst) begin
       \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = wb_valid7;
+    \$712  = out_pending1;
+    if (\$523 ) begin
+      \$712  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$595 ) begin
+          \$712  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = wb_valid8;
+    \$713  = out_groups1;
+    if (\$523 ) begin
+      \$713  = 9'h000;
+    end else if (\$525 ) begin
+      \$713  = \$526 [8:0];
+    end
     if (rst) begin
-      \$713  = 1'h0;
+      \$713  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = wb_valid9;
+    \$714  = \$529 [2:0];
     if (rst) begin
-      \$714  = 1'h0;
+      \$714  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = wb_valid10;
+    \$715  = \$536 ;
     if (rst) begin
-      \$715  = 1'h0;
+      \$715  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = wb_valid11;
+    \$716  = drain_undrained0;
+    if (\$542 ) begin
+      \$716  = 10'h000;
+    end else if (\$550 ) begin
+      \$716  = \$559 [9:0];
+    end else if (\$558 ) begin
+      \$716  = \$560 [9:0];
+    end
     if (rst) begin
-      \$716  = 1'h0;
+      \$716  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = wb_valid12;
+    \$717  = drain_ready0;
+    if (\$542 ) begin
+      \$717  = 1'h0;
+    end else if (\$550 ) begin
+      \$717  = 1'h1;
+    end else if (\$558 ) begin
+      \$717  = \$561 ;
+    end
     if (rst) begin
       \$717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = wb_valid13;
+    \$718  = drain_undrained1;
+    if (\$567 ) begin
+      \$718  = 10'h000;
+    end else if (\$575 ) begin
+      \$718  = \$584 [9:0];
+    end else if (\$583 ) begin
+      \$718  = \$585 [9:0];
+    end
     if (rst) begin
-      \$718  = 1'h0;
+      \$718  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = wb_valid14;
+    \$719  = drain_ready1;
+    if (\$567 ) begin
+      \$719  = 1'h0;
+    end else if (\$575 ) begin
+      \$719  = 1'h1;
+    end else if (\$583 ) begin
+      \$719  = \$586 ;
+    end
     if (rst) begin
       \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = wb_valid15;
+    \$720  = drain_read;
     if (rst) begin
       \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = wb_valid16;
+    \$721  = drain_inflight;
     if (rst) begin
       \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = out_full0;
-    if (\$532 ) begin
-      \$722  = 1'h1;
-    end
-    if (done) begin
-      if (\$612 ) begin
-        \$722  = 1'h0;
-      end
-    end
+    \$722  = \$587 ;
     if (rst) begin
-      \$722  = 1'h0;
+      \$722  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = out_pending0;
-    if (\$532 ) begin
-      \$723  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$608 ) begin
-          \$723  = 1'h0;
-        end
-      end
-    end
+    \$723  = \$588 ;
     if (rst) begin
-      \$723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = out_groups0;
-    if (\$532 ) begin
-      \$724  = 9'h000;
-    end else if (\$534 ) begin
-      \$724  = \$535 [8:0];
-    end
-    if (rst) begin
-      \$724  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = out_full1;
-    if (\$537 ) begin
-      \$725  = 1'h1;
-    end
-    if (done) begin
-      if (\$613 ) begin
-        \$725  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = out_pending1;
-    if (\$537 ) begin
-      \$726  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$609 ) begin
-          \$726  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$726  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = out_groups1;
-    if (\$537 ) begin
-      \$727  = 9'h000;
-    end else if (\$539 ) begin
-      \$727  = \$540 [8:0];
-    end
-    if (rst) begin
-      \$727  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$543 [2:0];
-    if (rst) begin
-      \$728  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$550 ;
-    if (rst) begin
-      \$729  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = drain_undrained0;
-    if (\$556 ) begin
-      \$730  = 10'h000;
-    end else if (\$564 ) begin
-      \$730  = \$573 [9:0];
-    end else if (\$572 ) begin
-      \$730  = \$574 [9:0];
-    end
-    if (rst) begin
-      \$730  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = drain_ready0;
-    if (\$556 ) begin
-      \$731  = 1'h0;
-    end else if (\$564 ) begin
-      \$731  = 1'h1;
-    end else if (\$572 ) begin
-      \$731  = \$575 ;
-    end
-    if (rst) begin
-      \$731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = drain_undrained1;
-    if (\$581 ) begin
-      \$732  = 10'h000;
-    end else if (\$589 ) begin
-      \$732  = \$598 [9:0];
-    end else if (\$597 ) begin
-      \$732  = \$599 [9:0];
-    end
-    if (rst) begin
-      \$732  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = drain_ready1;
-    if (\$581 ) begin
-      \$733  = 1'h0;
-    end else if (\$589 ) begin
-      \$733  = 1'h1;
-    end else if (\$597 ) begin
-      \$733  = \$600 ;
-    end
-    if (rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = drain_read;
-    if (rst) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = drain_inflight;
-    if (rst) begin
-      \$735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \$601 ;
-    if (rst) begin
-      \$736  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \$602 ;
-    if (rst) begin
-      \$737  = 10'h000;
+      \$723  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$603 ) begin
-      \$738  = \$604 ;
+    if (\$589 ) begin
+      \$724  = \$590 ;
     end else if (drain_elem_last) begin
-      \$738  = \$605 ;
+      \$724  = \$591 ;
     end else begin
-      \$738  = \$606 ;
+      \$724  = \$592 ;
     end
     if (rst) begin
-      \$738  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = drain_lane;
+    \$725  = drain_lane;
     if (drain_read) begin
-      \$739  = drain_elem[2:0];
+      \$725  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = drain_last;
+    \$726  = drain_last;
     if (drain_read) begin
-      \$740  = drain_elem_last;
+      \$726  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = drain_elem;
+    \$727  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$741  = 9'h000;
+        \$727  = 9'h000;
       end else begin
-        \$741  = \$610 [8:0];
+        \$727  = \$596 [8:0];
       end
     end
     if (rst) begin
-      \$741  = 9'h000;
+      \$727  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = drain_slot;
+    \$728  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$742  = \$607 ;
+        \$728  = \$593 ;
       end
     end
     if (rst) begin
-      \$742  = 1'h0;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = release_slot;
+    \$729  = release_slot;
     if (done) begin
-      \$743  = \$611 ;
+      \$729  = \$597 ;
     end
     if (rst) begin
-      \$743  = 1'h0;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = vector_start;
+    \$730  = vector_start;
     if (rst) begin
-      \$744  = 1'h0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = done;
+    \$731  = done;
     if (rst) begin
-      \$745  = 1'h0;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \$615 [2:0];
+    \$732  = \$601 [2:0];
     if (rst) begin
-      \$746  = 3'h0;
+      \$732  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \$618 ;
+    \$733  = \$604 ;
     if (rst) begin
-      \$747  = 1'h0;
+      \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = { 6'h00, busy };
+    \$734  = { 6'h00, busy };
+    if (rst) begin
+      \$734  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$735  = 32'd0;
+    end else begin
+      \$735  = \$605 [31:0];
+    end
+    if (rst) begin
+      \$735  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = { 6'h00, stall_input };
+    if (rst) begin
+      \$736  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$737  = 32'd0;
+    end else begin
+      \$737  = \$606 [31:0];
+    end
+    if (rst) begin
+      \$737  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = { 6'h00, stall_output };
+    if (rst) begin
+      \$738  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$739  = 32'd0;
+    end else begin
+      \$739  = \$607 [31:0];
+    end
+    if (rst) begin
+      \$739  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = \$608 ;
+    if (rst) begin
+      \$740  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$741  = 32'd0;
+    end else begin
+      \$741  = \$609 [31:0];
+    end
+    if (rst) begin
+      \$741  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = { 3'h0, \$610  };
+    if (rst) begin
+      \$742  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$743  = 32'd0;
+    end else begin
+      \$743  = \$611 [31:0];
+    end
+    if (rst) begin
+      \$743  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = { 6'h00, issue };
+    if (rst) begin
+      \$744  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$745  = 32'd0;
+    end else begin
+      \$745  = \$612 [31:0];
+    end
+    if (rst) begin
+      \$745  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = { 5'h00, \$613  };
+    if (rst) begin
+      \$746  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$747  = 32'd0;
+    end else begin
+      \$747  = \$614 [31:0];
+    end
+    if (rst) begin
+      \$747  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = { 6'h00, done };
     if (rst) begin
       \$748  = 7'h00;
     end
@@ -5057,143 +5211,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$749  = 32'd0;
     end else begin
-      \$749  = \$619 [31:0];
+      \$749  = \$615 [31:0];
     end
     if (rst) begin
       \$749  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = { 6'h00, stall_input };
-    if (rst) begin
-      \$750  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$751  = 32'd0;
-    end else begin
-      \$751  = \$620 [31:0];
-    end
-    if (rst) begin
-      \$751  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = { 6'h00, stall_output };
-    if (rst) begin
-      \$752  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$753  = 32'd0;
-    end else begin
-      \$753  = \$621 [31:0];
-    end
-    if (rst) begin
-      \$753  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \$622 ;
-    if (rst) begin
-      \$754  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$755  = 32'd0;
-    end else begin
-      \$755  = \$623 [31:0];
-    end
-    if (rst) begin
-      \$755  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = { 3'h0, \$624  };
-    if (rst) begin
-      \$756  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$757  = 32'd0;
-    end else begin
-      \$757  = \$625 [31:0];
-    end
-    if (rst) begin
-      \$757  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = { 6'h00, issue };
-    if (rst) begin
-      \$758  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$759  = 32'd0;
-    end else begin
-      \$759  = \$626 [31:0];
-    end
-    if (rst) begin
-      \$759  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = { 5'h00, \$627  };
-    if (rst) begin
-      \$760  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$761  = 32'd0;
-    end else begin
-      \$761  = \$628 [31:0];
-    end
-    if (rst) begin
-      \$761  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = { 6'h00, done };
-    if (rst) begin
-      \$762  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$763  = 32'd0;
-    end else begin
-      \$763  = \$629 [31:0];
-    end
-    if (rst) begin
-      \$763  = 32'd0;
     end
   end
   assign busy_r = busy;
@@ -5233,138 +5254,138 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr  = load_r[2:0];
   assign \$signature__data  = load_r[68:32];
   assign swp__addr = load_r[2:0];
-  assign swp__data = { \$74 [4:0], \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
+  assign swp__data = { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$85 [5:0];
+  assign in_wp__addr = \$78 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87  };
+  assign in_wp__en = { \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80  };
   assign issued = issue;
-  assign next_layer0 = \$111 [3:0];
-  assign nxt_rp__addr = \$111 [2:0];
-  assign nxt_steps_rp__addr = \$111 [2:0];
-  assign next_layer1 = \$113 [3:0];
-  assign \nxt_rp__addr$111  = \$113 [2:0];
-  assign \nxt_steps_rp__addr$112  = \$113 [2:0];
-  assign \step_valid$131  = step_valid;
-  assign \step_addr$133  = step_addr;
-  assign \step_first$135  = step_first;
-  assign \step_last$137  = step_last;
-  assign \step_ctx$139  = step_ctx;
-  assign \step_rq$141  = step_rq;
-  assign \step_relu$143  = step_relu;
-  assign \step_requantize$145  = step_requantize;
-  assign \step_valid$146  = step_valid;
-  assign \step_addr$147  = step_addr;
-  assign \step_first$148  = step_first;
-  assign \step_last$149  = step_last;
-  assign \step_ctx$150  = step_ctx;
-  assign \step_rq$151  = step_rq;
-  assign \step_relu$152  = step_relu;
-  assign \step_requantize$153  = step_requantize;
-  assign \step_valid$154  = step_valid;
-  assign \step_addr$155  = step_addr;
-  assign \step_first$156  = step_first;
-  assign \step_last$157  = step_last;
-  assign \step_ctx$158  = step_ctx;
-  assign \step_rq$159  = step_rq;
-  assign \step_relu$160  = step_relu;
-  assign \step_requantize$161  = step_requantize;
-  assign \step_valid$162  = step_valid;
-  assign \step_addr$163  = step_addr;
-  assign \step_first$164  = step_first;
-  assign \step_last$165  = step_last;
-  assign \step_ctx$166  = step_ctx;
-  assign \step_rq$167  = step_rq;
-  assign \step_relu$168  = step_relu;
-  assign \step_requantize$169  = step_requantize;
-  assign \step_valid$170  = step_valid;
-  assign \step_addr$171  = step_addr;
-  assign \step_first$172  = step_first;
-  assign \step_last$173  = step_last;
-  assign \step_ctx$174  = step_ctx;
-  assign \step_rq$175  = step_rq;
-  assign \step_relu$176  = step_relu;
-  assign \step_requantize$177  = step_requantize;
-  assign \step_valid$178  = step_valid;
-  assign \step_addr$179  = step_addr;
-  assign \step_first$180  = step_first;
-  assign \step_last$181  = step_last;
-  assign \step_ctx$182  = step_ctx;
-  assign \step_rq$183  = step_rq;
-  assign \step_relu$184  = step_relu;
-  assign \step_requantize$185  = step_requantize;
-  assign \step_valid$186  = step_valid;
-  assign \step_addr$187  = step_addr;
-  assign \step_first$188  = step_first;
-  assign \step_last$189  = step_last;
-  assign \step_ctx$190  = step_ctx;
-  assign \step_rq$191  = step_rq;
-  assign \step_relu$192  = step_relu;
-  assign \step_requantize$193  = step_requantize;
-  assign \step_valid$194  = step_valid;
-  assign \step_addr$195  = step_addr;
-  assign \step_first$196  = step_first;
-  assign \step_last$197  = step_last;
-  assign \step_ctx$198  = step_ctx;
-  assign \step_rq$199  = step_rq;
-  assign \step_relu$200  = step_relu;
-  assign \step_requantize$201  = step_requantize;
+  assign next_layer0 = \$104 [3:0];
+  assign nxt_rp__addr = \$104 [2:0];
+  assign nxt_steps_rp__addr = \$104 [2:0];
+  assign next_layer1 = \$106 [3:0];
+  assign \nxt_rp__addr$112  = \$106 [2:0];
+  assign \nxt_steps_rp__addr$113  = \$106 [2:0];
+  assign \step_valid$132  = step_valid;
+  assign \step_addr$134  = step_addr;
+  assign \step_first$136  = step_first;
+  assign \step_last$138  = step_last;
+  assign \step_ctx$140  = step_ctx;
+  assign \step_rq$142  = step_rq;
+  assign \step_relu$144  = step_relu;
+  assign \step_requantize$146  = step_requantize;
+  assign \step_valid$147  = step_valid;
+  assign \step_addr$148  = step_addr;
+  assign \step_first$149  = step_first;
+  assign \step_last$150  = step_last;
+  assign \step_ctx$151  = step_ctx;
+  assign \step_rq$152  = step_rq;
+  assign \step_relu$153  = step_relu;
+  assign \step_requantize$154  = step_requantize;
+  assign \step_valid$155  = step_valid;
+  assign \step_addr$156  = step_addr;
+  assign \step_first$157  = step_first;
+  assign \step_last$158  = step_last;
+  assign \step_ctx$159  = step_ctx;
+  assign \step_rq$160  = step_rq;
+  assign \step_relu$161  = step_relu;
+  assign \step_requantize$162  = step_requantize;
+  assign \step_valid$163  = step_valid;
+  assign \step_addr$164  = step_addr;
+  assign \step_first$165  = step_first;
+  assign \step_last$166  = step_last;
+  assign \step_ctx$167  = step_ctx;
+  assign \step_rq$168  = step_rq;
+  assign \step_relu$169  = step_relu;
+  assign \step_requantize$170  = step_requantize;
+  assign \step_valid$171  = step_valid;
+  assign \step_addr$172  = step_addr;
+  assign \step_first$173  = step_first;
+  assign \step_last$174  = step_last;
+  assign \step_ctx$175  = step_ctx;
+  assign \step_rq$176  = step_rq;
+  assign \step_relu$177  = step_relu;
+  assign \step_requantize$178  = step_requantize;
+  assign \step_valid$179  = step_valid;
+  assign \step_addr$180  = step_addr;
+  assign \step_first$181  = step_first;
+  assign \step_last$182  = step_last;
+  assign \step_ctx$183  = step_ctx;
+  assign \step_rq$184  = step_rq;
+  assign \step_relu$185  = step_relu;
+  assign \step_requantize$186  = step_requantize;
+  assign \step_valid$187  = step_valid;
+  assign \step_addr$188  = step_addr;
+  assign \step_first$189  = step_first;
+  assign \step_last$190  = step_last;
+  assign \step_ctx$191  = step_ctx;
+  assign \step_rq$192  = step_rq;
+  assign \step_relu$193  = step_relu;
+  assign \step_requantize$194  = step_requantize;
+  assign \step_valid$195  = step_valid;
+  assign \step_addr$196  = step_addr;
+  assign \step_first$197  = step_first;
+  assign \step_last$198  = step_last;
+  assign \step_ctx$199  = step_ctx;
+  assign \step_rq$200  = step_rq;
+  assign \step_relu$201  = step_relu;
+  assign \step_requantize$202  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152  };
-  assign act_wp__addr = \$150 [6:0];
+  assign act_wp__en = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  };
+  assign act_wp__addr = \$143 [6:0];
   assign act = act_word;
-  assign \act$218  = act_word;
   assign \act$219  = act_word;
   assign \act$220  = act_word;
   assign \act$221  = act_word;
   assign \act$222  = act_word;
   assign \act$223  = act_word;
   assign \act$224  = act_word;
-  assign act_wp__data = { \$778 , \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$764  };
-  assign result = { \$765 , \$764  };
-  assign \result$234  = { \$767 , \$766  };
-  assign \result$235  = { \$769 , \$768  };
-  assign \result$236  = { \$771 , \$770  };
-  assign \result$237  = { \$773 , \$772  };
-  assign \result$238  = { \$775 , \$774  };
-  assign \result$239  = { \$777 , \$776  };
-  assign \result$240  = { \$779 , \$778  };
-  assign \$signature__en$241  = out_write;
-  assign \$signature__addr$242  = \$168 [5:0];
-  assign \$signature__data$243  = { \$765 , \$764  };
-  assign \$signature__en$244  = out_write;
-  assign \$signature__addr$245  = \$170 [5:0];
-  assign \$signature__data$246  = { \$767 , \$766  };
-  assign \$signature__en$247  = out_write;
-  assign \$signature__addr$248  = \$172 [5:0];
-  assign \$signature__data$249  = { \$769 , \$768  };
-  assign \$signature__en$250  = out_write;
-  assign \$signature__addr$251  = \$174 [5:0];
-  assign \$signature__data$252  = { \$771 , \$770  };
-  assign \$signature__en$253  = out_write;
-  assign \$signature__addr$254  = \$176 [5:0];
-  assign \$signature__data$255  = { \$773 , \$772  };
-  assign \$signature__en$256  = out_write;
-  assign \$signature__addr$257  = \$178 [5:0];
-  assign \$signature__data$258  = { \$775 , \$774  };
-  assign \$signature__en$259  = out_write;
-  assign \$signature__addr$260  = \$180 [5:0];
-  assign \$signature__data$261  = { \$777 , \$776  };
-  assign \$signature__en$262  = out_write;
-  assign \$signature__addr$263  = \$182 [5:0];
-  assign \$signature__data$264  = { \$779 , \$778  };
-  assign \$signature__addr$272  = \$188 [5:0];
-  assign \$signature__addr$275  = \$193 [5:0];
-  assign \$signature__addr$277  = \$198 [5:0];
-  assign \$signature__addr$279  = \$203 [5:0];
-  assign \$signature__addr$281  = \$208 [5:0];
-  assign \$signature__addr$283  = \$213 [5:0];
-  assign \$signature__addr$285  = \$218 [5:0];
-  assign \$signature__addr$287  = \$223 [5:0];
+  assign \act$225  = act_word;
+  assign act_wp__data = { \$764 , \$762 , \$760 , \$758 , \$756 , \$754 , \$752 , \$750  };
+  assign result = { \$751 , \$750  };
+  assign \result$235  = { \$753 , \$752  };
+  assign \result$236  = { \$755 , \$754  };
+  assign \result$237  = { \$757 , \$756  };
+  assign \result$238  = { \$759 , \$758  };
+  assign \result$239  = { \$761 , \$760  };
+  assign \result$240  = { \$763 , \$762  };
+  assign \result$241  = { \$765 , \$764  };
+  assign \$signature__en$242  = out_write;
+  assign \$signature__addr$243  = \$161 [5:0];
+  assign \$signature__data$244  = { \$751 , \$750  };
+  assign \$signature__en$245  = out_write;
+  assign \$signature__addr$246  = \$163 [5:0];
+  assign \$signature__data$247  = { \$753 , \$752  };
+  assign \$signature__en$248  = out_write;
+  assign \$signature__addr$249  = \$165 [5:0];
+  assign \$signature__data$250  = { \$755 , \$754  };
+  assign \$signature__en$251  = out_write;
+  assign \$signature__addr$252  = \$167 [5:0];
+  assign \$signature__data$253  = { \$757 , \$756  };
+  assign \$signature__en$254  = out_write;
+  assign \$signature__addr$255  = \$169 [5:0];
+  assign \$signature__data$256  = { \$759 , \$758  };
+  assign \$signature__en$257  = out_write;
+  assign \$signature__addr$258  = \$171 [5:0];
+  assign \$signature__data$259  = { \$761 , \$760  };
+  assign \$signature__en$260  = out_write;
+  assign \$signature__addr$261  = \$173 [5:0];
+  assign \$signature__data$262  = { \$763 , \$762  };
+  assign \$signature__en$263  = out_write;
+  assign \$signature__addr$264  = \$175 [5:0];
+  assign \$signature__data$265  = { \$765 , \$764  };
+  assign \$signature__addr$273  = \$181 [5:0];
+  assign \$signature__addr$276  = \$186 [5:0];
+  assign \$signature__addr$278  = \$191 [5:0];
+  assign \$signature__addr$280  = \$196 [5:0];
+  assign \$signature__addr$282  = \$201 [5:0];
+  assign \$signature__addr$284  = \$206 [5:0];
+  assign \$signature__addr$286  = \$211 [5:0];
+  assign \$signature__addr$288  = \$216 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5385,93 +5406,89 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$57  = { 3'h0, \$56 [9:3] };
   assign \$59  = { \$58 [9], \$58 [9], \$58 [9], \$58 [9:3] };
   assign \$61  = { \$60 [9], \$60 [9], \$60 [9], \$60 [9:3] };
-  assign \$68  = { 1'h0, load_r_countdown_distance };
-  assign \$71  = { 1'h0, load_r_countdown_distance };
-  assign \$83  = \$82 ;
-  assign \$86  = 1'h1;
-  assign \$87  = in_fire;
-  assign \$88  = 1'h1;
-  assign \$89  = in_fire;
-  assign \$90  = 1'h1;
-  assign \$91  = in_fire;
-  assign \$92  = 1'h1;
-  assign \$93  = in_fire;
-  assign \$94  = 1'h1;
-  assign \$95  = in_fire;
-  assign \$96  = 1'h1;
-  assign \$97  = in_fire;
-  assign \$98  = 1'h1;
-  assign \$99  = in_fire;
-  assign \$100  = 1'h1;
-  assign \$101  = in_fire;
-  assign \$137  = in_fire;
-  assign \$151  = 1'h1;
-  assign \$152  = act_write;
-  assign \$153  = 1'h1;
-  assign \$154  = act_write;
-  assign \$155  = 1'h1;
-  assign \$156  = act_write;
-  assign \$157  = 1'h1;
-  assign \$158  = act_write;
-  assign \$159  = 1'h1;
-  assign \$160  = act_write;
-  assign \$161  = 1'h1;
-  assign \$162  = act_write;
-  assign \$163  = 1'h1;
-  assign \$164  = act_write;
-  assign \$165  = 1'h1;
-  assign \$166  = act_write;
-  assign \$142  = act_write;
-  assign \$146  = wb_group17;
-  assign \$186  = { 3'h0, drain_elem[8:3] };
-  assign \$191  = { 3'h0, drain_elem[8:3] };
-  assign \$196  = { 3'h0, drain_elem[8:3] };
-  assign \$201  = { 3'h0, drain_elem[8:3] };
-  assign \$206  = { 3'h0, drain_elem[8:3] };
-  assign \$211  = { 3'h0, drain_elem[8:3] };
-  assign \$216  = { 3'h0, drain_elem[8:3] };
-  assign \$221  = { 3'h0, drain_elem[8:3] };
-  assign \$246  = { \$245 [9], \$245 [9], \$245 [9], \$245 [9:3] };
-  assign \$247  = \$246 ;
+  assign \$76  = \$75 ;
+  assign \$79  = 1'h1;
+  assign \$80  = in_fire;
+  assign \$81  = 1'h1;
+  assign \$82  = in_fire;
+  assign \$83  = 1'h1;
+  assign \$84  = in_fire;
+  assign \$85  = 1'h1;
+  assign \$86  = in_fire;
+  assign \$87  = 1'h1;
+  assign \$88  = in_fire;
+  assign \$89  = 1'h1;
+  assign \$90  = in_fire;
+  assign \$91  = 1'h1;
+  assign \$92  = in_fire;
+  assign \$93  = 1'h1;
+  assign \$94  = in_fire;
+  assign \$130  = in_fire;
+  assign \$144  = 1'h1;
+  assign \$145  = act_write;
+  assign \$146  = 1'h1;
+  assign \$147  = act_write;
+  assign \$148  = 1'h1;
+  assign \$149  = act_write;
+  assign \$150  = 1'h1;
+  assign \$151  = act_write;
+  assign \$152  = 1'h1;
+  assign \$153  = act_write;
+  assign \$154  = 1'h1;
+  assign \$155  = act_write;
+  assign \$156  = 1'h1;
+  assign \$157  = act_write;
+  assign \$158  = 1'h1;
+  assign \$159  = act_write;
+  assign \$135  = act_write;
+  assign \$139  = wb_group17;
+  assign \$179  = { 3'h0, drain_elem[8:3] };
+  assign \$184  = { 3'h0, drain_elem[8:3] };
+  assign \$189  = { 3'h0, drain_elem[8:3] };
+  assign \$194  = { 3'h0, drain_elem[8:3] };
+  assign \$199  = { 3'h0, drain_elem[8:3] };
+  assign \$204  = { 3'h0, drain_elem[8:3] };
+  assign \$209  = { 3'h0, drain_elem[8:3] };
+  assign \$214  = { 3'h0, drain_elem[8:3] };
+  assign \$239  = { \$238 [9], \$238 [9], \$238 [9], \$238 [9:3] };
+  assign \$240  = \$239 ;
+  assign \$243  = { \$242 [9], \$242 [9], \$242 [9], \$242 [9:3] };
+  assign \$244  = \$243 ;
   assign \$250  = { \$249 [9], \$249 [9], \$249 [9], \$249 [9:3] };
-  assign \$251  = \$250 ;
-  assign \$257  = { \$256 [9], \$256 [9], \$256 [9], \$256 [9:3] };
-  assign \$258  = { 1'h0, load_r_countdown_distance };
-  assign \$261  = { 1'h0, load_r_countdown_distance };
-  assign \$266  = { \$265 [9], \$265 [9], \$265 [9], \$265 [9:3] };
-  assign \$271  = in_wslot;
-  assign \$282  = { \$281 [9], \$281 [9], \$281 [9], \$281 [9:3] };
-  assign \$284  = { \$283 [9], \$283 [9], \$283 [9], \$283 [9:3] };
-  assign \$318  = { \$317 [9], \$317 [9], \$317 [9], \$317 [9:3] };
-  assign \$320  = { \$319 [9], \$319 [9], \$319 [9], \$319 [9:3] };
-  assign \$338  = oldest;
-  assign \$404  = in_wslot;
-  assign \$410  = in_wslot;
-  assign \$416  = in_wslot;
-  assign \$422  = in_wslot;
-  assign \$428  = in_wslot;
-  assign \$434  = in_wslot;
-  assign \$448  = \$447 ;
-  assign \$483  = \$482 ;
-  assign \$489  = in_wslot;
-  assign \$494  = in_wslot;
-  assign \$501  = claim_ctx;
-  assign \$516  = \$515 ;
-  assign \$520  = \$519 ;
-  assign \$536  = claim_ctx;
-  assign \$538  = wb_ctx17;
-  assign \$576  = claim_ctx;
-  assign \$578  = drain_slot;
-  assign \$582  = wb_ctx17;
-  assign \$584  = drain_slot;
-  assign \$590  = drain_slot;
-  assign \$594  = wb_ctx17;
-  assign \$609  = drain_slot;
-  assign \$613  = release_slot;
+  assign \$252  = { \$251 [9], \$251 [9], \$251 [9], \$251 [9:3] };
+  assign \$257  = in_wslot;
+  assign \$268  = { \$267 [9], \$267 [9], \$267 [9], \$267 [9:3] };
+  assign \$270  = { \$269 [9], \$269 [9], \$269 [9], \$269 [9:3] };
+  assign \$304  = { \$303 [9], \$303 [9], \$303 [9], \$303 [9:3] };
+  assign \$306  = { \$305 [9], \$305 [9], \$305 [9], \$305 [9:3] };
+  assign \$324  = oldest;
+  assign \$390  = in_wslot;
+  assign \$396  = in_wslot;
+  assign \$402  = in_wslot;
+  assign \$408  = in_wslot;
+  assign \$414  = in_wslot;
+  assign \$420  = in_wslot;
+  assign \$434  = \$433 ;
+  assign \$469  = \$468 ;
+  assign \$475  = in_wslot;
+  assign \$480  = in_wslot;
+  assign \$487  = claim_ctx;
+  assign \$502  = \$501 ;
+  assign \$506  = \$505 ;
+  assign \$522  = claim_ctx;
+  assign \$524  = wb_ctx17;
+  assign \$562  = claim_ctx;
+  assign \$564  = drain_slot;
+  assign \$568  = wb_ctx17;
+  assign \$570  = drain_slot;
+  assign \$576  = drain_slot;
+  assign \$580  = wb_ctx17;
+  assign \$595  = drain_slot;
+  assign \$599  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$284$0 , r_rdy, r_data, w_en, \port$2851$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$297$0 , r_rdy, r_data, w_en, \port$2858$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5495,10 +5512,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$284$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input [31:0] \port$284$0 ;
-  wire [31:0] \port$284$0 ;
-  input \port$2851$0 ;
-  wire \port$2851$0 ;
+  input \port$2858$0 ;
+  wire \port$2858$0 ;
+  input [31:0] \port$297$0 ;
+  wire [31:0] \port$297$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5531,7 +5548,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$284$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2851$0 , \port$284$0  };
+      storage[w_port__addr] <= { \port$2858$0 , \port$297$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5593,14 +5610,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$284$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2851$0 , \port$284$0  };
-  assign w_data = { \port$2851$0 , \port$284$0  };
+  assign w_port__data = { \port$2858$0 , \port$297$0  };
+  assign w_data = { \port$2858$0 , \port$297$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3071$0 , \port$3072$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3078$0 , \port$3079$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5780,10 +5797,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3071$0 ;
-  wire [7:0] \port$3071$0 ;
-  output [23:0] \port$3072$0 ;
-  wire [23:0] \port$3072$0 ;
+  output [7:0] \port$3078$0 ;
+  wire [7:0] \port$3078$0 ;
+  output [23:0] \port$3079$0 ;
+  wire [23:0] \port$3079$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7138,7 +7155,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3018$0 (pe0_flags),
+    .\port$3025$0 (pe0_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -7271,13 +7288,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3071$0  = \$43 ;
-  assign \port$3072$0  = \$44 ;
+  assign \port$3078$0  = \$43 ;
+  assign \port$3079$0  = \$44 ;
   assign \$18  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3018$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3025$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7462,8 +7479,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3018$0 ;
-  wire [1:0] \port$3018$0 ;
+  input [1:0] \port$3025$0 ;
+  wire [1:0] \port$3025$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7680,9 +7697,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3018$0 [0];
+    rq_relu1 <= \port$3025$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3018$0 [1];
+    rq_req1 <= \port$3025$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7816,8 +7833,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3018$0 [0];
-  assign i_requantize = \port$3018$0 [1];
+  assign i_relu = \port$3025$0 [0];
+  assign i_requantize = \port$3025$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7826,7 +7843,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3244$0 , \port$3245$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3251$0 , \port$3252$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8006,10 +8023,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3244$0 ;
-  wire [7:0] \port$3244$0 ;
-  output [23:0] \port$3245$0 ;
-  wire [23:0] \port$3245$0 ;
+  output [7:0] \port$3251$0 ;
+  wire [7:0] \port$3251$0 ;
+  output [23:0] \port$3252$0 ;
+  wire [23:0] \port$3252$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9364,7 +9381,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3191$0 (pe1_flags),
+    .\port$3198$0 (pe1_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -9497,13 +9514,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3244$0  = \$43 ;
-  assign \port$3245$0  = \$44 ;
+  assign \port$3251$0  = \$43 ;
+  assign \port$3252$0  = \$44 ;
   assign \$18  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3191$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3198$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9688,8 +9705,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3191$0 ;
-  wire [1:0] \port$3191$0 ;
+  input [1:0] \port$3198$0 ;
+  wire [1:0] \port$3198$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9906,9 +9923,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3191$0 [0];
+    rq_relu1 <= \port$3198$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3191$0 [1];
+    rq_req1 <= \port$3198$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10042,8 +10059,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3191$0 [0];
-  assign i_requantize = \port$3191$0 [1];
+  assign i_relu = \port$3198$0 [0];
+  assign i_requantize = \port$3198$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10052,7 +10069,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3417$0 , \port$3418$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3424$0 , \port$3425$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10232,10 +10249,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3417$0 ;
-  wire [7:0] \port$3417$0 ;
-  output [23:0] \port$3418$0 ;
-  wire [23:0] \port$3418$0 ;
+  output [7:0] \port$3424$0 ;
+  wire [7:0] \port$3424$0 ;
+  output [23:0] \port$3425$0 ;
+  wire [23:0] \port$3425$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11590,7 +11607,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3364$0 (pe2_flags),
+    .\port$3371$0 (pe2_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -11723,13 +11740,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3417$0  = \$43 ;
-  assign \port$3418$0  = \$44 ;
+  assign \port$3424$0  = \$43 ;
+  assign \port$3425$0  = \$44 ;
   assign \$18  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3364$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3371$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -11914,8 +11931,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3364$0 ;
-  wire [1:0] \port$3364$0 ;
+  input [1:0] \port$3371$0 ;
+  wire [1:0] \port$3371$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12132,9 +12149,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3364$0 [0];
+    rq_relu1 <= \port$3371$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3364$0 [1];
+    rq_req1 <= \port$3371$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12268,8 +12285,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3364$0 [0];
-  assign i_requantize = \port$3364$0 [1];
+  assign i_relu = \port$3371$0 [0];
+  assign i_requantize = \port$3371$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12278,7 +12295,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3590$0 , \port$3591$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3597$0 , \port$3598$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12458,10 +12475,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3590$0 ;
-  wire [7:0] \port$3590$0 ;
-  output [23:0] \port$3591$0 ;
-  wire [23:0] \port$3591$0 ;
+  output [7:0] \port$3597$0 ;
+  wire [7:0] \port$3597$0 ;
+  output [23:0] \port$3598$0 ;
+  wire [23:0] \port$3598$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13816,7 +13833,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3537$0 (pe3_flags),
+    .\port$3544$0 (pe3_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -13949,13 +13966,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3590$0  = \$43 ;
-  assign \port$3591$0  = \$44 ;
+  assign \port$3597$0  = \$43 ;
+  assign \port$3598$0  = \$44 ;
   assign \$18  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3537$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3544$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14140,8 +14157,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3537$0 ;
-  wire [1:0] \port$3537$0 ;
+  input [1:0] \port$3544$0 ;
+  wire [1:0] \port$3544$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14358,9 +14375,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3537$0 [0];
+    rq_relu1 <= \port$3544$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3537$0 [1];
+    rq_req1 <= \port$3544$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14494,8 +14511,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3537$0 [0];
-  assign i_requantize = \port$3537$0 [1];
+  assign i_relu = \port$3544$0 [0];
+  assign i_requantize = \port$3544$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14504,7 +14521,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3763$0 , \port$3764$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3770$0 , \port$3771$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14684,10 +14701,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3763$0 ;
-  wire [7:0] \port$3763$0 ;
-  output [23:0] \port$3764$0 ;
-  wire [23:0] \port$3764$0 ;
+  output [7:0] \port$3770$0 ;
+  wire [7:0] \port$3770$0 ;
+  output [23:0] \port$3771$0 ;
+  wire [23:0] \port$3771$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16042,7 +16059,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3710$0 (pe4_flags),
+    .\port$3717$0 (pe4_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -16175,13 +16192,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3763$0  = \$43 ;
-  assign \port$3764$0  = \$44 ;
+  assign \port$3770$0  = \$43 ;
+  assign \port$3771$0  = \$44 ;
   assign \$18  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3710$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3717$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16366,8 +16383,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3710$0 ;
-  wire [1:0] \port$3710$0 ;
+  input [1:0] \port$3717$0 ;
+  wire [1:0] \port$3717$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16584,9 +16601,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3710$0 [0];
+    rq_relu1 <= \port$3717$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3710$0 [1];
+    rq_req1 <= \port$3717$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16720,8 +16737,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3710$0 [0];
-  assign i_requantize = \port$3710$0 [1];
+  assign i_relu = \port$3717$0 [0];
+  assign i_requantize = \port$3717$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16730,7 +16747,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3936$0 , \port$3937$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3943$0 , \port$3944$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16910,10 +16927,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3936$0 ;
-  wire [7:0] \port$3936$0 ;
-  output [23:0] \port$3937$0 ;
-  wire [23:0] \port$3937$0 ;
+  output [7:0] \port$3943$0 ;
+  wire [7:0] \port$3943$0 ;
+  output [23:0] \port$3944$0 ;
+  wire [23:0] \port$3944$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18268,7 +18285,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3883$0 (pe5_flags),
+    .\port$3890$0 (pe5_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -18401,13 +18418,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3936$0  = \$43 ;
-  assign \port$3937$0  = \$44 ;
+  assign \port$3943$0  = \$43 ;
+  assign \port$3944$0  = \$44 ;
   assign \$18  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3883$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3890$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18592,8 +18609,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3883$0 ;
-  wire [1:0] \port$3883$0 ;
+  input [1:0] \port$3890$0 ;
+  wire [1:0] \port$3890$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18810,9 +18827,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3883$0 [0];
+    rq_relu1 <= \port$3890$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3883$0 [1];
+    rq_req1 <= \port$3890$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18946,8 +18963,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3883$0 [0];
-  assign i_requantize = \port$3883$0 [1];
+  assign i_relu = \port$3890$0 [0];
+  assign i_requantize = \port$3890$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18956,7 +18973,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4109$0 , \port$4110$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4116$0 , \port$4117$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19136,10 +19153,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4109$0 ;
-  wire [7:0] \port$4109$0 ;
-  output [23:0] \port$4110$0 ;
-  wire [23:0] \port$4110$0 ;
+  output [7:0] \port$4116$0 ;
+  wire [7:0] \port$4116$0 ;
+  output [23:0] \port$4117$0 ;
+  wire [23:0] \port$4117$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20494,7 +20511,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4056$0 (pe6_flags),
+    .\port$4063$0 (pe6_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -20627,13 +20644,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4109$0  = \$43 ;
-  assign \port$4110$0  = \$44 ;
+  assign \port$4116$0  = \$43 ;
+  assign \port$4117$0  = \$44 ;
   assign \$18  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4056$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4063$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20818,8 +20835,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4056$0 ;
-  wire [1:0] \port$4056$0 ;
+  input [1:0] \port$4063$0 ;
+  wire [1:0] \port$4063$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21036,9 +21053,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4056$0 [0];
+    rq_relu1 <= \port$4063$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4056$0 [1];
+    rq_req1 <= \port$4063$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21172,8 +21189,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4056$0 [0];
-  assign i_requantize = \port$4056$0 [1];
+  assign i_relu = \port$4063$0 [0];
+  assign i_requantize = \port$4063$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21182,7 +21199,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4282$0 , \port$4283$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4289$0 , \port$4290$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21362,10 +21379,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4282$0 ;
-  wire [7:0] \port$4282$0 ;
-  output [23:0] \port$4283$0 ;
-  wire [23:0] \port$4283$0 ;
+  output [7:0] \port$4289$0 ;
+  wire [7:0] \port$4289$0 ;
+  output [23:0] \port$4290$0 ;
+  wire [23:0] \port$4290$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22720,7 +22737,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4229$0 (pe7_flags),
+    .\port$4236$0 (pe7_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -22853,13 +22870,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4282$0  = \$43 ;
-  assign \port$4283$0  = \$44 ;
+  assign \port$4289$0  = \$43 ;
+  assign \port$4290$0  = \$44 ;
   assign \$18  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4229$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4236$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23044,8 +23061,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4229$0 ;
-  wire [1:0] \port$4229$0 ;
+  input [1:0] \port$4236$0 ;
+  wire [1:0] \port$4236$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23262,9 +23279,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4229$0 [0];
+    rq_relu1 <= \port$4236$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4229$0 [1];
+    rq_req1 <= \port$4236$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23398,8 +23415,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4229$0 [0];
-  assign i_requantize = \port$4229$0 [1];
+  assign i_relu = \port$4236$0 [0];
+  assign i_requantize = \port$4236$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -318,14 +318,20 @@ class NmcArray(wiring.Component):
         dwp, swp = desc_mem.write_port(), steps_mem.write_port()
         ld_desc = fields(ld.data)
         ld_steps = sizing.descriptor_steps(cfg, ld_desc["in_features"], ld_desc["out_features"])
-        # the countdown wait is decoded over two cycles (two carry chains and two
-        # selects in all): its distance on arrival, the wait from that register
+        # the countdown wait is decoded over two cycles: its distance into the last
+        # load register, then the wait from that register as a table of its few values
+        # (one LUT level per bit, where the subtract and its clamp were two carry chains
+        # and limited three of four ECP5 seeds)
         arriving_desc = fields(arriving.data)
-        ld_distance = Signal(range(sizing.ceil_div(sizing.readable_after(cfg), K) + 1),
-                             name="load_r_countdown_distance", reset_less=True)
+        distances = sizing.ceil_div(sizing.readable_after(cfg), K) + 1
+        ld_distance = Signal(range(distances), name="load_r_countdown_distance", reset_less=True)
         m.d.sync += ld_distance.eq(sizing.countdown_distance(cfg, arriving_desc["in_features"],
                                                              arriving_desc["out_features"]))
-        ld_steps["wait_next"] = sizing.countdown_wait_from(cfg, ld_distance)
+        ld_steps["wait_next"] = Signal(wait_bits, name="load_r_countdown_wait")
+        with m.Switch(ld_distance):
+            for distance in range(distances):
+                with m.Case(distance):
+                    m.d.comb += ld_steps["wait_next"].eq(sizing.countdown_wait_from(cfg, distance))
         desc_we = ld_fire & desc_word
         for wp, data in ((dwp, ld.data), (swp, Cat(*[ld_steps[n][:w] for n, w in step_fields]))):
             m.d.comb += [wp.en.eq(desc_we),
