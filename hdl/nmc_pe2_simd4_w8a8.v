@@ -2570,8 +2570,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$311  = \$309  & \$310 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1463$0 (drain_last2),
-    .\port$178$0 (drain_data),
+    .\port$1462$0 (drain_last2),
+    .\port$177$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2583,8 +2583,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1661$0 (\$655 ),
-    .\port$1662$0 (\$656 ),
+    .\port$1660$0 (\$655 ),
+    .\port$1661$0 (\$656 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2602,8 +2602,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1818$0 (\$657 ),
-    .\port$1819$0 (\$658 ),
+    .\port$1817$0 (\$657 ),
+    .\port$1818$0 (\$658 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2618,7 +2618,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    load_r_countdown_wait = 5'h00;
+    (* full_case = 32'd1 *)
     casez (load_r_countdown_distance)
       5'h00:
           load_r_countdown_wait = 5'h11;
@@ -2654,7 +2654,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
           load_r_countdown_wait = 5'h02;
       5'h10:
           load_r_countdown_wait = 5'h01;
-      5'h11:
+      default:
           load_r_countdown_wait = 5'h00;
     endcase
   end
@@ -4477,7 +4477,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$178$0 , r_rdy, r_data, w_en, \port$1463$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \port$1462$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4501,10 +4501,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$178$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1463$0 ;
-  wire \port$1463$0 ;
-  input [31:0] \port$178$0 ;
-  wire [31:0] \port$178$0 ;
+  input \port$1462$0 ;
+  wire \port$1462$0 ;
+  input [31:0] \port$177$0 ;
+  wire [31:0] \port$177$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4537,7 +4537,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$178$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1463$0 , \port$178$0  };
+      storage[w_port__addr] <= { \port$1462$0 , \port$177$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4599,14 +4599,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$178$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1463$0 , \port$178$0  };
-  assign w_data = { \port$1463$0 , \port$178$0  };
+  assign w_port__data = { \port$1462$0 , \port$177$0  };
+  assign w_data = { \port$1462$0 , \port$177$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1661$0 , \port$1662$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1660$0 , \port$1661$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -4757,10 +4757,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1661$0 ;
-  wire [7:0] \port$1661$0 ;
-  output [23:0] \port$1662$0 ;
-  wire [23:0] \port$1662$0 ;
+  output [7:0] \port$1660$0 ;
+  wire [7:0] \port$1660$0 ;
+  output [23:0] \port$1661$0 ;
+  wire [23:0] \port$1661$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6078,7 +6078,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1608$0 (pe0_flags),
+    .\port$1607$0 (pe0_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -6204,13 +6204,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1661$0  = \$34 ;
-  assign \port$1662$0  = \$35 ;
+  assign \port$1660$0  = \$34 ;
+  assign \port$1661$0  = \$35 ;
   assign \$10  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1608$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1607$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6395,8 +6395,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1608$0 ;
-  wire [1:0] \port$1608$0 ;
+  input [1:0] \port$1607$0 ;
+  wire [1:0] \port$1607$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6613,9 +6613,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1608$0 [0];
+    rq_relu1 <= \port$1607$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1608$0 [1];
+    rq_req1 <= \port$1607$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6749,8 +6749,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1608$0 [0];
-  assign i_requantize = \port$1608$0 [1];
+  assign i_relu = \port$1607$0 [0];
+  assign i_requantize = \port$1607$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6759,7 +6759,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1818$0 , \port$1819$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1817$0 , \port$1818$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -6910,10 +6910,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1818$0 ;
-  wire [7:0] \port$1818$0 ;
-  output [23:0] \port$1819$0 ;
-  wire [23:0] \port$1819$0 ;
+  output [7:0] \port$1817$0 ;
+  wire [7:0] \port$1817$0 ;
+  output [23:0] \port$1818$0 ;
+  wire [23:0] \port$1818$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8231,7 +8231,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1765$0 (pe1_flags),
+    .\port$1764$0 (pe1_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -8357,13 +8357,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1818$0  = \$34 ;
-  assign \port$1819$0  = \$35 ;
+  assign \port$1817$0  = \$34 ;
+  assign \port$1818$0  = \$35 ;
   assign \$10  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1765$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1764$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8548,8 +8548,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1765$0 ;
-  wire [1:0] \port$1765$0 ;
+  input [1:0] \port$1764$0 ;
+  wire [1:0] \port$1764$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8766,9 +8766,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1765$0 [0];
+    rq_relu1 <= \port$1764$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1765$0 [1];
+    rq_req1 <= \port$1764$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8902,8 +8902,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1765$0 [0];
-  assign i_requantize = \port$1765$0 [1];
+  assign i_relu = \port$1764$0 [0];
+  assign i_requantize = \port$1764$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

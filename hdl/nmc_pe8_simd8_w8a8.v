@@ -3313,8 +3313,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign outbuf2_collision = \$192  & \$193 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$2858$0 (drain_last2),
-    .\port$297$0 (drain_data),
+    .\port$2857$0 (drain_last2),
+    .\port$296$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3327,8 +3327,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3078$0 (\$750 ),
-    .\port$3079$0 (\$751 ),
+    .\port$3077$0 (\$750 ),
+    .\port$3078$0 (\$751 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3346,8 +3346,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3251$0 (\$752 ),
-    .\port$3252$0 (\$753 ),
+    .\port$3250$0 (\$752 ),
+    .\port$3251$0 (\$753 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3365,8 +3365,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3424$0 (\$754 ),
-    .\port$3425$0 (\$755 ),
+    .\port$3423$0 (\$754 ),
+    .\port$3424$0 (\$755 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3384,8 +3384,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3597$0 (\$756 ),
-    .\port$3598$0 (\$757 ),
+    .\port$3596$0 (\$756 ),
+    .\port$3597$0 (\$757 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3403,8 +3403,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3770$0 (\$758 ),
-    .\port$3771$0 (\$759 ),
+    .\port$3769$0 (\$758 ),
+    .\port$3770$0 (\$759 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3422,8 +3422,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$3943$0 (\$760 ),
-    .\port$3944$0 (\$761 ),
+    .\port$3942$0 (\$760 ),
+    .\port$3943$0 (\$761 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3441,8 +3441,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4116$0 (\$762 ),
-    .\port$4117$0 (\$763 ),
+    .\port$4115$0 (\$762 ),
+    .\port$4116$0 (\$763 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3460,8 +3460,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4289$0 (\$764 ),
-    .\port$4290$0 (\$765 ),
+    .\port$4288$0 (\$764 ),
+    .\port$4289$0 (\$765 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3497,7 +3497,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    load_r_countdown_wait = 5'h00;
+    (* full_case = 32'd1 *)
     casez (load_r_countdown_distance)
       5'h00:
           load_r_countdown_wait = 5'h12;
@@ -3535,7 +3535,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
           load_r_countdown_wait = 5'h02;
       5'h11:
           load_r_countdown_wait = 5'h01;
-      5'h12:
+      default:
           load_r_countdown_wait = 5'h00;
     endcase
   end
@@ -5488,7 +5488,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$297$0 , r_rdy, r_data, w_en, \port$2858$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \port$2857$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5512,10 +5512,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$297$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$2858$0 ;
-  wire \port$2858$0 ;
-  input [31:0] \port$297$0 ;
-  wire [31:0] \port$297$0 ;
+  input \port$2857$0 ;
+  wire \port$2857$0 ;
+  input [31:0] \port$296$0 ;
+  wire [31:0] \port$296$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5548,7 +5548,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$297$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2858$0 , \port$297$0  };
+      storage[w_port__addr] <= { \port$2857$0 , \port$296$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5610,14 +5610,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$297$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2858$0 , \port$297$0  };
-  assign w_data = { \port$2858$0 , \port$297$0  };
+  assign w_port__data = { \port$2857$0 , \port$296$0  };
+  assign w_data = { \port$2857$0 , \port$296$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3078$0 , \port$3079$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3077$0 , \port$3078$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5797,10 +5797,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3078$0 ;
-  wire [7:0] \port$3078$0 ;
-  output [23:0] \port$3079$0 ;
-  wire [23:0] \port$3079$0 ;
+  output [7:0] \port$3077$0 ;
+  wire [7:0] \port$3077$0 ;
+  output [23:0] \port$3078$0 ;
+  wire [23:0] \port$3078$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7155,7 +7155,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3025$0 (pe0_flags),
+    .\port$3024$0 (pe0_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -7288,13 +7288,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3078$0  = \$43 ;
-  assign \port$3079$0  = \$44 ;
+  assign \port$3077$0  = \$43 ;
+  assign \port$3078$0  = \$44 ;
   assign \$18  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3025$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3024$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7479,8 +7479,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3025$0 ;
-  wire [1:0] \port$3025$0 ;
+  input [1:0] \port$3024$0 ;
+  wire [1:0] \port$3024$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7697,9 +7697,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3025$0 [0];
+    rq_relu1 <= \port$3024$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3025$0 [1];
+    rq_req1 <= \port$3024$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7833,8 +7833,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3025$0 [0];
-  assign i_requantize = \port$3025$0 [1];
+  assign i_relu = \port$3024$0 [0];
+  assign i_requantize = \port$3024$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7843,7 +7843,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3251$0 , \port$3252$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3250$0 , \port$3251$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8023,10 +8023,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3251$0 ;
-  wire [7:0] \port$3251$0 ;
-  output [23:0] \port$3252$0 ;
-  wire [23:0] \port$3252$0 ;
+  output [7:0] \port$3250$0 ;
+  wire [7:0] \port$3250$0 ;
+  output [23:0] \port$3251$0 ;
+  wire [23:0] \port$3251$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9381,7 +9381,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3198$0 (pe1_flags),
+    .\port$3197$0 (pe1_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -9514,13 +9514,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3251$0  = \$43 ;
-  assign \port$3252$0  = \$44 ;
+  assign \port$3250$0  = \$43 ;
+  assign \port$3251$0  = \$44 ;
   assign \$18  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3198$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3197$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9705,8 +9705,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3198$0 ;
-  wire [1:0] \port$3198$0 ;
+  input [1:0] \port$3197$0 ;
+  wire [1:0] \port$3197$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9923,9 +9923,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3198$0 [0];
+    rq_relu1 <= \port$3197$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3198$0 [1];
+    rq_req1 <= \port$3197$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10059,8 +10059,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3198$0 [0];
-  assign i_requantize = \port$3198$0 [1];
+  assign i_relu = \port$3197$0 [0];
+  assign i_requantize = \port$3197$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10069,7 +10069,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3424$0 , \port$3425$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3423$0 , \port$3424$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10249,10 +10249,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3424$0 ;
-  wire [7:0] \port$3424$0 ;
-  output [23:0] \port$3425$0 ;
-  wire [23:0] \port$3425$0 ;
+  output [7:0] \port$3423$0 ;
+  wire [7:0] \port$3423$0 ;
+  output [23:0] \port$3424$0 ;
+  wire [23:0] \port$3424$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11607,7 +11607,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3371$0 (pe2_flags),
+    .\port$3370$0 (pe2_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -11740,13 +11740,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3424$0  = \$43 ;
-  assign \port$3425$0  = \$44 ;
+  assign \port$3423$0  = \$43 ;
+  assign \port$3424$0  = \$44 ;
   assign \$18  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3371$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3370$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -11931,8 +11931,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3371$0 ;
-  wire [1:0] \port$3371$0 ;
+  input [1:0] \port$3370$0 ;
+  wire [1:0] \port$3370$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12149,9 +12149,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3371$0 [0];
+    rq_relu1 <= \port$3370$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3371$0 [1];
+    rq_req1 <= \port$3370$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12285,8 +12285,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3371$0 [0];
-  assign i_requantize = \port$3371$0 [1];
+  assign i_relu = \port$3370$0 [0];
+  assign i_requantize = \port$3370$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12295,7 +12295,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3597$0 , \port$3598$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3596$0 , \port$3597$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12475,10 +12475,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3597$0 ;
-  wire [7:0] \port$3597$0 ;
-  output [23:0] \port$3598$0 ;
-  wire [23:0] \port$3598$0 ;
+  output [7:0] \port$3596$0 ;
+  wire [7:0] \port$3596$0 ;
+  output [23:0] \port$3597$0 ;
+  wire [23:0] \port$3597$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13833,7 +13833,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3544$0 (pe3_flags),
+    .\port$3543$0 (pe3_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -13966,13 +13966,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3597$0  = \$43 ;
-  assign \port$3598$0  = \$44 ;
+  assign \port$3596$0  = \$43 ;
+  assign \port$3597$0  = \$44 ;
   assign \$18  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3544$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3543$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14157,8 +14157,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3544$0 ;
-  wire [1:0] \port$3544$0 ;
+  input [1:0] \port$3543$0 ;
+  wire [1:0] \port$3543$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14375,9 +14375,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3544$0 [0];
+    rq_relu1 <= \port$3543$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3544$0 [1];
+    rq_req1 <= \port$3543$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14511,8 +14511,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3544$0 [0];
-  assign i_requantize = \port$3544$0 [1];
+  assign i_relu = \port$3543$0 [0];
+  assign i_requantize = \port$3543$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14521,7 +14521,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3770$0 , \port$3771$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3769$0 , \port$3770$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14701,10 +14701,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3770$0 ;
-  wire [7:0] \port$3770$0 ;
-  output [23:0] \port$3771$0 ;
-  wire [23:0] \port$3771$0 ;
+  output [7:0] \port$3769$0 ;
+  wire [7:0] \port$3769$0 ;
+  output [23:0] \port$3770$0 ;
+  wire [23:0] \port$3770$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16059,7 +16059,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3717$0 (pe4_flags),
+    .\port$3716$0 (pe4_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -16192,13 +16192,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3770$0  = \$43 ;
-  assign \port$3771$0  = \$44 ;
+  assign \port$3769$0  = \$43 ;
+  assign \port$3770$0  = \$44 ;
   assign \$18  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3717$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3716$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16383,8 +16383,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3717$0 ;
-  wire [1:0] \port$3717$0 ;
+  input [1:0] \port$3716$0 ;
+  wire [1:0] \port$3716$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16601,9 +16601,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3717$0 [0];
+    rq_relu1 <= \port$3716$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3717$0 [1];
+    rq_req1 <= \port$3716$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16737,8 +16737,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3717$0 [0];
-  assign i_requantize = \port$3717$0 [1];
+  assign i_relu = \port$3716$0 [0];
+  assign i_requantize = \port$3716$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16747,7 +16747,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3943$0 , \port$3944$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3942$0 , \port$3943$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16927,10 +16927,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3943$0 ;
-  wire [7:0] \port$3943$0 ;
-  output [23:0] \port$3944$0 ;
-  wire [23:0] \port$3944$0 ;
+  output [7:0] \port$3942$0 ;
+  wire [7:0] \port$3942$0 ;
+  output [23:0] \port$3943$0 ;
+  wire [23:0] \port$3943$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18285,7 +18285,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3890$0 (pe5_flags),
+    .\port$3889$0 (pe5_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -18418,13 +18418,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3943$0  = \$43 ;
-  assign \port$3944$0  = \$44 ;
+  assign \port$3942$0  = \$43 ;
+  assign \port$3943$0  = \$44 ;
   assign \$18  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3890$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3889$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18609,8 +18609,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3890$0 ;
-  wire [1:0] \port$3890$0 ;
+  input [1:0] \port$3889$0 ;
+  wire [1:0] \port$3889$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18827,9 +18827,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3890$0 [0];
+    rq_relu1 <= \port$3889$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3890$0 [1];
+    rq_req1 <= \port$3889$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18963,8 +18963,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3890$0 [0];
-  assign i_requantize = \port$3890$0 [1];
+  assign i_relu = \port$3889$0 [0];
+  assign i_requantize = \port$3889$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18973,7 +18973,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4116$0 , \port$4117$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4115$0 , \port$4116$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19153,10 +19153,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4116$0 ;
-  wire [7:0] \port$4116$0 ;
-  output [23:0] \port$4117$0 ;
-  wire [23:0] \port$4117$0 ;
+  output [7:0] \port$4115$0 ;
+  wire [7:0] \port$4115$0 ;
+  output [23:0] \port$4116$0 ;
+  wire [23:0] \port$4116$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20511,7 +20511,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4063$0 (pe6_flags),
+    .\port$4062$0 (pe6_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -20644,13 +20644,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4116$0  = \$43 ;
-  assign \port$4117$0  = \$44 ;
+  assign \port$4115$0  = \$43 ;
+  assign \port$4116$0  = \$44 ;
   assign \$18  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4063$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4062$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20835,8 +20835,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4063$0 ;
-  wire [1:0] \port$4063$0 ;
+  input [1:0] \port$4062$0 ;
+  wire [1:0] \port$4062$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21053,9 +21053,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4063$0 [0];
+    rq_relu1 <= \port$4062$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4063$0 [1];
+    rq_req1 <= \port$4062$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21189,8 +21189,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4063$0 [0];
-  assign i_requantize = \port$4063$0 [1];
+  assign i_relu = \port$4062$0 [0];
+  assign i_requantize = \port$4062$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21199,7 +21199,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4289$0 , \port$4290$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4288$0 , \port$4289$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21379,10 +21379,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4289$0 ;
-  wire [7:0] \port$4289$0 ;
-  output [23:0] \port$4290$0 ;
-  wire [23:0] \port$4290$0 ;
+  output [7:0] \port$4288$0 ;
+  wire [7:0] \port$4288$0 ;
+  output [23:0] \port$4289$0 ;
+  wire [23:0] \port$4289$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22737,7 +22737,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4236$0 (pe7_flags),
+    .\port$4235$0 (pe7_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -22870,13 +22870,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4289$0  = \$43 ;
-  assign \port$4290$0  = \$44 ;
+  assign \port$4288$0  = \$43 ;
+  assign \port$4289$0  = \$44 ;
   assign \$18  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4236$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4235$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23061,8 +23061,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4236$0 ;
-  wire [1:0] \port$4236$0 ;
+  input [1:0] \port$4235$0 ;
+  wire [1:0] \port$4235$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23279,9 +23279,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4236$0 [0];
+    rq_relu1 <= \port$4235$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4236$0 [1];
+    rq_req1 <= \port$4235$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23415,8 +23415,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4236$0 [0];
-  assign i_requantize = \port$4236$0 [1];
+  assign i_relu = \port$4235$0 [0];
+  assign i_requantize = \port$4235$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

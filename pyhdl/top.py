@@ -330,7 +330,8 @@ class NmcArray(wiring.Component):
         ld_steps["wait_next"] = Signal(wait_bits, name="load_r_countdown_wait")
         with m.Switch(ld_distance):
             for distance in range(distances):
-                with m.Case(distance):
+                # the distance is clamped: the last value stands for any beyond it
+                with m.Case(distance) if distance < distances - 1 else m.Default():
                     m.d.comb += ld_steps["wait_next"].eq(sizing.countdown_wait_from(cfg, distance))
         desc_we = ld_fire & desc_word
         for wp, data in ((dwp, ld.data), (swp, Cat(*[ld_steps[n][:w] for n, w in step_fields]))):
