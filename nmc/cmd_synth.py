@@ -162,13 +162,14 @@ def run(args) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, not {args.jobs}")
     runs = [(cfg, name, target, seed) for cfg, name, target in jobs for seed in seeds]
+    netlists = synth.Netlists()  # the seeds of one target place one synthesis
 
     def one(run):
         cfg, name, target, seed = run
         where = args.build_dir if len(seeds) == 1 else f"{args.build_dir}/seed{seed}"
         print(f"nmc synth: {name} ({cfg.name}) on {target.device}, seed {seed} ...", flush=True)
         return synth.run(cfg, target, where, config_name=name, verilog=args.verilog, seed=seed,
-                         pnr_timeout=timeout)
+                         pnr_timeout=timeout, netlists=netlists)
     try:
         results = _run_all(one, runs, args.jobs)
     except flow.FlowError as e:

