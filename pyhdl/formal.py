@@ -7,8 +7,9 @@ instead of the multipliers, so the proof covers what the unit does with *any*
 ``acc_bits + m_bits``-bit product (stages 4-7: the coarse and fine windows, the
 overflow flag, the round-half-up carry, the saturation, the ReLU and the raw
 pass-through), against the contract written once more, independently, in Verilog
-(``clamp((prod + 2**(s-1)) >> s, lo, hi)`` in arithmetic wide enough for every ``s``, ``s = 0`` as no
-shift, the raw product's low ``acc_bits`` when the layer does not requantize).
+(``clamp((prod + 2**(s-1)) >> s, lo, hi)`` in arithmetic wide enough for every ``s``,
+``s = 0`` as no shift, the raw product's low ``acc_bits`` when the layer does not
+requantize).
 The multipliers themselves are left to simulation: a SAT proof of a 32x16
 multiplier against ``*`` is out of reach here.
 
@@ -31,6 +32,7 @@ from . import sizing
 from .requant import RequantUnit
 
 __all__ = ["ProofFailed", "requant_checker", "prove_requant"]
+
 
 class ProofFailed(AssertionError):
     """The proof found a counterexample (or did not close within its steps)."""

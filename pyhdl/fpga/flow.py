@@ -304,12 +304,11 @@ def reuse(synthesized_dir, build_dir) -> dict:
     source, build = Path(synthesized_dir).resolve(), Path(build_dir).resolve()
     if not (source / SYNTHESIS).is_file():
         raise FileNotFoundError(f"no synthesis to reuse: {source / SYNTHESIS} does not exist")
-    build.mkdir(parents=True, exist_ok=True)
-    if build != source:
-        for name in ("netlist.json", "design.v", "harness.v"):
-            shutil.copyfile(source / name, build / name)
     result = json.loads((source / SYNTHESIS).read_text())
     if build != source:
+        build.mkdir(parents=True, exist_ok=True)
+        for name in ("netlist.json", "design.v", "harness.v"):
+            shutil.copyfile(source / name, build / name)
         result["seconds"] = {step: 0.0 for step in result["seconds"]}
         result["reused"] = str(source)
     return result
