@@ -5,6 +5,10 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 NMC    := $(VENV)/bin/nmc
 PYTEST := $(VENV)/bin/python -m pytest
+# The suite's long tests are single-threaded tools (YoWASP Yosys/nextpnr, Icarus): one
+# pytest worker per core, whole files per worker (module fixtures are built once);
+# build/sim/<tag>/ is locked per use (testbench.runner), so workers may share configurations.
+PYTEST_WORKERS ?= auto
 
 .PHONY: sim test verilog synth bench report lint clean venv
 
@@ -19,7 +23,7 @@ sim: $(STAMP)
 	$(NMC) sim
 
 test: $(STAMP)
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 report: $(STAMP)
 	$(NMC) report

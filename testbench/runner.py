@@ -2,7 +2,10 @@
 
 One build directory per configuration and simulator, ``build/sim/<tag>/``, built
 once and reused (Verilator skips identical inputs; Icarus rebuilds only when a
-source is newer; never ``always=True``).  The array's Verilog is the committed
+source is newer; never ``always=True``).  A build directory is one process's at a
+time (an advisory lock, ``<tag>.lock`` beside it): the simulator runs in it and reads
+its stimulus files by fixed names, so two test workers or two ``nmc sim`` on one
+configuration take turns instead of overwriting each other's files.  The array's Verilog is the committed
 ``hdl/nmc_<cfg.name>.v`` when the configuration is one of those, otherwise it is
 generated into the build directory.  ``WAVES=1`` builds a separate traced
 binary and writes ``dump.vcd`` (Verilator) / ``.fst`` (Icarus) in that directory.
@@ -15,7 +18,9 @@ Run directly for a quick self-check of the default configuration::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -197,8 +202,25 @@ class Simulation:
         self.build_seconds = None
         self._runner = None
 
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Hold the build directory's lock (blocking) for a build or a run."""
+        SIM_DIR.mkdir(parents=True, exist_ok=True)
+        with open(self.build_dir.with_name(self.build_dir.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def build(self):
         """Build (or confirm the cached build); returns the cocotb runner."""
+        if self._runner is not None:
+            return self._runner
+        with self._exclusive():
+            return self._build()
+
+    def _build(self):
         if self._runner is not None:
             return self._runner
         toolenv.setup()
@@ -233,7 +255,11 @@ class Simulation:
         """Run every scenario of ``job`` in one simulator process; return the results file's content."""
         if job.cfg != self.cfg:
             raise ValueError(f"job is for {job.cfg.name}, this simulation is {self.cfg.name}")
-        runner = self.build()
+        with self._exclusive():
+            return self._run(job, name)
+
+    def _run(self, job: Job, name: str) -> dict:
+        runner = self._build()
         job_path = job.save(self.build_dir / f"{name}.json")
         res_path = results_path(job_path)
         res_path.unlink(missing_ok=True)

@@ -174,3 +174,22 @@ def test_job_rejects_bad_scenarios():
     job = Job(ArrayConfig())
     with pytest.raises(ValueError, match=r"^scenario names model 0, but the job has 0$"):
         job.add(0, [[1]])
+
+
+def test_a_build_directory_is_used_by_one_simulation_at_a_time(tmp_path, monkeypatch):
+    # test workers and concurrent `nmc sim` runs share build/sim/<tag>/, whose stimulus
+    # files have fixed names: a second build or run of one configuration must wait
+    import threading
+
+    from pyhdl.config import SMALL
+    from testbench import runner
+    monkeypatch.setattr(runner, "SIM_DIR", tmp_path)
+    built = threading.Event()
+    monkeypatch.setattr(runner.Simulation, "_build", lambda self: built.set() or "runner")
+    holder, waiter = runner.Simulation(SMALL), runner.Simulation(SMALL)
+    with holder._exclusive():
+        second = threading.Thread(target=waiter.build)
+        second.start()
+        assert not built.wait(0.5), "the second simulation built while the first held the directory"
+    second.join(5)
+    assert built.is_set() and not second.is_alive()
