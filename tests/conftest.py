@@ -72,3 +72,11 @@ def stuck_tool(tmp_path):
         tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
         return tool, pid_file
     return make
+
+
+def pytest_collection_modifyitems(items):
+    """Files with ``slow`` tests first, in their order.  `make test`'s workers take whole
+    files, so the long single-threaded tool runs (Yosys, nextpnr, Icarus) start early and
+    the quick files fill the gaps, instead of one of them keeping a worker busy at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
