@@ -5,9 +5,9 @@ once and reused (Verilator skips identical inputs; Icarus rebuilds only when a
 source is newer; never ``always=True``).  A build directory is one process's at a
 time (an advisory lock, ``<tag>.lock`` beside it): the simulator runs in it and reads
 its stimulus files by fixed names, so two test workers or two ``nmc sim`` on one
-configuration take turns instead of overwriting each other's files.  The array's Verilog is the committed
-``hdl/nmc_<cfg.name>.v`` when the configuration is one of those, otherwise it is
-generated into the build directory.  ``WAVES=1`` builds a separate traced
+configuration take turns instead of overwriting each other's files.  The array's
+Verilog is the committed ``hdl/nmc_<cfg.name>.v`` when the configuration is one of
+those, otherwise it is generated into the build directory.  ``WAVES=1`` builds a separate traced
 binary and writes ``dump.vcd`` (Verilator) / ``.fst`` (Icarus) in that directory.
 
 Run directly for a quick self-check of the default configuration::
@@ -207,16 +207,11 @@ class Simulation:
         """Hold the build directory's lock (blocking) for a build or a run."""
         SIM_DIR.mkdir(parents=True, exist_ok=True)
         with open(self.build_dir.with_name(self.build_dir.name + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
 
     def build(self):
         """Build (or confirm the cached build); returns the cocotb runner."""
-        if self._runner is not None:
-            return self._runner
         with self._exclusive():
             return self._build()
 
