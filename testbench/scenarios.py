@@ -15,7 +15,7 @@ from pyhdl.config import ArrayConfig
 from .harness import StallSpec
 from .job import Job
 
-__all__ = ["TRAFFIC", "traffic", "add_model", "random_job", "corner_job", "add_resets"]
+__all__ = ["TRAFFIC", "CORNER_RUNS", "traffic", "add_model", "random_job", "corner_job", "add_resets"]
 
 #: Traffic kinds, cycled over the random models: back to back, random and
 #: patterned idle/backpressure (30-50 % stall) on every stream, and a mix.
@@ -57,9 +57,10 @@ def add_model(job: Job, name: str, image) -> int:
 
 
 def random_job(cfg: ArrayConfig, n_models: int, seed: int, *, vectors: int = 6, max_width: int = 128,
-               max_depth: int = 4, job: Job | None = None) -> Job:
+               max_depth: int = 4, isolated: bool = True, job: Job | None = None) -> Job:
     """``n_models`` random MLPs that fit ``cfg`` (drawn until that many compile), each with
-    ``vectors`` random inputs under cycled traffic, plus one isolated inference each."""
+    ``vectors`` random inputs under cycled traffic, plus (``isolated``) one isolated
+    inference each."""
     job = job or Job(cfg)
     rng = np.random.default_rng(seed)
     found, draws = 0, 0
@@ -78,14 +79,23 @@ def random_job(cfg: ArrayConfig, n_models: int, seed: int, *, vectors: int = 6, 
         x = randmodel.random_inputs(image, vectors, model_seed).numpy()
         kind = TRAFFIC[found % len(TRAFFIC)]
         job.add(m, x, "stream", stalls=traffic(kind, rng), tag=f"random{model_seed}/{kind}")
-        job.add(m, x[:1], "isolated", tag=f"random{model_seed}/isolated")
+        if isolated:
+            job.add(m, x[:1], "isolated", tag=f"random{model_seed}/isolated")
         found += 1
     return job
 
 
-def corner_job(cfg: ArrayConfig, seed: int, *, job: Job | None = None) -> Job:
+#: How :func:`corner_job` runs each corner model's vectors.
+CORNER_RUNS = ("back-to-back", "random", "isolated")
+
+
+def corner_job(cfg: ArrayConfig, seed: int, *, runs: tuple[str, ...] = CORNER_RUNS, job: Job | None = None) -> Job:
     """Corner models (extreme weights, rounding ties, the longest accumulation) with corner
-    vectors (all-maximum, all-minimum, ...), under random traffic."""
+    vectors (all-maximum, all-minimum, ...), run as ``runs`` says: back to back, under
+    random traffic, one vector alone (the one-output chain has no isolated run)."""
+    unknown = [r for r in runs if r not in CORNER_RUNS]
+    if unknown or not runs:
+        raise ValueError(f"runs must be some of {', '.join(CORNER_RUNS)}, not {runs!r}")
     job = job or Job(cfg)
     rng = np.random.default_rng(seed)
     corners = randmodel.corner_images(w_bits=cfg.w_bits, a_bits=cfg.a_bits, acc_bits=cfg.acc_bits,
@@ -94,9 +104,7 @@ def corner_job(cfg: ArrayConfig, seed: int, *, job: Job | None = None) -> Job:
     for tag, image in corners:
         m = add_model(job, f"corner:{tag}", image)
         x = randmodel.corner_inputs(image).numpy()
-        job.add(m, x, "stream", tag=f"corner:{tag}/back-to-back")
-        job.add(m, x, "stream", stalls=traffic("random", rng), tag=f"corner:{tag}/random")
-        job.add(m, x[:1], "isolated", tag=f"corner:{tag}/isolated")
+        _corner_runs(job, m, x, f"corner:{tag}", runs, rng)
     # One-output chains drain a result slot in a cycle, so the next inference's slot is
     # reached while the previous one's last beat is still on its way out: the case in
     # which the drain once read a slot twice (vectors 2, 3 repeating 0, 1).
@@ -104,9 +112,20 @@ def corner_job(cfg: ArrayConfig, seed: int, *, job: Job | None = None) -> Job:
                                    m_bits=cfg.m_bits, depth=(2, 2), width=(1, 1), requantize_last=False)
     m = add_model(job, "corner:one_output", image)
     x = randmodel.random_inputs(image, 16, seed).numpy()
-    job.add(m, x, "stream", tag="corner:one_output/back-to-back")
-    job.add(m, x, "stream", stalls=traffic("random", rng), tag="corner:one_output/random")
+    _corner_runs(job, m, x, "corner:one_output", tuple(r for r in runs if r != "isolated") or ("random",), rng)
     return job
+
+
+def _corner_runs(job: Job, model: int, x, tag: str, runs: tuple[str, ...], rng: np.random.Generator) -> None:
+    # the random stalls are drawn whether or not that run is kept, so a corner's traffic
+    # does not depend on which runs were asked for
+    stalls = traffic("random", rng)
+    if "back-to-back" in runs:
+        job.add(model, x, "stream", tag=f"{tag}/back-to-back")
+    if "random" in runs:
+        job.add(model, x, "stream", stalls=stalls, tag=f"{tag}/random")
+    if "isolated" in runs:
+        job.add(model, x[:1], "isolated", tag=f"{tag}/isolated")
 
 
 def add_resets(job: Job, count: int, seed: int, *, vectors: int = 4) -> Job:

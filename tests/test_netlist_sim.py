@@ -1,23 +1,25 @@
-"""The ECP5 post-synthesis netlist, with registers moved into DP16KD / MULT18X18D, runs bit for bit.
+"""The flow's post-synthesis netlists run bit for bit; the small config fits the UP5K.
 
-``pyhdl.fpga.netlist.ecp5_netlist`` gives the netlist nextpnr places (Yosys's
-``synth_ecp5`` + ``pyhdl.fpga.regpack``) as Verilog with simulation models: Yosys's
-for the fabric cells, this project's for the two primitives Yosys ships none of
-(``pyhdl.fpga.ecp5_models``).  The small array runs the co-simulation on it with
-every output compared; the multiplier model is checked against Yosys's own reading
-of mixed-signedness products on random operands.  Icarus (4-state): a read meeting
-a write in a collision-free memory would come out as X and fail.
+``pyhdl.fpga.netlist.flow_netlist`` gives the netlist nextpnr places (Yosys's
+``synth_*`` with the flow's script, on ECP5 + ``pyhdl.fpga.regpack``) as Verilog with
+simulation models: Yosys's for the fabric cells, this project's for the two ECP5
+primitives Yosys ships none of (``pyhdl.fpga.ecp5_models``).  The small array runs
+the co-simulation on it with every output compared; the multiplier model is checked
+against Yosys's own reading of mixed-signedness products on random operands.  Icarus
+(4-state): a read meeting a write in a collision-free memory would come out as X and
+fail.  The UP5K run of ``nmc synth`` is placed once and its netlist simulated.
 """
 
+import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from pyhdl import verilog
+from pyhdl import tech
 from pyhdl.config import SMALL
-from pyhdl.fpga import netlist
+from pyhdl.fpga import netlist, synth, targets
 from testbench.runner import Simulation
 from testbench.scenarios import add_resets, corner_job, random_job
 
@@ -163,10 +165,14 @@ def test_small_array_packed_netlist_is_bit_exact(tmp_path):
 
 
 def _runs_bit_exact(nl: dict, name: str, *, seed: int) -> None:
-    """Random models, corner cases and resets on netlist ``nl``: every output compared."""
+    """Random models (two vectors each, one per context, under three traffic kinds),
+    every corner model under random stalls and a mid-inference reset on netlist ``nl``:
+    every output compared.  A gate-level netlist runs ~20x slower than the RTL in
+    Icarus, so each corner runs once, not back to back and alone as well (the RTL
+    co-simulations run those)."""
     nl["name"] = name
-    job = random_job(SMALL, 3, seed=seed, vectors=3, max_width=32)
-    corner_job(SMALL, seed=seed + 1, job=job)
+    job = random_job(SMALL, 3, seed=seed, vectors=2, max_width=32, isolated=False)
+    corner_job(SMALL, seed=seed + 1, runs=("random",), job=job)
     add_resets(job, 1, seed=seed + 2)
     res = Simulation(SMALL, simulator="icarus", netlist=nl).run(job, name="pytest")
     assert res["failures"] == [], res["failures"][0]
@@ -174,15 +180,43 @@ def _runs_bit_exact(nl: dict, name: str, *, seed: int) -> None:
     assert res["outputs_checked"] == checked
 
 
-def test_small_array_ice40_netlist_is_bit_exact(tmp_path):
-    """The UP5K synthesis of the flow's Verilog (two lanes and their sum per SB_MAC16 in
-    its 8x8 mode, ``tech.ice40_pair_sum``; the requant chunks on the other 4 SB_MAC16)
-    with Yosys's iCE40 models: every output of the random, corner and reset job
-    compared."""
-    source = tmp_path / "pairs.v"
-    source.write_text(verilog.generate(SMALL, lane_dsp="ice40_pairs"))
-    nl = netlist.ice40_netlist(source, f"nmc_{SMALL.name}", tmp_path / "nl")
-    assert nl["soft_multiplies"] == 0
+@pytest.fixture(scope="module")
+def up5k_small(tmp_path_factory):
+    """``nmc synth --target ice40`` on the small config: its report and build directory."""
+    target = targets.ice40()
+    root = tmp_path_factory.mktemp("up5k")
+    return synth.run(SMALL, target, root), root / target.name
+
+
+def test_small_config_fits_the_up5k_in_the_harness(up5k_small):
+    """The small array, its banks in block RAM, its lanes two per SB_MAC16 and the requant
+    chunks on the other four, placed and routed on the UP5K with the measurement harness
+    (nextpnr would stop with DoesNotFit; 91 % of the logic cells are used)."""
+    rep, build = up5k_small
+    target = targets.ice40()
+    assert rep["mapping_problems"] == []
+    assert rep["design"]["dsp"] == target.dsp_budget
+    # the pairs' black boxes came through synthesis with their 8x8 mode and became SB_MAC16
+    netlist_cells = [c for mod in json.loads((build / "netlist.json").read_text())["modules"].values()
+                     for c in mod["cells"].values()]
+    assert not [c for c in netlist_cells if c["type"] == tech.ICE40_PAIR_CELL]
+    dual = [c for c in netlist_cells if c["type"] == "SB_MAC16" and int(c["parameters"]["MODE_8x8"], 2) == 1]
+    assert len(dual) == SMALL.pe * SMALL.simd // 2
+    assert rep["design"]["bram"] == rep["utilization"]["ICESTORM_RAM"]["used"] >= rep["expected_min"]["bram"]
+    cells = rep["utilization"]["ICESTORM_LC"]
+    assert cells["used"] <= cells["available"]
+    assert rep["fmax_mhz"] > 0 and rep["critical_path"] is not None
+    assert rep["nextpnr_command"][0] == target.nextpnr and "--seed" in rep["nextpnr_command"]
+
+
+def test_small_array_ice40_netlist_is_bit_exact(up5k_small):
+    """The netlist that ``nmc synth --target ice40`` placed above (two lanes and their sum
+    per SB_MAC16 in its 8x8 mode, ``tech.ice40_pair_sum``; the requant chunks on the
+    other 4 SB_MAC16), harness removed, with Yosys's iCE40 models: every output of the
+    random, corner and reset job compared."""
+    _, build = up5k_small
+    nl = netlist.flow_netlist(build, targets.ice40())
+    assert nl["soft_multiplies"] == 0 and nl["top"] == f"nmc_{SMALL.name}"
     text = nl["sources"][0].read_text()
     assert len(re.findall(r"^\s*SB_MAC16 ", text, re.M)) == 8
     assert len(re.findall(r"\.MODE_8x8\(1'h1\)", text)) == SMALL.pe * SMALL.simd // 2
@@ -197,3 +231,8 @@ def test_small_array_ice40_netlist_of_inferred_lanes_is_bit_exact(tmp_path):
     assert nl["soft_multiplies"] == 4
     assert len(re.findall(r"^\s*SB_MAC16 ", nl["sources"][0].read_text(), re.M)) == 8
     _runs_bit_exact(nl, "ice40_netlist", seed=31)
+
+
+def test_a_netlist_is_taken_from_a_synthesis_only(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^no synthesis in .*/none: synthesis\.json does not exist$"):
+        netlist.flow_netlist(tmp_path / "none", targets.ice40())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import stat
 import subprocess
@@ -13,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from pyhdl import tech
-from pyhdl.config import SMALL
 from pyhdl.fpga import flow, harness, report, synth, targets
 
 # A sync-read weight memory feeding a registered 8x8 signed multiply and an accumulator:
@@ -277,28 +274,6 @@ def test_runs_at_once_wait_for_the_one_synthesis_and_share_its_failure(monkeypat
         errors = sorted(str(r.exception()) for r in runs)
     assert errors == ["fake-yosys stopped before the end of its script",
                       "the synthesis of broken for ice40-up5k that this run shares failed"]
-
-
-@pytest.mark.slow
-def test_small_config_fits_the_up5k_in_the_harness(tmp_path):
-    """The small array, its banks in block RAM, its lanes two per SB_MAC16 and the requant
-    chunks on the other four, placed and routed on the UP5K with the measurement harness
-    (nextpnr would stop with DoesNotFit; 86 % of the logic cells are used)."""
-    target = targets.ice40()
-    rep = synth.run(SMALL, target, tmp_path)
-    assert rep["mapping_problems"] == []
-    assert rep["design"]["dsp"] == target.dsp_budget
-    # the pairs' black boxes came through synthesis with their 8x8 mode and became SB_MAC16
-    netlist_cells = [c for mod in json.loads((tmp_path / target.name / "netlist.json").read_text())["modules"].values()
-                     for c in mod["cells"].values()]
-    assert not [c for c in netlist_cells if c["type"] == tech.ICE40_PAIR_CELL]
-    dual = [c for c in netlist_cells if c["type"] == "SB_MAC16" and int(c["parameters"]["MODE_8x8"], 2) == 1]
-    assert len(dual) == SMALL.pe * SMALL.simd // 2
-    assert rep["design"]["bram"] == rep["utilization"]["ICESTORM_RAM"]["used"] >= rep["expected_min"]["bram"]
-    cells = rep["utilization"]["ICESTORM_LC"]
-    assert cells["used"] <= cells["available"]
-    assert rep["fmax_mhz"] > 0 and rep["critical_path"] is not None
-    assert rep["nextpnr_command"][0] == target.nextpnr and "--seed" in rep["nextpnr_command"]
 
 
 # -- CLI -------------------------------------------------------------------------------

@@ -260,8 +260,9 @@ def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "cl
                reset: str | None = "rst") -> dict:
     """Steps 1-3 of the flow: ``build_dir``/netlist.json ready for :func:`place` (on ECP5
     with the registers packed).  Returns ``{"stat": <yosys stat JSON>, "packed": <the
-    packing's counts or None>, "top", "harness", "seconds": {"ports", "yosys"}, "logs":
-    {"yosys": path}}``, also written to ``build_dir``/synthesis.json for :func:`reuse`."""
+    packing's counts or None>, "soft_multiplies": <multiplies built in logic>, "top",
+    "harness", "seconds": {"ports", "yosys"}, "logs": {"yosys": path}}``, also written to
+    ``build_dir``/synthesis.json for :func:`reuse`."""
     verilog = verilog_file(verilog)
     if not isinstance(top, str) or not top:
         raise TypeError(f"top must be a module name, not {top!r}")
@@ -280,7 +281,8 @@ def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "cl
     seconds["ports"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    prepare = dspplan.booth_commands(soft_multiplies(target, build, _read_commands(verilog, wrapper)))
+    soft = soft_multiplies(target, build, _read_commands(verilog, wrapper))
+    prepare = dspplan.booth_commands(soft)
     ylog = run_yosys(synth_script(verilog, top, wrapper, target, prepare=prepare), cwd=build, name="yosys")
     seconds["yosys"] = time.monotonic() - t0
     stat = json.loads((build / "stat.json").read_text())
@@ -290,8 +292,8 @@ def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "cl
         netlist = json.loads(netlist_path.read_text())
         packed = regpack.pack_registers(netlist)
         netlist_path.write_text(json.dumps(netlist))
-    result = {"stat": stat, "packed": packed, "top": top, "harness": harness.TOP, "seconds": seconds,
-              "logs": {"yosys": str(ylog)}}
+    result = {"stat": stat, "packed": packed, "soft_multiplies": len(soft), "top": top, "harness": harness.TOP,
+              "seconds": seconds, "logs": {"yosys": str(ylog)}}
     (build / SYNTHESIS).write_text(json.dumps(result))
     return result
 

