@@ -74,9 +74,18 @@ def stuck_tool(tmp_path):
     return make
 
 
+#: what a ``slow`` test without ``seconds``, and any other test, count for in the files' order
+SLOW_DEFAULT_S, TEST_DEFAULT_S = 5, 0.5
+
+
 def pytest_collection_modifyitems(items):
-    """Files with ``slow`` tests first, in their order.  `make test`'s workers take whole
-    files, so the long single-threaded tool runs (Yosys, nextpnr, Icarus) start early and
-    the quick files fill the gaps, instead of one of them keeping a worker busy at the end."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    """Files by their ``slow`` tests' ``seconds`` (roughly what each takes), longest first;
+    tests keep their order within a file.  `make test`'s workers take whole files, so the
+    long single-threaded tool runs (Yosys, nextpnr, Icarus) start early and the quick
+    files fill the gaps, instead of one of them keeping a worker busy at the end."""
+    weight = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        seconds = (mark.kwargs.get("seconds") or SLOW_DEFAULT_S) if mark else TEST_DEFAULT_S
+        weight[item.path] = weight.get(item.path, 0) + seconds
+    items.sort(key=lambda item: -weight[item.path])

@@ -103,7 +103,7 @@ def test_bad_board_build_timeout(timeout, error, message):
         boards.build("icebreaker", "unused", timeout=timeout)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=130)
 def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path, small_digits):
     rep = boards.build("icebreaker", tmp_path, n_images=len(small_digits["vectors"]))
     bitstream = Path(rep["bitstream"])

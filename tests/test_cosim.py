@@ -81,6 +81,8 @@ def expected_outputs(res, found):
                for sc in found)
 
 
+# the first test of each configuration builds and runs it (cached for the others)
+@pytest.mark.slow(seconds=35)
 @pytest.mark.parametrize("key", CONFIGS)
 def test_random_models_bit_exact(key, random_models):
     res = cosim(key, random_models)

@@ -8,6 +8,9 @@ import pytest
 
 from pyhdl import formal, sizing
 
+# each proof runs Yosys and a solver for 5-15 s
+pytestmark = pytest.mark.slow(seconds=10)
+
 
 @pytest.mark.parametrize("acc_bits, m_bits, a_bits", [
     (32, 16, 8),   # the default array's unit

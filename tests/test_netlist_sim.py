@@ -7,7 +7,8 @@ primitives Yosys ships none of (``pyhdl.fpga.ecp5_models``).  The small array ru
 the co-simulation on it with every output compared; the multiplier model is checked
 against Yosys's own reading of mixed-signedness products on random operands.  Icarus
 (4-state): a read meeting a write in a collision-free memory would come out as X and
-fail.  The UP5K run of ``nmc synth`` is placed once and its netlist simulated.
+fail.  The UP5K synthesis of ``nmc synth`` is done once, its netlist simulated and
+(``extended``) placed.
 """
 
 import json
@@ -156,6 +157,7 @@ def test_read_only_block_ram_reads_its_init(tmp_path):
     assert "checked 256 mismatches 0" in out, out
 
 
+@pytest.mark.slow(seconds=70)
 def test_small_array_packed_netlist_is_bit_exact(tmp_path):
     nl = netlist.ecp5_netlist(ROOT / "hdl" / f"nmc_{SMALL.name}.v", f"nmc_{SMALL.name}", tmp_path / "nl")
     # every block-RAM read port and every multiplier took its registers
@@ -181,19 +183,41 @@ def _runs_bit_exact(nl: dict, name: str, *, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def up5k_small(tmp_path_factory):
-    """``nmc synth --target ice40`` on the small config: its report and build directory."""
+def up5k_synthesis():
+    """``nmc synth --target ice40``'s synthesis of the small config, done once for the
+    tests below that need it (:class:`pyhdl.fpga.synth.Netlists`)."""
+    return synth.Netlists()
+
+
+@pytest.mark.slow(seconds=70)
+def test_small_array_ice40_netlist_is_bit_exact(tmp_path, up5k_synthesis):
+    """The netlist that ``nmc synth --target ice40`` places (two lanes and their sum per
+    SB_MAC16 in its 8x8 mode, ``tech.ice40_pair_sum``; the requant chunks on the other
+    4 SB_MAC16), harness removed, with Yosys's iCE40 models: every output of the random,
+    corner and reset job compared."""
     target = targets.ice40()
-    root = tmp_path_factory.mktemp("up5k")
-    return synth.run(SMALL, target, root), root / target.name
+    source = synth.design_verilog(SMALL, tmp_path, lane_dsp=target.lane_dsp)
+    build = up5k_synthesis.directory(source, synth.top_name(SMALL), target, tmp_path / target.name)
+    nl = netlist.flow_netlist(build, target)
+    assert nl["soft_multiplies"] == 0 and nl["top"] == synth.top_name(SMALL)
+    text = nl["sources"][0].read_text()
+    assert len(re.findall(r"^\s*SB_MAC16 ", text, re.M)) == 8
+    assert len(re.findall(r"\.MODE_8x8\(1'h1\)", text)) == SMALL.pe * SMALL.simd // 2
+    _runs_bit_exact(nl, "ice40_pairs_netlist", seed=31)
 
 
-def test_small_config_fits_the_up5k_in_the_harness(up5k_small):
+@pytest.mark.extended
+@pytest.mark.slow(seconds=120)
+def test_small_config_fits_the_up5k_in_the_harness(tmp_path, up5k_synthesis):
     """The small array, its banks in block RAM, its lanes two per SB_MAC16 and the requant
     chunks on the other four, placed and routed on the UP5K with the measurement harness
-    (nextpnr would stop with DoesNotFit; 91 % of the logic cells are used)."""
-    rep, build = up5k_small
+    (nextpnr would stop with DoesNotFit; 91 % of the logic cells are used).  Extended:
+    ~90 s of nextpnr; the default suite places the small array in the iCEBreaker
+    bitstream (``tests/test_board.py``) and this flow on one MAC lane
+    (``tests/test_synth.py``)."""
     target = targets.ice40()
+    rep = synth.run(SMALL, target, tmp_path, netlists=up5k_synthesis)
+    build = Path(rep["synthesis"])
     assert rep["mapping_problems"] == []
     assert rep["design"]["dsp"] == target.dsp_budget
     # the pairs' black boxes came through synthesis with their 8x8 mode and became SB_MAC16
@@ -209,24 +233,13 @@ def test_small_config_fits_the_up5k_in_the_harness(up5k_small):
     assert rep["nextpnr_command"][0] == target.nextpnr and "--seed" in rep["nextpnr_command"]
 
 
-def test_small_array_ice40_netlist_is_bit_exact(up5k_small):
-    """The netlist that ``nmc synth --target ice40`` placed above (two lanes and their sum
-    per SB_MAC16 in its 8x8 mode, ``tech.ice40_pair_sum``; the requant chunks on the
-    other 4 SB_MAC16), harness removed, with Yosys's iCE40 models: every output of the
-    random, corner and reset job compared."""
-    _, build = up5k_small
-    nl = netlist.flow_netlist(build, targets.ice40())
-    assert nl["soft_multiplies"] == 0 and nl["top"] == f"nmc_{SMALL.name}"
-    text = nl["sources"][0].read_text()
-    assert len(re.findall(r"^\s*SB_MAC16 ", text, re.M)) == 8
-    assert len(re.findall(r"\.MODE_8x8\(1'h1\)", text)) == SMALL.pe * SMALL.simd // 2
-    _runs_bit_exact(nl, "ice40_pairs_netlist", seed=31)
-
-
+@pytest.mark.extended
+@pytest.mark.slow(seconds=80)
 def test_small_array_ice40_netlist_of_inferred_lanes_is_bit_exact(tmp_path):
     """The committed Verilog (one ``$mul`` per lane) through the same flow: the DSP plan
     puts 4 lanes on SB_MAC16 and builds 4 in logic (``booth``), product registers kept
-    against Yosys's ice40_dsp miscompile; every output compared."""
+    against Yosys's ice40_dsp miscompile; every output compared.  Extended (~80 s): the
+    default suite checks that mapping on two lanes (``tests/test_dsp_mapping.py``)."""
     nl = netlist.ice40_netlist(ROOT / "hdl" / f"nmc_{SMALL.name}.v", f"nmc_{SMALL.name}", tmp_path / "nl")
     assert nl["soft_multiplies"] == 4
     assert len(re.findall(r"^\s*SB_MAC16 ", nl["sources"][0].read_text(), re.M)) == 8

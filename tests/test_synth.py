@@ -217,7 +217,7 @@ def test_unknown_module_and_clockless_report():
 
 # -- the real tools on a one-lane design --------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_one_mac_lane_maps_to_dsp_and_block_ram_and_fallback_is_caught(tmp_path):
     target = targets.ice40()
     raw = flow.implement(_tiny(tmp_path), "tiny", target, tmp_path / "mapped")
