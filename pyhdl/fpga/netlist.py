@@ -86,7 +86,7 @@ def flow_netlist(build_dir, target: targets.Target) -> dict:
         (build / "ecp5_cells.v").write_text(fabric_models(library_cells(netlist) - MODELLED))
         models = [build / "ecp5_cells.v", build / "ecp5_models.v"]
     return {"sources": [source, *models], "top": top, "packed": synthesis["packed"],
-            "soft_multiplies": synthesis["soft_multiplies"]}
+            "soft_multiplies": synthesis.get("soft_multiplies")}
 
 
 def library_cells(netlist: dict) -> set[str]:
