@@ -136,7 +136,7 @@ def test_icebreaker_bitstream_has_weights_in_block_ram_and_macs_in_dsps(tmp_path
     first_two = small_digits["expected"][:2]
     wrong = [first_two[0], (first_two[1] + 1) % 10]
     again = boardcheck.check(board, board.make_platform(), bitstream.parent, "nmc_icebreaker", wrong,
-                             n_classes=n_classes, full_baud=True)
+                             n_classes=n_classes, n_images=n_images, full_baud=True)
     assert (again["ok"], again["first_wrong"], again["classes"]) == (False, 1, check["classes"][:2])
     assert again["lines"] == check["lines"][:2]
     line_bits = 10 * len(check["lines"][0]) * uart_divisor(board.make_platform().default_clk_frequency)
@@ -167,6 +167,8 @@ def test_board_check_bad_input(tmp_path):
     board = boards.BOARDS["icebreaker"]
     with pytest.raises(ValueError, match=r"^expected must list the golden class of at least one ROM image$"):
         boardcheck.check(board, board.make_platform(), tmp_path, "top", [], n_classes=10)
+    with pytest.raises(ValueError, match=r"^n_images must be an int >= the 2 images expected lists, not 1$"):
+        boardcheck.check(board, board.make_platform(), tmp_path, "top", [1, 2], n_classes=10, n_images=1)
     top = tmp_path / "top.json"
     top.write_text('{"modules": {"top": {"ports": {}, "cells": {}, "netnames": {}}}}')
     with pytest.raises(flow.FlowError, match=r"top\.json has no net debounce_tick \(the button's debounce "

@@ -219,16 +219,16 @@ def _models(netlist: dict, family: str) -> str:
 
 
 def check(board, platform, build_dir, name: str, expected, *, n_classes: int, max_cycles: int = 20000,
-          full_baud: bool = False, timeout: float | None = 600) -> dict:
+          full_baud: bool = False, n_images: int | None = None, timeout: float | None = 600) -> dict:
     """Simulate ``<build_dir>/<name>.json`` (the placed netlist of ``board``'s build)
     through the ROM images and return ``{"classes", "matches", "cycles", "lines",
     "expected", "ok", "first_wrong"}``, a list entry per image (``cycles``: when its
     class showed; ``lines``: its result line as received, ``None`` when garbled).
 
     ``expected`` lists the golden model's class of every ROM image, or of the first few
-    (only those are stepped through; the line's image digits are counted from it, one hex
-    digit up to 16 images); ``n_classes`` is the model's class count (it sets the line's
-    digits).  ``ok`` is true when every class
+    (only those are stepped through); ``n_images`` is how many the ROM holds (default
+    ``len(expected)``) and ``n_classes`` the model's class count: they set the line's
+    digits.  ``ok`` is true when every class
     equals its ``expected``, the demo's own golden-match LED was on each time and each
     line reads that class and golden class (:func:`pyhdl.fpga.uart.result_text`);
     ``first_wrong`` is the first image where not (None when ``ok``).  Raises FlowError
@@ -243,6 +243,9 @@ def check(board, platform, build_dir, name: str, expected, *, n_classes: int, ma
     expected = list(expected)
     if not expected:
         raise ValueError("expected must list the golden class of at least one ROM image")
+    n_images = len(expected) if n_images is None else n_images
+    if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < len(expected):
+        raise ValueError(f"n_images must be an int >= the {len(expected)} images expected lists, not {n_images!r}")
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
         raise flow.FlowError("the board netlist check needs Icarus Verilog (iverilog, vvp): "
                              "apt-get install -y iverilog")
@@ -264,7 +267,7 @@ def check(board, platform, build_dir, name: str, expected, *, n_classes: int, ma
     if full_baud:
         # start, 8 data and stop bits per character of the longest line
         longest = len(result_text(len(expected) - 1, n_classes - 1, n_classes - 1,
-                                  n_images=len(expected), n_classes=n_classes))
+                                  n_images=n_images, n_classes=n_classes))
         max_cycles += 10 * longest * divisor
     # a second check of one build (e.g. at full baud) reuses the Verilog of its netlist
     key = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -296,7 +299,7 @@ def check(board, platform, build_dir, name: str, expected, *, n_classes: int, ma
                              f"{min(len(shown), len(received))} within {max_cycles} cycles; see {log}")
     classes = [klass for _, _, klass, _ in shown]
     matches = [bool(match) for _, _, _, match in shown]
-    want = [result_text(i, k, e, n_images=len(expected), n_classes=n_classes)
+    want = [result_text(i, k, e, n_images=n_images, n_classes=n_classes)
             for i, (k, e) in enumerate(zip(classes, expected))]
     received = received[:len(expected)]
     wrong = [i for i, (k, e, m, got, line) in enumerate(zip(classes, expected, matches, received, want))
