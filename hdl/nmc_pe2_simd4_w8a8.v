@@ -621,10 +621,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$652 ;
   reg [3:0] \$653 ;
   reg [31:0] \$654 ;
-  wire [7:0] \$655 ;
-  wire [23:0] \$656 ;
-  wire [7:0] \$657 ;
-  wire [23:0] \$658 ;
+  reg [31:0] \$655 ;
+  wire [7:0] \$656 ;
+  wire [23:0] \$657 ;
+  wire [7:0] \$658 ;
+  wire [23:0] \$659 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
@@ -670,8 +671,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$148 ;
   wire [31:0] \$signature__data$151 ;
-  wire [31:0] \$signature__data$345 ;
-  wire [31:0] \$signature__data$346 ;
+  wire [31:0] \$signature__data$337 ;
+  wire [31:0] \$signature__data$338 ;
   wire \$signature__en ;
   wire \$signature__en$146 ;
   wire \$signature__en$149 ;
@@ -861,11 +862,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] nxt_rp__addr;
   wire [1:0] \nxt_rp__addr$76 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$204 ;
+  wire [34:0] \nxt_rp__data$196 ;
   wire [1:0] nxt_steps_rp__addr;
   wire [1:0] \nxt_steps_rp__addr$77 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$206 ;
+  wire [32:0] \nxt_steps_rp__data$198 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -915,7 +916,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input [3:0] stat_addr;
   wire [3:0] stat_addr;
   output [31:0] stat_data;
-  reg [31:0] stat_data;
+  reg [31:0] stat_data = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] stat_data_r;
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
@@ -1198,13 +1201,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$101 )
-      actbuf[\$99 [6:0]][7:0] <= \$655 ;
+      actbuf[\$99 [6:0]][7:0] <= \$656 ;
     if (\$103 )
-      actbuf[\$99 [6:0]][15:8] <= \$657 ;
+      actbuf[\$99 [6:0]][15:8] <= \$658 ;
     if (\$105 )
-      actbuf[\$99 [6:0]][23:16] <= \$655 ;
+      actbuf[\$99 [6:0]][23:16] <= \$656 ;
     if (\$107 )
-      actbuf[\$99 [6:0]][31:24] <= \$657 ;
+      actbuf[\$99 [6:0]][31:24] <= \$658 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1224,7 +1227,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$206  = descriptor_steps[\$62 [1:0]];
+  assign \nxt_steps_rp__data$198  = descriptor_steps[\$62 [1:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$60 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
@@ -1237,7 +1240,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$204  = descriptors[\$62 [1:0]];
+  assign \nxt_rp__data$196  = descriptors[\$62 [1:0]];
   assign nxt_rp__data = descriptors[\$60 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
@@ -1455,13 +1458,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$109 [6:0]] <= { \$656 , \$655  };
+      outbuf0[\$109 [6:0]] <= { \$657 , \$656  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$117 [6:0]];
   end
-  assign \$signature__data$345  = _2_;
+  assign \$signature__data$337  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1596,13 +1599,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$111 [6:0]] <= { \$658 , \$657  };
+      outbuf1[\$111 [6:0]] <= { \$659 , \$658  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$122 [6:0]];
   end
-  assign \$signature__data$346  = _3_;
+  assign \$signature__data$338  = _3_;
+  assign \$311  = \$309  & \$310 ;
   assign \$312  = \$307  | \$311 ;
   assign \$313  = in_beats1 > fold_plus2_1;
   assign \$315  = in_fire & \$314 ;
@@ -1844,9 +1848,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$60 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$204 ;
+    next_descriptor1 <= \nxt_rp__data$196 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$206 ;
+    next_steps1 <= \nxt_steps_rp__data$198 ;
   always @(posedge clk)
     next_layer_r1 <= \$62 [2:0];
   always @(posedge clk)
@@ -2218,9 +2222,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$345 ;
+    drain_lane_data0 <= \$signature__data$337 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$346 ;
+    drain_lane_data1 <= \$signature__data$338 ;
   always @(posedge clk)
     release_slot <= \$634 ;
   always @(posedge clk)
@@ -2263,6 +2267,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inc_inferences <= \$653 ;
   always @(posedge clk)
     count_inferences <= \$654 ;
+  always @(posedge clk)
+    stat_data <= \$655 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2567,10 +2573,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$307  = in_beats1 > fold_plus1_1;
   assign \$309  = in_fire & \$308 ;
   assign \$310  = in_beats1 == fold_plus1_1;
-  assign \$311  = \$309  & \$310 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1462$0 (drain_last2),
+    .\port$1461$0 (drain_last2),
     .\port$177$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -2583,8 +2588,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1660$0 (\$655 ),
     .\port$1661$0 (\$656 ),
+    .\port$1662$0 (\$657 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2602,8 +2607,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1817$0 (\$657 ),
     .\port$1818$0 (\$658 ),
+    .\port$1819$0 (\$659 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2666,32 +2671,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         clear_counters = 1'h1;
       end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (stat_addr)
-      4'h0:
-          stat_data = count_busy;
-      4'h1:
-          stat_data = count_stall_input;
-      4'h2:
-          stat_data = count_stall_output;
-      4'h3:
-          stat_data = count_mac_ops;
-      4'h4:
-          stat_data = count_bank_reads;
-      4'h5:
-          stat_data = count_act_reads;
-      4'h6:
-          stat_data = count_act_writes;
-      4'h7:
-          stat_data = count_inferences;
-      4'h8:
-          stat_data = 32'd0;
-      default:
-          stat_data = 32'd0;
-    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -4332,6 +4311,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
+    casez (stat_addr)
+      4'h0:
+          \$655  = count_busy;
+      4'h1:
+          \$655  = count_stall_input;
+      4'h2:
+          \$655  = count_stall_output;
+      4'h3:
+          \$655  = count_mac_ops;
+      4'h4:
+          \$655  = count_bank_reads;
+      4'h5:
+          \$655  = count_act_reads;
+      4'h6:
+          \$655  = count_act_writes;
+      4'h7:
+          \$655  = count_inferences;
+      4'h8:
+          \$655  = 32'd0;
+      default:
+          \$655  = 32'd0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
     casez (drain_lane2)
       1'h0:
           drain_data = drain_lane_data0;
@@ -4389,15 +4394,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$99 [6:0];
   assign act = act_word;
   assign \act$135  = act_word;
-  assign act_wp__data = { \$657 , \$655 , \$657 , \$655  };
-  assign result = { \$656 , \$655  };
-  assign \result$145  = { \$658 , \$657  };
+  assign act_wp__data = { \$658 , \$656 , \$658 , \$656  };
+  assign result = { \$657 , \$656  };
+  assign \result$145  = { \$659 , \$658  };
   assign \$signature__en$146  = out_write;
   assign \$signature__addr$147  = \$109 [6:0];
-  assign \$signature__data$148  = { \$656 , \$655  };
+  assign \$signature__data$148  = { \$657 , \$656  };
   assign \$signature__en$149  = out_write;
   assign \$signature__addr$150  = \$111 [6:0];
-  assign \$signature__data$151  = { \$658 , \$657  };
+  assign \$signature__data$151  = { \$659 , \$658  };
   assign \$signature__addr$159  = \$117 [6:0];
   assign \$signature__addr$162  = \$122 [6:0];
   assign drain_inflight2 = w_en;
@@ -4406,6 +4411,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign r_data = o_stream__payload;
   assign r_en = o_stream__ready;
   assign finished = done;
+  assign stat_data_r = stat_data;
   assign count_bus_bytes = 32'd0;
   assign \load__payload.addr  = load__payload[31:0];
   assign \load__payload.data  = load__payload[85:32];
@@ -4477,7 +4483,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \port$1462$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \port$1461$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4501,8 +4507,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1462$0 ;
-  wire \port$1462$0 ;
+  input \port$1461$0 ;
+  wire \port$1461$0 ;
   input [31:0] \port$177$0 ;
   wire [31:0] \port$177$0 ;
   (* init = 2'h0 *)
@@ -4537,7 +4543,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1462$0 , \port$177$0  };
+      storage[w_port__addr] <= { \port$1461$0 , \port$177$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4599,14 +4605,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1462$0 , \port$177$0  };
-  assign w_data = { \port$1462$0 , \port$177$0  };
+  assign w_port__data = { \port$1461$0 , \port$177$0  };
+  assign w_data = { \port$1461$0 , \port$177$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1660$0 , \port$1661$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1661$0 , \port$1662$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -4757,10 +4763,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1660$0 ;
-  wire [7:0] \port$1660$0 ;
-  output [23:0] \port$1661$0 ;
-  wire [23:0] \port$1661$0 ;
+  output [7:0] \port$1661$0 ;
+  wire [7:0] \port$1661$0 ;
+  output [23:0] \port$1662$0 ;
+  wire [23:0] \port$1662$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6078,7 +6084,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1607$0 (pe0_flags),
+    .\port$1608$0 (pe0_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -6204,13 +6210,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1660$0  = \$34 ;
-  assign \port$1661$0  = \$35 ;
+  assign \port$1661$0  = \$34 ;
+  assign \port$1662$0  = \$35 ;
   assign \$10  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1607$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1608$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6395,8 +6401,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1607$0 ;
-  wire [1:0] \port$1607$0 ;
+  input [1:0] \port$1608$0 ;
+  wire [1:0] \port$1608$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6613,9 +6619,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1607$0 [0];
+    rq_relu1 <= \port$1608$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1607$0 [1];
+    rq_req1 <= \port$1608$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6749,8 +6755,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1607$0 [0];
-  assign i_requantize = \port$1607$0 [1];
+  assign i_relu = \port$1608$0 [0];
+  assign i_requantize = \port$1608$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6759,7 +6765,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1817$0 , \port$1818$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1818$0 , \port$1819$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [1:0] \$10 ;
@@ -6910,10 +6916,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1817$0 ;
-  wire [7:0] \port$1817$0 ;
-  output [23:0] \port$1818$0 ;
-  wire [23:0] \port$1818$0 ;
+  output [7:0] \port$1818$0 ;
+  wire [7:0] \port$1818$0 ;
+  output [23:0] \port$1819$0 ;
+  wire [23:0] \port$1819$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8231,7 +8237,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1764$0 (pe1_flags),
+    .\port$1765$0 (pe1_flags),
     .rq_ext6(\$35 ),
     .rq_low6(\$34 ),
     .rst(rst)
@@ -8357,13 +8363,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$35 , \$34  };
   assign o_data = { \$35 , \$34  };
-  assign \port$1817$0  = \$34 ;
-  assign \port$1818$0  = \$35 ;
+  assign \port$1818$0  = \$34 ;
+  assign \port$1819$0  = \$35 ;
   assign \$10  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1764$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1765$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8548,8 +8554,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1764$0 ;
-  wire [1:0] \port$1764$0 ;
+  input [1:0] \port$1765$0 ;
+  wire [1:0] \port$1765$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8766,9 +8772,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1764$0 [0];
+    rq_relu1 <= \port$1765$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1764$0 [1];
+    rq_req1 <= \port$1765$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8902,8 +8908,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1764$0 [0];
-  assign i_requantize = \port$1764$0 [1];
+  assign i_relu = \port$1765$0 [0];
+  assign i_requantize = \port$1765$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

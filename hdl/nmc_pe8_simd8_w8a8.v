@@ -727,23 +727,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [6:0] \$748 ;
   reg [31:0] \$749 ;
   wire [8:0] \$75 ;
-  wire [7:0] \$750 ;
-  wire [23:0] \$751 ;
-  wire [7:0] \$752 ;
-  wire [23:0] \$753 ;
-  wire [7:0] \$754 ;
-  wire [23:0] \$755 ;
-  wire [7:0] \$756 ;
-  wire [23:0] \$757 ;
-  wire [7:0] \$758 ;
-  wire [23:0] \$759 ;
+  reg [31:0] \$750 ;
+  wire [7:0] \$751 ;
+  wire [23:0] \$752 ;
+  wire [7:0] \$753 ;
+  wire [23:0] \$754 ;
+  wire [7:0] \$755 ;
+  wire [23:0] \$756 ;
+  wire [7:0] \$757 ;
+  wire [23:0] \$758 ;
+  wire [7:0] \$759 ;
   wire [8:0] \$76 ;
-  wire [7:0] \$760 ;
-  wire [23:0] \$761 ;
-  wire [7:0] \$762 ;
-  wire [23:0] \$763 ;
-  wire [7:0] \$764 ;
-  wire [23:0] \$765 ;
+  wire [23:0] \$760 ;
+  wire [7:0] \$761 ;
+  wire [23:0] \$762 ;
+  wire [7:0] \$763 ;
+  wire [23:0] \$764 ;
+  wire [7:0] \$765 ;
+  wire [23:0] \$766 ;
   wire [5:0] \$77 ;
   wire [9:0] \$78 ;
   wire \$79 ;
@@ -795,14 +796,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$259 ;
   wire [31:0] \$signature__data$262 ;
   wire [31:0] \$signature__data$265 ;
-  wire [31:0] \$signature__data$482 ;
-  wire [31:0] \$signature__data$483 ;
-  wire [31:0] \$signature__data$484 ;
-  wire [31:0] \$signature__data$485 ;
-  wire [31:0] \$signature__data$486 ;
-  wire [31:0] \$signature__data$487 ;
-  wire [31:0] \$signature__data$488 ;
-  wire [31:0] \$signature__data$489 ;
+  wire [31:0] \$signature__data$474 ;
+  wire [31:0] \$signature__data$475 ;
+  wire [31:0] \$signature__data$476 ;
+  wire [31:0] \$signature__data$477 ;
+  wire [31:0] \$signature__data$478 ;
+  wire [31:0] \$signature__data$479 ;
+  wire [31:0] \$signature__data$480 ;
+  wire [31:0] \$signature__data$481 ;
   wire \$signature__en ;
   wire \$signature__en$242 ;
   wire \$signature__en$245 ;
@@ -1028,11 +1029,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [2:0] nxt_rp__addr;
   wire [2:0] \nxt_rp__addr$112 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$336 ;
+  wire [36:0] \nxt_rp__data$328 ;
   wire [2:0] nxt_steps_rp__addr;
   wire [2:0] \nxt_steps_rp__addr$113 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$338 ;
+  wire [35:0] \nxt_steps_rp__data$330 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1112,7 +1113,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input [3:0] stat_addr;
   wire [3:0] stat_addr;
   output [31:0] stat_data;
-  reg [31:0] stat_data;
+  reg [31:0] stat_data = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] stat_data_r;
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
@@ -1496,7 +1499,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$145 )
-      actbuf[\$143 [6:0]] <= { \$764 , \$762 , \$760 , \$758 , \$756 , \$754 , \$752 , \$750  };
+      actbuf[\$143 [6:0]] <= { \$765 , \$763 , \$761 , \$759 , \$757 , \$755 , \$753 , \$751  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1520,7 +1523,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$338  = descriptor_steps[\$106 [2:0]];
+  assign \nxt_steps_rp__data$330  = descriptor_steps[\$106 [2:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$104 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
@@ -1537,7 +1540,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$336  = descriptors[\$106 [2:0]];
+  assign \nxt_rp__data$328  = descriptors[\$106 [2:0]];
   assign nxt_rp__data = descriptors[\$104 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
@@ -1691,13 +1694,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$161 [5:0]] <= { \$751 , \$750  };
+      outbuf0[\$161 [5:0]] <= { \$752 , \$751  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$181 [5:0]];
   end
-  assign \$signature__data$482  = _2_;
+  assign \$signature__data$474  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1768,13 +1771,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$163 [5:0]] <= { \$753 , \$752  };
+      outbuf1[\$163 [5:0]] <= { \$754 , \$753  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$186 [5:0]];
   end
-  assign \$signature__data$483  = _3_;
+  assign \$signature__data$475  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1845,13 +1848,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$165 [5:0]] <= { \$755 , \$754  };
+      outbuf2[\$165 [5:0]] <= { \$756 , \$755  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$191 [5:0]];
   end
-  assign \$signature__data$484  = _4_;
+  assign \$signature__data$476  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -1922,13 +1925,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$167 [5:0]] <= { \$757 , \$756  };
+      outbuf3[\$167 [5:0]] <= { \$758 , \$757  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$196 [5:0]];
   end
-  assign \$signature__data$485  = _5_;
+  assign \$signature__data$477  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -1999,13 +2002,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$169 [5:0]] <= { \$759 , \$758  };
+      outbuf4[\$169 [5:0]] <= { \$760 , \$759  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$201 [5:0]];
   end
-  assign \$signature__data$486  = _6_;
+  assign \$signature__data$478  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2076,13 +2079,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$171 [5:0]] <= { \$761 , \$760  };
+      outbuf5[\$171 [5:0]] <= { \$762 , \$761  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$206 [5:0]];
   end
-  assign \$signature__data$487  = _7_;
+  assign \$signature__data$479  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2153,13 +2156,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$173 [5:0]] <= { \$763 , \$762  };
+      outbuf6[\$173 [5:0]] <= { \$764 , \$763  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$211 [5:0]];
   end
-  assign \$signature__data$488  = _8_;
+  assign \$signature__data$480  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2230,13 +2233,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$175 [5:0]] <= { \$765 , \$764  };
+      outbuf7[\$175 [5:0]] <= { \$766 , \$765  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$216 [5:0]];
   end
-  assign \$signature__data$489  = _9_;
+  assign \$signature__data$481  = _9_;
   assign \$195  = drain_slot ? 6'h20 : 6'h00;
   assign \$196  = \$194  + \$195 ;
   assign \$197  = drain_read & out_write;
@@ -2681,9 +2684,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$104 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$336 ;
+    next_descriptor1 <= \nxt_rp__data$328 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$338 ;
+    next_steps1 <= \nxt_steps_rp__data$330 ;
   always @(posedge clk)
     next_layer_r1 <= \$106 [3:0];
   always @(posedge clk)
@@ -3065,21 +3068,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$482 ;
+    drain_lane_data0 <= \$signature__data$474 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$483 ;
+    drain_lane_data1 <= \$signature__data$475 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$484 ;
+    drain_lane_data2 <= \$signature__data$476 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$485 ;
+    drain_lane_data3 <= \$signature__data$477 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$486 ;
+    drain_lane_data4 <= \$signature__data$478 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$487 ;
+    drain_lane_data5 <= \$signature__data$479 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$488 ;
+    drain_lane_data6 <= \$signature__data$480 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$489 ;
+    drain_lane_data7 <= \$signature__data$481 ;
   always @(posedge clk)
     release_slot <= \$729 ;
   always @(posedge clk)
@@ -3122,6 +3125,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inc_inferences <= \$748 ;
   always @(posedge clk)
     count_inferences <= \$749 ;
+  always @(posedge clk)
+    stat_data <= \$750 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3313,7 +3318,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign outbuf2_collision = \$192  & \$193 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$2857$0 (drain_last2),
+    .\port$2856$0 (drain_last2),
     .\port$296$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3327,8 +3332,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3077$0 (\$750 ),
     .\port$3078$0 (\$751 ),
+    .\port$3079$0 (\$752 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3346,8 +3351,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3250$0 (\$752 ),
     .\port$3251$0 (\$753 ),
+    .\port$3252$0 (\$754 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3365,8 +3370,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3423$0 (\$754 ),
     .\port$3424$0 (\$755 ),
+    .\port$3425$0 (\$756 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3384,8 +3389,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3596$0 (\$756 ),
     .\port$3597$0 (\$757 ),
+    .\port$3598$0 (\$758 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3403,8 +3408,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3769$0 (\$758 ),
     .\port$3770$0 (\$759 ),
+    .\port$3771$0 (\$760 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3422,8 +3427,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$3942$0 (\$760 ),
     .\port$3943$0 (\$761 ),
+    .\port$3944$0 (\$762 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3441,8 +3446,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4115$0 (\$762 ),
     .\port$4116$0 (\$763 ),
+    .\port$4117$0 (\$764 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3460,8 +3465,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4288$0 (\$764 ),
     .\port$4289$0 (\$765 ),
+    .\port$4290$0 (\$766 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3547,32 +3552,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
         clear_counters = 1'h1;
       end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (stat_addr)
-      4'h0:
-          stat_data = count_busy;
-      4'h1:
-          stat_data = count_stall_input;
-      4'h2:
-          stat_data = count_stall_output;
-      4'h3:
-          stat_data = count_mac_ops;
-      4'h4:
-          stat_data = count_bank_reads;
-      4'h5:
-          stat_data = count_act_reads;
-      4'h6:
-          stat_data = count_act_writes;
-      4'h7:
-          stat_data = count_inferences;
-      4'h8:
-          stat_data = 32'd0;
-      default:
-          stat_data = 32'd0;
-    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
@@ -5217,6 +5196,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       \$749  = 32'd0;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (stat_addr)
+      4'h0:
+          \$750  = count_busy;
+      4'h1:
+          \$750  = count_stall_input;
+      4'h2:
+          \$750  = count_stall_output;
+      4'h3:
+          \$750  = count_mac_ops;
+      4'h4:
+          \$750  = count_bank_reads;
+      4'h5:
+          \$750  = count_act_reads;
+      4'h6:
+          \$750  = count_act_writes;
+      4'h7:
+          \$750  = count_inferences;
+      4'h8:
+          \$750  = 32'd0;
+      default:
+          \$750  = 32'd0;
+    endcase
+  end
   assign busy_r = busy;
   assign load_hold = 1'h0;
   assign bank_waddr = load_r[8:0];
@@ -5345,39 +5350,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$223  = act_word;
   assign \act$224  = act_word;
   assign \act$225  = act_word;
-  assign act_wp__data = { \$764 , \$762 , \$760 , \$758 , \$756 , \$754 , \$752 , \$750  };
-  assign result = { \$751 , \$750  };
-  assign \result$235  = { \$753 , \$752  };
-  assign \result$236  = { \$755 , \$754  };
-  assign \result$237  = { \$757 , \$756  };
-  assign \result$238  = { \$759 , \$758  };
-  assign \result$239  = { \$761 , \$760  };
-  assign \result$240  = { \$763 , \$762  };
-  assign \result$241  = { \$765 , \$764  };
+  assign act_wp__data = { \$765 , \$763 , \$761 , \$759 , \$757 , \$755 , \$753 , \$751  };
+  assign result = { \$752 , \$751  };
+  assign \result$235  = { \$754 , \$753  };
+  assign \result$236  = { \$756 , \$755  };
+  assign \result$237  = { \$758 , \$757  };
+  assign \result$238  = { \$760 , \$759  };
+  assign \result$239  = { \$762 , \$761  };
+  assign \result$240  = { \$764 , \$763  };
+  assign \result$241  = { \$766 , \$765  };
   assign \$signature__en$242  = out_write;
   assign \$signature__addr$243  = \$161 [5:0];
-  assign \$signature__data$244  = { \$751 , \$750  };
+  assign \$signature__data$244  = { \$752 , \$751  };
   assign \$signature__en$245  = out_write;
   assign \$signature__addr$246  = \$163 [5:0];
-  assign \$signature__data$247  = { \$753 , \$752  };
+  assign \$signature__data$247  = { \$754 , \$753  };
   assign \$signature__en$248  = out_write;
   assign \$signature__addr$249  = \$165 [5:0];
-  assign \$signature__data$250  = { \$755 , \$754  };
+  assign \$signature__data$250  = { \$756 , \$755  };
   assign \$signature__en$251  = out_write;
   assign \$signature__addr$252  = \$167 [5:0];
-  assign \$signature__data$253  = { \$757 , \$756  };
+  assign \$signature__data$253  = { \$758 , \$757  };
   assign \$signature__en$254  = out_write;
   assign \$signature__addr$255  = \$169 [5:0];
-  assign \$signature__data$256  = { \$759 , \$758  };
+  assign \$signature__data$256  = { \$760 , \$759  };
   assign \$signature__en$257  = out_write;
   assign \$signature__addr$258  = \$171 [5:0];
-  assign \$signature__data$259  = { \$761 , \$760  };
+  assign \$signature__data$259  = { \$762 , \$761  };
   assign \$signature__en$260  = out_write;
   assign \$signature__addr$261  = \$173 [5:0];
-  assign \$signature__data$262  = { \$763 , \$762  };
+  assign \$signature__data$262  = { \$764 , \$763  };
   assign \$signature__en$263  = out_write;
   assign \$signature__addr$264  = \$175 [5:0];
-  assign \$signature__data$265  = { \$765 , \$764  };
+  assign \$signature__data$265  = { \$766 , \$765  };
   assign \$signature__addr$273  = \$181 [5:0];
   assign \$signature__addr$276  = \$186 [5:0];
   assign \$signature__addr$278  = \$191 [5:0];
@@ -5392,6 +5397,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign r_data = o_stream__payload;
   assign r_en = o_stream__ready;
   assign finished = done;
+  assign stat_data_r = stat_data;
   assign count_bus_bytes = 32'd0;
   assign \load__payload.addr  = load__payload[31:0];
   assign \load__payload.data  = load__payload[95:32];
@@ -5488,7 +5494,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \port$2857$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \port$2856$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5512,8 +5518,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$2857$0 ;
-  wire \port$2857$0 ;
+  input \port$2856$0 ;
+  wire \port$2856$0 ;
   input [31:0] \port$296$0 ;
   wire [31:0] \port$296$0 ;
   (* init = 2'h0 *)
@@ -5548,7 +5554,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2857$0 , \port$296$0  };
+      storage[w_port__addr] <= { \port$2856$0 , \port$296$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5610,14 +5616,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2857$0 , \port$296$0  };
-  assign w_data = { \port$2857$0 , \port$296$0  };
+  assign w_port__data = { \port$2856$0 , \port$296$0  };
+  assign w_data = { \port$2856$0 , \port$296$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3077$0 , \port$3078$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3078$0 , \port$3079$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5797,10 +5803,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3077$0 ;
-  wire [7:0] \port$3077$0 ;
-  output [23:0] \port$3078$0 ;
-  wire [23:0] \port$3078$0 ;
+  output [7:0] \port$3078$0 ;
+  wire [7:0] \port$3078$0 ;
+  output [23:0] \port$3079$0 ;
+  wire [23:0] \port$3079$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7155,7 +7161,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3024$0 (pe0_flags),
+    .\port$3025$0 (pe0_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -7288,13 +7294,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3077$0  = \$43 ;
-  assign \port$3078$0  = \$44 ;
+  assign \port$3078$0  = \$43 ;
+  assign \port$3079$0  = \$44 ;
   assign \$18  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3024$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3025$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7479,8 +7485,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3024$0 ;
-  wire [1:0] \port$3024$0 ;
+  input [1:0] \port$3025$0 ;
+  wire [1:0] \port$3025$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7697,9 +7703,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3024$0 [0];
+    rq_relu1 <= \port$3025$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3024$0 [1];
+    rq_req1 <= \port$3025$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7833,8 +7839,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3024$0 [0];
-  assign i_requantize = \port$3024$0 [1];
+  assign i_relu = \port$3025$0 [0];
+  assign i_requantize = \port$3025$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7843,7 +7849,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3250$0 , \port$3251$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3251$0 , \port$3252$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8023,10 +8029,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3250$0 ;
-  wire [7:0] \port$3250$0 ;
-  output [23:0] \port$3251$0 ;
-  wire [23:0] \port$3251$0 ;
+  output [7:0] \port$3251$0 ;
+  wire [7:0] \port$3251$0 ;
+  output [23:0] \port$3252$0 ;
+  wire [23:0] \port$3252$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9381,7 +9387,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3197$0 (pe1_flags),
+    .\port$3198$0 (pe1_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -9514,13 +9520,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3250$0  = \$43 ;
-  assign \port$3251$0  = \$44 ;
+  assign \port$3251$0  = \$43 ;
+  assign \port$3252$0  = \$44 ;
   assign \$18  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3197$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3198$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9705,8 +9711,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3197$0 ;
-  wire [1:0] \port$3197$0 ;
+  input [1:0] \port$3198$0 ;
+  wire [1:0] \port$3198$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9923,9 +9929,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3197$0 [0];
+    rq_relu1 <= \port$3198$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3197$0 [1];
+    rq_req1 <= \port$3198$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10059,8 +10065,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3197$0 [0];
-  assign i_requantize = \port$3197$0 [1];
+  assign i_relu = \port$3198$0 [0];
+  assign i_requantize = \port$3198$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10069,7 +10075,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3423$0 , \port$3424$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3424$0 , \port$3425$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10249,10 +10255,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3423$0 ;
-  wire [7:0] \port$3423$0 ;
-  output [23:0] \port$3424$0 ;
-  wire [23:0] \port$3424$0 ;
+  output [7:0] \port$3424$0 ;
+  wire [7:0] \port$3424$0 ;
+  output [23:0] \port$3425$0 ;
+  wire [23:0] \port$3425$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11607,7 +11613,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3370$0 (pe2_flags),
+    .\port$3371$0 (pe2_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -11740,13 +11746,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3423$0  = \$43 ;
-  assign \port$3424$0  = \$44 ;
+  assign \port$3424$0  = \$43 ;
+  assign \port$3425$0  = \$44 ;
   assign \$18  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3370$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3371$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -11931,8 +11937,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3370$0 ;
-  wire [1:0] \port$3370$0 ;
+  input [1:0] \port$3371$0 ;
+  wire [1:0] \port$3371$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12149,9 +12155,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3370$0 [0];
+    rq_relu1 <= \port$3371$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3370$0 [1];
+    rq_req1 <= \port$3371$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12285,8 +12291,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3370$0 [0];
-  assign i_requantize = \port$3370$0 [1];
+  assign i_relu = \port$3371$0 [0];
+  assign i_requantize = \port$3371$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12295,7 +12301,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3596$0 , \port$3597$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3597$0 , \port$3598$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12475,10 +12481,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3596$0 ;
-  wire [7:0] \port$3596$0 ;
-  output [23:0] \port$3597$0 ;
-  wire [23:0] \port$3597$0 ;
+  output [7:0] \port$3597$0 ;
+  wire [7:0] \port$3597$0 ;
+  output [23:0] \port$3598$0 ;
+  wire [23:0] \port$3598$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13833,7 +13839,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3543$0 (pe3_flags),
+    .\port$3544$0 (pe3_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -13966,13 +13972,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3596$0  = \$43 ;
-  assign \port$3597$0  = \$44 ;
+  assign \port$3597$0  = \$43 ;
+  assign \port$3598$0  = \$44 ;
   assign \$18  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3543$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3544$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14157,8 +14163,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3543$0 ;
-  wire [1:0] \port$3543$0 ;
+  input [1:0] \port$3544$0 ;
+  wire [1:0] \port$3544$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14375,9 +14381,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3543$0 [0];
+    rq_relu1 <= \port$3544$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3543$0 [1];
+    rq_req1 <= \port$3544$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14511,8 +14517,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3543$0 [0];
-  assign i_requantize = \port$3543$0 [1];
+  assign i_relu = \port$3544$0 [0];
+  assign i_requantize = \port$3544$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14521,7 +14527,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3769$0 , \port$3770$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3770$0 , \port$3771$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14701,10 +14707,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3769$0 ;
-  wire [7:0] \port$3769$0 ;
-  output [23:0] \port$3770$0 ;
-  wire [23:0] \port$3770$0 ;
+  output [7:0] \port$3770$0 ;
+  wire [7:0] \port$3770$0 ;
+  output [23:0] \port$3771$0 ;
+  wire [23:0] \port$3771$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16059,7 +16065,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3716$0 (pe4_flags),
+    .\port$3717$0 (pe4_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -16192,13 +16198,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3769$0  = \$43 ;
-  assign \port$3770$0  = \$44 ;
+  assign \port$3770$0  = \$43 ;
+  assign \port$3771$0  = \$44 ;
   assign \$18  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3716$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3717$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16383,8 +16389,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3716$0 ;
-  wire [1:0] \port$3716$0 ;
+  input [1:0] \port$3717$0 ;
+  wire [1:0] \port$3717$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16601,9 +16607,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3716$0 [0];
+    rq_relu1 <= \port$3717$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3716$0 [1];
+    rq_req1 <= \port$3717$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16737,8 +16743,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3716$0 [0];
-  assign i_requantize = \port$3716$0 [1];
+  assign i_relu = \port$3717$0 [0];
+  assign i_requantize = \port$3717$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16747,7 +16753,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3942$0 , \port$3943$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3943$0 , \port$3944$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16927,10 +16933,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3942$0 ;
-  wire [7:0] \port$3942$0 ;
-  output [23:0] \port$3943$0 ;
-  wire [23:0] \port$3943$0 ;
+  output [7:0] \port$3943$0 ;
+  wire [7:0] \port$3943$0 ;
+  output [23:0] \port$3944$0 ;
+  wire [23:0] \port$3944$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18285,7 +18291,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3889$0 (pe5_flags),
+    .\port$3890$0 (pe5_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -18418,13 +18424,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$3942$0  = \$43 ;
-  assign \port$3943$0  = \$44 ;
+  assign \port$3943$0  = \$43 ;
+  assign \port$3944$0  = \$44 ;
   assign \$18  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3889$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3890$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18609,8 +18615,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3889$0 ;
-  wire [1:0] \port$3889$0 ;
+  input [1:0] \port$3890$0 ;
+  wire [1:0] \port$3890$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18827,9 +18833,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3889$0 [0];
+    rq_relu1 <= \port$3890$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3889$0 [1];
+    rq_req1 <= \port$3890$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18963,8 +18969,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3889$0 [0];
-  assign i_requantize = \port$3889$0 [1];
+  assign i_relu = \port$3890$0 [0];
+  assign i_requantize = \port$3890$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18973,7 +18979,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4115$0 , \port$4116$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4116$0 , \port$4117$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19153,10 +19159,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4115$0 ;
-  wire [7:0] \port$4115$0 ;
-  output [23:0] \port$4116$0 ;
-  wire [23:0] \port$4116$0 ;
+  output [7:0] \port$4116$0 ;
+  wire [7:0] \port$4116$0 ;
+  output [23:0] \port$4117$0 ;
+  wire [23:0] \port$4117$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20511,7 +20517,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4062$0 (pe6_flags),
+    .\port$4063$0 (pe6_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -20644,13 +20650,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4115$0  = \$43 ;
-  assign \port$4116$0  = \$44 ;
+  assign \port$4116$0  = \$43 ;
+  assign \port$4117$0  = \$44 ;
   assign \$18  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4062$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4063$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20835,8 +20841,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4062$0 ;
-  wire [1:0] \port$4062$0 ;
+  input [1:0] \port$4063$0 ;
+  wire [1:0] \port$4063$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21053,9 +21059,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4062$0 [0];
+    rq_relu1 <= \port$4063$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4062$0 [1];
+    rq_req1 <= \port$4063$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21189,8 +21195,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4062$0 [0];
-  assign i_requantize = \port$4062$0 [1];
+  assign i_relu = \port$4063$0 [0];
+  assign i_requantize = \port$4063$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21199,7 +21205,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4288$0 , \port$4289$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4289$0 , \port$4290$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21379,10 +21385,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4288$0 ;
-  wire [7:0] \port$4288$0 ;
-  output [23:0] \port$4289$0 ;
-  wire [23:0] \port$4289$0 ;
+  output [7:0] \port$4289$0 ;
+  wire [7:0] \port$4289$0 ;
+  output [23:0] \port$4290$0 ;
+  wire [23:0] \port$4290$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22737,7 +22743,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4235$0 (pe7_flags),
+    .\port$4236$0 (pe7_flags),
     .rq_ext6(\$44 ),
     .rq_low6(\$43 ),
     .rst(rst)
@@ -22870,13 +22876,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$44 , \$43  };
   assign o_data = { \$44 , \$43  };
-  assign \port$4288$0  = \$43 ;
-  assign \port$4289$0  = \$44 ;
+  assign \port$4289$0  = \$43 ;
+  assign \port$4290$0  = \$44 ;
   assign \$18  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4235$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4236$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23061,8 +23067,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4235$0 ;
-  wire [1:0] \port$4235$0 ;
+  input [1:0] \port$4236$0 ;
+  wire [1:0] \port$4236$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23279,9 +23285,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4235$0 [0];
+    rq_relu1 <= \port$4236$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4235$0 [1];
+    rq_req1 <= \port$4236$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23415,8 +23421,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4235$0 [0];
-  assign i_requantize = \port$4235$0 [1];
+  assign i_relu = \port$4236$0 [0];
+  assign i_requantize = \port$4236$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

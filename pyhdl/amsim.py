@@ -153,7 +153,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             await ctx.tick()
         for i, name in enumerate(sizing.COUNTERS):
             ctx.set(dut.stat_addr, i)
-            await ctx.delay(0)
+            await ctx.tick().repeat(sizing.stat_read_stages())
             res.counters[name] = ctx.get(dut.stat_data)
 
     flags = dut.collisions if watch_collisions else {}

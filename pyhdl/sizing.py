@@ -358,6 +358,16 @@ def issue_stages() -> int:
     return 1
 
 
+def stat_read_stages() -> int:
+    """Cycles from ``stat_addr`` to its counter on ``stat_data``.
+
+    One: the counter select is registered, so the 32-bit 9:1 select does not join
+    whatever drives ``stat_addr`` and reads ``stat_data`` in one path (at speed 8 and in
+    a floorplanned ECP5 build it limited the whole design, ``docs/fpga.md``).
+    """
+    return 1
+
+
 def load_stages() -> int:
     """Cycles from a load handshake to its write (and the sequencer restart, the clear).
 

@@ -78,7 +78,8 @@ class NmcArray(wiring.Component):
         Results, one per beat.
     stat_addr : In(4)
     stat_data : Out(32)
-        Performance counter ``stat_addr``.
+        Performance counter ``stat_addr`` as it was :func:`pyhdl.sizing.stat_read_stages`
+        cycles ago (a registered read).
     busy, done : Out(1)
     """
 
@@ -886,10 +887,18 @@ class NmcArray(wiring.Component):
                 with m.Else():
                     m.d.sync += c.eq(c + inc_r)
             counters.append(c)
-        with m.Switch(self.stat_addr):
+        # read through sizing.stat_read_stages() registers
+        stat_sel = self.stat_addr
+        for k in range(sizing.stat_read_stages() - 1):
+            stat_sel_r = Signal.like(self.stat_addr, name=f"stat_addr_r{k}", reset_less=True)
+            m.d.sync += stat_sel_r.eq(stat_sel)
+            stat_sel = stat_sel_r
+        stat_r = Signal(32, name="stat_data_r", reset_less=True)
+        with m.Switch(stat_sel):
             for i, c in enumerate(counters):
                 with m.Case(i):
-                    m.d.comb += self.stat_data.eq(c)
+                    m.d.sync += stat_r.eq(c)
             with m.Default():
-                m.d.comb += self.stat_data.eq(0)
+                m.d.sync += stat_r.eq(0)
+        m.d.comb += self.stat_data.eq(stat_r)
         return m

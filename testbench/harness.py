@@ -157,6 +157,7 @@ def _stall_logic(prefix: str) -> str:
 def harness_verilog(layout: Layout) -> str:
     """The harness top level ``nmc_harness`` for ``layout`` (instantiates ``nmc_<cfg.name>``)."""
     L = layout
+    STAT_READ = sizing.stat_read_stages()
     la = max(1, (L.load_depth - 1).bit_length())
     ia = max(1, (L.input_depth - 1).bit_length())
     ra = max(1, (L.resp_depth - 1).bit_length())
@@ -320,9 +321,11 @@ module {TOPLEVEL} (
         else drain_left <= drain_left - 32'd1;
       end
       if (state == S_STATS) begin
-        stat_mem[stat_idx[3:0]] <= stat_data;
+        // stat_data shows the counter stat_addr selected {STAT_READ} cycle(s) before
+        if (stat_idx >= 5'd{STAT_READ})
+          stat_mem[stat_idx[3:0] - 4'd{STAT_READ}] <= stat_data;
         stat_idx <= stat_idx + 5'd1;
-        if (stat_idx == 5'd{STAT_SLOTS - 1}) state <= S_FIN;
+        if (stat_idx == 5'd{STAT_SLOTS - 1 + STAT_READ}) state <= S_FIN;
       end
       if (state == S_FIN) begin
         finished <= 1'b1;

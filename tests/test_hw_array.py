@@ -240,66 +240,78 @@ def test_a_load_waits_for_a_started_vector():
 def test_counter_clear_restarts_every_counter_in_the_cycle_after_the_write():
     # the same vector before and after a clear must count the same: the clear zeroes
     # everything (the write lands load_stages cycles after the load handshake and is the
-    # counters' reset in that cycle) and loses no event of the run after it
+    # counters' reset in that cycle) and loses no event of the run after it.  The read is
+    # registered (stat_read_stages), so one counter is watched across the write per run.
     cfg, sizes, raw = CORNERS[0]
     image, _, draw = _model(cfg, sizes, seed=5, raw_last=raw)
     vector = draw(1)[0]
     beats = sizing.input_beats(vector, cfg)
-    dut = NmcArray(cfg, program=compile_model(image, cfg))
-    seen = {"runs": [], "outputs": []}
-
-    def counters(ctx):
-        values = {}
-        for i, name in enumerate(sizing.COUNTERS):
-            ctx.set(dut.stat_addr, i)
-            values[name] = ctx.get(dut.stat_data)
-        return values
-
-    async def one_vector(ctx):
-        outputs = []
-        ctx.set(dut.o_stream.ready, 1)
-        for word in beats:
-            ctx.set(dut.i_stream.valid, 1)
-            ctx.set(dut.i_stream.payload, word)
-            await ctx.tick().until(dut.i_stream.ready)
-        ctx.set(dut.i_stream.valid, 0)
-        for _ in range(500):
-            if ctx.get(dut.o_stream.valid):
-                outputs.append(ctx.get(dut.o_stream.payload.data))
-            if ctx.get(dut.done):
-                break
-            await ctx.tick()
-        else:
-            raise TimeoutError("no result within 500 cycles")
-        # busy falls two cycles after the last result and a counter shows an event a
-        # cycle after it: well within eight idle cycles, in which nothing counts
-        await ctx.tick().repeat(8)
-        seen["outputs"].append(outputs)
-        seen["runs"].append(counters(ctx))
-
-    async def testbench(ctx):
-        await one_vector(ctx)
-        ctx.set(dut.load.payload.addr, sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_CLEAR))
-        ctx.set(dut.load.valid, 1)
-        await ctx.tick().until(dut.load.ready)
-        ctx.set(dut.load.valid, 0)
-        await ctx.tick().repeat(sizing.load_stages() - 1)
-        seen["write_cycle"] = counters(ctx)
-        await ctx.tick()
-        seen["after"] = counters(ctx)
-        await one_vector(ctx)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    program = compile_model(image, cfg)
     golden = integer.infer(image, torch.tensor([vector]))[-1].tolist()[0]
-    assert seen["outputs"] == [golden, golden]
-    first, second = seen["runs"]
-    assert first["inferences"] == 1 and first["mac_ops"] > 0
-    assert seen["write_cycle"] == first, "the counters changed before the clear's write landed"
-    assert seen["after"] == {name: 0 for name in sizing.COUNTERS}
-    assert second == first
+
+    def clear_run(watched):
+        dut = NmcArray(cfg, program=program)
+        seen = {"runs": [], "outputs": []}
+
+        async def counters(ctx):
+            values = {}
+            for i, name in enumerate(sizing.COUNTERS):
+                ctx.set(dut.stat_addr, i)
+                await ctx.tick().repeat(sizing.stat_read_stages())
+                values[name] = ctx.get(dut.stat_data)
+            return values
+
+        async def one_vector(ctx):
+            outputs = []
+            ctx.set(dut.o_stream.ready, 1)
+            for word in beats:
+                ctx.set(dut.i_stream.valid, 1)
+                ctx.set(dut.i_stream.payload, word)
+                await ctx.tick().until(dut.i_stream.ready)
+            ctx.set(dut.i_stream.valid, 0)
+            for _ in range(500):
+                if ctx.get(dut.o_stream.valid):
+                    outputs.append(ctx.get(dut.o_stream.payload.data))
+                if ctx.get(dut.done):
+                    break
+                await ctx.tick()
+            else:
+                raise TimeoutError("no result within 500 cycles")
+            # busy falls two cycles after the last result and a counter shows an event a
+            # cycle after it: well within eight idle cycles, in which nothing counts
+            await ctx.tick().repeat(8)
+            seen["outputs"].append(outputs)
+            seen["runs"].append(await counters(ctx))
+
+        async def testbench(ctx):
+            await one_vector(ctx)
+            ctx.set(dut.stat_addr, sizing.COUNTERS.index(watched))
+            ctx.set(dut.load.payload.addr, sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_CLEAR))
+            ctx.set(dut.load.valid, 1)
+            await ctx.tick().until(dut.load.ready)
+            ctx.set(dut.load.valid, 0)
+            await ctx.tick().repeat(sizing.load_stages() - 1)
+            # the write's cycle; stat_data shows it stat_read_stages cycles later
+            await ctx.tick().repeat(sizing.stat_read_stages())
+            seen["write_cycle"] = ctx.get(dut.stat_data)
+            await ctx.tick()
+            seen["after"] = ctx.get(dut.stat_data)
+            await one_vector(ctx)
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(testbench)
+        sim.run()
+        return seen
+
+    for watched in sizing.COUNTERS:
+        seen = clear_run(watched)
+        assert seen["outputs"] == [golden, golden]
+        first, second = seen["runs"]
+        assert first["inferences"] == 1 and first["mac_ops"] > 0
+        assert seen["write_cycle"] == first[watched], f"{watched} changed before the clear's write landed"
+        assert seen["after"] == 0, f"{watched} is {seen['after']} in the cycle after the clear"
+        assert second == first
 
 
 @pytest.mark.parametrize("gap", [-1, 1.5, True])
