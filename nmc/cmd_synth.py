@@ -42,9 +42,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--full-baud", action="store_true",
                         help="with --board: the netlist check receives every serial byte at the board's baud "
                              "rate, not just the first (iCEBreaker ~35 s, ULX3S minutes)")
-    parser.add_argument("--floorplan", action="store_true",
-                        help="ECP5: pin every multiplier and block RAM to a fixed arrangement in the middle "
-                             "rows before place and route (pyhdl.fpga.floorplan)")
     parser.add_argument("--require-goals", action="store_true",
                         help="exit 1 when a target misses its Fmax goal (mapping fall-backs always do)")
 
@@ -53,8 +50,7 @@ def _ignored(args, options: tuple[str, ...]) -> list[str]:
     """The options of ``options`` given on the command line (their value is not the default)."""
     given = {"--speed": args.speed, "--seed": args.seed, "--jobs": args.jobs != 1 or None,
              "--require-goals": args.require_goals or None, "--images": args.images,
-             "--no-netlist-check": args.no_netlist_check or None, "--full-baud": args.full_baud or None,
-             "--floorplan": args.floorplan or None}
+             "--no-netlist-check": args.no_netlist_check or None, "--full-baud": args.full_baud or None}
     return [o for o in options if given[o] is not None]
 
 
@@ -62,8 +58,6 @@ def _jobs(args):
     from pyhdl.fpga import synth, targets
     if args.target == "ice40" and args.speed:
         raise ValueError("--speed picks an ECP5 speed grade; --target ice40 has none")
-    if args.target == "ice40" and args.floorplan:
-        raise ValueError("--floorplan pins ECP5 sites; --target ice40 has none")
     extra = _ignored(args, ("--images", "--no-netlist-check", "--full-baud"))
     if extra:
         raise ValueError(f"{' and '.join(extra)} only appl{'y' if len(extra) > 1 else 'ies'} to --board builds")
@@ -77,8 +71,7 @@ def _jobs(args):
     families = ("ecp5", "ice40") if args.target == "all" else (args.target,)
     jobs = []
     for family in families:
-        for target in ([targets.ecp5(s, floorplan=args.floorplan) for s in speeds] if family == "ecp5"
-                       else [targets.ice40()]):
+        for target in ([targets.ecp5(s) for s in speeds] if family == "ecp5" else [targets.ice40()]):
             name = args.config or synth.default_config(target)
             jobs.append((synth.CONFIGS[name], name, target))
     return jobs
@@ -104,7 +97,7 @@ def _board(args, timeout: float | None) -> int:
     from pyhdl.fpga import boards, flow, report
     if args.verilog is not None or args.config is not None or args.target != "all":
         raise ValueError("--board picks its own target and config; drop --target/--config/--verilog")
-    extra = _ignored(args, ("--speed", "--seed", "--jobs", "--require-goals", "--floorplan"))
+    extra = _ignored(args, ("--speed", "--seed", "--jobs", "--require-goals"))
     if extra:
         raise ValueError(f"--board builds once with the board's own part and nextpnr options; "
                          f"drop {'/'.join(extra)}")

@@ -300,9 +300,6 @@ def _nmc(*args):
     (["--board", "icebreaker", "--speed", "8", "--require-goals"],
      r"--board builds once with the board's own part and nextpnr options; drop --speed/--require-goals"),
     (["--target", "ice40", "--verilog", "does/not/exist.v"], r"Verilog file .*does/not/exist\.v does not exist"),
-    (["--target", "ice40", "--floorplan"], r"--floorplan pins ECP5 sites; --target ice40 has none"),
-    (["--board", "ulx3s", "--floorplan"],
-     r"--board builds once with the board's own part and nextpnr options; drop --floorplan"),
 ])
 def test_cli_bad_input_is_one_line(args, message):
     proc = _nmc(*args)

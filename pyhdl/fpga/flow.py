@@ -35,7 +35,7 @@ from pathlib import Path
 
 from nmc import toolenv
 
-from . import dspplan, floorplan, harness, regpack
+from . import dspplan, harness, regpack
 from .targets import Target
 
 __all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "verilog_file", "synthesize", "reuse", "implement", "place"]
@@ -292,14 +292,7 @@ def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "cl
         netlist = json.loads(netlist_path.read_text())
         packed = regpack.pack_registers(netlist)
         netlist_path.write_text(json.dumps(netlist))
-    pinned = 0
-    if target.floorplan:
-        netlist_path = build / "netlist.json"
-        netlist = json.loads(netlist_path.read_text())
-        pinned = floorplan.apply(netlist)
-        netlist_path.write_text(json.dumps(netlist))
-    result = {"stat": stat, "packed": packed, "pinned": pinned, "soft_multiplies": len(soft), "top": top,
-              "harness": harness.TOP,
+    result = {"stat": stat, "packed": packed, "soft_multiplies": len(soft), "top": top, "harness": harness.TOP,
               "seconds": seconds, "logs": {"yosys": str(ylog)}}
     (build / SYNTHESIS).write_text(json.dumps(result))
     return result
@@ -341,20 +334,17 @@ def implement(verilog, top: str, target: Target, build_dir, *, clock: str = "clk
         result = synthesize(verilog, top, target, build_dir, clock=clock, reset=reset)
     else:
         result = reuse(synthesized, build_dir)
-    pnr, argv, result["seconds"]["nextpnr"] = place(build_dir, top, target, seed=seed, pnr_timeout=pnr_timeout,
-                                                    pinned=result.get("pinned", 0))
+    pnr, argv, result["seconds"]["nextpnr"] = place(build_dir, top, target, seed=seed, pnr_timeout=pnr_timeout)
     return {**result, "pnr": pnr, "nextpnr_command": argv,
             "logs": {**result["logs"], "nextpnr": str(Path(build_dir).resolve() / PNR_LOG)}}
 
 
 def place(build_dir, top: str, target: Target, *, seed: int = 1, pnr_timeout: float | None = PNR_TIMEOUT_S,
-          placer_args=(), pinned: int = 0) -> tuple[dict, list, float]:
+          placer_args=()) -> tuple[dict, list, float]:
     """Place and route ``build_dir``/netlist.json (written by :func:`implement`) for
     ``target`` at ``seed``, with extra nextpnr placer options ``placer_args``
-    (``bench.placer`` compares them with nextpnr's defaults).  ``pinned``: how many cells
-    the netlist pins (:mod:`pyhdl.fpga.floorplan`); nextpnr must report placing that
-    many from their constraints.  Returns ``(nextpnr report JSON, command, seconds)``;
-    raises like :func:`implement`."""
+    (``bench.placer`` compares them with nextpnr's defaults).  Returns ``(nextpnr report
+    JSON, command, seconds)``; raises like :func:`implement`."""
     build = Path(build_dir).resolve()
     check_timeout("pnr_timeout", pnr_timeout)
     if not (build / "netlist.json").is_file():
@@ -385,9 +375,4 @@ def place(build_dir, top: str, target: Target, *, seed: int = 1, pnr_timeout: fl
             f"{used} {name} of {avail}" for name, used, avail in full) + f"; see {plog}") from None
     if not report.exists():
         raise FlowError(f"{target.nextpnr} exited 0 but wrote no report {report}; see {plog}")
-    if pinned:
-        placed = re.search(r"Placed (\d+) cells based on constraints", plog.read_text())
-        if placed is None or int(placed.group(1)) != pinned:
-            raise FlowError(f"{target.nextpnr} placed {placed.group(1) if placed else 'no'} cells from their "
-                            f"constraints; the floorplan pins {pinned}; see {plog}")
     return json.loads(report.read_text()), argv, seconds

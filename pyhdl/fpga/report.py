@@ -134,8 +134,6 @@ def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | No
         "target": target.name, "device": target.device, "config": config, "top": raw["top"],
         "pe": pe, "simd": simd, "mac_lanes": lanes,
         "design": res, "total": tot, "packed": packed or None,
-        # multipliers and block RAMs pinned by pyhdl.fpga.floorplan (0: placed freely)
-        "pinned": raw.get("pinned", 0),
         "design_cells": dict(sorted(design.items())),
         "utilization": pnr.get("utilization", {}),
         "fmax_mhz": round(fmax, 2), "goal_mhz": target.goal_mhz, "meets_goal": fmax >= target.goal_mhz,

