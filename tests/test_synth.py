@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import re
 import stat
 import subprocess
@@ -448,3 +449,35 @@ def test_a_failing_run_stops_the_others_and_their_tools(monkeypatch, tmp_path, c
     assert capsys.readouterr().err == "nmc synth: error: fake-yosys stopped before the end of its script\n"
     assert ended(int(pid_file.read_text())), "seed 1's tool outlived the failed command"
     assert sorted(c[2] for c in calls) in ([1, 2], [1, 2, 3])
+
+
+# what `nmc synth` runs, its place and route replaced by a tool that starts a child and
+# waits for it (as nextpnr under a build script); argv: tool, build dir, nmc synth's options
+_SIGNALLED_SYNTH = """
+import sys
+from nmc import cli
+from pyhdl.fpga import flow, synth
+tool, build = sys.argv[1], sys.argv[2]
+def run(cfg, target, build_root, **kw):
+    flow.run_tool(["sh", tool], cwd=build, log=f"{build}/{kw['seed']}.log")
+synth.run = run
+sys.exit(cli.main(["synth", "--target", "ecp5", "--build-dir", build, *sys.argv[3:]]))
+"""
+
+
+@pytest.mark.parametrize("signum, jobs", [(signal.SIGTERM, ["--jobs", "2", "--seed", "1", "--seed", "2"]),
+                                          (signal.SIGHUP, [])])
+def test_a_signal_to_nmc_synth_stops_its_tools(tmp_path, ended, stuck_tool, signum, jobs):
+    # the tools lead their own process groups, out of reach of a signal sent to nmc
+    tool, pid_file = stuck_tool("pnr.sh")
+    proc = subprocess.Popen([sys.executable, "-c", _SIGNALLED_SYNTH, str(tool), str(tmp_path), *jobs],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert pid_file.exists(), f"the fake tool never started: {proc.communicate()}"
+    child = int(pid_file.read_text())
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (128 + signum, f"nmc synth: stopped by {signal.Signals(signum).name}\n")
+    assert ended(child), f"the tool's child {child} outlived nmc synth"
