@@ -28,6 +28,7 @@ class RunResult:
     done_cycles: list        # cycles `done` was high
     collisions: list = dataclasses.field(default_factory=list)  # (cycle, memory) of watched reads meeting writes
     issues: list = dataclasses.field(default_factory=list)  # cycles a step was issued (trace_issues)
+    retimed: list = dataclasses.field(default_factory=list)  # (cycle, register) of a retimed register gone wrong
 
 
 def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0, seed: int = 0,
@@ -48,6 +49,9 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     ``input_during_load``: offer the vectors from the cycle after the load's first
     write, while the rest of the program is still being written.
     ``trace_issues``: record in ``issues`` every cycle where the sequencer issued a step.
+
+    Every run watches the array's ``retimed`` flags and raises AssertionError, naming the
+    register and the first cycle, if one was ever high.
     """
     cfg = program.cfg
     if input_gap is not None and (isinstance(input_gap, bool) or not isinstance(input_gap, int) or input_gap < 0):
@@ -164,6 +168,12 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             if any(hits):
                 res.collisions += [(state["cycle"], n) for n, hit in zip(names, hits) if hit]
 
+    async def retimed(ctx):
+        names = list(dut.retimed)
+        async for _, _, *wrong in ctx.tick().sample(*dut.retimed.values()):
+            if any(wrong):
+                res.retimed += [(state["cycle"], n) for n, bad in zip(names, wrong) if bad]
+
     async def issues(ctx):
         cycle = 0  # the value sampled at a clock edge is the one of the cycle before it
         async for _, _, issued in ctx.tick().sample(dut.issued):
@@ -178,11 +188,17 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
         sim.add_process(collisions)
     if trace_issues:
         sim.add_process(issues)
+    if dut.retimed:
+        sim.add_process(retimed)
     sim.add_testbench(driver, background=True)
     if input_during_load:
         sim.add_testbench(inputs_during_load, background=True)
     sim.add_testbench(monitor)
     sim.run()
+    if res.retimed:
+        cycle, name = res.retimed[0]
+        raise AssertionError(f"the retimed register {name} differs from the expression it stands for "
+                             f"in cycle {cycle} (and {len(res.retimed) - 1} more cycles)")
     return res
 
 

@@ -115,6 +115,7 @@ class NmcArray(wiring.Component):
         for pe in self._pes:
             pe._MustUse__silence = True  # the array's own must-use warning covers them
         self._issued = Signal(name="issued")
+        self._retimed = {name: Signal(name=f"{name}_retimed_wrong") for name in ("in_open",)}
         mems = ["inbuf", "actbuf"] + [f"outbuf{p}" for p in range(cfg.pe)]
         self._collisions = {mem: Signal(name=f"{mem}_collision") for mem in mems}
         for p, pe in enumerate(self._pes):
@@ -146,6 +147,15 @@ class NmcArray(wiring.Component):
         (``tests/test_hw_collisions.py``).
         Nothing reads them, so synthesis removes them."""
         return dict(self._collisions)
+
+    @property
+    def retimed(self) -> dict:
+        """Register name -> signal high in a cycle where that register, set a cycle
+        ahead from the next values of its terms so that no LUTs sit between those terms
+        and its readers, differs from the expression it stands for.  Every
+        ``pyhdl.amsim.run_array`` checks that none is ever high.  Nothing reads them, so
+        synthesis removes them."""
+        return dict(self._retimed)
 
     @property
     def issued(self) -> Signal:
@@ -386,10 +396,15 @@ class NmcArray(wiring.Component):
         wbeats = Mux(ws, beats[1], beats[0])
         wfull = Mux(ws, full[1], full[0])
         in_fire = Signal(name="in_fire")
-        # not in the cycle the sequencer reloads its state (after reset or a program
-        # write): its readiness for the next cycle is computed from the reloaded state
-        m.d.comb += [self.i_stream.ready.eq(~wfull & has_layers & ~in_flight & loaded),
-                     in_fire.eq(self.i_stream.valid & self.i_stream.ready)]
+        # i_stream.ready = ~wfull & has_layers & ~in_flight & loaded: not in the cycle the
+        # sequencer reloads its state (after reset or a program write), whose readiness
+        # for the next cycle is computed from the reloaded state.  It is a register
+        # (in_open, set below from the next values of its terms), so in_fire is one LUT
+        # from flip-flops: in_fire drives the writer, the beat counts and the beat
+        # flags, and as a chain of LUTs behind the handshake it limited the UP5K.
+        in_open = Signal(name="in_open")
+        m.d.comb += [self.i_stream.ready.eq(in_open), in_fire.eq(self.i_stream.valid & in_open)]
+        m.d.comb += self._retimed["in_open"].eq(in_open != (~wfull & has_layers & ~in_flight & loaded))
         in_word = (wbeats >> _log2(R)) + Mux(ws, AW, 0)
         in_blk = wbeats[:_log2(R)] if R > 1 else Const(0)
         m.d.comb += [in_wp.addr.eq(in_word), in_wp.data.eq(self.i_stream.payload.replicate(R)),
@@ -419,8 +434,11 @@ class NmcArray(wiring.Component):
                 m.d.sync += beats[c].eq(0)
             with m.If(in_release_r[c]):
                 m.d.sync += full[c].eq(0)
-        with m.If(in_fire & (wbeats == f0_m1)):
+        ws_turns = in_fire & (wbeats == f0_m1)
+        with m.If(ws_turns):
             m.d.sync += ws.eq(~ws)
+        full_next = [~in_release_r[c] & (full[c] | ws_turns & (ws == c)) for c in range(2)]
+        wfull_next = Mux(ws ^ ws_turns, full_next[1], full_next[0])
 
         # ---- hidden activation buffers: a ping-pong pair per inference context ----------
         # a word is read only after all its producers are written (raw_ok), and written
@@ -607,7 +625,11 @@ class NmcArray(wiring.Component):
         # the output slot as it will be next cycle (a release is seen a cycle later)
         ofull = [claim & (claim_ctx == c) | out_full[c] for c in C]
         has_layers_n = Mux(ld_fire & ctl_word & ctl_n_layers, n_any, has_layers)
-        able = loaded & ~(ld_fire & ~(ctl_word & ctl_clear)) & has_layers_n
+        loaded_n = ~(ld_fire & ~(ctl_word & ctl_clear))
+        able = loaded & loaded_n & has_layers_n
+        # the load stages' handshakes shift by one each cycle
+        in_flight_n = Cat(self.load.valid & self.load.ready, *[fire for _, fire in stages[:-1]]).any()
+        m.d.sync += in_open.eq(~wfull_next & has_layers_n & ~in_flight_n & loaded_n)
         weights_next = Const(1)
         if vn:
             # the next step's K bus words are fetched one per cycle; it issues with the last

@@ -390,3 +390,14 @@ def test_layer_count_above_max_layers_is_clamped(n_layers):
     program = dataclasses.replace(program, load_words=program.load_words[:-1] + [(addr, n_layers)])
     vectors = draw(2)
     _check(image, vectors, amsim.run_array(program, vectors), cfg)
+
+
+def test_a_retimed_register_gone_wrong_is_named(monkeypatch):
+    # every run checks the retimed registers; here a flag that rises with each issued
+    # step stands in for in_open's, as if the register missed its expression
+    monkeypatch.setattr(NmcArray, "retimed", property(lambda self: {"in_open": self.issued}))
+    cfg, sizes, _ = CORNERS[0]
+    image, _, draw = _model(cfg, sizes, seed=21)
+    with pytest.raises(AssertionError, match=r"^the retimed register in_open differs from the expression it "
+                                             r"stands for in cycle \d+ \(and [1-9]\d* more cycles\)$"):
+        amsim.run_array(compile_model(image, cfg), draw(2))
