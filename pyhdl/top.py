@@ -799,7 +799,10 @@ class NmcArray(wiring.Component):
         d_room = Signal(name="drain_room", init=1)
         undrained = [Signal(feat_bits + 1, name=f"drain_undrained{s}") for s in range(2)]
         ready1 = [Signal(name=f"drain_ready{s}") for s in range(2)]
-        m.d.comb += drain.eq(Mux(ds, out_pend[1] & ready1[1], out_pend[0] & ready1[0]) & d_room)
+        # the read from each slot, each one LUT from registers (a shared select of the
+        # slot before the per-slot counts took two levels more on the UP5K)
+        drain_from = [(ds == s) & out_pend[s] & ready1[s] & d_room for s in range(2)]
+        m.d.comb += drain.eq(drain_from[0] | drain_from[1])
         # reads in flight plus results in the FIFO (= w_level + inflight + inflight2)
         d_occ = Signal(range(5), name="drain_occupancy")
         r_fire = ofifo.r_stream.valid & ofifo.r_stream.ready
@@ -808,7 +811,7 @@ class NmcArray(wiring.Component):
         lane_last = de[:_log2(P)].all() if P > 1 else Const(1)
         for s in range(2):
             winc = out_write & (wb["ctx"] == s)
-            here = drain & (ds == s)
+            here = drain_from[s]
             cleared = claim & (claim_ctx == s) | here & de_last
             done_group = here & lane_last
             n = undrained[s]
