@@ -276,15 +276,15 @@ class ProcessingElement(wiring.Component):
 
         # k=R+O+2+levels: accumulator, starting from the bias on the group's first fold
         # the two inference contexts' steps interleave in any order, each context
-        # with its own partial sum
+        # with its own partial sum and its own adder: a shared adder needs the context
+        # select and the bias select in front of its carry chain, two LUT levels in the
+        # accumulator's loop on the UP5K instead of one
         accs = [Signal(signed(cfg.acc_bits), name=f"pe{p}_acc{k}", reset_less=True) for k in range(2)]
-        acc_sum = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc_next")
-        m.d.comb += acc_sum.eq(Mux(c["first"], bias, Mux(c["ctx"], accs[1], accs[0])) + lane_sum)
-        with m.If(c["valid"]):
-            with m.If(c["ctx"]):
-                m.d.sync += accs[1].eq(acc_sum)
-            with m.Else():
-                m.d.sync += accs[0].eq(acc_sum)
+        for k in range(2):
+            acc_sum = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc_next{k}")
+            m.d.comb += acc_sum.eq(Mux(c["first"], bias, accs[k]) + lane_sum)
+            with m.If(c["valid"] & (c["ctx"] == k)):
+                m.d.sync += accs[k].eq(acc_sum)
         done_ctx = Signal(name=f"pe{p}_done_ctx", reset_less=True)
         m.d.sync += done_ctx.eq(c["ctx"])
         acc = Mux(done_ctx, accs[1], accs[0])
