@@ -6,7 +6,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
+  wire [9:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
@@ -14,29 +14,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [6:0] \$108 ;
-  wire [8:0] \$109 ;
+  wire \$108 ;
+  wire [6:0] \$109 ;
   wire \$11 ;
-  wire [6:0] \$110 ;
-  wire [8:0] \$111 ;
-  wire \$112 ;
+  wire [8:0] \$110 ;
+  wire [6:0] \$111 ;
+  wire [8:0] \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [7:0] \$115 ;
-  wire [6:0] \$116 ;
-  wire [8:0] \$117 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [7:0] \$120 ;
-  wire [6:0] \$121 ;
-  wire [8:0] \$122 ;
-  wire \$123 ;
+  wire \$120 ;
+  wire [7:0] \$121 ;
+  wire [6:0] \$122 ;
+  wire [8:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
+  wire [7:0] \$126 ;
+  wire [6:0] \$127 ;
+  wire [8:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
@@ -48,24 +48,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [3:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [8:0] \$144 ;
-  wire [8:0] \$145 ;
-  wire [8:0] \$146 ;
+  wire \$144 ;
+  wire [3:0] \$145 ;
+  wire [3:0] \$146 ;
   wire \$147 ;
-  wire [8:0] \$148 ;
-  wire [8:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
   wire [8:0] \$150 ;
   wire [8:0] \$151 ;
   wire [8:0] \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [8:0] \$154 ;
   wire [8:0] \$155 ;
   wire [8:0] \$156 ;
   wire [8:0] \$157 ;
@@ -74,103 +74,103 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$16 ;
   wire \$160 ;
   wire [8:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [8:0] \$165 ;
+  wire [8:0] \$162 ;
+  wire [8:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire \$165 ;
   wire \$166 ;
-  wire [7:0] \$167 ;
+  wire [8:0] \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  wire [8:0] \$171 ;
   wire \$172 ;
-  wire [8:0] \$173 ;
-  wire [8:0] \$174 ;
-  wire [8:0] \$175 ;
-  wire [8:0] \$176 ;
+  wire [7:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [8:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
+  wire [8:0] \$180 ;
+  wire [8:0] \$181 ;
+  wire [8:0] \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [9:0] \$187 ;
-  wire [8:0] \$188 ;
+  wire \$187 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
+  wire [9:0] \$193 ;
+  wire [8:0] \$194 ;
   wire \$195 ;
-  wire [10:0] \$196 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire [9:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [5:0] \$203 ;
-  wire [5:0] \$204 ;
+  wire [10:0] \$202 ;
+  wire \$203 ;
+  wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
-  wire [5:0] \$207 ;
+  wire [9:0] \$206 ;
+  wire \$207 ;
   wire \$208 ;
-  wire [8:0] \$209 ;
+  wire [5:0] \$209 ;
   wire [8:0] \$21 ;
-  wire [8:0] \$210 ;
-  wire [8:0] \$211 ;
-  wire [8:0] \$212 ;
-  wire \$213 ;
+  wire [5:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [5:0] \$213 ;
   wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [8:0] \$215 ;
+  wire [8:0] \$216 ;
+  wire [8:0] \$217 ;
+  wire [8:0] \$218 ;
   wire \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [9:0] \$223 ;
-  wire [8:0] \$224 ;
+  wire \$223 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [9:0] \$229 ;
   wire [8:0] \$23 ;
-  wire \$230 ;
+  wire [8:0] \$230 ;
   wire \$231 ;
-  wire [10:0] \$232 ;
+  wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire [9:0] \$236 ;
+  wire \$236 ;
   wire \$237 ;
-  wire \$238 ;
-  wire [5:0] \$239 ;
+  wire [10:0] \$238 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
-  wire [5:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
-  wire [5:0] \$243 ;
+  wire [9:0] \$242 ;
+  wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
+  wire [5:0] \$245 ;
+  wire [5:0] \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [5:0] \$249 ;
   wire [8:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -268,13 +268,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [7:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire \$342 ;
+  wire [7:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
@@ -283,7 +283,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire \$350 ;
+  wire [7:0] \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
@@ -326,7 +326,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
-  wire [7:0] \$39 ;
+  wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
@@ -340,27 +340,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$4 ;
   wire [7:0] \$40 ;
   wire \$400 ;
-  wire [8:0] \$401 ;
+  wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [7:0] \$404 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [7:0] \$407 ;
-  wire [7:0] \$408 ;
-  wire [5:0] \$409 ;
-  wire [5:0] \$41 ;
-  wire [8:0] \$410 ;
-  wire [7:0] \$411 ;
-  wire [7:0] \$412 ;
-  wire [6:0] \$413 ;
-  wire [8:0] \$414 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [7:0] \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
-  wire [5:0] \$416 ;
-  wire [9:0] \$417 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
-  wire [7:0] \$419 ;
-  wire [8:0] \$42 ;
+  wire \$419 ;
+  wire [5:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
@@ -368,67 +368,67 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [8:0] \$427 ;
+  wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [8:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire [8:0] \$432 ;
-  wire [3:0] \$433 ;
+  wire \$432 ;
+  wire \$433 ;
   wire \$434 ;
-  wire [4:0] \$435 ;
+  wire \$435 ;
   wire \$436 ;
-  wire [3:0] \$437 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [3:0] \$440 ;
+  wire \$440 ;
   wire \$441 ;
-  wire \$442 ;
+  wire [8:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire \$445 ;
+  wire [7:0] \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [7:0] \$448 ;
+  wire [7:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
+  wire [5:0] \$450 ;
+  wire [8:0] \$451 ;
+  wire [7:0] \$452 ;
+  wire [7:0] \$453 ;
+  wire [6:0] \$454 ;
+  wire [8:0] \$455 ;
   wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
+  wire [5:0] \$457 ;
+  wire [9:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
+  wire [7:0] \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [9:0] \$465 ;
-  wire [9:0] \$466 ;
+  wire \$465 ;
+  wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
+  wire [8:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
+  wire [8:0] \$473 ;
+  wire [3:0] \$474 ;
   wire \$475 ;
-  wire \$476 ;
+  wire [4:0] \$476 ;
   wire \$477 ;
-  wire \$478 ;
+  wire [3:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [3:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
@@ -438,11 +438,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [9:0] \$490 ;
-  wire [9:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   wire \$492 ;
-  wire [8:0] \$493 ;
-  wire [8:0] \$494 ;
+  wire \$493 ;
+  wire \$494 ;
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
@@ -452,121 +452,121 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire [8:0] \$502 ;
+  wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire [3:0] \$506 ;
-  wire [4:0] \$507 ;
-  wire [3:0] \$508 ;
-  wire [4:0] \$509 ;
-  wire [7:0] \$51 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
   wire \$510 ;
-  wire [32:0] \$511 ;
-  wire [32:0] \$512 ;
-  wire [32:0] \$513 ;
-  wire [3:0] \$514 ;
-  wire [32:0] \$515 ;
-  wire [1:0] \$516 ;
-  wire [32:0] \$517 ;
-  wire [32:0] \$518 ;
-  wire [1:0] \$519 ;
-  wire \$52 ;
-  wire [32:0] \$520 ;
-  wire [32:0] \$521 ;
-  reg \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg [3:0] \$525 ;
-  reg [8:0] \$526 ;
-  reg [4:0] \$527 ;
-  reg [7:0] \$528 ;
-  reg \$529 ;
+  wire \$511 ;
+  wire [9:0] \$512 ;
+  wire [9:0] \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire [7:0] \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg [7:0] \$531 ;
-  reg \$532 ;
-  reg [7:0] \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg [8:0] \$538 ;
-  reg [8:0] \$539 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg [4:0] \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg [8:0] \$545 ;
-  reg [7:0] \$546 ;
-  reg [2:0] \$547 ;
-  reg [7:0] \$548 ;
-  reg [7:0] \$549 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire [9:0] \$543 ;
+  wire [9:0] \$544 ;
+  wire \$545 ;
+  wire [8:0] \$546 ;
+  wire [8:0] \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  reg [8:0] \$550 ;
-  reg [8:0] \$551 ;
-  reg [9:0] \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg \$559 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire [8:0] \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire [3:0] \$559 ;
   wire \$56 ;
-  reg [4:0] \$560 ;
-  reg [4:0] \$561 ;
-  reg \$562 ;
-  reg [8:0] \$563 ;
-  reg [8:0] \$564 ;
-  reg \$565 ;
-  reg [4:0] \$566 ;
-  reg \$567 ;
-  reg \$568 ;
-  reg \$569 ;
+  wire [4:0] \$560 ;
+  wire [3:0] \$561 ;
+  wire [4:0] \$562 ;
+  wire \$563 ;
+  wire [32:0] \$564 ;
+  wire [32:0] \$565 ;
+  wire [32:0] \$566 ;
+  wire [3:0] \$567 ;
+  wire [32:0] \$568 ;
+  wire [1:0] \$569 ;
   wire \$57 ;
-  reg [8:0] \$570 ;
-  reg [7:0] \$571 ;
-  reg [2:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg [7:0] \$574 ;
-  reg [8:0] \$575 ;
-  reg [8:0] \$576 ;
-  reg [9:0] \$577 ;
-  reg \$578 ;
-  reg \$579 ;
+  wire [32:0] \$570 ;
+  wire [32:0] \$571 ;
+  wire [1:0] \$572 ;
+  wire [32:0] \$573 ;
+  wire [32:0] \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg [3:0] \$578 ;
+  reg [8:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg \$581 ;
+  reg [4:0] \$580 ;
+  reg [7:0] \$581 ;
   reg \$582 ;
   reg \$583 ;
-  reg \$584 ;
-  reg [4:0] \$585 ;
-  reg [4:0] \$586 ;
+  reg [7:0] \$584 ;
+  reg \$585 ;
+  reg [7:0] \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [3:0] \$59 ;
+  wire \$59 ;
   reg \$590 ;
-  reg \$591 ;
-  reg \$592 ;
+  reg [8:0] \$591 ;
+  reg [8:0] \$592 ;
   reg \$593 ;
-  reg \$594 ;
+  reg [4:0] \$594 ;
   reg \$595 ;
   reg \$596 ;
   reg \$597 ;
-  reg \$598 ;
-  reg \$599 ;
+  reg [8:0] \$598 ;
+  reg [7:0] \$599 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  reg \$600 ;
-  reg \$601 ;
-  reg \$602 ;
-  reg \$603 ;
-  reg \$604 ;
-  reg \$605 ;
+  reg [2:0] \$600 ;
+  reg [7:0] \$601 ;
+  reg [7:0] \$602 ;
+  reg [8:0] \$603 ;
+  reg [8:0] \$604 ;
+  reg [9:0] \$605 ;
   reg \$606 ;
   reg \$607 ;
   reg \$608 ;
@@ -575,64 +575,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$610 ;
   reg \$611 ;
   reg \$612 ;
-  reg \$613 ;
-  reg \$614 ;
-  reg [7:0] \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg [7:0] \$618 ;
-  reg [2:0] \$619 ;
+  reg [4:0] \$613 ;
+  reg [4:0] \$614 ;
+  reg \$615 ;
+  reg [8:0] \$616 ;
+  reg [8:0] \$617 ;
+  reg \$618 ;
+  reg [4:0] \$619 ;
   wire [3:0] \$62 ;
   reg \$620 ;
-  reg [8:0] \$621 ;
+  reg \$621 ;
   reg \$622 ;
   reg [8:0] \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg \$626 ;
-  reg [8:0] \$627 ;
+  reg [7:0] \$624 ;
+  reg [2:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [7:0] \$627 ;
   reg [8:0] \$628 ;
-  reg \$629 ;
-  wire \$63 ;
-  reg \$630 ;
+  reg [8:0] \$629 ;
+  wire [3:0] \$63 ;
+  reg [9:0] \$630 ;
   reg \$631 ;
-  reg [7:0] \$632 ;
+  reg \$632 ;
   reg \$633 ;
   reg \$634 ;
   reg \$635 ;
   reg \$636 ;
-  reg [2:0] \$637 ;
-  reg \$638 ;
-  reg [3:0] \$639 ;
+  reg \$637 ;
+  reg [4:0] \$638 ;
+  reg [4:0] \$639 ;
   wire \$64 ;
-  reg [31:0] \$640 ;
-  reg [3:0] \$641 ;
-  reg [31:0] \$642 ;
-  reg [3:0] \$643 ;
-  reg [31:0] \$644 ;
-  reg [3:0] \$645 ;
-  reg [31:0] \$646 ;
-  reg [3:0] \$647 ;
-  reg [31:0] \$648 ;
-  reg [3:0] \$649 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
-  reg [31:0] \$650 ;
-  reg [3:0] \$651 ;
-  reg [31:0] \$652 ;
-  reg [3:0] \$653 ;
-  reg [31:0] \$654 ;
-  reg [31:0] \$655 ;
-  wire [7:0] \$656 ;
-  wire [23:0] \$657 ;
-  wire [7:0] \$658 ;
-  wire [23:0] \$659 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
   wire \$66 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg [7:0] \$669 ;
   wire \$67 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg [7:0] \$672 ;
+  reg [2:0] \$673 ;
+  reg \$674 ;
+  reg [8:0] \$675 ;
+  reg \$676 ;
+  reg [8:0] \$677 ;
+  reg \$678 ;
+  reg \$679 ;
   wire \$68 ;
+  reg \$680 ;
+  reg [8:0] \$681 ;
+  reg [8:0] \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg [7:0] \$686 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
+  reg \$690 ;
+  reg [2:0] \$691 ;
+  reg \$692 ;
+  reg [3:0] \$693 ;
+  reg [31:0] \$694 ;
+  reg [3:0] \$695 ;
+  reg [31:0] \$696 ;
+  reg [3:0] \$697 ;
+  reg [31:0] \$698 ;
+  reg [3:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
+  reg [31:0] \$700 ;
+  reg [3:0] \$701 ;
+  reg [31:0] \$702 ;
+  reg [3:0] \$703 ;
+  reg [31:0] \$704 ;
+  reg [3:0] \$705 ;
+  reg [31:0] \$706 ;
+  reg [3:0] \$707 ;
+  reg [31:0] \$708 ;
+  reg [31:0] \$709 ;
   wire \$71 ;
+  wire [7:0] \$710 ;
+  wire [23:0] \$711 ;
+  wire [7:0] \$712 ;
+  wire [23:0] \$713 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
@@ -658,26 +712,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [7:0] \$95 ;
-  wire [6:0] \$96 ;
-  wire [8:0] \$97 ;
-  wire [5:0] \$98 ;
-  wire [9:0] \$99 ;
+  wire \$95 ;
+  wire [7:0] \$96 ;
+  wire [6:0] \$97 ;
+  wire [8:0] \$98 ;
+  wire [5:0] \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$147 ;
-  wire [6:0] \$signature__addr$150 ;
-  wire [6:0] \$signature__addr$159 ;
-  wire [6:0] \$signature__addr$162 ;
+  wire [6:0] \$signature__addr$149 ;
+  wire [6:0] \$signature__addr$152 ;
+  wire [6:0] \$signature__addr$161 ;
+  wire [6:0] \$signature__addr$164 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$148 ;
-  wire [31:0] \$signature__data$151 ;
-  wire [31:0] \$signature__data$337 ;
-  wire [31:0] \$signature__data$338 ;
+  wire [31:0] \$signature__data$150 ;
+  wire [31:0] \$signature__data$153 ;
+  wire [31:0] \$signature__data$339 ;
+  wire [31:0] \$signature__data$340 ;
   wire \$signature__en ;
-  wire \$signature__en$146 ;
-  wire \$signature__en$149 ;
+  wire \$signature__en$148 ;
+  wire \$signature__en$151 ;
   wire [31:0] act;
-  wire [31:0] \act$135 ;
+  wire [31:0] \act$137 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -779,7 +833,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input [31:0] i_stream__payload;
   wire [31:0] i_stream__payload;
   output i_stream__ready;
-  wire i_stream__ready;
+  reg i_stream__ready = 1'h0;
   input i_stream__valid;
   wire i_stream__valid;
   reg [7:0] in_beats0 = 8'h00;
@@ -789,6 +843,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] in_folds_m1 = 9'h1ff;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
+  (* init = 1'h0 *)
+  wire in_open;
+  wire in_open_retimed_wrong;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -860,13 +917,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [32:0] next_steps0 = 33'h000000000;
   reg [32:0] next_steps1 = 33'h000000000;
   wire [1:0] nxt_rp__addr;
-  wire [1:0] \nxt_rp__addr$76 ;
+  wire [1:0] \nxt_rp__addr$78 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$196 ;
+  wire [34:0] \nxt_rp__data$198 ;
   wire [1:0] nxt_steps_rp__addr;
-  wire [1:0] \nxt_steps_rp__addr$77 ;
+  wire [1:0] \nxt_steps_rp__addr$79 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$198 ;
+  wire [32:0] \nxt_steps_rp__data$200 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -900,7 +957,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$145 ;
+  wire [31:0] \result$147 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -922,50 +979,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$112 ;
+  wire [8:0] \step_addr$100 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$98 ;
+  wire [8:0] \step_addr$114 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$104 ;
+  wire \step_ctx$106 ;
   (* init = 1'h0 *)
-  wire \step_ctx$115 ;
+  wire \step_ctx$117 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$100 ;
+  wire \step_first$102 ;
   (* init = 1'h0 *)
-  wire \step_first$113 ;
+  wire \step_first$115 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$102 ;
+  wire \step_last$104 ;
   (* init = 1'h0 *)
-  wire \step_last$114 ;
+  wire \step_last$116 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$108 ;
+  wire \step_relu$110 ;
   (* init = 1'h0 *)
-  wire \step_relu$117 ;
+  wire \step_relu$119 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$110 ;
+  wire \step_requantize$112 ;
   (* init = 1'h0 *)
-  wire \step_requantize$118 ;
+  wire \step_requantize$120 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$106 ;
+  wire [7:0] \step_rq$108 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$116 ;
+  wire [7:0] \step_rq$118 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$111 ;
+  wire \step_valid$113 ;
   (* init = 1'h0 *)
-  wire \step_valid$96 ;
+  wire \step_valid$98 ;
   wire [1:0] swp__addr;
   wire [32:0] swp__data;
   wire swp__en;
@@ -1200,14 +1257,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$101 )
-      actbuf[\$99 [6:0]][7:0] <= \$656 ;
-    if (\$103 )
-      actbuf[\$99 [6:0]][15:8] <= \$658 ;
-    if (\$105 )
-      actbuf[\$99 [6:0]][23:16] <= \$656 ;
-    if (\$107 )
-      actbuf[\$99 [6:0]][31:24] <= \$658 ;
+    if (\$102 )
+      actbuf[\$100 [6:0]][7:0] <= \$710 ;
+    if (\$104 )
+      actbuf[\$100 [6:0]][15:8] <= \$712 ;
+    if (\$106 )
+      actbuf[\$100 [6:0]][23:16] <= \$710 ;
+    if (\$108 )
+      actbuf[\$100 [6:0]][31:24] <= \$712 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1227,8 +1284,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$198  = descriptor_steps[\$62 [1:0]];
-  assign nxt_steps_rp__data = descriptor_steps[\$60 [1:0]];
+  assign \nxt_steps_rp__data$200  = descriptor_steps[\$63 [1:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$61 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
     descriptors[0] = 35'h000000000;
@@ -1240,8 +1297,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$196  = descriptors[\$62 [1:0]];
-  assign nxt_rp__data = descriptors[\$60 [1:0]];
+  assign \nxt_rp__data$198  = descriptors[\$63 [1:0]];
+  assign nxt_rp__data = descriptors[\$61 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
   (* no_rw_check = 32'd1 *)
@@ -1314,8 +1371,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\$44 )
-      inbuf[\$42 [5:0]] <= i_stream__payload;
+    if (\$45 )
+      inbuf[\$43 [5:0]] <= i_stream__payload;
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
@@ -1458,13 +1515,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$109 [6:0]] <= { \$657 , \$656  };
+      outbuf0[\$110 [6:0]] <= { \$711 , \$710  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$117 [6:0]];
+    _2_ <= outbuf0[\$123 [6:0]];
   end
-  assign \$signature__data$337  = _2_;
+  assign \$signature__data$339  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1599,410 +1656,515 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$111 [6:0]] <= { \$659 , \$658  };
+      outbuf1[\$112 [6:0]] <= { \$713 , \$712  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$122 [6:0]];
+    _3_ <= outbuf1[\$128 [6:0]];
   end
-  assign \$signature__data$338  = _3_;
+  assign \$signature__data$340  = _3_;
+  assign \$257  = ~ issue0;
+  assign \$258  = loaded & \$257 ;
+  assign \$259  = ~ last_fold0;
+  assign \$260  = loaded & \$259 ;
+  assign \$261  = in_beats0 > fold0;
+  assign \$262  = ! in_wslot;
+  assign \$263  = in_fire & \$262 ;
+  assign \$264  = in_beats0 == fold0;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = \$261  | \$265 ;
+  assign \$267  = in_beats0 > fold_plus1_0;
+  assign \$268  = ! in_wslot;
+  assign \$269  = in_fire & \$268 ;
+  assign \$270  = in_beats0 == fold_plus1_0;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = \$267  | \$271 ;
+  assign \$273  = in_beats0 > fold_plus1_0;
+  assign \$274  = ! in_wslot;
+  assign \$275  = in_fire & \$274 ;
+  assign \$276  = in_beats0 == fold_plus1_0;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$273  | \$277 ;
+  assign \$279  = in_beats0 > fold_plus2_0;
+  assign \$280  = ! in_wslot;
+  assign \$281  = in_fire & \$280 ;
+  assign \$282  = in_beats0 == fold_plus2_0;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$279  | \$283 ;
+  assign \$285  = in_beats0 > 1'h0;
+  assign \$286  = ! in_wslot;
+  assign \$287  = in_fire & \$286 ;
+  assign \$288  = ! in_beats0;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = \$285  | \$289 ;
+  assign \$291  = in_beats0 > 1'h1;
+  assign \$292  = ! in_wslot;
+  assign \$293  = in_fire & \$292 ;
+  assign \$294  = in_beats0 == 1'h1;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = \$291  | \$295 ;
+  assign \$297  = ~ issue1;
+  assign \$298  = loaded & \$297 ;
+  assign \$299  = ~ last_fold1;
+  assign \$300  = loaded & \$299 ;
+  assign \$301  = in_beats1 > fold1;
+  assign \$303  = in_fire & \$302 ;
+  assign \$304  = in_beats1 == fold1;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = \$301  | \$305 ;
+  assign \$307  = in_beats1 > fold_plus1_1;
+  assign \$309  = in_fire & \$308 ;
+  assign \$310  = in_beats1 == fold_plus1_1;
   assign \$311  = \$309  & \$310 ;
   assign \$312  = \$307  | \$311 ;
-  assign \$313  = in_beats1 > fold_plus2_1;
+  assign \$313  = in_beats1 > fold_plus1_1;
   assign \$315  = in_fire & \$314 ;
-  assign \$316  = in_beats1 == fold_plus2_1;
+  assign \$316  = in_beats1 == fold_plus1_1;
   assign \$317  = \$315  & \$316 ;
   assign \$318  = \$313  | \$317 ;
-  assign \$319  = in_beats1 > 1'h0;
+  assign \$319  = in_beats1 > fold_plus2_1;
   assign \$321  = in_fire & \$320 ;
-  assign \$322  = ! in_beats1;
+  assign \$322  = in_beats1 == fold_plus2_1;
   assign \$323  = \$321  & \$322 ;
   assign \$324  = \$319  | \$323 ;
-  assign \$325  = in_beats1 > 1'h1;
+  assign \$325  = in_beats1 > 1'h0;
   assign \$327  = in_fire & \$326 ;
-  assign \$328  = in_beats1 == 1'h1;
+  assign \$328  = ! in_beats1;
   assign \$329  = \$327  & \$328 ;
   assign \$330  = \$325  | \$329 ;
-  assign \$331  = load_r_is_control & load_r_is_clear;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = load_write & \$332 ;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = loaded & \$334 ;
-  assign \$336  = load_write & load_r_is_control;
-  assign \$337  = \$336  & load_r_is_n_layers;
-  assign \$338  = \$337  ? load_r_has_layers : has_layers;
-  assign \$339  = \$335  & \$338 ;
-  assign \$341  = last_fold0 & last_group0;
-  assign \$342  = ~ \$341 ;
-  assign \$343  = ~ layer_is_0_0;
-  assign \$344  = \$343  | last_fold0;
-  assign \$345  = \$344  | beat_ready_next0;
-  assign \$346  = ! in_wslot;
-  assign \$347  = in_fire & \$346 ;
-  assign \$348  = \$347  & beat_ready0;
-  assign \$349  = \$345  | \$348 ;
-  assign \$350  = \$342  & \$349 ;
-  assign \$351  = ! in_wslot;
+  assign \$331  = in_beats1 > 1'h1;
+  assign \$333  = in_fire & \$332 ;
+  assign \$334  = in_beats1 == 1'h1;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = \$331  | \$335 ;
+  assign \$337  = in_wslot ? in_beats1 : in_beats0;
+  assign \$338  = \$337  == in_folds_m1;
+  assign \$339  = in_fire & \$338 ;
+  assign \$340  = in_wslot ^ \$339 ;
+  assign \$341  = ~ in_release_r1_1;
+  assign \$342  = in_wslot ? in_beats1 : in_beats0;
+  assign \$343  = \$342  == in_folds_m1;
+  assign \$344  = in_fire & \$343 ;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = in_full1 | \$346 ;
+  assign \$348  = \$341  & \$347 ;
+  assign \$349  = ~ in_release_r1_0;
+  assign \$350  = in_wslot ? in_beats1 : in_beats0;
+  assign \$351  = \$350  == in_folds_m1;
   assign \$352  = in_fire & \$351 ;
-  assign \$353  = beat_ready0 | \$352 ;
-  assign \$354  = ~ first_step0;
-  assign \$355  = \$354  | wait_ok0;
-  assign \$356  = layer_is_0_0 ? \$353  : \$355 ;
-  assign \$357  = cur_is_last0 & first_step0;
-  assign \$358  = ! claim_ctx;
-  assign \$359  = claim_out & \$358 ;
-  assign \$360  = \$359  | out_full0;
-  assign \$361  = \$357  & \$360 ;
-  assign \$362  = ~ \$361 ;
-  assign \$363  = \$356  & \$362 ;
-  assign \$364  = issue0 ? \$350  : \$363 ;
-  assign \$365  = \$340  & \$364 ;
-  assign \$366  = load_r_is_control & load_r_is_clear;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = load_write & \$367 ;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = loaded & \$369 ;
-  assign \$371  = load_write & load_r_is_control;
-  assign \$372  = \$371  & load_r_is_n_layers;
-  assign \$373  = \$372  ? load_r_has_layers : has_layers;
-  assign \$374  = \$370  & \$373 ;
-  assign \$376  = last_fold1 & last_group1;
-  assign \$377  = ~ \$376 ;
-  assign \$378  = ~ layer_is_0_1;
-  assign \$379  = \$378  | last_fold1;
-  assign \$380  = \$379  | beat_ready_next1;
-  assign \$382  = in_fire & \$381 ;
-  assign \$383  = \$382  & beat_ready1;
-  assign \$384  = \$380  | \$383 ;
-  assign \$385  = \$377  & \$384 ;
-  assign \$387  = in_fire & \$386 ;
-  assign \$388  = beat_ready1 | \$387 ;
-  assign \$389  = ~ first_step1;
-  assign \$390  = \$389  | wait_ok1;
-  assign \$391  = layer_is_0_1 ? \$388  : \$390 ;
-  assign \$392  = cur_is_last1 & first_step1;
-  assign \$394  = claim_out & \$393 ;
-  assign \$395  = \$394  | out_full1;
-  assign \$396  = \$392  & \$395 ;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$391  & \$397 ;
-  assign \$399  = issue1 ? \$385  : \$398 ;
-  assign \$400  = \$375  & \$399 ;
-  assign \$401  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$402  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$403  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$404  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$405  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$406  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$407  = issue_ctx ? fold1 : fold0;
-  assign \$409  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$410  = \$408  + \$409 ;
-  assign \$411  = issue_ctx ? fold1 : fold0;
-  assign \$413  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$414  = \$412  + \$413 ;
-  assign \$415  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$416  = \$415  ? 6'h00 : 6'h20;
-  assign \$417  = \$414  + \$416 ;
-  assign \$418  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$419  = issue_ctx ? group1 : group0;
-  assign \$420  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$421  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$422  = step_valid & step_last;
-  assign \$423  = ! claim_ctx;
-  assign \$424  = claim_out & \$423 ;
-  assign \$425  = ! wb_ctx16;
-  assign \$426  = out_write & \$425 ;
-  assign \$427  = out_groups0 + 1'h1;
-  assign \$429  = claim_out & \$428 ;
-  assign \$431  = out_write & \$430 ;
-  assign \$432  = out_groups1 + 1'h1;
-  assign \$433  = drain_occupancy + drain_read;
-  assign \$434  = o_stream__valid & o_stream__ready;
-  assign \$435  = \$433  - \$434 ;
-  assign \$436  = o_stream__valid & o_stream__ready;
-  assign \$437  = drain_occupancy - \$436 ;
-  assign \$438  = $signed(\$437 ) < $signed(3'h3);
-  assign \$439  = o_stream__valid & o_stream__ready;
-  assign \$440  = drain_occupancy - \$439 ;
-  assign \$441  = $signed(\$440 ) < $signed(4'h4);
-  assign \$442  = drain_read ? \$438  : \$441 ;
-  assign \$443  = ! claim_ctx;
-  assign \$444  = claim_out & \$443 ;
-  assign \$445  = ! drain_slot;
-  assign \$446  = drain_read & \$445 ;
-  assign \$447  = \$446  & drain_elem_last;
-  assign \$448  = \$444  | \$447 ;
-  assign \$449  = ! wb_ctx16;
-  assign \$450  = out_write & \$449 ;
-  assign \$451  = ! drain_slot;
-  assign \$452  = drain_read & \$451 ;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = ~ \$454 ;
-  assign \$456  = \$450  & \$455 ;
-  assign \$457  = ! drain_slot;
-  assign \$458  = drain_read & \$457 ;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = ! wb_ctx16;
-  assign \$462  = out_write & \$461 ;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = \$460  & \$463 ;
-  assign \$465  = drain_undrained0 + 1'h1;
-  assign \$466  = drain_undrained0 - 1'h1;
-  assign \$467  = drain_undrained0 >= 2'h2;
-  assign \$469  = claim_out & \$468 ;
-  assign \$471  = drain_read & \$470 ;
-  assign \$472  = \$471  & drain_elem_last;
-  assign \$473  = \$469  | \$472 ;
-  assign \$475  = out_write & \$474 ;
-  assign \$477  = drain_read & \$476 ;
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$475  & \$480 ;
-  assign \$483  = drain_read & \$482 ;
-  assign \$485  = \$483  & \$484 ;
-  assign \$487  = out_write & \$486 ;
-  assign \$488  = ~ \$487 ;
-  assign \$489  = \$485  & \$488 ;
-  assign \$490  = drain_undrained1 + 1'h1;
-  assign \$491  = drain_undrained1 - 1'h1;
-  assign \$492  = drain_undrained1 >= 2'h2;
-  assign \$493  = out_n - 1'h1;
-  assign \$494  = out_n - 2'h2;
-  assign \$495  = ~ drain_read;
-  assign \$496  = drain_elem == out_n_m1;
-  assign \$497  = ! out_n_m1;
-  assign \$498  = drain_elem == out_n_m2;
-  assign \$499  = ~ drain_slot;
-  assign \$500  = ! drain_slot;
-  assign \$502  = drain_elem + 1'h1;
-  assign \$503  = ~ release_slot;
-  assign \$504  = ! release_slot;
-  assign \$506  = in_flight + vector_start_r;
-  assign \$507  = \$506  - finished_r;
-  assign \$508  = in_flight + vector_start_r;
-  assign \$509  = \$508  - finished_r;
-  assign \$510  = | \$509 ;
-  assign \$511  = count_busy + inc_busy;
-  assign \$512  = count_stall_input + inc_stall_input;
-  assign \$513  = count_stall_output + inc_stall_output;
-  assign \$514  = issue ? 4'h8 : 4'h0;
-  assign \$515  = count_mac_ops + inc_mac_ops;
-  assign \$516  = issue ? 2'h2 : 2'h0;
-  assign \$517  = count_bank_reads + inc_bank_reads;
-  assign \$518  = count_act_reads + inc_act_reads;
-  assign \$519  = in_fire + act_write;
-  assign \$520  = count_act_writes + inc_act_writes;
-  assign \$521  = count_inferences + inc_inferences;
+  assign \$353  = ! in_wslot;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = in_full0 | \$354 ;
+  assign \$356  = \$349  & \$355 ;
+  assign \$357  = \$340  ? \$348  : \$356 ;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = load_write & load_r_is_control;
+  assign \$360  = \$359  & load_r_is_n_layers;
+  assign \$361  = \$360  ? load_r_has_layers : has_layers;
+  assign \$362  = \$358  & \$361 ;
+  assign \$363  = load__valid & load__ready;
+  assign \$364  = | { load_in_valid0, \$363  };
+  assign \$365  = ~ \$364 ;
+  assign \$366  = \$362  & \$365 ;
+  assign \$367  = load_r_is_control & load_r_is_clear;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = load_write & \$368 ;
+  assign \$370  = ~ \$369 ;
+  assign \$371  = \$366  & \$370 ;
+  assign \$372  = load_r_is_control & load_r_is_clear;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = load_write & \$373 ;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = loaded & \$375 ;
+  assign \$377  = load_write & load_r_is_control;
+  assign \$378  = \$377  & load_r_is_n_layers;
+  assign \$379  = \$378  ? load_r_has_layers : has_layers;
+  assign \$380  = \$376  & \$379 ;
+  assign \$382  = last_fold0 & last_group0;
+  assign \$383  = ~ \$382 ;
+  assign \$384  = ~ layer_is_0_0;
+  assign \$385  = \$384  | last_fold0;
+  assign \$386  = \$385  | beat_ready_next0;
+  assign \$387  = ! in_wslot;
+  assign \$388  = in_fire & \$387 ;
+  assign \$389  = \$388  & beat_ready0;
+  assign \$390  = \$386  | \$389 ;
+  assign \$391  = \$383  & \$390 ;
+  assign \$392  = ! in_wslot;
+  assign \$393  = in_fire & \$392 ;
+  assign \$394  = beat_ready0 | \$393 ;
+  assign \$395  = ~ first_step0;
+  assign \$396  = \$395  | wait_ok0;
+  assign \$397  = layer_is_0_0 ? \$394  : \$396 ;
+  assign \$398  = cur_is_last0 & first_step0;
+  assign \$399  = ! claim_ctx;
+  assign \$400  = claim_out & \$399 ;
+  assign \$401  = \$400  | out_full0;
+  assign \$402  = \$398  & \$401 ;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$397  & \$403 ;
+  assign \$405  = issue0 ? \$391  : \$404 ;
+  assign \$406  = \$381  & \$405 ;
+  assign \$407  = load_r_is_control & load_r_is_clear;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = load_write & \$408 ;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = loaded & \$410 ;
+  assign \$412  = load_write & load_r_is_control;
+  assign \$413  = \$412  & load_r_is_n_layers;
+  assign \$414  = \$413  ? load_r_has_layers : has_layers;
+  assign \$415  = \$411  & \$414 ;
+  assign \$417  = last_fold1 & last_group1;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = ~ layer_is_0_1;
+  assign \$420  = \$419  | last_fold1;
+  assign \$421  = \$420  | beat_ready_next1;
+  assign \$423  = in_fire & \$422 ;
+  assign \$424  = \$423  & beat_ready1;
+  assign \$425  = \$421  | \$424 ;
+  assign \$426  = \$418  & \$425 ;
+  assign \$428  = in_fire & \$427 ;
+  assign \$429  = beat_ready1 | \$428 ;
+  assign \$430  = ~ first_step1;
+  assign \$431  = \$430  | wait_ok1;
+  assign \$432  = layer_is_0_1 ? \$429  : \$431 ;
+  assign \$433  = cur_is_last1 & first_step1;
+  assign \$435  = claim_out & \$434 ;
+  assign \$436  = \$435  | out_full1;
+  assign \$437  = \$433  & \$436 ;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = \$432  & \$438 ;
+  assign \$440  = issue1 ? \$426  : \$439 ;
+  assign \$441  = \$416  & \$440 ;
+  assign \$442  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$443  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$444  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$445  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$446  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$447  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$448  = issue_ctx ? fold1 : fold0;
+  assign \$450  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$451  = \$449  + \$450 ;
+  assign \$452  = issue_ctx ? fold1 : fold0;
+  assign \$454  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$455  = \$453  + \$454 ;
+  assign \$456  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$457  = \$456  ? 6'h00 : 6'h20;
+  assign \$458  = \$455  + \$457 ;
+  assign \$459  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$460  = issue_ctx ? group1 : group0;
+  assign \$461  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$462  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$463  = step_valid & step_last;
+  assign \$464  = ! claim_ctx;
+  assign \$465  = claim_out & \$464 ;
+  assign \$466  = ! wb_ctx16;
+  assign \$467  = out_write & \$466 ;
+  assign \$468  = out_groups0 + 1'h1;
+  assign \$470  = claim_out & \$469 ;
+  assign \$472  = out_write & \$471 ;
+  assign \$473  = out_groups1 + 1'h1;
+  assign \$474  = drain_occupancy + drain_read;
+  assign \$475  = o_stream__valid & o_stream__ready;
+  assign \$476  = \$474  - \$475 ;
+  assign \$477  = o_stream__valid & o_stream__ready;
+  assign \$478  = drain_occupancy - \$477 ;
+  assign \$479  = $signed(\$478 ) < $signed(3'h3);
+  assign \$480  = o_stream__valid & o_stream__ready;
+  assign \$481  = drain_occupancy - \$480 ;
+  assign \$482  = $signed(\$481 ) < $signed(4'h4);
+  assign \$483  = drain_read ? \$479  : \$482 ;
+  assign \$484  = ! claim_ctx;
+  assign \$485  = claim_out & \$484 ;
+  assign \$486  = ! drain_slot;
+  assign \$487  = \$486  & out_pending0;
+  assign \$488  = \$487  & drain_ready0;
+  assign \$489  = \$488  & drain_room;
+  assign \$490  = \$489  & drain_elem_last;
+  assign \$491  = \$485  | \$490 ;
+  assign \$492  = ! wb_ctx16;
+  assign \$493  = out_write & \$492 ;
+  assign \$494  = ! drain_slot;
+  assign \$495  = \$494  & out_pending0;
+  assign \$496  = \$495  & drain_ready0;
+  assign \$497  = \$496  & drain_room;
+  assign \$499  = \$497  & \$498 ;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = \$493  & \$500 ;
+  assign \$502  = ! drain_slot;
+  assign \$503  = \$502  & out_pending0;
+  assign \$504  = \$503  & drain_ready0;
+  assign \$505  = \$504  & drain_room;
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = ! wb_ctx16;
+  assign \$509  = out_write & \$508 ;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = \$507  & \$510 ;
+  assign \$512  = drain_undrained0 + 1'h1;
+  assign \$513  = drain_undrained0 - 1'h1;
+  assign \$514  = drain_undrained0 >= 2'h2;
+  assign \$516  = claim_out & \$515 ;
+  assign \$518  = \$517  & out_pending1;
+  assign \$519  = \$518  & drain_ready1;
+  assign \$520  = \$519  & drain_room;
+  assign \$521  = \$520  & drain_elem_last;
+  assign \$522  = \$516  | \$521 ;
+  assign \$524  = out_write & \$523 ;
+  assign \$526  = \$525  & out_pending1;
+  assign \$527  = \$526  & drain_ready1;
+  assign \$528  = \$527  & drain_room;
+  assign \$530  = \$528  & \$529 ;
+  assign \$531  = ~ \$530 ;
+  assign \$532  = \$524  & \$531 ;
+  assign \$534  = \$533  & out_pending1;
+  assign \$535  = \$534  & drain_ready1;
+  assign \$536  = \$535  & drain_room;
+  assign \$538  = \$536  & \$537 ;
+  assign \$540  = out_write & \$539 ;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = \$538  & \$541 ;
+  assign \$543  = drain_undrained1 + 1'h1;
+  assign \$544  = drain_undrained1 - 1'h1;
+  assign \$545  = drain_undrained1 >= 2'h2;
+  assign \$546  = out_n - 1'h1;
+  assign \$547  = out_n - 2'h2;
+  assign \$548  = ~ drain_read;
+  assign \$549  = drain_elem == out_n_m1;
+  assign \$550  = ! out_n_m1;
+  assign \$551  = drain_elem == out_n_m2;
+  assign \$552  = ~ drain_slot;
+  assign \$553  = ! drain_slot;
+  assign \$555  = drain_elem + 1'h1;
+  assign \$556  = ~ release_slot;
+  assign \$557  = ! release_slot;
+  assign \$559  = in_flight + vector_start_r;
+  assign \$560  = \$559  - finished_r;
+  assign \$561  = in_flight + vector_start_r;
+  assign \$562  = \$561  - finished_r;
+  assign \$563  = | \$562 ;
+  assign \$564  = count_busy + inc_busy;
+  assign \$565  = count_stall_input + inc_stall_input;
+  assign \$566  = count_stall_output + inc_stall_output;
+  assign \$567  = issue ? 4'h8 : 4'h0;
+  assign \$568  = count_mac_ops + inc_mac_ops;
+  assign \$569  = issue ? 2'h2 : 2'h0;
+  assign \$570  = count_bank_reads + inc_bank_reads;
+  assign \$571  = count_act_reads + inc_act_reads;
+  assign \$572  = in_fire + act_write;
+  assign \$573  = count_act_writes + inc_act_writes;
+  assign \$574  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$522 ;
+    load_in_valid0 <= \$575 ;
   always @(posedge clk)
     load_r <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$523 ;
+    load_write <= \$576 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$128 ;
+    load_r_is_descriptor <= \$134 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$131 ;
+    load_r_is_descriptor0 <= \$137 ;
   always @(posedge clk)
-    load_r_is_control <= \$132 ;
+    load_r_is_control <= \$138 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$133 ;
+    load_r_is_n_layers <= \$139 ;
   always @(posedge clk)
-    load_r_is_clear <= \$134 ;
+    load_r_is_clear <= \$140 ;
   always @(posedge clk)
-    load_r_has_layers <= \$135 ;
+    load_r_has_layers <= \$141 ;
   always @(posedge clk)
-    load_r_last_layer <= \$140 ;
+    load_r_last_layer <= \$146 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$152 [4:0];
+    load_r_countdown_distance <= \$158 [4:0];
   always @(posedge clk)
-    has_layers <= \$524 ;
+    has_layers <= \$577 ;
   always @(posedge clk)
-    last_layer <= \$525 ;
+    last_layer <= \$578 ;
   always @(posedge clk)
-    in_folds_m1 <= \$526 ;
+    in_folds_m1 <= \$579 ;
   always @(posedge clk)
-    wait1 <= \$527 ;
+    wait1 <= \$580 ;
   always @(posedge clk)
-    out_n <= \$528 ;
+    out_n <= \$581 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$529 ;
+    in_release_r1_0 <= \$582 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$530 ;
+    in_release_r1_1 <= \$583 ;
   always @(posedge clk)
-    in_beats0 <= \$531 ;
+    in_beats0 <= \$584 ;
   always @(posedge clk)
-    in_full0 <= \$532 ;
+    in_full0 <= \$585 ;
   always @(posedge clk)
-    in_beats1 <= \$533 ;
+    in_beats1 <= \$586 ;
   always @(posedge clk)
-    in_full1 <= \$534 ;
+    in_full1 <= \$587 ;
   always @(posedge clk)
-    in_wslot <= \$535 ;
+    in_wslot <= \$588 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
     next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    next_layer_r0 <= \$60 [2:0];
+    next_layer_r0 <= \$61 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$196 ;
+    next_descriptor1 <= \nxt_rp__data$198 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$198 ;
+    next_steps1 <= \nxt_steps_rp__data$200 ;
   always @(posedge clk)
-    next_layer_r1 <= \$62 [2:0];
+    next_layer_r1 <= \$63 [2:0];
   always @(posedge clk)
-    loaded <= \$536 ;
+    loaded <= \$589 ;
   always @(posedge clk)
-    oldest <= \$537 ;
+    oldest <= \$590 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$538 ;
+    cur_folds_m1_0 <= \$591 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$539 ;
+    cur_groups_m1_0 <= \$592 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$540 ;
+    cur_one_fold0 <= \$593 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$541 ;
+    cur_wait_next0 <= \$594 ;
   always @(posedge clk)
-    cur_is_last0 <= \$542 ;
+    cur_is_last0 <= \$595 ;
   always @(posedge clk)
-    cur_relu0 <= \$543 ;
+    cur_relu0 <= \$596 ;
   always @(posedge clk)
-    cur_requantize0 <= \$544 ;
+    cur_requantize0 <= \$597 ;
   always @(posedge clk)
-    bank_addr0 <= \$545 ;
+    bank_addr0 <= \$598 ;
   always @(posedge clk)
-    rq_addr0 <= \$546 ;
+    rq_addr0 <= \$599 ;
   always @(posedge clk)
-    layer0 <= \$547 ;
+    layer0 <= \$600 ;
   always @(posedge clk)
-    group0 <= \$548 ;
+    group0 <= \$601 ;
   always @(posedge clk)
-    fold0 <= \$549 ;
+    fold0 <= \$602 ;
   always @(posedge clk)
-    group_plus1_0 <= \$550 ;
+    group_plus1_0 <= \$603 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$551 ;
+    fold_plus1_0 <= \$604 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$552 ;
+    fold_plus2_0 <= \$605 ;
   always @(posedge clk)
-    last_fold0 <= \$553 ;
+    last_fold0 <= \$606 ;
   always @(posedge clk)
-    last_group0 <= \$554 ;
+    last_group0 <= \$607 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$555 ;
+    fold_is_0_0 <= \$608 ;
   always @(posedge clk)
-    first_step0 <= \$556 ;
+    first_step0 <= \$609 ;
   always @(posedge clk)
-    wr_buf0 <= \$557 ;
+    wr_buf0 <= \$610 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$558 ;
+    layer_is_0_0 <= \$611 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$559 ;
+    wait_next_le2_0 <= \$612 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$560 ;
+    wait_next_m2_0 <= \$613 ;
   always @(posedge clk)
-    wait_remain0 <= \$561 ;
+    wait_remain0 <= \$614 ;
   always @(posedge clk)
-    wait_ok0 <= \$562 ;
+    wait_ok0 <= \$615 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$563 ;
+    cur_folds_m1_1 <= \$616 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$564 ;
+    cur_groups_m1_1 <= \$617 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$565 ;
+    cur_one_fold1 <= \$618 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$566 ;
+    cur_wait_next1 <= \$619 ;
   always @(posedge clk)
-    cur_is_last1 <= \$567 ;
+    cur_is_last1 <= \$620 ;
   always @(posedge clk)
-    cur_relu1 <= \$568 ;
+    cur_relu1 <= \$621 ;
   always @(posedge clk)
-    cur_requantize1 <= \$569 ;
+    cur_requantize1 <= \$622 ;
   always @(posedge clk)
-    bank_addr1 <= \$570 ;
+    bank_addr1 <= \$623 ;
   always @(posedge clk)
-    rq_addr1 <= \$571 ;
+    rq_addr1 <= \$624 ;
   always @(posedge clk)
-    layer1 <= \$572 ;
+    layer1 <= \$625 ;
   always @(posedge clk)
-    group1 <= \$573 ;
+    group1 <= \$626 ;
   always @(posedge clk)
-    fold1 <= \$574 ;
+    fold1 <= \$627 ;
   always @(posedge clk)
-    group_plus1_1 <= \$575 ;
+    group_plus1_1 <= \$628 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$576 ;
+    fold_plus1_1 <= \$629 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$577 ;
+    fold_plus2_1 <= \$630 ;
   always @(posedge clk)
-    last_fold1 <= \$578 ;
+    last_fold1 <= \$631 ;
   always @(posedge clk)
-    last_group1 <= \$579 ;
+    last_group1 <= \$632 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$580 ;
+    fold_is_0_1 <= \$633 ;
   always @(posedge clk)
-    first_step1 <= \$581 ;
+    first_step1 <= \$634 ;
   always @(posedge clk)
-    wr_buf1 <= \$582 ;
+    wr_buf1 <= \$635 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$583 ;
+    layer_is_0_1 <= \$636 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$584 ;
+    wait_next_le2_1 <= \$637 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$585 ;
+    wait_next_m2_1 <= \$638 ;
   always @(posedge clk)
-    wait_remain1 <= \$586 ;
+    wait_remain1 <= \$639 ;
   always @(posedge clk)
-    wait_ok1 <= \$587 ;
+    wait_ok1 <= \$640 ;
   always @(posedge clk)
-    claim_out <= \$588 ;
+    claim_out <= \$641 ;
   always @(posedge clk)
-    claim_ctx <= \$589 ;
+    claim_ctx <= \$642 ;
   always @(posedge clk)
-    beat_ready0 <= \$590 ;
+    beat_ready0 <= \$643 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$591 ;
+    beat_ready_next0 <= \$644 ;
   always @(posedge clk)
-    beat_ready1 <= \$592 ;
+    beat_ready1 <= \$645 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$593 ;
+    beat_ready_next1 <= \$646 ;
   always @(posedge clk)
-    want0 <= \$594 ;
+    i_stream__ready <= \$647 ;
   always @(posedge clk)
-    want1 <= \$595 ;
+    want0 <= \$648 ;
   always @(posedge clk)
-    step_addr <= \$401 ;
+    want1 <= \$649 ;
   always @(posedge clk)
-    step_first <= \$402 ;
+    step_addr <= \$442 ;
   always @(posedge clk)
-    step_last <= \$403 ;
+    step_first <= \$443 ;
   always @(posedge clk)
-    step_rq <= \$404 ;
+    step_last <= \$444 ;
   always @(posedge clk)
-    step_relu <= \$405 ;
+    step_rq <= \$445 ;
   always @(posedge clk)
-    step_requantize <= \$406 ;
+    step_relu <= \$446 ;
   always @(posedge clk)
-    step_in_addr <= \$410 ;
+    step_requantize <= \$447 ;
   always @(posedge clk)
-    step_act_addr <= \$417 ;
+    step_in_addr <= \$451 ;
   always @(posedge clk)
-    step_from_input <= \$418 ;
+    step_act_addr <= \$458 ;
+  always @(posedge clk)
+    step_from_input <= \$459 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$419 ;
+    step_group <= \$460 ;
   always @(posedge clk)
-    step_par <= \$420 ;
+    step_par <= \$461 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$421 ;
+    step_out <= \$462 ;
   always @(posedge clk)
-    step_valid <= \$596 ;
+    step_valid <= \$650 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2016,7 +2178,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$597 ;
+    wb_valid1 <= \$651 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2026,7 +2188,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$598 ;
+    wb_valid2 <= \$652 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2036,7 +2198,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$599 ;
+    wb_valid3 <= \$653 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2046,7 +2208,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$600 ;
+    wb_valid4 <= \$654 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2056,7 +2218,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$601 ;
+    wb_valid5 <= \$655 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2066,7 +2228,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$602 ;
+    wb_valid6 <= \$656 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2076,7 +2238,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$603 ;
+    wb_valid7 <= \$657 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2086,7 +2248,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$604 ;
+    wb_valid8 <= \$658 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2096,7 +2258,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$605 ;
+    wb_valid9 <= \$659 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2106,7 +2268,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$606 ;
+    wb_valid10 <= \$660 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2116,7 +2278,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$607 ;
+    wb_valid11 <= \$661 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2126,7 +2288,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$608 ;
+    wb_valid12 <= \$662 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2136,7 +2298,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$609 ;
+    wb_valid13 <= \$663 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2146,7 +2308,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$610 ;
+    wb_valid14 <= \$664 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2156,7 +2318,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$611 ;
+    wb_valid15 <= \$665 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2166,7 +2328,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$612 ;
+    wb_valid16 <= \$666 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2176,99 +2338,99 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$613 ;
+    out_full0 <= \$667 ;
   always @(posedge clk)
-    out_pending0 <= \$614 ;
+    out_pending0 <= \$668 ;
   always @(posedge clk)
-    out_groups0 <= \$615 ;
+    out_groups0 <= \$669 ;
   always @(posedge clk)
-    out_full1 <= \$616 ;
+    out_full1 <= \$670 ;
   always @(posedge clk)
-    out_pending1 <= \$617 ;
+    out_pending1 <= \$671 ;
   always @(posedge clk)
-    out_groups1 <= \$618 ;
+    out_groups1 <= \$672 ;
   always @(posedge clk)
-    drain_occupancy <= \$619 ;
+    drain_occupancy <= \$673 ;
   always @(posedge clk)
-    drain_room <= \$620 ;
+    drain_room <= \$674 ;
   always @(posedge clk)
-    drain_undrained0 <= \$621 ;
+    drain_undrained0 <= \$675 ;
   always @(posedge clk)
-    drain_ready0 <= \$622 ;
+    drain_ready0 <= \$676 ;
   always @(posedge clk)
-    drain_undrained1 <= \$623 ;
+    drain_undrained1 <= \$677 ;
   always @(posedge clk)
-    drain_ready1 <= \$624 ;
+    drain_ready1 <= \$678 ;
   always @(posedge clk)
-    drain_inflight <= \$625 ;
+    drain_inflight <= \$679 ;
   always @(posedge clk)
-    w_en <= \$626 ;
+    w_en <= \$680 ;
   always @(posedge clk)
-    out_n_m1 <= \$627 ;
+    out_n_m1 <= \$681 ;
   always @(posedge clk)
-    out_n_m2 <= \$628 ;
+    out_n_m2 <= \$682 ;
   always @(posedge clk)
-    drain_elem_last <= \$629 ;
+    drain_elem_last <= \$683 ;
   always @(posedge clk)
-    drain_lane <= \$630 ;
+    drain_lane <= \$684 ;
   always @(posedge clk)
-    drain_last <= \$631 ;
+    drain_last <= \$685 ;
   always @(posedge clk)
-    drain_elem <= \$632 ;
+    drain_elem <= \$686 ;
   always @(posedge clk)
-    drain_slot <= \$633 ;
+    drain_slot <= \$687 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$337 ;
+    drain_lane_data0 <= \$signature__data$339 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$338 ;
+    drain_lane_data1 <= \$signature__data$340 ;
   always @(posedge clk)
-    release_slot <= \$634 ;
+    release_slot <= \$688 ;
   always @(posedge clk)
-    vector_start_r <= \$635 ;
+    vector_start_r <= \$689 ;
   always @(posedge clk)
-    finished_r <= \$636 ;
+    finished_r <= \$690 ;
   always @(posedge clk)
-    in_flight <= \$637 ;
+    in_flight <= \$691 ;
   always @(posedge clk)
-    busy <= \$638 ;
+    busy <= \$692 ;
   always @(posedge clk)
-    inc_busy <= \$639 ;
+    inc_busy <= \$693 ;
   always @(posedge clk)
-    count_busy <= \$640 ;
+    count_busy <= \$694 ;
   always @(posedge clk)
-    inc_stall_input <= \$641 ;
+    inc_stall_input <= \$695 ;
   always @(posedge clk)
-    count_stall_input <= \$642 ;
+    count_stall_input <= \$696 ;
   always @(posedge clk)
-    inc_stall_output <= \$643 ;
+    inc_stall_output <= \$697 ;
   always @(posedge clk)
-    count_stall_output <= \$644 ;
+    count_stall_output <= \$698 ;
   always @(posedge clk)
-    inc_mac_ops <= \$645 ;
+    inc_mac_ops <= \$699 ;
   always @(posedge clk)
-    count_mac_ops <= \$646 ;
+    count_mac_ops <= \$700 ;
   always @(posedge clk)
-    inc_bank_reads <= \$647 ;
+    inc_bank_reads <= \$701 ;
   always @(posedge clk)
-    count_bank_reads <= \$648 ;
+    count_bank_reads <= \$702 ;
   always @(posedge clk)
-    inc_act_reads <= \$649 ;
+    inc_act_reads <= \$703 ;
   always @(posedge clk)
-    count_act_reads <= \$650 ;
+    count_act_reads <= \$704 ;
   always @(posedge clk)
-    inc_act_writes <= \$651 ;
+    inc_act_writes <= \$705 ;
   always @(posedge clk)
-    count_act_writes <= \$652 ;
+    count_act_writes <= \$706 ;
   always @(posedge clk)
-    inc_inferences <= \$653 ;
+    inc_inferences <= \$707 ;
   always @(posedge clk)
-    count_inferences <= \$654 ;
+    count_inferences <= \$708 ;
   always @(posedge clk)
-    stat_data <= \$655 ;
+    stat_data <= \$709 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2303,280 +2465,228 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$30  = load_r[47:40] <= 2'h2;
   assign \$31  = \$29  & \$30 ;
   assign \$32  = load_write & load_r_is_control;
+  assign in_fire = i_stream__valid & i_stream__ready;
   assign \$33  = in_wslot ? in_full1 : in_full0;
   assign \$34  = ~ \$33 ;
   assign \$35  = \$34  & has_layers;
   assign \$36  = | { load_write, load_in_valid0 };
   assign \$37  = ~ \$36 ;
   assign \$38  = \$35  & \$37 ;
-  assign i_stream__ready = \$38  & loaded;
-  assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$39  = in_wslot ? in_beats1 : in_beats0;
-  assign \$41  = in_wslot ? 6'h20 : 6'h00;
-  assign \$42  = \$40  + \$41 ;
-  assign \$51  = in_wslot ? in_beats1 : in_beats0;
-  assign \$52  = ! \$51 ;
-  assign vector_start = in_fire & \$52 ;
-  assign \$53  = ~ oldest;
-  assign \$54  = ~ want1;
-  assign \$55  = \$53  | \$54 ;
-  assign issue0 = want0 & \$55 ;
-  assign \$56  = ~ want0;
-  assign \$57  = oldest | \$56 ;
-  assign issue1 = want1 & \$57 ;
-  assign \$58  = ~ want0;
-  assign issue_ctx = oldest ? want1 : \$58 ;
+  assign \$39  = \$38  & loaded;
+  assign in_open_retimed_wrong = i_stream__ready != \$39 ;
+  assign \$40  = in_wslot ? in_beats1 : in_beats0;
+  assign \$42  = in_wslot ? 6'h20 : 6'h00;
+  assign \$43  = \$41  + \$42 ;
+  assign \$52  = in_wslot ? in_beats1 : in_beats0;
+  assign \$53  = ! \$52 ;
+  assign vector_start = in_fire & \$53 ;
+  assign \$54  = ~ oldest;
+  assign \$55  = ~ want1;
+  assign \$56  = \$54  | \$55 ;
+  assign issue0 = want0 & \$56 ;
+  assign \$57  = ~ want0;
+  assign \$58  = oldest | \$57 ;
+  assign issue1 = want1 & \$58 ;
+  assign \$59  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$59 ;
   assign issue = want0 | want1;
-  assign \$59  = layer0 + 1'h1;
-  assign \$60  = cur_is_last0 ? 4'h0 : \$59 ;
-  assign \$61  = layer1 + 1'h1;
-  assign \$62  = cur_is_last1 ? 4'h0 : \$61 ;
+  assign \$60  = layer0 + 1'h1;
+  assign \$61  = cur_is_last0 ? 4'h0 : \$60 ;
+  assign \$62  = layer1 + 1'h1;
+  assign \$63  = cur_is_last1 ? 4'h0 : \$62 ;
   assign active = loaded & has_layers;
-  assign \$63  = issue0 & layer_is_0_0;
-  assign \$64  = \$63  & last_fold0;
-  assign in_release0 = \$64  & last_group0;
-  assign \$65  = issue1 & layer_is_0_1;
-  assign \$66  = \$65  & last_fold1;
-  assign in_release1 = \$66  & last_group1;
-  assign \$67  = ~ issue;
-  assign \$68  = \$67  & active;
-  assign \$69  = ~ beat_ready0;
-  assign \$70  = layer_is_0_0 & \$69 ;
-  assign \$71  = | in_beats0;
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ beat_ready1;
-  assign \$74  = layer_is_0_1 & \$73 ;
-  assign \$75  = | in_beats1;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = \$72  | \$76 ;
-  assign stall_input = \$68  & \$77 ;
-  assign \$78  = ~ issue;
-  assign \$79  = \$78  & active;
-  assign \$80  = cur_is_last0 & first_step0;
-  assign \$81  = \$80  & out_full0;
-  assign \$82  = cur_is_last1 & first_step1;
-  assign \$83  = \$82  & out_full1;
-  assign \$84  = \$81  | \$83 ;
-  assign stall_output = \$79  & \$84 ;
-  assign \$85  = step_valid & step_from_input;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = step_in_addr[5:0] == \$42 [5:0];
-  assign inbuf_collision = \$87  & \$88 ;
-  assign \$89  = ~ step_from_input;
-  assign \$90  = step_valid & \$89 ;
-  assign \$91  = | { \$107 , \$105 , \$103 , \$101  };
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = step_act_addr[6:0] == \$99 [6:0];
-  assign actbuf_collision = \$92  & \$93 ;
+  assign \$64  = issue0 & layer_is_0_0;
+  assign \$65  = \$64  & last_fold0;
+  assign in_release0 = \$65  & last_group0;
+  assign \$66  = issue1 & layer_is_0_1;
+  assign \$67  = \$66  & last_fold1;
+  assign in_release1 = \$67  & last_group1;
+  assign \$68  = ~ issue;
+  assign \$69  = \$68  & active;
+  assign \$70  = ~ beat_ready0;
+  assign \$71  = layer_is_0_0 & \$70 ;
+  assign \$72  = | in_beats0;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = ~ beat_ready1;
+  assign \$75  = layer_is_0_1 & \$74 ;
+  assign \$76  = | in_beats1;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$73  | \$77 ;
+  assign stall_input = \$69  & \$78 ;
+  assign \$79  = ~ issue;
+  assign \$80  = \$79  & active;
+  assign \$81  = cur_is_last0 & first_step0;
+  assign \$82  = \$81  & out_full0;
+  assign \$83  = cur_is_last1 & first_step1;
+  assign \$84  = \$83  & out_full1;
+  assign \$85  = \$82  | \$84 ;
+  assign stall_output = \$80  & \$85 ;
+  assign \$86  = step_valid & step_from_input;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = step_in_addr[5:0] == \$43 [5:0];
+  assign inbuf_collision = \$88  & \$89 ;
+  assign \$90  = ~ step_from_input;
+  assign \$91  = step_valid & \$90 ;
+  assign \$92  = | { \$108 , \$106 , \$104 , \$102  };
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = step_act_addr[6:0] == \$100 [6:0];
+  assign actbuf_collision = \$93  & \$94 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$94  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$94 ;
+  assign \$95  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$95 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$96  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$97  = \$95  + \$96 ;
-  assign \$98  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$99  = \$97  + \$98 ;
-  assign \$100  = ! wb_group16[0];
-  assign \$101  = act_write & \$100 ;
-  assign \$102  = ! wb_group16[0];
-  assign \$103  = act_write & \$102 ;
-  assign \$105  = act_write & \$104 ;
-  assign \$107  = act_write & \$106 ;
-  assign \$108  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$109  = wb_group16 + \$108 ;
-  assign \$110  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$111  = wb_group16 + \$110 ;
-  assign \$112  = out_pending1 & drain_ready1;
-  assign \$113  = out_pending0 & drain_ready0;
-  assign \$114  = drain_slot ? \$112  : \$113 ;
-  assign drain_read = \$114  & drain_room;
-  assign \$116  = drain_slot ? 7'h40 : 7'h00;
-  assign \$117  = \$115  + \$116 ;
-  assign \$118  = drain_read & out_write;
-  assign \$119  = \$117 [6:0] == \$109 [6:0];
-  assign outbuf0_collision = \$118  & \$119 ;
-  assign \$121  = drain_slot ? 7'h40 : 7'h00;
-  assign \$122  = \$120  + \$121 ;
-  assign \$123  = drain_read & out_write;
-  assign \$124  = \$122 [6:0] == \$111 [6:0];
-  assign outbuf1_collision = \$123  & \$124 ;
+  assign \$97  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$98  = \$96  + \$97 ;
+  assign \$99  = wb_par16 ? 6'h20 : 6'h00;
+  assign \$100  = \$98  + \$99 ;
+  assign \$101  = ! wb_group16[0];
+  assign \$102  = act_write & \$101 ;
+  assign \$103  = ! wb_group16[0];
+  assign \$104  = act_write & \$103 ;
+  assign \$106  = act_write & \$105 ;
+  assign \$108  = act_write & \$107 ;
+  assign \$109  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$110  = wb_group16 + \$109 ;
+  assign \$111  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$112  = wb_group16 + \$111 ;
+  assign \$113  = ! drain_slot;
+  assign \$114  = \$113  & out_pending0;
+  assign \$115  = \$114  & drain_ready0;
+  assign \$116  = \$115  & drain_room;
+  assign \$118  = \$117  & out_pending1;
+  assign \$119  = \$118  & drain_ready1;
+  assign \$120  = \$119  & drain_room;
+  assign drain_read = \$116  | \$120 ;
+  assign \$122  = drain_slot ? 7'h40 : 7'h00;
+  assign \$123  = \$121  + \$122 ;
+  assign \$124  = drain_read & out_write;
+  assign \$125  = \$123 [6:0] == \$110 [6:0];
+  assign outbuf0_collision = \$124  & \$125 ;
+  assign \$127  = drain_slot ? 7'h40 : 7'h00;
+  assign \$128  = \$126  + \$127 ;
+  assign \$129  = drain_read & out_write;
+  assign \$130  = \$128 [6:0] == \$112 [6:0];
+  assign outbuf1_collision = \$129  & \$130 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$125  = load__valid & load__ready;
-  assign \$126  = load_in_r0[31:28] == 2'h2;
-  assign \$127  = load_in_r0[19:0] < 3'h4;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = load_in_r0[31:28] == 2'h2;
-  assign \$130  = ! load_in_r0[19:0];
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = load_in_r0[31:28] == 2'h3;
-  assign \$133  = ! load_in_r0[19:0];
-  assign \$134  = load_in_r0[19:0] == 1'h1;
-  assign \$135  = | load_in_r0[85:32];
-  assign \$136  = | load_in_r0[85:35];
-  assign \$137  = load_in_r0[34:32] > 3'h4;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = load_in_r0[34:32] - 1'h1;
-  assign \$140  = \$138  ? 4'h3 : \$139 ;
-  assign \$141  = ! load_in_r0[39:32];
-  assign \$142  = load_in_r0[47:40] <= 2'h2;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = load_in_r0[47:40] - 1'h1;
-  assign \$147  = $signed(\$146 ) < $signed(6'h11);
-  assign \$148  = load_in_r0[47:40] - 1'h1;
-  assign \$151  = \$147  ? \$150  : 9'h011;
-  assign \$152  = \$143  ? 9'h000 : \$151 ;
-  assign \$153  = load_write & load_r_is_control;
-  assign \$154  = load_write & load_r_is_descriptor0;
-  assign \$155  = load_r[39:32] - 1'h1;
-  assign \$157  = d0_rp__data[7:0] - 1'h1;
-  assign \$159  = ! in_wslot;
-  assign \$160  = in_fire & \$159 ;
-  assign \$161  = in_beats0 + 1'h1;
-  assign \$162  = in_beats0 == in_folds_m1;
-  assign \$164  = in_fire & \$163 ;
-  assign \$165  = in_beats1 + 1'h1;
-  assign \$166  = in_beats1 == in_folds_m1;
-  assign \$167  = in_wslot ? in_beats1 : in_beats0;
-  assign \$168  = \$167  == in_folds_m1;
-  assign \$169  = in_fire & \$168 ;
-  assign \$170  = ~ in_wslot;
-  assign \$171  = ~ loaded;
-  assign \$172  = ~ loaded;
-  assign \$173  = d0_rp__data[7:0] - 1'h1;
-  assign \$175  = d0_rp__data[15:8] - 1'h1;
-  assign \$177  = | d0_rp__data[7:0];
-  assign \$178  = d0_rp__data[7:0] <= 3'h4;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = ! last_layer;
-  assign \$181  = | d0_rp__data[7:0];
-  assign \$182  = d0_rp__data[7:0] <= 3'h4;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = | d0_rp__data[15:8];
-  assign \$185  = d0_rp__data[15:8] <= 2'h2;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = group_plus1_0 + 1'h1;
-  assign \$188  = rq_addr0 + 1'h1;
-  assign \$189  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$190  = next_layer_r0 == last_layer;
-  assign \$191  = ~ wr_buf0;
-  assign \$192  = ~ cur_is_last0;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = ! oldest;
-  assign \$195  = cur_is_last0 & \$194 ;
-  assign \$196  = fold_plus2_0 + 1'h1;
-  assign \$197  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$198  = last_fold0 & last_group0;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = bank_addr0 + 1'h1;
-  assign \$201  = cur_wait_next0 <= 2'h2;
-  assign \$202  = cur_wait_next0 <= 2'h2;
-  assign \$203  = cur_wait_next0 - 2'h2;
-  assign \$204  = \$202  ? 6'h00 : \$203 ;
-  assign \$205  = wait_remain0 <= 1'h1;
-  assign \$206  = | wait_remain0;
-  assign \$207  = wait_remain0 - 1'h1;
-  assign \$208  = ~ loaded;
-  assign \$209  = d0_rp__data[7:0] - 1'h1;
-  assign \$211  = d0_rp__data[15:8] - 1'h1;
-  assign \$213  = | d0_rp__data[7:0];
-  assign \$214  = d0_rp__data[7:0] <= 3'h4;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = ! last_layer;
-  assign \$217  = | d0_rp__data[7:0];
-  assign \$218  = d0_rp__data[7:0] <= 3'h4;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = | d0_rp__data[15:8];
-  assign \$221  = d0_rp__data[15:8] <= 2'h2;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = group_plus1_1 + 1'h1;
-  assign \$224  = rq_addr1 + 1'h1;
-  assign \$225  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$226  = next_layer_r1 == last_layer;
-  assign \$227  = ~ wr_buf1;
-  assign \$228  = ~ cur_is_last1;
-  assign \$229  = \$227  & \$228 ;
-  assign \$231  = cur_is_last1 & \$230 ;
-  assign \$232  = fold_plus2_1 + 1'h1;
-  assign \$233  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$234  = last_fold1 & last_group1;
-  assign \$235  = ~ \$234 ;
-  assign \$236  = bank_addr1 + 1'h1;
-  assign \$237  = cur_wait_next1 <= 2'h2;
-  assign \$238  = cur_wait_next1 <= 2'h2;
-  assign \$239  = cur_wait_next1 - 2'h2;
-  assign \$240  = \$238  ? 6'h00 : \$239 ;
-  assign \$241  = wait_remain1 <= 1'h1;
-  assign \$242  = | wait_remain1;
-  assign \$243  = wait_remain1 - 1'h1;
-  assign \$244  = load_r_is_control & load_r_is_clear;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = load_write & \$245 ;
-  assign \$247  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$248  = issue & \$247 ;
-  assign \$249  = issue_ctx ? first_step1 : first_step0;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = ~ issue0;
-  assign \$252  = loaded & \$251 ;
-  assign \$253  = ~ last_fold0;
-  assign \$254  = loaded & \$253 ;
-  assign \$255  = in_beats0 > fold0;
-  assign \$256  = ! in_wslot;
-  assign \$257  = in_fire & \$256 ;
-  assign \$258  = in_beats0 == fold0;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = \$255  | \$259 ;
-  assign \$261  = in_beats0 > fold_plus1_0;
-  assign \$262  = ! in_wslot;
-  assign \$263  = in_fire & \$262 ;
-  assign \$264  = in_beats0 == fold_plus1_0;
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = \$261  | \$265 ;
-  assign \$267  = in_beats0 > fold_plus1_0;
-  assign \$268  = ! in_wslot;
-  assign \$269  = in_fire & \$268 ;
-  assign \$270  = in_beats0 == fold_plus1_0;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$267  | \$271 ;
-  assign \$273  = in_beats0 > fold_plus2_0;
-  assign \$274  = ! in_wslot;
-  assign \$275  = in_fire & \$274 ;
-  assign \$276  = in_beats0 == fold_plus2_0;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$273  | \$277 ;
-  assign \$279  = in_beats0 > 1'h0;
-  assign \$280  = ! in_wslot;
-  assign \$281  = in_fire & \$280 ;
-  assign \$282  = ! in_beats0;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = \$279  | \$283 ;
-  assign \$285  = in_beats0 > 1'h1;
-  assign \$286  = ! in_wslot;
-  assign \$287  = in_fire & \$286 ;
-  assign \$288  = in_beats0 == 1'h1;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = \$285  | \$289 ;
-  assign \$291  = ~ issue1;
-  assign \$292  = loaded & \$291 ;
-  assign \$293  = ~ last_fold1;
-  assign \$294  = loaded & \$293 ;
-  assign \$295  = in_beats1 > fold1;
-  assign \$297  = in_fire & \$296 ;
-  assign \$298  = in_beats1 == fold1;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$295  | \$299 ;
-  assign \$301  = in_beats1 > fold_plus1_1;
-  assign \$303  = in_fire & \$302 ;
-  assign \$304  = in_beats1 == fold_plus1_1;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = \$301  | \$305 ;
-  assign \$307  = in_beats1 > fold_plus1_1;
-  assign \$309  = in_fire & \$308 ;
-  assign \$310  = in_beats1 == fold_plus1_1;
+  assign \$131  = load__valid & load__ready;
+  assign \$132  = load_in_r0[31:28] == 2'h2;
+  assign \$133  = load_in_r0[19:0] < 3'h4;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = load_in_r0[31:28] == 2'h2;
+  assign \$136  = ! load_in_r0[19:0];
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = load_in_r0[31:28] == 2'h3;
+  assign \$139  = ! load_in_r0[19:0];
+  assign \$140  = load_in_r0[19:0] == 1'h1;
+  assign \$141  = | load_in_r0[85:32];
+  assign \$142  = | load_in_r0[85:35];
+  assign \$143  = load_in_r0[34:32] > 3'h4;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = load_in_r0[34:32] - 1'h1;
+  assign \$146  = \$144  ? 4'h3 : \$145 ;
+  assign \$147  = ! load_in_r0[39:32];
+  assign \$148  = load_in_r0[47:40] <= 2'h2;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = load_in_r0[47:40] - 1'h1;
+  assign \$153  = $signed(\$152 ) < $signed(6'h11);
+  assign \$154  = load_in_r0[47:40] - 1'h1;
+  assign \$157  = \$153  ? \$156  : 9'h011;
+  assign \$158  = \$149  ? 9'h000 : \$157 ;
+  assign \$159  = load_write & load_r_is_control;
+  assign \$160  = load_write & load_r_is_descriptor0;
+  assign \$161  = load_r[39:32] - 1'h1;
+  assign \$163  = d0_rp__data[7:0] - 1'h1;
+  assign \$165  = ! in_wslot;
+  assign \$166  = in_fire & \$165 ;
+  assign \$167  = in_beats0 + 1'h1;
+  assign \$168  = in_beats0 == in_folds_m1;
+  assign \$170  = in_fire & \$169 ;
+  assign \$171  = in_beats1 + 1'h1;
+  assign \$172  = in_beats1 == in_folds_m1;
+  assign \$173  = in_wslot ? in_beats1 : in_beats0;
+  assign \$174  = \$173  == in_folds_m1;
+  assign \$175  = in_fire & \$174 ;
+  assign \$176  = ~ in_wslot;
+  assign \$177  = ~ loaded;
+  assign \$178  = ~ loaded;
+  assign \$179  = d0_rp__data[7:0] - 1'h1;
+  assign \$181  = d0_rp__data[15:8] - 1'h1;
+  assign \$183  = | d0_rp__data[7:0];
+  assign \$184  = d0_rp__data[7:0] <= 3'h4;
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = ! last_layer;
+  assign \$187  = | d0_rp__data[7:0];
+  assign \$188  = d0_rp__data[7:0] <= 3'h4;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = | d0_rp__data[15:8];
+  assign \$191  = d0_rp__data[15:8] <= 2'h2;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = group_plus1_0 + 1'h1;
+  assign \$194  = rq_addr0 + 1'h1;
+  assign \$195  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$196  = next_layer_r0 == last_layer;
+  assign \$197  = ~ wr_buf0;
+  assign \$198  = ~ cur_is_last0;
+  assign \$199  = \$197  & \$198 ;
+  assign \$200  = ! oldest;
+  assign \$201  = cur_is_last0 & \$200 ;
+  assign \$202  = fold_plus2_0 + 1'h1;
+  assign \$203  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$204  = last_fold0 & last_group0;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = bank_addr0 + 1'h1;
+  assign \$207  = cur_wait_next0 <= 2'h2;
+  assign \$208  = cur_wait_next0 <= 2'h2;
+  assign \$209  = cur_wait_next0 - 2'h2;
+  assign \$210  = \$208  ? 6'h00 : \$209 ;
+  assign \$211  = wait_remain0 <= 1'h1;
+  assign \$212  = | wait_remain0;
+  assign \$213  = wait_remain0 - 1'h1;
+  assign \$214  = ~ loaded;
+  assign \$215  = d0_rp__data[7:0] - 1'h1;
+  assign \$217  = d0_rp__data[15:8] - 1'h1;
+  assign \$219  = | d0_rp__data[7:0];
+  assign \$220  = d0_rp__data[7:0] <= 3'h4;
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = ! last_layer;
+  assign \$223  = | d0_rp__data[7:0];
+  assign \$224  = d0_rp__data[7:0] <= 3'h4;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = | d0_rp__data[15:8];
+  assign \$227  = d0_rp__data[15:8] <= 2'h2;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = group_plus1_1 + 1'h1;
+  assign \$230  = rq_addr1 + 1'h1;
+  assign \$231  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$232  = next_layer_r1 == last_layer;
+  assign \$233  = ~ wr_buf1;
+  assign \$234  = ~ cur_is_last1;
+  assign \$235  = \$233  & \$234 ;
+  assign \$237  = cur_is_last1 & \$236 ;
+  assign \$238  = fold_plus2_1 + 1'h1;
+  assign \$239  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$240  = last_fold1 & last_group1;
+  assign \$241  = ~ \$240 ;
+  assign \$242  = bank_addr1 + 1'h1;
+  assign \$243  = cur_wait_next1 <= 2'h2;
+  assign \$244  = cur_wait_next1 <= 2'h2;
+  assign \$245  = cur_wait_next1 - 2'h2;
+  assign \$246  = \$244  ? 6'h00 : \$245 ;
+  assign \$247  = wait_remain1 <= 1'h1;
+  assign \$248  = | wait_remain1;
+  assign \$249  = wait_remain1 - 1'h1;
+  assign \$250  = load_r_is_control & load_r_is_clear;
+  assign \$251  = ~ \$250 ;
+  assign \$252  = load_write & \$251 ;
+  assign \$253  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$254  = issue & \$253 ;
+  assign \$255  = issue_ctx ? first_step1 : first_step0;
+  assign \$256  = \$254  & \$255 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1461$0 (drain_last2),
-    .\port$177$0 (drain_data),
+    .\port$1526$0 (drain_last2),
+    .\port$183$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2588,8 +2698,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1661$0 (\$656 ),
-    .\port$1662$0 (\$657 ),
+    .\port$1726$0 (\$710 ),
+    .\port$1727$0 (\$711 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2607,8 +2717,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1818$0 (\$658 ),
-    .\port$1819$0 (\$659 ),
+    .\port$1883$0 (\$712 ),
+    .\port$1884$0 (\$713 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2674,993 +2784,124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$522  = \$125 ;
+    \$575  = \$131 ;
     if (rst) begin
-      \$522  = 1'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$523  = load_in_valid0;
+    \$576  = load_in_valid0;
     if (rst) begin
-      \$523  = 1'h0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$524  = has_layers;
-    if (\$153 ) begin
+    \$577  = has_layers;
+    if (\$159 ) begin
       if (load_r_is_n_layers) begin
-        \$524  = load_r_has_layers;
+        \$577  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$525  = last_layer;
-    if (\$153 ) begin
+    \$578  = last_layer;
+    if (\$159 ) begin
       if (load_r_is_n_layers) begin
-        \$525  = load_r_last_layer;
+        \$578  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$154 ) begin
-      \$526  = \$156 ;
-    end else begin
-      \$526  = \$158 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$527  = wait1;
-    if (\$154 ) begin
-      \$527  = load_r_countdown_wait;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$528  = dl_rp__data[15:8];
-    if (rst) begin
-      \$528  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$529  = in_release0;
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$530  = in_release1;
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$531  = in_beats0;
     if (\$160 ) begin
-      \$531  = \$161 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$531  = 8'h00;
-    end
-    if (rst) begin
-      \$531  = 8'h00;
+      \$579  = \$162 ;
+    end else begin
+      \$579  = \$164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$532  = in_full0;
+    \$580  = wait1;
     if (\$160 ) begin
-      if (\$162 ) begin
-        \$532  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$532  = 1'h0;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
+      \$580  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$533  = in_beats1;
-    if (\$164 ) begin
-      \$533  = \$165 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$533  = 8'h00;
-    end
+    \$581  = dl_rp__data[15:8];
     if (rst) begin
-      \$533  = 8'h00;
+      \$581  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$534  = in_full1;
-    if (\$164 ) begin
-      if (\$166 ) begin
-        \$534  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$534  = 1'h0;
-    end
-    if (rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$535  = in_wslot;
-    if (\$169 ) begin
-      \$535  = \$170 ;
-    end
-    if (rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$536  = loaded;
-    if (\$171 ) begin
-      \$536  = 1'h1;
-    end
-    if (\$246 ) begin
-      \$536  = 1'h0;
-    end
-    if (rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$537  = oldest;
-    if (\$171 ) begin
-      \$537  = in_wslot;
-    end
-    if (\$172 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$195 ) begin
-            \$537  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$208 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$231 ) begin
-            \$537  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$538  = cur_folds_m1_0;
-    if (\$172 ) begin
-      \$538  = \$174 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$538  = next_steps0[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$538  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$539  = cur_groups_m1_0;
-    if (\$172 ) begin
-      \$539  = \$176 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$539  = next_steps0[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$539  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$540  = cur_one_fold0;
-    if (\$172 ) begin
-      \$540  = \$179 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$540  = next_steps0[26];
-        end
-      end
-    end
-    if (rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$541  = cur_wait_next0;
-    if (\$172 ) begin
-      \$541  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$541  = next_steps0[32:28];
-        end
-      end
-    end
-    if (rst) begin
-      \$541  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$542  = cur_is_last0;
-    if (\$172 ) begin
-      \$542  = \$180 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$542  = \$190 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$543  = cur_relu0;
-    if (\$172 ) begin
-      \$543  = d0_rp__data[33];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$543  = next_descriptor0[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$544  = cur_requantize0;
-    if (\$172 ) begin
-      \$544  = d0_rp__data[34];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$544  = next_descriptor0[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$545  = bank_addr0;
-    if (\$172 ) begin
-      \$545  = d0_rp__data[24:16];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$545  = next_descriptor0[24:16];
-        end
-      end
-      if (\$199 ) begin
-        \$545  = \$200 [8:0];
-      end
-    end
-    if (rst) begin
-      \$545  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$546  = rq_addr0;
-    if (\$172 ) begin
-      \$546  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$546  = \$188 [7:0];
-        if (last_group0) begin
-          \$546  = next_descriptor0[32:25];
-        end
-      end
-    end
-    if (rst) begin
-      \$546  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$547  = layer0;
-    if (\$172 ) begin
-      \$547  = 3'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$547  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$547  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$548  = group0;
-    if (\$172 ) begin
-      \$548  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$548  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$548  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$548  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$549  = fold0;
-    if (\$172 ) begin
-      \$549  = 8'h00;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$549  = 8'h00;
-        if (last_group0) begin
-          \$549  = 8'h00;
-        end
-      end else begin
-        \$549  = fold_plus1_0[7:0];
-      end
-    end
-    if (rst) begin
-      \$549  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$550  = group_plus1_0;
-    if (\$172 ) begin
-      \$550  = 9'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$550  = \$187 [8:0];
-        if (last_group0) begin
-          \$550  = 9'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$550  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$551  = fold_plus1_0;
-    if (\$172 ) begin
-      \$551  = 9'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$551  = 9'h001;
-        if (last_group0) begin
-          \$551  = 9'h001;
-        end
-      end else begin
-        \$551  = fold_plus2_0[8:0];
-      end
-    end
-    if (rst) begin
-      \$551  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$552  = fold_plus2_0;
-    if (\$172 ) begin
-      \$552  = 10'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$552  = 10'h002;
-        if (last_group0) begin
-          \$552  = 10'h002;
-        end
-      end else begin
-        \$552  = \$196 [9:0];
-      end
-    end
-    if (rst) begin
-      \$552  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$553  = last_fold0;
-    if (\$172 ) begin
-      \$553  = \$183 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$553  = cur_one_fold0;
-        if (last_group0) begin
-          \$553  = next_steps0[26];
-        end
-      end else begin
-        \$553  = \$197 ;
-      end
-    end
-    if (rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$554  = last_group0;
-    if (\$172 ) begin
-      \$554  = \$186 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$554  = \$189 ;
-        if (last_group0) begin
-          \$554  = next_steps0[27];
-        end
-      end
-    end
-    if (rst) begin
-      \$554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = fold_is_0_0;
-    if (\$172 ) begin
-      \$555  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$555  = 1'h1;
-        if (last_group0) begin
-          \$555  = 1'h1;
-        end
-      end else begin
-        \$555  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$555  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = first_step0;
-    if (\$172 ) begin
-      \$556  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$556  = 1'h0;
-        if (last_group0) begin
-          \$556  = 1'h1;
-        end
-      end else begin
-        \$556  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$556  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = wr_buf0;
-    if (\$172 ) begin
-      \$557  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$557  = \$193 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = layer_is_0_0;
-    if (\$172 ) begin
-      \$558  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$558  = cur_is_last0;
-        end
-      end
-    end
-    if (rst) begin
-      \$558  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \$201 ;
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \$204 [4:0];
-    if (rst) begin
-      \$560  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$561  = wait_next_m2_0;
-    end else begin
-      if (\$206 ) begin
-        \$561  = \$207 [4:0];
-      end
-    end
-    if (rst) begin
-      \$561  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$562  = wait_next_le2_0;
-    end else begin
-      \$562  = \$205 ;
-    end
-    if (rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = cur_folds_m1_1;
-    if (\$208 ) begin
-      \$563  = \$210 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$563  = next_steps1[16:8];
-        end
-      end
-    end
-    if (rst) begin
-      \$563  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = cur_groups_m1_1;
-    if (\$208 ) begin
-      \$564  = \$212 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$564  = next_steps1[25:17];
-        end
-      end
-    end
-    if (rst) begin
-      \$564  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = cur_one_fold1;
-    if (\$208 ) begin
-      \$565  = \$215 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$565  = next_steps1[26];
-        end
-      end
-    end
-    if (rst) begin
-      \$565  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = cur_wait_next1;
-    if (\$208 ) begin
-      \$566  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$566  = next_steps1[32:28];
-        end
-      end
-    end
-    if (rst) begin
-      \$566  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = cur_is_last1;
-    if (\$208 ) begin
-      \$567  = \$216 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$567  = \$226 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = cur_relu1;
-    if (\$208 ) begin
-      \$568  = d0_rp__data[33];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$568  = next_descriptor1[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = cur_requantize1;
-    if (\$208 ) begin
-      \$569  = d0_rp__data[34];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$569  = next_descriptor1[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = bank_addr1;
-    if (\$208 ) begin
-      \$570  = d0_rp__data[24:16];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$570  = next_descriptor1[24:16];
-        end
-      end
-      if (\$235 ) begin
-        \$570  = \$236 [8:0];
-      end
-    end
-    if (rst) begin
-      \$570  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = rq_addr1;
-    if (\$208 ) begin
-      \$571  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$571  = \$224 [7:0];
-        if (last_group1) begin
-          \$571  = next_descriptor1[32:25];
-        end
-      end
-    end
-    if (rst) begin
-      \$571  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = layer1;
-    if (\$208 ) begin
-      \$572  = 3'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$572  = next_layer_r1;
-        end
-      end
-    end
-    if (rst) begin
-      \$572  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = group1;
-    if (\$208 ) begin
-      \$573  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$573  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$573  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$573  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = fold1;
-    if (\$208 ) begin
-      \$574  = 8'h00;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$574  = 8'h00;
-        if (last_group1) begin
-          \$574  = 8'h00;
-        end
-      end else begin
-        \$574  = fold_plus1_1[7:0];
-      end
-    end
-    if (rst) begin
-      \$574  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = group_plus1_1;
-    if (\$208 ) begin
-      \$575  = 9'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$575  = \$223 [8:0];
-        if (last_group1) begin
-          \$575  = 9'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$575  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = fold_plus1_1;
-    if (\$208 ) begin
-      \$576  = 9'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$576  = 9'h001;
-        if (last_group1) begin
-          \$576  = 9'h001;
-        end
-      end else begin
-        \$576  = fold_plus2_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$576  = 9'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = fold_plus2_1;
-    if (\$208 ) begin
-      \$577  = 10'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$577  = 10'h002;
-        if (last_group1) begin
-          \$577  = 10'h002;
-        end
-      end else begin
-        \$577  = \$232 [9:0];
-      end
-    end
-    if (rst) begin
-      \$577  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = last_fold1;
-    if (\$208 ) begin
-      \$578  = \$219 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$578  = cur_one_fold1;
-        if (last_group1) begin
-          \$578  = next_steps1[26];
-        end
-      end else begin
-        \$578  = \$233 ;
-      end
-    end
-    if (rst) begin
-      \$578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = last_group1;
-    if (\$208 ) begin
-      \$579  = \$222 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$579  = \$225 ;
-        if (last_group1) begin
-          \$579  = next_steps1[27];
-        end
-      end
-    end
-    if (rst) begin
-      \$579  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = fold_is_0_1;
-    if (\$208 ) begin
-      \$580  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$580  = 1'h1;
-        if (last_group1) begin
-          \$580  = 1'h1;
-        end
-      end else begin
-        \$580  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$580  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = first_step1;
-    if (\$208 ) begin
-      \$581  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$581  = 1'h0;
-        if (last_group1) begin
-          \$581  = 1'h1;
-        end
-      end else begin
-        \$581  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$581  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = wr_buf1;
-    if (\$208 ) begin
-      \$582  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$582  = \$229 ;
-        end
-      end
-    end
+    \$582  = in_release0;
     if (rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = layer_is_0_1;
-    if (\$208 ) begin
-      \$583  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$583  = cur_is_last1;
-        end
+    \$583  = in_release1;
+    if (rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = in_beats0;
+    if (\$166 ) begin
+      \$584  = \$167 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$584  = 8'h00;
+    end
+    if (rst) begin
+      \$584  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = in_full0;
+    if (\$166 ) begin
+      if (\$168 ) begin
+        \$585  = 1'h1;
       end
     end
+    if (in_release_r1_0) begin
+      \$585  = 1'h0;
+    end
     if (rst) begin
-      \$583  = 1'h1;
+      \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = \$237 ;
+    \$586  = in_beats1;
+    if (\$170 ) begin
+      \$586  = \$171 [7:0];
+    end
+    if (in_release_r1_1) begin
+      \$586  = 8'h00;
+    end
     if (rst) begin
-      \$584  = 1'h0;
+      \$586  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \$240 [4:0];
-    if (rst) begin
-      \$585  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$586  = wait_next_m2_1;
-    end else begin
-      if (\$242 ) begin
-        \$586  = \$243 [4:0];
+    \$587  = in_full1;
+    if (\$170 ) begin
+      if (\$172 ) begin
+        \$587  = 1'h1;
       end
     end
-    if (rst) begin
-      \$586  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$587  = wait_next_le2_1;
-    end else begin
-      \$587  = \$241 ;
+    if (in_release_r1_1) begin
+      \$587  = 1'h0;
     end
     if (rst) begin
       \$587  = 1'h0;
@@ -3668,29 +2909,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = \$250 ;
+    \$588  = in_wslot;
+    if (\$175 ) begin
+      \$588  = \$176 ;
+    end
     if (rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = issue_ctx;
+    \$589  = loaded;
+    if (\$177 ) begin
+      \$589  = 1'h1;
+    end
+    if (\$252 ) begin
+      \$589  = 1'h0;
+    end
     if (rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$590  = 1'h0;
-    end else if (\$252 ) begin
-      \$590  = \$260 ;
-    end else if (\$254 ) begin
-      \$590  = \$272 ;
-    end else begin
-      \$590  = \$284 ;
+    \$590  = oldest;
+    if (\$177 ) begin
+      \$590  = in_wslot;
+    end
+    if (\$178 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$201 ) begin
+            \$590  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$214 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$237 ) begin
+            \$590  = 1'h0;
+          end
+        end
+      end
     end
     if (rst) begin
       \$590  = 1'h0;
@@ -3698,614 +2962,1467 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$591  = 1'h0;
-    end else if (\$252 ) begin
-      \$591  = \$266 ;
-    end else if (\$254 ) begin
-      \$591  = \$278 ;
-    end else begin
-      \$591  = \$290 ;
+    \$591  = cur_folds_m1_0;
+    if (\$178 ) begin
+      \$591  = \$180 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$591  = next_steps0[16:8];
+        end
+      end
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$591  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$592  = 1'h0;
-    end else if (\$292 ) begin
-      \$592  = \$300 ;
-    end else if (\$294 ) begin
-      \$592  = \$312 ;
-    end else begin
-      \$592  = \$324 ;
+    \$592  = cur_groups_m1_0;
+    if (\$178 ) begin
+      \$592  = \$182 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$592  = next_steps0[25:17];
+        end
+      end
     end
     if (rst) begin
-      \$592  = 1'h0;
+      \$592  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    \$593  = cur_one_fold0;
+    if (\$178 ) begin
+      \$593  = \$185 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$593  = next_steps0[26];
+        end
+      end
+    end
+    if (rst) begin
       \$593  = 1'h0;
-    end else if (\$292 ) begin
-      \$593  = \$306 ;
-    end else if (\$294 ) begin
-      \$593  = \$318 ;
-    end else begin
-      \$593  = \$330 ;
-    end
-    if (rst) begin
-      \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = \$365 ;
+    \$594  = cur_wait_next0;
+    if (\$178 ) begin
+      \$594  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$594  = next_steps0[32:28];
+        end
+      end
+    end
     if (rst) begin
-      \$594  = 1'h0;
+      \$594  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = \$400 ;
+    \$595  = cur_is_last0;
+    if (\$178 ) begin
+      \$595  = \$186 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$595  = \$196 ;
+        end
+      end
+    end
     if (rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = issue;
+    \$596  = cur_relu0;
+    if (\$178 ) begin
+      \$596  = d0_rp__data[33];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$596  = next_descriptor0[33];
+        end
+      end
+    end
     if (rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \$422 ;
+    \$597  = cur_requantize0;
+    if (\$178 ) begin
+      \$597  = d0_rp__data[34];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$597  = next_descriptor0[34];
+        end
+      end
+    end
     if (rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = wb_valid1;
+    \$598  = bank_addr0;
+    if (\$178 ) begin
+      \$598  = d0_rp__data[24:16];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$598  = next_descriptor0[24:16];
+        end
+      end
+      if (\$205 ) begin
+        \$598  = \$206 [8:0];
+      end
+    end
     if (rst) begin
-      \$598  = 1'h0;
+      \$598  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = wb_valid2;
+    \$599  = rq_addr0;
+    if (\$178 ) begin
+      \$599  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$599  = \$194 [7:0];
+        if (last_group0) begin
+          \$599  = next_descriptor0[32:25];
+        end
+      end
+    end
     if (rst) begin
-      \$599  = 1'h0;
+      \$599  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = wb_valid3;
+    \$600  = layer0;
+    if (\$178 ) begin
+      \$600  = 3'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$600  = next_layer_r0;
+        end
+      end
+    end
     if (rst) begin
-      \$600  = 1'h0;
+      \$600  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = wb_valid4;
+    \$601  = group0;
+    if (\$178 ) begin
+      \$601  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$601  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$601  = 8'h00;
+        end
+      end
+    end
     if (rst) begin
-      \$601  = 1'h0;
+      \$601  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = wb_valid5;
+    \$602  = fold0;
+    if (\$178 ) begin
+      \$602  = 8'h00;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$602  = 8'h00;
+        if (last_group0) begin
+          \$602  = 8'h00;
+        end
+      end else begin
+        \$602  = fold_plus1_0[7:0];
+      end
+    end
     if (rst) begin
-      \$602  = 1'h0;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = wb_valid6;
+    \$603  = group_plus1_0;
+    if (\$178 ) begin
+      \$603  = 9'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$603  = \$193 [8:0];
+        if (last_group0) begin
+          \$603  = 9'h001;
+        end
+      end
+    end
     if (rst) begin
-      \$603  = 1'h0;
+      \$603  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = wb_valid7;
+    \$604  = fold_plus1_0;
+    if (\$178 ) begin
+      \$604  = 9'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$604  = 9'h001;
+        if (last_group0) begin
+          \$604  = 9'h001;
+        end
+      end else begin
+        \$604  = fold_plus2_0[8:0];
+      end
+    end
     if (rst) begin
-      \$604  = 1'h0;
+      \$604  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = wb_valid8;
+    \$605  = fold_plus2_0;
+    if (\$178 ) begin
+      \$605  = 10'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$605  = 10'h002;
+        if (last_group0) begin
+          \$605  = 10'h002;
+        end
+      end else begin
+        \$605  = \$202 [9:0];
+      end
+    end
     if (rst) begin
-      \$605  = 1'h0;
+      \$605  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = wb_valid9;
+    \$606  = last_fold0;
+    if (\$178 ) begin
+      \$606  = \$189 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$606  = cur_one_fold0;
+        if (last_group0) begin
+          \$606  = next_steps0[26];
+        end
+      end else begin
+        \$606  = \$203 ;
+      end
+    end
     if (rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = wb_valid10;
+    \$607  = last_group0;
+    if (\$178 ) begin
+      \$607  = \$192 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$607  = \$195 ;
+        if (last_group0) begin
+          \$607  = next_steps0[27];
+        end
+      end
+    end
     if (rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = wb_valid11;
+    \$608  = fold_is_0_0;
+    if (\$178 ) begin
+      \$608  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$608  = 1'h1;
+        if (last_group0) begin
+          \$608  = 1'h1;
+        end
+      end else begin
+        \$608  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$608  = 1'h0;
+      \$608  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = wb_valid12;
+    \$609  = first_step0;
+    if (\$178 ) begin
+      \$609  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$609  = 1'h0;
+        if (last_group0) begin
+          \$609  = 1'h1;
+        end
+      end else begin
+        \$609  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$609  = 1'h0;
+      \$609  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = wb_valid13;
+    \$610  = wr_buf0;
+    if (\$178 ) begin
+      \$610  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$610  = \$199 ;
+        end
+      end
+    end
     if (rst) begin
       \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = wb_valid14;
+    \$611  = layer_is_0_0;
+    if (\$178 ) begin
+      \$611  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$611  = cur_is_last0;
+        end
+      end
+    end
     if (rst) begin
-      \$611  = 1'h0;
+      \$611  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = wb_valid15;
+    \$612  = \$207 ;
     if (rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = out_full0;
-    if (\$424 ) begin
-      \$613  = 1'h1;
+    \$613  = \$210 [4:0];
+    if (rst) begin
+      \$613  = 5'h00;
     end
-    if (done) begin
-      if (\$504 ) begin
-        \$613  = 1'h0;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$614  = wait_next_m2_0;
+    end else begin
+      if (\$212 ) begin
+        \$614  = \$213 [4:0];
       end
     end
     if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = out_pending0;
-    if (\$424 ) begin
-      \$614  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$500 ) begin
-          \$614  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$614  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = out_groups0;
-    if (\$424 ) begin
-      \$615  = 8'h00;
-    end else if (\$426 ) begin
-      \$615  = \$427 [7:0];
-    end
-    if (rst) begin
-      \$615  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = out_full1;
-    if (\$429 ) begin
-      \$616  = 1'h1;
-    end
-    if (done) begin
-      if (\$505 ) begin
-        \$616  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$616  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = out_pending1;
-    if (\$429 ) begin
-      \$617  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$501 ) begin
-          \$617  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = out_groups1;
-    if (\$429 ) begin
-      \$618  = 8'h00;
-    end else if (\$431 ) begin
-      \$618  = \$432 [7:0];
-    end
-    if (rst) begin
-      \$618  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \$435 [2:0];
-    if (rst) begin
-      \$619  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = \$442 ;
-    if (rst) begin
-      \$620  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = drain_undrained0;
-    if (\$448 ) begin
-      \$621  = 9'h000;
-    end else if (\$456 ) begin
-      \$621  = \$465 [8:0];
-    end else if (\$464 ) begin
-      \$621  = \$466 [8:0];
-    end
-    if (rst) begin
-      \$621  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = drain_ready0;
-    if (\$448 ) begin
-      \$622  = 1'h0;
-    end else if (\$456 ) begin
-      \$622  = 1'h1;
-    end else if (\$464 ) begin
-      \$622  = \$467 ;
-    end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = drain_undrained1;
-    if (\$473 ) begin
-      \$623  = 9'h000;
-    end else if (\$481 ) begin
-      \$623  = \$490 [8:0];
-    end else if (\$489 ) begin
-      \$623  = \$491 [8:0];
-    end
-    if (rst) begin
-      \$623  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = drain_ready1;
-    if (\$473 ) begin
-      \$624  = 1'h0;
-    end else if (\$481 ) begin
-      \$624  = 1'h1;
-    end else if (\$489 ) begin
-      \$624  = \$492 ;
-    end
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = drain_read;
-    if (rst) begin
-      \$625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = drain_inflight;
-    if (rst) begin
-      \$626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = \$493 ;
-    if (rst) begin
-      \$627  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = \$494 ;
-    if (rst) begin
-      \$628  = 9'h000;
+      \$614  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$495 ) begin
-      \$629  = \$496 ;
-    end else if (drain_elem_last) begin
-      \$629  = \$497 ;
+    if (issue0) begin
+      \$615  = wait_next_le2_0;
     end else begin
-      \$629  = \$498 ;
+      \$615  = \$211 ;
     end
     if (rst) begin
-      \$629  = 1'h0;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = drain_lane;
-    if (drain_read) begin
-      \$630  = drain_elem[0];
+    \$616  = cur_folds_m1_1;
+    if (\$214 ) begin
+      \$616  = \$216 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$616  = next_steps1[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$616  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = drain_last;
-    if (drain_read) begin
-      \$631  = drain_elem_last;
+    \$617  = cur_groups_m1_1;
+    if (\$214 ) begin
+      \$617  = \$218 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$617  = next_steps1[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$617  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = drain_elem;
-    if (drain_read) begin
+    \$618  = cur_one_fold1;
+    if (\$214 ) begin
+      \$618  = \$221 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$618  = next_steps1[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = cur_wait_next1;
+    if (\$214 ) begin
+      \$619  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$619  = next_steps1[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$619  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = cur_is_last1;
+    if (\$214 ) begin
+      \$620  = \$222 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$620  = \$232 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = cur_relu1;
+    if (\$214 ) begin
+      \$621  = d0_rp__data[33];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$621  = next_descriptor1[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$622  = cur_requantize1;
+    if (\$214 ) begin
+      \$622  = d0_rp__data[34];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$622  = next_descriptor1[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$623  = bank_addr1;
+    if (\$214 ) begin
+      \$623  = d0_rp__data[24:16];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$623  = next_descriptor1[24:16];
+        end
+      end
+      if (\$241 ) begin
+        \$623  = \$242 [8:0];
+      end
+    end
+    if (rst) begin
+      \$623  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = rq_addr1;
+    if (\$214 ) begin
+      \$624  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$624  = \$230 [7:0];
+        if (last_group1) begin
+          \$624  = next_descriptor1[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$624  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = layer1;
+    if (\$214 ) begin
+      \$625  = 3'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$625  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$625  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$626  = group1;
+    if (\$214 ) begin
+      \$626  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$626  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$626  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$626  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = fold1;
+    if (\$214 ) begin
+      \$627  = 8'h00;
+    end else if (issue1) begin
       (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$632  = 8'h00;
+      if (last_fold1) begin
+        \$627  = 8'h00;
+        if (last_group1) begin
+          \$627  = 8'h00;
+        end
       end else begin
-        \$632  = \$502 [7:0];
+        \$627  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$632  = 8'h00;
+      \$627  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$633  = \$499 ;
+    \$628  = group_plus1_1;
+    if (\$214 ) begin
+      \$628  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$628  = \$229 [8:0];
+        if (last_group1) begin
+          \$628  = 9'h001;
+        end
       end
     end
     if (rst) begin
-      \$633  = 1'h0;
+      \$628  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = release_slot;
-    if (done) begin
-      \$634  = \$503 ;
+    \$629  = fold_plus1_1;
+    if (\$214 ) begin
+      \$629  = 9'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$629  = 9'h001;
+        if (last_group1) begin
+          \$629  = 9'h001;
+        end
+      end else begin
+        \$629  = fold_plus2_1[8:0];
+      end
     end
     if (rst) begin
-      \$634  = 1'h0;
+      \$629  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = vector_start;
+    \$630  = fold_plus2_1;
+    if (\$214 ) begin
+      \$630  = 10'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$630  = 10'h002;
+        if (last_group1) begin
+          \$630  = 10'h002;
+        end
+      end else begin
+        \$630  = \$238 [9:0];
+      end
+    end
+    if (rst) begin
+      \$630  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$631  = last_fold1;
+    if (\$214 ) begin
+      \$631  = \$225 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$631  = cur_one_fold1;
+        if (last_group1) begin
+          \$631  = next_steps1[26];
+        end
+      end else begin
+        \$631  = \$239 ;
+      end
+    end
+    if (rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = last_group1;
+    if (\$214 ) begin
+      \$632  = \$228 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$632  = \$231 ;
+        if (last_group1) begin
+          \$632  = next_steps1[27];
+        end
+      end
+    end
+    if (rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$633  = fold_is_0_1;
+    if (\$214 ) begin
+      \$633  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$633  = 1'h1;
+        if (last_group1) begin
+          \$633  = 1'h1;
+        end
+      end else begin
+        \$633  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$633  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = first_step1;
+    if (\$214 ) begin
+      \$634  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$634  = 1'h0;
+        if (last_group1) begin
+          \$634  = 1'h1;
+        end
+      end else begin
+        \$634  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$634  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = wr_buf1;
+    if (\$214 ) begin
+      \$635  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$635  = \$235 ;
+        end
+      end
+    end
     if (rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = done;
+    \$636  = layer_is_0_1;
+    if (\$214 ) begin
+      \$636  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$636  = cur_is_last1;
+        end
+      end
+    end
     if (rst) begin
-      \$636  = 1'h0;
+      \$636  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = \$507 [2:0];
+    \$637  = \$243 ;
     if (rst) begin
-      \$637  = 3'h0;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = \$510 ;
+    \$638  = \$246 [4:0];
     if (rst) begin
-      \$638  = 1'h0;
+      \$638  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = { 3'h0, busy };
+    \$639  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$639  = wait_next_m2_1;
+    end else begin
+      if (\$248 ) begin
+        \$639  = \$249 [4:0];
+      end
+    end
     if (rst) begin
-      \$639  = 4'h0;
+      \$639  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$640  = wait_next_le2_1;
+    end else begin
+      \$640  = \$247 ;
+    end
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = \$256 ;
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = issue_ctx;
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$643  = 1'h0;
+    end else if (\$258 ) begin
+      \$643  = \$266 ;
+    end else if (\$260 ) begin
+      \$643  = \$278 ;
+    end else begin
+      \$643  = \$290 ;
+    end
+    if (rst) begin
+      \$643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$644  = 1'h0;
+    end else if (\$258 ) begin
+      \$644  = \$272 ;
+    end else if (\$260 ) begin
+      \$644  = \$284 ;
+    end else begin
+      \$644  = \$296 ;
+    end
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$645  = 1'h0;
+    end else if (\$298 ) begin
+      \$645  = \$306 ;
+    end else if (\$300 ) begin
+      \$645  = \$318 ;
+    end else begin
+      \$645  = \$330 ;
+    end
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$646  = 1'h0;
+    end else if (\$298 ) begin
+      \$646  = \$312 ;
+    end else if (\$300 ) begin
+      \$646  = \$324 ;
+    end else begin
+      \$646  = \$336 ;
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = \$371 ;
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = \$406 ;
+    if (rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = \$441 ;
+    if (rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$650  = issue;
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$651  = \$463 ;
+    if (rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$652  = wb_valid1;
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = wb_valid2;
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = wb_valid3;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = wb_valid4;
+    if (rst) begin
+      \$655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = wb_valid5;
+    if (rst) begin
+      \$656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = wb_valid6;
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = wb_valid7;
+    if (rst) begin
+      \$658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = wb_valid8;
+    if (rst) begin
+      \$659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = wb_valid9;
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = wb_valid10;
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = wb_valid11;
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = wb_valid12;
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = wb_valid13;
+    if (rst) begin
+      \$664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = wb_valid14;
+    if (rst) begin
+      \$665  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = wb_valid15;
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = out_full0;
+    if (\$465 ) begin
+      \$667  = 1'h1;
+    end
+    if (done) begin
+      if (\$557 ) begin
+        \$667  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = out_pending0;
+    if (\$465 ) begin
+      \$668  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$553 ) begin
+          \$668  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = out_groups0;
+    if (\$465 ) begin
+      \$669  = 8'h00;
+    end else if (\$467 ) begin
+      \$669  = \$468 [7:0];
+    end
+    if (rst) begin
+      \$669  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = out_full1;
+    if (\$470 ) begin
+      \$670  = 1'h1;
+    end
+    if (done) begin
+      if (\$558 ) begin
+        \$670  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = out_pending1;
+    if (\$470 ) begin
+      \$671  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$554 ) begin
+          \$671  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$671  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = out_groups1;
+    if (\$470 ) begin
+      \$672  = 8'h00;
+    end else if (\$472 ) begin
+      \$672  = \$473 [7:0];
+    end
+    if (rst) begin
+      \$672  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = \$476 [2:0];
+    if (rst) begin
+      \$673  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = \$483 ;
+    if (rst) begin
+      \$674  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = drain_undrained0;
+    if (\$491 ) begin
+      \$675  = 9'h000;
+    end else if (\$501 ) begin
+      \$675  = \$512 [8:0];
+    end else if (\$511 ) begin
+      \$675  = \$513 [8:0];
+    end
+    if (rst) begin
+      \$675  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = drain_ready0;
+    if (\$491 ) begin
+      \$676  = 1'h0;
+    end else if (\$501 ) begin
+      \$676  = 1'h1;
+    end else if (\$511 ) begin
+      \$676  = \$514 ;
+    end
+    if (rst) begin
+      \$676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = drain_undrained1;
+    if (\$522 ) begin
+      \$677  = 9'h000;
+    end else if (\$532 ) begin
+      \$677  = \$543 [8:0];
+    end else if (\$542 ) begin
+      \$677  = \$544 [8:0];
+    end
+    if (rst) begin
+      \$677  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = drain_ready1;
+    if (\$522 ) begin
+      \$678  = 1'h0;
+    end else if (\$532 ) begin
+      \$678  = 1'h1;
+    end else if (\$542 ) begin
+      \$678  = \$545 ;
+    end
+    if (rst) begin
+      \$678  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = drain_read;
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = drain_inflight;
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = \$546 ;
+    if (rst) begin
+      \$681  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = \$547 ;
+    if (rst) begin
+      \$682  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$548 ) begin
+      \$683  = \$549 ;
+    end else if (drain_elem_last) begin
+      \$683  = \$550 ;
+    end else begin
+      \$683  = \$551 ;
+    end
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = drain_lane;
+    if (drain_read) begin
+      \$684  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = drain_last;
+    if (drain_read) begin
+      \$685  = drain_elem_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$686  = 8'h00;
+      end else begin
+        \$686  = \$555 [7:0];
+      end
+    end
+    if (rst) begin
+      \$686  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$687  = \$552 ;
+      end
+    end
+    if (rst) begin
+      \$687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = release_slot;
+    if (done) begin
+      \$688  = \$556 ;
+    end
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = vector_start;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = done;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = \$560 [2:0];
+    if (rst) begin
+      \$691  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = \$563 ;
+    if (rst) begin
+      \$692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = { 3'h0, busy };
+    if (rst) begin
+      \$693  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$640  = 32'd0;
+      \$694  = 32'd0;
     end else begin
-      \$640  = \$511 [31:0];
+      \$694  = \$564 [31:0];
     end
     if (rst) begin
-      \$640  = 32'd0;
+      \$694  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = { 3'h0, stall_input };
+    \$695  = { 3'h0, stall_input };
     if (rst) begin
-      \$641  = 4'h0;
+      \$695  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$642  = 32'd0;
+      \$696  = 32'd0;
     end else begin
-      \$642  = \$512 [31:0];
+      \$696  = \$565 [31:0];
     end
     if (rst) begin
-      \$642  = 32'd0;
+      \$696  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = { 3'h0, stall_output };
+    \$697  = { 3'h0, stall_output };
     if (rst) begin
-      \$643  = 4'h0;
+      \$697  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$644  = 32'd0;
+      \$698  = 32'd0;
     end else begin
-      \$644  = \$513 [31:0];
+      \$698  = \$566 [31:0];
     end
     if (rst) begin
-      \$644  = 32'd0;
+      \$698  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = \$514 ;
+    \$699  = \$567 ;
     if (rst) begin
-      \$645  = 4'h0;
+      \$699  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$646  = 32'd0;
+      \$700  = 32'd0;
     end else begin
-      \$646  = \$515 [31:0];
+      \$700  = \$568 [31:0];
     end
     if (rst) begin
-      \$646  = 32'd0;
+      \$700  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = { 2'h0, \$516  };
+    \$701  = { 2'h0, \$569  };
     if (rst) begin
-      \$647  = 4'h0;
+      \$701  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$648  = 32'd0;
+      \$702  = 32'd0;
     end else begin
-      \$648  = \$517 [31:0];
+      \$702  = \$570 [31:0];
     end
     if (rst) begin
-      \$648  = 32'd0;
+      \$702  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = { 3'h0, issue };
+    \$703  = { 3'h0, issue };
     if (rst) begin
-      \$649  = 4'h0;
+      \$703  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$650  = 32'd0;
+      \$704  = 32'd0;
     end else begin
-      \$650  = \$518 [31:0];
+      \$704  = \$571 [31:0];
     end
     if (rst) begin
-      \$650  = 32'd0;
+      \$704  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = { 2'h0, \$519  };
+    \$705  = { 2'h0, \$572  };
     if (rst) begin
-      \$651  = 4'h0;
+      \$705  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$652  = 32'd0;
+      \$706  = 32'd0;
     end else begin
-      \$652  = \$520 [31:0];
+      \$706  = \$573 [31:0];
     end
     if (rst) begin
-      \$652  = 32'd0;
+      \$706  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = { 3'h0, done };
+    \$707  = { 3'h0, done };
     if (rst) begin
-      \$653  = 4'h0;
+      \$707  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$654  = 32'd0;
+      \$708  = 32'd0;
     end else begin
-      \$654  = \$521 [31:0];
+      \$708  = \$574 [31:0];
     end
     if (rst) begin
-      \$654  = 32'd0;
+      \$708  = 32'd0;
     end
   end
   always @* begin
@@ -4313,25 +4430,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$655  = count_busy;
+          \$709  = count_busy;
       4'h1:
-          \$655  = count_stall_input;
+          \$709  = count_stall_input;
       4'h2:
-          \$655  = count_stall_output;
+          \$709  = count_stall_output;
       4'h3:
-          \$655  = count_mac_ops;
+          \$709  = count_mac_ops;
       4'h4:
-          \$655  = count_bank_reads;
+          \$709  = count_bank_reads;
       4'h5:
-          \$655  = count_act_reads;
+          \$709  = count_act_reads;
       4'h6:
-          \$655  = count_act_writes;
+          \$709  = count_act_writes;
       4'h7:
-          \$655  = count_inferences;
+          \$709  = count_inferences;
       4'h8:
-          \$655  = 32'd0;
+          \$709  = 32'd0;
       default:
-          \$655  = 32'd0;
+          \$709  = 32'd0;
     endcase
   end
   always @* begin
@@ -4360,51 +4477,52 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__data = { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   assign d0_rp__addr = 2'h0;
   assign dl_rp__addr = last_layer[1:0];
-  assign in_wp__addr = \$42 [5:0];
+  assign in_open = i_stream__ready;
+  assign in_wp__addr = \$43 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$50 , \$48 , \$46 , \$44  };
+  assign in_wp__en = { \$51 , \$49 , \$47 , \$45  };
   assign issued = issue;
-  assign next_layer0 = \$60 [2:0];
-  assign nxt_rp__addr = \$60 [1:0];
-  assign nxt_steps_rp__addr = \$60 [1:0];
-  assign next_layer1 = \$62 [2:0];
-  assign \nxt_rp__addr$76  = \$62 [1:0];
-  assign \nxt_steps_rp__addr$77  = \$62 [1:0];
-  assign \step_valid$96  = step_valid;
-  assign \step_addr$98  = step_addr;
-  assign \step_first$100  = step_first;
-  assign \step_last$102  = step_last;
-  assign \step_ctx$104  = step_ctx;
-  assign \step_rq$106  = step_rq;
-  assign \step_relu$108  = step_relu;
-  assign \step_requantize$110  = step_requantize;
-  assign \step_valid$111  = step_valid;
-  assign \step_addr$112  = step_addr;
-  assign \step_first$113  = step_first;
-  assign \step_last$114  = step_last;
-  assign \step_ctx$115  = step_ctx;
-  assign \step_rq$116  = step_rq;
-  assign \step_relu$117  = step_relu;
-  assign \step_requantize$118  = step_requantize;
+  assign next_layer0 = \$61 [2:0];
+  assign nxt_rp__addr = \$61 [1:0];
+  assign nxt_steps_rp__addr = \$61 [1:0];
+  assign next_layer1 = \$63 [2:0];
+  assign \nxt_rp__addr$78  = \$63 [1:0];
+  assign \nxt_steps_rp__addr$79  = \$63 [1:0];
+  assign \step_valid$98  = step_valid;
+  assign \step_addr$100  = step_addr;
+  assign \step_first$102  = step_first;
+  assign \step_last$104  = step_last;
+  assign \step_ctx$106  = step_ctx;
+  assign \step_rq$108  = step_rq;
+  assign \step_relu$110  = step_relu;
+  assign \step_requantize$112  = step_requantize;
+  assign \step_valid$113  = step_valid;
+  assign \step_addr$114  = step_addr;
+  assign \step_first$115  = step_first;
+  assign \step_last$116  = step_last;
+  assign \step_ctx$117  = step_ctx;
+  assign \step_rq$118  = step_rq;
+  assign \step_relu$119  = step_relu;
+  assign \step_requantize$120  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$107 , \$105 , \$103 , \$101  };
-  assign act_wp__addr = \$99 [6:0];
+  assign act_wp__en = { \$108 , \$106 , \$104 , \$102  };
+  assign act_wp__addr = \$100 [6:0];
   assign act = act_word;
-  assign \act$135  = act_word;
-  assign act_wp__data = { \$658 , \$656 , \$658 , \$656  };
-  assign result = { \$657 , \$656  };
-  assign \result$145  = { \$659 , \$658  };
-  assign \$signature__en$146  = out_write;
-  assign \$signature__addr$147  = \$109 [6:0];
-  assign \$signature__data$148  = { \$657 , \$656  };
-  assign \$signature__en$149  = out_write;
-  assign \$signature__addr$150  = \$111 [6:0];
-  assign \$signature__data$151  = { \$659 , \$658  };
-  assign \$signature__addr$159  = \$117 [6:0];
-  assign \$signature__addr$162  = \$122 [6:0];
+  assign \act$137  = act_word;
+  assign act_wp__data = { \$712 , \$710 , \$712 , \$710  };
+  assign result = { \$711 , \$710  };
+  assign \result$147  = { \$713 , \$712  };
+  assign \$signature__en$148  = out_write;
+  assign \$signature__addr$149  = \$110 [6:0];
+  assign \$signature__data$150  = { \$711 , \$710  };
+  assign \$signature__en$151  = out_write;
+  assign \$signature__addr$152  = \$112 [6:0];
+  assign \$signature__data$153  = { \$713 , \$712  };
+  assign \$signature__addr$161  = \$123 [6:0];
+  assign \$signature__addr$164  = \$128 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4426,64 +4544,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$21  = { 1'h0, \$20 [8:1] };
   assign \$23  = { \$22 [8], \$22 [8], \$22 [8:2] };
   assign \$25  = { \$24 [8], \$24 [8:1] };
-  assign \$40  = \$39 ;
-  assign \$43  = 1'h1;
-  assign \$44  = in_fire;
-  assign \$45  = 1'h1;
-  assign \$46  = in_fire;
-  assign \$47  = 1'h1;
-  assign \$48  = in_fire;
-  assign \$49  = 1'h1;
-  assign \$50  = in_fire;
-  assign \$86  = in_fire;
-  assign \$104  = wb_group16[0];
-  assign \$106  = wb_group16[0];
-  assign \$95  = { 1'h0, wb_group16[7:1] };
-  assign \$115  = { 1'h0, drain_elem[7:1] };
-  assign \$120  = { 1'h0, drain_elem[7:1] };
-  assign \$145  = { \$144 [8], \$144 [8:1] };
-  assign \$146  = { \$145 [8], \$145 [8:1] };
-  assign \$149  = { \$148 [8], \$148 [8:1] };
-  assign \$150  = { \$149 [8], \$149 [8:1] };
-  assign \$156  = { \$155 [8], \$155 [8], \$155 [8:2] };
-  assign \$158  = { \$157 [8], \$157 [8], \$157 [8:2] };
-  assign \$163  = in_wslot;
-  assign \$174  = { \$173 [8], \$173 [8], \$173 [8:2] };
-  assign \$176  = { \$175 [8], \$175 [8:1] };
-  assign \$210  = { \$209 [8], \$209 [8], \$209 [8:2] };
-  assign \$212  = { \$211 [8], \$211 [8:1] };
-  assign \$230  = oldest;
-  assign \$296  = in_wslot;
+  assign \$41  = \$40 ;
+  assign \$44  = 1'h1;
+  assign \$45  = in_fire;
+  assign \$46  = 1'h1;
+  assign \$47  = in_fire;
+  assign \$48  = 1'h1;
+  assign \$49  = in_fire;
+  assign \$50  = 1'h1;
+  assign \$51  = in_fire;
+  assign \$87  = in_fire;
+  assign \$105  = wb_group16[0];
+  assign \$107  = wb_group16[0];
+  assign \$96  = { 1'h0, wb_group16[7:1] };
+  assign \$117  = drain_slot;
+  assign \$121  = { 1'h0, drain_elem[7:1] };
+  assign \$126  = { 1'h0, drain_elem[7:1] };
+  assign \$151  = { \$150 [8], \$150 [8:1] };
+  assign \$152  = { \$151 [8], \$151 [8:1] };
+  assign \$155  = { \$154 [8], \$154 [8:1] };
+  assign \$156  = { \$155 [8], \$155 [8:1] };
+  assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
+  assign \$164  = { \$163 [8], \$163 [8], \$163 [8:2] };
+  assign \$169  = in_wslot;
+  assign \$180  = { \$179 [8], \$179 [8], \$179 [8:2] };
+  assign \$182  = { \$181 [8], \$181 [8:1] };
+  assign \$216  = { \$215 [8], \$215 [8], \$215 [8:2] };
+  assign \$218  = { \$217 [8], \$217 [8:1] };
+  assign \$236  = oldest;
   assign \$302  = in_wslot;
   assign \$308  = in_wslot;
   assign \$314  = in_wslot;
   assign \$320  = in_wslot;
   assign \$326  = in_wslot;
-  assign \$340  = \$339 ;
-  assign \$375  = \$374 ;
-  assign \$381  = in_wslot;
-  assign \$386  = in_wslot;
-  assign \$393  = claim_ctx;
-  assign \$408  = \$407 ;
-  assign \$412  = \$411 ;
-  assign \$428  = claim_ctx;
-  assign \$430  = wb_ctx16;
-  assign \$453  = drain_elem[0];
-  assign \$459  = drain_elem[0];
-  assign \$468  = claim_ctx;
-  assign \$470  = drain_slot;
-  assign \$474  = wb_ctx16;
-  assign \$476  = drain_slot;
-  assign \$478  = drain_elem[0];
-  assign \$482  = drain_slot;
-  assign \$484  = drain_elem[0];
-  assign \$486  = wb_ctx16;
-  assign \$501  = drain_slot;
-  assign \$505  = release_slot;
+  assign \$332  = in_wslot;
+  assign \$345  = in_wslot;
+  assign \$381  = \$380 ;
+  assign \$416  = \$415 ;
+  assign \$422  = in_wslot;
+  assign \$427  = in_wslot;
+  assign \$434  = claim_ctx;
+  assign \$449  = \$448 ;
+  assign \$453  = \$452 ;
+  assign \$469  = claim_ctx;
+  assign \$471  = wb_ctx16;
+  assign \$498  = drain_elem[0];
+  assign \$506  = drain_elem[0];
+  assign \$515  = claim_ctx;
+  assign \$517  = drain_slot;
+  assign \$523  = wb_ctx16;
+  assign \$525  = drain_slot;
+  assign \$529  = drain_elem[0];
+  assign \$533  = drain_slot;
+  assign \$537  = drain_elem[0];
+  assign \$539  = wb_ctx16;
+  assign \$554  = drain_slot;
+  assign \$558  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \port$1461$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$183$0 , r_rdy, r_data, w_en, \port$1526$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4507,10 +4627,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1461$0 ;
-  wire \port$1461$0 ;
-  input [31:0] \port$177$0 ;
-  wire [31:0] \port$177$0 ;
+  input \port$1526$0 ;
+  wire \port$1526$0 ;
+  input [31:0] \port$183$0 ;
+  wire [31:0] \port$183$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4543,7 +4663,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1461$0 , \port$177$0  };
+      storage[w_port__addr] <= { \port$1526$0 , \port$183$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4605,45 +4725,50 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$177$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1461$0 , \port$177$0  };
-  assign w_data = { \port$1461$0 , \port$177$0  };
+  assign w_port__data = { \port$1526$0 , \port$183$0  };
+  assign w_data = { \port$1526$0 , \port$183$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1661$0 , \port$1662$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1726$0 , \port$1727$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
+  wire \$10 ;
+  wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [1:0] \$14 ;
+  wire [1:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [31:0] \$18 ;
-  wire [31:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
-  wire [32:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [31:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  reg [31:0] \$31 ;
-  reg [31:0] \$32 ;
+  reg \$31 ;
+  reg \$32 ;
   reg \$33 ;
-  wire [7:0] \$34 ;
-  wire [23:0] \$35 ;
+  reg \$34 ;
+  reg \$35 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -4674,7 +4799,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_a3 = 32'd0;
   reg [31:0] pe0_acc0 = 32'd0;
   reg [31:0] pe0_acc1 = 32'd0;
-  wire [31:0] pe0_acc_next;
+  wire [31:0] pe0_acc_next0;
+  wire [31:0] pe0_acc_next1;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg [8:0] pe0_bank_waddr = 9'h000;
@@ -4763,10 +4889,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1661$0 ;
-  wire [7:0] \port$1661$0 ;
-  output [23:0] \port$1662$0 ;
-  wire [23:0] \port$1662$0 ;
+  output [7:0] \port$1726$0 ;
+  wire [7:0] \port$1726$0 ;
+  output [23:0] \port$1727$0 ;
+  wire [23:0] \port$1727$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -4776,7 +4902,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$121 ;
+  wire [7:0] \rport__addr$122 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
@@ -4810,13 +4936,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$119 ;
+  wire [7:0] \wport__addr$120 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$120 ;
+  wire [21:0] \wport__data$121 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$118 ;
+  wire \wport__en$119 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
   initial begin
@@ -5883,9 +6009,27 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign \rport__data$96  = _2_;
   always @(posedge clk)
+    pe0_rq3 <= pe0_rq2;
+  always @(posedge clk)
+    pe0_relu3 <= pe0_relu2;
+  always @(posedge clk)
+    pe0_requantize3 <= pe0_requantize2;
+  always @(posedge clk)
+    pe0_valid4 <= \$29 ;
+  always @(posedge clk)
+    pe0_first4 <= pe0_first3;
+  always @(posedge clk)
+    pe0_last4 <= pe0_last3;
+  always @(posedge clk)
+    pe0_ctx4 <= pe0_ctx3;
+  always @(posedge clk)
+    pe0_rq4 <= pe0_rq3;
+  always @(posedge clk)
+    pe0_relu4 <= pe0_relu3;
+  always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$25 ;
+    pe0_valid5 <= \$30 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -5899,7 +6043,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$26 ;
+    pe0_valid6 <= \$31 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -5913,7 +6057,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$27 ;
+    pe0_valid7 <= \$32 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -5927,7 +6071,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$28 ;
+    pe0_valid8 <= \$33 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -5941,7 +6085,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_bank_we <= \$29 ;
+    pe0_bank_we <= \$34 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -5975,7 +6119,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe0_rq_we <= \$30 ;
+    pe0_rq_we <= \$35 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -5991,15 +6135,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_rq_m <= \$8 ;
   always @(posedge clk)
-    pe0_acc1 <= \$31 ;
+    pe0_acc0 <= \$36 ;
   always @(posedge clk)
-    pe0_acc0 <= \$32 ;
+    pe0_acc1 <= \$37 ;
   always @(posedge clk)
     pe0_done_ctx <= pe0_ctx8;
   always @(posedge clk)
-    pe0_done <= \$33 ;
+    pe0_done <= \$38 ;
   always @(posedge clk)
-    pe0_flags <= \$11 ;
+    pe0_flags <= \$15 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -6008,23 +6152,27 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$8  = pe0_requantize8 ? pe0_rq_ms_read[15:0] : 16'h0001;
-  assign \$9  = pe0_valid8 & pe0_last8;
-  assign \$11  = { 1'h0, pe0_relu8 } | \$10 ;
-  assign \$12  = step_valid & pe0_bank_we;
-  assign \$13  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$12  & \$13 ;
-  assign \$14  = pe0_valid5 & pe0_rq_we;
-  assign \$15  = pe0_rq5 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$14  & \$15 ;
-  assign \$16  = pe0_valid6 & pe0_rq_we;
-  assign \$17  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$16  & \$17 ;
-  assign \$18  = pe0_ctx8 ? pe0_acc1 : pe0_acc0;
-  assign \$19  = pe0_first8 ? pe0_rq_bias : \$18 ;
-  assign \$20  = $signed(\$19 ) + $signed(pe0_sum1_0);
+  assign \$9  = ! pe0_ctx8;
+  assign \$10  = pe0_valid8 & \$9 ;
+  assign \$12  = pe0_valid8 & \$11 ;
+  assign \$13  = pe0_valid8 & pe0_last8;
+  assign \$15  = { 1'h0, pe0_relu8 } | \$14 ;
+  assign \$16  = step_valid & pe0_bank_we;
+  assign \$17  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$16  & \$17 ;
+  assign \$18  = pe0_valid5 & pe0_rq_we;
+  assign \$19  = pe0_rq5 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$18  & \$19 ;
+  assign \$20  = pe0_valid6 & pe0_rq_we;
+  assign \$21  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$20  & \$21 ;
+  assign \$22  = pe0_first8 ? pe0_rq_bias : pe0_acc0;
+  assign \$23  = $signed(\$22 ) + $signed(pe0_sum1_0);
+  assign \$24  = pe0_first8 ? pe0_rq_bias : pe0_acc1;
+  assign \$25  = $signed(\$24 ) + $signed(pe0_sum1_0);
   assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
   always @(posedge clk)
-    pe0_valid1 <= \$21 ;
+    pe0_valid1 <= \$26 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -6038,7 +6186,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$22 ;
+    pe0_valid2 <= \$27 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -6052,31 +6200,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$23 ;
+    pe0_valid3 <= \$28 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
     pe0_last3 <= pe0_last2;
   always @(posedge clk)
     pe0_ctx3 <= pe0_ctx2;
-  always @(posedge clk)
-    pe0_rq3 <= pe0_rq2;
-  always @(posedge clk)
-    pe0_relu3 <= pe0_relu2;
-  always @(posedge clk)
-    pe0_requantize3 <= pe0_requantize2;
-  always @(posedge clk)
-    pe0_valid4 <= \$24 ;
-  always @(posedge clk)
-    pe0_first4 <= pe0_first3;
-  always @(posedge clk)
-    pe0_last4 <= pe0_last3;
-  always @(posedge clk)
-    pe0_ctx4 <= pe0_ctx3;
-  always @(posedge clk)
-    pe0_rq4 <= pe0_rq3;
-  always @(posedge clk)
-    pe0_relu4 <= pe0_relu3;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(i_acc),
@@ -6084,111 +6214,106 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1608$0 (pe0_flags),
-    .rq_ext6(\$35 ),
-    .rq_low6(\$34 ),
+    .\port$1673$0 (pe0_flags),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$25  = pe0_valid4;
-    if (rst) begin
-      \$25  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = pe0_valid5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = pe0_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = bank_we;
+    \$29  = pe0_valid3;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = rq_we;
+    \$30  = pe0_valid4;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_acc1;
-    if (pe0_valid8) begin
-      if (pe0_ctx8) begin
-        \$31  = \$20 [31:0];
-      end
+    \$31  = pe0_valid5;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_acc0;
-    if (pe0_valid8) begin
-      (* full_case = 32'd1 *)
-      if (pe0_ctx8) begin
-      end else begin
-        \$32  = \$20 [31:0];
-      end
+    \$32  = pe0_valid6;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = \$9 ;
+    \$33  = pe0_valid7;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$21  = step_valid;
+    \$34  = bank_we;
     if (rst) begin
-      \$21  = 1'h0;
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$22  = pe0_valid1;
+    \$35  = rq_we;
     if (rst) begin
-      \$22  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$23  = pe0_valid2;
-    if (rst) begin
-      \$23  = 1'h0;
+    \$36  = pe0_acc0;
+    if (\$10 ) begin
+      \$36  = \$23 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$24  = pe0_valid3;
+    \$37  = pe0_acc1;
+    if (\$12 ) begin
+      \$37  = \$25 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$38  = \$13 ;
     if (rst) begin
-      \$24  = 1'h0;
+      \$38  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$26  = step_valid;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = pe0_valid1;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$28  = pe0_valid2;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe0_acc_next = \$20 [31:0];
+  assign pe0_acc_next0 = \$23 [31:0];
+  assign pe0_acc_next1 = \$25 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -6198,25 +6323,26 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq5;
-  assign \wport__en$118  = pe0_rq_we;
-  assign \wport__addr$119  = pe0_rq_waddr;
-  assign \wport__data$120  = pe0_rq_wdata[53:32];
-  assign \rport__addr$121  = pe0_rq6;
+  assign \wport__en$119  = pe0_rq_we;
+  assign \wport__addr$120  = pe0_rq_waddr;
+  assign \wport__data$121  = pe0_rq_wdata[53:32];
+  assign \rport__addr$122  = pe0_rq6;
   assign i_valid = pe0_done;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$35 , \$34  };
-  assign o_data = { \$35 , \$34  };
-  assign \port$1661$0  = \$34 ;
-  assign \port$1662$0  = \$35 ;
-  assign \$10  = { pe0_requantize8, 1'h0 };
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$1726$0  = \$39 ;
+  assign \port$1727$0  = \$40 ;
+  assign \$11  = pe0_ctx8;
+  assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1608$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1673$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6401,8 +6527,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1608$0 ;
-  wire [1:0] \port$1608$0 ;
+  input [1:0] \port$1673$0 ;
+  wire [1:0] \port$1673$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6619,9 +6745,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1608$0 [0];
+    rq_relu1 <= \port$1673$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1608$0 [1];
+    rq_req1 <= \port$1673$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6755,8 +6881,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1608$0 [0];
-  assign i_requantize = \port$1608$0 [1];
+  assign i_relu = \port$1673$0 [0];
+  assign i_requantize = \port$1673$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6765,38 +6891,43 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1818$0 , \port$1819$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1883$0 , \port$1884$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
-  wire [1:0] \$10 ;
-  wire [1:0] \$11 ;
+  wire \$10 ;
+  wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [1:0] \$14 ;
+  wire [1:0] \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire [31:0] \$18 ;
-  wire [31:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
-  wire [32:0] \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg \$23 ;
-  reg \$24 ;
-  reg \$25 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire [31:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
-  reg [31:0] \$31 ;
-  reg [31:0] \$32 ;
+  reg \$31 ;
+  reg \$32 ;
   reg \$33 ;
-  wire [7:0] \$34 ;
-  wire [23:0] \$35 ;
+  reg \$34 ;
+  reg \$35 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
+  wire [23:0] \$40 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -6827,7 +6958,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_a3 = 32'd0;
   reg [31:0] pe1_acc0 = 32'd0;
   reg [31:0] pe1_acc1 = 32'd0;
-  wire [31:0] pe1_acc_next;
+  wire [31:0] pe1_acc_next0;
+  wire [31:0] pe1_acc_next1;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg [8:0] pe1_bank_waddr = 9'h000;
@@ -6916,10 +7048,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1818$0 ;
-  wire [7:0] \port$1818$0 ;
-  output [23:0] \port$1819$0 ;
-  wire [23:0] \port$1819$0 ;
+  output [7:0] \port$1883$0 ;
+  wire [7:0] \port$1883$0 ;
+  output [23:0] \port$1884$0 ;
+  wire [23:0] \port$1884$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6929,7 +7061,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$121 ;
+  wire [7:0] \rport__addr$122 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
@@ -6963,13 +7095,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$119 ;
+  wire [7:0] \wport__addr$120 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$120 ;
+  wire [21:0] \wport__data$121 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$118 ;
+  wire \wport__en$119 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
   initial begin
@@ -8036,9 +8168,27 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign \rport__data$96  = _2_;
   always @(posedge clk)
+    pe1_rq3 <= pe1_rq2;
+  always @(posedge clk)
+    pe1_relu3 <= pe1_relu2;
+  always @(posedge clk)
+    pe1_requantize3 <= pe1_requantize2;
+  always @(posedge clk)
+    pe1_valid4 <= \$29 ;
+  always @(posedge clk)
+    pe1_first4 <= pe1_first3;
+  always @(posedge clk)
+    pe1_last4 <= pe1_last3;
+  always @(posedge clk)
+    pe1_ctx4 <= pe1_ctx3;
+  always @(posedge clk)
+    pe1_rq4 <= pe1_rq3;
+  always @(posedge clk)
+    pe1_relu4 <= pe1_relu3;
+  always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$25 ;
+    pe1_valid5 <= \$30 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -8052,7 +8202,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$26 ;
+    pe1_valid6 <= \$31 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -8066,7 +8216,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$27 ;
+    pe1_valid7 <= \$32 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -8080,7 +8230,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$28 ;
+    pe1_valid8 <= \$33 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -8094,7 +8244,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_bank_we <= \$29 ;
+    pe1_bank_we <= \$34 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -8128,7 +8278,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe1_rq_we <= \$30 ;
+    pe1_rq_we <= \$35 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -8144,15 +8294,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_rq_m <= \$8 ;
   always @(posedge clk)
-    pe1_acc1 <= \$31 ;
+    pe1_acc0 <= \$36 ;
   always @(posedge clk)
-    pe1_acc0 <= \$32 ;
+    pe1_acc1 <= \$37 ;
   always @(posedge clk)
     pe1_done_ctx <= pe1_ctx8;
   always @(posedge clk)
-    pe1_done <= \$33 ;
+    pe1_done <= \$38 ;
   always @(posedge clk)
-    pe1_flags <= \$11 ;
+    pe1_flags <= \$15 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -8161,23 +8311,27 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$8  = pe1_requantize8 ? pe1_rq_ms_read[15:0] : 16'h0001;
-  assign \$9  = pe1_valid8 & pe1_last8;
-  assign \$11  = { 1'h0, pe1_relu8 } | \$10 ;
-  assign \$12  = step_valid & pe1_bank_we;
-  assign \$13  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$12  & \$13 ;
-  assign \$14  = pe1_valid5 & pe1_rq_we;
-  assign \$15  = pe1_rq5 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$14  & \$15 ;
-  assign \$16  = pe1_valid6 & pe1_rq_we;
-  assign \$17  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$16  & \$17 ;
-  assign \$18  = pe1_ctx8 ? pe1_acc1 : pe1_acc0;
-  assign \$19  = pe1_first8 ? pe1_rq_bias : \$18 ;
-  assign \$20  = $signed(\$19 ) + $signed(pe1_sum1_0);
+  assign \$9  = ! pe1_ctx8;
+  assign \$10  = pe1_valid8 & \$9 ;
+  assign \$12  = pe1_valid8 & \$11 ;
+  assign \$13  = pe1_valid8 & pe1_last8;
+  assign \$15  = { 1'h0, pe1_relu8 } | \$14 ;
+  assign \$16  = step_valid & pe1_bank_we;
+  assign \$17  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$16  & \$17 ;
+  assign \$18  = pe1_valid5 & pe1_rq_we;
+  assign \$19  = pe1_rq5 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$18  & \$19 ;
+  assign \$20  = pe1_valid6 & pe1_rq_we;
+  assign \$21  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$20  & \$21 ;
+  assign \$22  = pe1_first8 ? pe1_rq_bias : pe1_acc0;
+  assign \$23  = $signed(\$22 ) + $signed(pe1_sum1_0);
+  assign \$24  = pe1_first8 ? pe1_rq_bias : pe1_acc1;
+  assign \$25  = $signed(\$24 ) + $signed(pe1_sum1_0);
   assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
   always @(posedge clk)
-    pe1_valid1 <= \$21 ;
+    pe1_valid1 <= \$26 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -8191,7 +8345,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$22 ;
+    pe1_valid2 <= \$27 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -8205,31 +8359,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$23 ;
+    pe1_valid3 <= \$28 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
     pe1_last3 <= pe1_last2;
   always @(posedge clk)
     pe1_ctx3 <= pe1_ctx2;
-  always @(posedge clk)
-    pe1_rq3 <= pe1_rq2;
-  always @(posedge clk)
-    pe1_relu3 <= pe1_relu2;
-  always @(posedge clk)
-    pe1_requantize3 <= pe1_requantize2;
-  always @(posedge clk)
-    pe1_valid4 <= \$24 ;
-  always @(posedge clk)
-    pe1_first4 <= pe1_first3;
-  always @(posedge clk)
-    pe1_last4 <= pe1_last3;
-  always @(posedge clk)
-    pe1_ctx4 <= pe1_ctx3;
-  always @(posedge clk)
-    pe1_rq4 <= pe1_rq3;
-  always @(posedge clk)
-    pe1_relu4 <= pe1_relu3;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(i_acc),
@@ -8237,111 +8373,106 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1765$0 (pe1_flags),
-    .rq_ext6(\$35 ),
-    .rq_low6(\$34 ),
+    .\port$1830$0 (pe1_flags),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$25  = pe1_valid4;
-    if (rst) begin
-      \$25  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = pe1_valid5;
-    if (rst) begin
-      \$26  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_valid6;
-    if (rst) begin
-      \$27  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = pe1_valid7;
-    if (rst) begin
-      \$28  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = bank_we;
+    \$29  = pe1_valid3;
     if (rst) begin
       \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = rq_we;
+    \$30  = pe1_valid4;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_acc1;
-    if (pe1_valid8) begin
-      if (pe1_ctx8) begin
-        \$31  = \$20 [31:0];
-      end
+    \$31  = pe1_valid5;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_acc0;
-    if (pe1_valid8) begin
-      (* full_case = 32'd1 *)
-      if (pe1_ctx8) begin
-      end else begin
-        \$32  = \$20 [31:0];
-      end
+    \$32  = pe1_valid6;
+    if (rst) begin
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = \$9 ;
+    \$33  = pe1_valid7;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$21  = step_valid;
+    \$34  = bank_we;
     if (rst) begin
-      \$21  = 1'h0;
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$22  = pe1_valid1;
+    \$35  = rq_we;
     if (rst) begin
-      \$22  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$23  = pe1_valid2;
-    if (rst) begin
-      \$23  = 1'h0;
+    \$36  = pe1_acc0;
+    if (\$10 ) begin
+      \$36  = \$23 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$24  = pe1_valid3;
+    \$37  = pe1_acc1;
+    if (\$12 ) begin
+      \$37  = \$25 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$38  = \$13 ;
     if (rst) begin
-      \$24  = 1'h0;
+      \$38  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$26  = step_valid;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$27  = pe1_valid1;
+    if (rst) begin
+      \$27  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$28  = pe1_valid2;
+    if (rst) begin
+      \$28  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe1_acc_next = \$20 [31:0];
+  assign pe1_acc_next0 = \$23 [31:0];
+  assign pe1_acc_next1 = \$25 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -8351,25 +8482,26 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq5;
-  assign \wport__en$118  = pe1_rq_we;
-  assign \wport__addr$119  = pe1_rq_waddr;
-  assign \wport__data$120  = pe1_rq_wdata[53:32];
-  assign \rport__addr$121  = pe1_rq6;
+  assign \wport__en$119  = pe1_rq_we;
+  assign \wport__addr$120  = pe1_rq_waddr;
+  assign \wport__data$121  = pe1_rq_wdata[53:32];
+  assign \rport__addr$122  = pe1_rq6;
   assign i_valid = pe1_done;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$35 , \$34  };
-  assign o_data = { \$35 , \$34  };
-  assign \port$1818$0  = \$34 ;
-  assign \port$1819$0  = \$35 ;
-  assign \$10  = { pe1_requantize8, 1'h0 };
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$1883$0  = \$39 ;
+  assign \port$1884$0  = \$40 ;
+  assign \$11  = pe1_ctx8;
+  assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1765$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1830$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8554,8 +8686,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1765$0 ;
-  wire [1:0] \port$1765$0 ;
+  input [1:0] \port$1830$0 ;
+  wire [1:0] \port$1830$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8772,9 +8904,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1765$0 [0];
+    rq_relu1 <= \port$1830$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1765$0 [1];
+    rq_req1 <= \port$1830$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8908,8 +9040,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1765$0 [0];
-  assign i_requantize = \port$1765$0 [1];
+  assign i_relu = \port$1830$0 [0];
+  assign i_requantize = \port$1830$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -9,11 +9,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [4:0] \$103 ;
+  wire \$103 ;
   wire [4:0] \$104 ;
   wire [4:0] \$105 ;
   wire [4:0] \$106 ;
-  wire \$107 ;
+  wire [4:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -48,13 +48,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [8:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [6:0] \$140 ;
-  wire [9:0] \$141 ;
-  wire [5:0] \$142 ;
-  wire [10:0] \$143 ;
-  wire \$144 ;
+  wire [8:0] \$140 ;
+  wire [6:0] \$141 ;
+  wire [9:0] \$142 ;
+  wire [5:0] \$143 ;
+  wire [10:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -72,76 +72,76 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [5:0] \$160 ;
-  wire [9:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [9:0] \$163 ;
-  wire [5:0] \$164 ;
-  wire [9:0] \$165 ;
-  wire [5:0] \$166 ;
-  wire [9:0] \$167 ;
-  wire [5:0] \$168 ;
-  wire [9:0] \$169 ;
+  wire \$160 ;
+  wire [5:0] \$161 ;
+  wire [9:0] \$162 ;
+  wire [5:0] \$163 ;
+  wire [9:0] \$164 ;
+  wire [5:0] \$165 ;
+  wire [9:0] \$166 ;
+  wire [5:0] \$167 ;
+  wire [9:0] \$168 ;
+  wire [5:0] \$169 ;
   wire \$17 ;
-  wire [5:0] \$170 ;
-  wire [9:0] \$171 ;
-  wire [5:0] \$172 ;
-  wire [9:0] \$173 ;
-  wire [5:0] \$174 ;
-  wire [9:0] \$175 ;
-  wire \$176 ;
+  wire [9:0] \$170 ;
+  wire [5:0] \$171 ;
+  wire [9:0] \$172 ;
+  wire [5:0] \$173 ;
+  wire [9:0] \$174 ;
+  wire [5:0] \$175 ;
+  wire [9:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [8:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
-  wire [9:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [8:0] \$184 ;
-  wire [5:0] \$185 ;
-  wire [9:0] \$186 ;
-  wire \$187 ;
+  wire \$184 ;
+  wire [8:0] \$185 ;
+  wire [5:0] \$186 ;
+  wire [9:0] \$187 ;
   wire \$188 ;
-  wire [8:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
-  wire [5:0] \$190 ;
-  wire [9:0] \$191 ;
-  wire \$192 ;
+  wire [8:0] \$190 ;
+  wire [5:0] \$191 ;
+  wire [9:0] \$192 ;
   wire \$193 ;
-  wire [8:0] \$194 ;
-  wire [5:0] \$195 ;
-  wire [9:0] \$196 ;
-  wire \$197 ;
+  wire \$194 ;
+  wire [8:0] \$195 ;
+  wire [5:0] \$196 ;
+  wire [9:0] \$197 ;
   wire \$198 ;
-  wire [8:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [5:0] \$200 ;
-  wire [9:0] \$201 ;
-  wire \$202 ;
+  wire [8:0] \$200 ;
+  wire [5:0] \$201 ;
+  wire [9:0] \$202 ;
   wire \$203 ;
-  wire [8:0] \$204 ;
-  wire [5:0] \$205 ;
-  wire [9:0] \$206 ;
-  wire \$207 ;
+  wire \$204 ;
+  wire [8:0] \$205 ;
+  wire [5:0] \$206 ;
+  wire [9:0] \$207 ;
   wire \$208 ;
-  wire [8:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [5:0] \$210 ;
-  wire [9:0] \$211 ;
-  wire \$212 ;
+  wire [8:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [9:0] \$212 ;
   wire \$213 ;
-  wire [8:0] \$214 ;
-  wire [5:0] \$215 ;
-  wire [9:0] \$216 ;
-  wire \$217 ;
+  wire \$214 ;
+  wire [8:0] \$215 ;
+  wire [5:0] \$216 ;
+  wire [9:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
+  wire [8:0] \$220 ;
+  wire [5:0] \$221 ;
+  wire [9:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -153,23 +153,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [4:0] \$233 ;
-  wire [4:0] \$234 ;
+  wire \$233 ;
+  wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [9:0] \$238 ;
-  wire [9:0] \$239 ;
+  wire \$238 ;
+  wire [4:0] \$239 ;
   wire \$24 ;
-  wire [9:0] \$240 ;
+  wire [4:0] \$240 ;
   wire \$241 ;
-  wire [9:0] \$242 ;
-  wire [9:0] \$243 ;
+  wire \$242 ;
+  wire \$243 ;
   wire [9:0] \$244 ;
   wire [9:0] \$245 ;
   wire [9:0] \$246 ;
   wire \$247 ;
-  wire \$248 ;
+  wire [9:0] \$248 ;
   wire [9:0] \$249 ;
   wire \$25 ;
   wire [9:0] \$250 ;
@@ -178,104 +178,104 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$253 ;
   wire \$254 ;
   wire [9:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire [9:0] \$259 ;
+  wire [9:0] \$256 ;
+  wire [9:0] \$257 ;
+  wire [9:0] \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [8:0] \$261 ;
+  wire [9:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire \$265 ;
+  wire [9:0] \$265 ;
   wire \$266 ;
-  wire [9:0] \$267 ;
-  wire [9:0] \$268 ;
-  wire [9:0] \$269 ;
+  wire [8:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [9:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
+  wire [9:0] \$273 ;
+  wire [9:0] \$274 ;
+  wire [9:0] \$275 ;
+  wire [9:0] \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [10:0] \$281 ;
-  wire [8:0] \$282 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [10:0] \$287 ;
+  wire [8:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [11:0] \$290 ;
+  wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [9:0] \$294 ;
+  wire \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire [5:0] \$297 ;
-  wire [5:0] \$298 ;
+  wire [11:0] \$296 ;
+  wire \$297 ;
+  wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire [5:0] \$301 ;
+  wire [9:0] \$300 ;
+  wire \$301 ;
   wire \$302 ;
-  wire [9:0] \$303 ;
-  wire [9:0] \$304 ;
-  wire [9:0] \$305 ;
-  wire [9:0] \$306 ;
-  wire \$307 ;
+  wire [5:0] \$303 ;
+  wire [5:0] \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire [5:0] \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [9:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
+  wire [9:0] \$310 ;
+  wire [9:0] \$311 ;
+  wire [9:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [10:0] \$317 ;
-  wire [8:0] \$318 ;
+  wire \$317 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
+  wire [10:0] \$323 ;
+  wire [8:0] \$324 ;
   wire \$325 ;
-  wire [11:0] \$326 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [9:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
-  wire [5:0] \$333 ;
-  wire [5:0] \$334 ;
+  wire [11:0] \$332 ;
+  wire \$333 ;
+  wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
-  wire [5:0] \$337 ;
+  wire [9:0] \$336 ;
+  wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [5:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [5:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [5:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
@@ -373,12 +373,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire \$431 ;
+  wire [8:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
+  wire [8:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -387,7 +387,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire \$444 ;
+  wire [8:0] \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
@@ -443,28 +443,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire [8:0] \$495 ;
+  wire \$495 ;
   wire \$496 ;
   wire \$497 ;
-  wire [7:0] \$498 ;
+  wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [8:0] \$501 ;
-  wire [8:0] \$502 ;
-  wire [5:0] \$503 ;
-  wire [9:0] \$504 ;
-  wire [8:0] \$505 ;
-  wire [8:0] \$506 ;
-  wire [6:0] \$507 ;
-  wire [9:0] \$508 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [5:0] \$510 ;
-  wire [10:0] \$511 ;
+  wire \$510 ;
+  wire \$511 ;
   wire \$512 ;
-  wire [8:0] \$513 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
@@ -473,66 +473,66 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [9:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [9:0] \$526 ;
-  wire [3:0] \$527 ;
+  wire \$526 ;
+  wire \$527 ;
   wire \$528 ;
-  wire [4:0] \$529 ;
+  wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [3:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [3:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
-  wire \$536 ;
+  wire [8:0] \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [7:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [8:0] \$542 ;
+  wire [8:0] \$543 ;
+  wire [5:0] \$544 ;
+  wire [9:0] \$545 ;
+  wire [8:0] \$546 ;
+  wire [8:0] \$547 ;
+  wire [6:0] \$548 ;
+  wire [9:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
+  wire [5:0] \$551 ;
+  wire [10:0] \$552 ;
   wire \$553 ;
-  wire \$554 ;
+  wire [8:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [10:0] \$559 ;
+  wire \$559 ;
   wire [9:0] \$56 ;
-  wire [10:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
-  wire \$562 ;
+  wire [9:0] \$562 ;
   wire \$563 ;
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
+  wire [9:0] \$567 ;
+  wire [3:0] \$568 ;
   wire \$569 ;
   wire [9:0] \$57 ;
-  wire \$570 ;
+  wire [4:0] \$570 ;
   wire \$571 ;
-  wire \$572 ;
+  wire [3:0] \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire \$575 ;
+  wire [3:0] \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
@@ -542,11 +542,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire [10:0] \$584 ;
-  wire [10:0] \$585 ;
+  wire \$584 ;
+  wire \$585 ;
   wire \$586 ;
-  wire [9:0] \$587 ;
-  wire [9:0] \$588 ;
+  wire \$587 ;
+  wire \$588 ;
   wire \$589 ;
   wire [9:0] \$59 ;
   wire \$590 ;
@@ -555,121 +555,121 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [9:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire [9:0] \$60 ;
-  wire [3:0] \$600 ;
-  wire [4:0] \$601 ;
-  wire [3:0] \$602 ;
-  wire [4:0] \$603 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
   wire \$604 ;
-  wire [32:0] \$605 ;
-  wire [32:0] \$606 ;
-  wire [32:0] \$607 ;
-  wire [6:0] \$608 ;
-  wire [32:0] \$609 ;
+  wire \$605 ;
+  wire [10:0] \$606 ;
+  wire [10:0] \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [9:0] \$61 ;
-  wire [3:0] \$610 ;
-  wire [32:0] \$611 ;
-  wire [32:0] \$612 ;
-  wire [1:0] \$613 ;
-  wire [32:0] \$614 ;
-  wire [32:0] \$615 ;
-  reg \$616 ;
-  reg \$617 ;
-  reg \$618 ;
-  reg [4:0] \$619 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire \$62 ;
-  reg [9:0] \$620 ;
-  reg [4:0] \$621 ;
-  reg [8:0] \$622 ;
-  reg \$623 ;
-  reg \$624 ;
-  reg [8:0] \$625 ;
-  reg \$626 ;
-  reg [8:0] \$627 ;
-  reg \$628 ;
-  reg \$629 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  reg \$630 ;
-  reg \$631 ;
-  reg [9:0] \$632 ;
-  reg [9:0] \$633 ;
-  reg \$634 ;
-  reg [4:0] \$635 ;
-  reg \$636 ;
-  reg \$637 ;
-  reg \$638 ;
-  reg [8:0] \$639 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire [10:0] \$637 ;
+  wire [10:0] \$638 ;
+  wire \$639 ;
   wire \$64 ;
-  reg [7:0] \$640 ;
-  reg [3:0] \$641 ;
-  reg [8:0] \$642 ;
-  reg [8:0] \$643 ;
-  reg [9:0] \$644 ;
-  reg [9:0] \$645 ;
-  reg [10:0] \$646 ;
-  reg \$647 ;
-  reg \$648 ;
-  reg \$649 ;
+  wire [9:0] \$640 ;
+  wire [9:0] \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire [9:0] \$649 ;
   wire \$65 ;
-  reg \$650 ;
-  reg \$651 ;
-  reg \$652 ;
-  reg \$653 ;
-  reg [4:0] \$654 ;
-  reg [4:0] \$655 ;
-  reg \$656 ;
-  reg [9:0] \$657 ;
-  reg [9:0] \$658 ;
-  reg \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire [3:0] \$653 ;
+  wire [4:0] \$654 ;
+  wire [3:0] \$655 ;
+  wire [4:0] \$656 ;
+  wire \$657 ;
+  wire [32:0] \$658 ;
+  wire [32:0] \$659 ;
   wire \$66 ;
-  reg [4:0] \$660 ;
-  reg \$661 ;
-  reg \$662 ;
-  reg \$663 ;
-  reg [8:0] \$664 ;
-  reg [7:0] \$665 ;
-  reg [3:0] \$666 ;
-  reg [8:0] \$667 ;
-  reg [8:0] \$668 ;
-  reg [9:0] \$669 ;
+  wire [32:0] \$660 ;
+  wire [6:0] \$661 ;
+  wire [32:0] \$662 ;
+  wire [3:0] \$663 ;
+  wire [32:0] \$664 ;
+  wire [32:0] \$665 ;
+  wire [1:0] \$666 ;
+  wire [32:0] \$667 ;
+  wire [32:0] \$668 ;
+  reg \$669 ;
   wire \$67 ;
-  reg [9:0] \$670 ;
-  reg [10:0] \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
+  reg \$670 ;
+  reg \$671 ;
+  reg [4:0] \$672 ;
+  reg [9:0] \$673 ;
+  reg [4:0] \$674 ;
+  reg [8:0] \$675 ;
   reg \$676 ;
   reg \$677 ;
-  reg \$678 ;
-  reg [4:0] \$679 ;
+  reg [8:0] \$678 ;
+  reg \$679 ;
   wire \$68 ;
-  reg [4:0] \$680 ;
+  reg [8:0] \$680 ;
   reg \$681 ;
   reg \$682 ;
   reg \$683 ;
   reg \$684 ;
-  reg \$685 ;
-  reg \$686 ;
+  reg [9:0] \$685 ;
+  reg [9:0] \$686 ;
   reg \$687 ;
-  reg \$688 ;
+  reg [4:0] \$688 ;
   reg \$689 ;
   wire \$69 ;
   reg \$690 ;
   reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg \$697 ;
-  reg \$698 ;
-  reg \$699 ;
+  reg [8:0] \$692 ;
+  reg [7:0] \$693 ;
+  reg [3:0] \$694 ;
+  reg [8:0] \$695 ;
+  reg [8:0] \$696 ;
+  reg [9:0] \$697 ;
+  reg [9:0] \$698 ;
+  reg [10:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
@@ -679,79 +679,133 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$704 ;
   reg \$705 ;
   reg \$706 ;
-  reg \$707 ;
-  reg \$708 ;
+  reg [4:0] \$707 ;
+  reg [4:0] \$708 ;
   reg \$709 ;
   wire \$71 ;
-  reg [8:0] \$710 ;
-  reg \$711 ;
+  reg [9:0] \$710 ;
+  reg [9:0] \$711 ;
   reg \$712 ;
-  reg [8:0] \$713 ;
-  reg [2:0] \$714 ;
+  reg [4:0] \$713 ;
+  reg \$714 ;
   reg \$715 ;
-  reg [9:0] \$716 ;
-  reg \$717 ;
-  reg [9:0] \$718 ;
-  reg \$719 ;
+  reg \$716 ;
+  reg [8:0] \$717 ;
+  reg [7:0] \$718 ;
+  reg [3:0] \$719 ;
   wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
+  reg [8:0] \$720 ;
+  reg [8:0] \$721 ;
   reg [9:0] \$722 ;
   reg [9:0] \$723 ;
-  reg \$724 ;
-  reg [2:0] \$725 ;
+  reg [10:0] \$724 ;
+  reg \$725 ;
   reg \$726 ;
-  reg [8:0] \$727 ;
+  reg \$727 ;
   reg \$728 ;
   reg \$729 ;
   wire \$73 ;
   reg \$730 ;
   reg \$731 ;
-  reg [2:0] \$732 ;
-  reg \$733 ;
-  reg [6:0] \$734 ;
-  reg [31:0] \$735 ;
-  reg [6:0] \$736 ;
-  reg [31:0] \$737 ;
-  reg [6:0] \$738 ;
-  reg [31:0] \$739 ;
+  reg [4:0] \$732 ;
+  reg [4:0] \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire \$74 ;
-  reg [6:0] \$740 ;
-  reg [31:0] \$741 ;
-  reg [6:0] \$742 ;
-  reg [31:0] \$743 ;
-  reg [6:0] \$744 ;
-  reg [31:0] \$745 ;
-  reg [6:0] \$746 ;
-  reg [31:0] \$747 ;
-  reg [6:0] \$748 ;
-  reg [31:0] \$749 ;
-  wire [8:0] \$75 ;
-  reg [31:0] \$750 ;
-  wire [7:0] \$751 ;
-  wire [23:0] \$752 ;
-  wire [7:0] \$753 ;
-  wire [23:0] \$754 ;
-  wire [7:0] \$755 ;
-  wire [23:0] \$756 ;
-  wire [7:0] \$757 ;
-  wire [23:0] \$758 ;
-  wire [7:0] \$759 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg \$743 ;
+  reg \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg \$748 ;
+  reg \$749 ;
+  wire \$75 ;
+  reg \$750 ;
+  reg \$751 ;
+  reg \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg \$755 ;
+  reg \$756 ;
+  reg \$757 ;
+  reg \$758 ;
+  reg \$759 ;
   wire [8:0] \$76 ;
-  wire [23:0] \$760 ;
-  wire [7:0] \$761 ;
-  wire [23:0] \$762 ;
-  wire [7:0] \$763 ;
-  wire [23:0] \$764 ;
-  wire [7:0] \$765 ;
-  wire [23:0] \$766 ;
-  wire [5:0] \$77 ;
-  wire [9:0] \$78 ;
-  wire \$79 ;
+  reg \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg [8:0] \$764 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg [8:0] \$767 ;
+  reg [2:0] \$768 ;
+  reg \$769 ;
+  wire [8:0] \$77 ;
+  reg [9:0] \$770 ;
+  reg \$771 ;
+  reg [9:0] \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg [9:0] \$776 ;
+  reg [9:0] \$777 ;
+  reg \$778 ;
+  reg [2:0] \$779 ;
+  wire [5:0] \$78 ;
+  reg \$780 ;
+  reg [8:0] \$781 ;
+  reg \$782 ;
+  reg \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg [2:0] \$786 ;
+  reg \$787 ;
+  reg [6:0] \$788 ;
+  reg [31:0] \$789 ;
+  wire [9:0] \$79 ;
+  reg [6:0] \$790 ;
+  reg [31:0] \$791 ;
+  reg [6:0] \$792 ;
+  reg [31:0] \$793 ;
+  reg [6:0] \$794 ;
+  reg [31:0] \$795 ;
+  reg [6:0] \$796 ;
+  reg [31:0] \$797 ;
+  reg [6:0] \$798 ;
+  reg [31:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
+  reg [6:0] \$800 ;
+  reg [31:0] \$801 ;
+  reg [6:0] \$802 ;
+  reg [31:0] \$803 ;
+  reg [31:0] \$804 ;
+  wire [7:0] \$805 ;
+  wire [23:0] \$806 ;
+  wire [7:0] \$807 ;
+  wire [23:0] \$808 ;
+  wire [7:0] \$809 ;
   wire \$81 ;
+  wire [23:0] \$810 ;
+  wire [7:0] \$811 ;
+  wire [23:0] \$812 ;
+  wire [7:0] \$813 ;
+  wire [23:0] \$814 ;
+  wire [7:0] \$815 ;
+  wire [23:0] \$816 ;
+  wire [7:0] \$817 ;
+  wire [23:0] \$818 ;
+  wire [7:0] \$819 ;
   wire \$82 ;
+  wire [23:0] \$820 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
@@ -765,62 +819,62 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [8:0] \$95 ;
-  wire \$96 ;
+  wire \$95 ;
+  wire [8:0] \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$243 ;
-  wire [5:0] \$signature__addr$246 ;
-  wire [5:0] \$signature__addr$249 ;
-  wire [5:0] \$signature__addr$252 ;
-  wire [5:0] \$signature__addr$255 ;
-  wire [5:0] \$signature__addr$258 ;
-  wire [5:0] \$signature__addr$261 ;
-  wire [5:0] \$signature__addr$264 ;
-  wire [5:0] \$signature__addr$273 ;
-  wire [5:0] \$signature__addr$276 ;
+  wire [5:0] \$signature__addr$245 ;
+  wire [5:0] \$signature__addr$248 ;
+  wire [5:0] \$signature__addr$251 ;
+  wire [5:0] \$signature__addr$254 ;
+  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$260 ;
+  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$266 ;
+  wire [5:0] \$signature__addr$275 ;
   wire [5:0] \$signature__addr$278 ;
   wire [5:0] \$signature__addr$280 ;
   wire [5:0] \$signature__addr$282 ;
   wire [5:0] \$signature__addr$284 ;
   wire [5:0] \$signature__addr$286 ;
   wire [5:0] \$signature__addr$288 ;
+  wire [5:0] \$signature__addr$290 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$244 ;
-  wire [31:0] \$signature__data$247 ;
-  wire [31:0] \$signature__data$250 ;
-  wire [31:0] \$signature__data$253 ;
-  wire [31:0] \$signature__data$256 ;
-  wire [31:0] \$signature__data$259 ;
-  wire [31:0] \$signature__data$262 ;
-  wire [31:0] \$signature__data$265 ;
-  wire [31:0] \$signature__data$474 ;
-  wire [31:0] \$signature__data$475 ;
+  wire [31:0] \$signature__data$246 ;
+  wire [31:0] \$signature__data$249 ;
+  wire [31:0] \$signature__data$252 ;
+  wire [31:0] \$signature__data$255 ;
+  wire [31:0] \$signature__data$258 ;
+  wire [31:0] \$signature__data$261 ;
+  wire [31:0] \$signature__data$264 ;
+  wire [31:0] \$signature__data$267 ;
   wire [31:0] \$signature__data$476 ;
   wire [31:0] \$signature__data$477 ;
   wire [31:0] \$signature__data$478 ;
   wire [31:0] \$signature__data$479 ;
   wire [31:0] \$signature__data$480 ;
   wire [31:0] \$signature__data$481 ;
+  wire [31:0] \$signature__data$482 ;
+  wire [31:0] \$signature__data$483 ;
   wire \$signature__en ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$245 ;
-  wire \$signature__en$248 ;
-  wire \$signature__en$251 ;
-  wire \$signature__en$254 ;
-  wire \$signature__en$257 ;
-  wire \$signature__en$260 ;
-  wire \$signature__en$263 ;
+  wire \$signature__en$244 ;
+  wire \$signature__en$247 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$253 ;
+  wire \$signature__en$256 ;
+  wire \$signature__en$259 ;
+  wire \$signature__en$262 ;
+  wire \$signature__en$265 ;
   wire [63:0] act;
-  wire [63:0] \act$219 ;
-  wire [63:0] \act$220 ;
   wire [63:0] \act$221 ;
   wire [63:0] \act$222 ;
   wire [63:0] \act$223 ;
   wire [63:0] \act$224 ;
   wire [63:0] \act$225 ;
+  wire [63:0] \act$226 ;
+  wire [63:0] \act$227 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -946,7 +1000,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input [63:0] i_stream__payload;
   wire [63:0] i_stream__payload;
   output i_stream__ready;
-  wire i_stream__ready;
+  reg i_stream__ready = 1'h0;
   input i_stream__valid;
   wire i_stream__valid;
   reg [8:0] in_beats0 = 9'h000;
@@ -956,6 +1010,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] in_folds_m1 = 10'h3ff;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
+  (* init = 1'h0 *)
+  wire in_open;
+  wire in_open_retimed_wrong;
   wire in_release0;
   wire in_release1;
   reg in_release_r1_0 = 1'h0;
@@ -1027,13 +1084,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [35:0] next_steps0 = 36'h000000000;
   reg [35:0] next_steps1 = 36'h000000000;
   wire [2:0] nxt_rp__addr;
-  wire [2:0] \nxt_rp__addr$112 ;
+  wire [2:0] \nxt_rp__addr$114 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$328 ;
+  wire [36:0] \nxt_rp__data$330 ;
   wire [2:0] nxt_steps_rp__addr;
-  wire [2:0] \nxt_steps_rp__addr$113 ;
+  wire [2:0] \nxt_steps_rp__addr$115 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$330 ;
+  wire [35:0] \nxt_steps_rp__data$332 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1073,13 +1130,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$235 ;
-  wire [31:0] \result$236 ;
   wire [31:0] \result$237 ;
   wire [31:0] \result$238 ;
   wire [31:0] \result$239 ;
   wire [31:0] \result$240 ;
   wire [31:0] \result$241 ;
+  wire [31:0] \result$242 ;
+  wire [31:0] \result$243 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -1119,146 +1176,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$134 ;
+  wire [8:0] \step_addr$136 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$148 ;
+  wire [8:0] \step_addr$150 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$156 ;
+  wire [8:0] \step_addr$158 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$164 ;
+  wire [8:0] \step_addr$166 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$172 ;
+  wire [8:0] \step_addr$174 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$180 ;
+  wire [8:0] \step_addr$182 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$188 ;
+  wire [8:0] \step_addr$190 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$196 ;
+  wire [8:0] \step_addr$198 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$140 ;
+  wire \step_ctx$142 ;
   (* init = 1'h0 *)
-  wire \step_ctx$151 ;
+  wire \step_ctx$153 ;
   (* init = 1'h0 *)
-  wire \step_ctx$159 ;
+  wire \step_ctx$161 ;
   (* init = 1'h0 *)
-  wire \step_ctx$167 ;
+  wire \step_ctx$169 ;
   (* init = 1'h0 *)
-  wire \step_ctx$175 ;
+  wire \step_ctx$177 ;
   (* init = 1'h0 *)
-  wire \step_ctx$183 ;
+  wire \step_ctx$185 ;
   (* init = 1'h0 *)
-  wire \step_ctx$191 ;
+  wire \step_ctx$193 ;
   (* init = 1'h0 *)
-  wire \step_ctx$199 ;
+  wire \step_ctx$201 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$136 ;
+  wire \step_first$138 ;
   (* init = 1'h0 *)
-  wire \step_first$149 ;
+  wire \step_first$151 ;
   (* init = 1'h0 *)
-  wire \step_first$157 ;
+  wire \step_first$159 ;
   (* init = 1'h0 *)
-  wire \step_first$165 ;
+  wire \step_first$167 ;
   (* init = 1'h0 *)
-  wire \step_first$173 ;
+  wire \step_first$175 ;
   (* init = 1'h0 *)
-  wire \step_first$181 ;
+  wire \step_first$183 ;
   (* init = 1'h0 *)
-  wire \step_first$189 ;
+  wire \step_first$191 ;
   (* init = 1'h0 *)
-  wire \step_first$197 ;
+  wire \step_first$199 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$138 ;
+  wire \step_last$140 ;
   (* init = 1'h0 *)
-  wire \step_last$150 ;
+  wire \step_last$152 ;
   (* init = 1'h0 *)
-  wire \step_last$158 ;
+  wire \step_last$160 ;
   (* init = 1'h0 *)
-  wire \step_last$166 ;
+  wire \step_last$168 ;
   (* init = 1'h0 *)
-  wire \step_last$174 ;
+  wire \step_last$176 ;
   (* init = 1'h0 *)
-  wire \step_last$182 ;
+  wire \step_last$184 ;
   (* init = 1'h0 *)
-  wire \step_last$190 ;
+  wire \step_last$192 ;
   (* init = 1'h0 *)
-  wire \step_last$198 ;
+  wire \step_last$200 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$144 ;
+  wire \step_relu$146 ;
   (* init = 1'h0 *)
-  wire \step_relu$153 ;
+  wire \step_relu$155 ;
   (* init = 1'h0 *)
-  wire \step_relu$161 ;
+  wire \step_relu$163 ;
   (* init = 1'h0 *)
-  wire \step_relu$169 ;
+  wire \step_relu$171 ;
   (* init = 1'h0 *)
-  wire \step_relu$177 ;
+  wire \step_relu$179 ;
   (* init = 1'h0 *)
-  wire \step_relu$185 ;
+  wire \step_relu$187 ;
   (* init = 1'h0 *)
-  wire \step_relu$193 ;
+  wire \step_relu$195 ;
   (* init = 1'h0 *)
-  wire \step_relu$201 ;
+  wire \step_relu$203 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$146 ;
+  wire \step_requantize$148 ;
   (* init = 1'h0 *)
-  wire \step_requantize$154 ;
+  wire \step_requantize$156 ;
   (* init = 1'h0 *)
-  wire \step_requantize$162 ;
+  wire \step_requantize$164 ;
   (* init = 1'h0 *)
-  wire \step_requantize$170 ;
+  wire \step_requantize$172 ;
   (* init = 1'h0 *)
-  wire \step_requantize$178 ;
+  wire \step_requantize$180 ;
   (* init = 1'h0 *)
-  wire \step_requantize$186 ;
+  wire \step_requantize$188 ;
   (* init = 1'h0 *)
-  wire \step_requantize$194 ;
+  wire \step_requantize$196 ;
   (* init = 1'h0 *)
-  wire \step_requantize$202 ;
+  wire \step_requantize$204 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$142 ;
+  wire [7:0] \step_rq$144 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$152 ;
+  wire [7:0] \step_rq$154 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$160 ;
+  wire [7:0] \step_rq$162 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$168 ;
+  wire [7:0] \step_rq$170 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$176 ;
+  wire [7:0] \step_rq$178 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$184 ;
+  wire [7:0] \step_rq$186 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$192 ;
+  wire [7:0] \step_rq$194 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$200 ;
+  wire [7:0] \step_rq$202 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$132 ;
+  wire \step_valid$134 ;
   (* init = 1'h0 *)
-  wire \step_valid$147 ;
+  wire \step_valid$149 ;
   (* init = 1'h0 *)
-  wire \step_valid$155 ;
+  wire \step_valid$157 ;
   (* init = 1'h0 *)
-  wire \step_valid$163 ;
+  wire \step_valid$165 ;
   (* init = 1'h0 *)
-  wire \step_valid$171 ;
+  wire \step_valid$173 ;
   (* init = 1'h0 *)
-  wire \step_valid$179 ;
+  wire \step_valid$181 ;
   (* init = 1'h0 *)
-  wire \step_valid$187 ;
+  wire \step_valid$189 ;
   (* init = 1'h0 *)
-  wire \step_valid$195 ;
+  wire \step_valid$197 ;
   wire [2:0] swp__addr;
   wire [35:0] swp__data;
   wire swp__en;
@@ -1498,8 +1555,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$145 )
-      actbuf[\$143 [6:0]] <= { \$765 , \$763 , \$761 , \$759 , \$757 , \$755 , \$753 , \$751  };
+    if (\$146 )
+      actbuf[\$144 [6:0]] <= { \$819 , \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1523,8 +1580,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$330  = descriptor_steps[\$106 [2:0]];
-  assign nxt_steps_rp__data = descriptor_steps[\$104 [2:0]];
+  assign \nxt_steps_rp__data$332  = descriptor_steps[\$107 [2:0]];
+  assign nxt_steps_rp__data = descriptor_steps[\$105 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
     descriptors[0] = 37'h0000000000;
@@ -1540,8 +1597,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$328  = descriptors[\$106 [2:0]];
-  assign nxt_rp__data = descriptors[\$104 [2:0]];
+  assign \nxt_rp__data$330  = descriptors[\$107 [2:0]];
+  assign nxt_rp__data = descriptors[\$105 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
   (* no_rw_check = 32'd1 *)
@@ -1614,8 +1671,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     inbuf[63] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$80 )
-      inbuf[\$78 [5:0]] <= i_stream__payload;
+    if (\$81 )
+      inbuf[\$79 [5:0]] <= i_stream__payload;
   end
   reg [63:0] _1_;
   always @(posedge clk) begin
@@ -1694,13 +1751,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$161 [5:0]] <= { \$752 , \$751  };
+      outbuf0[\$162 [5:0]] <= { \$806 , \$805  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$181 [5:0]];
+    _2_ <= outbuf0[\$187 [5:0]];
   end
-  assign \$signature__data$474  = _2_;
+  assign \$signature__data$476  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1771,13 +1828,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$163 [5:0]] <= { \$754 , \$753  };
+      outbuf1[\$164 [5:0]] <= { \$808 , \$807  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$186 [5:0]];
+    _3_ <= outbuf1[\$192 [5:0]];
   end
-  assign \$signature__data$475  = _3_;
+  assign \$signature__data$477  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1848,13 +1905,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$165 [5:0]] <= { \$756 , \$755  };
+      outbuf2[\$166 [5:0]] <= { \$810 , \$809  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$191 [5:0]];
+    _4_ <= outbuf2[\$197 [5:0]];
   end
-  assign \$signature__data$476  = _4_;
+  assign \$signature__data$478  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -1925,13 +1982,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$167 [5:0]] <= { \$758 , \$757  };
+      outbuf3[\$168 [5:0]] <= { \$812 , \$811  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$196 [5:0]];
+    _5_ <= outbuf3[\$202 [5:0]];
   end
-  assign \$signature__data$477  = _5_;
+  assign \$signature__data$479  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2002,13 +2059,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$169 [5:0]] <= { \$760 , \$759  };
+      outbuf4[\$170 [5:0]] <= { \$814 , \$813  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$201 [5:0]];
+    _6_ <= outbuf4[\$207 [5:0]];
   end
-  assign \$signature__data$478  = _6_;
+  assign \$signature__data$480  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2079,13 +2136,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$171 [5:0]] <= { \$762 , \$761  };
+      outbuf5[\$172 [5:0]] <= { \$816 , \$815  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$206 [5:0]];
+    _7_ <= outbuf5[\$212 [5:0]];
   end
-  assign \$signature__data$479  = _7_;
+  assign \$signature__data$481  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2156,13 +2213,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$173 [5:0]] <= { \$764 , \$763  };
+      outbuf6[\$174 [5:0]] <= { \$818 , \$817  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$211 [5:0]];
+    _8_ <= outbuf6[\$217 [5:0]];
   end
-  assign \$signature__data$480  = _8_;
+  assign \$signature__data$482  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2233,168 +2290,202 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$175 [5:0]] <= { \$766 , \$765  };
+      outbuf7[\$176 [5:0]] <= { \$820 , \$819  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$216 [5:0]];
+    _9_ <= outbuf7[\$222 [5:0]];
   end
-  assign \$signature__data$481  = _9_;
-  assign \$195  = drain_slot ? 6'h20 : 6'h00;
-  assign \$196  = \$194  + \$195 ;
-  assign \$197  = drain_read & out_write;
-  assign \$198  = \$196 [5:0] == \$167 [5:0];
-  assign outbuf3_collision = \$197  & \$198 ;
-  assign \$200  = drain_slot ? 6'h20 : 6'h00;
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = drain_read & out_write;
-  assign \$203  = \$201 [5:0] == \$169 [5:0];
-  assign outbuf4_collision = \$202  & \$203 ;
-  assign \$205  = drain_slot ? 6'h20 : 6'h00;
-  assign \$206  = \$204  + \$205 ;
-  assign \$207  = drain_read & out_write;
-  assign \$208  = \$206 [5:0] == \$171 [5:0];
-  assign outbuf5_collision = \$207  & \$208 ;
-  assign \$210  = drain_slot ? 6'h20 : 6'h00;
-  assign \$211  = \$209  + \$210 ;
-  assign \$212  = drain_read & out_write;
-  assign \$213  = \$211 [5:0] == \$173 [5:0];
-  assign outbuf6_collision = \$212  & \$213 ;
-  assign \$215  = drain_slot ? 6'h20 : 6'h00;
-  assign \$216  = \$214  + \$215 ;
-  assign \$217  = drain_read & out_write;
-  assign \$218  = \$216 [5:0] == \$175 [5:0];
-  assign outbuf7_collision = \$217  & \$218 ;
+  assign \$signature__data$483  = _9_;
+  assign \$144  = \$142  + \$143 ;
+  assign \$161  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$162  = wb_group17 + \$161 ;
+  assign \$163  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$164  = wb_group17 + \$163 ;
+  assign \$165  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$166  = wb_group17 + \$165 ;
+  assign \$167  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$168  = wb_group17 + \$167 ;
+  assign \$169  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$170  = wb_group17 + \$169 ;
+  assign \$171  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$172  = wb_group17 + \$171 ;
+  assign \$173  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$174  = wb_group17 + \$173 ;
+  assign \$175  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$176  = wb_group17 + \$175 ;
+  assign \$177  = ! drain_slot;
+  assign \$178  = \$177  & out_pending0;
+  assign \$179  = \$178  & drain_ready0;
+  assign \$180  = \$179  & drain_room;
+  assign \$182  = \$181  & out_pending1;
+  assign \$183  = \$182  & drain_ready1;
+  assign \$184  = \$183  & drain_room;
+  assign drain_read = \$180  | \$184 ;
+  assign \$186  = drain_slot ? 6'h20 : 6'h00;
+  assign \$187  = \$185  + \$186 ;
+  assign \$188  = drain_read & out_write;
+  assign \$189  = \$187 [5:0] == \$162 [5:0];
+  assign outbuf0_collision = \$188  & \$189 ;
+  assign \$191  = drain_slot ? 6'h20 : 6'h00;
+  assign \$192  = \$190  + \$191 ;
+  assign \$193  = drain_read & out_write;
+  assign \$194  = \$192 [5:0] == \$164 [5:0];
+  assign outbuf1_collision = \$193  & \$194 ;
+  assign \$196  = drain_slot ? 6'h20 : 6'h00;
+  assign \$197  = \$195  + \$196 ;
+  assign \$198  = drain_read & out_write;
+  assign \$199  = \$197 [5:0] == \$166 [5:0];
+  assign outbuf2_collision = \$198  & \$199 ;
+  assign \$201  = drain_slot ? 6'h20 : 6'h00;
+  assign \$202  = \$200  + \$201 ;
+  assign \$203  = drain_read & out_write;
+  assign \$204  = \$202 [5:0] == \$168 [5:0];
+  assign outbuf3_collision = \$203  & \$204 ;
+  assign \$206  = drain_slot ? 6'h20 : 6'h00;
+  assign \$207  = \$205  + \$206 ;
+  assign \$208  = drain_read & out_write;
+  assign \$209  = \$207 [5:0] == \$170 [5:0];
+  assign outbuf4_collision = \$208  & \$209 ;
+  assign \$211  = drain_slot ? 6'h20 : 6'h00;
+  assign \$212  = \$210  + \$211 ;
+  assign \$213  = drain_read & out_write;
+  assign \$214  = \$212 [5:0] == \$172 [5:0];
+  assign outbuf5_collision = \$213  & \$214 ;
+  assign \$216  = drain_slot ? 6'h20 : 6'h00;
+  assign \$217  = \$215  + \$216 ;
+  assign \$218  = drain_read & out_write;
+  assign \$219  = \$217 [5:0] == \$174 [5:0];
+  assign outbuf6_collision = \$218  & \$219 ;
+  assign \$221  = drain_slot ? 6'h20 : 6'h00;
+  assign \$222  = \$220  + \$221 ;
+  assign \$223  = drain_read & out_write;
+  assign \$224  = \$222 [5:0] == \$176 [5:0];
+  assign outbuf7_collision = \$223  & \$224 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$219  = load__valid & load__ready;
-  assign \$220  = load_in_r0[31:28] == 2'h2;
-  assign \$221  = load_in_r0[19:0] < 4'h8;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = load_in_r0[31:28] == 2'h2;
-  assign \$224  = ! load_in_r0[19:0];
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = load_in_r0[31:28] == 2'h3;
-  assign \$227  = ! load_in_r0[19:0];
-  assign \$228  = load_in_r0[19:0] == 1'h1;
-  assign \$229  = | load_in_r0[95:32];
-  assign \$230  = | load_in_r0[95:36];
-  assign \$231  = load_in_r0[35:32] > 4'h8;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = load_in_r0[35:32] - 1'h1;
-  assign \$234  = \$232  ? 5'h07 : \$233 ;
-  assign \$235  = ! load_in_r0[40:32];
-  assign \$236  = load_in_r0[49:41] <= 4'h8;
-  assign \$237  = \$235  | \$236 ;
-  assign \$238  = load_in_r0[49:41] - 1'h1;
-  assign \$241  = $signed(\$240 ) < $signed(6'h12);
-  assign \$242  = load_in_r0[49:41] - 1'h1;
-  assign \$245  = \$241  ? \$244  : 10'h012;
-  assign \$246  = \$237  ? 10'h000 : \$245 ;
-  assign \$247  = load_write & load_r_is_control;
-  assign \$248  = load_write & load_r_is_descriptor0;
-  assign \$249  = load_r[40:32] - 1'h1;
-  assign \$251  = d0_rp__data[8:0] - 1'h1;
-  assign \$253  = ! in_wslot;
-  assign \$254  = in_fire & \$253 ;
-  assign \$255  = in_beats0 + 1'h1;
-  assign \$256  = in_beats0 == in_folds_m1;
-  assign \$258  = in_fire & \$257 ;
-  assign \$259  = in_beats1 + 1'h1;
-  assign \$260  = in_beats1 == in_folds_m1;
-  assign \$261  = in_wslot ? in_beats1 : in_beats0;
-  assign \$262  = \$261  == in_folds_m1;
-  assign \$263  = in_fire & \$262 ;
-  assign \$264  = ~ in_wslot;
-  assign \$265  = ~ loaded;
-  assign \$266  = ~ loaded;
-  assign \$267  = d0_rp__data[8:0] - 1'h1;
-  assign \$269  = d0_rp__data[17:9] - 1'h1;
-  assign \$271  = | d0_rp__data[8:0];
-  assign \$272  = d0_rp__data[8:0] <= 4'h8;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = ! last_layer;
-  assign \$275  = | d0_rp__data[8:0];
-  assign \$276  = d0_rp__data[8:0] <= 4'h8;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = | d0_rp__data[17:9];
-  assign \$279  = d0_rp__data[17:9] <= 4'h8;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = group_plus1_0 + 1'h1;
-  assign \$282  = rq_addr0 + 1'h1;
-  assign \$283  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$284  = next_layer_r0 == last_layer;
-  assign \$285  = ~ wr_buf0;
-  assign \$286  = ~ cur_is_last0;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = ! oldest;
-  assign \$289  = cur_is_last0 & \$288 ;
-  assign \$290  = fold_plus2_0 + 1'h1;
-  assign \$291  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$292  = last_fold0 & last_group0;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = bank_addr0 + 1'h1;
-  assign \$295  = cur_wait_next0 <= 2'h2;
-  assign \$296  = cur_wait_next0 <= 2'h2;
-  assign \$297  = cur_wait_next0 - 2'h2;
-  assign \$298  = \$296  ? 6'h00 : \$297 ;
-  assign \$299  = wait_remain0 <= 1'h1;
-  assign \$300  = | wait_remain0;
-  assign \$301  = wait_remain0 - 1'h1;
-  assign \$302  = ~ loaded;
-  assign \$303  = d0_rp__data[8:0] - 1'h1;
-  assign \$305  = d0_rp__data[17:9] - 1'h1;
-  assign \$307  = | d0_rp__data[8:0];
-  assign \$308  = d0_rp__data[8:0] <= 4'h8;
-  assign \$309  = \$307  & \$308 ;
-  assign \$310  = ! last_layer;
-  assign \$311  = | d0_rp__data[8:0];
-  assign \$312  = d0_rp__data[8:0] <= 4'h8;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = | d0_rp__data[17:9];
-  assign \$315  = d0_rp__data[17:9] <= 4'h8;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = group_plus1_1 + 1'h1;
-  assign \$318  = rq_addr1 + 1'h1;
-  assign \$319  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$320  = next_layer_r1 == last_layer;
-  assign \$321  = ~ wr_buf1;
-  assign \$322  = ~ cur_is_last1;
-  assign \$323  = \$321  & \$322 ;
-  assign \$325  = cur_is_last1 & \$324 ;
-  assign \$326  = fold_plus2_1 + 1'h1;
-  assign \$327  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$328  = last_fold1 & last_group1;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = bank_addr1 + 1'h1;
-  assign \$331  = cur_wait_next1 <= 2'h2;
-  assign \$332  = cur_wait_next1 <= 2'h2;
-  assign \$333  = cur_wait_next1 - 2'h2;
-  assign \$334  = \$332  ? 6'h00 : \$333 ;
-  assign \$335  = wait_remain1 <= 1'h1;
-  assign \$336  = | wait_remain1;
-  assign \$337  = wait_remain1 - 1'h1;
-  assign \$338  = load_r_is_control & load_r_is_clear;
-  assign \$339  = ~ \$338 ;
-  assign \$340  = load_write & \$339 ;
-  assign \$341  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$342  = issue & \$341 ;
-  assign \$343  = issue_ctx ? first_step1 : first_step0;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = ~ issue0;
-  assign \$346  = loaded & \$345 ;
-  assign \$347  = ~ last_fold0;
-  assign \$348  = loaded & \$347 ;
-  assign \$349  = in_beats0 > fold0;
-  assign \$350  = ! in_wslot;
-  assign \$351  = in_fire & \$350 ;
-  assign \$352  = in_beats0 == fold0;
-  assign \$353  = \$351  & \$352 ;
-  assign \$354  = \$349  | \$353 ;
-  assign \$355  = in_beats0 > fold_plus1_0;
+  assign \$225  = load__valid & load__ready;
+  assign \$226  = load_in_r0[31:28] == 2'h2;
+  assign \$227  = load_in_r0[19:0] < 4'h8;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = load_in_r0[31:28] == 2'h2;
+  assign \$230  = ! load_in_r0[19:0];
+  assign \$231  = \$229  & \$230 ;
+  assign \$232  = load_in_r0[31:28] == 2'h3;
+  assign \$233  = ! load_in_r0[19:0];
+  assign \$234  = load_in_r0[19:0] == 1'h1;
+  assign \$235  = | load_in_r0[95:32];
+  assign \$236  = | load_in_r0[95:36];
+  assign \$237  = load_in_r0[35:32] > 4'h8;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = load_in_r0[35:32] - 1'h1;
+  assign \$240  = \$238  ? 5'h07 : \$239 ;
+  assign \$241  = ! load_in_r0[40:32];
+  assign \$242  = load_in_r0[49:41] <= 4'h8;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = load_in_r0[49:41] - 1'h1;
+  assign \$247  = $signed(\$246 ) < $signed(6'h12);
+  assign \$248  = load_in_r0[49:41] - 1'h1;
+  assign \$251  = \$247  ? \$250  : 10'h012;
+  assign \$252  = \$243  ? 10'h000 : \$251 ;
+  assign \$253  = load_write & load_r_is_control;
+  assign \$254  = load_write & load_r_is_descriptor0;
+  assign \$255  = load_r[40:32] - 1'h1;
+  assign \$257  = d0_rp__data[8:0] - 1'h1;
+  assign \$259  = ! in_wslot;
+  assign \$260  = in_fire & \$259 ;
+  assign \$261  = in_beats0 + 1'h1;
+  assign \$262  = in_beats0 == in_folds_m1;
+  assign \$264  = in_fire & \$263 ;
+  assign \$265  = in_beats1 + 1'h1;
+  assign \$266  = in_beats1 == in_folds_m1;
+  assign \$267  = in_wslot ? in_beats1 : in_beats0;
+  assign \$268  = \$267  == in_folds_m1;
+  assign \$269  = in_fire & \$268 ;
+  assign \$270  = ~ in_wslot;
+  assign \$271  = ~ loaded;
+  assign \$272  = ~ loaded;
+  assign \$273  = d0_rp__data[8:0] - 1'h1;
+  assign \$275  = d0_rp__data[17:9] - 1'h1;
+  assign \$277  = | d0_rp__data[8:0];
+  assign \$278  = d0_rp__data[8:0] <= 4'h8;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = ! last_layer;
+  assign \$281  = | d0_rp__data[8:0];
+  assign \$282  = d0_rp__data[8:0] <= 4'h8;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = | d0_rp__data[17:9];
+  assign \$285  = d0_rp__data[17:9] <= 4'h8;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = group_plus1_0 + 1'h1;
+  assign \$288  = rq_addr0 + 1'h1;
+  assign \$289  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$290  = next_layer_r0 == last_layer;
+  assign \$291  = ~ wr_buf0;
+  assign \$292  = ~ cur_is_last0;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = ! oldest;
+  assign \$295  = cur_is_last0 & \$294 ;
+  assign \$296  = fold_plus2_0 + 1'h1;
+  assign \$297  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$298  = last_fold0 & last_group0;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = bank_addr0 + 1'h1;
+  assign \$301  = cur_wait_next0 <= 2'h2;
+  assign \$302  = cur_wait_next0 <= 2'h2;
+  assign \$303  = cur_wait_next0 - 2'h2;
+  assign \$304  = \$302  ? 6'h00 : \$303 ;
+  assign \$305  = wait_remain0 <= 1'h1;
+  assign \$306  = | wait_remain0;
+  assign \$307  = wait_remain0 - 1'h1;
+  assign \$308  = ~ loaded;
+  assign \$309  = d0_rp__data[8:0] - 1'h1;
+  assign \$311  = d0_rp__data[17:9] - 1'h1;
+  assign \$313  = | d0_rp__data[8:0];
+  assign \$314  = d0_rp__data[8:0] <= 4'h8;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = ! last_layer;
+  assign \$317  = | d0_rp__data[8:0];
+  assign \$318  = d0_rp__data[8:0] <= 4'h8;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = | d0_rp__data[17:9];
+  assign \$321  = d0_rp__data[17:9] <= 4'h8;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = group_plus1_1 + 1'h1;
+  assign \$324  = rq_addr1 + 1'h1;
+  assign \$325  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$326  = next_layer_r1 == last_layer;
+  assign \$327  = ~ wr_buf1;
+  assign \$328  = ~ cur_is_last1;
+  assign \$329  = \$327  & \$328 ;
+  assign \$331  = cur_is_last1 & \$330 ;
+  assign \$332  = fold_plus2_1 + 1'h1;
+  assign \$333  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$334  = last_fold1 & last_group1;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = bank_addr1 + 1'h1;
+  assign \$337  = cur_wait_next1 <= 2'h2;
+  assign \$338  = cur_wait_next1 <= 2'h2;
+  assign \$339  = cur_wait_next1 - 2'h2;
+  assign \$340  = \$338  ? 6'h00 : \$339 ;
+  assign \$341  = wait_remain1 <= 1'h1;
+  assign \$342  = | wait_remain1;
+  assign \$343  = wait_remain1 - 1'h1;
+  assign \$344  = load_r_is_control & load_r_is_clear;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = load_write & \$345 ;
+  assign \$347  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$348  = issue & \$347 ;
+  assign \$349  = issue_ctx ? first_step1 : first_step0;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = ~ issue0;
+  assign \$352  = loaded & \$351 ;
+  assign \$353  = ~ last_fold0;
+  assign \$354  = loaded & \$353 ;
+  assign \$355  = in_beats0 > fold0;
   assign \$356  = ! in_wslot;
   assign \$357  = in_fire & \$356 ;
-  assign \$358  = in_beats0 == fold_plus1_0;
+  assign \$358  = in_beats0 == fold0;
   assign \$359  = \$357  & \$358 ;
   assign \$360  = \$355  | \$359 ;
   assign \$361  = in_beats0 > fold_plus1_0;
@@ -2403,36 +2494,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$364  = in_beats0 == fold_plus1_0;
   assign \$365  = \$363  & \$364 ;
   assign \$366  = \$361  | \$365 ;
-  assign \$367  = in_beats0 > fold_plus2_0;
+  assign \$367  = in_beats0 > fold_plus1_0;
   assign \$368  = ! in_wslot;
   assign \$369  = in_fire & \$368 ;
-  assign \$370  = in_beats0 == fold_plus2_0;
+  assign \$370  = in_beats0 == fold_plus1_0;
   assign \$371  = \$369  & \$370 ;
   assign \$372  = \$367  | \$371 ;
-  assign \$373  = in_beats0 > 1'h0;
+  assign \$373  = in_beats0 > fold_plus2_0;
   assign \$374  = ! in_wslot;
   assign \$375  = in_fire & \$374 ;
-  assign \$376  = ! in_beats0;
+  assign \$376  = in_beats0 == fold_plus2_0;
   assign \$377  = \$375  & \$376 ;
   assign \$378  = \$373  | \$377 ;
-  assign \$379  = in_beats0 > 1'h1;
+  assign \$379  = in_beats0 > 1'h0;
   assign \$380  = ! in_wslot;
   assign \$381  = in_fire & \$380 ;
-  assign \$382  = in_beats0 == 1'h1;
+  assign \$382  = ! in_beats0;
   assign \$383  = \$381  & \$382 ;
   assign \$384  = \$379  | \$383 ;
-  assign \$385  = ~ issue1;
-  assign \$386  = loaded & \$385 ;
-  assign \$387  = ~ last_fold1;
-  assign \$388  = loaded & \$387 ;
-  assign \$389  = in_beats1 > fold1;
-  assign \$391  = in_fire & \$390 ;
-  assign \$392  = in_beats1 == fold1;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = \$389  | \$393 ;
-  assign \$395  = in_beats1 > fold_plus1_1;
+  assign \$385  = in_beats0 > 1'h1;
+  assign \$386  = ! in_wslot;
+  assign \$387  = in_fire & \$386 ;
+  assign \$388  = in_beats0 == 1'h1;
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = \$385  | \$389 ;
+  assign \$391  = ~ issue1;
+  assign \$392  = loaded & \$391 ;
+  assign \$393  = ~ last_fold1;
+  assign \$394  = loaded & \$393 ;
+  assign \$395  = in_beats1 > fold1;
   assign \$397  = in_fire & \$396 ;
-  assign \$398  = in_beats1 == fold_plus1_1;
+  assign \$398  = in_beats1 == fold1;
   assign \$399  = \$397  & \$398 ;
   assign \$400  = \$395  | \$399 ;
   assign \$401  = in_beats1 > fold_plus1_1;
@@ -2440,405 +2532,458 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$404  = in_beats1 == fold_plus1_1;
   assign \$405  = \$403  & \$404 ;
   assign \$406  = \$401  | \$405 ;
-  assign \$407  = in_beats1 > fold_plus2_1;
+  assign \$407  = in_beats1 > fold_plus1_1;
   assign \$409  = in_fire & \$408 ;
-  assign \$410  = in_beats1 == fold_plus2_1;
+  assign \$410  = in_beats1 == fold_plus1_1;
   assign \$411  = \$409  & \$410 ;
   assign \$412  = \$407  | \$411 ;
-  assign \$413  = in_beats1 > 1'h0;
+  assign \$413  = in_beats1 > fold_plus2_1;
   assign \$415  = in_fire & \$414 ;
-  assign \$416  = ! in_beats1;
+  assign \$416  = in_beats1 == fold_plus2_1;
   assign \$417  = \$415  & \$416 ;
   assign \$418  = \$413  | \$417 ;
-  assign \$419  = in_beats1 > 1'h1;
+  assign \$419  = in_beats1 > 1'h0;
   assign \$421  = in_fire & \$420 ;
-  assign \$422  = in_beats1 == 1'h1;
+  assign \$422  = ! in_beats1;
   assign \$423  = \$421  & \$422 ;
   assign \$424  = \$419  | \$423 ;
-  assign \$425  = load_r_is_control & load_r_is_clear;
-  assign \$426  = ~ \$425 ;
-  assign \$427  = load_write & \$426 ;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = loaded & \$428 ;
-  assign \$430  = load_write & load_r_is_control;
-  assign \$431  = \$430  & load_r_is_n_layers;
-  assign \$432  = \$431  ? load_r_has_layers : has_layers;
-  assign \$433  = \$429  & \$432 ;
-  assign \$435  = last_fold0 & last_group0;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = ~ layer_is_0_0;
-  assign \$438  = \$437  | last_fold0;
-  assign \$439  = \$438  | beat_ready_next0;
-  assign \$440  = ! in_wslot;
-  assign \$441  = in_fire & \$440 ;
-  assign \$442  = \$441  & beat_ready0;
-  assign \$443  = \$439  | \$442 ;
-  assign \$444  = \$436  & \$443 ;
-  assign \$445  = ! in_wslot;
+  assign \$425  = in_beats1 > 1'h1;
+  assign \$427  = in_fire & \$426 ;
+  assign \$428  = in_beats1 == 1'h1;
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = \$425  | \$429 ;
+  assign \$431  = in_wslot ? in_beats1 : in_beats0;
+  assign \$432  = \$431  == in_folds_m1;
+  assign \$433  = in_fire & \$432 ;
+  assign \$434  = in_wslot ^ \$433 ;
+  assign \$435  = ~ in_release_r1_1;
+  assign \$436  = in_wslot ? in_beats1 : in_beats0;
+  assign \$437  = \$436  == in_folds_m1;
+  assign \$438  = in_fire & \$437 ;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = in_full1 | \$440 ;
+  assign \$442  = \$435  & \$441 ;
+  assign \$443  = ~ in_release_r1_0;
+  assign \$444  = in_wslot ? in_beats1 : in_beats0;
+  assign \$445  = \$444  == in_folds_m1;
   assign \$446  = in_fire & \$445 ;
-  assign \$447  = beat_ready0 | \$446 ;
-  assign \$448  = ~ first_step0;
-  assign \$449  = \$448  | wait_ok0;
-  assign \$450  = layer_is_0_0 ? \$447  : \$449 ;
-  assign \$451  = cur_is_last0 & first_step0;
-  assign \$452  = ! claim_ctx;
-  assign \$453  = claim_out & \$452 ;
-  assign \$454  = \$453  | out_full0;
-  assign \$455  = \$451  & \$454 ;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$450  & \$456 ;
-  assign \$458  = issue0 ? \$444  : \$457 ;
-  assign \$459  = \$434  & \$458 ;
-  assign \$460  = load_r_is_control & load_r_is_clear;
-  assign \$461  = ~ \$460 ;
-  assign \$462  = load_write & \$461 ;
-  assign \$463  = ~ \$462 ;
-  assign \$464  = loaded & \$463 ;
-  assign \$465  = load_write & load_r_is_control;
-  assign \$466  = \$465  & load_r_is_n_layers;
-  assign \$467  = \$466  ? load_r_has_layers : has_layers;
-  assign \$468  = \$464  & \$467 ;
-  assign \$470  = last_fold1 & last_group1;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = ~ layer_is_0_1;
-  assign \$473  = \$472  | last_fold1;
-  assign \$474  = \$473  | beat_ready_next1;
-  assign \$476  = in_fire & \$475 ;
-  assign \$477  = \$476  & beat_ready1;
-  assign \$478  = \$474  | \$477 ;
-  assign \$479  = \$471  & \$478 ;
-  assign \$481  = in_fire & \$480 ;
-  assign \$482  = beat_ready1 | \$481 ;
-  assign \$483  = ~ first_step1;
-  assign \$484  = \$483  | wait_ok1;
-  assign \$485  = layer_is_0_1 ? \$482  : \$484 ;
-  assign \$486  = cur_is_last1 & first_step1;
-  assign \$488  = claim_out & \$487 ;
-  assign \$489  = \$488  | out_full1;
-  assign \$490  = \$486  & \$489 ;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = \$485  & \$491 ;
-  assign \$493  = issue1 ? \$479  : \$492 ;
-  assign \$494  = \$469  & \$493 ;
-  assign \$495  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$496  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$497  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$498  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$499  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$500  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$501  = issue_ctx ? fold1 : fold0;
-  assign \$503  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$504  = \$502  + \$503 ;
-  assign \$505  = issue_ctx ? fold1 : fold0;
-  assign \$507  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$508  = \$506  + \$507 ;
-  assign \$509  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$510  = \$509  ? 6'h00 : 6'h20;
-  assign \$511  = \$508  + \$510 ;
-  assign \$512  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$513  = issue_ctx ? group1 : group0;
-  assign \$514  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$515  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$516  = step_valid & step_last;
-  assign \$517  = ! claim_ctx;
-  assign \$518  = claim_out & \$517 ;
-  assign \$519  = ! wb_ctx17;
-  assign \$520  = out_write & \$519 ;
-  assign \$521  = out_groups0 + 1'h1;
-  assign \$523  = claim_out & \$522 ;
-  assign \$525  = out_write & \$524 ;
-  assign \$526  = out_groups1 + 1'h1;
-  assign \$527  = drain_occupancy + drain_read;
-  assign \$528  = o_stream__valid & o_stream__ready;
-  assign \$529  = \$527  - \$528 ;
-  assign \$530  = o_stream__valid & o_stream__ready;
-  assign \$531  = drain_occupancy - \$530 ;
-  assign \$532  = $signed(\$531 ) < $signed(3'h3);
-  assign \$533  = o_stream__valid & o_stream__ready;
-  assign \$534  = drain_occupancy - \$533 ;
-  assign \$535  = $signed(\$534 ) < $signed(4'h4);
-  assign \$536  = drain_read ? \$532  : \$535 ;
-  assign \$537  = ! claim_ctx;
-  assign \$538  = claim_out & \$537 ;
-  assign \$539  = ! drain_slot;
-  assign \$540  = drain_read & \$539 ;
-  assign \$541  = \$540  & drain_elem_last;
-  assign \$542  = \$538  | \$541 ;
-  assign \$543  = ! wb_ctx17;
-  assign \$544  = out_write & \$543 ;
-  assign \$545  = ! drain_slot;
-  assign \$546  = drain_read & \$545 ;
-  assign \$547  = & drain_elem[2:0];
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = ~ \$548 ;
-  assign \$550  = \$544  & \$549 ;
-  assign \$551  = ! drain_slot;
-  assign \$552  = drain_read & \$551 ;
-  assign \$553  = & drain_elem[2:0];
-  assign \$554  = \$552  & \$553 ;
-  assign \$555  = ! wb_ctx17;
-  assign \$556  = out_write & \$555 ;
-  assign \$557  = ~ \$556 ;
-  assign \$558  = \$554  & \$557 ;
-  assign \$559  = drain_undrained0 + 1'h1;
-  assign \$560  = drain_undrained0 - 1'h1;
-  assign \$561  = drain_undrained0 >= 2'h2;
-  assign \$563  = claim_out & \$562 ;
-  assign \$565  = drain_read & \$564 ;
-  assign \$566  = \$565  & drain_elem_last;
-  assign \$567  = \$563  | \$566 ;
-  assign \$569  = out_write & \$568 ;
-  assign \$571  = drain_read & \$570 ;
-  assign \$572  = & drain_elem[2:0];
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$569  & \$574 ;
-  assign \$577  = drain_read & \$576 ;
-  assign \$578  = & drain_elem[2:0];
-  assign \$579  = \$577  & \$578 ;
-  assign \$581  = out_write & \$580 ;
-  assign \$582  = ~ \$581 ;
-  assign \$583  = \$579  & \$582 ;
-  assign \$584  = drain_undrained1 + 1'h1;
-  assign \$585  = drain_undrained1 - 1'h1;
-  assign \$586  = drain_undrained1 >= 2'h2;
-  assign \$587  = out_n - 1'h1;
-  assign \$588  = out_n - 2'h2;
-  assign \$589  = ~ drain_read;
-  assign \$590  = drain_elem == out_n_m1;
-  assign \$591  = ! out_n_m1;
-  assign \$592  = drain_elem == out_n_m2;
-  assign \$593  = ~ drain_slot;
-  assign \$594  = ! drain_slot;
-  assign \$596  = drain_elem + 1'h1;
-  assign \$597  = ~ release_slot;
-  assign \$598  = ! release_slot;
-  assign \$600  = in_flight + vector_start_r;
-  assign \$601  = \$600  - finished_r;
-  assign \$602  = in_flight + vector_start_r;
-  assign \$603  = \$602  - finished_r;
-  assign \$604  = | \$603 ;
-  assign \$605  = count_busy + inc_busy;
-  assign \$606  = count_stall_input + inc_stall_input;
-  assign \$607  = count_stall_output + inc_stall_output;
-  assign \$608  = issue ? 7'h40 : 7'h00;
-  assign \$609  = count_mac_ops + inc_mac_ops;
-  assign \$610  = issue ? 4'h8 : 4'h0;
-  assign \$611  = count_bank_reads + inc_bank_reads;
-  assign \$612  = count_act_reads + inc_act_reads;
-  assign \$613  = in_fire + act_write;
-  assign \$614  = count_act_writes + inc_act_writes;
-  assign \$615  = count_inferences + inc_inferences;
+  assign \$447  = ! in_wslot;
+  assign \$448  = \$446  & \$447 ;
+  assign \$449  = in_full0 | \$448 ;
+  assign \$450  = \$443  & \$449 ;
+  assign \$451  = \$434  ? \$442  : \$450 ;
+  assign \$452  = ~ \$451 ;
+  assign \$453  = load_write & load_r_is_control;
+  assign \$454  = \$453  & load_r_is_n_layers;
+  assign \$455  = \$454  ? load_r_has_layers : has_layers;
+  assign \$456  = \$452  & \$455 ;
+  assign \$457  = load__valid & load__ready;
+  assign \$458  = | { load_in_valid0, \$457  };
+  assign \$459  = ~ \$458 ;
+  assign \$460  = \$456  & \$459 ;
+  assign \$461  = load_r_is_control & load_r_is_clear;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = load_write & \$462 ;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$460  & \$464 ;
+  assign \$466  = load_r_is_control & load_r_is_clear;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = load_write & \$467 ;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = loaded & \$469 ;
+  assign \$471  = load_write & load_r_is_control;
+  assign \$472  = \$471  & load_r_is_n_layers;
+  assign \$473  = \$472  ? load_r_has_layers : has_layers;
+  assign \$474  = \$470  & \$473 ;
+  assign \$476  = last_fold0 & last_group0;
+  assign \$477  = ~ \$476 ;
+  assign \$478  = ~ layer_is_0_0;
+  assign \$479  = \$478  | last_fold0;
+  assign \$480  = \$479  | beat_ready_next0;
+  assign \$481  = ! in_wslot;
+  assign \$482  = in_fire & \$481 ;
+  assign \$483  = \$482  & beat_ready0;
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = \$477  & \$484 ;
+  assign \$486  = ! in_wslot;
+  assign \$487  = in_fire & \$486 ;
+  assign \$488  = beat_ready0 | \$487 ;
+  assign \$489  = ~ first_step0;
+  assign \$490  = \$489  | wait_ok0;
+  assign \$491  = layer_is_0_0 ? \$488  : \$490 ;
+  assign \$492  = cur_is_last0 & first_step0;
+  assign \$493  = ! claim_ctx;
+  assign \$494  = claim_out & \$493 ;
+  assign \$495  = \$494  | out_full0;
+  assign \$496  = \$492  & \$495 ;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$491  & \$497 ;
+  assign \$499  = issue0 ? \$485  : \$498 ;
+  assign \$500  = \$475  & \$499 ;
+  assign \$501  = load_r_is_control & load_r_is_clear;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = load_write & \$502 ;
+  assign \$504  = ~ \$503 ;
+  assign \$505  = loaded & \$504 ;
+  assign \$506  = load_write & load_r_is_control;
+  assign \$507  = \$506  & load_r_is_n_layers;
+  assign \$508  = \$507  ? load_r_has_layers : has_layers;
+  assign \$509  = \$505  & \$508 ;
+  assign \$511  = last_fold1 & last_group1;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = ~ layer_is_0_1;
+  assign \$514  = \$513  | last_fold1;
+  assign \$515  = \$514  | beat_ready_next1;
+  assign \$517  = in_fire & \$516 ;
+  assign \$518  = \$517  & beat_ready1;
+  assign \$519  = \$515  | \$518 ;
+  assign \$520  = \$512  & \$519 ;
+  assign \$522  = in_fire & \$521 ;
+  assign \$523  = beat_ready1 | \$522 ;
+  assign \$524  = ~ first_step1;
+  assign \$525  = \$524  | wait_ok1;
+  assign \$526  = layer_is_0_1 ? \$523  : \$525 ;
+  assign \$527  = cur_is_last1 & first_step1;
+  assign \$529  = claim_out & \$528 ;
+  assign \$530  = \$529  | out_full1;
+  assign \$531  = \$527  & \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$526  & \$532 ;
+  assign \$534  = issue1 ? \$520  : \$533 ;
+  assign \$535  = \$510  & \$534 ;
+  assign \$536  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$537  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$538  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$539  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$540  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$541  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$542  = issue_ctx ? fold1 : fold0;
+  assign \$544  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$545  = \$543  + \$544 ;
+  assign \$546  = issue_ctx ? fold1 : fold0;
+  assign \$548  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$549  = \$547  + \$548 ;
+  assign \$550  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$551  = \$550  ? 6'h00 : 6'h20;
+  assign \$552  = \$549  + \$551 ;
+  assign \$553  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$554  = issue_ctx ? group1 : group0;
+  assign \$555  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$556  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$557  = step_valid & step_last;
+  assign \$558  = ! claim_ctx;
+  assign \$559  = claim_out & \$558 ;
+  assign \$560  = ! wb_ctx17;
+  assign \$561  = out_write & \$560 ;
+  assign \$562  = out_groups0 + 1'h1;
+  assign \$564  = claim_out & \$563 ;
+  assign \$566  = out_write & \$565 ;
+  assign \$567  = out_groups1 + 1'h1;
+  assign \$568  = drain_occupancy + drain_read;
+  assign \$569  = o_stream__valid & o_stream__ready;
+  assign \$570  = \$568  - \$569 ;
+  assign \$571  = o_stream__valid & o_stream__ready;
+  assign \$572  = drain_occupancy - \$571 ;
+  assign \$573  = $signed(\$572 ) < $signed(3'h3);
+  assign \$574  = o_stream__valid & o_stream__ready;
+  assign \$575  = drain_occupancy - \$574 ;
+  assign \$576  = $signed(\$575 ) < $signed(4'h4);
+  assign \$577  = drain_read ? \$573  : \$576 ;
+  assign \$578  = ! claim_ctx;
+  assign \$579  = claim_out & \$578 ;
+  assign \$580  = ! drain_slot;
+  assign \$581  = \$580  & out_pending0;
+  assign \$582  = \$581  & drain_ready0;
+  assign \$583  = \$582  & drain_room;
+  assign \$584  = \$583  & drain_elem_last;
+  assign \$585  = \$579  | \$584 ;
+  assign \$586  = ! wb_ctx17;
+  assign \$587  = out_write & \$586 ;
+  assign \$588  = ! drain_slot;
+  assign \$589  = \$588  & out_pending0;
+  assign \$590  = \$589  & drain_ready0;
+  assign \$591  = \$590  & drain_room;
+  assign \$592  = & drain_elem[2:0];
+  assign \$593  = \$591  & \$592 ;
+  assign \$594  = ~ \$593 ;
+  assign \$595  = \$587  & \$594 ;
+  assign \$596  = ! drain_slot;
+  assign \$597  = \$596  & out_pending0;
+  assign \$598  = \$597  & drain_ready0;
+  assign \$599  = \$598  & drain_room;
+  assign \$600  = & drain_elem[2:0];
+  assign \$601  = \$599  & \$600 ;
+  assign \$602  = ! wb_ctx17;
+  assign \$603  = out_write & \$602 ;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$601  & \$604 ;
+  assign \$606  = drain_undrained0 + 1'h1;
+  assign \$607  = drain_undrained0 - 1'h1;
+  assign \$608  = drain_undrained0 >= 2'h2;
+  assign \$610  = claim_out & \$609 ;
+  assign \$612  = \$611  & out_pending1;
+  assign \$613  = \$612  & drain_ready1;
+  assign \$614  = \$613  & drain_room;
+  assign \$615  = \$614  & drain_elem_last;
+  assign \$616  = \$610  | \$615 ;
+  assign \$618  = out_write & \$617 ;
+  assign \$620  = \$619  & out_pending1;
+  assign \$621  = \$620  & drain_ready1;
+  assign \$622  = \$621  & drain_room;
+  assign \$623  = & drain_elem[2:0];
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = \$618  & \$625 ;
+  assign \$628  = \$627  & out_pending1;
+  assign \$629  = \$628  & drain_ready1;
+  assign \$630  = \$629  & drain_room;
+  assign \$631  = & drain_elem[2:0];
+  assign \$632  = \$630  & \$631 ;
+  assign \$634  = out_write & \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = \$632  & \$635 ;
+  assign \$637  = drain_undrained1 + 1'h1;
+  assign \$638  = drain_undrained1 - 1'h1;
+  assign \$639  = drain_undrained1 >= 2'h2;
+  assign \$640  = out_n - 1'h1;
+  assign \$641  = out_n - 2'h2;
+  assign \$642  = ~ drain_read;
+  assign \$643  = drain_elem == out_n_m1;
+  assign \$644  = ! out_n_m1;
+  assign \$645  = drain_elem == out_n_m2;
+  assign \$646  = ~ drain_slot;
+  assign \$647  = ! drain_slot;
+  assign \$649  = drain_elem + 1'h1;
+  assign \$650  = ~ release_slot;
+  assign \$651  = ! release_slot;
+  assign \$653  = in_flight + vector_start_r;
+  assign \$654  = \$653  - finished_r;
+  assign \$655  = in_flight + vector_start_r;
+  assign \$656  = \$655  - finished_r;
+  assign \$657  = | \$656 ;
+  assign \$658  = count_busy + inc_busy;
+  assign \$659  = count_stall_input + inc_stall_input;
+  assign \$660  = count_stall_output + inc_stall_output;
+  assign \$661  = issue ? 7'h40 : 7'h00;
+  assign \$662  = count_mac_ops + inc_mac_ops;
+  assign \$663  = issue ? 4'h8 : 4'h0;
+  assign \$664  = count_bank_reads + inc_bank_reads;
+  assign \$665  = count_act_reads + inc_act_reads;
+  assign \$666  = in_fire + act_write;
+  assign \$667  = count_act_writes + inc_act_writes;
+  assign \$668  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$616 ;
+    load_in_valid0 <= \$669 ;
   always @(posedge clk)
     load_r <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$617 ;
+    load_write <= \$670 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$222 ;
+    load_r_is_descriptor <= \$228 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$225 ;
+    load_r_is_descriptor0 <= \$231 ;
   always @(posedge clk)
-    load_r_is_control <= \$226 ;
+    load_r_is_control <= \$232 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$227 ;
+    load_r_is_n_layers <= \$233 ;
   always @(posedge clk)
-    load_r_is_clear <= \$228 ;
+    load_r_is_clear <= \$234 ;
   always @(posedge clk)
-    load_r_has_layers <= \$229 ;
+    load_r_has_layers <= \$235 ;
   always @(posedge clk)
-    load_r_last_layer <= \$234 ;
+    load_r_last_layer <= \$240 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$246 [4:0];
+    load_r_countdown_distance <= \$252 [4:0];
   always @(posedge clk)
-    has_layers <= \$618 ;
+    has_layers <= \$671 ;
   always @(posedge clk)
-    last_layer <= \$619 ;
+    last_layer <= \$672 ;
   always @(posedge clk)
-    in_folds_m1 <= \$620 ;
+    in_folds_m1 <= \$673 ;
   always @(posedge clk)
-    wait1 <= \$621 ;
+    wait1 <= \$674 ;
   always @(posedge clk)
-    out_n <= \$622 ;
+    out_n <= \$675 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$623 ;
+    in_release_r1_0 <= \$676 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$624 ;
+    in_release_r1_1 <= \$677 ;
   always @(posedge clk)
-    in_beats0 <= \$625 ;
+    in_beats0 <= \$678 ;
   always @(posedge clk)
-    in_full0 <= \$626 ;
+    in_full0 <= \$679 ;
   always @(posedge clk)
-    in_beats1 <= \$627 ;
+    in_beats1 <= \$680 ;
   always @(posedge clk)
-    in_full1 <= \$628 ;
+    in_full1 <= \$681 ;
   always @(posedge clk)
-    in_wslot <= \$629 ;
+    in_wslot <= \$682 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
     next_steps0 <= nxt_steps_rp__data;
   always @(posedge clk)
-    next_layer_r0 <= \$104 [3:0];
+    next_layer_r0 <= \$105 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$328 ;
+    next_descriptor1 <= \nxt_rp__data$330 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$330 ;
+    next_steps1 <= \nxt_steps_rp__data$332 ;
   always @(posedge clk)
-    next_layer_r1 <= \$106 [3:0];
+    next_layer_r1 <= \$107 [3:0];
   always @(posedge clk)
-    loaded <= \$630 ;
+    loaded <= \$683 ;
   always @(posedge clk)
-    oldest <= \$631 ;
+    oldest <= \$684 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$632 ;
+    cur_folds_m1_0 <= \$685 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$633 ;
+    cur_groups_m1_0 <= \$686 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$634 ;
+    cur_one_fold0 <= \$687 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$635 ;
+    cur_wait_next0 <= \$688 ;
   always @(posedge clk)
-    cur_is_last0 <= \$636 ;
+    cur_is_last0 <= \$689 ;
   always @(posedge clk)
-    cur_relu0 <= \$637 ;
+    cur_relu0 <= \$690 ;
   always @(posedge clk)
-    cur_requantize0 <= \$638 ;
+    cur_requantize0 <= \$691 ;
   always @(posedge clk)
-    bank_addr0 <= \$639 ;
+    bank_addr0 <= \$692 ;
   always @(posedge clk)
-    rq_addr0 <= \$640 ;
+    rq_addr0 <= \$693 ;
   always @(posedge clk)
-    layer0 <= \$641 ;
+    layer0 <= \$694 ;
   always @(posedge clk)
-    group0 <= \$642 ;
+    group0 <= \$695 ;
   always @(posedge clk)
-    fold0 <= \$643 ;
+    fold0 <= \$696 ;
   always @(posedge clk)
-    group_plus1_0 <= \$644 ;
+    group_plus1_0 <= \$697 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$645 ;
+    fold_plus1_0 <= \$698 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$646 ;
+    fold_plus2_0 <= \$699 ;
   always @(posedge clk)
-    last_fold0 <= \$647 ;
+    last_fold0 <= \$700 ;
   always @(posedge clk)
-    last_group0 <= \$648 ;
+    last_group0 <= \$701 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$649 ;
+    fold_is_0_0 <= \$702 ;
   always @(posedge clk)
-    first_step0 <= \$650 ;
+    first_step0 <= \$703 ;
   always @(posedge clk)
-    wr_buf0 <= \$651 ;
+    wr_buf0 <= \$704 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$652 ;
+    layer_is_0_0 <= \$705 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$653 ;
+    wait_next_le2_0 <= \$706 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$654 ;
+    wait_next_m2_0 <= \$707 ;
   always @(posedge clk)
-    wait_remain0 <= \$655 ;
+    wait_remain0 <= \$708 ;
   always @(posedge clk)
-    wait_ok0 <= \$656 ;
+    wait_ok0 <= \$709 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$657 ;
+    cur_folds_m1_1 <= \$710 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$658 ;
+    cur_groups_m1_1 <= \$711 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$659 ;
+    cur_one_fold1 <= \$712 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$660 ;
+    cur_wait_next1 <= \$713 ;
   always @(posedge clk)
-    cur_is_last1 <= \$661 ;
+    cur_is_last1 <= \$714 ;
   always @(posedge clk)
-    cur_relu1 <= \$662 ;
+    cur_relu1 <= \$715 ;
   always @(posedge clk)
-    cur_requantize1 <= \$663 ;
+    cur_requantize1 <= \$716 ;
   always @(posedge clk)
-    bank_addr1 <= \$664 ;
+    bank_addr1 <= \$717 ;
   always @(posedge clk)
-    rq_addr1 <= \$665 ;
+    rq_addr1 <= \$718 ;
   always @(posedge clk)
-    layer1 <= \$666 ;
+    layer1 <= \$719 ;
   always @(posedge clk)
-    group1 <= \$667 ;
+    group1 <= \$720 ;
   always @(posedge clk)
-    fold1 <= \$668 ;
+    fold1 <= \$721 ;
   always @(posedge clk)
-    group_plus1_1 <= \$669 ;
+    group_plus1_1 <= \$722 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$670 ;
+    fold_plus1_1 <= \$723 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$671 ;
+    fold_plus2_1 <= \$724 ;
   always @(posedge clk)
-    last_fold1 <= \$672 ;
+    last_fold1 <= \$725 ;
   always @(posedge clk)
-    last_group1 <= \$673 ;
+    last_group1 <= \$726 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$674 ;
+    fold_is_0_1 <= \$727 ;
   always @(posedge clk)
-    first_step1 <= \$675 ;
+    first_step1 <= \$728 ;
   always @(posedge clk)
-    wr_buf1 <= \$676 ;
+    wr_buf1 <= \$729 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$677 ;
+    layer_is_0_1 <= \$730 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$678 ;
+    wait_next_le2_1 <= \$731 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$679 ;
+    wait_next_m2_1 <= \$732 ;
   always @(posedge clk)
-    wait_remain1 <= \$680 ;
+    wait_remain1 <= \$733 ;
   always @(posedge clk)
-    wait_ok1 <= \$681 ;
+    wait_ok1 <= \$734 ;
   always @(posedge clk)
-    claim_out <= \$682 ;
+    claim_out <= \$735 ;
   always @(posedge clk)
-    claim_ctx <= \$683 ;
+    claim_ctx <= \$736 ;
   always @(posedge clk)
-    beat_ready0 <= \$684 ;
+    beat_ready0 <= \$737 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$685 ;
+    beat_ready_next0 <= \$738 ;
   always @(posedge clk)
-    beat_ready1 <= \$686 ;
+    beat_ready1 <= \$739 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$687 ;
+    beat_ready_next1 <= \$740 ;
   always @(posedge clk)
-    want0 <= \$688 ;
+    i_stream__ready <= \$741 ;
   always @(posedge clk)
-    want1 <= \$689 ;
+    want0 <= \$742 ;
   always @(posedge clk)
-    step_addr <= \$495 ;
+    want1 <= \$743 ;
   always @(posedge clk)
-    step_first <= \$496 ;
+    step_addr <= \$536 ;
   always @(posedge clk)
-    step_last <= \$497 ;
+    step_first <= \$537 ;
   always @(posedge clk)
-    step_rq <= \$498 ;
+    step_last <= \$538 ;
   always @(posedge clk)
-    step_relu <= \$499 ;
+    step_rq <= \$539 ;
   always @(posedge clk)
-    step_requantize <= \$500 ;
+    step_relu <= \$540 ;
   always @(posedge clk)
-    step_in_addr <= \$504 ;
+    step_requantize <= \$541 ;
   always @(posedge clk)
-    step_act_addr <= \$511 ;
+    step_in_addr <= \$545 ;
   always @(posedge clk)
-    step_from_input <= \$512 ;
+    step_act_addr <= \$552 ;
+  always @(posedge clk)
+    step_from_input <= \$553 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$513 ;
+    step_group <= \$554 ;
   always @(posedge clk)
-    step_par <= \$514 ;
+    step_par <= \$555 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$515 ;
+    step_out <= \$556 ;
   always @(posedge clk)
-    step_valid <= \$690 ;
+    step_valid <= \$744 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2852,7 +2997,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$691 ;
+    wb_valid1 <= \$745 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2862,7 +3007,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$692 ;
+    wb_valid2 <= \$746 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2872,7 +3017,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$693 ;
+    wb_valid3 <= \$747 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2882,7 +3027,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$694 ;
+    wb_valid4 <= \$748 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2892,7 +3037,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$695 ;
+    wb_valid5 <= \$749 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2902,7 +3047,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$696 ;
+    wb_valid6 <= \$750 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2912,7 +3057,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$697 ;
+    wb_valid7 <= \$751 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2922,7 +3067,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$698 ;
+    wb_valid8 <= \$752 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2932,7 +3077,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$699 ;
+    wb_valid9 <= \$753 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2942,7 +3087,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$700 ;
+    wb_valid10 <= \$754 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2952,7 +3097,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$701 ;
+    wb_valid11 <= \$755 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2962,7 +3107,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$702 ;
+    wb_valid12 <= \$756 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2972,7 +3117,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$703 ;
+    wb_valid13 <= \$757 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2982,7 +3127,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$704 ;
+    wb_valid14 <= \$758 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2992,7 +3137,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$705 ;
+    wb_valid15 <= \$759 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3002,7 +3147,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$706 ;
+    wb_valid16 <= \$760 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3012,7 +3157,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$707 ;
+    wb_valid17 <= \$761 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3022,111 +3167,111 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$708 ;
+    out_full0 <= \$762 ;
   always @(posedge clk)
-    out_pending0 <= \$709 ;
+    out_pending0 <= \$763 ;
   always @(posedge clk)
-    out_groups0 <= \$710 ;
+    out_groups0 <= \$764 ;
   always @(posedge clk)
-    out_full1 <= \$711 ;
+    out_full1 <= \$765 ;
   always @(posedge clk)
-    out_pending1 <= \$712 ;
+    out_pending1 <= \$766 ;
   always @(posedge clk)
-    out_groups1 <= \$713 ;
+    out_groups1 <= \$767 ;
   always @(posedge clk)
-    drain_occupancy <= \$714 ;
+    drain_occupancy <= \$768 ;
   always @(posedge clk)
-    drain_room <= \$715 ;
+    drain_room <= \$769 ;
   always @(posedge clk)
-    drain_undrained0 <= \$716 ;
+    drain_undrained0 <= \$770 ;
   always @(posedge clk)
-    drain_ready0 <= \$717 ;
+    drain_ready0 <= \$771 ;
   always @(posedge clk)
-    drain_undrained1 <= \$718 ;
+    drain_undrained1 <= \$772 ;
   always @(posedge clk)
-    drain_ready1 <= \$719 ;
+    drain_ready1 <= \$773 ;
   always @(posedge clk)
-    drain_inflight <= \$720 ;
+    drain_inflight <= \$774 ;
   always @(posedge clk)
-    w_en <= \$721 ;
+    w_en <= \$775 ;
   always @(posedge clk)
-    out_n_m1 <= \$722 ;
+    out_n_m1 <= \$776 ;
   always @(posedge clk)
-    out_n_m2 <= \$723 ;
+    out_n_m2 <= \$777 ;
   always @(posedge clk)
-    drain_elem_last <= \$724 ;
+    drain_elem_last <= \$778 ;
   always @(posedge clk)
-    drain_lane <= \$725 ;
+    drain_lane <= \$779 ;
   always @(posedge clk)
-    drain_last <= \$726 ;
+    drain_last <= \$780 ;
   always @(posedge clk)
-    drain_elem <= \$727 ;
+    drain_elem <= \$781 ;
   always @(posedge clk)
-    drain_slot <= \$728 ;
+    drain_slot <= \$782 ;
   always @(posedge clk)
     drain_lane2 <= drain_lane;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$474 ;
+    drain_lane_data0 <= \$signature__data$476 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$475 ;
+    drain_lane_data1 <= \$signature__data$477 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$476 ;
+    drain_lane_data2 <= \$signature__data$478 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$477 ;
+    drain_lane_data3 <= \$signature__data$479 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$478 ;
+    drain_lane_data4 <= \$signature__data$480 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$479 ;
+    drain_lane_data5 <= \$signature__data$481 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$480 ;
+    drain_lane_data6 <= \$signature__data$482 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$481 ;
+    drain_lane_data7 <= \$signature__data$483 ;
   always @(posedge clk)
-    release_slot <= \$729 ;
+    release_slot <= \$783 ;
   always @(posedge clk)
-    vector_start_r <= \$730 ;
+    vector_start_r <= \$784 ;
   always @(posedge clk)
-    finished_r <= \$731 ;
+    finished_r <= \$785 ;
   always @(posedge clk)
-    in_flight <= \$732 ;
+    in_flight <= \$786 ;
   always @(posedge clk)
-    busy <= \$733 ;
+    busy <= \$787 ;
   always @(posedge clk)
-    inc_busy <= \$734 ;
+    inc_busy <= \$788 ;
   always @(posedge clk)
-    count_busy <= \$735 ;
+    count_busy <= \$789 ;
   always @(posedge clk)
-    inc_stall_input <= \$736 ;
+    inc_stall_input <= \$790 ;
   always @(posedge clk)
-    count_stall_input <= \$737 ;
+    count_stall_input <= \$791 ;
   always @(posedge clk)
-    inc_stall_output <= \$738 ;
+    inc_stall_output <= \$792 ;
   always @(posedge clk)
-    count_stall_output <= \$739 ;
+    count_stall_output <= \$793 ;
   always @(posedge clk)
-    inc_mac_ops <= \$740 ;
+    inc_mac_ops <= \$794 ;
   always @(posedge clk)
-    count_mac_ops <= \$741 ;
+    count_mac_ops <= \$795 ;
   always @(posedge clk)
-    inc_bank_reads <= \$742 ;
+    inc_bank_reads <= \$796 ;
   always @(posedge clk)
-    count_bank_reads <= \$743 ;
+    count_bank_reads <= \$797 ;
   always @(posedge clk)
-    inc_act_reads <= \$744 ;
+    inc_act_reads <= \$798 ;
   always @(posedge clk)
-    count_act_reads <= \$745 ;
+    count_act_reads <= \$799 ;
   always @(posedge clk)
-    inc_act_writes <= \$746 ;
+    inc_act_writes <= \$800 ;
   always @(posedge clk)
-    count_act_writes <= \$747 ;
+    count_act_writes <= \$801 ;
   always @(posedge clk)
-    inc_inferences <= \$748 ;
+    inc_inferences <= \$802 ;
   always @(posedge clk)
-    count_inferences <= \$749 ;
+    count_inferences <= \$803 ;
   always @(posedge clk)
-    stat_data <= \$750 ;
+    stat_data <= \$804 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3209,117 +3354,82 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$66  = load_r[49:41] <= 4'h8;
   assign \$67  = \$65  & \$66 ;
   assign \$68  = load_write & load_r_is_control;
+  assign in_fire = i_stream__valid & i_stream__ready;
   assign \$69  = in_wslot ? in_full1 : in_full0;
   assign \$70  = ~ \$69 ;
   assign \$71  = \$70  & has_layers;
   assign \$72  = | { load_write, load_in_valid0 };
   assign \$73  = ~ \$72 ;
   assign \$74  = \$71  & \$73 ;
-  assign i_stream__ready = \$74  & loaded;
-  assign in_fire = i_stream__valid & i_stream__ready;
-  assign \$75  = in_wslot ? in_beats1 : in_beats0;
-  assign \$77  = in_wslot ? 6'h20 : 6'h00;
-  assign \$78  = \$76  + \$77 ;
-  assign \$95  = in_wslot ? in_beats1 : in_beats0;
-  assign \$96  = ! \$95 ;
-  assign vector_start = in_fire & \$96 ;
-  assign \$97  = ~ oldest;
-  assign \$98  = ~ want1;
-  assign \$99  = \$97  | \$98 ;
-  assign issue0 = want0 & \$99 ;
-  assign \$100  = ~ want0;
-  assign \$101  = oldest | \$100 ;
-  assign issue1 = want1 & \$101 ;
-  assign \$102  = ~ want0;
-  assign issue_ctx = oldest ? want1 : \$102 ;
+  assign \$75  = \$74  & loaded;
+  assign in_open_retimed_wrong = i_stream__ready != \$75 ;
+  assign \$76  = in_wslot ? in_beats1 : in_beats0;
+  assign \$78  = in_wslot ? 6'h20 : 6'h00;
+  assign \$79  = \$77  + \$78 ;
+  assign \$96  = in_wslot ? in_beats1 : in_beats0;
+  assign \$97  = ! \$96 ;
+  assign vector_start = in_fire & \$97 ;
+  assign \$98  = ~ oldest;
+  assign \$99  = ~ want1;
+  assign \$100  = \$98  | \$99 ;
+  assign issue0 = want0 & \$100 ;
+  assign \$101  = ~ want0;
+  assign \$102  = oldest | \$101 ;
+  assign issue1 = want1 & \$102 ;
+  assign \$103  = ~ want0;
+  assign issue_ctx = oldest ? want1 : \$103 ;
   assign issue = want0 | want1;
-  assign \$103  = layer0 + 1'h1;
-  assign \$104  = cur_is_last0 ? 5'h00 : \$103 ;
-  assign \$105  = layer1 + 1'h1;
-  assign \$106  = cur_is_last1 ? 5'h00 : \$105 ;
+  assign \$104  = layer0 + 1'h1;
+  assign \$105  = cur_is_last0 ? 5'h00 : \$104 ;
+  assign \$106  = layer1 + 1'h1;
+  assign \$107  = cur_is_last1 ? 5'h00 : \$106 ;
   assign active = loaded & has_layers;
-  assign \$107  = issue0 & layer_is_0_0;
-  assign \$108  = \$107  & last_fold0;
-  assign in_release0 = \$108  & last_group0;
-  assign \$109  = issue1 & layer_is_0_1;
-  assign \$110  = \$109  & last_fold1;
-  assign in_release1 = \$110  & last_group1;
-  assign \$111  = ~ issue;
-  assign \$112  = \$111  & active;
-  assign \$113  = ~ beat_ready0;
-  assign \$114  = layer_is_0_0 & \$113 ;
-  assign \$115  = | in_beats0;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = ~ beat_ready1;
-  assign \$118  = layer_is_0_1 & \$117 ;
-  assign \$119  = | in_beats1;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = \$116  | \$120 ;
-  assign stall_input = \$112  & \$121 ;
-  assign \$122  = ~ issue;
-  assign \$123  = \$122  & active;
-  assign \$124  = cur_is_last0 & first_step0;
-  assign \$125  = \$124  & out_full0;
-  assign \$126  = cur_is_last1 & first_step1;
-  assign \$127  = \$126  & out_full1;
-  assign \$128  = \$125  | \$127 ;
-  assign stall_output = \$123  & \$128 ;
-  assign \$129  = step_valid & step_from_input;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = step_in_addr[5:0] == \$78 [5:0];
-  assign inbuf_collision = \$131  & \$132 ;
-  assign \$133  = ~ step_from_input;
-  assign \$134  = step_valid & \$133 ;
-  assign \$136  = \$134  & \$135 ;
-  assign \$137  = step_act_addr[6:0] == \$143 [6:0];
-  assign actbuf_collision = \$136  & \$137 ;
+  assign \$108  = issue0 & layer_is_0_0;
+  assign \$109  = \$108  & last_fold0;
+  assign in_release0 = \$109  & last_group0;
+  assign \$110  = issue1 & layer_is_0_1;
+  assign \$111  = \$110  & last_fold1;
+  assign in_release1 = \$111  & last_group1;
+  assign \$112  = ~ issue;
+  assign \$113  = \$112  & active;
+  assign \$114  = ~ beat_ready0;
+  assign \$115  = layer_is_0_0 & \$114 ;
+  assign \$116  = | in_beats0;
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ beat_ready1;
+  assign \$119  = layer_is_0_1 & \$118 ;
+  assign \$120  = | in_beats1;
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = \$117  | \$121 ;
+  assign stall_input = \$113  & \$122 ;
+  assign \$123  = ~ issue;
+  assign \$124  = \$123  & active;
+  assign \$125  = cur_is_last0 & first_step0;
+  assign \$126  = \$125  & out_full0;
+  assign \$127  = cur_is_last1 & first_step1;
+  assign \$128  = \$127  & out_full1;
+  assign \$129  = \$126  | \$128 ;
+  assign stall_output = \$124  & \$129 ;
+  assign \$130  = step_valid & step_from_input;
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = step_in_addr[5:0] == \$79 [5:0];
+  assign inbuf_collision = \$132  & \$133 ;
+  assign \$134  = ~ step_from_input;
+  assign \$135  = step_valid & \$134 ;
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = step_act_addr[6:0] == \$144 [6:0];
+  assign actbuf_collision = \$137  & \$138 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$138  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$138 ;
+  assign \$139  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$139 ;
   assign out_write = wb_valid17 & wb_out17;
-  assign \$140  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$141  = \$139  + \$140 ;
-  assign \$142  = wb_par17 ? 6'h20 : 6'h00;
-  assign \$143  = \$141  + \$142 ;
-  assign \$160  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$161  = wb_group17 + \$160 ;
-  assign \$162  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$163  = wb_group17 + \$162 ;
-  assign \$164  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$165  = wb_group17 + \$164 ;
-  assign \$166  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$167  = wb_group17 + \$166 ;
-  assign \$168  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$169  = wb_group17 + \$168 ;
-  assign \$170  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$171  = wb_group17 + \$170 ;
-  assign \$172  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$173  = wb_group17 + \$172 ;
-  assign \$174  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$175  = wb_group17 + \$174 ;
-  assign \$176  = out_pending1 & drain_ready1;
-  assign \$177  = out_pending0 & drain_ready0;
-  assign \$178  = drain_slot ? \$176  : \$177 ;
-  assign drain_read = \$178  & drain_room;
-  assign \$180  = drain_slot ? 6'h20 : 6'h00;
-  assign \$181  = \$179  + \$180 ;
-  assign \$182  = drain_read & out_write;
-  assign \$183  = \$181 [5:0] == \$161 [5:0];
-  assign outbuf0_collision = \$182  & \$183 ;
-  assign \$185  = drain_slot ? 6'h20 : 6'h00;
-  assign \$186  = \$184  + \$185 ;
-  assign \$187  = drain_read & out_write;
-  assign \$188  = \$186 [5:0] == \$163 [5:0];
-  assign outbuf1_collision = \$187  & \$188 ;
-  assign \$190  = drain_slot ? 6'h20 : 6'h00;
-  assign \$191  = \$189  + \$190 ;
-  assign \$192  = drain_read & out_write;
-  assign \$193  = \$191 [5:0] == \$165 [5:0];
-  assign outbuf2_collision = \$192  & \$193 ;
+  assign \$141  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$142  = \$140  + \$141 ;
+  assign \$143  = wb_par17 ? 6'h20 : 6'h00;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$2856$0 (drain_last2),
-    .\port$296$0 (drain_data),
+    .\port$2951$0 (drain_last2),
+    .\port$302$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3332,8 +3442,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3078$0 (\$751 ),
-    .\port$3079$0 (\$752 ),
+    .\port$3173$0 (\$805 ),
+    .\port$3174$0 (\$806 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3351,8 +3461,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3251$0 (\$753 ),
-    .\port$3252$0 (\$754 ),
+    .\port$3346$0 (\$807 ),
+    .\port$3347$0 (\$808 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3370,8 +3480,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3424$0 (\$755 ),
-    .\port$3425$0 (\$756 ),
+    .\port$3519$0 (\$809 ),
+    .\port$3520$0 (\$810 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3389,8 +3499,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3597$0 (\$757 ),
-    .\port$3598$0 (\$758 ),
+    .\port$3692$0 (\$811 ),
+    .\port$3693$0 (\$812 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3408,8 +3518,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3770$0 (\$759 ),
-    .\port$3771$0 (\$760 ),
+    .\port$3865$0 (\$813 ),
+    .\port$3866$0 (\$814 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3427,8 +3537,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$3943$0 (\$761 ),
-    .\port$3944$0 (\$762 ),
+    .\port$4038$0 (\$815 ),
+    .\port$4039$0 (\$816 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3446,8 +3556,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4116$0 (\$763 ),
-    .\port$4117$0 (\$764 ),
+    .\port$4211$0 (\$817 ),
+    .\port$4212$0 (\$818 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3465,8 +3575,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4289$0 (\$765 ),
-    .\port$4290$0 (\$766 ),
+    .\port$4384$0 (\$819 ),
+    .\port$4385$0 (\$820 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3555,993 +3665,124 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = \$219 ;
+    \$669  = \$225 ;
     if (rst) begin
-      \$616  = 1'h0;
+      \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = load_in_valid0;
+    \$670  = load_in_valid0;
     if (rst) begin
-      \$617  = 1'h0;
+      \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = has_layers;
-    if (\$247 ) begin
+    \$671  = has_layers;
+    if (\$253 ) begin
       if (load_r_is_n_layers) begin
-        \$618  = load_r_has_layers;
+        \$671  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = last_layer;
-    if (\$247 ) begin
+    \$672  = last_layer;
+    if (\$253 ) begin
       if (load_r_is_n_layers) begin
-        \$619  = load_r_last_layer;
+        \$672  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$248 ) begin
-      \$620  = \$250 ;
-    end else begin
-      \$620  = \$252 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = wait1;
-    if (\$248 ) begin
-      \$621  = load_r_countdown_wait;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = dl_rp__data[17:9];
-    if (rst) begin
-      \$622  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = in_release0;
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = in_release1;
-    if (rst) begin
-      \$624  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = in_beats0;
     if (\$254 ) begin
-      \$625  = \$255 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$625  = 9'h000;
-    end
-    if (rst) begin
-      \$625  = 9'h000;
+      \$673  = \$256 ;
+    end else begin
+      \$673  = \$258 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = in_full0;
+    \$674  = wait1;
     if (\$254 ) begin
-      if (\$256 ) begin
-        \$626  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$626  = 1'h0;
-    end
-    if (rst) begin
-      \$626  = 1'h0;
+      \$674  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = in_beats1;
-    if (\$258 ) begin
-      \$627  = \$259 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$627  = 9'h000;
-    end
+    \$675  = dl_rp__data[17:9];
     if (rst) begin
-      \$627  = 9'h000;
+      \$675  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = in_full1;
-    if (\$258 ) begin
-      if (\$260 ) begin
-        \$628  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$628  = 1'h0;
-    end
-    if (rst) begin
-      \$628  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = in_wslot;
-    if (\$263 ) begin
-      \$629  = \$264 ;
-    end
-    if (rst) begin
-      \$629  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = loaded;
-    if (\$265 ) begin
-      \$630  = 1'h1;
-    end
-    if (\$340 ) begin
-      \$630  = 1'h0;
-    end
-    if (rst) begin
-      \$630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = oldest;
-    if (\$265 ) begin
-      \$631  = in_wslot;
-    end
-    if (\$266 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$289 ) begin
-            \$631  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$302 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$325 ) begin
-            \$631  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$631  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = cur_folds_m1_0;
-    if (\$266 ) begin
-      \$632  = \$268 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$632  = next_steps0[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$632  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = cur_groups_m1_0;
-    if (\$266 ) begin
-      \$633  = \$270 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$633  = next_steps0[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$633  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = cur_one_fold0;
-    if (\$266 ) begin
-      \$634  = \$273 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$634  = next_steps0[29];
-        end
-      end
-    end
-    if (rst) begin
-      \$634  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = cur_wait_next0;
-    if (\$266 ) begin
-      \$635  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$635  = next_steps0[35:31];
-        end
-      end
-    end
-    if (rst) begin
-      \$635  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = cur_is_last0;
-    if (\$266 ) begin
-      \$636  = \$274 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$636  = \$284 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$636  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = cur_relu0;
-    if (\$266 ) begin
-      \$637  = d0_rp__data[35];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$637  = next_descriptor0[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = cur_requantize0;
-    if (\$266 ) begin
-      \$638  = d0_rp__data[36];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$638  = next_descriptor0[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = bank_addr0;
-    if (\$266 ) begin
-      \$639  = d0_rp__data[26:18];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$639  = next_descriptor0[26:18];
-        end
-      end
-      if (\$293 ) begin
-        \$639  = \$294 [8:0];
-      end
-    end
-    if (rst) begin
-      \$639  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = rq_addr0;
-    if (\$266 ) begin
-      \$640  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$640  = \$282 [7:0];
-        if (last_group0) begin
-          \$640  = next_descriptor0[34:27];
-        end
-      end
-    end
-    if (rst) begin
-      \$640  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = layer0;
-    if (\$266 ) begin
-      \$641  = 4'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$641  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$641  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = group0;
-    if (\$266 ) begin
-      \$642  = 9'h000;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$642  = group_plus1_0[8:0];
-        if (last_group0) begin
-          \$642  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$642  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = fold0;
-    if (\$266 ) begin
-      \$643  = 9'h000;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$643  = 9'h000;
-        if (last_group0) begin
-          \$643  = 9'h000;
-        end
-      end else begin
-        \$643  = fold_plus1_0[8:0];
-      end
-    end
-    if (rst) begin
-      \$643  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = group_plus1_0;
-    if (\$266 ) begin
-      \$644  = 10'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$644  = \$281 [9:0];
-        if (last_group0) begin
-          \$644  = 10'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$644  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = fold_plus1_0;
-    if (\$266 ) begin
-      \$645  = 10'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$645  = 10'h001;
-        if (last_group0) begin
-          \$645  = 10'h001;
-        end
-      end else begin
-        \$645  = fold_plus2_0[9:0];
-      end
-    end
-    if (rst) begin
-      \$645  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = fold_plus2_0;
-    if (\$266 ) begin
-      \$646  = 11'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$646  = 11'h002;
-        if (last_group0) begin
-          \$646  = 11'h002;
-        end
-      end else begin
-        \$646  = \$290 [10:0];
-      end
-    end
-    if (rst) begin
-      \$646  = 11'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = last_fold0;
-    if (\$266 ) begin
-      \$647  = \$277 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$647  = cur_one_fold0;
-        if (last_group0) begin
-          \$647  = next_steps0[29];
-        end
-      end else begin
-        \$647  = \$291 ;
-      end
-    end
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = last_group0;
-    if (\$266 ) begin
-      \$648  = \$280 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$648  = \$283 ;
-        if (last_group0) begin
-          \$648  = next_steps0[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = fold_is_0_0;
-    if (\$266 ) begin
-      \$649  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$649  = 1'h1;
-        if (last_group0) begin
-          \$649  = 1'h1;
-        end
-      end else begin
-        \$649  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$649  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = first_step0;
-    if (\$266 ) begin
-      \$650  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$650  = 1'h0;
-        if (last_group0) begin
-          \$650  = 1'h1;
-        end
-      end else begin
-        \$650  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$650  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = wr_buf0;
-    if (\$266 ) begin
-      \$651  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$651  = \$287 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = layer_is_0_0;
-    if (\$266 ) begin
-      \$652  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$652  = cur_is_last0;
-        end
-      end
-    end
-    if (rst) begin
-      \$652  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = \$295 ;
-    if (rst) begin
-      \$653  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = \$298 [4:0];
-    if (rst) begin
-      \$654  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$655  = wait_next_m2_0;
-    end else begin
-      if (\$300 ) begin
-        \$655  = \$301 [4:0];
-      end
-    end
-    if (rst) begin
-      \$655  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$656  = wait_next_le2_0;
-    end else begin
-      \$656  = \$299 ;
-    end
-    if (rst) begin
-      \$656  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = cur_folds_m1_1;
-    if (\$302 ) begin
-      \$657  = \$304 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$657  = next_steps1[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$657  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = cur_groups_m1_1;
-    if (\$302 ) begin
-      \$658  = \$306 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$658  = next_steps1[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$658  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = cur_one_fold1;
-    if (\$302 ) begin
-      \$659  = \$309 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$659  = next_steps1[29];
-        end
-      end
-    end
-    if (rst) begin
-      \$659  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = cur_wait_next1;
-    if (\$302 ) begin
-      \$660  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$660  = next_steps1[35:31];
-        end
-      end
-    end
-    if (rst) begin
-      \$660  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = cur_is_last1;
-    if (\$302 ) begin
-      \$661  = \$310 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$661  = \$320 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$661  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = cur_relu1;
-    if (\$302 ) begin
-      \$662  = d0_rp__data[35];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$662  = next_descriptor1[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$662  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = cur_requantize1;
-    if (\$302 ) begin
-      \$663  = d0_rp__data[36];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$663  = next_descriptor1[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$663  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = bank_addr1;
-    if (\$302 ) begin
-      \$664  = d0_rp__data[26:18];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$664  = next_descriptor1[26:18];
-        end
-      end
-      if (\$329 ) begin
-        \$664  = \$330 [8:0];
-      end
-    end
-    if (rst) begin
-      \$664  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = rq_addr1;
-    if (\$302 ) begin
-      \$665  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$665  = \$318 [7:0];
-        if (last_group1) begin
-          \$665  = next_descriptor1[34:27];
-        end
-      end
-    end
-    if (rst) begin
-      \$665  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = layer1;
-    if (\$302 ) begin
-      \$666  = 4'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$666  = next_layer_r1;
-        end
-      end
-    end
-    if (rst) begin
-      \$666  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = group1;
-    if (\$302 ) begin
-      \$667  = 9'h000;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$667  = group_plus1_1[8:0];
-        if (last_group1) begin
-          \$667  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$667  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = fold1;
-    if (\$302 ) begin
-      \$668  = 9'h000;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$668  = 9'h000;
-        if (last_group1) begin
-          \$668  = 9'h000;
-        end
-      end else begin
-        \$668  = fold_plus1_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$668  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = group_plus1_1;
-    if (\$302 ) begin
-      \$669  = 10'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$669  = \$317 [9:0];
-        if (last_group1) begin
-          \$669  = 10'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$669  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = fold_plus1_1;
-    if (\$302 ) begin
-      \$670  = 10'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$670  = 10'h001;
-        if (last_group1) begin
-          \$670  = 10'h001;
-        end
-      end else begin
-        \$670  = fold_plus2_1[9:0];
-      end
-    end
-    if (rst) begin
-      \$670  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = fold_plus2_1;
-    if (\$302 ) begin
-      \$671  = 11'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$671  = 11'h002;
-        if (last_group1) begin
-          \$671  = 11'h002;
-        end
-      end else begin
-        \$671  = \$326 [10:0];
-      end
-    end
-    if (rst) begin
-      \$671  = 11'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = last_fold1;
-    if (\$302 ) begin
-      \$672  = \$313 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$672  = cur_one_fold1;
-        if (last_group1) begin
-          \$672  = next_steps1[29];
-        end
-      end else begin
-        \$672  = \$327 ;
-      end
-    end
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = last_group1;
-    if (\$302 ) begin
-      \$673  = \$316 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$673  = \$319 ;
-        if (last_group1) begin
-          \$673  = next_steps1[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = fold_is_0_1;
-    if (\$302 ) begin
-      \$674  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$674  = 1'h1;
-        if (last_group1) begin
-          \$674  = 1'h1;
-        end
-      end else begin
-        \$674  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$674  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = first_step1;
-    if (\$302 ) begin
-      \$675  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$675  = 1'h0;
-        if (last_group1) begin
-          \$675  = 1'h1;
-        end
-      end else begin
-        \$675  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$675  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = wr_buf1;
-    if (\$302 ) begin
-      \$676  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$676  = \$323 ;
-        end
-      end
-    end
+    \$676  = in_release0;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = layer_is_0_1;
-    if (\$302 ) begin
-      \$677  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$677  = cur_is_last1;
-        end
+    \$677  = in_release1;
+    if (rst) begin
+      \$677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = in_beats0;
+    if (\$260 ) begin
+      \$678  = \$261 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$678  = 9'h000;
+    end
+    if (rst) begin
+      \$678  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = in_full0;
+    if (\$260 ) begin
+      if (\$262 ) begin
+        \$679  = 1'h1;
       end
     end
+    if (in_release_r1_0) begin
+      \$679  = 1'h0;
+    end
     if (rst) begin
-      \$677  = 1'h1;
+      \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \$331 ;
+    \$680  = in_beats1;
+    if (\$264 ) begin
+      \$680  = \$265 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$680  = 9'h000;
+    end
     if (rst) begin
-      \$678  = 1'h0;
+      \$680  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \$334 [4:0];
-    if (rst) begin
-      \$679  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$680  = wait_next_m2_1;
-    end else begin
-      if (\$336 ) begin
-        \$680  = \$337 [4:0];
+    \$681  = in_full1;
+    if (\$264 ) begin
+      if (\$266 ) begin
+        \$681  = 1'h1;
       end
     end
-    if (rst) begin
-      \$680  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$681  = wait_next_le2_1;
-    end else begin
-      \$681  = \$335 ;
+    if (in_release_r1_1) begin
+      \$681  = 1'h0;
     end
     if (rst) begin
       \$681  = 1'h0;
@@ -4549,29 +3790,52 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \$344 ;
+    \$682  = in_wslot;
+    if (\$269 ) begin
+      \$682  = \$270 ;
+    end
     if (rst) begin
       \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = issue_ctx;
+    \$683  = loaded;
+    if (\$271 ) begin
+      \$683  = 1'h1;
+    end
+    if (\$346 ) begin
+      \$683  = 1'h0;
+    end
     if (rst) begin
       \$683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$684  = 1'h0;
-    end else if (\$346 ) begin
-      \$684  = \$354 ;
-    end else if (\$348 ) begin
-      \$684  = \$366 ;
-    end else begin
-      \$684  = \$378 ;
+    \$684  = oldest;
+    if (\$271 ) begin
+      \$684  = in_wslot;
+    end
+    if (\$272 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$295 ) begin
+            \$684  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$308 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$331 ) begin
+            \$684  = 1'h0;
+          end
+        end
+      end
     end
     if (rst) begin
       \$684  = 1'h0;
@@ -4579,219 +3843,407 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$685  = 1'h0;
-    end else if (\$346 ) begin
-      \$685  = \$360 ;
-    end else if (\$348 ) begin
-      \$685  = \$372 ;
-    end else begin
-      \$685  = \$384 ;
+    \$685  = cur_folds_m1_0;
+    if (\$272 ) begin
+      \$685  = \$274 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$685  = next_steps0[18:9];
+        end
+      end
     end
     if (rst) begin
-      \$685  = 1'h0;
+      \$685  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$686  = 1'h0;
-    end else if (\$386 ) begin
-      \$686  = \$394 ;
-    end else if (\$388 ) begin
-      \$686  = \$406 ;
-    end else begin
-      \$686  = \$418 ;
+    \$686  = cur_groups_m1_0;
+    if (\$272 ) begin
+      \$686  = \$276 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$686  = next_steps0[28:19];
+        end
+      end
     end
     if (rst) begin
-      \$686  = 1'h0;
+      \$686  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    \$687  = cur_one_fold0;
+    if (\$272 ) begin
+      \$687  = \$279 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$687  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
       \$687  = 1'h0;
-    end else if (\$386 ) begin
-      \$687  = \$400 ;
-    end else if (\$388 ) begin
-      \$687  = \$412 ;
-    end else begin
-      \$687  = \$424 ;
-    end
-    if (rst) begin
-      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \$459 ;
+    \$688  = cur_wait_next0;
+    if (\$272 ) begin
+      \$688  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$688  = next_steps0[35:31];
+        end
+      end
+    end
     if (rst) begin
-      \$688  = 1'h0;
+      \$688  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \$494 ;
+    \$689  = cur_is_last0;
+    if (\$272 ) begin
+      \$689  = \$280 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$689  = \$290 ;
+        end
+      end
+    end
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = issue;
+    \$690  = cur_relu0;
+    if (\$272 ) begin
+      \$690  = d0_rp__data[35];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$690  = next_descriptor0[35];
+        end
+      end
+    end
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$516 ;
+    \$691  = cur_requantize0;
+    if (\$272 ) begin
+      \$691  = d0_rp__data[36];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$691  = next_descriptor0[36];
+        end
+      end
+    end
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = wb_valid1;
+    \$692  = bank_addr0;
+    if (\$272 ) begin
+      \$692  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$692  = next_descriptor0[26:18];
+        end
+      end
+      if (\$299 ) begin
+        \$692  = \$300 [8:0];
+      end
+    end
     if (rst) begin
-      \$692  = 1'h0;
+      \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = wb_valid2;
+    \$693  = rq_addr0;
+    if (\$272 ) begin
+      \$693  = d0_rp__data[34:27];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$693  = \$288 [7:0];
+        if (last_group0) begin
+          \$693  = next_descriptor0[34:27];
+        end
+      end
+    end
     if (rst) begin
-      \$693  = 1'h0;
+      \$693  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = wb_valid3;
+    \$694  = layer0;
+    if (\$272 ) begin
+      \$694  = 4'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$694  = next_layer_r0;
+        end
+      end
+    end
     if (rst) begin
-      \$694  = 1'h0;
+      \$694  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = wb_valid4;
+    \$695  = group0;
+    if (\$272 ) begin
+      \$695  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$695  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$695  = 9'h000;
+        end
+      end
+    end
     if (rst) begin
-      \$695  = 1'h0;
+      \$695  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = wb_valid5;
+    \$696  = fold0;
+    if (\$272 ) begin
+      \$696  = 9'h000;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$696  = 9'h000;
+        if (last_group0) begin
+          \$696  = 9'h000;
+        end
+      end else begin
+        \$696  = fold_plus1_0[8:0];
+      end
+    end
     if (rst) begin
-      \$696  = 1'h0;
+      \$696  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = wb_valid6;
+    \$697  = group_plus1_0;
+    if (\$272 ) begin
+      \$697  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$697  = \$287 [9:0];
+        if (last_group0) begin
+          \$697  = 10'h001;
+        end
+      end
+    end
     if (rst) begin
-      \$697  = 1'h0;
+      \$697  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = wb_valid7;
+    \$698  = fold_plus1_0;
+    if (\$272 ) begin
+      \$698  = 10'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$698  = 10'h001;
+        if (last_group0) begin
+          \$698  = 10'h001;
+        end
+      end else begin
+        \$698  = fold_plus2_0[9:0];
+      end
+    end
     if (rst) begin
-      \$698  = 1'h0;
+      \$698  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = wb_valid8;
+    \$699  = fold_plus2_0;
+    if (\$272 ) begin
+      \$699  = 11'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$699  = 11'h002;
+        if (last_group0) begin
+          \$699  = 11'h002;
+        end
+      end else begin
+        \$699  = \$296 [10:0];
+      end
+    end
     if (rst) begin
-      \$699  = 1'h0;
+      \$699  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = wb_valid9;
+    \$700  = last_fold0;
+    if (\$272 ) begin
+      \$700  = \$283 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$700  = cur_one_fold0;
+        if (last_group0) begin
+          \$700  = next_steps0[29];
+        end
+      end else begin
+        \$700  = \$297 ;
+      end
+    end
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = wb_valid10;
+    \$701  = last_group0;
+    if (\$272 ) begin
+      \$701  = \$286 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$701  = \$289 ;
+        if (last_group0) begin
+          \$701  = next_steps0[30];
+        end
+      end
+    end
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = wb_valid11;
+    \$702  = fold_is_0_0;
+    if (\$272 ) begin
+      \$702  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$702  = 1'h1;
+        if (last_group0) begin
+          \$702  = 1'h1;
+        end
+      end else begin
+        \$702  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$702  = 1'h0;
+      \$702  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = wb_valid12;
+    \$703  = first_step0;
+    if (\$272 ) begin
+      \$703  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$703  = 1'h0;
+        if (last_group0) begin
+          \$703  = 1'h1;
+        end
+      end else begin
+        \$703  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$703  = 1'h0;
+      \$703  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = wb_valid13;
+    \$704  = wr_buf0;
+    if (\$272 ) begin
+      \$704  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$704  = \$293 ;
+        end
+      end
+    end
     if (rst) begin
       \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = wb_valid14;
+    \$705  = layer_is_0_0;
+    if (\$272 ) begin
+      \$705  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$705  = cur_is_last0;
+        end
+      end
+    end
     if (rst) begin
-      \$705  = 1'h0;
+      \$705  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = wb_valid15;
+    \$706  = \$301 ;
     if (rst) begin
       \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = wb_valid16;
+    \$707  = \$304 [4:0];
     if (rst) begin
-      \$707  = 1'h0;
+      \$707  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = out_full0;
-    if (\$518 ) begin
-      \$708  = 1'h1;
-    end
-    if (done) begin
-      if (\$598 ) begin
-        \$708  = 1'h0;
+    \$708  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$708  = wait_next_m2_0;
+    end else begin
+      if (\$306 ) begin
+        \$708  = \$307 [4:0];
       end
     end
     if (rst) begin
-      \$708  = 1'h0;
+      \$708  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = out_pending0;
-    if (\$518 ) begin
-      \$709  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$594 ) begin
-          \$709  = 1'h0;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$709  = wait_next_le2_0;
+    end else begin
+      \$709  = \$305 ;
     end
     if (rst) begin
       \$709  = 1'h0;
@@ -4799,41 +4251,45 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = out_groups0;
-    if (\$518 ) begin
-      \$710  = 9'h000;
-    end else if (\$520 ) begin
-      \$710  = \$521 [8:0];
-    end
-    if (rst) begin
-      \$710  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = out_full1;
-    if (\$523 ) begin
-      \$711  = 1'h1;
-    end
-    if (done) begin
-      if (\$599 ) begin
-        \$711  = 1'h0;
+    \$710  = cur_folds_m1_1;
+    if (\$308 ) begin
+      \$710  = \$310 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$710  = next_steps1[18:9];
+        end
       end
     end
     if (rst) begin
-      \$711  = 1'h0;
+      \$710  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = out_pending1;
-    if (\$523 ) begin
-      \$712  = 1'h1;
+    \$711  = cur_groups_m1_1;
+    if (\$308 ) begin
+      \$711  = \$312 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$711  = next_steps1[28:19];
+        end
+      end
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$595 ) begin
-          \$712  = 1'h0;
+    if (rst) begin
+      \$711  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = cur_one_fold1;
+    if (\$308 ) begin
+      \$712  = \$315 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$712  = next_steps1[29];
         end
       end
     end
@@ -4843,174 +4299,302 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = out_groups1;
-    if (\$523 ) begin
-      \$713  = 9'h000;
-    end else if (\$525 ) begin
-      \$713  = \$526 [8:0];
+    \$713  = cur_wait_next1;
+    if (\$308 ) begin
+      \$713  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$713  = next_steps1[35:31];
+        end
+      end
     end
     if (rst) begin
-      \$713  = 9'h000;
+      \$713  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \$529 [2:0];
-    if (rst) begin
-      \$714  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \$536 ;
-    if (rst) begin
-      \$715  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = drain_undrained0;
-    if (\$542 ) begin
-      \$716  = 10'h000;
-    end else if (\$550 ) begin
-      \$716  = \$559 [9:0];
-    end else if (\$558 ) begin
-      \$716  = \$560 [9:0];
+    \$714  = cur_is_last1;
+    if (\$308 ) begin
+      \$714  = \$316 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$714  = \$326 ;
+        end
+      end
     end
     if (rst) begin
-      \$716  = 10'h000;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = drain_ready0;
-    if (\$542 ) begin
-      \$717  = 1'h0;
-    end else if (\$550 ) begin
-      \$717  = 1'h1;
-    end else if (\$558 ) begin
-      \$717  = \$561 ;
+    \$715  = cur_relu1;
+    if (\$308 ) begin
+      \$715  = d0_rp__data[35];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$715  = next_descriptor1[35];
+        end
+      end
     end
     if (rst) begin
-      \$717  = 1'h0;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = drain_undrained1;
-    if (\$567 ) begin
-      \$718  = 10'h000;
-    end else if (\$575 ) begin
-      \$718  = \$584 [9:0];
-    end else if (\$583 ) begin
-      \$718  = \$585 [9:0];
+    \$716  = cur_requantize1;
+    if (\$308 ) begin
+      \$716  = d0_rp__data[36];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$716  = next_descriptor1[36];
+        end
+      end
     end
     if (rst) begin
-      \$718  = 10'h000;
+      \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = drain_ready1;
-    if (\$567 ) begin
-      \$719  = 1'h0;
-    end else if (\$575 ) begin
-      \$719  = 1'h1;
-    end else if (\$583 ) begin
-      \$719  = \$586 ;
+    \$717  = bank_addr1;
+    if (\$308 ) begin
+      \$717  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$717  = next_descriptor1[26:18];
+        end
+      end
+      if (\$335 ) begin
+        \$717  = \$336 [8:0];
+      end
     end
     if (rst) begin
-      \$719  = 1'h0;
+      \$717  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = drain_read;
-    if (rst) begin
-      \$720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = drain_inflight;
-    if (rst) begin
-      \$721  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \$587 ;
-    if (rst) begin
-      \$722  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \$588 ;
-    if (rst) begin
-      \$723  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$589 ) begin
-      \$724  = \$590 ;
-    end else if (drain_elem_last) begin
-      \$724  = \$591 ;
-    end else begin
-      \$724  = \$592 ;
+    \$718  = rq_addr1;
+    if (\$308 ) begin
+      \$718  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$718  = \$324 [7:0];
+        if (last_group1) begin
+          \$718  = next_descriptor1[34:27];
+        end
+      end
     end
     if (rst) begin
-      \$724  = 1'h0;
+      \$718  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = drain_lane;
-    if (drain_read) begin
-      \$725  = drain_elem[2:0];
+    \$719  = layer1;
+    if (\$308 ) begin
+      \$719  = 4'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$719  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$719  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = drain_last;
-    if (drain_read) begin
-      \$726  = drain_elem_last;
+    \$720  = group1;
+    if (\$308 ) begin
+      \$720  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$720  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$720  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$720  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = drain_elem;
-    if (drain_read) begin
+    \$721  = fold1;
+    if (\$308 ) begin
+      \$721  = 9'h000;
+    end else if (issue1) begin
       (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$727  = 9'h000;
+      if (last_fold1) begin
+        \$721  = 9'h000;
+        if (last_group1) begin
+          \$721  = 9'h000;
+        end
       end else begin
-        \$727  = \$596 [8:0];
+        \$721  = fold_plus1_1[8:0];
       end
     end
     if (rst) begin
-      \$727  = 9'h000;
+      \$721  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$728  = \$593 ;
+    \$722  = group_plus1_1;
+    if (\$308 ) begin
+      \$722  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$722  = \$323 [9:0];
+        if (last_group1) begin
+          \$722  = 10'h001;
+        end
       end
     end
     if (rst) begin
-      \$728  = 1'h0;
+      \$722  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = release_slot;
-    if (done) begin
-      \$729  = \$597 ;
+    \$723  = fold_plus1_1;
+    if (\$308 ) begin
+      \$723  = 10'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$723  = 10'h001;
+        if (last_group1) begin
+          \$723  = 10'h001;
+        end
+      end else begin
+        \$723  = fold_plus2_1[9:0];
+      end
+    end
+    if (rst) begin
+      \$723  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = fold_plus2_1;
+    if (\$308 ) begin
+      \$724  = 11'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$724  = 11'h002;
+        if (last_group1) begin
+          \$724  = 11'h002;
+        end
+      end else begin
+        \$724  = \$332 [10:0];
+      end
+    end
+    if (rst) begin
+      \$724  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = last_fold1;
+    if (\$308 ) begin
+      \$725  = \$319 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$725  = cur_one_fold1;
+        if (last_group1) begin
+          \$725  = next_steps1[29];
+        end
+      end else begin
+        \$725  = \$333 ;
+      end
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = last_group1;
+    if (\$308 ) begin
+      \$726  = \$322 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$726  = \$325 ;
+        if (last_group1) begin
+          \$726  = next_steps1[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = fold_is_0_1;
+    if (\$308 ) begin
+      \$727  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$727  = 1'h1;
+        if (last_group1) begin
+          \$727  = 1'h1;
+        end
+      end else begin
+        \$727  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$727  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = first_step1;
+    if (\$308 ) begin
+      \$728  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$728  = 1'h0;
+        if (last_group1) begin
+          \$728  = 1'h1;
+        end
+      end else begin
+        \$728  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$728  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = wr_buf1;
+    if (\$308 ) begin
+      \$729  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$729  = \$329 ;
+        end
+      end
     end
     if (rst) begin
       \$729  = 1'h0;
@@ -5018,182 +4602,715 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = vector_start;
+    \$730  = layer_is_0_1;
+    if (\$308 ) begin
+      \$730  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$730  = cur_is_last1;
+        end
+      end
+    end
     if (rst) begin
-      \$730  = 1'h0;
+      \$730  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = done;
+    \$731  = \$337 ;
     if (rst) begin
       \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \$601 [2:0];
+    \$732  = \$340 [4:0];
     if (rst) begin
-      \$732  = 3'h0;
+      \$732  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \$604 ;
+    \$733  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$733  = wait_next_m2_1;
+    end else begin
+      if (\$342 ) begin
+        \$733  = \$343 [4:0];
+      end
+    end
     if (rst) begin
-      \$733  = 1'h0;
+      \$733  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = { 6'h00, busy };
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$734  = wait_next_le2_1;
+    end else begin
+      \$734  = \$341 ;
+    end
     if (rst) begin
-      \$734  = 7'h00;
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = \$350 ;
+    if (rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = issue_ctx;
+    if (rst) begin
+      \$736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$737  = 1'h0;
+    end else if (\$352 ) begin
+      \$737  = \$360 ;
+    end else if (\$354 ) begin
+      \$737  = \$372 ;
+    end else begin
+      \$737  = \$384 ;
+    end
+    if (rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$738  = 1'h0;
+    end else if (\$352 ) begin
+      \$738  = \$366 ;
+    end else if (\$354 ) begin
+      \$738  = \$378 ;
+    end else begin
+      \$738  = \$390 ;
+    end
+    if (rst) begin
+      \$738  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$739  = 1'h0;
+    end else if (\$392 ) begin
+      \$739  = \$400 ;
+    end else if (\$394 ) begin
+      \$739  = \$412 ;
+    end else begin
+      \$739  = \$424 ;
+    end
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$740  = 1'h0;
+    end else if (\$392 ) begin
+      \$740  = \$406 ;
+    end else if (\$394 ) begin
+      \$740  = \$418 ;
+    end else begin
+      \$740  = \$430 ;
+    end
+    if (rst) begin
+      \$740  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = \$465 ;
+    if (rst) begin
+      \$741  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = \$500 ;
+    if (rst) begin
+      \$742  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = \$535 ;
+    if (rst) begin
+      \$743  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = issue;
+    if (rst) begin
+      \$744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = \$557 ;
+    if (rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = wb_valid1;
+    if (rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = wb_valid2;
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = wb_valid3;
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = wb_valid4;
+    if (rst) begin
+      \$749  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = wb_valid5;
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = wb_valid6;
+    if (rst) begin
+      \$751  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = wb_valid7;
+    if (rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = wb_valid8;
+    if (rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = wb_valid9;
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = wb_valid10;
+    if (rst) begin
+      \$755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = wb_valid11;
+    if (rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = wb_valid12;
+    if (rst) begin
+      \$757  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = wb_valid13;
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = wb_valid14;
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = wb_valid15;
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = wb_valid16;
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = out_full0;
+    if (\$559 ) begin
+      \$762  = 1'h1;
+    end
+    if (done) begin
+      if (\$651 ) begin
+        \$762  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = out_pending0;
+    if (\$559 ) begin
+      \$763  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$647 ) begin
+          \$763  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = out_groups0;
+    if (\$559 ) begin
+      \$764  = 9'h000;
+    end else if (\$561 ) begin
+      \$764  = \$562 [8:0];
+    end
+    if (rst) begin
+      \$764  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = out_full1;
+    if (\$564 ) begin
+      \$765  = 1'h1;
+    end
+    if (done) begin
+      if (\$652 ) begin
+        \$765  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$766  = out_pending1;
+    if (\$564 ) begin
+      \$766  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$648 ) begin
+          \$766  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = out_groups1;
+    if (\$564 ) begin
+      \$767  = 9'h000;
+    end else if (\$566 ) begin
+      \$767  = \$567 [8:0];
+    end
+    if (rst) begin
+      \$767  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = \$570 [2:0];
+    if (rst) begin
+      \$768  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = \$577 ;
+    if (rst) begin
+      \$769  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = drain_undrained0;
+    if (\$585 ) begin
+      \$770  = 10'h000;
+    end else if (\$595 ) begin
+      \$770  = \$606 [9:0];
+    end else if (\$605 ) begin
+      \$770  = \$607 [9:0];
+    end
+    if (rst) begin
+      \$770  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$771  = drain_ready0;
+    if (\$585 ) begin
+      \$771  = 1'h0;
+    end else if (\$595 ) begin
+      \$771  = 1'h1;
+    end else if (\$605 ) begin
+      \$771  = \$608 ;
+    end
+    if (rst) begin
+      \$771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = drain_undrained1;
+    if (\$616 ) begin
+      \$772  = 10'h000;
+    end else if (\$626 ) begin
+      \$772  = \$637 [9:0];
+    end else if (\$636 ) begin
+      \$772  = \$638 [9:0];
+    end
+    if (rst) begin
+      \$772  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$773  = drain_ready1;
+    if (\$616 ) begin
+      \$773  = 1'h0;
+    end else if (\$626 ) begin
+      \$773  = 1'h1;
+    end else if (\$636 ) begin
+      \$773  = \$639 ;
+    end
+    if (rst) begin
+      \$773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$774  = drain_read;
+    if (rst) begin
+      \$774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$775  = drain_inflight;
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$776  = \$640 ;
+    if (rst) begin
+      \$776  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$777  = \$641 ;
+    if (rst) begin
+      \$777  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$642 ) begin
+      \$778  = \$643 ;
+    end else if (drain_elem_last) begin
+      \$778  = \$644 ;
+    end else begin
+      \$778  = \$645 ;
+    end
+    if (rst) begin
+      \$778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$779  = drain_lane;
+    if (drain_read) begin
+      \$779  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$780  = drain_last;
+    if (drain_read) begin
+      \$780  = drain_elem_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$781  = 9'h000;
+      end else begin
+        \$781  = \$649 [8:0];
+      end
+    end
+    if (rst) begin
+      \$781  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$782  = \$646 ;
+      end
+    end
+    if (rst) begin
+      \$782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$783  = release_slot;
+    if (done) begin
+      \$783  = \$650 ;
+    end
+    if (rst) begin
+      \$783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$784  = vector_start;
+    if (rst) begin
+      \$784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$785  = done;
+    if (rst) begin
+      \$785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$786  = \$654 [2:0];
+    if (rst) begin
+      \$786  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$787  = \$657 ;
+    if (rst) begin
+      \$787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$788  = { 6'h00, busy };
+    if (rst) begin
+      \$788  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$735  = 32'd0;
+      \$789  = 32'd0;
     end else begin
-      \$735  = \$605 [31:0];
+      \$789  = \$658 [31:0];
     end
     if (rst) begin
-      \$735  = 32'd0;
+      \$789  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = { 6'h00, stall_input };
+    \$790  = { 6'h00, stall_input };
     if (rst) begin
-      \$736  = 7'h00;
+      \$790  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$737  = 32'd0;
+      \$791  = 32'd0;
     end else begin
-      \$737  = \$606 [31:0];
+      \$791  = \$659 [31:0];
     end
     if (rst) begin
-      \$737  = 32'd0;
+      \$791  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = { 6'h00, stall_output };
+    \$792  = { 6'h00, stall_output };
     if (rst) begin
-      \$738  = 7'h00;
+      \$792  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$739  = 32'd0;
+      \$793  = 32'd0;
     end else begin
-      \$739  = \$607 [31:0];
+      \$793  = \$660 [31:0];
     end
     if (rst) begin
-      \$739  = 32'd0;
+      \$793  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \$608 ;
+    \$794  = \$661 ;
     if (rst) begin
-      \$740  = 7'h00;
+      \$794  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$741  = 32'd0;
+      \$795  = 32'd0;
     end else begin
-      \$741  = \$609 [31:0];
+      \$795  = \$662 [31:0];
     end
     if (rst) begin
-      \$741  = 32'd0;
+      \$795  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = { 3'h0, \$610  };
+    \$796  = { 3'h0, \$663  };
     if (rst) begin
-      \$742  = 7'h00;
+      \$796  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$743  = 32'd0;
+      \$797  = 32'd0;
     end else begin
-      \$743  = \$611 [31:0];
+      \$797  = \$664 [31:0];
     end
     if (rst) begin
-      \$743  = 32'd0;
+      \$797  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = { 6'h00, issue };
+    \$798  = { 6'h00, issue };
     if (rst) begin
-      \$744  = 7'h00;
+      \$798  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$745  = 32'd0;
+      \$799  = 32'd0;
     end else begin
-      \$745  = \$612 [31:0];
+      \$799  = \$665 [31:0];
     end
     if (rst) begin
-      \$745  = 32'd0;
+      \$799  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = { 5'h00, \$613  };
+    \$800  = { 5'h00, \$666  };
     if (rst) begin
-      \$746  = 7'h00;
+      \$800  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$747  = 32'd0;
+      \$801  = 32'd0;
     end else begin
-      \$747  = \$614 [31:0];
+      \$801  = \$667 [31:0];
     end
     if (rst) begin
-      \$747  = 32'd0;
+      \$801  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = { 6'h00, done };
+    \$802  = { 6'h00, done };
     if (rst) begin
-      \$748  = 7'h00;
+      \$802  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$749  = 32'd0;
+      \$803  = 32'd0;
     end else begin
-      \$749  = \$615 [31:0];
+      \$803  = \$668 [31:0];
     end
     if (rst) begin
-      \$749  = 32'd0;
+      \$803  = 32'd0;
     end
   end
   always @* begin
@@ -5201,25 +5318,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$750  = count_busy;
+          \$804  = count_busy;
       4'h1:
-          \$750  = count_stall_input;
+          \$804  = count_stall_input;
       4'h2:
-          \$750  = count_stall_output;
+          \$804  = count_stall_output;
       4'h3:
-          \$750  = count_mac_ops;
+          \$804  = count_mac_ops;
       4'h4:
-          \$750  = count_bank_reads;
+          \$804  = count_bank_reads;
       4'h5:
-          \$750  = count_act_reads;
+          \$804  = count_act_reads;
       4'h6:
-          \$750  = count_act_writes;
+          \$804  = count_act_writes;
       4'h7:
-          \$750  = count_inferences;
+          \$804  = count_inferences;
       4'h8:
-          \$750  = 32'd0;
+          \$804  = 32'd0;
       default:
-          \$750  = 32'd0;
+          \$804  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -5262,135 +5379,136 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign swp__data = { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   assign d0_rp__addr = 3'h0;
   assign dl_rp__addr = last_layer[2:0];
-  assign in_wp__addr = \$78 [5:0];
+  assign in_open = i_stream__ready;
+  assign in_wp__addr = \$79 [5:0];
   assign in_wp__data = i_stream__payload;
-  assign in_wp__en = { \$94 , \$92 , \$90 , \$88 , \$86 , \$84 , \$82 , \$80  };
+  assign in_wp__en = { \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81  };
   assign issued = issue;
-  assign next_layer0 = \$104 [3:0];
-  assign nxt_rp__addr = \$104 [2:0];
-  assign nxt_steps_rp__addr = \$104 [2:0];
-  assign next_layer1 = \$106 [3:0];
-  assign \nxt_rp__addr$112  = \$106 [2:0];
-  assign \nxt_steps_rp__addr$113  = \$106 [2:0];
-  assign \step_valid$132  = step_valid;
-  assign \step_addr$134  = step_addr;
-  assign \step_first$136  = step_first;
-  assign \step_last$138  = step_last;
-  assign \step_ctx$140  = step_ctx;
-  assign \step_rq$142  = step_rq;
-  assign \step_relu$144  = step_relu;
-  assign \step_requantize$146  = step_requantize;
-  assign \step_valid$147  = step_valid;
-  assign \step_addr$148  = step_addr;
-  assign \step_first$149  = step_first;
-  assign \step_last$150  = step_last;
-  assign \step_ctx$151  = step_ctx;
-  assign \step_rq$152  = step_rq;
-  assign \step_relu$153  = step_relu;
-  assign \step_requantize$154  = step_requantize;
-  assign \step_valid$155  = step_valid;
-  assign \step_addr$156  = step_addr;
-  assign \step_first$157  = step_first;
-  assign \step_last$158  = step_last;
-  assign \step_ctx$159  = step_ctx;
-  assign \step_rq$160  = step_rq;
-  assign \step_relu$161  = step_relu;
-  assign \step_requantize$162  = step_requantize;
-  assign \step_valid$163  = step_valid;
-  assign \step_addr$164  = step_addr;
-  assign \step_first$165  = step_first;
-  assign \step_last$166  = step_last;
-  assign \step_ctx$167  = step_ctx;
-  assign \step_rq$168  = step_rq;
-  assign \step_relu$169  = step_relu;
-  assign \step_requantize$170  = step_requantize;
-  assign \step_valid$171  = step_valid;
-  assign \step_addr$172  = step_addr;
-  assign \step_first$173  = step_first;
-  assign \step_last$174  = step_last;
-  assign \step_ctx$175  = step_ctx;
-  assign \step_rq$176  = step_rq;
-  assign \step_relu$177  = step_relu;
-  assign \step_requantize$178  = step_requantize;
-  assign \step_valid$179  = step_valid;
-  assign \step_addr$180  = step_addr;
-  assign \step_first$181  = step_first;
-  assign \step_last$182  = step_last;
-  assign \step_ctx$183  = step_ctx;
-  assign \step_rq$184  = step_rq;
-  assign \step_relu$185  = step_relu;
-  assign \step_requantize$186  = step_requantize;
-  assign \step_valid$187  = step_valid;
-  assign \step_addr$188  = step_addr;
-  assign \step_first$189  = step_first;
-  assign \step_last$190  = step_last;
-  assign \step_ctx$191  = step_ctx;
-  assign \step_rq$192  = step_rq;
-  assign \step_relu$193  = step_relu;
-  assign \step_requantize$194  = step_requantize;
-  assign \step_valid$195  = step_valid;
-  assign \step_addr$196  = step_addr;
-  assign \step_first$197  = step_first;
-  assign \step_last$198  = step_last;
-  assign \step_ctx$199  = step_ctx;
-  assign \step_rq$200  = step_rq;
-  assign \step_relu$201  = step_relu;
-  assign \step_requantize$202  = step_requantize;
+  assign next_layer0 = \$105 [3:0];
+  assign nxt_rp__addr = \$105 [2:0];
+  assign nxt_steps_rp__addr = \$105 [2:0];
+  assign next_layer1 = \$107 [3:0];
+  assign \nxt_rp__addr$114  = \$107 [2:0];
+  assign \nxt_steps_rp__addr$115  = \$107 [2:0];
+  assign \step_valid$134  = step_valid;
+  assign \step_addr$136  = step_addr;
+  assign \step_first$138  = step_first;
+  assign \step_last$140  = step_last;
+  assign \step_ctx$142  = step_ctx;
+  assign \step_rq$144  = step_rq;
+  assign \step_relu$146  = step_relu;
+  assign \step_requantize$148  = step_requantize;
+  assign \step_valid$149  = step_valid;
+  assign \step_addr$150  = step_addr;
+  assign \step_first$151  = step_first;
+  assign \step_last$152  = step_last;
+  assign \step_ctx$153  = step_ctx;
+  assign \step_rq$154  = step_rq;
+  assign \step_relu$155  = step_relu;
+  assign \step_requantize$156  = step_requantize;
+  assign \step_valid$157  = step_valid;
+  assign \step_addr$158  = step_addr;
+  assign \step_first$159  = step_first;
+  assign \step_last$160  = step_last;
+  assign \step_ctx$161  = step_ctx;
+  assign \step_rq$162  = step_rq;
+  assign \step_relu$163  = step_relu;
+  assign \step_requantize$164  = step_requantize;
+  assign \step_valid$165  = step_valid;
+  assign \step_addr$166  = step_addr;
+  assign \step_first$167  = step_first;
+  assign \step_last$168  = step_last;
+  assign \step_ctx$169  = step_ctx;
+  assign \step_rq$170  = step_rq;
+  assign \step_relu$171  = step_relu;
+  assign \step_requantize$172  = step_requantize;
+  assign \step_valid$173  = step_valid;
+  assign \step_addr$174  = step_addr;
+  assign \step_first$175  = step_first;
+  assign \step_last$176  = step_last;
+  assign \step_ctx$177  = step_ctx;
+  assign \step_rq$178  = step_rq;
+  assign \step_relu$179  = step_relu;
+  assign \step_requantize$180  = step_requantize;
+  assign \step_valid$181  = step_valid;
+  assign \step_addr$182  = step_addr;
+  assign \step_first$183  = step_first;
+  assign \step_last$184  = step_last;
+  assign \step_ctx$185  = step_ctx;
+  assign \step_rq$186  = step_rq;
+  assign \step_relu$187  = step_relu;
+  assign \step_requantize$188  = step_requantize;
+  assign \step_valid$189  = step_valid;
+  assign \step_addr$190  = step_addr;
+  assign \step_first$191  = step_first;
+  assign \step_last$192  = step_last;
+  assign \step_ctx$193  = step_ctx;
+  assign \step_rq$194  = step_rq;
+  assign \step_relu$195  = step_relu;
+  assign \step_requantize$196  = step_requantize;
+  assign \step_valid$197  = step_valid;
+  assign \step_addr$198  = step_addr;
+  assign \step_first$199  = step_first;
+  assign \step_last$200  = step_last;
+  assign \step_ctx$201  = step_ctx;
+  assign \step_rq$202  = step_rq;
+  assign \step_relu$203  = step_relu;
+  assign \step_requantize$204  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  };
-  assign act_wp__addr = \$143 [6:0];
+  assign act_wp__en = { \$160 , \$158 , \$156 , \$154 , \$152 , \$150 , \$148 , \$146  };
+  assign act_wp__addr = \$144 [6:0];
   assign act = act_word;
-  assign \act$219  = act_word;
-  assign \act$220  = act_word;
   assign \act$221  = act_word;
   assign \act$222  = act_word;
   assign \act$223  = act_word;
   assign \act$224  = act_word;
   assign \act$225  = act_word;
-  assign act_wp__data = { \$765 , \$763 , \$761 , \$759 , \$757 , \$755 , \$753 , \$751  };
-  assign result = { \$752 , \$751  };
-  assign \result$235  = { \$754 , \$753  };
-  assign \result$236  = { \$756 , \$755  };
-  assign \result$237  = { \$758 , \$757  };
-  assign \result$238  = { \$760 , \$759  };
-  assign \result$239  = { \$762 , \$761  };
-  assign \result$240  = { \$764 , \$763  };
-  assign \result$241  = { \$766 , \$765  };
-  assign \$signature__en$242  = out_write;
-  assign \$signature__addr$243  = \$161 [5:0];
-  assign \$signature__data$244  = { \$752 , \$751  };
-  assign \$signature__en$245  = out_write;
-  assign \$signature__addr$246  = \$163 [5:0];
-  assign \$signature__data$247  = { \$754 , \$753  };
-  assign \$signature__en$248  = out_write;
-  assign \$signature__addr$249  = \$165 [5:0];
-  assign \$signature__data$250  = { \$756 , \$755  };
-  assign \$signature__en$251  = out_write;
-  assign \$signature__addr$252  = \$167 [5:0];
-  assign \$signature__data$253  = { \$758 , \$757  };
-  assign \$signature__en$254  = out_write;
-  assign \$signature__addr$255  = \$169 [5:0];
-  assign \$signature__data$256  = { \$760 , \$759  };
-  assign \$signature__en$257  = out_write;
-  assign \$signature__addr$258  = \$171 [5:0];
-  assign \$signature__data$259  = { \$762 , \$761  };
-  assign \$signature__en$260  = out_write;
-  assign \$signature__addr$261  = \$173 [5:0];
-  assign \$signature__data$262  = { \$764 , \$763  };
-  assign \$signature__en$263  = out_write;
-  assign \$signature__addr$264  = \$175 [5:0];
-  assign \$signature__data$265  = { \$766 , \$765  };
-  assign \$signature__addr$273  = \$181 [5:0];
-  assign \$signature__addr$276  = \$186 [5:0];
-  assign \$signature__addr$278  = \$191 [5:0];
-  assign \$signature__addr$280  = \$196 [5:0];
-  assign \$signature__addr$282  = \$201 [5:0];
-  assign \$signature__addr$284  = \$206 [5:0];
-  assign \$signature__addr$286  = \$211 [5:0];
-  assign \$signature__addr$288  = \$216 [5:0];
+  assign \act$226  = act_word;
+  assign \act$227  = act_word;
+  assign act_wp__data = { \$819 , \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805  };
+  assign result = { \$806 , \$805  };
+  assign \result$237  = { \$808 , \$807  };
+  assign \result$238  = { \$810 , \$809  };
+  assign \result$239  = { \$812 , \$811  };
+  assign \result$240  = { \$814 , \$813  };
+  assign \result$241  = { \$816 , \$815  };
+  assign \result$242  = { \$818 , \$817  };
+  assign \result$243  = { \$820 , \$819  };
+  assign \$signature__en$244  = out_write;
+  assign \$signature__addr$245  = \$162 [5:0];
+  assign \$signature__data$246  = { \$806 , \$805  };
+  assign \$signature__en$247  = out_write;
+  assign \$signature__addr$248  = \$164 [5:0];
+  assign \$signature__data$249  = { \$808 , \$807  };
+  assign \$signature__en$250  = out_write;
+  assign \$signature__addr$251  = \$166 [5:0];
+  assign \$signature__data$252  = { \$810 , \$809  };
+  assign \$signature__en$253  = out_write;
+  assign \$signature__addr$254  = \$168 [5:0];
+  assign \$signature__data$255  = { \$812 , \$811  };
+  assign \$signature__en$256  = out_write;
+  assign \$signature__addr$257  = \$170 [5:0];
+  assign \$signature__data$258  = { \$814 , \$813  };
+  assign \$signature__en$259  = out_write;
+  assign \$signature__addr$260  = \$172 [5:0];
+  assign \$signature__data$261  = { \$816 , \$815  };
+  assign \$signature__en$262  = out_write;
+  assign \$signature__addr$263  = \$174 [5:0];
+  assign \$signature__data$264  = { \$818 , \$817  };
+  assign \$signature__en$265  = out_write;
+  assign \$signature__addr$266  = \$176 [5:0];
+  assign \$signature__data$267  = { \$820 , \$819  };
+  assign \$signature__addr$275  = \$187 [5:0];
+  assign \$signature__addr$278  = \$192 [5:0];
+  assign \$signature__addr$280  = \$197 [5:0];
+  assign \$signature__addr$282  = \$202 [5:0];
+  assign \$signature__addr$284  = \$207 [5:0];
+  assign \$signature__addr$286  = \$212 [5:0];
+  assign \$signature__addr$288  = \$217 [5:0];
+  assign \$signature__addr$290  = \$222 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5412,89 +5530,91 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$57  = { 3'h0, \$56 [9:3] };
   assign \$59  = { \$58 [9], \$58 [9], \$58 [9], \$58 [9:3] };
   assign \$61  = { \$60 [9], \$60 [9], \$60 [9], \$60 [9:3] };
-  assign \$76  = \$75 ;
-  assign \$79  = 1'h1;
-  assign \$80  = in_fire;
-  assign \$81  = 1'h1;
-  assign \$82  = in_fire;
-  assign \$83  = 1'h1;
-  assign \$84  = in_fire;
-  assign \$85  = 1'h1;
-  assign \$86  = in_fire;
-  assign \$87  = 1'h1;
-  assign \$88  = in_fire;
-  assign \$89  = 1'h1;
-  assign \$90  = in_fire;
-  assign \$91  = 1'h1;
-  assign \$92  = in_fire;
-  assign \$93  = 1'h1;
-  assign \$94  = in_fire;
-  assign \$130  = in_fire;
-  assign \$144  = 1'h1;
-  assign \$145  = act_write;
-  assign \$146  = 1'h1;
-  assign \$147  = act_write;
-  assign \$148  = 1'h1;
-  assign \$149  = act_write;
-  assign \$150  = 1'h1;
-  assign \$151  = act_write;
-  assign \$152  = 1'h1;
-  assign \$153  = act_write;
-  assign \$154  = 1'h1;
-  assign \$155  = act_write;
-  assign \$156  = 1'h1;
-  assign \$157  = act_write;
-  assign \$158  = 1'h1;
-  assign \$159  = act_write;
-  assign \$135  = act_write;
-  assign \$139  = wb_group17;
-  assign \$179  = { 3'h0, drain_elem[8:3] };
-  assign \$184  = { 3'h0, drain_elem[8:3] };
-  assign \$189  = { 3'h0, drain_elem[8:3] };
-  assign \$194  = { 3'h0, drain_elem[8:3] };
-  assign \$199  = { 3'h0, drain_elem[8:3] };
-  assign \$204  = { 3'h0, drain_elem[8:3] };
-  assign \$209  = { 3'h0, drain_elem[8:3] };
-  assign \$214  = { 3'h0, drain_elem[8:3] };
-  assign \$239  = { \$238 [9], \$238 [9], \$238 [9], \$238 [9:3] };
-  assign \$240  = \$239 ;
-  assign \$243  = { \$242 [9], \$242 [9], \$242 [9], \$242 [9:3] };
-  assign \$244  = \$243 ;
-  assign \$250  = { \$249 [9], \$249 [9], \$249 [9], \$249 [9:3] };
-  assign \$252  = { \$251 [9], \$251 [9], \$251 [9], \$251 [9:3] };
-  assign \$257  = in_wslot;
-  assign \$268  = { \$267 [9], \$267 [9], \$267 [9], \$267 [9:3] };
-  assign \$270  = { \$269 [9], \$269 [9], \$269 [9], \$269 [9:3] };
-  assign \$304  = { \$303 [9], \$303 [9], \$303 [9], \$303 [9:3] };
-  assign \$306  = { \$305 [9], \$305 [9], \$305 [9], \$305 [9:3] };
-  assign \$324  = oldest;
-  assign \$390  = in_wslot;
+  assign \$77  = \$76 ;
+  assign \$80  = 1'h1;
+  assign \$81  = in_fire;
+  assign \$82  = 1'h1;
+  assign \$83  = in_fire;
+  assign \$84  = 1'h1;
+  assign \$85  = in_fire;
+  assign \$86  = 1'h1;
+  assign \$87  = in_fire;
+  assign \$88  = 1'h1;
+  assign \$89  = in_fire;
+  assign \$90  = 1'h1;
+  assign \$91  = in_fire;
+  assign \$92  = 1'h1;
+  assign \$93  = in_fire;
+  assign \$94  = 1'h1;
+  assign \$95  = in_fire;
+  assign \$131  = in_fire;
+  assign \$145  = 1'h1;
+  assign \$146  = act_write;
+  assign \$147  = 1'h1;
+  assign \$148  = act_write;
+  assign \$149  = 1'h1;
+  assign \$150  = act_write;
+  assign \$151  = 1'h1;
+  assign \$152  = act_write;
+  assign \$153  = 1'h1;
+  assign \$154  = act_write;
+  assign \$155  = 1'h1;
+  assign \$156  = act_write;
+  assign \$157  = 1'h1;
+  assign \$158  = act_write;
+  assign \$159  = 1'h1;
+  assign \$160  = act_write;
+  assign \$136  = act_write;
+  assign \$140  = wb_group17;
+  assign \$181  = drain_slot;
+  assign \$185  = { 3'h0, drain_elem[8:3] };
+  assign \$190  = { 3'h0, drain_elem[8:3] };
+  assign \$195  = { 3'h0, drain_elem[8:3] };
+  assign \$200  = { 3'h0, drain_elem[8:3] };
+  assign \$205  = { 3'h0, drain_elem[8:3] };
+  assign \$210  = { 3'h0, drain_elem[8:3] };
+  assign \$215  = { 3'h0, drain_elem[8:3] };
+  assign \$220  = { 3'h0, drain_elem[8:3] };
+  assign \$245  = { \$244 [9], \$244 [9], \$244 [9], \$244 [9:3] };
+  assign \$246  = \$245 ;
+  assign \$249  = { \$248 [9], \$248 [9], \$248 [9], \$248 [9:3] };
+  assign \$250  = \$249 ;
+  assign \$256  = { \$255 [9], \$255 [9], \$255 [9], \$255 [9:3] };
+  assign \$258  = { \$257 [9], \$257 [9], \$257 [9], \$257 [9:3] };
+  assign \$263  = in_wslot;
+  assign \$274  = { \$273 [9], \$273 [9], \$273 [9], \$273 [9:3] };
+  assign \$276  = { \$275 [9], \$275 [9], \$275 [9], \$275 [9:3] };
+  assign \$310  = { \$309 [9], \$309 [9], \$309 [9], \$309 [9:3] };
+  assign \$312  = { \$311 [9], \$311 [9], \$311 [9], \$311 [9:3] };
+  assign \$330  = oldest;
   assign \$396  = in_wslot;
   assign \$402  = in_wslot;
   assign \$408  = in_wslot;
   assign \$414  = in_wslot;
   assign \$420  = in_wslot;
-  assign \$434  = \$433 ;
-  assign \$469  = \$468 ;
-  assign \$475  = in_wslot;
-  assign \$480  = in_wslot;
-  assign \$487  = claim_ctx;
-  assign \$502  = \$501 ;
-  assign \$506  = \$505 ;
-  assign \$522  = claim_ctx;
-  assign \$524  = wb_ctx17;
-  assign \$562  = claim_ctx;
-  assign \$564  = drain_slot;
-  assign \$568  = wb_ctx17;
-  assign \$570  = drain_slot;
-  assign \$576  = drain_slot;
-  assign \$580  = wb_ctx17;
-  assign \$595  = drain_slot;
-  assign \$599  = release_slot;
+  assign \$426  = in_wslot;
+  assign \$439  = in_wslot;
+  assign \$475  = \$474 ;
+  assign \$510  = \$509 ;
+  assign \$516  = in_wslot;
+  assign \$521  = in_wslot;
+  assign \$528  = claim_ctx;
+  assign \$543  = \$542 ;
+  assign \$547  = \$546 ;
+  assign \$563  = claim_ctx;
+  assign \$565  = wb_ctx17;
+  assign \$609  = claim_ctx;
+  assign \$611  = drain_slot;
+  assign \$617  = wb_ctx17;
+  assign \$619  = drain_slot;
+  assign \$627  = drain_slot;
+  assign \$633  = wb_ctx17;
+  assign \$648  = drain_slot;
+  assign \$652  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \port$2856$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$302$0 , r_rdy, r_data, w_en, \port$2951$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5518,10 +5638,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$2856$0 ;
-  wire \port$2856$0 ;
-  input [31:0] \port$296$0 ;
-  wire [31:0] \port$296$0 ;
+  input \port$2951$0 ;
+  wire \port$2951$0 ;
+  input [31:0] \port$302$0 ;
+  wire [31:0] \port$302$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5554,7 +5674,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2856$0 , \port$296$0  };
+      storage[w_port__addr] <= { \port$2951$0 , \port$302$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5616,14 +5736,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$296$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2856$0 , \port$296$0  };
-  assign w_data = { \port$2856$0 , \port$296$0  };
+  assign w_port__data = { \port$2951$0 , \port$302$0  };
+  assign w_data = { \port$2951$0 , \port$302$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3078$0 , \port$3079$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3173$0 , \port$3174$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5634,24 +5754,24 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -5659,11 +5779,16 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -5695,7 +5820,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_a3 = 64'h0000000000000000;
   reg [31:0] pe0_acc0 = 32'd0;
   reg [31:0] pe0_acc1 = 32'd0;
-  wire [31:0] pe0_acc_next;
+  wire [31:0] pe0_acc_next0;
+  wire [31:0] pe0_acc_next1;
   wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe0_bank_waddr = 9'h000;
@@ -5803,10 +5929,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3078$0 ;
-  wire [7:0] \port$3078$0 ;
-  output [23:0] \port$3079$0 ;
-  wire [23:0] \port$3079$0 ;
+  output [7:0] \port$3173$0 ;
+  wire [7:0] \port$3173$0 ;
+  output [23:0] \port$3174$0 ;
+  wire [23:0] \port$3174$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5816,7 +5942,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -5849,13 +5975,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
@@ -6922,11 +7048,29 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe0_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe0_rq1 <= step_rq;
+  always @(posedge clk)
+    pe0_relu1 <= step_relu;
+  always @(posedge clk)
+    pe0_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe0_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe0_first2 <= pe0_first1;
+  always @(posedge clk)
+    pe0_last2 <= pe0_last1;
+  always @(posedge clk)
+    pe0_ctx2 <= pe0_ctx1;
+  always @(posedge clk)
+    pe0_rq2 <= pe0_rq1;
+  always @(posedge clk)
     pe0_relu2 <= pe0_relu1;
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$31 ;
+    pe0_valid3 <= \$36 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
@@ -6940,7 +7084,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$32 ;
+    pe0_valid4 <= \$37 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -6954,7 +7098,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$33 ;
+    pe0_valid5 <= \$38 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -6968,7 +7112,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$34 ;
+    pe0_valid6 <= \$39 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -6982,7 +7126,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$35 ;
+    pe0_valid7 <= \$40 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -6996,7 +7140,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$36 ;
+    pe0_valid8 <= \$41 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -7010,7 +7154,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$37 ;
+    pe0_valid9 <= \$42 ;
   always @(posedge clk)
     pe0_first9 <= pe0_first8;
   always @(posedge clk)
@@ -7024,7 +7168,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize9 <= pe0_requantize8;
   always @(posedge clk)
-    pe0_bank_we <= \$38 ;
+    pe0_bank_we <= \$43 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -7074,7 +7218,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe0_rq_we <= \$39 ;
+    pe0_rq_we <= \$44 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -7090,15 +7234,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_rq_m <= \$16 ;
   always @(posedge clk)
-    pe0_acc1 <= \$40 ;
+    pe0_acc0 <= \$45 ;
   always @(posedge clk)
-    pe0_acc0 <= \$41 ;
+    pe0_acc1 <= \$46 ;
   always @(posedge clk)
     pe0_done_ctx <= pe0_ctx9;
   always @(posedge clk)
-    pe0_done <= \$42 ;
+    pe0_done <= \$47 ;
   always @(posedge clk)
-    pe0_flags <= \$19 ;
+    pe0_flags <= \$23 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -7115,45 +7259,31 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
   assign \$16  = pe0_requantize9 ? pe0_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe0_valid9 & pe0_last9;
-  assign \$19  = { 1'h0, pe0_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe0_bank_we;
-  assign \$21  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe0_valid6 & pe0_rq_we;
-  assign \$23  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe0_valid7 & pe0_rq_we;
-  assign \$25  = pe0_rq7 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe0_ctx9 ? pe0_acc1 : pe0_acc0;
-  assign \$27  = pe0_first9 ? pe0_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe0_sum2_0);
+  assign \$17  = ! pe0_ctx9;
+  assign \$18  = pe0_valid9 & \$17 ;
+  assign \$20  = pe0_valid9 & \$19 ;
+  assign \$21  = pe0_valid9 & pe0_last9;
+  assign \$23  = { 1'h0, pe0_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe0_bank_we;
+  assign \$25  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe0_valid6 & pe0_rq_we;
+  assign \$27  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe0_valid7 & pe0_rq_we;
+  assign \$29  = pe0_rq7 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe0_first9 ? pe0_rq_bias : pe0_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe0_sum2_0);
+  assign \$32  = pe0_first9 ? pe0_rq_bias : pe0_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe0_sum2_0);
   assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
   always @(posedge clk)
-    pe0_valid1 <= \$29 ;
+    pe0_valid1 <= \$34 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
     pe0_last1 <= step_last;
-  always @(posedge clk)
-    pe0_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe0_rq1 <= step_rq;
-  always @(posedge clk)
-    pe0_relu1 <= step_relu;
-  always @(posedge clk)
-    pe0_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe0_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe0_first2 <= pe0_first1;
-  always @(posedge clk)
-    pe0_last2 <= pe0_last1;
-  always @(posedge clk)
-    pe0_ctx2 <= pe0_ctx1;
-  always @(posedge clk)
-    pe0_rq2 <= pe0_rq1;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(i_acc),
@@ -7161,118 +7291,113 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3025$0 (pe0_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$3120$0 (pe0_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = pe0_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = pe0_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = pe0_valid6;
+    \$35  = pe0_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_valid7;
+    \$36  = pe0_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = pe0_valid8;
+    \$37  = pe0_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = bank_we;
+    \$38  = pe0_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = rq_we;
+    \$39  = pe0_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = pe0_acc1;
-    if (pe0_valid9) begin
-      if (pe0_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe0_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = pe0_acc0;
-    if (pe0_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe0_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe0_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe0_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$45  = pe0_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$46  = pe0_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe0_acc_next = \$28 [31:0];
+  assign pe0_acc_next0 = \$31 [31:0];
+  assign pe0_acc_next1 = \$33 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -7282,25 +7407,26 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq6;
-  assign \wport__en$133  = pe0_rq_we;
-  assign \wport__addr$134  = pe0_rq_waddr;
-  assign \wport__data$135  = pe0_rq_wdata[53:32];
-  assign \rport__addr$136  = pe0_rq7;
+  assign \wport__en$134  = pe0_rq_we;
+  assign \wport__addr$135  = pe0_rq_waddr;
+  assign \wport__data$136  = pe0_rq_wdata[53:32];
+  assign \rport__addr$137  = pe0_rq7;
   assign i_valid = pe0_done;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$3078$0  = \$43 ;
-  assign \port$3079$0  = \$44 ;
-  assign \$18  = { pe0_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$3173$0  = \$48 ;
+  assign \port$3174$0  = \$49 ;
+  assign \$19  = pe0_ctx9;
+  assign \$22  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3025$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3120$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7485,8 +7611,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3025$0 ;
-  wire [1:0] \port$3025$0 ;
+  input [1:0] \port$3120$0 ;
+  wire [1:0] \port$3120$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7703,9 +7829,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3025$0 [0];
+    rq_relu1 <= \port$3120$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3025$0 [1];
+    rq_req1 <= \port$3120$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7839,8 +7965,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3025$0 [0];
-  assign i_requantize = \port$3025$0 [1];
+  assign i_relu = \port$3120$0 [0];
+  assign i_requantize = \port$3120$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7849,7 +7975,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$30
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3251$0 , \port$3252$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3346$0 , \port$3347$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -7860,24 +7986,24 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -7885,11 +8011,16 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -7921,7 +8052,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_a3 = 64'h0000000000000000;
   reg [31:0] pe1_acc0 = 32'd0;
   reg [31:0] pe1_acc1 = 32'd0;
-  wire [31:0] pe1_acc_next;
+  wire [31:0] pe1_acc_next0;
+  wire [31:0] pe1_acc_next1;
   wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe1_bank_waddr = 9'h000;
@@ -8029,10 +8161,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3251$0 ;
-  wire [7:0] \port$3251$0 ;
-  output [23:0] \port$3252$0 ;
-  wire [23:0] \port$3252$0 ;
+  output [7:0] \port$3346$0 ;
+  wire [7:0] \port$3346$0 ;
+  output [23:0] \port$3347$0 ;
+  wire [23:0] \port$3347$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8042,7 +8174,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -8075,13 +8207,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
@@ -9148,11 +9280,29 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe1_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe1_rq1 <= step_rq;
+  always @(posedge clk)
+    pe1_relu1 <= step_relu;
+  always @(posedge clk)
+    pe1_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe1_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe1_first2 <= pe1_first1;
+  always @(posedge clk)
+    pe1_last2 <= pe1_last1;
+  always @(posedge clk)
+    pe1_ctx2 <= pe1_ctx1;
+  always @(posedge clk)
+    pe1_rq2 <= pe1_rq1;
+  always @(posedge clk)
     pe1_relu2 <= pe1_relu1;
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$31 ;
+    pe1_valid3 <= \$36 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
@@ -9166,7 +9316,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$32 ;
+    pe1_valid4 <= \$37 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -9180,7 +9330,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$33 ;
+    pe1_valid5 <= \$38 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -9194,7 +9344,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$34 ;
+    pe1_valid6 <= \$39 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -9208,7 +9358,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$35 ;
+    pe1_valid7 <= \$40 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -9222,7 +9372,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$36 ;
+    pe1_valid8 <= \$41 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -9236,7 +9386,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$37 ;
+    pe1_valid9 <= \$42 ;
   always @(posedge clk)
     pe1_first9 <= pe1_first8;
   always @(posedge clk)
@@ -9250,7 +9400,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize9 <= pe1_requantize8;
   always @(posedge clk)
-    pe1_bank_we <= \$38 ;
+    pe1_bank_we <= \$43 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -9300,7 +9450,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe1_rq_we <= \$39 ;
+    pe1_rq_we <= \$44 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -9316,15 +9466,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_rq_m <= \$16 ;
   always @(posedge clk)
-    pe1_acc1 <= \$40 ;
+    pe1_acc0 <= \$45 ;
   always @(posedge clk)
-    pe1_acc0 <= \$41 ;
+    pe1_acc1 <= \$46 ;
   always @(posedge clk)
     pe1_done_ctx <= pe1_ctx9;
   always @(posedge clk)
-    pe1_done <= \$42 ;
+    pe1_done <= \$47 ;
   always @(posedge clk)
-    pe1_flags <= \$19 ;
+    pe1_flags <= \$23 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -9341,45 +9491,31 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
   assign \$16  = pe1_requantize9 ? pe1_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe1_valid9 & pe1_last9;
-  assign \$19  = { 1'h0, pe1_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe1_bank_we;
-  assign \$21  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe1_valid6 & pe1_rq_we;
-  assign \$23  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe1_valid7 & pe1_rq_we;
-  assign \$25  = pe1_rq7 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe1_ctx9 ? pe1_acc1 : pe1_acc0;
-  assign \$27  = pe1_first9 ? pe1_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe1_sum2_0);
+  assign \$17  = ! pe1_ctx9;
+  assign \$18  = pe1_valid9 & \$17 ;
+  assign \$20  = pe1_valid9 & \$19 ;
+  assign \$21  = pe1_valid9 & pe1_last9;
+  assign \$23  = { 1'h0, pe1_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe1_bank_we;
+  assign \$25  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe1_valid6 & pe1_rq_we;
+  assign \$27  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe1_valid7 & pe1_rq_we;
+  assign \$29  = pe1_rq7 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe1_first9 ? pe1_rq_bias : pe1_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe1_sum2_0);
+  assign \$32  = pe1_first9 ? pe1_rq_bias : pe1_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe1_sum2_0);
   assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
   always @(posedge clk)
-    pe1_valid1 <= \$29 ;
+    pe1_valid1 <= \$34 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
     pe1_last1 <= step_last;
-  always @(posedge clk)
-    pe1_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe1_rq1 <= step_rq;
-  always @(posedge clk)
-    pe1_relu1 <= step_relu;
-  always @(posedge clk)
-    pe1_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe1_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe1_first2 <= pe1_first1;
-  always @(posedge clk)
-    pe1_last2 <= pe1_last1;
-  always @(posedge clk)
-    pe1_ctx2 <= pe1_ctx1;
-  always @(posedge clk)
-    pe1_rq2 <= pe1_rq1;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(i_acc),
@@ -9387,118 +9523,113 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3198$0 (pe1_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$3293$0 (pe1_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = pe1_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = pe1_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = pe1_valid6;
+    \$35  = pe1_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_valid7;
+    \$36  = pe1_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = pe1_valid8;
+    \$37  = pe1_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = bank_we;
+    \$38  = pe1_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$39  = rq_we;
+    \$39  = pe1_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$40  = pe1_acc1;
-    if (pe1_valid9) begin
-      if (pe1_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe1_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$41  = pe1_acc0;
-    if (pe1_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe1_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe1_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe1_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$45  = pe1_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$46  = pe1_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe1_acc_next = \$28 [31:0];
+  assign pe1_acc_next0 = \$31 [31:0];
+  assign pe1_acc_next1 = \$33 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -9508,25 +9639,26 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq6;
-  assign \wport__en$133  = pe1_rq_we;
-  assign \wport__addr$134  = pe1_rq_waddr;
-  assign \wport__data$135  = pe1_rq_wdata[53:32];
-  assign \rport__addr$136  = pe1_rq7;
+  assign \wport__en$134  = pe1_rq_we;
+  assign \wport__addr$135  = pe1_rq_waddr;
+  assign \wport__data$136  = pe1_rq_wdata[53:32];
+  assign \rport__addr$137  = pe1_rq7;
   assign i_valid = pe1_done;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$3251$0  = \$43 ;
-  assign \port$3252$0  = \$44 ;
-  assign \$18  = { pe1_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$3346$0  = \$48 ;
+  assign \port$3347$0  = \$49 ;
+  assign \$19  = pe1_ctx9;
+  assign \$22  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3198$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3293$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9711,8 +9843,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3198$0 ;
-  wire [1:0] \port$3198$0 ;
+  input [1:0] \port$3293$0 ;
+  wire [1:0] \port$3293$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9929,9 +10061,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3198$0 [0];
+    rq_relu1 <= \port$3293$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3198$0 [1];
+    rq_req1 <= \port$3293$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10065,8 +10197,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3198$0 [0];
-  assign i_requantize = \port$3198$0 [1];
+  assign i_relu = \port$3293$0 [0];
+  assign i_requantize = \port$3293$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10075,7 +10207,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3424$0 , \port$3425$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3519$0 , \port$3520$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10086,24 +10218,24 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -10111,11 +10243,16 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -10147,7 +10284,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_a3 = 64'h0000000000000000;
   reg [31:0] pe2_acc0 = 32'd0;
   reg [31:0] pe2_acc1 = 32'd0;
-  wire [31:0] pe2_acc_next;
+  wire [31:0] pe2_acc_next0;
+  wire [31:0] pe2_acc_next1;
   wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe2_bank_waddr = 9'h000;
@@ -10255,10 +10393,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3424$0 ;
-  wire [7:0] \port$3424$0 ;
-  output [23:0] \port$3425$0 ;
-  wire [23:0] \port$3425$0 ;
+  output [7:0] \port$3519$0 ;
+  wire [7:0] \port$3519$0 ;
+  output [23:0] \port$3520$0 ;
+  wire [23:0] \port$3520$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10268,7 +10406,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -10301,13 +10439,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
   initial begin
@@ -11374,11 +11512,29 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe2_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe2_rq1 <= step_rq;
+  always @(posedge clk)
+    pe2_relu1 <= step_relu;
+  always @(posedge clk)
+    pe2_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe2_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe2_first2 <= pe2_first1;
+  always @(posedge clk)
+    pe2_last2 <= pe2_last1;
+  always @(posedge clk)
+    pe2_ctx2 <= pe2_ctx1;
+  always @(posedge clk)
+    pe2_rq2 <= pe2_rq1;
+  always @(posedge clk)
     pe2_relu2 <= pe2_relu1;
   always @(posedge clk)
     pe2_requantize2 <= pe2_requantize1;
   always @(posedge clk)
-    pe2_valid3 <= \$31 ;
+    pe2_valid3 <= \$36 ;
   always @(posedge clk)
     pe2_first3 <= pe2_first2;
   always @(posedge clk)
@@ -11392,7 +11548,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize3 <= pe2_requantize2;
   always @(posedge clk)
-    pe2_valid4 <= \$32 ;
+    pe2_valid4 <= \$37 ;
   always @(posedge clk)
     pe2_first4 <= pe2_first3;
   always @(posedge clk)
@@ -11406,7 +11562,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize4 <= pe2_requantize3;
   always @(posedge clk)
-    pe2_valid5 <= \$33 ;
+    pe2_valid5 <= \$38 ;
   always @(posedge clk)
     pe2_first5 <= pe2_first4;
   always @(posedge clk)
@@ -11420,7 +11576,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize5 <= pe2_requantize4;
   always @(posedge clk)
-    pe2_valid6 <= \$34 ;
+    pe2_valid6 <= \$39 ;
   always @(posedge clk)
     pe2_first6 <= pe2_first5;
   always @(posedge clk)
@@ -11434,7 +11590,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_valid7 <= \$35 ;
+    pe2_valid7 <= \$40 ;
   always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
@@ -11448,7 +11604,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
-    pe2_valid8 <= \$36 ;
+    pe2_valid8 <= \$41 ;
   always @(posedge clk)
     pe2_first8 <= pe2_first7;
   always @(posedge clk)
@@ -11462,7 +11618,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
-    pe2_valid9 <= \$37 ;
+    pe2_valid9 <= \$42 ;
   always @(posedge clk)
     pe2_first9 <= pe2_first8;
   always @(posedge clk)
@@ -11476,7 +11632,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize9 <= pe2_requantize8;
   always @(posedge clk)
-    pe2_bank_we <= \$38 ;
+    pe2_bank_we <= \$43 ;
   always @(posedge clk)
     pe2_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -11526,7 +11682,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe2_rq_we <= \$39 ;
+    pe2_rq_we <= \$44 ;
   always @(posedge clk)
     pe2_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -11542,15 +11698,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_rq_m <= \$16 ;
   always @(posedge clk)
-    pe2_acc1 <= \$40 ;
+    pe2_acc0 <= \$45 ;
   always @(posedge clk)
-    pe2_acc0 <= \$41 ;
+    pe2_acc1 <= \$46 ;
   always @(posedge clk)
     pe2_done_ctx <= pe2_ctx9;
   always @(posedge clk)
-    pe2_done <= \$42 ;
+    pe2_done <= \$47 ;
   always @(posedge clk)
-    pe2_flags <= \$19 ;
+    pe2_flags <= \$23 ;
   assign \$1  = $signed(pe2_w3[7:0]) * $signed(pe2_a3[7:0]);
   assign \$2  = $signed(pe2_w3[15:8]) * $signed(pe2_a3[15:8]);
   assign \$3  = $signed(pe2_w3[23:16]) * $signed(pe2_a3[23:16]);
@@ -11567,45 +11723,31 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
   assign \$16  = pe2_requantize9 ? pe2_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe2_valid9 & pe2_last9;
-  assign \$19  = { 1'h0, pe2_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe2_bank_we;
-  assign \$21  = rp__addr == pe2_bank_waddr;
-  assign pe2_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe2_valid6 & pe2_rq_we;
-  assign \$23  = pe2_rq6 == pe2_rq_waddr;
-  assign pe2_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe2_valid7 & pe2_rq_we;
-  assign \$25  = pe2_rq7 == pe2_rq_waddr;
-  assign pe2_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe2_ctx9 ? pe2_acc1 : pe2_acc0;
-  assign \$27  = pe2_first9 ? pe2_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe2_sum2_0);
+  assign \$17  = ! pe2_ctx9;
+  assign \$18  = pe2_valid9 & \$17 ;
+  assign \$20  = pe2_valid9 & \$19 ;
+  assign \$21  = pe2_valid9 & pe2_last9;
+  assign \$23  = { 1'h0, pe2_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe2_bank_we;
+  assign \$25  = rp__addr == pe2_bank_waddr;
+  assign pe2_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe2_valid6 & pe2_rq_we;
+  assign \$27  = pe2_rq6 == pe2_rq_waddr;
+  assign pe2_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe2_valid7 & pe2_rq_we;
+  assign \$29  = pe2_rq7 == pe2_rq_waddr;
+  assign pe2_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe2_first9 ? pe2_rq_bias : pe2_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe2_sum2_0);
+  assign \$32  = pe2_first9 ? pe2_rq_bias : pe2_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe2_sum2_0);
   assign i_acc = pe2_done_ctx ? pe2_acc1 : pe2_acc0;
   always @(posedge clk)
-    pe2_valid1 <= \$29 ;
+    pe2_valid1 <= \$34 ;
   always @(posedge clk)
     pe2_first1 <= step_first;
   always @(posedge clk)
     pe2_last1 <= step_last;
-  always @(posedge clk)
-    pe2_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe2_rq1 <= step_rq;
-  always @(posedge clk)
-    pe2_relu1 <= step_relu;
-  always @(posedge clk)
-    pe2_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe2_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe2_first2 <= pe2_first1;
-  always @(posedge clk)
-    pe2_last2 <= pe2_last1;
-  always @(posedge clk)
-    pe2_ctx2 <= pe2_ctx1;
-  always @(posedge clk)
-    pe2_rq2 <= pe2_rq1;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(i_acc),
@@ -11613,118 +11755,113 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3371$0 (pe2_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$3466$0 (pe2_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$31  = pe2_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$32  = pe2_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$33  = pe2_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$34  = pe2_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = pe2_valid6;
+    \$35  = pe2_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = pe2_valid7;
+    \$36  = pe2_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = pe2_valid8;
+    \$37  = pe2_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = bank_we;
+    \$38  = pe2_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = rq_we;
+    \$39  = pe2_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = pe2_acc1;
-    if (pe2_valid9) begin
-      if (pe2_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe2_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = pe2_acc0;
-    if (pe2_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe2_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe2_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe2_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$30  = pe2_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$45  = pe2_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$46  = pe2_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe2_acc_next = \$28 [31:0];
+  assign pe2_acc_next0 = \$31 [31:0];
+  assign pe2_acc_next1 = \$33 [31:0];
   assign wp__en = pe2_bank_we;
   assign wp__addr = pe2_bank_waddr;
   assign wp__data = pe2_bank_wdata;
@@ -11734,25 +11871,26 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe2_rq_waddr;
   assign wport__data = pe2_rq_wdata[31:0];
   assign rport__addr = pe2_rq6;
-  assign \wport__en$133  = pe2_rq_we;
-  assign \wport__addr$134  = pe2_rq_waddr;
-  assign \wport__data$135  = pe2_rq_wdata[53:32];
-  assign \rport__addr$136  = pe2_rq7;
+  assign \wport__en$134  = pe2_rq_we;
+  assign \wport__addr$135  = pe2_rq_waddr;
+  assign \wport__data$136  = pe2_rq_wdata[53:32];
+  assign \rport__addr$137  = pe2_rq7;
   assign i_valid = pe2_done;
   assign i_m = pe2_rq_m;
   assign i_s = pe2_rq_s;
   assign i_relu = pe2_flags[0];
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$3424$0  = \$43 ;
-  assign \port$3425$0  = \$44 ;
-  assign \$18  = { pe2_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$3519$0  = \$48 ;
+  assign \port$3520$0  = \$49 ;
+  assign \$19  = pe2_ctx9;
+  assign \$22  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3371$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3466$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -11937,8 +12075,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3371$0 ;
-  wire [1:0] \port$3371$0 ;
+  input [1:0] \port$3466$0 ;
+  wire [1:0] \port$3466$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12155,9 +12293,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3371$0 [0];
+    rq_relu1 <= \port$3466$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3371$0 [1];
+    rq_req1 <= \port$3466$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12291,8 +12429,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3371$0 [0];
-  assign i_requantize = \port$3371$0 [1];
+  assign i_relu = \port$3466$0 [0];
+  assign i_requantize = \port$3466$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12301,7 +12439,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3597$0 , \port$3598$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3692$0 , \port$3693$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12312,24 +12450,24 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -12337,11 +12475,16 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -12373,7 +12516,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_a3 = 64'h0000000000000000;
   reg [31:0] pe3_acc0 = 32'd0;
   reg [31:0] pe3_acc1 = 32'd0;
-  wire [31:0] pe3_acc_next;
+  wire [31:0] pe3_acc_next0;
+  wire [31:0] pe3_acc_next1;
   wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe3_bank_waddr = 9'h000;
@@ -12481,10 +12625,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3597$0 ;
-  wire [7:0] \port$3597$0 ;
-  output [23:0] \port$3598$0 ;
-  wire [23:0] \port$3598$0 ;
+  output [7:0] \port$3692$0 ;
+  wire [7:0] \port$3692$0 ;
+  output [23:0] \port$3693$0 ;
+  wire [23:0] \port$3693$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12494,7 +12638,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -12527,13 +12671,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
   initial begin
@@ -13600,11 +13744,29 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe3_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe3_rq1 <= step_rq;
+  always @(posedge clk)
+    pe3_relu1 <= step_relu;
+  always @(posedge clk)
+    pe3_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe3_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe3_first2 <= pe3_first1;
+  always @(posedge clk)
+    pe3_last2 <= pe3_last1;
+  always @(posedge clk)
+    pe3_ctx2 <= pe3_ctx1;
+  always @(posedge clk)
+    pe3_rq2 <= pe3_rq1;
+  always @(posedge clk)
     pe3_relu2 <= pe3_relu1;
   always @(posedge clk)
     pe3_requantize2 <= pe3_requantize1;
   always @(posedge clk)
-    pe3_valid3 <= \$31 ;
+    pe3_valid3 <= \$36 ;
   always @(posedge clk)
     pe3_first3 <= pe3_first2;
   always @(posedge clk)
@@ -13618,7 +13780,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize3 <= pe3_requantize2;
   always @(posedge clk)
-    pe3_valid4 <= \$32 ;
+    pe3_valid4 <= \$37 ;
   always @(posedge clk)
     pe3_first4 <= pe3_first3;
   always @(posedge clk)
@@ -13632,7 +13794,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize4 <= pe3_requantize3;
   always @(posedge clk)
-    pe3_valid5 <= \$33 ;
+    pe3_valid5 <= \$38 ;
   always @(posedge clk)
     pe3_first5 <= pe3_first4;
   always @(posedge clk)
@@ -13646,7 +13808,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize5 <= pe3_requantize4;
   always @(posedge clk)
-    pe3_valid6 <= \$34 ;
+    pe3_valid6 <= \$39 ;
   always @(posedge clk)
     pe3_first6 <= pe3_first5;
   always @(posedge clk)
@@ -13660,7 +13822,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_valid7 <= \$35 ;
+    pe3_valid7 <= \$40 ;
   always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
@@ -13674,7 +13836,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
-    pe3_valid8 <= \$36 ;
+    pe3_valid8 <= \$41 ;
   always @(posedge clk)
     pe3_first8 <= pe3_first7;
   always @(posedge clk)
@@ -13688,7 +13850,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
-    pe3_valid9 <= \$37 ;
+    pe3_valid9 <= \$42 ;
   always @(posedge clk)
     pe3_first9 <= pe3_first8;
   always @(posedge clk)
@@ -13702,7 +13864,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize9 <= pe3_requantize8;
   always @(posedge clk)
-    pe3_bank_we <= \$38 ;
+    pe3_bank_we <= \$43 ;
   always @(posedge clk)
     pe3_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -13752,7 +13914,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe3_rq_we <= \$39 ;
+    pe3_rq_we <= \$44 ;
   always @(posedge clk)
     pe3_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -13768,15 +13930,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_rq_m <= \$16 ;
   always @(posedge clk)
-    pe3_acc1 <= \$40 ;
+    pe3_acc0 <= \$45 ;
   always @(posedge clk)
-    pe3_acc0 <= \$41 ;
+    pe3_acc1 <= \$46 ;
   always @(posedge clk)
     pe3_done_ctx <= pe3_ctx9;
   always @(posedge clk)
-    pe3_done <= \$42 ;
+    pe3_done <= \$47 ;
   always @(posedge clk)
-    pe3_flags <= \$19 ;
+    pe3_flags <= \$23 ;
   assign \$1  = $signed(pe3_w3[7:0]) * $signed(pe3_a3[7:0]);
   assign \$2  = $signed(pe3_w3[15:8]) * $signed(pe3_a3[15:8]);
   assign \$3  = $signed(pe3_w3[23:16]) * $signed(pe3_a3[23:16]);
@@ -13793,45 +13955,31 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
   assign \$16  = pe3_requantize9 ? pe3_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe3_valid9 & pe3_last9;
-  assign \$19  = { 1'h0, pe3_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe3_bank_we;
-  assign \$21  = rp__addr == pe3_bank_waddr;
-  assign pe3_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe3_valid6 & pe3_rq_we;
-  assign \$23  = pe3_rq6 == pe3_rq_waddr;
-  assign pe3_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe3_valid7 & pe3_rq_we;
-  assign \$25  = pe3_rq7 == pe3_rq_waddr;
-  assign pe3_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe3_ctx9 ? pe3_acc1 : pe3_acc0;
-  assign \$27  = pe3_first9 ? pe3_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe3_sum2_0);
+  assign \$17  = ! pe3_ctx9;
+  assign \$18  = pe3_valid9 & \$17 ;
+  assign \$20  = pe3_valid9 & \$19 ;
+  assign \$21  = pe3_valid9 & pe3_last9;
+  assign \$23  = { 1'h0, pe3_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe3_bank_we;
+  assign \$25  = rp__addr == pe3_bank_waddr;
+  assign pe3_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe3_valid6 & pe3_rq_we;
+  assign \$27  = pe3_rq6 == pe3_rq_waddr;
+  assign pe3_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe3_valid7 & pe3_rq_we;
+  assign \$29  = pe3_rq7 == pe3_rq_waddr;
+  assign pe3_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe3_first9 ? pe3_rq_bias : pe3_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe3_sum2_0);
+  assign \$32  = pe3_first9 ? pe3_rq_bias : pe3_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe3_sum2_0);
   assign i_acc = pe3_done_ctx ? pe3_acc1 : pe3_acc0;
   always @(posedge clk)
-    pe3_valid1 <= \$29 ;
+    pe3_valid1 <= \$34 ;
   always @(posedge clk)
     pe3_first1 <= step_first;
   always @(posedge clk)
     pe3_last1 <= step_last;
-  always @(posedge clk)
-    pe3_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe3_rq1 <= step_rq;
-  always @(posedge clk)
-    pe3_relu1 <= step_relu;
-  always @(posedge clk)
-    pe3_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe3_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe3_first2 <= pe3_first1;
-  always @(posedge clk)
-    pe3_last2 <= pe3_last1;
-  always @(posedge clk)
-    pe3_ctx2 <= pe3_ctx1;
-  always @(posedge clk)
-    pe3_rq2 <= pe3_rq1;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(i_acc),
@@ -13839,118 +13987,113 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3544$0 (pe3_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$3639$0 (pe3_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$31  = pe3_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$32  = pe3_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$33  = pe3_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$34  = pe3_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$35  = pe3_valid6;
+    \$35  = pe3_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$36  = pe3_valid7;
+    \$36  = pe3_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$37  = pe3_valid8;
+    \$37  = pe3_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = bank_we;
+    \$38  = pe3_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$39  = rq_we;
+    \$39  = pe3_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$40  = pe3_acc1;
-    if (pe3_valid9) begin
-      if (pe3_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe3_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$41  = pe3_acc0;
-    if (pe3_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe3_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe3_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe3_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$30  = pe3_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$45  = pe3_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$46  = pe3_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe3_acc_next = \$28 [31:0];
+  assign pe3_acc_next0 = \$31 [31:0];
+  assign pe3_acc_next1 = \$33 [31:0];
   assign wp__en = pe3_bank_we;
   assign wp__addr = pe3_bank_waddr;
   assign wp__data = pe3_bank_wdata;
@@ -13960,25 +14103,26 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe3_rq_waddr;
   assign wport__data = pe3_rq_wdata[31:0];
   assign rport__addr = pe3_rq6;
-  assign \wport__en$133  = pe3_rq_we;
-  assign \wport__addr$134  = pe3_rq_waddr;
-  assign \wport__data$135  = pe3_rq_wdata[53:32];
-  assign \rport__addr$136  = pe3_rq7;
+  assign \wport__en$134  = pe3_rq_we;
+  assign \wport__addr$135  = pe3_rq_waddr;
+  assign \wport__data$136  = pe3_rq_wdata[53:32];
+  assign \rport__addr$137  = pe3_rq7;
   assign i_valid = pe3_done;
   assign i_m = pe3_rq_m;
   assign i_s = pe3_rq_s;
   assign i_relu = pe3_flags[0];
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$3597$0  = \$43 ;
-  assign \port$3598$0  = \$44 ;
-  assign \$18  = { pe3_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$3692$0  = \$48 ;
+  assign \port$3693$0  = \$49 ;
+  assign \$19  = pe3_ctx9;
+  assign \$22  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3544$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3639$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14163,8 +14307,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3544$0 ;
-  wire [1:0] \port$3544$0 ;
+  input [1:0] \port$3639$0 ;
+  wire [1:0] \port$3639$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14381,9 +14525,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3544$0 [0];
+    rq_relu1 <= \port$3639$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3544$0 [1];
+    rq_req1 <= \port$3639$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14517,8 +14661,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3544$0 [0];
-  assign i_requantize = \port$3544$0 [1];
+  assign i_relu = \port$3639$0 [0];
+  assign i_requantize = \port$3639$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14527,7 +14671,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3770$0 , \port$3771$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3865$0 , \port$3866$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14538,24 +14682,24 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -14563,11 +14707,16 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -14599,7 +14748,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_a3 = 64'h0000000000000000;
   reg [31:0] pe4_acc0 = 32'd0;
   reg [31:0] pe4_acc1 = 32'd0;
-  wire [31:0] pe4_acc_next;
+  wire [31:0] pe4_acc_next0;
+  wire [31:0] pe4_acc_next1;
   wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe4_bank_waddr = 9'h000;
@@ -14707,10 +14857,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3770$0 ;
-  wire [7:0] \port$3770$0 ;
-  output [23:0] \port$3771$0 ;
-  wire [23:0] \port$3771$0 ;
+  output [7:0] \port$3865$0 ;
+  wire [7:0] \port$3865$0 ;
+  output [23:0] \port$3866$0 ;
+  wire [23:0] \port$3866$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14720,7 +14870,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -14753,13 +14903,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
   initial begin
@@ -15826,11 +15976,29 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe4_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe4_rq1 <= step_rq;
+  always @(posedge clk)
+    pe4_relu1 <= step_relu;
+  always @(posedge clk)
+    pe4_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe4_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe4_first2 <= pe4_first1;
+  always @(posedge clk)
+    pe4_last2 <= pe4_last1;
+  always @(posedge clk)
+    pe4_ctx2 <= pe4_ctx1;
+  always @(posedge clk)
+    pe4_rq2 <= pe4_rq1;
+  always @(posedge clk)
     pe4_relu2 <= pe4_relu1;
   always @(posedge clk)
     pe4_requantize2 <= pe4_requantize1;
   always @(posedge clk)
-    pe4_valid3 <= \$31 ;
+    pe4_valid3 <= \$36 ;
   always @(posedge clk)
     pe4_first3 <= pe4_first2;
   always @(posedge clk)
@@ -15844,7 +16012,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize3 <= pe4_requantize2;
   always @(posedge clk)
-    pe4_valid4 <= \$32 ;
+    pe4_valid4 <= \$37 ;
   always @(posedge clk)
     pe4_first4 <= pe4_first3;
   always @(posedge clk)
@@ -15858,7 +16026,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize4 <= pe4_requantize3;
   always @(posedge clk)
-    pe4_valid5 <= \$33 ;
+    pe4_valid5 <= \$38 ;
   always @(posedge clk)
     pe4_first5 <= pe4_first4;
   always @(posedge clk)
@@ -15872,7 +16040,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize5 <= pe4_requantize4;
   always @(posedge clk)
-    pe4_valid6 <= \$34 ;
+    pe4_valid6 <= \$39 ;
   always @(posedge clk)
     pe4_first6 <= pe4_first5;
   always @(posedge clk)
@@ -15886,7 +16054,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_valid7 <= \$35 ;
+    pe4_valid7 <= \$40 ;
   always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
@@ -15900,7 +16068,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
-    pe4_valid8 <= \$36 ;
+    pe4_valid8 <= \$41 ;
   always @(posedge clk)
     pe4_first8 <= pe4_first7;
   always @(posedge clk)
@@ -15914,7 +16082,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
-    pe4_valid9 <= \$37 ;
+    pe4_valid9 <= \$42 ;
   always @(posedge clk)
     pe4_first9 <= pe4_first8;
   always @(posedge clk)
@@ -15928,7 +16096,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize9 <= pe4_requantize8;
   always @(posedge clk)
-    pe4_bank_we <= \$38 ;
+    pe4_bank_we <= \$43 ;
   always @(posedge clk)
     pe4_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -15978,7 +16146,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe4_rq_we <= \$39 ;
+    pe4_rq_we <= \$44 ;
   always @(posedge clk)
     pe4_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -15994,15 +16162,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_rq_m <= \$16 ;
   always @(posedge clk)
-    pe4_acc1 <= \$40 ;
+    pe4_acc0 <= \$45 ;
   always @(posedge clk)
-    pe4_acc0 <= \$41 ;
+    pe4_acc1 <= \$46 ;
   always @(posedge clk)
     pe4_done_ctx <= pe4_ctx9;
   always @(posedge clk)
-    pe4_done <= \$42 ;
+    pe4_done <= \$47 ;
   always @(posedge clk)
-    pe4_flags <= \$19 ;
+    pe4_flags <= \$23 ;
   assign \$1  = $signed(pe4_w3[7:0]) * $signed(pe4_a3[7:0]);
   assign \$2  = $signed(pe4_w3[15:8]) * $signed(pe4_a3[15:8]);
   assign \$3  = $signed(pe4_w3[23:16]) * $signed(pe4_a3[23:16]);
@@ -16019,45 +16187,31 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
   assign \$16  = pe4_requantize9 ? pe4_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe4_valid9 & pe4_last9;
-  assign \$19  = { 1'h0, pe4_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe4_bank_we;
-  assign \$21  = rp__addr == pe4_bank_waddr;
-  assign pe4_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe4_valid6 & pe4_rq_we;
-  assign \$23  = pe4_rq6 == pe4_rq_waddr;
-  assign pe4_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe4_valid7 & pe4_rq_we;
-  assign \$25  = pe4_rq7 == pe4_rq_waddr;
-  assign pe4_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe4_ctx9 ? pe4_acc1 : pe4_acc0;
-  assign \$27  = pe4_first9 ? pe4_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe4_sum2_0);
+  assign \$17  = ! pe4_ctx9;
+  assign \$18  = pe4_valid9 & \$17 ;
+  assign \$20  = pe4_valid9 & \$19 ;
+  assign \$21  = pe4_valid9 & pe4_last9;
+  assign \$23  = { 1'h0, pe4_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe4_bank_we;
+  assign \$25  = rp__addr == pe4_bank_waddr;
+  assign pe4_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe4_valid6 & pe4_rq_we;
+  assign \$27  = pe4_rq6 == pe4_rq_waddr;
+  assign pe4_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe4_valid7 & pe4_rq_we;
+  assign \$29  = pe4_rq7 == pe4_rq_waddr;
+  assign pe4_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe4_first9 ? pe4_rq_bias : pe4_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe4_sum2_0);
+  assign \$32  = pe4_first9 ? pe4_rq_bias : pe4_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe4_sum2_0);
   assign i_acc = pe4_done_ctx ? pe4_acc1 : pe4_acc0;
   always @(posedge clk)
-    pe4_valid1 <= \$29 ;
+    pe4_valid1 <= \$34 ;
   always @(posedge clk)
     pe4_first1 <= step_first;
   always @(posedge clk)
     pe4_last1 <= step_last;
-  always @(posedge clk)
-    pe4_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe4_rq1 <= step_rq;
-  always @(posedge clk)
-    pe4_relu1 <= step_relu;
-  always @(posedge clk)
-    pe4_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe4_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe4_first2 <= pe4_first1;
-  always @(posedge clk)
-    pe4_last2 <= pe4_last1;
-  always @(posedge clk)
-    pe4_ctx2 <= pe4_ctx1;
-  always @(posedge clk)
-    pe4_rq2 <= pe4_rq1;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(i_acc),
@@ -16065,118 +16219,113 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3717$0 (pe4_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$3812$0 (pe4_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$31  = pe4_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$32  = pe4_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$33  = pe4_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$34  = pe4_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$35  = pe4_valid6;
+    \$35  = pe4_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = pe4_valid7;
+    \$36  = pe4_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$37  = pe4_valid8;
+    \$37  = pe4_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$38  = bank_we;
+    \$38  = pe4_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$39  = rq_we;
+    \$39  = pe4_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$40  = pe4_acc1;
-    if (pe4_valid9) begin
-      if (pe4_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe4_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$41  = pe4_acc0;
-    if (pe4_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe4_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe4_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe4_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$30  = pe4_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$45  = pe4_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$46  = pe4_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe4_acc_next = \$28 [31:0];
+  assign pe4_acc_next0 = \$31 [31:0];
+  assign pe4_acc_next1 = \$33 [31:0];
   assign wp__en = pe4_bank_we;
   assign wp__addr = pe4_bank_waddr;
   assign wp__data = pe4_bank_wdata;
@@ -16186,25 +16335,26 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe4_rq_waddr;
   assign wport__data = pe4_rq_wdata[31:0];
   assign rport__addr = pe4_rq6;
-  assign \wport__en$133  = pe4_rq_we;
-  assign \wport__addr$134  = pe4_rq_waddr;
-  assign \wport__data$135  = pe4_rq_wdata[53:32];
-  assign \rport__addr$136  = pe4_rq7;
+  assign \wport__en$134  = pe4_rq_we;
+  assign \wport__addr$135  = pe4_rq_waddr;
+  assign \wport__data$136  = pe4_rq_wdata[53:32];
+  assign \rport__addr$137  = pe4_rq7;
   assign i_valid = pe4_done;
   assign i_m = pe4_rq_m;
   assign i_s = pe4_rq_s;
   assign i_relu = pe4_flags[0];
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$3770$0  = \$43 ;
-  assign \port$3771$0  = \$44 ;
-  assign \$18  = { pe4_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$3865$0  = \$48 ;
+  assign \port$3866$0  = \$49 ;
+  assign \$19  = pe4_ctx9;
+  assign \$22  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3717$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3812$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16389,8 +16539,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3717$0 ;
-  wire [1:0] \port$3717$0 ;
+  input [1:0] \port$3812$0 ;
+  wire [1:0] \port$3812$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16607,9 +16757,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3717$0 [0];
+    rq_relu1 <= \port$3812$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3717$0 [1];
+    rq_req1 <= \port$3812$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16743,8 +16893,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3717$0 [0];
-  assign i_requantize = \port$3717$0 [1];
+  assign i_relu = \port$3812$0 [0];
+  assign i_requantize = \port$3812$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16753,7 +16903,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3943$0 , \port$3944$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4038$0 , \port$4039$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -16764,24 +16914,24 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -16789,11 +16939,16 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -16825,7 +16980,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_a3 = 64'h0000000000000000;
   reg [31:0] pe5_acc0 = 32'd0;
   reg [31:0] pe5_acc1 = 32'd0;
-  wire [31:0] pe5_acc_next;
+  wire [31:0] pe5_acc_next0;
+  wire [31:0] pe5_acc_next1;
   wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe5_bank_waddr = 9'h000;
@@ -16933,10 +17089,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$3943$0 ;
-  wire [7:0] \port$3943$0 ;
-  output [23:0] \port$3944$0 ;
-  wire [23:0] \port$3944$0 ;
+  output [7:0] \port$4038$0 ;
+  wire [7:0] \port$4038$0 ;
+  output [23:0] \port$4039$0 ;
+  wire [23:0] \port$4039$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16946,7 +17102,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -16979,13 +17135,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
   initial begin
@@ -18052,11 +18208,29 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe5_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe5_rq1 <= step_rq;
+  always @(posedge clk)
+    pe5_relu1 <= step_relu;
+  always @(posedge clk)
+    pe5_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe5_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe5_first2 <= pe5_first1;
+  always @(posedge clk)
+    pe5_last2 <= pe5_last1;
+  always @(posedge clk)
+    pe5_ctx2 <= pe5_ctx1;
+  always @(posedge clk)
+    pe5_rq2 <= pe5_rq1;
+  always @(posedge clk)
     pe5_relu2 <= pe5_relu1;
   always @(posedge clk)
     pe5_requantize2 <= pe5_requantize1;
   always @(posedge clk)
-    pe5_valid3 <= \$31 ;
+    pe5_valid3 <= \$36 ;
   always @(posedge clk)
     pe5_first3 <= pe5_first2;
   always @(posedge clk)
@@ -18070,7 +18244,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize3 <= pe5_requantize2;
   always @(posedge clk)
-    pe5_valid4 <= \$32 ;
+    pe5_valid4 <= \$37 ;
   always @(posedge clk)
     pe5_first4 <= pe5_first3;
   always @(posedge clk)
@@ -18084,7 +18258,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize4 <= pe5_requantize3;
   always @(posedge clk)
-    pe5_valid5 <= \$33 ;
+    pe5_valid5 <= \$38 ;
   always @(posedge clk)
     pe5_first5 <= pe5_first4;
   always @(posedge clk)
@@ -18098,7 +18272,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize5 <= pe5_requantize4;
   always @(posedge clk)
-    pe5_valid6 <= \$34 ;
+    pe5_valid6 <= \$39 ;
   always @(posedge clk)
     pe5_first6 <= pe5_first5;
   always @(posedge clk)
@@ -18112,7 +18286,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_valid7 <= \$35 ;
+    pe5_valid7 <= \$40 ;
   always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
@@ -18126,7 +18300,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
-    pe5_valid8 <= \$36 ;
+    pe5_valid8 <= \$41 ;
   always @(posedge clk)
     pe5_first8 <= pe5_first7;
   always @(posedge clk)
@@ -18140,7 +18314,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
-    pe5_valid9 <= \$37 ;
+    pe5_valid9 <= \$42 ;
   always @(posedge clk)
     pe5_first9 <= pe5_first8;
   always @(posedge clk)
@@ -18154,7 +18328,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize9 <= pe5_requantize8;
   always @(posedge clk)
-    pe5_bank_we <= \$38 ;
+    pe5_bank_we <= \$43 ;
   always @(posedge clk)
     pe5_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -18204,7 +18378,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe5_rq_we <= \$39 ;
+    pe5_rq_we <= \$44 ;
   always @(posedge clk)
     pe5_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -18220,15 +18394,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_rq_m <= \$16 ;
   always @(posedge clk)
-    pe5_acc1 <= \$40 ;
+    pe5_acc0 <= \$45 ;
   always @(posedge clk)
-    pe5_acc0 <= \$41 ;
+    pe5_acc1 <= \$46 ;
   always @(posedge clk)
     pe5_done_ctx <= pe5_ctx9;
   always @(posedge clk)
-    pe5_done <= \$42 ;
+    pe5_done <= \$47 ;
   always @(posedge clk)
-    pe5_flags <= \$19 ;
+    pe5_flags <= \$23 ;
   assign \$1  = $signed(pe5_w3[7:0]) * $signed(pe5_a3[7:0]);
   assign \$2  = $signed(pe5_w3[15:8]) * $signed(pe5_a3[15:8]);
   assign \$3  = $signed(pe5_w3[23:16]) * $signed(pe5_a3[23:16]);
@@ -18245,45 +18419,31 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
   assign \$16  = pe5_requantize9 ? pe5_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe5_valid9 & pe5_last9;
-  assign \$19  = { 1'h0, pe5_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe5_bank_we;
-  assign \$21  = rp__addr == pe5_bank_waddr;
-  assign pe5_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe5_valid6 & pe5_rq_we;
-  assign \$23  = pe5_rq6 == pe5_rq_waddr;
-  assign pe5_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe5_valid7 & pe5_rq_we;
-  assign \$25  = pe5_rq7 == pe5_rq_waddr;
-  assign pe5_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe5_ctx9 ? pe5_acc1 : pe5_acc0;
-  assign \$27  = pe5_first9 ? pe5_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe5_sum2_0);
+  assign \$17  = ! pe5_ctx9;
+  assign \$18  = pe5_valid9 & \$17 ;
+  assign \$20  = pe5_valid9 & \$19 ;
+  assign \$21  = pe5_valid9 & pe5_last9;
+  assign \$23  = { 1'h0, pe5_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe5_bank_we;
+  assign \$25  = rp__addr == pe5_bank_waddr;
+  assign pe5_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe5_valid6 & pe5_rq_we;
+  assign \$27  = pe5_rq6 == pe5_rq_waddr;
+  assign pe5_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe5_valid7 & pe5_rq_we;
+  assign \$29  = pe5_rq7 == pe5_rq_waddr;
+  assign pe5_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe5_first9 ? pe5_rq_bias : pe5_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe5_sum2_0);
+  assign \$32  = pe5_first9 ? pe5_rq_bias : pe5_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe5_sum2_0);
   assign i_acc = pe5_done_ctx ? pe5_acc1 : pe5_acc0;
   always @(posedge clk)
-    pe5_valid1 <= \$29 ;
+    pe5_valid1 <= \$34 ;
   always @(posedge clk)
     pe5_first1 <= step_first;
   always @(posedge clk)
     pe5_last1 <= step_last;
-  always @(posedge clk)
-    pe5_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe5_rq1 <= step_rq;
-  always @(posedge clk)
-    pe5_relu1 <= step_relu;
-  always @(posedge clk)
-    pe5_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe5_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe5_first2 <= pe5_first1;
-  always @(posedge clk)
-    pe5_last2 <= pe5_last1;
-  always @(posedge clk)
-    pe5_ctx2 <= pe5_ctx1;
-  always @(posedge clk)
-    pe5_rq2 <= pe5_rq1;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(i_acc),
@@ -18291,118 +18451,113 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3890$0 (pe5_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$3985$0 (pe5_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$31  = pe5_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$32  = pe5_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$33  = pe5_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$34  = pe5_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$35  = pe5_valid6;
+    \$35  = pe5_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$36  = pe5_valid7;
+    \$36  = pe5_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$37  = pe5_valid8;
+    \$37  = pe5_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$38  = bank_we;
+    \$38  = pe5_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$39  = rq_we;
+    \$39  = pe5_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$40  = pe5_acc1;
-    if (pe5_valid9) begin
-      if (pe5_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe5_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$41  = pe5_acc0;
-    if (pe5_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe5_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe5_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe5_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$30  = pe5_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$45  = pe5_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$46  = pe5_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe5_acc_next = \$28 [31:0];
+  assign pe5_acc_next0 = \$31 [31:0];
+  assign pe5_acc_next1 = \$33 [31:0];
   assign wp__en = pe5_bank_we;
   assign wp__addr = pe5_bank_waddr;
   assign wp__data = pe5_bank_wdata;
@@ -18412,25 +18567,26 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe5_rq_waddr;
   assign wport__data = pe5_rq_wdata[31:0];
   assign rport__addr = pe5_rq6;
-  assign \wport__en$133  = pe5_rq_we;
-  assign \wport__addr$134  = pe5_rq_waddr;
-  assign \wport__data$135  = pe5_rq_wdata[53:32];
-  assign \rport__addr$136  = pe5_rq7;
+  assign \wport__en$134  = pe5_rq_we;
+  assign \wport__addr$135  = pe5_rq_waddr;
+  assign \wport__data$136  = pe5_rq_wdata[53:32];
+  assign \rport__addr$137  = pe5_rq7;
   assign i_valid = pe5_done;
   assign i_m = pe5_rq_m;
   assign i_s = pe5_rq_s;
   assign i_relu = pe5_flags[0];
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$3943$0  = \$43 ;
-  assign \port$3944$0  = \$44 ;
-  assign \$18  = { pe5_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$4038$0  = \$48 ;
+  assign \port$4039$0  = \$49 ;
+  assign \$19  = pe5_ctx9;
+  assign \$22  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3890$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3985$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18615,8 +18771,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3890$0 ;
-  wire [1:0] \port$3890$0 ;
+  input [1:0] \port$3985$0 ;
+  wire [1:0] \port$3985$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18833,9 +18989,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3890$0 [0];
+    rq_relu1 <= \port$3985$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3890$0 [1];
+    rq_req1 <= \port$3985$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -18969,8 +19125,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3890$0 [0];
-  assign i_requantize = \port$3890$0 [1];
+  assign i_relu = \port$3985$0 [0];
+  assign i_requantize = \port$3985$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -18979,7 +19135,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4116$0 , \port$4117$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4211$0 , \port$4212$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -18990,24 +19146,24 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -19015,11 +19171,16 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -19051,7 +19212,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_a3 = 64'h0000000000000000;
   reg [31:0] pe6_acc0 = 32'd0;
   reg [31:0] pe6_acc1 = 32'd0;
-  wire [31:0] pe6_acc_next;
+  wire [31:0] pe6_acc_next0;
+  wire [31:0] pe6_acc_next1;
   wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe6_bank_waddr = 9'h000;
@@ -19159,10 +19321,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4116$0 ;
-  wire [7:0] \port$4116$0 ;
-  output [23:0] \port$4117$0 ;
-  wire [23:0] \port$4117$0 ;
+  output [7:0] \port$4211$0 ;
+  wire [7:0] \port$4211$0 ;
+  output [23:0] \port$4212$0 ;
+  wire [23:0] \port$4212$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19172,7 +19334,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -19205,13 +19367,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
   initial begin
@@ -20278,11 +20440,29 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe6_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe6_rq1 <= step_rq;
+  always @(posedge clk)
+    pe6_relu1 <= step_relu;
+  always @(posedge clk)
+    pe6_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe6_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe6_first2 <= pe6_first1;
+  always @(posedge clk)
+    pe6_last2 <= pe6_last1;
+  always @(posedge clk)
+    pe6_ctx2 <= pe6_ctx1;
+  always @(posedge clk)
+    pe6_rq2 <= pe6_rq1;
+  always @(posedge clk)
     pe6_relu2 <= pe6_relu1;
   always @(posedge clk)
     pe6_requantize2 <= pe6_requantize1;
   always @(posedge clk)
-    pe6_valid3 <= \$31 ;
+    pe6_valid3 <= \$36 ;
   always @(posedge clk)
     pe6_first3 <= pe6_first2;
   always @(posedge clk)
@@ -20296,7 +20476,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize3 <= pe6_requantize2;
   always @(posedge clk)
-    pe6_valid4 <= \$32 ;
+    pe6_valid4 <= \$37 ;
   always @(posedge clk)
     pe6_first4 <= pe6_first3;
   always @(posedge clk)
@@ -20310,7 +20490,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize4 <= pe6_requantize3;
   always @(posedge clk)
-    pe6_valid5 <= \$33 ;
+    pe6_valid5 <= \$38 ;
   always @(posedge clk)
     pe6_first5 <= pe6_first4;
   always @(posedge clk)
@@ -20324,7 +20504,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize5 <= pe6_requantize4;
   always @(posedge clk)
-    pe6_valid6 <= \$34 ;
+    pe6_valid6 <= \$39 ;
   always @(posedge clk)
     pe6_first6 <= pe6_first5;
   always @(posedge clk)
@@ -20338,7 +20518,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_valid7 <= \$35 ;
+    pe6_valid7 <= \$40 ;
   always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
@@ -20352,7 +20532,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
-    pe6_valid8 <= \$36 ;
+    pe6_valid8 <= \$41 ;
   always @(posedge clk)
     pe6_first8 <= pe6_first7;
   always @(posedge clk)
@@ -20366,7 +20546,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
-    pe6_valid9 <= \$37 ;
+    pe6_valid9 <= \$42 ;
   always @(posedge clk)
     pe6_first9 <= pe6_first8;
   always @(posedge clk)
@@ -20380,7 +20560,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize9 <= pe6_requantize8;
   always @(posedge clk)
-    pe6_bank_we <= \$38 ;
+    pe6_bank_we <= \$43 ;
   always @(posedge clk)
     pe6_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -20430,7 +20610,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe6_rq_we <= \$39 ;
+    pe6_rq_we <= \$44 ;
   always @(posedge clk)
     pe6_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -20446,15 +20626,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_rq_m <= \$16 ;
   always @(posedge clk)
-    pe6_acc1 <= \$40 ;
+    pe6_acc0 <= \$45 ;
   always @(posedge clk)
-    pe6_acc0 <= \$41 ;
+    pe6_acc1 <= \$46 ;
   always @(posedge clk)
     pe6_done_ctx <= pe6_ctx9;
   always @(posedge clk)
-    pe6_done <= \$42 ;
+    pe6_done <= \$47 ;
   always @(posedge clk)
-    pe6_flags <= \$19 ;
+    pe6_flags <= \$23 ;
   assign \$1  = $signed(pe6_w3[7:0]) * $signed(pe6_a3[7:0]);
   assign \$2  = $signed(pe6_w3[15:8]) * $signed(pe6_a3[15:8]);
   assign \$3  = $signed(pe6_w3[23:16]) * $signed(pe6_a3[23:16]);
@@ -20471,45 +20651,31 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
   assign \$16  = pe6_requantize9 ? pe6_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe6_valid9 & pe6_last9;
-  assign \$19  = { 1'h0, pe6_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe6_bank_we;
-  assign \$21  = rp__addr == pe6_bank_waddr;
-  assign pe6_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe6_valid6 & pe6_rq_we;
-  assign \$23  = pe6_rq6 == pe6_rq_waddr;
-  assign pe6_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe6_valid7 & pe6_rq_we;
-  assign \$25  = pe6_rq7 == pe6_rq_waddr;
-  assign pe6_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe6_ctx9 ? pe6_acc1 : pe6_acc0;
-  assign \$27  = pe6_first9 ? pe6_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe6_sum2_0);
+  assign \$17  = ! pe6_ctx9;
+  assign \$18  = pe6_valid9 & \$17 ;
+  assign \$20  = pe6_valid9 & \$19 ;
+  assign \$21  = pe6_valid9 & pe6_last9;
+  assign \$23  = { 1'h0, pe6_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe6_bank_we;
+  assign \$25  = rp__addr == pe6_bank_waddr;
+  assign pe6_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe6_valid6 & pe6_rq_we;
+  assign \$27  = pe6_rq6 == pe6_rq_waddr;
+  assign pe6_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe6_valid7 & pe6_rq_we;
+  assign \$29  = pe6_rq7 == pe6_rq_waddr;
+  assign pe6_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe6_first9 ? pe6_rq_bias : pe6_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe6_sum2_0);
+  assign \$32  = pe6_first9 ? pe6_rq_bias : pe6_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe6_sum2_0);
   assign i_acc = pe6_done_ctx ? pe6_acc1 : pe6_acc0;
   always @(posedge clk)
-    pe6_valid1 <= \$29 ;
+    pe6_valid1 <= \$34 ;
   always @(posedge clk)
     pe6_first1 <= step_first;
   always @(posedge clk)
     pe6_last1 <= step_last;
-  always @(posedge clk)
-    pe6_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe6_rq1 <= step_rq;
-  always @(posedge clk)
-    pe6_relu1 <= step_relu;
-  always @(posedge clk)
-    pe6_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe6_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe6_first2 <= pe6_first1;
-  always @(posedge clk)
-    pe6_last2 <= pe6_last1;
-  always @(posedge clk)
-    pe6_ctx2 <= pe6_ctx1;
-  always @(posedge clk)
-    pe6_rq2 <= pe6_rq1;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(i_acc),
@@ -20517,118 +20683,113 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4063$0 (pe6_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$4158$0 (pe6_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$31  = pe6_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$32  = pe6_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$33  = pe6_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$34  = pe6_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = pe6_valid6;
+    \$35  = pe6_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = pe6_valid7;
+    \$36  = pe6_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$37  = pe6_valid8;
+    \$37  = pe6_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$38  = bank_we;
+    \$38  = pe6_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$39  = rq_we;
+    \$39  = pe6_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$40  = pe6_acc1;
-    if (pe6_valid9) begin
-      if (pe6_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe6_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$41  = pe6_acc0;
-    if (pe6_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe6_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe6_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe6_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$30  = pe6_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$45  = pe6_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$46  = pe6_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe6_acc_next = \$28 [31:0];
+  assign pe6_acc_next0 = \$31 [31:0];
+  assign pe6_acc_next1 = \$33 [31:0];
   assign wp__en = pe6_bank_we;
   assign wp__addr = pe6_bank_waddr;
   assign wp__data = pe6_bank_wdata;
@@ -20638,25 +20799,26 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe6_rq_waddr;
   assign wport__data = pe6_rq_wdata[31:0];
   assign rport__addr = pe6_rq6;
-  assign \wport__en$133  = pe6_rq_we;
-  assign \wport__addr$134  = pe6_rq_waddr;
-  assign \wport__data$135  = pe6_rq_wdata[53:32];
-  assign \rport__addr$136  = pe6_rq7;
+  assign \wport__en$134  = pe6_rq_we;
+  assign \wport__addr$135  = pe6_rq_waddr;
+  assign \wport__data$136  = pe6_rq_wdata[53:32];
+  assign \rport__addr$137  = pe6_rq7;
   assign i_valid = pe6_done;
   assign i_m = pe6_rq_m;
   assign i_s = pe6_rq_s;
   assign i_relu = pe6_flags[0];
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$4116$0  = \$43 ;
-  assign \port$4117$0  = \$44 ;
-  assign \$18  = { pe6_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$4211$0  = \$48 ;
+  assign \port$4212$0  = \$49 ;
+  assign \$19  = pe6_ctx9;
+  assign \$22  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4063$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4158$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -20841,8 +21003,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4063$0 ;
-  wire [1:0] \port$4063$0 ;
+  input [1:0] \port$4158$0 ;
+  wire [1:0] \port$4158$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21059,9 +21221,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4063$0 [0];
+    rq_relu1 <= \port$4158$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4063$0 [1];
+    rq_req1 <= \port$4158$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21195,8 +21357,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4063$0 [0];
-  assign i_requantize = \port$4063$0 [1];
+  assign i_relu = \port$4158$0 [0];
+  assign i_requantize = \port$4158$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21205,7 +21367,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4289$0 , \port$4290$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4384$0 , \port$4385$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21216,24 +21378,24 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire [18:0] \$15 ;
   wire [15:0] \$16 ;
   wire \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
-  wire [31:0] \$26 ;
-  wire [31:0] \$27 ;
-  wire [32:0] \$28 ;
-  reg \$29 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [15:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg \$33 ;
+  wire [31:0] \$30 ;
+  wire [32:0] \$31 ;
+  wire [31:0] \$32 ;
+  wire [32:0] \$33 ;
   reg \$34 ;
   reg \$35 ;
   reg \$36 ;
@@ -21241,11 +21403,16 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
+  reg \$40 ;
+  reg \$41 ;
   reg \$42 ;
-  wire [7:0] \$43 ;
-  wire [23:0] \$44 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg \$47 ;
+  wire [7:0] \$48 ;
+  wire [23:0] \$49 ;
   wire [15:0] \$5 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
@@ -21277,7 +21444,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_a3 = 64'h0000000000000000;
   reg [31:0] pe7_acc0 = 32'd0;
   reg [31:0] pe7_acc1 = 32'd0;
-  wire [31:0] pe7_acc_next;
+  wire [31:0] pe7_acc_next0;
+  wire [31:0] pe7_acc_next1;
   wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe7_bank_waddr = 9'h000;
@@ -21385,10 +21553,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4289$0 ;
-  wire [7:0] \port$4289$0 ;
-  output [23:0] \port$4290$0 ;
-  wire [23:0] \port$4290$0 ;
+  output [7:0] \port$4384$0 ;
+  wire [7:0] \port$4384$0 ;
+  output [23:0] \port$4385$0 ;
+  wire [23:0] \port$4385$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -21398,7 +21566,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$136 ;
+  wire [7:0] \rport__addr$137 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$111 ;
   wire [7:0] rq_waddr;
@@ -21431,13 +21599,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$134 ;
+  wire [7:0] \wport__addr$135 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$135 ;
+  wire [21:0] \wport__data$136 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$133 ;
+  wire \wport__en$134 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
   initial begin
@@ -22504,11 +22672,29 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$111  = _2_;
   always @(posedge clk)
+    pe7_ctx1 <= step_ctx;
+  always @(posedge clk)
+    pe7_rq1 <= step_rq;
+  always @(posedge clk)
+    pe7_relu1 <= step_relu;
+  always @(posedge clk)
+    pe7_requantize1 <= step_requantize;
+  always @(posedge clk)
+    pe7_valid2 <= \$35 ;
+  always @(posedge clk)
+    pe7_first2 <= pe7_first1;
+  always @(posedge clk)
+    pe7_last2 <= pe7_last1;
+  always @(posedge clk)
+    pe7_ctx2 <= pe7_ctx1;
+  always @(posedge clk)
+    pe7_rq2 <= pe7_rq1;
+  always @(posedge clk)
     pe7_relu2 <= pe7_relu1;
   always @(posedge clk)
     pe7_requantize2 <= pe7_requantize1;
   always @(posedge clk)
-    pe7_valid3 <= \$31 ;
+    pe7_valid3 <= \$36 ;
   always @(posedge clk)
     pe7_first3 <= pe7_first2;
   always @(posedge clk)
@@ -22522,7 +22708,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize3 <= pe7_requantize2;
   always @(posedge clk)
-    pe7_valid4 <= \$32 ;
+    pe7_valid4 <= \$37 ;
   always @(posedge clk)
     pe7_first4 <= pe7_first3;
   always @(posedge clk)
@@ -22536,7 +22722,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize4 <= pe7_requantize3;
   always @(posedge clk)
-    pe7_valid5 <= \$33 ;
+    pe7_valid5 <= \$38 ;
   always @(posedge clk)
     pe7_first5 <= pe7_first4;
   always @(posedge clk)
@@ -22550,7 +22736,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize5 <= pe7_requantize4;
   always @(posedge clk)
-    pe7_valid6 <= \$34 ;
+    pe7_valid6 <= \$39 ;
   always @(posedge clk)
     pe7_first6 <= pe7_first5;
   always @(posedge clk)
@@ -22564,7 +22750,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_valid7 <= \$35 ;
+    pe7_valid7 <= \$40 ;
   always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
@@ -22578,7 +22764,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
-    pe7_valid8 <= \$36 ;
+    pe7_valid8 <= \$41 ;
   always @(posedge clk)
     pe7_first8 <= pe7_first7;
   always @(posedge clk)
@@ -22592,7 +22778,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
-    pe7_valid9 <= \$37 ;
+    pe7_valid9 <= \$42 ;
   always @(posedge clk)
     pe7_first9 <= pe7_first8;
   always @(posedge clk)
@@ -22606,7 +22792,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize9 <= pe7_requantize8;
   always @(posedge clk)
-    pe7_bank_we <= \$38 ;
+    pe7_bank_we <= \$43 ;
   always @(posedge clk)
     pe7_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -22656,7 +22842,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe7_rq_we <= \$39 ;
+    pe7_rq_we <= \$44 ;
   always @(posedge clk)
     pe7_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -22672,15 +22858,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_rq_m <= \$16 ;
   always @(posedge clk)
-    pe7_acc1 <= \$40 ;
+    pe7_acc0 <= \$45 ;
   always @(posedge clk)
-    pe7_acc0 <= \$41 ;
+    pe7_acc1 <= \$46 ;
   always @(posedge clk)
     pe7_done_ctx <= pe7_ctx9;
   always @(posedge clk)
-    pe7_done <= \$42 ;
+    pe7_done <= \$47 ;
   always @(posedge clk)
-    pe7_flags <= \$19 ;
+    pe7_flags <= \$23 ;
   assign \$1  = $signed(pe7_w3[7:0]) * $signed(pe7_a3[7:0]);
   assign \$2  = $signed(pe7_w3[15:8]) * $signed(pe7_a3[15:8]);
   assign \$3  = $signed(pe7_w3[23:16]) * $signed(pe7_a3[23:16]);
@@ -22697,45 +22883,31 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
   assign \$16  = pe7_requantize9 ? pe7_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = pe7_valid9 & pe7_last9;
-  assign \$19  = { 1'h0, pe7_relu9 } | \$18 ;
-  assign \$20  = step_valid & pe7_bank_we;
-  assign \$21  = rp__addr == pe7_bank_waddr;
-  assign pe7_bank_collision = \$20  & \$21 ;
-  assign \$22  = pe7_valid6 & pe7_rq_we;
-  assign \$23  = pe7_rq6 == pe7_rq_waddr;
-  assign pe7_rq_bias_collision = \$22  & \$23 ;
-  assign \$24  = pe7_valid7 & pe7_rq_we;
-  assign \$25  = pe7_rq7 == pe7_rq_waddr;
-  assign pe7_rq_ms_collision = \$24  & \$25 ;
-  assign \$26  = pe7_ctx9 ? pe7_acc1 : pe7_acc0;
-  assign \$27  = pe7_first9 ? pe7_rq_bias : \$26 ;
-  assign \$28  = $signed(\$27 ) + $signed(pe7_sum2_0);
+  assign \$17  = ! pe7_ctx9;
+  assign \$18  = pe7_valid9 & \$17 ;
+  assign \$20  = pe7_valid9 & \$19 ;
+  assign \$21  = pe7_valid9 & pe7_last9;
+  assign \$23  = { 1'h0, pe7_relu9 } | \$22 ;
+  assign \$24  = step_valid & pe7_bank_we;
+  assign \$25  = rp__addr == pe7_bank_waddr;
+  assign pe7_bank_collision = \$24  & \$25 ;
+  assign \$26  = pe7_valid6 & pe7_rq_we;
+  assign \$27  = pe7_rq6 == pe7_rq_waddr;
+  assign pe7_rq_bias_collision = \$26  & \$27 ;
+  assign \$28  = pe7_valid7 & pe7_rq_we;
+  assign \$29  = pe7_rq7 == pe7_rq_waddr;
+  assign pe7_rq_ms_collision = \$28  & \$29 ;
+  assign \$30  = pe7_first9 ? pe7_rq_bias : pe7_acc0;
+  assign \$31  = $signed(\$30 ) + $signed(pe7_sum2_0);
+  assign \$32  = pe7_first9 ? pe7_rq_bias : pe7_acc1;
+  assign \$33  = $signed(\$32 ) + $signed(pe7_sum2_0);
   assign i_acc = pe7_done_ctx ? pe7_acc1 : pe7_acc0;
   always @(posedge clk)
-    pe7_valid1 <= \$29 ;
+    pe7_valid1 <= \$34 ;
   always @(posedge clk)
     pe7_first1 <= step_first;
   always @(posedge clk)
     pe7_last1 <= step_last;
-  always @(posedge clk)
-    pe7_ctx1 <= step_ctx;
-  always @(posedge clk)
-    pe7_rq1 <= step_rq;
-  always @(posedge clk)
-    pe7_relu1 <= step_relu;
-  always @(posedge clk)
-    pe7_requantize1 <= step_requantize;
-  always @(posedge clk)
-    pe7_valid2 <= \$30 ;
-  always @(posedge clk)
-    pe7_first2 <= pe7_first1;
-  always @(posedge clk)
-    pe7_last2 <= pe7_last1;
-  always @(posedge clk)
-    pe7_ctx2 <= pe7_ctx1;
-  always @(posedge clk)
-    pe7_rq2 <= pe7_rq1;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(i_acc),
@@ -22743,118 +22915,113 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4236$0 (pe7_flags),
-    .rq_ext6(\$44 ),
-    .rq_low6(\$43 ),
+    .\port$4331$0 (pe7_flags),
+    .rq_ext6(\$49 ),
+    .rq_low6(\$48 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$31  = pe7_valid2;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$32  = pe7_valid3;
-    if (rst) begin
-      \$32  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$33  = pe7_valid4;
-    if (rst) begin
-      \$33  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$34  = pe7_valid5;
-    if (rst) begin
-      \$34  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$35  = pe7_valid6;
+    \$35  = pe7_valid1;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$36  = pe7_valid7;
+    \$36  = pe7_valid2;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$37  = pe7_valid8;
+    \$37  = pe7_valid3;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$38  = bank_we;
+    \$38  = pe7_valid4;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$39  = rq_we;
+    \$39  = pe7_valid5;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$40  = pe7_acc1;
-    if (pe7_valid9) begin
-      if (pe7_ctx9) begin
-        \$40  = \$28 [31:0];
-      end
+    \$40  = pe7_valid6;
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$41  = pe7_acc0;
-    if (pe7_valid9) begin
-      (* full_case = 32'd1 *)
-      if (pe7_ctx9) begin
-      end else begin
-        \$41  = \$28 [31:0];
-      end
+    \$41  = pe7_valid7;
+    if (rst) begin
+      \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$42  = \$17 ;
+    \$42  = pe7_valid8;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$29  = step_valid;
+    \$43  = bank_we;
     if (rst) begin
-      \$29  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$30  = pe7_valid1;
+    \$44  = rq_we;
     if (rst) begin
-      \$30  = 1'h0;
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$45  = pe7_acc0;
+    if (\$18 ) begin
+      \$45  = \$31 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$46  = pe7_acc1;
+    if (\$20 ) begin
+      \$46  = \$33 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$47  = \$21 ;
+    if (rst) begin
+      \$47  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$34  = step_valid;
+    if (rst) begin
+      \$34  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe7_acc_next = \$28 [31:0];
+  assign pe7_acc_next0 = \$31 [31:0];
+  assign pe7_acc_next1 = \$33 [31:0];
   assign wp__en = pe7_bank_we;
   assign wp__addr = pe7_bank_waddr;
   assign wp__data = pe7_bank_wdata;
@@ -22864,25 +23031,26 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe7_rq_waddr;
   assign wport__data = pe7_rq_wdata[31:0];
   assign rport__addr = pe7_rq6;
-  assign \wport__en$133  = pe7_rq_we;
-  assign \wport__addr$134  = pe7_rq_waddr;
-  assign \wport__data$135  = pe7_rq_wdata[53:32];
-  assign \rport__addr$136  = pe7_rq7;
+  assign \wport__en$134  = pe7_rq_we;
+  assign \wport__addr$135  = pe7_rq_waddr;
+  assign \wport__data$136  = pe7_rq_wdata[53:32];
+  assign \rport__addr$137  = pe7_rq7;
   assign i_valid = pe7_done;
   assign i_m = pe7_rq_m;
   assign i_s = pe7_rq_s;
   assign i_relu = pe7_flags[0];
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$44 , \$43  };
-  assign o_data = { \$44 , \$43  };
-  assign \port$4289$0  = \$43 ;
-  assign \port$4290$0  = \$44 ;
-  assign \$18  = { pe7_requantize9, 1'h0 };
+  assign result = { \$49 , \$48  };
+  assign o_data = { \$49 , \$48  };
+  assign \port$4384$0  = \$48 ;
+  assign \port$4385$0  = \$49 ;
+  assign \$19  = pe7_ctx9;
+  assign \$22  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4236$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4331$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23067,8 +23235,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4236$0 ;
-  wire [1:0] \port$4236$0 ;
+  input [1:0] \port$4331$0 ;
+  wire [1:0] \port$4331$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23285,9 +23453,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4236$0 [0];
+    rq_relu1 <= \port$4331$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4236$0 [1];
+    rq_req1 <= \port$4331$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23421,8 +23589,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4236$0 [0];
-  assign i_requantize = \port$4236$0 [1];
+  assign i_relu = \port$4331$0 [0];
+  assign i_requantize = \port$4331$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
