@@ -6,41 +6,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [9:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
+  wire [6:0] \$107 ;
+  wire [8:0] \$108 ;
   wire [6:0] \$109 ;
   wire \$11 ;
   wire [8:0] \$110 ;
-  wire [6:0] \$111 ;
-  wire [8:0] \$112 ;
+  wire \$111 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [7:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire [7:0] \$121 ;
-  wire [6:0] \$122 ;
-  wire [8:0] \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire [7:0] \$126 ;
-  wire [6:0] \$127 ;
-  wire [8:0] \$128 ;
-  wire \$129 ;
+  wire [6:0] \$120 ;
+  wire [8:0] \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire [7:0] \$124 ;
+  wire [6:0] \$125 ;
+  wire [8:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [31:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
+  wire [31:0] \$130 ;
+  wire [31:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -55,49 +55,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [3:0] \$145 ;
+  wire \$145 ;
   wire [3:0] \$146 ;
-  wire \$147 ;
+  wire [3:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [8:0] \$150 ;
+  wire \$150 ;
   wire [8:0] \$151 ;
   wire [8:0] \$152 ;
-  wire \$153 ;
-  wire [8:0] \$154 ;
+  wire [8:0] \$153 ;
+  wire \$154 ;
   wire [8:0] \$155 ;
   wire [8:0] \$156 ;
   wire [8:0] \$157 ;
   wire [8:0] \$158 ;
-  wire \$159 ;
+  wire [8:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
-  wire [8:0] \$161 ;
+  wire \$161 ;
   wire [8:0] \$162 ;
   wire [8:0] \$163 ;
   wire [8:0] \$164 ;
-  wire \$165 ;
+  wire [8:0] \$165 ;
   wire \$166 ;
-  wire [8:0] \$167 ;
-  wire \$168 ;
+  wire \$167 ;
+  wire [8:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [8:0] \$171 ;
-  wire \$172 ;
-  wire [7:0] \$173 ;
-  wire \$174 ;
+  wire \$171 ;
+  wire [8:0] \$172 ;
+  wire \$173 ;
+  wire [7:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [8:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
   wire [8:0] \$180 ;
   wire [8:0] \$181 ;
   wire [8:0] \$182 ;
-  wire \$183 ;
+  wire [8:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
@@ -108,9 +108,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [9:0] \$193 ;
-  wire [8:0] \$194 ;
-  wire \$195 ;
+  wire \$193 ;
+  wire [9:0] \$194 ;
+  wire [8:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -119,25 +119,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [10:0] \$202 ;
-  wire \$203 ;
+  wire \$202 ;
+  wire [10:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [9:0] \$206 ;
-  wire \$207 ;
+  wire \$206 ;
+  wire [9:0] \$207 ;
   wire \$208 ;
-  wire [5:0] \$209 ;
+  wire \$209 ;
   wire [8:0] \$21 ;
   wire [5:0] \$210 ;
-  wire \$211 ;
+  wire [5:0] \$211 ;
   wire \$212 ;
-  wire [5:0] \$213 ;
-  wire \$214 ;
-  wire [8:0] \$215 ;
+  wire \$213 ;
+  wire [5:0] \$214 ;
+  wire \$215 ;
   wire [8:0] \$216 ;
   wire [8:0] \$217 ;
   wire [8:0] \$218 ;
-  wire \$219 ;
+  wire [8:0] \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -148,31 +148,31 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire [9:0] \$229 ;
+  wire \$229 ;
   wire [8:0] \$23 ;
-  wire [8:0] \$230 ;
-  wire \$231 ;
+  wire [9:0] \$230 ;
+  wire [8:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [10:0] \$238 ;
-  wire \$239 ;
+  wire \$238 ;
+  wire [10:0] \$239 ;
   wire [8:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [9:0] \$242 ;
-  wire \$243 ;
+  wire \$242 ;
+  wire [9:0] \$243 ;
   wire \$244 ;
-  wire [5:0] \$245 ;
+  wire \$245 ;
   wire [5:0] \$246 ;
-  wire \$247 ;
+  wire [5:0] \$247 ;
   wire \$248 ;
-  wire [5:0] \$249 ;
+  wire \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
+  wire [5:0] \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
@@ -200,17 +200,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
+  wire [8:0] \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [8:0] \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire [8:0] \$284 ;
+  wire [8:0] \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -245,17 +245,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
+  wire [8:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  wire [8:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
+  wire [8:0] \$324 ;
+  wire [8:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -268,14 +268,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [7:0] \$337 ;
-  wire \$338 ;
+  wire \$337 ;
+  wire [7:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [7:0] \$342 ;
-  wire \$343 ;
+  wire \$342 ;
+  wire [7:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
@@ -283,8 +283,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
-  wire [7:0] \$350 ;
-  wire \$351 ;
+  wire \$350 ;
+  wire [7:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
@@ -385,51 +385,51 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [8:0] \$442 ;
-  wire \$443 ;
+  wire \$442 ;
+  wire [8:0] \$443 ;
   wire \$444 ;
-  wire [7:0] \$445 ;
-  wire \$446 ;
+  wire \$445 ;
+  wire [7:0] \$446 ;
   wire \$447 ;
-  wire [7:0] \$448 ;
+  wire \$448 ;
   wire [7:0] \$449 ;
   wire \$45 ;
-  wire [5:0] \$450 ;
-  wire [8:0] \$451 ;
-  wire [7:0] \$452 ;
+  wire [7:0] \$450 ;
+  wire [5:0] \$451 ;
+  wire [8:0] \$452 ;
   wire [7:0] \$453 ;
-  wire [6:0] \$454 ;
-  wire [8:0] \$455 ;
-  wire \$456 ;
-  wire [5:0] \$457 ;
-  wire [9:0] \$458 ;
-  wire \$459 ;
+  wire [7:0] \$454 ;
+  wire [6:0] \$455 ;
+  wire [8:0] \$456 ;
+  wire \$457 ;
+  wire [5:0] \$458 ;
+  wire [9:0] \$459 ;
   wire \$46 ;
-  wire [7:0] \$460 ;
-  wire \$461 ;
+  wire \$460 ;
+  wire [7:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [8:0] \$468 ;
-  wire \$469 ;
+  wire \$468 ;
+  wire [8:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire [8:0] \$473 ;
-  wire [3:0] \$474 ;
-  wire \$475 ;
-  wire [4:0] \$476 ;
-  wire \$477 ;
-  wire [3:0] \$478 ;
-  wire \$479 ;
+  wire \$473 ;
+  wire [8:0] \$474 ;
+  wire [3:0] \$475 ;
+  wire \$476 ;
+  wire [4:0] \$477 ;
+  wire \$478 ;
+  wire [3:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire [3:0] \$481 ;
-  wire \$482 ;
+  wire \$481 ;
+  wire [3:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
@@ -463,9 +463,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$51 ;
   wire \$510 ;
   wire \$511 ;
-  wire [9:0] \$512 ;
+  wire \$512 ;
   wire [9:0] \$513 ;
-  wire \$514 ;
+  wire [9:0] \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
@@ -497,12 +497,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
-  wire [9:0] \$543 ;
+  wire \$543 ;
   wire [9:0] \$544 ;
-  wire \$545 ;
-  wire [8:0] \$546 ;
+  wire [9:0] \$545 ;
+  wire \$546 ;
   wire [8:0] \$547 ;
-  wire \$548 ;
+  wire [8:0] \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
@@ -510,108 +510,108 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  wire [8:0] \$555 ;
-  wire \$556 ;
+  wire \$555 ;
+  wire [8:0] \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [3:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [4:0] \$560 ;
-  wire [3:0] \$561 ;
-  wire [4:0] \$562 ;
-  wire \$563 ;
-  wire [32:0] \$564 ;
-  wire [32:0] \$565 ;
-  wire [32:0] \$566 ;
-  wire [3:0] \$567 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire [3:0] \$562 ;
+  wire [4:0] \$563 ;
+  wire [3:0] \$564 ;
+  wire [4:0] \$565 ;
+  wire \$566 ;
+  wire [32:0] \$567 ;
   wire [32:0] \$568 ;
-  wire [1:0] \$569 ;
+  wire [32:0] \$569 ;
   wire \$57 ;
-  wire [32:0] \$570 ;
+  wire [3:0] \$570 ;
   wire [32:0] \$571 ;
   wire [1:0] \$572 ;
   wire [32:0] \$573 ;
   wire [32:0] \$574 ;
-  reg \$575 ;
-  reg \$576 ;
-  reg \$577 ;
-  reg [3:0] \$578 ;
-  reg [8:0] \$579 ;
+  wire [1:0] \$575 ;
+  wire [32:0] \$576 ;
+  wire [32:0] \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [4:0] \$580 ;
-  reg [7:0] \$581 ;
-  reg \$582 ;
-  reg \$583 ;
+  reg \$580 ;
+  reg [3:0] \$581 ;
+  reg [8:0] \$582 ;
+  reg [4:0] \$583 ;
   reg [7:0] \$584 ;
   reg \$585 ;
-  reg [7:0] \$586 ;
-  reg \$587 ;
+  reg \$586 ;
+  reg [7:0] \$587 ;
   reg \$588 ;
-  reg \$589 ;
+  reg [7:0] \$589 ;
   wire \$59 ;
   reg \$590 ;
-  reg [8:0] \$591 ;
-  reg [8:0] \$592 ;
+  reg \$591 ;
+  reg \$592 ;
   reg \$593 ;
-  reg [4:0] \$594 ;
-  reg \$595 ;
+  reg [8:0] \$594 ;
+  reg [8:0] \$595 ;
   reg \$596 ;
-  reg \$597 ;
-  reg [8:0] \$598 ;
-  reg [7:0] \$599 ;
+  reg [4:0] \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  reg [2:0] \$600 ;
-  reg [7:0] \$601 ;
+  reg \$600 ;
+  reg [8:0] \$601 ;
   reg [7:0] \$602 ;
-  reg [8:0] \$603 ;
-  reg [8:0] \$604 ;
-  reg [9:0] \$605 ;
-  reg \$606 ;
-  reg \$607 ;
-  reg \$608 ;
+  reg [2:0] \$603 ;
+  reg [7:0] \$604 ;
+  reg [7:0] \$605 ;
+  reg [8:0] \$606 ;
+  reg [8:0] \$607 ;
+  reg [9:0] \$608 ;
   reg \$609 ;
   wire [3:0] \$61 ;
   reg \$610 ;
   reg \$611 ;
   reg \$612 ;
-  reg [4:0] \$613 ;
-  reg [4:0] \$614 ;
+  reg \$613 ;
+  reg \$614 ;
   reg \$615 ;
-  reg [8:0] \$616 ;
-  reg [8:0] \$617 ;
+  reg [4:0] \$616 ;
+  reg [4:0] \$617 ;
   reg \$618 ;
-  reg [4:0] \$619 ;
+  reg [8:0] \$619 ;
   wire [3:0] \$62 ;
-  reg \$620 ;
+  reg [8:0] \$620 ;
   reg \$621 ;
-  reg \$622 ;
-  reg [8:0] \$623 ;
-  reg [7:0] \$624 ;
-  reg [2:0] \$625 ;
-  reg [7:0] \$626 ;
+  reg [4:0] \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg [8:0] \$626 ;
   reg [7:0] \$627 ;
-  reg [8:0] \$628 ;
-  reg [8:0] \$629 ;
+  reg [2:0] \$628 ;
+  reg [7:0] \$629 ;
   wire [3:0] \$63 ;
-  reg [9:0] \$630 ;
-  reg \$631 ;
-  reg \$632 ;
-  reg \$633 ;
+  reg [7:0] \$630 ;
+  reg [8:0] \$631 ;
+  reg [8:0] \$632 ;
+  reg [9:0] \$633 ;
   reg \$634 ;
   reg \$635 ;
   reg \$636 ;
   reg \$637 ;
-  reg [4:0] \$638 ;
-  reg [4:0] \$639 ;
+  reg \$638 ;
+  reg \$639 ;
   wire \$64 ;
   reg \$640 ;
-  reg \$641 ;
-  reg \$642 ;
+  reg [4:0] \$641 ;
+  reg [4:0] \$642 ;
   reg \$643 ;
   reg \$644 ;
   reg \$645 ;
-  reg \$646 ;
+  reg [7:0] \$646 ;
   reg \$647 ;
   reg \$648 ;
   reg \$649 ;
@@ -619,7 +619,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$650 ;
   reg \$651 ;
   reg \$652 ;
-  reg \$653 ;
+  reg [7:0] \$653 ;
   reg \$654 ;
   reg \$655 ;
   reg \$656 ;
@@ -636,58 +636,71 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$666 ;
   reg \$667 ;
   reg \$668 ;
-  reg [7:0] \$669 ;
+  reg \$669 ;
   wire \$67 ;
   reg \$670 ;
   reg \$671 ;
-  reg [7:0] \$672 ;
-  reg [2:0] \$673 ;
+  reg \$672 ;
+  reg \$673 ;
   reg \$674 ;
-  reg [8:0] \$675 ;
+  reg \$675 ;
   reg \$676 ;
-  reg [8:0] \$677 ;
+  reg \$677 ;
   reg \$678 ;
   reg \$679 ;
   wire \$68 ;
   reg \$680 ;
-  reg [8:0] \$681 ;
-  reg [8:0] \$682 ;
+  reg \$681 ;
+  reg [7:0] \$682 ;
   reg \$683 ;
   reg \$684 ;
-  reg \$685 ;
-  reg [7:0] \$686 ;
+  reg [7:0] \$685 ;
+  reg [2:0] \$686 ;
   reg \$687 ;
-  reg \$688 ;
+  reg [8:0] \$688 ;
   reg \$689 ;
   wire \$69 ;
-  reg \$690 ;
-  reg [2:0] \$691 ;
+  reg [8:0] \$690 ;
+  reg \$691 ;
   reg \$692 ;
-  reg [3:0] \$693 ;
-  reg [31:0] \$694 ;
-  reg [3:0] \$695 ;
-  reg [31:0] \$696 ;
-  reg [3:0] \$697 ;
-  reg [31:0] \$698 ;
-  reg [3:0] \$699 ;
+  reg \$693 ;
+  reg [8:0] \$694 ;
+  reg [8:0] \$695 ;
+  reg \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [7:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [31:0] \$700 ;
-  reg [3:0] \$701 ;
-  reg [31:0] \$702 ;
-  reg [3:0] \$703 ;
-  reg [31:0] \$704 ;
-  reg [3:0] \$705 ;
-  reg [31:0] \$706 ;
-  reg [3:0] \$707 ;
-  reg [31:0] \$708 ;
+  reg \$700 ;
+  reg \$701 ;
+  reg \$702 ;
+  reg \$703 ;
+  reg [2:0] \$704 ;
+  reg \$705 ;
+  reg [3:0] \$706 ;
+  reg [31:0] \$707 ;
+  reg [3:0] \$708 ;
   reg [31:0] \$709 ;
   wire \$71 ;
-  wire [7:0] \$710 ;
-  wire [23:0] \$711 ;
-  wire [7:0] \$712 ;
-  wire [23:0] \$713 ;
+  reg [3:0] \$710 ;
+  reg [31:0] \$711 ;
+  reg [3:0] \$712 ;
+  reg [31:0] \$713 ;
+  reg [3:0] \$714 ;
+  reg [31:0] \$715 ;
+  reg [3:0] \$716 ;
+  reg [31:0] \$717 ;
+  reg [3:0] \$718 ;
+  reg [31:0] \$719 ;
   wire \$72 ;
+  reg [3:0] \$720 ;
+  reg [31:0] \$721 ;
+  reg [31:0] \$722 ;
+  wire [7:0] \$723 ;
+  wire [23:0] \$724 ;
+  wire [7:0] \$725 ;
+  wire [23:0] \$726 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -711,27 +724,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire [7:0] \$96 ;
-  wire [6:0] \$97 ;
-  wire [8:0] \$98 ;
-  wire [5:0] \$99 ;
+  wire [7:0] \$94 ;
+  wire [6:0] \$95 ;
+  wire [8:0] \$96 ;
+  wire [5:0] \$97 ;
+  wire [9:0] \$98 ;
+  wire \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$149 ;
-  wire [6:0] \$signature__addr$152 ;
-  wire [6:0] \$signature__addr$161 ;
-  wire [6:0] \$signature__addr$164 ;
+  wire [6:0] \$signature__addr$151 ;
+  wire [6:0] \$signature__addr$154 ;
+  wire [6:0] \$signature__addr$163 ;
+  wire [6:0] \$signature__addr$166 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$150 ;
-  wire [31:0] \$signature__data$153 ;
-  wire [31:0] \$signature__data$339 ;
-  wire [31:0] \$signature__data$340 ;
+  wire [31:0] \$signature__data$152 ;
+  wire [31:0] \$signature__data$155 ;
+  wire [31:0] \$signature__data$350 ;
+  wire [31:0] \$signature__data$351 ;
   wire \$signature__en ;
-  wire \$signature__en$148 ;
-  wire \$signature__en$151 ;
+  wire \$signature__en$150 ;
+  wire \$signature__en$153 ;
   wire [31:0] act;
-  wire [31:0] \act$137 ;
+  wire [31:0] \act$139 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -751,10 +764,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \bank_wdata$29 ;
   wire bank_we;
   wire \bank_we$27 ;
-  reg beat_ready0 = 1'h0;
-  reg beat_ready1 = 1'h0;
-  reg beat_ready_next0 = 1'h0;
-  reg beat_ready_next1 = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -793,16 +802,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] dl_rp__data;
   output done;
   wire done;
-  reg [31:0] drain_data;
+  wire [31:0] drain_data;
   reg [7:0] drain_elem = 8'h00;
   reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
   (* init = 1'h0 *)
   wire drain_inflight2;
   reg drain_lane = 1'h0;
-  reg drain_lane2 = 1'h0;
   reg [31:0] drain_lane_data0 = 32'd0;
   reg [31:0] drain_lane_data1 = 32'd0;
+  reg drain_lane_sel0 = 1'h0;
+  reg drain_lane_sel1 = 1'h0;
   reg drain_last = 1'h0;
   reg drain_last2 = 1'h0;
   reg [2:0] drain_occupancy = 3'h0;
@@ -836,8 +846,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg i_stream__ready = 1'h0;
   input i_stream__valid;
   wire i_stream__valid;
+  reg [7:0] in_ahead0 = 8'h00;
+  reg [7:0] in_ahead1 = 8'h00;
+  reg in_ahead_ge1_0 = 1'h0;
+  reg in_ahead_ge1_1 = 1'h0;
+  reg in_ahead_ge2_0 = 1'h0;
+  reg in_ahead_ge2_1 = 1'h0;
+  reg in_ahead_ge3_0 = 1'h0;
+  reg in_ahead_ge3_1 = 1'h0;
   reg [7:0] in_beats0 = 8'h00;
   reg [7:0] in_beats1 = 8'h00;
+  reg in_beats_ge1_0 = 1'h0;
+  reg in_beats_ge1_1 = 1'h0;
+  reg in_beats_ge2_0 = 1'h0;
+  reg in_beats_ge2_1 = 1'h0;
+  reg in_beats_ge3_0 = 1'h0;
+  reg in_beats_ge3_1 = 1'h0;
   wire in_fire;
   reg [2:0] in_flight = 3'h0;
   reg [8:0] in_folds_m1 = 9'h1ff;
@@ -919,11 +943,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] nxt_rp__addr;
   wire [1:0] \nxt_rp__addr$78 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$198 ;
+  wire [34:0] \nxt_rp__data$201 ;
   wire [1:0] nxt_steps_rp__addr;
   wire [1:0] \nxt_steps_rp__addr$79 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$200 ;
+  wire [32:0] \nxt_steps_rp__data$203 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -957,7 +981,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$147 ;
+  wire [31:0] \result$149 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -979,50 +1003,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$100 ;
+  wire [8:0] \step_addr$102 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$114 ;
+  wire [8:0] \step_addr$116 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$106 ;
+  wire \step_ctx$108 ;
   (* init = 1'h0 *)
-  wire \step_ctx$117 ;
+  wire \step_ctx$119 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$102 ;
+  wire \step_first$104 ;
   (* init = 1'h0 *)
-  wire \step_first$115 ;
+  wire \step_first$117 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$104 ;
+  wire \step_last$106 ;
   (* init = 1'h0 *)
-  wire \step_last$116 ;
+  wire \step_last$118 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$110 ;
+  wire \step_relu$112 ;
   (* init = 1'h0 *)
-  wire \step_relu$119 ;
+  wire \step_relu$121 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$112 ;
+  wire \step_requantize$114 ;
   (* init = 1'h0 *)
-  wire \step_requantize$120 ;
+  wire \step_requantize$122 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$108 ;
+  wire [7:0] \step_rq$110 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$118 ;
+  wire [7:0] \step_rq$120 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$113 ;
+  wire \step_valid$100 ;
   (* init = 1'h0 *)
-  wire \step_valid$98 ;
+  wire \step_valid$115 ;
   wire [1:0] swp__addr;
   wire [32:0] swp__data;
   wire swp__en;
@@ -1257,14 +1281,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 32'd0;
   end
   always @(posedge clk) begin
+    if (\$100 )
+      actbuf[\$98 [6:0]][7:0] <= \$723 ;
     if (\$102 )
-      actbuf[\$100 [6:0]][7:0] <= \$710 ;
+      actbuf[\$98 [6:0]][15:8] <= \$725 ;
     if (\$104 )
-      actbuf[\$100 [6:0]][15:8] <= \$712 ;
+      actbuf[\$98 [6:0]][23:16] <= \$723 ;
     if (\$106 )
-      actbuf[\$100 [6:0]][23:16] <= \$710 ;
-    if (\$108 )
-      actbuf[\$100 [6:0]][31:24] <= \$712 ;
+      actbuf[\$98 [6:0]][31:24] <= \$725 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1284,7 +1308,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$200  = descriptor_steps[\$63 [1:0]];
+  assign \nxt_steps_rp__data$203  = descriptor_steps[\$63 [1:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$61 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
@@ -1297,7 +1321,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$198  = descriptors[\$63 [1:0]];
+  assign \nxt_rp__data$201  = descriptors[\$63 [1:0]];
   assign nxt_rp__data = descriptors[\$61 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
@@ -1515,13 +1539,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$110 [6:0]] <= { \$711 , \$710  };
+      outbuf0[\$108 [6:0]] <= { \$724 , \$723  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$123 [6:0]];
+    _2_ <= outbuf0[\$121 [6:0]];
   end
-  assign \$signature__data$339  = _2_;
+  assign \$signature__data$350  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1656,351 +1680,359 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$112 [6:0]] <= { \$713 , \$712  };
+      outbuf1[\$110 [6:0]] <= { \$726 , \$725  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$128 [6:0]];
+    _3_ <= outbuf1[\$126 [6:0]];
   end
-  assign \$signature__data$340  = _3_;
-  assign \$257  = ~ issue0;
-  assign \$258  = loaded & \$257 ;
-  assign \$259  = ~ last_fold0;
-  assign \$260  = loaded & \$259 ;
-  assign \$261  = in_beats0 > fold0;
+  assign \$signature__data$351  = _3_;
+  assign \$244  = cur_wait_next1 <= 2'h2;
+  assign \$245  = cur_wait_next1 <= 2'h2;
+  assign \$246  = cur_wait_next1 - 2'h2;
+  assign \$247  = \$245  ? 6'h00 : \$246 ;
+  assign \$248  = wait_remain1 <= 1'h1;
+  assign \$249  = | wait_remain1;
+  assign \$250  = wait_remain1 - 1'h1;
+  assign \$251  = load_r_is_control & load_r_is_clear;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = load_write & \$252 ;
+  assign \$254  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$255  = issue & \$254 ;
+  assign \$256  = issue_ctx ? first_step1 : first_step0;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = ! in_wslot;
+  assign \$259  = in_fire & \$258 ;
+  assign \$261  = in_beats_ge1_0 | \$260 ;
   assign \$262  = ! in_wslot;
   assign \$263  = in_fire & \$262 ;
-  assign \$264  = in_beats0 == fold0;
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = \$261  | \$265 ;
-  assign \$267  = in_beats0 > fold_plus1_0;
-  assign \$268  = ! in_wslot;
-  assign \$269  = in_fire & \$268 ;
-  assign \$270  = in_beats0 == fold_plus1_0;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = \$267  | \$271 ;
-  assign \$273  = in_beats0 > fold_plus1_0;
+  assign \$264  = \$263  & in_beats_ge1_0;
+  assign \$265  = in_beats_ge2_0 | \$264 ;
+  assign \$266  = ! in_wslot;
+  assign \$267  = in_fire & \$266 ;
+  assign \$268  = \$267  & in_beats_ge2_0;
+  assign \$269  = in_beats_ge3_0 | \$268 ;
+  assign \$270  = ~ issue0;
+  assign \$271  = loaded & \$270 ;
+  assign \$272  = ~ last_fold0;
+  assign \$273  = loaded & \$272 ;
   assign \$274  = ! in_wslot;
   assign \$275  = in_fire & \$274 ;
-  assign \$276  = in_beats0 == fold_plus1_0;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$273  | \$277 ;
-  assign \$279  = in_beats0 > fold_plus2_0;
-  assign \$280  = ! in_wslot;
-  assign \$281  = in_fire & \$280 ;
-  assign \$282  = in_beats0 == fold_plus2_0;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = \$279  | \$283 ;
-  assign \$285  = in_beats0 > 1'h0;
+  assign \$276  = in_ahead0 + 1'h1;
+  assign \$277  = ! in_wslot;
+  assign \$278  = in_fire & \$277 ;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = in_ahead0 - 1'h1;
+  assign \$281  = | in_ahead0[7:2];
+  assign \$282  = ! in_wslot;
+  assign \$283  = in_fire & \$282 ;
+  assign \$284  = in_beats0 + 1'h1;
+  assign \$285  = \$283  ? \$284  : { 1'h0, in_beats0 };
   assign \$286  = ! in_wslot;
   assign \$287  = in_fire & \$286 ;
-  assign \$288  = ! in_beats0;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = \$285  | \$289 ;
-  assign \$291  = in_beats0 > 1'h1;
-  assign \$292  = ! in_wslot;
-  assign \$293  = in_fire & \$292 ;
-  assign \$294  = in_beats0 == 1'h1;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = \$291  | \$295 ;
-  assign \$297  = ~ issue1;
-  assign \$298  = loaded & \$297 ;
-  assign \$299  = ~ last_fold1;
-  assign \$300  = loaded & \$299 ;
-  assign \$301  = in_beats1 > fold1;
+  assign \$289  = in_beats_ge1_0 | \$288 ;
+  assign \$290  = ! in_wslot;
+  assign \$291  = in_fire & \$290 ;
+  assign \$292  = \$291  & in_beats_ge1_0;
+  assign \$293  = in_beats_ge2_0 | \$292 ;
+  assign \$294  = ! in_wslot;
+  assign \$295  = in_fire & \$294 ;
+  assign \$296  = \$295  & in_beats_ge2_0;
+  assign \$297  = in_beats_ge3_0 | \$296 ;
+  assign \$299  = in_fire & \$298 ;
+  assign \$301  = in_beats_ge1_1 | \$300 ;
   assign \$303  = in_fire & \$302 ;
-  assign \$304  = in_beats1 == fold1;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = \$301  | \$305 ;
-  assign \$307  = in_beats1 > fold_plus1_1;
-  assign \$309  = in_fire & \$308 ;
-  assign \$310  = in_beats1 == fold_plus1_1;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = \$307  | \$311 ;
-  assign \$313  = in_beats1 > fold_plus1_1;
+  assign \$304  = \$303  & in_beats_ge1_1;
+  assign \$305  = in_beats_ge2_1 | \$304 ;
+  assign \$307  = in_fire & \$306 ;
+  assign \$308  = \$307  & in_beats_ge2_1;
+  assign \$309  = in_beats_ge3_1 | \$308 ;
+  assign \$310  = ~ issue1;
+  assign \$311  = loaded & \$310 ;
+  assign \$312  = ~ last_fold1;
+  assign \$313  = loaded & \$312 ;
   assign \$315  = in_fire & \$314 ;
-  assign \$316  = in_beats1 == fold_plus1_1;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = \$313  | \$317 ;
-  assign \$319  = in_beats1 > fold_plus2_1;
-  assign \$321  = in_fire & \$320 ;
-  assign \$322  = in_beats1 == fold_plus2_1;
-  assign \$323  = \$321  & \$322 ;
-  assign \$324  = \$319  | \$323 ;
-  assign \$325  = in_beats1 > 1'h0;
+  assign \$316  = in_ahead1 + 1'h1;
+  assign \$318  = in_fire & \$317 ;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = in_ahead1 - 1'h1;
+  assign \$321  = | in_ahead1[7:2];
+  assign \$323  = in_fire & \$322 ;
+  assign \$324  = in_beats1 + 1'h1;
+  assign \$325  = \$323  ? \$324  : { 1'h0, in_beats1 };
   assign \$327  = in_fire & \$326 ;
-  assign \$328  = ! in_beats1;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = \$325  | \$329 ;
-  assign \$331  = in_beats1 > 1'h1;
-  assign \$333  = in_fire & \$332 ;
-  assign \$334  = in_beats1 == 1'h1;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = \$331  | \$335 ;
-  assign \$337  = in_wslot ? in_beats1 : in_beats0;
-  assign \$338  = \$337  == in_folds_m1;
-  assign \$339  = in_fire & \$338 ;
-  assign \$340  = in_wslot ^ \$339 ;
-  assign \$341  = ~ in_release_r1_1;
-  assign \$342  = in_wslot ? in_beats1 : in_beats0;
-  assign \$343  = \$342  == in_folds_m1;
-  assign \$344  = in_fire & \$343 ;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = in_full1 | \$346 ;
-  assign \$348  = \$341  & \$347 ;
-  assign \$349  = ~ in_release_r1_0;
-  assign \$350  = in_wslot ? in_beats1 : in_beats0;
-  assign \$351  = \$350  == in_folds_m1;
-  assign \$352  = in_fire & \$351 ;
-  assign \$353  = ! in_wslot;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = in_full0 | \$354 ;
-  assign \$356  = \$349  & \$355 ;
-  assign \$357  = \$340  ? \$348  : \$356 ;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = load_write & load_r_is_control;
-  assign \$360  = \$359  & load_r_is_n_layers;
-  assign \$361  = \$360  ? load_r_has_layers : has_layers;
-  assign \$362  = \$358  & \$361 ;
-  assign \$363  = load__valid & load__ready;
-  assign \$364  = | { load_in_valid0, \$363  };
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$362  & \$365 ;
-  assign \$367  = load_r_is_control & load_r_is_clear;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = load_write & \$368 ;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = \$366  & \$370 ;
-  assign \$372  = load_r_is_control & load_r_is_clear;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = load_write & \$373 ;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = loaded & \$375 ;
-  assign \$377  = load_write & load_r_is_control;
-  assign \$378  = \$377  & load_r_is_n_layers;
-  assign \$379  = \$378  ? load_r_has_layers : has_layers;
-  assign \$380  = \$376  & \$379 ;
-  assign \$382  = last_fold0 & last_group0;
-  assign \$383  = ~ \$382 ;
-  assign \$384  = ~ layer_is_0_0;
-  assign \$385  = \$384  | last_fold0;
-  assign \$386  = \$385  | beat_ready_next0;
-  assign \$387  = ! in_wslot;
-  assign \$388  = in_fire & \$387 ;
-  assign \$389  = \$388  & beat_ready0;
-  assign \$390  = \$386  | \$389 ;
-  assign \$391  = \$383  & \$390 ;
-  assign \$392  = ! in_wslot;
-  assign \$393  = in_fire & \$392 ;
-  assign \$394  = beat_ready0 | \$393 ;
-  assign \$395  = ~ first_step0;
-  assign \$396  = \$395  | wait_ok0;
-  assign \$397  = layer_is_0_0 ? \$394  : \$396 ;
-  assign \$398  = cur_is_last0 & first_step0;
-  assign \$399  = ! claim_ctx;
-  assign \$400  = claim_out & \$399 ;
-  assign \$401  = \$400  | out_full0;
-  assign \$402  = \$398  & \$401 ;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$397  & \$403 ;
-  assign \$405  = issue0 ? \$391  : \$404 ;
-  assign \$406  = \$381  & \$405 ;
-  assign \$407  = load_r_is_control & load_r_is_clear;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = load_write & \$408 ;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = loaded & \$410 ;
-  assign \$412  = load_write & load_r_is_control;
-  assign \$413  = \$412  & load_r_is_n_layers;
-  assign \$414  = \$413  ? load_r_has_layers : has_layers;
-  assign \$415  = \$411  & \$414 ;
-  assign \$417  = last_fold1 & last_group1;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = ~ layer_is_0_1;
-  assign \$420  = \$419  | last_fold1;
-  assign \$421  = \$420  | beat_ready_next1;
-  assign \$423  = in_fire & \$422 ;
-  assign \$424  = \$423  & beat_ready1;
-  assign \$425  = \$421  | \$424 ;
-  assign \$426  = \$418  & \$425 ;
-  assign \$428  = in_fire & \$427 ;
-  assign \$429  = beat_ready1 | \$428 ;
-  assign \$430  = ~ first_step1;
-  assign \$431  = \$430  | wait_ok1;
-  assign \$432  = layer_is_0_1 ? \$429  : \$431 ;
-  assign \$433  = cur_is_last1 & first_step1;
-  assign \$435  = claim_out & \$434 ;
-  assign \$436  = \$435  | out_full1;
-  assign \$437  = \$433  & \$436 ;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$432  & \$438 ;
-  assign \$440  = issue1 ? \$426  : \$439 ;
-  assign \$441  = \$416  & \$440 ;
-  assign \$442  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$443  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$444  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$445  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$446  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$447  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$448  = issue_ctx ? fold1 : fold0;
-  assign \$450  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$451  = \$449  + \$450 ;
-  assign \$452  = issue_ctx ? fold1 : fold0;
-  assign \$454  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$455  = \$453  + \$454 ;
-  assign \$456  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$457  = \$456  ? 6'h00 : 6'h20;
-  assign \$458  = \$455  + \$457 ;
-  assign \$459  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$460  = issue_ctx ? group1 : group0;
-  assign \$461  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$462  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$463  = step_valid & step_last;
-  assign \$464  = ! claim_ctx;
-  assign \$465  = claim_out & \$464 ;
-  assign \$466  = ! wb_ctx16;
-  assign \$467  = out_write & \$466 ;
-  assign \$468  = out_groups0 + 1'h1;
-  assign \$470  = claim_out & \$469 ;
-  assign \$472  = out_write & \$471 ;
-  assign \$473  = out_groups1 + 1'h1;
-  assign \$474  = drain_occupancy + drain_read;
-  assign \$475  = o_stream__valid & o_stream__ready;
-  assign \$476  = \$474  - \$475 ;
-  assign \$477  = o_stream__valid & o_stream__ready;
-  assign \$478  = drain_occupancy - \$477 ;
-  assign \$479  = $signed(\$478 ) < $signed(3'h3);
-  assign \$480  = o_stream__valid & o_stream__ready;
-  assign \$481  = drain_occupancy - \$480 ;
-  assign \$482  = $signed(\$481 ) < $signed(4'h4);
-  assign \$483  = drain_read ? \$479  : \$482 ;
-  assign \$484  = ! claim_ctx;
-  assign \$485  = claim_out & \$484 ;
-  assign \$486  = ! drain_slot;
-  assign \$487  = \$486  & out_pending0;
-  assign \$488  = \$487  & drain_ready0;
-  assign \$489  = \$488  & drain_room;
-  assign \$490  = \$489  & drain_elem_last;
-  assign \$491  = \$485  | \$490 ;
-  assign \$492  = ! wb_ctx16;
-  assign \$493  = out_write & \$492 ;
-  assign \$494  = ! drain_slot;
-  assign \$495  = \$494  & out_pending0;
-  assign \$496  = \$495  & drain_ready0;
-  assign \$497  = \$496  & drain_room;
-  assign \$499  = \$497  & \$498 ;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = \$493  & \$500 ;
-  assign \$502  = ! drain_slot;
-  assign \$503  = \$502  & out_pending0;
-  assign \$504  = \$503  & drain_ready0;
-  assign \$505  = \$504  & drain_room;
-  assign \$507  = \$505  & \$506 ;
-  assign \$508  = ! wb_ctx16;
-  assign \$509  = out_write & \$508 ;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = \$507  & \$510 ;
-  assign \$512  = drain_undrained0 + 1'h1;
-  assign \$513  = drain_undrained0 - 1'h1;
-  assign \$514  = drain_undrained0 >= 2'h2;
-  assign \$516  = claim_out & \$515 ;
-  assign \$518  = \$517  & out_pending1;
-  assign \$519  = \$518  & drain_ready1;
-  assign \$520  = \$519  & drain_room;
-  assign \$521  = \$520  & drain_elem_last;
-  assign \$522  = \$516  | \$521 ;
-  assign \$524  = out_write & \$523 ;
-  assign \$526  = \$525  & out_pending1;
-  assign \$527  = \$526  & drain_ready1;
-  assign \$528  = \$527  & drain_room;
-  assign \$530  = \$528  & \$529 ;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = \$524  & \$531 ;
-  assign \$534  = \$533  & out_pending1;
-  assign \$535  = \$534  & drain_ready1;
-  assign \$536  = \$535  & drain_room;
-  assign \$538  = \$536  & \$537 ;
-  assign \$540  = out_write & \$539 ;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = \$538  & \$541 ;
-  assign \$543  = drain_undrained1 + 1'h1;
-  assign \$544  = drain_undrained1 - 1'h1;
-  assign \$545  = drain_undrained1 >= 2'h2;
-  assign \$546  = out_n - 1'h1;
-  assign \$547  = out_n - 2'h2;
-  assign \$548  = ~ drain_read;
-  assign \$549  = drain_elem == out_n_m1;
-  assign \$550  = ! out_n_m1;
-  assign \$551  = drain_elem == out_n_m2;
-  assign \$552  = ~ drain_slot;
-  assign \$553  = ! drain_slot;
-  assign \$555  = drain_elem + 1'h1;
-  assign \$556  = ~ release_slot;
-  assign \$557  = ! release_slot;
-  assign \$559  = in_flight + vector_start_r;
-  assign \$560  = \$559  - finished_r;
-  assign \$561  = in_flight + vector_start_r;
-  assign \$562  = \$561  - finished_r;
-  assign \$563  = | \$562 ;
-  assign \$564  = count_busy + inc_busy;
-  assign \$565  = count_stall_input + inc_stall_input;
-  assign \$566  = count_stall_output + inc_stall_output;
-  assign \$567  = issue ? 4'h8 : 4'h0;
-  assign \$568  = count_mac_ops + inc_mac_ops;
-  assign \$569  = issue ? 2'h2 : 2'h0;
-  assign \$570  = count_bank_reads + inc_bank_reads;
-  assign \$571  = count_act_reads + inc_act_reads;
-  assign \$572  = in_fire + act_write;
-  assign \$573  = count_act_writes + inc_act_writes;
-  assign \$574  = count_inferences + inc_inferences;
+  assign \$329  = in_beats_ge1_1 | \$328 ;
+  assign \$331  = in_fire & \$330 ;
+  assign \$332  = \$331  & in_beats_ge1_1;
+  assign \$333  = in_beats_ge2_1 | \$332 ;
+  assign \$335  = in_fire & \$334 ;
+  assign \$336  = \$335  & in_beats_ge2_1;
+  assign \$337  = in_beats_ge3_1 | \$336 ;
+  assign \$338  = in_wslot ? in_beats1 : in_beats0;
+  assign \$339  = \$338  == in_folds_m1;
+  assign \$340  = in_fire & \$339 ;
+  assign \$341  = in_wslot ^ \$340 ;
+  assign \$342  = ~ in_release_r1_1;
+  assign \$343  = in_wslot ? in_beats1 : in_beats0;
+  assign \$344  = \$343  == in_folds_m1;
+  assign \$345  = in_fire & \$344 ;
+  assign \$347  = \$345  & \$346 ;
+  assign \$348  = in_full1 | \$347 ;
+  assign \$349  = \$342  & \$348 ;
+  assign \$350  = ~ in_release_r1_0;
+  assign \$351  = in_wslot ? in_beats1 : in_beats0;
+  assign \$352  = \$351  == in_folds_m1;
+  assign \$353  = in_fire & \$352 ;
+  assign \$354  = ! in_wslot;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = in_full0 | \$355 ;
+  assign \$357  = \$350  & \$356 ;
+  assign \$358  = \$341  ? \$349  : \$357 ;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = load_write & load_r_is_control;
+  assign \$361  = \$360  & load_r_is_n_layers;
+  assign \$362  = \$361  ? load_r_has_layers : has_layers;
+  assign \$363  = \$359  & \$362 ;
+  assign \$364  = load__valid & load__ready;
+  assign \$365  = | { load_in_valid0, \$364  };
+  assign \$366  = ~ \$365 ;
+  assign \$367  = \$363  & \$366 ;
+  assign \$368  = load_r_is_control & load_r_is_clear;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = load_write & \$369 ;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$367  & \$371 ;
+  assign \$373  = load_r_is_control & load_r_is_clear;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = load_write & \$374 ;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = loaded & \$376 ;
+  assign \$378  = load_write & load_r_is_control;
+  assign \$379  = \$378  & load_r_is_n_layers;
+  assign \$380  = \$379  ? load_r_has_layers : has_layers;
+  assign \$381  = \$377  & \$380 ;
+  assign \$383  = last_fold0 & last_group0;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = ~ layer_is_0_0;
+  assign \$386  = \$385  | last_fold0;
+  assign \$387  = \$386  | in_ahead_ge2_0;
+  assign \$388  = ! in_wslot;
+  assign \$389  = in_fire & \$388 ;
+  assign \$390  = \$389  & in_ahead_ge1_0;
+  assign \$391  = \$387  | \$390 ;
+  assign \$392  = \$384  & \$391 ;
+  assign \$393  = ! in_wslot;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = in_ahead_ge1_0 | \$394 ;
+  assign \$396  = ~ first_step0;
+  assign \$397  = \$396  | wait_ok0;
+  assign \$398  = layer_is_0_0 ? \$395  : \$397 ;
+  assign \$399  = cur_is_last0 & first_step0;
+  assign \$400  = ! claim_ctx;
+  assign \$401  = claim_out & \$400 ;
+  assign \$402  = \$401  | out_full0;
+  assign \$403  = \$399  & \$402 ;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$398  & \$404 ;
+  assign \$406  = issue0 ? \$392  : \$405 ;
+  assign \$407  = \$382  & \$406 ;
+  assign \$408  = load_r_is_control & load_r_is_clear;
+  assign \$409  = ~ \$408 ;
+  assign \$410  = load_write & \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = loaded & \$411 ;
+  assign \$413  = load_write & load_r_is_control;
+  assign \$414  = \$413  & load_r_is_n_layers;
+  assign \$415  = \$414  ? load_r_has_layers : has_layers;
+  assign \$416  = \$412  & \$415 ;
+  assign \$418  = last_fold1 & last_group1;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = ~ layer_is_0_1;
+  assign \$421  = \$420  | last_fold1;
+  assign \$422  = \$421  | in_ahead_ge2_1;
+  assign \$424  = in_fire & \$423 ;
+  assign \$425  = \$424  & in_ahead_ge1_1;
+  assign \$426  = \$422  | \$425 ;
+  assign \$427  = \$419  & \$426 ;
+  assign \$429  = in_fire & \$428 ;
+  assign \$430  = in_ahead_ge1_1 | \$429 ;
+  assign \$431  = ~ first_step1;
+  assign \$432  = \$431  | wait_ok1;
+  assign \$433  = layer_is_0_1 ? \$430  : \$432 ;
+  assign \$434  = cur_is_last1 & first_step1;
+  assign \$436  = claim_out & \$435 ;
+  assign \$437  = \$436  | out_full1;
+  assign \$438  = \$434  & \$437 ;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$433  & \$439 ;
+  assign \$441  = issue1 ? \$427  : \$440 ;
+  assign \$442  = \$417  & \$441 ;
+  assign \$443  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$444  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$445  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$446  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$447  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$448  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$449  = issue_ctx ? fold1 : fold0;
+  assign \$451  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$452  = \$450  + \$451 ;
+  assign \$453  = issue_ctx ? fold1 : fold0;
+  assign \$455  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$456  = \$454  + \$455 ;
+  assign \$457  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$458  = \$457  ? 6'h00 : 6'h20;
+  assign \$459  = \$456  + \$458 ;
+  assign \$460  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$461  = issue_ctx ? group1 : group0;
+  assign \$462  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$463  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$464  = step_valid & step_last;
+  assign \$465  = ! claim_ctx;
+  assign \$466  = claim_out & \$465 ;
+  assign \$467  = ! wb_ctx16;
+  assign \$468  = out_write & \$467 ;
+  assign \$469  = out_groups0 + 1'h1;
+  assign \$471  = claim_out & \$470 ;
+  assign \$473  = out_write & \$472 ;
+  assign \$474  = out_groups1 + 1'h1;
+  assign \$475  = drain_occupancy + drain_read;
+  assign \$476  = o_stream__valid & o_stream__ready;
+  assign \$477  = \$475  - \$476 ;
+  assign \$478  = o_stream__valid & o_stream__ready;
+  assign \$479  = drain_occupancy - \$478 ;
+  assign \$480  = $signed(\$479 ) < $signed(3'h3);
+  assign \$481  = o_stream__valid & o_stream__ready;
+  assign \$482  = drain_occupancy - \$481 ;
+  assign \$483  = $signed(\$482 ) < $signed(4'h4);
+  assign \$484  = drain_read ? \$480  : \$483 ;
+  assign \$485  = ! claim_ctx;
+  assign \$486  = claim_out & \$485 ;
+  assign \$487  = ! drain_slot;
+  assign \$488  = \$487  & out_pending0;
+  assign \$489  = \$488  & drain_ready0;
+  assign \$490  = \$489  & drain_room;
+  assign \$491  = \$490  & drain_elem_last;
+  assign \$492  = \$486  | \$491 ;
+  assign \$493  = ! wb_ctx16;
+  assign \$494  = out_write & \$493 ;
+  assign \$495  = ! drain_slot;
+  assign \$496  = \$495  & out_pending0;
+  assign \$497  = \$496  & drain_ready0;
+  assign \$498  = \$497  & drain_room;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$494  & \$501 ;
+  assign \$503  = ! drain_slot;
+  assign \$504  = \$503  & out_pending0;
+  assign \$505  = \$504  & drain_ready0;
+  assign \$506  = \$505  & drain_room;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = ! wb_ctx16;
+  assign \$510  = out_write & \$509 ;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$508  & \$511 ;
+  assign \$513  = drain_undrained0 + 1'h1;
+  assign \$514  = drain_undrained0 - 1'h1;
+  assign \$515  = drain_undrained0 >= 2'h2;
+  assign \$517  = claim_out & \$516 ;
+  assign \$519  = \$518  & out_pending1;
+  assign \$520  = \$519  & drain_ready1;
+  assign \$521  = \$520  & drain_room;
+  assign \$522  = \$521  & drain_elem_last;
+  assign \$523  = \$517  | \$522 ;
+  assign \$525  = out_write & \$524 ;
+  assign \$527  = \$526  & out_pending1;
+  assign \$528  = \$527  & drain_ready1;
+  assign \$529  = \$528  & drain_room;
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$525  & \$532 ;
+  assign \$535  = \$534  & out_pending1;
+  assign \$536  = \$535  & drain_ready1;
+  assign \$537  = \$536  & drain_room;
+  assign \$539  = \$537  & \$538 ;
+  assign \$541  = out_write & \$540 ;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$539  & \$542 ;
+  assign \$544  = drain_undrained1 + 1'h1;
+  assign \$545  = drain_undrained1 - 1'h1;
+  assign \$546  = drain_undrained1 >= 2'h2;
+  assign \$547  = out_n - 1'h1;
+  assign \$548  = out_n - 2'h2;
+  assign \$549  = ~ drain_read;
+  assign \$550  = drain_elem == out_n_m1;
+  assign \$551  = ! out_n_m1;
+  assign \$552  = drain_elem == out_n_m2;
+  assign \$553  = ~ drain_slot;
+  assign \$554  = ! drain_slot;
+  assign \$556  = drain_elem + 1'h1;
+  assign \$557  = ! drain_lane;
+  assign \$559  = ~ release_slot;
+  assign \$560  = ! release_slot;
+  assign \$562  = in_flight + vector_start_r;
+  assign \$563  = \$562  - finished_r;
+  assign \$564  = in_flight + vector_start_r;
+  assign \$565  = \$564  - finished_r;
+  assign \$566  = | \$565 ;
+  assign \$567  = count_busy + inc_busy;
+  assign \$568  = count_stall_input + inc_stall_input;
+  assign \$569  = count_stall_output + inc_stall_output;
+  assign \$570  = issue ? 4'h8 : 4'h0;
+  assign \$571  = count_mac_ops + inc_mac_ops;
+  assign \$572  = issue ? 2'h2 : 2'h0;
+  assign \$573  = count_bank_reads + inc_bank_reads;
+  assign \$574  = count_act_reads + inc_act_reads;
+  assign \$575  = in_fire + act_write;
+  assign \$576  = count_act_writes + inc_act_writes;
+  assign \$577  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$575 ;
+    load_in_valid0 <= \$578 ;
   always @(posedge clk)
     load_r <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$576 ;
+    load_write <= \$579 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$134 ;
+    load_r_is_descriptor <= \$135 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$137 ;
+    load_r_is_descriptor0 <= \$138 ;
   always @(posedge clk)
-    load_r_is_control <= \$138 ;
+    load_r_is_control <= \$139 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$139 ;
+    load_r_is_n_layers <= \$140 ;
   always @(posedge clk)
-    load_r_is_clear <= \$140 ;
+    load_r_is_clear <= \$141 ;
   always @(posedge clk)
-    load_r_has_layers <= \$141 ;
+    load_r_has_layers <= \$142 ;
   always @(posedge clk)
-    load_r_last_layer <= \$146 ;
+    load_r_last_layer <= \$147 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$158 [4:0];
+    load_r_countdown_distance <= \$159 [4:0];
   always @(posedge clk)
-    has_layers <= \$577 ;
+    has_layers <= \$580 ;
   always @(posedge clk)
-    last_layer <= \$578 ;
+    last_layer <= \$581 ;
   always @(posedge clk)
-    in_folds_m1 <= \$579 ;
+    in_folds_m1 <= \$582 ;
   always @(posedge clk)
-    wait1 <= \$580 ;
+    wait1 <= \$583 ;
   always @(posedge clk)
-    out_n <= \$581 ;
+    out_n <= \$584 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$582 ;
+    in_release_r1_0 <= \$585 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$583 ;
+    in_release_r1_1 <= \$586 ;
   always @(posedge clk)
-    in_beats0 <= \$584 ;
+    in_beats0 <= \$587 ;
   always @(posedge clk)
-    in_full0 <= \$585 ;
+    in_full0 <= \$588 ;
   always @(posedge clk)
-    in_beats1 <= \$586 ;
+    in_beats1 <= \$589 ;
   always @(posedge clk)
-    in_full1 <= \$587 ;
+    in_full1 <= \$590 ;
   always @(posedge clk)
-    in_wslot <= \$588 ;
+    in_wslot <= \$591 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2008,163 +2040,183 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$61 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$198 ;
+    next_descriptor1 <= \nxt_rp__data$201 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$200 ;
+    next_steps1 <= \nxt_steps_rp__data$203 ;
   always @(posedge clk)
     next_layer_r1 <= \$63 [2:0];
   always @(posedge clk)
-    loaded <= \$589 ;
+    loaded <= \$592 ;
   always @(posedge clk)
-    oldest <= \$590 ;
+    oldest <= \$593 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$591 ;
+    cur_folds_m1_0 <= \$594 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$592 ;
+    cur_groups_m1_0 <= \$595 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$593 ;
+    cur_one_fold0 <= \$596 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$594 ;
+    cur_wait_next0 <= \$597 ;
   always @(posedge clk)
-    cur_is_last0 <= \$595 ;
+    cur_is_last0 <= \$598 ;
   always @(posedge clk)
-    cur_relu0 <= \$596 ;
+    cur_relu0 <= \$599 ;
   always @(posedge clk)
-    cur_requantize0 <= \$597 ;
+    cur_requantize0 <= \$600 ;
   always @(posedge clk)
-    bank_addr0 <= \$598 ;
+    bank_addr0 <= \$601 ;
   always @(posedge clk)
-    rq_addr0 <= \$599 ;
+    rq_addr0 <= \$602 ;
   always @(posedge clk)
-    layer0 <= \$600 ;
+    layer0 <= \$603 ;
   always @(posedge clk)
-    group0 <= \$601 ;
+    group0 <= \$604 ;
   always @(posedge clk)
-    fold0 <= \$602 ;
+    fold0 <= \$605 ;
   always @(posedge clk)
-    group_plus1_0 <= \$603 ;
+    group_plus1_0 <= \$606 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$604 ;
+    fold_plus1_0 <= \$607 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$605 ;
+    fold_plus2_0 <= \$608 ;
   always @(posedge clk)
-    last_fold0 <= \$606 ;
+    last_fold0 <= \$609 ;
   always @(posedge clk)
-    last_group0 <= \$607 ;
+    last_group0 <= \$610 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$608 ;
+    fold_is_0_0 <= \$611 ;
   always @(posedge clk)
-    first_step0 <= \$609 ;
+    first_step0 <= \$612 ;
   always @(posedge clk)
-    wr_buf0 <= \$610 ;
+    wr_buf0 <= \$613 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$611 ;
+    layer_is_0_0 <= \$614 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$612 ;
+    wait_next_le2_0 <= \$615 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$613 ;
+    wait_next_m2_0 <= \$616 ;
   always @(posedge clk)
-    wait_remain0 <= \$614 ;
+    wait_remain0 <= \$617 ;
   always @(posedge clk)
-    wait_ok0 <= \$615 ;
+    wait_ok0 <= \$618 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$616 ;
+    cur_folds_m1_1 <= \$619 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$617 ;
+    cur_groups_m1_1 <= \$620 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$618 ;
+    cur_one_fold1 <= \$621 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$619 ;
+    cur_wait_next1 <= \$622 ;
   always @(posedge clk)
-    cur_is_last1 <= \$620 ;
+    cur_is_last1 <= \$623 ;
   always @(posedge clk)
-    cur_relu1 <= \$621 ;
+    cur_relu1 <= \$624 ;
   always @(posedge clk)
-    cur_requantize1 <= \$622 ;
+    cur_requantize1 <= \$625 ;
   always @(posedge clk)
-    bank_addr1 <= \$623 ;
+    bank_addr1 <= \$626 ;
   always @(posedge clk)
-    rq_addr1 <= \$624 ;
+    rq_addr1 <= \$627 ;
   always @(posedge clk)
-    layer1 <= \$625 ;
+    layer1 <= \$628 ;
   always @(posedge clk)
-    group1 <= \$626 ;
+    group1 <= \$629 ;
   always @(posedge clk)
-    fold1 <= \$627 ;
+    fold1 <= \$630 ;
   always @(posedge clk)
-    group_plus1_1 <= \$628 ;
+    group_plus1_1 <= \$631 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$629 ;
+    fold_plus1_1 <= \$632 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$630 ;
+    fold_plus2_1 <= \$633 ;
   always @(posedge clk)
-    last_fold1 <= \$631 ;
+    last_fold1 <= \$634 ;
   always @(posedge clk)
-    last_group1 <= \$632 ;
+    last_group1 <= \$635 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$633 ;
+    fold_is_0_1 <= \$636 ;
   always @(posedge clk)
-    first_step1 <= \$634 ;
+    first_step1 <= \$637 ;
   always @(posedge clk)
-    wr_buf1 <= \$635 ;
+    wr_buf1 <= \$638 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$636 ;
+    layer_is_0_1 <= \$639 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$637 ;
+    wait_next_le2_1 <= \$640 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$638 ;
+    wait_next_m2_1 <= \$641 ;
   always @(posedge clk)
-    wait_remain1 <= \$639 ;
+    wait_remain1 <= \$642 ;
   always @(posedge clk)
-    wait_ok1 <= \$640 ;
+    wait_ok1 <= \$643 ;
   always @(posedge clk)
-    claim_out <= \$641 ;
+    claim_out <= \$644 ;
   always @(posedge clk)
-    claim_ctx <= \$642 ;
+    claim_ctx <= \$645 ;
   always @(posedge clk)
-    beat_ready0 <= \$643 ;
+    in_ahead0 <= \$646 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$644 ;
+    in_beats_ge1_0 <= \$647 ;
   always @(posedge clk)
-    beat_ready1 <= \$645 ;
+    in_beats_ge2_0 <= \$648 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$646 ;
+    in_beats_ge3_0 <= \$649 ;
   always @(posedge clk)
-    i_stream__ready <= \$647 ;
+    in_ahead_ge1_0 <= \$650 ;
   always @(posedge clk)
-    want0 <= \$648 ;
+    in_ahead_ge2_0 <= \$651 ;
   always @(posedge clk)
-    want1 <= \$649 ;
+    in_ahead_ge3_0 <= \$652 ;
   always @(posedge clk)
-    step_addr <= \$442 ;
+    in_ahead1 <= \$653 ;
   always @(posedge clk)
-    step_first <= \$443 ;
+    in_beats_ge1_1 <= \$654 ;
   always @(posedge clk)
-    step_last <= \$444 ;
+    in_beats_ge2_1 <= \$655 ;
   always @(posedge clk)
-    step_rq <= \$445 ;
+    in_beats_ge3_1 <= \$656 ;
   always @(posedge clk)
-    step_relu <= \$446 ;
+    in_ahead_ge1_1 <= \$657 ;
   always @(posedge clk)
-    step_requantize <= \$447 ;
+    in_ahead_ge2_1 <= \$658 ;
   always @(posedge clk)
-    step_in_addr <= \$451 ;
+    in_ahead_ge3_1 <= \$659 ;
   always @(posedge clk)
-    step_act_addr <= \$458 ;
+    i_stream__ready <= \$660 ;
   always @(posedge clk)
-    step_from_input <= \$459 ;
+    want0 <= \$661 ;
+  always @(posedge clk)
+    want1 <= \$662 ;
+  always @(posedge clk)
+    step_addr <= \$443 ;
+  always @(posedge clk)
+    step_first <= \$444 ;
+  always @(posedge clk)
+    step_last <= \$445 ;
+  always @(posedge clk)
+    step_rq <= \$446 ;
+  always @(posedge clk)
+    step_relu <= \$447 ;
+  always @(posedge clk)
+    step_requantize <= \$448 ;
+  always @(posedge clk)
+    step_in_addr <= \$452 ;
+  always @(posedge clk)
+    step_act_addr <= \$459 ;
+  always @(posedge clk)
+    step_from_input <= \$460 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$460 ;
+    step_group <= \$461 ;
   always @(posedge clk)
-    step_par <= \$461 ;
+    step_par <= \$462 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$462 ;
+    step_out <= \$463 ;
   always @(posedge clk)
-    step_valid <= \$650 ;
+    step_valid <= \$663 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2178,7 +2230,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$651 ;
+    wb_valid1 <= \$664 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2188,7 +2240,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$652 ;
+    wb_valid2 <= \$665 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2198,7 +2250,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$653 ;
+    wb_valid3 <= \$666 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2208,7 +2260,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$654 ;
+    wb_valid4 <= \$667 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2218,7 +2270,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$655 ;
+    wb_valid5 <= \$668 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2228,7 +2280,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$656 ;
+    wb_valid6 <= \$669 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2238,7 +2290,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$657 ;
+    wb_valid7 <= \$670 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2248,7 +2300,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$658 ;
+    wb_valid8 <= \$671 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2258,7 +2310,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$659 ;
+    wb_valid9 <= \$672 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2268,7 +2320,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$660 ;
+    wb_valid10 <= \$673 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2278,7 +2330,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$661 ;
+    wb_valid11 <= \$674 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2288,7 +2340,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$662 ;
+    wb_valid12 <= \$675 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2298,7 +2350,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$663 ;
+    wb_valid13 <= \$676 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2308,7 +2360,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$664 ;
+    wb_valid14 <= \$677 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2318,7 +2370,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$665 ;
+    wb_valid15 <= \$678 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2328,7 +2380,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$666 ;
+    wb_valid16 <= \$679 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2338,99 +2390,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$667 ;
+    out_full0 <= \$680 ;
   always @(posedge clk)
-    out_pending0 <= \$668 ;
+    out_pending0 <= \$681 ;
   always @(posedge clk)
-    out_groups0 <= \$669 ;
+    out_groups0 <= \$682 ;
   always @(posedge clk)
-    out_full1 <= \$670 ;
+    out_full1 <= \$683 ;
   always @(posedge clk)
-    out_pending1 <= \$671 ;
+    out_pending1 <= \$684 ;
   always @(posedge clk)
-    out_groups1 <= \$672 ;
+    out_groups1 <= \$685 ;
   always @(posedge clk)
-    drain_occupancy <= \$673 ;
+    drain_occupancy <= \$686 ;
   always @(posedge clk)
-    drain_room <= \$674 ;
+    drain_room <= \$687 ;
   always @(posedge clk)
-    drain_undrained0 <= \$675 ;
+    drain_undrained0 <= \$688 ;
   always @(posedge clk)
-    drain_ready0 <= \$676 ;
+    drain_ready0 <= \$689 ;
   always @(posedge clk)
-    drain_undrained1 <= \$677 ;
+    drain_undrained1 <= \$690 ;
   always @(posedge clk)
-    drain_ready1 <= \$678 ;
+    drain_ready1 <= \$691 ;
   always @(posedge clk)
-    drain_inflight <= \$679 ;
+    drain_inflight <= \$692 ;
   always @(posedge clk)
-    w_en <= \$680 ;
+    w_en <= \$693 ;
   always @(posedge clk)
-    out_n_m1 <= \$681 ;
+    out_n_m1 <= \$694 ;
   always @(posedge clk)
-    out_n_m2 <= \$682 ;
+    out_n_m2 <= \$695 ;
   always @(posedge clk)
-    drain_elem_last <= \$683 ;
+    drain_elem_last <= \$696 ;
   always @(posedge clk)
-    drain_lane <= \$684 ;
+    drain_lane <= \$697 ;
   always @(posedge clk)
-    drain_last <= \$685 ;
+    drain_last <= \$698 ;
   always @(posedge clk)
-    drain_elem <= \$686 ;
+    drain_elem <= \$699 ;
   always @(posedge clk)
-    drain_slot <= \$687 ;
+    drain_slot <= \$700 ;
   always @(posedge clk)
-    drain_lane2 <= drain_lane;
+    drain_lane_sel0 <= \$557 ;
+  always @(posedge clk)
+    drain_lane_sel1 <= \$558 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$339 ;
+    drain_lane_data0 <= \$signature__data$350 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$340 ;
+    drain_lane_data1 <= \$signature__data$351 ;
   always @(posedge clk)
-    release_slot <= \$688 ;
+    release_slot <= \$701 ;
   always @(posedge clk)
-    vector_start_r <= \$689 ;
+    vector_start_r <= \$702 ;
   always @(posedge clk)
-    finished_r <= \$690 ;
+    finished_r <= \$703 ;
   always @(posedge clk)
-    in_flight <= \$691 ;
+    in_flight <= \$704 ;
   always @(posedge clk)
-    busy <= \$692 ;
+    busy <= \$705 ;
   always @(posedge clk)
-    inc_busy <= \$693 ;
+    inc_busy <= \$706 ;
   always @(posedge clk)
-    count_busy <= \$694 ;
+    count_busy <= \$707 ;
   always @(posedge clk)
-    inc_stall_input <= \$695 ;
+    inc_stall_input <= \$708 ;
   always @(posedge clk)
-    count_stall_input <= \$696 ;
+    count_stall_input <= \$709 ;
   always @(posedge clk)
-    inc_stall_output <= \$697 ;
+    inc_stall_output <= \$710 ;
   always @(posedge clk)
-    count_stall_output <= \$698 ;
+    count_stall_output <= \$711 ;
   always @(posedge clk)
-    inc_mac_ops <= \$699 ;
+    inc_mac_ops <= \$712 ;
   always @(posedge clk)
-    count_mac_ops <= \$700 ;
+    count_mac_ops <= \$713 ;
   always @(posedge clk)
-    inc_bank_reads <= \$701 ;
+    inc_bank_reads <= \$714 ;
   always @(posedge clk)
-    count_bank_reads <= \$702 ;
+    count_bank_reads <= \$715 ;
   always @(posedge clk)
-    inc_act_reads <= \$703 ;
+    inc_act_reads <= \$716 ;
   always @(posedge clk)
-    count_act_reads <= \$704 ;
+    count_act_reads <= \$717 ;
   always @(posedge clk)
-    inc_act_writes <= \$705 ;
+    inc_act_writes <= \$718 ;
   always @(posedge clk)
-    count_act_writes <= \$706 ;
+    count_act_writes <= \$719 ;
   always @(posedge clk)
-    inc_inferences <= \$707 ;
+    inc_inferences <= \$720 ;
   always @(posedge clk)
-    count_inferences <= \$708 ;
+    count_inferences <= \$721 ;
   always @(posedge clk)
-    stat_data <= \$709 ;
+    stat_data <= \$722 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2503,190 +2557,177 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_release1 = \$67  & last_group1;
   assign \$68  = ~ issue;
   assign \$69  = \$68  & active;
-  assign \$70  = ~ beat_ready0;
+  assign \$70  = ~ in_ahead_ge1_0;
   assign \$71  = layer_is_0_0 & \$70 ;
-  assign \$72  = | in_beats0;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = ~ beat_ready1;
-  assign \$75  = layer_is_0_1 & \$74 ;
-  assign \$76  = | in_beats1;
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = \$73  | \$77 ;
-  assign stall_input = \$69  & \$78 ;
-  assign \$79  = ~ issue;
-  assign \$80  = \$79  & active;
-  assign \$81  = cur_is_last0 & first_step0;
-  assign \$82  = \$81  & out_full0;
-  assign \$83  = cur_is_last1 & first_step1;
-  assign \$84  = \$83  & out_full1;
-  assign \$85  = \$82  | \$84 ;
-  assign stall_output = \$80  & \$85 ;
-  assign \$86  = step_valid & step_from_input;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = step_in_addr[5:0] == \$43 [5:0];
-  assign inbuf_collision = \$88  & \$89 ;
-  assign \$90  = ~ step_from_input;
-  assign \$91  = step_valid & \$90 ;
-  assign \$92  = | { \$108 , \$106 , \$104 , \$102  };
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = step_act_addr[6:0] == \$100 [6:0];
-  assign actbuf_collision = \$93  & \$94 ;
+  assign \$72  = \$71  & in_beats_ge1_0;
+  assign \$73  = ~ in_ahead_ge1_1;
+  assign \$74  = layer_is_0_1 & \$73 ;
+  assign \$75  = \$74  & in_beats_ge1_1;
+  assign \$76  = \$72  | \$75 ;
+  assign stall_input = \$69  & \$76 ;
+  assign \$77  = ~ issue;
+  assign \$78  = \$77  & active;
+  assign \$79  = cur_is_last0 & first_step0;
+  assign \$80  = \$79  & out_full0;
+  assign \$81  = cur_is_last1 & first_step1;
+  assign \$82  = \$81  & out_full1;
+  assign \$83  = \$80  | \$82 ;
+  assign stall_output = \$78  & \$83 ;
+  assign \$84  = step_valid & step_from_input;
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = step_in_addr[5:0] == \$43 [5:0];
+  assign inbuf_collision = \$86  & \$87 ;
+  assign \$88  = ~ step_from_input;
+  assign \$89  = step_valid & \$88 ;
+  assign \$90  = | { \$106 , \$104 , \$102 , \$100  };
+  assign \$91  = \$89  & \$90 ;
+  assign \$92  = step_act_addr[6:0] == \$98 [6:0];
+  assign actbuf_collision = \$91  & \$92 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$95  = ~ wb_out16;
-  assign act_write = wb_valid16 & \$95 ;
+  assign \$93  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$93 ;
   assign out_write = wb_valid16 & wb_out16;
-  assign \$97  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$95  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$96  = \$94  + \$95 ;
+  assign \$97  = wb_par16 ? 6'h20 : 6'h00;
   assign \$98  = \$96  + \$97 ;
-  assign \$99  = wb_par16 ? 6'h20 : 6'h00;
-  assign \$100  = \$98  + \$99 ;
+  assign \$99  = ! wb_group16[0];
+  assign \$100  = act_write & \$99 ;
   assign \$101  = ! wb_group16[0];
   assign \$102  = act_write & \$101 ;
-  assign \$103  = ! wb_group16[0];
   assign \$104  = act_write & \$103 ;
   assign \$106  = act_write & \$105 ;
-  assign \$108  = act_write & \$107 ;
+  assign \$107  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$108  = wb_group16 + \$107 ;
   assign \$109  = wb_ctx16 ? 7'h40 : 7'h00;
   assign \$110  = wb_group16 + \$109 ;
-  assign \$111  = wb_ctx16 ? 7'h40 : 7'h00;
-  assign \$112  = wb_group16 + \$111 ;
-  assign \$113  = ! drain_slot;
-  assign \$114  = \$113  & out_pending0;
-  assign \$115  = \$114  & drain_ready0;
-  assign \$116  = \$115  & drain_room;
-  assign \$118  = \$117  & out_pending1;
-  assign \$119  = \$118  & drain_ready1;
-  assign \$120  = \$119  & drain_room;
-  assign drain_read = \$116  | \$120 ;
-  assign \$122  = drain_slot ? 7'h40 : 7'h00;
-  assign \$123  = \$121  + \$122 ;
-  assign \$124  = drain_read & out_write;
-  assign \$125  = \$123 [6:0] == \$110 [6:0];
-  assign outbuf0_collision = \$124  & \$125 ;
-  assign \$127  = drain_slot ? 7'h40 : 7'h00;
-  assign \$128  = \$126  + \$127 ;
-  assign \$129  = drain_read & out_write;
-  assign \$130  = \$128 [6:0] == \$112 [6:0];
-  assign outbuf1_collision = \$129  & \$130 ;
+  assign \$111  = ! drain_slot;
+  assign \$112  = \$111  & out_pending0;
+  assign \$113  = \$112  & drain_ready0;
+  assign \$114  = \$113  & drain_room;
+  assign \$116  = \$115  & out_pending1;
+  assign \$117  = \$116  & drain_ready1;
+  assign \$118  = \$117  & drain_room;
+  assign drain_read = \$114  | \$118 ;
+  assign \$120  = drain_slot ? 7'h40 : 7'h00;
+  assign \$121  = \$119  + \$120 ;
+  assign \$122  = drain_read & out_write;
+  assign \$123  = \$121 [6:0] == \$108 [6:0];
+  assign outbuf0_collision = \$122  & \$123 ;
+  assign \$125  = drain_slot ? 7'h40 : 7'h00;
+  assign \$126  = \$124  + \$125 ;
+  assign \$127  = drain_read & out_write;
+  assign \$128  = \$126 [6:0] == \$110 [6:0];
+  assign outbuf1_collision = \$127  & \$128 ;
+  assign \$129  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
+  assign \$131  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign drain_data = \$130  | \$131 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$131  = load__valid & load__ready;
-  assign \$132  = load_in_r0[31:28] == 2'h2;
-  assign \$133  = load_in_r0[19:0] < 3'h4;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = load_in_r0[31:28] == 2'h2;
-  assign \$136  = ! load_in_r0[19:0];
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = load_in_r0[31:28] == 2'h3;
-  assign \$139  = ! load_in_r0[19:0];
-  assign \$140  = load_in_r0[19:0] == 1'h1;
-  assign \$141  = | load_in_r0[85:32];
-  assign \$142  = | load_in_r0[85:35];
-  assign \$143  = load_in_r0[34:32] > 3'h4;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = load_in_r0[34:32] - 1'h1;
-  assign \$146  = \$144  ? 4'h3 : \$145 ;
-  assign \$147  = ! load_in_r0[39:32];
-  assign \$148  = load_in_r0[47:40] <= 2'h2;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = load_in_r0[47:40] - 1'h1;
-  assign \$153  = $signed(\$152 ) < $signed(6'h11);
-  assign \$154  = load_in_r0[47:40] - 1'h1;
-  assign \$157  = \$153  ? \$156  : 9'h011;
-  assign \$158  = \$149  ? 9'h000 : \$157 ;
-  assign \$159  = load_write & load_r_is_control;
-  assign \$160  = load_write & load_r_is_descriptor0;
-  assign \$161  = load_r[39:32] - 1'h1;
-  assign \$163  = d0_rp__data[7:0] - 1'h1;
-  assign \$165  = ! in_wslot;
-  assign \$166  = in_fire & \$165 ;
-  assign \$167  = in_beats0 + 1'h1;
-  assign \$168  = in_beats0 == in_folds_m1;
-  assign \$170  = in_fire & \$169 ;
-  assign \$171  = in_beats1 + 1'h1;
-  assign \$172  = in_beats1 == in_folds_m1;
-  assign \$173  = in_wslot ? in_beats1 : in_beats0;
-  assign \$174  = \$173  == in_folds_m1;
-  assign \$175  = in_fire & \$174 ;
-  assign \$176  = ~ in_wslot;
-  assign \$177  = ~ loaded;
+  assign \$132  = load__valid & load__ready;
+  assign \$133  = load_in_r0[31:28] == 2'h2;
+  assign \$134  = load_in_r0[19:0] < 3'h4;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = load_in_r0[31:28] == 2'h2;
+  assign \$137  = ! load_in_r0[19:0];
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = load_in_r0[31:28] == 2'h3;
+  assign \$140  = ! load_in_r0[19:0];
+  assign \$141  = load_in_r0[19:0] == 1'h1;
+  assign \$142  = | load_in_r0[85:32];
+  assign \$143  = | load_in_r0[85:35];
+  assign \$144  = load_in_r0[34:32] > 3'h4;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = load_in_r0[34:32] - 1'h1;
+  assign \$147  = \$145  ? 4'h3 : \$146 ;
+  assign \$148  = ! load_in_r0[39:32];
+  assign \$149  = load_in_r0[47:40] <= 2'h2;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = load_in_r0[47:40] - 1'h1;
+  assign \$154  = $signed(\$153 ) < $signed(6'h11);
+  assign \$155  = load_in_r0[47:40] - 1'h1;
+  assign \$158  = \$154  ? \$157  : 9'h011;
+  assign \$159  = \$150  ? 9'h000 : \$158 ;
+  assign \$160  = load_write & load_r_is_control;
+  assign \$161  = load_write & load_r_is_descriptor0;
+  assign \$162  = load_r[39:32] - 1'h1;
+  assign \$164  = d0_rp__data[7:0] - 1'h1;
+  assign \$166  = ! in_wslot;
+  assign \$167  = in_fire & \$166 ;
+  assign \$168  = in_beats0 + 1'h1;
+  assign \$169  = in_beats0 == in_folds_m1;
+  assign \$171  = in_fire & \$170 ;
+  assign \$172  = in_beats1 + 1'h1;
+  assign \$173  = in_beats1 == in_folds_m1;
+  assign \$174  = in_wslot ? in_beats1 : in_beats0;
+  assign \$175  = \$174  == in_folds_m1;
+  assign \$176  = in_fire & \$175 ;
+  assign \$177  = ~ in_wslot;
   assign \$178  = ~ loaded;
-  assign \$179  = d0_rp__data[7:0] - 1'h1;
-  assign \$181  = d0_rp__data[15:8] - 1'h1;
-  assign \$183  = | d0_rp__data[7:0];
-  assign \$184  = d0_rp__data[7:0] <= 3'h4;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = ! last_layer;
-  assign \$187  = | d0_rp__data[7:0];
-  assign \$188  = d0_rp__data[7:0] <= 3'h4;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = | d0_rp__data[15:8];
-  assign \$191  = d0_rp__data[15:8] <= 2'h2;
-  assign \$192  = \$190  & \$191 ;
-  assign \$193  = group_plus1_0 + 1'h1;
-  assign \$194  = rq_addr0 + 1'h1;
-  assign \$195  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$196  = next_layer_r0 == last_layer;
-  assign \$197  = ~ wr_buf0;
-  assign \$198  = ~ cur_is_last0;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = ! oldest;
-  assign \$201  = cur_is_last0 & \$200 ;
-  assign \$202  = fold_plus2_0 + 1'h1;
-  assign \$203  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$204  = last_fold0 & last_group0;
-  assign \$205  = ~ \$204 ;
-  assign \$206  = bank_addr0 + 1'h1;
-  assign \$207  = cur_wait_next0 <= 2'h2;
+  assign \$179  = ~ loaded;
+  assign \$180  = d0_rp__data[7:0] - 1'h1;
+  assign \$182  = d0_rp__data[15:8] - 1'h1;
+  assign \$184  = | d0_rp__data[7:0];
+  assign \$185  = d0_rp__data[7:0] <= 3'h4;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = ! last_layer;
+  assign \$188  = | d0_rp__data[7:0];
+  assign \$189  = d0_rp__data[7:0] <= 3'h4;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = | d0_rp__data[15:8];
+  assign \$192  = d0_rp__data[15:8] <= 2'h2;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = group_plus1_0 + 1'h1;
+  assign \$195  = rq_addr0 + 1'h1;
+  assign \$196  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$197  = next_layer_r0 == last_layer;
+  assign \$198  = ~ wr_buf0;
+  assign \$199  = ~ cur_is_last0;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ! oldest;
+  assign \$202  = cur_is_last0 & \$201 ;
+  assign \$203  = fold_plus2_0 + 1'h1;
+  assign \$204  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$205  = last_fold0 & last_group0;
+  assign \$206  = ~ \$205 ;
+  assign \$207  = bank_addr0 + 1'h1;
   assign \$208  = cur_wait_next0 <= 2'h2;
-  assign \$209  = cur_wait_next0 - 2'h2;
-  assign \$210  = \$208  ? 6'h00 : \$209 ;
-  assign \$211  = wait_remain0 <= 1'h1;
-  assign \$212  = | wait_remain0;
-  assign \$213  = wait_remain0 - 1'h1;
-  assign \$214  = ~ loaded;
-  assign \$215  = d0_rp__data[7:0] - 1'h1;
-  assign \$217  = d0_rp__data[15:8] - 1'h1;
-  assign \$219  = | d0_rp__data[7:0];
-  assign \$220  = d0_rp__data[7:0] <= 3'h4;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = ! last_layer;
-  assign \$223  = | d0_rp__data[7:0];
-  assign \$224  = d0_rp__data[7:0] <= 3'h4;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = | d0_rp__data[15:8];
-  assign \$227  = d0_rp__data[15:8] <= 2'h2;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = group_plus1_1 + 1'h1;
-  assign \$230  = rq_addr1 + 1'h1;
-  assign \$231  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$232  = next_layer_r1 == last_layer;
-  assign \$233  = ~ wr_buf1;
-  assign \$234  = ~ cur_is_last1;
-  assign \$235  = \$233  & \$234 ;
-  assign \$237  = cur_is_last1 & \$236 ;
-  assign \$238  = fold_plus2_1 + 1'h1;
-  assign \$239  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$240  = last_fold1 & last_group1;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = bank_addr1 + 1'h1;
-  assign \$243  = cur_wait_next1 <= 2'h2;
-  assign \$244  = cur_wait_next1 <= 2'h2;
-  assign \$245  = cur_wait_next1 - 2'h2;
-  assign \$246  = \$244  ? 6'h00 : \$245 ;
-  assign \$247  = wait_remain1 <= 1'h1;
-  assign \$248  = | wait_remain1;
-  assign \$249  = wait_remain1 - 1'h1;
-  assign \$250  = load_r_is_control & load_r_is_clear;
-  assign \$251  = ~ \$250 ;
-  assign \$252  = load_write & \$251 ;
-  assign \$253  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$254  = issue & \$253 ;
-  assign \$255  = issue_ctx ? first_step1 : first_step0;
-  assign \$256  = \$254  & \$255 ;
+  assign \$209  = cur_wait_next0 <= 2'h2;
+  assign \$210  = cur_wait_next0 - 2'h2;
+  assign \$211  = \$209  ? 6'h00 : \$210 ;
+  assign \$212  = wait_remain0 <= 1'h1;
+  assign \$213  = | wait_remain0;
+  assign \$214  = wait_remain0 - 1'h1;
+  assign \$215  = ~ loaded;
+  assign \$216  = d0_rp__data[7:0] - 1'h1;
+  assign \$218  = d0_rp__data[15:8] - 1'h1;
+  assign \$220  = | d0_rp__data[7:0];
+  assign \$221  = d0_rp__data[7:0] <= 3'h4;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = ! last_layer;
+  assign \$224  = | d0_rp__data[7:0];
+  assign \$225  = d0_rp__data[7:0] <= 3'h4;
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = | d0_rp__data[15:8];
+  assign \$228  = d0_rp__data[15:8] <= 2'h2;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = group_plus1_1 + 1'h1;
+  assign \$231  = rq_addr1 + 1'h1;
+  assign \$232  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$233  = next_layer_r1 == last_layer;
+  assign \$234  = ~ wr_buf1;
+  assign \$235  = ~ cur_is_last1;
+  assign \$236  = \$234  & \$235 ;
+  assign \$238  = cur_is_last1 & \$237 ;
+  assign \$239  = fold_plus2_1 + 1'h1;
+  assign \$240  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$241  = last_fold1 & last_group1;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = bank_addr1 + 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1526$0 (drain_last2),
-    .\port$183$0 (drain_data),
+    .\port$1557$0 (drain_last2),
+    .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2698,8 +2739,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1726$0 (\$710 ),
-    .\port$1727$0 (\$711 ),
+    .\port$1757$0 (\$723 ),
+    .\port$1758$0 (\$724 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2717,8 +2758,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1883$0 (\$712 ),
-    .\port$1884$0 (\$713 ),
+    .\port$1914$0 (\$725 ),
+    .\port$1915$0 (\$726 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2784,134 +2825,96 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \$131 ;
+    \$578  = \$132 ;
     if (rst) begin
-      \$575  = 1'h0;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = load_in_valid0;
+    \$579  = load_in_valid0;
     if (rst) begin
-      \$576  = 1'h0;
+      \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = has_layers;
-    if (\$159 ) begin
+    \$580  = has_layers;
+    if (\$160 ) begin
       if (load_r_is_n_layers) begin
-        \$577  = load_r_has_layers;
+        \$580  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = last_layer;
-    if (\$159 ) begin
+    \$581  = last_layer;
+    if (\$160 ) begin
       if (load_r_is_n_layers) begin
-        \$578  = load_r_last_layer;
+        \$581  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$160 ) begin
-      \$579  = \$162 ;
+    if (\$161 ) begin
+      \$582  = \$163 ;
     end else begin
-      \$579  = \$164 ;
+      \$582  = \$165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = wait1;
-    if (\$160 ) begin
-      \$580  = load_r_countdown_wait;
+    \$583  = wait1;
+    if (\$161 ) begin
+      \$583  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = dl_rp__data[15:8];
-    if (rst) begin
-      \$581  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = in_release0;
-    if (rst) begin
-      \$582  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = in_release1;
-    if (rst) begin
-      \$583  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = in_beats0;
-    if (\$166 ) begin
-      \$584  = \$167 [7:0];
-    end
-    if (in_release_r1_0) begin
-      \$584  = 8'h00;
-    end
+    \$584  = dl_rp__data[15:8];
     if (rst) begin
       \$584  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = in_full0;
-    if (\$166 ) begin
-      if (\$168 ) begin
-        \$585  = 1'h1;
+    \$585  = in_release0;
+    if (rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = in_release1;
+    if (rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = in_beats0;
+    if (\$167 ) begin
+      \$587  = \$168 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$587  = 8'h00;
+    end
+    if (rst) begin
+      \$587  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = in_full0;
+    if (\$167 ) begin
+      if (\$169 ) begin
+        \$588  = 1'h1;
       end
     end
     if (in_release_r1_0) begin
-      \$585  = 1'h0;
-    end
-    if (rst) begin
-      \$585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = in_beats1;
-    if (\$170 ) begin
-      \$586  = \$171 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$586  = 8'h00;
-    end
-    if (rst) begin
-      \$586  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = in_full1;
-    if (\$170 ) begin
-      if (\$172 ) begin
-        \$587  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$587  = 1'h0;
-    end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = in_wslot;
-    if (\$175 ) begin
-      \$588  = \$176 ;
+      \$588  = 1'h0;
     end
     if (rst) begin
       \$588  = 1'h0;
@@ -2919,42 +2922,27 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = loaded;
-    if (\$177 ) begin
-      \$589  = 1'h1;
+    \$589  = in_beats1;
+    if (\$171 ) begin
+      \$589  = \$172 [7:0];
     end
-    if (\$252 ) begin
-      \$589  = 1'h0;
+    if (in_release_r1_1) begin
+      \$589  = 8'h00;
     end
     if (rst) begin
-      \$589  = 1'h0;
+      \$589  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = oldest;
-    if (\$177 ) begin
-      \$590  = in_wslot;
-    end
-    if (\$178 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$201 ) begin
-            \$590  = 1'h1;
-          end
-        end
+    \$590  = in_full1;
+    if (\$171 ) begin
+      if (\$173 ) begin
+        \$590  = 1'h1;
       end
     end
-    if (\$214 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$237 ) begin
-            \$590  = 1'h0;
-          end
-        end
-      end
+    if (in_release_r1_1) begin
+      \$590  = 1'h0;
     end
     if (rst) begin
       \$590  = 1'h0;
@@ -2962,45 +2950,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = cur_folds_m1_0;
-    if (\$178 ) begin
-      \$591  = \$180 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$591  = next_steps0[16:8];
-        end
-      end
+    \$591  = in_wslot;
+    if (\$176 ) begin
+      \$591  = \$177 ;
     end
     if (rst) begin
-      \$591  = 9'h1ff;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = cur_groups_m1_0;
+    \$592  = loaded;
     if (\$178 ) begin
-      \$592  = \$182 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$592  = next_steps0[25:17];
-        end
-      end
+      \$592  = 1'h1;
+    end
+    if (\$253 ) begin
+      \$592  = 1'h0;
     end
     if (rst) begin
-      \$592  = 9'h1ff;
+      \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = cur_one_fold0;
+    \$593  = oldest;
     if (\$178 ) begin
-      \$593  = \$185 ;
+      \$593  = in_wslot;
+    end
+    if (\$179 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$593  = next_steps0[26];
+          if (\$202 ) begin
+            \$593  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$215 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$238 ) begin
+            \$593  = 1'h0;
+          end
         end
       end
     end
@@ -3010,45 +3003,45 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = cur_wait_next0;
-    if (\$178 ) begin
-      \$594  = wait1;
+    \$594  = cur_folds_m1_0;
+    if (\$179 ) begin
+      \$594  = \$181 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$594  = next_steps0[32:28];
+          \$594  = next_steps0[16:8];
         end
       end
     end
     if (rst) begin
-      \$594  = 5'h00;
+      \$594  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = cur_is_last0;
-    if (\$178 ) begin
-      \$595  = \$186 ;
+    \$595  = cur_groups_m1_0;
+    if (\$179 ) begin
+      \$595  = \$183 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$595  = \$196 ;
+          \$595  = next_steps0[25:17];
         end
       end
     end
     if (rst) begin
-      \$595  = 1'h0;
+      \$595  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = cur_relu0;
-    if (\$178 ) begin
-      \$596  = d0_rp__data[33];
+    \$596  = cur_one_fold0;
+    if (\$179 ) begin
+      \$596  = \$186 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$596  = next_descriptor0[33];
+          \$596  = next_steps0[26];
         end
       end
     end
@@ -3058,103 +3051,98 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = cur_requantize0;
-    if (\$178 ) begin
-      \$597  = d0_rp__data[34];
+    \$597  = cur_wait_next0;
+    if (\$179 ) begin
+      \$597  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$597  = next_descriptor0[34];
+          \$597  = next_steps0[32:28];
         end
       end
     end
     if (rst) begin
-      \$597  = 1'h0;
+      \$597  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = bank_addr0;
-    if (\$178 ) begin
-      \$598  = d0_rp__data[24:16];
+    \$598  = cur_is_last0;
+    if (\$179 ) begin
+      \$598  = \$187 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$598  = next_descriptor0[24:16];
-        end
-      end
-      if (\$205 ) begin
-        \$598  = \$206 [8:0];
-      end
-    end
-    if (rst) begin
-      \$598  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = rq_addr0;
-    if (\$178 ) begin
-      \$599  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$599  = \$194 [7:0];
-        if (last_group0) begin
-          \$599  = next_descriptor0[32:25];
+          \$598  = \$197 ;
         end
       end
     end
     if (rst) begin
-      \$599  = 8'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = layer0;
-    if (\$178 ) begin
-      \$600  = 3'h0;
+    \$599  = cur_relu0;
+    if (\$179 ) begin
+      \$599  = d0_rp__data[33];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$600  = next_layer_r0;
+          \$599  = next_descriptor0[33];
         end
       end
     end
     if (rst) begin
-      \$600  = 3'h0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = group0;
-    if (\$178 ) begin
-      \$601  = 8'h00;
+    \$600  = cur_requantize0;
+    if (\$179 ) begin
+      \$600  = d0_rp__data[34];
     end else if (issue0) begin
       if (last_fold0) begin
-        \$601  = group_plus1_0[7:0];
         if (last_group0) begin
-          \$601  = 8'h00;
+          \$600  = next_descriptor0[34];
         end
       end
     end
     if (rst) begin
-      \$601  = 8'h00;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = fold0;
-    if (\$178 ) begin
-      \$602  = 8'h00;
+    \$601  = bank_addr0;
+    if (\$179 ) begin
+      \$601  = d0_rp__data[24:16];
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$602  = 8'h00;
         if (last_group0) begin
-          \$602  = 8'h00;
+          \$601  = next_descriptor0[24:16];
         end
-      end else begin
-        \$602  = fold_plus1_0[7:0];
+      end
+      if (\$206 ) begin
+        \$601  = \$207 [8:0];
+      end
+    end
+    if (rst) begin
+      \$601  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = rq_addr0;
+    if (\$179 ) begin
+      \$602  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$602  = \$195 [7:0];
+        if (last_group0) begin
+          \$602  = next_descriptor0[32:25];
+        end
       end
     end
     if (rst) begin
@@ -3163,147 +3151,144 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = group_plus1_0;
-    if (\$178 ) begin
-      \$603  = 9'h001;
+    \$603  = layer0;
+    if (\$179 ) begin
+      \$603  = 3'h0;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$603  = \$193 [8:0];
         if (last_group0) begin
-          \$603  = 9'h001;
+          \$603  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$603  = 9'h001;
+      \$603  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = fold_plus1_0;
-    if (\$178 ) begin
-      \$604  = 9'h001;
+    \$604  = group0;
+    if (\$179 ) begin
+      \$604  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$604  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$604  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$604  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$605  = fold0;
+    if (\$179 ) begin
+      \$605  = 8'h00;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$604  = 9'h001;
+        \$605  = 8'h00;
         if (last_group0) begin
-          \$604  = 9'h001;
+          \$605  = 8'h00;
         end
       end else begin
-        \$604  = fold_plus2_0[8:0];
+        \$605  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
-      \$604  = 9'h001;
+      \$605  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = fold_plus2_0;
-    if (\$178 ) begin
-      \$605  = 10'h002;
+    \$606  = group_plus1_0;
+    if (\$179 ) begin
+      \$606  = 9'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$606  = \$194 [8:0];
+        if (last_group0) begin
+          \$606  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$606  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$607  = fold_plus1_0;
+    if (\$179 ) begin
+      \$607  = 9'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$605  = 10'h002;
+        \$607  = 9'h001;
         if (last_group0) begin
-          \$605  = 10'h002;
+          \$607  = 9'h001;
         end
       end else begin
-        \$605  = \$202 [9:0];
+        \$607  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
-      \$605  = 10'h002;
+      \$607  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = last_fold0;
-    if (\$178 ) begin
-      \$606  = \$189 ;
+    \$608  = fold_plus2_0;
+    if (\$179 ) begin
+      \$608  = 10'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$606  = cur_one_fold0;
+        \$608  = 10'h002;
         if (last_group0) begin
-          \$606  = next_steps0[26];
+          \$608  = 10'h002;
         end
       end else begin
-        \$606  = \$203 ;
+        \$608  = \$203 [9:0];
       end
     end
     if (rst) begin
-      \$606  = 1'h0;
+      \$608  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = last_group0;
-    if (\$178 ) begin
-      \$607  = \$192 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$607  = \$195 ;
-        if (last_group0) begin
-          \$607  = next_steps0[27];
-        end
-      end
-    end
-    if (rst) begin
-      \$607  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = fold_is_0_0;
-    if (\$178 ) begin
-      \$608  = 1'h1;
+    \$609  = last_fold0;
+    if (\$179 ) begin
+      \$609  = \$190 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$608  = 1'h1;
+        \$609  = cur_one_fold0;
         if (last_group0) begin
-          \$608  = 1'h1;
+          \$609  = next_steps0[26];
         end
       end else begin
-        \$608  = 1'h0;
+        \$609  = \$204 ;
       end
     end
     if (rst) begin
-      \$608  = 1'h1;
+      \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = first_step0;
-    if (\$178 ) begin
-      \$609  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$609  = 1'h0;
-        if (last_group0) begin
-          \$609  = 1'h1;
-        end
-      end else begin
-        \$609  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$609  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = wr_buf0;
-    if (\$178 ) begin
-      \$610  = 1'h0;
+    \$610  = last_group0;
+    if (\$179 ) begin
+      \$610  = \$193 ;
     end else if (issue0) begin
       if (last_fold0) begin
+        \$610  = \$196 ;
         if (last_group0) begin
-          \$610  = \$199 ;
+          \$610  = next_steps0[27];
         end
       end
     end
@@ -3313,104 +3298,112 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = layer_is_0_0;
-    if (\$178 ) begin
+    \$611  = fold_is_0_0;
+    if (\$179 ) begin
       \$611  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$611  = 1'h1;
+        if (last_group0) begin
+          \$611  = 1'h1;
+        end
+      end else begin
+        \$611  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$611  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = first_step0;
+    if (\$179 ) begin
+      \$612  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$612  = 1'h0;
+        if (last_group0) begin
+          \$612  = 1'h1;
+        end
+      end else begin
+        \$612  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$612  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$613  = wr_buf0;
+    if (\$179 ) begin
+      \$613  = 1'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$611  = cur_is_last0;
+          \$613  = \$200 ;
         end
       end
     end
     if (rst) begin
-      \$611  = 1'h1;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \$207 ;
-    if (rst) begin
-      \$612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \$210 [4:0];
-    if (rst) begin
-      \$613  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$614  = wait_next_m2_0;
-    end else begin
-      if (\$212 ) begin
-        \$614  = \$213 [4:0];
+    \$614  = layer_is_0_0;
+    if (\$179 ) begin
+      \$614  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$614  = cur_is_last0;
+        end
       end
     end
     if (rst) begin
-      \$614  = 5'h00;
+      \$614  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$615  = wait_next_le2_0;
-    end else begin
-      \$615  = \$211 ;
-    end
+    \$615  = \$208 ;
     if (rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = cur_folds_m1_1;
-    if (\$214 ) begin
-      \$616  = \$216 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$616  = next_steps1[16:8];
-        end
-      end
-    end
+    \$616  = \$211 [4:0];
     if (rst) begin
-      \$616  = 9'h1ff;
+      \$616  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = cur_groups_m1_1;
-    if (\$214 ) begin
-      \$617  = \$218 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$617  = next_steps1[25:17];
-        end
+    \$617  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$617  = wait_next_m2_0;
+    end else begin
+      if (\$213 ) begin
+        \$617  = \$214 [4:0];
       end
     end
     if (rst) begin
-      \$617  = 9'h1ff;
+      \$617  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = cur_one_fold1;
-    if (\$214 ) begin
-      \$618  = \$221 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$618  = next_steps1[26];
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$618  = wait_next_le2_0;
+    end else begin
+      \$618  = \$212 ;
     end
     if (rst) begin
       \$618  = 1'h0;
@@ -3418,45 +3411,45 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_wait_next1;
-    if (\$214 ) begin
-      \$619  = wait1;
+    \$619  = cur_folds_m1_1;
+    if (\$215 ) begin
+      \$619  = \$217 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$619  = next_steps1[32:28];
+          \$619  = next_steps1[16:8];
         end
       end
     end
     if (rst) begin
-      \$619  = 5'h00;
+      \$619  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_is_last1;
-    if (\$214 ) begin
-      \$620  = \$222 ;
+    \$620  = cur_groups_m1_1;
+    if (\$215 ) begin
+      \$620  = \$219 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$620  = \$232 ;
+          \$620  = next_steps1[25:17];
         end
       end
     end
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_relu1;
-    if (\$214 ) begin
-      \$621  = d0_rp__data[33];
+    \$621  = cur_one_fold1;
+    if (\$215 ) begin
+      \$621  = \$222 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$621  = next_descriptor1[33];
+          \$621  = next_steps1[26];
         end
       end
     end
@@ -3466,103 +3459,98 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = cur_requantize1;
-    if (\$214 ) begin
-      \$622  = d0_rp__data[34];
+    \$622  = cur_wait_next1;
+    if (\$215 ) begin
+      \$622  = wait1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$622  = next_descriptor1[34];
+          \$622  = next_steps1[32:28];
         end
       end
     end
     if (rst) begin
-      \$622  = 1'h0;
+      \$622  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = bank_addr1;
-    if (\$214 ) begin
-      \$623  = d0_rp__data[24:16];
+    \$623  = cur_is_last1;
+    if (\$215 ) begin
+      \$623  = \$223 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$623  = next_descriptor1[24:16];
-        end
-      end
-      if (\$241 ) begin
-        \$623  = \$242 [8:0];
-      end
-    end
-    if (rst) begin
-      \$623  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = rq_addr1;
-    if (\$214 ) begin
-      \$624  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$624  = \$230 [7:0];
-        if (last_group1) begin
-          \$624  = next_descriptor1[32:25];
+          \$623  = \$233 ;
         end
       end
     end
     if (rst) begin
-      \$624  = 8'h00;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = layer1;
-    if (\$214 ) begin
-      \$625  = 3'h0;
+    \$624  = cur_relu1;
+    if (\$215 ) begin
+      \$624  = d0_rp__data[33];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$625  = next_layer_r1;
+          \$624  = next_descriptor1[33];
         end
       end
     end
     if (rst) begin
-      \$625  = 3'h0;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = group1;
-    if (\$214 ) begin
-      \$626  = 8'h00;
+    \$625  = cur_requantize1;
+    if (\$215 ) begin
+      \$625  = d0_rp__data[34];
     end else if (issue1) begin
       if (last_fold1) begin
-        \$626  = group_plus1_1[7:0];
         if (last_group1) begin
-          \$626  = 8'h00;
+          \$625  = next_descriptor1[34];
         end
       end
     end
     if (rst) begin
-      \$626  = 8'h00;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = fold1;
-    if (\$214 ) begin
-      \$627  = 8'h00;
+    \$626  = bank_addr1;
+    if (\$215 ) begin
+      \$626  = d0_rp__data[24:16];
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$627  = 8'h00;
         if (last_group1) begin
-          \$627  = 8'h00;
+          \$626  = next_descriptor1[24:16];
         end
-      end else begin
-        \$627  = fold_plus1_1[7:0];
+      end
+      if (\$242 ) begin
+        \$626  = \$243 [8:0];
+      end
+    end
+    if (rst) begin
+      \$626  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$627  = rq_addr1;
+    if (\$215 ) begin
+      \$627  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$627  = \$231 [7:0];
+        if (last_group1) begin
+          \$627  = next_descriptor1[32:25];
+        end
       end
     end
     if (rst) begin
@@ -3571,147 +3559,144 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = group_plus1_1;
-    if (\$214 ) begin
-      \$628  = 9'h001;
+    \$628  = layer1;
+    if (\$215 ) begin
+      \$628  = 3'h0;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$628  = \$229 [8:0];
         if (last_group1) begin
-          \$628  = 9'h001;
+          \$628  = next_layer_r1;
         end
       end
     end
     if (rst) begin
-      \$628  = 9'h001;
+      \$628  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = fold_plus1_1;
-    if (\$214 ) begin
-      \$629  = 9'h001;
+    \$629  = group1;
+    if (\$215 ) begin
+      \$629  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$629  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$629  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$629  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$630  = fold1;
+    if (\$215 ) begin
+      \$630  = 8'h00;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$629  = 9'h001;
+        \$630  = 8'h00;
         if (last_group1) begin
-          \$629  = 9'h001;
+          \$630  = 8'h00;
         end
       end else begin
-        \$629  = fold_plus2_1[8:0];
+        \$630  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$629  = 9'h001;
+      \$630  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = fold_plus2_1;
-    if (\$214 ) begin
-      \$630  = 10'h002;
+    \$631  = group_plus1_1;
+    if (\$215 ) begin
+      \$631  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$631  = \$230 [8:0];
+        if (last_group1) begin
+          \$631  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$631  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$632  = fold_plus1_1;
+    if (\$215 ) begin
+      \$632  = 9'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$630  = 10'h002;
+        \$632  = 9'h001;
         if (last_group1) begin
-          \$630  = 10'h002;
+          \$632  = 9'h001;
         end
       end else begin
-        \$630  = \$238 [9:0];
+        \$632  = fold_plus2_1[8:0];
       end
     end
     if (rst) begin
-      \$630  = 10'h002;
+      \$632  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = last_fold1;
-    if (\$214 ) begin
-      \$631  = \$225 ;
+    \$633  = fold_plus2_1;
+    if (\$215 ) begin
+      \$633  = 10'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$631  = cur_one_fold1;
+        \$633  = 10'h002;
         if (last_group1) begin
-          \$631  = next_steps1[26];
+          \$633  = 10'h002;
         end
       end else begin
-        \$631  = \$239 ;
+        \$633  = \$239 [9:0];
       end
     end
     if (rst) begin
-      \$631  = 1'h0;
+      \$633  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = last_group1;
-    if (\$214 ) begin
-      \$632  = \$228 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$632  = \$231 ;
-        if (last_group1) begin
-          \$632  = next_steps1[27];
-        end
-      end
-    end
-    if (rst) begin
-      \$632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = fold_is_0_1;
-    if (\$214 ) begin
-      \$633  = 1'h1;
+    \$634  = last_fold1;
+    if (\$215 ) begin
+      \$634  = \$226 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$633  = 1'h1;
+        \$634  = cur_one_fold1;
         if (last_group1) begin
-          \$633  = 1'h1;
+          \$634  = next_steps1[26];
         end
       end else begin
-        \$633  = 1'h0;
+        \$634  = \$240 ;
       end
     end
     if (rst) begin
-      \$633  = 1'h1;
+      \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = first_step1;
-    if (\$214 ) begin
-      \$634  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$634  = 1'h0;
-        if (last_group1) begin
-          \$634  = 1'h1;
-        end
-      end else begin
-        \$634  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$634  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = wr_buf1;
-    if (\$214 ) begin
-      \$635  = 1'h0;
+    \$635  = last_group1;
+    if (\$215 ) begin
+      \$635  = \$229 ;
     end else if (issue1) begin
       if (last_fold1) begin
+        \$635  = \$232 ;
         if (last_group1) begin
-          \$635  = \$235 ;
+          \$635  = next_steps1[27];
         end
       end
     end
@@ -3721,86 +3706,112 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = layer_is_0_1;
-    if (\$214 ) begin
+    \$636  = fold_is_0_1;
+    if (\$215 ) begin
       \$636  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$636  = 1'h1;
+        if (last_group1) begin
+          \$636  = 1'h1;
+        end
+      end else begin
+        \$636  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$636  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = first_step1;
+    if (\$215 ) begin
+      \$637  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$637  = 1'h0;
+        if (last_group1) begin
+          \$637  = 1'h1;
+        end
+      end else begin
+        \$637  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$637  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$638  = wr_buf1;
+    if (\$215 ) begin
+      \$638  = 1'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$636  = cur_is_last1;
+          \$638  = \$236 ;
         end
       end
     end
     if (rst) begin
-      \$636  = 1'h1;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = \$243 ;
-    if (rst) begin
-      \$637  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = \$246 [4:0];
-    if (rst) begin
-      \$638  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$639  = wait_next_m2_1;
-    end else begin
-      if (\$248 ) begin
-        \$639  = \$249 [4:0];
+    \$639  = layer_is_0_1;
+    if (\$215 ) begin
+      \$639  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$639  = cur_is_last1;
+        end
       end
     end
     if (rst) begin
-      \$639  = 5'h00;
+      \$639  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$640  = wait_next_le2_1;
-    end else begin
-      \$640  = \$247 ;
-    end
+    \$640  = \$244 ;
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = \$256 ;
+    \$641  = \$247 [4:0];
     if (rst) begin
-      \$641  = 1'h0;
+      \$641  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = issue_ctx;
+    \$642  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$642  = wait_next_m2_1;
+    end else begin
+      if (\$249 ) begin
+        \$642  = \$250 [4:0];
+      end
+    end
     if (rst) begin
-      \$642  = 1'h0;
+      \$642  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$643  = 1'h0;
-    end else if (\$258 ) begin
-      \$643  = \$266 ;
-    end else if (\$260 ) begin
-      \$643  = \$278 ;
+    if (issue1) begin
+      \$643  = wait_next_le2_1;
     end else begin
-      \$643  = \$290 ;
+      \$643  = \$248 ;
     end
     if (rst) begin
       \$643  = 1'h0;
@@ -3808,387 +3819,476 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$644  = 1'h0;
-    end else if (\$258 ) begin
-      \$644  = \$272 ;
-    end else if (\$260 ) begin
-      \$644  = \$284 ;
-    end else begin
-      \$644  = \$296 ;
-    end
+    \$644  = \$257 ;
     if (rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$645  = 1'h0;
-    end else if (\$298 ) begin
-      \$645  = \$306 ;
-    end else if (\$300 ) begin
-      \$645  = \$318 ;
-    end else begin
-      \$645  = \$330 ;
-    end
+    \$645  = issue_ctx;
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = in_ahead0;
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$646  = 1'h0;
-    end else if (\$298 ) begin
-      \$646  = \$312 ;
-    end else if (\$300 ) begin
-      \$646  = \$324 ;
+    if (in_release_r1_0) begin
+      \$646  = 8'h00;
     end else begin
-      \$646  = \$336 ;
+      (* full_case = 32'd1 *)
+      if (\$271 ) begin
+        if (\$275 ) begin
+          \$646  = \$276 [7:0];
+        end
+      end else if (\$273 ) begin
+        if (\$279 ) begin
+          \$646  = \$280 [7:0];
+        end
+      end else begin
+        \$646  = \$285 [7:0];
+      end
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$646  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = \$371 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$647  = 1'h0;
+    end else begin
+      \$647  = \$261 ;
+    end
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = \$406 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$648  = 1'h0;
+    end else begin
+      \$648  = \$265 ;
+    end
     if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \$441 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$649  = 1'h0;
+    end else begin
+      \$649  = \$269 ;
+    end
     if (rst) begin
       \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = issue;
+    \$650  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$650  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$271 ) begin
+        if (\$275 ) begin
+          \$650  = 1'h1;
+        end
+      end else if (\$273 ) begin
+        if (\$279 ) begin
+          \$650  = in_ahead_ge2_0;
+        end
+      end else begin
+        \$650  = \$289 ;
+      end
+    end
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = \$463 ;
+    \$651  = in_ahead_ge2_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$651  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$271 ) begin
+        if (\$275 ) begin
+          \$651  = in_ahead_ge1_0;
+        end
+      end else if (\$273 ) begin
+        if (\$279 ) begin
+          \$651  = in_ahead_ge3_0;
+        end
+      end else begin
+        \$651  = \$293 ;
+      end
+    end
     if (rst) begin
       \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = wb_valid1;
+    \$652  = in_ahead_ge3_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$652  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$271 ) begin
+        if (\$275 ) begin
+          \$652  = in_ahead_ge2_0;
+        end
+      end else if (\$273 ) begin
+        if (\$279 ) begin
+          \$652  = \$281 ;
+        end
+      end else begin
+        \$652  = \$297 ;
+      end
+    end
     if (rst) begin
       \$652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = wb_valid2;
+    \$653  = in_ahead1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$653  = 8'h00;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$311 ) begin
+        if (\$315 ) begin
+          \$653  = \$316 [7:0];
+        end
+      end else if (\$313 ) begin
+        if (\$319 ) begin
+          \$653  = \$320 [7:0];
+        end
+      end else begin
+        \$653  = \$325 [7:0];
+      end
+    end
     if (rst) begin
-      \$653  = 1'h0;
+      \$653  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = wb_valid3;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$654  = 1'h0;
+    end else begin
+      \$654  = \$301 ;
+    end
     if (rst) begin
       \$654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = wb_valid4;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$655  = 1'h0;
+    end else begin
+      \$655  = \$305 ;
+    end
     if (rst) begin
       \$655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = wb_valid5;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$656  = 1'h0;
+    end else begin
+      \$656  = \$309 ;
+    end
     if (rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = wb_valid6;
+    \$657  = in_ahead_ge1_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$657  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$311 ) begin
+        if (\$315 ) begin
+          \$657  = 1'h1;
+        end
+      end else if (\$313 ) begin
+        if (\$319 ) begin
+          \$657  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$657  = \$329 ;
+      end
+    end
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = wb_valid7;
+    \$658  = in_ahead_ge2_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$658  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$311 ) begin
+        if (\$315 ) begin
+          \$658  = in_ahead_ge1_1;
+        end
+      end else if (\$313 ) begin
+        if (\$319 ) begin
+          \$658  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$658  = \$333 ;
+      end
+    end
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = wb_valid8;
+    \$659  = in_ahead_ge3_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$659  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$311 ) begin
+        if (\$315 ) begin
+          \$659  = in_ahead_ge2_1;
+        end
+      end else if (\$313 ) begin
+        if (\$319 ) begin
+          \$659  = \$321 ;
+        end
+      end else begin
+        \$659  = \$337 ;
+      end
+    end
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = wb_valid9;
+    \$660  = \$372 ;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = wb_valid10;
+    \$661  = \$407 ;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = wb_valid11;
+    \$662  = \$442 ;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = wb_valid12;
+    \$663  = issue;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = wb_valid13;
+    \$664  = \$464 ;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wb_valid14;
+    \$665  = wb_valid1;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid15;
+    \$666  = wb_valid2;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = out_full0;
-    if (\$465 ) begin
-      \$667  = 1'h1;
-    end
-    if (done) begin
-      if (\$557 ) begin
-        \$667  = 1'h0;
-      end
-    end
+    \$667  = wb_valid3;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = out_pending0;
-    if (\$465 ) begin
-      \$668  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$553 ) begin
-          \$668  = 1'h0;
-        end
-      end
-    end
+    \$668  = wb_valid4;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = out_groups0;
-    if (\$465 ) begin
-      \$669  = 8'h00;
-    end else if (\$467 ) begin
-      \$669  = \$468 [7:0];
-    end
+    \$669  = wb_valid5;
     if (rst) begin
-      \$669  = 8'h00;
+      \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = out_full1;
-    if (\$470 ) begin
-      \$670  = 1'h1;
-    end
-    if (done) begin
-      if (\$558 ) begin
-        \$670  = 1'h0;
-      end
-    end
+    \$670  = wb_valid6;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = out_pending1;
-    if (\$470 ) begin
-      \$671  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$554 ) begin
-          \$671  = 1'h0;
-        end
-      end
-    end
+    \$671  = wb_valid7;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = out_groups1;
-    if (\$470 ) begin
-      \$672  = 8'h00;
-    end else if (\$472 ) begin
-      \$672  = \$473 [7:0];
-    end
+    \$672  = wb_valid8;
     if (rst) begin
-      \$672  = 8'h00;
+      \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \$476 [2:0];
+    \$673  = wb_valid9;
     if (rst) begin
-      \$673  = 3'h0;
+      \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \$483 ;
+    \$674  = wb_valid10;
     if (rst) begin
-      \$674  = 1'h1;
+      \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = drain_undrained0;
-    if (\$491 ) begin
-      \$675  = 9'h000;
-    end else if (\$501 ) begin
-      \$675  = \$512 [8:0];
-    end else if (\$511 ) begin
-      \$675  = \$513 [8:0];
-    end
+    \$675  = wb_valid11;
     if (rst) begin
-      \$675  = 9'h000;
+      \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = drain_ready0;
-    if (\$491 ) begin
-      \$676  = 1'h0;
-    end else if (\$501 ) begin
-      \$676  = 1'h1;
-    end else if (\$511 ) begin
-      \$676  = \$514 ;
-    end
+    \$676  = wb_valid12;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = drain_undrained1;
-    if (\$522 ) begin
-      \$677  = 9'h000;
-    end else if (\$532 ) begin
-      \$677  = \$543 [8:0];
-    end else if (\$542 ) begin
-      \$677  = \$544 [8:0];
-    end
+    \$677  = wb_valid13;
     if (rst) begin
-      \$677  = 9'h000;
+      \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = drain_ready1;
-    if (\$522 ) begin
-      \$678  = 1'h0;
-    end else if (\$532 ) begin
-      \$678  = 1'h1;
-    end else if (\$542 ) begin
-      \$678  = \$545 ;
-    end
+    \$678  = wb_valid14;
     if (rst) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = drain_read;
+    \$679  = wb_valid15;
     if (rst) begin
       \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = drain_inflight;
+    \$680  = out_full0;
+    if (\$466 ) begin
+      \$680  = 1'h1;
+    end
+    if (done) begin
+      if (\$560 ) begin
+        \$680  = 1'h0;
+      end
+    end
     if (rst) begin
       \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \$546 ;
+    \$681  = out_pending0;
+    if (\$466 ) begin
+      \$681  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$554 ) begin
+          \$681  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$681  = 9'h000;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \$547 ;
+    \$682  = out_groups0;
+    if (\$466 ) begin
+      \$682  = 8'h00;
+    end else if (\$468 ) begin
+      \$682  = \$469 [7:0];
+    end
     if (rst) begin
-      \$682  = 9'h000;
+      \$682  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$548 ) begin
-      \$683  = \$549 ;
-    end else if (drain_elem_last) begin
-      \$683  = \$550 ;
-    end else begin
-      \$683  = \$551 ;
+    \$683  = out_full1;
+    if (\$471 ) begin
+      \$683  = 1'h1;
+    end
+    if (done) begin
+      if (\$561 ) begin
+        \$683  = 1'h0;
+      end
     end
     if (rst) begin
       \$683  = 1'h0;
@@ -4196,233 +4296,374 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = drain_lane;
-    if (drain_read) begin
-      \$684  = drain_elem[0];
+    \$684  = out_pending1;
+    if (\$471 ) begin
+      \$684  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = drain_last;
     if (drain_read) begin
-      \$685  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$686  = 8'h00;
-      end else begin
-        \$686  = \$555 [7:0];
+        if (\$555 ) begin
+          \$684  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$686  = 8'h00;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$687  = \$552 ;
-      end
+    \$685  = out_groups1;
+    if (\$471 ) begin
+      \$685  = 8'h00;
+    end else if (\$473 ) begin
+      \$685  = \$474 [7:0];
     end
     if (rst) begin
-      \$687  = 1'h0;
+      \$685  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = release_slot;
-    if (done) begin
-      \$688  = \$556 ;
+    \$686  = \$477 [2:0];
+    if (rst) begin
+      \$686  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = \$484 ;
+    if (rst) begin
+      \$687  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = drain_undrained0;
+    if (\$492 ) begin
+      \$688  = 9'h000;
+    end else if (\$502 ) begin
+      \$688  = \$513 [8:0];
+    end else if (\$512 ) begin
+      \$688  = \$514 [8:0];
     end
     if (rst) begin
-      \$688  = 1'h0;
+      \$688  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = vector_start;
+    \$689  = drain_ready0;
+    if (\$492 ) begin
+      \$689  = 1'h0;
+    end else if (\$502 ) begin
+      \$689  = 1'h1;
+    end else if (\$512 ) begin
+      \$689  = \$515 ;
+    end
     if (rst) begin
       \$689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = done;
+    \$690  = drain_undrained1;
+    if (\$523 ) begin
+      \$690  = 9'h000;
+    end else if (\$533 ) begin
+      \$690  = \$544 [8:0];
+    end else if (\$543 ) begin
+      \$690  = \$545 [8:0];
+    end
     if (rst) begin
-      \$690  = 1'h0;
+      \$690  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$560 [2:0];
+    \$691  = drain_ready1;
+    if (\$523 ) begin
+      \$691  = 1'h0;
+    end else if (\$533 ) begin
+      \$691  = 1'h1;
+    end else if (\$543 ) begin
+      \$691  = \$546 ;
+    end
     if (rst) begin
-      \$691  = 3'h0;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \$563 ;
+    \$692  = drain_read;
     if (rst) begin
       \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = { 3'h0, busy };
+    \$693  = drain_inflight;
     if (rst) begin
-      \$693  = 4'h0;
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = \$547 ;
+    if (rst) begin
+      \$694  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = \$548 ;
+    if (rst) begin
+      \$695  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$549 ) begin
+      \$696  = \$550 ;
+    end else if (drain_elem_last) begin
+      \$696  = \$551 ;
+    end else begin
+      \$696  = \$552 ;
+    end
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = drain_lane;
+    if (drain_read) begin
+      \$697  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = drain_last;
+    if (drain_read) begin
+      \$698  = drain_elem_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$699  = 8'h00;
+      end else begin
+        \$699  = \$556 [7:0];
+      end
+    end
+    if (rst) begin
+      \$699  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$700  = \$553 ;
+      end
+    end
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = release_slot;
+    if (done) begin
+      \$701  = \$559 ;
+    end
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = vector_start;
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = done;
+    if (rst) begin
+      \$703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = \$563 [2:0];
+    if (rst) begin
+      \$704  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = \$566 ;
+    if (rst) begin
+      \$705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = { 3'h0, busy };
+    if (rst) begin
+      \$706  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$694  = 32'd0;
+      \$707  = 32'd0;
     end else begin
-      \$694  = \$564 [31:0];
+      \$707  = \$567 [31:0];
     end
     if (rst) begin
-      \$694  = 32'd0;
+      \$707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = { 3'h0, stall_input };
+    \$708  = { 3'h0, stall_input };
     if (rst) begin
-      \$695  = 4'h0;
+      \$708  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$696  = 32'd0;
+      \$709  = 32'd0;
     end else begin
-      \$696  = \$565 [31:0];
+      \$709  = \$568 [31:0];
     end
     if (rst) begin
-      \$696  = 32'd0;
+      \$709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = { 3'h0, stall_output };
+    \$710  = { 3'h0, stall_output };
     if (rst) begin
-      \$697  = 4'h0;
+      \$710  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$698  = 32'd0;
+      \$711  = 32'd0;
     end else begin
-      \$698  = \$566 [31:0];
+      \$711  = \$569 [31:0];
     end
     if (rst) begin
-      \$698  = 32'd0;
+      \$711  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \$567 ;
+    \$712  = \$570 ;
     if (rst) begin
-      \$699  = 4'h0;
+      \$712  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$700  = 32'd0;
+      \$713  = 32'd0;
     end else begin
-      \$700  = \$568 [31:0];
+      \$713  = \$571 [31:0];
     end
     if (rst) begin
-      \$700  = 32'd0;
+      \$713  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = { 2'h0, \$569  };
+    \$714  = { 2'h0, \$572  };
     if (rst) begin
-      \$701  = 4'h0;
+      \$714  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$702  = 32'd0;
+      \$715  = 32'd0;
     end else begin
-      \$702  = \$570 [31:0];
+      \$715  = \$573 [31:0];
     end
     if (rst) begin
-      \$702  = 32'd0;
+      \$715  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = { 3'h0, issue };
+    \$716  = { 3'h0, issue };
     if (rst) begin
-      \$703  = 4'h0;
+      \$716  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$704  = 32'd0;
+      \$717  = 32'd0;
     end else begin
-      \$704  = \$571 [31:0];
+      \$717  = \$574 [31:0];
     end
     if (rst) begin
-      \$704  = 32'd0;
+      \$717  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = { 2'h0, \$572  };
+    \$718  = { 2'h0, \$575  };
     if (rst) begin
-      \$705  = 4'h0;
+      \$718  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$706  = 32'd0;
+      \$719  = 32'd0;
     end else begin
-      \$706  = \$573 [31:0];
+      \$719  = \$576 [31:0];
     end
     if (rst) begin
-      \$706  = 32'd0;
+      \$719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = { 3'h0, done };
+    \$720  = { 3'h0, done };
     if (rst) begin
-      \$707  = 4'h0;
+      \$720  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$708  = 32'd0;
+      \$721  = 32'd0;
     end else begin
-      \$708  = \$574 [31:0];
+      \$721  = \$577 [31:0];
     end
     if (rst) begin
-      \$708  = 32'd0;
+      \$721  = 32'd0;
     end
   end
   always @* begin
@@ -4430,35 +4671,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$709  = count_busy;
+          \$722  = count_busy;
       4'h1:
-          \$709  = count_stall_input;
+          \$722  = count_stall_input;
       4'h2:
-          \$709  = count_stall_output;
+          \$722  = count_stall_output;
       4'h3:
-          \$709  = count_mac_ops;
+          \$722  = count_mac_ops;
       4'h4:
-          \$709  = count_bank_reads;
+          \$722  = count_bank_reads;
       4'h5:
-          \$709  = count_act_reads;
+          \$722  = count_act_reads;
       4'h6:
-          \$709  = count_act_writes;
+          \$722  = count_act_writes;
       4'h7:
-          \$709  = count_inferences;
+          \$722  = count_inferences;
       4'h8:
-          \$709  = 32'd0;
+          \$722  = 32'd0;
       default:
-          \$709  = 32'd0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (drain_lane2)
-      1'h0:
-          drain_data = drain_lane_data0;
-      1'h1:
-          drain_data = drain_lane_data1;
+          \$722  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -4488,41 +4719,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer1 = \$63 [2:0];
   assign \nxt_rp__addr$78  = \$63 [1:0];
   assign \nxt_steps_rp__addr$79  = \$63 [1:0];
-  assign \step_valid$98  = step_valid;
-  assign \step_addr$100  = step_addr;
-  assign \step_first$102  = step_first;
-  assign \step_last$104  = step_last;
-  assign \step_ctx$106  = step_ctx;
-  assign \step_rq$108  = step_rq;
-  assign \step_relu$110  = step_relu;
-  assign \step_requantize$112  = step_requantize;
-  assign \step_valid$113  = step_valid;
-  assign \step_addr$114  = step_addr;
-  assign \step_first$115  = step_first;
-  assign \step_last$116  = step_last;
-  assign \step_ctx$117  = step_ctx;
-  assign \step_rq$118  = step_rq;
-  assign \step_relu$119  = step_relu;
-  assign \step_requantize$120  = step_requantize;
+  assign \step_valid$100  = step_valid;
+  assign \step_addr$102  = step_addr;
+  assign \step_first$104  = step_first;
+  assign \step_last$106  = step_last;
+  assign \step_ctx$108  = step_ctx;
+  assign \step_rq$110  = step_rq;
+  assign \step_relu$112  = step_relu;
+  assign \step_requantize$114  = step_requantize;
+  assign \step_valid$115  = step_valid;
+  assign \step_addr$116  = step_addr;
+  assign \step_first$117  = step_first;
+  assign \step_last$118  = step_last;
+  assign \step_ctx$119  = step_ctx;
+  assign \step_rq$120  = step_rq;
+  assign \step_relu$121  = step_relu;
+  assign \step_requantize$122  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$108 , \$106 , \$104 , \$102  };
-  assign act_wp__addr = \$100 [6:0];
+  assign act_wp__en = { \$106 , \$104 , \$102 , \$100  };
+  assign act_wp__addr = \$98 [6:0];
   assign act = act_word;
-  assign \act$137  = act_word;
-  assign act_wp__data = { \$712 , \$710 , \$712 , \$710  };
-  assign result = { \$711 , \$710  };
-  assign \result$147  = { \$713 , \$712  };
-  assign \$signature__en$148  = out_write;
-  assign \$signature__addr$149  = \$110 [6:0];
-  assign \$signature__data$150  = { \$711 , \$710  };
-  assign \$signature__en$151  = out_write;
-  assign \$signature__addr$152  = \$112 [6:0];
-  assign \$signature__data$153  = { \$713 , \$712  };
-  assign \$signature__addr$161  = \$123 [6:0];
-  assign \$signature__addr$164  = \$128 [6:0];
+  assign \act$139  = act_word;
+  assign act_wp__data = { \$725 , \$723 , \$725 , \$723  };
+  assign result = { \$724 , \$723  };
+  assign \result$149  = { \$726 , \$725  };
+  assign \$signature__en$150  = out_write;
+  assign \$signature__addr$151  = \$108 [6:0];
+  assign \$signature__data$152  = { \$724 , \$723  };
+  assign \$signature__en$153  = out_write;
+  assign \$signature__addr$154  = \$110 [6:0];
+  assign \$signature__data$155  = { \$726 , \$725  };
+  assign \$signature__addr$163  = \$121 [6:0];
+  assign \$signature__addr$166  = \$126 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4553,57 +4784,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$49  = in_fire;
   assign \$50  = 1'h1;
   assign \$51  = in_fire;
-  assign \$87  = in_fire;
+  assign \$85  = in_fire;
+  assign \$103  = wb_group16[0];
   assign \$105  = wb_group16[0];
-  assign \$107  = wb_group16[0];
-  assign \$96  = { 1'h0, wb_group16[7:1] };
-  assign \$117  = drain_slot;
-  assign \$121  = { 1'h0, drain_elem[7:1] };
-  assign \$126  = { 1'h0, drain_elem[7:1] };
-  assign \$151  = { \$150 [8], \$150 [8:1] };
+  assign \$94  = { 1'h0, wb_group16[7:1] };
+  assign \$115  = drain_slot;
+  assign \$119  = { 1'h0, drain_elem[7:1] };
+  assign \$124  = { 1'h0, drain_elem[7:1] };
+  assign \$130  = \$129 ;
   assign \$152  = { \$151 [8], \$151 [8:1] };
-  assign \$155  = { \$154 [8], \$154 [8:1] };
+  assign \$153  = { \$152 [8], \$152 [8:1] };
   assign \$156  = { \$155 [8], \$155 [8:1] };
-  assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
-  assign \$164  = { \$163 [8], \$163 [8], \$163 [8:2] };
-  assign \$169  = in_wslot;
-  assign \$180  = { \$179 [8], \$179 [8], \$179 [8:2] };
-  assign \$182  = { \$181 [8], \$181 [8:1] };
-  assign \$216  = { \$215 [8], \$215 [8], \$215 [8:2] };
-  assign \$218  = { \$217 [8], \$217 [8:1] };
-  assign \$236  = oldest;
+  assign \$157  = { \$156 [8], \$156 [8:1] };
+  assign \$163  = { \$162 [8], \$162 [8], \$162 [8:2] };
+  assign \$165  = { \$164 [8], \$164 [8], \$164 [8:2] };
+  assign \$170  = in_wslot;
+  assign \$181  = { \$180 [8], \$180 [8], \$180 [8:2] };
+  assign \$183  = { \$182 [8], \$182 [8:1] };
+  assign \$217  = { \$216 [8], \$216 [8], \$216 [8:2] };
+  assign \$219  = { \$218 [8], \$218 [8:1] };
+  assign \$237  = oldest;
+  assign \$260  = \$259 ;
+  assign \$288  = \$287 ;
+  assign \$298  = in_wslot;
+  assign \$300  = \$299 ;
   assign \$302  = in_wslot;
-  assign \$308  = in_wslot;
+  assign \$306  = in_wslot;
   assign \$314  = in_wslot;
-  assign \$320  = in_wslot;
+  assign \$317  = in_wslot;
+  assign \$322  = in_wslot;
   assign \$326  = in_wslot;
-  assign \$332  = in_wslot;
-  assign \$345  = in_wslot;
-  assign \$381  = \$380 ;
-  assign \$416  = \$415 ;
-  assign \$422  = in_wslot;
-  assign \$427  = in_wslot;
-  assign \$434  = claim_ctx;
-  assign \$449  = \$448 ;
-  assign \$453  = \$452 ;
-  assign \$469  = claim_ctx;
-  assign \$471  = wb_ctx16;
-  assign \$498  = drain_elem[0];
-  assign \$506  = drain_elem[0];
-  assign \$515  = claim_ctx;
-  assign \$517  = drain_slot;
-  assign \$523  = wb_ctx16;
-  assign \$525  = drain_slot;
-  assign \$529  = drain_elem[0];
-  assign \$533  = drain_slot;
-  assign \$537  = drain_elem[0];
-  assign \$539  = wb_ctx16;
-  assign \$554  = drain_slot;
-  assign \$558  = release_slot;
+  assign \$328  = \$327 ;
+  assign \$330  = in_wslot;
+  assign \$334  = in_wslot;
+  assign \$346  = in_wslot;
+  assign \$382  = \$381 ;
+  assign \$417  = \$416 ;
+  assign \$423  = in_wslot;
+  assign \$428  = in_wslot;
+  assign \$435  = claim_ctx;
+  assign \$450  = \$449 ;
+  assign \$454  = \$453 ;
+  assign \$470  = claim_ctx;
+  assign \$472  = wb_ctx16;
+  assign \$499  = drain_elem[0];
+  assign \$507  = drain_elem[0];
+  assign \$516  = claim_ctx;
+  assign \$518  = drain_slot;
+  assign \$524  = wb_ctx16;
+  assign \$526  = drain_slot;
+  assign \$530  = drain_elem[0];
+  assign \$534  = drain_slot;
+  assign \$538  = drain_elem[0];
+  assign \$540  = wb_ctx16;
+  assign \$555  = drain_slot;
+  assign \$558  = drain_lane;
+  assign \$561  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$183$0 , r_rdy, r_data, w_en, \port$1526$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1557$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4627,10 +4867,10 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$183$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1526$0 ;
-  wire \port$1526$0 ;
-  input [31:0] \port$183$0 ;
-  wire [31:0] \port$183$0 ;
+  input \port$1557$0 ;
+  wire \port$1557$0 ;
+  input [31:0] \port$181$0 ;
+  wire [31:0] \port$181$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -4663,7 +4903,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$183$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1526$0 , \port$183$0  };
+      storage[w_port__addr] <= { \port$1557$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4725,14 +4965,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$183$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1526$0 , \port$183$0  };
-  assign w_data = { \port$1526$0 , \port$183$0  };
+  assign w_port__data = { \port$1557$0 , \port$181$0  };
+  assign w_data = { \port$1557$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1726$0 , \port$1727$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1757$0 , \port$1758$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4889,10 +5129,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1726$0 ;
-  wire [7:0] \port$1726$0 ;
-  output [23:0] \port$1727$0 ;
-  wire [23:0] \port$1727$0 ;
+  output [7:0] \port$1757$0 ;
+  wire [7:0] \port$1757$0 ;
+  output [23:0] \port$1758$0 ;
+  wire [23:0] \port$1758$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6214,7 +6454,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1673$0 (pe0_flags),
+    .\port$1704$0 (pe0_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -6335,14 +6575,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1726$0  = \$39 ;
-  assign \port$1727$0  = \$40 ;
+  assign \port$1757$0  = \$39 ;
+  assign \port$1758$0  = \$40 ;
   assign \$11  = pe0_ctx8;
   assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1673$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1704$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6527,8 +6767,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1673$0 ;
-  wire [1:0] \port$1673$0 ;
+  input [1:0] \port$1704$0 ;
+  wire [1:0] \port$1704$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6745,9 +6985,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1673$0 [0];
+    rq_relu1 <= \port$1704$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1673$0 [1];
+    rq_req1 <= \port$1704$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -6881,8 +7121,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1673$0 [0];
-  assign i_requantize = \port$1673$0 [1];
+  assign i_relu = \port$1704$0 [0];
+  assign i_requantize = \port$1704$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -6891,7 +7131,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1883$0 , \port$1884$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1914$0 , \port$1915$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7048,10 +7288,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1883$0 ;
-  wire [7:0] \port$1883$0 ;
-  output [23:0] \port$1884$0 ;
-  wire [23:0] \port$1884$0 ;
+  output [7:0] \port$1914$0 ;
+  wire [7:0] \port$1914$0 ;
+  output [23:0] \port$1915$0 ;
+  wire [23:0] \port$1915$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8373,7 +8613,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1830$0 (pe1_flags),
+    .\port$1861$0 (pe1_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8494,14 +8734,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1883$0  = \$39 ;
-  assign \port$1884$0  = \$40 ;
+  assign \port$1914$0  = \$39 ;
+  assign \port$1915$0  = \$40 ;
   assign \$11  = pe1_ctx8;
   assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1830$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1861$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8686,8 +8926,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1830$0 ;
-  wire [1:0] \port$1830$0 ;
+  input [1:0] \port$1861$0 ;
+  wire [1:0] \port$1861$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8904,9 +9144,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1830$0 [0];
+    rq_relu1 <= \port$1861$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1830$0 [1];
+    rq_req1 <= \port$1861$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9040,8 +9280,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1830$0 [0];
-  assign i_requantize = \port$1830$0 [1];
+  assign i_relu = \port$1861$0 [0];
+  assign i_requantize = \port$1861$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -47,14 +47,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [8:0] \$138 ;
+  wire [6:0] \$139 ;
   wire \$14 ;
-  wire [8:0] \$140 ;
-  wire [6:0] \$141 ;
-  wire [9:0] \$142 ;
-  wire [5:0] \$143 ;
-  wire [10:0] \$144 ;
+  wire [9:0] \$140 ;
+  wire [5:0] \$141 ;
+  wire [10:0] \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -70,9 +70,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [5:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [9:0] \$160 ;
   wire [5:0] \$161 ;
   wire [9:0] \$162 ;
   wire [5:0] \$163 ;
@@ -88,8 +88,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$172 ;
   wire [5:0] \$173 ;
   wire [9:0] \$174 ;
-  wire [5:0] \$175 ;
-  wire [9:0] \$176 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
@@ -97,124 +97,124 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [8:0] \$185 ;
-  wire [5:0] \$186 ;
-  wire [9:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [8:0] \$183 ;
+  wire [5:0] \$184 ;
+  wire [9:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [8:0] \$188 ;
+  wire [5:0] \$189 ;
   wire \$19 ;
-  wire [8:0] \$190 ;
-  wire [5:0] \$191 ;
-  wire [9:0] \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire [8:0] \$195 ;
-  wire [5:0] \$196 ;
-  wire [9:0] \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [9:0] \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire [8:0] \$193 ;
+  wire [5:0] \$194 ;
+  wire [9:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [8:0] \$198 ;
+  wire [5:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [8:0] \$200 ;
-  wire [5:0] \$201 ;
-  wire [9:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [8:0] \$205 ;
-  wire [5:0] \$206 ;
-  wire [9:0] \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [9:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire [8:0] \$203 ;
+  wire [5:0] \$204 ;
+  wire [9:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire [8:0] \$208 ;
+  wire [5:0] \$209 ;
   wire \$21 ;
-  wire [8:0] \$210 ;
-  wire [5:0] \$211 ;
-  wire [9:0] \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [8:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [9:0] \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [9:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [8:0] \$213 ;
+  wire [5:0] \$214 ;
+  wire [9:0] \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire [8:0] \$218 ;
+  wire [5:0] \$219 ;
   wire \$22 ;
-  wire [8:0] \$220 ;
-  wire [5:0] \$221 ;
-  wire [9:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [9:0] \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire [31:0] \$223 ;
+  wire [31:0] \$224 ;
+  wire [31:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [31:0] \$227 ;
+  wire [31:0] \$228 ;
+  wire [31:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [31:0] \$230 ;
+  wire [31:0] \$231 ;
+  wire [31:0] \$232 ;
+  wire [31:0] \$233 ;
+  wire [31:0] \$234 ;
+  wire [31:0] \$235 ;
+  wire [31:0] \$236 ;
+  wire [31:0] \$237 ;
   wire \$238 ;
-  wire [4:0] \$239 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [4:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [9:0] \$244 ;
-  wire [9:0] \$245 ;
-  wire [9:0] \$246 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
   wire \$247 ;
-  wire [9:0] \$248 ;
-  wire [9:0] \$249 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
-  wire [9:0] \$251 ;
-  wire [9:0] \$252 ;
-  wire \$253 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [4:0] \$252 ;
+  wire [4:0] \$253 ;
   wire \$254 ;
-  wire [9:0] \$255 ;
-  wire [9:0] \$256 ;
+  wire \$255 ;
+  wire \$256 ;
   wire [9:0] \$257 ;
   wire [9:0] \$258 ;
-  wire \$259 ;
+  wire [9:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire [9:0] \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
+  wire [9:0] \$262 ;
+  wire [9:0] \$263 ;
+  wire [9:0] \$264 ;
   wire [9:0] \$265 ;
   wire \$266 ;
-  wire [8:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire \$267 ;
+  wire [9:0] \$268 ;
+  wire [9:0] \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
+  wire [9:0] \$270 ;
+  wire [9:0] \$271 ;
   wire \$272 ;
-  wire [9:0] \$273 ;
+  wire \$273 ;
   wire [9:0] \$274 ;
-  wire [9:0] \$275 ;
-  wire [9:0] \$276 ;
+  wire \$275 ;
+  wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
+  wire [9:0] \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [8:0] \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire \$286 ;
-  wire [10:0] \$287 ;
-  wire [8:0] \$288 ;
-  wire \$289 ;
+  wire [9:0] \$286 ;
+  wire [9:0] \$287 ;
+  wire [9:0] \$288 ;
+  wire [9:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
@@ -222,40 +222,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [11:0] \$296 ;
+  wire \$296 ;
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [9:0] \$300 ;
-  wire \$301 ;
+  wire [10:0] \$300 ;
+  wire [8:0] \$301 ;
   wire \$302 ;
-  wire [5:0] \$303 ;
-  wire [5:0] \$304 ;
+  wire \$303 ;
+  wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [5:0] \$307 ;
+  wire \$307 ;
   wire \$308 ;
-  wire [9:0] \$309 ;
+  wire [11:0] \$309 ;
   wire \$31 ;
-  wire [9:0] \$310 ;
-  wire [9:0] \$311 ;
-  wire [9:0] \$312 ;
-  wire \$313 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire [9:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
+  wire [5:0] \$316 ;
+  wire [5:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
+  wire [5:0] \$320 ;
   wire \$321 ;
-  wire \$322 ;
-  wire [10:0] \$323 ;
-  wire [8:0] \$324 ;
-  wire \$325 ;
+  wire [9:0] \$322 ;
+  wire [9:0] \$323 ;
+  wire [9:0] \$324 ;
+  wire [9:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -263,33 +263,33 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire [11:0] \$332 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [9:0] \$336 ;
-  wire \$337 ;
+  wire [10:0] \$336 ;
+  wire [8:0] \$337 ;
   wire \$338 ;
-  wire [5:0] \$339 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [5:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [5:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
-  wire \$345 ;
+  wire [11:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [9:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
+  wire [5:0] \$352 ;
+  wire [5:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire \$356 ;
+  wire [5:0] \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
@@ -318,17 +318,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
-  wire \$382 ;
+  wire [9:0] \$382 ;
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
+  wire [9:0] \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
+  wire [9:0] \$390 ;
+  wire [9:0] \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
@@ -363,22 +363,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  wire [9:0] \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire \$426 ;
+  wire [9:0] \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire [8:0] \$431 ;
+  wire [9:0] \$430 ;
+  wire [9:0] \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire [8:0] \$436 ;
+  wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -392,7 +392,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire \$449 ;
+  wire [8:0] \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
@@ -401,7 +401,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire \$457 ;
+  wire [8:0] \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
@@ -489,64 +489,64 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [8:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire [7:0] \$539 ;
+  wire \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire [8:0] \$542 ;
-  wire [8:0] \$543 ;
-  wire [5:0] \$544 ;
-  wire [9:0] \$545 ;
-  wire [8:0] \$546 ;
-  wire [8:0] \$547 ;
-  wire [6:0] \$548 ;
-  wire [9:0] \$549 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire [8:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [5:0] \$551 ;
-  wire [10:0] \$552 ;
+  wire \$551 ;
+  wire [7:0] \$552 ;
   wire \$553 ;
-  wire [8:0] \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  wire \$554 ;
+  wire [8:0] \$555 ;
+  wire [8:0] \$556 ;
+  wire [5:0] \$557 ;
+  wire [9:0] \$558 ;
+  wire [8:0] \$559 ;
   wire [9:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
+  wire [8:0] \$560 ;
+  wire [6:0] \$561 ;
   wire [9:0] \$562 ;
   wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
+  wire [5:0] \$564 ;
+  wire [10:0] \$565 ;
   wire \$566 ;
-  wire [9:0] \$567 ;
-  wire [3:0] \$568 ;
+  wire [8:0] \$567 ;
+  wire \$568 ;
   wire \$569 ;
   wire [9:0] \$57 ;
-  wire [4:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
-  wire [3:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire [3:0] \$575 ;
+  wire [9:0] \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire [9:0] \$58 ;
-  wire \$580 ;
-  wire \$581 ;
+  wire [9:0] \$580 ;
+  wire [3:0] \$581 ;
   wire \$582 ;
-  wire \$583 ;
+  wire [4:0] \$583 ;
   wire \$584 ;
-  wire \$585 ;
+  wire [3:0] \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [3:0] \$588 ;
   wire \$589 ;
   wire [9:0] \$59 ;
   wire \$590 ;
@@ -567,8 +567,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
-  wire [10:0] \$606 ;
-  wire [10:0] \$607 ;
+  wire \$606 ;
+  wire \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [9:0] \$61 ;
@@ -581,9 +581,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [10:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
+  wire [10:0] \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
@@ -601,12 +601,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire [10:0] \$637 ;
-  wire [10:0] \$638 ;
+  wire \$637 ;
+  wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [9:0] \$640 ;
-  wire [9:0] \$641 ;
+  wire \$640 ;
+  wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
@@ -614,114 +614,114 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [9:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
+  wire [10:0] \$650 ;
+  wire [10:0] \$651 ;
   wire \$652 ;
-  wire [3:0] \$653 ;
-  wire [4:0] \$654 ;
-  wire [3:0] \$655 ;
-  wire [4:0] \$656 ;
+  wire [9:0] \$653 ;
+  wire [9:0] \$654 ;
+  wire \$655 ;
+  wire \$656 ;
   wire \$657 ;
-  wire [32:0] \$658 ;
-  wire [32:0] \$659 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [32:0] \$660 ;
-  wire [6:0] \$661 ;
-  wire [32:0] \$662 ;
-  wire [3:0] \$663 ;
-  wire [32:0] \$664 ;
-  wire [32:0] \$665 ;
-  wire [1:0] \$666 ;
-  wire [32:0] \$667 ;
-  wire [32:0] \$668 ;
-  reg \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire [9:0] \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg [4:0] \$672 ;
-  reg [9:0] \$673 ;
-  reg [4:0] \$674 ;
-  reg [8:0] \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg [8:0] \$678 ;
-  reg \$679 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire [3:0] \$674 ;
+  wire [4:0] \$675 ;
+  wire [3:0] \$676 ;
+  wire [4:0] \$677 ;
+  wire \$678 ;
+  wire [32:0] \$679 ;
   wire \$68 ;
-  reg [8:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [9:0] \$685 ;
-  reg [9:0] \$686 ;
-  reg \$687 ;
-  reg [4:0] \$688 ;
-  reg \$689 ;
+  wire [32:0] \$680 ;
+  wire [32:0] \$681 ;
+  wire [6:0] \$682 ;
+  wire [32:0] \$683 ;
+  wire [3:0] \$684 ;
+  wire [32:0] \$685 ;
+  wire [32:0] \$686 ;
+  wire [1:0] \$687 ;
+  wire [32:0] \$688 ;
+  wire [32:0] \$689 ;
   wire \$69 ;
   reg \$690 ;
   reg \$691 ;
-  reg [8:0] \$692 ;
-  reg [7:0] \$693 ;
-  reg [3:0] \$694 ;
-  reg [8:0] \$695 ;
+  reg \$692 ;
+  reg [4:0] \$693 ;
+  reg [9:0] \$694 ;
+  reg [4:0] \$695 ;
   reg [8:0] \$696 ;
-  reg [9:0] \$697 ;
-  reg [9:0] \$698 ;
-  reg [10:0] \$699 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [8:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
-  reg \$701 ;
+  reg [8:0] \$701 ;
   reg \$702 ;
   reg \$703 ;
   reg \$704 ;
   reg \$705 ;
-  reg \$706 ;
-  reg [4:0] \$707 ;
-  reg [4:0] \$708 ;
-  reg \$709 ;
+  reg [9:0] \$706 ;
+  reg [9:0] \$707 ;
+  reg \$708 ;
+  reg [4:0] \$709 ;
   wire \$71 ;
-  reg [9:0] \$710 ;
-  reg [9:0] \$711 ;
+  reg \$710 ;
+  reg \$711 ;
   reg \$712 ;
-  reg [4:0] \$713 ;
-  reg \$714 ;
-  reg \$715 ;
-  reg \$716 ;
+  reg [8:0] \$713 ;
+  reg [7:0] \$714 ;
+  reg [3:0] \$715 ;
+  reg [8:0] \$716 ;
   reg [8:0] \$717 ;
-  reg [7:0] \$718 ;
-  reg [3:0] \$719 ;
+  reg [9:0] \$718 ;
+  reg [9:0] \$719 ;
   wire \$72 ;
-  reg [8:0] \$720 ;
-  reg [8:0] \$721 ;
-  reg [9:0] \$722 ;
-  reg [9:0] \$723 ;
-  reg [10:0] \$724 ;
+  reg [10:0] \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg \$723 ;
+  reg \$724 ;
   reg \$725 ;
   reg \$726 ;
   reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  reg [4:0] \$728 ;
+  reg [4:0] \$729 ;
   wire \$73 ;
   reg \$730 ;
-  reg \$731 ;
-  reg [4:0] \$732 ;
-  reg [4:0] \$733 ;
-  reg \$734 ;
+  reg [9:0] \$731 ;
+  reg [9:0] \$732 ;
+  reg \$733 ;
+  reg [4:0] \$734 ;
   reg \$735 ;
   reg \$736 ;
   reg \$737 ;
-  reg \$738 ;
-  reg \$739 ;
+  reg [8:0] \$738 ;
+  reg [7:0] \$739 ;
   wire \$74 ;
-  reg \$740 ;
-  reg \$741 ;
-  reg \$742 ;
-  reg \$743 ;
-  reg \$744 ;
-  reg \$745 ;
+  reg [3:0] \$740 ;
+  reg [8:0] \$741 ;
+  reg [8:0] \$742 ;
+  reg [9:0] \$743 ;
+  reg [9:0] \$744 ;
+  reg [10:0] \$745 ;
   reg \$746 ;
   reg \$747 ;
   reg \$748 ;
@@ -730,85 +730,116 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
+  reg [4:0] \$753 ;
+  reg [4:0] \$754 ;
   reg \$755 ;
   reg \$756 ;
   reg \$757 ;
-  reg \$758 ;
+  reg [8:0] \$758 ;
   reg \$759 ;
   wire [8:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
   reg \$763 ;
-  reg [8:0] \$764 ;
-  reg \$765 ;
+  reg \$764 ;
+  reg [8:0] \$765 ;
   reg \$766 ;
-  reg [8:0] \$767 ;
-  reg [2:0] \$768 ;
+  reg \$767 ;
+  reg \$768 ;
   reg \$769 ;
   wire [8:0] \$77 ;
-  reg [9:0] \$770 ;
+  reg \$770 ;
   reg \$771 ;
-  reg [9:0] \$772 ;
+  reg \$772 ;
   reg \$773 ;
   reg \$774 ;
   reg \$775 ;
-  reg [9:0] \$776 ;
-  reg [9:0] \$777 ;
+  reg \$776 ;
+  reg \$777 ;
   reg \$778 ;
-  reg [2:0] \$779 ;
+  reg \$779 ;
   wire [5:0] \$78 ;
   reg \$780 ;
-  reg [8:0] \$781 ;
+  reg \$781 ;
   reg \$782 ;
   reg \$783 ;
   reg \$784 ;
   reg \$785 ;
-  reg [2:0] \$786 ;
+  reg \$786 ;
   reg \$787 ;
-  reg [6:0] \$788 ;
-  reg [31:0] \$789 ;
+  reg \$788 ;
+  reg \$789 ;
   wire [9:0] \$79 ;
-  reg [6:0] \$790 ;
-  reg [31:0] \$791 ;
-  reg [6:0] \$792 ;
-  reg [31:0] \$793 ;
-  reg [6:0] \$794 ;
-  reg [31:0] \$795 ;
-  reg [6:0] \$796 ;
-  reg [31:0] \$797 ;
-  reg [6:0] \$798 ;
-  reg [31:0] \$799 ;
+  reg \$790 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg \$794 ;
+  reg [8:0] \$795 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg [8:0] \$798 ;
+  reg [2:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [6:0] \$800 ;
-  reg [31:0] \$801 ;
-  reg [6:0] \$802 ;
-  reg [31:0] \$803 ;
-  reg [31:0] \$804 ;
-  wire [7:0] \$805 ;
-  wire [23:0] \$806 ;
-  wire [7:0] \$807 ;
-  wire [23:0] \$808 ;
-  wire [7:0] \$809 ;
+  reg \$800 ;
+  reg [9:0] \$801 ;
+  reg \$802 ;
+  reg [9:0] \$803 ;
+  reg \$804 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg [9:0] \$807 ;
+  reg [9:0] \$808 ;
+  reg \$809 ;
   wire \$81 ;
-  wire [23:0] \$810 ;
-  wire [7:0] \$811 ;
-  wire [23:0] \$812 ;
-  wire [7:0] \$813 ;
-  wire [23:0] \$814 ;
-  wire [7:0] \$815 ;
-  wire [23:0] \$816 ;
-  wire [7:0] \$817 ;
-  wire [23:0] \$818 ;
-  wire [7:0] \$819 ;
+  reg [2:0] \$810 ;
+  reg \$811 ;
+  reg [8:0] \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg [2:0] \$817 ;
+  reg \$818 ;
+  reg [6:0] \$819 ;
   wire \$82 ;
-  wire [23:0] \$820 ;
+  reg [31:0] \$820 ;
+  reg [6:0] \$821 ;
+  reg [31:0] \$822 ;
+  reg [6:0] \$823 ;
+  reg [31:0] \$824 ;
+  reg [6:0] \$825 ;
+  reg [31:0] \$826 ;
+  reg [6:0] \$827 ;
+  reg [31:0] \$828 ;
+  reg [6:0] \$829 ;
   wire \$83 ;
+  reg [31:0] \$830 ;
+  reg [6:0] \$831 ;
+  reg [31:0] \$832 ;
+  reg [6:0] \$833 ;
+  reg [31:0] \$834 ;
+  reg [31:0] \$835 ;
+  wire [7:0] \$836 ;
+  wire [23:0] \$837 ;
+  wire [7:0] \$838 ;
+  wire [23:0] \$839 ;
   wire \$84 ;
+  wire [7:0] \$840 ;
+  wire [23:0] \$841 ;
+  wire [7:0] \$842 ;
+  wire [23:0] \$843 ;
+  wire [7:0] \$844 ;
+  wire [23:0] \$845 ;
+  wire [7:0] \$846 ;
+  wire [23:0] \$847 ;
+  wire [7:0] \$848 ;
+  wire [23:0] \$849 ;
   wire \$85 ;
+  wire [7:0] \$850 ;
+  wire [23:0] \$851 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -825,56 +856,56 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$98 ;
   wire \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$245 ;
-  wire [5:0] \$signature__addr$248 ;
-  wire [5:0] \$signature__addr$251 ;
-  wire [5:0] \$signature__addr$254 ;
-  wire [5:0] \$signature__addr$257 ;
-  wire [5:0] \$signature__addr$260 ;
-  wire [5:0] \$signature__addr$263 ;
-  wire [5:0] \$signature__addr$266 ;
-  wire [5:0] \$signature__addr$275 ;
-  wire [5:0] \$signature__addr$278 ;
+  wire [5:0] \$signature__addr$247 ;
+  wire [5:0] \$signature__addr$250 ;
+  wire [5:0] \$signature__addr$253 ;
+  wire [5:0] \$signature__addr$256 ;
+  wire [5:0] \$signature__addr$259 ;
+  wire [5:0] \$signature__addr$262 ;
+  wire [5:0] \$signature__addr$265 ;
+  wire [5:0] \$signature__addr$268 ;
+  wire [5:0] \$signature__addr$277 ;
   wire [5:0] \$signature__addr$280 ;
   wire [5:0] \$signature__addr$282 ;
   wire [5:0] \$signature__addr$284 ;
   wire [5:0] \$signature__addr$286 ;
   wire [5:0] \$signature__addr$288 ;
   wire [5:0] \$signature__addr$290 ;
+  wire [5:0] \$signature__addr$292 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$246 ;
-  wire [31:0] \$signature__data$249 ;
-  wire [31:0] \$signature__data$252 ;
-  wire [31:0] \$signature__data$255 ;
-  wire [31:0] \$signature__data$258 ;
-  wire [31:0] \$signature__data$261 ;
-  wire [31:0] \$signature__data$264 ;
-  wire [31:0] \$signature__data$267 ;
-  wire [31:0] \$signature__data$476 ;
-  wire [31:0] \$signature__data$477 ;
-  wire [31:0] \$signature__data$478 ;
-  wire [31:0] \$signature__data$479 ;
-  wire [31:0] \$signature__data$480 ;
-  wire [31:0] \$signature__data$481 ;
-  wire [31:0] \$signature__data$482 ;
-  wire [31:0] \$signature__data$483 ;
+  wire [31:0] \$signature__data$248 ;
+  wire [31:0] \$signature__data$251 ;
+  wire [31:0] \$signature__data$254 ;
+  wire [31:0] \$signature__data$257 ;
+  wire [31:0] \$signature__data$260 ;
+  wire [31:0] \$signature__data$263 ;
+  wire [31:0] \$signature__data$266 ;
+  wire [31:0] \$signature__data$269 ;
+  wire [31:0] \$signature__data$493 ;
+  wire [31:0] \$signature__data$494 ;
+  wire [31:0] \$signature__data$495 ;
+  wire [31:0] \$signature__data$496 ;
+  wire [31:0] \$signature__data$497 ;
+  wire [31:0] \$signature__data$498 ;
+  wire [31:0] \$signature__data$499 ;
+  wire [31:0] \$signature__data$500 ;
   wire \$signature__en ;
-  wire \$signature__en$244 ;
-  wire \$signature__en$247 ;
-  wire \$signature__en$250 ;
-  wire \$signature__en$253 ;
-  wire \$signature__en$256 ;
-  wire \$signature__en$259 ;
-  wire \$signature__en$262 ;
-  wire \$signature__en$265 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$252 ;
+  wire \$signature__en$255 ;
+  wire \$signature__en$258 ;
+  wire \$signature__en$261 ;
+  wire \$signature__en$264 ;
+  wire \$signature__en$267 ;
   wire [63:0] act;
-  wire [63:0] \act$221 ;
-  wire [63:0] \act$222 ;
   wire [63:0] \act$223 ;
   wire [63:0] \act$224 ;
   wire [63:0] \act$225 ;
   wire [63:0] \act$226 ;
   wire [63:0] \act$227 ;
+  wire [63:0] \act$228 ;
+  wire [63:0] \act$229 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -912,10 +943,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \bank_we$51 ;
   wire \bank_we$57 ;
   wire \bank_we$63 ;
-  reg beat_ready0 = 1'h0;
-  reg beat_ready1 = 1'h0;
-  reg beat_ready_next0 = 1'h0;
-  reg beat_ready_next1 = 1'h0;
   output busy;
   reg busy = 1'h0;
   (* init = 1'h0 *)
@@ -954,14 +981,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [36:0] dl_rp__data;
   output done;
   wire done;
-  reg [31:0] drain_data;
+  wire [31:0] drain_data;
   reg [8:0] drain_elem = 9'h000;
   reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
   (* init = 1'h0 *)
   wire drain_inflight2;
   reg [2:0] drain_lane = 3'h0;
-  reg [2:0] drain_lane2 = 3'h0;
   reg [31:0] drain_lane_data0 = 32'd0;
   reg [31:0] drain_lane_data1 = 32'd0;
   reg [31:0] drain_lane_data2 = 32'd0;
@@ -970,6 +996,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] drain_lane_data5 = 32'd0;
   reg [31:0] drain_lane_data6 = 32'd0;
   reg [31:0] drain_lane_data7 = 32'd0;
+  reg drain_lane_sel0 = 1'h0;
+  reg drain_lane_sel1 = 1'h0;
+  reg drain_lane_sel2 = 1'h0;
+  reg drain_lane_sel3 = 1'h0;
+  reg drain_lane_sel4 = 1'h0;
+  reg drain_lane_sel5 = 1'h0;
+  reg drain_lane_sel6 = 1'h0;
+  reg drain_lane_sel7 = 1'h0;
   reg drain_last = 1'h0;
   reg drain_last2 = 1'h0;
   reg [2:0] drain_occupancy = 3'h0;
@@ -1003,8 +1037,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg i_stream__ready = 1'h0;
   input i_stream__valid;
   wire i_stream__valid;
+  reg [8:0] in_ahead0 = 9'h000;
+  reg [8:0] in_ahead1 = 9'h000;
+  reg in_ahead_ge1_0 = 1'h0;
+  reg in_ahead_ge1_1 = 1'h0;
+  reg in_ahead_ge2_0 = 1'h0;
+  reg in_ahead_ge2_1 = 1'h0;
+  reg in_ahead_ge3_0 = 1'h0;
+  reg in_ahead_ge3_1 = 1'h0;
   reg [8:0] in_beats0 = 9'h000;
   reg [8:0] in_beats1 = 9'h000;
+  reg in_beats_ge1_0 = 1'h0;
+  reg in_beats_ge1_1 = 1'h0;
+  reg in_beats_ge2_0 = 1'h0;
+  reg in_beats_ge2_1 = 1'h0;
+  reg in_beats_ge3_0 = 1'h0;
+  reg in_beats_ge3_1 = 1'h0;
   wire in_fire;
   reg [2:0] in_flight = 3'h0;
   reg [9:0] in_folds_m1 = 10'h3ff;
@@ -1086,11 +1134,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [2:0] nxt_rp__addr;
   wire [2:0] \nxt_rp__addr$114 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$330 ;
+  wire [36:0] \nxt_rp__data$339 ;
   wire [2:0] nxt_steps_rp__addr;
   wire [2:0] \nxt_steps_rp__addr$115 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$332 ;
+  wire [35:0] \nxt_steps_rp__data$341 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1130,13 +1178,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$237 ;
-  wire [31:0] \result$238 ;
   wire [31:0] \result$239 ;
   wire [31:0] \result$240 ;
   wire [31:0] \result$241 ;
   wire [31:0] \result$242 ;
   wire [31:0] \result$243 ;
+  wire [31:0] \result$244 ;
+  wire [31:0] \result$245 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -1176,146 +1224,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$136 ;
+  wire [8:0] \step_addr$138 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$150 ;
+  wire [8:0] \step_addr$152 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$158 ;
+  wire [8:0] \step_addr$160 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$166 ;
+  wire [8:0] \step_addr$168 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$174 ;
+  wire [8:0] \step_addr$176 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$182 ;
+  wire [8:0] \step_addr$184 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$190 ;
+  wire [8:0] \step_addr$192 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$198 ;
+  wire [8:0] \step_addr$200 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$142 ;
+  wire \step_ctx$144 ;
   (* init = 1'h0 *)
-  wire \step_ctx$153 ;
+  wire \step_ctx$155 ;
   (* init = 1'h0 *)
-  wire \step_ctx$161 ;
+  wire \step_ctx$163 ;
   (* init = 1'h0 *)
-  wire \step_ctx$169 ;
+  wire \step_ctx$171 ;
   (* init = 1'h0 *)
-  wire \step_ctx$177 ;
+  wire \step_ctx$179 ;
   (* init = 1'h0 *)
-  wire \step_ctx$185 ;
+  wire \step_ctx$187 ;
   (* init = 1'h0 *)
-  wire \step_ctx$193 ;
+  wire \step_ctx$195 ;
   (* init = 1'h0 *)
-  wire \step_ctx$201 ;
+  wire \step_ctx$203 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$138 ;
+  wire \step_first$140 ;
   (* init = 1'h0 *)
-  wire \step_first$151 ;
+  wire \step_first$153 ;
   (* init = 1'h0 *)
-  wire \step_first$159 ;
+  wire \step_first$161 ;
   (* init = 1'h0 *)
-  wire \step_first$167 ;
+  wire \step_first$169 ;
   (* init = 1'h0 *)
-  wire \step_first$175 ;
+  wire \step_first$177 ;
   (* init = 1'h0 *)
-  wire \step_first$183 ;
+  wire \step_first$185 ;
   (* init = 1'h0 *)
-  wire \step_first$191 ;
+  wire \step_first$193 ;
   (* init = 1'h0 *)
-  wire \step_first$199 ;
+  wire \step_first$201 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$140 ;
+  wire \step_last$142 ;
   (* init = 1'h0 *)
-  wire \step_last$152 ;
+  wire \step_last$154 ;
   (* init = 1'h0 *)
-  wire \step_last$160 ;
+  wire \step_last$162 ;
   (* init = 1'h0 *)
-  wire \step_last$168 ;
+  wire \step_last$170 ;
   (* init = 1'h0 *)
-  wire \step_last$176 ;
+  wire \step_last$178 ;
   (* init = 1'h0 *)
-  wire \step_last$184 ;
+  wire \step_last$186 ;
   (* init = 1'h0 *)
-  wire \step_last$192 ;
+  wire \step_last$194 ;
   (* init = 1'h0 *)
-  wire \step_last$200 ;
+  wire \step_last$202 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$146 ;
+  wire \step_relu$148 ;
   (* init = 1'h0 *)
-  wire \step_relu$155 ;
+  wire \step_relu$157 ;
   (* init = 1'h0 *)
-  wire \step_relu$163 ;
+  wire \step_relu$165 ;
   (* init = 1'h0 *)
-  wire \step_relu$171 ;
+  wire \step_relu$173 ;
   (* init = 1'h0 *)
-  wire \step_relu$179 ;
+  wire \step_relu$181 ;
   (* init = 1'h0 *)
-  wire \step_relu$187 ;
+  wire \step_relu$189 ;
   (* init = 1'h0 *)
-  wire \step_relu$195 ;
+  wire \step_relu$197 ;
   (* init = 1'h0 *)
-  wire \step_relu$203 ;
+  wire \step_relu$205 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$148 ;
+  wire \step_requantize$150 ;
   (* init = 1'h0 *)
-  wire \step_requantize$156 ;
+  wire \step_requantize$158 ;
   (* init = 1'h0 *)
-  wire \step_requantize$164 ;
+  wire \step_requantize$166 ;
   (* init = 1'h0 *)
-  wire \step_requantize$172 ;
+  wire \step_requantize$174 ;
   (* init = 1'h0 *)
-  wire \step_requantize$180 ;
+  wire \step_requantize$182 ;
   (* init = 1'h0 *)
-  wire \step_requantize$188 ;
+  wire \step_requantize$190 ;
   (* init = 1'h0 *)
-  wire \step_requantize$196 ;
+  wire \step_requantize$198 ;
   (* init = 1'h0 *)
-  wire \step_requantize$204 ;
+  wire \step_requantize$206 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$144 ;
+  wire [7:0] \step_rq$146 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$154 ;
+  wire [7:0] \step_rq$156 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$162 ;
+  wire [7:0] \step_rq$164 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$170 ;
+  wire [7:0] \step_rq$172 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$178 ;
+  wire [7:0] \step_rq$180 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$186 ;
+  wire [7:0] \step_rq$188 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$194 ;
+  wire [7:0] \step_rq$196 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$202 ;
+  wire [7:0] \step_rq$204 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$134 ;
+  wire \step_valid$136 ;
   (* init = 1'h0 *)
-  wire \step_valid$149 ;
+  wire \step_valid$151 ;
   (* init = 1'h0 *)
-  wire \step_valid$157 ;
+  wire \step_valid$159 ;
   (* init = 1'h0 *)
-  wire \step_valid$165 ;
+  wire \step_valid$167 ;
   (* init = 1'h0 *)
-  wire \step_valid$173 ;
+  wire \step_valid$175 ;
   (* init = 1'h0 *)
-  wire \step_valid$181 ;
+  wire \step_valid$183 ;
   (* init = 1'h0 *)
-  wire \step_valid$189 ;
+  wire \step_valid$191 ;
   (* init = 1'h0 *)
-  wire \step_valid$197 ;
+  wire \step_valid$199 ;
   wire [2:0] swp__addr;
   wire [35:0] swp__data;
   wire swp__en;
@@ -1555,8 +1603,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     actbuf[127] = 64'h0000000000000000;
   end
   always @(posedge clk) begin
-    if (\$146 )
-      actbuf[\$144 [6:0]] <= { \$819 , \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805  };
+    if (\$144 )
+      actbuf[\$142 [6:0]] <= { \$850 , \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1580,7 +1628,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$332  = descriptor_steps[\$107 [2:0]];
+  assign \nxt_steps_rp__data$341  = descriptor_steps[\$107 [2:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$105 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
@@ -1597,7 +1645,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$330  = descriptors[\$107 [2:0]];
+  assign \nxt_rp__data$339  = descriptors[\$107 [2:0]];
   assign nxt_rp__data = descriptors[\$105 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
@@ -1751,13 +1799,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$162 [5:0]] <= { \$806 , \$805  };
+      outbuf0[\$160 [5:0]] <= { \$837 , \$836  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    _2_ <= outbuf0[\$187 [5:0]];
+    _2_ <= outbuf0[\$185 [5:0]];
   end
-  assign \$signature__data$476  = _2_;
+  assign \$signature__data$493  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1828,13 +1876,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$164 [5:0]] <= { \$808 , \$807  };
+      outbuf1[\$162 [5:0]] <= { \$839 , \$838  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    _3_ <= outbuf1[\$192 [5:0]];
+    _3_ <= outbuf1[\$190 [5:0]];
   end
-  assign \$signature__data$477  = _3_;
+  assign \$signature__data$494  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1905,13 +1953,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$166 [5:0]] <= { \$810 , \$809  };
+      outbuf2[\$164 [5:0]] <= { \$841 , \$840  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    _4_ <= outbuf2[\$197 [5:0]];
+    _4_ <= outbuf2[\$195 [5:0]];
   end
-  assign \$signature__data$478  = _4_;
+  assign \$signature__data$495  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -1982,13 +2030,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$168 [5:0]] <= { \$812 , \$811  };
+      outbuf3[\$166 [5:0]] <= { \$843 , \$842  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    _5_ <= outbuf3[\$202 [5:0]];
+    _5_ <= outbuf3[\$200 [5:0]];
   end
-  assign \$signature__data$479  = _5_;
+  assign \$signature__data$496  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2059,13 +2107,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$170 [5:0]] <= { \$814 , \$813  };
+      outbuf4[\$168 [5:0]] <= { \$845 , \$844  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    _6_ <= outbuf4[\$207 [5:0]];
+    _6_ <= outbuf4[\$205 [5:0]];
   end
-  assign \$signature__data$480  = _6_;
+  assign \$signature__data$497  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2136,13 +2184,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$172 [5:0]] <= { \$816 , \$815  };
+      outbuf5[\$170 [5:0]] <= { \$847 , \$846  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    _7_ <= outbuf5[\$212 [5:0]];
+    _7_ <= outbuf5[\$210 [5:0]];
   end
-  assign \$signature__data$481  = _7_;
+  assign \$signature__data$498  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2213,13 +2261,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$174 [5:0]] <= { \$818 , \$817  };
+      outbuf6[\$172 [5:0]] <= { \$849 , \$848  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    _8_ <= outbuf6[\$217 [5:0]];
+    _8_ <= outbuf6[\$215 [5:0]];
   end
-  assign \$signature__data$482  = _8_;
+  assign \$signature__data$499  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2290,14 +2338,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$176 [5:0]] <= { \$820 , \$819  };
+      outbuf7[\$174 [5:0]] <= { \$851 , \$850  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    _9_ <= outbuf7[\$222 [5:0]];
+    _9_ <= outbuf7[\$220 [5:0]];
   end
-  assign \$signature__data$483  = _9_;
-  assign \$144  = \$142  + \$143 ;
+  assign \$signature__data$500  = _9_;
+  assign \$120  = \$116  | \$119 ;
+  assign stall_input = \$113  & \$120 ;
+  assign \$121  = ~ issue;
+  assign \$122  = \$121  & active;
+  assign \$123  = cur_is_last0 & first_step0;
+  assign \$124  = \$123  & out_full0;
+  assign \$125  = cur_is_last1 & first_step1;
+  assign \$126  = \$125  & out_full1;
+  assign \$127  = \$124  | \$126 ;
+  assign stall_output = \$122  & \$127 ;
+  assign \$128  = step_valid & step_from_input;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = step_in_addr[5:0] == \$79 [5:0];
+  assign inbuf_collision = \$130  & \$131 ;
+  assign \$132  = ~ step_from_input;
+  assign \$133  = step_valid & \$132 ;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = step_act_addr[6:0] == \$142 [6:0];
+  assign actbuf_collision = \$135  & \$136 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$137  = ~ wb_out17;
+  assign act_write = wb_valid17 & \$137 ;
+  assign out_write = wb_valid17 & wb_out17;
+  assign \$139  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$140  = \$138  + \$139 ;
+  assign \$141  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$142  = \$140  + \$141 ;
+  assign \$159  = wb_ctx17 ? 6'h20 : 6'h00;
+  assign \$160  = wb_group17 + \$159 ;
   assign \$161  = wb_ctx17 ? 6'h20 : 6'h00;
   assign \$162  = wb_group17 + \$161 ;
   assign \$163  = wb_ctx17 ? 6'h20 : 6'h00;
@@ -2312,514 +2388,528 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$172  = wb_group17 + \$171 ;
   assign \$173  = wb_ctx17 ? 6'h20 : 6'h00;
   assign \$174  = wb_group17 + \$173 ;
-  assign \$175  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$176  = wb_group17 + \$175 ;
-  assign \$177  = ! drain_slot;
-  assign \$178  = \$177  & out_pending0;
-  assign \$179  = \$178  & drain_ready0;
-  assign \$180  = \$179  & drain_room;
-  assign \$182  = \$181  & out_pending1;
-  assign \$183  = \$182  & drain_ready1;
-  assign \$184  = \$183  & drain_room;
-  assign drain_read = \$180  | \$184 ;
-  assign \$186  = drain_slot ? 6'h20 : 6'h00;
-  assign \$187  = \$185  + \$186 ;
-  assign \$188  = drain_read & out_write;
-  assign \$189  = \$187 [5:0] == \$162 [5:0];
-  assign outbuf0_collision = \$188  & \$189 ;
-  assign \$191  = drain_slot ? 6'h20 : 6'h00;
-  assign \$192  = \$190  + \$191 ;
-  assign \$193  = drain_read & out_write;
-  assign \$194  = \$192 [5:0] == \$164 [5:0];
-  assign outbuf1_collision = \$193  & \$194 ;
-  assign \$196  = drain_slot ? 6'h20 : 6'h00;
-  assign \$197  = \$195  + \$196 ;
-  assign \$198  = drain_read & out_write;
-  assign \$199  = \$197 [5:0] == \$166 [5:0];
-  assign outbuf2_collision = \$198  & \$199 ;
-  assign \$201  = drain_slot ? 6'h20 : 6'h00;
-  assign \$202  = \$200  + \$201 ;
-  assign \$203  = drain_read & out_write;
-  assign \$204  = \$202 [5:0] == \$168 [5:0];
-  assign outbuf3_collision = \$203  & \$204 ;
-  assign \$206  = drain_slot ? 6'h20 : 6'h00;
-  assign \$207  = \$205  + \$206 ;
-  assign \$208  = drain_read & out_write;
-  assign \$209  = \$207 [5:0] == \$170 [5:0];
-  assign outbuf4_collision = \$208  & \$209 ;
-  assign \$211  = drain_slot ? 6'h20 : 6'h00;
-  assign \$212  = \$210  + \$211 ;
-  assign \$213  = drain_read & out_write;
-  assign \$214  = \$212 [5:0] == \$172 [5:0];
-  assign outbuf5_collision = \$213  & \$214 ;
-  assign \$216  = drain_slot ? 6'h20 : 6'h00;
-  assign \$217  = \$215  + \$216 ;
-  assign \$218  = drain_read & out_write;
-  assign \$219  = \$217 [5:0] == \$174 [5:0];
-  assign outbuf6_collision = \$218  & \$219 ;
-  assign \$221  = drain_slot ? 6'h20 : 6'h00;
-  assign \$222  = \$220  + \$221 ;
-  assign \$223  = drain_read & out_write;
-  assign \$224  = \$222 [5:0] == \$176 [5:0];
-  assign outbuf7_collision = \$223  & \$224 ;
+  assign \$175  = ! drain_slot;
+  assign \$176  = \$175  & out_pending0;
+  assign \$177  = \$176  & drain_ready0;
+  assign \$178  = \$177  & drain_room;
+  assign \$180  = \$179  & out_pending1;
+  assign \$181  = \$180  & drain_ready1;
+  assign \$182  = \$181  & drain_room;
+  assign drain_read = \$178  | \$182 ;
+  assign \$184  = drain_slot ? 6'h20 : 6'h00;
+  assign \$185  = \$183  + \$184 ;
+  assign \$186  = drain_read & out_write;
+  assign \$187  = \$185 [5:0] == \$160 [5:0];
+  assign outbuf0_collision = \$186  & \$187 ;
+  assign \$189  = drain_slot ? 6'h20 : 6'h00;
+  assign \$190  = \$188  + \$189 ;
+  assign \$191  = drain_read & out_write;
+  assign \$192  = \$190 [5:0] == \$162 [5:0];
+  assign outbuf1_collision = \$191  & \$192 ;
+  assign \$194  = drain_slot ? 6'h20 : 6'h00;
+  assign \$195  = \$193  + \$194 ;
+  assign \$196  = drain_read & out_write;
+  assign \$197  = \$195 [5:0] == \$164 [5:0];
+  assign outbuf2_collision = \$196  & \$197 ;
+  assign \$199  = drain_slot ? 6'h20 : 6'h00;
+  assign \$200  = \$198  + \$199 ;
+  assign \$201  = drain_read & out_write;
+  assign \$202  = \$200 [5:0] == \$166 [5:0];
+  assign outbuf3_collision = \$201  & \$202 ;
+  assign \$204  = drain_slot ? 6'h20 : 6'h00;
+  assign \$205  = \$203  + \$204 ;
+  assign \$206  = drain_read & out_write;
+  assign \$207  = \$205 [5:0] == \$168 [5:0];
+  assign outbuf4_collision = \$206  & \$207 ;
+  assign \$209  = drain_slot ? 6'h20 : 6'h00;
+  assign \$210  = \$208  + \$209 ;
+  assign \$211  = drain_read & out_write;
+  assign \$212  = \$210 [5:0] == \$170 [5:0];
+  assign outbuf5_collision = \$211  & \$212 ;
+  assign \$214  = drain_slot ? 6'h20 : 6'h00;
+  assign \$215  = \$213  + \$214 ;
+  assign \$216  = drain_read & out_write;
+  assign \$217  = \$215 [5:0] == \$172 [5:0];
+  assign outbuf6_collision = \$216  & \$217 ;
+  assign \$219  = drain_slot ? 6'h20 : 6'h00;
+  assign \$220  = \$218  + \$219 ;
+  assign \$221  = drain_read & out_write;
+  assign \$222  = \$220 [5:0] == \$174 [5:0];
+  assign outbuf7_collision = \$221  & \$222 ;
+  assign \$223  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
+  assign \$225  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
+  assign drain_data = \$236  | \$237 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$225  = load__valid & load__ready;
-  assign \$226  = load_in_r0[31:28] == 2'h2;
-  assign \$227  = load_in_r0[19:0] < 4'h8;
-  assign \$228  = \$226  & \$227 ;
-  assign \$229  = load_in_r0[31:28] == 2'h2;
-  assign \$230  = ! load_in_r0[19:0];
-  assign \$231  = \$229  & \$230 ;
-  assign \$232  = load_in_r0[31:28] == 2'h3;
-  assign \$233  = ! load_in_r0[19:0];
-  assign \$234  = load_in_r0[19:0] == 1'h1;
-  assign \$235  = | load_in_r0[95:32];
-  assign \$236  = | load_in_r0[95:36];
-  assign \$237  = load_in_r0[35:32] > 4'h8;
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = load_in_r0[35:32] - 1'h1;
-  assign \$240  = \$238  ? 5'h07 : \$239 ;
-  assign \$241  = ! load_in_r0[40:32];
-  assign \$242  = load_in_r0[49:41] <= 4'h8;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = load_in_r0[49:41] - 1'h1;
-  assign \$247  = $signed(\$246 ) < $signed(6'h12);
-  assign \$248  = load_in_r0[49:41] - 1'h1;
-  assign \$251  = \$247  ? \$250  : 10'h012;
-  assign \$252  = \$243  ? 10'h000 : \$251 ;
-  assign \$253  = load_write & load_r_is_control;
-  assign \$254  = load_write & load_r_is_descriptor0;
-  assign \$255  = load_r[40:32] - 1'h1;
-  assign \$257  = d0_rp__data[8:0] - 1'h1;
-  assign \$259  = ! in_wslot;
-  assign \$260  = in_fire & \$259 ;
-  assign \$261  = in_beats0 + 1'h1;
-  assign \$262  = in_beats0 == in_folds_m1;
-  assign \$264  = in_fire & \$263 ;
-  assign \$265  = in_beats1 + 1'h1;
-  assign \$266  = in_beats1 == in_folds_m1;
-  assign \$267  = in_wslot ? in_beats1 : in_beats0;
-  assign \$268  = \$267  == in_folds_m1;
-  assign \$269  = in_fire & \$268 ;
-  assign \$270  = ~ in_wslot;
-  assign \$271  = ~ loaded;
-  assign \$272  = ~ loaded;
-  assign \$273  = d0_rp__data[8:0] - 1'h1;
-  assign \$275  = d0_rp__data[17:9] - 1'h1;
-  assign \$277  = | d0_rp__data[8:0];
-  assign \$278  = d0_rp__data[8:0] <= 4'h8;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = ! last_layer;
-  assign \$281  = | d0_rp__data[8:0];
-  assign \$282  = d0_rp__data[8:0] <= 4'h8;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = | d0_rp__data[17:9];
-  assign \$285  = d0_rp__data[17:9] <= 4'h8;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = group_plus1_0 + 1'h1;
-  assign \$288  = rq_addr0 + 1'h1;
-  assign \$289  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$290  = next_layer_r0 == last_layer;
-  assign \$291  = ~ wr_buf0;
-  assign \$292  = ~ cur_is_last0;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = ! oldest;
-  assign \$295  = cur_is_last0 & \$294 ;
-  assign \$296  = fold_plus2_0 + 1'h1;
-  assign \$297  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$298  = last_fold0 & last_group0;
-  assign \$299  = ~ \$298 ;
-  assign \$300  = bank_addr0 + 1'h1;
-  assign \$301  = cur_wait_next0 <= 2'h2;
-  assign \$302  = cur_wait_next0 <= 2'h2;
-  assign \$303  = cur_wait_next0 - 2'h2;
-  assign \$304  = \$302  ? 6'h00 : \$303 ;
-  assign \$305  = wait_remain0 <= 1'h1;
-  assign \$306  = | wait_remain0;
-  assign \$307  = wait_remain0 - 1'h1;
-  assign \$308  = ~ loaded;
-  assign \$309  = d0_rp__data[8:0] - 1'h1;
-  assign \$311  = d0_rp__data[17:9] - 1'h1;
-  assign \$313  = | d0_rp__data[8:0];
-  assign \$314  = d0_rp__data[8:0] <= 4'h8;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = ! last_layer;
-  assign \$317  = | d0_rp__data[8:0];
-  assign \$318  = d0_rp__data[8:0] <= 4'h8;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = | d0_rp__data[17:9];
-  assign \$321  = d0_rp__data[17:9] <= 4'h8;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = group_plus1_1 + 1'h1;
-  assign \$324  = rq_addr1 + 1'h1;
-  assign \$325  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$326  = next_layer_r1 == last_layer;
-  assign \$327  = ~ wr_buf1;
-  assign \$328  = ~ cur_is_last1;
-  assign \$329  = \$327  & \$328 ;
-  assign \$331  = cur_is_last1 & \$330 ;
-  assign \$332  = fold_plus2_1 + 1'h1;
-  assign \$333  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$334  = last_fold1 & last_group1;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = bank_addr1 + 1'h1;
-  assign \$337  = cur_wait_next1 <= 2'h2;
-  assign \$338  = cur_wait_next1 <= 2'h2;
-  assign \$339  = cur_wait_next1 - 2'h2;
-  assign \$340  = \$338  ? 6'h00 : \$339 ;
-  assign \$341  = wait_remain1 <= 1'h1;
-  assign \$342  = | wait_remain1;
-  assign \$343  = wait_remain1 - 1'h1;
-  assign \$344  = load_r_is_control & load_r_is_clear;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = load_write & \$345 ;
-  assign \$347  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$348  = issue & \$347 ;
-  assign \$349  = issue_ctx ? first_step1 : first_step0;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ~ issue0;
-  assign \$352  = loaded & \$351 ;
-  assign \$353  = ~ last_fold0;
-  assign \$354  = loaded & \$353 ;
-  assign \$355  = in_beats0 > fold0;
-  assign \$356  = ! in_wslot;
-  assign \$357  = in_fire & \$356 ;
-  assign \$358  = in_beats0 == fold0;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = \$355  | \$359 ;
-  assign \$361  = in_beats0 > fold_plus1_0;
-  assign \$362  = ! in_wslot;
-  assign \$363  = in_fire & \$362 ;
-  assign \$364  = in_beats0 == fold_plus1_0;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = \$361  | \$365 ;
-  assign \$367  = in_beats0 > fold_plus1_0;
+  assign \$238  = load__valid & load__ready;
+  assign \$239  = load_in_r0[31:28] == 2'h2;
+  assign \$240  = load_in_r0[19:0] < 4'h8;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = load_in_r0[31:28] == 2'h2;
+  assign \$243  = ! load_in_r0[19:0];
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = load_in_r0[31:28] == 2'h3;
+  assign \$246  = ! load_in_r0[19:0];
+  assign \$247  = load_in_r0[19:0] == 1'h1;
+  assign \$248  = | load_in_r0[95:32];
+  assign \$249  = | load_in_r0[95:36];
+  assign \$250  = load_in_r0[35:32] > 4'h8;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = load_in_r0[35:32] - 1'h1;
+  assign \$253  = \$251  ? 5'h07 : \$252 ;
+  assign \$254  = ! load_in_r0[40:32];
+  assign \$255  = load_in_r0[49:41] <= 4'h8;
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = load_in_r0[49:41] - 1'h1;
+  assign \$260  = $signed(\$259 ) < $signed(6'h12);
+  assign \$261  = load_in_r0[49:41] - 1'h1;
+  assign \$264  = \$260  ? \$263  : 10'h012;
+  assign \$265  = \$256  ? 10'h000 : \$264 ;
+  assign \$266  = load_write & load_r_is_control;
+  assign \$267  = load_write & load_r_is_descriptor0;
+  assign \$268  = load_r[40:32] - 1'h1;
+  assign \$270  = d0_rp__data[8:0] - 1'h1;
+  assign \$272  = ! in_wslot;
+  assign \$273  = in_fire & \$272 ;
+  assign \$274  = in_beats0 + 1'h1;
+  assign \$275  = in_beats0 == in_folds_m1;
+  assign \$277  = in_fire & \$276 ;
+  assign \$278  = in_beats1 + 1'h1;
+  assign \$279  = in_beats1 == in_folds_m1;
+  assign \$280  = in_wslot ? in_beats1 : in_beats0;
+  assign \$281  = \$280  == in_folds_m1;
+  assign \$282  = in_fire & \$281 ;
+  assign \$283  = ~ in_wslot;
+  assign \$284  = ~ loaded;
+  assign \$285  = ~ loaded;
+  assign \$286  = d0_rp__data[8:0] - 1'h1;
+  assign \$288  = d0_rp__data[17:9] - 1'h1;
+  assign \$290  = | d0_rp__data[8:0];
+  assign \$291  = d0_rp__data[8:0] <= 4'h8;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = ! last_layer;
+  assign \$294  = | d0_rp__data[8:0];
+  assign \$295  = d0_rp__data[8:0] <= 4'h8;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = | d0_rp__data[17:9];
+  assign \$298  = d0_rp__data[17:9] <= 4'h8;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = group_plus1_0 + 1'h1;
+  assign \$301  = rq_addr0 + 1'h1;
+  assign \$302  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$303  = next_layer_r0 == last_layer;
+  assign \$304  = ~ wr_buf0;
+  assign \$305  = ~ cur_is_last0;
+  assign \$306  = \$304  & \$305 ;
+  assign \$307  = ! oldest;
+  assign \$308  = cur_is_last0 & \$307 ;
+  assign \$309  = fold_plus2_0 + 1'h1;
+  assign \$310  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$311  = last_fold0 & last_group0;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = bank_addr0 + 1'h1;
+  assign \$314  = cur_wait_next0 <= 2'h2;
+  assign \$315  = cur_wait_next0 <= 2'h2;
+  assign \$316  = cur_wait_next0 - 2'h2;
+  assign \$317  = \$315  ? 6'h00 : \$316 ;
+  assign \$318  = wait_remain0 <= 1'h1;
+  assign \$319  = | wait_remain0;
+  assign \$320  = wait_remain0 - 1'h1;
+  assign \$321  = ~ loaded;
+  assign \$322  = d0_rp__data[8:0] - 1'h1;
+  assign \$324  = d0_rp__data[17:9] - 1'h1;
+  assign \$326  = | d0_rp__data[8:0];
+  assign \$327  = d0_rp__data[8:0] <= 4'h8;
+  assign \$328  = \$326  & \$327 ;
+  assign \$329  = ! last_layer;
+  assign \$330  = | d0_rp__data[8:0];
+  assign \$331  = d0_rp__data[8:0] <= 4'h8;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = | d0_rp__data[17:9];
+  assign \$334  = d0_rp__data[17:9] <= 4'h8;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = group_plus1_1 + 1'h1;
+  assign \$337  = rq_addr1 + 1'h1;
+  assign \$338  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$339  = next_layer_r1 == last_layer;
+  assign \$340  = ~ wr_buf1;
+  assign \$341  = ~ cur_is_last1;
+  assign \$342  = \$340  & \$341 ;
+  assign \$344  = cur_is_last1 & \$343 ;
+  assign \$345  = fold_plus2_1 + 1'h1;
+  assign \$346  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$347  = last_fold1 & last_group1;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = bank_addr1 + 1'h1;
+  assign \$350  = cur_wait_next1 <= 2'h2;
+  assign \$351  = cur_wait_next1 <= 2'h2;
+  assign \$352  = cur_wait_next1 - 2'h2;
+  assign \$353  = \$351  ? 6'h00 : \$352 ;
+  assign \$354  = wait_remain1 <= 1'h1;
+  assign \$355  = | wait_remain1;
+  assign \$356  = wait_remain1 - 1'h1;
+  assign \$357  = load_r_is_control & load_r_is_clear;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = load_write & \$358 ;
+  assign \$360  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$361  = issue & \$360 ;
+  assign \$362  = issue_ctx ? first_step1 : first_step0;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ! in_wslot;
+  assign \$365  = in_fire & \$364 ;
+  assign \$367  = in_beats_ge1_0 | \$366 ;
   assign \$368  = ! in_wslot;
   assign \$369  = in_fire & \$368 ;
-  assign \$370  = in_beats0 == fold_plus1_0;
-  assign \$371  = \$369  & \$370 ;
-  assign \$372  = \$367  | \$371 ;
-  assign \$373  = in_beats0 > fold_plus2_0;
-  assign \$374  = ! in_wslot;
-  assign \$375  = in_fire & \$374 ;
-  assign \$376  = in_beats0 == fold_plus2_0;
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = \$373  | \$377 ;
-  assign \$379  = in_beats0 > 1'h0;
+  assign \$370  = \$369  & in_beats_ge1_0;
+  assign \$371  = in_beats_ge2_0 | \$370 ;
+  assign \$372  = ! in_wslot;
+  assign \$373  = in_fire & \$372 ;
+  assign \$374  = \$373  & in_beats_ge2_0;
+  assign \$375  = in_beats_ge3_0 | \$374 ;
+  assign \$376  = ~ issue0;
+  assign \$377  = loaded & \$376 ;
+  assign \$378  = ~ last_fold0;
+  assign \$379  = loaded & \$378 ;
   assign \$380  = ! in_wslot;
   assign \$381  = in_fire & \$380 ;
-  assign \$382  = ! in_beats0;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = \$379  | \$383 ;
-  assign \$385  = in_beats0 > 1'h1;
-  assign \$386  = ! in_wslot;
-  assign \$387  = in_fire & \$386 ;
-  assign \$388  = in_beats0 == 1'h1;
-  assign \$389  = \$387  & \$388 ;
-  assign \$390  = \$385  | \$389 ;
-  assign \$391  = ~ issue1;
-  assign \$392  = loaded & \$391 ;
-  assign \$393  = ~ last_fold1;
-  assign \$394  = loaded & \$393 ;
-  assign \$395  = in_beats1 > fold1;
+  assign \$382  = in_ahead0 + 1'h1;
+  assign \$383  = ! in_wslot;
+  assign \$384  = in_fire & \$383 ;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = in_ahead0 - 1'h1;
+  assign \$387  = | in_ahead0[8:2];
+  assign \$388  = ! in_wslot;
+  assign \$389  = in_fire & \$388 ;
+  assign \$390  = in_beats0 + 1'h1;
+  assign \$391  = \$389  ? \$390  : { 1'h0, in_beats0 };
+  assign \$392  = ! in_wslot;
+  assign \$393  = in_fire & \$392 ;
+  assign \$395  = in_beats_ge1_0 | \$394 ;
+  assign \$396  = ! in_wslot;
   assign \$397  = in_fire & \$396 ;
-  assign \$398  = in_beats1 == fold1;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = \$395  | \$399 ;
-  assign \$401  = in_beats1 > fold_plus1_1;
-  assign \$403  = in_fire & \$402 ;
-  assign \$404  = in_beats1 == fold_plus1_1;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = \$401  | \$405 ;
-  assign \$407  = in_beats1 > fold_plus1_1;
+  assign \$398  = \$397  & in_beats_ge1_0;
+  assign \$399  = in_beats_ge2_0 | \$398 ;
+  assign \$400  = ! in_wslot;
+  assign \$401  = in_fire & \$400 ;
+  assign \$402  = \$401  & in_beats_ge2_0;
+  assign \$403  = in_beats_ge3_0 | \$402 ;
+  assign \$405  = in_fire & \$404 ;
+  assign \$407  = in_beats_ge1_1 | \$406 ;
   assign \$409  = in_fire & \$408 ;
-  assign \$410  = in_beats1 == fold_plus1_1;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = \$407  | \$411 ;
-  assign \$413  = in_beats1 > fold_plus2_1;
-  assign \$415  = in_fire & \$414 ;
-  assign \$416  = in_beats1 == fold_plus2_1;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = \$413  | \$417 ;
-  assign \$419  = in_beats1 > 1'h0;
+  assign \$410  = \$409  & in_beats_ge1_1;
+  assign \$411  = in_beats_ge2_1 | \$410 ;
+  assign \$413  = in_fire & \$412 ;
+  assign \$414  = \$413  & in_beats_ge2_1;
+  assign \$415  = in_beats_ge3_1 | \$414 ;
+  assign \$416  = ~ issue1;
+  assign \$417  = loaded & \$416 ;
+  assign \$418  = ~ last_fold1;
+  assign \$419  = loaded & \$418 ;
   assign \$421  = in_fire & \$420 ;
-  assign \$422  = ! in_beats1;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = \$419  | \$423 ;
-  assign \$425  = in_beats1 > 1'h1;
-  assign \$427  = in_fire & \$426 ;
-  assign \$428  = in_beats1 == 1'h1;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$425  | \$429 ;
-  assign \$431  = in_wslot ? in_beats1 : in_beats0;
-  assign \$432  = \$431  == in_folds_m1;
+  assign \$422  = in_ahead1 + 1'h1;
+  assign \$424  = in_fire & \$423 ;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = in_ahead1 - 1'h1;
+  assign \$427  = | in_ahead1[8:2];
+  assign \$429  = in_fire & \$428 ;
+  assign \$430  = in_beats1 + 1'h1;
+  assign \$431  = \$429  ? \$430  : { 1'h0, in_beats1 };
   assign \$433  = in_fire & \$432 ;
-  assign \$434  = in_wslot ^ \$433 ;
-  assign \$435  = ~ in_release_r1_1;
-  assign \$436  = in_wslot ? in_beats1 : in_beats0;
-  assign \$437  = \$436  == in_folds_m1;
-  assign \$438  = in_fire & \$437 ;
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = in_full1 | \$440 ;
-  assign \$442  = \$435  & \$441 ;
-  assign \$443  = ~ in_release_r1_0;
+  assign \$435  = in_beats_ge1_1 | \$434 ;
+  assign \$437  = in_fire & \$436 ;
+  assign \$438  = \$437  & in_beats_ge1_1;
+  assign \$439  = in_beats_ge2_1 | \$438 ;
+  assign \$441  = in_fire & \$440 ;
+  assign \$442  = \$441  & in_beats_ge2_1;
+  assign \$443  = in_beats_ge3_1 | \$442 ;
   assign \$444  = in_wslot ? in_beats1 : in_beats0;
   assign \$445  = \$444  == in_folds_m1;
   assign \$446  = in_fire & \$445 ;
-  assign \$447  = ! in_wslot;
-  assign \$448  = \$446  & \$447 ;
-  assign \$449  = in_full0 | \$448 ;
-  assign \$450  = \$443  & \$449 ;
-  assign \$451  = \$434  ? \$442  : \$450 ;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = load_write & load_r_is_control;
-  assign \$454  = \$453  & load_r_is_n_layers;
-  assign \$455  = \$454  ? load_r_has_layers : has_layers;
-  assign \$456  = \$452  & \$455 ;
-  assign \$457  = load__valid & load__ready;
-  assign \$458  = | { load_in_valid0, \$457  };
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$456  & \$459 ;
-  assign \$461  = load_r_is_control & load_r_is_clear;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = load_write & \$462 ;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$460  & \$464 ;
-  assign \$466  = load_r_is_control & load_r_is_clear;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = load_write & \$467 ;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = loaded & \$469 ;
-  assign \$471  = load_write & load_r_is_control;
-  assign \$472  = \$471  & load_r_is_n_layers;
-  assign \$473  = \$472  ? load_r_has_layers : has_layers;
-  assign \$474  = \$470  & \$473 ;
-  assign \$476  = last_fold0 & last_group0;
+  assign \$447  = in_wslot ^ \$446 ;
+  assign \$448  = ~ in_release_r1_1;
+  assign \$449  = in_wslot ? in_beats1 : in_beats0;
+  assign \$450  = \$449  == in_folds_m1;
+  assign \$451  = in_fire & \$450 ;
+  assign \$453  = \$451  & \$452 ;
+  assign \$454  = in_full1 | \$453 ;
+  assign \$455  = \$448  & \$454 ;
+  assign \$456  = ~ in_release_r1_0;
+  assign \$457  = in_wslot ? in_beats1 : in_beats0;
+  assign \$458  = \$457  == in_folds_m1;
+  assign \$459  = in_fire & \$458 ;
+  assign \$460  = ! in_wslot;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = in_full0 | \$461 ;
+  assign \$463  = \$456  & \$462 ;
+  assign \$464  = \$447  ? \$455  : \$463 ;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = load_write & load_r_is_control;
+  assign \$467  = \$466  & load_r_is_n_layers;
+  assign \$468  = \$467  ? load_r_has_layers : has_layers;
+  assign \$469  = \$465  & \$468 ;
+  assign \$470  = load__valid & load__ready;
+  assign \$471  = | { load_in_valid0, \$470  };
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$469  & \$472 ;
+  assign \$474  = load_r_is_control & load_r_is_clear;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = load_write & \$475 ;
   assign \$477  = ~ \$476 ;
-  assign \$478  = ~ layer_is_0_0;
-  assign \$479  = \$478  | last_fold0;
-  assign \$480  = \$479  | beat_ready_next0;
-  assign \$481  = ! in_wslot;
-  assign \$482  = in_fire & \$481 ;
-  assign \$483  = \$482  & beat_ready0;
-  assign \$484  = \$480  | \$483 ;
-  assign \$485  = \$477  & \$484 ;
-  assign \$486  = ! in_wslot;
-  assign \$487  = in_fire & \$486 ;
-  assign \$488  = beat_ready0 | \$487 ;
-  assign \$489  = ~ first_step0;
-  assign \$490  = \$489  | wait_ok0;
-  assign \$491  = layer_is_0_0 ? \$488  : \$490 ;
-  assign \$492  = cur_is_last0 & first_step0;
-  assign \$493  = ! claim_ctx;
-  assign \$494  = claim_out & \$493 ;
-  assign \$495  = \$494  | out_full0;
-  assign \$496  = \$492  & \$495 ;
-  assign \$497  = ~ \$496 ;
-  assign \$498  = \$491  & \$497 ;
-  assign \$499  = issue0 ? \$485  : \$498 ;
-  assign \$500  = \$475  & \$499 ;
-  assign \$501  = load_r_is_control & load_r_is_clear;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = load_write & \$502 ;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = loaded & \$504 ;
-  assign \$506  = load_write & load_r_is_control;
-  assign \$507  = \$506  & load_r_is_n_layers;
-  assign \$508  = \$507  ? load_r_has_layers : has_layers;
+  assign \$478  = \$473  & \$477 ;
+  assign \$479  = load_r_is_control & load_r_is_clear;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = load_write & \$480 ;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = loaded & \$482 ;
+  assign \$484  = load_write & load_r_is_control;
+  assign \$485  = \$484  & load_r_is_n_layers;
+  assign \$486  = \$485  ? load_r_has_layers : has_layers;
+  assign \$487  = \$483  & \$486 ;
+  assign \$489  = last_fold0 & last_group0;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = ~ layer_is_0_0;
+  assign \$492  = \$491  | last_fold0;
+  assign \$493  = \$492  | in_ahead_ge2_0;
+  assign \$494  = ! in_wslot;
+  assign \$495  = in_fire & \$494 ;
+  assign \$496  = \$495  & in_ahead_ge1_0;
+  assign \$497  = \$493  | \$496 ;
+  assign \$498  = \$490  & \$497 ;
+  assign \$499  = ! in_wslot;
+  assign \$500  = in_fire & \$499 ;
+  assign \$501  = in_ahead_ge1_0 | \$500 ;
+  assign \$502  = ~ first_step0;
+  assign \$503  = \$502  | wait_ok0;
+  assign \$504  = layer_is_0_0 ? \$501  : \$503 ;
+  assign \$505  = cur_is_last0 & first_step0;
+  assign \$506  = ! claim_ctx;
+  assign \$507  = claim_out & \$506 ;
+  assign \$508  = \$507  | out_full0;
   assign \$509  = \$505  & \$508 ;
-  assign \$511  = last_fold1 & last_group1;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = ~ layer_is_0_1;
-  assign \$514  = \$513  | last_fold1;
-  assign \$515  = \$514  | beat_ready_next1;
-  assign \$517  = in_fire & \$516 ;
-  assign \$518  = \$517  & beat_ready1;
-  assign \$519  = \$515  | \$518 ;
-  assign \$520  = \$512  & \$519 ;
-  assign \$522  = in_fire & \$521 ;
-  assign \$523  = beat_ready1 | \$522 ;
-  assign \$524  = ~ first_step1;
-  assign \$525  = \$524  | wait_ok1;
-  assign \$526  = layer_is_0_1 ? \$523  : \$525 ;
-  assign \$527  = cur_is_last1 & first_step1;
-  assign \$529  = claim_out & \$528 ;
-  assign \$530  = \$529  | out_full1;
-  assign \$531  = \$527  & \$530 ;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = \$526  & \$532 ;
-  assign \$534  = issue1 ? \$520  : \$533 ;
-  assign \$535  = \$510  & \$534 ;
-  assign \$536  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$537  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$538  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$539  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$540  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$541  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$542  = issue_ctx ? fold1 : fold0;
-  assign \$544  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$545  = \$543  + \$544 ;
-  assign \$546  = issue_ctx ? fold1 : fold0;
-  assign \$548  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$549  = \$547  + \$548 ;
-  assign \$550  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$551  = \$550  ? 6'h00 : 6'h20;
-  assign \$552  = \$549  + \$551 ;
-  assign \$553  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$554  = issue_ctx ? group1 : group0;
-  assign \$555  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$556  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$557  = step_valid & step_last;
-  assign \$558  = ! claim_ctx;
-  assign \$559  = claim_out & \$558 ;
-  assign \$560  = ! wb_ctx17;
-  assign \$561  = out_write & \$560 ;
-  assign \$562  = out_groups0 + 1'h1;
-  assign \$564  = claim_out & \$563 ;
-  assign \$566  = out_write & \$565 ;
-  assign \$567  = out_groups1 + 1'h1;
-  assign \$568  = drain_occupancy + drain_read;
-  assign \$569  = o_stream__valid & o_stream__ready;
-  assign \$570  = \$568  - \$569 ;
-  assign \$571  = o_stream__valid & o_stream__ready;
-  assign \$572  = drain_occupancy - \$571 ;
-  assign \$573  = $signed(\$572 ) < $signed(3'h3);
-  assign \$574  = o_stream__valid & o_stream__ready;
-  assign \$575  = drain_occupancy - \$574 ;
-  assign \$576  = $signed(\$575 ) < $signed(4'h4);
-  assign \$577  = drain_read ? \$573  : \$576 ;
-  assign \$578  = ! claim_ctx;
-  assign \$579  = claim_out & \$578 ;
-  assign \$580  = ! drain_slot;
-  assign \$581  = \$580  & out_pending0;
-  assign \$582  = \$581  & drain_ready0;
-  assign \$583  = \$582  & drain_room;
-  assign \$584  = \$583  & drain_elem_last;
-  assign \$585  = \$579  | \$584 ;
-  assign \$586  = ! wb_ctx17;
-  assign \$587  = out_write & \$586 ;
-  assign \$588  = ! drain_slot;
-  assign \$589  = \$588  & out_pending0;
-  assign \$590  = \$589  & drain_ready0;
-  assign \$591  = \$590  & drain_room;
-  assign \$592  = & drain_elem[2:0];
-  assign \$593  = \$591  & \$592 ;
-  assign \$594  = ~ \$593 ;
-  assign \$595  = \$587  & \$594 ;
-  assign \$596  = ! drain_slot;
-  assign \$597  = \$596  & out_pending0;
-  assign \$598  = \$597  & drain_ready0;
-  assign \$599  = \$598  & drain_room;
-  assign \$600  = & drain_elem[2:0];
-  assign \$601  = \$599  & \$600 ;
-  assign \$602  = ! wb_ctx17;
-  assign \$603  = out_write & \$602 ;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$601  & \$604 ;
-  assign \$606  = drain_undrained0 + 1'h1;
-  assign \$607  = drain_undrained0 - 1'h1;
-  assign \$608  = drain_undrained0 >= 2'h2;
-  assign \$610  = claim_out & \$609 ;
-  assign \$612  = \$611  & out_pending1;
-  assign \$613  = \$612  & drain_ready1;
-  assign \$614  = \$613  & drain_room;
-  assign \$615  = \$614  & drain_elem_last;
-  assign \$616  = \$610  | \$615 ;
-  assign \$618  = out_write & \$617 ;
-  assign \$620  = \$619  & out_pending1;
-  assign \$621  = \$620  & drain_ready1;
-  assign \$622  = \$621  & drain_room;
-  assign \$623  = & drain_elem[2:0];
-  assign \$624  = \$622  & \$623 ;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$618  & \$625 ;
-  assign \$628  = \$627  & out_pending1;
-  assign \$629  = \$628  & drain_ready1;
-  assign \$630  = \$629  & drain_room;
-  assign \$631  = & drain_elem[2:0];
-  assign \$632  = \$630  & \$631 ;
-  assign \$634  = out_write & \$633 ;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$632  & \$635 ;
-  assign \$637  = drain_undrained1 + 1'h1;
-  assign \$638  = drain_undrained1 - 1'h1;
-  assign \$639  = drain_undrained1 >= 2'h2;
-  assign \$640  = out_n - 1'h1;
-  assign \$641  = out_n - 2'h2;
-  assign \$642  = ~ drain_read;
-  assign \$643  = drain_elem == out_n_m1;
-  assign \$644  = ! out_n_m1;
-  assign \$645  = drain_elem == out_n_m2;
-  assign \$646  = ~ drain_slot;
-  assign \$647  = ! drain_slot;
-  assign \$649  = drain_elem + 1'h1;
-  assign \$650  = ~ release_slot;
-  assign \$651  = ! release_slot;
-  assign \$653  = in_flight + vector_start_r;
-  assign \$654  = \$653  - finished_r;
-  assign \$655  = in_flight + vector_start_r;
-  assign \$656  = \$655  - finished_r;
-  assign \$657  = | \$656 ;
-  assign \$658  = count_busy + inc_busy;
-  assign \$659  = count_stall_input + inc_stall_input;
-  assign \$660  = count_stall_output + inc_stall_output;
-  assign \$661  = issue ? 7'h40 : 7'h00;
-  assign \$662  = count_mac_ops + inc_mac_ops;
-  assign \$663  = issue ? 4'h8 : 4'h0;
-  assign \$664  = count_bank_reads + inc_bank_reads;
-  assign \$665  = count_act_reads + inc_act_reads;
-  assign \$666  = in_fire + act_write;
-  assign \$667  = count_act_writes + inc_act_writes;
-  assign \$668  = count_inferences + inc_inferences;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = \$504  & \$510 ;
+  assign \$512  = issue0 ? \$498  : \$511 ;
+  assign \$513  = \$488  & \$512 ;
+  assign \$514  = load_r_is_control & load_r_is_clear;
+  assign \$515  = ~ \$514 ;
+  assign \$516  = load_write & \$515 ;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = loaded & \$517 ;
+  assign \$519  = load_write & load_r_is_control;
+  assign \$520  = \$519  & load_r_is_n_layers;
+  assign \$521  = \$520  ? load_r_has_layers : has_layers;
+  assign \$522  = \$518  & \$521 ;
+  assign \$524  = last_fold1 & last_group1;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = ~ layer_is_0_1;
+  assign \$527  = \$526  | last_fold1;
+  assign \$528  = \$527  | in_ahead_ge2_1;
+  assign \$530  = in_fire & \$529 ;
+  assign \$531  = \$530  & in_ahead_ge1_1;
+  assign \$532  = \$528  | \$531 ;
+  assign \$533  = \$525  & \$532 ;
+  assign \$535  = in_fire & \$534 ;
+  assign \$536  = in_ahead_ge1_1 | \$535 ;
+  assign \$537  = ~ first_step1;
+  assign \$538  = \$537  | wait_ok1;
+  assign \$539  = layer_is_0_1 ? \$536  : \$538 ;
+  assign \$540  = cur_is_last1 & first_step1;
+  assign \$542  = claim_out & \$541 ;
+  assign \$543  = \$542  | out_full1;
+  assign \$544  = \$540  & \$543 ;
+  assign \$545  = ~ \$544 ;
+  assign \$546  = \$539  & \$545 ;
+  assign \$547  = issue1 ? \$533  : \$546 ;
+  assign \$548  = \$523  & \$547 ;
+  assign \$549  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$550  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$551  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$552  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$553  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$554  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$555  = issue_ctx ? fold1 : fold0;
+  assign \$557  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$558  = \$556  + \$557 ;
+  assign \$559  = issue_ctx ? fold1 : fold0;
+  assign \$561  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$562  = \$560  + \$561 ;
+  assign \$563  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$564  = \$563  ? 6'h00 : 6'h20;
+  assign \$565  = \$562  + \$564 ;
+  assign \$566  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$567  = issue_ctx ? group1 : group0;
+  assign \$568  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$569  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$570  = step_valid & step_last;
+  assign \$571  = ! claim_ctx;
+  assign \$572  = claim_out & \$571 ;
+  assign \$573  = ! wb_ctx17;
+  assign \$574  = out_write & \$573 ;
+  assign \$575  = out_groups0 + 1'h1;
+  assign \$577  = claim_out & \$576 ;
+  assign \$579  = out_write & \$578 ;
+  assign \$580  = out_groups1 + 1'h1;
+  assign \$581  = drain_occupancy + drain_read;
+  assign \$582  = o_stream__valid & o_stream__ready;
+  assign \$583  = \$581  - \$582 ;
+  assign \$584  = o_stream__valid & o_stream__ready;
+  assign \$585  = drain_occupancy - \$584 ;
+  assign \$586  = $signed(\$585 ) < $signed(3'h3);
+  assign \$587  = o_stream__valid & o_stream__ready;
+  assign \$588  = drain_occupancy - \$587 ;
+  assign \$589  = $signed(\$588 ) < $signed(4'h4);
+  assign \$590  = drain_read ? \$586  : \$589 ;
+  assign \$591  = ! claim_ctx;
+  assign \$592  = claim_out & \$591 ;
+  assign \$593  = ! drain_slot;
+  assign \$594  = \$593  & out_pending0;
+  assign \$595  = \$594  & drain_ready0;
+  assign \$596  = \$595  & drain_room;
+  assign \$597  = \$596  & drain_elem_last;
+  assign \$598  = \$592  | \$597 ;
+  assign \$599  = ! wb_ctx17;
+  assign \$600  = out_write & \$599 ;
+  assign \$601  = ! drain_slot;
+  assign \$602  = \$601  & out_pending0;
+  assign \$603  = \$602  & drain_ready0;
+  assign \$604  = \$603  & drain_room;
+  assign \$605  = & drain_elem[2:0];
+  assign \$606  = \$604  & \$605 ;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$600  & \$607 ;
+  assign \$609  = ! drain_slot;
+  assign \$610  = \$609  & out_pending0;
+  assign \$611  = \$610  & drain_ready0;
+  assign \$612  = \$611  & drain_room;
+  assign \$613  = & drain_elem[2:0];
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = ! wb_ctx17;
+  assign \$616  = out_write & \$615 ;
+  assign \$617  = ~ \$616 ;
+  assign \$618  = \$614  & \$617 ;
+  assign \$619  = drain_undrained0 + 1'h1;
+  assign \$620  = drain_undrained0 - 1'h1;
+  assign \$621  = drain_undrained0 >= 2'h2;
+  assign \$623  = claim_out & \$622 ;
+  assign \$625  = \$624  & out_pending1;
+  assign \$626  = \$625  & drain_ready1;
+  assign \$627  = \$626  & drain_room;
+  assign \$628  = \$627  & drain_elem_last;
+  assign \$629  = \$623  | \$628 ;
+  assign \$631  = out_write & \$630 ;
+  assign \$633  = \$632  & out_pending1;
+  assign \$634  = \$633  & drain_ready1;
+  assign \$635  = \$634  & drain_room;
+  assign \$636  = & drain_elem[2:0];
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = ~ \$637 ;
+  assign \$639  = \$631  & \$638 ;
+  assign \$641  = \$640  & out_pending1;
+  assign \$642  = \$641  & drain_ready1;
+  assign \$643  = \$642  & drain_room;
+  assign \$644  = & drain_elem[2:0];
+  assign \$645  = \$643  & \$644 ;
+  assign \$647  = out_write & \$646 ;
+  assign \$648  = ~ \$647 ;
+  assign \$649  = \$645  & \$648 ;
+  assign \$650  = drain_undrained1 + 1'h1;
+  assign \$651  = drain_undrained1 - 1'h1;
+  assign \$652  = drain_undrained1 >= 2'h2;
+  assign \$653  = out_n - 1'h1;
+  assign \$654  = out_n - 2'h2;
+  assign \$655  = ~ drain_read;
+  assign \$656  = drain_elem == out_n_m1;
+  assign \$657  = ! out_n_m1;
+  assign \$658  = drain_elem == out_n_m2;
+  assign \$659  = ~ drain_slot;
+  assign \$660  = ! drain_slot;
+  assign \$662  = drain_elem + 1'h1;
+  assign \$663  = ! drain_lane;
+  assign \$664  = drain_lane == 1'h1;
+  assign \$665  = drain_lane == 2'h2;
+  assign \$666  = drain_lane == 2'h3;
+  assign \$667  = drain_lane == 3'h4;
+  assign \$668  = drain_lane == 3'h5;
+  assign \$669  = drain_lane == 3'h6;
+  assign \$670  = drain_lane == 3'h7;
+  assign \$671  = ~ release_slot;
+  assign \$672  = ! release_slot;
+  assign \$674  = in_flight + vector_start_r;
+  assign \$675  = \$674  - finished_r;
+  assign \$676  = in_flight + vector_start_r;
+  assign \$677  = \$676  - finished_r;
+  assign \$678  = | \$677 ;
+  assign \$679  = count_busy + inc_busy;
+  assign \$680  = count_stall_input + inc_stall_input;
+  assign \$681  = count_stall_output + inc_stall_output;
+  assign \$682  = issue ? 7'h40 : 7'h00;
+  assign \$683  = count_mac_ops + inc_mac_ops;
+  assign \$684  = issue ? 4'h8 : 4'h0;
+  assign \$685  = count_bank_reads + inc_bank_reads;
+  assign \$686  = count_act_reads + inc_act_reads;
+  assign \$687  = in_fire + act_write;
+  assign \$688  = count_act_writes + inc_act_writes;
+  assign \$689  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$669 ;
+    load_in_valid0 <= \$690 ;
   always @(posedge clk)
     load_r <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$670 ;
+    load_write <= \$691 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$228 ;
+    load_r_is_descriptor <= \$241 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$231 ;
+    load_r_is_descriptor0 <= \$244 ;
   always @(posedge clk)
-    load_r_is_control <= \$232 ;
+    load_r_is_control <= \$245 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$233 ;
+    load_r_is_n_layers <= \$246 ;
   always @(posedge clk)
-    load_r_is_clear <= \$234 ;
+    load_r_is_clear <= \$247 ;
   always @(posedge clk)
-    load_r_has_layers <= \$235 ;
+    load_r_has_layers <= \$248 ;
   always @(posedge clk)
-    load_r_last_layer <= \$240 ;
+    load_r_last_layer <= \$253 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$252 [4:0];
+    load_r_countdown_distance <= \$265 [4:0];
   always @(posedge clk)
-    has_layers <= \$671 ;
+    has_layers <= \$692 ;
   always @(posedge clk)
-    last_layer <= \$672 ;
+    last_layer <= \$693 ;
   always @(posedge clk)
-    in_folds_m1 <= \$673 ;
+    in_folds_m1 <= \$694 ;
   always @(posedge clk)
-    wait1 <= \$674 ;
+    wait1 <= \$695 ;
   always @(posedge clk)
-    out_n <= \$675 ;
+    out_n <= \$696 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$676 ;
+    in_release_r1_0 <= \$697 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$677 ;
+    in_release_r1_1 <= \$698 ;
   always @(posedge clk)
-    in_beats0 <= \$678 ;
+    in_beats0 <= \$699 ;
   always @(posedge clk)
-    in_full0 <= \$679 ;
+    in_full0 <= \$700 ;
   always @(posedge clk)
-    in_beats1 <= \$680 ;
+    in_beats1 <= \$701 ;
   always @(posedge clk)
-    in_full1 <= \$681 ;
+    in_full1 <= \$702 ;
   always @(posedge clk)
-    in_wslot <= \$682 ;
+    in_wslot <= \$703 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2827,163 +2917,183 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$105 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$330 ;
+    next_descriptor1 <= \nxt_rp__data$339 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$332 ;
+    next_steps1 <= \nxt_steps_rp__data$341 ;
   always @(posedge clk)
     next_layer_r1 <= \$107 [3:0];
   always @(posedge clk)
-    loaded <= \$683 ;
+    loaded <= \$704 ;
   always @(posedge clk)
-    oldest <= \$684 ;
+    oldest <= \$705 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$685 ;
+    cur_folds_m1_0 <= \$706 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$686 ;
+    cur_groups_m1_0 <= \$707 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$687 ;
+    cur_one_fold0 <= \$708 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$688 ;
+    cur_wait_next0 <= \$709 ;
   always @(posedge clk)
-    cur_is_last0 <= \$689 ;
+    cur_is_last0 <= \$710 ;
   always @(posedge clk)
-    cur_relu0 <= \$690 ;
+    cur_relu0 <= \$711 ;
   always @(posedge clk)
-    cur_requantize0 <= \$691 ;
+    cur_requantize0 <= \$712 ;
   always @(posedge clk)
-    bank_addr0 <= \$692 ;
+    bank_addr0 <= \$713 ;
   always @(posedge clk)
-    rq_addr0 <= \$693 ;
+    rq_addr0 <= \$714 ;
   always @(posedge clk)
-    layer0 <= \$694 ;
+    layer0 <= \$715 ;
   always @(posedge clk)
-    group0 <= \$695 ;
+    group0 <= \$716 ;
   always @(posedge clk)
-    fold0 <= \$696 ;
+    fold0 <= \$717 ;
   always @(posedge clk)
-    group_plus1_0 <= \$697 ;
+    group_plus1_0 <= \$718 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$698 ;
+    fold_plus1_0 <= \$719 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$699 ;
+    fold_plus2_0 <= \$720 ;
   always @(posedge clk)
-    last_fold0 <= \$700 ;
+    last_fold0 <= \$721 ;
   always @(posedge clk)
-    last_group0 <= \$701 ;
+    last_group0 <= \$722 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$702 ;
+    fold_is_0_0 <= \$723 ;
   always @(posedge clk)
-    first_step0 <= \$703 ;
+    first_step0 <= \$724 ;
   always @(posedge clk)
-    wr_buf0 <= \$704 ;
+    wr_buf0 <= \$725 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$705 ;
+    layer_is_0_0 <= \$726 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$706 ;
+    wait_next_le2_0 <= \$727 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$707 ;
+    wait_next_m2_0 <= \$728 ;
   always @(posedge clk)
-    wait_remain0 <= \$708 ;
+    wait_remain0 <= \$729 ;
   always @(posedge clk)
-    wait_ok0 <= \$709 ;
+    wait_ok0 <= \$730 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$710 ;
+    cur_folds_m1_1 <= \$731 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$711 ;
+    cur_groups_m1_1 <= \$732 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$712 ;
+    cur_one_fold1 <= \$733 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$713 ;
+    cur_wait_next1 <= \$734 ;
   always @(posedge clk)
-    cur_is_last1 <= \$714 ;
+    cur_is_last1 <= \$735 ;
   always @(posedge clk)
-    cur_relu1 <= \$715 ;
+    cur_relu1 <= \$736 ;
   always @(posedge clk)
-    cur_requantize1 <= \$716 ;
+    cur_requantize1 <= \$737 ;
   always @(posedge clk)
-    bank_addr1 <= \$717 ;
+    bank_addr1 <= \$738 ;
   always @(posedge clk)
-    rq_addr1 <= \$718 ;
+    rq_addr1 <= \$739 ;
   always @(posedge clk)
-    layer1 <= \$719 ;
+    layer1 <= \$740 ;
   always @(posedge clk)
-    group1 <= \$720 ;
+    group1 <= \$741 ;
   always @(posedge clk)
-    fold1 <= \$721 ;
+    fold1 <= \$742 ;
   always @(posedge clk)
-    group_plus1_1 <= \$722 ;
+    group_plus1_1 <= \$743 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$723 ;
+    fold_plus1_1 <= \$744 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$724 ;
+    fold_plus2_1 <= \$745 ;
   always @(posedge clk)
-    last_fold1 <= \$725 ;
+    last_fold1 <= \$746 ;
   always @(posedge clk)
-    last_group1 <= \$726 ;
+    last_group1 <= \$747 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$727 ;
+    fold_is_0_1 <= \$748 ;
   always @(posedge clk)
-    first_step1 <= \$728 ;
+    first_step1 <= \$749 ;
   always @(posedge clk)
-    wr_buf1 <= \$729 ;
+    wr_buf1 <= \$750 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$730 ;
+    layer_is_0_1 <= \$751 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$731 ;
+    wait_next_le2_1 <= \$752 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$732 ;
+    wait_next_m2_1 <= \$753 ;
   always @(posedge clk)
-    wait_remain1 <= \$733 ;
+    wait_remain1 <= \$754 ;
   always @(posedge clk)
-    wait_ok1 <= \$734 ;
+    wait_ok1 <= \$755 ;
   always @(posedge clk)
-    claim_out <= \$735 ;
+    claim_out <= \$756 ;
   always @(posedge clk)
-    claim_ctx <= \$736 ;
+    claim_ctx <= \$757 ;
   always @(posedge clk)
-    beat_ready0 <= \$737 ;
+    in_ahead0 <= \$758 ;
   always @(posedge clk)
-    beat_ready_next0 <= \$738 ;
+    in_beats_ge1_0 <= \$759 ;
   always @(posedge clk)
-    beat_ready1 <= \$739 ;
+    in_beats_ge2_0 <= \$760 ;
   always @(posedge clk)
-    beat_ready_next1 <= \$740 ;
+    in_beats_ge3_0 <= \$761 ;
   always @(posedge clk)
-    i_stream__ready <= \$741 ;
+    in_ahead_ge1_0 <= \$762 ;
   always @(posedge clk)
-    want0 <= \$742 ;
+    in_ahead_ge2_0 <= \$763 ;
   always @(posedge clk)
-    want1 <= \$743 ;
+    in_ahead_ge3_0 <= \$764 ;
   always @(posedge clk)
-    step_addr <= \$536 ;
+    in_ahead1 <= \$765 ;
   always @(posedge clk)
-    step_first <= \$537 ;
+    in_beats_ge1_1 <= \$766 ;
   always @(posedge clk)
-    step_last <= \$538 ;
+    in_beats_ge2_1 <= \$767 ;
   always @(posedge clk)
-    step_rq <= \$539 ;
+    in_beats_ge3_1 <= \$768 ;
   always @(posedge clk)
-    step_relu <= \$540 ;
+    in_ahead_ge1_1 <= \$769 ;
   always @(posedge clk)
-    step_requantize <= \$541 ;
+    in_ahead_ge2_1 <= \$770 ;
   always @(posedge clk)
-    step_in_addr <= \$545 ;
+    in_ahead_ge3_1 <= \$771 ;
   always @(posedge clk)
-    step_act_addr <= \$552 ;
+    i_stream__ready <= \$772 ;
   always @(posedge clk)
-    step_from_input <= \$553 ;
+    want0 <= \$773 ;
+  always @(posedge clk)
+    want1 <= \$774 ;
+  always @(posedge clk)
+    step_addr <= \$549 ;
+  always @(posedge clk)
+    step_first <= \$550 ;
+  always @(posedge clk)
+    step_last <= \$551 ;
+  always @(posedge clk)
+    step_rq <= \$552 ;
+  always @(posedge clk)
+    step_relu <= \$553 ;
+  always @(posedge clk)
+    step_requantize <= \$554 ;
+  always @(posedge clk)
+    step_in_addr <= \$558 ;
+  always @(posedge clk)
+    step_act_addr <= \$565 ;
+  always @(posedge clk)
+    step_from_input <= \$566 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$554 ;
+    step_group <= \$567 ;
   always @(posedge clk)
-    step_par <= \$555 ;
+    step_par <= \$568 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$556 ;
+    step_out <= \$569 ;
   always @(posedge clk)
-    step_valid <= \$744 ;
+    step_valid <= \$775 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2997,7 +3107,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$745 ;
+    wb_valid1 <= \$776 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3007,7 +3117,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$746 ;
+    wb_valid2 <= \$777 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3017,7 +3127,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$747 ;
+    wb_valid3 <= \$778 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3027,7 +3137,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$748 ;
+    wb_valid4 <= \$779 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3037,7 +3147,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$749 ;
+    wb_valid5 <= \$780 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3047,7 +3157,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$750 ;
+    wb_valid6 <= \$781 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3057,7 +3167,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$751 ;
+    wb_valid7 <= \$782 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3067,7 +3177,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$752 ;
+    wb_valid8 <= \$783 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3077,7 +3187,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$753 ;
+    wb_valid9 <= \$784 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3087,7 +3197,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$754 ;
+    wb_valid10 <= \$785 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3097,7 +3207,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$755 ;
+    wb_valid11 <= \$786 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3107,7 +3217,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$756 ;
+    wb_valid12 <= \$787 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3117,7 +3227,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$757 ;
+    wb_valid13 <= \$788 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3127,7 +3237,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$758 ;
+    wb_valid14 <= \$789 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3137,7 +3247,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$759 ;
+    wb_valid15 <= \$790 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3147,7 +3257,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$760 ;
+    wb_valid16 <= \$791 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3157,7 +3267,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$761 ;
+    wb_valid17 <= \$792 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3167,111 +3277,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$762 ;
+    out_full0 <= \$793 ;
   always @(posedge clk)
-    out_pending0 <= \$763 ;
+    out_pending0 <= \$794 ;
   always @(posedge clk)
-    out_groups0 <= \$764 ;
+    out_groups0 <= \$795 ;
   always @(posedge clk)
-    out_full1 <= \$765 ;
+    out_full1 <= \$796 ;
   always @(posedge clk)
-    out_pending1 <= \$766 ;
+    out_pending1 <= \$797 ;
   always @(posedge clk)
-    out_groups1 <= \$767 ;
+    out_groups1 <= \$798 ;
   always @(posedge clk)
-    drain_occupancy <= \$768 ;
+    drain_occupancy <= \$799 ;
   always @(posedge clk)
-    drain_room <= \$769 ;
+    drain_room <= \$800 ;
   always @(posedge clk)
-    drain_undrained0 <= \$770 ;
+    drain_undrained0 <= \$801 ;
   always @(posedge clk)
-    drain_ready0 <= \$771 ;
+    drain_ready0 <= \$802 ;
   always @(posedge clk)
-    drain_undrained1 <= \$772 ;
+    drain_undrained1 <= \$803 ;
   always @(posedge clk)
-    drain_ready1 <= \$773 ;
+    drain_ready1 <= \$804 ;
   always @(posedge clk)
-    drain_inflight <= \$774 ;
+    drain_inflight <= \$805 ;
   always @(posedge clk)
-    w_en <= \$775 ;
+    w_en <= \$806 ;
   always @(posedge clk)
-    out_n_m1 <= \$776 ;
+    out_n_m1 <= \$807 ;
   always @(posedge clk)
-    out_n_m2 <= \$777 ;
+    out_n_m2 <= \$808 ;
   always @(posedge clk)
-    drain_elem_last <= \$778 ;
+    drain_elem_last <= \$809 ;
   always @(posedge clk)
-    drain_lane <= \$779 ;
+    drain_lane <= \$810 ;
   always @(posedge clk)
-    drain_last <= \$780 ;
+    drain_last <= \$811 ;
   always @(posedge clk)
-    drain_elem <= \$781 ;
+    drain_elem <= \$812 ;
   always @(posedge clk)
-    drain_slot <= \$782 ;
+    drain_slot <= \$813 ;
   always @(posedge clk)
-    drain_lane2 <= drain_lane;
+    drain_lane_sel0 <= \$663 ;
+  always @(posedge clk)
+    drain_lane_sel1 <= \$664 ;
+  always @(posedge clk)
+    drain_lane_sel2 <= \$665 ;
+  always @(posedge clk)
+    drain_lane_sel3 <= \$666 ;
+  always @(posedge clk)
+    drain_lane_sel4 <= \$667 ;
+  always @(posedge clk)
+    drain_lane_sel5 <= \$668 ;
+  always @(posedge clk)
+    drain_lane_sel6 <= \$669 ;
+  always @(posedge clk)
+    drain_lane_sel7 <= \$670 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$476 ;
+    drain_lane_data0 <= \$signature__data$493 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$477 ;
+    drain_lane_data1 <= \$signature__data$494 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$478 ;
+    drain_lane_data2 <= \$signature__data$495 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$479 ;
+    drain_lane_data3 <= \$signature__data$496 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$480 ;
+    drain_lane_data4 <= \$signature__data$497 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$481 ;
+    drain_lane_data5 <= \$signature__data$498 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$482 ;
+    drain_lane_data6 <= \$signature__data$499 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$483 ;
+    drain_lane_data7 <= \$signature__data$500 ;
   always @(posedge clk)
-    release_slot <= \$783 ;
+    release_slot <= \$814 ;
   always @(posedge clk)
-    vector_start_r <= \$784 ;
+    vector_start_r <= \$815 ;
   always @(posedge clk)
-    finished_r <= \$785 ;
+    finished_r <= \$816 ;
   always @(posedge clk)
-    in_flight <= \$786 ;
+    in_flight <= \$817 ;
   always @(posedge clk)
-    busy <= \$787 ;
+    busy <= \$818 ;
   always @(posedge clk)
-    inc_busy <= \$788 ;
+    inc_busy <= \$819 ;
   always @(posedge clk)
-    count_busy <= \$789 ;
+    count_busy <= \$820 ;
   always @(posedge clk)
-    inc_stall_input <= \$790 ;
+    inc_stall_input <= \$821 ;
   always @(posedge clk)
-    count_stall_input <= \$791 ;
+    count_stall_input <= \$822 ;
   always @(posedge clk)
-    inc_stall_output <= \$792 ;
+    inc_stall_output <= \$823 ;
   always @(posedge clk)
-    count_stall_output <= \$793 ;
+    count_stall_output <= \$824 ;
   always @(posedge clk)
-    inc_mac_ops <= \$794 ;
+    inc_mac_ops <= \$825 ;
   always @(posedge clk)
-    count_mac_ops <= \$795 ;
+    count_mac_ops <= \$826 ;
   always @(posedge clk)
-    inc_bank_reads <= \$796 ;
+    inc_bank_reads <= \$827 ;
   always @(posedge clk)
-    count_bank_reads <= \$797 ;
+    count_bank_reads <= \$828 ;
   always @(posedge clk)
-    inc_act_reads <= \$798 ;
+    inc_act_reads <= \$829 ;
   always @(posedge clk)
-    count_act_reads <= \$799 ;
+    count_act_reads <= \$830 ;
   always @(posedge clk)
-    inc_act_writes <= \$800 ;
+    inc_act_writes <= \$831 ;
   always @(posedge clk)
-    count_act_writes <= \$801 ;
+    count_act_writes <= \$832 ;
   always @(posedge clk)
-    inc_inferences <= \$802 ;
+    inc_inferences <= \$833 ;
   always @(posedge clk)
-    count_inferences <= \$803 ;
+    count_inferences <= \$834 ;
   always @(posedge clk)
-    stat_data <= \$804 ;
+    stat_data <= \$835 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3392,44 +3516,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign in_release1 = \$111  & last_group1;
   assign \$112  = ~ issue;
   assign \$113  = \$112  & active;
-  assign \$114  = ~ beat_ready0;
+  assign \$114  = ~ in_ahead_ge1_0;
   assign \$115  = layer_is_0_0 & \$114 ;
-  assign \$116  = | in_beats0;
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = ~ beat_ready1;
-  assign \$119  = layer_is_0_1 & \$118 ;
-  assign \$120  = | in_beats1;
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = \$117  | \$121 ;
-  assign stall_input = \$113  & \$122 ;
-  assign \$123  = ~ issue;
-  assign \$124  = \$123  & active;
-  assign \$125  = cur_is_last0 & first_step0;
-  assign \$126  = \$125  & out_full0;
-  assign \$127  = cur_is_last1 & first_step1;
-  assign \$128  = \$127  & out_full1;
-  assign \$129  = \$126  | \$128 ;
-  assign stall_output = \$124  & \$129 ;
-  assign \$130  = step_valid & step_from_input;
-  assign \$132  = \$130  & \$131 ;
-  assign \$133  = step_in_addr[5:0] == \$79 [5:0];
-  assign inbuf_collision = \$132  & \$133 ;
-  assign \$134  = ~ step_from_input;
-  assign \$135  = step_valid & \$134 ;
-  assign \$137  = \$135  & \$136 ;
-  assign \$138  = step_act_addr[6:0] == \$144 [6:0];
-  assign actbuf_collision = \$137  & \$138 ;
-  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$139  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$139 ;
-  assign out_write = wb_valid17 & wb_out17;
-  assign \$141  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$142  = \$140  + \$141 ;
-  assign \$143  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$116  = \$115  & in_beats_ge1_0;
+  assign \$117  = ~ in_ahead_ge1_1;
+  assign \$118  = layer_is_0_1 & \$117 ;
+  assign \$119  = \$118  & in_beats_ge1_1;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$2951$0 (drain_last2),
-    .\port$302$0 (drain_data),
+    .\port$3000$0 (drain_last2),
+    .\port$306$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3442,8 +3538,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3173$0 (\$805 ),
-    .\port$3174$0 (\$806 ),
+    .\port$3222$0 (\$836 ),
+    .\port$3223$0 (\$837 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3461,8 +3557,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3346$0 (\$807 ),
-    .\port$3347$0 (\$808 ),
+    .\port$3395$0 (\$838 ),
+    .\port$3396$0 (\$839 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3480,8 +3576,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3519$0 (\$809 ),
-    .\port$3520$0 (\$810 ),
+    .\port$3568$0 (\$840 ),
+    .\port$3569$0 (\$841 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3499,8 +3595,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3692$0 (\$811 ),
-    .\port$3693$0 (\$812 ),
+    .\port$3741$0 (\$842 ),
+    .\port$3742$0 (\$843 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3518,8 +3614,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3865$0 (\$813 ),
-    .\port$3866$0 (\$814 ),
+    .\port$3914$0 (\$844 ),
+    .\port$3915$0 (\$845 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3537,8 +3633,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4038$0 (\$815 ),
-    .\port$4039$0 (\$816 ),
+    .\port$4087$0 (\$846 ),
+    .\port$4088$0 (\$847 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3556,8 +3652,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4211$0 (\$817 ),
-    .\port$4212$0 (\$818 ),
+    .\port$4260$0 (\$848 ),
+    .\port$4261$0 (\$849 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3575,8 +3671,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4384$0 (\$819 ),
-    .\port$4385$0 (\$820 ),
+    .\port$4433$0 (\$850 ),
+    .\port$4434$0 (\$851 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3588,28 +3684,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .step_rq(step_rq),
     .step_valid(step_valid)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (drain_lane2)
-      3'h0:
-          drain_data = drain_lane_data0;
-      3'h1:
-          drain_data = drain_lane_data1;
-      3'h2:
-          drain_data = drain_lane_data2;
-      3'h3:
-          drain_data = drain_lane_data3;
-      3'h4:
-          drain_data = drain_lane_data4;
-      3'h5:
-          drain_data = drain_lane_data5;
-      3'h6:
-          drain_data = drain_lane_data6;
-      3'h7:
-          drain_data = drain_lane_data7;
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -3665,455 +3739,96 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \$225 ;
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = load_in_valid0;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = has_layers;
-    if (\$253 ) begin
-      if (load_r_is_n_layers) begin
-        \$671  = load_r_has_layers;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = last_layer;
-    if (\$253 ) begin
-      if (load_r_is_n_layers) begin
-        \$672  = load_r_last_layer;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$254 ) begin
-      \$673  = \$256 ;
-    end else begin
-      \$673  = \$258 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = wait1;
-    if (\$254 ) begin
-      \$674  = load_r_countdown_wait;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = dl_rp__data[17:9];
-    if (rst) begin
-      \$675  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = in_release0;
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = in_release1;
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = in_beats0;
-    if (\$260 ) begin
-      \$678  = \$261 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$678  = 9'h000;
-    end
-    if (rst) begin
-      \$678  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = in_full0;
-    if (\$260 ) begin
-      if (\$262 ) begin
-        \$679  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$679  = 1'h0;
-    end
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = in_beats1;
-    if (\$264 ) begin
-      \$680  = \$265 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$680  = 9'h000;
-    end
-    if (rst) begin
-      \$680  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = in_full1;
-    if (\$264 ) begin
-      if (\$266 ) begin
-        \$681  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$681  = 1'h0;
-    end
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = in_wslot;
-    if (\$269 ) begin
-      \$682  = \$270 ;
-    end
-    if (rst) begin
-      \$682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = loaded;
-    if (\$271 ) begin
-      \$683  = 1'h1;
-    end
-    if (\$346 ) begin
-      \$683  = 1'h0;
-    end
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = oldest;
-    if (\$271 ) begin
-      \$684  = in_wslot;
-    end
-    if (\$272 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$295 ) begin
-            \$684  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$308 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$331 ) begin
-            \$684  = 1'h0;
-          end
-        end
-      end
-    end
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = cur_folds_m1_0;
-    if (\$272 ) begin
-      \$685  = \$274 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$685  = next_steps0[18:9];
-        end
-      end
-    end
-    if (rst) begin
-      \$685  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = cur_groups_m1_0;
-    if (\$272 ) begin
-      \$686  = \$276 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$686  = next_steps0[28:19];
-        end
-      end
-    end
-    if (rst) begin
-      \$686  = 10'h3ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = cur_one_fold0;
-    if (\$272 ) begin
-      \$687  = \$279 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$687  = next_steps0[29];
-        end
-      end
-    end
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = cur_wait_next0;
-    if (\$272 ) begin
-      \$688  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$688  = next_steps0[35:31];
-        end
-      end
-    end
-    if (rst) begin
-      \$688  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = cur_is_last0;
-    if (\$272 ) begin
-      \$689  = \$280 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$689  = \$290 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = cur_relu0;
-    if (\$272 ) begin
-      \$690  = d0_rp__data[35];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$690  = next_descriptor0[35];
-        end
-      end
-    end
+    \$690  = \$238 ;
     if (rst) begin
       \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = cur_requantize0;
-    if (\$272 ) begin
-      \$691  = d0_rp__data[36];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$691  = next_descriptor0[36];
-        end
-      end
-    end
+    \$691  = load_in_valid0;
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = bank_addr0;
-    if (\$272 ) begin
-      \$692  = d0_rp__data[26:18];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$692  = next_descriptor0[26:18];
-        end
+    \$692  = has_layers;
+    if (\$266 ) begin
+      if (load_r_is_n_layers) begin
+        \$692  = load_r_has_layers;
       end
-      if (\$299 ) begin
-        \$692  = \$300 [8:0];
-      end
-    end
-    if (rst) begin
-      \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = rq_addr0;
-    if (\$272 ) begin
-      \$693  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$693  = \$288 [7:0];
-        if (last_group0) begin
-          \$693  = next_descriptor0[34:27];
-        end
+    \$693  = last_layer;
+    if (\$266 ) begin
+      if (load_r_is_n_layers) begin
+        \$693  = load_r_last_layer;
       end
-    end
-    if (rst) begin
-      \$693  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = layer0;
-    if (\$272 ) begin
-      \$694  = 4'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$694  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$694  = 4'h0;
+    (* full_case = 32'd1 *)
+    if (\$267 ) begin
+      \$694  = \$269 ;
+    end else begin
+      \$694  = \$271 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = group0;
-    if (\$272 ) begin
-      \$695  = 9'h000;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$695  = group_plus1_0[8:0];
-        if (last_group0) begin
-          \$695  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$695  = 9'h000;
+    \$695  = wait1;
+    if (\$267 ) begin
+      \$695  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = fold0;
-    if (\$272 ) begin
-      \$696  = 9'h000;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$696  = 9'h000;
-        if (last_group0) begin
-          \$696  = 9'h000;
-        end
-      end else begin
-        \$696  = fold_plus1_0[8:0];
-      end
-    end
+    \$696  = dl_rp__data[17:9];
     if (rst) begin
       \$696  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = group_plus1_0;
-    if (\$272 ) begin
-      \$697  = 10'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$697  = \$287 [9:0];
-        if (last_group0) begin
-          \$697  = 10'h001;
-        end
-      end
-    end
+    \$697  = in_release0;
     if (rst) begin
-      \$697  = 10'h001;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = fold_plus1_0;
-    if (\$272 ) begin
-      \$698  = 10'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$698  = 10'h001;
-        if (last_group0) begin
-          \$698  = 10'h001;
-        end
-      end else begin
-        \$698  = fold_plus2_0[9:0];
-      end
-    end
+    \$698  = in_release1;
     if (rst) begin
-      \$698  = 10'h001;
+      \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = fold_plus2_0;
-    if (\$272 ) begin
-      \$699  = 11'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$699  = 11'h002;
-        if (last_group0) begin
-          \$699  = 11'h002;
-        end
-      end else begin
-        \$699  = \$296 [10:0];
-      end
+    \$699  = in_beats0;
+    if (\$273 ) begin
+      \$699  = \$274 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$699  = 9'h000;
     end
     if (rst) begin
-      \$699  = 11'h002;
+      \$699  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = last_fold0;
-    if (\$272 ) begin
-      \$700  = \$283 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$700  = cur_one_fold0;
-        if (last_group0) begin
-          \$700  = next_steps0[29];
-        end
-      end else begin
-        \$700  = \$297 ;
+    \$700  = in_full0;
+    if (\$273 ) begin
+      if (\$275 ) begin
+        \$700  = 1'h1;
       end
+    end
+    if (in_release_r1_0) begin
+      \$700  = 1'h0;
     end
     if (rst) begin
       \$700  = 1'h0;
@@ -4121,72 +3836,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = last_group0;
-    if (\$272 ) begin
-      \$701  = \$286 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$701  = \$289 ;
-        if (last_group0) begin
-          \$701  = next_steps0[30];
-        end
-      end
+    \$701  = in_beats1;
+    if (\$277 ) begin
+      \$701  = \$278 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$701  = 9'h000;
     end
     if (rst) begin
-      \$701  = 1'h0;
+      \$701  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = fold_is_0_0;
-    if (\$272 ) begin
-      \$702  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
+    \$702  = in_full1;
+    if (\$277 ) begin
+      if (\$279 ) begin
         \$702  = 1'h1;
-        if (last_group0) begin
-          \$702  = 1'h1;
-        end
-      end else begin
-        \$702  = 1'h0;
       end
     end
+    if (in_release_r1_1) begin
+      \$702  = 1'h0;
+    end
     if (rst) begin
-      \$702  = 1'h1;
+      \$702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = first_step0;
-    if (\$272 ) begin
-      \$703  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$703  = 1'h0;
-        if (last_group0) begin
-          \$703  = 1'h1;
-        end
-      end else begin
-        \$703  = 1'h0;
-      end
+    \$703  = in_wslot;
+    if (\$282 ) begin
+      \$703  = \$283 ;
     end
     if (rst) begin
-      \$703  = 1'h1;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = wr_buf0;
-    if (\$272 ) begin
+    \$704  = loaded;
+    if (\$284 ) begin
+      \$704  = 1'h1;
+    end
+    if (\$359 ) begin
       \$704  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$704  = \$293 ;
-        end
-      end
     end
     if (rst) begin
       \$704  = 1'h0;
@@ -4194,102 +3887,139 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = layer_is_0_0;
-    if (\$272 ) begin
-      \$705  = 1'h1;
+    \$705  = oldest;
+    if (\$284 ) begin
+      \$705  = in_wslot;
+    end
+    if (\$285 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$705  = cur_is_last0;
+          if (\$308 ) begin
+            \$705  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$321 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$344 ) begin
+            \$705  = 1'h0;
+          end
         end
       end
     end
     if (rst) begin
-      \$705  = 1'h1;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$301 ;
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \$304 [4:0];
-    if (rst) begin
-      \$707  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = wait_remain0;
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$708  = wait_next_m2_0;
-    end else begin
-      if (\$306 ) begin
-        \$708  = \$307 [4:0];
-      end
-    end
-    if (rst) begin
-      \$708  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$709  = wait_next_le2_0;
-    end else begin
-      \$709  = \$305 ;
-    end
-    if (rst) begin
-      \$709  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = cur_folds_m1_1;
-    if (\$308 ) begin
-      \$710  = \$310 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$710  = next_steps1[18:9];
+    \$706  = cur_folds_m1_0;
+    if (\$285 ) begin
+      \$706  = \$287 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$706  = next_steps0[18:9];
         end
       end
     end
     if (rst) begin
-      \$710  = 10'h3ff;
+      \$706  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = cur_groups_m1_1;
-    if (\$308 ) begin
-      \$711  = \$312 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$711  = next_steps1[28:19];
+    \$707  = cur_groups_m1_0;
+    if (\$285 ) begin
+      \$707  = \$289 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$707  = next_steps0[28:19];
         end
       end
     end
     if (rst) begin
-      \$711  = 10'h3ff;
+      \$707  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = cur_one_fold1;
-    if (\$308 ) begin
-      \$712  = \$315 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$712  = next_steps1[29];
+    \$708  = cur_one_fold0;
+    if (\$285 ) begin
+      \$708  = \$292 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$708  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = cur_wait_next0;
+    if (\$285 ) begin
+      \$709  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$709  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$709  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = cur_is_last0;
+    if (\$285 ) begin
+      \$710  = \$293 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$710  = \$303 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = cur_relu0;
+    if (\$285 ) begin
+      \$711  = d0_rp__data[35];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$711  = next_descriptor0[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = cur_requantize0;
+    if (\$285 ) begin
+      \$712  = d0_rp__data[36];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$712  = next_descriptor0[36];
         end
       end
     end
@@ -4299,81 +4029,87 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = cur_wait_next1;
-    if (\$308 ) begin
-      \$713  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$713  = next_steps1[35:31];
+    \$713  = bank_addr0;
+    if (\$285 ) begin
+      \$713  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$713  = next_descriptor0[26:18];
         end
+      end
+      if (\$312 ) begin
+        \$713  = \$313 [8:0];
       end
     end
     if (rst) begin
-      \$713  = 5'h00;
+      \$713  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = cur_is_last1;
-    if (\$308 ) begin
-      \$714  = \$316 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$714  = \$326 ;
+    \$714  = rq_addr0;
+    if (\$285 ) begin
+      \$714  = d0_rp__data[34:27];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$714  = \$301 [7:0];
+        if (last_group0) begin
+          \$714  = next_descriptor0[34:27];
         end
       end
     end
     if (rst) begin
-      \$714  = 1'h0;
+      \$714  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = cur_relu1;
-    if (\$308 ) begin
-      \$715  = d0_rp__data[35];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$715  = next_descriptor1[35];
+    \$715  = layer0;
+    if (\$285 ) begin
+      \$715  = 4'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$715  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$715  = 1'h0;
+      \$715  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = cur_requantize1;
-    if (\$308 ) begin
-      \$716  = d0_rp__data[36];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$716  = next_descriptor1[36];
+    \$716  = group0;
+    if (\$285 ) begin
+      \$716  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$716  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$716  = 9'h000;
         end
       end
     end
     if (rst) begin
-      \$716  = 1'h0;
+      \$716  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = bank_addr1;
-    if (\$308 ) begin
-      \$717  = d0_rp__data[26:18];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$717  = next_descriptor1[26:18];
+    \$717  = fold0;
+    if (\$285 ) begin
+      \$717  = 9'h000;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$717  = 9'h000;
+        if (last_group0) begin
+          \$717  = 9'h000;
         end
-      end
-      if (\$335 ) begin
-        \$717  = \$336 [8:0];
+      end else begin
+        \$717  = fold_plus1_0[8:0];
       end
     end
     if (rst) begin
@@ -4382,145 +4118,148 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = rq_addr1;
-    if (\$308 ) begin
-      \$718  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$718  = \$324 [7:0];
-        if (last_group1) begin
-          \$718  = next_descriptor1[34:27];
+    \$718  = group_plus1_0;
+    if (\$285 ) begin
+      \$718  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$718  = \$300 [9:0];
+        if (last_group0) begin
+          \$718  = 10'h001;
         end
       end
     end
     if (rst) begin
-      \$718  = 8'h00;
+      \$718  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = layer1;
-    if (\$308 ) begin
-      \$719  = 4'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$719  = next_layer_r1;
-        end
-      end
-    end
-    if (rst) begin
-      \$719  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = group1;
-    if (\$308 ) begin
-      \$720  = 9'h000;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$720  = group_plus1_1[8:0];
-        if (last_group1) begin
-          \$720  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$720  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = fold1;
-    if (\$308 ) begin
-      \$721  = 9'h000;
-    end else if (issue1) begin
+    \$719  = fold_plus1_0;
+    if (\$285 ) begin
+      \$719  = 10'h001;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$721  = 9'h000;
-        if (last_group1) begin
-          \$721  = 9'h000;
+      if (last_fold0) begin
+        \$719  = 10'h001;
+        if (last_group0) begin
+          \$719  = 10'h001;
         end
       end else begin
-        \$721  = fold_plus1_1[8:0];
+        \$719  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$721  = 9'h000;
+      \$719  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = group_plus1_1;
-    if (\$308 ) begin
-      \$722  = 10'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$722  = \$323 [9:0];
-        if (last_group1) begin
-          \$722  = 10'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$722  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = fold_plus1_1;
-    if (\$308 ) begin
-      \$723  = 10'h001;
-    end else if (issue1) begin
+    \$720  = fold_plus2_0;
+    if (\$285 ) begin
+      \$720  = 11'h002;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$723  = 10'h001;
-        if (last_group1) begin
-          \$723  = 10'h001;
+      if (last_fold0) begin
+        \$720  = 11'h002;
+        if (last_group0) begin
+          \$720  = 11'h002;
         end
       end else begin
-        \$723  = fold_plus2_1[9:0];
+        \$720  = \$309 [10:0];
       end
     end
     if (rst) begin
-      \$723  = 10'h001;
+      \$720  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = fold_plus2_1;
-    if (\$308 ) begin
-      \$724  = 11'h002;
-    end else if (issue1) begin
+    \$721  = last_fold0;
+    if (\$285 ) begin
+      \$721  = \$296 ;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$724  = 11'h002;
-        if (last_group1) begin
-          \$724  = 11'h002;
+      if (last_fold0) begin
+        \$721  = cur_one_fold0;
+        if (last_group0) begin
+          \$721  = next_steps0[29];
         end
       end else begin
-        \$724  = \$332 [10:0];
+        \$721  = \$310 ;
       end
     end
     if (rst) begin
-      \$724  = 11'h002;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = last_fold1;
-    if (\$308 ) begin
-      \$725  = \$319 ;
-    end else if (issue1) begin
+    \$722  = last_group0;
+    if (\$285 ) begin
+      \$722  = \$299 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$722  = \$302 ;
+        if (last_group0) begin
+          \$722  = next_steps0[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = fold_is_0_0;
+    if (\$285 ) begin
+      \$723  = 1'h1;
+    end else if (issue0) begin
       (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$725  = cur_one_fold1;
-        if (last_group1) begin
-          \$725  = next_steps1[29];
+      if (last_fold0) begin
+        \$723  = 1'h1;
+        if (last_group0) begin
+          \$723  = 1'h1;
         end
       end else begin
-        \$725  = \$333 ;
+        \$723  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$723  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = first_step0;
+    if (\$285 ) begin
+      \$724  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$724  = 1'h0;
+        if (last_group0) begin
+          \$724  = 1'h1;
+        end
+      end else begin
+        \$724  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$724  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = wr_buf0;
+    if (\$285 ) begin
+      \$725  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$725  = \$306 ;
+        end
       end
     end
     if (rst) begin
@@ -4529,159 +4268,168 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = last_group1;
-    if (\$308 ) begin
-      \$726  = \$322 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$726  = \$325 ;
-        if (last_group1) begin
-          \$726  = next_steps1[30];
+    \$726  = layer_is_0_0;
+    if (\$285 ) begin
+      \$726  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$726  = cur_is_last0;
         end
       end
     end
     if (rst) begin
-      \$726  = 1'h0;
+      \$726  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = fold_is_0_1;
-    if (\$308 ) begin
-      \$727  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$727  = 1'h1;
-        if (last_group1) begin
-          \$727  = 1'h1;
-        end
-      end else begin
-        \$727  = 1'h0;
-      end
-    end
+    \$727  = \$314 ;
     if (rst) begin
-      \$727  = 1'h1;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = first_step1;
-    if (\$308 ) begin
-      \$728  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$728  = 1'h0;
-        if (last_group1) begin
-          \$728  = 1'h1;
-        end
-      end else begin
-        \$728  = 1'h0;
-      end
-    end
+    \$728  = \$317 [4:0];
     if (rst) begin
-      \$728  = 1'h1;
+      \$728  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = wr_buf1;
-    if (\$308 ) begin
-      \$729  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$729  = \$329 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$729  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = layer_is_0_1;
-    if (\$308 ) begin
-      \$730  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$730  = cur_is_last1;
-        end
-      end
-    end
-    if (rst) begin
-      \$730  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \$337 ;
-    if (rst) begin
-      \$731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \$340 [4:0];
-    if (rst) begin
-      \$732  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = wait_remain1;
+    \$729  = wait_remain0;
     (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$733  = wait_next_m2_1;
+    if (issue0) begin
+      \$729  = wait_next_m2_0;
     end else begin
-      if (\$342 ) begin
-        \$733  = \$343 [4:0];
+      if (\$319 ) begin
+        \$729  = \$320 [4:0];
       end
     end
     if (rst) begin
-      \$733  = 5'h00;
+      \$729  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$734  = wait_next_le2_1;
+    if (issue0) begin
+      \$730  = wait_next_le2_0;
     end else begin
-      \$734  = \$341 ;
+      \$730  = \$318 ;
     end
     if (rst) begin
-      \$734  = 1'h0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \$350 ;
+    \$731  = cur_folds_m1_1;
+    if (\$321 ) begin
+      \$731  = \$323 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$731  = next_steps1[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$731  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = cur_groups_m1_1;
+    if (\$321 ) begin
+      \$732  = \$325 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$732  = next_steps1[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$732  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = cur_one_fold1;
+    if (\$321 ) begin
+      \$733  = \$328 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$733  = next_steps1[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = cur_wait_next1;
+    if (\$321 ) begin
+      \$734  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$734  = next_steps1[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$734  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = cur_is_last1;
+    if (\$321 ) begin
+      \$735  = \$329 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$735  = \$339 ;
+        end
+      end
+    end
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = issue_ctx;
+    \$736  = cur_relu1;
+    if (\$321 ) begin
+      \$736  = d0_rp__data[35];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$736  = next_descriptor1[35];
+        end
+      end
+    end
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$737  = 1'h0;
-    end else if (\$352 ) begin
-      \$737  = \$360 ;
-    end else if (\$354 ) begin
-      \$737  = \$372 ;
-    end else begin
-      \$737  = \$384 ;
+    \$737  = cur_requantize1;
+    if (\$321 ) begin
+      \$737  = d0_rp__data[36];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$737  = next_descriptor1[36];
+        end
+      end
     end
     if (rst) begin
       \$737  = 1'h0;
@@ -4689,208 +4437,392 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$738  = 1'h0;
-    end else if (\$352 ) begin
-      \$738  = \$366 ;
-    end else if (\$354 ) begin
-      \$738  = \$378 ;
-    end else begin
-      \$738  = \$390 ;
+    \$738  = bank_addr1;
+    if (\$321 ) begin
+      \$738  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$738  = next_descriptor1[26:18];
+        end
+      end
+      if (\$348 ) begin
+        \$738  = \$349 [8:0];
+      end
     end
     if (rst) begin
-      \$738  = 1'h0;
+      \$738  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$739  = 1'h0;
-    end else if (\$392 ) begin
-      \$739  = \$400 ;
-    end else if (\$394 ) begin
-      \$739  = \$412 ;
-    end else begin
-      \$739  = \$424 ;
+    \$739  = rq_addr1;
+    if (\$321 ) begin
+      \$739  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$739  = \$337 [7:0];
+        if (last_group1) begin
+          \$739  = next_descriptor1[34:27];
+        end
+      end
     end
     if (rst) begin
-      \$739  = 1'h0;
+      \$739  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$740  = 1'h0;
-    end else if (\$392 ) begin
-      \$740  = \$406 ;
-    end else if (\$394 ) begin
-      \$740  = \$418 ;
-    end else begin
-      \$740  = \$430 ;
+    \$740  = layer1;
+    if (\$321 ) begin
+      \$740  = 4'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$740  = next_layer_r1;
+        end
+      end
     end
     if (rst) begin
-      \$740  = 1'h0;
+      \$740  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \$465 ;
+    \$741  = group1;
+    if (\$321 ) begin
+      \$741  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$741  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$741  = 9'h000;
+        end
+      end
+    end
     if (rst) begin
-      \$741  = 1'h0;
+      \$741  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \$500 ;
+    \$742  = fold1;
+    if (\$321 ) begin
+      \$742  = 9'h000;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$742  = 9'h000;
+        if (last_group1) begin
+          \$742  = 9'h000;
+        end
+      end else begin
+        \$742  = fold_plus1_1[8:0];
+      end
+    end
     if (rst) begin
-      \$742  = 1'h0;
+      \$742  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \$535 ;
+    \$743  = group_plus1_1;
+    if (\$321 ) begin
+      \$743  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$743  = \$336 [9:0];
+        if (last_group1) begin
+          \$743  = 10'h001;
+        end
+      end
+    end
     if (rst) begin
-      \$743  = 1'h0;
+      \$743  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = issue;
+    \$744  = fold_plus1_1;
+    if (\$321 ) begin
+      \$744  = 10'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$744  = 10'h001;
+        if (last_group1) begin
+          \$744  = 10'h001;
+        end
+      end else begin
+        \$744  = fold_plus2_1[9:0];
+      end
+    end
     if (rst) begin
-      \$744  = 1'h0;
+      \$744  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \$557 ;
+    \$745  = fold_plus2_1;
+    if (\$321 ) begin
+      \$745  = 11'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$745  = 11'h002;
+        if (last_group1) begin
+          \$745  = 11'h002;
+        end
+      end else begin
+        \$745  = \$345 [10:0];
+      end
+    end
     if (rst) begin
-      \$745  = 1'h0;
+      \$745  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = wb_valid1;
+    \$746  = last_fold1;
+    if (\$321 ) begin
+      \$746  = \$332 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$746  = cur_one_fold1;
+        if (last_group1) begin
+          \$746  = next_steps1[29];
+        end
+      end else begin
+        \$746  = \$346 ;
+      end
+    end
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = wb_valid2;
+    \$747  = last_group1;
+    if (\$321 ) begin
+      \$747  = \$335 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$747  = \$338 ;
+        if (last_group1) begin
+          \$747  = next_steps1[30];
+        end
+      end
+    end
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = wb_valid3;
+    \$748  = fold_is_0_1;
+    if (\$321 ) begin
+      \$748  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$748  = 1'h1;
+        if (last_group1) begin
+          \$748  = 1'h1;
+        end
+      end else begin
+        \$748  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$748  = 1'h0;
+      \$748  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = wb_valid4;
+    \$749  = first_step1;
+    if (\$321 ) begin
+      \$749  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$749  = 1'h0;
+        if (last_group1) begin
+          \$749  = 1'h1;
+        end
+      end else begin
+        \$749  = 1'h0;
+      end
+    end
     if (rst) begin
-      \$749  = 1'h0;
+      \$749  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = wb_valid5;
+    \$750  = wr_buf1;
+    if (\$321 ) begin
+      \$750  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$750  = \$342 ;
+        end
+      end
+    end
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = wb_valid6;
+    \$751  = layer_is_0_1;
+    if (\$321 ) begin
+      \$751  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$751  = cur_is_last1;
+        end
+      end
+    end
     if (rst) begin
-      \$751  = 1'h0;
+      \$751  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = wb_valid7;
+    \$752  = \$350 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = wb_valid8;
+    \$753  = \$353 [4:0];
     if (rst) begin
-      \$753  = 1'h0;
+      \$753  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = wb_valid9;
+    \$754  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$754  = wait_next_m2_1;
+    end else begin
+      if (\$355 ) begin
+        \$754  = \$356 [4:0];
+      end
+    end
     if (rst) begin
-      \$754  = 1'h0;
+      \$754  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = wb_valid10;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$755  = wait_next_le2_1;
+    end else begin
+      \$755  = \$354 ;
+    end
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = wb_valid11;
+    \$756  = \$363 ;
     if (rst) begin
       \$756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = wb_valid12;
+    \$757  = issue_ctx;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = wb_valid13;
+    \$758  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$758  = 9'h000;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        if (\$381 ) begin
+          \$758  = \$382 [8:0];
+        end
+      end else if (\$379 ) begin
+        if (\$385 ) begin
+          \$758  = \$386 [8:0];
+        end
+      end else begin
+        \$758  = \$391 [8:0];
+      end
+    end
     if (rst) begin
-      \$758  = 1'h0;
+      \$758  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = wb_valid14;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$759  = 1'h0;
+    end else begin
+      \$759  = \$367 ;
+    end
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = wb_valid15;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$760  = 1'h0;
+    end else begin
+      \$760  = \$371 ;
+    end
     if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = wb_valid16;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$761  = 1'h0;
+    end else begin
+      \$761  = \$375 ;
+    end
     if (rst) begin
       \$761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = out_full0;
-    if (\$559 ) begin
-      \$762  = 1'h1;
-    end
-    if (done) begin
-      if (\$651 ) begin
-        \$762  = 1'h0;
+    \$762  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$762  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        if (\$381 ) begin
+          \$762  = 1'h1;
+        end
+      end else if (\$379 ) begin
+        if (\$385 ) begin
+          \$762  = in_ahead_ge2_0;
+        end
+      end else begin
+        \$762  = \$395 ;
       end
     end
     if (rst) begin
@@ -4899,15 +4831,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = out_pending0;
-    if (\$559 ) begin
-      \$763  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$647 ) begin
-          \$763  = 1'h0;
+    \$763  = in_ahead_ge2_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$763  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        if (\$381 ) begin
+          \$763  = in_ahead_ge1_0;
         end
+      end else if (\$379 ) begin
+        if (\$385 ) begin
+          \$763  = in_ahead_ge3_0;
+        end
+      end else begin
+        \$763  = \$399 ;
       end
     end
     if (rst) begin
@@ -4916,43 +4855,59 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = out_groups0;
-    if (\$559 ) begin
-      \$764  = 9'h000;
-    end else if (\$561 ) begin
-      \$764  = \$562 [8:0];
-    end
-    if (rst) begin
-      \$764  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = out_full1;
-    if (\$564 ) begin
-      \$765  = 1'h1;
-    end
-    if (done) begin
-      if (\$652 ) begin
-        \$765  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = out_pending1;
-    if (\$564 ) begin
-      \$766  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$648 ) begin
-          \$766  = 1'h0;
+    \$764  = in_ahead_ge3_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$764  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$377 ) begin
+        if (\$381 ) begin
+          \$764  = in_ahead_ge2_0;
         end
+      end else if (\$379 ) begin
+        if (\$385 ) begin
+          \$764  = \$387 ;
+        end
+      end else begin
+        \$764  = \$403 ;
       end
+    end
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = in_ahead1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$765  = 9'h000;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$417 ) begin
+        if (\$421 ) begin
+          \$765  = \$422 [8:0];
+        end
+      end else if (\$419 ) begin
+        if (\$425 ) begin
+          \$765  = \$426 [8:0];
+        end
+      end else begin
+        \$765  = \$431 [8:0];
+      end
+    end
+    if (rst) begin
+      \$765  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$766  = 1'h0;
+    end else begin
+      \$766  = \$407 ;
     end
     if (rst) begin
       \$766  = 1'h0;
@@ -4960,53 +4915,95 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = out_groups1;
-    if (\$564 ) begin
-      \$767  = 9'h000;
-    end else if (\$566 ) begin
-      \$767  = \$567 [8:0];
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$767  = 1'h0;
+    end else begin
+      \$767  = \$411 ;
     end
     if (rst) begin
-      \$767  = 9'h000;
+      \$767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = \$570 [2:0];
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$768  = 1'h0;
+    end else begin
+      \$768  = \$415 ;
+    end
     if (rst) begin
-      \$768  = 3'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \$577 ;
+    \$769  = in_ahead_ge1_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$769  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$417 ) begin
+        if (\$421 ) begin
+          \$769  = 1'h1;
+        end
+      end else if (\$419 ) begin
+        if (\$425 ) begin
+          \$769  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$769  = \$435 ;
+      end
+    end
     if (rst) begin
-      \$769  = 1'h1;
+      \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = drain_undrained0;
-    if (\$585 ) begin
-      \$770  = 10'h000;
-    end else if (\$595 ) begin
-      \$770  = \$606 [9:0];
-    end else if (\$605 ) begin
-      \$770  = \$607 [9:0];
+    \$770  = in_ahead_ge2_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$770  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$417 ) begin
+        if (\$421 ) begin
+          \$770  = in_ahead_ge1_1;
+        end
+      end else if (\$419 ) begin
+        if (\$425 ) begin
+          \$770  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$770  = \$439 ;
+      end
     end
     if (rst) begin
-      \$770  = 10'h000;
+      \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = drain_ready0;
-    if (\$585 ) begin
+    \$771  = in_ahead_ge3_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
       \$771  = 1'h0;
-    end else if (\$595 ) begin
-      \$771  = 1'h1;
-    end else if (\$605 ) begin
-      \$771  = \$608 ;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$417 ) begin
+        if (\$421 ) begin
+          \$771  = in_ahead_ge2_1;
+        end
+      end else if (\$419 ) begin
+        if (\$425 ) begin
+          \$771  = \$427 ;
+        end
+      end else begin
+        \$771  = \$443 ;
+      end
     end
     if (rst) begin
       \$771  = 1'h0;
@@ -5014,303 +5011,580 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = drain_undrained1;
-    if (\$616 ) begin
-      \$772  = 10'h000;
-    end else if (\$626 ) begin
-      \$772  = \$637 [9:0];
-    end else if (\$636 ) begin
-      \$772  = \$638 [9:0];
-    end
+    \$772  = \$478 ;
     if (rst) begin
-      \$772  = 10'h000;
+      \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = drain_ready1;
-    if (\$616 ) begin
-      \$773  = 1'h0;
-    end else if (\$626 ) begin
-      \$773  = 1'h1;
-    end else if (\$636 ) begin
-      \$773  = \$639 ;
-    end
+    \$773  = \$513 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = drain_read;
+    \$774  = \$548 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = drain_inflight;
+    \$775  = issue;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \$640 ;
+    \$776  = \$570 ;
     if (rst) begin
-      \$776  = 10'h000;
+      \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \$641 ;
+    \$777  = wb_valid1;
     if (rst) begin
-      \$777  = 10'h000;
+      \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$642 ) begin
-      \$778  = \$643 ;
-    end else if (drain_elem_last) begin
-      \$778  = \$644 ;
-    end else begin
-      \$778  = \$645 ;
-    end
+    \$778  = wb_valid2;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = drain_lane;
-    if (drain_read) begin
-      \$779  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = drain_last;
-    if (drain_read) begin
-      \$780  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$781  = 9'h000;
-      end else begin
-        \$781  = \$649 [8:0];
-      end
-    end
+    \$779  = wb_valid3;
     if (rst) begin
-      \$781  = 9'h000;
+      \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$782  = \$646 ;
-      end
+    \$780  = wb_valid4;
+    if (rst) begin
+      \$780  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$781  = wb_valid5;
+    if (rst) begin
+      \$781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$782  = wb_valid6;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = release_slot;
-    if (done) begin
-      \$783  = \$650 ;
-    end
+    \$783  = wb_valid7;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = vector_start;
+    \$784  = wb_valid8;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = done;
+    \$785  = wb_valid9;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \$654 [2:0];
+    \$786  = wb_valid10;
     if (rst) begin
-      \$786  = 3'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \$657 ;
+    \$787  = wb_valid11;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = { 6'h00, busy };
+    \$788  = wb_valid12;
     if (rst) begin
-      \$788  = 7'h00;
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$789  = wb_valid13;
+    if (rst) begin
+      \$789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$790  = wb_valid14;
+    if (rst) begin
+      \$790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$791  = wb_valid15;
+    if (rst) begin
+      \$791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$792  = wb_valid16;
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$793  = out_full0;
+    if (\$572 ) begin
+      \$793  = 1'h1;
+    end
+    if (done) begin
+      if (\$672 ) begin
+        \$793  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$794  = out_pending0;
+    if (\$572 ) begin
+      \$794  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$660 ) begin
+          \$794  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$794  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = out_groups0;
+    if (\$572 ) begin
+      \$795  = 9'h000;
+    end else if (\$574 ) begin
+      \$795  = \$575 [8:0];
+    end
+    if (rst) begin
+      \$795  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = out_full1;
+    if (\$577 ) begin
+      \$796  = 1'h1;
+    end
+    if (done) begin
+      if (\$673 ) begin
+        \$796  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$796  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = out_pending1;
+    if (\$577 ) begin
+      \$797  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$661 ) begin
+          \$797  = 1'h0;
+        end
+      end
+    end
+    if (rst) begin
+      \$797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = out_groups1;
+    if (\$577 ) begin
+      \$798  = 9'h000;
+    end else if (\$579 ) begin
+      \$798  = \$580 [8:0];
+    end
+    if (rst) begin
+      \$798  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = \$583 [2:0];
+    if (rst) begin
+      \$799  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = \$590 ;
+    if (rst) begin
+      \$800  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = drain_undrained0;
+    if (\$598 ) begin
+      \$801  = 10'h000;
+    end else if (\$608 ) begin
+      \$801  = \$619 [9:0];
+    end else if (\$618 ) begin
+      \$801  = \$620 [9:0];
+    end
+    if (rst) begin
+      \$801  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = drain_ready0;
+    if (\$598 ) begin
+      \$802  = 1'h0;
+    end else if (\$608 ) begin
+      \$802  = 1'h1;
+    end else if (\$618 ) begin
+      \$802  = \$621 ;
+    end
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$803  = drain_undrained1;
+    if (\$629 ) begin
+      \$803  = 10'h000;
+    end else if (\$639 ) begin
+      \$803  = \$650 [9:0];
+    end else if (\$649 ) begin
+      \$803  = \$651 [9:0];
+    end
+    if (rst) begin
+      \$803  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = drain_ready1;
+    if (\$629 ) begin
+      \$804  = 1'h0;
+    end else if (\$639 ) begin
+      \$804  = 1'h1;
+    end else if (\$649 ) begin
+      \$804  = \$652 ;
+    end
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = drain_read;
+    if (rst) begin
+      \$805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = drain_inflight;
+    if (rst) begin
+      \$806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = \$653 ;
+    if (rst) begin
+      \$807  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = \$654 ;
+    if (rst) begin
+      \$808  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$655 ) begin
+      \$809  = \$656 ;
+    end else if (drain_elem_last) begin
+      \$809  = \$657 ;
+    end else begin
+      \$809  = \$658 ;
+    end
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = drain_lane;
+    if (drain_read) begin
+      \$810  = drain_elem[2:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = drain_last;
+    if (drain_read) begin
+      \$811  = drain_elem_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$812  = 9'h000;
+      end else begin
+        \$812  = \$662 [8:0];
+      end
+    end
+    if (rst) begin
+      \$812  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$813  = \$659 ;
+      end
+    end
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = release_slot;
+    if (done) begin
+      \$814  = \$671 ;
+    end
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = vector_start;
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = done;
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = \$675 [2:0];
+    if (rst) begin
+      \$817  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = \$678 ;
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = { 6'h00, busy };
+    if (rst) begin
+      \$819  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$789  = 32'd0;
+      \$820  = 32'd0;
     end else begin
-      \$789  = \$658 [31:0];
+      \$820  = \$679 [31:0];
     end
     if (rst) begin
-      \$789  = 32'd0;
+      \$820  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = { 6'h00, stall_input };
+    \$821  = { 6'h00, stall_input };
     if (rst) begin
-      \$790  = 7'h00;
+      \$821  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$791  = 32'd0;
+      \$822  = 32'd0;
     end else begin
-      \$791  = \$659 [31:0];
+      \$822  = \$680 [31:0];
     end
     if (rst) begin
-      \$791  = 32'd0;
+      \$822  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = { 6'h00, stall_output };
+    \$823  = { 6'h00, stall_output };
     if (rst) begin
-      \$792  = 7'h00;
+      \$823  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$793  = 32'd0;
+      \$824  = 32'd0;
     end else begin
-      \$793  = \$660 [31:0];
+      \$824  = \$681 [31:0];
     end
     if (rst) begin
-      \$793  = 32'd0;
+      \$824  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \$661 ;
+    \$825  = \$682 ;
     if (rst) begin
-      \$794  = 7'h00;
+      \$825  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$795  = 32'd0;
+      \$826  = 32'd0;
     end else begin
-      \$795  = \$662 [31:0];
+      \$826  = \$683 [31:0];
     end
     if (rst) begin
-      \$795  = 32'd0;
+      \$826  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = { 3'h0, \$663  };
+    \$827  = { 3'h0, \$684  };
     if (rst) begin
-      \$796  = 7'h00;
+      \$827  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$797  = 32'd0;
+      \$828  = 32'd0;
     end else begin
-      \$797  = \$664 [31:0];
+      \$828  = \$685 [31:0];
     end
     if (rst) begin
-      \$797  = 32'd0;
+      \$828  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = { 6'h00, issue };
+    \$829  = { 6'h00, issue };
     if (rst) begin
-      \$798  = 7'h00;
+      \$829  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$799  = 32'd0;
+      \$830  = 32'd0;
     end else begin
-      \$799  = \$665 [31:0];
+      \$830  = \$686 [31:0];
     end
     if (rst) begin
-      \$799  = 32'd0;
+      \$830  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = { 5'h00, \$666  };
+    \$831  = { 5'h00, \$687  };
     if (rst) begin
-      \$800  = 7'h00;
+      \$831  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$801  = 32'd0;
+      \$832  = 32'd0;
     end else begin
-      \$801  = \$667 [31:0];
+      \$832  = \$688 [31:0];
     end
     if (rst) begin
-      \$801  = 32'd0;
+      \$832  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = { 6'h00, done };
+    \$833  = { 6'h00, done };
     if (rst) begin
-      \$802  = 7'h00;
+      \$833  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$803  = 32'd0;
+      \$834  = 32'd0;
     end else begin
-      \$803  = \$668 [31:0];
+      \$834  = \$689 [31:0];
     end
     if (rst) begin
-      \$803  = 32'd0;
+      \$834  = 32'd0;
     end
   end
   always @* begin
@@ -5318,25 +5592,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$804  = count_busy;
+          \$835  = count_busy;
       4'h1:
-          \$804  = count_stall_input;
+          \$835  = count_stall_input;
       4'h2:
-          \$804  = count_stall_output;
+          \$835  = count_stall_output;
       4'h3:
-          \$804  = count_mac_ops;
+          \$835  = count_mac_ops;
       4'h4:
-          \$804  = count_bank_reads;
+          \$835  = count_bank_reads;
       4'h5:
-          \$804  = count_act_reads;
+          \$835  = count_act_reads;
       4'h6:
-          \$804  = count_act_writes;
+          \$835  = count_act_writes;
       4'h7:
-          \$804  = count_inferences;
+          \$835  = count_inferences;
       4'h8:
-          \$804  = 32'd0;
+          \$835  = 32'd0;
       default:
-          \$804  = 32'd0;
+          \$835  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -5390,125 +5664,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign next_layer1 = \$107 [3:0];
   assign \nxt_rp__addr$114  = \$107 [2:0];
   assign \nxt_steps_rp__addr$115  = \$107 [2:0];
-  assign \step_valid$134  = step_valid;
-  assign \step_addr$136  = step_addr;
-  assign \step_first$138  = step_first;
-  assign \step_last$140  = step_last;
-  assign \step_ctx$142  = step_ctx;
-  assign \step_rq$144  = step_rq;
-  assign \step_relu$146  = step_relu;
-  assign \step_requantize$148  = step_requantize;
-  assign \step_valid$149  = step_valid;
-  assign \step_addr$150  = step_addr;
-  assign \step_first$151  = step_first;
-  assign \step_last$152  = step_last;
-  assign \step_ctx$153  = step_ctx;
-  assign \step_rq$154  = step_rq;
-  assign \step_relu$155  = step_relu;
-  assign \step_requantize$156  = step_requantize;
-  assign \step_valid$157  = step_valid;
-  assign \step_addr$158  = step_addr;
-  assign \step_first$159  = step_first;
-  assign \step_last$160  = step_last;
-  assign \step_ctx$161  = step_ctx;
-  assign \step_rq$162  = step_rq;
-  assign \step_relu$163  = step_relu;
-  assign \step_requantize$164  = step_requantize;
-  assign \step_valid$165  = step_valid;
-  assign \step_addr$166  = step_addr;
-  assign \step_first$167  = step_first;
-  assign \step_last$168  = step_last;
-  assign \step_ctx$169  = step_ctx;
-  assign \step_rq$170  = step_rq;
-  assign \step_relu$171  = step_relu;
-  assign \step_requantize$172  = step_requantize;
-  assign \step_valid$173  = step_valid;
-  assign \step_addr$174  = step_addr;
-  assign \step_first$175  = step_first;
-  assign \step_last$176  = step_last;
-  assign \step_ctx$177  = step_ctx;
-  assign \step_rq$178  = step_rq;
-  assign \step_relu$179  = step_relu;
-  assign \step_requantize$180  = step_requantize;
-  assign \step_valid$181  = step_valid;
-  assign \step_addr$182  = step_addr;
-  assign \step_first$183  = step_first;
-  assign \step_last$184  = step_last;
-  assign \step_ctx$185  = step_ctx;
-  assign \step_rq$186  = step_rq;
-  assign \step_relu$187  = step_relu;
-  assign \step_requantize$188  = step_requantize;
-  assign \step_valid$189  = step_valid;
-  assign \step_addr$190  = step_addr;
-  assign \step_first$191  = step_first;
-  assign \step_last$192  = step_last;
-  assign \step_ctx$193  = step_ctx;
-  assign \step_rq$194  = step_rq;
-  assign \step_relu$195  = step_relu;
-  assign \step_requantize$196  = step_requantize;
-  assign \step_valid$197  = step_valid;
-  assign \step_addr$198  = step_addr;
-  assign \step_first$199  = step_first;
-  assign \step_last$200  = step_last;
-  assign \step_ctx$201  = step_ctx;
-  assign \step_rq$202  = step_rq;
-  assign \step_relu$203  = step_relu;
-  assign \step_requantize$204  = step_requantize;
+  assign \step_valid$136  = step_valid;
+  assign \step_addr$138  = step_addr;
+  assign \step_first$140  = step_first;
+  assign \step_last$142  = step_last;
+  assign \step_ctx$144  = step_ctx;
+  assign \step_rq$146  = step_rq;
+  assign \step_relu$148  = step_relu;
+  assign \step_requantize$150  = step_requantize;
+  assign \step_valid$151  = step_valid;
+  assign \step_addr$152  = step_addr;
+  assign \step_first$153  = step_first;
+  assign \step_last$154  = step_last;
+  assign \step_ctx$155  = step_ctx;
+  assign \step_rq$156  = step_rq;
+  assign \step_relu$157  = step_relu;
+  assign \step_requantize$158  = step_requantize;
+  assign \step_valid$159  = step_valid;
+  assign \step_addr$160  = step_addr;
+  assign \step_first$161  = step_first;
+  assign \step_last$162  = step_last;
+  assign \step_ctx$163  = step_ctx;
+  assign \step_rq$164  = step_rq;
+  assign \step_relu$165  = step_relu;
+  assign \step_requantize$166  = step_requantize;
+  assign \step_valid$167  = step_valid;
+  assign \step_addr$168  = step_addr;
+  assign \step_first$169  = step_first;
+  assign \step_last$170  = step_last;
+  assign \step_ctx$171  = step_ctx;
+  assign \step_rq$172  = step_rq;
+  assign \step_relu$173  = step_relu;
+  assign \step_requantize$174  = step_requantize;
+  assign \step_valid$175  = step_valid;
+  assign \step_addr$176  = step_addr;
+  assign \step_first$177  = step_first;
+  assign \step_last$178  = step_last;
+  assign \step_ctx$179  = step_ctx;
+  assign \step_rq$180  = step_rq;
+  assign \step_relu$181  = step_relu;
+  assign \step_requantize$182  = step_requantize;
+  assign \step_valid$183  = step_valid;
+  assign \step_addr$184  = step_addr;
+  assign \step_first$185  = step_first;
+  assign \step_last$186  = step_last;
+  assign \step_ctx$187  = step_ctx;
+  assign \step_rq$188  = step_rq;
+  assign \step_relu$189  = step_relu;
+  assign \step_requantize$190  = step_requantize;
+  assign \step_valid$191  = step_valid;
+  assign \step_addr$192  = step_addr;
+  assign \step_first$193  = step_first;
+  assign \step_last$194  = step_last;
+  assign \step_ctx$195  = step_ctx;
+  assign \step_rq$196  = step_rq;
+  assign \step_relu$197  = step_relu;
+  assign \step_requantize$198  = step_requantize;
+  assign \step_valid$199  = step_valid;
+  assign \step_addr$200  = step_addr;
+  assign \step_first$201  = step_first;
+  assign \step_last$202  = step_last;
+  assign \step_ctx$203  = step_ctx;
+  assign \step_rq$204  = step_rq;
+  assign \step_relu$205  = step_relu;
+  assign \step_requantize$206  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
   assign act_rp__en = step_valid;
-  assign act_wp__en = { \$160 , \$158 , \$156 , \$154 , \$152 , \$150 , \$148 , \$146  };
-  assign act_wp__addr = \$144 [6:0];
+  assign act_wp__en = { \$158 , \$156 , \$154 , \$152 , \$150 , \$148 , \$146 , \$144  };
+  assign act_wp__addr = \$142 [6:0];
   assign act = act_word;
-  assign \act$221  = act_word;
-  assign \act$222  = act_word;
   assign \act$223  = act_word;
   assign \act$224  = act_word;
   assign \act$225  = act_word;
   assign \act$226  = act_word;
   assign \act$227  = act_word;
-  assign act_wp__data = { \$819 , \$817 , \$815 , \$813 , \$811 , \$809 , \$807 , \$805  };
-  assign result = { \$806 , \$805  };
-  assign \result$237  = { \$808 , \$807  };
-  assign \result$238  = { \$810 , \$809  };
-  assign \result$239  = { \$812 , \$811  };
-  assign \result$240  = { \$814 , \$813  };
-  assign \result$241  = { \$816 , \$815  };
-  assign \result$242  = { \$818 , \$817  };
-  assign \result$243  = { \$820 , \$819  };
-  assign \$signature__en$244  = out_write;
-  assign \$signature__addr$245  = \$162 [5:0];
-  assign \$signature__data$246  = { \$806 , \$805  };
-  assign \$signature__en$247  = out_write;
-  assign \$signature__addr$248  = \$164 [5:0];
-  assign \$signature__data$249  = { \$808 , \$807  };
-  assign \$signature__en$250  = out_write;
-  assign \$signature__addr$251  = \$166 [5:0];
-  assign \$signature__data$252  = { \$810 , \$809  };
-  assign \$signature__en$253  = out_write;
-  assign \$signature__addr$254  = \$168 [5:0];
-  assign \$signature__data$255  = { \$812 , \$811  };
-  assign \$signature__en$256  = out_write;
-  assign \$signature__addr$257  = \$170 [5:0];
-  assign \$signature__data$258  = { \$814 , \$813  };
-  assign \$signature__en$259  = out_write;
-  assign \$signature__addr$260  = \$172 [5:0];
-  assign \$signature__data$261  = { \$816 , \$815  };
-  assign \$signature__en$262  = out_write;
-  assign \$signature__addr$263  = \$174 [5:0];
-  assign \$signature__data$264  = { \$818 , \$817  };
-  assign \$signature__en$265  = out_write;
-  assign \$signature__addr$266  = \$176 [5:0];
-  assign \$signature__data$267  = { \$820 , \$819  };
-  assign \$signature__addr$275  = \$187 [5:0];
-  assign \$signature__addr$278  = \$192 [5:0];
-  assign \$signature__addr$280  = \$197 [5:0];
-  assign \$signature__addr$282  = \$202 [5:0];
-  assign \$signature__addr$284  = \$207 [5:0];
-  assign \$signature__addr$286  = \$212 [5:0];
-  assign \$signature__addr$288  = \$217 [5:0];
-  assign \$signature__addr$290  = \$222 [5:0];
+  assign \act$228  = act_word;
+  assign \act$229  = act_word;
+  assign act_wp__data = { \$850 , \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836  };
+  assign result = { \$837 , \$836  };
+  assign \result$239  = { \$839 , \$838  };
+  assign \result$240  = { \$841 , \$840  };
+  assign \result$241  = { \$843 , \$842  };
+  assign \result$242  = { \$845 , \$844  };
+  assign \result$243  = { \$847 , \$846  };
+  assign \result$244  = { \$849 , \$848  };
+  assign \result$245  = { \$851 , \$850  };
+  assign \$signature__en$246  = out_write;
+  assign \$signature__addr$247  = \$160 [5:0];
+  assign \$signature__data$248  = { \$837 , \$836  };
+  assign \$signature__en$249  = out_write;
+  assign \$signature__addr$250  = \$162 [5:0];
+  assign \$signature__data$251  = { \$839 , \$838  };
+  assign \$signature__en$252  = out_write;
+  assign \$signature__addr$253  = \$164 [5:0];
+  assign \$signature__data$254  = { \$841 , \$840  };
+  assign \$signature__en$255  = out_write;
+  assign \$signature__addr$256  = \$166 [5:0];
+  assign \$signature__data$257  = { \$843 , \$842  };
+  assign \$signature__en$258  = out_write;
+  assign \$signature__addr$259  = \$168 [5:0];
+  assign \$signature__data$260  = { \$845 , \$844  };
+  assign \$signature__en$261  = out_write;
+  assign \$signature__addr$262  = \$170 [5:0];
+  assign \$signature__data$263  = { \$847 , \$846  };
+  assign \$signature__en$264  = out_write;
+  assign \$signature__addr$265  = \$172 [5:0];
+  assign \$signature__data$266  = { \$849 , \$848  };
+  assign \$signature__en$267  = out_write;
+  assign \$signature__addr$268  = \$174 [5:0];
+  assign \$signature__data$269  = { \$851 , \$850  };
+  assign \$signature__addr$277  = \$185 [5:0];
+  assign \$signature__addr$280  = \$190 [5:0];
+  assign \$signature__addr$282  = \$195 [5:0];
+  assign \$signature__addr$284  = \$200 [5:0];
+  assign \$signature__addr$286  = \$205 [5:0];
+  assign \$signature__addr$288  = \$210 [5:0];
+  assign \$signature__addr$290  = \$215 [5:0];
+  assign \$signature__addr$292  = \$220 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5547,7 +5821,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$93  = in_fire;
   assign \$94  = 1'h1;
   assign \$95  = in_fire;
-  assign \$131  = in_fire;
+  assign \$129  = in_fire;
+  assign \$143  = 1'h1;
+  assign \$144  = act_write;
   assign \$145  = 1'h1;
   assign \$146  = act_write;
   assign \$147  = 1'h1;
@@ -5562,59 +5838,65 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$156  = act_write;
   assign \$157  = 1'h1;
   assign \$158  = act_write;
-  assign \$159  = 1'h1;
-  assign \$160  = act_write;
-  assign \$136  = act_write;
-  assign \$140  = wb_group17;
-  assign \$181  = drain_slot;
-  assign \$185  = { 3'h0, drain_elem[8:3] };
-  assign \$190  = { 3'h0, drain_elem[8:3] };
-  assign \$195  = { 3'h0, drain_elem[8:3] };
-  assign \$200  = { 3'h0, drain_elem[8:3] };
-  assign \$205  = { 3'h0, drain_elem[8:3] };
-  assign \$210  = { 3'h0, drain_elem[8:3] };
-  assign \$215  = { 3'h0, drain_elem[8:3] };
-  assign \$220  = { 3'h0, drain_elem[8:3] };
-  assign \$245  = { \$244 [9], \$244 [9], \$244 [9], \$244 [9:3] };
-  assign \$246  = \$245 ;
-  assign \$249  = { \$248 [9], \$248 [9], \$248 [9], \$248 [9:3] };
-  assign \$250  = \$249 ;
-  assign \$256  = { \$255 [9], \$255 [9], \$255 [9], \$255 [9:3] };
+  assign \$134  = act_write;
+  assign \$138  = wb_group17;
+  assign \$179  = drain_slot;
+  assign \$183  = { 3'h0, drain_elem[8:3] };
+  assign \$188  = { 3'h0, drain_elem[8:3] };
+  assign \$193  = { 3'h0, drain_elem[8:3] };
+  assign \$198  = { 3'h0, drain_elem[8:3] };
+  assign \$203  = { 3'h0, drain_elem[8:3] };
+  assign \$208  = { 3'h0, drain_elem[8:3] };
+  assign \$213  = { 3'h0, drain_elem[8:3] };
+  assign \$218  = { 3'h0, drain_elem[8:3] };
+  assign \$224  = \$223 ;
   assign \$258  = { \$257 [9], \$257 [9], \$257 [9], \$257 [9:3] };
-  assign \$263  = in_wslot;
-  assign \$274  = { \$273 [9], \$273 [9], \$273 [9], \$273 [9:3] };
-  assign \$276  = { \$275 [9], \$275 [9], \$275 [9], \$275 [9:3] };
-  assign \$310  = { \$309 [9], \$309 [9], \$309 [9], \$309 [9:3] };
-  assign \$312  = { \$311 [9], \$311 [9], \$311 [9], \$311 [9:3] };
-  assign \$330  = oldest;
-  assign \$396  = in_wslot;
-  assign \$402  = in_wslot;
+  assign \$259  = \$258 ;
+  assign \$262  = { \$261 [9], \$261 [9], \$261 [9], \$261 [9:3] };
+  assign \$263  = \$262 ;
+  assign \$269  = { \$268 [9], \$268 [9], \$268 [9], \$268 [9:3] };
+  assign \$271  = { \$270 [9], \$270 [9], \$270 [9], \$270 [9:3] };
+  assign \$276  = in_wslot;
+  assign \$287  = { \$286 [9], \$286 [9], \$286 [9], \$286 [9:3] };
+  assign \$289  = { \$288 [9], \$288 [9], \$288 [9], \$288 [9:3] };
+  assign \$323  = { \$322 [9], \$322 [9], \$322 [9], \$322 [9:3] };
+  assign \$325  = { \$324 [9], \$324 [9], \$324 [9], \$324 [9:3] };
+  assign \$343  = oldest;
+  assign \$366  = \$365 ;
+  assign \$394  = \$393 ;
+  assign \$404  = in_wslot;
+  assign \$406  = \$405 ;
   assign \$408  = in_wslot;
-  assign \$414  = in_wslot;
+  assign \$412  = in_wslot;
   assign \$420  = in_wslot;
-  assign \$426  = in_wslot;
-  assign \$439  = in_wslot;
-  assign \$475  = \$474 ;
-  assign \$510  = \$509 ;
-  assign \$516  = in_wslot;
-  assign \$521  = in_wslot;
-  assign \$528  = claim_ctx;
-  assign \$543  = \$542 ;
-  assign \$547  = \$546 ;
-  assign \$563  = claim_ctx;
-  assign \$565  = wb_ctx17;
-  assign \$609  = claim_ctx;
-  assign \$611  = drain_slot;
-  assign \$617  = wb_ctx17;
-  assign \$619  = drain_slot;
-  assign \$627  = drain_slot;
-  assign \$633  = wb_ctx17;
-  assign \$648  = drain_slot;
-  assign \$652  = release_slot;
+  assign \$423  = in_wslot;
+  assign \$428  = in_wslot;
+  assign \$432  = in_wslot;
+  assign \$434  = \$433 ;
+  assign \$436  = in_wslot;
+  assign \$440  = in_wslot;
+  assign \$452  = in_wslot;
+  assign \$488  = \$487 ;
+  assign \$523  = \$522 ;
+  assign \$529  = in_wslot;
+  assign \$534  = in_wslot;
+  assign \$541  = claim_ctx;
+  assign \$556  = \$555 ;
+  assign \$560  = \$559 ;
+  assign \$576  = claim_ctx;
+  assign \$578  = wb_ctx17;
+  assign \$622  = claim_ctx;
+  assign \$624  = drain_slot;
+  assign \$630  = wb_ctx17;
+  assign \$632  = drain_slot;
+  assign \$640  = drain_slot;
+  assign \$646  = wb_ctx17;
+  assign \$661  = drain_slot;
+  assign \$673  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$302$0 , r_rdy, r_data, w_en, \port$2951$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \port$3000$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5638,10 +5920,10 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$302$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$2951$0 ;
-  wire \port$2951$0 ;
-  input [31:0] \port$302$0 ;
-  wire [31:0] \port$302$0 ;
+  input \port$3000$0 ;
+  wire \port$3000$0 ;
+  input [31:0] \port$306$0 ;
+  wire [31:0] \port$306$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
   output [32:0] r_data;
@@ -5674,7 +5956,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$302$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2951$0 , \port$302$0  };
+      storage[w_port__addr] <= { \port$3000$0 , \port$306$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5736,14 +6018,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$302$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2951$0 , \port$302$0  };
-  assign w_data = { \port$2951$0 , \port$302$0  };
+  assign w_port__data = { \port$3000$0 , \port$306$0  };
+  assign w_data = { \port$3000$0 , \port$306$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3173$0 , \port$3174$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3222$0 , \port$3223$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -5929,10 +6211,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3173$0 ;
-  wire [7:0] \port$3173$0 ;
-  output [23:0] \port$3174$0 ;
-  wire [23:0] \port$3174$0 ;
+  output [7:0] \port$3222$0 ;
+  wire [7:0] \port$3222$0 ;
+  output [23:0] \port$3223$0 ;
+  wire [23:0] \port$3223$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7291,7 +7573,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3120$0 (pe0_flags),
+    .\port$3169$0 (pe0_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -7419,14 +7701,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3173$0  = \$48 ;
-  assign \port$3174$0  = \$49 ;
+  assign \port$3222$0  = \$48 ;
+  assign \port$3223$0  = \$49 ;
   assign \$19  = pe0_ctx9;
   assign \$22  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3120$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3169$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7611,8 +7893,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3120$0 ;
-  wire [1:0] \port$3120$0 ;
+  input [1:0] \port$3169$0 ;
+  wire [1:0] \port$3169$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7829,9 +8111,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3120$0 [0];
+    rq_relu1 <= \port$3169$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3120$0 [1];
+    rq_req1 <= \port$3169$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7965,8 +8247,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3120$0 [0];
-  assign i_requantize = \port$3120$0 [1];
+  assign i_relu = \port$3169$0 [0];
+  assign i_requantize = \port$3169$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7975,7 +8257,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3346$0 , \port$3347$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3395$0 , \port$3396$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8161,10 +8443,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3346$0 ;
-  wire [7:0] \port$3346$0 ;
-  output [23:0] \port$3347$0 ;
-  wire [23:0] \port$3347$0 ;
+  output [7:0] \port$3395$0 ;
+  wire [7:0] \port$3395$0 ;
+  output [23:0] \port$3396$0 ;
+  wire [23:0] \port$3396$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9523,7 +9805,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3293$0 (pe1_flags),
+    .\port$3342$0 (pe1_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -9651,14 +9933,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3346$0  = \$48 ;
-  assign \port$3347$0  = \$49 ;
+  assign \port$3395$0  = \$48 ;
+  assign \port$3396$0  = \$49 ;
   assign \$19  = pe1_ctx9;
   assign \$22  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3293$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3342$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9843,8 +10125,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3293$0 ;
-  wire [1:0] \port$3293$0 ;
+  input [1:0] \port$3342$0 ;
+  wire [1:0] \port$3342$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10061,9 +10343,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3293$0 [0];
+    rq_relu1 <= \port$3342$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3293$0 [1];
+    rq_req1 <= \port$3342$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10197,8 +10479,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3293$0 [0];
-  assign i_requantize = \port$3293$0 [1];
+  assign i_relu = \port$3342$0 [0];
+  assign i_requantize = \port$3342$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10207,7 +10489,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3519$0 , \port$3520$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3568$0 , \port$3569$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10393,10 +10675,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3519$0 ;
-  wire [7:0] \port$3519$0 ;
-  output [23:0] \port$3520$0 ;
-  wire [23:0] \port$3520$0 ;
+  output [7:0] \port$3568$0 ;
+  wire [7:0] \port$3568$0 ;
+  output [23:0] \port$3569$0 ;
+  wire [23:0] \port$3569$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -11755,7 +12037,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3466$0 (pe2_flags),
+    .\port$3515$0 (pe2_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -11883,14 +12165,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3519$0  = \$48 ;
-  assign \port$3520$0  = \$49 ;
+  assign \port$3568$0  = \$48 ;
+  assign \port$3569$0  = \$49 ;
   assign \$19  = pe2_ctx9;
   assign \$22  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3466$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3515$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12075,8 +12357,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$34
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3466$0 ;
-  wire [1:0] \port$3466$0 ;
+  input [1:0] \port$3515$0 ;
+  wire [1:0] \port$3515$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12293,9 +12575,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$34
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3466$0 [0];
+    rq_relu1 <= \port$3515$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3466$0 [1];
+    rq_req1 <= \port$3515$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12429,8 +12711,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$34
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3466$0 [0];
-  assign i_requantize = \port$3466$0 [1];
+  assign i_relu = \port$3515$0 [0];
+  assign i_requantize = \port$3515$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12439,7 +12721,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$34
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3692$0 , \port$3693$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3741$0 , \port$3742$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12625,10 +12907,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3692$0 ;
-  wire [7:0] \port$3692$0 ;
-  output [23:0] \port$3693$0 ;
-  wire [23:0] \port$3693$0 ;
+  output [7:0] \port$3741$0 ;
+  wire [7:0] \port$3741$0 ;
+  output [23:0] \port$3742$0 ;
+  wire [23:0] \port$3742$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13987,7 +14269,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3639$0 (pe3_flags),
+    .\port$3688$0 (pe3_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -14115,14 +14397,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3692$0  = \$48 ;
-  assign \port$3693$0  = \$49 ;
+  assign \port$3741$0  = \$48 ;
+  assign \port$3742$0  = \$49 ;
   assign \$19  = pe3_ctx9;
   assign \$22  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3639$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3688$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14307,8 +14589,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3639$0 ;
-  wire [1:0] \port$3639$0 ;
+  input [1:0] \port$3688$0 ;
+  wire [1:0] \port$3688$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14525,9 +14807,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3639$0 [0];
+    rq_relu1 <= \port$3688$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3639$0 [1];
+    rq_req1 <= \port$3688$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14661,8 +14943,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3639$0 [0];
-  assign i_requantize = \port$3639$0 [1];
+  assign i_relu = \port$3688$0 [0];
+  assign i_requantize = \port$3688$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14671,7 +14953,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3865$0 , \port$3866$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3914$0 , \port$3915$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14857,10 +15139,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3865$0 ;
-  wire [7:0] \port$3865$0 ;
-  output [23:0] \port$3866$0 ;
-  wire [23:0] \port$3866$0 ;
+  output [7:0] \port$3914$0 ;
+  wire [7:0] \port$3914$0 ;
+  output [23:0] \port$3915$0 ;
+  wire [23:0] \port$3915$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16219,7 +16501,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3812$0 (pe4_flags),
+    .\port$3861$0 (pe4_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -16347,14 +16629,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3865$0  = \$48 ;
-  assign \port$3866$0  = \$49 ;
+  assign \port$3914$0  = \$48 ;
+  assign \port$3915$0  = \$49 ;
   assign \$19  = pe4_ctx9;
   assign \$22  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3812$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3861$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16539,8 +16821,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3812$0 ;
-  wire [1:0] \port$3812$0 ;
+  input [1:0] \port$3861$0 ;
+  wire [1:0] \port$3861$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -16757,9 +17039,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3812$0 [0];
+    rq_relu1 <= \port$3861$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3812$0 [1];
+    rq_req1 <= \port$3861$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -16893,8 +17175,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3812$0 [0];
-  assign i_requantize = \port$3812$0 [1];
+  assign i_relu = \port$3861$0 [0];
+  assign i_requantize = \port$3861$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -16903,7 +17185,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4038$0 , \port$4039$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4087$0 , \port$4088$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17089,10 +17371,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4038$0 ;
-  wire [7:0] \port$4038$0 ;
-  output [23:0] \port$4039$0 ;
-  wire [23:0] \port$4039$0 ;
+  output [7:0] \port$4087$0 ;
+  wire [7:0] \port$4087$0 ;
+  output [23:0] \port$4088$0 ;
+  wire [23:0] \port$4088$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18451,7 +18733,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$3985$0 (pe5_flags),
+    .\port$4034$0 (pe5_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -18579,14 +18861,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$4038$0  = \$48 ;
-  assign \port$4039$0  = \$49 ;
+  assign \port$4087$0  = \$48 ;
+  assign \port$4088$0  = \$49 ;
   assign \$19  = pe5_ctx9;
   assign \$22  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$3985$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$4034$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -18771,8 +19053,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3985$0 ;
-  wire [1:0] \port$3985$0 ;
+  input [1:0] \port$4034$0 ;
+  wire [1:0] \port$4034$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -18989,9 +19271,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3985$0 [0];
+    rq_relu1 <= \port$4034$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3985$0 [1];
+    rq_req1 <= \port$4034$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19125,8 +19407,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3985$0 [0];
-  assign i_requantize = \port$3985$0 [1];
+  assign i_relu = \port$4034$0 [0];
+  assign i_requantize = \port$4034$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19135,7 +19417,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4211$0 , \port$4212$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4260$0 , \port$4261$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19321,10 +19603,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4211$0 ;
-  wire [7:0] \port$4211$0 ;
-  output [23:0] \port$4212$0 ;
-  wire [23:0] \port$4212$0 ;
+  output [7:0] \port$4260$0 ;
+  wire [7:0] \port$4260$0 ;
+  output [23:0] \port$4261$0 ;
+  wire [23:0] \port$4261$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20683,7 +20965,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4158$0 (pe6_flags),
+    .\port$4207$0 (pe6_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -20811,14 +21093,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$4211$0  = \$48 ;
-  assign \port$4212$0  = \$49 ;
+  assign \port$4260$0  = \$48 ;
+  assign \port$4261$0  = \$49 ;
   assign \$19  = pe6_ctx9;
   assign \$22  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4158$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4207$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -21003,8 +21285,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4158$0 ;
-  wire [1:0] \port$4158$0 ;
+  input [1:0] \port$4207$0 ;
+  wire [1:0] \port$4207$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21221,9 +21503,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4158$0 [0];
+    rq_relu1 <= \port$4207$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4158$0 [1];
+    rq_req1 <= \port$4207$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21357,8 +21639,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$41
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4158$0 [0];
-  assign i_requantize = \port$4158$0 [1];
+  assign i_relu = \port$4207$0 [0];
+  assign i_requantize = \port$4207$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21367,7 +21649,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4384$0 , \port$4385$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4433$0 , \port$4434$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21553,10 +21835,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4384$0 ;
-  wire [7:0] \port$4384$0 ;
-  output [23:0] \port$4385$0 ;
-  wire [23:0] \port$4385$0 ;
+  output [7:0] \port$4433$0 ;
+  wire [7:0] \port$4433$0 ;
+  output [23:0] \port$4434$0 ;
+  wire [23:0] \port$4434$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22915,7 +23197,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4331$0 (pe7_flags),
+    .\port$4380$0 (pe7_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -23043,14 +23325,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$4384$0  = \$48 ;
-  assign \port$4385$0  = \$49 ;
+  assign \port$4433$0  = \$48 ;
+  assign \port$4434$0  = \$49 ;
   assign \$19  = pe7_ctx9;
   assign \$22  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4331$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4380$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23235,8 +23517,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4331$0 ;
-  wire [1:0] \port$4331$0 ;
+  input [1:0] \port$4380$0 ;
+  wire [1:0] \port$4380$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23453,9 +23735,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4331$0 [0];
+    rq_relu1 <= \port$4380$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4331$0 [1];
+    rq_req1 <= \port$4380$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23589,8 +23871,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4331$0 [0];
-  assign i_requantize = \port$4331$0 [1];
+  assign i_relu = \port$4380$0 [0];
+  assign i_requantize = \port$4380$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -604,24 +604,41 @@ class NmcArray(wiring.Component):
         m.d.sync += [claim.eq(issue & sel(cur_last) & sel(first)), claim_ctx.eq(ictx)]
 
         # whether the context's input slot holds beat f (beats > f) and beat f + 1, kept
-        # as registers: the compares of the counts the next cycle can bring (the fold
-        # stays, advances or wraps to 0; a beat arrives or not), selected by the move.
-        # At layer 0 beats >= f, so with a beat arriving beats + 1 > f always holds.
+        # as registers.  At layer 0 beats >= f, and the flags are read only there, so
+        # they are "ahead >= 1" and "ahead >= 2" of ahead = beats - f, which each cycle
+        # moves by -1, 0 or +1 (a fold advances, a beat arrives) or is reloaded from the
+        # beat count when the context enters layer 0 (its fold wraps to 0).  Both are kept
+        # as thermometer registers (ahead >= 1, 2, 3; beats >= 1, 2, 3) that step by
+        # shifting, so each flag is one or two LUT levels from registers of its own; only
+        # ahead >= 3 reads the ahead counter (ahead >= 4 on a step down).  A magnitude
+        # compare of the beat count against the fold, in a carry chain between registers
+        # that the writer and the step decode also load, was a limiting path on ECP5.
+        # Outside layer 0 the ahead registers hold nothing meaningful.
         inc = [in_fire & (ws == c) for c in C]
-        beat_gt0 = [Signal(name=f"beat_ready{c}") for c in C]
-        beat_gt1 = [Signal(name=f"beat_ready_next{c}") for c in C]
+        beat_gt0, beat_gt1 = [], []
+        beats_ge1 = []
         for c in C:
-            def after(k, c=c):
-                """beats + (a beat arriving now) > k: the slot's count next cycle."""
-                return (beats[c] > k) | inc[c] & (beats[c] == k)
+            ahead = Signal(feat_bits, name=f"in_ahead{c}")
+            a_ge = [Const(1)] + [Signal(name=f"in_ahead_ge{k}_{c}") for k in (1, 2, 3)]
+            b_ge = [Const(1)] + [Signal(name=f"in_beats_ge{k}_{c}") for k in (1, 2, 3)]
+            a_ge4 = ahead[2:].any()
             with m.If(beats_restart[c]):
-                m.d.sync += [beat_gt0[c].eq(0), beat_gt1[c].eq(0)]
-            with m.Elif(loaded & ~iss[c]):
-                m.d.sync += [beat_gt0[c].eq(after(f[c])), beat_gt1[c].eq(after(f1[c]))]
-            with m.Elif(loaded & ~last_fold[c]):
-                m.d.sync += [beat_gt0[c].eq(after(f1[c])), beat_gt1[c].eq(after(f2[c]))]
-            with m.Else():  # the state is reloaded, or the fold wraps to 0
-                m.d.sync += [beat_gt0[c].eq(after(0)), beat_gt1[c].eq(after(1))]
+                m.d.sync += [ahead.eq(0)] + [b.eq(0) for b in b_ge[1:]] + [a.eq(0) for a in a_ge[1:]]
+            with m.Else():
+                m.d.sync += [b_ge[k].eq(b_ge[k] | inc[c] & b_ge[k - 1]) for k in (1, 2, 3)]
+                with m.If(loaded & ~iss[c]):  # the fold stays
+                    with m.If(inc[c]):
+                        m.d.sync += [ahead.eq(ahead + 1)] + [a_ge[k].eq(a_ge[k - 1]) for k in (1, 2, 3)]
+                with m.Elif(loaded & ~last_fold[c]):  # the fold advances
+                    with m.If(~inc[c]):
+                        m.d.sync += [ahead.eq(ahead - 1)] + [
+                            a_ge[k].eq(a_ge[k + 1] if k < 3 else a_ge4) for k in (1, 2, 3)]
+                with m.Else():  # the state is reloaded, or the fold wraps to 0
+                    m.d.sync += [ahead.eq(Mux(inc[c], beats[c] + 1, beats[c]))] + [
+                        a_ge[k].eq(b_ge[k] | inc[c] & b_ge[k - 1]) for k in (1, 2, 3)]
+            beat_gt0.append(a_ge[1])
+            beat_gt1.append(a_ge[2])
+            beats_ge1.append(b_ge[1])
         # the output slot as it will be next cycle (a release is seen a cycle later)
         ofull = [claim & (claim_ctx == c) | out_full[c] for c in C]
         has_layers_n = Mux(ld_fire & ctl_word & ctl_n_layers, n_any, has_layers)
@@ -659,7 +676,7 @@ class NmcArray(wiring.Component):
             after_ok = ~(last_fold[c] & last_group[c]) & (
                 ~layer0[c] | last_fold[c] | beat_gt1[c] | inc[c] & beat_gt0[c])
             m.d.sync += want[c].eq(able & weights_next & Mux(iss[c], after_ok, data_ok & out_ok))
-            stall_ins.append(layer0[c] & ~beat_gt0[c] & (beats[c] != 0))
+            stall_ins.append(layer0[c] & ~beat_gt0[c] & beats_ge1[c])
             stall_outs.append(cur_last[c] & first[c] & out_full[c])
         # counted where nothing issues and a context waits for a beat of a vector that has
         # started, or for its output slot at the last layer's first step
@@ -851,14 +868,24 @@ class NmcArray(wiring.Component):
                         m.d.sync += out_pend[c].eq(0)
             with m.Else():
                 m.d.sync += de.eq(de + 1)
+        # The lane is picked by a one-hot select register per lane and an AND-OR, not by
+        # a mux on the lane number: two LUT levels per bit where the 8:1 mux took four
+        # (a limiting path on ECP5), and each select register has one lane's bits to
+        # reach instead of one register steering all of them.  (Zeroing the lane
+        # registers instead would give them a reset and keep them out of the block RAMs'
+        # output registers.)
         lane_r = [Signal(signed(cfg.acc_bits), name=f"drain_lane_data{p}", reset_less=True)
                   for p in range(P)]
-        d_lane2 = Signal.like(d_lane, name="drain_lane2", reset_less=True)
+        lane_sel = [Signal(name=f"drain_lane_sel{p}", reset_less=True) for p in range(P)]
         d_last2 = Signal(name="drain_last2", reset_less=True)
-        m.d.sync += [d_lane2.eq(d_lane), d_last2.eq(d_last)]
+        m.d.sync += [sel.eq(d_lane == p) for p, sel in enumerate(lane_sel)]
+        m.d.sync += d_last2.eq(d_last)
         m.d.sync += [reg.eq(rp.data) for reg, rp in zip(lane_r, out_rps)]
         rd_data = Signal(signed(cfg.acc_bits), name="drain_data")
-        m.d.comb += rd_data.eq(Array(lane_r)[d_lane2] if P > 1 else lane_r[0])
+        picked = Const(0, signed(cfg.acc_bits))
+        for sel, reg in zip(lane_sel, lane_r):
+            picked = picked | Mux(sel, reg, 0)
+        m.d.comb += rd_data.eq(picked)
         m.d.comb += [ofifo.w_stream.valid.eq(inflight2), ofifo.w_stream.payload.eq(Cat(rd_data, d_last2))]
         m.d.comb += [self.o_stream.valid.eq(ofifo.r_stream.valid),
                      self.o_stream.payload.eq(ofifo.r_stream.payload),
