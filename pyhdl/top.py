@@ -612,8 +612,8 @@ class NmcArray(wiring.Component):
         # shifting, so each flag is one or two LUT levels from registers of its own; only
         # ahead >= 3 reads the ahead counter (ahead >= 4 on a step down).  A magnitude
         # compare of the beat count against the fold, in a carry chain between registers
-        # that the writer and the step decode also load, was a limiting path on ECP5.
-        # Outside layer 0 the ahead registers hold nothing meaningful.
+        # that the writer and the step decode also load, was a limiting path on ECP5
+        # and on the UP5K (+4.1 MHz there without it, docs/fpga.md).  Outside layer 0 the ahead registers hold nothing meaningful.
         inc = [in_fire & (ws == c) for c in C]
         beat_gt0, beat_gt1 = [], []
         beats_ge1 = []
