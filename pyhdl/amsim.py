@@ -160,19 +160,14 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
             await ctx.tick().repeat(sizing.stat_read_stages())
             res.counters[name] = ctx.get(dut.stat_data)
 
-    flags = dut.collisions if watch_collisions else {}
-
-    async def collisions(ctx):
-        names = list(flags)
-        async for _, _, *hits in ctx.tick().sample(*flags.values()):
-            if any(hits):
-                res.collisions += [(state["cycle"], n) for n, hit in zip(names, hits) if hit]
-
-    async def retimed(ctx):
-        names = list(dut.retimed)
-        async for _, _, *wrong in ctx.tick().sample(*dut.retimed.values()):
-            if any(wrong):
-                res.retimed += [(state["cycle"], n) for n, bad in zip(names, wrong) if bad]
+    def watch(flags: dict, found: list):
+        """A process appending (cycle, name) to ``found`` for each flag high in a cycle."""
+        async def process(ctx):
+            names = list(flags)
+            async for _, _, *high in ctx.tick().sample(*flags.values()):
+                if any(high):
+                    found.extend((state["cycle"], n) for n, h in zip(names, high) if h)
+        return process
 
     async def issues(ctx):
         cycle = 0  # the value sampled at a clock edge is the one of the cycle before it
@@ -184,12 +179,12 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     sim = Simulator(wrapper)
     sim.add_clock(1e-8)
     sim.add_process(clock)
-    if flags:
-        sim.add_process(collisions)
+    if watch_collisions and dut.collisions:
+        sim.add_process(watch(dut.collisions, res.collisions))
     if trace_issues:
         sim.add_process(issues)
     if dut.retimed:
-        sim.add_process(retimed)
+        sim.add_process(watch(dut.retimed, res.retimed))
     sim.add_testbench(driver, background=True)
     if input_during_load:
         sim.add_testbench(inputs_during_load, background=True)
