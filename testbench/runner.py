@@ -209,7 +209,7 @@ class Simulation:
     @contextlib.contextmanager
     def _exclusive(self):
         """Hold the build directory's lock (blocking) for a build or a run."""
-        SIM_DIR.mkdir(parents=True, exist_ok=True)
+        self.build_dir.parent.mkdir(parents=True, exist_ok=True)  # not always SIM_DIR (bench)
         with open(self.build_dir.with_name(self.build_dir.name + ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             yield

@@ -193,3 +193,15 @@ def test_a_build_directory_is_used_by_one_simulation_at_a_time(tmp_path, monkeyp
         assert not built.wait(0.5), "the second simulation built while the first held the directory"
     second.join(5)
     assert built.is_set() and not second.is_alive()
+
+
+def test_a_build_directory_elsewhere_gets_its_parent_made(tmp_path, monkeypatch):
+    # the benchmarks build under build/bench/sim/, not build/sim/: on a fresh clone
+    # its lock file's directory does not exist yet
+    from pyhdl.config import SMALL
+    from testbench import runner
+    monkeypatch.setattr(runner, "SIM_DIR", tmp_path / "sim")
+    sim = runner.Simulation(SMALL)
+    sim.build_dir = tmp_path / "bench" / "sim" / runner.build_tag(SMALL)
+    with sim._exclusive():
+        assert sim.build_dir.with_name(sim.build_dir.name + ".lock").exists()
