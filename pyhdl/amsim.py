@@ -44,8 +44,9 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     ``watch_collisions``: record in ``collisions`` every cycle where one of the
     array's ``collisions`` flags is high (a used read meeting a write, same address).
     ``input_gap``: idle cycles between the last program write and the first offered
-    input beat (0: the very next cycle); by default ``bus_words_per_step + 1``, which
-    ``sizing.schedule`` assumes for ``vonneumann`` mode.
+    input beat (0: the very next cycle); by default one less than
+    ``sizing.input_settle`` (the beat is offered in the cycle after the gap), which
+    ``sizing.schedule`` assumes.
     ``input_during_load``: offer the vectors from the cycle after the load's first
     write, while the rest of the program is still being written.
     ``trace_issues``: record in ``issues`` every cycle where the sequencer issued a step.
@@ -59,7 +60,7 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
     if input_during_load and (abort_beats is not None or not load or not program.load_words):
         raise ValueError("input_during_load needs a load (load=True, a program with load words) "
                          "and no abort_beats")
-    gap = sizing.bus_words_per_step(cfg) + 1 if input_gap is None else input_gap
+    gap = sizing.input_settle(cfg) - 1 if input_gap is None else input_gap
     dut = dut or NmcArray(cfg)
     if dut.lane_dsp != "inferred":
         # the simulator would run it with the SB_MAC16 instances' outputs at 0

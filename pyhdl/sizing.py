@@ -60,7 +60,7 @@ __all__ += [
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
-    "issue_stages", "load_stages", "load_to_input", "writeback_latency", "readable_after",
+    "issue_stages", "load_stages", "load_to_input", "input_settle", "writeback_latency", "readable_after",
     "schedule", "countdown_wait", "countdown_distance", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
@@ -385,6 +385,18 @@ def load_to_input() -> int:
     re-reads descriptor 0, ``i_stream.ready`` low) and takes a beat in the one after.
     """
     return load_stages() + 2
+
+
+def input_settle(cfg: ArrayConfig) -> int:
+    """Cycles from the last load handshake to the first cycle in which a taken input beat
+    finds the first step's weights at hand, as ``schedule`` assumes.
+
+    ``load_to_input()`` in ``near`` mode.  In ``vonneumann`` mode the weight prefetch
+    restarts with the sequencer, a cycle before the first beat can be taken, and reads
+    one bus word per cycle; the step issues with its last word, so a beat taken
+    ``bus_words_per_step - 2`` cycles later issues its step in the next cycle.
+    """
+    return load_to_input() + max(0, bus_words_per_step(cfg) - 2)
 
 
 def writeback_latency(cfg: ArrayConfig) -> int:

@@ -130,10 +130,12 @@ class Layout:
     def settle(self) -> int:
         """Idle cycles between the program load and the first input beat.
 
-        A load write restarts the von-Neumann bus prefetch, which needs one cycle per
-        bus word of a step; ``sizing.schedule`` starts from a finished prefetch.
+        ``sizing.schedule`` starts from a finished von-Neumann bus prefetch
+        (``sizing.input_settle`` cycles after the last load handshake); the harness
+        itself takes three cycles from that handshake to an offered beat (all loaded,
+        the run state, the registered ``valid``).
         """
-        return sizing.bus_words_per_step(self.cfg)
+        return max(0, sizing.input_settle(self.cfg) - 3)
 
 
 def _stall_logic(prefix: str) -> str:

@@ -191,6 +191,24 @@ def test_a_beat_offered_right_after_a_load_is_taken_once_the_program_is_in():
     assert seen["outputs"] == integer.infer(image, torch.tensor([vector]))[-1].tolist()[0]
 
 
+def test_input_settle_is_the_least_gap_the_schedule_holds_after():
+    # a von-Neumann step issues with its last prefetched bus word: a beat offered at
+    # sizing.input_settle after the load issues its step when sizing.schedule says, one
+    # offered a cycle earlier is taken as early but its step issues a cycle late
+    cfg, sizes, raw = CORNERS[4]
+    assert sizing.bus_words_per_step(cfg) >= 3, "the corner must fetch a step in 3 or more bus words"
+    image, _, draw = _model(cfg, sizes, seed=5, raw_last=raw)
+    program = compile_model(image, cfg)
+    vectors = draw(1)
+    first_issue = sizing.schedule(program.shapes, cfg, 1)["issue"][0]
+    late = {}
+    for gap in (sizing.input_settle(cfg) - 1, sizing.input_settle(cfg) - 2):
+        result = amsim.run_array(program, vectors, input_gap=gap, trace_issues=True)
+        _check(image, vectors, result, cfg)
+        late[gap] = result.issues[0] - result.first_beat - first_issue
+    assert late == {sizing.input_settle(cfg) - 1: 0, sizing.input_settle(cfg) - 2: 1}
+
+
 def test_a_load_waits_for_a_started_vector():
     # busy is counted from registered events and rises two cycles after a vector's first
     # beat: a load offered while that vector's later beats pause must wait all the same,
