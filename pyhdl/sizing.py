@@ -61,7 +61,7 @@ __all__ += [
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
     "issue_stages", "load_stages", "load_to_input", "input_settle", "writeback_latency", "readable_after",
-    "schedule", "countdown_wait", "countdown_distance", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
+    "schedule", "countdown_wait", "countdown_distance", "countdown_distance_parts", "countdown_distance_clamp", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
     "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
@@ -214,11 +214,18 @@ def countdown_distance(cfg: ArrayConfig, in_features, out_features, *, writeback
 
     On ints, or on Amaranth values as the logic that decodes a descriptor being loaded:
     no multiplier, every product is of a power of two or of a count clamped to a few
-    bits.  The array registers it before :func:`countdown_wait_from` (two cycles, so
-    that neither half is a long path).  ``writeback``: as for :func:`schedule`.
+    bits.  The array decodes it over two cycles (:func:`countdown_distance_parts`, then
+    :func:`countdown_distance_clamp`) and registers it before
+    :func:`countdown_wait_from`, so that no part is a long path.  ``writeback``: as for :func:`schedule`.
     """
+    return countdown_distance_clamp(cfg, *countdown_distance_parts(cfg, in_features, out_features),
+                                    writeback=writeback)
+
+
+def countdown_distance_parts(cfg: ArrayConfig, in_features, out_features):
+    """:func:`countdown_distance` in two halves, for a decode over two cycles: this one
+    gives ``(no_distance, least)``, :func:`countdown_distance_clamp` the distance."""
     s_log, p_log = (cfg.simd - 1).bit_length(), (cfg.pe - 1).bit_length()  # powers of two
-    ceiling = ceil_div(readable_after(cfg, writeback=writeback), bus_words_per_step(cfg))
     no_distance = (in_features == 0) | (out_features <= cfg.pe)  # G_p - 1 <= 0 or F_p = 0
     last = (out_features - 1) >> p_log  # G_p - 1, where no_distance is false
     if cfg.pe <= cfg.simd:
@@ -230,6 +237,13 @@ def countdown_distance(cfg: ArrayConfig, in_features, out_features, *, writeback
         f_p = ((in_features - 1) >> s_log) + 1
         times = _select(f_p < ratio, f_p, ratio)
         least = sum(_select(((times >> i) & 1) == 1, last << i, 0) for i in range(ratio.bit_length()))
+    return no_distance, least
+
+
+def countdown_distance_clamp(cfg: ArrayConfig, no_distance, least, *, writeback: int | None = None):
+    """The second half of :func:`countdown_distance`: ``least`` clamped to the ceiling, 0
+    where there is no distance."""
+    ceiling = ceil_div(readable_after(cfg, writeback=writeback), bus_words_per_step(cfg))
     return _select(no_distance, 0, _select(least < ceiling, least, ceiling))
 
 
@@ -371,11 +385,14 @@ def stat_read_stages() -> int:
 def load_stages() -> int:
     """Cycles from a load handshake to its write (and the sequencer restart, the clear).
 
-    Two: the payload is registered as it is accepted, then decoded into a second
-    register, so that no decode runs from the port, whose driver may sit far away
-    (on ECP5 that decode, fed by the synthesis harness, limited four speed-8 seeds).
+    Three: the payload is registered as it is accepted, registered again, then
+    decoded into a third register.  No decode runs from the port, whose driver may
+    sit far away (on ECP5 that decode, fed by the synthesis harness, limited four
+    speed-8 seeds), nor from the first register, which that far driver pulls away
+    from the decode (with two stages the decode from the first limited five of ten
+    speed-6 seeds); the countdown distance, the longest decode, takes two cycles.
     """
-    return 2
+    return 3
 
 
 def load_to_input() -> int:

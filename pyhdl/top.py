@@ -34,7 +34,7 @@ The exact cycle behaviour is ``pyhdl.sizing.schedule``; the counters agree with 
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -333,11 +333,17 @@ class NmcArray(wiring.Component):
         # load register, then the wait from that register as a table of its few values
         # (one LUT level per bit, where the subtract and its clamp were two carry chains
         # and limited three of four ECP5 seeds)
-        arriving_desc = fields(arriving.data)
+        # the distance itself in two halves: the subtract and compares on the feature
+        # counts from the first load register, the clamp from the second (in one cycle
+        # they were three carry chains and limited ECP5 seeds)
         distances = sizing.ceil_div(sizing.readable_after(cfg), K) + 1
         ld_distance = Signal(range(distances), name="load_r_countdown_distance", reset_less=True)
-        m.d.sync += ld_distance.eq(sizing.countdown_distance(cfg, arriving_desc["in_features"],
-                                                             arriving_desc["out_features"]))
+        early_desc = fields(stages[-3][0].data)  # sizing.load_stages() >= 3
+        parts = sizing.countdown_distance_parts(cfg, early_desc["in_features"], early_desc["out_features"])
+        no_distance = Signal(name="load_in_no_distance", reset_less=True)
+        least = Signal(Value.cast(parts[1]).shape(), name="load_in_least_distance", reset_less=True)
+        m.d.sync += [no_distance.eq(parts[0]), least.eq(parts[1]),
+                     ld_distance.eq(sizing.countdown_distance_clamp(cfg, no_distance, least))]
         ld_steps["wait_next"] = Signal(wait_bits, name="load_r_countdown_wait")
         with m.Switch(ld_distance):
             for distance in range(distances):

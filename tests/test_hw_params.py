@@ -187,7 +187,7 @@ def test_stored_step_counts_are_the_folds_and_groups(cfg):
                          ids=lambda c: c.name)
 def test_descriptor_step_logic_decodes_as_the_ints(cfg):
     # the same formula on Amaranth values is the array's load-time decode
-    from amaranth.hdl import Module, Signal
+    from amaranth.hdl import Module, Signal, Value
     from amaranth.sim import Simulator
     feat = cfg.max_features.bit_length()
     m = Module()
@@ -195,6 +195,13 @@ def test_descriptor_step_logic_decodes_as_the_ints(cfg):
     widths = dict(sizing.descriptor_step_fields(cfg))
     outs = {name: Signal(widths[name], name=name) for name in widths}
     m.d.comb += [outs[name].eq(v) for name, v in sizing.descriptor_steps(cfg, n_in, n_out).items()]
+    # the countdown distance as the array decodes it, its two halves apart with the
+    # first held in signals of the shapes the array's registers take
+    parts = sizing.countdown_distance_parts(cfg, n_in, n_out)
+    no_distance, least = Signal(), Signal(Value.cast(parts[1]).shape())
+    distance = Signal(8)
+    m.d.comb += [no_distance.eq(parts[0]), least.eq(parts[1]),
+                 distance.eq(sizing.countdown_distance_clamp(cfg, no_distance, least))]
     grid = sorted({0, 1, 2, 3, cfg.pe, cfg.pe + 1, cfg.simd + 1, 3 * cfg.pe, 17, 40, cfg.max_features})
     mismatches = []
 
@@ -207,6 +214,8 @@ def test_descriptor_step_logic_decodes_as_the_ints(cfg):
                 for name, sig in outs.items():
                     if ctx.get(sig) != int(want[name]) & (2**widths[name] - 1):
                         mismatches.append((i, o, name, ctx.get(sig), want[name]))
+                if ctx.get(distance) != sizing.countdown_distance(cfg, i, o):
+                    mismatches.append((i, o, "distance", ctx.get(distance), sizing.countdown_distance(cfg, i, o)))
 
     sim = Simulator(m)
     sim.add_testbench(bench)
