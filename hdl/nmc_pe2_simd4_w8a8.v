@@ -68,36 +68,36 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$154 ;
   wire [8:0] \$155 ;
   wire [8:0] \$156 ;
-  wire [8:0] \$157 ;
-  wire [8:0] \$158 ;
+  wire \$157 ;
+  wire \$158 ;
   wire [8:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire [8:0] \$160 ;
+  wire [8:0] \$161 ;
   wire [8:0] \$162 ;
-  wire [8:0] \$163 ;
-  wire [8:0] \$164 ;
+  wire \$163 ;
+  wire \$164 ;
   wire [8:0] \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [8:0] \$168 ;
-  wire \$169 ;
+  wire \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
-  wire [8:0] \$172 ;
+  wire [7:0] \$171 ;
+  wire \$172 ;
   wire \$173 ;
-  wire [7:0] \$174 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [8:0] \$177 ;
+  wire [8:0] \$178 ;
+  wire [8:0] \$179 ;
   wire \$18 ;
   wire [8:0] \$180 ;
-  wire [8:0] \$181 ;
-  wire [8:0] \$182 ;
-  wire [8:0] \$183 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
@@ -106,38 +106,38 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [9:0] \$191 ;
+  wire [8:0] \$192 ;
   wire \$193 ;
-  wire [9:0] \$194 ;
-  wire [8:0] \$195 ;
+  wire \$194 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire \$200 ;
+  wire [10:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [10:0] \$203 ;
-  wire \$204 ;
+  wire \$203 ;
+  wire [9:0] \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [9:0] \$207 ;
-  wire \$208 ;
+  wire [5:0] \$207 ;
+  wire [5:0] \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
-  wire [5:0] \$210 ;
+  wire \$210 ;
   wire [5:0] \$211 ;
   wire \$212 ;
-  wire \$213 ;
-  wire [5:0] \$214 ;
-  wire \$215 ;
+  wire [8:0] \$213 ;
+  wire [8:0] \$214 ;
+  wire [8:0] \$215 ;
   wire [8:0] \$216 ;
-  wire [8:0] \$217 ;
-  wire [8:0] \$218 ;
-  wire [8:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -146,33 +146,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [9:0] \$227 ;
+  wire [8:0] \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
-  wire [9:0] \$230 ;
-  wire [8:0] \$231 ;
+  wire \$230 ;
+  wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
+  wire [10:0] \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire [10:0] \$239 ;
+  wire \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
+  wire [9:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [9:0] \$243 ;
-  wire \$244 ;
+  wire [5:0] \$243 ;
+  wire [5:0] \$244 ;
   wire \$245 ;
-  wire [5:0] \$246 ;
+  wire \$246 ;
   wire [5:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [8:0] \$25 ;
-  wire [5:0] \$250 ;
+  wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
@@ -197,20 +197,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire \$273 ;
+  wire [8:0] \$273 ;
   wire \$274 ;
   wire \$275 ;
-  wire [8:0] \$276 ;
-  wire \$277 ;
+  wire \$276 ;
+  wire [8:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [8:0] \$280 ;
-  wire \$281 ;
-  wire \$282 ;
+  wire \$280 ;
+  wire [8:0] \$281 ;
+  wire [8:0] \$282 ;
   wire \$283 ;
-  wire [8:0] \$284 ;
-  wire [8:0] \$285 ;
+  wire \$284 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -242,20 +242,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire \$313 ;
+  wire [8:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [8:0] \$316 ;
-  wire \$317 ;
+  wire \$316 ;
+  wire [8:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [8:0] \$320 ;
-  wire \$321 ;
-  wire \$322 ;
+  wire \$320 ;
+  wire [8:0] \$321 ;
+  wire [8:0] \$322 ;
   wire \$323 ;
-  wire [8:0] \$324 ;
-  wire [8:0] \$325 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -266,25 +266,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  wire [7:0] \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [7:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [7:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [7:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
+  wire [7:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire [7:0] \$351 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
@@ -383,53 +383,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
+  wire [8:0] \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [8:0] \$443 ;
+  wire [7:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire [7:0] \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire [7:0] \$449 ;
+  wire [7:0] \$447 ;
+  wire [5:0] \$448 ;
+  wire [8:0] \$449 ;
   wire \$45 ;
   wire [7:0] \$450 ;
-  wire [5:0] \$451 ;
-  wire [8:0] \$452 ;
-  wire [7:0] \$453 ;
-  wire [7:0] \$454 ;
-  wire [6:0] \$455 ;
-  wire [8:0] \$456 ;
+  wire [7:0] \$451 ;
+  wire [6:0] \$452 ;
+  wire [8:0] \$453 ;
+  wire \$454 ;
+  wire [5:0] \$455 ;
+  wire [9:0] \$456 ;
   wire \$457 ;
-  wire [5:0] \$458 ;
-  wire [9:0] \$459 ;
+  wire [7:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire [7:0] \$461 ;
+  wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire \$466 ;
+  wire [8:0] \$466 ;
   wire \$467 ;
   wire \$468 ;
-  wire [8:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
+  wire [8:0] \$471 ;
+  wire [3:0] \$472 ;
   wire \$473 ;
-  wire [8:0] \$474 ;
-  wire [3:0] \$475 ;
-  wire \$476 ;
-  wire [4:0] \$477 ;
+  wire [4:0] \$474 ;
+  wire \$475 ;
+  wire [3:0] \$476 ;
+  wire \$477 ;
   wire \$478 ;
   wire [3:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [3:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
@@ -461,11 +461,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
+  wire [9:0] \$510 ;
+  wire [9:0] \$511 ;
   wire \$512 ;
-  wire [9:0] \$513 ;
-  wire [9:0] \$514 ;
+  wire \$513 ;
+  wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
@@ -495,131 +495,131 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
+  wire [9:0] \$541 ;
+  wire [9:0] \$542 ;
   wire \$543 ;
-  wire [9:0] \$544 ;
-  wire [9:0] \$545 ;
+  wire [8:0] \$544 ;
+  wire [8:0] \$545 ;
   wire \$546 ;
-  wire [8:0] \$547 ;
-  wire [8:0] \$548 ;
+  wire \$547 ;
+  wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire \$553 ;
+  wire [8:0] \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [8:0] \$556 ;
+  wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [3:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire [3:0] \$562 ;
-  wire [4:0] \$563 ;
-  wire [3:0] \$564 ;
-  wire [4:0] \$565 ;
-  wire \$566 ;
-  wire [32:0] \$567 ;
+  wire [4:0] \$560 ;
+  wire [3:0] \$561 ;
+  wire [4:0] \$562 ;
+  wire \$563 ;
+  wire [32:0] \$564 ;
+  wire [32:0] \$565 ;
+  wire [32:0] \$566 ;
+  wire [3:0] \$567 ;
   wire [32:0] \$568 ;
-  wire [32:0] \$569 ;
+  wire [1:0] \$569 ;
   wire \$57 ;
-  wire [3:0] \$570 ;
+  wire [32:0] \$570 ;
   wire [32:0] \$571 ;
   wire [1:0] \$572 ;
   wire [32:0] \$573 ;
   wire [32:0] \$574 ;
-  wire [1:0] \$575 ;
-  wire [32:0] \$576 ;
-  wire [32:0] \$577 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [3:0] \$579 ;
   wire \$58 ;
-  reg \$580 ;
-  reg [3:0] \$581 ;
-  reg [8:0] \$582 ;
-  reg [4:0] \$583 ;
-  reg [7:0] \$584 ;
-  reg \$585 ;
+  reg [8:0] \$580 ;
+  reg [4:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg [7:0] \$585 ;
   reg \$586 ;
   reg [7:0] \$587 ;
   reg \$588 ;
-  reg [7:0] \$589 ;
+  reg \$589 ;
   wire \$59 ;
   reg \$590 ;
   reg \$591 ;
-  reg \$592 ;
-  reg \$593 ;
-  reg [8:0] \$594 ;
-  reg [8:0] \$595 ;
+  reg [8:0] \$592 ;
+  reg [8:0] \$593 ;
+  reg \$594 ;
+  reg [4:0] \$595 ;
   reg \$596 ;
-  reg [4:0] \$597 ;
+  reg \$597 ;
   reg \$598 ;
-  reg \$599 ;
+  reg [8:0] \$599 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  reg \$600 ;
-  reg [8:0] \$601 ;
+  reg [7:0] \$600 ;
+  reg [2:0] \$601 ;
   reg [7:0] \$602 ;
-  reg [2:0] \$603 ;
-  reg [7:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg [8:0] \$606 ;
-  reg [8:0] \$607 ;
-  reg [9:0] \$608 ;
+  reg [7:0] \$603 ;
+  reg [8:0] \$604 ;
+  reg [8:0] \$605 ;
+  reg [9:0] \$606 ;
+  reg \$607 ;
+  reg \$608 ;
   reg \$609 ;
   wire [3:0] \$61 ;
   reg \$610 ;
   reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg \$614 ;
-  reg \$615 ;
-  reg [4:0] \$616 ;
-  reg [4:0] \$617 ;
-  reg \$618 ;
-  reg [8:0] \$619 ;
+  reg [4:0] \$614 ;
+  reg [4:0] \$615 ;
+  reg \$616 ;
+  reg [8:0] \$617 ;
+  reg [8:0] \$618 ;
+  reg \$619 ;
   wire [3:0] \$62 ;
-  reg [8:0] \$620 ;
+  reg [4:0] \$620 ;
   reg \$621 ;
-  reg [4:0] \$622 ;
+  reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
-  reg \$625 ;
-  reg [8:0] \$626 ;
+  reg [8:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [2:0] \$626 ;
   reg [7:0] \$627 ;
-  reg [2:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg [7:0] \$628 ;
+  reg [8:0] \$629 ;
   wire [3:0] \$63 ;
-  reg [7:0] \$630 ;
-  reg [8:0] \$631 ;
-  reg [8:0] \$632 ;
-  reg [9:0] \$633 ;
+  reg [8:0] \$630 ;
+  reg [9:0] \$631 ;
+  reg \$632 ;
+  reg \$633 ;
   reg \$634 ;
   reg \$635 ;
   reg \$636 ;
   reg \$637 ;
   reg \$638 ;
-  reg \$639 ;
+  reg [4:0] \$639 ;
   wire \$64 ;
-  reg \$640 ;
-  reg [4:0] \$641 ;
-  reg [4:0] \$642 ;
+  reg [4:0] \$640 ;
+  reg \$641 ;
+  reg \$642 ;
   reg \$643 ;
-  reg \$644 ;
+  reg [7:0] \$644 ;
   reg \$645 ;
-  reg [7:0] \$646 ;
+  reg \$646 ;
   reg \$647 ;
   reg \$648 ;
   reg \$649 ;
   wire \$65 ;
   reg \$650 ;
-  reg \$651 ;
+  reg [7:0] \$651 ;
   reg \$652 ;
-  reg [7:0] \$653 ;
+  reg \$653 ;
   reg \$654 ;
   reg \$655 ;
   reg \$656 ;
@@ -649,35 +649,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$678 ;
   reg \$679 ;
   wire \$68 ;
-  reg \$680 ;
+  reg [7:0] \$680 ;
   reg \$681 ;
-  reg [7:0] \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [7:0] \$685 ;
-  reg [2:0] \$686 ;
+  reg \$682 ;
+  reg [7:0] \$683 ;
+  reg [2:0] \$684 ;
+  reg \$685 ;
+  reg [8:0] \$686 ;
   reg \$687 ;
   reg [8:0] \$688 ;
   reg \$689 ;
   wire \$69 ;
-  reg [8:0] \$690 ;
+  reg \$690 ;
   reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
-  reg [8:0] \$694 ;
-  reg [8:0] \$695 ;
+  reg [8:0] \$692 ;
+  reg [8:0] \$693 ;
+  reg \$694 ;
+  reg \$695 ;
   reg \$696 ;
-  reg \$697 ;
+  reg [7:0] \$697 ;
   reg \$698 ;
-  reg [7:0] \$699 ;
+  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
   reg \$701 ;
-  reg \$702 ;
+  reg [2:0] \$702 ;
   reg \$703 ;
-  reg [2:0] \$704 ;
-  reg \$705 ;
+  reg [3:0] \$704 ;
+  reg [31:0] \$705 ;
   reg [3:0] \$706 ;
   reg [31:0] \$707 ;
   reg [3:0] \$708 ;
@@ -694,13 +694,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [3:0] \$718 ;
   reg [31:0] \$719 ;
   wire \$72 ;
-  reg [3:0] \$720 ;
-  reg [31:0] \$721 ;
-  reg [31:0] \$722 ;
+  reg [31:0] \$720 ;
+  wire [7:0] \$721 ;
+  wire [23:0] \$722 ;
   wire [7:0] \$723 ;
   wire [23:0] \$724 ;
-  wire [7:0] \$725 ;
-  wire [23:0] \$726 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -731,20 +729,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [9:0] \$98 ;
   wire \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [6:0] \$signature__addr$151 ;
-  wire [6:0] \$signature__addr$154 ;
-  wire [6:0] \$signature__addr$163 ;
-  wire [6:0] \$signature__addr$166 ;
+  wire [6:0] \$signature__addr$152 ;
+  wire [6:0] \$signature__addr$155 ;
+  wire [6:0] \$signature__addr$164 ;
+  wire [6:0] \$signature__addr$167 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$152 ;
-  wire [31:0] \$signature__data$155 ;
-  wire [31:0] \$signature__data$350 ;
-  wire [31:0] \$signature__data$351 ;
+  wire [31:0] \$signature__data$153 ;
+  wire [31:0] \$signature__data$156 ;
+  wire [31:0] \$signature__data$354 ;
+  wire [31:0] \$signature__data$355 ;
   wire \$signature__en ;
-  wire \$signature__en$150 ;
-  wire \$signature__en$153 ;
+  wire \$signature__en$151 ;
+  wire \$signature__en$154 ;
   wire [31:0] act;
-  wire [31:0] \act$139 ;
+  wire [31:0] \act$140 ;
   wire [6:0] act_rp__addr;
   wire [31:0] act_rp__data;
   (* init = 1'h0 *)
@@ -914,10 +912,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input load__valid;
   wire load__valid;
   wire load_hold;
+  reg [8:0] load_in_least_distance = 9'h000;
+  reg load_in_no_distance = 1'h0;
   reg [85:0] load_in_r0 = 86'h0000000000000000000000;
   wire [31:0] \load_in_r0.addr ;
   wire [53:0] \load_in_r0.data ;
+  reg [85:0] load_in_r1 = 86'h0000000000000000000000;
+  wire [31:0] \load_in_r1.addr ;
+  wire [53:0] \load_in_r1.data ;
   reg load_in_valid0 = 1'h0;
+  reg load_in_valid1 = 1'h0;
   reg [85:0] load_r = 86'h0000000000000000000000;
   wire [31:0] \load_r.addr ;
   wire [53:0] \load_r.data ;
@@ -941,13 +945,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [32:0] next_steps0 = 33'h000000000;
   reg [32:0] next_steps1 = 33'h000000000;
   wire [1:0] nxt_rp__addr;
-  wire [1:0] \nxt_rp__addr$78 ;
+  wire [1:0] \nxt_rp__addr$79 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$201 ;
+  wire [34:0] \nxt_rp__data$205 ;
   wire [1:0] nxt_steps_rp__addr;
-  wire [1:0] \nxt_steps_rp__addr$79 ;
+  wire [1:0] \nxt_steps_rp__addr$80 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$203 ;
+  wire [32:0] \nxt_steps_rp__data$207 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -981,7 +985,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$149 ;
+  wire [31:0] \result$150 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -1003,50 +1007,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [9:0] step_act_addr = 10'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$102 ;
+  wire [8:0] \step_addr$103 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$116 ;
+  wire [8:0] \step_addr$117 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$108 ;
+  wire \step_ctx$109 ;
   (* init = 1'h0 *)
-  wire \step_ctx$119 ;
+  wire \step_ctx$120 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$104 ;
+  wire \step_first$105 ;
   (* init = 1'h0 *)
-  wire \step_first$117 ;
+  wire \step_first$118 ;
   reg step_from_input = 1'h0;
   reg [7:0] step_group = 8'h00;
   reg [8:0] step_in_addr = 9'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$106 ;
+  wire \step_last$107 ;
   (* init = 1'h0 *)
-  wire \step_last$118 ;
+  wire \step_last$119 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$112 ;
+  wire \step_relu$113 ;
   (* init = 1'h0 *)
-  wire \step_relu$121 ;
+  wire \step_relu$122 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$114 ;
+  wire \step_requantize$115 ;
   (* init = 1'h0 *)
-  wire \step_requantize$122 ;
+  wire \step_requantize$123 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$110 ;
+  wire [7:0] \step_rq$111 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$120 ;
+  wire [7:0] \step_rq$121 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$100 ;
+  wire \step_valid$101 ;
   (* init = 1'h0 *)
-  wire \step_valid$115 ;
+  wire \step_valid$116 ;
   wire [1:0] swp__addr;
   wire [32:0] swp__data;
   wire swp__en;
@@ -1282,13 +1286,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$100 )
-      actbuf[\$98 [6:0]][7:0] <= \$723 ;
+      actbuf[\$98 [6:0]][7:0] <= \$721 ;
     if (\$102 )
-      actbuf[\$98 [6:0]][15:8] <= \$725 ;
+      actbuf[\$98 [6:0]][15:8] <= \$723 ;
     if (\$104 )
-      actbuf[\$98 [6:0]][23:16] <= \$723 ;
+      actbuf[\$98 [6:0]][23:16] <= \$721 ;
     if (\$106 )
-      actbuf[\$98 [6:0]][31:24] <= \$725 ;
+      actbuf[\$98 [6:0]][31:24] <= \$723 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1308,7 +1312,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$203  = descriptor_steps[\$63 [1:0]];
+  assign \nxt_steps_rp__data$207  = descriptor_steps[\$63 [1:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$61 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
@@ -1321,7 +1325,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$201  = descriptors[\$63 [1:0]];
+  assign \nxt_rp__data$205  = descriptors[\$63 [1:0]];
   assign nxt_rp__data = descriptors[\$61 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
@@ -1539,13 +1543,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$108 [6:0]] <= { \$724 , \$723  };
+      outbuf0[\$108 [6:0]] <= { \$722 , \$721  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$121 [6:0]];
   end
-  assign \$signature__data$350  = _2_;
+  assign \$signature__data$354  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1680,319 +1684,318 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$110 [6:0]] <= { \$726 , \$725  };
+      outbuf1[\$110 [6:0]] <= { \$724 , \$723  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$126 [6:0]];
   end
-  assign \$signature__data$351  = _3_;
-  assign \$244  = cur_wait_next1 <= 2'h2;
-  assign \$245  = cur_wait_next1 <= 2'h2;
-  assign \$246  = cur_wait_next1 - 2'h2;
-  assign \$247  = \$245  ? 6'h00 : \$246 ;
-  assign \$248  = wait_remain1 <= 1'h1;
-  assign \$249  = | wait_remain1;
-  assign \$250  = wait_remain1 - 1'h1;
-  assign \$251  = load_r_is_control & load_r_is_clear;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = load_write & \$252 ;
-  assign \$254  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$255  = issue & \$254 ;
-  assign \$256  = issue_ctx ? first_step1 : first_step0;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = ! in_wslot;
-  assign \$259  = in_fire & \$258 ;
-  assign \$261  = in_beats_ge1_0 | \$260 ;
-  assign \$262  = ! in_wslot;
-  assign \$263  = in_fire & \$262 ;
-  assign \$264  = \$263  & in_beats_ge1_0;
-  assign \$265  = in_beats_ge2_0 | \$264 ;
-  assign \$266  = ! in_wslot;
-  assign \$267  = in_fire & \$266 ;
-  assign \$268  = \$267  & in_beats_ge2_0;
-  assign \$269  = in_beats_ge3_0 | \$268 ;
-  assign \$270  = ~ issue0;
-  assign \$271  = loaded & \$270 ;
-  assign \$272  = ~ last_fold0;
-  assign \$273  = loaded & \$272 ;
+  assign \$signature__data$355  = _3_;
+  assign \$246  = | wait_remain1;
+  assign \$247  = wait_remain1 - 1'h1;
+  assign \$248  = load_r_is_control & load_r_is_clear;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = load_write & \$249 ;
+  assign \$251  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$252  = issue & \$251 ;
+  assign \$253  = issue_ctx ? first_step1 : first_step0;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ! in_wslot;
+  assign \$256  = in_fire & \$255 ;
+  assign \$258  = in_beats_ge1_0 | \$257 ;
+  assign \$259  = ! in_wslot;
+  assign \$260  = in_fire & \$259 ;
+  assign \$261  = \$260  & in_beats_ge1_0;
+  assign \$262  = in_beats_ge2_0 | \$261 ;
+  assign \$263  = ! in_wslot;
+  assign \$264  = in_fire & \$263 ;
+  assign \$265  = \$264  & in_beats_ge2_0;
+  assign \$266  = in_beats_ge3_0 | \$265 ;
+  assign \$267  = ~ issue0;
+  assign \$268  = loaded & \$267 ;
+  assign \$269  = ~ last_fold0;
+  assign \$270  = loaded & \$269 ;
+  assign \$271  = ! in_wslot;
+  assign \$272  = in_fire & \$271 ;
+  assign \$273  = in_ahead0 + 1'h1;
   assign \$274  = ! in_wslot;
   assign \$275  = in_fire & \$274 ;
-  assign \$276  = in_ahead0 + 1'h1;
-  assign \$277  = ! in_wslot;
-  assign \$278  = in_fire & \$277 ;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = in_ahead0 - 1'h1;
-  assign \$281  = | in_ahead0[7:2];
-  assign \$282  = ! in_wslot;
-  assign \$283  = in_fire & \$282 ;
-  assign \$284  = in_beats0 + 1'h1;
-  assign \$285  = \$283  ? \$284  : { 1'h0, in_beats0 };
-  assign \$286  = ! in_wslot;
-  assign \$287  = in_fire & \$286 ;
-  assign \$289  = in_beats_ge1_0 | \$288 ;
-  assign \$290  = ! in_wslot;
-  assign \$291  = in_fire & \$290 ;
-  assign \$292  = \$291  & in_beats_ge1_0;
-  assign \$293  = in_beats_ge2_0 | \$292 ;
-  assign \$294  = ! in_wslot;
-  assign \$295  = in_fire & \$294 ;
-  assign \$296  = \$295  & in_beats_ge2_0;
-  assign \$297  = in_beats_ge3_0 | \$296 ;
-  assign \$299  = in_fire & \$298 ;
-  assign \$301  = in_beats_ge1_1 | \$300 ;
-  assign \$303  = in_fire & \$302 ;
-  assign \$304  = \$303  & in_beats_ge1_1;
-  assign \$305  = in_beats_ge2_1 | \$304 ;
-  assign \$307  = in_fire & \$306 ;
-  assign \$308  = \$307  & in_beats_ge2_1;
-  assign \$309  = in_beats_ge3_1 | \$308 ;
-  assign \$310  = ~ issue1;
-  assign \$311  = loaded & \$310 ;
-  assign \$312  = ~ last_fold1;
-  assign \$313  = loaded & \$312 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = in_ahead0 - 1'h1;
+  assign \$278  = | in_ahead0[7:2];
+  assign \$279  = ! in_wslot;
+  assign \$280  = in_fire & \$279 ;
+  assign \$281  = in_beats0 + 1'h1;
+  assign \$282  = \$280  ? \$281  : { 1'h0, in_beats0 };
+  assign \$283  = ! in_wslot;
+  assign \$284  = in_fire & \$283 ;
+  assign \$286  = in_beats_ge1_0 | \$285 ;
+  assign \$287  = ! in_wslot;
+  assign \$288  = in_fire & \$287 ;
+  assign \$289  = \$288  & in_beats_ge1_0;
+  assign \$290  = in_beats_ge2_0 | \$289 ;
+  assign \$291  = ! in_wslot;
+  assign \$292  = in_fire & \$291 ;
+  assign \$293  = \$292  & in_beats_ge2_0;
+  assign \$294  = in_beats_ge3_0 | \$293 ;
+  assign \$296  = in_fire & \$295 ;
+  assign \$298  = in_beats_ge1_1 | \$297 ;
+  assign \$300  = in_fire & \$299 ;
+  assign \$301  = \$300  & in_beats_ge1_1;
+  assign \$302  = in_beats_ge2_1 | \$301 ;
+  assign \$304  = in_fire & \$303 ;
+  assign \$305  = \$304  & in_beats_ge2_1;
+  assign \$306  = in_beats_ge3_1 | \$305 ;
+  assign \$307  = ~ issue1;
+  assign \$308  = loaded & \$307 ;
+  assign \$309  = ~ last_fold1;
+  assign \$310  = loaded & \$309 ;
+  assign \$312  = in_fire & \$311 ;
+  assign \$313  = in_ahead1 + 1'h1;
   assign \$315  = in_fire & \$314 ;
-  assign \$316  = in_ahead1 + 1'h1;
-  assign \$318  = in_fire & \$317 ;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = in_ahead1 - 1'h1;
-  assign \$321  = | in_ahead1[7:2];
-  assign \$323  = in_fire & \$322 ;
-  assign \$324  = in_beats1 + 1'h1;
-  assign \$325  = \$323  ? \$324  : { 1'h0, in_beats1 };
-  assign \$327  = in_fire & \$326 ;
-  assign \$329  = in_beats_ge1_1 | \$328 ;
-  assign \$331  = in_fire & \$330 ;
-  assign \$332  = \$331  & in_beats_ge1_1;
-  assign \$333  = in_beats_ge2_1 | \$332 ;
-  assign \$335  = in_fire & \$334 ;
-  assign \$336  = \$335  & in_beats_ge2_1;
-  assign \$337  = in_beats_ge3_1 | \$336 ;
-  assign \$338  = in_wslot ? in_beats1 : in_beats0;
-  assign \$339  = \$338  == in_folds_m1;
-  assign \$340  = in_fire & \$339 ;
-  assign \$341  = in_wslot ^ \$340 ;
-  assign \$342  = ~ in_release_r1_1;
-  assign \$343  = in_wslot ? in_beats1 : in_beats0;
-  assign \$344  = \$343  == in_folds_m1;
-  assign \$345  = in_fire & \$344 ;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = in_full1 | \$347 ;
-  assign \$349  = \$342  & \$348 ;
-  assign \$350  = ~ in_release_r1_0;
-  assign \$351  = in_wslot ? in_beats1 : in_beats0;
-  assign \$352  = \$351  == in_folds_m1;
-  assign \$353  = in_fire & \$352 ;
-  assign \$354  = ! in_wslot;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = in_full0 | \$355 ;
-  assign \$357  = \$350  & \$356 ;
-  assign \$358  = \$341  ? \$349  : \$357 ;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = load_write & load_r_is_control;
-  assign \$361  = \$360  & load_r_is_n_layers;
-  assign \$362  = \$361  ? load_r_has_layers : has_layers;
-  assign \$363  = \$359  & \$362 ;
-  assign \$364  = load__valid & load__ready;
-  assign \$365  = | { load_in_valid0, \$364  };
+  assign \$316  = ~ \$315 ;
+  assign \$317  = in_ahead1 - 1'h1;
+  assign \$318  = | in_ahead1[7:2];
+  assign \$320  = in_fire & \$319 ;
+  assign \$321  = in_beats1 + 1'h1;
+  assign \$322  = \$320  ? \$321  : { 1'h0, in_beats1 };
+  assign \$324  = in_fire & \$323 ;
+  assign \$326  = in_beats_ge1_1 | \$325 ;
+  assign \$328  = in_fire & \$327 ;
+  assign \$329  = \$328  & in_beats_ge1_1;
+  assign \$330  = in_beats_ge2_1 | \$329 ;
+  assign \$332  = in_fire & \$331 ;
+  assign \$333  = \$332  & in_beats_ge2_1;
+  assign \$334  = in_beats_ge3_1 | \$333 ;
+  assign \$335  = in_wslot ? in_beats1 : in_beats0;
+  assign \$336  = \$335  == in_folds_m1;
+  assign \$337  = in_fire & \$336 ;
+  assign \$338  = in_wslot ^ \$337 ;
+  assign \$339  = ~ in_release_r1_1;
+  assign \$340  = in_wslot ? in_beats1 : in_beats0;
+  assign \$341  = \$340  == in_folds_m1;
+  assign \$342  = in_fire & \$341 ;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = in_full1 | \$344 ;
+  assign \$346  = \$339  & \$345 ;
+  assign \$347  = ~ in_release_r1_0;
+  assign \$348  = in_wslot ? in_beats1 : in_beats0;
+  assign \$349  = \$348  == in_folds_m1;
+  assign \$350  = in_fire & \$349 ;
+  assign \$351  = ! in_wslot;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = in_full0 | \$352 ;
+  assign \$354  = \$347  & \$353 ;
+  assign \$355  = \$338  ? \$346  : \$354 ;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = load_write & load_r_is_control;
+  assign \$358  = \$357  & load_r_is_n_layers;
+  assign \$359  = \$358  ? load_r_has_layers : has_layers;
+  assign \$360  = \$356  & \$359 ;
+  assign \$361  = load__valid & load__ready;
+  assign \$362  = | { load_in_valid1, load_in_valid0, \$361  };
+  assign \$363  = ~ \$362 ;
+  assign \$364  = \$360  & \$363 ;
+  assign \$365  = load_r_is_control & load_r_is_clear;
   assign \$366  = ~ \$365 ;
-  assign \$367  = \$363  & \$366 ;
-  assign \$368  = load_r_is_control & load_r_is_clear;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = load_write & \$369 ;
+  assign \$367  = load_write & \$366 ;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = \$364  & \$368 ;
+  assign \$370  = load_r_is_control & load_r_is_clear;
   assign \$371  = ~ \$370 ;
-  assign \$372  = \$367  & \$371 ;
-  assign \$373  = load_r_is_control & load_r_is_clear;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = load_write & \$374 ;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = loaded & \$376 ;
-  assign \$378  = load_write & load_r_is_control;
-  assign \$379  = \$378  & load_r_is_n_layers;
-  assign \$380  = \$379  ? load_r_has_layers : has_layers;
-  assign \$381  = \$377  & \$380 ;
-  assign \$383  = last_fold0 & last_group0;
-  assign \$384  = ~ \$383 ;
-  assign \$385  = ~ layer_is_0_0;
-  assign \$386  = \$385  | last_fold0;
-  assign \$387  = \$386  | in_ahead_ge2_0;
-  assign \$388  = ! in_wslot;
-  assign \$389  = in_fire & \$388 ;
-  assign \$390  = \$389  & in_ahead_ge1_0;
-  assign \$391  = \$387  | \$390 ;
-  assign \$392  = \$384  & \$391 ;
-  assign \$393  = ! in_wslot;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = in_ahead_ge1_0 | \$394 ;
-  assign \$396  = ~ first_step0;
-  assign \$397  = \$396  | wait_ok0;
-  assign \$398  = layer_is_0_0 ? \$395  : \$397 ;
-  assign \$399  = cur_is_last0 & first_step0;
-  assign \$400  = ! claim_ctx;
-  assign \$401  = claim_out & \$400 ;
-  assign \$402  = \$401  | out_full0;
-  assign \$403  = \$399  & \$402 ;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$398  & \$404 ;
-  assign \$406  = issue0 ? \$392  : \$405 ;
-  assign \$407  = \$382  & \$406 ;
-  assign \$408  = load_r_is_control & load_r_is_clear;
-  assign \$409  = ~ \$408 ;
-  assign \$410  = load_write & \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = loaded & \$411 ;
-  assign \$413  = load_write & load_r_is_control;
-  assign \$414  = \$413  & load_r_is_n_layers;
-  assign \$415  = \$414  ? load_r_has_layers : has_layers;
-  assign \$416  = \$412  & \$415 ;
-  assign \$418  = last_fold1 & last_group1;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = ~ layer_is_0_1;
-  assign \$421  = \$420  | last_fold1;
-  assign \$422  = \$421  | in_ahead_ge2_1;
-  assign \$424  = in_fire & \$423 ;
-  assign \$425  = \$424  & in_ahead_ge1_1;
-  assign \$426  = \$422  | \$425 ;
-  assign \$427  = \$419  & \$426 ;
-  assign \$429  = in_fire & \$428 ;
-  assign \$430  = in_ahead_ge1_1 | \$429 ;
-  assign \$431  = ~ first_step1;
-  assign \$432  = \$431  | wait_ok1;
-  assign \$433  = layer_is_0_1 ? \$430  : \$432 ;
-  assign \$434  = cur_is_last1 & first_step1;
-  assign \$436  = claim_out & \$435 ;
-  assign \$437  = \$436  | out_full1;
-  assign \$438  = \$434  & \$437 ;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$433  & \$439 ;
-  assign \$441  = issue1 ? \$427  : \$440 ;
-  assign \$442  = \$417  & \$441 ;
-  assign \$443  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$444  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$445  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$446  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$447  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$448  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$449  = issue_ctx ? fold1 : fold0;
-  assign \$451  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$452  = \$450  + \$451 ;
-  assign \$453  = issue_ctx ? fold1 : fold0;
-  assign \$455  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$456  = \$454  + \$455 ;
-  assign \$457  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$458  = \$457  ? 6'h00 : 6'h20;
-  assign \$459  = \$456  + \$458 ;
-  assign \$460  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$461  = issue_ctx ? group1 : group0;
-  assign \$462  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$463  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$464  = step_valid & step_last;
-  assign \$465  = ! claim_ctx;
-  assign \$466  = claim_out & \$465 ;
-  assign \$467  = ! wb_ctx16;
-  assign \$468  = out_write & \$467 ;
-  assign \$469  = out_groups0 + 1'h1;
-  assign \$471  = claim_out & \$470 ;
-  assign \$473  = out_write & \$472 ;
-  assign \$474  = out_groups1 + 1'h1;
-  assign \$475  = drain_occupancy + drain_read;
-  assign \$476  = o_stream__valid & o_stream__ready;
-  assign \$477  = \$475  - \$476 ;
+  assign \$372  = load_write & \$371 ;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = loaded & \$373 ;
+  assign \$375  = load_write & load_r_is_control;
+  assign \$376  = \$375  & load_r_is_n_layers;
+  assign \$377  = \$376  ? load_r_has_layers : has_layers;
+  assign \$378  = \$374  & \$377 ;
+  assign \$380  = last_fold0 & last_group0;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = ~ layer_is_0_0;
+  assign \$383  = \$382  | last_fold0;
+  assign \$384  = \$383  | in_ahead_ge2_0;
+  assign \$385  = ! in_wslot;
+  assign \$386  = in_fire & \$385 ;
+  assign \$387  = \$386  & in_ahead_ge1_0;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = \$381  & \$388 ;
+  assign \$390  = ! in_wslot;
+  assign \$391  = in_fire & \$390 ;
+  assign \$392  = in_ahead_ge1_0 | \$391 ;
+  assign \$393  = ~ first_step0;
+  assign \$394  = \$393  | wait_ok0;
+  assign \$395  = layer_is_0_0 ? \$392  : \$394 ;
+  assign \$396  = cur_is_last0 & first_step0;
+  assign \$397  = ! claim_ctx;
+  assign \$398  = claim_out & \$397 ;
+  assign \$399  = \$398  | out_full0;
+  assign \$400  = \$396  & \$399 ;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \$395  & \$401 ;
+  assign \$403  = issue0 ? \$389  : \$402 ;
+  assign \$404  = \$379  & \$403 ;
+  assign \$405  = load_r_is_control & load_r_is_clear;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = load_write & \$406 ;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = loaded & \$408 ;
+  assign \$410  = load_write & load_r_is_control;
+  assign \$411  = \$410  & load_r_is_n_layers;
+  assign \$412  = \$411  ? load_r_has_layers : has_layers;
+  assign \$413  = \$409  & \$412 ;
+  assign \$415  = last_fold1 & last_group1;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = ~ layer_is_0_1;
+  assign \$418  = \$417  | last_fold1;
+  assign \$419  = \$418  | in_ahead_ge2_1;
+  assign \$421  = in_fire & \$420 ;
+  assign \$422  = \$421  & in_ahead_ge1_1;
+  assign \$423  = \$419  | \$422 ;
+  assign \$424  = \$416  & \$423 ;
+  assign \$426  = in_fire & \$425 ;
+  assign \$427  = in_ahead_ge1_1 | \$426 ;
+  assign \$428  = ~ first_step1;
+  assign \$429  = \$428  | wait_ok1;
+  assign \$430  = layer_is_0_1 ? \$427  : \$429 ;
+  assign \$431  = cur_is_last1 & first_step1;
+  assign \$433  = claim_out & \$432 ;
+  assign \$434  = \$433  | out_full1;
+  assign \$435  = \$431  & \$434 ;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$430  & \$436 ;
+  assign \$438  = issue1 ? \$424  : \$437 ;
+  assign \$439  = \$414  & \$438 ;
+  assign \$440  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$441  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$442  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$443  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$444  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$445  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$446  = issue_ctx ? fold1 : fold0;
+  assign \$448  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$449  = \$447  + \$448 ;
+  assign \$450  = issue_ctx ? fold1 : fold0;
+  assign \$452  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$453  = \$451  + \$452 ;
+  assign \$454  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$455  = \$454  ? 6'h00 : 6'h20;
+  assign \$456  = \$453  + \$455 ;
+  assign \$457  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$458  = issue_ctx ? group1 : group0;
+  assign \$459  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$460  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$461  = step_valid & step_last;
+  assign \$462  = ! claim_ctx;
+  assign \$463  = claim_out & \$462 ;
+  assign \$464  = ! wb_ctx16;
+  assign \$465  = out_write & \$464 ;
+  assign \$466  = out_groups0 + 1'h1;
+  assign \$468  = claim_out & \$467 ;
+  assign \$470  = out_write & \$469 ;
+  assign \$471  = out_groups1 + 1'h1;
+  assign \$472  = drain_occupancy + drain_read;
+  assign \$473  = o_stream__valid & o_stream__ready;
+  assign \$474  = \$472  - \$473 ;
+  assign \$475  = o_stream__valid & o_stream__ready;
+  assign \$476  = drain_occupancy - \$475 ;
+  assign \$477  = $signed(\$476 ) < $signed(3'h3);
   assign \$478  = o_stream__valid & o_stream__ready;
   assign \$479  = drain_occupancy - \$478 ;
-  assign \$480  = $signed(\$479 ) < $signed(3'h3);
-  assign \$481  = o_stream__valid & o_stream__ready;
-  assign \$482  = drain_occupancy - \$481 ;
-  assign \$483  = $signed(\$482 ) < $signed(4'h4);
-  assign \$484  = drain_read ? \$480  : \$483 ;
-  assign \$485  = ! claim_ctx;
-  assign \$486  = claim_out & \$485 ;
-  assign \$487  = ! drain_slot;
-  assign \$488  = \$487  & out_pending0;
-  assign \$489  = \$488  & drain_ready0;
-  assign \$490  = \$489  & drain_room;
-  assign \$491  = \$490  & drain_elem_last;
-  assign \$492  = \$486  | \$491 ;
-  assign \$493  = ! wb_ctx16;
-  assign \$494  = out_write & \$493 ;
-  assign \$495  = ! drain_slot;
-  assign \$496  = \$495  & out_pending0;
-  assign \$497  = \$496  & drain_ready0;
-  assign \$498  = \$497  & drain_room;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$494  & \$501 ;
-  assign \$503  = ! drain_slot;
-  assign \$504  = \$503  & out_pending0;
-  assign \$505  = \$504  & drain_ready0;
-  assign \$506  = \$505  & drain_room;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = ! wb_ctx16;
-  assign \$510  = out_write & \$509 ;
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$508  & \$511 ;
-  assign \$513  = drain_undrained0 + 1'h1;
-  assign \$514  = drain_undrained0 - 1'h1;
-  assign \$515  = drain_undrained0 >= 2'h2;
-  assign \$517  = claim_out & \$516 ;
-  assign \$519  = \$518  & out_pending1;
-  assign \$520  = \$519  & drain_ready1;
-  assign \$521  = \$520  & drain_room;
-  assign \$522  = \$521  & drain_elem_last;
-  assign \$523  = \$517  | \$522 ;
-  assign \$525  = out_write & \$524 ;
-  assign \$527  = \$526  & out_pending1;
-  assign \$528  = \$527  & drain_ready1;
-  assign \$529  = \$528  & drain_room;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = ~ \$531 ;
-  assign \$533  = \$525  & \$532 ;
-  assign \$535  = \$534  & out_pending1;
-  assign \$536  = \$535  & drain_ready1;
-  assign \$537  = \$536  & drain_room;
-  assign \$539  = \$537  & \$538 ;
-  assign \$541  = out_write & \$540 ;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$539  & \$542 ;
-  assign \$544  = drain_undrained1 + 1'h1;
-  assign \$545  = drain_undrained1 - 1'h1;
-  assign \$546  = drain_undrained1 >= 2'h2;
-  assign \$547  = out_n - 1'h1;
-  assign \$548  = out_n - 2'h2;
-  assign \$549  = ~ drain_read;
-  assign \$550  = drain_elem == out_n_m1;
-  assign \$551  = ! out_n_m1;
-  assign \$552  = drain_elem == out_n_m2;
-  assign \$553  = ~ drain_slot;
-  assign \$554  = ! drain_slot;
-  assign \$556  = drain_elem + 1'h1;
-  assign \$557  = ! drain_lane;
-  assign \$559  = ~ release_slot;
-  assign \$560  = ! release_slot;
-  assign \$562  = in_flight + vector_start_r;
-  assign \$563  = \$562  - finished_r;
-  assign \$564  = in_flight + vector_start_r;
-  assign \$565  = \$564  - finished_r;
-  assign \$566  = | \$565 ;
-  assign \$567  = count_busy + inc_busy;
-  assign \$568  = count_stall_input + inc_stall_input;
-  assign \$569  = count_stall_output + inc_stall_output;
-  assign \$570  = issue ? 4'h8 : 4'h0;
-  assign \$571  = count_mac_ops + inc_mac_ops;
-  assign \$572  = issue ? 2'h2 : 2'h0;
-  assign \$573  = count_bank_reads + inc_bank_reads;
-  assign \$574  = count_act_reads + inc_act_reads;
-  assign \$575  = in_fire + act_write;
-  assign \$576  = count_act_writes + inc_act_writes;
-  assign \$577  = count_inferences + inc_inferences;
+  assign \$480  = $signed(\$479 ) < $signed(4'h4);
+  assign \$481  = drain_read ? \$477  : \$480 ;
+  assign \$482  = ! claim_ctx;
+  assign \$483  = claim_out & \$482 ;
+  assign \$484  = ! drain_slot;
+  assign \$485  = \$484  & out_pending0;
+  assign \$486  = \$485  & drain_ready0;
+  assign \$487  = \$486  & drain_room;
+  assign \$488  = \$487  & drain_elem_last;
+  assign \$489  = \$483  | \$488 ;
+  assign \$490  = ! wb_ctx16;
+  assign \$491  = out_write & \$490 ;
+  assign \$492  = ! drain_slot;
+  assign \$493  = \$492  & out_pending0;
+  assign \$494  = \$493  & drain_ready0;
+  assign \$495  = \$494  & drain_room;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$491  & \$498 ;
+  assign \$500  = ! drain_slot;
+  assign \$501  = \$500  & out_pending0;
+  assign \$502  = \$501  & drain_ready0;
+  assign \$503  = \$502  & drain_room;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = ! wb_ctx16;
+  assign \$507  = out_write & \$506 ;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$505  & \$508 ;
+  assign \$510  = drain_undrained0 + 1'h1;
+  assign \$511  = drain_undrained0 - 1'h1;
+  assign \$512  = drain_undrained0 >= 2'h2;
+  assign \$514  = claim_out & \$513 ;
+  assign \$516  = \$515  & out_pending1;
+  assign \$517  = \$516  & drain_ready1;
+  assign \$518  = \$517  & drain_room;
+  assign \$519  = \$518  & drain_elem_last;
+  assign \$520  = \$514  | \$519 ;
+  assign \$522  = out_write & \$521 ;
+  assign \$524  = \$523  & out_pending1;
+  assign \$525  = \$524  & drain_ready1;
+  assign \$526  = \$525  & drain_room;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$522  & \$529 ;
+  assign \$532  = \$531  & out_pending1;
+  assign \$533  = \$532  & drain_ready1;
+  assign \$534  = \$533  & drain_room;
+  assign \$536  = \$534  & \$535 ;
+  assign \$538  = out_write & \$537 ;
+  assign \$539  = ~ \$538 ;
+  assign \$540  = \$536  & \$539 ;
+  assign \$541  = drain_undrained1 + 1'h1;
+  assign \$542  = drain_undrained1 - 1'h1;
+  assign \$543  = drain_undrained1 >= 2'h2;
+  assign \$544  = out_n - 1'h1;
+  assign \$545  = out_n - 2'h2;
+  assign \$546  = ~ drain_read;
+  assign \$547  = drain_elem == out_n_m1;
+  assign \$548  = ! out_n_m1;
+  assign \$549  = drain_elem == out_n_m2;
+  assign \$550  = ~ drain_slot;
+  assign \$551  = ! drain_slot;
+  assign \$553  = drain_elem + 1'h1;
+  assign \$554  = ! drain_lane;
+  assign \$556  = ~ release_slot;
+  assign \$557  = ! release_slot;
+  assign \$559  = in_flight + vector_start_r;
+  assign \$560  = \$559  - finished_r;
+  assign \$561  = in_flight + vector_start_r;
+  assign \$562  = \$561  - finished_r;
+  assign \$563  = | \$562 ;
+  assign \$564  = count_busy + inc_busy;
+  assign \$565  = count_stall_input + inc_stall_input;
+  assign \$566  = count_stall_output + inc_stall_output;
+  assign \$567  = issue ? 4'h8 : 4'h0;
+  assign \$568  = count_mac_ops + inc_mac_ops;
+  assign \$569  = issue ? 2'h2 : 2'h0;
+  assign \$570  = count_bank_reads + inc_bank_reads;
+  assign \$571  = count_act_reads + inc_act_reads;
+  assign \$572  = in_fire + act_write;
+  assign \$573  = count_act_writes + inc_act_writes;
+  assign \$574  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$578 ;
+    load_in_valid0 <= \$575 ;
   always @(posedge clk)
-    load_r <= load_in_r0;
+    load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$579 ;
+    load_in_valid1 <= \$576 ;
+  always @(posedge clk)
+    load_r <= load_in_r1;
+  always @(posedge clk)
+    load_write <= \$577 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$135 ;
   always @(posedge clk)
@@ -2008,31 +2011,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_last_layer <= \$147 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$159 [4:0];
+    load_in_no_distance <= \$150 ;
   always @(posedge clk)
-    has_layers <= \$580 ;
+    load_in_least_distance <= \$153 ;
   always @(posedge clk)
-    last_layer <= \$581 ;
+    load_r_countdown_distance <= \$156 [4:0];
   always @(posedge clk)
-    in_folds_m1 <= \$582 ;
+    has_layers <= \$578 ;
   always @(posedge clk)
-    wait1 <= \$583 ;
+    last_layer <= \$579 ;
   always @(posedge clk)
-    out_n <= \$584 ;
+    in_folds_m1 <= \$580 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$585 ;
+    wait1 <= \$581 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$586 ;
+    out_n <= \$582 ;
   always @(posedge clk)
-    in_beats0 <= \$587 ;
+    in_release_r1_0 <= \$583 ;
   always @(posedge clk)
-    in_full0 <= \$588 ;
+    in_release_r1_1 <= \$584 ;
   always @(posedge clk)
-    in_beats1 <= \$589 ;
+    in_beats0 <= \$585 ;
   always @(posedge clk)
-    in_full1 <= \$590 ;
+    in_full0 <= \$586 ;
   always @(posedge clk)
-    in_wslot <= \$591 ;
+    in_beats1 <= \$587 ;
+  always @(posedge clk)
+    in_full1 <= \$588 ;
+  always @(posedge clk)
+    in_wslot <= \$589 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2040,183 +2047,183 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$61 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$201 ;
+    next_descriptor1 <= \nxt_rp__data$205 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$203 ;
+    next_steps1 <= \nxt_steps_rp__data$207 ;
   always @(posedge clk)
     next_layer_r1 <= \$63 [2:0];
   always @(posedge clk)
-    loaded <= \$592 ;
+    loaded <= \$590 ;
   always @(posedge clk)
-    oldest <= \$593 ;
+    oldest <= \$591 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$594 ;
+    cur_folds_m1_0 <= \$592 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$595 ;
+    cur_groups_m1_0 <= \$593 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$596 ;
+    cur_one_fold0 <= \$594 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$597 ;
+    cur_wait_next0 <= \$595 ;
   always @(posedge clk)
-    cur_is_last0 <= \$598 ;
+    cur_is_last0 <= \$596 ;
   always @(posedge clk)
-    cur_relu0 <= \$599 ;
+    cur_relu0 <= \$597 ;
   always @(posedge clk)
-    cur_requantize0 <= \$600 ;
+    cur_requantize0 <= \$598 ;
   always @(posedge clk)
-    bank_addr0 <= \$601 ;
+    bank_addr0 <= \$599 ;
   always @(posedge clk)
-    rq_addr0 <= \$602 ;
+    rq_addr0 <= \$600 ;
   always @(posedge clk)
-    layer0 <= \$603 ;
+    layer0 <= \$601 ;
   always @(posedge clk)
-    group0 <= \$604 ;
+    group0 <= \$602 ;
   always @(posedge clk)
-    fold0 <= \$605 ;
+    fold0 <= \$603 ;
   always @(posedge clk)
-    group_plus1_0 <= \$606 ;
+    group_plus1_0 <= \$604 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$607 ;
+    fold_plus1_0 <= \$605 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$608 ;
+    fold_plus2_0 <= \$606 ;
   always @(posedge clk)
-    last_fold0 <= \$609 ;
+    last_fold0 <= \$607 ;
   always @(posedge clk)
-    last_group0 <= \$610 ;
+    last_group0 <= \$608 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$611 ;
+    fold_is_0_0 <= \$609 ;
   always @(posedge clk)
-    first_step0 <= \$612 ;
+    first_step0 <= \$610 ;
   always @(posedge clk)
-    wr_buf0 <= \$613 ;
+    wr_buf0 <= \$611 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$614 ;
+    layer_is_0_0 <= \$612 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$615 ;
+    wait_next_le2_0 <= \$613 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$616 ;
+    wait_next_m2_0 <= \$614 ;
   always @(posedge clk)
-    wait_remain0 <= \$617 ;
+    wait_remain0 <= \$615 ;
   always @(posedge clk)
-    wait_ok0 <= \$618 ;
+    wait_ok0 <= \$616 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$619 ;
+    cur_folds_m1_1 <= \$617 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$620 ;
+    cur_groups_m1_1 <= \$618 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$621 ;
+    cur_one_fold1 <= \$619 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$622 ;
+    cur_wait_next1 <= \$620 ;
   always @(posedge clk)
-    cur_is_last1 <= \$623 ;
+    cur_is_last1 <= \$621 ;
   always @(posedge clk)
-    cur_relu1 <= \$624 ;
+    cur_relu1 <= \$622 ;
   always @(posedge clk)
-    cur_requantize1 <= \$625 ;
+    cur_requantize1 <= \$623 ;
   always @(posedge clk)
-    bank_addr1 <= \$626 ;
+    bank_addr1 <= \$624 ;
   always @(posedge clk)
-    rq_addr1 <= \$627 ;
+    rq_addr1 <= \$625 ;
   always @(posedge clk)
-    layer1 <= \$628 ;
+    layer1 <= \$626 ;
   always @(posedge clk)
-    group1 <= \$629 ;
+    group1 <= \$627 ;
   always @(posedge clk)
-    fold1 <= \$630 ;
+    fold1 <= \$628 ;
   always @(posedge clk)
-    group_plus1_1 <= \$631 ;
+    group_plus1_1 <= \$629 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$632 ;
+    fold_plus1_1 <= \$630 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$633 ;
+    fold_plus2_1 <= \$631 ;
   always @(posedge clk)
-    last_fold1 <= \$634 ;
+    last_fold1 <= \$632 ;
   always @(posedge clk)
-    last_group1 <= \$635 ;
+    last_group1 <= \$633 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$636 ;
+    fold_is_0_1 <= \$634 ;
   always @(posedge clk)
-    first_step1 <= \$637 ;
+    first_step1 <= \$635 ;
   always @(posedge clk)
-    wr_buf1 <= \$638 ;
+    wr_buf1 <= \$636 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$639 ;
+    layer_is_0_1 <= \$637 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$640 ;
+    wait_next_le2_1 <= \$638 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$641 ;
+    wait_next_m2_1 <= \$639 ;
   always @(posedge clk)
-    wait_remain1 <= \$642 ;
+    wait_remain1 <= \$640 ;
   always @(posedge clk)
-    wait_ok1 <= \$643 ;
+    wait_ok1 <= \$641 ;
   always @(posedge clk)
-    claim_out <= \$644 ;
+    claim_out <= \$642 ;
   always @(posedge clk)
-    claim_ctx <= \$645 ;
+    claim_ctx <= \$643 ;
   always @(posedge clk)
-    in_ahead0 <= \$646 ;
+    in_ahead0 <= \$644 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$647 ;
+    in_beats_ge1_0 <= \$645 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$648 ;
+    in_beats_ge2_0 <= \$646 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$649 ;
+    in_beats_ge3_0 <= \$647 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$650 ;
+    in_ahead_ge1_0 <= \$648 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$651 ;
+    in_ahead_ge2_0 <= \$649 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$652 ;
+    in_ahead_ge3_0 <= \$650 ;
   always @(posedge clk)
-    in_ahead1 <= \$653 ;
+    in_ahead1 <= \$651 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$654 ;
+    in_beats_ge1_1 <= \$652 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$655 ;
+    in_beats_ge2_1 <= \$653 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$656 ;
+    in_beats_ge3_1 <= \$654 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$657 ;
+    in_ahead_ge1_1 <= \$655 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$658 ;
+    in_ahead_ge2_1 <= \$656 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$659 ;
+    in_ahead_ge3_1 <= \$657 ;
   always @(posedge clk)
-    i_stream__ready <= \$660 ;
+    i_stream__ready <= \$658 ;
   always @(posedge clk)
-    want0 <= \$661 ;
+    want0 <= \$659 ;
   always @(posedge clk)
-    want1 <= \$662 ;
+    want1 <= \$660 ;
   always @(posedge clk)
-    step_addr <= \$443 ;
+    step_addr <= \$440 ;
   always @(posedge clk)
-    step_first <= \$444 ;
+    step_first <= \$441 ;
   always @(posedge clk)
-    step_last <= \$445 ;
+    step_last <= \$442 ;
   always @(posedge clk)
-    step_rq <= \$446 ;
+    step_rq <= \$443 ;
   always @(posedge clk)
-    step_relu <= \$447 ;
+    step_relu <= \$444 ;
   always @(posedge clk)
-    step_requantize <= \$448 ;
+    step_requantize <= \$445 ;
   always @(posedge clk)
-    step_in_addr <= \$452 ;
+    step_in_addr <= \$449 ;
   always @(posedge clk)
-    step_act_addr <= \$459 ;
+    step_act_addr <= \$456 ;
   always @(posedge clk)
-    step_from_input <= \$460 ;
+    step_from_input <= \$457 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$461 ;
+    step_group <= \$458 ;
   always @(posedge clk)
-    step_par <= \$462 ;
+    step_par <= \$459 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$463 ;
+    step_out <= \$460 ;
   always @(posedge clk)
-    step_valid <= \$663 ;
+    step_valid <= \$661 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2230,7 +2237,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$664 ;
+    wb_valid1 <= \$662 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2240,7 +2247,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$665 ;
+    wb_valid2 <= \$663 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2250,7 +2257,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$666 ;
+    wb_valid3 <= \$664 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2260,7 +2267,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$667 ;
+    wb_valid4 <= \$665 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2270,7 +2277,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$668 ;
+    wb_valid5 <= \$666 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2280,7 +2287,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$669 ;
+    wb_valid6 <= \$667 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2290,7 +2297,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$670 ;
+    wb_valid7 <= \$668 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2300,7 +2307,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$671 ;
+    wb_valid8 <= \$669 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2310,7 +2317,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$672 ;
+    wb_valid9 <= \$670 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2320,7 +2327,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$673 ;
+    wb_valid10 <= \$671 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2330,7 +2337,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$674 ;
+    wb_valid11 <= \$672 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2340,7 +2347,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$675 ;
+    wb_valid12 <= \$673 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2350,7 +2357,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$676 ;
+    wb_valid13 <= \$674 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2360,7 +2367,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$677 ;
+    wb_valid14 <= \$675 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2370,7 +2377,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$678 ;
+    wb_valid15 <= \$676 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2380,7 +2387,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$679 ;
+    wb_valid16 <= \$677 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2390,101 +2397,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$680 ;
+    out_full0 <= \$678 ;
   always @(posedge clk)
-    out_pending0 <= \$681 ;
+    out_pending0 <= \$679 ;
   always @(posedge clk)
-    out_groups0 <= \$682 ;
+    out_groups0 <= \$680 ;
   always @(posedge clk)
-    out_full1 <= \$683 ;
+    out_full1 <= \$681 ;
   always @(posedge clk)
-    out_pending1 <= \$684 ;
+    out_pending1 <= \$682 ;
   always @(posedge clk)
-    out_groups1 <= \$685 ;
+    out_groups1 <= \$683 ;
   always @(posedge clk)
-    drain_occupancy <= \$686 ;
+    drain_occupancy <= \$684 ;
   always @(posedge clk)
-    drain_room <= \$687 ;
+    drain_room <= \$685 ;
   always @(posedge clk)
-    drain_undrained0 <= \$688 ;
+    drain_undrained0 <= \$686 ;
   always @(posedge clk)
-    drain_ready0 <= \$689 ;
+    drain_ready0 <= \$687 ;
   always @(posedge clk)
-    drain_undrained1 <= \$690 ;
+    drain_undrained1 <= \$688 ;
   always @(posedge clk)
-    drain_ready1 <= \$691 ;
+    drain_ready1 <= \$689 ;
   always @(posedge clk)
-    drain_inflight <= \$692 ;
+    drain_inflight <= \$690 ;
   always @(posedge clk)
-    w_en <= \$693 ;
+    w_en <= \$691 ;
   always @(posedge clk)
-    out_n_m1 <= \$694 ;
+    out_n_m1 <= \$692 ;
   always @(posedge clk)
-    out_n_m2 <= \$695 ;
+    out_n_m2 <= \$693 ;
   always @(posedge clk)
-    drain_elem_last <= \$696 ;
+    drain_elem_last <= \$694 ;
   always @(posedge clk)
-    drain_lane <= \$697 ;
+    drain_lane <= \$695 ;
   always @(posedge clk)
-    drain_last <= \$698 ;
+    drain_last <= \$696 ;
   always @(posedge clk)
-    drain_elem <= \$699 ;
+    drain_elem <= \$697 ;
   always @(posedge clk)
-    drain_slot <= \$700 ;
+    drain_slot <= \$698 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$557 ;
+    drain_lane_sel0 <= \$554 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$558 ;
+    drain_lane_sel1 <= \$555 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$350 ;
+    drain_lane_data0 <= \$signature__data$354 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$351 ;
+    drain_lane_data1 <= \$signature__data$355 ;
   always @(posedge clk)
-    release_slot <= \$701 ;
+    release_slot <= \$699 ;
   always @(posedge clk)
-    vector_start_r <= \$702 ;
+    vector_start_r <= \$700 ;
   always @(posedge clk)
-    finished_r <= \$703 ;
+    finished_r <= \$701 ;
   always @(posedge clk)
-    in_flight <= \$704 ;
+    in_flight <= \$702 ;
   always @(posedge clk)
-    busy <= \$705 ;
+    busy <= \$703 ;
   always @(posedge clk)
-    inc_busy <= \$706 ;
+    inc_busy <= \$704 ;
   always @(posedge clk)
-    count_busy <= \$707 ;
+    count_busy <= \$705 ;
   always @(posedge clk)
-    inc_stall_input <= \$708 ;
+    inc_stall_input <= \$706 ;
   always @(posedge clk)
-    count_stall_input <= \$709 ;
+    count_stall_input <= \$707 ;
   always @(posedge clk)
-    inc_stall_output <= \$710 ;
+    inc_stall_output <= \$708 ;
   always @(posedge clk)
-    count_stall_output <= \$711 ;
+    count_stall_output <= \$709 ;
   always @(posedge clk)
-    inc_mac_ops <= \$712 ;
+    inc_mac_ops <= \$710 ;
   always @(posedge clk)
-    count_mac_ops <= \$713 ;
+    count_mac_ops <= \$711 ;
   always @(posedge clk)
-    inc_bank_reads <= \$714 ;
+    inc_bank_reads <= \$712 ;
   always @(posedge clk)
-    count_bank_reads <= \$715 ;
+    count_bank_reads <= \$713 ;
   always @(posedge clk)
-    inc_act_reads <= \$716 ;
+    inc_act_reads <= \$714 ;
   always @(posedge clk)
-    count_act_reads <= \$717 ;
+    count_act_reads <= \$715 ;
   always @(posedge clk)
-    inc_act_writes <= \$718 ;
+    inc_act_writes <= \$716 ;
   always @(posedge clk)
-    count_act_writes <= \$719 ;
+    count_act_writes <= \$717 ;
   always @(posedge clk)
-    inc_inferences <= \$720 ;
+    inc_inferences <= \$718 ;
   always @(posedge clk)
-    count_inferences <= \$721 ;
+    count_inferences <= \$719 ;
   always @(posedge clk)
-    stat_data <= \$722 ;
+    stat_data <= \$720 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2523,7 +2530,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$33  = in_wslot ? in_full1 : in_full0;
   assign \$34  = ~ \$33 ;
   assign \$35  = \$34  & has_layers;
-  assign \$36  = | { load_write, load_in_valid0 };
+  assign \$36  = | { load_write, load_in_valid1, load_in_valid0 };
   assign \$37  = ~ \$36 ;
   assign \$38  = \$35  & \$37 ;
   assign \$39  = \$38  & loaded;
@@ -2625,108 +2632,112 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign \$132  = load__valid & load__ready;
-  assign \$133  = load_in_r0[31:28] == 2'h2;
-  assign \$134  = load_in_r0[19:0] < 3'h4;
+  assign \$133  = load_in_r1[31:28] == 2'h2;
+  assign \$134  = load_in_r1[19:0] < 3'h4;
   assign \$135  = \$133  & \$134 ;
-  assign \$136  = load_in_r0[31:28] == 2'h2;
-  assign \$137  = ! load_in_r0[19:0];
+  assign \$136  = load_in_r1[31:28] == 2'h2;
+  assign \$137  = ! load_in_r1[19:0];
   assign \$138  = \$136  & \$137 ;
-  assign \$139  = load_in_r0[31:28] == 2'h3;
-  assign \$140  = ! load_in_r0[19:0];
-  assign \$141  = load_in_r0[19:0] == 1'h1;
-  assign \$142  = | load_in_r0[85:32];
-  assign \$143  = | load_in_r0[85:35];
-  assign \$144  = load_in_r0[34:32] > 3'h4;
+  assign \$139  = load_in_r1[31:28] == 2'h3;
+  assign \$140  = ! load_in_r1[19:0];
+  assign \$141  = load_in_r1[19:0] == 1'h1;
+  assign \$142  = | load_in_r1[85:32];
+  assign \$143  = | load_in_r1[85:35];
+  assign \$144  = load_in_r1[34:32] > 3'h4;
   assign \$145  = \$143  | \$144 ;
-  assign \$146  = load_in_r0[34:32] - 1'h1;
+  assign \$146  = load_in_r1[34:32] - 1'h1;
   assign \$147  = \$145  ? 4'h3 : \$146 ;
   assign \$148  = ! load_in_r0[39:32];
   assign \$149  = load_in_r0[47:40] <= 2'h2;
   assign \$150  = \$148  | \$149 ;
   assign \$151  = load_in_r0[47:40] - 1'h1;
-  assign \$154  = $signed(\$153 ) < $signed(6'h11);
-  assign \$155  = load_in_r0[47:40] - 1'h1;
-  assign \$158  = \$154  ? \$157  : 9'h011;
-  assign \$159  = \$150  ? 9'h000 : \$158 ;
-  assign \$160  = load_write & load_r_is_control;
-  assign \$161  = load_write & load_r_is_descriptor0;
-  assign \$162  = load_r[39:32] - 1'h1;
-  assign \$164  = d0_rp__data[7:0] - 1'h1;
-  assign \$166  = ! in_wslot;
-  assign \$167  = in_fire & \$166 ;
-  assign \$168  = in_beats0 + 1'h1;
-  assign \$169  = in_beats0 == in_folds_m1;
-  assign \$171  = in_fire & \$170 ;
-  assign \$172  = in_beats1 + 1'h1;
-  assign \$173  = in_beats1 == in_folds_m1;
-  assign \$174  = in_wslot ? in_beats1 : in_beats0;
-  assign \$175  = \$174  == in_folds_m1;
-  assign \$176  = in_fire & \$175 ;
-  assign \$177  = ~ in_wslot;
-  assign \$178  = ~ loaded;
-  assign \$179  = ~ loaded;
-  assign \$180  = d0_rp__data[7:0] - 1'h1;
-  assign \$182  = d0_rp__data[15:8] - 1'h1;
-  assign \$184  = | d0_rp__data[7:0];
-  assign \$185  = d0_rp__data[7:0] <= 3'h4;
-  assign \$186  = \$184  & \$185 ;
-  assign \$187  = ! last_layer;
-  assign \$188  = | d0_rp__data[7:0];
-  assign \$189  = d0_rp__data[7:0] <= 3'h4;
+  assign \$154  = $signed(load_in_least_distance) < $signed(6'h11);
+  assign \$155  = \$154  ? load_in_least_distance : 9'h011;
+  assign \$156  = load_in_no_distance ? 9'h000 : \$155 ;
+  assign \$157  = load_write & load_r_is_control;
+  assign \$158  = load_write & load_r_is_descriptor0;
+  assign \$159  = load_r[39:32] - 1'h1;
+  assign \$161  = d0_rp__data[7:0] - 1'h1;
+  assign \$163  = ! in_wslot;
+  assign \$164  = in_fire & \$163 ;
+  assign \$165  = in_beats0 + 1'h1;
+  assign \$166  = in_beats0 == in_folds_m1;
+  assign \$168  = in_fire & \$167 ;
+  assign \$169  = in_beats1 + 1'h1;
+  assign \$170  = in_beats1 == in_folds_m1;
+  assign \$171  = in_wslot ? in_beats1 : in_beats0;
+  assign \$172  = \$171  == in_folds_m1;
+  assign \$173  = in_fire & \$172 ;
+  assign \$174  = ~ in_wslot;
+  assign \$175  = ~ loaded;
+  assign \$176  = ~ loaded;
+  assign \$177  = d0_rp__data[7:0] - 1'h1;
+  assign \$179  = d0_rp__data[15:8] - 1'h1;
+  assign \$181  = | d0_rp__data[7:0];
+  assign \$182  = d0_rp__data[7:0] <= 3'h4;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ! last_layer;
+  assign \$185  = | d0_rp__data[7:0];
+  assign \$186  = d0_rp__data[7:0] <= 3'h4;
+  assign \$187  = \$185  & \$186 ;
+  assign \$188  = | d0_rp__data[15:8];
+  assign \$189  = d0_rp__data[15:8] <= 2'h2;
   assign \$190  = \$188  & \$189 ;
-  assign \$191  = | d0_rp__data[15:8];
-  assign \$192  = d0_rp__data[15:8] <= 2'h2;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = group_plus1_0 + 1'h1;
-  assign \$195  = rq_addr0 + 1'h1;
-  assign \$196  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$197  = next_layer_r0 == last_layer;
-  assign \$198  = ~ wr_buf0;
-  assign \$199  = ~ cur_is_last0;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = ! oldest;
-  assign \$202  = cur_is_last0 & \$201 ;
-  assign \$203  = fold_plus2_0 + 1'h1;
-  assign \$204  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$205  = last_fold0 & last_group0;
-  assign \$206  = ~ \$205 ;
-  assign \$207  = bank_addr0 + 1'h1;
-  assign \$208  = cur_wait_next0 <= 2'h2;
-  assign \$209  = cur_wait_next0 <= 2'h2;
-  assign \$210  = cur_wait_next0 - 2'h2;
-  assign \$211  = \$209  ? 6'h00 : \$210 ;
-  assign \$212  = wait_remain0 <= 1'h1;
-  assign \$213  = | wait_remain0;
-  assign \$214  = wait_remain0 - 1'h1;
-  assign \$215  = ~ loaded;
-  assign \$216  = d0_rp__data[7:0] - 1'h1;
-  assign \$218  = d0_rp__data[15:8] - 1'h1;
-  assign \$220  = | d0_rp__data[7:0];
-  assign \$221  = d0_rp__data[7:0] <= 3'h4;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = ! last_layer;
-  assign \$224  = | d0_rp__data[7:0];
-  assign \$225  = d0_rp__data[7:0] <= 3'h4;
+  assign \$191  = group_plus1_0 + 1'h1;
+  assign \$192  = rq_addr0 + 1'h1;
+  assign \$193  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$194  = next_layer_r0 == last_layer;
+  assign \$195  = ~ wr_buf0;
+  assign \$196  = ~ cur_is_last0;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = ! oldest;
+  assign \$199  = cur_is_last0 & \$198 ;
+  assign \$200  = fold_plus2_0 + 1'h1;
+  assign \$201  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$202  = last_fold0 & last_group0;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = bank_addr0 + 1'h1;
+  assign \$205  = cur_wait_next0 <= 2'h2;
+  assign \$206  = cur_wait_next0 <= 2'h2;
+  assign \$207  = cur_wait_next0 - 2'h2;
+  assign \$208  = \$206  ? 6'h00 : \$207 ;
+  assign \$209  = wait_remain0 <= 1'h1;
+  assign \$210  = | wait_remain0;
+  assign \$211  = wait_remain0 - 1'h1;
+  assign \$212  = ~ loaded;
+  assign \$213  = d0_rp__data[7:0] - 1'h1;
+  assign \$215  = d0_rp__data[15:8] - 1'h1;
+  assign \$217  = | d0_rp__data[7:0];
+  assign \$218  = d0_rp__data[7:0] <= 3'h4;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = ! last_layer;
+  assign \$221  = | d0_rp__data[7:0];
+  assign \$222  = d0_rp__data[7:0] <= 3'h4;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = | d0_rp__data[15:8];
+  assign \$225  = d0_rp__data[15:8] <= 2'h2;
   assign \$226  = \$224  & \$225 ;
-  assign \$227  = | d0_rp__data[15:8];
-  assign \$228  = d0_rp__data[15:8] <= 2'h2;
-  assign \$229  = \$227  & \$228 ;
-  assign \$230  = group_plus1_1 + 1'h1;
-  assign \$231  = rq_addr1 + 1'h1;
-  assign \$232  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$233  = next_layer_r1 == last_layer;
-  assign \$234  = ~ wr_buf1;
-  assign \$235  = ~ cur_is_last1;
-  assign \$236  = \$234  & \$235 ;
-  assign \$238  = cur_is_last1 & \$237 ;
-  assign \$239  = fold_plus2_1 + 1'h1;
-  assign \$240  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$241  = last_fold1 & last_group1;
-  assign \$242  = ~ \$241 ;
-  assign \$243  = bank_addr1 + 1'h1;
+  assign \$227  = group_plus1_1 + 1'h1;
+  assign \$228  = rq_addr1 + 1'h1;
+  assign \$229  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$230  = next_layer_r1 == last_layer;
+  assign \$231  = ~ wr_buf1;
+  assign \$232  = ~ cur_is_last1;
+  assign \$233  = \$231  & \$232 ;
+  assign \$235  = cur_is_last1 & \$234 ;
+  assign \$236  = fold_plus2_1 + 1'h1;
+  assign \$237  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$238  = last_fold1 & last_group1;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = bank_addr1 + 1'h1;
+  assign \$241  = cur_wait_next1 <= 2'h2;
+  assign \$242  = cur_wait_next1 <= 2'h2;
+  assign \$243  = cur_wait_next1 - 2'h2;
+  assign \$244  = \$242  ? 6'h00 : \$243 ;
+  assign \$245  = wait_remain1 <= 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1557$0 (drain_last2),
+    .\port$1559$0 (drain_last2),
     .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -2739,8 +2750,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1757$0 (\$723 ),
-    .\port$1758$0 (\$724 ),
+    .\port$1759$0 (\$721 ),
+    .\port$1760$0 (\$722 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2758,8 +2769,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1914$0 (\$725 ),
-    .\port$1915$0 (\$726 ),
+    .\port$1916$0 (\$723 ),
+    .\port$1917$0 (\$724 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2825,80 +2836,115 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \$132 ;
+    \$575  = \$132 ;
     if (rst) begin
-      \$578  = 1'h0;
+      \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = load_in_valid0;
+    \$576  = load_in_valid0;
     if (rst) begin
-      \$579  = 1'h0;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = has_layers;
-    if (\$160 ) begin
+    \$577  = load_in_valid1;
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = has_layers;
+    if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$580  = load_r_has_layers;
+        \$578  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = last_layer;
-    if (\$160 ) begin
+    \$579  = last_layer;
+    if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$581  = load_r_last_layer;
+        \$579  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$161 ) begin
-      \$582  = \$163 ;
+    if (\$158 ) begin
+      \$580  = \$160 ;
     end else begin
-      \$582  = \$165 ;
+      \$580  = \$162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = wait1;
-    if (\$161 ) begin
-      \$583  = load_r_countdown_wait;
+    \$581  = wait1;
+    if (\$158 ) begin
+      \$581  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = dl_rp__data[15:8];
+    \$582  = dl_rp__data[15:8];
     if (rst) begin
-      \$584  = 8'h00;
+      \$582  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = in_release0;
+    \$583  = in_release0;
     if (rst) begin
-      \$585  = 1'h0;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = in_release1;
+    \$584  = in_release1;
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = in_beats0;
+    if (\$164 ) begin
+      \$585  = \$165 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$585  = 8'h00;
+    end
+    if (rst) begin
+      \$585  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = in_full0;
+    if (\$164 ) begin
+      if (\$166 ) begin
+        \$586  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$586  = 1'h0;
+    end
     if (rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = in_beats0;
-    if (\$167 ) begin
-      \$587  = \$168 [7:0];
+    \$587  = in_beats1;
+    if (\$168 ) begin
+      \$587  = \$169 [7:0];
     end
-    if (in_release_r1_0) begin
+    if (in_release_r1_1) begin
       \$587  = 8'h00;
     end
     if (rst) begin
@@ -2907,52 +2953,67 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = in_full0;
-    if (\$167 ) begin
-      if (\$169 ) begin
+    \$588  = in_full1;
+    if (\$168 ) begin
+      if (\$170 ) begin
         \$588  = 1'h1;
       end
     end
-    if (in_release_r1_0) begin
-      \$588  = 1'h0;
-    end
-    if (rst) begin
-      \$588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = in_beats1;
-    if (\$171 ) begin
-      \$589  = \$172 [7:0];
-    end
     if (in_release_r1_1) begin
-      \$589  = 8'h00;
+      \$588  = 1'h0;
     end
     if (rst) begin
-      \$589  = 8'h00;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = in_full1;
-    if (\$171 ) begin
-      if (\$173 ) begin
-        \$590  = 1'h1;
+    \$589  = in_wslot;
+    if (\$173 ) begin
+      \$589  = \$174 ;
+    end
+    if (rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$590  = loaded;
+    if (\$175 ) begin
+      \$590  = 1'h1;
+    end
+    if (\$250 ) begin
+      \$590  = 1'h0;
+    end
+    if (rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$591  = oldest;
+    if (\$175 ) begin
+      \$591  = in_wslot;
+    end
+    if (\$176 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$199 ) begin
+            \$591  = 1'h1;
+          end
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$590  = 1'h0;
-    end
-    if (rst) begin
-      \$590  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = in_wslot;
-    if (\$176 ) begin
-      \$591  = \$177 ;
+    if (\$212 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$235 ) begin
+            \$591  = 1'h0;
+          end
+        end
+      end
     end
     if (rst) begin
       \$591  = 1'h0;
@@ -2960,88 +3021,77 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = loaded;
-    if (\$178 ) begin
-      \$592  = 1'h1;
-    end
-    if (\$253 ) begin
-      \$592  = 1'h0;
-    end
-    if (rst) begin
-      \$592  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = oldest;
-    if (\$178 ) begin
-      \$593  = in_wslot;
-    end
-    if (\$179 ) begin
+    \$592  = cur_folds_m1_0;
+    if (\$176 ) begin
+      \$592  = \$178 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          if (\$202 ) begin
-            \$593  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$215 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$238 ) begin
-            \$593  = 1'h0;
-          end
+          \$592  = next_steps0[16:8];
         end
       end
     end
     if (rst) begin
-      \$593  = 1'h0;
+      \$592  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = cur_folds_m1_0;
-    if (\$179 ) begin
-      \$594  = \$181 ;
+    \$593  = cur_groups_m1_0;
+    if (\$176 ) begin
+      \$593  = \$180 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$594  = next_steps0[16:8];
+          \$593  = next_steps0[25:17];
         end
       end
     end
     if (rst) begin
-      \$594  = 9'h1ff;
+      \$593  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = cur_groups_m1_0;
-    if (\$179 ) begin
-      \$595  = \$183 ;
+    \$594  = cur_one_fold0;
+    if (\$176 ) begin
+      \$594  = \$183 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$595  = next_steps0[25:17];
+          \$594  = next_steps0[26];
         end
       end
     end
     if (rst) begin
-      \$595  = 9'h1ff;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = cur_one_fold0;
-    if (\$179 ) begin
-      \$596  = \$186 ;
+    \$595  = cur_wait_next0;
+    if (\$176 ) begin
+      \$595  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$596  = next_steps0[26];
+          \$595  = next_steps0[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$595  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$596  = cur_is_last0;
+    if (\$176 ) begin
+      \$596  = \$184 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$596  = \$194 ;
         end
       end
     end
@@ -3051,29 +3101,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = cur_wait_next0;
-    if (\$179 ) begin
-      \$597  = wait1;
+    \$597  = cur_relu0;
+    if (\$176 ) begin
+      \$597  = d0_rp__data[33];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$597  = next_steps0[32:28];
+          \$597  = next_descriptor0[33];
         end
       end
     end
     if (rst) begin
-      \$597  = 5'h00;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = cur_is_last0;
-    if (\$179 ) begin
-      \$598  = \$187 ;
+    \$598  = cur_requantize0;
+    if (\$176 ) begin
+      \$598  = d0_rp__data[34];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$598  = \$197 ;
+          \$598  = next_descriptor0[34];
         end
       end
     end
@@ -3083,65 +3133,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = cur_relu0;
-    if (\$179 ) begin
-      \$599  = d0_rp__data[33];
+    \$599  = bank_addr0;
+    if (\$176 ) begin
+      \$599  = d0_rp__data[24:16];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$599  = next_descriptor0[33];
+          \$599  = next_descriptor0[24:16];
         end
+      end
+      if (\$203 ) begin
+        \$599  = \$204 [8:0];
       end
     end
     if (rst) begin
-      \$599  = 1'h0;
+      \$599  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = cur_requantize0;
-    if (\$179 ) begin
-      \$600  = d0_rp__data[34];
+    \$600  = rq_addr0;
+    if (\$176 ) begin
+      \$600  = d0_rp__data[32:25];
     end else if (issue0) begin
       if (last_fold0) begin
+        \$600  = \$192 [7:0];
         if (last_group0) begin
-          \$600  = next_descriptor0[34];
+          \$600  = next_descriptor0[32:25];
         end
       end
     end
     if (rst) begin
-      \$600  = 1'h0;
+      \$600  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = bank_addr0;
-    if (\$179 ) begin
-      \$601  = d0_rp__data[24:16];
+    \$601  = layer0;
+    if (\$176 ) begin
+      \$601  = 3'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$601  = next_descriptor0[24:16];
+          \$601  = next_layer_r0;
         end
-      end
-      if (\$206 ) begin
-        \$601  = \$207 [8:0];
       end
     end
     if (rst) begin
-      \$601  = 9'h000;
+      \$601  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = rq_addr0;
-    if (\$179 ) begin
-      \$602  = d0_rp__data[32:25];
+    \$602  = group0;
+    if (\$176 ) begin
+      \$602  = 8'h00;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$602  = \$195 [7:0];
+        \$602  = group_plus1_0[7:0];
         if (last_group0) begin
-          \$602  = next_descriptor0[32:25];
+          \$602  = 8'h00;
         end
       end
     end
@@ -3151,185 +3202,184 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = layer0;
-    if (\$179 ) begin
-      \$603  = 3'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$603  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$603  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = group0;
-    if (\$179 ) begin
-      \$604  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$604  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$604  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$604  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = fold0;
-    if (\$179 ) begin
-      \$605  = 8'h00;
+    \$603  = fold0;
+    if (\$176 ) begin
+      \$603  = 8'h00;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$605  = 8'h00;
+        \$603  = 8'h00;
         if (last_group0) begin
-          \$605  = 8'h00;
+          \$603  = 8'h00;
         end
       end else begin
-        \$605  = fold_plus1_0[7:0];
+        \$603  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
-      \$605  = 8'h00;
+      \$603  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = group_plus1_0;
-    if (\$179 ) begin
-      \$606  = 9'h001;
+    \$604  = group_plus1_0;
+    if (\$176 ) begin
+      \$604  = 9'h001;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$606  = \$194 [8:0];
+        \$604  = \$191 [8:0];
         if (last_group0) begin
-          \$606  = 9'h001;
+          \$604  = 9'h001;
         end
       end
     end
     if (rst) begin
-      \$606  = 9'h001;
+      \$604  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = fold_plus1_0;
-    if (\$179 ) begin
-      \$607  = 9'h001;
+    \$605  = fold_plus1_0;
+    if (\$176 ) begin
+      \$605  = 9'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$607  = 9'h001;
+        \$605  = 9'h001;
         if (last_group0) begin
-          \$607  = 9'h001;
+          \$605  = 9'h001;
         end
       end else begin
-        \$607  = fold_plus2_0[8:0];
+        \$605  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
-      \$607  = 9'h001;
+      \$605  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = fold_plus2_0;
-    if (\$179 ) begin
-      \$608  = 10'h002;
+    \$606  = fold_plus2_0;
+    if (\$176 ) begin
+      \$606  = 10'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$608  = 10'h002;
+        \$606  = 10'h002;
         if (last_group0) begin
-          \$608  = 10'h002;
+          \$606  = 10'h002;
         end
       end else begin
-        \$608  = \$203 [9:0];
+        \$606  = \$200 [9:0];
       end
     end
     if (rst) begin
-      \$608  = 10'h002;
+      \$606  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = last_fold0;
-    if (\$179 ) begin
-      \$609  = \$190 ;
+    \$607  = last_fold0;
+    if (\$176 ) begin
+      \$607  = \$187 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$609  = cur_one_fold0;
+        \$607  = cur_one_fold0;
         if (last_group0) begin
-          \$609  = next_steps0[26];
+          \$607  = next_steps0[26];
         end
       end else begin
-        \$609  = \$204 ;
+        \$607  = \$201 ;
       end
     end
     if (rst) begin
-      \$609  = 1'h0;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = last_group0;
-    if (\$179 ) begin
-      \$610  = \$193 ;
+    \$608  = last_group0;
+    if (\$176 ) begin
+      \$608  = \$190 ;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$610  = \$196 ;
+        \$608  = \$193 ;
         if (last_group0) begin
-          \$610  = next_steps0[27];
+          \$608  = next_steps0[27];
         end
       end
     end
     if (rst) begin
-      \$610  = 1'h0;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = fold_is_0_0;
-    if (\$179 ) begin
-      \$611  = 1'h1;
+    \$609  = fold_is_0_0;
+    if (\$176 ) begin
+      \$609  = 1'h1;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$611  = 1'h1;
+        \$609  = 1'h1;
         if (last_group0) begin
-          \$611  = 1'h1;
+          \$609  = 1'h1;
         end
       end else begin
-        \$611  = 1'h0;
+        \$609  = 1'h0;
       end
     end
     if (rst) begin
-      \$611  = 1'h1;
+      \$609  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = first_step0;
-    if (\$179 ) begin
+    \$610  = first_step0;
+    if (\$176 ) begin
+      \$610  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$610  = 1'h0;
+        if (last_group0) begin
+          \$610  = 1'h1;
+        end
+      end else begin
+        \$610  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$610  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$611  = wr_buf0;
+    if (\$176 ) begin
+      \$611  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$611  = \$197 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$612  = layer_is_0_0;
+    if (\$176 ) begin
       \$612  = 1'h1;
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$612  = 1'h0;
         if (last_group0) begin
-          \$612  = 1'h1;
+          \$612  = cur_is_last0;
         end
-      end else begin
-        \$612  = 1'h0;
       end
     end
     if (rst) begin
@@ -3338,118 +3388,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = wr_buf0;
-    if (\$179 ) begin
-      \$613  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$613  = \$200 ;
-        end
-      end
-    end
+    \$613  = \$205 ;
     if (rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = layer_is_0_0;
-    if (\$179 ) begin
-      \$614  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$614  = cur_is_last0;
-        end
-      end
-    end
+    \$614  = \$208 [4:0];
     if (rst) begin
-      \$614  = 1'h1;
+      \$614  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \$208 ;
-    if (rst) begin
-      \$615  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = \$211 [4:0];
-    if (rst) begin
-      \$616  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = wait_remain0;
+    \$615  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$617  = wait_next_m2_0;
+      \$615  = wait_next_m2_0;
     end else begin
-      if (\$213 ) begin
-        \$617  = \$214 [4:0];
+      if (\$210 ) begin
+        \$615  = \$211 [4:0];
       end
     end
     if (rst) begin
-      \$617  = 5'h00;
+      \$615  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$618  = wait_next_le2_0;
+      \$616  = wait_next_le2_0;
     end else begin
-      \$618  = \$212 ;
+      \$616  = \$209 ;
     end
     if (rst) begin
-      \$618  = 1'h0;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_folds_m1_1;
-    if (\$215 ) begin
-      \$619  = \$217 ;
+    \$617  = cur_folds_m1_1;
+    if (\$212 ) begin
+      \$617  = \$214 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$619  = next_steps1[16:8];
+          \$617  = next_steps1[16:8];
         end
       end
     end
     if (rst) begin
-      \$619  = 9'h1ff;
+      \$617  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_groups_m1_1;
-    if (\$215 ) begin
-      \$620  = \$219 ;
+    \$618  = cur_groups_m1_1;
+    if (\$212 ) begin
+      \$618  = \$216 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$620  = next_steps1[25:17];
+          \$618  = next_steps1[25:17];
         end
       end
     end
     if (rst) begin
-      \$620  = 9'h1ff;
+      \$618  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_one_fold1;
-    if (\$215 ) begin
-      \$621  = \$222 ;
+    \$619  = cur_one_fold1;
+    if (\$212 ) begin
+      \$619  = \$219 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$621  = next_steps1[26];
+          \$619  = next_steps1[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$620  = cur_wait_next1;
+    if (\$212 ) begin
+      \$620  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$620  = next_steps1[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$620  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$621  = cur_is_last1;
+    if (\$212 ) begin
+      \$621  = \$220 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$621  = \$230 ;
         end
       end
     end
@@ -3459,29 +3509,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = cur_wait_next1;
-    if (\$215 ) begin
-      \$622  = wait1;
+    \$622  = cur_relu1;
+    if (\$212 ) begin
+      \$622  = d0_rp__data[33];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$622  = next_steps1[32:28];
+          \$622  = next_descriptor1[33];
         end
       end
     end
     if (rst) begin
-      \$622  = 5'h00;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = cur_is_last1;
-    if (\$215 ) begin
-      \$623  = \$223 ;
+    \$623  = cur_requantize1;
+    if (\$212 ) begin
+      \$623  = d0_rp__data[34];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$623  = \$233 ;
+          \$623  = next_descriptor1[34];
         end
       end
     end
@@ -3491,65 +3541,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = cur_relu1;
-    if (\$215 ) begin
-      \$624  = d0_rp__data[33];
+    \$624  = bank_addr1;
+    if (\$212 ) begin
+      \$624  = d0_rp__data[24:16];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$624  = next_descriptor1[33];
+          \$624  = next_descriptor1[24:16];
         end
+      end
+      if (\$239 ) begin
+        \$624  = \$240 [8:0];
       end
     end
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = cur_requantize1;
-    if (\$215 ) begin
-      \$625  = d0_rp__data[34];
+    \$625  = rq_addr1;
+    if (\$212 ) begin
+      \$625  = d0_rp__data[32:25];
     end else if (issue1) begin
       if (last_fold1) begin
+        \$625  = \$228 [7:0];
         if (last_group1) begin
-          \$625  = next_descriptor1[34];
+          \$625  = next_descriptor1[32:25];
         end
       end
     end
     if (rst) begin
-      \$625  = 1'h0;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = bank_addr1;
-    if (\$215 ) begin
-      \$626  = d0_rp__data[24:16];
+    \$626  = layer1;
+    if (\$212 ) begin
+      \$626  = 3'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$626  = next_descriptor1[24:16];
+          \$626  = next_layer_r1;
         end
-      end
-      if (\$242 ) begin
-        \$626  = \$243 [8:0];
       end
     end
     if (rst) begin
-      \$626  = 9'h000;
+      \$626  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = rq_addr1;
-    if (\$215 ) begin
-      \$627  = d0_rp__data[32:25];
+    \$627  = group1;
+    if (\$212 ) begin
+      \$627  = 8'h00;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$627  = \$231 [7:0];
+        \$627  = group_plus1_1[7:0];
         if (last_group1) begin
-          \$627  = next_descriptor1[32:25];
+          \$627  = 8'h00;
         end
       end
     end
@@ -3559,185 +3610,184 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = layer1;
-    if (\$215 ) begin
-      \$628  = 3'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$628  = next_layer_r1;
-        end
-      end
-    end
-    if (rst) begin
-      \$628  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = group1;
-    if (\$215 ) begin
-      \$629  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$629  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$629  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$629  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = fold1;
-    if (\$215 ) begin
-      \$630  = 8'h00;
+    \$628  = fold1;
+    if (\$212 ) begin
+      \$628  = 8'h00;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$630  = 8'h00;
+        \$628  = 8'h00;
         if (last_group1) begin
-          \$630  = 8'h00;
+          \$628  = 8'h00;
         end
       end else begin
-        \$630  = fold_plus1_1[7:0];
+        \$628  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$630  = 8'h00;
+      \$628  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = group_plus1_1;
-    if (\$215 ) begin
-      \$631  = 9'h001;
+    \$629  = group_plus1_1;
+    if (\$212 ) begin
+      \$629  = 9'h001;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$631  = \$230 [8:0];
+        \$629  = \$227 [8:0];
         if (last_group1) begin
-          \$631  = 9'h001;
+          \$629  = 9'h001;
         end
       end
     end
     if (rst) begin
-      \$631  = 9'h001;
+      \$629  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = fold_plus1_1;
-    if (\$215 ) begin
-      \$632  = 9'h001;
+    \$630  = fold_plus1_1;
+    if (\$212 ) begin
+      \$630  = 9'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$632  = 9'h001;
+        \$630  = 9'h001;
         if (last_group1) begin
-          \$632  = 9'h001;
+          \$630  = 9'h001;
         end
       end else begin
-        \$632  = fold_plus2_1[8:0];
+        \$630  = fold_plus2_1[8:0];
       end
     end
     if (rst) begin
-      \$632  = 9'h001;
+      \$630  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = fold_plus2_1;
-    if (\$215 ) begin
-      \$633  = 10'h002;
+    \$631  = fold_plus2_1;
+    if (\$212 ) begin
+      \$631  = 10'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$633  = 10'h002;
+        \$631  = 10'h002;
         if (last_group1) begin
-          \$633  = 10'h002;
+          \$631  = 10'h002;
         end
       end else begin
-        \$633  = \$239 [9:0];
+        \$631  = \$236 [9:0];
       end
     end
     if (rst) begin
-      \$633  = 10'h002;
+      \$631  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = last_fold1;
-    if (\$215 ) begin
-      \$634  = \$226 ;
+    \$632  = last_fold1;
+    if (\$212 ) begin
+      \$632  = \$223 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$634  = cur_one_fold1;
+        \$632  = cur_one_fold1;
         if (last_group1) begin
-          \$634  = next_steps1[26];
+          \$632  = next_steps1[26];
         end
       end else begin
-        \$634  = \$240 ;
+        \$632  = \$237 ;
       end
     end
     if (rst) begin
-      \$634  = 1'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = last_group1;
-    if (\$215 ) begin
-      \$635  = \$229 ;
+    \$633  = last_group1;
+    if (\$212 ) begin
+      \$633  = \$226 ;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$635  = \$232 ;
+        \$633  = \$229 ;
         if (last_group1) begin
-          \$635  = next_steps1[27];
+          \$633  = next_steps1[27];
         end
       end
     end
     if (rst) begin
-      \$635  = 1'h0;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = fold_is_0_1;
-    if (\$215 ) begin
-      \$636  = 1'h1;
+    \$634  = fold_is_0_1;
+    if (\$212 ) begin
+      \$634  = 1'h1;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$636  = 1'h1;
+        \$634  = 1'h1;
         if (last_group1) begin
-          \$636  = 1'h1;
+          \$634  = 1'h1;
         end
       end else begin
-        \$636  = 1'h0;
+        \$634  = 1'h0;
       end
     end
     if (rst) begin
-      \$636  = 1'h1;
+      \$634  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = first_step1;
-    if (\$215 ) begin
+    \$635  = first_step1;
+    if (\$212 ) begin
+      \$635  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$635  = 1'h0;
+        if (last_group1) begin
+          \$635  = 1'h1;
+        end
+      end else begin
+        \$635  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$635  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$636  = wr_buf1;
+    if (\$212 ) begin
+      \$636  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$636  = \$233 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$637  = layer_is_0_1;
+    if (\$212 ) begin
       \$637  = 1'h1;
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$637  = 1'h0;
         if (last_group1) begin
-          \$637  = 1'h1;
+          \$637  = cur_is_last1;
         end
-      end else begin
-        \$637  = 1'h0;
       end
     end
     if (rst) begin
@@ -3746,146 +3796,162 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = wr_buf1;
-    if (\$215 ) begin
-      \$638  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$638  = \$236 ;
-        end
-      end
-    end
+    \$638  = \$241 ;
     if (rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = layer_is_0_1;
-    if (\$215 ) begin
-      \$639  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$639  = cur_is_last1;
-        end
-      end
-    end
+    \$639  = \$244 [4:0];
     if (rst) begin
-      \$639  = 1'h1;
+      \$639  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$244 ;
-    if (rst) begin
-      \$640  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = \$247 [4:0];
-    if (rst) begin
-      \$641  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = wait_remain1;
+    \$640  = wait_remain1;
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$642  = wait_next_m2_1;
+      \$640  = wait_next_m2_1;
     end else begin
-      if (\$249 ) begin
-        \$642  = \$250 [4:0];
+      if (\$246 ) begin
+        \$640  = \$247 [4:0];
       end
     end
     if (rst) begin
-      \$642  = 5'h00;
+      \$640  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$643  = wait_next_le2_1;
+      \$641  = wait_next_le2_1;
     end else begin
-      \$643  = \$248 ;
+      \$641  = \$245 ;
     end
+    if (rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$642  = \$254 ;
+    if (rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$643  = issue_ctx;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = \$257 ;
+    \$644  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$644  = 8'h00;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$644  = \$273 [7:0];
+        end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$644  = \$277 [7:0];
+        end
+      end else begin
+        \$644  = \$282 [7:0];
+      end
+    end
     if (rst) begin
-      \$644  = 1'h0;
+      \$644  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = issue_ctx;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$645  = 1'h0;
+    end else begin
+      \$645  = \$258 ;
+    end
     if (rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = in_ahead0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
-      \$646  = 8'h00;
+      \$646  = 1'h0;
+    end else begin
+      \$646  = \$262 ;
+    end
+    if (rst) begin
+      \$646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$647  = 1'h0;
+    end else begin
+      \$647  = \$266 ;
+    end
+    if (rst) begin
+      \$647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$648  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$271 ) begin
-        if (\$275 ) begin
-          \$646  = \$276 [7:0];
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$648  = 1'h1;
         end
-      end else if (\$273 ) begin
-        if (\$279 ) begin
-          \$646  = \$280 [7:0];
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$648  = in_ahead_ge2_0;
         end
       end else begin
-        \$646  = \$285 [7:0];
+        \$648  = \$286 ;
       end
     end
     if (rst) begin
-      \$646  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$647  = 1'h0;
-    end else begin
-      \$647  = \$261 ;
-    end
-    if (rst) begin
-      \$647  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$648  = 1'h0;
-    end else begin
-      \$648  = \$265 ;
-    end
-    if (rst) begin
       \$648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$649  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$649  = 1'h0;
     end else begin
-      \$649  = \$269 ;
+      (* full_case = 32'd1 *)
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$649  = in_ahead_ge1_0;
+        end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$649  = in_ahead_ge3_0;
+        end
+      end else begin
+        \$649  = \$290 ;
+      end
     end
     if (rst) begin
       \$649  = 1'h0;
@@ -3893,22 +3959,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = in_ahead_ge1_0;
+    \$650  = in_ahead_ge3_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$650  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$271 ) begin
-        if (\$275 ) begin
-          \$650  = 1'h1;
-        end
-      end else if (\$273 ) begin
-        if (\$279 ) begin
+      if (\$268 ) begin
+        if (\$272 ) begin
           \$650  = in_ahead_ge2_0;
         end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$650  = \$278 ;
+        end
       end else begin
-        \$650  = \$289 ;
+        \$650  = \$294 ;
       end
     end
     if (rst) begin
@@ -3917,74 +3983,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = in_ahead_ge2_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$651  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$271 ) begin
-        if (\$275 ) begin
-          \$651  = in_ahead_ge1_0;
-        end
-      end else if (\$273 ) begin
-        if (\$279 ) begin
-          \$651  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$651  = \$293 ;
-      end
-    end
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$652  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$271 ) begin
-        if (\$275 ) begin
-          \$652  = in_ahead_ge2_0;
-        end
-      end else if (\$273 ) begin
-        if (\$279 ) begin
-          \$652  = \$281 ;
-        end
-      end else begin
-        \$652  = \$297 ;
-      end
-    end
-    if (rst) begin
-      \$652  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = in_ahead1;
+    \$651  = in_ahead1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
-      \$653  = 8'h00;
+      \$651  = 8'h00;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$311 ) begin
-        if (\$315 ) begin
-          \$653  = \$316 [7:0];
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$651  = \$313 [7:0];
         end
-      end else if (\$313 ) begin
-        if (\$319 ) begin
-          \$653  = \$320 [7:0];
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$651  = \$317 [7:0];
         end
       end else begin
-        \$653  = \$325 [7:0];
+        \$651  = \$322 [7:0];
       end
     end
     if (rst) begin
-      \$653  = 8'h00;
+      \$651  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$652  = 1'h0;
+    end else begin
+      \$652  = \$298 ;
+    end
+    if (rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$653  = 1'h0;
+    end else begin
+      \$653  = \$302 ;
+    end
+    if (rst) begin
+      \$653  = 1'h0;
     end
   end
   always @* begin
@@ -3993,7 +4035,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_1) begin
       \$654  = 1'h0;
     end else begin
-      \$654  = \$301 ;
+      \$654  = \$306 ;
     end
     if (rst) begin
       \$654  = 1'h0;
@@ -4001,11 +4043,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$655  = 1'h0;
     end else begin
-      \$655  = \$305 ;
+      (* full_case = 32'd1 *)
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$655  = 1'h1;
+        end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$655  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$655  = \$326 ;
+      end
     end
     if (rst) begin
       \$655  = 1'h0;
@@ -4013,11 +4067,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$656  = 1'h0;
     end else begin
-      \$656  = \$309 ;
+      (* full_case = 32'd1 *)
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$656  = in_ahead_ge1_1;
+        end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$656  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$656  = \$330 ;
+      end
     end
     if (rst) begin
       \$656  = 1'h0;
@@ -4025,22 +4091,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = in_ahead_ge1_1;
+    \$657  = in_ahead_ge3_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$657  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$311 ) begin
-        if (\$315 ) begin
-          \$657  = 1'h1;
-        end
-      end else if (\$313 ) begin
-        if (\$319 ) begin
+      if (\$308 ) begin
+        if (\$312 ) begin
           \$657  = in_ahead_ge2_1;
         end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$657  = \$318 ;
+        end
       end else begin
-        \$657  = \$329 ;
+        \$657  = \$334 ;
       end
     end
     if (rst) begin
@@ -4049,218 +4115,197 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = in_ahead_ge2_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$658  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$311 ) begin
-        if (\$315 ) begin
-          \$658  = in_ahead_ge1_1;
-        end
-      end else if (\$313 ) begin
-        if (\$319 ) begin
-          \$658  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$658  = \$333 ;
-      end
-    end
+    \$658  = \$369 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = in_ahead_ge3_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$659  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$311 ) begin
-        if (\$315 ) begin
-          \$659  = in_ahead_ge2_1;
-        end
-      end else if (\$313 ) begin
-        if (\$319 ) begin
-          \$659  = \$321 ;
-        end
-      end else begin
-        \$659  = \$337 ;
-      end
-    end
+    \$659  = \$404 ;
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$372 ;
+    \$660  = \$439 ;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \$407 ;
+    \$661  = issue;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = \$442 ;
+    \$662  = \$461 ;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = issue;
+    \$663  = wb_valid1;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \$464 ;
+    \$664  = wb_valid2;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wb_valid1;
+    \$665  = wb_valid3;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid2;
+    \$666  = wb_valid4;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wb_valid3;
+    \$667  = wb_valid5;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = wb_valid4;
+    \$668  = wb_valid6;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = wb_valid5;
+    \$669  = wb_valid7;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = wb_valid6;
+    \$670  = wb_valid8;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = wb_valid7;
+    \$671  = wb_valid9;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = wb_valid8;
+    \$672  = wb_valid10;
     if (rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = wb_valid9;
+    \$673  = wb_valid11;
     if (rst) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = wb_valid10;
+    \$674  = wb_valid12;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = wb_valid11;
+    \$675  = wb_valid13;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = wb_valid12;
+    \$676  = wb_valid14;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = wb_valid13;
+    \$677  = wb_valid15;
     if (rst) begin
       \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = wb_valid14;
+    \$678  = out_full0;
+    if (\$463 ) begin
+      \$678  = 1'h1;
+    end
+    if (done) begin
+      if (\$557 ) begin
+        \$678  = 1'h0;
+      end
+    end
     if (rst) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = wb_valid15;
+    \$679  = out_pending0;
+    if (\$463 ) begin
+      \$679  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$551 ) begin
+          \$679  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = out_full0;
-    if (\$466 ) begin
-      \$680  = 1'h1;
-    end
-    if (done) begin
-      if (\$560 ) begin
-        \$680  = 1'h0;
-      end
+    \$680  = out_groups0;
+    if (\$463 ) begin
+      \$680  = 8'h00;
+    end else if (\$465 ) begin
+      \$680  = \$466 [7:0];
     end
     if (rst) begin
-      \$680  = 1'h0;
+      \$680  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = out_pending0;
-    if (\$466 ) begin
+    \$681  = out_full1;
+    if (\$468 ) begin
       \$681  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$554 ) begin
-          \$681  = 1'h0;
-        end
+    if (done) begin
+      if (\$558 ) begin
+        \$681  = 1'h0;
       end
     end
     if (rst) begin
@@ -4269,83 +4314,84 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = out_groups0;
-    if (\$466 ) begin
-      \$682  = 8'h00;
-    end else if (\$468 ) begin
-      \$682  = \$469 [7:0];
-    end
-    if (rst) begin
-      \$682  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = out_full1;
-    if (\$471 ) begin
-      \$683  = 1'h1;
-    end
-    if (done) begin
-      if (\$561 ) begin
-        \$683  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = out_pending1;
-    if (\$471 ) begin
-      \$684  = 1'h1;
+    \$682  = out_pending1;
+    if (\$468 ) begin
+      \$682  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$555 ) begin
-          \$684  = 1'h0;
+        if (\$552 ) begin
+          \$682  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$684  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = out_groups1;
-    if (\$471 ) begin
-      \$685  = 8'h00;
-    end else if (\$473 ) begin
-      \$685  = \$474 [7:0];
+    \$683  = out_groups1;
+    if (\$468 ) begin
+      \$683  = 8'h00;
+    end else if (\$470 ) begin
+      \$683  = \$471 [7:0];
     end
     if (rst) begin
-      \$685  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \$477 [2:0];
-    if (rst) begin
-      \$686  = 3'h0;
+      \$683  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \$484 ;
+    \$684  = \$474 [2:0];
     if (rst) begin
+      \$684  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = \$481 ;
+    if (rst) begin
+      \$685  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = drain_undrained0;
+    if (\$489 ) begin
+      \$686  = 9'h000;
+    end else if (\$499 ) begin
+      \$686  = \$510 [8:0];
+    end else if (\$509 ) begin
+      \$686  = \$511 [8:0];
+    end
+    if (rst) begin
+      \$686  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = drain_ready0;
+    if (\$489 ) begin
+      \$687  = 1'h0;
+    end else if (\$499 ) begin
       \$687  = 1'h1;
+    end else if (\$509 ) begin
+      \$687  = \$512 ;
+    end
+    if (rst) begin
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = drain_undrained0;
-    if (\$492 ) begin
+    \$688  = drain_undrained1;
+    if (\$520 ) begin
       \$688  = 9'h000;
-    end else if (\$502 ) begin
-      \$688  = \$513 [8:0];
-    end else if (\$512 ) begin
-      \$688  = \$514 [8:0];
+    end else if (\$530 ) begin
+      \$688  = \$541 [8:0];
+    end else if (\$540 ) begin
+      \$688  = \$542 [8:0];
     end
     if (rst) begin
       \$688  = 9'h000;
@@ -4353,13 +4399,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = drain_ready0;
-    if (\$492 ) begin
+    \$689  = drain_ready1;
+    if (\$520 ) begin
       \$689  = 1'h0;
-    end else if (\$502 ) begin
+    end else if (\$530 ) begin
       \$689  = 1'h1;
-    end else if (\$512 ) begin
-      \$689  = \$515 ;
+    end else if (\$540 ) begin
+      \$689  = \$543 ;
     end
     if (rst) begin
       \$689  = 1'h0;
@@ -4367,156 +4413,147 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = drain_undrained1;
-    if (\$523 ) begin
-      \$690  = 9'h000;
-    end else if (\$533 ) begin
-      \$690  = \$544 [8:0];
-    end else if (\$543 ) begin
-      \$690  = \$545 [8:0];
-    end
+    \$690  = drain_read;
     if (rst) begin
-      \$690  = 9'h000;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = drain_ready1;
-    if (\$523 ) begin
-      \$691  = 1'h0;
-    end else if (\$533 ) begin
-      \$691  = 1'h1;
-    end else if (\$543 ) begin
-      \$691  = \$546 ;
-    end
+    \$691  = drain_inflight;
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = drain_read;
+    \$692  = \$544 ;
     if (rst) begin
-      \$692  = 1'h0;
+      \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = drain_inflight;
+    \$693  = \$545 ;
     if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \$547 ;
-    if (rst) begin
-      \$694  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$548 ;
-    if (rst) begin
-      \$695  = 9'h000;
+      \$693  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$549 ) begin
-      \$696  = \$550 ;
+    if (\$546 ) begin
+      \$694  = \$547 ;
     end else if (drain_elem_last) begin
-      \$696  = \$551 ;
+      \$694  = \$548 ;
     end else begin
-      \$696  = \$552 ;
+      \$694  = \$549 ;
     end
     if (rst) begin
-      \$696  = 1'h0;
+      \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = drain_lane;
+    \$695  = drain_lane;
     if (drain_read) begin
-      \$697  = drain_elem[0];
+      \$695  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = drain_last;
+    \$696  = drain_last;
     if (drain_read) begin
-      \$698  = drain_elem_last;
+      \$696  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = drain_elem;
+    \$697  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$699  = 8'h00;
+        \$697  = 8'h00;
       end else begin
-        \$699  = \$556 [7:0];
+        \$697  = \$553 [7:0];
       end
     end
     if (rst) begin
-      \$699  = 8'h00;
+      \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = drain_slot;
+    \$698  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$700  = \$553 ;
+        \$698  = \$550 ;
       end
     end
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = release_slot;
+    if (done) begin
+      \$699  = \$556 ;
+    end
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = vector_start;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = release_slot;
-    if (done) begin
-      \$701  = \$559 ;
-    end
+    \$701  = done;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = vector_start;
+    \$702  = \$560 [2:0];
     if (rst) begin
-      \$702  = 1'h0;
+      \$702  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = done;
+    \$703  = \$563 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \$563 [2:0];
+    \$704  = { 3'h0, busy };
     if (rst) begin
-      \$704  = 3'h0;
+      \$704  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \$566 ;
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$705  = 32'd0;
+    end else begin
+      \$705  = \$564 [31:0];
+    end
     if (rst) begin
-      \$705  = 1'h0;
+      \$705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = { 3'h0, busy };
+    \$706  = { 3'h0, stall_input };
     if (rst) begin
       \$706  = 4'h0;
     end
@@ -4527,7 +4564,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$707  = 32'd0;
     end else begin
-      \$707  = \$567 [31:0];
+      \$707  = \$565 [31:0];
     end
     if (rst) begin
       \$707  = 32'd0;
@@ -4535,7 +4572,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = { 3'h0, stall_input };
+    \$708  = { 3'h0, stall_output };
     if (rst) begin
       \$708  = 4'h0;
     end
@@ -4546,7 +4583,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$709  = 32'd0;
     end else begin
-      \$709  = \$568 [31:0];
+      \$709  = \$566 [31:0];
     end
     if (rst) begin
       \$709  = 32'd0;
@@ -4554,7 +4591,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = { 3'h0, stall_output };
+    \$710  = \$567 ;
     if (rst) begin
       \$710  = 4'h0;
     end
@@ -4565,7 +4602,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$711  = 32'd0;
     end else begin
-      \$711  = \$569 [31:0];
+      \$711  = \$568 [31:0];
     end
     if (rst) begin
       \$711  = 32'd0;
@@ -4573,7 +4610,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \$570 ;
+    \$712  = { 2'h0, \$569  };
     if (rst) begin
       \$712  = 4'h0;
     end
@@ -4584,7 +4621,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$713  = 32'd0;
     end else begin
-      \$713  = \$571 [31:0];
+      \$713  = \$570 [31:0];
     end
     if (rst) begin
       \$713  = 32'd0;
@@ -4592,7 +4629,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = { 2'h0, \$572  };
+    \$714  = { 3'h0, issue };
     if (rst) begin
       \$714  = 4'h0;
     end
@@ -4603,7 +4640,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$715  = 32'd0;
     end else begin
-      \$715  = \$573 [31:0];
+      \$715  = \$571 [31:0];
     end
     if (rst) begin
       \$715  = 32'd0;
@@ -4611,7 +4648,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = { 3'h0, issue };
+    \$716  = { 2'h0, \$572  };
     if (rst) begin
       \$716  = 4'h0;
     end
@@ -4622,7 +4659,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$717  = 32'd0;
     end else begin
-      \$717  = \$574 [31:0];
+      \$717  = \$573 [31:0];
     end
     if (rst) begin
       \$717  = 32'd0;
@@ -4630,7 +4667,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = { 2'h0, \$575  };
+    \$718  = { 3'h0, done };
     if (rst) begin
       \$718  = 4'h0;
     end
@@ -4641,7 +4678,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$719  = 32'd0;
     end else begin
-      \$719  = \$576 [31:0];
+      \$719  = \$574 [31:0];
     end
     if (rst) begin
       \$719  = 32'd0;
@@ -4649,47 +4686,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = { 3'h0, done };
-    if (rst) begin
-      \$720  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$721  = 32'd0;
-    end else begin
-      \$721  = \$577 [31:0];
-    end
-    if (rst) begin
-      \$721  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$722  = count_busy;
+          \$720  = count_busy;
       4'h1:
-          \$722  = count_stall_input;
+          \$720  = count_stall_input;
       4'h2:
-          \$722  = count_stall_output;
+          \$720  = count_stall_output;
       4'h3:
-          \$722  = count_mac_ops;
+          \$720  = count_mac_ops;
       4'h4:
-          \$722  = count_bank_reads;
+          \$720  = count_bank_reads;
       4'h5:
-          \$722  = count_act_reads;
+          \$720  = count_act_reads;
       4'h6:
-          \$722  = count_act_writes;
+          \$720  = count_act_writes;
       4'h7:
-          \$722  = count_inferences;
+          \$720  = count_inferences;
       4'h8:
-          \$722  = 32'd0;
+          \$720  = 32'd0;
       default:
-          \$722  = 32'd0;
+          \$720  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -4717,24 +4735,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign nxt_rp__addr = \$61 [1:0];
   assign nxt_steps_rp__addr = \$61 [1:0];
   assign next_layer1 = \$63 [2:0];
-  assign \nxt_rp__addr$78  = \$63 [1:0];
-  assign \nxt_steps_rp__addr$79  = \$63 [1:0];
-  assign \step_valid$100  = step_valid;
-  assign \step_addr$102  = step_addr;
-  assign \step_first$104  = step_first;
-  assign \step_last$106  = step_last;
-  assign \step_ctx$108  = step_ctx;
-  assign \step_rq$110  = step_rq;
-  assign \step_relu$112  = step_relu;
-  assign \step_requantize$114  = step_requantize;
-  assign \step_valid$115  = step_valid;
-  assign \step_addr$116  = step_addr;
-  assign \step_first$117  = step_first;
-  assign \step_last$118  = step_last;
-  assign \step_ctx$119  = step_ctx;
-  assign \step_rq$120  = step_rq;
-  assign \step_relu$121  = step_relu;
-  assign \step_requantize$122  = step_requantize;
+  assign \nxt_rp__addr$79  = \$63 [1:0];
+  assign \nxt_steps_rp__addr$80  = \$63 [1:0];
+  assign \step_valid$101  = step_valid;
+  assign \step_addr$103  = step_addr;
+  assign \step_first$105  = step_first;
+  assign \step_last$107  = step_last;
+  assign \step_ctx$109  = step_ctx;
+  assign \step_rq$111  = step_rq;
+  assign \step_relu$113  = step_relu;
+  assign \step_requantize$115  = step_requantize;
+  assign \step_valid$116  = step_valid;
+  assign \step_addr$117  = step_addr;
+  assign \step_first$118  = step_first;
+  assign \step_last$119  = step_last;
+  assign \step_ctx$120  = step_ctx;
+  assign \step_rq$121  = step_rq;
+  assign \step_relu$122  = step_relu;
+  assign \step_requantize$123  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
@@ -4742,18 +4760,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__en = { \$106 , \$104 , \$102 , \$100  };
   assign act_wp__addr = \$98 [6:0];
   assign act = act_word;
-  assign \act$139  = act_word;
-  assign act_wp__data = { \$725 , \$723 , \$725 , \$723  };
-  assign result = { \$724 , \$723  };
-  assign \result$149  = { \$726 , \$725  };
-  assign \$signature__en$150  = out_write;
-  assign \$signature__addr$151  = \$108 [6:0];
-  assign \$signature__data$152  = { \$724 , \$723  };
-  assign \$signature__en$153  = out_write;
-  assign \$signature__addr$154  = \$110 [6:0];
-  assign \$signature__data$155  = { \$726 , \$725  };
-  assign \$signature__addr$163  = \$121 [6:0];
-  assign \$signature__addr$166  = \$126 [6:0];
+  assign \act$140  = act_word;
+  assign act_wp__data = { \$723 , \$721 , \$723 , \$721  };
+  assign result = { \$722 , \$721  };
+  assign \result$150  = { \$724 , \$723  };
+  assign \$signature__en$151  = out_write;
+  assign \$signature__addr$152  = \$108 [6:0];
+  assign \$signature__data$153  = { \$722 , \$721  };
+  assign \$signature__en$154  = out_write;
+  assign \$signature__addr$155  = \$110 [6:0];
+  assign \$signature__data$156  = { \$724 , \$723  };
+  assign \$signature__addr$164  = \$121 [6:0];
+  assign \$signature__addr$167  = \$126 [6:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -4770,6 +4788,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \load_r.data  = load_r[85:32];
   assign \load_in_r0.addr  = load_in_r0[31:0];
   assign \load_in_r0.data  = load_in_r0[85:32];
+  assign \load_in_r1.addr  = load_in_r1[31:0];
+  assign \load_in_r1.data  = load_in_r1[85:32];
   assign \$4  = 1'h1;
   assign \$5  = \$3 ;
   assign \$21  = { 1'h0, \$20 [8:1] };
@@ -4794,56 +4814,54 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$130  = \$129 ;
   assign \$152  = { \$151 [8], \$151 [8:1] };
   assign \$153  = { \$152 [8], \$152 [8:1] };
-  assign \$156  = { \$155 [8], \$155 [8:1] };
-  assign \$157  = { \$156 [8], \$156 [8:1] };
-  assign \$163  = { \$162 [8], \$162 [8], \$162 [8:2] };
-  assign \$165  = { \$164 [8], \$164 [8], \$164 [8:2] };
-  assign \$170  = in_wslot;
-  assign \$181  = { \$180 [8], \$180 [8], \$180 [8:2] };
-  assign \$183  = { \$182 [8], \$182 [8:1] };
-  assign \$217  = { \$216 [8], \$216 [8], \$216 [8:2] };
-  assign \$219  = { \$218 [8], \$218 [8:1] };
-  assign \$237  = oldest;
-  assign \$260  = \$259 ;
-  assign \$288  = \$287 ;
-  assign \$298  = in_wslot;
-  assign \$300  = \$299 ;
-  assign \$302  = in_wslot;
-  assign \$306  = in_wslot;
+  assign \$160  = { \$159 [8], \$159 [8], \$159 [8:2] };
+  assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
+  assign \$167  = in_wslot;
+  assign \$178  = { \$177 [8], \$177 [8], \$177 [8:2] };
+  assign \$180  = { \$179 [8], \$179 [8:1] };
+  assign \$214  = { \$213 [8], \$213 [8], \$213 [8:2] };
+  assign \$216  = { \$215 [8], \$215 [8:1] };
+  assign \$234  = oldest;
+  assign \$257  = \$256 ;
+  assign \$285  = \$284 ;
+  assign \$295  = in_wslot;
+  assign \$297  = \$296 ;
+  assign \$299  = in_wslot;
+  assign \$303  = in_wslot;
+  assign \$311  = in_wslot;
   assign \$314  = in_wslot;
-  assign \$317  = in_wslot;
-  assign \$322  = in_wslot;
-  assign \$326  = in_wslot;
-  assign \$328  = \$327 ;
-  assign \$330  = in_wslot;
-  assign \$334  = in_wslot;
-  assign \$346  = in_wslot;
-  assign \$382  = \$381 ;
-  assign \$417  = \$416 ;
-  assign \$423  = in_wslot;
-  assign \$428  = in_wslot;
-  assign \$435  = claim_ctx;
-  assign \$450  = \$449 ;
-  assign \$454  = \$453 ;
-  assign \$470  = claim_ctx;
-  assign \$472  = wb_ctx16;
-  assign \$499  = drain_elem[0];
-  assign \$507  = drain_elem[0];
-  assign \$516  = claim_ctx;
-  assign \$518  = drain_slot;
-  assign \$524  = wb_ctx16;
-  assign \$526  = drain_slot;
-  assign \$530  = drain_elem[0];
-  assign \$534  = drain_slot;
-  assign \$538  = drain_elem[0];
-  assign \$540  = wb_ctx16;
-  assign \$555  = drain_slot;
-  assign \$558  = drain_lane;
-  assign \$561  = release_slot;
+  assign \$319  = in_wslot;
+  assign \$323  = in_wslot;
+  assign \$325  = \$324 ;
+  assign \$327  = in_wslot;
+  assign \$331  = in_wslot;
+  assign \$343  = in_wslot;
+  assign \$379  = \$378 ;
+  assign \$414  = \$413 ;
+  assign \$420  = in_wslot;
+  assign \$425  = in_wslot;
+  assign \$432  = claim_ctx;
+  assign \$447  = \$446 ;
+  assign \$451  = \$450 ;
+  assign \$467  = claim_ctx;
+  assign \$469  = wb_ctx16;
+  assign \$496  = drain_elem[0];
+  assign \$504  = drain_elem[0];
+  assign \$513  = claim_ctx;
+  assign \$515  = drain_slot;
+  assign \$521  = wb_ctx16;
+  assign \$523  = drain_slot;
+  assign \$527  = drain_elem[0];
+  assign \$531  = drain_slot;
+  assign \$535  = drain_elem[0];
+  assign \$537  = wb_ctx16;
+  assign \$552  = drain_slot;
+  assign \$555  = drain_lane;
+  assign \$558  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1557$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1559$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4867,8 +4885,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1557$0 ;
-  wire \port$1557$0 ;
+  input \port$1559$0 ;
+  wire \port$1559$0 ;
   input [31:0] \port$181$0 ;
   wire [31:0] \port$181$0 ;
   (* init = 2'h0 *)
@@ -4903,7 +4921,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1557$0 , \port$181$0  };
+      storage[w_port__addr] <= { \port$1559$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4965,14 +4983,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1557$0 , \port$181$0  };
-  assign w_data = { \port$1557$0 , \port$181$0  };
+  assign w_port__data = { \port$1559$0 , \port$181$0  };
+  assign w_data = { \port$1559$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1757$0 , \port$1758$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1759$0 , \port$1760$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5129,10 +5147,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1757$0 ;
-  wire [7:0] \port$1757$0 ;
-  output [23:0] \port$1758$0 ;
-  wire [23:0] \port$1758$0 ;
+  output [7:0] \port$1759$0 ;
+  wire [7:0] \port$1759$0 ;
+  output [23:0] \port$1760$0 ;
+  wire [23:0] \port$1760$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6454,7 +6472,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1704$0 (pe0_flags),
+    .\port$1706$0 (pe0_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -6575,14 +6593,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1757$0  = \$39 ;
-  assign \port$1758$0  = \$40 ;
+  assign \port$1759$0  = \$39 ;
+  assign \port$1760$0  = \$40 ;
   assign \$11  = pe0_ctx8;
   assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1704$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1706$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6767,8 +6785,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1704$0 ;
-  wire [1:0] \port$1704$0 ;
+  input [1:0] \port$1706$0 ;
+  wire [1:0] \port$1706$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6985,9 +7003,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1704$0 [0];
+    rq_relu1 <= \port$1706$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1704$0 [1];
+    rq_req1 <= \port$1706$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7121,8 +7139,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1704$0 [0];
-  assign i_requantize = \port$1704$0 [1];
+  assign i_relu = \port$1706$0 [0];
+  assign i_requantize = \port$1706$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7131,7 +7149,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1914$0 , \port$1915$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1916$0 , \port$1917$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7288,10 +7306,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1914$0 ;
-  wire [7:0] \port$1914$0 ;
-  output [23:0] \port$1915$0 ;
-  wire [23:0] \port$1915$0 ;
+  output [7:0] \port$1916$0 ;
+  wire [7:0] \port$1916$0 ;
+  output [23:0] \port$1917$0 ;
+  wire [23:0] \port$1917$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8613,7 +8631,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1861$0 (pe1_flags),
+    .\port$1863$0 (pe1_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8734,14 +8752,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1914$0  = \$39 ;
-  assign \port$1915$0  = \$40 ;
+  assign \port$1916$0  = \$39 ;
+  assign \port$1917$0  = \$40 ;
   assign \$11  = pe1_ctx8;
   assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1861$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1863$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8926,8 +8944,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1861$0 ;
-  wire [1:0] \port$1861$0 ;
+  input [1:0] \port$1863$0 ;
+  wire [1:0] \port$1863$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9144,9 +9162,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1861$0 [0];
+    rq_relu1 <= \port$1863$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1861$0 [1];
+    rq_req1 <= \port$1863$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9280,8 +9298,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1861$0 [0];
-  assign i_requantize = \port$1861$0 [1];
+  assign i_relu = \port$1863$0 [0];
+  assign i_requantize = \port$1863$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

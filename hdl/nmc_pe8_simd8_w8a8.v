@@ -186,35 +186,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$260 ;
   wire [9:0] \$261 ;
   wire [9:0] \$262 ;
-  wire [9:0] \$263 ;
-  wire [9:0] \$264 ;
+  wire \$263 ;
+  wire \$264 ;
   wire [9:0] \$265 ;
-  wire \$266 ;
-  wire \$267 ;
+  wire [9:0] \$266 ;
+  wire [9:0] \$267 ;
   wire [9:0] \$268 ;
-  wire [9:0] \$269 ;
+  wire \$269 ;
   wire \$27 ;
-  wire [9:0] \$270 ;
+  wire \$270 ;
   wire [9:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
-  wire [9:0] \$274 ;
-  wire \$275 ;
+  wire \$274 ;
+  wire [9:0] \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire [9:0] \$278 ;
+  wire [8:0] \$277 ;
+  wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [8:0] \$280 ;
+  wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire [9:0] \$283 ;
+  wire [9:0] \$284 ;
+  wire [9:0] \$285 ;
   wire [9:0] \$286 ;
-  wire [9:0] \$287 ;
-  wire [9:0] \$288 ;
-  wire [9:0] \$289 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
@@ -223,39 +223,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [10:0] \$297 ;
+  wire [8:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [10:0] \$300 ;
-  wire [8:0] \$301 ;
+  wire \$300 ;
+  wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
+  wire [11:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [11:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
+  wire [9:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire [9:0] \$313 ;
-  wire \$314 ;
+  wire [5:0] \$313 ;
+  wire [5:0] \$314 ;
   wire \$315 ;
-  wire [5:0] \$316 ;
+  wire \$316 ;
   wire [5:0] \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [9:0] \$319 ;
   wire \$32 ;
-  wire [5:0] \$320 ;
-  wire \$321 ;
+  wire [9:0] \$320 ;
+  wire [9:0] \$321 ;
   wire [9:0] \$322 ;
-  wire [9:0] \$323 ;
-  wire [9:0] \$324 ;
-  wire [9:0] \$325 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
@@ -264,32 +264,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
+  wire [10:0] \$333 ;
+  wire [8:0] \$334 ;
   wire \$335 ;
-  wire [10:0] \$336 ;
-  wire [8:0] \$337 ;
+  wire \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire \$342 ;
+  wire [11:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire [11:0] \$345 ;
-  wire \$346 ;
+  wire \$345 ;
+  wire [9:0] \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [9:0] \$349 ;
+  wire [5:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
+  wire [5:0] \$350 ;
   wire \$351 ;
-  wire [5:0] \$352 ;
+  wire \$352 ;
   wire [5:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [5:0] \$356 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
@@ -314,21 +314,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [9:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
-  wire [9:0] \$382 ;
-  wire \$383 ;
+  wire \$382 ;
+  wire [9:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire [9:0] \$386 ;
-  wire \$387 ;
-  wire \$388 ;
+  wire \$386 ;
+  wire [9:0] \$387 ;
+  wire [9:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire [9:0] \$390 ;
-  wire [9:0] \$391 ;
+  wire \$390 ;
+  wire \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
@@ -359,21 +359,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [9:0] \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire [9:0] \$422 ;
-  wire \$423 ;
+  wire \$422 ;
+  wire [9:0] \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [9:0] \$426 ;
-  wire \$427 ;
-  wire \$428 ;
+  wire \$426 ;
+  wire [9:0] \$427 ;
+  wire [9:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [9:0] \$430 ;
-  wire [9:0] \$431 ;
+  wire \$430 ;
+  wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
@@ -384,24 +384,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$441 ;
+  wire [8:0] \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [8:0] \$444 ;
+  wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [8:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [8:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire \$454 ;
+  wire [8:0] \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire [8:0] \$457 ;
+  wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
@@ -500,53 +500,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$543 ;
   wire \$544 ;
   wire \$545 ;
-  wire \$546 ;
+  wire [8:0] \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire [8:0] \$549 ;
+  wire [7:0] \$549 ;
   wire \$55 ;
   wire \$550 ;
   wire \$551 ;
-  wire [7:0] \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire [8:0] \$555 ;
+  wire [8:0] \$552 ;
+  wire [8:0] \$553 ;
+  wire [5:0] \$554 ;
+  wire [9:0] \$555 ;
   wire [8:0] \$556 ;
-  wire [5:0] \$557 ;
-  wire [9:0] \$558 ;
-  wire [8:0] \$559 ;
+  wire [8:0] \$557 ;
+  wire [6:0] \$558 ;
+  wire [9:0] \$559 ;
   wire [9:0] \$56 ;
-  wire [8:0] \$560 ;
-  wire [6:0] \$561 ;
-  wire [9:0] \$562 ;
+  wire \$560 ;
+  wire [5:0] \$561 ;
+  wire [10:0] \$562 ;
   wire \$563 ;
-  wire [5:0] \$564 ;
-  wire [10:0] \$565 ;
+  wire [8:0] \$564 ;
+  wire \$565 ;
   wire \$566 ;
-  wire [8:0] \$567 ;
+  wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire \$572 ;
+  wire [9:0] \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire [9:0] \$575 ;
+  wire \$575 ;
   wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
+  wire [9:0] \$577 ;
+  wire [3:0] \$578 ;
   wire \$579 ;
   wire [9:0] \$58 ;
-  wire [9:0] \$580 ;
-  wire [3:0] \$581 ;
-  wire \$582 ;
-  wire [4:0] \$583 ;
+  wire [4:0] \$580 ;
+  wire \$581 ;
+  wire [3:0] \$582 ;
+  wire \$583 ;
   wire \$584 ;
   wire [3:0] \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [3:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
   wire [9:0] \$59 ;
   wire \$590 ;
@@ -578,12 +578,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
+  wire [10:0] \$616 ;
+  wire [10:0] \$617 ;
   wire \$618 ;
-  wire [10:0] \$619 ;
+  wire \$619 ;
   wire \$62 ;
-  wire [10:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
@@ -612,24 +612,24 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
+  wire [10:0] \$647 ;
+  wire [10:0] \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire [10:0] \$650 ;
-  wire [10:0] \$651 ;
+  wire [9:0] \$650 ;
+  wire [9:0] \$651 ;
   wire \$652 ;
-  wire [9:0] \$653 ;
-  wire [9:0] \$654 ;
+  wire \$653 ;
+  wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [9:0] \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
-  wire [9:0] \$662 ;
+  wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
@@ -639,111 +639,111 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire [3:0] \$674 ;
-  wire [4:0] \$675 ;
-  wire [3:0] \$676 ;
-  wire [4:0] \$677 ;
-  wire \$678 ;
-  wire [32:0] \$679 ;
+  wire [3:0] \$671 ;
+  wire [4:0] \$672 ;
+  wire [3:0] \$673 ;
+  wire [4:0] \$674 ;
+  wire \$675 ;
+  wire [32:0] \$676 ;
+  wire [32:0] \$677 ;
+  wire [32:0] \$678 ;
+  wire [6:0] \$679 ;
   wire \$68 ;
   wire [32:0] \$680 ;
-  wire [32:0] \$681 ;
-  wire [6:0] \$682 ;
+  wire [3:0] \$681 ;
+  wire [32:0] \$682 ;
   wire [32:0] \$683 ;
-  wire [3:0] \$684 ;
+  wire [1:0] \$684 ;
   wire [32:0] \$685 ;
   wire [32:0] \$686 ;
-  wire [1:0] \$687 ;
-  wire [32:0] \$688 ;
-  wire [32:0] \$689 ;
+  reg \$687 ;
+  reg \$688 ;
+  reg \$689 ;
   wire \$69 ;
   reg \$690 ;
-  reg \$691 ;
-  reg \$692 ;
+  reg [4:0] \$691 ;
+  reg [9:0] \$692 ;
   reg [4:0] \$693 ;
-  reg [9:0] \$694 ;
-  reg [4:0] \$695 ;
-  reg [8:0] \$696 ;
-  reg \$697 ;
+  reg [8:0] \$694 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg [8:0] \$697 ;
   reg \$698 ;
   reg [8:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
-  reg [8:0] \$701 ;
+  reg \$701 ;
   reg \$702 ;
   reg \$703 ;
-  reg \$704 ;
-  reg \$705 ;
-  reg [9:0] \$706 ;
-  reg [9:0] \$707 ;
+  reg [9:0] \$704 ;
+  reg [9:0] \$705 ;
+  reg \$706 ;
+  reg [4:0] \$707 ;
   reg \$708 ;
-  reg [4:0] \$709 ;
+  reg \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg [8:0] \$713 ;
-  reg [7:0] \$714 ;
-  reg [3:0] \$715 ;
-  reg [8:0] \$716 ;
-  reg [8:0] \$717 ;
-  reg [9:0] \$718 ;
-  reg [9:0] \$719 ;
+  reg [8:0] \$711 ;
+  reg [7:0] \$712 ;
+  reg [3:0] \$713 ;
+  reg [8:0] \$714 ;
+  reg [8:0] \$715 ;
+  reg [9:0] \$716 ;
+  reg [9:0] \$717 ;
+  reg [10:0] \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  reg [10:0] \$720 ;
+  reg \$720 ;
   reg \$721 ;
   reg \$722 ;
   reg \$723 ;
   reg \$724 ;
   reg \$725 ;
-  reg \$726 ;
-  reg \$727 ;
-  reg [4:0] \$728 ;
-  reg [4:0] \$729 ;
+  reg [4:0] \$726 ;
+  reg [4:0] \$727 ;
+  reg \$728 ;
+  reg [9:0] \$729 ;
   wire \$73 ;
-  reg \$730 ;
-  reg [9:0] \$731 ;
-  reg [9:0] \$732 ;
+  reg [9:0] \$730 ;
+  reg \$731 ;
+  reg [4:0] \$732 ;
   reg \$733 ;
-  reg [4:0] \$734 ;
+  reg \$734 ;
   reg \$735 ;
-  reg \$736 ;
-  reg \$737 ;
-  reg [8:0] \$738 ;
-  reg [7:0] \$739 ;
+  reg [8:0] \$736 ;
+  reg [7:0] \$737 ;
+  reg [3:0] \$738 ;
+  reg [8:0] \$739 ;
   wire \$74 ;
-  reg [3:0] \$740 ;
-  reg [8:0] \$741 ;
-  reg [8:0] \$742 ;
-  reg [9:0] \$743 ;
-  reg [9:0] \$744 ;
-  reg [10:0] \$745 ;
+  reg [8:0] \$740 ;
+  reg [9:0] \$741 ;
+  reg [9:0] \$742 ;
+  reg [10:0] \$743 ;
+  reg \$744 ;
+  reg \$745 ;
   reg \$746 ;
   reg \$747 ;
   reg \$748 ;
   reg \$749 ;
   wire \$75 ;
   reg \$750 ;
-  reg \$751 ;
-  reg \$752 ;
-  reg [4:0] \$753 ;
-  reg [4:0] \$754 ;
+  reg [4:0] \$751 ;
+  reg [4:0] \$752 ;
+  reg \$753 ;
+  reg \$754 ;
   reg \$755 ;
-  reg \$756 ;
+  reg [8:0] \$756 ;
   reg \$757 ;
-  reg [8:0] \$758 ;
+  reg \$758 ;
   reg \$759 ;
   wire [8:0] \$76 ;
   reg \$760 ;
   reg \$761 ;
   reg \$762 ;
-  reg \$763 ;
+  reg [8:0] \$763 ;
   reg \$764 ;
-  reg [8:0] \$765 ;
+  reg \$765 ;
   reg \$766 ;
   reg \$767 ;
   reg \$768 ;
@@ -774,35 +774,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$790 ;
   reg \$791 ;
   reg \$792 ;
-  reg \$793 ;
+  reg [8:0] \$793 ;
   reg \$794 ;
-  reg [8:0] \$795 ;
-  reg \$796 ;
-  reg \$797 ;
-  reg [8:0] \$798 ;
-  reg [2:0] \$799 ;
+  reg \$795 ;
+  reg [8:0] \$796 ;
+  reg [2:0] \$797 ;
+  reg \$798 ;
+  reg [9:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
   reg [9:0] \$801 ;
   reg \$802 ;
-  reg [9:0] \$803 ;
+  reg \$803 ;
   reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
-  reg [9:0] \$807 ;
-  reg [9:0] \$808 ;
+  reg [9:0] \$805 ;
+  reg [9:0] \$806 ;
+  reg \$807 ;
+  reg [2:0] \$808 ;
   reg \$809 ;
   wire \$81 ;
-  reg [2:0] \$810 ;
+  reg [8:0] \$810 ;
   reg \$811 ;
-  reg [8:0] \$812 ;
+  reg \$812 ;
   reg \$813 ;
   reg \$814 ;
-  reg \$815 ;
+  reg [2:0] \$815 ;
   reg \$816 ;
-  reg [2:0] \$817 ;
-  reg \$818 ;
+  reg [6:0] \$817 ;
+  reg [31:0] \$818 ;
   reg [6:0] \$819 ;
   wire \$82 ;
   reg [31:0] \$820 ;
@@ -819,9 +819,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$830 ;
   reg [6:0] \$831 ;
   reg [31:0] \$832 ;
-  reg [6:0] \$833 ;
-  reg [31:0] \$834 ;
-  reg [31:0] \$835 ;
+  reg [31:0] \$833 ;
+  wire [7:0] \$834 ;
+  wire [23:0] \$835 ;
   wire [7:0] \$836 ;
   wire [23:0] \$837 ;
   wire [7:0] \$838 ;
@@ -838,8 +838,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$848 ;
   wire [23:0] \$849 ;
   wire \$85 ;
-  wire [7:0] \$850 ;
-  wire [23:0] \$851 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -856,56 +854,56 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$98 ;
   wire \$99 ;
   wire [2:0] \$signature__addr ;
-  wire [5:0] \$signature__addr$247 ;
-  wire [5:0] \$signature__addr$250 ;
-  wire [5:0] \$signature__addr$253 ;
-  wire [5:0] \$signature__addr$256 ;
-  wire [5:0] \$signature__addr$259 ;
-  wire [5:0] \$signature__addr$262 ;
-  wire [5:0] \$signature__addr$265 ;
-  wire [5:0] \$signature__addr$268 ;
-  wire [5:0] \$signature__addr$277 ;
-  wire [5:0] \$signature__addr$280 ;
-  wire [5:0] \$signature__addr$282 ;
-  wire [5:0] \$signature__addr$284 ;
-  wire [5:0] \$signature__addr$286 ;
-  wire [5:0] \$signature__addr$288 ;
-  wire [5:0] \$signature__addr$290 ;
-  wire [5:0] \$signature__addr$292 ;
+  wire [5:0] \$signature__addr$248 ;
+  wire [5:0] \$signature__addr$251 ;
+  wire [5:0] \$signature__addr$254 ;
+  wire [5:0] \$signature__addr$257 ;
+  wire [5:0] \$signature__addr$260 ;
+  wire [5:0] \$signature__addr$263 ;
+  wire [5:0] \$signature__addr$266 ;
+  wire [5:0] \$signature__addr$269 ;
+  wire [5:0] \$signature__addr$278 ;
+  wire [5:0] \$signature__addr$281 ;
+  wire [5:0] \$signature__addr$283 ;
+  wire [5:0] \$signature__addr$285 ;
+  wire [5:0] \$signature__addr$287 ;
+  wire [5:0] \$signature__addr$289 ;
+  wire [5:0] \$signature__addr$291 ;
+  wire [5:0] \$signature__addr$293 ;
   wire [36:0] \$signature__data ;
-  wire [31:0] \$signature__data$248 ;
-  wire [31:0] \$signature__data$251 ;
-  wire [31:0] \$signature__data$254 ;
-  wire [31:0] \$signature__data$257 ;
-  wire [31:0] \$signature__data$260 ;
-  wire [31:0] \$signature__data$263 ;
-  wire [31:0] \$signature__data$266 ;
-  wire [31:0] \$signature__data$269 ;
-  wire [31:0] \$signature__data$493 ;
-  wire [31:0] \$signature__data$494 ;
-  wire [31:0] \$signature__data$495 ;
-  wire [31:0] \$signature__data$496 ;
+  wire [31:0] \$signature__data$249 ;
+  wire [31:0] \$signature__data$252 ;
+  wire [31:0] \$signature__data$255 ;
+  wire [31:0] \$signature__data$258 ;
+  wire [31:0] \$signature__data$261 ;
+  wire [31:0] \$signature__data$264 ;
+  wire [31:0] \$signature__data$267 ;
+  wire [31:0] \$signature__data$270 ;
   wire [31:0] \$signature__data$497 ;
   wire [31:0] \$signature__data$498 ;
   wire [31:0] \$signature__data$499 ;
   wire [31:0] \$signature__data$500 ;
+  wire [31:0] \$signature__data$501 ;
+  wire [31:0] \$signature__data$502 ;
+  wire [31:0] \$signature__data$503 ;
+  wire [31:0] \$signature__data$504 ;
   wire \$signature__en ;
-  wire \$signature__en$246 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$252 ;
-  wire \$signature__en$255 ;
-  wire \$signature__en$258 ;
-  wire \$signature__en$261 ;
-  wire \$signature__en$264 ;
-  wire \$signature__en$267 ;
+  wire \$signature__en$247 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$253 ;
+  wire \$signature__en$256 ;
+  wire \$signature__en$259 ;
+  wire \$signature__en$262 ;
+  wire \$signature__en$265 ;
+  wire \$signature__en$268 ;
   wire [63:0] act;
-  wire [63:0] \act$223 ;
   wire [63:0] \act$224 ;
   wire [63:0] \act$225 ;
   wire [63:0] \act$226 ;
   wire [63:0] \act$227 ;
   wire [63:0] \act$228 ;
   wire [63:0] \act$229 ;
+  wire [63:0] \act$230 ;
   wire [6:0] act_rp__addr;
   wire [63:0] act_rp__data;
   (* init = 1'h0 *)
@@ -1105,10 +1103,16 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   input load__valid;
   wire load__valid;
   wire load_hold;
+  reg [9:0] load_in_least_distance = 10'h000;
+  reg load_in_no_distance = 1'h0;
   reg [95:0] load_in_r0 = 96'h000000000000000000000000;
   wire [31:0] \load_in_r0.addr ;
   wire [63:0] \load_in_r0.data ;
+  reg [95:0] load_in_r1 = 96'h000000000000000000000000;
+  wire [31:0] \load_in_r1.addr ;
+  wire [63:0] \load_in_r1.data ;
   reg load_in_valid0 = 1'h0;
+  reg load_in_valid1 = 1'h0;
   reg [95:0] load_r = 96'h000000000000000000000000;
   wire [31:0] \load_r.addr ;
   wire [63:0] \load_r.data ;
@@ -1132,13 +1136,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [35:0] next_steps0 = 36'h000000000;
   reg [35:0] next_steps1 = 36'h000000000;
   wire [2:0] nxt_rp__addr;
-  wire [2:0] \nxt_rp__addr$114 ;
+  wire [2:0] \nxt_rp__addr$115 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$339 ;
+  wire [36:0] \nxt_rp__data$343 ;
   wire [2:0] nxt_steps_rp__addr;
-  wire [2:0] \nxt_steps_rp__addr$115 ;
+  wire [2:0] \nxt_steps_rp__addr$116 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$341 ;
+  wire [35:0] \nxt_steps_rp__data$345 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1178,13 +1182,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [63:0] rd_in_data = 64'h0000000000000000;
   reg release_slot = 1'h0;
   wire [31:0] result;
-  wire [31:0] \result$239 ;
   wire [31:0] \result$240 ;
   wire [31:0] \result$241 ;
   wire [31:0] \result$242 ;
   wire [31:0] \result$243 ;
   wire [31:0] \result$244 ;
   wire [31:0] \result$245 ;
+  wire [31:0] \result$246 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
@@ -1224,146 +1228,146 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [10:0] step_act_addr = 11'h000;
   reg [8:0] step_addr = 9'h000;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$138 ;
+  wire [8:0] \step_addr$139 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$152 ;
+  wire [8:0] \step_addr$153 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$160 ;
+  wire [8:0] \step_addr$161 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$168 ;
+  wire [8:0] \step_addr$169 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$176 ;
+  wire [8:0] \step_addr$177 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$184 ;
+  wire [8:0] \step_addr$185 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$192 ;
+  wire [8:0] \step_addr$193 ;
   (* init = 9'h000 *)
-  wire [8:0] \step_addr$200 ;
+  wire [8:0] \step_addr$201 ;
   reg step_blk = 1'h0;
   reg step_ctx = 1'h0;
   (* init = 1'h0 *)
-  wire \step_ctx$144 ;
+  wire \step_ctx$145 ;
   (* init = 1'h0 *)
-  wire \step_ctx$155 ;
+  wire \step_ctx$156 ;
   (* init = 1'h0 *)
-  wire \step_ctx$163 ;
+  wire \step_ctx$164 ;
   (* init = 1'h0 *)
-  wire \step_ctx$171 ;
+  wire \step_ctx$172 ;
   (* init = 1'h0 *)
-  wire \step_ctx$179 ;
+  wire \step_ctx$180 ;
   (* init = 1'h0 *)
-  wire \step_ctx$187 ;
+  wire \step_ctx$188 ;
   (* init = 1'h0 *)
-  wire \step_ctx$195 ;
+  wire \step_ctx$196 ;
   (* init = 1'h0 *)
-  wire \step_ctx$203 ;
+  wire \step_ctx$204 ;
   reg step_first = 1'h0;
   (* init = 1'h0 *)
-  wire \step_first$140 ;
+  wire \step_first$141 ;
   (* init = 1'h0 *)
-  wire \step_first$153 ;
+  wire \step_first$154 ;
   (* init = 1'h0 *)
-  wire \step_first$161 ;
+  wire \step_first$162 ;
   (* init = 1'h0 *)
-  wire \step_first$169 ;
+  wire \step_first$170 ;
   (* init = 1'h0 *)
-  wire \step_first$177 ;
+  wire \step_first$178 ;
   (* init = 1'h0 *)
-  wire \step_first$185 ;
+  wire \step_first$186 ;
   (* init = 1'h0 *)
-  wire \step_first$193 ;
+  wire \step_first$194 ;
   (* init = 1'h0 *)
-  wire \step_first$201 ;
+  wire \step_first$202 ;
   reg step_from_input = 1'h0;
   reg [8:0] step_group = 9'h000;
   reg [9:0] step_in_addr = 10'h000;
   reg step_last = 1'h0;
   (* init = 1'h0 *)
-  wire \step_last$142 ;
+  wire \step_last$143 ;
   (* init = 1'h0 *)
-  wire \step_last$154 ;
+  wire \step_last$155 ;
   (* init = 1'h0 *)
-  wire \step_last$162 ;
+  wire \step_last$163 ;
   (* init = 1'h0 *)
-  wire \step_last$170 ;
+  wire \step_last$171 ;
   (* init = 1'h0 *)
-  wire \step_last$178 ;
+  wire \step_last$179 ;
   (* init = 1'h0 *)
-  wire \step_last$186 ;
+  wire \step_last$187 ;
   (* init = 1'h0 *)
-  wire \step_last$194 ;
+  wire \step_last$195 ;
   (* init = 1'h0 *)
-  wire \step_last$202 ;
+  wire \step_last$203 ;
   reg step_out = 1'h0;
   reg step_par = 1'h0;
   reg step_relu = 1'h0;
   (* init = 1'h0 *)
-  wire \step_relu$148 ;
+  wire \step_relu$149 ;
   (* init = 1'h0 *)
-  wire \step_relu$157 ;
+  wire \step_relu$158 ;
   (* init = 1'h0 *)
-  wire \step_relu$165 ;
+  wire \step_relu$166 ;
   (* init = 1'h0 *)
-  wire \step_relu$173 ;
+  wire \step_relu$174 ;
   (* init = 1'h0 *)
-  wire \step_relu$181 ;
+  wire \step_relu$182 ;
   (* init = 1'h0 *)
-  wire \step_relu$189 ;
+  wire \step_relu$190 ;
   (* init = 1'h0 *)
-  wire \step_relu$197 ;
+  wire \step_relu$198 ;
   (* init = 1'h0 *)
-  wire \step_relu$205 ;
+  wire \step_relu$206 ;
   reg step_requantize = 1'h0;
   (* init = 1'h0 *)
-  wire \step_requantize$150 ;
+  wire \step_requantize$151 ;
   (* init = 1'h0 *)
-  wire \step_requantize$158 ;
+  wire \step_requantize$159 ;
   (* init = 1'h0 *)
-  wire \step_requantize$166 ;
+  wire \step_requantize$167 ;
   (* init = 1'h0 *)
-  wire \step_requantize$174 ;
+  wire \step_requantize$175 ;
   (* init = 1'h0 *)
-  wire \step_requantize$182 ;
+  wire \step_requantize$183 ;
   (* init = 1'h0 *)
-  wire \step_requantize$190 ;
+  wire \step_requantize$191 ;
   (* init = 1'h0 *)
-  wire \step_requantize$198 ;
+  wire \step_requantize$199 ;
   (* init = 1'h0 *)
-  wire \step_requantize$206 ;
+  wire \step_requantize$207 ;
   reg [7:0] step_rq = 8'h00;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$146 ;
+  wire [7:0] \step_rq$147 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$156 ;
+  wire [7:0] \step_rq$157 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$164 ;
+  wire [7:0] \step_rq$165 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$172 ;
+  wire [7:0] \step_rq$173 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$180 ;
+  wire [7:0] \step_rq$181 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$188 ;
+  wire [7:0] \step_rq$189 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$196 ;
+  wire [7:0] \step_rq$197 ;
   (* init = 8'h00 *)
-  wire [7:0] \step_rq$204 ;
+  wire [7:0] \step_rq$205 ;
   reg step_valid = 1'h0;
   (* init = 1'h0 *)
-  wire \step_valid$136 ;
+  wire \step_valid$137 ;
   (* init = 1'h0 *)
-  wire \step_valid$151 ;
+  wire \step_valid$152 ;
   (* init = 1'h0 *)
-  wire \step_valid$159 ;
+  wire \step_valid$160 ;
   (* init = 1'h0 *)
-  wire \step_valid$167 ;
+  wire \step_valid$168 ;
   (* init = 1'h0 *)
-  wire \step_valid$175 ;
+  wire \step_valid$176 ;
   (* init = 1'h0 *)
-  wire \step_valid$183 ;
+  wire \step_valid$184 ;
   (* init = 1'h0 *)
-  wire \step_valid$191 ;
+  wire \step_valid$192 ;
   (* init = 1'h0 *)
-  wire \step_valid$199 ;
+  wire \step_valid$200 ;
   wire [2:0] swp__addr;
   wire [35:0] swp__data;
   wire swp__en;
@@ -1604,7 +1608,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$144 )
-      actbuf[\$142 [6:0]] <= { \$850 , \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836  };
+      actbuf[\$142 [6:0]] <= { \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836 , \$834  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1628,7 +1632,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$341  = descriptor_steps[\$107 [2:0]];
+  assign \nxt_steps_rp__data$345  = descriptor_steps[\$107 [2:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$105 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
@@ -1645,7 +1649,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$339  = descriptors[\$107 [2:0]];
+  assign \nxt_rp__data$343  = descriptors[\$107 [2:0]];
   assign nxt_rp__data = descriptors[\$105 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
@@ -1799,13 +1803,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$160 [5:0]] <= { \$837 , \$836  };
+      outbuf0[\$160 [5:0]] <= { \$835 , \$834  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$185 [5:0]];
   end
-  assign \$signature__data$493  = _2_;
+  assign \$signature__data$497  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1876,13 +1880,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$162 [5:0]] <= { \$839 , \$838  };
+      outbuf1[\$162 [5:0]] <= { \$837 , \$836  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$190 [5:0]];
   end
-  assign \$signature__data$494  = _3_;
+  assign \$signature__data$498  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1953,13 +1957,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$164 [5:0]] <= { \$841 , \$840  };
+      outbuf2[\$164 [5:0]] <= { \$839 , \$838  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$195 [5:0]];
   end
-  assign \$signature__data$495  = _4_;
+  assign \$signature__data$499  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2030,13 +2034,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$166 [5:0]] <= { \$843 , \$842  };
+      outbuf3[\$166 [5:0]] <= { \$841 , \$840  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$200 [5:0]];
   end
-  assign \$signature__data$496  = _5_;
+  assign \$signature__data$500  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2107,13 +2111,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$168 [5:0]] <= { \$845 , \$844  };
+      outbuf4[\$168 [5:0]] <= { \$843 , \$842  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$205 [5:0]];
   end
-  assign \$signature__data$497  = _6_;
+  assign \$signature__data$501  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2184,13 +2188,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$170 [5:0]] <= { \$847 , \$846  };
+      outbuf5[\$170 [5:0]] <= { \$845 , \$844  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$210 [5:0]];
   end
-  assign \$signature__data$498  = _7_;
+  assign \$signature__data$502  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2261,13 +2265,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$172 [5:0]] <= { \$849 , \$848  };
+      outbuf6[\$172 [5:0]] <= { \$847 , \$846  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$215 [5:0]];
   end
-  assign \$signature__data$499  = _8_;
+  assign \$signature__data$503  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2338,15 +2342,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$174 [5:0]] <= { \$851 , \$850  };
+      outbuf7[\$174 [5:0]] <= { \$849 , \$848  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$220 [5:0]];
   end
-  assign \$signature__data$500  = _9_;
-  assign \$120  = \$116  | \$119 ;
-  assign stall_input = \$113  & \$120 ;
+  assign \$signature__data$504  = _9_;
   assign \$121  = ~ issue;
   assign \$122  = \$121  & active;
   assign \$123  = cur_is_last0 & first_step0;
@@ -2454,422 +2456,425 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
   assign \$238  = load__valid & load__ready;
-  assign \$239  = load_in_r0[31:28] == 2'h2;
-  assign \$240  = load_in_r0[19:0] < 4'h8;
+  assign \$239  = load_in_r1[31:28] == 2'h2;
+  assign \$240  = load_in_r1[19:0] < 4'h8;
   assign \$241  = \$239  & \$240 ;
-  assign \$242  = load_in_r0[31:28] == 2'h2;
-  assign \$243  = ! load_in_r0[19:0];
+  assign \$242  = load_in_r1[31:28] == 2'h2;
+  assign \$243  = ! load_in_r1[19:0];
   assign \$244  = \$242  & \$243 ;
-  assign \$245  = load_in_r0[31:28] == 2'h3;
-  assign \$246  = ! load_in_r0[19:0];
-  assign \$247  = load_in_r0[19:0] == 1'h1;
-  assign \$248  = | load_in_r0[95:32];
-  assign \$249  = | load_in_r0[95:36];
-  assign \$250  = load_in_r0[35:32] > 4'h8;
+  assign \$245  = load_in_r1[31:28] == 2'h3;
+  assign \$246  = ! load_in_r1[19:0];
+  assign \$247  = load_in_r1[19:0] == 1'h1;
+  assign \$248  = | load_in_r1[95:32];
+  assign \$249  = | load_in_r1[95:36];
+  assign \$250  = load_in_r1[35:32] > 4'h8;
   assign \$251  = \$249  | \$250 ;
-  assign \$252  = load_in_r0[35:32] - 1'h1;
+  assign \$252  = load_in_r1[35:32] - 1'h1;
   assign \$253  = \$251  ? 5'h07 : \$252 ;
   assign \$254  = ! load_in_r0[40:32];
   assign \$255  = load_in_r0[49:41] <= 4'h8;
   assign \$256  = \$254  | \$255 ;
   assign \$257  = load_in_r0[49:41] - 1'h1;
-  assign \$260  = $signed(\$259 ) < $signed(6'h12);
-  assign \$261  = load_in_r0[49:41] - 1'h1;
-  assign \$264  = \$260  ? \$263  : 10'h012;
-  assign \$265  = \$256  ? 10'h000 : \$264 ;
-  assign \$266  = load_write & load_r_is_control;
-  assign \$267  = load_write & load_r_is_descriptor0;
-  assign \$268  = load_r[40:32] - 1'h1;
-  assign \$270  = d0_rp__data[8:0] - 1'h1;
-  assign \$272  = ! in_wslot;
-  assign \$273  = in_fire & \$272 ;
-  assign \$274  = in_beats0 + 1'h1;
-  assign \$275  = in_beats0 == in_folds_m1;
-  assign \$277  = in_fire & \$276 ;
-  assign \$278  = in_beats1 + 1'h1;
-  assign \$279  = in_beats1 == in_folds_m1;
-  assign \$280  = in_wslot ? in_beats1 : in_beats0;
-  assign \$281  = \$280  == in_folds_m1;
-  assign \$282  = in_fire & \$281 ;
-  assign \$283  = ~ in_wslot;
-  assign \$284  = ~ loaded;
-  assign \$285  = ~ loaded;
-  assign \$286  = d0_rp__data[8:0] - 1'h1;
-  assign \$288  = d0_rp__data[17:9] - 1'h1;
-  assign \$290  = | d0_rp__data[8:0];
-  assign \$291  = d0_rp__data[8:0] <= 4'h8;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = ! last_layer;
-  assign \$294  = | d0_rp__data[8:0];
-  assign \$295  = d0_rp__data[8:0] <= 4'h8;
+  assign \$260  = $signed(load_in_least_distance) < $signed(6'h12);
+  assign \$261  = \$260  ? load_in_least_distance : 10'h012;
+  assign \$262  = load_in_no_distance ? 10'h000 : \$261 ;
+  assign \$263  = load_write & load_r_is_control;
+  assign \$264  = load_write & load_r_is_descriptor0;
+  assign \$265  = load_r[40:32] - 1'h1;
+  assign \$267  = d0_rp__data[8:0] - 1'h1;
+  assign \$269  = ! in_wslot;
+  assign \$270  = in_fire & \$269 ;
+  assign \$271  = in_beats0 + 1'h1;
+  assign \$272  = in_beats0 == in_folds_m1;
+  assign \$274  = in_fire & \$273 ;
+  assign \$275  = in_beats1 + 1'h1;
+  assign \$276  = in_beats1 == in_folds_m1;
+  assign \$277  = in_wslot ? in_beats1 : in_beats0;
+  assign \$278  = \$277  == in_folds_m1;
+  assign \$279  = in_fire & \$278 ;
+  assign \$280  = ~ in_wslot;
+  assign \$281  = ~ loaded;
+  assign \$282  = ~ loaded;
+  assign \$283  = d0_rp__data[8:0] - 1'h1;
+  assign \$285  = d0_rp__data[17:9] - 1'h1;
+  assign \$287  = | d0_rp__data[8:0];
+  assign \$288  = d0_rp__data[8:0] <= 4'h8;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = ! last_layer;
+  assign \$291  = | d0_rp__data[8:0];
+  assign \$292  = d0_rp__data[8:0] <= 4'h8;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = | d0_rp__data[17:9];
+  assign \$295  = d0_rp__data[17:9] <= 4'h8;
   assign \$296  = \$294  & \$295 ;
-  assign \$297  = | d0_rp__data[17:9];
-  assign \$298  = d0_rp__data[17:9] <= 4'h8;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = group_plus1_0 + 1'h1;
-  assign \$301  = rq_addr0 + 1'h1;
-  assign \$302  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$303  = next_layer_r0 == last_layer;
-  assign \$304  = ~ wr_buf0;
-  assign \$305  = ~ cur_is_last0;
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = ! oldest;
-  assign \$308  = cur_is_last0 & \$307 ;
-  assign \$309  = fold_plus2_0 + 1'h1;
-  assign \$310  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$311  = last_fold0 & last_group0;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = bank_addr0 + 1'h1;
-  assign \$314  = cur_wait_next0 <= 2'h2;
-  assign \$315  = cur_wait_next0 <= 2'h2;
-  assign \$316  = cur_wait_next0 - 2'h2;
-  assign \$317  = \$315  ? 6'h00 : \$316 ;
-  assign \$318  = wait_remain0 <= 1'h1;
-  assign \$319  = | wait_remain0;
-  assign \$320  = wait_remain0 - 1'h1;
-  assign \$321  = ~ loaded;
-  assign \$322  = d0_rp__data[8:0] - 1'h1;
-  assign \$324  = d0_rp__data[17:9] - 1'h1;
-  assign \$326  = | d0_rp__data[8:0];
-  assign \$327  = d0_rp__data[8:0] <= 4'h8;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = ! last_layer;
-  assign \$330  = | d0_rp__data[8:0];
-  assign \$331  = d0_rp__data[8:0] <= 4'h8;
+  assign \$297  = group_plus1_0 + 1'h1;
+  assign \$298  = rq_addr0 + 1'h1;
+  assign \$299  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$300  = next_layer_r0 == last_layer;
+  assign \$301  = ~ wr_buf0;
+  assign \$302  = ~ cur_is_last0;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = ! oldest;
+  assign \$305  = cur_is_last0 & \$304 ;
+  assign \$306  = fold_plus2_0 + 1'h1;
+  assign \$307  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$308  = last_fold0 & last_group0;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = bank_addr0 + 1'h1;
+  assign \$311  = cur_wait_next0 <= 2'h2;
+  assign \$312  = cur_wait_next0 <= 2'h2;
+  assign \$313  = cur_wait_next0 - 2'h2;
+  assign \$314  = \$312  ? 6'h00 : \$313 ;
+  assign \$315  = wait_remain0 <= 1'h1;
+  assign \$316  = | wait_remain0;
+  assign \$317  = wait_remain0 - 1'h1;
+  assign \$318  = ~ loaded;
+  assign \$319  = d0_rp__data[8:0] - 1'h1;
+  assign \$321  = d0_rp__data[17:9] - 1'h1;
+  assign \$323  = | d0_rp__data[8:0];
+  assign \$324  = d0_rp__data[8:0] <= 4'h8;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = ! last_layer;
+  assign \$327  = | d0_rp__data[8:0];
+  assign \$328  = d0_rp__data[8:0] <= 4'h8;
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = | d0_rp__data[17:9];
+  assign \$331  = d0_rp__data[17:9] <= 4'h8;
   assign \$332  = \$330  & \$331 ;
-  assign \$333  = | d0_rp__data[17:9];
-  assign \$334  = d0_rp__data[17:9] <= 4'h8;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = group_plus1_1 + 1'h1;
-  assign \$337  = rq_addr1 + 1'h1;
-  assign \$338  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$339  = next_layer_r1 == last_layer;
-  assign \$340  = ~ wr_buf1;
-  assign \$341  = ~ cur_is_last1;
-  assign \$342  = \$340  & \$341 ;
-  assign \$344  = cur_is_last1 & \$343 ;
-  assign \$345  = fold_plus2_1 + 1'h1;
-  assign \$346  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$347  = last_fold1 & last_group1;
-  assign \$348  = ~ \$347 ;
-  assign \$349  = bank_addr1 + 1'h1;
-  assign \$350  = cur_wait_next1 <= 2'h2;
-  assign \$351  = cur_wait_next1 <= 2'h2;
-  assign \$352  = cur_wait_next1 - 2'h2;
-  assign \$353  = \$351  ? 6'h00 : \$352 ;
-  assign \$354  = wait_remain1 <= 1'h1;
-  assign \$355  = | wait_remain1;
-  assign \$356  = wait_remain1 - 1'h1;
-  assign \$357  = load_r_is_control & load_r_is_clear;
-  assign \$358  = ~ \$357 ;
-  assign \$359  = load_write & \$358 ;
-  assign \$360  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$361  = issue & \$360 ;
-  assign \$362  = issue_ctx ? first_step1 : first_step0;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = ! in_wslot;
-  assign \$365  = in_fire & \$364 ;
-  assign \$367  = in_beats_ge1_0 | \$366 ;
-  assign \$368  = ! in_wslot;
-  assign \$369  = in_fire & \$368 ;
-  assign \$370  = \$369  & in_beats_ge1_0;
-  assign \$371  = in_beats_ge2_0 | \$370 ;
-  assign \$372  = ! in_wslot;
-  assign \$373  = in_fire & \$372 ;
-  assign \$374  = \$373  & in_beats_ge2_0;
-  assign \$375  = in_beats_ge3_0 | \$374 ;
-  assign \$376  = ~ issue0;
-  assign \$377  = loaded & \$376 ;
-  assign \$378  = ~ last_fold0;
-  assign \$379  = loaded & \$378 ;
+  assign \$333  = group_plus1_1 + 1'h1;
+  assign \$334  = rq_addr1 + 1'h1;
+  assign \$335  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$336  = next_layer_r1 == last_layer;
+  assign \$337  = ~ wr_buf1;
+  assign \$338  = ~ cur_is_last1;
+  assign \$339  = \$337  & \$338 ;
+  assign \$341  = cur_is_last1 & \$340 ;
+  assign \$342  = fold_plus2_1 + 1'h1;
+  assign \$343  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$344  = last_fold1 & last_group1;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = bank_addr1 + 1'h1;
+  assign \$347  = cur_wait_next1 <= 2'h2;
+  assign \$348  = cur_wait_next1 <= 2'h2;
+  assign \$349  = cur_wait_next1 - 2'h2;
+  assign \$350  = \$348  ? 6'h00 : \$349 ;
+  assign \$351  = wait_remain1 <= 1'h1;
+  assign \$352  = | wait_remain1;
+  assign \$353  = wait_remain1 - 1'h1;
+  assign \$354  = load_r_is_control & load_r_is_clear;
+  assign \$355  = ~ \$354 ;
+  assign \$356  = load_write & \$355 ;
+  assign \$357  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$358  = issue & \$357 ;
+  assign \$359  = issue_ctx ? first_step1 : first_step0;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = ! in_wslot;
+  assign \$362  = in_fire & \$361 ;
+  assign \$364  = in_beats_ge1_0 | \$363 ;
+  assign \$365  = ! in_wslot;
+  assign \$366  = in_fire & \$365 ;
+  assign \$367  = \$366  & in_beats_ge1_0;
+  assign \$368  = in_beats_ge2_0 | \$367 ;
+  assign \$369  = ! in_wslot;
+  assign \$370  = in_fire & \$369 ;
+  assign \$371  = \$370  & in_beats_ge2_0;
+  assign \$372  = in_beats_ge3_0 | \$371 ;
+  assign \$373  = ~ issue0;
+  assign \$374  = loaded & \$373 ;
+  assign \$375  = ~ last_fold0;
+  assign \$376  = loaded & \$375 ;
+  assign \$377  = ! in_wslot;
+  assign \$378  = in_fire & \$377 ;
+  assign \$379  = in_ahead0 + 1'h1;
   assign \$380  = ! in_wslot;
   assign \$381  = in_fire & \$380 ;
-  assign \$382  = in_ahead0 + 1'h1;
-  assign \$383  = ! in_wslot;
-  assign \$384  = in_fire & \$383 ;
-  assign \$385  = ~ \$384 ;
-  assign \$386  = in_ahead0 - 1'h1;
-  assign \$387  = | in_ahead0[8:2];
-  assign \$388  = ! in_wslot;
-  assign \$389  = in_fire & \$388 ;
-  assign \$390  = in_beats0 + 1'h1;
-  assign \$391  = \$389  ? \$390  : { 1'h0, in_beats0 };
-  assign \$392  = ! in_wslot;
-  assign \$393  = in_fire & \$392 ;
-  assign \$395  = in_beats_ge1_0 | \$394 ;
-  assign \$396  = ! in_wslot;
-  assign \$397  = in_fire & \$396 ;
-  assign \$398  = \$397  & in_beats_ge1_0;
-  assign \$399  = in_beats_ge2_0 | \$398 ;
-  assign \$400  = ! in_wslot;
-  assign \$401  = in_fire & \$400 ;
-  assign \$402  = \$401  & in_beats_ge2_0;
-  assign \$403  = in_beats_ge3_0 | \$402 ;
-  assign \$405  = in_fire & \$404 ;
-  assign \$407  = in_beats_ge1_1 | \$406 ;
-  assign \$409  = in_fire & \$408 ;
-  assign \$410  = \$409  & in_beats_ge1_1;
-  assign \$411  = in_beats_ge2_1 | \$410 ;
-  assign \$413  = in_fire & \$412 ;
-  assign \$414  = \$413  & in_beats_ge2_1;
-  assign \$415  = in_beats_ge3_1 | \$414 ;
-  assign \$416  = ~ issue1;
-  assign \$417  = loaded & \$416 ;
-  assign \$418  = ~ last_fold1;
-  assign \$419  = loaded & \$418 ;
+  assign \$382  = ~ \$381 ;
+  assign \$383  = in_ahead0 - 1'h1;
+  assign \$384  = | in_ahead0[8:2];
+  assign \$385  = ! in_wslot;
+  assign \$386  = in_fire & \$385 ;
+  assign \$387  = in_beats0 + 1'h1;
+  assign \$388  = \$386  ? \$387  : { 1'h0, in_beats0 };
+  assign \$389  = ! in_wslot;
+  assign \$390  = in_fire & \$389 ;
+  assign \$392  = in_beats_ge1_0 | \$391 ;
+  assign \$393  = ! in_wslot;
+  assign \$394  = in_fire & \$393 ;
+  assign \$395  = \$394  & in_beats_ge1_0;
+  assign \$396  = in_beats_ge2_0 | \$395 ;
+  assign \$397  = ! in_wslot;
+  assign \$398  = in_fire & \$397 ;
+  assign \$399  = \$398  & in_beats_ge2_0;
+  assign \$400  = in_beats_ge3_0 | \$399 ;
+  assign \$402  = in_fire & \$401 ;
+  assign \$404  = in_beats_ge1_1 | \$403 ;
+  assign \$406  = in_fire & \$405 ;
+  assign \$407  = \$406  & in_beats_ge1_1;
+  assign \$408  = in_beats_ge2_1 | \$407 ;
+  assign \$410  = in_fire & \$409 ;
+  assign \$411  = \$410  & in_beats_ge2_1;
+  assign \$412  = in_beats_ge3_1 | \$411 ;
+  assign \$413  = ~ issue1;
+  assign \$414  = loaded & \$413 ;
+  assign \$415  = ~ last_fold1;
+  assign \$416  = loaded & \$415 ;
+  assign \$418  = in_fire & \$417 ;
+  assign \$419  = in_ahead1 + 1'h1;
   assign \$421  = in_fire & \$420 ;
-  assign \$422  = in_ahead1 + 1'h1;
-  assign \$424  = in_fire & \$423 ;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = in_ahead1 - 1'h1;
-  assign \$427  = | in_ahead1[8:2];
-  assign \$429  = in_fire & \$428 ;
-  assign \$430  = in_beats1 + 1'h1;
-  assign \$431  = \$429  ? \$430  : { 1'h0, in_beats1 };
-  assign \$433  = in_fire & \$432 ;
-  assign \$435  = in_beats_ge1_1 | \$434 ;
-  assign \$437  = in_fire & \$436 ;
-  assign \$438  = \$437  & in_beats_ge1_1;
-  assign \$439  = in_beats_ge2_1 | \$438 ;
-  assign \$441  = in_fire & \$440 ;
-  assign \$442  = \$441  & in_beats_ge2_1;
-  assign \$443  = in_beats_ge3_1 | \$442 ;
-  assign \$444  = in_wslot ? in_beats1 : in_beats0;
-  assign \$445  = \$444  == in_folds_m1;
-  assign \$446  = in_fire & \$445 ;
-  assign \$447  = in_wslot ^ \$446 ;
-  assign \$448  = ~ in_release_r1_1;
-  assign \$449  = in_wslot ? in_beats1 : in_beats0;
-  assign \$450  = \$449  == in_folds_m1;
-  assign \$451  = in_fire & \$450 ;
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = in_full1 | \$453 ;
-  assign \$455  = \$448  & \$454 ;
-  assign \$456  = ~ in_release_r1_0;
-  assign \$457  = in_wslot ? in_beats1 : in_beats0;
-  assign \$458  = \$457  == in_folds_m1;
-  assign \$459  = in_fire & \$458 ;
-  assign \$460  = ! in_wslot;
-  assign \$461  = \$459  & \$460 ;
-  assign \$462  = in_full0 | \$461 ;
-  assign \$463  = \$456  & \$462 ;
-  assign \$464  = \$447  ? \$455  : \$463 ;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = load_write & load_r_is_control;
-  assign \$467  = \$466  & load_r_is_n_layers;
-  assign \$468  = \$467  ? load_r_has_layers : has_layers;
-  assign \$469  = \$465  & \$468 ;
-  assign \$470  = load__valid & load__ready;
-  assign \$471  = | { load_in_valid0, \$470  };
+  assign \$422  = ~ \$421 ;
+  assign \$423  = in_ahead1 - 1'h1;
+  assign \$424  = | in_ahead1[8:2];
+  assign \$426  = in_fire & \$425 ;
+  assign \$427  = in_beats1 + 1'h1;
+  assign \$428  = \$426  ? \$427  : { 1'h0, in_beats1 };
+  assign \$430  = in_fire & \$429 ;
+  assign \$432  = in_beats_ge1_1 | \$431 ;
+  assign \$434  = in_fire & \$433 ;
+  assign \$435  = \$434  & in_beats_ge1_1;
+  assign \$436  = in_beats_ge2_1 | \$435 ;
+  assign \$438  = in_fire & \$437 ;
+  assign \$439  = \$438  & in_beats_ge2_1;
+  assign \$440  = in_beats_ge3_1 | \$439 ;
+  assign \$441  = in_wslot ? in_beats1 : in_beats0;
+  assign \$442  = \$441  == in_folds_m1;
+  assign \$443  = in_fire & \$442 ;
+  assign \$444  = in_wslot ^ \$443 ;
+  assign \$445  = ~ in_release_r1_1;
+  assign \$446  = in_wslot ? in_beats1 : in_beats0;
+  assign \$447  = \$446  == in_folds_m1;
+  assign \$448  = in_fire & \$447 ;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = in_full1 | \$450 ;
+  assign \$452  = \$445  & \$451 ;
+  assign \$453  = ~ in_release_r1_0;
+  assign \$454  = in_wslot ? in_beats1 : in_beats0;
+  assign \$455  = \$454  == in_folds_m1;
+  assign \$456  = in_fire & \$455 ;
+  assign \$457  = ! in_wslot;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = in_full0 | \$458 ;
+  assign \$460  = \$453  & \$459 ;
+  assign \$461  = \$444  ? \$452  : \$460 ;
+  assign \$462  = ~ \$461 ;
+  assign \$463  = load_write & load_r_is_control;
+  assign \$464  = \$463  & load_r_is_n_layers;
+  assign \$465  = \$464  ? load_r_has_layers : has_layers;
+  assign \$466  = \$462  & \$465 ;
+  assign \$467  = load__valid & load__ready;
+  assign \$468  = | { load_in_valid1, load_in_valid0, \$467  };
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$466  & \$469 ;
+  assign \$471  = load_r_is_control & load_r_is_clear;
   assign \$472  = ~ \$471 ;
-  assign \$473  = \$469  & \$472 ;
-  assign \$474  = load_r_is_control & load_r_is_clear;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = load_write & \$475 ;
+  assign \$473  = load_write & \$472 ;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = \$470  & \$474 ;
+  assign \$476  = load_r_is_control & load_r_is_clear;
   assign \$477  = ~ \$476 ;
-  assign \$478  = \$473  & \$477 ;
-  assign \$479  = load_r_is_control & load_r_is_clear;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = load_write & \$480 ;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = loaded & \$482 ;
-  assign \$484  = load_write & load_r_is_control;
-  assign \$485  = \$484  & load_r_is_n_layers;
-  assign \$486  = \$485  ? load_r_has_layers : has_layers;
-  assign \$487  = \$483  & \$486 ;
-  assign \$489  = last_fold0 & last_group0;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = ~ layer_is_0_0;
-  assign \$492  = \$491  | last_fold0;
-  assign \$493  = \$492  | in_ahead_ge2_0;
-  assign \$494  = ! in_wslot;
-  assign \$495  = in_fire & \$494 ;
-  assign \$496  = \$495  & in_ahead_ge1_0;
-  assign \$497  = \$493  | \$496 ;
-  assign \$498  = \$490  & \$497 ;
-  assign \$499  = ! in_wslot;
-  assign \$500  = in_fire & \$499 ;
-  assign \$501  = in_ahead_ge1_0 | \$500 ;
-  assign \$502  = ~ first_step0;
-  assign \$503  = \$502  | wait_ok0;
-  assign \$504  = layer_is_0_0 ? \$501  : \$503 ;
-  assign \$505  = cur_is_last0 & first_step0;
-  assign \$506  = ! claim_ctx;
-  assign \$507  = claim_out & \$506 ;
-  assign \$508  = \$507  | out_full0;
-  assign \$509  = \$505  & \$508 ;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = \$504  & \$510 ;
-  assign \$512  = issue0 ? \$498  : \$511 ;
-  assign \$513  = \$488  & \$512 ;
-  assign \$514  = load_r_is_control & load_r_is_clear;
-  assign \$515  = ~ \$514 ;
-  assign \$516  = load_write & \$515 ;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = loaded & \$517 ;
-  assign \$519  = load_write & load_r_is_control;
-  assign \$520  = \$519  & load_r_is_n_layers;
-  assign \$521  = \$520  ? load_r_has_layers : has_layers;
-  assign \$522  = \$518  & \$521 ;
-  assign \$524  = last_fold1 & last_group1;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = ~ layer_is_0_1;
-  assign \$527  = \$526  | last_fold1;
-  assign \$528  = \$527  | in_ahead_ge2_1;
-  assign \$530  = in_fire & \$529 ;
-  assign \$531  = \$530  & in_ahead_ge1_1;
-  assign \$532  = \$528  | \$531 ;
-  assign \$533  = \$525  & \$532 ;
-  assign \$535  = in_fire & \$534 ;
-  assign \$536  = in_ahead_ge1_1 | \$535 ;
-  assign \$537  = ~ first_step1;
-  assign \$538  = \$537  | wait_ok1;
-  assign \$539  = layer_is_0_1 ? \$536  : \$538 ;
-  assign \$540  = cur_is_last1 & first_step1;
-  assign \$542  = claim_out & \$541 ;
-  assign \$543  = \$542  | out_full1;
-  assign \$544  = \$540  & \$543 ;
-  assign \$545  = ~ \$544 ;
-  assign \$546  = \$539  & \$545 ;
-  assign \$547  = issue1 ? \$533  : \$546 ;
-  assign \$548  = \$523  & \$547 ;
-  assign \$549  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$550  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$551  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$552  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$553  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$554  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$555  = issue_ctx ? fold1 : fold0;
-  assign \$557  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$558  = \$556  + \$557 ;
-  assign \$559  = issue_ctx ? fold1 : fold0;
-  assign \$561  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$562  = \$560  + \$561 ;
-  assign \$563  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$564  = \$563  ? 6'h00 : 6'h20;
-  assign \$565  = \$562  + \$564 ;
-  assign \$566  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$567  = issue_ctx ? group1 : group0;
-  assign \$568  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$569  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$570  = step_valid & step_last;
-  assign \$571  = ! claim_ctx;
-  assign \$572  = claim_out & \$571 ;
-  assign \$573  = ! wb_ctx17;
-  assign \$574  = out_write & \$573 ;
-  assign \$575  = out_groups0 + 1'h1;
-  assign \$577  = claim_out & \$576 ;
-  assign \$579  = out_write & \$578 ;
-  assign \$580  = out_groups1 + 1'h1;
-  assign \$581  = drain_occupancy + drain_read;
-  assign \$582  = o_stream__valid & o_stream__ready;
-  assign \$583  = \$581  - \$582 ;
+  assign \$478  = load_write & \$477 ;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = loaded & \$479 ;
+  assign \$481  = load_write & load_r_is_control;
+  assign \$482  = \$481  & load_r_is_n_layers;
+  assign \$483  = \$482  ? load_r_has_layers : has_layers;
+  assign \$484  = \$480  & \$483 ;
+  assign \$486  = last_fold0 & last_group0;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = ~ layer_is_0_0;
+  assign \$489  = \$488  | last_fold0;
+  assign \$490  = \$489  | in_ahead_ge2_0;
+  assign \$491  = ! in_wslot;
+  assign \$492  = in_fire & \$491 ;
+  assign \$493  = \$492  & in_ahead_ge1_0;
+  assign \$494  = \$490  | \$493 ;
+  assign \$495  = \$487  & \$494 ;
+  assign \$496  = ! in_wslot;
+  assign \$497  = in_fire & \$496 ;
+  assign \$498  = in_ahead_ge1_0 | \$497 ;
+  assign \$499  = ~ first_step0;
+  assign \$500  = \$499  | wait_ok0;
+  assign \$501  = layer_is_0_0 ? \$498  : \$500 ;
+  assign \$502  = cur_is_last0 & first_step0;
+  assign \$503  = ! claim_ctx;
+  assign \$504  = claim_out & \$503 ;
+  assign \$505  = \$504  | out_full0;
+  assign \$506  = \$502  & \$505 ;
+  assign \$507  = ~ \$506 ;
+  assign \$508  = \$501  & \$507 ;
+  assign \$509  = issue0 ? \$495  : \$508 ;
+  assign \$510  = \$485  & \$509 ;
+  assign \$511  = load_r_is_control & load_r_is_clear;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = load_write & \$512 ;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = loaded & \$514 ;
+  assign \$516  = load_write & load_r_is_control;
+  assign \$517  = \$516  & load_r_is_n_layers;
+  assign \$518  = \$517  ? load_r_has_layers : has_layers;
+  assign \$519  = \$515  & \$518 ;
+  assign \$521  = last_fold1 & last_group1;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = ~ layer_is_0_1;
+  assign \$524  = \$523  | last_fold1;
+  assign \$525  = \$524  | in_ahead_ge2_1;
+  assign \$527  = in_fire & \$526 ;
+  assign \$528  = \$527  & in_ahead_ge1_1;
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = \$522  & \$529 ;
+  assign \$532  = in_fire & \$531 ;
+  assign \$533  = in_ahead_ge1_1 | \$532 ;
+  assign \$534  = ~ first_step1;
+  assign \$535  = \$534  | wait_ok1;
+  assign \$536  = layer_is_0_1 ? \$533  : \$535 ;
+  assign \$537  = cur_is_last1 & first_step1;
+  assign \$539  = claim_out & \$538 ;
+  assign \$540  = \$539  | out_full1;
+  assign \$541  = \$537  & \$540 ;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$536  & \$542 ;
+  assign \$544  = issue1 ? \$530  : \$543 ;
+  assign \$545  = \$520  & \$544 ;
+  assign \$546  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$547  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$548  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$549  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$550  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$551  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$552  = issue_ctx ? fold1 : fold0;
+  assign \$554  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$555  = \$553  + \$554 ;
+  assign \$556  = issue_ctx ? fold1 : fold0;
+  assign \$558  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$559  = \$557  + \$558 ;
+  assign \$560  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$561  = \$560  ? 6'h00 : 6'h20;
+  assign \$562  = \$559  + \$561 ;
+  assign \$563  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$564  = issue_ctx ? group1 : group0;
+  assign \$565  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$566  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$567  = step_valid & step_last;
+  assign \$568  = ! claim_ctx;
+  assign \$569  = claim_out & \$568 ;
+  assign \$570  = ! wb_ctx17;
+  assign \$571  = out_write & \$570 ;
+  assign \$572  = out_groups0 + 1'h1;
+  assign \$574  = claim_out & \$573 ;
+  assign \$576  = out_write & \$575 ;
+  assign \$577  = out_groups1 + 1'h1;
+  assign \$578  = drain_occupancy + drain_read;
+  assign \$579  = o_stream__valid & o_stream__ready;
+  assign \$580  = \$578  - \$579 ;
+  assign \$581  = o_stream__valid & o_stream__ready;
+  assign \$582  = drain_occupancy - \$581 ;
+  assign \$583  = $signed(\$582 ) < $signed(3'h3);
   assign \$584  = o_stream__valid & o_stream__ready;
   assign \$585  = drain_occupancy - \$584 ;
-  assign \$586  = $signed(\$585 ) < $signed(3'h3);
-  assign \$587  = o_stream__valid & o_stream__ready;
-  assign \$588  = drain_occupancy - \$587 ;
-  assign \$589  = $signed(\$588 ) < $signed(4'h4);
-  assign \$590  = drain_read ? \$586  : \$589 ;
-  assign \$591  = ! claim_ctx;
-  assign \$592  = claim_out & \$591 ;
-  assign \$593  = ! drain_slot;
-  assign \$594  = \$593  & out_pending0;
-  assign \$595  = \$594  & drain_ready0;
-  assign \$596  = \$595  & drain_room;
-  assign \$597  = \$596  & drain_elem_last;
-  assign \$598  = \$592  | \$597 ;
-  assign \$599  = ! wb_ctx17;
-  assign \$600  = out_write & \$599 ;
-  assign \$601  = ! drain_slot;
-  assign \$602  = \$601  & out_pending0;
-  assign \$603  = \$602  & drain_ready0;
-  assign \$604  = \$603  & drain_room;
-  assign \$605  = & drain_elem[2:0];
-  assign \$606  = \$604  & \$605 ;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$600  & \$607 ;
-  assign \$609  = ! drain_slot;
-  assign \$610  = \$609  & out_pending0;
-  assign \$611  = \$610  & drain_ready0;
-  assign \$612  = \$611  & drain_room;
-  assign \$613  = & drain_elem[2:0];
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = ! wb_ctx17;
-  assign \$616  = out_write & \$615 ;
-  assign \$617  = ~ \$616 ;
-  assign \$618  = \$614  & \$617 ;
-  assign \$619  = drain_undrained0 + 1'h1;
-  assign \$620  = drain_undrained0 - 1'h1;
-  assign \$621  = drain_undrained0 >= 2'h2;
-  assign \$623  = claim_out & \$622 ;
-  assign \$625  = \$624  & out_pending1;
-  assign \$626  = \$625  & drain_ready1;
-  assign \$627  = \$626  & drain_room;
-  assign \$628  = \$627  & drain_elem_last;
-  assign \$629  = \$623  | \$628 ;
-  assign \$631  = out_write & \$630 ;
-  assign \$633  = \$632  & out_pending1;
-  assign \$634  = \$633  & drain_ready1;
-  assign \$635  = \$634  & drain_room;
-  assign \$636  = & drain_elem[2:0];
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = \$631  & \$638 ;
-  assign \$641  = \$640  & out_pending1;
-  assign \$642  = \$641  & drain_ready1;
-  assign \$643  = \$642  & drain_room;
-  assign \$644  = & drain_elem[2:0];
-  assign \$645  = \$643  & \$644 ;
-  assign \$647  = out_write & \$646 ;
-  assign \$648  = ~ \$647 ;
-  assign \$649  = \$645  & \$648 ;
-  assign \$650  = drain_undrained1 + 1'h1;
-  assign \$651  = drain_undrained1 - 1'h1;
-  assign \$652  = drain_undrained1 >= 2'h2;
-  assign \$653  = out_n - 1'h1;
-  assign \$654  = out_n - 2'h2;
-  assign \$655  = ~ drain_read;
-  assign \$656  = drain_elem == out_n_m1;
-  assign \$657  = ! out_n_m1;
-  assign \$658  = drain_elem == out_n_m2;
-  assign \$659  = ~ drain_slot;
-  assign \$660  = ! drain_slot;
-  assign \$662  = drain_elem + 1'h1;
-  assign \$663  = ! drain_lane;
-  assign \$664  = drain_lane == 1'h1;
-  assign \$665  = drain_lane == 2'h2;
-  assign \$666  = drain_lane == 2'h3;
-  assign \$667  = drain_lane == 3'h4;
-  assign \$668  = drain_lane == 3'h5;
-  assign \$669  = drain_lane == 3'h6;
-  assign \$670  = drain_lane == 3'h7;
-  assign \$671  = ~ release_slot;
-  assign \$672  = ! release_slot;
-  assign \$674  = in_flight + vector_start_r;
-  assign \$675  = \$674  - finished_r;
-  assign \$676  = in_flight + vector_start_r;
-  assign \$677  = \$676  - finished_r;
-  assign \$678  = | \$677 ;
-  assign \$679  = count_busy + inc_busy;
-  assign \$680  = count_stall_input + inc_stall_input;
-  assign \$681  = count_stall_output + inc_stall_output;
-  assign \$682  = issue ? 7'h40 : 7'h00;
-  assign \$683  = count_mac_ops + inc_mac_ops;
-  assign \$684  = issue ? 4'h8 : 4'h0;
-  assign \$685  = count_bank_reads + inc_bank_reads;
-  assign \$686  = count_act_reads + inc_act_reads;
-  assign \$687  = in_fire + act_write;
-  assign \$688  = count_act_writes + inc_act_writes;
-  assign \$689  = count_inferences + inc_inferences;
+  assign \$586  = $signed(\$585 ) < $signed(4'h4);
+  assign \$587  = drain_read ? \$583  : \$586 ;
+  assign \$588  = ! claim_ctx;
+  assign \$589  = claim_out & \$588 ;
+  assign \$590  = ! drain_slot;
+  assign \$591  = \$590  & out_pending0;
+  assign \$592  = \$591  & drain_ready0;
+  assign \$593  = \$592  & drain_room;
+  assign \$594  = \$593  & drain_elem_last;
+  assign \$595  = \$589  | \$594 ;
+  assign \$596  = ! wb_ctx17;
+  assign \$597  = out_write & \$596 ;
+  assign \$598  = ! drain_slot;
+  assign \$599  = \$598  & out_pending0;
+  assign \$600  = \$599  & drain_ready0;
+  assign \$601  = \$600  & drain_room;
+  assign \$602  = & drain_elem[2:0];
+  assign \$603  = \$601  & \$602 ;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$597  & \$604 ;
+  assign \$606  = ! drain_slot;
+  assign \$607  = \$606  & out_pending0;
+  assign \$608  = \$607  & drain_ready0;
+  assign \$609  = \$608  & drain_room;
+  assign \$610  = & drain_elem[2:0];
+  assign \$611  = \$609  & \$610 ;
+  assign \$612  = ! wb_ctx17;
+  assign \$613  = out_write & \$612 ;
+  assign \$614  = ~ \$613 ;
+  assign \$615  = \$611  & \$614 ;
+  assign \$616  = drain_undrained0 + 1'h1;
+  assign \$617  = drain_undrained0 - 1'h1;
+  assign \$618  = drain_undrained0 >= 2'h2;
+  assign \$620  = claim_out & \$619 ;
+  assign \$622  = \$621  & out_pending1;
+  assign \$623  = \$622  & drain_ready1;
+  assign \$624  = \$623  & drain_room;
+  assign \$625  = \$624  & drain_elem_last;
+  assign \$626  = \$620  | \$625 ;
+  assign \$628  = out_write & \$627 ;
+  assign \$630  = \$629  & out_pending1;
+  assign \$631  = \$630  & drain_ready1;
+  assign \$632  = \$631  & drain_room;
+  assign \$633  = & drain_elem[2:0];
+  assign \$634  = \$632  & \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = \$628  & \$635 ;
+  assign \$638  = \$637  & out_pending1;
+  assign \$639  = \$638  & drain_ready1;
+  assign \$640  = \$639  & drain_room;
+  assign \$641  = & drain_elem[2:0];
+  assign \$642  = \$640  & \$641 ;
+  assign \$644  = out_write & \$643 ;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = \$642  & \$645 ;
+  assign \$647  = drain_undrained1 + 1'h1;
+  assign \$648  = drain_undrained1 - 1'h1;
+  assign \$649  = drain_undrained1 >= 2'h2;
+  assign \$650  = out_n - 1'h1;
+  assign \$651  = out_n - 2'h2;
+  assign \$652  = ~ drain_read;
+  assign \$653  = drain_elem == out_n_m1;
+  assign \$654  = ! out_n_m1;
+  assign \$655  = drain_elem == out_n_m2;
+  assign \$656  = ~ drain_slot;
+  assign \$657  = ! drain_slot;
+  assign \$659  = drain_elem + 1'h1;
+  assign \$660  = ! drain_lane;
+  assign \$661  = drain_lane == 1'h1;
+  assign \$662  = drain_lane == 2'h2;
+  assign \$663  = drain_lane == 2'h3;
+  assign \$664  = drain_lane == 3'h4;
+  assign \$665  = drain_lane == 3'h5;
+  assign \$666  = drain_lane == 3'h6;
+  assign \$667  = drain_lane == 3'h7;
+  assign \$668  = ~ release_slot;
+  assign \$669  = ! release_slot;
+  assign \$671  = in_flight + vector_start_r;
+  assign \$672  = \$671  - finished_r;
+  assign \$673  = in_flight + vector_start_r;
+  assign \$674  = \$673  - finished_r;
+  assign \$675  = | \$674 ;
+  assign \$676  = count_busy + inc_busy;
+  assign \$677  = count_stall_input + inc_stall_input;
+  assign \$678  = count_stall_output + inc_stall_output;
+  assign \$679  = issue ? 7'h40 : 7'h00;
+  assign \$680  = count_mac_ops + inc_mac_ops;
+  assign \$681  = issue ? 4'h8 : 4'h0;
+  assign \$682  = count_bank_reads + inc_bank_reads;
+  assign \$683  = count_act_reads + inc_act_reads;
+  assign \$684  = in_fire + act_write;
+  assign \$685  = count_act_writes + inc_act_writes;
+  assign \$686  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$690 ;
+    load_in_valid0 <= \$687 ;
   always @(posedge clk)
-    load_r <= load_in_r0;
+    load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_write <= \$691 ;
+    load_in_valid1 <= \$688 ;
+  always @(posedge clk)
+    load_r <= load_in_r1;
+  always @(posedge clk)
+    load_write <= \$689 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$241 ;
   always @(posedge clk)
@@ -2885,31 +2890,35 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_last_layer <= \$253 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$265 [4:0];
+    load_in_no_distance <= \$256 ;
   always @(posedge clk)
-    has_layers <= \$692 ;
+    load_in_least_distance <= \$259 ;
   always @(posedge clk)
-    last_layer <= \$693 ;
+    load_r_countdown_distance <= \$262 [4:0];
   always @(posedge clk)
-    in_folds_m1 <= \$694 ;
+    has_layers <= \$690 ;
   always @(posedge clk)
-    wait1 <= \$695 ;
+    last_layer <= \$691 ;
   always @(posedge clk)
-    out_n <= \$696 ;
+    in_folds_m1 <= \$692 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$697 ;
+    wait1 <= \$693 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$698 ;
+    out_n <= \$694 ;
   always @(posedge clk)
-    in_beats0 <= \$699 ;
+    in_release_r1_0 <= \$695 ;
   always @(posedge clk)
-    in_full0 <= \$700 ;
+    in_release_r1_1 <= \$696 ;
   always @(posedge clk)
-    in_beats1 <= \$701 ;
+    in_beats0 <= \$697 ;
   always @(posedge clk)
-    in_full1 <= \$702 ;
+    in_full0 <= \$698 ;
   always @(posedge clk)
-    in_wslot <= \$703 ;
+    in_beats1 <= \$699 ;
+  always @(posedge clk)
+    in_full1 <= \$700 ;
+  always @(posedge clk)
+    in_wslot <= \$701 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2917,183 +2926,183 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$105 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$339 ;
+    next_descriptor1 <= \nxt_rp__data$343 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$341 ;
+    next_steps1 <= \nxt_steps_rp__data$345 ;
   always @(posedge clk)
     next_layer_r1 <= \$107 [3:0];
   always @(posedge clk)
-    loaded <= \$704 ;
+    loaded <= \$702 ;
   always @(posedge clk)
-    oldest <= \$705 ;
+    oldest <= \$703 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$706 ;
+    cur_folds_m1_0 <= \$704 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$707 ;
+    cur_groups_m1_0 <= \$705 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$708 ;
+    cur_one_fold0 <= \$706 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$709 ;
+    cur_wait_next0 <= \$707 ;
   always @(posedge clk)
-    cur_is_last0 <= \$710 ;
+    cur_is_last0 <= \$708 ;
   always @(posedge clk)
-    cur_relu0 <= \$711 ;
+    cur_relu0 <= \$709 ;
   always @(posedge clk)
-    cur_requantize0 <= \$712 ;
+    cur_requantize0 <= \$710 ;
   always @(posedge clk)
-    bank_addr0 <= \$713 ;
+    bank_addr0 <= \$711 ;
   always @(posedge clk)
-    rq_addr0 <= \$714 ;
+    rq_addr0 <= \$712 ;
   always @(posedge clk)
-    layer0 <= \$715 ;
+    layer0 <= \$713 ;
   always @(posedge clk)
-    group0 <= \$716 ;
+    group0 <= \$714 ;
   always @(posedge clk)
-    fold0 <= \$717 ;
+    fold0 <= \$715 ;
   always @(posedge clk)
-    group_plus1_0 <= \$718 ;
+    group_plus1_0 <= \$716 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$719 ;
+    fold_plus1_0 <= \$717 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$720 ;
+    fold_plus2_0 <= \$718 ;
   always @(posedge clk)
-    last_fold0 <= \$721 ;
+    last_fold0 <= \$719 ;
   always @(posedge clk)
-    last_group0 <= \$722 ;
+    last_group0 <= \$720 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$723 ;
+    fold_is_0_0 <= \$721 ;
   always @(posedge clk)
-    first_step0 <= \$724 ;
+    first_step0 <= \$722 ;
   always @(posedge clk)
-    wr_buf0 <= \$725 ;
+    wr_buf0 <= \$723 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$726 ;
+    layer_is_0_0 <= \$724 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$727 ;
+    wait_next_le2_0 <= \$725 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$728 ;
+    wait_next_m2_0 <= \$726 ;
   always @(posedge clk)
-    wait_remain0 <= \$729 ;
+    wait_remain0 <= \$727 ;
   always @(posedge clk)
-    wait_ok0 <= \$730 ;
+    wait_ok0 <= \$728 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$731 ;
+    cur_folds_m1_1 <= \$729 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$732 ;
+    cur_groups_m1_1 <= \$730 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$733 ;
+    cur_one_fold1 <= \$731 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$734 ;
+    cur_wait_next1 <= \$732 ;
   always @(posedge clk)
-    cur_is_last1 <= \$735 ;
+    cur_is_last1 <= \$733 ;
   always @(posedge clk)
-    cur_relu1 <= \$736 ;
+    cur_relu1 <= \$734 ;
   always @(posedge clk)
-    cur_requantize1 <= \$737 ;
+    cur_requantize1 <= \$735 ;
   always @(posedge clk)
-    bank_addr1 <= \$738 ;
+    bank_addr1 <= \$736 ;
   always @(posedge clk)
-    rq_addr1 <= \$739 ;
+    rq_addr1 <= \$737 ;
   always @(posedge clk)
-    layer1 <= \$740 ;
+    layer1 <= \$738 ;
   always @(posedge clk)
-    group1 <= \$741 ;
+    group1 <= \$739 ;
   always @(posedge clk)
-    fold1 <= \$742 ;
+    fold1 <= \$740 ;
   always @(posedge clk)
-    group_plus1_1 <= \$743 ;
+    group_plus1_1 <= \$741 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$744 ;
+    fold_plus1_1 <= \$742 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$745 ;
+    fold_plus2_1 <= \$743 ;
   always @(posedge clk)
-    last_fold1 <= \$746 ;
+    last_fold1 <= \$744 ;
   always @(posedge clk)
-    last_group1 <= \$747 ;
+    last_group1 <= \$745 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$748 ;
+    fold_is_0_1 <= \$746 ;
   always @(posedge clk)
-    first_step1 <= \$749 ;
+    first_step1 <= \$747 ;
   always @(posedge clk)
-    wr_buf1 <= \$750 ;
+    wr_buf1 <= \$748 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$751 ;
+    layer_is_0_1 <= \$749 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$752 ;
+    wait_next_le2_1 <= \$750 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$753 ;
+    wait_next_m2_1 <= \$751 ;
   always @(posedge clk)
-    wait_remain1 <= \$754 ;
+    wait_remain1 <= \$752 ;
   always @(posedge clk)
-    wait_ok1 <= \$755 ;
+    wait_ok1 <= \$753 ;
   always @(posedge clk)
-    claim_out <= \$756 ;
+    claim_out <= \$754 ;
   always @(posedge clk)
-    claim_ctx <= \$757 ;
+    claim_ctx <= \$755 ;
   always @(posedge clk)
-    in_ahead0 <= \$758 ;
+    in_ahead0 <= \$756 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$759 ;
+    in_beats_ge1_0 <= \$757 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$760 ;
+    in_beats_ge2_0 <= \$758 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$761 ;
+    in_beats_ge3_0 <= \$759 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$762 ;
+    in_ahead_ge1_0 <= \$760 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$763 ;
+    in_ahead_ge2_0 <= \$761 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$764 ;
+    in_ahead_ge3_0 <= \$762 ;
   always @(posedge clk)
-    in_ahead1 <= \$765 ;
+    in_ahead1 <= \$763 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$766 ;
+    in_beats_ge1_1 <= \$764 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$767 ;
+    in_beats_ge2_1 <= \$765 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$768 ;
+    in_beats_ge3_1 <= \$766 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$769 ;
+    in_ahead_ge1_1 <= \$767 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$770 ;
+    in_ahead_ge2_1 <= \$768 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$771 ;
+    in_ahead_ge3_1 <= \$769 ;
   always @(posedge clk)
-    i_stream__ready <= \$772 ;
+    i_stream__ready <= \$770 ;
   always @(posedge clk)
-    want0 <= \$773 ;
+    want0 <= \$771 ;
   always @(posedge clk)
-    want1 <= \$774 ;
+    want1 <= \$772 ;
   always @(posedge clk)
-    step_addr <= \$549 ;
+    step_addr <= \$546 ;
   always @(posedge clk)
-    step_first <= \$550 ;
+    step_first <= \$547 ;
   always @(posedge clk)
-    step_last <= \$551 ;
+    step_last <= \$548 ;
   always @(posedge clk)
-    step_rq <= \$552 ;
+    step_rq <= \$549 ;
   always @(posedge clk)
-    step_relu <= \$553 ;
+    step_relu <= \$550 ;
   always @(posedge clk)
-    step_requantize <= \$554 ;
+    step_requantize <= \$551 ;
   always @(posedge clk)
-    step_in_addr <= \$558 ;
+    step_in_addr <= \$555 ;
   always @(posedge clk)
-    step_act_addr <= \$565 ;
+    step_act_addr <= \$562 ;
   always @(posedge clk)
-    step_from_input <= \$566 ;
+    step_from_input <= \$563 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$567 ;
+    step_group <= \$564 ;
   always @(posedge clk)
-    step_par <= \$568 ;
+    step_par <= \$565 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$569 ;
+    step_out <= \$566 ;
   always @(posedge clk)
-    step_valid <= \$775 ;
+    step_valid <= \$773 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3107,7 +3116,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$776 ;
+    wb_valid1 <= \$774 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3117,7 +3126,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$777 ;
+    wb_valid2 <= \$775 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3127,7 +3136,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$778 ;
+    wb_valid3 <= \$776 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3137,7 +3146,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$779 ;
+    wb_valid4 <= \$777 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3147,7 +3156,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$780 ;
+    wb_valid5 <= \$778 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3157,7 +3166,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$781 ;
+    wb_valid6 <= \$779 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3167,7 +3176,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$782 ;
+    wb_valid7 <= \$780 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3177,7 +3186,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$783 ;
+    wb_valid8 <= \$781 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3187,7 +3196,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$784 ;
+    wb_valid9 <= \$782 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3197,7 +3206,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$785 ;
+    wb_valid10 <= \$783 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3207,7 +3216,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$786 ;
+    wb_valid11 <= \$784 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3217,7 +3226,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$787 ;
+    wb_valid12 <= \$785 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3227,7 +3236,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$788 ;
+    wb_valid13 <= \$786 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3237,7 +3246,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$789 ;
+    wb_valid14 <= \$787 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3247,7 +3256,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$790 ;
+    wb_valid15 <= \$788 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3257,7 +3266,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$791 ;
+    wb_valid16 <= \$789 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3267,7 +3276,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$792 ;
+    wb_valid17 <= \$790 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3277,125 +3286,125 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$793 ;
+    out_full0 <= \$791 ;
   always @(posedge clk)
-    out_pending0 <= \$794 ;
+    out_pending0 <= \$792 ;
   always @(posedge clk)
-    out_groups0 <= \$795 ;
+    out_groups0 <= \$793 ;
   always @(posedge clk)
-    out_full1 <= \$796 ;
+    out_full1 <= \$794 ;
   always @(posedge clk)
-    out_pending1 <= \$797 ;
+    out_pending1 <= \$795 ;
   always @(posedge clk)
-    out_groups1 <= \$798 ;
+    out_groups1 <= \$796 ;
   always @(posedge clk)
-    drain_occupancy <= \$799 ;
+    drain_occupancy <= \$797 ;
   always @(posedge clk)
-    drain_room <= \$800 ;
+    drain_room <= \$798 ;
   always @(posedge clk)
-    drain_undrained0 <= \$801 ;
+    drain_undrained0 <= \$799 ;
   always @(posedge clk)
-    drain_ready0 <= \$802 ;
+    drain_ready0 <= \$800 ;
   always @(posedge clk)
-    drain_undrained1 <= \$803 ;
+    drain_undrained1 <= \$801 ;
   always @(posedge clk)
-    drain_ready1 <= \$804 ;
+    drain_ready1 <= \$802 ;
   always @(posedge clk)
-    drain_inflight <= \$805 ;
+    drain_inflight <= \$803 ;
   always @(posedge clk)
-    w_en <= \$806 ;
+    w_en <= \$804 ;
   always @(posedge clk)
-    out_n_m1 <= \$807 ;
+    out_n_m1 <= \$805 ;
   always @(posedge clk)
-    out_n_m2 <= \$808 ;
+    out_n_m2 <= \$806 ;
   always @(posedge clk)
-    drain_elem_last <= \$809 ;
+    drain_elem_last <= \$807 ;
   always @(posedge clk)
-    drain_lane <= \$810 ;
+    drain_lane <= \$808 ;
   always @(posedge clk)
-    drain_last <= \$811 ;
+    drain_last <= \$809 ;
   always @(posedge clk)
-    drain_elem <= \$812 ;
+    drain_elem <= \$810 ;
   always @(posedge clk)
-    drain_slot <= \$813 ;
+    drain_slot <= \$811 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$663 ;
+    drain_lane_sel0 <= \$660 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$664 ;
+    drain_lane_sel1 <= \$661 ;
   always @(posedge clk)
-    drain_lane_sel2 <= \$665 ;
+    drain_lane_sel2 <= \$662 ;
   always @(posedge clk)
-    drain_lane_sel3 <= \$666 ;
+    drain_lane_sel3 <= \$663 ;
   always @(posedge clk)
-    drain_lane_sel4 <= \$667 ;
+    drain_lane_sel4 <= \$664 ;
   always @(posedge clk)
-    drain_lane_sel5 <= \$668 ;
+    drain_lane_sel5 <= \$665 ;
   always @(posedge clk)
-    drain_lane_sel6 <= \$669 ;
+    drain_lane_sel6 <= \$666 ;
   always @(posedge clk)
-    drain_lane_sel7 <= \$670 ;
+    drain_lane_sel7 <= \$667 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$493 ;
+    drain_lane_data0 <= \$signature__data$497 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$494 ;
+    drain_lane_data1 <= \$signature__data$498 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$495 ;
+    drain_lane_data2 <= \$signature__data$499 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$496 ;
+    drain_lane_data3 <= \$signature__data$500 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$497 ;
+    drain_lane_data4 <= \$signature__data$501 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$498 ;
+    drain_lane_data5 <= \$signature__data$502 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$499 ;
+    drain_lane_data6 <= \$signature__data$503 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$500 ;
+    drain_lane_data7 <= \$signature__data$504 ;
   always @(posedge clk)
-    release_slot <= \$814 ;
+    release_slot <= \$812 ;
   always @(posedge clk)
-    vector_start_r <= \$815 ;
+    vector_start_r <= \$813 ;
   always @(posedge clk)
-    finished_r <= \$816 ;
+    finished_r <= \$814 ;
   always @(posedge clk)
-    in_flight <= \$817 ;
+    in_flight <= \$815 ;
   always @(posedge clk)
-    busy <= \$818 ;
+    busy <= \$816 ;
   always @(posedge clk)
-    inc_busy <= \$819 ;
+    inc_busy <= \$817 ;
   always @(posedge clk)
-    count_busy <= \$820 ;
+    count_busy <= \$818 ;
   always @(posedge clk)
-    inc_stall_input <= \$821 ;
+    inc_stall_input <= \$819 ;
   always @(posedge clk)
-    count_stall_input <= \$822 ;
+    count_stall_input <= \$820 ;
   always @(posedge clk)
-    inc_stall_output <= \$823 ;
+    inc_stall_output <= \$821 ;
   always @(posedge clk)
-    count_stall_output <= \$824 ;
+    count_stall_output <= \$822 ;
   always @(posedge clk)
-    inc_mac_ops <= \$825 ;
+    inc_mac_ops <= \$823 ;
   always @(posedge clk)
-    count_mac_ops <= \$826 ;
+    count_mac_ops <= \$824 ;
   always @(posedge clk)
-    inc_bank_reads <= \$827 ;
+    inc_bank_reads <= \$825 ;
   always @(posedge clk)
-    count_bank_reads <= \$828 ;
+    count_bank_reads <= \$826 ;
   always @(posedge clk)
-    inc_act_reads <= \$829 ;
+    inc_act_reads <= \$827 ;
   always @(posedge clk)
-    count_act_reads <= \$830 ;
+    count_act_reads <= \$828 ;
   always @(posedge clk)
-    inc_act_writes <= \$831 ;
+    inc_act_writes <= \$829 ;
   always @(posedge clk)
-    count_act_writes <= \$832 ;
+    count_act_writes <= \$830 ;
   always @(posedge clk)
-    inc_inferences <= \$833 ;
+    inc_inferences <= \$831 ;
   always @(posedge clk)
-    count_inferences <= \$834 ;
+    count_inferences <= \$832 ;
   always @(posedge clk)
-    stat_data <= \$835 ;
+    stat_data <= \$833 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3482,7 +3491,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$69  = in_wslot ? in_full1 : in_full0;
   assign \$70  = ~ \$69 ;
   assign \$71  = \$70  & has_layers;
-  assign \$72  = | { load_write, load_in_valid0 };
+  assign \$72  = | { load_write, load_in_valid1, load_in_valid0 };
   assign \$73  = ~ \$72 ;
   assign \$74  = \$71  & \$73 ;
   assign \$75  = \$74  & loaded;
@@ -3522,9 +3531,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$117  = ~ in_ahead_ge1_1;
   assign \$118  = layer_is_0_1 & \$117 ;
   assign \$119  = \$118  & in_beats_ge1_1;
+  assign \$120  = \$116  | \$119 ;
+  assign stall_input = \$113  & \$120 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3000$0 (drain_last2),
+    .\port$3002$0 (drain_last2),
     .\port$306$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -3538,8 +3549,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3222$0 (\$836 ),
-    .\port$3223$0 (\$837 ),
+    .\port$3224$0 (\$834 ),
+    .\port$3225$0 (\$835 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3557,8 +3568,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3395$0 (\$838 ),
-    .\port$3396$0 (\$839 ),
+    .\port$3397$0 (\$836 ),
+    .\port$3398$0 (\$837 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3576,8 +3587,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3568$0 (\$840 ),
-    .\port$3569$0 (\$841 ),
+    .\port$3570$0 (\$838 ),
+    .\port$3571$0 (\$839 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3595,8 +3606,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3741$0 (\$842 ),
-    .\port$3742$0 (\$843 ),
+    .\port$3743$0 (\$840 ),
+    .\port$3744$0 (\$841 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3614,8 +3625,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3914$0 (\$844 ),
-    .\port$3915$0 (\$845 ),
+    .\port$3916$0 (\$842 ),
+    .\port$3917$0 (\$843 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3633,8 +3644,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4087$0 (\$846 ),
-    .\port$4088$0 (\$847 ),
+    .\port$4089$0 (\$844 ),
+    .\port$4090$0 (\$845 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3652,8 +3663,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4260$0 (\$848 ),
-    .\port$4261$0 (\$849 ),
+    .\port$4262$0 (\$846 ),
+    .\port$4263$0 (\$847 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3671,8 +3682,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4433$0 (\$850 ),
-    .\port$4434$0 (\$851 ),
+    .\port$4435$0 (\$848 ),
+    .\port$4436$0 (\$849 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3739,80 +3750,115 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \$238 ;
+    \$687  = \$238 ;
     if (rst) begin
-      \$690  = 1'h0;
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = load_in_valid0;
+    \$688  = load_in_valid0;
     if (rst) begin
-      \$691  = 1'h0;
+      \$688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = has_layers;
-    if (\$266 ) begin
+    \$689  = load_in_valid1;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = has_layers;
+    if (\$263 ) begin
       if (load_r_is_n_layers) begin
-        \$692  = load_r_has_layers;
+        \$690  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = last_layer;
-    if (\$266 ) begin
+    \$691  = last_layer;
+    if (\$263 ) begin
       if (load_r_is_n_layers) begin
-        \$693  = load_r_last_layer;
+        \$691  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$267 ) begin
-      \$694  = \$269 ;
+    if (\$264 ) begin
+      \$692  = \$266 ;
     end else begin
-      \$694  = \$271 ;
+      \$692  = \$268 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = wait1;
-    if (\$267 ) begin
-      \$695  = load_r_countdown_wait;
+    \$693  = wait1;
+    if (\$264 ) begin
+      \$693  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = dl_rp__data[17:9];
+    \$694  = dl_rp__data[17:9];
     if (rst) begin
-      \$696  = 9'h000;
+      \$694  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = in_release0;
+    \$695  = in_release0;
     if (rst) begin
-      \$697  = 1'h0;
+      \$695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = in_release1;
+    \$696  = in_release1;
+    if (rst) begin
+      \$696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = in_beats0;
+    if (\$270 ) begin
+      \$697  = \$271 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$697  = 9'h000;
+    end
+    if (rst) begin
+      \$697  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = in_full0;
+    if (\$270 ) begin
+      if (\$272 ) begin
+        \$698  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$698  = 1'h0;
+    end
     if (rst) begin
       \$698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = in_beats0;
-    if (\$273 ) begin
-      \$699  = \$274 [8:0];
+    \$699  = in_beats1;
+    if (\$274 ) begin
+      \$699  = \$275 [8:0];
     end
-    if (in_release_r1_0) begin
+    if (in_release_r1_1) begin
       \$699  = 9'h000;
     end
     if (rst) begin
@@ -3821,52 +3867,67 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = in_full0;
-    if (\$273 ) begin
-      if (\$275 ) begin
+    \$700  = in_full1;
+    if (\$274 ) begin
+      if (\$276 ) begin
         \$700  = 1'h1;
       end
     end
-    if (in_release_r1_0) begin
-      \$700  = 1'h0;
-    end
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = in_beats1;
-    if (\$277 ) begin
-      \$701  = \$278 [8:0];
-    end
     if (in_release_r1_1) begin
-      \$701  = 9'h000;
+      \$700  = 1'h0;
     end
     if (rst) begin
-      \$701  = 9'h000;
+      \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = in_full1;
-    if (\$277 ) begin
-      if (\$279 ) begin
-        \$702  = 1'h1;
+    \$701  = in_wslot;
+    if (\$279 ) begin
+      \$701  = \$280 ;
+    end
+    if (rst) begin
+      \$701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = loaded;
+    if (\$281 ) begin
+      \$702  = 1'h1;
+    end
+    if (\$356 ) begin
+      \$702  = 1'h0;
+    end
+    if (rst) begin
+      \$702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = oldest;
+    if (\$281 ) begin
+      \$703  = in_wslot;
+    end
+    if (\$282 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$305 ) begin
+            \$703  = 1'h1;
+          end
+        end
       end
     end
-    if (in_release_r1_1) begin
-      \$702  = 1'h0;
-    end
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = in_wslot;
-    if (\$282 ) begin
-      \$703  = \$283 ;
+    if (\$318 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$341 ) begin
+            \$703  = 1'h0;
+          end
+        end
+      end
     end
     if (rst) begin
       \$703  = 1'h0;
@@ -3874,88 +3935,77 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = loaded;
-    if (\$284 ) begin
-      \$704  = 1'h1;
-    end
-    if (\$359 ) begin
-      \$704  = 1'h0;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = oldest;
-    if (\$284 ) begin
-      \$705  = in_wslot;
-    end
-    if (\$285 ) begin
+    \$704  = cur_folds_m1_0;
+    if (\$282 ) begin
+      \$704  = \$284 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          if (\$308 ) begin
-            \$705  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$321 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$344 ) begin
-            \$705  = 1'h0;
-          end
+          \$704  = next_steps0[18:9];
         end
       end
     end
     if (rst) begin
-      \$705  = 1'h0;
+      \$704  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = cur_folds_m1_0;
-    if (\$285 ) begin
-      \$706  = \$287 ;
+    \$705  = cur_groups_m1_0;
+    if (\$282 ) begin
+      \$705  = \$286 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$706  = next_steps0[18:9];
+          \$705  = next_steps0[28:19];
         end
       end
     end
     if (rst) begin
-      \$706  = 10'h3ff;
+      \$705  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = cur_groups_m1_0;
-    if (\$285 ) begin
-      \$707  = \$289 ;
+    \$706  = cur_one_fold0;
+    if (\$282 ) begin
+      \$706  = \$289 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$707  = next_steps0[28:19];
+          \$706  = next_steps0[29];
         end
       end
     end
     if (rst) begin
-      \$707  = 10'h3ff;
+      \$706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = cur_one_fold0;
-    if (\$285 ) begin
-      \$708  = \$292 ;
+    \$707  = cur_wait_next0;
+    if (\$282 ) begin
+      \$707  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$708  = next_steps0[29];
+          \$707  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$707  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = cur_is_last0;
+    if (\$282 ) begin
+      \$708  = \$290 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$708  = \$300 ;
         end
       end
     end
@@ -3965,29 +4015,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = cur_wait_next0;
-    if (\$285 ) begin
-      \$709  = wait1;
+    \$709  = cur_relu0;
+    if (\$282 ) begin
+      \$709  = d0_rp__data[35];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$709  = next_steps0[35:31];
+          \$709  = next_descriptor0[35];
         end
       end
     end
     if (rst) begin
-      \$709  = 5'h00;
+      \$709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = cur_is_last0;
-    if (\$285 ) begin
-      \$710  = \$293 ;
+    \$710  = cur_requantize0;
+    if (\$282 ) begin
+      \$710  = d0_rp__data[36];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$710  = \$303 ;
+          \$710  = next_descriptor0[36];
         end
       end
     end
@@ -3997,253 +4047,253 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = cur_relu0;
-    if (\$285 ) begin
-      \$711  = d0_rp__data[35];
+    \$711  = bank_addr0;
+    if (\$282 ) begin
+      \$711  = d0_rp__data[26:18];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$711  = next_descriptor0[35];
+          \$711  = next_descriptor0[26:18];
         end
+      end
+      if (\$309 ) begin
+        \$711  = \$310 [8:0];
       end
     end
     if (rst) begin
-      \$711  = 1'h0;
+      \$711  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = cur_requantize0;
-    if (\$285 ) begin
-      \$712  = d0_rp__data[36];
+    \$712  = rq_addr0;
+    if (\$282 ) begin
+      \$712  = d0_rp__data[34:27];
     end else if (issue0) begin
       if (last_fold0) begin
+        \$712  = \$298 [7:0];
         if (last_group0) begin
-          \$712  = next_descriptor0[36];
+          \$712  = next_descriptor0[34:27];
         end
       end
     end
     if (rst) begin
-      \$712  = 1'h0;
+      \$712  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = bank_addr0;
-    if (\$285 ) begin
-      \$713  = d0_rp__data[26:18];
+    \$713  = layer0;
+    if (\$282 ) begin
+      \$713  = 4'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$713  = next_descriptor0[26:18];
-        end
-      end
-      if (\$312 ) begin
-        \$713  = \$313 [8:0];
-      end
-    end
-    if (rst) begin
-      \$713  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = rq_addr0;
-    if (\$285 ) begin
-      \$714  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$714  = \$301 [7:0];
-        if (last_group0) begin
-          \$714  = next_descriptor0[34:27];
+          \$713  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$714  = 8'h00;
+      \$713  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = layer0;
-    if (\$285 ) begin
-      \$715  = 4'h0;
+    \$714  = group0;
+    if (\$282 ) begin
+      \$714  = 9'h000;
     end else if (issue0) begin
       if (last_fold0) begin
+        \$714  = group_plus1_0[8:0];
         if (last_group0) begin
-          \$715  = next_layer_r0;
+          \$714  = 9'h000;
         end
       end
     end
     if (rst) begin
-      \$715  = 4'h0;
+      \$714  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = group0;
-    if (\$285 ) begin
-      \$716  = 9'h000;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$716  = group_plus1_0[8:0];
-        if (last_group0) begin
-          \$716  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$716  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = fold0;
-    if (\$285 ) begin
-      \$717  = 9'h000;
+    \$715  = fold0;
+    if (\$282 ) begin
+      \$715  = 9'h000;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$717  = 9'h000;
+        \$715  = 9'h000;
         if (last_group0) begin
-          \$717  = 9'h000;
+          \$715  = 9'h000;
         end
       end else begin
-        \$717  = fold_plus1_0[8:0];
+        \$715  = fold_plus1_0[8:0];
       end
     end
     if (rst) begin
-      \$717  = 9'h000;
+      \$715  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = group_plus1_0;
-    if (\$285 ) begin
-      \$718  = 10'h001;
+    \$716  = group_plus1_0;
+    if (\$282 ) begin
+      \$716  = 10'h001;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$718  = \$300 [9:0];
+        \$716  = \$297 [9:0];
         if (last_group0) begin
-          \$718  = 10'h001;
+          \$716  = 10'h001;
         end
       end
     end
     if (rst) begin
-      \$718  = 10'h001;
+      \$716  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = fold_plus1_0;
-    if (\$285 ) begin
-      \$719  = 10'h001;
+    \$717  = fold_plus1_0;
+    if (\$282 ) begin
+      \$717  = 10'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$719  = 10'h001;
+        \$717  = 10'h001;
         if (last_group0) begin
-          \$719  = 10'h001;
+          \$717  = 10'h001;
         end
       end else begin
-        \$719  = fold_plus2_0[9:0];
+        \$717  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$719  = 10'h001;
+      \$717  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = fold_plus2_0;
-    if (\$285 ) begin
-      \$720  = 11'h002;
+    \$718  = fold_plus2_0;
+    if (\$282 ) begin
+      \$718  = 11'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$720  = 11'h002;
+        \$718  = 11'h002;
         if (last_group0) begin
-          \$720  = 11'h002;
+          \$718  = 11'h002;
         end
       end else begin
-        \$720  = \$309 [10:0];
+        \$718  = \$306 [10:0];
       end
     end
     if (rst) begin
-      \$720  = 11'h002;
+      \$718  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = last_fold0;
-    if (\$285 ) begin
-      \$721  = \$296 ;
+    \$719  = last_fold0;
+    if (\$282 ) begin
+      \$719  = \$293 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$721  = cur_one_fold0;
+        \$719  = cur_one_fold0;
         if (last_group0) begin
-          \$721  = next_steps0[29];
+          \$719  = next_steps0[29];
         end
       end else begin
-        \$721  = \$310 ;
+        \$719  = \$307 ;
       end
     end
     if (rst) begin
-      \$721  = 1'h0;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = last_group0;
-    if (\$285 ) begin
-      \$722  = \$299 ;
+    \$720  = last_group0;
+    if (\$282 ) begin
+      \$720  = \$296 ;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$722  = \$302 ;
+        \$720  = \$299 ;
         if (last_group0) begin
-          \$722  = next_steps0[30];
+          \$720  = next_steps0[30];
         end
       end
     end
     if (rst) begin
-      \$722  = 1'h0;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = fold_is_0_0;
-    if (\$285 ) begin
-      \$723  = 1'h1;
+    \$721  = fold_is_0_0;
+    if (\$282 ) begin
+      \$721  = 1'h1;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$723  = 1'h1;
+        \$721  = 1'h1;
         if (last_group0) begin
-          \$723  = 1'h1;
+          \$721  = 1'h1;
         end
       end else begin
-        \$723  = 1'h0;
+        \$721  = 1'h0;
       end
     end
     if (rst) begin
-      \$723  = 1'h1;
+      \$721  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = first_step0;
-    if (\$285 ) begin
+    \$722  = first_step0;
+    if (\$282 ) begin
+      \$722  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$722  = 1'h0;
+        if (last_group0) begin
+          \$722  = 1'h1;
+        end
+      end else begin
+        \$722  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$722  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = wr_buf0;
+    if (\$282 ) begin
+      \$723  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$723  = \$303 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = layer_is_0_0;
+    if (\$282 ) begin
       \$724  = 1'h1;
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$724  = 1'h0;
         if (last_group0) begin
-          \$724  = 1'h1;
+          \$724  = cur_is_last0;
         end
-      end else begin
-        \$724  = 1'h0;
       end
     end
     if (rst) begin
@@ -4252,118 +4302,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = wr_buf0;
-    if (\$285 ) begin
-      \$725  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$725  = \$306 ;
-        end
-      end
-    end
+    \$725  = \$311 ;
     if (rst) begin
       \$725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = layer_is_0_0;
-    if (\$285 ) begin
-      \$726  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$726  = cur_is_last0;
-        end
-      end
-    end
+    \$726  = \$314 [4:0];
     if (rst) begin
-      \$726  = 1'h1;
+      \$726  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$314 ;
-    if (rst) begin
-      \$727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$317 [4:0];
-    if (rst) begin
-      \$728  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = wait_remain0;
+    \$727  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$729  = wait_next_m2_0;
+      \$727  = wait_next_m2_0;
     end else begin
-      if (\$319 ) begin
-        \$729  = \$320 [4:0];
+      if (\$316 ) begin
+        \$727  = \$317 [4:0];
       end
     end
     if (rst) begin
-      \$729  = 5'h00;
+      \$727  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$730  = wait_next_le2_0;
+      \$728  = wait_next_le2_0;
     end else begin
-      \$730  = \$318 ;
+      \$728  = \$315 ;
     end
     if (rst) begin
-      \$730  = 1'h0;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = cur_folds_m1_1;
-    if (\$321 ) begin
-      \$731  = \$323 ;
+    \$729  = cur_folds_m1_1;
+    if (\$318 ) begin
+      \$729  = \$320 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$731  = next_steps1[18:9];
+          \$729  = next_steps1[18:9];
         end
       end
     end
     if (rst) begin
-      \$731  = 10'h3ff;
+      \$729  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = cur_groups_m1_1;
-    if (\$321 ) begin
-      \$732  = \$325 ;
+    \$730  = cur_groups_m1_1;
+    if (\$318 ) begin
+      \$730  = \$322 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$732  = next_steps1[28:19];
+          \$730  = next_steps1[28:19];
         end
       end
     end
     if (rst) begin
-      \$732  = 10'h3ff;
+      \$730  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = cur_one_fold1;
-    if (\$321 ) begin
-      \$733  = \$328 ;
+    \$731  = cur_one_fold1;
+    if (\$318 ) begin
+      \$731  = \$325 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$733  = next_steps1[29];
+          \$731  = next_steps1[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = cur_wait_next1;
+    if (\$318 ) begin
+      \$732  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$732  = next_steps1[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$732  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = cur_is_last1;
+    if (\$318 ) begin
+      \$733  = \$326 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$733  = \$336 ;
         end
       end
     end
@@ -4373,29 +4423,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = cur_wait_next1;
-    if (\$321 ) begin
-      \$734  = wait1;
+    \$734  = cur_relu1;
+    if (\$318 ) begin
+      \$734  = d0_rp__data[35];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$734  = next_steps1[35:31];
+          \$734  = next_descriptor1[35];
         end
       end
     end
     if (rst) begin
-      \$734  = 5'h00;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = cur_is_last1;
-    if (\$321 ) begin
-      \$735  = \$329 ;
+    \$735  = cur_requantize1;
+    if (\$318 ) begin
+      \$735  = d0_rp__data[36];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$735  = \$339 ;
+          \$735  = next_descriptor1[36];
         end
       end
     end
@@ -4405,253 +4455,253 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = cur_relu1;
-    if (\$321 ) begin
-      \$736  = d0_rp__data[35];
+    \$736  = bank_addr1;
+    if (\$318 ) begin
+      \$736  = d0_rp__data[26:18];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$736  = next_descriptor1[35];
+          \$736  = next_descriptor1[26:18];
         end
+      end
+      if (\$345 ) begin
+        \$736  = \$346 [8:0];
       end
     end
     if (rst) begin
-      \$736  = 1'h0;
+      \$736  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = cur_requantize1;
-    if (\$321 ) begin
-      \$737  = d0_rp__data[36];
+    \$737  = rq_addr1;
+    if (\$318 ) begin
+      \$737  = d0_rp__data[34:27];
     end else if (issue1) begin
       if (last_fold1) begin
+        \$737  = \$334 [7:0];
         if (last_group1) begin
-          \$737  = next_descriptor1[36];
+          \$737  = next_descriptor1[34:27];
         end
       end
     end
     if (rst) begin
-      \$737  = 1'h0;
+      \$737  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = bank_addr1;
-    if (\$321 ) begin
-      \$738  = d0_rp__data[26:18];
+    \$738  = layer1;
+    if (\$318 ) begin
+      \$738  = 4'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$738  = next_descriptor1[26:18];
-        end
-      end
-      if (\$348 ) begin
-        \$738  = \$349 [8:0];
-      end
-    end
-    if (rst) begin
-      \$738  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = rq_addr1;
-    if (\$321 ) begin
-      \$739  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$739  = \$337 [7:0];
-        if (last_group1) begin
-          \$739  = next_descriptor1[34:27];
+          \$738  = next_layer_r1;
         end
       end
     end
     if (rst) begin
-      \$739  = 8'h00;
+      \$738  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = layer1;
-    if (\$321 ) begin
-      \$740  = 4'h0;
+    \$739  = group1;
+    if (\$318 ) begin
+      \$739  = 9'h000;
     end else if (issue1) begin
       if (last_fold1) begin
+        \$739  = group_plus1_1[8:0];
         if (last_group1) begin
-          \$740  = next_layer_r1;
+          \$739  = 9'h000;
         end
       end
     end
     if (rst) begin
-      \$740  = 4'h0;
+      \$739  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = group1;
-    if (\$321 ) begin
-      \$741  = 9'h000;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$741  = group_plus1_1[8:0];
-        if (last_group1) begin
-          \$741  = 9'h000;
-        end
-      end
-    end
-    if (rst) begin
-      \$741  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = fold1;
-    if (\$321 ) begin
-      \$742  = 9'h000;
+    \$740  = fold1;
+    if (\$318 ) begin
+      \$740  = 9'h000;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$742  = 9'h000;
+        \$740  = 9'h000;
         if (last_group1) begin
-          \$742  = 9'h000;
+          \$740  = 9'h000;
         end
       end else begin
-        \$742  = fold_plus1_1[8:0];
+        \$740  = fold_plus1_1[8:0];
       end
     end
     if (rst) begin
-      \$742  = 9'h000;
+      \$740  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = group_plus1_1;
-    if (\$321 ) begin
-      \$743  = 10'h001;
+    \$741  = group_plus1_1;
+    if (\$318 ) begin
+      \$741  = 10'h001;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$743  = \$336 [9:0];
+        \$741  = \$333 [9:0];
         if (last_group1) begin
-          \$743  = 10'h001;
+          \$741  = 10'h001;
         end
       end
     end
     if (rst) begin
-      \$743  = 10'h001;
+      \$741  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = fold_plus1_1;
-    if (\$321 ) begin
-      \$744  = 10'h001;
+    \$742  = fold_plus1_1;
+    if (\$318 ) begin
+      \$742  = 10'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$744  = 10'h001;
+        \$742  = 10'h001;
         if (last_group1) begin
-          \$744  = 10'h001;
+          \$742  = 10'h001;
         end
       end else begin
-        \$744  = fold_plus2_1[9:0];
+        \$742  = fold_plus2_1[9:0];
       end
     end
     if (rst) begin
-      \$744  = 10'h001;
+      \$742  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = fold_plus2_1;
-    if (\$321 ) begin
-      \$745  = 11'h002;
+    \$743  = fold_plus2_1;
+    if (\$318 ) begin
+      \$743  = 11'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$745  = 11'h002;
+        \$743  = 11'h002;
         if (last_group1) begin
-          \$745  = 11'h002;
+          \$743  = 11'h002;
         end
       end else begin
-        \$745  = \$345 [10:0];
+        \$743  = \$342 [10:0];
       end
     end
     if (rst) begin
-      \$745  = 11'h002;
+      \$743  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = last_fold1;
-    if (\$321 ) begin
-      \$746  = \$332 ;
+    \$744  = last_fold1;
+    if (\$318 ) begin
+      \$744  = \$329 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$746  = cur_one_fold1;
+        \$744  = cur_one_fold1;
         if (last_group1) begin
-          \$746  = next_steps1[29];
+          \$744  = next_steps1[29];
         end
       end else begin
-        \$746  = \$346 ;
+        \$744  = \$343 ;
       end
     end
     if (rst) begin
-      \$746  = 1'h0;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = last_group1;
-    if (\$321 ) begin
-      \$747  = \$335 ;
+    \$745  = last_group1;
+    if (\$318 ) begin
+      \$745  = \$332 ;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$747  = \$338 ;
+        \$745  = \$335 ;
         if (last_group1) begin
-          \$747  = next_steps1[30];
+          \$745  = next_steps1[30];
         end
       end
     end
     if (rst) begin
-      \$747  = 1'h0;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = fold_is_0_1;
-    if (\$321 ) begin
-      \$748  = 1'h1;
+    \$746  = fold_is_0_1;
+    if (\$318 ) begin
+      \$746  = 1'h1;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$748  = 1'h1;
+        \$746  = 1'h1;
         if (last_group1) begin
-          \$748  = 1'h1;
+          \$746  = 1'h1;
         end
       end else begin
-        \$748  = 1'h0;
+        \$746  = 1'h0;
       end
     end
     if (rst) begin
-      \$748  = 1'h1;
+      \$746  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = first_step1;
-    if (\$321 ) begin
+    \$747  = first_step1;
+    if (\$318 ) begin
+      \$747  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$747  = 1'h0;
+        if (last_group1) begin
+          \$747  = 1'h1;
+        end
+      end else begin
+        \$747  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$747  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = wr_buf1;
+    if (\$318 ) begin
+      \$748  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$748  = \$339 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = layer_is_0_1;
+    if (\$318 ) begin
       \$749  = 1'h1;
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$749  = 1'h0;
         if (last_group1) begin
-          \$749  = 1'h1;
+          \$749  = cur_is_last1;
         end
-      end else begin
-        \$749  = 1'h0;
       end
     end
     if (rst) begin
@@ -4660,146 +4710,162 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = wr_buf1;
-    if (\$321 ) begin
-      \$750  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$750  = \$342 ;
-        end
-      end
-    end
+    \$750  = \$347 ;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = layer_is_0_1;
-    if (\$321 ) begin
-      \$751  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$751  = cur_is_last1;
-        end
-      end
-    end
+    \$751  = \$350 [4:0];
     if (rst) begin
-      \$751  = 1'h1;
+      \$751  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \$350 ;
-    if (rst) begin
-      \$752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \$353 [4:0];
-    if (rst) begin
-      \$753  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = wait_remain1;
+    \$752  = wait_remain1;
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$754  = wait_next_m2_1;
+      \$752  = wait_next_m2_1;
     end else begin
-      if (\$355 ) begin
-        \$754  = \$356 [4:0];
+      if (\$352 ) begin
+        \$752  = \$353 [4:0];
       end
     end
     if (rst) begin
-      \$754  = 5'h00;
+      \$752  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$755  = wait_next_le2_1;
+      \$753  = wait_next_le2_1;
     end else begin
-      \$755  = \$354 ;
+      \$753  = \$351 ;
     end
+    if (rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = \$360 ;
+    if (rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = issue_ctx;
     if (rst) begin
       \$755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \$363 ;
+    \$756  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$756  = 9'h000;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$374 ) begin
+        if (\$378 ) begin
+          \$756  = \$379 [8:0];
+        end
+      end else if (\$376 ) begin
+        if (\$382 ) begin
+          \$756  = \$383 [8:0];
+        end
+      end else begin
+        \$756  = \$388 [8:0];
+      end
+    end
     if (rst) begin
-      \$756  = 1'h0;
+      \$756  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = issue_ctx;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$757  = 1'h0;
+    end else begin
+      \$757  = \$364 ;
+    end
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = in_ahead0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
-      \$758  = 9'h000;
+      \$758  = 1'h0;
+    end else begin
+      \$758  = \$368 ;
+    end
+    if (rst) begin
+      \$758  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$759  = 1'h0;
+    end else begin
+      \$759  = \$372 ;
+    end
+    if (rst) begin
+      \$759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$760  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        if (\$381 ) begin
-          \$758  = \$382 [8:0];
+      if (\$374 ) begin
+        if (\$378 ) begin
+          \$760  = 1'h1;
         end
-      end else if (\$379 ) begin
-        if (\$385 ) begin
-          \$758  = \$386 [8:0];
+      end else if (\$376 ) begin
+        if (\$382 ) begin
+          \$760  = in_ahead_ge2_0;
         end
       end else begin
-        \$758  = \$391 [8:0];
+        \$760  = \$392 ;
       end
     end
     if (rst) begin
-      \$758  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$759  = 1'h0;
-    end else begin
-      \$759  = \$367 ;
-    end
-    if (rst) begin
-      \$759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$760  = 1'h0;
-    end else begin
-      \$760  = \$371 ;
-    end
-    if (rst) begin
       \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$761  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$761  = 1'h0;
     end else begin
-      \$761  = \$375 ;
+      (* full_case = 32'd1 *)
+      if (\$374 ) begin
+        if (\$378 ) begin
+          \$761  = in_ahead_ge1_0;
+        end
+      end else if (\$376 ) begin
+        if (\$382 ) begin
+          \$761  = in_ahead_ge3_0;
+        end
+      end else begin
+        \$761  = \$396 ;
+      end
     end
     if (rst) begin
       \$761  = 1'h0;
@@ -4807,22 +4873,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = in_ahead_ge1_0;
+    \$762  = in_ahead_ge3_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$762  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        if (\$381 ) begin
-          \$762  = 1'h1;
-        end
-      end else if (\$379 ) begin
-        if (\$385 ) begin
+      if (\$374 ) begin
+        if (\$378 ) begin
           \$762  = in_ahead_ge2_0;
         end
+      end else if (\$376 ) begin
+        if (\$382 ) begin
+          \$762  = \$384 ;
+        end
       end else begin
-        \$762  = \$395 ;
+        \$762  = \$400 ;
       end
     end
     if (rst) begin
@@ -4831,74 +4897,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = in_ahead_ge2_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$763  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        if (\$381 ) begin
-          \$763  = in_ahead_ge1_0;
-        end
-      end else if (\$379 ) begin
-        if (\$385 ) begin
-          \$763  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$763  = \$399 ;
-      end
-    end
-    if (rst) begin
-      \$763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$764  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$377 ) begin
-        if (\$381 ) begin
-          \$764  = in_ahead_ge2_0;
-        end
-      end else if (\$379 ) begin
-        if (\$385 ) begin
-          \$764  = \$387 ;
-        end
-      end else begin
-        \$764  = \$403 ;
-      end
-    end
-    if (rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = in_ahead1;
+    \$763  = in_ahead1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
-      \$765  = 9'h000;
+      \$763  = 9'h000;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$417 ) begin
-        if (\$421 ) begin
-          \$765  = \$422 [8:0];
+      if (\$414 ) begin
+        if (\$418 ) begin
+          \$763  = \$419 [8:0];
         end
-      end else if (\$419 ) begin
-        if (\$425 ) begin
-          \$765  = \$426 [8:0];
+      end else if (\$416 ) begin
+        if (\$422 ) begin
+          \$763  = \$423 [8:0];
         end
       end else begin
-        \$765  = \$431 [8:0];
+        \$763  = \$428 [8:0];
       end
     end
     if (rst) begin
-      \$765  = 9'h000;
+      \$763  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$764  = 1'h0;
+    end else begin
+      \$764  = \$404 ;
+    end
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$765  = 1'h0;
+    end else begin
+      \$765  = \$408 ;
+    end
+    if (rst) begin
+      \$765  = 1'h0;
     end
   end
   always @* begin
@@ -4907,7 +4949,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_1) begin
       \$766  = 1'h0;
     end else begin
-      \$766  = \$407 ;
+      \$766  = \$412 ;
     end
     if (rst) begin
       \$766  = 1'h0;
@@ -4915,11 +4957,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$767  = 1'h0;
     end else begin
-      \$767  = \$411 ;
+      (* full_case = 32'd1 *)
+      if (\$414 ) begin
+        if (\$418 ) begin
+          \$767  = 1'h1;
+        end
+      end else if (\$416 ) begin
+        if (\$422 ) begin
+          \$767  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$767  = \$432 ;
+      end
     end
     if (rst) begin
       \$767  = 1'h0;
@@ -4927,11 +4981,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$768  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$768  = 1'h0;
     end else begin
-      \$768  = \$415 ;
+      (* full_case = 32'd1 *)
+      if (\$414 ) begin
+        if (\$418 ) begin
+          \$768  = in_ahead_ge1_1;
+        end
+      end else if (\$416 ) begin
+        if (\$422 ) begin
+          \$768  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$768  = \$436 ;
+      end
     end
     if (rst) begin
       \$768  = 1'h0;
@@ -4939,22 +5005,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = in_ahead_ge1_1;
+    \$769  = in_ahead_ge3_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$769  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$417 ) begin
-        if (\$421 ) begin
-          \$769  = 1'h1;
-        end
-      end else if (\$419 ) begin
-        if (\$425 ) begin
+      if (\$414 ) begin
+        if (\$418 ) begin
           \$769  = in_ahead_ge2_1;
         end
+      end else if (\$416 ) begin
+        if (\$422 ) begin
+          \$769  = \$424 ;
+        end
       end else begin
-        \$769  = \$435 ;
+        \$769  = \$440 ;
       end
     end
     if (rst) begin
@@ -4963,225 +5029,204 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = in_ahead_ge2_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$770  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$417 ) begin
-        if (\$421 ) begin
-          \$770  = in_ahead_ge1_1;
-        end
-      end else if (\$419 ) begin
-        if (\$425 ) begin
-          \$770  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$770  = \$439 ;
-      end
-    end
+    \$770  = \$475 ;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = in_ahead_ge3_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$771  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$417 ) begin
-        if (\$421 ) begin
-          \$771  = in_ahead_ge2_1;
-        end
-      end else if (\$419 ) begin
-        if (\$425 ) begin
-          \$771  = \$427 ;
-        end
-      end else begin
-        \$771  = \$443 ;
-      end
-    end
+    \$771  = \$510 ;
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \$478 ;
+    \$772  = \$545 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \$513 ;
+    \$773  = issue;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \$548 ;
+    \$774  = \$567 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = issue;
+    \$775  = wb_valid1;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \$570 ;
+    \$776  = wb_valid2;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = wb_valid1;
+    \$777  = wb_valid3;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = wb_valid2;
+    \$778  = wb_valid4;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = wb_valid3;
+    \$779  = wb_valid5;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = wb_valid4;
+    \$780  = wb_valid6;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = wb_valid5;
+    \$781  = wb_valid7;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = wb_valid6;
+    \$782  = wb_valid8;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = wb_valid7;
+    \$783  = wb_valid9;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = wb_valid8;
+    \$784  = wb_valid10;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = wb_valid9;
+    \$785  = wb_valid11;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = wb_valid10;
+    \$786  = wb_valid12;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = wb_valid11;
+    \$787  = wb_valid13;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = wb_valid12;
+    \$788  = wb_valid14;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = wb_valid13;
+    \$789  = wb_valid15;
     if (rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = wb_valid14;
+    \$790  = wb_valid16;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = wb_valid15;
+    \$791  = out_full0;
+    if (\$569 ) begin
+      \$791  = 1'h1;
+    end
+    if (done) begin
+      if (\$669 ) begin
+        \$791  = 1'h0;
+      end
+    end
     if (rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = wb_valid16;
+    \$792  = out_pending0;
+    if (\$569 ) begin
+      \$792  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$657 ) begin
+          \$792  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = out_full0;
-    if (\$572 ) begin
-      \$793  = 1'h1;
-    end
-    if (done) begin
-      if (\$672 ) begin
-        \$793  = 1'h0;
-      end
+    \$793  = out_groups0;
+    if (\$569 ) begin
+      \$793  = 9'h000;
+    end else if (\$571 ) begin
+      \$793  = \$572 [8:0];
     end
     if (rst) begin
-      \$793  = 1'h0;
+      \$793  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = out_pending0;
-    if (\$572 ) begin
+    \$794  = out_full1;
+    if (\$574 ) begin
       \$794  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$660 ) begin
-          \$794  = 1'h0;
-        end
+    if (done) begin
+      if (\$670 ) begin
+        \$794  = 1'h0;
       end
     end
     if (rst) begin
@@ -5190,83 +5235,84 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = out_groups0;
-    if (\$572 ) begin
-      \$795  = 9'h000;
-    end else if (\$574 ) begin
-      \$795  = \$575 [8:0];
-    end
-    if (rst) begin
-      \$795  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = out_full1;
-    if (\$577 ) begin
-      \$796  = 1'h1;
-    end
-    if (done) begin
-      if (\$673 ) begin
-        \$796  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = out_pending1;
-    if (\$577 ) begin
-      \$797  = 1'h1;
+    \$795  = out_pending1;
+    if (\$574 ) begin
+      \$795  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$661 ) begin
-          \$797  = 1'h0;
+        if (\$658 ) begin
+          \$795  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$797  = 1'h0;
+      \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = out_groups1;
-    if (\$577 ) begin
-      \$798  = 9'h000;
-    end else if (\$579 ) begin
-      \$798  = \$580 [8:0];
+    \$796  = out_groups1;
+    if (\$574 ) begin
+      \$796  = 9'h000;
+    end else if (\$576 ) begin
+      \$796  = \$577 [8:0];
     end
     if (rst) begin
-      \$798  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \$583 [2:0];
-    if (rst) begin
-      \$799  = 3'h0;
+      \$796  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \$590 ;
+    \$797  = \$580 [2:0];
     if (rst) begin
+      \$797  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = \$587 ;
+    if (rst) begin
+      \$798  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = drain_undrained0;
+    if (\$595 ) begin
+      \$799  = 10'h000;
+    end else if (\$605 ) begin
+      \$799  = \$616 [9:0];
+    end else if (\$615 ) begin
+      \$799  = \$617 [9:0];
+    end
+    if (rst) begin
+      \$799  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = drain_ready0;
+    if (\$595 ) begin
+      \$800  = 1'h0;
+    end else if (\$605 ) begin
       \$800  = 1'h1;
+    end else if (\$615 ) begin
+      \$800  = \$618 ;
+    end
+    if (rst) begin
+      \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = drain_undrained0;
-    if (\$598 ) begin
+    \$801  = drain_undrained1;
+    if (\$626 ) begin
       \$801  = 10'h000;
-    end else if (\$608 ) begin
-      \$801  = \$619 [9:0];
-    end else if (\$618 ) begin
-      \$801  = \$620 [9:0];
+    end else if (\$636 ) begin
+      \$801  = \$647 [9:0];
+    end else if (\$646 ) begin
+      \$801  = \$648 [9:0];
     end
     if (rst) begin
       \$801  = 10'h000;
@@ -5274,13 +5320,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = drain_ready0;
-    if (\$598 ) begin
+    \$802  = drain_ready1;
+    if (\$626 ) begin
       \$802  = 1'h0;
-    end else if (\$608 ) begin
+    end else if (\$636 ) begin
       \$802  = 1'h1;
-    end else if (\$618 ) begin
-      \$802  = \$621 ;
+    end else if (\$646 ) begin
+      \$802  = \$649 ;
     end
     if (rst) begin
       \$802  = 1'h0;
@@ -5288,156 +5334,147 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = drain_undrained1;
-    if (\$629 ) begin
-      \$803  = 10'h000;
-    end else if (\$639 ) begin
-      \$803  = \$650 [9:0];
-    end else if (\$649 ) begin
-      \$803  = \$651 [9:0];
-    end
+    \$803  = drain_read;
     if (rst) begin
-      \$803  = 10'h000;
+      \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = drain_ready1;
-    if (\$629 ) begin
-      \$804  = 1'h0;
-    end else if (\$639 ) begin
-      \$804  = 1'h1;
-    end else if (\$649 ) begin
-      \$804  = \$652 ;
-    end
+    \$804  = drain_inflight;
     if (rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = drain_read;
+    \$805  = \$650 ;
     if (rst) begin
-      \$805  = 1'h0;
+      \$805  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = drain_inflight;
+    \$806  = \$651 ;
     if (rst) begin
-      \$806  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \$653 ;
-    if (rst) begin
-      \$807  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \$654 ;
-    if (rst) begin
-      \$808  = 10'h000;
+      \$806  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$655 ) begin
-      \$809  = \$656 ;
+    if (\$652 ) begin
+      \$807  = \$653 ;
     end else if (drain_elem_last) begin
-      \$809  = \$657 ;
+      \$807  = \$654 ;
     end else begin
-      \$809  = \$658 ;
+      \$807  = \$655 ;
     end
     if (rst) begin
-      \$809  = 1'h0;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = drain_lane;
+    \$808  = drain_lane;
     if (drain_read) begin
-      \$810  = drain_elem[2:0];
+      \$808  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = drain_last;
+    \$809  = drain_last;
     if (drain_read) begin
-      \$811  = drain_elem_last;
+      \$809  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = drain_elem;
+    \$810  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$812  = 9'h000;
+        \$810  = 9'h000;
       end else begin
-        \$812  = \$662 [8:0];
+        \$810  = \$659 [8:0];
       end
     end
     if (rst) begin
-      \$812  = 9'h000;
+      \$810  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = drain_slot;
+    \$811  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$813  = \$659 ;
+        \$811  = \$656 ;
       end
     end
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = release_slot;
+    if (done) begin
+      \$812  = \$668 ;
+    end
+    if (rst) begin
+      \$812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = vector_start;
     if (rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = release_slot;
-    if (done) begin
-      \$814  = \$671 ;
-    end
+    \$814  = done;
     if (rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = vector_start;
+    \$815  = \$672 [2:0];
     if (rst) begin
-      \$815  = 1'h0;
+      \$815  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = done;
+    \$816  = \$675 ;
     if (rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \$675 [2:0];
+    \$817  = { 6'h00, busy };
     if (rst) begin
-      \$817  = 3'h0;
+      \$817  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \$678 ;
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$818  = 32'd0;
+    end else begin
+      \$818  = \$676 [31:0];
+    end
     if (rst) begin
-      \$818  = 1'h0;
+      \$818  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = { 6'h00, busy };
+    \$819  = { 6'h00, stall_input };
     if (rst) begin
       \$819  = 7'h00;
     end
@@ -5448,7 +5485,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$820  = 32'd0;
     end else begin
-      \$820  = \$679 [31:0];
+      \$820  = \$677 [31:0];
     end
     if (rst) begin
       \$820  = 32'd0;
@@ -5456,7 +5493,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = { 6'h00, stall_input };
+    \$821  = { 6'h00, stall_output };
     if (rst) begin
       \$821  = 7'h00;
     end
@@ -5467,7 +5504,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$822  = 32'd0;
     end else begin
-      \$822  = \$680 [31:0];
+      \$822  = \$678 [31:0];
     end
     if (rst) begin
       \$822  = 32'd0;
@@ -5475,7 +5512,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = { 6'h00, stall_output };
+    \$823  = \$679 ;
     if (rst) begin
       \$823  = 7'h00;
     end
@@ -5486,7 +5523,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$824  = 32'd0;
     end else begin
-      \$824  = \$681 [31:0];
+      \$824  = \$680 [31:0];
     end
     if (rst) begin
       \$824  = 32'd0;
@@ -5494,7 +5531,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \$682 ;
+    \$825  = { 3'h0, \$681  };
     if (rst) begin
       \$825  = 7'h00;
     end
@@ -5505,7 +5542,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$826  = 32'd0;
     end else begin
-      \$826  = \$683 [31:0];
+      \$826  = \$682 [31:0];
     end
     if (rst) begin
       \$826  = 32'd0;
@@ -5513,7 +5550,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = { 3'h0, \$684  };
+    \$827  = { 6'h00, issue };
     if (rst) begin
       \$827  = 7'h00;
     end
@@ -5524,7 +5561,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$828  = 32'd0;
     end else begin
-      \$828  = \$685 [31:0];
+      \$828  = \$683 [31:0];
     end
     if (rst) begin
       \$828  = 32'd0;
@@ -5532,7 +5569,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = { 6'h00, issue };
+    \$829  = { 5'h00, \$684  };
     if (rst) begin
       \$829  = 7'h00;
     end
@@ -5543,7 +5580,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$830  = 32'd0;
     end else begin
-      \$830  = \$686 [31:0];
+      \$830  = \$685 [31:0];
     end
     if (rst) begin
       \$830  = 32'd0;
@@ -5551,7 +5588,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = { 5'h00, \$687  };
+    \$831  = { 6'h00, done };
     if (rst) begin
       \$831  = 7'h00;
     end
@@ -5562,7 +5599,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$832  = 32'd0;
     end else begin
-      \$832  = \$688 [31:0];
+      \$832  = \$686 [31:0];
     end
     if (rst) begin
       \$832  = 32'd0;
@@ -5570,47 +5607,28 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = { 6'h00, done };
-    if (rst) begin
-      \$833  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$834  = 32'd0;
-    end else begin
-      \$834  = \$689 [31:0];
-    end
-    if (rst) begin
-      \$834  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$835  = count_busy;
+          \$833  = count_busy;
       4'h1:
-          \$835  = count_stall_input;
+          \$833  = count_stall_input;
       4'h2:
-          \$835  = count_stall_output;
+          \$833  = count_stall_output;
       4'h3:
-          \$835  = count_mac_ops;
+          \$833  = count_mac_ops;
       4'h4:
-          \$835  = count_bank_reads;
+          \$833  = count_bank_reads;
       4'h5:
-          \$835  = count_act_reads;
+          \$833  = count_act_reads;
       4'h6:
-          \$835  = count_act_writes;
+          \$833  = count_act_writes;
       4'h7:
-          \$835  = count_inferences;
+          \$833  = count_inferences;
       4'h8:
-          \$835  = 32'd0;
+          \$833  = 32'd0;
       default:
-          \$835  = 32'd0;
+          \$833  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -5662,72 +5680,72 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign nxt_rp__addr = \$105 [2:0];
   assign nxt_steps_rp__addr = \$105 [2:0];
   assign next_layer1 = \$107 [3:0];
-  assign \nxt_rp__addr$114  = \$107 [2:0];
-  assign \nxt_steps_rp__addr$115  = \$107 [2:0];
-  assign \step_valid$136  = step_valid;
-  assign \step_addr$138  = step_addr;
-  assign \step_first$140  = step_first;
-  assign \step_last$142  = step_last;
-  assign \step_ctx$144  = step_ctx;
-  assign \step_rq$146  = step_rq;
-  assign \step_relu$148  = step_relu;
-  assign \step_requantize$150  = step_requantize;
-  assign \step_valid$151  = step_valid;
-  assign \step_addr$152  = step_addr;
-  assign \step_first$153  = step_first;
-  assign \step_last$154  = step_last;
-  assign \step_ctx$155  = step_ctx;
-  assign \step_rq$156  = step_rq;
-  assign \step_relu$157  = step_relu;
-  assign \step_requantize$158  = step_requantize;
-  assign \step_valid$159  = step_valid;
-  assign \step_addr$160  = step_addr;
-  assign \step_first$161  = step_first;
-  assign \step_last$162  = step_last;
-  assign \step_ctx$163  = step_ctx;
-  assign \step_rq$164  = step_rq;
-  assign \step_relu$165  = step_relu;
-  assign \step_requantize$166  = step_requantize;
-  assign \step_valid$167  = step_valid;
-  assign \step_addr$168  = step_addr;
-  assign \step_first$169  = step_first;
-  assign \step_last$170  = step_last;
-  assign \step_ctx$171  = step_ctx;
-  assign \step_rq$172  = step_rq;
-  assign \step_relu$173  = step_relu;
-  assign \step_requantize$174  = step_requantize;
-  assign \step_valid$175  = step_valid;
-  assign \step_addr$176  = step_addr;
-  assign \step_first$177  = step_first;
-  assign \step_last$178  = step_last;
-  assign \step_ctx$179  = step_ctx;
-  assign \step_rq$180  = step_rq;
-  assign \step_relu$181  = step_relu;
-  assign \step_requantize$182  = step_requantize;
-  assign \step_valid$183  = step_valid;
-  assign \step_addr$184  = step_addr;
-  assign \step_first$185  = step_first;
-  assign \step_last$186  = step_last;
-  assign \step_ctx$187  = step_ctx;
-  assign \step_rq$188  = step_rq;
-  assign \step_relu$189  = step_relu;
-  assign \step_requantize$190  = step_requantize;
-  assign \step_valid$191  = step_valid;
-  assign \step_addr$192  = step_addr;
-  assign \step_first$193  = step_first;
-  assign \step_last$194  = step_last;
-  assign \step_ctx$195  = step_ctx;
-  assign \step_rq$196  = step_rq;
-  assign \step_relu$197  = step_relu;
-  assign \step_requantize$198  = step_requantize;
-  assign \step_valid$199  = step_valid;
-  assign \step_addr$200  = step_addr;
-  assign \step_first$201  = step_first;
-  assign \step_last$202  = step_last;
-  assign \step_ctx$203  = step_ctx;
-  assign \step_rq$204  = step_rq;
-  assign \step_relu$205  = step_relu;
-  assign \step_requantize$206  = step_requantize;
+  assign \nxt_rp__addr$115  = \$107 [2:0];
+  assign \nxt_steps_rp__addr$116  = \$107 [2:0];
+  assign \step_valid$137  = step_valid;
+  assign \step_addr$139  = step_addr;
+  assign \step_first$141  = step_first;
+  assign \step_last$143  = step_last;
+  assign \step_ctx$145  = step_ctx;
+  assign \step_rq$147  = step_rq;
+  assign \step_relu$149  = step_relu;
+  assign \step_requantize$151  = step_requantize;
+  assign \step_valid$152  = step_valid;
+  assign \step_addr$153  = step_addr;
+  assign \step_first$154  = step_first;
+  assign \step_last$155  = step_last;
+  assign \step_ctx$156  = step_ctx;
+  assign \step_rq$157  = step_rq;
+  assign \step_relu$158  = step_relu;
+  assign \step_requantize$159  = step_requantize;
+  assign \step_valid$160  = step_valid;
+  assign \step_addr$161  = step_addr;
+  assign \step_first$162  = step_first;
+  assign \step_last$163  = step_last;
+  assign \step_ctx$164  = step_ctx;
+  assign \step_rq$165  = step_rq;
+  assign \step_relu$166  = step_relu;
+  assign \step_requantize$167  = step_requantize;
+  assign \step_valid$168  = step_valid;
+  assign \step_addr$169  = step_addr;
+  assign \step_first$170  = step_first;
+  assign \step_last$171  = step_last;
+  assign \step_ctx$172  = step_ctx;
+  assign \step_rq$173  = step_rq;
+  assign \step_relu$174  = step_relu;
+  assign \step_requantize$175  = step_requantize;
+  assign \step_valid$176  = step_valid;
+  assign \step_addr$177  = step_addr;
+  assign \step_first$178  = step_first;
+  assign \step_last$179  = step_last;
+  assign \step_ctx$180  = step_ctx;
+  assign \step_rq$181  = step_rq;
+  assign \step_relu$182  = step_relu;
+  assign \step_requantize$183  = step_requantize;
+  assign \step_valid$184  = step_valid;
+  assign \step_addr$185  = step_addr;
+  assign \step_first$186  = step_first;
+  assign \step_last$187  = step_last;
+  assign \step_ctx$188  = step_ctx;
+  assign \step_rq$189  = step_rq;
+  assign \step_relu$190  = step_relu;
+  assign \step_requantize$191  = step_requantize;
+  assign \step_valid$192  = step_valid;
+  assign \step_addr$193  = step_addr;
+  assign \step_first$194  = step_first;
+  assign \step_last$195  = step_last;
+  assign \step_ctx$196  = step_ctx;
+  assign \step_rq$197  = step_rq;
+  assign \step_relu$198  = step_relu;
+  assign \step_requantize$199  = step_requantize;
+  assign \step_valid$200  = step_valid;
+  assign \step_addr$201  = step_addr;
+  assign \step_first$202  = step_first;
+  assign \step_last$203  = step_last;
+  assign \step_ctx$204  = step_ctx;
+  assign \step_rq$205  = step_rq;
+  assign \step_relu$206  = step_relu;
+  assign \step_requantize$207  = step_requantize;
   assign in_rp__addr = step_in_addr[5:0];
   assign act_rp__addr = step_act_addr[6:0];
   assign in_rp__en = step_valid;
@@ -5735,54 +5753,54 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__en = { \$158 , \$156 , \$154 , \$152 , \$150 , \$148 , \$146 , \$144  };
   assign act_wp__addr = \$142 [6:0];
   assign act = act_word;
-  assign \act$223  = act_word;
   assign \act$224  = act_word;
   assign \act$225  = act_word;
   assign \act$226  = act_word;
   assign \act$227  = act_word;
   assign \act$228  = act_word;
   assign \act$229  = act_word;
-  assign act_wp__data = { \$850 , \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836  };
-  assign result = { \$837 , \$836  };
-  assign \result$239  = { \$839 , \$838  };
-  assign \result$240  = { \$841 , \$840  };
-  assign \result$241  = { \$843 , \$842  };
-  assign \result$242  = { \$845 , \$844  };
-  assign \result$243  = { \$847 , \$846  };
-  assign \result$244  = { \$849 , \$848  };
-  assign \result$245  = { \$851 , \$850  };
-  assign \$signature__en$246  = out_write;
-  assign \$signature__addr$247  = \$160 [5:0];
-  assign \$signature__data$248  = { \$837 , \$836  };
-  assign \$signature__en$249  = out_write;
-  assign \$signature__addr$250  = \$162 [5:0];
-  assign \$signature__data$251  = { \$839 , \$838  };
-  assign \$signature__en$252  = out_write;
-  assign \$signature__addr$253  = \$164 [5:0];
-  assign \$signature__data$254  = { \$841 , \$840  };
-  assign \$signature__en$255  = out_write;
-  assign \$signature__addr$256  = \$166 [5:0];
-  assign \$signature__data$257  = { \$843 , \$842  };
-  assign \$signature__en$258  = out_write;
-  assign \$signature__addr$259  = \$168 [5:0];
-  assign \$signature__data$260  = { \$845 , \$844  };
-  assign \$signature__en$261  = out_write;
-  assign \$signature__addr$262  = \$170 [5:0];
-  assign \$signature__data$263  = { \$847 , \$846  };
-  assign \$signature__en$264  = out_write;
-  assign \$signature__addr$265  = \$172 [5:0];
-  assign \$signature__data$266  = { \$849 , \$848  };
-  assign \$signature__en$267  = out_write;
-  assign \$signature__addr$268  = \$174 [5:0];
-  assign \$signature__data$269  = { \$851 , \$850  };
-  assign \$signature__addr$277  = \$185 [5:0];
-  assign \$signature__addr$280  = \$190 [5:0];
-  assign \$signature__addr$282  = \$195 [5:0];
-  assign \$signature__addr$284  = \$200 [5:0];
-  assign \$signature__addr$286  = \$205 [5:0];
-  assign \$signature__addr$288  = \$210 [5:0];
-  assign \$signature__addr$290  = \$215 [5:0];
-  assign \$signature__addr$292  = \$220 [5:0];
+  assign \act$230  = act_word;
+  assign act_wp__data = { \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836 , \$834  };
+  assign result = { \$835 , \$834  };
+  assign \result$240  = { \$837 , \$836  };
+  assign \result$241  = { \$839 , \$838  };
+  assign \result$242  = { \$841 , \$840  };
+  assign \result$243  = { \$843 , \$842  };
+  assign \result$244  = { \$845 , \$844  };
+  assign \result$245  = { \$847 , \$846  };
+  assign \result$246  = { \$849 , \$848  };
+  assign \$signature__en$247  = out_write;
+  assign \$signature__addr$248  = \$160 [5:0];
+  assign \$signature__data$249  = { \$835 , \$834  };
+  assign \$signature__en$250  = out_write;
+  assign \$signature__addr$251  = \$162 [5:0];
+  assign \$signature__data$252  = { \$837 , \$836  };
+  assign \$signature__en$253  = out_write;
+  assign \$signature__addr$254  = \$164 [5:0];
+  assign \$signature__data$255  = { \$839 , \$838  };
+  assign \$signature__en$256  = out_write;
+  assign \$signature__addr$257  = \$166 [5:0];
+  assign \$signature__data$258  = { \$841 , \$840  };
+  assign \$signature__en$259  = out_write;
+  assign \$signature__addr$260  = \$168 [5:0];
+  assign \$signature__data$261  = { \$843 , \$842  };
+  assign \$signature__en$262  = out_write;
+  assign \$signature__addr$263  = \$170 [5:0];
+  assign \$signature__data$264  = { \$845 , \$844  };
+  assign \$signature__en$265  = out_write;
+  assign \$signature__addr$266  = \$172 [5:0];
+  assign \$signature__data$267  = { \$847 , \$846  };
+  assign \$signature__en$268  = out_write;
+  assign \$signature__addr$269  = \$174 [5:0];
+  assign \$signature__data$270  = { \$849 , \$848  };
+  assign \$signature__addr$278  = \$185 [5:0];
+  assign \$signature__addr$281  = \$190 [5:0];
+  assign \$signature__addr$283  = \$195 [5:0];
+  assign \$signature__addr$285  = \$200 [5:0];
+  assign \$signature__addr$287  = \$205 [5:0];
+  assign \$signature__addr$289  = \$210 [5:0];
+  assign \$signature__addr$291  = \$215 [5:0];
+  assign \$signature__addr$293  = \$220 [5:0];
   assign drain_inflight2 = w_en;
   assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
@@ -5799,6 +5817,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \load_r.data  = load_r[95:32];
   assign \load_in_r0.addr  = load_in_r0[31:0];
   assign \load_in_r0.data  = load_in_r0[95:32];
+  assign \load_in_r1.addr  = load_in_r1[31:0];
+  assign \load_in_r1.data  = load_in_r1[95:32];
   assign \$4  = 1'h1;
   assign \$5  = \$3 ;
   assign \$57  = { 3'h0, \$56 [9:3] };
@@ -5852,51 +5872,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$224  = \$223 ;
   assign \$258  = { \$257 [9], \$257 [9], \$257 [9], \$257 [9:3] };
   assign \$259  = \$258 ;
-  assign \$262  = { \$261 [9], \$261 [9], \$261 [9], \$261 [9:3] };
-  assign \$263  = \$262 ;
-  assign \$269  = { \$268 [9], \$268 [9], \$268 [9], \$268 [9:3] };
-  assign \$271  = { \$270 [9], \$270 [9], \$270 [9], \$270 [9:3] };
-  assign \$276  = in_wslot;
-  assign \$287  = { \$286 [9], \$286 [9], \$286 [9], \$286 [9:3] };
-  assign \$289  = { \$288 [9], \$288 [9], \$288 [9], \$288 [9:3] };
-  assign \$323  = { \$322 [9], \$322 [9], \$322 [9], \$322 [9:3] };
-  assign \$325  = { \$324 [9], \$324 [9], \$324 [9], \$324 [9:3] };
-  assign \$343  = oldest;
-  assign \$366  = \$365 ;
-  assign \$394  = \$393 ;
-  assign \$404  = in_wslot;
-  assign \$406  = \$405 ;
-  assign \$408  = in_wslot;
-  assign \$412  = in_wslot;
+  assign \$266  = { \$265 [9], \$265 [9], \$265 [9], \$265 [9:3] };
+  assign \$268  = { \$267 [9], \$267 [9], \$267 [9], \$267 [9:3] };
+  assign \$273  = in_wslot;
+  assign \$284  = { \$283 [9], \$283 [9], \$283 [9], \$283 [9:3] };
+  assign \$286  = { \$285 [9], \$285 [9], \$285 [9], \$285 [9:3] };
+  assign \$320  = { \$319 [9], \$319 [9], \$319 [9], \$319 [9:3] };
+  assign \$322  = { \$321 [9], \$321 [9], \$321 [9], \$321 [9:3] };
+  assign \$340  = oldest;
+  assign \$363  = \$362 ;
+  assign \$391  = \$390 ;
+  assign \$401  = in_wslot;
+  assign \$403  = \$402 ;
+  assign \$405  = in_wslot;
+  assign \$409  = in_wslot;
+  assign \$417  = in_wslot;
   assign \$420  = in_wslot;
-  assign \$423  = in_wslot;
-  assign \$428  = in_wslot;
-  assign \$432  = in_wslot;
-  assign \$434  = \$433 ;
-  assign \$436  = in_wslot;
-  assign \$440  = in_wslot;
-  assign \$452  = in_wslot;
-  assign \$488  = \$487 ;
-  assign \$523  = \$522 ;
-  assign \$529  = in_wslot;
-  assign \$534  = in_wslot;
-  assign \$541  = claim_ctx;
-  assign \$556  = \$555 ;
-  assign \$560  = \$559 ;
-  assign \$576  = claim_ctx;
-  assign \$578  = wb_ctx17;
-  assign \$622  = claim_ctx;
-  assign \$624  = drain_slot;
-  assign \$630  = wb_ctx17;
-  assign \$632  = drain_slot;
-  assign \$640  = drain_slot;
-  assign \$646  = wb_ctx17;
-  assign \$661  = drain_slot;
-  assign \$673  = release_slot;
+  assign \$425  = in_wslot;
+  assign \$429  = in_wslot;
+  assign \$431  = \$430 ;
+  assign \$433  = in_wslot;
+  assign \$437  = in_wslot;
+  assign \$449  = in_wslot;
+  assign \$485  = \$484 ;
+  assign \$520  = \$519 ;
+  assign \$526  = in_wslot;
+  assign \$531  = in_wslot;
+  assign \$538  = claim_ctx;
+  assign \$553  = \$552 ;
+  assign \$557  = \$556 ;
+  assign \$573  = claim_ctx;
+  assign \$575  = wb_ctx17;
+  assign \$619  = claim_ctx;
+  assign \$621  = drain_slot;
+  assign \$627  = wb_ctx17;
+  assign \$629  = drain_slot;
+  assign \$637  = drain_slot;
+  assign \$643  = wb_ctx17;
+  assign \$658  = drain_slot;
+  assign \$670  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \port$3000$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \port$3002$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5920,8 +5938,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3000$0 ;
-  wire \port$3000$0 ;
+  input \port$3002$0 ;
+  wire \port$3002$0 ;
   input [31:0] \port$306$0 ;
   wire [31:0] \port$306$0 ;
   (* init = 2'h0 *)
@@ -5956,7 +5974,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3000$0 , \port$306$0  };
+      storage[w_port__addr] <= { \port$3002$0 , \port$306$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -6018,14 +6036,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3000$0 , \port$306$0  };
-  assign w_data = { \port$3000$0 , \port$306$0  };
+  assign w_port__data = { \port$3002$0 , \port$306$0  };
+  assign w_data = { \port$3002$0 , \port$306$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3222$0 , \port$3223$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3224$0 , \port$3225$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6211,10 +6229,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3222$0 ;
-  wire [7:0] \port$3222$0 ;
-  output [23:0] \port$3223$0 ;
-  wire [23:0] \port$3223$0 ;
+  output [7:0] \port$3224$0 ;
+  wire [7:0] \port$3224$0 ;
+  output [23:0] \port$3225$0 ;
+  wire [23:0] \port$3225$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7573,7 +7591,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3169$0 (pe0_flags),
+    .\port$3171$0 (pe0_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -7701,14 +7719,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3222$0  = \$48 ;
-  assign \port$3223$0  = \$49 ;
+  assign \port$3224$0  = \$48 ;
+  assign \port$3225$0  = \$49 ;
   assign \$19  = pe0_ctx9;
   assign \$22  = { pe0_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3169$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3171$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7893,8 +7911,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3169$0 ;
-  wire [1:0] \port$3169$0 ;
+  input [1:0] \port$3171$0 ;
+  wire [1:0] \port$3171$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8111,9 +8129,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3169$0 [0];
+    rq_relu1 <= \port$3171$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3169$0 [1];
+    rq_req1 <= \port$3171$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8247,8 +8265,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3169$0 [0];
-  assign i_requantize = \port$3169$0 [1];
+  assign i_relu = \port$3171$0 [0];
+  assign i_requantize = \port$3171$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8257,7 +8275,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3395$0 , \port$3396$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3397$0 , \port$3398$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8443,10 +8461,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3395$0 ;
-  wire [7:0] \port$3395$0 ;
-  output [23:0] \port$3396$0 ;
-  wire [23:0] \port$3396$0 ;
+  output [7:0] \port$3397$0 ;
+  wire [7:0] \port$3397$0 ;
+  output [23:0] \port$3398$0 ;
+  wire [23:0] \port$3398$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9805,7 +9823,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3342$0 (pe1_flags),
+    .\port$3344$0 (pe1_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -9933,14 +9951,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3395$0  = \$48 ;
-  assign \port$3396$0  = \$49 ;
+  assign \port$3397$0  = \$48 ;
+  assign \port$3398$0  = \$49 ;
   assign \$19  = pe1_ctx9;
   assign \$22  = { pe1_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3342$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3344$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -10125,8 +10143,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3342$0 ;
-  wire [1:0] \port$3342$0 ;
+  input [1:0] \port$3344$0 ;
+  wire [1:0] \port$3344$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10343,9 +10361,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3342$0 [0];
+    rq_relu1 <= \port$3344$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3342$0 [1];
+    rq_req1 <= \port$3344$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10479,8 +10497,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3342$0 [0];
-  assign i_requantize = \port$3342$0 [1];
+  assign i_relu = \port$3344$0 [0];
+  assign i_requantize = \port$3344$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10489,7 +10507,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3568$0 , \port$3569$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3570$0 , \port$3571$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10675,10 +10693,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3568$0 ;
-  wire [7:0] \port$3568$0 ;
-  output [23:0] \port$3569$0 ;
-  wire [23:0] \port$3569$0 ;
+  output [7:0] \port$3570$0 ;
+  wire [7:0] \port$3570$0 ;
+  output [23:0] \port$3571$0 ;
+  wire [23:0] \port$3571$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12037,7 +12055,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3515$0 (pe2_flags),
+    .\port$3517$0 (pe2_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -12165,14 +12183,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3568$0  = \$48 ;
-  assign \port$3569$0  = \$49 ;
+  assign \port$3570$0  = \$48 ;
+  assign \port$3571$0  = \$49 ;
   assign \$19  = pe2_ctx9;
   assign \$22  = { pe2_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3515$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3517$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12357,8 +12375,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3515$0 ;
-  wire [1:0] \port$3515$0 ;
+  input [1:0] \port$3517$0 ;
+  wire [1:0] \port$3517$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12575,9 +12593,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3515$0 [0];
+    rq_relu1 <= \port$3517$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3515$0 [1];
+    rq_req1 <= \port$3517$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12711,8 +12729,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3515$0 [0];
-  assign i_requantize = \port$3515$0 [1];
+  assign i_relu = \port$3517$0 [0];
+  assign i_requantize = \port$3517$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12721,7 +12739,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3741$0 , \port$3742$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3743$0 , \port$3744$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12907,10 +12925,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3741$0 ;
-  wire [7:0] \port$3741$0 ;
-  output [23:0] \port$3742$0 ;
-  wire [23:0] \port$3742$0 ;
+  output [7:0] \port$3743$0 ;
+  wire [7:0] \port$3743$0 ;
+  output [23:0] \port$3744$0 ;
+  wire [23:0] \port$3744$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14269,7 +14287,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3688$0 (pe3_flags),
+    .\port$3690$0 (pe3_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -14397,14 +14415,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3741$0  = \$48 ;
-  assign \port$3742$0  = \$49 ;
+  assign \port$3743$0  = \$48 ;
+  assign \port$3744$0  = \$49 ;
   assign \$19  = pe3_ctx9;
   assign \$22  = { pe3_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3688$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3690$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14589,8 +14607,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3688$0 ;
-  wire [1:0] \port$3688$0 ;
+  input [1:0] \port$3690$0 ;
+  wire [1:0] \port$3690$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14807,9 +14825,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3688$0 [0];
+    rq_relu1 <= \port$3690$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3688$0 [1];
+    rq_req1 <= \port$3690$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14943,8 +14961,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3688$0 [0];
-  assign i_requantize = \port$3688$0 [1];
+  assign i_relu = \port$3690$0 [0];
+  assign i_requantize = \port$3690$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14953,7 +14971,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3914$0 , \port$3915$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3916$0 , \port$3917$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15139,10 +15157,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3914$0 ;
-  wire [7:0] \port$3914$0 ;
-  output [23:0] \port$3915$0 ;
-  wire [23:0] \port$3915$0 ;
+  output [7:0] \port$3916$0 ;
+  wire [7:0] \port$3916$0 ;
+  output [23:0] \port$3917$0 ;
+  wire [23:0] \port$3917$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16501,7 +16519,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3861$0 (pe4_flags),
+    .\port$3863$0 (pe4_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -16629,14 +16647,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$3914$0  = \$48 ;
-  assign \port$3915$0  = \$49 ;
+  assign \port$3916$0  = \$48 ;
+  assign \port$3917$0  = \$49 ;
   assign \$19  = pe4_ctx9;
   assign \$22  = { pe4_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3861$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3863$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16821,8 +16839,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3861$0 ;
-  wire [1:0] \port$3861$0 ;
+  input [1:0] \port$3863$0 ;
+  wire [1:0] \port$3863$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -17039,9 +17057,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3861$0 [0];
+    rq_relu1 <= \port$3863$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3861$0 [1];
+    rq_req1 <= \port$3863$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17175,8 +17193,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3861$0 [0];
-  assign i_requantize = \port$3861$0 [1];
+  assign i_relu = \port$3863$0 [0];
+  assign i_requantize = \port$3863$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17185,7 +17203,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4087$0 , \port$4088$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4089$0 , \port$4090$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17371,10 +17389,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4087$0 ;
-  wire [7:0] \port$4087$0 ;
-  output [23:0] \port$4088$0 ;
-  wire [23:0] \port$4088$0 ;
+  output [7:0] \port$4089$0 ;
+  wire [7:0] \port$4089$0 ;
+  output [23:0] \port$4090$0 ;
+  wire [23:0] \port$4090$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -18733,7 +18751,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4034$0 (pe5_flags),
+    .\port$4036$0 (pe5_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -18861,14 +18879,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$4087$0  = \$48 ;
-  assign \port$4088$0  = \$49 ;
+  assign \port$4089$0  = \$48 ;
+  assign \port$4090$0  = \$49 ;
   assign \$19  = pe5_ctx9;
   assign \$22  = { pe5_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$4034$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$4036$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -19053,8 +19071,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4034$0 ;
-  wire [1:0] \port$4034$0 ;
+  input [1:0] \port$4036$0 ;
+  wire [1:0] \port$4036$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -19271,9 +19289,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4034$0 [0];
+    rq_relu1 <= \port$4036$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4034$0 [1];
+    rq_req1 <= \port$4036$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19407,8 +19425,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4034$0 [0];
-  assign i_requantize = \port$4034$0 [1];
+  assign i_relu = \port$4036$0 [0];
+  assign i_requantize = \port$4036$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19417,7 +19435,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4260$0 , \port$4261$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4262$0 , \port$4263$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19603,10 +19621,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4260$0 ;
-  wire [7:0] \port$4260$0 ;
-  output [23:0] \port$4261$0 ;
-  wire [23:0] \port$4261$0 ;
+  output [7:0] \port$4262$0 ;
+  wire [7:0] \port$4262$0 ;
+  output [23:0] \port$4263$0 ;
+  wire [23:0] \port$4263$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -20965,7 +20983,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4207$0 (pe6_flags),
+    .\port$4209$0 (pe6_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -21093,14 +21111,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$4260$0  = \$48 ;
-  assign \port$4261$0  = \$49 ;
+  assign \port$4262$0  = \$48 ;
+  assign \port$4263$0  = \$49 ;
   assign \$19  = pe6_ctx9;
   assign \$22  = { pe6_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4207$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4209$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -21285,8 +21303,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4207$0 ;
-  wire [1:0] \port$4207$0 ;
+  input [1:0] \port$4209$0 ;
+  wire [1:0] \port$4209$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21503,9 +21521,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4207$0 [0];
+    rq_relu1 <= \port$4209$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4207$0 [1];
+    rq_req1 <= \port$4209$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21639,8 +21657,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4207$0 [0];
-  assign i_requantize = \port$4207$0 [1];
+  assign i_relu = \port$4209$0 [0];
+  assign i_requantize = \port$4209$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21649,7 +21667,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4433$0 , \port$4434$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4435$0 , \port$4436$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21835,10 +21853,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4433$0 ;
-  wire [7:0] \port$4433$0 ;
-  output [23:0] \port$4434$0 ;
-  wire [23:0] \port$4434$0 ;
+  output [7:0] \port$4435$0 ;
+  wire [7:0] \port$4435$0 ;
+  output [23:0] \port$4436$0 ;
+  wire [23:0] \port$4436$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -23197,7 +23215,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4380$0 (pe7_flags),
+    .\port$4382$0 (pe7_flags),
     .rq_ext6(\$49 ),
     .rq_low6(\$48 ),
     .rst(rst)
@@ -23325,14 +23343,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$49 , \$48  };
   assign o_data = { \$49 , \$48  };
-  assign \port$4433$0  = \$48 ;
-  assign \port$4434$0  = \$49 ;
+  assign \port$4435$0  = \$48 ;
+  assign \port$4436$0  = \$49 ;
   assign \$19  = pe7_ctx9;
   assign \$22  = { pe7_requantize9, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4380$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4382$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23517,8 +23535,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4380$0 ;
-  wire [1:0] \port$4380$0 ;
+  input [1:0] \port$4382$0 ;
+  wire [1:0] \port$4382$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23735,9 +23753,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4380$0 [0];
+    rq_relu1 <= \port$4382$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4380$0 [1];
+    rq_req1 <= \port$4382$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23871,8 +23889,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4380$0 [0];
-  assign i_requantize = \port$4380$0 [1];
+  assign i_relu = \port$4382$0 [0];
+  assign i_requantize = \port$4382$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
