@@ -235,8 +235,9 @@ class NmcArray(wiring.Component):
         # sizing.load_stages() registers; every write, the sequencer restart and the
         # counter clear act from the last: no path runs from the load handshake into the
         # memories or the sequencer.  The control words are decoded into the last
-        # register from the one before, never from the port: its driver may sit far
-        # away (docs/fpga.md, "Critical path").
+        # register from the one before (the countdown distance, the longest decode,
+        # over the two before), never from the port or the first register, which its
+        # far driver pulls away (docs/fpga.md, "Critical path").
         busy = Signal(name="busy_r")
         loaded = Signal(name="loaded")  # the sequencer's state is valid (else reloaded this cycle)
         vector_start_r = Signal(name="vector_start_r")
