@@ -330,13 +330,11 @@ class NmcArray(wiring.Component):
         dwp, swp = desc_mem.write_port(), steps_mem.write_port()
         ld_desc = fields(ld.data)
         ld_steps = sizing.descriptor_steps(cfg, ld_desc["in_features"], ld_desc["out_features"])
-        # the countdown wait is decoded over two cycles: its distance into the last
-        # load register, then the wait from that register as a table of its few values
-        # (one LUT level per bit, where the subtract and its clamp were two carry chains
-        # and limited three of four ECP5 seeds)
-        # the distance itself in two halves: the subtract and compares on the feature
-        # counts from the first load register, the clamp from the second (in one cycle
-        # they were three carry chains and limited ECP5 seeds)
+        # the countdown wait is decoded over three cycles: the distance's subtract and
+        # compares on the feature counts from the first load register, its clamp from
+        # those into the last, then the wait from that register as a table of its few
+        # values (one LUT level per bit).  In one cycle, the subtract and clamp limited
+        # three of four ECP5 seeds; the distance in one cycle, six of ten.
         distances = sizing.ceil_div(sizing.readable_after(cfg), K) + 1
         ld_distance = Signal(range(distances), name="load_r_countdown_distance", reset_less=True)
         early_desc = fields(stages[-3][0].data)  # sizing.load_stages() >= 3
