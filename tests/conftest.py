@@ -68,7 +68,10 @@ def stuck_tool(tmp_path):
 
     def make(name: str):
         tool, pid_file = tmp_path / name, tmp_path / f"{name}.pid"
-        tool.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > '{pid_file}'\nwait\n")
+        # through a rename: `>` creates the file empty before the pid is written, and a
+        # reader that waits for the file must never see it empty
+        tool.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > '{pid_file}.part'\n"
+                        f"mv '{pid_file}.part' '{pid_file}'\nwait\n")
         tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
         return tool, pid_file
     return make
