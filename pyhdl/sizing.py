@@ -59,7 +59,7 @@ __all__ += [
     "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
-    "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "producer_group",
+    "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "drain_fifo_depth", "producer_group",
     "issue_stages", "load_stages", "load_to_input", "input_settle", "writeback_latency", "readable_after",
     "schedule", "countdown_wait", "countdown_distance", "countdown_distance_parts", "countdown_distance_clamp", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
@@ -432,8 +432,16 @@ def readable_after(cfg: ArrayConfig, *, writeback: int | None = None) -> int:
 
 
 def drain_latency() -> int:
-    """Cycles from an output-buffer read to its beat on ``o_stream`` (read 1 + register 1 + FIFO 1)."""
-    return 3
+    """Cycles from an output-buffer read to its beat on ``o_stream``: read 1, lane
+    register 1, pair-select register 1, FIFO 1."""
+    return 4
+
+
+def drain_fifo_depth() -> int:
+    """Entries of the drain's output FIFO, which the drain counts its reads against
+    from the read to the beat: ``drain_latency() + 1``, the least that lets it read
+    every cycle while ``o_stream`` takes a beat every cycle."""
+    return drain_latency() + 1
 
 
 def producer_group(fold: int, prev_out: int, cfg: ArrayConfig) -> int:
