@@ -163,7 +163,7 @@ class ProcessingElement(wiring.Component):
                "ctx": self.step_ctx,
                "rq": self.step_rq, "relu": self.step_relu, "requantize": self.step_requantize}
         ctl = [src]
-        for k in range(1, R + O + 2 + levels):
+        for k in range(1, R + O + 3 + levels):
             stage = {}
             for name, width in fields.items():
                 sig = Signal(width, name=f"pe{p}_{name}{k}", reset_less=name != "valid")
@@ -252,7 +252,7 @@ class ProcessingElement(wiring.Component):
         rq_wdata = _load_reg(m, self.rq_wdata, f"pe{p}_rq_wdata")
         read = {}
         for what, lo, width, k in (("bias", 0, cfg.acc_bits, R + O - 2 + levels),
-                                   ("ms", cfg.acc_bits, ms_bits, R + O - 1 + levels)):
+                                   ("ms", cfg.acc_bits, ms_bits, R + O + levels)):
             mem = tech.ram(shape=unsigned(width), depth=sizing.rq_depth(cfg),
                            init=[(w >> lo) & ((1 << width) - 1) for w in self._rq_init],
                            name=f"rq_{what}{p}", collision_free=True)  # as the bank
@@ -270,9 +270,9 @@ class ProcessingElement(wiring.Component):
         bias = Signal(signed(cfg.acc_bits), name=f"pe{p}_rq_bias", reset_less=True)
         mult = Signal(cfg.m_bits, name=f"pe{p}_rq_m", reset_less=True)
         shift = Signal(contract.SHIFT_BITS, name=f"pe{p}_rq_s", reset_less=True)
-        c = ctl[R + O + 1 + levels]
+        c, c_done = ctl[R + O + 1 + levels], ctl[R + O + 2 + levels]
         m.d.sync += [bias.eq(read["bias"]), shift.eq(read["ms"][cfg.m_bits:]),
-                     mult.eq(Mux(c["requantize"], read["ms"][:cfg.m_bits], 1))]
+                     mult.eq(Mux(c_done["requantize"], read["ms"][:cfg.m_bits], 1))]
 
         # k=R+O+2+levels: accumulator, starting from the bias on the group's first fold
         # the two inference contexts' steps interleave in any order, each context
@@ -285,18 +285,21 @@ class ProcessingElement(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(c["first"], bias, accs[k]) + lane_sum)
             with m.If(c["valid"] & (c["ctx"] == k)):
                 m.d.sync += accs[k].eq(acc_sum)
-        done_ctx = Signal(name=f"pe{p}_done_ctx", reset_less=True)
-        m.d.sync += done_ctx.eq(c["ctx"])
-        acc = Mux(done_ctx, accs[1], accs[0])
+        # +1: the finished context's sum, selected into a register of its own: from the
+        # accumulators through the select straight into the requant multipliers' input
+        # registers was one LUT with 6.4-7.5 ns of routing to the DSPs on ECP5
+        finished = Signal(signed(cfg.acc_bits), name=f"pe{p}_finished", reset_less=True)
+        m.d.sync += finished.eq(Mux(c_done["ctx"], accs[1], accs[0]))
         done = Signal(name=f"pe{p}_done")
         flags = Signal(2, name=f"pe{p}_flags", reset_less=True)
-        m.d.sync += [done.eq(c["valid"] & c["last"]), flags.eq(c["relu"] | c["requantize"] << 1)]
+        m.d.sync += [done.eq(c_done["valid"] & c_done["last"]),
+                     flags.eq(c_done["relu"] | c_done["requantize"] << 1)]
 
         # +requant_stages: requantization, from a copy of the accumulator in its input
         # registers (the accumulator itself also feeds back into its adder)
         m.submodules[f"requant{p}"] = unit = RequantUnit(
             acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, a_bits=cfg.a_bits)
-        m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(acc), unit.i_m.eq(mult), unit.i_s.eq(shift),
+        m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(finished), unit.i_m.eq(mult), unit.i_s.eq(shift),
                      unit.i_relu.eq(flags[0]), unit.i_requantize.eq(flags[1]),
                      self.result_valid.eq(unit.o_valid), self.result.eq(unit.o_data)]
         return m

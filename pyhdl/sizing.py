@@ -354,12 +354,12 @@ def pe_stages(cfg: ArrayConfig) -> int:
 
     bank read and its output register ``buffer_read_stages`` + operand registers
     ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 +
-    requantization ``requant_stages`` (whose first register is the accumulator's copy
-    for the requant multipliers).  A read
+    the finished context's sum 1 + requantization ``requant_stages`` (whose first
+    register is that sum's copy for the requant multipliers).  A read
     issued ``pe_stages + 1`` cycles after the step that completed a group sees that
     group's results.
     """
-    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + requant_stages()
+    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + 1 + requant_stages()
 
 
 def issue_stages() -> int:
