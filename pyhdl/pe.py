@@ -12,15 +12,16 @@ Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``):
     k=0  bank address        k=1  bank read data       k=2  bank output register
     k=3  weight/activation registers   k=4, 5  the same again, toward the multipliers
     k=6  products            k=6+log2(simd)  lane sum  k=7+log2(simd)  accumulator
-    +7   requantization (the accumulator copied into the multipliers' input
-         registers, multiply, rounding shift, clamp) -> result
+    k=8+log2(simd)  the finished context's sum
+    +7   requantization (that sum copied into the multipliers' input registers,
+         multiply, rounding shift, clamp) -> result
 
 (``R = pyhdl.sizing.buffer_read_stages()`` = 2 cycles of read latency: no logic
 follows a block RAM's data output in the cycle it is read; ``O =
 pyhdl.sizing.operand_stages()`` = 3 operand registers.)
 
 The requant table (bias/m/s per neuron group) is two memories: the bias is read
-four cycles before the accumulator takes it, m and s a cycle later, four cycles
+four cycles before the accumulator takes it, m and s two cycles later, four cycles
 before the requant unit takes them; each is registered twice.  In ``vonneumann`` mode the PE has no bank; its
 weight word arrives over the shared bus with the same timing as bank read data.
 """
