@@ -209,6 +209,25 @@ def test_input_settle_is_the_least_gap_the_schedule_holds_after():
     assert late == {sizing.input_settle(cfg) - 1: 0, sizing.input_settle(cfg) - 2: 1}
 
 
+def test_drain_fifo_depth_is_the_least_that_drains_a_group_every_cycle(monkeypatch):
+    # a group of pe results written back at once is read one per cycle, each counted
+    # against the FIFO from its read to its beat: with one entry fewer than
+    # sizing.drain_fifo_depth the drain pauses and the results leave late
+    cfg = ArrayConfig(pe=8, simd=8, bank_depth=64, max_features=16, max_layers=2)
+    image, _, draw = _model(cfg, [8, 8], seed=3, raw_last=False)
+    program = compile_model(image, cfg)
+    vectors = draw(2)
+    accept = sizing.schedule(program.shapes, cfg, len(vectors))["accept"]
+    depth, late = sizing.drain_fifo_depth(), {}
+    for entries in (depth, depth - 1):
+        monkeypatch.setattr(sizing, "drain_fifo_depth", lambda entries=entries: entries)
+        result = amsim.run_array(program, vectors)
+        _check(image, vectors, result, cfg)
+        late[entries] = [t - result.first_beat - a for t, a in zip(result.last_accept, accept)]
+    assert late[depth] == [0, 0]
+    assert min(late[depth - 1]) > 0, late
+
+
 def test_a_load_waits_for_a_started_vector():
     # busy is counted from registered events and rises two cycles after a vector's first
     # beat: a load offered while that vector's later beats pause must wait all the same,
