@@ -145,73 +145,73 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$223 ;
   wire [31:0] \$224 ;
   wire [31:0] \$225 ;
-  wire [31:0] \$226 ;
-  wire [31:0] \$227 ;
-  wire [31:0] \$228 ;
-  wire [31:0] \$229 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [31:0] \$230 ;
-  wire [31:0] \$231 ;
-  wire [31:0] \$232 ;
-  wire [31:0] \$233 ;
-  wire [31:0] \$234 ;
-  wire [31:0] \$235 ;
-  wire [31:0] \$236 ;
-  wire [31:0] \$237 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [4:0] \$240 ;
+  wire [4:0] \$241 ;
   wire \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire [9:0] \$245 ;
+  wire [9:0] \$246 ;
+  wire [9:0] \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [9:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [9:0] \$250 ;
   wire \$251 ;
-  wire [4:0] \$252 ;
-  wire [4:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire [9:0] \$257 ;
-  wire [9:0] \$258 ;
+  wire \$252 ;
+  wire [9:0] \$253 ;
+  wire [9:0] \$254 ;
+  wire [9:0] \$255 ;
+  wire [9:0] \$256 ;
+  wire \$257 ;
+  wire \$258 ;
   wire [9:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [9:0] \$261 ;
-  wire [9:0] \$262 ;
-  wire \$263 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire [9:0] \$263 ;
   wire \$264 ;
-  wire [9:0] \$265 ;
-  wire [9:0] \$266 ;
-  wire [9:0] \$267 ;
-  wire [9:0] \$268 ;
+  wire [8:0] \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire [9:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire [9:0] \$275 ;
+  wire [9:0] \$272 ;
+  wire [9:0] \$273 ;
+  wire [9:0] \$274 ;
+  wire \$275 ;
   wire \$276 ;
-  wire [8:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire [9:0] \$283 ;
-  wire [9:0] \$284 ;
-  wire [9:0] \$285 ;
-  wire [9:0] \$286 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire [10:0] \$285 ;
+  wire [8:0] \$286 ;
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
@@ -220,39 +220,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
+  wire [11:0] \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [10:0] \$297 ;
-  wire [8:0] \$298 ;
+  wire \$297 ;
+  wire [9:0] \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
+  wire [5:0] \$301 ;
+  wire [5:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire \$305 ;
-  wire [11:0] \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [5:0] \$305 ;
+  wire \$306 ;
+  wire [9:0] \$307 ;
+  wire [9:0] \$308 ;
+  wire [9:0] \$309 ;
   wire \$31 ;
   wire [9:0] \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire [5:0] \$313 ;
-  wire [5:0] \$314 ;
+  wire \$313 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [5:0] \$317 ;
+  wire \$317 ;
   wire \$318 ;
-  wire [9:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [9:0] \$320 ;
-  wire [9:0] \$321 ;
-  wire [9:0] \$322 ;
+  wire \$320 ;
+  wire [10:0] \$321 ;
+  wire [8:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -261,32 +261,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire \$330 ;
+  wire [11:0] \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [10:0] \$333 ;
-  wire [8:0] \$334 ;
+  wire \$333 ;
+  wire [9:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
+  wire [5:0] \$337 ;
+  wire [5:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
-  wire \$341 ;
-  wire [11:0] \$342 ;
+  wire [5:0] \$341 ;
+  wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [9:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [5:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [5:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [5:0] \$353 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -301,30 +301,30 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
-  wire \$367 ;
+  wire [9:0] \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire \$371 ;
+  wire [9:0] \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
+  wire [9:0] \$375 ;
+  wire [9:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
-  wire [9:0] \$379 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
-  wire [9:0] \$383 ;
+  wire \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire [9:0] \$387 ;
-  wire [9:0] \$388 ;
+  wire \$387 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
@@ -346,37 +346,37 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
+  wire [9:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$411 ;
+  wire [9:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
+  wire [9:0] \$415 ;
+  wire [9:0] \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire [9:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire [9:0] \$423 ;
+  wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [9:0] \$427 ;
-  wire [9:0] \$428 ;
-  wire \$429 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire [8:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
+  wire [8:0] \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
@@ -384,12 +384,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [8:0] \$441 ;
-  wire \$442 ;
+  wire \$441 ;
+  wire [8:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [8:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -398,7 +398,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$451 ;
   wire \$452 ;
   wire \$453 ;
-  wire [8:0] \$454 ;
+  wire \$454 ;
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
@@ -487,63 +487,63 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
+  wire [8:0] \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire \$537 ;
+  wire [7:0] \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire [8:0] \$546 ;
-  wire \$547 ;
+  wire [8:0] \$540 ;
+  wire [8:0] \$541 ;
+  wire [5:0] \$542 ;
+  wire [9:0] \$543 ;
+  wire [8:0] \$544 ;
+  wire [8:0] \$545 ;
+  wire [6:0] \$546 ;
+  wire [9:0] \$547 ;
   wire \$548 ;
-  wire [7:0] \$549 ;
+  wire [5:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
+  wire [10:0] \$550 ;
   wire \$551 ;
   wire [8:0] \$552 ;
-  wire [8:0] \$553 ;
-  wire [5:0] \$554 ;
-  wire [9:0] \$555 ;
-  wire [8:0] \$556 ;
-  wire [8:0] \$557 ;
-  wire [6:0] \$558 ;
-  wire [9:0] \$559 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire [9:0] \$56 ;
-  wire \$560 ;
-  wire [5:0] \$561 ;
-  wire [10:0] \$562 ;
+  wire [9:0] \$560 ;
+  wire \$561 ;
+  wire \$562 ;
   wire \$563 ;
-  wire [8:0] \$564 ;
-  wire \$565 ;
-  wire \$566 ;
+  wire \$564 ;
+  wire [9:0] \$565 ;
+  wire [3:0] \$566 ;
   wire \$567 ;
-  wire \$568 ;
+  wire [4:0] \$568 ;
   wire \$569 ;
   wire [9:0] \$57 ;
-  wire \$570 ;
+  wire [3:0] \$570 ;
   wire \$571 ;
-  wire [9:0] \$572 ;
-  wire \$573 ;
+  wire \$572 ;
+  wire [3:0] \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire [9:0] \$577 ;
-  wire [3:0] \$578 ;
+  wire \$577 ;
+  wire \$578 ;
   wire \$579 ;
   wire [9:0] \$58 ;
-  wire [4:0] \$580 ;
+  wire \$580 ;
   wire \$581 ;
-  wire [3:0] \$582 ;
+  wire \$582 ;
   wire \$583 ;
   wire \$584 ;
-  wire [3:0] \$585 ;
+  wire \$585 ;
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
@@ -565,8 +565,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
+  wire [10:0] \$604 ;
+  wire [10:0] \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
@@ -578,8 +578,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire [10:0] \$616 ;
-  wire [10:0] \$617 ;
+  wire \$616 ;
+  wire \$617 ;
   wire \$618 ;
   wire \$619 ;
   wire \$62 ;
@@ -599,11 +599,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
+  wire [10:0] \$635 ;
+  wire [10:0] \$636 ;
   wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [9:0] \$638 ;
+  wire [9:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
@@ -612,140 +612,140 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [10:0] \$647 ;
-  wire [10:0] \$648 ;
+  wire [9:0] \$647 ;
+  wire \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire [9:0] \$650 ;
-  wire [9:0] \$651 ;
+  wire \$650 ;
+  wire \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire [9:0] \$659 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
+  wire [31:0] \$658 ;
+  wire [31:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [31:0] \$660 ;
+  wire [31:0] \$661 ;
+  wire [31:0] \$662 ;
+  wire [31:0] \$663 ;
+  wire [31:0] \$664 ;
+  wire [31:0] \$665 ;
+  wire [31:0] \$666 ;
+  wire [31:0] \$667 ;
+  wire [31:0] \$668 ;
+  wire [31:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire [3:0] \$671 ;
-  wire [4:0] \$672 ;
-  wire [3:0] \$673 ;
-  wire [4:0] \$674 ;
-  wire \$675 ;
-  wire [32:0] \$676 ;
-  wire [32:0] \$677 ;
-  wire [32:0] \$678 ;
-  wire [6:0] \$679 ;
+  wire [31:0] \$670 ;
+  wire [31:0] \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire [3:0] \$675 ;
+  wire [4:0] \$676 ;
+  wire [3:0] \$677 ;
+  wire [4:0] \$678 ;
+  wire \$679 ;
   wire \$68 ;
   wire [32:0] \$680 ;
-  wire [3:0] \$681 ;
+  wire [32:0] \$681 ;
   wire [32:0] \$682 ;
-  wire [32:0] \$683 ;
-  wire [1:0] \$684 ;
-  wire [32:0] \$685 ;
+  wire [6:0] \$683 ;
+  wire [32:0] \$684 ;
+  wire [3:0] \$685 ;
   wire [32:0] \$686 ;
-  reg \$687 ;
-  reg \$688 ;
-  reg \$689 ;
+  wire [32:0] \$687 ;
+  wire [1:0] \$688 ;
+  wire [32:0] \$689 ;
   wire \$69 ;
-  reg \$690 ;
-  reg [4:0] \$691 ;
-  reg [9:0] \$692 ;
-  reg [4:0] \$693 ;
-  reg [8:0] \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg [8:0] \$697 ;
-  reg \$698 ;
-  reg [8:0] \$699 ;
+  wire [32:0] \$690 ;
+  reg \$691 ;
+  reg \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg [4:0] \$695 ;
+  reg [9:0] \$696 ;
+  reg [4:0] \$697 ;
+  reg [8:0] \$698 ;
+  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
-  reg \$701 ;
+  reg [8:0] \$701 ;
   reg \$702 ;
-  reg \$703 ;
-  reg [9:0] \$704 ;
-  reg [9:0] \$705 ;
+  reg [8:0] \$703 ;
+  reg \$704 ;
+  reg \$705 ;
   reg \$706 ;
-  reg [4:0] \$707 ;
-  reg \$708 ;
-  reg \$709 ;
+  reg \$707 ;
+  reg [9:0] \$708 ;
+  reg [9:0] \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg [8:0] \$711 ;
-  reg [7:0] \$712 ;
-  reg [3:0] \$713 ;
-  reg [8:0] \$714 ;
+  reg [4:0] \$711 ;
+  reg \$712 ;
+  reg \$713 ;
+  reg \$714 ;
   reg [8:0] \$715 ;
-  reg [9:0] \$716 ;
-  reg [9:0] \$717 ;
-  reg [10:0] \$718 ;
-  reg \$719 ;
+  reg [7:0] \$716 ;
+  reg [3:0] \$717 ;
+  reg [8:0] \$718 ;
+  reg [8:0] \$719 ;
   wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
+  reg [9:0] \$720 ;
+  reg [9:0] \$721 ;
+  reg [10:0] \$722 ;
   reg \$723 ;
   reg \$724 ;
   reg \$725 ;
-  reg [4:0] \$726 ;
-  reg [4:0] \$727 ;
+  reg \$726 ;
+  reg \$727 ;
   reg \$728 ;
-  reg [9:0] \$729 ;
+  reg \$729 ;
   wire \$73 ;
-  reg [9:0] \$730 ;
-  reg \$731 ;
-  reg [4:0] \$732 ;
-  reg \$733 ;
-  reg \$734 ;
+  reg [4:0] \$730 ;
+  reg [4:0] \$731 ;
+  reg \$732 ;
+  reg [9:0] \$733 ;
+  reg [9:0] \$734 ;
   reg \$735 ;
-  reg [8:0] \$736 ;
-  reg [7:0] \$737 ;
-  reg [3:0] \$738 ;
-  reg [8:0] \$739 ;
+  reg [4:0] \$736 ;
+  reg \$737 ;
+  reg \$738 ;
+  reg \$739 ;
   wire \$74 ;
   reg [8:0] \$740 ;
-  reg [9:0] \$741 ;
-  reg [9:0] \$742 ;
-  reg [10:0] \$743 ;
-  reg \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
+  reg [7:0] \$741 ;
+  reg [3:0] \$742 ;
+  reg [8:0] \$743 ;
+  reg [8:0] \$744 ;
+  reg [9:0] \$745 ;
+  reg [9:0] \$746 ;
+  reg [10:0] \$747 ;
   reg \$748 ;
   reg \$749 ;
   wire \$75 ;
   reg \$750 ;
-  reg [4:0] \$751 ;
-  reg [4:0] \$752 ;
+  reg \$751 ;
+  reg \$752 ;
   reg \$753 ;
   reg \$754 ;
-  reg \$755 ;
-  reg [8:0] \$756 ;
+  reg [4:0] \$755 ;
+  reg [4:0] \$756 ;
   reg \$757 ;
   reg \$758 ;
   reg \$759 ;
   wire [8:0] \$76 ;
-  reg \$760 ;
+  reg [8:0] \$760 ;
   reg \$761 ;
   reg \$762 ;
-  reg [8:0] \$763 ;
+  reg \$763 ;
   reg \$764 ;
   reg \$765 ;
   reg \$766 ;
-  reg \$767 ;
+  reg [8:0] \$767 ;
   reg \$768 ;
   reg \$769 ;
   wire [8:0] \$77 ;
@@ -774,40 +774,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$790 ;
   reg \$791 ;
   reg \$792 ;
-  reg [8:0] \$793 ;
+  reg \$793 ;
   reg \$794 ;
   reg \$795 ;
-  reg [8:0] \$796 ;
-  reg [2:0] \$797 ;
-  reg \$798 ;
-  reg [9:0] \$799 ;
+  reg \$796 ;
+  reg \$797 ;
+  reg [8:0] \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg \$800 ;
-  reg [9:0] \$801 ;
-  reg \$802 ;
+  reg [8:0] \$801 ;
+  reg [2:0] \$802 ;
   reg \$803 ;
-  reg \$804 ;
-  reg [9:0] \$805 ;
+  reg [9:0] \$804 ;
+  reg \$805 ;
   reg [9:0] \$806 ;
   reg \$807 ;
-  reg [2:0] \$808 ;
+  reg \$808 ;
   reg \$809 ;
   wire \$81 ;
-  reg [8:0] \$810 ;
-  reg \$811 ;
-  reg \$812 ;
+  reg \$810 ;
+  reg [9:0] \$811 ;
+  reg [9:0] \$812 ;
   reg \$813 ;
-  reg \$814 ;
-  reg [2:0] \$815 ;
-  reg \$816 ;
-  reg [6:0] \$817 ;
-  reg [31:0] \$818 ;
-  reg [6:0] \$819 ;
+  reg [2:0] \$814 ;
+  reg \$815 ;
+  reg [8:0] \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg \$819 ;
   wire \$82 ;
-  reg [31:0] \$820 ;
-  reg [6:0] \$821 ;
-  reg [31:0] \$822 ;
+  reg \$820 ;
+  reg [2:0] \$821 ;
+  reg \$822 ;
   reg [6:0] \$823 ;
   reg [31:0] \$824 ;
   reg [6:0] \$825 ;
@@ -819,13 +819,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [31:0] \$830 ;
   reg [6:0] \$831 ;
   reg [31:0] \$832 ;
-  reg [31:0] \$833 ;
-  wire [7:0] \$834 ;
-  wire [23:0] \$835 ;
-  wire [7:0] \$836 ;
-  wire [23:0] \$837 ;
-  wire [7:0] \$838 ;
-  wire [23:0] \$839 ;
+  reg [6:0] \$833 ;
+  reg [31:0] \$834 ;
+  reg [6:0] \$835 ;
+  reg [31:0] \$836 ;
+  reg [6:0] \$837 ;
+  reg [31:0] \$838 ;
+  reg [31:0] \$839 ;
   wire \$84 ;
   wire [7:0] \$840 ;
   wire [23:0] \$841 ;
@@ -838,6 +838,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [7:0] \$848 ;
   wire [23:0] \$849 ;
   wire \$85 ;
+  wire [7:0] \$850 ;
+  wire [23:0] \$851 ;
+  wire [7:0] \$852 ;
+  wire [23:0] \$853 ;
+  wire [7:0] \$854 ;
+  wire [23:0] \$855 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -879,14 +885,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$264 ;
   wire [31:0] \$signature__data$267 ;
   wire [31:0] \$signature__data$270 ;
-  wire [31:0] \$signature__data$497 ;
-  wire [31:0] \$signature__data$498 ;
-  wire [31:0] \$signature__data$499 ;
-  wire [31:0] \$signature__data$500 ;
   wire [31:0] \$signature__data$501 ;
-  wire [31:0] \$signature__data$502 ;
   wire [31:0] \$signature__data$503 ;
-  wire [31:0] \$signature__data$504 ;
+  wire [31:0] \$signature__data$505 ;
+  wire [31:0] \$signature__data$507 ;
+  wire [31:0] \$signature__data$509 ;
+  wire [31:0] \$signature__data$511 ;
+  wire [31:0] \$signature__data$513 ;
+  wire [31:0] \$signature__data$515 ;
   wire \$signature__en ;
   wire \$signature__en$247 ;
   wire \$signature__en$250 ;
@@ -983,8 +989,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] drain_elem = 9'h000;
   reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
+  reg drain_inflight2 = 1'h0;
   (* init = 1'h0 *)
-  wire drain_inflight2;
+  wire drain_inflight3;
   reg [2:0] drain_lane = 3'h0;
   reg [31:0] drain_lane_data0 = 32'd0;
   reg [31:0] drain_lane_data1 = 32'd0;
@@ -1004,7 +1011,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_lane_sel7 = 1'h0;
   reg drain_last = 1'h0;
   reg drain_last2 = 1'h0;
+  reg drain_last3 = 1'h0;
   reg [2:0] drain_occupancy = 3'h0;
+  reg [31:0] drain_pair_data0 = 32'd0;
+  reg [31:0] drain_pair_data1 = 32'd0;
+  reg [31:0] drain_pair_data2 = 32'd0;
+  reg [31:0] drain_pair_data3 = 32'd0;
   wire drain_read;
   reg drain_ready0 = 1'h0;
   reg drain_ready1 = 1'h0;
@@ -1138,11 +1150,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [2:0] nxt_rp__addr;
   wire [2:0] \nxt_rp__addr$115 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$343 ;
+  wire [36:0] \nxt_rp__data$331 ;
   wire [2:0] nxt_steps_rp__addr;
   wire [2:0] \nxt_steps_rp__addr$116 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$345 ;
+  wire [35:0] \nxt_steps_rp__data$333 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1375,7 +1387,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg vector_start_r = 1'h0;
   wire [32:0] w_data;
   reg w_en = 1'h0;
-  reg [4:0] wait1 = 5'h12;
+  reg [4:0] wait1 = 5'h13;
   reg wait_next_le2_0 = 1'h0;
   reg wait_next_le2_1 = 1'h0;
   reg [4:0] wait_next_m2_0 = 5'h00;
@@ -1395,6 +1407,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx15 = 1'h0;
   reg wb_ctx16 = 1'h0;
   reg wb_ctx17 = 1'h0;
+  reg wb_ctx18 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1412,6 +1425,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [8:0] wb_group15 = 9'h000;
   reg [8:0] wb_group16 = 9'h000;
   reg [8:0] wb_group17 = 9'h000;
+  reg [8:0] wb_group18 = 9'h000;
   reg [8:0] wb_group2 = 9'h000;
   reg [8:0] wb_group3 = 9'h000;
   reg [8:0] wb_group4 = 9'h000;
@@ -1429,6 +1443,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out15 = 1'h0;
   reg wb_out16 = 1'h0;
   reg wb_out17 = 1'h0;
+  reg wb_out18 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1446,6 +1461,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par15 = 1'h0;
   reg wb_par16 = 1'h0;
   reg wb_par17 = 1'h0;
+  reg wb_par18 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1463,6 +1479,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid15 = 1'h0;
   reg wb_valid16 = 1'h0;
   reg wb_valid17 = 1'h0;
+  reg wb_valid18 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1608,7 +1625,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$144 )
-      actbuf[\$142 [6:0]] <= { \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836 , \$834  };
+      actbuf[\$142 [6:0]] <= { \$854 , \$852 , \$850 , \$848 , \$846 , \$844 , \$842 , \$840  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1632,7 +1649,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$345  = descriptor_steps[\$107 [2:0]];
+  assign \nxt_steps_rp__data$333  = descriptor_steps[\$107 [2:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$105 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
@@ -1649,7 +1666,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$343  = descriptors[\$107 [2:0]];
+  assign \nxt_rp__data$331  = descriptors[\$107 [2:0]];
   assign nxt_rp__data = descriptors[\$105 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
@@ -1803,13 +1820,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$160 [5:0]] <= { \$835 , \$834  };
+      outbuf0[\$160 [5:0]] <= { \$841 , \$840  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$185 [5:0]];
   end
-  assign \$signature__data$497  = _2_;
+  assign \$signature__data$501  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1880,13 +1897,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$162 [5:0]] <= { \$837 , \$836  };
+      outbuf1[\$162 [5:0]] <= { \$843 , \$842  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$190 [5:0]];
   end
-  assign \$signature__data$498  = _3_;
+  assign \$signature__data$503  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1957,13 +1974,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$164 [5:0]] <= { \$839 , \$838  };
+      outbuf2[\$164 [5:0]] <= { \$845 , \$844  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$195 [5:0]];
   end
-  assign \$signature__data$499  = _4_;
+  assign \$signature__data$505  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2034,13 +2051,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$166 [5:0]] <= { \$841 , \$840  };
+      outbuf3[\$166 [5:0]] <= { \$847 , \$846  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$200 [5:0]];
   end
-  assign \$signature__data$500  = _5_;
+  assign \$signature__data$507  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2111,13 +2128,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$168 [5:0]] <= { \$843 , \$842  };
+      outbuf4[\$168 [5:0]] <= { \$849 , \$848  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$205 [5:0]];
   end
-  assign \$signature__data$501  = _6_;
+  assign \$signature__data$509  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2188,13 +2205,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$170 [5:0]] <= { \$845 , \$844  };
+      outbuf5[\$170 [5:0]] <= { \$851 , \$850  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$210 [5:0]];
   end
-  assign \$signature__data$502  = _7_;
+  assign \$signature__data$511  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2265,13 +2282,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$172 [5:0]] <= { \$847 , \$846  };
+      outbuf6[\$172 [5:0]] <= { \$853 , \$852  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$215 [5:0]];
   end
-  assign \$signature__data$503  = _8_;
+  assign \$signature__data$513  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2342,13 +2359,19 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$174 [5:0]] <= { \$849 , \$848  };
+      outbuf7[\$174 [5:0]] <= { \$855 , \$854  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$220 [5:0]];
   end
-  assign \$signature__data$504  = _9_;
+  assign \$signature__data$515  = _9_;
+  assign \$116  = \$115  & in_beats_ge1_0;
+  assign \$117  = ~ in_ahead_ge1_1;
+  assign \$118  = layer_is_0_1 & \$117 ;
+  assign \$119  = \$118  & in_beats_ge1_1;
+  assign \$120  = \$116  | \$119 ;
+  assign stall_input = \$113  & \$120 ;
   assign \$121  = ~ issue;
   assign \$122  = \$121  & active;
   assign \$123  = cur_is_last0 & first_step0;
@@ -2367,29 +2390,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$136  = step_act_addr[6:0] == \$142 [6:0];
   assign actbuf_collision = \$135  & \$136 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$137  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$137 ;
-  assign out_write = wb_valid17 & wb_out17;
-  assign \$139  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$137  = ~ wb_out18;
+  assign act_write = wb_valid18 & \$137 ;
+  assign out_write = wb_valid18 & wb_out18;
+  assign \$139  = wb_ctx18 ? 7'h40 : 7'h00;
   assign \$140  = \$138  + \$139 ;
-  assign \$141  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$141  = wb_par18 ? 6'h20 : 6'h00;
   assign \$142  = \$140  + \$141 ;
-  assign \$159  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$160  = wb_group17 + \$159 ;
-  assign \$161  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$162  = wb_group17 + \$161 ;
-  assign \$163  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$164  = wb_group17 + \$163 ;
-  assign \$165  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$166  = wb_group17 + \$165 ;
-  assign \$167  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$168  = wb_group17 + \$167 ;
-  assign \$169  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$170  = wb_group17 + \$169 ;
-  assign \$171  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$172  = wb_group17 + \$171 ;
-  assign \$173  = wb_ctx17 ? 6'h20 : 6'h00;
-  assign \$174  = wb_group17 + \$173 ;
+  assign \$159  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$160  = wb_group18 + \$159 ;
+  assign \$161  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$162  = wb_group18 + \$161 ;
+  assign \$163  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$164  = wb_group18 + \$163 ;
+  assign \$165  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$166  = wb_group18 + \$165 ;
+  assign \$167  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$168  = wb_group18 + \$167 ;
+  assign \$169  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$170  = wb_group18 + \$169 ;
+  assign \$171  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$172  = wb_group18 + \$171 ;
+  assign \$173  = wb_ctx18 ? 6'h20 : 6'h00;
+  assign \$174  = wb_group18 + \$173 ;
   assign \$175  = ! drain_slot;
   assign \$176  = \$175  & out_pending0;
   assign \$177  = \$176  & drain_ready0;
@@ -2438,487 +2461,487 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$221  = drain_read & out_write;
   assign \$222  = \$220 [5:0] == \$174 [5:0];
   assign outbuf7_collision = \$221  & \$222 ;
-  assign \$223  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
-  assign \$225  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
-  assign \$230  = \$228  | \$229 ;
-  assign \$231  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
-  assign drain_data = \$236  | \$237 ;
+  assign \$224  = \$223  | drain_pair_data1;
+  assign \$225  = \$224  | drain_pair_data2;
+  assign drain_data = \$225  | drain_pair_data3;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$238  = load__valid & load__ready;
-  assign \$239  = load_in_r1[31:28] == 2'h2;
-  assign \$240  = load_in_r1[19:0] < 4'h8;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = load_in_r1[31:28] == 2'h2;
-  assign \$243  = ! load_in_r1[19:0];
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = load_in_r1[31:28] == 2'h3;
-  assign \$246  = ! load_in_r1[19:0];
-  assign \$247  = load_in_r1[19:0] == 1'h1;
-  assign \$248  = | load_in_r1[95:32];
-  assign \$249  = | load_in_r1[95:36];
-  assign \$250  = load_in_r1[35:32] > 4'h8;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = load_in_r1[35:32] - 1'h1;
-  assign \$253  = \$251  ? 5'h07 : \$252 ;
-  assign \$254  = ! load_in_r0[40:32];
-  assign \$255  = load_in_r0[49:41] <= 4'h8;
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = load_in_r0[49:41] - 1'h1;
-  assign \$260  = $signed(load_in_least_distance) < $signed(6'h12);
-  assign \$261  = \$260  ? load_in_least_distance : 10'h012;
-  assign \$262  = load_in_no_distance ? 10'h000 : \$261 ;
-  assign \$263  = load_write & load_r_is_control;
-  assign \$264  = load_write & load_r_is_descriptor0;
-  assign \$265  = load_r[40:32] - 1'h1;
-  assign \$267  = d0_rp__data[8:0] - 1'h1;
-  assign \$269  = ! in_wslot;
-  assign \$270  = in_fire & \$269 ;
-  assign \$271  = in_beats0 + 1'h1;
-  assign \$272  = in_beats0 == in_folds_m1;
-  assign \$274  = in_fire & \$273 ;
-  assign \$275  = in_beats1 + 1'h1;
-  assign \$276  = in_beats1 == in_folds_m1;
-  assign \$277  = in_wslot ? in_beats1 : in_beats0;
-  assign \$278  = \$277  == in_folds_m1;
-  assign \$279  = in_fire & \$278 ;
-  assign \$280  = ~ in_wslot;
-  assign \$281  = ~ loaded;
-  assign \$282  = ~ loaded;
-  assign \$283  = d0_rp__data[8:0] - 1'h1;
-  assign \$285  = d0_rp__data[17:9] - 1'h1;
-  assign \$287  = | d0_rp__data[8:0];
-  assign \$288  = d0_rp__data[8:0] <= 4'h8;
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = ! last_layer;
-  assign \$291  = | d0_rp__data[8:0];
-  assign \$292  = d0_rp__data[8:0] <= 4'h8;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = | d0_rp__data[17:9];
-  assign \$295  = d0_rp__data[17:9] <= 4'h8;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = group_plus1_0 + 1'h1;
-  assign \$298  = rq_addr0 + 1'h1;
-  assign \$299  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$300  = next_layer_r0 == last_layer;
-  assign \$301  = ~ wr_buf0;
-  assign \$302  = ~ cur_is_last0;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = ! oldest;
-  assign \$305  = cur_is_last0 & \$304 ;
-  assign \$306  = fold_plus2_0 + 1'h1;
-  assign \$307  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$308  = last_fold0 & last_group0;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = bank_addr0 + 1'h1;
-  assign \$311  = cur_wait_next0 <= 2'h2;
-  assign \$312  = cur_wait_next0 <= 2'h2;
-  assign \$313  = cur_wait_next0 - 2'h2;
-  assign \$314  = \$312  ? 6'h00 : \$313 ;
-  assign \$315  = wait_remain0 <= 1'h1;
-  assign \$316  = | wait_remain0;
-  assign \$317  = wait_remain0 - 1'h1;
-  assign \$318  = ~ loaded;
-  assign \$319  = d0_rp__data[8:0] - 1'h1;
-  assign \$321  = d0_rp__data[17:9] - 1'h1;
-  assign \$323  = | d0_rp__data[8:0];
-  assign \$324  = d0_rp__data[8:0] <= 4'h8;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = ! last_layer;
-  assign \$327  = | d0_rp__data[8:0];
-  assign \$328  = d0_rp__data[8:0] <= 4'h8;
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = | d0_rp__data[17:9];
-  assign \$331  = d0_rp__data[17:9] <= 4'h8;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = group_plus1_1 + 1'h1;
-  assign \$334  = rq_addr1 + 1'h1;
-  assign \$335  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$336  = next_layer_r1 == last_layer;
-  assign \$337  = ~ wr_buf1;
-  assign \$338  = ~ cur_is_last1;
-  assign \$339  = \$337  & \$338 ;
-  assign \$341  = cur_is_last1 & \$340 ;
-  assign \$342  = fold_plus2_1 + 1'h1;
-  assign \$343  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$344  = last_fold1 & last_group1;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = bank_addr1 + 1'h1;
-  assign \$347  = cur_wait_next1 <= 2'h2;
-  assign \$348  = cur_wait_next1 <= 2'h2;
-  assign \$349  = cur_wait_next1 - 2'h2;
-  assign \$350  = \$348  ? 6'h00 : \$349 ;
-  assign \$351  = wait_remain1 <= 1'h1;
-  assign \$352  = | wait_remain1;
-  assign \$353  = wait_remain1 - 1'h1;
-  assign \$354  = load_r_is_control & load_r_is_clear;
-  assign \$355  = ~ \$354 ;
-  assign \$356  = load_write & \$355 ;
-  assign \$357  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$358  = issue & \$357 ;
-  assign \$359  = issue_ctx ? first_step1 : first_step0;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = ! in_wslot;
-  assign \$362  = in_fire & \$361 ;
-  assign \$364  = in_beats_ge1_0 | \$363 ;
+  assign \$226  = load__valid & load__ready;
+  assign \$227  = load_in_r1[31:28] == 2'h2;
+  assign \$228  = load_in_r1[19:0] < 4'h8;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = load_in_r1[31:28] == 2'h2;
+  assign \$231  = ! load_in_r1[19:0];
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = load_in_r1[31:28] == 2'h3;
+  assign \$234  = ! load_in_r1[19:0];
+  assign \$235  = load_in_r1[19:0] == 1'h1;
+  assign \$236  = | load_in_r1[95:32];
+  assign \$237  = | load_in_r1[95:36];
+  assign \$238  = load_in_r1[35:32] > 4'h8;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = load_in_r1[35:32] - 1'h1;
+  assign \$241  = \$239  ? 5'h07 : \$240 ;
+  assign \$242  = ! load_in_r0[40:32];
+  assign \$243  = load_in_r0[49:41] <= 4'h8;
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = load_in_r0[49:41] - 1'h1;
+  assign \$248  = $signed(load_in_least_distance) < $signed(6'h13);
+  assign \$249  = \$248  ? load_in_least_distance : 10'h013;
+  assign \$250  = load_in_no_distance ? 10'h000 : \$249 ;
+  assign \$251  = load_write & load_r_is_control;
+  assign \$252  = load_write & load_r_is_descriptor0;
+  assign \$253  = load_r[40:32] - 1'h1;
+  assign \$255  = d0_rp__data[8:0] - 1'h1;
+  assign \$257  = ! in_wslot;
+  assign \$258  = in_fire & \$257 ;
+  assign \$259  = in_beats0 + 1'h1;
+  assign \$260  = in_beats0 == in_folds_m1;
+  assign \$262  = in_fire & \$261 ;
+  assign \$263  = in_beats1 + 1'h1;
+  assign \$264  = in_beats1 == in_folds_m1;
+  assign \$265  = in_wslot ? in_beats1 : in_beats0;
+  assign \$266  = \$265  == in_folds_m1;
+  assign \$267  = in_fire & \$266 ;
+  assign \$268  = ~ in_wslot;
+  assign \$269  = ~ loaded;
+  assign \$270  = ~ loaded;
+  assign \$271  = d0_rp__data[8:0] - 1'h1;
+  assign \$273  = d0_rp__data[17:9] - 1'h1;
+  assign \$275  = | d0_rp__data[8:0];
+  assign \$276  = d0_rp__data[8:0] <= 4'h8;
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = ! last_layer;
+  assign \$279  = | d0_rp__data[8:0];
+  assign \$280  = d0_rp__data[8:0] <= 4'h8;
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = | d0_rp__data[17:9];
+  assign \$283  = d0_rp__data[17:9] <= 4'h8;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = group_plus1_0 + 1'h1;
+  assign \$286  = rq_addr0 + 1'h1;
+  assign \$287  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$288  = next_layer_r0 == last_layer;
+  assign \$289  = ~ wr_buf0;
+  assign \$290  = ~ cur_is_last0;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = ! oldest;
+  assign \$293  = cur_is_last0 & \$292 ;
+  assign \$294  = fold_plus2_0 + 1'h1;
+  assign \$295  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$296  = last_fold0 & last_group0;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = bank_addr0 + 1'h1;
+  assign \$299  = cur_wait_next0 <= 2'h2;
+  assign \$300  = cur_wait_next0 <= 2'h2;
+  assign \$301  = cur_wait_next0 - 2'h2;
+  assign \$302  = \$300  ? 6'h00 : \$301 ;
+  assign \$303  = wait_remain0 <= 1'h1;
+  assign \$304  = | wait_remain0;
+  assign \$305  = wait_remain0 - 1'h1;
+  assign \$306  = ~ loaded;
+  assign \$307  = d0_rp__data[8:0] - 1'h1;
+  assign \$309  = d0_rp__data[17:9] - 1'h1;
+  assign \$311  = | d0_rp__data[8:0];
+  assign \$312  = d0_rp__data[8:0] <= 4'h8;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = ! last_layer;
+  assign \$315  = | d0_rp__data[8:0];
+  assign \$316  = d0_rp__data[8:0] <= 4'h8;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = | d0_rp__data[17:9];
+  assign \$319  = d0_rp__data[17:9] <= 4'h8;
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = group_plus1_1 + 1'h1;
+  assign \$322  = rq_addr1 + 1'h1;
+  assign \$323  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$324  = next_layer_r1 == last_layer;
+  assign \$325  = ~ wr_buf1;
+  assign \$326  = ~ cur_is_last1;
+  assign \$327  = \$325  & \$326 ;
+  assign \$329  = cur_is_last1 & \$328 ;
+  assign \$330  = fold_plus2_1 + 1'h1;
+  assign \$331  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$332  = last_fold1 & last_group1;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = bank_addr1 + 1'h1;
+  assign \$335  = cur_wait_next1 <= 2'h2;
+  assign \$336  = cur_wait_next1 <= 2'h2;
+  assign \$337  = cur_wait_next1 - 2'h2;
+  assign \$338  = \$336  ? 6'h00 : \$337 ;
+  assign \$339  = wait_remain1 <= 1'h1;
+  assign \$340  = | wait_remain1;
+  assign \$341  = wait_remain1 - 1'h1;
+  assign \$342  = load_r_is_control & load_r_is_clear;
+  assign \$343  = ~ \$342 ;
+  assign \$344  = load_write & \$343 ;
+  assign \$345  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$346  = issue & \$345 ;
+  assign \$347  = issue_ctx ? first_step1 : first_step0;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = ! in_wslot;
+  assign \$350  = in_fire & \$349 ;
+  assign \$352  = in_beats_ge1_0 | \$351 ;
+  assign \$353  = ! in_wslot;
+  assign \$354  = in_fire & \$353 ;
+  assign \$355  = \$354  & in_beats_ge1_0;
+  assign \$356  = in_beats_ge2_0 | \$355 ;
+  assign \$357  = ! in_wslot;
+  assign \$358  = in_fire & \$357 ;
+  assign \$359  = \$358  & in_beats_ge2_0;
+  assign \$360  = in_beats_ge3_0 | \$359 ;
+  assign \$361  = ~ issue0;
+  assign \$362  = loaded & \$361 ;
+  assign \$363  = ~ last_fold0;
+  assign \$364  = loaded & \$363 ;
   assign \$365  = ! in_wslot;
   assign \$366  = in_fire & \$365 ;
-  assign \$367  = \$366  & in_beats_ge1_0;
-  assign \$368  = in_beats_ge2_0 | \$367 ;
-  assign \$369  = ! in_wslot;
-  assign \$370  = in_fire & \$369 ;
-  assign \$371  = \$370  & in_beats_ge2_0;
-  assign \$372  = in_beats_ge3_0 | \$371 ;
-  assign \$373  = ~ issue0;
-  assign \$374  = loaded & \$373 ;
-  assign \$375  = ~ last_fold0;
-  assign \$376  = loaded & \$375 ;
+  assign \$367  = in_ahead0 + 1'h1;
+  assign \$368  = ! in_wslot;
+  assign \$369  = in_fire & \$368 ;
+  assign \$370  = ~ \$369 ;
+  assign \$371  = in_ahead0 - 1'h1;
+  assign \$372  = | in_ahead0[8:2];
+  assign \$373  = ! in_wslot;
+  assign \$374  = in_fire & \$373 ;
+  assign \$375  = in_beats0 + 1'h1;
+  assign \$376  = \$374  ? \$375  : { 1'h0, in_beats0 };
   assign \$377  = ! in_wslot;
   assign \$378  = in_fire & \$377 ;
-  assign \$379  = in_ahead0 + 1'h1;
-  assign \$380  = ! in_wslot;
-  assign \$381  = in_fire & \$380 ;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = in_ahead0 - 1'h1;
-  assign \$384  = | in_ahead0[8:2];
+  assign \$380  = in_beats_ge1_0 | \$379 ;
+  assign \$381  = ! in_wslot;
+  assign \$382  = in_fire & \$381 ;
+  assign \$383  = \$382  & in_beats_ge1_0;
+  assign \$384  = in_beats_ge2_0 | \$383 ;
   assign \$385  = ! in_wslot;
   assign \$386  = in_fire & \$385 ;
-  assign \$387  = in_beats0 + 1'h1;
-  assign \$388  = \$386  ? \$387  : { 1'h0, in_beats0 };
-  assign \$389  = ! in_wslot;
+  assign \$387  = \$386  & in_beats_ge2_0;
+  assign \$388  = in_beats_ge3_0 | \$387 ;
   assign \$390  = in_fire & \$389 ;
-  assign \$392  = in_beats_ge1_0 | \$391 ;
-  assign \$393  = ! in_wslot;
+  assign \$392  = in_beats_ge1_1 | \$391 ;
   assign \$394  = in_fire & \$393 ;
-  assign \$395  = \$394  & in_beats_ge1_0;
-  assign \$396  = in_beats_ge2_0 | \$395 ;
-  assign \$397  = ! in_wslot;
+  assign \$395  = \$394  & in_beats_ge1_1;
+  assign \$396  = in_beats_ge2_1 | \$395 ;
   assign \$398  = in_fire & \$397 ;
-  assign \$399  = \$398  & in_beats_ge2_0;
-  assign \$400  = in_beats_ge3_0 | \$399 ;
-  assign \$402  = in_fire & \$401 ;
-  assign \$404  = in_beats_ge1_1 | \$403 ;
+  assign \$399  = \$398  & in_beats_ge2_1;
+  assign \$400  = in_beats_ge3_1 | \$399 ;
+  assign \$401  = ~ issue1;
+  assign \$402  = loaded & \$401 ;
+  assign \$403  = ~ last_fold1;
+  assign \$404  = loaded & \$403 ;
   assign \$406  = in_fire & \$405 ;
-  assign \$407  = \$406  & in_beats_ge1_1;
-  assign \$408  = in_beats_ge2_1 | \$407 ;
-  assign \$410  = in_fire & \$409 ;
-  assign \$411  = \$410  & in_beats_ge2_1;
-  assign \$412  = in_beats_ge3_1 | \$411 ;
-  assign \$413  = ~ issue1;
-  assign \$414  = loaded & \$413 ;
-  assign \$415  = ~ last_fold1;
-  assign \$416  = loaded & \$415 ;
+  assign \$407  = in_ahead1 + 1'h1;
+  assign \$409  = in_fire & \$408 ;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = in_ahead1 - 1'h1;
+  assign \$412  = | in_ahead1[8:2];
+  assign \$414  = in_fire & \$413 ;
+  assign \$415  = in_beats1 + 1'h1;
+  assign \$416  = \$414  ? \$415  : { 1'h0, in_beats1 };
   assign \$418  = in_fire & \$417 ;
-  assign \$419  = in_ahead1 + 1'h1;
-  assign \$421  = in_fire & \$420 ;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = in_ahead1 - 1'h1;
-  assign \$424  = | in_ahead1[8:2];
+  assign \$420  = in_beats_ge1_1 | \$419 ;
+  assign \$422  = in_fire & \$421 ;
+  assign \$423  = \$422  & in_beats_ge1_1;
+  assign \$424  = in_beats_ge2_1 | \$423 ;
   assign \$426  = in_fire & \$425 ;
-  assign \$427  = in_beats1 + 1'h1;
-  assign \$428  = \$426  ? \$427  : { 1'h0, in_beats1 };
-  assign \$430  = in_fire & \$429 ;
-  assign \$432  = in_beats_ge1_1 | \$431 ;
-  assign \$434  = in_fire & \$433 ;
-  assign \$435  = \$434  & in_beats_ge1_1;
-  assign \$436  = in_beats_ge2_1 | \$435 ;
-  assign \$438  = in_fire & \$437 ;
-  assign \$439  = \$438  & in_beats_ge2_1;
-  assign \$440  = in_beats_ge3_1 | \$439 ;
-  assign \$441  = in_wslot ? in_beats1 : in_beats0;
-  assign \$442  = \$441  == in_folds_m1;
-  assign \$443  = in_fire & \$442 ;
-  assign \$444  = in_wslot ^ \$443 ;
-  assign \$445  = ~ in_release_r1_1;
-  assign \$446  = in_wslot ? in_beats1 : in_beats0;
-  assign \$447  = \$446  == in_folds_m1;
-  assign \$448  = in_fire & \$447 ;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = in_full1 | \$450 ;
-  assign \$452  = \$445  & \$451 ;
-  assign \$453  = ~ in_release_r1_0;
-  assign \$454  = in_wslot ? in_beats1 : in_beats0;
-  assign \$455  = \$454  == in_folds_m1;
-  assign \$456  = in_fire & \$455 ;
-  assign \$457  = ! in_wslot;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = in_full0 | \$458 ;
-  assign \$460  = \$453  & \$459 ;
-  assign \$461  = \$444  ? \$452  : \$460 ;
+  assign \$427  = \$426  & in_beats_ge2_1;
+  assign \$428  = in_beats_ge3_1 | \$427 ;
+  assign \$429  = in_wslot ? in_beats1 : in_beats0;
+  assign \$430  = \$429  == in_folds_m1;
+  assign \$431  = in_fire & \$430 ;
+  assign \$432  = in_wslot ^ \$431 ;
+  assign \$433  = ~ in_release_r1_1;
+  assign \$434  = in_wslot ? in_beats1 : in_beats0;
+  assign \$435  = \$434  == in_folds_m1;
+  assign \$436  = in_fire & \$435 ;
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = in_full1 | \$438 ;
+  assign \$440  = \$433  & \$439 ;
+  assign \$441  = ~ in_release_r1_0;
+  assign \$442  = in_wslot ? in_beats1 : in_beats0;
+  assign \$443  = \$442  == in_folds_m1;
+  assign \$444  = in_fire & \$443 ;
+  assign \$445  = ! in_wslot;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = in_full0 | \$446 ;
+  assign \$448  = \$441  & \$447 ;
+  assign \$449  = \$432  ? \$440  : \$448 ;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = load_write & load_r_is_control;
+  assign \$452  = \$451  & load_r_is_n_layers;
+  assign \$453  = \$452  ? load_r_has_layers : has_layers;
+  assign \$454  = \$450  & \$453 ;
+  assign \$455  = load__valid & load__ready;
+  assign \$456  = | { load_in_valid1, load_in_valid0, \$455  };
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$454  & \$457 ;
+  assign \$459  = load_r_is_control & load_r_is_clear;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = load_write & \$460 ;
   assign \$462  = ~ \$461 ;
-  assign \$463  = load_write & load_r_is_control;
-  assign \$464  = \$463  & load_r_is_n_layers;
-  assign \$465  = \$464  ? load_r_has_layers : has_layers;
-  assign \$466  = \$462  & \$465 ;
-  assign \$467  = load__valid & load__ready;
-  assign \$468  = | { load_in_valid1, load_in_valid0, \$467  };
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$466  & \$469 ;
-  assign \$471  = load_r_is_control & load_r_is_clear;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = load_write & \$472 ;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = \$470  & \$474 ;
-  assign \$476  = load_r_is_control & load_r_is_clear;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = load_write & \$477 ;
-  assign \$479  = ~ \$478 ;
-  assign \$480  = loaded & \$479 ;
-  assign \$481  = load_write & load_r_is_control;
-  assign \$482  = \$481  & load_r_is_n_layers;
-  assign \$483  = \$482  ? load_r_has_layers : has_layers;
-  assign \$484  = \$480  & \$483 ;
-  assign \$486  = last_fold0 & last_group0;
-  assign \$487  = ~ \$486 ;
-  assign \$488  = ~ layer_is_0_0;
-  assign \$489  = \$488  | last_fold0;
-  assign \$490  = \$489  | in_ahead_ge2_0;
-  assign \$491  = ! in_wslot;
-  assign \$492  = in_fire & \$491 ;
-  assign \$493  = \$492  & in_ahead_ge1_0;
-  assign \$494  = \$490  | \$493 ;
-  assign \$495  = \$487  & \$494 ;
-  assign \$496  = ! in_wslot;
-  assign \$497  = in_fire & \$496 ;
-  assign \$498  = in_ahead_ge1_0 | \$497 ;
-  assign \$499  = ~ first_step0;
-  assign \$500  = \$499  | wait_ok0;
-  assign \$501  = layer_is_0_0 ? \$498  : \$500 ;
-  assign \$502  = cur_is_last0 & first_step0;
-  assign \$503  = ! claim_ctx;
-  assign \$504  = claim_out & \$503 ;
-  assign \$505  = \$504  | out_full0;
-  assign \$506  = \$502  & \$505 ;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = \$501  & \$507 ;
-  assign \$509  = issue0 ? \$495  : \$508 ;
-  assign \$510  = \$485  & \$509 ;
-  assign \$511  = load_r_is_control & load_r_is_clear;
-  assign \$512  = ~ \$511 ;
-  assign \$513  = load_write & \$512 ;
-  assign \$514  = ~ \$513 ;
-  assign \$515  = loaded & \$514 ;
-  assign \$516  = load_write & load_r_is_control;
-  assign \$517  = \$516  & load_r_is_n_layers;
-  assign \$518  = \$517  ? load_r_has_layers : has_layers;
-  assign \$519  = \$515  & \$518 ;
-  assign \$521  = last_fold1 & last_group1;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = ~ layer_is_0_1;
-  assign \$524  = \$523  | last_fold1;
-  assign \$525  = \$524  | in_ahead_ge2_1;
-  assign \$527  = in_fire & \$526 ;
-  assign \$528  = \$527  & in_ahead_ge1_1;
-  assign \$529  = \$525  | \$528 ;
-  assign \$530  = \$522  & \$529 ;
-  assign \$532  = in_fire & \$531 ;
-  assign \$533  = in_ahead_ge1_1 | \$532 ;
-  assign \$534  = ~ first_step1;
-  assign \$535  = \$534  | wait_ok1;
-  assign \$536  = layer_is_0_1 ? \$533  : \$535 ;
-  assign \$537  = cur_is_last1 & first_step1;
-  assign \$539  = claim_out & \$538 ;
-  assign \$540  = \$539  | out_full1;
-  assign \$541  = \$537  & \$540 ;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$536  & \$542 ;
-  assign \$544  = issue1 ? \$530  : \$543 ;
-  assign \$545  = \$520  & \$544 ;
-  assign \$546  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$547  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$548  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$549  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$550  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$551  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$552  = issue_ctx ? fold1 : fold0;
-  assign \$554  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$555  = \$553  + \$554 ;
-  assign \$556  = issue_ctx ? fold1 : fold0;
-  assign \$558  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$559  = \$557  + \$558 ;
-  assign \$560  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$561  = \$560  ? 6'h00 : 6'h20;
-  assign \$562  = \$559  + \$561 ;
-  assign \$563  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$564  = issue_ctx ? group1 : group0;
-  assign \$565  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$566  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$567  = step_valid & step_last;
-  assign \$568  = ! claim_ctx;
-  assign \$569  = claim_out & \$568 ;
-  assign \$570  = ! wb_ctx17;
-  assign \$571  = out_write & \$570 ;
-  assign \$572  = out_groups0 + 1'h1;
-  assign \$574  = claim_out & \$573 ;
-  assign \$576  = out_write & \$575 ;
-  assign \$577  = out_groups1 + 1'h1;
-  assign \$578  = drain_occupancy + drain_read;
-  assign \$579  = o_stream__valid & o_stream__ready;
-  assign \$580  = \$578  - \$579 ;
-  assign \$581  = o_stream__valid & o_stream__ready;
-  assign \$582  = drain_occupancy - \$581 ;
-  assign \$583  = $signed(\$582 ) < $signed(3'h3);
-  assign \$584  = o_stream__valid & o_stream__ready;
-  assign \$585  = drain_occupancy - \$584 ;
-  assign \$586  = $signed(\$585 ) < $signed(4'h4);
-  assign \$587  = drain_read ? \$583  : \$586 ;
-  assign \$588  = ! claim_ctx;
-  assign \$589  = claim_out & \$588 ;
-  assign \$590  = ! drain_slot;
-  assign \$591  = \$590  & out_pending0;
-  assign \$592  = \$591  & drain_ready0;
-  assign \$593  = \$592  & drain_room;
-  assign \$594  = \$593  & drain_elem_last;
-  assign \$595  = \$589  | \$594 ;
-  assign \$596  = ! wb_ctx17;
-  assign \$597  = out_write & \$596 ;
-  assign \$598  = ! drain_slot;
-  assign \$599  = \$598  & out_pending0;
-  assign \$600  = \$599  & drain_ready0;
-  assign \$601  = \$600  & drain_room;
-  assign \$602  = & drain_elem[2:0];
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$597  & \$604 ;
-  assign \$606  = ! drain_slot;
-  assign \$607  = \$606  & out_pending0;
-  assign \$608  = \$607  & drain_ready0;
-  assign \$609  = \$608  & drain_room;
-  assign \$610  = & drain_elem[2:0];
-  assign \$611  = \$609  & \$610 ;
-  assign \$612  = ! wb_ctx17;
-  assign \$613  = out_write & \$612 ;
-  assign \$614  = ~ \$613 ;
-  assign \$615  = \$611  & \$614 ;
-  assign \$616  = drain_undrained0 + 1'h1;
-  assign \$617  = drain_undrained0 - 1'h1;
-  assign \$618  = drain_undrained0 >= 2'h2;
-  assign \$620  = claim_out & \$619 ;
-  assign \$622  = \$621  & out_pending1;
-  assign \$623  = \$622  & drain_ready1;
-  assign \$624  = \$623  & drain_room;
-  assign \$625  = \$624  & drain_elem_last;
-  assign \$626  = \$620  | \$625 ;
-  assign \$628  = out_write & \$627 ;
-  assign \$630  = \$629  & out_pending1;
-  assign \$631  = \$630  & drain_ready1;
-  assign \$632  = \$631  & drain_room;
-  assign \$633  = & drain_elem[2:0];
-  assign \$634  = \$632  & \$633 ;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$628  & \$635 ;
-  assign \$638  = \$637  & out_pending1;
-  assign \$639  = \$638  & drain_ready1;
-  assign \$640  = \$639  & drain_room;
-  assign \$641  = & drain_elem[2:0];
-  assign \$642  = \$640  & \$641 ;
-  assign \$644  = out_write & \$643 ;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = \$642  & \$645 ;
-  assign \$647  = drain_undrained1 + 1'h1;
-  assign \$648  = drain_undrained1 - 1'h1;
-  assign \$649  = drain_undrained1 >= 2'h2;
-  assign \$650  = out_n - 1'h1;
-  assign \$651  = out_n - 2'h2;
-  assign \$652  = ~ drain_read;
-  assign \$653  = drain_elem == out_n_m1;
-  assign \$654  = ! out_n_m1;
-  assign \$655  = drain_elem == out_n_m2;
-  assign \$656  = ~ drain_slot;
-  assign \$657  = ! drain_slot;
-  assign \$659  = drain_elem + 1'h1;
-  assign \$660  = ! drain_lane;
-  assign \$661  = drain_lane == 1'h1;
-  assign \$662  = drain_lane == 2'h2;
-  assign \$663  = drain_lane == 2'h3;
-  assign \$664  = drain_lane == 3'h4;
-  assign \$665  = drain_lane == 3'h5;
-  assign \$666  = drain_lane == 3'h6;
-  assign \$667  = drain_lane == 3'h7;
-  assign \$668  = ~ release_slot;
-  assign \$669  = ! release_slot;
-  assign \$671  = in_flight + vector_start_r;
-  assign \$672  = \$671  - finished_r;
-  assign \$673  = in_flight + vector_start_r;
-  assign \$674  = \$673  - finished_r;
-  assign \$675  = | \$674 ;
-  assign \$676  = count_busy + inc_busy;
-  assign \$677  = count_stall_input + inc_stall_input;
-  assign \$678  = count_stall_output + inc_stall_output;
-  assign \$679  = issue ? 7'h40 : 7'h00;
-  assign \$680  = count_mac_ops + inc_mac_ops;
-  assign \$681  = issue ? 4'h8 : 4'h0;
-  assign \$682  = count_bank_reads + inc_bank_reads;
-  assign \$683  = count_act_reads + inc_act_reads;
-  assign \$684  = in_fire + act_write;
-  assign \$685  = count_act_writes + inc_act_writes;
-  assign \$686  = count_inferences + inc_inferences;
+  assign \$463  = \$458  & \$462 ;
+  assign \$464  = load_r_is_control & load_r_is_clear;
+  assign \$465  = ~ \$464 ;
+  assign \$466  = load_write & \$465 ;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = loaded & \$467 ;
+  assign \$469  = load_write & load_r_is_control;
+  assign \$470  = \$469  & load_r_is_n_layers;
+  assign \$471  = \$470  ? load_r_has_layers : has_layers;
+  assign \$472  = \$468  & \$471 ;
+  assign \$474  = last_fold0 & last_group0;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = ~ layer_is_0_0;
+  assign \$477  = \$476  | last_fold0;
+  assign \$478  = \$477  | in_ahead_ge2_0;
+  assign \$479  = ! in_wslot;
+  assign \$480  = in_fire & \$479 ;
+  assign \$481  = \$480  & in_ahead_ge1_0;
+  assign \$482  = \$478  | \$481 ;
+  assign \$483  = \$475  & \$482 ;
+  assign \$484  = ! in_wslot;
+  assign \$485  = in_fire & \$484 ;
+  assign \$486  = in_ahead_ge1_0 | \$485 ;
+  assign \$487  = ~ first_step0;
+  assign \$488  = \$487  | wait_ok0;
+  assign \$489  = layer_is_0_0 ? \$486  : \$488 ;
+  assign \$490  = cur_is_last0 & first_step0;
+  assign \$491  = ! claim_ctx;
+  assign \$492  = claim_out & \$491 ;
+  assign \$493  = \$492  | out_full0;
+  assign \$494  = \$490  & \$493 ;
+  assign \$495  = ~ \$494 ;
+  assign \$496  = \$489  & \$495 ;
+  assign \$497  = issue0 ? \$483  : \$496 ;
+  assign \$498  = \$473  & \$497 ;
+  assign \$499  = load_r_is_control & load_r_is_clear;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = load_write & \$500 ;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = loaded & \$502 ;
+  assign \$504  = load_write & load_r_is_control;
+  assign \$505  = \$504  & load_r_is_n_layers;
+  assign \$506  = \$505  ? load_r_has_layers : has_layers;
+  assign \$507  = \$503  & \$506 ;
+  assign \$509  = last_fold1 & last_group1;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = ~ layer_is_0_1;
+  assign \$512  = \$511  | last_fold1;
+  assign \$513  = \$512  | in_ahead_ge2_1;
+  assign \$515  = in_fire & \$514 ;
+  assign \$516  = \$515  & in_ahead_ge1_1;
+  assign \$517  = \$513  | \$516 ;
+  assign \$518  = \$510  & \$517 ;
+  assign \$520  = in_fire & \$519 ;
+  assign \$521  = in_ahead_ge1_1 | \$520 ;
+  assign \$522  = ~ first_step1;
+  assign \$523  = \$522  | wait_ok1;
+  assign \$524  = layer_is_0_1 ? \$521  : \$523 ;
+  assign \$525  = cur_is_last1 & first_step1;
+  assign \$527  = claim_out & \$526 ;
+  assign \$528  = \$527  | out_full1;
+  assign \$529  = \$525  & \$528 ;
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$524  & \$530 ;
+  assign \$532  = issue1 ? \$518  : \$531 ;
+  assign \$533  = \$508  & \$532 ;
+  assign \$534  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$535  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$536  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$537  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$538  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$539  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$540  = issue_ctx ? fold1 : fold0;
+  assign \$542  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$543  = \$541  + \$542 ;
+  assign \$544  = issue_ctx ? fold1 : fold0;
+  assign \$546  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$547  = \$545  + \$546 ;
+  assign \$548  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$549  = \$548  ? 6'h00 : 6'h20;
+  assign \$550  = \$547  + \$549 ;
+  assign \$551  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$552  = issue_ctx ? group1 : group0;
+  assign \$553  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$554  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$555  = step_valid & step_last;
+  assign \$556  = ! claim_ctx;
+  assign \$557  = claim_out & \$556 ;
+  assign \$558  = ! wb_ctx18;
+  assign \$559  = out_write & \$558 ;
+  assign \$560  = out_groups0 + 1'h1;
+  assign \$562  = claim_out & \$561 ;
+  assign \$564  = out_write & \$563 ;
+  assign \$565  = out_groups1 + 1'h1;
+  assign \$566  = drain_occupancy + drain_read;
+  assign \$567  = o_stream__valid & o_stream__ready;
+  assign \$568  = \$566  - \$567 ;
+  assign \$569  = o_stream__valid & o_stream__ready;
+  assign \$570  = drain_occupancy - \$569 ;
+  assign \$571  = $signed(\$570 ) < $signed(4'h4);
+  assign \$572  = o_stream__valid & o_stream__ready;
+  assign \$573  = drain_occupancy - \$572 ;
+  assign \$574  = $signed(\$573 ) < $signed(4'h5);
+  assign \$575  = drain_read ? \$571  : \$574 ;
+  assign \$576  = ! claim_ctx;
+  assign \$577  = claim_out & \$576 ;
+  assign \$578  = ! drain_slot;
+  assign \$579  = \$578  & out_pending0;
+  assign \$580  = \$579  & drain_ready0;
+  assign \$581  = \$580  & drain_room;
+  assign \$582  = \$581  & drain_elem_last;
+  assign \$583  = \$577  | \$582 ;
+  assign \$584  = ! wb_ctx18;
+  assign \$585  = out_write & \$584 ;
+  assign \$586  = ! drain_slot;
+  assign \$587  = \$586  & out_pending0;
+  assign \$588  = \$587  & drain_ready0;
+  assign \$589  = \$588  & drain_room;
+  assign \$590  = & drain_elem[2:0];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$585  & \$592 ;
+  assign \$594  = ! drain_slot;
+  assign \$595  = \$594  & out_pending0;
+  assign \$596  = \$595  & drain_ready0;
+  assign \$597  = \$596  & drain_room;
+  assign \$598  = & drain_elem[2:0];
+  assign \$599  = \$597  & \$598 ;
+  assign \$600  = ! wb_ctx18;
+  assign \$601  = out_write & \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = \$599  & \$602 ;
+  assign \$604  = drain_undrained0 + 1'h1;
+  assign \$605  = drain_undrained0 - 1'h1;
+  assign \$606  = drain_undrained0 >= 2'h2;
+  assign \$608  = claim_out & \$607 ;
+  assign \$610  = \$609  & out_pending1;
+  assign \$611  = \$610  & drain_ready1;
+  assign \$612  = \$611  & drain_room;
+  assign \$613  = \$612  & drain_elem_last;
+  assign \$614  = \$608  | \$613 ;
+  assign \$616  = out_write & \$615 ;
+  assign \$618  = \$617  & out_pending1;
+  assign \$619  = \$618  & drain_ready1;
+  assign \$620  = \$619  & drain_room;
+  assign \$621  = & drain_elem[2:0];
+  assign \$622  = \$620  & \$621 ;
+  assign \$623  = ~ \$622 ;
+  assign \$624  = \$616  & \$623 ;
+  assign \$626  = \$625  & out_pending1;
+  assign \$627  = \$626  & drain_ready1;
+  assign \$628  = \$627  & drain_room;
+  assign \$629  = & drain_elem[2:0];
+  assign \$630  = \$628  & \$629 ;
+  assign \$632  = out_write & \$631 ;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$630  & \$633 ;
+  assign \$635  = drain_undrained1 + 1'h1;
+  assign \$636  = drain_undrained1 - 1'h1;
+  assign \$637  = drain_undrained1 >= 2'h2;
+  assign \$638  = out_n - 1'h1;
+  assign \$639  = out_n - 2'h2;
+  assign \$640  = ~ drain_read;
+  assign \$641  = drain_elem == out_n_m1;
+  assign \$642  = ! out_n_m1;
+  assign \$643  = drain_elem == out_n_m2;
+  assign \$644  = ~ drain_slot;
+  assign \$645  = ! drain_slot;
+  assign \$647  = drain_elem + 1'h1;
+  assign \$648  = ! drain_lane;
+  assign \$649  = drain_lane == 1'h1;
+  assign \$650  = drain_lane == 2'h2;
+  assign \$651  = drain_lane == 2'h3;
+  assign \$652  = drain_lane == 3'h4;
+  assign \$653  = drain_lane == 3'h5;
+  assign \$654  = drain_lane == 3'h6;
+  assign \$655  = drain_lane == 3'h7;
+  assign \$656  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
+  assign \$658  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
+  assign \$662  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
+  assign \$666  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
+  assign \$670  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = ~ release_slot;
+  assign \$673  = ! release_slot;
+  assign \$675  = in_flight + vector_start_r;
+  assign \$676  = \$675  - finished_r;
+  assign \$677  = in_flight + vector_start_r;
+  assign \$678  = \$677  - finished_r;
+  assign \$679  = | \$678 ;
+  assign \$680  = count_busy + inc_busy;
+  assign \$681  = count_stall_input + inc_stall_input;
+  assign \$682  = count_stall_output + inc_stall_output;
+  assign \$683  = issue ? 7'h40 : 7'h00;
+  assign \$684  = count_mac_ops + inc_mac_ops;
+  assign \$685  = issue ? 4'h8 : 4'h0;
+  assign \$686  = count_bank_reads + inc_bank_reads;
+  assign \$687  = count_act_reads + inc_act_reads;
+  assign \$688  = in_fire + act_write;
+  assign \$689  = count_act_writes + inc_act_writes;
+  assign \$690  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$687 ;
+    load_in_valid0 <= \$691 ;
   always @(posedge clk)
     load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_in_valid1 <= \$688 ;
+    load_in_valid1 <= \$692 ;
   always @(posedge clk)
     load_r <= load_in_r1;
   always @(posedge clk)
-    load_write <= \$689 ;
+    load_write <= \$693 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$241 ;
+    load_r_is_descriptor <= \$229 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$244 ;
+    load_r_is_descriptor0 <= \$232 ;
   always @(posedge clk)
-    load_r_is_control <= \$245 ;
+    load_r_is_control <= \$233 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$246 ;
+    load_r_is_n_layers <= \$234 ;
   always @(posedge clk)
-    load_r_is_clear <= \$247 ;
+    load_r_is_clear <= \$235 ;
   always @(posedge clk)
-    load_r_has_layers <= \$248 ;
+    load_r_has_layers <= \$236 ;
   always @(posedge clk)
-    load_r_last_layer <= \$253 ;
+    load_r_last_layer <= \$241 ;
   always @(posedge clk)
-    load_in_no_distance <= \$256 ;
+    load_in_no_distance <= \$244 ;
   always @(posedge clk)
-    load_in_least_distance <= \$259 ;
+    load_in_least_distance <= \$247 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$262 [4:0];
+    load_r_countdown_distance <= \$250 [4:0];
   always @(posedge clk)
-    has_layers <= \$690 ;
+    has_layers <= \$694 ;
   always @(posedge clk)
-    last_layer <= \$691 ;
+    last_layer <= \$695 ;
   always @(posedge clk)
-    in_folds_m1 <= \$692 ;
+    in_folds_m1 <= \$696 ;
   always @(posedge clk)
-    wait1 <= \$693 ;
+    wait1 <= \$697 ;
   always @(posedge clk)
-    out_n <= \$694 ;
+    out_n <= \$698 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$695 ;
+    in_release_r1_0 <= \$699 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$696 ;
+    in_release_r1_1 <= \$700 ;
   always @(posedge clk)
-    in_beats0 <= \$697 ;
+    in_beats0 <= \$701 ;
   always @(posedge clk)
-    in_full0 <= \$698 ;
+    in_full0 <= \$702 ;
   always @(posedge clk)
-    in_beats1 <= \$699 ;
+    in_beats1 <= \$703 ;
   always @(posedge clk)
-    in_full1 <= \$700 ;
+    in_full1 <= \$704 ;
   always @(posedge clk)
-    in_wslot <= \$701 ;
+    in_wslot <= \$705 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2926,183 +2949,183 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$105 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$343 ;
+    next_descriptor1 <= \nxt_rp__data$331 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$345 ;
+    next_steps1 <= \nxt_steps_rp__data$333 ;
   always @(posedge clk)
     next_layer_r1 <= \$107 [3:0];
   always @(posedge clk)
-    loaded <= \$702 ;
+    loaded <= \$706 ;
   always @(posedge clk)
-    oldest <= \$703 ;
+    oldest <= \$707 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$704 ;
+    cur_folds_m1_0 <= \$708 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$705 ;
+    cur_groups_m1_0 <= \$709 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$706 ;
+    cur_one_fold0 <= \$710 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$707 ;
+    cur_wait_next0 <= \$711 ;
   always @(posedge clk)
-    cur_is_last0 <= \$708 ;
+    cur_is_last0 <= \$712 ;
   always @(posedge clk)
-    cur_relu0 <= \$709 ;
+    cur_relu0 <= \$713 ;
   always @(posedge clk)
-    cur_requantize0 <= \$710 ;
+    cur_requantize0 <= \$714 ;
   always @(posedge clk)
-    bank_addr0 <= \$711 ;
+    bank_addr0 <= \$715 ;
   always @(posedge clk)
-    rq_addr0 <= \$712 ;
+    rq_addr0 <= \$716 ;
   always @(posedge clk)
-    layer0 <= \$713 ;
+    layer0 <= \$717 ;
   always @(posedge clk)
-    group0 <= \$714 ;
+    group0 <= \$718 ;
   always @(posedge clk)
-    fold0 <= \$715 ;
+    fold0 <= \$719 ;
   always @(posedge clk)
-    group_plus1_0 <= \$716 ;
+    group_plus1_0 <= \$720 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$717 ;
+    fold_plus1_0 <= \$721 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$718 ;
+    fold_plus2_0 <= \$722 ;
   always @(posedge clk)
-    last_fold0 <= \$719 ;
+    last_fold0 <= \$723 ;
   always @(posedge clk)
-    last_group0 <= \$720 ;
+    last_group0 <= \$724 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$721 ;
+    fold_is_0_0 <= \$725 ;
   always @(posedge clk)
-    first_step0 <= \$722 ;
+    first_step0 <= \$726 ;
   always @(posedge clk)
-    wr_buf0 <= \$723 ;
+    wr_buf0 <= \$727 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$724 ;
+    layer_is_0_0 <= \$728 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$725 ;
+    wait_next_le2_0 <= \$729 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$726 ;
+    wait_next_m2_0 <= \$730 ;
   always @(posedge clk)
-    wait_remain0 <= \$727 ;
+    wait_remain0 <= \$731 ;
   always @(posedge clk)
-    wait_ok0 <= \$728 ;
+    wait_ok0 <= \$732 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$729 ;
+    cur_folds_m1_1 <= \$733 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$730 ;
+    cur_groups_m1_1 <= \$734 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$731 ;
+    cur_one_fold1 <= \$735 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$732 ;
+    cur_wait_next1 <= \$736 ;
   always @(posedge clk)
-    cur_is_last1 <= \$733 ;
+    cur_is_last1 <= \$737 ;
   always @(posedge clk)
-    cur_relu1 <= \$734 ;
+    cur_relu1 <= \$738 ;
   always @(posedge clk)
-    cur_requantize1 <= \$735 ;
+    cur_requantize1 <= \$739 ;
   always @(posedge clk)
-    bank_addr1 <= \$736 ;
+    bank_addr1 <= \$740 ;
   always @(posedge clk)
-    rq_addr1 <= \$737 ;
+    rq_addr1 <= \$741 ;
   always @(posedge clk)
-    layer1 <= \$738 ;
+    layer1 <= \$742 ;
   always @(posedge clk)
-    group1 <= \$739 ;
+    group1 <= \$743 ;
   always @(posedge clk)
-    fold1 <= \$740 ;
+    fold1 <= \$744 ;
   always @(posedge clk)
-    group_plus1_1 <= \$741 ;
+    group_plus1_1 <= \$745 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$742 ;
+    fold_plus1_1 <= \$746 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$743 ;
+    fold_plus2_1 <= \$747 ;
   always @(posedge clk)
-    last_fold1 <= \$744 ;
+    last_fold1 <= \$748 ;
   always @(posedge clk)
-    last_group1 <= \$745 ;
+    last_group1 <= \$749 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$746 ;
+    fold_is_0_1 <= \$750 ;
   always @(posedge clk)
-    first_step1 <= \$747 ;
+    first_step1 <= \$751 ;
   always @(posedge clk)
-    wr_buf1 <= \$748 ;
+    wr_buf1 <= \$752 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$749 ;
+    layer_is_0_1 <= \$753 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$750 ;
+    wait_next_le2_1 <= \$754 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$751 ;
+    wait_next_m2_1 <= \$755 ;
   always @(posedge clk)
-    wait_remain1 <= \$752 ;
+    wait_remain1 <= \$756 ;
   always @(posedge clk)
-    wait_ok1 <= \$753 ;
+    wait_ok1 <= \$757 ;
   always @(posedge clk)
-    claim_out <= \$754 ;
+    claim_out <= \$758 ;
   always @(posedge clk)
-    claim_ctx <= \$755 ;
+    claim_ctx <= \$759 ;
   always @(posedge clk)
-    in_ahead0 <= \$756 ;
+    in_ahead0 <= \$760 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$757 ;
+    in_beats_ge1_0 <= \$761 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$758 ;
+    in_beats_ge2_0 <= \$762 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$759 ;
+    in_beats_ge3_0 <= \$763 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$760 ;
+    in_ahead_ge1_0 <= \$764 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$761 ;
+    in_ahead_ge2_0 <= \$765 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$762 ;
+    in_ahead_ge3_0 <= \$766 ;
   always @(posedge clk)
-    in_ahead1 <= \$763 ;
+    in_ahead1 <= \$767 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$764 ;
+    in_beats_ge1_1 <= \$768 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$765 ;
+    in_beats_ge2_1 <= \$769 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$766 ;
+    in_beats_ge3_1 <= \$770 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$767 ;
+    in_ahead_ge1_1 <= \$771 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$768 ;
+    in_ahead_ge2_1 <= \$772 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$769 ;
+    in_ahead_ge3_1 <= \$773 ;
   always @(posedge clk)
-    i_stream__ready <= \$770 ;
+    i_stream__ready <= \$774 ;
   always @(posedge clk)
-    want0 <= \$771 ;
+    want0 <= \$775 ;
   always @(posedge clk)
-    want1 <= \$772 ;
+    want1 <= \$776 ;
   always @(posedge clk)
-    step_addr <= \$546 ;
+    step_addr <= \$534 ;
   always @(posedge clk)
-    step_first <= \$547 ;
+    step_first <= \$535 ;
   always @(posedge clk)
-    step_last <= \$548 ;
+    step_last <= \$536 ;
   always @(posedge clk)
-    step_rq <= \$549 ;
+    step_rq <= \$537 ;
   always @(posedge clk)
-    step_relu <= \$550 ;
+    step_relu <= \$538 ;
   always @(posedge clk)
-    step_requantize <= \$551 ;
+    step_requantize <= \$539 ;
   always @(posedge clk)
-    step_in_addr <= \$555 ;
+    step_in_addr <= \$543 ;
   always @(posedge clk)
-    step_act_addr <= \$562 ;
+    step_act_addr <= \$550 ;
   always @(posedge clk)
-    step_from_input <= \$563 ;
+    step_from_input <= \$551 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$564 ;
+    step_group <= \$552 ;
   always @(posedge clk)
-    step_par <= \$565 ;
+    step_par <= \$553 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$566 ;
+    step_out <= \$554 ;
   always @(posedge clk)
-    step_valid <= \$773 ;
+    step_valid <= \$777 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3116,7 +3139,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$774 ;
+    wb_valid1 <= \$778 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3126,7 +3149,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$775 ;
+    wb_valid2 <= \$779 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3136,7 +3159,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$776 ;
+    wb_valid3 <= \$780 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3146,7 +3169,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$777 ;
+    wb_valid4 <= \$781 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3156,7 +3179,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$778 ;
+    wb_valid5 <= \$782 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3166,7 +3189,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$779 ;
+    wb_valid6 <= \$783 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3176,7 +3199,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$780 ;
+    wb_valid7 <= \$784 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3186,7 +3209,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$781 ;
+    wb_valid8 <= \$785 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3196,7 +3219,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$782 ;
+    wb_valid9 <= \$786 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3206,7 +3229,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$783 ;
+    wb_valid10 <= \$787 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3216,7 +3239,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$784 ;
+    wb_valid11 <= \$788 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3226,7 +3249,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$785 ;
+    wb_valid12 <= \$789 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3236,7 +3259,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$786 ;
+    wb_valid13 <= \$790 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3246,7 +3269,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$787 ;
+    wb_valid14 <= \$791 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3256,7 +3279,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$788 ;
+    wb_valid15 <= \$792 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3266,7 +3289,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$789 ;
+    wb_valid16 <= \$793 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3276,7 +3299,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$790 ;
+    wb_valid17 <= \$794 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3286,125 +3309,147 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    out_full0 <= \$791 ;
+    wb_valid18 <= \$795 ;
   always @(posedge clk)
-    out_pending0 <= \$792 ;
+    wb_group18 <= wb_group17;
   always @(posedge clk)
-    out_groups0 <= \$793 ;
+    wb_par18 <= wb_par17;
   always @(posedge clk)
-    out_full1 <= \$794 ;
+    wb_ctx18 <= wb_ctx17;
   always @(posedge clk)
-    out_pending1 <= \$795 ;
+    wb_out18 <= wb_out17;
   always @(posedge clk)
-    out_groups1 <= \$796 ;
+    out_full0 <= \$796 ;
   always @(posedge clk)
-    drain_occupancy <= \$797 ;
+    out_pending0 <= \$797 ;
   always @(posedge clk)
-    drain_room <= \$798 ;
+    out_groups0 <= \$798 ;
   always @(posedge clk)
-    drain_undrained0 <= \$799 ;
+    out_full1 <= \$799 ;
   always @(posedge clk)
-    drain_ready0 <= \$800 ;
+    out_pending1 <= \$800 ;
   always @(posedge clk)
-    drain_undrained1 <= \$801 ;
+    out_groups1 <= \$801 ;
   always @(posedge clk)
-    drain_ready1 <= \$802 ;
+    drain_occupancy <= \$802 ;
   always @(posedge clk)
-    drain_inflight <= \$803 ;
+    drain_room <= \$803 ;
   always @(posedge clk)
-    w_en <= \$804 ;
+    drain_undrained0 <= \$804 ;
   always @(posedge clk)
-    out_n_m1 <= \$805 ;
+    drain_ready0 <= \$805 ;
   always @(posedge clk)
-    out_n_m2 <= \$806 ;
+    drain_undrained1 <= \$806 ;
   always @(posedge clk)
-    drain_elem_last <= \$807 ;
+    drain_ready1 <= \$807 ;
   always @(posedge clk)
-    drain_lane <= \$808 ;
+    drain_inflight <= \$808 ;
   always @(posedge clk)
-    drain_last <= \$809 ;
+    drain_inflight2 <= \$809 ;
   always @(posedge clk)
-    drain_elem <= \$810 ;
+    w_en <= \$810 ;
   always @(posedge clk)
-    drain_slot <= \$811 ;
+    out_n_m1 <= \$811 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$660 ;
+    out_n_m2 <= \$812 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$661 ;
+    drain_elem_last <= \$813 ;
   always @(posedge clk)
-    drain_lane_sel2 <= \$662 ;
+    drain_lane <= \$814 ;
   always @(posedge clk)
-    drain_lane_sel3 <= \$663 ;
+    drain_last <= \$815 ;
   always @(posedge clk)
-    drain_lane_sel4 <= \$664 ;
+    drain_elem <= \$816 ;
   always @(posedge clk)
-    drain_lane_sel5 <= \$665 ;
+    drain_slot <= \$817 ;
   always @(posedge clk)
-    drain_lane_sel6 <= \$666 ;
+    drain_lane_sel0 <= \$648 ;
   always @(posedge clk)
-    drain_lane_sel7 <= \$667 ;
+    drain_lane_sel1 <= \$649 ;
+  always @(posedge clk)
+    drain_lane_sel2 <= \$650 ;
+  always @(posedge clk)
+    drain_lane_sel3 <= \$651 ;
+  always @(posedge clk)
+    drain_lane_sel4 <= \$652 ;
+  always @(posedge clk)
+    drain_lane_sel5 <= \$653 ;
+  always @(posedge clk)
+    drain_lane_sel6 <= \$654 ;
+  always @(posedge clk)
+    drain_lane_sel7 <= \$655 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$497 ;
+    drain_last3 <= drain_last2;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$498 ;
+    drain_lane_data0 <= \$signature__data$501 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$499 ;
+    drain_lane_data1 <= \$signature__data$503 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$500 ;
+    drain_lane_data2 <= \$signature__data$505 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$501 ;
+    drain_lane_data3 <= \$signature__data$507 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$502 ;
+    drain_lane_data4 <= \$signature__data$509 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$503 ;
+    drain_lane_data5 <= \$signature__data$511 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$504 ;
+    drain_lane_data6 <= \$signature__data$513 ;
   always @(posedge clk)
-    release_slot <= \$812 ;
+    drain_lane_data7 <= \$signature__data$515 ;
   always @(posedge clk)
-    vector_start_r <= \$813 ;
+    drain_pair_data0 <= \$659 ;
   always @(posedge clk)
-    finished_r <= \$814 ;
+    drain_pair_data1 <= \$663 ;
   always @(posedge clk)
-    in_flight <= \$815 ;
+    drain_pair_data2 <= \$667 ;
   always @(posedge clk)
-    busy <= \$816 ;
+    drain_pair_data3 <= \$671 ;
   always @(posedge clk)
-    inc_busy <= \$817 ;
+    release_slot <= \$818 ;
   always @(posedge clk)
-    count_busy <= \$818 ;
+    vector_start_r <= \$819 ;
   always @(posedge clk)
-    inc_stall_input <= \$819 ;
+    finished_r <= \$820 ;
   always @(posedge clk)
-    count_stall_input <= \$820 ;
+    in_flight <= \$821 ;
   always @(posedge clk)
-    inc_stall_output <= \$821 ;
+    busy <= \$822 ;
   always @(posedge clk)
-    count_stall_output <= \$822 ;
+    inc_busy <= \$823 ;
   always @(posedge clk)
-    inc_mac_ops <= \$823 ;
+    count_busy <= \$824 ;
   always @(posedge clk)
-    count_mac_ops <= \$824 ;
+    inc_stall_input <= \$825 ;
   always @(posedge clk)
-    inc_bank_reads <= \$825 ;
+    count_stall_input <= \$826 ;
   always @(posedge clk)
-    count_bank_reads <= \$826 ;
+    inc_stall_output <= \$827 ;
   always @(posedge clk)
-    inc_act_reads <= \$827 ;
+    count_stall_output <= \$828 ;
   always @(posedge clk)
-    count_act_reads <= \$828 ;
+    inc_mac_ops <= \$829 ;
   always @(posedge clk)
-    inc_act_writes <= \$829 ;
+    count_mac_ops <= \$830 ;
   always @(posedge clk)
-    count_act_writes <= \$830 ;
+    inc_bank_reads <= \$831 ;
   always @(posedge clk)
-    inc_inferences <= \$831 ;
+    count_bank_reads <= \$832 ;
   always @(posedge clk)
-    count_inferences <= \$832 ;
+    inc_act_reads <= \$833 ;
   always @(posedge clk)
-    stat_data <= \$833 ;
+    count_act_reads <= \$834 ;
+  always @(posedge clk)
+    inc_act_writes <= \$835 ;
+  always @(posedge clk)
+    count_act_writes <= \$836 ;
+  always @(posedge clk)
+    inc_inferences <= \$837 ;
+  always @(posedge clk)
+    count_inferences <= \$838 ;
+  always @(posedge clk)
+    stat_data <= \$839 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3527,16 +3572,10 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$113  = \$112  & active;
   assign \$114  = ~ in_ahead_ge1_0;
   assign \$115  = layer_is_0_0 & \$114 ;
-  assign \$116  = \$115  & in_beats_ge1_0;
-  assign \$117  = ~ in_ahead_ge1_1;
-  assign \$118  = layer_is_0_1 & \$117 ;
-  assign \$119  = \$118  & in_beats_ge1_1;
-  assign \$120  = \$116  | \$119 ;
-  assign stall_input = \$113  & \$120 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$3002$0 (drain_last2),
-    .\port$306$0 (drain_data),
+    .\port$295$0 (drain_data),
+    .\port$3020$0 (drain_last3),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3549,8 +3588,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3224$0 (\$834 ),
-    .\port$3225$0 (\$835 ),
+    .\port$3254$0 (\$840 ),
+    .\port$3255$0 (\$841 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3568,8 +3607,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3397$0 (\$836 ),
-    .\port$3398$0 (\$837 ),
+    .\port$3435$0 (\$842 ),
+    .\port$3436$0 (\$843 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3587,8 +3626,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3570$0 (\$838 ),
-    .\port$3571$0 (\$839 ),
+    .\port$3616$0 (\$844 ),
+    .\port$3617$0 (\$845 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3606,8 +3645,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3743$0 (\$840 ),
-    .\port$3744$0 (\$841 ),
+    .\port$3797$0 (\$846 ),
+    .\port$3798$0 (\$847 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3625,8 +3664,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3916$0 (\$842 ),
-    .\port$3917$0 (\$843 ),
+    .\port$3978$0 (\$848 ),
+    .\port$3979$0 (\$849 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3644,8 +3683,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4089$0 (\$844 ),
-    .\port$4090$0 (\$845 ),
+    .\port$4159$0 (\$850 ),
+    .\port$4160$0 (\$851 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3663,8 +3702,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4262$0 (\$846 ),
-    .\port$4263$0 (\$847 ),
+    .\port$4340$0 (\$852 ),
+    .\port$4341$0 (\$853 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3682,8 +3721,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4435$0 (\$848 ),
-    .\port$4436$0 (\$849 ),
+    .\port$4521$0 (\$854 ),
+    .\port$4522$0 (\$855 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3700,40 +3739,42 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (load_r_countdown_distance)
       5'h00:
-          load_r_countdown_wait = 5'h12;
+          load_r_countdown_wait = 5'h13;
       5'h01:
-          load_r_countdown_wait = 5'h11;
+          load_r_countdown_wait = 5'h12;
       5'h02:
-          load_r_countdown_wait = 5'h10;
+          load_r_countdown_wait = 5'h11;
       5'h03:
-          load_r_countdown_wait = 5'h0f;
+          load_r_countdown_wait = 5'h10;
       5'h04:
-          load_r_countdown_wait = 5'h0e;
+          load_r_countdown_wait = 5'h0f;
       5'h05:
-          load_r_countdown_wait = 5'h0d;
+          load_r_countdown_wait = 5'h0e;
       5'h06:
-          load_r_countdown_wait = 5'h0c;
+          load_r_countdown_wait = 5'h0d;
       5'h07:
-          load_r_countdown_wait = 5'h0b;
+          load_r_countdown_wait = 5'h0c;
       5'h08:
-          load_r_countdown_wait = 5'h0a;
+          load_r_countdown_wait = 5'h0b;
       5'h09:
-          load_r_countdown_wait = 5'h09;
+          load_r_countdown_wait = 5'h0a;
       5'h0a:
-          load_r_countdown_wait = 5'h08;
+          load_r_countdown_wait = 5'h09;
       5'h0b:
-          load_r_countdown_wait = 5'h07;
+          load_r_countdown_wait = 5'h08;
       5'h0c:
-          load_r_countdown_wait = 5'h06;
+          load_r_countdown_wait = 5'h07;
       5'h0d:
-          load_r_countdown_wait = 5'h05;
+          load_r_countdown_wait = 5'h06;
       5'h0e:
-          load_r_countdown_wait = 5'h04;
+          load_r_countdown_wait = 5'h05;
       5'h0f:
-          load_r_countdown_wait = 5'h03;
+          load_r_countdown_wait = 5'h04;
       5'h10:
-          load_r_countdown_wait = 5'h02;
+          load_r_countdown_wait = 5'h03;
       5'h11:
+          load_r_countdown_wait = 5'h02;
+      5'h12:
           load_r_countdown_wait = 5'h01;
       default:
           load_r_countdown_wait = 5'h00;
@@ -3750,153 +3791,102 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \$238 ;
+    \$691  = \$226 ;
     if (rst) begin
-      \$687  = 1'h0;
+      \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = load_in_valid0;
+    \$692  = load_in_valid0;
     if (rst) begin
-      \$688  = 1'h0;
+      \$692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = load_in_valid1;
+    \$693  = load_in_valid1;
     if (rst) begin
-      \$689  = 1'h0;
+      \$693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = has_layers;
-    if (\$263 ) begin
+    \$694  = has_layers;
+    if (\$251 ) begin
       if (load_r_is_n_layers) begin
-        \$690  = load_r_has_layers;
+        \$694  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = last_layer;
-    if (\$263 ) begin
+    \$695  = last_layer;
+    if (\$251 ) begin
       if (load_r_is_n_layers) begin
-        \$691  = load_r_last_layer;
+        \$695  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$264 ) begin
-      \$692  = \$266 ;
+    if (\$252 ) begin
+      \$696  = \$254 ;
     end else begin
-      \$692  = \$268 ;
+      \$696  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = wait1;
-    if (\$264 ) begin
-      \$693  = load_r_countdown_wait;
+    \$697  = wait1;
+    if (\$252 ) begin
+      \$697  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = dl_rp__data[17:9];
+    \$698  = dl_rp__data[17:9];
     if (rst) begin
-      \$694  = 9'h000;
+      \$698  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = in_release0;
+    \$699  = in_release0;
     if (rst) begin
-      \$695  = 1'h0;
+      \$699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = in_release1;
-    if (rst) begin
-      \$696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = in_beats0;
-    if (\$270 ) begin
-      \$697  = \$271 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$697  = 9'h000;
-    end
-    if (rst) begin
-      \$697  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = in_full0;
-    if (\$270 ) begin
-      if (\$272 ) begin
-        \$698  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$698  = 1'h0;
-    end
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = in_beats1;
-    if (\$274 ) begin
-      \$699  = \$275 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$699  = 9'h000;
-    end
-    if (rst) begin
-      \$699  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = in_full1;
-    if (\$274 ) begin
-      if (\$276 ) begin
-        \$700  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$700  = 1'h0;
-    end
+    \$700  = in_release1;
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = in_wslot;
-    if (\$279 ) begin
-      \$701  = \$280 ;
+    \$701  = in_beats0;
+    if (\$258 ) begin
+      \$701  = \$259 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$701  = 9'h000;
     end
     if (rst) begin
-      \$701  = 1'h0;
+      \$701  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = loaded;
-    if (\$281 ) begin
-      \$702  = 1'h1;
+    \$702  = in_full0;
+    if (\$258 ) begin
+      if (\$260 ) begin
+        \$702  = 1'h1;
+      end
     end
-    if (\$356 ) begin
+    if (in_release_r1_0) begin
       \$702  = 1'h0;
     end
     if (rst) begin
@@ -3905,77 +3895,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = oldest;
-    if (\$281 ) begin
-      \$703  = in_wslot;
+    \$703  = in_beats1;
+    if (\$262 ) begin
+      \$703  = \$263 [8:0];
     end
-    if (\$282 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$305 ) begin
-            \$703  = 1'h1;
-          end
-        end
-      end
-    end
-    if (\$318 ) begin
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          if (\$341 ) begin
-            \$703  = 1'h0;
-          end
-        end
-      end
+    if (in_release_r1_1) begin
+      \$703  = 9'h000;
     end
     if (rst) begin
-      \$703  = 1'h0;
+      \$703  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = cur_folds_m1_0;
-    if (\$282 ) begin
-      \$704  = \$284 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$704  = next_steps0[18:9];
-        end
+    \$704  = in_full1;
+    if (\$262 ) begin
+      if (\$264 ) begin
+        \$704  = 1'h1;
       end
     end
+    if (in_release_r1_1) begin
+      \$704  = 1'h0;
+    end
     if (rst) begin
-      \$704  = 10'h3ff;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = cur_groups_m1_0;
-    if (\$282 ) begin
-      \$705  = \$286 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$705  = next_steps0[28:19];
-        end
-      end
+    \$705  = in_wslot;
+    if (\$267 ) begin
+      \$705  = \$268 ;
     end
     if (rst) begin
-      \$705  = 10'h3ff;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = cur_one_fold0;
-    if (\$282 ) begin
-      \$706  = \$289 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$706  = next_steps0[29];
-        end
-      end
+    \$706  = loaded;
+    if (\$269 ) begin
+      \$706  = 1'h1;
+    end
+    if (\$344 ) begin
+      \$706  = 1'h0;
     end
     if (rst) begin
       \$706  = 1'h0;
@@ -3983,61 +3946,75 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = cur_wait_next0;
-    if (\$282 ) begin
-      \$707  = wait1;
+    \$707  = oldest;
+    if (\$269 ) begin
+      \$707  = in_wslot;
+    end
+    if (\$270 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$707  = next_steps0[35:31];
+          if (\$293 ) begin
+            \$707  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$306 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$329 ) begin
+            \$707  = 1'h0;
+          end
         end
       end
     end
     if (rst) begin
-      \$707  = 5'h00;
+      \$707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = cur_is_last0;
-    if (\$282 ) begin
-      \$708  = \$290 ;
+    \$708  = cur_folds_m1_0;
+    if (\$270 ) begin
+      \$708  = \$272 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$708  = \$300 ;
+          \$708  = next_steps0[18:9];
         end
       end
     end
     if (rst) begin
-      \$708  = 1'h0;
+      \$708  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = cur_relu0;
-    if (\$282 ) begin
-      \$709  = d0_rp__data[35];
+    \$709  = cur_groups_m1_0;
+    if (\$270 ) begin
+      \$709  = \$274 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$709  = next_descriptor0[35];
+          \$709  = next_steps0[28:19];
         end
       end
     end
     if (rst) begin
-      \$709  = 1'h0;
+      \$709  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = cur_requantize0;
-    if (\$282 ) begin
-      \$710  = d0_rp__data[36];
+    \$710  = cur_one_fold0;
+    if (\$270 ) begin
+      \$710  = \$277 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$710  = next_descriptor0[36];
+          \$710  = next_steps0[29];
         end
       end
     end
@@ -4047,87 +4024,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = bank_addr0;
-    if (\$282 ) begin
-      \$711  = d0_rp__data[26:18];
+    \$711  = cur_wait_next0;
+    if (\$270 ) begin
+      \$711  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$711  = next_descriptor0[26:18];
-        end
-      end
-      if (\$309 ) begin
-        \$711  = \$310 [8:0];
-      end
-    end
-    if (rst) begin
-      \$711  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = rq_addr0;
-    if (\$282 ) begin
-      \$712  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$712  = \$298 [7:0];
-        if (last_group0) begin
-          \$712  = next_descriptor0[34:27];
+          \$711  = next_steps0[35:31];
         end
       end
     end
     if (rst) begin
-      \$712  = 8'h00;
+      \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = layer0;
-    if (\$282 ) begin
-      \$713  = 4'h0;
+    \$712  = cur_is_last0;
+    if (\$270 ) begin
+      \$712  = \$278 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$713  = next_layer_r0;
+          \$712  = \$288 ;
         end
       end
     end
     if (rst) begin
-      \$713  = 4'h0;
+      \$712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = group0;
-    if (\$282 ) begin
-      \$714  = 9'h000;
+    \$713  = cur_relu0;
+    if (\$270 ) begin
+      \$713  = d0_rp__data[35];
     end else if (issue0) begin
       if (last_fold0) begin
-        \$714  = group_plus1_0[8:0];
         if (last_group0) begin
-          \$714  = 9'h000;
+          \$713  = next_descriptor0[35];
         end
       end
     end
     if (rst) begin
-      \$714  = 9'h000;
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = fold0;
-    if (\$282 ) begin
-      \$715  = 9'h000;
+    \$714  = cur_requantize0;
+    if (\$270 ) begin
+      \$714  = d0_rp__data[36];
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$715  = 9'h000;
         if (last_group0) begin
-          \$715  = 9'h000;
+          \$714  = next_descriptor0[36];
         end
-      end else begin
-        \$715  = fold_plus1_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = bank_addr0;
+    if (\$270 ) begin
+      \$715  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$715  = next_descriptor0[26:18];
+        end
+      end
+      if (\$297 ) begin
+        \$715  = \$298 [8:0];
       end
     end
     if (rst) begin
@@ -4136,148 +4107,145 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = group_plus1_0;
-    if (\$282 ) begin
-      \$716  = 10'h001;
+    \$716  = rq_addr0;
+    if (\$270 ) begin
+      \$716  = d0_rp__data[34:27];
     end else if (issue0) begin
       if (last_fold0) begin
-        \$716  = \$297 [9:0];
+        \$716  = \$286 [7:0];
         if (last_group0) begin
-          \$716  = 10'h001;
+          \$716  = next_descriptor0[34:27];
         end
       end
     end
     if (rst) begin
-      \$716  = 10'h001;
+      \$716  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = fold_plus1_0;
-    if (\$282 ) begin
-      \$717  = 10'h001;
+    \$717  = layer0;
+    if (\$270 ) begin
+      \$717  = 4'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$717  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$717  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = group0;
+    if (\$270 ) begin
+      \$718  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$718  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$718  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$718  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = fold0;
+    if (\$270 ) begin
+      \$719  = 9'h000;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$717  = 10'h001;
+        \$719  = 9'h000;
         if (last_group0) begin
-          \$717  = 10'h001;
+          \$719  = 9'h000;
         end
       end else begin
-        \$717  = fold_plus2_0[9:0];
+        \$719  = fold_plus1_0[8:0];
       end
     end
     if (rst) begin
-      \$717  = 10'h001;
+      \$719  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = fold_plus2_0;
-    if (\$282 ) begin
-      \$718  = 11'h002;
+    \$720  = group_plus1_0;
+    if (\$270 ) begin
+      \$720  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$720  = \$285 [9:0];
+        if (last_group0) begin
+          \$720  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$720  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = fold_plus1_0;
+    if (\$270 ) begin
+      \$721  = 10'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$718  = 11'h002;
+        \$721  = 10'h001;
         if (last_group0) begin
-          \$718  = 11'h002;
+          \$721  = 10'h001;
         end
       end else begin
-        \$718  = \$306 [10:0];
+        \$721  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$718  = 11'h002;
+      \$721  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = last_fold0;
-    if (\$282 ) begin
-      \$719  = \$293 ;
+    \$722  = fold_plus2_0;
+    if (\$270 ) begin
+      \$722  = 11'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$719  = cur_one_fold0;
+        \$722  = 11'h002;
         if (last_group0) begin
-          \$719  = next_steps0[29];
+          \$722  = 11'h002;
         end
       end else begin
-        \$719  = \$307 ;
+        \$722  = \$294 [10:0];
       end
     end
     if (rst) begin
-      \$719  = 1'h0;
+      \$722  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = last_group0;
-    if (\$282 ) begin
-      \$720  = \$296 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$720  = \$299 ;
-        if (last_group0) begin
-          \$720  = next_steps0[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = fold_is_0_0;
-    if (\$282 ) begin
-      \$721  = 1'h1;
+    \$723  = last_fold0;
+    if (\$270 ) begin
+      \$723  = \$281 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$721  = 1'h1;
+        \$723  = cur_one_fold0;
         if (last_group0) begin
-          \$721  = 1'h1;
+          \$723  = next_steps0[29];
         end
       end else begin
-        \$721  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$721  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = first_step0;
-    if (\$282 ) begin
-      \$722  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$722  = 1'h0;
-        if (last_group0) begin
-          \$722  = 1'h1;
-        end
-      end else begin
-        \$722  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$722  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = wr_buf0;
-    if (\$282 ) begin
-      \$723  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$723  = \$303 ;
-        end
+        \$723  = \$295 ;
       end
     end
     if (rst) begin
@@ -4286,166 +4254,175 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = layer_is_0_0;
-    if (\$282 ) begin
-      \$724  = 1'h1;
+    \$724  = last_group0;
+    if (\$270 ) begin
+      \$724  = \$284 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$724  = \$287 ;
+        if (last_group0) begin
+          \$724  = next_steps0[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = fold_is_0_0;
+    if (\$270 ) begin
+      \$725  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$725  = 1'h1;
+        if (last_group0) begin
+          \$725  = 1'h1;
+        end
+      end else begin
+        \$725  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$725  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = first_step0;
+    if (\$270 ) begin
+      \$726  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$726  = 1'h0;
+        if (last_group0) begin
+          \$726  = 1'h1;
+        end
+      end else begin
+        \$726  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$726  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = wr_buf0;
+    if (\$270 ) begin
+      \$727  = 1'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$724  = cur_is_last0;
+          \$727  = \$291 ;
         end
       end
     end
     if (rst) begin
-      \$724  = 1'h1;
+      \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \$311 ;
+    \$728  = layer_is_0_0;
+    if (\$270 ) begin
+      \$728  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$728  = cur_is_last0;
+        end
+      end
+    end
     if (rst) begin
-      \$725  = 1'h0;
+      \$728  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \$314 [4:0];
+    \$729  = \$299 ;
     if (rst) begin
-      \$726  = 5'h00;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = wait_remain0;
+    \$730  = \$302 [4:0];
+    if (rst) begin
+      \$730  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$727  = wait_next_m2_0;
+      \$731  = wait_next_m2_0;
     end else begin
-      if (\$316 ) begin
-        \$727  = \$317 [4:0];
+      if (\$304 ) begin
+        \$731  = \$305 [4:0];
       end
     end
     if (rst) begin
-      \$727  = 5'h00;
+      \$731  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$728  = wait_next_le2_0;
+      \$732  = wait_next_le2_0;
     end else begin
-      \$728  = \$315 ;
+      \$732  = \$303 ;
     end
     if (rst) begin
-      \$728  = 1'h0;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = cur_folds_m1_1;
-    if (\$318 ) begin
-      \$729  = \$320 ;
+    \$733  = cur_folds_m1_1;
+    if (\$306 ) begin
+      \$733  = \$308 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$729  = next_steps1[18:9];
+          \$733  = next_steps1[18:9];
         end
       end
     end
     if (rst) begin
-      \$729  = 10'h3ff;
+      \$733  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = cur_groups_m1_1;
-    if (\$318 ) begin
-      \$730  = \$322 ;
+    \$734  = cur_groups_m1_1;
+    if (\$306 ) begin
+      \$734  = \$310 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$730  = next_steps1[28:19];
+          \$734  = next_steps1[28:19];
         end
       end
     end
     if (rst) begin
-      \$730  = 10'h3ff;
+      \$734  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = cur_one_fold1;
-    if (\$318 ) begin
-      \$731  = \$325 ;
+    \$735  = cur_one_fold1;
+    if (\$306 ) begin
+      \$735  = \$313 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$731  = next_steps1[29];
-        end
-      end
-    end
-    if (rst) begin
-      \$731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = cur_wait_next1;
-    if (\$318 ) begin
-      \$732  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$732  = next_steps1[35:31];
-        end
-      end
-    end
-    if (rst) begin
-      \$732  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = cur_is_last1;
-    if (\$318 ) begin
-      \$733  = \$326 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$733  = \$336 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = cur_relu1;
-    if (\$318 ) begin
-      \$734  = d0_rp__data[35];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$734  = next_descriptor1[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = cur_requantize1;
-    if (\$318 ) begin
-      \$735  = d0_rp__data[36];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$735  = next_descriptor1[36];
+          \$735  = next_steps1[29];
         end
       end
     end
@@ -4455,87 +4432,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = bank_addr1;
-    if (\$318 ) begin
-      \$736  = d0_rp__data[26:18];
+    \$736  = cur_wait_next1;
+    if (\$306 ) begin
+      \$736  = wait1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$736  = next_descriptor1[26:18];
-        end
-      end
-      if (\$345 ) begin
-        \$736  = \$346 [8:0];
-      end
-    end
-    if (rst) begin
-      \$736  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = rq_addr1;
-    if (\$318 ) begin
-      \$737  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$737  = \$334 [7:0];
-        if (last_group1) begin
-          \$737  = next_descriptor1[34:27];
+          \$736  = next_steps1[35:31];
         end
       end
     end
     if (rst) begin
-      \$737  = 8'h00;
+      \$736  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = layer1;
-    if (\$318 ) begin
-      \$738  = 4'h0;
+    \$737  = cur_is_last1;
+    if (\$306 ) begin
+      \$737  = \$314 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$738  = next_layer_r1;
+          \$737  = \$324 ;
         end
       end
     end
     if (rst) begin
-      \$738  = 4'h0;
+      \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = group1;
-    if (\$318 ) begin
-      \$739  = 9'h000;
+    \$738  = cur_relu1;
+    if (\$306 ) begin
+      \$738  = d0_rp__data[35];
     end else if (issue1) begin
       if (last_fold1) begin
-        \$739  = group_plus1_1[8:0];
         if (last_group1) begin
-          \$739  = 9'h000;
+          \$738  = next_descriptor1[35];
         end
       end
     end
     if (rst) begin
-      \$739  = 9'h000;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = fold1;
-    if (\$318 ) begin
-      \$740  = 9'h000;
+    \$739  = cur_requantize1;
+    if (\$306 ) begin
+      \$739  = d0_rp__data[36];
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$740  = 9'h000;
         if (last_group1) begin
-          \$740  = 9'h000;
+          \$739  = next_descriptor1[36];
         end
-      end else begin
-        \$740  = fold_plus1_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$739  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = bank_addr1;
+    if (\$306 ) begin
+      \$740  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$740  = next_descriptor1[26:18];
+        end
+      end
+      if (\$333 ) begin
+        \$740  = \$334 [8:0];
       end
     end
     if (rst) begin
@@ -4544,148 +4515,145 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = group_plus1_1;
-    if (\$318 ) begin
-      \$741  = 10'h001;
+    \$741  = rq_addr1;
+    if (\$306 ) begin
+      \$741  = d0_rp__data[34:27];
     end else if (issue1) begin
       if (last_fold1) begin
-        \$741  = \$333 [9:0];
+        \$741  = \$322 [7:0];
         if (last_group1) begin
-          \$741  = 10'h001;
+          \$741  = next_descriptor1[34:27];
         end
       end
     end
     if (rst) begin
-      \$741  = 10'h001;
+      \$741  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = fold_plus1_1;
-    if (\$318 ) begin
-      \$742  = 10'h001;
+    \$742  = layer1;
+    if (\$306 ) begin
+      \$742  = 4'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$742  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$742  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = group1;
+    if (\$306 ) begin
+      \$743  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$743  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$743  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$743  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = fold1;
+    if (\$306 ) begin
+      \$744  = 9'h000;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$742  = 10'h001;
+        \$744  = 9'h000;
         if (last_group1) begin
-          \$742  = 10'h001;
+          \$744  = 9'h000;
         end
       end else begin
-        \$742  = fold_plus2_1[9:0];
+        \$744  = fold_plus1_1[8:0];
       end
     end
     if (rst) begin
-      \$742  = 10'h001;
+      \$744  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = fold_plus2_1;
-    if (\$318 ) begin
-      \$743  = 11'h002;
+    \$745  = group_plus1_1;
+    if (\$306 ) begin
+      \$745  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$745  = \$321 [9:0];
+        if (last_group1) begin
+          \$745  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$745  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = fold_plus1_1;
+    if (\$306 ) begin
+      \$746  = 10'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$743  = 11'h002;
+        \$746  = 10'h001;
         if (last_group1) begin
-          \$743  = 11'h002;
+          \$746  = 10'h001;
         end
       end else begin
-        \$743  = \$342 [10:0];
+        \$746  = fold_plus2_1[9:0];
       end
     end
     if (rst) begin
-      \$743  = 11'h002;
+      \$746  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = last_fold1;
-    if (\$318 ) begin
-      \$744  = \$329 ;
+    \$747  = fold_plus2_1;
+    if (\$306 ) begin
+      \$747  = 11'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$744  = cur_one_fold1;
+        \$747  = 11'h002;
         if (last_group1) begin
-          \$744  = next_steps1[29];
+          \$747  = 11'h002;
         end
       end else begin
-        \$744  = \$343 ;
+        \$747  = \$330 [10:0];
       end
     end
     if (rst) begin
-      \$744  = 1'h0;
+      \$747  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = last_group1;
-    if (\$318 ) begin
-      \$745  = \$332 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$745  = \$335 ;
-        if (last_group1) begin
-          \$745  = next_steps1[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = fold_is_0_1;
-    if (\$318 ) begin
-      \$746  = 1'h1;
+    \$748  = last_fold1;
+    if (\$306 ) begin
+      \$748  = \$317 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$746  = 1'h1;
+        \$748  = cur_one_fold1;
         if (last_group1) begin
-          \$746  = 1'h1;
+          \$748  = next_steps1[29];
         end
       end else begin
-        \$746  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$746  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = first_step1;
-    if (\$318 ) begin
-      \$747  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$747  = 1'h0;
-        if (last_group1) begin
-          \$747  = 1'h1;
-        end
-      end else begin
-        \$747  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$747  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = wr_buf1;
-    if (\$318 ) begin
-      \$748  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$748  = \$339 ;
-        end
+        \$748  = \$331 ;
       end
     end
     if (rst) begin
@@ -4694,106 +4662,129 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = layer_is_0_1;
-    if (\$318 ) begin
-      \$749  = 1'h1;
+    \$749  = last_group1;
+    if (\$306 ) begin
+      \$749  = \$320 ;
     end else if (issue1) begin
       if (last_fold1) begin
+        \$749  = \$323 ;
         if (last_group1) begin
-          \$749  = cur_is_last1;
+          \$749  = next_steps1[30];
         end
       end
     end
     if (rst) begin
-      \$749  = 1'h1;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = \$347 ;
-    if (rst) begin
-      \$750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \$350 [4:0];
-    if (rst) begin
-      \$751  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$752  = wait_next_m2_1;
-    end else begin
-      if (\$352 ) begin
-        \$752  = \$353 [4:0];
+    \$750  = fold_is_0_1;
+    if (\$306 ) begin
+      \$750  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$750  = 1'h1;
+        if (last_group1) begin
+          \$750  = 1'h1;
+        end
+      end else begin
+        \$750  = 1'h0;
       end
     end
     if (rst) begin
-      \$752  = 5'h00;
+      \$750  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$753  = wait_next_le2_1;
-    end else begin
-      \$753  = \$351 ;
+    \$751  = first_step1;
+    if (\$306 ) begin
+      \$751  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$751  = 1'h0;
+        if (last_group1) begin
+          \$751  = 1'h1;
+        end
+      end else begin
+        \$751  = 1'h0;
+      end
     end
     if (rst) begin
-      \$753  = 1'h0;
+      \$751  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \$360 ;
+    \$752  = wr_buf1;
+    if (\$306 ) begin
+      \$752  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$752  = \$327 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$752  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = layer_is_0_1;
+    if (\$306 ) begin
+      \$753  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$753  = cur_is_last1;
+        end
+      end
+    end
+    if (rst) begin
+      \$753  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = \$335 ;
     if (rst) begin
       \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = issue_ctx;
+    \$755  = \$338 [4:0];
     if (rst) begin
-      \$755  = 1'h0;
+      \$755  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = in_ahead0;
+    \$756  = wait_remain1;
     (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$756  = 9'h000;
+    if (issue1) begin
+      \$756  = wait_next_m2_1;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$374 ) begin
-        if (\$378 ) begin
-          \$756  = \$379 [8:0];
-        end
-      end else if (\$376 ) begin
-        if (\$382 ) begin
-          \$756  = \$383 [8:0];
-        end
-      end else begin
-        \$756  = \$388 [8:0];
+      if (\$340 ) begin
+        \$756  = \$341 [4:0];
       end
     end
     if (rst) begin
-      \$756  = 9'h000;
+      \$756  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$757  = 1'h0;
+    if (issue1) begin
+      \$757  = wait_next_le2_1;
     end else begin
-      \$757  = \$364 ;
+      \$757  = \$339 ;
     end
     if (rst) begin
       \$757  = 1'h0;
@@ -4801,71 +4792,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$758  = 1'h0;
-    end else begin
-      \$758  = \$368 ;
-    end
+    \$758  = \$348 ;
     if (rst) begin
       \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$759  = 1'h0;
-    end else begin
-      \$759  = \$372 ;
-    end
+    \$759  = issue_ctx;
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = in_ahead_ge1_0;
+    \$760  = in_ahead0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
-      \$760  = 1'h0;
+      \$760  = 9'h000;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$374 ) begin
-        if (\$378 ) begin
-          \$760  = 1'h1;
+      if (\$362 ) begin
+        if (\$366 ) begin
+          \$760  = \$367 [8:0];
         end
-      end else if (\$376 ) begin
-        if (\$382 ) begin
-          \$760  = in_ahead_ge2_0;
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$760  = \$371 [8:0];
         end
       end else begin
-        \$760  = \$392 ;
+        \$760  = \$376 [8:0];
       end
     end
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$761  = 1'h0;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$374 ) begin
-        if (\$378 ) begin
-          \$761  = in_ahead_ge1_0;
-        end
-      end else if (\$376 ) begin
-        if (\$382 ) begin
-          \$761  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$761  = \$396 ;
-      end
+      \$761  = \$352 ;
     end
     if (rst) begin
       \$761  = 1'h0;
@@ -4873,23 +4842,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = in_ahead_ge3_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$762  = 1'h0;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$374 ) begin
-        if (\$378 ) begin
-          \$762  = in_ahead_ge2_0;
-        end
-      end else if (\$376 ) begin
-        if (\$382 ) begin
-          \$762  = \$384 ;
-        end
-      end else begin
-        \$762  = \$400 ;
-      end
+      \$762  = \$356 ;
     end
     if (rst) begin
       \$762  = 1'h0;
@@ -4897,107 +4854,119 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = in_ahead1;
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$763  = 9'h000;
+    if (in_release_r1_0) begin
+      \$763  = 1'h0;
+    end else begin
+      \$763  = \$360 ;
+    end
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$764  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$764  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$414 ) begin
-        if (\$418 ) begin
-          \$763  = \$419 [8:0];
+      if (\$362 ) begin
+        if (\$366 ) begin
+          \$764  = 1'h1;
         end
-      end else if (\$416 ) begin
-        if (\$422 ) begin
-          \$763  = \$423 [8:0];
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$764  = in_ahead_ge2_0;
         end
       end else begin
-        \$763  = \$428 [8:0];
+        \$764  = \$380 ;
       end
     end
     if (rst) begin
-      \$763  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$764  = 1'h0;
-    end else begin
-      \$764  = \$404 ;
-    end
-    if (rst) begin
       \$764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$765  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    if (in_release_r1_0) begin
       \$765  = 1'h0;
-    end else begin
-      \$765  = \$408 ;
-    end
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$766  = 1'h0;
-    end else begin
-      \$766  = \$412 ;
-    end
-    if (rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = in_ahead_ge1_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$767  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$414 ) begin
-        if (\$418 ) begin
-          \$767  = 1'h1;
+      if (\$362 ) begin
+        if (\$366 ) begin
+          \$765  = in_ahead_ge1_0;
         end
-      end else if (\$416 ) begin
-        if (\$422 ) begin
-          \$767  = in_ahead_ge2_1;
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$765  = in_ahead_ge3_0;
         end
       end else begin
-        \$767  = \$432 ;
+        \$765  = \$384 ;
       end
     end
     if (rst) begin
-      \$767  = 1'h0;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = in_ahead_ge2_1;
+    \$766  = in_ahead_ge3_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$766  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$362 ) begin
+        if (\$366 ) begin
+          \$766  = in_ahead_ge2_0;
+        end
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$766  = \$372 ;
+        end
+      end else begin
+        \$766  = \$388 ;
+      end
+    end
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$767  = in_ahead1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$767  = 9'h000;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        if (\$406 ) begin
+          \$767  = \$407 [8:0];
+        end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$767  = \$411 [8:0];
+        end
+      end else begin
+        \$767  = \$416 [8:0];
+      end
+    end
+    if (rst) begin
+      \$767  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$768  = 1'h0;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$414 ) begin
-        if (\$418 ) begin
-          \$768  = in_ahead_ge1_1;
-        end
-      end else if (\$416 ) begin
-        if (\$422 ) begin
-          \$768  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$768  = \$436 ;
-      end
+      \$768  = \$392 ;
     end
     if (rst) begin
       \$768  = 1'h0;
@@ -5005,23 +4974,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = in_ahead_ge3_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$769  = 1'h0;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$414 ) begin
-        if (\$418 ) begin
-          \$769  = in_ahead_ge2_1;
-        end
-      end else if (\$416 ) begin
-        if (\$422 ) begin
-          \$769  = \$424 ;
-        end
-      end else begin
-        \$769  = \$440 ;
-      end
+      \$769  = \$396 ;
     end
     if (rst) begin
       \$769  = 1'h0;
@@ -5029,276 +4986,313 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \$475 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$770  = 1'h0;
+    end else begin
+      \$770  = \$400 ;
+    end
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = \$510 ;
+    \$771  = in_ahead_ge1_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$771  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        if (\$406 ) begin
+          \$771  = 1'h1;
+        end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$771  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$771  = \$420 ;
+      end
+    end
     if (rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \$545 ;
+    \$772  = in_ahead_ge2_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$772  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        if (\$406 ) begin
+          \$772  = in_ahead_ge1_1;
+        end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$772  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$772  = \$424 ;
+      end
+    end
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = issue;
+    \$773  = in_ahead_ge3_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$773  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        if (\$406 ) begin
+          \$773  = in_ahead_ge2_1;
+        end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$773  = \$412 ;
+        end
+      end else begin
+        \$773  = \$428 ;
+      end
+    end
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \$567 ;
+    \$774  = \$463 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = wb_valid1;
+    \$775  = \$498 ;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = wb_valid2;
+    \$776  = \$533 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = wb_valid3;
+    \$777  = issue;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = wb_valid4;
+    \$778  = \$555 ;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = wb_valid5;
+    \$779  = wb_valid1;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = wb_valid6;
+    \$780  = wb_valid2;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = wb_valid7;
+    \$781  = wb_valid3;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = wb_valid8;
+    \$782  = wb_valid4;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = wb_valid9;
+    \$783  = wb_valid5;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = wb_valid10;
+    \$784  = wb_valid6;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = wb_valid11;
+    \$785  = wb_valid7;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = wb_valid12;
+    \$786  = wb_valid8;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = wb_valid13;
+    \$787  = wb_valid9;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = wb_valid14;
+    \$788  = wb_valid10;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = wb_valid15;
+    \$789  = wb_valid11;
     if (rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = wb_valid16;
+    \$790  = wb_valid12;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = out_full0;
-    if (\$569 ) begin
-      \$791  = 1'h1;
-    end
-    if (done) begin
-      if (\$669 ) begin
-        \$791  = 1'h0;
-      end
-    end
+    \$791  = wb_valid13;
     if (rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = out_pending0;
-    if (\$569 ) begin
-      \$792  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$657 ) begin
-          \$792  = 1'h0;
-        end
-      end
-    end
+    \$792  = wb_valid14;
     if (rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = out_groups0;
-    if (\$569 ) begin
-      \$793  = 9'h000;
-    end else if (\$571 ) begin
-      \$793  = \$572 [8:0];
-    end
+    \$793  = wb_valid15;
     if (rst) begin
-      \$793  = 9'h000;
+      \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = out_full1;
-    if (\$574 ) begin
-      \$794  = 1'h1;
-    end
-    if (done) begin
-      if (\$670 ) begin
-        \$794  = 1'h0;
-      end
-    end
+    \$794  = wb_valid16;
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = out_pending1;
-    if (\$574 ) begin
-      \$795  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$658 ) begin
-          \$795  = 1'h0;
-        end
-      end
-    end
+    \$795  = wb_valid17;
     if (rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = out_groups1;
-    if (\$574 ) begin
-      \$796  = 9'h000;
-    end else if (\$576 ) begin
-      \$796  = \$577 [8:0];
+    \$796  = out_full0;
+    if (\$557 ) begin
+      \$796  = 1'h1;
+    end
+    if (done) begin
+      if (\$673 ) begin
+        \$796  = 1'h0;
+      end
     end
     if (rst) begin
-      \$796  = 9'h000;
+      \$796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \$580 [2:0];
+    \$797  = out_pending0;
+    if (\$557 ) begin
+      \$797  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$645 ) begin
+          \$797  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
-      \$797  = 3'h0;
+      \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \$587 ;
+    \$798  = out_groups0;
+    if (\$557 ) begin
+      \$798  = 9'h000;
+    end else if (\$559 ) begin
+      \$798  = \$560 [8:0];
+    end
     if (rst) begin
-      \$798  = 1'h1;
+      \$798  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = drain_undrained0;
-    if (\$595 ) begin
-      \$799  = 10'h000;
-    end else if (\$605 ) begin
-      \$799  = \$616 [9:0];
-    end else if (\$615 ) begin
-      \$799  = \$617 [9:0];
+    \$799  = out_full1;
+    if (\$562 ) begin
+      \$799  = 1'h1;
+    end
+    if (done) begin
+      if (\$674 ) begin
+        \$799  = 1'h0;
+      end
     end
     if (rst) begin
-      \$799  = 10'h000;
+      \$799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = drain_ready0;
-    if (\$595 ) begin
-      \$800  = 1'h0;
-    end else if (\$605 ) begin
+    \$800  = out_pending1;
+    if (\$562 ) begin
       \$800  = 1'h1;
-    end else if (\$615 ) begin
-      \$800  = \$618 ;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$646 ) begin
+          \$800  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$800  = 1'h0;
@@ -5306,69 +5300,81 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = drain_undrained1;
-    if (\$626 ) begin
-      \$801  = 10'h000;
-    end else if (\$636 ) begin
-      \$801  = \$647 [9:0];
-    end else if (\$646 ) begin
-      \$801  = \$648 [9:0];
+    \$801  = out_groups1;
+    if (\$562 ) begin
+      \$801  = 9'h000;
+    end else if (\$564 ) begin
+      \$801  = \$565 [8:0];
     end
     if (rst) begin
-      \$801  = 10'h000;
+      \$801  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = drain_ready1;
-    if (\$626 ) begin
-      \$802  = 1'h0;
-    end else if (\$636 ) begin
-      \$802  = 1'h1;
-    end else if (\$646 ) begin
-      \$802  = \$649 ;
-    end
+    \$802  = \$568 [2:0];
     if (rst) begin
-      \$802  = 1'h0;
+      \$802  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = drain_read;
+    \$803  = \$575 ;
     if (rst) begin
-      \$803  = 1'h0;
+      \$803  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = drain_inflight;
+    \$804  = drain_undrained0;
+    if (\$583 ) begin
+      \$804  = 10'h000;
+    end else if (\$593 ) begin
+      \$804  = \$604 [9:0];
+    end else if (\$603 ) begin
+      \$804  = \$605 [9:0];
+    end
     if (rst) begin
-      \$804  = 1'h0;
+      \$804  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \$650 ;
+    \$805  = drain_ready0;
+    if (\$583 ) begin
+      \$805  = 1'h0;
+    end else if (\$593 ) begin
+      \$805  = 1'h1;
+    end else if (\$603 ) begin
+      \$805  = \$606 ;
+    end
     if (rst) begin
-      \$805  = 10'h000;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \$651 ;
+    \$806  = drain_undrained1;
+    if (\$614 ) begin
+      \$806  = 10'h000;
+    end else if (\$624 ) begin
+      \$806  = \$635 [9:0];
+    end else if (\$634 ) begin
+      \$806  = \$636 [9:0];
+    end
     if (rst) begin
       \$806  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$652 ) begin
-      \$807  = \$653 ;
-    end else if (drain_elem_last) begin
-      \$807  = \$654 ;
-    end else begin
-      \$807  = \$655 ;
+    \$807  = drain_ready1;
+    if (\$614 ) begin
+      \$807  = 1'h0;
+    end else if (\$624 ) begin
+      \$807  = 1'h1;
+    end else if (\$634 ) begin
+      \$807  = \$637 ;
     end
     if (rst) begin
       \$807  = 1'h0;
@@ -5376,143 +5382,135 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = drain_lane;
-    if (drain_read) begin
-      \$808  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = drain_last;
-    if (drain_read) begin
-      \$809  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$810  = 9'h000;
-      end else begin
-        \$810  = \$659 [8:0];
-      end
-    end
+    \$808  = drain_read;
     if (rst) begin
-      \$810  = 9'h000;
+      \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$811  = \$656 ;
-      end
-    end
+    \$809  = drain_inflight;
     if (rst) begin
-      \$811  = 1'h0;
+      \$809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = release_slot;
-    if (done) begin
-      \$812  = \$668 ;
-    end
+    \$810  = drain_inflight2;
     if (rst) begin
-      \$812  = 1'h0;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = vector_start;
+    \$811  = \$638 ;
+    if (rst) begin
+      \$811  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = \$639 ;
+    if (rst) begin
+      \$812  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$640 ) begin
+      \$813  = \$641 ;
+    end else if (drain_elem_last) begin
+      \$813  = \$642 ;
+    end else begin
+      \$813  = \$643 ;
+    end
     if (rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = done;
-    if (rst) begin
-      \$814  = 1'h0;
+    \$814  = drain_lane;
+    if (drain_read) begin
+      \$814  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \$672 [2:0];
-    if (rst) begin
-      \$815  = 3'h0;
+    \$815  = drain_last;
+    if (drain_read) begin
+      \$815  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \$675 ;
+    \$816  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$816  = 9'h000;
+      end else begin
+        \$816  = \$647 [8:0];
+      end
+    end
     if (rst) begin
-      \$816  = 1'h0;
+      \$816  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = { 6'h00, busy };
+    \$817  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$817  = \$644 ;
+      end
+    end
     if (rst) begin
-      \$817  = 7'h00;
+      \$817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$818  = 32'd0;
-    end else begin
-      \$818  = \$676 [31:0];
+    \$818  = release_slot;
+    if (done) begin
+      \$818  = \$672 ;
     end
     if (rst) begin
-      \$818  = 32'd0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = { 6'h00, stall_input };
+    \$819  = vector_start;
     if (rst) begin
-      \$819  = 7'h00;
+      \$819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$820  = 32'd0;
-    end else begin
-      \$820  = \$677 [31:0];
-    end
+    \$820  = done;
     if (rst) begin
-      \$820  = 32'd0;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = { 6'h00, stall_output };
+    \$821  = \$676 [2:0];
     if (rst) begin
-      \$821  = 7'h00;
+      \$821  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (clear_counters) begin
-      \$822  = 32'd0;
-    end else begin
-      \$822  = \$678 [31:0];
-    end
+    \$822  = \$679 ;
     if (rst) begin
-      \$822  = 32'd0;
+      \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \$679 ;
+    \$823  = { 6'h00, busy };
     if (rst) begin
       \$823  = 7'h00;
     end
@@ -5531,7 +5529,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = { 3'h0, \$681  };
+    \$825  = { 6'h00, stall_input };
     if (rst) begin
       \$825  = 7'h00;
     end
@@ -5542,7 +5540,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$826  = 32'd0;
     end else begin
-      \$826  = \$682 [31:0];
+      \$826  = \$681 [31:0];
     end
     if (rst) begin
       \$826  = 32'd0;
@@ -5550,7 +5548,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = { 6'h00, issue };
+    \$827  = { 6'h00, stall_output };
     if (rst) begin
       \$827  = 7'h00;
     end
@@ -5561,7 +5559,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$828  = 32'd0;
     end else begin
-      \$828  = \$683 [31:0];
+      \$828  = \$682 [31:0];
     end
     if (rst) begin
       \$828  = 32'd0;
@@ -5569,7 +5567,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = { 5'h00, \$684  };
+    \$829  = \$683 ;
     if (rst) begin
       \$829  = 7'h00;
     end
@@ -5580,7 +5578,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$830  = 32'd0;
     end else begin
-      \$830  = \$685 [31:0];
+      \$830  = \$684 [31:0];
     end
     if (rst) begin
       \$830  = 32'd0;
@@ -5588,7 +5586,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = { 6'h00, done };
+    \$831  = { 3'h0, \$685  };
     if (rst) begin
       \$831  = 7'h00;
     end
@@ -5607,28 +5605,85 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833  = { 6'h00, issue };
+    if (rst) begin
+      \$833  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$834  = 32'd0;
+    end else begin
+      \$834  = \$687 [31:0];
+    end
+    if (rst) begin
+      \$834  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = { 5'h00, \$688  };
+    if (rst) begin
+      \$835  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$836  = 32'd0;
+    end else begin
+      \$836  = \$689 [31:0];
+    end
+    if (rst) begin
+      \$836  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = { 6'h00, done };
+    if (rst) begin
+      \$837  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (clear_counters) begin
+      \$838  = 32'd0;
+    end else begin
+      \$838  = \$690 [31:0];
+    end
+    if (rst) begin
+      \$838  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$833  = count_busy;
+          \$839  = count_busy;
       4'h1:
-          \$833  = count_stall_input;
+          \$839  = count_stall_input;
       4'h2:
-          \$833  = count_stall_output;
+          \$839  = count_stall_output;
       4'h3:
-          \$833  = count_mac_ops;
+          \$839  = count_mac_ops;
       4'h4:
-          \$833  = count_bank_reads;
+          \$839  = count_bank_reads;
       4'h5:
-          \$833  = count_act_reads;
+          \$839  = count_act_reads;
       4'h6:
-          \$833  = count_act_writes;
+          \$839  = count_act_writes;
       4'h7:
-          \$833  = count_inferences;
+          \$839  = count_inferences;
       4'h8:
-          \$833  = 32'd0;
+          \$839  = 32'd0;
       default:
-          \$833  = 32'd0;
+          \$839  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -5760,39 +5815,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$228  = act_word;
   assign \act$229  = act_word;
   assign \act$230  = act_word;
-  assign act_wp__data = { \$848 , \$846 , \$844 , \$842 , \$840 , \$838 , \$836 , \$834  };
-  assign result = { \$835 , \$834  };
-  assign \result$240  = { \$837 , \$836  };
-  assign \result$241  = { \$839 , \$838  };
-  assign \result$242  = { \$841 , \$840  };
-  assign \result$243  = { \$843 , \$842  };
-  assign \result$244  = { \$845 , \$844  };
-  assign \result$245  = { \$847 , \$846  };
-  assign \result$246  = { \$849 , \$848  };
+  assign act_wp__data = { \$854 , \$852 , \$850 , \$848 , \$846 , \$844 , \$842 , \$840  };
+  assign result = { \$841 , \$840  };
+  assign \result$240  = { \$843 , \$842  };
+  assign \result$241  = { \$845 , \$844  };
+  assign \result$242  = { \$847 , \$846  };
+  assign \result$243  = { \$849 , \$848  };
+  assign \result$244  = { \$851 , \$850  };
+  assign \result$245  = { \$853 , \$852  };
+  assign \result$246  = { \$855 , \$854  };
   assign \$signature__en$247  = out_write;
   assign \$signature__addr$248  = \$160 [5:0];
-  assign \$signature__data$249  = { \$835 , \$834  };
+  assign \$signature__data$249  = { \$841 , \$840  };
   assign \$signature__en$250  = out_write;
   assign \$signature__addr$251  = \$162 [5:0];
-  assign \$signature__data$252  = { \$837 , \$836  };
+  assign \$signature__data$252  = { \$843 , \$842  };
   assign \$signature__en$253  = out_write;
   assign \$signature__addr$254  = \$164 [5:0];
-  assign \$signature__data$255  = { \$839 , \$838  };
+  assign \$signature__data$255  = { \$845 , \$844  };
   assign \$signature__en$256  = out_write;
   assign \$signature__addr$257  = \$166 [5:0];
-  assign \$signature__data$258  = { \$841 , \$840  };
+  assign \$signature__data$258  = { \$847 , \$846  };
   assign \$signature__en$259  = out_write;
   assign \$signature__addr$260  = \$168 [5:0];
-  assign \$signature__data$261  = { \$843 , \$842  };
+  assign \$signature__data$261  = { \$849 , \$848  };
   assign \$signature__en$262  = out_write;
   assign \$signature__addr$263  = \$170 [5:0];
-  assign \$signature__data$264  = { \$845 , \$844  };
+  assign \$signature__data$264  = { \$851 , \$850  };
   assign \$signature__en$265  = out_write;
   assign \$signature__addr$266  = \$172 [5:0];
-  assign \$signature__data$267  = { \$847 , \$846  };
+  assign \$signature__data$267  = { \$853 , \$852  };
   assign \$signature__en$268  = out_write;
   assign \$signature__addr$269  = \$174 [5:0];
-  assign \$signature__data$270  = { \$849 , \$848  };
+  assign \$signature__data$270  = { \$855 , \$854  };
   assign \$signature__addr$278  = \$185 [5:0];
   assign \$signature__addr$281  = \$190 [5:0];
   assign \$signature__addr$283  = \$195 [5:0];
@@ -5801,8 +5856,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$signature__addr$289  = \$210 [5:0];
   assign \$signature__addr$291  = \$215 [5:0];
   assign \$signature__addr$293  = \$220 [5:0];
-  assign drain_inflight2 = w_en;
-  assign w_data = { drain_last2, drain_data };
+  assign drain_inflight3 = w_en;
+  assign w_data = { drain_last3, drain_data };
   assign r_rdy = o_stream__valid;
   assign r_data = o_stream__payload;
   assign r_en = o_stream__ready;
@@ -5859,7 +5914,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$157  = 1'h1;
   assign \$158  = act_write;
   assign \$134  = act_write;
-  assign \$138  = wb_group17;
+  assign \$138  = wb_group18;
   assign \$179  = drain_slot;
   assign \$183  = { 3'h0, drain_elem[8:3] };
   assign \$188  = { 3'h0, drain_elem[8:3] };
@@ -5869,88 +5924,96 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$208  = { 3'h0, drain_elem[8:3] };
   assign \$213  = { 3'h0, drain_elem[8:3] };
   assign \$218  = { 3'h0, drain_elem[8:3] };
-  assign \$224  = \$223 ;
-  assign \$258  = { \$257 [9], \$257 [9], \$257 [9], \$257 [9:3] };
-  assign \$259  = \$258 ;
-  assign \$266  = { \$265 [9], \$265 [9], \$265 [9], \$265 [9:3] };
-  assign \$268  = { \$267 [9], \$267 [9], \$267 [9], \$267 [9:3] };
-  assign \$273  = in_wslot;
-  assign \$284  = { \$283 [9], \$283 [9], \$283 [9], \$283 [9:3] };
-  assign \$286  = { \$285 [9], \$285 [9], \$285 [9], \$285 [9:3] };
-  assign \$320  = { \$319 [9], \$319 [9], \$319 [9], \$319 [9:3] };
-  assign \$322  = { \$321 [9], \$321 [9], \$321 [9], \$321 [9:3] };
-  assign \$340  = oldest;
-  assign \$363  = \$362 ;
+  assign \$223  = drain_pair_data0;
+  assign \$246  = { \$245 [9], \$245 [9], \$245 [9], \$245 [9:3] };
+  assign \$247  = \$246 ;
+  assign \$254  = { \$253 [9], \$253 [9], \$253 [9], \$253 [9:3] };
+  assign \$256  = { \$255 [9], \$255 [9], \$255 [9], \$255 [9:3] };
+  assign \$261  = in_wslot;
+  assign \$272  = { \$271 [9], \$271 [9], \$271 [9], \$271 [9:3] };
+  assign \$274  = { \$273 [9], \$273 [9], \$273 [9], \$273 [9:3] };
+  assign \$308  = { \$307 [9], \$307 [9], \$307 [9], \$307 [9:3] };
+  assign \$310  = { \$309 [9], \$309 [9], \$309 [9], \$309 [9:3] };
+  assign \$328  = oldest;
+  assign \$351  = \$350 ;
+  assign \$379  = \$378 ;
+  assign \$389  = in_wslot;
   assign \$391  = \$390 ;
-  assign \$401  = in_wslot;
-  assign \$403  = \$402 ;
+  assign \$393  = in_wslot;
+  assign \$397  = in_wslot;
   assign \$405  = in_wslot;
-  assign \$409  = in_wslot;
+  assign \$408  = in_wslot;
+  assign \$413  = in_wslot;
   assign \$417  = in_wslot;
-  assign \$420  = in_wslot;
+  assign \$419  = \$418 ;
+  assign \$421  = in_wslot;
   assign \$425  = in_wslot;
-  assign \$429  = in_wslot;
-  assign \$431  = \$430 ;
-  assign \$433  = in_wslot;
   assign \$437  = in_wslot;
-  assign \$449  = in_wslot;
-  assign \$485  = \$484 ;
-  assign \$520  = \$519 ;
-  assign \$526  = in_wslot;
-  assign \$531  = in_wslot;
-  assign \$538  = claim_ctx;
-  assign \$553  = \$552 ;
-  assign \$557  = \$556 ;
-  assign \$573  = claim_ctx;
-  assign \$575  = wb_ctx17;
-  assign \$619  = claim_ctx;
-  assign \$621  = drain_slot;
-  assign \$627  = wb_ctx17;
-  assign \$629  = drain_slot;
-  assign \$637  = drain_slot;
-  assign \$643  = wb_ctx17;
-  assign \$658  = drain_slot;
-  assign \$670  = release_slot;
+  assign \$473  = \$472 ;
+  assign \$508  = \$507 ;
+  assign \$514  = in_wslot;
+  assign \$519  = in_wslot;
+  assign \$526  = claim_ctx;
+  assign \$541  = \$540 ;
+  assign \$545  = \$544 ;
+  assign \$561  = claim_ctx;
+  assign \$563  = wb_ctx18;
+  assign \$607  = claim_ctx;
+  assign \$609  = drain_slot;
+  assign \$615  = wb_ctx18;
+  assign \$617  = drain_slot;
+  assign \$625  = drain_slot;
+  assign \$631  = wb_ctx18;
+  assign \$646  = drain_slot;
+  assign \$657  = \$656 ;
+  assign \$661  = \$660 ;
+  assign \$665  = \$664 ;
+  assign \$669  = \$668 ;
+  assign \$674  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \port$3002$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$3020$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire \$13 ;
-  wire [3:0] \$14 ;
-  reg [1:0] \$15 ;
-  reg [1:0] \$16 ;
-  reg [2:0] \$17 ;
-  wire [2:0] \$2 ;
-  wire \$3 ;
-  wire [2:0] \$4 ;
+  wire [3:0] \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire [3:0] \$18 ;
+  reg [2:0] \$19 ;
+  wire \$2 ;
+  reg [2:0] \$20 ;
+  reg [2:0] \$21 ;
+  wire [3:0] \$3 ;
+  wire [3:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire [3:0] \$9 ;
+  wire [3:0] \$7 ;
+  wire [3:0] \$8 ;
+  wire \$9 ;
   input clk;
   wire clk;
-  (* init = 2'h0 *)
-  wire [1:0] consume;
+  (* init = 3'h0 *)
+  wire [2:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$3002$0 ;
-  wire \port$3002$0 ;
-  input [31:0] \port$306$0 ;
-  wire [31:0] \port$306$0 ;
-  (* init = 2'h0 *)
-  wire [1:0] produce;
+  input [31:0] \port$295$0 ;
+  wire [31:0] \port$295$0 ;
+  input \port$3020$0 ;
+  wire \port$3020$0 ;
+  (* init = 3'h0 *)
+  wire [2:0] produce;
   output [32:0] r_data;
   wire [32:0] r_data;
   input r_en;
   wire r_en;
   (* init = 3'h0 *)
   wire [2:0] r_level;
-  reg [1:0] r_port__addr = 2'h0;
+  reg [2:0] r_port__addr = 3'h0;
   wire [32:0] r_port__data;
   output r_rdy;
   wire r_rdy;
@@ -5961,89 +6024,94 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$306$0 , r_rdy, r_data, w_en, \
   wire w_en;
   (* init = 3'h0 *)
   wire [2:0] w_level;
-  reg [1:0] w_port__addr = 2'h0;
+  reg [2:0] w_port__addr = 3'h0;
   wire [32:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [32:0] storage [3:0];
+  reg [32:0] storage [4:0];
   initial begin
     storage[0] = 33'h000000000;
     storage[1] = 33'h000000000;
     storage[2] = 33'h000000000;
     storage[3] = 33'h000000000;
+    storage[4] = 33'h000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3002$0 , \port$306$0  };
+      storage[w_port__addr] <= { \port$3020$0 , \port$295$0  };
   end
   assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 3'h4;
+  assign w_rdy = level != 3'h5;
   assign r_rdy = | level;
   assign w_port__en = w_en & w_rdy;
   assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
+  assign \$2  = w_port__addr == 3'h4;
+  assign \$3  = w_port__addr + 1'h1;
+  assign \$4  = \$2  ? 4'h0 : \$3 ;
+  assign \$5  = r_rdy & r_en;
+  assign \$6  = r_port__addr == 3'h4;
+  assign \$7  = r_port__addr + 1'h1;
+  assign \$8  = \$6  ? 4'h0 : \$7 ;
+  assign \$9  = w_rdy & w_en;
   assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
+  assign \$11  = ~ \$10 ;
+  assign \$12  = \$9  & \$11 ;
+  assign \$13  = level + 1'h1;
+  assign \$14  = r_rdy & r_en;
+  assign \$15  = w_rdy & w_en;
+  assign \$16  = ~ \$15 ;
+  assign \$17  = \$14  & \$16 ;
+  assign \$18  = level - 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$15 ;
+    w_port__addr <= \$19 ;
   always @(posedge clk)
-    r_port__addr <= \$16 ;
+    r_port__addr <= \$20 ;
   always @(posedge clk)
-    level <= \$17 ;
+    level <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$15  = w_port__addr;
+    \$19  = w_port__addr;
     if (\$1 ) begin
-      \$15  = \$2 [1:0];
+      \$19  = \$4 [2:0];
     end
     if (rst) begin
-      \$15  = 2'h0;
+      \$19  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$16  = r_port__addr;
-    if (\$3 ) begin
-      \$16  = \$4 [1:0];
+    \$20  = r_port__addr;
+    if (\$5 ) begin
+      \$20  = \$8 [2:0];
     end
     if (rst) begin
-      \$16  = 2'h0;
+      \$20  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [2:0];
+    \$21  = level;
+    if (\$12 ) begin
+      \$21  = \$13 [2:0];
     end
-    if (\$13 ) begin
-      \$17  = \$14 [2:0];
+    if (\$17 ) begin
+      \$21  = \$18 [2:0];
     end
     if (rst) begin
-      \$17  = 3'h0;
+      \$21  = 3'h0;
     end
   end
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3002$0 , \port$306$0  };
-  assign w_data = { \port$3002$0 , \port$306$0  };
+  assign w_port__data = { \port$3020$0 , \port$295$0  };
+  assign w_data = { \port$3020$0 , \port$295$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3224$0 , \port$3225$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3254$0 , \port$3255$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6058,21 +6126,21 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -6084,12 +6152,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -6104,6 +6174,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -6128,6 +6199,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_bank_wdata = 64'h0000000000000000;
   reg pe0_bank_we = 1'h0;
   reg pe0_ctx1 = 1'h0;
+  reg pe0_ctx10 = 1'h0;
   reg pe0_ctx2 = 1'h0;
   reg pe0_ctx3 = 1'h0;
   reg pe0_ctx4 = 1'h0;
@@ -6137,8 +6209,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_ctx8 = 1'h0;
   reg pe0_ctx9 = 1'h0;
   reg pe0_done = 1'h0;
-  reg pe0_done_ctx = 1'h0;
+  reg [31:0] pe0_finished = 32'd0;
   reg pe0_first1 = 1'h0;
+  reg pe0_first10 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
   reg pe0_first4 = 1'h0;
@@ -6149,6 +6222,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_first9 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
+  reg pe0_last10 = 1'h0;
   reg pe0_last2 = 1'h0;
   reg pe0_last3 = 1'h0;
   reg pe0_last4 = 1'h0;
@@ -6174,6 +6248,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe0_prod7 = 16'h0000;
   reg pe0_relu1 = 1'h0;
+  reg pe0_relu10 = 1'h0;
   reg pe0_relu2 = 1'h0;
   reg pe0_relu3 = 1'h0;
   reg pe0_relu4 = 1'h0;
@@ -6183,6 +6258,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_relu8 = 1'h0;
   reg pe0_relu9 = 1'h0;
   reg pe0_requantize1 = 1'h0;
+  reg pe0_requantize10 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
   reg pe0_requantize4 = 1'h0;
@@ -6192,6 +6268,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_requantize8 = 1'h0;
   reg pe0_requantize9 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
+  reg [7:0] pe0_rq10 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
   reg [7:0] pe0_rq4 = 8'h00;
@@ -6218,6 +6295,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe0_sum1_1 = 18'h00000;
   reg [18:0] pe0_sum2_0 = 19'h00000;
   reg pe0_valid1 = 1'h0;
+  reg pe0_valid10 = 1'h0;
   reg pe0_valid2 = 1'h0;
   reg pe0_valid3 = 1'h0;
   reg pe0_valid4 = 1'h0;
@@ -6229,10 +6307,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3224$0 ;
-  wire [7:0] \port$3224$0 ;
-  output [23:0] \port$3225$0 ;
-  wire [23:0] \port$3225$0 ;
+  output [7:0] \port$3254$0 ;
+  wire [7:0] \port$3254$0 ;
+  output [23:0] \port$3255$0 ;
+  wire [23:0] \port$3255$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6242,9 +6320,9 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -6275,13 +6353,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
@@ -7344,9 +7422,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms0[pe0_rq7];
+    _2_ <= rq_ms0[pe0_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe0_first1 <= step_first;
+  always @(posedge clk)
+    pe0_last1 <= step_last;
   always @(posedge clk)
     pe0_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -7356,7 +7438,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$35 ;
+    pe0_valid2 <= \$36 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -7370,7 +7452,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$36 ;
+    pe0_valid3 <= \$37 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
@@ -7384,7 +7466,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$37 ;
+    pe0_valid4 <= \$38 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -7398,7 +7480,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$38 ;
+    pe0_valid5 <= \$39 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -7412,7 +7494,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$39 ;
+    pe0_valid6 <= \$40 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -7426,7 +7508,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$40 ;
+    pe0_valid7 <= \$41 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -7440,7 +7522,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$41 ;
+    pe0_valid8 <= \$42 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -7454,7 +7536,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$42 ;
+    pe0_valid9 <= \$43 ;
   always @(posedge clk)
     pe0_first9 <= pe0_first8;
   always @(posedge clk)
@@ -7468,7 +7550,21 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize9 <= pe0_requantize8;
   always @(posedge clk)
-    pe0_bank_we <= \$43 ;
+    pe0_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe0_first10 <= pe0_first9;
+  always @(posedge clk)
+    pe0_last10 <= pe0_last9;
+  always @(posedge clk)
+    pe0_ctx10 <= pe0_ctx9;
+  always @(posedge clk)
+    pe0_rq10 <= pe0_rq9;
+  always @(posedge clk)
+    pe0_relu10 <= pe0_relu9;
+  always @(posedge clk)
+    pe0_requantize10 <= pe0_requantize9;
+  always @(posedge clk)
+    pe0_bank_we <= \$45 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -7518,7 +7614,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe0_rq_we <= \$44 ;
+    pe0_rq_we <= \$46 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -7526,7 +7622,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe0_rq_ms_read <= \rport__data$111 ;
+    pe0_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe0_rq_bias <= pe0_rq_bias_read;
   always @(posedge clk)
@@ -7534,15 +7630,15 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_rq_m <= \$16 ;
   always @(posedge clk)
-    pe0_acc0 <= \$45 ;
+    pe0_acc0 <= \$47 ;
   always @(posedge clk)
-    pe0_acc1 <= \$46 ;
+    pe0_acc1 <= \$48 ;
   always @(posedge clk)
-    pe0_done_ctx <= pe0_ctx9;
+    pe0_finished <= \$21 ;
   always @(posedge clk)
-    pe0_done <= \$47 ;
+    pe0_done <= \$49 ;
   always @(posedge clk)
-    pe0_flags <= \$23 ;
+    pe0_flags <= \$24 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -7558,146 +7654,149 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
-  assign \$16  = pe0_requantize9 ? pe0_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe0_requantize10 ? pe0_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe0_ctx9;
   assign \$18  = pe0_valid9 & \$17 ;
   assign \$20  = pe0_valid9 & \$19 ;
-  assign \$21  = pe0_valid9 & pe0_last9;
-  assign \$23  = { 1'h0, pe0_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe0_bank_we;
-  assign \$25  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe0_valid6 & pe0_rq_we;
-  assign \$27  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe0_valid7 & pe0_rq_we;
-  assign \$29  = pe0_rq7 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe0_first9 ? pe0_rq_bias : pe0_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe0_sum2_0);
-  assign \$32  = pe0_first9 ? pe0_rq_bias : pe0_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe0_sum2_0);
-  assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
+  assign \$21  = pe0_ctx10 ? pe0_acc1 : pe0_acc0;
+  assign \$22  = pe0_valid10 & pe0_last10;
+  assign \$24  = { 1'h0, pe0_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe0_bank_we;
+  assign \$26  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe0_valid6 & pe0_rq_we;
+  assign \$28  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe0_valid8 & pe0_rq_we;
+  assign \$30  = pe0_rq8 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe0_first9 ? pe0_rq_bias : pe0_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe0_sum2_0);
+  assign \$33  = pe0_first9 ? pe0_rq_bias : pe0_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe0_sum2_0);
   always @(posedge clk)
-    pe0_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe0_first1 <= step_first;
-  always @(posedge clk)
-    pe0_last1 <= step_last;
+    pe0_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe0_finished),
     .i_m(pe0_rq_m),
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3171$0 (pe0_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$3201$0 (pe0_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = pe0_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_valid2;
+    \$36  = pe0_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = pe0_valid3;
+    \$37  = pe0_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = pe0_valid4;
+    \$38  = pe0_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = pe0_valid5;
+    \$39  = pe0_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = pe0_valid6;
+    \$40  = pe0_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = pe0_valid7;
+    \$41  = pe0_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = pe0_valid8;
+    \$42  = pe0_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = bank_we;
+    \$43  = pe0_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = rq_we;
+    \$44  = pe0_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = pe0_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$47  = pe0_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = pe0_acc1;
+    \$48  = pe0_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe0_acc_next0 = \$31 [31:0];
-  assign pe0_acc_next1 = \$33 [31:0];
+  assign pe0_acc_next0 = \$32 [31:0];
+  assign pe0_acc_next1 = \$34 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -7707,26 +7806,27 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq6;
-  assign \wport__en$134  = pe0_rq_we;
-  assign \wport__addr$135  = pe0_rq_waddr;
-  assign \wport__data$136  = pe0_rq_wdata[53:32];
-  assign \rport__addr$137  = pe0_rq7;
+  assign \wport__en$141  = pe0_rq_we;
+  assign \wport__addr$142  = pe0_rq_waddr;
+  assign \wport__data$143  = pe0_rq_wdata[53:32];
+  assign \rport__addr$144  = pe0_rq8;
   assign i_valid = pe0_done;
+  assign i_acc = pe0_finished;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$3224$0  = \$48 ;
-  assign \port$3225$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$3254$0  = \$50 ;
+  assign \port$3255$0  = \$51 ;
   assign \$19  = pe0_ctx9;
-  assign \$22  = { pe0_requantize9, 1'h0 };
+  assign \$23  = { pe0_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$3171$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3201$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7911,8 +8011,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3171$0 ;
-  wire [1:0] \port$3171$0 ;
+  input [1:0] \port$3201$0 ;
+  wire [1:0] \port$3201$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8129,9 +8229,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3171$0 [0];
+    rq_relu1 <= \port$3201$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3171$0 [1];
+    rq_req1 <= \port$3201$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8265,8 +8365,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3171$0 [0];
-  assign i_requantize = \port$3171$0 [1];
+  assign i_relu = \port$3201$0 [0];
+  assign i_requantize = \port$3201$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8275,7 +8375,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3397$0 , \port$3398$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3435$0 , \port$3436$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8290,21 +8390,21 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -8316,12 +8416,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -8336,6 +8438,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -8360,6 +8463,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_bank_wdata = 64'h0000000000000000;
   reg pe1_bank_we = 1'h0;
   reg pe1_ctx1 = 1'h0;
+  reg pe1_ctx10 = 1'h0;
   reg pe1_ctx2 = 1'h0;
   reg pe1_ctx3 = 1'h0;
   reg pe1_ctx4 = 1'h0;
@@ -8369,8 +8473,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_ctx8 = 1'h0;
   reg pe1_ctx9 = 1'h0;
   reg pe1_done = 1'h0;
-  reg pe1_done_ctx = 1'h0;
+  reg [31:0] pe1_finished = 32'd0;
   reg pe1_first1 = 1'h0;
+  reg pe1_first10 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
   reg pe1_first4 = 1'h0;
@@ -8381,6 +8486,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_first9 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
+  reg pe1_last10 = 1'h0;
   reg pe1_last2 = 1'h0;
   reg pe1_last3 = 1'h0;
   reg pe1_last4 = 1'h0;
@@ -8406,6 +8512,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe1_prod7 = 16'h0000;
   reg pe1_relu1 = 1'h0;
+  reg pe1_relu10 = 1'h0;
   reg pe1_relu2 = 1'h0;
   reg pe1_relu3 = 1'h0;
   reg pe1_relu4 = 1'h0;
@@ -8415,6 +8522,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_relu8 = 1'h0;
   reg pe1_relu9 = 1'h0;
   reg pe1_requantize1 = 1'h0;
+  reg pe1_requantize10 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
   reg pe1_requantize4 = 1'h0;
@@ -8424,6 +8532,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_requantize8 = 1'h0;
   reg pe1_requantize9 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
+  reg [7:0] pe1_rq10 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
   reg [7:0] pe1_rq4 = 8'h00;
@@ -8450,6 +8559,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe1_sum1_1 = 18'h00000;
   reg [18:0] pe1_sum2_0 = 19'h00000;
   reg pe1_valid1 = 1'h0;
+  reg pe1_valid10 = 1'h0;
   reg pe1_valid2 = 1'h0;
   reg pe1_valid3 = 1'h0;
   reg pe1_valid4 = 1'h0;
@@ -8461,10 +8571,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3397$0 ;
-  wire [7:0] \port$3397$0 ;
-  output [23:0] \port$3398$0 ;
-  wire [23:0] \port$3398$0 ;
+  output [7:0] \port$3435$0 ;
+  wire [7:0] \port$3435$0 ;
+  output [23:0] \port$3436$0 ;
+  wire [23:0] \port$3436$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8474,9 +8584,9 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -8507,13 +8617,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
@@ -9576,9 +9686,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms1[pe1_rq7];
+    _2_ <= rq_ms1[pe1_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe1_first1 <= step_first;
+  always @(posedge clk)
+    pe1_last1 <= step_last;
   always @(posedge clk)
     pe1_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -9588,7 +9702,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$35 ;
+    pe1_valid2 <= \$36 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -9602,7 +9716,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$36 ;
+    pe1_valid3 <= \$37 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
@@ -9616,7 +9730,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$37 ;
+    pe1_valid4 <= \$38 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -9630,7 +9744,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$38 ;
+    pe1_valid5 <= \$39 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -9644,7 +9758,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$39 ;
+    pe1_valid6 <= \$40 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -9658,7 +9772,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$40 ;
+    pe1_valid7 <= \$41 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -9672,7 +9786,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$41 ;
+    pe1_valid8 <= \$42 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -9686,7 +9800,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$42 ;
+    pe1_valid9 <= \$43 ;
   always @(posedge clk)
     pe1_first9 <= pe1_first8;
   always @(posedge clk)
@@ -9700,7 +9814,21 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize9 <= pe1_requantize8;
   always @(posedge clk)
-    pe1_bank_we <= \$43 ;
+    pe1_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe1_first10 <= pe1_first9;
+  always @(posedge clk)
+    pe1_last10 <= pe1_last9;
+  always @(posedge clk)
+    pe1_ctx10 <= pe1_ctx9;
+  always @(posedge clk)
+    pe1_rq10 <= pe1_rq9;
+  always @(posedge clk)
+    pe1_relu10 <= pe1_relu9;
+  always @(posedge clk)
+    pe1_requantize10 <= pe1_requantize9;
+  always @(posedge clk)
+    pe1_bank_we <= \$45 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -9750,7 +9878,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe1_rq_we <= \$44 ;
+    pe1_rq_we <= \$46 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -9758,7 +9886,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe1_rq_ms_read <= \rport__data$111 ;
+    pe1_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe1_rq_bias <= pe1_rq_bias_read;
   always @(posedge clk)
@@ -9766,15 +9894,15 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_rq_m <= \$16 ;
   always @(posedge clk)
-    pe1_acc0 <= \$45 ;
+    pe1_acc0 <= \$47 ;
   always @(posedge clk)
-    pe1_acc1 <= \$46 ;
+    pe1_acc1 <= \$48 ;
   always @(posedge clk)
-    pe1_done_ctx <= pe1_ctx9;
+    pe1_finished <= \$21 ;
   always @(posedge clk)
-    pe1_done <= \$47 ;
+    pe1_done <= \$49 ;
   always @(posedge clk)
-    pe1_flags <= \$23 ;
+    pe1_flags <= \$24 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -9790,146 +9918,149 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
-  assign \$16  = pe1_requantize9 ? pe1_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe1_requantize10 ? pe1_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe1_ctx9;
   assign \$18  = pe1_valid9 & \$17 ;
   assign \$20  = pe1_valid9 & \$19 ;
-  assign \$21  = pe1_valid9 & pe1_last9;
-  assign \$23  = { 1'h0, pe1_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe1_bank_we;
-  assign \$25  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe1_valid6 & pe1_rq_we;
-  assign \$27  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe1_valid7 & pe1_rq_we;
-  assign \$29  = pe1_rq7 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe1_first9 ? pe1_rq_bias : pe1_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe1_sum2_0);
-  assign \$32  = pe1_first9 ? pe1_rq_bias : pe1_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe1_sum2_0);
-  assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
+  assign \$21  = pe1_ctx10 ? pe1_acc1 : pe1_acc0;
+  assign \$22  = pe1_valid10 & pe1_last10;
+  assign \$24  = { 1'h0, pe1_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe1_bank_we;
+  assign \$26  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe1_valid6 & pe1_rq_we;
+  assign \$28  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe1_valid8 & pe1_rq_we;
+  assign \$30  = pe1_rq8 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe1_first9 ? pe1_rq_bias : pe1_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe1_sum2_0);
+  assign \$33  = pe1_first9 ? pe1_rq_bias : pe1_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe1_sum2_0);
   always @(posedge clk)
-    pe1_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe1_first1 <= step_first;
-  always @(posedge clk)
-    pe1_last1 <= step_last;
+    pe1_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe1_finished),
     .i_m(pe1_rq_m),
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3344$0 (pe1_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$3382$0 (pe1_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = pe1_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_valid2;
+    \$36  = pe1_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = pe1_valid3;
+    \$37  = pe1_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = pe1_valid4;
+    \$38  = pe1_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$39  = pe1_valid5;
+    \$39  = pe1_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$40  = pe1_valid6;
+    \$40  = pe1_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$41  = pe1_valid7;
+    \$41  = pe1_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = pe1_valid8;
+    \$42  = pe1_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = bank_we;
+    \$43  = pe1_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = rq_we;
+    \$44  = pe1_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = pe1_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$47  = pe1_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = pe1_acc1;
+    \$48  = pe1_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe1_acc_next0 = \$31 [31:0];
-  assign pe1_acc_next1 = \$33 [31:0];
+  assign pe1_acc_next0 = \$32 [31:0];
+  assign pe1_acc_next1 = \$34 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -9939,26 +10070,27 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq6;
-  assign \wport__en$134  = pe1_rq_we;
-  assign \wport__addr$135  = pe1_rq_waddr;
-  assign \wport__data$136  = pe1_rq_wdata[53:32];
-  assign \rport__addr$137  = pe1_rq7;
+  assign \wport__en$141  = pe1_rq_we;
+  assign \wport__addr$142  = pe1_rq_waddr;
+  assign \wport__data$143  = pe1_rq_wdata[53:32];
+  assign \rport__addr$144  = pe1_rq8;
   assign i_valid = pe1_done;
+  assign i_acc = pe1_finished;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$3397$0  = \$48 ;
-  assign \port$3398$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$3435$0  = \$50 ;
+  assign \port$3436$0  = \$51 ;
   assign \$19  = pe1_ctx9;
-  assign \$22  = { pe1_requantize9, 1'h0 };
+  assign \$23  = { pe1_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$3344$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3382$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -10143,8 +10275,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3344$0 ;
-  wire [1:0] \port$3344$0 ;
+  input [1:0] \port$3382$0 ;
+  wire [1:0] \port$3382$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10361,9 +10493,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3344$0 [0];
+    rq_relu1 <= \port$3382$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3344$0 [1];
+    rq_req1 <= \port$3382$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10497,8 +10629,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3344$0 [0];
-  assign i_requantize = \port$3344$0 [1];
+  assign i_relu = \port$3382$0 [0];
+  assign i_requantize = \port$3382$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10507,7 +10639,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3570$0 , \port$3571$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3616$0 , \port$3617$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10522,21 +10654,21 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -10548,12 +10680,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -10568,6 +10702,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -10592,6 +10727,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_bank_wdata = 64'h0000000000000000;
   reg pe2_bank_we = 1'h0;
   reg pe2_ctx1 = 1'h0;
+  reg pe2_ctx10 = 1'h0;
   reg pe2_ctx2 = 1'h0;
   reg pe2_ctx3 = 1'h0;
   reg pe2_ctx4 = 1'h0;
@@ -10601,8 +10737,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_ctx8 = 1'h0;
   reg pe2_ctx9 = 1'h0;
   reg pe2_done = 1'h0;
-  reg pe2_done_ctx = 1'h0;
+  reg [31:0] pe2_finished = 32'd0;
   reg pe2_first1 = 1'h0;
+  reg pe2_first10 = 1'h0;
   reg pe2_first2 = 1'h0;
   reg pe2_first3 = 1'h0;
   reg pe2_first4 = 1'h0;
@@ -10613,6 +10750,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_first9 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
   reg pe2_last1 = 1'h0;
+  reg pe2_last10 = 1'h0;
   reg pe2_last2 = 1'h0;
   reg pe2_last3 = 1'h0;
   reg pe2_last4 = 1'h0;
@@ -10638,6 +10776,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe2_prod7 = 16'h0000;
   reg pe2_relu1 = 1'h0;
+  reg pe2_relu10 = 1'h0;
   reg pe2_relu2 = 1'h0;
   reg pe2_relu3 = 1'h0;
   reg pe2_relu4 = 1'h0;
@@ -10647,6 +10786,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_relu8 = 1'h0;
   reg pe2_relu9 = 1'h0;
   reg pe2_requantize1 = 1'h0;
+  reg pe2_requantize10 = 1'h0;
   reg pe2_requantize2 = 1'h0;
   reg pe2_requantize3 = 1'h0;
   reg pe2_requantize4 = 1'h0;
@@ -10656,6 +10796,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_requantize8 = 1'h0;
   reg pe2_requantize9 = 1'h0;
   reg [7:0] pe2_rq1 = 8'h00;
+  reg [7:0] pe2_rq10 = 8'h00;
   reg [7:0] pe2_rq2 = 8'h00;
   reg [7:0] pe2_rq3 = 8'h00;
   reg [7:0] pe2_rq4 = 8'h00;
@@ -10682,6 +10823,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe2_sum1_1 = 18'h00000;
   reg [18:0] pe2_sum2_0 = 19'h00000;
   reg pe2_valid1 = 1'h0;
+  reg pe2_valid10 = 1'h0;
   reg pe2_valid2 = 1'h0;
   reg pe2_valid3 = 1'h0;
   reg pe2_valid4 = 1'h0;
@@ -10693,10 +10835,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3570$0 ;
-  wire [7:0] \port$3570$0 ;
-  output [23:0] \port$3571$0 ;
-  wire [23:0] \port$3571$0 ;
+  output [7:0] \port$3616$0 ;
+  wire [7:0] \port$3616$0 ;
+  output [23:0] \port$3617$0 ;
+  wire [23:0] \port$3617$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10706,9 +10848,9 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -10739,13 +10881,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
   initial begin
@@ -11808,9 +11950,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms2[pe2_rq7];
+    _2_ <= rq_ms2[pe2_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe2_first1 <= step_first;
+  always @(posedge clk)
+    pe2_last1 <= step_last;
   always @(posedge clk)
     pe2_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -11820,7 +11966,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe2_valid2 <= \$35 ;
+    pe2_valid2 <= \$36 ;
   always @(posedge clk)
     pe2_first2 <= pe2_first1;
   always @(posedge clk)
@@ -11834,7 +11980,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize2 <= pe2_requantize1;
   always @(posedge clk)
-    pe2_valid3 <= \$36 ;
+    pe2_valid3 <= \$37 ;
   always @(posedge clk)
     pe2_first3 <= pe2_first2;
   always @(posedge clk)
@@ -11848,7 +11994,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize3 <= pe2_requantize2;
   always @(posedge clk)
-    pe2_valid4 <= \$37 ;
+    pe2_valid4 <= \$38 ;
   always @(posedge clk)
     pe2_first4 <= pe2_first3;
   always @(posedge clk)
@@ -11862,7 +12008,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize4 <= pe2_requantize3;
   always @(posedge clk)
-    pe2_valid5 <= \$38 ;
+    pe2_valid5 <= \$39 ;
   always @(posedge clk)
     pe2_first5 <= pe2_first4;
   always @(posedge clk)
@@ -11876,7 +12022,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize5 <= pe2_requantize4;
   always @(posedge clk)
-    pe2_valid6 <= \$39 ;
+    pe2_valid6 <= \$40 ;
   always @(posedge clk)
     pe2_first6 <= pe2_first5;
   always @(posedge clk)
@@ -11890,7 +12036,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_valid7 <= \$40 ;
+    pe2_valid7 <= \$41 ;
   always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
@@ -11904,7 +12050,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
-    pe2_valid8 <= \$41 ;
+    pe2_valid8 <= \$42 ;
   always @(posedge clk)
     pe2_first8 <= pe2_first7;
   always @(posedge clk)
@@ -11918,7 +12064,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
-    pe2_valid9 <= \$42 ;
+    pe2_valid9 <= \$43 ;
   always @(posedge clk)
     pe2_first9 <= pe2_first8;
   always @(posedge clk)
@@ -11932,7 +12078,21 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize9 <= pe2_requantize8;
   always @(posedge clk)
-    pe2_bank_we <= \$43 ;
+    pe2_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe2_first10 <= pe2_first9;
+  always @(posedge clk)
+    pe2_last10 <= pe2_last9;
+  always @(posedge clk)
+    pe2_ctx10 <= pe2_ctx9;
+  always @(posedge clk)
+    pe2_rq10 <= pe2_rq9;
+  always @(posedge clk)
+    pe2_relu10 <= pe2_relu9;
+  always @(posedge clk)
+    pe2_requantize10 <= pe2_requantize9;
+  always @(posedge clk)
+    pe2_bank_we <= \$45 ;
   always @(posedge clk)
     pe2_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -11982,7 +12142,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe2_rq_we <= \$44 ;
+    pe2_rq_we <= \$46 ;
   always @(posedge clk)
     pe2_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -11990,7 +12150,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe2_rq_ms_read <= \rport__data$111 ;
+    pe2_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe2_rq_bias <= pe2_rq_bias_read;
   always @(posedge clk)
@@ -11998,15 +12158,15 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_rq_m <= \$16 ;
   always @(posedge clk)
-    pe2_acc0 <= \$45 ;
+    pe2_acc0 <= \$47 ;
   always @(posedge clk)
-    pe2_acc1 <= \$46 ;
+    pe2_acc1 <= \$48 ;
   always @(posedge clk)
-    pe2_done_ctx <= pe2_ctx9;
+    pe2_finished <= \$21 ;
   always @(posedge clk)
-    pe2_done <= \$47 ;
+    pe2_done <= \$49 ;
   always @(posedge clk)
-    pe2_flags <= \$23 ;
+    pe2_flags <= \$24 ;
   assign \$1  = $signed(pe2_w3[7:0]) * $signed(pe2_a3[7:0]);
   assign \$2  = $signed(pe2_w3[15:8]) * $signed(pe2_a3[15:8]);
   assign \$3  = $signed(pe2_w3[23:16]) * $signed(pe2_a3[23:16]);
@@ -12022,146 +12182,149 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe2_sum0_0) + $signed(pe2_sum0_1);
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
-  assign \$16  = pe2_requantize9 ? pe2_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe2_requantize10 ? pe2_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe2_ctx9;
   assign \$18  = pe2_valid9 & \$17 ;
   assign \$20  = pe2_valid9 & \$19 ;
-  assign \$21  = pe2_valid9 & pe2_last9;
-  assign \$23  = { 1'h0, pe2_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe2_bank_we;
-  assign \$25  = rp__addr == pe2_bank_waddr;
-  assign pe2_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe2_valid6 & pe2_rq_we;
-  assign \$27  = pe2_rq6 == pe2_rq_waddr;
-  assign pe2_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe2_valid7 & pe2_rq_we;
-  assign \$29  = pe2_rq7 == pe2_rq_waddr;
-  assign pe2_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe2_first9 ? pe2_rq_bias : pe2_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe2_sum2_0);
-  assign \$32  = pe2_first9 ? pe2_rq_bias : pe2_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe2_sum2_0);
-  assign i_acc = pe2_done_ctx ? pe2_acc1 : pe2_acc0;
+  assign \$21  = pe2_ctx10 ? pe2_acc1 : pe2_acc0;
+  assign \$22  = pe2_valid10 & pe2_last10;
+  assign \$24  = { 1'h0, pe2_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe2_bank_we;
+  assign \$26  = rp__addr == pe2_bank_waddr;
+  assign pe2_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe2_valid6 & pe2_rq_we;
+  assign \$28  = pe2_rq6 == pe2_rq_waddr;
+  assign pe2_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe2_valid8 & pe2_rq_we;
+  assign \$30  = pe2_rq8 == pe2_rq_waddr;
+  assign pe2_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe2_first9 ? pe2_rq_bias : pe2_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe2_sum2_0);
+  assign \$33  = pe2_first9 ? pe2_rq_bias : pe2_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe2_sum2_0);
   always @(posedge clk)
-    pe2_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe2_first1 <= step_first;
-  always @(posedge clk)
-    pe2_last1 <= step_last;
+    pe2_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe2_finished),
     .i_m(pe2_rq_m),
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3517$0 (pe2_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$3563$0 (pe2_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = pe2_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = pe2_valid2;
+    \$36  = pe2_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = pe2_valid3;
+    \$37  = pe2_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = pe2_valid4;
+    \$38  = pe2_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = pe2_valid5;
+    \$39  = pe2_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = pe2_valid6;
+    \$40  = pe2_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = pe2_valid7;
+    \$41  = pe2_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = pe2_valid8;
+    \$42  = pe2_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$43  = bank_we;
+    \$43  = pe2_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$44  = rq_we;
+    \$44  = pe2_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$45  = pe2_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$47  = pe2_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$46  = pe2_acc1;
+    \$48  = pe2_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe2_acc_next0 = \$31 [31:0];
-  assign pe2_acc_next1 = \$33 [31:0];
+  assign pe2_acc_next0 = \$32 [31:0];
+  assign pe2_acc_next1 = \$34 [31:0];
   assign wp__en = pe2_bank_we;
   assign wp__addr = pe2_bank_waddr;
   assign wp__data = pe2_bank_wdata;
@@ -12171,26 +12334,27 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe2_rq_waddr;
   assign wport__data = pe2_rq_wdata[31:0];
   assign rport__addr = pe2_rq6;
-  assign \wport__en$134  = pe2_rq_we;
-  assign \wport__addr$135  = pe2_rq_waddr;
-  assign \wport__data$136  = pe2_rq_wdata[53:32];
-  assign \rport__addr$137  = pe2_rq7;
+  assign \wport__en$141  = pe2_rq_we;
+  assign \wport__addr$142  = pe2_rq_waddr;
+  assign \wport__data$143  = pe2_rq_wdata[53:32];
+  assign \rport__addr$144  = pe2_rq8;
   assign i_valid = pe2_done;
+  assign i_acc = pe2_finished;
   assign i_m = pe2_rq_m;
   assign i_s = pe2_rq_s;
   assign i_relu = pe2_flags[0];
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$3570$0  = \$48 ;
-  assign \port$3571$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$3616$0  = \$50 ;
+  assign \port$3617$0  = \$51 ;
   assign \$19  = pe2_ctx9;
-  assign \$22  = { pe2_requantize9, 1'h0 };
+  assign \$23  = { pe2_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$3517$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3563$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12375,8 +12539,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3517$0 ;
-  wire [1:0] \port$3517$0 ;
+  input [1:0] \port$3563$0 ;
+  wire [1:0] \port$3563$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12593,9 +12757,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3517$0 [0];
+    rq_relu1 <= \port$3563$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3517$0 [1];
+    rq_req1 <= \port$3563$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12729,8 +12893,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3517$0 [0];
-  assign i_requantize = \port$3517$0 [1];
+  assign i_relu = \port$3563$0 [0];
+  assign i_requantize = \port$3563$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12739,7 +12903,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_acc, i_s, i_m, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3743$0 , \port$3744$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3797$0 , \port$3798$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12754,21 +12918,21 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -12780,12 +12944,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -12800,6 +12966,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -12824,6 +12991,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_bank_wdata = 64'h0000000000000000;
   reg pe3_bank_we = 1'h0;
   reg pe3_ctx1 = 1'h0;
+  reg pe3_ctx10 = 1'h0;
   reg pe3_ctx2 = 1'h0;
   reg pe3_ctx3 = 1'h0;
   reg pe3_ctx4 = 1'h0;
@@ -12833,8 +13001,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_ctx8 = 1'h0;
   reg pe3_ctx9 = 1'h0;
   reg pe3_done = 1'h0;
-  reg pe3_done_ctx = 1'h0;
+  reg [31:0] pe3_finished = 32'd0;
   reg pe3_first1 = 1'h0;
+  reg pe3_first10 = 1'h0;
   reg pe3_first2 = 1'h0;
   reg pe3_first3 = 1'h0;
   reg pe3_first4 = 1'h0;
@@ -12845,6 +13014,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_first9 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
   reg pe3_last1 = 1'h0;
+  reg pe3_last10 = 1'h0;
   reg pe3_last2 = 1'h0;
   reg pe3_last3 = 1'h0;
   reg pe3_last4 = 1'h0;
@@ -12870,6 +13040,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe3_prod7 = 16'h0000;
   reg pe3_relu1 = 1'h0;
+  reg pe3_relu10 = 1'h0;
   reg pe3_relu2 = 1'h0;
   reg pe3_relu3 = 1'h0;
   reg pe3_relu4 = 1'h0;
@@ -12879,6 +13050,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_relu8 = 1'h0;
   reg pe3_relu9 = 1'h0;
   reg pe3_requantize1 = 1'h0;
+  reg pe3_requantize10 = 1'h0;
   reg pe3_requantize2 = 1'h0;
   reg pe3_requantize3 = 1'h0;
   reg pe3_requantize4 = 1'h0;
@@ -12888,6 +13060,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_requantize8 = 1'h0;
   reg pe3_requantize9 = 1'h0;
   reg [7:0] pe3_rq1 = 8'h00;
+  reg [7:0] pe3_rq10 = 8'h00;
   reg [7:0] pe3_rq2 = 8'h00;
   reg [7:0] pe3_rq3 = 8'h00;
   reg [7:0] pe3_rq4 = 8'h00;
@@ -12914,6 +13087,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe3_sum1_1 = 18'h00000;
   reg [18:0] pe3_sum2_0 = 19'h00000;
   reg pe3_valid1 = 1'h0;
+  reg pe3_valid10 = 1'h0;
   reg pe3_valid2 = 1'h0;
   reg pe3_valid3 = 1'h0;
   reg pe3_valid4 = 1'h0;
@@ -12925,10 +13099,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3743$0 ;
-  wire [7:0] \port$3743$0 ;
-  output [23:0] \port$3744$0 ;
-  wire [23:0] \port$3744$0 ;
+  output [7:0] \port$3797$0 ;
+  wire [7:0] \port$3797$0 ;
+  output [23:0] \port$3798$0 ;
+  wire [23:0] \port$3798$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12938,9 +13112,9 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -12971,13 +13145,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
   initial begin
@@ -14040,9 +14214,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms3[pe3_rq7];
+    _2_ <= rq_ms3[pe3_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe3_first1 <= step_first;
+  always @(posedge clk)
+    pe3_last1 <= step_last;
   always @(posedge clk)
     pe3_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -14052,7 +14230,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe3_valid2 <= \$35 ;
+    pe3_valid2 <= \$36 ;
   always @(posedge clk)
     pe3_first2 <= pe3_first1;
   always @(posedge clk)
@@ -14066,7 +14244,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize2 <= pe3_requantize1;
   always @(posedge clk)
-    pe3_valid3 <= \$36 ;
+    pe3_valid3 <= \$37 ;
   always @(posedge clk)
     pe3_first3 <= pe3_first2;
   always @(posedge clk)
@@ -14080,7 +14258,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize3 <= pe3_requantize2;
   always @(posedge clk)
-    pe3_valid4 <= \$37 ;
+    pe3_valid4 <= \$38 ;
   always @(posedge clk)
     pe3_first4 <= pe3_first3;
   always @(posedge clk)
@@ -14094,7 +14272,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize4 <= pe3_requantize3;
   always @(posedge clk)
-    pe3_valid5 <= \$38 ;
+    pe3_valid5 <= \$39 ;
   always @(posedge clk)
     pe3_first5 <= pe3_first4;
   always @(posedge clk)
@@ -14108,7 +14286,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize5 <= pe3_requantize4;
   always @(posedge clk)
-    pe3_valid6 <= \$39 ;
+    pe3_valid6 <= \$40 ;
   always @(posedge clk)
     pe3_first6 <= pe3_first5;
   always @(posedge clk)
@@ -14122,7 +14300,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_valid7 <= \$40 ;
+    pe3_valid7 <= \$41 ;
   always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
@@ -14136,7 +14314,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
-    pe3_valid8 <= \$41 ;
+    pe3_valid8 <= \$42 ;
   always @(posedge clk)
     pe3_first8 <= pe3_first7;
   always @(posedge clk)
@@ -14150,7 +14328,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
-    pe3_valid9 <= \$42 ;
+    pe3_valid9 <= \$43 ;
   always @(posedge clk)
     pe3_first9 <= pe3_first8;
   always @(posedge clk)
@@ -14164,7 +14342,21 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize9 <= pe3_requantize8;
   always @(posedge clk)
-    pe3_bank_we <= \$43 ;
+    pe3_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe3_first10 <= pe3_first9;
+  always @(posedge clk)
+    pe3_last10 <= pe3_last9;
+  always @(posedge clk)
+    pe3_ctx10 <= pe3_ctx9;
+  always @(posedge clk)
+    pe3_rq10 <= pe3_rq9;
+  always @(posedge clk)
+    pe3_relu10 <= pe3_relu9;
+  always @(posedge clk)
+    pe3_requantize10 <= pe3_requantize9;
+  always @(posedge clk)
+    pe3_bank_we <= \$45 ;
   always @(posedge clk)
     pe3_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -14214,7 +14406,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe3_rq_we <= \$44 ;
+    pe3_rq_we <= \$46 ;
   always @(posedge clk)
     pe3_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -14222,7 +14414,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe3_rq_ms_read <= \rport__data$111 ;
+    pe3_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe3_rq_bias <= pe3_rq_bias_read;
   always @(posedge clk)
@@ -14230,15 +14422,15 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_rq_m <= \$16 ;
   always @(posedge clk)
-    pe3_acc0 <= \$45 ;
+    pe3_acc0 <= \$47 ;
   always @(posedge clk)
-    pe3_acc1 <= \$46 ;
+    pe3_acc1 <= \$48 ;
   always @(posedge clk)
-    pe3_done_ctx <= pe3_ctx9;
+    pe3_finished <= \$21 ;
   always @(posedge clk)
-    pe3_done <= \$47 ;
+    pe3_done <= \$49 ;
   always @(posedge clk)
-    pe3_flags <= \$23 ;
+    pe3_flags <= \$24 ;
   assign \$1  = $signed(pe3_w3[7:0]) * $signed(pe3_a3[7:0]);
   assign \$2  = $signed(pe3_w3[15:8]) * $signed(pe3_a3[15:8]);
   assign \$3  = $signed(pe3_w3[23:16]) * $signed(pe3_a3[23:16]);
@@ -14254,146 +14446,149 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe3_sum0_0) + $signed(pe3_sum0_1);
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
-  assign \$16  = pe3_requantize9 ? pe3_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe3_requantize10 ? pe3_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe3_ctx9;
   assign \$18  = pe3_valid9 & \$17 ;
   assign \$20  = pe3_valid9 & \$19 ;
-  assign \$21  = pe3_valid9 & pe3_last9;
-  assign \$23  = { 1'h0, pe3_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe3_bank_we;
-  assign \$25  = rp__addr == pe3_bank_waddr;
-  assign pe3_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe3_valid6 & pe3_rq_we;
-  assign \$27  = pe3_rq6 == pe3_rq_waddr;
-  assign pe3_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe3_valid7 & pe3_rq_we;
-  assign \$29  = pe3_rq7 == pe3_rq_waddr;
-  assign pe3_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe3_first9 ? pe3_rq_bias : pe3_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe3_sum2_0);
-  assign \$32  = pe3_first9 ? pe3_rq_bias : pe3_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe3_sum2_0);
-  assign i_acc = pe3_done_ctx ? pe3_acc1 : pe3_acc0;
+  assign \$21  = pe3_ctx10 ? pe3_acc1 : pe3_acc0;
+  assign \$22  = pe3_valid10 & pe3_last10;
+  assign \$24  = { 1'h0, pe3_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe3_bank_we;
+  assign \$26  = rp__addr == pe3_bank_waddr;
+  assign pe3_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe3_valid6 & pe3_rq_we;
+  assign \$28  = pe3_rq6 == pe3_rq_waddr;
+  assign pe3_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe3_valid8 & pe3_rq_we;
+  assign \$30  = pe3_rq8 == pe3_rq_waddr;
+  assign pe3_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe3_first9 ? pe3_rq_bias : pe3_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe3_sum2_0);
+  assign \$33  = pe3_first9 ? pe3_rq_bias : pe3_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe3_sum2_0);
   always @(posedge clk)
-    pe3_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe3_first1 <= step_first;
-  always @(posedge clk)
-    pe3_last1 <= step_last;
+    pe3_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe3_finished),
     .i_m(pe3_rq_m),
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3690$0 (pe3_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$3744$0 (pe3_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$35  = pe3_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$36  = pe3_valid2;
+    \$36  = pe3_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$37  = pe3_valid3;
+    \$37  = pe3_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = pe3_valid4;
+    \$38  = pe3_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$39  = pe3_valid5;
+    \$39  = pe3_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$40  = pe3_valid6;
+    \$40  = pe3_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$41  = pe3_valid7;
+    \$41  = pe3_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$42  = pe3_valid8;
+    \$42  = pe3_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$43  = bank_we;
+    \$43  = pe3_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$44  = rq_we;
+    \$44  = pe3_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$45  = pe3_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$47  = pe3_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$46  = pe3_acc1;
+    \$48  = pe3_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe3_acc_next0 = \$31 [31:0];
-  assign pe3_acc_next1 = \$33 [31:0];
+  assign pe3_acc_next0 = \$32 [31:0];
+  assign pe3_acc_next1 = \$34 [31:0];
   assign wp__en = pe3_bank_we;
   assign wp__addr = pe3_bank_waddr;
   assign wp__data = pe3_bank_wdata;
@@ -14403,26 +14598,27 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe3_rq_waddr;
   assign wport__data = pe3_rq_wdata[31:0];
   assign rport__addr = pe3_rq6;
-  assign \wport__en$134  = pe3_rq_we;
-  assign \wport__addr$135  = pe3_rq_waddr;
-  assign \wport__data$136  = pe3_rq_wdata[53:32];
-  assign \rport__addr$137  = pe3_rq7;
+  assign \wport__en$141  = pe3_rq_we;
+  assign \wport__addr$142  = pe3_rq_waddr;
+  assign \wport__data$143  = pe3_rq_wdata[53:32];
+  assign \rport__addr$144  = pe3_rq8;
   assign i_valid = pe3_done;
+  assign i_acc = pe3_finished;
   assign i_m = pe3_rq_m;
   assign i_s = pe3_rq_s;
   assign i_relu = pe3_flags[0];
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$3743$0  = \$48 ;
-  assign \port$3744$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$3797$0  = \$50 ;
+  assign \port$3798$0  = \$51 ;
   assign \$19  = pe3_ctx9;
-  assign \$22  = { pe3_requantize9, 1'h0 };
+  assign \$23  = { pe3_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$3690$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3744$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14607,8 +14803,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3690$0 ;
-  wire [1:0] \port$3690$0 ;
+  input [1:0] \port$3744$0 ;
+  wire [1:0] \port$3744$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -14825,9 +15021,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3690$0 [0];
+    rq_relu1 <= \port$3744$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3690$0 [1];
+    rq_req1 <= \port$3744$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -14961,8 +15157,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3690$0 [0];
-  assign i_requantize = \port$3690$0 [1];
+  assign i_relu = \port$3744$0 [0];
+  assign i_requantize = \port$3744$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -14971,7 +15167,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_acc, i_s, i_m, i_valid, \port$36
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3916$0 , \port$3917$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3978$0 , \port$3979$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -14986,21 +15182,21 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -15012,12 +15208,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -15032,6 +15230,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -15056,6 +15255,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_bank_wdata = 64'h0000000000000000;
   reg pe4_bank_we = 1'h0;
   reg pe4_ctx1 = 1'h0;
+  reg pe4_ctx10 = 1'h0;
   reg pe4_ctx2 = 1'h0;
   reg pe4_ctx3 = 1'h0;
   reg pe4_ctx4 = 1'h0;
@@ -15065,8 +15265,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_ctx8 = 1'h0;
   reg pe4_ctx9 = 1'h0;
   reg pe4_done = 1'h0;
-  reg pe4_done_ctx = 1'h0;
+  reg [31:0] pe4_finished = 32'd0;
   reg pe4_first1 = 1'h0;
+  reg pe4_first10 = 1'h0;
   reg pe4_first2 = 1'h0;
   reg pe4_first3 = 1'h0;
   reg pe4_first4 = 1'h0;
@@ -15077,6 +15278,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_first9 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
   reg pe4_last1 = 1'h0;
+  reg pe4_last10 = 1'h0;
   reg pe4_last2 = 1'h0;
   reg pe4_last3 = 1'h0;
   reg pe4_last4 = 1'h0;
@@ -15102,6 +15304,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe4_prod7 = 16'h0000;
   reg pe4_relu1 = 1'h0;
+  reg pe4_relu10 = 1'h0;
   reg pe4_relu2 = 1'h0;
   reg pe4_relu3 = 1'h0;
   reg pe4_relu4 = 1'h0;
@@ -15111,6 +15314,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_relu8 = 1'h0;
   reg pe4_relu9 = 1'h0;
   reg pe4_requantize1 = 1'h0;
+  reg pe4_requantize10 = 1'h0;
   reg pe4_requantize2 = 1'h0;
   reg pe4_requantize3 = 1'h0;
   reg pe4_requantize4 = 1'h0;
@@ -15120,6 +15324,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_requantize8 = 1'h0;
   reg pe4_requantize9 = 1'h0;
   reg [7:0] pe4_rq1 = 8'h00;
+  reg [7:0] pe4_rq10 = 8'h00;
   reg [7:0] pe4_rq2 = 8'h00;
   reg [7:0] pe4_rq3 = 8'h00;
   reg [7:0] pe4_rq4 = 8'h00;
@@ -15146,6 +15351,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe4_sum1_1 = 18'h00000;
   reg [18:0] pe4_sum2_0 = 19'h00000;
   reg pe4_valid1 = 1'h0;
+  reg pe4_valid10 = 1'h0;
   reg pe4_valid2 = 1'h0;
   reg pe4_valid3 = 1'h0;
   reg pe4_valid4 = 1'h0;
@@ -15157,10 +15363,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3916$0 ;
-  wire [7:0] \port$3916$0 ;
-  output [23:0] \port$3917$0 ;
-  wire [23:0] \port$3917$0 ;
+  output [7:0] \port$3978$0 ;
+  wire [7:0] \port$3978$0 ;
+  output [23:0] \port$3979$0 ;
+  wire [23:0] \port$3979$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15170,9 +15376,9 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -15203,13 +15409,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
   initial begin
@@ -16272,9 +16478,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms4[pe4_rq7];
+    _2_ <= rq_ms4[pe4_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe4_first1 <= step_first;
+  always @(posedge clk)
+    pe4_last1 <= step_last;
   always @(posedge clk)
     pe4_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -16284,7 +16494,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe4_valid2 <= \$35 ;
+    pe4_valid2 <= \$36 ;
   always @(posedge clk)
     pe4_first2 <= pe4_first1;
   always @(posedge clk)
@@ -16298,7 +16508,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize2 <= pe4_requantize1;
   always @(posedge clk)
-    pe4_valid3 <= \$36 ;
+    pe4_valid3 <= \$37 ;
   always @(posedge clk)
     pe4_first3 <= pe4_first2;
   always @(posedge clk)
@@ -16312,7 +16522,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize3 <= pe4_requantize2;
   always @(posedge clk)
-    pe4_valid4 <= \$37 ;
+    pe4_valid4 <= \$38 ;
   always @(posedge clk)
     pe4_first4 <= pe4_first3;
   always @(posedge clk)
@@ -16326,7 +16536,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize4 <= pe4_requantize3;
   always @(posedge clk)
-    pe4_valid5 <= \$38 ;
+    pe4_valid5 <= \$39 ;
   always @(posedge clk)
     pe4_first5 <= pe4_first4;
   always @(posedge clk)
@@ -16340,7 +16550,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize5 <= pe4_requantize4;
   always @(posedge clk)
-    pe4_valid6 <= \$39 ;
+    pe4_valid6 <= \$40 ;
   always @(posedge clk)
     pe4_first6 <= pe4_first5;
   always @(posedge clk)
@@ -16354,7 +16564,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_valid7 <= \$40 ;
+    pe4_valid7 <= \$41 ;
   always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
@@ -16368,7 +16578,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
-    pe4_valid8 <= \$41 ;
+    pe4_valid8 <= \$42 ;
   always @(posedge clk)
     pe4_first8 <= pe4_first7;
   always @(posedge clk)
@@ -16382,7 +16592,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
-    pe4_valid9 <= \$42 ;
+    pe4_valid9 <= \$43 ;
   always @(posedge clk)
     pe4_first9 <= pe4_first8;
   always @(posedge clk)
@@ -16396,7 +16606,21 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize9 <= pe4_requantize8;
   always @(posedge clk)
-    pe4_bank_we <= \$43 ;
+    pe4_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe4_first10 <= pe4_first9;
+  always @(posedge clk)
+    pe4_last10 <= pe4_last9;
+  always @(posedge clk)
+    pe4_ctx10 <= pe4_ctx9;
+  always @(posedge clk)
+    pe4_rq10 <= pe4_rq9;
+  always @(posedge clk)
+    pe4_relu10 <= pe4_relu9;
+  always @(posedge clk)
+    pe4_requantize10 <= pe4_requantize9;
+  always @(posedge clk)
+    pe4_bank_we <= \$45 ;
   always @(posedge clk)
     pe4_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -16446,7 +16670,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe4_rq_we <= \$44 ;
+    pe4_rq_we <= \$46 ;
   always @(posedge clk)
     pe4_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -16454,7 +16678,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe4_rq_ms_read <= \rport__data$111 ;
+    pe4_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe4_rq_bias <= pe4_rq_bias_read;
   always @(posedge clk)
@@ -16462,15 +16686,15 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_rq_m <= \$16 ;
   always @(posedge clk)
-    pe4_acc0 <= \$45 ;
+    pe4_acc0 <= \$47 ;
   always @(posedge clk)
-    pe4_acc1 <= \$46 ;
+    pe4_acc1 <= \$48 ;
   always @(posedge clk)
-    pe4_done_ctx <= pe4_ctx9;
+    pe4_finished <= \$21 ;
   always @(posedge clk)
-    pe4_done <= \$47 ;
+    pe4_done <= \$49 ;
   always @(posedge clk)
-    pe4_flags <= \$23 ;
+    pe4_flags <= \$24 ;
   assign \$1  = $signed(pe4_w3[7:0]) * $signed(pe4_a3[7:0]);
   assign \$2  = $signed(pe4_w3[15:8]) * $signed(pe4_a3[15:8]);
   assign \$3  = $signed(pe4_w3[23:16]) * $signed(pe4_a3[23:16]);
@@ -16486,146 +16710,149 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe4_sum0_0) + $signed(pe4_sum0_1);
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
-  assign \$16  = pe4_requantize9 ? pe4_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe4_requantize10 ? pe4_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe4_ctx9;
   assign \$18  = pe4_valid9 & \$17 ;
   assign \$20  = pe4_valid9 & \$19 ;
-  assign \$21  = pe4_valid9 & pe4_last9;
-  assign \$23  = { 1'h0, pe4_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe4_bank_we;
-  assign \$25  = rp__addr == pe4_bank_waddr;
-  assign pe4_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe4_valid6 & pe4_rq_we;
-  assign \$27  = pe4_rq6 == pe4_rq_waddr;
-  assign pe4_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe4_valid7 & pe4_rq_we;
-  assign \$29  = pe4_rq7 == pe4_rq_waddr;
-  assign pe4_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe4_first9 ? pe4_rq_bias : pe4_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe4_sum2_0);
-  assign \$32  = pe4_first9 ? pe4_rq_bias : pe4_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe4_sum2_0);
-  assign i_acc = pe4_done_ctx ? pe4_acc1 : pe4_acc0;
+  assign \$21  = pe4_ctx10 ? pe4_acc1 : pe4_acc0;
+  assign \$22  = pe4_valid10 & pe4_last10;
+  assign \$24  = { 1'h0, pe4_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe4_bank_we;
+  assign \$26  = rp__addr == pe4_bank_waddr;
+  assign pe4_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe4_valid6 & pe4_rq_we;
+  assign \$28  = pe4_rq6 == pe4_rq_waddr;
+  assign pe4_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe4_valid8 & pe4_rq_we;
+  assign \$30  = pe4_rq8 == pe4_rq_waddr;
+  assign pe4_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe4_first9 ? pe4_rq_bias : pe4_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe4_sum2_0);
+  assign \$33  = pe4_first9 ? pe4_rq_bias : pe4_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe4_sum2_0);
   always @(posedge clk)
-    pe4_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe4_first1 <= step_first;
-  always @(posedge clk)
-    pe4_last1 <= step_last;
+    pe4_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe4_finished),
     .i_m(pe4_rq_m),
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3863$0 (pe4_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$3925$0 (pe4_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$35  = pe4_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = pe4_valid2;
+    \$36  = pe4_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$37  = pe4_valid3;
+    \$37  = pe4_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$38  = pe4_valid4;
+    \$38  = pe4_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$39  = pe4_valid5;
+    \$39  = pe4_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$40  = pe4_valid6;
+    \$40  = pe4_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$41  = pe4_valid7;
+    \$41  = pe4_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$42  = pe4_valid8;
+    \$42  = pe4_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$43  = bank_we;
+    \$43  = pe4_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$44  = rq_we;
+    \$44  = pe4_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$45  = pe4_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$47  = pe4_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$46  = pe4_acc1;
+    \$48  = pe4_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe4_acc_next0 = \$31 [31:0];
-  assign pe4_acc_next1 = \$33 [31:0];
+  assign pe4_acc_next0 = \$32 [31:0];
+  assign pe4_acc_next1 = \$34 [31:0];
   assign wp__en = pe4_bank_we;
   assign wp__addr = pe4_bank_waddr;
   assign wp__data = pe4_bank_wdata;
@@ -16635,26 +16862,27 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe4_rq_waddr;
   assign wport__data = pe4_rq_wdata[31:0];
   assign rport__addr = pe4_rq6;
-  assign \wport__en$134  = pe4_rq_we;
-  assign \wport__addr$135  = pe4_rq_waddr;
-  assign \wport__data$136  = pe4_rq_wdata[53:32];
-  assign \rport__addr$137  = pe4_rq7;
+  assign \wport__en$141  = pe4_rq_we;
+  assign \wport__addr$142  = pe4_rq_waddr;
+  assign \wport__data$143  = pe4_rq_wdata[53:32];
+  assign \rport__addr$144  = pe4_rq8;
   assign i_valid = pe4_done;
+  assign i_acc = pe4_finished;
   assign i_m = pe4_rq_m;
   assign i_s = pe4_rq_s;
   assign i_relu = pe4_flags[0];
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$3916$0  = \$48 ;
-  assign \port$3917$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$3978$0  = \$50 ;
+  assign \port$3979$0  = \$51 ;
   assign \$19  = pe4_ctx9;
-  assign \$22  = { pe4_requantize9, 1'h0 };
+  assign \$23  = { pe4_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$3863$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3925$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -16839,8 +17067,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3863$0 ;
-  wire [1:0] \port$3863$0 ;
+  input [1:0] \port$3925$0 ;
+  wire [1:0] \port$3925$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -17057,9 +17285,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3863$0 [0];
+    rq_relu1 <= \port$3925$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3863$0 [1];
+    rq_req1 <= \port$3925$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17193,8 +17421,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3863$0 [0];
-  assign i_requantize = \port$3863$0 [1];
+  assign i_relu = \port$3925$0 [0];
+  assign i_requantize = \port$3925$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17203,7 +17431,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_acc, i_s, i_m, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4089$0 , \port$4090$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4159$0 , \port$4160$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17218,21 +17446,21 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -17244,12 +17472,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -17264,6 +17494,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -17288,6 +17519,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_bank_wdata = 64'h0000000000000000;
   reg pe5_bank_we = 1'h0;
   reg pe5_ctx1 = 1'h0;
+  reg pe5_ctx10 = 1'h0;
   reg pe5_ctx2 = 1'h0;
   reg pe5_ctx3 = 1'h0;
   reg pe5_ctx4 = 1'h0;
@@ -17297,8 +17529,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_ctx8 = 1'h0;
   reg pe5_ctx9 = 1'h0;
   reg pe5_done = 1'h0;
-  reg pe5_done_ctx = 1'h0;
+  reg [31:0] pe5_finished = 32'd0;
   reg pe5_first1 = 1'h0;
+  reg pe5_first10 = 1'h0;
   reg pe5_first2 = 1'h0;
   reg pe5_first3 = 1'h0;
   reg pe5_first4 = 1'h0;
@@ -17309,6 +17542,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_first9 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
   reg pe5_last1 = 1'h0;
+  reg pe5_last10 = 1'h0;
   reg pe5_last2 = 1'h0;
   reg pe5_last3 = 1'h0;
   reg pe5_last4 = 1'h0;
@@ -17334,6 +17568,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe5_prod7 = 16'h0000;
   reg pe5_relu1 = 1'h0;
+  reg pe5_relu10 = 1'h0;
   reg pe5_relu2 = 1'h0;
   reg pe5_relu3 = 1'h0;
   reg pe5_relu4 = 1'h0;
@@ -17343,6 +17578,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_relu8 = 1'h0;
   reg pe5_relu9 = 1'h0;
   reg pe5_requantize1 = 1'h0;
+  reg pe5_requantize10 = 1'h0;
   reg pe5_requantize2 = 1'h0;
   reg pe5_requantize3 = 1'h0;
   reg pe5_requantize4 = 1'h0;
@@ -17352,6 +17588,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_requantize8 = 1'h0;
   reg pe5_requantize9 = 1'h0;
   reg [7:0] pe5_rq1 = 8'h00;
+  reg [7:0] pe5_rq10 = 8'h00;
   reg [7:0] pe5_rq2 = 8'h00;
   reg [7:0] pe5_rq3 = 8'h00;
   reg [7:0] pe5_rq4 = 8'h00;
@@ -17378,6 +17615,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe5_sum1_1 = 18'h00000;
   reg [18:0] pe5_sum2_0 = 19'h00000;
   reg pe5_valid1 = 1'h0;
+  reg pe5_valid10 = 1'h0;
   reg pe5_valid2 = 1'h0;
   reg pe5_valid3 = 1'h0;
   reg pe5_valid4 = 1'h0;
@@ -17389,10 +17627,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4089$0 ;
-  wire [7:0] \port$4089$0 ;
-  output [23:0] \port$4090$0 ;
-  wire [23:0] \port$4090$0 ;
+  output [7:0] \port$4159$0 ;
+  wire [7:0] \port$4159$0 ;
+  output [23:0] \port$4160$0 ;
+  wire [23:0] \port$4160$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17402,9 +17640,9 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -17435,13 +17673,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
   initial begin
@@ -18504,9 +18742,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms5[pe5_rq7];
+    _2_ <= rq_ms5[pe5_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe5_first1 <= step_first;
+  always @(posedge clk)
+    pe5_last1 <= step_last;
   always @(posedge clk)
     pe5_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -18516,7 +18758,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe5_valid2 <= \$35 ;
+    pe5_valid2 <= \$36 ;
   always @(posedge clk)
     pe5_first2 <= pe5_first1;
   always @(posedge clk)
@@ -18530,7 +18772,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize2 <= pe5_requantize1;
   always @(posedge clk)
-    pe5_valid3 <= \$36 ;
+    pe5_valid3 <= \$37 ;
   always @(posedge clk)
     pe5_first3 <= pe5_first2;
   always @(posedge clk)
@@ -18544,7 +18786,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize3 <= pe5_requantize2;
   always @(posedge clk)
-    pe5_valid4 <= \$37 ;
+    pe5_valid4 <= \$38 ;
   always @(posedge clk)
     pe5_first4 <= pe5_first3;
   always @(posedge clk)
@@ -18558,7 +18800,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize4 <= pe5_requantize3;
   always @(posedge clk)
-    pe5_valid5 <= \$38 ;
+    pe5_valid5 <= \$39 ;
   always @(posedge clk)
     pe5_first5 <= pe5_first4;
   always @(posedge clk)
@@ -18572,7 +18814,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize5 <= pe5_requantize4;
   always @(posedge clk)
-    pe5_valid6 <= \$39 ;
+    pe5_valid6 <= \$40 ;
   always @(posedge clk)
     pe5_first6 <= pe5_first5;
   always @(posedge clk)
@@ -18586,7 +18828,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_valid7 <= \$40 ;
+    pe5_valid7 <= \$41 ;
   always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
@@ -18600,7 +18842,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
-    pe5_valid8 <= \$41 ;
+    pe5_valid8 <= \$42 ;
   always @(posedge clk)
     pe5_first8 <= pe5_first7;
   always @(posedge clk)
@@ -18614,7 +18856,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
-    pe5_valid9 <= \$42 ;
+    pe5_valid9 <= \$43 ;
   always @(posedge clk)
     pe5_first9 <= pe5_first8;
   always @(posedge clk)
@@ -18628,7 +18870,21 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize9 <= pe5_requantize8;
   always @(posedge clk)
-    pe5_bank_we <= \$43 ;
+    pe5_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe5_first10 <= pe5_first9;
+  always @(posedge clk)
+    pe5_last10 <= pe5_last9;
+  always @(posedge clk)
+    pe5_ctx10 <= pe5_ctx9;
+  always @(posedge clk)
+    pe5_rq10 <= pe5_rq9;
+  always @(posedge clk)
+    pe5_relu10 <= pe5_relu9;
+  always @(posedge clk)
+    pe5_requantize10 <= pe5_requantize9;
+  always @(posedge clk)
+    pe5_bank_we <= \$45 ;
   always @(posedge clk)
     pe5_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -18678,7 +18934,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe5_rq_we <= \$44 ;
+    pe5_rq_we <= \$46 ;
   always @(posedge clk)
     pe5_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -18686,7 +18942,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe5_rq_ms_read <= \rport__data$111 ;
+    pe5_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe5_rq_bias <= pe5_rq_bias_read;
   always @(posedge clk)
@@ -18694,15 +18950,15 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_rq_m <= \$16 ;
   always @(posedge clk)
-    pe5_acc0 <= \$45 ;
+    pe5_acc0 <= \$47 ;
   always @(posedge clk)
-    pe5_acc1 <= \$46 ;
+    pe5_acc1 <= \$48 ;
   always @(posedge clk)
-    pe5_done_ctx <= pe5_ctx9;
+    pe5_finished <= \$21 ;
   always @(posedge clk)
-    pe5_done <= \$47 ;
+    pe5_done <= \$49 ;
   always @(posedge clk)
-    pe5_flags <= \$23 ;
+    pe5_flags <= \$24 ;
   assign \$1  = $signed(pe5_w3[7:0]) * $signed(pe5_a3[7:0]);
   assign \$2  = $signed(pe5_w3[15:8]) * $signed(pe5_a3[15:8]);
   assign \$3  = $signed(pe5_w3[23:16]) * $signed(pe5_a3[23:16]);
@@ -18718,146 +18974,149 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe5_sum0_0) + $signed(pe5_sum0_1);
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
-  assign \$16  = pe5_requantize9 ? pe5_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe5_requantize10 ? pe5_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe5_ctx9;
   assign \$18  = pe5_valid9 & \$17 ;
   assign \$20  = pe5_valid9 & \$19 ;
-  assign \$21  = pe5_valid9 & pe5_last9;
-  assign \$23  = { 1'h0, pe5_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe5_bank_we;
-  assign \$25  = rp__addr == pe5_bank_waddr;
-  assign pe5_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe5_valid6 & pe5_rq_we;
-  assign \$27  = pe5_rq6 == pe5_rq_waddr;
-  assign pe5_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe5_valid7 & pe5_rq_we;
-  assign \$29  = pe5_rq7 == pe5_rq_waddr;
-  assign pe5_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe5_first9 ? pe5_rq_bias : pe5_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe5_sum2_0);
-  assign \$32  = pe5_first9 ? pe5_rq_bias : pe5_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe5_sum2_0);
-  assign i_acc = pe5_done_ctx ? pe5_acc1 : pe5_acc0;
+  assign \$21  = pe5_ctx10 ? pe5_acc1 : pe5_acc0;
+  assign \$22  = pe5_valid10 & pe5_last10;
+  assign \$24  = { 1'h0, pe5_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe5_bank_we;
+  assign \$26  = rp__addr == pe5_bank_waddr;
+  assign pe5_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe5_valid6 & pe5_rq_we;
+  assign \$28  = pe5_rq6 == pe5_rq_waddr;
+  assign pe5_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe5_valid8 & pe5_rq_we;
+  assign \$30  = pe5_rq8 == pe5_rq_waddr;
+  assign pe5_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe5_first9 ? pe5_rq_bias : pe5_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe5_sum2_0);
+  assign \$33  = pe5_first9 ? pe5_rq_bias : pe5_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe5_sum2_0);
   always @(posedge clk)
-    pe5_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe5_first1 <= step_first;
-  always @(posedge clk)
-    pe5_last1 <= step_last;
+    pe5_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe5_finished),
     .i_m(pe5_rq_m),
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4036$0 (pe5_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$4106$0 (pe5_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$35  = pe5_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$36  = pe5_valid2;
+    \$36  = pe5_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$37  = pe5_valid3;
+    \$37  = pe5_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$38  = pe5_valid4;
+    \$38  = pe5_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$39  = pe5_valid5;
+    \$39  = pe5_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$40  = pe5_valid6;
+    \$40  = pe5_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$41  = pe5_valid7;
+    \$41  = pe5_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$42  = pe5_valid8;
+    \$42  = pe5_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$43  = bank_we;
+    \$43  = pe5_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$44  = rq_we;
+    \$44  = pe5_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$45  = pe5_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$47  = pe5_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$46  = pe5_acc1;
+    \$48  = pe5_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe5_acc_next0 = \$31 [31:0];
-  assign pe5_acc_next1 = \$33 [31:0];
+  assign pe5_acc_next0 = \$32 [31:0];
+  assign pe5_acc_next1 = \$34 [31:0];
   assign wp__en = pe5_bank_we;
   assign wp__addr = pe5_bank_waddr;
   assign wp__data = pe5_bank_wdata;
@@ -18867,26 +19126,27 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe5_rq_waddr;
   assign wport__data = pe5_rq_wdata[31:0];
   assign rport__addr = pe5_rq6;
-  assign \wport__en$134  = pe5_rq_we;
-  assign \wport__addr$135  = pe5_rq_waddr;
-  assign \wport__data$136  = pe5_rq_wdata[53:32];
-  assign \rport__addr$137  = pe5_rq7;
+  assign \wport__en$141  = pe5_rq_we;
+  assign \wport__addr$142  = pe5_rq_waddr;
+  assign \wport__data$143  = pe5_rq_wdata[53:32];
+  assign \rport__addr$144  = pe5_rq8;
   assign i_valid = pe5_done;
+  assign i_acc = pe5_finished;
   assign i_m = pe5_rq_m;
   assign i_s = pe5_rq_s;
   assign i_relu = pe5_flags[0];
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$4089$0  = \$48 ;
-  assign \port$4090$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$4159$0  = \$50 ;
+  assign \port$4160$0  = \$51 ;
   assign \$19  = pe5_ctx9;
-  assign \$22  = { pe5_requantize9, 1'h0 };
+  assign \$23  = { pe5_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$4036$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4106$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -19071,8 +19331,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4036$0 ;
-  wire [1:0] \port$4036$0 ;
+  input [1:0] \port$4106$0 ;
+  wire [1:0] \port$4106$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -19289,9 +19549,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4036$0 [0];
+    rq_relu1 <= \port$4106$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4036$0 [1];
+    rq_req1 <= \port$4106$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19425,8 +19685,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4036$0 [0];
-  assign i_requantize = \port$4036$0 [1];
+  assign i_relu = \port$4106$0 [0];
+  assign i_requantize = \port$4106$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19435,7 +19695,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_acc, i_s, i_m, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4262$0 , \port$4263$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4340$0 , \port$4341$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19450,21 +19710,21 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -19476,12 +19736,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -19496,6 +19758,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -19520,6 +19783,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_bank_wdata = 64'h0000000000000000;
   reg pe6_bank_we = 1'h0;
   reg pe6_ctx1 = 1'h0;
+  reg pe6_ctx10 = 1'h0;
   reg pe6_ctx2 = 1'h0;
   reg pe6_ctx3 = 1'h0;
   reg pe6_ctx4 = 1'h0;
@@ -19529,8 +19793,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_ctx8 = 1'h0;
   reg pe6_ctx9 = 1'h0;
   reg pe6_done = 1'h0;
-  reg pe6_done_ctx = 1'h0;
+  reg [31:0] pe6_finished = 32'd0;
   reg pe6_first1 = 1'h0;
+  reg pe6_first10 = 1'h0;
   reg pe6_first2 = 1'h0;
   reg pe6_first3 = 1'h0;
   reg pe6_first4 = 1'h0;
@@ -19541,6 +19806,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_first9 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
   reg pe6_last1 = 1'h0;
+  reg pe6_last10 = 1'h0;
   reg pe6_last2 = 1'h0;
   reg pe6_last3 = 1'h0;
   reg pe6_last4 = 1'h0;
@@ -19566,6 +19832,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe6_prod7 = 16'h0000;
   reg pe6_relu1 = 1'h0;
+  reg pe6_relu10 = 1'h0;
   reg pe6_relu2 = 1'h0;
   reg pe6_relu3 = 1'h0;
   reg pe6_relu4 = 1'h0;
@@ -19575,6 +19842,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_relu8 = 1'h0;
   reg pe6_relu9 = 1'h0;
   reg pe6_requantize1 = 1'h0;
+  reg pe6_requantize10 = 1'h0;
   reg pe6_requantize2 = 1'h0;
   reg pe6_requantize3 = 1'h0;
   reg pe6_requantize4 = 1'h0;
@@ -19584,6 +19852,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_requantize8 = 1'h0;
   reg pe6_requantize9 = 1'h0;
   reg [7:0] pe6_rq1 = 8'h00;
+  reg [7:0] pe6_rq10 = 8'h00;
   reg [7:0] pe6_rq2 = 8'h00;
   reg [7:0] pe6_rq3 = 8'h00;
   reg [7:0] pe6_rq4 = 8'h00;
@@ -19610,6 +19879,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe6_sum1_1 = 18'h00000;
   reg [18:0] pe6_sum2_0 = 19'h00000;
   reg pe6_valid1 = 1'h0;
+  reg pe6_valid10 = 1'h0;
   reg pe6_valid2 = 1'h0;
   reg pe6_valid3 = 1'h0;
   reg pe6_valid4 = 1'h0;
@@ -19621,10 +19891,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4262$0 ;
-  wire [7:0] \port$4262$0 ;
-  output [23:0] \port$4263$0 ;
-  wire [23:0] \port$4263$0 ;
+  output [7:0] \port$4340$0 ;
+  wire [7:0] \port$4340$0 ;
+  output [23:0] \port$4341$0 ;
+  wire [23:0] \port$4341$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19634,9 +19904,9 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -19667,13 +19937,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
   initial begin
@@ -20736,9 +21006,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms6[pe6_rq7];
+    _2_ <= rq_ms6[pe6_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe6_first1 <= step_first;
+  always @(posedge clk)
+    pe6_last1 <= step_last;
   always @(posedge clk)
     pe6_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -20748,7 +21022,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe6_valid2 <= \$35 ;
+    pe6_valid2 <= \$36 ;
   always @(posedge clk)
     pe6_first2 <= pe6_first1;
   always @(posedge clk)
@@ -20762,7 +21036,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize2 <= pe6_requantize1;
   always @(posedge clk)
-    pe6_valid3 <= \$36 ;
+    pe6_valid3 <= \$37 ;
   always @(posedge clk)
     pe6_first3 <= pe6_first2;
   always @(posedge clk)
@@ -20776,7 +21050,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize3 <= pe6_requantize2;
   always @(posedge clk)
-    pe6_valid4 <= \$37 ;
+    pe6_valid4 <= \$38 ;
   always @(posedge clk)
     pe6_first4 <= pe6_first3;
   always @(posedge clk)
@@ -20790,7 +21064,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize4 <= pe6_requantize3;
   always @(posedge clk)
-    pe6_valid5 <= \$38 ;
+    pe6_valid5 <= \$39 ;
   always @(posedge clk)
     pe6_first5 <= pe6_first4;
   always @(posedge clk)
@@ -20804,7 +21078,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize5 <= pe6_requantize4;
   always @(posedge clk)
-    pe6_valid6 <= \$39 ;
+    pe6_valid6 <= \$40 ;
   always @(posedge clk)
     pe6_first6 <= pe6_first5;
   always @(posedge clk)
@@ -20818,7 +21092,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_valid7 <= \$40 ;
+    pe6_valid7 <= \$41 ;
   always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
@@ -20832,7 +21106,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
-    pe6_valid8 <= \$41 ;
+    pe6_valid8 <= \$42 ;
   always @(posedge clk)
     pe6_first8 <= pe6_first7;
   always @(posedge clk)
@@ -20846,7 +21120,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
-    pe6_valid9 <= \$42 ;
+    pe6_valid9 <= \$43 ;
   always @(posedge clk)
     pe6_first9 <= pe6_first8;
   always @(posedge clk)
@@ -20860,7 +21134,21 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize9 <= pe6_requantize8;
   always @(posedge clk)
-    pe6_bank_we <= \$43 ;
+    pe6_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe6_first10 <= pe6_first9;
+  always @(posedge clk)
+    pe6_last10 <= pe6_last9;
+  always @(posedge clk)
+    pe6_ctx10 <= pe6_ctx9;
+  always @(posedge clk)
+    pe6_rq10 <= pe6_rq9;
+  always @(posedge clk)
+    pe6_relu10 <= pe6_relu9;
+  always @(posedge clk)
+    pe6_requantize10 <= pe6_requantize9;
+  always @(posedge clk)
+    pe6_bank_we <= \$45 ;
   always @(posedge clk)
     pe6_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -20910,7 +21198,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe6_rq_we <= \$44 ;
+    pe6_rq_we <= \$46 ;
   always @(posedge clk)
     pe6_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -20918,7 +21206,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe6_rq_ms_read <= \rport__data$111 ;
+    pe6_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe6_rq_bias <= pe6_rq_bias_read;
   always @(posedge clk)
@@ -20926,15 +21214,15 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_rq_m <= \$16 ;
   always @(posedge clk)
-    pe6_acc0 <= \$45 ;
+    pe6_acc0 <= \$47 ;
   always @(posedge clk)
-    pe6_acc1 <= \$46 ;
+    pe6_acc1 <= \$48 ;
   always @(posedge clk)
-    pe6_done_ctx <= pe6_ctx9;
+    pe6_finished <= \$21 ;
   always @(posedge clk)
-    pe6_done <= \$47 ;
+    pe6_done <= \$49 ;
   always @(posedge clk)
-    pe6_flags <= \$23 ;
+    pe6_flags <= \$24 ;
   assign \$1  = $signed(pe6_w3[7:0]) * $signed(pe6_a3[7:0]);
   assign \$2  = $signed(pe6_w3[15:8]) * $signed(pe6_a3[15:8]);
   assign \$3  = $signed(pe6_w3[23:16]) * $signed(pe6_a3[23:16]);
@@ -20950,146 +21238,149 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe6_sum0_0) + $signed(pe6_sum0_1);
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
-  assign \$16  = pe6_requantize9 ? pe6_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe6_requantize10 ? pe6_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe6_ctx9;
   assign \$18  = pe6_valid9 & \$17 ;
   assign \$20  = pe6_valid9 & \$19 ;
-  assign \$21  = pe6_valid9 & pe6_last9;
-  assign \$23  = { 1'h0, pe6_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe6_bank_we;
-  assign \$25  = rp__addr == pe6_bank_waddr;
-  assign pe6_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe6_valid6 & pe6_rq_we;
-  assign \$27  = pe6_rq6 == pe6_rq_waddr;
-  assign pe6_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe6_valid7 & pe6_rq_we;
-  assign \$29  = pe6_rq7 == pe6_rq_waddr;
-  assign pe6_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe6_first9 ? pe6_rq_bias : pe6_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe6_sum2_0);
-  assign \$32  = pe6_first9 ? pe6_rq_bias : pe6_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe6_sum2_0);
-  assign i_acc = pe6_done_ctx ? pe6_acc1 : pe6_acc0;
+  assign \$21  = pe6_ctx10 ? pe6_acc1 : pe6_acc0;
+  assign \$22  = pe6_valid10 & pe6_last10;
+  assign \$24  = { 1'h0, pe6_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe6_bank_we;
+  assign \$26  = rp__addr == pe6_bank_waddr;
+  assign pe6_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe6_valid6 & pe6_rq_we;
+  assign \$28  = pe6_rq6 == pe6_rq_waddr;
+  assign pe6_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe6_valid8 & pe6_rq_we;
+  assign \$30  = pe6_rq8 == pe6_rq_waddr;
+  assign pe6_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe6_first9 ? pe6_rq_bias : pe6_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe6_sum2_0);
+  assign \$33  = pe6_first9 ? pe6_rq_bias : pe6_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe6_sum2_0);
   always @(posedge clk)
-    pe6_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe6_first1 <= step_first;
-  always @(posedge clk)
-    pe6_last1 <= step_last;
+    pe6_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe6_finished),
     .i_m(pe6_rq_m),
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4209$0 (pe6_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$4287$0 (pe6_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = pe6_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = pe6_valid2;
+    \$36  = pe6_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$37  = pe6_valid3;
+    \$37  = pe6_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$38  = pe6_valid4;
+    \$38  = pe6_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$39  = pe6_valid5;
+    \$39  = pe6_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$40  = pe6_valid6;
+    \$40  = pe6_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$41  = pe6_valid7;
+    \$41  = pe6_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$42  = pe6_valid8;
+    \$42  = pe6_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$43  = bank_we;
+    \$43  = pe6_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$44  = rq_we;
+    \$44  = pe6_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$45  = pe6_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$47  = pe6_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$46  = pe6_acc1;
+    \$48  = pe6_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe6_acc_next0 = \$31 [31:0];
-  assign pe6_acc_next1 = \$33 [31:0];
+  assign pe6_acc_next0 = \$32 [31:0];
+  assign pe6_acc_next1 = \$34 [31:0];
   assign wp__en = pe6_bank_we;
   assign wp__addr = pe6_bank_waddr;
   assign wp__data = pe6_bank_wdata;
@@ -21099,26 +21390,27 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe6_rq_waddr;
   assign wport__data = pe6_rq_wdata[31:0];
   assign rport__addr = pe6_rq6;
-  assign \wport__en$134  = pe6_rq_we;
-  assign \wport__addr$135  = pe6_rq_waddr;
-  assign \wport__data$136  = pe6_rq_wdata[53:32];
-  assign \rport__addr$137  = pe6_rq7;
+  assign \wport__en$141  = pe6_rq_we;
+  assign \wport__addr$142  = pe6_rq_waddr;
+  assign \wport__data$143  = pe6_rq_wdata[53:32];
+  assign \rport__addr$144  = pe6_rq8;
   assign i_valid = pe6_done;
+  assign i_acc = pe6_finished;
   assign i_m = pe6_rq_m;
   assign i_s = pe6_rq_s;
   assign i_relu = pe6_flags[0];
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$4262$0  = \$48 ;
-  assign \port$4263$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$4340$0  = \$50 ;
+  assign \port$4341$0  = \$51 ;
   assign \$19  = pe6_ctx9;
-  assign \$22  = { pe6_requantize9, 1'h0 };
+  assign \$23  = { pe6_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$4209$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4287$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -21303,8 +21595,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4209$0 ;
-  wire [1:0] \port$4209$0 ;
+  input [1:0] \port$4287$0 ;
+  wire [1:0] \port$4287$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21521,9 +21813,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4209$0 [0];
+    rq_relu1 <= \port$4287$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4209$0 [1];
+    rq_req1 <= \port$4287$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21657,8 +21949,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4209$0 [0];
-  assign i_requantize = \port$4209$0 [1];
+  assign i_relu = \port$4287$0 [0];
+  assign i_requantize = \port$4287$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21667,7 +21959,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_acc, i_s, i_m, i_valid, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4435$0 , \port$4436$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4521$0 , \port$4522$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21682,21 +21974,21 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire [1:0] \$22 ;
+  wire [31:0] \$21 ;
+  wire \$22 ;
   wire [1:0] \$23 ;
-  wire \$24 ;
+  wire [1:0] \$24 ;
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
-  wire [31:0] \$30 ;
-  wire [32:0] \$31 ;
-  wire [31:0] \$32 ;
-  wire [32:0] \$33 ;
-  reg \$34 ;
+  wire \$30 ;
+  wire [31:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [31:0] \$33 ;
+  wire [32:0] \$34 ;
   reg \$35 ;
   reg \$36 ;
   reg \$37 ;
@@ -21708,12 +22000,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$42 ;
   reg \$43 ;
   reg \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg \$47 ;
-  wire [7:0] \$48 ;
-  wire [23:0] \$49 ;
+  reg \$45 ;
+  reg \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg \$49 ;
   wire [15:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire [23:0] \$51 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -21728,6 +22022,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire bank_we;
   input clk;
   wire clk;
+  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -21752,6 +22047,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_bank_wdata = 64'h0000000000000000;
   reg pe7_bank_we = 1'h0;
   reg pe7_ctx1 = 1'h0;
+  reg pe7_ctx10 = 1'h0;
   reg pe7_ctx2 = 1'h0;
   reg pe7_ctx3 = 1'h0;
   reg pe7_ctx4 = 1'h0;
@@ -21761,8 +22057,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_ctx8 = 1'h0;
   reg pe7_ctx9 = 1'h0;
   reg pe7_done = 1'h0;
-  reg pe7_done_ctx = 1'h0;
+  reg [31:0] pe7_finished = 32'd0;
   reg pe7_first1 = 1'h0;
+  reg pe7_first10 = 1'h0;
   reg pe7_first2 = 1'h0;
   reg pe7_first3 = 1'h0;
   reg pe7_first4 = 1'h0;
@@ -21773,6 +22070,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_first9 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
   reg pe7_last1 = 1'h0;
+  reg pe7_last10 = 1'h0;
   reg pe7_last2 = 1'h0;
   reg pe7_last3 = 1'h0;
   reg pe7_last4 = 1'h0;
@@ -21798,6 +22096,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* keep = 32'd1 *)
   reg [15:0] pe7_prod7 = 16'h0000;
   reg pe7_relu1 = 1'h0;
+  reg pe7_relu10 = 1'h0;
   reg pe7_relu2 = 1'h0;
   reg pe7_relu3 = 1'h0;
   reg pe7_relu4 = 1'h0;
@@ -21807,6 +22106,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_relu8 = 1'h0;
   reg pe7_relu9 = 1'h0;
   reg pe7_requantize1 = 1'h0;
+  reg pe7_requantize10 = 1'h0;
   reg pe7_requantize2 = 1'h0;
   reg pe7_requantize3 = 1'h0;
   reg pe7_requantize4 = 1'h0;
@@ -21816,6 +22116,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_requantize8 = 1'h0;
   reg pe7_requantize9 = 1'h0;
   reg [7:0] pe7_rq1 = 8'h00;
+  reg [7:0] pe7_rq10 = 8'h00;
   reg [7:0] pe7_rq2 = 8'h00;
   reg [7:0] pe7_rq3 = 8'h00;
   reg [7:0] pe7_rq4 = 8'h00;
@@ -21842,6 +22143,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [17:0] pe7_sum1_1 = 18'h00000;
   reg [18:0] pe7_sum2_0 = 19'h00000;
   reg pe7_valid1 = 1'h0;
+  reg pe7_valid10 = 1'h0;
   reg pe7_valid2 = 1'h0;
   reg pe7_valid3 = 1'h0;
   reg pe7_valid4 = 1'h0;
@@ -21853,10 +22155,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4435$0 ;
-  wire [7:0] \port$4435$0 ;
-  output [23:0] \port$4436$0 ;
-  wire [23:0] \port$4436$0 ;
+  output [7:0] \port$4521$0 ;
+  wire [7:0] \port$4521$0 ;
+  output [23:0] \port$4522$0 ;
+  wire [23:0] \port$4522$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -21866,9 +22168,9 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$137 ;
+  wire [7:0] \rport__addr$144 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$111 ;
+  wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
   wire [53:0] rq_wdata;
   input rq_we;
@@ -21899,13 +22201,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$135 ;
+  wire [7:0] \wport__addr$142 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$136 ;
+  wire [21:0] \wport__data$143 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$134 ;
+  wire \wport__en$141 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
   initial begin
@@ -22968,9 +23270,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms7[pe7_rq7];
+    _2_ <= rq_ms7[pe7_rq8];
   end
-  assign \rport__data$111  = _2_;
+  assign \rport__data$118  = _2_;
+  always @(posedge clk)
+    pe7_first1 <= step_first;
+  always @(posedge clk)
+    pe7_last1 <= step_last;
   always @(posedge clk)
     pe7_ctx1 <= step_ctx;
   always @(posedge clk)
@@ -22980,7 +23286,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe7_valid2 <= \$35 ;
+    pe7_valid2 <= \$36 ;
   always @(posedge clk)
     pe7_first2 <= pe7_first1;
   always @(posedge clk)
@@ -22994,7 +23300,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize2 <= pe7_requantize1;
   always @(posedge clk)
-    pe7_valid3 <= \$36 ;
+    pe7_valid3 <= \$37 ;
   always @(posedge clk)
     pe7_first3 <= pe7_first2;
   always @(posedge clk)
@@ -23008,7 +23314,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize3 <= pe7_requantize2;
   always @(posedge clk)
-    pe7_valid4 <= \$37 ;
+    pe7_valid4 <= \$38 ;
   always @(posedge clk)
     pe7_first4 <= pe7_first3;
   always @(posedge clk)
@@ -23022,7 +23328,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize4 <= pe7_requantize3;
   always @(posedge clk)
-    pe7_valid5 <= \$38 ;
+    pe7_valid5 <= \$39 ;
   always @(posedge clk)
     pe7_first5 <= pe7_first4;
   always @(posedge clk)
@@ -23036,7 +23342,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize5 <= pe7_requantize4;
   always @(posedge clk)
-    pe7_valid6 <= \$39 ;
+    pe7_valid6 <= \$40 ;
   always @(posedge clk)
     pe7_first6 <= pe7_first5;
   always @(posedge clk)
@@ -23050,7 +23356,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_valid7 <= \$40 ;
+    pe7_valid7 <= \$41 ;
   always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
@@ -23064,7 +23370,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
-    pe7_valid8 <= \$41 ;
+    pe7_valid8 <= \$42 ;
   always @(posedge clk)
     pe7_first8 <= pe7_first7;
   always @(posedge clk)
@@ -23078,7 +23384,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
-    pe7_valid9 <= \$42 ;
+    pe7_valid9 <= \$43 ;
   always @(posedge clk)
     pe7_first9 <= pe7_first8;
   always @(posedge clk)
@@ -23092,7 +23398,21 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize9 <= pe7_requantize8;
   always @(posedge clk)
-    pe7_bank_we <= \$43 ;
+    pe7_valid10 <= \$44 ;
+  always @(posedge clk)
+    pe7_first10 <= pe7_first9;
+  always @(posedge clk)
+    pe7_last10 <= pe7_last9;
+  always @(posedge clk)
+    pe7_ctx10 <= pe7_ctx9;
+  always @(posedge clk)
+    pe7_rq10 <= pe7_rq9;
+  always @(posedge clk)
+    pe7_relu10 <= pe7_relu9;
+  always @(posedge clk)
+    pe7_requantize10 <= pe7_requantize9;
+  always @(posedge clk)
+    pe7_bank_we <= \$45 ;
   always @(posedge clk)
     pe7_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -23142,7 +23462,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe7_rq_we <= \$44 ;
+    pe7_rq_we <= \$46 ;
   always @(posedge clk)
     pe7_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -23150,7 +23470,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe7_rq_ms_read <= \rport__data$111 ;
+    pe7_rq_ms_read <= \rport__data$118 ;
   always @(posedge clk)
     pe7_rq_bias <= pe7_rq_bias_read;
   always @(posedge clk)
@@ -23158,15 +23478,15 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_rq_m <= \$16 ;
   always @(posedge clk)
-    pe7_acc0 <= \$45 ;
+    pe7_acc0 <= \$47 ;
   always @(posedge clk)
-    pe7_acc1 <= \$46 ;
+    pe7_acc1 <= \$48 ;
   always @(posedge clk)
-    pe7_done_ctx <= pe7_ctx9;
+    pe7_finished <= \$21 ;
   always @(posedge clk)
-    pe7_done <= \$47 ;
+    pe7_done <= \$49 ;
   always @(posedge clk)
-    pe7_flags <= \$23 ;
+    pe7_flags <= \$24 ;
   assign \$1  = $signed(pe7_w3[7:0]) * $signed(pe7_a3[7:0]);
   assign \$2  = $signed(pe7_w3[15:8]) * $signed(pe7_a3[15:8]);
   assign \$3  = $signed(pe7_w3[23:16]) * $signed(pe7_a3[23:16]);
@@ -23182,146 +23502,149 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$13  = $signed(pe7_sum0_0) + $signed(pe7_sum0_1);
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
-  assign \$16  = pe7_requantize9 ? pe7_rq_ms_read[15:0] : 16'h0001;
+  assign \$16  = pe7_requantize10 ? pe7_rq_ms_read[15:0] : 16'h0001;
   assign \$17  = ! pe7_ctx9;
   assign \$18  = pe7_valid9 & \$17 ;
   assign \$20  = pe7_valid9 & \$19 ;
-  assign \$21  = pe7_valid9 & pe7_last9;
-  assign \$23  = { 1'h0, pe7_relu9 } | \$22 ;
-  assign \$24  = step_valid & pe7_bank_we;
-  assign \$25  = rp__addr == pe7_bank_waddr;
-  assign pe7_bank_collision = \$24  & \$25 ;
-  assign \$26  = pe7_valid6 & pe7_rq_we;
-  assign \$27  = pe7_rq6 == pe7_rq_waddr;
-  assign pe7_rq_bias_collision = \$26  & \$27 ;
-  assign \$28  = pe7_valid7 & pe7_rq_we;
-  assign \$29  = pe7_rq7 == pe7_rq_waddr;
-  assign pe7_rq_ms_collision = \$28  & \$29 ;
-  assign \$30  = pe7_first9 ? pe7_rq_bias : pe7_acc0;
-  assign \$31  = $signed(\$30 ) + $signed(pe7_sum2_0);
-  assign \$32  = pe7_first9 ? pe7_rq_bias : pe7_acc1;
-  assign \$33  = $signed(\$32 ) + $signed(pe7_sum2_0);
-  assign i_acc = pe7_done_ctx ? pe7_acc1 : pe7_acc0;
+  assign \$21  = pe7_ctx10 ? pe7_acc1 : pe7_acc0;
+  assign \$22  = pe7_valid10 & pe7_last10;
+  assign \$24  = { 1'h0, pe7_relu10 } | \$23 ;
+  assign \$25  = step_valid & pe7_bank_we;
+  assign \$26  = rp__addr == pe7_bank_waddr;
+  assign pe7_bank_collision = \$25  & \$26 ;
+  assign \$27  = pe7_valid6 & pe7_rq_we;
+  assign \$28  = pe7_rq6 == pe7_rq_waddr;
+  assign pe7_rq_bias_collision = \$27  & \$28 ;
+  assign \$29  = pe7_valid8 & pe7_rq_we;
+  assign \$30  = pe7_rq8 == pe7_rq_waddr;
+  assign pe7_rq_ms_collision = \$29  & \$30 ;
+  assign \$31  = pe7_first9 ? pe7_rq_bias : pe7_acc0;
+  assign \$32  = $signed(\$31 ) + $signed(pe7_sum2_0);
+  assign \$33  = pe7_first9 ? pe7_rq_bias : pe7_acc1;
+  assign \$34  = $signed(\$33 ) + $signed(pe7_sum2_0);
   always @(posedge clk)
-    pe7_valid1 <= \$34 ;
-  always @(posedge clk)
-    pe7_first1 <= step_first;
-  always @(posedge clk)
-    pe7_last1 <= step_last;
+    pe7_valid1 <= \$35 ;
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
-    .i_acc(i_acc),
+    .i_acc(pe7_finished),
     .i_m(pe7_rq_m),
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4382$0 (pe7_flags),
-    .rq_ext6(\$49 ),
-    .rq_low6(\$48 ),
+    .\port$4468$0 (pe7_flags),
+    .rq_ext6(\$51 ),
+    .rq_low6(\$50 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$35  = pe7_valid1;
-    if (rst) begin
-      \$35  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$36  = pe7_valid2;
+    \$36  = pe7_valid1;
     if (rst) begin
       \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$37  = pe7_valid3;
+    \$37  = pe7_valid2;
     if (rst) begin
       \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$38  = pe7_valid4;
+    \$38  = pe7_valid3;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$39  = pe7_valid5;
+    \$39  = pe7_valid4;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$40  = pe7_valid6;
+    \$40  = pe7_valid5;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$41  = pe7_valid7;
+    \$41  = pe7_valid6;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$42  = pe7_valid8;
+    \$42  = pe7_valid7;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$43  = bank_we;
+    \$43  = pe7_valid8;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$44  = rq_we;
+    \$44  = pe7_valid9;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$45  = pe7_acc0;
+    \$45  = bank_we;
+    if (rst) begin
+      \$45  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$46  = rq_we;
+    if (rst) begin
+      \$46  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$47  = pe7_acc0;
     if (\$18 ) begin
-      \$45  = \$31 [31:0];
+      \$47  = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$46  = pe7_acc1;
+    \$48  = pe7_acc1;
     if (\$20 ) begin
-      \$46  = \$33 [31:0];
+      \$48  = \$34 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$47  = \$21 ;
+    \$49  = \$22 ;
     if (rst) begin
-      \$47  = 1'h0;
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$34  = step_valid;
+    \$35  = step_valid;
     if (rst) begin
-      \$34  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe7_acc_next0 = \$31 [31:0];
-  assign pe7_acc_next1 = \$33 [31:0];
+  assign pe7_acc_next0 = \$32 [31:0];
+  assign pe7_acc_next1 = \$34 [31:0];
   assign wp__en = pe7_bank_we;
   assign wp__addr = pe7_bank_waddr;
   assign wp__data = pe7_bank_wdata;
@@ -23331,26 +23654,27 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe7_rq_waddr;
   assign wport__data = pe7_rq_wdata[31:0];
   assign rport__addr = pe7_rq6;
-  assign \wport__en$134  = pe7_rq_we;
-  assign \wport__addr$135  = pe7_rq_waddr;
-  assign \wport__data$136  = pe7_rq_wdata[53:32];
-  assign \rport__addr$137  = pe7_rq7;
+  assign \wport__en$141  = pe7_rq_we;
+  assign \wport__addr$142  = pe7_rq_waddr;
+  assign \wport__data$143  = pe7_rq_wdata[53:32];
+  assign \rport__addr$144  = pe7_rq8;
   assign i_valid = pe7_done;
+  assign i_acc = pe7_finished;
   assign i_m = pe7_rq_m;
   assign i_s = pe7_rq_s;
   assign i_relu = pe7_flags[0];
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$49 , \$48  };
-  assign o_data = { \$49 , \$48  };
-  assign \port$4435$0  = \$48 ;
-  assign \port$4436$0  = \$49 ;
+  assign result = { \$51 , \$50  };
+  assign o_data = { \$51 , \$50  };
+  assign \port$4521$0  = \$50 ;
+  assign \port$4522$0  = \$51 ;
   assign \$19  = pe7_ctx9;
-  assign \$22  = { pe7_requantize9, 1'h0 };
+  assign \$23  = { pe7_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$4382$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4468$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23535,8 +23859,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4382$0 ;
-  wire [1:0] \port$4382$0 ;
+  input [1:0] \port$4468$0 ;
+  wire [1:0] \port$4468$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -23753,9 +24077,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4382$0 [0];
+    rq_relu1 <= \port$4468$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4382$0 [1];
+    rq_req1 <= \port$4468$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -23889,8 +24213,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_acc, i_s, i_m, i_valid, \port$43
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4382$0 [0];
-  assign i_requantize = \port$4382$0 [1];
+  assign i_relu = \port$4468$0 [0];
+  assign i_requantize = \port$4468$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
