@@ -23,7 +23,7 @@ DIGITS = [(64, 32), (32, 10)]
 
 def barrel(shapes, cfg, vectors: int) -> list[int]:
     """Accept cycle of each vector's last result under barrel issue."""
-    W, D, P, S = sizing.writeback_latency(cfg), sizing.drain_latency(), cfg.pe, cfg.simd
+    W, D, P, S = sizing.writeback_latency(cfg), sizing.drain_latency(cfg), cfg.pe, cfg.simd
     Fs = [sizing.folds(i, cfg) for i, _ in shapes]
     Gs = [sizing.groups(o, cfg) for _, o in shapes]
     steps = [(l, g, f) for l in range(len(shapes)) for g in range(Gs[l]) for f in range(Fs[l])]

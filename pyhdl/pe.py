@@ -155,6 +155,7 @@ class ProcessingElement(wiring.Component):
         cfg, p = self._cfg, self._index
         S, levels = cfg.simd, sizing.tree_levels(cfg)
         R = sizing.buffer_read_stages()  # k of the first operand register - 1
+        F = sizing.finish_stages(cfg)
         O = sizing.operand_stages()
 
         # control travels beside the data; index k = valid during issue cycle + k
@@ -164,7 +165,7 @@ class ProcessingElement(wiring.Component):
                "ctx": self.step_ctx,
                "rq": self.step_rq, "relu": self.step_relu, "requantize": self.step_requantize}
         ctl = [src]
-        for k in range(1, R + O + 3 + levels):
+        for k in range(1, R + O + 2 + F + levels):
             stage = {}
             for name, width in fields.items():
                 sig = Signal(width, name=f"pe{p}_{name}{k}", reset_less=name != "valid")
@@ -253,7 +254,7 @@ class ProcessingElement(wiring.Component):
         rq_wdata = _load_reg(m, self.rq_wdata, f"pe{p}_rq_wdata")
         read = {}
         for what, lo, width, k in (("bias", 0, cfg.acc_bits, R + O - 2 + levels),
-                                   ("ms", cfg.acc_bits, ms_bits, R + O + levels)):
+                                   ("ms", cfg.acc_bits, ms_bits, R + O - 1 + F + levels)):
             mem = tech.ram(shape=unsigned(width), depth=sizing.rq_depth(cfg),
                            init=[(w >> lo) & ((1 << width) - 1) for w in self._rq_init],
                            name=f"rq_{what}{p}", collision_free=True)  # as the bank
@@ -271,7 +272,7 @@ class ProcessingElement(wiring.Component):
         bias = Signal(signed(cfg.acc_bits), name=f"pe{p}_rq_bias", reset_less=True)
         mult = Signal(cfg.m_bits, name=f"pe{p}_rq_m", reset_less=True)
         shift = Signal(contract.SHIFT_BITS, name=f"pe{p}_rq_s", reset_less=True)
-        c, c_done = ctl[R + O + 1 + levels], ctl[R + O + 2 + levels]
+        c, c_done = ctl[R + O + 1 + levels], ctl[R + O + 1 + F + levels]
         m.d.sync += [bias.eq(read["bias"]), shift.eq(read["ms"][cfg.m_bits:]),
                      mult.eq(Mux(c_done["requantize"], read["ms"][:cfg.m_bits], 1))]
 
@@ -286,11 +287,17 @@ class ProcessingElement(wiring.Component):
             m.d.comb += acc_sum.eq(Mux(c["first"], bias, accs[k]) + lane_sum)
             with m.If(c["valid"] & (c["ctx"] == k)):
                 m.d.sync += accs[k].eq(acc_sum)
-        # +1: the finished context's sum, selected into a register of its own: from the
-        # accumulators through the select straight into the requant multipliers' input
-        # registers was one LUT with 6.4-7.5 ns of routing to the DSPs on ECP5
-        finished = Signal(signed(cfg.acc_bits), name=f"pe{p}_finished", reset_less=True)
-        m.d.sync += finished.eq(Mux(c_done["ctx"], accs[1], accs[0]))
+        # +finish_stages: the finished context's sum, selected into a register of its
+        # own: from the accumulators through the select straight into the requant
+        # multipliers' input registers was one LUT with 6.4-7.5 ns of routing to the
+        # DSPs at 8x8 on ECP5 (sizing.finish_stages)
+        if F:
+            finished = Signal(signed(cfg.acc_bits), name=f"pe{p}_finished", reset_less=True)
+            m.d.sync += finished.eq(Mux(c_done["ctx"], accs[1], accs[0]))
+        else:
+            done_ctx = Signal(name=f"pe{p}_done_ctx", reset_less=True)
+            m.d.sync += done_ctx.eq(c["ctx"])
+            finished = Mux(done_ctx, accs[1], accs[0])
         done = Signal(name=f"pe{p}_done")
         flags = Signal(2, name=f"pe{p}_flags", reset_less=True)
         m.d.sync += [done.eq(c_done["valid"] & c_done["last"]),

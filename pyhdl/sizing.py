@@ -59,7 +59,7 @@ __all__ += [
     "descriptor_fields", "descriptor_bits", "load_data_bits", "pack_descriptor",
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
-    "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "drain_latency", "drain_fifo_depth", "producer_group",
+    "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "finish_stages", "drain_pair_stages", "drain_latency", "drain_fifo_depth", "producer_group",
     "issue_stages", "load_stages", "load_to_input", "input_settle", "writeback_latency", "readable_after",
     "schedule", "countdown_wait", "countdown_distance", "countdown_distance_parts", "countdown_distance_clamp", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
@@ -354,12 +354,12 @@ def pe_stages(cfg: ArrayConfig) -> int:
 
     bank read and its output register ``buffer_read_stages`` + operand registers
     ``operand_stages`` + product 1 + adder tree ``log2(simd)`` + accumulator 1 +
-    the finished context's sum 1 + requantization ``requant_stages`` (whose first
-    register is that sum's copy for the requant multipliers).  A read
+    :func:`finish_stages` + requantization ``requant_stages`` (whose first register
+    is the finished sum's copy for the requant multipliers).  A read
     issued ``pe_stages + 1`` cycles after the step that completed a group sees that
     group's results.
     """
-    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + 1 + requant_stages()
+    return buffer_read_stages() + operand_stages() + 1 + tree_levels(cfg) + 1 + finish_stages(cfg) + requant_stages()
 
 
 def issue_stages() -> int:
@@ -431,17 +431,39 @@ def readable_after(cfg: ArrayConfig, *, writeback: int | None = None) -> int:
     return W - issue_stages() + 1
 
 
-def drain_latency() -> int:
+def _large(cfg: ArrayConfig) -> bool:
+    """More than two PEs: the array whose memories and DSPs spread across an FPGA, so
+    that a route from one to a register beside another takes most of a clock period.
+    With one or two PEs (the 2x4 on the UP5K) those routes are short, and each
+    register bought for them cost the full UP5K about 3 MHz (docs/fpga.md)."""
+    return cfg.pe > 2
+
+
+def finish_stages(cfg: ArrayConfig) -> int:
+    """Registers between a PE's accumulators and its requant unit: one with more than
+    two PEs, the finished context's sum selected into it; none with one or two (the
+    select runs straight into the requant unit's input registers)."""
+    return int(_large(cfg))
+
+
+def drain_pair_stages(cfg: ArrayConfig) -> int:
+    """Registers between the drain's lane registers and its FIFO: one with more than
+    two PEs, after each pair of lanes is selected (their output buffers lie across the
+    device); none with one or two."""
+    return int(_large(cfg))
+
+
+def drain_latency(cfg: ArrayConfig) -> int:
     """Cycles from an output-buffer read to its beat on ``o_stream``: read 1, lane
-    register 1, pair-select register 1, FIFO 1."""
-    return 4
+    register 1, :func:`drain_pair_stages`, FIFO 1."""
+    return 3 + drain_pair_stages(cfg)
 
 
-def drain_fifo_depth() -> int:
+def drain_fifo_depth(cfg: ArrayConfig) -> int:
     """Entries of the drain's output FIFO, which the drain counts its reads against
-    from the read to the beat: ``drain_latency() + 1``, the least that lets it read
+    from the read to the beat: ``drain_latency + 1``, the least that lets it read
     every cycle while ``o_stream`` takes a beat every cycle."""
-    return drain_latency() + 1
+    return drain_latency(cfg) + 1
 
 
 def producer_group(fold: int, prev_out: int, cfg: ArrayConfig) -> int:
@@ -532,13 +554,13 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     step waits :func:`countdown_wait` cycles after its context's last step.
 
     ``writeback`` and ``drain`` replace ``writeback_latency(cfg)`` and
-    ``drain_latency()`` for what-if questions (the same sequencer with a shallower
+    ``drain_latency(cfg)`` for what-if questions (the same sequencer with a shallower
     pipeline, see :func:`single_latency_budget`); the hardware is the default.
     """
     shapes = [(int(i), int(o)) for i, o in shapes]
     L = len(shapes)
     W = writeback_latency(cfg) if writeback is None else _latency("writeback", writeback, issue_stages())
-    D = drain_latency() if drain is None else _latency("drain", drain, 0)
+    D = drain_latency(cfg) if drain is None else _latency("drain", drain, 0)
     P = cfg.pe
     K = bus_words_per_step(cfg)
     interleave = cfg.mode == "near"

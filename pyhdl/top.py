@@ -801,17 +801,14 @@ class NmcArray(wiring.Component):
         # ---- drain: output buffer -> FIFO -> o_stream ----------------------------------
         # the output-buffer RAM output is registered before the lane select (block-RAM
         # clock-to-out is the slowest path on ECP5): read, register, pair select, FIFO
-        fifo_depth = sizing.drain_fifo_depth()
+        fifo_depth = sizing.drain_fifo_depth(cfg)
         m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=cfg.acc_bits + 1, depth=fifo_depth)
         ds = Signal(name="drain_slot")
         de = Signal(feat_bits, name="drain_elem")
-        inflight = Signal(name="drain_inflight")
         d_lane = Signal(max(1, _log2(P)), name="drain_lane", reset_less=True)
         d_last = Signal(name="drain_last", reset_less=True)
         de_last = Signal(name="drain_elem_last")
         drain = Signal(name="drain_read")
-        inflight2 = Signal(name="drain_inflight2")
-        inflight3 = Signal(name="drain_inflight3")
         # The drain reads an element when its slot is pending, its group is written and
         # the FIFO has room for everything in flight.  "Written" is a count per slot of
         # the groups written and not yet drained (out_groups - de // pe for the drain's
@@ -827,7 +824,7 @@ class NmcArray(wiring.Component):
         # slot before the per-slot counts took two levels more on the UP5K)
         drain_from = [(ds == s) & out_pend[s] & ready1[s] & d_room for s in range(2)]
         m.d.comb += drain.eq(drain_from[0] | drain_from[1])
-        # reads in flight plus results in the FIFO (= w_level + inflight + inflight2 + inflight3)
+        # reads in flight plus results in the FIFO (= w_level + the reads in `inflight`)
         d_occ = Signal(range(fifo_depth + 1), name="drain_occupancy")
         r_fire = ofifo.r_stream.valid & ofifo.r_stream.ready
         m.d.sync += [d_occ.eq(d_occ + drain - r_fire),
@@ -852,7 +849,11 @@ class NmcArray(wiring.Component):
             m.d.comb += out_rps[p].addr.eq((de >> _log2(P)) + Mux(ds, OW, 0))
             m.d.comb += self._collisions[f"outbuf{p}"].eq(
                 drain & out_wps[p].en & (out_rps[p].addr == out_wps[p].addr))
-        m.d.sync += [inflight.eq(drain), inflight2.eq(inflight), inflight3.eq(inflight2)]
+        # a read's way to its FIFO write: the RAM read, its output register, the pairs
+        inflight = [drain]
+        for k in range(1, sizing.drain_latency(cfg)):
+            inflight.append(Signal(name="drain_inflight" if k == 1 else f"drain_inflight{k}"))
+            m.d.sync += inflight[-1].eq(inflight[-2])
         # de == out_n - 1 as a register, updated with de: the compare is not between the
         # drain decision and the drain's next state.  out_n changes only with a program
         # write, which waits for the drain to finish (load.ready = ~busy), and the two
@@ -875,36 +876,40 @@ class NmcArray(wiring.Component):
                         m.d.sync += out_pend[c].eq(0)
             with m.Else():
                 m.d.sync += de.eq(de + 1)
-        # The lane is picked by a one-hot select register per lane, in two steps with a
-        # register between: each pair of lanes by an AND-OR into a pair register (one
-        # LUT, placed between its two block RAMs), then the OR of the pair registers into
-        # the FIFO (one LUT up to 8 lanes).  The output buffers sit in block-RAM rows
-        # across the device and the FIFO in one place: one select from the RAMs' output
-        # registers to the FIFO spent 4.9-6.3 ns routing one LUT and limited ECP5 on half
-        # the placements.  The pair stage is one cycle of `sizing.drain_latency`.
-        # (Zeroing the lane registers instead of selecting would give them a reset and
-        # keep them out of the block RAMs' output registers.)
+        # The lane is picked by a one-hot select register per lane and an AND-OR.  With
+        # more than two lanes, in two steps with a register between
+        # (`sizing.drain_pair_stages`): each pair of lanes into a pair register (one
+        # LUT, placed between its two block RAMs), then the OR of the pair registers
+        # into the FIFO (one LUT up to 8 lanes).  The output buffers sit in block-RAM
+        # rows across the device and the FIFO in one place: one select from the RAMs'
+        # output registers to the FIFO spent 4.9-6.3 ns routing one LUT and limited
+        # ECP5 on half the placements.  Two lanes are one LUT either way, and the
+        # register cost the full UP5K 3 MHz.  (Zeroing the lane registers instead of
+        # selecting would give them a reset and keep them out of the block RAMs'
+        # output registers.)
         lane_r = [Signal(signed(cfg.acc_bits), name=f"drain_lane_data{p}", reset_less=True)
                   for p in range(P)]
         lane_sel = [Signal(name=f"drain_lane_sel{p}", reset_less=True) for p in range(P)]
         pair_r = [Signal(signed(cfg.acc_bits), name=f"drain_pair_data{q}", reset_less=True)
-                  for q in range((P + 1) // 2)]
-        d_last2 = Signal(name="drain_last2", reset_less=True)
-        d_last3 = Signal(name="drain_last3", reset_less=True)
+                  for q in range(P // 2 if sizing.drain_pair_stages(cfg) else 0)]
+        # the last flag rides beside the data, from the read's output register on
+        last = [d_last] + [Signal(name=f"drain_last{k}", reset_less=True)
+                           for k in range(2, sizing.drain_latency(cfg))]
         m.d.sync += [sel.eq(d_lane == p) for p, sel in enumerate(lane_sel)]
-        m.d.sync += [d_last2.eq(d_last), d_last3.eq(d_last2)]
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(last, last[1:])]
         m.d.sync += [reg.eq(rp.data) for reg, rp in zip(lane_r, out_rps)]
-        for q, pair in enumerate(pair_r):
+
+        def any_of(selected):
             picked = Const(0, signed(cfg.acc_bits))
-            for sel, reg in zip(lane_sel[2 * q:2 * q + 2], lane_r[2 * q:2 * q + 2]):
-                picked = picked | Mux(sel, reg, 0)
-            m.d.sync += pair.eq(picked)
+            for value in selected:
+                picked = picked | value
+            return picked
+        selected = [Mux(sel, reg, 0) for sel, reg in zip(lane_sel, lane_r)]
+        for q, pair in enumerate(pair_r):
+            m.d.sync += pair.eq(any_of(selected[2 * q:2 * q + 2]))
         rd_data = Signal(signed(cfg.acc_bits), name="drain_data")
-        picked = Const(0, signed(cfg.acc_bits))
-        for pair in pair_r:
-            picked = picked | pair
-        m.d.comb += rd_data.eq(picked)
-        m.d.comb += [ofifo.w_stream.valid.eq(inflight3), ofifo.w_stream.payload.eq(Cat(rd_data, d_last3))]
+        m.d.comb += rd_data.eq(any_of(pair_r or selected))
+        m.d.comb += [ofifo.w_stream.valid.eq(inflight[-1]), ofifo.w_stream.payload.eq(Cat(rd_data, last[-1]))]
         m.d.comb += [self.o_stream.valid.eq(ofifo.r_stream.valid),
                      self.o_stream.payload.eq(ofifo.r_stream.payload),
                      ofifo.r_stream.ready.eq(self.o_stream.ready)]

@@ -209,18 +209,20 @@ def test_input_settle_is_the_least_gap_the_schedule_holds_after():
     assert late == {sizing.input_settle(cfg) - 1: 0, sizing.input_settle(cfg) - 2: 1}
 
 
-def test_drain_fifo_depth_is_the_least_that_drains_a_group_every_cycle(monkeypatch):
-    # a group of pe results written back at once is read one per cycle, each counted
-    # against the FIFO from its read to its beat: with one entry fewer than
-    # sizing.drain_fifo_depth the drain pauses and the results leave late
-    cfg = ArrayConfig(pe=8, simd=8, bank_depth=64, max_features=16, max_layers=2)
+@pytest.mark.parametrize("pe", [8, 2], ids=["pair_stage", "no_pair_stage"])
+def test_drain_fifo_depth_is_the_least_that_drains_every_cycle(monkeypatch, pe):
+    # 8 results of one layer of one fold, written back a group per cycle, are read one
+    # per cycle, each counted against the FIFO from its read to its beat: with one
+    # entry fewer than sizing.drain_fifo_depth the drain pauses and they leave late
+    cfg = ArrayConfig(pe=pe, simd=8, bank_depth=64, max_features=16, max_layers=2)
+    assert sizing.drain_pair_stages(cfg) == (pe > 2)
     image, _, draw = _model(cfg, [8, 8], seed=3, raw_last=False)
     program = compile_model(image, cfg)
     vectors = draw(2)
     accept = sizing.schedule(program.shapes, cfg, len(vectors))["accept"]
-    depth, late = sizing.drain_fifo_depth(), {}
+    depth, late = sizing.drain_fifo_depth(cfg), {}
     for entries in (depth, depth - 1):
-        monkeypatch.setattr(sizing, "drain_fifo_depth", lambda entries=entries: entries)
+        monkeypatch.setattr(sizing, "drain_fifo_depth", lambda cfg, entries=entries: entries)
         result = amsim.run_array(program, vectors)
         _check(image, vectors, result, cfg)
         late[entries] = [t - result.first_beat - a for t, a in zip(result.last_accept, accept)]

@@ -78,7 +78,7 @@ def test_bus_words_per_step():
 def test_single_latency_budget_is_the_deepest_pipeline_within_the_ratio(cfg, shapes):
     hw = sizing.writeback_latency(cfg)
     assert sizing.inference_cycles(shapes, cfg) == sizing.inference_cycles(
-        shapes, cfg, writeback=hw, drain=sizing.drain_latency())
+        shapes, cfg, writeback=hw, drain=sizing.drain_latency(cfg))
     lo = sizing.issue_stages()  # the shallowest: the decision registers alone
     cycles = {w: sizing.inference_cycles(shapes, cfg, writeback=w, drain=0) for w in range(lo, hw + 2)}
     assert list(cycles.values()) == sorted(cycles.values())  # a deeper pipeline is never faster
