@@ -37,10 +37,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [31:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
+  wire [31:0] \$130 ;
+  wire [31:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -53,48 +53,48 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
-  wire [3:0] \$143 ;
-  wire [3:0] \$144 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire [8:0] \$148 ;
-  wire [8:0] \$149 ;
+  wire [3:0] \$146 ;
+  wire [3:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [8:0] \$150 ;
-  wire \$151 ;
+  wire \$150 ;
+  wire [8:0] \$151 ;
   wire [8:0] \$152 ;
   wire [8:0] \$153 ;
   wire \$154 ;
-  wire \$155 ;
+  wire [8:0] \$155 ;
   wire [8:0] \$156 ;
-  wire [8:0] \$157 ;
-  wire [8:0] \$158 ;
+  wire \$157 ;
+  wire \$158 ;
   wire [8:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire [8:0] \$160 ;
+  wire [8:0] \$161 ;
   wire [8:0] \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire [8:0] \$166 ;
+  wire [8:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
-  wire [7:0] \$168 ;
-  wire \$169 ;
+  wire \$168 ;
+  wire [8:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$171 ;
+  wire [7:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [8:0] \$174 ;
-  wire [8:0] \$175 ;
-  wire [8:0] \$176 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire [8:0] \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [8:0] \$178 ;
+  wire [8:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [8:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
@@ -102,39 +102,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [9:0] \$188 ;
-  wire [8:0] \$189 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [9:0] \$191 ;
+  wire [8:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [10:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire \$200 ;
-  wire [9:0] \$201 ;
+  wire [10:0] \$200 ;
+  wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [5:0] \$204 ;
-  wire [5:0] \$205 ;
+  wire [9:0] \$204 ;
+  wire \$205 ;
   wire \$206 ;
-  wire \$207 ;
+  wire [5:0] \$207 ;
   wire [5:0] \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
-  wire [8:0] \$210 ;
-  wire [8:0] \$211 ;
-  wire [8:0] \$212 ;
+  wire \$210 ;
+  wire [5:0] \$211 ;
+  wire \$212 ;
   wire [8:0] \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
+  wire [8:0] \$214 ;
+  wire [8:0] \$215 ;
+  wire [8:0] \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
@@ -143,32 +143,32 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire [9:0] \$224 ;
-  wire [8:0] \$225 ;
+  wire \$224 ;
+  wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
+  wire [9:0] \$227 ;
+  wire [8:0] \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [10:0] \$233 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire \$236 ;
-  wire [9:0] \$237 ;
+  wire [10:0] \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [8:0] \$24 ;
-  wire [5:0] \$240 ;
-  wire [5:0] \$241 ;
+  wire [9:0] \$240 ;
+  wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
+  wire [5:0] \$243 ;
   wire [5:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
+  wire [5:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [8:0] \$25 ;
@@ -194,20 +194,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
-  wire [8:0] \$270 ;
+  wire \$270 ;
   wire \$271 ;
   wire \$272 ;
-  wire \$273 ;
-  wire [8:0] \$274 ;
+  wire [8:0] \$273 ;
+  wire \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
-  wire [8:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire [8:0] \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
+  wire [8:0] \$281 ;
+  wire [8:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
@@ -239,20 +239,20 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [8:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire \$313 ;
-  wire [8:0] \$314 ;
+  wire [8:0] \$313 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
-  wire [8:0] \$318 ;
-  wire [8:0] \$319 ;
+  wire [8:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
+  wire [8:0] \$321 ;
+  wire [8:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -263,24 +263,24 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire [7:0] \$332 ;
+  wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire \$335 ;
+  wire [7:0] \$335 ;
   wire \$336 ;
-  wire [7:0] \$337 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [7:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire [7:0] \$345 ;
+  wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
+  wire [7:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
@@ -379,53 +379,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire [8:0] \$437 ;
+  wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [7:0] \$440 ;
+  wire [8:0] \$440 ;
   wire \$441 ;
   wire \$442 ;
   wire [7:0] \$443 ;
-  wire [7:0] \$444 ;
-  wire [5:0] \$445 ;
-  wire [8:0] \$446 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire [7:0] \$446 ;
   wire [7:0] \$447 ;
-  wire [7:0] \$448 ;
-  wire [6:0] \$449 ;
+  wire [5:0] \$448 ;
+  wire [8:0] \$449 ;
   wire \$45 ;
-  wire [8:0] \$450 ;
-  wire \$451 ;
-  wire [5:0] \$452 ;
-  wire [9:0] \$453 ;
+  wire [7:0] \$450 ;
+  wire [7:0] \$451 ;
+  wire [6:0] \$452 ;
+  wire [8:0] \$453 ;
   wire \$454 ;
-  wire [7:0] \$455 ;
-  wire \$456 ;
+  wire [5:0] \$455 ;
+  wire [9:0] \$456 ;
   wire \$457 ;
-  wire \$458 ;
+  wire [7:0] \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [8:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire \$466 ;
+  wire [8:0] \$466 ;
   wire \$467 ;
-  wire [8:0] \$468 ;
-  wire [3:0] \$469 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire [4:0] \$471 ;
-  wire \$472 ;
-  wire [3:0] \$473 ;
-  wire \$474 ;
+  wire [8:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire \$473 ;
+  wire [4:0] \$474 ;
   wire \$475 ;
   wire [3:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [3:0] \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
@@ -457,12 +457,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire [9:0] \$507 ;
-  wire [9:0] \$508 ;
+  wire \$507 ;
+  wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
+  wire [9:0] \$510 ;
+  wire [9:0] \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
@@ -491,84 +491,84 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
-  wire [9:0] \$538 ;
-  wire [9:0] \$539 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [8:0] \$541 ;
-  wire [8:0] \$542 ;
+  wire [9:0] \$541 ;
+  wire [9:0] \$542 ;
   wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
+  wire [8:0] \$544 ;
+  wire [8:0] \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
-  wire [8:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire [31:0] \$553 ;
-  wire [31:0] \$554 ;
-  wire [31:0] \$555 ;
-  wire [31:0] \$556 ;
+  wire [8:0] \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [3:0] \$559 ;
   wire \$56 ;
-  wire [3:0] \$560 ;
-  wire [4:0] \$561 ;
-  wire [3:0] \$562 ;
-  wire [4:0] \$563 ;
-  wire \$564 ;
+  wire [4:0] \$560 ;
+  wire [3:0] \$561 ;
+  wire [4:0] \$562 ;
+  wire \$563 ;
+  wire [32:0] \$564 ;
   wire [32:0] \$565 ;
   wire [32:0] \$566 ;
-  wire [32:0] \$567 ;
-  wire [3:0] \$568 ;
-  wire [32:0] \$569 ;
+  wire [3:0] \$567 ;
+  wire [32:0] \$568 ;
+  wire [1:0] \$569 ;
   wire \$57 ;
-  wire [1:0] \$570 ;
+  wire [32:0] \$570 ;
   wire [32:0] \$571 ;
-  wire [32:0] \$572 ;
-  wire [1:0] \$573 ;
+  wire [1:0] \$572 ;
+  wire [32:0] \$573 ;
   wire [32:0] \$574 ;
-  wire [32:0] \$575 ;
+  reg \$575 ;
   reg \$576 ;
   reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [3:0] \$579 ;
   wire \$58 ;
-  reg [3:0] \$580 ;
-  reg [8:0] \$581 ;
-  reg [4:0] \$582 ;
-  reg [7:0] \$583 ;
+  reg [8:0] \$580 ;
+  reg [4:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg \$583 ;
   reg \$584 ;
-  reg \$585 ;
-  reg [7:0] \$586 ;
-  reg \$587 ;
-  reg [7:0] \$588 ;
+  reg [7:0] \$585 ;
+  reg \$586 ;
+  reg [7:0] \$587 ;
+  reg \$588 ;
   reg \$589 ;
   wire \$59 ;
   reg \$590 ;
   reg \$591 ;
-  reg \$592 ;
+  reg [8:0] \$592 ;
   reg [8:0] \$593 ;
-  reg [8:0] \$594 ;
-  reg \$595 ;
-  reg [4:0] \$596 ;
+  reg \$594 ;
+  reg [4:0] \$595 ;
+  reg \$596 ;
   reg \$597 ;
   reg \$598 ;
-  reg \$599 ;
+  reg [8:0] \$599 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  reg [8:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg [2:0] \$602 ;
+  reg [7:0] \$600 ;
+  reg [2:0] \$601 ;
+  reg [7:0] \$602 ;
   reg [7:0] \$603 ;
-  reg [7:0] \$604 ;
+  reg [8:0] \$604 ;
   reg [8:0] \$605 ;
-  reg [8:0] \$606 ;
-  reg [9:0] \$607 ;
+  reg [9:0] \$606 ;
+  reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire [3:0] \$61 ;
@@ -576,49 +576,49 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$611 ;
   reg \$612 ;
   reg \$613 ;
-  reg \$614 ;
+  reg [4:0] \$614 ;
   reg [4:0] \$615 ;
-  reg [4:0] \$616 ;
-  reg \$617 ;
+  reg \$616 ;
+  reg [8:0] \$617 ;
   reg [8:0] \$618 ;
-  reg [8:0] \$619 ;
+  reg \$619 ;
   wire [3:0] \$62 ;
-  reg \$620 ;
-  reg [4:0] \$621 ;
+  reg [4:0] \$620 ;
+  reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
-  reg [8:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [2:0] \$627 ;
+  reg [8:0] \$624 ;
+  reg [7:0] \$625 ;
+  reg [2:0] \$626 ;
+  reg [7:0] \$627 ;
   reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
+  reg [8:0] \$629 ;
   wire [3:0] \$63 ;
   reg [8:0] \$630 ;
-  reg [8:0] \$631 ;
-  reg [9:0] \$632 ;
+  reg [9:0] \$631 ;
+  reg \$632 ;
   reg \$633 ;
   reg \$634 ;
   reg \$635 ;
   reg \$636 ;
   reg \$637 ;
   reg \$638 ;
-  reg \$639 ;
+  reg [4:0] \$639 ;
   wire \$64 ;
   reg [4:0] \$640 ;
-  reg [4:0] \$641 ;
+  reg \$641 ;
   reg \$642 ;
   reg \$643 ;
-  reg \$644 ;
-  reg [7:0] \$645 ;
+  reg [7:0] \$644 ;
+  reg \$645 ;
   reg \$646 ;
   reg \$647 ;
   reg \$648 ;
   reg \$649 ;
   wire \$65 ;
   reg \$650 ;
-  reg \$651 ;
-  reg [7:0] \$652 ;
+  reg [7:0] \$651 ;
+  reg \$652 ;
   reg \$653 ;
   reg \$654 ;
   reg \$655 ;
@@ -649,59 +649,56 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$678 ;
   reg \$679 ;
   wire \$68 ;
-  reg \$680 ;
+  reg [7:0] \$680 ;
   reg \$681 ;
-  reg [7:0] \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [7:0] \$685 ;
-  reg [2:0] \$686 ;
+  reg \$682 ;
+  reg [7:0] \$683 ;
+  reg [2:0] \$684 ;
+  reg \$685 ;
+  reg [8:0] \$686 ;
   reg \$687 ;
   reg [8:0] \$688 ;
   reg \$689 ;
   wire \$69 ;
-  reg [8:0] \$690 ;
+  reg \$690 ;
   reg \$691 ;
-  reg \$692 ;
-  reg \$693 ;
+  reg [8:0] \$692 ;
+  reg [8:0] \$693 ;
   reg \$694 ;
-  reg [8:0] \$695 ;
-  reg [8:0] \$696 ;
-  reg \$697 ;
+  reg \$695 ;
+  reg \$696 ;
+  reg [7:0] \$697 ;
   reg \$698 ;
   reg \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [7:0] \$700 ;
+  reg \$700 ;
   reg \$701 ;
-  reg \$702 ;
+  reg [2:0] \$702 ;
   reg \$703 ;
-  reg \$704 ;
-  reg [2:0] \$705 ;
-  reg \$706 ;
-  reg [3:0] \$707 ;
-  reg [31:0] \$708 ;
-  reg [3:0] \$709 ;
+  reg [3:0] \$704 ;
+  reg [31:0] \$705 ;
+  reg [3:0] \$706 ;
+  reg [31:0] \$707 ;
+  reg [3:0] \$708 ;
+  reg [31:0] \$709 ;
   wire \$71 ;
-  reg [31:0] \$710 ;
-  reg [3:0] \$711 ;
-  reg [31:0] \$712 ;
-  reg [3:0] \$713 ;
-  reg [31:0] \$714 ;
-  reg [3:0] \$715 ;
-  reg [31:0] \$716 ;
-  reg [3:0] \$717 ;
-  reg [31:0] \$718 ;
-  reg [3:0] \$719 ;
+  reg [3:0] \$710 ;
+  reg [31:0] \$711 ;
+  reg [3:0] \$712 ;
+  reg [31:0] \$713 ;
+  reg [3:0] \$714 ;
+  reg [31:0] \$715 ;
+  reg [3:0] \$716 ;
+  reg [31:0] \$717 ;
+  reg [3:0] \$718 ;
+  reg [31:0] \$719 ;
   wire \$72 ;
   reg [31:0] \$720 ;
-  reg [3:0] \$721 ;
-  reg [31:0] \$722 ;
-  reg [31:0] \$723 ;
-  wire [7:0] \$724 ;
-  wire [23:0] \$725 ;
-  wire [7:0] \$726 ;
-  wire [23:0] \$727 ;
+  wire [7:0] \$721 ;
+  wire [23:0] \$722 ;
+  wire [7:0] \$723 ;
+  wire [23:0] \$724 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -739,8 +736,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$153 ;
   wire [31:0] \$signature__data$156 ;
-  wire [31:0] \$signature__data$361 ;
-  wire [31:0] \$signature__data$363 ;
+  wire [31:0] \$signature__data$354 ;
+  wire [31:0] \$signature__data$355 ;
   wire \$signature__en ;
   wire \$signature__en$151 ;
   wire \$signature__en$154 ;
@@ -807,9 +804,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] drain_elem = 8'h00;
   reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
-  reg drain_inflight2 = 1'h0;
   (* init = 1'h0 *)
-  wire drain_inflight3;
+  wire drain_inflight2;
   reg drain_lane = 1'h0;
   reg [31:0] drain_lane_data0 = 32'd0;
   reg [31:0] drain_lane_data1 = 32'd0;
@@ -817,9 +813,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_lane_sel1 = 1'h0;
   reg drain_last = 1'h0;
   reg drain_last2 = 1'h0;
-  reg drain_last3 = 1'h0;
   reg [2:0] drain_occupancy = 3'h0;
-  reg [31:0] drain_pair_data0 = 32'd0;
   wire drain_read;
   reg drain_ready0 = 1'h0;
   reg drain_ready1 = 1'h0;
@@ -953,11 +947,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] nxt_rp__addr;
   wire [1:0] \nxt_rp__addr$79 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$202 ;
+  wire [34:0] \nxt_rp__data$205 ;
   wire [1:0] nxt_steps_rp__addr;
   wire [1:0] \nxt_steps_rp__addr$80 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$204 ;
+  wire [32:0] \nxt_steps_rp__data$207 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1064,7 +1058,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg vector_start_r = 1'h0;
   wire [32:0] w_data;
   reg w_en = 1'h0;
-  reg [4:0] wait1 = 5'h12;
+  reg [4:0] wait1 = 5'h11;
   reg wait_next_le2_0 = 1'h0;
   reg wait_next_le2_1 = 1'h0;
   reg [4:0] wait_next_m2_0 = 5'h00;
@@ -1083,7 +1077,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_ctx14 = 1'h0;
   reg wb_ctx15 = 1'h0;
   reg wb_ctx16 = 1'h0;
-  reg wb_ctx17 = 1'h0;
   reg wb_ctx2 = 1'h0;
   reg wb_ctx3 = 1'h0;
   reg wb_ctx4 = 1'h0;
@@ -1100,7 +1093,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [7:0] wb_group14 = 8'h00;
   reg [7:0] wb_group15 = 8'h00;
   reg [7:0] wb_group16 = 8'h00;
-  reg [7:0] wb_group17 = 8'h00;
   reg [7:0] wb_group2 = 8'h00;
   reg [7:0] wb_group3 = 8'h00;
   reg [7:0] wb_group4 = 8'h00;
@@ -1117,7 +1109,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_out14 = 1'h0;
   reg wb_out15 = 1'h0;
   reg wb_out16 = 1'h0;
-  reg wb_out17 = 1'h0;
   reg wb_out2 = 1'h0;
   reg wb_out3 = 1'h0;
   reg wb_out4 = 1'h0;
@@ -1134,7 +1125,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_par14 = 1'h0;
   reg wb_par15 = 1'h0;
   reg wb_par16 = 1'h0;
-  reg wb_par17 = 1'h0;
   reg wb_par2 = 1'h0;
   reg wb_par3 = 1'h0;
   reg wb_par4 = 1'h0;
@@ -1151,7 +1141,6 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg wb_valid14 = 1'h0;
   reg wb_valid15 = 1'h0;
   reg wb_valid16 = 1'h0;
-  reg wb_valid17 = 1'h0;
   reg wb_valid2 = 1'h0;
   reg wb_valid3 = 1'h0;
   reg wb_valid4 = 1'h0;
@@ -1297,13 +1286,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$100 )
-      actbuf[\$98 [6:0]][7:0] <= \$724 ;
+      actbuf[\$98 [6:0]][7:0] <= \$721 ;
     if (\$102 )
-      actbuf[\$98 [6:0]][15:8] <= \$726 ;
+      actbuf[\$98 [6:0]][15:8] <= \$723 ;
     if (\$104 )
-      actbuf[\$98 [6:0]][23:16] <= \$724 ;
+      actbuf[\$98 [6:0]][23:16] <= \$721 ;
     if (\$106 )
-      actbuf[\$98 [6:0]][31:24] <= \$726 ;
+      actbuf[\$98 [6:0]][31:24] <= \$723 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1323,7 +1312,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$204  = descriptor_steps[\$63 [1:0]];
+  assign \nxt_steps_rp__data$207  = descriptor_steps[\$63 [1:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$61 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
@@ -1336,7 +1325,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$202  = descriptors[\$63 [1:0]];
+  assign \nxt_rp__data$205  = descriptors[\$63 [1:0]];
   assign nxt_rp__data = descriptors[\$61 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
@@ -1554,13 +1543,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$108 [6:0]] <= { \$725 , \$724  };
+      outbuf0[\$108 [6:0]] <= { \$722 , \$721  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$121 [6:0]];
   end
-  assign \$signature__data$361  = _2_;
+  assign \$signature__data$354  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1695,365 +1684,362 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$110 [6:0]] <= { \$727 , \$726  };
+      outbuf1[\$110 [6:0]] <= { \$724 , \$723  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$126 [6:0]];
   end
-  assign \$signature__data$363  = _3_;
-  assign \$243  = | wait_remain1;
-  assign \$244  = wait_remain1 - 1'h1;
-  assign \$245  = load_r_is_control & load_r_is_clear;
-  assign \$246  = ~ \$245 ;
-  assign \$247  = load_write & \$246 ;
-  assign \$248  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$249  = issue & \$248 ;
-  assign \$250  = issue_ctx ? first_step1 : first_step0;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = ! in_wslot;
-  assign \$253  = in_fire & \$252 ;
-  assign \$255  = in_beats_ge1_0 | \$254 ;
-  assign \$256  = ! in_wslot;
-  assign \$257  = in_fire & \$256 ;
-  assign \$258  = \$257  & in_beats_ge1_0;
-  assign \$259  = in_beats_ge2_0 | \$258 ;
-  assign \$260  = ! in_wslot;
-  assign \$261  = in_fire & \$260 ;
-  assign \$262  = \$261  & in_beats_ge2_0;
-  assign \$263  = in_beats_ge3_0 | \$262 ;
-  assign \$264  = ~ issue0;
-  assign \$265  = loaded & \$264 ;
-  assign \$266  = ~ last_fold0;
-  assign \$267  = loaded & \$266 ;
-  assign \$268  = ! in_wslot;
-  assign \$269  = in_fire & \$268 ;
-  assign \$270  = in_ahead0 + 1'h1;
+  assign \$signature__data$355  = _3_;
+  assign \$246  = | wait_remain1;
+  assign \$247  = wait_remain1 - 1'h1;
+  assign \$248  = load_r_is_control & load_r_is_clear;
+  assign \$249  = ~ \$248 ;
+  assign \$250  = load_write & \$249 ;
+  assign \$251  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$252  = issue & \$251 ;
+  assign \$253  = issue_ctx ? first_step1 : first_step0;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ! in_wslot;
+  assign \$256  = in_fire & \$255 ;
+  assign \$258  = in_beats_ge1_0 | \$257 ;
+  assign \$259  = ! in_wslot;
+  assign \$260  = in_fire & \$259 ;
+  assign \$261  = \$260  & in_beats_ge1_0;
+  assign \$262  = in_beats_ge2_0 | \$261 ;
+  assign \$263  = ! in_wslot;
+  assign \$264  = in_fire & \$263 ;
+  assign \$265  = \$264  & in_beats_ge2_0;
+  assign \$266  = in_beats_ge3_0 | \$265 ;
+  assign \$267  = ~ issue0;
+  assign \$268  = loaded & \$267 ;
+  assign \$269  = ~ last_fold0;
+  assign \$270  = loaded & \$269 ;
   assign \$271  = ! in_wslot;
   assign \$272  = in_fire & \$271 ;
-  assign \$273  = ~ \$272 ;
-  assign \$274  = in_ahead0 - 1'h1;
-  assign \$275  = | in_ahead0[7:2];
-  assign \$276  = ! in_wslot;
-  assign \$277  = in_fire & \$276 ;
-  assign \$278  = in_beats0 + 1'h1;
-  assign \$279  = \$277  ? \$278  : { 1'h0, in_beats0 };
-  assign \$280  = ! in_wslot;
-  assign \$281  = in_fire & \$280 ;
-  assign \$283  = in_beats_ge1_0 | \$282 ;
-  assign \$284  = ! in_wslot;
-  assign \$285  = in_fire & \$284 ;
-  assign \$286  = \$285  & in_beats_ge1_0;
-  assign \$287  = in_beats_ge2_0 | \$286 ;
-  assign \$288  = ! in_wslot;
-  assign \$289  = in_fire & \$288 ;
-  assign \$290  = \$289  & in_beats_ge2_0;
-  assign \$291  = in_beats_ge3_0 | \$290 ;
-  assign \$293  = in_fire & \$292 ;
-  assign \$295  = in_beats_ge1_1 | \$294 ;
-  assign \$297  = in_fire & \$296 ;
-  assign \$298  = \$297  & in_beats_ge1_1;
-  assign \$299  = in_beats_ge2_1 | \$298 ;
-  assign \$301  = in_fire & \$300 ;
-  assign \$302  = \$301  & in_beats_ge2_1;
-  assign \$303  = in_beats_ge3_1 | \$302 ;
-  assign \$304  = ~ issue1;
-  assign \$305  = loaded & \$304 ;
-  assign \$306  = ~ last_fold1;
-  assign \$307  = loaded & \$306 ;
-  assign \$309  = in_fire & \$308 ;
-  assign \$310  = in_ahead1 + 1'h1;
+  assign \$273  = in_ahead0 + 1'h1;
+  assign \$274  = ! in_wslot;
+  assign \$275  = in_fire & \$274 ;
+  assign \$276  = ~ \$275 ;
+  assign \$277  = in_ahead0 - 1'h1;
+  assign \$278  = | in_ahead0[7:2];
+  assign \$279  = ! in_wslot;
+  assign \$280  = in_fire & \$279 ;
+  assign \$281  = in_beats0 + 1'h1;
+  assign \$282  = \$280  ? \$281  : { 1'h0, in_beats0 };
+  assign \$283  = ! in_wslot;
+  assign \$284  = in_fire & \$283 ;
+  assign \$286  = in_beats_ge1_0 | \$285 ;
+  assign \$287  = ! in_wslot;
+  assign \$288  = in_fire & \$287 ;
+  assign \$289  = \$288  & in_beats_ge1_0;
+  assign \$290  = in_beats_ge2_0 | \$289 ;
+  assign \$291  = ! in_wslot;
+  assign \$292  = in_fire & \$291 ;
+  assign \$293  = \$292  & in_beats_ge2_0;
+  assign \$294  = in_beats_ge3_0 | \$293 ;
+  assign \$296  = in_fire & \$295 ;
+  assign \$298  = in_beats_ge1_1 | \$297 ;
+  assign \$300  = in_fire & \$299 ;
+  assign \$301  = \$300  & in_beats_ge1_1;
+  assign \$302  = in_beats_ge2_1 | \$301 ;
+  assign \$304  = in_fire & \$303 ;
+  assign \$305  = \$304  & in_beats_ge2_1;
+  assign \$306  = in_beats_ge3_1 | \$305 ;
+  assign \$307  = ~ issue1;
+  assign \$308  = loaded & \$307 ;
+  assign \$309  = ~ last_fold1;
+  assign \$310  = loaded & \$309 ;
   assign \$312  = in_fire & \$311 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = in_ahead1 - 1'h1;
-  assign \$315  = | in_ahead1[7:2];
-  assign \$317  = in_fire & \$316 ;
-  assign \$318  = in_beats1 + 1'h1;
-  assign \$319  = \$317  ? \$318  : { 1'h0, in_beats1 };
-  assign \$321  = in_fire & \$320 ;
-  assign \$323  = in_beats_ge1_1 | \$322 ;
-  assign \$325  = in_fire & \$324 ;
-  assign \$326  = \$325  & in_beats_ge1_1;
-  assign \$327  = in_beats_ge2_1 | \$326 ;
-  assign \$329  = in_fire & \$328 ;
-  assign \$330  = \$329  & in_beats_ge2_1;
-  assign \$331  = in_beats_ge3_1 | \$330 ;
-  assign \$332  = in_wslot ? in_beats1 : in_beats0;
-  assign \$333  = \$332  == in_folds_m1;
-  assign \$334  = in_fire & \$333 ;
-  assign \$335  = in_wslot ^ \$334 ;
-  assign \$336  = ~ in_release_r1_1;
-  assign \$337  = in_wslot ? in_beats1 : in_beats0;
-  assign \$338  = \$337  == in_folds_m1;
-  assign \$339  = in_fire & \$338 ;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = in_full1 | \$341 ;
-  assign \$343  = \$336  & \$342 ;
-  assign \$344  = ~ in_release_r1_0;
-  assign \$345  = in_wslot ? in_beats1 : in_beats0;
-  assign \$346  = \$345  == in_folds_m1;
-  assign \$347  = in_fire & \$346 ;
-  assign \$348  = ! in_wslot;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = in_full0 | \$349 ;
-  assign \$351  = \$344  & \$350 ;
-  assign \$352  = \$335  ? \$343  : \$351 ;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = load_write & load_r_is_control;
-  assign \$355  = \$354  & load_r_is_n_layers;
-  assign \$356  = \$355  ? load_r_has_layers : has_layers;
-  assign \$357  = \$353  & \$356 ;
-  assign \$358  = load__valid & load__ready;
-  assign \$359  = | { load_in_valid1, load_in_valid0, \$358  };
-  assign \$360  = ~ \$359 ;
-  assign \$361  = \$357  & \$360 ;
-  assign \$362  = load_r_is_control & load_r_is_clear;
+  assign \$313  = in_ahead1 + 1'h1;
+  assign \$315  = in_fire & \$314 ;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = in_ahead1 - 1'h1;
+  assign \$318  = | in_ahead1[7:2];
+  assign \$320  = in_fire & \$319 ;
+  assign \$321  = in_beats1 + 1'h1;
+  assign \$322  = \$320  ? \$321  : { 1'h0, in_beats1 };
+  assign \$324  = in_fire & \$323 ;
+  assign \$326  = in_beats_ge1_1 | \$325 ;
+  assign \$328  = in_fire & \$327 ;
+  assign \$329  = \$328  & in_beats_ge1_1;
+  assign \$330  = in_beats_ge2_1 | \$329 ;
+  assign \$332  = in_fire & \$331 ;
+  assign \$333  = \$332  & in_beats_ge2_1;
+  assign \$334  = in_beats_ge3_1 | \$333 ;
+  assign \$335  = in_wslot ? in_beats1 : in_beats0;
+  assign \$336  = \$335  == in_folds_m1;
+  assign \$337  = in_fire & \$336 ;
+  assign \$338  = in_wslot ^ \$337 ;
+  assign \$339  = ~ in_release_r1_1;
+  assign \$340  = in_wslot ? in_beats1 : in_beats0;
+  assign \$341  = \$340  == in_folds_m1;
+  assign \$342  = in_fire & \$341 ;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = in_full1 | \$344 ;
+  assign \$346  = \$339  & \$345 ;
+  assign \$347  = ~ in_release_r1_0;
+  assign \$348  = in_wslot ? in_beats1 : in_beats0;
+  assign \$349  = \$348  == in_folds_m1;
+  assign \$350  = in_fire & \$349 ;
+  assign \$351  = ! in_wslot;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = in_full0 | \$352 ;
+  assign \$354  = \$347  & \$353 ;
+  assign \$355  = \$338  ? \$346  : \$354 ;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = load_write & load_r_is_control;
+  assign \$358  = \$357  & load_r_is_n_layers;
+  assign \$359  = \$358  ? load_r_has_layers : has_layers;
+  assign \$360  = \$356  & \$359 ;
+  assign \$361  = load__valid & load__ready;
+  assign \$362  = | { load_in_valid1, load_in_valid0, \$361  };
   assign \$363  = ~ \$362 ;
-  assign \$364  = load_write & \$363 ;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$361  & \$365 ;
-  assign \$367  = load_r_is_control & load_r_is_clear;
+  assign \$364  = \$360  & \$363 ;
+  assign \$365  = load_r_is_control & load_r_is_clear;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = load_write & \$366 ;
   assign \$368  = ~ \$367 ;
-  assign \$369  = load_write & \$368 ;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = loaded & \$370 ;
-  assign \$372  = load_write & load_r_is_control;
-  assign \$373  = \$372  & load_r_is_n_layers;
-  assign \$374  = \$373  ? load_r_has_layers : has_layers;
-  assign \$375  = \$371  & \$374 ;
-  assign \$377  = last_fold0 & last_group0;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = ~ layer_is_0_0;
-  assign \$380  = \$379  | last_fold0;
-  assign \$381  = \$380  | in_ahead_ge2_0;
-  assign \$382  = ! in_wslot;
-  assign \$383  = in_fire & \$382 ;
-  assign \$384  = \$383  & in_ahead_ge1_0;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = \$378  & \$385 ;
-  assign \$387  = ! in_wslot;
-  assign \$388  = in_fire & \$387 ;
-  assign \$389  = in_ahead_ge1_0 | \$388 ;
-  assign \$390  = ~ first_step0;
-  assign \$391  = \$390  | wait_ok0;
-  assign \$392  = layer_is_0_0 ? \$389  : \$391 ;
-  assign \$393  = cur_is_last0 & first_step0;
-  assign \$394  = ! claim_ctx;
-  assign \$395  = claim_out & \$394 ;
-  assign \$396  = \$395  | out_full0;
-  assign \$397  = \$393  & \$396 ;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$392  & \$398 ;
-  assign \$400  = issue0 ? \$386  : \$399 ;
-  assign \$401  = \$376  & \$400 ;
-  assign \$402  = load_r_is_control & load_r_is_clear;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = load_write & \$403 ;
-  assign \$405  = ~ \$404 ;
-  assign \$406  = loaded & \$405 ;
-  assign \$407  = load_write & load_r_is_control;
-  assign \$408  = \$407  & load_r_is_n_layers;
-  assign \$409  = \$408  ? load_r_has_layers : has_layers;
-  assign \$410  = \$406  & \$409 ;
-  assign \$412  = last_fold1 & last_group1;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = ~ layer_is_0_1;
-  assign \$415  = \$414  | last_fold1;
-  assign \$416  = \$415  | in_ahead_ge2_1;
-  assign \$418  = in_fire & \$417 ;
-  assign \$419  = \$418  & in_ahead_ge1_1;
-  assign \$420  = \$416  | \$419 ;
-  assign \$421  = \$413  & \$420 ;
-  assign \$423  = in_fire & \$422 ;
-  assign \$424  = in_ahead_ge1_1 | \$423 ;
-  assign \$425  = ~ first_step1;
-  assign \$426  = \$425  | wait_ok1;
-  assign \$427  = layer_is_0_1 ? \$424  : \$426 ;
-  assign \$428  = cur_is_last1 & first_step1;
-  assign \$430  = claim_out & \$429 ;
-  assign \$431  = \$430  | out_full1;
-  assign \$432  = \$428  & \$431 ;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$427  & \$433 ;
-  assign \$435  = issue1 ? \$421  : \$434 ;
-  assign \$436  = \$411  & \$435 ;
-  assign \$437  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$438  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$439  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$440  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$441  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$442  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$443  = issue_ctx ? fold1 : fold0;
-  assign \$445  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$446  = \$444  + \$445 ;
-  assign \$447  = issue_ctx ? fold1 : fold0;
-  assign \$449  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$450  = \$448  + \$449 ;
-  assign \$451  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$452  = \$451  ? 6'h00 : 6'h20;
-  assign \$453  = \$450  + \$452 ;
-  assign \$454  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$455  = issue_ctx ? group1 : group0;
-  assign \$456  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$457  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$458  = step_valid & step_last;
-  assign \$459  = ! claim_ctx;
-  assign \$460  = claim_out & \$459 ;
-  assign \$461  = ! wb_ctx17;
-  assign \$462  = out_write & \$461 ;
-  assign \$463  = out_groups0 + 1'h1;
-  assign \$465  = claim_out & \$464 ;
-  assign \$467  = out_write & \$466 ;
-  assign \$468  = out_groups1 + 1'h1;
-  assign \$469  = drain_occupancy + drain_read;
-  assign \$470  = o_stream__valid & o_stream__ready;
-  assign \$471  = \$469  - \$470 ;
-  assign \$472  = o_stream__valid & o_stream__ready;
-  assign \$473  = drain_occupancy - \$472 ;
-  assign \$474  = $signed(\$473 ) < $signed(4'h4);
+  assign \$369  = \$364  & \$368 ;
+  assign \$370  = load_r_is_control & load_r_is_clear;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = load_write & \$371 ;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = loaded & \$373 ;
+  assign \$375  = load_write & load_r_is_control;
+  assign \$376  = \$375  & load_r_is_n_layers;
+  assign \$377  = \$376  ? load_r_has_layers : has_layers;
+  assign \$378  = \$374  & \$377 ;
+  assign \$380  = last_fold0 & last_group0;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = ~ layer_is_0_0;
+  assign \$383  = \$382  | last_fold0;
+  assign \$384  = \$383  | in_ahead_ge2_0;
+  assign \$385  = ! in_wslot;
+  assign \$386  = in_fire & \$385 ;
+  assign \$387  = \$386  & in_ahead_ge1_0;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = \$381  & \$388 ;
+  assign \$390  = ! in_wslot;
+  assign \$391  = in_fire & \$390 ;
+  assign \$392  = in_ahead_ge1_0 | \$391 ;
+  assign \$393  = ~ first_step0;
+  assign \$394  = \$393  | wait_ok0;
+  assign \$395  = layer_is_0_0 ? \$392  : \$394 ;
+  assign \$396  = cur_is_last0 & first_step0;
+  assign \$397  = ! claim_ctx;
+  assign \$398  = claim_out & \$397 ;
+  assign \$399  = \$398  | out_full0;
+  assign \$400  = \$396  & \$399 ;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \$395  & \$401 ;
+  assign \$403  = issue0 ? \$389  : \$402 ;
+  assign \$404  = \$379  & \$403 ;
+  assign \$405  = load_r_is_control & load_r_is_clear;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = load_write & \$406 ;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = loaded & \$408 ;
+  assign \$410  = load_write & load_r_is_control;
+  assign \$411  = \$410  & load_r_is_n_layers;
+  assign \$412  = \$411  ? load_r_has_layers : has_layers;
+  assign \$413  = \$409  & \$412 ;
+  assign \$415  = last_fold1 & last_group1;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = ~ layer_is_0_1;
+  assign \$418  = \$417  | last_fold1;
+  assign \$419  = \$418  | in_ahead_ge2_1;
+  assign \$421  = in_fire & \$420 ;
+  assign \$422  = \$421  & in_ahead_ge1_1;
+  assign \$423  = \$419  | \$422 ;
+  assign \$424  = \$416  & \$423 ;
+  assign \$426  = in_fire & \$425 ;
+  assign \$427  = in_ahead_ge1_1 | \$426 ;
+  assign \$428  = ~ first_step1;
+  assign \$429  = \$428  | wait_ok1;
+  assign \$430  = layer_is_0_1 ? \$427  : \$429 ;
+  assign \$431  = cur_is_last1 & first_step1;
+  assign \$433  = claim_out & \$432 ;
+  assign \$434  = \$433  | out_full1;
+  assign \$435  = \$431  & \$434 ;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$430  & \$436 ;
+  assign \$438  = issue1 ? \$424  : \$437 ;
+  assign \$439  = \$414  & \$438 ;
+  assign \$440  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$441  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$442  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$443  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$444  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$445  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$446  = issue_ctx ? fold1 : fold0;
+  assign \$448  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$449  = \$447  + \$448 ;
+  assign \$450  = issue_ctx ? fold1 : fold0;
+  assign \$452  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$453  = \$451  + \$452 ;
+  assign \$454  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$455  = \$454  ? 6'h00 : 6'h20;
+  assign \$456  = \$453  + \$455 ;
+  assign \$457  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$458  = issue_ctx ? group1 : group0;
+  assign \$459  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$460  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$461  = step_valid & step_last;
+  assign \$462  = ! claim_ctx;
+  assign \$463  = claim_out & \$462 ;
+  assign \$464  = ! wb_ctx16;
+  assign \$465  = out_write & \$464 ;
+  assign \$466  = out_groups0 + 1'h1;
+  assign \$468  = claim_out & \$467 ;
+  assign \$470  = out_write & \$469 ;
+  assign \$471  = out_groups1 + 1'h1;
+  assign \$472  = drain_occupancy + drain_read;
+  assign \$473  = o_stream__valid & o_stream__ready;
+  assign \$474  = \$472  - \$473 ;
   assign \$475  = o_stream__valid & o_stream__ready;
   assign \$476  = drain_occupancy - \$475 ;
-  assign \$477  = $signed(\$476 ) < $signed(4'h5);
-  assign \$478  = drain_read ? \$474  : \$477 ;
-  assign \$479  = ! claim_ctx;
-  assign \$480  = claim_out & \$479 ;
-  assign \$481  = ! drain_slot;
-  assign \$482  = \$481  & out_pending0;
-  assign \$483  = \$482  & drain_ready0;
-  assign \$484  = \$483  & drain_room;
-  assign \$485  = \$484  & drain_elem_last;
-  assign \$486  = \$480  | \$485 ;
-  assign \$487  = ! wb_ctx17;
-  assign \$488  = out_write & \$487 ;
-  assign \$489  = ! drain_slot;
-  assign \$490  = \$489  & out_pending0;
-  assign \$491  = \$490  & drain_ready0;
-  assign \$492  = \$491  & drain_room;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = \$488  & \$495 ;
-  assign \$497  = ! drain_slot;
-  assign \$498  = \$497  & out_pending0;
-  assign \$499  = \$498  & drain_ready0;
-  assign \$500  = \$499  & drain_room;
-  assign \$502  = \$500  & \$501 ;
-  assign \$503  = ! wb_ctx17;
-  assign \$504  = out_write & \$503 ;
-  assign \$505  = ~ \$504 ;
-  assign \$506  = \$502  & \$505 ;
-  assign \$507  = drain_undrained0 + 1'h1;
-  assign \$508  = drain_undrained0 - 1'h1;
-  assign \$509  = drain_undrained0 >= 2'h2;
-  assign \$511  = claim_out & \$510 ;
-  assign \$513  = \$512  & out_pending1;
-  assign \$514  = \$513  & drain_ready1;
-  assign \$515  = \$514  & drain_room;
-  assign \$516  = \$515  & drain_elem_last;
-  assign \$517  = \$511  | \$516 ;
-  assign \$519  = out_write & \$518 ;
-  assign \$521  = \$520  & out_pending1;
-  assign \$522  = \$521  & drain_ready1;
-  assign \$523  = \$522  & drain_room;
-  assign \$525  = \$523  & \$524 ;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = \$519  & \$526 ;
-  assign \$529  = \$528  & out_pending1;
-  assign \$530  = \$529  & drain_ready1;
-  assign \$531  = \$530  & drain_room;
-  assign \$533  = \$531  & \$532 ;
-  assign \$535  = out_write & \$534 ;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = \$533  & \$536 ;
-  assign \$538  = drain_undrained1 + 1'h1;
-  assign \$539  = drain_undrained1 - 1'h1;
-  assign \$540  = drain_undrained1 >= 2'h2;
-  assign \$541  = out_n - 1'h1;
-  assign \$542  = out_n - 2'h2;
-  assign \$543  = ~ drain_read;
-  assign \$544  = drain_elem == out_n_m1;
-  assign \$545  = ! out_n_m1;
-  assign \$546  = drain_elem == out_n_m2;
-  assign \$547  = ~ drain_slot;
-  assign \$548  = ! drain_slot;
-  assign \$550  = drain_elem + 1'h1;
-  assign \$551  = ! drain_lane;
-  assign \$553  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
-  assign \$555  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
-  assign \$556  = \$554  | \$555 ;
-  assign \$557  = ~ release_slot;
-  assign \$558  = ! release_slot;
-  assign \$560  = in_flight + vector_start_r;
-  assign \$561  = \$560  - finished_r;
-  assign \$562  = in_flight + vector_start_r;
-  assign \$563  = \$562  - finished_r;
-  assign \$564  = | \$563 ;
-  assign \$565  = count_busy + inc_busy;
-  assign \$566  = count_stall_input + inc_stall_input;
-  assign \$567  = count_stall_output + inc_stall_output;
-  assign \$568  = issue ? 4'h8 : 4'h0;
-  assign \$569  = count_mac_ops + inc_mac_ops;
-  assign \$570  = issue ? 2'h2 : 2'h0;
-  assign \$571  = count_bank_reads + inc_bank_reads;
-  assign \$572  = count_act_reads + inc_act_reads;
-  assign \$573  = in_fire + act_write;
-  assign \$574  = count_act_writes + inc_act_writes;
-  assign \$575  = count_inferences + inc_inferences;
+  assign \$477  = $signed(\$476 ) < $signed(3'h3);
+  assign \$478  = o_stream__valid & o_stream__ready;
+  assign \$479  = drain_occupancy - \$478 ;
+  assign \$480  = $signed(\$479 ) < $signed(4'h4);
+  assign \$481  = drain_read ? \$477  : \$480 ;
+  assign \$482  = ! claim_ctx;
+  assign \$483  = claim_out & \$482 ;
+  assign \$484  = ! drain_slot;
+  assign \$485  = \$484  & out_pending0;
+  assign \$486  = \$485  & drain_ready0;
+  assign \$487  = \$486  & drain_room;
+  assign \$488  = \$487  & drain_elem_last;
+  assign \$489  = \$483  | \$488 ;
+  assign \$490  = ! wb_ctx16;
+  assign \$491  = out_write & \$490 ;
+  assign \$492  = ! drain_slot;
+  assign \$493  = \$492  & out_pending0;
+  assign \$494  = \$493  & drain_ready0;
+  assign \$495  = \$494  & drain_room;
+  assign \$497  = \$495  & \$496 ;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$491  & \$498 ;
+  assign \$500  = ! drain_slot;
+  assign \$501  = \$500  & out_pending0;
+  assign \$502  = \$501  & drain_ready0;
+  assign \$503  = \$502  & drain_room;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = ! wb_ctx16;
+  assign \$507  = out_write & \$506 ;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$505  & \$508 ;
+  assign \$510  = drain_undrained0 + 1'h1;
+  assign \$511  = drain_undrained0 - 1'h1;
+  assign \$512  = drain_undrained0 >= 2'h2;
+  assign \$514  = claim_out & \$513 ;
+  assign \$516  = \$515  & out_pending1;
+  assign \$517  = \$516  & drain_ready1;
+  assign \$518  = \$517  & drain_room;
+  assign \$519  = \$518  & drain_elem_last;
+  assign \$520  = \$514  | \$519 ;
+  assign \$522  = out_write & \$521 ;
+  assign \$524  = \$523  & out_pending1;
+  assign \$525  = \$524  & drain_ready1;
+  assign \$526  = \$525  & drain_room;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$522  & \$529 ;
+  assign \$532  = \$531  & out_pending1;
+  assign \$533  = \$532  & drain_ready1;
+  assign \$534  = \$533  & drain_room;
+  assign \$536  = \$534  & \$535 ;
+  assign \$538  = out_write & \$537 ;
+  assign \$539  = ~ \$538 ;
+  assign \$540  = \$536  & \$539 ;
+  assign \$541  = drain_undrained1 + 1'h1;
+  assign \$542  = drain_undrained1 - 1'h1;
+  assign \$543  = drain_undrained1 >= 2'h2;
+  assign \$544  = out_n - 1'h1;
+  assign \$545  = out_n - 2'h2;
+  assign \$546  = ~ drain_read;
+  assign \$547  = drain_elem == out_n_m1;
+  assign \$548  = ! out_n_m1;
+  assign \$549  = drain_elem == out_n_m2;
+  assign \$550  = ~ drain_slot;
+  assign \$551  = ! drain_slot;
+  assign \$553  = drain_elem + 1'h1;
+  assign \$554  = ! drain_lane;
+  assign \$556  = ~ release_slot;
+  assign \$557  = ! release_slot;
+  assign \$559  = in_flight + vector_start_r;
+  assign \$560  = \$559  - finished_r;
+  assign \$561  = in_flight + vector_start_r;
+  assign \$562  = \$561  - finished_r;
+  assign \$563  = | \$562 ;
+  assign \$564  = count_busy + inc_busy;
+  assign \$565  = count_stall_input + inc_stall_input;
+  assign \$566  = count_stall_output + inc_stall_output;
+  assign \$567  = issue ? 4'h8 : 4'h0;
+  assign \$568  = count_mac_ops + inc_mac_ops;
+  assign \$569  = issue ? 2'h2 : 2'h0;
+  assign \$570  = count_bank_reads + inc_bank_reads;
+  assign \$571  = count_act_reads + inc_act_reads;
+  assign \$572  = in_fire + act_write;
+  assign \$573  = count_act_writes + inc_act_writes;
+  assign \$574  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$576 ;
+    load_in_valid0 <= \$575 ;
   always @(posedge clk)
     load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_in_valid1 <= \$577 ;
+    load_in_valid1 <= \$576 ;
   always @(posedge clk)
     load_r <= load_in_r1;
   always @(posedge clk)
-    load_write <= \$578 ;
+    load_write <= \$577 ;
   always @(posedge clk)
-    load_r_is_descriptor <= \$132 ;
+    load_r_is_descriptor <= \$135 ;
   always @(posedge clk)
-    load_r_is_descriptor0 <= \$135 ;
+    load_r_is_descriptor0 <= \$138 ;
   always @(posedge clk)
-    load_r_is_control <= \$136 ;
+    load_r_is_control <= \$139 ;
   always @(posedge clk)
-    load_r_is_n_layers <= \$137 ;
+    load_r_is_n_layers <= \$140 ;
   always @(posedge clk)
-    load_r_is_clear <= \$138 ;
+    load_r_is_clear <= \$141 ;
   always @(posedge clk)
-    load_r_has_layers <= \$139 ;
+    load_r_has_layers <= \$142 ;
   always @(posedge clk)
-    load_r_last_layer <= \$144 ;
+    load_r_last_layer <= \$147 ;
   always @(posedge clk)
-    load_in_no_distance <= \$147 ;
+    load_in_no_distance <= \$150 ;
   always @(posedge clk)
-    load_in_least_distance <= \$150 ;
+    load_in_least_distance <= \$153 ;
   always @(posedge clk)
-    load_r_countdown_distance <= \$153 [4:0];
+    load_r_countdown_distance <= \$156 [4:0];
   always @(posedge clk)
-    has_layers <= \$579 ;
+    has_layers <= \$578 ;
   always @(posedge clk)
-    last_layer <= \$580 ;
+    last_layer <= \$579 ;
   always @(posedge clk)
-    in_folds_m1 <= \$581 ;
+    in_folds_m1 <= \$580 ;
   always @(posedge clk)
-    wait1 <= \$582 ;
+    wait1 <= \$581 ;
   always @(posedge clk)
-    out_n <= \$583 ;
+    out_n <= \$582 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$584 ;
+    in_release_r1_0 <= \$583 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$585 ;
+    in_release_r1_1 <= \$584 ;
   always @(posedge clk)
-    in_beats0 <= \$586 ;
+    in_beats0 <= \$585 ;
   always @(posedge clk)
-    in_full0 <= \$587 ;
+    in_full0 <= \$586 ;
   always @(posedge clk)
-    in_beats1 <= \$588 ;
+    in_beats1 <= \$587 ;
   always @(posedge clk)
-    in_full1 <= \$589 ;
+    in_full1 <= \$588 ;
   always @(posedge clk)
-    in_wslot <= \$590 ;
+    in_wslot <= \$589 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2061,183 +2047,183 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$61 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$202 ;
+    next_descriptor1 <= \nxt_rp__data$205 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$204 ;
+    next_steps1 <= \nxt_steps_rp__data$207 ;
   always @(posedge clk)
     next_layer_r1 <= \$63 [2:0];
   always @(posedge clk)
-    loaded <= \$591 ;
+    loaded <= \$590 ;
   always @(posedge clk)
-    oldest <= \$592 ;
+    oldest <= \$591 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$593 ;
+    cur_folds_m1_0 <= \$592 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$594 ;
+    cur_groups_m1_0 <= \$593 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$595 ;
+    cur_one_fold0 <= \$594 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$596 ;
+    cur_wait_next0 <= \$595 ;
   always @(posedge clk)
-    cur_is_last0 <= \$597 ;
+    cur_is_last0 <= \$596 ;
   always @(posedge clk)
-    cur_relu0 <= \$598 ;
+    cur_relu0 <= \$597 ;
   always @(posedge clk)
-    cur_requantize0 <= \$599 ;
+    cur_requantize0 <= \$598 ;
   always @(posedge clk)
-    bank_addr0 <= \$600 ;
+    bank_addr0 <= \$599 ;
   always @(posedge clk)
-    rq_addr0 <= \$601 ;
+    rq_addr0 <= \$600 ;
   always @(posedge clk)
-    layer0 <= \$602 ;
+    layer0 <= \$601 ;
   always @(posedge clk)
-    group0 <= \$603 ;
+    group0 <= \$602 ;
   always @(posedge clk)
-    fold0 <= \$604 ;
+    fold0 <= \$603 ;
   always @(posedge clk)
-    group_plus1_0 <= \$605 ;
+    group_plus1_0 <= \$604 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$606 ;
+    fold_plus1_0 <= \$605 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$607 ;
+    fold_plus2_0 <= \$606 ;
   always @(posedge clk)
-    last_fold0 <= \$608 ;
+    last_fold0 <= \$607 ;
   always @(posedge clk)
-    last_group0 <= \$609 ;
+    last_group0 <= \$608 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$610 ;
+    fold_is_0_0 <= \$609 ;
   always @(posedge clk)
-    first_step0 <= \$611 ;
+    first_step0 <= \$610 ;
   always @(posedge clk)
-    wr_buf0 <= \$612 ;
+    wr_buf0 <= \$611 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$613 ;
+    layer_is_0_0 <= \$612 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$614 ;
+    wait_next_le2_0 <= \$613 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$615 ;
+    wait_next_m2_0 <= \$614 ;
   always @(posedge clk)
-    wait_remain0 <= \$616 ;
+    wait_remain0 <= \$615 ;
   always @(posedge clk)
-    wait_ok0 <= \$617 ;
+    wait_ok0 <= \$616 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$618 ;
+    cur_folds_m1_1 <= \$617 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$619 ;
+    cur_groups_m1_1 <= \$618 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$620 ;
+    cur_one_fold1 <= \$619 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$621 ;
+    cur_wait_next1 <= \$620 ;
   always @(posedge clk)
-    cur_is_last1 <= \$622 ;
+    cur_is_last1 <= \$621 ;
   always @(posedge clk)
-    cur_relu1 <= \$623 ;
+    cur_relu1 <= \$622 ;
   always @(posedge clk)
-    cur_requantize1 <= \$624 ;
+    cur_requantize1 <= \$623 ;
   always @(posedge clk)
-    bank_addr1 <= \$625 ;
+    bank_addr1 <= \$624 ;
   always @(posedge clk)
-    rq_addr1 <= \$626 ;
+    rq_addr1 <= \$625 ;
   always @(posedge clk)
-    layer1 <= \$627 ;
+    layer1 <= \$626 ;
   always @(posedge clk)
-    group1 <= \$628 ;
+    group1 <= \$627 ;
   always @(posedge clk)
-    fold1 <= \$629 ;
+    fold1 <= \$628 ;
   always @(posedge clk)
-    group_plus1_1 <= \$630 ;
+    group_plus1_1 <= \$629 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$631 ;
+    fold_plus1_1 <= \$630 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$632 ;
+    fold_plus2_1 <= \$631 ;
   always @(posedge clk)
-    last_fold1 <= \$633 ;
+    last_fold1 <= \$632 ;
   always @(posedge clk)
-    last_group1 <= \$634 ;
+    last_group1 <= \$633 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$635 ;
+    fold_is_0_1 <= \$634 ;
   always @(posedge clk)
-    first_step1 <= \$636 ;
+    first_step1 <= \$635 ;
   always @(posedge clk)
-    wr_buf1 <= \$637 ;
+    wr_buf1 <= \$636 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$638 ;
+    layer_is_0_1 <= \$637 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$639 ;
+    wait_next_le2_1 <= \$638 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$640 ;
+    wait_next_m2_1 <= \$639 ;
   always @(posedge clk)
-    wait_remain1 <= \$641 ;
+    wait_remain1 <= \$640 ;
   always @(posedge clk)
-    wait_ok1 <= \$642 ;
+    wait_ok1 <= \$641 ;
   always @(posedge clk)
-    claim_out <= \$643 ;
+    claim_out <= \$642 ;
   always @(posedge clk)
-    claim_ctx <= \$644 ;
+    claim_ctx <= \$643 ;
   always @(posedge clk)
-    in_ahead0 <= \$645 ;
+    in_ahead0 <= \$644 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$646 ;
+    in_beats_ge1_0 <= \$645 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$647 ;
+    in_beats_ge2_0 <= \$646 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$648 ;
+    in_beats_ge3_0 <= \$647 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$649 ;
+    in_ahead_ge1_0 <= \$648 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$650 ;
+    in_ahead_ge2_0 <= \$649 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$651 ;
+    in_ahead_ge3_0 <= \$650 ;
   always @(posedge clk)
-    in_ahead1 <= \$652 ;
+    in_ahead1 <= \$651 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$653 ;
+    in_beats_ge1_1 <= \$652 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$654 ;
+    in_beats_ge2_1 <= \$653 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$655 ;
+    in_beats_ge3_1 <= \$654 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$656 ;
+    in_ahead_ge1_1 <= \$655 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$657 ;
+    in_ahead_ge2_1 <= \$656 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$658 ;
+    in_ahead_ge3_1 <= \$657 ;
   always @(posedge clk)
-    i_stream__ready <= \$659 ;
+    i_stream__ready <= \$658 ;
   always @(posedge clk)
-    want0 <= \$660 ;
+    want0 <= \$659 ;
   always @(posedge clk)
-    want1 <= \$661 ;
+    want1 <= \$660 ;
   always @(posedge clk)
-    step_addr <= \$437 ;
+    step_addr <= \$440 ;
   always @(posedge clk)
-    step_first <= \$438 ;
+    step_first <= \$441 ;
   always @(posedge clk)
-    step_last <= \$439 ;
+    step_last <= \$442 ;
   always @(posedge clk)
-    step_rq <= \$440 ;
+    step_rq <= \$443 ;
   always @(posedge clk)
-    step_relu <= \$441 ;
+    step_relu <= \$444 ;
   always @(posedge clk)
-    step_requantize <= \$442 ;
+    step_requantize <= \$445 ;
   always @(posedge clk)
-    step_in_addr <= \$446 ;
+    step_in_addr <= \$449 ;
   always @(posedge clk)
-    step_act_addr <= \$453 ;
+    step_act_addr <= \$456 ;
   always @(posedge clk)
-    step_from_input <= \$454 ;
+    step_from_input <= \$457 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$455 ;
+    step_group <= \$458 ;
   always @(posedge clk)
-    step_par <= \$456 ;
+    step_par <= \$459 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$457 ;
+    step_out <= \$460 ;
   always @(posedge clk)
-    step_valid <= \$662 ;
+    step_valid <= \$661 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2251,7 +2237,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$663 ;
+    wb_valid1 <= \$662 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2261,7 +2247,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$664 ;
+    wb_valid2 <= \$663 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2271,7 +2257,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$665 ;
+    wb_valid3 <= \$664 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2281,7 +2267,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$666 ;
+    wb_valid4 <= \$665 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2291,7 +2277,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$667 ;
+    wb_valid5 <= \$666 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2301,7 +2287,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$668 ;
+    wb_valid6 <= \$667 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2311,7 +2297,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$669 ;
+    wb_valid7 <= \$668 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2321,7 +2307,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$670 ;
+    wb_valid8 <= \$669 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2331,7 +2317,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$671 ;
+    wb_valid9 <= \$670 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2341,7 +2327,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$672 ;
+    wb_valid10 <= \$671 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2351,7 +2337,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$673 ;
+    wb_valid11 <= \$672 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2361,7 +2347,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$674 ;
+    wb_valid12 <= \$673 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2371,7 +2357,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$675 ;
+    wb_valid13 <= \$674 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2381,7 +2367,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$676 ;
+    wb_valid14 <= \$675 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2391,7 +2377,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$677 ;
+    wb_valid15 <= \$676 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2401,7 +2387,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$678 ;
+    wb_valid16 <= \$677 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2411,117 +2397,101 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$679 ;
+    out_full0 <= \$678 ;
   always @(posedge clk)
-    wb_group17 <= wb_group16;
+    out_pending0 <= \$679 ;
   always @(posedge clk)
-    wb_par17 <= wb_par16;
+    out_groups0 <= \$680 ;
   always @(posedge clk)
-    wb_ctx17 <= wb_ctx16;
+    out_full1 <= \$681 ;
   always @(posedge clk)
-    wb_out17 <= wb_out16;
+    out_pending1 <= \$682 ;
   always @(posedge clk)
-    out_full0 <= \$680 ;
+    out_groups1 <= \$683 ;
   always @(posedge clk)
-    out_pending0 <= \$681 ;
+    drain_occupancy <= \$684 ;
   always @(posedge clk)
-    out_groups0 <= \$682 ;
+    drain_room <= \$685 ;
   always @(posedge clk)
-    out_full1 <= \$683 ;
+    drain_undrained0 <= \$686 ;
   always @(posedge clk)
-    out_pending1 <= \$684 ;
+    drain_ready0 <= \$687 ;
   always @(posedge clk)
-    out_groups1 <= \$685 ;
+    drain_undrained1 <= \$688 ;
   always @(posedge clk)
-    drain_occupancy <= \$686 ;
+    drain_ready1 <= \$689 ;
   always @(posedge clk)
-    drain_room <= \$687 ;
+    drain_inflight <= \$690 ;
   always @(posedge clk)
-    drain_undrained0 <= \$688 ;
+    w_en <= \$691 ;
   always @(posedge clk)
-    drain_ready0 <= \$689 ;
+    out_n_m1 <= \$692 ;
   always @(posedge clk)
-    drain_undrained1 <= \$690 ;
+    out_n_m2 <= \$693 ;
   always @(posedge clk)
-    drain_ready1 <= \$691 ;
+    drain_elem_last <= \$694 ;
   always @(posedge clk)
-    drain_inflight <= \$692 ;
+    drain_lane <= \$695 ;
   always @(posedge clk)
-    drain_inflight2 <= \$693 ;
+    drain_last <= \$696 ;
   always @(posedge clk)
-    w_en <= \$694 ;
+    drain_elem <= \$697 ;
   always @(posedge clk)
-    out_n_m1 <= \$695 ;
+    drain_slot <= \$698 ;
   always @(posedge clk)
-    out_n_m2 <= \$696 ;
+    drain_lane_sel0 <= \$554 ;
   always @(posedge clk)
-    drain_elem_last <= \$697 ;
-  always @(posedge clk)
-    drain_lane <= \$698 ;
-  always @(posedge clk)
-    drain_last <= \$699 ;
-  always @(posedge clk)
-    drain_elem <= \$700 ;
-  always @(posedge clk)
-    drain_slot <= \$701 ;
-  always @(posedge clk)
-    drain_lane_sel0 <= \$551 ;
-  always @(posedge clk)
-    drain_lane_sel1 <= \$552 ;
+    drain_lane_sel1 <= \$555 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_last3 <= drain_last2;
+    drain_lane_data0 <= \$signature__data$354 ;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$361 ;
+    drain_lane_data1 <= \$signature__data$355 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$363 ;
+    release_slot <= \$699 ;
   always @(posedge clk)
-    drain_pair_data0 <= \$556 ;
+    vector_start_r <= \$700 ;
   always @(posedge clk)
-    release_slot <= \$702 ;
+    finished_r <= \$701 ;
   always @(posedge clk)
-    vector_start_r <= \$703 ;
+    in_flight <= \$702 ;
   always @(posedge clk)
-    finished_r <= \$704 ;
+    busy <= \$703 ;
   always @(posedge clk)
-    in_flight <= \$705 ;
+    inc_busy <= \$704 ;
   always @(posedge clk)
-    busy <= \$706 ;
+    count_busy <= \$705 ;
   always @(posedge clk)
-    inc_busy <= \$707 ;
+    inc_stall_input <= \$706 ;
   always @(posedge clk)
-    count_busy <= \$708 ;
+    count_stall_input <= \$707 ;
   always @(posedge clk)
-    inc_stall_input <= \$709 ;
+    inc_stall_output <= \$708 ;
   always @(posedge clk)
-    count_stall_input <= \$710 ;
+    count_stall_output <= \$709 ;
   always @(posedge clk)
-    inc_stall_output <= \$711 ;
+    inc_mac_ops <= \$710 ;
   always @(posedge clk)
-    count_stall_output <= \$712 ;
+    count_mac_ops <= \$711 ;
   always @(posedge clk)
-    inc_mac_ops <= \$713 ;
+    inc_bank_reads <= \$712 ;
   always @(posedge clk)
-    count_mac_ops <= \$714 ;
+    count_bank_reads <= \$713 ;
   always @(posedge clk)
-    inc_bank_reads <= \$715 ;
+    inc_act_reads <= \$714 ;
   always @(posedge clk)
-    count_bank_reads <= \$716 ;
+    count_act_reads <= \$715 ;
   always @(posedge clk)
-    inc_act_reads <= \$717 ;
+    inc_act_writes <= \$716 ;
   always @(posedge clk)
-    count_act_reads <= \$718 ;
+    count_act_writes <= \$717 ;
   always @(posedge clk)
-    inc_act_writes <= \$719 ;
+    inc_inferences <= \$718 ;
   always @(posedge clk)
-    count_act_writes <= \$720 ;
+    count_inferences <= \$719 ;
   always @(posedge clk)
-    inc_inferences <= \$721 ;
-  always @(posedge clk)
-    count_inferences <= \$722 ;
-  always @(posedge clk)
-    stat_data <= \$723 ;
+    stat_data <= \$720 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2621,23 +2591,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$92  = step_act_addr[6:0] == \$98 [6:0];
   assign actbuf_collision = \$91  & \$92 ;
   assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$93  = ~ wb_out17;
-  assign act_write = wb_valid17 & \$93 ;
-  assign out_write = wb_valid17 & wb_out17;
-  assign \$95  = wb_ctx17 ? 7'h40 : 7'h00;
+  assign \$93  = ~ wb_out16;
+  assign act_write = wb_valid16 & \$93 ;
+  assign out_write = wb_valid16 & wb_out16;
+  assign \$95  = wb_ctx16 ? 7'h40 : 7'h00;
   assign \$96  = \$94  + \$95 ;
-  assign \$97  = wb_par17 ? 6'h20 : 6'h00;
+  assign \$97  = wb_par16 ? 6'h20 : 6'h00;
   assign \$98  = \$96  + \$97 ;
-  assign \$99  = ! wb_group17[0];
+  assign \$99  = ! wb_group16[0];
   assign \$100  = act_write & \$99 ;
-  assign \$101  = ! wb_group17[0];
+  assign \$101  = ! wb_group16[0];
   assign \$102  = act_write & \$101 ;
   assign \$104  = act_write & \$103 ;
   assign \$106  = act_write & \$105 ;
-  assign \$107  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$108  = wb_group17 + \$107 ;
-  assign \$109  = wb_ctx17 ? 7'h40 : 7'h00;
-  assign \$110  = wb_group17 + \$109 ;
+  assign \$107  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$108  = wb_group16 + \$107 ;
+  assign \$109  = wb_ctx16 ? 7'h40 : 7'h00;
+  assign \$110  = wb_group16 + \$109 ;
   assign \$111  = ! drain_slot;
   assign \$112  = \$111  & out_pending0;
   assign \$113  = \$112  & drain_ready0;
@@ -2656,116 +2626,119 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$127  = drain_read & out_write;
   assign \$128  = \$126 [6:0] == \$110 [6:0];
   assign outbuf1_collision = \$127  & \$128 ;
+  assign \$129  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
+  assign \$131  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign drain_data = \$130  | \$131 ;
   assign out_fire = o_stream__valid & o_stream__ready;
   assign done = out_fire & o_stream__payload[32];
-  assign \$129  = load__valid & load__ready;
-  assign \$130  = load_in_r1[31:28] == 2'h2;
-  assign \$131  = load_in_r1[19:0] < 3'h4;
-  assign \$132  = \$130  & \$131 ;
+  assign \$132  = load__valid & load__ready;
   assign \$133  = load_in_r1[31:28] == 2'h2;
-  assign \$134  = ! load_in_r1[19:0];
+  assign \$134  = load_in_r1[19:0] < 3'h4;
   assign \$135  = \$133  & \$134 ;
-  assign \$136  = load_in_r1[31:28] == 2'h3;
+  assign \$136  = load_in_r1[31:28] == 2'h2;
   assign \$137  = ! load_in_r1[19:0];
-  assign \$138  = load_in_r1[19:0] == 1'h1;
-  assign \$139  = | load_in_r1[85:32];
-  assign \$140  = | load_in_r1[85:35];
-  assign \$141  = load_in_r1[34:32] > 3'h4;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = load_in_r1[34:32] - 1'h1;
-  assign \$144  = \$142  ? 4'h3 : \$143 ;
-  assign \$145  = ! load_in_r0[39:32];
-  assign \$146  = load_in_r0[47:40] <= 2'h2;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = load_in_r0[47:40] - 1'h1;
-  assign \$151  = $signed(load_in_least_distance) < $signed(6'h12);
-  assign \$152  = \$151  ? load_in_least_distance : 9'h012;
-  assign \$153  = load_in_no_distance ? 9'h000 : \$152 ;
-  assign \$154  = load_write & load_r_is_control;
-  assign \$155  = load_write & load_r_is_descriptor0;
-  assign \$156  = load_r[39:32] - 1'h1;
-  assign \$158  = d0_rp__data[7:0] - 1'h1;
-  assign \$160  = ! in_wslot;
-  assign \$161  = in_fire & \$160 ;
-  assign \$162  = in_beats0 + 1'h1;
-  assign \$163  = in_beats0 == in_folds_m1;
-  assign \$165  = in_fire & \$164 ;
-  assign \$166  = in_beats1 + 1'h1;
-  assign \$167  = in_beats1 == in_folds_m1;
-  assign \$168  = in_wslot ? in_beats1 : in_beats0;
-  assign \$169  = \$168  == in_folds_m1;
-  assign \$170  = in_fire & \$169 ;
-  assign \$171  = ~ in_wslot;
-  assign \$172  = ~ loaded;
-  assign \$173  = ~ loaded;
-  assign \$174  = d0_rp__data[7:0] - 1'h1;
-  assign \$176  = d0_rp__data[15:8] - 1'h1;
-  assign \$178  = | d0_rp__data[7:0];
-  assign \$179  = d0_rp__data[7:0] <= 3'h4;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = ! last_layer;
-  assign \$182  = | d0_rp__data[7:0];
-  assign \$183  = d0_rp__data[7:0] <= 3'h4;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = | d0_rp__data[15:8];
-  assign \$186  = d0_rp__data[15:8] <= 2'h2;
+  assign \$138  = \$136  & \$137 ;
+  assign \$139  = load_in_r1[31:28] == 2'h3;
+  assign \$140  = ! load_in_r1[19:0];
+  assign \$141  = load_in_r1[19:0] == 1'h1;
+  assign \$142  = | load_in_r1[85:32];
+  assign \$143  = | load_in_r1[85:35];
+  assign \$144  = load_in_r1[34:32] > 3'h4;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = load_in_r1[34:32] - 1'h1;
+  assign \$147  = \$145  ? 4'h3 : \$146 ;
+  assign \$148  = ! load_in_r0[39:32];
+  assign \$149  = load_in_r0[47:40] <= 2'h2;
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = load_in_r0[47:40] - 1'h1;
+  assign \$154  = $signed(load_in_least_distance) < $signed(6'h11);
+  assign \$155  = \$154  ? load_in_least_distance : 9'h011;
+  assign \$156  = load_in_no_distance ? 9'h000 : \$155 ;
+  assign \$157  = load_write & load_r_is_control;
+  assign \$158  = load_write & load_r_is_descriptor0;
+  assign \$159  = load_r[39:32] - 1'h1;
+  assign \$161  = d0_rp__data[7:0] - 1'h1;
+  assign \$163  = ! in_wslot;
+  assign \$164  = in_fire & \$163 ;
+  assign \$165  = in_beats0 + 1'h1;
+  assign \$166  = in_beats0 == in_folds_m1;
+  assign \$168  = in_fire & \$167 ;
+  assign \$169  = in_beats1 + 1'h1;
+  assign \$170  = in_beats1 == in_folds_m1;
+  assign \$171  = in_wslot ? in_beats1 : in_beats0;
+  assign \$172  = \$171  == in_folds_m1;
+  assign \$173  = in_fire & \$172 ;
+  assign \$174  = ~ in_wslot;
+  assign \$175  = ~ loaded;
+  assign \$176  = ~ loaded;
+  assign \$177  = d0_rp__data[7:0] - 1'h1;
+  assign \$179  = d0_rp__data[15:8] - 1'h1;
+  assign \$181  = | d0_rp__data[7:0];
+  assign \$182  = d0_rp__data[7:0] <= 3'h4;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = ! last_layer;
+  assign \$185  = | d0_rp__data[7:0];
+  assign \$186  = d0_rp__data[7:0] <= 3'h4;
   assign \$187  = \$185  & \$186 ;
-  assign \$188  = group_plus1_0 + 1'h1;
-  assign \$189  = rq_addr0 + 1'h1;
-  assign \$190  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$191  = next_layer_r0 == last_layer;
-  assign \$192  = ~ wr_buf0;
-  assign \$193  = ~ cur_is_last0;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ! oldest;
-  assign \$196  = cur_is_last0 & \$195 ;
-  assign \$197  = fold_plus2_0 + 1'h1;
-  assign \$198  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$199  = last_fold0 & last_group0;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = bank_addr0 + 1'h1;
-  assign \$202  = cur_wait_next0 <= 2'h2;
-  assign \$203  = cur_wait_next0 <= 2'h2;
-  assign \$204  = cur_wait_next0 - 2'h2;
-  assign \$205  = \$203  ? 6'h00 : \$204 ;
-  assign \$206  = wait_remain0 <= 1'h1;
-  assign \$207  = | wait_remain0;
-  assign \$208  = wait_remain0 - 1'h1;
-  assign \$209  = ~ loaded;
-  assign \$210  = d0_rp__data[7:0] - 1'h1;
-  assign \$212  = d0_rp__data[15:8] - 1'h1;
-  assign \$214  = | d0_rp__data[7:0];
-  assign \$215  = d0_rp__data[7:0] <= 3'h4;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = ! last_layer;
-  assign \$218  = | d0_rp__data[7:0];
-  assign \$219  = d0_rp__data[7:0] <= 3'h4;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = | d0_rp__data[15:8];
-  assign \$222  = d0_rp__data[15:8] <= 2'h2;
+  assign \$188  = | d0_rp__data[15:8];
+  assign \$189  = d0_rp__data[15:8] <= 2'h2;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = group_plus1_0 + 1'h1;
+  assign \$192  = rq_addr0 + 1'h1;
+  assign \$193  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$194  = next_layer_r0 == last_layer;
+  assign \$195  = ~ wr_buf0;
+  assign \$196  = ~ cur_is_last0;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = ! oldest;
+  assign \$199  = cur_is_last0 & \$198 ;
+  assign \$200  = fold_plus2_0 + 1'h1;
+  assign \$201  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$202  = last_fold0 & last_group0;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = bank_addr0 + 1'h1;
+  assign \$205  = cur_wait_next0 <= 2'h2;
+  assign \$206  = cur_wait_next0 <= 2'h2;
+  assign \$207  = cur_wait_next0 - 2'h2;
+  assign \$208  = \$206  ? 6'h00 : \$207 ;
+  assign \$209  = wait_remain0 <= 1'h1;
+  assign \$210  = | wait_remain0;
+  assign \$211  = wait_remain0 - 1'h1;
+  assign \$212  = ~ loaded;
+  assign \$213  = d0_rp__data[7:0] - 1'h1;
+  assign \$215  = d0_rp__data[15:8] - 1'h1;
+  assign \$217  = | d0_rp__data[7:0];
+  assign \$218  = d0_rp__data[7:0] <= 3'h4;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = ! last_layer;
+  assign \$221  = | d0_rp__data[7:0];
+  assign \$222  = d0_rp__data[7:0] <= 3'h4;
   assign \$223  = \$221  & \$222 ;
-  assign \$224  = group_plus1_1 + 1'h1;
-  assign \$225  = rq_addr1 + 1'h1;
-  assign \$226  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$227  = next_layer_r1 == last_layer;
-  assign \$228  = ~ wr_buf1;
-  assign \$229  = ~ cur_is_last1;
-  assign \$230  = \$228  & \$229 ;
-  assign \$232  = cur_is_last1 & \$231 ;
-  assign \$233  = fold_plus2_1 + 1'h1;
-  assign \$234  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$235  = last_fold1 & last_group1;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = bank_addr1 + 1'h1;
-  assign \$238  = cur_wait_next1 <= 2'h2;
-  assign \$239  = cur_wait_next1 <= 2'h2;
-  assign \$240  = cur_wait_next1 - 2'h2;
-  assign \$241  = \$239  ? 6'h00 : \$240 ;
-  assign \$242  = wait_remain1 <= 1'h1;
+  assign \$224  = | d0_rp__data[15:8];
+  assign \$225  = d0_rp__data[15:8] <= 2'h2;
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = group_plus1_1 + 1'h1;
+  assign \$228  = rq_addr1 + 1'h1;
+  assign \$229  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$230  = next_layer_r1 == last_layer;
+  assign \$231  = ~ wr_buf1;
+  assign \$232  = ~ cur_is_last1;
+  assign \$233  = \$231  & \$232 ;
+  assign \$235  = cur_is_last1 & \$234 ;
+  assign \$236  = fold_plus2_1 + 1'h1;
+  assign \$237  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$238  = last_fold1 & last_group1;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = bank_addr1 + 1'h1;
+  assign \$241  = cur_wait_next1 <= 2'h2;
+  assign \$242  = cur_wait_next1 <= 2'h2;
+  assign \$243  = cur_wait_next1 - 2'h2;
+  assign \$244  = \$242  ? 6'h00 : \$243 ;
+  assign \$245  = wait_remain1 <= 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1574$0 (drain_last3),
-    .\port$179$0 (drain_data),
+    .\port$1559$0 (drain_last2),
+    .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -2777,8 +2750,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1783$0 (\$724 ),
-    .\port$1784$0 (\$725 ),
+    .\port$1759$0 (\$721 ),
+    .\port$1760$0 (\$722 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2796,8 +2769,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1948$0 (\$726 ),
-    .\port$1949$0 (\$727 ),
+    .\port$1916$0 (\$723 ),
+    .\port$1917$0 (\$724 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2815,40 +2788,38 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (load_r_countdown_distance)
       5'h00:
-          load_r_countdown_wait = 5'h12;
-      5'h01:
           load_r_countdown_wait = 5'h11;
-      5'h02:
+      5'h01:
           load_r_countdown_wait = 5'h10;
-      5'h03:
+      5'h02:
           load_r_countdown_wait = 5'h0f;
-      5'h04:
+      5'h03:
           load_r_countdown_wait = 5'h0e;
-      5'h05:
+      5'h04:
           load_r_countdown_wait = 5'h0d;
-      5'h06:
+      5'h05:
           load_r_countdown_wait = 5'h0c;
-      5'h07:
+      5'h06:
           load_r_countdown_wait = 5'h0b;
-      5'h08:
+      5'h07:
           load_r_countdown_wait = 5'h0a;
-      5'h09:
+      5'h08:
           load_r_countdown_wait = 5'h09;
-      5'h0a:
+      5'h09:
           load_r_countdown_wait = 5'h08;
-      5'h0b:
+      5'h0a:
           load_r_countdown_wait = 5'h07;
-      5'h0c:
+      5'h0b:
           load_r_countdown_wait = 5'h06;
-      5'h0d:
+      5'h0c:
           load_r_countdown_wait = 5'h05;
-      5'h0e:
+      5'h0d:
           load_r_countdown_wait = 5'h04;
-      5'h0f:
+      5'h0e:
           load_r_countdown_wait = 5'h03;
-      5'h10:
+      5'h0f:
           load_r_countdown_wait = 5'h02;
-      5'h11:
+      5'h10:
           load_r_countdown_wait = 5'h01;
       default:
           load_r_countdown_wait = 5'h00;
@@ -2865,131 +2836,141 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \$129 ;
+    \$575  = \$132 ;
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = load_in_valid0;
     if (rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = load_in_valid0;
+    \$577  = load_in_valid1;
     if (rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = load_in_valid1;
-    if (rst) begin
-      \$578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = has_layers;
-    if (\$154 ) begin
+    \$578  = has_layers;
+    if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$579  = load_r_has_layers;
+        \$578  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = last_layer;
-    if (\$154 ) begin
+    \$579  = last_layer;
+    if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$580  = load_r_last_layer;
+        \$579  = load_r_last_layer;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$155 ) begin
-      \$581  = \$157 ;
+    if (\$158 ) begin
+      \$580  = \$160 ;
     end else begin
-      \$581  = \$159 ;
+      \$580  = \$162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = wait1;
-    if (\$155 ) begin
-      \$582  = load_r_countdown_wait;
+    \$581  = wait1;
+    if (\$158 ) begin
+      \$581  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = dl_rp__data[15:8];
+    \$582  = dl_rp__data[15:8];
     if (rst) begin
-      \$583  = 8'h00;
+      \$582  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = in_release0;
+    \$583  = in_release0;
+    if (rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = in_release1;
     if (rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = in_release1;
-    if (rst) begin
-      \$585  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = in_beats0;
-    if (\$161 ) begin
-      \$586  = \$162 [7:0];
+    \$585  = in_beats0;
+    if (\$164 ) begin
+      \$585  = \$165 [7:0];
     end
     if (in_release_r1_0) begin
-      \$586  = 8'h00;
+      \$585  = 8'h00;
     end
     if (rst) begin
-      \$586  = 8'h00;
+      \$585  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = in_full0;
-    if (\$161 ) begin
-      if (\$163 ) begin
-        \$587  = 1'h1;
+    \$586  = in_full0;
+    if (\$164 ) begin
+      if (\$166 ) begin
+        \$586  = 1'h1;
       end
     end
     if (in_release_r1_0) begin
-      \$587  = 1'h0;
+      \$586  = 1'h0;
     end
     if (rst) begin
-      \$587  = 1'h0;
+      \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = in_beats1;
-    if (\$165 ) begin
-      \$588  = \$166 [7:0];
+    \$587  = in_beats1;
+    if (\$168 ) begin
+      \$587  = \$169 [7:0];
     end
     if (in_release_r1_1) begin
-      \$588  = 8'h00;
+      \$587  = 8'h00;
     end
     if (rst) begin
-      \$588  = 8'h00;
+      \$587  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = in_full1;
-    if (\$165 ) begin
-      if (\$167 ) begin
-        \$589  = 1'h1;
+    \$588  = in_full1;
+    if (\$168 ) begin
+      if (\$170 ) begin
+        \$588  = 1'h1;
       end
     end
     if (in_release_r1_1) begin
-      \$589  = 1'h0;
+      \$588  = 1'h0;
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = in_wslot;
+    if (\$173 ) begin
+      \$589  = \$174 ;
     end
     if (rst) begin
       \$589  = 1'h0;
@@ -2997,9 +2978,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = in_wslot;
-    if (\$170 ) begin
-      \$590  = \$171 ;
+    \$590  = loaded;
+    if (\$175 ) begin
+      \$590  = 1'h1;
+    end
+    if (\$250 ) begin
+      \$590  = 1'h0;
     end
     if (rst) begin
       \$590  = 1'h0;
@@ -3007,56 +2991,59 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = loaded;
-    if (\$172 ) begin
-      \$591  = 1'h1;
+    \$591  = oldest;
+    if (\$175 ) begin
+      \$591  = in_wslot;
     end
-    if (\$247 ) begin
-      \$591  = 1'h0;
-    end
-    if (rst) begin
-      \$591  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = oldest;
-    if (\$172 ) begin
-      \$592  = in_wslot;
-    end
-    if (\$173 ) begin
+    if (\$176 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          if (\$196 ) begin
-            \$592  = 1'h1;
+          if (\$199 ) begin
+            \$591  = 1'h1;
           end
         end
       end
     end
-    if (\$209 ) begin
+    if (\$212 ) begin
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          if (\$232 ) begin
-            \$592  = 1'h0;
+          if (\$235 ) begin
+            \$591  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$592  = 1'h0;
+      \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = cur_folds_m1_0;
-    if (\$173 ) begin
-      \$593  = \$175 ;
+    \$592  = cur_folds_m1_0;
+    if (\$176 ) begin
+      \$592  = \$178 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$593  = next_steps0[16:8];
+          \$592  = next_steps0[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$592  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = cur_groups_m1_0;
+    if (\$176 ) begin
+      \$593  = \$180 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$593  = next_steps0[25:17];
         end
       end
     end
@@ -3066,61 +3053,61 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = cur_groups_m1_0;
-    if (\$173 ) begin
-      \$594  = \$177 ;
+    \$594  = cur_one_fold0;
+    if (\$176 ) begin
+      \$594  = \$183 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$594  = next_steps0[25:17];
+          \$594  = next_steps0[26];
         end
       end
     end
     if (rst) begin
-      \$594  = 9'h1ff;
+      \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = cur_one_fold0;
-    if (\$173 ) begin
-      \$595  = \$180 ;
+    \$595  = cur_wait_next0;
+    if (\$176 ) begin
+      \$595  = wait1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$595  = next_steps0[26];
+          \$595  = next_steps0[32:28];
         end
       end
     end
     if (rst) begin
-      \$595  = 1'h0;
+      \$595  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = cur_wait_next0;
-    if (\$173 ) begin
-      \$596  = wait1;
+    \$596  = cur_is_last0;
+    if (\$176 ) begin
+      \$596  = \$184 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$596  = next_steps0[32:28];
+          \$596  = \$194 ;
         end
       end
     end
     if (rst) begin
-      \$596  = 5'h00;
+      \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = cur_is_last0;
-    if (\$173 ) begin
-      \$597  = \$181 ;
+    \$597  = cur_relu0;
+    if (\$176 ) begin
+      \$597  = d0_rp__data[33];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$597  = \$191 ;
+          \$597  = next_descriptor0[33];
         end
       end
     end
@@ -3130,13 +3117,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = cur_relu0;
-    if (\$173 ) begin
-      \$598  = d0_rp__data[33];
+    \$598  = cur_requantize0;
+    if (\$176 ) begin
+      \$598  = d0_rp__data[34];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$598  = next_descriptor0[33];
+          \$598  = next_descriptor0[34];
         end
       end
     end
@@ -3146,83 +3133,87 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = cur_requantize0;
-    if (\$173 ) begin
-      \$599  = d0_rp__data[34];
+    \$599  = bank_addr0;
+    if (\$176 ) begin
+      \$599  = d0_rp__data[24:16];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$599  = next_descriptor0[34];
+          \$599  = next_descriptor0[24:16];
         end
+      end
+      if (\$203 ) begin
+        \$599  = \$204 [8:0];
       end
     end
     if (rst) begin
-      \$599  = 1'h0;
+      \$599  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = bank_addr0;
-    if (\$173 ) begin
-      \$600  = d0_rp__data[24:16];
+    \$600  = rq_addr0;
+    if (\$176 ) begin
+      \$600  = d0_rp__data[32:25];
     end else if (issue0) begin
       if (last_fold0) begin
+        \$600  = \$192 [7:0];
         if (last_group0) begin
-          \$600  = next_descriptor0[24:16];
-        end
-      end
-      if (\$200 ) begin
-        \$600  = \$201 [8:0];
-      end
-    end
-    if (rst) begin
-      \$600  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = rq_addr0;
-    if (\$173 ) begin
-      \$601  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$601  = \$189 [7:0];
-        if (last_group0) begin
-          \$601  = next_descriptor0[32:25];
+          \$600  = next_descriptor0[32:25];
         end
       end
     end
     if (rst) begin
-      \$601  = 8'h00;
+      \$600  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = layer0;
-    if (\$173 ) begin
-      \$602  = 3'h0;
+    \$601  = layer0;
+    if (\$176 ) begin
+      \$601  = 3'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$602  = next_layer_r0;
+          \$601  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$602  = 3'h0;
+      \$601  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = group0;
-    if (\$173 ) begin
+    \$602  = group0;
+    if (\$176 ) begin
+      \$602  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$602  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$602  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$602  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$603  = fold0;
+    if (\$176 ) begin
       \$603  = 8'h00;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$603  = group_plus1_0[7:0];
+        \$603  = 8'h00;
         if (last_group0) begin
           \$603  = 8'h00;
         end
+      end else begin
+        \$603  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
@@ -3231,35 +3222,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = fold0;
-    if (\$173 ) begin
-      \$604  = 8'h00;
+    \$604  = group_plus1_0;
+    if (\$176 ) begin
+      \$604  = 9'h001;
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$604  = 8'h00;
+        \$604  = \$191 [8:0];
         if (last_group0) begin
-          \$604  = 8'h00;
+          \$604  = 9'h001;
         end
-      end else begin
-        \$604  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
-      \$604  = 8'h00;
+      \$604  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = group_plus1_0;
-    if (\$173 ) begin
+    \$605  = fold_plus1_0;
+    if (\$176 ) begin
       \$605  = 9'h001;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$605  = \$188 [8:0];
+        \$605  = 9'h001;
         if (last_group0) begin
           \$605  = 9'h001;
         end
+      end else begin
+        \$605  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
@@ -3268,58 +3259,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = fold_plus1_0;
-    if (\$173 ) begin
-      \$606  = 9'h001;
+    \$606  = fold_plus2_0;
+    if (\$176 ) begin
+      \$606  = 10'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$606  = 9'h001;
+        \$606  = 10'h002;
         if (last_group0) begin
-          \$606  = 9'h001;
+          \$606  = 10'h002;
         end
       end else begin
-        \$606  = fold_plus2_0[8:0];
+        \$606  = \$200 [9:0];
       end
     end
     if (rst) begin
-      \$606  = 9'h001;
+      \$606  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = fold_plus2_0;
-    if (\$173 ) begin
-      \$607  = 10'h002;
+    \$607  = last_fold0;
+    if (\$176 ) begin
+      \$607  = \$187 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$607  = 10'h002;
+        \$607  = cur_one_fold0;
         if (last_group0) begin
-          \$607  = 10'h002;
+          \$607  = next_steps0[26];
         end
       end else begin
-        \$607  = \$197 [9:0];
+        \$607  = \$201 ;
       end
     end
     if (rst) begin
-      \$607  = 10'h002;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = last_fold0;
-    if (\$173 ) begin
-      \$608  = \$184 ;
+    \$608  = last_group0;
+    if (\$176 ) begin
+      \$608  = \$190 ;
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$608  = cur_one_fold0;
+        \$608  = \$193 ;
         if (last_group0) begin
-          \$608  = next_steps0[26];
+          \$608  = next_steps0[27];
         end
-      end else begin
-        \$608  = \$198 ;
       end
     end
     if (rst) begin
@@ -3328,30 +3316,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = last_group0;
-    if (\$173 ) begin
-      \$609  = \$187 ;
+    \$609  = fold_is_0_0;
+    if (\$176 ) begin
+      \$609  = 1'h1;
     end else if (issue0) begin
+      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$609  = \$190 ;
+        \$609  = 1'h1;
         if (last_group0) begin
-          \$609  = next_steps0[27];
+          \$609  = 1'h1;
         end
+      end else begin
+        \$609  = 1'h0;
       end
     end
     if (rst) begin
-      \$609  = 1'h0;
+      \$609  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = fold_is_0_0;
-    if (\$173 ) begin
+    \$610  = first_step0;
+    if (\$176 ) begin
       \$610  = 1'h1;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$610  = 1'h1;
+        \$610  = 1'h0;
         if (last_group0) begin
           \$610  = 1'h1;
         end
@@ -3365,106 +3356,102 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = first_step0;
-    if (\$173 ) begin
-      \$611  = 1'h1;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$611  = 1'h0;
-        if (last_group0) begin
-          \$611  = 1'h1;
-        end
-      end else begin
-        \$611  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$611  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = wr_buf0;
-    if (\$173 ) begin
-      \$612  = 1'h0;
+    \$611  = wr_buf0;
+    if (\$176 ) begin
+      \$611  = 1'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$612  = \$194 ;
+          \$611  = \$197 ;
         end
       end
     end
     if (rst) begin
-      \$612  = 1'h0;
+      \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = layer_is_0_0;
-    if (\$173 ) begin
-      \$613  = 1'h1;
+    \$612  = layer_is_0_0;
+    if (\$176 ) begin
+      \$612  = 1'h1;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$613  = cur_is_last0;
+          \$612  = cur_is_last0;
         end
       end
     end
     if (rst) begin
-      \$613  = 1'h1;
+      \$612  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = \$202 ;
+    \$613  = \$205 ;
     if (rst) begin
-      \$614  = 1'h0;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \$205 [4:0];
+    \$614  = \$208 [4:0];
+    if (rst) begin
+      \$614  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$615  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$615  = wait_next_m2_0;
+    end else begin
+      if (\$210 ) begin
+        \$615  = \$211 [4:0];
+      end
+    end
     if (rst) begin
       \$615  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$616  = wait_next_m2_0;
+      \$616  = wait_next_le2_0;
     end else begin
-      if (\$207 ) begin
-        \$616  = \$208 [4:0];
-      end
+      \$616  = \$209 ;
     end
     if (rst) begin
-      \$616  = 5'h00;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$617  = wait_next_le2_0;
-    end else begin
-      \$617  = \$206 ;
-    end
-    if (rst) begin
-      \$617  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = cur_folds_m1_1;
-    if (\$209 ) begin
-      \$618  = \$211 ;
+    \$617  = cur_folds_m1_1;
+    if (\$212 ) begin
+      \$617  = \$214 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$618  = next_steps1[16:8];
+          \$617  = next_steps1[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$617  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = cur_groups_m1_1;
+    if (\$212 ) begin
+      \$618  = \$216 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$618  = next_steps1[25:17];
         end
       end
     end
@@ -3474,61 +3461,61 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_groups_m1_1;
-    if (\$209 ) begin
-      \$619  = \$213 ;
+    \$619  = cur_one_fold1;
+    if (\$212 ) begin
+      \$619  = \$219 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$619  = next_steps1[25:17];
+          \$619  = next_steps1[26];
         end
       end
     end
     if (rst) begin
-      \$619  = 9'h1ff;
+      \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_one_fold1;
-    if (\$209 ) begin
-      \$620  = \$216 ;
+    \$620  = cur_wait_next1;
+    if (\$212 ) begin
+      \$620  = wait1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$620  = next_steps1[26];
+          \$620  = next_steps1[32:28];
         end
       end
     end
     if (rst) begin
-      \$620  = 1'h0;
+      \$620  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_wait_next1;
-    if (\$209 ) begin
-      \$621  = wait1;
+    \$621  = cur_is_last1;
+    if (\$212 ) begin
+      \$621  = \$220 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$621  = next_steps1[32:28];
+          \$621  = \$230 ;
         end
       end
     end
     if (rst) begin
-      \$621  = 5'h00;
+      \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = cur_is_last1;
-    if (\$209 ) begin
-      \$622  = \$217 ;
+    \$622  = cur_relu1;
+    if (\$212 ) begin
+      \$622  = d0_rp__data[33];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$622  = \$227 ;
+          \$622  = next_descriptor1[33];
         end
       end
     end
@@ -3538,13 +3525,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = cur_relu1;
-    if (\$209 ) begin
-      \$623  = d0_rp__data[33];
+    \$623  = cur_requantize1;
+    if (\$212 ) begin
+      \$623  = d0_rp__data[34];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$623  = next_descriptor1[33];
+          \$623  = next_descriptor1[34];
         end
       end
     end
@@ -3554,83 +3541,87 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = cur_requantize1;
-    if (\$209 ) begin
-      \$624  = d0_rp__data[34];
+    \$624  = bank_addr1;
+    if (\$212 ) begin
+      \$624  = d0_rp__data[24:16];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$624  = next_descriptor1[34];
+          \$624  = next_descriptor1[24:16];
         end
+      end
+      if (\$239 ) begin
+        \$624  = \$240 [8:0];
       end
     end
     if (rst) begin
-      \$624  = 1'h0;
+      \$624  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = bank_addr1;
-    if (\$209 ) begin
-      \$625  = d0_rp__data[24:16];
+    \$625  = rq_addr1;
+    if (\$212 ) begin
+      \$625  = d0_rp__data[32:25];
     end else if (issue1) begin
       if (last_fold1) begin
+        \$625  = \$228 [7:0];
         if (last_group1) begin
-          \$625  = next_descriptor1[24:16];
-        end
-      end
-      if (\$236 ) begin
-        \$625  = \$237 [8:0];
-      end
-    end
-    if (rst) begin
-      \$625  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = rq_addr1;
-    if (\$209 ) begin
-      \$626  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$626  = \$225 [7:0];
-        if (last_group1) begin
-          \$626  = next_descriptor1[32:25];
+          \$625  = next_descriptor1[32:25];
         end
       end
     end
     if (rst) begin
-      \$626  = 8'h00;
+      \$625  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = layer1;
-    if (\$209 ) begin
-      \$627  = 3'h0;
+    \$626  = layer1;
+    if (\$212 ) begin
+      \$626  = 3'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$627  = next_layer_r1;
+          \$626  = next_layer_r1;
         end
       end
     end
     if (rst) begin
-      \$627  = 3'h0;
+      \$626  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = group1;
-    if (\$209 ) begin
+    \$627  = group1;
+    if (\$212 ) begin
+      \$627  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$627  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$627  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$627  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$628  = fold1;
+    if (\$212 ) begin
       \$628  = 8'h00;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$628  = group_plus1_1[7:0];
+        \$628  = 8'h00;
         if (last_group1) begin
           \$628  = 8'h00;
         end
+      end else begin
+        \$628  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
@@ -3639,35 +3630,35 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = fold1;
-    if (\$209 ) begin
-      \$629  = 8'h00;
+    \$629  = group_plus1_1;
+    if (\$212 ) begin
+      \$629  = 9'h001;
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$629  = 8'h00;
+        \$629  = \$227 [8:0];
         if (last_group1) begin
-          \$629  = 8'h00;
+          \$629  = 9'h001;
         end
-      end else begin
-        \$629  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$629  = 8'h00;
+      \$629  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = group_plus1_1;
-    if (\$209 ) begin
+    \$630  = fold_plus1_1;
+    if (\$212 ) begin
       \$630  = 9'h001;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$630  = \$224 [8:0];
+        \$630  = 9'h001;
         if (last_group1) begin
           \$630  = 9'h001;
         end
+      end else begin
+        \$630  = fold_plus2_1[8:0];
       end
     end
     if (rst) begin
@@ -3676,58 +3667,55 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = fold_plus1_1;
-    if (\$209 ) begin
-      \$631  = 9'h001;
+    \$631  = fold_plus2_1;
+    if (\$212 ) begin
+      \$631  = 10'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$631  = 9'h001;
+        \$631  = 10'h002;
         if (last_group1) begin
-          \$631  = 9'h001;
+          \$631  = 10'h002;
         end
       end else begin
-        \$631  = fold_plus2_1[8:0];
+        \$631  = \$236 [9:0];
       end
     end
     if (rst) begin
-      \$631  = 9'h001;
+      \$631  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = fold_plus2_1;
-    if (\$209 ) begin
-      \$632  = 10'h002;
+    \$632  = last_fold1;
+    if (\$212 ) begin
+      \$632  = \$223 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$632  = 10'h002;
+        \$632  = cur_one_fold1;
         if (last_group1) begin
-          \$632  = 10'h002;
+          \$632  = next_steps1[26];
         end
       end else begin
-        \$632  = \$233 [9:0];
+        \$632  = \$237 ;
       end
     end
     if (rst) begin
-      \$632  = 10'h002;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = last_fold1;
-    if (\$209 ) begin
-      \$633  = \$220 ;
+    \$633  = last_group1;
+    if (\$212 ) begin
+      \$633  = \$226 ;
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$633  = cur_one_fold1;
+        \$633  = \$229 ;
         if (last_group1) begin
-          \$633  = next_steps1[26];
+          \$633  = next_steps1[27];
         end
-      end else begin
-        \$633  = \$234 ;
       end
     end
     if (rst) begin
@@ -3736,30 +3724,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = last_group1;
-    if (\$209 ) begin
-      \$634  = \$223 ;
+    \$634  = fold_is_0_1;
+    if (\$212 ) begin
+      \$634  = 1'h1;
     end else if (issue1) begin
+      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$634  = \$226 ;
+        \$634  = 1'h1;
         if (last_group1) begin
-          \$634  = next_steps1[27];
+          \$634  = 1'h1;
         end
+      end else begin
+        \$634  = 1'h0;
       end
     end
     if (rst) begin
-      \$634  = 1'h0;
+      \$634  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = fold_is_0_1;
-    if (\$209 ) begin
+    \$635  = first_step1;
+    if (\$212 ) begin
       \$635  = 1'h1;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$635  = 1'h1;
+        \$635  = 1'h0;
         if (last_group1) begin
           \$635  = 1'h1;
         end
@@ -3773,133 +3764,125 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = first_step1;
-    if (\$209 ) begin
-      \$636  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$636  = 1'h0;
-        if (last_group1) begin
-          \$636  = 1'h1;
-        end
-      end else begin
-        \$636  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$636  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = wr_buf1;
-    if (\$209 ) begin
-      \$637  = 1'h0;
+    \$636  = wr_buf1;
+    if (\$212 ) begin
+      \$636  = 1'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$637  = \$230 ;
+          \$636  = \$233 ;
         end
       end
     end
     if (rst) begin
-      \$637  = 1'h0;
+      \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = layer_is_0_1;
-    if (\$209 ) begin
-      \$638  = 1'h1;
+    \$637  = layer_is_0_1;
+    if (\$212 ) begin
+      \$637  = 1'h1;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$638  = cur_is_last1;
+          \$637  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$638  = 1'h1;
+      \$637  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \$238 ;
+    \$638  = \$241 ;
     if (rst) begin
-      \$639  = 1'h0;
+      \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$241 [4:0];
+    \$639  = \$244 [4:0];
+    if (rst) begin
+      \$639  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$640  = wait_next_m2_1;
+    end else begin
+      if (\$246 ) begin
+        \$640  = \$247 [4:0];
+      end
+    end
     if (rst) begin
       \$640  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = wait_remain1;
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$641  = wait_next_m2_1;
+      \$641  = wait_next_le2_1;
     end else begin
-      if (\$243 ) begin
-        \$641  = \$244 [4:0];
-      end
+      \$641  = \$245 ;
     end
     if (rst) begin
-      \$641  = 5'h00;
+      \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$642  = wait_next_le2_1;
-    end else begin
-      \$642  = \$242 ;
-    end
+    \$642  = \$254 ;
     if (rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = \$251 ;
+    \$643  = issue_ctx;
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = issue_ctx;
+    \$644  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$644  = 8'h00;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$644  = \$273 [7:0];
+        end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$644  = \$277 [7:0];
+        end
+      end else begin
+        \$644  = \$282 [7:0];
+      end
+    end
     if (rst) begin
-      \$644  = 1'h0;
+      \$644  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = in_ahead0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
-      \$645  = 8'h00;
+      \$645  = 1'h0;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$265 ) begin
-        if (\$269 ) begin
-          \$645  = \$270 [7:0];
-        end
-      end else if (\$267 ) begin
-        if (\$273 ) begin
-          \$645  = \$274 [7:0];
-        end
-      end else begin
-        \$645  = \$279 [7:0];
-      end
+      \$645  = \$258 ;
     end
     if (rst) begin
-      \$645  = 8'h00;
+      \$645  = 1'h0;
     end
   end
   always @* begin
@@ -3908,7 +3891,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_0) begin
       \$646  = 1'h0;
     end else begin
-      \$646  = \$255 ;
+      \$646  = \$262 ;
     end
     if (rst) begin
       \$646  = 1'h0;
@@ -3920,7 +3903,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_0) begin
       \$647  = 1'h0;
     end else begin
-      \$647  = \$259 ;
+      \$647  = \$266 ;
     end
     if (rst) begin
       \$647  = 1'h0;
@@ -3928,11 +3911,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$648  = in_ahead_ge1_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$648  = 1'h0;
     end else begin
-      \$648  = \$263 ;
+      (* full_case = 32'd1 *)
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$648  = 1'h1;
+        end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$648  = in_ahead_ge2_0;
+        end
+      end else begin
+        \$648  = \$286 ;
+      end
     end
     if (rst) begin
       \$648  = 1'h0;
@@ -3940,22 +3935,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = in_ahead_ge1_0;
+    \$649  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$649  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$265 ) begin
-        if (\$269 ) begin
-          \$649  = 1'h1;
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$649  = in_ahead_ge1_0;
         end
-      end else if (\$267 ) begin
-        if (\$273 ) begin
-          \$649  = in_ahead_ge2_0;
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$649  = in_ahead_ge3_0;
         end
       end else begin
-        \$649  = \$283 ;
+        \$649  = \$290 ;
       end
     end
     if (rst) begin
@@ -3964,22 +3959,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = in_ahead_ge2_0;
+    \$650  = in_ahead_ge3_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$650  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$265 ) begin
-        if (\$269 ) begin
-          \$650  = in_ahead_ge1_0;
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$650  = in_ahead_ge2_0;
         end
-      end else if (\$267 ) begin
-        if (\$273 ) begin
-          \$650  = in_ahead_ge3_0;
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$650  = \$278 ;
         end
       end else begin
-        \$650  = \$287 ;
+        \$650  = \$294 ;
       end
     end
     if (rst) begin
@@ -3988,50 +3983,38 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$651  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$265 ) begin
-        if (\$269 ) begin
-          \$651  = in_ahead_ge2_0;
-        end
-      end else if (\$267 ) begin
-        if (\$273 ) begin
-          \$651  = \$275 ;
-        end
-      end else begin
-        \$651  = \$291 ;
-      end
-    end
-    if (rst) begin
-      \$651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = in_ahead1;
+    \$651  = in_ahead1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
-      \$652  = 8'h00;
+      \$651  = 8'h00;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$305 ) begin
-        if (\$309 ) begin
-          \$652  = \$310 [7:0];
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$651  = \$313 [7:0];
         end
-      end else if (\$307 ) begin
-        if (\$313 ) begin
-          \$652  = \$314 [7:0];
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$651  = \$317 [7:0];
         end
       end else begin
-        \$652  = \$319 [7:0];
+        \$651  = \$322 [7:0];
       end
     end
     if (rst) begin
-      \$652  = 8'h00;
+      \$651  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$652  = 1'h0;
+    end else begin
+      \$652  = \$298 ;
+    end
+    if (rst) begin
+      \$652  = 1'h0;
     end
   end
   always @* begin
@@ -4040,7 +4023,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_1) begin
       \$653  = 1'h0;
     end else begin
-      \$653  = \$295 ;
+      \$653  = \$302 ;
     end
     if (rst) begin
       \$653  = 1'h0;
@@ -4052,7 +4035,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_1) begin
       \$654  = 1'h0;
     end else begin
-      \$654  = \$299 ;
+      \$654  = \$306 ;
     end
     if (rst) begin
       \$654  = 1'h0;
@@ -4060,11 +4043,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$655  = 1'h0;
     end else begin
-      \$655  = \$303 ;
+      (* full_case = 32'd1 *)
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$655  = 1'h1;
+        end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$655  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$655  = \$326 ;
+      end
     end
     if (rst) begin
       \$655  = 1'h0;
@@ -4072,22 +4067,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = in_ahead_ge1_1;
+    \$656  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$656  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$305 ) begin
-        if (\$309 ) begin
-          \$656  = 1'h1;
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$656  = in_ahead_ge1_1;
         end
-      end else if (\$307 ) begin
-        if (\$313 ) begin
-          \$656  = in_ahead_ge2_1;
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$656  = in_ahead_ge3_1;
         end
       end else begin
-        \$656  = \$323 ;
+        \$656  = \$330 ;
       end
     end
     if (rst) begin
@@ -4096,22 +4091,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = in_ahead_ge2_1;
+    \$657  = in_ahead_ge3_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$657  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
-      if (\$305 ) begin
-        if (\$309 ) begin
-          \$657  = in_ahead_ge1_1;
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$657  = in_ahead_ge2_1;
         end
-      end else if (\$307 ) begin
-        if (\$313 ) begin
-          \$657  = in_ahead_ge3_1;
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$657  = \$318 ;
         end
       end else begin
-        \$657  = \$327 ;
+        \$657  = \$334 ;
       end
     end
     if (rst) begin
@@ -4120,201 +4115,197 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = in_ahead_ge3_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$658  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$305 ) begin
-        if (\$309 ) begin
-          \$658  = in_ahead_ge2_1;
-        end
-      end else if (\$307 ) begin
-        if (\$313 ) begin
-          \$658  = \$315 ;
-        end
-      end else begin
-        \$658  = \$331 ;
-      end
-    end
+    \$658  = \$369 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \$366 ;
+    \$659  = \$404 ;
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$401 ;
+    \$660  = \$439 ;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \$436 ;
+    \$661  = issue;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = issue;
+    \$662  = \$461 ;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \$458 ;
+    \$663  = wb_valid1;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = wb_valid1;
+    \$664  = wb_valid2;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wb_valid2;
+    \$665  = wb_valid3;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid3;
+    \$666  = wb_valid4;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wb_valid4;
+    \$667  = wb_valid5;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = wb_valid5;
+    \$668  = wb_valid6;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = wb_valid6;
+    \$669  = wb_valid7;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = wb_valid7;
+    \$670  = wb_valid8;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = wb_valid8;
+    \$671  = wb_valid9;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = wb_valid9;
+    \$672  = wb_valid10;
     if (rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = wb_valid10;
+    \$673  = wb_valid11;
     if (rst) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = wb_valid11;
+    \$674  = wb_valid12;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = wb_valid12;
+    \$675  = wb_valid13;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = wb_valid13;
+    \$676  = wb_valid14;
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = wb_valid14;
+    \$677  = wb_valid15;
     if (rst) begin
       \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = wb_valid15;
+    \$678  = out_full0;
+    if (\$463 ) begin
+      \$678  = 1'h1;
+    end
+    if (done) begin
+      if (\$557 ) begin
+        \$678  = 1'h0;
+      end
+    end
     if (rst) begin
       \$678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = wb_valid16;
+    \$679  = out_pending0;
+    if (\$463 ) begin
+      \$679  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$551 ) begin
+          \$679  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = out_full0;
-    if (\$460 ) begin
-      \$680  = 1'h1;
-    end
-    if (done) begin
-      if (\$558 ) begin
-        \$680  = 1'h0;
-      end
+    \$680  = out_groups0;
+    if (\$463 ) begin
+      \$680  = 8'h00;
+    end else if (\$465 ) begin
+      \$680  = \$466 [7:0];
     end
     if (rst) begin
-      \$680  = 1'h0;
+      \$680  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = out_pending0;
-    if (\$460 ) begin
+    \$681  = out_full1;
+    if (\$468 ) begin
       \$681  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$548 ) begin
-          \$681  = 1'h0;
-        end
+    if (done) begin
+      if (\$558 ) begin
+        \$681  = 1'h0;
       end
     end
     if (rst) begin
@@ -4323,83 +4314,84 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = out_groups0;
-    if (\$460 ) begin
-      \$682  = 8'h00;
-    end else if (\$462 ) begin
-      \$682  = \$463 [7:0];
-    end
-    if (rst) begin
-      \$682  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = out_full1;
-    if (\$465 ) begin
-      \$683  = 1'h1;
-    end
-    if (done) begin
-      if (\$559 ) begin
-        \$683  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = out_pending1;
-    if (\$465 ) begin
-      \$684  = 1'h1;
+    \$682  = out_pending1;
+    if (\$468 ) begin
+      \$682  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$549 ) begin
-          \$684  = 1'h0;
+        if (\$552 ) begin
+          \$682  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$684  = 1'h0;
+      \$682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = out_groups1;
-    if (\$465 ) begin
-      \$685  = 8'h00;
-    end else if (\$467 ) begin
-      \$685  = \$468 [7:0];
+    \$683  = out_groups1;
+    if (\$468 ) begin
+      \$683  = 8'h00;
+    end else if (\$470 ) begin
+      \$683  = \$471 [7:0];
     end
     if (rst) begin
-      \$685  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \$471 [2:0];
-    if (rst) begin
-      \$686  = 3'h0;
+      \$683  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \$478 ;
+    \$684  = \$474 [2:0];
     if (rst) begin
+      \$684  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = \$481 ;
+    if (rst) begin
+      \$685  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = drain_undrained0;
+    if (\$489 ) begin
+      \$686  = 9'h000;
+    end else if (\$499 ) begin
+      \$686  = \$510 [8:0];
+    end else if (\$509 ) begin
+      \$686  = \$511 [8:0];
+    end
+    if (rst) begin
+      \$686  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = drain_ready0;
+    if (\$489 ) begin
+      \$687  = 1'h0;
+    end else if (\$499 ) begin
       \$687  = 1'h1;
+    end else if (\$509 ) begin
+      \$687  = \$512 ;
+    end
+    if (rst) begin
+      \$687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = drain_undrained0;
-    if (\$486 ) begin
+    \$688  = drain_undrained1;
+    if (\$520 ) begin
       \$688  = 9'h000;
-    end else if (\$496 ) begin
-      \$688  = \$507 [8:0];
-    end else if (\$506 ) begin
-      \$688  = \$508 [8:0];
+    end else if (\$530 ) begin
+      \$688  = \$541 [8:0];
+    end else if (\$540 ) begin
+      \$688  = \$542 [8:0];
     end
     if (rst) begin
       \$688  = 9'h000;
@@ -4407,13 +4399,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = drain_ready0;
-    if (\$486 ) begin
+    \$689  = drain_ready1;
+    if (\$520 ) begin
       \$689  = 1'h0;
-    end else if (\$496 ) begin
+    end else if (\$530 ) begin
       \$689  = 1'h1;
-    end else if (\$506 ) begin
-      \$689  = \$509 ;
+    end else if (\$540 ) begin
+      \$689  = \$543 ;
     end
     if (rst) begin
       \$689  = 1'h0;
@@ -4421,310 +4413,275 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = drain_undrained1;
-    if (\$517 ) begin
-      \$690  = 9'h000;
-    end else if (\$527 ) begin
-      \$690  = \$538 [8:0];
-    end else if (\$537 ) begin
-      \$690  = \$539 [8:0];
-    end
+    \$690  = drain_read;
     if (rst) begin
-      \$690  = 9'h000;
+      \$690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = drain_ready1;
-    if (\$517 ) begin
-      \$691  = 1'h0;
-    end else if (\$527 ) begin
-      \$691  = 1'h1;
-    end else if (\$537 ) begin
-      \$691  = \$540 ;
-    end
+    \$691  = drain_inflight;
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = drain_read;
+    \$692  = \$544 ;
     if (rst) begin
-      \$692  = 1'h0;
+      \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = drain_inflight;
+    \$693  = \$545 ;
     if (rst) begin
-      \$693  = 1'h0;
+      \$693  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = drain_inflight2;
+    (* full_case = 32'd1 *)
+    if (\$546 ) begin
+      \$694  = \$547 ;
+    end else if (drain_elem_last) begin
+      \$694  = \$548 ;
+    end else begin
+      \$694  = \$549 ;
+    end
     if (rst) begin
       \$694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \$541 ;
-    if (rst) begin
-      \$695  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \$542 ;
-    if (rst) begin
-      \$696  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$543 ) begin
-      \$697  = \$544 ;
-    end else if (drain_elem_last) begin
-      \$697  = \$545 ;
-    end else begin
-      \$697  = \$546 ;
-    end
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = drain_lane;
+    \$695  = drain_lane;
     if (drain_read) begin
-      \$698  = drain_elem[0];
+      \$695  = drain_elem[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = drain_last;
+    \$696  = drain_last;
     if (drain_read) begin
-      \$699  = drain_elem_last;
+      \$696  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = drain_elem;
+    \$697  = drain_elem;
     if (drain_read) begin
       (* full_case = 32'd1 *)
       if (drain_elem_last) begin
-        \$700  = 8'h00;
+        \$697  = 8'h00;
       end else begin
-        \$700  = \$550 [7:0];
+        \$697  = \$553 [7:0];
       end
     end
     if (rst) begin
-      \$700  = 8'h00;
+      \$697  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = drain_slot;
+    \$698  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$701  = \$547 ;
+        \$698  = \$550 ;
       end
     end
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = release_slot;
+    if (done) begin
+      \$699  = \$556 ;
+    end
+    if (rst) begin
+      \$699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = vector_start;
+    if (rst) begin
+      \$700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = done;
     if (rst) begin
       \$701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = release_slot;
-    if (done) begin
-      \$702  = \$557 ;
-    end
+    \$702  = \$560 [2:0];
     if (rst) begin
-      \$702  = 1'h0;
+      \$702  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = vector_start;
+    \$703  = \$563 ;
     if (rst) begin
       \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = done;
+    \$704  = { 3'h0, busy };
     if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \$561 [2:0];
-    if (rst) begin
-      \$705  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \$564 ;
-    if (rst) begin
-      \$706  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = { 3'h0, busy };
-    if (rst) begin
-      \$707  = 4'h0;
+      \$704  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$708  = 32'd0;
+      \$705  = 32'd0;
     end else begin
-      \$708  = \$565 [31:0];
+      \$705  = \$564 [31:0];
     end
     if (rst) begin
-      \$708  = 32'd0;
+      \$705  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = { 3'h0, stall_input };
+    \$706  = { 3'h0, stall_input };
     if (rst) begin
-      \$709  = 4'h0;
+      \$706  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$710  = 32'd0;
+      \$707  = 32'd0;
     end else begin
-      \$710  = \$566 [31:0];
+      \$707  = \$565 [31:0];
     end
     if (rst) begin
-      \$710  = 32'd0;
+      \$707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = { 3'h0, stall_output };
+    \$708  = { 3'h0, stall_output };
     if (rst) begin
-      \$711  = 4'h0;
+      \$708  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$712  = 32'd0;
+      \$709  = 32'd0;
     end else begin
-      \$712  = \$567 [31:0];
+      \$709  = \$566 [31:0];
     end
     if (rst) begin
-      \$712  = 32'd0;
+      \$709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \$568 ;
+    \$710  = \$567 ;
     if (rst) begin
-      \$713  = 4'h0;
+      \$710  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$714  = 32'd0;
+      \$711  = 32'd0;
     end else begin
-      \$714  = \$569 [31:0];
+      \$711  = \$568 [31:0];
     end
     if (rst) begin
-      \$714  = 32'd0;
+      \$711  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = { 2'h0, \$570  };
+    \$712  = { 2'h0, \$569  };
     if (rst) begin
-      \$715  = 4'h0;
+      \$712  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$716  = 32'd0;
+      \$713  = 32'd0;
     end else begin
-      \$716  = \$571 [31:0];
+      \$713  = \$570 [31:0];
     end
     if (rst) begin
-      \$716  = 32'd0;
+      \$713  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = { 3'h0, issue };
+    \$714  = { 3'h0, issue };
     if (rst) begin
-      \$717  = 4'h0;
+      \$714  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$718  = 32'd0;
+      \$715  = 32'd0;
     end else begin
-      \$718  = \$572 [31:0];
+      \$715  = \$571 [31:0];
     end
     if (rst) begin
-      \$718  = 32'd0;
+      \$715  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = { 2'h0, \$573  };
+    \$716  = { 2'h0, \$572  };
     if (rst) begin
-      \$719  = 4'h0;
+      \$716  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$720  = 32'd0;
+      \$717  = 32'd0;
     end else begin
-      \$720  = \$574 [31:0];
+      \$717  = \$573 [31:0];
     end
     if (rst) begin
-      \$720  = 32'd0;
+      \$717  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = { 3'h0, done };
+    \$718  = { 3'h0, done };
     if (rst) begin
-      \$721  = 4'h0;
+      \$718  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$722  = 32'd0;
+      \$719  = 32'd0;
     end else begin
-      \$722  = \$575 [31:0];
+      \$719  = \$574 [31:0];
     end
     if (rst) begin
-      \$722  = 32'd0;
+      \$719  = 32'd0;
     end
   end
   always @* begin
@@ -4732,25 +4689,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$723  = count_busy;
+          \$720  = count_busy;
       4'h1:
-          \$723  = count_stall_input;
+          \$720  = count_stall_input;
       4'h2:
-          \$723  = count_stall_output;
+          \$720  = count_stall_output;
       4'h3:
-          \$723  = count_mac_ops;
+          \$720  = count_mac_ops;
       4'h4:
-          \$723  = count_bank_reads;
+          \$720  = count_bank_reads;
       4'h5:
-          \$723  = count_act_reads;
+          \$720  = count_act_reads;
       4'h6:
-          \$723  = count_act_writes;
+          \$720  = count_act_writes;
       4'h7:
-          \$723  = count_inferences;
+          \$720  = count_inferences;
       4'h8:
-          \$723  = 32'd0;
+          \$720  = 32'd0;
       default:
-          \$723  = 32'd0;
+          \$720  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -4804,19 +4761,19 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$98 [6:0];
   assign act = act_word;
   assign \act$140  = act_word;
-  assign act_wp__data = { \$726 , \$724 , \$726 , \$724  };
-  assign result = { \$725 , \$724  };
-  assign \result$150  = { \$727 , \$726  };
+  assign act_wp__data = { \$723 , \$721 , \$723 , \$721  };
+  assign result = { \$722 , \$721  };
+  assign \result$150  = { \$724 , \$723  };
   assign \$signature__en$151  = out_write;
   assign \$signature__addr$152  = \$108 [6:0];
-  assign \$signature__data$153  = { \$725 , \$724  };
+  assign \$signature__data$153  = { \$722 , \$721  };
   assign \$signature__en$154  = out_write;
   assign \$signature__addr$155  = \$110 [6:0];
-  assign \$signature__data$156  = { \$727 , \$726  };
+  assign \$signature__data$156  = { \$724 , \$723  };
   assign \$signature__addr$164  = \$121 [6:0];
   assign \$signature__addr$167  = \$126 [6:0];
-  assign drain_inflight3 = w_en;
-  assign w_data = { drain_last3, drain_data };
+  assign drain_inflight2 = w_en;
+  assign w_data = { drain_last2, drain_data };
   assign r_rdy = o_stream__valid;
   assign r_data = o_stream__payload;
   assign r_en = o_stream__ready;
@@ -4848,104 +4805,99 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$50  = 1'h1;
   assign \$51  = in_fire;
   assign \$85  = in_fire;
-  assign \$103  = wb_group17[0];
-  assign \$105  = wb_group17[0];
-  assign \$94  = { 1'h0, wb_group17[7:1] };
+  assign \$103  = wb_group16[0];
+  assign \$105  = wb_group16[0];
+  assign \$94  = { 1'h0, wb_group16[7:1] };
   assign \$115  = drain_slot;
   assign \$119  = { 1'h0, drain_elem[7:1] };
   assign \$124  = { 1'h0, drain_elem[7:1] };
-  assign drain_data = drain_pair_data0;
-  assign \$149  = { \$148 [8], \$148 [8:1] };
-  assign \$150  = { \$149 [8], \$149 [8:1] };
-  assign \$157  = { \$156 [8], \$156 [8], \$156 [8:2] };
-  assign \$159  = { \$158 [8], \$158 [8], \$158 [8:2] };
-  assign \$164  = in_wslot;
-  assign \$175  = { \$174 [8], \$174 [8], \$174 [8:2] };
-  assign \$177  = { \$176 [8], \$176 [8:1] };
-  assign \$211  = { \$210 [8], \$210 [8], \$210 [8:2] };
-  assign \$213  = { \$212 [8], \$212 [8:1] };
-  assign \$231  = oldest;
-  assign \$254  = \$253 ;
-  assign \$282  = \$281 ;
-  assign \$292  = in_wslot;
-  assign \$294  = \$293 ;
-  assign \$296  = in_wslot;
-  assign \$300  = in_wslot;
-  assign \$308  = in_wslot;
+  assign \$130  = \$129 ;
+  assign \$152  = { \$151 [8], \$151 [8:1] };
+  assign \$153  = { \$152 [8], \$152 [8:1] };
+  assign \$160  = { \$159 [8], \$159 [8], \$159 [8:2] };
+  assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
+  assign \$167  = in_wslot;
+  assign \$178  = { \$177 [8], \$177 [8], \$177 [8:2] };
+  assign \$180  = { \$179 [8], \$179 [8:1] };
+  assign \$214  = { \$213 [8], \$213 [8], \$213 [8:2] };
+  assign \$216  = { \$215 [8], \$215 [8:1] };
+  assign \$234  = oldest;
+  assign \$257  = \$256 ;
+  assign \$285  = \$284 ;
+  assign \$295  = in_wslot;
+  assign \$297  = \$296 ;
+  assign \$299  = in_wslot;
+  assign \$303  = in_wslot;
   assign \$311  = in_wslot;
-  assign \$316  = in_wslot;
-  assign \$320  = in_wslot;
-  assign \$322  = \$321 ;
-  assign \$324  = in_wslot;
-  assign \$328  = in_wslot;
-  assign \$340  = in_wslot;
-  assign \$376  = \$375 ;
-  assign \$411  = \$410 ;
-  assign \$417  = in_wslot;
-  assign \$422  = in_wslot;
-  assign \$429  = claim_ctx;
-  assign \$444  = \$443 ;
-  assign \$448  = \$447 ;
-  assign \$464  = claim_ctx;
-  assign \$466  = wb_ctx17;
-  assign \$493  = drain_elem[0];
-  assign \$501  = drain_elem[0];
-  assign \$510  = claim_ctx;
-  assign \$512  = drain_slot;
-  assign \$518  = wb_ctx17;
-  assign \$520  = drain_slot;
-  assign \$524  = drain_elem[0];
-  assign \$528  = drain_slot;
-  assign \$532  = drain_elem[0];
-  assign \$534  = wb_ctx17;
-  assign \$549  = drain_slot;
-  assign \$552  = drain_lane;
-  assign \$554  = \$553 ;
-  assign \$559  = release_slot;
+  assign \$314  = in_wslot;
+  assign \$319  = in_wslot;
+  assign \$323  = in_wslot;
+  assign \$325  = \$324 ;
+  assign \$327  = in_wslot;
+  assign \$331  = in_wslot;
+  assign \$343  = in_wslot;
+  assign \$379  = \$378 ;
+  assign \$414  = \$413 ;
+  assign \$420  = in_wslot;
+  assign \$425  = in_wslot;
+  assign \$432  = claim_ctx;
+  assign \$447  = \$446 ;
+  assign \$451  = \$450 ;
+  assign \$467  = claim_ctx;
+  assign \$469  = wb_ctx16;
+  assign \$496  = drain_elem[0];
+  assign \$504  = drain_elem[0];
+  assign \$513  = claim_ctx;
+  assign \$515  = drain_slot;
+  assign \$521  = wb_ctx16;
+  assign \$523  = drain_slot;
+  assign \$527  = drain_elem[0];
+  assign \$531  = drain_slot;
+  assign \$535  = drain_elem[0];
+  assign \$537  = wb_ctx16;
+  assign \$552  = drain_slot;
+  assign \$555  = drain_lane;
+  assign \$558  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$179$0 , r_rdy, r_data, w_en, \port$1574$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1559$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [3:0] \$13 ;
-  wire \$14 ;
-  wire \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire [3:0] \$18 ;
-  reg [2:0] \$19 ;
-  wire \$2 ;
-  reg [2:0] \$20 ;
-  reg [2:0] \$21 ;
-  wire [3:0] \$3 ;
-  wire [3:0] \$4 ;
+  wire \$13 ;
+  wire [3:0] \$14 ;
+  reg [1:0] \$15 ;
+  reg [1:0] \$16 ;
+  reg [2:0] \$17 ;
+  wire [2:0] \$2 ;
+  wire \$3 ;
+  wire [2:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire [3:0] \$7 ;
-  wire [3:0] \$8 ;
-  wire \$9 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire [3:0] \$9 ;
   input clk;
   wire clk;
-  (* init = 3'h0 *)
-  wire [2:0] consume;
+  (* init = 2'h0 *)
+  wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1574$0 ;
-  wire \port$1574$0 ;
-  input [31:0] \port$179$0 ;
-  wire [31:0] \port$179$0 ;
-  (* init = 3'h0 *)
-  wire [2:0] produce;
+  input \port$1559$0 ;
+  wire \port$1559$0 ;
+  input [31:0] \port$181$0 ;
+  wire [31:0] \port$181$0 ;
+  (* init = 2'h0 *)
+  wire [1:0] produce;
   output [32:0] r_data;
   wire [32:0] r_data;
   input r_en;
   wire r_en;
   (* init = 3'h0 *)
   wire [2:0] r_level;
-  reg [2:0] r_port__addr = 3'h0;
+  reg [1:0] r_port__addr = 2'h0;
   wire [32:0] r_port__data;
   output r_rdy;
   wire r_rdy;
@@ -4956,114 +4908,109 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$179$0 , r_rdy, r_data, w_en, \
   wire w_en;
   (* init = 3'h0 *)
   wire [2:0] w_level;
-  reg [2:0] w_port__addr = 3'h0;
+  reg [1:0] w_port__addr = 2'h0;
   wire [32:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [32:0] storage [4:0];
+  reg [32:0] storage [3:0];
   initial begin
     storage[0] = 33'h000000000;
     storage[1] = 33'h000000000;
     storage[2] = 33'h000000000;
     storage[3] = 33'h000000000;
-    storage[4] = 33'h000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1574$0 , \port$179$0  };
+      storage[w_port__addr] <= { \port$1559$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 3'h5;
+  assign w_rdy = level != 3'h4;
   assign r_rdy = | level;
   assign w_port__en = w_en & w_rdy;
   assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr == 3'h4;
-  assign \$3  = w_port__addr + 1'h1;
-  assign \$4  = \$2  ? 4'h0 : \$3 ;
-  assign \$5  = r_rdy & r_en;
-  assign \$6  = r_port__addr == 3'h4;
-  assign \$7  = r_port__addr + 1'h1;
-  assign \$8  = \$6  ? 4'h0 : \$7 ;
-  assign \$9  = w_rdy & w_en;
+  assign \$2  = w_port__addr + 1'h1;
+  assign \$3  = r_rdy & r_en;
+  assign \$4  = r_port__addr + 1'h1;
+  assign \$5  = w_rdy & w_en;
+  assign \$6  = r_rdy & r_en;
+  assign \$7  = ~ \$6 ;
+  assign \$8  = \$5  & \$7 ;
+  assign \$9  = level + 1'h1;
   assign \$10  = r_rdy & r_en;
-  assign \$11  = ~ \$10 ;
-  assign \$12  = \$9  & \$11 ;
-  assign \$13  = level + 1'h1;
-  assign \$14  = r_rdy & r_en;
-  assign \$15  = w_rdy & w_en;
-  assign \$16  = ~ \$15 ;
-  assign \$17  = \$14  & \$16 ;
-  assign \$18  = level - 1'h1;
+  assign \$11  = w_rdy & w_en;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = \$10  & \$12 ;
+  assign \$14  = level - 1'h1;
   always @(posedge clk)
-    w_port__addr <= \$19 ;
+    w_port__addr <= \$15 ;
   always @(posedge clk)
-    r_port__addr <= \$20 ;
+    r_port__addr <= \$16 ;
   always @(posedge clk)
-    level <= \$21 ;
+    level <= \$17 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$19  = w_port__addr;
+    \$15  = w_port__addr;
     if (\$1 ) begin
-      \$19  = \$4 [2:0];
+      \$15  = \$2 [1:0];
     end
     if (rst) begin
-      \$19  = 3'h0;
+      \$15  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$20  = r_port__addr;
-    if (\$5 ) begin
-      \$20  = \$8 [2:0];
+    \$16  = r_port__addr;
+    if (\$3 ) begin
+      \$16  = \$4 [1:0];
     end
     if (rst) begin
-      \$20  = 3'h0;
+      \$16  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$2 ) begin end
-    \$21  = level;
-    if (\$12 ) begin
-      \$21  = \$13 [2:0];
+    \$17  = level;
+    if (\$8 ) begin
+      \$17  = \$9 [2:0];
     end
-    if (\$17 ) begin
-      \$21  = \$18 [2:0];
+    if (\$13 ) begin
+      \$17  = \$14 [2:0];
     end
     if (rst) begin
-      \$21  = 3'h0;
+      \$17  = 3'h0;
     end
   end
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1574$0 , \port$179$0  };
-  assign w_data = { \port$1574$0 , \port$179$0  };
+  assign w_port__data = { \port$1559$0 , \port$181$0  };
+  assign w_data = { \port$1559$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1783$0 , \port$1784$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1759$0 , \port$1760$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [31:0] \$13 ;
-  wire \$14 ;
+  wire \$13 ;
+  wire [1:0] \$14 ;
   wire [1:0] \$15 ;
-  wire [1:0] \$16 ;
+  wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire [31:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire [31:0] \$25 ;
-  wire [32:0] \$26 ;
+  wire [31:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
+  reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
@@ -5074,14 +5021,12 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg [31:0] \$38 ;
-  reg [31:0] \$39 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  wire [23:0] \$40 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -5096,7 +5041,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -5128,9 +5072,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_ctx6 = 1'h0;
   reg pe0_ctx7 = 1'h0;
   reg pe0_ctx8 = 1'h0;
-  reg pe0_ctx9 = 1'h0;
   reg pe0_done = 1'h0;
-  reg [31:0] pe0_finished = 32'd0;
+  reg pe0_done_ctx = 1'h0;
   reg pe0_first1 = 1'h0;
   reg pe0_first2 = 1'h0;
   reg pe0_first3 = 1'h0;
@@ -5139,7 +5082,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_first6 = 1'h0;
   reg pe0_first7 = 1'h0;
   reg pe0_first8 = 1'h0;
-  reg pe0_first9 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
@@ -5149,7 +5091,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_last6 = 1'h0;
   reg pe0_last7 = 1'h0;
   reg pe0_last8 = 1'h0;
-  reg pe0_last9 = 1'h0;
   (* keep = 32'd1 *)
   reg [15:0] pe0_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -5166,7 +5107,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_relu6 = 1'h0;
   reg pe0_relu7 = 1'h0;
   reg pe0_relu8 = 1'h0;
-  reg pe0_relu9 = 1'h0;
   reg pe0_requantize1 = 1'h0;
   reg pe0_requantize2 = 1'h0;
   reg pe0_requantize3 = 1'h0;
@@ -5175,7 +5115,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_requantize6 = 1'h0;
   reg pe0_requantize7 = 1'h0;
   reg pe0_requantize8 = 1'h0;
-  reg pe0_requantize9 = 1'h0;
   reg [7:0] pe0_rq1 = 8'h00;
   reg [7:0] pe0_rq2 = 8'h00;
   reg [7:0] pe0_rq3 = 8'h00;
@@ -5184,7 +5123,6 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
-  reg [7:0] pe0_rq9 = 8'h00;
   reg [31:0] pe0_rq_bias = 32'd0;
   wire pe0_rq_bias_collision;
   reg [31:0] pe0_rq_bias_read = 32'd0;
@@ -5206,14 +5144,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_valid6 = 1'h0;
   reg pe0_valid7 = 1'h0;
   reg pe0_valid8 = 1'h0;
-  reg pe0_valid9 = 1'h0;
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1783$0 ;
-  wire [7:0] \port$1783$0 ;
-  output [23:0] \port$1784$0 ;
-  wire [23:0] \port$1784$0 ;
+  output [7:0] \port$1759$0 ;
+  wire [7:0] \port$1759$0 ;
+  output [23:0] \port$1760$0 ;
+  wire [23:0] \port$1760$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5223,9 +5160,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$129 ;
+  wire [7:0] \rport__addr$122 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$103 ;
+  wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
   input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
@@ -5257,13 +5194,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$127 ;
+  wire [7:0] \wport__addr$120 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$128 ;
+  wire [21:0] \wport__data$121 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$126 ;
+  wire \wport__en$119 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
   initial begin
@@ -6326,13 +6263,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms0[pe0_rq7];
+    _2_ <= rq_ms0[pe0_rq6];
   end
-  assign \rport__data$103  = _2_;
-  always @(posedge clk)
-    pe0_last3 <= pe0_last2;
-  always @(posedge clk)
-    pe0_ctx3 <= pe0_ctx2;
+  assign \rport__data$96  = _2_;
   always @(posedge clk)
     pe0_rq3 <= pe0_rq2;
   always @(posedge clk)
@@ -6340,7 +6273,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$30 ;
+    pe0_valid4 <= \$29 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -6354,7 +6287,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$31 ;
+    pe0_valid5 <= \$30 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -6368,7 +6301,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$32 ;
+    pe0_valid6 <= \$31 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -6382,7 +6315,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$33 ;
+    pe0_valid7 <= \$32 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -6396,7 +6329,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$34 ;
+    pe0_valid8 <= \$33 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -6410,21 +6343,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$35 ;
-  always @(posedge clk)
-    pe0_first9 <= pe0_first8;
-  always @(posedge clk)
-    pe0_last9 <= pe0_last8;
-  always @(posedge clk)
-    pe0_ctx9 <= pe0_ctx8;
-  always @(posedge clk)
-    pe0_rq9 <= pe0_rq8;
-  always @(posedge clk)
-    pe0_relu9 <= pe0_relu8;
-  always @(posedge clk)
-    pe0_requantize9 <= pe0_requantize8;
-  always @(posedge clk)
-    pe0_bank_we <= \$36 ;
+    pe0_bank_we <= \$34 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -6458,7 +6377,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe0_rq_we <= \$37 ;
+    pe0_rq_we <= \$35 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -6466,7 +6385,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe0_rq_ms_read <= \rport__data$103 ;
+    pe0_rq_ms_read <= \rport__data$96 ;
   always @(posedge clk)
     pe0_rq_bias <= pe0_rq_bias_read;
   always @(posedge clk)
@@ -6474,15 +6393,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_rq_m <= \$8 ;
   always @(posedge clk)
-    pe0_acc0 <= \$38 ;
+    pe0_acc0 <= \$36 ;
   always @(posedge clk)
-    pe0_acc1 <= \$39 ;
+    pe0_acc1 <= \$37 ;
   always @(posedge clk)
-    pe0_finished <= \$13 ;
+    pe0_done_ctx <= pe0_ctx8;
   always @(posedge clk)
-    pe0_done <= \$40 ;
+    pe0_done <= \$38 ;
   always @(posedge clk)
-    pe0_flags <= \$16 ;
+    pe0_flags <= \$15 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -6490,28 +6409,28 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$5  = $signed(pe0_prod0) + $signed(pe0_prod1);
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
-  assign \$8  = pe0_requantize9 ? pe0_rq_ms_read[15:0] : 16'h0001;
+  assign \$8  = pe0_requantize8 ? pe0_rq_ms_read[15:0] : 16'h0001;
   assign \$9  = ! pe0_ctx8;
   assign \$10  = pe0_valid8 & \$9 ;
   assign \$12  = pe0_valid8 & \$11 ;
-  assign \$13  = pe0_ctx9 ? pe0_acc1 : pe0_acc0;
-  assign \$14  = pe0_valid9 & pe0_last9;
-  assign \$16  = { 1'h0, pe0_relu9 } | \$15 ;
-  assign \$17  = step_valid & pe0_bank_we;
-  assign \$18  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$17  & \$18 ;
-  assign \$19  = pe0_valid5 & pe0_rq_we;
-  assign \$20  = pe0_rq5 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$19  & \$20 ;
-  assign \$21  = pe0_valid7 & pe0_rq_we;
-  assign \$22  = pe0_rq7 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$21  & \$22 ;
-  assign \$23  = pe0_first8 ? pe0_rq_bias : pe0_acc0;
-  assign \$24  = $signed(\$23 ) + $signed(pe0_sum1_0);
-  assign \$25  = pe0_first8 ? pe0_rq_bias : pe0_acc1;
-  assign \$26  = $signed(\$25 ) + $signed(pe0_sum1_0);
+  assign \$13  = pe0_valid8 & pe0_last8;
+  assign \$15  = { 1'h0, pe0_relu8 } | \$14 ;
+  assign \$16  = step_valid & pe0_bank_we;
+  assign \$17  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$16  & \$17 ;
+  assign \$18  = pe0_valid5 & pe0_rq_we;
+  assign \$19  = pe0_rq5 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$18  & \$19 ;
+  assign \$20  = pe0_valid6 & pe0_rq_we;
+  assign \$21  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$20  & \$21 ;
+  assign \$22  = pe0_first8 ? pe0_rq_bias : pe0_acc0;
+  assign \$23  = $signed(\$22 ) + $signed(pe0_sum1_0);
+  assign \$24  = pe0_first8 ? pe0_rq_bias : pe0_acc1;
+  assign \$25  = $signed(\$24 ) + $signed(pe0_sum1_0);
+  assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
   always @(posedge clk)
-    pe0_valid1 <= \$27 ;
+    pe0_valid1 <= \$26 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -6525,7 +6444,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$28 ;
+    pe0_valid2 <= \$27 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -6539,123 +6458,120 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$29 ;
+    pe0_valid3 <= \$28 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
+  always @(posedge clk)
+    pe0_last3 <= pe0_last2;
+  always @(posedge clk)
+    pe0_ctx3 <= pe0_ctx2;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
-    .i_acc(pe0_finished),
+    .i_acc(i_acc),
     .i_m(pe0_rq_m),
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1730$0 (pe0_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$1706$0 (pe0_flags),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_valid3;
+    \$29  = pe0_valid3;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$30  = pe0_valid4;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_valid4;
+    \$31  = pe0_valid5;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_valid5;
+    \$32  = pe0_valid6;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = pe0_valid6;
+    \$33  = pe0_valid7;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = pe0_valid7;
+    \$34  = bank_we;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = pe0_valid8;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = bank_we;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = rq_we;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = pe0_acc0;
+    \$36  = pe0_acc0;
     if (\$10 ) begin
-      \$38  = \$24 [31:0];
+      \$36  = \$23 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = pe0_acc1;
+    \$37  = pe0_acc1;
     if (\$12 ) begin
-      \$39  = \$26 [31:0];
+      \$37  = \$25 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = \$14 ;
+    \$38  = \$13 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = step_valid;
+    \$26  = step_valid;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$27  = pe0_valid1;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = pe0_valid1;
+    \$28  = pe0_valid2;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_valid2;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe0_acc_next0 = \$24 [31:0];
-  assign pe0_acc_next1 = \$26 [31:0];
+  assign pe0_acc_next0 = \$23 [31:0];
+  assign pe0_acc_next1 = \$25 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -6665,27 +6581,26 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq5;
-  assign \wport__en$126  = pe0_rq_we;
-  assign \wport__addr$127  = pe0_rq_waddr;
-  assign \wport__data$128  = pe0_rq_wdata[53:32];
-  assign \rport__addr$129  = pe0_rq7;
+  assign \wport__en$119  = pe0_rq_we;
+  assign \wport__addr$120  = pe0_rq_waddr;
+  assign \wport__data$121  = pe0_rq_wdata[53:32];
+  assign \rport__addr$122  = pe0_rq6;
   assign i_valid = pe0_done;
-  assign i_acc = pe0_finished;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$1783$0  = \$41 ;
-  assign \port$1784$0  = \$42 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$1759$0  = \$39 ;
+  assign \port$1760$0  = \$40 ;
   assign \$11  = pe0_ctx8;
-  assign \$15  = { pe0_requantize9, 1'h0 };
+  assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$1730$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1706$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6870,8 +6785,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1730$0 ;
-  wire [1:0] \port$1730$0 ;
+  input [1:0] \port$1706$0 ;
+  wire [1:0] \port$1706$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7088,9 +7003,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1730$0 [0];
+    rq_relu1 <= \port$1706$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1730$0 [1];
+    rq_req1 <= \port$1706$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7224,8 +7139,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1730$0 [0];
-  assign i_requantize = \port$1730$0 [1];
+  assign i_relu = \port$1706$0 [0];
+  assign i_requantize = \port$1706$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7234,27 +7149,27 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$17
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1948$0 , \port$1949$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1916$0 , \port$1917$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
-  wire [31:0] \$13 ;
-  wire \$14 ;
+  wire \$13 ;
+  wire [1:0] \$14 ;
   wire [1:0] \$15 ;
-  wire [1:0] \$16 ;
+  wire \$16 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire \$22 ;
-  wire [31:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire [31:0] \$25 ;
-  wire [32:0] \$26 ;
+  wire [31:0] \$22 ;
+  wire [32:0] \$23 ;
+  wire [31:0] \$24 ;
+  wire [32:0] \$25 ;
+  reg \$26 ;
   reg \$27 ;
   reg \$28 ;
   reg \$29 ;
@@ -7265,14 +7180,12 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg [31:0] \$38 ;
-  reg [31:0] \$39 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
+  reg \$38 ;
+  wire [7:0] \$39 ;
   wire [15:0] \$4 ;
-  reg \$40 ;
-  wire [7:0] \$41 ;
-  wire [23:0] \$42 ;
+  wire [23:0] \$40 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -7287,7 +7200,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire bank_we;
   input clk;
   wire clk;
-  (* init = 32'd0 *)
   wire [31:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
@@ -7319,9 +7231,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_ctx6 = 1'h0;
   reg pe1_ctx7 = 1'h0;
   reg pe1_ctx8 = 1'h0;
-  reg pe1_ctx9 = 1'h0;
   reg pe1_done = 1'h0;
-  reg [31:0] pe1_finished = 32'd0;
+  reg pe1_done_ctx = 1'h0;
   reg pe1_first1 = 1'h0;
   reg pe1_first2 = 1'h0;
   reg pe1_first3 = 1'h0;
@@ -7330,7 +7241,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_first6 = 1'h0;
   reg pe1_first7 = 1'h0;
   reg pe1_first8 = 1'h0;
-  reg pe1_first9 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
@@ -7340,7 +7250,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_last6 = 1'h0;
   reg pe1_last7 = 1'h0;
   reg pe1_last8 = 1'h0;
-  reg pe1_last9 = 1'h0;
   (* keep = 32'd1 *)
   reg [15:0] pe1_prod0 = 16'h0000;
   (* keep = 32'd1 *)
@@ -7357,7 +7266,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_relu6 = 1'h0;
   reg pe1_relu7 = 1'h0;
   reg pe1_relu8 = 1'h0;
-  reg pe1_relu9 = 1'h0;
   reg pe1_requantize1 = 1'h0;
   reg pe1_requantize2 = 1'h0;
   reg pe1_requantize3 = 1'h0;
@@ -7366,7 +7274,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_requantize6 = 1'h0;
   reg pe1_requantize7 = 1'h0;
   reg pe1_requantize8 = 1'h0;
-  reg pe1_requantize9 = 1'h0;
   reg [7:0] pe1_rq1 = 8'h00;
   reg [7:0] pe1_rq2 = 8'h00;
   reg [7:0] pe1_rq3 = 8'h00;
@@ -7375,7 +7282,6 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
-  reg [7:0] pe1_rq9 = 8'h00;
   reg [31:0] pe1_rq_bias = 32'd0;
   wire pe1_rq_bias_collision;
   reg [31:0] pe1_rq_bias_read = 32'd0;
@@ -7397,14 +7303,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_valid6 = 1'h0;
   reg pe1_valid7 = 1'h0;
   reg pe1_valid8 = 1'h0;
-  reg pe1_valid9 = 1'h0;
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1948$0 ;
-  wire [7:0] \port$1948$0 ;
-  output [23:0] \port$1949$0 ;
-  wire [23:0] \port$1949$0 ;
+  output [7:0] \port$1916$0 ;
+  wire [7:0] \port$1916$0 ;
+  output [23:0] \port$1917$0 ;
+  wire [23:0] \port$1917$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7414,9 +7319,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$129 ;
+  wire [7:0] \rport__addr$122 ;
   wire [31:0] rport__data;
-  wire [21:0] \rport__data$103 ;
+  wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
   input [53:0] rq_wdata;
   wire [53:0] rq_wdata;
@@ -7448,13 +7353,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$127 ;
+  wire [7:0] \wport__addr$120 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$128 ;
+  wire [21:0] \wport__data$121 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$126 ;
+  wire \wport__en$119 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
   initial begin
@@ -8517,13 +8422,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
-    _2_ <= rq_ms1[pe1_rq7];
+    _2_ <= rq_ms1[pe1_rq6];
   end
-  assign \rport__data$103  = _2_;
-  always @(posedge clk)
-    pe1_last3 <= pe1_last2;
-  always @(posedge clk)
-    pe1_ctx3 <= pe1_ctx2;
+  assign \rport__data$96  = _2_;
   always @(posedge clk)
     pe1_rq3 <= pe1_rq2;
   always @(posedge clk)
@@ -8531,7 +8432,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$30 ;
+    pe1_valid4 <= \$29 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -8545,7 +8446,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$31 ;
+    pe1_valid5 <= \$30 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -8559,7 +8460,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$32 ;
+    pe1_valid6 <= \$31 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -8573,7 +8474,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$33 ;
+    pe1_valid7 <= \$32 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -8587,7 +8488,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$34 ;
+    pe1_valid8 <= \$33 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -8601,21 +8502,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$35 ;
-  always @(posedge clk)
-    pe1_first9 <= pe1_first8;
-  always @(posedge clk)
-    pe1_last9 <= pe1_last8;
-  always @(posedge clk)
-    pe1_ctx9 <= pe1_ctx8;
-  always @(posedge clk)
-    pe1_rq9 <= pe1_rq8;
-  always @(posedge clk)
-    pe1_relu9 <= pe1_relu8;
-  always @(posedge clk)
-    pe1_requantize9 <= pe1_requantize8;
-  always @(posedge clk)
-    pe1_bank_we <= \$36 ;
+    pe1_bank_we <= \$34 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -8649,7 +8536,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe1_rq_we <= \$37 ;
+    pe1_rq_we <= \$35 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -8657,7 +8544,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_rq_bias_read <= rport__data;
   always @(posedge clk)
-    pe1_rq_ms_read <= \rport__data$103 ;
+    pe1_rq_ms_read <= \rport__data$96 ;
   always @(posedge clk)
     pe1_rq_bias <= pe1_rq_bias_read;
   always @(posedge clk)
@@ -8665,15 +8552,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_rq_m <= \$8 ;
   always @(posedge clk)
-    pe1_acc0 <= \$38 ;
+    pe1_acc0 <= \$36 ;
   always @(posedge clk)
-    pe1_acc1 <= \$39 ;
+    pe1_acc1 <= \$37 ;
   always @(posedge clk)
-    pe1_finished <= \$13 ;
+    pe1_done_ctx <= pe1_ctx8;
   always @(posedge clk)
-    pe1_done <= \$40 ;
+    pe1_done <= \$38 ;
   always @(posedge clk)
-    pe1_flags <= \$16 ;
+    pe1_flags <= \$15 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -8681,28 +8568,28 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$5  = $signed(pe1_prod0) + $signed(pe1_prod1);
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
-  assign \$8  = pe1_requantize9 ? pe1_rq_ms_read[15:0] : 16'h0001;
+  assign \$8  = pe1_requantize8 ? pe1_rq_ms_read[15:0] : 16'h0001;
   assign \$9  = ! pe1_ctx8;
   assign \$10  = pe1_valid8 & \$9 ;
   assign \$12  = pe1_valid8 & \$11 ;
-  assign \$13  = pe1_ctx9 ? pe1_acc1 : pe1_acc0;
-  assign \$14  = pe1_valid9 & pe1_last9;
-  assign \$16  = { 1'h0, pe1_relu9 } | \$15 ;
-  assign \$17  = step_valid & pe1_bank_we;
-  assign \$18  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$17  & \$18 ;
-  assign \$19  = pe1_valid5 & pe1_rq_we;
-  assign \$20  = pe1_rq5 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$19  & \$20 ;
-  assign \$21  = pe1_valid7 & pe1_rq_we;
-  assign \$22  = pe1_rq7 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$21  & \$22 ;
-  assign \$23  = pe1_first8 ? pe1_rq_bias : pe1_acc0;
-  assign \$24  = $signed(\$23 ) + $signed(pe1_sum1_0);
-  assign \$25  = pe1_first8 ? pe1_rq_bias : pe1_acc1;
-  assign \$26  = $signed(\$25 ) + $signed(pe1_sum1_0);
+  assign \$13  = pe1_valid8 & pe1_last8;
+  assign \$15  = { 1'h0, pe1_relu8 } | \$14 ;
+  assign \$16  = step_valid & pe1_bank_we;
+  assign \$17  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$16  & \$17 ;
+  assign \$18  = pe1_valid5 & pe1_rq_we;
+  assign \$19  = pe1_rq5 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$18  & \$19 ;
+  assign \$20  = pe1_valid6 & pe1_rq_we;
+  assign \$21  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$20  & \$21 ;
+  assign \$22  = pe1_first8 ? pe1_rq_bias : pe1_acc0;
+  assign \$23  = $signed(\$22 ) + $signed(pe1_sum1_0);
+  assign \$24  = pe1_first8 ? pe1_rq_bias : pe1_acc1;
+  assign \$25  = $signed(\$24 ) + $signed(pe1_sum1_0);
+  assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
   always @(posedge clk)
-    pe1_valid1 <= \$27 ;
+    pe1_valid1 <= \$26 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -8716,7 +8603,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$28 ;
+    pe1_valid2 <= \$27 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -8730,123 +8617,120 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$29 ;
+    pe1_valid3 <= \$28 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
+  always @(posedge clk)
+    pe1_last3 <= pe1_last2;
+  always @(posedge clk)
+    pe1_ctx3 <= pe1_ctx2;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
-    .i_acc(pe1_finished),
+    .i_acc(i_acc),
     .i_m(pe1_rq_m),
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1895$0 (pe1_flags),
-    .rq_ext6(\$42 ),
-    .rq_low6(\$41 ),
+    .\port$1863$0 (pe1_flags),
+    .rq_ext6(\$40 ),
+    .rq_low6(\$39 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_valid3;
+    \$29  = pe1_valid3;
+    if (rst) begin
+      \$29  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$30  = pe1_valid4;
     if (rst) begin
       \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_valid4;
+    \$31  = pe1_valid5;
     if (rst) begin
       \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_valid5;
+    \$32  = pe1_valid6;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = pe1_valid6;
+    \$33  = pe1_valid7;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = pe1_valid7;
+    \$34  = bank_we;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = pe1_valid8;
+    \$35  = rq_we;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = bank_we;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = rq_we;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = pe1_acc0;
+    \$36  = pe1_acc0;
     if (\$10 ) begin
-      \$38  = \$24 [31:0];
+      \$36  = \$23 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$39  = pe1_acc1;
+    \$37  = pe1_acc1;
     if (\$12 ) begin
-      \$39  = \$26 [31:0];
+      \$37  = \$25 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$40  = \$14 ;
+    \$38  = \$13 ;
     if (rst) begin
-      \$40  = 1'h0;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = step_valid;
+    \$26  = step_valid;
+    if (rst) begin
+      \$26  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$27  = pe1_valid1;
     if (rst) begin
       \$27  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = pe1_valid1;
+    \$28  = pe1_valid2;
     if (rst) begin
       \$28  = 1'h0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_valid2;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe1_acc_next0 = \$24 [31:0];
-  assign pe1_acc_next1 = \$26 [31:0];
+  assign pe1_acc_next0 = \$23 [31:0];
+  assign pe1_acc_next1 = \$25 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -8856,27 +8740,26 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq5;
-  assign \wport__en$126  = pe1_rq_we;
-  assign \wport__addr$127  = pe1_rq_waddr;
-  assign \wport__data$128  = pe1_rq_wdata[53:32];
-  assign \rport__addr$129  = pe1_rq7;
+  assign \wport__en$119  = pe1_rq_we;
+  assign \wport__addr$120  = pe1_rq_waddr;
+  assign \wport__data$121  = pe1_rq_wdata[53:32];
+  assign \rport__addr$122  = pe1_rq6;
   assign i_valid = pe1_done;
-  assign i_acc = pe1_finished;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$42 , \$41  };
-  assign o_data = { \$42 , \$41  };
-  assign \port$1948$0  = \$41 ;
-  assign \port$1949$0  = \$42 ;
+  assign result = { \$40 , \$39  };
+  assign o_data = { \$40 , \$39  };
+  assign \port$1916$0  = \$39 ;
+  assign \port$1917$0  = \$40 ;
   assign \$11  = pe1_ctx8;
-  assign \$15  = { pe1_requantize9, 1'h0 };
+  assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$1895$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1863$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -9061,8 +8944,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1895$0 ;
-  wire [1:0] \port$1895$0 ;
+  input [1:0] \port$1863$0 ;
+  wire [1:0] \port$1863$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9279,9 +9162,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1895$0 [0];
+    rq_relu1 <= \port$1863$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1895$0 [1];
+    rq_req1 <= \port$1863$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9415,8 +9298,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$18
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1895$0 [0];
-  assign i_requantize = \port$1895$0 [1];
+  assign i_relu = \port$1863$0 [0];
+  assign i_requantize = \port$1863$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
