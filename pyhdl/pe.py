@@ -12,7 +12,8 @@ Pipeline (cycle ``k`` after the step is issued; see ``pyhdl.sizing.pe_stages``):
     k=0  bank address        k=1  bank read data       k=2  bank output register
     k=3  weight/activation registers   k=4, 5  the same again, toward the multipliers
     k=6  products            k=6+log2(simd)  lane sum  k=7+log2(simd)  accumulator
-    k=8+log2(simd)  the finished context's sum
+    k=8+log2(simd)  the finished context's sum, with more than two PEs
+                    (``pyhdl.sizing.finish_stages``)
     +7   requantization (that sum copied into the multipliers' input registers,
          multiply, rounding shift, clamp) -> result
 
@@ -21,8 +22,8 @@ follows a block RAM's data output in the cycle it is read; ``O =
 pyhdl.sizing.operand_stages()`` = 3 operand registers.)
 
 The requant table (bias/m/s per neuron group) is two memories: the bias is read
-four cycles before the accumulator takes it, m and s two cycles later, four cycles
-before the requant unit takes them; each is registered twice.  In ``vonneumann`` mode the PE has no bank; its
+four cycles before the accumulator takes it, m and s ``1 + finish_stages`` cycles
+later, four cycles before the requant unit takes them; each is registered twice.  In ``vonneumann`` mode the PE has no bank; its
 weight word arrives over the shared bus with the same timing as bank read data.
 """
 

@@ -800,7 +800,8 @@ class NmcArray(wiring.Component):
 
         # ---- drain: output buffer -> FIFO -> o_stream ----------------------------------
         # the output-buffer RAM output is registered before the lane select (block-RAM
-        # clock-to-out is the slowest path on ECP5): read, register, pair select, FIFO
+        # clock-to-out is the slowest path on ECP5): read, register, the pairs' register
+        # (more than two PEs), FIFO
         fifo_depth = sizing.drain_fifo_depth(cfg)
         m.submodules.ofifo = ofifo = fifo.SyncFIFO(width=cfg.acc_bits + 1, depth=fifo_depth)
         ds = Signal(name="drain_slot")
