@@ -459,10 +459,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire \$509 ;
+  wire [9:0] \$509 ;
   wire \$51 ;
   wire [9:0] \$510 ;
-  wire [9:0] \$511 ;
+  wire \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
@@ -492,132 +492,132 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$536 ;
   wire \$537 ;
   wire \$538 ;
-  wire \$539 ;
+  wire [9:0] \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire [9:0] \$541 ;
-  wire [9:0] \$542 ;
-  wire \$543 ;
-  wire [8:0] \$544 ;
-  wire [8:0] \$545 ;
+  wire [9:0] \$540 ;
+  wire \$541 ;
+  wire [8:0] \$542 ;
+  wire [8:0] \$543 ;
+  wire \$544 ;
+  wire \$545 ;
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire \$551 ;
+  wire [8:0] \$551 ;
   wire \$552 ;
-  wire [8:0] \$553 ;
+  wire \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
+  wire [3:0] \$557 ;
+  wire [4:0] \$558 ;
   wire [3:0] \$559 ;
   wire \$56 ;
   wire [4:0] \$560 ;
-  wire [3:0] \$561 ;
-  wire [4:0] \$562 ;
-  wire \$563 ;
+  wire \$561 ;
+  wire [32:0] \$562 ;
+  wire [32:0] \$563 ;
   wire [32:0] \$564 ;
-  wire [32:0] \$565 ;
+  wire [3:0] \$565 ;
   wire [32:0] \$566 ;
-  wire [3:0] \$567 ;
+  wire [1:0] \$567 ;
   wire [32:0] \$568 ;
-  wire [1:0] \$569 ;
+  wire [32:0] \$569 ;
   wire \$57 ;
-  wire [32:0] \$570 ;
+  wire [1:0] \$570 ;
   wire [32:0] \$571 ;
-  wire [1:0] \$572 ;
-  wire [32:0] \$573 ;
-  wire [32:0] \$574 ;
+  wire [32:0] \$572 ;
+  reg \$573 ;
+  reg \$574 ;
   reg \$575 ;
   reg \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [3:0] \$579 ;
+  reg [3:0] \$577 ;
+  reg [8:0] \$578 ;
+  reg [4:0] \$579 ;
   wire \$58 ;
-  reg [8:0] \$580 ;
-  reg [4:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg \$583 ;
+  reg [7:0] \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg [7:0] \$583 ;
   reg \$584 ;
   reg [7:0] \$585 ;
   reg \$586 ;
-  reg [7:0] \$587 ;
+  reg \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
-  reg \$590 ;
-  reg \$591 ;
-  reg [8:0] \$592 ;
-  reg [8:0] \$593 ;
+  reg [8:0] \$590 ;
+  reg [8:0] \$591 ;
+  reg \$592 ;
+  reg [4:0] \$593 ;
   reg \$594 ;
-  reg [4:0] \$595 ;
+  reg \$595 ;
   reg \$596 ;
-  reg \$597 ;
-  reg \$598 ;
-  reg [8:0] \$599 ;
+  reg [8:0] \$597 ;
+  reg [7:0] \$598 ;
+  reg [2:0] \$599 ;
   wire \$6 ;
   wire [3:0] \$60 ;
   reg [7:0] \$600 ;
-  reg [2:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg [7:0] \$603 ;
-  reg [8:0] \$604 ;
-  reg [8:0] \$605 ;
-  reg [9:0] \$606 ;
+  reg [7:0] \$601 ;
+  reg [8:0] \$602 ;
+  reg [8:0] \$603 ;
+  reg [9:0] \$604 ;
+  reg \$605 ;
+  reg \$606 ;
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
   wire [3:0] \$61 ;
   reg \$610 ;
   reg \$611 ;
-  reg \$612 ;
-  reg \$613 ;
-  reg [4:0] \$614 ;
-  reg [4:0] \$615 ;
-  reg \$616 ;
-  reg [8:0] \$617 ;
-  reg [8:0] \$618 ;
+  reg [4:0] \$612 ;
+  reg [4:0] \$613 ;
+  reg \$614 ;
+  reg [8:0] \$615 ;
+  reg [8:0] \$616 ;
+  reg \$617 ;
+  reg [4:0] \$618 ;
   reg \$619 ;
   wire [3:0] \$62 ;
-  reg [4:0] \$620 ;
+  reg \$620 ;
   reg \$621 ;
-  reg \$622 ;
-  reg \$623 ;
-  reg [8:0] \$624 ;
+  reg [8:0] \$622 ;
+  reg [7:0] \$623 ;
+  reg [2:0] \$624 ;
   reg [7:0] \$625 ;
-  reg [2:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [8:0] \$629 ;
+  reg [7:0] \$626 ;
+  reg [8:0] \$627 ;
+  reg [8:0] \$628 ;
+  reg [9:0] \$629 ;
   wire [3:0] \$63 ;
-  reg [8:0] \$630 ;
-  reg [9:0] \$631 ;
+  reg \$630 ;
+  reg \$631 ;
   reg \$632 ;
   reg \$633 ;
   reg \$634 ;
   reg \$635 ;
   reg \$636 ;
-  reg \$637 ;
-  reg \$638 ;
-  reg [4:0] \$639 ;
+  reg [4:0] \$637 ;
+  reg [4:0] \$638 ;
+  reg \$639 ;
   wire \$64 ;
-  reg [4:0] \$640 ;
+  reg \$640 ;
   reg \$641 ;
-  reg \$642 ;
+  reg [7:0] \$642 ;
   reg \$643 ;
-  reg [7:0] \$644 ;
+  reg \$644 ;
   reg \$645 ;
   reg \$646 ;
   reg \$647 ;
   reg \$648 ;
-  reg \$649 ;
+  reg [7:0] \$649 ;
   wire \$65 ;
   reg \$650 ;
-  reg [7:0] \$651 ;
+  reg \$651 ;
   reg \$652 ;
   reg \$653 ;
   reg \$654 ;
@@ -646,16 +646,16 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$675 ;
   reg \$676 ;
   reg \$677 ;
-  reg \$678 ;
+  reg [7:0] \$678 ;
   reg \$679 ;
   wire \$68 ;
-  reg [7:0] \$680 ;
-  reg \$681 ;
-  reg \$682 ;
-  reg [7:0] \$683 ;
-  reg [2:0] \$684 ;
-  reg \$685 ;
-  reg [8:0] \$686 ;
+  reg \$680 ;
+  reg [7:0] \$681 ;
+  reg [2:0] \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg [8:0] \$685 ;
+  reg \$686 ;
   reg \$687 ;
   reg [8:0] \$688 ;
   reg \$689 ;
@@ -736,8 +736,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [31:0] \$signature__data$153 ;
   wire [31:0] \$signature__data$156 ;
-  wire [31:0] \$signature__data$354 ;
-  wire [31:0] \$signature__data$355 ;
+  wire [31:0] \$signature__data$356 ;
+  wire [31:0] \$signature__data$357 ;
   wire \$signature__en ;
   wire \$signature__en$151 ;
   wire \$signature__en$154 ;
@@ -821,6 +821,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_slot = 1'h0;
   reg [8:0] drain_undrained0 = 9'h000;
   reg [8:0] drain_undrained1 = 9'h000;
+  reg drain_written0 = 1'h0;
+  reg drain_written1 = 1'h0;
   wire finished;
   reg finished_r = 1'h0;
   reg first_step0 = 1'h1;
@@ -1549,7 +1551,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _2_ <= outbuf0[\$121 [6:0]];
   end
-  assign \$signature__data$354  = _2_;
+  assign \$signature__data$356  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [127:0];
   initial begin
@@ -1690,7 +1692,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _3_ <= outbuf1[\$126 [6:0]];
   end
-  assign \$signature__data$355  = _3_;
+  assign \$signature__data$357  = _3_;
   assign \$246  = | wait_remain1;
   assign \$247  = wait_remain1 - 1'h1;
   assign \$248  = load_r_is_control & load_r_is_clear;
@@ -1904,98 +1906,97 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$479  = drain_occupancy - \$478 ;
   assign \$480  = $signed(\$479 ) < $signed(4'h4);
   assign \$481  = drain_read ? \$477  : \$480 ;
-  assign \$482  = ! claim_ctx;
-  assign \$483  = claim_out & \$482 ;
-  assign \$484  = ! drain_slot;
-  assign \$485  = \$484  & out_pending0;
-  assign \$486  = \$485  & drain_ready0;
-  assign \$487  = \$486  & drain_room;
-  assign \$488  = \$487  & drain_elem_last;
-  assign \$489  = \$483  | \$488 ;
-  assign \$490  = ! wb_ctx16;
-  assign \$491  = out_write & \$490 ;
-  assign \$492  = ! drain_slot;
-  assign \$493  = \$492  & out_pending0;
-  assign \$494  = \$493  & drain_ready0;
-  assign \$495  = \$494  & drain_room;
-  assign \$497  = \$495  & \$496 ;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$491  & \$498 ;
-  assign \$500  = ! drain_slot;
-  assign \$501  = \$500  & out_pending0;
-  assign \$502  = \$501  & drain_ready0;
-  assign \$503  = \$502  & drain_room;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = ! wb_ctx16;
-  assign \$507  = out_write & \$506 ;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$505  & \$508 ;
-  assign \$510  = drain_undrained0 + 1'h1;
-  assign \$511  = drain_undrained0 - 1'h1;
-  assign \$512  = drain_undrained0 >= 2'h2;
-  assign \$514  = claim_out & \$513 ;
-  assign \$516  = \$515  & out_pending1;
-  assign \$517  = \$516  & drain_ready1;
-  assign \$518  = \$517  & drain_room;
-  assign \$519  = \$518  & drain_elem_last;
-  assign \$520  = \$514  | \$519 ;
-  assign \$522  = out_write & \$521 ;
+  assign \$482  = wb_valid15 & wb_out15;
+  assign \$483  = ! wb_ctx15;
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = ! claim_ctx;
+  assign \$486  = claim_out & \$485 ;
+  assign \$487  = ! drain_slot;
+  assign \$488  = \$487  & out_pending0;
+  assign \$489  = \$488  & drain_ready0;
+  assign \$490  = \$489  & drain_room;
+  assign \$491  = \$490  & drain_elem_last;
+  assign \$492  = \$486  | \$491 ;
+  assign \$493  = ! drain_slot;
+  assign \$494  = \$493  & out_pending0;
+  assign \$495  = \$494  & drain_ready0;
+  assign \$496  = \$495  & drain_room;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = drain_written0 & \$499 ;
+  assign \$501  = ! drain_slot;
+  assign \$502  = \$501  & out_pending0;
+  assign \$503  = \$502  & drain_ready0;
+  assign \$504  = \$503  & drain_room;
+  assign \$506  = \$504  & \$505 ;
+  assign \$507  = ~ drain_written0;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = drain_undrained0 + 1'h1;
+  assign \$510  = drain_undrained0 - 1'h1;
+  assign \$511  = drain_undrained0 >= 2'h2;
+  assign \$512  = wb_valid15 & wb_out15;
+  assign \$514  = \$512  & \$513 ;
+  assign \$516  = claim_out & \$515 ;
+  assign \$518  = \$517  & out_pending1;
+  assign \$519  = \$518  & drain_ready1;
+  assign \$520  = \$519  & drain_room;
+  assign \$521  = \$520  & drain_elem_last;
+  assign \$522  = \$516  | \$521 ;
   assign \$524  = \$523  & out_pending1;
   assign \$525  = \$524  & drain_ready1;
   assign \$526  = \$525  & drain_room;
   assign \$528  = \$526  & \$527 ;
   assign \$529  = ~ \$528 ;
-  assign \$530  = \$522  & \$529 ;
+  assign \$530  = drain_written1 & \$529 ;
   assign \$532  = \$531  & out_pending1;
   assign \$533  = \$532  & drain_ready1;
   assign \$534  = \$533  & drain_room;
   assign \$536  = \$534  & \$535 ;
-  assign \$538  = out_write & \$537 ;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = \$536  & \$539 ;
-  assign \$541  = drain_undrained1 + 1'h1;
-  assign \$542  = drain_undrained1 - 1'h1;
-  assign \$543  = drain_undrained1 >= 2'h2;
-  assign \$544  = out_n - 1'h1;
-  assign \$545  = out_n - 2'h2;
-  assign \$546  = ~ drain_read;
-  assign \$547  = drain_elem == out_n_m1;
-  assign \$548  = ! out_n_m1;
-  assign \$549  = drain_elem == out_n_m2;
-  assign \$550  = ~ drain_slot;
-  assign \$551  = ! drain_slot;
-  assign \$553  = drain_elem + 1'h1;
-  assign \$554  = ! drain_lane;
-  assign \$556  = ~ release_slot;
-  assign \$557  = ! release_slot;
+  assign \$537  = ~ drain_written1;
+  assign \$538  = \$536  & \$537 ;
+  assign \$539  = drain_undrained1 + 1'h1;
+  assign \$540  = drain_undrained1 - 1'h1;
+  assign \$541  = drain_undrained1 >= 2'h2;
+  assign \$542  = out_n - 1'h1;
+  assign \$543  = out_n - 2'h2;
+  assign \$544  = ~ drain_read;
+  assign \$545  = drain_elem == out_n_m1;
+  assign \$546  = ! out_n_m1;
+  assign \$547  = drain_elem == out_n_m2;
+  assign \$548  = ~ drain_slot;
+  assign \$549  = ! drain_slot;
+  assign \$551  = drain_elem + 1'h1;
+  assign \$552  = ! drain_lane;
+  assign \$554  = ~ release_slot;
+  assign \$555  = ! release_slot;
+  assign \$557  = in_flight + vector_start_r;
+  assign \$558  = \$557  - finished_r;
   assign \$559  = in_flight + vector_start_r;
   assign \$560  = \$559  - finished_r;
-  assign \$561  = in_flight + vector_start_r;
-  assign \$562  = \$561  - finished_r;
-  assign \$563  = | \$562 ;
-  assign \$564  = count_busy + inc_busy;
-  assign \$565  = count_stall_input + inc_stall_input;
-  assign \$566  = count_stall_output + inc_stall_output;
-  assign \$567  = issue ? 4'h8 : 4'h0;
-  assign \$568  = count_mac_ops + inc_mac_ops;
-  assign \$569  = issue ? 2'h2 : 2'h0;
-  assign \$570  = count_bank_reads + inc_bank_reads;
-  assign \$571  = count_act_reads + inc_act_reads;
-  assign \$572  = in_fire + act_write;
-  assign \$573  = count_act_writes + inc_act_writes;
-  assign \$574  = count_inferences + inc_inferences;
+  assign \$561  = | \$560 ;
+  assign \$562  = count_busy + inc_busy;
+  assign \$563  = count_stall_input + inc_stall_input;
+  assign \$564  = count_stall_output + inc_stall_output;
+  assign \$565  = issue ? 4'h8 : 4'h0;
+  assign \$566  = count_mac_ops + inc_mac_ops;
+  assign \$567  = issue ? 2'h2 : 2'h0;
+  assign \$568  = count_bank_reads + inc_bank_reads;
+  assign \$569  = count_act_reads + inc_act_reads;
+  assign \$570  = in_fire + act_write;
+  assign \$571  = count_act_writes + inc_act_writes;
+  assign \$572  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$575 ;
+    load_in_valid0 <= \$573 ;
   always @(posedge clk)
     load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_in_valid1 <= \$576 ;
+    load_in_valid1 <= \$574 ;
   always @(posedge clk)
     load_r <= load_in_r1;
   always @(posedge clk)
-    load_write <= \$577 ;
+    load_write <= \$575 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$135 ;
   always @(posedge clk)
@@ -2017,29 +2018,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_countdown_distance <= \$156 [4:0];
   always @(posedge clk)
-    has_layers <= \$578 ;
+    has_layers <= \$576 ;
   always @(posedge clk)
-    last_layer <= \$579 ;
+    last_layer <= \$577 ;
   always @(posedge clk)
-    in_folds_m1 <= \$580 ;
+    in_folds_m1 <= \$578 ;
   always @(posedge clk)
-    wait1 <= \$581 ;
+    wait1 <= \$579 ;
   always @(posedge clk)
-    out_n <= \$582 ;
+    out_n <= \$580 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$583 ;
+    in_release_r1_0 <= \$581 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$584 ;
+    in_release_r1_1 <= \$582 ;
   always @(posedge clk)
-    in_beats0 <= \$585 ;
+    in_beats0 <= \$583 ;
   always @(posedge clk)
-    in_full0 <= \$586 ;
+    in_full0 <= \$584 ;
   always @(posedge clk)
-    in_beats1 <= \$587 ;
+    in_beats1 <= \$585 ;
   always @(posedge clk)
-    in_full1 <= \$588 ;
+    in_full1 <= \$586 ;
   always @(posedge clk)
-    in_wslot <= \$589 ;
+    in_wslot <= \$587 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2053,147 +2054,147 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r1 <= \$63 [2:0];
   always @(posedge clk)
-    loaded <= \$590 ;
+    loaded <= \$588 ;
   always @(posedge clk)
-    oldest <= \$591 ;
+    oldest <= \$589 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$592 ;
+    cur_folds_m1_0 <= \$590 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$593 ;
+    cur_groups_m1_0 <= \$591 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$594 ;
+    cur_one_fold0 <= \$592 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$595 ;
+    cur_wait_next0 <= \$593 ;
   always @(posedge clk)
-    cur_is_last0 <= \$596 ;
+    cur_is_last0 <= \$594 ;
   always @(posedge clk)
-    cur_relu0 <= \$597 ;
+    cur_relu0 <= \$595 ;
   always @(posedge clk)
-    cur_requantize0 <= \$598 ;
+    cur_requantize0 <= \$596 ;
   always @(posedge clk)
-    bank_addr0 <= \$599 ;
+    bank_addr0 <= \$597 ;
   always @(posedge clk)
-    rq_addr0 <= \$600 ;
+    rq_addr0 <= \$598 ;
   always @(posedge clk)
-    layer0 <= \$601 ;
+    layer0 <= \$599 ;
   always @(posedge clk)
-    group0 <= \$602 ;
+    group0 <= \$600 ;
   always @(posedge clk)
-    fold0 <= \$603 ;
+    fold0 <= \$601 ;
   always @(posedge clk)
-    group_plus1_0 <= \$604 ;
+    group_plus1_0 <= \$602 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$605 ;
+    fold_plus1_0 <= \$603 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$606 ;
+    fold_plus2_0 <= \$604 ;
   always @(posedge clk)
-    last_fold0 <= \$607 ;
+    last_fold0 <= \$605 ;
   always @(posedge clk)
-    last_group0 <= \$608 ;
+    last_group0 <= \$606 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$609 ;
+    fold_is_0_0 <= \$607 ;
   always @(posedge clk)
-    first_step0 <= \$610 ;
+    first_step0 <= \$608 ;
   always @(posedge clk)
-    wr_buf0 <= \$611 ;
+    wr_buf0 <= \$609 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$612 ;
+    layer_is_0_0 <= \$610 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$613 ;
+    wait_next_le2_0 <= \$611 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$614 ;
+    wait_next_m2_0 <= \$612 ;
   always @(posedge clk)
-    wait_remain0 <= \$615 ;
+    wait_remain0 <= \$613 ;
   always @(posedge clk)
-    wait_ok0 <= \$616 ;
+    wait_ok0 <= \$614 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$617 ;
+    cur_folds_m1_1 <= \$615 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$618 ;
+    cur_groups_m1_1 <= \$616 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$619 ;
+    cur_one_fold1 <= \$617 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$620 ;
+    cur_wait_next1 <= \$618 ;
   always @(posedge clk)
-    cur_is_last1 <= \$621 ;
+    cur_is_last1 <= \$619 ;
   always @(posedge clk)
-    cur_relu1 <= \$622 ;
+    cur_relu1 <= \$620 ;
   always @(posedge clk)
-    cur_requantize1 <= \$623 ;
+    cur_requantize1 <= \$621 ;
   always @(posedge clk)
-    bank_addr1 <= \$624 ;
+    bank_addr1 <= \$622 ;
   always @(posedge clk)
-    rq_addr1 <= \$625 ;
+    rq_addr1 <= \$623 ;
   always @(posedge clk)
-    layer1 <= \$626 ;
+    layer1 <= \$624 ;
   always @(posedge clk)
-    group1 <= \$627 ;
+    group1 <= \$625 ;
   always @(posedge clk)
-    fold1 <= \$628 ;
+    fold1 <= \$626 ;
   always @(posedge clk)
-    group_plus1_1 <= \$629 ;
+    group_plus1_1 <= \$627 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$630 ;
+    fold_plus1_1 <= \$628 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$631 ;
+    fold_plus2_1 <= \$629 ;
   always @(posedge clk)
-    last_fold1 <= \$632 ;
+    last_fold1 <= \$630 ;
   always @(posedge clk)
-    last_group1 <= \$633 ;
+    last_group1 <= \$631 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$634 ;
+    fold_is_0_1 <= \$632 ;
   always @(posedge clk)
-    first_step1 <= \$635 ;
+    first_step1 <= \$633 ;
   always @(posedge clk)
-    wr_buf1 <= \$636 ;
+    wr_buf1 <= \$634 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$637 ;
+    layer_is_0_1 <= \$635 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$638 ;
+    wait_next_le2_1 <= \$636 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$639 ;
+    wait_next_m2_1 <= \$637 ;
   always @(posedge clk)
-    wait_remain1 <= \$640 ;
+    wait_remain1 <= \$638 ;
   always @(posedge clk)
-    wait_ok1 <= \$641 ;
+    wait_ok1 <= \$639 ;
   always @(posedge clk)
-    claim_out <= \$642 ;
+    claim_out <= \$640 ;
   always @(posedge clk)
-    claim_ctx <= \$643 ;
+    claim_ctx <= \$641 ;
   always @(posedge clk)
-    in_ahead0 <= \$644 ;
+    in_ahead0 <= \$642 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$645 ;
+    in_beats_ge1_0 <= \$643 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$646 ;
+    in_beats_ge2_0 <= \$644 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$647 ;
+    in_beats_ge3_0 <= \$645 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$648 ;
+    in_ahead_ge1_0 <= \$646 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$649 ;
+    in_ahead_ge2_0 <= \$647 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$650 ;
+    in_ahead_ge3_0 <= \$648 ;
   always @(posedge clk)
-    in_ahead1 <= \$651 ;
+    in_ahead1 <= \$649 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$652 ;
+    in_beats_ge1_1 <= \$650 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$653 ;
+    in_beats_ge2_1 <= \$651 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$654 ;
+    in_beats_ge3_1 <= \$652 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$655 ;
+    in_ahead_ge1_1 <= \$653 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$656 ;
+    in_ahead_ge2_1 <= \$654 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$657 ;
+    in_ahead_ge3_1 <= \$655 ;
   always @(posedge clk)
-    i_stream__ready <= \$658 ;
+    i_stream__ready <= \$656 ;
   always @(posedge clk)
-    want0 <= \$659 ;
+    want0 <= \$657 ;
   always @(posedge clk)
-    want1 <= \$660 ;
+    want1 <= \$658 ;
   always @(posedge clk)
     step_addr <= \$440 ;
   always @(posedge clk)
@@ -2223,7 +2224,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$460 ;
   always @(posedge clk)
-    step_valid <= \$661 ;
+    step_valid <= \$659 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2237,7 +2238,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$662 ;
+    wb_valid1 <= \$660 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2247,7 +2248,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$663 ;
+    wb_valid2 <= \$661 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2257,7 +2258,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$664 ;
+    wb_valid3 <= \$662 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2267,7 +2268,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$665 ;
+    wb_valid4 <= \$663 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2277,7 +2278,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$666 ;
+    wb_valid5 <= \$664 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2287,7 +2288,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$667 ;
+    wb_valid6 <= \$665 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2297,7 +2298,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$668 ;
+    wb_valid7 <= \$666 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2307,7 +2308,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$669 ;
+    wb_valid8 <= \$667 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2317,7 +2318,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$670 ;
+    wb_valid9 <= \$668 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2327,7 +2328,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$671 ;
+    wb_valid10 <= \$669 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2337,7 +2338,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$672 ;
+    wb_valid11 <= \$670 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2347,7 +2348,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$673 ;
+    wb_valid12 <= \$671 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2357,7 +2358,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$674 ;
+    wb_valid13 <= \$672 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2367,7 +2368,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$675 ;
+    wb_valid14 <= \$673 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2377,7 +2378,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$676 ;
+    wb_valid15 <= \$674 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2387,7 +2388,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$677 ;
+    wb_valid16 <= \$675 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2397,25 +2398,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$678 ;
+    out_full0 <= \$676 ;
   always @(posedge clk)
-    out_pending0 <= \$679 ;
+    out_pending0 <= \$677 ;
   always @(posedge clk)
-    out_groups0 <= \$680 ;
+    out_groups0 <= \$678 ;
   always @(posedge clk)
-    out_full1 <= \$681 ;
+    out_full1 <= \$679 ;
   always @(posedge clk)
-    out_pending1 <= \$682 ;
+    out_pending1 <= \$680 ;
   always @(posedge clk)
-    out_groups1 <= \$683 ;
+    out_groups1 <= \$681 ;
   always @(posedge clk)
-    drain_occupancy <= \$684 ;
+    drain_occupancy <= \$682 ;
   always @(posedge clk)
-    drain_room <= \$685 ;
+    drain_room <= \$683 ;
   always @(posedge clk)
-    drain_undrained0 <= \$686 ;
+    drain_written0 <= \$684 ;
   always @(posedge clk)
-    drain_ready0 <= \$687 ;
+    drain_undrained0 <= \$685 ;
+  always @(posedge clk)
+    drain_ready0 <= \$686 ;
+  always @(posedge clk)
+    drain_written1 <= \$687 ;
   always @(posedge clk)
     drain_undrained1 <= \$688 ;
   always @(posedge clk)
@@ -2439,15 +2444,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_slot <= \$698 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$554 ;
+    drain_lane_sel0 <= \$552 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$555 ;
+    drain_lane_sel1 <= \$553 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$354 ;
+    drain_lane_data0 <= \$signature__data$356 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$355 ;
+    drain_lane_data1 <= \$signature__data$357 ;
   always @(posedge clk)
     release_slot <= \$699 ;
   always @(posedge clk)
@@ -2737,7 +2742,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$245  = wait_remain1 <= 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1559$0 (drain_last2),
+    .\port$1561$0 (drain_last2),
     .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -2750,8 +2755,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1759$0 (\$721 ),
-    .\port$1760$0 (\$722 ),
+    .\port$1761$0 (\$721 ),
+    .\port$1762$0 (\$722 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(rq_we),
@@ -2769,8 +2774,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1916$0 (\$723 ),
-    .\port$1917$0 (\$724 ),
+    .\port$1918$0 (\$723 ),
+    .\port$1919$0 (\$724 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[85:32]),
     .rq_we(\rq_we$30 ),
@@ -2836,40 +2841,40 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \$132 ;
+    \$573  = \$132 ;
+    if (rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = load_in_valid0;
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = load_in_valid1;
     if (rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = load_in_valid0;
-    if (rst) begin
-      \$576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = load_in_valid1;
-    if (rst) begin
-      \$577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = has_layers;
+    \$576  = has_layers;
     if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$578  = load_r_has_layers;
+        \$576  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = last_layer;
+    \$577  = last_layer;
     if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$579  = load_r_last_layer;
+        \$577  = load_r_last_layer;
       end
     end
   end
@@ -2877,46 +2882,74 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$158 ) begin
-      \$580  = \$160 ;
+      \$578  = \$160 ;
     end else begin
-      \$580  = \$162 ;
+      \$578  = \$162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = wait1;
+    \$579  = wait1;
     if (\$158 ) begin
-      \$581  = load_r_countdown_wait;
+      \$579  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = dl_rp__data[15:8];
+    \$580  = dl_rp__data[15:8];
     if (rst) begin
-      \$582  = 8'h00;
+      \$580  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = in_release0;
+    \$581  = in_release0;
     if (rst) begin
-      \$583  = 1'h0;
+      \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = in_release1;
+    \$582  = in_release1;
+    if (rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = in_beats0;
+    if (\$164 ) begin
+      \$583  = \$165 [7:0];
+    end
+    if (in_release_r1_0) begin
+      \$583  = 8'h00;
+    end
+    if (rst) begin
+      \$583  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = in_full0;
+    if (\$164 ) begin
+      if (\$166 ) begin
+        \$584  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$584  = 1'h0;
+    end
     if (rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = in_beats0;
-    if (\$164 ) begin
-      \$585  = \$165 [7:0];
+    \$585  = in_beats1;
+    if (\$168 ) begin
+      \$585  = \$169 [7:0];
     end
-    if (in_release_r1_0) begin
+    if (in_release_r1_1) begin
       \$585  = 8'h00;
     end
     if (rst) begin
@@ -2925,13 +2958,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = in_full0;
-    if (\$164 ) begin
-      if (\$166 ) begin
+    \$586  = in_full1;
+    if (\$168 ) begin
+      if (\$170 ) begin
         \$586  = 1'h1;
       end
     end
-    if (in_release_r1_0) begin
+    if (in_release_r1_1) begin
       \$586  = 1'h0;
     end
     if (rst) begin
@@ -2940,67 +2973,39 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = in_beats1;
-    if (\$168 ) begin
-      \$587  = \$169 [7:0];
-    end
-    if (in_release_r1_1) begin
-      \$587  = 8'h00;
-    end
-    if (rst) begin
-      \$587  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = in_full1;
-    if (\$168 ) begin
-      if (\$170 ) begin
-        \$588  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$588  = 1'h0;
-    end
-    if (rst) begin
-      \$588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = in_wslot;
+    \$587  = in_wslot;
     if (\$173 ) begin
-      \$589  = \$174 ;
+      \$587  = \$174 ;
     end
     if (rst) begin
-      \$589  = 1'h0;
+      \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = loaded;
+    \$588  = loaded;
     if (\$175 ) begin
-      \$590  = 1'h1;
+      \$588  = 1'h1;
     end
     if (\$250 ) begin
-      \$590  = 1'h0;
+      \$588  = 1'h0;
     end
     if (rst) begin
-      \$590  = 1'h0;
+      \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = oldest;
+    \$589  = oldest;
     if (\$175 ) begin
-      \$591  = in_wslot;
+      \$589  = in_wslot;
     end
     if (\$176 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
           if (\$199 ) begin
-            \$591  = 1'h1;
+            \$589  = 1'h1;
           end
         end
       end
@@ -3010,56 +3015,88 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       if (last_fold1) begin
         if (last_group1) begin
           if (\$235 ) begin
-            \$591  = 1'h0;
+            \$589  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$591  = 1'h0;
+      \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = cur_folds_m1_0;
+    \$590  = cur_folds_m1_0;
     if (\$176 ) begin
-      \$592  = \$178 ;
+      \$590  = \$178 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$592  = next_steps0[16:8];
+          \$590  = next_steps0[16:8];
         end
       end
     end
     if (rst) begin
-      \$592  = 9'h1ff;
+      \$590  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = cur_groups_m1_0;
+    \$591  = cur_groups_m1_0;
     if (\$176 ) begin
-      \$593  = \$180 ;
+      \$591  = \$180 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$593  = next_steps0[25:17];
+          \$591  = next_steps0[25:17];
         end
       end
     end
     if (rst) begin
-      \$593  = 9'h1ff;
+      \$591  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = cur_one_fold0;
+    \$592  = cur_one_fold0;
     if (\$176 ) begin
-      \$594  = \$183 ;
+      \$592  = \$183 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$594  = next_steps0[26];
+          \$592  = next_steps0[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$593  = cur_wait_next0;
+    if (\$176 ) begin
+      \$593  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$593  = next_steps0[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$593  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$594  = cur_is_last0;
+    if (\$176 ) begin
+      \$594  = \$184 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$594  = \$194 ;
         end
       end
     end
@@ -3069,29 +3106,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = cur_wait_next0;
+    \$595  = cur_relu0;
     if (\$176 ) begin
-      \$595  = wait1;
+      \$595  = d0_rp__data[33];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$595  = next_steps0[32:28];
+          \$595  = next_descriptor0[33];
         end
       end
     end
     if (rst) begin
-      \$595  = 5'h00;
+      \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = cur_is_last0;
+    \$596  = cur_requantize0;
     if (\$176 ) begin
-      \$596  = \$184 ;
+      \$596  = d0_rp__data[34];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$596  = \$194 ;
+          \$596  = next_descriptor0[34];
         end
       end
     end
@@ -3101,65 +3138,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = cur_relu0;
+    \$597  = bank_addr0;
     if (\$176 ) begin
-      \$597  = d0_rp__data[33];
+      \$597  = d0_rp__data[24:16];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$597  = next_descriptor0[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$597  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = cur_requantize0;
-    if (\$176 ) begin
-      \$598  = d0_rp__data[34];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$598  = next_descriptor0[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = bank_addr0;
-    if (\$176 ) begin
-      \$599  = d0_rp__data[24:16];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$599  = next_descriptor0[24:16];
+          \$597  = next_descriptor0[24:16];
         end
       end
       if (\$203 ) begin
-        \$599  = \$204 [8:0];
+        \$597  = \$204 [8:0];
       end
     end
     if (rst) begin
-      \$599  = 9'h000;
+      \$597  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = rq_addr0;
+    \$598  = rq_addr0;
     if (\$176 ) begin
-      \$600  = d0_rp__data[32:25];
+      \$598  = d0_rp__data[32:25];
     end else if (issue0) begin
       if (last_fold0) begin
-        \$600  = \$192 [7:0];
+        \$598  = \$192 [7:0];
         if (last_group0) begin
-          \$600  = next_descriptor0[32:25];
+          \$598  = next_descriptor0[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$598  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$599  = layer0;
+    if (\$176 ) begin
+      \$599  = 3'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$599  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$599  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$600  = group0;
+    if (\$176 ) begin
+      \$600  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$600  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$600  = 8'h00;
         end
       end
     end
@@ -3169,185 +3207,184 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = layer0;
+    \$601  = fold0;
     if (\$176 ) begin
-      \$601  = 3'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$601  = next_layer_r0;
-        end
-      end
-    end
-    if (rst) begin
-      \$601  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = group0;
-    if (\$176 ) begin
-      \$602  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$602  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$602  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$602  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = fold0;
-    if (\$176 ) begin
-      \$603  = 8'h00;
+      \$601  = 8'h00;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$603  = 8'h00;
+        \$601  = 8'h00;
         if (last_group0) begin
-          \$603  = 8'h00;
+          \$601  = 8'h00;
         end
       end else begin
-        \$603  = fold_plus1_0[7:0];
+        \$601  = fold_plus1_0[7:0];
       end
     end
     if (rst) begin
-      \$603  = 8'h00;
+      \$601  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = group_plus1_0;
+    \$602  = group_plus1_0;
     if (\$176 ) begin
-      \$604  = 9'h001;
+      \$602  = 9'h001;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$604  = \$191 [8:0];
+        \$602  = \$191 [8:0];
         if (last_group0) begin
-          \$604  = 9'h001;
+          \$602  = 9'h001;
         end
       end
     end
     if (rst) begin
-      \$604  = 9'h001;
+      \$602  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = fold_plus1_0;
+    \$603  = fold_plus1_0;
     if (\$176 ) begin
-      \$605  = 9'h001;
+      \$603  = 9'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$605  = 9'h001;
+        \$603  = 9'h001;
         if (last_group0) begin
-          \$605  = 9'h001;
+          \$603  = 9'h001;
         end
       end else begin
-        \$605  = fold_plus2_0[8:0];
+        \$603  = fold_plus2_0[8:0];
       end
     end
     if (rst) begin
-      \$605  = 9'h001;
+      \$603  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = fold_plus2_0;
+    \$604  = fold_plus2_0;
     if (\$176 ) begin
-      \$606  = 10'h002;
+      \$604  = 10'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$606  = 10'h002;
+        \$604  = 10'h002;
         if (last_group0) begin
-          \$606  = 10'h002;
+          \$604  = 10'h002;
         end
       end else begin
-        \$606  = \$200 [9:0];
+        \$604  = \$200 [9:0];
       end
     end
     if (rst) begin
-      \$606  = 10'h002;
+      \$604  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = last_fold0;
+    \$605  = last_fold0;
     if (\$176 ) begin
-      \$607  = \$187 ;
+      \$605  = \$187 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$607  = cur_one_fold0;
+        \$605  = cur_one_fold0;
         if (last_group0) begin
-          \$607  = next_steps0[26];
+          \$605  = next_steps0[26];
         end
       end else begin
-        \$607  = \$201 ;
+        \$605  = \$201 ;
       end
     end
     if (rst) begin
-      \$607  = 1'h0;
+      \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = last_group0;
+    \$606  = last_group0;
     if (\$176 ) begin
-      \$608  = \$190 ;
+      \$606  = \$190 ;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$608  = \$193 ;
+        \$606  = \$193 ;
         if (last_group0) begin
-          \$608  = next_steps0[27];
+          \$606  = next_steps0[27];
         end
       end
     end
     if (rst) begin
-      \$608  = 1'h0;
+      \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = fold_is_0_0;
+    \$607  = fold_is_0_0;
     if (\$176 ) begin
-      \$609  = 1'h1;
+      \$607  = 1'h1;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$609  = 1'h1;
+        \$607  = 1'h1;
         if (last_group0) begin
-          \$609  = 1'h1;
+          \$607  = 1'h1;
         end
       end else begin
-        \$609  = 1'h0;
+        \$607  = 1'h0;
       end
     end
     if (rst) begin
-      \$609  = 1'h1;
+      \$607  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = first_step0;
+    \$608  = first_step0;
+    if (\$176 ) begin
+      \$608  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$608  = 1'h0;
+        if (last_group0) begin
+          \$608  = 1'h1;
+        end
+      end else begin
+        \$608  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$608  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$609  = wr_buf0;
+    if (\$176 ) begin
+      \$609  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$609  = \$197 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$610  = layer_is_0_0;
     if (\$176 ) begin
       \$610  = 1'h1;
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$610  = 1'h0;
         if (last_group0) begin
-          \$610  = 1'h1;
+          \$610  = cur_is_last0;
         end
-      end else begin
-        \$610  = 1'h0;
       end
     end
     if (rst) begin
@@ -3356,118 +3393,118 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = wr_buf0;
-    if (\$176 ) begin
-      \$611  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$611  = \$197 ;
-        end
-      end
-    end
+    \$611  = \$205 ;
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = layer_is_0_0;
-    if (\$176 ) begin
-      \$612  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$612  = cur_is_last0;
-        end
-      end
-    end
+    \$612  = \$208 [4:0];
     if (rst) begin
-      \$612  = 1'h1;
+      \$612  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \$205 ;
-    if (rst) begin
-      \$613  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = \$208 [4:0];
-    if (rst) begin
-      \$614  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = wait_remain0;
+    \$613  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$615  = wait_next_m2_0;
+      \$613  = wait_next_m2_0;
     end else begin
       if (\$210 ) begin
-        \$615  = \$211 [4:0];
+        \$613  = \$211 [4:0];
       end
     end
     if (rst) begin
-      \$615  = 5'h00;
+      \$613  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$616  = wait_next_le2_0;
+      \$614  = wait_next_le2_0;
     end else begin
-      \$616  = \$209 ;
+      \$614  = \$209 ;
     end
     if (rst) begin
-      \$616  = 1'h0;
+      \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = cur_folds_m1_1;
+    \$615  = cur_folds_m1_1;
     if (\$212 ) begin
-      \$617  = \$214 ;
+      \$615  = \$214 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$617  = next_steps1[16:8];
+          \$615  = next_steps1[16:8];
         end
       end
     end
     if (rst) begin
-      \$617  = 9'h1ff;
+      \$615  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = cur_groups_m1_1;
+    \$616  = cur_groups_m1_1;
     if (\$212 ) begin
-      \$618  = \$216 ;
+      \$616  = \$216 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$618  = next_steps1[25:17];
+          \$616  = next_steps1[25:17];
         end
       end
     end
     if (rst) begin
-      \$618  = 9'h1ff;
+      \$616  = 9'h1ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_one_fold1;
+    \$617  = cur_one_fold1;
     if (\$212 ) begin
-      \$619  = \$219 ;
+      \$617  = \$219 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$619  = next_steps1[26];
+          \$617  = next_steps1[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$618  = cur_wait_next1;
+    if (\$212 ) begin
+      \$618  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$618  = next_steps1[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$618  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$619  = cur_is_last1;
+    if (\$212 ) begin
+      \$619  = \$220 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$619  = \$230 ;
         end
       end
     end
@@ -3477,29 +3514,29 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_wait_next1;
+    \$620  = cur_relu1;
     if (\$212 ) begin
-      \$620  = wait1;
+      \$620  = d0_rp__data[33];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$620  = next_steps1[32:28];
+          \$620  = next_descriptor1[33];
         end
       end
     end
     if (rst) begin
-      \$620  = 5'h00;
+      \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_is_last1;
+    \$621  = cur_requantize1;
     if (\$212 ) begin
-      \$621  = \$220 ;
+      \$621  = d0_rp__data[34];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$621  = \$230 ;
+          \$621  = next_descriptor1[34];
         end
       end
     end
@@ -3509,65 +3546,66 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = cur_relu1;
+    \$622  = bank_addr1;
     if (\$212 ) begin
-      \$622  = d0_rp__data[33];
+      \$622  = d0_rp__data[24:16];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$622  = next_descriptor1[33];
-        end
-      end
-    end
-    if (rst) begin
-      \$622  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = cur_requantize1;
-    if (\$212 ) begin
-      \$623  = d0_rp__data[34];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$623  = next_descriptor1[34];
-        end
-      end
-    end
-    if (rst) begin
-      \$623  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = bank_addr1;
-    if (\$212 ) begin
-      \$624  = d0_rp__data[24:16];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$624  = next_descriptor1[24:16];
+          \$622  = next_descriptor1[24:16];
         end
       end
       if (\$239 ) begin
-        \$624  = \$240 [8:0];
+        \$622  = \$240 [8:0];
       end
     end
     if (rst) begin
-      \$624  = 9'h000;
+      \$622  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = rq_addr1;
+    \$623  = rq_addr1;
     if (\$212 ) begin
-      \$625  = d0_rp__data[32:25];
+      \$623  = d0_rp__data[32:25];
     end else if (issue1) begin
       if (last_fold1) begin
-        \$625  = \$228 [7:0];
+        \$623  = \$228 [7:0];
         if (last_group1) begin
-          \$625  = next_descriptor1[32:25];
+          \$623  = next_descriptor1[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$623  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$624  = layer1;
+    if (\$212 ) begin
+      \$624  = 3'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$624  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$624  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$625  = group1;
+    if (\$212 ) begin
+      \$625  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$625  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$625  = 8'h00;
         end
       end
     end
@@ -3577,185 +3615,184 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = layer1;
+    \$626  = fold1;
     if (\$212 ) begin
-      \$626  = 3'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$626  = next_layer_r1;
-        end
-      end
-    end
-    if (rst) begin
-      \$626  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = group1;
-    if (\$212 ) begin
-      \$627  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$627  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$627  = 8'h00;
-        end
-      end
-    end
-    if (rst) begin
-      \$627  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = fold1;
-    if (\$212 ) begin
-      \$628  = 8'h00;
+      \$626  = 8'h00;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$628  = 8'h00;
+        \$626  = 8'h00;
         if (last_group1) begin
-          \$628  = 8'h00;
+          \$626  = 8'h00;
         end
       end else begin
-        \$628  = fold_plus1_1[7:0];
+        \$626  = fold_plus1_1[7:0];
       end
     end
     if (rst) begin
-      \$628  = 8'h00;
+      \$626  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = group_plus1_1;
+    \$627  = group_plus1_1;
     if (\$212 ) begin
-      \$629  = 9'h001;
+      \$627  = 9'h001;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$629  = \$227 [8:0];
+        \$627  = \$227 [8:0];
         if (last_group1) begin
-          \$629  = 9'h001;
+          \$627  = 9'h001;
         end
       end
     end
     if (rst) begin
-      \$629  = 9'h001;
+      \$627  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = fold_plus1_1;
+    \$628  = fold_plus1_1;
     if (\$212 ) begin
-      \$630  = 9'h001;
+      \$628  = 9'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$630  = 9'h001;
+        \$628  = 9'h001;
         if (last_group1) begin
-          \$630  = 9'h001;
+          \$628  = 9'h001;
         end
       end else begin
-        \$630  = fold_plus2_1[8:0];
+        \$628  = fold_plus2_1[8:0];
       end
     end
     if (rst) begin
-      \$630  = 9'h001;
+      \$628  = 9'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = fold_plus2_1;
+    \$629  = fold_plus2_1;
     if (\$212 ) begin
-      \$631  = 10'h002;
+      \$629  = 10'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$631  = 10'h002;
+        \$629  = 10'h002;
         if (last_group1) begin
-          \$631  = 10'h002;
+          \$629  = 10'h002;
         end
       end else begin
-        \$631  = \$236 [9:0];
+        \$629  = \$236 [9:0];
       end
     end
     if (rst) begin
-      \$631  = 10'h002;
+      \$629  = 10'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = last_fold1;
+    \$630  = last_fold1;
     if (\$212 ) begin
-      \$632  = \$223 ;
+      \$630  = \$223 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$632  = cur_one_fold1;
+        \$630  = cur_one_fold1;
         if (last_group1) begin
-          \$632  = next_steps1[26];
+          \$630  = next_steps1[26];
         end
       end else begin
-        \$632  = \$237 ;
+        \$630  = \$237 ;
       end
     end
     if (rst) begin
-      \$632  = 1'h0;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = last_group1;
+    \$631  = last_group1;
     if (\$212 ) begin
-      \$633  = \$226 ;
+      \$631  = \$226 ;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$633  = \$229 ;
+        \$631  = \$229 ;
         if (last_group1) begin
-          \$633  = next_steps1[27];
+          \$631  = next_steps1[27];
         end
       end
     end
     if (rst) begin
-      \$633  = 1'h0;
+      \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = fold_is_0_1;
+    \$632  = fold_is_0_1;
     if (\$212 ) begin
-      \$634  = 1'h1;
+      \$632  = 1'h1;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$634  = 1'h1;
+        \$632  = 1'h1;
         if (last_group1) begin
-          \$634  = 1'h1;
+          \$632  = 1'h1;
         end
       end else begin
-        \$634  = 1'h0;
+        \$632  = 1'h0;
       end
     end
     if (rst) begin
-      \$634  = 1'h1;
+      \$632  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = first_step1;
+    \$633  = first_step1;
+    if (\$212 ) begin
+      \$633  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$633  = 1'h0;
+        if (last_group1) begin
+          \$633  = 1'h1;
+        end
+      end else begin
+        \$633  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$633  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$634  = wr_buf1;
+    if (\$212 ) begin
+      \$634  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$634  = \$233 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$635  = layer_is_0_1;
     if (\$212 ) begin
       \$635  = 1'h1;
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$635  = 1'h0;
         if (last_group1) begin
-          \$635  = 1'h1;
+          \$635  = cur_is_last1;
         end
-      end else begin
-        \$635  = 1'h0;
       end
     end
     if (rst) begin
@@ -3764,146 +3801,162 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = wr_buf1;
-    if (\$212 ) begin
-      \$636  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$636  = \$233 ;
-        end
-      end
-    end
+    \$636  = \$241 ;
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = layer_is_0_1;
-    if (\$212 ) begin
-      \$637  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$637  = cur_is_last1;
-        end
-      end
-    end
+    \$637  = \$244 [4:0];
     if (rst) begin
-      \$637  = 1'h1;
+      \$637  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = \$241 ;
-    if (rst) begin
-      \$638  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \$244 [4:0];
-    if (rst) begin
-      \$639  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = wait_remain1;
+    \$638  = wait_remain1;
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$640  = wait_next_m2_1;
+      \$638  = wait_next_m2_1;
     end else begin
       if (\$246 ) begin
-        \$640  = \$247 [4:0];
+        \$638  = \$247 [4:0];
       end
     end
     if (rst) begin
-      \$640  = 5'h00;
+      \$638  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$641  = wait_next_le2_1;
+      \$639  = wait_next_le2_1;
     end else begin
-      \$641  = \$245 ;
+      \$639  = \$245 ;
     end
+    if (rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$640  = \$254 ;
+    if (rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$641  = issue_ctx;
     if (rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = \$254 ;
+    \$642  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$642  = 8'h00;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$642  = \$273 [7:0];
+        end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$642  = \$277 [7:0];
+        end
+      end else begin
+        \$642  = \$282 [7:0];
+      end
+    end
     if (rst) begin
-      \$642  = 1'h0;
+      \$642  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = issue_ctx;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$643  = 1'h0;
+    end else begin
+      \$643  = \$258 ;
+    end
     if (rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = in_ahead0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
-      \$644  = 8'h00;
+      \$644  = 1'h0;
+    end else begin
+      \$644  = \$262 ;
+    end
+    if (rst) begin
+      \$644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$645  = 1'h0;
+    end else begin
+      \$645  = \$266 ;
+    end
+    if (rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$646  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$646  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
       if (\$268 ) begin
         if (\$272 ) begin
-          \$644  = \$273 [7:0];
+          \$646  = 1'h1;
         end
       end else if (\$270 ) begin
         if (\$276 ) begin
-          \$644  = \$277 [7:0];
+          \$646  = in_ahead_ge2_0;
         end
       end else begin
-        \$644  = \$282 [7:0];
+        \$646  = \$286 ;
       end
     end
     if (rst) begin
-      \$644  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$645  = 1'h0;
-    end else begin
-      \$645  = \$258 ;
-    end
-    if (rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$646  = 1'h0;
-    end else begin
-      \$646  = \$262 ;
-    end
-    if (rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$647  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$647  = 1'h0;
     end else begin
-      \$647  = \$266 ;
+      (* full_case = 32'd1 *)
+      if (\$268 ) begin
+        if (\$272 ) begin
+          \$647  = in_ahead_ge1_0;
+        end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$647  = in_ahead_ge3_0;
+        end
+      end else begin
+        \$647  = \$290 ;
+      end
     end
     if (rst) begin
       \$647  = 1'h0;
@@ -3911,7 +3964,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = in_ahead_ge1_0;
+    \$648  = in_ahead_ge3_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$648  = 1'h0;
@@ -3919,14 +3972,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       (* full_case = 32'd1 *)
       if (\$268 ) begin
         if (\$272 ) begin
-          \$648  = 1'h1;
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
           \$648  = in_ahead_ge2_0;
         end
+      end else if (\$270 ) begin
+        if (\$276 ) begin
+          \$648  = \$278 ;
+        end
       end else begin
-        \$648  = \$286 ;
+        \$648  = \$294 ;
       end
     end
     if (rst) begin
@@ -3935,74 +3988,50 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = in_ahead_ge2_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$649  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$268 ) begin
-        if (\$272 ) begin
-          \$649  = in_ahead_ge1_0;
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
-          \$649  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$649  = \$290 ;
-      end
-    end
-    if (rst) begin
-      \$649  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$650  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$268 ) begin
-        if (\$272 ) begin
-          \$650  = in_ahead_ge2_0;
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
-          \$650  = \$278 ;
-        end
-      end else begin
-        \$650  = \$294 ;
-      end
-    end
-    if (rst) begin
-      \$650  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = in_ahead1;
+    \$649  = in_ahead1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
-      \$651  = 8'h00;
+      \$649  = 8'h00;
     end else begin
       (* full_case = 32'd1 *)
       if (\$308 ) begin
         if (\$312 ) begin
-          \$651  = \$313 [7:0];
+          \$649  = \$313 [7:0];
         end
       end else if (\$310 ) begin
         if (\$316 ) begin
-          \$651  = \$317 [7:0];
+          \$649  = \$317 [7:0];
         end
       end else begin
-        \$651  = \$322 [7:0];
+        \$649  = \$322 [7:0];
       end
     end
     if (rst) begin
-      \$651  = 8'h00;
+      \$649  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$650  = 1'h0;
+    end else begin
+      \$650  = \$298 ;
+    end
+    if (rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$651  = 1'h0;
+    end else begin
+      \$651  = \$302 ;
+    end
+    if (rst) begin
+      \$651  = 1'h0;
     end
   end
   always @* begin
@@ -4011,7 +4040,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_1) begin
       \$652  = 1'h0;
     end else begin
-      \$652  = \$298 ;
+      \$652  = \$306 ;
     end
     if (rst) begin
       \$652  = 1'h0;
@@ -4019,11 +4048,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$653  = 1'h0;
     end else begin
-      \$653  = \$302 ;
+      (* full_case = 32'd1 *)
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$653  = 1'h1;
+        end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$653  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$653  = \$326 ;
+      end
     end
     if (rst) begin
       \$653  = 1'h0;
@@ -4031,11 +4072,23 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$654  = 1'h0;
     end else begin
-      \$654  = \$306 ;
+      (* full_case = 32'd1 *)
+      if (\$308 ) begin
+        if (\$312 ) begin
+          \$654  = in_ahead_ge1_1;
+        end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$654  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$654  = \$330 ;
+      end
     end
     if (rst) begin
       \$654  = 1'h0;
@@ -4043,7 +4096,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = in_ahead_ge1_1;
+    \$655  = in_ahead_ge3_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$655  = 1'h0;
@@ -4051,14 +4104,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       (* full_case = 32'd1 *)
       if (\$308 ) begin
         if (\$312 ) begin
-          \$655  = 1'h1;
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
           \$655  = in_ahead_ge2_1;
         end
+      end else if (\$310 ) begin
+        if (\$316 ) begin
+          \$655  = \$318 ;
+        end
       end else begin
-        \$655  = \$326 ;
+        \$655  = \$334 ;
       end
     end
     if (rst) begin
@@ -4067,218 +4120,197 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = in_ahead_ge2_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$656  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$308 ) begin
-        if (\$312 ) begin
-          \$656  = in_ahead_ge1_1;
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
-          \$656  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$656  = \$330 ;
-      end
-    end
+    \$656  = \$369 ;
     if (rst) begin
       \$656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = in_ahead_ge3_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$657  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$308 ) begin
-        if (\$312 ) begin
-          \$657  = in_ahead_ge2_1;
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
-          \$657  = \$318 ;
-        end
-      end else begin
-        \$657  = \$334 ;
-      end
-    end
+    \$657  = \$404 ;
     if (rst) begin
       \$657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = \$369 ;
+    \$658  = \$439 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \$404 ;
+    \$659  = issue;
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$439 ;
+    \$660  = \$461 ;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = issue;
+    \$661  = wb_valid1;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = \$461 ;
+    \$662  = wb_valid2;
     if (rst) begin
       \$662  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = wb_valid1;
+    \$663  = wb_valid3;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = wb_valid2;
+    \$664  = wb_valid4;
     if (rst) begin
       \$664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wb_valid3;
+    \$665  = wb_valid5;
     if (rst) begin
       \$665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid4;
+    \$666  = wb_valid6;
     if (rst) begin
       \$666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wb_valid5;
+    \$667  = wb_valid7;
     if (rst) begin
       \$667  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = wb_valid6;
+    \$668  = wb_valid8;
     if (rst) begin
       \$668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = wb_valid7;
+    \$669  = wb_valid9;
     if (rst) begin
       \$669  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = wb_valid8;
+    \$670  = wb_valid10;
     if (rst) begin
       \$670  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = wb_valid9;
+    \$671  = wb_valid11;
     if (rst) begin
       \$671  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = wb_valid10;
+    \$672  = wb_valid12;
     if (rst) begin
       \$672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = wb_valid11;
+    \$673  = wb_valid13;
     if (rst) begin
       \$673  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = wb_valid12;
+    \$674  = wb_valid14;
     if (rst) begin
       \$674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = wb_valid13;
+    \$675  = wb_valid15;
     if (rst) begin
       \$675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = wb_valid14;
+    \$676  = out_full0;
+    if (\$463 ) begin
+      \$676  = 1'h1;
+    end
+    if (done) begin
+      if (\$555 ) begin
+        \$676  = 1'h0;
+      end
+    end
     if (rst) begin
       \$676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = wb_valid15;
+    \$677  = out_pending0;
+    if (\$463 ) begin
+      \$677  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$549 ) begin
+          \$677  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = out_full0;
+    \$678  = out_groups0;
     if (\$463 ) begin
-      \$678  = 1'h1;
-    end
-    if (done) begin
-      if (\$557 ) begin
-        \$678  = 1'h0;
-      end
+      \$678  = 8'h00;
+    end else if (\$465 ) begin
+      \$678  = \$466 [7:0];
     end
     if (rst) begin
-      \$678  = 1'h0;
+      \$678  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = out_pending0;
-    if (\$463 ) begin
+    \$679  = out_full1;
+    if (\$468 ) begin
       \$679  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$551 ) begin
-          \$679  = 1'h0;
-        end
+    if (done) begin
+      if (\$556 ) begin
+        \$679  = 1'h0;
       end
     end
     if (rst) begin
@@ -4287,98 +4319,85 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = out_groups0;
-    if (\$463 ) begin
-      \$680  = 8'h00;
-    end else if (\$465 ) begin
-      \$680  = \$466 [7:0];
-    end
-    if (rst) begin
-      \$680  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = out_full1;
+    \$680  = out_pending1;
     if (\$468 ) begin
-      \$681  = 1'h1;
-    end
-    if (done) begin
-      if (\$558 ) begin
-        \$681  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = out_pending1;
-    if (\$468 ) begin
-      \$682  = 1'h1;
+      \$680  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$552 ) begin
-          \$682  = 1'h0;
+        if (\$550 ) begin
+          \$680  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$682  = 1'h0;
+      \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = out_groups1;
+    \$681  = out_groups1;
     if (\$468 ) begin
-      \$683  = 8'h00;
+      \$681  = 8'h00;
     end else if (\$470 ) begin
-      \$683  = \$471 [7:0];
+      \$681  = \$471 [7:0];
     end
     if (rst) begin
-      \$683  = 8'h00;
+      \$681  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \$474 [2:0];
+    \$682  = \$474 [2:0];
     if (rst) begin
-      \$684  = 3'h0;
+      \$682  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \$481 ;
+    \$683  = \$481 ;
     if (rst) begin
-      \$685  = 1'h1;
+      \$683  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = drain_undrained0;
-    if (\$489 ) begin
-      \$686  = 9'h000;
-    end else if (\$499 ) begin
-      \$686  = \$510 [8:0];
-    end else if (\$509 ) begin
-      \$686  = \$511 [8:0];
-    end
+    \$684  = \$484 ;
     if (rst) begin
-      \$686  = 9'h000;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = drain_ready0;
-    if (\$489 ) begin
-      \$687  = 1'h0;
-    end else if (\$499 ) begin
-      \$687  = 1'h1;
-    end else if (\$509 ) begin
-      \$687  = \$512 ;
+    \$685  = drain_undrained0;
+    if (\$492 ) begin
+      \$685  = 9'h000;
+    end else if (\$500 ) begin
+      \$685  = \$509 [8:0];
+    end else if (\$508 ) begin
+      \$685  = \$510 [8:0];
     end
+    if (rst) begin
+      \$685  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = drain_ready0;
+    if (\$492 ) begin
+      \$686  = 1'h0;
+    end else if (\$500 ) begin
+      \$686  = 1'h1;
+    end else if (\$508 ) begin
+      \$686  = \$511 ;
+    end
+    if (rst) begin
+      \$686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = \$514 ;
     if (rst) begin
       \$687  = 1'h0;
     end
@@ -4386,12 +4405,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$688  = drain_undrained1;
-    if (\$520 ) begin
+    if (\$522 ) begin
       \$688  = 9'h000;
     end else if (\$530 ) begin
-      \$688  = \$541 [8:0];
-    end else if (\$540 ) begin
-      \$688  = \$542 [8:0];
+      \$688  = \$539 [8:0];
+    end else if (\$538 ) begin
+      \$688  = \$540 [8:0];
     end
     if (rst) begin
       \$688  = 9'h000;
@@ -4400,12 +4419,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$689  = drain_ready1;
-    if (\$520 ) begin
+    if (\$522 ) begin
       \$689  = 1'h0;
     end else if (\$530 ) begin
       \$689  = 1'h1;
-    end else if (\$540 ) begin
-      \$689  = \$543 ;
+    end else if (\$538 ) begin
+      \$689  = \$541 ;
     end
     if (rst) begin
       \$689  = 1'h0;
@@ -4427,14 +4446,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \$544 ;
+    \$692  = \$542 ;
     if (rst) begin
       \$692  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \$545 ;
+    \$693  = \$543 ;
     if (rst) begin
       \$693  = 9'h000;
     end
@@ -4442,12 +4461,12 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$546 ) begin
-      \$694  = \$547 ;
+    if (\$544 ) begin
+      \$694  = \$545 ;
     end else if (drain_elem_last) begin
-      \$694  = \$548 ;
+      \$694  = \$546 ;
     end else begin
-      \$694  = \$549 ;
+      \$694  = \$547 ;
     end
     if (rst) begin
       \$694  = 1'h0;
@@ -4475,7 +4494,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       if (drain_elem_last) begin
         \$697  = 8'h00;
       end else begin
-        \$697  = \$553 [7:0];
+        \$697  = \$551 [7:0];
       end
     end
     if (rst) begin
@@ -4487,7 +4506,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     \$698  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$698  = \$550 ;
+        \$698  = \$548 ;
       end
     end
     if (rst) begin
@@ -4498,7 +4517,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$699  = release_slot;
     if (done) begin
-      \$699  = \$556 ;
+      \$699  = \$554 ;
     end
     if (rst) begin
       \$699  = 1'h0;
@@ -4520,14 +4539,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$560 [2:0];
+    \$702  = \$558 [2:0];
     if (rst) begin
       \$702  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \$563 ;
+    \$703  = \$561 ;
     if (rst) begin
       \$703  = 1'h0;
     end
@@ -4545,7 +4564,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$705  = 32'd0;
     end else begin
-      \$705  = \$564 [31:0];
+      \$705  = \$562 [31:0];
     end
     if (rst) begin
       \$705  = 32'd0;
@@ -4564,7 +4583,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$707  = 32'd0;
     end else begin
-      \$707  = \$565 [31:0];
+      \$707  = \$563 [31:0];
     end
     if (rst) begin
       \$707  = 32'd0;
@@ -4583,7 +4602,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$709  = 32'd0;
     end else begin
-      \$709  = \$566 [31:0];
+      \$709  = \$564 [31:0];
     end
     if (rst) begin
       \$709  = 32'd0;
@@ -4591,7 +4610,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$567 ;
+    \$710  = \$565 ;
     if (rst) begin
       \$710  = 4'h0;
     end
@@ -4602,7 +4621,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$711  = 32'd0;
     end else begin
-      \$711  = \$568 [31:0];
+      \$711  = \$566 [31:0];
     end
     if (rst) begin
       \$711  = 32'd0;
@@ -4610,7 +4629,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = { 2'h0, \$569  };
+    \$712  = { 2'h0, \$567  };
     if (rst) begin
       \$712  = 4'h0;
     end
@@ -4621,7 +4640,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$713  = 32'd0;
     end else begin
-      \$713  = \$570 [31:0];
+      \$713  = \$568 [31:0];
     end
     if (rst) begin
       \$713  = 32'd0;
@@ -4640,7 +4659,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$715  = 32'd0;
     end else begin
-      \$715  = \$571 [31:0];
+      \$715  = \$569 [31:0];
     end
     if (rst) begin
       \$715  = 32'd0;
@@ -4648,7 +4667,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = { 2'h0, \$572  };
+    \$716  = { 2'h0, \$570  };
     if (rst) begin
       \$716  = 4'h0;
     end
@@ -4659,7 +4678,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$717  = 32'd0;
     end else begin
-      \$717  = \$573 [31:0];
+      \$717  = \$571 [31:0];
     end
     if (rst) begin
       \$717  = 32'd0;
@@ -4678,7 +4697,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$719  = 32'd0;
     end else begin
-      \$719  = \$574 [31:0];
+      \$719  = \$572 [31:0];
     end
     if (rst) begin
       \$719  = 32'd0;
@@ -4845,23 +4864,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$451  = \$450 ;
   assign \$467  = claim_ctx;
   assign \$469  = wb_ctx16;
-  assign \$496  = drain_elem[0];
-  assign \$504  = drain_elem[0];
-  assign \$513  = claim_ctx;
-  assign \$515  = drain_slot;
-  assign \$521  = wb_ctx16;
+  assign \$497  = drain_elem[0];
+  assign \$505  = drain_elem[0];
+  assign \$513  = wb_ctx15;
+  assign \$515  = claim_ctx;
+  assign \$517  = drain_slot;
   assign \$523  = drain_slot;
   assign \$527  = drain_elem[0];
   assign \$531  = drain_slot;
   assign \$535  = drain_elem[0];
-  assign \$537  = wb_ctx16;
-  assign \$552  = drain_slot;
-  assign \$555  = drain_lane;
-  assign \$558  = release_slot;
+  assign \$550  = drain_slot;
+  assign \$553  = drain_lane;
+  assign \$556  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1559$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1561$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4885,8 +4903,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1559$0 ;
-  wire \port$1559$0 ;
+  input \port$1561$0 ;
+  wire \port$1561$0 ;
   input [31:0] \port$181$0 ;
   wire [31:0] \port$181$0 ;
   (* init = 2'h0 *)
@@ -4921,7 +4939,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1559$0 , \port$181$0  };
+      storage[w_port__addr] <= { \port$1561$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4983,14 +5001,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1559$0 , \port$181$0  };
-  assign w_data = { \port$1559$0 , \port$181$0  };
+  assign w_port__data = { \port$1561$0 , \port$181$0  };
+  assign w_data = { \port$1561$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1759$0 , \port$1760$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1761$0 , \port$1762$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5147,10 +5165,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1759$0 ;
-  wire [7:0] \port$1759$0 ;
-  output [23:0] \port$1760$0 ;
-  wire [23:0] \port$1760$0 ;
+  output [7:0] \port$1761$0 ;
+  wire [7:0] \port$1761$0 ;
+  output [23:0] \port$1762$0 ;
+  wire [23:0] \port$1762$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6472,7 +6490,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1706$0 (pe0_flags),
+    .\port$1708$0 (pe0_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -6593,14 +6611,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1759$0  = \$39 ;
-  assign \port$1760$0  = \$40 ;
+  assign \port$1761$0  = \$39 ;
+  assign \port$1762$0  = \$40 ;
   assign \$11  = pe0_ctx8;
   assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1706$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1708$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6785,8 +6803,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1706$0 ;
-  wire [1:0] \port$1706$0 ;
+  input [1:0] \port$1708$0 ;
+  wire [1:0] \port$1708$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -7003,9 +7021,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1706$0 [0];
+    rq_relu1 <= \port$1708$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1706$0 [1];
+    rq_req1 <= \port$1708$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7139,8 +7157,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1706$0 [0];
-  assign i_requantize = \port$1706$0 [1];
+  assign i_relu = \port$1708$0 [0];
+  assign i_requantize = \port$1708$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -7149,7 +7167,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1916$0 , \port$1917$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1918$0 , \port$1919$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7306,10 +7324,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1916$0 ;
-  wire [7:0] \port$1916$0 ;
-  output [23:0] \port$1917$0 ;
-  wire [23:0] \port$1917$0 ;
+  output [7:0] \port$1918$0 ;
+  wire [7:0] \port$1918$0 ;
+  output [23:0] \port$1919$0 ;
+  wire [23:0] \port$1919$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8631,7 +8649,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1863$0 (pe1_flags),
+    .\port$1865$0 (pe1_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8752,14 +8770,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1916$0  = \$39 ;
-  assign \port$1917$0  = \$40 ;
+  assign \port$1918$0  = \$39 ;
+  assign \port$1919$0  = \$40 ;
   assign \$11  = pe1_ctx8;
   assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1863$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1865$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8944,8 +8962,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1863$0 ;
-  wire [1:0] \port$1863$0 ;
+  input [1:0] \port$1865$0 ;
+  wire [1:0] \port$1865$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9162,9 +9180,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1863$0 [0];
+    rq_relu1 <= \port$1865$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1863$0 [1];
+    rq_req1 <= \port$1865$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9298,8 +9316,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$1863$0 [0];
-  assign i_requantize = \port$1863$0 [1];
+  assign i_relu = \port$1865$0 [0];
+  assign i_requantize = \port$1865$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -564,9 +564,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
-  wire \$603 ;
+  wire [10:0] \$603 ;
   wire [10:0] \$604 ;
-  wire [10:0] \$605 ;
+  wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
@@ -597,22 +597,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire [10:0] \$635 ;
-  wire [10:0] \$636 ;
-  wire \$637 ;
-  wire [9:0] \$638 ;
-  wire [9:0] \$639 ;
+  wire [10:0] \$633 ;
+  wire [10:0] \$634 ;
+  wire \$635 ;
+  wire [9:0] \$636 ;
+  wire [9:0] \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire \$645 ;
+  wire [9:0] \$645 ;
   wire \$646 ;
-  wire [9:0] \$647 ;
+  wire \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
@@ -620,8 +620,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
+  wire [31:0] \$654 ;
+  wire [31:0] \$655 ;
   wire [31:0] \$656 ;
   wire [31:0] \$657 ;
   wire [31:0] \$658 ;
@@ -638,114 +638,114 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$668 ;
   wire [31:0] \$669 ;
   wire \$67 ;
-  wire [31:0] \$670 ;
-  wire [31:0] \$671 ;
+  wire \$670 ;
+  wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
+  wire [3:0] \$673 ;
+  wire [4:0] \$674 ;
   wire [3:0] \$675 ;
   wire [4:0] \$676 ;
-  wire [3:0] \$677 ;
-  wire [4:0] \$678 ;
-  wire \$679 ;
+  wire \$677 ;
+  wire [32:0] \$678 ;
+  wire [32:0] \$679 ;
   wire \$68 ;
   wire [32:0] \$680 ;
-  wire [32:0] \$681 ;
+  wire [6:0] \$681 ;
   wire [32:0] \$682 ;
-  wire [6:0] \$683 ;
+  wire [3:0] \$683 ;
   wire [32:0] \$684 ;
-  wire [3:0] \$685 ;
-  wire [32:0] \$686 ;
+  wire [32:0] \$685 ;
+  wire [1:0] \$686 ;
   wire [32:0] \$687 ;
-  wire [1:0] \$688 ;
-  wire [32:0] \$689 ;
+  wire [32:0] \$688 ;
+  reg \$689 ;
   wire \$69 ;
-  wire [32:0] \$690 ;
+  reg \$690 ;
   reg \$691 ;
   reg \$692 ;
-  reg \$693 ;
-  reg \$694 ;
+  reg [4:0] \$693 ;
+  reg [9:0] \$694 ;
   reg [4:0] \$695 ;
-  reg [9:0] \$696 ;
-  reg [4:0] \$697 ;
-  reg [8:0] \$698 ;
-  reg \$699 ;
+  reg [8:0] \$696 ;
+  reg \$697 ;
+  reg \$698 ;
+  reg [8:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
   reg \$700 ;
   reg [8:0] \$701 ;
   reg \$702 ;
-  reg [8:0] \$703 ;
+  reg \$703 ;
   reg \$704 ;
   reg \$705 ;
-  reg \$706 ;
-  reg \$707 ;
-  reg [9:0] \$708 ;
-  reg [9:0] \$709 ;
+  reg [9:0] \$706 ;
+  reg [9:0] \$707 ;
+  reg \$708 ;
+  reg [4:0] \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg [4:0] \$711 ;
+  reg \$711 ;
   reg \$712 ;
-  reg \$713 ;
-  reg \$714 ;
-  reg [8:0] \$715 ;
-  reg [7:0] \$716 ;
-  reg [3:0] \$717 ;
-  reg [8:0] \$718 ;
-  reg [8:0] \$719 ;
+  reg [8:0] \$713 ;
+  reg [7:0] \$714 ;
+  reg [3:0] \$715 ;
+  reg [8:0] \$716 ;
+  reg [8:0] \$717 ;
+  reg [9:0] \$718 ;
+  reg [9:0] \$719 ;
   wire \$72 ;
-  reg [9:0] \$720 ;
-  reg [9:0] \$721 ;
-  reg [10:0] \$722 ;
+  reg [10:0] \$720 ;
+  reg \$721 ;
+  reg \$722 ;
   reg \$723 ;
   reg \$724 ;
   reg \$725 ;
   reg \$726 ;
   reg \$727 ;
-  reg \$728 ;
-  reg \$729 ;
+  reg [4:0] \$728 ;
+  reg [4:0] \$729 ;
   wire \$73 ;
-  reg [4:0] \$730 ;
-  reg [4:0] \$731 ;
-  reg \$732 ;
-  reg [9:0] \$733 ;
-  reg [9:0] \$734 ;
+  reg \$730 ;
+  reg [9:0] \$731 ;
+  reg [9:0] \$732 ;
+  reg \$733 ;
+  reg [4:0] \$734 ;
   reg \$735 ;
-  reg [4:0] \$736 ;
+  reg \$736 ;
   reg \$737 ;
-  reg \$738 ;
-  reg \$739 ;
+  reg [8:0] \$738 ;
+  reg [7:0] \$739 ;
   wire \$74 ;
-  reg [8:0] \$740 ;
-  reg [7:0] \$741 ;
-  reg [3:0] \$742 ;
-  reg [8:0] \$743 ;
-  reg [8:0] \$744 ;
-  reg [9:0] \$745 ;
-  reg [9:0] \$746 ;
-  reg [10:0] \$747 ;
+  reg [3:0] \$740 ;
+  reg [8:0] \$741 ;
+  reg [8:0] \$742 ;
+  reg [9:0] \$743 ;
+  reg [9:0] \$744 ;
+  reg [10:0] \$745 ;
+  reg \$746 ;
+  reg \$747 ;
   reg \$748 ;
   reg \$749 ;
   wire \$75 ;
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg [4:0] \$755 ;
-  reg [4:0] \$756 ;
+  reg [4:0] \$753 ;
+  reg [4:0] \$754 ;
+  reg \$755 ;
+  reg \$756 ;
   reg \$757 ;
-  reg \$758 ;
+  reg [8:0] \$758 ;
   reg \$759 ;
   wire [8:0] \$76 ;
-  reg [8:0] \$760 ;
+  reg \$760 ;
   reg \$761 ;
   reg \$762 ;
   reg \$763 ;
   reg \$764 ;
-  reg \$765 ;
+  reg [8:0] \$765 ;
   reg \$766 ;
-  reg [8:0] \$767 ;
+  reg \$767 ;
   reg \$768 ;
   reg \$769 ;
   wire [8:0] \$77 ;
@@ -777,17 +777,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$793 ;
   reg \$794 ;
   reg \$795 ;
-  reg \$796 ;
+  reg [8:0] \$796 ;
   reg \$797 ;
-  reg [8:0] \$798 ;
-  reg \$799 ;
+  reg \$798 ;
+  reg [8:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg \$800 ;
-  reg [8:0] \$801 ;
-  reg [2:0] \$802 ;
-  reg \$803 ;
-  reg [9:0] \$804 ;
+  reg [2:0] \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg [9:0] \$803 ;
+  reg \$804 ;
   reg \$805 ;
   reg [9:0] \$806 ;
   reg \$807 ;
@@ -885,7 +885,6 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$264 ;
   wire [31:0] \$signature__data$267 ;
   wire [31:0] \$signature__data$270 ;
-  wire [31:0] \$signature__data$501 ;
   wire [31:0] \$signature__data$503 ;
   wire [31:0] \$signature__data$505 ;
   wire [31:0] \$signature__data$507 ;
@@ -893,6 +892,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$511 ;
   wire [31:0] \$signature__data$513 ;
   wire [31:0] \$signature__data$515 ;
+  wire [31:0] \$signature__data$517 ;
   wire \$signature__en ;
   wire \$signature__en$247 ;
   wire \$signature__en$250 ;
@@ -1024,6 +1024,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg drain_slot = 1'h0;
   reg [9:0] drain_undrained0 = 10'h000;
   reg [9:0] drain_undrained1 = 10'h000;
+  reg drain_written0 = 1'h0;
+  reg drain_written1 = 1'h0;
   wire finished;
   reg finished_r = 1'h0;
   reg first_step0 = 1'h1;
@@ -1826,7 +1828,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _2_ <= outbuf0[\$185 [5:0]];
   end
-  assign \$signature__data$501  = _2_;
+  assign \$signature__data$503  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1903,7 +1905,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _3_ <= outbuf1[\$190 [5:0]];
   end
-  assign \$signature__data$503  = _3_;
+  assign \$signature__data$505  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1980,7 +1982,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _4_ <= outbuf2[\$195 [5:0]];
   end
-  assign \$signature__data$505  = _4_;
+  assign \$signature__data$507  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2057,7 +2059,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _5_ <= outbuf3[\$200 [5:0]];
   end
-  assign \$signature__data$507  = _5_;
+  assign \$signature__data$509  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2134,7 +2136,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _6_ <= outbuf4[\$205 [5:0]];
   end
-  assign \$signature__data$509  = _6_;
+  assign \$signature__data$511  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2211,7 +2213,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _7_ <= outbuf5[\$210 [5:0]];
   end
-  assign \$signature__data$511  = _7_;
+  assign \$signature__data$513  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2288,7 +2290,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _8_ <= outbuf6[\$215 [5:0]];
   end
-  assign \$signature__data$513  = _8_;
+  assign \$signature__data$515  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2365,7 +2367,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk) begin
     _9_ <= outbuf7[\$220 [5:0]];
   end
-  assign \$signature__data$515  = _9_;
+  assign \$signature__data$517  = _9_;
   assign \$116  = \$115  & in_beats_ge1_0;
   assign \$117  = ~ in_ahead_ge1_1;
   assign \$118  = layer_is_0_1 & \$117 ;
@@ -2783,121 +2785,120 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$573  = drain_occupancy - \$572 ;
   assign \$574  = $signed(\$573 ) < $signed(4'h5);
   assign \$575  = drain_read ? \$571  : \$574 ;
-  assign \$576  = ! claim_ctx;
-  assign \$577  = claim_out & \$576 ;
-  assign \$578  = ! drain_slot;
-  assign \$579  = \$578  & out_pending0;
-  assign \$580  = \$579  & drain_ready0;
-  assign \$581  = \$580  & drain_room;
-  assign \$582  = \$581  & drain_elem_last;
-  assign \$583  = \$577  | \$582 ;
-  assign \$584  = ! wb_ctx18;
-  assign \$585  = out_write & \$584 ;
-  assign \$586  = ! drain_slot;
-  assign \$587  = \$586  & out_pending0;
-  assign \$588  = \$587  & drain_ready0;
-  assign \$589  = \$588  & drain_room;
-  assign \$590  = & drain_elem[2:0];
-  assign \$591  = \$589  & \$590 ;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = \$585  & \$592 ;
-  assign \$594  = ! drain_slot;
-  assign \$595  = \$594  & out_pending0;
-  assign \$596  = \$595  & drain_ready0;
-  assign \$597  = \$596  & drain_room;
-  assign \$598  = & drain_elem[2:0];
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = ! wb_ctx18;
-  assign \$601  = out_write & \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = \$599  & \$602 ;
-  assign \$604  = drain_undrained0 + 1'h1;
-  assign \$605  = drain_undrained0 - 1'h1;
-  assign \$606  = drain_undrained0 >= 2'h2;
-  assign \$608  = claim_out & \$607 ;
-  assign \$610  = \$609  & out_pending1;
-  assign \$611  = \$610  & drain_ready1;
-  assign \$612  = \$611  & drain_room;
-  assign \$613  = \$612  & drain_elem_last;
-  assign \$614  = \$608  | \$613 ;
-  assign \$616  = out_write & \$615 ;
+  assign \$576  = wb_valid17 & wb_out17;
+  assign \$577  = ! wb_ctx17;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = ! claim_ctx;
+  assign \$580  = claim_out & \$579 ;
+  assign \$581  = ! drain_slot;
+  assign \$582  = \$581  & out_pending0;
+  assign \$583  = \$582  & drain_ready0;
+  assign \$584  = \$583  & drain_room;
+  assign \$585  = \$584  & drain_elem_last;
+  assign \$586  = \$580  | \$585 ;
+  assign \$587  = ! drain_slot;
+  assign \$588  = \$587  & out_pending0;
+  assign \$589  = \$588  & drain_ready0;
+  assign \$590  = \$589  & drain_room;
+  assign \$591  = & drain_elem[2:0];
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = ~ \$592 ;
+  assign \$594  = drain_written0 & \$593 ;
+  assign \$595  = ! drain_slot;
+  assign \$596  = \$595  & out_pending0;
+  assign \$597  = \$596  & drain_ready0;
+  assign \$598  = \$597  & drain_room;
+  assign \$599  = & drain_elem[2:0];
+  assign \$600  = \$598  & \$599 ;
+  assign \$601  = ~ drain_written0;
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = drain_undrained0 + 1'h1;
+  assign \$604  = drain_undrained0 - 1'h1;
+  assign \$605  = drain_undrained0 >= 2'h2;
+  assign \$606  = wb_valid17 & wb_out17;
+  assign \$608  = \$606  & \$607 ;
+  assign \$610  = claim_out & \$609 ;
+  assign \$612  = \$611  & out_pending1;
+  assign \$613  = \$612  & drain_ready1;
+  assign \$614  = \$613  & drain_room;
+  assign \$615  = \$614  & drain_elem_last;
+  assign \$616  = \$610  | \$615 ;
   assign \$618  = \$617  & out_pending1;
   assign \$619  = \$618  & drain_ready1;
   assign \$620  = \$619  & drain_room;
   assign \$621  = & drain_elem[2:0];
   assign \$622  = \$620  & \$621 ;
   assign \$623  = ~ \$622 ;
-  assign \$624  = \$616  & \$623 ;
+  assign \$624  = drain_written1 & \$623 ;
   assign \$626  = \$625  & out_pending1;
   assign \$627  = \$626  & drain_ready1;
   assign \$628  = \$627  & drain_room;
   assign \$629  = & drain_elem[2:0];
   assign \$630  = \$628  & \$629 ;
-  assign \$632  = out_write & \$631 ;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$630  & \$633 ;
-  assign \$635  = drain_undrained1 + 1'h1;
-  assign \$636  = drain_undrained1 - 1'h1;
-  assign \$637  = drain_undrained1 >= 2'h2;
-  assign \$638  = out_n - 1'h1;
-  assign \$639  = out_n - 2'h2;
-  assign \$640  = ~ drain_read;
-  assign \$641  = drain_elem == out_n_m1;
-  assign \$642  = ! out_n_m1;
-  assign \$643  = drain_elem == out_n_m2;
-  assign \$644  = ~ drain_slot;
-  assign \$645  = ! drain_slot;
-  assign \$647  = drain_elem + 1'h1;
-  assign \$648  = ! drain_lane;
-  assign \$649  = drain_lane == 1'h1;
-  assign \$650  = drain_lane == 2'h2;
-  assign \$651  = drain_lane == 2'h3;
-  assign \$652  = drain_lane == 3'h4;
-  assign \$653  = drain_lane == 3'h5;
-  assign \$654  = drain_lane == 3'h6;
-  assign \$655  = drain_lane == 3'h7;
-  assign \$656  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
-  assign \$658  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
-  assign \$662  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
-  assign \$666  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
-  assign \$667  = \$665  | \$666 ;
-  assign \$668  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
-  assign \$670  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = ~ release_slot;
-  assign \$673  = ! release_slot;
+  assign \$631  = ~ drain_written1;
+  assign \$632  = \$630  & \$631 ;
+  assign \$633  = drain_undrained1 + 1'h1;
+  assign \$634  = drain_undrained1 - 1'h1;
+  assign \$635  = drain_undrained1 >= 2'h2;
+  assign \$636  = out_n - 1'h1;
+  assign \$637  = out_n - 2'h2;
+  assign \$638  = ~ drain_read;
+  assign \$639  = drain_elem == out_n_m1;
+  assign \$640  = ! out_n_m1;
+  assign \$641  = drain_elem == out_n_m2;
+  assign \$642  = ~ drain_slot;
+  assign \$643  = ! drain_slot;
+  assign \$645  = drain_elem + 1'h1;
+  assign \$646  = ! drain_lane;
+  assign \$647  = drain_lane == 1'h1;
+  assign \$648  = drain_lane == 2'h2;
+  assign \$649  = drain_lane == 2'h3;
+  assign \$650  = drain_lane == 3'h4;
+  assign \$651  = drain_lane == 3'h5;
+  assign \$652  = drain_lane == 3'h6;
+  assign \$653  = drain_lane == 3'h7;
+  assign \$654  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
+  assign \$656  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
+  assign \$660  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
+  assign \$664  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
+  assign \$668  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = ~ release_slot;
+  assign \$671  = ! release_slot;
+  assign \$673  = in_flight + vector_start_r;
+  assign \$674  = \$673  - finished_r;
   assign \$675  = in_flight + vector_start_r;
   assign \$676  = \$675  - finished_r;
-  assign \$677  = in_flight + vector_start_r;
-  assign \$678  = \$677  - finished_r;
-  assign \$679  = | \$678 ;
-  assign \$680  = count_busy + inc_busy;
-  assign \$681  = count_stall_input + inc_stall_input;
-  assign \$682  = count_stall_output + inc_stall_output;
-  assign \$683  = issue ? 7'h40 : 7'h00;
-  assign \$684  = count_mac_ops + inc_mac_ops;
-  assign \$685  = issue ? 4'h8 : 4'h0;
-  assign \$686  = count_bank_reads + inc_bank_reads;
-  assign \$687  = count_act_reads + inc_act_reads;
-  assign \$688  = in_fire + act_write;
-  assign \$689  = count_act_writes + inc_act_writes;
-  assign \$690  = count_inferences + inc_inferences;
+  assign \$677  = | \$676 ;
+  assign \$678  = count_busy + inc_busy;
+  assign \$679  = count_stall_input + inc_stall_input;
+  assign \$680  = count_stall_output + inc_stall_output;
+  assign \$681  = issue ? 7'h40 : 7'h00;
+  assign \$682  = count_mac_ops + inc_mac_ops;
+  assign \$683  = issue ? 4'h8 : 4'h0;
+  assign \$684  = count_bank_reads + inc_bank_reads;
+  assign \$685  = count_act_reads + inc_act_reads;
+  assign \$686  = in_fire + act_write;
+  assign \$687  = count_act_writes + inc_act_writes;
+  assign \$688  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$691 ;
+    load_in_valid0 <= \$689 ;
   always @(posedge clk)
     load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_in_valid1 <= \$692 ;
+    load_in_valid1 <= \$690 ;
   always @(posedge clk)
     load_r <= load_in_r1;
   always @(posedge clk)
-    load_write <= \$693 ;
+    load_write <= \$691 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$229 ;
   always @(posedge clk)
@@ -2919,29 +2920,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_countdown_distance <= \$250 [4:0];
   always @(posedge clk)
-    has_layers <= \$694 ;
+    has_layers <= \$692 ;
   always @(posedge clk)
-    last_layer <= \$695 ;
+    last_layer <= \$693 ;
   always @(posedge clk)
-    in_folds_m1 <= \$696 ;
+    in_folds_m1 <= \$694 ;
   always @(posedge clk)
-    wait1 <= \$697 ;
+    wait1 <= \$695 ;
   always @(posedge clk)
-    out_n <= \$698 ;
+    out_n <= \$696 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$699 ;
+    in_release_r1_0 <= \$697 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$700 ;
+    in_release_r1_1 <= \$698 ;
   always @(posedge clk)
-    in_beats0 <= \$701 ;
+    in_beats0 <= \$699 ;
   always @(posedge clk)
-    in_full0 <= \$702 ;
+    in_full0 <= \$700 ;
   always @(posedge clk)
-    in_beats1 <= \$703 ;
+    in_beats1 <= \$701 ;
   always @(posedge clk)
-    in_full1 <= \$704 ;
+    in_full1 <= \$702 ;
   always @(posedge clk)
-    in_wslot <= \$705 ;
+    in_wslot <= \$703 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2955,147 +2956,147 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r1 <= \$107 [3:0];
   always @(posedge clk)
-    loaded <= \$706 ;
+    loaded <= \$704 ;
   always @(posedge clk)
-    oldest <= \$707 ;
+    oldest <= \$705 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$708 ;
+    cur_folds_m1_0 <= \$706 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$709 ;
+    cur_groups_m1_0 <= \$707 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$710 ;
+    cur_one_fold0 <= \$708 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$711 ;
+    cur_wait_next0 <= \$709 ;
   always @(posedge clk)
-    cur_is_last0 <= \$712 ;
+    cur_is_last0 <= \$710 ;
   always @(posedge clk)
-    cur_relu0 <= \$713 ;
+    cur_relu0 <= \$711 ;
   always @(posedge clk)
-    cur_requantize0 <= \$714 ;
+    cur_requantize0 <= \$712 ;
   always @(posedge clk)
-    bank_addr0 <= \$715 ;
+    bank_addr0 <= \$713 ;
   always @(posedge clk)
-    rq_addr0 <= \$716 ;
+    rq_addr0 <= \$714 ;
   always @(posedge clk)
-    layer0 <= \$717 ;
+    layer0 <= \$715 ;
   always @(posedge clk)
-    group0 <= \$718 ;
+    group0 <= \$716 ;
   always @(posedge clk)
-    fold0 <= \$719 ;
+    fold0 <= \$717 ;
   always @(posedge clk)
-    group_plus1_0 <= \$720 ;
+    group_plus1_0 <= \$718 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$721 ;
+    fold_plus1_0 <= \$719 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$722 ;
+    fold_plus2_0 <= \$720 ;
   always @(posedge clk)
-    last_fold0 <= \$723 ;
+    last_fold0 <= \$721 ;
   always @(posedge clk)
-    last_group0 <= \$724 ;
+    last_group0 <= \$722 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$725 ;
+    fold_is_0_0 <= \$723 ;
   always @(posedge clk)
-    first_step0 <= \$726 ;
+    first_step0 <= \$724 ;
   always @(posedge clk)
-    wr_buf0 <= \$727 ;
+    wr_buf0 <= \$725 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$728 ;
+    layer_is_0_0 <= \$726 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$729 ;
+    wait_next_le2_0 <= \$727 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$730 ;
+    wait_next_m2_0 <= \$728 ;
   always @(posedge clk)
-    wait_remain0 <= \$731 ;
+    wait_remain0 <= \$729 ;
   always @(posedge clk)
-    wait_ok0 <= \$732 ;
+    wait_ok0 <= \$730 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$733 ;
+    cur_folds_m1_1 <= \$731 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$734 ;
+    cur_groups_m1_1 <= \$732 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$735 ;
+    cur_one_fold1 <= \$733 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$736 ;
+    cur_wait_next1 <= \$734 ;
   always @(posedge clk)
-    cur_is_last1 <= \$737 ;
+    cur_is_last1 <= \$735 ;
   always @(posedge clk)
-    cur_relu1 <= \$738 ;
+    cur_relu1 <= \$736 ;
   always @(posedge clk)
-    cur_requantize1 <= \$739 ;
+    cur_requantize1 <= \$737 ;
   always @(posedge clk)
-    bank_addr1 <= \$740 ;
+    bank_addr1 <= \$738 ;
   always @(posedge clk)
-    rq_addr1 <= \$741 ;
+    rq_addr1 <= \$739 ;
   always @(posedge clk)
-    layer1 <= \$742 ;
+    layer1 <= \$740 ;
   always @(posedge clk)
-    group1 <= \$743 ;
+    group1 <= \$741 ;
   always @(posedge clk)
-    fold1 <= \$744 ;
+    fold1 <= \$742 ;
   always @(posedge clk)
-    group_plus1_1 <= \$745 ;
+    group_plus1_1 <= \$743 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$746 ;
+    fold_plus1_1 <= \$744 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$747 ;
+    fold_plus2_1 <= \$745 ;
   always @(posedge clk)
-    last_fold1 <= \$748 ;
+    last_fold1 <= \$746 ;
   always @(posedge clk)
-    last_group1 <= \$749 ;
+    last_group1 <= \$747 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$750 ;
+    fold_is_0_1 <= \$748 ;
   always @(posedge clk)
-    first_step1 <= \$751 ;
+    first_step1 <= \$749 ;
   always @(posedge clk)
-    wr_buf1 <= \$752 ;
+    wr_buf1 <= \$750 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$753 ;
+    layer_is_0_1 <= \$751 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$754 ;
+    wait_next_le2_1 <= \$752 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$755 ;
+    wait_next_m2_1 <= \$753 ;
   always @(posedge clk)
-    wait_remain1 <= \$756 ;
+    wait_remain1 <= \$754 ;
   always @(posedge clk)
-    wait_ok1 <= \$757 ;
+    wait_ok1 <= \$755 ;
   always @(posedge clk)
-    claim_out <= \$758 ;
+    claim_out <= \$756 ;
   always @(posedge clk)
-    claim_ctx <= \$759 ;
+    claim_ctx <= \$757 ;
   always @(posedge clk)
-    in_ahead0 <= \$760 ;
+    in_ahead0 <= \$758 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$761 ;
+    in_beats_ge1_0 <= \$759 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$762 ;
+    in_beats_ge2_0 <= \$760 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$763 ;
+    in_beats_ge3_0 <= \$761 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$764 ;
+    in_ahead_ge1_0 <= \$762 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$765 ;
+    in_ahead_ge2_0 <= \$763 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$766 ;
+    in_ahead_ge3_0 <= \$764 ;
   always @(posedge clk)
-    in_ahead1 <= \$767 ;
+    in_ahead1 <= \$765 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$768 ;
+    in_beats_ge1_1 <= \$766 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$769 ;
+    in_beats_ge2_1 <= \$767 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$770 ;
+    in_beats_ge3_1 <= \$768 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$771 ;
+    in_ahead_ge1_1 <= \$769 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$772 ;
+    in_ahead_ge2_1 <= \$770 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$773 ;
+    in_ahead_ge3_1 <= \$771 ;
   always @(posedge clk)
-    i_stream__ready <= \$774 ;
+    i_stream__ready <= \$772 ;
   always @(posedge clk)
-    want0 <= \$775 ;
+    want0 <= \$773 ;
   always @(posedge clk)
-    want1 <= \$776 ;
+    want1 <= \$774 ;
   always @(posedge clk)
     step_addr <= \$534 ;
   always @(posedge clk)
@@ -3125,7 +3126,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     step_out <= \$554 ;
   always @(posedge clk)
-    step_valid <= \$777 ;
+    step_valid <= \$775 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3139,7 +3140,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$778 ;
+    wb_valid1 <= \$776 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3149,7 +3150,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$779 ;
+    wb_valid2 <= \$777 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3159,7 +3160,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$780 ;
+    wb_valid3 <= \$778 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3169,7 +3170,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$781 ;
+    wb_valid4 <= \$779 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3179,7 +3180,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$782 ;
+    wb_valid5 <= \$780 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3189,7 +3190,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$783 ;
+    wb_valid6 <= \$781 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3199,7 +3200,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$784 ;
+    wb_valid7 <= \$782 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3209,7 +3210,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$785 ;
+    wb_valid8 <= \$783 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3219,7 +3220,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$786 ;
+    wb_valid9 <= \$784 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3229,7 +3230,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$787 ;
+    wb_valid10 <= \$785 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3239,7 +3240,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$788 ;
+    wb_valid11 <= \$786 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3249,7 +3250,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$789 ;
+    wb_valid12 <= \$787 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3259,7 +3260,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$790 ;
+    wb_valid13 <= \$788 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3269,7 +3270,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$791 ;
+    wb_valid14 <= \$789 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3279,7 +3280,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$792 ;
+    wb_valid15 <= \$790 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3289,7 +3290,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$793 ;
+    wb_valid16 <= \$791 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3299,7 +3300,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$794 ;
+    wb_valid17 <= \$792 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3309,7 +3310,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    wb_valid18 <= \$795 ;
+    wb_valid18 <= \$793 ;
   always @(posedge clk)
     wb_group18 <= wb_group17;
   always @(posedge clk)
@@ -3319,25 +3320,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out18 <= wb_out17;
   always @(posedge clk)
-    out_full0 <= \$796 ;
+    out_full0 <= \$794 ;
   always @(posedge clk)
-    out_pending0 <= \$797 ;
+    out_pending0 <= \$795 ;
   always @(posedge clk)
-    out_groups0 <= \$798 ;
+    out_groups0 <= \$796 ;
   always @(posedge clk)
-    out_full1 <= \$799 ;
+    out_full1 <= \$797 ;
   always @(posedge clk)
-    out_pending1 <= \$800 ;
+    out_pending1 <= \$798 ;
   always @(posedge clk)
-    out_groups1 <= \$801 ;
+    out_groups1 <= \$799 ;
   always @(posedge clk)
-    drain_occupancy <= \$802 ;
+    drain_occupancy <= \$800 ;
   always @(posedge clk)
-    drain_room <= \$803 ;
+    drain_room <= \$801 ;
   always @(posedge clk)
-    drain_undrained0 <= \$804 ;
+    drain_written0 <= \$802 ;
   always @(posedge clk)
-    drain_ready0 <= \$805 ;
+    drain_undrained0 <= \$803 ;
+  always @(posedge clk)
+    drain_ready0 <= \$804 ;
+  always @(posedge clk)
+    drain_written1 <= \$805 ;
   always @(posedge clk)
     drain_undrained1 <= \$806 ;
   always @(posedge clk)
@@ -3363,49 +3368,49 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     drain_slot <= \$817 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$648 ;
+    drain_lane_sel0 <= \$646 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$649 ;
+    drain_lane_sel1 <= \$647 ;
   always @(posedge clk)
-    drain_lane_sel2 <= \$650 ;
+    drain_lane_sel2 <= \$648 ;
   always @(posedge clk)
-    drain_lane_sel3 <= \$651 ;
+    drain_lane_sel3 <= \$649 ;
   always @(posedge clk)
-    drain_lane_sel4 <= \$652 ;
+    drain_lane_sel4 <= \$650 ;
   always @(posedge clk)
-    drain_lane_sel5 <= \$653 ;
+    drain_lane_sel5 <= \$651 ;
   always @(posedge clk)
-    drain_lane_sel6 <= \$654 ;
+    drain_lane_sel6 <= \$652 ;
   always @(posedge clk)
-    drain_lane_sel7 <= \$655 ;
+    drain_lane_sel7 <= \$653 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
     drain_last3 <= drain_last2;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$501 ;
+    drain_lane_data0 <= \$signature__data$503 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$503 ;
+    drain_lane_data1 <= \$signature__data$505 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$505 ;
+    drain_lane_data2 <= \$signature__data$507 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$507 ;
+    drain_lane_data3 <= \$signature__data$509 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$509 ;
+    drain_lane_data4 <= \$signature__data$511 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$511 ;
+    drain_lane_data5 <= \$signature__data$513 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$513 ;
+    drain_lane_data6 <= \$signature__data$515 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$515 ;
+    drain_lane_data7 <= \$signature__data$517 ;
   always @(posedge clk)
-    drain_pair_data0 <= \$659 ;
+    drain_pair_data0 <= \$657 ;
   always @(posedge clk)
-    drain_pair_data1 <= \$663 ;
+    drain_pair_data1 <= \$661 ;
   always @(posedge clk)
-    drain_pair_data2 <= \$667 ;
+    drain_pair_data2 <= \$665 ;
   always @(posedge clk)
-    drain_pair_data3 <= \$671 ;
+    drain_pair_data3 <= \$669 ;
   always @(posedge clk)
     release_slot <= \$818 ;
   always @(posedge clk)
@@ -3575,7 +3580,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .\port$295$0 (drain_data),
-    .\port$3020$0 (drain_last3),
+    .\port$3022$0 (drain_last3),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3588,8 +3593,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3254$0 (\$840 ),
-    .\port$3255$0 (\$841 ),
+    .\port$3256$0 (\$840 ),
+    .\port$3257$0 (\$841 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3607,8 +3612,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3435$0 (\$842 ),
-    .\port$3436$0 (\$843 ),
+    .\port$3437$0 (\$842 ),
+    .\port$3438$0 (\$843 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3626,8 +3631,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3616$0 (\$844 ),
-    .\port$3617$0 (\$845 ),
+    .\port$3618$0 (\$844 ),
+    .\port$3619$0 (\$845 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3645,8 +3650,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3797$0 (\$846 ),
-    .\port$3798$0 (\$847 ),
+    .\port$3799$0 (\$846 ),
+    .\port$3800$0 (\$847 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3664,8 +3669,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3978$0 (\$848 ),
-    .\port$3979$0 (\$849 ),
+    .\port$3980$0 (\$848 ),
+    .\port$3981$0 (\$849 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3683,8 +3688,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4159$0 (\$850 ),
-    .\port$4160$0 (\$851 ),
+    .\port$4161$0 (\$850 ),
+    .\port$4162$0 (\$851 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3702,8 +3707,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4340$0 (\$852 ),
-    .\port$4341$0 (\$853 ),
+    .\port$4342$0 (\$852 ),
+    .\port$4343$0 (\$853 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3721,8 +3726,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4521$0 (\$854 ),
-    .\port$4522$0 (\$855 ),
+    .\port$4523$0 (\$854 ),
+    .\port$4524$0 (\$855 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3791,40 +3796,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \$226 ;
+    \$689  = \$226 ;
+    if (rst) begin
+      \$689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = load_in_valid0;
+    if (rst) begin
+      \$690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = load_in_valid1;
     if (rst) begin
       \$691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = load_in_valid0;
-    if (rst) begin
-      \$692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = load_in_valid1;
-    if (rst) begin
-      \$693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = has_layers;
+    \$692  = has_layers;
     if (\$251 ) begin
       if (load_r_is_n_layers) begin
-        \$694  = load_r_has_layers;
+        \$692  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = last_layer;
+    \$693  = last_layer;
     if (\$251 ) begin
       if (load_r_is_n_layers) begin
-        \$695  = load_r_last_layer;
+        \$693  = load_r_last_layer;
       end
     end
   end
@@ -3832,46 +3837,74 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$252 ) begin
-      \$696  = \$254 ;
+      \$694  = \$254 ;
     end else begin
-      \$696  = \$256 ;
+      \$694  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = wait1;
+    \$695  = wait1;
     if (\$252 ) begin
-      \$697  = load_r_countdown_wait;
+      \$695  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = dl_rp__data[17:9];
+    \$696  = dl_rp__data[17:9];
     if (rst) begin
-      \$698  = 9'h000;
+      \$696  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = in_release0;
+    \$697  = in_release0;
     if (rst) begin
-      \$699  = 1'h0;
+      \$697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = in_release1;
+    \$698  = in_release1;
+    if (rst) begin
+      \$698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = in_beats0;
+    if (\$258 ) begin
+      \$699  = \$259 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$699  = 9'h000;
+    end
+    if (rst) begin
+      \$699  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = in_full0;
+    if (\$258 ) begin
+      if (\$260 ) begin
+        \$700  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$700  = 1'h0;
+    end
     if (rst) begin
       \$700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = in_beats0;
-    if (\$258 ) begin
-      \$701  = \$259 [8:0];
+    \$701  = in_beats1;
+    if (\$262 ) begin
+      \$701  = \$263 [8:0];
     end
-    if (in_release_r1_0) begin
+    if (in_release_r1_1) begin
       \$701  = 9'h000;
     end
     if (rst) begin
@@ -3880,13 +3913,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = in_full0;
-    if (\$258 ) begin
-      if (\$260 ) begin
+    \$702  = in_full1;
+    if (\$262 ) begin
+      if (\$264 ) begin
         \$702  = 1'h1;
       end
     end
-    if (in_release_r1_0) begin
+    if (in_release_r1_1) begin
       \$702  = 1'h0;
     end
     if (rst) begin
@@ -3895,67 +3928,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = in_beats1;
-    if (\$262 ) begin
-      \$703  = \$263 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$703  = 9'h000;
-    end
-    if (rst) begin
-      \$703  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = in_full1;
-    if (\$262 ) begin
-      if (\$264 ) begin
-        \$704  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$704  = 1'h0;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = in_wslot;
+    \$703  = in_wslot;
     if (\$267 ) begin
-      \$705  = \$268 ;
+      \$703  = \$268 ;
     end
     if (rst) begin
-      \$705  = 1'h0;
+      \$703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = loaded;
+    \$704  = loaded;
     if (\$269 ) begin
-      \$706  = 1'h1;
+      \$704  = 1'h1;
     end
     if (\$344 ) begin
-      \$706  = 1'h0;
+      \$704  = 1'h0;
     end
     if (rst) begin
-      \$706  = 1'h0;
+      \$704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = oldest;
+    \$705  = oldest;
     if (\$269 ) begin
-      \$707  = in_wslot;
+      \$705  = in_wslot;
     end
     if (\$270 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
           if (\$293 ) begin
-            \$707  = 1'h1;
+            \$705  = 1'h1;
           end
         end
       end
@@ -3965,56 +3970,88 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       if (last_fold1) begin
         if (last_group1) begin
           if (\$329 ) begin
-            \$707  = 1'h0;
+            \$705  = 1'h0;
           end
         end
       end
     end
     if (rst) begin
-      \$707  = 1'h0;
+      \$705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = cur_folds_m1_0;
+    \$706  = cur_folds_m1_0;
     if (\$270 ) begin
-      \$708  = \$272 ;
+      \$706  = \$272 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$708  = next_steps0[18:9];
+          \$706  = next_steps0[18:9];
         end
       end
     end
     if (rst) begin
-      \$708  = 10'h3ff;
+      \$706  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = cur_groups_m1_0;
+    \$707  = cur_groups_m1_0;
     if (\$270 ) begin
-      \$709  = \$274 ;
+      \$707  = \$274 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$709  = next_steps0[28:19];
+          \$707  = next_steps0[28:19];
         end
       end
     end
     if (rst) begin
-      \$709  = 10'h3ff;
+      \$707  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = cur_one_fold0;
+    \$708  = cur_one_fold0;
     if (\$270 ) begin
-      \$710  = \$277 ;
+      \$708  = \$277 ;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$710  = next_steps0[29];
+          \$708  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = cur_wait_next0;
+    if (\$270 ) begin
+      \$709  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$709  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$709  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = cur_is_last0;
+    if (\$270 ) begin
+      \$710  = \$278 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$710  = \$288 ;
         end
       end
     end
@@ -4024,29 +4061,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = cur_wait_next0;
+    \$711  = cur_relu0;
     if (\$270 ) begin
-      \$711  = wait1;
+      \$711  = d0_rp__data[35];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$711  = next_steps0[35:31];
+          \$711  = next_descriptor0[35];
         end
       end
     end
     if (rst) begin
-      \$711  = 5'h00;
+      \$711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = cur_is_last0;
+    \$712  = cur_requantize0;
     if (\$270 ) begin
-      \$712  = \$278 ;
+      \$712  = d0_rp__data[36];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$712  = \$288 ;
+          \$712  = next_descriptor0[36];
         end
       end
     end
@@ -4056,253 +4093,253 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = cur_relu0;
+    \$713  = bank_addr0;
     if (\$270 ) begin
-      \$713  = d0_rp__data[35];
+      \$713  = d0_rp__data[26:18];
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$713  = next_descriptor0[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$713  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = cur_requantize0;
-    if (\$270 ) begin
-      \$714  = d0_rp__data[36];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$714  = next_descriptor0[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$714  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = bank_addr0;
-    if (\$270 ) begin
-      \$715  = d0_rp__data[26:18];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$715  = next_descriptor0[26:18];
+          \$713  = next_descriptor0[26:18];
         end
       end
       if (\$297 ) begin
-        \$715  = \$298 [8:0];
+        \$713  = \$298 [8:0];
       end
     end
     if (rst) begin
-      \$715  = 9'h000;
+      \$713  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = rq_addr0;
+    \$714  = rq_addr0;
     if (\$270 ) begin
-      \$716  = d0_rp__data[34:27];
+      \$714  = d0_rp__data[34:27];
     end else if (issue0) begin
       if (last_fold0) begin
-        \$716  = \$286 [7:0];
+        \$714  = \$286 [7:0];
         if (last_group0) begin
-          \$716  = next_descriptor0[34:27];
+          \$714  = next_descriptor0[34:27];
         end
       end
     end
     if (rst) begin
-      \$716  = 8'h00;
+      \$714  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = layer0;
+    \$715  = layer0;
     if (\$270 ) begin
-      \$717  = 4'h0;
+      \$715  = 4'h0;
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          \$717  = next_layer_r0;
+          \$715  = next_layer_r0;
         end
       end
     end
     if (rst) begin
-      \$717  = 4'h0;
+      \$715  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = group0;
+    \$716  = group0;
     if (\$270 ) begin
-      \$718  = 9'h000;
+      \$716  = 9'h000;
     end else if (issue0) begin
       if (last_fold0) begin
-        \$718  = group_plus1_0[8:0];
+        \$716  = group_plus1_0[8:0];
         if (last_group0) begin
-          \$718  = 9'h000;
+          \$716  = 9'h000;
         end
       end
     end
     if (rst) begin
-      \$718  = 9'h000;
+      \$716  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = fold0;
+    \$717  = fold0;
     if (\$270 ) begin
-      \$719  = 9'h000;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$719  = 9'h000;
-        if (last_group0) begin
-          \$719  = 9'h000;
-        end
-      end else begin
-        \$719  = fold_plus1_0[8:0];
-      end
-    end
-    if (rst) begin
-      \$719  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = group_plus1_0;
-    if (\$270 ) begin
-      \$720  = 10'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$720  = \$285 [9:0];
-        if (last_group0) begin
-          \$720  = 10'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$720  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = fold_plus1_0;
-    if (\$270 ) begin
-      \$721  = 10'h001;
+      \$717  = 9'h000;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$721  = 10'h001;
+        \$717  = 9'h000;
         if (last_group0) begin
-          \$721  = 10'h001;
+          \$717  = 9'h000;
         end
       end else begin
-        \$721  = fold_plus2_0[9:0];
+        \$717  = fold_plus1_0[8:0];
       end
     end
     if (rst) begin
-      \$721  = 10'h001;
+      \$717  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = fold_plus2_0;
+    \$718  = group_plus1_0;
     if (\$270 ) begin
-      \$722  = 11'h002;
+      \$718  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$718  = \$285 [9:0];
+        if (last_group0) begin
+          \$718  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$718  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = fold_plus1_0;
+    if (\$270 ) begin
+      \$719  = 10'h001;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$722  = 11'h002;
+        \$719  = 10'h001;
         if (last_group0) begin
-          \$722  = 11'h002;
+          \$719  = 10'h001;
         end
       end else begin
-        \$722  = \$294 [10:0];
+        \$719  = fold_plus2_0[9:0];
       end
     end
     if (rst) begin
-      \$722  = 11'h002;
+      \$719  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = last_fold0;
+    \$720  = fold_plus2_0;
     if (\$270 ) begin
-      \$723  = \$281 ;
+      \$720  = 11'h002;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$723  = cur_one_fold0;
+        \$720  = 11'h002;
         if (last_group0) begin
-          \$723  = next_steps0[29];
+          \$720  = 11'h002;
         end
       end else begin
-        \$723  = \$295 ;
+        \$720  = \$294 [10:0];
       end
     end
     if (rst) begin
-      \$723  = 1'h0;
+      \$720  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = last_group0;
+    \$721  = last_fold0;
     if (\$270 ) begin
-      \$724  = \$284 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$724  = \$287 ;
-        if (last_group0) begin
-          \$724  = next_steps0[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$724  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = fold_is_0_0;
-    if (\$270 ) begin
-      \$725  = 1'h1;
+      \$721  = \$281 ;
     end else if (issue0) begin
       (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$725  = 1'h1;
+        \$721  = cur_one_fold0;
         if (last_group0) begin
-          \$725  = 1'h1;
+          \$721  = next_steps0[29];
         end
       end else begin
-        \$725  = 1'h0;
+        \$721  = \$295 ;
       end
     end
     if (rst) begin
-      \$725  = 1'h1;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = first_step0;
+    \$722  = last_group0;
+    if (\$270 ) begin
+      \$722  = \$284 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$722  = \$287 ;
+        if (last_group0) begin
+          \$722  = next_steps0[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = fold_is_0_0;
+    if (\$270 ) begin
+      \$723  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$723  = 1'h1;
+        if (last_group0) begin
+          \$723  = 1'h1;
+        end
+      end else begin
+        \$723  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$723  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = first_step0;
+    if (\$270 ) begin
+      \$724  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$724  = 1'h0;
+        if (last_group0) begin
+          \$724  = 1'h1;
+        end
+      end else begin
+        \$724  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$724  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = wr_buf0;
+    if (\$270 ) begin
+      \$725  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$725  = \$291 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = layer_is_0_0;
     if (\$270 ) begin
       \$726  = 1'h1;
     end else if (issue0) begin
-      (* full_case = 32'd1 *)
       if (last_fold0) begin
-        \$726  = 1'h0;
         if (last_group0) begin
-          \$726  = 1'h1;
+          \$726  = cur_is_last0;
         end
-      end else begin
-        \$726  = 1'h0;
       end
     end
     if (rst) begin
@@ -4311,118 +4348,118 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = wr_buf0;
-    if (\$270 ) begin
-      \$727  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$727  = \$291 ;
-        end
-      end
-    end
+    \$727  = \$299 ;
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = layer_is_0_0;
-    if (\$270 ) begin
-      \$728  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$728  = cur_is_last0;
-        end
-      end
-    end
+    \$728  = \$302 [4:0];
     if (rst) begin
-      \$728  = 1'h1;
+      \$728  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \$299 ;
-    if (rst) begin
-      \$729  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \$302 [4:0];
-    if (rst) begin
-      \$730  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = wait_remain0;
+    \$729  = wait_remain0;
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$731  = wait_next_m2_0;
+      \$729  = wait_next_m2_0;
     end else begin
       if (\$304 ) begin
-        \$731  = \$305 [4:0];
+        \$729  = \$305 [4:0];
       end
     end
     if (rst) begin
-      \$731  = 5'h00;
+      \$729  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue0) begin
-      \$732  = wait_next_le2_0;
+      \$730  = wait_next_le2_0;
     end else begin
-      \$732  = \$303 ;
+      \$730  = \$303 ;
     end
     if (rst) begin
-      \$732  = 1'h0;
+      \$730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = cur_folds_m1_1;
+    \$731  = cur_folds_m1_1;
     if (\$306 ) begin
-      \$733  = \$308 ;
+      \$731  = \$308 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$733  = next_steps1[18:9];
+          \$731  = next_steps1[18:9];
         end
       end
     end
     if (rst) begin
-      \$733  = 10'h3ff;
+      \$731  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = cur_groups_m1_1;
+    \$732  = cur_groups_m1_1;
     if (\$306 ) begin
-      \$734  = \$310 ;
+      \$732  = \$310 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$734  = next_steps1[28:19];
+          \$732  = next_steps1[28:19];
         end
       end
     end
     if (rst) begin
-      \$734  = 10'h3ff;
+      \$732  = 10'h3ff;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = cur_one_fold1;
+    \$733  = cur_one_fold1;
     if (\$306 ) begin
-      \$735  = \$313 ;
+      \$733  = \$313 ;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$735  = next_steps1[29];
+          \$733  = next_steps1[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = cur_wait_next1;
+    if (\$306 ) begin
+      \$734  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$734  = next_steps1[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$734  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = cur_is_last1;
+    if (\$306 ) begin
+      \$735  = \$314 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$735  = \$324 ;
         end
       end
     end
@@ -4432,29 +4469,29 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = cur_wait_next1;
+    \$736  = cur_relu1;
     if (\$306 ) begin
-      \$736  = wait1;
+      \$736  = d0_rp__data[35];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$736  = next_steps1[35:31];
+          \$736  = next_descriptor1[35];
         end
       end
     end
     if (rst) begin
-      \$736  = 5'h00;
+      \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = cur_is_last1;
+    \$737  = cur_requantize1;
     if (\$306 ) begin
-      \$737  = \$314 ;
+      \$737  = d0_rp__data[36];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$737  = \$324 ;
+          \$737  = next_descriptor1[36];
         end
       end
     end
@@ -4464,253 +4501,253 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = cur_relu1;
+    \$738  = bank_addr1;
     if (\$306 ) begin
-      \$738  = d0_rp__data[35];
+      \$738  = d0_rp__data[26:18];
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$738  = next_descriptor1[35];
-        end
-      end
-    end
-    if (rst) begin
-      \$738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = cur_requantize1;
-    if (\$306 ) begin
-      \$739  = d0_rp__data[36];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$739  = next_descriptor1[36];
-        end
-      end
-    end
-    if (rst) begin
-      \$739  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = bank_addr1;
-    if (\$306 ) begin
-      \$740  = d0_rp__data[26:18];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$740  = next_descriptor1[26:18];
+          \$738  = next_descriptor1[26:18];
         end
       end
       if (\$333 ) begin
-        \$740  = \$334 [8:0];
+        \$738  = \$334 [8:0];
       end
     end
     if (rst) begin
-      \$740  = 9'h000;
+      \$738  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = rq_addr1;
+    \$739  = rq_addr1;
     if (\$306 ) begin
-      \$741  = d0_rp__data[34:27];
+      \$739  = d0_rp__data[34:27];
     end else if (issue1) begin
       if (last_fold1) begin
-        \$741  = \$322 [7:0];
+        \$739  = \$322 [7:0];
         if (last_group1) begin
-          \$741  = next_descriptor1[34:27];
+          \$739  = next_descriptor1[34:27];
         end
       end
     end
     if (rst) begin
-      \$741  = 8'h00;
+      \$739  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = layer1;
+    \$740  = layer1;
     if (\$306 ) begin
-      \$742  = 4'h0;
+      \$740  = 4'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          \$742  = next_layer_r1;
+          \$740  = next_layer_r1;
         end
       end
     end
     if (rst) begin
-      \$742  = 4'h0;
+      \$740  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = group1;
+    \$741  = group1;
     if (\$306 ) begin
-      \$743  = 9'h000;
+      \$741  = 9'h000;
     end else if (issue1) begin
       if (last_fold1) begin
-        \$743  = group_plus1_1[8:0];
+        \$741  = group_plus1_1[8:0];
         if (last_group1) begin
-          \$743  = 9'h000;
+          \$741  = 9'h000;
         end
       end
     end
     if (rst) begin
-      \$743  = 9'h000;
+      \$741  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = fold1;
+    \$742  = fold1;
     if (\$306 ) begin
-      \$744  = 9'h000;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$744  = 9'h000;
-        if (last_group1) begin
-          \$744  = 9'h000;
-        end
-      end else begin
-        \$744  = fold_plus1_1[8:0];
-      end
-    end
-    if (rst) begin
-      \$744  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = group_plus1_1;
-    if (\$306 ) begin
-      \$745  = 10'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$745  = \$321 [9:0];
-        if (last_group1) begin
-          \$745  = 10'h001;
-        end
-      end
-    end
-    if (rst) begin
-      \$745  = 10'h001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = fold_plus1_1;
-    if (\$306 ) begin
-      \$746  = 10'h001;
+      \$742  = 9'h000;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$746  = 10'h001;
+        \$742  = 9'h000;
         if (last_group1) begin
-          \$746  = 10'h001;
+          \$742  = 9'h000;
         end
       end else begin
-        \$746  = fold_plus2_1[9:0];
+        \$742  = fold_plus1_1[8:0];
       end
     end
     if (rst) begin
-      \$746  = 10'h001;
+      \$742  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = fold_plus2_1;
+    \$743  = group_plus1_1;
     if (\$306 ) begin
-      \$747  = 11'h002;
+      \$743  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$743  = \$321 [9:0];
+        if (last_group1) begin
+          \$743  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$743  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = fold_plus1_1;
+    if (\$306 ) begin
+      \$744  = 10'h001;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$747  = 11'h002;
+        \$744  = 10'h001;
         if (last_group1) begin
-          \$747  = 11'h002;
+          \$744  = 10'h001;
         end
       end else begin
-        \$747  = \$330 [10:0];
+        \$744  = fold_plus2_1[9:0];
       end
     end
     if (rst) begin
-      \$747  = 11'h002;
+      \$744  = 10'h001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = last_fold1;
+    \$745  = fold_plus2_1;
     if (\$306 ) begin
-      \$748  = \$317 ;
+      \$745  = 11'h002;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$748  = cur_one_fold1;
+        \$745  = 11'h002;
         if (last_group1) begin
-          \$748  = next_steps1[29];
+          \$745  = 11'h002;
         end
       end else begin
-        \$748  = \$331 ;
+        \$745  = \$330 [10:0];
       end
     end
     if (rst) begin
-      \$748  = 1'h0;
+      \$745  = 11'h002;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = last_group1;
+    \$746  = last_fold1;
     if (\$306 ) begin
-      \$749  = \$320 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$749  = \$323 ;
-        if (last_group1) begin
-          \$749  = next_steps1[30];
-        end
-      end
-    end
-    if (rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = fold_is_0_1;
-    if (\$306 ) begin
-      \$750  = 1'h1;
+      \$746  = \$317 ;
     end else if (issue1) begin
       (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$750  = 1'h1;
+        \$746  = cur_one_fold1;
         if (last_group1) begin
-          \$750  = 1'h1;
+          \$746  = next_steps1[29];
         end
       end else begin
-        \$750  = 1'h0;
+        \$746  = \$331 ;
       end
     end
     if (rst) begin
-      \$750  = 1'h1;
+      \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = first_step1;
+    \$747  = last_group1;
+    if (\$306 ) begin
+      \$747  = \$320 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$747  = \$323 ;
+        if (last_group1) begin
+          \$747  = next_steps1[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = fold_is_0_1;
+    if (\$306 ) begin
+      \$748  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$748  = 1'h1;
+        if (last_group1) begin
+          \$748  = 1'h1;
+        end
+      end else begin
+        \$748  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$748  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = first_step1;
+    if (\$306 ) begin
+      \$749  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$749  = 1'h0;
+        if (last_group1) begin
+          \$749  = 1'h1;
+        end
+      end else begin
+        \$749  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$749  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = wr_buf1;
+    if (\$306 ) begin
+      \$750  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$750  = \$327 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = layer_is_0_1;
     if (\$306 ) begin
       \$751  = 1'h1;
     end else if (issue1) begin
-      (* full_case = 32'd1 *)
       if (last_fold1) begin
-        \$751  = 1'h0;
         if (last_group1) begin
-          \$751  = 1'h1;
+          \$751  = cur_is_last1;
         end
-      end else begin
-        \$751  = 1'h0;
       end
     end
     if (rst) begin
@@ -4719,146 +4756,162 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = wr_buf1;
-    if (\$306 ) begin
-      \$752  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$752  = \$327 ;
-        end
-      end
-    end
+    \$752  = \$335 ;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = layer_is_0_1;
-    if (\$306 ) begin
-      \$753  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$753  = cur_is_last1;
-        end
-      end
-    end
+    \$753  = \$338 [4:0];
     if (rst) begin
-      \$753  = 1'h1;
+      \$753  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \$335 ;
-    if (rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \$338 [4:0];
-    if (rst) begin
-      \$755  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = wait_remain1;
+    \$754  = wait_remain1;
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$756  = wait_next_m2_1;
+      \$754  = wait_next_m2_1;
     end else begin
       if (\$340 ) begin
-        \$756  = \$341 [4:0];
+        \$754  = \$341 [4:0];
       end
     end
     if (rst) begin
-      \$756  = 5'h00;
+      \$754  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (issue1) begin
-      \$757  = wait_next_le2_1;
+      \$755  = wait_next_le2_1;
     end else begin
-      \$757  = \$339 ;
+      \$755  = \$339 ;
     end
+    if (rst) begin
+      \$755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = \$348 ;
+    if (rst) begin
+      \$756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = issue_ctx;
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \$348 ;
+    \$758  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$758  = 9'h000;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$362 ) begin
+        if (\$366 ) begin
+          \$758  = \$367 [8:0];
+        end
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$758  = \$371 [8:0];
+        end
+      end else begin
+        \$758  = \$376 [8:0];
+      end
+    end
     if (rst) begin
-      \$758  = 1'h0;
+      \$758  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = issue_ctx;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$759  = 1'h0;
+    end else begin
+      \$759  = \$352 ;
+    end
     if (rst) begin
       \$759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = in_ahead0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
-      \$760  = 9'h000;
+      \$760  = 1'h0;
+    end else begin
+      \$760  = \$356 ;
+    end
+    if (rst) begin
+      \$760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$761  = 1'h0;
+    end else begin
+      \$761  = \$360 ;
+    end
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$762  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$762  = 1'h0;
     end else begin
       (* full_case = 32'd1 *)
       if (\$362 ) begin
         if (\$366 ) begin
-          \$760  = \$367 [8:0];
+          \$762  = 1'h1;
         end
       end else if (\$364 ) begin
         if (\$370 ) begin
-          \$760  = \$371 [8:0];
+          \$762  = in_ahead_ge2_0;
         end
       end else begin
-        \$760  = \$376 [8:0];
+        \$762  = \$380 ;
       end
     end
     if (rst) begin
-      \$760  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$761  = 1'h0;
-    end else begin
-      \$761  = \$352 ;
-    end
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$762  = 1'h0;
-    end else begin
-      \$762  = \$356 ;
-    end
-    if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$763  = in_ahead_ge2_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$763  = 1'h0;
     end else begin
-      \$763  = \$360 ;
+      (* full_case = 32'd1 *)
+      if (\$362 ) begin
+        if (\$366 ) begin
+          \$763  = in_ahead_ge1_0;
+        end
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$763  = in_ahead_ge3_0;
+        end
+      end else begin
+        \$763  = \$384 ;
+      end
     end
     if (rst) begin
       \$763  = 1'h0;
@@ -4866,7 +4919,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = in_ahead_ge1_0;
+    \$764  = in_ahead_ge3_0;
     (* full_case = 32'd1 *)
     if (in_release_r1_0) begin
       \$764  = 1'h0;
@@ -4874,14 +4927,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       (* full_case = 32'd1 *)
       if (\$362 ) begin
         if (\$366 ) begin
-          \$764  = 1'h1;
-        end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
           \$764  = in_ahead_ge2_0;
         end
+      end else if (\$364 ) begin
+        if (\$370 ) begin
+          \$764  = \$372 ;
+        end
       end else begin
-        \$764  = \$380 ;
+        \$764  = \$388 ;
       end
     end
     if (rst) begin
@@ -4890,74 +4943,50 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = in_ahead_ge2_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$765  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$362 ) begin
-        if (\$366 ) begin
-          \$765  = in_ahead_ge1_0;
-        end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
-          \$765  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$765  = \$384 ;
-      end
-    end
-    if (rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$766  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$362 ) begin
-        if (\$366 ) begin
-          \$766  = in_ahead_ge2_0;
-        end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
-          \$766  = \$372 ;
-        end
-      end else begin
-        \$766  = \$388 ;
-      end
-    end
-    if (rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = in_ahead1;
+    \$765  = in_ahead1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
-      \$767  = 9'h000;
+      \$765  = 9'h000;
     end else begin
       (* full_case = 32'd1 *)
       if (\$402 ) begin
         if (\$406 ) begin
-          \$767  = \$407 [8:0];
+          \$765  = \$407 [8:0];
         end
       end else if (\$404 ) begin
         if (\$410 ) begin
-          \$767  = \$411 [8:0];
+          \$765  = \$411 [8:0];
         end
       end else begin
-        \$767  = \$416 [8:0];
+        \$765  = \$416 [8:0];
       end
     end
     if (rst) begin
-      \$767  = 9'h000;
+      \$765  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$766  = 1'h0;
+    end else begin
+      \$766  = \$392 ;
+    end
+    if (rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$767  = 1'h0;
+    end else begin
+      \$767  = \$396 ;
+    end
+    if (rst) begin
+      \$767  = 1'h0;
     end
   end
   always @* begin
@@ -4966,7 +4995,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (in_release_r1_1) begin
       \$768  = 1'h0;
     end else begin
-      \$768  = \$392 ;
+      \$768  = \$400 ;
     end
     if (rst) begin
       \$768  = 1'h0;
@@ -4974,11 +5003,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$769  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$769  = 1'h0;
     end else begin
-      \$769  = \$396 ;
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        if (\$406 ) begin
+          \$769  = 1'h1;
+        end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$769  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$769  = \$420 ;
+      end
     end
     if (rst) begin
       \$769  = 1'h0;
@@ -4986,11 +5027,23 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$770  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$770  = 1'h0;
     end else begin
-      \$770  = \$400 ;
+      (* full_case = 32'd1 *)
+      if (\$402 ) begin
+        if (\$406 ) begin
+          \$770  = in_ahead_ge1_1;
+        end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$770  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$770  = \$424 ;
+      end
     end
     if (rst) begin
       \$770  = 1'h0;
@@ -4998,7 +5051,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = in_ahead_ge1_1;
+    \$771  = in_ahead_ge3_1;
     (* full_case = 32'd1 *)
     if (in_release_r1_1) begin
       \$771  = 1'h0;
@@ -5006,14 +5059,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       (* full_case = 32'd1 *)
       if (\$402 ) begin
         if (\$406 ) begin
-          \$771  = 1'h1;
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
           \$771  = in_ahead_ge2_1;
         end
+      end else if (\$404 ) begin
+        if (\$410 ) begin
+          \$771  = \$412 ;
+        end
       end else begin
-        \$771  = \$420 ;
+        \$771  = \$428 ;
       end
     end
     if (rst) begin
@@ -5022,232 +5075,211 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = in_ahead_ge2_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$772  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        if (\$406 ) begin
-          \$772  = in_ahead_ge1_1;
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
-          \$772  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$772  = \$424 ;
-      end
-    end
+    \$772  = \$463 ;
     if (rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = in_ahead_ge3_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$773  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        if (\$406 ) begin
-          \$773  = in_ahead_ge2_1;
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
-          \$773  = \$412 ;
-        end
-      end else begin
-        \$773  = \$428 ;
-      end
-    end
+    \$773  = \$498 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \$463 ;
+    \$774  = \$533 ;
     if (rst) begin
       \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \$498 ;
+    \$775  = issue;
     if (rst) begin
       \$775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \$533 ;
+    \$776  = \$555 ;
     if (rst) begin
       \$776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = issue;
+    \$777  = wb_valid1;
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \$555 ;
+    \$778  = wb_valid2;
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = wb_valid1;
+    \$779  = wb_valid3;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = wb_valid2;
+    \$780  = wb_valid4;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = wb_valid3;
+    \$781  = wb_valid5;
     if (rst) begin
       \$781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = wb_valid4;
+    \$782  = wb_valid6;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = wb_valid5;
+    \$783  = wb_valid7;
     if (rst) begin
       \$783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = wb_valid6;
+    \$784  = wb_valid8;
     if (rst) begin
       \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = wb_valid7;
+    \$785  = wb_valid9;
     if (rst) begin
       \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = wb_valid8;
+    \$786  = wb_valid10;
     if (rst) begin
       \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = wb_valid9;
+    \$787  = wb_valid11;
     if (rst) begin
       \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = wb_valid10;
+    \$788  = wb_valid12;
     if (rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = wb_valid11;
+    \$789  = wb_valid13;
     if (rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = wb_valid12;
+    \$790  = wb_valid14;
     if (rst) begin
       \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = wb_valid13;
+    \$791  = wb_valid15;
     if (rst) begin
       \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = wb_valid14;
+    \$792  = wb_valid16;
     if (rst) begin
       \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = wb_valid15;
+    \$793  = wb_valid17;
     if (rst) begin
       \$793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = wb_valid16;
+    \$794  = out_full0;
+    if (\$557 ) begin
+      \$794  = 1'h1;
+    end
+    if (done) begin
+      if (\$671 ) begin
+        \$794  = 1'h0;
+      end
+    end
     if (rst) begin
       \$794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = wb_valid17;
+    \$795  = out_pending0;
+    if (\$557 ) begin
+      \$795  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$643 ) begin
+          \$795  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = out_full0;
+    \$796  = out_groups0;
     if (\$557 ) begin
-      \$796  = 1'h1;
-    end
-    if (done) begin
-      if (\$673 ) begin
-        \$796  = 1'h0;
-      end
+      \$796  = 9'h000;
+    end else if (\$559 ) begin
+      \$796  = \$560 [8:0];
     end
     if (rst) begin
-      \$796  = 1'h0;
+      \$796  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = out_pending0;
-    if (\$557 ) begin
+    \$797  = out_full1;
+    if (\$562 ) begin
       \$797  = 1'h1;
     end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$645 ) begin
-          \$797  = 1'h0;
-        end
+    if (done) begin
+      if (\$672 ) begin
+        \$797  = 1'h0;
       end
     end
     if (rst) begin
@@ -5256,98 +5288,85 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = out_groups0;
-    if (\$557 ) begin
-      \$798  = 9'h000;
-    end else if (\$559 ) begin
-      \$798  = \$560 [8:0];
-    end
-    if (rst) begin
-      \$798  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = out_full1;
+    \$798  = out_pending1;
     if (\$562 ) begin
-      \$799  = 1'h1;
-    end
-    if (done) begin
-      if (\$674 ) begin
-        \$799  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = out_pending1;
-    if (\$562 ) begin
-      \$800  = 1'h1;
+      \$798  = 1'h1;
     end
     if (drain_read) begin
       if (drain_elem_last) begin
-        if (\$646 ) begin
-          \$800  = 1'h0;
+        if (\$644 ) begin
+          \$798  = 1'h0;
         end
       end
     end
     if (rst) begin
-      \$800  = 1'h0;
+      \$798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = out_groups1;
+    \$799  = out_groups1;
     if (\$562 ) begin
-      \$801  = 9'h000;
+      \$799  = 9'h000;
     end else if (\$564 ) begin
-      \$801  = \$565 [8:0];
+      \$799  = \$565 [8:0];
     end
     if (rst) begin
-      \$801  = 9'h000;
+      \$799  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \$568 [2:0];
+    \$800  = \$568 [2:0];
     if (rst) begin
-      \$802  = 3'h0;
+      \$800  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \$575 ;
+    \$801  = \$575 ;
     if (rst) begin
-      \$803  = 1'h1;
+      \$801  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = drain_undrained0;
-    if (\$583 ) begin
-      \$804  = 10'h000;
-    end else if (\$593 ) begin
-      \$804  = \$604 [9:0];
-    end else if (\$603 ) begin
-      \$804  = \$605 [9:0];
-    end
+    \$802  = \$578 ;
     if (rst) begin
-      \$804  = 10'h000;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = drain_ready0;
-    if (\$583 ) begin
-      \$805  = 1'h0;
-    end else if (\$593 ) begin
-      \$805  = 1'h1;
-    end else if (\$603 ) begin
-      \$805  = \$606 ;
+    \$803  = drain_undrained0;
+    if (\$586 ) begin
+      \$803  = 10'h000;
+    end else if (\$594 ) begin
+      \$803  = \$603 [9:0];
+    end else if (\$602 ) begin
+      \$803  = \$604 [9:0];
     end
+    if (rst) begin
+      \$803  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$804  = drain_ready0;
+    if (\$586 ) begin
+      \$804  = 1'h0;
+    end else if (\$594 ) begin
+      \$804  = 1'h1;
+    end else if (\$602 ) begin
+      \$804  = \$605 ;
+    end
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$805  = \$608 ;
     if (rst) begin
       \$805  = 1'h0;
     end
@@ -5355,12 +5374,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$806  = drain_undrained1;
-    if (\$614 ) begin
+    if (\$616 ) begin
       \$806  = 10'h000;
     end else if (\$624 ) begin
-      \$806  = \$635 [9:0];
-    end else if (\$634 ) begin
-      \$806  = \$636 [9:0];
+      \$806  = \$633 [9:0];
+    end else if (\$632 ) begin
+      \$806  = \$634 [9:0];
     end
     if (rst) begin
       \$806  = 10'h000;
@@ -5369,12 +5388,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$807  = drain_ready1;
-    if (\$614 ) begin
+    if (\$616 ) begin
       \$807  = 1'h0;
     end else if (\$624 ) begin
       \$807  = 1'h1;
-    end else if (\$634 ) begin
-      \$807  = \$637 ;
+    end else if (\$632 ) begin
+      \$807  = \$635 ;
     end
     if (rst) begin
       \$807  = 1'h0;
@@ -5403,14 +5422,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \$638 ;
+    \$811  = \$636 ;
     if (rst) begin
       \$811  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \$639 ;
+    \$812  = \$637 ;
     if (rst) begin
       \$812  = 10'h000;
     end
@@ -5418,12 +5437,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$640 ) begin
-      \$813  = \$641 ;
+    if (\$638 ) begin
+      \$813  = \$639 ;
     end else if (drain_elem_last) begin
-      \$813  = \$642 ;
+      \$813  = \$640 ;
     end else begin
-      \$813  = \$643 ;
+      \$813  = \$641 ;
     end
     if (rst) begin
       \$813  = 1'h0;
@@ -5451,7 +5470,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
       if (drain_elem_last) begin
         \$816  = 9'h000;
       end else begin
-        \$816  = \$647 [8:0];
+        \$816  = \$645 [8:0];
       end
     end
     if (rst) begin
@@ -5463,7 +5482,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     \$817  = drain_slot;
     if (drain_read) begin
       if (drain_elem_last) begin
-        \$817  = \$644 ;
+        \$817  = \$642 ;
       end
     end
     if (rst) begin
@@ -5474,7 +5493,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$818  = release_slot;
     if (done) begin
-      \$818  = \$672 ;
+      \$818  = \$670 ;
     end
     if (rst) begin
       \$818  = 1'h0;
@@ -5496,14 +5515,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \$676 [2:0];
+    \$821  = \$674 [2:0];
     if (rst) begin
       \$821  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \$679 ;
+    \$822  = \$677 ;
     if (rst) begin
       \$822  = 1'h0;
     end
@@ -5521,7 +5540,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$824  = 32'd0;
     end else begin
-      \$824  = \$680 [31:0];
+      \$824  = \$678 [31:0];
     end
     if (rst) begin
       \$824  = 32'd0;
@@ -5540,7 +5559,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$826  = 32'd0;
     end else begin
-      \$826  = \$681 [31:0];
+      \$826  = \$679 [31:0];
     end
     if (rst) begin
       \$826  = 32'd0;
@@ -5559,7 +5578,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$828  = 32'd0;
     end else begin
-      \$828  = \$682 [31:0];
+      \$828  = \$680 [31:0];
     end
     if (rst) begin
       \$828  = 32'd0;
@@ -5567,7 +5586,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$683 ;
+    \$829  = \$681 ;
     if (rst) begin
       \$829  = 7'h00;
     end
@@ -5578,7 +5597,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$830  = 32'd0;
     end else begin
-      \$830  = \$684 [31:0];
+      \$830  = \$682 [31:0];
     end
     if (rst) begin
       \$830  = 32'd0;
@@ -5586,7 +5605,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = { 3'h0, \$685  };
+    \$831  = { 3'h0, \$683  };
     if (rst) begin
       \$831  = 7'h00;
     end
@@ -5597,7 +5616,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$832  = 32'd0;
     end else begin
-      \$832  = \$686 [31:0];
+      \$832  = \$684 [31:0];
     end
     if (rst) begin
       \$832  = 32'd0;
@@ -5616,7 +5635,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$834  = 32'd0;
     end else begin
-      \$834  = \$687 [31:0];
+      \$834  = \$685 [31:0];
     end
     if (rst) begin
       \$834  = 32'd0;
@@ -5624,7 +5643,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = { 5'h00, \$688  };
+    \$835  = { 5'h00, \$686  };
     if (rst) begin
       \$835  = 7'h00;
     end
@@ -5635,7 +5654,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$836  = 32'd0;
     end else begin
-      \$836  = \$689 [31:0];
+      \$836  = \$687 [31:0];
     end
     if (rst) begin
       \$836  = 32'd0;
@@ -5654,7 +5673,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (clear_counters) begin
       \$838  = 32'd0;
     end else begin
-      \$838  = \$690 [31:0];
+      \$838  = \$688 [31:0];
     end
     if (rst) begin
       \$838  = 32'd0;
@@ -5958,22 +5977,21 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$545  = \$544 ;
   assign \$561  = claim_ctx;
   assign \$563  = wb_ctx18;
-  assign \$607  = claim_ctx;
-  assign \$609  = drain_slot;
-  assign \$615  = wb_ctx18;
+  assign \$607  = wb_ctx17;
+  assign \$609  = claim_ctx;
+  assign \$611  = drain_slot;
   assign \$617  = drain_slot;
   assign \$625  = drain_slot;
-  assign \$631  = wb_ctx18;
-  assign \$646  = drain_slot;
-  assign \$657  = \$656 ;
-  assign \$661  = \$660 ;
-  assign \$665  = \$664 ;
-  assign \$669  = \$668 ;
-  assign \$674  = release_slot;
+  assign \$644  = drain_slot;
+  assign \$655  = \$654 ;
+  assign \$659  = \$658 ;
+  assign \$663  = \$662 ;
+  assign \$667  = \$666 ;
+  assign \$672  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$3020$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$3022$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6003,8 +6021,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   reg [2:0] level = 3'h0;
   input [31:0] \port$295$0 ;
   wire [31:0] \port$295$0 ;
-  input \port$3020$0 ;
-  wire \port$3020$0 ;
+  input \port$3022$0 ;
+  wire \port$3022$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [32:0] r_data;
@@ -6038,7 +6056,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3020$0 , \port$295$0  };
+      storage[w_port__addr] <= { \port$3022$0 , \port$295$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h5;
@@ -6104,14 +6122,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3020$0 , \port$295$0  };
-  assign w_data = { \port$3020$0 , \port$295$0  };
+  assign w_port__data = { \port$3022$0 , \port$295$0  };
+  assign w_data = { \port$3022$0 , \port$295$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3254$0 , \port$3255$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3256$0 , \port$3257$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6307,10 +6325,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3254$0 ;
-  wire [7:0] \port$3254$0 ;
-  output [23:0] \port$3255$0 ;
-  wire [23:0] \port$3255$0 ;
+  output [7:0] \port$3256$0 ;
+  wire [7:0] \port$3256$0 ;
+  output [23:0] \port$3257$0 ;
+  wire [23:0] \port$3257$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7683,7 +7701,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3201$0 (pe0_flags),
+    .\port$3203$0 (pe0_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -7819,14 +7837,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3254$0  = \$50 ;
-  assign \port$3255$0  = \$51 ;
+  assign \port$3256$0  = \$50 ;
+  assign \port$3257$0  = \$51 ;
   assign \$19  = pe0_ctx9;
   assign \$23  = { pe0_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3201$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3203$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8011,8 +8029,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3201$0 ;
-  wire [1:0] \port$3201$0 ;
+  input [1:0] \port$3203$0 ;
+  wire [1:0] \port$3203$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8229,9 +8247,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3201$0 [0];
+    rq_relu1 <= \port$3203$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3201$0 [1];
+    rq_req1 <= \port$3203$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8365,8 +8383,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3201$0 [0];
-  assign i_requantize = \port$3201$0 [1];
+  assign i_relu = \port$3203$0 [0];
+  assign i_requantize = \port$3203$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8375,7 +8393,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3435$0 , \port$3436$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3437$0 , \port$3438$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8571,10 +8589,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3435$0 ;
-  wire [7:0] \port$3435$0 ;
-  output [23:0] \port$3436$0 ;
-  wire [23:0] \port$3436$0 ;
+  output [7:0] \port$3437$0 ;
+  wire [7:0] \port$3437$0 ;
+  output [23:0] \port$3438$0 ;
+  wire [23:0] \port$3438$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9947,7 +9965,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3382$0 (pe1_flags),
+    .\port$3384$0 (pe1_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -10083,14 +10101,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3435$0  = \$50 ;
-  assign \port$3436$0  = \$51 ;
+  assign \port$3437$0  = \$50 ;
+  assign \port$3438$0  = \$51 ;
   assign \$19  = pe1_ctx9;
   assign \$23  = { pe1_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3382$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3384$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -10275,8 +10293,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3382$0 ;
-  wire [1:0] \port$3382$0 ;
+  input [1:0] \port$3384$0 ;
+  wire [1:0] \port$3384$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10493,9 +10511,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3382$0 [0];
+    rq_relu1 <= \port$3384$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3382$0 [1];
+    rq_req1 <= \port$3384$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10629,8 +10647,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3382$0 [0];
-  assign i_requantize = \port$3382$0 [1];
+  assign i_relu = \port$3384$0 [0];
+  assign i_requantize = \port$3384$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10639,7 +10657,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3616$0 , \port$3617$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3618$0 , \port$3619$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10835,10 +10853,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3616$0 ;
-  wire [7:0] \port$3616$0 ;
-  output [23:0] \port$3617$0 ;
-  wire [23:0] \port$3617$0 ;
+  output [7:0] \port$3618$0 ;
+  wire [7:0] \port$3618$0 ;
+  output [23:0] \port$3619$0 ;
+  wire [23:0] \port$3619$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12211,7 +12229,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3563$0 (pe2_flags),
+    .\port$3565$0 (pe2_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -12347,14 +12365,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3616$0  = \$50 ;
-  assign \port$3617$0  = \$51 ;
+  assign \port$3618$0  = \$50 ;
+  assign \port$3619$0  = \$51 ;
   assign \$19  = pe2_ctx9;
   assign \$23  = { pe2_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3563$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3565$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12539,8 +12557,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3563$0 ;
-  wire [1:0] \port$3563$0 ;
+  input [1:0] \port$3565$0 ;
+  wire [1:0] \port$3565$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12757,9 +12775,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3563$0 [0];
+    rq_relu1 <= \port$3565$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3563$0 [1];
+    rq_req1 <= \port$3565$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12893,8 +12911,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3563$0 [0];
-  assign i_requantize = \port$3563$0 [1];
+  assign i_relu = \port$3565$0 [0];
+  assign i_requantize = \port$3565$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12903,7 +12921,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3797$0 , \port$3798$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3799$0 , \port$3800$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13099,10 +13117,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3797$0 ;
-  wire [7:0] \port$3797$0 ;
-  output [23:0] \port$3798$0 ;
-  wire [23:0] \port$3798$0 ;
+  output [7:0] \port$3799$0 ;
+  wire [7:0] \port$3799$0 ;
+  output [23:0] \port$3800$0 ;
+  wire [23:0] \port$3800$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14475,7 +14493,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3744$0 (pe3_flags),
+    .\port$3746$0 (pe3_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -14611,14 +14629,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3797$0  = \$50 ;
-  assign \port$3798$0  = \$51 ;
+  assign \port$3799$0  = \$50 ;
+  assign \port$3800$0  = \$51 ;
   assign \$19  = pe3_ctx9;
   assign \$23  = { pe3_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3744$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3746$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14803,8 +14821,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3744$0 ;
-  wire [1:0] \port$3744$0 ;
+  input [1:0] \port$3746$0 ;
+  wire [1:0] \port$3746$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -15021,9 +15039,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3744$0 [0];
+    rq_relu1 <= \port$3746$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3744$0 [1];
+    rq_req1 <= \port$3746$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15157,8 +15175,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3744$0 [0];
-  assign i_requantize = \port$3744$0 [1];
+  assign i_relu = \port$3746$0 [0];
+  assign i_requantize = \port$3746$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15167,7 +15185,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3978$0 , \port$3979$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3980$0 , \port$3981$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15363,10 +15381,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3978$0 ;
-  wire [7:0] \port$3978$0 ;
-  output [23:0] \port$3979$0 ;
-  wire [23:0] \port$3979$0 ;
+  output [7:0] \port$3980$0 ;
+  wire [7:0] \port$3980$0 ;
+  output [23:0] \port$3981$0 ;
+  wire [23:0] \port$3981$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16739,7 +16757,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3925$0 (pe4_flags),
+    .\port$3927$0 (pe4_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -16875,14 +16893,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3978$0  = \$50 ;
-  assign \port$3979$0  = \$51 ;
+  assign \port$3980$0  = \$50 ;
+  assign \port$3981$0  = \$51 ;
   assign \$19  = pe4_ctx9;
   assign \$23  = { pe4_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3925$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3927$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -17067,8 +17085,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3925$0 ;
-  wire [1:0] \port$3925$0 ;
+  input [1:0] \port$3927$0 ;
+  wire [1:0] \port$3927$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -17285,9 +17303,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3925$0 [0];
+    rq_relu1 <= \port$3927$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3925$0 [1];
+    rq_req1 <= \port$3927$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17421,8 +17439,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3925$0 [0];
-  assign i_requantize = \port$3925$0 [1];
+  assign i_relu = \port$3927$0 [0];
+  assign i_requantize = \port$3927$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17431,7 +17449,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4159$0 , \port$4160$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4161$0 , \port$4162$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17627,10 +17645,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4159$0 ;
-  wire [7:0] \port$4159$0 ;
-  output [23:0] \port$4160$0 ;
-  wire [23:0] \port$4160$0 ;
+  output [7:0] \port$4161$0 ;
+  wire [7:0] \port$4161$0 ;
+  output [23:0] \port$4162$0 ;
+  wire [23:0] \port$4162$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19003,7 +19021,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4106$0 (pe5_flags),
+    .\port$4108$0 (pe5_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -19139,14 +19157,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$4159$0  = \$50 ;
-  assign \port$4160$0  = \$51 ;
+  assign \port$4161$0  = \$50 ;
+  assign \port$4162$0  = \$51 ;
   assign \$19  = pe5_ctx9;
   assign \$23  = { pe5_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4106$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4108$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -19331,8 +19349,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4106$0 ;
-  wire [1:0] \port$4106$0 ;
+  input [1:0] \port$4108$0 ;
+  wire [1:0] \port$4108$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -19549,9 +19567,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4106$0 [0];
+    rq_relu1 <= \port$4108$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4106$0 [1];
+    rq_req1 <= \port$4108$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19685,8 +19703,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4106$0 [0];
-  assign i_requantize = \port$4106$0 [1];
+  assign i_relu = \port$4108$0 [0];
+  assign i_requantize = \port$4108$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19695,7 +19713,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4340$0 , \port$4341$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4342$0 , \port$4343$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19891,10 +19909,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4340$0 ;
-  wire [7:0] \port$4340$0 ;
-  output [23:0] \port$4341$0 ;
-  wire [23:0] \port$4341$0 ;
+  output [7:0] \port$4342$0 ;
+  wire [7:0] \port$4342$0 ;
+  output [23:0] \port$4343$0 ;
+  wire [23:0] \port$4343$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -21267,7 +21285,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4287$0 (pe6_flags),
+    .\port$4289$0 (pe6_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -21403,14 +21421,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$4340$0  = \$50 ;
-  assign \port$4341$0  = \$51 ;
+  assign \port$4342$0  = \$50 ;
+  assign \port$4343$0  = \$51 ;
   assign \$19  = pe6_ctx9;
   assign \$23  = { pe6_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4287$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4289$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -21595,8 +21613,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4287$0 ;
-  wire [1:0] \port$4287$0 ;
+  input [1:0] \port$4289$0 ;
+  wire [1:0] \port$4289$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21813,9 +21831,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4287$0 [0];
+    rq_relu1 <= \port$4289$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4287$0 [1];
+    rq_req1 <= \port$4289$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21949,8 +21967,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4287$0 [0];
-  assign i_requantize = \port$4287$0 [1];
+  assign i_relu = \port$4289$0 [0];
+  assign i_requantize = \port$4289$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21959,7 +21977,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4521$0 , \port$4522$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4523$0 , \port$4524$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -22155,10 +22173,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4521$0 ;
-  wire [7:0] \port$4521$0 ;
-  output [23:0] \port$4522$0 ;
-  wire [23:0] \port$4522$0 ;
+  output [7:0] \port$4523$0 ;
+  wire [7:0] \port$4523$0 ;
+  output [23:0] \port$4524$0 ;
+  wire [23:0] \port$4524$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -23531,7 +23549,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4468$0 (pe7_flags),
+    .\port$4470$0 (pe7_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -23667,14 +23685,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$4521$0  = \$50 ;
-  assign \port$4522$0  = \$51 ;
+  assign \port$4523$0  = \$50 ;
+  assign \port$4524$0  = \$51 ;
   assign \$19  = pe7_ctx9;
   assign \$23  = { pe7_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4468$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4470$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23859,8 +23877,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4468$0 ;
-  wire [1:0] \port$4468$0 ;
+  input [1:0] \port$4470$0 ;
+  wire [1:0] \port$4470$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -24077,9 +24095,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4468$0 [0];
+    rq_relu1 <= \port$4470$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4468$0 [1];
+    rq_req1 <= \port$4470$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -24213,8 +24231,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4468$0 [0];
-  assign i_requantize = \port$4468$0 [1];
+  assign i_relu = \port$4470$0 [0];
+  assign i_requantize = \port$4470$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -773,6 +773,7 @@ class NmcArray(wiring.Component):
         stage = {"valid": step_valid & step["last"], "group": step["group"], "par": step["par"],
                  "ctx": step["ctx"], "out": step["out"]}
         for k in range(1, W + 1):
+            before_wb = stage  # the stage before the write-back's
             nxt = {}
             for name, width in wb_fields.items():
                 sig = Signal(width, name=f"wb_{name}{k}", reset_less=name != "valid")
@@ -832,7 +833,11 @@ class NmcArray(wiring.Component):
                      d_room.eq(Mux(drain, d_occ - r_fire < fifo_depth - 1, d_occ - r_fire < fifo_depth))]
         lane_last = de[:_log2(P)].all() if P > 1 else Const(1)
         for s in range(2):
-            winc = out_write & (wb["ctx"] == s)
+            # the write-back into this slot, registered from the stage before: the
+            # write-back registers fan out to every output buffer, and their route into
+            # the counts limited three of ten ECP5 seeds
+            winc = Signal(name=f"drain_written{s}")
+            m.d.sync += winc.eq(before_wb["valid"] & before_wb["out"] & (before_wb["ctx"] == s))
             here = drain_from[s]
             cleared = claim & (claim_ctx == s) | here & de_last
             done_group = here & lane_last
