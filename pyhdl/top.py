@@ -772,15 +772,15 @@ class NmcArray(wiring.Component):
         wb_fields = {"valid": 1, "group": group_bits, "par": 1, "ctx": 1, "out": 1}
         stage = {"valid": step_valid & step["last"], "group": step["group"], "par": step["par"],
                  "ctx": step["ctx"], "out": step["out"]}
+        wb_stages = [stage]
         for k in range(1, W + 1):
-            before_wb = stage  # the stage before the write-back's
             nxt = {}
             for name, width in wb_fields.items():
                 sig = Signal(width, name=f"wb_{name}{k}", reset_less=name != "valid")
-                m.d.sync += sig.eq(stage[name])
+                m.d.sync += sig.eq(wb_stages[-1][name])
                 nxt[name] = sig
-            stage = nxt
-        wb = stage
+            wb_stages.append(nxt)
+        before_wb, wb = wb_stages[-2:]  # the stage before the write-back's, and the write-back's
         act_write = Signal(name="act_write")
         out_write = Signal(name="out_write")
         m.d.comb += [act_write.eq(wb["valid"] & ~wb["out"]), out_write.eq(wb["valid"] & wb["out"])]
