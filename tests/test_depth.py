@@ -1,0 +1,102 @@
+"""LUT levels between registers of an iCE40 netlist (pyhdl.fpga.depth)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pyhdl.fpga import depth, flow, targets
+
+from test_synth import _tiny
+
+
+def _cell(kind, **pins):
+    outputs = {"O", "Q", "CO"}
+    return {"type": kind, "port_directions": {p: "output" if p in outputs else "input" for p in pins},
+            "connections": {p: [bit] if bit is not None else [] for p, bit in pins.items()}}
+
+
+def _netlist(cells, nets, name="nmc_tiny"):
+    harness = {"cells": {"dut": {"type": name, "port_directions": {}, "connections": {}}}, "netnames": {}}
+    return {"modules": {"nmc_fpga_harness": harness,
+                        name: {"cells": cells, "netnames": {n: {"bits": b} for n, b in nets.items()}}}}
+
+
+# a -> LUT -> carry -> LUT (reading the carry) -> b.D; the first LUT also drives b's
+# enable; c loads a directly; a loads a module input
+CHAIN = _netlist(
+    {"a": _cell("SB_DFF", C=1, D=9, Q=2), "lut1": _cell("SB_LUT4", I0=2, I1="0", I2="0", I3="0", O=3),
+     "carry": _cell("SB_CARRY", I0=3, I1=2, CI="0", CO=4),
+     "lut2": _cell("SB_LUT4", I0=3, I1="0", I2="0", I3=4, O=5),
+     "b": _cell("SB_DFFE", C=1, D=5, E=3, Q=6), "c": _cell("SB_DFFSR", C=1, D=2, R=None, Q=7)},
+    {"clk": [1], "a": [2], "x": [3], "y": [5], "b_reg": [6], "c": [7], "in_port": [9]})
+
+
+def test_levels_count_luts_and_not_carries():
+    assert depth.levels(CHAIN) == [(2, "b_reg", "D"), (1, "b_reg", "E"), (0, "a", "D"), (0, "c", "D")]
+    assert depth.histogram(depth.levels(CHAIN)) == {0: 2, 1: 1, 2: 1}
+    assert depth.over(depth.levels(CHAIN), 1) == {"b_reg": 1}
+    assert depth.over(depth.levels(CHAIN), 0) == {"b_reg": 2}
+
+
+def test_registers_group_by_name_without_bit_or_yosys_suffix():
+    ends = [(5, "in_ahead0[3]", "D"), (4, "in_ahead0[7]", "E"), (4, "want0_SB_DFFSR_Q", "D"), (2, "x", "D")]
+    assert depth.over(ends, 3) == {"in_ahead0": 2, "want0": 1}
+
+
+@pytest.mark.parametrize("module, message", [
+    ("nmc_other", r"^netlist has no module 'nmc_other' with cells; it has \['nmc_fpga_harness', 'nmc_tiny'\]$"),
+])
+def test_unknown_module_is_named(module, message):
+    with pytest.raises(ValueError, match=message):
+        depth.levels(CHAIN, module)
+
+
+def test_the_array_module_must_be_unambiguous():
+    two = json.loads(json.dumps(CHAIN))
+    two["modules"]["nmc_second"] = two["modules"]["nmc_tiny"]
+    with pytest.raises(ValueError, match=r"^netlist has 2 array modules \['nmc_second', 'nmc_tiny'\]; "
+                                         r"name one with module=$"):
+        depth.levels(two)
+
+
+def test_a_netlist_without_ice40_flip_flops_is_refused():
+    ecp5 = _netlist({"l": _cell("LUT4", A=1, Z=2), "f": _cell("TRELLIS_FF", DI=2, Q=3)}, {"q": [3]})
+    with pytest.raises(ValueError, match=r"^module 'nmc_tiny' has no iCE40 flip-flops \(SB_DFF\*\), "
+                                         r"only LUT4, TRELLIS_FF: this counts iCE40 netlists$"):
+        depth.levels(ecp5)
+
+
+@pytest.mark.parametrize("limit", [-1, 1.5, True, "3"])
+def test_bad_limit(limit):
+    with pytest.raises(ValueError, match=r"^limit must be an integer >= 0, not "):
+        depth.over([], limit)
+
+
+def test_cli_prints_the_histogram_and_the_deep_registers(tmp_path, capsys):
+    path = tmp_path / "netlist.json"
+    path.write_text(json.dumps(CHAIN))
+    assert depth.main([str(path), "--over", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "flip-flop inputs by LUT levels: 0: 2, 1: 1, 2: 1", "deeper than 1: 1 inputs of 1 registers",
+        "     1  b_reg"]
+
+
+def test_cli_bad_input_is_one_line(tmp_path, capsys):
+    assert depth.main([str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("depth: ") and "none.json" in err[0]
+
+
+def test_a_yosys_netlist_has_every_flip_flop_input_counted(tmp_path):
+    # one MAC lane through the flow's own iCE40 synthesis (its multiply-accumulate sits
+    # in the DSP; the logic left around the block RAM has some depth)
+    flow.synthesize(_tiny(tmp_path), "tiny", targets.ice40(), tmp_path / "build")
+    netlist = json.loads((tmp_path / "build" / "netlist.json").read_text())
+    cells = netlist["modules"]["tiny"]["cells"].values()
+    pins = sum(1 for c in cells if c["type"].startswith("SB_DFF")
+               for p in depth.ENDPOINT_PINS if c["connections"].get(p))
+    ends = depth.levels(netlist, "tiny")
+    assert len(ends) == pins > 0
+    assert sum(depth.histogram(ends).values()) == pins and ends[0][0] >= 1
