@@ -263,28 +263,10 @@ class NmcArray(wiring.Component):
             m.d.sync += [payload.eq(before[0]), fire.eq(before[1])]
             before = (payload, fire)
         arriving = stages[-2][0] if len(stages) > 1 else self.load.payload
-        ctl_word = Signal(name="load_r_is_control", reset_less=True)
-        ctl_n_layers = Signal(name="load_r_is_n_layers", reset_less=True)
-        ctl_clear = Signal(name="load_r_is_clear", reset_less=True)
-        # n = min(data, max_layers): written as OR trees and a narrow subtract, not
-        # a compare and subtract as wide as the load data
-        n_low = arriving.data[:layer_bits]
-        n_clamp = (arriving.data[layer_bits:] != 0) | (n_low > cfg.max_layers)
-        n_any = Signal(name="load_r_has_layers", reset_less=True)
-        n_last = Signal.like(last_layer, name="load_r_last_layer", reset_less=True)
-        # a descriptor write (and whether it is layer 0's), decoded on arrival too: the
-        # address compare is a carry chain as wide as the word field
-        desc_word = Signal(name="load_r_is_descriptor", reset_less=True)
-        desc_word0 = Signal(name="load_r_is_descriptor0", reset_less=True)
-        m.d.sync += [desc_word.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
-                                  & (arriving.addr[0:20] < cfg.max_layers)),
-                     desc_word0.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
-                                   & (arriving.addr[0:20] == 0))]
-        m.d.sync += [ctl_word.eq(arriving.addr[28:32] == sizing.REGION_CONTROL),
-                     ctl_n_layers.eq(arriving.addr[0:20] == sizing.CONTROL_N_LAYERS),
-                     ctl_clear.eq(arriving.addr[0:20] == sizing.CONTROL_CLEAR),
-                     n_any.eq(arriving.data != 0),
-                     n_last.eq(Mux(n_clamp, cfg.max_layers - 1, n_low - 1))]
+        decoded = load_decode(m, cfg, arriving, last_layer)
+        ctl_word, ctl_n_layers, ctl_clear = decoded["control"], decoded["n_layers"], decoded["clear"]
+        desc_word, desc_word0 = decoded["descriptor"], decoded["descriptor0"]
+        n_any, n_last = decoded["has_layers"], decoded["last_layer"]
         vn = cfg.mode == "vonneumann"
         K = sizing.bus_words_per_step(cfg)
         if vn:
@@ -983,3 +965,37 @@ class NmcArray(wiring.Component):
                 m.d.sync += stat_r.eq(0)
         m.d.comb += self.stat_data.eq(stat_r)
         return m
+
+
+def load_decode(m: Module, cfg: ArrayConfig, arriving, last_layer) -> dict:
+    """The load port's control decodes of ``arriving`` (a load register with ``addr``
+    and ``data``), registered: ``{"control", "n_layers", "clear", "descriptor",
+    "descriptor0", "has_layers", "last_layer"}`` say whether the word is in the control
+    region, is its ``n_layers`` or ``clear`` word, is a descriptor below ``max_layers``
+    or descriptor 0, and, for an ``n_layers`` word, ``data != 0`` and ``min(data,
+    max_layers) - 1`` (a register like ``last_layer``, the sequencer's)."""
+    layer_bits = max(1, cfg.max_layers.bit_length())
+    ctl_word = Signal(name="load_r_is_control", reset_less=True)
+    ctl_n_layers = Signal(name="load_r_is_n_layers", reset_less=True)
+    ctl_clear = Signal(name="load_r_is_clear", reset_less=True)
+    # n = min(data, max_layers): written as OR trees and a narrow subtract, not
+    # a compare and subtract as wide as the load data
+    n_low = arriving.data[:layer_bits]
+    n_clamp = (arriving.data[layer_bits:] != 0) | (n_low > cfg.max_layers)
+    n_any = Signal(name="load_r_has_layers", reset_less=True)
+    n_last = Signal.like(last_layer, name="load_r_last_layer", reset_less=True)
+    # a descriptor write (and whether it is layer 0's), decoded on arrival too: the
+    # address compare is a carry chain as wide as the word field
+    desc_word = Signal(name="load_r_is_descriptor", reset_less=True)
+    desc_word0 = Signal(name="load_r_is_descriptor0", reset_less=True)
+    m.d.sync += [desc_word.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
+                              & (arriving.addr[0:20] < cfg.max_layers)),
+                 desc_word0.eq((arriving.addr[28:32] == sizing.REGION_DESCRIPTOR)
+                               & (arriving.addr[0:20] == 0))]
+    m.d.sync += [ctl_word.eq(arriving.addr[28:32] == sizing.REGION_CONTROL),
+                 ctl_n_layers.eq(arriving.addr[0:20] == sizing.CONTROL_N_LAYERS),
+                 ctl_clear.eq(arriving.addr[0:20] == sizing.CONTROL_CLEAR),
+                 n_any.eq(arriving.data != 0),
+                 n_last.eq(Mux(n_clamp, cfg.max_layers - 1, n_low - 1))]
+    return {"control": ctl_word, "n_layers": ctl_n_layers, "clear": ctl_clear, "descriptor": desc_word,
+            "descriptor0": desc_word0, "has_layers": n_any, "last_layer": n_last}

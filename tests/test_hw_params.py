@@ -221,3 +221,50 @@ def test_descriptor_step_logic_decodes_as_the_ints(cfg):
     sim.add_testbench(bench)
     sim.run()
     assert not mismatches
+
+
+@pytest.mark.parametrize("cfg", [SMALL, DEFAULT, ArrayConfig(pe=2, simd=2, max_layers=40)],
+                         ids=lambda c: f"{c.name}_layers{c.max_layers}")
+def test_load_decode_follows_the_address_map(cfg):
+    # the array's control decodes of a load word against the address map read off the
+    # ints: aliases of a control word in the high word bits, descriptors at and past
+    # max_layers, n_layers past max_layers and in the data's top bit
+    from types import SimpleNamespace
+
+    from amaranth.hdl import Module, Signal, signed
+    from amaranth.sim import Simulator
+
+    from pyhdl.top import load_decode
+    width = sizing.load_data_bits(cfg)
+    m = Module()
+    arriving = SimpleNamespace(addr=Signal(32, name="addr"), data=Signal(width, name="data"))
+    got = load_decode(m, cfg, arriving, Signal(signed(cfg.max_layers.bit_length() + 1)))
+    L = cfg.max_layers
+    words = sorted({0, 1, 2, 3, L - 1, L, L + 1, 15, 16, 17, 2**19, 2**20 - 1})
+    datas = sorted({0, 1, L - 1, L, L + 1, 2**L.bit_length(), 2**width - 1, 1 << (width - 1)})
+    rng = random.Random(5)
+    cases = [(sizing.load_address(region, index, word), rng.choice(datas))
+             for region in range(5) for index in (0, 3) for word in words]
+    cases += [(sizing.load_address(sizing.REGION_CONTROL, 0, sizing.CONTROL_N_LAYERS), d) for d in datas]
+    mismatches = []
+
+    async def bench(ctx):
+        for addr, value in cases:
+            ctx.set(arriving.addr, addr)
+            ctx.set(arriving.data, value)
+            await ctx.tick()
+            region, word = addr >> 28, addr & (2**20 - 1)
+            want = {"control": region == sizing.REGION_CONTROL,
+                    "n_layers": word == sizing.CONTROL_N_LAYERS, "clear": word == sizing.CONTROL_CLEAR,
+                    "descriptor": region == sizing.REGION_DESCRIPTOR and word < L,
+                    "descriptor0": region == sizing.REGION_DESCRIPTOR and word == 0,
+                    "has_layers": value != 0, "last_layer": min(value, L) - 1}
+            for name, sig in got.items():
+                if ctx.get(sig) != int(want[name]):
+                    mismatches.append((hex(addr), value, name, ctx.get(sig), int(want[name])))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches, mismatches[:5]
