@@ -100,3 +100,12 @@ def test_a_yosys_netlist_has_every_flip_flop_input_counted(tmp_path):
     ends = depth.levels(netlist, "tiny")
     assert len(ends) == pins > 0
     assert sum(depth.histogram(ends).values()) == pins and ends[0][0] >= 1
+
+
+def test_a_path_longer_than_the_recursion_limit_is_refused(monkeypatch):
+    monkeypatch.setattr("sys.getrecursionlimit", lambda: 3)  # only the message reads it
+    cells = {"a": _cell("SB_DFF", C=1, D=9, Q=2), "b": _cell("SB_DFF", C=1, D=100, Q=3)}
+    for k in range(2000):  # a 2000-cell carry chain into b
+        cells[f"c{k}"] = _cell("SB_CARRY", I0=2, I1=2, CI=100 + k + 1 if k < 1999 else 2, CO=100 + k)
+    with pytest.raises(ValueError, match=r"^the path into b_reg\.D runs through more LUT and carry cells than 3$"):
+        depth.levels(_netlist(cells, {"clk": [1], "a": [2], "b_reg": [3]}))
