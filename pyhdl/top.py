@@ -974,7 +974,7 @@ def load_decode(m: Module, cfg: ArrayConfig, arriving, last_layer) -> dict:
     region, is its ``n_layers`` or ``clear`` word, is a descriptor below ``max_layers``
     or descriptor 0, and, for an ``n_layers`` word, ``data != 0`` and ``min(data,
     max_layers) - 1`` (a register like ``last_layer``, the sequencer's)."""
-    layer_bits = max(1, cfg.max_layers.bit_length())
+    layer_bits = len(last_layer) - 1  # a layer index, and a sign for "no layers"
     ctl_word = Signal(name="load_r_is_control", reset_less=True)
     ctl_n_layers = Signal(name="load_r_is_n_layers", reset_less=True)
     ctl_clear = Signal(name="load_r_is_clear", reset_less=True)
