@@ -100,6 +100,8 @@ def test_a_yosys_netlist_has_every_flip_flop_input_counted(tmp_path):
     ends = depth.levels(netlist, "tiny")
     assert len(ends) == pins > 0
     assert sum(depth.histogram(ends).values()) == pins and ends[0][0] >= 1
+    late = depth.estimate(netlist, "tiny")
+    assert len(late) == pins and all(ns >= depth.UP5K.route for ns, _, _ in late)
 
 
 def test_a_path_longer_than_the_recursion_limit_is_refused(monkeypatch):
@@ -109,3 +111,58 @@ def test_a_path_longer_than_the_recursion_limit_is_refused(monkeypatch):
         cells[f"c{k}"] = _cell("SB_CARRY", I0=2, I1=2, CI=100 + k + 1 if k < 1999 else 2, CO=100 + k)
     with pytest.raises(ValueError, match=r"^the path into b_reg\.D runs through more LUT and carry cells than 3$"):
         depth.levels(_netlist(cells, {"clk": [1], "a": [2], "b_reg": [3]}))
+
+
+# -- estimate: arrival times with the UP5K's delays and the shortest routes ---------
+
+D = depth.UP5K
+
+
+def test_estimate_adds_cells_and_shortest_routes():
+    lut1 = D.clk_to_q + D.route + D.lut["I0"]             # a -> lut1.I0
+    carry = lut1 + D.route + D.carry_operand               # lut1 -> carry.I0 (CI is a constant)
+    b_d = max(carry + D.lut_setup["I3"],                   # carry -> lut2.I3 is dedicated wiring
+              lut1 + D.route + D.lut_setup["I0"])          # lut2 packs with b: its setup, no route
+    expected = sorted([(b_d, "b_reg", "D"), (lut1 + D.route + D.setup_ctrl, "b_reg", "E"),
+                       (D.route + D.lut_setup["I3"], "a", "D"),                 # a module input
+                       (D.clk_to_q + D.route + D.lut_setup["I3"], "c", "D")],  # a pass-through LUT
+                      key=lambda e: (-e[0], e[1], e[2]))
+    got = depth.estimate(CHAIN)
+    assert [(r, p) for _, r, p in got] == [(r, p) for _, r, p in expected]
+    assert [ns for ns, _, _ in got] == pytest.approx([ns for ns, _, _ in expected], abs=1e-3)
+
+
+@pytest.mark.parametrize("length", [8, 9, 17])
+def test_a_carry_chain_pays_its_links_and_each_logic_block_it_enters(length):
+    cells = {"a": _cell("SB_DFF", C=1, D=9, Q=2)}
+    for k in range(length):  # operands from a, CI from the cell before
+        cells[f"c{k}"] = _cell("SB_CARRY", I0=2, I1=2, CI=100 + k - 1 if k else "0", CO=100 + k)
+    cells["sum"] = _cell("SB_LUT4", I0="0", I1="0", I2="0", I3=100 + length - 1, O=5)
+    cells["b"] = _cell("SB_DFF", C=1, D=5, Q=6)
+    blocks = (length - 1) // D.carry_per_block
+    expected = (D.clk_to_q + D.route + D.carry_operand + (length - 1) * D.carry_in
+                + blocks * D.carry_block + D.lut_setup["I3"])
+    got = dict(((r, p), ns) for ns, r, p in depth.estimate(_netlist(cells, {"a": [2], "b_reg": [6]})))
+    assert got[("b_reg", "D")] == pytest.approx(expected, abs=1e-3)
+
+
+def test_past_groups_the_late_inputs_by_register():
+    ends = [(16.2, "in_ahead0[3]", "D"), (15.9, "in_ahead0[7]", "E"), (15.4, "want0_SB_DFFSR_Q", "D"),
+            (17.0, "acc[31]", "D")]
+    assert depth.past(ends, 15.4) == {"in_ahead0": 2, "acc": 1}
+
+
+@pytest.mark.parametrize("period", [0, -1.0, True, "15.4", None])
+def test_bad_period(period):
+    with pytest.raises(ValueError, match=r"^period must be a number of ns > 0, not "):
+        depth.past([], period)
+
+
+def test_cli_with_a_period_lists_the_late_registers(tmp_path, capsys):
+    path = tmp_path / "netlist.json"
+    path.write_text(json.dumps(CHAIN))
+    latest = depth.estimate(CHAIN)[0][0]
+    assert depth.main([str(path), "--over", "1", "--period", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[3:] == [
+        f"estimated arrival, every route {D.route} ns: latest {latest:.2f} ns (b_reg.D); "
+        f"later than 5 ns: 2 inputs of 1 registers", "     2  b_reg"]
