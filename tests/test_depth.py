@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -68,16 +69,24 @@ def test_a_netlist_without_ice40_flip_flops_is_refused():
         depth.levels(ecp5)
 
 
-@pytest.mark.parametrize("limit", [-1, 1.5, True, "3"])
-def test_bad_limit(limit):
-    with pytest.raises(ValueError, match=r"^limit must be an integer >= 0, not "):
-        depth.over([], limit)
+@pytest.mark.parametrize("check, value, message", [
+    *((depth.over, limit, r"^limit must be an integer >= 0, not ") for limit in (-1, 1.5, True, "3")),
+    *((depth.past, period, r"^period must be a number of ns > 0, not ") for period in (0, -1.0, True, "15.4", None)),
+])
+def test_bad_limit_or_period(check, value, message):
+    with pytest.raises(ValueError, match=message + re.escape(repr(value)) + "$"):
+        check([], value)
 
 
-def test_cli_prints_the_histogram_and_the_deep_registers(tmp_path, capsys):
+@pytest.fixture
+def chain_file(tmp_path):
     path = tmp_path / "netlist.json"
     path.write_text(json.dumps(CHAIN))
-    assert depth.main([str(path), "--over", "1"]) == 0
+    return path
+
+
+def test_cli_prints_the_histogram_and_the_deep_registers(chain_file, capsys):
+    assert depth.main([str(chain_file), "--over", "1"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "flip-flop inputs by LUT levels: 0: 2, 1: 1, 2: 1", "deeper than 1: 1 inputs of 1 registers",
         "     1  b_reg"]
@@ -152,17 +161,9 @@ def test_past_groups_the_late_inputs_by_register():
     assert depth.past(ends, 15.4) == {"in_ahead0": 2, "acc": 1}
 
 
-@pytest.mark.parametrize("period", [0, -1.0, True, "15.4", None])
-def test_bad_period(period):
-    with pytest.raises(ValueError, match=r"^period must be a number of ns > 0, not "):
-        depth.past([], period)
-
-
-def test_cli_with_a_period_lists_the_late_registers(tmp_path, capsys):
-    path = tmp_path / "netlist.json"
-    path.write_text(json.dumps(CHAIN))
+def test_cli_with_a_period_lists_the_late_registers(chain_file, capsys):
     latest = depth.estimate(CHAIN)[0][0]
-    assert depth.main([str(path), "--over", "1", "--period", "5"]) == 0
+    assert depth.main([str(chain_file), "--over", "1", "--period", "5"]) == 0
     assert capsys.readouterr().out.splitlines()[3:] == [
         f"estimated arrival, every route {D.route} ns: latest {latest:.2f} ns (b_reg.D); "
         f"later than 5 ns: 2 inputs of 1 registers", "     2  b_reg"]
