@@ -207,6 +207,12 @@ def run(args) -> int:
         if cp:
             parts = ", ".join(f"{k} {v:.2f}" for k, v in cp["by_type"].items())
             print(f"{label['target']}: critical path {cp['ns']:.2f} ns ({parts}): {cp['from']} -> {cp['to']}")
+        ceiling = rep.get("ceiling")
+        if ceiling:
+            print(f"{label['target']}: no placement of this netlist passes {ceiling['mhz']:.1f} MHz "
+                  f"({ceiling['end']} at {ceiling['ns']:.2f} ns with every route the shortest; "
+                  f"{ceiling['inputs_past_goal']} inputs of {ceiling['registers_past_goal']} registers "
+                  f"past the goal's {1000 / rep['goal_mhz']:.2f} ns)")
         by_part = rep.get("lut4_per_mac_by_part") or {}
         if len(by_part) > 1:
             split = " + ".join(f"{part} {v:.1f}" for part, v in by_part.items())

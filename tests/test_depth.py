@@ -128,13 +128,13 @@ D = depth.UP5K
 
 
 def test_estimate_adds_cells_and_shortest_routes():
-    lut1 = D.clk_to_q + D.route + D.lut["I0"]             # a -> lut1.I0
+    lut1 = D.clk_to_q + D.route + D.lut             # a -> lut1.I0
     carry = lut1 + D.route + D.carry_operand               # lut1 -> carry.I0 (CI is a constant)
-    b_d = max(carry + D.lut_setup["I3"],                   # carry -> lut2.I3 is dedicated wiring
-              lut1 + D.route + D.lut_setup["I0"])          # lut2 packs with b: its setup, no route
+    b_d = max(carry + D.lut_setup,                   # carry -> lut2.I3 is dedicated wiring
+              lut1 + D.route + D.lut_setup)          # lut2 packs with b: its setup, no route
     expected = sorted([(b_d, "b_reg", "D"), (lut1 + D.route + D.setup_ctrl, "b_reg", "E"),
-                       (D.route + D.lut_setup["I3"], "a", "D"),                 # a module input
-                       (D.clk_to_q + D.route + D.lut_setup["I3"], "c", "D")],  # a pass-through LUT
+                       (D.route + D.lut_setup, "a", "D"),                 # a module input
+                       (D.clk_to_q + D.route + D.lut_setup, "c", "D")],  # a pass-through LUT
                       key=lambda e: (-e[0], e[1], e[2]))
     got = depth.estimate(CHAIN)
     assert [(r, p) for _, r, p in got] == [(r, p) for _, r, p in expected]
@@ -150,7 +150,7 @@ def test_a_carry_chain_pays_its_links_and_each_logic_block_it_enters(length):
     cells["b"] = _cell("SB_DFF", C=1, D=5, Q=6)
     blocks = (length - 1) // D.carry_per_block
     expected = (D.clk_to_q + D.route + D.carry_operand + (length - 1) * D.carry_in
-                + blocks * D.carry_block + D.lut_setup["I3"])
+                + blocks * D.carry_block + D.lut_setup)
     got = dict(((r, p), ns) for ns, r, p in depth.estimate(_netlist(cells, {"a": [2], "b_reg": [6]})))
     assert got[("b_reg", "D")] == pytest.approx(expected, abs=1e-3)
 
@@ -167,3 +167,18 @@ def test_cli_with_a_period_lists_the_late_registers(chain_file, capsys):
     assert capsys.readouterr().out.splitlines()[3:] == [
         f"estimated arrival, every route {D.route} ns: latest {latest:.2f} ns (b_reg.D); "
         f"later than 5 ns: 2 inputs of 1 registers", "     2  b_reg"]
+
+
+def test_ceiling_is_the_latest_input_against_the_goal():
+    ns, register, pin = depth.estimate(CHAIN)[0]
+    # a 5 ns period (200 MHz): b_reg's D and E inputs both estimate later
+    assert depth.ceiling(CHAIN, None, 200.0) == {
+        "ns": ns, "mhz": round(1000 / ns, 2), "end": f"{register}.{pin}",
+        "inputs_past_goal": 2, "registers_past_goal": 1}
+    assert depth.ceiling(CHAIN, None, 1.0)["inputs_past_goal"] == 0
+
+
+@pytest.mark.parametrize("goal", [0, -65, True, "65"])
+def test_bad_goal(goal):
+    with pytest.raises(ValueError, match=r"^goal_mhz must be a number > 0, not " + re.escape(repr(goal)) + "$"):
+        depth.ceiling(CHAIN, None, goal)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import re
 import stat
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyhdl.fpga import flow, harness, report, synth, targets
+from pyhdl.fpga import depth, flow, harness, report, synth, targets
 
 # A sync-read weight memory feeding a registered 8x8 signed multiply and an accumulator:
 # what one MAC lane of the array asks of the FPGA (block RAM + DSP).
@@ -227,6 +228,9 @@ def test_one_mac_lane_maps_to_dsp_and_block_ram_and_fallback_is_caught(tmp_path)
     assert r["fmax_mhz"] > 0 and r["critical_path"] is not None
     assert "End of script" in Path(raw["logs"]["yosys"]).read_text()
     assert raw["pnr"]["utilization"]["ICESTORM_DSP"]["used"] >= 1
+    # the estimate with every route the shortest is a bound nextpnr's placement cannot beat
+    netlist = json.loads((tmp_path / "mapped" / "netlist.json").read_text())
+    assert r["fmax_mhz"] <= depth.ceiling(netlist, "tiny", target.goal_mhz)["mhz"]
 
     # the same lane with the memory forced into logic and no DSP inference: both flagged
     no_dsp = dataclasses.replace(target, synth="synth_ice40")
@@ -310,7 +314,7 @@ def test_cli_bad_input_is_one_line(args, message):
     assert __import__("re").match(rf"^nmc synth: error: {message}$", lines[0]), lines[0]
 
 
-def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), too_big=(), by_part=None, work=None):
+def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), too_big=(), by_part=None, work=None, ceiling=None):
     """``nmc synth`` with ``synth.run`` faked: seed -> Fmax from ``fmax``, the seeds in
     ``timed_out`` raise FlowTimeout, ``work(seed)`` (if given) runs first.  Returns
     (run(argv) -> status, calls), each call ``(target, build_root, seed, pnr_timeout)``."""
@@ -332,7 +336,7 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), too_big=(), by_part=Non
                "pnr": _pnr([], {"clk": {"achieved": fmax[seed], "constraint": target.goal_mhz}})}
         rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
         split = {} if by_part is None else {"lut4_per_mac": sum(by_part.values()), "lut4_per_mac_by_part": by_part}
-        return {**rep, "seed": seed, "mapping_problems": [], **split}
+        return {**rep, "seed": seed, "mapping_problems": [], **split, **({"ceiling": ceiling} if ceiling else {})}
 
     monkeypatch.setattr(synth, "run", fake_run)
     return _synth_main(), calls
@@ -414,6 +418,16 @@ def test_board_build_runs_under_the_time_limit(monkeypatch, tmp_path, capsys):
         f"nmc synth: error: the ulx3s build did not finish within {flow.PNR_TIMEOUT_S:g} s and was stopped",
         "nmc synth: error: the ulx3s build did not finish within 60 s and was stopped",
         "nmc synth: error: the ulx3s build failed"]
+
+
+def test_an_ice40_run_prints_the_netlists_ceiling(monkeypatch, tmp_path, capsys):
+    ceiling = {"ns": 20.11, "mhz": 49.73, "end": "pe0.requant0.rq_flag4.D",
+               "inputs_past_goal": 57, "registers_past_goal": 15}
+    run, _ = _synth_cli(monkeypatch, {1: 46.2}, ceiling=ceiling)
+    assert run(["--target", "ice40", "--build-dir", str(tmp_path)]) == 0
+    assert ("ice40-up5k: no placement of this netlist passes 49.7 MHz (pe0.requant0.rq_flag4.D at "
+            "20.11 ns with every route the shortest; 57 inputs of 15 registers past the goal's "
+            "15.38 ns)\n") in capsys.readouterr().out
 
 
 def test_jobs_place_seeds_at_once_and_report_them_in_order(monkeypatch, tmp_path, capsys):

@@ -18,10 +18,12 @@ end points.
 :func:`estimate` weighs the chains too: each input's arrival time with nextpnr's UP5K
 cell delays (:data:`UP5K`) and every route as short as nextpnr makes one, the hop to a
 neighbouring tile.  Placement only adds to that, so an input estimated past the clock
-period cannot meet it on any seed.  The small config's two PEs alone
-(``docs/fpga-pe-bound.py``) estimate at 17.65 ns into the accumulator's top bit and
-placed at 18.25 (54.8 MHz) on three seeds of five, limited there (docs/fpga.md, "What is
-missing"); fan-out is not modelled, so a net with many loads places later than this.
+period cannot meet it on any seed (:func:`ceiling`; ``nmc synth`` prints it for iCE40
+builds).  The small config's two PEs alone (``docs/fpga-pe-bound.py``) estimate at
+17.29 ns into the accumulator's top bit and placed at 18.25 (54.8 MHz) on three seeds of
+five, limited there (docs/fpga.md, "What is missing").  Fan-out is not modelled, so a net
+with many loads places later than this; only flip-flop inputs are end points (a path
+into a block RAM or DSP input is not estimated, so the ceiling is an upper bound).
 
 Run ``python -m pyhdl.fpga.depth NETLIST [--module M] [--over N] [--period NS]``.
 """
@@ -36,7 +38,7 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["levels", "histogram", "over", "Delays", "UP5K", "estimate", "past", "main"]
+__all__ = ["levels", "histogram", "over", "Delays", "UP5K", "estimate", "past", "ceiling", "main"]
 
 #: Flip-flop inputs that end a path.
 ENDPOINT_PINS = ("D", "E", "R", "S")
@@ -122,14 +124,16 @@ def levels(netlist: dict, module: str | None = None) -> list[tuple[int, str, str
 class Delays:
     """Cell and route delays (ns) of an iCE40 part, as nextpnr's timing reports give them.
 
-    ``lut`` and ``lut_setup`` are per LUT input (``lut_setup``: through the LUT into the
-    flip-flop packed with it); ``carry_block`` is added each time a carry chain enters
-    the next logic block of ``carry_per_block`` cells; ``route`` is every other hop."""
+    ``lut`` is a LUT's fastest input to its output and ``lut_setup`` that input through
+    the LUT into the flip-flop packed with it: nextpnr permutes LUT inputs, so any
+    signal may end up on the fastest.  ``carry_block`` is added each time a carry chain
+    enters the next logic block of ``carry_per_block`` cells; ``route`` is every other
+    hop."""
     clk_to_q: float
     dsp_clk_to_out: float
     route: float
-    lut: dict
-    lut_setup: dict
+    lut: float
+    lut_setup: float
     carry_in: float
     carry_operand: float
     carry_block: float
@@ -137,11 +141,10 @@ class Delays:
     setup_ctrl: float
 
 
-#: The UP5K in nextpnr 0.11.1 (every value read off this design's timing reports;
-#: block RAM outputs are taken as flip-flops).
-UP5K = Delays(clk_to_q=1.39, dsp_clk_to_out=0.10, route=1.76,
-              lut={"I0": 1.23, "I1": 1.23, "I2": 1.21, "I3": 0.87},
-              lut_setup={"I0": 1.23, "I1": 1.23, "I2": 1.21, "I3": 0.82},
+#: The UP5K in nextpnr 0.11.1 (every value read off this design's timing reports: the
+#: LUT's I3 is its fastest input, 0.87 ns against 1.21-1.23 for I0-I2; block RAM
+#: outputs are taken as flip-flops).
+UP5K = Delays(clk_to_q=1.39, dsp_clk_to_out=0.10, route=1.76, lut=0.87, lut_setup=0.82,
               carry_in=0.28, carry_operand=0.61, carry_block=0.56, carry_per_block=8, setup_ctrl=0.10)
 
 
@@ -149,9 +152,9 @@ def estimate(netlist: dict, module: str | None = None, delays: Delays = UP5K) ->
     """``[(ns, register, pin), ...]`` for every flip-flop input of ``module``, latest
     first: the arrival time of its slowest path with ``delays``' cells and every route
     ``delays.route`` (a carry chain's own links and its carry into the sum LUT's ``I3``
-    take none).  A D input driven by a LUT takes that LUT's ``lut_setup`` (nextpnr packs
-    the two in one logic cell); any other input a route and ``setup_ctrl`` (E, R, S) or
-    the ``I3`` setup of a pass-through LUT (D)."""
+    take none).  A D input driven by a LUT takes ``lut_setup`` instead of that LUT's
+    delay (nextpnr packs the two in one logic cell); any other input a route and
+    ``setup_ctrl`` (E, R, S) or ``lut_setup`` of a pass-through LUT (D)."""
     names, driver, flops = _walk(netlist, module)
     arrival: dict[int, float] = {}
     position: dict[int, int] = {}
@@ -174,7 +177,7 @@ def estimate(netlist: dict, module: str | None = None, delays: Delays = UP5K) ->
             cell, _ = driver[bit]
             kind = cell["type"]
             if kind == "SB_LUT4":
-                arrival[bit] = max((hop(b, pin) + delays.lut[pin] for pin, b in _inputs(cell)), default=0.0)
+                arrival[bit] = max((hop(b, pin) for pin, b in _inputs(cell)), default=0.0) + delays.lut
             elif kind == "SB_CARRY":
                 through = at(cell["connections"]["CI"][0]) + delays.carry_in
                 if chain_position(bit) % delays.carry_per_block == 1 and chain_position(bit) > 1:
@@ -197,8 +200,8 @@ def estimate(netlist: dict, module: str | None = None, delays: Delays = UP5K) ->
         bit = cell["connections"][pin][0]
         if pin == "D" and not isinstance(bit, str) and bit in driver and driver[bit][0]["type"] == "SB_LUT4":
             lut = driver[bit][0]
-            return max((hop(b, p) + delays.lut_setup[p] for p, b in _inputs(lut)), default=0.0)
-        return at(bit) + delays.route + (delays.lut_setup["I3"] if pin == "D" else delays.setup_ctrl)
+            return max((hop(b, p) for p, b in _inputs(lut)), default=0.0) + delays.lut_setup
+        return at(bit) + delays.route + (delays.lut_setup if pin == "D" else delays.setup_ctrl)
 
     return _endpoints(flops, names, lambda cell, pin: round(end(cell, pin), 3))
 
@@ -227,6 +230,21 @@ def past(ends, period: float) -> dict[str, int]:
     if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
         raise ValueError(f"period must be a number of ns > 0, not {period!r}")
     return _by_register(ends, lambda ns: ns > period)
+
+
+def ceiling(netlist: dict, module: str | None, goal_mhz: float, delays: Delays = UP5K) -> dict:
+    """What :func:`estimate` says of ``module`` against a clock goal: ``{"ns", "mhz",
+    "end", "inputs_past_goal", "registers_past_goal"}``.  ``mhz`` is the most any
+    placement of this netlist can reach (its latest input, ``end``, with every route the
+    shortest); the counts are the inputs (and their registers) estimated past the
+    goal's period already."""
+    if isinstance(goal_mhz, bool) or not isinstance(goal_mhz, (int, float)) or not goal_mhz > 0:
+        raise ValueError(f"goal_mhz must be a number > 0, not {goal_mhz!r}")
+    late = estimate(netlist, module, delays)
+    ns, register, pin = late[0]
+    missed = past(late, 1000.0 / goal_mhz)
+    return {"ns": ns, "mhz": round(1000.0 / ns, 2), "end": f"{register}.{pin}",
+            "inputs_past_goal": sum(missed.values()), "registers_past_goal": len(missed)}
 
 
 def main(argv=None) -> int:
