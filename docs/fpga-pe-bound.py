@@ -17,7 +17,11 @@ two halves measured this way).
 """
 
 import argparse
+import sys
 from pathlib import Path
+
+# the checkout this file is in, not whichever one the environment installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Module
