@@ -71,13 +71,18 @@ def _walk(netlist: dict, module: str | None):
         for pin, direction in cell.get("port_directions", {}).items():
             if direction == "output":
                 for bit in cell["connections"][pin]:
-                    driver[bit] = (cell, pin)
+                    driver[bit] = cell
     flops = [cell for cell in mod["cells"].values() if cell["type"].startswith("SB_DFF")]
     if not flops:
         kinds = sorted({cell["type"] for cell in mod["cells"].values()})
         raise ValueError(f"module {name!r} has no iCE40 flip-flops (SB_DFF*), only {', '.join(kinds[:6])}"
                          f"{' ...' if len(kinds) > 6 else ''}: this counts iCE40 netlists")
     return names, driver, flops
+
+
+def _kind(driver, bit) -> str | None:
+    """The type of the cell driving ``bit`` (None for a constant or a module input)."""
+    return None if isinstance(bit, str) or bit not in driver else driver[bit]["type"]
 
 
 def _endpoints(flops, names, value) -> list:
@@ -109,11 +114,11 @@ def levels(netlist: dict, module: str | None = None) -> list[tuple[int, str, str
 
     def net_depth(bit) -> int:
         """Memoized; a combinational loop (never in a synthesized design) reads as 0."""
-        if isinstance(bit, str) or bit not in driver or driver[bit][0]["type"] not in ("SB_LUT4", "SB_CARRY"):
+        if _kind(driver, bit) not in ("SB_LUT4", "SB_CARRY"):
             return 0
         if bit not in depth:
             depth[bit] = 0
-            cell = driver[bit][0]
+            cell = driver[bit]
             depth[bit] = max((net_depth(b) for _, b in _inputs(cell)), default=0) + (cell["type"] == "SB_LUT4")
         return depth[bit]
 
@@ -163,19 +168,19 @@ def estimate(netlist: dict, module: str | None = None, delays: Delays = UP5K) ->
         """1 for a chain's first carry cell, counting along CI -> CO."""
         if bit not in position:
             position[bit] = 1
-            ci = driver[bit][0]["connections"]["CI"][0]
-            if not isinstance(ci, str) and ci in driver and driver[ci][0]["type"] == "SB_CARRY":
+            ci = driver[bit]["connections"]["CI"][0]
+            if _kind(driver, ci) == "SB_CARRY":
                 position[bit] = chain_position(ci) + 1
         return position[bit]
 
     def at(bit) -> float:
         """When ``bit`` settles at its driver's output; memoized (a loop reads as 0)."""
-        if isinstance(bit, str) or bit not in driver:
+        kind = _kind(driver, bit)
+        if kind is None:
             return 0.0
         if bit not in arrival:
             arrival[bit] = 0.0
-            cell, _ = driver[bit]
-            kind = cell["type"]
+            cell = driver[bit]
             if kind == "SB_LUT4":
                 arrival[bit] = max((hop(b, pin) for pin, b in _inputs(cell)), default=0.0) + delays.lut
             elif kind == "SB_CARRY":
@@ -193,14 +198,13 @@ def estimate(netlist: dict, module: str | None = None, delays: Delays = UP5K) ->
 
     def hop(bit, pin) -> float:
         """Arrival at a LUT input: a carry into I3 is dedicated wiring."""
-        from_carry = not isinstance(bit, str) and bit in driver and driver[bit][0]["type"] == "SB_CARRY"
-        return at(bit) + (0.0 if from_carry and pin == "I3" else delays.route)
+        dedicated = pin == "I3" and _kind(driver, bit) == "SB_CARRY"
+        return at(bit) + (0.0 if dedicated else delays.route)
 
     def end(cell, pin) -> float:
         bit = cell["connections"][pin][0]
-        if pin == "D" and not isinstance(bit, str) and bit in driver and driver[bit][0]["type"] == "SB_LUT4":
-            lut = driver[bit][0]
-            return max((hop(b, p) for p, b in _inputs(lut)), default=0.0) + delays.lut_setup
+        if pin == "D" and _kind(driver, bit) == "SB_LUT4":
+            return max((hop(b, p) for p, b in _inputs(driver[bit])), default=0.0) + delays.lut_setup
         return at(bit) + delays.route + (delays.lut_setup if pin == "D" else delays.setup_ctrl)
 
     return _endpoints(flops, names, lambda cell, pin: round(end(cell, pin), 3))
