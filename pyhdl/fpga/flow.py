@@ -35,7 +35,7 @@ from pathlib import Path
 
 from nmc import toolenv
 
-from . import dspplan, harness, regpack
+from . import depth, dspplan, harness, regpack
 from .targets import Target
 
 __all__ = ["FlowError", "RunFailed", "FlowTimeout", "DoesNotFit", "overfull", "PNR_TIMEOUT_S", "YOSYS", "run_tool", "stop_all", "check_timeout", "check_yosys_log", "read_ports", "run_yosys", "keep_pes_commands", "verilog_file", "synthesize", "reuse", "implement", "place"]
@@ -260,7 +260,8 @@ def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "cl
                reset: str | None = "rst") -> dict:
     """Steps 1-3 of the flow: ``build_dir``/netlist.json ready for :func:`place` (on ECP5
     with the registers packed).  Returns ``{"stat": <yosys stat JSON>, "packed": <the
-    packing's counts or None>, "soft_multiplies": <multiplies built in logic>, "top",
+    packing's counts or None>, "ceiling": <on iCE40, :func:`pyhdl.fpga.depth.ceiling` of
+    ``top`` or None>, "soft_multiplies": <multiplies built in logic>, "top",
     "harness", "seconds": {"ports", "yosys"}, "logs": {"yosys": path}}``, also written to
     ``build_dir``/synthesis.json for :func:`reuse`."""
     verilog = verilog_file(verilog)
@@ -286,14 +287,17 @@ def synthesize(verilog, top: str, target: Target, build_dir, *, clock: str = "cl
     ylog = run_yosys(synth_script(verilog, top, wrapper, target, prepare=prepare), cwd=build, name="yosys")
     seconds["yosys"] = time.monotonic() - t0
     stat = json.loads((build / "stat.json").read_text())
-    packed = None
+    packed = ceiling = None
     if target.pack_registers:
         netlist_path = build / "netlist.json"
         netlist = json.loads(netlist_path.read_text())
         packed = regpack.pack_registers(netlist)
         netlist_path.write_text(json.dumps(netlist))
-    result = {"stat": stat, "packed": packed, "soft_multiplies": len(soft), "top": top, "harness": harness.TOP,
-              "seconds": seconds, "logs": {"yosys": str(ylog)}}
+    if target.family == "ice40":
+        # the design's netlist with every route the shortest: what no placement of it beats
+        ceiling = depth.ceiling(json.loads((build / "netlist.json").read_text()), top, target.goal_mhz)
+    result = {"stat": stat, "packed": packed, "ceiling": ceiling, "soft_multiplies": len(soft), "top": top,
+              "harness": harness.TOP, "seconds": seconds, "logs": {"yosys": str(ylog)}}
     (build / SYNTHESIS).write_text(json.dumps(result))
     return result
 

@@ -133,7 +133,7 @@ def summarize(raw: dict, target: Target, *, pe: int, simd: int, config: str | No
     return {
         "target": target.name, "device": target.device, "config": config, "top": raw["top"],
         "pe": pe, "simd": simd, "mac_lanes": lanes,
-        "design": res, "total": tot, "packed": packed or None,
+        "design": res, "total": tot, "packed": packed or None, "ceiling": raw.get("ceiling"),
         "design_cells": dict(sorted(design.items())),
         "utilization": pnr.get("utilization", {}),
         "fmax_mhz": round(fmax, 2), "goal_mhz": target.goal_mhz, "meets_goal": fmax >= target.goal_mhz,

@@ -15,7 +15,7 @@ from pathlib import Path
 from .. import tech
 from ..config import ArrayConfig, DEFAULT, SMALL
 from ..sizing import ceil_div
-from . import depth, flow, report, targets
+from . import flow, report, targets
 from .targets import Target
 
 __all__ = ["CONFIGS", "default_config", "design_verilog", "expected_mapping", "Netlists", "run"]
@@ -117,9 +117,5 @@ def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None
     rep["expected_min"] = expected_mapping(cfg, target)
     rep["mapping_problems"] = report.check_mapping(rep, min_dsp=rep["expected_min"]["dsp"],
                                                    min_bram=rep["expected_min"]["bram"])
-    if target.family == "ice40":
-        # the array's netlist with every route the shortest: what no placement can beat
-        rep["ceiling"] = depth.ceiling(json.loads((build / "netlist.json").read_text()),
-                                       top_name(cfg), target.goal_mhz)
     (build / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     return rep
