@@ -42,14 +42,6 @@ def _config(args):
         "pe", "simd", "w_bits", "a_bits", "acc_bits", "m_bits", "bank_depth", "max_layers", "max_features")})
 
 
-def check_image_for_config(image, cfg) -> None:
-    """A model image quantized for other widths cannot run on this array: say which."""
-    for field in ("w_bits", "a_bits", "acc_bits", "m_bits"):
-        if getattr(image, field) != getattr(cfg, field):
-            raise ValueError(f"model {image.name!r} was quantized for {field}={getattr(image, field)}, "
-                             f"but the array has {field}={getattr(cfg, field)}")
-
-
 def read_inputs(path, image):
     """Integer activations from ``.npy``, ``.json`` or ``.csv``, checked against the image."""
     import torch
@@ -131,7 +123,6 @@ def run(args) -> int:
     job = Job(cfg)
     plan = []
     for entry in entries:
-        check_image_for_config(entry.image, cfg)
         x_q = integer.check_input(entry.image, entry.x_q)
         program = compiler.compile_model(entry.image, cfg)
         m = job.add_model(entry.name, entry.image, program)

@@ -19,7 +19,7 @@ from golden.image import ModelImage
 from . import sizing
 from .config import ArrayConfig
 
-__all__ = ["Program", "compile_model"]
+__all__ = ["Program", "compile_model", "MATCHING_WIDTHS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +69,16 @@ class Program:
         return written
 
 
+#: The widths an image's integers are written in: they must be the array's.  ``acc_bits``
+#: is not one of them: an image records the accumulator it was proven against when it was
+#: quantized, and the array may be narrower (the small config's 24 bits take the
+#: built-in models' 32-bit images) or wider, as long as every layer's proof holds at the
+#: array's width, which :func:`compile_model` checks layer by layer.
+MATCHING_WIDTHS = ("w_bits", "a_bits", "m_bits")
+
+
 def _check_fit(image: ModelImage, cfg: ArrayConfig):
-    for name in ("w_bits", "a_bits", "acc_bits", "m_bits"):
+    for name in MATCHING_WIDTHS:
         if getattr(image, name) != getattr(cfg, name):
             raise ValueError(f"model image {image.name!r} has {name}={getattr(image, name)}, "
                              f"the array has {name}={getattr(cfg, name)}")

@@ -79,7 +79,6 @@ def test_write_hex(tmp_path):
     ([10, 5], {"w_bits": 4}, CFG,
      r"^model image 'random' has w_bits=4, the array has w_bits=8$"),
     ([10, 5], {"a_bits": 6}, CFG, r"^model image 'random' has a_bits=6, the array has a_bits=8$"),
-    ([10, 5], {"acc_bits": 24}, CFG, r"^model image 'random' has acc_bits=24, the array has acc_bits=32$"),
     ([10, 5], {"m_bits": 8}, CFG, r"^model image 'random' has m_bits=8, the array has m_bits=16$"),
     ([4, 4, 4, 4, 4], {}, CFG, r"^model image 'random' has 4 layers, the array holds max_layers=3$"),
     ([10, 33], {}, CFG, r"^layer 0: out_features=33 exceeds max_features=32$"),
@@ -92,11 +91,29 @@ def test_misfits_name_layer_and_limit(sizes, kw, cfg, msg):
         compile_model(_image(sizes, **kw), cfg)
 
 
-def test_widths_and_accumulator_bound_are_checked_against_the_array():
+def test_accumulator_is_proven_at_the_arrays_width_not_the_images():
+    # an image records the accumulator it was quantized for; the array's own width decides
     image = _image([8, 3], acc_bits=32)
-    msg = r"^model image 'random' has acc_bits=32, the array has acc_bits=16$"
+    bound = max(8 * layer.max_abs_weight * 128 + layer.max_abs_bias for layer in image.layers)
+    narrow = bound.bit_length() + 1  # the narrowest signed accumulator that holds the bound
+    wide_prog = compile_model(image, CFG)
+    narrow_cfg = CFG.replace(acc_bits=narrow)
+    narrow_prog = compile_model(image, narrow_cfg)
+    assert narrow_prog.banks == wide_prog.banks and narrow_prog.descriptors == wide_prog.descriptors
+    for p in range(CFG.pe):
+        assert [sizing.unpack_requant(narrow_cfg, w) for w in narrow_prog.requant[p]] == \
+            [sizing.unpack_requant(CFG, w) for w in wide_prog.requant[p]]
+    layer = image.layers[0]
+    msg = (rf"^layer 0: accumulator may overflow acc_bits={narrow - 1}: in_features\*max\|w\|\*max\|x\| \+ "
+           rf"max\|b\| = 8\*{layer.max_abs_weight}\*128 \+ {layer.max_abs_bias} = {bound} > {2 ** (narrow - 2) - 1}$")
     with pytest.raises(ValueError, match=msg):
-        compile_model(image, CFG.replace(acc_bits=16))
+        compile_model(image, CFG.replace(acc_bits=narrow - 1))
+    # and an image proven for fewer bits runs on a wider array
+    assert compile_model(_image([8, 3], acc_bits=narrow), CFG).banks == wide_prog.banks
+
+
+def test_accumulator_bound_is_checked_against_the_array():
+    image = _image([8, 3], acc_bits=32)
     # an image built around from_dict's own check (e.g. by hand) is still caught
     layer = dataclasses.replace(image.layers[0], bias=(2**31 - 1,) * 3)
     bad = dataclasses.replace(image, layers=(layer,))

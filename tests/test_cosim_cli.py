@@ -44,8 +44,7 @@ def test_image_for_another_config(tmp_path, capsys, no_simulation):
     image, path = saved_image(tmp_path, w_bits=4, a_bits=4, acc_bits=20, m_bits=12)
     code, _, err = run_cli(["--model", str(path)], capsys)
     assert code == 2
-    assert err == (f"nmc sim: error: model '{image.name}' was quantized for w_bits=4, "
-                   f"but the array has w_bits=8\n")
+    assert err == f"nmc sim: error: model image '{image.name}' has w_bits=4, the array has w_bits=8\n"
 
 
 def test_truncated_and_corrupt_image(tmp_path, capsys, no_simulation):
