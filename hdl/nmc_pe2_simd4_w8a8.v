@@ -37,10 +37,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [8:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [31:0] \$129 ;
+  wire [23:0] \$129 ;
   wire \$13 ;
-  wire [31:0] \$130 ;
-  wire [31:0] \$131 ;
+  wire [23:0] \$130 ;
+  wire [23:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
@@ -696,9 +696,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$72 ;
   reg [31:0] \$720 ;
   wire [7:0] \$721 ;
-  wire [23:0] \$722 ;
+  wire [15:0] \$722 ;
   wire [7:0] \$723 ;
-  wire [23:0] \$724 ;
+  wire [15:0] \$724 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -734,10 +734,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [6:0] \$signature__addr$164 ;
   wire [6:0] \$signature__addr$167 ;
   wire [34:0] \$signature__data ;
-  wire [31:0] \$signature__data$153 ;
-  wire [31:0] \$signature__data$156 ;
-  wire [31:0] \$signature__data$356 ;
-  wire [31:0] \$signature__data$357 ;
+  wire [23:0] \$signature__data$153 ;
+  wire [23:0] \$signature__data$156 ;
+  wire [23:0] \$signature__data$356 ;
+  wire [23:0] \$signature__data$357 ;
   wire \$signature__en ;
   wire \$signature__en$151 ;
   wire \$signature__en$154 ;
@@ -800,15 +800,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] dl_rp__data;
   output done;
   wire done;
-  wire [31:0] drain_data;
+  wire [23:0] drain_data;
   reg [7:0] drain_elem = 8'h00;
   reg drain_elem_last = 1'h0;
   reg drain_inflight = 1'h0;
   (* init = 1'h0 *)
   wire drain_inflight2;
   reg drain_lane = 1'h0;
-  reg [31:0] drain_lane_data0 = 32'd0;
-  reg [31:0] drain_lane_data1 = 32'd0;
+  reg [23:0] drain_lane_data0 = 24'h000000;
+  reg [23:0] drain_lane_data1 = 24'h000000;
   reg drain_lane_sel0 = 1'h0;
   reg drain_lane_sel1 = 1'h0;
   reg drain_last = 1'h0;
@@ -905,10 +905,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg [2:0] layer1 = 3'h0;
   reg layer_is_0_0 = 1'h1;
   reg layer_is_0_1 = 1'h1;
-  input [85:0] load__payload;
-  wire [85:0] load__payload;
+  input [77:0] load__payload;
+  wire [77:0] load__payload;
   wire [31:0] \load__payload.addr ;
-  wire [53:0] \load__payload.data ;
+  wire [45:0] \load__payload.data ;
   output load__ready;
   wire load__ready;
   input load__valid;
@@ -916,17 +916,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire load_hold;
   reg [8:0] load_in_least_distance = 9'h000;
   reg load_in_no_distance = 1'h0;
-  reg [85:0] load_in_r0 = 86'h0000000000000000000000;
+  reg [77:0] load_in_r0 = 78'h00000000000000000000;
   wire [31:0] \load_in_r0.addr ;
-  wire [53:0] \load_in_r0.data ;
-  reg [85:0] load_in_r1 = 86'h0000000000000000000000;
+  wire [45:0] \load_in_r0.data ;
+  reg [77:0] load_in_r1 = 78'h00000000000000000000;
   wire [31:0] \load_in_r1.addr ;
-  wire [53:0] \load_in_r1.data ;
+  wire [45:0] \load_in_r1.data ;
   reg load_in_valid0 = 1'h0;
   reg load_in_valid1 = 1'h0;
-  reg [85:0] load_r = 86'h0000000000000000000000;
+  reg [77:0] load_r = 78'h00000000000000000000;
   wire [31:0] \load_r.addr ;
-  wire [53:0] \load_r.data ;
+  wire [45:0] \load_r.data ;
   reg [4:0] load_r_countdown_distance = 5'h00;
   reg [4:0] load_r_countdown_wait;
   reg load_r_has_layers = 1'h0;
@@ -954,9 +954,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] \nxt_steps_rp__addr$80 ;
   wire [32:0] nxt_steps_rp__data;
   wire [32:0] \nxt_steps_rp__data$207 ;
-  output [32:0] o_stream__payload;
-  wire [32:0] o_stream__payload;
-  wire [31:0] \o_stream__payload.data ;
+  output [24:0] o_stream__payload;
+  wire [24:0] o_stream__payload;
+  wire [23:0] \o_stream__payload.data ;
   wire \o_stream__payload.last ;
   input o_stream__ready;
   wire o_stream__ready;
@@ -976,7 +976,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire out_write;
   wire outbuf0_collision;
   wire outbuf1_collision;
-  wire [32:0] r_data;
+  wire [24:0] r_data;
   wire r_en;
   wire r_rdy;
   reg [31:0] rd_act_data = 32'd0;
@@ -986,14 +986,14 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg rd_from_input2 = 1'h0;
   reg [31:0] rd_in_data = 32'd0;
   reg release_slot = 1'h0;
-  wire [31:0] result;
-  wire [31:0] \result$150 ;
+  wire [23:0] result;
+  wire [23:0] \result$150 ;
   reg [7:0] rq_addr0 = 8'h00;
   reg [7:0] rq_addr1 = 8'h00;
   wire [7:0] rq_waddr;
   wire [7:0] \rq_waddr$31 ;
-  wire [53:0] rq_wdata;
-  wire [53:0] \rq_wdata$32 ;
+  wire [45:0] rq_wdata;
+  wire [45:0] \rq_wdata$32 ;
   wire rq_we;
   wire \rq_we$30 ;
   input rst;
@@ -1058,7 +1058,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire swp__en;
   wire vector_start;
   reg vector_start_r = 1'h0;
-  wire [32:0] w_data;
+  wire [24:0] w_data;
   reg w_en = 1'h0;
   reg [4:0] wait1 = 5'h11;
   reg wait_next_le2_0 = 1'h0;
@@ -1412,283 +1412,283 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   assign in_rp__data = _1_;
   (* no_rw_check = 32'd1 *)
-  reg [31:0] outbuf0 [127:0];
+  reg [23:0] outbuf0 [127:0];
   initial begin
-    outbuf0[0] = 32'd0;
-    outbuf0[1] = 32'd0;
-    outbuf0[2] = 32'd0;
-    outbuf0[3] = 32'd0;
-    outbuf0[4] = 32'd0;
-    outbuf0[5] = 32'd0;
-    outbuf0[6] = 32'd0;
-    outbuf0[7] = 32'd0;
-    outbuf0[8] = 32'd0;
-    outbuf0[9] = 32'd0;
-    outbuf0[10] = 32'd0;
-    outbuf0[11] = 32'd0;
-    outbuf0[12] = 32'd0;
-    outbuf0[13] = 32'd0;
-    outbuf0[14] = 32'd0;
-    outbuf0[15] = 32'd0;
-    outbuf0[16] = 32'd0;
-    outbuf0[17] = 32'd0;
-    outbuf0[18] = 32'd0;
-    outbuf0[19] = 32'd0;
-    outbuf0[20] = 32'd0;
-    outbuf0[21] = 32'd0;
-    outbuf0[22] = 32'd0;
-    outbuf0[23] = 32'd0;
-    outbuf0[24] = 32'd0;
-    outbuf0[25] = 32'd0;
-    outbuf0[26] = 32'd0;
-    outbuf0[27] = 32'd0;
-    outbuf0[28] = 32'd0;
-    outbuf0[29] = 32'd0;
-    outbuf0[30] = 32'd0;
-    outbuf0[31] = 32'd0;
-    outbuf0[32] = 32'd0;
-    outbuf0[33] = 32'd0;
-    outbuf0[34] = 32'd0;
-    outbuf0[35] = 32'd0;
-    outbuf0[36] = 32'd0;
-    outbuf0[37] = 32'd0;
-    outbuf0[38] = 32'd0;
-    outbuf0[39] = 32'd0;
-    outbuf0[40] = 32'd0;
-    outbuf0[41] = 32'd0;
-    outbuf0[42] = 32'd0;
-    outbuf0[43] = 32'd0;
-    outbuf0[44] = 32'd0;
-    outbuf0[45] = 32'd0;
-    outbuf0[46] = 32'd0;
-    outbuf0[47] = 32'd0;
-    outbuf0[48] = 32'd0;
-    outbuf0[49] = 32'd0;
-    outbuf0[50] = 32'd0;
-    outbuf0[51] = 32'd0;
-    outbuf0[52] = 32'd0;
-    outbuf0[53] = 32'd0;
-    outbuf0[54] = 32'd0;
-    outbuf0[55] = 32'd0;
-    outbuf0[56] = 32'd0;
-    outbuf0[57] = 32'd0;
-    outbuf0[58] = 32'd0;
-    outbuf0[59] = 32'd0;
-    outbuf0[60] = 32'd0;
-    outbuf0[61] = 32'd0;
-    outbuf0[62] = 32'd0;
-    outbuf0[63] = 32'd0;
-    outbuf0[64] = 32'd0;
-    outbuf0[65] = 32'd0;
-    outbuf0[66] = 32'd0;
-    outbuf0[67] = 32'd0;
-    outbuf0[68] = 32'd0;
-    outbuf0[69] = 32'd0;
-    outbuf0[70] = 32'd0;
-    outbuf0[71] = 32'd0;
-    outbuf0[72] = 32'd0;
-    outbuf0[73] = 32'd0;
-    outbuf0[74] = 32'd0;
-    outbuf0[75] = 32'd0;
-    outbuf0[76] = 32'd0;
-    outbuf0[77] = 32'd0;
-    outbuf0[78] = 32'd0;
-    outbuf0[79] = 32'd0;
-    outbuf0[80] = 32'd0;
-    outbuf0[81] = 32'd0;
-    outbuf0[82] = 32'd0;
-    outbuf0[83] = 32'd0;
-    outbuf0[84] = 32'd0;
-    outbuf0[85] = 32'd0;
-    outbuf0[86] = 32'd0;
-    outbuf0[87] = 32'd0;
-    outbuf0[88] = 32'd0;
-    outbuf0[89] = 32'd0;
-    outbuf0[90] = 32'd0;
-    outbuf0[91] = 32'd0;
-    outbuf0[92] = 32'd0;
-    outbuf0[93] = 32'd0;
-    outbuf0[94] = 32'd0;
-    outbuf0[95] = 32'd0;
-    outbuf0[96] = 32'd0;
-    outbuf0[97] = 32'd0;
-    outbuf0[98] = 32'd0;
-    outbuf0[99] = 32'd0;
-    outbuf0[100] = 32'd0;
-    outbuf0[101] = 32'd0;
-    outbuf0[102] = 32'd0;
-    outbuf0[103] = 32'd0;
-    outbuf0[104] = 32'd0;
-    outbuf0[105] = 32'd0;
-    outbuf0[106] = 32'd0;
-    outbuf0[107] = 32'd0;
-    outbuf0[108] = 32'd0;
-    outbuf0[109] = 32'd0;
-    outbuf0[110] = 32'd0;
-    outbuf0[111] = 32'd0;
-    outbuf0[112] = 32'd0;
-    outbuf0[113] = 32'd0;
-    outbuf0[114] = 32'd0;
-    outbuf0[115] = 32'd0;
-    outbuf0[116] = 32'd0;
-    outbuf0[117] = 32'd0;
-    outbuf0[118] = 32'd0;
-    outbuf0[119] = 32'd0;
-    outbuf0[120] = 32'd0;
-    outbuf0[121] = 32'd0;
-    outbuf0[122] = 32'd0;
-    outbuf0[123] = 32'd0;
-    outbuf0[124] = 32'd0;
-    outbuf0[125] = 32'd0;
-    outbuf0[126] = 32'd0;
-    outbuf0[127] = 32'd0;
+    outbuf0[0] = 24'h000000;
+    outbuf0[1] = 24'h000000;
+    outbuf0[2] = 24'h000000;
+    outbuf0[3] = 24'h000000;
+    outbuf0[4] = 24'h000000;
+    outbuf0[5] = 24'h000000;
+    outbuf0[6] = 24'h000000;
+    outbuf0[7] = 24'h000000;
+    outbuf0[8] = 24'h000000;
+    outbuf0[9] = 24'h000000;
+    outbuf0[10] = 24'h000000;
+    outbuf0[11] = 24'h000000;
+    outbuf0[12] = 24'h000000;
+    outbuf0[13] = 24'h000000;
+    outbuf0[14] = 24'h000000;
+    outbuf0[15] = 24'h000000;
+    outbuf0[16] = 24'h000000;
+    outbuf0[17] = 24'h000000;
+    outbuf0[18] = 24'h000000;
+    outbuf0[19] = 24'h000000;
+    outbuf0[20] = 24'h000000;
+    outbuf0[21] = 24'h000000;
+    outbuf0[22] = 24'h000000;
+    outbuf0[23] = 24'h000000;
+    outbuf0[24] = 24'h000000;
+    outbuf0[25] = 24'h000000;
+    outbuf0[26] = 24'h000000;
+    outbuf0[27] = 24'h000000;
+    outbuf0[28] = 24'h000000;
+    outbuf0[29] = 24'h000000;
+    outbuf0[30] = 24'h000000;
+    outbuf0[31] = 24'h000000;
+    outbuf0[32] = 24'h000000;
+    outbuf0[33] = 24'h000000;
+    outbuf0[34] = 24'h000000;
+    outbuf0[35] = 24'h000000;
+    outbuf0[36] = 24'h000000;
+    outbuf0[37] = 24'h000000;
+    outbuf0[38] = 24'h000000;
+    outbuf0[39] = 24'h000000;
+    outbuf0[40] = 24'h000000;
+    outbuf0[41] = 24'h000000;
+    outbuf0[42] = 24'h000000;
+    outbuf0[43] = 24'h000000;
+    outbuf0[44] = 24'h000000;
+    outbuf0[45] = 24'h000000;
+    outbuf0[46] = 24'h000000;
+    outbuf0[47] = 24'h000000;
+    outbuf0[48] = 24'h000000;
+    outbuf0[49] = 24'h000000;
+    outbuf0[50] = 24'h000000;
+    outbuf0[51] = 24'h000000;
+    outbuf0[52] = 24'h000000;
+    outbuf0[53] = 24'h000000;
+    outbuf0[54] = 24'h000000;
+    outbuf0[55] = 24'h000000;
+    outbuf0[56] = 24'h000000;
+    outbuf0[57] = 24'h000000;
+    outbuf0[58] = 24'h000000;
+    outbuf0[59] = 24'h000000;
+    outbuf0[60] = 24'h000000;
+    outbuf0[61] = 24'h000000;
+    outbuf0[62] = 24'h000000;
+    outbuf0[63] = 24'h000000;
+    outbuf0[64] = 24'h000000;
+    outbuf0[65] = 24'h000000;
+    outbuf0[66] = 24'h000000;
+    outbuf0[67] = 24'h000000;
+    outbuf0[68] = 24'h000000;
+    outbuf0[69] = 24'h000000;
+    outbuf0[70] = 24'h000000;
+    outbuf0[71] = 24'h000000;
+    outbuf0[72] = 24'h000000;
+    outbuf0[73] = 24'h000000;
+    outbuf0[74] = 24'h000000;
+    outbuf0[75] = 24'h000000;
+    outbuf0[76] = 24'h000000;
+    outbuf0[77] = 24'h000000;
+    outbuf0[78] = 24'h000000;
+    outbuf0[79] = 24'h000000;
+    outbuf0[80] = 24'h000000;
+    outbuf0[81] = 24'h000000;
+    outbuf0[82] = 24'h000000;
+    outbuf0[83] = 24'h000000;
+    outbuf0[84] = 24'h000000;
+    outbuf0[85] = 24'h000000;
+    outbuf0[86] = 24'h000000;
+    outbuf0[87] = 24'h000000;
+    outbuf0[88] = 24'h000000;
+    outbuf0[89] = 24'h000000;
+    outbuf0[90] = 24'h000000;
+    outbuf0[91] = 24'h000000;
+    outbuf0[92] = 24'h000000;
+    outbuf0[93] = 24'h000000;
+    outbuf0[94] = 24'h000000;
+    outbuf0[95] = 24'h000000;
+    outbuf0[96] = 24'h000000;
+    outbuf0[97] = 24'h000000;
+    outbuf0[98] = 24'h000000;
+    outbuf0[99] = 24'h000000;
+    outbuf0[100] = 24'h000000;
+    outbuf0[101] = 24'h000000;
+    outbuf0[102] = 24'h000000;
+    outbuf0[103] = 24'h000000;
+    outbuf0[104] = 24'h000000;
+    outbuf0[105] = 24'h000000;
+    outbuf0[106] = 24'h000000;
+    outbuf0[107] = 24'h000000;
+    outbuf0[108] = 24'h000000;
+    outbuf0[109] = 24'h000000;
+    outbuf0[110] = 24'h000000;
+    outbuf0[111] = 24'h000000;
+    outbuf0[112] = 24'h000000;
+    outbuf0[113] = 24'h000000;
+    outbuf0[114] = 24'h000000;
+    outbuf0[115] = 24'h000000;
+    outbuf0[116] = 24'h000000;
+    outbuf0[117] = 24'h000000;
+    outbuf0[118] = 24'h000000;
+    outbuf0[119] = 24'h000000;
+    outbuf0[120] = 24'h000000;
+    outbuf0[121] = 24'h000000;
+    outbuf0[122] = 24'h000000;
+    outbuf0[123] = 24'h000000;
+    outbuf0[124] = 24'h000000;
+    outbuf0[125] = 24'h000000;
+    outbuf0[126] = 24'h000000;
+    outbuf0[127] = 24'h000000;
   end
   always @(posedge clk) begin
     if (out_write)
       outbuf0[\$108 [6:0]] <= { \$722 , \$721  };
   end
-  reg [31:0] _2_;
+  reg [23:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$121 [6:0]];
   end
   assign \$signature__data$356  = _2_;
   (* no_rw_check = 32'd1 *)
-  reg [31:0] outbuf1 [127:0];
+  reg [23:0] outbuf1 [127:0];
   initial begin
-    outbuf1[0] = 32'd0;
-    outbuf1[1] = 32'd0;
-    outbuf1[2] = 32'd0;
-    outbuf1[3] = 32'd0;
-    outbuf1[4] = 32'd0;
-    outbuf1[5] = 32'd0;
-    outbuf1[6] = 32'd0;
-    outbuf1[7] = 32'd0;
-    outbuf1[8] = 32'd0;
-    outbuf1[9] = 32'd0;
-    outbuf1[10] = 32'd0;
-    outbuf1[11] = 32'd0;
-    outbuf1[12] = 32'd0;
-    outbuf1[13] = 32'd0;
-    outbuf1[14] = 32'd0;
-    outbuf1[15] = 32'd0;
-    outbuf1[16] = 32'd0;
-    outbuf1[17] = 32'd0;
-    outbuf1[18] = 32'd0;
-    outbuf1[19] = 32'd0;
-    outbuf1[20] = 32'd0;
-    outbuf1[21] = 32'd0;
-    outbuf1[22] = 32'd0;
-    outbuf1[23] = 32'd0;
-    outbuf1[24] = 32'd0;
-    outbuf1[25] = 32'd0;
-    outbuf1[26] = 32'd0;
-    outbuf1[27] = 32'd0;
-    outbuf1[28] = 32'd0;
-    outbuf1[29] = 32'd0;
-    outbuf1[30] = 32'd0;
-    outbuf1[31] = 32'd0;
-    outbuf1[32] = 32'd0;
-    outbuf1[33] = 32'd0;
-    outbuf1[34] = 32'd0;
-    outbuf1[35] = 32'd0;
-    outbuf1[36] = 32'd0;
-    outbuf1[37] = 32'd0;
-    outbuf1[38] = 32'd0;
-    outbuf1[39] = 32'd0;
-    outbuf1[40] = 32'd0;
-    outbuf1[41] = 32'd0;
-    outbuf1[42] = 32'd0;
-    outbuf1[43] = 32'd0;
-    outbuf1[44] = 32'd0;
-    outbuf1[45] = 32'd0;
-    outbuf1[46] = 32'd0;
-    outbuf1[47] = 32'd0;
-    outbuf1[48] = 32'd0;
-    outbuf1[49] = 32'd0;
-    outbuf1[50] = 32'd0;
-    outbuf1[51] = 32'd0;
-    outbuf1[52] = 32'd0;
-    outbuf1[53] = 32'd0;
-    outbuf1[54] = 32'd0;
-    outbuf1[55] = 32'd0;
-    outbuf1[56] = 32'd0;
-    outbuf1[57] = 32'd0;
-    outbuf1[58] = 32'd0;
-    outbuf1[59] = 32'd0;
-    outbuf1[60] = 32'd0;
-    outbuf1[61] = 32'd0;
-    outbuf1[62] = 32'd0;
-    outbuf1[63] = 32'd0;
-    outbuf1[64] = 32'd0;
-    outbuf1[65] = 32'd0;
-    outbuf1[66] = 32'd0;
-    outbuf1[67] = 32'd0;
-    outbuf1[68] = 32'd0;
-    outbuf1[69] = 32'd0;
-    outbuf1[70] = 32'd0;
-    outbuf1[71] = 32'd0;
-    outbuf1[72] = 32'd0;
-    outbuf1[73] = 32'd0;
-    outbuf1[74] = 32'd0;
-    outbuf1[75] = 32'd0;
-    outbuf1[76] = 32'd0;
-    outbuf1[77] = 32'd0;
-    outbuf1[78] = 32'd0;
-    outbuf1[79] = 32'd0;
-    outbuf1[80] = 32'd0;
-    outbuf1[81] = 32'd0;
-    outbuf1[82] = 32'd0;
-    outbuf1[83] = 32'd0;
-    outbuf1[84] = 32'd0;
-    outbuf1[85] = 32'd0;
-    outbuf1[86] = 32'd0;
-    outbuf1[87] = 32'd0;
-    outbuf1[88] = 32'd0;
-    outbuf1[89] = 32'd0;
-    outbuf1[90] = 32'd0;
-    outbuf1[91] = 32'd0;
-    outbuf1[92] = 32'd0;
-    outbuf1[93] = 32'd0;
-    outbuf1[94] = 32'd0;
-    outbuf1[95] = 32'd0;
-    outbuf1[96] = 32'd0;
-    outbuf1[97] = 32'd0;
-    outbuf1[98] = 32'd0;
-    outbuf1[99] = 32'd0;
-    outbuf1[100] = 32'd0;
-    outbuf1[101] = 32'd0;
-    outbuf1[102] = 32'd0;
-    outbuf1[103] = 32'd0;
-    outbuf1[104] = 32'd0;
-    outbuf1[105] = 32'd0;
-    outbuf1[106] = 32'd0;
-    outbuf1[107] = 32'd0;
-    outbuf1[108] = 32'd0;
-    outbuf1[109] = 32'd0;
-    outbuf1[110] = 32'd0;
-    outbuf1[111] = 32'd0;
-    outbuf1[112] = 32'd0;
-    outbuf1[113] = 32'd0;
-    outbuf1[114] = 32'd0;
-    outbuf1[115] = 32'd0;
-    outbuf1[116] = 32'd0;
-    outbuf1[117] = 32'd0;
-    outbuf1[118] = 32'd0;
-    outbuf1[119] = 32'd0;
-    outbuf1[120] = 32'd0;
-    outbuf1[121] = 32'd0;
-    outbuf1[122] = 32'd0;
-    outbuf1[123] = 32'd0;
-    outbuf1[124] = 32'd0;
-    outbuf1[125] = 32'd0;
-    outbuf1[126] = 32'd0;
-    outbuf1[127] = 32'd0;
+    outbuf1[0] = 24'h000000;
+    outbuf1[1] = 24'h000000;
+    outbuf1[2] = 24'h000000;
+    outbuf1[3] = 24'h000000;
+    outbuf1[4] = 24'h000000;
+    outbuf1[5] = 24'h000000;
+    outbuf1[6] = 24'h000000;
+    outbuf1[7] = 24'h000000;
+    outbuf1[8] = 24'h000000;
+    outbuf1[9] = 24'h000000;
+    outbuf1[10] = 24'h000000;
+    outbuf1[11] = 24'h000000;
+    outbuf1[12] = 24'h000000;
+    outbuf1[13] = 24'h000000;
+    outbuf1[14] = 24'h000000;
+    outbuf1[15] = 24'h000000;
+    outbuf1[16] = 24'h000000;
+    outbuf1[17] = 24'h000000;
+    outbuf1[18] = 24'h000000;
+    outbuf1[19] = 24'h000000;
+    outbuf1[20] = 24'h000000;
+    outbuf1[21] = 24'h000000;
+    outbuf1[22] = 24'h000000;
+    outbuf1[23] = 24'h000000;
+    outbuf1[24] = 24'h000000;
+    outbuf1[25] = 24'h000000;
+    outbuf1[26] = 24'h000000;
+    outbuf1[27] = 24'h000000;
+    outbuf1[28] = 24'h000000;
+    outbuf1[29] = 24'h000000;
+    outbuf1[30] = 24'h000000;
+    outbuf1[31] = 24'h000000;
+    outbuf1[32] = 24'h000000;
+    outbuf1[33] = 24'h000000;
+    outbuf1[34] = 24'h000000;
+    outbuf1[35] = 24'h000000;
+    outbuf1[36] = 24'h000000;
+    outbuf1[37] = 24'h000000;
+    outbuf1[38] = 24'h000000;
+    outbuf1[39] = 24'h000000;
+    outbuf1[40] = 24'h000000;
+    outbuf1[41] = 24'h000000;
+    outbuf1[42] = 24'h000000;
+    outbuf1[43] = 24'h000000;
+    outbuf1[44] = 24'h000000;
+    outbuf1[45] = 24'h000000;
+    outbuf1[46] = 24'h000000;
+    outbuf1[47] = 24'h000000;
+    outbuf1[48] = 24'h000000;
+    outbuf1[49] = 24'h000000;
+    outbuf1[50] = 24'h000000;
+    outbuf1[51] = 24'h000000;
+    outbuf1[52] = 24'h000000;
+    outbuf1[53] = 24'h000000;
+    outbuf1[54] = 24'h000000;
+    outbuf1[55] = 24'h000000;
+    outbuf1[56] = 24'h000000;
+    outbuf1[57] = 24'h000000;
+    outbuf1[58] = 24'h000000;
+    outbuf1[59] = 24'h000000;
+    outbuf1[60] = 24'h000000;
+    outbuf1[61] = 24'h000000;
+    outbuf1[62] = 24'h000000;
+    outbuf1[63] = 24'h000000;
+    outbuf1[64] = 24'h000000;
+    outbuf1[65] = 24'h000000;
+    outbuf1[66] = 24'h000000;
+    outbuf1[67] = 24'h000000;
+    outbuf1[68] = 24'h000000;
+    outbuf1[69] = 24'h000000;
+    outbuf1[70] = 24'h000000;
+    outbuf1[71] = 24'h000000;
+    outbuf1[72] = 24'h000000;
+    outbuf1[73] = 24'h000000;
+    outbuf1[74] = 24'h000000;
+    outbuf1[75] = 24'h000000;
+    outbuf1[76] = 24'h000000;
+    outbuf1[77] = 24'h000000;
+    outbuf1[78] = 24'h000000;
+    outbuf1[79] = 24'h000000;
+    outbuf1[80] = 24'h000000;
+    outbuf1[81] = 24'h000000;
+    outbuf1[82] = 24'h000000;
+    outbuf1[83] = 24'h000000;
+    outbuf1[84] = 24'h000000;
+    outbuf1[85] = 24'h000000;
+    outbuf1[86] = 24'h000000;
+    outbuf1[87] = 24'h000000;
+    outbuf1[88] = 24'h000000;
+    outbuf1[89] = 24'h000000;
+    outbuf1[90] = 24'h000000;
+    outbuf1[91] = 24'h000000;
+    outbuf1[92] = 24'h000000;
+    outbuf1[93] = 24'h000000;
+    outbuf1[94] = 24'h000000;
+    outbuf1[95] = 24'h000000;
+    outbuf1[96] = 24'h000000;
+    outbuf1[97] = 24'h000000;
+    outbuf1[98] = 24'h000000;
+    outbuf1[99] = 24'h000000;
+    outbuf1[100] = 24'h000000;
+    outbuf1[101] = 24'h000000;
+    outbuf1[102] = 24'h000000;
+    outbuf1[103] = 24'h000000;
+    outbuf1[104] = 24'h000000;
+    outbuf1[105] = 24'h000000;
+    outbuf1[106] = 24'h000000;
+    outbuf1[107] = 24'h000000;
+    outbuf1[108] = 24'h000000;
+    outbuf1[109] = 24'h000000;
+    outbuf1[110] = 24'h000000;
+    outbuf1[111] = 24'h000000;
+    outbuf1[112] = 24'h000000;
+    outbuf1[113] = 24'h000000;
+    outbuf1[114] = 24'h000000;
+    outbuf1[115] = 24'h000000;
+    outbuf1[116] = 24'h000000;
+    outbuf1[117] = 24'h000000;
+    outbuf1[118] = 24'h000000;
+    outbuf1[119] = 24'h000000;
+    outbuf1[120] = 24'h000000;
+    outbuf1[121] = 24'h000000;
+    outbuf1[122] = 24'h000000;
+    outbuf1[123] = 24'h000000;
+    outbuf1[124] = 24'h000000;
+    outbuf1[125] = 24'h000000;
+    outbuf1[126] = 24'h000000;
+    outbuf1[127] = 24'h000000;
   end
   always @(posedge clk) begin
     if (out_write)
       outbuf1[\$110 [6:0]] <= { \$724 , \$723  };
   end
-  reg [31:0] _3_;
+  reg [23:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$126 [6:0]];
   end
@@ -2631,11 +2631,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$127  = drain_read & out_write;
   assign \$128  = \$126 [6:0] == \$110 [6:0];
   assign outbuf1_collision = \$127  & \$128 ;
-  assign \$129  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
-  assign \$131  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign \$129  = drain_lane_sel0 ? drain_lane_data0 : 24'h000000;
+  assign \$131  = drain_lane_sel1 ? drain_lane_data1 : 24'h000000;
   assign drain_data = \$130  | \$131 ;
   assign out_fire = o_stream__valid & o_stream__ready;
-  assign done = out_fire & o_stream__payload[32];
+  assign done = out_fire & o_stream__payload[24];
   assign \$132  = load__valid & load__ready;
   assign \$133  = load_in_r1[31:28] == 2'h2;
   assign \$134  = load_in_r1[19:0] < 3'h4;
@@ -2646,8 +2646,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$139  = load_in_r1[31:28] == 2'h3;
   assign \$140  = ! load_in_r1[19:0];
   assign \$141  = load_in_r1[19:0] == 1'h1;
-  assign \$142  = | load_in_r1[85:32];
-  assign \$143  = | load_in_r1[85:35];
+  assign \$142  = | load_in_r1[77:32];
+  assign \$143  = | load_in_r1[77:35];
   assign \$144  = load_in_r1[34:32] > 3'h4;
   assign \$145  = \$143  | \$144 ;
   assign \$146  = load_in_r1[34:32] - 1'h1;
@@ -2742,7 +2742,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$245  = wait_remain1 <= 1'h1;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1561$0 (drain_last2),
+    .\port$1539$0 (drain_last2),
     .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -2755,10 +2755,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1761$0 (\$721 ),
-    .\port$1762$0 (\$722 ),
+    .\port$1739$0 (\$721 ),
+    .\port$1740$0 (\$722 ),
     .rp__addr(step_addr),
-    .rq_wdata(load_r[85:32]),
+    .rq_wdata(load_r[77:32]),
     .rq_we(rq_we),
     .rst(rst),
     .step_ctx(step_ctx),
@@ -2774,10 +2774,10 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1918$0 (\$723 ),
-    .\port$1919$0 (\$724 ),
+    .\port$1896$0 (\$723 ),
+    .\port$1897$0 (\$724 ),
     .rp__addr(step_addr),
-    .rq_wdata(load_r[85:32]),
+    .rq_wdata(load_r[77:32]),
     .rq_we(\rq_we$30 ),
     .rst(rst),
     .step_ctx(step_ctx),
@@ -4734,11 +4734,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign bank_waddr = load_r[8:0];
   assign bank_wdata = load_r[63:32];
   assign rq_waddr = load_r[7:0];
-  assign rq_wdata = load_r[85:32];
+  assign rq_wdata = load_r[77:32];
   assign \bank_waddr$28  = load_r[8:0];
   assign \bank_wdata$29  = load_r[63:32];
   assign \rq_waddr$31  = load_r[7:0];
-  assign \rq_wdata$32  = load_r[85:32];
+  assign \rq_wdata$32  = load_r[77:32];
   assign \$signature__addr  = load_r[1:0];
   assign \$signature__data  = load_r[66:32];
   assign swp__addr = load_r[1:0];
@@ -4800,15 +4800,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign stat_data_r = stat_data;
   assign count_bus_bytes = 32'd0;
   assign \load__payload.addr  = load__payload[31:0];
-  assign \load__payload.data  = load__payload[85:32];
-  assign \o_stream__payload.data  = o_stream__payload[31:0];
-  assign \o_stream__payload.last  = o_stream__payload[32];
+  assign \load__payload.data  = load__payload[77:32];
+  assign \o_stream__payload.data  = o_stream__payload[23:0];
+  assign \o_stream__payload.last  = o_stream__payload[24];
   assign \load_r.addr  = load_r[31:0];
-  assign \load_r.data  = load_r[85:32];
+  assign \load_r.data  = load_r[77:32];
   assign \load_in_r0.addr  = load_in_r0[31:0];
-  assign \load_in_r0.data  = load_in_r0[85:32];
+  assign \load_in_r0.data  = load_in_r0[77:32];
   assign \load_in_r1.addr  = load_in_r1[31:0];
-  assign \load_in_r1.data  = load_in_r1[85:32];
+  assign \load_in_r1.data  = load_in_r1[77:32];
   assign \$4  = 1'h1;
   assign \$5  = \$3 ;
   assign \$21  = { 1'h0, \$20 [8:1] };
@@ -4879,7 +4879,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1561$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1539$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4903,43 +4903,43 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1561$0 ;
-  wire \port$1561$0 ;
-  input [31:0] \port$181$0 ;
-  wire [31:0] \port$181$0 ;
+  input \port$1539$0 ;
+  wire \port$1539$0 ;
+  input [23:0] \port$181$0 ;
+  wire [23:0] \port$181$0 ;
   (* init = 2'h0 *)
   wire [1:0] produce;
-  output [32:0] r_data;
-  wire [32:0] r_data;
+  output [24:0] r_data;
+  wire [24:0] r_data;
   input r_en;
   wire r_en;
   (* init = 3'h0 *)
   wire [2:0] r_level;
   reg [1:0] r_port__addr = 2'h0;
-  wire [32:0] r_port__data;
+  wire [24:0] r_port__data;
   output r_rdy;
   wire r_rdy;
   input rst;
   wire rst;
-  wire [32:0] w_data;
+  wire [24:0] w_data;
   input w_en;
   wire w_en;
   (* init = 3'h0 *)
   wire [2:0] w_level;
   reg [1:0] w_port__addr = 2'h0;
-  wire [32:0] w_port__data;
+  wire [24:0] w_port__data;
   wire w_port__en;
   wire w_rdy;
-  reg [32:0] storage [3:0];
+  reg [24:0] storage [3:0];
   initial begin
-    storage[0] = 33'h000000000;
-    storage[1] = 33'h000000000;
-    storage[2] = 33'h000000000;
-    storage[3] = 33'h000000000;
+    storage[0] = 25'h0000000;
+    storage[1] = 25'h0000000;
+    storage[2] = 25'h0000000;
+    storage[3] = 25'h0000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1561$0 , \port$181$0  };
+      storage[w_port__addr] <= { \port$1539$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5001,14 +5001,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1561$0 , \port$181$0  };
-  assign w_data = { \port$1561$0 , \port$181$0  };
+  assign w_port__data = { \port$1539$0 , \port$181$0  };
+  assign w_data = { \port$1539$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1761$0 , \port$1762$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1739$0 , \port$1740$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5024,10 +5024,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [31:0] \$22 ;
-  wire [32:0] \$23 ;
-  wire [31:0] \$24 ;
-  wire [32:0] \$25 ;
+  wire [23:0] \$22 ;
+  wire [24:0] \$23 ;
+  wire [23:0] \$24 ;
+  wire [24:0] \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
@@ -5039,12 +5039,12 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
+  reg [23:0] \$36 ;
+  reg [23:0] \$37 ;
   reg \$38 ;
   wire [7:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  wire [15:0] \$40 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -5059,7 +5059,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire bank_we;
   input clk;
   wire clk;
-  wire [31:0] i_acc;
+  wire [23:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
   wire i_relu;
@@ -5068,15 +5068,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [5:0] i_s;
   (* init = 1'h0 *)
   wire i_valid;
-  wire [31:0] o_data;
+  wire [23:0] o_data;
   wire o_valid;
   reg [31:0] pe0_a1 = 32'd0;
   reg [31:0] pe0_a2 = 32'd0;
   reg [31:0] pe0_a3 = 32'd0;
-  reg [31:0] pe0_acc0 = 32'd0;
-  reg [31:0] pe0_acc1 = 32'd0;
-  wire [31:0] pe0_acc_next0;
-  wire [31:0] pe0_acc_next1;
+  reg [23:0] pe0_acc0 = 24'h000000;
+  reg [23:0] pe0_acc1 = 24'h000000;
+  wire [23:0] pe0_acc_next0;
+  wire [23:0] pe0_acc_next1;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg [8:0] pe0_bank_waddr = 9'h000;
@@ -5141,15 +5141,15 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [7:0] pe0_rq6 = 8'h00;
   reg [7:0] pe0_rq7 = 8'h00;
   reg [7:0] pe0_rq8 = 8'h00;
-  reg [31:0] pe0_rq_bias = 32'd0;
+  reg [23:0] pe0_rq_bias = 24'h000000;
   wire pe0_rq_bias_collision;
-  reg [31:0] pe0_rq_bias_read = 32'd0;
+  reg [23:0] pe0_rq_bias_read = 24'h000000;
   reg [15:0] pe0_rq_m = 16'h0000;
   wire pe0_rq_ms_collision;
   reg [21:0] pe0_rq_ms_read = 22'h000000;
   reg [5:0] pe0_rq_s = 6'h00;
   reg [7:0] pe0_rq_waddr = 8'h00;
-  reg [53:0] pe0_rq_wdata = 54'h00000000000000;
+  reg [45:0] pe0_rq_wdata = 46'h000000000000;
   reg pe0_rq_we = 1'h0;
   reg [16:0] pe0_sum0_0 = 17'h00000;
   reg [16:0] pe0_sum0_1 = 17'h00000;
@@ -5165,11 +5165,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1761$0 ;
-  wire [7:0] \port$1761$0 ;
-  output [23:0] \port$1762$0 ;
-  wire [23:0] \port$1762$0 ;
-  wire [31:0] result;
+  output [7:0] \port$1739$0 ;
+  wire [7:0] \port$1739$0 ;
+  output [15:0] \port$1740$0 ;
+  wire [15:0] \port$1740$0 ;
+  wire [23:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
@@ -5179,11 +5179,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
   wire [7:0] \rport__addr$122 ;
-  wire [31:0] rport__data;
+  wire [23:0] rport__data;
   wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
-  input [53:0] rq_wdata;
-  wire [53:0] rq_wdata;
+  input [45:0] rq_wdata;
+  wire [45:0] rq_wdata;
   input rq_we;
   wire rq_we;
   input rst;
@@ -5213,7 +5213,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
   wire [7:0] \wport__addr$120 ;
-  wire [31:0] wport__data;
+  wire [23:0] wport__data;
   wire [21:0] \wport__data$121 ;
   (* init = 1'h0 *)
   wire wport__en;
@@ -5747,270 +5747,270 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [31:0] rq_bias0 [255:0];
+  reg [23:0] rq_bias0 [255:0];
   initial begin
-    rq_bias0[0] = 32'd0;
-    rq_bias0[1] = 32'd0;
-    rq_bias0[2] = 32'd0;
-    rq_bias0[3] = 32'd0;
-    rq_bias0[4] = 32'd0;
-    rq_bias0[5] = 32'd0;
-    rq_bias0[6] = 32'd0;
-    rq_bias0[7] = 32'd0;
-    rq_bias0[8] = 32'd0;
-    rq_bias0[9] = 32'd0;
-    rq_bias0[10] = 32'd0;
-    rq_bias0[11] = 32'd0;
-    rq_bias0[12] = 32'd0;
-    rq_bias0[13] = 32'd0;
-    rq_bias0[14] = 32'd0;
-    rq_bias0[15] = 32'd0;
-    rq_bias0[16] = 32'd0;
-    rq_bias0[17] = 32'd0;
-    rq_bias0[18] = 32'd0;
-    rq_bias0[19] = 32'd0;
-    rq_bias0[20] = 32'd0;
-    rq_bias0[21] = 32'd0;
-    rq_bias0[22] = 32'd0;
-    rq_bias0[23] = 32'd0;
-    rq_bias0[24] = 32'd0;
-    rq_bias0[25] = 32'd0;
-    rq_bias0[26] = 32'd0;
-    rq_bias0[27] = 32'd0;
-    rq_bias0[28] = 32'd0;
-    rq_bias0[29] = 32'd0;
-    rq_bias0[30] = 32'd0;
-    rq_bias0[31] = 32'd0;
-    rq_bias0[32] = 32'd0;
-    rq_bias0[33] = 32'd0;
-    rq_bias0[34] = 32'd0;
-    rq_bias0[35] = 32'd0;
-    rq_bias0[36] = 32'd0;
-    rq_bias0[37] = 32'd0;
-    rq_bias0[38] = 32'd0;
-    rq_bias0[39] = 32'd0;
-    rq_bias0[40] = 32'd0;
-    rq_bias0[41] = 32'd0;
-    rq_bias0[42] = 32'd0;
-    rq_bias0[43] = 32'd0;
-    rq_bias0[44] = 32'd0;
-    rq_bias0[45] = 32'd0;
-    rq_bias0[46] = 32'd0;
-    rq_bias0[47] = 32'd0;
-    rq_bias0[48] = 32'd0;
-    rq_bias0[49] = 32'd0;
-    rq_bias0[50] = 32'd0;
-    rq_bias0[51] = 32'd0;
-    rq_bias0[52] = 32'd0;
-    rq_bias0[53] = 32'd0;
-    rq_bias0[54] = 32'd0;
-    rq_bias0[55] = 32'd0;
-    rq_bias0[56] = 32'd0;
-    rq_bias0[57] = 32'd0;
-    rq_bias0[58] = 32'd0;
-    rq_bias0[59] = 32'd0;
-    rq_bias0[60] = 32'd0;
-    rq_bias0[61] = 32'd0;
-    rq_bias0[62] = 32'd0;
-    rq_bias0[63] = 32'd0;
-    rq_bias0[64] = 32'd0;
-    rq_bias0[65] = 32'd0;
-    rq_bias0[66] = 32'd0;
-    rq_bias0[67] = 32'd0;
-    rq_bias0[68] = 32'd0;
-    rq_bias0[69] = 32'd0;
-    rq_bias0[70] = 32'd0;
-    rq_bias0[71] = 32'd0;
-    rq_bias0[72] = 32'd0;
-    rq_bias0[73] = 32'd0;
-    rq_bias0[74] = 32'd0;
-    rq_bias0[75] = 32'd0;
-    rq_bias0[76] = 32'd0;
-    rq_bias0[77] = 32'd0;
-    rq_bias0[78] = 32'd0;
-    rq_bias0[79] = 32'd0;
-    rq_bias0[80] = 32'd0;
-    rq_bias0[81] = 32'd0;
-    rq_bias0[82] = 32'd0;
-    rq_bias0[83] = 32'd0;
-    rq_bias0[84] = 32'd0;
-    rq_bias0[85] = 32'd0;
-    rq_bias0[86] = 32'd0;
-    rq_bias0[87] = 32'd0;
-    rq_bias0[88] = 32'd0;
-    rq_bias0[89] = 32'd0;
-    rq_bias0[90] = 32'd0;
-    rq_bias0[91] = 32'd0;
-    rq_bias0[92] = 32'd0;
-    rq_bias0[93] = 32'd0;
-    rq_bias0[94] = 32'd0;
-    rq_bias0[95] = 32'd0;
-    rq_bias0[96] = 32'd0;
-    rq_bias0[97] = 32'd0;
-    rq_bias0[98] = 32'd0;
-    rq_bias0[99] = 32'd0;
-    rq_bias0[100] = 32'd0;
-    rq_bias0[101] = 32'd0;
-    rq_bias0[102] = 32'd0;
-    rq_bias0[103] = 32'd0;
-    rq_bias0[104] = 32'd0;
-    rq_bias0[105] = 32'd0;
-    rq_bias0[106] = 32'd0;
-    rq_bias0[107] = 32'd0;
-    rq_bias0[108] = 32'd0;
-    rq_bias0[109] = 32'd0;
-    rq_bias0[110] = 32'd0;
-    rq_bias0[111] = 32'd0;
-    rq_bias0[112] = 32'd0;
-    rq_bias0[113] = 32'd0;
-    rq_bias0[114] = 32'd0;
-    rq_bias0[115] = 32'd0;
-    rq_bias0[116] = 32'd0;
-    rq_bias0[117] = 32'd0;
-    rq_bias0[118] = 32'd0;
-    rq_bias0[119] = 32'd0;
-    rq_bias0[120] = 32'd0;
-    rq_bias0[121] = 32'd0;
-    rq_bias0[122] = 32'd0;
-    rq_bias0[123] = 32'd0;
-    rq_bias0[124] = 32'd0;
-    rq_bias0[125] = 32'd0;
-    rq_bias0[126] = 32'd0;
-    rq_bias0[127] = 32'd0;
-    rq_bias0[128] = 32'd0;
-    rq_bias0[129] = 32'd0;
-    rq_bias0[130] = 32'd0;
-    rq_bias0[131] = 32'd0;
-    rq_bias0[132] = 32'd0;
-    rq_bias0[133] = 32'd0;
-    rq_bias0[134] = 32'd0;
-    rq_bias0[135] = 32'd0;
-    rq_bias0[136] = 32'd0;
-    rq_bias0[137] = 32'd0;
-    rq_bias0[138] = 32'd0;
-    rq_bias0[139] = 32'd0;
-    rq_bias0[140] = 32'd0;
-    rq_bias0[141] = 32'd0;
-    rq_bias0[142] = 32'd0;
-    rq_bias0[143] = 32'd0;
-    rq_bias0[144] = 32'd0;
-    rq_bias0[145] = 32'd0;
-    rq_bias0[146] = 32'd0;
-    rq_bias0[147] = 32'd0;
-    rq_bias0[148] = 32'd0;
-    rq_bias0[149] = 32'd0;
-    rq_bias0[150] = 32'd0;
-    rq_bias0[151] = 32'd0;
-    rq_bias0[152] = 32'd0;
-    rq_bias0[153] = 32'd0;
-    rq_bias0[154] = 32'd0;
-    rq_bias0[155] = 32'd0;
-    rq_bias0[156] = 32'd0;
-    rq_bias0[157] = 32'd0;
-    rq_bias0[158] = 32'd0;
-    rq_bias0[159] = 32'd0;
-    rq_bias0[160] = 32'd0;
-    rq_bias0[161] = 32'd0;
-    rq_bias0[162] = 32'd0;
-    rq_bias0[163] = 32'd0;
-    rq_bias0[164] = 32'd0;
-    rq_bias0[165] = 32'd0;
-    rq_bias0[166] = 32'd0;
-    rq_bias0[167] = 32'd0;
-    rq_bias0[168] = 32'd0;
-    rq_bias0[169] = 32'd0;
-    rq_bias0[170] = 32'd0;
-    rq_bias0[171] = 32'd0;
-    rq_bias0[172] = 32'd0;
-    rq_bias0[173] = 32'd0;
-    rq_bias0[174] = 32'd0;
-    rq_bias0[175] = 32'd0;
-    rq_bias0[176] = 32'd0;
-    rq_bias0[177] = 32'd0;
-    rq_bias0[178] = 32'd0;
-    rq_bias0[179] = 32'd0;
-    rq_bias0[180] = 32'd0;
-    rq_bias0[181] = 32'd0;
-    rq_bias0[182] = 32'd0;
-    rq_bias0[183] = 32'd0;
-    rq_bias0[184] = 32'd0;
-    rq_bias0[185] = 32'd0;
-    rq_bias0[186] = 32'd0;
-    rq_bias0[187] = 32'd0;
-    rq_bias0[188] = 32'd0;
-    rq_bias0[189] = 32'd0;
-    rq_bias0[190] = 32'd0;
-    rq_bias0[191] = 32'd0;
-    rq_bias0[192] = 32'd0;
-    rq_bias0[193] = 32'd0;
-    rq_bias0[194] = 32'd0;
-    rq_bias0[195] = 32'd0;
-    rq_bias0[196] = 32'd0;
-    rq_bias0[197] = 32'd0;
-    rq_bias0[198] = 32'd0;
-    rq_bias0[199] = 32'd0;
-    rq_bias0[200] = 32'd0;
-    rq_bias0[201] = 32'd0;
-    rq_bias0[202] = 32'd0;
-    rq_bias0[203] = 32'd0;
-    rq_bias0[204] = 32'd0;
-    rq_bias0[205] = 32'd0;
-    rq_bias0[206] = 32'd0;
-    rq_bias0[207] = 32'd0;
-    rq_bias0[208] = 32'd0;
-    rq_bias0[209] = 32'd0;
-    rq_bias0[210] = 32'd0;
-    rq_bias0[211] = 32'd0;
-    rq_bias0[212] = 32'd0;
-    rq_bias0[213] = 32'd0;
-    rq_bias0[214] = 32'd0;
-    rq_bias0[215] = 32'd0;
-    rq_bias0[216] = 32'd0;
-    rq_bias0[217] = 32'd0;
-    rq_bias0[218] = 32'd0;
-    rq_bias0[219] = 32'd0;
-    rq_bias0[220] = 32'd0;
-    rq_bias0[221] = 32'd0;
-    rq_bias0[222] = 32'd0;
-    rq_bias0[223] = 32'd0;
-    rq_bias0[224] = 32'd0;
-    rq_bias0[225] = 32'd0;
-    rq_bias0[226] = 32'd0;
-    rq_bias0[227] = 32'd0;
-    rq_bias0[228] = 32'd0;
-    rq_bias0[229] = 32'd0;
-    rq_bias0[230] = 32'd0;
-    rq_bias0[231] = 32'd0;
-    rq_bias0[232] = 32'd0;
-    rq_bias0[233] = 32'd0;
-    rq_bias0[234] = 32'd0;
-    rq_bias0[235] = 32'd0;
-    rq_bias0[236] = 32'd0;
-    rq_bias0[237] = 32'd0;
-    rq_bias0[238] = 32'd0;
-    rq_bias0[239] = 32'd0;
-    rq_bias0[240] = 32'd0;
-    rq_bias0[241] = 32'd0;
-    rq_bias0[242] = 32'd0;
-    rq_bias0[243] = 32'd0;
-    rq_bias0[244] = 32'd0;
-    rq_bias0[245] = 32'd0;
-    rq_bias0[246] = 32'd0;
-    rq_bias0[247] = 32'd0;
-    rq_bias0[248] = 32'd0;
-    rq_bias0[249] = 32'd0;
-    rq_bias0[250] = 32'd0;
-    rq_bias0[251] = 32'd0;
-    rq_bias0[252] = 32'd0;
-    rq_bias0[253] = 32'd0;
-    rq_bias0[254] = 32'd0;
-    rq_bias0[255] = 32'd0;
+    rq_bias0[0] = 24'h000000;
+    rq_bias0[1] = 24'h000000;
+    rq_bias0[2] = 24'h000000;
+    rq_bias0[3] = 24'h000000;
+    rq_bias0[4] = 24'h000000;
+    rq_bias0[5] = 24'h000000;
+    rq_bias0[6] = 24'h000000;
+    rq_bias0[7] = 24'h000000;
+    rq_bias0[8] = 24'h000000;
+    rq_bias0[9] = 24'h000000;
+    rq_bias0[10] = 24'h000000;
+    rq_bias0[11] = 24'h000000;
+    rq_bias0[12] = 24'h000000;
+    rq_bias0[13] = 24'h000000;
+    rq_bias0[14] = 24'h000000;
+    rq_bias0[15] = 24'h000000;
+    rq_bias0[16] = 24'h000000;
+    rq_bias0[17] = 24'h000000;
+    rq_bias0[18] = 24'h000000;
+    rq_bias0[19] = 24'h000000;
+    rq_bias0[20] = 24'h000000;
+    rq_bias0[21] = 24'h000000;
+    rq_bias0[22] = 24'h000000;
+    rq_bias0[23] = 24'h000000;
+    rq_bias0[24] = 24'h000000;
+    rq_bias0[25] = 24'h000000;
+    rq_bias0[26] = 24'h000000;
+    rq_bias0[27] = 24'h000000;
+    rq_bias0[28] = 24'h000000;
+    rq_bias0[29] = 24'h000000;
+    rq_bias0[30] = 24'h000000;
+    rq_bias0[31] = 24'h000000;
+    rq_bias0[32] = 24'h000000;
+    rq_bias0[33] = 24'h000000;
+    rq_bias0[34] = 24'h000000;
+    rq_bias0[35] = 24'h000000;
+    rq_bias0[36] = 24'h000000;
+    rq_bias0[37] = 24'h000000;
+    rq_bias0[38] = 24'h000000;
+    rq_bias0[39] = 24'h000000;
+    rq_bias0[40] = 24'h000000;
+    rq_bias0[41] = 24'h000000;
+    rq_bias0[42] = 24'h000000;
+    rq_bias0[43] = 24'h000000;
+    rq_bias0[44] = 24'h000000;
+    rq_bias0[45] = 24'h000000;
+    rq_bias0[46] = 24'h000000;
+    rq_bias0[47] = 24'h000000;
+    rq_bias0[48] = 24'h000000;
+    rq_bias0[49] = 24'h000000;
+    rq_bias0[50] = 24'h000000;
+    rq_bias0[51] = 24'h000000;
+    rq_bias0[52] = 24'h000000;
+    rq_bias0[53] = 24'h000000;
+    rq_bias0[54] = 24'h000000;
+    rq_bias0[55] = 24'h000000;
+    rq_bias0[56] = 24'h000000;
+    rq_bias0[57] = 24'h000000;
+    rq_bias0[58] = 24'h000000;
+    rq_bias0[59] = 24'h000000;
+    rq_bias0[60] = 24'h000000;
+    rq_bias0[61] = 24'h000000;
+    rq_bias0[62] = 24'h000000;
+    rq_bias0[63] = 24'h000000;
+    rq_bias0[64] = 24'h000000;
+    rq_bias0[65] = 24'h000000;
+    rq_bias0[66] = 24'h000000;
+    rq_bias0[67] = 24'h000000;
+    rq_bias0[68] = 24'h000000;
+    rq_bias0[69] = 24'h000000;
+    rq_bias0[70] = 24'h000000;
+    rq_bias0[71] = 24'h000000;
+    rq_bias0[72] = 24'h000000;
+    rq_bias0[73] = 24'h000000;
+    rq_bias0[74] = 24'h000000;
+    rq_bias0[75] = 24'h000000;
+    rq_bias0[76] = 24'h000000;
+    rq_bias0[77] = 24'h000000;
+    rq_bias0[78] = 24'h000000;
+    rq_bias0[79] = 24'h000000;
+    rq_bias0[80] = 24'h000000;
+    rq_bias0[81] = 24'h000000;
+    rq_bias0[82] = 24'h000000;
+    rq_bias0[83] = 24'h000000;
+    rq_bias0[84] = 24'h000000;
+    rq_bias0[85] = 24'h000000;
+    rq_bias0[86] = 24'h000000;
+    rq_bias0[87] = 24'h000000;
+    rq_bias0[88] = 24'h000000;
+    rq_bias0[89] = 24'h000000;
+    rq_bias0[90] = 24'h000000;
+    rq_bias0[91] = 24'h000000;
+    rq_bias0[92] = 24'h000000;
+    rq_bias0[93] = 24'h000000;
+    rq_bias0[94] = 24'h000000;
+    rq_bias0[95] = 24'h000000;
+    rq_bias0[96] = 24'h000000;
+    rq_bias0[97] = 24'h000000;
+    rq_bias0[98] = 24'h000000;
+    rq_bias0[99] = 24'h000000;
+    rq_bias0[100] = 24'h000000;
+    rq_bias0[101] = 24'h000000;
+    rq_bias0[102] = 24'h000000;
+    rq_bias0[103] = 24'h000000;
+    rq_bias0[104] = 24'h000000;
+    rq_bias0[105] = 24'h000000;
+    rq_bias0[106] = 24'h000000;
+    rq_bias0[107] = 24'h000000;
+    rq_bias0[108] = 24'h000000;
+    rq_bias0[109] = 24'h000000;
+    rq_bias0[110] = 24'h000000;
+    rq_bias0[111] = 24'h000000;
+    rq_bias0[112] = 24'h000000;
+    rq_bias0[113] = 24'h000000;
+    rq_bias0[114] = 24'h000000;
+    rq_bias0[115] = 24'h000000;
+    rq_bias0[116] = 24'h000000;
+    rq_bias0[117] = 24'h000000;
+    rq_bias0[118] = 24'h000000;
+    rq_bias0[119] = 24'h000000;
+    rq_bias0[120] = 24'h000000;
+    rq_bias0[121] = 24'h000000;
+    rq_bias0[122] = 24'h000000;
+    rq_bias0[123] = 24'h000000;
+    rq_bias0[124] = 24'h000000;
+    rq_bias0[125] = 24'h000000;
+    rq_bias0[126] = 24'h000000;
+    rq_bias0[127] = 24'h000000;
+    rq_bias0[128] = 24'h000000;
+    rq_bias0[129] = 24'h000000;
+    rq_bias0[130] = 24'h000000;
+    rq_bias0[131] = 24'h000000;
+    rq_bias0[132] = 24'h000000;
+    rq_bias0[133] = 24'h000000;
+    rq_bias0[134] = 24'h000000;
+    rq_bias0[135] = 24'h000000;
+    rq_bias0[136] = 24'h000000;
+    rq_bias0[137] = 24'h000000;
+    rq_bias0[138] = 24'h000000;
+    rq_bias0[139] = 24'h000000;
+    rq_bias0[140] = 24'h000000;
+    rq_bias0[141] = 24'h000000;
+    rq_bias0[142] = 24'h000000;
+    rq_bias0[143] = 24'h000000;
+    rq_bias0[144] = 24'h000000;
+    rq_bias0[145] = 24'h000000;
+    rq_bias0[146] = 24'h000000;
+    rq_bias0[147] = 24'h000000;
+    rq_bias0[148] = 24'h000000;
+    rq_bias0[149] = 24'h000000;
+    rq_bias0[150] = 24'h000000;
+    rq_bias0[151] = 24'h000000;
+    rq_bias0[152] = 24'h000000;
+    rq_bias0[153] = 24'h000000;
+    rq_bias0[154] = 24'h000000;
+    rq_bias0[155] = 24'h000000;
+    rq_bias0[156] = 24'h000000;
+    rq_bias0[157] = 24'h000000;
+    rq_bias0[158] = 24'h000000;
+    rq_bias0[159] = 24'h000000;
+    rq_bias0[160] = 24'h000000;
+    rq_bias0[161] = 24'h000000;
+    rq_bias0[162] = 24'h000000;
+    rq_bias0[163] = 24'h000000;
+    rq_bias0[164] = 24'h000000;
+    rq_bias0[165] = 24'h000000;
+    rq_bias0[166] = 24'h000000;
+    rq_bias0[167] = 24'h000000;
+    rq_bias0[168] = 24'h000000;
+    rq_bias0[169] = 24'h000000;
+    rq_bias0[170] = 24'h000000;
+    rq_bias0[171] = 24'h000000;
+    rq_bias0[172] = 24'h000000;
+    rq_bias0[173] = 24'h000000;
+    rq_bias0[174] = 24'h000000;
+    rq_bias0[175] = 24'h000000;
+    rq_bias0[176] = 24'h000000;
+    rq_bias0[177] = 24'h000000;
+    rq_bias0[178] = 24'h000000;
+    rq_bias0[179] = 24'h000000;
+    rq_bias0[180] = 24'h000000;
+    rq_bias0[181] = 24'h000000;
+    rq_bias0[182] = 24'h000000;
+    rq_bias0[183] = 24'h000000;
+    rq_bias0[184] = 24'h000000;
+    rq_bias0[185] = 24'h000000;
+    rq_bias0[186] = 24'h000000;
+    rq_bias0[187] = 24'h000000;
+    rq_bias0[188] = 24'h000000;
+    rq_bias0[189] = 24'h000000;
+    rq_bias0[190] = 24'h000000;
+    rq_bias0[191] = 24'h000000;
+    rq_bias0[192] = 24'h000000;
+    rq_bias0[193] = 24'h000000;
+    rq_bias0[194] = 24'h000000;
+    rq_bias0[195] = 24'h000000;
+    rq_bias0[196] = 24'h000000;
+    rq_bias0[197] = 24'h000000;
+    rq_bias0[198] = 24'h000000;
+    rq_bias0[199] = 24'h000000;
+    rq_bias0[200] = 24'h000000;
+    rq_bias0[201] = 24'h000000;
+    rq_bias0[202] = 24'h000000;
+    rq_bias0[203] = 24'h000000;
+    rq_bias0[204] = 24'h000000;
+    rq_bias0[205] = 24'h000000;
+    rq_bias0[206] = 24'h000000;
+    rq_bias0[207] = 24'h000000;
+    rq_bias0[208] = 24'h000000;
+    rq_bias0[209] = 24'h000000;
+    rq_bias0[210] = 24'h000000;
+    rq_bias0[211] = 24'h000000;
+    rq_bias0[212] = 24'h000000;
+    rq_bias0[213] = 24'h000000;
+    rq_bias0[214] = 24'h000000;
+    rq_bias0[215] = 24'h000000;
+    rq_bias0[216] = 24'h000000;
+    rq_bias0[217] = 24'h000000;
+    rq_bias0[218] = 24'h000000;
+    rq_bias0[219] = 24'h000000;
+    rq_bias0[220] = 24'h000000;
+    rq_bias0[221] = 24'h000000;
+    rq_bias0[222] = 24'h000000;
+    rq_bias0[223] = 24'h000000;
+    rq_bias0[224] = 24'h000000;
+    rq_bias0[225] = 24'h000000;
+    rq_bias0[226] = 24'h000000;
+    rq_bias0[227] = 24'h000000;
+    rq_bias0[228] = 24'h000000;
+    rq_bias0[229] = 24'h000000;
+    rq_bias0[230] = 24'h000000;
+    rq_bias0[231] = 24'h000000;
+    rq_bias0[232] = 24'h000000;
+    rq_bias0[233] = 24'h000000;
+    rq_bias0[234] = 24'h000000;
+    rq_bias0[235] = 24'h000000;
+    rq_bias0[236] = 24'h000000;
+    rq_bias0[237] = 24'h000000;
+    rq_bias0[238] = 24'h000000;
+    rq_bias0[239] = 24'h000000;
+    rq_bias0[240] = 24'h000000;
+    rq_bias0[241] = 24'h000000;
+    rq_bias0[242] = 24'h000000;
+    rq_bias0[243] = 24'h000000;
+    rq_bias0[244] = 24'h000000;
+    rq_bias0[245] = 24'h000000;
+    rq_bias0[246] = 24'h000000;
+    rq_bias0[247] = 24'h000000;
+    rq_bias0[248] = 24'h000000;
+    rq_bias0[249] = 24'h000000;
+    rq_bias0[250] = 24'h000000;
+    rq_bias0[251] = 24'h000000;
+    rq_bias0[252] = 24'h000000;
+    rq_bias0[253] = 24'h000000;
+    rq_bias0[254] = 24'h000000;
+    rq_bias0[255] = 24'h000000;
   end
   always @(posedge clk) begin
     if (pe0_rq_we)
-      rq_bias0[pe0_rq_waddr] <= pe0_rq_wdata[31:0];
+      rq_bias0[pe0_rq_waddr] <= pe0_rq_wdata[23:0];
   end
-  reg [31:0] _1_;
+  reg [23:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq_bias0[pe0_rq5];
   end
@@ -6277,7 +6277,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   always @(posedge clk) begin
     if (pe0_rq_we)
-      rq_ms0[pe0_rq_waddr] <= pe0_rq_wdata[53:32];
+      rq_ms0[pe0_rq_waddr] <= pe0_rq_wdata[45:24];
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
@@ -6490,7 +6490,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1708$0 (pe0_flags),
+    .\port$1686$0 (pe0_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -6548,14 +6548,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$36  = pe0_acc0;
     if (\$10 ) begin
-      \$36  = \$23 [31:0];
+      \$36  = \$23 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
     \$37  = pe0_acc1;
     if (\$12 ) begin
-      \$37  = \$25 [31:0];
+      \$37  = \$25 [23:0];
     end
   end
   always @* begin
@@ -6588,8 +6588,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe0_acc_next0 = \$23 [31:0];
-  assign pe0_acc_next1 = \$25 [31:0];
+  assign pe0_acc_next0 = \$23 [23:0];
+  assign pe0_acc_next1 = \$25 [23:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -6597,11 +6597,11 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign rp__en = step_valid;
   assign wport__en = pe0_rq_we;
   assign wport__addr = pe0_rq_waddr;
-  assign wport__data = pe0_rq_wdata[31:0];
+  assign wport__data = pe0_rq_wdata[23:0];
   assign rport__addr = pe0_rq5;
   assign \wport__en$119  = pe0_rq_we;
   assign \wport__addr$120  = pe0_rq_waddr;
-  assign \wport__data$121  = pe0_rq_wdata[53:32];
+  assign \wport__data$121  = pe0_rq_wdata[45:24];
   assign \rport__addr$122  = pe0_rq6;
   assign i_valid = pe0_done;
   assign i_m = pe0_rq_m;
@@ -6611,14 +6611,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1761$0  = \$39 ;
-  assign \port$1762$0  = \$40 ;
+  assign \port$1739$0  = \$39 ;
+  assign \port$1740$0  = \$40 ;
   assign \$11  = pe0_ctx8;
   assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1708$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1686$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6675,32 +6675,21 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [7:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [16:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
   wire \$16 ;
-  wire [7:0] \$160 ;
-  wire [24:0] \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [30:0] \$2 ;
+  wire [22:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -6728,34 +6717,34 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [61:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire [14:0] \$56 ;
-  wire [14:0] \$57 ;
-  wire [14:0] \$58 ;
-  wire [14:0] \$59 ;
-  wire [62:0] \$6 ;
-  wire [14:0] \$60 ;
-  wire [14:0] \$61 ;
-  wire [14:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [7:0] \$64 ;
-  wire [7:0] \$65 ;
-  wire [7:0] \$66 ;
-  wire [7:0] \$67 ;
-  wire [7:0] \$68 ;
-  wire [7:0] \$69 ;
-  wire [31:0] \$7 ;
+  wire [14:0] \$45 ;
+  wire [14:0] \$46 ;
+  wire [14:0] \$47 ;
+  wire [14:0] \$48 ;
+  wire [14:0] \$49 ;
+  wire [53:0] \$5 ;
+  wire [14:0] \$50 ;
+  wire [14:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire \$59 ;
+  wire [54:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [23:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -6770,7 +6759,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [8:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -6782,7 +6771,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [8:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
@@ -6790,8 +6779,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire \$99 ;
   input clk;
   wire clk;
-  input [31:0] i_acc;
-  wire [31:0] i_acc;
+  input [23:0] i_acc;
+  wire [23:0] i_acc;
   input [15:0] i_m;
   wire [15:0] i_m;
   wire i_relu;
@@ -6800,17 +6789,17 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  wire [31:0] o_data;
+  wire [23:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1708$0 ;
-  wire [1:0] \port$1708$0 ;
-  reg [4:0] rq_above2 = 5'h00;
-  reg [31:0] rq_acc1 = 32'd0;
+  input [1:0] \port$1686$0 ;
+  wire [1:0] \port$1686$0 ;
+  reg [3:0] rq_above2 = 4'h0;
+  reg [23:0] rq_acc1 = 24'h000000;
   reg [14:0] rq_coarse3 = 15'h0000;
-  reg [4:0] rq_differs3 = 5'h00;
-  output [23:0] rq_ext6;
-  reg [23:0] rq_ext6 = 24'h000000;
+  reg [3:0] rq_differs3 = 4'h0;
+  output [15:0] rq_ext6;
+  reg [15:0] rq_ext6 = 16'h0000;
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
@@ -6818,12 +6807,12 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
-  reg [30:0] rq_pp17 = 31'h00000000;
-  reg [47:0] rq_prod = 48'h000000000000;
+  reg [22:0] rq_pp17 = 23'h000000;
+  reg [39:0] rq_prod = 40'h0000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw4 = 32'd0;
-  reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
+  reg [23:0] rq_raw4 = 24'h000000;
+  reg [23:0] rq_raw5 = 24'h000000;
+  reg [23:0] rq_raw6 = 24'h000000;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
@@ -6858,176 +6847,165 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   input rst;
   wire rst;
   assign \$1  = rq_acc1[16:0] * rq_m1;
-  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$2  = $signed(rq_acc1[23:17]) * $signed({ 1'h0, rq_m1 });
   assign \$4  = 1'h0 + \$3 ;
   assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
-  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$7  = rq_req5 ? 24'h000000 : rq_raw5;
   assign \$8  = rq_s2[5:3] <= 1'h0;
   assign \$9  = rq_s2[5:3] <= 1'h1;
   assign \$10  = rq_s2[5:3] <= 2'h2;
   assign \$11  = rq_s2[5:3] <= 2'h3;
-  assign \$12  = rq_s2[5:3] <= 3'h4;
-  assign \$13  = rq_prod[14] ^ rq_prod[47];
-  assign \$14  = rq_prod[15] ^ rq_prod[47];
-  assign \$15  = rq_prod[16] ^ rq_prod[47];
-  assign \$16  = rq_prod[17] ^ rq_prod[47];
-  assign \$17  = rq_prod[18] ^ rq_prod[47];
-  assign \$18  = rq_prod[19] ^ rq_prod[47];
-  assign \$19  = rq_prod[20] ^ rq_prod[47];
-  assign \$20  = rq_prod[21] ^ rq_prod[47];
-  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
-  assign \$22  = \$21  & rq_above2[0];
-  assign \$23  = rq_prod[22] ^ rq_prod[47];
-  assign \$24  = rq_prod[23] ^ rq_prod[47];
-  assign \$25  = rq_prod[24] ^ rq_prod[47];
-  assign \$26  = rq_prod[25] ^ rq_prod[47];
-  assign \$27  = rq_prod[26] ^ rq_prod[47];
-  assign \$28  = rq_prod[27] ^ rq_prod[47];
-  assign \$29  = rq_prod[28] ^ rq_prod[47];
-  assign \$30  = rq_prod[29] ^ rq_prod[47];
-  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
-  assign \$32  = \$31  & rq_above2[1];
-  assign \$33  = rq_prod[30] ^ rq_prod[47];
-  assign \$34  = rq_prod[31] ^ rq_prod[47];
-  assign \$35  = rq_prod[32] ^ rq_prod[47];
-  assign \$36  = rq_prod[33] ^ rq_prod[47];
-  assign \$37  = rq_prod[34] ^ rq_prod[47];
-  assign \$38  = rq_prod[35] ^ rq_prod[47];
-  assign \$39  = rq_prod[36] ^ rq_prod[47];
-  assign \$40  = rq_prod[37] ^ rq_prod[47];
-  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
-  assign \$42  = \$41  & rq_above2[2];
-  assign \$43  = rq_prod[38] ^ rq_prod[47];
-  assign \$44  = rq_prod[39] ^ rq_prod[47];
-  assign \$45  = rq_prod[40] ^ rq_prod[47];
-  assign \$46  = rq_prod[41] ^ rq_prod[47];
-  assign \$47  = rq_prod[42] ^ rq_prod[47];
-  assign \$48  = rq_prod[43] ^ rq_prod[47];
-  assign \$49  = rq_prod[44] ^ rq_prod[47];
-  assign \$50  = rq_prod[45] ^ rq_prod[47];
-  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
-  assign \$52  = \$51  & rq_above2[3];
-  assign \$53  = rq_prod[46] ^ rq_prod[47];
-  assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
-  assign \$70  = | rq_differs3;
-  assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s4[2:0] < 1'h1;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s4[2:0] < 2'h2;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s4[2:0] < 2'h3;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s4[2:0] < 3'h4;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s4[2:0] < 3'h5;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s4[2:0] < 3'h6;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s4[2:0] < 3'h7;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
-  assign \$93  = \$70  | \$92 ;
-  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
-  assign \$95  = & rq_window4;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_flag4 | \$96 ;
-  assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu5 & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req5 & \$100 ;
-  assign \$102  = ~ rq_sign4;
-  assign \$103  = & rq_window4;
-  assign \$104  = rq_flag4 | \$103 ;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = \$101  & \$106 ;
-  assign \$108  = rq_sign4 & rq_flag4;
-  assign \$109  = ~ \$108 ;
+  assign \$12  = rq_prod[14] ^ rq_prod[39];
+  assign \$13  = rq_prod[15] ^ rq_prod[39];
+  assign \$14  = rq_prod[16] ^ rq_prod[39];
+  assign \$15  = rq_prod[17] ^ rq_prod[39];
+  assign \$16  = rq_prod[18] ^ rq_prod[39];
+  assign \$17  = rq_prod[19] ^ rq_prod[39];
+  assign \$18  = rq_prod[20] ^ rq_prod[39];
+  assign \$19  = rq_prod[21] ^ rq_prod[39];
+  assign \$20  = | { \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12  };
+  assign \$21  = \$20  & rq_above2[0];
+  assign \$22  = rq_prod[22] ^ rq_prod[39];
+  assign \$23  = rq_prod[23] ^ rq_prod[39];
+  assign \$24  = rq_prod[24] ^ rq_prod[39];
+  assign \$25  = rq_prod[25] ^ rq_prod[39];
+  assign \$26  = rq_prod[26] ^ rq_prod[39];
+  assign \$27  = rq_prod[27] ^ rq_prod[39];
+  assign \$28  = rq_prod[28] ^ rq_prod[39];
+  assign \$29  = rq_prod[29] ^ rq_prod[39];
+  assign \$30  = | { \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22  };
+  assign \$31  = \$30  & rq_above2[1];
+  assign \$32  = rq_prod[30] ^ rq_prod[39];
+  assign \$33  = rq_prod[31] ^ rq_prod[39];
+  assign \$34  = rq_prod[32] ^ rq_prod[39];
+  assign \$35  = rq_prod[33] ^ rq_prod[39];
+  assign \$36  = rq_prod[34] ^ rq_prod[39];
+  assign \$37  = rq_prod[35] ^ rq_prod[39];
+  assign \$38  = rq_prod[36] ^ rq_prod[39];
+  assign \$39  = rq_prod[37] ^ rq_prod[39];
+  assign \$40  = | { \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32  };
+  assign \$41  = \$40  & rq_above2[2];
+  assign \$42  = rq_prod[38] ^ rq_prod[39];
+  assign \$44  = \$43  & rq_above2[3];
+  assign \$46  = rq_s3[3] ? { rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39] } : { rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39:31] };
+  assign \$47  = rq_s3[4] ? \$45  : \$46 ;
+  assign \$48  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$49  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$50  = rq_s3[4] ? \$48  : \$49 ;
+  assign \$51  = rq_s3[5] ? \$47  : \$50 ;
+  assign \$52  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$53  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$54  = rq_s4[1] ? \$52  : \$53 ;
+  assign \$55  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$56  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$57  = rq_s4[1] ? \$55  : \$56 ;
+  assign \$58  = rq_s4[2] ? \$54  : \$57 ;
+  assign \$59  = | rq_differs3;
+  assign \$60  = rq_coarse3[8] ^ rq_sign3;
+  assign \$61  = rq_s4[2:0] < 1'h1;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = rq_coarse3[9] ^ rq_sign3;
+  assign \$64  = rq_s4[2:0] < 2'h2;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = rq_coarse3[10] ^ rq_sign3;
+  assign \$67  = rq_s4[2:0] < 2'h3;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rq_coarse3[11] ^ rq_sign3;
+  assign \$70  = rq_s4[2:0] < 3'h4;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = rq_coarse3[12] ^ rq_sign3;
+  assign \$73  = rq_s4[2:0] < 3'h5;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rq_coarse3[13] ^ rq_sign3;
+  assign \$76  = rq_s4[2:0] < 3'h6;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = rq_coarse3[14] ^ rq_sign3;
+  assign \$79  = rq_s4[2:0] < 3'h7;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = | { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62  };
+  assign \$82  = \$59  | \$81 ;
+  assign \$83  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$84  = & rq_window4;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = rq_flag4 | \$85 ;
+  assign \$87  = rq_sign4 & \$86 ;
+  assign \$88  = rq_relu5 & \$87 ;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = rq_req5 & \$89 ;
+  assign \$91  = ~ rq_sign4;
+  assign \$92  = & rq_window4;
+  assign \$93  = rq_flag4 | \$92 ;
+  assign \$94  = \$91  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$90  & \$95 ;
+  assign \$97  = rq_sign4 & rq_flag4;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = & rq_window4;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = rq_flag4 | \$101 ;
+  assign \$103  = rq_sign4 & \$102 ;
+  assign \$104  = rq_relu5 & \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = rq_req5 & \$105 ;
+  assign \$107  = ~ rq_sign4;
+  assign \$108  = & rq_window4;
+  assign \$109  = rq_flag4 | \$108 ;
   assign \$110  = \$107  & \$109 ;
-  assign \$111  = & rq_window4;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = rq_flag4 | \$112 ;
-  assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu5 & \$114 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req5 & \$116 ;
-  assign \$118  = ~ rq_sign4;
-  assign \$119  = & rq_window4;
-  assign \$120  = rq_flag4 | \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = \$117  & \$121 ;
-  assign \$123  = & rq_window4;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = rq_flag4 | \$124 ;
-  assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu5 & \$126 ;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req5 & \$128 ;
-  assign \$130  = rq_sign4 & rq_flag4;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = & rq_window4;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = rq_flag4 | \$133 ;
-  assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu5 & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req5 & \$137 ;
-  assign \$139  = & rq_window4;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = rq_flag4 | \$140 ;
-  assign \$142  = rq_sign4 & \$141 ;
-  assign \$143  = \$138  & \$142 ;
-  assign \$144  = rq_take_q5 & rq_qlow5[0];
-  assign \$145  = \$144  | rq_set_hi5;
-  assign \$146  = rq_take_q5 & rq_qlow5[1];
-  assign \$147  = \$146  | rq_set_hi5;
-  assign \$148  = rq_take_q5 & rq_qlow5[2];
-  assign \$149  = \$148  | rq_set_hi5;
-  assign \$150  = rq_take_q5 & rq_qlow5[3];
-  assign \$151  = \$150  | rq_set_hi5;
-  assign \$152  = rq_take_q5 & rq_qlow5[4];
-  assign \$153  = \$152  | rq_set_hi5;
-  assign \$154  = rq_take_q5 & rq_qlow5[5];
-  assign \$155  = \$154  | rq_set_hi5;
-  assign \$156  = rq_take_q5 & rq_qlow5[6];
-  assign \$157  = \$156  | rq_set_hi5;
-  assign \$158  = rq_take_q5 & rq_qlow5[7];
-  assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  assign \$111  = \$106  & \$110 ;
+  assign \$112  = & rq_window4;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = rq_flag4 | \$113 ;
+  assign \$115  = rq_sign4 & \$114 ;
+  assign \$116  = rq_relu5 & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = rq_req5 & \$117 ;
+  assign \$119  = rq_sign4 & rq_flag4;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & rq_window4;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = rq_flag4 | \$122 ;
+  assign \$124  = rq_sign4 & \$123 ;
+  assign \$125  = rq_relu5 & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = rq_req5 & \$126 ;
+  assign \$128  = & rq_window4;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = rq_flag4 | \$129 ;
+  assign \$131  = rq_sign4 & \$130 ;
+  assign \$132  = \$127  & \$131 ;
+  assign \$133  = rq_take_q5 & rq_qlow5[0];
+  assign \$134  = \$133  | rq_set_hi5;
+  assign \$135  = rq_take_q5 & rq_qlow5[1];
+  assign \$136  = \$135  | rq_set_hi5;
+  assign \$137  = rq_take_q5 & rq_qlow5[2];
+  assign \$138  = \$137  | rq_set_hi5;
+  assign \$139  = rq_take_q5 & rq_qlow5[3];
+  assign \$140  = \$139  | rq_set_hi5;
+  assign \$141  = rq_take_q5 & rq_qlow5[4];
+  assign \$142  = \$141  | rq_set_hi5;
+  assign \$143  = rq_take_q5 & rq_qlow5[5];
+  assign \$144  = \$143  | rq_set_hi5;
+  assign \$145  = rq_take_q5 & rq_qlow5[6];
+  assign \$146  = \$145  | rq_set_hi5;
+  assign \$147  = rq_take_q5 & rq_qlow5[7];
+  assign \$148  = \$147  | rq_set_lo5;
+  assign \$149  = { \$148 , \$146 , \$144 , \$142 , \$140 , \$138 , \$136 , \$134  } | rq_raw6[7:0];
+  assign \$150  = rq_set_ext5 ? 17'h1ffff : { 1'h0, rq_raw6[23:8] };
   always @(posedge clk)
     rq_acc1 <= i_acc;
   always @(posedge clk)
     rq_m1 <= i_m;
   always @(posedge clk)
-    rq_v1 <= \$162 ;
+    rq_v1 <= \$151 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1708$0 [0];
+    rq_relu1 <= \port$1686$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1708$0 [1];
+    rq_req1 <= \port$1686$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
-    rq_v2 <= \$163 ;
+    rq_v2 <= \$152 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
@@ -7035,7 +7013,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_v3 <= \$164 ;
+    rq_v3 <= \$153 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
@@ -7043,7 +7021,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_s3 <= rq_s2;
   always @(posedge clk)
-    rq_v4 <= \$165 ;
+    rq_v4 <= \$154 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
@@ -7051,7 +7029,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_v5 <= \$166 ;
+    rq_v5 <= \$155 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
@@ -7059,7 +7037,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_v6 <= \$167 ;
+    rq_v6 <= \$156 ;
   always @(posedge clk)
     rq_relu6 <= rq_relu5;
   always @(posedge clk)
@@ -7071,103 +7049,103 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$17
   always @(posedge clk)
     rq_pp17 <= \$2 ;
   always @(posedge clk)
-    rq_prod <= \$6 [47:0];
+    rq_prod <= \$6 [39:0];
   always @(posedge clk)
-    rq_raw4 <= rq_prod[31:0];
+    rq_raw4 <= rq_prod[23:0];
   always @(posedge clk)
     rq_raw5 <= rq_raw4;
   always @(posedge clk)
     rq_raw6 <= \$7 ;
   always @(posedge clk)
-    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
+    rq_above2 <= { \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
+    rq_differs3 <= { \$44 , \$41 , \$31 , \$21  };
   always @(posedge clk)
-    rq_coarse3 <= \$62 ;
+    rq_coarse3 <= \$51 ;
   always @(posedge clk)
-    rq_sign3 <= rq_prod[47];
+    rq_sign3 <= rq_prod[39];
   always @(posedge clk)
-    rq_window4 <= \$69 ;
+    rq_window4 <= \$58 ;
   always @(posedge clk)
-    rq_flag4 <= \$93 ;
+    rq_flag4 <= \$82 ;
   always @(posedge clk)
     rq_sign4 <= rq_sign3;
   always @(posedge clk)
-    rq_qlow5 <= \$94 [7:0];
+    rq_qlow5 <= \$83 [7:0];
   always @(posedge clk)
-    rq_take_q5 <= \$110 ;
+    rq_take_q5 <= \$99 ;
   always @(posedge clk)
-    rq_set_hi5 <= \$122 ;
+    rq_set_hi5 <= \$111 ;
   always @(posedge clk)
-    rq_set_lo5 <= \$131 ;
+    rq_set_lo5 <= \$120 ;
   always @(posedge clk)
-    rq_set_ext5 <= \$143 ;
+    rq_set_ext5 <= \$132 ;
   always @(posedge clk)
-    rq_low6 <= \$160 ;
+    rq_low6 <= \$149 ;
   always @(posedge clk)
-    rq_ext6 <= \$161 [23:0];
+    rq_ext6 <= \$150 [15:0];
   always @(posedge clk)
-    o_valid <= \$168 ;
+    o_valid <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$162  = i_valid;
+    \$151  = i_valid;
     if (rst) begin
-      \$162  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$163  = rq_v1;
+    \$152  = rq_v1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$164  = rq_v2;
+    \$153  = rq_v2;
     if (rst) begin
-      \$164  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$165  = rq_v3;
+    \$154  = rq_v3;
     if (rst) begin
-      \$165  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$166  = rq_v4;
+    \$155  = rq_v4;
     if (rst) begin
-      \$166  = 1'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$167  = rq_v5;
+    \$156  = rq_v5;
     if (rst) begin
-      \$167  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$4 ) begin end
-    \$168  = rq_v6;
+    \$157  = rq_v6;
     if (rst) begin
-      \$168  = 1'h0;
+      \$157  = 1'h0;
     end
   end
-  assign i_relu = \port$1708$0 [0];
-  assign i_requantize = \port$1708$0 [1];
+  assign i_relu = \port$1686$0 [0];
+  assign i_requantize = \port$1686$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
-  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$54  = \$53 ;
-  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
+  assign \$5  = { rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17, 17'h00000 };
+  assign \$43  = \$42 ;
+  assign \$45  = { rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1918$0 , \port$1919$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1896$0 , \port$1897$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7183,10 +7161,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [31:0] \$22 ;
-  wire [32:0] \$23 ;
-  wire [31:0] \$24 ;
-  wire [32:0] \$25 ;
+  wire [23:0] \$22 ;
+  wire [24:0] \$23 ;
+  wire [23:0] \$24 ;
+  wire [24:0] \$25 ;
   reg \$26 ;
   reg \$27 ;
   reg \$28 ;
@@ -7198,12 +7176,12 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
+  reg [23:0] \$36 ;
+  reg [23:0] \$37 ;
   reg \$38 ;
   wire [7:0] \$39 ;
   wire [15:0] \$4 ;
-  wire [23:0] \$40 ;
+  wire [15:0] \$40 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -7218,7 +7196,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire bank_we;
   input clk;
   wire clk;
-  wire [31:0] i_acc;
+  wire [23:0] i_acc;
   (* init = 16'h0000 *)
   wire [15:0] i_m;
   wire i_relu;
@@ -7227,15 +7205,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [5:0] i_s;
   (* init = 1'h0 *)
   wire i_valid;
-  wire [31:0] o_data;
+  wire [23:0] o_data;
   wire o_valid;
   reg [31:0] pe1_a1 = 32'd0;
   reg [31:0] pe1_a2 = 32'd0;
   reg [31:0] pe1_a3 = 32'd0;
-  reg [31:0] pe1_acc0 = 32'd0;
-  reg [31:0] pe1_acc1 = 32'd0;
-  wire [31:0] pe1_acc_next0;
-  wire [31:0] pe1_acc_next1;
+  reg [23:0] pe1_acc0 = 24'h000000;
+  reg [23:0] pe1_acc1 = 24'h000000;
+  wire [23:0] pe1_acc_next0;
+  wire [23:0] pe1_acc_next1;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg [8:0] pe1_bank_waddr = 9'h000;
@@ -7300,15 +7278,15 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [7:0] pe1_rq6 = 8'h00;
   reg [7:0] pe1_rq7 = 8'h00;
   reg [7:0] pe1_rq8 = 8'h00;
-  reg [31:0] pe1_rq_bias = 32'd0;
+  reg [23:0] pe1_rq_bias = 24'h000000;
   wire pe1_rq_bias_collision;
-  reg [31:0] pe1_rq_bias_read = 32'd0;
+  reg [23:0] pe1_rq_bias_read = 24'h000000;
   reg [15:0] pe1_rq_m = 16'h0000;
   wire pe1_rq_ms_collision;
   reg [21:0] pe1_rq_ms_read = 22'h000000;
   reg [5:0] pe1_rq_s = 6'h00;
   reg [7:0] pe1_rq_waddr = 8'h00;
-  reg [53:0] pe1_rq_wdata = 54'h00000000000000;
+  reg [45:0] pe1_rq_wdata = 46'h000000000000;
   reg pe1_rq_we = 1'h0;
   reg [16:0] pe1_sum0_0 = 17'h00000;
   reg [16:0] pe1_sum0_1 = 17'h00000;
@@ -7324,11 +7302,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1918$0 ;
-  wire [7:0] \port$1918$0 ;
-  output [23:0] \port$1919$0 ;
-  wire [23:0] \port$1919$0 ;
-  wire [31:0] result;
+  output [7:0] \port$1896$0 ;
+  wire [7:0] \port$1896$0 ;
+  output [15:0] \port$1897$0 ;
+  wire [15:0] \port$1897$0 ;
+  wire [23:0] result;
   wire result_valid;
   input [8:0] rp__addr;
   wire [8:0] rp__addr;
@@ -7338,11 +7316,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
   wire [7:0] \rport__addr$122 ;
-  wire [31:0] rport__data;
+  wire [23:0] rport__data;
   wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
-  input [53:0] rq_wdata;
-  wire [53:0] rq_wdata;
+  input [45:0] rq_wdata;
+  wire [45:0] rq_wdata;
   input rq_we;
   wire rq_we;
   input rst;
@@ -7372,7 +7350,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
   wire [7:0] \wport__addr$120 ;
-  wire [31:0] wport__data;
+  wire [23:0] wport__data;
   wire [21:0] \wport__data$121 ;
   (* init = 1'h0 *)
   wire wport__en;
@@ -7906,270 +7884,270 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign rp__data = _0_;
   (* no_rw_check = 32'd1 *)
-  reg [31:0] rq_bias1 [255:0];
+  reg [23:0] rq_bias1 [255:0];
   initial begin
-    rq_bias1[0] = 32'd0;
-    rq_bias1[1] = 32'd0;
-    rq_bias1[2] = 32'd0;
-    rq_bias1[3] = 32'd0;
-    rq_bias1[4] = 32'd0;
-    rq_bias1[5] = 32'd0;
-    rq_bias1[6] = 32'd0;
-    rq_bias1[7] = 32'd0;
-    rq_bias1[8] = 32'd0;
-    rq_bias1[9] = 32'd0;
-    rq_bias1[10] = 32'd0;
-    rq_bias1[11] = 32'd0;
-    rq_bias1[12] = 32'd0;
-    rq_bias1[13] = 32'd0;
-    rq_bias1[14] = 32'd0;
-    rq_bias1[15] = 32'd0;
-    rq_bias1[16] = 32'd0;
-    rq_bias1[17] = 32'd0;
-    rq_bias1[18] = 32'd0;
-    rq_bias1[19] = 32'd0;
-    rq_bias1[20] = 32'd0;
-    rq_bias1[21] = 32'd0;
-    rq_bias1[22] = 32'd0;
-    rq_bias1[23] = 32'd0;
-    rq_bias1[24] = 32'd0;
-    rq_bias1[25] = 32'd0;
-    rq_bias1[26] = 32'd0;
-    rq_bias1[27] = 32'd0;
-    rq_bias1[28] = 32'd0;
-    rq_bias1[29] = 32'd0;
-    rq_bias1[30] = 32'd0;
-    rq_bias1[31] = 32'd0;
-    rq_bias1[32] = 32'd0;
-    rq_bias1[33] = 32'd0;
-    rq_bias1[34] = 32'd0;
-    rq_bias1[35] = 32'd0;
-    rq_bias1[36] = 32'd0;
-    rq_bias1[37] = 32'd0;
-    rq_bias1[38] = 32'd0;
-    rq_bias1[39] = 32'd0;
-    rq_bias1[40] = 32'd0;
-    rq_bias1[41] = 32'd0;
-    rq_bias1[42] = 32'd0;
-    rq_bias1[43] = 32'd0;
-    rq_bias1[44] = 32'd0;
-    rq_bias1[45] = 32'd0;
-    rq_bias1[46] = 32'd0;
-    rq_bias1[47] = 32'd0;
-    rq_bias1[48] = 32'd0;
-    rq_bias1[49] = 32'd0;
-    rq_bias1[50] = 32'd0;
-    rq_bias1[51] = 32'd0;
-    rq_bias1[52] = 32'd0;
-    rq_bias1[53] = 32'd0;
-    rq_bias1[54] = 32'd0;
-    rq_bias1[55] = 32'd0;
-    rq_bias1[56] = 32'd0;
-    rq_bias1[57] = 32'd0;
-    rq_bias1[58] = 32'd0;
-    rq_bias1[59] = 32'd0;
-    rq_bias1[60] = 32'd0;
-    rq_bias1[61] = 32'd0;
-    rq_bias1[62] = 32'd0;
-    rq_bias1[63] = 32'd0;
-    rq_bias1[64] = 32'd0;
-    rq_bias1[65] = 32'd0;
-    rq_bias1[66] = 32'd0;
-    rq_bias1[67] = 32'd0;
-    rq_bias1[68] = 32'd0;
-    rq_bias1[69] = 32'd0;
-    rq_bias1[70] = 32'd0;
-    rq_bias1[71] = 32'd0;
-    rq_bias1[72] = 32'd0;
-    rq_bias1[73] = 32'd0;
-    rq_bias1[74] = 32'd0;
-    rq_bias1[75] = 32'd0;
-    rq_bias1[76] = 32'd0;
-    rq_bias1[77] = 32'd0;
-    rq_bias1[78] = 32'd0;
-    rq_bias1[79] = 32'd0;
-    rq_bias1[80] = 32'd0;
-    rq_bias1[81] = 32'd0;
-    rq_bias1[82] = 32'd0;
-    rq_bias1[83] = 32'd0;
-    rq_bias1[84] = 32'd0;
-    rq_bias1[85] = 32'd0;
-    rq_bias1[86] = 32'd0;
-    rq_bias1[87] = 32'd0;
-    rq_bias1[88] = 32'd0;
-    rq_bias1[89] = 32'd0;
-    rq_bias1[90] = 32'd0;
-    rq_bias1[91] = 32'd0;
-    rq_bias1[92] = 32'd0;
-    rq_bias1[93] = 32'd0;
-    rq_bias1[94] = 32'd0;
-    rq_bias1[95] = 32'd0;
-    rq_bias1[96] = 32'd0;
-    rq_bias1[97] = 32'd0;
-    rq_bias1[98] = 32'd0;
-    rq_bias1[99] = 32'd0;
-    rq_bias1[100] = 32'd0;
-    rq_bias1[101] = 32'd0;
-    rq_bias1[102] = 32'd0;
-    rq_bias1[103] = 32'd0;
-    rq_bias1[104] = 32'd0;
-    rq_bias1[105] = 32'd0;
-    rq_bias1[106] = 32'd0;
-    rq_bias1[107] = 32'd0;
-    rq_bias1[108] = 32'd0;
-    rq_bias1[109] = 32'd0;
-    rq_bias1[110] = 32'd0;
-    rq_bias1[111] = 32'd0;
-    rq_bias1[112] = 32'd0;
-    rq_bias1[113] = 32'd0;
-    rq_bias1[114] = 32'd0;
-    rq_bias1[115] = 32'd0;
-    rq_bias1[116] = 32'd0;
-    rq_bias1[117] = 32'd0;
-    rq_bias1[118] = 32'd0;
-    rq_bias1[119] = 32'd0;
-    rq_bias1[120] = 32'd0;
-    rq_bias1[121] = 32'd0;
-    rq_bias1[122] = 32'd0;
-    rq_bias1[123] = 32'd0;
-    rq_bias1[124] = 32'd0;
-    rq_bias1[125] = 32'd0;
-    rq_bias1[126] = 32'd0;
-    rq_bias1[127] = 32'd0;
-    rq_bias1[128] = 32'd0;
-    rq_bias1[129] = 32'd0;
-    rq_bias1[130] = 32'd0;
-    rq_bias1[131] = 32'd0;
-    rq_bias1[132] = 32'd0;
-    rq_bias1[133] = 32'd0;
-    rq_bias1[134] = 32'd0;
-    rq_bias1[135] = 32'd0;
-    rq_bias1[136] = 32'd0;
-    rq_bias1[137] = 32'd0;
-    rq_bias1[138] = 32'd0;
-    rq_bias1[139] = 32'd0;
-    rq_bias1[140] = 32'd0;
-    rq_bias1[141] = 32'd0;
-    rq_bias1[142] = 32'd0;
-    rq_bias1[143] = 32'd0;
-    rq_bias1[144] = 32'd0;
-    rq_bias1[145] = 32'd0;
-    rq_bias1[146] = 32'd0;
-    rq_bias1[147] = 32'd0;
-    rq_bias1[148] = 32'd0;
-    rq_bias1[149] = 32'd0;
-    rq_bias1[150] = 32'd0;
-    rq_bias1[151] = 32'd0;
-    rq_bias1[152] = 32'd0;
-    rq_bias1[153] = 32'd0;
-    rq_bias1[154] = 32'd0;
-    rq_bias1[155] = 32'd0;
-    rq_bias1[156] = 32'd0;
-    rq_bias1[157] = 32'd0;
-    rq_bias1[158] = 32'd0;
-    rq_bias1[159] = 32'd0;
-    rq_bias1[160] = 32'd0;
-    rq_bias1[161] = 32'd0;
-    rq_bias1[162] = 32'd0;
-    rq_bias1[163] = 32'd0;
-    rq_bias1[164] = 32'd0;
-    rq_bias1[165] = 32'd0;
-    rq_bias1[166] = 32'd0;
-    rq_bias1[167] = 32'd0;
-    rq_bias1[168] = 32'd0;
-    rq_bias1[169] = 32'd0;
-    rq_bias1[170] = 32'd0;
-    rq_bias1[171] = 32'd0;
-    rq_bias1[172] = 32'd0;
-    rq_bias1[173] = 32'd0;
-    rq_bias1[174] = 32'd0;
-    rq_bias1[175] = 32'd0;
-    rq_bias1[176] = 32'd0;
-    rq_bias1[177] = 32'd0;
-    rq_bias1[178] = 32'd0;
-    rq_bias1[179] = 32'd0;
-    rq_bias1[180] = 32'd0;
-    rq_bias1[181] = 32'd0;
-    rq_bias1[182] = 32'd0;
-    rq_bias1[183] = 32'd0;
-    rq_bias1[184] = 32'd0;
-    rq_bias1[185] = 32'd0;
-    rq_bias1[186] = 32'd0;
-    rq_bias1[187] = 32'd0;
-    rq_bias1[188] = 32'd0;
-    rq_bias1[189] = 32'd0;
-    rq_bias1[190] = 32'd0;
-    rq_bias1[191] = 32'd0;
-    rq_bias1[192] = 32'd0;
-    rq_bias1[193] = 32'd0;
-    rq_bias1[194] = 32'd0;
-    rq_bias1[195] = 32'd0;
-    rq_bias1[196] = 32'd0;
-    rq_bias1[197] = 32'd0;
-    rq_bias1[198] = 32'd0;
-    rq_bias1[199] = 32'd0;
-    rq_bias1[200] = 32'd0;
-    rq_bias1[201] = 32'd0;
-    rq_bias1[202] = 32'd0;
-    rq_bias1[203] = 32'd0;
-    rq_bias1[204] = 32'd0;
-    rq_bias1[205] = 32'd0;
-    rq_bias1[206] = 32'd0;
-    rq_bias1[207] = 32'd0;
-    rq_bias1[208] = 32'd0;
-    rq_bias1[209] = 32'd0;
-    rq_bias1[210] = 32'd0;
-    rq_bias1[211] = 32'd0;
-    rq_bias1[212] = 32'd0;
-    rq_bias1[213] = 32'd0;
-    rq_bias1[214] = 32'd0;
-    rq_bias1[215] = 32'd0;
-    rq_bias1[216] = 32'd0;
-    rq_bias1[217] = 32'd0;
-    rq_bias1[218] = 32'd0;
-    rq_bias1[219] = 32'd0;
-    rq_bias1[220] = 32'd0;
-    rq_bias1[221] = 32'd0;
-    rq_bias1[222] = 32'd0;
-    rq_bias1[223] = 32'd0;
-    rq_bias1[224] = 32'd0;
-    rq_bias1[225] = 32'd0;
-    rq_bias1[226] = 32'd0;
-    rq_bias1[227] = 32'd0;
-    rq_bias1[228] = 32'd0;
-    rq_bias1[229] = 32'd0;
-    rq_bias1[230] = 32'd0;
-    rq_bias1[231] = 32'd0;
-    rq_bias1[232] = 32'd0;
-    rq_bias1[233] = 32'd0;
-    rq_bias1[234] = 32'd0;
-    rq_bias1[235] = 32'd0;
-    rq_bias1[236] = 32'd0;
-    rq_bias1[237] = 32'd0;
-    rq_bias1[238] = 32'd0;
-    rq_bias1[239] = 32'd0;
-    rq_bias1[240] = 32'd0;
-    rq_bias1[241] = 32'd0;
-    rq_bias1[242] = 32'd0;
-    rq_bias1[243] = 32'd0;
-    rq_bias1[244] = 32'd0;
-    rq_bias1[245] = 32'd0;
-    rq_bias1[246] = 32'd0;
-    rq_bias1[247] = 32'd0;
-    rq_bias1[248] = 32'd0;
-    rq_bias1[249] = 32'd0;
-    rq_bias1[250] = 32'd0;
-    rq_bias1[251] = 32'd0;
-    rq_bias1[252] = 32'd0;
-    rq_bias1[253] = 32'd0;
-    rq_bias1[254] = 32'd0;
-    rq_bias1[255] = 32'd0;
+    rq_bias1[0] = 24'h000000;
+    rq_bias1[1] = 24'h000000;
+    rq_bias1[2] = 24'h000000;
+    rq_bias1[3] = 24'h000000;
+    rq_bias1[4] = 24'h000000;
+    rq_bias1[5] = 24'h000000;
+    rq_bias1[6] = 24'h000000;
+    rq_bias1[7] = 24'h000000;
+    rq_bias1[8] = 24'h000000;
+    rq_bias1[9] = 24'h000000;
+    rq_bias1[10] = 24'h000000;
+    rq_bias1[11] = 24'h000000;
+    rq_bias1[12] = 24'h000000;
+    rq_bias1[13] = 24'h000000;
+    rq_bias1[14] = 24'h000000;
+    rq_bias1[15] = 24'h000000;
+    rq_bias1[16] = 24'h000000;
+    rq_bias1[17] = 24'h000000;
+    rq_bias1[18] = 24'h000000;
+    rq_bias1[19] = 24'h000000;
+    rq_bias1[20] = 24'h000000;
+    rq_bias1[21] = 24'h000000;
+    rq_bias1[22] = 24'h000000;
+    rq_bias1[23] = 24'h000000;
+    rq_bias1[24] = 24'h000000;
+    rq_bias1[25] = 24'h000000;
+    rq_bias1[26] = 24'h000000;
+    rq_bias1[27] = 24'h000000;
+    rq_bias1[28] = 24'h000000;
+    rq_bias1[29] = 24'h000000;
+    rq_bias1[30] = 24'h000000;
+    rq_bias1[31] = 24'h000000;
+    rq_bias1[32] = 24'h000000;
+    rq_bias1[33] = 24'h000000;
+    rq_bias1[34] = 24'h000000;
+    rq_bias1[35] = 24'h000000;
+    rq_bias1[36] = 24'h000000;
+    rq_bias1[37] = 24'h000000;
+    rq_bias1[38] = 24'h000000;
+    rq_bias1[39] = 24'h000000;
+    rq_bias1[40] = 24'h000000;
+    rq_bias1[41] = 24'h000000;
+    rq_bias1[42] = 24'h000000;
+    rq_bias1[43] = 24'h000000;
+    rq_bias1[44] = 24'h000000;
+    rq_bias1[45] = 24'h000000;
+    rq_bias1[46] = 24'h000000;
+    rq_bias1[47] = 24'h000000;
+    rq_bias1[48] = 24'h000000;
+    rq_bias1[49] = 24'h000000;
+    rq_bias1[50] = 24'h000000;
+    rq_bias1[51] = 24'h000000;
+    rq_bias1[52] = 24'h000000;
+    rq_bias1[53] = 24'h000000;
+    rq_bias1[54] = 24'h000000;
+    rq_bias1[55] = 24'h000000;
+    rq_bias1[56] = 24'h000000;
+    rq_bias1[57] = 24'h000000;
+    rq_bias1[58] = 24'h000000;
+    rq_bias1[59] = 24'h000000;
+    rq_bias1[60] = 24'h000000;
+    rq_bias1[61] = 24'h000000;
+    rq_bias1[62] = 24'h000000;
+    rq_bias1[63] = 24'h000000;
+    rq_bias1[64] = 24'h000000;
+    rq_bias1[65] = 24'h000000;
+    rq_bias1[66] = 24'h000000;
+    rq_bias1[67] = 24'h000000;
+    rq_bias1[68] = 24'h000000;
+    rq_bias1[69] = 24'h000000;
+    rq_bias1[70] = 24'h000000;
+    rq_bias1[71] = 24'h000000;
+    rq_bias1[72] = 24'h000000;
+    rq_bias1[73] = 24'h000000;
+    rq_bias1[74] = 24'h000000;
+    rq_bias1[75] = 24'h000000;
+    rq_bias1[76] = 24'h000000;
+    rq_bias1[77] = 24'h000000;
+    rq_bias1[78] = 24'h000000;
+    rq_bias1[79] = 24'h000000;
+    rq_bias1[80] = 24'h000000;
+    rq_bias1[81] = 24'h000000;
+    rq_bias1[82] = 24'h000000;
+    rq_bias1[83] = 24'h000000;
+    rq_bias1[84] = 24'h000000;
+    rq_bias1[85] = 24'h000000;
+    rq_bias1[86] = 24'h000000;
+    rq_bias1[87] = 24'h000000;
+    rq_bias1[88] = 24'h000000;
+    rq_bias1[89] = 24'h000000;
+    rq_bias1[90] = 24'h000000;
+    rq_bias1[91] = 24'h000000;
+    rq_bias1[92] = 24'h000000;
+    rq_bias1[93] = 24'h000000;
+    rq_bias1[94] = 24'h000000;
+    rq_bias1[95] = 24'h000000;
+    rq_bias1[96] = 24'h000000;
+    rq_bias1[97] = 24'h000000;
+    rq_bias1[98] = 24'h000000;
+    rq_bias1[99] = 24'h000000;
+    rq_bias1[100] = 24'h000000;
+    rq_bias1[101] = 24'h000000;
+    rq_bias1[102] = 24'h000000;
+    rq_bias1[103] = 24'h000000;
+    rq_bias1[104] = 24'h000000;
+    rq_bias1[105] = 24'h000000;
+    rq_bias1[106] = 24'h000000;
+    rq_bias1[107] = 24'h000000;
+    rq_bias1[108] = 24'h000000;
+    rq_bias1[109] = 24'h000000;
+    rq_bias1[110] = 24'h000000;
+    rq_bias1[111] = 24'h000000;
+    rq_bias1[112] = 24'h000000;
+    rq_bias1[113] = 24'h000000;
+    rq_bias1[114] = 24'h000000;
+    rq_bias1[115] = 24'h000000;
+    rq_bias1[116] = 24'h000000;
+    rq_bias1[117] = 24'h000000;
+    rq_bias1[118] = 24'h000000;
+    rq_bias1[119] = 24'h000000;
+    rq_bias1[120] = 24'h000000;
+    rq_bias1[121] = 24'h000000;
+    rq_bias1[122] = 24'h000000;
+    rq_bias1[123] = 24'h000000;
+    rq_bias1[124] = 24'h000000;
+    rq_bias1[125] = 24'h000000;
+    rq_bias1[126] = 24'h000000;
+    rq_bias1[127] = 24'h000000;
+    rq_bias1[128] = 24'h000000;
+    rq_bias1[129] = 24'h000000;
+    rq_bias1[130] = 24'h000000;
+    rq_bias1[131] = 24'h000000;
+    rq_bias1[132] = 24'h000000;
+    rq_bias1[133] = 24'h000000;
+    rq_bias1[134] = 24'h000000;
+    rq_bias1[135] = 24'h000000;
+    rq_bias1[136] = 24'h000000;
+    rq_bias1[137] = 24'h000000;
+    rq_bias1[138] = 24'h000000;
+    rq_bias1[139] = 24'h000000;
+    rq_bias1[140] = 24'h000000;
+    rq_bias1[141] = 24'h000000;
+    rq_bias1[142] = 24'h000000;
+    rq_bias1[143] = 24'h000000;
+    rq_bias1[144] = 24'h000000;
+    rq_bias1[145] = 24'h000000;
+    rq_bias1[146] = 24'h000000;
+    rq_bias1[147] = 24'h000000;
+    rq_bias1[148] = 24'h000000;
+    rq_bias1[149] = 24'h000000;
+    rq_bias1[150] = 24'h000000;
+    rq_bias1[151] = 24'h000000;
+    rq_bias1[152] = 24'h000000;
+    rq_bias1[153] = 24'h000000;
+    rq_bias1[154] = 24'h000000;
+    rq_bias1[155] = 24'h000000;
+    rq_bias1[156] = 24'h000000;
+    rq_bias1[157] = 24'h000000;
+    rq_bias1[158] = 24'h000000;
+    rq_bias1[159] = 24'h000000;
+    rq_bias1[160] = 24'h000000;
+    rq_bias1[161] = 24'h000000;
+    rq_bias1[162] = 24'h000000;
+    rq_bias1[163] = 24'h000000;
+    rq_bias1[164] = 24'h000000;
+    rq_bias1[165] = 24'h000000;
+    rq_bias1[166] = 24'h000000;
+    rq_bias1[167] = 24'h000000;
+    rq_bias1[168] = 24'h000000;
+    rq_bias1[169] = 24'h000000;
+    rq_bias1[170] = 24'h000000;
+    rq_bias1[171] = 24'h000000;
+    rq_bias1[172] = 24'h000000;
+    rq_bias1[173] = 24'h000000;
+    rq_bias1[174] = 24'h000000;
+    rq_bias1[175] = 24'h000000;
+    rq_bias1[176] = 24'h000000;
+    rq_bias1[177] = 24'h000000;
+    rq_bias1[178] = 24'h000000;
+    rq_bias1[179] = 24'h000000;
+    rq_bias1[180] = 24'h000000;
+    rq_bias1[181] = 24'h000000;
+    rq_bias1[182] = 24'h000000;
+    rq_bias1[183] = 24'h000000;
+    rq_bias1[184] = 24'h000000;
+    rq_bias1[185] = 24'h000000;
+    rq_bias1[186] = 24'h000000;
+    rq_bias1[187] = 24'h000000;
+    rq_bias1[188] = 24'h000000;
+    rq_bias1[189] = 24'h000000;
+    rq_bias1[190] = 24'h000000;
+    rq_bias1[191] = 24'h000000;
+    rq_bias1[192] = 24'h000000;
+    rq_bias1[193] = 24'h000000;
+    rq_bias1[194] = 24'h000000;
+    rq_bias1[195] = 24'h000000;
+    rq_bias1[196] = 24'h000000;
+    rq_bias1[197] = 24'h000000;
+    rq_bias1[198] = 24'h000000;
+    rq_bias1[199] = 24'h000000;
+    rq_bias1[200] = 24'h000000;
+    rq_bias1[201] = 24'h000000;
+    rq_bias1[202] = 24'h000000;
+    rq_bias1[203] = 24'h000000;
+    rq_bias1[204] = 24'h000000;
+    rq_bias1[205] = 24'h000000;
+    rq_bias1[206] = 24'h000000;
+    rq_bias1[207] = 24'h000000;
+    rq_bias1[208] = 24'h000000;
+    rq_bias1[209] = 24'h000000;
+    rq_bias1[210] = 24'h000000;
+    rq_bias1[211] = 24'h000000;
+    rq_bias1[212] = 24'h000000;
+    rq_bias1[213] = 24'h000000;
+    rq_bias1[214] = 24'h000000;
+    rq_bias1[215] = 24'h000000;
+    rq_bias1[216] = 24'h000000;
+    rq_bias1[217] = 24'h000000;
+    rq_bias1[218] = 24'h000000;
+    rq_bias1[219] = 24'h000000;
+    rq_bias1[220] = 24'h000000;
+    rq_bias1[221] = 24'h000000;
+    rq_bias1[222] = 24'h000000;
+    rq_bias1[223] = 24'h000000;
+    rq_bias1[224] = 24'h000000;
+    rq_bias1[225] = 24'h000000;
+    rq_bias1[226] = 24'h000000;
+    rq_bias1[227] = 24'h000000;
+    rq_bias1[228] = 24'h000000;
+    rq_bias1[229] = 24'h000000;
+    rq_bias1[230] = 24'h000000;
+    rq_bias1[231] = 24'h000000;
+    rq_bias1[232] = 24'h000000;
+    rq_bias1[233] = 24'h000000;
+    rq_bias1[234] = 24'h000000;
+    rq_bias1[235] = 24'h000000;
+    rq_bias1[236] = 24'h000000;
+    rq_bias1[237] = 24'h000000;
+    rq_bias1[238] = 24'h000000;
+    rq_bias1[239] = 24'h000000;
+    rq_bias1[240] = 24'h000000;
+    rq_bias1[241] = 24'h000000;
+    rq_bias1[242] = 24'h000000;
+    rq_bias1[243] = 24'h000000;
+    rq_bias1[244] = 24'h000000;
+    rq_bias1[245] = 24'h000000;
+    rq_bias1[246] = 24'h000000;
+    rq_bias1[247] = 24'h000000;
+    rq_bias1[248] = 24'h000000;
+    rq_bias1[249] = 24'h000000;
+    rq_bias1[250] = 24'h000000;
+    rq_bias1[251] = 24'h000000;
+    rq_bias1[252] = 24'h000000;
+    rq_bias1[253] = 24'h000000;
+    rq_bias1[254] = 24'h000000;
+    rq_bias1[255] = 24'h000000;
   end
   always @(posedge clk) begin
     if (pe1_rq_we)
-      rq_bias1[pe1_rq_waddr] <= pe1_rq_wdata[31:0];
+      rq_bias1[pe1_rq_waddr] <= pe1_rq_wdata[23:0];
   end
-  reg [31:0] _1_;
+  reg [23:0] _1_;
   always @(posedge clk) begin
     _1_ <= rq_bias1[pe1_rq5];
   end
@@ -8436,7 +8414,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   always @(posedge clk) begin
     if (pe1_rq_we)
-      rq_ms1[pe1_rq_waddr] <= pe1_rq_wdata[53:32];
+      rq_ms1[pe1_rq_waddr] <= pe1_rq_wdata[45:24];
   end
   reg [21:0] _2_;
   always @(posedge clk) begin
@@ -8649,7 +8627,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1865$0 (pe1_flags),
+    .\port$1843$0 (pe1_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8707,14 +8685,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$36  = pe1_acc0;
     if (\$10 ) begin
-      \$36  = \$23 [31:0];
+      \$36  = \$23 [23:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
     \$37  = pe1_acc1;
     if (\$12 ) begin
-      \$37  = \$25 [31:0];
+      \$37  = \$25 [23:0];
     end
   end
   always @* begin
@@ -8747,8 +8725,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe1_acc_next0 = \$23 [31:0];
-  assign pe1_acc_next1 = \$25 [31:0];
+  assign pe1_acc_next0 = \$23 [23:0];
+  assign pe1_acc_next1 = \$25 [23:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -8756,11 +8734,11 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign rp__en = step_valid;
   assign wport__en = pe1_rq_we;
   assign wport__addr = pe1_rq_waddr;
-  assign wport__data = pe1_rq_wdata[31:0];
+  assign wport__data = pe1_rq_wdata[23:0];
   assign rport__addr = pe1_rq5;
   assign \wport__en$119  = pe1_rq_we;
   assign \wport__addr$120  = pe1_rq_waddr;
-  assign \wport__data$121  = pe1_rq_wdata[53:32];
+  assign \wport__data$121  = pe1_rq_wdata[45:24];
   assign \rport__addr$122  = pe1_rq6;
   assign i_valid = pe1_done;
   assign i_m = pe1_rq_m;
@@ -8770,14 +8748,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1918$0  = \$39 ;
-  assign \port$1919$0  = \$40 ;
+  assign \port$1896$0  = \$39 ;
+  assign \port$1897$0  = \$40 ;
   assign \$11  = pe1_ctx8;
   assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1865$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1843$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8834,32 +8812,21 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [7:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [16:0] \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
   wire \$16 ;
-  wire [7:0] \$160 ;
-  wire [24:0] \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg \$166 ;
-  reg \$167 ;
-  reg \$168 ;
   wire \$17 ;
   wire \$18 ;
   wire \$19 ;
-  wire [30:0] \$2 ;
+  wire [22:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
@@ -8887,34 +8854,34 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [61:0] \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire [14:0] \$56 ;
-  wire [14:0] \$57 ;
-  wire [14:0] \$58 ;
-  wire [14:0] \$59 ;
-  wire [62:0] \$6 ;
-  wire [14:0] \$60 ;
-  wire [14:0] \$61 ;
-  wire [14:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [7:0] \$64 ;
-  wire [7:0] \$65 ;
-  wire [7:0] \$66 ;
-  wire [7:0] \$67 ;
-  wire [7:0] \$68 ;
-  wire [7:0] \$69 ;
-  wire [31:0] \$7 ;
+  wire [14:0] \$45 ;
+  wire [14:0] \$46 ;
+  wire [14:0] \$47 ;
+  wire [14:0] \$48 ;
+  wire [14:0] \$49 ;
+  wire [53:0] \$5 ;
+  wire [14:0] \$50 ;
+  wire [14:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire \$59 ;
+  wire [54:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [23:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
@@ -8929,7 +8896,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [8:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
@@ -8941,7 +8908,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
-  wire [8:0] \$94 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
@@ -8949,8 +8916,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire \$99 ;
   input clk;
   wire clk;
-  input [31:0] i_acc;
-  wire [31:0] i_acc;
+  input [23:0] i_acc;
+  wire [23:0] i_acc;
   input [15:0] i_m;
   wire [15:0] i_m;
   wire i_relu;
@@ -8959,17 +8926,17 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire [5:0] i_s;
   input i_valid;
   wire i_valid;
-  wire [31:0] o_data;
+  wire [23:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1865$0 ;
-  wire [1:0] \port$1865$0 ;
-  reg [4:0] rq_above2 = 5'h00;
-  reg [31:0] rq_acc1 = 32'd0;
+  input [1:0] \port$1843$0 ;
+  wire [1:0] \port$1843$0 ;
+  reg [3:0] rq_above2 = 4'h0;
+  reg [23:0] rq_acc1 = 24'h000000;
   reg [14:0] rq_coarse3 = 15'h0000;
-  reg [4:0] rq_differs3 = 5'h00;
-  output [23:0] rq_ext6;
-  reg [23:0] rq_ext6 = 24'h000000;
+  reg [3:0] rq_differs3 = 4'h0;
+  output [15:0] rq_ext6;
+  reg [15:0] rq_ext6 = 16'h0000;
   reg rq_flag4 = 1'h0;
   output [7:0] rq_low6;
   reg [7:0] rq_low6 = 8'h00;
@@ -8977,12 +8944,12 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   (* keep = 32'd1 *)
   reg [32:0] rq_pp0 = 33'h000000000;
   (* keep = 32'd1 *)
-  reg [30:0] rq_pp17 = 31'h00000000;
-  reg [47:0] rq_prod = 48'h000000000000;
+  reg [22:0] rq_pp17 = 23'h000000;
+  reg [39:0] rq_prod = 40'h0000000000;
   reg [7:0] rq_qlow5 = 8'h00;
-  reg [31:0] rq_raw4 = 32'd0;
-  reg [31:0] rq_raw5 = 32'd0;
-  reg [31:0] rq_raw6 = 32'd0;
+  reg [23:0] rq_raw4 = 24'h000000;
+  reg [23:0] rq_raw5 = 24'h000000;
+  reg [23:0] rq_raw6 = 24'h000000;
   reg rq_relu1 = 1'h0;
   reg rq_relu2 = 1'h0;
   reg rq_relu3 = 1'h0;
@@ -9017,176 +8984,165 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   input rst;
   wire rst;
   assign \$1  = rq_acc1[16:0] * rq_m1;
-  assign \$2  = $signed(rq_acc1[31:17]) * $signed({ 1'h0, rq_m1 });
+  assign \$2  = $signed(rq_acc1[23:17]) * $signed({ 1'h0, rq_m1 });
   assign \$4  = 1'h0 + \$3 ;
   assign \$6  = $signed({ 1'h0, \$4  }) + $signed(\$5 );
-  assign \$7  = rq_req5 ? 32'd0 : rq_raw5;
+  assign \$7  = rq_req5 ? 24'h000000 : rq_raw5;
   assign \$8  = rq_s2[5:3] <= 1'h0;
   assign \$9  = rq_s2[5:3] <= 1'h1;
   assign \$10  = rq_s2[5:3] <= 2'h2;
   assign \$11  = rq_s2[5:3] <= 2'h3;
-  assign \$12  = rq_s2[5:3] <= 3'h4;
-  assign \$13  = rq_prod[14] ^ rq_prod[47];
-  assign \$14  = rq_prod[15] ^ rq_prod[47];
-  assign \$15  = rq_prod[16] ^ rq_prod[47];
-  assign \$16  = rq_prod[17] ^ rq_prod[47];
-  assign \$17  = rq_prod[18] ^ rq_prod[47];
-  assign \$18  = rq_prod[19] ^ rq_prod[47];
-  assign \$19  = rq_prod[20] ^ rq_prod[47];
-  assign \$20  = rq_prod[21] ^ rq_prod[47];
-  assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13  };
-  assign \$22  = \$21  & rq_above2[0];
-  assign \$23  = rq_prod[22] ^ rq_prod[47];
-  assign \$24  = rq_prod[23] ^ rq_prod[47];
-  assign \$25  = rq_prod[24] ^ rq_prod[47];
-  assign \$26  = rq_prod[25] ^ rq_prod[47];
-  assign \$27  = rq_prod[26] ^ rq_prod[47];
-  assign \$28  = rq_prod[27] ^ rq_prod[47];
-  assign \$29  = rq_prod[28] ^ rq_prod[47];
-  assign \$30  = rq_prod[29] ^ rq_prod[47];
-  assign \$31  = | { \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23  };
-  assign \$32  = \$31  & rq_above2[1];
-  assign \$33  = rq_prod[30] ^ rq_prod[47];
-  assign \$34  = rq_prod[31] ^ rq_prod[47];
-  assign \$35  = rq_prod[32] ^ rq_prod[47];
-  assign \$36  = rq_prod[33] ^ rq_prod[47];
-  assign \$37  = rq_prod[34] ^ rq_prod[47];
-  assign \$38  = rq_prod[35] ^ rq_prod[47];
-  assign \$39  = rq_prod[36] ^ rq_prod[47];
-  assign \$40  = rq_prod[37] ^ rq_prod[47];
-  assign \$41  = | { \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33  };
-  assign \$42  = \$41  & rq_above2[2];
-  assign \$43  = rq_prod[38] ^ rq_prod[47];
-  assign \$44  = rq_prod[39] ^ rq_prod[47];
-  assign \$45  = rq_prod[40] ^ rq_prod[47];
-  assign \$46  = rq_prod[41] ^ rq_prod[47];
-  assign \$47  = rq_prod[42] ^ rq_prod[47];
-  assign \$48  = rq_prod[43] ^ rq_prod[47];
-  assign \$49  = rq_prod[44] ^ rq_prod[47];
-  assign \$50  = rq_prod[45] ^ rq_prod[47];
-  assign \$51  = | { \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43  };
-  assign \$52  = \$51  & rq_above2[3];
-  assign \$53  = rq_prod[46] ^ rq_prod[47];
-  assign \$55  = \$54  & rq_above2[4];
-  assign \$57  = rq_s3[3] ? { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47:39] } : rq_prod[45:31];
-  assign \$58  = rq_s3[4] ? \$56  : \$57 ;
-  assign \$59  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
-  assign \$60  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
-  assign \$61  = rq_s3[4] ? \$59  : \$60 ;
-  assign \$62  = rq_s3[5] ? \$58  : \$61 ;
-  assign \$63  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
-  assign \$64  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
-  assign \$65  = rq_s4[1] ? \$63  : \$64 ;
-  assign \$66  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
-  assign \$67  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
-  assign \$68  = rq_s4[1] ? \$66  : \$67 ;
-  assign \$69  = rq_s4[2] ? \$65  : \$68 ;
-  assign \$70  = | rq_differs3;
-  assign \$71  = rq_coarse3[8] ^ rq_sign3;
-  assign \$72  = rq_s4[2:0] < 1'h1;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = rq_coarse3[9] ^ rq_sign3;
-  assign \$75  = rq_s4[2:0] < 2'h2;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = rq_coarse3[10] ^ rq_sign3;
-  assign \$78  = rq_s4[2:0] < 2'h3;
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = rq_coarse3[11] ^ rq_sign3;
-  assign \$81  = rq_s4[2:0] < 3'h4;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = rq_coarse3[12] ^ rq_sign3;
-  assign \$84  = rq_s4[2:0] < 3'h5;
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = rq_coarse3[13] ^ rq_sign3;
-  assign \$87  = rq_s4[2:0] < 3'h6;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = rq_coarse3[14] ^ rq_sign3;
-  assign \$90  = rq_s4[2:0] < 3'h7;
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = | { \$91 , \$88 , \$85 , \$82 , \$79 , \$76 , \$73  };
-  assign \$93  = \$70  | \$92 ;
-  assign \$94  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
-  assign \$95  = & rq_window4;
-  assign \$96  = ~ \$95 ;
-  assign \$97  = rq_flag4 | \$96 ;
-  assign \$98  = rq_sign4 & \$97 ;
-  assign \$99  = rq_relu5 & \$98 ;
-  assign \$100  = ~ \$99 ;
-  assign \$101  = rq_req5 & \$100 ;
-  assign \$102  = ~ rq_sign4;
-  assign \$103  = & rq_window4;
-  assign \$104  = rq_flag4 | \$103 ;
-  assign \$105  = \$102  & \$104 ;
-  assign \$106  = ~ \$105 ;
-  assign \$107  = \$101  & \$106 ;
-  assign \$108  = rq_sign4 & rq_flag4;
-  assign \$109  = ~ \$108 ;
+  assign \$12  = rq_prod[14] ^ rq_prod[39];
+  assign \$13  = rq_prod[15] ^ rq_prod[39];
+  assign \$14  = rq_prod[16] ^ rq_prod[39];
+  assign \$15  = rq_prod[17] ^ rq_prod[39];
+  assign \$16  = rq_prod[18] ^ rq_prod[39];
+  assign \$17  = rq_prod[19] ^ rq_prod[39];
+  assign \$18  = rq_prod[20] ^ rq_prod[39];
+  assign \$19  = rq_prod[21] ^ rq_prod[39];
+  assign \$20  = | { \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12  };
+  assign \$21  = \$20  & rq_above2[0];
+  assign \$22  = rq_prod[22] ^ rq_prod[39];
+  assign \$23  = rq_prod[23] ^ rq_prod[39];
+  assign \$24  = rq_prod[24] ^ rq_prod[39];
+  assign \$25  = rq_prod[25] ^ rq_prod[39];
+  assign \$26  = rq_prod[26] ^ rq_prod[39];
+  assign \$27  = rq_prod[27] ^ rq_prod[39];
+  assign \$28  = rq_prod[28] ^ rq_prod[39];
+  assign \$29  = rq_prod[29] ^ rq_prod[39];
+  assign \$30  = | { \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22  };
+  assign \$31  = \$30  & rq_above2[1];
+  assign \$32  = rq_prod[30] ^ rq_prod[39];
+  assign \$33  = rq_prod[31] ^ rq_prod[39];
+  assign \$34  = rq_prod[32] ^ rq_prod[39];
+  assign \$35  = rq_prod[33] ^ rq_prod[39];
+  assign \$36  = rq_prod[34] ^ rq_prod[39];
+  assign \$37  = rq_prod[35] ^ rq_prod[39];
+  assign \$38  = rq_prod[36] ^ rq_prod[39];
+  assign \$39  = rq_prod[37] ^ rq_prod[39];
+  assign \$40  = | { \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32  };
+  assign \$41  = \$40  & rq_above2[2];
+  assign \$42  = rq_prod[38] ^ rq_prod[39];
+  assign \$44  = \$43  & rq_above2[3];
+  assign \$46  = rq_s3[3] ? { rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39] } : { rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39:31] };
+  assign \$47  = rq_s3[4] ? \$45  : \$46 ;
+  assign \$48  = rq_s3[3] ? rq_prod[37:23] : rq_prod[29:15];
+  assign \$49  = rq_s3[3] ? rq_prod[21:7] : { rq_prod[13:0], 1'h0 };
+  assign \$50  = rq_s3[4] ? \$48  : \$49 ;
+  assign \$51  = rq_s3[5] ? \$47  : \$50 ;
+  assign \$52  = rq_s4[0] ? rq_coarse3[14:7] : rq_coarse3[13:6];
+  assign \$53  = rq_s4[0] ? rq_coarse3[12:5] : rq_coarse3[11:4];
+  assign \$54  = rq_s4[1] ? \$52  : \$53 ;
+  assign \$55  = rq_s4[0] ? rq_coarse3[10:3] : rq_coarse3[9:2];
+  assign \$56  = rq_s4[0] ? rq_coarse3[8:1] : rq_coarse3[7:0];
+  assign \$57  = rq_s4[1] ? \$55  : \$56 ;
+  assign \$58  = rq_s4[2] ? \$54  : \$57 ;
+  assign \$59  = | rq_differs3;
+  assign \$60  = rq_coarse3[8] ^ rq_sign3;
+  assign \$61  = rq_s4[2:0] < 1'h1;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = rq_coarse3[9] ^ rq_sign3;
+  assign \$64  = rq_s4[2:0] < 2'h2;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = rq_coarse3[10] ^ rq_sign3;
+  assign \$67  = rq_s4[2:0] < 2'h3;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = rq_coarse3[11] ^ rq_sign3;
+  assign \$70  = rq_s4[2:0] < 3'h4;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = rq_coarse3[12] ^ rq_sign3;
+  assign \$73  = rq_s4[2:0] < 3'h5;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = rq_coarse3[13] ^ rq_sign3;
+  assign \$76  = rq_s4[2:0] < 3'h6;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = rq_coarse3[14] ^ rq_sign3;
+  assign \$79  = rq_s4[2:0] < 3'h7;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = | { \$80 , \$77 , \$74 , \$71 , \$68 , \$65 , \$62  };
+  assign \$82  = \$59  | \$81 ;
+  assign \$83  = { rq_sign4, rq_window4[7:1] } + rq_window4[0];
+  assign \$84  = & rq_window4;
+  assign \$85  = ~ \$84 ;
+  assign \$86  = rq_flag4 | \$85 ;
+  assign \$87  = rq_sign4 & \$86 ;
+  assign \$88  = rq_relu5 & \$87 ;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = rq_req5 & \$89 ;
+  assign \$91  = ~ rq_sign4;
+  assign \$92  = & rq_window4;
+  assign \$93  = rq_flag4 | \$92 ;
+  assign \$94  = \$91  & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$90  & \$95 ;
+  assign \$97  = rq_sign4 & rq_flag4;
+  assign \$98  = ~ \$97 ;
+  assign \$99  = \$96  & \$98 ;
+  assign \$100  = & rq_window4;
+  assign \$101  = ~ \$100 ;
+  assign \$102  = rq_flag4 | \$101 ;
+  assign \$103  = rq_sign4 & \$102 ;
+  assign \$104  = rq_relu5 & \$103 ;
+  assign \$105  = ~ \$104 ;
+  assign \$106  = rq_req5 & \$105 ;
+  assign \$107  = ~ rq_sign4;
+  assign \$108  = & rq_window4;
+  assign \$109  = rq_flag4 | \$108 ;
   assign \$110  = \$107  & \$109 ;
-  assign \$111  = & rq_window4;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = rq_flag4 | \$112 ;
-  assign \$114  = rq_sign4 & \$113 ;
-  assign \$115  = rq_relu5 & \$114 ;
-  assign \$116  = ~ \$115 ;
-  assign \$117  = rq_req5 & \$116 ;
-  assign \$118  = ~ rq_sign4;
-  assign \$119  = & rq_window4;
-  assign \$120  = rq_flag4 | \$119 ;
-  assign \$121  = \$118  & \$120 ;
-  assign \$122  = \$117  & \$121 ;
-  assign \$123  = & rq_window4;
-  assign \$124  = ~ \$123 ;
-  assign \$125  = rq_flag4 | \$124 ;
-  assign \$126  = rq_sign4 & \$125 ;
-  assign \$127  = rq_relu5 & \$126 ;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = rq_req5 & \$128 ;
-  assign \$130  = rq_sign4 & rq_flag4;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = & rq_window4;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = rq_flag4 | \$133 ;
-  assign \$135  = rq_sign4 & \$134 ;
-  assign \$136  = rq_relu5 & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = rq_req5 & \$137 ;
-  assign \$139  = & rq_window4;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = rq_flag4 | \$140 ;
-  assign \$142  = rq_sign4 & \$141 ;
-  assign \$143  = \$138  & \$142 ;
-  assign \$144  = rq_take_q5 & rq_qlow5[0];
-  assign \$145  = \$144  | rq_set_hi5;
-  assign \$146  = rq_take_q5 & rq_qlow5[1];
-  assign \$147  = \$146  | rq_set_hi5;
-  assign \$148  = rq_take_q5 & rq_qlow5[2];
-  assign \$149  = \$148  | rq_set_hi5;
-  assign \$150  = rq_take_q5 & rq_qlow5[3];
-  assign \$151  = \$150  | rq_set_hi5;
-  assign \$152  = rq_take_q5 & rq_qlow5[4];
-  assign \$153  = \$152  | rq_set_hi5;
-  assign \$154  = rq_take_q5 & rq_qlow5[5];
-  assign \$155  = \$154  | rq_set_hi5;
-  assign \$156  = rq_take_q5 & rq_qlow5[6];
-  assign \$157  = \$156  | rq_set_hi5;
-  assign \$158  = rq_take_q5 & rq_qlow5[7];
-  assign \$159  = \$158  | rq_set_lo5;
-  assign \$160  = { \$159 , \$157 , \$155 , \$153 , \$151 , \$149 , \$147 , \$145  } | rq_raw6[7:0];
-  assign \$161  = rq_set_ext5 ? 25'h1ffffff : { 1'h0, rq_raw6[31:8] };
+  assign \$111  = \$106  & \$110 ;
+  assign \$112  = & rq_window4;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = rq_flag4 | \$113 ;
+  assign \$115  = rq_sign4 & \$114 ;
+  assign \$116  = rq_relu5 & \$115 ;
+  assign \$117  = ~ \$116 ;
+  assign \$118  = rq_req5 & \$117 ;
+  assign \$119  = rq_sign4 & rq_flag4;
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & rq_window4;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = rq_flag4 | \$122 ;
+  assign \$124  = rq_sign4 & \$123 ;
+  assign \$125  = rq_relu5 & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = rq_req5 & \$126 ;
+  assign \$128  = & rq_window4;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = rq_flag4 | \$129 ;
+  assign \$131  = rq_sign4 & \$130 ;
+  assign \$132  = \$127  & \$131 ;
+  assign \$133  = rq_take_q5 & rq_qlow5[0];
+  assign \$134  = \$133  | rq_set_hi5;
+  assign \$135  = rq_take_q5 & rq_qlow5[1];
+  assign \$136  = \$135  | rq_set_hi5;
+  assign \$137  = rq_take_q5 & rq_qlow5[2];
+  assign \$138  = \$137  | rq_set_hi5;
+  assign \$139  = rq_take_q5 & rq_qlow5[3];
+  assign \$140  = \$139  | rq_set_hi5;
+  assign \$141  = rq_take_q5 & rq_qlow5[4];
+  assign \$142  = \$141  | rq_set_hi5;
+  assign \$143  = rq_take_q5 & rq_qlow5[5];
+  assign \$144  = \$143  | rq_set_hi5;
+  assign \$145  = rq_take_q5 & rq_qlow5[6];
+  assign \$146  = \$145  | rq_set_hi5;
+  assign \$147  = rq_take_q5 & rq_qlow5[7];
+  assign \$148  = \$147  | rq_set_lo5;
+  assign \$149  = { \$148 , \$146 , \$144 , \$142 , \$140 , \$138 , \$136 , \$134  } | rq_raw6[7:0];
+  assign \$150  = rq_set_ext5 ? 17'h1ffff : { 1'h0, rq_raw6[23:8] };
   always @(posedge clk)
     rq_acc1 <= i_acc;
   always @(posedge clk)
     rq_m1 <= i_m;
   always @(posedge clk)
-    rq_v1 <= \$162 ;
+    rq_v1 <= \$151 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1865$0 [0];
+    rq_relu1 <= \port$1843$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1865$0 [1];
+    rq_req1 <= \port$1843$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
-    rq_v2 <= \$163 ;
+    rq_v2 <= \$152 ;
   always @(posedge clk)
     rq_relu2 <= rq_relu1;
   always @(posedge clk)
@@ -9194,7 +9150,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_s2 <= rq_s1;
   always @(posedge clk)
-    rq_v3 <= \$164 ;
+    rq_v3 <= \$153 ;
   always @(posedge clk)
     rq_relu3 <= rq_relu2;
   always @(posedge clk)
@@ -9202,7 +9158,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_s3 <= rq_s2;
   always @(posedge clk)
-    rq_v4 <= \$165 ;
+    rq_v4 <= \$154 ;
   always @(posedge clk)
     rq_relu4 <= rq_relu3;
   always @(posedge clk)
@@ -9210,7 +9166,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_s4 <= rq_s3;
   always @(posedge clk)
-    rq_v5 <= \$166 ;
+    rq_v5 <= \$155 ;
   always @(posedge clk)
     rq_relu5 <= rq_relu4;
   always @(posedge clk)
@@ -9218,7 +9174,7 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_s5 <= rq_s4;
   always @(posedge clk)
-    rq_v6 <= \$167 ;
+    rq_v6 <= \$156 ;
   always @(posedge clk)
     rq_relu6 <= rq_relu5;
   always @(posedge clk)
@@ -9230,97 +9186,97 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_pp17 <= \$2 ;
   always @(posedge clk)
-    rq_prod <= \$6 [47:0];
+    rq_prod <= \$6 [39:0];
   always @(posedge clk)
-    rq_raw4 <= rq_prod[31:0];
+    rq_raw4 <= rq_prod[23:0];
   always @(posedge clk)
     rq_raw5 <= rq_raw4;
   always @(posedge clk)
     rq_raw6 <= \$7 ;
   always @(posedge clk)
-    rq_above2 <= { \$12 , \$11 , \$10 , \$9 , \$8  };
+    rq_above2 <= { \$11 , \$10 , \$9 , \$8  };
   always @(posedge clk)
-    rq_differs3 <= { \$55 , \$52 , \$42 , \$32 , \$22  };
+    rq_differs3 <= { \$44 , \$41 , \$31 , \$21  };
   always @(posedge clk)
-    rq_coarse3 <= \$62 ;
+    rq_coarse3 <= \$51 ;
   always @(posedge clk)
-    rq_sign3 <= rq_prod[47];
+    rq_sign3 <= rq_prod[39];
   always @(posedge clk)
-    rq_window4 <= \$69 ;
+    rq_window4 <= \$58 ;
   always @(posedge clk)
-    rq_flag4 <= \$93 ;
+    rq_flag4 <= \$82 ;
   always @(posedge clk)
     rq_sign4 <= rq_sign3;
   always @(posedge clk)
-    rq_qlow5 <= \$94 [7:0];
+    rq_qlow5 <= \$83 [7:0];
   always @(posedge clk)
-    rq_take_q5 <= \$110 ;
+    rq_take_q5 <= \$99 ;
   always @(posedge clk)
-    rq_set_hi5 <= \$122 ;
+    rq_set_hi5 <= \$111 ;
   always @(posedge clk)
-    rq_set_lo5 <= \$131 ;
+    rq_set_lo5 <= \$120 ;
   always @(posedge clk)
-    rq_set_ext5 <= \$143 ;
+    rq_set_ext5 <= \$132 ;
   always @(posedge clk)
-    rq_low6 <= \$160 ;
+    rq_low6 <= \$149 ;
   always @(posedge clk)
-    rq_ext6 <= \$161 [23:0];
+    rq_ext6 <= \$150 [15:0];
   always @(posedge clk)
-    o_valid <= \$168 ;
+    o_valid <= \$157 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$162  = i_valid;
+    \$151  = i_valid;
     if (rst) begin
-      \$162  = 1'h0;
+      \$151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$163  = rq_v1;
+    \$152  = rq_v1;
     if (rst) begin
-      \$163  = 1'h0;
+      \$152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$164  = rq_v2;
+    \$153  = rq_v2;
     if (rst) begin
-      \$164  = 1'h0;
+      \$153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$165  = rq_v3;
+    \$154  = rq_v3;
     if (rst) begin
-      \$165  = 1'h0;
+      \$154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$166  = rq_v4;
+    \$155  = rq_v4;
     if (rst) begin
-      \$166  = 1'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$167  = rq_v5;
+    \$156  = rq_v5;
     if (rst) begin
-      \$167  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$6 ) begin end
-    \$168  = rq_v6;
+    \$157  = rq_v6;
     if (rst) begin
-      \$168  = 1'h0;
+      \$157  = 1'h0;
     end
   end
-  assign i_relu = \port$1865$0 [0];
-  assign i_requantize = \port$1865$0 [1];
+  assign i_relu = \port$1843$0 [0];
+  assign i_requantize = \port$1843$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
-  assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
-  assign \$54  = \$53 ;
-  assign \$56  = { rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47], rq_prod[47] };
+  assign \$5  = { rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17, 17'h00000 };
+  assign \$43  = \$42 ;
+  assign \$45  = { rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39], rq_prod[39] };
 endmodule

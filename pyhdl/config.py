@@ -107,5 +107,9 @@ class ArrayConfig:
 
 #: The default array: 8 PEs x 8 lanes, int8 (the ECP5 target).
 DEFAULT = ArrayConfig()
-#: A small array that fits an iCE40 UP5K.
-SMALL = ArrayConfig(pe=2, simd=4, bank_depth=512, max_features=128, max_layers=4)
+#: A small array that fits an iCE40 UP5K.  Its accumulator is sized for its layers: 128
+#: inputs of full-scale int8 products reach 128*127*128 < 2**21, so 24 bits leave 3/4 of
+#: the range to the bias (the built-in models need 22 bits at most).  Every bit is 0.28
+#: ns of the accumulator's carry chain on the UP5K, 32 bits were its Fmax bound
+#: (docs/fpga.md), and the compiler proves each layer at the array's width.
+SMALL = ArrayConfig(pe=2, simd=4, acc_bits=24, bank_depth=512, max_features=128, max_layers=4)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import pytest
 
 from pyhdl import formal, sizing
+from pyhdl.config import DEFAULT, SMALL
 
 # each proof runs Yosys and a solver for 5-15 s
 pytestmark = pytest.mark.slow(seconds=10)
 
 
 @pytest.mark.parametrize("acc_bits, m_bits, a_bits", [
-    (32, 16, 8),   # the default array's unit
+    # the units of the two shipped arrays (32- and 24-bit accumulators)
+    *sorted({(cfg.acc_bits, cfg.m_bits, cfg.a_bits) for cfg in (DEFAULT, SMALL)}, reverse=True),
     (8, 24, 2),    # narrowest accumulator and activations, widest multiplier
     (48, 2, 8),    # widest accumulator, narrowest multiplier
 ])

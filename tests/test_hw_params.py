@@ -57,8 +57,10 @@ def test_pack_helpers_round_trip_and_reject():
     with pytest.raises(ValueError, match=r"^descriptor field bank_base = 512 does not fit 9 bits$"):
         sizing.pack_descriptor(cfg, in_features=1, out_features=1, bank_base=512, rq_base=0,
                                relu=0, requantize=0)
-    with pytest.raises(ValueError, match=r"^bias 2147483648 does not fit acc_bits=32$"):
-        sizing.pack_requant(cfg, 2**31, 0, 1)
+    top = 2 ** (cfg.acc_bits - 1)
+    assert sizing.unpack_requant(cfg, sizing.pack_requant(cfg, -top, 0, 1))["bias"] == -top
+    with pytest.raises(ValueError, match=rf"^bias {top} does not fit acc_bits={cfg.acc_bits}$"):
+        sizing.pack_requant(cfg, top, 0, 1)
     with pytest.raises(ValueError, match=r"^lane 1 value 128 does not fit 8 signed bits$"):
         sizing.pack_lanes([0, 128], 8)
     with pytest.raises(ValueError, match=r"^load address out of range: region 16, index 0, word 0$"):
