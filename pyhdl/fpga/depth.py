@@ -34,6 +34,7 @@ import argparse
 import collections
 import dataclasses
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -282,4 +283,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into e.g. head, which has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
