@@ -78,26 +78,26 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$163 ;
   wire \$164 ;
   wire [8:0] \$165 ;
-  wire \$166 ;
+  wire [10:0] \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [8:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
   wire \$170 ;
-  wire [7:0] \$171 ;
-  wire \$172 ;
+  wire [8:0] \$171 ;
+  wire [10:0] \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [8:0] \$177 ;
-  wire [8:0] \$178 ;
-  wire [8:0] \$179 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire [8:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
+  wire [8:0] \$181 ;
+  wire [8:0] \$182 ;
+  wire [8:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
@@ -106,38 +106,38 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [9:0] \$191 ;
-  wire [8:0] \$192 ;
+  wire \$191 ;
+  wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
+  wire [9:0] \$194 ;
+  wire [8:0] \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [8:0] \$20 ;
-  wire [10:0] \$200 ;
+  wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire [9:0] \$204 ;
+  wire [10:0] \$203 ;
+  wire \$204 ;
   wire \$205 ;
   wire \$206 ;
-  wire [5:0] \$207 ;
-  wire [5:0] \$208 ;
+  wire [9:0] \$207 ;
+  wire \$208 ;
   wire \$209 ;
   wire [8:0] \$21 ;
-  wire \$210 ;
+  wire [5:0] \$210 ;
   wire [5:0] \$211 ;
   wire \$212 ;
-  wire [8:0] \$213 ;
-  wire [8:0] \$214 ;
-  wire [8:0] \$215 ;
+  wire \$213 ;
+  wire [5:0] \$214 ;
+  wire \$215 ;
   wire [8:0] \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [8:0] \$217 ;
+  wire [8:0] \$218 ;
+  wire [8:0] \$219 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -146,33 +146,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire [9:0] \$227 ;
-  wire [8:0] \$228 ;
+  wire \$227 ;
+  wire \$228 ;
   wire \$229 ;
   wire [8:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
+  wire [9:0] \$230 ;
+  wire [8:0] \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
   wire \$235 ;
-  wire [10:0] \$236 ;
+  wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [10:0] \$239 ;
   wire [8:0] \$24 ;
-  wire [9:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [5:0] \$243 ;
-  wire [5:0] \$244 ;
+  wire [9:0] \$243 ;
+  wire \$244 ;
   wire \$245 ;
-  wire \$246 ;
+  wire [5:0] \$246 ;
   wire [5:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
+  wire [5:0] \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
@@ -196,18 +196,18 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
-  wire \$272 ;
-  wire [8:0] \$273 ;
-  wire \$274 ;
+  wire [8:0] \$272 ;
+  wire \$273 ;
+  wire [8:0] \$274 ;
   wire \$275 ;
   wire \$276 ;
-  wire [8:0] \$277 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [8:0] \$281 ;
-  wire [8:0] \$282 ;
+  wire \$281 ;
+  wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
@@ -218,9 +218,9 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [8:0] \$292 ;
   wire \$293 ;
-  wire \$294 ;
+  wire [8:0] \$294 ;
   wire \$295 ;
   wire \$296 ;
   wire \$297 ;
@@ -242,17 +242,17 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire [8:0] \$313 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [8:0] \$317 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [8:0] \$321 ;
-  wire [8:0] \$322 ;
+  wire \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
@@ -266,13 +266,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire [7:0] \$335 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [7:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
@@ -280,7 +280,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire [7:0] \$348 ;
+  wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
@@ -333,28 +333,28 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
+  wire [8:0] \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [7:0] \$399 ;
   wire \$4 ;
   wire [7:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [7:0] \$402 ;
+  wire [7:0] \$403 ;
+  wire [5:0] \$404 ;
+  wire [8:0] \$405 ;
+  wire [7:0] \$406 ;
+  wire [7:0] \$407 ;
+  wire [6:0] \$408 ;
+  wire [8:0] \$409 ;
   wire [7:0] \$41 ;
   wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
+  wire [5:0] \$411 ;
+  wire [9:0] \$412 ;
   wire \$413 ;
-  wire \$414 ;
+  wire [7:0] \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
@@ -363,46 +363,46 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [5:0] \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
+  wire [8:0] \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
+  wire [8:0] \$427 ;
+  wire [3:0] \$428 ;
   wire \$429 ;
   wire [8:0] \$43 ;
-  wire \$430 ;
+  wire [4:0] \$430 ;
   wire \$431 ;
-  wire \$432 ;
+  wire [3:0] \$432 ;
   wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
+  wire [3:0] \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [8:0] \$440 ;
+  wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [7:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [7:0] \$446 ;
-  wire [7:0] \$447 ;
-  wire [5:0] \$448 ;
-  wire [8:0] \$449 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [7:0] \$450 ;
-  wire [7:0] \$451 ;
-  wire [6:0] \$452 ;
-  wire [8:0] \$453 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
   wire \$454 ;
-  wire [5:0] \$455 ;
-  wire [9:0] \$456 ;
+  wire \$455 ;
+  wire \$456 ;
   wire \$457 ;
-  wire [7:0] \$458 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
@@ -410,22 +410,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
-  wire [8:0] \$466 ;
+  wire [9:0] \$465 ;
+  wire [9:0] \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire [8:0] \$471 ;
-  wire [3:0] \$472 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
-  wire [4:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
-  wire [3:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire [3:0] \$479 ;
+  wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
@@ -443,11 +443,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
+  wire [9:0] \$495 ;
+  wire [9:0] \$496 ;
   wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [8:0] \$498 ;
+  wire [8:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
@@ -457,142 +457,142 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire \$507 ;
+  wire [8:0] \$507 ;
   wire \$508 ;
-  wire [9:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [9:0] \$510 ;
+  wire \$510 ;
   wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
+  wire [3:0] \$513 ;
+  wire [4:0] \$514 ;
+  wire [3:0] \$515 ;
+  wire [4:0] \$516 ;
   wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [32:0] \$518 ;
+  wire [32:0] \$519 ;
   wire [7:0] \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  wire [32:0] \$520 ;
+  wire [3:0] \$521 ;
+  wire [32:0] \$522 ;
+  wire [1:0] \$523 ;
+  wire [32:0] \$524 ;
+  wire [32:0] \$525 ;
+  wire [1:0] \$526 ;
+  wire [32:0] \$527 ;
+  wire [32:0] \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire [9:0] \$539 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg [3:0] \$533 ;
+  reg [8:0] \$534 ;
+  reg [4:0] \$535 ;
+  reg [7:0] \$536 ;
+  reg \$537 ;
+  reg \$538 ;
+  reg [7:0] \$539 ;
   wire \$54 ;
-  wire [9:0] \$540 ;
-  wire \$541 ;
-  wire [8:0] \$542 ;
-  wire [8:0] \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  reg [9:0] \$540 ;
+  reg \$541 ;
+  reg [7:0] \$542 ;
+  reg [9:0] \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg [8:0] \$548 ;
+  reg [8:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire [8:0] \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire [3:0] \$557 ;
-  wire [4:0] \$558 ;
-  wire [3:0] \$559 ;
+  reg \$550 ;
+  reg [4:0] \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg [8:0] \$555 ;
+  reg [7:0] \$556 ;
+  reg [2:0] \$557 ;
+  reg [7:0] \$558 ;
+  reg [7:0] \$559 ;
   wire \$56 ;
-  wire [4:0] \$560 ;
-  wire \$561 ;
-  wire [32:0] \$562 ;
-  wire [32:0] \$563 ;
-  wire [32:0] \$564 ;
-  wire [3:0] \$565 ;
-  wire [32:0] \$566 ;
-  wire [1:0] \$567 ;
-  wire [32:0] \$568 ;
-  wire [32:0] \$569 ;
+  reg [8:0] \$560 ;
+  reg [8:0] \$561 ;
+  reg [9:0] \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
-  wire [1:0] \$570 ;
-  wire [32:0] \$571 ;
-  wire [32:0] \$572 ;
-  reg \$573 ;
-  reg \$574 ;
+  reg [4:0] \$570 ;
+  reg [4:0] \$571 ;
+  reg \$572 ;
+  reg [8:0] \$573 ;
+  reg [8:0] \$574 ;
   reg \$575 ;
-  reg \$576 ;
-  reg [3:0] \$577 ;
-  reg [8:0] \$578 ;
-  reg [4:0] \$579 ;
+  reg [4:0] \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [7:0] \$580 ;
-  reg \$581 ;
-  reg \$582 ;
+  reg [8:0] \$580 ;
+  reg [7:0] \$581 ;
+  reg [2:0] \$582 ;
   reg [7:0] \$583 ;
-  reg \$584 ;
-  reg [7:0] \$585 ;
-  reg \$586 ;
-  reg \$587 ;
+  reg [7:0] \$584 ;
+  reg [8:0] \$585 ;
+  reg [8:0] \$586 ;
+  reg [9:0] \$587 ;
   reg \$588 ;
   reg \$589 ;
   wire \$59 ;
-  reg [8:0] \$590 ;
-  reg [8:0] \$591 ;
+  reg \$590 ;
+  reg \$591 ;
   reg \$592 ;
-  reg [4:0] \$593 ;
+  reg \$593 ;
   reg \$594 ;
-  reg \$595 ;
-  reg \$596 ;
-  reg [8:0] \$597 ;
-  reg [7:0] \$598 ;
-  reg [2:0] \$599 ;
+  reg [4:0] \$595 ;
+  reg [4:0] \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire [3:0] \$60 ;
-  reg [7:0] \$600 ;
-  reg [7:0] \$601 ;
-  reg [8:0] \$602 ;
-  reg [8:0] \$603 ;
-  reg [9:0] \$604 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg [7:0] \$602 ;
+  reg \$603 ;
+  reg \$604 ;
   reg \$605 ;
   reg \$606 ;
   reg \$607 ;
   reg \$608 ;
-  reg \$609 ;
+  reg [7:0] \$609 ;
   wire [3:0] \$61 ;
   reg \$610 ;
   reg \$611 ;
-  reg [4:0] \$612 ;
-  reg [4:0] \$613 ;
+  reg \$612 ;
+  reg \$613 ;
   reg \$614 ;
-  reg [8:0] \$615 ;
-  reg [8:0] \$616 ;
+  reg \$615 ;
+  reg \$616 ;
   reg \$617 ;
-  reg [4:0] \$618 ;
+  reg \$618 ;
   reg \$619 ;
   wire [3:0] \$62 ;
   reg \$620 ;
   reg \$621 ;
-  reg [8:0] \$622 ;
-  reg [7:0] \$623 ;
-  reg [2:0] \$624 ;
-  reg [7:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [8:0] \$627 ;
-  reg [8:0] \$628 ;
-  reg [9:0] \$629 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg \$628 ;
+  reg \$629 ;
   wire [3:0] \$63 ;
   reg \$630 ;
   reg \$631 ;
@@ -601,104 +601,64 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$634 ;
   reg \$635 ;
   reg \$636 ;
-  reg [4:0] \$637 ;
-  reg [4:0] \$638 ;
+  reg \$637 ;
+  reg [7:0] \$638 ;
   reg \$639 ;
   wire \$64 ;
   reg \$640 ;
-  reg \$641 ;
-  reg [7:0] \$642 ;
+  reg [7:0] \$641 ;
+  reg [2:0] \$642 ;
   reg \$643 ;
   reg \$644 ;
-  reg \$645 ;
+  reg [8:0] \$645 ;
   reg \$646 ;
   reg \$647 ;
-  reg \$648 ;
-  reg [7:0] \$649 ;
+  reg [8:0] \$648 ;
+  reg \$649 ;
   wire \$65 ;
   reg \$650 ;
   reg \$651 ;
-  reg \$652 ;
-  reg \$653 ;
+  reg [8:0] \$652 ;
+  reg [8:0] \$653 ;
   reg \$654 ;
   reg \$655 ;
   reg \$656 ;
-  reg \$657 ;
+  reg [7:0] \$657 ;
   reg \$658 ;
   reg \$659 ;
   wire \$66 ;
   reg \$660 ;
   reg \$661 ;
-  reg \$662 ;
+  reg [2:0] \$662 ;
   reg \$663 ;
-  reg \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg \$667 ;
-  reg \$668 ;
-  reg \$669 ;
+  reg [3:0] \$664 ;
+  reg [31:0] \$665 ;
+  reg [3:0] \$666 ;
+  reg [31:0] \$667 ;
+  reg [3:0] \$668 ;
+  reg [31:0] \$669 ;
   wire \$67 ;
-  reg \$670 ;
-  reg \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg \$674 ;
-  reg \$675 ;
-  reg \$676 ;
-  reg \$677 ;
-  reg [7:0] \$678 ;
-  reg \$679 ;
+  reg [3:0] \$670 ;
+  reg [31:0] \$671 ;
+  reg [3:0] \$672 ;
+  reg [31:0] \$673 ;
+  reg [3:0] \$674 ;
+  reg [31:0] \$675 ;
+  reg [3:0] \$676 ;
+  reg [31:0] \$677 ;
+  reg [3:0] \$678 ;
+  reg [31:0] \$679 ;
   wire \$68 ;
-  reg \$680 ;
-  reg [7:0] \$681 ;
-  reg [2:0] \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [8:0] \$685 ;
-  reg \$686 ;
-  reg \$687 ;
-  reg [8:0] \$688 ;
-  reg \$689 ;
+  reg [31:0] \$680 ;
+  wire [7:0] \$681 ;
+  wire [15:0] \$682 ;
+  wire [7:0] \$683 ;
+  wire [15:0] \$684 ;
   wire \$69 ;
-  reg \$690 ;
-  reg \$691 ;
-  reg [8:0] \$692 ;
-  reg [8:0] \$693 ;
-  reg \$694 ;
-  reg \$695 ;
-  reg \$696 ;
-  reg [7:0] \$697 ;
-  reg \$698 ;
-  reg \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg \$700 ;
-  reg \$701 ;
-  reg [2:0] \$702 ;
-  reg \$703 ;
-  reg [3:0] \$704 ;
-  reg [31:0] \$705 ;
-  reg [3:0] \$706 ;
-  reg [31:0] \$707 ;
-  reg [3:0] \$708 ;
-  reg [31:0] \$709 ;
   wire \$71 ;
-  reg [3:0] \$710 ;
-  reg [31:0] \$711 ;
-  reg [3:0] \$712 ;
-  reg [31:0] \$713 ;
-  reg [3:0] \$714 ;
-  reg [31:0] \$715 ;
-  reg [3:0] \$716 ;
-  reg [31:0] \$717 ;
-  reg [3:0] \$718 ;
-  reg [31:0] \$719 ;
   wire \$72 ;
-  reg [31:0] \$720 ;
-  wire [7:0] \$721 ;
-  wire [15:0] \$722 ;
-  wire [7:0] \$723 ;
-  wire [15:0] \$724 ;
   wire \$73 ;
   wire \$74 ;
   wire \$75 ;
@@ -736,8 +696,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [34:0] \$signature__data ;
   wire [23:0] \$signature__data$153 ;
   wire [23:0] \$signature__data$156 ;
-  wire [23:0] \$signature__data$356 ;
-  wire [23:0] \$signature__data$357 ;
+  wire [23:0] \$signature__data$360 ;
+  wire [23:0] \$signature__data$361 ;
   wire \$signature__en ;
   wire \$signature__en$151 ;
   wire \$signature__en$154 ;
@@ -862,9 +822,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_beats_ge2_1 = 1'h0;
   reg in_beats_ge3_0 = 1'h0;
   reg in_beats_ge3_1 = 1'h0;
+  reg [9:0] in_beats_left0 = 10'h000;
+  reg [9:0] in_beats_left1 = 10'h000;
   wire in_fire;
   reg [2:0] in_flight = 3'h0;
-  reg [8:0] in_folds_m1 = 9'h1ff;
+  reg [8:0] in_folds_m2 = 9'h1fe;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   (* init = 1'h0 *)
@@ -878,6 +840,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] in_rp__data;
   (* init = 1'h0 *)
   wire in_rp__en;
+  reg in_taken0 = 1'h0;
+  reg in_taken1 = 1'h0;
   wire [5:0] in_wp__addr;
   wire [31:0] in_wp__data;
   wire [3:0] in_wp__en;
@@ -949,11 +913,11 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [1:0] nxt_rp__addr;
   wire [1:0] \nxt_rp__addr$79 ;
   wire [34:0] nxt_rp__data;
-  wire [34:0] \nxt_rp__data$205 ;
+  wire [34:0] \nxt_rp__data$207 ;
   wire [1:0] nxt_steps_rp__addr;
   wire [1:0] \nxt_steps_rp__addr$80 ;
   wire [32:0] nxt_steps_rp__data;
-  wire [32:0] \nxt_steps_rp__data$207 ;
+  wire [32:0] \nxt_steps_rp__data$209 ;
   output [24:0] o_stream__payload;
   wire [24:0] o_stream__payload;
   wire [23:0] \o_stream__payload.data ;
@@ -1288,13 +1252,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$100 )
-      actbuf[\$98 [6:0]][7:0] <= \$721 ;
+      actbuf[\$98 [6:0]][7:0] <= \$681 ;
     if (\$102 )
-      actbuf[\$98 [6:0]][15:8] <= \$723 ;
+      actbuf[\$98 [6:0]][15:8] <= \$683 ;
     if (\$104 )
-      actbuf[\$98 [6:0]][23:16] <= \$721 ;
+      actbuf[\$98 [6:0]][23:16] <= \$681 ;
     if (\$106 )
-      actbuf[\$98 [6:0]][31:24] <= \$723 ;
+      actbuf[\$98 [6:0]][31:24] <= \$683 ;
   end
   reg [31:0] _0_;
   always @(posedge clk) begin
@@ -1314,7 +1278,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[1:0]] <= { load_r_countdown_wait, \$31 , \$28 , \$25 , \$23 , \$21 [7:0] };
   end
-  assign \nxt_steps_rp__data$207  = descriptor_steps[\$63 [1:0]];
+  assign \nxt_steps_rp__data$209  = descriptor_steps[\$63 [1:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$61 [1:0]];
   reg [34:0] descriptors [3:0];
   initial begin
@@ -1327,7 +1291,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[1:0]] <= load_r[66:32];
   end
-  assign \nxt_rp__data$205  = descriptors[\$63 [1:0]];
+  assign \nxt_rp__data$207  = descriptors[\$63 [1:0]];
   assign nxt_rp__data = descriptors[\$61 [1:0]];
   assign dl_rp__data = descriptors[last_layer[1:0]];
   assign d0_rp__data = descriptors[2'h0];
@@ -1545,13 +1509,13 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$108 [6:0]] <= { \$722 , \$721  };
+      outbuf0[\$108 [6:0]] <= { \$682 , \$681  };
   end
   reg [23:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$121 [6:0]];
   end
-  assign \$signature__data$356  = _2_;
+  assign \$signature__data$360  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [23:0] outbuf1 [127:0];
   initial begin
@@ -1686,317 +1650,247 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$110 [6:0]] <= { \$724 , \$723  };
+      outbuf1[\$110 [6:0]] <= { \$684 , \$683  };
   end
   reg [23:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$126 [6:0]];
   end
-  assign \$signature__data$357  = _3_;
-  assign \$246  = | wait_remain1;
-  assign \$247  = wait_remain1 - 1'h1;
-  assign \$248  = load_r_is_control & load_r_is_clear;
-  assign \$249  = ~ \$248 ;
-  assign \$250  = load_write & \$249 ;
-  assign \$251  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$252  = issue & \$251 ;
-  assign \$253  = issue_ctx ? first_step1 : first_step0;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ! in_wslot;
-  assign \$256  = in_fire & \$255 ;
-  assign \$258  = in_beats_ge1_0 | \$257 ;
-  assign \$259  = ! in_wslot;
-  assign \$260  = in_fire & \$259 ;
-  assign \$261  = \$260  & in_beats_ge1_0;
-  assign \$262  = in_beats_ge2_0 | \$261 ;
-  assign \$263  = ! in_wslot;
-  assign \$264  = in_fire & \$263 ;
-  assign \$265  = \$264  & in_beats_ge2_0;
-  assign \$266  = in_beats_ge3_0 | \$265 ;
-  assign \$267  = ~ issue0;
-  assign \$268  = loaded & \$267 ;
-  assign \$269  = ~ last_fold0;
-  assign \$270  = loaded & \$269 ;
-  assign \$271  = ! in_wslot;
-  assign \$272  = in_fire & \$271 ;
-  assign \$273  = in_ahead0 + 1'h1;
-  assign \$274  = ! in_wslot;
-  assign \$275  = in_fire & \$274 ;
-  assign \$276  = ~ \$275 ;
-  assign \$277  = in_ahead0 - 1'h1;
-  assign \$278  = | in_ahead0[7:2];
-  assign \$279  = ! in_wslot;
-  assign \$280  = in_fire & \$279 ;
-  assign \$281  = in_beats0 + 1'h1;
-  assign \$282  = \$280  ? \$281  : { 1'h0, in_beats0 };
-  assign \$283  = ! in_wslot;
-  assign \$284  = in_fire & \$283 ;
-  assign \$286  = in_beats_ge1_0 | \$285 ;
-  assign \$287  = ! in_wslot;
-  assign \$288  = in_fire & \$287 ;
-  assign \$289  = \$288  & in_beats_ge1_0;
-  assign \$290  = in_beats_ge2_0 | \$289 ;
-  assign \$291  = ! in_wslot;
-  assign \$292  = in_fire & \$291 ;
-  assign \$293  = \$292  & in_beats_ge2_0;
-  assign \$294  = in_beats_ge3_0 | \$293 ;
-  assign \$296  = in_fire & \$295 ;
-  assign \$298  = in_beats_ge1_1 | \$297 ;
-  assign \$300  = in_fire & \$299 ;
-  assign \$301  = \$300  & in_beats_ge1_1;
-  assign \$302  = in_beats_ge2_1 | \$301 ;
-  assign \$304  = in_fire & \$303 ;
-  assign \$305  = \$304  & in_beats_ge2_1;
-  assign \$306  = in_beats_ge3_1 | \$305 ;
-  assign \$307  = ~ issue1;
-  assign \$308  = loaded & \$307 ;
-  assign \$309  = ~ last_fold1;
-  assign \$310  = loaded & \$309 ;
-  assign \$312  = in_fire & \$311 ;
-  assign \$313  = in_ahead1 + 1'h1;
-  assign \$315  = in_fire & \$314 ;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = in_ahead1 - 1'h1;
-  assign \$318  = | in_ahead1[7:2];
-  assign \$320  = in_fire & \$319 ;
-  assign \$321  = in_beats1 + 1'h1;
-  assign \$322  = \$320  ? \$321  : { 1'h0, in_beats1 };
-  assign \$324  = in_fire & \$323 ;
-  assign \$326  = in_beats_ge1_1 | \$325 ;
-  assign \$328  = in_fire & \$327 ;
-  assign \$329  = \$328  & in_beats_ge1_1;
-  assign \$330  = in_beats_ge2_1 | \$329 ;
-  assign \$332  = in_fire & \$331 ;
-  assign \$333  = \$332  & in_beats_ge2_1;
-  assign \$334  = in_beats_ge3_1 | \$333 ;
-  assign \$335  = in_wslot ? in_beats1 : in_beats0;
-  assign \$336  = \$335  == in_folds_m1;
-  assign \$337  = in_fire & \$336 ;
-  assign \$338  = in_wslot ^ \$337 ;
-  assign \$339  = ~ in_release_r1_1;
-  assign \$340  = in_wslot ? in_beats1 : in_beats0;
-  assign \$341  = \$340  == in_folds_m1;
-  assign \$342  = in_fire & \$341 ;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = in_full1 | \$344 ;
-  assign \$346  = \$339  & \$345 ;
-  assign \$347  = ~ in_release_r1_0;
-  assign \$348  = in_wslot ? in_beats1 : in_beats0;
-  assign \$349  = \$348  == in_folds_m1;
-  assign \$350  = in_fire & \$349 ;
-  assign \$351  = ! in_wslot;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = in_full0 | \$352 ;
-  assign \$354  = \$347  & \$353 ;
-  assign \$355  = \$338  ? \$346  : \$354 ;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = load_write & load_r_is_control;
-  assign \$358  = \$357  & load_r_is_n_layers;
-  assign \$359  = \$358  ? load_r_has_layers : has_layers;
+  assign \$signature__data$361  = _3_;
+  assign \$286  = in_taken1 & in_beats_ge2_1;
+  assign \$287  = in_beats_ge3_1 | \$286 ;
+  assign \$288  = ~ issue1;
+  assign \$289  = loaded & \$288 ;
+  assign \$290  = ~ last_fold1;
+  assign \$291  = loaded & \$290 ;
+  assign \$292  = in_ahead1 + 1'h1;
+  assign \$293  = ~ in_taken1;
+  assign \$294  = in_ahead1 - 1'h1;
+  assign \$295  = | in_ahead1[7:2];
+  assign \$297  = in_beats_ge1_1 | \$296 ;
+  assign \$298  = in_taken1 & in_beats_ge1_1;
+  assign \$299  = in_beats_ge2_1 | \$298 ;
+  assign \$300  = in_taken1 & in_beats_ge2_1;
+  assign \$301  = in_beats_ge3_1 | \$300 ;
+  assign \$302  = in_wslot ? in_beats_left1[9] : in_beats_left0[9];
+  assign \$303  = in_fire & \$302 ;
+  assign \$304  = in_wslot ^ \$303 ;
+  assign \$305  = ~ in_release_r1_1;
+  assign \$306  = in_wslot ? in_beats_left1[9] : in_beats_left0[9];
+  assign \$307  = in_fire & \$306 ;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = in_full1 | \$309 ;
+  assign \$311  = \$305  & \$310 ;
+  assign \$312  = ~ in_release_r1_0;
+  assign \$313  = in_wslot ? in_beats_left1[9] : in_beats_left0[9];
+  assign \$314  = in_fire & \$313 ;
+  assign \$315  = ! in_wslot;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = in_full0 | \$316 ;
+  assign \$318  = \$312  & \$317 ;
+  assign \$319  = \$304  ? \$311  : \$318 ;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = load_write & load_r_is_control;
+  assign \$322  = \$321  & load_r_is_n_layers;
+  assign \$323  = \$322  ? load_r_has_layers : has_layers;
+  assign \$324  = \$320  & \$323 ;
+  assign \$325  = load__valid & load__ready;
+  assign \$326  = | { load_in_valid1, load_in_valid0, \$325  };
+  assign \$327  = ~ \$326 ;
+  assign \$328  = \$324  & \$327 ;
+  assign \$329  = load_r_is_control & load_r_is_clear;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = load_write & \$330 ;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$328  & \$332 ;
+  assign \$334  = load_r_is_control & load_r_is_clear;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = load_write & \$335 ;
+  assign \$337  = ~ \$336 ;
+  assign \$338  = loaded & \$337 ;
+  assign \$339  = load_write & load_r_is_control;
+  assign \$340  = \$339  & load_r_is_n_layers;
+  assign \$341  = \$340  ? load_r_has_layers : has_layers;
+  assign \$342  = \$338  & \$341 ;
+  assign \$344  = last_fold0 & last_group0;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = ~ layer_is_0_0;
+  assign \$347  = \$346  | last_fold0;
+  assign \$348  = \$347  | in_ahead_ge2_0;
+  assign \$349  = in_taken0 & in_ahead_ge1_0;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = \$345  & \$350 ;
+  assign \$352  = in_ahead_ge1_0 | in_taken0;
+  assign \$353  = ~ first_step0;
+  assign \$354  = \$353  | wait_ok0;
+  assign \$355  = layer_is_0_0 ? \$352  : \$354 ;
+  assign \$356  = cur_is_last0 & first_step0;
+  assign \$357  = ! claim_ctx;
+  assign \$358  = claim_out & \$357 ;
+  assign \$359  = \$358  | out_full0;
   assign \$360  = \$356  & \$359 ;
-  assign \$361  = load__valid & load__ready;
-  assign \$362  = | { load_in_valid1, load_in_valid0, \$361  };
-  assign \$363  = ~ \$362 ;
-  assign \$364  = \$360  & \$363 ;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$355  & \$361 ;
+  assign \$363  = issue0 ? \$351  : \$362 ;
+  assign \$364  = \$343  & \$363 ;
   assign \$365  = load_r_is_control & load_r_is_clear;
   assign \$366  = ~ \$365 ;
   assign \$367  = load_write & \$366 ;
   assign \$368  = ~ \$367 ;
-  assign \$369  = \$364  & \$368 ;
-  assign \$370  = load_r_is_control & load_r_is_clear;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = load_write & \$371 ;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = loaded & \$373 ;
-  assign \$375  = load_write & load_r_is_control;
-  assign \$376  = \$375  & load_r_is_n_layers;
-  assign \$377  = \$376  ? load_r_has_layers : has_layers;
-  assign \$378  = \$374  & \$377 ;
-  assign \$380  = last_fold0 & last_group0;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = ~ layer_is_0_0;
-  assign \$383  = \$382  | last_fold0;
-  assign \$384  = \$383  | in_ahead_ge2_0;
-  assign \$385  = ! in_wslot;
-  assign \$386  = in_fire & \$385 ;
-  assign \$387  = \$386  & in_ahead_ge1_0;
-  assign \$388  = \$384  | \$387 ;
-  assign \$389  = \$381  & \$388 ;
-  assign \$390  = ! in_wslot;
-  assign \$391  = in_fire & \$390 ;
-  assign \$392  = in_ahead_ge1_0 | \$391 ;
-  assign \$393  = ~ first_step0;
-  assign \$394  = \$393  | wait_ok0;
-  assign \$395  = layer_is_0_0 ? \$392  : \$394 ;
-  assign \$396  = cur_is_last0 & first_step0;
-  assign \$397  = ! claim_ctx;
-  assign \$398  = claim_out & \$397 ;
-  assign \$399  = \$398  | out_full0;
-  assign \$400  = \$396  & \$399 ;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = \$395  & \$401 ;
-  assign \$403  = issue0 ? \$389  : \$402 ;
-  assign \$404  = \$379  & \$403 ;
-  assign \$405  = load_r_is_control & load_r_is_clear;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = load_write & \$406 ;
-  assign \$408  = ~ \$407 ;
-  assign \$409  = loaded & \$408 ;
-  assign \$410  = load_write & load_r_is_control;
-  assign \$411  = \$410  & load_r_is_n_layers;
-  assign \$412  = \$411  ? load_r_has_layers : has_layers;
-  assign \$413  = \$409  & \$412 ;
-  assign \$415  = last_fold1 & last_group1;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = ~ layer_is_0_1;
-  assign \$418  = \$417  | last_fold1;
-  assign \$419  = \$418  | in_ahead_ge2_1;
-  assign \$421  = in_fire & \$420 ;
-  assign \$422  = \$421  & in_ahead_ge1_1;
-  assign \$423  = \$419  | \$422 ;
-  assign \$424  = \$416  & \$423 ;
-  assign \$426  = in_fire & \$425 ;
-  assign \$427  = in_ahead_ge1_1 | \$426 ;
-  assign \$428  = ~ first_step1;
-  assign \$429  = \$428  | wait_ok1;
-  assign \$430  = layer_is_0_1 ? \$427  : \$429 ;
-  assign \$431  = cur_is_last1 & first_step1;
-  assign \$433  = claim_out & \$432 ;
-  assign \$434  = \$433  | out_full1;
-  assign \$435  = \$431  & \$434 ;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$430  & \$436 ;
-  assign \$438  = issue1 ? \$424  : \$437 ;
-  assign \$439  = \$414  & \$438 ;
-  assign \$440  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$441  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$442  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$443  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$444  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$445  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$446  = issue_ctx ? fold1 : fold0;
-  assign \$448  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$449  = \$447  + \$448 ;
-  assign \$450  = issue_ctx ? fold1 : fold0;
-  assign \$452  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$453  = \$451  + \$452 ;
-  assign \$454  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$455  = \$454  ? 6'h00 : 6'h20;
-  assign \$456  = \$453  + \$455 ;
-  assign \$457  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$458  = issue_ctx ? group1 : group0;
-  assign \$459  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$460  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$461  = step_valid & step_last;
-  assign \$462  = ! claim_ctx;
-  assign \$463  = claim_out & \$462 ;
-  assign \$464  = ! wb_ctx16;
-  assign \$465  = out_write & \$464 ;
-  assign \$466  = out_groups0 + 1'h1;
-  assign \$468  = claim_out & \$467 ;
-  assign \$470  = out_write & \$469 ;
-  assign \$471  = out_groups1 + 1'h1;
-  assign \$472  = drain_occupancy + drain_read;
-  assign \$473  = o_stream__valid & o_stream__ready;
-  assign \$474  = \$472  - \$473 ;
-  assign \$475  = o_stream__valid & o_stream__ready;
-  assign \$476  = drain_occupancy - \$475 ;
-  assign \$477  = $signed(\$476 ) < $signed(3'h3);
-  assign \$478  = o_stream__valid & o_stream__ready;
-  assign \$479  = drain_occupancy - \$478 ;
-  assign \$480  = $signed(\$479 ) < $signed(4'h4);
-  assign \$481  = drain_read ? \$477  : \$480 ;
-  assign \$482  = wb_valid15 & wb_out15;
-  assign \$483  = ! wb_ctx15;
+  assign \$369  = loaded & \$368 ;
+  assign \$370  = load_write & load_r_is_control;
+  assign \$371  = \$370  & load_r_is_n_layers;
+  assign \$372  = \$371  ? load_r_has_layers : has_layers;
+  assign \$373  = \$369  & \$372 ;
+  assign \$375  = last_fold1 & last_group1;
+  assign \$376  = ~ \$375 ;
+  assign \$377  = ~ layer_is_0_1;
+  assign \$378  = \$377  | last_fold1;
+  assign \$379  = \$378  | in_ahead_ge2_1;
+  assign \$380  = in_taken1 & in_ahead_ge1_1;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = \$376  & \$381 ;
+  assign \$383  = in_ahead_ge1_1 | in_taken1;
+  assign \$384  = ~ first_step1;
+  assign \$385  = \$384  | wait_ok1;
+  assign \$386  = layer_is_0_1 ? \$383  : \$385 ;
+  assign \$387  = cur_is_last1 & first_step1;
+  assign \$389  = claim_out & \$388 ;
+  assign \$390  = \$389  | out_full1;
+  assign \$391  = \$387  & \$390 ;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$386  & \$392 ;
+  assign \$394  = issue1 ? \$382  : \$393 ;
+  assign \$395  = \$374  & \$394 ;
+  assign \$396  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$397  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$398  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$399  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$400  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$401  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$402  = issue_ctx ? fold1 : fold0;
+  assign \$404  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$405  = \$403  + \$404 ;
+  assign \$406  = issue_ctx ? fold1 : fold0;
+  assign \$408  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$409  = \$407  + \$408 ;
+  assign \$410  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$411  = \$410  ? 6'h00 : 6'h20;
+  assign \$412  = \$409  + \$411 ;
+  assign \$413  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$414  = issue_ctx ? group1 : group0;
+  assign \$415  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$416  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$417  = step_valid & step_last;
+  assign \$418  = ! claim_ctx;
+  assign \$419  = claim_out & \$418 ;
+  assign \$420  = ! wb_ctx16;
+  assign \$421  = out_write & \$420 ;
+  assign \$422  = out_groups0 + 1'h1;
+  assign \$424  = claim_out & \$423 ;
+  assign \$426  = out_write & \$425 ;
+  assign \$427  = out_groups1 + 1'h1;
+  assign \$428  = drain_occupancy + drain_read;
+  assign \$429  = o_stream__valid & o_stream__ready;
+  assign \$430  = \$428  - \$429 ;
+  assign \$431  = o_stream__valid & o_stream__ready;
+  assign \$432  = drain_occupancy - \$431 ;
+  assign \$433  = $signed(\$432 ) < $signed(3'h3);
+  assign \$434  = o_stream__valid & o_stream__ready;
+  assign \$435  = drain_occupancy - \$434 ;
+  assign \$436  = $signed(\$435 ) < $signed(4'h4);
+  assign \$437  = drain_read ? \$433  : \$436 ;
+  assign \$438  = wb_valid15 & wb_out15;
+  assign \$439  = ! wb_ctx15;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = ! claim_ctx;
+  assign \$442  = claim_out & \$441 ;
+  assign \$443  = ! drain_slot;
+  assign \$444  = \$443  & out_pending0;
+  assign \$445  = \$444  & drain_ready0;
+  assign \$446  = \$445  & drain_room;
+  assign \$447  = \$446  & drain_elem_last;
+  assign \$448  = \$442  | \$447 ;
+  assign \$449  = ! drain_slot;
+  assign \$450  = \$449  & out_pending0;
+  assign \$451  = \$450  & drain_ready0;
+  assign \$452  = \$451  & drain_room;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = drain_written0 & \$455 ;
+  assign \$457  = ! drain_slot;
+  assign \$458  = \$457  & out_pending0;
+  assign \$459  = \$458  & drain_ready0;
+  assign \$460  = \$459  & drain_room;
+  assign \$462  = \$460  & \$461 ;
+  assign \$463  = ~ drain_written0;
+  assign \$464  = \$462  & \$463 ;
+  assign \$465  = drain_undrained0 + 1'h1;
+  assign \$466  = drain_undrained0 - 1'h1;
+  assign \$467  = drain_undrained0 >= 2'h2;
+  assign \$468  = wb_valid15 & wb_out15;
+  assign \$470  = \$468  & \$469 ;
+  assign \$472  = claim_out & \$471 ;
+  assign \$474  = \$473  & out_pending1;
+  assign \$475  = \$474  & drain_ready1;
+  assign \$476  = \$475  & drain_room;
+  assign \$477  = \$476  & drain_elem_last;
+  assign \$478  = \$472  | \$477 ;
+  assign \$480  = \$479  & out_pending1;
+  assign \$481  = \$480  & drain_ready1;
+  assign \$482  = \$481  & drain_room;
   assign \$484  = \$482  & \$483 ;
-  assign \$485  = ! claim_ctx;
-  assign \$486  = claim_out & \$485 ;
-  assign \$487  = ! drain_slot;
-  assign \$488  = \$487  & out_pending0;
-  assign \$489  = \$488  & drain_ready0;
+  assign \$485  = ~ \$484 ;
+  assign \$486  = drain_written1 & \$485 ;
+  assign \$488  = \$487  & out_pending1;
+  assign \$489  = \$488  & drain_ready1;
   assign \$490  = \$489  & drain_room;
-  assign \$491  = \$490  & drain_elem_last;
-  assign \$492  = \$486  | \$491 ;
-  assign \$493  = ! drain_slot;
-  assign \$494  = \$493  & out_pending0;
-  assign \$495  = \$494  & drain_ready0;
-  assign \$496  = \$495  & drain_room;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = drain_written0 & \$499 ;
-  assign \$501  = ! drain_slot;
-  assign \$502  = \$501  & out_pending0;
-  assign \$503  = \$502  & drain_ready0;
-  assign \$504  = \$503  & drain_room;
-  assign \$506  = \$504  & \$505 ;
-  assign \$507  = ~ drain_written0;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = drain_undrained0 + 1'h1;
-  assign \$510  = drain_undrained0 - 1'h1;
-  assign \$511  = drain_undrained0 >= 2'h2;
-  assign \$512  = wb_valid15 & wb_out15;
-  assign \$514  = \$512  & \$513 ;
-  assign \$516  = claim_out & \$515 ;
-  assign \$518  = \$517  & out_pending1;
-  assign \$519  = \$518  & drain_ready1;
-  assign \$520  = \$519  & drain_room;
-  assign \$521  = \$520  & drain_elem_last;
-  assign \$522  = \$516  | \$521 ;
-  assign \$524  = \$523  & out_pending1;
-  assign \$525  = \$524  & drain_ready1;
-  assign \$526  = \$525  & drain_room;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = drain_written1 & \$529 ;
-  assign \$532  = \$531  & out_pending1;
-  assign \$533  = \$532  & drain_ready1;
-  assign \$534  = \$533  & drain_room;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = ~ drain_written1;
-  assign \$538  = \$536  & \$537 ;
-  assign \$539  = drain_undrained1 + 1'h1;
-  assign \$540  = drain_undrained1 - 1'h1;
-  assign \$541  = drain_undrained1 >= 2'h2;
-  assign \$542  = out_n - 1'h1;
-  assign \$543  = out_n - 2'h2;
-  assign \$544  = ~ drain_read;
-  assign \$545  = drain_elem == out_n_m1;
-  assign \$546  = ! out_n_m1;
-  assign \$547  = drain_elem == out_n_m2;
-  assign \$548  = ~ drain_slot;
-  assign \$549  = ! drain_slot;
-  assign \$551  = drain_elem + 1'h1;
-  assign \$552  = ! drain_lane;
-  assign \$554  = ~ release_slot;
-  assign \$555  = ! release_slot;
-  assign \$557  = in_flight + vector_start_r;
-  assign \$558  = \$557  - finished_r;
-  assign \$559  = in_flight + vector_start_r;
-  assign \$560  = \$559  - finished_r;
-  assign \$561  = | \$560 ;
-  assign \$562  = count_busy + inc_busy;
-  assign \$563  = count_stall_input + inc_stall_input;
-  assign \$564  = count_stall_output + inc_stall_output;
-  assign \$565  = issue ? 4'h8 : 4'h0;
-  assign \$566  = count_mac_ops + inc_mac_ops;
-  assign \$567  = issue ? 2'h2 : 2'h0;
-  assign \$568  = count_bank_reads + inc_bank_reads;
-  assign \$569  = count_act_reads + inc_act_reads;
-  assign \$570  = in_fire + act_write;
-  assign \$571  = count_act_writes + inc_act_writes;
-  assign \$572  = count_inferences + inc_inferences;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = ~ drain_written1;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = drain_undrained1 + 1'h1;
+  assign \$496  = drain_undrained1 - 1'h1;
+  assign \$497  = drain_undrained1 >= 2'h2;
+  assign \$498  = out_n - 1'h1;
+  assign \$499  = out_n - 2'h2;
+  assign \$500  = ~ drain_read;
+  assign \$501  = drain_elem == out_n_m1;
+  assign \$502  = ! out_n_m1;
+  assign \$503  = drain_elem == out_n_m2;
+  assign \$504  = ~ drain_slot;
+  assign \$505  = ! drain_slot;
+  assign \$507  = drain_elem + 1'h1;
+  assign \$508  = ! drain_lane;
+  assign \$510  = ~ release_slot;
+  assign \$511  = ! release_slot;
+  assign \$513  = in_flight + vector_start_r;
+  assign \$514  = \$513  - finished_r;
+  assign \$515  = in_flight + vector_start_r;
+  assign \$516  = \$515  - finished_r;
+  assign \$517  = | \$516 ;
+  assign \$518  = count_busy + inc_busy;
+  assign \$519  = count_stall_input + inc_stall_input;
+  assign \$520  = count_stall_output + inc_stall_output;
+  assign \$521  = issue ? 4'h8 : 4'h0;
+  assign \$522  = count_mac_ops + inc_mac_ops;
+  assign \$523  = issue ? 2'h2 : 2'h0;
+  assign \$524  = count_bank_reads + inc_bank_reads;
+  assign \$525  = count_act_reads + inc_act_reads;
+  assign \$526  = in_fire + act_write;
+  assign \$527  = count_act_writes + inc_act_writes;
+  assign \$528  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$573 ;
+    load_in_valid0 <= \$529 ;
   always @(posedge clk)
     load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_in_valid1 <= \$574 ;
+    load_in_valid1 <= \$530 ;
   always @(posedge clk)
     load_r <= load_in_r1;
   always @(posedge clk)
-    load_write <= \$575 ;
+    load_write <= \$531 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$135 ;
   always @(posedge clk)
@@ -2018,29 +1912,33 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_countdown_distance <= \$156 [4:0];
   always @(posedge clk)
-    has_layers <= \$576 ;
+    has_layers <= \$532 ;
   always @(posedge clk)
-    last_layer <= \$577 ;
+    last_layer <= \$533 ;
   always @(posedge clk)
-    in_folds_m1 <= \$578 ;
+    in_folds_m2 <= \$534 ;
   always @(posedge clk)
-    wait1 <= \$579 ;
+    wait1 <= \$535 ;
   always @(posedge clk)
-    out_n <= \$580 ;
+    out_n <= \$536 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$581 ;
+    in_release_r1_0 <= \$537 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$582 ;
+    in_release_r1_1 <= \$538 ;
   always @(posedge clk)
-    in_beats0 <= \$583 ;
+    in_beats0 <= \$539 ;
   always @(posedge clk)
-    in_full0 <= \$584 ;
+    in_beats_left0 <= \$540 ;
   always @(posedge clk)
-    in_beats1 <= \$585 ;
+    in_full0 <= \$541 ;
   always @(posedge clk)
-    in_full1 <= \$586 ;
+    in_beats1 <= \$542 ;
   always @(posedge clk)
-    in_wslot <= \$587 ;
+    in_beats_left1 <= \$543 ;
+  always @(posedge clk)
+    in_full1 <= \$544 ;
+  always @(posedge clk)
+    in_wslot <= \$545 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2048,183 +1946,187 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$61 [2:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$205 ;
+    next_descriptor1 <= \nxt_rp__data$207 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$207 ;
+    next_steps1 <= \nxt_steps_rp__data$209 ;
   always @(posedge clk)
     next_layer_r1 <= \$63 [2:0];
   always @(posedge clk)
-    loaded <= \$588 ;
+    loaded <= \$546 ;
   always @(posedge clk)
-    oldest <= \$589 ;
+    oldest <= \$547 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$590 ;
+    cur_folds_m1_0 <= \$548 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$591 ;
+    cur_groups_m1_0 <= \$549 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$592 ;
+    cur_one_fold0 <= \$550 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$593 ;
+    cur_wait_next0 <= \$551 ;
   always @(posedge clk)
-    cur_is_last0 <= \$594 ;
+    cur_is_last0 <= \$552 ;
   always @(posedge clk)
-    cur_relu0 <= \$595 ;
+    cur_relu0 <= \$553 ;
   always @(posedge clk)
-    cur_requantize0 <= \$596 ;
+    cur_requantize0 <= \$554 ;
   always @(posedge clk)
-    bank_addr0 <= \$597 ;
+    bank_addr0 <= \$555 ;
   always @(posedge clk)
-    rq_addr0 <= \$598 ;
+    rq_addr0 <= \$556 ;
   always @(posedge clk)
-    layer0 <= \$599 ;
+    layer0 <= \$557 ;
   always @(posedge clk)
-    group0 <= \$600 ;
+    group0 <= \$558 ;
   always @(posedge clk)
-    fold0 <= \$601 ;
+    fold0 <= \$559 ;
   always @(posedge clk)
-    group_plus1_0 <= \$602 ;
+    group_plus1_0 <= \$560 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$603 ;
+    fold_plus1_0 <= \$561 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$604 ;
+    fold_plus2_0 <= \$562 ;
   always @(posedge clk)
-    last_fold0 <= \$605 ;
+    last_fold0 <= \$563 ;
   always @(posedge clk)
-    last_group0 <= \$606 ;
+    last_group0 <= \$564 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$607 ;
+    fold_is_0_0 <= \$565 ;
   always @(posedge clk)
-    first_step0 <= \$608 ;
+    first_step0 <= \$566 ;
   always @(posedge clk)
-    wr_buf0 <= \$609 ;
+    wr_buf0 <= \$567 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$610 ;
+    layer_is_0_0 <= \$568 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$611 ;
+    wait_next_le2_0 <= \$569 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$612 ;
+    wait_next_m2_0 <= \$570 ;
   always @(posedge clk)
-    wait_remain0 <= \$613 ;
+    wait_remain0 <= \$571 ;
   always @(posedge clk)
-    wait_ok0 <= \$614 ;
+    wait_ok0 <= \$572 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$615 ;
+    cur_folds_m1_1 <= \$573 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$616 ;
+    cur_groups_m1_1 <= \$574 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$617 ;
+    cur_one_fold1 <= \$575 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$618 ;
+    cur_wait_next1 <= \$576 ;
   always @(posedge clk)
-    cur_is_last1 <= \$619 ;
+    cur_is_last1 <= \$577 ;
   always @(posedge clk)
-    cur_relu1 <= \$620 ;
+    cur_relu1 <= \$578 ;
   always @(posedge clk)
-    cur_requantize1 <= \$621 ;
+    cur_requantize1 <= \$579 ;
   always @(posedge clk)
-    bank_addr1 <= \$622 ;
+    bank_addr1 <= \$580 ;
   always @(posedge clk)
-    rq_addr1 <= \$623 ;
+    rq_addr1 <= \$581 ;
   always @(posedge clk)
-    layer1 <= \$624 ;
+    layer1 <= \$582 ;
   always @(posedge clk)
-    group1 <= \$625 ;
+    group1 <= \$583 ;
   always @(posedge clk)
-    fold1 <= \$626 ;
+    fold1 <= \$584 ;
   always @(posedge clk)
-    group_plus1_1 <= \$627 ;
+    group_plus1_1 <= \$585 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$628 ;
+    fold_plus1_1 <= \$586 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$629 ;
+    fold_plus2_1 <= \$587 ;
   always @(posedge clk)
-    last_fold1 <= \$630 ;
+    last_fold1 <= \$588 ;
   always @(posedge clk)
-    last_group1 <= \$631 ;
+    last_group1 <= \$589 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$632 ;
+    fold_is_0_1 <= \$590 ;
   always @(posedge clk)
-    first_step1 <= \$633 ;
+    first_step1 <= \$591 ;
   always @(posedge clk)
-    wr_buf1 <= \$634 ;
+    wr_buf1 <= \$592 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$635 ;
+    layer_is_0_1 <= \$593 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$636 ;
+    wait_next_le2_1 <= \$594 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$637 ;
+    wait_next_m2_1 <= \$595 ;
   always @(posedge clk)
-    wait_remain1 <= \$638 ;
+    wait_remain1 <= \$596 ;
   always @(posedge clk)
-    wait_ok1 <= \$639 ;
+    wait_ok1 <= \$597 ;
   always @(posedge clk)
-    claim_out <= \$640 ;
+    claim_out <= \$598 ;
   always @(posedge clk)
-    claim_ctx <= \$641 ;
+    claim_ctx <= \$599 ;
   always @(posedge clk)
-    in_ahead0 <= \$642 ;
+    in_taken0 <= \$600 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$643 ;
+    in_taken1 <= \$601 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$644 ;
+    in_ahead0 <= \$602 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$645 ;
+    in_beats_ge1_0 <= \$603 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$646 ;
+    in_beats_ge2_0 <= \$604 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$647 ;
+    in_beats_ge3_0 <= \$605 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$648 ;
+    in_ahead_ge1_0 <= \$606 ;
   always @(posedge clk)
-    in_ahead1 <= \$649 ;
+    in_ahead_ge2_0 <= \$607 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$650 ;
+    in_ahead_ge3_0 <= \$608 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$651 ;
+    in_ahead1 <= \$609 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$652 ;
+    in_beats_ge1_1 <= \$610 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$653 ;
+    in_beats_ge2_1 <= \$611 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$654 ;
+    in_beats_ge3_1 <= \$612 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$655 ;
+    in_ahead_ge1_1 <= \$613 ;
   always @(posedge clk)
-    i_stream__ready <= \$656 ;
+    in_ahead_ge2_1 <= \$614 ;
   always @(posedge clk)
-    want0 <= \$657 ;
+    in_ahead_ge3_1 <= \$615 ;
   always @(posedge clk)
-    want1 <= \$658 ;
+    i_stream__ready <= \$616 ;
   always @(posedge clk)
-    step_addr <= \$440 ;
+    want0 <= \$617 ;
   always @(posedge clk)
-    step_first <= \$441 ;
+    want1 <= \$618 ;
   always @(posedge clk)
-    step_last <= \$442 ;
+    step_addr <= \$396 ;
   always @(posedge clk)
-    step_rq <= \$443 ;
+    step_first <= \$397 ;
   always @(posedge clk)
-    step_relu <= \$444 ;
+    step_last <= \$398 ;
   always @(posedge clk)
-    step_requantize <= \$445 ;
+    step_rq <= \$399 ;
   always @(posedge clk)
-    step_in_addr <= \$449 ;
+    step_relu <= \$400 ;
   always @(posedge clk)
-    step_act_addr <= \$456 ;
+    step_requantize <= \$401 ;
   always @(posedge clk)
-    step_from_input <= \$457 ;
+    step_in_addr <= \$405 ;
+  always @(posedge clk)
+    step_act_addr <= \$412 ;
+  always @(posedge clk)
+    step_from_input <= \$413 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$458 ;
+    step_group <= \$414 ;
   always @(posedge clk)
-    step_par <= \$459 ;
+    step_par <= \$415 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$460 ;
+    step_out <= \$416 ;
   always @(posedge clk)
-    step_valid <= \$659 ;
+    step_valid <= \$619 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -2238,7 +2140,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$660 ;
+    wb_valid1 <= \$620 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -2248,7 +2150,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$661 ;
+    wb_valid2 <= \$621 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -2258,7 +2160,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$662 ;
+    wb_valid3 <= \$622 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -2268,7 +2170,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$663 ;
+    wb_valid4 <= \$623 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -2278,7 +2180,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$664 ;
+    wb_valid5 <= \$624 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -2288,7 +2190,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$665 ;
+    wb_valid6 <= \$625 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -2298,7 +2200,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$666 ;
+    wb_valid7 <= \$626 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -2308,7 +2210,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$667 ;
+    wb_valid8 <= \$627 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -2318,7 +2220,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$668 ;
+    wb_valid9 <= \$628 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -2328,7 +2230,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$669 ;
+    wb_valid10 <= \$629 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -2338,7 +2240,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$670 ;
+    wb_valid11 <= \$630 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -2348,7 +2250,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$671 ;
+    wb_valid12 <= \$631 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -2358,7 +2260,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$672 ;
+    wb_valid13 <= \$632 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -2368,7 +2270,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$673 ;
+    wb_valid14 <= \$633 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -2378,7 +2280,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$674 ;
+    wb_valid15 <= \$634 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -2388,7 +2290,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$675 ;
+    wb_valid16 <= \$635 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -2398,105 +2300,105 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    out_full0 <= \$676 ;
+    out_full0 <= \$636 ;
   always @(posedge clk)
-    out_pending0 <= \$677 ;
+    out_pending0 <= \$637 ;
   always @(posedge clk)
-    out_groups0 <= \$678 ;
+    out_groups0 <= \$638 ;
   always @(posedge clk)
-    out_full1 <= \$679 ;
+    out_full1 <= \$639 ;
   always @(posedge clk)
-    out_pending1 <= \$680 ;
+    out_pending1 <= \$640 ;
   always @(posedge clk)
-    out_groups1 <= \$681 ;
+    out_groups1 <= \$641 ;
   always @(posedge clk)
-    drain_occupancy <= \$682 ;
+    drain_occupancy <= \$642 ;
   always @(posedge clk)
-    drain_room <= \$683 ;
+    drain_room <= \$643 ;
   always @(posedge clk)
-    drain_written0 <= \$684 ;
+    drain_written0 <= \$644 ;
   always @(posedge clk)
-    drain_undrained0 <= \$685 ;
+    drain_undrained0 <= \$645 ;
   always @(posedge clk)
-    drain_ready0 <= \$686 ;
+    drain_ready0 <= \$646 ;
   always @(posedge clk)
-    drain_written1 <= \$687 ;
+    drain_written1 <= \$647 ;
   always @(posedge clk)
-    drain_undrained1 <= \$688 ;
+    drain_undrained1 <= \$648 ;
   always @(posedge clk)
-    drain_ready1 <= \$689 ;
+    drain_ready1 <= \$649 ;
   always @(posedge clk)
-    drain_inflight <= \$690 ;
+    drain_inflight <= \$650 ;
   always @(posedge clk)
-    w_en <= \$691 ;
+    w_en <= \$651 ;
   always @(posedge clk)
-    out_n_m1 <= \$692 ;
+    out_n_m1 <= \$652 ;
   always @(posedge clk)
-    out_n_m2 <= \$693 ;
+    out_n_m2 <= \$653 ;
   always @(posedge clk)
-    drain_elem_last <= \$694 ;
+    drain_elem_last <= \$654 ;
   always @(posedge clk)
-    drain_lane <= \$695 ;
+    drain_lane <= \$655 ;
   always @(posedge clk)
-    drain_last <= \$696 ;
+    drain_last <= \$656 ;
   always @(posedge clk)
-    drain_elem <= \$697 ;
+    drain_elem <= \$657 ;
   always @(posedge clk)
-    drain_slot <= \$698 ;
+    drain_slot <= \$658 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$552 ;
+    drain_lane_sel0 <= \$508 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$553 ;
+    drain_lane_sel1 <= \$509 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$356 ;
+    drain_lane_data0 <= \$signature__data$360 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$357 ;
+    drain_lane_data1 <= \$signature__data$361 ;
   always @(posedge clk)
-    release_slot <= \$699 ;
+    release_slot <= \$659 ;
   always @(posedge clk)
-    vector_start_r <= \$700 ;
+    vector_start_r <= \$660 ;
   always @(posedge clk)
-    finished_r <= \$701 ;
+    finished_r <= \$661 ;
   always @(posedge clk)
-    in_flight <= \$702 ;
+    in_flight <= \$662 ;
   always @(posedge clk)
-    busy <= \$703 ;
+    busy <= \$663 ;
   always @(posedge clk)
-    inc_busy <= \$704 ;
+    inc_busy <= \$664 ;
   always @(posedge clk)
-    count_busy <= \$705 ;
+    count_busy <= \$665 ;
   always @(posedge clk)
-    inc_stall_input <= \$706 ;
+    inc_stall_input <= \$666 ;
   always @(posedge clk)
-    count_stall_input <= \$707 ;
+    count_stall_input <= \$667 ;
   always @(posedge clk)
-    inc_stall_output <= \$708 ;
+    inc_stall_output <= \$668 ;
   always @(posedge clk)
-    count_stall_output <= \$709 ;
+    count_stall_output <= \$669 ;
   always @(posedge clk)
-    inc_mac_ops <= \$710 ;
+    inc_mac_ops <= \$670 ;
   always @(posedge clk)
-    count_mac_ops <= \$711 ;
+    count_mac_ops <= \$671 ;
   always @(posedge clk)
-    inc_bank_reads <= \$712 ;
+    inc_bank_reads <= \$672 ;
   always @(posedge clk)
-    count_bank_reads <= \$713 ;
+    count_bank_reads <= \$673 ;
   always @(posedge clk)
-    inc_act_reads <= \$714 ;
+    inc_act_reads <= \$674 ;
   always @(posedge clk)
-    count_act_reads <= \$715 ;
+    count_act_reads <= \$675 ;
   always @(posedge clk)
-    inc_act_writes <= \$716 ;
+    inc_act_writes <= \$676 ;
   always @(posedge clk)
-    count_act_writes <= \$717 ;
+    count_act_writes <= \$677 ;
   always @(posedge clk)
-    inc_inferences <= \$718 ;
+    inc_inferences <= \$678 ;
   always @(posedge clk)
-    count_inferences <= \$719 ;
+    count_inferences <= \$679 ;
   always @(posedge clk)
-    stat_data <= \$720 ;
+    stat_data <= \$680 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -2661,88 +2563,124 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$156  = load_in_no_distance ? 9'h000 : \$155 ;
   assign \$157  = load_write & load_r_is_control;
   assign \$158  = load_write & load_r_is_descriptor0;
-  assign \$159  = load_r[39:32] - 1'h1;
-  assign \$161  = d0_rp__data[7:0] - 1'h1;
+  assign \$159  = load_r[39:32] - 3'h5;
+  assign \$161  = d0_rp__data[7:0] - 3'h5;
   assign \$163  = ! in_wslot;
   assign \$164  = in_fire & \$163 ;
   assign \$165  = in_beats0 + 1'h1;
-  assign \$166  = in_beats0 == in_folds_m1;
-  assign \$168  = in_fire & \$167 ;
-  assign \$169  = in_beats1 + 1'h1;
-  assign \$170  = in_beats1 == in_folds_m1;
-  assign \$171  = in_wslot ? in_beats1 : in_beats0;
-  assign \$172  = \$171  == in_folds_m1;
-  assign \$173  = in_fire & \$172 ;
-  assign \$174  = ~ in_wslot;
-  assign \$175  = ~ loaded;
-  assign \$176  = ~ loaded;
-  assign \$177  = d0_rp__data[7:0] - 1'h1;
-  assign \$179  = d0_rp__data[15:8] - 1'h1;
-  assign \$181  = | d0_rp__data[7:0];
-  assign \$182  = d0_rp__data[7:0] <= 3'h4;
-  assign \$183  = \$181  & \$182 ;
-  assign \$184  = ! last_layer;
-  assign \$185  = | d0_rp__data[7:0];
-  assign \$186  = d0_rp__data[7:0] <= 3'h4;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = | d0_rp__data[15:8];
-  assign \$189  = d0_rp__data[15:8] <= 2'h2;
+  assign \$166  = $signed(in_beats_left0) - $signed(2'h1);
+  assign \$167  = ~ loaded;
+  assign \$168  = in_release_r1_0 | \$167 ;
+  assign \$170  = in_fire & \$169 ;
+  assign \$171  = in_beats1 + 1'h1;
+  assign \$172  = $signed(in_beats_left1) - $signed(2'h1);
+  assign \$173  = ~ loaded;
+  assign \$174  = in_release_r1_1 | \$173 ;
+  assign \$175  = in_wslot ? in_beats_left1[9] : in_beats_left0[9];
+  assign \$176  = in_fire & \$175 ;
+  assign \$177  = ~ in_wslot;
+  assign \$178  = ~ loaded;
+  assign \$179  = ~ loaded;
+  assign \$180  = d0_rp__data[7:0] - 1'h1;
+  assign \$182  = d0_rp__data[15:8] - 1'h1;
+  assign \$184  = | d0_rp__data[7:0];
+  assign \$185  = d0_rp__data[7:0] <= 3'h4;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = ! last_layer;
+  assign \$188  = | d0_rp__data[7:0];
+  assign \$189  = d0_rp__data[7:0] <= 3'h4;
   assign \$190  = \$188  & \$189 ;
-  assign \$191  = group_plus1_0 + 1'h1;
-  assign \$192  = rq_addr0 + 1'h1;
-  assign \$193  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$194  = next_layer_r0 == last_layer;
-  assign \$195  = ~ wr_buf0;
-  assign \$196  = ~ cur_is_last0;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = ! oldest;
-  assign \$199  = cur_is_last0 & \$198 ;
-  assign \$200  = fold_plus2_0 + 1'h1;
-  assign \$201  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$202  = last_fold0 & last_group0;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = bank_addr0 + 1'h1;
-  assign \$205  = cur_wait_next0 <= 2'h2;
-  assign \$206  = cur_wait_next0 <= 2'h2;
-  assign \$207  = cur_wait_next0 - 2'h2;
-  assign \$208  = \$206  ? 6'h00 : \$207 ;
-  assign \$209  = wait_remain0 <= 1'h1;
-  assign \$210  = | wait_remain0;
-  assign \$211  = wait_remain0 - 1'h1;
-  assign \$212  = ~ loaded;
-  assign \$213  = d0_rp__data[7:0] - 1'h1;
-  assign \$215  = d0_rp__data[15:8] - 1'h1;
-  assign \$217  = | d0_rp__data[7:0];
-  assign \$218  = d0_rp__data[7:0] <= 3'h4;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = ! last_layer;
-  assign \$221  = | d0_rp__data[7:0];
-  assign \$222  = d0_rp__data[7:0] <= 3'h4;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = | d0_rp__data[15:8];
-  assign \$225  = d0_rp__data[15:8] <= 2'h2;
+  assign \$191  = | d0_rp__data[15:8];
+  assign \$192  = d0_rp__data[15:8] <= 2'h2;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = group_plus1_0 + 1'h1;
+  assign \$195  = rq_addr0 + 1'h1;
+  assign \$196  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$197  = next_layer_r0 == last_layer;
+  assign \$198  = ~ wr_buf0;
+  assign \$199  = ~ cur_is_last0;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ! oldest;
+  assign \$202  = cur_is_last0 & \$201 ;
+  assign \$203  = fold_plus2_0 + 1'h1;
+  assign \$204  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$205  = last_fold0 & last_group0;
+  assign \$206  = ~ \$205 ;
+  assign \$207  = bank_addr0 + 1'h1;
+  assign \$208  = cur_wait_next0 <= 2'h2;
+  assign \$209  = cur_wait_next0 <= 2'h2;
+  assign \$210  = cur_wait_next0 - 2'h2;
+  assign \$211  = \$209  ? 6'h00 : \$210 ;
+  assign \$212  = wait_remain0 <= 1'h1;
+  assign \$213  = | wait_remain0;
+  assign \$214  = wait_remain0 - 1'h1;
+  assign \$215  = ~ loaded;
+  assign \$216  = d0_rp__data[7:0] - 1'h1;
+  assign \$218  = d0_rp__data[15:8] - 1'h1;
+  assign \$220  = | d0_rp__data[7:0];
+  assign \$221  = d0_rp__data[7:0] <= 3'h4;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = ! last_layer;
+  assign \$224  = | d0_rp__data[7:0];
+  assign \$225  = d0_rp__data[7:0] <= 3'h4;
   assign \$226  = \$224  & \$225 ;
-  assign \$227  = group_plus1_1 + 1'h1;
-  assign \$228  = rq_addr1 + 1'h1;
-  assign \$229  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$230  = next_layer_r1 == last_layer;
-  assign \$231  = ~ wr_buf1;
-  assign \$232  = ~ cur_is_last1;
-  assign \$233  = \$231  & \$232 ;
-  assign \$235  = cur_is_last1 & \$234 ;
-  assign \$236  = fold_plus2_1 + 1'h1;
-  assign \$237  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$238  = last_fold1 & last_group1;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = bank_addr1 + 1'h1;
-  assign \$241  = cur_wait_next1 <= 2'h2;
-  assign \$242  = cur_wait_next1 <= 2'h2;
-  assign \$243  = cur_wait_next1 - 2'h2;
-  assign \$244  = \$242  ? 6'h00 : \$243 ;
-  assign \$245  = wait_remain1 <= 1'h1;
+  assign \$227  = | d0_rp__data[15:8];
+  assign \$228  = d0_rp__data[15:8] <= 2'h2;
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = group_plus1_1 + 1'h1;
+  assign \$231  = rq_addr1 + 1'h1;
+  assign \$232  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$233  = next_layer_r1 == last_layer;
+  assign \$234  = ~ wr_buf1;
+  assign \$235  = ~ cur_is_last1;
+  assign \$236  = \$234  & \$235 ;
+  assign \$238  = cur_is_last1 & \$237 ;
+  assign \$239  = fold_plus2_1 + 1'h1;
+  assign \$240  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$241  = last_fold1 & last_group1;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = bank_addr1 + 1'h1;
+  assign \$244  = cur_wait_next1 <= 2'h2;
+  assign \$245  = cur_wait_next1 <= 2'h2;
+  assign \$246  = cur_wait_next1 - 2'h2;
+  assign \$247  = \$245  ? 6'h00 : \$246 ;
+  assign \$248  = wait_remain1 <= 1'h1;
+  assign \$249  = | wait_remain1;
+  assign \$250  = wait_remain1 - 1'h1;
+  assign \$251  = load_r_is_control & load_r_is_clear;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = load_write & \$252 ;
+  assign \$254  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$255  = issue & \$254 ;
+  assign \$256  = issue_ctx ? first_step1 : first_step0;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = ! in_wslot;
+  assign \$259  = in_fire & \$258 ;
+  assign \$261  = in_fire & \$260 ;
+  assign \$263  = in_beats_ge1_0 | \$262 ;
+  assign \$264  = in_taken0 & in_beats_ge1_0;
+  assign \$265  = in_beats_ge2_0 | \$264 ;
+  assign \$266  = in_taken0 & in_beats_ge2_0;
+  assign \$267  = in_beats_ge3_0 | \$266 ;
+  assign \$268  = ~ issue0;
+  assign \$269  = loaded & \$268 ;
+  assign \$270  = ~ last_fold0;
+  assign \$271  = loaded & \$270 ;
+  assign \$272  = in_ahead0 + 1'h1;
+  assign \$273  = ~ in_taken0;
+  assign \$274  = in_ahead0 - 1'h1;
+  assign \$275  = | in_ahead0[7:2];
+  assign \$277  = in_beats_ge1_0 | \$276 ;
+  assign \$278  = in_taken0 & in_beats_ge1_0;
+  assign \$279  = in_beats_ge2_0 | \$278 ;
+  assign \$280  = in_taken0 & in_beats_ge2_0;
+  assign \$281  = in_beats_ge3_0 | \$280 ;
+  assign \$283  = in_beats_ge1_1 | \$282 ;
+  assign \$284  = in_taken1 & in_beats_ge1_1;
+  assign \$285  = in_beats_ge2_1 | \$284 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1539$0 (drain_last2),
+    .\port$1507$0 (drain_last2),
     .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -2755,8 +2693,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1739$0 (\$721 ),
-    .\port$1740$0 (\$722 ),
+    .\port$1707$0 (\$681 ),
+    .\port$1708$0 (\$682 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[77:32]),
     .rq_we(rq_we),
@@ -2774,8 +2712,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1896$0 (\$723 ),
-    .\port$1897$0 (\$724 ),
+    .\port$1864$0 (\$683 ),
+    .\port$1865$0 (\$684 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[77:32]),
     .rq_we(\rq_we$30 ),
@@ -2841,40 +2779,40 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \$132 ;
+    \$529  = \$132 ;
     if (rst) begin
-      \$573  = 1'h0;
+      \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = load_in_valid0;
+    \$530  = load_in_valid0;
     if (rst) begin
-      \$574  = 1'h0;
+      \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = load_in_valid1;
+    \$531  = load_in_valid1;
     if (rst) begin
-      \$575  = 1'h0;
+      \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = has_layers;
+    \$532  = has_layers;
     if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$576  = load_r_has_layers;
+        \$532  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = last_layer;
+    \$533  = last_layer;
     if (\$157 ) begin
       if (load_r_is_n_layers) begin
-        \$577  = load_r_last_layer;
+        \$533  = load_r_last_layer;
       end
     end
   end
@@ -2882,141 +2820,870 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$158 ) begin
-      \$578  = \$160 ;
+      \$534  = \$160 ;
     end else begin
-      \$578  = \$162 ;
+      \$534  = \$162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = wait1;
+    \$535  = wait1;
     if (\$158 ) begin
-      \$579  = load_r_countdown_wait;
+      \$535  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = dl_rp__data[15:8];
+    \$536  = dl_rp__data[15:8];
     if (rst) begin
-      \$580  = 8'h00;
+      \$536  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = in_release0;
+    \$537  = in_release0;
     if (rst) begin
-      \$581  = 1'h0;
+      \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = in_release1;
+    \$538  = in_release1;
     if (rst) begin
-      \$582  = 1'h0;
+      \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = in_beats0;
+    \$539  = in_beats0;
     if (\$164 ) begin
-      \$583  = \$165 [7:0];
+      \$539  = \$165 [7:0];
     end
     if (in_release_r1_0) begin
-      \$583  = 8'h00;
+      \$539  = 8'h00;
     end
     if (rst) begin
-      \$583  = 8'h00;
+      \$539  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = in_full0;
+    \$540  = in_beats_left0;
     if (\$164 ) begin
-      if (\$166 ) begin
-        \$584  = 1'h1;
+      \$540  = \$166 [9:0];
+    end
+    if (\$168 ) begin
+      \$540  = { in_folds_m2[8], in_folds_m2 };
+    end
+    if (rst) begin
+      \$540  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$541  = in_full0;
+    if (\$164 ) begin
+      if (in_beats_left0[9]) begin
+        \$541  = 1'h1;
       end
     end
     if (in_release_r1_0) begin
-      \$584  = 1'h0;
+      \$541  = 1'h0;
     end
     if (rst) begin
-      \$584  = 1'h0;
+      \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = in_beats1;
-    if (\$168 ) begin
-      \$585  = \$169 [7:0];
+    \$542  = in_beats1;
+    if (\$170 ) begin
+      \$542  = \$171 [7:0];
     end
     if (in_release_r1_1) begin
-      \$585  = 8'h00;
+      \$542  = 8'h00;
     end
     if (rst) begin
-      \$585  = 8'h00;
+      \$542  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = in_full1;
-    if (\$168 ) begin
-      if (\$170 ) begin
-        \$586  = 1'h1;
+    \$543  = in_beats_left1;
+    if (\$170 ) begin
+      \$543  = \$172 [9:0];
+    end
+    if (\$174 ) begin
+      \$543  = { in_folds_m2[8], in_folds_m2 };
+    end
+    if (rst) begin
+      \$543  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$544  = in_full1;
+    if (\$170 ) begin
+      if (in_beats_left1[9]) begin
+        \$544  = 1'h1;
       end
     end
     if (in_release_r1_1) begin
-      \$586  = 1'h0;
+      \$544  = 1'h0;
     end
     if (rst) begin
-      \$586  = 1'h0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = in_wslot;
-    if (\$173 ) begin
-      \$587  = \$174 ;
-    end
-    if (rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = loaded;
-    if (\$175 ) begin
-      \$588  = 1'h1;
-    end
-    if (\$250 ) begin
-      \$588  = 1'h0;
-    end
-    if (rst) begin
-      \$588  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = oldest;
-    if (\$175 ) begin
-      \$589  = in_wslot;
-    end
+    \$545  = in_wslot;
     if (\$176 ) begin
+      \$545  = \$177 ;
+    end
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$546  = loaded;
+    if (\$178 ) begin
+      \$546  = 1'h1;
+    end
+    if (\$253 ) begin
+      \$546  = 1'h0;
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$547  = oldest;
+    if (\$178 ) begin
+      \$547  = in_wslot;
+    end
+    if (\$179 ) begin
     end else if (issue0) begin
       if (last_fold0) begin
         if (last_group0) begin
-          if (\$199 ) begin
-            \$589  = 1'h1;
+          if (\$202 ) begin
+            \$547  = 1'h1;
           end
         end
       end
     end
-    if (\$212 ) begin
+    if (\$215 ) begin
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          if (\$235 ) begin
-            \$589  = 1'h0;
+          if (\$238 ) begin
+            \$547  = 1'h0;
           end
+        end
+      end
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$548  = cur_folds_m1_0;
+    if (\$179 ) begin
+      \$548  = \$181 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$548  = next_steps0[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$548  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$549  = cur_groups_m1_0;
+    if (\$179 ) begin
+      \$549  = \$183 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$549  = next_steps0[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$549  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$550  = cur_one_fold0;
+    if (\$179 ) begin
+      \$550  = \$186 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$550  = next_steps0[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$551  = cur_wait_next0;
+    if (\$179 ) begin
+      \$551  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$551  = next_steps0[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$551  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$552  = cur_is_last0;
+    if (\$179 ) begin
+      \$552  = \$187 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$552  = \$197 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$553  = cur_relu0;
+    if (\$179 ) begin
+      \$553  = d0_rp__data[33];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$553  = next_descriptor0[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$554  = cur_requantize0;
+    if (\$179 ) begin
+      \$554  = d0_rp__data[34];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$554  = next_descriptor0[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$555  = bank_addr0;
+    if (\$179 ) begin
+      \$555  = d0_rp__data[24:16];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$555  = next_descriptor0[24:16];
+        end
+      end
+      if (\$206 ) begin
+        \$555  = \$207 [8:0];
+      end
+    end
+    if (rst) begin
+      \$555  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$556  = rq_addr0;
+    if (\$179 ) begin
+      \$556  = d0_rp__data[32:25];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$556  = \$195 [7:0];
+        if (last_group0) begin
+          \$556  = next_descriptor0[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$556  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$557  = layer0;
+    if (\$179 ) begin
+      \$557  = 3'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$557  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$557  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$558  = group0;
+    if (\$179 ) begin
+      \$558  = 8'h00;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$558  = group_plus1_0[7:0];
+        if (last_group0) begin
+          \$558  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$558  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$559  = fold0;
+    if (\$179 ) begin
+      \$559  = 8'h00;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$559  = 8'h00;
+        if (last_group0) begin
+          \$559  = 8'h00;
+        end
+      end else begin
+        \$559  = fold_plus1_0[7:0];
+      end
+    end
+    if (rst) begin
+      \$559  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$560  = group_plus1_0;
+    if (\$179 ) begin
+      \$560  = 9'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$560  = \$194 [8:0];
+        if (last_group0) begin
+          \$560  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$560  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$561  = fold_plus1_0;
+    if (\$179 ) begin
+      \$561  = 9'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$561  = 9'h001;
+        if (last_group0) begin
+          \$561  = 9'h001;
+        end
+      end else begin
+        \$561  = fold_plus2_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$561  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$562  = fold_plus2_0;
+    if (\$179 ) begin
+      \$562  = 10'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$562  = 10'h002;
+        if (last_group0) begin
+          \$562  = 10'h002;
+        end
+      end else begin
+        \$562  = \$203 [9:0];
+      end
+    end
+    if (rst) begin
+      \$562  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$563  = last_fold0;
+    if (\$179 ) begin
+      \$563  = \$190 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$563  = cur_one_fold0;
+        if (last_group0) begin
+          \$563  = next_steps0[26];
+        end
+      end else begin
+        \$563  = \$204 ;
+      end
+    end
+    if (rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$564  = last_group0;
+    if (\$179 ) begin
+      \$564  = \$193 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$564  = \$196 ;
+        if (last_group0) begin
+          \$564  = next_steps0[27];
+        end
+      end
+    end
+    if (rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$565  = fold_is_0_0;
+    if (\$179 ) begin
+      \$565  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$565  = 1'h1;
+        if (last_group0) begin
+          \$565  = 1'h1;
+        end
+      end else begin
+        \$565  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$565  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$566  = first_step0;
+    if (\$179 ) begin
+      \$566  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$566  = 1'h0;
+        if (last_group0) begin
+          \$566  = 1'h1;
+        end
+      end else begin
+        \$566  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$566  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$567  = wr_buf0;
+    if (\$179 ) begin
+      \$567  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$567  = \$200 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$568  = layer_is_0_0;
+    if (\$179 ) begin
+      \$568  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$568  = cur_is_last0;
+        end
+      end
+    end
+    if (rst) begin
+      \$568  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$569  = \$208 ;
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$570  = \$211 [4:0];
+    if (rst) begin
+      \$570  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$571  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$571  = wait_next_m2_0;
+    end else begin
+      if (\$213 ) begin
+        \$571  = \$214 [4:0];
+      end
+    end
+    if (rst) begin
+      \$571  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$572  = wait_next_le2_0;
+    end else begin
+      \$572  = \$212 ;
+    end
+    if (rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$573  = cur_folds_m1_1;
+    if (\$215 ) begin
+      \$573  = \$217 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$573  = next_steps1[16:8];
+        end
+      end
+    end
+    if (rst) begin
+      \$573  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$574  = cur_groups_m1_1;
+    if (\$215 ) begin
+      \$574  = \$219 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$574  = next_steps1[25:17];
+        end
+      end
+    end
+    if (rst) begin
+      \$574  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$575  = cur_one_fold1;
+    if (\$215 ) begin
+      \$575  = \$222 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$575  = next_steps1[26];
+        end
+      end
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$576  = cur_wait_next1;
+    if (\$215 ) begin
+      \$576  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$576  = next_steps1[32:28];
+        end
+      end
+    end
+    if (rst) begin
+      \$576  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$577  = cur_is_last1;
+    if (\$215 ) begin
+      \$577  = \$223 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$577  = \$233 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$578  = cur_relu1;
+    if (\$215 ) begin
+      \$578  = d0_rp__data[33];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$578  = next_descriptor1[33];
+        end
+      end
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$579  = cur_requantize1;
+    if (\$215 ) begin
+      \$579  = d0_rp__data[34];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$579  = next_descriptor1[34];
+        end
+      end
+    end
+    if (rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$580  = bank_addr1;
+    if (\$215 ) begin
+      \$580  = d0_rp__data[24:16];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$580  = next_descriptor1[24:16];
+        end
+      end
+      if (\$242 ) begin
+        \$580  = \$243 [8:0];
+      end
+    end
+    if (rst) begin
+      \$580  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$581  = rq_addr1;
+    if (\$215 ) begin
+      \$581  = d0_rp__data[32:25];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$581  = \$231 [7:0];
+        if (last_group1) begin
+          \$581  = next_descriptor1[32:25];
+        end
+      end
+    end
+    if (rst) begin
+      \$581  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$582  = layer1;
+    if (\$215 ) begin
+      \$582  = 3'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$582  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$582  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$583  = group1;
+    if (\$215 ) begin
+      \$583  = 8'h00;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$583  = group_plus1_1[7:0];
+        if (last_group1) begin
+          \$583  = 8'h00;
+        end
+      end
+    end
+    if (rst) begin
+      \$583  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$584  = fold1;
+    if (\$215 ) begin
+      \$584  = 8'h00;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$584  = 8'h00;
+        if (last_group1) begin
+          \$584  = 8'h00;
+        end
+      end else begin
+        \$584  = fold_plus1_1[7:0];
+      end
+    end
+    if (rst) begin
+      \$584  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$585  = group_plus1_1;
+    if (\$215 ) begin
+      \$585  = 9'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$585  = \$230 [8:0];
+        if (last_group1) begin
+          \$585  = 9'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$585  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$586  = fold_plus1_1;
+    if (\$215 ) begin
+      \$586  = 9'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$586  = 9'h001;
+        if (last_group1) begin
+          \$586  = 9'h001;
+        end
+      end else begin
+        \$586  = fold_plus2_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$586  = 9'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$587  = fold_plus2_1;
+    if (\$215 ) begin
+      \$587  = 10'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$587  = 10'h002;
+        if (last_group1) begin
+          \$587  = 10'h002;
+        end
+      end else begin
+        \$587  = \$239 [9:0];
+      end
+    end
+    if (rst) begin
+      \$587  = 10'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$588  = last_fold1;
+    if (\$215 ) begin
+      \$588  = \$226 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$588  = cur_one_fold1;
+        if (last_group1) begin
+          \$588  = next_steps1[26];
+        end
+      end else begin
+        \$588  = \$240 ;
+      end
+    end
+    if (rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$589  = last_group1;
+    if (\$215 ) begin
+      \$589  = \$229 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$589  = \$232 ;
+        if (last_group1) begin
+          \$589  = next_steps1[27];
         end
       end
     end
@@ -3026,45 +3693,53 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = cur_folds_m1_0;
-    if (\$176 ) begin
-      \$590  = \$178 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$590  = next_steps0[16:8];
+    \$590  = fold_is_0_1;
+    if (\$215 ) begin
+      \$590  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$590  = 1'h1;
+        if (last_group1) begin
+          \$590  = 1'h1;
         end
+      end else begin
+        \$590  = 1'h0;
       end
     end
     if (rst) begin
-      \$590  = 9'h1ff;
+      \$590  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = cur_groups_m1_0;
-    if (\$176 ) begin
-      \$591  = \$180 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$591  = next_steps0[25:17];
+    \$591  = first_step1;
+    if (\$215 ) begin
+      \$591  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$591  = 1'h0;
+        if (last_group1) begin
+          \$591  = 1'h1;
         end
+      end else begin
+        \$591  = 1'h0;
       end
     end
     if (rst) begin
-      \$591  = 9'h1ff;
+      \$591  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = cur_one_fold0;
-    if (\$176 ) begin
-      \$592  = \$183 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$592  = next_steps0[26];
+    \$592  = wr_buf1;
+    if (\$215 ) begin
+      \$592  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$592  = \$236 ;
         end
       end
     end
@@ -3074,229 +3749,144 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = cur_wait_next0;
-    if (\$176 ) begin
-      \$593  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$593  = next_steps0[32:28];
+    \$593  = layer_is_0_1;
+    if (\$215 ) begin
+      \$593  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$593  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$593  = 5'h00;
+      \$593  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = cur_is_last0;
-    if (\$176 ) begin
-      \$594  = \$184 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$594  = \$194 ;
-        end
-      end
-    end
+    \$594  = \$244 ;
     if (rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = cur_relu0;
-    if (\$176 ) begin
-      \$595  = d0_rp__data[33];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$595  = next_descriptor0[33];
-        end
-      end
-    end
+    \$595  = \$247 [4:0];
     if (rst) begin
-      \$595  = 1'h0;
+      \$595  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = cur_requantize0;
-    if (\$176 ) begin
-      \$596  = d0_rp__data[34];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$596  = next_descriptor0[34];
-        end
+    \$596  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$596  = wait_next_m2_1;
+    end else begin
+      if (\$249 ) begin
+        \$596  = \$250 [4:0];
       end
     end
     if (rst) begin
-      \$596  = 1'h0;
+      \$596  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = bank_addr0;
-    if (\$176 ) begin
-      \$597  = d0_rp__data[24:16];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$597  = next_descriptor0[24:16];
-        end
-      end
-      if (\$203 ) begin
-        \$597  = \$204 [8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$597  = wait_next_le2_1;
+    end else begin
+      \$597  = \$248 ;
     end
     if (rst) begin
-      \$597  = 9'h000;
+      \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = rq_addr0;
-    if (\$176 ) begin
-      \$598  = d0_rp__data[32:25];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$598  = \$192 [7:0];
-        if (last_group0) begin
-          \$598  = next_descriptor0[32:25];
-        end
-      end
-    end
+    \$598  = \$257 ;
     if (rst) begin
-      \$598  = 8'h00;
+      \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = layer0;
-    if (\$176 ) begin
-      \$599  = 3'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$599  = next_layer_r0;
-        end
-      end
-    end
+    \$599  = issue_ctx;
     if (rst) begin
-      \$599  = 3'h0;
+      \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = group0;
-    if (\$176 ) begin
-      \$600  = 8'h00;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$600  = group_plus1_0[7:0];
-        if (last_group0) begin
-          \$600  = 8'h00;
-        end
-      end
-    end
+    \$600  = \$259 ;
     if (rst) begin
-      \$600  = 8'h00;
+      \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = fold0;
-    if (\$176 ) begin
-      \$601  = 8'h00;
-    end else if (issue0) begin
+    \$601  = \$261 ;
+    if (rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$602  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$602  = 8'h00;
+    end else begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$601  = 8'h00;
-        if (last_group0) begin
-          \$601  = 8'h00;
+      if (\$269 ) begin
+        if (in_taken0) begin
+          \$602  = \$272 [7:0];
+        end
+      end else if (\$271 ) begin
+        if (\$273 ) begin
+          \$602  = \$274 [7:0];
         end
       end else begin
-        \$601  = fold_plus1_0[7:0];
+        \$602  = in_beats0;
       end
     end
     if (rst) begin
-      \$601  = 8'h00;
+      \$602  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = group_plus1_0;
-    if (\$176 ) begin
-      \$602  = 9'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$602  = \$191 [8:0];
-        if (last_group0) begin
-          \$602  = 9'h001;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$603  = 1'h0;
+    end else begin
+      \$603  = \$263 ;
     end
     if (rst) begin
-      \$602  = 9'h001;
+      \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = fold_plus1_0;
-    if (\$176 ) begin
-      \$603  = 9'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$603  = 9'h001;
-        if (last_group0) begin
-          \$603  = 9'h001;
-        end
-      end else begin
-        \$603  = fold_plus2_0[8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$604  = 1'h0;
+    end else begin
+      \$604  = \$265 ;
     end
     if (rst) begin
-      \$603  = 9'h001;
+      \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = fold_plus2_0;
-    if (\$176 ) begin
-      \$604  = 10'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$604  = 10'h002;
-        if (last_group0) begin
-          \$604  = 10'h002;
-        end
-      end else begin
-        \$604  = \$200 [9:0];
-      end
-    end
-    if (rst) begin
-      \$604  = 10'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = last_fold0;
-    if (\$176 ) begin
-      \$605  = \$187 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$605  = cur_one_fold0;
-        if (last_group0) begin
-          \$605  = next_steps0[26];
-        end
-      end else begin
-        \$605  = \$201 ;
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$605  = 1'h0;
+    end else begin
+      \$605  = \$267 ;
     end
     if (rst) begin
       \$605  = 1'h0;
@@ -3304,15 +3894,22 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = last_group0;
-    if (\$176 ) begin
-      \$606  = \$190 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$606  = \$193 ;
-        if (last_group0) begin
-          \$606  = next_steps0[27];
+    \$606  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$606  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$269 ) begin
+        if (in_taken0) begin
+          \$606  = 1'h1;
         end
+      end else if (\$271 ) begin
+        if (\$273 ) begin
+          \$606  = in_ahead_ge2_0;
+        end
+      end else begin
+        \$606  = \$277 ;
       end
     end
     if (rst) begin
@@ -3321,112 +3918,155 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = fold_is_0_0;
-    if (\$176 ) begin
-      \$607  = 1'h1;
-    end else if (issue0) begin
+    \$607  = in_ahead_ge2_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$607  = 1'h0;
+    end else begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$607  = 1'h1;
-        if (last_group0) begin
-          \$607  = 1'h1;
+      if (\$269 ) begin
+        if (in_taken0) begin
+          \$607  = in_ahead_ge1_0;
+        end
+      end else if (\$271 ) begin
+        if (\$273 ) begin
+          \$607  = in_ahead_ge3_0;
         end
       end else begin
-        \$607  = 1'h0;
+        \$607  = \$279 ;
       end
     end
     if (rst) begin
-      \$607  = 1'h1;
+      \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = first_step0;
-    if (\$176 ) begin
-      \$608  = 1'h1;
-    end else if (issue0) begin
+    \$608  = in_ahead_ge3_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$608  = 1'h0;
+    end else begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$608  = 1'h0;
-        if (last_group0) begin
-          \$608  = 1'h1;
+      if (\$269 ) begin
+        if (in_taken0) begin
+          \$608  = in_ahead_ge2_0;
+        end
+      end else if (\$271 ) begin
+        if (\$273 ) begin
+          \$608  = \$275 ;
         end
       end else begin
-        \$608  = 1'h0;
+        \$608  = \$281 ;
       end
     end
     if (rst) begin
-      \$608  = 1'h1;
+      \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = wr_buf0;
-    if (\$176 ) begin
-      \$609  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$609  = \$197 ;
+    \$609  = in_ahead1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$609  = 8'h00;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$289 ) begin
+        if (in_taken1) begin
+          \$609  = \$292 [7:0];
         end
-      end
-    end
-    if (rst) begin
-      \$609  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = layer_is_0_0;
-    if (\$176 ) begin
-      \$610  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$610  = cur_is_last0;
+      end else if (\$291 ) begin
+        if (\$293 ) begin
+          \$609  = \$294 [7:0];
         end
+      end else begin
+        \$609  = in_beats1;
       end
     end
     if (rst) begin
-      \$610  = 1'h1;
+      \$609  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \$205 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$610  = 1'h0;
+    end else begin
+      \$610  = \$283 ;
+    end
+    if (rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$611  = 1'h0;
+    end else begin
+      \$611  = \$285 ;
+    end
     if (rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \$208 [4:0];
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$612  = 1'h0;
+    end else begin
+      \$612  = \$287 ;
+    end
     if (rst) begin
-      \$612  = 5'h00;
+      \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = wait_remain0;
+    \$613  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$613  = wait_next_m2_0;
+    if (in_release_r1_1) begin
+      \$613  = 1'h0;
     end else begin
-      if (\$210 ) begin
-        \$613  = \$211 [4:0];
+      (* full_case = 32'd1 *)
+      if (\$289 ) begin
+        if (in_taken1) begin
+          \$613  = 1'h1;
+        end
+      end else if (\$291 ) begin
+        if (\$293 ) begin
+          \$613  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$613  = \$297 ;
       end
     end
     if (rst) begin
-      \$613  = 5'h00;
+      \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$614  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$614  = wait_next_le2_0;
+    if (in_release_r1_1) begin
+      \$614  = 1'h0;
     end else begin
-      \$614  = \$209 ;
+      (* full_case = 32'd1 *)
+      if (\$289 ) begin
+        if (in_taken1) begin
+          \$614  = in_ahead_ge1_1;
+        end
+      end else if (\$291 ) begin
+        if (\$293 ) begin
+          \$614  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$614  = \$299 ;
+      end
     end
     if (rst) begin
       \$614  = 1'h0;
@@ -3434,407 +4074,222 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = cur_folds_m1_1;
-    if (\$212 ) begin
-      \$615  = \$214 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$615  = next_steps1[16:8];
+    \$615  = in_ahead_ge3_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$615  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$289 ) begin
+        if (in_taken1) begin
+          \$615  = in_ahead_ge2_1;
         end
+      end else if (\$291 ) begin
+        if (\$293 ) begin
+          \$615  = \$295 ;
+        end
+      end else begin
+        \$615  = \$301 ;
       end
     end
     if (rst) begin
-      \$615  = 9'h1ff;
+      \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = cur_groups_m1_1;
-    if (\$212 ) begin
-      \$616  = \$216 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$616  = next_steps1[25:17];
-        end
-      end
-    end
+    \$616  = \$333 ;
     if (rst) begin
-      \$616  = 9'h1ff;
+      \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = cur_one_fold1;
-    if (\$212 ) begin
-      \$617  = \$219 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$617  = next_steps1[26];
-        end
-      end
-    end
+    \$617  = \$364 ;
     if (rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = cur_wait_next1;
-    if (\$212 ) begin
-      \$618  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$618  = next_steps1[32:28];
-        end
-      end
-    end
+    \$618  = \$395 ;
     if (rst) begin
-      \$618  = 5'h00;
+      \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = cur_is_last1;
-    if (\$212 ) begin
-      \$619  = \$220 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$619  = \$230 ;
-        end
-      end
-    end
+    \$619  = issue;
     if (rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = cur_relu1;
-    if (\$212 ) begin
-      \$620  = d0_rp__data[33];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$620  = next_descriptor1[33];
-        end
-      end
-    end
+    \$620  = \$417 ;
     if (rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = cur_requantize1;
-    if (\$212 ) begin
-      \$621  = d0_rp__data[34];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$621  = next_descriptor1[34];
-        end
-      end
-    end
+    \$621  = wb_valid1;
     if (rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = bank_addr1;
-    if (\$212 ) begin
-      \$622  = d0_rp__data[24:16];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$622  = next_descriptor1[24:16];
-        end
-      end
-      if (\$239 ) begin
-        \$622  = \$240 [8:0];
-      end
-    end
+    \$622  = wb_valid2;
     if (rst) begin
-      \$622  = 9'h000;
+      \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = rq_addr1;
-    if (\$212 ) begin
-      \$623  = d0_rp__data[32:25];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$623  = \$228 [7:0];
-        if (last_group1) begin
-          \$623  = next_descriptor1[32:25];
-        end
-      end
-    end
+    \$623  = wb_valid3;
     if (rst) begin
-      \$623  = 8'h00;
+      \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = layer1;
-    if (\$212 ) begin
-      \$624  = 3'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$624  = next_layer_r1;
-        end
-      end
-    end
+    \$624  = wb_valid4;
     if (rst) begin
-      \$624  = 3'h0;
+      \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = group1;
-    if (\$212 ) begin
-      \$625  = 8'h00;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$625  = group_plus1_1[7:0];
-        if (last_group1) begin
-          \$625  = 8'h00;
-        end
-      end
-    end
+    \$625  = wb_valid5;
     if (rst) begin
-      \$625  = 8'h00;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = fold1;
-    if (\$212 ) begin
-      \$626  = 8'h00;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$626  = 8'h00;
-        if (last_group1) begin
-          \$626  = 8'h00;
-        end
-      end else begin
-        \$626  = fold_plus1_1[7:0];
-      end
-    end
+    \$626  = wb_valid6;
     if (rst) begin
-      \$626  = 8'h00;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = group_plus1_1;
-    if (\$212 ) begin
-      \$627  = 9'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$627  = \$227 [8:0];
-        if (last_group1) begin
-          \$627  = 9'h001;
-        end
-      end
-    end
+    \$627  = wb_valid7;
     if (rst) begin
-      \$627  = 9'h001;
+      \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = fold_plus1_1;
-    if (\$212 ) begin
-      \$628  = 9'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$628  = 9'h001;
-        if (last_group1) begin
-          \$628  = 9'h001;
-        end
-      end else begin
-        \$628  = fold_plus2_1[8:0];
-      end
-    end
+    \$628  = wb_valid8;
     if (rst) begin
-      \$628  = 9'h001;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = fold_plus2_1;
-    if (\$212 ) begin
-      \$629  = 10'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$629  = 10'h002;
-        if (last_group1) begin
-          \$629  = 10'h002;
-        end
-      end else begin
-        \$629  = \$236 [9:0];
-      end
-    end
+    \$629  = wb_valid9;
     if (rst) begin
-      \$629  = 10'h002;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = last_fold1;
-    if (\$212 ) begin
-      \$630  = \$223 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$630  = cur_one_fold1;
-        if (last_group1) begin
-          \$630  = next_steps1[26];
-        end
-      end else begin
-        \$630  = \$237 ;
-      end
-    end
+    \$630  = wb_valid10;
     if (rst) begin
       \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = last_group1;
-    if (\$212 ) begin
-      \$631  = \$226 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$631  = \$229 ;
-        if (last_group1) begin
-          \$631  = next_steps1[27];
-        end
-      end
-    end
+    \$631  = wb_valid11;
     if (rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = fold_is_0_1;
-    if (\$212 ) begin
-      \$632  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$632  = 1'h1;
-        if (last_group1) begin
-          \$632  = 1'h1;
-        end
-      end else begin
-        \$632  = 1'h0;
-      end
-    end
+    \$632  = wb_valid12;
     if (rst) begin
-      \$632  = 1'h1;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = first_step1;
-    if (\$212 ) begin
-      \$633  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$633  = 1'h0;
-        if (last_group1) begin
-          \$633  = 1'h1;
-        end
-      end else begin
-        \$633  = 1'h0;
-      end
-    end
+    \$633  = wb_valid13;
     if (rst) begin
-      \$633  = 1'h1;
+      \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = wr_buf1;
-    if (\$212 ) begin
-      \$634  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$634  = \$233 ;
-        end
-      end
-    end
+    \$634  = wb_valid14;
     if (rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = layer_is_0_1;
-    if (\$212 ) begin
-      \$635  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$635  = cur_is_last1;
-        end
-      end
-    end
+    \$635  = wb_valid15;
     if (rst) begin
-      \$635  = 1'h1;
+      \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = \$241 ;
+    \$636  = out_full0;
+    if (\$419 ) begin
+      \$636  = 1'h1;
+    end
+    if (done) begin
+      if (\$511 ) begin
+        \$636  = 1'h0;
+      end
+    end
     if (rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = \$244 [4:0];
-    if (rst) begin
-      \$637  = 5'h00;
+    \$637  = out_pending0;
+    if (\$419 ) begin
+      \$637  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$638  = wait_next_m2_1;
-    end else begin
-      if (\$246 ) begin
-        \$638  = \$247 [4:0];
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$505 ) begin
+          \$637  = 1'h0;
+        end
       end
     end
     if (rst) begin
-      \$638  = 5'h00;
+      \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$639  = wait_next_le2_1;
-    end else begin
-      \$639  = \$245 ;
+    \$638  = out_groups0;
+    if (\$419 ) begin
+      \$638  = 8'h00;
+    end else if (\$421 ) begin
+      \$638  = \$422 [7:0];
+    end
+    if (rst) begin
+      \$638  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$639  = out_full1;
+    if (\$424 ) begin
+      \$639  = 1'h1;
+    end
+    if (done) begin
+      if (\$512 ) begin
+        \$639  = 1'h0;
+      end
     end
     if (rst) begin
       \$639  = 1'h0;
@@ -3842,97 +4297,77 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \$254 ;
+    \$640  = out_pending1;
+    if (\$424 ) begin
+      \$640  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$506 ) begin
+          \$640  = 1'h0;
+        end
+      end
+    end
     if (rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = issue_ctx;
+    \$641  = out_groups1;
+    if (\$424 ) begin
+      \$641  = 8'h00;
+    end else if (\$426 ) begin
+      \$641  = \$427 [7:0];
+    end
     if (rst) begin
-      \$641  = 1'h0;
+      \$641  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = in_ahead0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$642  = 8'h00;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$268 ) begin
-        if (\$272 ) begin
-          \$642  = \$273 [7:0];
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
-          \$642  = \$277 [7:0];
-        end
-      end else begin
-        \$642  = \$282 [7:0];
-      end
-    end
+    \$642  = \$430 [2:0];
     if (rst) begin
-      \$642  = 8'h00;
+      \$642  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$643  = 1'h0;
-    end else begin
-      \$643  = \$258 ;
-    end
+    \$643  = \$437 ;
     if (rst) begin
-      \$643  = 1'h0;
+      \$643  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$644  = 1'h0;
-    end else begin
-      \$644  = \$262 ;
-    end
+    \$644  = \$440 ;
     if (rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$645  = 1'h0;
-    end else begin
-      \$645  = \$266 ;
+    \$645  = drain_undrained0;
+    if (\$448 ) begin
+      \$645  = 9'h000;
+    end else if (\$456 ) begin
+      \$645  = \$465 [8:0];
+    end else if (\$464 ) begin
+      \$645  = \$466 [8:0];
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$645  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = in_ahead_ge1_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
+    \$646  = drain_ready0;
+    if (\$448 ) begin
       \$646  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$268 ) begin
-        if (\$272 ) begin
-          \$646  = 1'h1;
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
-          \$646  = in_ahead_ge2_0;
-        end
-      end else begin
-        \$646  = \$286 ;
-      end
+    end else if (\$456 ) begin
+      \$646  = 1'h1;
+    end else if (\$464 ) begin
+      \$646  = \$467 ;
     end
     if (rst) begin
       \$646  = 1'h0;
@@ -3940,155 +4375,76 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = in_ahead_ge2_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$647  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$268 ) begin
-        if (\$272 ) begin
-          \$647  = in_ahead_ge1_0;
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
-          \$647  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$647  = \$290 ;
-      end
-    end
+    \$647  = \$470 ;
     if (rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$648  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$268 ) begin
-        if (\$272 ) begin
-          \$648  = in_ahead_ge2_0;
-        end
-      end else if (\$270 ) begin
-        if (\$276 ) begin
-          \$648  = \$278 ;
-        end
-      end else begin
-        \$648  = \$294 ;
-      end
+    \$648  = drain_undrained1;
+    if (\$478 ) begin
+      \$648  = 9'h000;
+    end else if (\$486 ) begin
+      \$648  = \$495 [8:0];
+    end else if (\$494 ) begin
+      \$648  = \$496 [8:0];
     end
     if (rst) begin
-      \$648  = 1'h0;
+      \$648  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = in_ahead1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$649  = 8'h00;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$308 ) begin
-        if (\$312 ) begin
-          \$649  = \$313 [7:0];
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
-          \$649  = \$317 [7:0];
-        end
-      end else begin
-        \$649  = \$322 [7:0];
-      end
+    \$649  = drain_ready1;
+    if (\$478 ) begin
+      \$649  = 1'h0;
+    end else if (\$486 ) begin
+      \$649  = 1'h1;
+    end else if (\$494 ) begin
+      \$649  = \$497 ;
     end
     if (rst) begin
-      \$649  = 8'h00;
+      \$649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$650  = 1'h0;
-    end else begin
-      \$650  = \$298 ;
-    end
+    \$650  = drain_read;
     if (rst) begin
       \$650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$651  = 1'h0;
-    end else begin
-      \$651  = \$302 ;
-    end
+    \$651  = drain_inflight;
     if (rst) begin
       \$651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$652  = 1'h0;
-    end else begin
-      \$652  = \$306 ;
-    end
+    \$652  = \$498 ;
     if (rst) begin
-      \$652  = 1'h0;
+      \$652  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = in_ahead_ge1_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$653  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$308 ) begin
-        if (\$312 ) begin
-          \$653  = 1'h1;
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
-          \$653  = in_ahead_ge2_1;
-        end
-      end else begin
-        \$653  = \$326 ;
-      end
-    end
+    \$653  = \$499 ;
     if (rst) begin
-      \$653  = 1'h0;
+      \$653  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$654  = 1'h0;
+    if (\$500 ) begin
+      \$654  = \$501 ;
+    end else if (drain_elem_last) begin
+      \$654  = \$502 ;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$308 ) begin
-        if (\$312 ) begin
-          \$654  = in_ahead_ge1_1;
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
-          \$654  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$654  = \$330 ;
-      end
+      \$654  = \$503 ;
     end
     if (rst) begin
       \$654  = 1'h0;
@@ -4096,611 +4452,233 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = in_ahead_ge3_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$655  = 1'h0;
-    end else begin
+    \$655  = drain_lane;
+    if (drain_read) begin
+      \$655  = drain_elem[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = drain_last;
+    if (drain_read) begin
+      \$656  = drain_elem_last;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = drain_elem;
+    if (drain_read) begin
       (* full_case = 32'd1 *)
-      if (\$308 ) begin
-        if (\$312 ) begin
-          \$655  = in_ahead_ge2_1;
-        end
-      end else if (\$310 ) begin
-        if (\$316 ) begin
-          \$655  = \$318 ;
-        end
+      if (drain_elem_last) begin
+        \$657  = 8'h00;
       end else begin
-        \$655  = \$334 ;
+        \$657  = \$507 [7:0];
       end
     end
     if (rst) begin
-      \$655  = 1'h0;
+      \$657  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = \$369 ;
-    if (rst) begin
-      \$656  = 1'h0;
+    \$658  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$658  = \$504 ;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = \$404 ;
-    if (rst) begin
-      \$657  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = \$439 ;
     if (rst) begin
       \$658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = issue;
+    \$659  = release_slot;
+    if (done) begin
+      \$659  = \$510 ;
+    end
     if (rst) begin
       \$659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \$461 ;
+    \$660  = vector_start;
     if (rst) begin
       \$660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = wb_valid1;
+    \$661  = done;
     if (rst) begin
       \$661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = wb_valid2;
+    \$662  = \$514 [2:0];
     if (rst) begin
-      \$662  = 1'h0;
+      \$662  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = wb_valid3;
+    \$663  = \$517 ;
     if (rst) begin
       \$663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = wb_valid4;
+    \$664  = { 3'h0, busy };
     if (rst) begin
-      \$664  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = wb_valid5;
-    if (rst) begin
-      \$665  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = wb_valid6;
-    if (rst) begin
-      \$666  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = wb_valid7;
-    if (rst) begin
-      \$667  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = wb_valid8;
-    if (rst) begin
-      \$668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = wb_valid9;
-    if (rst) begin
-      \$669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = wb_valid10;
-    if (rst) begin
-      \$670  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = wb_valid11;
-    if (rst) begin
-      \$671  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = wb_valid12;
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = wb_valid13;
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = wb_valid14;
-    if (rst) begin
-      \$674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = wb_valid15;
-    if (rst) begin
-      \$675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = out_full0;
-    if (\$463 ) begin
-      \$676  = 1'h1;
-    end
-    if (done) begin
-      if (\$555 ) begin
-        \$676  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$676  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = out_pending0;
-    if (\$463 ) begin
-      \$677  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$549 ) begin
-          \$677  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$677  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = out_groups0;
-    if (\$463 ) begin
-      \$678  = 8'h00;
-    end else if (\$465 ) begin
-      \$678  = \$466 [7:0];
-    end
-    if (rst) begin
-      \$678  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = out_full1;
-    if (\$468 ) begin
-      \$679  = 1'h1;
-    end
-    if (done) begin
-      if (\$556 ) begin
-        \$679  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = out_pending1;
-    if (\$468 ) begin
-      \$680  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$550 ) begin
-          \$680  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = out_groups1;
-    if (\$468 ) begin
-      \$681  = 8'h00;
-    end else if (\$470 ) begin
-      \$681  = \$471 [7:0];
-    end
-    if (rst) begin
-      \$681  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \$474 [2:0];
-    if (rst) begin
-      \$682  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \$481 ;
-    if (rst) begin
-      \$683  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \$484 ;
-    if (rst) begin
-      \$684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = drain_undrained0;
-    if (\$492 ) begin
-      \$685  = 9'h000;
-    end else if (\$500 ) begin
-      \$685  = \$509 [8:0];
-    end else if (\$508 ) begin
-      \$685  = \$510 [8:0];
-    end
-    if (rst) begin
-      \$685  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = drain_ready0;
-    if (\$492 ) begin
-      \$686  = 1'h0;
-    end else if (\$500 ) begin
-      \$686  = 1'h1;
-    end else if (\$508 ) begin
-      \$686  = \$511 ;
-    end
-    if (rst) begin
-      \$686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \$514 ;
-    if (rst) begin
-      \$687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = drain_undrained1;
-    if (\$522 ) begin
-      \$688  = 9'h000;
-    end else if (\$530 ) begin
-      \$688  = \$539 [8:0];
-    end else if (\$538 ) begin
-      \$688  = \$540 [8:0];
-    end
-    if (rst) begin
-      \$688  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = drain_ready1;
-    if (\$522 ) begin
-      \$689  = 1'h0;
-    end else if (\$530 ) begin
-      \$689  = 1'h1;
-    end else if (\$538 ) begin
-      \$689  = \$541 ;
-    end
-    if (rst) begin
-      \$689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = drain_read;
-    if (rst) begin
-      \$690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = drain_inflight;
-    if (rst) begin
-      \$691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \$542 ;
-    if (rst) begin
-      \$692  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \$543 ;
-    if (rst) begin
-      \$693  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$544 ) begin
-      \$694  = \$545 ;
-    end else if (drain_elem_last) begin
-      \$694  = \$546 ;
-    end else begin
-      \$694  = \$547 ;
-    end
-    if (rst) begin
-      \$694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = drain_lane;
-    if (drain_read) begin
-      \$695  = drain_elem[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = drain_last;
-    if (drain_read) begin
-      \$696  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$697  = 8'h00;
-      end else begin
-        \$697  = \$551 [7:0];
-      end
-    end
-    if (rst) begin
-      \$697  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$698  = \$548 ;
-      end
-    end
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = release_slot;
-    if (done) begin
-      \$699  = \$554 ;
-    end
-    if (rst) begin
-      \$699  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = vector_start;
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = done;
-    if (rst) begin
-      \$701  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \$558 [2:0];
-    if (rst) begin
-      \$702  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \$561 ;
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = { 3'h0, busy };
-    if (rst) begin
-      \$704  = 4'h0;
+      \$664  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$705  = 32'd0;
+      \$665  = 32'd0;
     end else begin
-      \$705  = \$562 [31:0];
+      \$665  = \$518 [31:0];
     end
     if (rst) begin
-      \$705  = 32'd0;
+      \$665  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = { 3'h0, stall_input };
+    \$666  = { 3'h0, stall_input };
     if (rst) begin
-      \$706  = 4'h0;
+      \$666  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$707  = 32'd0;
+      \$667  = 32'd0;
     end else begin
-      \$707  = \$563 [31:0];
+      \$667  = \$519 [31:0];
     end
     if (rst) begin
-      \$707  = 32'd0;
+      \$667  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = { 3'h0, stall_output };
+    \$668  = { 3'h0, stall_output };
     if (rst) begin
-      \$708  = 4'h0;
+      \$668  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$709  = 32'd0;
+      \$669  = 32'd0;
     end else begin
-      \$709  = \$564 [31:0];
+      \$669  = \$520 [31:0];
     end
     if (rst) begin
-      \$709  = 32'd0;
+      \$669  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \$565 ;
+    \$670  = \$521 ;
     if (rst) begin
-      \$710  = 4'h0;
+      \$670  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$711  = 32'd0;
+      \$671  = 32'd0;
     end else begin
-      \$711  = \$566 [31:0];
+      \$671  = \$522 [31:0];
     end
     if (rst) begin
-      \$711  = 32'd0;
+      \$671  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = { 2'h0, \$567  };
+    \$672  = { 2'h0, \$523  };
     if (rst) begin
-      \$712  = 4'h0;
+      \$672  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$713  = 32'd0;
+      \$673  = 32'd0;
     end else begin
-      \$713  = \$568 [31:0];
+      \$673  = \$524 [31:0];
     end
     if (rst) begin
-      \$713  = 32'd0;
+      \$673  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = { 3'h0, issue };
+    \$674  = { 3'h0, issue };
     if (rst) begin
-      \$714  = 4'h0;
+      \$674  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$715  = 32'd0;
+      \$675  = 32'd0;
     end else begin
-      \$715  = \$569 [31:0];
+      \$675  = \$525 [31:0];
     end
     if (rst) begin
-      \$715  = 32'd0;
+      \$675  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = { 2'h0, \$570  };
+    \$676  = { 2'h0, \$526  };
     if (rst) begin
-      \$716  = 4'h0;
+      \$676  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$717  = 32'd0;
+      \$677  = 32'd0;
     end else begin
-      \$717  = \$571 [31:0];
+      \$677  = \$527 [31:0];
     end
     if (rst) begin
-      \$717  = 32'd0;
+      \$677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = { 3'h0, done };
+    \$678  = { 3'h0, done };
     if (rst) begin
-      \$718  = 4'h0;
+      \$678  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$719  = 32'd0;
+      \$679  = 32'd0;
     end else begin
-      \$719  = \$572 [31:0];
+      \$679  = \$528 [31:0];
     end
     if (rst) begin
-      \$719  = 32'd0;
+      \$679  = 32'd0;
     end
   end
   always @* begin
@@ -4708,25 +4686,25 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$720  = count_busy;
+          \$680  = count_busy;
       4'h1:
-          \$720  = count_stall_input;
+          \$680  = count_stall_input;
       4'h2:
-          \$720  = count_stall_output;
+          \$680  = count_stall_output;
       4'h3:
-          \$720  = count_mac_ops;
+          \$680  = count_mac_ops;
       4'h4:
-          \$720  = count_bank_reads;
+          \$680  = count_bank_reads;
       4'h5:
-          \$720  = count_act_reads;
+          \$680  = count_act_reads;
       4'h6:
-          \$720  = count_act_writes;
+          \$680  = count_act_writes;
       4'h7:
-          \$720  = count_inferences;
+          \$680  = count_inferences;
       4'h8:
-          \$720  = 32'd0;
+          \$680  = 32'd0;
       default:
-          \$720  = 32'd0;
+          \$680  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -4780,15 +4758,15 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign act_wp__addr = \$98 [6:0];
   assign act = act_word;
   assign \act$140  = act_word;
-  assign act_wp__data = { \$723 , \$721 , \$723 , \$721  };
-  assign result = { \$722 , \$721  };
-  assign \result$150  = { \$724 , \$723  };
+  assign act_wp__data = { \$683 , \$681 , \$683 , \$681  };
+  assign result = { \$682 , \$681  };
+  assign \result$150  = { \$684 , \$683  };
   assign \$signature__en$151  = out_write;
   assign \$signature__addr$152  = \$108 [6:0];
-  assign \$signature__data$153  = { \$722 , \$721  };
+  assign \$signature__data$153  = { \$682 , \$681  };
   assign \$signature__en$154  = out_write;
   assign \$signature__addr$155  = \$110 [6:0];
-  assign \$signature__data$156  = { \$724 , \$723  };
+  assign \$signature__data$156  = { \$684 , \$683  };
   assign \$signature__addr$164  = \$121 [6:0];
   assign \$signature__addr$167  = \$126 [6:0];
   assign drain_inflight2 = w_en;
@@ -4835,51 +4813,41 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$153  = { \$152 [8], \$152 [8:1] };
   assign \$160  = { \$159 [8], \$159 [8], \$159 [8:2] };
   assign \$162  = { \$161 [8], \$161 [8], \$161 [8:2] };
-  assign \$167  = in_wslot;
-  assign \$178  = { \$177 [8], \$177 [8], \$177 [8:2] };
-  assign \$180  = { \$179 [8], \$179 [8:1] };
-  assign \$214  = { \$213 [8], \$213 [8], \$213 [8:2] };
-  assign \$216  = { \$215 [8], \$215 [8:1] };
-  assign \$234  = oldest;
-  assign \$257  = \$256 ;
-  assign \$285  = \$284 ;
-  assign \$295  = in_wslot;
-  assign \$297  = \$296 ;
-  assign \$299  = in_wslot;
-  assign \$303  = in_wslot;
-  assign \$311  = in_wslot;
-  assign \$314  = in_wslot;
-  assign \$319  = in_wslot;
-  assign \$323  = in_wslot;
-  assign \$325  = \$324 ;
-  assign \$327  = in_wslot;
-  assign \$331  = in_wslot;
-  assign \$343  = in_wslot;
-  assign \$379  = \$378 ;
-  assign \$414  = \$413 ;
-  assign \$420  = in_wslot;
-  assign \$425  = in_wslot;
-  assign \$432  = claim_ctx;
-  assign \$447  = \$446 ;
-  assign \$451  = \$450 ;
-  assign \$467  = claim_ctx;
-  assign \$469  = wb_ctx16;
-  assign \$497  = drain_elem[0];
-  assign \$505  = drain_elem[0];
-  assign \$513  = wb_ctx15;
-  assign \$515  = claim_ctx;
-  assign \$517  = drain_slot;
-  assign \$523  = drain_slot;
-  assign \$527  = drain_elem[0];
-  assign \$531  = drain_slot;
-  assign \$535  = drain_elem[0];
-  assign \$550  = drain_slot;
-  assign \$553  = drain_lane;
-  assign \$556  = release_slot;
+  assign \$169  = in_wslot;
+  assign \$181  = { \$180 [8], \$180 [8], \$180 [8:2] };
+  assign \$183  = { \$182 [8], \$182 [8:1] };
+  assign \$217  = { \$216 [8], \$216 [8], \$216 [8:2] };
+  assign \$219  = { \$218 [8], \$218 [8:1] };
+  assign \$237  = oldest;
+  assign \$260  = in_wslot;
+  assign \$262  = in_taken0;
+  assign \$276  = in_taken0;
+  assign \$282  = in_taken1;
+  assign \$296  = in_taken1;
+  assign \$308  = in_wslot;
+  assign \$343  = \$342 ;
+  assign \$374  = \$373 ;
+  assign \$388  = claim_ctx;
+  assign \$403  = \$402 ;
+  assign \$407  = \$406 ;
+  assign \$423  = claim_ctx;
+  assign \$425  = wb_ctx16;
+  assign \$453  = drain_elem[0];
+  assign \$461  = drain_elem[0];
+  assign \$469  = wb_ctx15;
+  assign \$471  = claim_ctx;
+  assign \$473  = drain_slot;
+  assign \$479  = drain_slot;
+  assign \$483  = drain_elem[0];
+  assign \$487  = drain_slot;
+  assign \$491  = drain_elem[0];
+  assign \$506  = drain_slot;
+  assign \$509  = drain_lane;
+  assign \$512  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1539$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1507$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4903,8 +4871,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1539$0 ;
-  wire \port$1539$0 ;
+  input \port$1507$0 ;
+  wire \port$1507$0 ;
   input [23:0] \port$181$0 ;
   wire [23:0] \port$181$0 ;
   (* init = 2'h0 *)
@@ -4939,7 +4907,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1539$0 , \port$181$0  };
+      storage[w_port__addr] <= { \port$1507$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -5001,14 +4969,14 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1539$0 , \port$181$0  };
-  assign w_data = { \port$1539$0 , \port$181$0  };
+  assign w_port__data = { \port$1507$0 , \port$181$0  };
+  assign w_data = { \port$1507$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1739$0 , \port$1740$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1707$0 , \port$1708$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5165,10 +5133,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1739$0 ;
-  wire [7:0] \port$1739$0 ;
-  output [15:0] \port$1740$0 ;
-  wire [15:0] \port$1740$0 ;
+  output [7:0] \port$1707$0 ;
+  wire [7:0] \port$1707$0 ;
+  output [15:0] \port$1708$0 ;
+  wire [15:0] \port$1708$0 ;
   wire [23:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6490,7 +6458,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1686$0 (pe0_flags),
+    .\port$1654$0 (pe0_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -6611,14 +6579,14 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1739$0  = \$39 ;
-  assign \port$1740$0  = \$40 ;
+  assign \port$1707$0  = \$39 ;
+  assign \port$1708$0  = \$40 ;
   assign \$11  = pe0_ctx8;
   assign \$14  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1686$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1654$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6792,8 +6760,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [23:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1686$0 ;
-  wire [1:0] \port$1686$0 ;
+  input [1:0] \port$1654$0 ;
+  wire [1:0] \port$1654$0 ;
   reg [3:0] rq_above2 = 4'h0;
   reg [23:0] rq_acc1 = 24'h000000;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6999,9 +6967,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$151 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1686$0 [0];
+    rq_relu1 <= \port$1654$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1686$0 [1];
+    rq_req1 <= \port$1654$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7135,8 +7103,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$157  = 1'h0;
     end
   end
-  assign i_relu = \port$1686$0 [0];
-  assign i_requantize = \port$1686$0 [1];
+  assign i_relu = \port$1654$0 [0];
+  assign i_requantize = \port$1654$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17, 17'h00000 };
@@ -7145,7 +7113,7 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1896$0 , \port$1897$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1864$0 , \port$1865$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -7302,10 +7270,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1896$0 ;
-  wire [7:0] \port$1896$0 ;
-  output [15:0] \port$1897$0 ;
-  wire [15:0] \port$1897$0 ;
+  output [7:0] \port$1864$0 ;
+  wire [7:0] \port$1864$0 ;
+  output [15:0] \port$1865$0 ;
+  wire [15:0] \port$1865$0 ;
   wire [23:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8627,7 +8595,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1843$0 (pe1_flags),
+    .\port$1811$0 (pe1_flags),
     .rq_ext6(\$40 ),
     .rq_low6(\$39 ),
     .rst(rst)
@@ -8748,14 +8716,14 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign o_valid = result_valid;
   assign result = { \$40 , \$39  };
   assign o_data = { \$40 , \$39  };
-  assign \port$1896$0  = \$39 ;
-  assign \port$1897$0  = \$40 ;
+  assign \port$1864$0  = \$39 ;
+  assign \port$1865$0  = \$40 ;
   assign \$11  = pe1_ctx8;
   assign \$14  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1843$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1811$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8929,8 +8897,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire [23:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1843$0 ;
-  wire [1:0] \port$1843$0 ;
+  input [1:0] \port$1811$0 ;
+  wire [1:0] \port$1811$0 ;
   reg [3:0] rq_above2 = 4'h0;
   reg [23:0] rq_acc1 = 24'h000000;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9136,9 +9104,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$151 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1843$0 [0];
+    rq_relu1 <= \port$1811$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1843$0 [1];
+    rq_req1 <= \port$1811$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9272,8 +9240,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
       \$157  = 1'h0;
     end
   end
-  assign i_relu = \port$1843$0 [0];
-  assign i_requantize = \port$1843$0 [1];
+  assign i_relu = \port$1811$0 [0];
+  assign i_requantize = \port$1811$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17, 17'h00000 };

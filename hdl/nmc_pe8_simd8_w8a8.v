@@ -183,25 +183,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$258 ;
   wire [9:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
+  wire [11:0] \$260 ;
   wire \$261 ;
   wire \$262 ;
-  wire [9:0] \$263 ;
+  wire \$263 ;
   wire \$264 ;
-  wire [8:0] \$265 ;
-  wire \$266 ;
+  wire [9:0] \$265 ;
+  wire [11:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire [9:0] \$271 ;
-  wire [9:0] \$272 ;
-  wire [9:0] \$273 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
   wire [9:0] \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [9:0] \$275 ;
+  wire [9:0] \$276 ;
+  wire [9:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -210,39 +210,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [10:0] \$285 ;
-  wire [8:0] \$286 ;
+  wire \$285 ;
+  wire \$286 ;
   wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [10:0] \$288 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [11:0] \$294 ;
+  wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire [9:0] \$298 ;
+  wire [11:0] \$297 ;
+  wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire [5:0] \$301 ;
-  wire [5:0] \$302 ;
+  wire [9:0] \$301 ;
+  wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
+  wire [5:0] \$304 ;
   wire [5:0] \$305 ;
   wire \$306 ;
-  wire [9:0] \$307 ;
-  wire [9:0] \$308 ;
-  wire [9:0] \$309 ;
+  wire \$307 ;
+  wire [5:0] \$308 ;
+  wire \$309 ;
   wire \$31 ;
   wire [9:0] \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
+  wire [9:0] \$311 ;
+  wire [9:0] \$312 ;
+  wire [9:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
@@ -251,32 +251,32 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [10:0] \$321 ;
-  wire [8:0] \$322 ;
+  wire \$321 ;
+  wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
+  wire [10:0] \$324 ;
+  wire [8:0] \$325 ;
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
-  wire [11:0] \$330 ;
+  wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
-  wire [9:0] \$334 ;
+  wire [11:0] \$333 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [5:0] \$337 ;
-  wire [5:0] \$338 ;
+  wire [9:0] \$337 ;
+  wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [5:0] \$340 ;
   wire [5:0] \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire \$344 ;
+  wire [5:0] \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
@@ -300,18 +300,18 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire \$366 ;
-  wire [9:0] \$367 ;
-  wire \$368 ;
+  wire [9:0] \$366 ;
+  wire \$367 ;
+  wire [9:0] \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire [9:0] \$371 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire [9:0] \$375 ;
-  wire [9:0] \$376 ;
+  wire \$375 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -322,9 +322,9 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
+  wire [9:0] \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [9:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
@@ -346,17 +346,17 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [9:0] \$407 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire [9:0] \$411 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [9:0] \$415 ;
-  wire [9:0] \$416 ;
+  wire \$415 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
@@ -370,13 +370,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire [8:0] \$429 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire [8:0] \$434 ;
+  wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
@@ -385,7 +385,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [8:0] \$442 ;
+  wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
@@ -438,27 +438,27 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [8:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
-  wire \$493 ;
+  wire [7:0] \$493 ;
   wire \$494 ;
   wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [8:0] \$496 ;
+  wire [8:0] \$497 ;
+  wire [5:0] \$498 ;
+  wire [9:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
+  wire [8:0] \$500 ;
+  wire [8:0] \$501 ;
+  wire [6:0] \$502 ;
+  wire [9:0] \$503 ;
   wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
+  wire [5:0] \$505 ;
+  wire [10:0] \$506 ;
   wire \$507 ;
-  wire \$508 ;
+  wire [8:0] \$508 ;
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
@@ -467,70 +467,70 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
+  wire [9:0] \$516 ;
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
+  wire [9:0] \$521 ;
+  wire [3:0] \$522 ;
   wire \$523 ;
-  wire \$524 ;
+  wire [4:0] \$524 ;
   wire \$525 ;
-  wire \$526 ;
+  wire [3:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire \$529 ;
+  wire [3:0] \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [8:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire [7:0] \$537 ;
+  wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [8:0] \$540 ;
-  wire [8:0] \$541 ;
-  wire [5:0] \$542 ;
-  wire [9:0] \$543 ;
-  wire [8:0] \$544 ;
-  wire [8:0] \$545 ;
-  wire [6:0] \$546 ;
-  wire [9:0] \$547 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
   wire \$548 ;
-  wire [5:0] \$549 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [10:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
-  wire [8:0] \$552 ;
+  wire \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [10:0] \$559 ;
   wire [9:0] \$56 ;
-  wire [9:0] \$560 ;
+  wire [10:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [9:0] \$565 ;
-  wire [3:0] \$566 ;
+  wire \$565 ;
+  wire \$566 ;
   wire \$567 ;
-  wire [4:0] \$568 ;
+  wire \$568 ;
   wire \$569 ;
   wire [9:0] \$57 ;
-  wire [3:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire [3:0] \$573 ;
+  wire \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
@@ -547,12 +547,12 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
-  wire \$589 ;
+  wire [10:0] \$589 ;
   wire [9:0] \$59 ;
-  wire \$590 ;
+  wire [10:0] \$590 ;
   wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
+  wire [9:0] \$592 ;
+  wire [9:0] \$593 ;
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
@@ -562,166 +562,166 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire \$6 ;
   wire [9:0] \$60 ;
   wire \$600 ;
-  wire \$601 ;
+  wire [9:0] \$601 ;
   wire \$602 ;
-  wire [10:0] \$603 ;
-  wire [10:0] \$604 ;
+  wire \$603 ;
+  wire \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [9:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [31:0] \$610 ;
+  wire [31:0] \$611 ;
+  wire [31:0] \$612 ;
+  wire [31:0] \$613 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire [31:0] \$616 ;
+  wire [31:0] \$617 ;
+  wire [31:0] \$618 ;
+  wire [31:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
+  wire [31:0] \$620 ;
+  wire [31:0] \$621 ;
+  wire [31:0] \$622 ;
+  wire [31:0] \$623 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire \$629 ;
+  wire [3:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire [10:0] \$633 ;
-  wire [10:0] \$634 ;
-  wire \$635 ;
-  wire [9:0] \$636 ;
-  wire [9:0] \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [4:0] \$630 ;
+  wire [3:0] \$631 ;
+  wire [4:0] \$632 ;
+  wire \$633 ;
+  wire [32:0] \$634 ;
+  wire [32:0] \$635 ;
+  wire [32:0] \$636 ;
+  wire [6:0] \$637 ;
+  wire [32:0] \$638 ;
+  wire [3:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire [9:0] \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [32:0] \$640 ;
+  wire [32:0] \$641 ;
+  wire [1:0] \$642 ;
+  wire [32:0] \$643 ;
+  wire [32:0] \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg \$647 ;
+  reg \$648 ;
+  reg [4:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire [31:0] \$654 ;
-  wire [31:0] \$655 ;
-  wire [31:0] \$656 ;
-  wire [31:0] \$657 ;
-  wire [31:0] \$658 ;
-  wire [31:0] \$659 ;
+  reg [9:0] \$650 ;
+  reg [4:0] \$651 ;
+  reg [8:0] \$652 ;
+  reg \$653 ;
+  reg \$654 ;
+  reg [8:0] \$655 ;
+  reg [10:0] \$656 ;
+  reg \$657 ;
+  reg [8:0] \$658 ;
+  reg [10:0] \$659 ;
   wire \$66 ;
-  wire [31:0] \$660 ;
-  wire [31:0] \$661 ;
-  wire [31:0] \$662 ;
-  wire [31:0] \$663 ;
-  wire [31:0] \$664 ;
-  wire [31:0] \$665 ;
-  wire [31:0] \$666 ;
-  wire [31:0] \$667 ;
-  wire [31:0] \$668 ;
-  wire [31:0] \$669 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg [9:0] \$664 ;
+  reg [9:0] \$665 ;
+  reg \$666 ;
+  reg [4:0] \$667 ;
+  reg \$668 ;
+  reg \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire [3:0] \$673 ;
-  wire [4:0] \$674 ;
-  wire [3:0] \$675 ;
-  wire [4:0] \$676 ;
-  wire \$677 ;
-  wire [32:0] \$678 ;
-  wire [32:0] \$679 ;
+  reg \$670 ;
+  reg [8:0] \$671 ;
+  reg [7:0] \$672 ;
+  reg [3:0] \$673 ;
+  reg [8:0] \$674 ;
+  reg [8:0] \$675 ;
+  reg [9:0] \$676 ;
+  reg [9:0] \$677 ;
+  reg [10:0] \$678 ;
+  reg \$679 ;
   wire \$68 ;
-  wire [32:0] \$680 ;
-  wire [6:0] \$681 ;
-  wire [32:0] \$682 ;
-  wire [3:0] \$683 ;
-  wire [32:0] \$684 ;
-  wire [32:0] \$685 ;
-  wire [1:0] \$686 ;
-  wire [32:0] \$687 ;
-  wire [32:0] \$688 ;
-  reg \$689 ;
+  reg \$680 ;
+  reg \$681 ;
+  reg \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg \$685 ;
+  reg [4:0] \$686 ;
+  reg [4:0] \$687 ;
+  reg \$688 ;
+  reg [9:0] \$689 ;
   wire \$69 ;
-  reg \$690 ;
+  reg [9:0] \$690 ;
   reg \$691 ;
-  reg \$692 ;
-  reg [4:0] \$693 ;
-  reg [9:0] \$694 ;
-  reg [4:0] \$695 ;
+  reg [4:0] \$692 ;
+  reg \$693 ;
+  reg \$694 ;
+  reg \$695 ;
   reg [8:0] \$696 ;
-  reg \$697 ;
-  reg \$698 ;
+  reg [7:0] \$697 ;
+  reg [3:0] \$698 ;
   reg [8:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg \$700 ;
-  reg [8:0] \$701 ;
-  reg \$702 ;
-  reg \$703 ;
+  reg [8:0] \$700 ;
+  reg [9:0] \$701 ;
+  reg [9:0] \$702 ;
+  reg [10:0] \$703 ;
   reg \$704 ;
   reg \$705 ;
-  reg [9:0] \$706 ;
-  reg [9:0] \$707 ;
+  reg \$706 ;
+  reg \$707 ;
   reg \$708 ;
-  reg [4:0] \$709 ;
+  reg \$709 ;
   wire \$71 ;
   reg \$710 ;
-  reg \$711 ;
-  reg \$712 ;
-  reg [8:0] \$713 ;
-  reg [7:0] \$714 ;
-  reg [3:0] \$715 ;
-  reg [8:0] \$716 ;
-  reg [8:0] \$717 ;
-  reg [9:0] \$718 ;
-  reg [9:0] \$719 ;
+  reg [4:0] \$711 ;
+  reg [4:0] \$712 ;
+  reg \$713 ;
+  reg \$714 ;
+  reg \$715 ;
+  reg \$716 ;
+  reg \$717 ;
+  reg [8:0] \$718 ;
+  reg \$719 ;
   wire \$72 ;
-  reg [10:0] \$720 ;
+  reg \$720 ;
   reg \$721 ;
   reg \$722 ;
   reg \$723 ;
   reg \$724 ;
-  reg \$725 ;
+  reg [8:0] \$725 ;
   reg \$726 ;
   reg \$727 ;
-  reg [4:0] \$728 ;
-  reg [4:0] \$729 ;
+  reg \$728 ;
+  reg \$729 ;
   wire \$73 ;
   reg \$730 ;
-  reg [9:0] \$731 ;
-  reg [9:0] \$732 ;
+  reg \$731 ;
+  reg \$732 ;
   reg \$733 ;
-  reg [4:0] \$734 ;
+  reg \$734 ;
   reg \$735 ;
   reg \$736 ;
   reg \$737 ;
-  reg [8:0] \$738 ;
-  reg [7:0] \$739 ;
+  reg \$738 ;
+  reg \$739 ;
   wire \$74 ;
-  reg [3:0] \$740 ;
-  reg [8:0] \$741 ;
-  reg [8:0] \$742 ;
-  reg [9:0] \$743 ;
-  reg [9:0] \$744 ;
-  reg [10:0] \$745 ;
+  reg \$740 ;
+  reg \$741 ;
+  reg \$742 ;
+  reg \$743 ;
+  reg \$744 ;
+  reg \$745 ;
   reg \$746 ;
   reg \$747 ;
   reg \$748 ;
@@ -730,120 +730,80 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg \$750 ;
   reg \$751 ;
   reg \$752 ;
-  reg [4:0] \$753 ;
-  reg [4:0] \$754 ;
+  reg \$753 ;
+  reg \$754 ;
   reg \$755 ;
-  reg \$756 ;
+  reg [8:0] \$756 ;
   reg \$757 ;
-  reg [8:0] \$758 ;
-  reg \$759 ;
+  reg \$758 ;
+  reg [8:0] \$759 ;
   wire [8:0] \$76 ;
-  reg \$760 ;
+  reg [2:0] \$760 ;
   reg \$761 ;
   reg \$762 ;
-  reg \$763 ;
+  reg [9:0] \$763 ;
   reg \$764 ;
-  reg [8:0] \$765 ;
-  reg \$766 ;
+  reg \$765 ;
+  reg [9:0] \$766 ;
   reg \$767 ;
   reg \$768 ;
   reg \$769 ;
   wire [8:0] \$77 ;
   reg \$770 ;
-  reg \$771 ;
-  reg \$772 ;
+  reg [9:0] \$771 ;
+  reg [9:0] \$772 ;
   reg \$773 ;
-  reg \$774 ;
+  reg [2:0] \$774 ;
   reg \$775 ;
-  reg \$776 ;
+  reg [8:0] \$776 ;
   reg \$777 ;
   reg \$778 ;
   reg \$779 ;
   wire [5:0] \$78 ;
   reg \$780 ;
-  reg \$781 ;
+  reg [2:0] \$781 ;
   reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
-  reg \$788 ;
-  reg \$789 ;
+  reg [6:0] \$783 ;
+  reg [31:0] \$784 ;
+  reg [6:0] \$785 ;
+  reg [31:0] \$786 ;
+  reg [6:0] \$787 ;
+  reg [31:0] \$788 ;
+  reg [6:0] \$789 ;
   wire [9:0] \$79 ;
-  reg \$790 ;
-  reg \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg \$794 ;
-  reg \$795 ;
-  reg [8:0] \$796 ;
-  reg \$797 ;
-  reg \$798 ;
-  reg [8:0] \$799 ;
+  reg [31:0] \$790 ;
+  reg [6:0] \$791 ;
+  reg [31:0] \$792 ;
+  reg [6:0] \$793 ;
+  reg [31:0] \$794 ;
+  reg [6:0] \$795 ;
+  reg [31:0] \$796 ;
+  reg [6:0] \$797 ;
+  reg [31:0] \$798 ;
+  reg [31:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [2:0] \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg [9:0] \$803 ;
-  reg \$804 ;
-  reg \$805 ;
-  reg [9:0] \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg \$809 ;
+  wire [7:0] \$800 ;
+  wire [23:0] \$801 ;
+  wire [7:0] \$802 ;
+  wire [23:0] \$803 ;
+  wire [7:0] \$804 ;
+  wire [23:0] \$805 ;
+  wire [7:0] \$806 ;
+  wire [23:0] \$807 ;
+  wire [7:0] \$808 ;
+  wire [23:0] \$809 ;
   wire \$81 ;
-  reg \$810 ;
-  reg [9:0] \$811 ;
-  reg [9:0] \$812 ;
-  reg \$813 ;
-  reg [2:0] \$814 ;
-  reg \$815 ;
-  reg [8:0] \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg \$819 ;
+  wire [7:0] \$810 ;
+  wire [23:0] \$811 ;
+  wire [7:0] \$812 ;
+  wire [23:0] \$813 ;
+  wire [7:0] \$814 ;
+  wire [23:0] \$815 ;
   wire \$82 ;
-  reg \$820 ;
-  reg [2:0] \$821 ;
-  reg \$822 ;
-  reg [6:0] \$823 ;
-  reg [31:0] \$824 ;
-  reg [6:0] \$825 ;
-  reg [31:0] \$826 ;
-  reg [6:0] \$827 ;
-  reg [31:0] \$828 ;
-  reg [6:0] \$829 ;
   wire \$83 ;
-  reg [31:0] \$830 ;
-  reg [6:0] \$831 ;
-  reg [31:0] \$832 ;
-  reg [6:0] \$833 ;
-  reg [31:0] \$834 ;
-  reg [6:0] \$835 ;
-  reg [31:0] \$836 ;
-  reg [6:0] \$837 ;
-  reg [31:0] \$838 ;
-  reg [31:0] \$839 ;
   wire \$84 ;
-  wire [7:0] \$840 ;
-  wire [23:0] \$841 ;
-  wire [7:0] \$842 ;
-  wire [23:0] \$843 ;
-  wire [7:0] \$844 ;
-  wire [23:0] \$845 ;
-  wire [7:0] \$846 ;
-  wire [23:0] \$847 ;
-  wire [7:0] \$848 ;
-  wire [23:0] \$849 ;
   wire \$85 ;
-  wire [7:0] \$850 ;
-  wire [23:0] \$851 ;
-  wire [7:0] \$852 ;
-  wire [23:0] \$853 ;
-  wire [7:0] \$854 ;
-  wire [23:0] \$855 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -885,14 +845,14 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [31:0] \$signature__data$264 ;
   wire [31:0] \$signature__data$267 ;
   wire [31:0] \$signature__data$270 ;
-  wire [31:0] \$signature__data$503 ;
-  wire [31:0] \$signature__data$505 ;
   wire [31:0] \$signature__data$507 ;
   wire [31:0] \$signature__data$509 ;
   wire [31:0] \$signature__data$511 ;
   wire [31:0] \$signature__data$513 ;
   wire [31:0] \$signature__data$515 ;
   wire [31:0] \$signature__data$517 ;
+  wire [31:0] \$signature__data$519 ;
+  wire [31:0] \$signature__data$521 ;
   wire \$signature__en ;
   wire \$signature__en$247 ;
   wire \$signature__en$250 ;
@@ -1065,9 +1025,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   reg in_beats_ge2_1 = 1'h0;
   reg in_beats_ge3_0 = 1'h0;
   reg in_beats_ge3_1 = 1'h0;
+  reg [10:0] in_beats_left0 = 11'h000;
+  reg [10:0] in_beats_left1 = 11'h000;
   wire in_fire;
   reg [2:0] in_flight = 3'h0;
-  reg [9:0] in_folds_m1 = 10'h3ff;
+  reg [9:0] in_folds_m2 = 10'h3fe;
   reg in_full0 = 1'h0;
   reg in_full1 = 1'h0;
   (* init = 1'h0 *)
@@ -1081,6 +1043,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [63:0] in_rp__data;
   (* init = 1'h0 *)
   wire in_rp__en;
+  reg in_taken0 = 1'h0;
+  reg in_taken1 = 1'h0;
   wire [5:0] in_wp__addr;
   wire [63:0] in_wp__data;
   wire [7:0] in_wp__en;
@@ -1152,11 +1116,11 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   wire [2:0] nxt_rp__addr;
   wire [2:0] \nxt_rp__addr$115 ;
   wire [36:0] nxt_rp__data;
-  wire [36:0] \nxt_rp__data$331 ;
+  wire [36:0] \nxt_rp__data$333 ;
   wire [2:0] nxt_steps_rp__addr;
   wire [2:0] \nxt_steps_rp__addr$116 ;
   wire [35:0] nxt_steps_rp__data;
-  wire [35:0] \nxt_steps_rp__data$333 ;
+  wire [35:0] \nxt_steps_rp__data$335 ;
   output [32:0] o_stream__payload;
   wire [32:0] o_stream__payload;
   wire [31:0] \o_stream__payload.data ;
@@ -1627,7 +1591,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (\$144 )
-      actbuf[\$142 [6:0]] <= { \$854 , \$852 , \$850 , \$848 , \$846 , \$844 , \$842 , \$840  };
+      actbuf[\$142 [6:0]] <= { \$814 , \$812 , \$810 , \$808 , \$806 , \$804 , \$802 , \$800  };
   end
   reg [63:0] _0_;
   always @(posedge clk) begin
@@ -1651,7 +1615,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (swp__en)
       descriptor_steps[load_r[2:0]] <= { load_r_countdown_wait, \$67 , \$64 , \$61 , \$59 , \$57 [8:0] };
   end
-  assign \nxt_steps_rp__data$333  = descriptor_steps[\$107 [2:0]];
+  assign \nxt_steps_rp__data$335  = descriptor_steps[\$107 [2:0]];
   assign nxt_steps_rp__data = descriptor_steps[\$105 [2:0]];
   reg [36:0] descriptors [7:0];
   initial begin
@@ -1668,7 +1632,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$signature__en )
       descriptors[load_r[2:0]] <= load_r[68:32];
   end
-  assign \nxt_rp__data$331  = descriptors[\$107 [2:0]];
+  assign \nxt_rp__data$333  = descriptors[\$107 [2:0]];
   assign nxt_rp__data = descriptors[\$105 [2:0]];
   assign dl_rp__data = descriptors[last_layer[2:0]];
   assign d0_rp__data = descriptors[3'h0];
@@ -1822,13 +1786,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf0[\$160 [5:0]] <= { \$841 , \$840  };
+      outbuf0[\$160 [5:0]] <= { \$801 , \$800  };
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
     _2_ <= outbuf0[\$185 [5:0]];
   end
-  assign \$signature__data$503  = _2_;
+  assign \$signature__data$507  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf1 [63:0];
   initial begin
@@ -1899,13 +1863,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf1[\$162 [5:0]] <= { \$843 , \$842  };
+      outbuf1[\$162 [5:0]] <= { \$803 , \$802  };
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
     _3_ <= outbuf1[\$190 [5:0]];
   end
-  assign \$signature__data$505  = _3_;
+  assign \$signature__data$509  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf2 [63:0];
   initial begin
@@ -1976,13 +1940,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf2[\$164 [5:0]] <= { \$845 , \$844  };
+      outbuf2[\$164 [5:0]] <= { \$805 , \$804  };
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
     _4_ <= outbuf2[\$195 [5:0]];
   end
-  assign \$signature__data$507  = _4_;
+  assign \$signature__data$511  = _4_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf3 [63:0];
   initial begin
@@ -2053,13 +2017,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf3[\$166 [5:0]] <= { \$847 , \$846  };
+      outbuf3[\$166 [5:0]] <= { \$807 , \$806  };
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
     _5_ <= outbuf3[\$200 [5:0]];
   end
-  assign \$signature__data$509  = _5_;
+  assign \$signature__data$513  = _5_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf4 [63:0];
   initial begin
@@ -2130,13 +2094,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf4[\$168 [5:0]] <= { \$849 , \$848  };
+      outbuf4[\$168 [5:0]] <= { \$809 , \$808  };
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
     _6_ <= outbuf4[\$205 [5:0]];
   end
-  assign \$signature__data$511  = _6_;
+  assign \$signature__data$515  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf5 [63:0];
   initial begin
@@ -2207,13 +2171,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf5[\$170 [5:0]] <= { \$851 , \$850  };
+      outbuf5[\$170 [5:0]] <= { \$811 , \$810  };
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
     _7_ <= outbuf5[\$210 [5:0]];
   end
-  assign \$signature__data$513  = _7_;
+  assign \$signature__data$517  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf6 [63:0];
   initial begin
@@ -2284,13 +2248,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf6[\$172 [5:0]] <= { \$853 , \$852  };
+      outbuf6[\$172 [5:0]] <= { \$813 , \$812  };
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
     _8_ <= outbuf6[\$215 [5:0]];
   end
-  assign \$signature__data$515  = _8_;
+  assign \$signature__data$519  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [31:0] outbuf7 [63:0];
   initial begin
@@ -2361,44 +2325,13 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @(posedge clk) begin
     if (out_write)
-      outbuf7[\$174 [5:0]] <= { \$855 , \$854  };
+      outbuf7[\$174 [5:0]] <= { \$815 , \$814  };
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
     _9_ <= outbuf7[\$220 [5:0]];
   end
-  assign \$signature__data$517  = _9_;
-  assign \$116  = \$115  & in_beats_ge1_0;
-  assign \$117  = ~ in_ahead_ge1_1;
-  assign \$118  = layer_is_0_1 & \$117 ;
-  assign \$119  = \$118  & in_beats_ge1_1;
-  assign \$120  = \$116  | \$119 ;
-  assign stall_input = \$113  & \$120 ;
-  assign \$121  = ~ issue;
-  assign \$122  = \$121  & active;
-  assign \$123  = cur_is_last0 & first_step0;
-  assign \$124  = \$123  & out_full0;
-  assign \$125  = cur_is_last1 & first_step1;
-  assign \$126  = \$125  & out_full1;
-  assign \$127  = \$124  | \$126 ;
-  assign stall_output = \$122  & \$127 ;
-  assign \$128  = step_valid & step_from_input;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = step_in_addr[5:0] == \$79 [5:0];
-  assign inbuf_collision = \$130  & \$131 ;
-  assign \$132  = ~ step_from_input;
-  assign \$133  = step_valid & \$132 ;
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = step_act_addr[6:0] == \$142 [6:0];
-  assign actbuf_collision = \$135  & \$136 ;
-  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
-  assign \$137  = ~ wb_out18;
-  assign act_write = wb_valid18 & \$137 ;
-  assign out_write = wb_valid18 & wb_out18;
-  assign \$139  = wb_ctx18 ? 7'h40 : 7'h00;
-  assign \$140  = \$138  + \$139 ;
-  assign \$141  = wb_par18 ? 6'h20 : 6'h00;
-  assign \$142  = \$140  + \$141 ;
+  assign \$signature__data$521  = _9_;
   assign \$159  = wb_ctx18 ? 6'h20 : 6'h00;
   assign \$160  = wb_group18 + \$159 ;
   assign \$161  = wb_ctx18 ? 6'h20 : 6'h00;
@@ -2493,412 +2426,378 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$250  = load_in_no_distance ? 10'h000 : \$249 ;
   assign \$251  = load_write & load_r_is_control;
   assign \$252  = load_write & load_r_is_descriptor0;
-  assign \$253  = load_r[40:32] - 1'h1;
-  assign \$255  = d0_rp__data[8:0] - 1'h1;
+  assign \$253  = load_r[40:32] - 4'h9;
+  assign \$255  = d0_rp__data[8:0] - 4'h9;
   assign \$257  = ! in_wslot;
   assign \$258  = in_fire & \$257 ;
   assign \$259  = in_beats0 + 1'h1;
-  assign \$260  = in_beats0 == in_folds_m1;
-  assign \$262  = in_fire & \$261 ;
-  assign \$263  = in_beats1 + 1'h1;
-  assign \$264  = in_beats1 == in_folds_m1;
-  assign \$265  = in_wslot ? in_beats1 : in_beats0;
-  assign \$266  = \$265  == in_folds_m1;
-  assign \$267  = in_fire & \$266 ;
-  assign \$268  = ~ in_wslot;
-  assign \$269  = ~ loaded;
-  assign \$270  = ~ loaded;
-  assign \$271  = d0_rp__data[8:0] - 1'h1;
-  assign \$273  = d0_rp__data[17:9] - 1'h1;
-  assign \$275  = | d0_rp__data[8:0];
-  assign \$276  = d0_rp__data[8:0] <= 4'h8;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = ! last_layer;
-  assign \$279  = | d0_rp__data[8:0];
-  assign \$280  = d0_rp__data[8:0] <= 4'h8;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = | d0_rp__data[17:9];
-  assign \$283  = d0_rp__data[17:9] <= 4'h8;
+  assign \$260  = $signed(in_beats_left0) - $signed(2'h1);
+  assign \$261  = ~ loaded;
+  assign \$262  = in_release_r1_0 | \$261 ;
+  assign \$264  = in_fire & \$263 ;
+  assign \$265  = in_beats1 + 1'h1;
+  assign \$266  = $signed(in_beats_left1) - $signed(2'h1);
+  assign \$267  = ~ loaded;
+  assign \$268  = in_release_r1_1 | \$267 ;
+  assign \$269  = in_wslot ? in_beats_left1[10] : in_beats_left0[10];
+  assign \$270  = in_fire & \$269 ;
+  assign \$271  = ~ in_wslot;
+  assign \$272  = ~ loaded;
+  assign \$273  = ~ loaded;
+  assign \$274  = d0_rp__data[8:0] - 1'h1;
+  assign \$276  = d0_rp__data[17:9] - 1'h1;
+  assign \$278  = | d0_rp__data[8:0];
+  assign \$279  = d0_rp__data[8:0] <= 4'h8;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = ! last_layer;
+  assign \$282  = | d0_rp__data[8:0];
+  assign \$283  = d0_rp__data[8:0] <= 4'h8;
   assign \$284  = \$282  & \$283 ;
-  assign \$285  = group_plus1_0 + 1'h1;
-  assign \$286  = rq_addr0 + 1'h1;
-  assign \$287  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
-  assign \$288  = next_layer_r0 == last_layer;
-  assign \$289  = ~ wr_buf0;
-  assign \$290  = ~ cur_is_last0;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = ! oldest;
-  assign \$293  = cur_is_last0 & \$292 ;
-  assign \$294  = fold_plus2_0 + 1'h1;
-  assign \$295  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
-  assign \$296  = last_fold0 & last_group0;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = bank_addr0 + 1'h1;
-  assign \$299  = cur_wait_next0 <= 2'h2;
-  assign \$300  = cur_wait_next0 <= 2'h2;
-  assign \$301  = cur_wait_next0 - 2'h2;
-  assign \$302  = \$300  ? 6'h00 : \$301 ;
-  assign \$303  = wait_remain0 <= 1'h1;
-  assign \$304  = | wait_remain0;
-  assign \$305  = wait_remain0 - 1'h1;
-  assign \$306  = ~ loaded;
-  assign \$307  = d0_rp__data[8:0] - 1'h1;
-  assign \$309  = d0_rp__data[17:9] - 1'h1;
-  assign \$311  = | d0_rp__data[8:0];
-  assign \$312  = d0_rp__data[8:0] <= 4'h8;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = ! last_layer;
-  assign \$315  = | d0_rp__data[8:0];
-  assign \$316  = d0_rp__data[8:0] <= 4'h8;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = | d0_rp__data[17:9];
-  assign \$319  = d0_rp__data[17:9] <= 4'h8;
+  assign \$285  = | d0_rp__data[17:9];
+  assign \$286  = d0_rp__data[17:9] <= 4'h8;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = group_plus1_0 + 1'h1;
+  assign \$289  = rq_addr0 + 1'h1;
+  assign \$290  = $signed({ 1'h0, group_plus1_0 }) == $signed(cur_groups_m1_0);
+  assign \$291  = next_layer_r0 == last_layer;
+  assign \$292  = ~ wr_buf0;
+  assign \$293  = ~ cur_is_last0;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = ! oldest;
+  assign \$296  = cur_is_last0 & \$295 ;
+  assign \$297  = fold_plus2_0 + 1'h1;
+  assign \$298  = $signed({ 1'h0, fold_plus1_0 }) == $signed(cur_folds_m1_0);
+  assign \$299  = last_fold0 & last_group0;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = bank_addr0 + 1'h1;
+  assign \$302  = cur_wait_next0 <= 2'h2;
+  assign \$303  = cur_wait_next0 <= 2'h2;
+  assign \$304  = cur_wait_next0 - 2'h2;
+  assign \$305  = \$303  ? 6'h00 : \$304 ;
+  assign \$306  = wait_remain0 <= 1'h1;
+  assign \$307  = | wait_remain0;
+  assign \$308  = wait_remain0 - 1'h1;
+  assign \$309  = ~ loaded;
+  assign \$310  = d0_rp__data[8:0] - 1'h1;
+  assign \$312  = d0_rp__data[17:9] - 1'h1;
+  assign \$314  = | d0_rp__data[8:0];
+  assign \$315  = d0_rp__data[8:0] <= 4'h8;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = ! last_layer;
+  assign \$318  = | d0_rp__data[8:0];
+  assign \$319  = d0_rp__data[8:0] <= 4'h8;
   assign \$320  = \$318  & \$319 ;
-  assign \$321  = group_plus1_1 + 1'h1;
-  assign \$322  = rq_addr1 + 1'h1;
-  assign \$323  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
-  assign \$324  = next_layer_r1 == last_layer;
-  assign \$325  = ~ wr_buf1;
-  assign \$326  = ~ cur_is_last1;
-  assign \$327  = \$325  & \$326 ;
-  assign \$329  = cur_is_last1 & \$328 ;
-  assign \$330  = fold_plus2_1 + 1'h1;
-  assign \$331  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
-  assign \$332  = last_fold1 & last_group1;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = bank_addr1 + 1'h1;
-  assign \$335  = cur_wait_next1 <= 2'h2;
-  assign \$336  = cur_wait_next1 <= 2'h2;
-  assign \$337  = cur_wait_next1 - 2'h2;
-  assign \$338  = \$336  ? 6'h00 : \$337 ;
-  assign \$339  = wait_remain1 <= 1'h1;
-  assign \$340  = | wait_remain1;
-  assign \$341  = wait_remain1 - 1'h1;
-  assign \$342  = load_r_is_control & load_r_is_clear;
-  assign \$343  = ~ \$342 ;
-  assign \$344  = load_write & \$343 ;
-  assign \$345  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$346  = issue & \$345 ;
-  assign \$347  = issue_ctx ? first_step1 : first_step0;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = ! in_wslot;
-  assign \$350  = in_fire & \$349 ;
-  assign \$352  = in_beats_ge1_0 | \$351 ;
-  assign \$353  = ! in_wslot;
-  assign \$354  = in_fire & \$353 ;
-  assign \$355  = \$354  & in_beats_ge1_0;
-  assign \$356  = in_beats_ge2_0 | \$355 ;
-  assign \$357  = ! in_wslot;
-  assign \$358  = in_fire & \$357 ;
-  assign \$359  = \$358  & in_beats_ge2_0;
-  assign \$360  = in_beats_ge3_0 | \$359 ;
-  assign \$361  = ~ issue0;
-  assign \$362  = loaded & \$361 ;
-  assign \$363  = ~ last_fold0;
-  assign \$364  = loaded & \$363 ;
-  assign \$365  = ! in_wslot;
-  assign \$366  = in_fire & \$365 ;
-  assign \$367  = in_ahead0 + 1'h1;
-  assign \$368  = ! in_wslot;
-  assign \$369  = in_fire & \$368 ;
-  assign \$370  = ~ \$369 ;
-  assign \$371  = in_ahead0 - 1'h1;
-  assign \$372  = | in_ahead0[8:2];
-  assign \$373  = ! in_wslot;
-  assign \$374  = in_fire & \$373 ;
-  assign \$375  = in_beats0 + 1'h1;
-  assign \$376  = \$374  ? \$375  : { 1'h0, in_beats0 };
-  assign \$377  = ! in_wslot;
-  assign \$378  = in_fire & \$377 ;
-  assign \$380  = in_beats_ge1_0 | \$379 ;
-  assign \$381  = ! in_wslot;
-  assign \$382  = in_fire & \$381 ;
-  assign \$383  = \$382  & in_beats_ge1_0;
-  assign \$384  = in_beats_ge2_0 | \$383 ;
-  assign \$385  = ! in_wslot;
-  assign \$386  = in_fire & \$385 ;
-  assign \$387  = \$386  & in_beats_ge2_0;
-  assign \$388  = in_beats_ge3_0 | \$387 ;
-  assign \$390  = in_fire & \$389 ;
-  assign \$392  = in_beats_ge1_1 | \$391 ;
-  assign \$394  = in_fire & \$393 ;
-  assign \$395  = \$394  & in_beats_ge1_1;
-  assign \$396  = in_beats_ge2_1 | \$395 ;
-  assign \$398  = in_fire & \$397 ;
-  assign \$399  = \$398  & in_beats_ge2_1;
-  assign \$400  = in_beats_ge3_1 | \$399 ;
-  assign \$401  = ~ issue1;
-  assign \$402  = loaded & \$401 ;
-  assign \$403  = ~ last_fold1;
-  assign \$404  = loaded & \$403 ;
-  assign \$406  = in_fire & \$405 ;
-  assign \$407  = in_ahead1 + 1'h1;
-  assign \$409  = in_fire & \$408 ;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = in_ahead1 - 1'h1;
-  assign \$412  = | in_ahead1[8:2];
-  assign \$414  = in_fire & \$413 ;
-  assign \$415  = in_beats1 + 1'h1;
-  assign \$416  = \$414  ? \$415  : { 1'h0, in_beats1 };
-  assign \$418  = in_fire & \$417 ;
-  assign \$420  = in_beats_ge1_1 | \$419 ;
-  assign \$422  = in_fire & \$421 ;
-  assign \$423  = \$422  & in_beats_ge1_1;
-  assign \$424  = in_beats_ge2_1 | \$423 ;
-  assign \$426  = in_fire & \$425 ;
-  assign \$427  = \$426  & in_beats_ge2_1;
-  assign \$428  = in_beats_ge3_1 | \$427 ;
-  assign \$429  = in_wslot ? in_beats1 : in_beats0;
-  assign \$430  = \$429  == in_folds_m1;
-  assign \$431  = in_fire & \$430 ;
-  assign \$432  = in_wslot ^ \$431 ;
-  assign \$433  = ~ in_release_r1_1;
-  assign \$434  = in_wslot ? in_beats1 : in_beats0;
-  assign \$435  = \$434  == in_folds_m1;
-  assign \$436  = in_fire & \$435 ;
-  assign \$438  = \$436  & \$437 ;
-  assign \$439  = in_full1 | \$438 ;
-  assign \$440  = \$433  & \$439 ;
-  assign \$441  = ~ in_release_r1_0;
-  assign \$442  = in_wslot ? in_beats1 : in_beats0;
-  assign \$443  = \$442  == in_folds_m1;
-  assign \$444  = in_fire & \$443 ;
-  assign \$445  = ! in_wslot;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = in_full0 | \$446 ;
-  assign \$448  = \$441  & \$447 ;
-  assign \$449  = \$432  ? \$440  : \$448 ;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = load_write & load_r_is_control;
-  assign \$452  = \$451  & load_r_is_n_layers;
-  assign \$453  = \$452  ? load_r_has_layers : has_layers;
+  assign \$321  = | d0_rp__data[17:9];
+  assign \$322  = d0_rp__data[17:9] <= 4'h8;
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = group_plus1_1 + 1'h1;
+  assign \$325  = rq_addr1 + 1'h1;
+  assign \$326  = $signed({ 1'h0, group_plus1_1 }) == $signed(cur_groups_m1_1);
+  assign \$327  = next_layer_r1 == last_layer;
+  assign \$328  = ~ wr_buf1;
+  assign \$329  = ~ cur_is_last1;
+  assign \$330  = \$328  & \$329 ;
+  assign \$332  = cur_is_last1 & \$331 ;
+  assign \$333  = fold_plus2_1 + 1'h1;
+  assign \$334  = $signed({ 1'h0, fold_plus1_1 }) == $signed(cur_folds_m1_1);
+  assign \$335  = last_fold1 & last_group1;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = bank_addr1 + 1'h1;
+  assign \$338  = cur_wait_next1 <= 2'h2;
+  assign \$339  = cur_wait_next1 <= 2'h2;
+  assign \$340  = cur_wait_next1 - 2'h2;
+  assign \$341  = \$339  ? 6'h00 : \$340 ;
+  assign \$342  = wait_remain1 <= 1'h1;
+  assign \$343  = | wait_remain1;
+  assign \$344  = wait_remain1 - 1'h1;
+  assign \$345  = load_r_is_control & load_r_is_clear;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = load_write & \$346 ;
+  assign \$348  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$349  = issue & \$348 ;
+  assign \$350  = issue_ctx ? first_step1 : first_step0;
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = ! in_wslot;
+  assign \$353  = in_fire & \$352 ;
+  assign \$355  = in_fire & \$354 ;
+  assign \$357  = in_beats_ge1_0 | \$356 ;
+  assign \$358  = in_taken0 & in_beats_ge1_0;
+  assign \$359  = in_beats_ge2_0 | \$358 ;
+  assign \$360  = in_taken0 & in_beats_ge2_0;
+  assign \$361  = in_beats_ge3_0 | \$360 ;
+  assign \$362  = ~ issue0;
+  assign \$363  = loaded & \$362 ;
+  assign \$364  = ~ last_fold0;
+  assign \$365  = loaded & \$364 ;
+  assign \$366  = in_ahead0 + 1'h1;
+  assign \$367  = ~ in_taken0;
+  assign \$368  = in_ahead0 - 1'h1;
+  assign \$369  = | in_ahead0[8:2];
+  assign \$371  = in_beats_ge1_0 | \$370 ;
+  assign \$372  = in_taken0 & in_beats_ge1_0;
+  assign \$373  = in_beats_ge2_0 | \$372 ;
+  assign \$374  = in_taken0 & in_beats_ge2_0;
+  assign \$375  = in_beats_ge3_0 | \$374 ;
+  assign \$377  = in_beats_ge1_1 | \$376 ;
+  assign \$378  = in_taken1 & in_beats_ge1_1;
+  assign \$379  = in_beats_ge2_1 | \$378 ;
+  assign \$380  = in_taken1 & in_beats_ge2_1;
+  assign \$381  = in_beats_ge3_1 | \$380 ;
+  assign \$382  = ~ issue1;
+  assign \$383  = loaded & \$382 ;
+  assign \$384  = ~ last_fold1;
+  assign \$385  = loaded & \$384 ;
+  assign \$386  = in_ahead1 + 1'h1;
+  assign \$387  = ~ in_taken1;
+  assign \$388  = in_ahead1 - 1'h1;
+  assign \$389  = | in_ahead1[8:2];
+  assign \$391  = in_beats_ge1_1 | \$390 ;
+  assign \$392  = in_taken1 & in_beats_ge1_1;
+  assign \$393  = in_beats_ge2_1 | \$392 ;
+  assign \$394  = in_taken1 & in_beats_ge2_1;
+  assign \$395  = in_beats_ge3_1 | \$394 ;
+  assign \$396  = in_wslot ? in_beats_left1[10] : in_beats_left0[10];
+  assign \$397  = in_fire & \$396 ;
+  assign \$398  = in_wslot ^ \$397 ;
+  assign \$399  = ~ in_release_r1_1;
+  assign \$400  = in_wslot ? in_beats_left1[10] : in_beats_left0[10];
+  assign \$401  = in_fire & \$400 ;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = in_full1 | \$403 ;
+  assign \$405  = \$399  & \$404 ;
+  assign \$406  = ~ in_release_r1_0;
+  assign \$407  = in_wslot ? in_beats_left1[10] : in_beats_left0[10];
+  assign \$408  = in_fire & \$407 ;
+  assign \$409  = ! in_wslot;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = in_full0 | \$410 ;
+  assign \$412  = \$406  & \$411 ;
+  assign \$413  = \$398  ? \$405  : \$412 ;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = load_write & load_r_is_control;
+  assign \$416  = \$415  & load_r_is_n_layers;
+  assign \$417  = \$416  ? load_r_has_layers : has_layers;
+  assign \$418  = \$414  & \$417 ;
+  assign \$419  = load__valid & load__ready;
+  assign \$420  = | { load_in_valid1, load_in_valid0, \$419  };
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$418  & \$421 ;
+  assign \$423  = load_r_is_control & load_r_is_clear;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = load_write & \$424 ;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = \$422  & \$426 ;
+  assign \$428  = load_r_is_control & load_r_is_clear;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = load_write & \$429 ;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = loaded & \$431 ;
+  assign \$433  = load_write & load_r_is_control;
+  assign \$434  = \$433  & load_r_is_n_layers;
+  assign \$435  = \$434  ? load_r_has_layers : has_layers;
+  assign \$436  = \$432  & \$435 ;
+  assign \$438  = last_fold0 & last_group0;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = ~ layer_is_0_0;
+  assign \$441  = \$440  | last_fold0;
+  assign \$442  = \$441  | in_ahead_ge2_0;
+  assign \$443  = in_taken0 & in_ahead_ge1_0;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = \$439  & \$444 ;
+  assign \$446  = in_ahead_ge1_0 | in_taken0;
+  assign \$447  = ~ first_step0;
+  assign \$448  = \$447  | wait_ok0;
+  assign \$449  = layer_is_0_0 ? \$446  : \$448 ;
+  assign \$450  = cur_is_last0 & first_step0;
+  assign \$451  = ! claim_ctx;
+  assign \$452  = claim_out & \$451 ;
+  assign \$453  = \$452  | out_full0;
   assign \$454  = \$450  & \$453 ;
-  assign \$455  = load__valid & load__ready;
-  assign \$456  = | { load_in_valid1, load_in_valid0, \$455  };
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$454  & \$457 ;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = \$449  & \$455 ;
+  assign \$457  = issue0 ? \$445  : \$456 ;
+  assign \$458  = \$437  & \$457 ;
   assign \$459  = load_r_is_control & load_r_is_clear;
   assign \$460  = ~ \$459 ;
   assign \$461  = load_write & \$460 ;
   assign \$462  = ~ \$461 ;
-  assign \$463  = \$458  & \$462 ;
-  assign \$464  = load_r_is_control & load_r_is_clear;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = load_write & \$465 ;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = loaded & \$467 ;
-  assign \$469  = load_write & load_r_is_control;
-  assign \$470  = \$469  & load_r_is_n_layers;
-  assign \$471  = \$470  ? load_r_has_layers : has_layers;
-  assign \$472  = \$468  & \$471 ;
-  assign \$474  = last_fold0 & last_group0;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = ~ layer_is_0_0;
-  assign \$477  = \$476  | last_fold0;
-  assign \$478  = \$477  | in_ahead_ge2_0;
-  assign \$479  = ! in_wslot;
-  assign \$480  = in_fire & \$479 ;
-  assign \$481  = \$480  & in_ahead_ge1_0;
-  assign \$482  = \$478  | \$481 ;
-  assign \$483  = \$475  & \$482 ;
-  assign \$484  = ! in_wslot;
-  assign \$485  = in_fire & \$484 ;
-  assign \$486  = in_ahead_ge1_0 | \$485 ;
-  assign \$487  = ~ first_step0;
-  assign \$488  = \$487  | wait_ok0;
-  assign \$489  = layer_is_0_0 ? \$486  : \$488 ;
-  assign \$490  = cur_is_last0 & first_step0;
-  assign \$491  = ! claim_ctx;
-  assign \$492  = claim_out & \$491 ;
-  assign \$493  = \$492  | out_full0;
-  assign \$494  = \$490  & \$493 ;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = \$489  & \$495 ;
-  assign \$497  = issue0 ? \$483  : \$496 ;
-  assign \$498  = \$473  & \$497 ;
-  assign \$499  = load_r_is_control & load_r_is_clear;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = load_write & \$500 ;
-  assign \$502  = ~ \$501 ;
-  assign \$503  = loaded & \$502 ;
-  assign \$504  = load_write & load_r_is_control;
-  assign \$505  = \$504  & load_r_is_n_layers;
-  assign \$506  = \$505  ? load_r_has_layers : has_layers;
-  assign \$507  = \$503  & \$506 ;
-  assign \$509  = last_fold1 & last_group1;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = ~ layer_is_0_1;
-  assign \$512  = \$511  | last_fold1;
-  assign \$513  = \$512  | in_ahead_ge2_1;
-  assign \$515  = in_fire & \$514 ;
-  assign \$516  = \$515  & in_ahead_ge1_1;
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = \$510  & \$517 ;
-  assign \$520  = in_fire & \$519 ;
-  assign \$521  = in_ahead_ge1_1 | \$520 ;
-  assign \$522  = ~ first_step1;
-  assign \$523  = \$522  | wait_ok1;
-  assign \$524  = layer_is_0_1 ? \$521  : \$523 ;
-  assign \$525  = cur_is_last1 & first_step1;
-  assign \$527  = claim_out & \$526 ;
-  assign \$528  = \$527  | out_full1;
-  assign \$529  = \$525  & \$528 ;
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$524  & \$530 ;
-  assign \$532  = issue1 ? \$518  : \$531 ;
-  assign \$533  = \$508  & \$532 ;
-  assign \$534  = issue_ctx ? bank_addr1 : bank_addr0;
-  assign \$535  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
-  assign \$536  = issue_ctx ? last_fold1 : last_fold0;
-  assign \$537  = issue_ctx ? rq_addr1 : rq_addr0;
-  assign \$538  = issue_ctx ? cur_relu1 : cur_relu0;
-  assign \$539  = issue_ctx ? cur_requantize1 : cur_requantize0;
-  assign \$540  = issue_ctx ? fold1 : fold0;
-  assign \$542  = issue_ctx ? 6'h20 : 6'h00;
-  assign \$543  = \$541  + \$542 ;
-  assign \$544  = issue_ctx ? fold1 : fold0;
-  assign \$546  = issue_ctx ? 7'h40 : 7'h00;
-  assign \$547  = \$545  + \$546 ;
-  assign \$548  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$549  = \$548  ? 6'h00 : 6'h20;
-  assign \$550  = \$547  + \$549 ;
-  assign \$551  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
-  assign \$552  = issue_ctx ? group1 : group0;
-  assign \$553  = issue_ctx ? wr_buf1 : wr_buf0;
-  assign \$554  = issue_ctx ? cur_is_last1 : cur_is_last0;
-  assign \$555  = step_valid & step_last;
-  assign \$556  = ! claim_ctx;
-  assign \$557  = claim_out & \$556 ;
-  assign \$558  = ! wb_ctx18;
-  assign \$559  = out_write & \$558 ;
-  assign \$560  = out_groups0 + 1'h1;
-  assign \$562  = claim_out & \$561 ;
-  assign \$564  = out_write & \$563 ;
-  assign \$565  = out_groups1 + 1'h1;
-  assign \$566  = drain_occupancy + drain_read;
-  assign \$567  = o_stream__valid & o_stream__ready;
-  assign \$568  = \$566  - \$567 ;
-  assign \$569  = o_stream__valid & o_stream__ready;
-  assign \$570  = drain_occupancy - \$569 ;
-  assign \$571  = $signed(\$570 ) < $signed(4'h4);
-  assign \$572  = o_stream__valid & o_stream__ready;
-  assign \$573  = drain_occupancy - \$572 ;
-  assign \$574  = $signed(\$573 ) < $signed(4'h5);
-  assign \$575  = drain_read ? \$571  : \$574 ;
-  assign \$576  = wb_valid17 & wb_out17;
-  assign \$577  = ! wb_ctx17;
+  assign \$463  = loaded & \$462 ;
+  assign \$464  = load_write & load_r_is_control;
+  assign \$465  = \$464  & load_r_is_n_layers;
+  assign \$466  = \$465  ? load_r_has_layers : has_layers;
+  assign \$467  = \$463  & \$466 ;
+  assign \$469  = last_fold1 & last_group1;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = ~ layer_is_0_1;
+  assign \$472  = \$471  | last_fold1;
+  assign \$473  = \$472  | in_ahead_ge2_1;
+  assign \$474  = in_taken1 & in_ahead_ge1_1;
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = \$470  & \$475 ;
+  assign \$477  = in_ahead_ge1_1 | in_taken1;
+  assign \$478  = ~ first_step1;
+  assign \$479  = \$478  | wait_ok1;
+  assign \$480  = layer_is_0_1 ? \$477  : \$479 ;
+  assign \$481  = cur_is_last1 & first_step1;
+  assign \$483  = claim_out & \$482 ;
+  assign \$484  = \$483  | out_full1;
+  assign \$485  = \$481  & \$484 ;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = \$480  & \$486 ;
+  assign \$488  = issue1 ? \$476  : \$487 ;
+  assign \$489  = \$468  & \$488 ;
+  assign \$490  = issue_ctx ? bank_addr1 : bank_addr0;
+  assign \$491  = issue_ctx ? fold_is_0_1 : fold_is_0_0;
+  assign \$492  = issue_ctx ? last_fold1 : last_fold0;
+  assign \$493  = issue_ctx ? rq_addr1 : rq_addr0;
+  assign \$494  = issue_ctx ? cur_relu1 : cur_relu0;
+  assign \$495  = issue_ctx ? cur_requantize1 : cur_requantize0;
+  assign \$496  = issue_ctx ? fold1 : fold0;
+  assign \$498  = issue_ctx ? 6'h20 : 6'h00;
+  assign \$499  = \$497  + \$498 ;
+  assign \$500  = issue_ctx ? fold1 : fold0;
+  assign \$502  = issue_ctx ? 7'h40 : 7'h00;
+  assign \$503  = \$501  + \$502 ;
+  assign \$504  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$505  = \$504  ? 6'h00 : 6'h20;
+  assign \$506  = \$503  + \$505 ;
+  assign \$507  = issue_ctx ? layer_is_0_1 : layer_is_0_0;
+  assign \$508  = issue_ctx ? group1 : group0;
+  assign \$509  = issue_ctx ? wr_buf1 : wr_buf0;
+  assign \$510  = issue_ctx ? cur_is_last1 : cur_is_last0;
+  assign \$511  = step_valid & step_last;
+  assign \$512  = ! claim_ctx;
+  assign \$513  = claim_out & \$512 ;
+  assign \$514  = ! wb_ctx18;
+  assign \$515  = out_write & \$514 ;
+  assign \$516  = out_groups0 + 1'h1;
+  assign \$518  = claim_out & \$517 ;
+  assign \$520  = out_write & \$519 ;
+  assign \$521  = out_groups1 + 1'h1;
+  assign \$522  = drain_occupancy + drain_read;
+  assign \$523  = o_stream__valid & o_stream__ready;
+  assign \$524  = \$522  - \$523 ;
+  assign \$525  = o_stream__valid & o_stream__ready;
+  assign \$526  = drain_occupancy - \$525 ;
+  assign \$527  = $signed(\$526 ) < $signed(4'h4);
+  assign \$528  = o_stream__valid & o_stream__ready;
+  assign \$529  = drain_occupancy - \$528 ;
+  assign \$530  = $signed(\$529 ) < $signed(4'h5);
+  assign \$531  = drain_read ? \$527  : \$530 ;
+  assign \$532  = wb_valid17 & wb_out17;
+  assign \$533  = ! wb_ctx17;
+  assign \$534  = \$532  & \$533 ;
+  assign \$535  = ! claim_ctx;
+  assign \$536  = claim_out & \$535 ;
+  assign \$537  = ! drain_slot;
+  assign \$538  = \$537  & out_pending0;
+  assign \$539  = \$538  & drain_ready0;
+  assign \$540  = \$539  & drain_room;
+  assign \$541  = \$540  & drain_elem_last;
+  assign \$542  = \$536  | \$541 ;
+  assign \$543  = ! drain_slot;
+  assign \$544  = \$543  & out_pending0;
+  assign \$545  = \$544  & drain_ready0;
+  assign \$546  = \$545  & drain_room;
+  assign \$547  = & drain_elem[2:0];
+  assign \$548  = \$546  & \$547 ;
+  assign \$549  = ~ \$548 ;
+  assign \$550  = drain_written0 & \$549 ;
+  assign \$551  = ! drain_slot;
+  assign \$552  = \$551  & out_pending0;
+  assign \$553  = \$552  & drain_ready0;
+  assign \$554  = \$553  & drain_room;
+  assign \$555  = & drain_elem[2:0];
+  assign \$556  = \$554  & \$555 ;
+  assign \$557  = ~ drain_written0;
+  assign \$558  = \$556  & \$557 ;
+  assign \$559  = drain_undrained0 + 1'h1;
+  assign \$560  = drain_undrained0 - 1'h1;
+  assign \$561  = drain_undrained0 >= 2'h2;
+  assign \$562  = wb_valid17 & wb_out17;
+  assign \$564  = \$562  & \$563 ;
+  assign \$566  = claim_out & \$565 ;
+  assign \$568  = \$567  & out_pending1;
+  assign \$569  = \$568  & drain_ready1;
+  assign \$570  = \$569  & drain_room;
+  assign \$571  = \$570  & drain_elem_last;
+  assign \$572  = \$566  | \$571 ;
+  assign \$574  = \$573  & out_pending1;
+  assign \$575  = \$574  & drain_ready1;
+  assign \$576  = \$575  & drain_room;
+  assign \$577  = & drain_elem[2:0];
   assign \$578  = \$576  & \$577 ;
-  assign \$579  = ! claim_ctx;
-  assign \$580  = claim_out & \$579 ;
-  assign \$581  = ! drain_slot;
-  assign \$582  = \$581  & out_pending0;
-  assign \$583  = \$582  & drain_ready0;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = drain_written1 & \$579 ;
+  assign \$582  = \$581  & out_pending1;
+  assign \$583  = \$582  & drain_ready1;
   assign \$584  = \$583  & drain_room;
-  assign \$585  = \$584  & drain_elem_last;
-  assign \$586  = \$580  | \$585 ;
-  assign \$587  = ! drain_slot;
-  assign \$588  = \$587  & out_pending0;
-  assign \$589  = \$588  & drain_ready0;
-  assign \$590  = \$589  & drain_room;
-  assign \$591  = & drain_elem[2:0];
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = ~ \$592 ;
-  assign \$594  = drain_written0 & \$593 ;
-  assign \$595  = ! drain_slot;
-  assign \$596  = \$595  & out_pending0;
-  assign \$597  = \$596  & drain_ready0;
-  assign \$598  = \$597  & drain_room;
-  assign \$599  = & drain_elem[2:0];
-  assign \$600  = \$598  & \$599 ;
-  assign \$601  = ~ drain_written0;
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = drain_undrained0 + 1'h1;
-  assign \$604  = drain_undrained0 - 1'h1;
-  assign \$605  = drain_undrained0 >= 2'h2;
-  assign \$606  = wb_valid17 & wb_out17;
-  assign \$608  = \$606  & \$607 ;
-  assign \$610  = claim_out & \$609 ;
-  assign \$612  = \$611  & out_pending1;
-  assign \$613  = \$612  & drain_ready1;
-  assign \$614  = \$613  & drain_room;
-  assign \$615  = \$614  & drain_elem_last;
-  assign \$616  = \$610  | \$615 ;
-  assign \$618  = \$617  & out_pending1;
-  assign \$619  = \$618  & drain_ready1;
-  assign \$620  = \$619  & drain_room;
-  assign \$621  = & drain_elem[2:0];
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = ~ \$622 ;
-  assign \$624  = drain_written1 & \$623 ;
-  assign \$626  = \$625  & out_pending1;
-  assign \$627  = \$626  & drain_ready1;
-  assign \$628  = \$627  & drain_room;
-  assign \$629  = & drain_elem[2:0];
-  assign \$630  = \$628  & \$629 ;
-  assign \$631  = ~ drain_written1;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = drain_undrained1 + 1'h1;
-  assign \$634  = drain_undrained1 - 1'h1;
-  assign \$635  = drain_undrained1 >= 2'h2;
-  assign \$636  = out_n - 1'h1;
-  assign \$637  = out_n - 2'h2;
-  assign \$638  = ~ drain_read;
-  assign \$639  = drain_elem == out_n_m1;
-  assign \$640  = ! out_n_m1;
-  assign \$641  = drain_elem == out_n_m2;
-  assign \$642  = ~ drain_slot;
-  assign \$643  = ! drain_slot;
-  assign \$645  = drain_elem + 1'h1;
-  assign \$646  = ! drain_lane;
-  assign \$647  = drain_lane == 1'h1;
-  assign \$648  = drain_lane == 2'h2;
-  assign \$649  = drain_lane == 2'h3;
-  assign \$650  = drain_lane == 3'h4;
-  assign \$651  = drain_lane == 3'h5;
-  assign \$652  = drain_lane == 3'h6;
-  assign \$653  = drain_lane == 3'h7;
-  assign \$654  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
-  assign \$656  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
-  assign \$660  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
-  assign \$664  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
-  assign \$668  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = ~ release_slot;
-  assign \$671  = ! release_slot;
-  assign \$673  = in_flight + vector_start_r;
-  assign \$674  = \$673  - finished_r;
-  assign \$675  = in_flight + vector_start_r;
-  assign \$676  = \$675  - finished_r;
-  assign \$677  = | \$676 ;
-  assign \$678  = count_busy + inc_busy;
-  assign \$679  = count_stall_input + inc_stall_input;
-  assign \$680  = count_stall_output + inc_stall_output;
-  assign \$681  = issue ? 7'h40 : 7'h00;
-  assign \$682  = count_mac_ops + inc_mac_ops;
-  assign \$683  = issue ? 4'h8 : 4'h0;
-  assign \$684  = count_bank_reads + inc_bank_reads;
-  assign \$685  = count_act_reads + inc_act_reads;
-  assign \$686  = in_fire + act_write;
-  assign \$687  = count_act_writes + inc_act_writes;
-  assign \$688  = count_inferences + inc_inferences;
+  assign \$585  = & drain_elem[2:0];
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = ~ drain_written1;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = drain_undrained1 + 1'h1;
+  assign \$590  = drain_undrained1 - 1'h1;
+  assign \$591  = drain_undrained1 >= 2'h2;
+  assign \$592  = out_n - 1'h1;
+  assign \$593  = out_n - 2'h2;
+  assign \$594  = ~ drain_read;
+  assign \$595  = drain_elem == out_n_m1;
+  assign \$596  = ! out_n_m1;
+  assign \$597  = drain_elem == out_n_m2;
+  assign \$598  = ~ drain_slot;
+  assign \$599  = ! drain_slot;
+  assign \$601  = drain_elem + 1'h1;
+  assign \$602  = ! drain_lane;
+  assign \$603  = drain_lane == 1'h1;
+  assign \$604  = drain_lane == 2'h2;
+  assign \$605  = drain_lane == 2'h3;
+  assign \$606  = drain_lane == 3'h4;
+  assign \$607  = drain_lane == 3'h5;
+  assign \$608  = drain_lane == 3'h6;
+  assign \$609  = drain_lane == 3'h7;
+  assign \$610  = drain_lane_sel0 ? drain_lane_data0 : 32'd0;
+  assign \$612  = drain_lane_sel1 ? drain_lane_data1 : 32'd0;
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = drain_lane_sel2 ? drain_lane_data2 : 32'd0;
+  assign \$616  = drain_lane_sel3 ? drain_lane_data3 : 32'd0;
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = drain_lane_sel4 ? drain_lane_data4 : 32'd0;
+  assign \$620  = drain_lane_sel5 ? drain_lane_data5 : 32'd0;
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = drain_lane_sel6 ? drain_lane_data6 : 32'd0;
+  assign \$624  = drain_lane_sel7 ? drain_lane_data7 : 32'd0;
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = ~ release_slot;
+  assign \$627  = ! release_slot;
+  assign \$629  = in_flight + vector_start_r;
+  assign \$630  = \$629  - finished_r;
+  assign \$631  = in_flight + vector_start_r;
+  assign \$632  = \$631  - finished_r;
+  assign \$633  = | \$632 ;
+  assign \$634  = count_busy + inc_busy;
+  assign \$635  = count_stall_input + inc_stall_input;
+  assign \$636  = count_stall_output + inc_stall_output;
+  assign \$637  = issue ? 7'h40 : 7'h00;
+  assign \$638  = count_mac_ops + inc_mac_ops;
+  assign \$639  = issue ? 4'h8 : 4'h0;
+  assign \$640  = count_bank_reads + inc_bank_reads;
+  assign \$641  = count_act_reads + inc_act_reads;
+  assign \$642  = in_fire + act_write;
+  assign \$643  = count_act_writes + inc_act_writes;
+  assign \$644  = count_inferences + inc_inferences;
   always @(posedge clk)
     load_in_r0 <= load__payload;
   always @(posedge clk)
-    load_in_valid0 <= \$689 ;
+    load_in_valid0 <= \$645 ;
   always @(posedge clk)
     load_in_r1 <= load_in_r0;
   always @(posedge clk)
-    load_in_valid1 <= \$690 ;
+    load_in_valid1 <= \$646 ;
   always @(posedge clk)
     load_r <= load_in_r1;
   always @(posedge clk)
-    load_write <= \$691 ;
+    load_write <= \$647 ;
   always @(posedge clk)
     load_r_is_descriptor <= \$229 ;
   always @(posedge clk)
@@ -2920,29 +2819,33 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     load_r_countdown_distance <= \$250 [4:0];
   always @(posedge clk)
-    has_layers <= \$692 ;
+    has_layers <= \$648 ;
   always @(posedge clk)
-    last_layer <= \$693 ;
+    last_layer <= \$649 ;
   always @(posedge clk)
-    in_folds_m1 <= \$694 ;
+    in_folds_m2 <= \$650 ;
   always @(posedge clk)
-    wait1 <= \$695 ;
+    wait1 <= \$651 ;
   always @(posedge clk)
-    out_n <= \$696 ;
+    out_n <= \$652 ;
   always @(posedge clk)
-    in_release_r1_0 <= \$697 ;
+    in_release_r1_0 <= \$653 ;
   always @(posedge clk)
-    in_release_r1_1 <= \$698 ;
+    in_release_r1_1 <= \$654 ;
   always @(posedge clk)
-    in_beats0 <= \$699 ;
+    in_beats0 <= \$655 ;
   always @(posedge clk)
-    in_full0 <= \$700 ;
+    in_beats_left0 <= \$656 ;
   always @(posedge clk)
-    in_beats1 <= \$701 ;
+    in_full0 <= \$657 ;
   always @(posedge clk)
-    in_full1 <= \$702 ;
+    in_beats1 <= \$658 ;
   always @(posedge clk)
-    in_wslot <= \$703 ;
+    in_beats_left1 <= \$659 ;
+  always @(posedge clk)
+    in_full1 <= \$660 ;
+  always @(posedge clk)
+    in_wslot <= \$661 ;
   always @(posedge clk)
     next_descriptor0 <= nxt_rp__data;
   always @(posedge clk)
@@ -2950,183 +2853,187 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     next_layer_r0 <= \$105 [3:0];
   always @(posedge clk)
-    next_descriptor1 <= \nxt_rp__data$331 ;
+    next_descriptor1 <= \nxt_rp__data$333 ;
   always @(posedge clk)
-    next_steps1 <= \nxt_steps_rp__data$333 ;
+    next_steps1 <= \nxt_steps_rp__data$335 ;
   always @(posedge clk)
     next_layer_r1 <= \$107 [3:0];
   always @(posedge clk)
-    loaded <= \$704 ;
+    loaded <= \$662 ;
   always @(posedge clk)
-    oldest <= \$705 ;
+    oldest <= \$663 ;
   always @(posedge clk)
-    cur_folds_m1_0 <= \$706 ;
+    cur_folds_m1_0 <= \$664 ;
   always @(posedge clk)
-    cur_groups_m1_0 <= \$707 ;
+    cur_groups_m1_0 <= \$665 ;
   always @(posedge clk)
-    cur_one_fold0 <= \$708 ;
+    cur_one_fold0 <= \$666 ;
   always @(posedge clk)
-    cur_wait_next0 <= \$709 ;
+    cur_wait_next0 <= \$667 ;
   always @(posedge clk)
-    cur_is_last0 <= \$710 ;
+    cur_is_last0 <= \$668 ;
   always @(posedge clk)
-    cur_relu0 <= \$711 ;
+    cur_relu0 <= \$669 ;
   always @(posedge clk)
-    cur_requantize0 <= \$712 ;
+    cur_requantize0 <= \$670 ;
   always @(posedge clk)
-    bank_addr0 <= \$713 ;
+    bank_addr0 <= \$671 ;
   always @(posedge clk)
-    rq_addr0 <= \$714 ;
+    rq_addr0 <= \$672 ;
   always @(posedge clk)
-    layer0 <= \$715 ;
+    layer0 <= \$673 ;
   always @(posedge clk)
-    group0 <= \$716 ;
+    group0 <= \$674 ;
   always @(posedge clk)
-    fold0 <= \$717 ;
+    fold0 <= \$675 ;
   always @(posedge clk)
-    group_plus1_0 <= \$718 ;
+    group_plus1_0 <= \$676 ;
   always @(posedge clk)
-    fold_plus1_0 <= \$719 ;
+    fold_plus1_0 <= \$677 ;
   always @(posedge clk)
-    fold_plus2_0 <= \$720 ;
+    fold_plus2_0 <= \$678 ;
   always @(posedge clk)
-    last_fold0 <= \$721 ;
+    last_fold0 <= \$679 ;
   always @(posedge clk)
-    last_group0 <= \$722 ;
+    last_group0 <= \$680 ;
   always @(posedge clk)
-    fold_is_0_0 <= \$723 ;
+    fold_is_0_0 <= \$681 ;
   always @(posedge clk)
-    first_step0 <= \$724 ;
+    first_step0 <= \$682 ;
   always @(posedge clk)
-    wr_buf0 <= \$725 ;
+    wr_buf0 <= \$683 ;
   always @(posedge clk)
-    layer_is_0_0 <= \$726 ;
+    layer_is_0_0 <= \$684 ;
   always @(posedge clk)
-    wait_next_le2_0 <= \$727 ;
+    wait_next_le2_0 <= \$685 ;
   always @(posedge clk)
-    wait_next_m2_0 <= \$728 ;
+    wait_next_m2_0 <= \$686 ;
   always @(posedge clk)
-    wait_remain0 <= \$729 ;
+    wait_remain0 <= \$687 ;
   always @(posedge clk)
-    wait_ok0 <= \$730 ;
+    wait_ok0 <= \$688 ;
   always @(posedge clk)
-    cur_folds_m1_1 <= \$731 ;
+    cur_folds_m1_1 <= \$689 ;
   always @(posedge clk)
-    cur_groups_m1_1 <= \$732 ;
+    cur_groups_m1_1 <= \$690 ;
   always @(posedge clk)
-    cur_one_fold1 <= \$733 ;
+    cur_one_fold1 <= \$691 ;
   always @(posedge clk)
-    cur_wait_next1 <= \$734 ;
+    cur_wait_next1 <= \$692 ;
   always @(posedge clk)
-    cur_is_last1 <= \$735 ;
+    cur_is_last1 <= \$693 ;
   always @(posedge clk)
-    cur_relu1 <= \$736 ;
+    cur_relu1 <= \$694 ;
   always @(posedge clk)
-    cur_requantize1 <= \$737 ;
+    cur_requantize1 <= \$695 ;
   always @(posedge clk)
-    bank_addr1 <= \$738 ;
+    bank_addr1 <= \$696 ;
   always @(posedge clk)
-    rq_addr1 <= \$739 ;
+    rq_addr1 <= \$697 ;
   always @(posedge clk)
-    layer1 <= \$740 ;
+    layer1 <= \$698 ;
   always @(posedge clk)
-    group1 <= \$741 ;
+    group1 <= \$699 ;
   always @(posedge clk)
-    fold1 <= \$742 ;
+    fold1 <= \$700 ;
   always @(posedge clk)
-    group_plus1_1 <= \$743 ;
+    group_plus1_1 <= \$701 ;
   always @(posedge clk)
-    fold_plus1_1 <= \$744 ;
+    fold_plus1_1 <= \$702 ;
   always @(posedge clk)
-    fold_plus2_1 <= \$745 ;
+    fold_plus2_1 <= \$703 ;
   always @(posedge clk)
-    last_fold1 <= \$746 ;
+    last_fold1 <= \$704 ;
   always @(posedge clk)
-    last_group1 <= \$747 ;
+    last_group1 <= \$705 ;
   always @(posedge clk)
-    fold_is_0_1 <= \$748 ;
+    fold_is_0_1 <= \$706 ;
   always @(posedge clk)
-    first_step1 <= \$749 ;
+    first_step1 <= \$707 ;
   always @(posedge clk)
-    wr_buf1 <= \$750 ;
+    wr_buf1 <= \$708 ;
   always @(posedge clk)
-    layer_is_0_1 <= \$751 ;
+    layer_is_0_1 <= \$709 ;
   always @(posedge clk)
-    wait_next_le2_1 <= \$752 ;
+    wait_next_le2_1 <= \$710 ;
   always @(posedge clk)
-    wait_next_m2_1 <= \$753 ;
+    wait_next_m2_1 <= \$711 ;
   always @(posedge clk)
-    wait_remain1 <= \$754 ;
+    wait_remain1 <= \$712 ;
   always @(posedge clk)
-    wait_ok1 <= \$755 ;
+    wait_ok1 <= \$713 ;
   always @(posedge clk)
-    claim_out <= \$756 ;
+    claim_out <= \$714 ;
   always @(posedge clk)
-    claim_ctx <= \$757 ;
+    claim_ctx <= \$715 ;
   always @(posedge clk)
-    in_ahead0 <= \$758 ;
+    in_taken0 <= \$716 ;
   always @(posedge clk)
-    in_beats_ge1_0 <= \$759 ;
+    in_taken1 <= \$717 ;
   always @(posedge clk)
-    in_beats_ge2_0 <= \$760 ;
+    in_ahead0 <= \$718 ;
   always @(posedge clk)
-    in_beats_ge3_0 <= \$761 ;
+    in_beats_ge1_0 <= \$719 ;
   always @(posedge clk)
-    in_ahead_ge1_0 <= \$762 ;
+    in_beats_ge2_0 <= \$720 ;
   always @(posedge clk)
-    in_ahead_ge2_0 <= \$763 ;
+    in_beats_ge3_0 <= \$721 ;
   always @(posedge clk)
-    in_ahead_ge3_0 <= \$764 ;
+    in_ahead_ge1_0 <= \$722 ;
   always @(posedge clk)
-    in_ahead1 <= \$765 ;
+    in_ahead_ge2_0 <= \$723 ;
   always @(posedge clk)
-    in_beats_ge1_1 <= \$766 ;
+    in_ahead_ge3_0 <= \$724 ;
   always @(posedge clk)
-    in_beats_ge2_1 <= \$767 ;
+    in_ahead1 <= \$725 ;
   always @(posedge clk)
-    in_beats_ge3_1 <= \$768 ;
+    in_beats_ge1_1 <= \$726 ;
   always @(posedge clk)
-    in_ahead_ge1_1 <= \$769 ;
+    in_beats_ge2_1 <= \$727 ;
   always @(posedge clk)
-    in_ahead_ge2_1 <= \$770 ;
+    in_beats_ge3_1 <= \$728 ;
   always @(posedge clk)
-    in_ahead_ge3_1 <= \$771 ;
+    in_ahead_ge1_1 <= \$729 ;
   always @(posedge clk)
-    i_stream__ready <= \$772 ;
+    in_ahead_ge2_1 <= \$730 ;
   always @(posedge clk)
-    want0 <= \$773 ;
+    in_ahead_ge3_1 <= \$731 ;
   always @(posedge clk)
-    want1 <= \$774 ;
+    i_stream__ready <= \$732 ;
   always @(posedge clk)
-    step_addr <= \$534 ;
+    want0 <= \$733 ;
   always @(posedge clk)
-    step_first <= \$535 ;
+    want1 <= \$734 ;
   always @(posedge clk)
-    step_last <= \$536 ;
+    step_addr <= \$490 ;
   always @(posedge clk)
-    step_rq <= \$537 ;
+    step_first <= \$491 ;
   always @(posedge clk)
-    step_relu <= \$538 ;
+    step_last <= \$492 ;
   always @(posedge clk)
-    step_requantize <= \$539 ;
+    step_rq <= \$493 ;
   always @(posedge clk)
-    step_in_addr <= \$543 ;
+    step_relu <= \$494 ;
   always @(posedge clk)
-    step_act_addr <= \$550 ;
+    step_requantize <= \$495 ;
   always @(posedge clk)
-    step_from_input <= \$551 ;
+    step_in_addr <= \$499 ;
+  always @(posedge clk)
+    step_act_addr <= \$506 ;
+  always @(posedge clk)
+    step_from_input <= \$507 ;
   always @(posedge clk)
     step_blk <= 1'h0;
   always @(posedge clk)
-    step_group <= \$552 ;
+    step_group <= \$508 ;
   always @(posedge clk)
-    step_par <= \$553 ;
+    step_par <= \$509 ;
   always @(posedge clk)
     step_ctx <= issue_ctx;
   always @(posedge clk)
-    step_out <= \$554 ;
+    step_out <= \$510 ;
   always @(posedge clk)
-    step_valid <= \$775 ;
+    step_valid <= \$735 ;
   always @(posedge clk)
     rd_in_data <= in_rp__data;
   always @(posedge clk)
@@ -3140,7 +3047,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     rd_block2 <= rd_block1;
   always @(posedge clk)
-    wb_valid1 <= \$776 ;
+    wb_valid1 <= \$736 ;
   always @(posedge clk)
     wb_group1 <= step_group;
   always @(posedge clk)
@@ -3150,7 +3057,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out1 <= step_out;
   always @(posedge clk)
-    wb_valid2 <= \$777 ;
+    wb_valid2 <= \$737 ;
   always @(posedge clk)
     wb_group2 <= wb_group1;
   always @(posedge clk)
@@ -3160,7 +3067,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out2 <= wb_out1;
   always @(posedge clk)
-    wb_valid3 <= \$778 ;
+    wb_valid3 <= \$738 ;
   always @(posedge clk)
     wb_group3 <= wb_group2;
   always @(posedge clk)
@@ -3170,7 +3077,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out3 <= wb_out2;
   always @(posedge clk)
-    wb_valid4 <= \$779 ;
+    wb_valid4 <= \$739 ;
   always @(posedge clk)
     wb_group4 <= wb_group3;
   always @(posedge clk)
@@ -3180,7 +3087,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out4 <= wb_out3;
   always @(posedge clk)
-    wb_valid5 <= \$780 ;
+    wb_valid5 <= \$740 ;
   always @(posedge clk)
     wb_group5 <= wb_group4;
   always @(posedge clk)
@@ -3190,7 +3097,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out5 <= wb_out4;
   always @(posedge clk)
-    wb_valid6 <= \$781 ;
+    wb_valid6 <= \$741 ;
   always @(posedge clk)
     wb_group6 <= wb_group5;
   always @(posedge clk)
@@ -3200,7 +3107,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out6 <= wb_out5;
   always @(posedge clk)
-    wb_valid7 <= \$782 ;
+    wb_valid7 <= \$742 ;
   always @(posedge clk)
     wb_group7 <= wb_group6;
   always @(posedge clk)
@@ -3210,7 +3117,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out7 <= wb_out6;
   always @(posedge clk)
-    wb_valid8 <= \$783 ;
+    wb_valid8 <= \$743 ;
   always @(posedge clk)
     wb_group8 <= wb_group7;
   always @(posedge clk)
@@ -3220,7 +3127,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out8 <= wb_out7;
   always @(posedge clk)
-    wb_valid9 <= \$784 ;
+    wb_valid9 <= \$744 ;
   always @(posedge clk)
     wb_group9 <= wb_group8;
   always @(posedge clk)
@@ -3230,7 +3137,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out9 <= wb_out8;
   always @(posedge clk)
-    wb_valid10 <= \$785 ;
+    wb_valid10 <= \$745 ;
   always @(posedge clk)
     wb_group10 <= wb_group9;
   always @(posedge clk)
@@ -3240,7 +3147,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out10 <= wb_out9;
   always @(posedge clk)
-    wb_valid11 <= \$786 ;
+    wb_valid11 <= \$746 ;
   always @(posedge clk)
     wb_group11 <= wb_group10;
   always @(posedge clk)
@@ -3250,7 +3157,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out11 <= wb_out10;
   always @(posedge clk)
-    wb_valid12 <= \$787 ;
+    wb_valid12 <= \$747 ;
   always @(posedge clk)
     wb_group12 <= wb_group11;
   always @(posedge clk)
@@ -3260,7 +3167,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out12 <= wb_out11;
   always @(posedge clk)
-    wb_valid13 <= \$788 ;
+    wb_valid13 <= \$748 ;
   always @(posedge clk)
     wb_group13 <= wb_group12;
   always @(posedge clk)
@@ -3270,7 +3177,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out13 <= wb_out12;
   always @(posedge clk)
-    wb_valid14 <= \$789 ;
+    wb_valid14 <= \$749 ;
   always @(posedge clk)
     wb_group14 <= wb_group13;
   always @(posedge clk)
@@ -3280,7 +3187,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out14 <= wb_out13;
   always @(posedge clk)
-    wb_valid15 <= \$790 ;
+    wb_valid15 <= \$750 ;
   always @(posedge clk)
     wb_group15 <= wb_group14;
   always @(posedge clk)
@@ -3290,7 +3197,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out15 <= wb_out14;
   always @(posedge clk)
-    wb_valid16 <= \$791 ;
+    wb_valid16 <= \$751 ;
   always @(posedge clk)
     wb_group16 <= wb_group15;
   always @(posedge clk)
@@ -3300,7 +3207,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out16 <= wb_out15;
   always @(posedge clk)
-    wb_valid17 <= \$792 ;
+    wb_valid17 <= \$752 ;
   always @(posedge clk)
     wb_group17 <= wb_group16;
   always @(posedge clk)
@@ -3310,7 +3217,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out17 <= wb_out16;
   always @(posedge clk)
-    wb_valid18 <= \$793 ;
+    wb_valid18 <= \$753 ;
   always @(posedge clk)
     wb_group18 <= wb_group17;
   always @(posedge clk)
@@ -3320,141 +3227,141 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   always @(posedge clk)
     wb_out18 <= wb_out17;
   always @(posedge clk)
-    out_full0 <= \$794 ;
+    out_full0 <= \$754 ;
   always @(posedge clk)
-    out_pending0 <= \$795 ;
+    out_pending0 <= \$755 ;
   always @(posedge clk)
-    out_groups0 <= \$796 ;
+    out_groups0 <= \$756 ;
   always @(posedge clk)
-    out_full1 <= \$797 ;
+    out_full1 <= \$757 ;
   always @(posedge clk)
-    out_pending1 <= \$798 ;
+    out_pending1 <= \$758 ;
   always @(posedge clk)
-    out_groups1 <= \$799 ;
+    out_groups1 <= \$759 ;
   always @(posedge clk)
-    drain_occupancy <= \$800 ;
+    drain_occupancy <= \$760 ;
   always @(posedge clk)
-    drain_room <= \$801 ;
+    drain_room <= \$761 ;
   always @(posedge clk)
-    drain_written0 <= \$802 ;
+    drain_written0 <= \$762 ;
   always @(posedge clk)
-    drain_undrained0 <= \$803 ;
+    drain_undrained0 <= \$763 ;
   always @(posedge clk)
-    drain_ready0 <= \$804 ;
+    drain_ready0 <= \$764 ;
   always @(posedge clk)
-    drain_written1 <= \$805 ;
+    drain_written1 <= \$765 ;
   always @(posedge clk)
-    drain_undrained1 <= \$806 ;
+    drain_undrained1 <= \$766 ;
   always @(posedge clk)
-    drain_ready1 <= \$807 ;
+    drain_ready1 <= \$767 ;
   always @(posedge clk)
-    drain_inflight <= \$808 ;
+    drain_inflight <= \$768 ;
   always @(posedge clk)
-    drain_inflight2 <= \$809 ;
+    drain_inflight2 <= \$769 ;
   always @(posedge clk)
-    w_en <= \$810 ;
+    w_en <= \$770 ;
   always @(posedge clk)
-    out_n_m1 <= \$811 ;
+    out_n_m1 <= \$771 ;
   always @(posedge clk)
-    out_n_m2 <= \$812 ;
+    out_n_m2 <= \$772 ;
   always @(posedge clk)
-    drain_elem_last <= \$813 ;
+    drain_elem_last <= \$773 ;
   always @(posedge clk)
-    drain_lane <= \$814 ;
+    drain_lane <= \$774 ;
   always @(posedge clk)
-    drain_last <= \$815 ;
+    drain_last <= \$775 ;
   always @(posedge clk)
-    drain_elem <= \$816 ;
+    drain_elem <= \$776 ;
   always @(posedge clk)
-    drain_slot <= \$817 ;
+    drain_slot <= \$777 ;
   always @(posedge clk)
-    drain_lane_sel0 <= \$646 ;
+    drain_lane_sel0 <= \$602 ;
   always @(posedge clk)
-    drain_lane_sel1 <= \$647 ;
+    drain_lane_sel1 <= \$603 ;
   always @(posedge clk)
-    drain_lane_sel2 <= \$648 ;
+    drain_lane_sel2 <= \$604 ;
   always @(posedge clk)
-    drain_lane_sel3 <= \$649 ;
+    drain_lane_sel3 <= \$605 ;
   always @(posedge clk)
-    drain_lane_sel4 <= \$650 ;
+    drain_lane_sel4 <= \$606 ;
   always @(posedge clk)
-    drain_lane_sel5 <= \$651 ;
+    drain_lane_sel5 <= \$607 ;
   always @(posedge clk)
-    drain_lane_sel6 <= \$652 ;
+    drain_lane_sel6 <= \$608 ;
   always @(posedge clk)
-    drain_lane_sel7 <= \$653 ;
+    drain_lane_sel7 <= \$609 ;
   always @(posedge clk)
     drain_last2 <= drain_last;
   always @(posedge clk)
     drain_last3 <= drain_last2;
   always @(posedge clk)
-    drain_lane_data0 <= \$signature__data$503 ;
+    drain_lane_data0 <= \$signature__data$507 ;
   always @(posedge clk)
-    drain_lane_data1 <= \$signature__data$505 ;
+    drain_lane_data1 <= \$signature__data$509 ;
   always @(posedge clk)
-    drain_lane_data2 <= \$signature__data$507 ;
+    drain_lane_data2 <= \$signature__data$511 ;
   always @(posedge clk)
-    drain_lane_data3 <= \$signature__data$509 ;
+    drain_lane_data3 <= \$signature__data$513 ;
   always @(posedge clk)
-    drain_lane_data4 <= \$signature__data$511 ;
+    drain_lane_data4 <= \$signature__data$515 ;
   always @(posedge clk)
-    drain_lane_data5 <= \$signature__data$513 ;
+    drain_lane_data5 <= \$signature__data$517 ;
   always @(posedge clk)
-    drain_lane_data6 <= \$signature__data$515 ;
+    drain_lane_data6 <= \$signature__data$519 ;
   always @(posedge clk)
-    drain_lane_data7 <= \$signature__data$517 ;
+    drain_lane_data7 <= \$signature__data$521 ;
   always @(posedge clk)
-    drain_pair_data0 <= \$657 ;
+    drain_pair_data0 <= \$613 ;
   always @(posedge clk)
-    drain_pair_data1 <= \$661 ;
+    drain_pair_data1 <= \$617 ;
   always @(posedge clk)
-    drain_pair_data2 <= \$665 ;
+    drain_pair_data2 <= \$621 ;
   always @(posedge clk)
-    drain_pair_data3 <= \$669 ;
+    drain_pair_data3 <= \$625 ;
   always @(posedge clk)
-    release_slot <= \$818 ;
+    release_slot <= \$778 ;
   always @(posedge clk)
-    vector_start_r <= \$819 ;
+    vector_start_r <= \$779 ;
   always @(posedge clk)
-    finished_r <= \$820 ;
+    finished_r <= \$780 ;
   always @(posedge clk)
-    in_flight <= \$821 ;
+    in_flight <= \$781 ;
   always @(posedge clk)
-    busy <= \$822 ;
+    busy <= \$782 ;
   always @(posedge clk)
-    inc_busy <= \$823 ;
+    inc_busy <= \$783 ;
   always @(posedge clk)
-    count_busy <= \$824 ;
+    count_busy <= \$784 ;
   always @(posedge clk)
-    inc_stall_input <= \$825 ;
+    inc_stall_input <= \$785 ;
   always @(posedge clk)
-    count_stall_input <= \$826 ;
+    count_stall_input <= \$786 ;
   always @(posedge clk)
-    inc_stall_output <= \$827 ;
+    inc_stall_output <= \$787 ;
   always @(posedge clk)
-    count_stall_output <= \$828 ;
+    count_stall_output <= \$788 ;
   always @(posedge clk)
-    inc_mac_ops <= \$829 ;
+    inc_mac_ops <= \$789 ;
   always @(posedge clk)
-    count_mac_ops <= \$830 ;
+    count_mac_ops <= \$790 ;
   always @(posedge clk)
-    inc_bank_reads <= \$831 ;
+    inc_bank_reads <= \$791 ;
   always @(posedge clk)
-    count_bank_reads <= \$832 ;
+    count_bank_reads <= \$792 ;
   always @(posedge clk)
-    inc_act_reads <= \$833 ;
+    inc_act_reads <= \$793 ;
   always @(posedge clk)
-    count_act_reads <= \$834 ;
+    count_act_reads <= \$794 ;
   always @(posedge clk)
-    inc_act_writes <= \$835 ;
+    inc_act_writes <= \$795 ;
   always @(posedge clk)
-    count_act_writes <= \$836 ;
+    count_act_writes <= \$796 ;
   always @(posedge clk)
-    inc_inferences <= \$837 ;
+    inc_inferences <= \$797 ;
   always @(posedge clk)
-    count_inferences <= \$838 ;
+    count_inferences <= \$798 ;
   always @(posedge clk)
-    stat_data <= \$839 ;
+    stat_data <= \$799 ;
   assign \$1  = ~ busy;
   assign \$2  = ~ vector_start_r;
   assign \$3  = \$1  & \$2 ;
@@ -3577,10 +3484,41 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$113  = \$112  & active;
   assign \$114  = ~ in_ahead_ge1_0;
   assign \$115  = layer_is_0_0 & \$114 ;
+  assign \$116  = \$115  & in_beats_ge1_0;
+  assign \$117  = ~ in_ahead_ge1_1;
+  assign \$118  = layer_is_0_1 & \$117 ;
+  assign \$119  = \$118  & in_beats_ge1_1;
+  assign \$120  = \$116  | \$119 ;
+  assign stall_input = \$113  & \$120 ;
+  assign \$121  = ~ issue;
+  assign \$122  = \$121  & active;
+  assign \$123  = cur_is_last0 & first_step0;
+  assign \$124  = \$123  & out_full0;
+  assign \$125  = cur_is_last1 & first_step1;
+  assign \$126  = \$125  & out_full1;
+  assign \$127  = \$124  | \$126 ;
+  assign stall_output = \$122  & \$127 ;
+  assign \$128  = step_valid & step_from_input;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = step_in_addr[5:0] == \$79 [5:0];
+  assign inbuf_collision = \$130  & \$131 ;
+  assign \$132  = ~ step_from_input;
+  assign \$133  = step_valid & \$132 ;
+  assign \$135  = \$133  & \$134 ;
+  assign \$136  = step_act_addr[6:0] == \$142 [6:0];
+  assign actbuf_collision = \$135  & \$136 ;
+  assign act_word = rd_from_input2 ? rd_in_data : rd_act_data;
+  assign \$137  = ~ wb_out18;
+  assign act_write = wb_valid18 & \$137 ;
+  assign out_write = wb_valid18 & wb_out18;
+  assign \$139  = wb_ctx18 ? 7'h40 : 7'h00;
+  assign \$140  = \$138  + \$139 ;
+  assign \$141  = wb_par18 ? 6'h20 : 6'h00;
+  assign \$142  = \$140  + \$141 ;
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .\port$295$0 (drain_data),
-    .\port$3022$0 (drain_last3),
+    .\port$2990$0 (drain_last3),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3593,8 +3531,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3256$0 (\$840 ),
-    .\port$3257$0 (\$841 ),
+    .\port$3224$0 (\$800 ),
+    .\port$3225$0 (\$801 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3612,8 +3550,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3437$0 (\$842 ),
-    .\port$3438$0 (\$843 ),
+    .\port$3405$0 (\$802 ),
+    .\port$3406$0 (\$803 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3631,8 +3569,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3618$0 (\$844 ),
-    .\port$3619$0 (\$845 ),
+    .\port$3586$0 (\$804 ),
+    .\port$3587$0 (\$805 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3650,8 +3588,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3799$0 (\$846 ),
-    .\port$3800$0 (\$847 ),
+    .\port$3767$0 (\$806 ),
+    .\port$3768$0 (\$807 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3669,8 +3607,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3980$0 (\$848 ),
-    .\port$3981$0 (\$849 ),
+    .\port$3948$0 (\$808 ),
+    .\port$3949$0 (\$809 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3688,8 +3626,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4161$0 (\$850 ),
-    .\port$4162$0 (\$851 ),
+    .\port$4129$0 (\$810 ),
+    .\port$4130$0 (\$811 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3707,8 +3645,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4342$0 (\$852 ),
-    .\port$4343$0 (\$853 ),
+    .\port$4310$0 (\$812 ),
+    .\port$4311$0 (\$813 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3726,8 +3664,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4523$0 (\$854 ),
-    .\port$4524$0 (\$855 ),
+    .\port$4491$0 (\$814 ),
+    .\port$4492$0 (\$815 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -3796,40 +3734,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \$226 ;
+    \$645  = \$226 ;
     if (rst) begin
-      \$689  = 1'h0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = load_in_valid0;
+    \$646  = load_in_valid0;
     if (rst) begin
-      \$690  = 1'h0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = load_in_valid1;
+    \$647  = load_in_valid1;
     if (rst) begin
-      \$691  = 1'h0;
+      \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = has_layers;
+    \$648  = has_layers;
     if (\$251 ) begin
       if (load_r_is_n_layers) begin
-        \$692  = load_r_has_layers;
+        \$648  = load_r_has_layers;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = last_layer;
+    \$649  = last_layer;
     if (\$251 ) begin
       if (load_r_is_n_layers) begin
-        \$693  = load_r_last_layer;
+        \$649  = load_r_last_layer;
       end
     end
   end
@@ -3837,141 +3775,870 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (\$252 ) begin
-      \$694  = \$254 ;
+      \$650  = \$254 ;
     end else begin
-      \$694  = \$256 ;
+      \$650  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = wait1;
+    \$651  = wait1;
     if (\$252 ) begin
-      \$695  = load_r_countdown_wait;
+      \$651  = load_r_countdown_wait;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = dl_rp__data[17:9];
+    \$652  = dl_rp__data[17:9];
+    if (rst) begin
+      \$652  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$653  = in_release0;
+    if (rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$654  = in_release1;
+    if (rst) begin
+      \$654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$655  = in_beats0;
+    if (\$258 ) begin
+      \$655  = \$259 [8:0];
+    end
+    if (in_release_r1_0) begin
+      \$655  = 9'h000;
+    end
+    if (rst) begin
+      \$655  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$656  = in_beats_left0;
+    if (\$258 ) begin
+      \$656  = \$260 [10:0];
+    end
+    if (\$262 ) begin
+      \$656  = { in_folds_m2[9], in_folds_m2 };
+    end
+    if (rst) begin
+      \$656  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$657  = in_full0;
+    if (\$258 ) begin
+      if (in_beats_left0[10]) begin
+        \$657  = 1'h1;
+      end
+    end
+    if (in_release_r1_0) begin
+      \$657  = 1'h0;
+    end
+    if (rst) begin
+      \$657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$658  = in_beats1;
+    if (\$264 ) begin
+      \$658  = \$265 [8:0];
+    end
+    if (in_release_r1_1) begin
+      \$658  = 9'h000;
+    end
+    if (rst) begin
+      \$658  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$659  = in_beats_left1;
+    if (\$264 ) begin
+      \$659  = \$266 [10:0];
+    end
+    if (\$268 ) begin
+      \$659  = { in_folds_m2[9], in_folds_m2 };
+    end
+    if (rst) begin
+      \$659  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$660  = in_full1;
+    if (\$264 ) begin
+      if (in_beats_left1[10]) begin
+        \$660  = 1'h1;
+      end
+    end
+    if (in_release_r1_1) begin
+      \$660  = 1'h0;
+    end
+    if (rst) begin
+      \$660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$661  = in_wslot;
+    if (\$270 ) begin
+      \$661  = \$271 ;
+    end
+    if (rst) begin
+      \$661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$662  = loaded;
+    if (\$272 ) begin
+      \$662  = 1'h1;
+    end
+    if (\$347 ) begin
+      \$662  = 1'h0;
+    end
+    if (rst) begin
+      \$662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$663  = oldest;
+    if (\$272 ) begin
+      \$663  = in_wslot;
+    end
+    if (\$273 ) begin
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          if (\$296 ) begin
+            \$663  = 1'h1;
+          end
+        end
+      end
+    end
+    if (\$309 ) begin
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          if (\$332 ) begin
+            \$663  = 1'h0;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$664  = cur_folds_m1_0;
+    if (\$273 ) begin
+      \$664  = \$275 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$664  = next_steps0[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$664  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$665  = cur_groups_m1_0;
+    if (\$273 ) begin
+      \$665  = \$277 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$665  = next_steps0[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$665  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$666  = cur_one_fold0;
+    if (\$273 ) begin
+      \$666  = \$280 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$666  = next_steps0[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$666  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$667  = cur_wait_next0;
+    if (\$273 ) begin
+      \$667  = wait1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$667  = next_steps0[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$667  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$668  = cur_is_last0;
+    if (\$273 ) begin
+      \$668  = \$281 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$668  = \$291 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$669  = cur_relu0;
+    if (\$273 ) begin
+      \$669  = d0_rp__data[35];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$669  = next_descriptor0[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$670  = cur_requantize0;
+    if (\$273 ) begin
+      \$670  = d0_rp__data[36];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$670  = next_descriptor0[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$670  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$671  = bank_addr0;
+    if (\$273 ) begin
+      \$671  = d0_rp__data[26:18];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$671  = next_descriptor0[26:18];
+        end
+      end
+      if (\$300 ) begin
+        \$671  = \$301 [8:0];
+      end
+    end
+    if (rst) begin
+      \$671  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$672  = rq_addr0;
+    if (\$273 ) begin
+      \$672  = d0_rp__data[34:27];
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$672  = \$289 [7:0];
+        if (last_group0) begin
+          \$672  = next_descriptor0[34:27];
+        end
+      end
+    end
+    if (rst) begin
+      \$672  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$673  = layer0;
+    if (\$273 ) begin
+      \$673  = 4'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$673  = next_layer_r0;
+        end
+      end
+    end
+    if (rst) begin
+      \$673  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$674  = group0;
+    if (\$273 ) begin
+      \$674  = 9'h000;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$674  = group_plus1_0[8:0];
+        if (last_group0) begin
+          \$674  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$674  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$675  = fold0;
+    if (\$273 ) begin
+      \$675  = 9'h000;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$675  = 9'h000;
+        if (last_group0) begin
+          \$675  = 9'h000;
+        end
+      end else begin
+        \$675  = fold_plus1_0[8:0];
+      end
+    end
+    if (rst) begin
+      \$675  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$676  = group_plus1_0;
+    if (\$273 ) begin
+      \$676  = 10'h001;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$676  = \$288 [9:0];
+        if (last_group0) begin
+          \$676  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$676  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = fold_plus1_0;
+    if (\$273 ) begin
+      \$677  = 10'h001;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$677  = 10'h001;
+        if (last_group0) begin
+          \$677  = 10'h001;
+        end
+      end else begin
+        \$677  = fold_plus2_0[9:0];
+      end
+    end
+    if (rst) begin
+      \$677  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = fold_plus2_0;
+    if (\$273 ) begin
+      \$678  = 11'h002;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$678  = 11'h002;
+        if (last_group0) begin
+          \$678  = 11'h002;
+        end
+      end else begin
+        \$678  = \$297 [10:0];
+      end
+    end
+    if (rst) begin
+      \$678  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = last_fold0;
+    if (\$273 ) begin
+      \$679  = \$284 ;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$679  = cur_one_fold0;
+        if (last_group0) begin
+          \$679  = next_steps0[29];
+        end
+      end else begin
+        \$679  = \$298 ;
+      end
+    end
+    if (rst) begin
+      \$679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = last_group0;
+    if (\$273 ) begin
+      \$680  = \$287 ;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        \$680  = \$290 ;
+        if (last_group0) begin
+          \$680  = next_steps0[30];
+        end
+      end
+    end
+    if (rst) begin
+      \$680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = fold_is_0_0;
+    if (\$273 ) begin
+      \$681  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$681  = 1'h1;
+        if (last_group0) begin
+          \$681  = 1'h1;
+        end
+      end else begin
+        \$681  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$681  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = first_step0;
+    if (\$273 ) begin
+      \$682  = 1'h1;
+    end else if (issue0) begin
+      (* full_case = 32'd1 *)
+      if (last_fold0) begin
+        \$682  = 1'h0;
+        if (last_group0) begin
+          \$682  = 1'h1;
+        end
+      end else begin
+        \$682  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$682  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = wr_buf0;
+    if (\$273 ) begin
+      \$683  = 1'h0;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$683  = \$294 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$683  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = layer_is_0_0;
+    if (\$273 ) begin
+      \$684  = 1'h1;
+    end else if (issue0) begin
+      if (last_fold0) begin
+        if (last_group0) begin
+          \$684  = cur_is_last0;
+        end
+      end
+    end
+    if (rst) begin
+      \$684  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$685  = \$302 ;
+    if (rst) begin
+      \$685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = \$305 [4:0];
+    if (rst) begin
+      \$686  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = wait_remain0;
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$687  = wait_next_m2_0;
+    end else begin
+      if (\$307 ) begin
+        \$687  = \$308 [4:0];
+      end
+    end
+    if (rst) begin
+      \$687  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (issue0) begin
+      \$688  = wait_next_le2_0;
+    end else begin
+      \$688  = \$306 ;
+    end
+    if (rst) begin
+      \$688  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = cur_folds_m1_1;
+    if (\$309 ) begin
+      \$689  = \$311 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$689  = next_steps1[18:9];
+        end
+      end
+    end
+    if (rst) begin
+      \$689  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = cur_groups_m1_1;
+    if (\$309 ) begin
+      \$690  = \$313 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$690  = next_steps1[28:19];
+        end
+      end
+    end
+    if (rst) begin
+      \$690  = 10'h3ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = cur_one_fold1;
+    if (\$309 ) begin
+      \$691  = \$316 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$691  = next_steps1[29];
+        end
+      end
+    end
+    if (rst) begin
+      \$691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = cur_wait_next1;
+    if (\$309 ) begin
+      \$692  = wait1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$692  = next_steps1[35:31];
+        end
+      end
+    end
+    if (rst) begin
+      \$692  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = cur_is_last1;
+    if (\$309 ) begin
+      \$693  = \$317 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$693  = \$327 ;
+        end
+      end
+    end
+    if (rst) begin
+      \$693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = cur_relu1;
+    if (\$309 ) begin
+      \$694  = d0_rp__data[35];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$694  = next_descriptor1[35];
+        end
+      end
+    end
+    if (rst) begin
+      \$694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = cur_requantize1;
+    if (\$309 ) begin
+      \$695  = d0_rp__data[36];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$695  = next_descriptor1[36];
+        end
+      end
+    end
+    if (rst) begin
+      \$695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = bank_addr1;
+    if (\$309 ) begin
+      \$696  = d0_rp__data[26:18];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$696  = next_descriptor1[26:18];
+        end
+      end
+      if (\$336 ) begin
+        \$696  = \$337 [8:0];
+      end
+    end
     if (rst) begin
       \$696  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = in_release0;
-    if (rst) begin
-      \$697  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = in_release1;
-    if (rst) begin
-      \$698  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = in_beats0;
-    if (\$258 ) begin
-      \$699  = \$259 [8:0];
-    end
-    if (in_release_r1_0) begin
-      \$699  = 9'h000;
-    end
-    if (rst) begin
-      \$699  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = in_full0;
-    if (\$258 ) begin
-      if (\$260 ) begin
-        \$700  = 1'h1;
-      end
-    end
-    if (in_release_r1_0) begin
-      \$700  = 1'h0;
-    end
-    if (rst) begin
-      \$700  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = in_beats1;
-    if (\$262 ) begin
-      \$701  = \$263 [8:0];
-    end
-    if (in_release_r1_1) begin
-      \$701  = 9'h000;
-    end
-    if (rst) begin
-      \$701  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = in_full1;
-    if (\$262 ) begin
-      if (\$264 ) begin
-        \$702  = 1'h1;
-      end
-    end
-    if (in_release_r1_1) begin
-      \$702  = 1'h0;
-    end
-    if (rst) begin
-      \$702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = in_wslot;
-    if (\$267 ) begin
-      \$703  = \$268 ;
-    end
-    if (rst) begin
-      \$703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = loaded;
-    if (\$269 ) begin
-      \$704  = 1'h1;
-    end
-    if (\$344 ) begin
-      \$704  = 1'h0;
-    end
-    if (rst) begin
-      \$704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = oldest;
-    if (\$269 ) begin
-      \$705  = in_wslot;
-    end
-    if (\$270 ) begin
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          if (\$293 ) begin
-            \$705  = 1'h1;
-          end
+    \$697  = rq_addr1;
+    if (\$309 ) begin
+      \$697  = d0_rp__data[34:27];
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$697  = \$325 [7:0];
+        if (last_group1) begin
+          \$697  = next_descriptor1[34:27];
         end
       end
     end
-    if (\$306 ) begin
+    if (rst) begin
+      \$697  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = layer1;
+    if (\$309 ) begin
+      \$698  = 4'h0;
     end else if (issue1) begin
       if (last_fold1) begin
         if (last_group1) begin
-          if (\$329 ) begin
-            \$705  = 1'h0;
-          end
+          \$698  = next_layer_r1;
+        end
+      end
+    end
+    if (rst) begin
+      \$698  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = group1;
+    if (\$309 ) begin
+      \$699  = 9'h000;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$699  = group_plus1_1[8:0];
+        if (last_group1) begin
+          \$699  = 9'h000;
+        end
+      end
+    end
+    if (rst) begin
+      \$699  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = fold1;
+    if (\$309 ) begin
+      \$700  = 9'h000;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$700  = 9'h000;
+        if (last_group1) begin
+          \$700  = 9'h000;
+        end
+      end else begin
+        \$700  = fold_plus1_1[8:0];
+      end
+    end
+    if (rst) begin
+      \$700  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = group_plus1_1;
+    if (\$309 ) begin
+      \$701  = 10'h001;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$701  = \$324 [9:0];
+        if (last_group1) begin
+          \$701  = 10'h001;
+        end
+      end
+    end
+    if (rst) begin
+      \$701  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = fold_plus1_1;
+    if (\$309 ) begin
+      \$702  = 10'h001;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$702  = 10'h001;
+        if (last_group1) begin
+          \$702  = 10'h001;
+        end
+      end else begin
+        \$702  = fold_plus2_1[9:0];
+      end
+    end
+    if (rst) begin
+      \$702  = 10'h001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = fold_plus2_1;
+    if (\$309 ) begin
+      \$703  = 11'h002;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$703  = 11'h002;
+        if (last_group1) begin
+          \$703  = 11'h002;
+        end
+      end else begin
+        \$703  = \$333 [10:0];
+      end
+    end
+    if (rst) begin
+      \$703  = 11'h002;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = last_fold1;
+    if (\$309 ) begin
+      \$704  = \$320 ;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$704  = cur_one_fold1;
+        if (last_group1) begin
+          \$704  = next_steps1[29];
+        end
+      end else begin
+        \$704  = \$334 ;
+      end
+    end
+    if (rst) begin
+      \$704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = last_group1;
+    if (\$309 ) begin
+      \$705  = \$323 ;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        \$705  = \$326 ;
+        if (last_group1) begin
+          \$705  = next_steps1[30];
         end
       end
     end
@@ -3981,45 +4648,53 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = cur_folds_m1_0;
-    if (\$270 ) begin
-      \$706  = \$272 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$706  = next_steps0[18:9];
+    \$706  = fold_is_0_1;
+    if (\$309 ) begin
+      \$706  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$706  = 1'h1;
+        if (last_group1) begin
+          \$706  = 1'h1;
         end
+      end else begin
+        \$706  = 1'h0;
       end
     end
     if (rst) begin
-      \$706  = 10'h3ff;
+      \$706  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = cur_groups_m1_0;
-    if (\$270 ) begin
-      \$707  = \$274 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$707  = next_steps0[28:19];
+    \$707  = first_step1;
+    if (\$309 ) begin
+      \$707  = 1'h1;
+    end else if (issue1) begin
+      (* full_case = 32'd1 *)
+      if (last_fold1) begin
+        \$707  = 1'h0;
+        if (last_group1) begin
+          \$707  = 1'h1;
         end
+      end else begin
+        \$707  = 1'h0;
       end
     end
     if (rst) begin
-      \$707  = 10'h3ff;
+      \$707  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = cur_one_fold0;
-    if (\$270 ) begin
-      \$708  = \$277 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$708  = next_steps0[29];
+    \$708  = wr_buf1;
+    if (\$309 ) begin
+      \$708  = 1'h0;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$708  = \$330 ;
         end
       end
     end
@@ -4029,229 +4704,144 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = cur_wait_next0;
-    if (\$270 ) begin
-      \$709  = wait1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$709  = next_steps0[35:31];
+    \$709  = layer_is_0_1;
+    if (\$309 ) begin
+      \$709  = 1'h1;
+    end else if (issue1) begin
+      if (last_fold1) begin
+        if (last_group1) begin
+          \$709  = cur_is_last1;
         end
       end
     end
     if (rst) begin
-      \$709  = 5'h00;
+      \$709  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = cur_is_last0;
-    if (\$270 ) begin
-      \$710  = \$278 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$710  = \$288 ;
-        end
-      end
-    end
+    \$710  = \$338 ;
     if (rst) begin
       \$710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = cur_relu0;
-    if (\$270 ) begin
-      \$711  = d0_rp__data[35];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$711  = next_descriptor0[35];
-        end
-      end
-    end
+    \$711  = \$341 [4:0];
     if (rst) begin
-      \$711  = 1'h0;
+      \$711  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = cur_requantize0;
-    if (\$270 ) begin
-      \$712  = d0_rp__data[36];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$712  = next_descriptor0[36];
-        end
+    \$712  = wait_remain1;
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$712  = wait_next_m2_1;
+    end else begin
+      if (\$343 ) begin
+        \$712  = \$344 [4:0];
       end
     end
     if (rst) begin
-      \$712  = 1'h0;
+      \$712  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = bank_addr0;
-    if (\$270 ) begin
-      \$713  = d0_rp__data[26:18];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$713  = next_descriptor0[26:18];
-        end
-      end
-      if (\$297 ) begin
-        \$713  = \$298 [8:0];
-      end
+    (* full_case = 32'd1 *)
+    if (issue1) begin
+      \$713  = wait_next_le2_1;
+    end else begin
+      \$713  = \$342 ;
     end
     if (rst) begin
-      \$713  = 9'h000;
+      \$713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = rq_addr0;
-    if (\$270 ) begin
-      \$714  = d0_rp__data[34:27];
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$714  = \$286 [7:0];
-        if (last_group0) begin
-          \$714  = next_descriptor0[34:27];
-        end
-      end
-    end
+    \$714  = \$351 ;
     if (rst) begin
-      \$714  = 8'h00;
+      \$714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = layer0;
-    if (\$270 ) begin
-      \$715  = 4'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$715  = next_layer_r0;
-        end
-      end
-    end
+    \$715  = issue_ctx;
     if (rst) begin
-      \$715  = 4'h0;
+      \$715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = group0;
-    if (\$270 ) begin
-      \$716  = 9'h000;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$716  = group_plus1_0[8:0];
-        if (last_group0) begin
-          \$716  = 9'h000;
-        end
-      end
-    end
+    \$716  = \$353 ;
     if (rst) begin
-      \$716  = 9'h000;
+      \$716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = fold0;
-    if (\$270 ) begin
-      \$717  = 9'h000;
-    end else if (issue0) begin
+    \$717  = \$355 ;
+    if (rst) begin
+      \$717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = in_ahead0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$718  = 9'h000;
+    end else begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$717  = 9'h000;
-        if (last_group0) begin
-          \$717  = 9'h000;
+      if (\$363 ) begin
+        if (in_taken0) begin
+          \$718  = \$366 [8:0];
+        end
+      end else if (\$365 ) begin
+        if (\$367 ) begin
+          \$718  = \$368 [8:0];
         end
       end else begin
-        \$717  = fold_plus1_0[8:0];
+        \$718  = in_beats0;
       end
     end
     if (rst) begin
-      \$717  = 9'h000;
+      \$718  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = group_plus1_0;
-    if (\$270 ) begin
-      \$718  = 10'h001;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$718  = \$285 [9:0];
-        if (last_group0) begin
-          \$718  = 10'h001;
-        end
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$719  = 1'h0;
+    end else begin
+      \$719  = \$357 ;
     end
     if (rst) begin
-      \$718  = 10'h001;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = fold_plus1_0;
-    if (\$270 ) begin
-      \$719  = 10'h001;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$719  = 10'h001;
-        if (last_group0) begin
-          \$719  = 10'h001;
-        end
-      end else begin
-        \$719  = fold_plus2_0[9:0];
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$720  = 1'h0;
+    end else begin
+      \$720  = \$359 ;
     end
     if (rst) begin
-      \$719  = 10'h001;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = fold_plus2_0;
-    if (\$270 ) begin
-      \$720  = 11'h002;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$720  = 11'h002;
-        if (last_group0) begin
-          \$720  = 11'h002;
-        end
-      end else begin
-        \$720  = \$294 [10:0];
-      end
-    end
-    if (rst) begin
-      \$720  = 11'h002;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = last_fold0;
-    if (\$270 ) begin
-      \$721  = \$281 ;
-    end else if (issue0) begin
-      (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$721  = cur_one_fold0;
-        if (last_group0) begin
-          \$721  = next_steps0[29];
-        end
-      end else begin
-        \$721  = \$295 ;
-      end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$721  = 1'h0;
+    end else begin
+      \$721  = \$361 ;
     end
     if (rst) begin
       \$721  = 1'h0;
@@ -4259,15 +4849,22 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = last_group0;
-    if (\$270 ) begin
-      \$722  = \$284 ;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        \$722  = \$287 ;
-        if (last_group0) begin
-          \$722  = next_steps0[30];
+    \$722  = in_ahead_ge1_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$722  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$363 ) begin
+        if (in_taken0) begin
+          \$722  = 1'h1;
         end
+      end else if (\$365 ) begin
+        if (\$367 ) begin
+          \$722  = in_ahead_ge2_0;
+        end
+      end else begin
+        \$722  = \$371 ;
       end
     end
     if (rst) begin
@@ -4276,112 +4873,155 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = fold_is_0_0;
-    if (\$270 ) begin
-      \$723  = 1'h1;
-    end else if (issue0) begin
+    \$723  = in_ahead_ge2_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$723  = 1'h0;
+    end else begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$723  = 1'h1;
-        if (last_group0) begin
-          \$723  = 1'h1;
+      if (\$363 ) begin
+        if (in_taken0) begin
+          \$723  = in_ahead_ge1_0;
+        end
+      end else if (\$365 ) begin
+        if (\$367 ) begin
+          \$723  = in_ahead_ge3_0;
         end
       end else begin
-        \$723  = 1'h0;
+        \$723  = \$373 ;
       end
     end
     if (rst) begin
-      \$723  = 1'h1;
+      \$723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = first_step0;
-    if (\$270 ) begin
-      \$724  = 1'h1;
-    end else if (issue0) begin
+    \$724  = in_ahead_ge3_0;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_0) begin
+      \$724  = 1'h0;
+    end else begin
       (* full_case = 32'd1 *)
-      if (last_fold0) begin
-        \$724  = 1'h0;
-        if (last_group0) begin
-          \$724  = 1'h1;
+      if (\$363 ) begin
+        if (in_taken0) begin
+          \$724  = in_ahead_ge2_0;
+        end
+      end else if (\$365 ) begin
+        if (\$367 ) begin
+          \$724  = \$369 ;
         end
       end else begin
-        \$724  = 1'h0;
+        \$724  = \$375 ;
       end
     end
     if (rst) begin
-      \$724  = 1'h1;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = wr_buf0;
-    if (\$270 ) begin
-      \$725  = 1'h0;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$725  = \$291 ;
+    \$725  = in_ahead1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$725  = 9'h000;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$383 ) begin
+        if (in_taken1) begin
+          \$725  = \$386 [8:0];
         end
-      end
-    end
-    if (rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = layer_is_0_0;
-    if (\$270 ) begin
-      \$726  = 1'h1;
-    end else if (issue0) begin
-      if (last_fold0) begin
-        if (last_group0) begin
-          \$726  = cur_is_last0;
+      end else if (\$385 ) begin
+        if (\$387 ) begin
+          \$725  = \$388 [8:0];
         end
+      end else begin
+        \$725  = in_beats1;
       end
     end
     if (rst) begin
-      \$726  = 1'h1;
+      \$725  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \$299 ;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$726  = 1'h0;
+    end else begin
+      \$726  = \$377 ;
+    end
+    if (rst) begin
+      \$726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$727  = 1'h0;
+    end else begin
+      \$727  = \$379 ;
+    end
     if (rst) begin
       \$727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \$302 [4:0];
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$728  = 1'h0;
+    end else begin
+      \$728  = \$381 ;
+    end
     if (rst) begin
-      \$728  = 5'h00;
+      \$728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = wait_remain0;
+    \$729  = in_ahead_ge1_1;
     (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$729  = wait_next_m2_0;
+    if (in_release_r1_1) begin
+      \$729  = 1'h0;
     end else begin
-      if (\$304 ) begin
-        \$729  = \$305 [4:0];
+      (* full_case = 32'd1 *)
+      if (\$383 ) begin
+        if (in_taken1) begin
+          \$729  = 1'h1;
+        end
+      end else if (\$385 ) begin
+        if (\$387 ) begin
+          \$729  = in_ahead_ge2_1;
+        end
+      end else begin
+        \$729  = \$391 ;
       end
     end
     if (rst) begin
-      \$729  = 5'h00;
+      \$729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = in_ahead_ge2_1;
     (* full_case = 32'd1 *)
-    if (issue0) begin
-      \$730  = wait_next_le2_0;
+    if (in_release_r1_1) begin
+      \$730  = 1'h0;
     end else begin
-      \$730  = \$303 ;
+      (* full_case = 32'd1 *)
+      if (\$383 ) begin
+        if (in_taken1) begin
+          \$730  = in_ahead_ge1_1;
+        end
+      end else if (\$385 ) begin
+        if (\$387 ) begin
+          \$730  = in_ahead_ge3_1;
+        end
+      end else begin
+        \$730  = \$393 ;
+      end
     end
     if (rst) begin
       \$730  = 1'h0;
@@ -4389,407 +5029,209 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = cur_folds_m1_1;
-    if (\$306 ) begin
-      \$731  = \$308 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$731  = next_steps1[18:9];
+    \$731  = in_ahead_ge3_1;
+    (* full_case = 32'd1 *)
+    if (in_release_r1_1) begin
+      \$731  = 1'h0;
+    end else begin
+      (* full_case = 32'd1 *)
+      if (\$383 ) begin
+        if (in_taken1) begin
+          \$731  = in_ahead_ge2_1;
         end
+      end else if (\$385 ) begin
+        if (\$387 ) begin
+          \$731  = \$389 ;
+        end
+      end else begin
+        \$731  = \$395 ;
       end
     end
     if (rst) begin
-      \$731  = 10'h3ff;
+      \$731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = cur_groups_m1_1;
-    if (\$306 ) begin
-      \$732  = \$310 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$732  = next_steps1[28:19];
-        end
-      end
-    end
+    \$732  = \$427 ;
     if (rst) begin
-      \$732  = 10'h3ff;
+      \$732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = cur_one_fold1;
-    if (\$306 ) begin
-      \$733  = \$313 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$733  = next_steps1[29];
-        end
-      end
-    end
+    \$733  = \$458 ;
     if (rst) begin
       \$733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = cur_wait_next1;
-    if (\$306 ) begin
-      \$734  = wait1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$734  = next_steps1[35:31];
-        end
-      end
-    end
+    \$734  = \$489 ;
     if (rst) begin
-      \$734  = 5'h00;
+      \$734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = cur_is_last1;
-    if (\$306 ) begin
-      \$735  = \$314 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$735  = \$324 ;
-        end
-      end
-    end
+    \$735  = issue;
     if (rst) begin
       \$735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = cur_relu1;
-    if (\$306 ) begin
-      \$736  = d0_rp__data[35];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$736  = next_descriptor1[35];
-        end
-      end
-    end
+    \$736  = \$511 ;
     if (rst) begin
       \$736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = cur_requantize1;
-    if (\$306 ) begin
-      \$737  = d0_rp__data[36];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$737  = next_descriptor1[36];
-        end
-      end
-    end
+    \$737  = wb_valid1;
     if (rst) begin
       \$737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = bank_addr1;
-    if (\$306 ) begin
-      \$738  = d0_rp__data[26:18];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$738  = next_descriptor1[26:18];
-        end
-      end
-      if (\$333 ) begin
-        \$738  = \$334 [8:0];
-      end
-    end
+    \$738  = wb_valid2;
     if (rst) begin
-      \$738  = 9'h000;
+      \$738  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = rq_addr1;
-    if (\$306 ) begin
-      \$739  = d0_rp__data[34:27];
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$739  = \$322 [7:0];
-        if (last_group1) begin
-          \$739  = next_descriptor1[34:27];
-        end
-      end
-    end
+    \$739  = wb_valid3;
     if (rst) begin
-      \$739  = 8'h00;
+      \$739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = layer1;
-    if (\$306 ) begin
-      \$740  = 4'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$740  = next_layer_r1;
-        end
-      end
-    end
+    \$740  = wb_valid4;
     if (rst) begin
-      \$740  = 4'h0;
+      \$740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = group1;
-    if (\$306 ) begin
-      \$741  = 9'h000;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$741  = group_plus1_1[8:0];
-        if (last_group1) begin
-          \$741  = 9'h000;
-        end
-      end
-    end
+    \$741  = wb_valid5;
     if (rst) begin
-      \$741  = 9'h000;
+      \$741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = fold1;
-    if (\$306 ) begin
-      \$742  = 9'h000;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$742  = 9'h000;
-        if (last_group1) begin
-          \$742  = 9'h000;
-        end
-      end else begin
-        \$742  = fold_plus1_1[8:0];
-      end
-    end
+    \$742  = wb_valid6;
     if (rst) begin
-      \$742  = 9'h000;
+      \$742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = group_plus1_1;
-    if (\$306 ) begin
-      \$743  = 10'h001;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$743  = \$321 [9:0];
-        if (last_group1) begin
-          \$743  = 10'h001;
-        end
-      end
-    end
+    \$743  = wb_valid7;
     if (rst) begin
-      \$743  = 10'h001;
+      \$743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = fold_plus1_1;
-    if (\$306 ) begin
-      \$744  = 10'h001;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$744  = 10'h001;
-        if (last_group1) begin
-          \$744  = 10'h001;
-        end
-      end else begin
-        \$744  = fold_plus2_1[9:0];
-      end
-    end
+    \$744  = wb_valid8;
     if (rst) begin
-      \$744  = 10'h001;
+      \$744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = fold_plus2_1;
-    if (\$306 ) begin
-      \$745  = 11'h002;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$745  = 11'h002;
-        if (last_group1) begin
-          \$745  = 11'h002;
-        end
-      end else begin
-        \$745  = \$330 [10:0];
-      end
-    end
+    \$745  = wb_valid9;
     if (rst) begin
-      \$745  = 11'h002;
+      \$745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = last_fold1;
-    if (\$306 ) begin
-      \$746  = \$317 ;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$746  = cur_one_fold1;
-        if (last_group1) begin
-          \$746  = next_steps1[29];
-        end
-      end else begin
-        \$746  = \$331 ;
-      end
-    end
+    \$746  = wb_valid10;
     if (rst) begin
       \$746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = last_group1;
-    if (\$306 ) begin
-      \$747  = \$320 ;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        \$747  = \$323 ;
-        if (last_group1) begin
-          \$747  = next_steps1[30];
-        end
-      end
-    end
+    \$747  = wb_valid11;
     if (rst) begin
       \$747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = fold_is_0_1;
-    if (\$306 ) begin
-      \$748  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$748  = 1'h1;
-        if (last_group1) begin
-          \$748  = 1'h1;
-        end
-      end else begin
-        \$748  = 1'h0;
-      end
-    end
+    \$748  = wb_valid12;
     if (rst) begin
-      \$748  = 1'h1;
+      \$748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = first_step1;
-    if (\$306 ) begin
-      \$749  = 1'h1;
-    end else if (issue1) begin
-      (* full_case = 32'd1 *)
-      if (last_fold1) begin
-        \$749  = 1'h0;
-        if (last_group1) begin
-          \$749  = 1'h1;
-        end
-      end else begin
-        \$749  = 1'h0;
-      end
-    end
+    \$749  = wb_valid13;
     if (rst) begin
-      \$749  = 1'h1;
+      \$749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = wr_buf1;
-    if (\$306 ) begin
-      \$750  = 1'h0;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$750  = \$327 ;
-        end
-      end
-    end
+    \$750  = wb_valid14;
     if (rst) begin
       \$750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = layer_is_0_1;
-    if (\$306 ) begin
-      \$751  = 1'h1;
-    end else if (issue1) begin
-      if (last_fold1) begin
-        if (last_group1) begin
-          \$751  = cur_is_last1;
-        end
-      end
-    end
+    \$751  = wb_valid15;
     if (rst) begin
-      \$751  = 1'h1;
+      \$751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \$335 ;
+    \$752  = wb_valid16;
     if (rst) begin
       \$752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \$338 [4:0];
+    \$753  = wb_valid17;
     if (rst) begin
-      \$753  = 5'h00;
+      \$753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = wait_remain1;
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$754  = wait_next_m2_1;
-    end else begin
-      if (\$340 ) begin
-        \$754  = \$341 [4:0];
+    \$754  = out_full0;
+    if (\$513 ) begin
+      \$754  = 1'h1;
+    end
+    if (done) begin
+      if (\$627 ) begin
+        \$754  = 1'h0;
       end
     end
     if (rst) begin
-      \$754  = 5'h00;
+      \$754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (issue1) begin
-      \$755  = wait_next_le2_1;
-    end else begin
-      \$755  = \$339 ;
+    \$755  = out_pending0;
+    if (\$513 ) begin
+      \$755  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$599 ) begin
+          \$755  = 1'h0;
+        end
+      end
     end
     if (rst) begin
       \$755  = 1'h0;
@@ -4797,145 +5239,104 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \$348 ;
+    \$756  = out_groups0;
+    if (\$513 ) begin
+      \$756  = 9'h000;
+    end else if (\$515 ) begin
+      \$756  = \$516 [8:0];
+    end
     if (rst) begin
-      \$756  = 1'h0;
+      \$756  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = issue_ctx;
+    \$757  = out_full1;
+    if (\$518 ) begin
+      \$757  = 1'h1;
+    end
+    if (done) begin
+      if (\$628 ) begin
+        \$757  = 1'h0;
+      end
+    end
     if (rst) begin
       \$757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = in_ahead0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$758  = 9'h000;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$362 ) begin
-        if (\$366 ) begin
-          \$758  = \$367 [8:0];
+    \$758  = out_pending1;
+    if (\$518 ) begin
+      \$758  = 1'h1;
+    end
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        if (\$600 ) begin
+          \$758  = 1'h0;
         end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
-          \$758  = \$371 [8:0];
-        end
-      end else begin
-        \$758  = \$376 [8:0];
       end
     end
     if (rst) begin
-      \$758  = 9'h000;
+      \$758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$759  = 1'h0;
-    end else begin
-      \$759  = \$352 ;
+    \$759  = out_groups1;
+    if (\$518 ) begin
+      \$759  = 9'h000;
+    end else if (\$520 ) begin
+      \$759  = \$521 [8:0];
     end
     if (rst) begin
-      \$759  = 1'h0;
+      \$759  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$760  = 1'h0;
-    end else begin
-      \$760  = \$356 ;
-    end
+    \$760  = \$524 [2:0];
     if (rst) begin
-      \$760  = 1'h0;
+      \$760  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$761  = 1'h0;
-    end else begin
-      \$761  = \$360 ;
-    end
+    \$761  = \$531 ;
     if (rst) begin
-      \$761  = 1'h0;
+      \$761  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = in_ahead_ge1_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$762  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$362 ) begin
-        if (\$366 ) begin
-          \$762  = 1'h1;
-        end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
-          \$762  = in_ahead_ge2_0;
-        end
-      end else begin
-        \$762  = \$380 ;
-      end
-    end
+    \$762  = \$534 ;
     if (rst) begin
       \$762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = in_ahead_ge2_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
-      \$763  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$362 ) begin
-        if (\$366 ) begin
-          \$763  = in_ahead_ge1_0;
-        end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
-          \$763  = in_ahead_ge3_0;
-        end
-      end else begin
-        \$763  = \$384 ;
-      end
+    \$763  = drain_undrained0;
+    if (\$542 ) begin
+      \$763  = 10'h000;
+    end else if (\$550 ) begin
+      \$763  = \$559 [9:0];
+    end else if (\$558 ) begin
+      \$763  = \$560 [9:0];
     end
     if (rst) begin
-      \$763  = 1'h0;
+      \$763  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = in_ahead_ge3_0;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_0) begin
+    \$764  = drain_ready0;
+    if (\$542 ) begin
       \$764  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$362 ) begin
-        if (\$366 ) begin
-          \$764  = in_ahead_ge2_0;
-        end
-      end else if (\$364 ) begin
-        if (\$370 ) begin
-          \$764  = \$372 ;
-        end
-      end else begin
-        \$764  = \$388 ;
-      end
+    end else if (\$550 ) begin
+      \$764  = 1'h1;
+    end else if (\$558 ) begin
+      \$764  = \$561 ;
     end
     if (rst) begin
       \$764  = 1'h0;
@@ -4943,47 +5344,34 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = in_ahead1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$765  = 9'h000;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        if (\$406 ) begin
-          \$765  = \$407 [8:0];
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
-          \$765  = \$411 [8:0];
-        end
-      end else begin
-        \$765  = \$416 [8:0];
-      end
-    end
+    \$765  = \$564 ;
     if (rst) begin
-      \$765  = 9'h000;
+      \$765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$766  = 1'h0;
-    end else begin
-      \$766  = \$392 ;
+    \$766  = drain_undrained1;
+    if (\$572 ) begin
+      \$766  = 10'h000;
+    end else if (\$580 ) begin
+      \$766  = \$589 [9:0];
+    end else if (\$588 ) begin
+      \$766  = \$590 [9:0];
     end
     if (rst) begin
-      \$766  = 1'h0;
+      \$766  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
+    \$767  = drain_ready1;
+    if (\$572 ) begin
       \$767  = 1'h0;
-    end else begin
-      \$767  = \$396 ;
+    end else if (\$580 ) begin
+      \$767  = 1'h1;
+    end else if (\$588 ) begin
+      \$767  = \$591 ;
     end
     if (rst) begin
       \$767  = 1'h0;
@@ -4991,692 +5379,282 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$768  = 1'h0;
-    end else begin
-      \$768  = \$400 ;
-    end
+    \$768  = drain_read;
     if (rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = in_ahead_ge1_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$769  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        if (\$406 ) begin
-          \$769  = 1'h1;
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
-          \$769  = in_ahead_ge2_1;
-        end
-      end else begin
-        \$769  = \$420 ;
-      end
-    end
+    \$769  = drain_inflight;
     if (rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = in_ahead_ge2_1;
-    (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$770  = 1'h0;
-    end else begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        if (\$406 ) begin
-          \$770  = in_ahead_ge1_1;
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
-          \$770  = in_ahead_ge3_1;
-        end
-      end else begin
-        \$770  = \$424 ;
-      end
-    end
+    \$770  = drain_inflight2;
     if (rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = in_ahead_ge3_1;
+    \$771  = \$592 ;
+    if (rst) begin
+      \$771  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$772  = \$593 ;
+    if (rst) begin
+      \$772  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (in_release_r1_1) begin
-      \$771  = 1'h0;
+    if (\$594 ) begin
+      \$773  = \$595 ;
+    end else if (drain_elem_last) begin
+      \$773  = \$596 ;
     end else begin
-      (* full_case = 32'd1 *)
-      if (\$402 ) begin
-        if (\$406 ) begin
-          \$771  = in_ahead_ge2_1;
-        end
-      end else if (\$404 ) begin
-        if (\$410 ) begin
-          \$771  = \$412 ;
-        end
-      end else begin
-        \$771  = \$428 ;
-      end
+      \$773  = \$597 ;
     end
-    if (rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \$463 ;
-    if (rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \$498 ;
     if (rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \$533 ;
-    if (rst) begin
-      \$774  = 1'h0;
+    \$774  = drain_lane;
+    if (drain_read) begin
+      \$774  = drain_elem[2:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = issue;
-    if (rst) begin
-      \$775  = 1'h0;
+    \$775  = drain_last;
+    if (drain_read) begin
+      \$775  = drain_elem_last;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \$555 ;
+    \$776  = drain_elem;
+    if (drain_read) begin
+      (* full_case = 32'd1 *)
+      if (drain_elem_last) begin
+        \$776  = 9'h000;
+      end else begin
+        \$776  = \$601 [8:0];
+      end
+    end
     if (rst) begin
-      \$776  = 1'h0;
+      \$776  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = wb_valid1;
+    \$777  = drain_slot;
+    if (drain_read) begin
+      if (drain_elem_last) begin
+        \$777  = \$598 ;
+      end
+    end
     if (rst) begin
       \$777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = wb_valid2;
+    \$778  = release_slot;
+    if (done) begin
+      \$778  = \$626 ;
+    end
     if (rst) begin
       \$778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = wb_valid3;
+    \$779  = vector_start;
     if (rst) begin
       \$779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = wb_valid4;
+    \$780  = done;
     if (rst) begin
       \$780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = wb_valid5;
+    \$781  = \$630 [2:0];
     if (rst) begin
-      \$781  = 1'h0;
+      \$781  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = wb_valid6;
+    \$782  = \$633 ;
     if (rst) begin
       \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = wb_valid7;
+    \$783  = { 6'h00, busy };
     if (rst) begin
-      \$783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = wb_valid8;
-    if (rst) begin
-      \$784  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = wb_valid9;
-    if (rst) begin
-      \$785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = wb_valid10;
-    if (rst) begin
-      \$786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = wb_valid11;
-    if (rst) begin
-      \$787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = wb_valid12;
-    if (rst) begin
-      \$788  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = wb_valid13;
-    if (rst) begin
-      \$789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = wb_valid14;
-    if (rst) begin
-      \$790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = wb_valid15;
-    if (rst) begin
-      \$791  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = wb_valid16;
-    if (rst) begin
-      \$792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = wb_valid17;
-    if (rst) begin
-      \$793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = out_full0;
-    if (\$557 ) begin
-      \$794  = 1'h1;
-    end
-    if (done) begin
-      if (\$671 ) begin
-        \$794  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = out_pending0;
-    if (\$557 ) begin
-      \$795  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$643 ) begin
-          \$795  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = out_groups0;
-    if (\$557 ) begin
-      \$796  = 9'h000;
-    end else if (\$559 ) begin
-      \$796  = \$560 [8:0];
-    end
-    if (rst) begin
-      \$796  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = out_full1;
-    if (\$562 ) begin
-      \$797  = 1'h1;
-    end
-    if (done) begin
-      if (\$672 ) begin
-        \$797  = 1'h0;
-      end
-    end
-    if (rst) begin
-      \$797  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = out_pending1;
-    if (\$562 ) begin
-      \$798  = 1'h1;
-    end
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        if (\$644 ) begin
-          \$798  = 1'h0;
-        end
-      end
-    end
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = out_groups1;
-    if (\$562 ) begin
-      \$799  = 9'h000;
-    end else if (\$564 ) begin
-      \$799  = \$565 [8:0];
-    end
-    if (rst) begin
-      \$799  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \$568 [2:0];
-    if (rst) begin
-      \$800  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \$575 ;
-    if (rst) begin
-      \$801  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \$578 ;
-    if (rst) begin
-      \$802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = drain_undrained0;
-    if (\$586 ) begin
-      \$803  = 10'h000;
-    end else if (\$594 ) begin
-      \$803  = \$603 [9:0];
-    end else if (\$602 ) begin
-      \$803  = \$604 [9:0];
-    end
-    if (rst) begin
-      \$803  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = drain_ready0;
-    if (\$586 ) begin
-      \$804  = 1'h0;
-    end else if (\$594 ) begin
-      \$804  = 1'h1;
-    end else if (\$602 ) begin
-      \$804  = \$605 ;
-    end
-    if (rst) begin
-      \$804  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \$608 ;
-    if (rst) begin
-      \$805  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = drain_undrained1;
-    if (\$616 ) begin
-      \$806  = 10'h000;
-    end else if (\$624 ) begin
-      \$806  = \$633 [9:0];
-    end else if (\$632 ) begin
-      \$806  = \$634 [9:0];
-    end
-    if (rst) begin
-      \$806  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = drain_ready1;
-    if (\$616 ) begin
-      \$807  = 1'h0;
-    end else if (\$624 ) begin
-      \$807  = 1'h1;
-    end else if (\$632 ) begin
-      \$807  = \$635 ;
-    end
-    if (rst) begin
-      \$807  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = drain_read;
-    if (rst) begin
-      \$808  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = drain_inflight;
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = drain_inflight2;
-    if (rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \$636 ;
-    if (rst) begin
-      \$811  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \$637 ;
-    if (rst) begin
-      \$812  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$638 ) begin
-      \$813  = \$639 ;
-    end else if (drain_elem_last) begin
-      \$813  = \$640 ;
-    end else begin
-      \$813  = \$641 ;
-    end
-    if (rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = drain_lane;
-    if (drain_read) begin
-      \$814  = drain_elem[2:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = drain_last;
-    if (drain_read) begin
-      \$815  = drain_elem_last;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = drain_elem;
-    if (drain_read) begin
-      (* full_case = 32'd1 *)
-      if (drain_elem_last) begin
-        \$816  = 9'h000;
-      end else begin
-        \$816  = \$645 [8:0];
-      end
-    end
-    if (rst) begin
-      \$816  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = drain_slot;
-    if (drain_read) begin
-      if (drain_elem_last) begin
-        \$817  = \$642 ;
-      end
-    end
-    if (rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = release_slot;
-    if (done) begin
-      \$818  = \$670 ;
-    end
-    if (rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = vector_start;
-    if (rst) begin
-      \$819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = done;
-    if (rst) begin
-      \$820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \$674 [2:0];
-    if (rst) begin
-      \$821  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \$677 ;
-    if (rst) begin
-      \$822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = { 6'h00, busy };
-    if (rst) begin
-      \$823  = 7'h00;
+      \$783  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$824  = 32'd0;
+      \$784  = 32'd0;
     end else begin
-      \$824  = \$678 [31:0];
+      \$784  = \$634 [31:0];
     end
     if (rst) begin
-      \$824  = 32'd0;
+      \$784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = { 6'h00, stall_input };
+    \$785  = { 6'h00, stall_input };
     if (rst) begin
-      \$825  = 7'h00;
+      \$785  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$826  = 32'd0;
+      \$786  = 32'd0;
     end else begin
-      \$826  = \$679 [31:0];
+      \$786  = \$635 [31:0];
     end
     if (rst) begin
-      \$826  = 32'd0;
+      \$786  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = { 6'h00, stall_output };
+    \$787  = { 6'h00, stall_output };
     if (rst) begin
-      \$827  = 7'h00;
+      \$787  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$828  = 32'd0;
+      \$788  = 32'd0;
     end else begin
-      \$828  = \$680 [31:0];
+      \$788  = \$636 [31:0];
     end
     if (rst) begin
-      \$828  = 32'd0;
+      \$788  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \$681 ;
+    \$789  = \$637 ;
     if (rst) begin
-      \$829  = 7'h00;
+      \$789  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$830  = 32'd0;
+      \$790  = 32'd0;
     end else begin
-      \$830  = \$682 [31:0];
+      \$790  = \$638 [31:0];
     end
     if (rst) begin
-      \$830  = 32'd0;
+      \$790  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = { 3'h0, \$683  };
+    \$791  = { 3'h0, \$639  };
     if (rst) begin
-      \$831  = 7'h00;
+      \$791  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$832  = 32'd0;
+      \$792  = 32'd0;
     end else begin
-      \$832  = \$684 [31:0];
+      \$792  = \$640 [31:0];
     end
     if (rst) begin
-      \$832  = 32'd0;
+      \$792  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = { 6'h00, issue };
+    \$793  = { 6'h00, issue };
     if (rst) begin
-      \$833  = 7'h00;
+      \$793  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$834  = 32'd0;
+      \$794  = 32'd0;
     end else begin
-      \$834  = \$685 [31:0];
+      \$794  = \$641 [31:0];
     end
     if (rst) begin
-      \$834  = 32'd0;
+      \$794  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = { 5'h00, \$686  };
+    \$795  = { 5'h00, \$642  };
     if (rst) begin
-      \$835  = 7'h00;
+      \$795  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$836  = 32'd0;
+      \$796  = 32'd0;
     end else begin
-      \$836  = \$687 [31:0];
+      \$796  = \$643 [31:0];
     end
     if (rst) begin
-      \$836  = 32'd0;
+      \$796  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = { 6'h00, done };
+    \$797  = { 6'h00, done };
     if (rst) begin
-      \$837  = 7'h00;
+      \$797  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
     if (clear_counters) begin
-      \$838  = 32'd0;
+      \$798  = 32'd0;
     end else begin
-      \$838  = \$688 [31:0];
+      \$798  = \$644 [31:0];
     end
     if (rst) begin
-      \$838  = 32'd0;
+      \$798  = 32'd0;
     end
   end
   always @* begin
@@ -5684,25 +5662,25 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     (* full_case = 32'd1 *)
     casez (stat_addr)
       4'h0:
-          \$839  = count_busy;
+          \$799  = count_busy;
       4'h1:
-          \$839  = count_stall_input;
+          \$799  = count_stall_input;
       4'h2:
-          \$839  = count_stall_output;
+          \$799  = count_stall_output;
       4'h3:
-          \$839  = count_mac_ops;
+          \$799  = count_mac_ops;
       4'h4:
-          \$839  = count_bank_reads;
+          \$799  = count_bank_reads;
       4'h5:
-          \$839  = count_act_reads;
+          \$799  = count_act_reads;
       4'h6:
-          \$839  = count_act_writes;
+          \$799  = count_act_writes;
       4'h7:
-          \$839  = count_inferences;
+          \$799  = count_inferences;
       4'h8:
-          \$839  = 32'd0;
+          \$799  = 32'd0;
       default:
-          \$839  = 32'd0;
+          \$799  = 32'd0;
     endcase
   end
   assign busy_r = busy;
@@ -5834,39 +5812,39 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \act$228  = act_word;
   assign \act$229  = act_word;
   assign \act$230  = act_word;
-  assign act_wp__data = { \$854 , \$852 , \$850 , \$848 , \$846 , \$844 , \$842 , \$840  };
-  assign result = { \$841 , \$840  };
-  assign \result$240  = { \$843 , \$842  };
-  assign \result$241  = { \$845 , \$844  };
-  assign \result$242  = { \$847 , \$846  };
-  assign \result$243  = { \$849 , \$848  };
-  assign \result$244  = { \$851 , \$850  };
-  assign \result$245  = { \$853 , \$852  };
-  assign \result$246  = { \$855 , \$854  };
+  assign act_wp__data = { \$814 , \$812 , \$810 , \$808 , \$806 , \$804 , \$802 , \$800  };
+  assign result = { \$801 , \$800  };
+  assign \result$240  = { \$803 , \$802  };
+  assign \result$241  = { \$805 , \$804  };
+  assign \result$242  = { \$807 , \$806  };
+  assign \result$243  = { \$809 , \$808  };
+  assign \result$244  = { \$811 , \$810  };
+  assign \result$245  = { \$813 , \$812  };
+  assign \result$246  = { \$815 , \$814  };
   assign \$signature__en$247  = out_write;
   assign \$signature__addr$248  = \$160 [5:0];
-  assign \$signature__data$249  = { \$841 , \$840  };
+  assign \$signature__data$249  = { \$801 , \$800  };
   assign \$signature__en$250  = out_write;
   assign \$signature__addr$251  = \$162 [5:0];
-  assign \$signature__data$252  = { \$843 , \$842  };
+  assign \$signature__data$252  = { \$803 , \$802  };
   assign \$signature__en$253  = out_write;
   assign \$signature__addr$254  = \$164 [5:0];
-  assign \$signature__data$255  = { \$845 , \$844  };
+  assign \$signature__data$255  = { \$805 , \$804  };
   assign \$signature__en$256  = out_write;
   assign \$signature__addr$257  = \$166 [5:0];
-  assign \$signature__data$258  = { \$847 , \$846  };
+  assign \$signature__data$258  = { \$807 , \$806  };
   assign \$signature__en$259  = out_write;
   assign \$signature__addr$260  = \$168 [5:0];
-  assign \$signature__data$261  = { \$849 , \$848  };
+  assign \$signature__data$261  = { \$809 , \$808  };
   assign \$signature__en$262  = out_write;
   assign \$signature__addr$263  = \$170 [5:0];
-  assign \$signature__data$264  = { \$851 , \$850  };
+  assign \$signature__data$264  = { \$811 , \$810  };
   assign \$signature__en$265  = out_write;
   assign \$signature__addr$266  = \$172 [5:0];
-  assign \$signature__data$267  = { \$853 , \$852  };
+  assign \$signature__data$267  = { \$813 , \$812  };
   assign \$signature__en$268  = out_write;
   assign \$signature__addr$269  = \$174 [5:0];
-  assign \$signature__data$270  = { \$855 , \$854  };
+  assign \$signature__data$270  = { \$815 , \$814  };
   assign \$signature__addr$278  = \$185 [5:0];
   assign \$signature__addr$281  = \$190 [5:0];
   assign \$signature__addr$283  = \$195 [5:0];
@@ -5948,50 +5926,40 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$247  = \$246 ;
   assign \$254  = { \$253 [9], \$253 [9], \$253 [9], \$253 [9:3] };
   assign \$256  = { \$255 [9], \$255 [9], \$255 [9], \$255 [9:3] };
-  assign \$261  = in_wslot;
-  assign \$272  = { \$271 [9], \$271 [9], \$271 [9], \$271 [9:3] };
-  assign \$274  = { \$273 [9], \$273 [9], \$273 [9], \$273 [9:3] };
-  assign \$308  = { \$307 [9], \$307 [9], \$307 [9], \$307 [9:3] };
-  assign \$310  = { \$309 [9], \$309 [9], \$309 [9], \$309 [9:3] };
-  assign \$328  = oldest;
-  assign \$351  = \$350 ;
-  assign \$379  = \$378 ;
-  assign \$389  = in_wslot;
-  assign \$391  = \$390 ;
-  assign \$393  = in_wslot;
-  assign \$397  = in_wslot;
-  assign \$405  = in_wslot;
-  assign \$408  = in_wslot;
-  assign \$413  = in_wslot;
-  assign \$417  = in_wslot;
-  assign \$419  = \$418 ;
-  assign \$421  = in_wslot;
-  assign \$425  = in_wslot;
-  assign \$437  = in_wslot;
-  assign \$473  = \$472 ;
-  assign \$508  = \$507 ;
-  assign \$514  = in_wslot;
-  assign \$519  = in_wslot;
-  assign \$526  = claim_ctx;
-  assign \$541  = \$540 ;
-  assign \$545  = \$544 ;
-  assign \$561  = claim_ctx;
-  assign \$563  = wb_ctx18;
-  assign \$607  = wb_ctx17;
-  assign \$609  = claim_ctx;
-  assign \$611  = drain_slot;
-  assign \$617  = drain_slot;
-  assign \$625  = drain_slot;
-  assign \$644  = drain_slot;
-  assign \$655  = \$654 ;
-  assign \$659  = \$658 ;
-  assign \$663  = \$662 ;
-  assign \$667  = \$666 ;
-  assign \$672  = release_slot;
+  assign \$263  = in_wslot;
+  assign \$275  = { \$274 [9], \$274 [9], \$274 [9], \$274 [9:3] };
+  assign \$277  = { \$276 [9], \$276 [9], \$276 [9], \$276 [9:3] };
+  assign \$311  = { \$310 [9], \$310 [9], \$310 [9], \$310 [9:3] };
+  assign \$313  = { \$312 [9], \$312 [9], \$312 [9], \$312 [9:3] };
+  assign \$331  = oldest;
+  assign \$354  = in_wslot;
+  assign \$356  = in_taken0;
+  assign \$370  = in_taken0;
+  assign \$376  = in_taken1;
+  assign \$390  = in_taken1;
+  assign \$402  = in_wslot;
+  assign \$437  = \$436 ;
+  assign \$468  = \$467 ;
+  assign \$482  = claim_ctx;
+  assign \$497  = \$496 ;
+  assign \$501  = \$500 ;
+  assign \$517  = claim_ctx;
+  assign \$519  = wb_ctx18;
+  assign \$563  = wb_ctx17;
+  assign \$565  = claim_ctx;
+  assign \$567  = drain_slot;
+  assign \$573  = drain_slot;
+  assign \$581  = drain_slot;
+  assign \$600  = drain_slot;
+  assign \$611  = \$610 ;
+  assign \$615  = \$614 ;
+  assign \$619  = \$618 ;
+  assign \$623  = \$622 ;
+  assign \$628  = release_slot;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$3022$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$2990$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -6021,8 +5989,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   reg [2:0] level = 3'h0;
   input [31:0] \port$295$0 ;
   wire [31:0] \port$295$0 ;
-  input \port$3022$0 ;
-  wire \port$3022$0 ;
+  input \port$2990$0 ;
+  wire \port$2990$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [32:0] r_data;
@@ -6056,7 +6024,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$3022$0 , \port$295$0  };
+      storage[w_port__addr] <= { \port$2990$0 , \port$295$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h5;
@@ -6122,14 +6090,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$3022$0 , \port$295$0  };
-  assign w_data = { \port$3022$0 , \port$295$0  };
+  assign w_port__data = { \port$2990$0 , \port$295$0  };
+  assign w_data = { \port$2990$0 , \port$295$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3256$0 , \port$3257$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3224$0 , \port$3225$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6325,10 +6293,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3256$0 ;
-  wire [7:0] \port$3256$0 ;
-  output [23:0] \port$3257$0 ;
-  wire [23:0] \port$3257$0 ;
+  output [7:0] \port$3224$0 ;
+  wire [7:0] \port$3224$0 ;
+  output [23:0] \port$3225$0 ;
+  wire [23:0] \port$3225$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7701,7 +7669,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3203$0 (pe0_flags),
+    .\port$3171$0 (pe0_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -7837,14 +7805,14 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3256$0  = \$50 ;
-  assign \port$3257$0  = \$51 ;
+  assign \port$3224$0  = \$50 ;
+  assign \port$3225$0  = \$51 ;
   assign \$19  = pe0_ctx9;
   assign \$23  = { pe0_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3203$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3171$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8029,8 +7997,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3203$0 ;
-  wire [1:0] \port$3203$0 ;
+  input [1:0] \port$3171$0 ;
+  wire [1:0] \port$3171$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8247,9 +8215,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3203$0 [0];
+    rq_relu1 <= \port$3171$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3203$0 [1];
+    rq_req1 <= \port$3171$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8383,8 +8351,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3203$0 [0];
-  assign i_requantize = \port$3203$0 [1];
+  assign i_relu = \port$3171$0 [0];
+  assign i_requantize = \port$3171$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8393,7 +8361,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$32
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3437$0 , \port$3438$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3405$0 , \port$3406$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8589,10 +8557,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3437$0 ;
-  wire [7:0] \port$3437$0 ;
-  output [23:0] \port$3438$0 ;
-  wire [23:0] \port$3438$0 ;
+  output [7:0] \port$3405$0 ;
+  wire [7:0] \port$3405$0 ;
+  output [23:0] \port$3406$0 ;
+  wire [23:0] \port$3406$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -9965,7 +9933,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3384$0 (pe1_flags),
+    .\port$3352$0 (pe1_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -10101,14 +10069,14 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3437$0  = \$50 ;
-  assign \port$3438$0  = \$51 ;
+  assign \port$3405$0  = \$50 ;
+  assign \port$3406$0  = \$51 ;
   assign \$19  = pe1_ctx9;
   assign \$23  = { pe1_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3384$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3352$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -10293,8 +10261,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3384$0 ;
-  wire [1:0] \port$3384$0 ;
+  input [1:0] \port$3352$0 ;
+  wire [1:0] \port$3352$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10511,9 +10479,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3384$0 [0];
+    rq_relu1 <= \port$3352$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3384$0 [1];
+    rq_req1 <= \port$3352$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10647,8 +10615,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3384$0 [0];
-  assign i_requantize = \port$3384$0 [1];
+  assign i_relu = \port$3352$0 [0];
+  assign i_requantize = \port$3352$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10657,7 +10625,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3618$0 , \port$3619$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3586$0 , \port$3587$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10853,10 +10821,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3618$0 ;
-  wire [7:0] \port$3618$0 ;
-  output [23:0] \port$3619$0 ;
-  wire [23:0] \port$3619$0 ;
+  output [7:0] \port$3586$0 ;
+  wire [7:0] \port$3586$0 ;
+  output [23:0] \port$3587$0 ;
+  wire [23:0] \port$3587$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -12229,7 +12197,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3565$0 (pe2_flags),
+    .\port$3533$0 (pe2_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -12365,14 +12333,14 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3618$0  = \$50 ;
-  assign \port$3619$0  = \$51 ;
+  assign \port$3586$0  = \$50 ;
+  assign \port$3587$0  = \$51 ;
   assign \$19  = pe2_ctx9;
   assign \$23  = { pe2_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3565$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3533$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12557,8 +12525,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3565$0 ;
-  wire [1:0] \port$3565$0 ;
+  input [1:0] \port$3533$0 ;
+  wire [1:0] \port$3533$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12775,9 +12743,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3565$0 [0];
+    rq_relu1 <= \port$3533$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3565$0 [1];
+    rq_req1 <= \port$3533$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12911,8 +12879,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3565$0 [0];
-  assign i_requantize = \port$3565$0 [1];
+  assign i_relu = \port$3533$0 [0];
+  assign i_requantize = \port$3533$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12921,7 +12889,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3799$0 , \port$3800$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3767$0 , \port$3768$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -13117,10 +13085,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3799$0 ;
-  wire [7:0] \port$3799$0 ;
-  output [23:0] \port$3800$0 ;
-  wire [23:0] \port$3800$0 ;
+  output [7:0] \port$3767$0 ;
+  wire [7:0] \port$3767$0 ;
+  output [23:0] \port$3768$0 ;
+  wire [23:0] \port$3768$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -14493,7 +14461,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3746$0 (pe3_flags),
+    .\port$3714$0 (pe3_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -14629,14 +14597,14 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3799$0  = \$50 ;
-  assign \port$3800$0  = \$51 ;
+  assign \port$3767$0  = \$50 ;
+  assign \port$3768$0  = \$51 ;
   assign \$19  = pe3_ctx9;
   assign \$23  = { pe3_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3746$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3714$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14821,8 +14789,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3746$0 ;
-  wire [1:0] \port$3746$0 ;
+  input [1:0] \port$3714$0 ;
+  wire [1:0] \port$3714$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -15039,9 +15007,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3746$0 [0];
+    rq_relu1 <= \port$3714$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3746$0 [1];
+    rq_req1 <= \port$3714$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15175,8 +15143,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3746$0 [0];
-  assign i_requantize = \port$3746$0 [1];
+  assign i_relu = \port$3714$0 [0];
+  assign i_requantize = \port$3714$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15185,7 +15153,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3980$0 , \port$3981$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3948$0 , \port$3949$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15381,10 +15349,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3980$0 ;
-  wire [7:0] \port$3980$0 ;
-  output [23:0] \port$3981$0 ;
-  wire [23:0] \port$3981$0 ;
+  output [7:0] \port$3948$0 ;
+  wire [7:0] \port$3948$0 ;
+  output [23:0] \port$3949$0 ;
+  wire [23:0] \port$3949$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -16757,7 +16725,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3927$0 (pe4_flags),
+    .\port$3895$0 (pe4_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -16893,14 +16861,14 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$3980$0  = \$50 ;
-  assign \port$3981$0  = \$51 ;
+  assign \port$3948$0  = \$50 ;
+  assign \port$3949$0  = \$51 ;
   assign \$19  = pe4_ctx9;
   assign \$23  = { pe4_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3927$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3895$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -17085,8 +17053,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3927$0 ;
-  wire [1:0] \port$3927$0 ;
+  input [1:0] \port$3895$0 ;
+  wire [1:0] \port$3895$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -17303,9 +17271,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3927$0 [0];
+    rq_relu1 <= \port$3895$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3927$0 [1];
+    rq_req1 <= \port$3895$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17439,8 +17407,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3927$0 [0];
-  assign i_requantize = \port$3927$0 [1];
+  assign i_relu = \port$3895$0 [0];
+  assign i_requantize = \port$3895$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17449,7 +17417,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$39
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4161$0 , \port$4162$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4129$0 , \port$4130$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17645,10 +17613,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4161$0 ;
-  wire [7:0] \port$4161$0 ;
-  output [23:0] \port$4162$0 ;
-  wire [23:0] \port$4162$0 ;
+  output [7:0] \port$4129$0 ;
+  wire [7:0] \port$4129$0 ;
+  output [23:0] \port$4130$0 ;
+  wire [23:0] \port$4130$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19021,7 +18989,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4108$0 (pe5_flags),
+    .\port$4076$0 (pe5_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -19157,14 +19125,14 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$4161$0  = \$50 ;
-  assign \port$4162$0  = \$51 ;
+  assign \port$4129$0  = \$50 ;
+  assign \port$4130$0  = \$51 ;
   assign \$19  = pe5_ctx9;
   assign \$23  = { pe5_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4108$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4076$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -19349,8 +19317,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4108$0 ;
-  wire [1:0] \port$4108$0 ;
+  input [1:0] \port$4076$0 ;
+  wire [1:0] \port$4076$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -19567,9 +19535,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4108$0 [0];
+    rq_relu1 <= \port$4076$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4108$0 [1];
+    rq_req1 <= \port$4076$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19703,8 +19671,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4108$0 [0];
-  assign i_requantize = \port$4108$0 [1];
+  assign i_relu = \port$4076$0 [0];
+  assign i_requantize = \port$4076$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19713,7 +19681,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$41
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4342$0 , \port$4343$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4310$0 , \port$4311$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19909,10 +19877,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4342$0 ;
-  wire [7:0] \port$4342$0 ;
-  output [23:0] \port$4343$0 ;
-  wire [23:0] \port$4343$0 ;
+  output [7:0] \port$4310$0 ;
+  wire [7:0] \port$4310$0 ;
+  output [23:0] \port$4311$0 ;
+  wire [23:0] \port$4311$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -21285,7 +21253,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4289$0 (pe6_flags),
+    .\port$4257$0 (pe6_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -21421,14 +21389,14 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$4342$0  = \$50 ;
-  assign \port$4343$0  = \$51 ;
+  assign \port$4310$0  = \$50 ;
+  assign \port$4311$0  = \$51 ;
   assign \$19  = pe6_ctx9;
   assign \$23  = { pe6_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4289$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4257$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -21613,8 +21581,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4289$0 ;
-  wire [1:0] \port$4289$0 ;
+  input [1:0] \port$4257$0 ;
+  wire [1:0] \port$4257$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21831,9 +21799,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4289$0 [0];
+    rq_relu1 <= \port$4257$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4289$0 [1];
+    rq_req1 <= \port$4257$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21967,8 +21935,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4289$0 [0];
-  assign i_requantize = \port$4289$0 [1];
+  assign i_relu = \port$4257$0 [0];
+  assign i_requantize = \port$4257$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21977,7 +21945,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4523$0 , \port$4524$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4491$0 , \port$4492$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -22173,10 +22141,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4523$0 ;
-  wire [7:0] \port$4523$0 ;
-  output [23:0] \port$4524$0 ;
-  wire [23:0] \port$4524$0 ;
+  output [7:0] \port$4491$0 ;
+  wire [7:0] \port$4491$0 ;
+  output [23:0] \port$4492$0 ;
+  wire [23:0] \port$4492$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -23549,7 +23517,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4470$0 (pe7_flags),
+    .\port$4438$0 (pe7_flags),
     .rq_ext6(\$51 ),
     .rq_low6(\$50 ),
     .rst(rst)
@@ -23685,14 +23653,14 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign o_valid = result_valid;
   assign result = { \$51 , \$50  };
   assign o_data = { \$51 , \$50  };
-  assign \port$4523$0  = \$50 ;
-  assign \port$4524$0  = \$51 ;
+  assign \port$4491$0  = \$50 ;
+  assign \port$4492$0  = \$51 ;
   assign \$19  = pe7_ctx9;
   assign \$23  = { pe7_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4470$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4438$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23877,8 +23845,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4470$0 ;
-  wire [1:0] \port$4470$0 ;
+  input [1:0] \port$4438$0 ;
+  wire [1:0] \port$4438$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -24095,9 +24063,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4470$0 [0];
+    rq_relu1 <= \port$4438$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4470$0 [1];
+    rq_req1 <= \port$4438$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -24231,8 +24199,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4470$0 [0];
-  assign i_requantize = \port$4470$0 [1];
+  assign i_relu = \port$4438$0 [0];
+  assign i_requantize = \port$4438$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

@@ -60,8 +60,8 @@ __all__ += [
     "unpack_descriptor", "descriptor_step_fields", "descriptor_steps", "pack_descriptor_steps",
     "pack_requant", "unpack_requant", "pack_lanes", "unpack_lanes", "input_beats",
     "tree_levels", "buffer_read_stages", "operand_stages", "pe_stages", "requant_stages", "finish_stages", "drain_pair_stages", "drain_latency", "drain_fifo_depth", "producer_group",
-    "issue_stages", "load_stages", "load_to_input", "input_settle", "writeback_latency", "readable_after",
-    "schedule", "countdown_wait", "countdown_distance", "countdown_distance_parts", "countdown_distance_clamp", "countdown_wait_from", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
+    "issue_stages", "beat_notice_stages", "load_stages", "load_to_input", "input_settle", "writeback_latency", "readable_after",
+    "schedule", "countdown_wait", "countdown_distance", "countdown_distance_parts", "countdown_distance_clamp", "countdown_wait_from", "beats_left_init", "inference_cycles", "steady_cycles", "layer_fill", "single_latency_budget",
     "REGION_BANK", "REGION_REQUANT", "REGION_DESCRIPTOR", "REGION_CONTROL",
     "CONTROL_N_LAYERS", "CONTROL_CLEAR", "load_address", "COUNTERS",
     "vn_layout", "bus_words_per_step", "bus_bytes_per_step",
@@ -177,6 +177,14 @@ def descriptor_step_fields(cfg: ArrayConfig) -> list[tuple[str, int]]:
     feat = cfg.max_features.bit_length()
     return [("groups", feat), ("folds_m1", feat + 1), ("groups_m1", feat + 1),
             ("one_fold", 1), ("one_group", 1), ("wait_next", readable_after(cfg).bit_length())]
+
+
+def beats_left_init(cfg: ArrayConfig, in_features):
+    """``ceil(in_features / simd) - 2`` (-2 for 0 features): what the input writer's
+    down-counter of a vector's beats loads, whose sign turns as the last beat is taken.
+    ``(n-1-k) >> log2(k)``, one subtract of a constant; ints or Amaranth values, as
+    :func:`descriptor_steps`."""
+    return (in_features - (1 + cfg.simd)) >> (cfg.simd - 1).bit_length()
 
 
 def descriptor_steps(cfg: ArrayConfig, in_features, out_features) -> dict:
@@ -382,6 +390,20 @@ def stat_read_stages() -> int:
     return 1
 
 
+def beat_notice_stages() -> int:
+    """Cycles from an input beat's handshake to the sequencer counting it.
+
+    One: the sequencer's input-side flags ("beat f is in", "beat f + 1 is in") and its
+    readiness step on a register of the handshake per input slot (``NmcArray``'s
+    ``in_taken``), not on the handshake itself, which is ``i_stream.valid`` (driven from
+    outside) AND ``i_stream.ready``.  That decode in front of every flag limited ECP5 on
+    two seeds of ten and was a LUT level of the input side that limited every UP5K seed;
+    the register bought ECP5 speed 6 +2.8 +- 2.5 MHz (docs/fpga.md).  A layer-0 step
+    issues a cycle later after its beat; back to back nothing changes.
+    """
+    return 1
+
+
 def load_stages() -> int:
     """Cycles from a load handshake to its write (and the sequencer restart, the clear).
 
@@ -411,9 +433,10 @@ def input_settle(cfg: ArrayConfig) -> int:
     ``load_to_input()`` in ``near`` mode.  In ``vonneumann`` mode the weight prefetch
     restarts with the sequencer, a cycle before the first beat can be taken, and reads
     one bus word per cycle; the step issues with its last word, so a beat taken
-    ``bus_words_per_step - 2`` cycles later issues its step in the next cycle.
+    ``bus_words_per_step - 2 - beat_notice_stages`` cycles later issues its step
+    ``1 + beat_notice_stages`` cycles after it.
     """
-    return load_to_input() + max(0, bus_words_per_step(cfg) - 2)
+    return load_to_input() + max(0, bus_words_per_step(cfg) - 2 - beat_notice_stages())
 
 
 def writeback_latency(cfg: ArrayConfig) -> int:
@@ -567,6 +590,7 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     Fs = [folds(i, cfg) for i, _ in shapes]
     Gs = [groups(o, cfg) for _, o in shapes]
     F0 = Fs[0]
+    notice = beat_notice_stages() > 0  # at most one cycle, as the array builds it
     waits = [None] + [countdown_wait(shapes[l - 1], cfg, writeback=W) for l in range(1, L)]
     # input writer: slot s holds context s's vector
     ws, full, beats, sent = 0, [False, False], [0, 0], 0
@@ -597,7 +621,9 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             iss = [want[0] and oldest == 0, want[1] and oldest == 1]
         issue = iss[0] or iss[1]
         in_fire = sent < vectors * F0 and not full[ws]
-        inc = [in_fire and ws == x for x in range(2)]
+        # the beats the sequencer counts in this cycle: the writer's count, and this
+        # cycle's handshake unless it is noticed a cycle later (beat_notice_stages)
+        inc = [in_fire and ws == x and not notice for x in range(2)]
         drain = out_pend[ds] and out_wr[ds] > de // P
         phase_next = 0 if issue else min(phase + 1, K - 1)
         # per context: last fold, last group, first step of its layer

@@ -358,12 +358,12 @@ class NmcArray(wiring.Component):
         # straight into layer 1, is kept the same way (it is read long after any load)
         first = sizing.unpack_descriptor(cfg, prog.descriptors[0] if prog and prog.descriptors else 0)
         first_steps = sizing.descriptor_steps(cfg, first["in_features"], first["out_features"])
-        f0_m1 = Signal(signed(feat_bits + 1), name="in_folds_m1", init=first_steps["folds_m1"], reset_less=True)
+        f0_m2 = Signal(signed(feat_bits + 1), name="in_folds_m2", init=sizing.beats_left_init(cfg, first["in_features"]), reset_less=True)
         wait1 = Signal(wait_bits, name="wait1", init=first_steps["wait_next"], reset_less=True)
         with m.If(ld_fire & desc_word0):
-            m.d.sync += [f0_m1.eq(ld_steps["folds_m1"]), wait1.eq(ld_steps["wait_next"])]
+            m.d.sync += [f0_m2.eq(sizing.beats_left_init(cfg, ld_desc["in_features"])), wait1.eq(ld_steps["wait_next"])]
         with m.Else():
-            m.d.sync += f0_m1.eq(d0_steps["folds_m1"])
+            m.d.sync += f0_m2.eq(sizing.beats_left_init(cfg, d0["in_features"]))
         out_n = Signal(feat_bits, name="out_n")  # results per inference
         m.d.sync += out_n.eq(fields(dl_rp.data)["out_features"])
 
@@ -387,8 +387,9 @@ class NmcArray(wiring.Component):
         # sequencer reloads its state (after reset or a program write), whose readiness
         # for the next cycle is computed from the reloaded state.  It is a register
         # (in_open, set below from the next values of its terms), so in_fire is one LUT
-        # from flip-flops: in_fire drives the writer, the beat counts and the beat
-        # flags, and as a chain of LUTs behind the handshake it limited the UP5K.
+        # from flip-flops: in_fire drives the writer and its beat counts (the
+        # sequencer's beat flags read a register of it, below), and as a chain of LUTs
+        # behind the handshake it limited the UP5K.
         in_open = Signal(name="in_open")
         m.d.comb += [self.i_stream.ready.eq(in_open), in_fire.eq(self.i_stream.valid & in_open)]
         m.d.comb += self._retimed["in_open"].eq(in_open != (~wfull & has_layers & ~in_flight & loaded))
@@ -412,16 +413,26 @@ class NmcArray(wiring.Component):
                 # does not drive it: nothing reads a released slot's count before its
                 # context is at layer 0 again (docs/design.md)
                 beats_restart = delayed
+        # folds - 2 - beats of layer 0 per slot, counted down with the beats: negative
+        # exactly when the next beat is the vector's last, so "last beat" is the
+        # counter's sign bit, not the writer's count compared with the layer's (five LUT
+        # levels from i_stream.ready into in_full on the UP5K).  It is set from the
+        # layer's count when the count restarts and in each cycle the sequencer reloads
+        # (after reset or a program write): no vector has started then (a program write
+        # waits for `busy` to fall) and no beat is taken in that cycle.
+        left = [Signal(signed(feat_bits + 2), name=f"in_beats_left{s}") for s in range(2)]
         for c in range(2):
             with m.If(in_fire & (ws == c)):
-                m.d.sync += beats[c].eq(beats[c] + 1)
-                with m.If(beats[c] == f0_m1):
+                m.d.sync += [beats[c].eq(beats[c] + 1), left[c].eq(left[c] - 1)]
+                with m.If(left[c][-1]):
                     m.d.sync += full[c].eq(1)
             with m.If(beats_restart[c]):
                 m.d.sync += beats[c].eq(0)
+            with m.If(beats_restart[c] | ~loaded):
+                m.d.sync += left[c].eq(f0_m2)
             with m.If(in_release_r[c]):
                 m.d.sync += full[c].eq(0)
-        ws_turns = in_fire & (wbeats == f0_m1)
+        ws_turns = in_fire & Mux(ws, left[1][-1], left[0][-1])
         with m.If(ws_turns):
             m.d.sync += ws.eq(~ws)
         full_next = [~in_release_r[c] & (full[c] | ws_turns & (ws == c)) for c in range(2)]
@@ -601,7 +612,12 @@ class NmcArray(wiring.Component):
         # compare of the beat count against the fold, in a carry chain between registers
         # that the writer and the step decode also load, was a limiting path on ECP5
         # and on the UP5K (+4.1 MHz there without it, docs/fpga.md).  Outside layer 0 the ahead registers hold nothing meaningful.
-        inc = [in_fire & (ws == c) for c in C]
+        # the beat the sequencer counts in this cycle is the handshake of the cycle
+        # before, registered per slot (sizing.beat_notice_stages), so that
+        # i_stream.valid reaches the writer alone; the writer's count already holds
+        # that beat, so a reload takes the count as it is
+        inc = [Signal(name=f"in_taken{c}") for c in C]
+        m.d.sync += [inc[c].eq(in_fire & (ws == c)) for c in C]
         beat_gt0, beat_gt1 = [], []
         beats_ge1 = []
         for c in C:
@@ -621,7 +637,7 @@ class NmcArray(wiring.Component):
                         m.d.sync += [ahead.eq(ahead - 1)] + [
                             a_ge[k].eq(a_ge[k + 1] if k < 3 else a_ge4) for k in (1, 2, 3)]
                 with m.Else():  # the state is reloaded, or the fold wraps to 0
-                    m.d.sync += [ahead.eq(Mux(inc[c], beats[c] + 1, beats[c]))] + [
+                    m.d.sync += [ahead.eq(beats[c])] + [
                         a_ge[k].eq(b_ge[k] | inc[c] & b_ge[k - 1]) for k in (1, 2, 3)]
             beat_gt0.append(a_ge[1])
             beat_gt1.append(a_ge[2])

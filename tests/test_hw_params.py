@@ -182,6 +182,7 @@ def test_stored_step_counts_are_the_folds_and_groups(cfg):
                        "one_fold": int(F == 1), "one_group": int(G == 1),
                        "wait_next": sizing.countdown_wait((n, n), cfg)}, n
         assert G < 2**fields["groups"]
+        assert sizing.beats_left_init(cfg, n) == F - 2, n
 
 
 @pytest.mark.parametrize("cfg", [DEFAULT, SMALL, ArrayConfig(pe=8, simd=2, max_features=64),
@@ -189,7 +190,7 @@ def test_stored_step_counts_are_the_folds_and_groups(cfg):
                          ids=lambda c: c.name)
 def test_descriptor_step_logic_decodes_as_the_ints(cfg):
     # the same formula on Amaranth values is the array's load-time decode
-    from amaranth.hdl import Module, Signal, Value
+    from amaranth.hdl import Module, Signal, Value, signed
     from amaranth.sim import Simulator
     feat = cfg.max_features.bit_length()
     m = Module()
@@ -197,6 +198,8 @@ def test_descriptor_step_logic_decodes_as_the_ints(cfg):
     widths = dict(sizing.descriptor_step_fields(cfg))
     outs = {name: Signal(widths[name], name=name) for name in widths}
     m.d.comb += [outs[name].eq(v) for name, v in sizing.descriptor_steps(cfg, n_in, n_out).items()]
+    left = Signal(signed(feat + 2))  # the input writer's register
+    m.d.comb += left.eq(sizing.beats_left_init(cfg, n_in))
     # the countdown distance as the array decodes it, its two halves apart with the
     # first held in signals of the shapes the array's registers take
     parts = sizing.countdown_distance_parts(cfg, n_in, n_out)
@@ -216,6 +219,8 @@ def test_descriptor_step_logic_decodes_as_the_ints(cfg):
                 for name, sig in outs.items():
                     if ctx.get(sig) != int(want[name]) & (2**widths[name] - 1):
                         mismatches.append((i, o, name, ctx.get(sig), want[name]))
+                if ctx.get(left) != sizing.beats_left_init(cfg, i):
+                    mismatches.append((i, o, "beats_left", ctx.get(left), sizing.beats_left_init(cfg, i)))
                 if ctx.get(distance) != sizing.countdown_distance(cfg, i, o):
                     mismatches.append((i, o, "distance", ctx.get(distance), sizing.countdown_distance(cfg, i, o)))
 
