@@ -19,9 +19,11 @@ end points.
 cell delays (:data:`UP5K`) and every route as short as nextpnr makes one, the hop to a
 neighbouring tile.  Placement only adds to that, so an input estimated past the clock
 period cannot meet it on any seed (:func:`ceiling`; ``nmc synth`` prints it for iCE40
-builds).  The small config's two PEs alone (``docs/fpga-pe-bound.py``) estimate at
-17.29 ns into the accumulator's top bit and placed at 18.25 (54.8 MHz) on three seeds of
-five, limited there (docs/fpga.md, "What is missing").  Fan-out is not modelled, so a net
+builds).  The small config's two PEs alone (``docs/fpga-pe-bound.py``), with the 32-bit
+accumulator it had until 2026-12-08, estimated at 17.29 ns into the accumulator's top
+bit and placed at 18.25 (54.8 MHz) on three seeds of five, limited there.  The bound is
+one-sided: the whole small array estimates at the 65 MHz goal and places 15-25 MHz
+under it (docs/fpga.md, "What is missing").  Fan-out is not modelled, so a net
 with many loads places later than this; only flip-flop inputs are end points (a path
 into a block RAM or DSP input is not estimated, so the ceiling is an upper bound).
 
