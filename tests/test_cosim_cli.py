@@ -47,6 +47,20 @@ def test_image_for_another_config(tmp_path, capsys, no_simulation):
     assert err == f"nmc sim: error: model image '{image.name}' has w_bits=4, the array has w_bits=8\n"
 
 
+def test_image_proven_at_the_arrays_accumulator(tmp_path, capsys, no_simulation):
+    # the image's acc_bits=32 is not checked against the array's; its layers are, at 16 bits
+    from golden import contract
+    image, path = saved_image(tmp_path)
+    layer = image.layers[0]
+    bound = contract.accumulator_bound(layer.in_features, layer.max_abs_weight, 128, layer.max_abs_bias)
+    assert image.acc_bits == 32 and bound > 2**15 - 1, "the model must need more than 16 bits"
+    code, _, err = run_cli(["--model", str(path), "--acc-bits", "16"], capsys)
+    assert code == 2
+    assert err == (f"nmc sim: error: layer 0: accumulator may overflow acc_bits=16: "
+                   f"in_features*max|w|*max|x| + max|b| = {layer.in_features}*{layer.max_abs_weight}*128 + "
+                   f"{layer.max_abs_bias} = {bound} > 32767\n")
+
+
 def test_truncated_and_corrupt_image(tmp_path, capsys, no_simulation):
     _, path = saved_image(tmp_path)
     text = path.read_text()
