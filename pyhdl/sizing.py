@@ -590,7 +590,6 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
     Fs = [folds(i, cfg) for i, _ in shapes]
     Gs = [groups(o, cfg) for _, o in shapes]
     F0 = Fs[0]
-    notice = beat_notice_stages() > 0  # at most one cycle, as the array builds it
     waits = [None] + [countdown_wait(shapes[l - 1], cfg, writeback=W) for l in range(1, L)]
     # input writer: slot s holds context s's vector
     ws, full, beats, sent = 0, [False, False], [0, 0], 0
@@ -621,9 +620,8 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
             iss = [want[0] and oldest == 0, want[1] and oldest == 1]
         issue = iss[0] or iss[1]
         in_fire = sent < vectors * F0 and not full[ws]
-        # the beats the sequencer counts in this cycle: the writer's count, and this
-        # cycle's handshake unless it is noticed a cycle later (beat_notice_stages)
-        inc = [in_fire and ws == x and not notice for x in range(2)]
+        # the sequencer counts a beat beat_notice_stages() = 1 cycle after its
+        # handshake: it sees the writer's count, every beat taken before this cycle
         drain = out_pend[ds] and out_wr[ds] > de // P
         phase_next = 0 if issue else min(phase + 1, K - 1)
         # per context: last fold, last group, first step of its layer
@@ -633,10 +631,10 @@ def schedule(shapes, cfg: ArrayConfig, vectors: int = 1, *, writeback: int | Non
         for x in range(2):
             lf, lg, first = flags[x]
             if iss[x]:  # the step after this one: same layer
-                ok = not (lf and lg) and (layer[x] != 0 or lf or beats[x] + inc[x] > f[x] + 1)
+                ok = not (lf and lg) and (layer[x] != 0 or lf or beats[x] > f[x] + 1)
             else:
                 if layer[x] == 0:
-                    data_ok = beats[x] + inc[x] > f[x]
+                    data_ok = beats[x] > f[x]
                 else:
                     data_ok = not first or c + 1 - last_step[x] >= waits[layer[x]]
                 ofull = out_full[x] or claim_r == x

@@ -346,12 +346,11 @@ class NmcArray(wiring.Component):
         dl_rp = desc_mem.read_port(domain="comb")
         m.d.comb += [d0_rp.addr.eq(0), dl_rp.addr.eq(last_layer)]
         d0 = fields(d0_rp.data)
-        # layer 0's step counts: the state a context reloads, and the input side's beats
-        # per vector
+        # layer 0's step counts: the state a context reloads
         d0_steps = sizing.descriptor_steps(cfg, d0["in_features"], d0["out_features"])
-        # the input side only asks "is this the vector's last beat": beats == folds - 1,
-        # an equality against a register rather than an increment before a compare
-        # it is taken from the load data when descriptor 0 is written, so that a beat
+        # the input side only asks "is this the vector's last beat": the load of its
+        # down-counters of the beats left (f0_m2 = folds - 2, sizing.beats_left_init)
+        # is taken from the load data when descriptor 0 is written, so that a beat
         # accepted in the next cycle already sees the new layer 0, and it survives reset
         # (like the program), so that a beat right after reset sees it too
         # the wait of layer 1 (pyhdl.sizing.countdown_wait after layer 0), for a hand-over
