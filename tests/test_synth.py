@@ -330,11 +330,11 @@ def _synth_cli(monkeypatch, fmax: dict, *, timed_out=(), too_big=(), by_part=Non
             raise flow.FlowTimeout(f"fake-nextpnr did not finish within {pnr_timeout:g} s at seed {seed}")
         if seed in too_big:
             raise flow.DoesNotFit(f"dut does not fit the {target.device}: 5331 ICESTORM_LC of 5280")
-        raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP,
+        raw = {"stat": _stat(design, {}), "top": "dut", "harness": harness.TOP, "ceiling": ceiling,
                "pnr": _pnr([], {"clk": {"achieved": fmax[seed], "constraint": target.goal_mhz}})}
         rep = report.summarize(raw, target, pe=cfg.pe, simd=cfg.simd, config=config_name)
         split = {} if by_part is None else {"lut4_per_mac": sum(by_part.values()), "lut4_per_mac_by_part": by_part}
-        return {**rep, "seed": seed, "mapping_problems": [], **split, **({"ceiling": ceiling} if ceiling else {})}
+        return {**rep, "seed": seed, "mapping_problems": [], **split}
 
     monkeypatch.setattr(synth, "run", fake_run)
     return _synth_main(), calls
