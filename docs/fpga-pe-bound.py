@@ -39,8 +39,9 @@ TOP = "nmc_pes"
 class PEsAlone(wiring.Component):
     """Every PE of ``cfg`` with its ports as ``p<index>_<port>``."""
 
-    def __init__(self, cfg, lane_dsp):
-        self._pes = [ProcessingElement(cfg=cfg, index=p, lane_dsp=lane_dsp) for p in range(cfg.pe)]
+    def __init__(self, cfg, target):
+        self._pes = [ProcessingElement(cfg=cfg, index=p, lane_dsp=target.lane_dsp, requant_dsp=target.requant_dsp)
+                     for p in range(cfg.pe)]
         super().__init__({f"p{p}_{name}": member for p, pe in enumerate(self._pes)
                           for name, member in pe.signature.members.items()})
 
@@ -61,10 +62,10 @@ def main():
     args = parser.parse_args()
     target = targets.ice40()
     with _builtin_yosys():
-        text = amaranth_verilog.convert(PEsAlone(SMALL, target.lane_dsp), name=TOP, emit_src=False)
+        text = amaranth_verilog.convert(PEsAlone(SMALL, target), name=TOP, emit_src=False)
     args.build_dir.mkdir(parents=True, exist_ok=True)
     source = args.build_dir / f"{TOP}.v"
-    source.write_text(text + "\n" + tech.ice40_pair_stub())
+    source.write_text(text + "\n" + tech.ice40_dsp_stub())
     synthesized = args.build_dir / "synthesis"
     flow.synthesize(source, TOP, target, synthesized)
     for seed in range(1, args.seeds + 1):

@@ -62,11 +62,12 @@ def run_array(program, vectors, *, in_stall: float = 0.0, out_stall: float = 0.0
                          "and no abort_beats")
     gap = sizing.input_settle(cfg) - 1 if input_gap is None else input_gap
     dut = dut or NmcArray(cfg)
-    if dut.lane_dsp != "inferred":
-        # the simulator would run it with the SB_MAC16 instances' outputs at 0
-        dut._MustUse__silence = True  # a refused array is not an unused design
-        raise ValueError(f"the Amaranth simulator cannot run lane_dsp={dut.lane_dsp!r} (SB_MAC16 instances); "
-                         f"simulate its netlist instead (pyhdl.fpga.netlist.ice40_netlist)")
+    for option in ("lane_dsp", "requant_dsp"):
+        if getattr(dut, option) != "inferred":
+            # the simulator would run it with the SB_MAC16 instances' outputs at 0
+            dut._MustUse__silence = True  # a refused array is not an unused design
+            raise ValueError(f"the Amaranth simulator cannot run {option}={getattr(dut, option)!r} (SB_MAC16 "
+                             f"instances); simulate its netlist instead (pyhdl.fpga.netlist.ice40_netlist)")
     wrapper = Module()
     wrapper.domains.sync = cd = ClockDomain("sync")
     wrapper.submodules.dut = dut

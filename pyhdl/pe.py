@@ -67,6 +67,10 @@ class ProcessingElement(wiring.Component):
         How the lanes' products are built (:data:`pyhdl.tech.LANE_DSP`): ``"inferred"``,
         or ``"ice40_pairs"`` (two lanes and their sum per iCE40 ``SB_MAC16``, Verilog
         only; the same cycles).
+    requant_dsp : str
+        How the requant unit's partial products are built
+        (:data:`pyhdl.tech.REQUANT_DSP`): ``"inferred"``, or ``"ice40"`` (an iCE40
+        ``SB_MAC16`` per accumulator chunk, Verilog only; the same cycles).
 
     Members
     -------
@@ -88,11 +92,12 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, *, cfg: ArrayConfig, index: int = 0, bank_init=(), rq_init=(),
-                 lane_dsp: str = "inferred"):
+                 lane_dsp: str = "inferred", requant_dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         self._lane_dsp = tech.check_lane_dsp(lane_dsp, cfg)
+        self._requant_dsp = tech.check_requant_dsp(requant_dsp, m_bits=cfg.m_bits)
         self._cfg = cfg
         self._index = contract.check_bits("index", index, 0, cfg.pe - 1)
         self._bank_init = list(bank_init)
@@ -133,6 +138,10 @@ class ProcessingElement(wiring.Component):
     @property
     def lane_dsp(self) -> str:
         return self._lane_dsp
+
+    @property
+    def requant_dsp(self) -> str:
+        return self._requant_dsp
 
     @property
     def has_bank(self) -> bool:
@@ -307,7 +316,7 @@ class ProcessingElement(wiring.Component):
         # +requant_stages: requantization, from a copy of the accumulator in its input
         # registers (the accumulator itself also feeds back into its adder)
         m.submodules[f"requant{p}"] = unit = RequantUnit(
-            acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, a_bits=cfg.a_bits)
+            acc_bits=cfg.acc_bits, m_bits=cfg.m_bits, a_bits=cfg.a_bits, dsp=self._requant_dsp)
         m.d.comb += [unit.i_valid.eq(done), unit.i_acc.eq(finished), unit.i_m.eq(mult), unit.i_s.eq(shift),
                      unit.i_relu.eq(flags[0]), unit.i_requantize.eq(flags[1]),
                      self.result_valid.eq(unit.o_valid), self.result.eq(unit.o_data)]

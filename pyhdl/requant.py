@@ -25,6 +25,10 @@ levels (Fmax, issue 5):
 7. the result ORed together from ``q``, the saturation value and the raw
    accumulator, which passes through for a layer that does not requantize.
 
+With ``dsp="ice40"`` stages 1 and 2 are the registers inside one iCE40 ``SB_MAC16``
+per 16-bit chunk (:func:`pyhdl.tech.ice40_product`): the same cycles, no fabric
+flip-flop for the operands or the partial products.
+
 The raw accumulator is taken from ``prod`` (``acc * 1``) rather than carried
 from the input: two stages of ``acc_bits`` flip-flops fewer, which the iCE40
 UP5K, where a flip-flop without its own LUT takes a logic cell, needs to hold
@@ -59,6 +63,10 @@ class RequantUnit(wiring.Component):
         Multiplier width (unsigned).
     a_bits : int
         Activation width: the clamp range.
+    dsp : str
+        How the partial products are built (:data:`pyhdl.tech.REQUANT_DSP`):
+        ``"inferred"``, or ``"ice40"`` (an ``SB_MAC16`` per chunk, Verilog only; the
+        same cycles).
 
     Members
     -------
@@ -74,11 +82,12 @@ class RequantUnit(wiring.Component):
         reset value.
     """
 
-    def __init__(self, *, acc_bits: int, m_bits: int, a_bits: int):
+    def __init__(self, *, acc_bits: int, m_bits: int, a_bits: int, dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         self._acc_bits = contract.check_bits("acc_bits", acc_bits, *contract.ACC_BITS_RANGE)
         self._m_bits = contract.check_bits("m_bits", m_bits, *contract.M_BITS_RANGE)
         self._a_bits = contract.check_bits("a_bits", a_bits, *contract.BITS_RANGE)
+        self._dsp = tech.check_requant_dsp(dsp, m_bits=m_bits)
         self._MustUse__silence = False
         super().__init__({
             "i_valid": In(1), "i_acc": In(signed(acc_bits)), "i_m": In(unsigned(m_bits)),
@@ -99,6 +108,10 @@ class RequantUnit(wiring.Component):
         return self._a_bits
 
     @property
+    def dsp(self) -> str:
+        return self._dsp
+
+    @property
     def stages(self) -> int:
         """Latency in cycles (``pyhdl.sizing.requant_stages()``)."""
         return sizing.requant_stages()
@@ -112,10 +125,14 @@ class RequantUnit(wiring.Component):
         # accumulator also feeds back into its adder; its route to the DSPs was an ECP5
         # critical path).  On ECP5 these registers become the DSPs' own input registers
         # (pyhdl.fpga.regpack), which takes plain flip-flops: no logic before them
-        # that synthesis would turn into a synchronous set or reset.
-        acc_in = Signal(signed(A), name="rq_acc1", reset_less=True)
-        m_in = Signal(self._m_bits, name="rq_m1", reset_less=True)
-        m.d.sync += [acc_in.eq(self.i_acc), m_in.eq(self.i_m)]
+        # that synthesis would turn into a synchronous set or reset.  The iCE40 DSPs
+        # (dsp="ice40") have theirs built in.
+        if self._dsp == "inferred":
+            acc_in = Signal(signed(A), name="rq_acc1", reset_less=True)
+            m_in = Signal(self._m_bits, name="rq_m1", reset_less=True)
+            m.d.sync += [acc_in.eq(self.i_acc), m_in.eq(self.i_m)]
+        else:
+            acc_in, m_in = self.i_acc, self.i_m
 
         # control (valid, relu, requantize, s) rides along
         valid, relu, req, shift = [self.i_valid], [self.i_relu], [self.i_requantize], [self.i_s]
@@ -126,14 +143,17 @@ class RequantUnit(wiring.Component):
                 m.d.sync += sig.eq(lst[-1])
                 lst.append(sig)
 
-        # 2-3: acc * m from 17-bit chunks of acc (one DSP each), summed one stage later;
-        # acc_bits + m_bits bits hold every product of a signed and an unsigned operand
+        # 2-3: acc * m from chunks of acc (17 or 16 bits: one DSP each), summed one stage
+        # later; acc_bits + m_bits bits hold every product of a signed and an unsigned operand
         chunks = []
-        for at in range(0, A, tech.MUL_CHUNK):
-            top = at + tech.MUL_CHUNK >= A
-            part = acc_in[at:min(A, at + tech.MUL_CHUNK)]
-            part = part.as_signed() if top else part
-            chunks.append((at, tech.registered_product(m, part, m_in, name=f"rq_pp{at}")))
+        width = tech.requant_chunk(self._dsp)
+        for at in range(0, A, width):
+            part = acc_in[at:min(A, at + width)]
+            part = part.as_signed() if at + width >= A else part
+            if self._dsp == "inferred":
+                chunks.append((at, tech.registered_product(m, part, m_in, name=f"rq_pp{at}")))
+            else:
+                chunks.append((at, tech.ice40_product(m, part, m_in, name=f"rq_pp{at}")))
         prod = Signal(signed(A + self._m_bits), name="rq_prod", reset_less=True)
         m.d.sync += prod.eq(sum(p << at for at, p in chunks))
         sign = prod[-1]

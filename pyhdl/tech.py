@@ -3,9 +3,10 @@
 The array asks for "a synchronous-read RAM" or "a registered product"; this
 module decides how they are built.  By default both are inferred (Yosys maps them to
 block RAM and DSPs; on ECP5 the flow then moves registers into the primitives,
-:mod:`pyhdl.fpga.regpack`).  The first vendor primitive behind an option here is the
-iCE40 lane pair (:func:`ice40_pair_sum`, ``lane_dsp="ice40_pairs"``): two MAC lanes and
-their sum in one ``SB_MAC16``.
+:mod:`pyhdl.fpga.regpack`).  Two vendor primitives sit behind options here, both iCE40
+``SB_MAC16``s with their own registers on: the lane pair (:func:`ice40_pair_sum`,
+``lane_dsp="ice40_pairs"``: two MAC lanes and their sum in one DSP) and the requant
+product chunk (:func:`ice40_product`, ``requant_dsp="ice40"``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from __future__ import annotations
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal, signed
 from amaranth.lib.memory import Memory
 
-__all__ = ["ram", "registered_product", "ice40_pair_sum", "ice40_pair_stub", "check_lane_dsp", "MUL_CHUNK",
-           "RAM_STYLES", "LANE_DSP", "LANES_PER_DSP", "ICE40_PAIR_CELL"]
+__all__ = ["ram", "registered_product", "ice40_pair_sum", "ice40_product", "ice40_dsp_stub", "check_lane_dsp",
+           "check_requant_dsp", "requant_chunk", "MUL_CHUNK", "ICE40_MUL_BITS", "RAM_STYLES", "LANE_DSP",
+           "LANES_PER_DSP", "REQUANT_DSP", "ICE40_DSP_CELL"]
 
 #: Widest operand slice one DSP multiplies: 17 unsigned bits fit an 18x18 signed
 #: multiplier (ECP5 MULT18X18D, iCE40 SB_MAC16 is 16x16: slices are still correct).
 MUL_CHUNK = 17
+#: Operand width of an iCE40 ``SB_MAC16`` in its 16x16 mode (signedness per operand)
+ICE40_MUL_BITS = 16
 
 
 #: Yosys ``ram_style`` values :func:`ram` passes on.
@@ -31,17 +35,23 @@ LANE_DSP = ("inferred", "ice40_pairs")
 #: MAC lanes one DSP primitive builds, per :data:`LANE_DSP` choice
 LANES_PER_DSP = {"inferred": 1, "ice40_pairs": 2}
 
+#: How the requant unit's partial products (accumulator chunk x ``m``) are built:
+#: ``"inferred"`` (a registered ``$mul`` per 17-bit chunk behind fabric operand
+#: registers; the committed Verilog), ``"ice40"`` (one ``SB_MAC16`` per 16-bit chunk
+#: with its operand and product registers on: :func:`ice40_product`).
+REQUANT_DSP = ("inferred", "ice40")
+
 #: widest operands of an ``SB_MAC16`` 8x8 half
 _ICE40_HALF_BITS = 8
 
-#: The cell type :func:`ice40_pair_sum` instantiates: an ``SB_MAC16`` under another name
-#: until synthesis is done.  Yosys's ``ice40_dsp`` takes every ``SB_MAC16`` for a 16x16
-#: multiplier it mapped itself and rewrites its parameters (8x8 mode, registers, output
-#: selects all lost); a black box of this name passes through, and the flow renames it
-#: afterwards (``chtype -set SB_MAC16``).
-ICE40_PAIR_CELL = "nmc_sb_mac16"
+#: The cell type :func:`ice40_pair_sum` and :func:`ice40_product` instantiate: an
+#: ``SB_MAC16`` under another name until synthesis is done.  Yosys's ``ice40_dsp`` takes
+#: every ``SB_MAC16`` for a 16x16 multiplier it mapped itself and rewrites its parameters
+#: (8x8 mode, registers, output selects all lost); a black box of this name passes
+#: through, and the flow renames it afterwards (``chtype -set SB_MAC16``).
+ICE40_DSP_CELL = "nmc_sb_mac16"
 
-#: ``SB_MAC16``'s one-bit control inputs besides ``CLK`` and ``CE`` (the pairs tie them to 0)
+#: ``SB_MAC16``'s one-bit control inputs besides ``CLK`` and ``CE`` (tied to 0 here)
 _SB_MAC16_CONTROLS = ("AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP", "ORSTBOT",
                       "OLOADTOP", "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT", "CI",
                       "ACCUMCI", "SIGNEXTIN")
@@ -120,6 +130,25 @@ def check_lane_dsp(lane_dsp, cfg) -> str:
     return lane_dsp
 
 
+def check_requant_dsp(requant_dsp, *, m_bits: int) -> str:
+    """``requant_dsp`` checked against :data:`REQUANT_DSP` and ``m_bits``; ValueError naming the limit."""
+    requant_chunk(requant_dsp)
+    if requant_dsp == "ice40" and m_bits > ICE40_MUL_BITS:
+        raise ValueError(f"requant_dsp='ice40' needs m_bits <= {ICE40_MUL_BITS} (an SB_MAC16 operand), "
+                         f"not {m_bits}")
+    return requant_dsp
+
+
+def requant_chunk(requant_dsp: str) -> int:
+    """Bits of the accumulator one requant partial product takes (:data:`REQUANT_DSP`):
+    17 unsigned bits fit the ECP5's 18x18 signed multiplier, the ``SB_MAC16`` takes 16
+    with the signedness set per operand."""
+    chunks = {"inferred": MUL_CHUNK, "ice40": ICE40_MUL_BITS}
+    if requant_dsp not in chunks:
+        raise ValueError(f"requant_dsp must be one of {', '.join(REQUANT_DSP)}, not {requant_dsp!r}")
+    return chunks[requant_dsp]
+
+
 def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:
     """``w0*a0 + w1*a1`` (signed, at most 8 bits each) in one iCE40 ``SB_MAC16``.
 
@@ -135,8 +164,8 @@ def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:
     exact because two products of the contract's ranges (activations -128..127,
     weights -127..127) stay within -32512..32512.
 
-    Verilog only (an ``Instance`` of :data:`ICE40_PAIR_CELL`, declared by
-    :func:`ice40_pair_stub`): the Amaranth simulator cannot run it; the iCE40 netlist
+    Verilog only (an ``Instance`` of :data:`ICE40_DSP_CELL`, declared by
+    :func:`ice40_dsp_stub`): the Amaranth simulator cannot run it; the iCE40 netlist
     co-simulation (Yosys's ``SB_MAC16`` model) checks it.
     """
     bytes_ = {}
@@ -148,7 +177,7 @@ def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:
               "TOP_8x8_MULT_REG": 1, "BOT_8x8_MULT_REG": 1, "TOPOUTPUT_SELECT": 2,
               "BOTOUTPUT_SELECT": 1, "BOTADDSUB_LOWERINPUT": 1, "BOTADDSUB_UPPERINPUT": 1}
     m.submodules[name] = Instance(
-        ICE40_PAIR_CELL,
+        ICE40_DSP_CELL,
         **{f"p_{k}": Const(v, _SB_MAC16_PARAMS[k]) for k, v in params.items()},
         i_CLK=ClockSignal(), i_CE=Const(1, 1),
         i_A=Cat(bytes_["a0"], bytes_["a1"]), i_B=Cat(bytes_["w0"], bytes_["w1"]),
@@ -159,12 +188,48 @@ def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:
     return total
 
 
-def ice40_pair_stub() -> str:
-    """Verilog declaring :data:`ICE40_PAIR_CELL` as a black box with ``SB_MAC16``'s ports
+def ice40_product(m, a, b, *, name: str) -> Signal:
+    """``a * b`` in one iCE40 ``SB_MAC16`` (16x16 mode), two cycles after ``a``, ``b``.
+
+    ``a``: at most 16 bits, signed or unsigned (``A_SIGNED``); ``b``: unsigned, at most 16
+    bits.  The operands go into the DSP's input registers (``A_REG``, ``B_REG``) and the
+    product into its pipeline register (``PIPELINE_16x16_MULT_REG2``, read out on both
+    output halves), so the result is what a registered operand and
+    :func:`registered_product` give, with no fabric flip-flop and no path from the
+    multiplier into the fabric.  Yosys infers the ``SB_MAC16`` around a ``$mul`` with its
+    input registers but leaves the 16x16 product unregistered on its way out (and a 17-bit
+    chunk's top bit in logic); that multiply into the fabric limited the UP5K's PEs.
+
+    Verilog only, like :func:`ice40_pair_sum`; the iCE40 netlist co-simulation (Yosys's
+    ``SB_MAC16`` model) checks it.
+    """
+    if len(a) > ICE40_MUL_BITS or len(b) > ICE40_MUL_BITS or b.shape().signed:
+        raise ValueError(f"ice40_product {name}: needs a of at most {ICE40_MUL_BITS} bits and b unsigned of "
+                         f"at most {ICE40_MUL_BITS}, not {a.shape()} and {b.shape()}")
+    a_signed = a.shape().signed
+    a16 = Signal(ICE40_MUL_BITS, name=f"{name}_a")
+    b16 = Signal(ICE40_MUL_BITS, name=f"{name}_b")
+    m.d.comb += [a16.eq(a), b16.eq(b)]  # a signed a is sign-extended
+    out = Signal(2 * ICE40_MUL_BITS, name=f"{name}_dsp")
+    params = {"A_SIGNED": int(a_signed), "A_REG": 1, "B_REG": 1, "PIPELINE_16x16_MULT_REG2": 1,
+              "TOPOUTPUT_SELECT": 3, "BOTOUTPUT_SELECT": 3}
+    m.submodules[name] = Instance(
+        ICE40_DSP_CELL,
+        **{f"p_{k}": Const(v, _SB_MAC16_PARAMS[k]) for k, v in params.items()},
+        i_CLK=ClockSignal(), i_CE=Const(1, 1), i_A=a16, i_B=b16, i_C=Const(0, 16), i_D=Const(0, 16),
+        **{f"i_{k}": Const(0, 1) for k in _SB_MAC16_CONTROLS}, o_O=out)
+    width = len(a) + len(b)
+    product = Signal(signed(width) if a_signed else width, name=name)
+    m.d.comb += product.eq(out[:width])
+    return product
+
+
+def ice40_dsp_stub() -> str:
+    """Verilog declaring :data:`ICE40_DSP_CELL` as a black box with ``SB_MAC16``'s ports
     and parameters, for synthesis to read beside a design that uses
-    :func:`ice40_pair_sum`."""
+    :func:`ice40_pair_sum` or :func:`ice40_product`."""
     ports = [f"input {p}" for p in ("CLK", "CE", *_SB_MAC16_CONTROLS)] + [f"input [15:0] {p}" for p in "ABCD"]
     ports += ["output [31:0] O", "output CO", "output ACCUMCO", "output SIGNEXTOUT"]
     lines = [f"  parameter [{w - 1}:0] {p} = 0;" for p, w in _SB_MAC16_PARAMS.items()]
-    return ("// an SB_MAC16 until synthesis is done (pyhdl.tech.ICE40_PAIR_CELL)\n(* blackbox *)\n"
-            f"module {ICE40_PAIR_CELL}({', '.join(ports)});\n" + "\n".join(lines) + "\nendmodule\n")
+    return ("// an SB_MAC16 until synthesis is done (pyhdl.tech.ICE40_DSP_CELL)\n(* blackbox *)\n"
+            f"module {ICE40_DSP_CELL}({', '.join(ports)});\n" + "\n".join(lines) + "\nendmodule\n")

@@ -67,6 +67,12 @@ class NmcArray(wiring.Component):
         cycle for cycle the same array).  The Amaranth simulator does not refuse the
         instance, it leaves its outputs at 0: :func:`pyhdl.amsim.run_array` refuses such
         an array instead.
+    requant_dsp : str
+        How the requant units' partial products are built
+        (:data:`pyhdl.tech.REQUANT_DSP`): ``"inferred"`` or ``"ice40"`` (an iCE40
+        ``SB_MAC16`` per 16-bit accumulator chunk with its registers on,
+        :func:`pyhdl.tech.ice40_product`; Verilog only, the same cycles, refused by the
+        Amaranth simulator likewise).
 
     Members
     -------
@@ -83,13 +89,15 @@ class NmcArray(wiring.Component):
     busy, done : Out(1)
     """
 
-    def __init__(self, cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred"):
+    def __init__(self, cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred",
+                 requant_dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         if program is not None and getattr(program, "cfg", None) != cfg:
             raise ValueError("program was compiled for a different ArrayConfig")
         self._lane_dsp = tech.check_lane_dsp(lane_dsp, cfg)
+        self._requant_dsp = tech.check_requant_dsp(requant_dsp, m_bits=cfg.m_bits)
         self._MustUse__silence = False
         self._cfg = cfg
         self._program = program
@@ -110,7 +118,7 @@ class NmcArray(wiring.Component):
         self._pes = [ProcessingElement(cfg=cfg, index=p,
                                        bank_init=program.banks[p] if program else (),
                                        rq_init=program.requant[p] if program else (),
-                                       lane_dsp=lane_dsp)
+                                       lane_dsp=lane_dsp, requant_dsp=requant_dsp)
                      for p in range(cfg.pe)]
         for pe in self._pes:
             pe._MustUse__silence = True  # the array's own must-use warning covers them
@@ -133,6 +141,11 @@ class NmcArray(wiring.Component):
     def lane_dsp(self) -> str:
         """How the MAC lanes are built (:data:`pyhdl.tech.LANE_DSP`)."""
         return self._lane_dsp
+
+    @property
+    def requant_dsp(self) -> str:
+        """How the requant units' partial products are built (:data:`pyhdl.tech.REQUANT_DSP`)."""
+        return self._requant_dsp
 
     @property
     def program(self):

@@ -46,14 +46,17 @@ def module_name(cfg: ArrayConfig) -> str:
     return f"nmc_{cfg.name}"
 
 
-def generate(cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred") -> str:
-    """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``); ``lane_dsp`` as
-    :class:`~pyhdl.top.NmcArray`'s (the committed ``hdl/`` is ``"inferred"``)."""
-    top = NmcArray(cfg, program=program, lane_dsp=lane_dsp)
+def generate(cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred",
+             requant_dsp: str = "inferred") -> str:
+    """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``); ``lane_dsp`` and
+    ``requant_dsp`` as :class:`~pyhdl.top.NmcArray`'s (the committed ``hdl/`` is
+    ``"inferred"`` for both)."""
+    top = NmcArray(cfg, program=program, lane_dsp=lane_dsp, requant_dsp=requant_dsp)
     with _builtin_yosys():
         text = amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
-    # the primitive the lanes instantiate, declared for synthesis (pyhdl.tech)
-    return text + "\n" + tech.ice40_pair_stub() if lane_dsp == "ice40_pairs" else text
+    # the primitive the lanes or requant units instantiate, declared for synthesis (pyhdl.tech)
+    primitives = lane_dsp != "inferred" or requant_dsp != "inferred"
+    return text + "\n" + tech.ice40_dsp_stub() if primitives else text
 
 
 def _builtin_yosys():

@@ -14,9 +14,12 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden import contract
 from pyhdl import tech
 from pyhdl.config import SMALL
 from pyhdl.fpga import dspplan, flow, ice40_models, netlist, targets
+from pyhdl.requant import RequantUnit
+from pyhdl.sizing import ceil_div
 from pyhdl.top import NmcArray
 
 LANE = dspplan.Multiply("top.pe0", "$1", 8, 8)
@@ -123,7 +126,7 @@ def test_ice40_dsp_mapping_of_a_two_product_sum_computes_it(tmp_path, iverilog, 
     black box and rename, with the same three cycles."""
     text = verilog.convert(_TwoLanes(lane_dsp), name="two_lanes", emit_src=False)
     if lane_dsp == "ice40_pairs":
-        text += tech.ice40_pair_stub()
+        text += tech.ice40_dsp_stub()
     (tmp_path / "two.v").write_text(text)
     flow.run_yosys("\n".join(["read_verilog two.v", f"{targets.ice40().synth} -top two_lanes",
                               *targets.ice40().after_synth, "tee -q -o stat.txt stat", "write_json synth.json",
@@ -165,21 +168,21 @@ def _module_interface(text: str, name: str):
 
 def test_the_lane_pair_stub_has_the_ports_and_parameters_of_yosys_sb_mac16():
     # the flow renames the stub's cells to SB_MAC16 after synthesis: the two must agree
-    stub_ports, stub_params = _module_interface(tech.ice40_pair_stub(), tech.ICE40_PAIR_CELL)
+    stub_ports, stub_params = _module_interface(tech.ice40_dsp_stub(), tech.ICE40_DSP_CELL)
     real_ports, real_params = _module_interface(ice40_models.models_verilog(), "SB_MAC16")
     assert stub_ports == real_ports and len(real_ports) == 27
     assert stub_params == real_params and len(real_params) == 20
-    assert targets.ice40().after_synth == (f"chtype -set SB_MAC16 t:{tech.ICE40_PAIR_CELL}",)
+    assert targets.ice40().after_synth == (f"chtype -set SB_MAC16 t:{tech.ICE40_DSP_CELL}",)
 
 
 def test_instantiated_dsps_come_off_the_budget(tmp_path):
     doc = {"modules": {"top": {"cells": {
-        "a": {"type": tech.ICE40_PAIR_CELL}, "b": {"type": "SB_MAC16"}, "m": {"type": "$mul"}}}}}
-    assert dspplan.instantiated(doc, ("SB_MAC16", tech.ICE40_PAIR_CELL)) == 2
+        "a": {"type": tech.ICE40_DSP_CELL}, "b": {"type": "SB_MAC16"}, "m": {"type": "$mul"}}}}}
+    assert dspplan.instantiated(doc, ("SB_MAC16", tech.ICE40_DSP_CELL)) == 2
     assert dspplan.instantiated(doc, ("MULT18X18D",)) == 0
     # a design that instantiates more than the device has fails before synthesis
-    cells = "\n".join(f"  {tech.ICE40_PAIR_CELL} u{i} (.CLK(clk));" for i in range(9))
-    (tmp_path / "many.v").write_text(f"module many(input clk);\n{cells}\nendmodule\n" + tech.ice40_pair_stub())
+    cells = "\n".join(f"  {tech.ICE40_DSP_CELL} u{i} (.CLK(clk));" for i in range(9))
+    (tmp_path / "many.v").write_text(f"module many(input clk);\n{cells}\nendmodule\n" + tech.ice40_dsp_stub())
     with pytest.raises(flow.FlowError, match=r"^the design instantiates 9 SB_MAC16, iCE40UP5K-SG48 has 8$"):
         flow.soft_multiplies(targets.ice40(), tmp_path, ["read_verilog many.v", "hierarchy -top many"])
 
@@ -194,3 +197,99 @@ def test_lane_pairs_reject_configs_they_cannot_build():
     with pytest.raises(ValueError, match=r"^lane_dsp='ice40_pairs' needs w_bits and a_bits <= 8 \(an SB_MAC16 "
                                          r"half is 8x8\), not w_bits=12, a_bits=8$"):
         tech.check_lane_dsp("ice40_pairs", wide)
+
+
+def test_ice40_requant_products_reject_what_they_cannot_build():
+    with pytest.raises(ValueError, match=r"^requant_dsp must be one of inferred, ice40, not 'mult18'$"):
+        NmcArray(SMALL, requant_dsp="mult18")
+    with pytest.raises(ValueError, match=r"^requant_dsp='ice40' needs m_bits <= 16 \(an SB_MAC16 operand\), "
+                                         r"not 20$"):
+        NmcArray(SMALL.replace(m_bits=20), requant_dsp="ice40")
+    with pytest.raises(ValueError, match=r"^requant_dsp must be one of inferred, ice40, not None$"):
+        RequantUnit(acc_bits=24, m_bits=16, a_bits=8, dsp=None)
+    assert [tech.requant_chunk(d) for d in tech.REQUANT_DSP] == [17, 16]
+    m = Module()
+    m._MustUse__silence = True  # only the argument checks run
+    with pytest.raises(ValueError, match=r"^ice40_product p: needs a of at most 16 bits and b unsigned of at most "
+                                         r"16, not signed\(17\) and unsigned\(16\)$"):
+        tech.ice40_product(m, Signal(signed(17)), Signal(16), name="p")
+    with pytest.raises(ValueError, match=r"^ice40_product p: needs a of at most 16 bits and b unsigned of at most "
+                                         r"16, not unsigned\(8\) and signed\(16\)$"):
+        tech.ice40_product(m, Signal(8), Signal(signed(16)), name="p")
+
+
+REQUANT_TESTBENCH = """`timescale 1ns/1ps
+module tb;
+  reg clk = 0, rst = 0, valid = 0, relu = 0, req = 0;
+  reg signed [{A1}:0] acc = 0;
+  reg [{M1}:0] m = 0;
+  reg [{S1}:0] s = 0;
+  wire signed [{A1}:0] q;
+  wire q_valid;
+  reg [{W1}:0] cases [0:{N1}];
+  reg signed [{A1}:0] want [0:{N1}];
+  requant dut(.clk(clk), .rst(rst), .i_valid(valid), .i_acc(acc), .i_m(m), .i_s(s), .i_relu(relu),
+              .i_requantize(req), .o_valid(q_valid), .o_data(q));
+  always #5 clk = ~clk;
+  integer i, got = 0, bad = 0;
+  initial begin
+    $readmemh("cases.hex", cases);
+    $readmemh("want.hex", want);
+    for (i = 0; i < {N} + {STAGES} + 2; i = i + 1) begin
+      @(negedge clk);
+      if (q_valid) begin
+        if (q !== want[got]) begin
+          if (bad == 0) $display("first mismatch: case %0d q=%0d want %0d", got, q, want[got]);
+          bad = bad + 1;
+        end
+        got = got + 1;
+      end
+      valid = i < {N};
+      if (i < {N}) {{acc, m, s, relu, req}} = cases[i];
+    end
+    $display("outputs %0d mismatches %0d", got, bad);
+    $finish;
+  end
+endmodule
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("acc_bits", [24, 33])
+def test_ice40_requant_products_compute_the_contract(tmp_path, iverilog, acc_bits):
+    """``requant_dsp="ice40"``: the requant unit with an SB_MAC16 per 16-bit chunk
+    (``tech.ice40_product``; 24 bits: a signed 8-bit top chunk, the small config's; 33:
+    a 1-bit one), synthesized as the UP5K flow does and run on Yosys's SB_MAC16 model
+    against the contract: every shift, m in {0, 1, max}, the accumulator's extremes,
+    the rounding and saturation edges, one value per cycle."""
+    from test_hw_requant import _expected, _property_cases
+
+    m_bits, a_bits = 16, 8
+    unit = RequantUnit(acc_bits=acc_bits, m_bits=m_bits, a_bits=a_bits, dsp="ice40")
+    text = verilog.convert(unit, name="requant", emit_src=False) + tech.ice40_dsp_stub()
+    (tmp_path / "requant.v").write_text(text)
+    flow.run_yosys("\n".join(["read_verilog requant.v", f"{targets.ice40().synth} -top requant",
+                              *targets.ice40().after_synth, "tee -q -o stat.txt stat", "write_json synth.json",
+                              ""]), cwd=tmp_path, name="synth")
+    chunks = ceil_div(acc_bits, tech.ICE40_MUL_BITS)
+    assert re.search(rf"\b{chunks}\s+SB_MAC16\b", (tmp_path / "stat.txt").read_text())
+    netlist.simulation_verilog(json.loads((tmp_path / "synth.json").read_text()), tmp_path, "net")
+    cases = [(acc, m if req else 1, s, relu, req)
+             for acc, m, s, relu, req in _property_cases(acc_bits, m_bits, a_bits, seed=acc_bits)]
+    fields = ((acc_bits, 0), (m_bits, 1), (contract.SHIFT_BITS, 2), (1, 3), (1, 4))
+    word_bits = sum(w for w, _ in fields)
+    with open(tmp_path / "cases.hex", "w") as f:
+        for case in cases:
+            word = 0
+            for width, k in fields:
+                word = (word << width) | (case[k] % 2**width)
+            f.write(f"{word:x}\n")
+    (tmp_path / "want.hex").write_text("".join(f"{_expected(*c, a_bits) % 2**acc_bits:x}\n" for c in cases))
+    (tmp_path / "tb.v").write_text(REQUANT_TESTBENCH.format(
+        A1=acc_bits - 1, M1=m_bits - 1, S1=contract.SHIFT_BITS - 1, W1=word_bits - 1, N=len(cases),
+        N1=len(cases) - 1, STAGES=unit.stages))
+    (tmp_path / "models.v").write_text(ice40_models.models_verilog())
+    subprocess.run(["iverilog", "-g2012", "-o", "sim", "-s", "tb", "tb.v", "net.v", "models.v"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    out = subprocess.run(["vvp", "-n", "sim"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    assert f"outputs {len(cases)} mismatches 0" in out, out

@@ -389,14 +389,15 @@ def test_input_offered_while_a_new_program_loads_waits_for_all_of_it(in_stall):
     assert result.first_beat > len(b.load_words)
 
 
-def test_lane_pairs_are_not_simulated_silently_wrong():
+@pytest.mark.parametrize("option, value", [("lane_dsp", "ice40_pairs"), ("requant_dsp", "ice40")])
+def test_ice40_primitives_are_not_simulated_silently_wrong(option, value):
     # Amaranth's simulator runs an Instance with its outputs at 0 rather than refusing it
     cfg, sizes, _ = CORNERS[0]
     image, _, draw = _model(cfg, sizes, seed=21)
-    with pytest.raises(ValueError, match=r"^the Amaranth simulator cannot run lane_dsp='ice40_pairs' \(SB_MAC16 "
+    with pytest.raises(ValueError, match=rf"^the Amaranth simulator cannot run {option}='{value}' \(SB_MAC16 "
                                          r"instances\); simulate its netlist instead "
                                          r"\(pyhdl\.fpga\.netlist\.ice40_netlist\)$"):
-        amsim.run_array(compile_model(image, cfg), draw(1), dut=NmcArray(cfg, lane_dsp="ice40_pairs"))
+        amsim.run_array(compile_model(image, cfg), draw(1), dut=NmcArray(cfg, **{option: value}))
 
 
 def test_input_during_load_needs_a_load():

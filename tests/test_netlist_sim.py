@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pyhdl import tech
+from pyhdl.sizing import ceil_div
 from pyhdl.config import SMALL
 from pyhdl.fpga import netlist, synth, targets
 from testbench.runner import Simulation
@@ -193,16 +194,19 @@ def up5k_synthesis():
 def test_small_array_ice40_netlist_is_bit_exact(tmp_path, up5k_synthesis):
     """The netlist that ``nmc synth --target ice40`` places (two lanes and their sum per
     SB_MAC16 in its 8x8 mode, ``tech.ice40_pair_sum``; the requant chunks on the other
-    4 SB_MAC16), harness removed, with Yosys's iCE40 models: every output of the random,
-    corner and reset job compared."""
+    4 SB_MAC16 with their operand and product registers inside, ``tech.ice40_product``),
+    harness removed, with Yosys's iCE40 models: every output of the random, corner and
+    reset job compared."""
     target = targets.ice40()
-    source = synth.design_verilog(SMALL, tmp_path, lane_dsp=target.lane_dsp)
+    source = synth.design_verilog(SMALL, tmp_path, lane_dsp=target.lane_dsp, requant_dsp=target.requant_dsp)
     build = up5k_synthesis.directory(source, synth.top_name(SMALL), target, tmp_path / target.name)
     nl = netlist.flow_netlist(build, target)
     assert nl["soft_multiplies"] == 0 and nl["top"] == synth.top_name(SMALL)
     text = nl["sources"][0].read_text()
     assert len(re.findall(r"^\s*SB_MAC16 ", text, re.M)) == 8
     assert len(re.findall(r"\.MODE_8x8\(1'h1\)", text)) == SMALL.pe * SMALL.simd // 2
+    chunks = ceil_div(SMALL.acc_bits, tech.ICE40_MUL_BITS)
+    assert len(re.findall(r"\.PIPELINE_16x16_MULT_REG2\(1'h1\)", text)) == SMALL.pe * chunks
     _runs_bit_exact(nl, "ice40_pairs_netlist", seed=31)
 
 
@@ -210,8 +214,8 @@ def test_small_array_ice40_netlist_is_bit_exact(tmp_path, up5k_synthesis):
 @pytest.mark.slow(seconds=120)
 def test_small_config_fits_the_up5k_in_the_harness(tmp_path, up5k_synthesis):
     """The small array, its banks in block RAM, its lanes two per SB_MAC16 and the requant
-    chunks on the other four, placed and routed on the UP5K with the measurement harness
-    (nextpnr would stop with DoesNotFit; 91 % of the logic cells are used).  Extended:
+    chunks on the other four (``tech.ice40_product``), placed and routed on the UP5K with the measurement harness
+    (nextpnr would stop with DoesNotFit; 84 % of the logic cells are used).  Extended:
     ~90 s of nextpnr; the default suite places the small array in the iCEBreaker
     bitstream (``tests/test_board.py``) and this flow on one MAC lane
     (``tests/test_synth.py``)."""
@@ -223,9 +227,13 @@ def test_small_config_fits_the_up5k_in_the_harness(tmp_path, up5k_synthesis):
     # the pairs' black boxes came through synthesis with their 8x8 mode and became SB_MAC16
     netlist_cells = [c for mod in json.loads((build / "netlist.json").read_text())["modules"].values()
                      for c in mod["cells"].values()]
-    assert not [c for c in netlist_cells if c["type"] == tech.ICE40_PAIR_CELL]
-    dual = [c for c in netlist_cells if c["type"] == "SB_MAC16" and int(c["parameters"]["MODE_8x8"], 2) == 1]
-    assert len(dual) == SMALL.pe * SMALL.simd // 2
+    assert not [c for c in netlist_cells if c["type"] == tech.ICE40_DSP_CELL]
+    # the pairs' in their 8x8 mode, the requant chunks' with the product registered inside
+    # (a parameter the instance leaves out takes the model's default, 0)
+    dsps = [{k: int(v, 2) for k, v in c["parameters"].items()} for c in netlist_cells if c["type"] == "SB_MAC16"]
+    assert len([d for d in dsps if d.get("MODE_8x8")]) == SMALL.pe * SMALL.simd // 2
+    assert len([d for d in dsps if d.get("PIPELINE_16x16_MULT_REG2")]) == SMALL.pe * ceil_div(
+        SMALL.acc_bits, tech.ICE40_MUL_BITS)
     assert rep["design"]["bram"] == rep["utilization"]["ICESTORM_RAM"]["used"] >= rep["expected_min"]["bram"]
     cells = rep["utilization"]["ICESTORM_LC"]
     assert cells["used"] <= cells["available"]

@@ -54,6 +54,9 @@ class DigitsDemo(wiring.Component):
     lane_dsp : str
         The array's MAC lanes (:class:`~pyhdl.top.NmcArray`); ``"ice40_pairs"`` on the
         iCE40 board, whose Verilog then cannot run in the Amaranth simulator.
+    requant_dsp : str
+        The array's requant partial products (:class:`~pyhdl.top.NmcArray`);
+        ``"ice40"`` on the iCE40 board, likewise.
 
     Members
     -------
@@ -69,7 +72,8 @@ class DigitsDemo(wiring.Component):
         ``klass`` equals the golden class of ``image`` (valid while ``shown``).
     """
 
-    def __init__(self, *, cfg: ArrayConfig, program, vectors, expected, lane_dsp: str = "inferred"):
+    def __init__(self, *, cfg: ArrayConfig, program, vectors, expected, lane_dsp: str = "inferred",
+                 requant_dsp: str = "inferred"):
         self._MustUse__silence = True  # a rejected instance is not an unused design
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
@@ -88,6 +92,7 @@ class DigitsDemo(wiring.Component):
         self._vectors, self._expected = vectors, [int(e) for e in expected]
         self._n_out = n_out
         self._lane_dsp = tech.check_lane_dsp(lane_dsp, cfg)
+        self._requant_dsp = tech.check_requant_dsp(requant_dsp, m_bits=cfg.m_bits)
         self._MustUse__silence = False
         super().__init__({
             "start": In(1),
@@ -124,7 +129,8 @@ class DigitsDemo(wiring.Component):
 
         m = Module()
         cfg, F = self._cfg, self.beats
-        m.submodules.array = array = NmcArray(cfg, program=self._program, lane_dsp=self._lane_dsp)
+        m.submodules.array = array = NmcArray(cfg, program=self._program, lane_dsp=self._lane_dsp,
+                                                requant_dsp=self._requant_dsp)
         words = self.rom_words()
         m.submodules.rom = rom = Memory(shape=unsigned(cfg.simd * cfg.a_bits), depth=len(words), init=words)
         rd = rom.read_port()
@@ -346,7 +352,8 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
     target = targets.ice40() if board.family == "ice40" else targets.ecp5(6)
     demo = digits_program(board.cfg, n_images, seed)
     top = BoardTop(demo_args={"cfg": board.cfg, "program": demo["program"], "vectors": demo["vectors"],
-                              "expected": demo["expected"], "lane_dsp": target.lane_dsp}, board=board)
+                              "expected": demo["expected"], "lane_dsp": target.lane_dsp,
+                              "requant_dsp": target.requant_dsp}, board=board)
     platform = board.make_platform()
     if target.pack_registers:
         platform = _with_register_packing(type(platform))()
@@ -355,8 +362,8 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
                  "synth_opts": target.synth.removeprefix(f"synth_{board.family}").strip(),
                  "script_after_synth": "\n".join([*target.after_synth, "tee -q -o stat.json stat -json"]),
                  "nextpnr_opts": "--report nextpnr-report.json --timing-allow-fail --seed 1"}
-    if target.lane_dsp == "ice40_pairs":
-        platform.add_file(f"{tech.ICE40_PAIR_CELL}.v", tech.ice40_pair_stub())
+    if target.lane_dsp != "inferred" or target.requant_dsp != "inferred":
+        platform.add_file(f"{tech.ICE40_DSP_CELL}.v", tech.ice40_dsp_stub())
     plan = platform.prepare(top, name, **overrides)
     build = Path(build_dir).resolve()
     env = toolenv.environment()

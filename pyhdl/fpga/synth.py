@@ -35,17 +35,18 @@ def top_name(cfg: ArrayConfig) -> str:
 
 
 def design_verilog(cfg: ArrayConfig, build_dir: Path, *, regenerate: bool = False,
-                   lane_dsp: str = "inferred") -> Path:
+                   lane_dsp: str = "inferred", requant_dsp: str = "inferred") -> Path:
     """The Verilog of ``cfg``: the committed ``hdl/nmc_<name>.v`` if present, else generated.
-    With a ``lane_dsp`` other than ``"inferred"`` (a target's primitives,
-    :data:`pyhdl.tech.LANE_DSP`) it is always generated, into ``build_dir``."""
+    With a ``lane_dsp`` or ``requant_dsp`` other than ``"inferred"`` (a target's
+    primitives, :data:`pyhdl.tech.LANE_DSP`, :data:`pyhdl.tech.REQUANT_DSP`) it is always
+    generated, into ``build_dir``."""
     committed = HDL_DIR / f"{top_name(cfg)}.v"
-    if committed.is_file() and not regenerate and lane_dsp == "inferred":
+    if committed.is_file() and not regenerate and lane_dsp == requant_dsp == "inferred":
         return committed
     from .. import verilog
     out = Path(build_dir) / f"{top_name(cfg)}.v"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(verilog.generate(cfg, lane_dsp=lane_dsp))
+    out.write_text(verilog.generate(cfg, lane_dsp=lane_dsp, requant_dsp=requant_dsp))
     return out
 
 
@@ -104,7 +105,8 @@ def run(cfg: ArrayConfig, target: Target, build_root, *, config_name: str | None
     ``report["mapping_problems"]`` lists DSP/block-RAM fall-backs (empty when fine).
     """
     build = Path(build_root) / target.name
-    source = Path(verilog) if verilog is not None else design_verilog(cfg, build, lane_dsp=target.lane_dsp)
+    source = Path(verilog) if verilog is not None else design_verilog(cfg, build, lane_dsp=target.lane_dsp,
+                                                                          requant_dsp=target.requant_dsp)
     synthesized = None if netlists is None else netlists.directory(source, top_name(cfg), target, build)
     raw = flow.implement(source, top_name(cfg), target, build, seed=seed, pnr_timeout=pnr_timeout,
                          synthesized=synthesized)

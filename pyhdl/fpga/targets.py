@@ -61,9 +61,13 @@ class Target:
     lane_dsp : str
         How the array's MAC lanes are built for this target (:data:`pyhdl.tech.LANE_DSP`):
         the flow generates the array's Verilog with it unless given other Verilog.
+    requant_dsp : str
+        How the requant units' partial products are built for this target
+        (:data:`pyhdl.tech.REQUANT_DSP`), likewise.
     dsp_aliases : dict
         Black-box cell type the design may instantiate -> the DSP primitive it is (the
-        iCE40 lane pairs: :data:`pyhdl.tech.ICE40_PAIR_CELL` -> ``SB_MAC16``).  They count
+        iCE40 lane pairs and requant products: :data:`pyhdl.tech.ICE40_DSP_CELL` ->
+        ``SB_MAC16``).  They count
         against ``dsp_budget`` and are renamed right after synthesis (:attr:`after_synth`).
     """
 
@@ -84,6 +88,7 @@ class Target:
     dsp_budget: int | None = None
     dsp_bits: int = 18
     lane_dsp: str = "inferred"
+    requant_dsp: str = "inferred"
     dsp_aliases: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -141,5 +146,5 @@ def ice40() -> Target:
         goal_mhz=ICE40_GOAL,
         lut_cells={"SB_LUT4": 1}, ff_cells=_ICE40_FF,
         dsp_cells={"SB_MAC16": 1}, bram_cells={"SB_RAM40_4K": 1}, bram_bits=4 * 1024,
-        dsp_budget=8, dsp_bits=16, lane_dsp="ice40_pairs",
-        dsp_aliases={tech.ICE40_PAIR_CELL: "SB_MAC16"})
+        dsp_budget=8, dsp_bits=16, lane_dsp="ice40_pairs", requant_dsp="ice40",
+        dsp_aliases={tech.ICE40_DSP_CELL: "SB_MAC16"})
