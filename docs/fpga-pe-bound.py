@@ -23,7 +23,6 @@ from pathlib import Path
 # the checkout this file is in, not whichever one the environment installed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
@@ -31,7 +30,7 @@ from pyhdl import tech
 from pyhdl.config import SMALL
 from pyhdl.fpga import flow, report, targets
 from pyhdl.pe import ProcessingElement
-from pyhdl.verilog import _builtin_yosys
+from pyhdl.verilog import convert
 
 TOP = "nmc_pes"
 
@@ -61,8 +60,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     target = targets.ice40()
-    with _builtin_yosys():
-        text = amaranth_verilog.convert(PEsAlone(SMALL, target), name=TOP, emit_src=False)
+    text = convert(PEsAlone(SMALL, target), name=TOP)
     args.build_dir.mkdir(parents=True, exist_ok=True)
     source = args.build_dir / f"{TOP}.v"
     source.write_text(text + "\n" + tech.ice40_dsp_stub())

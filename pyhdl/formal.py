@@ -24,11 +24,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from amaranth.back import verilog as amaranth_verilog
-
 from golden import contract
 
-from . import sizing
+from . import sizing, verilog
 from .requant import RequantUnit
 
 __all__ = ["ProofFailed", "requant_checker", "prove_requant"]
@@ -110,7 +108,7 @@ def prove_requant(*, acc_bits: int, m_bits: int, a_bits: int, build_dir, mutatio
     unit = RequantUnit(acc_bits=acc_bits, m_bits=m_bits, a_bits=a_bits)  # checks the widths
     build = Path(build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
-    (build / "requant.v").write_text(amaranth_verilog.convert(unit, name="requant", emit_src=False))
+    (build / "requant.v").write_text(verilog.convert(unit, name="requant"))
     (build / "requant_check.v").write_text(
         requant_checker(acc_bits=acc_bits, m_bits=m_bits, a_bits=a_bits, mutation=mutation))
     script = "\n".join([

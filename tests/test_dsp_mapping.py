@@ -9,13 +9,12 @@ import subprocess
 import types
 
 import pytest
-from amaranth.back import verilog
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden import contract
-from pyhdl import tech
+from pyhdl import tech, verilog
 from pyhdl.config import SMALL
 from pyhdl.fpga import dspplan, flow, ice40_models, netlist, targets
 from pyhdl.requant import RequantUnit
@@ -124,7 +123,7 @@ def test_ice40_dsp_mapping_of_a_two_product_sum_computes_it(tmp_path, iverilog, 
     ``tech.registered_product`` keeps the product's wire so that it does not
     (``pyhdl/tech.py``).  Pairs: one SB_MAC16 in its 8x8 mode, through the flow's
     black box and rename, with the same three cycles."""
-    text = verilog.convert(_TwoLanes(lane_dsp), name="two_lanes", emit_src=False)
+    text = verilog.convert(_TwoLanes(lane_dsp), name="two_lanes")
     if lane_dsp == "ice40_pairs":
         text += tech.ice40_dsp_stub()
     (tmp_path / "two.v").write_text(text)
@@ -266,7 +265,7 @@ def test_ice40_requant_products_compute_the_contract(tmp_path, iverilog, acc_bit
 
     m_bits, a_bits = 16, 8
     unit = RequantUnit(acc_bits=acc_bits, m_bits=m_bits, a_bits=a_bits, dsp="ice40")
-    text = verilog.convert(unit, name="requant", emit_src=False) + tech.ice40_dsp_stub()
+    text = verilog.convert(unit, name="requant") + tech.ice40_dsp_stub()
     (tmp_path / "requant.v").write_text(text)
     flow.run_yosys("\n".join(["read_verilog requant.v", f"{targets.ice40().synth} -top requant",
                               *targets.ice40().after_synth, "tee -q -o stat.txt stat", "write_json synth.json",
