@@ -2680,7 +2680,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   assign \$285  = in_beats_ge2_1 | \$284 ;
   \nmc_pe2_simd4_w8a8.ofifo  ofifo (
     .clk(clk),
-    .\port$1507$0 (drain_last2),
+    .\port$1515$0 (drain_last2),
     .\port$181$0 (drain_data),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
@@ -2693,8 +2693,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$1707$0 (\$681 ),
-    .\port$1708$0 (\$682 ),
+    .\port$1721$0 (\$681 ),
+    .\port$1722$0 (\$682 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[77:32]),
     .rq_we(rq_we),
@@ -2712,8 +2712,8 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_waddr(load_r[8:0]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$1864$0 (\$683 ),
-    .\port$1865$0 (\$684 ),
+    .\port$1884$0 (\$683 ),
+    .\port$1885$0 (\$684 ),
     .rp__addr(step_addr),
     .rq_wdata(load_r[77:32]),
     .rq_we(\rq_we$30 ),
@@ -4847,7 +4847,7 @@ module nmc_pe2_simd4_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1507$0 , r_en);
+module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \port$1515$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4871,8 +4871,8 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   (* init = 2'h0 *)
   wire [1:0] consume;
   reg [2:0] level = 3'h0;
-  input \port$1507$0 ;
-  wire \port$1507$0 ;
+  input \port$1515$0 ;
+  wire \port$1515$0 ;
   input [23:0] \port$181$0 ;
   wire [23:0] \port$181$0 ;
   (* init = 2'h0 *)
@@ -4907,7 +4907,7 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$1507$0 , \port$181$0  };
+      storage[w_port__addr] <= { \port$1515$0 , \port$181$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h4;
@@ -4969,37 +4969,37 @@ module \nmc_pe2_simd4_w8a8.ofifo (clk, rst, \port$181$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$1507$0 , \port$181$0  };
-  assign w_data = { \port$1507$0 , \port$181$0  };
+  assign w_port__data = { \port$1515$0 , \port$181$0  };
+  assign w_data = { \port$1515$0 , \port$181$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1707$0 , \port$1708$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1721$0 , \port$1722$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [1:0] \$14 ;
-  wire [1:0] \$15 ;
+  wire \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [23:0] \$22 ;
-  wire [24:0] \$23 ;
-  wire [23:0] \$24 ;
-  wire [24:0] \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [23:0] \$26 ;
+  wire [24:0] \$27 ;
+  wire [23:0] \$28 ;
+  wire [24:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
   reg \$31 ;
@@ -5007,12 +5007,18 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [23:0] \$36 ;
-  reg [23:0] \$37 ;
+  reg \$36 ;
+  reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  wire [15:0] \$40 ;
+  reg \$40 ;
+  reg [23:0] \$41 ;
+  reg \$42 ;
+  reg [23:0] \$43 ;
+  reg \$44 ;
+  wire [7:0] \$45 ;
+  wire [15:0] \$46 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -5045,6 +5051,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [23:0] pe0_acc1 = 24'h000000;
   wire [23:0] pe0_acc_next0;
   wire [23:0] pe0_acc_next1;
+  reg pe0_add_acc0 = 1'h0;
+  reg pe0_add_acc1 = 1'h0;
   wire pe0_bank_collision;
   reg [31:0] pe0_bank_out2 = 32'd0;
   reg [8:0] pe0_bank_waddr = 9'h000;
@@ -5068,6 +5076,8 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe0_first6 = 1'h0;
   reg pe0_first7 = 1'h0;
   reg pe0_first8 = 1'h0;
+  reg pe0_first_acc0 = 1'h0;
+  reg pe0_first_acc1 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last2 = 1'h0;
@@ -5133,10 +5143,10 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe0_w1 = 32'd0;
   reg [31:0] pe0_w2 = 32'd0;
   reg [31:0] pe0_w3 = 32'd0;
-  output [7:0] \port$1707$0 ;
-  wire [7:0] \port$1707$0 ;
-  output [15:0] \port$1708$0 ;
-  wire [15:0] \port$1708$0 ;
+  output [7:0] \port$1721$0 ;
+  wire [7:0] \port$1721$0 ;
+  output [15:0] \port$1722$0 ;
+  wire [15:0] \port$1722$0 ;
   wire [23:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -5146,7 +5156,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$122 ;
+  wire [7:0] \rport__addr$126 ;
   wire [23:0] rport__data;
   wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
@@ -5180,13 +5190,13 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$120 ;
+  wire [7:0] \wport__addr$124 ;
   wire [23:0] wport__data;
-  wire [21:0] \wport__data$121 ;
+  wire [21:0] \wport__data$125 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$119 ;
+  wire \wport__en$123 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank0 [511:0];
   initial begin
@@ -6253,13 +6263,31 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign \rport__data$96  = _2_;
   always @(posedge clk)
+    pe0_last2 <= pe0_last1;
+  always @(posedge clk)
+    pe0_ctx2 <= pe0_ctx1;
+  always @(posedge clk)
+    pe0_rq2 <= pe0_rq1;
+  always @(posedge clk)
+    pe0_relu2 <= pe0_relu1;
+  always @(posedge clk)
+    pe0_requantize2 <= pe0_requantize1;
+  always @(posedge clk)
+    pe0_valid3 <= \$32 ;
+  always @(posedge clk)
+    pe0_first3 <= pe0_first2;
+  always @(posedge clk)
+    pe0_last3 <= pe0_last2;
+  always @(posedge clk)
+    pe0_ctx3 <= pe0_ctx2;
+  always @(posedge clk)
     pe0_rq3 <= pe0_rq2;
   always @(posedge clk)
     pe0_relu3 <= pe0_relu2;
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$29 ;
+    pe0_valid4 <= \$33 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -6273,7 +6301,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$30 ;
+    pe0_valid5 <= \$34 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -6287,7 +6315,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$31 ;
+    pe0_valid6 <= \$35 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -6301,7 +6329,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$32 ;
+    pe0_valid7 <= \$36 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -6315,7 +6343,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$33 ;
+    pe0_valid8 <= \$37 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -6329,7 +6357,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_bank_we <= \$34 ;
+    pe0_bank_we <= \$38 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -6363,7 +6391,7 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe0_rq_we <= \$35 ;
+    pe0_rq_we <= \$39 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -6379,15 +6407,23 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_rq_m <= \$8 ;
   always @(posedge clk)
-    pe0_acc0 <= \$36 ;
+    pe0_first_acc0 <= \$10 ;
   always @(posedge clk)
-    pe0_acc1 <= \$37 ;
+    pe0_add_acc0 <= \$40 ;
+  always @(posedge clk)
+    pe0_acc0 <= \$41 ;
+  always @(posedge clk)
+    pe0_first_acc1 <= \$14 ;
+  always @(posedge clk)
+    pe0_add_acc1 <= \$42 ;
+  always @(posedge clk)
+    pe0_acc1 <= \$43 ;
   always @(posedge clk)
     pe0_done_ctx <= pe0_ctx8;
   always @(posedge clk)
-    pe0_done <= \$38 ;
+    pe0_done <= \$44 ;
   always @(posedge clk)
-    pe0_flags <= \$15 ;
+    pe0_flags <= \$19 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -6396,27 +6432,30 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$6  = $signed(pe0_prod2) + $signed(pe0_prod3);
   assign \$7  = $signed(pe0_sum0_0) + $signed(pe0_sum0_1);
   assign \$8  = pe0_requantize8 ? pe0_rq_ms_read[15:0] : 16'h0001;
-  assign \$9  = ! pe0_ctx8;
-  assign \$10  = pe0_valid8 & \$9 ;
-  assign \$12  = pe0_valid8 & \$11 ;
-  assign \$13  = pe0_valid8 & pe0_last8;
-  assign \$15  = { 1'h0, pe0_relu8 } | \$14 ;
-  assign \$16  = step_valid & pe0_bank_we;
-  assign \$17  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$16  & \$17 ;
-  assign \$18  = pe0_valid5 & pe0_rq_we;
-  assign \$19  = pe0_rq5 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$18  & \$19 ;
-  assign \$20  = pe0_valid6 & pe0_rq_we;
-  assign \$21  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$20  & \$21 ;
-  assign \$22  = pe0_first8 ? pe0_rq_bias : pe0_acc0;
-  assign \$23  = $signed(\$22 ) + $signed(pe0_sum1_0);
-  assign \$24  = pe0_first8 ? pe0_rq_bias : pe0_acc1;
-  assign \$25  = $signed(\$24 ) + $signed(pe0_sum1_0);
+  assign \$9  = ! pe0_ctx7;
+  assign \$10  = pe0_first7 & \$9 ;
+  assign \$11  = ! pe0_ctx7;
+  assign \$12  = pe0_valid7 & \$11 ;
+  assign \$14  = pe0_first7 & \$13 ;
+  assign \$16  = pe0_valid7 & \$15 ;
+  assign \$17  = pe0_valid8 & pe0_last8;
+  assign \$19  = { 1'h0, pe0_relu8 } | \$18 ;
+  assign \$20  = step_valid & pe0_bank_we;
+  assign \$21  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe0_valid5 & pe0_rq_we;
+  assign \$23  = pe0_rq5 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe0_valid6 & pe0_rq_we;
+  assign \$25  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe0_first_acc0 ? pe0_rq_bias : pe0_acc0;
+  assign \$27  = $signed(\$26 ) + $signed(pe0_sum1_0);
+  assign \$28  = pe0_first_acc1 ? pe0_rq_bias : pe0_acc1;
+  assign \$29  = $signed(\$28 ) + $signed(pe0_sum1_0);
   assign i_acc = pe0_done_ctx ? pe0_acc1 : pe0_acc0;
   always @(posedge clk)
-    pe0_valid1 <= \$26 ;
+    pe0_valid1 <= \$30 ;
   always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
@@ -6430,27 +6469,9 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$27 ;
+    pe0_valid2 <= \$31 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
-  always @(posedge clk)
-    pe0_last2 <= pe0_last1;
-  always @(posedge clk)
-    pe0_ctx2 <= pe0_ctx1;
-  always @(posedge clk)
-    pe0_rq2 <= pe0_rq1;
-  always @(posedge clk)
-    pe0_relu2 <= pe0_relu1;
-  always @(posedge clk)
-    pe0_requantize2 <= pe0_requantize1;
-  always @(posedge clk)
-    pe0_valid3 <= \$28 ;
-  always @(posedge clk)
-    pe0_first3 <= pe0_first2;
-  always @(posedge clk)
-    pe0_last3 <= pe0_last2;
-  always @(posedge clk)
-    pe0_ctx3 <= pe0_ctx2;
   \nmc_pe2_simd4_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(i_acc),
@@ -6458,106 +6479,120 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$1654$0 (pe0_flags),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$1668$0 (pe0_flags),
+    .rq_ext6(\$46 ),
+    .rq_low6(\$45 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$29  = pe0_valid3;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$30  = pe0_valid4;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$31  = pe0_valid5;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$32  = pe0_valid6;
+    \$32  = pe0_valid2;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$33  = pe0_valid7;
+    \$33  = pe0_valid3;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$34  = bank_we;
+    \$34  = pe0_valid4;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = rq_we;
+    \$35  = pe0_valid5;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_acc0;
-    if (\$10 ) begin
-      \$36  = \$23 [23:0];
+    \$36  = pe0_valid6;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = pe0_acc1;
-    if (\$12 ) begin
-      \$37  = \$25 [23:0];
+    \$37  = pe0_valid7;
+    if (rst) begin
+      \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = \$13 ;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$26  = step_valid;
+    \$39  = rq_we;
     if (rst) begin
-      \$26  = 1'h0;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$27  = pe0_valid1;
+    \$40  = \$12 ;
     if (rst) begin
-      \$27  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$28  = pe0_valid2;
+    \$41  = pe0_acc0;
+    if (pe0_add_acc0) begin
+      \$41  = \$27 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$42  = \$16 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$43  = pe0_acc1;
+    if (pe0_add_acc1) begin
+      \$43  = \$29 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$44  = \$17 ;
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$30  = step_valid;
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$31  = pe0_valid1;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe0_acc_next0 = \$23 [23:0];
-  assign pe0_acc_next1 = \$25 [23:0];
+  assign pe0_acc_next0 = \$27 [23:0];
+  assign pe0_acc_next1 = \$29 [23:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -6567,26 +6602,27 @@ module \nmc_pe2_simd4_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[23:0];
   assign rport__addr = pe0_rq5;
-  assign \wport__en$119  = pe0_rq_we;
-  assign \wport__addr$120  = pe0_rq_waddr;
-  assign \wport__data$121  = pe0_rq_wdata[45:24];
-  assign \rport__addr$122  = pe0_rq6;
+  assign \wport__en$123  = pe0_rq_we;
+  assign \wport__addr$124  = pe0_rq_waddr;
+  assign \wport__data$125  = pe0_rq_wdata[45:24];
+  assign \rport__addr$126  = pe0_rq6;
   assign i_valid = pe0_done;
   assign i_m = pe0_rq_m;
   assign i_s = pe0_rq_s;
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$1707$0  = \$39 ;
-  assign \port$1708$0  = \$40 ;
-  assign \$11  = pe0_ctx8;
-  assign \$14  = { pe0_requantize8, 1'h0 };
+  assign result = { \$46 , \$45  };
+  assign o_data = { \$46 , \$45  };
+  assign \port$1721$0  = \$45 ;
+  assign \port$1722$0  = \$46 ;
+  assign \$13  = pe0_ctx7;
+  assign \$15  = pe0_ctx7;
+  assign \$18  = { pe0_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1654$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$1668$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -6760,8 +6796,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   wire [23:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1654$0 ;
-  wire [1:0] \port$1654$0 ;
+  input [1:0] \port$1668$0 ;
+  wire [1:0] \port$1668$0 ;
   reg [3:0] rq_above2 = 4'h0;
   reg [23:0] rq_acc1 = 24'h000000;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -6967,9 +7003,9 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
   always @(posedge clk)
     rq_v1 <= \$151 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1654$0 [0];
+    rq_relu1 <= \port$1668$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1654$0 [1];
+    rq_req1 <= \port$1668$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -7103,8 +7139,8 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
       \$157  = 1'h0;
     end
   end
-  assign i_relu = \port$1654$0 [0];
-  assign i_requantize = \port$1654$0 [1];
+  assign i_relu = \port$1668$0 [0];
+  assign i_requantize = \port$1668$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17, 17'h00000 };
@@ -7113,30 +7149,30 @@ module \nmc_pe2_simd4_w8a8.pe0.requant0 (rst, i_acc, i_s, i_m, i_valid, \port$16
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1864$0 , \port$1865$0 , clk);
+module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$1884$0 , \port$1885$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
-  wire [1:0] \$14 ;
-  wire [1:0] \$15 ;
+  wire \$14 ;
+  wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [1:0] \$18 ;
+  wire [1:0] \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
-  wire [23:0] \$22 ;
-  wire [24:0] \$23 ;
-  wire [23:0] \$24 ;
-  wire [24:0] \$25 ;
-  reg \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [23:0] \$26 ;
+  wire [24:0] \$27 ;
+  wire [23:0] \$28 ;
+  wire [24:0] \$29 ;
   wire [15:0] \$3 ;
   reg \$30 ;
   reg \$31 ;
@@ -7144,12 +7180,18 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg \$33 ;
   reg \$34 ;
   reg \$35 ;
-  reg [23:0] \$36 ;
-  reg [23:0] \$37 ;
+  reg \$36 ;
+  reg \$37 ;
   reg \$38 ;
-  wire [7:0] \$39 ;
+  reg \$39 ;
   wire [15:0] \$4 ;
-  wire [15:0] \$40 ;
+  reg \$40 ;
+  reg [23:0] \$41 ;
+  reg \$42 ;
+  reg [23:0] \$43 ;
+  reg \$44 ;
+  wire [7:0] \$45 ;
+  wire [15:0] \$46 ;
   wire [16:0] \$5 ;
   wire [16:0] \$6 ;
   wire [17:0] \$7 ;
@@ -7182,6 +7224,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [23:0] pe1_acc1 = 24'h000000;
   wire [23:0] pe1_acc_next0;
   wire [23:0] pe1_acc_next1;
+  reg pe1_add_acc0 = 1'h0;
+  reg pe1_add_acc1 = 1'h0;
   wire pe1_bank_collision;
   reg [31:0] pe1_bank_out2 = 32'd0;
   reg [8:0] pe1_bank_waddr = 9'h000;
@@ -7205,6 +7249,8 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg pe1_first6 = 1'h0;
   reg pe1_first7 = 1'h0;
   reg pe1_first8 = 1'h0;
+  reg pe1_first_acc0 = 1'h0;
+  reg pe1_first_acc1 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last2 = 1'h0;
@@ -7270,10 +7316,10 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   reg [31:0] pe1_w1 = 32'd0;
   reg [31:0] pe1_w2 = 32'd0;
   reg [31:0] pe1_w3 = 32'd0;
-  output [7:0] \port$1864$0 ;
-  wire [7:0] \port$1864$0 ;
-  output [15:0] \port$1865$0 ;
-  wire [15:0] \port$1865$0 ;
+  output [7:0] \port$1884$0 ;
+  wire [7:0] \port$1884$0 ;
+  output [15:0] \port$1885$0 ;
+  wire [15:0] \port$1885$0 ;
   wire [23:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -7283,7 +7329,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$122 ;
+  wire [7:0] \rport__addr$126 ;
   wire [23:0] rport__data;
   wire [21:0] \rport__data$96 ;
   wire [7:0] rq_waddr;
@@ -7317,13 +7363,13 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$120 ;
+  wire [7:0] \wport__addr$124 ;
   wire [23:0] wport__data;
-  wire [21:0] \wport__data$121 ;
+  wire [21:0] \wport__data$125 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$119 ;
+  wire \wport__en$123 ;
   (* no_rw_check = 32'd1 *)
   reg [31:0] bank1 [511:0];
   initial begin
@@ -8390,13 +8436,31 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   end
   assign \rport__data$96  = _2_;
   always @(posedge clk)
+    pe1_last2 <= pe1_last1;
+  always @(posedge clk)
+    pe1_ctx2 <= pe1_ctx1;
+  always @(posedge clk)
+    pe1_rq2 <= pe1_rq1;
+  always @(posedge clk)
+    pe1_relu2 <= pe1_relu1;
+  always @(posedge clk)
+    pe1_requantize2 <= pe1_requantize1;
+  always @(posedge clk)
+    pe1_valid3 <= \$32 ;
+  always @(posedge clk)
+    pe1_first3 <= pe1_first2;
+  always @(posedge clk)
+    pe1_last3 <= pe1_last2;
+  always @(posedge clk)
+    pe1_ctx3 <= pe1_ctx2;
+  always @(posedge clk)
     pe1_rq3 <= pe1_rq2;
   always @(posedge clk)
     pe1_relu3 <= pe1_relu2;
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$29 ;
+    pe1_valid4 <= \$33 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -8410,7 +8474,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$30 ;
+    pe1_valid5 <= \$34 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -8424,7 +8488,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$31 ;
+    pe1_valid6 <= \$35 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -8438,7 +8502,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$32 ;
+    pe1_valid7 <= \$36 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -8452,7 +8516,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$33 ;
+    pe1_valid8 <= \$37 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -8466,7 +8530,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_bank_we <= \$34 ;
+    pe1_bank_we <= \$38 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -8500,7 +8564,7 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_sum1_0 <= \$7 ;
   always @(posedge clk)
-    pe1_rq_we <= \$35 ;
+    pe1_rq_we <= \$39 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -8516,15 +8580,23 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_rq_m <= \$8 ;
   always @(posedge clk)
-    pe1_acc0 <= \$36 ;
+    pe1_first_acc0 <= \$10 ;
   always @(posedge clk)
-    pe1_acc1 <= \$37 ;
+    pe1_add_acc0 <= \$40 ;
+  always @(posedge clk)
+    pe1_acc0 <= \$41 ;
+  always @(posedge clk)
+    pe1_first_acc1 <= \$14 ;
+  always @(posedge clk)
+    pe1_add_acc1 <= \$42 ;
+  always @(posedge clk)
+    pe1_acc1 <= \$43 ;
   always @(posedge clk)
     pe1_done_ctx <= pe1_ctx8;
   always @(posedge clk)
-    pe1_done <= \$38 ;
+    pe1_done <= \$44 ;
   always @(posedge clk)
-    pe1_flags <= \$15 ;
+    pe1_flags <= \$19 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -8533,27 +8605,30 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign \$6  = $signed(pe1_prod2) + $signed(pe1_prod3);
   assign \$7  = $signed(pe1_sum0_0) + $signed(pe1_sum0_1);
   assign \$8  = pe1_requantize8 ? pe1_rq_ms_read[15:0] : 16'h0001;
-  assign \$9  = ! pe1_ctx8;
-  assign \$10  = pe1_valid8 & \$9 ;
-  assign \$12  = pe1_valid8 & \$11 ;
-  assign \$13  = pe1_valid8 & pe1_last8;
-  assign \$15  = { 1'h0, pe1_relu8 } | \$14 ;
-  assign \$16  = step_valid & pe1_bank_we;
-  assign \$17  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$16  & \$17 ;
-  assign \$18  = pe1_valid5 & pe1_rq_we;
-  assign \$19  = pe1_rq5 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$18  & \$19 ;
-  assign \$20  = pe1_valid6 & pe1_rq_we;
-  assign \$21  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$20  & \$21 ;
-  assign \$22  = pe1_first8 ? pe1_rq_bias : pe1_acc0;
-  assign \$23  = $signed(\$22 ) + $signed(pe1_sum1_0);
-  assign \$24  = pe1_first8 ? pe1_rq_bias : pe1_acc1;
-  assign \$25  = $signed(\$24 ) + $signed(pe1_sum1_0);
+  assign \$9  = ! pe1_ctx7;
+  assign \$10  = pe1_first7 & \$9 ;
+  assign \$11  = ! pe1_ctx7;
+  assign \$12  = pe1_valid7 & \$11 ;
+  assign \$14  = pe1_first7 & \$13 ;
+  assign \$16  = pe1_valid7 & \$15 ;
+  assign \$17  = pe1_valid8 & pe1_last8;
+  assign \$19  = { 1'h0, pe1_relu8 } | \$18 ;
+  assign \$20  = step_valid & pe1_bank_we;
+  assign \$21  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$20  & \$21 ;
+  assign \$22  = pe1_valid5 & pe1_rq_we;
+  assign \$23  = pe1_rq5 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$22  & \$23 ;
+  assign \$24  = pe1_valid6 & pe1_rq_we;
+  assign \$25  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$24  & \$25 ;
+  assign \$26  = pe1_first_acc0 ? pe1_rq_bias : pe1_acc0;
+  assign \$27  = $signed(\$26 ) + $signed(pe1_sum1_0);
+  assign \$28  = pe1_first_acc1 ? pe1_rq_bias : pe1_acc1;
+  assign \$29  = $signed(\$28 ) + $signed(pe1_sum1_0);
   assign i_acc = pe1_done_ctx ? pe1_acc1 : pe1_acc0;
   always @(posedge clk)
-    pe1_valid1 <= \$26 ;
+    pe1_valid1 <= \$30 ;
   always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
@@ -8567,27 +8642,9 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$27 ;
+    pe1_valid2 <= \$31 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
-  always @(posedge clk)
-    pe1_last2 <= pe1_last1;
-  always @(posedge clk)
-    pe1_ctx2 <= pe1_ctx1;
-  always @(posedge clk)
-    pe1_rq2 <= pe1_rq1;
-  always @(posedge clk)
-    pe1_relu2 <= pe1_relu1;
-  always @(posedge clk)
-    pe1_requantize2 <= pe1_requantize1;
-  always @(posedge clk)
-    pe1_valid3 <= \$28 ;
-  always @(posedge clk)
-    pe1_first3 <= pe1_first2;
-  always @(posedge clk)
-    pe1_last3 <= pe1_last2;
-  always @(posedge clk)
-    pe1_ctx3 <= pe1_ctx2;
   \nmc_pe2_simd4_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(i_acc),
@@ -8595,106 +8652,120 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$1811$0 (pe1_flags),
-    .rq_ext6(\$40 ),
-    .rq_low6(\$39 ),
+    .\port$1831$0 (pe1_flags),
+    .rq_ext6(\$46 ),
+    .rq_low6(\$45 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$29  = pe1_valid3;
-    if (rst) begin
-      \$29  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$30  = pe1_valid4;
-    if (rst) begin
-      \$30  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$31  = pe1_valid5;
-    if (rst) begin
-      \$31  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$32  = pe1_valid6;
+    \$32  = pe1_valid2;
     if (rst) begin
       \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$33  = pe1_valid7;
+    \$33  = pe1_valid3;
     if (rst) begin
       \$33  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$34  = bank_we;
+    \$34  = pe1_valid4;
     if (rst) begin
       \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = rq_we;
+    \$35  = pe1_valid5;
     if (rst) begin
       \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_acc0;
-    if (\$10 ) begin
-      \$36  = \$23 [23:0];
+    \$36  = pe1_valid6;
+    if (rst) begin
+      \$36  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = pe1_acc1;
-    if (\$12 ) begin
-      \$37  = \$25 [23:0];
+    \$37  = pe1_valid7;
+    if (rst) begin
+      \$37  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = \$13 ;
+    \$38  = bank_we;
     if (rst) begin
       \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$26  = step_valid;
+    \$39  = rq_we;
     if (rst) begin
-      \$26  = 1'h0;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$27  = pe1_valid1;
+    \$40  = \$12 ;
     if (rst) begin
-      \$27  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$28  = pe1_valid2;
+    \$41  = pe1_acc0;
+    if (pe1_add_acc0) begin
+      \$41  = \$27 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$42  = \$16 ;
     if (rst) begin
-      \$28  = 1'h0;
+      \$42  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$43  = pe1_acc1;
+    if (pe1_add_acc1) begin
+      \$43  = \$29 [23:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$44  = \$17 ;
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$30  = step_valid;
+    if (rst) begin
+      \$30  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$31  = pe1_valid1;
+    if (rst) begin
+      \$31  = 1'h0;
     end
   end
   assign bank_wdata = rq_wdata[31:0];
   assign rq_waddr = bank_waddr[7:0];
-  assign pe1_acc_next0 = \$23 [23:0];
-  assign pe1_acc_next1 = \$25 [23:0];
+  assign pe1_acc_next0 = \$27 [23:0];
+  assign pe1_acc_next1 = \$29 [23:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -8704,26 +8775,27 @@ module \nmc_pe2_simd4_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, rq_wdata, 
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[23:0];
   assign rport__addr = pe1_rq5;
-  assign \wport__en$119  = pe1_rq_we;
-  assign \wport__addr$120  = pe1_rq_waddr;
-  assign \wport__data$121  = pe1_rq_wdata[45:24];
-  assign \rport__addr$122  = pe1_rq6;
+  assign \wport__en$123  = pe1_rq_we;
+  assign \wport__addr$124  = pe1_rq_waddr;
+  assign \wport__data$125  = pe1_rq_wdata[45:24];
+  assign \rport__addr$126  = pe1_rq6;
   assign i_valid = pe1_done;
   assign i_m = pe1_rq_m;
   assign i_s = pe1_rq_s;
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$40 , \$39  };
-  assign o_data = { \$40 , \$39  };
-  assign \port$1864$0  = \$39 ;
-  assign \port$1865$0  = \$40 ;
-  assign \$11  = pe1_ctx8;
-  assign \$14  = { pe1_requantize8, 1'h0 };
+  assign result = { \$46 , \$45  };
+  assign o_data = { \$46 , \$45  };
+  assign \port$1884$0  = \$45 ;
+  assign \port$1885$0  = \$46 ;
+  assign \$13  = pe1_ctx7;
+  assign \$15  = pe1_ctx7;
+  assign \$18  = { pe1_requantize8, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1811$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$1831$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -8897,8 +8969,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   wire [23:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$1811$0 ;
-  wire [1:0] \port$1811$0 ;
+  input [1:0] \port$1831$0 ;
+  wire [1:0] \port$1831$0 ;
   reg [3:0] rq_above2 = 4'h0;
   reg [23:0] rq_acc1 = 24'h000000;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -9104,9 +9176,9 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
   always @(posedge clk)
     rq_v1 <= \$151 ;
   always @(posedge clk)
-    rq_relu1 <= \port$1811$0 [0];
+    rq_relu1 <= \port$1831$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$1811$0 [1];
+    rq_req1 <= \port$1831$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -9240,8 +9312,8 @@ module \nmc_pe2_simd4_w8a8.pe1.requant1 (rst, i_acc, i_s, i_m, i_valid, \port$18
       \$157  = 1'h0;
     end
   end
-  assign i_relu = \port$1811$0 [0];
-  assign i_requantize = \port$1811$0 [1];
+  assign i_relu = \port$1831$0 [0];
+  assign i_requantize = \port$1831$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17[22], rq_pp17, 17'h00000 };

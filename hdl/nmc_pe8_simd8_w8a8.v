@@ -3518,7 +3518,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
   \nmc_pe8_simd8_w8a8.ofifo  ofifo (
     .clk(clk),
     .\port$295$0 (drain_data),
-    .\port$2990$0 (drain_last3),
+    .\port$3022$0 (drain_last3),
     .r_data(o_stream__payload),
     .r_en(o_stream__ready),
     .r_rdy(o_stream__valid),
@@ -3531,8 +3531,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(bank_we),
     .clk(clk),
-    .\port$3224$0 (\$800 ),
-    .\port$3225$0 (\$801 ),
+    .\port$3262$0 (\$800 ),
+    .\port$3263$0 (\$801 ),
     .rp__addr(step_addr),
     .rq_we(rq_we),
     .rst(rst),
@@ -3550,8 +3550,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$27 ),
     .clk(clk),
-    .\port$3405$0 (\$802 ),
-    .\port$3406$0 (\$803 ),
+    .\port$3449$0 (\$802 ),
+    .\port$3450$0 (\$803 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$30 ),
     .rst(rst),
@@ -3569,8 +3569,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$33 ),
     .clk(clk),
-    .\port$3586$0 (\$804 ),
-    .\port$3587$0 (\$805 ),
+    .\port$3636$0 (\$804 ),
+    .\port$3637$0 (\$805 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$36 ),
     .rst(rst),
@@ -3588,8 +3588,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$39 ),
     .clk(clk),
-    .\port$3767$0 (\$806 ),
-    .\port$3768$0 (\$807 ),
+    .\port$3823$0 (\$806 ),
+    .\port$3824$0 (\$807 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$42 ),
     .rst(rst),
@@ -3607,8 +3607,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$45 ),
     .clk(clk),
-    .\port$3948$0 (\$808 ),
-    .\port$3949$0 (\$809 ),
+    .\port$4010$0 (\$808 ),
+    .\port$4011$0 (\$809 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$48 ),
     .rst(rst),
@@ -3626,8 +3626,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$51 ),
     .clk(clk),
-    .\port$4129$0 (\$810 ),
-    .\port$4130$0 (\$811 ),
+    .\port$4197$0 (\$810 ),
+    .\port$4198$0 (\$811 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$54 ),
     .rst(rst),
@@ -3645,8 +3645,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$57 ),
     .clk(clk),
-    .\port$4310$0 (\$812 ),
-    .\port$4311$0 (\$813 ),
+    .\port$4384$0 (\$812 ),
+    .\port$4385$0 (\$813 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$60 ),
     .rst(rst),
@@ -3664,8 +3664,8 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
     .bank_wdata(load_r[95:32]),
     .bank_we(\bank_we$63 ),
     .clk(clk),
-    .\port$4491$0 (\$814 ),
-    .\port$4492$0 (\$815 ),
+    .\port$4571$0 (\$814 ),
+    .\port$4572$0 (\$815 ),
     .rp__addr(step_addr),
     .rq_we(\rq_we$66 ),
     .rst(rst),
@@ -5959,7 +5959,7 @@ module nmc_pe8_simd8_w8a8(load__valid, i_stream__payload, i_stream__valid, o_str
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$2990$0 , r_en);
+module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \port$3022$0 , r_en);
   reg \$auto$verilog_backend.cc:2355:dump_module$2  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -5989,8 +5989,8 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   reg [2:0] level = 3'h0;
   input [31:0] \port$295$0 ;
   wire [31:0] \port$295$0 ;
-  input \port$2990$0 ;
-  wire \port$2990$0 ;
+  input \port$3022$0 ;
+  wire \port$3022$0 ;
   (* init = 3'h0 *)
   wire [2:0] produce;
   output [32:0] r_data;
@@ -6024,7 +6024,7 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$2990$0 , \port$295$0  };
+      storage[w_port__addr] <= { \port$3022$0 , \port$295$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 3'h5;
@@ -6090,14 +6090,14 @@ module \nmc_pe8_simd8_w8a8.ofifo (clk, rst, \port$295$0 , r_rdy, r_data, w_en, \
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$2990$0 , \port$295$0  };
-  assign w_data = { \port$2990$0 , \port$295$0  };
+  assign w_port__data = { \port$3022$0 , \port$295$0  };
+  assign w_data = { \port$3022$0 , \port$295$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3224$0 , \port$3225$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3262$0 , \port$3263$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$3  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -6112,25 +6112,25 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -6140,12 +6140,18 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -6179,6 +6185,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe0_acc1 = 32'd0;
   wire [31:0] pe0_acc_next0;
   wire [31:0] pe0_acc_next1;
+  reg pe0_add_acc0 = 1'h0;
+  reg pe0_add_acc1 = 1'h0;
   wire pe0_bank_collision;
   reg [63:0] pe0_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe0_bank_waddr = 9'h000;
@@ -6206,6 +6214,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe0_first7 = 1'h0;
   reg pe0_first8 = 1'h0;
   reg pe0_first9 = 1'h0;
+  reg pe0_first_acc0 = 1'h0;
+  reg pe0_first_acc1 = 1'h0;
   reg [1:0] pe0_flags = 2'h0;
   reg pe0_last1 = 1'h0;
   reg pe0_last10 = 1'h0;
@@ -6293,10 +6303,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe0_w1 = 64'h0000000000000000;
   reg [63:0] pe0_w2 = 64'h0000000000000000;
   reg [63:0] pe0_w3 = 64'h0000000000000000;
-  output [7:0] \port$3224$0 ;
-  wire [7:0] \port$3224$0 ;
-  output [23:0] \port$3225$0 ;
-  wire [23:0] \port$3225$0 ;
+  output [7:0] \port$3262$0 ;
+  wire [7:0] \port$3262$0 ;
+  output [23:0] \port$3263$0 ;
+  wire [23:0] \port$3263$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -6306,7 +6316,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -6339,13 +6349,13 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank0 [511:0];
   initial begin
@@ -7412,6 +7422,8 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe0_valid1 <= \$39 ;
+  always @(posedge clk)
     pe0_first1 <= step_first;
   always @(posedge clk)
     pe0_last1 <= step_last;
@@ -7424,7 +7436,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe0_valid2 <= \$36 ;
+    pe0_valid2 <= \$40 ;
   always @(posedge clk)
     pe0_first2 <= pe0_first1;
   always @(posedge clk)
@@ -7438,7 +7450,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize2 <= pe0_requantize1;
   always @(posedge clk)
-    pe0_valid3 <= \$37 ;
+    pe0_valid3 <= \$41 ;
   always @(posedge clk)
     pe0_first3 <= pe0_first2;
   always @(posedge clk)
@@ -7452,7 +7464,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize3 <= pe0_requantize2;
   always @(posedge clk)
-    pe0_valid4 <= \$38 ;
+    pe0_valid4 <= \$42 ;
   always @(posedge clk)
     pe0_first4 <= pe0_first3;
   always @(posedge clk)
@@ -7466,7 +7478,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize4 <= pe0_requantize3;
   always @(posedge clk)
-    pe0_valid5 <= \$39 ;
+    pe0_valid5 <= \$43 ;
   always @(posedge clk)
     pe0_first5 <= pe0_first4;
   always @(posedge clk)
@@ -7480,7 +7492,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize5 <= pe0_requantize4;
   always @(posedge clk)
-    pe0_valid6 <= \$40 ;
+    pe0_valid6 <= \$44 ;
   always @(posedge clk)
     pe0_first6 <= pe0_first5;
   always @(posedge clk)
@@ -7494,7 +7506,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize6 <= pe0_requantize5;
   always @(posedge clk)
-    pe0_valid7 <= \$41 ;
+    pe0_valid7 <= \$45 ;
   always @(posedge clk)
     pe0_first7 <= pe0_first6;
   always @(posedge clk)
@@ -7508,7 +7520,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize7 <= pe0_requantize6;
   always @(posedge clk)
-    pe0_valid8 <= \$42 ;
+    pe0_valid8 <= \$46 ;
   always @(posedge clk)
     pe0_first8 <= pe0_first7;
   always @(posedge clk)
@@ -7522,7 +7534,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize8 <= pe0_requantize7;
   always @(posedge clk)
-    pe0_valid9 <= \$43 ;
+    pe0_valid9 <= \$47 ;
   always @(posedge clk)
     pe0_first9 <= pe0_first8;
   always @(posedge clk)
@@ -7536,7 +7548,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize9 <= pe0_requantize8;
   always @(posedge clk)
-    pe0_valid10 <= \$44 ;
+    pe0_valid10 <= \$48 ;
   always @(posedge clk)
     pe0_first10 <= pe0_first9;
   always @(posedge clk)
@@ -7550,7 +7562,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_requantize10 <= pe0_requantize9;
   always @(posedge clk)
-    pe0_bank_we <= \$45 ;
+    pe0_bank_we <= \$49 ;
   always @(posedge clk)
     pe0_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -7600,7 +7612,7 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe0_rq_we <= \$46 ;
+    pe0_rq_we <= \$50 ;
   always @(posedge clk)
     pe0_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -7616,15 +7628,23 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe0_rq_m <= \$16 ;
   always @(posedge clk)
-    pe0_acc0 <= \$47 ;
+    pe0_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe0_acc1 <= \$48 ;
+    pe0_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe0_finished <= \$21 ;
+    pe0_acc0 <= \$52 ;
   always @(posedge clk)
-    pe0_done <= \$49 ;
+    pe0_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe0_flags <= \$24 ;
+    pe0_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe0_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe0_finished <= \$25 ;
+  always @(posedge clk)
+    pe0_done <= \$55 ;
+  always @(posedge clk)
+    pe0_flags <= \$28 ;
   assign \$1  = $signed(pe0_w3[7:0]) * $signed(pe0_a3[7:0]);
   assign \$2  = $signed(pe0_w3[15:8]) * $signed(pe0_a3[15:8]);
   assign \$3  = $signed(pe0_w3[23:16]) * $signed(pe0_a3[23:16]);
@@ -7641,27 +7661,28 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe0_sum0_2) + $signed(pe0_sum0_3);
   assign \$15  = $signed(pe0_sum1_0) + $signed(pe0_sum1_1);
   assign \$16  = pe0_requantize10 ? pe0_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe0_ctx9;
-  assign \$18  = pe0_valid9 & \$17 ;
-  assign \$20  = pe0_valid9 & \$19 ;
-  assign \$21  = pe0_ctx10 ? pe0_acc1 : pe0_acc0;
-  assign \$22  = pe0_valid10 & pe0_last10;
-  assign \$24  = { 1'h0, pe0_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe0_bank_we;
-  assign \$26  = rp__addr == pe0_bank_waddr;
-  assign pe0_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe0_valid6 & pe0_rq_we;
-  assign \$28  = pe0_rq6 == pe0_rq_waddr;
-  assign pe0_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe0_valid8 & pe0_rq_we;
-  assign \$30  = pe0_rq8 == pe0_rq_waddr;
-  assign pe0_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe0_first9 ? pe0_rq_bias : pe0_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe0_sum2_0);
-  assign \$33  = pe0_first9 ? pe0_rq_bias : pe0_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe0_sum2_0);
-  always @(posedge clk)
-    pe0_valid1 <= \$35 ;
+  assign \$17  = ! pe0_ctx8;
+  assign \$18  = pe0_first8 & \$17 ;
+  assign \$19  = ! pe0_ctx8;
+  assign \$20  = pe0_valid8 & \$19 ;
+  assign \$22  = pe0_first8 & \$21 ;
+  assign \$24  = pe0_valid8 & \$23 ;
+  assign \$25  = pe0_ctx10 ? pe0_acc1 : pe0_acc0;
+  assign \$26  = pe0_valid10 & pe0_last10;
+  assign \$28  = { 1'h0, pe0_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe0_bank_we;
+  assign \$30  = rp__addr == pe0_bank_waddr;
+  assign pe0_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe0_valid6 & pe0_rq_we;
+  assign \$32  = pe0_rq6 == pe0_rq_waddr;
+  assign pe0_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe0_valid8 & pe0_rq_we;
+  assign \$34  = pe0_rq8 == pe0_rq_waddr;
+  assign pe0_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe0_first_acc0 ? pe0_rq_bias : pe0_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe0_sum2_0);
+  assign \$37  = pe0_first_acc1 ? pe0_rq_bias : pe0_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe0_sum2_0);
   \nmc_pe8_simd8_w8a8.pe0.requant0  requant0 (
     .clk(clk),
     .i_acc(pe0_finished),
@@ -7669,120 +7690,134 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe0_rq_s),
     .i_valid(pe0_done),
     .o_valid(result_valid),
-    .\port$3171$0 (pe0_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$3209$0 (pe0_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$36  = pe0_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$37  = pe0_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$38  = pe0_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$39  = pe0_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$40  = pe0_valid5;
+    \$40  = pe0_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$41  = pe0_valid6;
+    \$41  = pe0_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$42  = pe0_valid7;
+    \$42  = pe0_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$43  = pe0_valid8;
+    \$43  = pe0_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$44  = pe0_valid9;
+    \$44  = pe0_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$45  = bank_we;
+    \$45  = pe0_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$46  = rq_we;
+    \$46  = pe0_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$47  = pe0_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe0_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$48  = pe0_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe0_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$52  = pe0_acc0;
+    if (pe0_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$54  = pe0_acc1;
+    if (pe0_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$3 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe0_acc_next0 = \$32 [31:0];
-  assign pe0_acc_next1 = \$34 [31:0];
+  assign pe0_acc_next0 = \$36 [31:0];
+  assign pe0_acc_next1 = \$38 [31:0];
   assign wp__en = pe0_bank_we;
   assign wp__addr = pe0_bank_waddr;
   assign wp__data = pe0_bank_wdata;
@@ -7792,10 +7827,10 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe0_rq_waddr;
   assign wport__data = pe0_rq_wdata[31:0];
   assign rport__addr = pe0_rq6;
-  assign \wport__en$141  = pe0_rq_we;
-  assign \wport__addr$142  = pe0_rq_waddr;
-  assign \wport__data$143  = pe0_rq_wdata[53:32];
-  assign \rport__addr$144  = pe0_rq8;
+  assign \wport__en$145  = pe0_rq_we;
+  assign \wport__addr$146  = pe0_rq_waddr;
+  assign \wport__data$147  = pe0_rq_wdata[53:32];
+  assign \rport__addr$148  = pe0_rq8;
   assign i_valid = pe0_done;
   assign i_acc = pe0_finished;
   assign i_m = pe0_rq_m;
@@ -7803,16 +7838,17 @@ module \nmc_pe8_simd8_w8a8.pe0 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe0_flags[0];
   assign i_requantize = pe0_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$3224$0  = \$50 ;
-  assign \port$3225$0  = \$51 ;
-  assign \$19  = pe0_ctx9;
-  assign \$23  = { pe0_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$3262$0  = \$56 ;
+  assign \port$3263$0  = \$57 ;
+  assign \$21  = pe0_ctx8;
+  assign \$23  = pe0_ctx8;
+  assign \$27  = { pe0_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3171$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$3209$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$4  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -7997,8 +8033,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$31
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3171$0 ;
-  wire [1:0] \port$3171$0 ;
+  input [1:0] \port$3209$0 ;
+  wire [1:0] \port$3209$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -8215,9 +8251,9 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$31
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3171$0 [0];
+    rq_relu1 <= \port$3209$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3171$0 [1];
+    rq_req1 <= \port$3209$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -8351,8 +8387,8 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$31
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3171$0 [0];
-  assign i_requantize = \port$3171$0 [1];
+  assign i_relu = \port$3209$0 [0];
+  assign i_requantize = \port$3209$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -8361,7 +8397,7 @@ module \nmc_pe8_simd8_w8a8.pe0.requant0 (rst, i_s, i_m, i_acc, i_valid, \port$31
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3405$0 , \port$3406$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3449$0 , \port$3450$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$5  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -8376,25 +8412,25 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -8404,12 +8440,18 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -8443,6 +8485,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe1_acc1 = 32'd0;
   wire [31:0] pe1_acc_next0;
   wire [31:0] pe1_acc_next1;
+  reg pe1_add_acc0 = 1'h0;
+  reg pe1_add_acc1 = 1'h0;
   wire pe1_bank_collision;
   reg [63:0] pe1_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe1_bank_waddr = 9'h000;
@@ -8470,6 +8514,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe1_first7 = 1'h0;
   reg pe1_first8 = 1'h0;
   reg pe1_first9 = 1'h0;
+  reg pe1_first_acc0 = 1'h0;
+  reg pe1_first_acc1 = 1'h0;
   reg [1:0] pe1_flags = 2'h0;
   reg pe1_last1 = 1'h0;
   reg pe1_last10 = 1'h0;
@@ -8557,10 +8603,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe1_w1 = 64'h0000000000000000;
   reg [63:0] pe1_w2 = 64'h0000000000000000;
   reg [63:0] pe1_w3 = 64'h0000000000000000;
-  output [7:0] \port$3405$0 ;
-  wire [7:0] \port$3405$0 ;
-  output [23:0] \port$3406$0 ;
-  wire [23:0] \port$3406$0 ;
+  output [7:0] \port$3449$0 ;
+  wire [7:0] \port$3449$0 ;
+  output [23:0] \port$3450$0 ;
+  wire [23:0] \port$3450$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -8570,7 +8616,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -8603,13 +8649,13 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank1 [511:0];
   initial begin
@@ -9676,6 +9722,8 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe1_valid1 <= \$39 ;
+  always @(posedge clk)
     pe1_first1 <= step_first;
   always @(posedge clk)
     pe1_last1 <= step_last;
@@ -9688,7 +9736,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe1_valid2 <= \$36 ;
+    pe1_valid2 <= \$40 ;
   always @(posedge clk)
     pe1_first2 <= pe1_first1;
   always @(posedge clk)
@@ -9702,7 +9750,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize2 <= pe1_requantize1;
   always @(posedge clk)
-    pe1_valid3 <= \$37 ;
+    pe1_valid3 <= \$41 ;
   always @(posedge clk)
     pe1_first3 <= pe1_first2;
   always @(posedge clk)
@@ -9716,7 +9764,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize3 <= pe1_requantize2;
   always @(posedge clk)
-    pe1_valid4 <= \$38 ;
+    pe1_valid4 <= \$42 ;
   always @(posedge clk)
     pe1_first4 <= pe1_first3;
   always @(posedge clk)
@@ -9730,7 +9778,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize4 <= pe1_requantize3;
   always @(posedge clk)
-    pe1_valid5 <= \$39 ;
+    pe1_valid5 <= \$43 ;
   always @(posedge clk)
     pe1_first5 <= pe1_first4;
   always @(posedge clk)
@@ -9744,7 +9792,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize5 <= pe1_requantize4;
   always @(posedge clk)
-    pe1_valid6 <= \$40 ;
+    pe1_valid6 <= \$44 ;
   always @(posedge clk)
     pe1_first6 <= pe1_first5;
   always @(posedge clk)
@@ -9758,7 +9806,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize6 <= pe1_requantize5;
   always @(posedge clk)
-    pe1_valid7 <= \$41 ;
+    pe1_valid7 <= \$45 ;
   always @(posedge clk)
     pe1_first7 <= pe1_first6;
   always @(posedge clk)
@@ -9772,7 +9820,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize7 <= pe1_requantize6;
   always @(posedge clk)
-    pe1_valid8 <= \$42 ;
+    pe1_valid8 <= \$46 ;
   always @(posedge clk)
     pe1_first8 <= pe1_first7;
   always @(posedge clk)
@@ -9786,7 +9834,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize8 <= pe1_requantize7;
   always @(posedge clk)
-    pe1_valid9 <= \$43 ;
+    pe1_valid9 <= \$47 ;
   always @(posedge clk)
     pe1_first9 <= pe1_first8;
   always @(posedge clk)
@@ -9800,7 +9848,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize9 <= pe1_requantize8;
   always @(posedge clk)
-    pe1_valid10 <= \$44 ;
+    pe1_valid10 <= \$48 ;
   always @(posedge clk)
     pe1_first10 <= pe1_first9;
   always @(posedge clk)
@@ -9814,7 +9862,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_requantize10 <= pe1_requantize9;
   always @(posedge clk)
-    pe1_bank_we <= \$45 ;
+    pe1_bank_we <= \$49 ;
   always @(posedge clk)
     pe1_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -9864,7 +9912,7 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe1_rq_we <= \$46 ;
+    pe1_rq_we <= \$50 ;
   always @(posedge clk)
     pe1_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -9880,15 +9928,23 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe1_rq_m <= \$16 ;
   always @(posedge clk)
-    pe1_acc0 <= \$47 ;
+    pe1_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe1_acc1 <= \$48 ;
+    pe1_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe1_finished <= \$21 ;
+    pe1_acc0 <= \$52 ;
   always @(posedge clk)
-    pe1_done <= \$49 ;
+    pe1_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe1_flags <= \$24 ;
+    pe1_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe1_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe1_finished <= \$25 ;
+  always @(posedge clk)
+    pe1_done <= \$55 ;
+  always @(posedge clk)
+    pe1_flags <= \$28 ;
   assign \$1  = $signed(pe1_w3[7:0]) * $signed(pe1_a3[7:0]);
   assign \$2  = $signed(pe1_w3[15:8]) * $signed(pe1_a3[15:8]);
   assign \$3  = $signed(pe1_w3[23:16]) * $signed(pe1_a3[23:16]);
@@ -9905,27 +9961,28 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe1_sum0_2) + $signed(pe1_sum0_3);
   assign \$15  = $signed(pe1_sum1_0) + $signed(pe1_sum1_1);
   assign \$16  = pe1_requantize10 ? pe1_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe1_ctx9;
-  assign \$18  = pe1_valid9 & \$17 ;
-  assign \$20  = pe1_valid9 & \$19 ;
-  assign \$21  = pe1_ctx10 ? pe1_acc1 : pe1_acc0;
-  assign \$22  = pe1_valid10 & pe1_last10;
-  assign \$24  = { 1'h0, pe1_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe1_bank_we;
-  assign \$26  = rp__addr == pe1_bank_waddr;
-  assign pe1_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe1_valid6 & pe1_rq_we;
-  assign \$28  = pe1_rq6 == pe1_rq_waddr;
-  assign pe1_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe1_valid8 & pe1_rq_we;
-  assign \$30  = pe1_rq8 == pe1_rq_waddr;
-  assign pe1_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe1_first9 ? pe1_rq_bias : pe1_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe1_sum2_0);
-  assign \$33  = pe1_first9 ? pe1_rq_bias : pe1_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe1_sum2_0);
-  always @(posedge clk)
-    pe1_valid1 <= \$35 ;
+  assign \$17  = ! pe1_ctx8;
+  assign \$18  = pe1_first8 & \$17 ;
+  assign \$19  = ! pe1_ctx8;
+  assign \$20  = pe1_valid8 & \$19 ;
+  assign \$22  = pe1_first8 & \$21 ;
+  assign \$24  = pe1_valid8 & \$23 ;
+  assign \$25  = pe1_ctx10 ? pe1_acc1 : pe1_acc0;
+  assign \$26  = pe1_valid10 & pe1_last10;
+  assign \$28  = { 1'h0, pe1_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe1_bank_we;
+  assign \$30  = rp__addr == pe1_bank_waddr;
+  assign pe1_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe1_valid6 & pe1_rq_we;
+  assign \$32  = pe1_rq6 == pe1_rq_waddr;
+  assign pe1_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe1_valid8 & pe1_rq_we;
+  assign \$34  = pe1_rq8 == pe1_rq_waddr;
+  assign pe1_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe1_first_acc0 ? pe1_rq_bias : pe1_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe1_sum2_0);
+  assign \$37  = pe1_first_acc1 ? pe1_rq_bias : pe1_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe1_sum2_0);
   \nmc_pe8_simd8_w8a8.pe1.requant1  requant1 (
     .clk(clk),
     .i_acc(pe1_finished),
@@ -9933,120 +9990,134 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe1_rq_s),
     .i_valid(pe1_done),
     .o_valid(result_valid),
-    .\port$3352$0 (pe1_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$3396$0 (pe1_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$36  = pe1_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$37  = pe1_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$38  = pe1_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$39  = pe1_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$40  = pe1_valid5;
+    \$40  = pe1_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$41  = pe1_valid6;
+    \$41  = pe1_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$42  = pe1_valid7;
+    \$42  = pe1_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$43  = pe1_valid8;
+    \$43  = pe1_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$44  = pe1_valid9;
+    \$44  = pe1_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$45  = bank_we;
+    \$45  = pe1_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$46  = rq_we;
+    \$46  = pe1_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$47  = pe1_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe1_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$48  = pe1_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe1_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$52  = pe1_acc0;
+    if (pe1_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$54  = pe1_acc1;
+    if (pe1_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$5 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe1_acc_next0 = \$32 [31:0];
-  assign pe1_acc_next1 = \$34 [31:0];
+  assign pe1_acc_next0 = \$36 [31:0];
+  assign pe1_acc_next1 = \$38 [31:0];
   assign wp__en = pe1_bank_we;
   assign wp__addr = pe1_bank_waddr;
   assign wp__data = pe1_bank_wdata;
@@ -10056,10 +10127,10 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe1_rq_waddr;
   assign wport__data = pe1_rq_wdata[31:0];
   assign rport__addr = pe1_rq6;
-  assign \wport__en$141  = pe1_rq_we;
-  assign \wport__addr$142  = pe1_rq_waddr;
-  assign \wport__data$143  = pe1_rq_wdata[53:32];
-  assign \rport__addr$144  = pe1_rq8;
+  assign \wport__en$145  = pe1_rq_we;
+  assign \wport__addr$146  = pe1_rq_waddr;
+  assign \wport__data$147  = pe1_rq_wdata[53:32];
+  assign \rport__addr$148  = pe1_rq8;
   assign i_valid = pe1_done;
   assign i_acc = pe1_finished;
   assign i_m = pe1_rq_m;
@@ -10067,16 +10138,17 @@ module \nmc_pe8_simd8_w8a8.pe1 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe1_flags[0];
   assign i_requantize = pe1_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$3405$0  = \$50 ;
-  assign \port$3406$0  = \$51 ;
-  assign \$19  = pe1_ctx9;
-  assign \$23  = { pe1_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$3449$0  = \$56 ;
+  assign \port$3450$0  = \$57 ;
+  assign \$21  = pe1_ctx8;
+  assign \$23  = pe1_ctx8;
+  assign \$27  = { pe1_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3352$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$3396$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$6  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -10261,8 +10333,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3352$0 ;
-  wire [1:0] \port$3352$0 ;
+  input [1:0] \port$3396$0 ;
+  wire [1:0] \port$3396$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -10479,9 +10551,9 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3352$0 [0];
+    rq_relu1 <= \port$3396$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3352$0 [1];
+    rq_req1 <= \port$3396$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -10615,8 +10687,8 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3352$0 [0];
-  assign i_requantize = \port$3352$0 [1];
+  assign i_relu = \port$3396$0 [0];
+  assign i_requantize = \port$3396$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -10625,7 +10697,7 @@ module \nmc_pe8_simd8_w8a8.pe1.requant1 (rst, i_s, i_m, i_acc, i_valid, \port$33
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3586$0 , \port$3587$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3636$0 , \port$3637$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$7  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -10640,25 +10712,25 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -10668,12 +10740,18 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -10707,6 +10785,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe2_acc1 = 32'd0;
   wire [31:0] pe2_acc_next0;
   wire [31:0] pe2_acc_next1;
+  reg pe2_add_acc0 = 1'h0;
+  reg pe2_add_acc1 = 1'h0;
   wire pe2_bank_collision;
   reg [63:0] pe2_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe2_bank_waddr = 9'h000;
@@ -10734,6 +10814,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe2_first7 = 1'h0;
   reg pe2_first8 = 1'h0;
   reg pe2_first9 = 1'h0;
+  reg pe2_first_acc0 = 1'h0;
+  reg pe2_first_acc1 = 1'h0;
   reg [1:0] pe2_flags = 2'h0;
   reg pe2_last1 = 1'h0;
   reg pe2_last10 = 1'h0;
@@ -10821,10 +10903,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe2_w1 = 64'h0000000000000000;
   reg [63:0] pe2_w2 = 64'h0000000000000000;
   reg [63:0] pe2_w3 = 64'h0000000000000000;
-  output [7:0] \port$3586$0 ;
-  wire [7:0] \port$3586$0 ;
-  output [23:0] \port$3587$0 ;
-  wire [23:0] \port$3587$0 ;
+  output [7:0] \port$3636$0 ;
+  wire [7:0] \port$3636$0 ;
+  output [23:0] \port$3637$0 ;
+  wire [23:0] \port$3637$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -10834,7 +10916,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -10867,13 +10949,13 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank2 [511:0];
   initial begin
@@ -11940,6 +12022,8 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe2_valid1 <= \$39 ;
+  always @(posedge clk)
     pe2_first1 <= step_first;
   always @(posedge clk)
     pe2_last1 <= step_last;
@@ -11952,7 +12036,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe2_valid2 <= \$36 ;
+    pe2_valid2 <= \$40 ;
   always @(posedge clk)
     pe2_first2 <= pe2_first1;
   always @(posedge clk)
@@ -11966,7 +12050,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize2 <= pe2_requantize1;
   always @(posedge clk)
-    pe2_valid3 <= \$37 ;
+    pe2_valid3 <= \$41 ;
   always @(posedge clk)
     pe2_first3 <= pe2_first2;
   always @(posedge clk)
@@ -11980,7 +12064,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize3 <= pe2_requantize2;
   always @(posedge clk)
-    pe2_valid4 <= \$38 ;
+    pe2_valid4 <= \$42 ;
   always @(posedge clk)
     pe2_first4 <= pe2_first3;
   always @(posedge clk)
@@ -11994,7 +12078,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize4 <= pe2_requantize3;
   always @(posedge clk)
-    pe2_valid5 <= \$39 ;
+    pe2_valid5 <= \$43 ;
   always @(posedge clk)
     pe2_first5 <= pe2_first4;
   always @(posedge clk)
@@ -12008,7 +12092,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize5 <= pe2_requantize4;
   always @(posedge clk)
-    pe2_valid6 <= \$40 ;
+    pe2_valid6 <= \$44 ;
   always @(posedge clk)
     pe2_first6 <= pe2_first5;
   always @(posedge clk)
@@ -12022,7 +12106,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize6 <= pe2_requantize5;
   always @(posedge clk)
-    pe2_valid7 <= \$41 ;
+    pe2_valid7 <= \$45 ;
   always @(posedge clk)
     pe2_first7 <= pe2_first6;
   always @(posedge clk)
@@ -12036,7 +12120,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize7 <= pe2_requantize6;
   always @(posedge clk)
-    pe2_valid8 <= \$42 ;
+    pe2_valid8 <= \$46 ;
   always @(posedge clk)
     pe2_first8 <= pe2_first7;
   always @(posedge clk)
@@ -12050,7 +12134,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize8 <= pe2_requantize7;
   always @(posedge clk)
-    pe2_valid9 <= \$43 ;
+    pe2_valid9 <= \$47 ;
   always @(posedge clk)
     pe2_first9 <= pe2_first8;
   always @(posedge clk)
@@ -12064,7 +12148,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize9 <= pe2_requantize8;
   always @(posedge clk)
-    pe2_valid10 <= \$44 ;
+    pe2_valid10 <= \$48 ;
   always @(posedge clk)
     pe2_first10 <= pe2_first9;
   always @(posedge clk)
@@ -12078,7 +12162,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_requantize10 <= pe2_requantize9;
   always @(posedge clk)
-    pe2_bank_we <= \$45 ;
+    pe2_bank_we <= \$49 ;
   always @(posedge clk)
     pe2_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -12128,7 +12212,7 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe2_rq_we <= \$46 ;
+    pe2_rq_we <= \$50 ;
   always @(posedge clk)
     pe2_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -12144,15 +12228,23 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe2_rq_m <= \$16 ;
   always @(posedge clk)
-    pe2_acc0 <= \$47 ;
+    pe2_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe2_acc1 <= \$48 ;
+    pe2_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe2_finished <= \$21 ;
+    pe2_acc0 <= \$52 ;
   always @(posedge clk)
-    pe2_done <= \$49 ;
+    pe2_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe2_flags <= \$24 ;
+    pe2_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe2_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe2_finished <= \$25 ;
+  always @(posedge clk)
+    pe2_done <= \$55 ;
+  always @(posedge clk)
+    pe2_flags <= \$28 ;
   assign \$1  = $signed(pe2_w3[7:0]) * $signed(pe2_a3[7:0]);
   assign \$2  = $signed(pe2_w3[15:8]) * $signed(pe2_a3[15:8]);
   assign \$3  = $signed(pe2_w3[23:16]) * $signed(pe2_a3[23:16]);
@@ -12169,27 +12261,28 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe2_sum0_2) + $signed(pe2_sum0_3);
   assign \$15  = $signed(pe2_sum1_0) + $signed(pe2_sum1_1);
   assign \$16  = pe2_requantize10 ? pe2_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe2_ctx9;
-  assign \$18  = pe2_valid9 & \$17 ;
-  assign \$20  = pe2_valid9 & \$19 ;
-  assign \$21  = pe2_ctx10 ? pe2_acc1 : pe2_acc0;
-  assign \$22  = pe2_valid10 & pe2_last10;
-  assign \$24  = { 1'h0, pe2_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe2_bank_we;
-  assign \$26  = rp__addr == pe2_bank_waddr;
-  assign pe2_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe2_valid6 & pe2_rq_we;
-  assign \$28  = pe2_rq6 == pe2_rq_waddr;
-  assign pe2_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe2_valid8 & pe2_rq_we;
-  assign \$30  = pe2_rq8 == pe2_rq_waddr;
-  assign pe2_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe2_first9 ? pe2_rq_bias : pe2_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe2_sum2_0);
-  assign \$33  = pe2_first9 ? pe2_rq_bias : pe2_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe2_sum2_0);
-  always @(posedge clk)
-    pe2_valid1 <= \$35 ;
+  assign \$17  = ! pe2_ctx8;
+  assign \$18  = pe2_first8 & \$17 ;
+  assign \$19  = ! pe2_ctx8;
+  assign \$20  = pe2_valid8 & \$19 ;
+  assign \$22  = pe2_first8 & \$21 ;
+  assign \$24  = pe2_valid8 & \$23 ;
+  assign \$25  = pe2_ctx10 ? pe2_acc1 : pe2_acc0;
+  assign \$26  = pe2_valid10 & pe2_last10;
+  assign \$28  = { 1'h0, pe2_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe2_bank_we;
+  assign \$30  = rp__addr == pe2_bank_waddr;
+  assign pe2_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe2_valid6 & pe2_rq_we;
+  assign \$32  = pe2_rq6 == pe2_rq_waddr;
+  assign pe2_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe2_valid8 & pe2_rq_we;
+  assign \$34  = pe2_rq8 == pe2_rq_waddr;
+  assign pe2_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe2_first_acc0 ? pe2_rq_bias : pe2_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe2_sum2_0);
+  assign \$37  = pe2_first_acc1 ? pe2_rq_bias : pe2_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe2_sum2_0);
   \nmc_pe8_simd8_w8a8.pe2.requant2  requant2 (
     .clk(clk),
     .i_acc(pe2_finished),
@@ -12197,120 +12290,134 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe2_rq_s),
     .i_valid(pe2_done),
     .o_valid(result_valid),
-    .\port$3533$0 (pe2_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$3583$0 (pe2_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$36  = pe2_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$37  = pe2_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$38  = pe2_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$39  = pe2_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$40  = pe2_valid5;
+    \$40  = pe2_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$41  = pe2_valid6;
+    \$41  = pe2_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$42  = pe2_valid7;
+    \$42  = pe2_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$43  = pe2_valid8;
+    \$43  = pe2_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$44  = pe2_valid9;
+    \$44  = pe2_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$45  = bank_we;
+    \$45  = pe2_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$46  = rq_we;
+    \$46  = pe2_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$47  = pe2_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe2_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$48  = pe2_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe2_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$52  = pe2_acc0;
+    if (pe2_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$54  = pe2_acc1;
+    if (pe2_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$7 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe2_acc_next0 = \$32 [31:0];
-  assign pe2_acc_next1 = \$34 [31:0];
+  assign pe2_acc_next0 = \$36 [31:0];
+  assign pe2_acc_next1 = \$38 [31:0];
   assign wp__en = pe2_bank_we;
   assign wp__addr = pe2_bank_waddr;
   assign wp__data = pe2_bank_wdata;
@@ -12320,10 +12427,10 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe2_rq_waddr;
   assign wport__data = pe2_rq_wdata[31:0];
   assign rport__addr = pe2_rq6;
-  assign \wport__en$141  = pe2_rq_we;
-  assign \wport__addr$142  = pe2_rq_waddr;
-  assign \wport__data$143  = pe2_rq_wdata[53:32];
-  assign \rport__addr$144  = pe2_rq8;
+  assign \wport__en$145  = pe2_rq_we;
+  assign \wport__addr$146  = pe2_rq_waddr;
+  assign \wport__data$147  = pe2_rq_wdata[53:32];
+  assign \rport__addr$148  = pe2_rq8;
   assign i_valid = pe2_done;
   assign i_acc = pe2_finished;
   assign i_m = pe2_rq_m;
@@ -12331,16 +12438,17 @@ module \nmc_pe8_simd8_w8a8.pe2 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe2_flags[0];
   assign i_requantize = pe2_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$3586$0  = \$50 ;
-  assign \port$3587$0  = \$51 ;
-  assign \$19  = pe2_ctx9;
-  assign \$23  = { pe2_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$3636$0  = \$56 ;
+  assign \port$3637$0  = \$57 ;
+  assign \$21  = pe2_ctx8;
+  assign \$23  = pe2_ctx8;
+  assign \$27  = { pe2_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3533$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$3583$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$8  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -12525,8 +12633,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3533$0 ;
-  wire [1:0] \port$3533$0 ;
+  input [1:0] \port$3583$0 ;
+  wire [1:0] \port$3583$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -12743,9 +12851,9 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3533$0 [0];
+    rq_relu1 <= \port$3583$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3533$0 [1];
+    rq_req1 <= \port$3583$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -12879,8 +12987,8 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3533$0 [0];
-  assign i_requantize = \port$3533$0 [1];
+  assign i_relu = \port$3583$0 [0];
+  assign i_requantize = \port$3583$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -12889,7 +12997,7 @@ module \nmc_pe8_simd8_w8a8.pe2.requant2 (rst, i_s, i_m, i_acc, i_valid, \port$35
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3767$0 , \port$3768$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3823$0 , \port$3824$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$9  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -12904,25 +13012,25 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -12932,12 +13040,18 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -12971,6 +13085,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe3_acc1 = 32'd0;
   wire [31:0] pe3_acc_next0;
   wire [31:0] pe3_acc_next1;
+  reg pe3_add_acc0 = 1'h0;
+  reg pe3_add_acc1 = 1'h0;
   wire pe3_bank_collision;
   reg [63:0] pe3_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe3_bank_waddr = 9'h000;
@@ -12998,6 +13114,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe3_first7 = 1'h0;
   reg pe3_first8 = 1'h0;
   reg pe3_first9 = 1'h0;
+  reg pe3_first_acc0 = 1'h0;
+  reg pe3_first_acc1 = 1'h0;
   reg [1:0] pe3_flags = 2'h0;
   reg pe3_last1 = 1'h0;
   reg pe3_last10 = 1'h0;
@@ -13085,10 +13203,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe3_w1 = 64'h0000000000000000;
   reg [63:0] pe3_w2 = 64'h0000000000000000;
   reg [63:0] pe3_w3 = 64'h0000000000000000;
-  output [7:0] \port$3767$0 ;
-  wire [7:0] \port$3767$0 ;
-  output [23:0] \port$3768$0 ;
-  wire [23:0] \port$3768$0 ;
+  output [7:0] \port$3823$0 ;
+  wire [7:0] \port$3823$0 ;
+  output [23:0] \port$3824$0 ;
+  wire [23:0] \port$3824$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -13098,7 +13216,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -13131,13 +13249,13 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank3 [511:0];
   initial begin
@@ -14204,6 +14322,8 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe3_valid1 <= \$39 ;
+  always @(posedge clk)
     pe3_first1 <= step_first;
   always @(posedge clk)
     pe3_last1 <= step_last;
@@ -14216,7 +14336,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe3_valid2 <= \$36 ;
+    pe3_valid2 <= \$40 ;
   always @(posedge clk)
     pe3_first2 <= pe3_first1;
   always @(posedge clk)
@@ -14230,7 +14350,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize2 <= pe3_requantize1;
   always @(posedge clk)
-    pe3_valid3 <= \$37 ;
+    pe3_valid3 <= \$41 ;
   always @(posedge clk)
     pe3_first3 <= pe3_first2;
   always @(posedge clk)
@@ -14244,7 +14364,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize3 <= pe3_requantize2;
   always @(posedge clk)
-    pe3_valid4 <= \$38 ;
+    pe3_valid4 <= \$42 ;
   always @(posedge clk)
     pe3_first4 <= pe3_first3;
   always @(posedge clk)
@@ -14258,7 +14378,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize4 <= pe3_requantize3;
   always @(posedge clk)
-    pe3_valid5 <= \$39 ;
+    pe3_valid5 <= \$43 ;
   always @(posedge clk)
     pe3_first5 <= pe3_first4;
   always @(posedge clk)
@@ -14272,7 +14392,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize5 <= pe3_requantize4;
   always @(posedge clk)
-    pe3_valid6 <= \$40 ;
+    pe3_valid6 <= \$44 ;
   always @(posedge clk)
     pe3_first6 <= pe3_first5;
   always @(posedge clk)
@@ -14286,7 +14406,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize6 <= pe3_requantize5;
   always @(posedge clk)
-    pe3_valid7 <= \$41 ;
+    pe3_valid7 <= \$45 ;
   always @(posedge clk)
     pe3_first7 <= pe3_first6;
   always @(posedge clk)
@@ -14300,7 +14420,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize7 <= pe3_requantize6;
   always @(posedge clk)
-    pe3_valid8 <= \$42 ;
+    pe3_valid8 <= \$46 ;
   always @(posedge clk)
     pe3_first8 <= pe3_first7;
   always @(posedge clk)
@@ -14314,7 +14434,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize8 <= pe3_requantize7;
   always @(posedge clk)
-    pe3_valid9 <= \$43 ;
+    pe3_valid9 <= \$47 ;
   always @(posedge clk)
     pe3_first9 <= pe3_first8;
   always @(posedge clk)
@@ -14328,7 +14448,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize9 <= pe3_requantize8;
   always @(posedge clk)
-    pe3_valid10 <= \$44 ;
+    pe3_valid10 <= \$48 ;
   always @(posedge clk)
     pe3_first10 <= pe3_first9;
   always @(posedge clk)
@@ -14342,7 +14462,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_requantize10 <= pe3_requantize9;
   always @(posedge clk)
-    pe3_bank_we <= \$45 ;
+    pe3_bank_we <= \$49 ;
   always @(posedge clk)
     pe3_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -14392,7 +14512,7 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe3_rq_we <= \$46 ;
+    pe3_rq_we <= \$50 ;
   always @(posedge clk)
     pe3_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -14408,15 +14528,23 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe3_rq_m <= \$16 ;
   always @(posedge clk)
-    pe3_acc0 <= \$47 ;
+    pe3_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe3_acc1 <= \$48 ;
+    pe3_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe3_finished <= \$21 ;
+    pe3_acc0 <= \$52 ;
   always @(posedge clk)
-    pe3_done <= \$49 ;
+    pe3_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe3_flags <= \$24 ;
+    pe3_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe3_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe3_finished <= \$25 ;
+  always @(posedge clk)
+    pe3_done <= \$55 ;
+  always @(posedge clk)
+    pe3_flags <= \$28 ;
   assign \$1  = $signed(pe3_w3[7:0]) * $signed(pe3_a3[7:0]);
   assign \$2  = $signed(pe3_w3[15:8]) * $signed(pe3_a3[15:8]);
   assign \$3  = $signed(pe3_w3[23:16]) * $signed(pe3_a3[23:16]);
@@ -14433,27 +14561,28 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe3_sum0_2) + $signed(pe3_sum0_3);
   assign \$15  = $signed(pe3_sum1_0) + $signed(pe3_sum1_1);
   assign \$16  = pe3_requantize10 ? pe3_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe3_ctx9;
-  assign \$18  = pe3_valid9 & \$17 ;
-  assign \$20  = pe3_valid9 & \$19 ;
-  assign \$21  = pe3_ctx10 ? pe3_acc1 : pe3_acc0;
-  assign \$22  = pe3_valid10 & pe3_last10;
-  assign \$24  = { 1'h0, pe3_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe3_bank_we;
-  assign \$26  = rp__addr == pe3_bank_waddr;
-  assign pe3_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe3_valid6 & pe3_rq_we;
-  assign \$28  = pe3_rq6 == pe3_rq_waddr;
-  assign pe3_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe3_valid8 & pe3_rq_we;
-  assign \$30  = pe3_rq8 == pe3_rq_waddr;
-  assign pe3_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe3_first9 ? pe3_rq_bias : pe3_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe3_sum2_0);
-  assign \$33  = pe3_first9 ? pe3_rq_bias : pe3_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe3_sum2_0);
-  always @(posedge clk)
-    pe3_valid1 <= \$35 ;
+  assign \$17  = ! pe3_ctx8;
+  assign \$18  = pe3_first8 & \$17 ;
+  assign \$19  = ! pe3_ctx8;
+  assign \$20  = pe3_valid8 & \$19 ;
+  assign \$22  = pe3_first8 & \$21 ;
+  assign \$24  = pe3_valid8 & \$23 ;
+  assign \$25  = pe3_ctx10 ? pe3_acc1 : pe3_acc0;
+  assign \$26  = pe3_valid10 & pe3_last10;
+  assign \$28  = { 1'h0, pe3_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe3_bank_we;
+  assign \$30  = rp__addr == pe3_bank_waddr;
+  assign pe3_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe3_valid6 & pe3_rq_we;
+  assign \$32  = pe3_rq6 == pe3_rq_waddr;
+  assign pe3_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe3_valid8 & pe3_rq_we;
+  assign \$34  = pe3_rq8 == pe3_rq_waddr;
+  assign pe3_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe3_first_acc0 ? pe3_rq_bias : pe3_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe3_sum2_0);
+  assign \$37  = pe3_first_acc1 ? pe3_rq_bias : pe3_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe3_sum2_0);
   \nmc_pe8_simd8_w8a8.pe3.requant3  requant3 (
     .clk(clk),
     .i_acc(pe3_finished),
@@ -14461,120 +14590,134 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe3_rq_s),
     .i_valid(pe3_done),
     .o_valid(result_valid),
-    .\port$3714$0 (pe3_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$3770$0 (pe3_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$36  = pe3_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$37  = pe3_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$38  = pe3_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$39  = pe3_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$40  = pe3_valid5;
+    \$40  = pe3_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$41  = pe3_valid6;
+    \$41  = pe3_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$42  = pe3_valid7;
+    \$42  = pe3_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$43  = pe3_valid8;
+    \$43  = pe3_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$44  = pe3_valid9;
+    \$44  = pe3_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$45  = bank_we;
+    \$45  = pe3_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$46  = rq_we;
+    \$46  = pe3_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$47  = pe3_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe3_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$48  = pe3_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe3_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$52  = pe3_acc0;
+    if (pe3_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$54  = pe3_acc1;
+    if (pe3_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$9 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe3_acc_next0 = \$32 [31:0];
-  assign pe3_acc_next1 = \$34 [31:0];
+  assign pe3_acc_next0 = \$36 [31:0];
+  assign pe3_acc_next1 = \$38 [31:0];
   assign wp__en = pe3_bank_we;
   assign wp__addr = pe3_bank_waddr;
   assign wp__data = pe3_bank_wdata;
@@ -14584,10 +14727,10 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe3_rq_waddr;
   assign wport__data = pe3_rq_wdata[31:0];
   assign rport__addr = pe3_rq6;
-  assign \wport__en$141  = pe3_rq_we;
-  assign \wport__addr$142  = pe3_rq_waddr;
-  assign \wport__data$143  = pe3_rq_wdata[53:32];
-  assign \rport__addr$144  = pe3_rq8;
+  assign \wport__en$145  = pe3_rq_we;
+  assign \wport__addr$146  = pe3_rq_waddr;
+  assign \wport__data$147  = pe3_rq_wdata[53:32];
+  assign \rport__addr$148  = pe3_rq8;
   assign i_valid = pe3_done;
   assign i_acc = pe3_finished;
   assign i_m = pe3_rq_m;
@@ -14595,16 +14738,17 @@ module \nmc_pe8_simd8_w8a8.pe3 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe3_flags[0];
   assign i_requantize = pe3_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$3767$0  = \$50 ;
-  assign \port$3768$0  = \$51 ;
-  assign \$19  = pe3_ctx9;
-  assign \$23  = { pe3_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$3823$0  = \$56 ;
+  assign \port$3824$0  = \$57 ;
+  assign \$21  = pe3_ctx8;
+  assign \$23  = pe3_ctx8;
+  assign \$27  = { pe3_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3714$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$3770$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$10  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -14789,8 +14933,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3714$0 ;
-  wire [1:0] \port$3714$0 ;
+  input [1:0] \port$3770$0 ;
+  wire [1:0] \port$3770$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -15007,9 +15151,9 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3714$0 [0];
+    rq_relu1 <= \port$3770$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3714$0 [1];
+    rq_req1 <= \port$3770$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -15143,8 +15287,8 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3714$0 [0];
-  assign i_requantize = \port$3714$0 [1];
+  assign i_relu = \port$3770$0 [0];
+  assign i_requantize = \port$3770$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -15153,7 +15297,7 @@ module \nmc_pe8_simd8_w8a8.pe3.requant3 (rst, i_s, i_m, i_acc, i_valid, \port$37
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$3948$0 , \port$3949$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4010$0 , \port$4011$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$11  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -15168,25 +15312,25 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -15196,12 +15340,18 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -15235,6 +15385,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe4_acc1 = 32'd0;
   wire [31:0] pe4_acc_next0;
   wire [31:0] pe4_acc_next1;
+  reg pe4_add_acc0 = 1'h0;
+  reg pe4_add_acc1 = 1'h0;
   wire pe4_bank_collision;
   reg [63:0] pe4_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe4_bank_waddr = 9'h000;
@@ -15262,6 +15414,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe4_first7 = 1'h0;
   reg pe4_first8 = 1'h0;
   reg pe4_first9 = 1'h0;
+  reg pe4_first_acc0 = 1'h0;
+  reg pe4_first_acc1 = 1'h0;
   reg [1:0] pe4_flags = 2'h0;
   reg pe4_last1 = 1'h0;
   reg pe4_last10 = 1'h0;
@@ -15349,10 +15503,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe4_w1 = 64'h0000000000000000;
   reg [63:0] pe4_w2 = 64'h0000000000000000;
   reg [63:0] pe4_w3 = 64'h0000000000000000;
-  output [7:0] \port$3948$0 ;
-  wire [7:0] \port$3948$0 ;
-  output [23:0] \port$3949$0 ;
-  wire [23:0] \port$3949$0 ;
+  output [7:0] \port$4010$0 ;
+  wire [7:0] \port$4010$0 ;
+  output [23:0] \port$4011$0 ;
+  wire [23:0] \port$4011$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -15362,7 +15516,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -15395,13 +15549,13 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank4 [511:0];
   initial begin
@@ -16468,6 +16622,8 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe4_valid1 <= \$39 ;
+  always @(posedge clk)
     pe4_first1 <= step_first;
   always @(posedge clk)
     pe4_last1 <= step_last;
@@ -16480,7 +16636,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe4_valid2 <= \$36 ;
+    pe4_valid2 <= \$40 ;
   always @(posedge clk)
     pe4_first2 <= pe4_first1;
   always @(posedge clk)
@@ -16494,7 +16650,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize2 <= pe4_requantize1;
   always @(posedge clk)
-    pe4_valid3 <= \$37 ;
+    pe4_valid3 <= \$41 ;
   always @(posedge clk)
     pe4_first3 <= pe4_first2;
   always @(posedge clk)
@@ -16508,7 +16664,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize3 <= pe4_requantize2;
   always @(posedge clk)
-    pe4_valid4 <= \$38 ;
+    pe4_valid4 <= \$42 ;
   always @(posedge clk)
     pe4_first4 <= pe4_first3;
   always @(posedge clk)
@@ -16522,7 +16678,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize4 <= pe4_requantize3;
   always @(posedge clk)
-    pe4_valid5 <= \$39 ;
+    pe4_valid5 <= \$43 ;
   always @(posedge clk)
     pe4_first5 <= pe4_first4;
   always @(posedge clk)
@@ -16536,7 +16692,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize5 <= pe4_requantize4;
   always @(posedge clk)
-    pe4_valid6 <= \$40 ;
+    pe4_valid6 <= \$44 ;
   always @(posedge clk)
     pe4_first6 <= pe4_first5;
   always @(posedge clk)
@@ -16550,7 +16706,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize6 <= pe4_requantize5;
   always @(posedge clk)
-    pe4_valid7 <= \$41 ;
+    pe4_valid7 <= \$45 ;
   always @(posedge clk)
     pe4_first7 <= pe4_first6;
   always @(posedge clk)
@@ -16564,7 +16720,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize7 <= pe4_requantize6;
   always @(posedge clk)
-    pe4_valid8 <= \$42 ;
+    pe4_valid8 <= \$46 ;
   always @(posedge clk)
     pe4_first8 <= pe4_first7;
   always @(posedge clk)
@@ -16578,7 +16734,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize8 <= pe4_requantize7;
   always @(posedge clk)
-    pe4_valid9 <= \$43 ;
+    pe4_valid9 <= \$47 ;
   always @(posedge clk)
     pe4_first9 <= pe4_first8;
   always @(posedge clk)
@@ -16592,7 +16748,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize9 <= pe4_requantize8;
   always @(posedge clk)
-    pe4_valid10 <= \$44 ;
+    pe4_valid10 <= \$48 ;
   always @(posedge clk)
     pe4_first10 <= pe4_first9;
   always @(posedge clk)
@@ -16606,7 +16762,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_requantize10 <= pe4_requantize9;
   always @(posedge clk)
-    pe4_bank_we <= \$45 ;
+    pe4_bank_we <= \$49 ;
   always @(posedge clk)
     pe4_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -16656,7 +16812,7 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe4_rq_we <= \$46 ;
+    pe4_rq_we <= \$50 ;
   always @(posedge clk)
     pe4_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -16672,15 +16828,23 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe4_rq_m <= \$16 ;
   always @(posedge clk)
-    pe4_acc0 <= \$47 ;
+    pe4_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe4_acc1 <= \$48 ;
+    pe4_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe4_finished <= \$21 ;
+    pe4_acc0 <= \$52 ;
   always @(posedge clk)
-    pe4_done <= \$49 ;
+    pe4_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe4_flags <= \$24 ;
+    pe4_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe4_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe4_finished <= \$25 ;
+  always @(posedge clk)
+    pe4_done <= \$55 ;
+  always @(posedge clk)
+    pe4_flags <= \$28 ;
   assign \$1  = $signed(pe4_w3[7:0]) * $signed(pe4_a3[7:0]);
   assign \$2  = $signed(pe4_w3[15:8]) * $signed(pe4_a3[15:8]);
   assign \$3  = $signed(pe4_w3[23:16]) * $signed(pe4_a3[23:16]);
@@ -16697,27 +16861,28 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe4_sum0_2) + $signed(pe4_sum0_3);
   assign \$15  = $signed(pe4_sum1_0) + $signed(pe4_sum1_1);
   assign \$16  = pe4_requantize10 ? pe4_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe4_ctx9;
-  assign \$18  = pe4_valid9 & \$17 ;
-  assign \$20  = pe4_valid9 & \$19 ;
-  assign \$21  = pe4_ctx10 ? pe4_acc1 : pe4_acc0;
-  assign \$22  = pe4_valid10 & pe4_last10;
-  assign \$24  = { 1'h0, pe4_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe4_bank_we;
-  assign \$26  = rp__addr == pe4_bank_waddr;
-  assign pe4_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe4_valid6 & pe4_rq_we;
-  assign \$28  = pe4_rq6 == pe4_rq_waddr;
-  assign pe4_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe4_valid8 & pe4_rq_we;
-  assign \$30  = pe4_rq8 == pe4_rq_waddr;
-  assign pe4_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe4_first9 ? pe4_rq_bias : pe4_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe4_sum2_0);
-  assign \$33  = pe4_first9 ? pe4_rq_bias : pe4_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe4_sum2_0);
-  always @(posedge clk)
-    pe4_valid1 <= \$35 ;
+  assign \$17  = ! pe4_ctx8;
+  assign \$18  = pe4_first8 & \$17 ;
+  assign \$19  = ! pe4_ctx8;
+  assign \$20  = pe4_valid8 & \$19 ;
+  assign \$22  = pe4_first8 & \$21 ;
+  assign \$24  = pe4_valid8 & \$23 ;
+  assign \$25  = pe4_ctx10 ? pe4_acc1 : pe4_acc0;
+  assign \$26  = pe4_valid10 & pe4_last10;
+  assign \$28  = { 1'h0, pe4_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe4_bank_we;
+  assign \$30  = rp__addr == pe4_bank_waddr;
+  assign pe4_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe4_valid6 & pe4_rq_we;
+  assign \$32  = pe4_rq6 == pe4_rq_waddr;
+  assign pe4_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe4_valid8 & pe4_rq_we;
+  assign \$34  = pe4_rq8 == pe4_rq_waddr;
+  assign pe4_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe4_first_acc0 ? pe4_rq_bias : pe4_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe4_sum2_0);
+  assign \$37  = pe4_first_acc1 ? pe4_rq_bias : pe4_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe4_sum2_0);
   \nmc_pe8_simd8_w8a8.pe4.requant4  requant4 (
     .clk(clk),
     .i_acc(pe4_finished),
@@ -16725,120 +16890,134 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe4_rq_s),
     .i_valid(pe4_done),
     .o_valid(result_valid),
-    .\port$3895$0 (pe4_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$3957$0 (pe4_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$36  = pe4_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$37  = pe4_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$38  = pe4_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$39  = pe4_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$40  = pe4_valid5;
+    \$40  = pe4_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$41  = pe4_valid6;
+    \$41  = pe4_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$42  = pe4_valid7;
+    \$42  = pe4_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$43  = pe4_valid8;
+    \$43  = pe4_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$44  = pe4_valid9;
+    \$44  = pe4_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$45  = bank_we;
+    \$45  = pe4_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$46  = rq_we;
+    \$46  = pe4_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$47  = pe4_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe4_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$48  = pe4_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe4_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$52  = pe4_acc0;
+    if (pe4_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$54  = pe4_acc1;
+    if (pe4_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$11 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe4_acc_next0 = \$32 [31:0];
-  assign pe4_acc_next1 = \$34 [31:0];
+  assign pe4_acc_next0 = \$36 [31:0];
+  assign pe4_acc_next1 = \$38 [31:0];
   assign wp__en = pe4_bank_we;
   assign wp__addr = pe4_bank_waddr;
   assign wp__data = pe4_bank_wdata;
@@ -16848,10 +17027,10 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe4_rq_waddr;
   assign wport__data = pe4_rq_wdata[31:0];
   assign rport__addr = pe4_rq6;
-  assign \wport__en$141  = pe4_rq_we;
-  assign \wport__addr$142  = pe4_rq_waddr;
-  assign \wport__data$143  = pe4_rq_wdata[53:32];
-  assign \rport__addr$144  = pe4_rq8;
+  assign \wport__en$145  = pe4_rq_we;
+  assign \wport__addr$146  = pe4_rq_waddr;
+  assign \wport__data$147  = pe4_rq_wdata[53:32];
+  assign \rport__addr$148  = pe4_rq8;
   assign i_valid = pe4_done;
   assign i_acc = pe4_finished;
   assign i_m = pe4_rq_m;
@@ -16859,16 +17038,17 @@ module \nmc_pe8_simd8_w8a8.pe4 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe4_flags[0];
   assign i_requantize = pe4_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$3948$0  = \$50 ;
-  assign \port$3949$0  = \$51 ;
-  assign \$19  = pe4_ctx9;
-  assign \$23  = { pe4_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$4010$0  = \$56 ;
+  assign \port$4011$0  = \$57 ;
+  assign \$21  = pe4_ctx8;
+  assign \$23  = pe4_ctx8;
+  assign \$27  = { pe4_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3895$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$3957$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$12  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -17053,8 +17233,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$3895$0 ;
-  wire [1:0] \port$3895$0 ;
+  input [1:0] \port$3957$0 ;
+  wire [1:0] \port$3957$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -17271,9 +17451,9 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$3895$0 [0];
+    rq_relu1 <= \port$3957$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$3895$0 [1];
+    rq_req1 <= \port$3957$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -17407,8 +17587,8 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$3895$0 [0];
-  assign i_requantize = \port$3895$0 [1];
+  assign i_relu = \port$3957$0 [0];
+  assign i_requantize = \port$3957$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -17417,7 +17597,7 @@ module \nmc_pe8_simd8_w8a8.pe4.requant4 (rst, i_s, i_m, i_acc, i_valid, \port$38
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4129$0 , \port$4130$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4197$0 , \port$4198$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$13  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -17432,25 +17612,25 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -17460,12 +17640,18 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -17499,6 +17685,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe5_acc1 = 32'd0;
   wire [31:0] pe5_acc_next0;
   wire [31:0] pe5_acc_next1;
+  reg pe5_add_acc0 = 1'h0;
+  reg pe5_add_acc1 = 1'h0;
   wire pe5_bank_collision;
   reg [63:0] pe5_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe5_bank_waddr = 9'h000;
@@ -17526,6 +17714,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe5_first7 = 1'h0;
   reg pe5_first8 = 1'h0;
   reg pe5_first9 = 1'h0;
+  reg pe5_first_acc0 = 1'h0;
+  reg pe5_first_acc1 = 1'h0;
   reg [1:0] pe5_flags = 2'h0;
   reg pe5_last1 = 1'h0;
   reg pe5_last10 = 1'h0;
@@ -17613,10 +17803,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe5_w1 = 64'h0000000000000000;
   reg [63:0] pe5_w2 = 64'h0000000000000000;
   reg [63:0] pe5_w3 = 64'h0000000000000000;
-  output [7:0] \port$4129$0 ;
-  wire [7:0] \port$4129$0 ;
-  output [23:0] \port$4130$0 ;
-  wire [23:0] \port$4130$0 ;
+  output [7:0] \port$4197$0 ;
+  wire [7:0] \port$4197$0 ;
+  output [23:0] \port$4198$0 ;
+  wire [23:0] \port$4198$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -17626,7 +17816,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -17659,13 +17849,13 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank5 [511:0];
   initial begin
@@ -18732,6 +18922,8 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe5_valid1 <= \$39 ;
+  always @(posedge clk)
     pe5_first1 <= step_first;
   always @(posedge clk)
     pe5_last1 <= step_last;
@@ -18744,7 +18936,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe5_valid2 <= \$36 ;
+    pe5_valid2 <= \$40 ;
   always @(posedge clk)
     pe5_first2 <= pe5_first1;
   always @(posedge clk)
@@ -18758,7 +18950,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize2 <= pe5_requantize1;
   always @(posedge clk)
-    pe5_valid3 <= \$37 ;
+    pe5_valid3 <= \$41 ;
   always @(posedge clk)
     pe5_first3 <= pe5_first2;
   always @(posedge clk)
@@ -18772,7 +18964,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize3 <= pe5_requantize2;
   always @(posedge clk)
-    pe5_valid4 <= \$38 ;
+    pe5_valid4 <= \$42 ;
   always @(posedge clk)
     pe5_first4 <= pe5_first3;
   always @(posedge clk)
@@ -18786,7 +18978,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize4 <= pe5_requantize3;
   always @(posedge clk)
-    pe5_valid5 <= \$39 ;
+    pe5_valid5 <= \$43 ;
   always @(posedge clk)
     pe5_first5 <= pe5_first4;
   always @(posedge clk)
@@ -18800,7 +18992,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize5 <= pe5_requantize4;
   always @(posedge clk)
-    pe5_valid6 <= \$40 ;
+    pe5_valid6 <= \$44 ;
   always @(posedge clk)
     pe5_first6 <= pe5_first5;
   always @(posedge clk)
@@ -18814,7 +19006,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize6 <= pe5_requantize5;
   always @(posedge clk)
-    pe5_valid7 <= \$41 ;
+    pe5_valid7 <= \$45 ;
   always @(posedge clk)
     pe5_first7 <= pe5_first6;
   always @(posedge clk)
@@ -18828,7 +19020,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize7 <= pe5_requantize6;
   always @(posedge clk)
-    pe5_valid8 <= \$42 ;
+    pe5_valid8 <= \$46 ;
   always @(posedge clk)
     pe5_first8 <= pe5_first7;
   always @(posedge clk)
@@ -18842,7 +19034,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize8 <= pe5_requantize7;
   always @(posedge clk)
-    pe5_valid9 <= \$43 ;
+    pe5_valid9 <= \$47 ;
   always @(posedge clk)
     pe5_first9 <= pe5_first8;
   always @(posedge clk)
@@ -18856,7 +19048,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize9 <= pe5_requantize8;
   always @(posedge clk)
-    pe5_valid10 <= \$44 ;
+    pe5_valid10 <= \$48 ;
   always @(posedge clk)
     pe5_first10 <= pe5_first9;
   always @(posedge clk)
@@ -18870,7 +19062,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_requantize10 <= pe5_requantize9;
   always @(posedge clk)
-    pe5_bank_we <= \$45 ;
+    pe5_bank_we <= \$49 ;
   always @(posedge clk)
     pe5_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -18920,7 +19112,7 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe5_rq_we <= \$46 ;
+    pe5_rq_we <= \$50 ;
   always @(posedge clk)
     pe5_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -18936,15 +19128,23 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe5_rq_m <= \$16 ;
   always @(posedge clk)
-    pe5_acc0 <= \$47 ;
+    pe5_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe5_acc1 <= \$48 ;
+    pe5_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe5_finished <= \$21 ;
+    pe5_acc0 <= \$52 ;
   always @(posedge clk)
-    pe5_done <= \$49 ;
+    pe5_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe5_flags <= \$24 ;
+    pe5_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe5_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe5_finished <= \$25 ;
+  always @(posedge clk)
+    pe5_done <= \$55 ;
+  always @(posedge clk)
+    pe5_flags <= \$28 ;
   assign \$1  = $signed(pe5_w3[7:0]) * $signed(pe5_a3[7:0]);
   assign \$2  = $signed(pe5_w3[15:8]) * $signed(pe5_a3[15:8]);
   assign \$3  = $signed(pe5_w3[23:16]) * $signed(pe5_a3[23:16]);
@@ -18961,27 +19161,28 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe5_sum0_2) + $signed(pe5_sum0_3);
   assign \$15  = $signed(pe5_sum1_0) + $signed(pe5_sum1_1);
   assign \$16  = pe5_requantize10 ? pe5_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe5_ctx9;
-  assign \$18  = pe5_valid9 & \$17 ;
-  assign \$20  = pe5_valid9 & \$19 ;
-  assign \$21  = pe5_ctx10 ? pe5_acc1 : pe5_acc0;
-  assign \$22  = pe5_valid10 & pe5_last10;
-  assign \$24  = { 1'h0, pe5_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe5_bank_we;
-  assign \$26  = rp__addr == pe5_bank_waddr;
-  assign pe5_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe5_valid6 & pe5_rq_we;
-  assign \$28  = pe5_rq6 == pe5_rq_waddr;
-  assign pe5_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe5_valid8 & pe5_rq_we;
-  assign \$30  = pe5_rq8 == pe5_rq_waddr;
-  assign pe5_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe5_first9 ? pe5_rq_bias : pe5_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe5_sum2_0);
-  assign \$33  = pe5_first9 ? pe5_rq_bias : pe5_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe5_sum2_0);
-  always @(posedge clk)
-    pe5_valid1 <= \$35 ;
+  assign \$17  = ! pe5_ctx8;
+  assign \$18  = pe5_first8 & \$17 ;
+  assign \$19  = ! pe5_ctx8;
+  assign \$20  = pe5_valid8 & \$19 ;
+  assign \$22  = pe5_first8 & \$21 ;
+  assign \$24  = pe5_valid8 & \$23 ;
+  assign \$25  = pe5_ctx10 ? pe5_acc1 : pe5_acc0;
+  assign \$26  = pe5_valid10 & pe5_last10;
+  assign \$28  = { 1'h0, pe5_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe5_bank_we;
+  assign \$30  = rp__addr == pe5_bank_waddr;
+  assign pe5_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe5_valid6 & pe5_rq_we;
+  assign \$32  = pe5_rq6 == pe5_rq_waddr;
+  assign pe5_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe5_valid8 & pe5_rq_we;
+  assign \$34  = pe5_rq8 == pe5_rq_waddr;
+  assign pe5_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe5_first_acc0 ? pe5_rq_bias : pe5_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe5_sum2_0);
+  assign \$37  = pe5_first_acc1 ? pe5_rq_bias : pe5_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe5_sum2_0);
   \nmc_pe8_simd8_w8a8.pe5.requant5  requant5 (
     .clk(clk),
     .i_acc(pe5_finished),
@@ -18989,120 +19190,134 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe5_rq_s),
     .i_valid(pe5_done),
     .o_valid(result_valid),
-    .\port$4076$0 (pe5_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$4144$0 (pe5_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$36  = pe5_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$37  = pe5_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$38  = pe5_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$39  = pe5_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$40  = pe5_valid5;
+    \$40  = pe5_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$41  = pe5_valid6;
+    \$41  = pe5_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$42  = pe5_valid7;
+    \$42  = pe5_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$43  = pe5_valid8;
+    \$43  = pe5_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$44  = pe5_valid9;
+    \$44  = pe5_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$45  = bank_we;
+    \$45  = pe5_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$46  = rq_we;
+    \$46  = pe5_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$47  = pe5_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe5_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$48  = pe5_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe5_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$52  = pe5_acc0;
+    if (pe5_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$54  = pe5_acc1;
+    if (pe5_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$13 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe5_acc_next0 = \$32 [31:0];
-  assign pe5_acc_next1 = \$34 [31:0];
+  assign pe5_acc_next0 = \$36 [31:0];
+  assign pe5_acc_next1 = \$38 [31:0];
   assign wp__en = pe5_bank_we;
   assign wp__addr = pe5_bank_waddr;
   assign wp__data = pe5_bank_wdata;
@@ -19112,10 +19327,10 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe5_rq_waddr;
   assign wport__data = pe5_rq_wdata[31:0];
   assign rport__addr = pe5_rq6;
-  assign \wport__en$141  = pe5_rq_we;
-  assign \wport__addr$142  = pe5_rq_waddr;
-  assign \wport__data$143  = pe5_rq_wdata[53:32];
-  assign \rport__addr$144  = pe5_rq8;
+  assign \wport__en$145  = pe5_rq_we;
+  assign \wport__addr$146  = pe5_rq_waddr;
+  assign \wport__data$147  = pe5_rq_wdata[53:32];
+  assign \rport__addr$148  = pe5_rq8;
   assign i_valid = pe5_done;
   assign i_acc = pe5_finished;
   assign i_m = pe5_rq_m;
@@ -19123,16 +19338,17 @@ module \nmc_pe8_simd8_w8a8.pe5 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe5_flags[0];
   assign i_requantize = pe5_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$4129$0  = \$50 ;
-  assign \port$4130$0  = \$51 ;
-  assign \$19  = pe5_ctx9;
-  assign \$23  = { pe5_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$4197$0  = \$56 ;
+  assign \port$4198$0  = \$57 ;
+  assign \$21  = pe5_ctx8;
+  assign \$23  = pe5_ctx8;
+  assign \$27  = { pe5_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4076$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$4144$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$14  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -19317,8 +19533,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4076$0 ;
-  wire [1:0] \port$4076$0 ;
+  input [1:0] \port$4144$0 ;
+  wire [1:0] \port$4144$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -19535,9 +19751,9 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4076$0 [0];
+    rq_relu1 <= \port$4144$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4076$0 [1];
+    rq_req1 <= \port$4144$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -19671,8 +19887,8 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4076$0 [0];
-  assign i_requantize = \port$4076$0 [1];
+  assign i_relu = \port$4144$0 [0];
+  assign i_requantize = \port$4144$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -19681,7 +19897,7 @@ module \nmc_pe8_simd8_w8a8.pe5.requant5 (rst, i_s, i_m, i_acc, i_valid, \port$40
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4310$0 , \port$4311$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4384$0 , \port$4385$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$15  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -19696,25 +19912,25 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -19724,12 +19940,18 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -19763,6 +19985,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe6_acc1 = 32'd0;
   wire [31:0] pe6_acc_next0;
   wire [31:0] pe6_acc_next1;
+  reg pe6_add_acc0 = 1'h0;
+  reg pe6_add_acc1 = 1'h0;
   wire pe6_bank_collision;
   reg [63:0] pe6_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe6_bank_waddr = 9'h000;
@@ -19790,6 +20014,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe6_first7 = 1'h0;
   reg pe6_first8 = 1'h0;
   reg pe6_first9 = 1'h0;
+  reg pe6_first_acc0 = 1'h0;
+  reg pe6_first_acc1 = 1'h0;
   reg [1:0] pe6_flags = 2'h0;
   reg pe6_last1 = 1'h0;
   reg pe6_last10 = 1'h0;
@@ -19877,10 +20103,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe6_w1 = 64'h0000000000000000;
   reg [63:0] pe6_w2 = 64'h0000000000000000;
   reg [63:0] pe6_w3 = 64'h0000000000000000;
-  output [7:0] \port$4310$0 ;
-  wire [7:0] \port$4310$0 ;
-  output [23:0] \port$4311$0 ;
-  wire [23:0] \port$4311$0 ;
+  output [7:0] \port$4384$0 ;
+  wire [7:0] \port$4384$0 ;
+  output [23:0] \port$4385$0 ;
+  wire [23:0] \port$4385$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -19890,7 +20116,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -19923,13 +20149,13 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank6 [511:0];
   initial begin
@@ -20996,6 +21222,8 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe6_valid1 <= \$39 ;
+  always @(posedge clk)
     pe6_first1 <= step_first;
   always @(posedge clk)
     pe6_last1 <= step_last;
@@ -21008,7 +21236,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe6_valid2 <= \$36 ;
+    pe6_valid2 <= \$40 ;
   always @(posedge clk)
     pe6_first2 <= pe6_first1;
   always @(posedge clk)
@@ -21022,7 +21250,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize2 <= pe6_requantize1;
   always @(posedge clk)
-    pe6_valid3 <= \$37 ;
+    pe6_valid3 <= \$41 ;
   always @(posedge clk)
     pe6_first3 <= pe6_first2;
   always @(posedge clk)
@@ -21036,7 +21264,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize3 <= pe6_requantize2;
   always @(posedge clk)
-    pe6_valid4 <= \$38 ;
+    pe6_valid4 <= \$42 ;
   always @(posedge clk)
     pe6_first4 <= pe6_first3;
   always @(posedge clk)
@@ -21050,7 +21278,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize4 <= pe6_requantize3;
   always @(posedge clk)
-    pe6_valid5 <= \$39 ;
+    pe6_valid5 <= \$43 ;
   always @(posedge clk)
     pe6_first5 <= pe6_first4;
   always @(posedge clk)
@@ -21064,7 +21292,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize5 <= pe6_requantize4;
   always @(posedge clk)
-    pe6_valid6 <= \$40 ;
+    pe6_valid6 <= \$44 ;
   always @(posedge clk)
     pe6_first6 <= pe6_first5;
   always @(posedge clk)
@@ -21078,7 +21306,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize6 <= pe6_requantize5;
   always @(posedge clk)
-    pe6_valid7 <= \$41 ;
+    pe6_valid7 <= \$45 ;
   always @(posedge clk)
     pe6_first7 <= pe6_first6;
   always @(posedge clk)
@@ -21092,7 +21320,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize7 <= pe6_requantize6;
   always @(posedge clk)
-    pe6_valid8 <= \$42 ;
+    pe6_valid8 <= \$46 ;
   always @(posedge clk)
     pe6_first8 <= pe6_first7;
   always @(posedge clk)
@@ -21106,7 +21334,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize8 <= pe6_requantize7;
   always @(posedge clk)
-    pe6_valid9 <= \$43 ;
+    pe6_valid9 <= \$47 ;
   always @(posedge clk)
     pe6_first9 <= pe6_first8;
   always @(posedge clk)
@@ -21120,7 +21348,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize9 <= pe6_requantize8;
   always @(posedge clk)
-    pe6_valid10 <= \$44 ;
+    pe6_valid10 <= \$48 ;
   always @(posedge clk)
     pe6_first10 <= pe6_first9;
   always @(posedge clk)
@@ -21134,7 +21362,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_requantize10 <= pe6_requantize9;
   always @(posedge clk)
-    pe6_bank_we <= \$45 ;
+    pe6_bank_we <= \$49 ;
   always @(posedge clk)
     pe6_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -21184,7 +21412,7 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe6_rq_we <= \$46 ;
+    pe6_rq_we <= \$50 ;
   always @(posedge clk)
     pe6_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -21200,15 +21428,23 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe6_rq_m <= \$16 ;
   always @(posedge clk)
-    pe6_acc0 <= \$47 ;
+    pe6_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe6_acc1 <= \$48 ;
+    pe6_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe6_finished <= \$21 ;
+    pe6_acc0 <= \$52 ;
   always @(posedge clk)
-    pe6_done <= \$49 ;
+    pe6_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe6_flags <= \$24 ;
+    pe6_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe6_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe6_finished <= \$25 ;
+  always @(posedge clk)
+    pe6_done <= \$55 ;
+  always @(posedge clk)
+    pe6_flags <= \$28 ;
   assign \$1  = $signed(pe6_w3[7:0]) * $signed(pe6_a3[7:0]);
   assign \$2  = $signed(pe6_w3[15:8]) * $signed(pe6_a3[15:8]);
   assign \$3  = $signed(pe6_w3[23:16]) * $signed(pe6_a3[23:16]);
@@ -21225,27 +21461,28 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe6_sum0_2) + $signed(pe6_sum0_3);
   assign \$15  = $signed(pe6_sum1_0) + $signed(pe6_sum1_1);
   assign \$16  = pe6_requantize10 ? pe6_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe6_ctx9;
-  assign \$18  = pe6_valid9 & \$17 ;
-  assign \$20  = pe6_valid9 & \$19 ;
-  assign \$21  = pe6_ctx10 ? pe6_acc1 : pe6_acc0;
-  assign \$22  = pe6_valid10 & pe6_last10;
-  assign \$24  = { 1'h0, pe6_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe6_bank_we;
-  assign \$26  = rp__addr == pe6_bank_waddr;
-  assign pe6_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe6_valid6 & pe6_rq_we;
-  assign \$28  = pe6_rq6 == pe6_rq_waddr;
-  assign pe6_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe6_valid8 & pe6_rq_we;
-  assign \$30  = pe6_rq8 == pe6_rq_waddr;
-  assign pe6_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe6_first9 ? pe6_rq_bias : pe6_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe6_sum2_0);
-  assign \$33  = pe6_first9 ? pe6_rq_bias : pe6_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe6_sum2_0);
-  always @(posedge clk)
-    pe6_valid1 <= \$35 ;
+  assign \$17  = ! pe6_ctx8;
+  assign \$18  = pe6_first8 & \$17 ;
+  assign \$19  = ! pe6_ctx8;
+  assign \$20  = pe6_valid8 & \$19 ;
+  assign \$22  = pe6_first8 & \$21 ;
+  assign \$24  = pe6_valid8 & \$23 ;
+  assign \$25  = pe6_ctx10 ? pe6_acc1 : pe6_acc0;
+  assign \$26  = pe6_valid10 & pe6_last10;
+  assign \$28  = { 1'h0, pe6_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe6_bank_we;
+  assign \$30  = rp__addr == pe6_bank_waddr;
+  assign pe6_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe6_valid6 & pe6_rq_we;
+  assign \$32  = pe6_rq6 == pe6_rq_waddr;
+  assign pe6_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe6_valid8 & pe6_rq_we;
+  assign \$34  = pe6_rq8 == pe6_rq_waddr;
+  assign pe6_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe6_first_acc0 ? pe6_rq_bias : pe6_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe6_sum2_0);
+  assign \$37  = pe6_first_acc1 ? pe6_rq_bias : pe6_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe6_sum2_0);
   \nmc_pe8_simd8_w8a8.pe6.requant6  requant6 (
     .clk(clk),
     .i_acc(pe6_finished),
@@ -21253,120 +21490,134 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe6_rq_s),
     .i_valid(pe6_done),
     .o_valid(result_valid),
-    .\port$4257$0 (pe6_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$4331$0 (pe6_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$36  = pe6_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$37  = pe6_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$38  = pe6_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$39  = pe6_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$40  = pe6_valid5;
+    \$40  = pe6_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$41  = pe6_valid6;
+    \$41  = pe6_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$42  = pe6_valid7;
+    \$42  = pe6_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$43  = pe6_valid8;
+    \$43  = pe6_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$44  = pe6_valid9;
+    \$44  = pe6_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$45  = bank_we;
+    \$45  = pe6_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$46  = rq_we;
+    \$46  = pe6_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$47  = pe6_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe6_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$48  = pe6_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe6_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$52  = pe6_acc0;
+    if (pe6_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$54  = pe6_acc1;
+    if (pe6_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$15 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe6_acc_next0 = \$32 [31:0];
-  assign pe6_acc_next1 = \$34 [31:0];
+  assign pe6_acc_next0 = \$36 [31:0];
+  assign pe6_acc_next1 = \$38 [31:0];
   assign wp__en = pe6_bank_we;
   assign wp__addr = pe6_bank_waddr;
   assign wp__data = pe6_bank_wdata;
@@ -21376,10 +21627,10 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe6_rq_waddr;
   assign wport__data = pe6_rq_wdata[31:0];
   assign rport__addr = pe6_rq6;
-  assign \wport__en$141  = pe6_rq_we;
-  assign \wport__addr$142  = pe6_rq_waddr;
-  assign \wport__data$143  = pe6_rq_wdata[53:32];
-  assign \rport__addr$144  = pe6_rq8;
+  assign \wport__en$145  = pe6_rq_we;
+  assign \wport__addr$146  = pe6_rq_waddr;
+  assign \wport__data$147  = pe6_rq_wdata[53:32];
+  assign \rport__addr$148  = pe6_rq8;
   assign i_valid = pe6_done;
   assign i_acc = pe6_finished;
   assign i_m = pe6_rq_m;
@@ -21387,16 +21638,17 @@ module \nmc_pe8_simd8_w8a8.pe6 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe6_flags[0];
   assign i_requantize = pe6_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$4310$0  = \$50 ;
-  assign \port$4311$0  = \$51 ;
-  assign \$19  = pe6_ctx9;
-  assign \$23  = { pe6_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$4384$0  = \$56 ;
+  assign \port$4385$0  = \$57 ;
+  assign \$21  = pe6_ctx8;
+  assign \$23  = pe6_ctx8;
+  assign \$27  = { pe6_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4257$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$4331$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$16  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -21581,8 +21833,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4257$0 ;
-  wire [1:0] \port$4257$0 ;
+  input [1:0] \port$4331$0 ;
+  wire [1:0] \port$4331$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -21799,9 +22051,9 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4257$0 [0];
+    rq_relu1 <= \port$4331$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4257$0 [1];
+    rq_req1 <= \port$4331$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -21935,8 +22187,8 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4257$0 [0];
-  assign i_requantize = \port$4257$0 [1];
+  assign i_relu = \port$4331$0 [0];
+  assign i_requantize = \port$4331$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };
@@ -21945,7 +22197,7 @@ module \nmc_pe8_simd8_w8a8.pe6.requant6 (rst, i_s, i_m, i_acc, i_valid, \port$42
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4491$0 , \port$4492$0 , clk);
+module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata, rp__addr, step_first, step_last, step_rq, step_relu, step_requantize, step_ctx, step_valid, \port$4571$0 , \port$4572$0 , clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$17  = 0;
   wire [15:0] \$1 ;
   wire [16:0] \$10 ;
@@ -21960,25 +22212,25 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   wire \$19 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  wire [31:0] \$21 ;
+  wire \$21 ;
   wire \$22 ;
-  wire [1:0] \$23 ;
-  wire [1:0] \$24 ;
-  wire \$25 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire [31:0] \$25 ;
   wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
+  wire [1:0] \$27 ;
+  wire [1:0] \$28 ;
   wire \$29 ;
   wire [15:0] \$3 ;
   wire \$30 ;
-  wire [31:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [31:0] \$33 ;
-  wire [32:0] \$34 ;
-  reg \$35 ;
-  reg \$36 ;
-  reg \$37 ;
-  reg \$38 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire [31:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
   reg \$39 ;
   wire [15:0] \$4 ;
   reg \$40 ;
@@ -21988,12 +22240,18 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg \$44 ;
   reg \$45 ;
   reg \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
+  reg \$47 ;
+  reg \$48 ;
   reg \$49 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [23:0] \$51 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg [31:0] \$52 ;
+  reg \$53 ;
+  reg [31:0] \$54 ;
+  reg \$55 ;
+  wire [7:0] \$56 ;
+  wire [23:0] \$57 ;
   wire [15:0] \$6 ;
   wire [15:0] \$7 ;
   wire [15:0] \$8 ;
@@ -22027,6 +22285,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [31:0] pe7_acc1 = 32'd0;
   wire [31:0] pe7_acc_next0;
   wire [31:0] pe7_acc_next1;
+  reg pe7_add_acc0 = 1'h0;
+  reg pe7_add_acc1 = 1'h0;
   wire pe7_bank_collision;
   reg [63:0] pe7_bank_out2 = 64'h0000000000000000;
   reg [8:0] pe7_bank_waddr = 9'h000;
@@ -22054,6 +22314,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg pe7_first7 = 1'h0;
   reg pe7_first8 = 1'h0;
   reg pe7_first9 = 1'h0;
+  reg pe7_first_acc0 = 1'h0;
+  reg pe7_first_acc1 = 1'h0;
   reg [1:0] pe7_flags = 2'h0;
   reg pe7_last1 = 1'h0;
   reg pe7_last10 = 1'h0;
@@ -22141,10 +22403,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   reg [63:0] pe7_w1 = 64'h0000000000000000;
   reg [63:0] pe7_w2 = 64'h0000000000000000;
   reg [63:0] pe7_w3 = 64'h0000000000000000;
-  output [7:0] \port$4491$0 ;
-  wire [7:0] \port$4491$0 ;
-  output [23:0] \port$4492$0 ;
-  wire [23:0] \port$4492$0 ;
+  output [7:0] \port$4571$0 ;
+  wire [7:0] \port$4571$0 ;
+  output [23:0] \port$4572$0 ;
+  wire [23:0] \port$4572$0 ;
   wire [31:0] result;
   wire result_valid;
   input [8:0] rp__addr;
@@ -22154,7 +22416,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] rport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \rport__addr$144 ;
+  wire [7:0] \rport__addr$148 ;
   wire [31:0] rport__data;
   wire [21:0] \rport__data$118 ;
   wire [7:0] rq_waddr;
@@ -22187,13 +22449,13 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   (* init = 8'h00 *)
   wire [7:0] wport__addr;
   (* init = 8'h00 *)
-  wire [7:0] \wport__addr$142 ;
+  wire [7:0] \wport__addr$146 ;
   wire [31:0] wport__data;
-  wire [21:0] \wport__data$143 ;
+  wire [21:0] \wport__data$147 ;
   (* init = 1'h0 *)
   wire wport__en;
   (* init = 1'h0 *)
-  wire \wport__en$141 ;
+  wire \wport__en$145 ;
   (* no_rw_check = 32'd1 *)
   reg [63:0] bank7 [511:0];
   initial begin
@@ -23260,6 +23522,8 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   end
   assign \rport__data$118  = _2_;
   always @(posedge clk)
+    pe7_valid1 <= \$39 ;
+  always @(posedge clk)
     pe7_first1 <= step_first;
   always @(posedge clk)
     pe7_last1 <= step_last;
@@ -23272,7 +23536,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize1 <= step_requantize;
   always @(posedge clk)
-    pe7_valid2 <= \$36 ;
+    pe7_valid2 <= \$40 ;
   always @(posedge clk)
     pe7_first2 <= pe7_first1;
   always @(posedge clk)
@@ -23286,7 +23550,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize2 <= pe7_requantize1;
   always @(posedge clk)
-    pe7_valid3 <= \$37 ;
+    pe7_valid3 <= \$41 ;
   always @(posedge clk)
     pe7_first3 <= pe7_first2;
   always @(posedge clk)
@@ -23300,7 +23564,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize3 <= pe7_requantize2;
   always @(posedge clk)
-    pe7_valid4 <= \$38 ;
+    pe7_valid4 <= \$42 ;
   always @(posedge clk)
     pe7_first4 <= pe7_first3;
   always @(posedge clk)
@@ -23314,7 +23578,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize4 <= pe7_requantize3;
   always @(posedge clk)
-    pe7_valid5 <= \$39 ;
+    pe7_valid5 <= \$43 ;
   always @(posedge clk)
     pe7_first5 <= pe7_first4;
   always @(posedge clk)
@@ -23328,7 +23592,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize5 <= pe7_requantize4;
   always @(posedge clk)
-    pe7_valid6 <= \$40 ;
+    pe7_valid6 <= \$44 ;
   always @(posedge clk)
     pe7_first6 <= pe7_first5;
   always @(posedge clk)
@@ -23342,7 +23606,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize6 <= pe7_requantize5;
   always @(posedge clk)
-    pe7_valid7 <= \$41 ;
+    pe7_valid7 <= \$45 ;
   always @(posedge clk)
     pe7_first7 <= pe7_first6;
   always @(posedge clk)
@@ -23356,7 +23620,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize7 <= pe7_requantize6;
   always @(posedge clk)
-    pe7_valid8 <= \$42 ;
+    pe7_valid8 <= \$46 ;
   always @(posedge clk)
     pe7_first8 <= pe7_first7;
   always @(posedge clk)
@@ -23370,7 +23634,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize8 <= pe7_requantize7;
   always @(posedge clk)
-    pe7_valid9 <= \$43 ;
+    pe7_valid9 <= \$47 ;
   always @(posedge clk)
     pe7_first9 <= pe7_first8;
   always @(posedge clk)
@@ -23384,7 +23648,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize9 <= pe7_requantize8;
   always @(posedge clk)
-    pe7_valid10 <= \$44 ;
+    pe7_valid10 <= \$48 ;
   always @(posedge clk)
     pe7_first10 <= pe7_first9;
   always @(posedge clk)
@@ -23398,7 +23662,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_requantize10 <= pe7_requantize9;
   always @(posedge clk)
-    pe7_bank_we <= \$45 ;
+    pe7_bank_we <= \$49 ;
   always @(posedge clk)
     pe7_bank_waddr <= bank_waddr;
   always @(posedge clk)
@@ -23448,7 +23712,7 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_sum2_0 <= \$15 ;
   always @(posedge clk)
-    pe7_rq_we <= \$46 ;
+    pe7_rq_we <= \$50 ;
   always @(posedge clk)
     pe7_rq_waddr <= bank_waddr[7:0];
   always @(posedge clk)
@@ -23464,15 +23728,23 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   always @(posedge clk)
     pe7_rq_m <= \$16 ;
   always @(posedge clk)
-    pe7_acc0 <= \$47 ;
+    pe7_first_acc0 <= \$18 ;
   always @(posedge clk)
-    pe7_acc1 <= \$48 ;
+    pe7_add_acc0 <= \$51 ;
   always @(posedge clk)
-    pe7_finished <= \$21 ;
+    pe7_acc0 <= \$52 ;
   always @(posedge clk)
-    pe7_done <= \$49 ;
+    pe7_first_acc1 <= \$22 ;
   always @(posedge clk)
-    pe7_flags <= \$24 ;
+    pe7_add_acc1 <= \$53 ;
+  always @(posedge clk)
+    pe7_acc1 <= \$54 ;
+  always @(posedge clk)
+    pe7_finished <= \$25 ;
+  always @(posedge clk)
+    pe7_done <= \$55 ;
+  always @(posedge clk)
+    pe7_flags <= \$28 ;
   assign \$1  = $signed(pe7_w3[7:0]) * $signed(pe7_a3[7:0]);
   assign \$2  = $signed(pe7_w3[15:8]) * $signed(pe7_a3[15:8]);
   assign \$3  = $signed(pe7_w3[23:16]) * $signed(pe7_a3[23:16]);
@@ -23489,27 +23761,28 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign \$14  = $signed(pe7_sum0_2) + $signed(pe7_sum0_3);
   assign \$15  = $signed(pe7_sum1_0) + $signed(pe7_sum1_1);
   assign \$16  = pe7_requantize10 ? pe7_rq_ms_read[15:0] : 16'h0001;
-  assign \$17  = ! pe7_ctx9;
-  assign \$18  = pe7_valid9 & \$17 ;
-  assign \$20  = pe7_valid9 & \$19 ;
-  assign \$21  = pe7_ctx10 ? pe7_acc1 : pe7_acc0;
-  assign \$22  = pe7_valid10 & pe7_last10;
-  assign \$24  = { 1'h0, pe7_relu10 } | \$23 ;
-  assign \$25  = step_valid & pe7_bank_we;
-  assign \$26  = rp__addr == pe7_bank_waddr;
-  assign pe7_bank_collision = \$25  & \$26 ;
-  assign \$27  = pe7_valid6 & pe7_rq_we;
-  assign \$28  = pe7_rq6 == pe7_rq_waddr;
-  assign pe7_rq_bias_collision = \$27  & \$28 ;
-  assign \$29  = pe7_valid8 & pe7_rq_we;
-  assign \$30  = pe7_rq8 == pe7_rq_waddr;
-  assign pe7_rq_ms_collision = \$29  & \$30 ;
-  assign \$31  = pe7_first9 ? pe7_rq_bias : pe7_acc0;
-  assign \$32  = $signed(\$31 ) + $signed(pe7_sum2_0);
-  assign \$33  = pe7_first9 ? pe7_rq_bias : pe7_acc1;
-  assign \$34  = $signed(\$33 ) + $signed(pe7_sum2_0);
-  always @(posedge clk)
-    pe7_valid1 <= \$35 ;
+  assign \$17  = ! pe7_ctx8;
+  assign \$18  = pe7_first8 & \$17 ;
+  assign \$19  = ! pe7_ctx8;
+  assign \$20  = pe7_valid8 & \$19 ;
+  assign \$22  = pe7_first8 & \$21 ;
+  assign \$24  = pe7_valid8 & \$23 ;
+  assign \$25  = pe7_ctx10 ? pe7_acc1 : pe7_acc0;
+  assign \$26  = pe7_valid10 & pe7_last10;
+  assign \$28  = { 1'h0, pe7_relu10 } | \$27 ;
+  assign \$29  = step_valid & pe7_bank_we;
+  assign \$30  = rp__addr == pe7_bank_waddr;
+  assign pe7_bank_collision = \$29  & \$30 ;
+  assign \$31  = pe7_valid6 & pe7_rq_we;
+  assign \$32  = pe7_rq6 == pe7_rq_waddr;
+  assign pe7_rq_bias_collision = \$31  & \$32 ;
+  assign \$33  = pe7_valid8 & pe7_rq_we;
+  assign \$34  = pe7_rq8 == pe7_rq_waddr;
+  assign pe7_rq_ms_collision = \$33  & \$34 ;
+  assign \$35  = pe7_first_acc0 ? pe7_rq_bias : pe7_acc0;
+  assign \$36  = $signed(\$35 ) + $signed(pe7_sum2_0);
+  assign \$37  = pe7_first_acc1 ? pe7_rq_bias : pe7_acc1;
+  assign \$38  = $signed(\$37 ) + $signed(pe7_sum2_0);
   \nmc_pe8_simd8_w8a8.pe7.requant7  requant7 (
     .clk(clk),
     .i_acc(pe7_finished),
@@ -23517,120 +23790,134 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
     .i_s(pe7_rq_s),
     .i_valid(pe7_done),
     .o_valid(result_valid),
-    .\port$4438$0 (pe7_flags),
-    .rq_ext6(\$51 ),
-    .rq_low6(\$50 ),
+    .\port$4518$0 (pe7_flags),
+    .rq_ext6(\$57 ),
+    .rq_low6(\$56 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$36  = pe7_valid1;
-    if (rst) begin
-      \$36  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$37  = pe7_valid2;
-    if (rst) begin
-      \$37  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$38  = pe7_valid3;
-    if (rst) begin
-      \$38  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$39  = pe7_valid4;
+    \$39  = step_valid;
     if (rst) begin
       \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$40  = pe7_valid5;
+    \$40  = pe7_valid1;
     if (rst) begin
       \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$41  = pe7_valid6;
+    \$41  = pe7_valid2;
     if (rst) begin
       \$41  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$42  = pe7_valid7;
+    \$42  = pe7_valid3;
     if (rst) begin
       \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$43  = pe7_valid8;
+    \$43  = pe7_valid4;
     if (rst) begin
       \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$44  = pe7_valid9;
+    \$44  = pe7_valid5;
     if (rst) begin
       \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$45  = bank_we;
+    \$45  = pe7_valid6;
     if (rst) begin
       \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$46  = rq_we;
+    \$46  = pe7_valid7;
     if (rst) begin
       \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$47  = pe7_acc0;
-    if (\$18 ) begin
-      \$47  = \$32 [31:0];
+    \$47  = pe7_valid8;
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$48  = pe7_acc1;
-    if (\$20 ) begin
-      \$48  = \$34 [31:0];
+    \$48  = pe7_valid9;
+    if (rst) begin
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$49  = \$22 ;
+    \$49  = bank_we;
     if (rst) begin
       \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
-    \$35  = step_valid;
+    \$50  = rq_we;
     if (rst) begin
-      \$35  = 1'h0;
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$51  = \$20 ;
+    if (rst) begin
+      \$51  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$52  = pe7_acc0;
+    if (pe7_add_acc0) begin
+      \$52  = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$53  = \$24 ;
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$54  = pe7_acc1;
+    if (pe7_add_acc1) begin
+      \$54  = \$38 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$17 ) begin end
+    \$55  = \$26 ;
+    if (rst) begin
+      \$55  = 1'h0;
     end
   end
   assign rq_waddr = bank_waddr[7:0];
   assign rq_wdata = bank_wdata[53:0];
-  assign pe7_acc_next0 = \$32 [31:0];
-  assign pe7_acc_next1 = \$34 [31:0];
+  assign pe7_acc_next0 = \$36 [31:0];
+  assign pe7_acc_next1 = \$38 [31:0];
   assign wp__en = pe7_bank_we;
   assign wp__addr = pe7_bank_waddr;
   assign wp__data = pe7_bank_wdata;
@@ -23640,10 +23927,10 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign wport__addr = pe7_rq_waddr;
   assign wport__data = pe7_rq_wdata[31:0];
   assign rport__addr = pe7_rq6;
-  assign \wport__en$141  = pe7_rq_we;
-  assign \wport__addr$142  = pe7_rq_waddr;
-  assign \wport__data$143  = pe7_rq_wdata[53:32];
-  assign \rport__addr$144  = pe7_rq8;
+  assign \wport__en$145  = pe7_rq_we;
+  assign \wport__addr$146  = pe7_rq_waddr;
+  assign \wport__data$147  = pe7_rq_wdata[53:32];
+  assign \rport__addr$148  = pe7_rq8;
   assign i_valid = pe7_done;
   assign i_acc = pe7_finished;
   assign i_m = pe7_rq_m;
@@ -23651,16 +23938,17 @@ module \nmc_pe8_simd8_w8a8.pe7 (rst, bank_we, rq_we, act, bank_waddr, bank_wdata
   assign i_relu = pe7_flags[0];
   assign i_requantize = pe7_flags[1];
   assign o_valid = result_valid;
-  assign result = { \$51 , \$50  };
-  assign o_data = { \$51 , \$50  };
-  assign \port$4491$0  = \$50 ;
-  assign \port$4492$0  = \$51 ;
-  assign \$19  = pe7_ctx9;
-  assign \$23  = { pe7_requantize10, 1'h0 };
+  assign result = { \$57 , \$56  };
+  assign o_data = { \$57 , \$56  };
+  assign \port$4571$0  = \$56 ;
+  assign \port$4572$0  = \$57 ;
+  assign \$21  = pe7_ctx8;
+  assign \$23  = pe7_ctx8;
+  assign \$27  = { pe7_requantize10, 1'h0 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4438$0 , rq_low6, rq_ext6, o_valid, clk);
+module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$4518$0 , rq_low6, rq_ext6, o_valid, clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$18  = 0;
   wire [32:0] \$1 ;
   wire \$10 ;
@@ -23845,8 +24133,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
   wire [31:0] o_data;
   output o_valid;
   reg o_valid = 1'h0;
-  input [1:0] \port$4438$0 ;
-  wire [1:0] \port$4438$0 ;
+  input [1:0] \port$4518$0 ;
+  wire [1:0] \port$4518$0 ;
   reg [4:0] rq_above2 = 5'h00;
   reg [31:0] rq_acc1 = 32'd0;
   reg [14:0] rq_coarse3 = 15'h0000;
@@ -24063,9 +24351,9 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
   always @(posedge clk)
     rq_v1 <= \$162 ;
   always @(posedge clk)
-    rq_relu1 <= \port$4438$0 [0];
+    rq_relu1 <= \port$4518$0 [0];
   always @(posedge clk)
-    rq_req1 <= \port$4438$0 [1];
+    rq_req1 <= \port$4518$0 [1];
   always @(posedge clk)
     rq_s1 <= i_s;
   always @(posedge clk)
@@ -24199,8 +24487,8 @@ module \nmc_pe8_simd8_w8a8.pe7.requant7 (rst, i_s, i_m, i_acc, i_valid, \port$44
       \$168  = 1'h0;
     end
   end
-  assign i_relu = \port$4438$0 [0];
-  assign i_requantize = \port$4438$0 [1];
+  assign i_relu = \port$4518$0 [0];
+  assign i_requantize = \port$4518$0 [1];
   assign o_data = { rq_ext6, rq_low6 };
   assign \$3  = { 1'h0, rq_pp0 };
   assign \$5  = { rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17[30], rq_pp17, 17'h00000 };

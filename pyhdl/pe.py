@@ -292,10 +292,19 @@ class ProcessingElement(wiring.Component):
         # select and the bias select in front of its carry chain, two LUT levels in the
         # accumulator's loop on the UP5K instead of one
         accs = [Signal(signed(cfg.acc_bits), name=f"pe{p}_acc{k}", reset_less=True) for k in range(2)]
+        # Each accumulator's "first fold" and "add" flags are registers of its own, decoded
+        # from the stage before with the step's context: one `first` for both contexts'
+        # bias selects fanned out to every accumulator bit (96 loads on the UP5K) and
+        # limited the small config's PEs alone there (docs/fpga.md)
+        before = ctl[R + O + levels]
         for k in range(2):
+            first_k = Signal(name=f"pe{p}_first_acc{k}", reset_less=True)
+            add_k = Signal(name=f"pe{p}_add_acc{k}")
+            m.d.sync += [first_k.eq(before["first"] & (before["ctx"] == k)),
+                         add_k.eq(before["valid"] & (before["ctx"] == k))]
             acc_sum = Signal(signed(cfg.acc_bits), name=f"pe{p}_acc_next{k}")
-            m.d.comb += acc_sum.eq(Mux(c["first"], bias, accs[k]) + lane_sum)
-            with m.If(c["valid"] & (c["ctx"] == k)):
+            m.d.comb += acc_sum.eq(Mux(first_k, bias, accs[k]) + lane_sum)
+            with m.If(add_k):
                 m.d.sync += accs[k].eq(acc_sum)
         # +finish_stages: the finished context's sum, selected into a register of its
         # own: from the accumulators through the select straight into the requant
