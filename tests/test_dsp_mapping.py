@@ -1,5 +1,6 @@
 """DSPs on the iCE40: which multiplies get one (pyhdl.fpga.dspplan), and that Yosys's
-SB_MAC16 mapping of the array's registered products computes what the RTL does."""
+SB_MAC16 mapping of the array's registered products, and the SB_MAC16s the array
+instantiates itself (pyhdl.tech: lane pairs, requant products), compute what the RTL does."""
 
 from __future__ import annotations
 
@@ -165,7 +166,7 @@ def _module_interface(text: str, name: str):
     return names, {n: w for w, n in re.findall(r"parameter\s*(\[[^\]]*\])?\s*(\w+)\s*=", body.group(2))}
 
 
-def test_the_lane_pair_stub_has_the_ports_and_parameters_of_yosys_sb_mac16():
+def test_the_dsp_stub_has_the_ports_and_parameters_of_yosys_sb_mac16():
     # the flow renames the stub's cells to SB_MAC16 after synthesis: the two must agree
     stub_ports, stub_params = _module_interface(tech.ice40_dsp_stub(), tech.ICE40_DSP_CELL)
     real_ports, real_params = _module_interface(ice40_models.models_verilog(), "SB_MAC16")
