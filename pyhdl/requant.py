@@ -131,8 +131,10 @@ class RequantUnit(wiring.Component):
             acc_in = Signal(signed(A), name="rq_acc1", reset_less=True)
             m_in = Signal(self._m_bits, name="rq_m1", reset_less=True)
             m.d.sync += [acc_in.eq(self.i_acc), m_in.eq(self.i_m)]
+            product = tech.registered_product
         else:
             acc_in, m_in = self.i_acc, self.i_m
+            product = tech.ice40_product
 
         # control (valid, relu, requantize, s) rides along
         valid, relu, req, shift = [self.i_valid], [self.i_relu], [self.i_requantize], [self.i_s]
@@ -146,14 +148,11 @@ class RequantUnit(wiring.Component):
         # 2-3: acc * m from chunks of acc (17 or 16 bits: one DSP each), summed one stage
         # later; acc_bits + m_bits bits hold every product of a signed and an unsigned operand
         chunks = []
-        width = tech.requant_chunk(self._dsp)
+        width = tech.REQUANT_CHUNK_BITS[self._dsp]
         for at in range(0, A, width):
             part = acc_in[at:min(A, at + width)]
             part = part.as_signed() if at + width >= A else part
-            if self._dsp == "inferred":
-                chunks.append((at, tech.registered_product(m, part, m_in, name=f"rq_pp{at}")))
-            else:
-                chunks.append((at, tech.ice40_product(m, part, m_in, name=f"rq_pp{at}")))
+            chunks.append((at, product(m, part, m_in, name=f"rq_pp{at}")))
         prod = Signal(signed(A + self._m_bits), name="rq_prod", reset_less=True)
         m.d.sync += prod.eq(sum(p << at for at, p in chunks))
         sign = prod[-1]

@@ -15,8 +15,8 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Signal, signed
 from amaranth.lib.memory import Memory
 
 __all__ = ["ram", "registered_product", "ice40_pair_sum", "ice40_product", "ice40_dsp_stub", "check_lane_dsp",
-           "check_requant_dsp", "requant_chunk", "MUL_CHUNK", "ICE40_MUL_BITS", "RAM_STYLES", "LANE_DSP",
-           "LANES_PER_DSP", "REQUANT_DSP", "ICE40_DSP_CELL"]
+           "check_requant_dsp", "instantiates_primitives", "MUL_CHUNK", "ICE40_MUL_BITS", "RAM_STYLES",
+           "LANE_DSP", "LANES_PER_DSP", "REQUANT_DSP", "REQUANT_CHUNK_BITS", "ICE40_DSP_CELL"]
 
 #: Widest operand slice one DSP multiplies: 17 unsigned bits fit an 18x18 signed
 #: multiplier (ECP5 MULT18X18D, iCE40 SB_MAC16 is 16x16: slices are still correct).
@@ -40,6 +40,10 @@ LANES_PER_DSP = {"inferred": 1, "ice40_pairs": 2}
 #: registers; the committed Verilog), ``"ice40"`` (one ``SB_MAC16`` per 16-bit chunk
 #: with its operand and product registers on: :func:`ice40_product`).
 REQUANT_DSP = ("inferred", "ice40")
+#: Bits of the accumulator one requant partial product takes, per :data:`REQUANT_DSP`
+#: choice: 17 unsigned bits fit the ECP5's 18x18 signed multiplier, the ``SB_MAC16`` takes
+#: 16 with the signedness set per operand.
+REQUANT_CHUNK_BITS = {"inferred": MUL_CHUNK, "ice40": ICE40_MUL_BITS}
 
 #: widest operands of an ``SB_MAC16`` 8x8 half
 _ICE40_HALF_BITS = 8
@@ -132,21 +136,19 @@ def check_lane_dsp(lane_dsp, cfg) -> str:
 
 def check_requant_dsp(requant_dsp, *, m_bits: int) -> str:
     """``requant_dsp`` checked against :data:`REQUANT_DSP` and ``m_bits``; ValueError naming the limit."""
-    requant_chunk(requant_dsp)
+    if requant_dsp not in REQUANT_DSP:
+        raise ValueError(f"requant_dsp must be one of {', '.join(REQUANT_DSP)}, not {requant_dsp!r}")
     if requant_dsp == "ice40" and m_bits > ICE40_MUL_BITS:
         raise ValueError(f"requant_dsp='ice40' needs m_bits <= {ICE40_MUL_BITS} (an SB_MAC16 operand), "
                          f"not {m_bits}")
     return requant_dsp
 
 
-def requant_chunk(requant_dsp: str) -> int:
-    """Bits of the accumulator one requant partial product takes (:data:`REQUANT_DSP`):
-    17 unsigned bits fit the ECP5's 18x18 signed multiplier, the ``SB_MAC16`` takes 16
-    with the signedness set per operand."""
-    chunks = {"inferred": MUL_CHUNK, "ice40": ICE40_MUL_BITS}
-    if requant_dsp not in chunks:
-        raise ValueError(f"requant_dsp must be one of {', '.join(REQUANT_DSP)}, not {requant_dsp!r}")
-    return chunks[requant_dsp]
+def instantiates_primitives(*, lane_dsp: str, requant_dsp: str) -> bool:
+    """Whether an array built with these choices instantiates :data:`ICE40_DSP_CELL`: its
+    Verilog then needs :func:`ice40_dsp_stub` beside it, and the committed (inferred)
+    Verilog is not it."""
+    return lane_dsp != "inferred" or requant_dsp != "inferred"
 
 
 def ice40_pair_sum(m, w0, a0, w1, a1, *, name: str) -> Signal:

@@ -54,7 +54,7 @@ def generate(cfg: ArrayConfig, *, program=None, lane_dsp: str = "inferred",
     text = convert(NmcArray(cfg, program=program, lane_dsp=lane_dsp, requant_dsp=requant_dsp),
                    name=module_name(cfg))
     # the primitive the lanes or requant units instantiate, declared for synthesis (pyhdl.tech)
-    primitives = lane_dsp != "inferred" or requant_dsp != "inferred"
+    primitives = tech.instantiates_primitives(lane_dsp=lane_dsp, requant_dsp=requant_dsp)
     return text + "\n" + tech.ice40_dsp_stub() if primitives else text
 
 

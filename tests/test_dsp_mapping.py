@@ -207,7 +207,9 @@ def test_ice40_requant_products_reject_what_they_cannot_build():
         NmcArray(SMALL.replace(m_bits=20), requant_dsp="ice40")
     with pytest.raises(ValueError, match=r"^requant_dsp must be one of inferred, ice40, not None$"):
         RequantUnit(acc_bits=24, m_bits=16, a_bits=8, dsp=None)
-    assert [tech.requant_chunk(d) for d in tech.REQUANT_DSP] == [17, 16]
+    assert [tech.REQUANT_CHUNK_BITS[d] for d in tech.REQUANT_DSP] == [17, 16]
+    assert not tech.instantiates_primitives(lane_dsp="inferred", requant_dsp="inferred")
+    assert tech.instantiates_primitives(lane_dsp="inferred", requant_dsp="ice40")
     m = Module()
     m._MustUse__silence = True  # only the argument checks run
     with pytest.raises(ValueError, match=r"^ice40_product p: needs a of at most 16 bits and b unsigned of at most "

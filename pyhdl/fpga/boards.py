@@ -362,7 +362,7 @@ def build(board_name: str, build_dir, *, n_images: int = 4, seed: int = 0,
                  "synth_opts": target.synth.removeprefix(f"synth_{board.family}").strip(),
                  "script_after_synth": "\n".join([*target.after_synth, "tee -q -o stat.json stat -json"]),
                  "nextpnr_opts": "--report nextpnr-report.json --timing-allow-fail --seed 1"}
-    if target.lane_dsp != "inferred" or target.requant_dsp != "inferred":
+    if tech.instantiates_primitives(lane_dsp=target.lane_dsp, requant_dsp=target.requant_dsp):
         platform.add_file(f"{tech.ICE40_DSP_CELL}.v", tech.ice40_dsp_stub())
     plan = platform.prepare(top, name, **overrides)
     build = Path(build_dir).resolve()

@@ -41,7 +41,8 @@ def design_verilog(cfg: ArrayConfig, build_dir: Path, *, regenerate: bool = Fals
     primitives, :data:`pyhdl.tech.LANE_DSP`, :data:`pyhdl.tech.REQUANT_DSP`) it is always
     generated, into ``build_dir``."""
     committed = HDL_DIR / f"{top_name(cfg)}.v"
-    if committed.is_file() and not regenerate and lane_dsp == requant_dsp == "inferred":
+    if (committed.is_file() and not regenerate
+            and not tech.instantiates_primitives(lane_dsp=lane_dsp, requant_dsp=requant_dsp)):
         return committed
     from .. import verilog
     out = Path(build_dir) / f"{top_name(cfg)}.v"
